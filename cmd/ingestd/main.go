@@ -1,0 +1,10 @@
+// Command ingestd is the Lakehouse-Go ingestd daemon (see DESIGN.md).
+package main
+
+import (
+	"os"
+
+	"lakehouse-go/internal/shared"
+)
+
+func main() { os.Exit(shared.Run("ingestd", shared.NotImplemented("/v1/ingest"))) }

@@ -1,0 +1,10 @@
+// Command queryd is the Lakehouse-Go queryd daemon (see DESIGN.md).
+package main
+
+import (
+	"os"
+
+	"lakehouse-go/internal/shared"
+)
+
+func main() { os.Exit(shared.Run("queryd", shared.NotImplemented("/v1/sql"))) }

@@ -1,0 +1,141 @@
+// Package embed is the contract of embedd, the text -> vector service
+// (DESIGN.md "embedd"): the JSON request/response types of
+// POST /v1/embed and GET /v1/embed/models, the Provider interface that the
+// backends implement (embed/builtin: offline GloVe-based; embed/ollama:
+// Ollama /api/embed), and Embedder, the Service that wraps providers with
+// input validation, batching, a bounded (model, text) cache and a
+// concurrency limit. embedd's HTTP handlers, matrixd and pathwayd call a
+// Service: this package's Embedder in process, or the HTTP Client.
+//
+// Limits and answers for edge cases (Embedder, defaults in Config):
+//   - input missing, not a string or array of strings, or an empty array: 400 invalid.
+//   - an empty or whitespace-only text: 400 invalid naming its index
+//     ("input[3] is empty"); a zero vector would poison cosine search.
+//   - more than MaxBatch (10,000) texts: 413 too_large; exactly 10,000 is fine.
+//   - a text longer than MaxTextBytes (512 KiB): 413 too_large. Shorter texts
+//     are embedded whole by builtin (linear time) and truncated to the model's
+//     context by Ollama (truncate=true).
+//   - unknown model: 404 not_found from builtin; Ollama down or model not
+//     pulled: 502 unavailable naming the provider, URL and model.
+package embed
+
+import (
+	"context"
+	"fmt"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Routes of embedd (DESIGN.md).
+const (
+	RouteEmbed  = "/v1/embed"
+	RouteModels = "/v1/embed/models"
+)
+
+// EmbedRequest is the body of POST /v1/embed:
+// {"input":"text"|["t1",...],"model":"..."}. Input is a string or a list of
+// strings; from JSON a list decodes as []any, which Texts accepts too.
+type EmbedRequest struct {
+	Input any    `json:"input"`
+	Model string `json:"model,omitempty"`
+}
+
+// EmbedResponse is the answer of POST /v1/embed: one vector per input, in
+// input order, all of Dims floats, all from Model (never mixed).
+type EmbedResponse struct {
+	Model      string      `json:"model"`
+	Dims       int         `json:"dims"`
+	Embeddings [][]float32 `json:"embeddings"`
+}
+
+// ModelInfo describes one model a provider serves. Dims is 0 while unknown
+// (an Ollama model before its first embedding).
+type ModelInfo struct {
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+	Dims     int    `json:"dims"`
+	Default  bool   `json:"default"`
+}
+
+// ModelsResponse is the answer of GET /v1/embed/models.
+type ModelsResponse struct {
+	Models []ModelInfo `json:"models"`
+}
+
+// Service is embedd's API, implemented by Embedder (in process) and by the
+// HTTP client.
+type Service interface {
+	// Embed returns one vector per input text. Errors: invalid (bad or empty
+	// input), too_large (batch or text over the limits), not_found (model
+	// unknown to the built-in provider), unavailable/502 (provider down or
+	// model missing there), timeout (ctx deadline).
+	Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, error)
+	// Models lists the models of every provider. Errors: unavailable/502 when
+	// a provider cannot be asked.
+	Models(ctx context.Context) (ModelsResponse, error)
+}
+
+// Provider is one embedding backend.
+type Provider interface {
+	// Name is the provider's name as in [embedd].provider ("builtin", "ollama").
+	Name() string
+	// Embed returns len(texts) vectors of equal length for model. Texts are
+	// non-empty (Embedder validates). Errors: not_found for a model the
+	// provider cannot serve (builtin), unavailable/502 when the backend is
+	// down or lacks the model, timeout, invalid when the backend rejects a text.
+	Embed(ctx context.Context, model string, texts []string) ([][]float32, error)
+	// Models lists the provider's models. Errors: unavailable/502.
+	Models(ctx context.Context) ([]ModelInfo, error)
+}
+
+// ModelOwner is implemented by providers that serve a fixed set of models
+// (builtin). Embedder routes a model to the first provider that owns it,
+// else to its primary (first) provider.
+type ModelOwner interface {
+	Owns(model string) bool
+}
+
+// Texts returns the request's input as a list of strings. It accepts a
+// string, []string and []any of strings (JSON). It checks the shape only;
+// Embedder checks emptiness and sizes.
+func (r EmbedRequest) Texts() ([]string, error) {
+	const op = "embed.Embed"
+	switch v := r.Input.(type) {
+	case nil:
+		return nil, errs.Errorf(op, errs.Invalid, `"input" is required: a string or an array of strings`)
+	case string:
+		return []string{v}, nil
+	case []string:
+		return v, nil
+	case []any:
+		out := make([]string, len(v))
+		for i, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return nil, errs.Errorf(op, errs.Invalid, "input[%d] is %s, want a string", i, jsonType(x))
+			}
+			out[i] = s
+		}
+		return out, nil
+	default:
+		return nil, errs.Errorf(op, errs.Invalid, `"input" is %s, want a string or an array of strings`, jsonType(v))
+	}
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64, int, int64, float32:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}

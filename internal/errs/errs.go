@@ -1,0 +1,291 @@
+// Package errs is Lakehouse-Go's one error package. Every daemon returns
+// *Error values from its Service methods; the HTTP boundary (WriteHTTP) turns
+// them into DESIGN.md's JSON error body, and the typed clients (FromResponse)
+// turn that body back into an *Error of the same Kind, so an error keeps its
+// meaning across a hop between daemons.
+//
+// The Kind set is small and append-only. Kind <-> HTTP status lives in one
+// table (statusOf / kindOfStatus) and nowhere else.
+package errs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+)
+
+// Kind classifies an error. It is the "kind" field of the JSON error body.
+type Kind string
+
+// The kinds of DESIGN.md, then the ones appended since (see docs/DECISIONS.md ADR-009).
+const (
+	Invalid      Kind = "invalid"         // 400: the input is wrong; the message says where
+	NotFound     Kind = "not_found"       // 404
+	Conflict     Kind = "conflict"        // 409 (412 for a failed create-only precondition)
+	Unauthorized Kind = "unauthorized"    // 401
+	Forbidden    Kind = "forbidden"       // 403
+	TooLarge     Kind = "too_large"       // 413
+	Unavailable  Kind = "unavailable"     // 503 (502 when an upstream answered badly or not at all)
+	Timeout      Kind = "timeout"         // 504
+	Internal     Kind = "internal"        // 500: details only in the log
+	NotImpl      Kind = "not_implemented" // 501: appended; a route whose daemon has not landed
+)
+
+// Status codes that a kind may carry besides its default.
+const (
+	StatusPrecondition = http.StatusPreconditionFailed // Conflict on a create-only write
+	StatusBadGateway   = http.StatusBadGateway         // Unavailable when the upstream failed
+)
+
+// statusOf is the one Kind -> default status table.
+var statusOf = map[Kind]int{
+	Invalid:      http.StatusBadRequest,
+	Unauthorized: http.StatusUnauthorized,
+	Forbidden:    http.StatusForbidden,
+	NotFound:     http.StatusNotFound,
+	Conflict:     http.StatusConflict,
+	TooLarge:     http.StatusRequestEntityTooLarge,
+	Internal:     http.StatusInternalServerError,
+	NotImpl:      http.StatusNotImplemented,
+	Unavailable:  http.StatusServiceUnavailable,
+	Timeout:      http.StatusGatewayTimeout,
+}
+
+// kindOfStatus is the reverse table, used when a body carries no kind.
+func kindOfStatus(status int) Kind {
+	switch status {
+	case 400, 422:
+		return Invalid
+	case 401:
+		return Unauthorized
+	case 403:
+		return Forbidden
+	case 404:
+		return NotFound
+	case 409, 412:
+		return Conflict
+	case 413:
+		return TooLarge
+	case 501:
+		return NotImpl
+	case 502, 503:
+		return Unavailable
+	case 504:
+		return Timeout
+	}
+	return Internal
+}
+
+// Error is the one error type. Op names the operation ("storage.Put"); Err is
+// the cause. Msg, when set, is the message shown to the caller; otherwise the
+// caller sees Err's text for client kinds and a generic text for Internal.
+type Error struct {
+	Op     string
+	Kind   Kind
+	Msg    string
+	Err    error
+	Status int // optional: 412 for Conflict, 502 for Unavailable; 0 = the kind's default
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	add := func(t string) {
+		if t == "" {
+			return
+		}
+		if s != "" {
+			s += ": "
+		}
+		s += t
+	}
+	add(e.Msg)
+	if e.Err != nil {
+		add(e.Err.Error())
+	}
+	if s == "" {
+		s = string(e.Kind)
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E builds an *Error. Arguments may be, in any order: a Kind, a string (the
+// Op if it is the first string, else the message), an error (the cause) and
+// an int (the status override).
+func E(args ...any) error {
+	e := &Error{}
+	opSet := false
+	for _, a := range args {
+		switch v := a.(type) {
+		case Kind:
+			e.Kind = v
+		case string:
+			if !opSet {
+				e.Op, opSet = v, true
+			} else {
+				e.Msg = v
+			}
+		case *Error:
+			e.Err = v
+		case error:
+			e.Err = v
+		case int:
+			e.Status = v
+		}
+	}
+	if e.Kind == "" {
+		e.Kind = KindOf(e.Err)
+	}
+	return e
+}
+
+// Errorf is a convenience: E(op, kind, fmt.Sprintf(format, args...)).
+func Errorf(op string, kind Kind, format string, args ...any) error {
+	return &Error{Op: op, Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOf reports the Kind of err: the outermost *Error's Kind, Timeout for
+// context deadlines, Internal for anything else. nil -> "".
+func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Kind != "" {
+		return e.Kind
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Timeout
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return TooLarge
+	}
+	return Internal
+}
+
+// Is reports whether err is of kind k.
+func Is(err error, k Kind) bool { return KindOf(err) == k }
+
+// StatusOf is the HTTP status for err.
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) && e.Status != 0 {
+		return e.Status
+	}
+	if s, ok := statusOf[KindOf(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Message is the text the caller sees: for Internal a generic sentence, so
+// internal details stay in the log.
+func Message(err error) string {
+	k := KindOf(err)
+	if k == Internal {
+		return "internal error"
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return userText(e)
+	}
+	return err.Error()
+}
+
+// userText joins the messages of an *Error chain: Msg, then the cause's text
+// (a nested *Error's user text, or a plain error's text, which for a client
+// kind is about the caller's input).
+func userText(e *Error) string {
+	var inner string
+	var ie *Error
+	switch {
+	case e.Err == nil:
+	case errors.As(e.Err, &ie):
+		if ie.Kind != Internal {
+			inner = userText(ie)
+		}
+	default:
+		inner = e.Err.Error()
+	}
+	switch {
+	case e.Msg != "" && inner != "":
+		return e.Msg + ": " + inner
+	case e.Msg != "":
+		return e.Msg
+	case inner != "":
+		return inner
+	}
+	return string(e.Kind)
+}
+
+// Body is the JSON error body of DESIGN.md.
+type Body struct {
+	Error BodyError `json:"error"`
+}
+
+// BodyError is the inner object of Body.
+type BodyError struct {
+	Kind      Kind   `json:"kind"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+// RequestIDHeader carries the request id between daemons and back to callers.
+const RequestIDHeader = "X-Request-Id"
+
+// WriteHTTP writes err as the JSON error body with the matching status.
+// Internal errors are logged (once, here) with their full text.
+func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status := StatusOf(err)
+	reqID := w.Header().Get(RequestIDHeader)
+	if reqID == "" && r != nil {
+		reqID = r.Header.Get(RequestIDHeader)
+	}
+	if log != nil && (status >= 500) {
+		log.Error("request failed", "req_id", reqID, "status", status, "err", err.Error())
+	}
+	WriteBody(w, status, KindOf(err), Message(err), reqID)
+}
+
+// WriteBody writes a JSON error body directly.
+func WriteBody(w http.ResponseWriter, status int, kind Kind, msg, reqID string) {
+	b, _ := json.Marshal(Body{Error: BodyError{Kind: kind, Message: msg, RequestID: reqID}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// FromResponse turns a non-2xx response into an *Error of the same Kind,
+// reading (at most 64 KiB of) the body. op names the client operation.
+func FromResponse(op string, resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var b Body
+	kind := kindOfStatus(resp.StatusCode)
+	msg := ""
+	if json.Unmarshal(data, &b) == nil && b.Error.Kind != "" {
+		kind = b.Error.Kind
+		msg = b.Error.Message
+	} else {
+		msg = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, truncate(string(data), 200))
+	}
+	status := 0
+	if resp.StatusCode != statusOf[kind] {
+		status = resp.StatusCode
+	}
+	return &Error{Op: op, Kind: kind, Msg: msg, Status: status}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,155 @@
+// Package gateway is the front door on :3110: it forwards each /v1 prefix
+// of DESIGN.md unchanged to its daemon (streaming both ways), serves
+// GET /v1/health (every daemon's health in one document) and a console
+// page at /. Called by operators, analysts and agents; it calls every
+// daemon.
+package gateway
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// Routes maps each /v1 prefix to the daemon that owns it (DESIGN.md).
+var Routes = []struct{ Prefix, Daemon string }{
+	{"/v1/storage", "storaged"},
+	{"/v1/catalog", "catalogd"},
+	{"/v1/ingest", "ingestd"},
+	{"/v1/sql", "queryd"},
+	{"/v1/vectors", "vectord"},
+	{"/v1/embed", "embedd"},
+	{"/v1/pathway", "pathwayd"},
+	{"/v1/matrix", "matrixd"},
+	{"/v1/observer", "observerd"},
+	{"/v1/chat", "chatd"},
+}
+
+// DaemonHealth is one daemon's entry in GET /v1/health.
+type DaemonHealth struct {
+	Status    string  `json:"status"` // ok | draining | down
+	Version   string  `json:"version,omitempty"`
+	URL       string  `json:"url"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// HealthReport is GET /v1/health.
+type HealthReport struct {
+	Status    string                  `json:"status"` // ok only if every daemon is
+	Service   string                  `json:"service"`
+	Daemons   map[string]DaemonHealth `json:"daemons"`
+	CheckedAt time.Time               `json:"checked_at"`
+}
+
+//go:embed console.html
+var consoleHTML []byte
+
+// New is the gateway's constructor for shared.Run.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config
+	transport := shared.NewTransport(max(cfg.Gateway.MaxIdleConnsPerUpstream, 16))
+	g := &gateway{env: env, healthClient: &http.Client{Timeout: max(cfg.Gateway.HealthTimeout.Duration, 100*time.Millisecond), Transport: shared.NewTransport(4)}}
+	proxies := map[string]*proxy{}
+	for _, rt := range Routes {
+		p, err := newProxy(rt.Daemon, cfg.URL(rt.Daemon), transport, env.Log)
+		if err != nil {
+			return nil, err
+		}
+		proxies[rt.Prefix] = p
+	}
+	return &shared.Daemon{
+		Routes: func(r chi.Router) {
+			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				_, _ = w.Write(consoleHTML)
+			})
+			r.Get("/v1/health", env.Handle(g.health))
+			for _, rt := range Routes {
+				p := proxies[rt.Prefix]
+				r.Handle(rt.Prefix, p)
+				r.Handle(rt.Prefix+"/*", p)
+			}
+		},
+		Close: func(context.Context) error { transport.CloseIdleConnections(); return nil },
+	}, nil
+}
+
+type gateway struct {
+	env          *shared.Env
+	healthClient *http.Client
+}
+
+// Daemons are the daemons behind the gateway, sorted.
+func Daemons() []string {
+	var names []string
+	for _, d := range shared.Daemons {
+		if d != "gateway" {
+			names = append(names, d)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
+	rep := HealthReport{Status: "ok", Service: "gateway", Daemons: map[string]DaemonHealth{}, CheckedAt: time.Now().UTC()}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range Daemons() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := g.probe(r.Context(), name)
+			mu.Lock()
+			rep.Daemons[name] = h
+			if h.Status != "ok" {
+				rep.Status = "degraded"
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	status := http.StatusOK
+	if rep.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	return shared.WriteJSON(w, status, rep)
+}
+
+func (g *gateway) probe(ctx context.Context, name string) DaemonHealth {
+	base := g.env.Config.URL(name)
+	h := DaemonHealth{URL: base, Status: "down"}
+	start := time.Now()
+	defer func() { h.LatencyMS = float64(time.Since(start).Microseconds()) / 1000 }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
+	if err != nil {
+		h.Error = err.Error()
+		return h
+	}
+	req.Header.Set(errs.RequestIDHeader, shared.RequestID(ctx))
+	resp, err := g.healthClient.Do(req)
+	if err != nil {
+		h.Error = name + " unreachable"
+		return h
+	}
+	defer resp.Body.Close()
+	var body shared.Health
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body); err != nil || body.Service != name {
+		h.Error = fmt.Sprintf("unexpected /health answer (HTTP %d)", resp.StatusCode)
+		return h
+	}
+	h.Status, h.Version = body.Status, body.Version
+	return h
+}

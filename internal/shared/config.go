@@ -1,0 +1,492 @@
+package shared
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Daemons lists the eleven daemons in start order (dependencies first).
+var Daemons = []string{
+	"observerd", "storaged", "catalogd", "embedd", "vectord", "queryd",
+	"ingestd", "matrixd", "pathwayd", "chatd", "gateway",
+}
+
+// DefaultPorts are DESIGN.md's ports.
+var DefaultPorts = map[string]int{
+	"gateway": 3110, "storaged": 3211, "catalogd": 3212, "ingestd": 3213,
+	"queryd": 3214, "vectord": 3215, "embedd": 3216, "pathwayd": 3217,
+	"matrixd": 3218, "observerd": 3219, "chatd": 3220,
+}
+
+// Duration is a time.Duration that reads TOML strings like "30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// ServerConfig holds the keys every daemon section has.
+type ServerConfig struct {
+	// Bind is host:port to listen on. Default 127.0.0.1:<DESIGN.md port>.
+	Bind string `toml:"bind"`
+	// URL is how other daemons reach this one. Default http://<bind>.
+	URL string `toml:"url"`
+	// ReadHeaderTimeout bounds reading request headers.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout and WriteTimeout bound a whole request/response; 0 = none
+	// (streaming daemons leave them 0 and rely on RequestTimeout / idle).
+	ReadTimeout  Duration `toml:"read_timeout"`
+	WriteTimeout Duration `toml:"write_timeout"`
+	IdleTimeout  Duration `toml:"idle_timeout"`
+	// RequestTimeout is the context deadline given to each /v1 request; 0 = none.
+	RequestTimeout Duration `toml:"request_timeout"`
+	// MaxBodyBytes caps request bodies (413 above); 0 = no cap at the harness.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// ShutdownTimeout bounds draining in-flight requests on SIGTERM.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// GatewayConfig is [gateway].
+type GatewayConfig struct {
+	ServerConfig
+	// HealthTimeout bounds each daemon's /health probe in /v1/health.
+	HealthTimeout Duration `toml:"health_timeout"`
+	// MaxIdleConnsPerUpstream sizes the keep-alive pool to each daemon.
+	MaxIdleConnsPerUpstream int `toml:"max_idle_conns_per_upstream"`
+}
+
+// StoragedConfig is [storaged].
+type StoragedConfig struct {
+	ServerConfig
+	Backend string `toml:"backend"` // local | s3
+	Dir     string `toml:"dir"`     // local backend root; default <data_dir>/objects
+}
+
+// S3Config is [s3]. Keys come from the secrets file, never from here.
+type S3Config struct {
+	Endpoint    string `toml:"endpoint"`
+	Bucket      string `toml:"bucket"`
+	Region      string `toml:"region"`
+	UseSSL      bool   `toml:"use_ssl"`
+	SecretsPath string `toml:"secrets_path"` // secrets-go.toml with [s3.primary]
+}
+
+// CatalogdConfig is [catalogd].
+type CatalogdConfig struct {
+	ServerConfig
+}
+
+// IngestdConfig is [ingestd].
+type IngestdConfig struct {
+	ServerConfig
+	MaxUploadBytes int64  `toml:"max_upload_bytes"` // 413 above
+	TempDir        string `toml:"temp_dir"`
+	RowGroupSize   int    `toml:"row_group_size"`
+	FileRows       int64  `toml:"file_rows"` // split output into files of about this many rows
+	Threads        int    `toml:"threads"`
+	MemoryLimit    string `toml:"memory_limit"`
+}
+
+// QuerydConfig is [queryd].
+type QuerydConfig struct {
+	ServerConfig
+	SecretsPath   string   `toml:"secrets_path"`
+	CacheDir      string   `toml:"cache_dir"`
+	CacheMaxBytes int64    `toml:"cache_max_bytes"`
+	MaxConcurrent int      `toml:"max_concurrent"`
+	MaxQueue      int      `toml:"max_queue"`
+	MaxRows       int      `toml:"max_rows"`
+	Timeout       Duration `toml:"timeout"`
+	Threads       int      `toml:"threads"`
+	MemoryLimit   string   `toml:"memory_limit"`
+}
+
+// VectordConfig is [vectord].
+type VectordConfig struct {
+	ServerConfig
+	Dir              string   `toml:"dir"` // WAL directory; default <data_dir>/vectord
+	SnapshotInterval Duration `toml:"snapshot_interval"`
+	SnapshotOps      int      `toml:"snapshot_ops"`
+}
+
+// EmbeddConfig is [embedd].
+type EmbeddConfig struct {
+	ServerConfig
+	Provider     string `toml:"provider"` // builtin | ollama
+	ProviderURL  string `toml:"provider_url"`
+	DefaultModel string `toml:"default_model"`
+	CacheEntries int    `toml:"cache_entries"`
+	MaxBatch     int    `toml:"max_batch"`
+	Concurrency  int    `toml:"concurrency"`
+}
+
+// PathwaydConfig is [pathwayd].
+type PathwaydConfig struct {
+	ServerConfig
+	StatePath string `toml:"state_path"`
+}
+
+// MatrixdConfig is [matrixd].
+type MatrixdConfig struct {
+	ServerConfig
+	Dir       string `toml:"dir"`
+	BatchRows int    `toml:"batch_rows"`
+}
+
+// ObserverdConfig is [observerd].
+type ObserverdConfig struct {
+	ServerConfig
+	StatePath string `toml:"state_path"`
+	RingSize  int    `toml:"ring_size"`
+}
+
+// ChatdConfig is [chatd].
+type ChatdConfig struct {
+	ServerConfig
+	KeysDir  string   `toml:"keys_dir"`
+	Fallback []string `toml:"fallback"`
+	Retries  int      `toml:"retries"`
+}
+
+// AuthConfig is [auth]. Tokens come from AUTH_TOKEN / AUTH_SECONDARY_TOKEN
+// (or the files named here), never from the TOML itself.
+type AuthConfig struct {
+	AllowedIPs         []string `toml:"allowed_ips"`
+	TokenFile          string   `toml:"token_file"`
+	SecondaryTokenFile string   `toml:"secondary_token_file"`
+	Token              string   `toml:"-"`
+	SecondaryToken     string   `toml:"-"`
+	allowedNets        []*net.IPNet
+}
+
+// LangfuseConfig is [langfuse]. URL and keys come from LANGFUSE_URL,
+// LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY.
+type LangfuseConfig struct {
+	BatchSize     int      `toml:"batch_size"`
+	FlushInterval Duration `toml:"flush_interval"`
+	QueueSize     int      `toml:"queue_size"`
+	Timeout       Duration `toml:"timeout"`
+	URL           string   `toml:"-"`
+	PublicKey     string   `toml:"-"`
+	SecretKey     string   `toml:"-"`
+}
+
+// ObserverReportConfig is [report]: how the harness reports every request to observerd.
+type ObserverReportConfig struct {
+	Enabled       bool     `toml:"enabled"`
+	BatchSize     int      `toml:"batch_size"`
+	FlushInterval Duration `toml:"flush_interval"`
+	QueueSize     int      `toml:"queue_size"`
+}
+
+// LogConfig is [log].
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // text | json
+	Access bool   `toml:"access"` // one line per request
+}
+
+// Config is lakehouse.toml: one file for all daemons.
+type Config struct {
+	DataDir   string               `toml:"data_dir"`
+	Gateway   GatewayConfig        `toml:"gateway"`
+	Storaged  StoragedConfig       `toml:"storaged"`
+	Catalogd  CatalogdConfig       `toml:"catalogd"`
+	Ingestd   IngestdConfig        `toml:"ingestd"`
+	Queryd    QuerydConfig         `toml:"queryd"`
+	Vectord   VectordConfig        `toml:"vectord"`
+	Embedd    EmbeddConfig         `toml:"embedd"`
+	Pathwayd  PathwaydConfig       `toml:"pathwayd"`
+	Matrixd   MatrixdConfig        `toml:"matrixd"`
+	Observerd ObserverdConfig      `toml:"observerd"`
+	Chatd     ChatdConfig          `toml:"chatd"`
+	S3        S3Config             `toml:"s3"`
+	Auth      AuthConfig           `toml:"auth"`
+	Langfuse  LangfuseConfig       `toml:"langfuse"`
+	Report    ObserverReportConfig `toml:"report"`
+	Log       LogConfig            `toml:"log"`
+
+	// Path is the file the config was read from ("" = embedded defaults).
+	Path string `toml:"-"`
+}
+
+// Default returns the embedded defaults: every daemon on 127.0.0.1 at its
+// DESIGN.md port, local storage and built-in embedder under dataDir.
+func Default(dataDir string) *Config {
+	if dataDir == "" {
+		dataDir = "lakehouse-data"
+	}
+	c := &Config{DataDir: dataDir}
+	for _, name := range Daemons {
+		s := c.Section(name)
+		s.Bind = fmt.Sprintf("127.0.0.1:%d", DefaultPorts[name])
+		s.ReadHeaderTimeout = Duration{10 * time.Second}
+		s.IdleTimeout = Duration{120 * time.Second}
+		s.RequestTimeout = Duration{60 * time.Second}
+		s.MaxBodyBytes = 64 << 20
+		s.ShutdownTimeout = Duration{20 * time.Second}
+	}
+	// Streaming daemons: no harness body cap or deadline; they enforce their own.
+	for _, s := range []*ServerConfig{&c.Gateway.ServerConfig, &c.Storaged.ServerConfig, &c.Ingestd.ServerConfig} {
+		s.MaxBodyBytes = 0
+		s.RequestTimeout = Duration{}
+	}
+	c.Chatd.RequestTimeout = Duration{10 * time.Minute}
+	c.Observerd.RequestTimeout = Duration{} // SSE stream
+	c.Matrixd.RequestTimeout = Duration{5 * time.Minute}
+	c.Gateway.HealthTimeout = Duration{2 * time.Second}
+	c.Gateway.MaxIdleConnsPerUpstream = 512
+	c.Storaged.Backend = "local"
+	c.S3 = S3Config{Bucket: "lakehouse-go-primary", Region: "us-east-1"}
+	c.Ingestd.MaxUploadBytes = 16 << 30
+	c.Ingestd.RowGroupSize = 122880
+	c.Ingestd.FileRows = 10_000_000
+	c.Queryd.CacheMaxBytes = 10 << 30
+	c.Queryd.MaxConcurrent = 4
+	c.Queryd.MaxQueue = 64
+	c.Queryd.MaxRows = 100_000
+	c.Queryd.Timeout = Duration{30 * time.Second}
+	c.Vectord.SnapshotInterval = Duration{time.Minute}
+	c.Vectord.SnapshotOps = 100_000
+	c.Embedd.Provider = "builtin"
+	c.Embedd.ProviderURL = "http://127.0.0.1:11434"
+	c.Embedd.DefaultModel = "nomic-embed-text-v2-moe"
+	c.Embedd.CacheEntries = 100_000
+	c.Embedd.MaxBatch = 10_000
+	c.Embedd.Concurrency = 8
+	c.Matrixd.BatchRows = 2048
+	c.Observerd.RingSize = 10_000
+	c.Chatd.Fallback = []string{"ollama", "ollama_cloud", "openrouter", "opencode", "kimi"}
+	c.Chatd.Retries = 1
+	c.Langfuse = LangfuseConfig{BatchSize: 100, FlushInterval: Duration{time.Second}, QueueSize: 10_000, Timeout: Duration{5 * time.Second}}
+	c.Report = ObserverReportConfig{Enabled: true, BatchSize: 256, FlushInterval: Duration{500 * time.Millisecond}, QueueSize: 8192}
+	c.Log = LogConfig{Level: "info", Format: "text", Access: true}
+	return c
+}
+
+// Section returns the common server keys of daemon name, or nil.
+func (c *Config) Section(name string) *ServerConfig {
+	switch name {
+	case "gateway":
+		return &c.Gateway.ServerConfig
+	case "storaged":
+		return &c.Storaged.ServerConfig
+	case "catalogd":
+		return &c.Catalogd.ServerConfig
+	case "ingestd":
+		return &c.Ingestd.ServerConfig
+	case "queryd":
+		return &c.Queryd.ServerConfig
+	case "vectord":
+		return &c.Vectord.ServerConfig
+	case "embedd":
+		return &c.Embedd.ServerConfig
+	case "pathwayd":
+		return &c.Pathwayd.ServerConfig
+	case "matrixd":
+		return &c.Matrixd.ServerConfig
+	case "observerd":
+		return &c.Observerd.ServerConfig
+	case "chatd":
+		return &c.Chatd.ServerConfig
+	}
+	return nil
+}
+
+// URL is the base URL other daemons use to reach daemon name.
+func (c *Config) URL(name string) string {
+	s := c.Section(name)
+	if s == nil {
+		return ""
+	}
+	if s.URL != "" {
+		return strings.TrimRight(s.URL, "/")
+	}
+	host, port, err := net.SplitHostPort(s.Bind)
+	if err != nil {
+		return "http://" + s.Bind
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Path joins p under the data dir unless p is absolute; "" gives def under it.
+func (c *Config) DataPath(p, def string) string {
+	if p == "" {
+		p = def
+	}
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.DataDir, p)
+}
+
+// Load reads the config: path (from --config or LAKEHOUSE_CONFIG) or, when
+// empty, the embedded defaults; then environment overrides and secrets.
+// Unknown keys are errors. getenv is os.Getenv outside tests.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if path == "" {
+		path = getenv("LAKEHOUSE_CONFIG")
+	}
+	c := Default(getenv("LAKEHOUSE_DATA_DIR"))
+	if path != "" {
+		md, err := toml.DecodeFile(path, c)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+		}
+		c.Path = path
+		if d := getenv("LAKEHOUSE_DATA_DIR"); d != "" {
+			c.DataDir = d
+		}
+	}
+	for _, name := range Daemons {
+		if b := getenv("LH_" + strings.ToUpper(name) + "_BIND"); b != "" {
+			c.Section(name).Bind = b
+		}
+	}
+	if err := c.loadSecrets(getenv); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) loadSecrets(getenv func(string) string) error {
+	c.Auth.Token = getenv("AUTH_TOKEN")
+	c.Auth.SecondaryToken = getenv("AUTH_SECONDARY_TOKEN")
+	read := func(dst *string, file string) error {
+		if *dst != "" || file == "" {
+			return nil
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("auth token file: %w", err)
+		}
+		*dst = strings.TrimSpace(string(b))
+		return nil
+	}
+	if err := read(&c.Auth.Token, c.Auth.TokenFile); err != nil {
+		return err
+	}
+	if err := read(&c.Auth.SecondaryToken, c.Auth.SecondaryTokenFile); err != nil {
+		return err
+	}
+	c.Langfuse.URL = strings.TrimRight(getenv("LANGFUSE_URL"), "/")
+	c.Langfuse.PublicKey = getenv("LANGFUSE_PUBLIC_KEY")
+	c.Langfuse.SecretKey = getenv("LANGFUSE_SECRET_KEY")
+	return nil
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("data_dir: empty")
+	}
+	binds := map[string]string{}
+	for _, name := range Daemons {
+		s := c.Section(name)
+		if _, _, err := net.SplitHostPort(s.Bind); err != nil {
+			bad("[%s].bind %q: %v", name, s.Bind, err)
+		} else if other, dup := binds[s.Bind]; dup && !strings.HasSuffix(s.Bind, ":0") {
+			bad("[%s].bind %q: also used by [%s]", name, s.Bind, other)
+		} else {
+			binds[s.Bind] = name
+		}
+		if s.MaxBodyBytes < 0 {
+			bad("[%s].max_body_bytes: negative", name)
+		}
+	}
+	switch c.Storaged.Backend {
+	case "local":
+	case "s3":
+		if c.S3.Endpoint == "" {
+			bad("[s3].endpoint: required when [storaged].backend = \"s3\"")
+		}
+		if c.S3.Bucket == "" {
+			bad("[s3].bucket: required when [storaged].backend = \"s3\"")
+		}
+	default:
+		bad("[storaged].backend %q: want local or s3", c.Storaged.Backend)
+	}
+	switch c.Embedd.Provider {
+	case "builtin", "ollama":
+	default:
+		bad("[embedd].provider %q: want builtin or ollama", c.Embedd.Provider)
+	}
+	c.Auth.allowedNets = nil
+	for _, s := range c.Auth.AllowedIPs {
+		n, err := parseCIDR(s)
+		if err != nil {
+			bad("[auth].allowed_ips %q: %v", s, err)
+			continue
+		}
+		c.Auth.allowedNets = append(c.Auth.allowedNets, n)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("[log].level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("[log].format %q: want text or json", c.Log.Format)
+	}
+	if c.Queryd.MaxConcurrent < 1 {
+		bad("[queryd].max_concurrent: must be >= 1")
+	}
+	if c.Langfuse.QueueSize < 1 || c.Langfuse.BatchSize < 1 {
+		bad("[langfuse]: queue_size and batch_size must be >= 1")
+	}
+	if c.Report.QueueSize < 1 || c.Report.BatchSize < 1 {
+		bad("[report]: queue_size and batch_size must be >= 1")
+	}
+	return errors.Join(errs...)
+}
+
+func parseCIDR(s string) (*net.IPNet, error) {
+	if !strings.Contains(s, "/") {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, fmt.Errorf("not an IP or CIDR")
+		}
+		bits := 32
+		if ip.To4() == nil {
+			bits = 128
+		} else {
+			ip = ip.To4()
+		}
+		return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+	}
+	_, n, err := net.ParseCIDR(s)
+	return n, err
+}

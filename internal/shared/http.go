@@ -1,0 +1,63 @@
+package shared
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"lakehouse-go/internal/errs"
+)
+
+// HandlerFunc is the shape of every handler: decode -> validate -> call the
+// Service -> encode; it returns an error instead of writing one.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts h: a returned error becomes the JSON error body (logged
+// once, here, when it is a 5xx).
+func (e *Env) Handle(h HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			if s := sw(w); s != nil && s.status != 0 {
+				// Headers are out (a stream broke midway): log only.
+				e.Log.Warn("request failed after response started", "req_id", RequestID(r.Context()), "err", err.Error())
+				return
+			}
+			errs.WriteHTTP(w, r, e.Log, err)
+		}
+	}
+}
+
+// Validator is implemented by request payloads.
+type Validator interface{ Validate() error }
+
+// DecodeJSON reads one JSON value from r's body into v (unknown fields are
+// an error) and calls v.Validate when v has it. Errors are Invalid (or
+// TooLarge past the body limit).
+func DecodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		case errors.Is(err, io.EOF):
+			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
+		}
+		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
+	}
+	if dec.More() {
+		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
+	}
+	if val, ok := v.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			if errs.KindOf(err) == errs.Internal {
+				return errs.E("validate", errs.Invalid, err.Error())
+			}
+			return err
+		}
+	}
+	return nil
+}

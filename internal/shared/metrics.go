@@ -1,0 +1,79 @@
+package shared
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the harness's request metrics, in a registry of the daemon's
+// own (never the global one, so several daemons can live in one test process).
+type Metrics struct {
+	Registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+func newMetrics(service string) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "lakehouse_http_requests_total",
+			Help:        "HTTP requests by route pattern, method and status.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "lakehouse_http_request_duration_seconds",
+			Help:        "HTTP request latency by route pattern.",
+			ConstLabels: prometheus.Labels{"service": service},
+			Buckets:     []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name:        "lakehouse_http_in_flight_requests",
+			Help:        "Requests being served.",
+			ConstLabels: prometheus.Labels{"service": service},
+		}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.inflight,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves GET /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// statusText caches status codes as label strings (no strconv per request).
+var statusText = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func (m *Metrics) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.inflight.Inc()
+		next.ServeHTTP(w, r)
+		m.inflight.Dec()
+		s := sw(w)
+		if s == nil {
+			return
+		}
+		route := routePattern(r)
+		st := s.Status()
+		code := "other"
+		if st > 0 && st < len(statusText) {
+			code = statusText[st]
+		}
+		m.requests.WithLabelValues(route, r.Method, code).Inc()
+		m.latency.WithLabelValues(route).Observe(time.Since(s.start).Seconds())
+	})
+}

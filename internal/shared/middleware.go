@@ -1,0 +1,300 @@
+package shared
+
+import (
+	"bufio"
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+)
+
+type ctxKey int
+
+const (
+	reqIDKey ctxKey = iota
+)
+
+// RequestID returns the request id carried by ctx ("" if none).
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(reqIDKey).(string)
+	return s
+}
+
+// WithRequestID returns ctx carrying id; outbound Client calls forward it.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, reqIDKey, id)
+}
+
+const hexdigits = "0123456789abcdef"
+
+// NewRequestID returns 32 random hex characters.
+func NewRequestID() string {
+	var b [32]byte
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := 0; i < 16; i++ {
+		b[i] = hexdigits[a&15]
+		b[16+i] = hexdigits[c&15]
+		a >>= 4
+		c >>= 4
+	}
+	return string(b[:])
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status and size of a response. It keeps
+// http.Flusher working (SSE streams through) and unwraps for
+// http.ResponseController. One is allocated per request, by the outermost
+// middleware, and shared by the others.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	start  time.Time
+	route  string
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the sendfile/splice fast path of the underlying writer.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, fmt.Errorf("hijack not supported")
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Status is the response status (200 if the handler wrote nothing).
+func (w *statusWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+func sw(w http.ResponseWriter) *statusWriter {
+	s, _ := w.(*statusWriter)
+	return s
+}
+
+// routePattern is chi's matched pattern for metrics and traces.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
+}
+
+// requestIDMW accepts a sane X-Request-Id or makes one, echoes it, puts it in
+// the context, and allocates the shared statusWriter.
+func requestIDMW(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(errs.RequestIDHeader)
+		if !validRequestID(id) {
+			id = NewRequestID()
+			r.Header.Set(errs.RequestIDHeader, id)
+		}
+		w.Header().Set(errs.RequestIDHeader, id)
+		s := &statusWriter{ResponseWriter: w, start: time.Now()}
+		next.ServeHTTP(s, r.WithContext(WithRequestID(r.Context(), id)))
+	})
+}
+
+// recovererMW turns a panic into a 500 error body and a log line with the stack.
+func recovererMW(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.Error("panic", "req_id", RequestID(r.Context()), "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+					if s := sw(w); s == nil || s.status == 0 {
+						errs.WriteHTTP(w, r, nil, errs.E("recover", errs.Internal))
+					}
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// accessLogMW writes one line per request after it finishes.
+func accessLogMW(log *slog.Logger, enabled bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if !enabled {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			s := sw(w)
+			if s == nil || r.URL.Path == "/health" || r.URL.Path == "/metrics" {
+				return
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("req_id", RequestID(r.Context())),
+				slog.String("op", r.Method+" "+r.URL.Path),
+				slog.Int("status", s.Status()),
+				slog.Int64("bytes", s.bytes),
+				slog.Int64("dur_ms", time.Since(s.start).Milliseconds()),
+				slog.String("peer", r.RemoteAddr),
+			)
+		})
+	}
+}
+
+// allowedIPsMW checks the TCP peer address (never a forwarded header).
+func allowedIPsMW(nets []*net.IPNet) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if len(nets) == 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			ip := net.ParseIP(host)
+			if err != nil || ip == nil || !ipAllowed(nets, ip) {
+				errs.WriteHTTP(w, r, nil, errs.E("auth", errs.Forbidden, "peer address "+host+" is not in [auth].allowed_ips"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func ipAllowed(nets []*net.IPNet, ip net.IP) bool {
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// authMW checks "Authorization: Bearer T" against the primary and secondary
+// tokens in constant time. No token configured = no auth.
+func authMW(primary, secondary string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if primary == "" && secondary == "" {
+			return next
+		}
+		p, s := []byte(primary), []byte(secondary)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !tokenOK(r.Header.Get("Authorization"), p, s) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="lakehouse-go"`)
+				errs.WriteHTTP(w, r, nil, errs.E("auth", errs.Unauthorized, "missing or wrong bearer token"))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func tokenOK(h string, primary, secondary []byte) bool {
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
+		return false
+	}
+	t := []byte(h[len(prefix):])
+	ok1 := len(primary) > 0 && subtle.ConstantTimeCompare(t, primary) == 1
+	ok2 := len(secondary) > 0 && subtle.ConstantTimeCompare(t, secondary) == 1
+	return ok1 || ok2
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// limitsMW gives each request a deadline and caps its body.
+func limitsMW(timeout time.Duration, maxBody int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if timeout <= 0 && maxBody <= 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if maxBody > 0 {
+				if r.ContentLength > maxBody {
+					errs.WriteHTTP(w, r, nil, errs.E("limits", errs.TooLarge, "request body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes is over the limit of "+strconv.FormatInt(maxBody, 10)))
+					return
+				}
+				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			}
+			if timeout > 0 {
+				ctx, cancel := context.WithTimeout(r.Context(), timeout)
+				defer cancel()
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package shared
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// OpEvent is one operation as observerd records it (DESIGN.md observerd).
+type OpEvent struct {
+	TS         time.Time      `json:"ts"`
+	Service    string         `json:"service"`
+	Op         string         `json:"op"`
+	Status     int            `json:"status"`
+	DurationMS float64        `json:"duration_ms"`
+	RequestID  string         `json:"request_id,omitempty"`
+	Attrs      map[string]any `json:"attrs,omitempty"`
+}
+
+// reporter sends every /v1 request of a daemon to observerd, asynchronously
+// and fail-open: observerd down costs a log line now and then, never a
+// failed or slowed request.
+type reporter struct {
+	service string
+	client  *Client
+	batch   *batcher[OpEvent]
+	log     *slog.Logger
+	lastErr atomic.Int64 // unix seconds of the last logged failure
+}
+
+func newReporter(cfg *Config, service string, log *slog.Logger) *reporter {
+	if !cfg.Report.Enabled || service == "observerd" {
+		return nil
+	}
+	r := &reporter{
+		service: service,
+		client:  &Client{Service: "observerd", Base: cfg.URL("observerd"), HTTP: NewHTTPClient(5 * time.Second), Token: cfg.Auth.Token},
+		log:     log,
+	}
+	r.batch = newBatcher(cfg.Report.QueueSize, cfg.Report.BatchSize, cfg.Report.FlushInterval.Duration, r.send, nil)
+	return r
+}
+
+func (r *reporter) send(events []OpEvent) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := r.client.JSON(ctx, http.MethodPost, "/v1/observer/events", map[string]any{"events": events}, nil)
+	if err != nil {
+		now := time.Now().Unix()
+		if last := r.lastErr.Load(); now-last >= 60 && r.lastErr.CompareAndSwap(last, now) {
+			r.log.Warn("observer report failed (events dropped; logged once a minute)", "op", "observer.report", "events", len(events), "err", err.Error())
+		}
+	}
+}
+
+func (r *reporter) middleware(next http.Handler) http.Handler {
+	if r == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		next.ServeHTTP(w, req)
+		s := sw(w)
+		if s == nil || len(req.URL.Path) < 4 || req.URL.Path[:4] != "/v1/" {
+			return
+		}
+		r.batch.enqueue(OpEvent{
+			TS: s.start, Service: r.service, Op: req.Method + " " + routePattern(req), Status: s.Status(),
+			DurationMS: float64(time.Since(s.start).Microseconds()) / 1000, RequestID: RequestID(req.Context()),
+		})
+	})
+}
+
+func (r *reporter) close(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	return r.batch.close(ctx)
+}

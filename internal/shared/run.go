@@ -1,0 +1,328 @@
+package shared
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Version is set at build time (-ldflags "-X lakehouse-go/internal/shared.Version=...");
+// otherwise it is the VCS revision Go recorded, or "dev".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+// Env is what the harness hands a daemon's constructor.
+type Env struct {
+	Name    string
+	Config  *Config
+	Log     *slog.Logger
+	Metrics prometheus.Registerer
+	// HTTP is for JSON calls between daemons (60 s overall timeout).
+	HTTP *http.Client
+	// StreamHTTP is for streaming calls (uploads, downloads, SSE): no overall
+	// timeout; the caller's ctx bounds it, dial and idle timeouts still apply.
+	StreamHTTP *http.Client
+}
+
+// Client returns the base client for daemon service (JSON calls).
+func (e *Env) Client(service string) *Client {
+	return &Client{Service: service, Base: e.Config.URL(service), HTTP: e.HTTP, Token: e.Config.Auth.Token}
+}
+
+// StreamClient returns the base client for daemon service (streaming calls).
+func (e *Env) StreamClient(service string) *Client {
+	return &Client{Service: service, Base: e.Config.URL(service), HTTP: e.StreamHTTP, Token: e.Config.Auth.Token}
+}
+
+// Daemon is what a constructor returns: its routes and how to close it.
+type Daemon struct {
+	// Routes registers the daemon's /v1 routes. They run behind allowed_ips,
+	// auth, Langfuse, observer reporting and the timeout/body limits.
+	Routes func(r chi.Router)
+	// Close flushes and releases the daemon's resources after the HTTP server
+	// has drained. Optional.
+	Close func(ctx context.Context) error
+}
+
+// Builder constructs a daemon. ctx ends when the daemon shuts down.
+type Builder func(ctx context.Context, env *Env) (*Daemon, error)
+
+// Server is a running daemon.
+type Server struct {
+	Name   string
+	Addr   string // the address it listens on (resolved when bind has port 0)
+	Config *Config
+	Log    *slog.Logger
+
+	srv      *http.Server
+	daemon   *Daemon
+	langfuse *Langfuse
+	report   *reporter
+	logw     *lineWriter
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	served   chan error
+	once     sync.Once
+}
+
+// URL is http://Addr.
+func (s *Server) URL() string { return "http://" + s.Addr }
+
+// Langfuse exposes the tracer (nil when not configured), for tests.
+func (s *Server) Langfuse() *Langfuse { return s.langfuse }
+
+// Run is main for every daemon: flags, config, gates, serve until SIGTERM
+// or SIGINT, drain, flush. It returns the process exit code.
+func Run(name string, build Builder) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	configPath := fs.String("config", "", "path to lakehouse.toml (default $LAKEHOUSE_CONFIG, else embedded defaults)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	cfg, err := Load(*configPath, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	s, err := Start(ctx, name, cfg, build, os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-s.served:
+		if err != nil {
+			s.Log.Error("serve failed", "err", err.Error())
+			return 1
+		}
+	}
+	s.Log.Info("shutting down", "op", "shutdown")
+	if err := s.Shutdown(context.Background()); err != nil {
+		s.Log.Error("shutdown incomplete", "err", err.Error())
+		s.logw.Flush()
+		return 1
+	}
+	return 0
+}
+
+// CheckBindGates enforces ADR-006 6.1 and audit R-001 for a non-loopback
+// bind: both an auth token and LH_<NAME>_ALLOW_NONLOOPBACK=1 are required.
+func CheckBindGates(name, bind, token string, getenv func(string) string) error {
+	host, _, err := net.SplitHostPort(bind)
+	if err != nil {
+		return fmt.Errorf("bind %q: %w", bind, err)
+	}
+	if IsLoopbackHost(host) {
+		return nil
+	}
+	var problems []string
+	if token == "" {
+		problems = append(problems, "refuse non-loopback bind without auth.token (set AUTH_TOKEN)")
+	}
+	env := "LH_" + strings.ToUpper(name) + "_ALLOW_NONLOOPBACK"
+	if getenv(env) != "1" {
+		problems = append(problems, fmt.Sprintf("refusing non-loopback bind %s without %s=1; see audit R-001", bind, env))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback IP. An empty
+// host (all interfaces) is not loopback.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Start builds and starts daemon name on cfg.Section(name).Bind (port 0 picks
+// a free port; see Server.Addr). Logs go to logOut. Tests use Start directly.
+func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut io.Writer) (*Server, error) {
+	sec := cfg.Section(name)
+	if sec == nil {
+		return nil, fmt.Errorf("unknown daemon %q", name)
+	}
+	if err := CheckBindGates(name, sec.Bind, cfg.Auth.Token, os.Getenv); err != nil {
+		return nil, err
+	}
+	lw := newLineWriter(logOut)
+	log := newLogger(cfg.Log, lw).With("svc", name)
+
+	ln, err := net.Listen("tcp", sec.Bind)
+	if err != nil {
+		lw.Close()
+		return nil, fmt.Errorf("listen %s: %w", sec.Bind, err)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	metrics := newMetrics(name)
+	env := &Env{
+		Name: name, Config: cfg, Log: log, Metrics: metrics.Registry,
+		HTTP:       &http.Client{Timeout: 60 * time.Second, Transport: NewTransport(64)},
+		StreamHTTP: &http.Client{Transport: NewTransport(64)},
+	}
+	d, err := build(dctx, env)
+	if err != nil {
+		cancel()
+		ln.Close()
+		lw.Close()
+		return nil, err
+	}
+	s := &Server{
+		Name: name, Addr: ln.Addr().String(), Config: cfg, Log: log, daemon: d,
+		langfuse: NewLangfuse(cfg.Langfuse, name, log, metrics.Registry),
+		report:   newReporter(cfg, name, log),
+		logw:     lw, cancel: cancel, served: make(chan error, 1),
+	}
+	s.srv = &http.Server{
+		Handler:           s.router(metrics),
+		ReadHeaderTimeout: sec.ReadHeaderTimeout.Duration,
+		ReadTimeout:       sec.ReadTimeout.Duration,
+		WriteTimeout:      sec.WriteTimeout.Duration,
+		IdleTimeout:       sec.IdleTimeout.Duration,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return dctx },
+	}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	log.Info("listening", "op", "start", "addr", s.Addr, "version", version(), "config", cfg.Path,
+		"auth", cfg.Auth.Token != "", "langfuse", s.langfuse != nil)
+	return s, nil
+}
+
+// router is the one place the middleware order is defined:
+// request id -> recoverer -> access log -> metrics -> allowed_ips -> auth ->
+// Langfuse -> observer report -> timeout/body limit -> daemon routes.
+func (s *Server) router(m *Metrics) http.Handler {
+	cfg := s.Config
+	sec := cfg.Section(s.Name)
+	r := chi.NewRouter()
+	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(s.Log, cfg.Log.Access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
+	r.Get("/health", s.health)
+	r.Group(func(r chi.Router) {
+		r.Use(authMW(cfg.Auth.Token, cfg.Auth.SecondaryToken))
+		r.Method(http.MethodGet, "/metrics", m.Handler())
+		r.Group(func(r chi.Router) {
+			r.Use(s.langfuse.middleware, s.report.middleware, limitsMW(sec.RequestTimeout.Duration, sec.MaxBodyBytes))
+			if s.daemon.Routes != nil {
+				s.daemon.Routes(r)
+			}
+			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+				errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
+			})
+			r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+				errs.WriteBody(w, http.StatusMethodNotAllowed, errs.Invalid, "method "+r.Method+" not allowed on "+r.URL.Path, RequestID(r.Context()))
+			})
+		})
+	})
+	return r
+}
+
+// Health is the body of GET /health.
+type Health struct {
+	Status  string `json:"status"` // ok | draining
+	Service string `json:"service"`
+	Version string `json:"version"`
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok", Service: s.Name, Version: version()}
+	status := http.StatusOK
+	if s.draining.Load() {
+		h.Status, status = "draining", http.StatusServiceUnavailable
+	}
+	WriteJSON(w, status, h)
+}
+
+// Shutdown stops accepting, drains in-flight requests (bounded by the
+// section's shutdown_timeout), closes the daemon, flushes Langfuse and
+// observer queues and the log.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var result error
+	s.once.Do(func() {
+		s.draining.Store(true)
+		timeout := s.Config.Section(s.Name).ShutdownTimeout.Duration
+		if timeout <= 0 {
+			timeout = 20 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var errList []error
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errList = append(errList, fmt.Errorf("drain: %w", err))
+			s.srv.Close()
+		}
+		s.cancel()
+		if s.daemon.Close != nil {
+			if err := s.daemon.Close(ctx); err != nil {
+				errList = append(errList, fmt.Errorf("close: %w", err))
+			}
+		}
+		if err := s.langfuse.Close(ctx); err != nil {
+			errList = append(errList, fmt.Errorf("langfuse flush: %w", err))
+		}
+		if err := s.report.close(ctx); err != nil {
+			errList = append(errList, fmt.Errorf("observer flush: %w", err))
+		}
+		s.Log.Info("stopped", "op", "shutdown")
+		s.logw.Close()
+		result = errors.Join(errList...)
+	})
+	return result
+}
+
+// WriteJSON writes v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errs.E("encode", errs.Internal, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
