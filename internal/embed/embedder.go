@@ -1,0 +1,304 @@
+package embed
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"unicode"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Config holds Embedder's limits. Zero fields take the defaults below.
+type Config struct {
+	DefaultModel  string // model when a request names none ([embedd].default_model)
+	MaxBatch      int    // texts per request; above: 413 (default 10,000)
+	MaxTextBytes  int    // bytes per text; above: 413 (default 512 KiB)
+	ChunkSize     int    // texts per provider call (default 256)
+	MaxConcurrent int    // provider calls in flight across all requests (default max(2, GOMAXPROCS))
+	CacheBytes    int64  // cache budget; default 64 MiB, negative disables the cache
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBatch     = 10_000
+	DefaultMaxTextBytes = 512 << 10
+	DefaultChunkSize    = 256
+	DefaultCacheBytes   = 64 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxTextBytes <= 0 {
+		c.MaxTextBytes = DefaultMaxTextBytes
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = max(2, runtime.GOMAXPROCS(0))
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
+	}
+	return c
+}
+
+// Embedder is the Service over one or more providers. The first provider is
+// the primary: it serves every model no other provider owns (ModelOwner).
+// Safe for concurrent use.
+type Embedder struct {
+	cfg       Config
+	providers []Provider
+	sem       chan struct{}
+	cache     *Cache
+}
+
+var _ Service = (*Embedder)(nil)
+
+// New returns an Embedder over providers (at least one). DefaultModel is
+// required.
+func New(cfg Config, providers ...Provider) (*Embedder, error) {
+	const op = "embed.New"
+	if len(providers) == 0 {
+		return nil, errs.Errorf(op, errs.Invalid, "no embedding provider")
+	}
+	if cfg.DefaultModel == "" {
+		return nil, errs.Errorf(op, errs.Invalid, "[embedd].default_model is empty")
+	}
+	cfg = cfg.withDefaults()
+	e := &Embedder{cfg: cfg, providers: providers, sem: make(chan struct{}, cfg.MaxConcurrent)}
+	if cfg.CacheBytes > 0 {
+		e.cache = NewCache(cfg.CacheBytes)
+	}
+	return e, nil
+}
+
+// Cache returns the Embedder's cache (nil when disabled), for stats.
+func (e *Embedder) Cache() *Cache { return e.cache }
+
+func (e *Embedder) route(model string) Provider {
+	for _, p := range e.providers {
+		if o, ok := p.(ModelOwner); ok && o.Owns(model) {
+			return p
+		}
+	}
+	return e.providers[0]
+}
+
+// Validate checks texts against the limits; see the package comment.
+func (e *Embedder) validate(texts []string) error {
+	const op = "embed.Embed"
+	if len(texts) == 0 {
+		return errs.Errorf(op, errs.Invalid, `"input" is an empty array; give at least one text`)
+	}
+	if len(texts) > e.cfg.MaxBatch {
+		return errs.Errorf(op, errs.TooLarge, "batch of %d texts exceeds the limit of %d", len(texts), e.cfg.MaxBatch)
+	}
+	for i, t := range texts {
+		if len(t) > e.cfg.MaxTextBytes {
+			return errs.Errorf(op, errs.TooLarge, "input[%d] is %d bytes, over the limit of %d", i, len(t), e.cfg.MaxTextBytes)
+		}
+		if isBlank(t) {
+			return errs.Errorf(op, errs.Invalid, "input[%d] is empty", i)
+		}
+	}
+	return nil
+}
+
+func isBlank(s string) bool {
+	for _, r := range s {
+		if !unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Embed implements Service.
+func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, error) {
+	texts, err := req.Texts()
+	if err != nil {
+		return EmbedResponse{}, err
+	}
+	if err := e.validate(texts); err != nil {
+		return EmbedResponse{}, err
+	}
+	model := req.Model
+	if model == "" {
+		model = e.cfg.DefaultModel
+	}
+	out := make([][]float32, len(texts))
+
+	// cache hits; unique misses keep the first index of each text
+	var missIdx []int
+	var seen map[string]int
+	for i, t := range texts {
+		if v := e.cache.Get(model, t); v != nil {
+			out[i] = v
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]int)
+		}
+		if _, dup := seen[t]; dup {
+			continue
+		}
+		seen[t] = i
+		missIdx = append(missIdx, i)
+	}
+	if len(missIdx) > 0 {
+		if err := e.compute(ctx, e.route(model), model, texts, missIdx, out); err != nil {
+			return EmbedResponse{}, err
+		}
+		// duplicates of a computed text get their own copy
+		for i, t := range texts {
+			if out[i] == nil {
+				out[i] = clone(out[seen[t]])
+			}
+		}
+	}
+	dims := len(out[0])
+	for i, v := range out {
+		if len(v) != dims || dims == 0 {
+			return EmbedResponse{}, errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway,
+				"model "+model+": vectors of different lengths in one answer (input[0] and input["+itoa(i)+"])")
+		}
+	}
+	return EmbedResponse{Model: model, Dims: dims, Embeddings: out}, nil
+}
+
+// compute embeds texts[idx...] in chunks, at most MaxConcurrent provider
+// calls in flight across the Embedder, and fills out and the cache.
+func (e *Embedder) compute(ctx context.Context, p Provider, model string, texts []string, idx []int, out [][]float32) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	for start := 0; start < len(idx); start += e.cfg.ChunkSize {
+		chunk := idx[start:min(start+e.cfg.ChunkSize, len(idx))]
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			fail(ctxErr(ctx, p, model))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-e.sem }()
+			batch := make([]string, len(chunk))
+			for j, i := range chunk {
+				batch[j] = texts[i]
+			}
+			vecs, err := p.Embed(ctx, model, batch)
+			if err == nil {
+				err = checkVectors(p, model, batch, vecs)
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			for j, i := range chunk {
+				out[i] = vecs[j]
+				e.cache.Put(model, texts[i], vecs[j])
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func ctxErr(ctx context.Context, p Provider, model string) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return errs.E("embed.Embed", errs.Timeout, p.Name()+" model "+model+": deadline exceeded waiting for a free slot", ctx.Err())
+	}
+	return errs.E("embed.Embed", errs.Unavailable, "request canceled", ctx.Err())
+}
+
+// checkVectors rejects a provider answer of the wrong count or with NaN/Inf.
+func checkVectors(p Provider, model string, batch []string, vecs [][]float32) error {
+	bad := func(msg string) error {
+		return errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway, p.Name()+" model "+model+": "+msg)
+	}
+	if len(vecs) != len(batch) {
+		return bad("returned " + itoa(len(vecs)) + " embeddings for " + itoa(len(batch)) + " inputs")
+	}
+	for _, v := range vecs {
+		if len(v) == 0 {
+			return bad("returned an empty embedding")
+		}
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return bad("returned NaN or Inf")
+			}
+		}
+	}
+	return nil
+}
+
+// Models implements Service: every provider's models, the default marked.
+// Any provider failing fails the call (its error names the provider).
+func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
+	resp := ModelsResponse{Models: []ModelInfo{}}
+	found := false
+	for _, p := range e.providers {
+		ms, err := p.Models(ctx)
+		if err != nil {
+			return ModelsResponse{}, err
+		}
+		for _, m := range ms {
+			if m.Name == e.cfg.DefaultModel || strings.TrimSuffix(m.Name, ":latest") == e.cfg.DefaultModel {
+				m.Default, found = true, true
+			}
+			resp.Models = append(resp.Models, m)
+		}
+	}
+	if !found {
+		// the default is served by the primary provider even if not listed
+		// (an Ollama model not pulled yet): show it, dims unknown
+		resp.Models = append(resp.Models, ModelInfo{Name: e.cfg.DefaultModel, Provider: e.route(e.cfg.DefaultModel).Name(), Default: true})
+	}
+	return resp, nil
+}
+
+func clone(v []float32) []float32 { return append([]float32(nil), v...) }
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	neg := i < 0
+	if neg {
+		i = -i
+	}
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+		if i == 0 {
+			break
+		}
+	}
+	if neg {
+		n--
+		b[n] = '-'
+	}
+	return string(b[n:])
+}
