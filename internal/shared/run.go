@@ -242,6 +242,12 @@ func (s *Server) router(m *Metrics) http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(s.Log, cfg.Log.Access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
 	r.Get("/health", s.health)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		errs.WriteBody(w, http.StatusMethodNotAllowed, errs.Invalid, "method "+r.Method+" not allowed on "+r.URL.Path, RequestID(r.Context()))
+	})
 	r.Group(func(r chi.Router) {
 		r.Use(authMW(cfg.Auth.Token, cfg.Auth.SecondaryToken))
 		r.Method(http.MethodGet, "/metrics", m.Handler())
@@ -250,12 +256,6 @@ func (s *Server) router(m *Metrics) http.Handler {
 			if s.daemon.Routes != nil {
 				s.daemon.Routes(r)
 			}
-			r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-				errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
-			})
-			r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-				errs.WriteBody(w, http.StatusMethodNotAllowed, errs.Invalid, "method "+r.Method+" not allowed on "+r.URL.Path, RequestID(r.Context()))
-			})
 		})
 	})
 	return r

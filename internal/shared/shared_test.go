@@ -1,0 +1,519 @@
+package shared
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+)
+
+// testConfig is the embedded defaults with every daemon on a free port.
+func testConfig(t *testing.T) *Config {
+	t.Helper()
+	c := Default(t.TempDir())
+	for _, n := range Daemons {
+		c.Section(n).Bind = "127.0.0.1:0"
+	}
+	c.Report.Enabled = false
+	c.Log.Access = false
+	return c
+}
+
+// testDaemon has routes that exercise the harness.
+func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
+	return &Daemon{Routes: func(r chi.Router) {
+		r.Get("/v1/echo", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			return WriteJSON(w, 200, map[string]string{"req_id": RequestID(r.Context())})
+		}))
+		r.Get("/v1/fail", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			return errs.E("test.fail", errs.Invalid, "bad thing at line 3")
+		}))
+		r.Get("/v1/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+		r.Get("/v1/slow", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(300 * time.Millisecond):
+				w.Write([]byte("done"))
+			case <-r.Context().Done():
+				errs.WriteHTTP(w, r, nil, errs.E("slow", errs.Timeout, r.Context().Err()))
+			}
+		})
+		r.Post("/v1/body", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			n, err := io.Copy(io.Discard, r.Body)
+			if err != nil {
+				return errs.E("body", errs.KindOf(err), err)
+			}
+			return WriteJSON(w, 200, map[string]int64{"n": n})
+		}))
+		r.Get("/v1/sse", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			f, ok := w.(http.Flusher)
+			if !ok {
+				http.Error(w, "no flusher", 500)
+				return
+			}
+			for i := 0; i < 3; i++ {
+				io.WriteString(w, "data: tick\n\n")
+				f.Flush()
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}}, nil
+}
+
+func start(t *testing.T, cfg *Config) *Server {
+	t.Helper()
+	s, err := Start(context.Background(), "storaged", cfg, testDaemon, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+func get(t *testing.T, url, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func errBody(t *testing.T, b []byte) errs.BodyError {
+	t.Helper()
+	var body errs.Body
+	if err := json.Unmarshal(b, &body); err != nil || body.Error.Kind == "" {
+		t.Fatalf("not an error body: %s", b)
+	}
+	return body.Error
+}
+
+func TestConfigLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "c.toml")
+		os.WriteFile(p, []byte(s), 0o600)
+		return p
+	}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+	c, err := Load("", env(nil))
+	if err != nil {
+		t.Fatalf("embedded defaults: %v", err)
+	}
+	if c.Storaged.Bind != "127.0.0.1:3211" || c.Gateway.Bind != "127.0.0.1:3110" || c.Embedd.Provider != "builtin" {
+		t.Fatalf("defaults wrong: %+v", c.Storaged.ServerConfig)
+	}
+	c, err = Load(write("data_dir = \"/srv/lh\"\n[storaged]\nbind = \"127.0.0.1:4000\"\nrequest_timeout = \"5s\"\n[auth]\nallowed_ips = [\"10.0.0.0/8\", \"127.0.0.1\"]\n"), env(map[string]string{"AUTH_TOKEN": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storaged.Bind != "127.0.0.1:4000" || c.Storaged.RequestTimeout.Duration != 5*time.Second || c.DataDir != "/srv/lh" || c.Auth.Token != "tok" || len(c.Auth.allowedNets) != 2 {
+		t.Fatalf("file not applied: %+v", c.Storaged)
+	}
+	if c.URL("storaged") != "http://127.0.0.1:4000" {
+		t.Fatalf("url %s", c.URL("storaged"))
+	}
+	_, err = Load(write("[storaged]\nbindd = \"x\"\n[nope]\na = 1\n"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "storaged.bindd") || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown keys not reported: %v", err)
+	}
+	_, err = Load(write("[storaged]\nbackend = \"ftp\"\n[embedd]\nprovider = \"x\"\n[auth]\nallowed_ips = [\"nope\"]\n"), env(nil))
+	for _, want := range []string{"[storaged].backend", "[embedd].provider", "[auth].allowed_ips"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Validate should report %s among all problems; got %v", want, err)
+		}
+	}
+}
+
+func TestBindGates(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	allow := map[string]string{"LH_STORAGED_ALLOW_NONLOOPBACK": "1"}
+	cases := []struct {
+		bind, token string
+		env         map[string]string
+		want        []string // substrings; nil = starts
+	}{
+		{"127.0.0.1:1", "", nil, nil},
+		{"localhost:1", "", nil, nil},
+		{"[::1]:1", "", nil, nil},
+		{"0.0.0.0:1", "", nil, []string{"refuse non-loopback bind without auth.token", "see audit R-001"}},
+		{":1", "t", nil, []string{"refusing non-loopback bind", "audit R-001"}},
+		{"0.0.0.0:1", "", allow, []string{"refuse non-loopback bind without auth.token"}},
+		{"0.0.0.0:1", "t", allow, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.bind+"/"+c.token, func(t *testing.T) {
+			err := CheckBindGates("storaged", c.bind, c.token, env(c.env))
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("want start, got %v", err)
+				}
+				return
+			}
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Fatalf("want %q in %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestAuth(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth.Token, cfg.Auth.SecondaryToken = "primary-token", "secondary-token"
+	s := start(t, cfg)
+	cases := []struct {
+		name, path, token string
+		status            int
+	}{
+		{"health exempt", "/health", "", 200},
+		{"missing", "/v1/echo", "", 401},
+		{"wrong", "/v1/echo", "nope", 401},
+		{"prefix of token", "/v1/echo", "primary", 401},
+		{"primary", "/v1/echo", "primary-token", 200},
+		{"secondary (rotation)", "/v1/echo", "secondary-token", 200},
+		{"metrics needs auth", "/metrics", "", 401},
+		{"metrics", "/metrics", "primary-token", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, b := get(t, s.URL()+c.path, c.token)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d want %d: %s", resp.StatusCode, c.status, b)
+			}
+			if c.status == 401 {
+				e := errBody(t, b)
+				if e.Kind != errs.Unauthorized || e.RequestID == "" || e.RequestID != resp.Header.Get("X-Request-Id") {
+					t.Fatalf("bad 401 body %+v", e)
+				}
+			}
+		})
+	}
+}
+
+func TestAllowedIPs(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Auth.AllowedIPs = []string{"10.0.0.0/8"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, cfg)
+	resp, b := get(t, s.URL()+"/v1/echo", "")
+	if resp.StatusCode != 403 || errBody(t, b).Kind != errs.Forbidden {
+		t.Fatalf("peer 127.0.0.1 outside allowed_ips: got %d %s", resp.StatusCode, b)
+	}
+	// A forwarded header must not unlock it.
+	req, _ := http.NewRequest("GET", s.URL()+"/v1/echo", nil)
+	req.Header.Set("X-Forwarded-For", "10.1.2.3")
+	resp2, _ := http.DefaultClient.Do(req)
+	resp2.Body.Close()
+	if resp2.StatusCode != 403 {
+		t.Fatalf("X-Forwarded-For bypassed allowed_ips")
+	}
+	cfg2 := testConfig(t)
+	cfg2.Auth.AllowedIPs = []string{"127.0.0.0/8"}
+	cfg2.Validate()
+	s2 := start(t, cfg2)
+	if resp, _ := get(t, s2.URL()+"/v1/echo", ""); resp.StatusCode != 200 {
+		t.Fatalf("loopback in allowed_ips refused: %d", resp.StatusCode)
+	}
+}
+
+func TestRequestIDErrorsRecoverLimits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Storaged.MaxBodyBytes = 1000
+	cfg.Storaged.RequestTimeout = Duration{100 * time.Millisecond}
+	s := start(t, cfg)
+
+	req, _ := http.NewRequest("GET", s.URL()+"/v1/echo", nil)
+	req.Header.Set("X-Request-Id", "caller-chosen-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo map[string]string
+	json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if resp.Header.Get("X-Request-Id") != "caller-chosen-1" || echo["req_id"] != "caller-chosen-1" {
+		t.Fatalf("request id not accepted/echoed: %v %v", resp.Header, echo)
+	}
+	resp, _ = get(t, s.URL()+"/v1/echo", "")
+	if len(resp.Header.Get("X-Request-Id")) != 32 {
+		t.Fatalf("no generated request id")
+	}
+
+	resp, b := get(t, s.URL()+"/v1/fail", "")
+	if e := errBody(t, b); resp.StatusCode != 400 || e.Kind != errs.Invalid || !strings.Contains(e.Message, "line 3") {
+		t.Fatalf("error body: %d %s", resp.StatusCode, b)
+	}
+	resp, b = get(t, s.URL()+"/v1/panic", "")
+	if e := errBody(t, b); resp.StatusCode != 500 || e.Kind != errs.Internal || strings.Contains(e.Message, "boom") {
+		t.Fatalf("panic: %d %s", resp.StatusCode, b)
+	}
+	resp, b = get(t, s.URL()+"/v1/slow", "")
+	if resp.StatusCode != 504 {
+		t.Fatalf("timeout: %d %s", resp.StatusCode, b)
+	}
+	resp, b = get(t, s.URL()+"/v1/nothing", "")
+	if resp.StatusCode != 404 || errBody(t, b).Kind != errs.NotFound {
+		t.Fatalf("404: %d %s", resp.StatusCode, b)
+	}
+	// Body limit: declared and streamed (chunked) bodies.
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(strings.Repeat("x", 2000))
+		if chunked {
+			body = io.MultiReader(body) // hides the length: chunked encoding
+		}
+		resp, err := http.Post(s.URL()+"/v1/body", "text/plain", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || errBody(t, b).Kind != errs.TooLarge {
+			t.Fatalf("chunked=%v: %d %s", chunked, resp.StatusCode, b)
+		}
+	}
+}
+
+func TestClientKeepsErrorKind(t *testing.T) {
+	s := start(t, testConfig(t))
+	c := &Client{Service: "storaged", Base: s.URL(), HTTP: NewHTTPClient(5 * time.Second)}
+	err := c.JSON(WithRequestID(context.Background(), "rid-7"), "GET", "/v1/fail", nil, nil)
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), "line 3") {
+		t.Fatalf("kind lost across the hop: %v", err)
+	}
+	var out map[string]string
+	if err := c.JSON(WithRequestID(context.Background(), "rid-7"), "GET", "/v1/echo", nil, &out); err != nil || out["req_id"] != "rid-7" {
+		t.Fatalf("request id not forwarded: %v %v", err, out)
+	}
+	dead := &Client{Service: "catalogd", Base: "http://127.0.0.1:1", HTTP: NewHTTPClient(time.Second)}
+	if err := dead.JSON(context.Background(), "GET", "/x", nil, nil); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "catalogd") {
+		t.Fatalf("down daemon: %v", err)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Storaged.RequestTimeout = Duration{}
+	s, err := Start(context.Background(), "storaged", cfg, testDaemon, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(s.URL() + "/v1/slow")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; got != "done" {
+		t.Fatalf("in-flight request cut: %q", got)
+	}
+	if _, err := http.Get(s.URL() + "/health"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// fakeLangfuse speaks the ingestion API: Basic auth, {"batch":[...]}, 207.
+type fakeLangfuse struct {
+	mu       sync.Mutex
+	events   []ingestionEvent
+	badAuth  int
+	delay    time.Duration
+	received chan struct{}
+}
+
+func (f *fakeLangfuse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != "POST" || r.URL.Path != "/api/public/ingestion" {
+		http.Error(w, "wrong route", 404)
+		return
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("pk-lf-test:sk-lf-test"))
+	if r.Header.Get("Authorization") != want {
+		f.mu.Lock()
+		f.badAuth++
+		f.mu.Unlock()
+		http.Error(w, `{"message":"unauthorized"}`, 401)
+		return
+	}
+	var body struct {
+		Batch []ingestionEvent `json:"batch"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var resp ingestionResponse
+	f.mu.Lock()
+	for _, e := range body.Batch {
+		f.events = append(f.events, e)
+		resp.Successes = append(resp.Successes, struct {
+			ID     string `json:"id"`
+			Status int    `json:"status"`
+		}{e.ID, 201})
+	}
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(207)
+	json.NewEncoder(w).Encode(resp)
+	select {
+	case f.received <- struct{}{}:
+	default:
+	}
+}
+
+func langfuseConfig(t *testing.T, url string) *Config {
+	cfg := testConfig(t)
+	cfg.Langfuse.URL, cfg.Langfuse.PublicKey, cfg.Langfuse.SecretKey = url, "pk-lf-test", "sk-lf-test"
+	cfg.Langfuse.FlushInterval = Duration{20 * time.Millisecond}
+	return cfg
+}
+
+func TestLangfuse(t *testing.T) {
+	t.Run("nil passthrough", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Langfuse.URL = "http://127.0.0.1:1" // keys missing -> nil client
+		s := start(t, cfg)
+		if s.Langfuse() != nil {
+			t.Fatal("langfuse client built without keys")
+		}
+		if resp, _ := get(t, s.URL()+"/v1/echo", ""); resp.StatusCode != 200 {
+			t.Fatal(resp.Status)
+		}
+	})
+
+	t.Run("emits trace and span, never for health or 401", func(t *testing.T) {
+		fake := &fakeLangfuse{received: make(chan struct{}, 16)}
+		ts := httptest.NewServer(fake)
+		defer ts.Close()
+		cfg := langfuseConfig(t, ts.URL)
+		cfg.Auth.Token = "tok"
+		s := start(t, cfg)
+		get(t, s.URL()+"/health", "")
+		get(t, s.URL()+"/v1/echo", "")               // 401: not traced
+		resp, _ := get(t, s.URL()+"/v1/fail", "tok") // traced, WARNING level
+		reqID := resp.Header.Get("X-Request-Id")
+		if err := s.Shutdown(context.Background()); err != nil { // flushes
+			t.Fatal(err)
+		}
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		if fake.badAuth != 0 {
+			t.Fatalf("basic auth wrong %d times", fake.badAuth)
+		}
+		if len(fake.events) != 2 {
+			t.Fatalf("want exactly trace+span for one request, got %d: %+v", len(fake.events), fake.events)
+		}
+		tr, sp := fake.events[0], fake.events[1]
+		if tr.Type != "trace-create" || sp.Type != "span-create" || tr.ID == "" || sp.ID == "" || tr.ID == sp.ID {
+			t.Fatalf("batch shape: %+v", fake.events)
+		}
+		if tr.Body["id"] != reqID || sp.Body["traceId"] != reqID || sp.Body["id"] == "" {
+			t.Fatalf("trace/span ids do not match request %s: %v / %v", reqID, tr.Body, sp.Body)
+		}
+		if sp.Body["name"] != "storaged GET /v1/fail" || sp.Body["level"] != "WARNING" {
+			t.Fatalf("span body: %v", sp.Body)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, tr.Timestamp); err != nil {
+			t.Fatalf("timestamp: %v", err)
+		}
+		if s.Langfuse().Sent() != 2 {
+			t.Fatalf("sent counter %d", s.Langfuse().Sent())
+		}
+	})
+
+	t.Run("status writer keeps flushing (SSE)", func(t *testing.T) {
+		fake := &fakeLangfuse{received: make(chan struct{}, 16)}
+		ts := httptest.NewServer(fake)
+		defer ts.Close()
+		s := start(t, langfuseConfig(t, ts.URL))
+		resp, err := http.Get(s.URL() + "/v1/sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		first := time.Now()
+		line, _ := br.ReadString('\n')
+		if line != "data: tick\n" || time.Since(first) > 40*time.Millisecond {
+			t.Fatalf("first event not flushed promptly: %q after %v", line, time.Since(first))
+		}
+		io.Copy(io.Discard, br)
+	})
+
+	t.Run("down or slow langfuse adds no latency", func(t *testing.T) {
+		slow := &fakeLangfuse{delay: 2 * time.Second, received: make(chan struct{}, 16)}
+		ts := httptest.NewServer(slow)
+		defer ts.Close()
+		for _, url := range []string{ts.URL, "http://127.0.0.1:1"} {
+			cfg := langfuseConfig(t, url)
+			cfg.Langfuse.QueueSize = 4
+			cfg.Langfuse.BatchSize = 1
+			s := start(t, cfg)
+			var worst time.Duration
+			for i := 0; i < 50; i++ {
+				t0 := time.Now()
+				resp, _ := get(t, s.URL()+"/v1/echo", "")
+				if resp.StatusCode != 200 {
+					t.Fatal(resp.Status)
+				}
+				worst = max(worst, time.Since(t0))
+			}
+			if worst > 100*time.Millisecond {
+				t.Fatalf("%s: a request took %v with langfuse slow/down", url, worst)
+			}
+			if url == ts.URL && s.Langfuse().Dropped() == 0 {
+				t.Fatalf("full queue did not drop-and-count")
+			}
+		}
+	})
+}
+
+func TestErrsRoundTrip(t *testing.T) {
+	for _, k := range []errs.Kind{errs.Invalid, errs.NotFound, errs.Conflict, errs.Unauthorized, errs.Forbidden, errs.TooLarge, errs.Unavailable, errs.Timeout, errs.Internal, errs.NotImpl} {
+		rec := httptest.NewRecorder()
+		errs.WriteHTTP(rec, nil, nil, errs.E("op", k, "msg"))
+		got := errs.FromResponse("client", rec.Result())
+		if errs.KindOf(got) != k || errs.StatusOf(got) != rec.Code {
+			t.Fatalf("%s: got %s/%d", k, errs.KindOf(got), errs.StatusOf(got))
+		}
+	}
+	rec := httptest.NewRecorder()
+	errs.WriteHTTP(rec, nil, nil, errs.E("put", errs.Conflict, errs.StatusPrecondition, "exists"))
+	if rec.Code != 412 || errs.StatusOf(errs.FromResponse("c", rec.Result())) != 412 {
+		t.Fatalf("412 lost: %d", rec.Code)
+	}
+}
