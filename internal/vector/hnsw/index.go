@@ -67,6 +67,7 @@ type Index struct {
 	wctx  *searchCtx
 	wscr  []cand // scratch for the writer
 	wscr2 []cand
+	wscr3 []cand
 }
 
 // New creates an empty index. Zero fields of p take the defaults of
