@@ -1,0 +1,217 @@
+// Package smoke drives the real binaries: every daemon started as a child
+// process on free loopback ports with a temporary config, reached through
+// the gateway. These are the core smokes of `just verify`.
+package smoke
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/gateway"
+	"lakehouse-go/internal/testutil/suite"
+)
+
+func TestAllDaemonsHealthyThroughGateway(t *testing.T) {
+	s := suite.Start(t, suite.Options{})
+	took, err := s.WaitHealthy(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("all eleven daemons healthy %v after launch", took)
+	resp, body, err := s.Do(context.Background(), "GET", "/v1/health", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep gateway.HealthReport
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || rep.Status != "ok" || len(rep.Daemons) != 10 {
+		t.Fatalf("aggregate health: %d %s", resp.StatusCode, body)
+	}
+	for name, h := range rep.Daemons {
+		if h.Status != "ok" || h.Version == "" {
+			t.Errorf("%s: %+v", name, h)
+		}
+	}
+	// Every /v1 prefix reaches its daemon: the answer is never the gateway's 502.
+	for _, rt := range gateway.Routes {
+		resp, body, err := s.Do(context.Background(), "GET", rt.Prefix+"/smoke-probe", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 502 || resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("%s: %d %s", rt.Prefix, resp.StatusCode, body)
+		}
+	}
+	// A daemon that dies shows in /v1/health and its routes answer 502 naming it.
+	s.Kill("chatd")
+	resp, body, _ = s.Do(context.Background(), "GET", "/v1/health", "", nil)
+	json.Unmarshal(body, &rep)
+	if resp.StatusCode != 503 || rep.Daemons["chatd"].Status != "down" {
+		t.Fatalf("dead chatd not reported: %s", body)
+	}
+	resp, body, _ = s.Do(context.Background(), "GET", "/v1/chat/providers", "", nil)
+	var eb errs.Body
+	json.Unmarshal(body, &eb)
+	if resp.StatusCode != 502 || eb.Error.Kind != errs.Unavailable || !strings.Contains(eb.Error.Message, "chatd") {
+		t.Fatalf("502 naming chatd: %d %s", resp.StatusCode, body)
+	}
+	// SIGTERM: everyone else exits 0.
+	if bad := s.Stop(); len(bad) > 0 {
+		t.Fatalf("unclean exits: %v", bad)
+	}
+}
+
+func TestAuthOnAndOff(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		s := suite.Start(t, suite.Options{Daemons: []string{"gateway", "observerd"}})
+		if _, err := s.WaitHealthy(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		resp, body, _ := s.Do(context.Background(), "GET", "/v1/health", "", nil)
+		if resp.StatusCode == 401 {
+			t.Fatalf("auth off but 401: %s", body)
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		s := suite.Start(t, suite.Options{Daemons: []string{"gateway", "observerd"}, Env: []string{"AUTH_TOKEN=smoke-primary", "AUTH_SECONDARY_TOKEN=smoke-next"}})
+		if _, err := s.WaitHealthy(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			url, token string
+			want       int
+		}{
+			{s.Gateway() + "/health", "", 200},
+			{s.Gateway() + "/v1/health", "", 401},
+			{s.Gateway() + "/v1/observer/stats", "wrong", 401},
+			{s.Gateway() + "/v1/observer/stats", "smoke-primary", 0},
+			{s.Gateway() + "/v1/observer/stats", "smoke-next", 0},
+			{s.URL("observerd") + "/v1/observer/stats", "", 401}, // daemons check too, not only the gateway
+		} {
+			req, _ := http.NewRequest("GET", c.url, nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if c.want == 0 && (resp.StatusCode == 401 || resp.StatusCode == 502) || c.want != 0 && resp.StatusCode != c.want {
+				t.Errorf("%s token=%q: %d %s", c.url, c.token, resp.StatusCode, b)
+			}
+		}
+	})
+}
+
+func TestStartGates(t *testing.T) {
+	bin, err := suite.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The gates refuse before anything binds, so no non-loopback socket is opened.
+	for _, c := range []struct {
+		env  []string
+		want []string
+	}{
+		{nil, []string{"refuse non-loopback bind without auth.token", "see audit R-001"}},
+		{[]string{"AUTH_TOKEN=x"}, []string{"refusing non-loopback bind", "LH_VECTORD_ALLOW_NONLOOPBACK", "see audit R-001"}},
+		{[]string{"LH_VECTORD_ALLOW_NONLOOPBACK=1"}, []string{"refuse non-loopback bind without auth.token"}},
+	} {
+		cmd := exec.Command(filepath.Join(bin, "vectord"))
+		cmd.Env = append([]string{"LH_VECTORD_BIND=0.0.0.0:3215", "PATH=/usr/bin:/bin", "LAKEHOUSE_DATA_DIR=" + t.TempDir()}, c.env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("env %v: started on a non-loopback bind", c.env)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("env %v: want %q in %q", c.env, w, out)
+			}
+		}
+	}
+}
+
+// ingestion is a Langfuse ingestion endpoint that records batches.
+type ingestion struct {
+	mu     sync.Mutex
+	events []map[string]any
+	auth   []string
+}
+
+func (f *ingestion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Batch []map[string]any `json:"batch"`
+	}
+	if r.URL.Path != "/api/public/ingestion" || json.NewDecoder(r.Body).Decode(&body) != nil {
+		http.Error(w, "bad", 400)
+		return
+	}
+	f.mu.Lock()
+	f.events = append(f.events, body.Batch...)
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	f.mu.Unlock()
+	succ := []map[string]any{}
+	for _, e := range body.Batch {
+		succ = append(succ, map[string]any{"id": e["id"], "status": 201})
+	}
+	w.WriteHeader(207)
+	json.NewEncoder(w).Encode(map[string]any{"successes": succ, "errors": []any{}})
+}
+
+func TestLangfuseEndToEnd(t *testing.T) {
+	fake := &ingestion{}
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	s := suite.Start(t, suite.Options{
+		Daemons:   []string{"gateway", "observerd"},
+		Env:       []string{"LANGFUSE_URL=" + ts.URL, "LANGFUSE_PUBLIC_KEY=pk-lf-1", "LANGFUSE_SECRET_KEY=sk-lf-1", "AUTH_TOKEN=tok"},
+		ExtraTOML: "[langfuse]\nflush_interval = \"50ms\"\n",
+	})
+	if _, err := s.WaitHealthy(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	resp, _, err := s.Do(context.Background(), "GET", "/v1/observer/stats", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqID := resp.Header.Get("X-Request-Id")
+	if bad := s.Stop(); len(bad) > 0 { // SIGTERM flushes the queues
+		t.Fatal(bad)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("pk-lf-1:sk-lf-1"))
+	for _, a := range fake.auth {
+		if a != want {
+			t.Fatalf("auth header %q", a)
+		}
+	}
+	spans := map[string]bool{}
+	for _, e := range fake.events {
+		b, _ := e["body"].(map[string]any)
+		if e["type"] == "span-create" && b["traceId"] == reqID {
+			spans[strings.SplitN(b["name"].(string), " ", 2)[0]] = true
+		}
+		if b["name"] == "GET /health" || strings.HasSuffix(b["name"].(string), "/health") {
+			t.Fatalf("/health traced: %v", e)
+		}
+	}
+	if !spans["gateway"] || !spans["observerd"] {
+		t.Fatalf("want spans from gateway and observerd in trace %s, got %v (events %d)", reqID, spans, len(fake.events))
+	}
+}
