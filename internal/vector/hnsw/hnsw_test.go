@@ -265,9 +265,9 @@ func TestFilteredSearchNeverStarves(t *testing.T) {
 	vecs := clustered(n, 24, 6)
 	ix := build(t, Params{Dims: 24, M: 16, EfConstruction: 100}, vecs, func(i int) Metadata {
 		return Metadata{
-			"half":  i%2 == 0,      // 50%
-			"five":  i%20 == 0,     // 5%
-			"tenth": i%1000 == 0,   // 0.1% (20 items)
+			"half":  i%2 == 0,    // 50%
+			"five":  i%20 == 0,   // 5%
+			"tenth": i%1000 == 0, // 0.1% (20 items)
 			"cat":   fmt.Sprint(i % 7),
 			"n":     float64(i % 5), // number field
 		}
