@@ -16,8 +16,8 @@
 // A token not in the table is tried, in order, as a word + clitic split
 // ("john's" -> "john" "'s", "isn't" -> "is" "n't"), as camelCase pieces
 // ("getUserName" -> "get" "user" "name"), as a near-spelling of a known
-// word (character n-gram Dice >= 0.5 via an inverted n-gram index:
-// "goverment" -> "government"), and finally as the mean of its hashed
+// word (no digits, 4+ bytes, character n-gram Dice >= 0.5 via an inverted
+// n-gram index: "anounced" -> "announced"), and finally as the mean of its hashed
 // character 3..5-gram vectors (fitted to GloVe by the generator), so
 // identifiers and unseen words still count and the same unknown word always
 // gets the same vector. A text with no tokens at all ("!!!") is embedded from
@@ -50,6 +50,9 @@ const (
 	fuzzyMin  = 0.5  // Dice threshold for a near-spelling match
 	fuzzyLen  = 4    // shortest token tried as a near-spelling
 	oovWeight = 0.8  // weight of an n-gram-built vector relative to a rare word
+
+	maxPosting  = 64  // n-gram buckets shared by more words are not walked
+	nCandidates = 4   // near-spelling candidates scored exactly
 )
 
 // Provider is the built-in embedder. Safe for concurrent use.
@@ -59,7 +62,6 @@ type Provider struct {
 	mul    []float32 // per word: SIF weight * scale; per bucket: scale
 	ngram  token.NGramConfig
 	post   [][]int32 // bucket -> words containing that n-gram
-	ngrams []uint16  // word -> number of distinct n-grams
 	oovMul float32   // oovWeight * mean word norm
 	common []float32 // unit "common discourse" direction removed from every text vector
 	pool   sync.Pool
@@ -85,7 +87,6 @@ var load = sync.OnceValues(func() (*Provider, error) {
 	p.mul = make([]float32, t.nwords+t.nbuckets)
 	var normSum float64
 	p.post = make([][]int32, t.nbuckets)
-	p.ngrams = make([]uint16, t.nwords)
 	var grams []uint32
 	for i, w := range t.words {
 		p.index[w] = int32(i)
@@ -98,7 +99,6 @@ var load = sync.OnceValues(func() (*Provider, error) {
 		}
 		normSum += math.Sqrt(n2)
 		grams = uniq(p.ngram.AppendBuckets(grams[:0], []byte(w)))
-		p.ngrams[i] = uint16(len(grams))
 		for _, b := range grams {
 			p.post[b] = append(p.post[b], int32(i))
 		}
@@ -129,6 +129,7 @@ var load = sync.OnceValues(func() (*Provider, error) {
 		return &scratch{
 			acc:    make([]float32, Dims),
 			grams:  make([]uint32, 0, token.MaxNGrams),
+			cand:   make([]uint32, 0, token.MaxNGrams),
 			counts: make([]uint16, t.nwords),
 		}
 	}
@@ -184,6 +185,7 @@ type scratch struct {
 	tok     token.Tokenizer
 	acc     []float32
 	grams   []uint32
+	cand    []uint32
 	counts  []uint16
 	touched []int32
 	any     bool
@@ -275,31 +277,75 @@ func (p *Provider) addPiece(sc *scratch, b []byte) {
 // addUnknown adds a near-spelling's vector or the token's n-gram vector.
 func (p *Provider) addUnknown(sc *scratch, tok []byte) {
 	sc.any = true
-	if len(tok) >= fuzzyLen {
-		sc.grams = uniq(p.ngram.AppendBuckets(sc.grams[:0], tok))
-		best, bestDice := int32(-1), 0.0
-		for _, b := range sc.grams {
-			for _, w := range p.post[b] {
-				if sc.counts[w] == 0 {
-					sc.touched = append(sc.touched, w)
-				}
-				sc.counts[w]++
-			}
-		}
-		for _, w := range sc.touched {
-			d := 2 * float64(sc.counts[w]) / float64(int(p.ngrams[w])+len(sc.grams))
-			if d > bestDice || (d == bestDice && w < best) {
-				best, bestDice = w, d
-			}
-			sc.counts[w] = 0
-		}
-		sc.touched = sc.touched[:0]
-		if bestDice >= fuzzyMin {
-			p.addVec(sc.acc, int(best), p.mul[best]*float32(bestDice))
+	if len(tok) >= fuzzyLen && !hasDigit(tok) {
+		if w, dice := p.nearest(sc, tok); dice >= fuzzyMin {
+			p.addVec(sc.acc, int(w), p.mul[w]*float32(dice))
 			return
 		}
 	}
 	p.addNGrams(sc, tok)
+}
+
+// nearest finds the known word with the highest character n-gram Dice
+// coefficient to tok. Candidates come from the inverted index, walking only
+// buckets with at most maxPosting words (frequent n-grams like "ing" would
+// cost thousands of steps and barely discriminate); the best few by that
+// partial count are then scored exactly.
+func (p *Provider) nearest(sc *scratch, tok []byte) (int32, float64) {
+	sc.grams = uniq(p.ngram.AppendBuckets(sc.grams[:0], tok))
+	for _, b := range sc.grams {
+		post := p.post[b]
+		if len(post) > maxPosting {
+			continue
+		}
+		for _, w := range post {
+			if sc.counts[w] == 0 {
+				sc.touched = append(sc.touched, w)
+			}
+			sc.counts[w]++
+		}
+	}
+	var top [nCandidates]int32
+	var topN [nCandidates]uint16
+	for _, w := range sc.touched {
+		c := sc.counts[w]
+		sc.counts[w] = 0
+		for k := range top {
+			if c > topN[k] || (c == topN[k] && c > 0 && w < top[k]) {
+				copy(top[k+1:], top[k:nCandidates-1])
+				copy(topN[k+1:], topN[k:nCandidates-1])
+				top[k], topN[k] = w, c
+				break
+			}
+		}
+	}
+	sc.touched = sc.touched[:0]
+	best, bestDice := int32(-1), 0.0
+	for k, w := range top {
+		if topN[k] == 0 {
+			break
+		}
+		sc.cand = uniq(p.ngram.AppendBuckets(sc.cand[:0], []byte(p.t.words[w])))
+		shared := 0
+		i, j := 0, 0
+		for i < len(sc.grams) && j < len(sc.cand) {
+			switch {
+			case sc.grams[i] == sc.cand[j]:
+				shared++
+				i++
+				j++
+			case sc.grams[i] < sc.cand[j]:
+				i++
+			default:
+				j++
+			}
+		}
+		d := 2 * float64(shared) / float64(len(sc.cand)+len(sc.grams))
+		if d > bestDice || (d == bestDice && w < best) {
+			best, bestDice = w, d
+		}
+	}
+	return best, bestDice
 }
 
 func (p *Provider) addNGrams(sc *scratch, tok []byte) {
@@ -317,4 +363,13 @@ func (p *Provider) addNGrams(sc *scratch, tok []byte) {
 func uniq(s []uint32) []uint32 {
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+func hasDigit(b []byte) bool {
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,153 @@
+// Package ollama is embedd's Ollama provider: POST /api/embed with a batched
+// "input" and GET /api/tags, through the official client
+// github.com/ollama/ollama/api. embedd constructs it when [embedd].provider
+// is "ollama" (URL from [embedd].provider_url, model from
+// [embedd].default_model, e.g. nomic-embed-text-v2-moe).
+//
+// Errors: Ollama unreachable, answering 5xx/404 (model not pulled) or
+// malformed -> errs.Unavailable with status 502 and a message naming the
+// provider, URL and model; the HTTP client's timeout or the context deadline
+// -> errs.Timeout; Ollama rejecting an input (400) -> errs.Invalid.
+package ollama
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ollama/ollama/api"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
+)
+
+// DefaultTimeout bounds one call to Ollama.
+const DefaultTimeout = 2 * time.Minute
+
+// Config configures the provider.
+type Config struct {
+	URL     string        // base URL, e.g. http://127.0.0.1:11434
+	Timeout time.Duration // per HTTP call; default DefaultTimeout
+}
+
+// Provider is the Ollama embedding provider. Safe for concurrent use.
+type Provider struct {
+	url    string
+	client *api.Client
+	mu     sync.Mutex
+	dims   map[string]int // model -> dims seen in its last answer
+}
+
+var _ embed.Provider = (*Provider)(nil)
+
+// New returns a Provider for the Ollama at cfg.URL. It does not contact
+// Ollama. Errors: invalid URL.
+func New(cfg Config) (*Provider, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errs.Errorf("embed.ollama", errs.Invalid, "[embedd].provider_url %q is not an http(s) URL", cfg.URL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	hc := &http.Client{Timeout: cfg.Timeout}
+	return &Provider{
+		url:    strings.TrimRight(u.String(), "/"),
+		client: api.NewClient(u, hc),
+		dims:   map[string]int{},
+	}, nil
+}
+
+// Name implements embed.Provider.
+func (p *Provider) Name() string { return "ollama" }
+
+// Embed implements embed.Provider with one /api/embed call (truncate=true:
+// Ollama cuts a text to the model's context).
+func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
+	truncate := true
+	resp, err := p.client.Embed(ctx, &api.EmbedRequest{Model: model, Input: texts, Truncate: &truncate})
+	if err != nil {
+		return nil, p.wrap(ctx, model, err)
+	}
+	if len(resp.Embeddings) != len(texts) {
+		return nil, errs.E("embed.ollama", errs.Unavailable, errs.StatusBadGateway,
+			fmt.Sprintf("ollama at %s: model %s: returned %d embeddings for %d inputs", p.url, model, len(resp.Embeddings), len(texts)))
+	}
+	if len(resp.Embeddings) > 0 {
+		p.mu.Lock()
+		p.dims[model] = len(resp.Embeddings[0])
+		p.mu.Unlock()
+	}
+	return resp.Embeddings, nil
+}
+
+// Models implements embed.Provider via /api/tags. Dims is known for models
+// already used by this process, else 0.
+func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
+	resp, err := p.client.List(ctx)
+	if err != nil {
+		return nil, p.wrap(ctx, "", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]embed.ModelInfo, 0, len(resp.Models))
+	for _, m := range resp.Models {
+		d := p.dims[m.Name]
+		if d == 0 {
+			d = p.dims[strings.TrimSuffix(m.Name, ":latest")]
+		}
+		out = append(out, embed.ModelInfo{Name: m.Name, Provider: p.Name(), Dims: d})
+	}
+	return out, nil
+}
+
+// wrap maps a client error to an *errs.Error naming provider, URL and model.
+func (p *Provider) wrap(ctx context.Context, model string, err error) error {
+	const op = "embed.ollama"
+	where := "ollama at " + p.url
+	if model != "" {
+		where += ": model " + model
+	}
+	var se api.StatusError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &se):
+		msg := se.ErrorMessage
+		if msg == "" {
+			msg = se.Error()
+		}
+		switch {
+		case se.StatusCode == http.StatusNotFound:
+			return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": not found ("+msg+"); run `ollama pull "+model+"`")
+		case se.StatusCode == http.StatusBadRequest:
+			return errs.E(op, errs.Invalid, where+": input rejected: "+msg)
+		default:
+			return errs.E(op, errs.Unavailable, errs.StatusBadGateway, fmt.Sprintf("%s: HTTP %d: %s", where, se.StatusCode, msg))
+		}
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded ||
+		(errors.As(err, &ue) && ue.Timeout()):
+		return errs.E(op, errs.Timeout, where+": timed out", err)
+	case errors.Is(err, context.Canceled):
+		return errs.E(op, errs.Unavailable, where+": request canceled", err)
+	default:
+		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": unreachable: "+describe(err))
+	}
+}
+
+// describe shortens a transport error to its cause ("connection refused").
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "dial") {
+		s = s[i+2:]
+	}
+	return s
+}

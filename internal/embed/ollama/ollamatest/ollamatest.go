@@ -1,0 +1,269 @@
+// Package ollamatest is a fake Ollama server for tests: it speaks Ollama's
+// real wire format for POST /api/embed, GET /api/tags and GET / (the
+// responses are byte-identical to what Ollama's gin handlers write for the
+// same values: encoding/json of the same field order, Content-Type
+// "application/json; charset=utf-8", `{"error":"model 'x' not found"}` with
+// 404 for a model not pulled), so the official github.com/ollama/ollama/api
+// client and embedd's ollama provider can be driven against it over
+// loopback. Embeddings are deterministic (derived from SHA-256 of model and
+// text) and L2-normalised as Ollama does.
+package ollamatest
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Model is a model the fake has "pulled".
+type Model struct {
+	Name   string // as pulled, e.g. "nomic-embed-text-v2-moe" (listed with ":latest")
+	Dims   int
+	Family string // details.family, default "nomic-bert-moe"
+}
+
+// Call records one /api/embed request.
+type Call struct {
+	Model  string
+	Inputs []string
+}
+
+// Server is the fake. Fields are safe to set before the first request;
+// use the methods afterwards.
+type Server struct {
+	*httptest.Server
+	mu     sync.Mutex
+	models map[string]Model
+	calls  []Call
+	delay  time.Duration
+	fail   int // status to answer every /api/embed with, 0 = normal
+}
+
+// New starts a fake Ollama serving models on a loopback port. Close it
+// when done.
+func New(models ...Model) *Server {
+	s := &Server{models: map[string]Model{}}
+	for _, m := range models {
+		s.AddModel(m)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/embed", s.embed)
+	mux.HandleFunc("GET /api/tags", s.tags)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Ollama is running")
+	})
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// AddModel "pulls" a model.
+func (s *Server) AddModel(m Model) {
+	if m.Family == "" {
+		m.Family = "nomic-bert-moe"
+	}
+	s.mu.Lock()
+	s.models[canonical(m.Name)] = m
+	s.mu.Unlock()
+}
+
+// SetDelay makes every /api/embed answer wait d (for timeout tests).
+func (s *Server) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlock() }
+
+// SetFail makes every /api/embed answer status with Ollama's error body
+// (e.g. 500); 0 restores normal answers.
+func (s *Server) SetFail(status int) { s.mu.Lock(); s.fail = status; s.mu.Unlock() }
+
+// Calls returns the /api/embed requests so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// canonical adds Ollama's default tag.
+func canonical(name string) string {
+	if !strings.Contains(name, ":") {
+		return name + ":latest"
+	}
+	return name
+}
+
+// Vector is the fake's embedding of text under model with dims floats,
+// normalised (exported so tests can compare).
+func Vector(model, text string, dims int) []float32 {
+	v := make([]float32, dims)
+	var sum float64
+	for i := 0; i < dims; i += 8 {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s", model, i, text)))
+		for j := 0; j < 8 && i+j < dims; j++ {
+			u := binary.LittleEndian.Uint32(h[4*j:])
+			x := float32(u)/float32(math.MaxUint32)*2 - 1
+			v[i+j] = x
+			sum += float64(x * x)
+		}
+	}
+	norm := float32(1 / max(math.Sqrt(sum), 1e-12))
+	for i := range v {
+		v[i] *= norm
+	}
+	return v
+}
+
+// wire types: the field order of ollama's api.EmbedResponse and api.ListResponse.
+type embedResponse struct {
+	Model           string      `json:"model"`
+	Embeddings      [][]float32 `json:"embeddings"`
+	TotalDuration   int64       `json:"total_duration,omitempty"`
+	LoadDuration    int64       `json:"load_duration,omitempty"`
+	PromptEvalCount int         `json:"prompt_eval_count,omitempty"`
+}
+
+type listResponse struct {
+	Models []listModel `json:"models"`
+}
+
+type listModel struct {
+	Name       string       `json:"name"`
+	Model      string       `json:"model"`
+	ModifiedAt time.Time    `json:"modified_at"`
+	Size       int64        `json:"size"`
+	Digest     string       `json:"digest"`
+	Details    modelDetails `json:"details,omitempty"`
+}
+
+type modelDetails struct {
+	ParentModel       string   `json:"parent_model"`
+	Format            string   `json:"format"`
+	Family            string   `json:"family"`
+	Families          []string `json:"families"`
+	ParameterSize     string   `json:"parameter_size"`
+	QuantizationLevel string   `json:"quantization_level"`
+}
+
+// Fixed durations and time so answers are reproducible.
+const (
+	TotalDuration = 12_345_678
+	LoadDuration  = 1_234_567
+)
+
+// ModifiedAt is the modified_at of every listed model.
+var ModifiedAt = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// writeJSON is gin's c.JSON: json.Marshal, no trailing newline.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"error":"`+err.Error()+`"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeErr(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg})
+}
+
+func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if len(body) == 0 {
+		writeErr(w, 400, "missing request body")
+		return
+	}
+	var req struct {
+		Model string `json:"model"`
+		Input any    `json:"input"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeErr(w, 400, err.Error())
+		return
+	}
+	var input []string
+	switch v := req.Input.(type) {
+	case string:
+		if v != "" {
+			input = append(input, v)
+		}
+	case []any:
+		for _, x := range v {
+			t, ok := x.(string)
+			if !ok {
+				writeErr(w, 400, "invalid input type")
+				return
+			}
+			input = append(input, t)
+		}
+	default:
+		if req.Input != nil {
+			writeErr(w, 400, "invalid input type")
+			return
+		}
+	}
+	s.mu.Lock()
+	m, ok := s.models[canonical(req.Model)]
+	delay, fail := s.delay, s.fail
+	s.calls = append(s.calls, Call{Model: req.Model, Inputs: input})
+	s.mu.Unlock()
+	if !ok {
+		writeErr(w, 404, fmt.Sprintf("model '%s' not found", req.Model))
+		return
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if fail != 0 {
+		writeErr(w, fail, "llama runner process has terminated: exit status 2")
+		return
+	}
+	if len(input) == 0 {
+		writeJSON(w, 200, embedResponse{Model: req.Model, Embeddings: [][]float32{}})
+		return
+	}
+	resp := embedResponse{Model: req.Model, Embeddings: make([][]float32, len(input)),
+		TotalDuration: TotalDuration, LoadDuration: LoadDuration}
+	for i, t := range input {
+		resp.Embeddings[i] = Vector(canonical(req.Model), t, m.Dims)
+		resp.PromptEvalCount += len(strings.Fields(t)) + 2
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	resp := listResponse{Models: []listModel{}}
+	for name, m := range s.models {
+		sum := sha256.Sum256([]byte(name))
+		resp.Models = append(resp.Models, listModel{
+			Name: name, Model: name, ModifiedAt: ModifiedAt, Size: int64(m.Dims) * 1 << 20,
+			Digest: fmt.Sprintf("%x", sum),
+			Details: modelDetails{Format: "gguf", Family: m.Family, Families: []string{m.Family},
+				ParameterSize: "475M", QuantizationLevel: "F16"},
+		})
+	}
+	s.mu.Unlock()
+	// Ollama sorts most recently modified first; equal times keep map order,
+	// so sort by name for reproducible answers.
+	sortByName(resp.Models)
+	writeJSON(w, 200, resp)
+}
+
+func sortByName(ms []listModel) {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].Name < ms[j-1].Name; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+}
