@@ -51,8 +51,8 @@ const (
 	fuzzyLen  = 4    // shortest token tried as a near-spelling
 	oovWeight = 0.8  // weight of an n-gram-built vector relative to a rare word
 
-	maxPosting  = 64  // n-gram buckets shared by more words are not walked
-	nCandidates = 4   // near-spelling candidates scored exactly
+	maxPosting  = 64 // n-gram buckets shared by more words are not walked
+	nCandidates = 4  // near-spelling candidates scored exactly
 )
 
 // Provider is the built-in embedder. Safe for concurrent use.
