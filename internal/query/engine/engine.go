@@ -1,0 +1,474 @@
+// Package engine is queryd's DuckDB adapter: one in-memory DuckDB database
+// locked down at open (no extension install or autoload, no file or network
+// access outside the Parquet directories it is given, configuration locked),
+// views that map dataset names to Parquet files, and Query, which runs one
+// read-only statement and hands its rows to a callback with typed renderers.
+// queryd (query/queryd) is its only caller.
+//
+// Read-only enforcement has three layers (ADR-022): a statement must prepare
+// as exactly one statement of type SELECT (so COPY, INSERT, CREATE, ATTACH,
+// INSTALL, LOAD, SET, PRAGMA that changes state, multi-statement scripts are
+// refused before they run); DuckDB's enable_external_access=false with
+// allowed_directories limited to the Parquet roots refuses every other file,
+// glob and URL; lock_configuration=true refuses every SET.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/query"
+)
+
+// Options configure Open.
+type Options struct {
+	// Threads is DuckDB's worker thread count (0 = DuckDB's default: all cores).
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit ("" = DuckDB's default, 80% of RAM).
+	MemoryLimit string
+	// TempDir is where DuckDB spills; required (it must not default to the
+	// working directory).
+	TempDir string
+	// AllowedDirs are the only directories SQL may read (Parquet roots).
+	AllowedDirs []string
+	// MaxConns bounds open connections (one per concurrent query, plus one
+	// for view DDL).
+	MaxConns int
+}
+
+// Engine is a locked-down DuckDB database.
+type Engine struct {
+	db  *sql.DB
+	ddl *sql.Conn
+	mu  sync.Mutex // serializes view DDL
+}
+
+// Open creates the database and locks it down. Errors: Internal.
+func Open(ctx context.Context, opts Options) (*Engine, error) {
+	const op = "engine.Open"
+	if opts.TempDir == "" {
+		return nil, errs.E(op, errs.Internal, "TempDir required")
+	}
+	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(max(opts.MaxConns, 1) + 1)
+	db.SetMaxIdleConns(max(opts.MaxConns, 1) + 1)
+	db.SetConnMaxIdleTime(0)
+	ddl, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	var dirs []string
+	for _, d := range opts.AllowedDirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			ddl.Close()
+			db.Close()
+			return nil, errs.E(op, errs.Internal, err)
+		}
+		dirs = append(dirs, sqlString(strings.TrimRight(abs, "/")+"/"))
+	}
+	stmts := []string{
+		"SET autoinstall_known_extensions = false",
+		"SET autoload_known_extensions = false",
+		"SET temp_directory = " + sqlString(opts.TempDir),
+		"SET parquet_metadata_cache = true",
+		"SET allowed_directories = [" + strings.Join(dirs, ", ") + "]",
+	}
+	if opts.Threads > 0 {
+		stmts = append(stmts, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	if opts.MemoryLimit != "" {
+		stmts = append(stmts, "SET memory_limit = "+sqlString(opts.MemoryLimit))
+	}
+	stmts = append(stmts,
+		"SET enable_external_access = false",
+		"SET allow_community_extensions = false",
+		"SET lock_configuration = true",
+	)
+	for _, s := range stmts {
+		if _, err := ddl.ExecContext(ctx, s); err != nil {
+			ddl.Close()
+			db.Close()
+			return nil, errs.E(op, errs.Internal, fmt.Sprintf("%s: %v", s, err))
+		}
+	}
+	return &Engine{db: db, ddl: ddl}, nil
+}
+
+// Close releases the database.
+func (e *Engine) Close() error {
+	e.ddl.Close()
+	return e.db.Close()
+}
+
+// ReplaceView points view name at the Parquet files (absolute paths inside
+// the allowed directories). Errors: Invalid (bad name), Internal.
+func (e *Engine) ReplaceView(ctx context.Context, name string, files []string) error {
+	const op = "engine.ReplaceView"
+	if len(files) == 0 {
+		return errs.E(op, errs.Invalid, "a view needs at least one file")
+	}
+	lits := make([]string, len(files))
+	for i, f := range files {
+		lits[i] = sqlString(f)
+	}
+	stmt := "CREATE OR REPLACE VIEW " + sqlIdent(name) + " AS SELECT * FROM read_parquet([" + strings.Join(lits, ", ") + "])"
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.ddl.ExecContext(ctx, stmt); err != nil {
+		return errs.E(op, errs.Internal, fmt.Sprintf("view %s: %v", name, err))
+	}
+	return nil
+}
+
+// DropView removes view name if it exists. Errors: Internal.
+func (e *Engine) DropView(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.ddl.ExecContext(ctx, "DROP VIEW IF EXISTS "+sqlIdent(name)); err != nil {
+		return errs.E("engine.DropView", errs.Internal, err)
+	}
+	return nil
+}
+
+// Request is one query.
+type Request struct {
+	SQL     string
+	Params  []any
+	MaxRows int // rows to return at most (> 0)
+	// Prepare, when set, is called with the table names the SQL mentions
+	// before it is bound, so the caller can bring those views up to date;
+	// the release func it returns runs when the query finishes.
+	Prepare func(ctx context.Context, tables []string) (release func(), err error)
+}
+
+// Cursor walks the rows of a running query inside Query's callback.
+type Cursor struct {
+	Columns []query.Column
+	rows    driver.Rows
+	vals    []driver.Value
+	enc     []encoder
+	n       int
+	max     int
+	more    bool
+}
+
+// Next advances to the next row; false at the end or after MaxRows rows
+// (see Truncated).
+func (c *Cursor) Next() (bool, error) {
+	if c.n >= c.max {
+		if !c.more && c.rows.Next(c.vals) == nil {
+			c.more = true
+		}
+		return false, nil
+	}
+	err := c.rows.Next(c.vals)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, err
+	}
+	c.n++
+	return true, nil
+}
+
+// Truncated reports whether rows beyond MaxRows were left out.
+func (c *Cursor) Truncated() bool { return c.more }
+
+// Count is the number of rows returned so far.
+func (c *Cursor) Count() int { return c.n }
+
+// AppendJSON appends the current row as a JSON array.
+func (c *Cursor) AppendJSON(b []byte) []byte {
+	b = append(b, '[')
+	for i, v := range c.vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.enc[i].json(b, v)
+	}
+	return append(b, ']')
+}
+
+// AppendJSONObject appends the current row as a JSON object keyed by column name.
+func (c *Cursor) AppendJSONObject(b []byte) []byte {
+	b = append(b, '{')
+	for i, v := range c.vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, c.Columns[i].Name)
+		b = append(b, ':')
+		b = c.enc[i].json(b, v)
+	}
+	return append(b, '}')
+}
+
+// Text returns the current row's values as text (CSV): NULL is "", nested
+// values are JSON.
+func (c *Cursor) Text(dst []string) []string {
+	dst = dst[:0]
+	for i, v := range c.vals {
+		dst = append(dst, c.enc[i].text(v))
+	}
+	return dst
+}
+
+// Values returns the current row's values as JSON-ready Go values.
+func (c *Cursor) Values() []any {
+	out := make([]any, len(c.vals))
+	for i, v := range c.vals {
+		out[i] = json.RawMessage(c.enc[i].json(nil, v))
+	}
+	return out
+}
+
+// Query runs one read-only statement and calls fn with a cursor over its
+// rows; fn must not keep the cursor. Errors: Invalid (parse, bind, type,
+// conversion errors; unsupported params), Forbidden (not a read-only
+// statement; file or network access outside the allowed directories),
+// Timeout (ctx deadline: DuckDB is interrupted), Unavailable (out of
+// memory), Internal.
+func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error) error {
+	const op = "query"
+	text := trimStatement(req.SQL)
+	if text == "" {
+		return errs.E(op, errs.Invalid, "sql: empty statement")
+	}
+	args, err := bindArgs(req.Params)
+	if err != nil {
+		return err
+	}
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return ctxErr(ctx, op, err)
+	}
+	defer conn.Close()
+	if req.Prepare != nil {
+		tables, err := duckdb.GetTableNames(conn, text, false)
+		if err != nil {
+			return mapError(ctx, op, err)
+		}
+		release, err := req.Prepare(ctx, tables)
+		if err != nil {
+			return err
+		}
+		if release != nil {
+			defer release()
+		}
+	}
+	maxRows := max(req.MaxRows, 1)
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return errs.E(op, errs.Internal, fmt.Sprintf("driver conn is %T", dc))
+		}
+		stmt, err := prepareReadOnly(c, text, maxRows)
+		if err != nil {
+			return mapError(ctx, op, err)
+		}
+		defer stmt.Close()
+		if want := stmt.NumInput(); want != len(args) {
+			return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
+		}
+		n, _ := stmt.ColumnCount()
+		cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
+		for i := 0; i < n; i++ {
+			name, _ := stmt.ColumnName(i)
+			ti, err := stmt.ColumnTypeInfo(i)
+			if err != nil {
+				return errs.E(op, errs.Invalid, fmt.Sprintf("column %q: %v", name, err))
+			}
+			cur.enc[i] = newEncoder(ti)
+			cur.Columns[i] = query.Column{Name: name}
+		}
+		rows, err := stmt.QueryContext(ctx, args)
+		if err != nil {
+			return mapError(ctx, op, err)
+		}
+		defer rows.Close()
+		if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+			for i := range cur.Columns {
+				cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
+			}
+		}
+		cur.rows = rows
+		if err := fn(cur); err != nil {
+			if ctx.Err() != nil && errs.KindOf(err) == errs.Internal {
+				return ctxErr(ctx, op, err)
+			}
+			var de *duckdb.Error
+			if errors.As(err, &de) {
+				return mapError(ctx, op, err)
+			}
+			return err
+		}
+		return nil
+	})
+	return err
+}
+
+// prepareReadOnly prepares text wrapped in a LIMIT (so DuckDB never
+// materializes more than maxRows+1 rows) and checks that it is one SELECT.
+// When the wrapped form does not prepare, the bare statement is prepared to
+// report its own error or its statement type.
+func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (*duckdb.Stmt, error) {
+	wrapped := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", text, maxRows+1)
+	ds, werr := c.Prepare(wrapped)
+	if werr == nil {
+		stmt := ds.(*duckdb.Stmt)
+		if t, err := stmt.StatementType(); err == nil && t == duckdb.STATEMENT_TYPE_SELECT {
+			return stmt, nil
+		}
+		stmt.Close()
+	}
+	ds, err := c.Prepare(text)
+	if err != nil {
+		if strings.Contains(err.Error(), "context") && strings.Contains(err.Error(), "prepare") {
+			return nil, errs.E("query", errs.Invalid, "sql: one statement per request (found several)")
+		}
+		return nil, err
+	}
+	stmt := ds.(*duckdb.Stmt)
+	t, err := stmt.StatementType()
+	if err != nil {
+		stmt.Close()
+		return nil, err
+	}
+	if t != duckdb.STATEMENT_TYPE_SELECT {
+		stmt.Close()
+		return nil, errs.E("query", errs.Forbidden, fmt.Sprintf("only read-only queries are allowed; this is a %s statement", stmtTypeName(t)))
+	}
+	// A SELECT-type statement that cannot be wrapped (e.g. a PRAGMA that
+	// reads): run it as is; the cursor still stops at maxRows.
+	return stmt, nil
+}
+
+func stmtTypeName(t duckdb.StmtType) string {
+	names := map[duckdb.StmtType]string{
+		duckdb.STATEMENT_TYPE_INSERT: "INSERT", duckdb.STATEMENT_TYPE_UPDATE: "UPDATE",
+		duckdb.STATEMENT_TYPE_EXPLAIN: "EXPLAIN", duckdb.STATEMENT_TYPE_DELETE: "DELETE",
+		duckdb.STATEMENT_TYPE_PREPARE: "PREPARE", duckdb.STATEMENT_TYPE_CREATE: "CREATE",
+		duckdb.STATEMENT_TYPE_EXECUTE: "EXECUTE", duckdb.STATEMENT_TYPE_ALTER: "ALTER",
+		duckdb.STATEMENT_TYPE_TRANSACTION: "transaction", duckdb.STATEMENT_TYPE_COPY: "COPY",
+		duckdb.STATEMENT_TYPE_ANALYZE: "ANALYZE", duckdb.STATEMENT_TYPE_VARIABLE_SET: "SET VARIABLE",
+		duckdb.STATEMENT_TYPE_CREATE_FUNC: "CREATE FUNCTION", duckdb.STATEMENT_TYPE_DROP: "DROP",
+		duckdb.STATEMENT_TYPE_EXPORT: "EXPORT", duckdb.STATEMENT_TYPE_PRAGMA: "PRAGMA",
+		duckdb.STATEMENT_TYPE_VACUUM: "VACUUM", duckdb.STATEMENT_TYPE_CALL: "CALL",
+		duckdb.STATEMENT_TYPE_SET: "SET", duckdb.STATEMENT_TYPE_LOAD: "LOAD/INSTALL",
+		duckdb.STATEMENT_TYPE_EXTENSION: "extension", duckdb.STATEMENT_TYPE_ATTACH: "ATTACH",
+		duckdb.STATEMENT_TYPE_DETACH: "DETACH", duckdb.STATEMENT_TYPE_MULTI: "multi-statement",
+	}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type-%d", int(t))
+}
+
+// trimStatement drops surrounding space and trailing semicolons.
+func trimStatement(s string) string {
+	s = strings.TrimSpace(s)
+	for strings.HasSuffix(s, ";") {
+		s = strings.TrimSpace(strings.TrimSuffix(s, ";"))
+	}
+	return s
+}
+
+// bindArgs turns JSON params into driver values: integral numbers within
+// 2^53 bind as BIGINT, other numbers as DOUBLE.
+func bindArgs(params []any) ([]driver.NamedValue, error) {
+	args := make([]driver.NamedValue, len(params))
+	for i, p := range params {
+		var v driver.Value
+		switch x := p.(type) {
+		case nil, bool, string, int64:
+			v = x
+		case int:
+			v = int64(x)
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+				v = int64(x)
+			} else {
+				v = x
+			}
+		default:
+			return nil, errs.E("query", errs.Invalid, fmt.Sprintf("params[%d]: unsupported type %T", i, p))
+		}
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return args, nil
+}
+
+// mapError turns a DuckDB error into an *errs.Error of the right kind.
+func mapError(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctxErr(ctx, op, err)
+	}
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		msg := err.Error()
+		if strings.Contains(msg, "INTERRUPT") || strings.Contains(msg, "Interrupted") {
+			return ctxErr(ctx, op, err)
+		}
+		return errs.E(op, errs.Invalid, cleanMessage(msg))
+	}
+	msg := cleanMessage(de.Msg)
+	switch de.Type {
+	case duckdb.ErrorTypePermission:
+		return errs.E(op, errs.Forbidden, msg)
+	case duckdb.ErrorTypeInterrupt:
+		return errs.E(op, errs.Timeout, "query interrupted")
+	case duckdb.ErrorTypeOutOfMemory:
+		return errs.E(op, errs.Unavailable, "query ran out of memory ([queryd].memory_limit): "+msg)
+	case duckdb.ErrorTypeFatal, duckdb.ErrorTypeInternal, duckdb.ErrorTypeIO, duckdb.ErrorTypeConnection:
+		return errs.E(op, errs.Internal, err)
+	case duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad, duckdb.ErrorTypeHTTP, duckdb.ErrorTypeNetwork:
+		return errs.E(op, errs.Forbidden, msg)
+	}
+	return errs.E(op, errs.Invalid, msg)
+}
+
+func ctxErr(ctx context.Context, op string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.E(op, errs.Timeout, "query timed out and was interrupted", err)
+	}
+	return errs.E(op, errs.Unavailable, "query canceled", err)
+}
+
+// cleanMessage trims DuckDB's multi-line messages to what helps a caller.
+func cleanMessage(s string) string {
+	return strings.TrimSpace(s)
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse-go/internal/errs"
+)
+
+// writeParquet makes a Parquet file with an unrestricted DuckDB.
+func writeParquet(t *testing.T, path, selectSQL string) {
+	t.Helper()
+	c, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	if _, err := db.Exec("COPY (" + selectSQL + ") TO '" + path + "' (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func open(t *testing.T) (*Engine, string) {
+	t.Helper()
+	root := t.TempDir()
+	data := filepath.Join(root, "objects", "datasets")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Open(context.Background(), Options{Threads: 2, TempDir: filepath.Join(root, "tmp"), AllowedDirs: []string{data}, MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, data
+}
+
+type result struct {
+	cols      []string
+	types     []string
+	rows      []string
+	truncated bool
+}
+
+func run(e *Engine, sqlText string, maxRows int, params ...any) (result, error) {
+	var res result
+	err := e.Query(context.Background(), Request{SQL: sqlText, Params: params, MaxRows: maxRows}, func(c *Cursor) error {
+		for _, col := range c.Columns {
+			res.cols = append(res.cols, col.Name)
+			res.types = append(res.types, col.Type)
+		}
+		for {
+			ok, err := c.Next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			res.rows = append(res.rows, string(c.AppendJSON(nil)))
+		}
+		res.truncated = c.Truncated()
+		return nil
+	})
+	return res, err
+}
+
+func TestViewsAndQuery(t *testing.T) {
+	e, data := open(t)
+	f := filepath.Join(data, "a.parquet")
+	writeParquet(t, f, "SELECT range AS id, 'n' || range AS name FROM range(10)")
+	if err := e.ReplaceView(context.Background(), "probe", []string{f}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := run(e, "SELECT COUNT(*) AS n FROM probe", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(res.rows, ""); got != "[10]" || res.types[0] != "BIGINT" {
+		t.Fatalf("count: %v %v", res.rows, res.types)
+	}
+	res, err = run(e, "SELECT id, name FROM probe WHERE id >= $1 ORDER BY id DESC;", 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.rows, ",") != `[9,"n9"],[8,"n8"],[7,"n7"]` || !res.truncated {
+		t.Fatalf("rows %v truncated %v", res.rows, res.truncated)
+	}
+	if err := e.DropView(context.Background(), "probe"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(e, "SELECT * FROM probe", 10); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("dropped view: %v", err)
+	}
+}
+
+func TestRendering(t *testing.T) {
+	e, _ := open(t)
+	cases := []struct{ sql, want string }{
+		{"SELECT NULL::INTEGER", `[null]`},
+		{"SELECT 42::TINYINT, 7::UBIGINT, true", `[42,7,true]`},
+		{"SELECT 9007199254740992::BIGINT, 9007199254740993::BIGINT, -9007199254740993::BIGINT", `[9007199254740992,"9007199254740993","-9007199254740993"]`},
+		{"SELECT 170141183460469231731687303715884105727::HUGEINT, 5::HUGEINT", `["170141183460469231731687303715884105727",5]`},
+		{"SELECT 12.50::DECIMAL(10,2), -0.001::DECIMAL(18,3), 123456789012345678901234567.89::DECIMAL(38,2)", `["12.5","-0.001","123456789012345678901234567.89"]`},
+		{"SELECT 1.5::DOUBLE, 'nan'::DOUBLE, 'inf'::FLOAT", `[1.5,"NaN","Infinity"]`},
+		{"SELECT DATE '2024-02-29', TIME '13:14:15.5', TIMESTAMP '2024-01-02 03:04:05.123456'", `["2024-02-29","13:14:15.5","2024-01-02T03:04:05.123456"]`},
+		{"SELECT TIMESTAMPTZ '2024-01-02 03:04:05+00'", `["2024-01-02T03:04:05Z"]`},
+		{"SELECT [1, NULL, 3], ['a'], []::INT[]", `[[1,null,3],["a"],[]]`},
+		{"SELECT {'z': 1, 'a': 'x', 'm': NULL}", `[{"z":1,"a":"x","m":null}]`},
+		{"SELECT MAP {'k': 1}, MAP {1: 'one'}", `[{"k":1},[{"key":1,"value":"one"}]]`},
+		{"SELECT '\"q\"\n'::VARCHAR, 'abc'::BLOB", `["\"q\"\n","YWJj"]`},
+		{"SELECT '8c4f1b6e-2d1a-4c8e-9f0a-1b2c3d4e5f60'::UUID", `["8c4f1b6e-2d1a-4c8e-9f0a-1b2c3d4e5f60"]`},
+		{"SELECT INTERVAL 3 DAY", `[{"months":0,"days":3,"micros":0}]`},
+		{"SELECT [{'d': 1.25::DECIMAL(5,2)}]", `[[{"d":"1.25"}]]`},
+		{"SELECT '{\"a\":[1,2]}'::JSON", `[{"a":[1,2]}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sql, func(t *testing.T) {
+			res, err := run(e, tc.sql, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.rows) != 1 || res.rows[0] != tc.want {
+				t.Fatalf("got %v, want %s (types %v)", res.rows, tc.want, res.types)
+			}
+			if !json.Valid([]byte(res.rows[0])) {
+				t.Fatalf("invalid JSON %s", res.rows[0])
+			}
+		})
+	}
+}
+
+func TestLockdown(t *testing.T) {
+	e, data := open(t)
+	f := filepath.Join(data, "a.parquet")
+	writeParquet(t, f, "SELECT 1 AS id")
+	if err := e.ReplaceView(context.Background(), "probe", []string{f}); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(filepath.Dir(data), "secret.txt")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	hostile := []struct {
+		sql  string
+		kind errs.Kind
+	}{
+		{"COPY (SELECT 1) TO '" + filepath.Join(data, "pwn.csv") + "'", errs.Forbidden},
+		{"COPY probe TO '/tmp/pwn.csv'", errs.Forbidden},
+		{"INSERT INTO probe VALUES (2)", ""},
+		{"CREATE TABLE t AS SELECT 1", errs.Forbidden},
+		{"CREATE OR REPLACE VIEW probe AS SELECT 666 AS id", errs.Forbidden},
+		{"DROP VIEW probe", errs.Forbidden},
+		{"ATTACH '/tmp/x.db' AS x", errs.Forbidden},
+		{"INSTALL httpfs", errs.Forbidden},
+		{"LOAD httpfs", errs.Forbidden},
+		{"SET threads = 1", errs.Forbidden},
+		{"SET enable_external_access = true", errs.Forbidden},
+		{"RESET lock_configuration", errs.Forbidden},
+		{"PRAGMA threads=1", ""},
+		{"SELECT 1; DROP VIEW probe", ""},
+		{"SELECT * FROM read_csv('/etc/passwd')", errs.Forbidden},
+		{"SELECT * FROM read_text('" + outside + "')", errs.Forbidden},
+		{"SELECT * FROM read_text('" + data + "/../secret.txt')", errs.Forbidden},
+		{"SELECT * FROM read_parquet('s3://bucket/x.parquet')", errs.Forbidden},
+		{"SELECT * FROM read_parquet('https://example.com/x.parquet')", errs.Forbidden},
+		{"SELECT * FROM glob('/*')", errs.Forbidden},
+		{"SELECT * FROM query('CREATE TABLE t AS SELECT 1')", errs.Invalid},
+		{"EXPORT DATABASE '/tmp/exp'", errs.Forbidden},
+		{"CHECKPOINT", ""},
+		{"DETACH memory", ""},
+		{"SET VARIABLE x = 1", errs.Forbidden},
+		{"PREPARE p AS SELECT 1", errs.Forbidden},
+		{"CREATE MACRO m() AS 1", errs.Forbidden},
+		{"CALL pragma_version()", ""},
+		{"BEGIN TRANSACTION", errs.Forbidden},
+	}
+	for _, tc := range hostile {
+		t.Run(tc.sql, func(t *testing.T) {
+			res, err := run(e, tc.sql, 10)
+			if err == nil {
+				// Only harmless reads may succeed.
+				if strings.HasPrefix(tc.sql, "CALL pragma_version") {
+					return
+				}
+				t.Fatalf("hostile SQL succeeded: %v", res.rows)
+			}
+			if tc.kind != "" && !errs.Is(err, tc.kind) {
+				t.Fatalf("kind %s, want %s: %v", errs.KindOf(err), tc.kind, err)
+			}
+			if errs.Is(err, errs.Internal) {
+				t.Fatalf("internal error: %v", err)
+			}
+		})
+	}
+	// The view and the data are untouched, nothing was written.
+	res, err := run(e, "SELECT id FROM probe", 10)
+	if err != nil || strings.Join(res.rows, "") != "[1]" {
+		t.Fatalf("probe after attacks: %v %v", res.rows, err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "pwn.csv")); err == nil {
+		t.Fatal("COPY wrote a file")
+	}
+	// Its own Parquet is readable by path.
+	if _, err := run(e, "SELECT * FROM read_parquet('"+f+"')", 10); err != nil {
+		t.Fatalf("own parquet: %v", err)
+	}
+	if _, err := run(e, "SELECT * FROM glob('"+data+"/*')", 10); err != nil {
+		t.Fatalf("own glob: %v", err)
+	}
+}
+
+func TestTimeoutInterrupts(t *testing.T) {
+	e, _ := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := e.Query(ctx, Request{SQL: "SELECT count(*) FROM range(10000000000) a", MaxRows: 10}, func(c *Cursor) error {
+		_, err := c.Next()
+		return err
+	})
+	el := time.Since(start)
+	if !errs.Is(err, errs.Timeout) {
+		t.Fatalf("err %v (kind %s)", err, errs.KindOf(err))
+	}
+	if el > 500*time.Millisecond {
+		t.Fatalf("interrupt took %v", el)
+	}
+	// The engine still works.
+	if _, err := run(e, "SELECT 1", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	e, _ := open(t)
+	for _, tc := range []struct {
+		sql  string
+		kind errs.Kind
+		msg  string
+	}{
+		{"SELEC 1", errs.Invalid, "syntax error"},
+		{"SELECT * FROM nope", errs.Invalid, "nope"},
+		{"SELECT 'x'::INTEGER", errs.Invalid, "Could not convert"},
+		{"SELECT $1 + 1", errs.Invalid, ""},
+	} {
+		_, err := run(e, tc.sql, 10)
+		if !errs.Is(err, tc.kind) || !strings.Contains(errs.Message(err), tc.msg) {
+			t.Errorf("%s: %v (kind %s)", tc.sql, err, errs.KindOf(err))
+		}
+	}
+}

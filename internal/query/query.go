@@ -1,0 +1,108 @@
+// Package query is the contract of queryd (:3214), Lakehouse-Go's SQL
+// service: the request and answer types of POST /v1/sql, the Service
+// interface, the route constant and the typed Client that other daemons
+// (matrixd) and tests use. The DuckDB engine lives in query/engine, the
+// Parquet cache for S3 objects in query/pcache and the daemon (handlers,
+// catalog-to-view sync, admission control) in query/queryd.
+//
+// Value rendering (ADR-021): integers up to 2^53 in magnitude are JSON
+// numbers, larger BIGINT/UBIGINT/HUGEINT/UHUGEINT values are decimal
+// strings; DECIMAL values are always exact decimal strings ("12.50");
+// DOUBLE/FLOAT are numbers, with NaN and infinities as the strings "NaN",
+// "Infinity", "-Infinity"; DATE is "2006-01-02", TIMESTAMP
+// "2006-01-02T15:04:05.999999" (no zone), TIMESTAMPTZ RFC 3339 in UTC, TIME
+// "15:04:05.999999"; INTERVAL {"months","days","micros"}; BLOB base64; UUID
+// its canonical text; JSON columns are embedded as JSON; LIST/ARRAY are JSON
+// arrays; STRUCT a JSON object with fields in declaration order; MAP a JSON
+// object when its keys are VARCHAR, else an array of {"key","value"}; UNION
+// its member's value; NULL is null at every level.
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Route is queryd's one route.
+const Route = "/v1/sql"
+
+// Formats of an answer.
+const (
+	FormatJSON   = "json"
+	FormatNDJSON = "ndjson"
+	FormatCSV    = "csv"
+)
+
+// Request is the body of POST /v1/sql.
+type Request struct {
+	SQL string `json:"sql"`
+	// Params bind $1, $2, ... (or ?) in order. JSON numbers without a
+	// fraction bind as BIGINT, others as DOUBLE; strings as VARCHAR.
+	Params []any `json:"params,omitempty"`
+	// Format is json (default), ndjson or csv.
+	Format string `json:"format,omitempty"`
+	// MaxRows caps the rows returned (0 = [queryd].max_rows; never above it).
+	MaxRows int `json:"max_rows,omitempty"`
+	// TimeoutMS bounds the query (0 = [queryd].timeout; never above it).
+	TimeoutMS int `json:"timeout_ms,omitempty"`
+}
+
+// Validate checks the request shape.
+func (r *Request) Validate() error {
+	var problems []string
+	if strings.TrimSpace(r.SQL) == "" {
+		problems = append(problems, "sql: empty")
+	}
+	switch r.Format {
+	case "", FormatJSON, FormatNDJSON, FormatCSV:
+	default:
+		problems = append(problems, fmt.Sprintf("format %q: want json, ndjson or csv", r.Format))
+	}
+	if r.MaxRows < 0 {
+		problems = append(problems, "max_rows: negative")
+	}
+	if r.TimeoutMS < 0 {
+		problems = append(problems, "timeout_ms: negative")
+	}
+	for i, p := range r.Params {
+		switch p.(type) {
+		case nil, bool, float64, string, json.Number:
+		default:
+			problems = append(problems, fmt.Sprintf("params[%d]: want a JSON scalar (null, bool, number, string)", i))
+		}
+	}
+	if len(problems) > 0 {
+		return errs.E("query.Request", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Column is one column of an answer: its name and DuckDB type.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Result is the JSON answer of POST /v1/sql.
+type Result struct {
+	Columns   []Column          `json:"columns"`
+	Rows      [][]any           `json:"rows"`
+	RowCount  int               `json:"row_count"`
+	Truncated bool              `json:"truncated"`
+	ElapsedMS float64           `json:"elapsed_ms"`
+	RawRows   []json.RawMessage `json:"-"`
+}
+
+// Service runs read-only SQL over the catalog's datasets.
+type Service interface {
+	// Query runs req (format json) and returns the whole answer.
+	// Errors: Invalid (bad SQL, unknown table or column, bad params),
+	// Forbidden (a statement other than a query; file or network access),
+	// Timeout (the query ran past its timeout and was interrupted),
+	// Unavailable (too many queries queued; catalogd or storaged down).
+	Query(ctx context.Context, req Request) (*Result, error)
+}
