@@ -1,10 +1,11 @@
-// Command catalogd is the Lakehouse-Go catalogd daemon (see DESIGN.md).
+// Command catalogd is the Lakehouse-Go dataset catalog daemon on :3212 (see DESIGN.md).
 package main
 
 import (
 	"os"
 
+	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/shared"
 )
 
-func main() { os.Exit(shared.Run("catalogd", shared.NotImplemented("/v1/catalog"))) }
+func main() { os.Exit(shared.Run("catalogd", catalog.New)) }

@@ -1,10 +1,11 @@
-// Command storaged is the Lakehouse-Go storaged daemon (see DESIGN.md).
+// Command storaged is the Lakehouse-Go object store daemon on :3211 (see DESIGN.md).
 package main
 
 import (
 	"os"
 
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage/storaged"
 )
 
-func main() { os.Exit(shared.Run("storaged", shared.NotImplemented("/v1/storage"))) }
+func main() { os.Exit(shared.Run("storaged", storaged.New)) }

@@ -1,0 +1,218 @@
+// Package catalog is the contract of catalogd (:3212): versioned dataset
+// manifests over storaged. It holds the types of DESIGN.md (Dataset, Column,
+// File, CommitRequest), the Service interface, name validation, the Catalog
+// that implements Service over a storage.Store (manifests are immutable JSON
+// objects written create-only at _catalog/{name}/{version}.json), the HTTP
+// routes, the daemon constructor New, and the typed Client that ingestd,
+// queryd and matrixd use.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Column is one column of a dataset's schema (a DuckDB type name).
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// File is one data file of a dataset version, an object in storaged.
+type File struct {
+	Key   string `json:"key"`
+	Rows  int64  `json:"rows"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Commit modes.
+const (
+	ModeAppend  = "append"
+	ModeReplace = "replace"
+)
+
+// Dataset is one immutable manifest: a version of a dataset.
+type Dataset struct {
+	Name      string    `json:"name"`
+	Version   int64     `json:"version"`
+	Schema    []Column  `json:"schema"`
+	Files     []File    `json:"files"`
+	RowCount  int64     `json:"row_count"`
+	CreatedAt time.Time `json:"created_at"` // when the dataset (this incarnation) was created
+	UpdatedAt time.Time `json:"updated_at"` // when this version was committed
+	// Mode and BaseVersion record the commit that made this version.
+	Mode        string `json:"mode,omitempty"`
+	BaseVersion int64  `json:"base_version"`
+	// Deleted marks a tombstone version (ADR-012): the dataset was deleted
+	// here. Tombstones are never returned as datasets.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// Bytes is the total size of the dataset's files.
+func (d Dataset) Bytes() int64 {
+	var n int64
+	for _, f := range d.Files {
+		n += f.Bytes
+	}
+	return n
+}
+
+// VersionInfo summarises one version in GET .../{name}/versions.
+type VersionInfo struct {
+	Version   int64     `json:"version"`
+	Mode      string    `json:"mode,omitempty"`
+	RowCount  int64     `json:"row_count"`
+	FileCount int       `json:"file_count"`
+	Bytes     int64     `json:"bytes"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// CommitRequest is the body of POST /v1/catalog/datasets/{name}/commit.
+type CommitRequest struct {
+	// BaseVersion is the version the commit builds on; it must be the latest
+	// (else Conflict). 0 creates a new dataset (or re-creates a deleted one).
+	BaseVersion int64    `json:"base_version"`
+	Mode        string   `json:"mode"` // append | replace; "" = append
+	Schema      []Column `json:"schema"`
+	Files       []File   `json:"files"`
+}
+
+// Validate checks the request on its own (against the base in Commit).
+func (r *CommitRequest) Validate() error {
+	var problems []string
+	if r.BaseVersion < 0 {
+		problems = append(problems, "base_version: negative")
+	}
+	switch r.Mode {
+	case "":
+		r.Mode = ModeAppend
+	case ModeAppend, ModeReplace:
+	default:
+		problems = append(problems, fmt.Sprintf("mode %q: want append or replace", r.Mode))
+	}
+	if len(r.Schema) == 0 {
+		problems = append(problems, "schema: at least one column is required")
+	}
+	seen := map[string]bool{}
+	for i, c := range r.Schema {
+		switch {
+		case c.Name == "":
+			problems = append(problems, fmt.Sprintf("schema[%d]: empty name", i))
+		case seen[strings.ToLower(c.Name)]:
+			problems = append(problems, fmt.Sprintf("schema[%d]: duplicate column %q", i, c.Name))
+		}
+		seen[strings.ToLower(c.Name)] = true
+		if strings.TrimSpace(c.Type) == "" {
+			problems = append(problems, fmt.Sprintf("schema[%d] %q: empty type", i, c.Name))
+		}
+	}
+	keys := map[string]bool{}
+	for i, f := range r.Files {
+		switch {
+		case f.Key == "":
+			problems = append(problems, fmt.Sprintf("files[%d]: empty key", i))
+		case strings.HasPrefix(f.Key, ManifestPrefix):
+			problems = append(problems, fmt.Sprintf("files[%d] %q: keys under %s are the catalog's own", i, f.Key, ManifestPrefix))
+		case keys[f.Key]:
+			problems = append(problems, fmt.Sprintf("files[%d] %q: listed twice", i, f.Key))
+		}
+		keys[f.Key] = true
+		if f.Rows < 0 || f.Bytes < 0 {
+			problems = append(problems, fmt.Sprintf("files[%d] %q: negative rows or bytes", i, f.Key))
+		}
+	}
+	if len(problems) > 0 {
+		return errs.E("catalog.commit", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// DeleteOptions modify Delete.
+type DeleteOptions struct {
+	// Purge also deletes the data files referenced by any version of the
+	// dataset (ADR-012). Without it the files are kept and older versions
+	// stay readable with ?version=N.
+	Purge bool
+}
+
+// DeleteResult is the answer of DELETE /v1/catalog/datasets/{name}.
+type DeleteResult struct {
+	Name         string `json:"name"`
+	Version      int64  `json:"version"` // the tombstone's version
+	Purged       bool   `json:"purged"`
+	DeletedFiles int    `json:"deleted_files"`
+}
+
+// Service is catalogd's interface; Catalog implements it over storage and
+// Client over HTTP.
+type Service interface {
+	// List returns the latest version of every live dataset, by name.
+	// Errors: Unavailable.
+	List(ctx context.Context) ([]Dataset, error)
+
+	// Get returns version (0 = the latest) of dataset name.
+	// Errors: Invalid (bad name), NotFound (no such dataset or version, or
+	// the dataset is deleted), Unavailable.
+	Get(ctx context.Context, name string, version int64) (Dataset, error)
+
+	// Versions lists every version of name, oldest first, tombstones included.
+	// Errors: Invalid, NotFound, Unavailable.
+	Versions(ctx context.Context, name string) ([]VersionInfo, error)
+
+	// Commit writes version latest+1 of name from req. Of two concurrent
+	// commits on the same base exactly one wins.
+	// Errors: Invalid (bad name or request; a file that does not exist in
+	// storage or whose size differs; append with a different schema),
+	// Conflict (base_version is not the latest; another commit won the race:
+	// reload and retry), Unavailable.
+	Commit(ctx context.Context, name string, req CommitRequest) (Dataset, error)
+
+	// Delete writes a tombstone version (ADR-012), so the name disappears
+	// from List and Get, can be re-created, and versions are never reused.
+	// Errors: Invalid, NotFound (no live dataset), Unavailable.
+	Delete(ctx context.Context, name string, opts DeleteOptions) (DeleteResult, error)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidateName checks a dataset name: ^[a-z_][a-z0-9_]{0,62}$ and not a
+// DuckDB keyword that would break an unquoted query (ReservedWords).
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return errs.Errorf("catalog.name", errs.Invalid, "dataset name %q: want ^[a-z_][a-z0-9_]{0,62}$ (lower-case letters, digits, _; at most 63)", name)
+	}
+	if ReservedWords[name] {
+		return errs.Errorf("catalog.name", errs.Invalid, "dataset name %q is a DuckDB reserved word; it would break queries", name)
+	}
+	return nil
+}
+
+// ReservedWords are DuckDB's keywords of category "reserved" and
+// "type_function" (duckdb_keywords()), which cannot be an unquoted table
+// name in SELECT ... FROM name.
+var ReservedWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(reservedList) {
+		ReservedWords[w] = true
+	}
+}
+
+const reservedList = `
+all analyse analyze and any array as asc asymmetric both case cast check collate
+column constraint create default deferrable desc describe distinct do else end
+except false fetch for foreign from grant group having in initially intersect
+into lateral leading limit not null offset on only or order pivot pivot_longer
+pivot_wider placing primary qualify references returning select show some
+summarize symmetric table then to trailing true union unique unpivot using
+variadic when where window with
+anti asof authorization binary collation concurrently cross freeze full generated
+glob ilike inner is isnull join left like map natural notnull outer overlaps
+positional right semi similar struct tablesample try_cast verbose
+`

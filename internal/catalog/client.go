@@ -1,0 +1,81 @@
+package catalog
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"lakehouse-go/internal/shared"
+)
+
+// Client is the typed HTTP client of catalogd; it implements Service. Build
+// it with NewClient(env.Client("catalogd")).
+type Client struct {
+	base *shared.Client
+}
+
+var _ Service = (*Client)(nil)
+
+// NewClient wraps base (the harness's client for "catalogd").
+func NewClient(base *shared.Client) *Client { return &Client{base: base} }
+
+func datasetPath(name string) string { return DatasetsPath + "/" + name }
+
+// List implements Service.List.
+func (c *Client) List(ctx context.Context) ([]Dataset, error) {
+	var out ListResponse
+	if err := c.base.JSON(ctx, http.MethodGet, DatasetsPath, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Datasets, nil
+}
+
+// Get implements Service.Get.
+func (c *Client) Get(ctx context.Context, name string, version int64) (Dataset, error) {
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	p := datasetPath(name)
+	if version > 0 {
+		p += "?version=" + strconv.FormatInt(version, 10)
+	}
+	var d Dataset
+	err := c.base.JSON(ctx, http.MethodGet, p, nil, &d)
+	return d, err
+}
+
+// Versions implements Service.Versions.
+func (c *Client) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	var out VersionsResponse
+	if err := c.base.JSON(ctx, http.MethodGet, datasetPath(name)+"/versions", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Versions, nil
+}
+
+// Commit implements Service.Commit.
+func (c *Client) Commit(ctx context.Context, name string, req CommitRequest) (Dataset, error) {
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	var d Dataset
+	err := c.base.JSON(ctx, http.MethodPost, datasetPath(name)+"/commit", req, &d)
+	return d, err
+}
+
+// Delete implements Service.Delete.
+func (c *Client) Delete(ctx context.Context, name string, opts DeleteOptions) (DeleteResult, error) {
+	if err := ValidateName(name); err != nil {
+		return DeleteResult{}, err
+	}
+	p := datasetPath(name)
+	if opts.Purge {
+		p += "?purge=true"
+	}
+	var res DeleteResult
+	err := c.base.JSON(ctx, http.MethodDelete, p, nil, &res)
+	return res, err
+}

@@ -1,0 +1,124 @@
+package catalog
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+)
+
+// DatasetsPath is the root of catalogd's routes.
+const DatasetsPath = "/v1/catalog/datasets"
+
+// New is catalogd's constructor for shared.Run: a Catalog over storaged.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	store := storage.NewClient(env.Client("storaged"))
+	return &shared.Daemon{Routes: Routes(env, NewCatalog(store, nil))}, nil
+}
+
+// Routes registers catalogd's routes over svc: all of them, in one place.
+func Routes(env *shared.Env, svc Service) func(r chi.Router) {
+	h := &handlers{svc: svc}
+	return func(r chi.Router) {
+		r.Get(DatasetsPath, env.Handle(h.list))
+		r.Route(DatasetsPath+"/{name}", func(r chi.Router) {
+			r.Use(validName(env))
+			r.Get("/", env.Handle(h.get))
+			r.Delete("/", env.Handle(h.delete))
+			r.Get("/versions", env.Handle(h.versions))
+			r.Post("/commit", env.Handle(h.commit))
+		})
+	}
+}
+
+// validName rejects a bad dataset name once, for every child route.
+func validName(env *shared.Env) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			if err := ValidateName(chi.URLParam(r, "name")); err != nil {
+				return err
+			}
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	}
+}
+
+type handlers struct{ svc Service }
+
+// ListResponse is GET /v1/catalog/datasets.
+type ListResponse struct {
+	Datasets []Dataset `json:"datasets"`
+}
+
+// VersionsResponse is GET /v1/catalog/datasets/{name}/versions.
+type VersionsResponse struct {
+	Name     string        `json:"name"`
+	Versions []VersionInfo `json:"versions"`
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	ds, err := h.svc.List(r.Context())
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ListResponse{Datasets: ds})
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	var version int64
+	if s := r.URL.Query().Get("version"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 1 {
+			return errs.Errorf("catalog.get", errs.Invalid, "version %q: want a positive integer", s)
+		}
+		version = v
+	}
+	d, err := h.svc.Get(r.Context(), chi.URLParam(r, "name"), version)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, d)
+}
+
+func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "name")
+	vs, err := h.svc.Versions(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, VersionsResponse{Name: name, Versions: vs})
+}
+
+func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
+	var req CommitRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	d, err := h.svc.Commit(r.Context(), chi.URLParam(r, "name"), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, d)
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	var opts DeleteOptions
+	switch p := r.URL.Query().Get("purge"); p {
+	case "", "false", "0":
+	case "true", "1":
+		opts.Purge = true
+	default:
+		return errs.Errorf("catalog.delete", errs.Invalid, "purge %q: want true or false", p)
+	}
+	res, err := h.svc.Delete(r.Context(), chi.URLParam(r, "name"), opts)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}

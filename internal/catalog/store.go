@@ -1,0 +1,484 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+)
+
+// ManifestPrefix is where manifests live in storaged.
+const ManifestPrefix = "_catalog/"
+
+// ManifestKey is the storage key of version v of dataset name:
+// _catalog/{name}/{version}.json with the version zero-padded to 10 digits
+// so that keys list in version order.
+func ManifestKey(name string, v int64) string {
+	return fmt.Sprintf("%s%s/%010d.json", ManifestPrefix, name, v)
+}
+
+// parseManifestKey is the inverse of ManifestKey.
+func parseManifestKey(key string) (name string, v int64, ok bool) {
+	rest, ok := strings.CutPrefix(key, ManifestPrefix)
+	if !ok {
+		return "", 0, false
+	}
+	name, file, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", 0, false
+	}
+	num, ok := strings.CutSuffix(file, ".json")
+	if !ok {
+		return "", 0, false
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 1 {
+		return "", 0, false
+	}
+	return name, v, true
+}
+
+// Catalog implements Service over a storage.Store (in catalogd, the
+// storage.Client of storaged).
+//
+// Versions of a dataset are gapless (version N+1 is only ever written
+// create-only after N exists, and manifests are never deleted), so the
+// latest version is found by probing: the cache remembers the latest
+// manifest this instance has seen per dataset, and every read of "the
+// latest" HEADs version+1 first (ADR-013); a miss means the cache is
+// current, a hit walks forward. Another instance's commit is therefore
+// seen on the next read, and this instance's own commit immediately.
+type Catalog struct {
+	store storage.Store
+	now   func() time.Time
+
+	mu     sync.Mutex
+	latest map[string]*Dataset // latest known manifest per name (may be a tombstone)
+}
+
+var _ Service = (*Catalog)(nil)
+
+// NewCatalog returns a Catalog over store. now may be nil (time.Now).
+func NewCatalog(store storage.Store, now func() time.Time) *Catalog {
+	if now == nil {
+		now = time.Now
+	}
+	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}}
+}
+
+func (c *Catalog) exists(ctx context.Context, name string, v int64) (bool, error) {
+	_, err := c.store.Head(ctx, ManifestKey(name, v))
+	switch {
+	case err == nil:
+		return true, nil
+	case errs.Is(err, errs.NotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+func (c *Catalog) read(ctx context.Context, name string, v int64) (*Dataset, error) {
+	rc, _, err := c.store.Get(ctx, ManifestKey(name, v), storage.Whole)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return nil, errs.Errorf("catalog.get", errs.NotFound, "dataset %q has no version %d", name, v)
+		}
+		return nil, err
+	}
+	defer rc.Close()
+	var d Dataset
+	if err := json.NewDecoder(io.LimitReader(rc, 256<<20)).Decode(&d); err != nil {
+		return nil, errs.E("catalog.get", errs.Internal, fmt.Sprintf("manifest %s is not valid JSON", ManifestKey(name, v)), err)
+	}
+	return &d, nil
+}
+
+// latestVersion returns the latest manifest of name (nil when the dataset
+// never existed), tombstones included.
+func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, error) {
+	c.mu.Lock()
+	cached := c.latest[name]
+	c.mu.Unlock()
+	var v int64
+	if cached != nil {
+		v = cached.Version
+	}
+	// Walk forward from the cached version; from nothing, probe 1, 2, 4, ...
+	// and then binary-search the gap.
+	if v == 0 {
+		lo, hi := int64(0), int64(1)
+		for {
+			ok, err := c.exists(ctx, name, hi)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				break
+			}
+			lo, hi = hi, hi*2
+		}
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			ok, err := c.exists(ctx, name, mid)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		v = lo
+		if v == 0 {
+			return nil, nil
+		}
+	} else {
+		for {
+			ok, err := c.exists(ctx, name, v+1)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				break
+			}
+			v++
+		}
+		if v == cached.Version {
+			return cached, nil
+		}
+	}
+	d, err := c.read(ctx, name, v)
+	if err != nil {
+		return nil, err
+	}
+	c.remember(d)
+	return d, nil
+}
+
+// remember caches d as the latest of its dataset unless a newer one is known.
+func (c *Catalog) remember(d *Dataset) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.latest[d.Name]; cur == nil || cur.Version < d.Version {
+		c.latest[d.Name] = d
+	}
+}
+
+// Get implements Service.Get.
+func (c *Catalog) Get(ctx context.Context, name string, version int64) (Dataset, error) {
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	if version < 0 {
+		return Dataset{}, errs.Errorf("catalog.get", errs.Invalid, "version %d: want >= 1 (or 0 for the latest)", version)
+	}
+	if version > 0 {
+		d, err := c.read(ctx, name, version)
+		if err != nil {
+			return Dataset{}, err
+		}
+		if d.Deleted {
+			return Dataset{}, errs.Errorf("catalog.get", errs.NotFound, "dataset %q version %d is the tombstone of its deletion", name, version)
+		}
+		return *d, nil
+	}
+	d, err := c.latestManifest(ctx, name)
+	if err != nil {
+		return Dataset{}, err
+	}
+	if d == nil {
+		return Dataset{}, errs.Errorf("catalog.get", errs.NotFound, "dataset %q not found", name)
+	}
+	if d.Deleted {
+		return Dataset{}, errs.Errorf("catalog.get", errs.NotFound, "dataset %q not found (deleted at version %d)", name, d.Version)
+	}
+	return *d, nil
+}
+
+// List implements Service.List.
+func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
+	maxV := map[string]int64{}
+	err := storage.ListAll(ctx, c.store, ManifestPrefix, func(o storage.ObjectInfo) error {
+		if name, v, ok := parseManifestKey(o.Key); ok && v > maxV[name] {
+			maxV[name] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(maxV))
+	for n := range maxV {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*Dataset, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, n := range names {
+		g.Go(func() error {
+			d, err := c.latestManifest(gctx, n)
+			if err != nil {
+				if errs.Is(err, errs.NotFound) {
+					return nil
+				}
+				return err
+			}
+			out[i] = d
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	list := []Dataset{}
+	for _, d := range out {
+		if d != nil && !d.Deleted {
+			list = append(list, *d)
+		}
+	}
+	return list, nil
+}
+
+// Versions implements Service.Versions.
+func (c *Catalog) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	var vs []int64
+	err := storage.ListAll(ctx, c.store, ManifestPrefix+name+"/", func(o storage.ObjectInfo) error {
+		if n, v, ok := parseManifestKey(o.Key); ok && n == name {
+			vs = append(vs, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, errs.Errorf("catalog.versions", errs.NotFound, "dataset %q not found", name)
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	out := make([]VersionInfo, len(vs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, v := range vs {
+		g.Go(func() error {
+			d, err := c.read(gctx, name, v)
+			if err != nil {
+				return err
+			}
+			out[i] = VersionInfo{Version: d.Version, Mode: d.Mode, RowCount: d.RowCount, FileCount: len(d.Files),
+				Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Commit implements Service.Commit.
+func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (Dataset, error) {
+	const op = "catalog.commit"
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return Dataset{}, err
+	}
+	latest, err := c.latestManifest(ctx, name)
+	if err != nil {
+		return Dataset{}, err
+	}
+	var base *Dataset // the live version the commit builds on (nil: create)
+	var next int64 = 1
+	if latest != nil {
+		next = latest.Version + 1
+		switch {
+		case latest.Deleted && (req.BaseVersion == 0 || req.BaseVersion == latest.Version):
+			// Re-create after a delete: versions continue after the tombstone.
+		case latest.Deleted:
+			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q was deleted at version %d: base_version %d is not the latest; use base_version 0 to re-create it", name, latest.Version, req.BaseVersion)
+		case req.BaseVersion == 0:
+			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q already exists at version %d: base_version 0 creates a new dataset; commit on base_version %d", name, latest.Version, latest.Version)
+		case req.BaseVersion != latest.Version:
+			return Dataset{}, errs.Errorf(op, errs.Conflict, "base_version %d of dataset %q is not the latest (%d): reload and retry", req.BaseVersion, name, latest.Version)
+		default:
+			base = latest
+		}
+	} else if req.BaseVersion != 0 {
+		return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q does not exist: base_version %d is not the latest; use base_version 0 to create it", name, req.BaseVersion)
+	}
+
+	files := append([]File(nil), req.Files...)
+	if err := c.checkFiles(ctx, files); err != nil {
+		return Dataset{}, err
+	}
+	now := c.now().UTC()
+	d := Dataset{Name: name, Version: next, Schema: req.Schema, Mode: req.Mode, BaseVersion: req.BaseVersion,
+		CreatedAt: now, UpdatedAt: now}
+	if base != nil {
+		d.CreatedAt = base.CreatedAt
+		if req.Mode == ModeAppend {
+			if diff := schemaDiff(base.Schema, req.Schema); diff != "" {
+				return Dataset{}, errs.Errorf(op, errs.Invalid, "append to %q: the schema differs from version %d: %s", name, base.Version, diff)
+			}
+			d.Schema = base.Schema
+			have := map[string]bool{}
+			for _, f := range base.Files {
+				have[f.Key] = true
+			}
+			for _, f := range files {
+				if have[f.Key] {
+					return Dataset{}, errs.Errorf(op, errs.Invalid, "append to %q: file %q is already in version %d", name, f.Key, base.Version)
+				}
+			}
+			files = append(append([]File(nil), base.Files...), files...)
+		}
+	}
+	d.Files = files
+	if d.Files == nil {
+		d.Files = []File{}
+	}
+	for _, f := range d.Files {
+		d.RowCount += f.Rows
+	}
+	if err := c.write(ctx, &d); err != nil {
+		return Dataset{}, err
+	}
+	return d, nil
+}
+
+// write stores d create-only; losing the race is Conflict (409).
+func (c *Catalog) write(ctx context.Context, d *Dataset) error {
+	b, err := json.MarshalIndent(d, "", " ")
+	if err != nil {
+		return errs.E("catalog.commit", errs.Internal, err)
+	}
+	_, err = c.store.Put(ctx, ManifestKey(d.Name, d.Version), bytes.NewReader(b), int64(len(b)),
+		storage.PutOptions{CreateOnly: true, ContentType: "application/json"})
+	if err != nil {
+		if errs.Is(err, errs.Conflict) {
+			return errs.Errorf("catalog.commit", errs.Conflict, "another commit to %q won version %d: reload and retry", d.Name, d.Version)
+		}
+		return err
+	}
+	c.remember(d)
+	return nil
+}
+
+// checkFiles verifies that every file exists in storage (a commit is only
+// visible after its files exist) and fills in or checks Bytes.
+func (c *Catalog) checkFiles(ctx context.Context, files []File) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range files {
+		g.Go(func() error {
+			f := &files[i]
+			info, err := c.store.Head(gctx, f.Key)
+			if err != nil {
+				if errs.Is(err, errs.NotFound) {
+					return errs.Errorf("catalog.commit", errs.Invalid, "file %q does not exist in storage; upload it before committing", f.Key)
+				}
+				if errs.Is(err, errs.Invalid) {
+					return errs.E("catalog.commit", errs.Invalid, fmt.Sprintf("file %q", f.Key), err)
+				}
+				return err
+			}
+			if f.Bytes == 0 {
+				f.Bytes = info.Size
+			} else if f.Bytes != info.Size {
+				return errs.Errorf("catalog.commit", errs.Invalid, "file %q: bytes %d, but the stored object has %d", f.Key, f.Bytes, info.Size)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// schemaDiff says how b differs from a ("" when equal). Names compare
+// exactly, types case-insensitively (DuckDB type names are).
+func schemaDiff(a, b []Column) string {
+	var diffs []string
+	for i := 0; i < max(len(a), len(b)); i++ {
+		switch {
+		case i >= len(a):
+			diffs = append(diffs, fmt.Sprintf("extra column %d %q %s", i+1, b[i].Name, b[i].Type))
+		case i >= len(b):
+			diffs = append(diffs, fmt.Sprintf("missing column %d %q %s", i+1, a[i].Name, a[i].Type))
+		case a[i].Name != b[i].Name || !strings.EqualFold(a[i].Type, b[i].Type):
+			diffs = append(diffs, fmt.Sprintf("column %d is %q %s in the dataset but %q %s in the commit", i+1, a[i].Name, a[i].Type, b[i].Name, b[i].Type))
+		}
+		if len(diffs) >= 5 {
+			diffs = append(diffs, "...")
+			break
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// Delete implements Service.Delete (ADR-012).
+func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (DeleteResult, error) {
+	const op = "catalog.delete"
+	if err := ValidateName(name); err != nil {
+		return DeleteResult{}, err
+	}
+	var tomb Dataset
+	for attempt := 0; ; attempt++ {
+		latest, err := c.latestManifest(ctx, name)
+		if err != nil {
+			return DeleteResult{}, err
+		}
+		if latest == nil || latest.Deleted {
+			return DeleteResult{}, errs.Errorf(op, errs.NotFound, "dataset %q not found", name)
+		}
+		now := c.now().UTC()
+		tomb = Dataset{Name: name, Version: latest.Version + 1, Schema: []Column{}, Files: []File{},
+			CreatedAt: latest.CreatedAt, UpdatedAt: now, BaseVersion: latest.Version, Mode: "delete", Deleted: true}
+		err = c.write(ctx, &tomb)
+		if err == nil {
+			break
+		}
+		if !errs.Is(err, errs.Conflict) || attempt >= 10 {
+			return DeleteResult{}, err
+		}
+	}
+	res := DeleteResult{Name: name, Version: tomb.Version, Purged: opts.Purge}
+	if !opts.Purge {
+		return res, nil
+	}
+	keys := map[string]bool{}
+	for v := tomb.Version - 1; v >= 1; v-- {
+		d, err := c.read(ctx, name, v)
+		if err != nil {
+			return res, err
+		}
+		if d.Deleted {
+			break // older incarnations were handled by their own delete
+		}
+		for _, f := range d.Files {
+			keys[f.Key] = true
+		}
+	}
+	for k := range keys {
+		if err := c.store.Delete(ctx, k); err != nil {
+			return res, err
+		}
+		res.DeletedFiles++
+	}
+	return res, nil
+}

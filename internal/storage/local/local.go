@@ -1,0 +1,567 @@
+// Package local is storaged's embedded default backend: objects as files
+// under a directory ([storaged].dir, default <data_dir>/objects).
+//
+// Layout (ADR-010; queryd relies on it to read Parquet files directly):
+//
+//	<dir>/data/<key>   the object, byte for byte (key segments are directories)
+//	<dir>/tmp/         writes in progress (never visible as objects)
+//	<dir>/LOCK         flock held by the storaged that owns the directory
+//
+// Every write goes to a temp file in <dir>/tmp (hashed while streaming), gets
+// its etag as the xattr user.lakehouse.etag, is fsynced, then renamed (or,
+// create-only, hard-linked: link(2) fails with EEXIST atomically) into place,
+// and the parent directory is fsynced. A reader never sees a partial object
+// and a crash never leaves one visible; leftovers in tmp are removed when
+// the next storaged takes the lock. Reads open files with openat2
+// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so no key can reach outside data/.
+package local
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sys/unix"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+)
+
+// ETagXattr is the extended attribute holding an object's etag.
+const ETagXattr = "user.lakehouse.etag"
+
+// Store is the local backend. It implements storage.Store.
+type Store struct {
+	dir, data, tmp string
+	dataFD         int // O_PATH fd of data/, for openat2
+	lock           *os.File
+	log            *slog.Logger
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// ObjectPath is where key lives under dir (the [storaged].dir of the local
+// backend). It validates key with the local backend's rules.
+func ObjectPath(dir, key string) (string, error) {
+	if err := checkLocalKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "data", filepath.FromSlash(key)), nil
+}
+
+// Open opens (creating if needed) the store under dir. log may be nil.
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: abs, data: filepath.Join(abs, "data"), tmp: filepath.Join(abs, "tmp"), log: log, dataFD: -1}
+	for _, d := range []string{s.data, s.tmp} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("local storage %s: %w", abs, err)
+		}
+	}
+	lock, err := os.OpenFile(filepath.Join(abs, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("local storage %s: %w", abs, err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		s.lock = lock
+		s.cleanTmp()
+	} else {
+		lock.Close()
+		log.Warn("another process holds the storage lock; leaving its temp files alone", "op", "open", "dir", abs)
+	}
+	fd, err := unix.Open(s.data, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("local storage %s: %w", abs, err)
+	}
+	s.dataFD = fd
+	// Probe xattr support once: without it etags are recomputed on read.
+	if f, err := os.CreateTemp(s.tmp, "probe-*"); err == nil {
+		if err := unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte("x"), 0); err != nil {
+			log.Warn("filesystem has no user xattrs; etags will be recomputed on every read", "op", "open", "dir", abs, "err", err.Error())
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return s, nil
+}
+
+// Dir is the store's root directory (absolute).
+func (s *Store) Dir() string { return s.dir }
+
+// Close releases the directory lock.
+func (s *Store) Close() error {
+	if s.dataFD >= 0 {
+		unix.Close(s.dataFD)
+		s.dataFD = -1
+	}
+	if s.lock != nil {
+		err := s.lock.Close()
+		s.lock = nil
+		return err
+	}
+	return nil
+}
+
+func (s *Store) cleanTmp() {
+	ents, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err == nil {
+			s.log.Info("removed an interrupted write", "op", "open", "file", e.Name())
+		}
+	}
+}
+
+// checkLocalKey adds the local backend's rules to storage.ValidateKey: no
+// empty or "." segment (a file system would fold them, so two keys would
+// share a file) and no segment over 255 bytes (NAME_MAX).
+func checkLocalKey(key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch {
+		case seg == "":
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: empty path segment (// or a trailing /) is not supported by the local backend", key)
+		case seg == ".":
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: a . segment is not supported by the local backend", key)
+		case len(seg) > 255:
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: a path segment is longer than 255 bytes (local backend)", key)
+		}
+	}
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// Put implements storage.Store.Put.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	const op = "local.put"
+	final, err := ObjectPath(s.dir, key)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	f, err := os.CreateTemp(s.tmp, "put-*")
+	if err != nil {
+		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
+	}
+	tmp := f.Name()
+	committed := false
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+
+	h := xxh3.New128()
+	n, err := copyBody(ctx, f, h, r, size)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	sum := h.Sum128().Bytes()
+	etag := hex.EncodeToString(sum[:])
+	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte(etag), 0) // without xattrs, reads rehash
+	if err := f.Sync(); err != nil {
+		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync failed", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return storage.ObjectInfo{}, errs.E(op, errs.Internal, err)
+	}
+	if err := f.Close(); err != nil {
+		f = nil
+		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: close failed", err)
+	}
+	f = nil
+
+	parent := filepath.Dir(final)
+	for attempt := 0; ; attempt++ {
+		if err := s.mkdirAll(parent); err != nil {
+			return storage.ObjectInfo{}, s.pathErr(op, key, err)
+		}
+		if opts.CreateOnly {
+			err = os.Link(tmp, final)
+		} else {
+			err = os.Rename(tmp, final)
+		}
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrNotExist) && attempt < 5 {
+			continue // a concurrent Delete removed the empty parent; make it again
+		}
+		if opts.CreateOnly && errors.Is(err, fs.ErrExist) {
+			if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
+				return storage.ObjectInfo{}, s.pathErr(op, key, syscall.EISDIR)
+			}
+			return storage.ObjectInfo{}, errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
+		}
+		return storage.ObjectInfo{}, s.pathErr(op, key, err)
+	}
+	committed = true
+	if opts.CreateOnly {
+		os.Remove(tmp) // the link is the object now
+	}
+	if err := syncDir(parent); err != nil {
+		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
+	}
+	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final}, nil
+}
+
+// copyBody streams r into f and h, checking ctx between reads and the
+// length against size (when size >= 0).
+func copyBody(ctx context.Context, f *os.File, h io.Writer, r io.Reader, size int64) (int64, error) {
+	const op = "local.put"
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, errs.E(op, err)
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if size >= 0 && n > size {
+				return n, errs.Errorf(op, errs.Invalid, "body is longer than its declared size of %d bytes", size)
+			}
+			h.Write(buf[:m])
+			if _, err := f.Write(buf[:m]); err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					return n, errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
+				}
+				return n, errs.E(op, errs.Unavailable, "local storage: write failed", err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			var mbe *errs.Error
+			if errors.As(rerr, &mbe) {
+				return n, rerr
+			}
+			if ctx.Err() != nil {
+				return n, errs.E(op, ctx.Err())
+			}
+			return n, errs.E(op, errs.Invalid, "reading the object body failed after "+fmt.Sprint(n)+" bytes", rerr)
+		}
+	}
+	if size >= 0 && n != size {
+		return n, errs.Errorf(op, errs.Invalid, "body ended after %d of its declared %d bytes", n, size)
+	}
+	return n, nil
+}
+
+// mkdirAll creates dir and missing parents under data/, fsyncing each
+// parent of a directory it created so the new entries are durable.
+func (s *Store) mkdirAll(dir string) error {
+	if dir == s.data {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return syscall.ENOTDIR
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := s.mkdirAll(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// pathErr maps file system errors on key's path to error kinds.
+func (s *Store) pathErr(op, key string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return errs.Errorf(op, errs.Invalid, "key %q: a prefix of it is an object (the local backend keeps keys as paths)", key)
+	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, fs.ErrExist):
+		return errs.Errorf(op, errs.Invalid, "key %q: other keys live under it as a prefix (the local backend keeps keys as paths)", key)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return errs.Errorf(op, errs.Invalid, "key %q: too long for the file system", key)
+	case errors.Is(err, syscall.ENOSPC):
+		return errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
+	}
+	return errs.E(op, errs.Unavailable, "local storage: "+s.dir, err)
+}
+
+// open opens key's file for reading beneath data/ (no symlinks, no escape).
+func (s *Store) open(op, key string) (*os.File, storage.ObjectInfo, error) {
+	final, err := ObjectPath(s.dir, key)
+	if err != nil {
+		return nil, storage.ObjectInfo{}, err
+	}
+	rel := filepath.FromSlash(key)
+	fd, err := unix.Openat2(s.dataFD, rel, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if errors.Is(err, unix.ENOSYS) {
+		fd, err = unix.Open(final, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+			return nil, storage.ObjectInfo{}, errs.Errorf(op, errs.NotFound, "object %q not found", key)
+		}
+		return nil, storage.ObjectInfo{}, s.pathErr(op, key, err)
+	}
+	f := os.NewFile(uintptr(fd), final)
+	info, err := s.stat(f, key, final)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, errNotRegular) {
+			return nil, storage.ObjectInfo{}, errs.Errorf(op, errs.NotFound, "object %q not found", key)
+		}
+		return nil, storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: reading "+key, err)
+	}
+	return f, info, nil
+}
+
+var errNotRegular = errors.New("not a regular file")
+
+// stat reads size, mtime and the etag xattr of an open object file; an
+// object without the xattr (written by hand, or a file system without
+// xattrs) is hashed and the xattr set when possible.
+func (s *Store) stat(f *os.File, key, path string) (storage.ObjectInfo, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return storage.ObjectInfo{}, errNotRegular
+	}
+	info := storage.ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime().UTC(), Path: path}
+	var b [64]byte
+	if n, err := unix.Fgetxattr(int(f.Fd()), ETagXattr, b[:]); err == nil && n == 32 {
+		info.ETag = string(b[:n])
+		return info, nil
+	}
+	h := xxh3.New128()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	sum := h.Sum128().Bytes()
+	info.ETag = hex.EncodeToString(sum[:])
+	return info, nil
+}
+
+// Head implements storage.Store.Head.
+func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	f, info, err := s.open("local.head", key)
+	if err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	f.Close()
+	return info, nil
+}
+
+// Get implements storage.Store.Get. The reader's WriteTo keeps the
+// sendfile path of net/http.
+func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	const op = "local.get"
+	f, info, err := s.open(op, key)
+	if err != nil {
+		return nil, storage.ObjectInfo{}, err
+	}
+	if opts.Offset < 0 || opts.Offset > info.Size {
+		f.Close()
+		return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, 416, fmt.Sprintf("range not satisfiable: offset %d, the object has %d bytes", opts.Offset, info.Size))
+	}
+	n := info.Size - opts.Offset
+	if opts.Length > 0 {
+		n = min(n, opts.Length)
+	}
+	if opts.Offset > 0 {
+		if _, err := f.Seek(opts.Offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, storage.ObjectInfo{}, errs.E(op, errs.Unavailable, err)
+		}
+	}
+	return &reader{f: f, lr: io.LimitedReader{R: f, N: n}}, info, nil
+}
+
+type reader struct {
+	f  *os.File
+	lr io.LimitedReader
+}
+
+func (r *reader) Read(p []byte) (int, error) { return r.lr.Read(p) }
+
+// WriteTo hands an *io.LimitedReader over the *os.File to w, so an
+// http.ResponseWriter (or a TCP conn) can sendfile it.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(&r.lr)
+	}
+	return io.Copy(w, struct{ io.Reader }{&r.lr})
+}
+
+func (r *reader) Close() error { return r.f.Close() }
+
+// Delete implements storage.Store.Delete: remove the file, fsync its
+// directory, then remove directories left empty (best effort).
+func (s *Store) Delete(ctx context.Context, key string) error {
+	const op = "local.delete"
+	final, err := ObjectPath(s.dir, key)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(final)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
+		}
+		return s.pathErr(op, key, err)
+	}
+	if fi.IsDir() {
+		return nil // no object by that key, only keys under it
+	}
+	if err := os.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s.pathErr(op, key, err)
+	}
+	parent := filepath.Dir(final)
+	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
+	}
+	for d := parent; d != s.data && strings.HasPrefix(d, s.data); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	return nil
+}
+
+// List implements storage.Store.List. It walks data/ in key byte order
+// (a directory sorts as its name + "/"), skipping subtrees that cannot hold
+// keys after After with Prefix, and stops after Limit objects.
+func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.ListPage, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = storage.DefaultListLimit
+	}
+	limit = min(limit, storage.MaxListLimit)
+	w := &walker{s: s, ctx: ctx, prefix: opts.Prefix, after: opts.After, limit: limit + 1}
+	if err := w.walk(s.data, ""); err != nil && !errors.Is(err, errDone) {
+		return storage.ListPage{}, err
+	}
+	page := storage.ListPage{Objects: w.out}
+	if len(page.Objects) > limit {
+		page.Objects = page.Objects[:limit]
+		page.Next = page.Objects[limit-1].Key
+	}
+	return page, nil
+}
+
+var errDone = errors.New("done")
+
+type walker struct {
+	s      *Store
+	ctx    context.Context
+	prefix string
+	after  string
+	limit  int
+	out    []storage.ObjectInfo
+}
+
+func (w *walker) walk(dir, keyPrefix string) error {
+	if err := w.ctx.Err(); err != nil {
+		return errs.E("local.list", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed concurrently
+		}
+		return errs.E("local.list", errs.Unavailable, "local storage: listing "+dir, err)
+	}
+	type ent struct {
+		sortKey string
+		name    string
+		dir     bool
+	}
+	list := make([]ent, 0, len(ents))
+	for _, e := range ents {
+		k := keyPrefix + e.Name()
+		if e.IsDir() {
+			list = append(list, ent{k + "/", e.Name(), true})
+		} else if e.Type().IsRegular() {
+			list = append(list, ent{k, e.Name(), false})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].sortKey < list[j].sortKey })
+	for _, e := range list {
+		k := e.sortKey
+		if e.dir {
+			// The subtree holds keys k...; skip it unless it can match prefix and follow after.
+			if !strings.HasPrefix(k, w.prefix) && !strings.HasPrefix(w.prefix, k) {
+				continue
+			}
+			if k <= w.after && !strings.HasPrefix(w.after, k) {
+				continue
+			}
+			if err := w.walk(filepath.Join(dir, e.name), k); err != nil {
+				return err
+			}
+			continue
+		}
+		if !strings.HasPrefix(k, w.prefix) || k <= w.after {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, e.name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue // removed or replaced concurrently
+		}
+		info, err := w.s.stat(f, k, f.Name())
+		f.Close()
+		if err != nil {
+			continue
+		}
+		w.out = append(w.out, info)
+		if len(w.out) >= w.limit {
+			return errDone
+		}
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package storage
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// Route and header constants of storaged's HTTP API (DESIGN.md).
+const (
+	ObjectsPath = "/v1/storage/objects"
+
+	HeaderModified = "X-Lakehouse-Modified" // RFC 3339 with nanoseconds (Last-Modified has only seconds)
+	HeaderPath     = "X-Lakehouse-Path"     // local backend: the object's file path, URL path-escaped
+)
+
+// Routes registers storaged's routes over store: all of them, in one place.
+func Routes(env *shared.Env, store Store) func(r chi.Router) {
+	h := &handlers{store: store}
+	return func(r chi.Router) {
+		r.Get(ObjectsPath, env.Handle(h.list))
+		r.Put(ObjectsPath+"/*", env.Handle(h.put))
+		r.Get(ObjectsPath+"/*", env.Handle(h.get))
+		r.Head(ObjectsPath+"/*", env.Handle(h.head))
+		r.Delete(ObjectsPath+"/*", env.Handle(h.delete))
+	}
+}
+
+type handlers struct{ store Store }
+
+// keyOf is the decoded key of an object route (r.URL.Path is unescaped).
+func keyOf(r *http.Request) (string, error) {
+	key, ok := strings.CutPrefix(r.URL.Path, ObjectsPath+"/")
+	if !ok {
+		return "", errs.E("storage.key", errs.Invalid, "no object key in path")
+	}
+	return key, ValidateKey(key)
+}
+
+func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	opts := PutOptions{ContentType: r.Header.Get("Content-Type")}
+	switch inm := r.Header.Get("If-None-Match"); inm {
+	case "":
+	case "*":
+		opts.CreateOnly = true
+	default:
+		return errs.Errorf("storage.put", errs.Invalid, "If-None-Match %q: only * (create-only) is supported", inm)
+	}
+	info, err := h.store.Put(r.Context(), key, r.Body, r.ContentLength, opts)
+	if err != nil {
+		return err
+	}
+	setInfoHeaders(w.Header(), info, false)
+	return shared.WriteJSON(w, http.StatusOK, info)
+}
+
+func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	info, err := h.store.Head(r.Context(), key)
+	if err != nil {
+		return err
+	}
+	setInfoHeaders(w.Header(), info, true)
+	w.Header().Set("Accept-Ranges", "bytes")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	rng, ranged, err := parseRange(r.Header.Get("Range"))
+	if err != nil {
+		return err
+	}
+	opts := Whole
+	if ranged {
+		if rng.suffix {
+			info, err := h.store.Head(r.Context(), key)
+			if err != nil {
+				return err
+			}
+			if rng.n == 0 || info.Size == 0 {
+				return unsatisfiable(info.Size)
+			}
+			opts = GetOptions{Offset: max(0, info.Size-rng.n)}
+		} else {
+			opts = GetOptions{Offset: rng.start}
+			if rng.end >= 0 {
+				opts.Length = rng.end - rng.start + 1
+			}
+		}
+	}
+	rc, info, err := h.store.Get(r.Context(), key, opts)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	hd := w.Header()
+	setInfoHeaders(hd, info, false)
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Type", "application/octet-stream")
+	status := http.StatusOK
+	n := info.Size
+	if ranged {
+		if opts.Offset >= info.Size {
+			return unsatisfiable(info.Size)
+		}
+		end := info.Size - 1
+		if opts.Length > 0 {
+			end = min(end, opts.Offset+opts.Length-1)
+		}
+		n = end - opts.Offset + 1
+		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", opts.Offset, end, info.Size))
+		status = http.StatusPartialContent
+	}
+	hd.Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(status)
+	if _, err := io.Copy(w, rc); err != nil {
+		return errs.E("storage.get", errs.Unavailable, "streaming "+key, err)
+	}
+	return nil
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	key, err := keyOf(r)
+	if err != nil {
+		return err
+	}
+	if err := h.store.Delete(r.Context(), key); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	opts := ListOptions{Prefix: q.Get("prefix"), After: q.Get("after")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return errs.Errorf("storage.list", errs.Invalid, "limit %q: want a non-negative integer", s)
+		}
+		opts.Limit = n
+	}
+	if !utf8.ValidString(opts.Prefix) || len(opts.Prefix) > MaxKeyBytes {
+		return errs.E("storage.list", errs.Invalid, "prefix: not UTF-8 or longer than 1024 bytes")
+	}
+	page, err := h.store.List(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if page.Objects == nil {
+		page.Objects = []ObjectInfo{}
+	}
+	return shared.WriteJSON(w, http.StatusOK, page)
+}
+
+func setInfoHeaders(h http.Header, info ObjectInfo, withLength bool) {
+	h.Set("ETag", `"`+info.ETag+`"`)
+	if !info.Modified.IsZero() {
+		h.Set("Last-Modified", info.Modified.UTC().Format(http.TimeFormat))
+		h.Set(HeaderModified, info.Modified.UTC().Format(time.RFC3339Nano))
+	}
+	if info.Path != "" {
+		h.Set(HeaderPath, url.PathEscape(info.Path))
+	}
+	if withLength {
+		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	}
+}
+
+func unsatisfiable(size int64) error {
+	return errs.E("storage.get", errs.Invalid, http.StatusRequestedRangeNotSatisfiable,
+		fmt.Sprintf("range not satisfiable: the object has %d bytes", size))
+}
+
+type byteRange struct {
+	start, end int64 // end -1 = to the end
+	suffix     bool  // last n bytes
+	n          int64
+}
+
+// parseRange parses a single "bytes=" range. Other units are ignored (the
+// whole object is served, as RFC 9110 allows); several ranges are Invalid.
+func parseRange(h string) (byteRange, bool, error) {
+	if h == "" {
+		return byteRange{}, false, nil
+	}
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return byteRange{}, false, nil
+	}
+	bad := func() (byteRange, bool, error) {
+		return byteRange{}, false, errs.E("storage.get", errs.Invalid, http.StatusRequestedRangeNotSatisfiable,
+			fmt.Sprintf("Range %q: want one range bytes=a-b, bytes=a- or bytes=-n", h))
+	}
+	if strings.Contains(spec, ",") {
+		return bad()
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return bad()
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 0 {
+			return bad()
+		}
+		return byteRange{suffix: true, n: n}, true, nil
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return bad()
+	}
+	end := int64(-1)
+	if b != "" {
+		end, err = strconv.ParseInt(b, 10, 64)
+		if err != nil || end < start {
+			return bad()
+		}
+	}
+	return byteRange{start: start, end: end}, true, nil
+}

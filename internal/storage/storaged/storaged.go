@@ -1,0 +1,44 @@
+// Package storaged builds the storaged daemon (:3211): it opens the backend
+// named by [storaged].backend (storage/local or storage/s3) and serves
+// storage.Routes over it. cmd/storaged calls New through shared.Run.
+package storaged
+
+import (
+	"context"
+	"fmt"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/local"
+)
+
+// New is storaged's constructor for shared.Run.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	store, closeFn, err := OpenBackend(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{
+		Routes: storage.Routes(env, store),
+		Close:  func(context.Context) error { return closeFn() },
+	}, nil
+}
+
+// OpenBackend opens the configured backend. An unreachable S3 is not an
+// error here: it is logged, and requests answer unavailable until it is back.
+func OpenBackend(ctx context.Context, env *shared.Env) (storage.Store, func() error, error) {
+	cfg := env.Config
+	switch cfg.Storaged.Backend {
+	case "", "local":
+		dir := cfg.DataPath(cfg.Storaged.Dir, "objects")
+		s, err := local.Open(dir, env.Log)
+		if err != nil {
+			return nil, nil, err
+		}
+		env.Log.Info("storage backend", "op", "start", "backend", "local", "dir", s.Dir())
+		return s, s.Close, nil
+	case "s3":
+		return openS3(ctx, env)
+	}
+	return nil, nil, fmt.Errorf("[storaged].backend %q: want local or s3", cfg.Storaged.Backend)
+}

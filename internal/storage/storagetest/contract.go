@@ -1,0 +1,293 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+)
+
+// RandomBytes returns n random bytes.
+func RandomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// Contract runs the Store contract against a fresh, empty store from
+// newStore. Every backend and the HTTP client must pass it.
+func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	ctx := context.Background()
+
+	t.Run("PutGetHead", func(t *testing.T) {
+		s := newStore(t)
+		for _, tc := range []struct {
+			name string
+			key  string
+			size int
+			sz   int64 // size passed to Put; -2 = the real size
+		}{
+			{"small", "a/b/small.bin", 10, -2},
+			{"empty", "empty", 0, -2},
+			{"unknown-size", "dir/unknown.bin", 3<<20 + 17, -1},
+			{"utf8 and spaces", "ünï cödé/x y?#%.parquet", 100, -2},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				data := RandomBytes(tc.size)
+				sz := tc.sz
+				if sz == -2 {
+					sz = int64(len(data))
+				}
+				info, err := s.Put(ctx, tc.key, bytes.NewReader(data), sz, storage.PutOptions{})
+				if err != nil {
+					t.Fatalf("put: %v", err)
+				}
+				if info.Size != int64(len(data)) || info.ETag == "" || info.Key != tc.key {
+					t.Fatalf("put info = %+v", info)
+				}
+				h, err := s.Head(ctx, tc.key)
+				if err != nil {
+					t.Fatalf("head: %v", err)
+				}
+				if h.Size != info.Size || h.ETag != info.ETag || h.Modified.IsZero() {
+					t.Fatalf("head %+v, put %+v", h, info)
+				}
+				got := MustGet(t, s, tc.key, storage.Whole)
+				if !bytes.Equal(got, data) {
+					t.Fatalf("get: %d bytes differ from the %d put", len(got), len(data))
+				}
+			})
+		}
+	})
+
+	t.Run("Overwrite", func(t *testing.T) {
+		s := newStore(t)
+		i1 := MustPut(t, s, "k", []byte("one"))
+		i2 := MustPut(t, s, "k", []byte("two!"))
+		if i1.ETag == i2.ETag {
+			t.Fatalf("same etag for different content: %s", i1.ETag)
+		}
+		if got := MustGet(t, s, "k", storage.Whole); string(got) != "two!" {
+			t.Fatalf("got %q", got)
+		}
+		i3 := MustPut(t, s, "k2", []byte("two!"))
+		if i3.ETag != i2.ETag {
+			t.Fatalf("same content, different etags %s %s", i2.ETag, i3.ETag)
+		}
+	})
+
+	t.Run("Range", func(t *testing.T) {
+		s := newStore(t)
+		data := RandomBytes(1000)
+		MustPut(t, s, "r", data)
+		for _, tc := range []struct {
+			off, n int64
+			want   []byte
+		}{
+			{0, 10, data[:10]},
+			{990, 0, data[990:]},
+			{500, 1, data[500:501]},
+			{995, 100, data[995:]},
+			{0, 0, data},
+		} {
+			rc, info, err := s.Get(ctx, "r", storage.GetOptions{Offset: tc.off, Length: tc.n})
+			if err != nil {
+				t.Fatalf("get %d+%d: %v", tc.off, tc.n, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, tc.want) {
+				t.Fatalf("get %d+%d: %d bytes, err %v; want %d", tc.off, tc.n, len(got), err, len(tc.want))
+			}
+			if info.Size != 1000 {
+				t.Fatalf("info.Size = %d, want the whole object's 1000", info.Size)
+			}
+		}
+		if _, _, err := s.Get(ctx, "r", storage.GetOptions{Offset: 2000}); !errs.Is(err, errs.Invalid) {
+			t.Fatalf("offset past the end: %v, want invalid", err)
+		}
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Head(ctx, "nope"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("head: %v", err)
+		}
+		if _, _, err := s.Get(ctx, "no/pe", storage.Whole); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("get: %v", err)
+		}
+		if err := s.Delete(ctx, "nope"); err != nil {
+			t.Fatalf("delete of a missing key: %v", err)
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s := newStore(t)
+		MustPut(t, s, "d/x", []byte("x"))
+		if err := s.Delete(ctx, "d/x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Head(ctx, "d/x"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("after delete: %v", err)
+		}
+		MustPut(t, s, "d/x", []byte("again")) // the key can be written again
+	})
+
+	t.Run("InvalidKeys", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"", "/abs", "a/../b", "..", "nul\x00", "ctl\x01", "tab\tkey", strings.Repeat("k", 1025), "bad\xff"} {
+			if _, err := s.Put(ctx, k, strings.NewReader("x"), 1, storage.PutOptions{}); !errs.Is(err, errs.Invalid) {
+				t.Errorf("put %q: %v, want invalid", k, err)
+			}
+			if _, err := s.Head(ctx, k); !errs.Is(err, errs.Invalid) {
+				t.Errorf("head %q: %v, want invalid", k, err)
+			}
+		}
+	})
+
+	t.Run("SizeMismatch", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Put(ctx, "short", strings.NewReader("abc"), 10, storage.PutOptions{}); err == nil {
+			t.Fatal("a body shorter than its size was stored")
+		}
+		if _, err := s.Head(ctx, "short"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("after a failed put: %v", err)
+		}
+	})
+
+	t.Run("CreateOnly", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Put(ctx, "c", strings.NewReader("1"), 1, storage.PutOptions{CreateOnly: true}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Put(ctx, "c", strings.NewReader("2"), 1, storage.PutOptions{CreateOnly: true})
+		if !errs.Is(err, errs.Conflict) || errs.StatusOf(err) != 412 {
+			t.Fatalf("second create-only put: %v (status %d), want conflict 412", err, errs.StatusOf(err))
+		}
+		if got := MustGet(t, s, "c", storage.Whole); string(got) != "1" {
+			t.Fatalf("create-only overwrote: %q", got)
+		}
+	})
+
+	t.Run("CreateOnlyRace", func(t *testing.T) {
+		s := newStore(t)
+		for round := 0; round < 5; round++ {
+			key := fmt.Sprintf("race/%d", round)
+			var wins atomic.Int32
+			var winner atomic.Value
+			var wg sync.WaitGroup
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					body := fmt.Sprintf("writer %d", w)
+					_, err := s.Put(ctx, key, strings.NewReader(body), int64(len(body)), storage.PutOptions{CreateOnly: true})
+					switch {
+					case err == nil:
+						wins.Add(1)
+						winner.Store(body)
+					case errs.Is(err, errs.Conflict):
+					default:
+						t.Errorf("writer %d: %v", w, err)
+					}
+				}()
+			}
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("round %d: %d create-only winners, want exactly 1", round, wins.Load())
+			}
+			if got := MustGet(t, s, key, storage.Whole); string(got) != winner.Load().(string) {
+				t.Fatalf("round %d: stored %q, winner wrote %q", round, got, winner.Load())
+			}
+		}
+	})
+
+	t.Run("List", func(t *testing.T) {
+		s := newStore(t)
+		keys := []string{"a-b", "a/b", "a/c/d", "a0", "b/x", "b/y", "ba", "z"}
+		for _, k := range keys {
+			MustPut(t, s, k, []byte(k))
+		}
+		sort.Strings(keys)
+		all := ListKeys(t, s, "", 2)
+		if strings.Join(all, ",") != strings.Join(keys, ",") {
+			t.Fatalf("list by pages of 2 = %v, want %v", all, keys)
+		}
+		if got := ListKeys(t, s, "a/", 1); strings.Join(got, ",") != "a/b,a/c/d" {
+			t.Fatalf("prefix a/ = %v", got)
+		}
+		if got := ListKeys(t, s, "b", 100); strings.Join(got, ",") != "b/x,b/y,ba" {
+			t.Fatalf("prefix b = %v", got)
+		}
+		page, err := s.List(ctx, storage.ListOptions{After: "a/b", Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Objects) != 3 || page.Objects[0].Key != "a/c/d" || page.Next != "b/x" {
+			t.Fatalf("after a/b limit 3 = %+v", page)
+		}
+		for _, o := range page.Objects {
+			if o.Size != int64(len(o.Key)) || o.ETag == "" || o.Modified.IsZero() {
+				t.Fatalf("list entry %+v", o)
+			}
+		}
+		page, err = s.List(ctx, storage.ListOptions{Prefix: "nothing/"})
+		if err != nil || len(page.Objects) != 0 || page.Next != "" {
+			t.Fatalf("empty list = %+v, %v", page, err)
+		}
+	})
+}
+
+// MustPut stores data at key.
+func MustPut(t testing.TB, s storage.Store, key string, data []byte) storage.ObjectInfo {
+	t.Helper()
+	info, err := s.Put(context.Background(), key, bytes.NewReader(data), int64(len(data)), storage.PutOptions{})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	return info
+}
+
+// MustGet reads key (a range of it with opts).
+func MustGet(t testing.TB, s storage.Store, key string, opts storage.GetOptions) []byte {
+	t.Helper()
+	rc, _, err := s.Get(context.Background(), key, opts)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return b
+}
+
+// ListKeys pages through the keys under prefix, limit per page.
+func ListKeys(t testing.TB, s storage.Store, prefix string, limit int) []string {
+	t.Helper()
+	var out []string
+	after := ""
+	for {
+		page, err := s.List(context.Background(), storage.ListOptions{Prefix: prefix, After: after, Limit: limit})
+		if err != nil {
+			t.Fatalf("list %q after %q: %v", prefix, after, err)
+		}
+		for _, o := range page.Objects {
+			out = append(out, o.Key)
+		}
+		if page.Next == "" {
+			return out
+		}
+		after = page.Next
+	}
+}

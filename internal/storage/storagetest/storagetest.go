@@ -1,0 +1,54 @@
+// Package storagetest starts storaged (and catalogd) in-process for tests of
+// this and other daemons: the real harness (shared.Start on 127.0.0.1:0),
+// the real local backend in a temp dir, driven through the typed clients.
+package storagetest
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/storaged"
+)
+
+// Config returns embedded defaults under a temp data dir with every daemon
+// on 127.0.0.1:0, no observer reporting and no access log.
+func Config(t testing.TB) *shared.Config {
+	t.Helper()
+	cfg := shared.Default(t.TempDir())
+	for _, name := range shared.Daemons {
+		cfg.Section(name).Bind = "127.0.0.1:0"
+	}
+	cfg.Report.Enabled = false
+	cfg.Log.Access = false
+	cfg.Log.Level = "warn"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Start starts storaged with cfg (its [storaged]/[s3] sections pick the
+// backend), points cfg's storaged URL at it and returns a client. The
+// server is shut down when the test ends.
+func Start(t testing.TB, cfg *shared.Config) (*storage.Client, *shared.Server) {
+	t.Helper()
+	s, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, io.Discard)
+	if err != nil {
+		t.Fatalf("start storaged: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	cfg.Storaged.URL = s.URL()
+	return storage.NewClient(ClientFor(cfg, "storaged", true)), s
+}
+
+// ClientFor is the harness client a daemon would use to reach service.
+func ClientFor(cfg *shared.Config, service string, stream bool) *shared.Client {
+	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(0), StreamHTTP: shared.NewHTTPClient(0)}
+	if stream {
+		return env.StreamClient(service)
+	}
+	return env.Client(service)
+}
