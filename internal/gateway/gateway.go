@@ -59,11 +59,10 @@ var consoleHTML []byte
 // New is the gateway's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config
-	transport := shared.NewTransport(max(cfg.Gateway.MaxIdleConnsPerUpstream, 16))
 	g := &gateway{env: env, healthClient: &http.Client{Timeout: max(cfg.Gateway.HealthTimeout.Duration, 100*time.Millisecond), Transport: shared.NewTransport(4)}}
 	proxies := map[string]*proxy{}
 	for _, rt := range Routes {
-		p, err := newProxy(rt.Daemon, cfg.URL(rt.Daemon), transport, env.Log)
+		p, err := newProxy(rt.Daemon, cfg.URL(rt.Daemon), max(cfg.Gateway.MaxIdleConnsPerUpstream, 16), env.Log)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +81,12 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 				r.Handle(rt.Prefix+"/*", p)
 			}
 		},
-		Close: func(context.Context) error { transport.CloseIdleConnections(); return nil },
+		Close: func(context.Context) error {
+			for _, p := range proxies {
+				p.up.closeIdle()
+			}
+			return nil
+		},
 	}, nil
 }
 

@@ -228,6 +228,9 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		}
 		s.served <- err
 	}()
+	if addr := os.Getenv("LH_PPROF_ADDR"); addr != "" {
+		startPprof(addr, log)
+	}
 	log.Info("listening", "op", "start", "addr", s.Addr, "version", version(), "config", cfg.Path,
 		"auth", cfg.Auth.Token != "", "langfuse", s.langfuse != nil)
 	return s, nil

@@ -1,0 +1,249 @@
+// Command gatewaybench measures what the gateway adds to a request, side by
+// side in one run: wrk against a tiny Go upstream directly, through nginx
+// (upstream keepalive, proxy_http_version 1.1), and through the gateway
+// (real binary, auth on, full middleware chain, access log to a file). It
+// prints a markdown table: req/s, p50, p99 and the p50 each proxy adds.
+//
+//	go run ./bench/gatewaybench [-d 10s] [-c 32] [-t 2]
+//
+// Needs wrk and nginx (apt-get install wrk nginx-light); bench/run-all.sh
+// installs them.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/testutil/suite"
+)
+
+const token = "bench-token-0123456789"
+
+func main() {
+	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
+	conns := flag.Int("c", 32, "wrk connections")
+	threads := flag.Int("t", 2, "wrk threads")
+	rounds := flag.Int("rounds", 1, "rounds (targets interleaved each round; best round reported)")
+	flag.Parse()
+	if err := run(*dur, *conns, *threads, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name       string
+	rps        float64
+	p50, p99   time.Duration
+	non2xx     int
+	transferMB float64
+}
+
+func run(dur time.Duration, conns, threads, rounds int) error {
+	for _, bin := range []string{"wrk", "nginx"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err2 := os.Stat("/usr/sbin/" + bin); err2 != nil {
+				return fmt.Errorf("%s not found: apt-get install wrk nginx-light", bin)
+			}
+		}
+	}
+	dir, err := os.MkdirTemp("", "gatewaybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ports, err := suite.FreePorts(3)
+	if err != nil {
+		return err
+	}
+	upPort, nginxPort, gwPort := ports[0], ports[1], ports[2]
+
+	// 1. The upstream: a tiny Go server (the same shape as a daemon answer).
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", upPort))
+	if err != nil {
+		return err
+	}
+	go up.Serve(ln)
+	defer up.Close()
+
+	// 2. nginx in the foreground with a private prefix.
+	nginxConf := filepath.Join(dir, "nginx.conf")
+	os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755)
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/nginx-tmp;
+  proxy_temp_path %[1]s/nginx-tmp;
+  fastcgi_temp_path %[1]s/nginx-tmp;
+  uwsgi_temp_path %[1]s/nginx-tmp;
+  scgi_temp_path %[1]s/nginx-tmp;
+  upstream backend { server 127.0.0.1:%[2]d; keepalive 64; }
+  server {
+    listen 127.0.0.1:%[3]d;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+}
+`, dir, upPort, nginxPort)
+	if err := os.WriteFile(nginxConf, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	nginxBin := "nginx"
+	if _, err := exec.LookPath("nginx"); err != nil {
+		nginxBin = "/usr/sbin/nginx"
+	}
+	ng := exec.Command(nginxBin, "-c", nginxConf, "-p", dir)
+	ng.Stderr = os.Stderr
+	if err := ng.Start(); err != nil {
+		return fmt.Errorf("nginx: %w", err)
+	}
+	defer func() { ng.Process.Signal(os.Interrupt); ng.Wait() }()
+
+	// 3. The gateway binary, /v1/storage routed to the upstream.
+	bins, err := suite.Binaries()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "lakehouse.toml")
+	cfgText := fmt.Sprintf("data_dir = %q\n[gateway]\nbind = \"127.0.0.1:%d\"\n[storaged]\nurl = \"http://127.0.0.1:%d\"\n[observerd]\nbind = \"127.0.0.1:%d\"\n",
+		filepath.Join(dir, "data"), gwPort, upPort, ports[0]+20000%1000+1)
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		return err
+	}
+	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
+	defer gwLog.Close()
+	gw := exec.Command(filepath.Join(bins, "gateway"), "--config", cfgPath)
+	gw.Env = append(os.Environ(), "AUTH_TOKEN="+token)
+	gw.Stdout, gw.Stderr = gwLog, gwLog
+	if err := gw.Start(); err != nil {
+		return err
+	}
+	defer func() { gw.Process.Signal(os.Interrupt); gw.Wait() }()
+
+	targets := []struct{ name, url string }{
+		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort)},
+		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort)},
+		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort)},
+	}
+	for _, t := range targets {
+		if err := waitOK(t.url); err != nil {
+			b, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+			return fmt.Errorf("%s not ready: %v\n%s", t.name, err, b)
+		}
+	}
+	best := map[string]result{}
+	for r := 0; r < rounds; r++ {
+		for _, t := range targets {
+			wrk(t.url, threads, conns, 2*time.Second) // warm-up
+			res, err := wrk(t.url, threads, conns, dur)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			res.name = t.name
+			if b, ok := best[t.name]; !ok || res.rps > b.rps {
+				best[t.name] = res
+			}
+		}
+	}
+	base := best[targets[0].name]
+	fmt.Printf("\nGateway vs nginx vs direct — wrk -t%d -c%d -d%s, %d round(s), best round, %s\n\n", threads, conns, dur, rounds, time.Now().UTC().Format(time.RFC3339))
+	fmt.Println("| target | req/s | p50 | p99 | p50 added | non-2xx |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	for _, t := range targets {
+		r := best[t.name]
+		added := "-"
+		if t.name != targets[0].name {
+			added = fmt.Sprintf("+%.3f ms", float64(r.p50-base.p50)/1e6)
+		}
+		fmt.Printf("| %s | %.0f | %.3f ms | %.3f ms | %s | %d |\n", r.name, r.rps, float64(r.p50)/1e6, float64(r.p99)/1e6, added, r.non2xx)
+	}
+	g, n := best[targets[2].name], best[targets[1].name]
+	fmt.Printf("\ngateway/nginx req/s: %.2fx; gateway p50 added %.3f ms vs nginx %.3f ms\n", g.rps/n.rps, float64(g.p50-base.p50)/1e6, float64(n.p50-base.p50)/1e6)
+	return nil
+}
+
+func waitOK(url string) error {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Errorf("HTTP %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last
+}
+
+var (
+	reqRe    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	latRe    = regexp.MustCompile(`^\s+(50|99)%\s+([0-9.]+)(us|ms|s)`)
+	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+)
+
+func wrk(url string, threads, conns int, d time.Duration) (result, error) {
+	cmd := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
+		"--latency", "-H", "Authorization: Bearer "+token, url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var r result
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		line := sc.Text()
+		if m := reqRe.FindStringSubmatch(line); m != nil {
+			r.rps, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := latRe.FindStringSubmatch(line); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+			dd := time.Duration(v * float64(unit))
+			if m[1] == "50" {
+				r.p50 = dd
+			} else {
+				r.p99 = dd
+			}
+		}
+		if m := non2xxRe.FindStringSubmatch(line); m != nil {
+			r.non2xx, _ = strconv.Atoi(m[1])
+		}
+	}
+	if r.rps == 0 {
+		return r, fmt.Errorf("could not parse wrk output:\n%s", out)
+	}
+	return r, nil
+}

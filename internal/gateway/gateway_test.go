@@ -1,0 +1,317 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// startGateway runs the gateway in-process with /v1/storage routed to up.
+func startGateway(t *testing.T, upURL string) *shared.Server {
+	t.Helper()
+	cfg := shared.Default(t.TempDir())
+	for _, n := range shared.Daemons {
+		cfg.Section(n).Bind = "127.0.0.1:0"
+	}
+	cfg.Storaged.URL = upURL
+	cfg.Catalogd.URL = "http://127.0.0.1:1" // nothing listens
+	cfg.Report.Enabled = false
+	cfg.Log.Access = false
+	s, err := shared.Start(context.Background(), "gateway", cfg, New, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+type seen struct {
+	method, uri, body, reqID, xff, custom, conn, expect string
+	contentLength                                        int64
+}
+
+func echoUpstream(t *testing.T) (*httptest.Server, chan seen) {
+	ch := make(chan seen, 10)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ch <- seen{r.Method, r.RequestURI, string(b), r.Header.Get("X-Request-Id"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Custom"), r.Header.Get("Connection"), r.Header.Get("Expect"), r.ContentLength}
+		w.Header().Set("X-Upstream", "yes")
+		w.Header().Set("Connection", "X-Secret")
+		w.Header().Set("X-Secret", "hop")
+		w.WriteHeader(201)
+		io.WriteString(w, "created:"+string(b))
+	}))
+	t.Cleanup(up.Close)
+	return up, ch
+}
+
+func TestProxyForwardsUnchanged(t *testing.T) {
+	up, ch := echoUpstream(t)
+	gw := startGateway(t, up.URL)
+	for _, c := range []struct {
+		name    string
+		method  string
+		path    string
+		body    io.Reader
+		chunked bool
+	}{
+		{"get with query", "GET", "/v1/storage/objects/a%2Fb/c?prefix=x&limit=2", nil, false},
+		{"put with length", "PUT", "/v1/storage/objects/k", strings.NewReader("hello"), false},
+		{"post chunked", "POST", "/v1/storage/objects/k", io.MultiReader(strings.NewReader("chunky")), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, gw.URL()+c.path, c.body)
+			req.Header.Set("X-Request-Id", "rid-"+c.method)
+			req.Header.Set("X-Custom", "kept")
+			req.Header.Set("Connection", "X-Custom") // hop-by-hop by nomination: must be dropped
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := <-ch
+			if got.method != c.method || got.uri != c.path || got.reqID != "rid-"+c.method || got.xff != "127.0.0.1" {
+				t.Fatalf("upstream saw %+v", got)
+			}
+			if got.custom != "" {
+				t.Fatalf("header named in Connection was forwarded")
+			}
+			if resp.StatusCode != 201 || resp.Header.Get("X-Upstream") != "yes" || resp.Header.Get("X-Secret") != "" || resp.Header.Get("X-Request-Id") != "rid-"+c.method {
+				t.Fatalf("response: %d %v", resp.StatusCode, resp.Header)
+			}
+			if want := "created:" + got.body; string(b) != want {
+				t.Fatalf("body %q want %q", b, want)
+			}
+			if c.chunked && (got.body != "chunky" || got.contentLength != -1) {
+				t.Fatalf("chunked body: %+v", got)
+			}
+		})
+	}
+}
+
+func TestProxyDaemonDown(t *testing.T) {
+	gw := startGateway(t, "http://127.0.0.1:1")
+	resp, err := http.Get(gw.URL() + "/v1/catalog/datasets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b errs.Body
+	json.NewDecoder(resp.Body).Decode(&b)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || b.Error.Kind != errs.Unavailable || !strings.Contains(b.Error.Message, "catalogd") || b.Error.RequestID == "" {
+		t.Fatalf("%d %+v", resp.StatusCode, b)
+	}
+}
+
+// A daemon that closes idle keep-alive connections must not cost a failed request.
+func TestProxyRetriesStaleConnection(t *testing.T) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	up.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateIdle {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}
+	up.Start()
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	client := &http.Client{}
+	for i := 0; i < 5; i++ {
+		resp, err := client.Get(gw.URL() + "/v1/storage/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("round %d: %d", i, resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		for _, c := range conns { // the daemon drops its idle connections
+			c.Close()
+		}
+		conns = nil
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestProxyStreamsSSE(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release // the second event only after the client saw the first
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	resp, err := http.Get(gw.URL() + "/v1/storage/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	done := make(chan string, 1)
+	go func() { l, _ := br.ReadString('\n'); done <- l }()
+	select {
+	case l := <-done:
+		if l != "data: first\n" {
+			t.Fatalf("got %q", l)
+		}
+	case <-time.After(3 * time.Second):
+		close(release)
+		t.Fatal("first SSE event was buffered by the gateway")
+	}
+	close(release)
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), "data: [DONE]") {
+		t.Fatalf("rest %q", rest)
+	}
+}
+
+// patternReader yields n deterministic bytes without holding them.
+type patternReader struct{ n, off int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > p.n-p.off {
+		b = b[:p.n-p.off]
+	}
+	for i := range b {
+		b[i] = byte((p.off + int64(i)) * 131 >> 3)
+	}
+	p.off += int64(len(b))
+	return len(b), nil
+}
+
+// A large upload and download pass through without the gateway holding them.
+func TestProxyStreamsLargeBodiesInFlatMemory(t *testing.T) {
+	size := int64(512 << 20)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "PUT" {
+			h := sha256.New()
+			n, _ := io.Copy(h, r.Body)
+			fmt.Fprintf(w, "%d %s", n, hex.EncodeToString(h.Sum(nil)))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.Copy(w, &patternReader{n: size})
+	}))
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	want := sha256.New()
+	io.Copy(want, &patternReader{n: size})
+	wantSum := hex.EncodeToString(want.Sum(nil))
+
+	var peak uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
+	req, _ := http.NewRequest("PUT", gw.URL()+"/v1/storage/objects/big", &patternReader{n: size})
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != fmt.Sprintf("%d %s", size, wantSum) {
+		t.Fatalf("upload arrived as %q", b)
+	}
+	resp, err = http.Get(gw.URL() + "/v1/storage/objects/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, _ := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	close(stop)
+	wg.Wait()
+	if n != size || hex.EncodeToString(h.Sum(nil)) != wantSum {
+		t.Fatalf("download: %d bytes", n)
+	}
+	// The test process holds client, gateway and upstream: all streaming.
+	if peak > 64<<20 {
+		t.Fatalf("heap peaked at %d MiB while streaming %d MiB", peak>>20, size>>20)
+	}
+	t.Logf("streamed %d MiB each way; heap in use peaked at %d MiB", size>>20, peak>>20)
+}
+
+// A daemon that refuses an upload early (413) is answered, not turned into a 502.
+func TestProxyEarlyUpstreamAnswer(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		errs.WriteHTTP(w, r, nil, errs.E("ingest", errs.TooLarge, "upload over the limit"))
+	}))
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	req, _ := http.NewRequest("PUT", gw.URL()+"/v1/storage/objects/big", &patternReader{n: 64 << 20})
+	req.ContentLength = 64 << 20
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "too_large") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func TestHealthAggregates(t *testing.T) {
+	gw := startGateway(t, "http://127.0.0.1:1")
+	resp, err := http.Get(gw.URL() + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep HealthReport
+	json.NewDecoder(resp.Body).Decode(&rep)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || rep.Status != "degraded" || len(rep.Daemons) != 10 || rep.Daemons["storaged"].Status != "down" {
+		t.Fatalf("%d %+v", resp.StatusCode, rep)
+	}
+	resp, _ = http.Get(gw.URL() + "/")
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "Lakehouse-Go") {
+		t.Fatal("console page missing")
+	}
+}

@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// upstream is a keep-alive pool of HTTP/1.1 connections to one daemon,
+// used synchronously by the handler goroutine: the request is written and
+// the response read on the caller's goroutine, with no per-connection
+// reader/writer goroutines to hand off to (which is where most of
+// net/http.Transport's proxying overhead goes). See ADR-008.
+type upstream struct {
+	addr    string
+	maxIdle int
+	dialer  net.Dialer
+
+	mu   sync.Mutex
+	idle []*upConn // LIFO: the warmest connection first
+}
+
+type upConn struct {
+	c  net.Conn
+	br *bufio.Reader
+	bw *bufio.Writer
+}
+
+func newUpstream(addr string, maxIdle int) *upstream {
+	return &upstream{addr: addr, maxIdle: maxIdle, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+}
+
+func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
+	u.mu.Lock()
+	if n := len(u.idle); n > 0 {
+		c := u.idle[n-1]
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		return c, true, nil
+	}
+	u.mu.Unlock()
+	c, err := u.dial(ctx)
+	return c, false, err
+}
+
+func (u *upstream) dial(ctx context.Context) (*upConn, error) {
+	nc, err := u.dialer.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &upConn{c: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+}
+
+func (u *upstream) put(c *upConn) {
+	u.mu.Lock()
+	if len(u.idle) < u.maxIdle {
+		u.idle = append(u.idle, c)
+		u.mu.Unlock()
+		return
+	}
+	u.mu.Unlock()
+	c.c.Close()
+}
+
+func (u *upstream) closeIdle() {
+	u.mu.Lock()
+	idle := u.idle
+	u.idle = nil
+	u.mu.Unlock()
+	for _, c := range idle {
+		c.c.Close()
+	}
+}
+
+// skipHeader reports headers not forwarded upstream: hop-by-hop ones
+// (RFC 9110 7.6.1), Expect (the gateway's own server answered 100-continue),
+// and those written separately (Host, Content-Length).
+func skipHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Expect", "Host", "Content-Length", "X-Forwarded-For":
+		return true
+	}
+	return false
+}
+
+// writeRequest writes r's line, headers and body to c. xff is the
+// X-Forwarded-For value to send.
+func writeRequest(c *upConn, r *http.Request, host, xff string) error {
+	bw := c.bw
+	uri := r.URL.RequestURI()
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	var connTokens []string
+	if v := r.Header["Connection"]; len(v) > 0 {
+		connTokens = connectionTokens(v)
+	}
+	for k, vv := range r.Header {
+		if skipHeader(k) || contains(connTokens, k) {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if xff != "" {
+		bw.WriteString("X-Forwarded-For: ")
+		bw.WriteString(xff)
+		bw.WriteString("\r\n")
+	}
+	switch {
+	case r.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
+		bw.WriteString("\r\n\r\n")
+		src := &trackReader{r: r.Body}
+		n, err := io.Copy(bw, src)
+		if src.err != nil {
+			return &bodyError{src.err}
+		}
+		if err != nil {
+			return err
+		}
+		if n != r.ContentLength {
+			return &bodyError{fmt.Errorf("request body: %d of %d bytes", n, r.ContentLength)}
+		}
+	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
+		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+		cw := httputil.NewChunkedWriter(bw)
+		src := &trackReader{r: r.Body}
+		if _, err := io.Copy(cw, src); err != nil {
+			if src.err != nil {
+				return &bodyError{src.err}
+			}
+			return err
+		}
+		cw.Close()
+		bw.WriteString("\r\n")
+	default:
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+		bw.WriteString("\r\n")
+	}
+	return bw.Flush()
+}
+
+// trackReader remembers a read error so that a failed copy can be blamed
+// on the right side: the client's body, or the daemon's socket.
+type trackReader struct {
+	r   io.Reader
+	err error
+}
+
+func (t *trackReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
+}
+
+// bodyError is a failure reading the client's request body (not the upstream's fault).
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+func connectionTokens(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		start := 0
+		for i := 0; i <= len(v); i++ {
+			if i == len(v) || v[i] == ',' {
+				t := trimSpace(v[start:i])
+				if t != "" {
+					out = append(out, http.CanonicalHeaderKey(t))
+				}
+				start = i + 1
+			}
+		}
+	}
+	return out
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func contains(list []string, k string) bool {
+	for _, s := range list {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// roundTrip sends r upstream and returns the response and the connection
+// it came on (the caller returns it with release once the body is read).
+// A request without a body that fails on a reused connection before any
+// answer (the daemon closed an idle connection) is retried once on a fresh one.
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := u.get(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+		werr := writeRequest(c, r, u.addr, xff)
+		var resp *http.Response
+		var rerr error
+		if werr == nil || !errors.As(werr, new(*bodyError)) {
+			// Even when writing failed, the daemon may have answered early (413).
+			resp, rerr = http.ReadResponse(c.br, r)
+		}
+		if rerr == nil && resp != nil {
+			if werr != nil {
+				resp.Close = true
+			}
+			resp.Body = &upBody{ReadCloser: resp.Body, u: u, c: c, stop: stop, reuse: !resp.Close && !r.Close, eof: resp.Body == http.NoBody}
+			return resp, c, nil
+		}
+		stop()
+		c.c.Close()
+		err = werr
+		if err == nil {
+			err = rerr
+		}
+		if reused && attempt == 0 && r.ContentLength == 0 && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+// upBody returns the connection to the pool when the body was read to EOF
+// and both sides allow keep-alive; otherwise it closes it.
+type upBody struct {
+	io.ReadCloser
+	u     *upstream
+	c     *upConn
+	stop  func() bool
+	reuse bool
+	eof   bool
+	done  bool
+}
+
+func (b *upBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *upBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if !b.stop() { // the context fired: the deadline is poisoned
+		b.reuse = false
+	}
+	if b.reuse && b.eof {
+		if err := b.ReadCloser.Close(); err != nil {
+			b.c.c.Close()
+			return err
+		}
+		b.u.put(b.c)
+		return nil
+	}
+	// Close the socket first: closing an unfinished body would otherwise
+	// drain the rest of it from the daemon.
+	b.c.c.Close()
+	return b.ReadCloser.Close()
+}

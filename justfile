@@ -1,0 +1,29 @@
+# Lakehouse-Go developer commands. `just` itself: scripts/just installs it (npm rust-just) when missing.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# build the eleven daemons into bin/
+build:
+    go build -o bin/ ./cmd/...
+
+# run the whole suite on embedded defaults (data in ./lakehouse-data); Ctrl-C stops it
+up *ARGS:
+    go run ./tools/devup {{ARGS}}
+
+# unit + integration tests (MinIO tests skip when no MinIO binary is cached)
+test:
+    go test ./...
+
+# vet, every test with a real MinIO required, the core smokes, a short fuzz of every parser
+verify:
+    go vet ./...
+    scripts/ensure-minio.sh
+    LH_REQUIRE_MINIO=1 MINIO_BIN="$(scripts/ensure-minio.sh --print)" go test -count=1 -timeout 40m ./...
+    scripts/fuzz.sh 10s
+
+# fuzz every Fuzz target for DURATION each
+fuzz DURATION="60s":
+    scripts/fuzz.sh {{DURATION}}
+
+# the measured figures: gateway vs nginx vs direct, and every daemon's bench
+bench:
+    bench/run-all.sh
