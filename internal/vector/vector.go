@@ -1,0 +1,163 @@
+// Package vector is the contract of vectord (:3215): named HNSW indexes of
+// vectors with metadata, persisted as LHV1 snapshots in storaged plus a
+// local write-ahead log. It holds the request/response types of DESIGN.md,
+// the Service interface, the route constants and the typed Client that
+// matrixd, pathwayd and tests use. The index itself is vector/hnsw, the
+// file format vector/lhv1, the log vector/wal.
+package vector
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector/hnsw"
+)
+
+// Item, Result and Metadata are the index's own JSON shapes.
+type (
+	Item     = hnsw.Item
+	Result   = hnsw.Result
+	Metadata = hnsw.Metadata
+	Filter   = hnsw.Filter
+	Params   = hnsw.Params
+	Stats    = hnsw.Stats
+)
+
+// Routes of vectord.
+const (
+	IndexesPath = "/v1/vectors/indexes"
+)
+
+// CreateIndexRequest is PUT /v1/vectors/indexes/{name}.
+type CreateIndexRequest struct {
+	Dims           int    `json:"dims"`
+	Metric         string `json:"metric,omitempty"` // cosine (default) | l2 | dot
+	M              int    `json:"m,omitempty"`
+	EfConstruction int    `json:"ef_construction,omitempty"`
+}
+
+// IndexInfo describes one index (GET /v1/vectors/indexes/{name}).
+type IndexInfo struct {
+	Name string `json:"name"`
+	Stats
+}
+
+// ListResponse is GET /v1/vectors/indexes.
+type ListResponse struct {
+	Indexes []IndexInfo `json:"indexes"`
+}
+
+// UpsertRequest is POST .../{name}/upsert.
+type UpsertRequest struct {
+	Items []Item `json:"items"`
+}
+
+// UpsertResponse answers an upsert once it is durable (in the WAL).
+type UpsertResponse struct {
+	Upserted int `json:"upserted"`
+}
+
+// DeleteRequest is POST .../{name}/delete.
+type DeleteRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// DeleteResponse counts the ids that existed.
+type DeleteResponse struct {
+	Deleted int `json:"deleted"`
+}
+
+// SearchRequest is POST .../{name}/search.
+type SearchRequest struct {
+	Vector []float32 `json:"vector"`
+	K      int       `json:"k"`
+	Ef     int       `json:"ef,omitempty"`
+	Filter Filter    `json:"filter,omitempty"`
+}
+
+// SearchResponse lists hits best first.
+type SearchResponse struct {
+	Results []Result `json:"results"`
+}
+
+// Service is vectord. Errors: Invalid (bad name, params, dims, NaN/Inf,
+// empty or duplicate ids, k <= 0), NotFound (unknown index), Conflict
+// (creating an index that exists with other params), Unavailable (storage).
+type Service interface {
+	CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error)
+	GetIndex(ctx context.Context, name string) (IndexInfo, error)
+	ListIndexes(ctx context.Context) ([]IndexInfo, error)
+	DeleteIndex(ctx context.Context, name string) error
+	Upsert(ctx context.Context, name string, items []Item) (int, error)
+	Delete(ctx context.Context, name string, ids []string) (int, error)
+	Search(ctx context.Context, name string, req SearchRequest) ([]Result, error)
+}
+
+// Client reaches vectord over HTTP; it implements Service.
+type Client struct{ base *shared.Client }
+
+var _ Service = (*Client)(nil)
+
+// NewClient wraps a base client (env.Client("vectord")).
+func NewClient(base *shared.Client) *Client { return &Client{base: base} }
+
+func indexPath(name string) string { return IndexesPath + "/" + url.PathEscape(name) }
+
+// CreateIndex creates name, or returns it when it exists with the same params.
+func (c *Client) CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error) {
+	var out IndexInfo
+	return out, c.base.JSON(ctx, http.MethodPut, indexPath(name), req, &out)
+}
+
+// GetIndex describes name.
+func (c *Client) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
+	var out IndexInfo
+	return out, c.base.JSON(ctx, http.MethodGet, indexPath(name), nil, &out)
+}
+
+// ListIndexes lists every index.
+func (c *Client) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
+	var out ListResponse
+	return out.Indexes, c.base.JSON(ctx, http.MethodGet, IndexesPath, nil, &out)
+}
+
+// DeleteIndex drops name and its files.
+func (c *Client) DeleteIndex(ctx context.Context, name string) error {
+	return c.base.JSON(ctx, http.MethodDelete, indexPath(name), nil, nil)
+}
+
+// Upsert inserts or replaces items; it returns once they are durable.
+func (c *Client) Upsert(ctx context.Context, name string, items []Item) (int, error) {
+	var out UpsertResponse
+	return out.Upserted, c.base.JSON(ctx, http.MethodPost, indexPath(name)+"/upsert", UpsertRequest{Items: items}, &out)
+}
+
+// Delete removes ids; it returns how many existed.
+func (c *Client) Delete(ctx context.Context, name string, ids []string) (int, error) {
+	var out DeleteResponse
+	return out.Deleted, c.base.JSON(ctx, http.MethodPost, indexPath(name)+"/delete", DeleteRequest{IDs: ids}, &out)
+}
+
+// Search returns the k nearest items that match the filter.
+func (c *Client) Search(ctx context.Context, name string, req SearchRequest) ([]Result, error) {
+	var out SearchResponse
+	return out.Results, c.base.JSON(ctx, http.MethodPost, indexPath(name)+"/search", req, &out)
+}
+
+// ValidateIndexName accepts 1-128 characters of [A-Za-z0-9_.-], not
+// starting with '.', so a name is always a safe object-key segment.
+func ValidateIndexName(name string) error {
+	if name == "" || len(name) > 128 || name[0] == '.' {
+		return errs.Errorf("vector", errs.Invalid, "index name %q: want 1-128 characters of [A-Za-z0-9_.-], not starting with '.'", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return errs.Errorf("vector", errs.Invalid, "index name %q: character %q not allowed; want [A-Za-z0-9_.-]", name, c)
+		}
+	}
+	return nil
+}
