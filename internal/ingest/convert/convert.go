@@ -1,0 +1,640 @@
+// Package convert is ingestd's DuckDB adapter: it turns an uploaded CSV,
+// JSONL or Parquet file into zstd Parquet files of bounded size, reports
+// their rows, bytes and schema, and translates DuckDB's reader errors into
+// messages that say where the input broke (line, column, value). ingestd
+// (ingest/ingestd) is its only caller.
+//
+// CSV rules (ADR-023): a header line is required; the delimiter is taken
+// from the header line (the most frequent of , tab ; | outside quotes),
+// quote and escape are '"', types are sniffed by DuckDB, and the reader is
+// strict (ragged rows, bad quoting, non-UTF-8 and unconvertible values are
+// errors, never NULLs). A value that does not fit a type sniffed from the
+// first 20480 rows makes the file be read again with types sniffed from
+// every row. Lines longer than 2 MB are read again with max_line_size
+// raised to MaxLineBytes.
+package convert
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Formats.
+const (
+	CSV     = "csv"
+	JSONL   = "jsonl"
+	Parquet = "parquet"
+)
+
+// Column is one column of a schema (DuckDB type name).
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// File is one Parquet file written by Convert.
+type File struct {
+	Path  string
+	Rows  int64
+	Bytes int64
+}
+
+// Result is what Convert wrote.
+type Result struct {
+	Files  []File
+	Schema []Column
+	Rows   int64
+	Bytes  int64
+}
+
+// Options configure the converter.
+type Options struct {
+	Threads      int
+	MemoryLimit  string
+	TempDir      string // DuckDB spill directory (required)
+	RowGroupSize int    // rows per Parquet row group (default 122880)
+	FileRows     int64  // about this many rows per output file (default 10M)
+	MaxLineBytes int    // longest CSV line accepted (default 64 MiB)
+}
+
+// Converter owns one DuckDB database used for conversions.
+type Converter struct {
+	db   *sql.DB
+	opts Options
+}
+
+const defaultMaxLine = 2_000_000 // DuckDB's own default max_line_size
+
+// Open creates the converter's DuckDB (extensions never installed or
+// autoloaded). Errors: Internal.
+func Open(opts Options) (*Converter, error) {
+	if opts.RowGroupSize <= 0 {
+		opts.RowGroupSize = 122880
+	}
+	if opts.FileRows <= 0 {
+		opts.FileRows = 10_000_000
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = 64 << 20
+	}
+	if opts.TempDir == "" {
+		return nil, errs.E("convert.Open", errs.Internal, "TempDir required")
+	}
+	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
+		return nil, errs.E("convert.Open", errs.Internal, err)
+	}
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, errs.E("convert.Open", errs.Internal, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(1) // settings below are global; conversions share the thread pool
+	stmts := []string{
+		"SET autoinstall_known_extensions = false",
+		"SET autoload_known_extensions = false",
+		"SET allow_community_extensions = false",
+		"SET temp_directory = " + sqlString(opts.TempDir),
+	}
+	if opts.Threads > 0 {
+		stmts = append(stmts, fmt.Sprintf("SET threads = %d", opts.Threads))
+	}
+	if opts.MemoryLimit != "" {
+		stmts = append(stmts, "SET memory_limit = "+sqlString(opts.MemoryLimit))
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			db.Close()
+			return nil, errs.E("convert.Open", errs.Internal, fmt.Sprintf("%s: %v", s, err))
+		}
+	}
+	db.SetMaxOpenConns(0)
+	return &Converter{db: db, opts: opts}, nil
+}
+
+// Close releases DuckDB.
+func (c *Converter) Close() error { return c.db.Close() }
+
+// Input is one conversion.
+type Input struct {
+	Path   string
+	Format string // csv | jsonl | parquet
+	// Schema, when set (append), is the schema the rows must have: CSV is
+	// read with these column types, other formats are compared to it.
+	Schema []Column
+}
+
+// DetectFormat guesses the format from a file name, else from the first bytes.
+func DetectFormat(filename string, head []byte) string {
+	switch strings.ToLower(filepath.Ext(filename)) {
+	case ".csv", ".tsv", ".txt":
+		return CSV
+	case ".jsonl", ".ndjson", ".json":
+		return JSONL
+	case ".parquet", ".pq":
+		return Parquet
+	}
+	if bytes.HasPrefix(head, []byte("PAR1")) {
+		return Parquet
+	}
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		return JSONL
+	}
+	return CSV
+}
+
+// Convert writes in as Parquet files into outDir (created) and returns
+// them. Errors: Invalid (the input is wrong; the message says where),
+// Timeout/Unavailable (ctx), Internal.
+func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Result, error) {
+	const op = "ingest"
+	st, err := os.Stat(in.Path)
+	if err != nil {
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	if st.Size() == 0 {
+		return nil, errs.E(op, errs.Invalid, "the file is empty")
+	}
+	var reader string
+	var csvInfo *csvHeader
+	switch in.Format {
+	case CSV:
+		h, err := readCSVHeader(in.Path, c.opts.MaxLineBytes)
+		if err != nil {
+			return nil, err
+		}
+		csvInfo = h
+		if in.Schema != nil {
+			if err := compareNames(h.names, in.Schema); err != nil {
+				return nil, err
+			}
+		}
+		reader = c.csvReader(in.Path, h, in.Schema, defaultMaxLine, false)
+	case JSONL:
+		reader = "read_json(" + sqlString(in.Path) + ", format = 'newline_delimited')"
+	case Parquet:
+		reader = "read_parquet(" + sqlString(in.Path) + ")"
+	default:
+		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("format %q: want csv, jsonl or parquet", in.Format))
+	}
+	res, err := c.copy(ctx, reader, outDir)
+	if err != nil && csvInfo != nil && !errs.Is(err, errs.Timeout) {
+		msg := rawMessage(err)
+		switch {
+		case strings.Contains(msg, "Maximum line size"):
+			reader = c.csvReader(in.Path, csvInfo, in.Schema, c.opts.MaxLineBytes, false)
+			res, err = c.copy(ctx, reader, outDir)
+			if err != nil && strings.Contains(rawMessage(err), "Could not convert") && strings.Contains(rawMessage(err), "auto-detected") {
+				reader = c.csvReader(in.Path, csvInfo, in.Schema, c.opts.MaxLineBytes, true)
+				res, err = c.copy(ctx, reader, outDir)
+			}
+		case strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected"):
+			reader = c.csvReader(in.Path, csvInfo, in.Schema, defaultMaxLine, true)
+			res, err = c.copy(ctx, reader, outDir)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(outDir)
+		if ctx.Err() != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
+			return nil, errs.E(op, errs.Internal, err)
+		}
+		return nil, c.translate(in, csvInfo, err)
+	}
+	if res.Rows == 0 {
+		os.RemoveAll(outDir)
+		return nil, errs.E(op, errs.Invalid, "the file has no data rows")
+	}
+	if in.Schema != nil && in.Format != CSV {
+		if err := compareSchema(res.Schema, in.Schema); err != nil {
+			os.RemoveAll(outDir)
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.E("ingest", errs.Timeout, "conversion timed out", err)
+	}
+	return errs.E("ingest", errs.Unavailable, "ingest canceled", err)
+}
+
+func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, maxLine int, fullSniff bool) string {
+	var b strings.Builder
+	b.WriteString("read_csv(" + sqlString(path))
+	b.WriteString(", header = true, delim = " + sqlString(string(h.delim)))
+	b.WriteString(`, quote = '"', escape = '"', strict_mode = true, ignore_errors = false, null_padding = false`)
+	if maxLine != defaultMaxLine {
+		fmt.Fprintf(&b, ", max_line_size = %d, buffer_size = %d", maxLine, 2*maxLine+(1<<20))
+	}
+	if schema != nil {
+		b.WriteString(", columns = {")
+		for i, col := range schema {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(sqlString(col.Name) + ": " + sqlString(col.Type))
+		}
+		b.WriteString("}")
+	} else if fullSniff {
+		b.WriteString(", sample_size = -1")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// copy runs COPY (FROM reader) TO outDir and collects files, rows, schema.
+func (c *Converter) copy(ctx context.Context, reader, outDir string) (*Result, error) {
+	os.RemoveAll(outDir)
+	if err := os.MkdirAll(filepath.Dir(outDir), 0o700); err != nil {
+		return nil, err
+	}
+	groups := (c.opts.FileRows + int64(c.opts.RowGroupSize) - 1) / int64(c.opts.RowGroupSize)
+	stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', RETURN_STATS true)",
+		reader, sqlString(outDir), c.opts.RowGroupSize, max(groups, 1))
+	rows, err := c.db.QueryContext(ctx, stmt)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	for rows.Next() {
+		var name string
+		var count, size uint64
+		var footer, stats, parts any
+		if err := rows.Scan(&name, &count, &size, &footer, &stats, &parts); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if count == 0 {
+			os.Remove(name)
+			continue
+		}
+		res.Files = append(res.Files, File{Path: name, Rows: int64(count), Bytes: int64(size)})
+		res.Rows += int64(count)
+		res.Bytes += int64(size)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	rows.Close()
+	sort.Slice(res.Files, func(i, j int) bool { return partNum(res.Files[i].Path) < partNum(res.Files[j].Path) })
+	if len(res.Files) == 0 {
+		return res, nil
+	}
+	schemaRows, err := c.db.QueryContext(ctx, "DESCRIBE SELECT * FROM read_parquet("+sqlString(res.Files[0].Path)+")")
+	if err != nil {
+		return nil, err
+	}
+	defer schemaRows.Close()
+	for schemaRows.Next() {
+		var name, typ string
+		var n, k, d, e any
+		if err := schemaRows.Scan(&name, &typ, &n, &k, &d, &e); err != nil {
+			return nil, err
+		}
+		res.Schema = append(res.Schema, Column{Name: name, Type: typ})
+	}
+	return res, schemaRows.Err()
+}
+
+func partNum(p string) int {
+	base := strings.TrimSuffix(filepath.Base(p), ".parquet")
+	n, _ := strconv.Atoi(strings.TrimPrefix(base, "part_"))
+	return n
+}
+
+// csvHeader is what ingestd learns from the first line.
+type csvHeader struct {
+	delim rune
+	names []string
+}
+
+// readCSVHeader reads the header line: UTF-8, delimiter, column names
+// (non-empty, unique ignoring case), and checks a data line follows.
+func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
+	const op = "ingest"
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	line, err := readLine(br, maxLine)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	line = strings.TrimPrefix(line, "\ufeff")
+	if strings.TrimSpace(line) == "" {
+		return nil, errs.E(op, errs.Invalid, "line 1: the header line is empty (a header with column names is required)")
+	}
+	if !utf8.ValidString(line) {
+		return nil, errs.E(op, errs.Invalid, "line 1: the header is not valid UTF-8 (the file must be UTF-8 encoded)")
+	}
+	h := &csvHeader{delim: guessDelimiter(line)}
+	r := csv.NewReader(strings.NewReader(line))
+	r.Comma = h.delim
+	r.LazyQuotes = true
+	names, err := r.Read()
+	if err != nil {
+		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1: the header cannot be parsed: %v", err))
+	}
+	seen := map[string]int{}
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		names[i] = n
+		if n == "" {
+			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1, column %d: empty column name in the header", i+1))
+		}
+		if j, dup := seen[strings.ToLower(n)]; dup {
+			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1: duplicate column name %q (columns %d and %d; names are case-insensitive)", n, j+1, i+1))
+		}
+		seen[strings.ToLower(n)] = i
+	}
+	h.names = names
+	// At least one non-blank line must follow.
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return nil, errs.E(op, errs.Invalid, "the file has a header but no data rows (types cannot be inferred from a header alone)")
+		}
+		if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
+			return h, nil
+		}
+	}
+}
+
+// readLine reads one line (without the newline), refusing lines longer than max.
+func readLine(br *bufio.Reader, maxLine int) (string, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxLine {
+			return "", errs.E("ingest", errs.Invalid, fmt.Sprintf("line 1: the header is longer than the limit of %d bytes", maxLine))
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		s := strings.TrimRight(string(buf), "\r\n")
+		if err != nil {
+			return s, io.EOF
+		}
+		return s, nil
+	}
+}
+
+func guessDelimiter(line string) rune {
+	counts := map[rune]int{}
+	inQuote := false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+		case !inQuote && (r == ',' || r == '\t' || r == ';' || r == '|'):
+			counts[r]++
+		}
+	}
+	best, n := ',', 0
+	for _, r := range []rune{',', '\t', ';', '|'} {
+		if counts[r] > n {
+			best, n = r, counts[r]
+		}
+	}
+	return best
+}
+
+func compareNames(names []string, schema []Column) error {
+	var diffs []string
+	want := map[string]int{}
+	for i, c := range schema {
+		want[strings.ToLower(c.Name)] = i
+	}
+	got := map[string]int{}
+	for i, n := range names {
+		got[strings.ToLower(n)] = i
+		if _, ok := want[strings.ToLower(n)]; !ok {
+			diffs = append(diffs, fmt.Sprintf("column %q (position %d) is not in the dataset", n, i+1))
+		}
+	}
+	for i, c := range schema {
+		if _, ok := got[strings.ToLower(c.Name)]; !ok {
+			diffs = append(diffs, fmt.Sprintf("column %q (%s, position %d) is missing", c.Name, c.Type, i+1))
+		}
+	}
+	if len(diffs) == 0 {
+		for i, n := range names {
+			if i < len(schema) && !strings.EqualFold(n, schema[i].Name) {
+				diffs = append(diffs, fmt.Sprintf("position %d is %q, the dataset has %q there (same columns, different order)", i+1, n, schema[i].Name))
+			} else if i < len(schema) && n != schema[i].Name {
+				diffs = append(diffs, fmt.Sprintf("column %q is spelled %q in the dataset", n, schema[i].Name))
+			}
+		}
+	}
+	if len(diffs) > 0 {
+		return errs.E("ingest", errs.Invalid, "append: the header does not match the dataset's schema: "+strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// compareSchema says exactly how got differs from want (names, order, types).
+func compareSchema(got, want []Column) error {
+	names := make([]string, len(got))
+	for i, c := range got {
+		names[i] = c.Name
+	}
+	if err := compareNames(names, want); err != nil {
+		return err
+	}
+	var diffs []string
+	for i := range got {
+		if !strings.EqualFold(got[i].Type, want[i].Type) {
+			diffs = append(diffs, fmt.Sprintf("column %q is %s, the dataset has %s", got[i].Name, got[i].Type, want[i].Type))
+		}
+	}
+	if len(diffs) > 0 {
+		return errs.E("ingest", errs.Invalid, "append: the schema does not match the dataset's: "+strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+var (
+	reLine      = regexp.MustCompile(`CSV Error on Line: (\d+)`)
+	reConvert   = regexp.MustCompile(`Error when converting column "((?:[^"]|"")*)"\. Could not convert string "((?:.|\n)*?)" to '([^']+)'`)
+	reColumns   = regexp.MustCompile(`Expected Number of Columns: (\d+) Found: (\d+)`)
+	reMaxLine   = regexp.MustCompile(`Maximum line size of (\d+) bytes exceeded\. Actual Size:(\d+) bytes`)
+	reJSON      = regexp.MustCompile(`Malformed JSON in file "[^"]*", at byte (\d+) in line (\d+): ([^\n]*)`)
+	reOrigLine  = regexp.MustCompile(`Original Line: ([^\n]*)`)
+	reFirstLine = regexp.MustCompile(`^[^\n]*`)
+)
+
+func rawMessage(err error) string {
+	var de *duckdb.Error
+	if errors.As(err, &de) {
+		return de.Msg
+	}
+	return err.Error()
+}
+
+// translate turns a DuckDB reader error into an Invalid error that says
+// where the input broke; the file path never appears in it.
+func (c *Converter) translate(in Input, h *csvHeader, err error) error {
+	const op = "ingest"
+	msg := rawMessage(err)
+	msg = strings.ReplaceAll(msg, in.Path, "<upload>")
+	line := ""
+	if m := reLine.FindStringSubmatch(msg); m != nil {
+		line = "line " + m[1]
+	}
+	where := func(s string) error {
+		if line != "" {
+			s = line + ": " + s
+		}
+		return errs.E(op, errs.Invalid, s)
+	}
+	switch {
+	case reConvert.MatchString(msg):
+		m := reConvert.FindStringSubmatch(msg)
+		col := strings.ReplaceAll(m[1], `""`, `"`)
+		pos := ""
+		if h != nil {
+			for i, n := range h.names {
+				if strings.EqualFold(n, col) {
+					pos = fmt.Sprintf(" (%d)", i+1)
+				}
+			}
+		}
+		return where(fmt.Sprintf("column %q%s: value %q is not a valid %s", col, pos, shorten(m[2], 100), m[3]))
+	case reColumns.MatchString(msg):
+		m := reColumns.FindStringSubmatch(msg)
+		return where(fmt.Sprintf("expected %s columns (as in the header), found %s", m[1], m[2]))
+	case reMaxLine.MatchString(msg):
+		m := reMaxLine.FindStringSubmatch(msg)
+		limit, _ := strconv.Atoi(m[1])
+		if n := longLine(in.Path, limit); n > 0 {
+			line = fmt.Sprintf("line %d", n) // DuckDB's own number is off by one here
+		}
+		return where(fmt.Sprintf("the line is %s bytes, over the limit of %s bytes ([ingestd].max_line_bytes)", m[2], m[1]))
+	case strings.Contains(msg, "Invalid unicode") || strings.Contains(msg, "not utf-8"):
+		return where("invalid UTF-8 (the file must be UTF-8 encoded)")
+	case strings.Contains(msg, "unterminated quote"):
+		return where("a quoted value is not terminated")
+	case reJSON.MatchString(msg):
+		m := reJSON.FindStringSubmatch(msg)
+		n, _ := strconv.Atoi(m[2])
+		// DuckDB 1.5 reports the line after the malformed one.
+		return errs.E(op, errs.Invalid, fmt.Sprintf("line %d, byte %s: malformed JSON: %s", max(n-1, 1), m[1], strings.TrimSpace(m[3])))
+	case strings.Contains(msg, "No magic bytes") || strings.Contains(msg, "too small to be a Parquet file"):
+		return errs.E(op, errs.Invalid, "not a Parquet file (no PAR1 magic bytes)")
+	case strings.Contains(msg, "It was not possible to automatically detect the CSV parsing dialect") || strings.Contains(msg, "Error when sniffing file"):
+		if h != nil {
+			if d := diagnoseCSV(in.Path, h, c.opts.MaxLineBytes); d != nil {
+				return d
+			}
+		}
+		return errs.E(op, errs.Invalid, "the CSV dialect could not be detected (check delimiter, quoting and that every row has the header's number of columns)")
+	}
+	if line != "" {
+		first := reFirstLine.FindString(strings.TrimSpace(strings.SplitN(msg, "\n", 2)[len(strings.SplitN(msg, "\n", 2))-1]))
+		if m := reOrigLine.FindStringSubmatch(msg); m != nil {
+			return where(fmt.Sprintf("%s (line: %q)", first, shorten(m[1], 100)))
+		}
+		return where(first)
+	}
+	// Keep DuckDB's first line, without the "LINE 1:" excerpt.
+	first := reFirstLine.FindString(msg)
+	return errs.E(op, errs.Invalid, "the file could not be read: "+first)
+}
+
+// diagnoseCSV scans the file with Go's CSV reader to find the first row
+// whose column count differs from the header's (DuckDB's sniffer gives up
+// without a location when the sample holds a ragged row).
+func diagnoseCSV(path string, h *csvHeader, maxLine int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.Comma = h.delim
+	r.FieldsPerRecord = len(h.names)
+	r.ReuseRecord = true
+	for i := 0; i < 1_000_000; i++ {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			if errors.Is(pe.Err, csv.ErrFieldCount) {
+				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: expected %d columns (as in the header), found %d", pe.StartLine, len(h.names), len(rec)))
+			}
+			return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err))
+		}
+		if err != nil {
+			return nil
+		}
+		for j, v := range rec {
+			if !utf8.ValidString(v) {
+				line, _ := r.FieldPos(j)
+				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: invalid UTF-8 (the file must be UTF-8 encoded)", line, j+1))
+			}
+		}
+	}
+	return nil
+}
+
+// longLine is the number of the first physical line longer than limit bytes (0: none).
+func longLine(path string, limit int) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	n, cur := 1, 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		cur += len(chunk)
+		if cur > limit {
+			return n
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return 0
+		}
+		n, cur = n+1, 0
+	}
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

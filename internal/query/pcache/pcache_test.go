@@ -1,0 +1,102 @@
+package pcache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func fetchOf(data []byte, calls *atomic.Int64) Fetch {
+	return func(ctx context.Context, w io.Writer) (int64, error) {
+		calls.Add(1)
+		n, err := w.Write(data)
+		return int64(n), err
+	}
+}
+
+func TestHitMissEvictPin(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir, 250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("x"), 100)
+	pa, relA, err := c.Acquire(ctx, "a", "e1", fetchOf(data, &calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(pa); !bytes.Equal(b, data) {
+		t.Fatal("content")
+	}
+	_, relA2, _ := c.Acquire(ctx, "a", "e1", fetchOf(data, &calls))
+	if calls.Load() != 1 {
+		t.Fatalf("hit fetched again: %d", calls.Load())
+	}
+	// A new etag is a new entry.
+	_, relA3, _ := c.Acquire(ctx, "a", "e2", fetchOf(data, &calls))
+	// Third entry exceeds 250 bytes; a and a/e2 are pinned, so b's
+	// insertion evicts nothing pinned.
+	_, relB, _ := c.Acquire(ctx, "b", "e1", fetchOf(data, &calls))
+	if c.Size() != 300 {
+		t.Fatalf("pinned entries evicted: size %d", c.Size())
+	}
+	relA()
+	relA2()
+	// a/e1 is now unpinned and least recently used: evicted.
+	if _, err := os.Stat(pa); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a/e1 not evicted: %v", err)
+	}
+	if c.Size() != 200 {
+		t.Fatalf("size %d", c.Size())
+	}
+	relA3()
+	relB()
+	// Reopen: entries survive.
+	c2, err := Open(dir, 250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Size() != 200 {
+		t.Fatalf("reopened size %d", c2.Size())
+	}
+}
+
+func TestSingleDownload(t *testing.T) {
+	c, _ := Open(t.TempDir(), 0)
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, rel, err := c.Acquire(context.Background(), "k", "e", fetchOf([]byte("data"), &calls))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rel()
+		}()
+	}
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("%d downloads", calls.Load())
+	}
+	// A failed fetch leaves nothing behind.
+	_, _, err := c.Acquire(context.Background(), "bad", "e", func(ctx context.Context, w io.Writer) (int64, error) {
+		w.Write([]byte("part"))
+		return 4, errors.New("boom")
+	})
+	if err == nil {
+		t.Fatal("want error")
+	}
+	if c.Size() != 4 {
+		t.Fatalf("size %d", c.Size())
+	}
+}
