@@ -52,3 +52,16 @@ func ClientFor(cfg *shared.Config, service string, stream bool) *shared.Client {
 	}
 	return env.Client(service)
 }
+
+// StartCatalog starts catalogd against cfg's storaged (Start it first) and
+// returns its typed client.
+func StartCatalog(t testing.TB, cfg *shared.Config, build shared.Builder) *shared.Server {
+	t.Helper()
+	s, err := shared.Start(context.Background(), "catalogd", cfg, build, io.Discard)
+	if err != nil {
+		t.Fatalf("start catalogd: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	cfg.Catalogd.URL = s.URL()
+	return s
+}
