@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -515,5 +516,18 @@ func TestErrsRoundTrip(t *testing.T) {
 	errs.WriteHTTP(rec, nil, nil, errs.E("put", errs.Conflict, errs.StatusPrecondition, "exists"))
 	if rec.Code != 412 || errs.StatusOf(errs.FromResponse("c", rec.Result())) != 412 {
 		t.Fatalf("412 lost: %d", rec.Code)
+	}
+}
+
+// The repository's lakehouse.toml is the embedded defaults, spelled out.
+func TestRepoConfigIsTheDefaults(t *testing.T) {
+	c, err := Load("../../lakehouse.toml", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default("lakehouse-data")
+	c.Path = ""
+	if fmt.Sprintf("%+v", *c) != fmt.Sprintf("%+v", *d) {
+		t.Fatalf("lakehouse.toml drifted from Default():\n%+v\n%+v", *c, *d)
 	}
 }

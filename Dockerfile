@@ -1,0 +1,24 @@
+# One image with all eleven daemons. Build: docker build -t lakehouse-go .
+# Run one daemon per container (docker-compose.yml): the command picks the daemon.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# cgo for DuckDB (queryd, ingestd); the others build the same way for one toolchain.
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 999 lakehouse \
+    && useradd --system --uid 999 --gid 999 --home-dir /var/lib/lakehouse --shell /usr/sbin/nologin lakehouse \
+    && mkdir -p /var/lib/lakehouse /etc/lakehouse && chown 999:999 /var/lib/lakehouse
+COPY --from=build /out/ /usr/local/bin/
+COPY deploy/docker/lakehouse.toml /etc/lakehouse/lakehouse.toml
+ENV LAKEHOUSE_CONFIG=/etc/lakehouse/lakehouse.toml
+USER 999:999
+WORKDIR /var/lib/lakehouse
+VOLUME ["/var/lib/lakehouse"]
+EXPOSE 3110
+CMD ["gateway"]
