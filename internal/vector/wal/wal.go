@@ -1,0 +1,584 @@
+// Package wal is vectord's write-ahead log: every acknowledged upsert or
+// delete is appended here, and fsynced, before vectord answers; on start
+// vectord loads the latest LHV1 snapshot and replays the records after the
+// snapshot's sequence number. After a new snapshot is stored,
+// TruncateThrough drops the records it covers.
+//
+// File layout (little-endian):
+//
+//	header  24 bytes: "LHW1", u16 version (1), u16 0, u64 base seq,
+//	        u32 CRC32C of the first 16 bytes, u32 0
+//	frame   u32 payload length, u32 CRC32C(payload), payload
+//	payload u64 seq, u8 op, uvarint+bytes index name, op body (see encode)
+//
+// Sequence numbers are assigned by Append, strictly increasing from the
+// header's base seq. A crash can leave a torn last frame (short, or with a
+// CRC that does not match); Open and Replay detect it and stop there, and
+// Open cuts it off. A bad frame followed by a valid one is corruption, not
+// a torn tail: Open and Replay refuse it (errs.Internal wrapping ErrCorrupt)
+// rather than silently dropping acknowledged records.
+//
+// Concurrency: Append is safe from many goroutines; concurrent appends
+// share one fsync (group commit).
+package wal
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/vector/hnsw"
+)
+
+// Op is a record's operation.
+type Op uint8
+
+// Operations. OpUpsert carries Items, OpDelete IDs; OpCreate and OpDrop
+// carry caller-defined Data (vectord: the index params as JSON).
+const (
+	OpUpsert Op = 1
+	OpDelete Op = 2
+	OpCreate Op = 3
+	OpDrop   Op = 4
+)
+
+// Record is one logged operation on one index.
+type Record struct {
+	Seq   uint64 // assigned by Append
+	Op    Op
+	Index string
+	Items []hnsw.Item // OpUpsert
+	IDs   []string    // OpDelete
+	Data  []byte      // OpCreate, OpDrop
+}
+
+const (
+	magic      = "LHW1"
+	version    = 1
+	headerLen  = 24
+	frameHdr   = 8
+	MaxPayload = 256 << 20 // bytes in one record
+)
+
+// ErrCorrupt is wrapped by errors about a damaged log (not a torn tail).
+var ErrCorrupt = errors.New("corrupt write-ahead log")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// WAL is an open log, appending at its end.
+type WAL struct {
+	path string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	f       *os.File
+	size    int64 // physical file size
+	written int64 // logical bytes ever appended (monotonic across truncations)
+	durable int64 // logical bytes known fsynced
+	syncing bool
+	next    uint64 // seq of the next record
+	err     error  // sticky: a failed write or sync poisons the log
+	closed  bool
+}
+
+// Info describes what a scan of the log found.
+type Info struct {
+	Records   int    // valid records
+	FirstSeq  uint64 // 0 when there are none
+	LastSeq   uint64 // 0 when there are none
+	BaseSeq   uint64 // the header's base seq
+	ValidEnd  int64  // byte offset after the last valid frame
+	TornBytes int64  // bytes after ValidEnd (a torn tail), cut by Open
+}
+
+// Open opens or creates the log at path, cuts a torn tail, and positions
+// appends after the last valid record.
+func Open(path string) (*WAL, error) {
+	const op = "wal.Open"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	if st.Size() == 0 {
+		if err := writeHeader(f, 1); err != nil {
+			f.Close()
+			return nil, errs.E(op, errs.Internal, err)
+		}
+		if err := syncDir(path); err != nil {
+			f.Close()
+			return nil, errs.E(op, errs.Internal, err)
+		}
+	}
+	info, err := scan(f, nil)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if info.TornBytes > 0 {
+		if err := f.Truncate(info.ValidEnd); err != nil {
+			f.Close()
+			return nil, errs.E(op, errs.Internal, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, errs.E(op, errs.Internal, err)
+		}
+	}
+	if _, err := f.Seek(info.ValidEnd, io.SeekStart); err != nil {
+		f.Close()
+		return nil, errs.E(op, errs.Internal, err)
+	}
+	w := &WAL{path: path, f: f, size: info.ValidEnd, next: max(info.BaseSeq, info.LastSeq+1)}
+	w.cond = sync.NewCond(&w.mu)
+	return w, nil
+}
+
+// Replay calls fn for every valid record of the log at path, in order, and
+// stops at a torn tail (which it reports but does not cut). A missing file
+// replays nothing. An error from fn stops the replay and is returned.
+func Replay(path string, fn func(rec Record) error) (Info, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Info{}, nil
+	}
+	if err != nil {
+		return Info{}, errs.E("wal.Replay", errs.Internal, err)
+	}
+	defer f.Close()
+	if fn == nil {
+		fn = func(Record) error { return nil }
+	}
+	return scan(f, fn)
+}
+
+func writeHeader(f *os.File, base uint64) error {
+	h := make([]byte, headerLen)
+	copy(h, magic)
+	binary.LittleEndian.PutUint16(h[4:], version)
+	binary.LittleEndian.PutUint64(h[8:], base)
+	binary.LittleEndian.PutUint32(h[16:], crc32.Checksum(h[:16], castagnoli))
+	if _, err := f.WriteAt(h, 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func syncDir(path string) error {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func corrupt(format string, args ...any) error {
+	return errs.E("wal", errs.Internal, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
+}
+
+// scan reads the log from the start; fn (if non-nil) gets each valid record.
+func scan(f *os.File, fn func(Record) error) (Info, error) {
+	var info Info
+	st, err := f.Stat()
+	if err != nil {
+		return info, errs.E("wal", errs.Internal, err)
+	}
+	size := st.Size()
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<16)
+	h := make([]byte, headerLen)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return info, corrupt("%s: header truncated", f.Name())
+	}
+	if string(h[:4]) != magic || binary.LittleEndian.Uint32(h[16:]) != crc32.Checksum(h[:16], castagnoli) {
+		return info, corrupt("%s: bad header", f.Name())
+	}
+	if v := binary.LittleEndian.Uint16(h[4:]); v != version {
+		return info, corrupt("%s: unsupported version %d", f.Name(), v)
+	}
+	info.BaseSeq = binary.LittleEndian.Uint64(h[8:])
+	off := int64(headerLen)
+	expect := info.BaseSeq
+	var payload []byte
+	for {
+		info.ValidEnd = off
+		rec, n, ok := readFrame(r, &payload, size-off)
+		if !ok {
+			break
+		}
+		if rec.Seq < expect {
+			break // a stale frame: treat like a bad one
+		}
+		if fn != nil {
+			if err := fn(rec); err != nil {
+				return info, err
+			}
+		}
+		if info.Records == 0 {
+			info.FirstSeq = rec.Seq
+		}
+		info.Records++
+		info.LastSeq = rec.Seq
+		expect = rec.Seq + 1
+		off += n
+	}
+	info.ValidEnd = off
+	info.TornBytes = size - off
+	if info.TornBytes > 0 && validFrameAfterBad(f, off, size, expect) {
+		return info, corrupt("%s: damaged record at byte %d followed by valid records", f.Name(), off)
+	}
+	return info, nil
+}
+
+// validFrameAfterBad reports whether the bad frame at off has a plausible
+// length and a valid frame with a later seq right after it: damage in the
+// middle of the log rather than a torn tail.
+func validFrameAfterBad(f *os.File, off, size int64, expect uint64) bool {
+	var hdr [frameHdr]byte
+	if _, err := f.ReadAt(hdr[:], off); err != nil {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[:]))
+	next := off + frameHdr + n
+	if n < 9 || n > MaxPayload || next >= size {
+		return false
+	}
+	r := bufio.NewReader(io.NewSectionReader(f, next, size-next))
+	var payload []byte
+	rec, _, ok := readFrame(r, &payload, size-next)
+	return ok && rec.Seq >= expect
+}
+
+// readFrame reads one frame; ok is false for a short, oversized or
+// mismatching frame. n is the frame's size in bytes.
+func readFrame(r *bufio.Reader, buf *[]byte, remaining int64) (Record, int64, bool) {
+	var hdr [frameHdr]byte
+	if remaining < frameHdr {
+		return Record{}, 0, false
+	}
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return Record{}, 0, false
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[:]))
+	if n < 9 || n > MaxPayload || n > remaining-frameHdr {
+		return Record{}, 0, false
+	}
+	if int64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	p := (*buf)[:n]
+	if _, err := io.ReadFull(r, p); err != nil {
+		return Record{}, 0, false
+	}
+	if crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+		return Record{}, 0, false
+	}
+	rec, err := decode(p)
+	if err != nil {
+		return Record{}, 0, false
+	}
+	return rec, frameHdr + n, true
+}
+
+// Append logs rec, assigning and returning its Seq, and returns once the
+// record is durable (fsynced). Concurrent appends share fsyncs. A record
+// that cannot be encoded -> errs.Invalid; an I/O failure -> errs.Internal,
+// after which the log refuses appends until reopened.
+func (w *WAL) Append(rec *Record) (uint64, error) {
+	const op = "wal.Append"
+	body, err := encodeBody(rec)
+	if err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, errs.E(op, errs.Internal, errors.New("log is closed"))
+	}
+	if w.err != nil {
+		return 0, errs.E(op, errs.Internal, w.err)
+	}
+	seq := w.next
+	frame := make([]byte, frameHdr+8, frameHdr+8+len(body))
+	binary.LittleEndian.PutUint64(frame[frameHdr:], seq)
+	frame = append(frame, body...)
+	p := frame[frameHdr:]
+	binary.LittleEndian.PutUint32(frame[0:], uint32(len(p)))
+	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(p, castagnoli))
+	if _, err := w.f.Write(frame); err != nil {
+		w.err = err
+		return 0, errs.E(op, errs.Internal, err)
+	}
+	w.next++
+	w.size += int64(len(frame))
+	w.written += int64(len(frame))
+	mine := w.written
+	for w.durable < mine {
+		if w.err != nil {
+			return 0, errs.E(op, errs.Internal, w.err)
+		}
+		if w.syncing {
+			w.cond.Wait()
+			continue
+		}
+		// lead a group commit covering everything written so far
+		w.syncing = true
+		target := w.written
+		f := w.f
+		w.mu.Unlock()
+		err := f.Sync()
+		w.mu.Lock()
+		w.syncing = false
+		if err != nil {
+			w.err = err
+		} else if target > w.durable {
+			w.durable = target
+		}
+		w.cond.Broadcast()
+	}
+	rec.Seq = seq
+	return seq, nil
+}
+
+// NextSeq is the seq the next Append will assign.
+func (w *WAL) NextSeq() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next
+}
+
+// TruncateThrough drops every record with Seq <= seq (call it once a
+// snapshot covering them is durable). It rewrites the remaining tail to a
+// new file and renames it over the log; appends wait meanwhile.
+func (w *WAL) TruncateThrough(seq uint64) error {
+	const op = "wal.TruncateThrough"
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.syncing {
+		w.cond.Wait()
+	}
+	if w.closed {
+		return errs.E(op, errs.Internal, errors.New("log is closed"))
+	}
+	if w.err != nil {
+		return errs.E(op, errs.Internal, w.err)
+	}
+	// find the first frame to keep
+	keep := int64(-1)
+	base := max(seq+1, w.next) // nothing kept: the next append's seq
+	off := int64(headerLen)
+	r := bufio.NewReaderSize(io.NewSectionReader(w.f, off, w.size-off), 1<<16)
+	var buf []byte
+	for off < w.size {
+		rec, n, ok := readFrame(r, &buf, w.size-off)
+		if !ok {
+			return corrupt("%s: unreadable record at byte %d during truncation", w.path, off)
+		}
+		if rec.Seq > seq {
+			keep, base = off, rec.Seq
+			break
+		}
+		off += n
+	}
+	tmp := w.path + ".tmp"
+	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	fail := func(err error) error {
+		nf.Close()
+		os.Remove(tmp)
+		return errs.E(op, errs.Internal, err)
+	}
+	if err := writeHeader(nf, base); err != nil {
+		return fail(err)
+	}
+	size := int64(headerLen)
+	if keep >= 0 {
+		if _, err := nf.Seek(headerLen, io.SeekStart); err != nil {
+			return fail(err)
+		}
+		n, err := io.Copy(nf, io.NewSectionReader(w.f, keep, w.size-keep))
+		if err != nil {
+			return fail(err)
+		}
+		size += n
+	}
+	if err := nf.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, w.path); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(w.path); err != nil {
+		w.err = err // the rename may or may not be durable; reopen to know
+		nf.Close()
+		return errs.E(op, errs.Internal, err)
+	}
+	if _, err := nf.Seek(size, io.SeekStart); err != nil {
+		w.err = err
+		nf.Close()
+		return errs.E(op, errs.Internal, err)
+	}
+	w.f.Close()
+	w.f, w.size, w.durable = nf, size, w.written
+	return nil
+}
+
+// Close closes the log. Appends after Close fail.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.syncing {
+		w.cond.Wait()
+	}
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.f.Close(); err != nil {
+		return errs.E("wal.Close", errs.Internal, err)
+	}
+	return nil
+}
+
+// encodeBody encodes everything after the seq: op, index, op body.
+//
+//	OpUpsert: uvarint n, then per item: uvarint+bytes id, uvarint dims,
+//	          dims float32, uvarint+bytes metadata (hnsw.AppendMetadata)
+//	OpDelete: uvarint n, then per id uvarint+bytes
+//	OpCreate, OpDrop: uvarint+bytes data
+func encodeBody(rec *Record) ([]byte, error) {
+	const op = "wal.Append"
+	b := []byte{byte(rec.Op)}
+	b = appendString(b, rec.Index)
+	switch rec.Op {
+	case OpUpsert:
+		b = binary.AppendUvarint(b, uint64(len(rec.Items)))
+		var mb []byte
+		for _, it := range rec.Items {
+			b = appendString(b, it.ID)
+			b = binary.AppendUvarint(b, uint64(len(it.Vector)))
+			for _, x := range it.Vector {
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+			}
+			mb = mb[:0]
+			if len(it.Metadata) > 0 {
+				mb = hnsw.AppendMetadata(mb, it.Metadata)
+			}
+			b = appendString(b, string(mb))
+		}
+	case OpDelete:
+		b = binary.AppendUvarint(b, uint64(len(rec.IDs)))
+		for _, id := range rec.IDs {
+			b = appendString(b, id)
+		}
+	case OpCreate, OpDrop:
+		b = appendString(b, string(rec.Data))
+	default:
+		return nil, errs.Errorf(op, errs.Invalid, "unknown op %d", rec.Op)
+	}
+	if len(b)+8 > MaxPayload {
+		return nil, errs.Errorf(op, errs.TooLarge, "record of %d bytes exceeds %d", len(b)+8, MaxPayload)
+	}
+	return b, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+var errShort = errors.New("short record")
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errShort
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func decode(p []byte) (Record, error) {
+	rec := Record{Seq: binary.LittleEndian.Uint64(p), Op: Op(p[8])}
+	r := &reader{b: p[9:]}
+	rec.Index = string(r.bytes())
+	switch rec.Op {
+	case OpUpsert:
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			return rec, errShort
+		}
+		rec.Items = make([]hnsw.Item, 0, n)
+		for range n {
+			it := hnsw.Item{ID: string(r.bytes())}
+			d := r.uvarint()
+			if r.err != nil || d > uint64(len(r.b))/4 {
+				return rec, errShort
+			}
+			it.Vector = make([]float32, d)
+			for i := range it.Vector {
+				it.Vector[i] = math.Float32frombits(binary.LittleEndian.Uint32(r.b[4*i:]))
+			}
+			r.b = r.b[4*d:]
+			if mb := r.bytes(); len(mb) > 0 {
+				md, used, err := hnsw.DecodeMetadata(mb)
+				if err != nil || used != len(mb) {
+					return rec, errShort
+				}
+				it.Metadata = md
+			}
+			rec.Items = append(rec.Items, it)
+		}
+	case OpDelete:
+		n := r.uvarint()
+		if n > uint64(len(r.b)) {
+			return rec, errShort
+		}
+		rec.IDs = make([]string, 0, n)
+		for range n {
+			rec.IDs = append(rec.IDs, string(r.bytes()))
+		}
+	case OpCreate, OpDrop:
+		rec.Data = append([]byte(nil), r.bytes()...)
+	default:
+		return rec, errShort
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return rec, errShort
+	}
+	return rec, nil
+}
