@@ -1,0 +1,89 @@
+// Package embedd builds the embedd daemon (:3216): it assembles the
+// providers named by [embedd] into an embed.Embedder and serves embed.Routes
+// over it. cmd/embedd calls New through shared.Run.
+//
+// Providers (ADR-030):
+//   - provider = "builtin" (embedded default): only the offline builtin
+//     provider; the default model is builtin-glove-100d whatever
+//     default_model says (the shipped default_model names an Ollama model,
+//     which builtin cannot serve; any other value is logged as ignored).
+//   - provider = "ollama": Ollama at provider_url is the primary provider and
+//     serves default_model and every model builtin does not own; builtin stays
+//     registered so "builtin-glove-100d" always resolves, offline.
+//
+// Limits: max_batch texts per request (413 above), concurrency provider calls
+// in flight, cache_entries (about that many cached vectors; <= 0 disables the
+// cache). Nothing here contacts Ollama at start: a down Ollama is a 502 on
+// the request that needs it, naming the provider, never a startup failure.
+package embedd
+
+import (
+	"context"
+	"fmt"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/embed/builtin"
+	"lakehouse-go/internal/embed/ollama"
+	"lakehouse-go/internal/shared"
+)
+
+// ollamaDims is the vector size assumed when sizing the cache for Ollama
+// (nomic-embed-text: 768).
+const ollamaDims = 768
+
+// New is embedd's constructor for shared.Run.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	e, err := NewEmbedder(env)
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{Routes: embed.Routes(env, e)}, nil
+}
+
+// NewEmbedder builds the Embedder that [embedd] describes (see the package
+// comment). Errors: an unknown provider or a bad provider_url.
+func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
+	c := env.Config.Embedd
+	bi, err := builtin.New()
+	if err != nil {
+		return nil, fmt.Errorf("builtin embedder: %w", err)
+	}
+	cfg := embed.Config{MaxBatch: c.MaxBatch, MaxConcurrent: c.Concurrency}
+	var providers []embed.Provider
+	dims := builtin.Dims
+	switch c.Provider {
+	case "", "builtin":
+		cfg.DefaultModel = builtin.Model
+		if m := c.DefaultModel; m != "" && m != builtin.Model && m != shared.Default("").Embedd.DefaultModel {
+			env.Log.Warn("[embedd].default_model ignored: provider builtin serves only "+builtin.Model, "op", "start", "default_model", m)
+		}
+		providers = []embed.Provider{bi}
+	case "ollama":
+		op, err := ollama.New(ollama.Config{URL: c.ProviderURL})
+		if err != nil {
+			return nil, err
+		}
+		cfg.DefaultModel = c.DefaultModel
+		if cfg.DefaultModel == "" {
+			cfg.DefaultModel = shared.Default("").Embedd.DefaultModel
+		}
+		providers = []embed.Provider{op, bi}
+		dims = ollamaDims
+	default:
+		return nil, fmt.Errorf("[embedd].provider %q: want builtin or ollama", c.Provider)
+	}
+	switch {
+	case c.CacheEntries <= 0:
+		cfg.CacheBytes = -1
+	default:
+		// about CacheEntries vectors of the primary's size, with a short text each
+		cfg.CacheBytes = int64(c.CacheEntries) * int64(4*dims+256)
+	}
+	e, err := embed.New(cfg, providers...)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("embedding providers", "op", "start", "provider", c.Provider, "default_model", cfg.DefaultModel,
+		"provider_url", map[bool]string{true: c.ProviderURL}[c.Provider == "ollama"], "cache_bytes", cfg.CacheBytes)
+	return e, nil
+}
