@@ -85,6 +85,9 @@ type S3Config struct {
 	Region      string `toml:"region"`
 	UseSSL      bool   `toml:"use_ssl"`
 	SecretsPath string `toml:"secrets_path"` // secrets-go.toml with [s3.primary]
+	// PartSize is the multipart part size in bytes (memory per upload is two
+	// parts); 0 = 16 MiB, minimum 5 MiB.
+	PartSize int64 `toml:"part_size"`
 }
 
 // CatalogdConfig is [catalogd].
@@ -101,6 +104,12 @@ type IngestdConfig struct {
 	FileRows       int64  `toml:"file_rows"` // split output into files of about this many rows
 	Threads        int    `toml:"threads"`
 	MemoryLimit    string `toml:"memory_limit"`
+	// MaxLineBytes is the longest CSV line accepted (0 = 64 MiB).
+	MaxLineBytes int `toml:"max_line_bytes"`
+	// MaxConcurrent bounds conversions running at once; others wait (0 = 2).
+	MaxConcurrent int `toml:"max_concurrent"`
+	// CommitRetries bounds commit retries on a catalog conflict (0 = 20).
+	CommitRetries int `toml:"commit_retries"`
 }
 
 // QuerydConfig is [queryd].

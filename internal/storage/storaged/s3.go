@@ -2,12 +2,33 @@ package storaged
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/s3"
 )
 
+// openS3 opens the s3 backend from [s3] and the secrets file. A secrets
+// file readable by group/others, or without keys, refuses the start; an
+// unreachable endpoint or a missing bucket is only logged.
 func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, error) {
-	return nil, nil, fmt.Errorf("s3 backend: not wired yet")
+	c := env.Config.S3
+	ak, sk, err := s3.LoadSecrets(c.SecretsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := s3.Open(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, UseSSL: c.UseSSL,
+		AccessKey: ak, SecretKey: sk, PartSize: c.PartSize}, env.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := st.Check(cctx); err != nil {
+		env.Log.Warn("S3 not usable yet; requests answer unavailable until it is", "op", "start", "err", err.Error())
+	} else {
+		env.Log.Info("storage backend", "op", "start", "backend", "s3", "endpoint", c.Endpoint, "bucket", c.Bucket)
+	}
+	return st, func() error { return nil }, nil
 }

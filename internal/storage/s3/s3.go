@@ -1,0 +1,329 @@
+// Package s3 is storaged's S3 backend (MinIO in production, any S3 API),
+// built on minio-go. Uploads stream in bounded parts (PartSize, two buffers
+// in flight: one being read, one being sent), so memory stays flat for any
+// object size and for bodies of unknown length. Create-only writes send
+// If-None-Match: * on the single PUT or on CompleteMultipartUpload, which
+// MinIO (and AWS S3) evaluate atomically. An unreachable endpoint or a
+// missing bucket is Unavailable naming both (runbook word "NoSuchBucket");
+// the store never fails to open because S3 is down, so storaged keeps
+// running and recovers when S3 comes back.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+)
+
+// Config configures the backend. Keys come from the secrets file
+// (LoadSecrets), never from lakehouse.toml.
+type Config struct {
+	Endpoint  string // host:port, or http(s)://host:port (the scheme overrides UseSSL)
+	Bucket    string
+	Region    string
+	UseSSL    bool
+	AccessKey string
+	SecretKey string
+	// PartSize bounds each multipart part (and the memory of one upload:
+	// two parts). Default 16 MiB, at least 5 MiB (the S3 minimum).
+	PartSize int64
+	// MaxRetries is minio-go's per-request retry count; default 2, so an
+	// outage answers unavailable within seconds rather than minutes.
+	MaxRetries int
+}
+
+// DefaultPartSize is the part size used when Config.PartSize is 0.
+const DefaultPartSize = 16 << 20
+
+const minPartSize = 5 << 20
+
+// Store is the S3 backend. It implements storage.Store.
+type Store struct {
+	cfg      Config
+	core     minio.Core
+	log      *slog.Logger
+	where    string      // "S3 endpoint X bucket Y", for messages
+	bucketOK atomic.Int64 // unix nanos when the bucket was last seen to exist
+	bufs     sync.Pool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open returns a Store for cfg. It does not contact S3 (a down endpoint is
+// not a startup failure); Check does.
+func Open(cfg Config, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Endpoint == "" || cfg.Bucket == "" {
+		return nil, fmt.Errorf("s3: endpoint and bucket are required")
+	}
+	endpoint := cfg.Endpoint
+	secure := cfg.UseSSL
+	if strings.Contains(endpoint, "://") {
+		u, err := url.Parse(endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("s3 endpoint %q: %w", cfg.Endpoint, err)
+		}
+		secure = u.Scheme == "https"
+		endpoint = u.Host
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.PartSize < minPartSize {
+		return nil, fmt.Errorf("s3: part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 2
+	}
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	tr.Proxy = nil // never through an HTTP proxy
+	tr.MaxIdleConnsPerHost = 64
+	tr.ResponseHeaderTimeout = 5 * time.Minute
+	cl, err := minio.New(endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       secure,
+		Region:       cfg.Region,
+		Transport:    tr,
+		BucketLookup: minio.BucketLookupPath,
+		MaxRetries:   cfg.MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 endpoint %q: %w", cfg.Endpoint, err)
+	}
+	s := &Store{cfg: cfg, core: minio.Core{Client: cl}, log: log,
+		where: fmt.Sprintf("S3 endpoint %s bucket %q", cl.EndpointURL().String(), cfg.Bucket)}
+	s.bufs.New = func() any { b := make([]byte, cfg.PartSize); return &b }
+	return s, nil
+}
+
+// Check reports whether the endpoint answers and the bucket exists.
+func (s *Store) Check(ctx context.Context) error {
+	ok, err := s.core.BucketExists(ctx, s.cfg.Bucket)
+	if err != nil {
+		return s.mapErr(ctx, "s3.check", "", err)
+	}
+	if !ok {
+		return s.noBucket("s3.check")
+	}
+	s.bucketOK.Store(time.Now().UnixNano())
+	return nil
+}
+
+// Secrets is secrets-go.toml: [s3.primary] access_key_id, secret_access_key.
+type Secrets struct {
+	S3 struct {
+		Primary struct {
+			AccessKeyID     string `toml:"access_key_id"`
+			SecretAccessKey string `toml:"secret_access_key"`
+		} `toml:"primary"`
+	} `toml:"s3"`
+}
+
+// LoadSecrets reads the S3 keys from path, refusing a file that group or
+// others can read (or that is missing, or has no keys).
+func LoadSecrets(path string) (accessKey, secretKey string, err error) {
+	if path == "" {
+		return "", "", fmt.Errorf("[s3].secrets_path is empty: the s3 backend needs secrets-go.toml with [s3.primary] access_key_id and secret_access_key")
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("s3 secrets file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", "", fmt.Errorf("s3 secrets file %s is readable by group or others (mode %04o): refusing to start; run chmod 600 %s", path, perm, path)
+	}
+	var sec Secrets
+	if _, err := toml.DecodeFile(path, &sec); err != nil {
+		return "", "", fmt.Errorf("s3 secrets file %s: %w", path, err)
+	}
+	p := sec.S3.Primary
+	if p.AccessKeyID == "" || p.SecretAccessKey == "" {
+		return "", "", fmt.Errorf("s3 secrets file %s: [s3.primary] access_key_id and secret_access_key are required", path)
+	}
+	return p.AccessKeyID, p.SecretAccessKey, nil
+}
+
+func (s *Store) noBucket(op string) error {
+	return errs.E(op, errs.Unavailable, fmt.Sprintf("%s: the bucket does not exist (NoSuchBucket); create it", s.where))
+}
+
+// mapErr turns a minio-go error into an error kind.
+func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "NoSuchKey":
+		return errs.Errorf(op, errs.NotFound, "object %q not found", key)
+	case "NoSuchBucket":
+		return s.noBucket(op)
+	case "PreconditionFailed":
+		return errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
+	case "InvalidRange":
+		return errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range not satisfiable for object %q", key))
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return errs.E(op, errs.Unavailable, fmt.Sprintf("%s refused storaged's credentials (%s); check [s3.primary] in the secrets file", s.where, resp.Code))
+	case "XMinioInvalidObjectName", "KeyTooLongError", "InvalidArgument", "XMinioObjectNameInvalid":
+		return errs.E(op, errs.Invalid, fmt.Sprintf("key %q: S3 refused it (%s)", key, resp.Code))
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			return errs.E(op, errs.Timeout, s.where+" did not answer in time", err)
+		}
+		return errs.E(op, errs.Unavailable, "request canceled", cerr)
+	}
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.Code != "" {
+		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, fmt.Sprintf("%s answered %s: %s", s.where, resp.Code, resp.Message))
+	}
+	return errs.E(op, errs.Unavailable, fmt.Sprintf("%s is unavailable", s.where), err)
+}
+
+// missing maps a HEAD's body-less 404: minio-go calls it NoSuchKey even when
+// the bucket is gone, so the bucket is re-checked (at most every 5 s).
+func (s *Store) missing(ctx context.Context, op, key string, err error) error {
+	mapped := s.mapErr(ctx, op, key, err)
+	if !errs.Is(mapped, errs.NotFound) {
+		return mapped
+	}
+	if time.Since(time.Unix(0, s.bucketOK.Load())) > 5*time.Second {
+		if cerr := s.Check(ctx); cerr != nil {
+			return cerr
+		}
+	}
+	return mapped
+}
+
+func toInfo(key string, oi minio.ObjectInfo) storage.ObjectInfo {
+	return storage.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified.UTC()}
+}
+
+// Head implements storage.Store.Head.
+func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	oi, err := s.core.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return storage.ObjectInfo{}, s.missing(ctx, "s3.head", key, err)
+	}
+	return toInfo(key, oi), nil
+}
+
+// Get implements storage.Store.Get.
+func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	const op = "s3.get"
+	if err := storage.ValidateKey(key); err != nil {
+		return nil, storage.ObjectInfo{}, err
+	}
+	var gopts minio.GetObjectOptions
+	ranged := opts.Offset > 0 || opts.Length > 0
+	if opts.Offset < 0 {
+		return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable, "negative offset")
+	}
+	if ranged {
+		end := int64(0) // 0 with start > 0 means "to the end" in minio-go
+		if opts.Length > 0 {
+			end = opts.Offset + opts.Length - 1
+		}
+		if opts.Offset == 0 {
+			// SetRange(0, 0) would mean byte 0 only; a range from 0 is "bytes=0-end".
+			if err := gopts.SetRange(0, end); err != nil {
+				return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, err.Error())
+			}
+		} else if err := gopts.SetRange(opts.Offset, end); err != nil {
+			return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, err.Error())
+		}
+	}
+	rc, oi, hdr, err := s.core.GetObject(ctx, s.cfg.Bucket, key, gopts)
+	if err != nil {
+		mapped := s.mapErr(ctx, op, key, err)
+		if ranged && errs.Is(mapped, errs.Invalid) {
+			// Offset at or past the end. Offset == size is an empty read.
+			if h, herr := s.Head(ctx, key); herr == nil && opts.Offset == h.Size {
+				return io.NopCloser(strings.NewReader("")), h, nil
+			}
+		}
+		return nil, storage.ObjectInfo{}, mapped
+	}
+	info := toInfo(key, oi)
+	if cr := hdr.Get("Content-Range"); cr != "" {
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				info.Size = n
+			}
+		}
+	}
+	return rc, info, nil
+}
+
+// Delete implements storage.Store.Delete.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if err := s.core.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return s.mapErr(ctx, "s3.delete", key, err)
+	}
+	return nil
+}
+
+// List implements storage.Store.List (ListObjectsV2 with start-after).
+func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.ListPage, error) {
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = storage.DefaultListLimit
+	}
+	limit = min(limit, storage.MaxListLimit)
+	var page storage.ListPage
+	token := ""
+	after := opts.After
+	if after != "" && after < opts.Prefix {
+		after = "" // every key with the prefix is after it
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return storage.ListPage{}, errs.E("s3.list", err)
+		}
+		want := min(limit+1-len(page.Objects), 1000)
+		res, err := s.core.ListObjectsV2(s.cfg.Bucket, opts.Prefix, after, token, "", want)
+		if err != nil {
+			return storage.ListPage{}, s.mapErr(ctx, "s3.list", "", err)
+		}
+		for _, o := range res.Contents {
+			page.Objects = append(page.Objects, toInfo(o.Key, o))
+		}
+		if len(page.Objects) > limit {
+			page.Objects = page.Objects[:limit]
+			page.Next = page.Objects[limit-1].Key
+			return page, nil
+		}
+		if !res.IsTruncated || res.NextContinuationToken == "" {
+			return page, nil
+		}
+		token = res.NextContinuationToken
+	}
+}
