@@ -4,7 +4,8 @@ package main
 import (
 	"os"
 
+	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/shared"
 )
 
-func main() { os.Exit(shared.Run("ingestd", shared.NotImplemented("/v1/ingest"))) }
+func main() { os.Exit(shared.Run("ingestd", ingestd.New)) }

@@ -4,7 +4,8 @@ package main
 import (
 	"os"
 
+	"lakehouse-go/internal/query/queryd"
 	"lakehouse-go/internal/shared"
 )
 
-func main() { os.Exit(shared.Run("queryd", shared.NotImplemented("/v1/sql"))) }
+func main() { os.Exit(shared.Run("queryd", queryd.New)) }

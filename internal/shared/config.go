@@ -165,12 +165,33 @@ type ObserverdConfig struct {
 	RingSize  int    `toml:"ring_size"`
 }
 
-// ChatdConfig is [chatd].
+// ChatdConfig is [chatd]. Provider URLs and models left empty take chatd's
+// defaults (internal/chat/chatd); a URL of "off" unregisters the provider.
+// Keys never live here: <keys_dir>/<provider>.key or the provider's env var.
 type ChatdConfig struct {
 	ServerConfig
 	KeysDir  string   `toml:"keys_dir"`
 	Fallback []string `toml:"fallback"`
 	Retries  int      `toml:"retries"`
+
+	OllamaURL        string `toml:"ollama_url"`
+	OllamaModel      string `toml:"ollama_model"`
+	OllamaCloudURL   string `toml:"ollama_cloud_url"`
+	OllamaCloudModel string `toml:"ollama_cloud_model"`
+	OpenRouterURL    string `toml:"openrouter_url"`
+	OpenRouterModel  string `toml:"openrouter_model"`
+	OpenCodeURL      string `toml:"opencode_url"`
+	OpenCodeModel    string `toml:"opencode_model"`
+	KimiURL          string `toml:"kimi_url"`
+	KimiModel        string `toml:"kimi_model"`
+	// Timeout bounds each upstream attempt until its first byte (connect +
+	// response headers); StreamIdleTimeout bounds the gap between chunks.
+	Timeout           Duration `toml:"timeout"`
+	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
+	// RetryBackoff is the first retry's wait (doubled each retry, jittered,
+	// or the upstream's Retry-After when shorter than MaxRetryWait).
+	RetryBackoff Duration `toml:"retry_backoff"`
+	MaxRetryWait Duration `toml:"max_retry_wait"`
 }
 
 // AuthConfig is [auth]. Tokens come from AUTH_TOKEN / AUTH_SECONDARY_TOKEN
@@ -273,6 +294,7 @@ func Default(dataDir string) *Config {
 	c.Queryd.Timeout = Duration{30 * time.Second}
 	c.Vectord.SnapshotInterval = Duration{time.Minute}
 	c.Vectord.SnapshotOps = 100_000
+	c.Vectord.MaxBodyBytes = 256 << 20
 	c.Embedd.Provider = "builtin"
 	c.Embedd.ProviderURL = "http://127.0.0.1:11434"
 	c.Embedd.DefaultModel = "nomic-embed-text-v2-moe"

@@ -220,6 +220,15 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 		}
 		return nil, c.translate(in, csvInfo, err)
 	}
+	if csvInfo != nil && in.Schema == nil && !sameNames(res.Schema, csvInfo.names) {
+		// DuckDB read a different header than the first line (it should
+		// not with skip = 0; never commit such a reading).
+		os.RemoveAll(outDir)
+		if d := diagnoseCSV(in.Path, csvInfo, c.opts.MaxLineBytes); d != nil {
+			return nil, d
+		}
+		return nil, errs.E(op, errs.Invalid, "the CSV could not be read consistently with its header line")
+	}
 	if res.Rows == 0 {
 		os.RemoveAll(outDir)
 		return nil, errs.E(op, errs.Invalid, "the file has no data rows")
@@ -243,7 +252,7 @@ func ctxErr(ctx context.Context, err error) error {
 func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, maxLine int, fullSniff bool) string {
 	var b strings.Builder
 	b.WriteString("read_csv(" + sqlString(path))
-	b.WriteString(", header = true, delim = " + sqlString(string(h.delim)))
+	b.WriteString(", header = true, skip = 0, delim = " + sqlString(string(h.delim)))
 	b.WriteString(`, quote = '"', escape = '"', strict_mode = true, ignore_errors = false, null_padding = false`)
 	if maxLine != defaultMaxLine {
 		fmt.Fprintf(&b, ", max_line_size = %d, buffer_size = %d", maxLine, 2*maxLine+(1<<20))
@@ -317,6 +326,18 @@ func (c *Converter) copy(ctx context.Context, reader, outDir string) (*Result, e
 		res.Schema = append(res.Schema, Column{Name: name, Type: typ})
 	}
 	return res, schemaRows.Err()
+}
+
+func sameNames(schema []Column, names []string) bool {
+	if len(schema) != len(names) {
+		return false
+	}
+	for i := range schema {
+		if schema[i].Name != names[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func partNum(p string) int {

@@ -179,3 +179,11 @@ func TestTooLongLine(t *testing.T) {
 	}
 	t.Log(errs.Message(err))
 }
+
+func TestRaggedLastRow(t *testing.T) {
+	c := newConv(t)
+	_, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte("a,b\n1,2\n3,4,5\n")), Format: CSV}, filepath.Join(t.TempDir(), "o"))
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), "line 3") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -142,6 +143,25 @@ func (e *Engine) ReplaceView(ctx context.Context, name string, files []string) e
 	return nil
 }
 
+// ReplaceEmptyView points view name at no rows of the given schema (a
+// dataset version without files). Errors: Internal.
+func (e *Engine) ReplaceEmptyView(ctx context.Context, name string, schema []query.Column) error {
+	cols := make([]string, len(schema))
+	for i, c := range schema {
+		cols[i] = "NULL::" + c.Type + " AS " + sqlIdent(c.Name)
+	}
+	if len(cols) == 0 {
+		cols = []string{"NULL AS empty"}
+	}
+	stmt := "CREATE OR REPLACE VIEW " + sqlIdent(name) + " AS SELECT " + strings.Join(cols, ", ") + " WHERE false"
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, err := e.ddl.ExecContext(ctx, stmt); err != nil {
+		return errs.E("engine.ReplaceEmptyView", errs.Internal, fmt.Sprintf("view %s: %v", name, err))
+	}
+	return nil
+}
+
 // DropView removes view name if it exists. Errors: Internal.
 func (e *Engine) DropView(ctx context.Context, name string) error {
 	e.mu.Lock()
@@ -157,10 +177,13 @@ type Request struct {
 	SQL     string
 	Params  []any
 	MaxRows int // rows to return at most (> 0)
-	// Prepare, when set, is called with the table names the SQL mentions
-	// before it is bound, so the caller can bring those views up to date;
-	// the release func it returns runs when the query finishes.
-	Prepare func(ctx context.Context, tables []string) (release func(), err error)
+	// Tables, when set, is called before the statement is bound with the
+	// identifiers the SQL text mentions (lower-cased; missing=false), so
+	// the caller can bring the views among them up to date; and again with
+	// the one name DuckDB reported missing (missing=true), after which the
+	// statement is retried if the call returns created=true. Each release
+	// func returned runs when the query finishes.
+	Tables func(ctx context.Context, names []string, missing bool) (release func(), created bool, err error)
 }
 
 // Cursor walks the rows of a running query inside Query's callback.
@@ -266,68 +289,182 @@ func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error)
 		return ctxErr(ctx, op, err)
 	}
 	defer conn.Close()
-	if req.Prepare != nil {
-		tables, err := duckdb.GetTableNames(conn, text, false)
-		if err != nil {
-			return mapError(ctx, op, err)
+	var releases []func()
+	defer func() {
+		for _, r := range releases {
+			r()
 		}
-		release, err := req.Prepare(ctx, tables)
+	}()
+	if req.Tables != nil {
+		rel, _, err := req.Tables(ctx, Identifiers(text), false)
 		if err != nil {
 			return err
 		}
-		if release != nil {
-			defer release()
+		if rel != nil {
+			releases = append(releases, rel)
 		}
 	}
 	maxRows := max(req.MaxRows, 1)
-	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(*duckdb.Conn)
-		if !ok {
-			return errs.E(op, errs.Internal, fmt.Sprintf("driver conn is %T", dc))
+	tried := map[string]bool{}
+	for {
+		err = conn.Raw(func(dc any) error { return e.run(ctx, dc, text, args, maxRows, fn) })
+		var mt *missingTable
+		if req.Tables == nil || !errors.As(err, &mt) || tried[mt.name] || len(tried) >= 16 {
+			break
 		}
-		stmt, err := prepareReadOnly(c, text, maxRows)
-		if err != nil {
-			return mapError(ctx, op, err)
+		tried[mt.name] = true
+		rel, created, terr := req.Tables(ctx, []string{mt.name}, true)
+		if terr != nil {
+			return terr
 		}
-		defer stmt.Close()
-		if want := stmt.NumInput(); want != len(args) {
-			return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
+		if rel != nil {
+			releases = append(releases, rel)
 		}
-		n, _ := stmt.ColumnCount()
-		cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
-		for i := 0; i < n; i++ {
-			name, _ := stmt.ColumnName(i)
-			ti, err := stmt.ColumnTypeInfo(i)
-			if err != nil {
-				return errs.E(op, errs.Invalid, fmt.Sprintf("column %q: %v", name, err))
-			}
-			cur.enc[i] = newEncoder(ti)
-			cur.Columns[i] = query.Column{Name: name}
+		if !created {
+			break
 		}
-		rows, err := stmt.QueryContext(ctx, args)
-		if err != nil {
-			return mapError(ctx, op, err)
-		}
-		defer rows.Close()
-		if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
-			for i := range cur.Columns {
-				cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
-			}
-		}
-		cur.rows = rows
-		if err := fn(cur); err != nil {
-			if ctx.Err() != nil && errs.KindOf(err) == errs.Internal {
-				return ctxErr(ctx, op, err)
-			}
-			var de *duckdb.Error
-			if errors.As(err, &de) {
-				return mapError(ctx, op, err)
-			}
-			return err
-		}
-		return nil
-	})
+	}
+	var mt *missingTable
+	if errors.As(err, &mt) {
+		return mt.err
+	}
 	return err
+}
+
+// missingTable is a bind error naming a table that does not exist.
+type missingTable struct {
+	name string
+	err  error
+}
+
+func (m *missingTable) Error() string { return m.err.Error() }
+
+var reMissingTable = regexp.MustCompile(`Table with name "?([^"\s!]+)"? does not exist`)
+
+func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.NamedValue, maxRows int, fn func(*Cursor) error) error {
+	const op = "query"
+	c, ok := dc.(*duckdb.Conn)
+	if !ok {
+		return errs.E(op, errs.Internal, fmt.Sprintf("driver conn is %T", dc))
+	}
+	stmt, err := prepareReadOnly(c, text, maxRows)
+	if err != nil {
+		mapped := mapError(ctx, op, err)
+		if m := reMissingTable.FindStringSubmatch(err.Error()); m != nil {
+			return &missingTable{name: strings.ToLower(m[1]), err: mapped}
+		}
+		return mapped
+	}
+	defer stmt.Close()
+	if want := stmt.NumInput(); want != len(args) {
+		return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
+	}
+	n, _ := stmt.ColumnCount()
+	cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
+	for i := 0; i < n; i++ {
+		name, _ := stmt.ColumnName(i)
+		ti, err := stmt.ColumnTypeInfo(i)
+		if err != nil {
+			return errs.E(op, errs.Invalid, fmt.Sprintf("column %q: %v", name, err))
+		}
+		cur.enc[i] = newEncoder(ti)
+		cur.Columns[i] = query.Column{Name: name}
+	}
+	rows, err := stmt.QueryContext(ctx, args)
+	if err != nil {
+		return mapError(ctx, op, err)
+	}
+	defer rows.Close()
+	if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
+		for i := range cur.Columns {
+			cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
+		}
+	}
+	cur.rows = rows
+	if err := fn(cur); err != nil {
+		if ctx.Err() != nil && errs.KindOf(err) == errs.Internal {
+			return ctxErr(ctx, op, err)
+		}
+		var de *duckdb.Error
+		if errors.As(err, &de) {
+			return mapError(ctx, op, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Identifiers returns the distinct lower-cased identifiers (bare or
+// double-quoted) in sql, skipping string literals and comments. It is a
+// superset of the table names a statement mentions.
+func Identifiers(sql string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(s string) {
+		s = strings.ToLower(s)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	isStart := func(c byte) bool { return c == '_' || (c|0x20) >= 'a' && (c|0x20) <= 'z' || c >= 0x80 }
+	isPart := func(c byte) bool { return isStart(c) || c >= '0' && c <= '9' || c == '$' }
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '\'':
+			i++
+			for i < len(sql) {
+				if sql[i] == '\'' {
+					if i+1 < len(sql) && sql[i+1] == '\'' {
+						i += 2
+						continue
+					}
+					break
+				}
+				i++
+			}
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			end := strings.Index(sql[i+2:], "*/")
+			if end < 0 {
+				i = len(sql)
+			} else {
+				i += end + 4
+			}
+		case c == '"':
+			j := i + 1
+			var b strings.Builder
+			for j < len(sql) {
+				if sql[j] == '"' {
+					if j+1 < len(sql) && sql[j+1] == '"' {
+						b.WriteByte('"')
+						j += 2
+						continue
+					}
+					break
+				}
+				b.WriteByte(sql[j])
+				j++
+			}
+			add(b.String())
+			i = j + 1
+		case isStart(c):
+			j := i
+			for j < len(sql) && isPart(sql[j]) {
+				j++
+			}
+			add(sql[i:j])
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
 }
 
 // prepareReadOnly prepares text wrapped in a LIMIT (so DuckDB never

@@ -117,6 +117,9 @@ func ID(key, etag string) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// Path is where (key, etag) lives once acquired.
+func (c *Cache) Path(key, etag string) string { return filepath.Join(c.dir, ID(key, etag)+".parquet") }
+
 // Acquire returns the local path of (key, etag), downloading it with fetch
 // on a miss (concurrent callers share one download), and pins it until
 // release is called. Errors: those of fetch; Internal.

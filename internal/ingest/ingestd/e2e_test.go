@@ -1,0 +1,401 @@
+package ingestd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/gateway"
+	"lakehouse-go/internal/ingest/ingestd"
+	"lakehouse-go/internal/query/queryd"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/testutil/suite"
+)
+
+// stack is storaged, catalogd, ingestd, queryd and the gateway, in-process.
+type stack struct {
+	cfg     *shared.Config
+	gateway string
+	servers map[string]*shared.Server
+	store   storage.Store
+}
+
+func config(t *testing.T) *shared.Config {
+	t.Helper()
+	cfg := shared.Default(t.TempDir())
+	names := []string{"storaged", "catalogd", "ingestd", "queryd", "gateway"}
+	ports, err := suite.FreePorts(len(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		cfg.Section(n).Bind = fmt.Sprintf("127.0.0.1:%d", ports[i])
+	}
+	// Daemons not started here get port 0 so binds stay distinct.
+	for _, n := range shared.Daemons {
+		found := false
+		for _, m := range names {
+			found = found || m == n
+		}
+		if !found {
+			cfg.Section(n).Bind = "127.0.0.1:0"
+		}
+	}
+	cfg.Report.Enabled = false
+	cfg.Log.Access = false
+	cfg.Log.Level = "warn"
+	return cfg
+}
+
+func startStack(t *testing.T, cfg *shared.Config) *stack {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{cfg: cfg, servers: map[string]*shared.Server{}}
+	builders := []struct {
+		name string
+		b    shared.Builder
+	}{
+		{"storaged", storaged.New}, {"catalogd", catalog.New}, {"queryd", queryd.New},
+		{"ingestd", ingestd.New}, {"gateway", gateway.New},
+	}
+	var logs io.Writer = io.Discard
+	if testing.Verbose() {
+		logs = os.Stderr
+	}
+	for _, b := range builders {
+		s, err := shared.Start(context.Background(), b.name, cfg, b.b, logs)
+		if err != nil {
+			t.Fatalf("start %s: %v", b.name, err)
+		}
+		st.servers[b.name] = s
+	}
+	t.Cleanup(func() {
+		for i := len(builders) - 1; i >= 0; i-- {
+			st.servers[builders[i].name].Shutdown(context.Background())
+		}
+	})
+	st.gateway = st.servers["gateway"].URL()
+	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(time.Minute), StreamHTTP: shared.NewHTTPClient(0)}
+	st.store = storage.NewClient(env.StreamClient("storaged"))
+	return st
+}
+
+type answer struct {
+	Status int
+	Body   []byte
+}
+
+func (a answer) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		t.Fatalf("status %d, body %s: %v", a.Status, a.Body, err)
+	}
+}
+
+// upload posts data as the multipart field "file" (curl -F file=@name).
+func (st *stack) upload(t *testing.T, query, filename string, data []byte) answer {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("file", filename)
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(st.gateway+"/v1/ingest?"+query, mw.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, b}
+}
+
+func (st *stack) sql(t *testing.T, body string) answer {
+	t.Helper()
+	resp, err := http.Post(st.gateway+"/v1/sql", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, b}
+}
+
+type sqlResult struct {
+	Columns []struct{ Name, Type string }
+	Rows    [][]any
+	RowCnt  int  `json:"row_count"`
+	Trunc   bool `json:"truncated"`
+}
+
+func (st *stack) scalar(t *testing.T, q string) any {
+	t.Helper()
+	a := st.sql(t, fmt.Sprintf(`{"sql":%q}`, q))
+	if a.Status != 200 {
+		t.Fatalf("%s: %d %s", q, a.Status, a.Body)
+	}
+	var r sqlResult
+	a.json(t, &r)
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 1 {
+		t.Fatalf("%s: %s", q, a.Body)
+	}
+	return r.Rows[0][0]
+}
+
+// dataKeys lists the data files under datasets/name/.
+func (st *stack) dataKeys(t *testing.T, name string) []string {
+	t.Helper()
+	var keys []string
+	err := storage.ListAll(context.Background(), st.store, "datasets/"+name+"/", func(o storage.ObjectInfo) error {
+		keys = append(keys, o.Key)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// TestRunbookValidation is the runbook's validation flow through the gateway.
+func TestRunbookValidation(t *testing.T) {
+	st := startStack(t, config(t))
+	runbook(t, st)
+}
+
+func runbook(t *testing.T, st *stack) {
+	a := st.upload(t, "name=probe", "probe.csv", []byte("id,name,role\n1,Alice,Forklift Operator\n"))
+	if a.Status != 200 {
+		t.Fatalf("ingest: %d %s", a.Status, a.Body)
+	}
+	var ing struct {
+		Dataset string
+		Version int64
+		Rows    int64
+		Bytes   int64
+		Schema  []catalog.Column
+		Files   []catalog.File
+		Elapsed float64 `json:"elapsed_ms"`
+	}
+	a.json(t, &ing)
+	if ing.Dataset != "probe" || ing.Version != 1 || ing.Rows != 1 || len(ing.Files) != 1 || ing.Bytes <= 0 || len(ing.Schema) != 3 {
+		t.Fatalf("ingest answer: %s", a.Body)
+	}
+	if got := st.scalar(t, "SELECT COUNT(*) FROM probe"); got != float64(1) {
+		t.Fatalf("COUNT(*) = %v", got)
+	}
+	if got := st.scalar(t, "SELECT role FROM probe WHERE name = 'Alice'"); got != "Forklift Operator" {
+		t.Fatalf("role = %v", got)
+	}
+}
+
+func TestIngestAndQueryLifecycle(t *testing.T) {
+	cfg := config(t)
+	cfg.Ingestd.MaxUploadBytes = 1 << 20
+	st := startStack(t, cfg)
+	runbook(t, st)
+
+	// Append: a new version, visible to the next query.
+	a := st.upload(t, "name=probe&mode=append", "more.csv", []byte("id,name,role\n2,Bob,Driver\n3,Carol,Clerk\n"))
+	if a.Status != 200 {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT COUNT(*) FROM probe"); got != float64(3) {
+		t.Fatalf("after append COUNT(*) = %v", got)
+	}
+
+	// Append with other columns: 400 saying what differs; nothing committed.
+	a = st.upload(t, "name=probe", "bad.csv", []byte("id,title\n4,x\n"))
+	if a.Status != 400 || !strings.Contains(string(a.Body), `\"title\"`) || !strings.Contains(string(a.Body), `\"name\"`) {
+		t.Fatalf("schema mismatch: %d %s", a.Status, a.Body)
+	}
+	// Bad value: 400 with line and column; no orphan files.
+	before := st.dataKeys(t, "probe")
+	a = st.upload(t, "name=probe", "bad.csv", []byte("id,name,role\n4,Dan,x\nfive,Eve,y\n"))
+	if a.Status != 400 || !strings.Contains(string(a.Body), "line 3") || !strings.Contains(string(a.Body), `column \"id\"`) {
+		t.Fatalf("bad value: %d %s", a.Status, a.Body)
+	}
+	if after := st.dataKeys(t, "probe"); len(after) != len(before) {
+		t.Fatalf("orphans: %v -> %v", before, after)
+	}
+	if got := st.scalar(t, "SELECT COUNT(*) FROM probe"); got != float64(3) {
+		t.Fatalf("after failed ingest COUNT(*) = %v", got)
+	}
+
+	// Replace: a new version with only the new rows; old versions remain.
+	a = st.upload(t, "name=probe&mode=replace", "r.jsonl", []byte("{\"x\":1.5,\"d\":\"2024-01-02\"}\n"))
+	if a.Status != 200 {
+		t.Fatalf("replace: %d %s", a.Status, a.Body)
+	}
+	var rep struct{ Version int64 }
+	a.json(t, &rep)
+	if rep.Version != 3 {
+		t.Fatalf("replace version %d", rep.Version)
+	}
+	if got := st.scalar(t, "SELECT COUNT(*) FROM probe"); got != float64(1) {
+		t.Fatalf("after replace COUNT(*) = %v", got)
+	}
+	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(time.Minute)}
+	cat := catalog.NewClient(env.Client("catalogd"))
+	if v2, err := cat.Get(context.Background(), "probe", 2); err != nil || v2.RowCount != 3 {
+		t.Fatalf("version 2: %+v %v", v2, err)
+	}
+
+	// Upload limit -> 413, raw body too.
+	big := bytes.Repeat([]byte("1,2\n"), 300_000)
+	a = st.upload(t, "name=big", "big.csv", append([]byte("a,b\n"), big...))
+	if a.Status != 413 {
+		t.Fatalf("limit: %d %s", a.Status, a.Body)
+	}
+	resp, err := http.Post(st.gateway+"/v1/ingest?name=big&format=csv", "text/csv", io.MultiReader(strings.NewReader("a,b\n"), bytes.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("raw limit: %d", resp.StatusCode)
+	}
+	// Raw body ingest works.
+	resp, err = http.Post(st.gateway+"/v1/ingest?name=raw", "text/csv", strings.NewReader("a,b\n1,2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("raw: %d", resp.StatusCode)
+	}
+
+	// Edge inputs: each a 400 with a defined message.
+	for _, tc := range []struct{ name, data, want string }{
+		{"empty", "", "empty"},
+		{"header only", "a,b\n", "no data rows"},
+		{"duplicate", "a,a\n1,2\n", "duplicate column"},
+		{"ragged", "a,b\n1,2\n3,4,5\n", "line 3"},
+		{"non-utf8", "a,b\n1,\xff\n", "UTF-8"},
+	} {
+		a := st.upload(t, "name=edge", tc.name+".csv", []byte(tc.data))
+		if a.Status != 400 || !strings.Contains(string(a.Body), tc.want) {
+			t.Errorf("%s: %d %s", tc.name, a.Status, a.Body)
+		}
+	}
+	if keys := st.dataKeys(t, "edge"); len(keys) != 0 {
+		t.Fatalf("edge orphans %v", keys)
+	}
+
+	// Streaming formats.
+	// (directly to queryd: trailers are end-to-end only where proxies keep them)
+	resp, err = http.Post(st.servers["queryd"].URL()+"/v1/sql", "application/json", strings.NewReader(`{"sql":"SELECT range AS i, 'v' || range AS s FROM range(2500)","format":"ndjson"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if resp.StatusCode != 200 || len(lines) != 2500 || lines[0] != `{"i":0,"s":"v0"}` || resp.Trailer.Get("X-Row-Count") != "2500" {
+		t.Fatalf("ndjson: %d %d lines, first %q, trailer %v", resp.StatusCode, len(lines), lines[0], resp.Trailer)
+	}
+	resp, err = http.Post(st.gateway+"/v1/sql", "application/json", strings.NewReader(`{"sql":"SELECT 1 AS a, 'x,y' AS b","format":"csv"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "a,b\n1,\"x,y\"\n" {
+		t.Fatalf("csv: %q", body)
+	}
+
+	// max_rows truncates.
+	a = st.sql(t, `{"sql":"SELECT * FROM range(10)","max_rows":3}`)
+	var r sqlResult
+	a.json(t, &r)
+	if r.RowCnt != 3 || !r.Trunc {
+		t.Fatalf("max_rows: %s", a.Body)
+	}
+
+	// Hostile SQL through HTTP.
+	for _, q := range []string{"COPY probe TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.db'", "SET threads=1"} {
+		a := st.sql(t, fmt.Sprintf(`{"sql":%q}`, q))
+		if a.Status != 403 {
+			t.Errorf("%s: %d %s", q, a.Status, a.Body)
+		}
+	}
+
+	// Timeout: 504 within timeout + 200 ms.
+	start := time.Now()
+	a = st.sql(t, `{"sql":"SELECT count(*) FROM range(100000000000)","timeout_ms":300}`)
+	if el := time.Since(start); a.Status != 504 || el > 500*time.Millisecond {
+		t.Fatalf("timeout: %d after %v: %s", a.Status, el, a.Body)
+	}
+}
+
+// TestConcurrentAppends: both land (one retries on 409), none lost.
+func TestConcurrentAppends(t *testing.T) {
+	st := startStack(t, config(t))
+	a := st.upload(t, "name=multi", "a.csv", []byte("id,w\n0,seed\n"))
+	if a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	const n = 6
+	var wg sync.WaitGroup
+	retries := make([]int, n)
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			a := st.upload(t, "name=multi", "a.csv", []byte(fmt.Sprintf("id,w\n%d,writer%d\n", i, i)))
+			if a.Status != 200 {
+				t.Errorf("writer %d: %d %s", i, a.Status, a.Body)
+				return
+			}
+			var r struct {
+				Retries int `json:"commit_retries"`
+			}
+			a.json(t, &r)
+			retries[i-1] = r.Retries
+		}(i)
+	}
+	wg.Wait()
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) FROM multi"); got != float64(n+1) {
+		t.Fatalf("rows = %v, want %d", got, n+1)
+	}
+	if got := st.scalar(t, "SELECT max(id) FROM multi"); got != float64(n) {
+		t.Fatalf("max = %v", got)
+	}
+	t.Logf("commit retries per writer: %v", retries)
+}
+
+// TestQuerydSeesDelete: a deleted dataset disappears from SQL.
+func TestQuerydSeesDelete(t *testing.T) {
+	st := startStack(t, config(t))
+	runbook(t, st)
+	env := &shared.Env{Config: st.cfg, HTTP: shared.NewHTTPClient(time.Minute)}
+	cat := catalog.NewClient(env.Client("catalogd"))
+	if _, err := cat.Delete(context.Background(), "probe", catalog.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a := st.sql(t, `{"sql":"SELECT COUNT(*) FROM probe"}`)
+	if a.Status != 400 || !strings.Contains(string(a.Body), "probe") {
+		t.Fatalf("after delete: %d %s", a.Status, a.Body)
+	}
+	// Temp files are cleaned.
+	tmp := filepath.Join(st.cfg.DataDir, "ingestd", "tmp")
+	des, _ := os.ReadDir(tmp)
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), "ingest-") {
+			t.Fatalf("temp left: %s", de.Name())
+		}
+	}
+}

@@ -1,0 +1,404 @@
+// Package ingestd builds the ingestd daemon (:3213): POST /v1/ingest
+// streams the upload (a multipart field "file" or the raw body) to a temp
+// file, converts it with ingest/convert, uploads the Parquet files to
+// storaged (create-only, under datasets/{name}/{ingest id}/) and commits
+// them through catalogd, retrying on a conflict with a concurrent commit.
+// Nothing is committed on failure, uploaded files of a failed ingest are
+// deleted, and temp files are always removed. cmd/ingestd calls New through
+// shared.Run; tests call NewServer with their own catalog and store.
+package ingestd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/ingest"
+	"lakehouse-go/internal/ingest/convert"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+)
+
+// DataPrefix is the key prefix of dataset files (queryd allows only it).
+const DataPrefix = "datasets/"
+
+// Options configure a Server.
+type Options struct {
+	Catalog        catalog.Service
+	Store          storage.Store
+	TempDir        string
+	MaxUploadBytes int64 // 0 = no limit
+	MaxConcurrent  int
+	CommitRetries  int
+	Convert        convert.Options
+	Log            *slog.Logger
+}
+
+// Server is ingestd; it implements ingest.Service.
+type Server struct {
+	opts  Options
+	conv  *convert.Converter
+	slots chan struct{}
+	log   *slog.Logger
+}
+
+var _ ingest.Service = (*Server)(nil)
+
+// NewServer opens the converter. Errors: Internal.
+func NewServer(opts Options) (*Server, error) {
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 2
+	}
+	if opts.CommitRetries <= 0 {
+		opts.CommitRetries = 20
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
+		return nil, errs.E("ingestd", errs.Internal, err)
+	}
+	// Leftovers of a crashed ingestd.
+	if des, err := os.ReadDir(opts.TempDir); err == nil {
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), "ingest-") {
+				os.RemoveAll(filepath.Join(opts.TempDir, de.Name()))
+			}
+		}
+	}
+	if opts.Convert.TempDir == "" {
+		opts.Convert.TempDir = filepath.Join(opts.TempDir, "duckdb")
+	}
+	conv, err := convert.Open(opts.Convert)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log}, nil
+}
+
+// Close releases DuckDB.
+func (s *Server) Close() error { return s.conv.Close() }
+
+// DefaultMemoryLimit is DuckDB's memory_limit for ingestd when
+// [ingestd].memory_limit is empty (keeps RSS bounded; DuckDB spills).
+const DefaultMemoryLimit = "1GB"
+
+// New is ingestd's constructor for shared.Run.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config
+	ic := cfg.Ingestd
+	mem := ic.MemoryLimit
+	if mem == "" {
+		mem = DefaultMemoryLimit
+	}
+	s, err := NewServer(Options{
+		Catalog:        catalog.NewClient(env.Client("catalogd")),
+		Store:          storage.NewClient(env.StreamClient("storaged")),
+		TempDir:        cfg.DataPath(ic.TempDir, "ingestd/tmp"),
+		MaxUploadBytes: ic.MaxUploadBytes,
+		MaxConcurrent:  ic.MaxConcurrent,
+		CommitRetries:  ic.CommitRetries,
+		Convert: convert.Options{
+			Threads: ic.Threads, MemoryLimit: mem, RowGroupSize: ic.RowGroupSize,
+			FileRows: ic.FileRows, MaxLineBytes: ic.MaxLineBytes,
+		},
+		Log: env.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{
+		Routes: s.Routes(env),
+		Close:  func(context.Context) error { return s.Close() },
+	}, nil
+}
+
+// Routes registers POST /v1/ingest.
+func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
+	return func(r chi.Router) {
+		r.Post(ingest.Route, env.Handle(s.handle))
+	}
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p := ingest.Params{Name: q.Get("name"), Mode: q.Get("mode"), Format: q.Get("format")}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if s.opts.MaxUploadBytes > 0 && r.ContentLength > s.opts.MaxUploadBytes {
+		return tooLarge(s.opts.MaxUploadBytes)
+	}
+	body := io.Reader(r.Body)
+	filename := ""
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "multipart/") {
+		if params["boundary"] == "" {
+			return errs.E("ingest", errs.Invalid, "multipart body without a boundary")
+		}
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return errs.E("ingest", errs.Invalid, "multipart body: "+err.Error())
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return errs.E("ingest", errs.Invalid, `multipart body has no field "file"`)
+			}
+			if err != nil {
+				return uploadErr(err, s.opts.MaxUploadBytes)
+			}
+			if part.FormName() == "file" {
+				filename = part.FileName()
+				body = part
+				break
+			}
+			io.Copy(io.Discard, part)
+		}
+	}
+	res, err := s.ingest(r.Context(), p, body, filename)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}
+
+// Ingest implements ingest.Service.
+func (s *Server) Ingest(ctx context.Context, p ingest.Params, body io.Reader, size int64) (*ingest.Result, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if s.opts.MaxUploadBytes > 0 && size > s.opts.MaxUploadBytes {
+		return nil, tooLarge(s.opts.MaxUploadBytes)
+	}
+	return s.ingest(ctx, p, body, "")
+}
+
+func tooLarge(limit int64) error {
+	return errs.E("ingest", errs.TooLarge, fmt.Sprintf("upload over the limit of %d bytes ([ingestd].max_upload_bytes)", limit))
+}
+
+func uploadErr(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(mbe.Limit)
+	}
+	if errs.Is(err, errs.TooLarge) {
+		return err
+	}
+	return errs.E("ingest", errs.Invalid, "reading the upload: "+err.Error())
+}
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, filename string) (*ingest.Result, error) {
+	start := time.Now()
+	id := newID()
+	dir := filepath.Join(s.opts.TempDir, "ingest-"+id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, errs.E("ingest", errs.Internal, err)
+	}
+	defer os.RemoveAll(dir)
+
+	// 1. Stream the upload to a temp file.
+	upload := filepath.Join(dir, "upload")
+	inBytes, head, err := s.spool(body, upload)
+	if err != nil {
+		return nil, err
+	}
+	format := p.Format
+	if format == "" {
+		format = convert.DetectFormat(filename, head)
+	}
+
+	// 2. Wait for a conversion slot.
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errs.E("ingest", errs.Unavailable, "ingest canceled while waiting for a conversion slot", ctx.Err())
+	}
+	defer func() { <-s.slots }()
+
+	// 3. The base: the latest version for append.
+	var base catalog.Dataset
+	cur, err := s.opts.Catalog.Get(ctx, p.Name, 0)
+	switch {
+	case err == nil:
+		base = cur
+	case errs.Is(err, errs.NotFound):
+	default:
+		return nil, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+	}
+	in := convert.Input{Path: upload, Format: format}
+	if p.Mode == ingest.ModeAppend && base.Version > 0 {
+		in.Schema = toConvert(base.Schema)
+	}
+
+	// 4. Convert.
+	conv, err := s.conv.Convert(ctx, in, filepath.Join(dir, "out"))
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(upload) // free the disk early
+
+	// 5. Upload (create-only) under a key of this ingest.
+	files := make([]catalog.File, 0, len(conv.Files))
+	var uploaded []string
+	cleanup := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, k := range uploaded {
+			if err := s.opts.Store.Delete(cctx, k); err != nil {
+				s.log.Warn("orphan data file", "op", "ingest cleanup", "key", k, "err", err.Error())
+			}
+		}
+	}
+	for i, f := range conv.Files {
+		key := fmt.Sprintf("%s%s/%s/part-%05d.parquet", DataPrefix, p.Name, id, i)
+		if err := s.put(ctx, key, f.Path, f.Bytes); err != nil {
+			cleanup()
+			return nil, err
+		}
+		uploaded = append(uploaded, key)
+		files = append(files, catalog.File{Key: key, Rows: f.Rows, Bytes: f.Bytes})
+	}
+	schema := toCatalog(conv.Schema)
+
+	// 6. Commit, retrying on conflict.
+	ds, retries, err := s.commit(ctx, p, base, schema, files)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return &ingest.Result{
+		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: format,
+		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
+		Retries: retries, ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
+	}, nil
+}
+
+// spool copies body into path, enforcing the upload limit, and returns the
+// size and the first bytes (for format detection).
+func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, nil, errs.E("ingest", errs.Internal, err)
+	}
+	defer f.Close()
+	limit := s.opts.MaxUploadBytes
+	r := body
+	if limit > 0 {
+		r = io.LimitReader(body, limit+1)
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	head, _ := br.Peek(512)
+	head = append([]byte(nil), head...)
+	n, err := io.Copy(f, br)
+	if err != nil {
+		return n, nil, uploadErr(err, limit)
+	}
+	if limit > 0 && n > limit {
+		return n, nil, tooLarge(limit)
+	}
+	if err := f.Close(); err != nil {
+		return n, nil, errs.E("ingest", errs.Internal, err)
+	}
+	return n, head, nil
+}
+
+func (s *Server) put(ctx context.Context, key, path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return errs.E("ingest", errs.Internal, err)
+	}
+	defer f.Close()
+	if _, err := s.opts.Store.Put(ctx, key, f, size, storage.PutOptions{CreateOnly: true, ContentType: "application/vnd.apache.parquet"}); err != nil {
+		return errs.E("ingest", errs.KindOf(err), "storaged: uploading "+key, err)
+	}
+	return nil
+}
+
+// commit commits files on base; on a conflict it reloads the latest version
+// and retries (an append still needs the same schema), with jittered backoff.
+func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Dataset, schema []catalog.Column, files []catalog.File) (catalog.Dataset, int, error) {
+	backoff := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		req := catalog.CommitRequest{BaseVersion: base.Version, Mode: p.Mode, Schema: schema, Files: files}
+		ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
+		if err == nil {
+			return ds, attempt, nil
+		}
+		if !errs.Is(err, errs.Conflict) || attempt >= s.opts.CommitRetries {
+			if errs.Is(err, errs.Conflict) {
+				return catalog.Dataset{}, attempt, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
+			}
+			return catalog.Dataset{}, attempt, errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
+		}
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
+		select {
+		case <-time.After(backoff/2 + time.Duration(n.Int64())):
+		case <-ctx.Done():
+			return catalog.Dataset{}, attempt, errs.E("ingest", errs.Unavailable, "ingest canceled during commit", ctx.Err())
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+		latest, err := s.opts.Catalog.Get(ctx, p.Name, 0)
+		switch {
+		case err == nil:
+		case errs.Is(err, errs.NotFound):
+			latest = catalog.Dataset{}
+		default:
+			return catalog.Dataset{}, attempt, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+		}
+		if p.Mode == ingest.ModeAppend && latest.Version > 0 && !sameSchema(latest.Schema, schema) {
+			return catalog.Dataset{}, attempt, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q changed schema during this append (now version %d); nothing was committed", p.Name, latest.Version))
+		}
+		base = latest
+	}
+}
+
+func sameSchema(a, b []catalog.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !strings.EqualFold(a[i].Type, b[i].Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func toConvert(cols []catalog.Column) []convert.Column {
+	out := make([]convert.Column, len(cols))
+	for i, c := range cols {
+		out[i] = convert.Column{Name: c.Name, Type: c.Type}
+	}
+	return out
+}
+
+func toCatalog(cols []convert.Column) []catalog.Column {
+	out := make([]catalog.Column, len(cols))
+	for i, c := range cols {
+		out[i] = catalog.Column{Name: c.Name, Type: c.Type}
+	}
+	return out
+}

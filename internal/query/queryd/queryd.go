@@ -1,0 +1,597 @@
+// Package queryd builds the queryd daemon (:3214): POST /v1/sql over a
+// locked-down DuckDB (query/engine) in which every catalog dataset is a
+// view by its name at its latest version. cmd/queryd calls New through
+// shared.Run; tests call NewServer with their own catalog and store.
+//
+// Views are kept in step with the catalog per query (ADR-022): the table
+// names a statement mentions are extracted with DuckDB's parser, and for
+// each known view queryd checks that the manifest of the next version does
+// not exist (manifests are create-only objects _catalog/{name}/{v}.json, so
+// this one existence check is the whole freshness test: a stat for the
+// local backend, a HEAD for S3). A dataset seen for the first time, or one
+// with a newer version, is loaded from catalogd and its view replaced before
+// the statement is bound, so a commit is visible to the next query.
+//
+// Parquet is read from the local backend's files directly; objects of any
+// other backend go through query/pcache (keyed by etag, LRU, bounded).
+package queryd
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/query/engine"
+	"lakehouse-go/internal/query/pcache"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/local"
+)
+
+// DataPrefix is the key prefix of dataset files (ingestd writes under it).
+const DataPrefix = "datasets/"
+
+// Catalog is what queryd needs from catalogd.
+type Catalog interface {
+	Get(ctx context.Context, name string, version int64) (catalog.Dataset, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Catalog Catalog
+	Store   storage.Store
+	// LocalDir is the local backend's [storaged].dir when queryd may read
+	// its files directly ("" = always through the cache).
+	LocalDir string
+	CacheDir string
+	// CacheMaxBytes bounds the cache (<= 0: unbounded).
+	CacheMaxBytes int64
+	TempDir       string
+	Threads       int
+	MemoryLimit   string
+	MaxConcurrent int
+	MaxQueue      int
+	MaxRows       int
+	Timeout       time.Duration
+}
+
+// Server is queryd: it implements query.Service.
+type Server struct {
+	opts  Options
+	eng   *engine.Engine
+	cache *pcache.Cache
+	// localData is <LocalDir>/data/datasets/ (allowed to DuckDB) or "".
+	localData string
+
+	mu    sync.Mutex
+	views map[string]*view
+	locks map[string]*sync.Mutex
+
+	slots   chan struct{}
+	waiting atomic.Int64
+}
+
+type view struct {
+	version int64
+	files   []viewFile
+}
+
+type viewFile struct {
+	key, etag, path string
+	cached          bool
+	size            int64
+}
+
+var _ query.Service = (*Server)(nil)
+
+// NewServer opens the engine and cache. Errors: Internal.
+func NewServer(ctx context.Context, opts Options) (*Server, error) {
+	if opts.MaxConcurrent < 1 {
+		opts.MaxConcurrent = 1
+	}
+	if opts.MaxRows < 1 {
+		opts.MaxRows = 100_000
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
+	cache, err := pcache.Open(opts.CacheDir, opts.CacheMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.cache = cache
+	allowed := []string{cache.Dir()}
+	if opts.LocalDir != "" {
+		p, err := local.ObjectPath(opts.LocalDir, DataPrefix+"x")
+		if err == nil {
+			s.localData = filepath.Dir(p) + string(filepath.Separator)
+			if err := os.MkdirAll(s.localData, 0o755); err == nil {
+				allowed = append(allowed, s.localData)
+			} else {
+				s.localData = ""
+			}
+		}
+	}
+	eng, err := engine.Open(ctx, engine.Options{
+		Threads: opts.Threads, MemoryLimit: opts.MemoryLimit, TempDir: opts.TempDir,
+		AllowedDirs: allowed, MaxConns: opts.MaxConcurrent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.eng = eng
+	return s, nil
+}
+
+// Close releases DuckDB.
+func (s *Server) Close() error { return s.eng.Close() }
+
+// Cache exposes the Parquet cache (stats in tests and benchmarks).
+func (s *Server) Cache() *pcache.Cache { return s.cache }
+
+// New is queryd's constructor for shared.Run.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config
+	qc := cfg.Queryd
+	cacheDir := cfg.DataPath(qc.CacheDir, "queryd/cache")
+	opts := Options{
+		Catalog:       catalog.NewClient(env.Client("catalogd")),
+		Store:         storage.NewClient(env.StreamClient("storaged")),
+		CacheDir:      cacheDir,
+		CacheMaxBytes: qc.CacheMaxBytes,
+		TempDir:       cfg.DataPath("", "queryd/tmp"),
+		Threads:       qc.Threads,
+		MemoryLimit:   qc.MemoryLimit,
+		MaxConcurrent: qc.MaxConcurrent,
+		MaxQueue:      qc.MaxQueue,
+		MaxRows:       qc.MaxRows,
+		Timeout:       qc.Timeout.Duration,
+	}
+	if cfg.Storaged.Backend == "" || cfg.Storaged.Backend == "local" {
+		opts.LocalDir = cfg.DataPath(cfg.Storaged.Dir, "objects")
+	}
+	s, err := NewServer(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("queryd engine", "op", "start", "local_dir", opts.LocalDir, "cache_dir", cacheDir,
+		"max_concurrent", opts.MaxConcurrent, "max_queue", opts.MaxQueue)
+	return &shared.Daemon{
+		Routes: s.Routes(env),
+		Close:  func(context.Context) error { return s.Close() },
+	}, nil
+}
+
+// Routes registers POST /v1/sql.
+func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
+	return func(r chi.Router) {
+		r.Post(query.Route, env.Handle(s.handleSQL))
+	}
+}
+
+// admit takes a query slot, waiting in a bounded queue. Errors: Unavailable
+// (queue full), Timeout/Unavailable (ctx).
+func (s *Server) admit(ctx context.Context) (func(), error) {
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	default:
+	}
+	if n := s.waiting.Add(1); n > int64(s.opts.MaxQueue) {
+		s.waiting.Add(-1)
+		return nil, errs.E("query", errs.Unavailable, fmt.Sprintf("queryd is busy: %d queries running and %d queued ([queryd].max_concurrent, max_queue)", s.opts.MaxConcurrent, s.opts.MaxQueue))
+	}
+	defer s.waiting.Add(-1)
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	case <-ctx.Done():
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, errs.E("query", errs.Timeout, "query timed out while queued")
+		}
+		return nil, errs.E("query", errs.Unavailable, "query canceled while queued")
+	}
+}
+
+func (s *Server) limits(req *query.Request) (maxRows int, timeout time.Duration) {
+	maxRows = s.opts.MaxRows
+	if req.MaxRows > 0 && req.MaxRows < maxRows {
+		maxRows = req.MaxRows
+	}
+	timeout = s.opts.Timeout
+	if req.TimeoutMS > 0 && time.Duration(req.TimeoutMS)*time.Millisecond < timeout {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	return maxRows, timeout
+}
+
+// run admits and runs req, calling fn with the cursor.
+func (s *Server) run(ctx context.Context, req query.Request, fn func(*engine.Cursor) error) error {
+	maxRows, timeout := s.limits(&req)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	release, err := s.admit(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.eng.Query(ctx, engine.Request{SQL: req.SQL, Params: req.Params, MaxRows: maxRows, Tables: s.tables}, fn)
+}
+
+// Query implements query.Service.
+func (s *Server) Query(ctx context.Context, req query.Request) (*query.Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &query.Result{Rows: [][]any{}}
+	err := s.run(ctx, req, func(c *engine.Cursor) error {
+		res.Columns = c.Columns
+		for {
+			ok, err := c.Next()
+			if err != nil || !ok {
+				res.Truncated = c.Truncated()
+				return err
+			}
+			res.Rows = append(res.Rows, c.Values())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.RowCount = len(res.Rows)
+	res.ElapsedMS = ms(time.Since(start))
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
+	start := time.Now()
+	var req query.Request
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch req.Format {
+	case query.FormatNDJSON, query.FormatCSV:
+		return s.stream(w, r, req)
+	}
+	var buf []byte
+	err := s.run(r.Context(), req, func(c *engine.Cursor) error {
+		cols, _ := json.Marshal(c.Columns)
+		buf = append(buf, `{"columns":`...)
+		buf = append(buf, cols...)
+		buf = append(buf, `,"rows":[`...)
+		for {
+			ok, err := c.Next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if c.Count() > 1 {
+				buf = append(buf, ',')
+			}
+			buf = c.AppendJSON(buf)
+		}
+		buf = append(buf, `],"row_count":`...)
+		buf = strconv.AppendInt(buf, int64(c.Count()), 10)
+		buf = append(buf, `,"truncated":`...)
+		buf = strconv.AppendBool(buf, c.Truncated())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	buf = append(buf, `,"elapsed_ms":`...)
+	buf = strconv.AppendFloat(buf, ms(time.Since(start)), 'f', 3, 64)
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(buf)
+	return err
+}
+
+// stream writes ndjson (one JSON object per row) or CSV (header line first),
+// flushing every flushRows rows or 64 KiB. Column names and types are in the
+// X-Columns header; X-Row-Count and X-Truncated are trailers.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req query.Request) error {
+	const flushRows = 1000
+	flusher, _ := w.(http.Flusher)
+	return s.run(r.Context(), req, func(c *engine.Cursor) error {
+		cols, _ := json.Marshal(c.Columns)
+		h := w.Header()
+		h.Set("X-Columns", string(cols))
+		h.Set("Trailer", "X-Row-Count, X-Truncated")
+		if req.Format == query.FormatCSV {
+			h.Set("Content-Type", "text/csv; charset=utf-8")
+		} else {
+			h.Set("Content-Type", "application/x-ndjson")
+		}
+		var buf []byte
+		var cw *csv.Writer
+		var rec []string
+		var sb strings.Builder
+		if req.Format == query.FormatCSV {
+			cw = csv.NewWriter(&sb)
+			names := make([]string, len(c.Columns))
+			for i, col := range c.Columns {
+				names[i] = col.Name
+			}
+			cw.Write(names)
+		}
+		started := false
+		flush := func() error {
+			if cw != nil {
+				cw.Flush()
+				buf = append(buf, sb.String()...)
+				sb.Reset()
+			}
+			if len(buf) == 0 {
+				return nil
+			}
+			if !started {
+				w.WriteHeader(http.StatusOK)
+				started = true
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return nil
+		}
+		for {
+			ok, err := c.Next()
+			if err != nil {
+				if started {
+					return err
+				}
+				return err
+			}
+			if !ok {
+				break
+			}
+			if cw != nil {
+				rec = c.Text(rec)
+				cw.Write(rec)
+			} else {
+				buf = c.AppendJSONObject(buf)
+				buf = append(buf, '\n')
+			}
+			if c.Count()%flushRows == 0 || len(buf) > 64<<10 || sb.Len() > 64<<10 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if !started {
+			w.WriteHeader(http.StatusOK)
+		}
+		h.Set("X-Row-Count", strconv.Itoa(c.Count()))
+		h.Set("X-Truncated", strconv.FormatBool(c.Truncated()))
+		return nil
+	})
+}
+
+// nameLock is the per-dataset lock that serializes view refreshes.
+func (s *Server) nameLock(name string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.locks[name]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.locks[name] = l
+	}
+	return l
+}
+
+// tables brings the views of the datasets among names up to date and pins
+// their cached files for the query (see the package doc). With missing=false
+// names are every identifier of the statement and only known views are
+// checked; with missing=true the name is one DuckDB could not find, loaded
+// from the catalog when it is a dataset.
+func (s *Server) tables(ctx context.Context, names []string, missing bool) (func(), bool, error) {
+	var releases []func()
+	release := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	created := false
+	for _, name := range names {
+		if catalog.ValidateName(name) != nil {
+			continue
+		}
+		if !missing {
+			s.mu.Lock()
+			_, known := s.views[name]
+			s.mu.Unlock()
+			if !known {
+				continue
+			}
+		}
+		rel, exists, err := s.ensureView(ctx, name)
+		if err != nil {
+			release()
+			return nil, false, err
+		}
+		created = created || exists
+		releases = append(releases, rel...)
+	}
+	return release, created, nil
+}
+
+func (s *Server) ensureView(ctx context.Context, name string) (rels []func(), exists bool, err error) {
+	rels, err = s.ensureView1(ctx, name)
+	s.mu.Lock()
+	_, exists = s.views[name]
+	s.mu.Unlock()
+	return rels, exists, err
+}
+
+func (s *Server) ensureView1(ctx context.Context, name string) ([]func(), error) {
+	l := s.nameLock(name)
+	l.Lock()
+	defer l.Unlock()
+	s.mu.Lock()
+	v := s.views[name]
+	s.mu.Unlock()
+	next := int64(1)
+	if v != nil {
+		next = v.version + 1
+	}
+	exists, err := s.manifestExists(ctx, name, next)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if v == nil {
+			return nil, nil // not a dataset
+		}
+		return s.pin(ctx, name, v)
+	}
+	ds, err := s.opts.Catalog.Get(ctx, name, 0)
+	if errs.Is(err, errs.NotFound) {
+		if v != nil {
+			s.mu.Lock()
+			delete(s.views, name)
+			s.mu.Unlock()
+			return nil, s.eng.DropView(ctx, name)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errs.E("query", errs.KindOf(err), fmt.Sprintf("dataset %q: catalogd", name), err)
+	}
+	nv := &view{version: ds.Version}
+	for _, f := range ds.Files {
+		vf, err := s.resolve(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		nv.files = append(nv.files, vf)
+	}
+	rels, err := s.pin(ctx, name, nv)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(nv.files))
+	for i, f := range nv.files {
+		paths[i] = f.path
+	}
+	if len(paths) == 0 {
+		err = s.eng.ReplaceEmptyView(ctx, name, columnsOf(ds.Schema))
+	} else {
+		err = s.eng.ReplaceView(ctx, name, paths)
+	}
+	if err != nil {
+		for _, r := range rels {
+			r()
+		}
+		return nil, err
+	}
+	s.mu.Lock()
+	s.views[name] = nv
+	s.mu.Unlock()
+	return rels, nil
+}
+
+func columnsOf(schema []catalog.Column) []query.Column {
+	out := make([]query.Column, len(schema))
+	for i, c := range schema {
+		out[i] = query.Column{Name: c.Name, Type: c.Type}
+	}
+	return out
+}
+
+// manifestExists reports whether version v of name has a manifest.
+func (s *Server) manifestExists(ctx context.Context, name string, v int64) (bool, error) {
+	key := catalog.ManifestKey(name, v)
+	if s.localData != "" {
+		p, err := local.ObjectPath(s.opts.LocalDir, key)
+		if err == nil {
+			if _, err := os.Stat(p); err == nil {
+				return true, nil
+			}
+			return false, nil
+		}
+	}
+	_, err := s.opts.Store.Head(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errs.Is(err, errs.NotFound):
+		return false, nil
+	}
+	return false, errs.E("query", errs.KindOf(err), "storaged: checking the catalog", err)
+}
+
+// resolve finds where DuckDB reads f: the local backend's own file when
+// storaged reports one inside the allowed directory, else the cache.
+func (s *Server) resolve(ctx context.Context, f catalog.File) (viewFile, error) {
+	if s.localData != "" {
+		if p, err := local.ObjectPath(s.opts.LocalDir, f.Key); err == nil && strings.HasPrefix(p, s.localData) {
+			if st, err := os.Stat(p); err == nil && st.Size() == f.Bytes {
+				return viewFile{key: f.Key, path: p, size: f.Bytes}, nil
+			}
+		}
+	}
+	info, err := s.opts.Store.Head(ctx, f.Key)
+	if err != nil {
+		return viewFile{}, errs.E("query", errs.KindOf(err), fmt.Sprintf("data file %s", f.Key), err)
+	}
+	return viewFile{key: f.Key, etag: info.ETag, cached: true, size: info.Size, path: s.cache.Path(f.Key, info.ETag)}, nil
+}
+
+// pin acquires the cached files of v (downloading evicted ones) until the
+// query ends; local files need nothing.
+func (s *Server) pin(ctx context.Context, name string, v *view) ([]func(), error) {
+	var rels []func()
+	for i := range v.files {
+		f := &v.files[i]
+		if !f.cached {
+			continue
+		}
+		key := f.key
+		_, rel, err := s.cache.Acquire(ctx, f.key, f.etag, func(ctx context.Context, w io.Writer) (int64, error) {
+			rc, _, err := s.opts.Store.Get(ctx, key, storage.Whole)
+			if err != nil {
+				return 0, err
+			}
+			defer rc.Close()
+			return io.Copy(w, rc)
+		})
+		if err != nil {
+			for _, r := range rels {
+				r()
+			}
+			return nil, errs.E("query", errs.KindOf(err), fmt.Sprintf("dataset %q: fetching %s", name, key), err)
+		}
+		rels = append(rels, rel)
+	}
+	return rels, nil
+}
