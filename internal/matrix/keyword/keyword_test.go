@@ -1,0 +1,112 @@
+package keyword
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func ids(hs []Hit) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = h.ID
+	}
+	return out
+}
+
+func TestAnalyze(t *testing.T) {
+	got := Analyze("The Forklift Drivers' union isn't Alice's; BOXES, policies and glasses")
+	want := []string{"forklift", "driver", "union", "isn't", "alice", "boxe", "policy", "glasse"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestBM25(t *testing.T) {
+	ix := New()
+	ix.Add([]Doc{
+		{"1", "Alice Forklift Operator"},
+		{"2", "Bob Accountant"},
+		{"3", "Carol Truck Driver"},
+		{"4", "Dan forklift forklift mechanic and forklift trainer with a very long description of many other things"},
+		{"5", "Eve Accountant"},
+	})
+	if got := ids(ix.Search("forklift", 10, nil)); !reflect.DeepEqual(got, []string{"1", "4"}) {
+		t.Errorf("forklift: %v (short doc first: length normalisation)", got)
+	}
+	if got := ids(ix.Search("forklift driver", 10, nil)); len(got) != 3 {
+		t.Errorf("forklift driver: %v", got)
+	}
+	// rare term outweighs common one
+	if got := ids(ix.Search("bob accountant", 1, nil)); !reflect.DeepEqual(got, []string{"2"}) {
+		t.Errorf("bob accountant: %v", got)
+	}
+	if got := ids(ix.Search("forklift", 10, func(id string) bool { return id == "4" })); !reflect.DeepEqual(got, []string{"4"}) {
+		t.Errorf("allow: %v", got)
+	}
+	if got := ix.Search("the of and", 10, nil); len(got) != 0 {
+		t.Errorf("stop words only: %v", got)
+	}
+	// replace and delete
+	ix.Add([]Doc{{"1", "Alice Welder"}})
+	if got := ids(ix.Search("forklift", 10, nil)); !reflect.DeepEqual(got, []string{"4"}) {
+		t.Errorf("after replace: %v", got)
+	}
+	if n := ix.Delete([]string{"4", "nope"}); n != 1 || ix.Len() != 4 {
+		t.Errorf("delete: %d, len %d", n, ix.Len())
+	}
+	if got := ix.Search("forklift", 10, nil); len(got) != 0 {
+		t.Errorf("after delete: %v", got)
+	}
+}
+
+func TestSaveLoad(t *testing.T) {
+	ix := New()
+	ix.Add([]Doc{{"a", "red apple pie"}, {"b", "green apple"}, {"c", "red car"}, {"d", "blue sky"}})
+	ix.Delete([]string{"c"})
+	ix.Add([]Doc{{"b", "green pear"}})
+	path := filepath.Join(t.TempDir(), "sub", "kw.lhkw")
+	if err := ix.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"apple", "red", "green pear", "sky", "car"} {
+		a, b := ix.Search(q, 10, nil), got.Search(q, 10, nil)
+		if !reflect.DeepEqual(ids(a), ids(b)) {
+			t.Errorf("%q: before %v, after load %v", q, a, b)
+		}
+		for i := range a {
+			if d := a[i].Score - b[i].Score; d > 1e-9 || d < -1e-9 {
+				t.Errorf("%q: score %v vs %v", q, a[i].Score, b[i].Score)
+			}
+		}
+	}
+	if got.Len() != 3 || got.Has("c") {
+		t.Errorf("len %d, has c %v", got.Len(), got.Has("c"))
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temp files left: %v", entries)
+	}
+	// every truncation and a flipped byte are detected
+	b, _ := os.ReadFile(path)
+	for _, n := range []int{0, 3, 5, len(b) / 2, len(b) - 1} {
+		os.WriteFile(path, b[:n], 0o644)
+		if _, err := Load(path); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("truncated at %d: %v", n, err)
+		}
+	}
+	b[len(b)/2] ^= 0x40
+	os.WriteFile(path, b, 0o644)
+	if _, err := Load(path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("flipped byte: %v", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing: %v", err)
+	}
+}

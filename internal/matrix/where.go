@@ -1,0 +1,707 @@
+package matrix
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Where predicates (ADR-032). A search's "where" is parsed here, in Go, as
+// ONE SQL boolean expression over the dataset's own columns, and the SQL
+// sent to queryd is re-rendered from the parse tree (identifiers re-quoted,
+// strings re-escaped, every sub-expression parenthesised), never the
+// caller's text. What parses: literals (numbers, 'strings', TRUE, FALSE,
+// NULL, DATE/TIMESTAMP/INTERVAL 'literal'), column names (bare or
+// "quoted", resolved against the dataset schema), unary - + NOT,
+// arithmetic + - * / % and ||, comparisons = == <> != < <= > >=, AND, OR,
+// IS [NOT] NULL|TRUE|FALSE|DISTINCT FROM, [NOT] IN (list), [NOT] LIKE /
+// ILIKE [ESCAPE], [NOT] BETWEEN .. AND .., CASE, CAST(x AS type) and
+// x::type, and calls of an allow-list of scalar functions. What does not:
+// ';', comments, parameters ($1, ?), dollar-quoted and prefixed strings
+// (E'..', X'..'), subqueries and any keyword that would start one (SELECT,
+// FROM, WITH, ...), table functions, unknown functions, unknown columns,
+// more than one expression. Since only the dataset's columns can be named
+// and no query can be nested, a predicate can only filter that dataset's
+// rows; queryd's own read-only lock-down is a second wall behind this one.
+
+// maxWhereBytes bounds a predicate.
+const maxWhereBytes = 4096
+
+// maxWhereDepth bounds nesting (parentheses, NOT chains).
+const maxWhereDepth = 64
+
+// whereFuncs are the scalar functions a predicate may call (DuckDB names).
+var whereFuncs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Fields(`lower upper lcase ucase length len strlen char_length trim ltrim rtrim
+		substr substring left right concat concat_ws replace reverse lpad rpad repeat position strpos instr
+		contains starts_with ends_with prefix suffix like_escape regexp_matches regexp_full_match
+		regexp_replace regexp_extract levenshtein jaccard
+		abs round floor ceil ceiling sign sqrt ln log log10 log2 exp pow power greatest least mod
+		coalesce nullif ifnull
+		year month day hour minute second week quarter dayofweek dayofyear epoch
+		date_part datepart date_trunc datetrunc date_diff datediff date_add strftime strptime
+		today current_date now
+		list_contains list_has array_contains array_length list_length`) {
+		m[f] = true
+	}
+	return m
+}()
+
+// whereTypes are the type names CAST and :: accept.
+var whereTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range strings.Fields(`boolean bool tinyint smallint integer int int4 int8 bigint hugeint
+		utinyint usmallint uinteger ubigint float real double decimal numeric varchar text string
+		date time timestamp timestamptz interval uuid`) {
+		m[t] = true
+	}
+	return m
+}()
+
+// whereKeywords cannot be bare column names.
+var whereKeywords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range strings.Fields(`and or not in is null true false like ilike glob similar between escape
+		case when then else end cast as distinct from select with where union except intersect
+		exists any all some array interval date timestamp order by group having limit offset
+		join on using values table pivot unpivot lateral qualify window over filter collate`) {
+		m[k] = true
+	}
+	return m
+}()
+
+type tokKind int
+
+const (
+	tEOF tokKind = iota
+	tIdent
+	tQIdent // "quoted"
+	tNumber
+	tString
+	tOp
+)
+
+type tok struct {
+	kind tokKind
+	text string // ident: lowercased for bare; string: unescaped value
+	raw  string
+	pos  int
+}
+
+func whereErr(format string, args ...any) error {
+	return errs.Errorf("matrix.where", errs.Invalid, "where: "+format, args...)
+}
+
+func lexWhere(src string) ([]tok, error) {
+	var out []tok
+	i := 0
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case c == ';':
+			return nil, whereErr("';' at offset %d: one expression only", i)
+		case c == '-' && i+1 < len(src) && src[i+1] == '-', c == '/' && i+1 < len(src) && src[i+1] == '*':
+			return nil, whereErr("comments are not allowed (offset %d)", i)
+		case c == '$' || c == '?':
+			return nil, whereErr("parameters and dollar quoting are not allowed (offset %d)", i)
+		case c == '\'':
+			j := i + 1
+			var b strings.Builder
+			for {
+				if j >= len(src) {
+					return nil, whereErr("unterminated string starting at offset %d", i)
+				}
+				if src[j] == '\'' {
+					if j+1 < len(src) && src[j+1] == '\'' {
+						b.WriteByte('\'')
+						j += 2
+						continue
+					}
+					break
+				}
+				b.WriteByte(src[j])
+				j++
+			}
+			out = append(out, tok{kind: tString, text: b.String(), raw: src[i : j+1], pos: i})
+			i = j + 1
+		case c == '"':
+			j := i + 1
+			var b strings.Builder
+			for {
+				if j >= len(src) {
+					return nil, whereErr("unterminated quoted identifier at offset %d", i)
+				}
+				if src[j] == '"' {
+					if j+1 < len(src) && src[j+1] == '"' {
+						b.WriteByte('"')
+						j += 2
+						continue
+					}
+					break
+				}
+				b.WriteByte(src[j])
+				j++
+			}
+			out = append(out, tok{kind: tQIdent, text: b.String(), raw: src[i : j+1], pos: i})
+			i = j + 1
+		case c >= '0' && c <= '9' || c == '.' && i+1 < len(src) && src[i+1] >= '0' && src[i+1] <= '9':
+			j := i
+			for j < len(src) && (src[j] >= '0' && src[j] <= '9' || src[j] == '.' || src[j] == '_') {
+				j++
+			}
+			if j < len(src) && (src[j] == 'e' || src[j] == 'E') {
+				k := j + 1
+				if k < len(src) && (src[k] == '+' || src[k] == '-') {
+					k++
+				}
+				if k < len(src) && src[k] >= '0' && src[k] <= '9' {
+					j = k
+					for j < len(src) && src[j] >= '0' && src[j] <= '9' {
+						j++
+					}
+				}
+			}
+			num := strings.ReplaceAll(src[i:j], "_", "")
+			if strings.Count(num, ".") > 1 || num == "." {
+				return nil, whereErr("bad number %q at offset %d", src[i:j], i)
+			}
+			if j < len(src) && isIdentByte(src[j]) {
+				return nil, whereErr("bad number %q at offset %d", src[i:j+1], i)
+			}
+			out = append(out, tok{kind: tNumber, text: num, raw: src[i:j], pos: i})
+			i = j
+		case isIdentStart(src[i:]):
+			j := i
+			for j < len(src) {
+				r, n := utf8.DecodeRuneInString(src[j:])
+				if !(r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+					break
+				}
+				j += n
+			}
+			if j < len(src) && (src[j] == '\'' || src[j] == '&' || src[j] == '"') {
+				return nil, whereErr("prefixed strings (E'..', X'..', U&'..') are not allowed (offset %d)", i)
+			}
+			out = append(out, tok{kind: tIdent, text: strings.ToLower(src[i:j]), raw: src[i:j], pos: i})
+			i = j
+		default:
+			ops := []string{"<>", "!=", "<=", ">=", "==", "||", "::", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ","}
+			found := ""
+			for _, op := range ops {
+				if strings.HasPrefix(src[i:], op) {
+					found = op
+					break
+				}
+			}
+			if found == "" {
+				r, _ := utf8.DecodeRuneInString(src[i:])
+				return nil, whereErr("unexpected %q at offset %d", r, i)
+			}
+			out = append(out, tok{kind: tOp, text: found, raw: found, pos: i})
+			i += len(found)
+		}
+	}
+	return append(out, tok{kind: tEOF, pos: len(src)}), nil
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= utf8.RuneSelf
+}
+
+func isIdentStart(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r == '_' || unicode.IsLetter(r)
+}
+
+type whereParser struct {
+	toks  []tok
+	i     int
+	cols  map[string]string // lower-case name -> schema name
+	depth int
+	out   strings.Builder
+}
+
+// CompileWhere parses src as one boolean expression over columns (schema
+// names) and returns it re-rendered as safe SQL. Errors: Invalid, saying
+// what is wrong and where.
+func CompileWhere(src string, columns []string) (string, error) {
+	if len(src) > maxWhereBytes {
+		return "", whereErr("longer than %d bytes", maxWhereBytes)
+	}
+	if strings.ContainsRune(src, 0) {
+		return "", whereErr("NUL byte")
+	}
+	toks, err := lexWhere(src)
+	if err != nil {
+		return "", err
+	}
+	if len(toks) == 1 {
+		return "", whereErr("empty")
+	}
+	p := &whereParser{toks: toks, cols: map[string]string{}}
+	for _, c := range columns {
+		p.cols[strings.ToLower(c)] = c
+	}
+	if err := p.expr(); err != nil {
+		return "", err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		return "", whereErr("unexpected %q at offset %d: the predicate must be a single expression", t.raw, t.pos)
+	}
+	return p.out.String(), nil
+}
+
+func (p *whereParser) peek() tok { return p.toks[p.i] }
+func (p *whereParser) next() tok  { t := p.toks[p.i]; p.i++; return t }
+
+func (p *whereParser) isKw(kw string) bool {
+	t := p.peek()
+	return t.kind == tIdent && t.text == kw
+}
+
+func (p *whereParser) isKwAt(k int, kw string) bool {
+	if p.i+k >= len(p.toks) {
+		return false
+	}
+	t := p.toks[p.i+k]
+	return t.kind == tIdent && t.text == kw
+}
+
+func (p *whereParser) acceptKw(kw string) bool {
+	if p.isKw(kw) {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *whereParser) isOp(op string) bool {
+	t := p.peek()
+	return t.kind == tOp && t.text == op
+}
+
+func (p *whereParser) expectOp(op string) error {
+	if !p.isOp(op) {
+		t := p.peek()
+		return whereErr("expected %q at offset %d, found %s", op, t.pos, describeTok(t))
+	}
+	p.i++
+	return nil
+}
+
+func (p *whereParser) expectKw(kw string) error {
+	if !p.acceptKw(kw) {
+		t := p.peek()
+		return whereErr("expected %s at offset %d, found %s", strings.ToUpper(kw), t.pos, describeTok(t))
+	}
+	return nil
+}
+
+func describeTok(t tok) string {
+	if t.kind == tEOF {
+		return "the end"
+	}
+	return fmt.Sprintf("%q", t.raw)
+}
+
+func (p *whereParser) w(s string) { p.out.WriteString(s) }
+
+func (p *whereParser) enter() error {
+	p.depth++
+	if p.depth > maxWhereDepth {
+		return whereErr("nested deeper than %d", maxWhereDepth)
+	}
+	return nil
+}
+
+func (p *whereParser) leave() { p.depth-- }
+
+// expr := and (OR and)*
+func (p *whereParser) expr() error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	p.w("(")
+	if err := p.and(); err != nil {
+		return err
+	}
+	for p.acceptKw("or") {
+		p.w(" OR ")
+		if err := p.and(); err != nil {
+			return err
+		}
+	}
+	p.w(")")
+	return nil
+}
+
+func (p *whereParser) and() error {
+	p.w("(")
+	if err := p.not(); err != nil {
+		return err
+	}
+	for p.acceptKw("and") {
+		p.w(" AND ")
+		if err := p.not(); err != nil {
+			return err
+		}
+	}
+	p.w(")")
+	return nil
+}
+
+func (p *whereParser) not() error {
+	if p.acceptKw("not") {
+		if err := p.enter(); err != nil {
+			return err
+		}
+		defer p.leave()
+		p.w("(NOT ")
+		if err := p.not(); err != nil {
+			return err
+		}
+		p.w(")")
+		return nil
+	}
+	return p.cmp()
+}
+
+// cmp := add [comparison | IS ... | [NOT] IN/LIKE/ILIKE/BETWEEN ...]
+func (p *whereParser) cmp() error {
+	p.w("(")
+	if err := p.add(); err != nil {
+		return err
+	}
+	t := p.peek()
+	switch {
+	case t.kind == tOp && (t.text == "=" || t.text == "==" || t.text == "<>" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">="):
+		p.i++
+		op := t.text
+		if op == "==" {
+			op = "="
+		}
+		p.w(" " + op + " ")
+		if err := p.add(); err != nil {
+			return err
+		}
+	case p.isKw("is"):
+		p.i++
+		p.w(" IS ")
+		if p.acceptKw("not") {
+			p.w("NOT ")
+		}
+		switch {
+		case p.acceptKw("null"):
+			p.w("NULL")
+		case p.acceptKw("true"):
+			p.w("TRUE")
+		case p.acceptKw("false"):
+			p.w("FALSE")
+		case p.acceptKw("distinct"):
+			if err := p.expectKw("from"); err != nil {
+				return err
+			}
+			p.w("DISTINCT FROM ")
+			if err := p.add(); err != nil {
+				return err
+			}
+		default:
+			t := p.peek()
+			return whereErr("expected NULL, TRUE, FALSE or DISTINCT FROM after IS at offset %d, found %s", t.pos, describeTok(t))
+		}
+	case p.isKw("in") || p.isKw("like") || p.isKw("ilike") || p.isKw("between") ||
+		p.isKw("not") && (p.isKwAt(1, "in") || p.isKwAt(1, "like") || p.isKwAt(1, "ilike") || p.isKwAt(1, "between")):
+		if p.acceptKw("not") {
+			p.w(" NOT")
+		}
+		switch kw := p.next().text; kw {
+		case "in":
+			p.w(" IN (")
+			if err := p.expectOp("("); err != nil {
+				return err
+			}
+			if p.isKw("select") || p.isKw("with") || p.isKw("from") || p.isKw("values") || p.isKw("table") {
+				return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+			}
+			if err := p.list(); err != nil {
+				return err
+			}
+			if err := p.expectOp(")"); err != nil {
+				return err
+			}
+			p.w(")")
+		case "like", "ilike":
+			p.w(" " + strings.ToUpper(kw) + " ")
+			if err := p.add(); err != nil {
+				return err
+			}
+			if p.acceptKw("escape") {
+				p.w(" ESCAPE ")
+				if err := p.add(); err != nil {
+					return err
+				}
+			}
+		case "between":
+			p.w(" BETWEEN ")
+			if err := p.add(); err != nil {
+				return err
+			}
+			if err := p.expectKw("and"); err != nil {
+				return err
+			}
+			p.w(" AND ")
+			if err := p.add(); err != nil {
+				return err
+			}
+		}
+	}
+	p.w(")")
+	return nil
+}
+
+func (p *whereParser) list() error {
+	if err := p.expr(); err != nil {
+		return err
+	}
+	for p.isOp(",") {
+		p.i++
+		p.w(", ")
+		if err := p.expr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *whereParser) add() error {
+	if err := p.mul(); err != nil {
+		return err
+	}
+	for p.isOp("+") || p.isOp("-") || p.isOp("||") {
+		p.w(" " + p.next().text + " ")
+		if err := p.mul(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *whereParser) mul() error {
+	if err := p.unary(); err != nil {
+		return err
+	}
+	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
+		p.w(" " + p.next().text + " ")
+		if err := p.unary(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *whereParser) unary() error {
+	if p.isOp("-") || p.isOp("+") {
+		if err := p.enter(); err != nil {
+			return err
+		}
+		defer p.leave()
+		p.w("(" + p.next().text)
+		if err := p.unary(); err != nil {
+			return err
+		}
+		p.w(")")
+		return nil
+	}
+	if err := p.primary(); err != nil {
+		return err
+	}
+	for p.isOp("::") {
+		p.i++
+		p.w("::")
+		if err := p.typeName(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *whereParser) typeName() error {
+	t := p.next()
+	if t.kind != tIdent || !whereTypes[t.text] {
+		return whereErr("unknown type %s at offset %d", describeTok(t), t.pos)
+	}
+	p.w(strings.ToUpper(t.text))
+	if p.isOp("(") {
+		p.i++
+		p.w("(")
+		for n := 0; ; n++ {
+			num := p.next()
+			if num.kind != tNumber || strings.Contains(num.text, ".") || n > 1 {
+				return whereErr("bad type parameter %s at offset %d", describeTok(num), num.pos)
+			}
+			p.w(num.text)
+			if p.isOp(",") {
+				p.i++
+				p.w(",")
+				continue
+			}
+			break
+		}
+		if err := p.expectOp(")"); err != nil {
+			return err
+		}
+		p.w(")")
+	}
+	return nil
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func (p *whereParser) primary() error {
+	t := p.next()
+	switch t.kind {
+	case tNumber:
+		p.w(t.text)
+		return nil
+	case tString:
+		p.w(sqlString(t.text))
+		return nil
+	case tQIdent:
+		return p.column(t)
+	case tOp:
+		if t.text == "(" {
+			if p.isKw("select") || p.isKw("with") || p.isKw("from") || p.isKw("values") || p.isKw("table") {
+				return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+			}
+			if err := p.expr(); err != nil {
+				return err
+			}
+			return p.expectOp(")")
+		}
+	case tIdent:
+		switch t.text {
+		case "true", "false", "null":
+			p.w(strings.ToUpper(t.text))
+			return nil
+		case "date", "timestamp", "interval", "time":
+			s := p.next()
+			if s.kind != tString {
+				return whereErr("%s must be followed by a 'literal' at offset %d", strings.ToUpper(t.text), s.pos)
+			}
+			p.w(strings.ToUpper(t.text) + " " + sqlString(s.text))
+			return nil
+		case "cast", "try_cast":
+			if err := p.expectOp("("); err != nil {
+				return err
+			}
+			p.w(strings.ToUpper(t.text) + "(")
+			if err := p.expr(); err != nil {
+				return err
+			}
+			if err := p.expectKw("as"); err != nil {
+				return err
+			}
+			p.w(" AS ")
+			if err := p.typeName(); err != nil {
+				return err
+			}
+			if err := p.expectOp(")"); err != nil {
+				return err
+			}
+			p.w(")")
+			return nil
+		case "case":
+			return p.caseExpr()
+		}
+		if p.isOp("(") {
+			if !whereFuncs[t.text] {
+				return whereErr("function %q is not allowed (offset %d)", t.raw, t.pos)
+			}
+			p.i++
+			p.w(t.text + "(")
+			if !p.isOp(")") {
+				if p.isKw("select") || p.isKw("with") || p.isKw("distinct") {
+					return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+				}
+				if err := p.list(); err != nil {
+					return err
+				}
+			}
+			if err := p.expectOp(")"); err != nil {
+				return err
+			}
+			p.w(")")
+			return nil
+		}
+		if whereKeywords[t.text] {
+			return whereErr("unexpected keyword %s at offset %d", strings.ToUpper(t.text), t.pos)
+		}
+		return p.column(t)
+	}
+	return whereErr("unexpected %s at offset %d", describeTok(t), t.pos)
+}
+
+func (p *whereParser) column(t tok) error {
+	name, ok := p.cols[strings.ToLower(t.text)]
+	if !ok {
+		return whereErr("unknown column %q at offset %d (the dataset's columns only)", t.text, t.pos)
+	}
+	if p.isOp(".") || p.isOp("(") {
+		return whereErr("unexpected %q after column %q", p.peek().raw, t.text)
+	}
+	p.w(sqlIdent(name))
+	return nil
+}
+
+func (p *whereParser) caseExpr() error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	p.w("CASE")
+	if !p.isKw("when") {
+		p.w(" ")
+		if err := p.expr(); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for p.acceptKw("when") {
+		n++
+		p.w(" WHEN ")
+		if err := p.expr(); err != nil {
+			return err
+		}
+		if err := p.expectKw("then"); err != nil {
+			return err
+		}
+		p.w(" THEN ")
+		if err := p.expr(); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		t := p.peek()
+		return whereErr("CASE needs WHEN at offset %d", t.pos)
+	}
+	if p.acceptKw("else") {
+		p.w(" ELSE ")
+		if err := p.expr(); err != nil {
+			return err
+		}
+	}
+	if err := p.expectKw("end"); err != nil {
+		return err
+	}
+	p.w(" END")
+	return nil
+}
