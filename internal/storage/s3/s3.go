@@ -59,7 +59,7 @@ type Store struct {
 	cfg      Config
 	core     minio.Core
 	log      *slog.Logger
-	where    string      // "S3 endpoint X bucket Y", for messages
+	where    string       // "S3 endpoint X bucket Y", for messages
 	bucketOK atomic.Int64 // unix nanos when the bucket was last seen to exist
 	bufs     sync.Pool
 }
