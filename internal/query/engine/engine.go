@@ -359,25 +359,26 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	if want := stmt.NumInput(); want != len(args) {
 		return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
 	}
-	n, _ := stmt.ColumnCount()
-	cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
-	for i := 0; i < n; i++ {
-		name, _ := stmt.ColumnName(i)
-		ti, err := stmt.ColumnTypeInfo(i)
-		if err != nil {
-			return errs.E(op, errs.Invalid, fmt.Sprintf("column %q: %v", name, err))
-		}
-		cur.enc[i] = newEncoder(ti)
-		cur.Columns[i] = query.Column{Name: name}
-	}
 	rows, err := stmt.QueryContext(ctx, args)
 	if err != nil {
 		return mapError(ctx, op, err)
 	}
 	defer rows.Close()
-	if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
-		for i := range cur.Columns {
+	names := rows.Columns()
+	n := len(names)
+	cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
+	tn, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	for i, name := range names {
+		cur.Columns[i] = query.Column{Name: name}
+		if tn != nil {
 			cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
+		}
+		// The statement's TypeInfo has nested detail (STRUCT field order);
+		// a column typed only by a parameter falls back to the type name.
+		if ti, err := stmt.ColumnTypeInfo(i); err == nil && ti.InternalType() != duckdb.TYPE_INVALID {
+			cur.enc[i] = newEncoder(ti)
+		} else {
+			cur.enc[i] = encoderFromName(cur.Columns[i].Type)
 		}
 	}
 	cur.rows = rows

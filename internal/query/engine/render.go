@@ -59,6 +59,30 @@ func newEncoder(ti duckdb.TypeInfo) encoder {
 	return e
 }
 
+// encoderFromName is the encoder of a type known only by name (nested
+// types then render with sorted STRUCT keys).
+func encoderFromName(name string) encoder {
+	switch name {
+	case "DATE":
+		return encoder{t: duckdb.TYPE_DATE}
+	case "TIME":
+		return encoder{t: duckdb.TYPE_TIME}
+	case "TIME WITH TIME ZONE":
+		return encoder{t: duckdb.TYPE_TIME_TZ}
+	case "TIMESTAMP WITH TIME ZONE":
+		return encoder{t: duckdb.TYPE_TIMESTAMP_TZ}
+	case "TIMESTAMP_NS":
+		return encoder{t: duckdb.TYPE_TIMESTAMP_NS}
+	case "UUID":
+		return encoder{t: duckdb.TYPE_UUID}
+	case "JSON":
+		return encoder{t: duckdb.TYPE_VARCHAR, alias: "JSON"}
+	case "VARCHAR":
+		return encoder{t: duckdb.TYPE_VARCHAR}
+	}
+	return encoder{}
+}
+
 // json appends v as JSON.
 func (e *encoder) json(b []byte, v any) []byte {
 	if v == nil {
