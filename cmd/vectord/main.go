@@ -1,10 +1,11 @@
-// Command vectord is the Lakehouse-Go vectord daemon (see DESIGN.md).
+// Command vectord is the Lakehouse-Go vector index daemon (see DESIGN.md).
 package main
 
 import (
 	"os"
 
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
 )
 
-func main() { os.Exit(shared.Run("vectord", shared.NotImplemented("/v1/vectors"))) }
+func main() { os.Exit(shared.Run("vectord", vector.New)) }

@@ -94,6 +94,8 @@ type Service interface {
 	Upsert(ctx context.Context, name string, items []Item) (int, error)
 	Delete(ctx context.Context, name string, ids []string) (int, error)
 	Search(ctx context.Context, name string, req SearchRequest) ([]Result, error)
+	// GetItem returns one item by id (NotFound when absent).
+	GetItem(ctx context.Context, name, id string) (Item, error)
 }
 
 // Client reaches vectord over HTTP; it implements Service.
@@ -145,6 +147,12 @@ func (c *Client) Delete(ctx context.Context, name string, ids []string) (int, er
 func (c *Client) Search(ctx context.Context, name string, req SearchRequest) ([]Result, error) {
 	var out SearchResponse
 	return out.Results, c.base.JSON(ctx, http.MethodPost, indexPath(name)+"/search", req, &out)
+}
+
+// GetItem returns one item by id.
+func (c *Client) GetItem(ctx context.Context, name, id string) (Item, error) {
+	var out Item
+	return out, c.base.JSON(ctx, http.MethodGet, indexPath(name)+"/items/"+url.PathEscape(id), nil, &out)
 }
 
 // ValidateIndexName accepts 1-128 characters of [A-Za-z0-9_.-], not

@@ -87,8 +87,12 @@ type Options struct {
 	Daemons []string
 	// Env is added to every daemon's environment (AUTH_TOKEN, LANGFUSE_*...).
 	Env []string
-	// ExtraTOML is appended to the generated lakehouse.toml.
+	// ExtraTOML is appended to the generated lakehouse.toml (sections other
+	// than the daemons', e.g. [langfuse]).
 	ExtraTOML string
+	// Settings adds lines to a daemon's own section, e.g.
+	// {"vectord": "snapshot_interval = \"1s\""} (its bind is set already).
+	Settings map[string]string
 	// Log receives every daemon's output, each line prefixed with its name;
 	// nil = kept in memory and printed through t.Log on failure.
 	Log io.Writer
@@ -150,6 +154,9 @@ func StartE(dir string, opts Options) (*Suite, error) {
 	for i, name := range shared.Daemons {
 		s.Ports[name] = ports[i]
 		fmt.Fprintf(&toml, "[%s]\nbind = \"127.0.0.1:%d\"\n", name, ports[i])
+		if extra := opts.Settings[name]; extra != "" {
+			toml.WriteString(strings.TrimSpace(extra) + "\n")
+		}
 	}
 	toml.WriteString(opts.ExtraTOML)
 	s.Config = filepath.Join(dir, "lakehouse.toml")

@@ -1,0 +1,171 @@
+package vector
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+)
+
+// New is vectord's constructor for shared.Run: indexes loaded from
+// storaged's snapshots plus the local write-ahead log, snapshots in the
+// background, a last snapshot on shutdown.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config.Vectord
+	objects := storage.NewClient(env.StreamClient("storaged"))
+	st, err := Open(ctx, env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"), 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Run(runCtx, cfg.SnapshotInterval.Duration, int64(cfg.SnapshotOps))
+	}()
+	return &shared.Daemon{
+		Routes: Routes(env, st),
+		Close: func(ctx context.Context) error {
+			stop()
+			<-done
+			return st.Close(ctx)
+		},
+	}, nil
+}
+
+// Routes registers vectord's routes over svc: all of them, in one place.
+func Routes(env *shared.Env, svc Service) func(r chi.Router) {
+	h := &handlers{svc: svc}
+	return func(r chi.Router) {
+		r.Get(IndexesPath, env.Handle(h.list))
+		r.Route(IndexesPath+"/{name}", func(r chi.Router) {
+			r.Use(validIndexName(env))
+			r.Put("/", env.Handle(h.create))
+			r.Get("/", env.Handle(h.get))
+			r.Delete("/", env.Handle(h.drop))
+			r.Post("/upsert", env.Handle(h.upsert))
+			r.Post("/delete", env.Handle(h.delete))
+			r.Post("/search", env.Handle(h.search))
+			r.Get("/items/{id}", env.Handle(h.item))
+		})
+	}
+}
+
+func validIndexName(env *shared.Env) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			if err := ValidateIndexName(chi.URLParam(r, "name")); err != nil {
+				return err
+			}
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	}
+}
+
+type handlers struct{ svc Service }
+
+// Validate implements shared.Validator.
+func (r *CreateIndexRequest) Validate() error {
+	if r.Dims <= 0 {
+		return errs.Errorf("vector.create", errs.Invalid, "dims = %d: want a positive number of dimensions", r.Dims)
+	}
+	switch r.Metric {
+	case "", "cosine", "l2", "dot":
+	default:
+		return errs.Errorf("vector.create", errs.Invalid, "metric %q: want cosine, l2 or dot", r.Metric)
+	}
+	return nil
+}
+
+// Validate implements shared.Validator.
+func (r *SearchRequest) Validate() error {
+	if len(r.Vector) == 0 {
+		return errs.Errorf("vector.search", errs.Invalid, "vector: empty")
+	}
+	return nil
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	out, err := h.svc.ListIndexes(r.Context())
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ListResponse{Indexes: out})
+}
+
+func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
+	var req CreateIndexRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	out, err := h.svc.CreateIndex(r.Context(), chi.URLParam(r, "name"), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	out, err := h.svc.GetIndex(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.DeleteIndex(r.Context(), chi.URLParam(r, "name")); err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, map[string]string{"deleted": chi.URLParam(r, "name")})
+}
+
+func (h *handlers) upsert(w http.ResponseWriter, r *http.Request) error {
+	var req UpsertRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	n, err := h.svc.Upsert(r.Context(), chi.URLParam(r, "name"), req.Items)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, UpsertResponse{Upserted: n})
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	var req DeleteRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	n, err := h.svc.Delete(r.Context(), chi.URLParam(r, "name"), req.IDs)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Deleted: n})
+}
+
+func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
+	var req SearchRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := h.svc.Search(r.Context(), chi.URLParam(r, "name"), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, SearchResponse{Results: res})
+}
+
+func (h *handlers) item(w http.ResponseWriter, r *http.Request) error {
+	it, err := h.svc.GetItem(r.Context(), chi.URLParam(r, "name"), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, it)
+}

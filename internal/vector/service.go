@@ -1,0 +1,573 @@
+package vector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/vector/hnsw"
+	"lakehouse-go/internal/vector/lhv1"
+	"lakehouse-go/internal/vector/wal"
+)
+
+// SnapshotPrefix is where LHV1 snapshots live in storaged:
+// _vectors/{name}/index.lhv1, replaced atomically by each snapshot.
+const SnapshotPrefix = "_vectors/"
+
+func snapshotKey(name string) string { return SnapshotPrefix + name + "/index.lhv1" }
+
+// Limits of one request.
+const (
+	MaxK           = 10_000
+	MaxUpsertItems = 100_000
+)
+
+// index is one live index with its writer lock and persistence marks.
+type index struct {
+	name string
+	ix   *hnsw.Index
+	wmu  sync.Mutex // orders WAL append + apply for this index
+	// lastSeq is the seq of the last WAL record applied; snapSeq the seq the
+	// stored snapshot covers. lastSeq > snapSeq = dirty.
+	lastSeq, snapSeq uint64
+}
+
+// Store is vectord's Service: HNSW indexes in memory, every change appended
+// to the write-ahead log (fsync, group commit) before it is applied and
+// acknowledged, LHV1 snapshots written to storaged in the background, and
+// the log truncated behind them.
+type Store struct {
+	log     *slog.Logger
+	objects storage.Store
+	dir     string
+	w       *wal.WAL
+
+	mu      sync.RWMutex
+	indexes map[string]*index
+	// pendingDrops maps a dropped index to its drop seq while its snapshot
+	// object may still exist; the log is not truncated past it until the
+	// object is gone (else a restart would resurrect the index).
+	pendingDrops map[string]uint64
+
+	snapMu sync.Mutex // one snapshot pass at a time
+	opsSinceSnap int64
+}
+
+var _ Service = (*Store)(nil)
+
+// Open loads every snapshot from objects, replays the log in dir, and
+// returns the Store. It retries storage for up to wait (storaged may be
+// starting alongside).
+func Open(ctx context.Context, log *slog.Logger, objects storage.Store, dir string, wait time.Duration) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, errs.E("vector.Open", errs.Internal, err)
+	}
+	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}}
+	start := time.Now()
+	deadline := start.Add(wait)
+	for {
+		err := s.loadSnapshots(ctx)
+		if err == nil {
+			break
+		}
+		if !errs.Is(err, errs.Unavailable) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("storage not ready, retrying", "op", "vector.load", "err", err.Error())
+		time.Sleep(200 * time.Millisecond)
+	}
+	walPath := filepath.Join(dir, "vectord.wal")
+	replayed := 0
+	info, err := wal.Replay(walPath, func(rec wal.Record) error {
+		replayed++
+		return s.replay(ctx, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.w, err = wal.Open(walPath); err != nil {
+		return nil, err
+	}
+	var vecs int
+	for _, ix := range s.indexes {
+		vecs += ix.ix.Len()
+	}
+	log.Info("vector indexes loaded", "op", "vector.load", "indexes", len(s.indexes), "vectors", vecs,
+		"wal_records", replayed, "torn_bytes", info.TornBytes, "dur_ms", time.Since(start).Milliseconds())
+	return s, nil
+}
+
+func (s *Store) loadSnapshots(ctx context.Context) error {
+	var keys []string
+	err := storage.ListAll(ctx, s.objects, SnapshotPrefix, func(o storage.ObjectInfo) error {
+		if strings.HasSuffix(o.Key, "/index.lhv1") {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		name := strings.TrimSuffix(strings.TrimPrefix(key, SnapshotPrefix), "/index.lhv1")
+		rc, _, err := s.objects.Get(ctx, key, storage.Whole)
+		if err != nil {
+			return err
+		}
+		ix, err := lhv1.Decode(rc)
+		rc.Close()
+		if err != nil {
+			return errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
+		}
+		seq := ix.Seq()
+		s.indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
+	}
+	return nil
+}
+
+// replay applies one logged record that the snapshots do not cover.
+func (s *Store) replay(ctx context.Context, rec wal.Record) error {
+	cur := s.indexes[rec.Index]
+	if cur != nil && rec.Seq <= cur.snapSeq {
+		return nil // covered by the snapshot
+	}
+	switch rec.Op {
+	case wal.OpCreate:
+		if cur != nil {
+			return nil
+		}
+		var p hnsw.Params
+		if err := json.Unmarshal(rec.Data, &p); err != nil {
+			return errs.E("vector.replay", errs.Internal, fmt.Sprintf("create record %d", rec.Seq), err)
+		}
+		ix, err := hnsw.New(p)
+		if err != nil {
+			return err
+		}
+		ix.SetSeq(rec.Seq)
+		s.indexes[rec.Index] = &index{name: rec.Index, ix: ix, lastSeq: rec.Seq}
+	case wal.OpDrop:
+		delete(s.indexes, rec.Index)
+		s.pendingDrops[rec.Index] = rec.Seq
+	case wal.OpUpsert, wal.OpDelete:
+		if cur == nil {
+			return nil // the index was dropped later in the log
+		}
+		var err error
+		if rec.Op == wal.OpUpsert {
+			err = cur.ix.Upsert(rec.Items)
+		} else {
+			_, err = cur.ix.Delete(rec.IDs)
+		}
+		if err != nil && !errs.Is(err, errs.Invalid) {
+			return err
+		}
+		cur.ix.SetSeq(rec.Seq)
+		cur.lastSeq = rec.Seq
+	}
+	return nil
+}
+
+func (s *Store) get(name string) (*index, error) {
+	if err := ValidateIndexName(name); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	ix := s.indexes[name]
+	s.mu.RUnlock()
+	if ix == nil {
+		return nil, errs.Errorf("vector", errs.NotFound, "index %q not found", name)
+	}
+	return ix, nil
+}
+
+// live reports whether ix is still the index registered under its name.
+func (s *Store) live(ix *index) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.indexes[ix.name] == ix
+}
+
+func info(ix *index) IndexInfo { return IndexInfo{Name: ix.name, Stats: ix.ix.Stats()} }
+
+// CreateIndex implements Service. Re-creating with the same params is a no-op.
+func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error) {
+	const op = "vector.CreateIndex"
+	if err := ValidateIndexName(name); err != nil {
+		return IndexInfo{}, err
+	}
+	p := hnsw.Params{Dims: req.Dims, Metric: hnsw.Metric(req.Metric), M: req.M, EfConstruction: req.EfConstruction}.WithDefaults()
+	ix, err := hnsw.New(p)
+	if err != nil {
+		return IndexInfo{}, err
+	}
+	// snapMu: no snapshot pass may write this name's key while it is re-created.
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.indexes[name]; cur != nil {
+		have := cur.ix.Params()
+		have.Capacity, have.Seed = 0, 0
+		want := p
+		want.Capacity, want.Seed = 0, 0
+		if have != want {
+			return IndexInfo{}, errs.Errorf(op, errs.Conflict, "index %q exists with other params (dims %d, metric %s, m %d, ef_construction %d)", name, have.Dims, have.Metric, have.M, have.EfConstruction)
+		}
+		return info(cur), nil
+	}
+	if _, dropped := s.pendingDrops[name]; dropped {
+		// The old incarnation's snapshot must go before the new one can be written.
+		if err := s.objects.Delete(ctx, snapshotKey(name)); err != nil {
+			return IndexInfo{}, errs.E(op, errs.KindOf(err), fmt.Sprintf("index %q was dropped and its old snapshot could not be removed yet", name), err)
+		}
+		delete(s.pendingDrops, name)
+	}
+	data, _ := json.Marshal(p)
+	seq, err := s.w.Append(&wal.Record{Op: wal.OpCreate, Index: name, Data: data})
+	if err != nil {
+		return IndexInfo{}, errs.E(op, errs.Unavailable, "write-ahead log", err)
+	}
+	ix.SetSeq(seq)
+	cur := &index{name: name, ix: ix, lastSeq: seq}
+	s.indexes[name] = cur
+	return info(cur), nil
+}
+
+// GetIndex implements Service.
+func (s *Store) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
+	ix, err := s.get(name)
+	if err != nil {
+		return IndexInfo{}, err
+	}
+	return info(ix), nil
+}
+
+// ListIndexes implements Service (sorted by name).
+func (s *Store) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
+	s.mu.RLock()
+	out := make([]IndexInfo, 0, len(s.indexes))
+	for _, ix := range s.indexes {
+		out = append(out, info(ix))
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// DeleteIndex implements Service: logged, dropped from memory, snapshot removed.
+// Lock order everywhere: snapMu, then an index's wmu, then mu.
+func (s *Store) DeleteIndex(ctx context.Context, name string) error {
+	const op = "vector.DeleteIndex"
+	ix, err := s.get(name)
+	if err != nil {
+		return err
+	}
+	ix.wmu.Lock()
+	s.mu.Lock()
+	if s.indexes[name] != ix {
+		s.mu.Unlock()
+		ix.wmu.Unlock()
+		return errs.Errorf(op, errs.NotFound, "index %q not found", name)
+	}
+	seq, err := s.w.Append(&wal.Record{Op: wal.OpDrop, Index: name})
+	if err != nil {
+		s.mu.Unlock()
+		ix.wmu.Unlock()
+		return errs.E(op, errs.Unavailable, "write-ahead log", err)
+	}
+	delete(s.indexes, name)
+	s.pendingDrops[name] = seq
+	s.mu.Unlock()
+	ix.wmu.Unlock()
+	// Under snapMu: a snapshot pass that encoded this index before the drop
+	// cannot store it after the delete below.
+	s.snapMu.Lock()
+	s.removeDropped(ctx)
+	s.snapMu.Unlock()
+	return nil
+}
+
+// removeDropped deletes the snapshots of dropped indexes (retried by the snapshot loop).
+func (s *Store) removeDropped(ctx context.Context) {
+	s.mu.RLock()
+	var names []string
+	for n := range s.pendingDrops {
+		names = append(names, n)
+	}
+	s.mu.RUnlock()
+	for _, n := range names {
+		s.mu.RLock()
+		_, recreated := s.indexes[n]
+		s.mu.RUnlock()
+		if recreated {
+			continue // CreateIndex removed the old snapshot before re-creating
+		}
+		if err := s.objects.Delete(ctx, snapshotKey(n)); err != nil {
+			s.log.Warn("snapshot delete failed; will retry", "op", "vector.drop", "index", n, "err", err.Error())
+			continue
+		}
+		s.mu.Lock()
+		delete(s.pendingDrops, n)
+		s.mu.Unlock()
+	}
+}
+
+// Upsert implements Service: durable in the log before it is applied.
+func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, error) {
+	const op = "vector.Upsert"
+	if len(items) == 0 {
+		return 0, errs.Errorf(op, errs.Invalid, "items: empty; want at least one item")
+	}
+	if len(items) > MaxUpsertItems {
+		return 0, errs.Errorf(op, errs.TooLarge, "%d items in one upsert; at most %d", len(items), MaxUpsertItems)
+	}
+	ix, err := s.get(name)
+	if err != nil {
+		return 0, err
+	}
+	// Validate before logging: an invalid batch changes nothing, not even the log.
+	if err := hnsw.ValidateItems(ix.ix.Params(), items); err != nil {
+		return 0, err
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if !s.live(ix) {
+		return 0, errs.Errorf(op, errs.NotFound, "index %q not found", name)
+	}
+	seq, err := s.w.Append(&wal.Record{Op: wal.OpUpsert, Index: name, Items: items})
+	if err != nil {
+		return 0, errs.E(op, errs.Unavailable, "write-ahead log", err)
+	}
+	if err := ix.ix.Upsert(items); err != nil {
+		return 0, err
+	}
+	ix.ix.SetSeq(seq)
+	ix.lastSeq = seq
+	s.countOps(len(items))
+	return len(items), nil
+}
+
+// Delete implements Service.
+func (s *Store) Delete(ctx context.Context, name string, ids []string) (int, error) {
+	const op = "vector.Delete"
+	if len(ids) == 0 {
+		return 0, errs.Errorf(op, errs.Invalid, "ids: empty; want at least one id")
+	}
+	for i, id := range ids {
+		if id == "" {
+			return 0, errs.Errorf(op, errs.Invalid, "ids[%d] is empty", i)
+		}
+	}
+	ix, err := s.get(name)
+	if err != nil {
+		return 0, err
+	}
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if !s.live(ix) {
+		return 0, errs.Errorf(op, errs.NotFound, "index %q not found", name)
+	}
+	seq, err := s.w.Append(&wal.Record{Op: wal.OpDelete, Index: name, IDs: ids})
+	if err != nil {
+		return 0, errs.E(op, errs.Unavailable, "write-ahead log", err)
+	}
+	n, err := ix.ix.Delete(ids)
+	if err != nil {
+		return 0, err
+	}
+	ix.ix.SetSeq(seq)
+	ix.lastSeq = seq
+	s.countOps(len(ids))
+	return n, nil
+}
+
+// Search implements Service.
+func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]Result, error) {
+	const op = "vector.Search"
+	if req.K <= 0 || req.K > MaxK {
+		return nil, errs.Errorf(op, errs.Invalid, "k = %d: want 1..%d", req.K, MaxK)
+	}
+	if req.Ef < 0 || req.Ef > hnsw.MaxEf {
+		return nil, errs.Errorf(op, errs.Invalid, "ef = %d: want 0 (default) .. %d", req.Ef, hnsw.MaxEf)
+	}
+	ix, err := s.get(name)
+	if err != nil {
+		return nil, err
+	}
+	ef := req.Ef
+	if ef == 0 {
+		ef = max(64, req.K)
+	}
+	res, err := ix.ix.Search(req.Vector, req.K, ef, req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		res = []Result{}
+	}
+	return res, nil
+}
+
+// GetItem implements Service.
+func (s *Store) GetItem(ctx context.Context, name, id string) (Item, error) {
+	ix, err := s.get(name)
+	if err != nil {
+		return Item{}, err
+	}
+	it, ok := ix.ix.Get(id)
+	if !ok {
+		return Item{}, errs.Errorf("vector.GetItem", errs.NotFound, "item %q not found in index %q", id, name)
+	}
+	return it, nil
+}
+
+func (s *Store) countOps(n int) {
+	s.mu.Lock()
+	s.opsSinceSnap += int64(n)
+	s.mu.Unlock()
+}
+
+// OpsSinceSnapshot reports changes not yet covered by a snapshot pass.
+func (s *Store) OpsSinceSnapshot() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opsSinceSnap
+}
+
+// Snapshot writes an LHV1 snapshot of every dirty index to storaged, then
+// truncates the log behind what the snapshots cover. Searches go on while
+// it runs; writes to the index being encoded wait for its encode only.
+func (s *Store) Snapshot(ctx context.Context) error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.removeDropped(ctx)
+	s.mu.Lock()
+	s.opsSinceSnap = 0
+	var dirty []*index
+	for _, ix := range s.indexes {
+		dirty = append(dirty, ix)
+	}
+	s.mu.Unlock()
+	var errList []error
+	for _, ix := range dirty {
+		ix.wmu.Lock()
+		clean := ix.lastSeq <= ix.snapSeq
+		ix.wmu.Unlock()
+		if clean {
+			continue
+		}
+		if err := s.snapshotOne(ctx, ix); err != nil {
+			errList = append(errList, err)
+		}
+	}
+	if len(errList) > 0 {
+		return errors.Join(errList...)
+	}
+	return s.truncate()
+}
+
+func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
+	const op = "vector.Snapshot"
+	tmp, err := os.CreateTemp(s.dir, "snap-*.lhv1")
+	if err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	start := time.Now()
+	// Encode holds the index's read lock: the file and Seq agree.
+	if err := lhv1.Encode(tmp, ix.ix); err != nil {
+		return err
+	}
+	seq := ix.ix.Seq()
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	// The index may have been dropped meanwhile: do not resurrect its snapshot.
+	if !s.live(ix) {
+		return nil
+	}
+	if _, err := s.objects.Put(ctx, snapshotKey(ix.name), tmp, size, storage.PutOptions{ContentType: "application/vnd.lakehouse.lhv1"}); err != nil {
+		return err
+	}
+	ix.wmu.Lock()
+	ix.snapSeq = max(ix.snapSeq, seq)
+	ix.wmu.Unlock()
+	s.log.Info("snapshot stored", "op", "vector.snapshot", "index", ix.name, "seq", seq, "bytes", size, "dur_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// truncate drops log records every snapshot covers.
+func (s *Store) truncate() error {
+	s.mu.RLock()
+	through := s.w.NextSeq() - 1
+	live := make([]*index, 0, len(s.indexes))
+	for _, ix := range s.indexes {
+		live = append(live, ix)
+	}
+	for _, dropSeq := range s.pendingDrops {
+		through = min(through, dropSeq-1)
+	}
+	s.mu.RUnlock()
+	for _, ix := range live { // lock order: wmu is never taken under s.mu
+		ix.wmu.Lock()
+		if ix.lastSeq > ix.snapSeq {
+			through = min(through, ix.snapSeq)
+		}
+		ix.wmu.Unlock()
+	}
+	if through == 0 {
+		return nil
+	}
+	return s.w.TruncateThrough(through)
+}
+
+// Run takes snapshots every interval, or sooner once ops changes pile up,
+// until ctx ends.
+func (s *Store) Run(ctx context.Context, interval time.Duration, ops int64) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(min(interval, time.Second))
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(last) < interval && (ops <= 0 || s.OpsSinceSnapshot() < ops) {
+			continue
+		}
+		last = time.Now()
+		if err := s.Snapshot(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("snapshot failed; the write-ahead log keeps every change", "op", "vector.snapshot", "err", err.Error())
+		}
+	}
+}
+
+// Close takes a last snapshot (bounded by ctx) and closes the log.
+func (s *Store) Close(ctx context.Context) error {
+	err := s.Snapshot(ctx)
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
