@@ -60,7 +60,7 @@ type Store struct {
 	// object is gone (else a restart would resurrect the index).
 	pendingDrops map[string]uint64
 
-	snapMu sync.Mutex // one snapshot pass at a time
+	snapMu       sync.Mutex // one snapshot pass at a time
 	opsSinceSnap int64
 }
 

@@ -72,13 +72,22 @@ func TestValidation(t *testing.T) {
 		{"other params", func() error { _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: 8}); return err }(), errs.Conflict},
 		{"unknown index", func() error { _, err := s.Upsert(ctx, "nope", items(rand.New(rand.NewPCG(1, 1)), 0, 1, 4)); return err }(), errs.NotFound},
 		{"wrong dims", func() error { _, err := s.Upsert(ctx, "docs", []Item{{ID: "a", Vector: []float32{1, 2}}}); return err }(), errs.Invalid},
-		{"nan", func() error { _, err := s.Upsert(ctx, "docs", []Item{{ID: "a", Vector: []float32{1, nan, 0, 0}}}); return err }(), errs.Invalid},
-		{"empty id", func() error { _, err := s.Upsert(ctx, "docs", []Item{{ID: "", Vector: []float32{1, 0, 0, 0}}}); return err }(), errs.Invalid},
+		{"nan", func() error {
+			_, err := s.Upsert(ctx, "docs", []Item{{ID: "a", Vector: []float32{1, nan, 0, 0}}})
+			return err
+		}(), errs.Invalid},
+		{"empty id", func() error {
+			_, err := s.Upsert(ctx, "docs", []Item{{ID: "", Vector: []float32{1, 0, 0, 0}}})
+			return err
+		}(), errs.Invalid},
 		{"dup ids", func() error {
 			_, err := s.Upsert(ctx, "docs", []Item{{ID: "a", Vector: []float32{1, 0, 0, 0}}, {ID: "a", Vector: []float32{0, 1, 0, 0}}})
 			return err
 		}(), errs.Invalid},
-		{"k zero", func() error { _, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1, 0, 0, 0}, K: 0}); return err }(), errs.Invalid},
+		{"k zero", func() error {
+			_, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1, 0, 0, 0}, K: 0})
+			return err
+		}(), errs.Invalid},
 		{"search wrong dims", func() error { _, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1}, K: 1}); return err }(), errs.Invalid},
 	} {
 		if errs.KindOf(c.err) != c.kind {
