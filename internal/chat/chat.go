@@ -1,0 +1,322 @@
+// Package chat is the contract of chatd (:3220): LLM dispatch over five
+// providers (ollama, ollama_cloud, openrouter, opencode, kimi) with a
+// fallback chain and retries. It holds the native types of DESIGN.md
+// (Request, Response, Message, Usage, ProviderInfo), the OpenAI wire types
+// of POST /v1/chat/completions (openai.go), the Service interface, the
+// Provider interface that adapters implement (chat/ollama, chat/openai), the
+// SSE and NDJSON framing both sides share, the HTTP routes (server.go) and
+// the typed Client that pathwayd, matrixd and tests use.
+//
+// The daemon constructor (providers and keys from [chatd], the Dispatcher)
+// is chat/chatd.New; it lives in a sub-package because the adapters import
+// this one.
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Provider names, in DESIGN.md's order.
+const (
+	Ollama      = "ollama"
+	OllamaCloud = "ollama_cloud"
+	OpenRouter  = "openrouter"
+	OpenCode    = "opencode"
+	Kimi        = "kimi"
+	// Auto walks [chatd].fallback over the registered providers.
+	Auto = "auto"
+)
+
+// ProviderNames lists every provider chatd knows, registered or not.
+var ProviderNames = []string{Ollama, OllamaCloud, OpenRouter, OpenCode, Kimi}
+
+// KnownProvider reports whether name is one of ProviderNames.
+func KnownProvider(name string) bool {
+	for _, p := range ProviderNames {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Routes.
+const (
+	RouteChat        = "/v1/chat"
+	RouteProviders   = "/v1/chat/providers"
+	RouteModels      = "/v1/chat/models"
+	RouteCompletions = "/v1/chat/completions"
+	// RouteOllamaChat is Ollama's POST /api/chat under /v1/chat, so an Ollama
+	// client library with host http://gateway/v1/chat works (ADR-062).
+	RouteOllamaChat = "/v1/chat/api/chat"
+)
+
+// Message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+	RoleDeveloper = "developer" // OpenAI's newer name for system; sent upstream as system
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is the body of POST /v1/chat (and what every route is translated to).
+type Request struct {
+	// Provider is "auto" (or "") to walk the fallback chain, or a provider name.
+	Provider string `json:"provider,omitempty"`
+	// Model is the upstream model; "" = each provider's default_model. A
+	// "provider/model" prefix (LiteLLM style) picks the provider when
+	// Provider is auto: "openrouter/anthropic/claude-sonnet-4".
+	Model    string    `json:"model,omitempty"`
+	Messages []Message `json:"messages"`
+	// Stream answers NDJSON lines (native) or SSE (OpenAI route) chunk by chunk.
+	Stream bool `json:"stream,omitempty"`
+	// Temperature in [0, 2]; nil = the provider's default.
+	Temperature *float64 `json:"temperature,omitempty"`
+	// MaxTokens caps the answer (>= 1); nil = the provider's default.
+	MaxTokens *int     `json:"max_tokens,omitempty"`
+	TopP      *float64 `json:"top_p,omitempty"`
+	Stop      []string `json:"stop,omitempty"`
+}
+
+// Validate checks the request on its own (providers are checked by the
+// dispatcher). Every problem is reported at once, as Invalid.
+func (r *Request) Validate() error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	switch {
+	case r.Provider == "", r.Provider == Auto, KnownProvider(r.Provider):
+	default:
+		bad("provider %q: want auto or one of %s", r.Provider, strings.Join(ProviderNames, ", "))
+	}
+	if len(r.Messages) == 0 {
+		bad("messages: at least one message is required")
+	}
+	for i, m := range r.Messages {
+		switch m.Role {
+		case RoleSystem, RoleUser, RoleAssistant, RoleTool, RoleDeveloper:
+		case "":
+			bad("messages[%d].role: required (system, user, assistant or tool)", i)
+		default:
+			bad("messages[%d].role %q: want system, user, assistant or tool", i, m.Role)
+		}
+	}
+	if t := r.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
+		bad("temperature %v: want a number from 0 to 2", *t)
+	}
+	if p := r.TopP; p != nil && (math.IsNaN(*p) || *p <= 0 || *p > 1) {
+		bad("top_p %v: want a number above 0 and at most 1", *p)
+	}
+	if m := r.MaxTokens; m != nil && *m < 1 {
+		bad("max_tokens %d: want at least 1", *m)
+	}
+	if len(r.Stop) > 4 {
+		bad("stop: at most 4 sequences")
+	}
+	if len(problems) > 0 {
+		return errs.E("chat.validate", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Usage counts tokens as the upstream reported them (0 when it did not).
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Response is the answer of POST /v1/chat, and also each NDJSON line of a
+// streamed answer (ADR-061): lines carry the next piece of the message with
+// done=false; the last line has done=true, done_reason and usage (and an
+// empty content). A stream that breaks after its first line ends with a line
+// carrying error (and done=true). The shape is Ollama's /api/chat answer
+// plus provider, id and usage, so Ollama's api.ChatResponse decodes it too.
+type Response struct {
+	ID         string           `json:"id"`
+	Provider   string           `json:"provider"`
+	Model      string           `json:"model"`
+	CreatedAt  time.Time        `json:"created_at"`
+	Message    Message          `json:"message"`
+	Done       bool             `json:"done"`
+	DoneReason string           `json:"done_reason,omitempty"`
+	Usage      *Usage           `json:"usage,omitempty"`
+	Error      *errs.BodyError  `json:"error,omitempty"`
+	Attempts   []AttemptFailure `json:"attempts,omitempty"`
+}
+
+// AttemptFailure names one failed attempt before the answer came (only in
+// non-streamed answers, for operators; the log has the same).
+type AttemptFailure struct {
+	Provider string `json:"provider"`
+	Error    string `json:"error"`
+}
+
+// ProviderInfo is one entry of GET /v1/chat/providers.
+type ProviderInfo struct {
+	Name         string `json:"name"`
+	Registered   bool   `json:"registered"`
+	DefaultModel string `json:"default_model"`
+	// URL is the upstream base URL; Reason says why it is unregistered.
+	URL    string `json:"url,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ProvidersResponse is GET /v1/chat/providers.
+type ProvidersResponse struct {
+	Providers []ProviderInfo `json:"providers"`
+}
+
+// Stream is a streamed answer. Next returns the next chunk (a Response
+// with done=false, or the final one with done=true) and io.EOF after the
+// final chunk. An error from Next after the first chunk means the upstream
+// broke mid-answer; nothing falls back any more. Close releases the
+// upstream connection and may be called at any time.
+type Stream interface {
+	Next() (Response, error)
+	Close() error
+}
+
+// Service is chatd's interface; chatd.Dispatcher implements it over the
+// providers and Client over HTTP.
+type Service interface {
+	// Providers lists every known provider, registered or not.
+	Providers(ctx context.Context) ([]ProviderInfo, error)
+
+	// Models lists the default model of every registered provider, OpenAI
+	// /v1/models style ("provider/model" ids).
+	Models(ctx context.Context) (ModelList, error)
+
+	// Chat answers req in one piece (req.Stream is ignored).
+	// Errors: Invalid (bad request; the upstream rejected it), NotFound (the
+	// provider is not registered; the model does not exist there),
+	// Unavailable 502 (every provider failed; the message names each
+	// failure), Timeout (the upstream did not answer in time).
+	Chat(ctx context.Context, req Request) (Response, error)
+
+	// ChatStream starts a streamed answer. Fallback and retries happen
+	// before it returns: its error kinds are Chat's; once it returns a
+	// Stream, the first chunk is there.
+	ChatStream(ctx context.Context, req Request) (Stream, error)
+}
+
+// ProviderRequest is what the dispatcher hands an adapter: one provider,
+// one concrete model. Adapters always stream from the upstream (ADR-063).
+type ProviderRequest struct {
+	Model       string
+	Messages    []Message
+	Temperature *float64
+	MaxTokens   *int
+	TopP        *float64
+	Stop        []string
+}
+
+// Chunk is one piece of an upstream answer as an adapter reports it.
+type Chunk struct {
+	ID         string // upstream id, if any
+	Model      string // the model as the upstream names it
+	Content    string
+	Done       bool
+	DoneReason string // stop | length | ...
+	Usage      *Usage
+}
+
+// ChunkStream is an adapter's stream: Next returns io.EOF after the chunk
+// with Done.
+type ChunkStream interface {
+	Next() (Chunk, error)
+	Close() error
+}
+
+// Provider is one upstream adapter (chat/ollama, chat/openai).
+type Provider interface {
+	// Chat sends req upstream (streaming) and returns once the upstream
+	// answered with a success status. Errors are *UpstreamError for an
+	// upstream's error answer, or the transport's error; ctx bounds the
+	// whole stream.
+	Chat(ctx context.Context, req ProviderRequest) (ChunkStream, error)
+}
+
+// UpstreamError is an upstream's error answer (HTTP status, its message),
+// or a protocol error inside a 200 stream (Status 0).
+type UpstreamError struct {
+	Status     int
+	Message    string
+	RetryAfter time.Duration // from Retry-After, 0 if none
+}
+
+func (e *UpstreamError) Error() string {
+	if e.Status == 0 {
+		return e.Message
+	}
+	if e.Message == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+}
+
+// Transient reports whether retrying the same provider may help: 408, 425,
+// 429 and 5xx answers. Transport failures are judged by the dispatcher.
+func (e *UpstreamError) Transient() bool {
+	return e.Status == 408 || e.Status == 425 || e.Status == 429 || e.Status >= 500
+}
+
+// ModelList is GET /v1/chat/models (OpenAI's GET /v1/models shape).
+type ModelList struct {
+	Object string  `json:"object"` // "list"
+	Data   []Model `json:"data"`
+}
+
+// Model is one entry of ModelList.
+type Model struct {
+	ID      string `json:"id"` // provider/model
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"` // the provider
+}
+
+// SplitModel splits a LiteLLM-style "provider/model" when the prefix is a
+// known provider; otherwise it returns ("", model).
+func SplitModel(model string) (provider, rest string) {
+	if i := strings.IndexByte(model, '/'); i > 0 && KnownProvider(model[:i]) {
+		return model[:i], model[i+1:]
+	}
+	return "", model
+}
+
+// jsonString is used by Content decoding in openai.go.
+func jsonString(b []byte) (string, bool) {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		return s, true
+	}
+	return "", false
+}
+
+// RetryAfter reads a Retry-After header (seconds; an HTTP date is ignored).
+func RetryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}

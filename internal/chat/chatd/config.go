@@ -1,0 +1,160 @@
+package chatd
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/chat"
+	"lakehouse-go/internal/shared"
+)
+
+// Protocols an upstream speaks.
+const (
+	ProtoOllama = "ollama" // POST /api/chat, NDJSON
+	ProtoOpenAI = "openai" // POST /chat/completions, SSE
+)
+
+// Default is a provider's built-in configuration.
+type Default struct {
+	URL, Model, KeyEnv, Proto string
+	KeyRequired               bool
+}
+
+// Defaults are the providers' defaults (ADR-060). Models are a sensible
+// start, not a promise: set [chatd].<name>_model for what you run.
+var Defaults = map[string]Default{
+	chat.Ollama:      {URL: "http://127.0.0.1:11434", Model: "llama3.2", Proto: ProtoOllama},
+	chat.OllamaCloud: {URL: "https://ollama.com", Model: "gpt-oss:120b", KeyEnv: "OLLAMA_CLOUD_API_KEY", Proto: ProtoOllama, KeyRequired: true},
+	chat.OpenRouter:  {URL: "https://openrouter.ai/api/v1", Model: "openrouter/auto", KeyEnv: "OPENROUTER_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
+	chat.OpenCode:    {URL: "https://opencode.ai/zen/v1", Model: "qwen3-coder", KeyEnv: "OPENCODE_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
+	chat.Kimi:        {URL: "https://api.moonshot.ai/v1", Model: "kimi-k2-0905-preview", KeyEnv: "KIMI_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
+}
+
+// Off as a provider URL unregisters it (the local ollama needs no key, so
+// this is how to switch it off).
+const Off = "off"
+
+// ProviderConfig is one provider after config and key resolution.
+type ProviderConfig struct {
+	Name, URL, Model, Proto string
+	Key                     string // never logged, never answered
+	Registered              bool
+	Reason                  string // why not registered
+}
+
+// Settings is [chatd] resolved: providers, chain, retries, timeouts.
+type Settings struct {
+	Providers    []ProviderConfig // in chat.ProviderNames order
+	Fallback     []string
+	Retries      int
+	Timeout      time.Duration // per attempt, until the first token
+	StreamIdle   time.Duration // between chunks
+	RetryBackoff time.Duration
+	MaxRetryWait time.Duration
+}
+
+// Resolve reads [chatd] and the keys: for each provider the env var (when
+// non-empty) wins over <keys_dir>/<name>.key. A missing or empty key
+// leaves the provider unregistered; it is never an error. Errors are for
+// config that is wrong (unknown fallback names, bad URLs), all at once.
+func Resolve(c shared.ChatdConfig, getenv func(string) string) (Settings, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := Settings{Fallback: c.Fallback, Retries: c.Retries, Timeout: c.Timeout.Duration,
+		StreamIdle: c.StreamIdleTimeout.Duration, RetryBackoff: c.RetryBackoff.Duration, MaxRetryWait: c.MaxRetryWait.Duration}
+	if s.Timeout <= 0 {
+		s.Timeout = 2 * time.Minute
+	}
+	if s.StreamIdle <= 0 {
+		s.StreamIdle = 2 * time.Minute
+	}
+	if s.RetryBackoff <= 0 {
+		s.RetryBackoff = 250 * time.Millisecond
+	}
+	if s.MaxRetryWait <= 0 {
+		s.MaxRetryWait = 10 * time.Second
+	}
+	var problems []string
+	if s.Retries < 0 {
+		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want >= 0", s.Retries))
+	}
+	if s.Retries > 10 {
+		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want at most 10", s.Retries))
+	}
+	seen := map[string]bool{}
+	for _, n := range s.Fallback {
+		switch {
+		case !chat.KnownProvider(n):
+			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: want one of %s", n, strings.Join(chat.ProviderNames, ", ")))
+		case seen[n]:
+			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: listed twice", n))
+		}
+		seen[n] = true
+	}
+	urls := map[string][2]string{
+		chat.Ollama:      {c.OllamaURL, c.OllamaModel},
+		chat.OllamaCloud: {c.OllamaCloudURL, c.OllamaCloudModel},
+		chat.OpenRouter:  {c.OpenRouterURL, c.OpenRouterModel},
+		chat.OpenCode:    {c.OpenCodeURL, c.OpenCodeModel},
+		chat.Kimi:        {c.KimiURL, c.KimiModel},
+	}
+	for _, name := range chat.ProviderNames {
+		def := Defaults[name]
+		p := ProviderConfig{Name: name, URL: strings.TrimRight(urls[name][0], "/"), Model: urls[name][1], Proto: def.Proto}
+		if p.URL == "" {
+			p.URL = def.URL
+		}
+		if p.Model == "" {
+			p.Model = def.Model
+		}
+		key, src := "", ""
+		if def.KeyEnv != "" {
+			key, src = strings.TrimSpace(getenv(def.KeyEnv)), def.KeyEnv
+		}
+		if key == "" && c.KeysDir != "" {
+			path := filepath.Join(c.KeysDir, name+".key")
+			b, err := os.ReadFile(path)
+			switch {
+			case err == nil:
+				key, src = strings.TrimSpace(string(b)), path
+			case errors.Is(err, os.ErrNotExist):
+			default:
+				// Unreadable is not missing, but it is still no key: say so in the reason.
+				src = path + " (unreadable: " + err.Error() + ")"
+			}
+		}
+		p.Key = key
+		switch {
+		case strings.EqualFold(p.URL, Off):
+			p.URL, p.Reason = "", name+"_url = \"off\""
+		case def.KeyRequired && key == "":
+			p.Reason = "no API key: set " + def.KeyEnv
+			if c.KeysDir != "" {
+				p.Reason += " or write " + filepath.Join(c.KeysDir, name+".key")
+			} else {
+				p.Reason += " or set [chatd].keys_dir with " + name + ".key in it"
+			}
+			if strings.Contains(src, "unreadable") {
+				p.Reason += "; " + src
+			}
+		default:
+			u, err := url.Parse(p.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				problems = append(problems, fmt.Sprintf("[chatd].%s_url %q: want an http(s) URL or \"off\"", name, p.URL))
+				continue
+			}
+			p.Registered = true
+		}
+		s.Providers = append(s.Providers, p)
+	}
+	if len(problems) > 0 {
+		return Settings{}, errors.New(strings.Join(problems, "; "))
+	}
+	return s, nil
+}

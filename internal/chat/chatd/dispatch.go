@@ -1,0 +1,428 @@
+package chatd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"lakehouse-go/internal/chat"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// Dispatcher implements chat.Service over the providers: it picks the
+// candidates (one named provider, or the fallback chain of registered ones
+// for "auto"), retries transient failures with backoff, and falls back to
+// the next candidate on any failure before the first token (ADR-064).
+type Dispatcher struct {
+	set       Settings
+	providers map[string]chat.Provider // registered only
+	info      []chat.ProviderInfo
+	log       *slog.Logger
+	started   int64
+
+	attempts *prometheus.CounterVec
+	ttft     *prometheus.HistogramVec
+}
+
+var _ chat.Service = (*Dispatcher)(nil)
+
+// NewDispatcher serves set over providers (one per registered provider in
+// set). reg may be nil.
+func NewDispatcher(set Settings, providers map[string]chat.Provider, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
+	d := &Dispatcher{set: set, providers: providers, log: log, started: time.Now().Unix()}
+	for _, p := range set.Providers {
+		d.info = append(d.info, chat.ProviderInfo{Name: p.Name, Registered: p.Registered && providers[p.Name] != nil,
+			DefaultModel: p.Model, URL: p.URL, Reason: p.Reason})
+	}
+	d.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatd_upstream_attempts_total",
+		Help: "Upstream chat attempts by provider and outcome (ok, retry, fallback, failed)."}, []string{"provider", "outcome"})
+	d.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chatd_time_to_first_token_seconds",
+		Help: "Time from an attempt's start to its first token.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}, []string{"provider"})
+	if reg != nil {
+		reg.MustRegister(d.attempts, d.ttft)
+	}
+	return d
+}
+
+// Providers implements chat.Service.
+func (d *Dispatcher) Providers(ctx context.Context) ([]chat.ProviderInfo, error) {
+	return append([]chat.ProviderInfo(nil), d.info...), nil
+}
+
+// Models implements chat.Service.
+func (d *Dispatcher) Models(ctx context.Context) (chat.ModelList, error) {
+	ml := chat.ModelList{Object: "list", Data: []chat.Model{}}
+	for _, p := range d.info {
+		if p.Registered && p.DefaultModel != "" {
+			ml.Data = append(ml.Data, chat.Model{ID: p.Name + "/" + p.DefaultModel, Object: "model", Created: d.started, OwnedBy: p.Name})
+		}
+	}
+	return ml, nil
+}
+
+// candidate is one provider to try with a concrete model.
+type candidate struct {
+	name  string
+	model string
+	p     chat.Provider
+}
+
+// candidates resolves req.Provider/req.Model into the ordered list to try.
+func (d *Dispatcher) candidates(req chat.Request) ([]candidate, bool, error) {
+	provider, model := req.Provider, req.Model
+	if prefix, rest := chat.SplitModel(model); prefix != "" && (provider == "" || provider == chat.Auto || provider == prefix) {
+		provider, model = prefix, rest
+	}
+	info := func(name string) chat.ProviderInfo {
+		for _, p := range d.info {
+			if p.Name == name {
+				return p
+			}
+		}
+		return chat.ProviderInfo{}
+	}
+	if provider != "" && provider != chat.Auto {
+		pi := info(provider)
+		if pi.Name == "" {
+			return nil, false, errs.Errorf("chat", errs.Invalid, "provider %q: want auto or one of %s", provider, strings.Join(chat.ProviderNames, ", "))
+		}
+		if !pi.Registered {
+			return nil, false, errs.Errorf("chat", errs.NotFound, "provider %s is not registered (%s); registered: %s", provider, pi.Reason, d.registeredList())
+		}
+		if model == "" {
+			model = pi.DefaultModel
+		}
+		if model == "" {
+			return nil, false, errs.Errorf("chat", errs.Invalid, "model: required (provider %s has no default_model)", provider)
+		}
+		return []candidate{{name: provider, model: model, p: d.providers[provider]}}, false, nil
+	}
+	var out []candidate
+	for _, name := range d.set.Fallback {
+		pi := info(name)
+		if !pi.Registered {
+			continue
+		}
+		m := model
+		if m == "" {
+			m = pi.DefaultModel
+		}
+		if m == "" {
+			continue
+		}
+		out = append(out, candidate{name: name, model: m, p: d.providers[name]})
+	}
+	if len(out) == 0 {
+		return nil, true, errs.Errorf("chat", errs.Unavailable, "no provider to try: none of [chatd].fallback (%s) is registered with a model; registered: %s",
+			strings.Join(d.set.Fallback, ", "), d.registeredList())
+	}
+	return out, true, nil
+}
+
+func (d *Dispatcher) registeredList() string {
+	var names []string
+	for _, p := range d.info {
+		if p.Registered {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Chat implements chat.Service: the whole answer is collected from the
+// upstream stream, so any failure (even mid-answer) can still retry and
+// fall back: nothing has been sent yet.
+func (d *Dispatcher) Chat(ctx context.Context, req chat.Request) (chat.Response, error) {
+	var attempts []chat.AttemptFailure
+	st, err := d.walk(ctx, req, true, &attempts)
+	if err != nil {
+		return chat.Response{}, err
+	}
+	r := st.collected
+	r.Attempts = attempts
+	return r, nil
+}
+
+// ChatStream implements chat.Service: fallback ends with the first token.
+func (d *Dispatcher) ChatStream(ctx context.Context, req chat.Request) (chat.Stream, error) {
+	st, err := d.walk(ctx, req, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// failure is one failed attempt, classified.
+type failure struct {
+	provider   string
+	kind       errs.Kind
+	msg        string
+	transient  bool
+	retryAfter time.Duration
+	tries      int
+}
+
+var (
+	errFirstToken = errors.New("first-token timeout")
+	errIdle       = errors.New("stream idle timeout")
+)
+
+// classify turns an attempt's error into a failure. cause is the attempt
+// context's cause (the watchdog's, or the request's).
+func (d *Dispatcher) classify(name string, err, cause error) failure {
+	f := failure{provider: name, kind: errs.Unavailable}
+	var ue *chat.UpstreamError
+	var ne net.Error
+	switch {
+	case errors.Is(cause, errFirstToken):
+		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no first token within %v ([chatd].timeout)", d.set.Timeout)
+	case errors.Is(cause, errIdle):
+		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no chunk for %v ([chatd].stream_idle_timeout)", d.set.StreamIdle)
+	case errors.As(err, &ue):
+		f.msg, f.retryAfter, f.transient = ue.Error(), ue.RetryAfter, ue.Transient()
+		switch ue.Status {
+		case 400, 413, 422:
+			f.kind = errs.Invalid
+		case 404:
+			f.kind = errs.NotFound
+		case 401, 403:
+			f.msg = "the upstream rejected the API key: " + f.msg
+		}
+	case errors.As(err, &ne) && ne.Timeout():
+		f.kind, f.msg = errs.Timeout, "upstream did not answer in time: "+err.Error()
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		f.msg, f.transient = "the upstream stream ended before the answer was done", true
+	default: // transport: refused, reset, DNS, TLS
+		f.msg, f.transient = "unreachable: "+err.Error(), true
+	}
+	return f
+}
+
+// walk tries the candidates. With collect it reads each answer to the end
+// (Chat); otherwise it returns as soon as an attempt produced its first
+// chunk (ChatStream).
+func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, attempts *[]chat.AttemptFailure) (*stream, error) {
+	cands, auto, err := d.candidates(req)
+	if err != nil {
+		return nil, err
+	}
+	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop}
+	var fails []failure
+	reqID := shared.RequestID(ctx)
+	for _, c := range cands {
+		preq.Model = c.model
+		for try := 0; ; try++ {
+			st, err := d.attempt(ctx, c, preq, collect)
+			if err == nil {
+				d.attempts.WithLabelValues(c.name, "ok").Inc()
+				return st, nil
+			}
+			if ctx.Err() != nil {
+				return nil, requestEnded(ctx, c.name)
+			}
+			f := err.(*attemptError).f
+			f.tries = try + 1
+			wait := d.backoff(try, f.retryAfter)
+			if f.transient && try < d.set.Retries && wait <= d.set.MaxRetryWait {
+				d.attempts.WithLabelValues(c.name, "retry").Inc()
+				d.log.Warn("chat attempt failed; retrying", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
+					"try", try+1, "wait_ms", wait.Milliseconds(), "err", f.msg)
+				if !sleep(ctx, wait) {
+					return nil, requestEnded(ctx, c.name)
+				}
+				continue
+			}
+			outcome := "failed"
+			if auto {
+				outcome = "fallback"
+			}
+			d.attempts.WithLabelValues(c.name, outcome).Inc()
+			d.log.Warn("chat provider failed", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
+				"tries", try+1, "kind", string(f.kind), "err", f.msg)
+			fails = append(fails, f)
+			if attempts != nil {
+				*attempts = append(*attempts, chat.AttemptFailure{Provider: c.name, Error: f.msg})
+			}
+			break
+		}
+	}
+	return nil, combine(fails)
+}
+
+// combine is the error after every candidate failed: one failure keeps its
+// kind; several keep a kind they all share (invalid, not_found, timeout),
+// else 502 naming each provider's failure.
+func combine(fails []failure) error {
+	parts := make([]string, len(fails))
+	kind := fails[0].kind
+	for i, f := range fails {
+		parts[i] = f.provider + ": " + f.msg
+		if f.tries > 1 {
+			parts[i] += fmt.Sprintf(" (after %d tries)", f.tries)
+		}
+		if f.kind != kind {
+			kind = errs.Unavailable
+		}
+	}
+	msg := strings.Join(parts, "; ")
+	if len(fails) > 1 {
+		msg = "all providers failed: " + msg
+	}
+	if kind == errs.Unavailable {
+		return errs.E("chat", errs.Unavailable, errs.StatusBadGateway, msg)
+	}
+	return errs.E("chat", kind, msg)
+}
+
+func requestEnded(ctx context.Context, provider string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.Errorf("chat", errs.Timeout, "request deadline passed while waiting for %s ([chatd].request_timeout)", provider)
+	}
+	return errs.E("chat", errs.Unavailable, "request canceled", ctx.Err())
+}
+
+func (d *Dispatcher) backoff(try int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter
+	}
+	b := d.set.RetryBackoff << min(try, 10)
+	return b/2 + rand.N(b/2+1) // jitter in [b/2, b]
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type attemptError struct{ f failure }
+
+func (e *attemptError) Error() string { return e.f.provider + ": " + e.f.msg }
+
+// attempt runs one try on c until its first chunk (or, with collect, its
+// last). A watchdog cancels the attempt when the first token takes longer
+// than Timeout, or any later gap longer than StreamIdle.
+func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.ProviderRequest, collect bool) (*stream, error) {
+	start := time.Now()
+	actx, cancel := context.WithCancelCause(ctx)
+	watchdog := time.AfterFunc(d.set.Timeout, func() { cancel(errFirstToken) })
+	fail := func(err error) (*stream, error) {
+		watchdog.Stop()
+		cause := context.Cause(actx)
+		cancel(context.Canceled)
+		return nil, &attemptError{d.classify(c.name, err, cause)}
+	}
+	cs, err := c.p.Chat(actx, preq)
+	if err != nil {
+		return fail(err)
+	}
+	first, err := cs.Next()
+	if err != nil {
+		cs.Close()
+		return fail(err)
+	}
+	d.ttft.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
+	watchdog.Reset(d.set.StreamIdle)
+	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
+		id: first.ID, created: time.Now().UTC()}
+	if st.id == "" {
+		st.id = "chatcmpl-" + shared.NewRequestID()
+	}
+	st.first = &first
+	if !collect {
+		return st, nil
+	}
+	defer st.Close()
+	r := chat.Response{ID: st.id, Provider: c.name, Model: c.model, CreatedAt: st.created, Message: chat.Message{Role: chat.RoleAssistant}}
+	var sb strings.Builder
+	for {
+		chunk, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(st.rawErr)
+		}
+		sb.WriteString(chunk.Message.Content)
+		r.Model, r.Done, r.DoneReason, r.Usage = chunk.Model, chunk.Done, chunk.DoneReason, chunk.Usage
+	}
+	r.Message.Content = sb.String()
+	st.collected = r
+	return st, nil
+}
+
+// stream is a started answer: chat.Stream over one provider's chunks.
+type stream struct {
+	d        *Dispatcher
+	provider string
+	model    string
+	id       string
+	created  time.Time
+	cs       chat.ChunkStream
+	first    *chat.Chunk
+	watchdog *time.Timer
+	actx     context.Context
+	cancel   context.CancelCauseFunc
+	done     bool
+	rawErr   error // the adapter's error behind the last Next error
+
+	collected chat.Response
+}
+
+func (s *stream) Next() (chat.Response, error) {
+	if s.done {
+		return chat.Response{}, io.EOF
+	}
+	var c chat.Chunk
+	if s.first != nil {
+		c, s.first = *s.first, nil
+	} else {
+		var err error
+		c, err = s.cs.Next()
+		if err != nil {
+			s.done = true
+			if errors.Is(err, io.EOF) { // adapters end with Done, not bare EOF
+				err = io.ErrUnexpectedEOF
+			}
+			s.rawErr = err
+			f := s.d.classify(s.provider, err, context.Cause(s.actx))
+			if f.kind == errs.Unavailable {
+				return chat.Response{}, errs.E("chat.stream", f.kind, errs.StatusBadGateway, s.provider+" broke mid-answer: "+f.msg)
+			}
+			return chat.Response{}, errs.E("chat.stream", f.kind, s.provider+" broke mid-answer: "+f.msg)
+		}
+		s.watchdog.Reset(s.d.set.StreamIdle)
+	}
+	model := c.Model
+	if model == "" {
+		model = s.model
+	}
+	if c.Done {
+		s.done = true
+	}
+	return chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
+		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content}, Done: c.Done, DoneReason: c.DoneReason, Usage: c.Usage}, nil
+}
+
+func (s *stream) Close() error {
+	s.watchdog.Stop()
+	s.cancel(context.Canceled)
+	return s.cs.Close()
+}

@@ -1,0 +1,121 @@
+package chat
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxLine bounds one NDJSON line or SSE line read from an upstream or
+// from chatd (a single chunk is a few hundred bytes; a non-streamed answer
+// in one line can be long).
+const MaxLine = 8 << 20
+
+// LineReader reads '\n'-terminated lines (a trailing "\r" is dropped) of at
+// most max bytes without buffering more than one line.
+type LineReader struct {
+	br  *bufio.Reader
+	max int
+	buf []byte
+}
+
+// NewLineReader reads lines from r.
+func NewLineReader(r io.Reader, max int) *LineReader {
+	return &LineReader{br: bufio.NewReaderSize(r, 16<<10), max: max}
+}
+
+// Line returns the next line without its terminator; valid until the next
+// call. A last line without "\n" is returned before io.EOF.
+func (l *LineReader) Line() ([]byte, error) {
+	l.buf = l.buf[:0]
+	for {
+		frag, err := l.br.ReadSlice('\n')
+		if len(l.buf)+len(frag) > l.max {
+			return nil, fmt.Errorf("line longer than %d bytes", l.max)
+		}
+		switch {
+		case err == nil:
+			var line []byte
+			if len(l.buf) == 0 {
+				line = frag
+			} else {
+				l.buf = append(l.buf, frag...)
+				line = l.buf
+			}
+			line = line[:len(line)-1]
+			return bytes.TrimSuffix(line, []byte{'\r'}), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			l.buf = append(l.buf, frag...)
+		case errors.Is(err, io.EOF):
+			l.buf = append(l.buf, frag...)
+			if len(l.buf) > 0 {
+				return bytes.TrimSuffix(l.buf, []byte{'\r'}), nil
+			}
+			return nil, io.EOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// SSEReader parses a text/event-stream (the WHATWG rules the openai
+// libraries follow): "data:" lines (one optional space after the colon)
+// joined by "\n" until a blank line; comments (": keep-alive", OpenRouter's
+// ": OPENROUTER PROCESSING") and event/id/retry fields are skipped.
+type SSEReader struct {
+	lr   *LineReader
+	data []byte
+}
+
+// NewSSEReader reads events from r.
+func NewSSEReader(r io.Reader) *SSEReader { return &SSEReader{lr: NewLineReader(r, MaxLine)} }
+
+// Next returns the data of the next event with data; io.EOF at the end.
+// The slice is valid until the next call.
+func (s *SSEReader) Next() ([]byte, error) {
+	s.data = s.data[:0]
+	have := false
+	for {
+		line, err := s.lr.Line()
+		if err != nil {
+			if errors.Is(err, io.EOF) && have {
+				return s.data, nil
+			}
+			return nil, err
+		}
+		if len(line) == 0 {
+			if have {
+				return s.data, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			value = bytes.TrimPrefix(value, []byte{' '})
+		}
+		if string(field) != "data" {
+			continue
+		}
+		if have {
+			s.data = append(s.data, '\n')
+		}
+		s.data = append(s.data, value...)
+		have = true
+	}
+}
+
+// SSEDone is the data of the last event of an OpenAI stream.
+var SSEDone = []byte("[DONE]")
+
+// AppendSSE appends "data: <data>\n\n" to dst.
+func AppendSSE(dst, data []byte) []byte {
+	dst = append(dst, "data: "...)
+	dst = append(dst, data...)
+	return append(dst, '\n', '\n')
+}

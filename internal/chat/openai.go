@@ -1,0 +1,242 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/errs"
+)
+
+// The OpenAI chat.completions wire types: the body and answers of
+// POST /v1/chat/completions (what the openai client libraries send and
+// parse), and what chat/openai sends to OpenAI-compatible upstreams.
+
+// CompletionRequest is OpenAI's chat.completions request. Fields chatd does
+// not support are either refused (tools, functions, n > 1, a non-text
+// response_format: silently dropping them would change the answer) or
+// ignored (user, seed, metadata, logit_bias, ...), as OpenAI-compatible
+// servers do (ADR-062).
+type CompletionRequest struct {
+	Model               string              `json:"model"`
+	Messages            []CompletionMessage `json:"messages"`
+	Stream              bool                `json:"stream,omitempty"`
+	StreamOptions       *StreamOptions      `json:"stream_options,omitempty"`
+	Temperature         *float64            `json:"temperature,omitempty"`
+	MaxTokens           *int                `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int                `json:"max_completion_tokens,omitempty"`
+	TopP                *float64            `json:"top_p,omitempty"`
+	Stop                StopList            `json:"stop,omitempty"`
+	N                   *int                `json:"n,omitempty"`
+	// Provider is chatd's extension (auto | provider name); a
+	// "provider/model" model does the same for clients that cannot add fields.
+	Provider string `json:"provider,omitempty"`
+
+	Tools          json.RawMessage `json:"tools,omitempty"`
+	ToolChoice     json.RawMessage `json:"tool_choice,omitempty"`
+	Functions      json.RawMessage `json:"functions,omitempty"`
+	FunctionCall   json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
+}
+
+// StreamOptions is OpenAI's stream_options.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// CompletionMessage is one OpenAI message. Content decodes from a string,
+// null, or an array of text parts; it encodes as a string.
+type CompletionMessage struct {
+	Role    string  `json:"role"`
+	Content Content `json:"content"`
+	Name    string  `json:"name,omitempty"`
+}
+
+// Content is a message's text (OpenAI allows a string or content parts).
+type Content string
+
+// UnmarshalJSON accepts a string, null, or [{"type":"text","text":"..."}].
+func (c *Content) UnmarshalJSON(b []byte) error {
+	if s, ok := jsonString(b); ok {
+		*c = Content(s)
+		return nil
+	}
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*c = ""
+		return nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("content: want a string or an array of text parts")
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return fmt.Errorf("content part of type %q: only text parts are supported", p.Type)
+		}
+		sb.WriteString(p.Text)
+	}
+	*c = Content(sb.String())
+	return nil
+}
+
+// StopList is OpenAI's stop: a string or an array of strings.
+type StopList []string
+
+// UnmarshalJSON accepts a string, null or an array of strings.
+func (s *StopList) UnmarshalJSON(b []byte) error {
+	if str, ok := jsonString(b); ok {
+		*s = StopList{str}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("stop: want a string or an array of strings")
+	}
+	*s = list
+	return nil
+}
+
+// ToRequest translates an OpenAI request to the native Request and
+// validates it (Invalid, every problem at once).
+func (c *CompletionRequest) ToRequest() (Request, error) {
+	var problems []string
+	refuse := func(raw json.RawMessage, name string) {
+		if len(raw) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			problems = append(problems, name+": not supported by chatd")
+		}
+	}
+	refuse(c.Tools, "tools")
+	refuse(c.ToolChoice, "tool_choice")
+	refuse(c.Functions, "functions")
+	refuse(c.FunctionCall, "function_call")
+	if len(c.ResponseFormat) > 0 {
+		var rf struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(c.ResponseFormat, &rf) != nil || (rf.Type != "" && rf.Type != "text") {
+			problems = append(problems, "response_format: only {\"type\":\"text\"} is supported by chatd")
+		}
+	}
+	if c.N != nil && *c.N != 1 {
+		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
+	}
+	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
+		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop}
+	if req.MaxTokens == nil {
+		req.MaxTokens = c.MaxCompletionTokens
+	}
+	for _, m := range c.Messages {
+		req.Messages = append(req.Messages, Message{Role: m.Role, Content: string(m.Content)})
+	}
+	err := req.Validate()
+	if err != nil {
+		problems = append(problems, errs.Message(err))
+	}
+	if len(problems) > 0 {
+		return Request{}, errs.E("chat.completions", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return req, nil
+}
+
+// Completion is OpenAI's chat.completion answer.
+type Completion struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"` // chat.completion
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []CompletionChoice `json:"choices"`
+	Usage   *Usage             `json:"usage,omitempty"`
+}
+
+// CompletionChoice is one choice of a Completion.
+type CompletionChoice struct {
+	Index        int               `json:"index"`
+	Message      CompletionMessage `json:"message"`
+	Logprobs     json.RawMessage   `json:"logprobs"`
+	FinishReason string            `json:"finish_reason"`
+}
+
+// CompletionChunk is one chat.completion.chunk of a streamed answer. Error
+// is set by upstreams (OpenRouter) that report a failure inside the stream,
+// and by chatd when the stream breaks after the first token (ADR-064).
+type CompletionChunk struct {
+	ID      string        `json:"id,omitempty"`
+	Object  string        `json:"object,omitempty"` // chat.completion.chunk
+	Created int64         `json:"created,omitempty"`
+	Model   string        `json:"model,omitempty"`
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage,omitempty"`
+	Error   *WireError    `json:"error,omitempty"`
+}
+
+// ChunkChoice is one choice of a chunk.
+type ChunkChoice struct {
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
+}
+
+// Delta is the new part of the message in a chunk.
+type Delta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+// WireError is an error object inside an SSE stream: OpenAI's
+// message/type/code, plus DESIGN.md's kind and request_id when chatd sent it.
+type WireError struct {
+	Message   string          `json:"message"`
+	Type      string          `json:"type,omitempty"`
+	Code      json.RawMessage `json:"code,omitempty"`
+	Kind      errs.Kind       `json:"kind,omitempty"`
+	RequestID string          `json:"request_id,omitempty"`
+}
+
+// FromCompletion builds the native answer from an OpenAI one (used by
+// tests and callers that hold a Completion).
+func FromCompletion(provider string, c Completion) Response {
+	r := Response{ID: c.ID, Provider: provider, Model: c.Model, CreatedAt: time.Unix(c.Created, 0).UTC(),
+		Done: true, Usage: c.Usage, Message: Message{Role: RoleAssistant}}
+	if len(c.Choices) > 0 {
+		r.Message.Content = string(c.Choices[0].Message.Content)
+		r.DoneReason = c.Choices[0].FinishReason
+	}
+	return r
+}
+
+// UpstreamMessage extracts the human message of an upstream error body:
+// OpenAI's {"error":{"message"}}, Ollama's {"error":"..."}, {"message"}, or
+// the (truncated) text itself.
+func UpstreamMessage(body []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		if s, ok := jsonString(v.Error); ok && s != "" {
+			return s
+		}
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &e) == nil && e.Message != "" {
+			return e.Message
+		}
+		if v.Message != "" {
+			return v.Message
+		}
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}

@@ -1,0 +1,297 @@
+package chat
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// ProviderHeader names the provider that answered (set before the first
+// byte of a streamed answer, so OpenAI clients can read it too).
+const ProviderHeader = "X-Chat-Provider"
+
+// Routes registers chatd's routes over svc: all of them, in one place.
+func Routes(env *shared.Env, svc Service) func(r chi.Router) {
+	h := &handlers{svc: svc, log: env.Log}
+	return func(r chi.Router) {
+		r.Get(RouteProviders, env.Handle(h.providers))
+		r.Get(RouteModels, env.Handle(h.models))
+		r.Post(RouteChat, env.Handle(h.chat))
+		r.Post(RouteCompletions, env.Handle(h.completions))
+		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat))
+	}
+}
+
+type handlers struct {
+	svc Service
+	log *slog.Logger
+}
+
+func (h *handlers) providers(w http.ResponseWriter, r *http.Request) error {
+	ps, err := h.svc.Providers(r.Context())
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ProvidersResponse{Providers: ps})
+}
+
+func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
+	ml, err := h.svc.Models(r.Context())
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ml)
+}
+
+// chat is the native POST /v1/chat: one JSON answer, or NDJSON lines.
+func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
+	var req Request
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if !req.Stream {
+		resp, err := h.svc.Chat(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		w.Header().Set(ProviderHeader, resp.Provider)
+		return shared.WriteJSON(w, http.StatusOK, resp)
+	}
+	return h.stream(w, r, req, &ndjsonEncoder{})
+}
+
+// completions is OpenAI's POST /v1/chat/completions.
+func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
+	var creq CompletionRequest
+	if err := decodeLenient(r, &creq); err != nil {
+		return err
+	}
+	req, err := creq.ToRequest()
+	if err != nil {
+		return err
+	}
+	if !req.Stream {
+		resp, err := h.svc.Chat(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		w.Header().Set(ProviderHeader, resp.Provider)
+		return shared.WriteJSON(w, http.StatusOK, toCompletion(resp))
+	}
+	return h.stream(w, r, req, &sseEncoder{includeUsage: creq.StreamOptions != nil && creq.StreamOptions.IncludeUsage})
+}
+
+// ollamaChat is Ollama's POST /api/chat under /v1/chat (ADR-062).
+func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
+	var oreq OllamaChatRequest
+	if err := decodeLenient(r, &oreq); err != nil {
+		return err
+	}
+	req, err := oreq.ToRequest()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if !req.Stream {
+		resp, err := h.svc.Chat(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		w.Header().Set(ProviderHeader, resp.Provider)
+		b, _ := json.Marshal(toOllama(resp, time.Since(start)))
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, err = w.Write(b)
+		return err
+	}
+	return h.stream(w, r, req, &ollamaEncoder{start: start})
+}
+
+// decodeLenient decodes a body from a foreign client library: unknown
+// fields are ignored (as OpenAI-compatible and Ollama servers do).
+func decodeLenient(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return errs.E("decode", errs.TooLarge, "request body over the limit")
+		case errors.Is(err, io.EOF):
+			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
+		}
+		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
+	}
+	return nil
+}
+
+// encoder frames a native stream for one wire format.
+type encoder interface {
+	contentType() string
+	chunk(dst []byte, r Response) []byte
+	fail(dst []byte, e errs.BodyError) []byte
+	end(dst []byte) []byte
+}
+
+// stream starts the answer (fallback happens inside ChatStream, before any
+// byte is written), then copies chunk by chunk, flushing each. A failure
+// after the first chunk ends the stream with the format's error frame.
+func (h *handlers) stream(w http.ResponseWriter, r *http.Request, req Request, enc encoder) error {
+	st, err := h.svc.ChatStream(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	first, err := st.Next()
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", enc.contentType())
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no")
+	hd.Set(ProviderHeader, first.Provider)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, 1024)
+	send := func(b []byte) error {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := send(enc.chunk(buf[:0], first)); err != nil {
+		return err // the client went away; Close cancels the upstream
+	}
+	for {
+		resp, err := st.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			h.log.Warn("stream broke after the first token", "req_id", shared.RequestID(r.Context()),
+				"op", "chat.stream", "provider", first.Provider, "err", err.Error())
+			body := errs.BodyError{Kind: errs.KindOf(err), Message: errs.Message(err), RequestID: shared.RequestID(r.Context())}
+			if err := send(enc.fail(buf[:0], body)); err != nil {
+				return err
+			}
+			break
+		}
+		if err := send(enc.chunk(buf[:0], resp)); err != nil {
+			return err
+		}
+	}
+	if b := enc.end(buf[:0]); len(b) > 0 {
+		return send(b)
+	}
+	return nil
+}
+
+// ndjsonEncoder is the native stream: one Response per line.
+type ndjsonEncoder struct{}
+
+func (ndjsonEncoder) contentType() string { return "application/x-ndjson" }
+
+func (ndjsonEncoder) chunk(dst []byte, r Response) []byte {
+	b, _ := json.Marshal(r)
+	return append(append(dst, b...), '\n')
+}
+
+func (ndjsonEncoder) fail(dst []byte, e errs.BodyError) []byte {
+	b, _ := json.Marshal(Response{Done: true, Error: &e, CreatedAt: time.Now().UTC()})
+	return append(append(dst, b...), '\n')
+}
+
+func (ndjsonEncoder) end(dst []byte) []byte { return dst }
+
+// sseEncoder is OpenAI's stream: chat.completion.chunk events, the role in
+// the first delta, finish_reason in the last, an optional usage chunk
+// (stream_options.include_usage), then [DONE].
+type sseEncoder struct {
+	includeUsage bool
+	started      bool
+	sentRole     bool
+	id           string
+	created      int64
+	model        string
+}
+
+func (e *sseEncoder) contentType() string { return "text/event-stream; charset=utf-8" }
+
+func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
+	if !e.started {
+		e.started = true
+		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), r.Model
+	}
+	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
+	if !e.sentRole || r.Message.Content != "" {
+		content := r.Message.Content
+		d := Delta{Content: &content}
+		if !e.sentRole {
+			d.Role, e.sentRole = RoleAssistant, true
+		}
+		c.Choices = []ChunkChoice{{Delta: d, Logprobs: jsonNull}}
+		dst = e.emit(dst, c)
+	}
+	if r.Done {
+		reason := r.DoneReason
+		if reason == "" {
+			reason = "stop"
+		}
+		c.Choices = []ChunkChoice{{Delta: Delta{}, Logprobs: jsonNull, FinishReason: &reason}}
+		dst = e.emit(dst, c)
+		if e.includeUsage {
+			u := r.Usage
+			if u == nil {
+				u = &Usage{}
+			}
+			dst = e.emit(dst, CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created,
+				Model: e.model, Choices: []ChunkChoice{}, Usage: u})
+		}
+	}
+	return dst
+}
+
+func (e *sseEncoder) emit(dst []byte, c CompletionChunk) []byte {
+	b, _ := json.Marshal(c)
+	return AppendSSE(dst, b)
+}
+
+func (e *sseEncoder) fail(dst []byte, be errs.BodyError) []byte {
+	b, _ := json.Marshal(struct {
+		Error WireError `json:"error"`
+	}{WireError{Message: be.Message, Type: string(be.Kind), Kind: be.Kind, RequestID: be.RequestID}})
+	return AppendSSE(dst, b)
+}
+
+func (e *sseEncoder) end(dst []byte) []byte { return AppendSSE(dst, SSEDone) }
+
+var jsonNull = json.RawMessage("null")
+
+func completionID(r Response) string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return "chatcmpl-" + shared.NewRequestID()
+}
+
+// toCompletion is the OpenAI answer of a native one.
+func toCompletion(r Response) Completion {
+	u := r.Usage
+	if u == nil {
+		u = &Usage{}
+	}
+	reason := r.DoneReason
+	if reason == "" {
+		reason = "stop"
+	}
+	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
+		Choices: []CompletionChoice{{Message: CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content)},
+			Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
+}
