@@ -9,13 +9,19 @@ import (
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // start runs storaged (local backend) and n catalogd instances over it.
 func start(t *testing.T, n int) (*storage.Client, []*catalog.Client) {
-	cfg := storagetest.Config(t)
+	return startOn(t, storagetest.Config(t), n)
+}
+
+// startOn is start with storaged configured by cfg.
+func startOn(t *testing.T, cfg *shared.Config, n int) (*storage.Client, []*catalog.Client) {
 	st, _ := storagetest.Start(t, cfg)
 	var cs []*catalog.Client
 	for i := 0; i < n; i++ {
@@ -35,8 +41,22 @@ func file(t *testing.T, st storage.Store, key string, rows int64) catalog.File {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Run("local", func(t *testing.T) { lifecycle(t, storagetest.Config(t)) })
+	t.Run("minio", func(t *testing.T) { lifecycle(t, minioConfig(t)) })
+}
+
+func minioConfig(t *testing.T) *shared.Config {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	return cfg
+}
+
+func lifecycle(t *testing.T, cfg *shared.Config) {
 	ctx := context.Background()
-	st, cs := start(t, 1)
+	st, cs := startOn(t, cfg, 1)
 	c := cs[0]
 
 	if _, err := c.Get(ctx, "sales", 0); !errs.Is(err, errs.NotFound) {
@@ -151,8 +171,13 @@ func TestNames(t *testing.T) {
 // dataset with retry-on-409; every commit lands exactly once, versions are
 // gapless, and no manifest is lost.
 func TestConcurrentCommits(t *testing.T) {
+	t.Run("local", func(t *testing.T) { concurrentCommits(t, storagetest.Config(t)) })
+	t.Run("minio", func(t *testing.T) { concurrentCommits(t, minioConfig(t)) })
+}
+
+func concurrentCommits(t *testing.T, cfg *shared.Config) {
 	ctx := context.Background()
-	st, cs := start(t, 2)
+	st, cs := startOn(t, cfg, 2)
 	const writers = 20
 	files := make([]catalog.File, writers)
 	for i := range files {
