@@ -16,8 +16,7 @@ test:
 # vet, every test with a real MinIO required, the core smokes, a short fuzz of every parser
 verify:
     go vet ./...
-    scripts/ensure-minio.sh
-    LH_REQUIRE_MINIO=1 MINIO_BIN="$(scripts/ensure-minio.sh --print)" go test -count=1 -timeout 40m ./...
+    export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 go test -count=1 -timeout 40m ./...
     scripts/fuzz.sh 10s
 
 # fuzz every Fuzz target for DURATION each
