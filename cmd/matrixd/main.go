@@ -1,10 +1,11 @@
-// Command matrixd is the Lakehouse-Go matrixd daemon (see DESIGN.md).
+// Command matrixd is the Lakehouse-Go hybrid search daemon on :3218 (see DESIGN.md).
 package main
 
 import (
 	"os"
 
+	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/shared"
 )
 
-func main() { os.Exit(shared.Run("matrixd", shared.NotImplemented("/v1/matrix"))) }
+func main() { os.Exit(shared.Run("matrixd", matrix.New)) }

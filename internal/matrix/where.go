@@ -258,7 +258,7 @@ func CompileWhere(src string, columns []string) (string, error) {
 }
 
 func (p *whereParser) peek() tok { return p.toks[p.i] }
-func (p *whereParser) next() tok  { t := p.toks[p.i]; p.i++; return t }
+func (p *whereParser) next() tok { t := p.toks[p.i]; p.i++; return t }
 
 func (p *whereParser) isKw(kw string) bool {
 	t := p.peek()

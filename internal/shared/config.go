@@ -154,8 +154,15 @@ type PathwaydConfig struct {
 // MatrixdConfig is [matrixd].
 type MatrixdConfig struct {
 	ServerConfig
-	Dir       string `toml:"dir"`
-	BatchRows int    `toml:"batch_rows"`
+	Dir       string `toml:"dir"`        // state + keyword indexes; default <data_dir>/matrixd
+	BatchRows int    `toml:"batch_rows"` // rows per embed + vector upsert call
+	// PageRows is the rows per queryd page while indexing (0 = 20,000).
+	PageRows int `toml:"page_rows"`
+	// PollInterval is how often the catalog is polled for new versions of
+	// indexed datasets (0 = 10s; a negative value disables polling).
+	PollInterval Duration `toml:"poll_interval"`
+	// Model is the embedding model ("" = embedd's default_model).
+	Model string `toml:"model"`
 }
 
 // ObserverdConfig is [observerd].

@@ -43,8 +43,8 @@ type posting struct {
 // Index is a BM25 inverted index.
 type Index struct {
 	mu       sync.RWMutex
-	ids      []string  // doc -> id
-	lens     []uint32  // doc -> token count; deletedLen when removed
+	ids      []string // doc -> id
+	lens     []uint32 // doc -> token count; deletedLen when removed
 	byID     map[string]uint32
 	post     map[string][]posting // term -> postings, doc ascending
 	live     int

@@ -1,0 +1,367 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/matrix/keyword"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/vector"
+)
+
+// plan is what one job does.
+type plan struct {
+	spec    IndexRequest
+	idType  string
+	target  catalog.Dataset
+	full    bool
+	offset  int64 // append: rows before the new files
+	kw      *keyword.Index
+	oldKW   *keyword.Index
+	version int64 // indexed before the job
+}
+
+// job brings x up to the dataset's latest version (ADR-033): nothing when
+// it is current; an append refresh (only the rows of the new files) when
+// every version since is an append whose file list extends the indexed one;
+// else a full rebuild into a fresh keyword index that replaces the served
+// one when done, with vectors upserted in place and stale ids deleted.
+func (m *Matrix) job(x *dsIndex) error {
+	ctx := m.ctx
+	x.mu.Lock()
+	name := x.spec.Dataset
+	x.mu.Unlock()
+	d, err := m.deps.Catalog.Get(ctx, name, 0)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	if x.dropped {
+		x.mu.Unlock()
+		return nil
+	}
+	spec, idType, cols, err := resolve(x.spec, d.Schema)
+	if err != nil {
+		x.mu.Unlock()
+		return err
+	}
+	x.spec, x.idType, x.columns = spec, idType, cols
+	p := plan{spec: spec, idType: idType, target: d, version: x.status.Version, oldKW: x.kw}
+	if x.kw != nil && !x.full && x.status.Version == d.Version {
+		x.status.State = StateReady
+		x.status.Error = ""
+		x.mu.Unlock()
+		return nil
+	}
+	p.full = x.kw == nil || x.full
+	oldFiles, oldRows := x.files, x.rows
+	x.mu.Unlock()
+
+	if !p.full {
+		p.full = !m.appendOnly(ctx, name, p.version, d, oldFiles)
+	}
+	if p.full {
+		p.kw = keyword.New()
+	} else {
+		p.kw = p.oldKW
+		p.offset = oldRows
+	}
+	total := d.RowCount - p.offset
+	now := time.Now().UTC()
+	x.mu.Lock()
+	x.status.State = StateBuilding
+	x.status.TargetVersion = d.Version
+	x.status.Refresh = map[bool]string{true: "full", false: "append"}[p.full]
+	x.status.RowsDone, x.status.RowsTotal, x.status.Skipped = 0, total, 0
+	x.status.Error = ""
+	x.status.StartedAt, x.status.UpdatedAt, x.status.FinishedAt = now, now, time.Time{}
+	x.status.RowsPerSec = 0
+	if err := m.saveState(x); err != nil {
+		m.opts.Log.Warn("save index state", "op", "index", "dataset", name, "err", err.Error())
+	}
+	x.mu.Unlock()
+	m.opts.Log.Info("index job", "op", "index", "dataset", name, "version", d.Version, "refresh", x.status.Refresh, "rows", total)
+
+	if p.full && p.oldKW == nil {
+		// First build (or state lost): start from an empty vector index.
+		if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(name)); err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+	}
+	seen, err := m.load(ctx, x, &p)
+	if err != nil {
+		return err
+	}
+	if p.full && p.oldKW != nil {
+		// Rows gone in the new version: out of vectord too.
+		var stale []string
+		p.oldKW.IDs(func(id string) {
+			if !p.kw.Has(id) {
+				stale = append(stale, id)
+			}
+		})
+		for i := 0; i < len(stale); i += 1000 {
+			if _, err := m.deps.Vectors.Delete(ctx, VectorIndex(name), stale[i:min(i+1000, len(stale))]); err != nil && !errs.Is(err, errs.NotFound) {
+				return err
+			}
+		}
+	}
+	if err := p.kw.Save(filepath.Join(m.dir(name), "keyword.lhkw")); err != nil {
+		return errs.E("matrix.index", errs.Internal, err)
+	}
+	files := make([]string, len(d.Files))
+	for i, f := range d.Files {
+		files[i] = f.Key
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.dropped {
+		return nil
+	}
+	x.kw = p.kw
+	x.files, x.rows, x.full = files, d.RowCount, false
+	x.status.Version = d.Version
+	x.status.State = StateReady
+	x.status.Docs = p.kw.Len()
+	x.status.FinishedAt = time.Now().UTC()
+	x.status.UpdatedAt = x.status.FinishedAt
+	if el := x.status.FinishedAt.Sub(x.status.StartedAt).Seconds(); el > 0 {
+		x.status.RowsPerSec = float64(seen) / el
+	}
+	m.opts.Log.Info("index ready", "op", "index", "dataset", name, "version", d.Version, "docs", x.status.Docs,
+		"dur_ms", x.status.FinishedAt.Sub(x.status.StartedAt).Milliseconds())
+	return nil
+}
+
+// appendOnly reports whether every version after have up to d is an append
+// that keeps the indexed files as a prefix, so only rows after them are new.
+func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d catalog.Dataset, oldFiles []string) bool {
+	if len(oldFiles) > len(d.Files) {
+		return false
+	}
+	for i, k := range oldFiles {
+		if d.Files[i].Key != k {
+			return false
+		}
+	}
+	vs, err := m.deps.Catalog.Versions(ctx, name)
+	if err != nil {
+		return false
+	}
+	for _, v := range vs {
+		if v.Version > have && v.Version <= d.Version && (v.Deleted || v.Mode != catalog.ModeAppend) {
+			return false
+		}
+	}
+	return true
+}
+
+// page is one batch of rows read from queryd.
+type page struct {
+	ids   []string
+	texts []string
+	last  string // keyset cursor after this page
+	n     int    // rows read (NULL ids included)
+	more  bool   // another page may follow
+	err   error
+}
+
+// load reads the rows to index through queryd and feeds them to embedd,
+// vectord and the keyword index, reading the next page while the current
+// one is embedded. It returns how many rows it read.
+func (m *Matrix) load(ctx context.Context, x *dsIndex, p *plan) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 2)
+	go func() {
+		defer close(pages)
+		cursor, haveCursor := "", false
+		offset := p.offset
+		for {
+			pg := m.readPage(ctx, p, cursor, haveCursor, offset)
+			select {
+			case pages <- pg:
+			case <-ctx.Done():
+				return
+			}
+			if pg.err != nil || !pg.more {
+				return
+			}
+			cursor, haveCursor = pg.last, true
+			offset += int64(pg.n)
+		}
+	}()
+	var done int64
+	dimsKnown := false
+	for pg := range pages {
+		if pg.err != nil {
+			return done, pg.err
+		}
+		for start := 0; start < len(pg.ids); start += m.opts.BatchRows {
+			end := min(start+m.opts.BatchRows, len(pg.ids))
+			skipped, err := m.indexBatch(ctx, x, p, pg.ids[start:end], pg.texts[start:end], &dimsKnown)
+			if err != nil {
+				return done, err
+			}
+			done += int64(end - start)
+			x.mu.Lock()
+			x.status.RowsDone = done
+			x.status.Skipped += int64(skipped)
+			x.status.UpdatedAt = time.Now().UTC()
+			if el := x.status.UpdatedAt.Sub(x.status.StartedAt).Seconds(); el > 0 {
+				x.status.RowsPerSec = float64(done) / el
+			}
+			x.mu.Unlock()
+		}
+	}
+	return done, ctx.Err()
+}
+
+// readPage reads one page: keyset by id for a full build (ORDER BY id, no
+// OFFSET), the tail after offset rows in file order for an append.
+func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCursor bool, offset int64) page {
+	id := sqlIdent(p.spec.IDColumn)
+	sel := make([]string, 0, 1+len(p.spec.TextColumns))
+	sel = append(sel, "CAST("+id+" AS VARCHAR) AS "+sqlIdent(idAlias))
+	for _, c := range p.spec.TextColumns {
+		sel = append(sel, "CAST("+sqlIdent(c)+" AS VARCHAR)")
+	}
+	var sql string
+	var params []any
+	from := " FROM " + sqlIdent(p.spec.Dataset) + " WHERE " + id + " IS NOT NULL"
+	if p.full {
+		sql = "SELECT " + strings.Join(sel, ", ") + from
+		if haveCursor {
+			sql += " AND " + id + " > " + idParam(p.idType, 1)
+			params = []any{cursor}
+		}
+		sql += fmt.Sprintf(" ORDER BY %s LIMIT %d", id, m.opts.PageRows)
+	} else {
+		// Appended files come after the indexed ones in the view's file
+		// order, and DuckDB preserves insertion order: the new rows are
+		// the rows after the first offset.
+		sql = "SELECT " + strings.Join(sel, ", ") + " FROM " + sqlIdent(p.spec.Dataset) +
+			fmt.Sprintf(" LIMIT %d OFFSET %d", m.opts.PageRows, offset)
+	}
+	res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: m.opts.PageRows, TimeoutMS: 0})
+	if err != nil {
+		return page{err: err}
+	}
+	pg := page{n: len(res.Rows), ids: make([]string, 0, len(res.Rows)), texts: make([]string, 0, len(res.Rows))}
+	for _, row := range res.Rows {
+		if len(row) == 0 || row[0] == nil {
+			continue // NULL id (append path): not indexable
+		}
+		idv := text(row[0])
+		var b strings.Builder
+		for _, v := range row[1:] {
+			if s := strings.TrimSpace(text(v)); s != "" {
+				if b.Len() > 0 {
+					b.WriteString("\n")
+				}
+				b.WriteString(s)
+			}
+		}
+		pg.ids = append(pg.ids, idv)
+		pg.texts = append(pg.texts, b.String())
+		pg.last = idv
+	}
+	// A full page, or one cut by queryd's own max_rows: keep paging.
+	pg.more = pg.n > 0 && (pg.n >= m.opts.PageRows || res.Truncated)
+	return pg
+}
+
+// idAlias names the id column cast to text in matrixd's queries.
+const idAlias = "__matrix_id"
+
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+// indexBatch embeds and stores one batch; rows without text are counted as
+// skipped (not searchable) and removed from both indexes.
+func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts []string, dimsKnown *bool) (int, error) {
+	var eIDs, eTexts, empty []string
+	for i, t := range texts {
+		if t == "" {
+			empty = append(empty, ids[i])
+			continue
+		}
+		eIDs = append(eIDs, ids[i])
+		eTexts = append(eTexts, t)
+	}
+	name := VectorIndex(p.spec.Dataset)
+	if len(eTexts) > 0 {
+		er, err := m.deps.Embed.Embed(ctx, embed.EmbedRequest{Input: eTexts, Model: m.opts.Model})
+		if err != nil {
+			return 0, err
+		}
+		if !*dimsKnown {
+			if err := m.ensureVectorIndex(ctx, x, p, er); err != nil {
+				return 0, err
+			}
+			*dimsKnown = true
+		}
+		items := make([]vector.Item, len(eIDs))
+		for i, id := range eIDs {
+			items[i] = vector.Item{ID: id, Vector: er.Embeddings[i], Metadata: vector.Metadata{"id": id}}
+		}
+		if _, err := m.deps.Vectors.Upsert(ctx, name, items); err != nil {
+			return 0, err
+		}
+		docs := make([]keyword.Doc, len(eIDs))
+		for i := range eIDs {
+			docs[i] = keyword.Doc{ID: eIDs[i], Text: eTexts[i]}
+		}
+		p.kw.Add(docs)
+	}
+	if len(empty) > 0 && !p.full {
+		p.kw.Delete(empty)
+		if _, err := m.deps.Vectors.Delete(ctx, name, empty); err != nil && !errs.Is(err, errs.NotFound) {
+			return 0, err
+		}
+	}
+	return len(empty), nil
+}
+
+// ensureVectorIndex creates the dataset's vectord index for the model's
+// dims; an index of other dims (the model changed) is recreated on a full
+// build and fails an append.
+func (m *Matrix) ensureVectorIndex(ctx context.Context, x *dsIndex, p *plan, er embed.EmbedResponse) error {
+	name := VectorIndex(p.spec.Dataset)
+	req := vector.CreateIndexRequest{Dims: er.Dims, Metric: "cosine"}
+	_, err := m.deps.Vectors.CreateIndex(ctx, name, req)
+	if errs.Is(err, errs.Conflict) {
+		if !p.full {
+			return errs.Errorf("matrix.index", errs.Conflict, "vectord index %s has other dims than model %s (%d); rebuild the index", name, er.Model, er.Dims)
+		}
+		if err := m.deps.Vectors.DeleteIndex(ctx, name); err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		_, err = m.deps.Vectors.CreateIndex(ctx, name, req)
+	}
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.status.Model, x.status.Dims = er.Model, er.Dims
+	x.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package matrix is the contract of matrixd (:3218), hybrid search over
+// datasets: the request/response types of POST /v1/matrix/indexes,
+// GET /v1/matrix/indexes[/{dataset}] and POST /v1/matrix/search, the
+// Service interface, the route constants and the typed Client that tests
+// and other daemons use. Matrix (service.go) implements Service over the
+// other daemons' clients: catalogd (versions and files), queryd (rows, by
+// keyset pages and by id), embedd (vectors), vectord (one index per dataset,
+// "matrix.<dataset>", metadata {"id"}), plus a BM25 keyword index per
+// dataset (matrix/keyword) persisted under [matrixd].dir. server.go holds
+// the routes and the daemon constructor New.
+//
+// Search: the vector list (vectord k-NN of the embedded query) and the
+// keyword list (BM25) are fused by reciprocal rank fusion,
+// score = sum over lists of 1/(60 + rank) (ADR-031); rows are hydrated from
+// queryd by id, so a row deleted or replaced since indexing never shows. A
+// "where" predicate is compiled by CompileWhere (ADR-032) and applied
+// through queryd to that dataset's rows only.
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+)
+
+// Routes of matrixd.
+const (
+	IndexesPath = "/v1/matrix/indexes"
+	SearchPath  = "/v1/matrix/search"
+)
+
+// Index states.
+const (
+	StatePending  = "pending"
+	StateBuilding = "building"
+	StateReady    = "ready"
+	StateFailed   = "failed"
+)
+
+// Search modes.
+const (
+	ModeHybrid  = "hybrid"
+	ModeVector  = "vector"
+	ModeKeyword = "keyword"
+)
+
+// Limits of a search.
+const (
+	DefaultK = 10
+	MaxK     = 1000
+)
+
+// IndexRequest is the body of POST /v1/matrix/indexes.
+type IndexRequest struct {
+	Dataset     string   `json:"dataset"`
+	IDColumn    string   `json:"id_column"`
+	TextColumns []string `json:"text_columns"`
+}
+
+// Validate checks the request on its own (columns against the schema later).
+func (r *IndexRequest) Validate() error {
+	var problems []string
+	if err := catalog.ValidateName(r.Dataset); err != nil {
+		problems = append(problems, errs.Message(err))
+	}
+	if strings.TrimSpace(r.IDColumn) == "" {
+		problems = append(problems, "id_column: required")
+	}
+	if len(r.TextColumns) == 0 {
+		problems = append(problems, "text_columns: at least one column is required")
+	}
+	seen := map[string]bool{}
+	for i, c := range r.TextColumns {
+		switch {
+		case strings.TrimSpace(c) == "":
+			problems = append(problems, fmt.Sprintf("text_columns[%d]: empty", i))
+		case seen[strings.ToLower(c)]:
+			problems = append(problems, fmt.Sprintf("text_columns[%d] %q: listed twice", i, c))
+		}
+		seen[strings.ToLower(c)] = true
+	}
+	if len(problems) > 0 {
+		return errs.E("matrix.index", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// IndexStatus is the state of one dataset's search index
+// (GET /v1/matrix/indexes/{dataset}).
+type IndexStatus struct {
+	Dataset     string   `json:"dataset"`
+	IDColumn    string   `json:"id_column"`
+	TextColumns []string `json:"text_columns"`
+	// State is pending (queued), building (a job runs), ready or failed.
+	// A failed refresh keeps serving the last version that was built.
+	State string `json:"state"`
+	// Version is the dataset version searches see (0: none built yet).
+	Version int64 `json:"version"`
+	// TargetVersion is the version the running or last job builds.
+	TargetVersion int64 `json:"target_version,omitempty"`
+	// Refresh is what the running or last job does: full or append.
+	Refresh   string `json:"refresh,omitempty"`
+	RowsDone  int64  `json:"rows_done"`
+	RowsTotal int64  `json:"rows_total"`
+	// Docs is the number of rows searchable by keyword.
+	Docs int `json:"docs"`
+	// Skipped counts rows of the last job with no text in any text column
+	// (keyword-only rows are none: such rows are not searchable).
+	Skipped    int64     `json:"skipped,omitempty"`
+	Model      string    `json:"model,omitempty"`
+	Dims       int       `json:"dims,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// RowsPerSec is the rate of the running or last job.
+	RowsPerSec float64 `json:"rows_per_sec,omitempty"`
+}
+
+// ListResponse is GET /v1/matrix/indexes.
+type ListResponse struct {
+	Indexes []IndexStatus `json:"indexes"`
+}
+
+// SearchRequest is the body of POST /v1/matrix/search.
+type SearchRequest struct {
+	Query string `json:"query"`
+	// Datasets to search; empty = every indexed dataset.
+	Datasets []string `json:"datasets,omitempty"`
+	K        int      `json:"k,omitempty"`    // default 10, at most 1000
+	Mode     string   `json:"mode,omitempty"` // hybrid (default) | vector | keyword
+	// Where is a SQL predicate over the dataset's columns (see CompileWhere).
+	Where string `json:"where,omitempty"`
+}
+
+// Validate checks the request and fills defaults.
+func (r *SearchRequest) Validate() error {
+	var problems []string
+	if strings.TrimSpace(r.Query) == "" {
+		problems = append(problems, "query: empty")
+	}
+	if len(r.Query) > 8192 {
+		problems = append(problems, "query: longer than 8192 bytes")
+	}
+	switch {
+	case r.K == 0:
+		r.K = DefaultK
+	case r.K < 0 || r.K > MaxK:
+		problems = append(problems, fmt.Sprintf("k %d: want 1..%d", r.K, MaxK))
+	}
+	switch r.Mode {
+	case "":
+		r.Mode = ModeHybrid
+	case ModeHybrid, ModeVector, ModeKeyword:
+	default:
+		problems = append(problems, fmt.Sprintf("mode %q: want hybrid, vector or keyword", r.Mode))
+	}
+	seen := map[string]bool{}
+	for i, d := range r.Datasets {
+		if err := catalog.ValidateName(d); err != nil {
+			problems = append(problems, fmt.Sprintf("datasets[%d]: %s", i, errs.Message(err)))
+		}
+		if seen[d] {
+			problems = append(problems, fmt.Sprintf("datasets[%d] %q: listed twice", i, d))
+		}
+		seen[d] = true
+	}
+	if len(problems) > 0 {
+		return errs.E("matrix.search", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Ranks are a result's 1-based positions in the vector and keyword lists of
+// its dataset; null when it is not in that list.
+type Ranks struct {
+	Vector  *int `json:"vector"`
+	Keyword *int `json:"keyword"`
+}
+
+// Result is one search hit.
+type Result struct {
+	Dataset string `json:"dataset"`
+	ID      string `json:"id"` // the id column's value as text
+	// Score: hybrid = the RRF score; vector = cosine similarity; keyword = BM25.
+	Score float64        `json:"score"`
+	Row   map[string]any `json:"row"`
+	Ranks Ranks          `json:"ranks"`
+}
+
+// SearchResponse is the answer of POST /v1/matrix/search, best first.
+type SearchResponse struct {
+	Results []Result `json:"results"`
+}
+
+// Service is matrixd.
+type Service interface {
+	// Index starts (or queues) a build or refresh of dataset's index and
+	// returns its status at once; the work runs in the background.
+	// Errors: Invalid (bad request; a column not in the dataset), NotFound
+	// (no such dataset), Unavailable (catalogd down).
+	Index(ctx context.Context, req IndexRequest) (IndexStatus, error)
+	// Status is the state of dataset's index. Errors: NotFound (no index).
+	Status(ctx context.Context, dataset string) (IndexStatus, error)
+	// List is the state of every index, by dataset name.
+	List(ctx context.Context) ([]IndexStatus, error)
+	// Drop deletes dataset's index (keyword file, state, vectord index).
+	// Errors: NotFound, Unavailable.
+	Drop(ctx context.Context, dataset string) error
+	// Search runs a query over datasets. Errors: Invalid (bad request or
+	// where predicate), NotFound (a dataset without an index), Conflict (an
+	// index whose first build has not finished), Unavailable/Timeout (a
+	// daemon it needs).
+	Search(ctx context.Context, req SearchRequest) (SearchResponse, error)
+}

@@ -1,0 +1,325 @@
+package matrix
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/matrix/keyword"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/vector"
+)
+
+// maxDepth bounds the candidate depth of a post-filtered search.
+const maxDepth = 10_000
+
+// Search implements Service.
+func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
+	if err := req.Validate(); err != nil {
+		return SearchResponse{}, err
+	}
+	var xs []*dsIndex
+	if len(req.Datasets) == 0 {
+		for _, x := range m.snapshot() {
+			x.mu.Lock()
+			ok := x.kw != nil
+			x.mu.Unlock()
+			if ok {
+				xs = append(xs, x)
+			}
+		}
+		sort.Slice(xs, func(i, j int) bool { return xs[i].spec.Dataset < xs[j].spec.Dataset })
+	} else {
+		m.mu.Lock()
+		for _, d := range req.Datasets {
+			x := m.idx[d]
+			if x == nil {
+				m.mu.Unlock()
+				return SearchResponse{}, errs.Errorf("matrix.search", errs.NotFound, "dataset %q has no search index; create it with POST %s", d, IndexesPath)
+			}
+			xs = append(xs, x)
+		}
+		m.mu.Unlock()
+		for _, x := range xs {
+			x.mu.Lock()
+			st, ready := x.status, x.kw != nil
+			x.mu.Unlock()
+			if !ready {
+				msg := fmt.Sprintf("the search index of %q is %s (%d of %d rows); search once it is ready", st.Dataset, st.State, st.RowsDone, st.RowsTotal)
+				if st.State == StateFailed {
+					msg = fmt.Sprintf("the search index of %q failed: %s", st.Dataset, st.Error)
+				}
+				return SearchResponse{}, errs.Errorf("matrix.search", errs.Conflict, "%s", msg)
+			}
+		}
+	}
+	for _, x := range xs {
+		m.maybeRefresh(x)
+	}
+	// Query vectors, one per model in use.
+	vecs := map[string][]float32{}
+	if req.Mode != ModeKeyword {
+		for _, x := range xs {
+			x.mu.Lock()
+			model := x.status.Model
+			x.mu.Unlock()
+			if _, ok := vecs[model]; ok || model == "" {
+				continue
+			}
+			er, err := m.deps.Embed.Embed(ctx, embed.EmbedRequest{Input: []string{req.Query}, Model: model})
+			if err != nil {
+				return SearchResponse{}, err
+			}
+			vecs[model] = er.Embeddings[0]
+		}
+	}
+	results := make([][]Result, len(xs))
+	errList := make([]error, len(xs))
+	var wg sync.WaitGroup
+	for i, x := range xs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errList[i] = m.searchOne(ctx, x, req, vecs)
+		}()
+	}
+	wg.Wait()
+	var all []Result
+	for i := range xs {
+		if errList[i] != nil {
+			return SearchResponse{}, errList[i]
+		}
+		all = append(all, results[i]...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Score > all[j].Score })
+	if len(all) > req.K {
+		all = all[:req.K]
+	}
+	if all == nil {
+		all = []Result{}
+	}
+	return SearchResponse{Results: all}, nil
+}
+
+// candidate is one fused id with its ranks.
+type candidate struct {
+	id    string
+	score float64
+	vr    int // 1-based; 0 = absent
+	kr    int
+}
+
+// fuse merges the lists: RRF for hybrid, the list's own score otherwise.
+func (m *Matrix) fuse(mode string, vec []vector.Result, kw []keyword.Hit) []candidate {
+	byID := map[string]*candidate{}
+	var order []*candidate
+	get := func(id string) *candidate {
+		c := byID[id]
+		if c == nil {
+			c = &candidate{id: id}
+			byID[id] = c
+			order = append(order, c)
+		}
+		return c
+	}
+	for i, r := range vec {
+		c := get(r.ID)
+		c.vr = i + 1
+		if mode == ModeVector {
+			c.score = float64(r.Score)
+		} else {
+			c.score += m.opts.VectorWeight / float64(RRFK+i+1)
+		}
+	}
+	for i, h := range kw {
+		c := get(h.ID)
+		c.kr = i + 1
+		if mode == ModeKeyword {
+			c.score = h.Score
+		} else {
+			c.score += m.opts.KeywordWeight / float64(RRFK+i+1)
+		}
+	}
+	out := make([]candidate, len(order))
+	for i, c := range order {
+		out[i] = *c
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })
+	return out
+}
+
+// searchOne searches one dataset: candidate lists, fusion, where, hydration.
+func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, vecs map[string][]float32) ([]Result, error) {
+	x.mu.Lock()
+	spec, idType, cols, kw, model := x.spec, x.idType, x.columns, x.kw, x.status.Model
+	x.mu.Unlock()
+	var pred string
+	var allow map[string]bool
+	if strings.TrimSpace(req.Where) != "" {
+		var err error
+		if pred, err = CompileWhere(req.Where, cols); err != nil {
+			return nil, errs.E("matrix.search", errs.Invalid, fmt.Sprintf("dataset %s", spec.Dataset), err)
+		}
+		// Selective predicate: the matching ids restrict both lists
+		// before ranking, so k is never starved.
+		ids, more, err := m.matchingIDs(ctx, spec, pred)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			if len(ids) == 0 {
+				return nil, nil
+			}
+			allow = make(map[string]bool, len(ids))
+			for _, id := range ids {
+				allow[id] = true
+			}
+		}
+	}
+	depth := m.opts.Depth
+	if depth <= 0 {
+		depth = max(100, 4*req.K)
+	}
+	if allow != nil {
+		depth = min(depth, len(allow))
+	}
+	for {
+		var vlist []vector.Result
+		var klist []keyword.Hit
+		if req.Mode != ModeKeyword && vecs[model] != nil {
+			sr := vector.SearchRequest{Vector: vecs[model], K: depth, Ef: max(depth, 64)}
+			if allow != nil {
+				ids := make([]string, 0, len(allow))
+				for id := range allow {
+					ids = append(ids, id)
+				}
+				sr.Filter = vector.Filter{"id": ids}
+			}
+			var err error
+			vlist, err = m.deps.Vectors.Search(ctx, VectorIndex(spec.Dataset), sr)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if req.Mode != ModeVector {
+			var fn func(string) bool
+			if allow != nil {
+				fn = func(id string) bool { return allow[id] }
+			}
+			klist = kw.Search(req.Query, depth, fn)
+		}
+		cands := m.fuse(req.Mode, vlist, klist)
+		postFilter := ""
+		if allow == nil {
+			postFilter = pred
+		}
+		out, err := m.hydrate(ctx, spec, idType, postFilter, cands, req.K)
+		if err != nil {
+			return nil, err
+		}
+		exhausted := len(vlist) < depth && len(klist) < depth
+		if len(out) >= req.K || pred == "" || allow != nil || exhausted || depth >= maxDepth {
+			return out, nil
+		}
+		depth = min(depth*4, maxDepth)
+	}
+}
+
+// matchingIDs returns the ids of rows matching pred, or more=true when
+// there are more than PrefilterMax.
+func (m *Matrix) matchingIDs(ctx context.Context, spec IndexRequest, pred string) ([]string, bool, error) {
+	limit := m.opts.PrefilterMax + 1
+	sql := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE (%s) AND %s IS NOT NULL LIMIT %d",
+		sqlIdent(spec.IDColumn), sqlIdent(spec.Dataset), pred, sqlIdent(spec.IDColumn), limit)
+	res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, MaxRows: limit})
+	if err != nil {
+		return nil, false, whereQueryErr(spec.Dataset, err)
+	}
+	if len(res.Rows) >= limit || res.Truncated {
+		return nil, true, nil
+	}
+	ids := make([]string, 0, len(res.Rows))
+	for _, r := range res.Rows {
+		ids = append(ids, text(r[0]))
+	}
+	return ids, false, nil
+}
+
+func whereQueryErr(dataset string, err error) error {
+	if k := errs.KindOf(err); k == errs.Invalid || k == errs.Forbidden {
+		return errs.E("matrix.search", errs.Invalid, "where on dataset "+dataset, err)
+	}
+	return err
+}
+
+// hydrate fetches the rows of the best candidates from queryd (with the
+// post-filter predicate, if any) in windows, keeping fused order, until k
+// rows are found or the candidates run out. Ids whose row is gone (stale
+// index) are dropped.
+func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, cands []candidate, k int) ([]Result, error) {
+	var out []Result
+	for start := 0; start < len(cands) && len(out) < k; {
+		window := max(2*(k-len(out)), 16)
+		if pred != "" {
+			window = max(window, 256)
+		}
+		end := min(start+window, len(cands))
+		batch := cands[start:end]
+		start = end
+		ph := make([]string, len(batch))
+		params := make([]any, len(batch))
+		for i, c := range batch {
+			ph[i] = idParam(idType, i+1)
+			params[i] = c.id
+		}
+		id := sqlIdent(spec.IDColumn)
+		sql := fmt.Sprintf("SELECT *, CAST(%s AS VARCHAR) AS %s FROM %s WHERE %s IN (%s)",
+			id, sqlIdent(idAlias), sqlIdent(spec.Dataset), id, strings.Join(ph, ", "))
+		if pred != "" {
+			sql += " AND (" + pred + ")"
+		}
+		res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: len(batch) * 2})
+		if err != nil {
+			return nil, whereQueryErr(spec.Dataset, err)
+		}
+		rows := map[string]map[string]any{}
+		for _, r := range res.Rows {
+			row := make(map[string]any, len(res.Columns)-1)
+			var rid string
+			for i, c := range res.Columns {
+				if i == len(res.Columns)-1 && c.Name == idAlias {
+					rid = text(r[i])
+					continue
+				}
+				row[c.Name] = r[i]
+			}
+			if _, dup := rows[rid]; !dup {
+				rows[rid] = row
+			}
+		}
+		for _, c := range batch {
+			row, ok := rows[c.id]
+			if !ok {
+				continue
+			}
+			res := Result{Dataset: spec.Dataset, ID: c.id, Score: c.score, Row: row}
+			if c.vr > 0 {
+				v := c.vr
+				res.Ranks.Vector = &v
+			}
+			if c.kr > 0 {
+				v := c.kr
+				res.Ranks.Keyword = &v
+			}
+			out = append(out, res)
+			if len(out) == k {
+				break
+			}
+		}
+	}
+	return out, nil
+}

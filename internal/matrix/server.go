@@ -1,0 +1,102 @@
+package matrix
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
+)
+
+// New is matrixd's constructor for shared.Run: a Matrix over the clients
+// of catalogd, queryd, embedd and vectord, state under [matrixd].dir.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	c := env.Config.Matrixd
+	m, err := NewMatrix(Deps{
+		Catalog: catalog.NewClient(env.Client("catalogd")),
+		Query:   query.NewClient(env.Client("queryd")),
+		Embed:   embed.NewClient(env.Client("embedd")),
+		Vectors: vector.NewClient(env.Client("vectord")),
+	}, Options{
+		Dir:          env.Config.DataPath(c.Dir, "matrixd"),
+		BatchRows:    c.BatchRows,
+		PageRows:     c.PageRows,
+		PollInterval: c.PollInterval.Duration,
+		Model:        c.Model,
+		Log:          env.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{Routes: Routes(env, m), Close: m.Close}, nil
+}
+
+// Routes registers matrixd's routes over svc: all of them, in one place.
+func Routes(env *shared.Env, svc Service) func(r chi.Router) {
+	h := &handlers{svc: svc}
+	return func(r chi.Router) {
+		r.Post(IndexesPath, env.Handle(h.index))
+		r.Get(IndexesPath, env.Handle(h.list))
+		r.Get(IndexesPath+"/{dataset}", env.Handle(h.status))
+		r.Delete(IndexesPath+"/{dataset}", env.Handle(h.drop))
+		r.Post(SearchPath, env.Handle(h.search))
+	}
+}
+
+type handlers struct{ svc Service }
+
+// index answers 202 Accepted: the build runs in the background; poll
+// GET /v1/matrix/indexes/{dataset} for its state.
+func (h *handlers) index(w http.ResponseWriter, r *http.Request) error {
+	var req IndexRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	st, err := h.svc.Index(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", IndexesPath+"/"+st.Dataset)
+	return shared.WriteJSON(w, http.StatusAccepted, st)
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	ls, err := h.svc.List(r.Context())
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ListResponse{Indexes: ls})
+}
+
+func (h *handlers) status(w http.ResponseWriter, r *http.Request) error {
+	st, err := h.svc.Status(r.Context(), chi.URLParam(r, "dataset"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, st)
+}
+
+func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "dataset")
+	if err := h.svc.Drop(r.Context(), name); err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, map[string]any{"dataset": name, "dropped": true})
+}
+
+func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
+	var req SearchRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	resp, err := h.svc.Search(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,509 @@
+package matrix
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/matrix/keyword"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/vector"
+)
+
+// Deps are the services Matrix calls: in matrixd the HTTP clients of
+// catalogd, queryd, embedd and vectord; in tests any implementation.
+type Deps struct {
+	Catalog catalog.Service
+	Query   query.Service
+	Embed   embed.Service
+	Vectors vector.Service
+}
+
+// Options tune Matrix. Zero fields take the defaults.
+type Options struct {
+	Dir          string        // state and keyword files (required)
+	BatchRows    int           // rows per embed + upsert call (default 2048)
+	PageRows     int           // rows per queryd page (default 20,000)
+	PollInterval time.Duration // catalog poll for new versions (default 10 s; < 0 disables)
+	Model        string        // embedding model ("" = embedd's default)
+	// Depth is the candidate depth of each list before fusion
+	// (default max(100, 4k)).
+	Depth int
+	// VectorWeight and KeywordWeight weight the RRF terms (default 1, 1).
+	VectorWeight, KeywordWeight float64
+	// PrefilterMax: a where predicate matching at most this many rows is
+	// applied before ranking (exact); above, candidates are post-filtered
+	// with growing depth (default 10,000).
+	PrefilterMax int
+	Log          *slog.Logger
+}
+
+// RRFK is the k constant of reciprocal rank fusion (Cormack et al. 2009).
+const RRFK = 60
+
+func (o Options) withDefaults() Options {
+	if o.BatchRows <= 0 {
+		o.BatchRows = 2048
+	}
+	if o.PageRows <= 0 {
+		o.PageRows = 20_000
+	}
+	if o.PageRows < o.BatchRows {
+		o.PageRows = o.BatchRows
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = 10 * time.Second
+	}
+	if o.VectorWeight == 0 {
+		o.VectorWeight = 1
+	}
+	if o.KeywordWeight == 0 {
+		o.KeywordWeight = 1
+	}
+	if o.PrefilterMax <= 0 {
+		o.PrefilterMax = 10_000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Matrix implements Service. Build jobs run in background goroutines, one
+// at a time per dataset; searches never wait for them.
+type Matrix struct {
+	deps Deps
+	opts Options
+	ctx  context.Context // ends at Close: stops jobs and the poller
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu  sync.Mutex
+	idx map[string]*dsIndex
+}
+
+var _ Service = (*Matrix)(nil)
+
+// dsIndex is one dataset's index. mu guards every field.
+type dsIndex struct {
+	mu      sync.Mutex
+	spec    IndexRequest // column names as in the schema
+	status  IndexStatus
+	kw      *keyword.Index // searchable; nil until the first build finishes
+	files   []string       // file keys of status.Version
+	rows    int64          // row count of status.Version
+	idType  string         // DuckDB type of the id column
+	columns []string       // every column of the dataset (for where)
+	full    bool           // next job must rebuild (spec changed)
+	running bool
+	again   bool
+	checked time.Time // last catalog check triggered by a search
+	dropped bool
+}
+
+// persisted is <dir>/<dataset>/state.json.
+type persisted struct {
+	Spec    IndexRequest `json:"spec"`
+	Status  IndexStatus  `json:"status"`
+	Files   []string     `json:"files"`
+	Rows    int64        `json:"rows"`
+	IDType  string       `json:"id_type"`
+	Columns []string     `json:"columns"`
+}
+
+// VectorIndex is the vectord index of dataset.
+func VectorIndex(dataset string) string { return "matrix." + dataset }
+
+// NewMatrix loads the indexes saved under opts.Dir, resumes jobs that were
+// interrupted and starts the catalog poller. Close stops them.
+func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
+	opts = opts.withDefaults()
+	if opts.Dir == "" {
+		return nil, errors.New("matrix: Dir is required")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("matrix dir: %w", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, idx: map[string]*dsIndex{}}
+	entries, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var resume []*dsIndex
+	for _, e := range entries {
+		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
+			continue
+		}
+		x, err := m.loadIndex(e.Name())
+		if err != nil {
+			opts.Log.Error("index state unreadable; rebuild it with POST /v1/matrix/indexes", "op", "load", "dataset", e.Name(), "err", err.Error())
+			continue
+		}
+		m.idx[e.Name()] = x
+		if x.status.State == StatePending || x.status.State == StateBuilding {
+			resume = append(resume, x)
+		}
+	}
+	for _, x := range resume {
+		m.start(x)
+	}
+	if opts.PollInterval > 0 {
+		m.wg.Add(1)
+		go m.poll()
+	}
+	return m, nil
+}
+
+// Close stops the poller and running jobs and waits for them.
+func (m *Matrix) Close(ctx context.Context) error {
+	m.stop()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Matrix) dir(dataset string) string { return filepath.Join(m.opts.Dir, dataset) }
+
+func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
+	b, err := os.ReadFile(filepath.Join(m.dir(dataset), "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	var p persisted
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, err
+	}
+	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns}
+	if p.Status.Version > 0 {
+		kw, err := keyword.Load(filepath.Join(m.dir(dataset), "keyword.lhkw"))
+		if err != nil {
+			return nil, err
+		}
+		x.kw = kw
+		x.status.Docs = kw.Len()
+	}
+	if x.status.State == StateBuilding {
+		x.status.State = StatePending // interrupted: the job starts again
+	}
+	return x, nil
+}
+
+// save writes state.json atomically (x.mu held).
+func (m *Matrix) saveState(x *dsIndex) error {
+	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(m.dir(x.spec.Dataset), "state.json"), b)
+}
+
+func writeAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	f.Close()
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// resolve maps the request's column names onto the schema (DuckDB column
+// names are case-insensitive). Errors: Invalid naming the missing columns.
+func resolve(req IndexRequest, schema []catalog.Column) (IndexRequest, string, []string, error) {
+	byLower := map[string]catalog.Column{}
+	var names []string
+	for _, c := range schema {
+		byLower[strings.ToLower(c.Name)] = c
+		names = append(names, c.Name)
+	}
+	var missing []string
+	out := IndexRequest{Dataset: req.Dataset}
+	idCol, ok := byLower[strings.ToLower(req.IDColumn)]
+	if !ok {
+		missing = append(missing, "id_column "+req.IDColumn)
+	}
+	out.IDColumn = idCol.Name
+	for _, c := range req.TextColumns {
+		col, ok := byLower[strings.ToLower(c)]
+		if !ok {
+			missing = append(missing, "text column "+c)
+			continue
+		}
+		out.TextColumns = append(out.TextColumns, col.Name)
+	}
+	if len(missing) > 0 {
+		return out, "", nil, errs.Errorf("matrix.index", errs.Invalid, "dataset %s has no %s; its columns are %s",
+			req.Dataset, strings.Join(missing, ", "), strings.Join(names, ", "))
+	}
+	return out, idCol.Type, names, nil
+}
+
+// Index implements Service.
+func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, error) {
+	if err := req.Validate(); err != nil {
+		return IndexStatus{}, err
+	}
+	d, err := m.deps.Catalog.Get(ctx, req.Dataset, 0)
+	if err != nil {
+		return IndexStatus{}, err
+	}
+	spec, idType, cols, err := resolve(req, d.Schema)
+	if err != nil {
+		return IndexStatus{}, err
+	}
+	m.mu.Lock()
+	x := m.idx[req.Dataset]
+	if x == nil {
+		x = &dsIndex{spec: spec, status: IndexStatus{Dataset: spec.Dataset, State: StatePending}}
+		m.idx[req.Dataset] = x
+	}
+	m.mu.Unlock()
+	x.mu.Lock()
+	if x.spec.IDColumn != spec.IDColumn || strings.Join(x.spec.TextColumns, "\x00") != strings.Join(spec.TextColumns, "\x00") {
+		x.full = true
+	}
+	x.spec, x.idType, x.columns, x.dropped = spec, idType, cols, false
+	x.status.Dataset, x.status.IDColumn, x.status.TextColumns = spec.Dataset, spec.IDColumn, spec.TextColumns
+	if !x.running {
+		x.status.State = StatePending
+		x.status.Error = ""
+	}
+	err = m.saveState(x)
+	st := x.status
+	x.mu.Unlock()
+	if err != nil {
+		return IndexStatus{}, errs.E("matrix.index", errs.Internal, err)
+	}
+	m.start(x)
+	return st, nil
+}
+
+// start runs a job for x, or asks the running one to go again.
+func (m *Matrix) start(x *dsIndex) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.running {
+		x.again = true
+		return
+	}
+	if m.ctx.Err() != nil {
+		return
+	}
+	x.running = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			err := m.job(x)
+			x.mu.Lock()
+			if err != nil && m.ctx.Err() == nil {
+				x.status.State = StateFailed
+				x.status.Error = errs.Message(err)
+				x.status.FinishedAt = time.Now().UTC()
+				m.opts.Log.Error("index job failed", "op", "index", "dataset", x.spec.Dataset, "err", err.Error())
+			}
+			if m.ctx.Err() == nil {
+				if err := m.saveState(x); err != nil {
+					m.opts.Log.Error("save index state", "op", "index", "dataset", x.spec.Dataset, "err", err.Error())
+				}
+			}
+			if !x.again || m.ctx.Err() != nil || x.dropped {
+				x.running = false
+				x.mu.Unlock()
+				return
+			}
+			x.again = false
+			x.mu.Unlock()
+		}
+	}()
+}
+
+// poll checks the catalog for new versions of every index.
+func (m *Matrix) poll() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, x := range m.snapshot() {
+			m.checkVersion(x)
+		}
+	}
+}
+
+func (m *Matrix) snapshot() []*dsIndex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*dsIndex, 0, len(m.idx))
+	for _, x := range m.idx {
+		out = append(out, x)
+	}
+	return out
+}
+
+// checkVersion starts a refresh when the catalog has a newer version than
+// the one indexed (or the dataset is gone: then the index empties).
+func (m *Matrix) checkVersion(x *dsIndex) {
+	x.mu.Lock()
+	name, have, running := x.spec.Dataset, x.status.Version, x.running
+	x.mu.Unlock()
+	if running || have == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+	defer cancel()
+	d, err := m.deps.Catalog.Get(ctx, name, 0)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		m.start(x) // the job sees the dataset gone and fails, keeping the old index
+	case err != nil:
+		m.opts.Log.Warn("catalog poll", "op", "poll", "dataset", name, "err", err.Error())
+	case d.Version != have:
+		x.mu.Lock()
+		failedAt := x.status.TargetVersion
+		failed := x.status.State == StateFailed
+		x.mu.Unlock()
+		if failed && failedAt == d.Version {
+			return // do not retry a failed version in a loop; POST /v1/matrix/indexes retries
+		}
+		m.start(x)
+	}
+}
+
+// maybeRefresh is the search-time trigger: at most every 2 s per dataset.
+func (m *Matrix) maybeRefresh(x *dsIndex) {
+	x.mu.Lock()
+	due := time.Since(x.checked) > 2*time.Second
+	if due {
+		x.checked = time.Now()
+	}
+	x.mu.Unlock()
+	if due {
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.checkVersion(x) }()
+	}
+}
+
+// Status implements Service.
+func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error) {
+	if err := catalog.ValidateName(dataset); err != nil {
+		return IndexStatus{}, err
+	}
+	m.mu.Lock()
+	x := m.idx[dataset]
+	m.mu.Unlock()
+	if x == nil {
+		return IndexStatus{}, errs.Errorf("matrix.status", errs.NotFound, "dataset %q has no search index; create it with POST %s", dataset, IndexesPath)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.statusLocked(), nil
+}
+
+func (x *dsIndex) statusLocked() IndexStatus {
+	st := x.status
+	if x.kw != nil {
+		st.Docs = x.kw.Len()
+	}
+	return st
+}
+
+// List implements Service.
+func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
+	out := []IndexStatus{}
+	for _, x := range m.snapshot() {
+		x.mu.Lock()
+		out = append(out, x.statusLocked())
+		x.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dataset < out[j].Dataset })
+	return out, nil
+}
+
+// Drop implements Service.
+func (m *Matrix) Drop(ctx context.Context, dataset string) error {
+	if err := catalog.ValidateName(dataset); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	x := m.idx[dataset]
+	delete(m.idx, dataset)
+	m.mu.Unlock()
+	if x == nil {
+		return errs.Errorf("matrix.drop", errs.NotFound, "dataset %q has no search index", dataset)
+	}
+	x.mu.Lock()
+	x.dropped = true
+	x.kw = nil
+	x.mu.Unlock()
+	if err := os.RemoveAll(m.dir(dataset)); err != nil {
+		return errs.E("matrix.drop", errs.Internal, err)
+	}
+	if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(dataset)); err != nil && !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	return nil
+}
+
+// idTypeRE accepts DuckDB type names safe to inline in CAST($n AS T).
+var idTypeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_ ]{0,40}(\([0-9]{1,3}(, ?[0-9]{1,3})?\))?$`)
+
+// idParam renders placeholder $n compared against the id column.
+func idParam(idType string, n int) string {
+	if idTypeRE.MatchString(idType) {
+		return fmt.Sprintf("CAST($%d AS %s)", n, idType)
+	}
+	return fmt.Sprintf("$%d", n)
+}
+
+func (m *Matrix) finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}

@@ -1,0 +1,156 @@
+package matrix_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/embed/embedd"
+	"lakehouse-go/internal/gateway"
+	"lakehouse-go/internal/ingest/ingestd"
+	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/query/queryd"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/testutil/suite"
+	"lakehouse-go/internal/vector"
+)
+
+// stack is every daemon matrixd needs, plus the gateway, in-process through
+// the real harness on free loopback ports.
+type stack struct {
+	cfg     *shared.Config
+	gateway string
+	servers map[string]*shared.Server
+	mx      *matrix.Client // through the gateway
+}
+
+var stackDaemons = []struct {
+	name string
+	b    shared.Builder
+}{
+	{"storaged", storaged.New}, {"catalogd", catalog.New}, {"queryd", queryd.New},
+	{"ingestd", ingestd.New}, {"vectord", vector.New}, {"embedd", embedd.New},
+	{"matrixd", matrix.New}, {"gateway", gateway.New},
+}
+
+func stackConfig(t testing.TB) *shared.Config {
+	t.Helper()
+	cfg := shared.Default(t.TempDir())
+	ports, err := suite.FreePorts(len(stackDaemons))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range shared.Daemons {
+		cfg.Section(n).Bind = "127.0.0.1:0"
+	}
+	for i, d := range stackDaemons {
+		cfg.Section(d.name).Bind = fmt.Sprintf("127.0.0.1:%d", ports[i])
+	}
+	cfg.Report.Enabled = false
+	cfg.Log.Access = false
+	cfg.Log.Level = "warn"
+	cfg.Matrixd.PollInterval = shared.Duration{Duration: 200 * time.Millisecond}
+	return cfg
+}
+
+func logs() io.Writer {
+	if testing.Verbose() && os.Getenv("LH_TEST_LOGS") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+func startStack(t testing.TB, cfg *shared.Config) *stack {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{cfg: cfg, servers: map[string]*shared.Server{}}
+	for _, d := range stackDaemons {
+		s, err := shared.Start(context.Background(), d.name, cfg, d.b, logs())
+		if err != nil {
+			t.Fatalf("start %s: %v", d.name, err)
+		}
+		st.servers[d.name] = s
+	}
+	t.Cleanup(func() {
+		for i := len(stackDaemons) - 1; i >= 0; i-- {
+			if s := st.servers[stackDaemons[i].name]; s != nil {
+				s.Shutdown(context.Background())
+			}
+		}
+	})
+	st.gateway = st.servers["gateway"].URL()
+	st.mx = matrix.NewClient(&shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)})
+	return st
+}
+
+// restartMatrixd stops matrixd and starts a new one on the same port and dir.
+func (st *stack) restartMatrixd(t testing.TB) {
+	t.Helper()
+	if err := st.servers["matrixd"].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shared.Start(context.Background(), "matrixd", st.cfg, matrix.New, logs())
+	if err != nil {
+		t.Fatalf("restart matrixd: %v", err)
+	}
+	st.servers["matrixd"] = s
+}
+
+// ingest posts CSV bytes to /v1/ingest through the gateway.
+func (st *stack) ingest(t testing.TB, name, mode, csv string) {
+	t.Helper()
+	resp, err := http.Post(st.gateway+"/v1/ingest?format=csv&name="+name+"&mode="+mode, "text/csv", bytes.NewReader([]byte(csv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest %s: %d %s", name, resp.StatusCode, b)
+	}
+}
+
+// waitReady polls the index status until it is ready at version (0 = any).
+func (st *stack) waitReady(t testing.TB, dataset string, version int64) matrix.IndexStatus {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		s, err := st.mx.Status(context.Background(), dataset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == matrix.StateFailed {
+			t.Fatalf("index %s failed: %s", dataset, s.Error)
+		}
+		if s.State == matrix.StateReady && (version == 0 || s.Version == version) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index %s not ready at version %d: %+v", dataset, version, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ids(rs []matrix.Result) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
