@@ -38,7 +38,6 @@ type Server struct {
 	SecretKey string
 	Bucket    string
 
-	t    testing.TB
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
@@ -78,21 +77,45 @@ func Require(t testing.TB) string {
 // when t ends.
 func Start(t testing.TB, bucket string) *Server {
 	t.Helper()
-	s := &Server{Bin: Require(t), Dir: t.TempDir(), Addr: freeAddr(t), Console: freeAddr(t),
-		AccessKey: "lhtest" + strconv.Itoa(os.Getpid()), SecretKey: "lhtest-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		Bucket: bucket, t: t}
-	if err := s.Restart(); err != nil {
+	s, err := Launch(Require(t), t.TempDir(), bucket)
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts MinIO from bin on data dir dir (outside tests: the
+// benchmark driver); the caller must Stop it.
+func Launch(bin, dir, bucket string) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	console, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Bin: bin, Dir: dir, Addr: addr, Console: console,
+		AccessKey: "lhtest" + strconv.Itoa(os.Getpid()), SecretKey: "lhtest-secret-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Bucket: bucket}
+	if err := s.Restart(); err != nil {
+		return nil, err
+	}
 	if bucket != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.Client(t).MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-			t.Fatalf("minio: make bucket %s: %v", bucket, err)
+		c, err := s.NewClient()
+		if err == nil {
+			err = c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
+		}
+		if err != nil {
+			return s, fmt.Errorf("minio: make bucket %s: %w", bucket, err)
 		}
 	}
-	return s
+	return s, nil
 }
 
 // Restart starts the server again (same data dir and ports) after Stop.
@@ -151,29 +174,40 @@ func (s *Server) Endpoint() string { return "http://" + s.Addr }
 
 // Client is a minio-go client with the root credentials.
 func (s *Server) Client(t testing.TB) *minio.Client {
-	c, err := minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1"})
+	c, err := s.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
+// NewClient is a minio-go client with the root credentials.
+func (s *Server) NewClient() (*minio.Client, error) {
+	return minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1"})
+}
+
+// WriteSecretsFile writes secrets-go.toml (mode 0600) with the root keys
+// under [s3.primary] at path.
+func (s *Server) WriteSecretsFile(path string) error {
+	body := fmt.Sprintf("[s3.primary]\naccess_key_id = %q\nsecret_access_key = %q\n", s.AccessKey, s.SecretKey)
+	return os.WriteFile(path, []byte(body), 0o600)
+}
+
 // WriteSecrets writes secrets-go.toml (mode 0600) with the root keys under
 // [s3.primary] and returns its path.
 func (s *Server) WriteSecrets(t testing.TB) string {
 	p := filepath.Join(t.TempDir(), "secrets-go.toml")
-	body := fmt.Sprintf("[s3.primary]\naccess_key_id = %q\nsecret_access_key = %q\n", s.AccessKey, s.SecretKey)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+	if err := s.WriteSecretsFile(p); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func freeAddr(t testing.TB) string {
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer ln.Close()
-	return ln.Addr().String()
+	return ln.Addr().String(), nil
 }

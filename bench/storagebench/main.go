@@ -1,0 +1,371 @@
+// Command storagebench measures storaged against its backends used
+// directly, in the same run, and prints markdown tables:
+//
+//	go run ./bench/storagebench [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048]
+//
+// PUT/GET throughput of 1 MiB and big objects through a real storaged child
+// process (HTTP on 127.0.0.1, the typed storage.Client) versus the backend
+// directly: for local, a careful file copy (temp file, fsync, rename, fsync
+// of the directory — what storaged must do) and a plain read; for s3, minio-go
+// straight to the same MinIO (same unsigned-payload option). Then one object
+// of -stream-mb streamed through storaged (unknown length) and read back,
+// with storaged's peak RSS (VmHWM from /proc/<pid>/status) before and after.
+// MinIO comes from $MINIO_BIN or scripts/ensure-minio.sh's cache path; the
+// s3 rows are skipped without it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/testutil/miniotest"
+)
+
+var (
+	smallN   = flag.Int("small-n", 64, "number of 1 MiB objects per measurement")
+	bigMB    = flag.Int("big-mb", 256, "size of the big objects in MiB")
+	bigN     = flag.Int("big-n", 3, "number of big objects per measurement")
+	streamMB = flag.Int("stream-mb", 2048, "size of the streamed object in MiB (0 = skip)")
+	keep     = flag.Bool("keep", false, "keep the temp dir")
+)
+
+// source is a reader of exactly n bytes repeating a random 8 MiB block
+// (cheap to produce, incompressible).
+var block = func() []byte { b := make([]byte, 8<<20); rand.Read(b); return b }()
+
+type source struct {
+	off  int
+	left int64
+}
+
+func newSource(n int64) *source { return &source{left: n} }
+
+func (s *source) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n := copy(p, block[s.off:])
+	s.off = (s.off + n) % len(block)
+	s.left -= int64(n)
+	return n, nil
+}
+
+type row struct {
+	backend, op, size    string
+	direct, storaged, mb float64 // seconds, seconds, MiB moved per measurement
+}
+
+func main() {
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "storagebench-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(tmp)
+	}
+	bin := filepath.Join(tmp, "storaged")
+	out, err := exec.Command("go", "build", "-o", bin, "lakehouse-go/cmd/storaged").CombinedOutput()
+	if err != nil {
+		fail("go build storaged: %v\n%s", err, out)
+	}
+	var rows []row
+	var mem []string
+
+	// local
+	{
+		child := startStoraged(bin, tmp, "local", "")
+		rows = append(rows, benchLocal(child, tmp)...)
+		mem = append(mem, streamMem("local", child)...)
+		child.stop()
+	}
+	// s3 on MinIO
+	if mbin := miniotest.Bin(); mbin != "" {
+		mdir := filepath.Join(tmp, "minio")
+		os.MkdirAll(mdir, 0o700)
+		m, err := miniotest.Launch(mbin, mdir, "lakehouse-go-primary")
+		if err != nil {
+			if m != nil {
+				m.Stop()
+			}
+			fail("minio: %v", err)
+		}
+		secrets := filepath.Join(tmp, "secrets-go.toml")
+		check(m.WriteSecretsFile(secrets))
+		s3conf := fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), m.Bucket, secrets)
+		child := startStoraged(bin, tmp, "s3", s3conf)
+		rows = append(rows, benchS3(child, m)...)
+		mem = append(mem, streamMem("s3 (MinIO)", child)...)
+		child.stop()
+		m.Stop()
+	} else {
+		fmt.Fprintln(os.Stderr, "storagebench: no MinIO binary ($MINIO_BIN or "+miniotest.DefaultBin+"): s3 rows skipped")
+	}
+
+	fmt.Printf("### storaged vs backend directly (%s, %d cores)\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
+	fmt.Println("| backend | op | object | direct MiB/s | through storaged MiB/s | ratio | >= 0.9x |")
+	fmt.Println("|---|---|---|---:|---:|---:|---|")
+	for _, r := range rows {
+		d, s := r.mb/r.direct, r.mb/r.storaged
+		ok := "yes"
+		if s/d < 0.9 {
+			ok = "**no**"
+		}
+		fmt.Printf("| %s | %s | %s | %.0f | %.0f | %.2f | %s |\n", r.backend, r.op, r.size, d, s, s/d, ok)
+	}
+	if len(mem) > 0 {
+		fmt.Printf("\n### storaged memory while streaming one %d MiB object (child process, /proc/<pid>/status)\n\n", *streamMB)
+		fmt.Println("| backend | step | MiB/s | VmHWM (peak RSS) | VmRSS |")
+		fmt.Println("|---|---|---:|---:|---:|")
+		for _, m := range mem {
+			fmt.Println(m)
+		}
+	}
+}
+
+type child struct {
+	cmd    *exec.Cmd
+	client *storage.Client
+	dir    string
+}
+
+func (c *child) stop() {
+	c.cmd.Process.Signal(os.Interrupt)
+	c.cmd.Wait()
+}
+
+func startStoraged(bin, tmp, backend, extra string) *child {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := filepath.Join(tmp, "storaged-"+backend)
+	os.MkdirAll(dir, 0o700)
+	conf := filepath.Join(dir, "lakehouse.toml")
+	body := fmt.Sprintf("data_dir = %q\n[storaged]\nbind = %q\nbackend = %q\n[report]\nenabled = false\n[log]\naccess = false\n%s",
+		dir, addr, backend, extra)
+	check(os.WriteFile(conf, []byte(body), 0o600))
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	check(cmd.Start())
+	for i := 0; ; i++ {
+		if r, err := http.Get("http://" + addr + "/health"); err == nil {
+			r.Body.Close()
+			break
+		}
+		if i > 400 {
+			fail("storaged did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cfg := shared.Default(dir)
+	cfg.Storaged.URL = "http://" + addr
+	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(0), StreamHTTP: shared.NewHTTPClient(0)}
+	return &child{cmd: cmd, client: storage.NewClient(env.StreamClient("storaged")), dir: dir}
+}
+
+type sizes struct {
+	label string
+	size  int64
+	n     int
+}
+
+func sizeSet() []sizes {
+	return []sizes{{"1 MiB", 1 << 20, *smallN}, {fmt.Sprintf("%d MiB", *bigMB), int64(*bigMB) << 20, *bigN}}
+}
+
+func timeIt(f func()) float64 { t := time.Now(); f(); return time.Since(t).Seconds() }
+
+func benchLocal(c *child, tmp string) []row {
+	ctx := context.Background()
+	direct := filepath.Join(tmp, "direct")
+	os.MkdirAll(filepath.Join(direct, "tmp"), 0o700)
+	os.MkdirAll(filepath.Join(direct, "data"), 0o700)
+	var rows []row
+	for _, sz := range sizeSet() {
+		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
+		put := row{backend: "local", op: "PUT", size: sz.label, mb: mb}
+		put.direct = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
+				check(err)
+				_, err = io.CopyBuffer(f, newSource(sz.size), make([]byte, 1<<20))
+				check(err)
+				check(f.Sync())
+				check(f.Close())
+				check(os.Rename(f.Name(), filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i))))
+				d, _ := os.Open(filepath.Join(direct, "data"))
+				check(d.Sync())
+				d.Close()
+			}
+		})
+		put.storaged = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				_, err := c.client.Put(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), newSource(sz.size), sz.size, storage.PutOptions{})
+				check(err)
+			}
+		})
+		get := row{backend: "local", op: "GET", size: sz.label, mb: mb}
+		get.direct = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
+				check(err)
+				_, err = io.Copy(io.Discard, f)
+				check(err)
+				f.Close()
+			}
+		})
+		get.storaged = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
+				check(err)
+				_, err = io.Copy(io.Discard, rc)
+				check(err)
+				rc.Close()
+			}
+		})
+		rows = append(rows, put, get)
+	}
+	return rows
+}
+
+func benchS3(c *child, m *miniotest.Server) []row {
+	ctx := context.Background()
+	mc, err := m.NewClient()
+	check(err)
+	var rows []row
+	for _, sz := range sizeSet() {
+		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
+		key := func(who string, i int) string {
+			return fmt.Sprintf("bench/%s/%s-%d", who, strings.ReplaceAll(sz.label, " ", ""), i)
+		}
+		put := row{backend: "s3 (MinIO)", op: "PUT", size: sz.label, mb: mb}
+		put.direct = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				_, err := mc.PutObject(ctx, m.Bucket, key("direct", i), newSource(sz.size), sz.size, minio.PutObjectOptions{DisableContentSha256: true})
+				check(err)
+			}
+		})
+		put.storaged = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
+				check(err)
+			}
+		})
+		get := row{backend: "s3 (MinIO)", op: "GET", size: sz.label, mb: mb}
+		get.direct = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
+				check(err)
+				_, err = io.Copy(io.Discard, o)
+				check(err)
+				o.Close()
+			}
+		})
+		get.storaged = timeIt(func() {
+			for i := 0; i < sz.n; i++ {
+				rc, _, err := c.client.Get(ctx, key("storaged", i), storage.Whole)
+				check(err)
+				_, err = io.Copy(io.Discard, rc)
+				check(err)
+				rc.Close()
+			}
+		})
+		rows = append(rows, put, get)
+	}
+	return rows
+}
+
+// streamMem streams one big object of unknown length through storaged and
+// reads it back, reporting the child's peak RSS around each step.
+func streamMem(backend string, c *child) []string {
+	if *streamMB <= 0 {
+		return nil
+	}
+	ctx := context.Background()
+	pid := c.cmd.Process.Pid
+	line := func(step string, mbps float64) string {
+		hwm, rss := procMem(pid)
+		rate := "-"
+		if mbps > 0 {
+			rate = fmt.Sprintf("%.0f", mbps)
+		}
+		return fmt.Sprintf("| %s | %s | %s | %s | %s |", backend, step, rate, hwm, rss)
+	}
+	out := []string{line("after the throughput runs", 0)}
+	size := int64(*streamMB) << 20
+	secs := timeIt(func() {
+		_, err := c.client.Put(ctx, "bench/stream", newSource(size), -1, storage.PutOptions{})
+		check(err)
+	})
+	out = append(out, line(fmt.Sprintf("PUT %d MiB, unknown length", *streamMB), float64(*streamMB)/secs))
+	secs = timeIt(func() {
+		rc, info, err := c.client.Get(ctx, "bench/stream", storage.Whole)
+		check(err)
+		n, err := io.Copy(io.Discard, rc)
+		check(err)
+		rc.Close()
+		if n != size || info.Size != size {
+			fail("stream read back %d of %d bytes", n, size)
+		}
+	})
+	out = append(out, line(fmt.Sprintf("GET %d MiB", *streamMB), float64(*streamMB)/secs))
+	return out
+}
+
+func procMem(pid int) (hwm, rss string) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "?", "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 {
+			switch f[0] {
+			case "VmHWM:":
+				hwm = kib(f[1])
+			case "VmRSS:":
+				rss = kib(f[1])
+			}
+		}
+	}
+	return
+}
+
+func kib(s string) string {
+	n, _ := strconv.ParseFloat(s, 64)
+	return fmt.Sprintf("%.1f MiB", n/1024)
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return bytes.Count(b, []byte("processor\t:"))
+}
+
+func check(err error) {
+	if err != nil {
+		fail("%v", err)
+	}
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "storagebench: "+format+"\n", args...)
+	os.Exit(1)
+}
