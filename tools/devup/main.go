@@ -62,6 +62,9 @@ func run(config, dataDir string, build bool) int {
 	for _, name := range shared.Daemons {
 		cmd := exec.Command(filepath.Join("bin", name))
 		cmd.Env = env
+		// Own process group: Ctrl-C reaches devup only, which stops the
+		// daemons in order (gateway first, observerd last).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		pr, pw := io.Pipe()
 		cmd.Stdout, cmd.Stderr = pw, pw
 		go prefix(name, pr, &out)
@@ -130,15 +133,19 @@ type proc struct {
 	done chan struct{} // closed when Wait returned
 }
 
-// stopAll sends SIGTERM to every process and waits; it reports whether all exited 0.
+// stopAll stops the daemons in reverse start order (the gateway first,
+// observerd last, so the others can flush their reports to it), each with
+// SIGTERM and a wait; it reports whether all exited 0.
 func stopAll(procs map[string]*proc) bool {
 	ok := true
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := len(shared.Daemons) - 1; i >= 0; i-- {
+		name := shared.Daemons[i]
+		p := procs[name]
+		if p == nil {
+			continue
+		}
+		func() {
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-p.done:
@@ -154,6 +161,5 @@ func stopAll(procs map[string]*proc) bool {
 			}
 		}()
 	}
-	wg.Wait()
 	return ok
 }
