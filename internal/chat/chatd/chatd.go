@@ -25,7 +25,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := NewHTTPClient(set.Timeout)
+	hc := NewHTTPClient(set.Timeout + time.Second) // a backstop: the dispatcher's first-token watchdog fires first
 	d := NewDispatcher(set, Adapters(set, hc), env.Log, env.Metrics)
 	for _, p := range set.Providers {
 		if p.Registered {

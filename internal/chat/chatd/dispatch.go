@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,7 +202,7 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 			f.msg = "the upstream rejected the API key: " + f.msg
 		}
 	case errors.As(err, &ne) && ne.Timeout():
-		f.kind, f.msg = errs.Timeout, "upstream did not answer in time: "+err.Error()
+		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no first token within %v ([chatd].timeout): %v", d.set.Timeout, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		f.msg, f.transient = "the upstream stream ended before the answer was done", true
 	default: // transport: refused, reset, DNS, TLS
@@ -322,7 +323,14 @@ func (e *attemptError) Error() string { return e.f.provider + ": " + e.f.msg }
 func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.ProviderRequest, collect bool) (*stream, error) {
 	start := time.Now()
 	actx, cancel := context.WithCancelCause(ctx)
-	watchdog := time.AfterFunc(d.set.Timeout, func() { cancel(errFirstToken) })
+	var streaming atomic.Bool // past the first token: the watchdog is the idle one
+	watchdog := time.AfterFunc(d.set.Timeout, func() {
+		if streaming.Load() {
+			cancel(errIdle)
+		} else {
+			cancel(errFirstToken)
+		}
+	})
 	fail := func(err error) (*stream, error) {
 		watchdog.Stop()
 		cause := context.Cause(actx)
@@ -333,12 +341,22 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 	if err != nil {
 		return fail(err)
 	}
-	first, err := cs.Next()
-	if err != nil {
-		cs.Close()
-		return fail(err)
+	var first chat.Chunk
+	for { // the first token: a chunk with content, or the end
+		first, err = cs.Next()
+		if err != nil {
+			cs.Close()
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fail(err)
+		}
+		if first.Content != "" || first.Done {
+			break
+		}
 	}
 	d.ttft.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
+	streaming.Store(true)
 	watchdog.Reset(d.set.StreamIdle)
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
 		id: first.ID, created: time.Now().UTC()}

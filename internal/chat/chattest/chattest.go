@@ -1,0 +1,444 @@
+// Package chattest holds fake LLM upstreams for chatd's tests and
+// benchmarks, speaking the real wire protocols over loopback:
+//
+//   - NewOllama: Ollama's POST /api/chat. Lines are json.Marshal of the
+//     official github.com/ollama/ollama/api.ChatResponse plus "\n",
+//     Content-Type application/x-ndjson, one flush per line; the last line
+//     has done=true, done_reason and the metrics; errors before the stream
+//     are gin's {"error":"..."} with "application/json; charset=utf-8",
+//     errors inside it a {"error":"..."} line (as Ollama's streamResponse).
+//   - NewOpenAI: OpenAI's POST {base}/chat/completions with base = URL+"/v1".
+//     Streams are text/event-stream "data: {chat.completion.chunk}\n\n"
+//     events: the role in the first delta, content deltas, an empty delta
+//     with finish_reason, a choice-less usage chunk when
+//     stream_options.include_usage (and "usage":null on the others, as
+//     OpenAI does), then "data: [DONE]\n\n"; errors are OpenAI's
+//     {"error":{"message","type","param","code"}} bodies, or a
+//     data: {"error":{...}} event inside the stream (as OpenRouter does).
+//
+// A Script decides what the fake answers: tokens, pacing, failures.
+package chattest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ollama/ollama/api"
+)
+
+// Script is what a fake answers. The zero value answers "Hello world!" in
+// three chunks at once.
+type Script struct {
+	Tokens      []string      // content pieces; nil = "Hello", " world", "!"
+	Delay       time.Duration // before each chunk after the first
+	HeaderDelay time.Duration // before the answer's headers
+	// FailFirst requests answer FailStatus with the protocol's error body
+	// (and Retry-After when set); later ones answer normally.
+	FailFirst  int
+	FailStatus int
+	RetryAfter string
+	// BreakAfter > 0 fails the stream after that many content chunks: an
+	// in-stream error event, or with Abort a cut connection.
+	BreakAfter int
+	Abort      bool
+	// Hold, when set, is waited for before the last content chunk.
+	Hold chan struct{}
+	// Models that exist (nil = any): others get the protocol's 404.
+	Models []string
+	// Key, when set, must be the Bearer token (else 401).
+	Key              string
+	PromptTokens     int // reported usage; 0 = 7
+	CompletionTokens int // 0 = number of tokens
+}
+
+func (s Script) tokens() []string {
+	if s.Tokens == nil {
+		return []string{"Hello", " world", "!"}
+	}
+	return s.Tokens
+}
+
+// Tokens returns n tokens "t0 ", "t1 ", ... (for long answers).
+func Tokens(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("t%d ", i)
+	}
+	return out
+}
+
+// Call is one request a fake received.
+type Call struct {
+	Path   string
+	Auth   string
+	Body   []byte
+	Model  string
+	Stream bool
+}
+
+// Server is a fake upstream.
+type Server struct {
+	*httptest.Server
+	mu     sync.Mutex
+	script Script
+	calls  []Call
+	served int // requests answered (FailFirst counts these)
+}
+
+// SetScript replaces the script (and resets the failure count).
+func (s *Server) SetScript(sc Script) {
+	s.mu.Lock()
+	s.script, s.served = sc, 0
+	s.mu.Unlock()
+}
+
+// Calls returns the requests so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// begin records a call and returns the script and whether it must fail.
+func (s *Server) begin(r *http.Request, body []byte, model string, stream bool) (Script, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, Call{Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: body, Model: model, Stream: stream})
+	s.served++
+	return s.script, s.served <= s.script.FailFirst
+}
+
+func (sc Script) modelOK(m string) bool {
+	if sc.Models == nil {
+		return true
+	}
+	for _, x := range sc.Models {
+		if x == m || x+":latest" == m || x == m+":latest" {
+			return true
+		}
+	}
+	return false
+}
+
+// wait sleeps d or until the client went away.
+func wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return r.Context().Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func hold(r *http.Request, ch chan struct{}) bool {
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// ---- Ollama ----
+
+// NewOllama starts a fake Ollama on a loopback port; Close it when done.
+func NewOllama(sc Script) *Server {
+	s := &Server{script: sc}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/chat", s.ollamaChat)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Ollama is running")
+	})
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// ginJSON is gin's c.JSON: json.Marshal, no newline.
+func ginJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req api.ChatRequest
+	if len(body) == 0 {
+		ginJSON(w, 400, map[string]string{"error": "missing request body"})
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		ginJSON(w, 400, map[string]string{"error": err.Error()})
+		return
+	}
+	stream := req.Stream == nil || *req.Stream
+	sc, fail := s.begin(r, body, req.Model, stream)
+	if !wait(r, sc.HeaderDelay) {
+		return
+	}
+	if sc.Key != "" && r.Header.Get("Authorization") != "Bearer "+sc.Key {
+		ginJSON(w, 401, map[string]string{"error": "unauthorized"})
+		return
+	}
+	if fail {
+		if sc.RetryAfter != "" {
+			w.Header().Set("Retry-After", sc.RetryAfter)
+		}
+		ginJSON(w, sc.FailStatus, map[string]string{"error": fmt.Sprintf("scripted failure %d", sc.FailStatus)})
+		return
+	}
+	if req.Model == "" {
+		ginJSON(w, 400, map[string]string{"error": "model is required"})
+		return
+	}
+	if !sc.modelOK(req.Model) {
+		ginJSON(w, 404, map[string]string{"error": fmt.Sprintf("model '%s' not found", req.Model)})
+		return
+	}
+	toks := sc.tokens()
+	start := time.Now()
+	final := func(content string) api.ChatResponse {
+		m := api.Metrics{TotalDuration: time.Since(start), LoadDuration: 1_234_567, PromptEvalCount: sc.promptTokens(),
+			PromptEvalDuration: 2_345_678, EvalCount: sc.completionTokens(), EvalDuration: 3_456_789}
+		return api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: content},
+			Done: true, DoneReason: "stop", Metrics: m}
+	}
+	if !stream {
+		ginJSON(w, 200, final(strings.Join(toks, "")))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	fl := w.(http.Flusher)
+	line := func(v any) {
+		b, _ := json.Marshal(v)
+		w.Write(append(b, '\n'))
+		fl.Flush()
+	}
+	for i, t := range toks {
+		if i > 0 && !wait(r, sc.Delay) {
+			return
+		}
+		if i == len(toks)-1 && !hold(r, sc.Hold) {
+			return
+		}
+		if sc.BreakAfter > 0 && i == sc.BreakAfter {
+			if sc.Abort {
+				panic(http.ErrAbortHandler)
+			}
+			// Ollama's streamResponse: json.NewEncoder(w).Encode(gin.H{"error": e})
+			json.NewEncoder(w).Encode(map[string]string{"error": "llama runner process has terminated: exit status 2"})
+			fl.Flush()
+			return
+		}
+		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: t}})
+	}
+	line(final(""))
+}
+
+func (sc Script) promptTokens() int {
+	if sc.PromptTokens == 0 {
+		return 7
+	}
+	return sc.PromptTokens
+}
+
+func (sc Script) completionTokens() int {
+	if sc.CompletionTokens == 0 {
+		return len(sc.tokens())
+	}
+	return sc.CompletionTokens
+}
+
+// ---- OpenAI-compatible ----
+
+// NewOpenAI starts a fake OpenAI-compatible API; its base URL is Base().
+func NewOpenAI(sc Script) *Server {
+	s := &Server{script: sc}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.openaiChat)
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// Base is the OpenAI base URL (…/v1) to configure as a provider URL.
+func (s *Server) Base() string { return s.URL + "/v1" }
+
+type oaiError struct {
+	Error oaiErrorBody `json:"error"`
+}
+
+type oaiErrorBody struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    any     `json:"code"`
+}
+
+type oaiDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+	Refusal *string `json:"refusal,omitempty"`
+}
+
+type oaiChunkChoice struct {
+	Index        int      `json:"index"`
+	Delta        oaiDelta `json:"delta"`
+	Logprobs     *string  `json:"logprobs"`
+	FinishReason *string  `json:"finish_reason"`
+}
+
+type oaiUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type oaiChunk struct {
+	ID                string           `json:"id"`
+	Object            string           `json:"object"`
+	Created           int64            `json:"created"`
+	Model             string           `json:"model"`
+	ServiceTier       string           `json:"service_tier"`
+	SystemFingerprint string           `json:"system_fingerprint"`
+	Choices           []oaiChunkChoice `json:"choices"`
+	Usage             *oaiUsage        `json:"usage,omitempty"`
+	usageNull         bool
+}
+
+// MarshalJSON writes "usage":null when include_usage asked for it.
+func (c oaiChunk) MarshalJSON() ([]byte, error) {
+	type plain oaiChunk
+	b, err := json.Marshal(plain(c))
+	if err != nil || !c.usageNull || c.Usage != nil {
+		return b, err
+	}
+	return append(b[:len(b)-1], []byte(`,"usage":null}`)...), nil
+}
+
+func oaiFail(w http.ResponseWriter, status int, typ, code, msg string) {
+	b, _ := json.Marshal(oaiError{Error: oaiErrorBody{Message: msg, Type: typ, Code: code}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Model         string            `json:"model"`
+		Messages      []json.RawMessage `json:"messages"`
+		Stream        bool              `json:"stream"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		oaiFail(w, 400, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	sc, fail := s.begin(r, body, req.Model, req.Stream)
+	if !wait(r, sc.HeaderDelay) {
+		return
+	}
+	if sc.Key != "" && r.Header.Get("Authorization") != "Bearer "+sc.Key {
+		oaiFail(w, 401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
+		return
+	}
+	if fail {
+		if sc.RetryAfter != "" {
+			w.Header().Set("Retry-After", sc.RetryAfter)
+		}
+		typ := "server_error"
+		if sc.FailStatus == 429 {
+			typ = "rate_limit_exceeded"
+		}
+		oaiFail(w, sc.FailStatus, typ, typ, fmt.Sprintf("scripted failure %d", sc.FailStatus))
+		return
+	}
+	if len(req.Messages) == 0 {
+		oaiFail(w, 400, "invalid_request_error", "", "[] is too short - 'messages'")
+		return
+	}
+	if !sc.modelOK(req.Model) {
+		oaiFail(w, 404, "invalid_request_error", "model_not_found", fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model))
+		return
+	}
+	toks := sc.tokens()
+	id := "chatcmpl-fake" + fmt.Sprint(time.Now().UnixNano())
+	created := time.Now().Unix()
+	usage := &oaiUsage{PromptTokens: sc.promptTokens(), CompletionTokens: sc.completionTokens()}
+	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+	stop := "stop"
+	if !req.Stream {
+		content := strings.Join(toks, "")
+		b, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}},
+				"logprobs": nil, "finish_reason": stop}},
+			"usage": usage, "service_tier": "default", "system_fingerprint": "fp_fake",
+		})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		w.Write(b)
+		return
+	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(200)
+	fl := w.(http.Flusher)
+	event := func(v any) {
+		b, _ := json.Marshal(v)
+		w.Write([]byte("data: "))
+		w.Write(b)
+		w.Write([]byte("\n\n"))
+		fl.Flush()
+	}
+	chunk := func(d oaiDelta, finish *string) oaiChunk {
+		return oaiChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, ServiceTier: "default",
+			SystemFingerprint: "fp_fake", Choices: []oaiChunkChoice{{Delta: d, FinishReason: finish}}, usageNull: includeUsage}
+	}
+	empty, refusal := "", (*string)(nil)
+	event(chunk(oaiDelta{Role: "assistant", Content: &empty, Refusal: refusal}, nil))
+	for i, t := range toks {
+		if i > 0 && !wait(r, sc.Delay) {
+			return
+		}
+		if i == len(toks)-1 && !hold(r, sc.Hold) {
+			return
+		}
+		if sc.BreakAfter > 0 && i == sc.BreakAfter {
+			if sc.Abort {
+				panic(http.ErrAbortHandler)
+			}
+			event(oaiError{Error: oaiErrorBody{Message: "Provider returned error", Type: "server_error", Code: 502}})
+			return
+		}
+		t := t
+		event(chunk(oaiDelta{Content: &t}, nil))
+	}
+	event(chunk(oaiDelta{}, &stop))
+	if includeUsage {
+		event(oaiChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, ServiceTier: "default",
+			SystemFingerprint: "fp_fake", Choices: []oaiChunkChoice{}, Usage: usage})
+	}
+	w.Write([]byte("data: [DONE]\n\n"))
+	fl.Flush()
+}
