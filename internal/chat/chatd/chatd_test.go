@@ -15,8 +15,8 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"lakehouse-go/internal/chat"
-	"lakehouse-go/internal/chat/chattest"
 	"lakehouse-go/internal/chat/chatd"
+	"lakehouse-go/internal/chat/chattest"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 )
@@ -553,7 +553,7 @@ func TestAllProvidersFailed(t *testing.T) {
 func TestUnregisteredAndUnknownProviders(t *testing.T) {
 	cfg := config(t)
 	cfg.Chatd.KimiURL, cfg.Chatd.OpenRouterURL = "", "" // default URLs, but no keys
-	e := start(t, cfg) // nothing registered
+	e := start(t, cfg)                                  // nothing registered
 	cases := []struct {
 		body   any
 		status int
