@@ -1,0 +1,187 @@
+// Package observer is the contract and implementation of observerd (:3219),
+// the ring of recent operations (DESIGN.md "observerd"). It holds the wire
+// types (Event, IngestRequest, Filter, Stats), the Service interface, the
+// Observer that implements it (a fixed-size in-memory ring, exact per-key
+// latency percentiles, an SSE fan-out hub and a background persistor that
+// appends to ops.jsonl and reloads its tail on start), the HTTP routes, the
+// daemon constructor New, and the typed Client.
+//
+// Every daemon's harness (internal/shared, observer.go) reports each /v1
+// request here with POST /v1/observer/events, asynchronously and fail-open;
+// observerd itself is not reported (no loop). Operators read the ring with
+// GET /v1/observer/events (newest first), GET /v1/observer/stats and
+// GET /v1/observer/stream (SSE). Decisions: docs/DECISIONS.md ADR-050..053.
+package observer
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// Routes of observerd (DESIGN.md).
+const (
+	EventsPath = "/v1/observer/events"
+	StatsPath  = "/v1/observer/stats"
+	StreamPath = "/v1/observer/stream"
+)
+
+// Limits and defaults (ADR-050).
+const (
+	MaxBatch        = 1000 // events per POST; above: 413
+	MaxServiceLen   = 64
+	MaxOpLen        = 256
+	MaxRequestIDLen = 128
+	MaxAttrs        = 32   // keys in attrs
+	MaxAttrsBytes   = 4096 // attrs encoded as JSON
+	DefaultLimit    = 100  // GET events without limit
+	DefaultRingSize = 10_000
+	MaxRingSize     = 10_000_000
+)
+
+// Event is one operation: the harness's shared.OpEvent, so what a daemon
+// reports and what observerd answers are the same type.
+type Event = shared.OpEvent
+
+// IngestRequest is the body of POST /v1/observer/events.
+type IngestRequest struct {
+	Events []Event `json:"events"`
+}
+
+// IngestResponse answers POST /v1/observer/events.
+type IngestResponse struct {
+	Accepted int `json:"accepted"`
+}
+
+// Validate checks the whole batch; one bad event rejects the batch (the
+// message names up to ten problems by index). A zero ts is left for the
+// Observer to stamp with the receive time.
+func (r *IngestRequest) Validate() error {
+	const op = "observer.ingest"
+	switch {
+	case len(r.Events) == 0:
+		return errs.Errorf(op, errs.Invalid, `"events": at least one event is required`)
+	case len(r.Events) > MaxBatch:
+		return errs.Errorf(op, errs.TooLarge, "%d events in one batch; at most %d", len(r.Events), MaxBatch)
+	}
+	var problems []string
+	for i := range r.Events {
+		for _, p := range validateEvent(&r.Events[i]) {
+			if len(problems) == 10 {
+				problems = append(problems, "...")
+				return errs.E(op, errs.Invalid, strings.Join(problems, "; "))
+			}
+			problems = append(problems, fmt.Sprintf("events[%d].%s", i, p))
+		}
+	}
+	if len(problems) > 0 {
+		return errs.E(op, errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func validateEvent(e *Event) []string {
+	var p []string
+	text := func(field, s string, maxLen int, required bool) {
+		switch {
+		case s == "" && required:
+			p = append(p, field+": required")
+		case len(s) > maxLen:
+			p = append(p, fmt.Sprintf("%s: %d bytes, at most %d", field, len(s), maxLen))
+		case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			p = append(p, field+": not printable UTF-8")
+		}
+	}
+	text("service", e.Service, MaxServiceLen, true)
+	text("op", e.Op, MaxOpLen, true)
+	text("request_id", e.RequestID, MaxRequestIDLen, false)
+	if e.Status != 0 && (e.Status < 100 || e.Status > 599) {
+		p = append(p, fmt.Sprintf("status: %d, want 100..599 (or 0 for none)", e.Status))
+	}
+	if e.DurationMS < 0 || math.IsNaN(e.DurationMS) || math.IsInf(e.DurationMS, 0) {
+		p = append(p, "duration_ms: must be a finite number >= 0")
+	}
+	if len(e.Attrs) > MaxAttrs {
+		p = append(p, fmt.Sprintf("attrs: %d keys, at most %d", len(e.Attrs), MaxAttrs))
+	} else if n := jsonSize(e.Attrs); n > MaxAttrsBytes {
+		p = append(p, fmt.Sprintf("attrs: %d bytes as JSON, at most %d", n, MaxAttrsBytes))
+	}
+	return p
+}
+
+// Filter selects events. Empty fields match everything; Service and Op match
+// exactly; Since keeps events with ts >= Since.
+type Filter struct {
+	Service string
+	Op      string
+	Since   time.Time
+}
+
+func (f Filter) match(e *Event) bool {
+	return (f.Service == "" || e.Service == f.Service) &&
+		(f.Op == "" || e.Op == f.Op) &&
+		(f.Since.IsZero() || !e.TS.Before(f.Since))
+}
+
+// EventsResponse answers GET /v1/observer/events: newest first (ADR-050).
+type EventsResponse struct {
+	Events []Event `json:"events"`
+	Order  string  `json:"order"` // always "newest_first"
+}
+
+// OrderNewestFirst is EventsResponse.Order.
+const OrderNewestFirst = "newest_first"
+
+// OpStats are the figures of one service (Op "") or one service and op.
+// Percentiles are exact nearest-rank values over the ring's events
+// (the smallest duration d with at least ceil(p*count) durations <= d).
+type OpStats struct {
+	Service      string  `json:"service"`
+	Op           string  `json:"op,omitempty"`
+	Count        int     `json:"count"`
+	Errors       int     `json:"errors"`        // status >= 500
+	ClientErrors int     `json:"client_errors"` // 400 <= status < 500
+	P50MS        float64 `json:"p50_ms"`
+	P95MS        float64 `json:"p95_ms"`
+	P99MS        float64 `json:"p99_ms"`
+	MaxMS        float64 `json:"max_ms"`
+	MeanMS       float64 `json:"mean_ms"`
+}
+
+// Stats answers GET /v1/observer/stats: totals over the ring's (filtered)
+// events, then per service and per service+op, sorted by service, op.
+type Stats struct {
+	Count        int       `json:"count"`
+	Errors       int       `json:"errors"`
+	ClientErrors int       `json:"client_errors"`
+	From         time.Time `json:"from,omitzero"` // oldest ts counted
+	To           time.Time `json:"to,omitzero"`   // newest ts counted
+	RingSize     int       `json:"ring_size"`
+	Services     []OpStats `json:"services"`
+	Ops          []OpStats `json:"ops"`
+}
+
+// Service is observerd's API; Observer implements it in process and Client
+// over HTTP.
+type Service interface {
+	// Ingest records a batch (validated as IngestRequest.Validate). It never
+	// waits for disk. Errors: Invalid, TooLarge, Unavailable (closed).
+	Ingest(ctx context.Context, events []Event) (IngestResponse, error)
+	// Events returns up to limit (<= 0: DefaultLimit; capped at the ring
+	// size) matching events of the ring, newest first. Errors: Invalid.
+	Events(ctx context.Context, f Filter, limit int) ([]Event, error)
+	// Stats computes counts, errors and exact percentiles over the ring's
+	// matching events. Errors: Invalid.
+	Stats(ctx context.Context, f Filter) (Stats, error)
+	// Subscribe calls fn with every matching event ingested from now on
+	// (f.Since is ignored) until ctx ends (returns ctx.Err()), fn returns an
+	// error (returned), or observerd shuts down (Unavailable). A consumer
+	// slower than ingestion loses events rather than slowing ingestion.
+	Subscribe(ctx context.Context, f Filter, fn func(Event) error) error
+}

@@ -1,0 +1,316 @@
+package observer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// persistQueue is how many ingested batches may wait for the persistor
+// before new ones are dropped from disk (they stay in the ring).
+const persistQueue = 4096
+
+// maxLineBytes bounds one ops.jsonl line on reload; longer lines are corrupt.
+const maxLineBytes = 1 << 20
+
+// persistor appends ingested batches to ops.jsonl from one goroutine, off
+// the request path (ADR-052): Ingest only enqueues. When the file passes
+// maxLines lines it is compacted to its last keepLines lines by an atomic
+// rewrite (temp file, fsync, rename, fsync dir). Lines are flushed to the OS
+// after every drained burst and fsynced on compaction and Close: a process
+// crash loses at most the queue; a power loss at most the unsynced tail.
+type persistor struct {
+	path      string
+	keepLines int
+	maxLines  int
+	log       *slog.Logger
+
+	q       chan []Event
+	stop    chan struct{}
+	done    chan struct{}
+	stopped sync.Once
+
+	f     *os.File
+	w     *bufio.Writer
+	lines int
+
+	dropped  atomic.Int64 // events not persisted (queue full or write error)
+	errLogAt atomic.Int64
+	onDrop   func(n int)
+}
+
+// loadResult is what reloading ops.jsonl found.
+type loadResult struct {
+	events  []Event // the last keep valid events, oldest first
+	lines   int     // complete lines left in the file
+	corrupt int     // complete lines that did not parse (skipped)
+	torn    bool    // an unterminated last line was cut off
+}
+
+// loadTail reads path (missing = empty), cuts an unterminated last line
+// (a crash mid-append) by truncating the file to its last newline, skips
+// lines that are not a valid event, and keeps the last keep events.
+func loadTail(path string, keep int) (loadResult, error) {
+	var res loadResult
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	evs := make([]Event, 0, min(keep, 4096))
+	start := 0 // ring start within evs once it reached keep
+	r := bufio.NewReaderSize(f, 256<<10)
+	var good int64 // offset after the last complete line
+	for {
+		line, err := readLine(r)
+		if errors.Is(err, io.EOF) {
+			if len(line) > 0 {
+				res.torn = true
+			}
+			break
+		}
+		if err != nil {
+			return res, err
+		}
+		good += int64(len(line))
+		res.lines++
+		var e Event
+		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil || e.Service == "" {
+			res.corrupt++
+			continue
+		}
+		if len(evs) < keep {
+			evs = append(evs, e)
+		} else {
+			evs[start] = e
+			start = (start + 1) % keep
+		}
+	}
+	if res.torn {
+		if err := f.Truncate(good); err != nil {
+			return res, fmt.Errorf("cut torn last line of %s: %w", path, err)
+		}
+	}
+	res.events = append(evs[start:], evs[:start]...)
+	return res, nil
+}
+
+// readLine returns the next line including its '\n'; at EOF it returns the
+// unterminated rest (possibly empty) with io.EOF. Lines of any length are
+// read (a corrupt huge line must not stop the reload).
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if err == nil {
+			return buf, nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return buf, err
+		}
+	}
+}
+
+func newPersistor(path string, keepLines, lines int, log *slog.Logger) (*persistor, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p := &persistor{
+		path: path, keepLines: keepLines, maxLines: 2 * keepLines, log: log,
+		q: make(chan []Event, persistQueue), stop: make(chan struct{}), done: make(chan struct{}),
+		f: f, w: bufio.NewWriterSize(f, 64<<10), lines: lines,
+	}
+	go p.loop()
+	return p, nil
+}
+
+// enqueue hands a batch to the persistor without waiting; a full queue
+// drops the batch from disk (and counts it).
+func (p *persistor) enqueue(evs []Event) {
+	select {
+	case <-p.stop:
+		p.drop(len(evs))
+		return
+	default:
+	}
+	select {
+	case p.q <- evs:
+	default:
+		p.drop(len(evs))
+	}
+}
+
+func (p *persistor) drop(n int) {
+	p.dropped.Add(int64(n))
+	if p.onDrop != nil {
+		p.onDrop(n)
+	}
+}
+
+func (p *persistor) loop() {
+	defer close(p.done)
+	for {
+		select {
+		case b := <-p.q:
+			p.write(b)
+			p.drain()
+		case <-p.stop:
+			p.drain()
+			p.finish()
+			return
+		}
+	}
+}
+
+// drain writes whatever else is queued and flushes.
+func (p *persistor) drain() {
+	for {
+		select {
+		case b := <-p.q:
+			p.write(b)
+			continue
+		default:
+		}
+		break
+	}
+	if err := p.w.Flush(); err != nil {
+		p.fail("flush", err, 0)
+		p.w.Reset(p.f)
+	}
+}
+
+func (p *persistor) write(evs []Event) {
+	var line bytes.Buffer
+	for i := range evs {
+		line.Reset()
+		if err := json.NewEncoder(&line).Encode(&evs[i]); err != nil { // Encode adds '\n'
+			p.fail("encode", err, 1)
+			continue
+		}
+		if _, err := p.w.Write(line.Bytes()); err != nil {
+			p.fail("write", err, len(evs)-i)
+			p.w.Reset(p.f)
+			return
+		}
+		p.lines++
+	}
+	// Compact per batch: the file never exceeds 2*keepLines + one batch.
+	if p.lines > p.maxLines {
+		if err := p.w.Flush(); err != nil {
+			p.fail("flush", err, 0)
+			p.w.Reset(p.f)
+			return
+		}
+		if err := p.compact(); err != nil {
+			p.fail("compact", err, 0)
+		}
+	}
+}
+
+// fail logs a persistence problem at most once a minute and counts lost events.
+func (p *persistor) fail(what string, err error, lost int) {
+	if lost > 0 {
+		p.drop(lost)
+	}
+	now := time.Now().Unix()
+	if last := p.errLogAt.Load(); now-last >= 60 && p.errLogAt.CompareAndSwap(last, now) {
+		p.log.Error("ops.jsonl "+what+" failed (logged once a minute)", "op", "observer.persist", "path", p.path, "err", err.Error())
+	}
+}
+
+// compact rewrites the file with its last keepLines complete lines.
+func (p *persistor) compact() error {
+	src, err := os.Open(p.path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	keep := make([][]byte, 0, p.keepLines)
+	start := 0
+	r := bufio.NewReaderSize(src, 256<<10)
+	for {
+		line, err := readLine(r)
+		if errors.Is(err, io.EOF) {
+			break // an unterminated tail cannot exist here: we write whole lines
+		}
+		if err != nil {
+			return err
+		}
+		if len(keep) < p.keepLines {
+			keep = append(keep, line)
+		} else {
+			keep[start] = line
+			start = (start + 1) % p.keepLines
+		}
+	}
+	keep = append(keep[start:], keep[:start]...)
+	tmp := p.path + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(out, 256<<10)
+	for _, l := range keep {
+		w.Write(l)
+	}
+	err = errors.Join(w.Flush(), out.Sync(), out.Close())
+	if err == nil {
+		err = os.Rename(tmp, p.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	syncDir(filepath.Dir(p.path))
+	nf, err := os.OpenFile(p.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	p.f.Close()
+	p.f = nf
+	p.w.Reset(nf)
+	p.lines = len(keep)
+	return nil
+}
+
+func (p *persistor) finish() {
+	if err := errors.Join(p.w.Flush(), p.f.Sync(), p.f.Close()); err != nil {
+		p.fail("close", err, 0)
+	}
+}
+
+// close stops the persistor after writing everything queued, bounded by ctx.
+func (p *persistor) close(ctx context.Context) error {
+	p.stopped.Do(func() { close(p.stop) })
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ops.jsonl flush: %w", ctx.Err())
+	}
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

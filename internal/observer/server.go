@@ -1,0 +1,200 @@
+package observer
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// KeepAlive is the interval of SSE keep-alive comments on an idle stream.
+const KeepAlive = 15 * time.Second
+
+// streamWriteTimeout bounds one write to a stream client; a client that
+// stops reading for that long is disconnected.
+const streamWriteTimeout = 30 * time.Second
+
+// New is observerd's constructor for shared.Run: an Observer over
+// [observerd].state_path (default <data_dir>/observerd/ops.jsonl) with a ring
+// of [observerd].ring_size events.
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config
+	o, err := Open(Options{
+		Path:     cfg.DataPath(cfg.Observerd.StatePath, "observerd/ops.jsonl"),
+		RingSize: cfg.Observerd.RingSize,
+		Log:      env.Log,
+		Metrics:  env.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{Routes: Routes(env, o, KeepAlive), Close: o.Close}, nil
+}
+
+// Routes registers observerd's routes over o: all of them, in one place.
+// keepAlive is the SSE keep-alive interval (KeepAlive outside tests).
+func Routes(env *shared.Env, o *Observer, keepAlive time.Duration) func(r chi.Router) {
+	h := &handlers{o: o, keepAlive: keepAlive}
+	return func(r chi.Router) {
+		r.Post(EventsPath, env.Handle(h.ingest))
+		r.Get(EventsPath, env.Handle(h.events))
+		r.Get(StatsPath, env.Handle(h.stats))
+		r.Get(StreamPath, env.Handle(h.stream))
+	}
+}
+
+type handlers struct {
+	o         *Observer
+	keepAlive time.Duration
+	onShut    sync.Once
+}
+
+func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
+	var req IngestRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := h.o.Ingest(r.Context(), req.Events)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}
+
+// parseFilter reads service, op and since. since is an RFC 3339 time or a
+// Go duration meaning "that long ago" (since=5m).
+func parseFilter(r *http.Request, now time.Time) (Filter, error) {
+	q := r.URL.Query()
+	f := Filter{Service: q.Get("service"), Op: q.Get("op")}
+	if s := q.Get("since"); s != "" {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			f.Since = t
+		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+			f.Since = now.Add(-d)
+		} else {
+			return f, errs.Errorf("observer.query", errs.Invalid, "since %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration (15m)", s)
+		}
+	}
+	return f, nil
+}
+
+func (h *handlers) events(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilter(r, h.o.now())
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return errs.Errorf("observer.events", errs.Invalid, "limit %q: want a positive integer", s)
+		}
+		limit = n
+	}
+	evs, err := h.o.Events(r.Context(), f, limit)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, EventsResponse{Events: evs, Order: OrderNewestFirst})
+}
+
+func (h *handlers) stats(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilter(r, h.o.now())
+	if err != nil {
+		return err
+	}
+	st, err := h.o.Stats(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, st)
+}
+
+// stream serves GET /v1/observer/stream (ADR-051): "data: {event}\n\n" per
+// event as it arrives, ": keep-alive" comments when idle, a ": lagged"
+// comment when this client lost events, flushed after every burst so the
+// gateway passes it through at once. It ends when the client goes away or
+// observerd starts shutting down.
+func (h *handlers) stream(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilter(r, h.o.now())
+	if err != nil {
+		return err
+	}
+	// Shutdown waits for active connections; a stream never finishes by
+	// itself, so end the streams when the server starts shutting down.
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		h.onShut.Do(func() { srv.RegisterOnShutdown(h.o.hub.close) })
+	}
+	s, ok := h.o.hub.subscribe(f)
+	if !ok {
+		return errShuttingDown
+	}
+	defer h.o.hub.unsubscribe(s)
+
+	rc := http.NewResponseController(w)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	buf := []byte(": connected\n\n")
+	send := func() bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := w.Write(buf); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send() {
+		return nil
+	}
+	tick := time.NewTicker(h.keepAlive)
+	defer tick.Stop()
+	for {
+		buf = buf[:0]
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-h.o.hub.done:
+			return nil
+		case <-tick.C:
+			buf = append(buf, ": keep-alive\n\n"...)
+		case e := <-s.ch:
+			buf = appendEvent(buf, &e)
+		more:
+			for len(buf) < 64<<10 {
+				select {
+				case e := <-s.ch:
+					buf = appendEvent(buf, &e)
+				default:
+					break more
+				}
+			}
+			if n := s.dropped.Swap(0); n > 0 {
+				buf = append(buf, ": lagged: "...)
+				buf = strconv.AppendInt(buf, n, 10)
+				buf = append(buf, " events dropped for this slow client\n\n"...)
+			}
+		}
+		if !send() {
+			return nil
+		}
+	}
+}
+
+func appendEvent(buf []byte, e *Event) []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return buf
+	}
+	buf = append(buf, "data: "...)
+	buf = append(buf, b...)
+	return append(buf, '\n', '\n')
+}
