@@ -191,7 +191,30 @@ func sizeSet() []sizes {
 	return []sizes{{"1 MiB", 1 << 20, *smallN}, {fmt.Sprintf("%d MiB", *bigMB), int64(*bigMB) << 20, *bigN}}
 }
 
+// drain reads r to the end with 1 MiB reads (io.Discard's own ReadFrom
+// would read 8 KiB at a time), the same way for every path measured.
+func drain(r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, r, make([]byte, 1<<20))
+}
+
 func timeIt(f func()) float64 { t := time.Now(); f(); return time.Since(t).Seconds() }
+
+// alternate runs direct(i) and through(i) for i < n, alternating which goes
+// first, and returns the total seconds of each, so that disk and cache state
+// drift affects both sides alike.
+func alternate(n int, direct, through func(i int)) (float64, float64) {
+	var d, s float64
+	for i := 0; i < n; i++ {
+		if i%2 == 0 {
+			d += timeIt(func() { direct(i) })
+			s += timeIt(func() { through(i) })
+		} else {
+			s += timeIt(func() { through(i) })
+			d += timeIt(func() { direct(i) })
+		}
+	}
+	return d, s
+}
 
 func benchLocal(c *child, tmp string) []row {
 	ctx := context.Background()
@@ -202,8 +225,8 @@ func benchLocal(c *child, tmp string) []row {
 	for _, sz := range sizeSet() {
 		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
 		put := row{backend: "local", op: "PUT", size: sz.label, mb: mb}
-		put.direct = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
+		put.direct, put.storaged = alternate(sz.n, func(i int) {
+			{
 				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
 				check(err)
 				_, err = io.CopyBuffer(f, newSource(sz.size), make([]byte, 1<<20))
@@ -215,31 +238,23 @@ func benchLocal(c *child, tmp string) []row {
 				check(d.Sync())
 				d.Close()
 			}
-		})
-		put.storaged = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				_, err := c.client.Put(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), newSource(sz.size), sz.size, storage.PutOptions{})
-				check(err)
-			}
+		}, func(i int) {
+			_, err := c.client.Put(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), newSource(sz.size), sz.size, storage.PutOptions{})
+			check(err)
 		})
 		get := row{backend: "local", op: "GET", size: sz.label, mb: mb}
-		get.direct = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
-				check(err)
-				_, err = io.Copy(io.Discard, f)
-				check(err)
-				f.Close()
-			}
-		})
-		get.storaged = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
-				check(err)
-				_, err = io.Copy(io.Discard, rc)
-				check(err)
-				rc.Close()
-			}
+		get.direct, get.storaged = alternate(sz.n, func(i int) {
+			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
+			check(err)
+			_, err = drain(f)
+			check(err)
+			f.Close()
+		}, func(i int) {
+			rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
+			check(err)
+			_, err = drain(rc)
+			check(err)
+			rc.Close()
 		})
 		rows = append(rows, put, get)
 	}
@@ -257,36 +272,26 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			return fmt.Sprintf("bench/%s/%s-%d", who, strings.ReplaceAll(sz.label, " ", ""), i)
 		}
 		put := row{backend: "s3 (MinIO)", op: "PUT", size: sz.label, mb: mb}
-		put.direct = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				_, err := mc.PutObject(ctx, m.Bucket, key("direct", i), newSource(sz.size), sz.size, minio.PutObjectOptions{DisableContentSha256: true})
-				check(err)
-			}
-		})
-		put.storaged = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
-				check(err)
-			}
+		put.direct, put.storaged = alternate(sz.n, func(i int) {
+			_, err := mc.PutObject(ctx, m.Bucket, key("direct", i), newSource(sz.size), sz.size, minio.PutObjectOptions{DisableContentSha256: true})
+			check(err)
+		}, func(i int) {
+			_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
+			check(err)
 		})
 		get := row{backend: "s3 (MinIO)", op: "GET", size: sz.label, mb: mb}
-		get.direct = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
-				check(err)
-				_, err = io.Copy(io.Discard, o)
-				check(err)
-				o.Close()
-			}
-		})
-		get.storaged = timeIt(func() {
-			for i := 0; i < sz.n; i++ {
-				rc, _, err := c.client.Get(ctx, key("storaged", i), storage.Whole)
-				check(err)
-				_, err = io.Copy(io.Discard, rc)
-				check(err)
-				rc.Close()
-			}
+		get.direct, get.storaged = alternate(sz.n, func(i int) {
+			o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
+			check(err)
+			_, err = drain(o)
+			check(err)
+			o.Close()
+		}, func(i int) {
+			rc, _, err := c.client.Get(ctx, key("storaged", i), storage.Whole)
+			check(err)
+			_, err = drain(rc)
+			check(err)
+			rc.Close()
 		})
 		rows = append(rows, put, get)
 	}
@@ -319,7 +324,7 @@ func streamMem(backend string, c *child) []string {
 	secs = timeIt(func() {
 		rc, info, err := c.client.Get(ctx, "bench/stream", storage.Whole)
 		check(err)
-		n, err := io.Copy(io.Discard, rc)
+		n, err := drain(rc)
 		check(err)
 		rc.Close()
 		if n != size || info.Size != size {

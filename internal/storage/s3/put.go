@@ -157,16 +157,13 @@ func (s *Store) multipart(ctx context.Context, key string, body *bodyReader, fir
 	return s.uploaded(ctx, key, ui, res.total), nil
 }
 
-// uploaded builds the answer of a finished upload; Modified comes from a
-// HEAD (S3 does not return it on PUT), falling back to now.
+// uploaded builds the answer of a finished upload. S3 does not return
+// Last-Modified on PUT; the time the upload finished stands in for it (a
+// HEAD or List reports the server's own time).
 func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, size int64) storage.ObjectInfo {
 	info := storage.ObjectInfo{Key: key, Size: size, ETag: ui.ETag, Modified: ui.LastModified.UTC()}
-	if info.Modified.IsZero() {
-		if h, err := s.Head(ctx, key); err == nil && h.ETag == info.ETag {
-			info.Modified = h.Modified
-		} else {
-			info.Modified = time.Now().UTC()
-		}
+	if ui.LastModified.IsZero() {
+		info.Modified = time.Now().UTC()
 	}
 	return info
 }
