@@ -113,8 +113,31 @@ type candidate struct {
 	kr    int
 }
 
-// fuse merges the lists: RRF for hybrid, the list's own score otherwise.
+// fuse merges the lists with the configured weights.
 func (m *Matrix) fuse(mode string, vec []vector.Result, kw []keyword.Hit) []candidate {
+	return fuse(mode, vec, kw, m.opts.VectorWeight, m.opts.KeywordWeight)
+}
+
+// Fused is one id of Fuse's answer: its score and 1-based ranks (0 = absent).
+type Fused struct {
+	ID                  string
+	Score               float64
+	VectorRank, KeyRank int
+}
+
+// Fuse is matrixd's fusion, exported for bench/matrixbench: for hybrid,
+// score = wv/(RRFK+vector rank) + wk/(RRFK+keyword rank) over the lists an
+// id is in; for vector or keyword mode, that list's own score.
+func Fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []Fused {
+	cs := fuse(mode, vec, kw, wv, wk)
+	out := make([]Fused, len(cs))
+	for i, c := range cs {
+		out[i] = Fused{ID: c.id, Score: c.score, VectorRank: c.vr, KeyRank: c.kr}
+	}
+	return out
+}
+
+func fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []candidate {
 	byID := map[string]*candidate{}
 	var order []*candidate
 	get := func(id string) *candidate {
@@ -132,7 +155,7 @@ func (m *Matrix) fuse(mode string, vec []vector.Result, kw []keyword.Hit) []cand
 		if mode == ModeVector {
 			c.score = float64(r.Score)
 		} else {
-			c.score += m.opts.VectorWeight / float64(RRFK+i+1)
+			c.score += wv / float64(RRFK+i+1)
 		}
 	}
 	for i, h := range kw {
@@ -141,7 +164,7 @@ func (m *Matrix) fuse(mode string, vec []vector.Result, kw []keyword.Hit) []cand
 		if mode == ModeKeyword {
 			c.score = h.Score
 		} else {
-			c.score += m.opts.KeywordWeight / float64(RRFK+i+1)
+			c.score += wk / float64(RRFK+i+1)
 		}
 	}
 	out := make([]candidate, len(order))
