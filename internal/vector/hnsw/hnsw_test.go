@@ -211,6 +211,16 @@ func TestUpsertReplaceDeleteReuse(t *testing.T) {
 	if st := ix.Stats(); st.Slots != 3000 || st.Count != 3000 {
 		t.Fatalf("replace should reuse the slot: %+v", st)
 	}
+	// Same vector, new metadata: updated in place, filterable.
+	if err := ix.Upsert([]Item{{ID: "id0", Vector: far, Metadata: Metadata{"tag": "again"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := ix.Search(far, 5, 32, Filter{"tag": "again"}); len(res) != 1 || res[0].ID != "id0" {
+		t.Fatalf("metadata-only update: %+v", res)
+	}
+	if res, _ := ix.Search(far, 5, 32, Filter{"tag": "moved"}); len(res) != 0 {
+		t.Fatalf("stale metadata still indexed: %+v", res)
+	}
 	// Delete a third; none of them may come back; slots are reused by inserts.
 	var del []string
 	for i := 0; i < 3000; i += 3 {

@@ -3,6 +3,7 @@ package hnsw
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"lakehouse-go/internal/errs"
@@ -350,6 +351,12 @@ func (ix *Index) randomLevel() int {
 // upsertLocked applies one prepared item; the write lock is held.
 func (ix *Index) upsertLocked(it *prepared) {
 	if s, ok := ix.byID[it.id]; ok {
+		if slices.Equal(ix.vec(s), it.vec) { // metadata-only update: the graph stays
+			ix.post.remove(s, ix.meta[s])
+			ix.meta[s] = it.meta
+			ix.post.add(s, it.meta)
+			return
+		}
 		ix.tombstone(s) // LIFO: the slot is reused just below
 	}
 	var s uint32
