@@ -651,3 +651,34 @@ func TestUpstreamTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestClientGoneCancelsUpstream: a client that hangs up mid-stream ends
+// the upstream request too (streams are bounded by the request's ctx).
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	for _, u := range upstreams {
+		t.Run(u.name, func(t *testing.T) {
+			up, base := u.start(chattest.Script{Tokens: chattest.Tokens(100), Delay: 20 * time.Millisecond})
+			defer up.Close()
+			cfg := config(t)
+			configure(t, cfg, u.name, base)
+			e := start(t, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			st, err := e.client.ChatStream(ctx, chat.Request{Messages: userMsg("hi")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Next(); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			st.Close()
+			deadline := time.Now().Add(3 * time.Second)
+			for up.Gone() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the upstream kept streaming after the client left")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}

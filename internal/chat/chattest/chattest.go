@@ -89,6 +89,21 @@ type Server struct {
 	script Script
 	calls  []Call
 	served int // requests answered (FailFirst counts these)
+	gone   int // answers cut short because the client went away
+}
+
+// Gone counts answers the fake stopped because the client (chatd) went
+// away mid-answer: how a test sees that a cancel reached the upstream.
+func (s *Server) Gone() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gone
+}
+
+func (s *Server) clientGone() {
+	s.mu.Lock()
+	s.gone++
+	s.mu.Unlock()
 }
 
 // SetScript replaces the script (and resets the failure count).
@@ -232,10 +247,8 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		fl.Flush()
 	}
 	for i, t := range toks {
-		if i > 0 && !wait(r, sc.Delay) {
-			return
-		}
-		if i == len(toks)-1 && !hold(r, sc.Hold) {
+		if i > 0 && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
+			s.clientGone()
 			return
 		}
 		if sc.BreakAfter > 0 && i == sc.BreakAfter {
@@ -418,10 +431,8 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	empty, refusal := "", (*string)(nil)
 	event(chunk(oaiDelta{Role: "assistant", Content: &empty, Refusal: refusal}, nil))
 	for i, t := range toks {
-		if i > 0 && !wait(r, sc.Delay) {
-			return
-		}
-		if i == len(toks)-1 && !hold(r, sc.Hold) {
+		if i > 0 && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
+			s.clientGone()
 			return
 		}
 		if sc.BreakAfter > 0 && i == sc.BreakAfter {
