@@ -191,12 +191,14 @@ type ChatdConfig struct {
 	OpenCodeModel    string `toml:"opencode_model"`
 	KimiURL          string `toml:"kimi_url"`
 	KimiModel        string `toml:"kimi_model"`
-	// Timeout bounds each upstream attempt until its first byte (connect +
-	// response headers); StreamIdleTimeout bounds the gap between chunks.
+	// Timeout bounds each upstream attempt until its first token (connect,
+	// response headers, first content chunk; default 2m); StreamIdleTimeout
+	// bounds each later gap between chunks (default 2m). ADR-063.
 	Timeout           Duration `toml:"timeout"`
 	StreamIdleTimeout Duration `toml:"stream_idle_timeout"`
-	// RetryBackoff is the first retry's wait (doubled each retry, jittered,
-	// or the upstream's Retry-After when shorter than MaxRetryWait).
+	// RetryBackoff is the first retry's wait (default 250ms, doubled each
+	// retry, jittered); an upstream's Retry-After is used instead when at
+	// most MaxRetryWait (default 10s), else that provider is given up. ADR-064.
 	RetryBackoff Duration `toml:"retry_backoff"`
 	MaxRetryWait Duration `toml:"max_retry_wait"`
 }
