@@ -1,0 +1,205 @@
+package pathway
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Fact extraction without an LLM (ADR-053): the user's messages are split
+// into sentences; questions and pleasantries are dropped; each remaining
+// sentence is normalised into a short third-person fact the way Mem0's
+// extraction phrases them ("I like pizza" -> "Likes pizza", "My name is
+// John" -> "Name is John"); anything the rules do not cover is kept
+// verbatim, trimmed.
+
+// maxFactBytes bounds one extracted fact; longer sentences are cut at a word.
+const maxFactBytes = 1000
+
+// filler sentences carry no memory.
+var filler = map[string]bool{
+	"hi": true, "hello": true, "hey": true, "thanks": true, "thank you": true, "thx": true,
+	"ok": true, "okay": true, "yes": true, "no": true, "sure": true, "bye": true,
+	"goodbye": true, "great": true, "cool": true, "nice": true, "good morning": true,
+	"good night": true, "good evening": true, "yeah": true, "yep": true, "nope": true,
+}
+
+// verbs that "I <verb> ..." turns into "<Verb>s ...".
+var thirdPerson = map[string]string{
+	"am": "Is", "have": "Has", "do": "Does", "go": "Goes",
+}
+
+var regularVerbs = map[string]bool{
+	"like": true, "love": true, "prefer": true, "hate": true, "dislike": true, "enjoy": true,
+	"live": true, "work": true, "want": true, "need": true, "use": true, "own": true,
+	"speak": true, "play": true, "study": true, "teach": true, "drive": true, "eat": true,
+	"drink": true, "read": true, "watch": true, "visit": true, "plan": true, "know": true,
+	"believe": true, "think": true, "feel": true, "wish": true, "hope": true, "run": true,
+	"write": true, "cook": true, "code": true, "travel": true, "avoid": true, "support": true,
+	"follow": true, "collect": true, "listen": true, "attend": true, "manage": true, "lead": true,
+}
+
+// splitSentences splits text at sentence ends (. ! ? ; or a line break).
+// A '.' between two non-space characters (3.5, e.g.) does not split.
+func splitSentences(text string) []string {
+	var out []string
+	start := 0
+	for i, r := range text {
+		end := false
+		switch r {
+		case '\n', '!', '?', ';':
+			end = true
+		case '.':
+			next, _ := utf8.DecodeRuneInString(text[i+1:])
+			end = i+1 >= len(text) || unicode.IsSpace(next)
+		}
+		if end {
+			seg := text[start : i+utf8.RuneLen(r)]
+			out = append(out, seg)
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	if start < len(text) {
+		out = append(out, text[start:])
+	}
+	return out
+}
+
+// extractFacts turns one user message into normalised facts.
+func extractFacts(text string) []string {
+	var facts []string
+	for _, s := range splitSentences(text) {
+		if f := normalizeFact(s); f != "" {
+			facts = append(facts, f)
+		}
+	}
+	return facts
+}
+
+// normalizeFact cleans one sentence; "" means "not a fact".
+func normalizeFact(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if strings.HasSuffix(s, "?") {
+		return "" // a question is not a fact about the user
+	}
+	s = strings.TrimRight(s, ".!;, ")
+	s = strings.TrimLeft(s, "-*•> ")
+	if !strings.ContainsFunc(s, unicode.IsLetter) || len(s) < 3 {
+		return ""
+	}
+	if filler[strings.ToLower(strings.TrimRight(s, "!.,"))] {
+		return ""
+	}
+	s = thirdPersonFact(s)
+	if len(s) > maxFactBytes {
+		cut := strings.LastIndexByte(s[:maxFactBytes], ' ')
+		if cut < maxFactBytes/2 {
+			cut = maxFactBytes
+			for !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+		}
+		s = s[:cut]
+	}
+	return upperFirst(s)
+}
+
+// thirdPersonFact rewrites a leading first person: "I like X" -> "Likes X",
+// "I'm X" / "I am X" -> "Is X", "I've X" -> "Has X", "My X is Y" -> "X is Y".
+func thirdPersonFact(s string) string {
+	words := strings.SplitN(s, " ", 3)
+	first := strings.ToLower(words[0])
+	rest := func(from int) string { return strings.Join(words[from:], " ") }
+	switch {
+	case first == "i'm" || first == "i’m":
+		if len(words) > 1 {
+			return "Is " + rest(1)
+		}
+	case first == "i've" || first == "i’ve":
+		if len(words) > 1 {
+			return "Has " + rest(1)
+		}
+	case first == "my" && len(words) > 1:
+		return rest(1)
+	case first == "i" && len(words) > 1:
+		verb := strings.ToLower(words[1])
+		if v, ok := thirdPerson[verb]; ok {
+			return v + " " + rest(2)
+		}
+		if regularVerbs[verb] {
+			return conjugate(verb) + " " + rest(2)
+		}
+	}
+	return s
+}
+
+func conjugate(verb string) string {
+	switch {
+	case strings.HasSuffix(verb, "s"), strings.HasSuffix(verb, "sh"), strings.HasSuffix(verb, "ch"),
+		strings.HasSuffix(verb, "x"), strings.HasSuffix(verb, "z"):
+		verb += "es"
+	case strings.HasSuffix(verb, "y") && len(verb) > 1 && !strings.ContainsRune("aeiou", rune(verb[len(verb)-2])):
+		verb = verb[:len(verb)-1] + "ies"
+	default:
+		verb += "s"
+	}
+	return upperFirst(verb)
+}
+
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+// canonical is the text used for exact-duplicate detection: lower case,
+// letters and digits only, single spaces.
+func canonical(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(r)
+			space = false
+		} else {
+			space = true
+		}
+	}
+	return b.String()
+}
+
+// hashText is a memory's "hash" (Mem0 keeps an md5; this is sha256 of the
+// canonical text, 32 hex characters).
+func hashText(s string) string {
+	sum := sha256.Sum256([]byte(canonical(s)))
+	return hex.EncodeToString(sum[:16])
+}
+
+// negation recognises "I no longer X", "I don't X anymore", "I stopped X-ing"
+// style retractions and returns the positive statement they retract.
+func negation(fact string) (positive string, ok bool) {
+	l := strings.ToLower(fact)
+	for _, p := range []struct{ from, to string }{
+		{"no longer ", ""}, {"don't ", ""}, {"do not ", ""}, {"doesn't ", ""}, {"does not ", ""},
+		{"am not ", "am "}, {"is not ", "is "}, {"isn't ", "is "},
+	} {
+		i := strings.Index(l, p.from)
+		if i < 0 {
+			continue
+		}
+		if p.from != "no longer " && !strings.Contains(l, "anymore") && !strings.Contains(l, "any more") {
+			continue
+		}
+		pos := fact[:i] + p.to + fact[i+len(p.from):]
+		pos = strings.NewReplacer(" anymore", "", " any more", "").Replace(pos)
+		return normalizeFact(pos), true
+	}
+	return "", false
+}

@@ -1,0 +1,236 @@
+// Package journal is pathwayd's append-only JSON-lines log (state.jsonl)
+// with group commit: Enqueue hands complete lines to one committer
+// goroutine, which writes everything pending with one write, fsyncs once,
+// and then releases every waiter of that group (ADR-055). Open replays the
+// file line by line, cuts a torn last line (a crash mid-append: bytes after
+// the last newline) by truncating the file, and refuses a damaged line
+// before it, naming the line. Used only by package pathway.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+// maxGroupBytes bounds one group's write; more pending lines wait for the next.
+const maxGroupBytes = 4 << 20
+
+// ErrClosed is returned by Wait for lines enqueued after Close.
+var ErrClosed = errors.New("journal closed")
+
+// Info describes what Open found.
+type Info struct {
+	Lines     int   // complete lines replayed (blank lines included)
+	Size      int64 // bytes kept
+	TornBytes int64 // bytes of an unterminated last line that was cut (0 = none)
+}
+
+// Stats are the committer's counters.
+type Stats struct {
+	Groups  int64 // fsyncs
+	Entries int64 // Enqueue calls committed
+}
+
+// Journal is an open log. Safe for concurrent use.
+type Journal struct {
+	path string
+	f    *os.File
+	reqs chan *Ticket
+	stop chan struct{}
+	done chan struct{}
+
+	mu        sync.Mutex
+	closed    bool
+	closeOnce sync.Once
+	closeErr  error
+
+	groups, entries atomic.Int64
+}
+
+// Ticket is one enqueued entry; Wait blocks until it is durable or failed.
+type Ticket struct {
+	data []byte
+	done chan struct{}
+	err  error
+}
+
+// Wait blocks until the entry's group is written and fsynced, and returns
+// nil, the write/fsync error (sticky: after one failure every later entry
+// fails too), or ErrClosed.
+func (t *Ticket) Wait() error {
+	<-t.done
+	return t.err
+}
+
+// Open replays path (created if missing, with its directory) calling fn for
+// each complete line (1-based number, without the '\n'). A torn last line is
+// cut from the file. An fn error for a line that is not the last stops Open
+// with an error naming the line.
+func Open(path string, fn func(line int, data []byte) error) (*Journal, Info, error) {
+	var info Info
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, info, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, info, err
+	}
+	info, err = replay(f, path, fn)
+	if err != nil {
+		f.Close()
+		return nil, info, err
+	}
+	if info.TornBytes > 0 {
+		if err := f.Truncate(info.Size); err != nil {
+			f.Close()
+			return nil, info, fmt.Errorf("cut torn last line of %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, info, err
+		}
+	}
+	if _, err := f.Seek(info.Size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, info, err
+	}
+	syncDir(filepath.Dir(path))
+	j := &Journal{path: path, f: f, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
+	go j.commit()
+	return j, info, nil
+}
+
+// Replay reads r as the journal would on Open, without modifying anything:
+// it calls fn for each complete line and reports an unterminated tail as
+// TornBytes. Used by Open and by the fuzz test of the parser.
+func Replay(r io.Reader, name string, fn func(line int, data []byte) error) (Info, error) {
+	return replay(r, name, fn)
+}
+
+func replay(r io.Reader, name string, fn func(line int, data []byte) error) (Info, error) {
+	var info Info
+	br := bufio.NewReaderSize(r, 256<<10)
+	var line []byte
+	for {
+		line = line[:0]
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = br.ReadSlice('\n')
+			line = append(line, chunk...)
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			info.TornBytes = int64(len(line))
+			return info, nil
+		}
+		if err != nil {
+			return info, err
+		}
+		info.Lines++
+		if data := bytes.TrimSpace(line); len(data) > 0 {
+			if ferr := fn(info.Lines, data); ferr != nil {
+				return info, fmt.Errorf("%s line %d is damaged (%v); it is not a torn last line, so pathwayd refuses to guess: repair or remove that line, then restart", name, info.Lines, ferr)
+			}
+		}
+		info.Size += int64(len(line))
+	}
+}
+
+// Enqueue queues data (one or more complete lines, each ending in '\n') for
+// the next group. Entries are written in Enqueue order.
+func (j *Journal) Enqueue(data []byte) *Ticket {
+	t := &Ticket{data: data, done: make(chan struct{})}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		t.err = ErrClosed
+		close(t.done)
+		return t
+	}
+	j.reqs <- t // under mu: Close cannot close the queue mid-send
+	return t
+}
+
+// Append is Enqueue + Wait.
+func (j *Journal) Append(data []byte) error { return j.Enqueue(data).Wait() }
+
+func (j *Journal) commit() {
+	defer close(j.done)
+	var sticky error
+	group := make([]*Ticket, 0, 256)
+	var buf []byte
+	for {
+		t, ok := <-j.reqs
+		if !ok {
+			return
+		}
+		group = append(group[:0], t)
+		buf = append(buf[:0], t.data...)
+	more:
+		for len(buf) < maxGroupBytes {
+			select {
+			case t, ok := <-j.reqs:
+				if !ok {
+					break more
+				}
+				group = append(group, t)
+				buf = append(buf, t.data...)
+			default:
+				break more
+			}
+		}
+		err := sticky
+		if err == nil {
+			if _, err = j.f.Write(buf); err == nil {
+				err = j.f.Sync()
+			}
+			if err != nil {
+				sticky = fmt.Errorf("write %s: %w (later writes are refused until restart)", j.path, err)
+				err = sticky
+			}
+			j.groups.Add(1)
+			j.entries.Add(int64(len(group)))
+		}
+		for _, t := range group {
+			t.err = err
+			close(t.done)
+		}
+		if cap(buf) > 2*maxGroupBytes {
+			buf = nil
+		}
+	}
+}
+
+// Stats returns the committer's counters.
+func (j *Journal) Stats() Stats { return Stats{Groups: j.groups.Load(), Entries: j.entries.Load()} }
+
+// Close commits everything enqueued so far and closes the file. Later
+// Enqueues fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if !j.closed {
+		j.closed = true
+		close(j.reqs)
+	}
+	j.mu.Unlock()
+	<-j.done
+	j.closeOnce.Do(func() { j.closeErr = j.f.Close() })
+	return j.closeErr
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,411 @@
+// Package pathway is the contract and implementation of pathwayd (:3217),
+// Mem0-style agent memory plus run traces (DESIGN.md "pathwayd"). It holds
+// the wire types (Memory, AddRequest, SearchRequest, HistoryEntry, Step), the
+// Service interface, the Store that implements it (deterministic fact
+// extraction and ADD/UPDATE/DELETE/NONE decisions by embedding similarity
+// within a scope, brute-force cosine search per scope, state kept in an
+// append-only state.jsonl with group-commit fsync, rebuilt by replay), the
+// HTTP routes, the daemon constructor New, and the typed Client.
+//
+// Agents and chatd call it through the gateway (/v1/pathway/...). Embeddings
+// come from an embed.Service: the built-in provider in process by default
+// (ADR-053). Decisions: docs/DECISIONS.md ADR-053..056.
+package pathway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"lakehouse-go/internal/errs"
+)
+
+// Routes of pathwayd (DESIGN.md).
+const (
+	MemoriesPath = "/v1/pathway/memories"
+	SearchPath   = "/v1/pathway/search"
+	TracesPath   = "/v1/pathway/traces"
+)
+
+// Limits.
+const (
+	MaxIDLen        = 256      // user_id, agent_id, run_id, memory ids
+	MaxMessages     = 256      // messages in one add
+	MaxTextBytes    = 64 << 10 // one message, text, query or memory
+	MaxMetadataSize = 16 << 10 // metadata as JSON
+	MaxSteps        = 1000     // steps in one trace append
+	MaxStepBytes    = 1 << 20  // one step as JSON
+	DefaultLimit    = 100
+	MaxLimit        = 1000
+)
+
+// Events of an add (Mem0's vocabulary).
+const (
+	EventAdd    = "ADD"
+	EventUpdate = "UPDATE"
+	EventDelete = "DELETE"
+	EventNone   = "NONE"
+)
+
+// Scope is the ids a memory belongs to. A filter Scope matches memories
+// whose ids equal every non-empty id of the filter (Mem0's filters).
+type Scope struct {
+	UserID  string `json:"user_id,omitempty"`
+	AgentID string `json:"agent_id,omitempty"`
+	RunID   string `json:"run_id,omitempty"`
+}
+
+// Empty reports whether no id is set.
+func (s Scope) Empty() bool { return s.UserID == "" && s.AgentID == "" && s.RunID == "" }
+
+func (s Scope) matches(m *Memory) bool {
+	return (s.UserID == "" || s.UserID == m.UserID) &&
+		(s.AgentID == "" || s.AgentID == m.AgentID) &&
+		(s.RunID == "" || s.RunID == m.RunID)
+}
+
+// validate checks the ids; required means at least one must be set.
+func (s Scope) validate(required bool) []string {
+	var p []string
+	if required && s.Empty() {
+		p = append(p, "at least one of user_id, agent_id, run_id is required")
+	}
+	for _, f := range []struct{ name, v string }{{"user_id", s.UserID}, {"agent_id", s.AgentID}, {"run_id", s.RunID}} {
+		if msg := checkID(f.v); msg != "" {
+			p = append(p, f.name+": "+msg)
+		}
+	}
+	return p
+}
+
+func checkID(v string) string {
+	switch {
+	case len(v) > MaxIDLen:
+		return fmt.Sprintf("%d bytes, at most %d", len(v), MaxIDLen)
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '/' }):
+		return "must be printable UTF-8 without '/'"
+	}
+	return ""
+}
+
+// Memory is one stored fact.
+type Memory struct {
+	ID     string `json:"id"`
+	Memory string `json:"memory"`
+	Hash   string `json:"hash"`
+	Scope
+	Metadata  map[string]any `json:"metadata,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// Message is one chat message of an add.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// AddRequest is the body of POST /v1/pathway/memories. Messages is a list of
+// {role, content} or a plain string; Text is an alternative to Messages.
+// Infer (default true) extracts facts and deduplicates; false stores each
+// non-system message verbatim as a new memory (Mem0's infer=False).
+type AddRequest struct {
+	Messages any            `json:"messages,omitempty"`
+	Text     string         `json:"text,omitempty"`
+	Infer    *bool          `json:"infer,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Scope
+}
+
+// messages returns the request's messages after validation.
+func (r *AddRequest) messages() ([]Message, error) {
+	const op = "pathway.add"
+	var msgs []Message
+	switch v := r.Messages.(type) {
+	case nil:
+	case string:
+		msgs = []Message{{Role: "user", Content: v}}
+	case []Message:
+		msgs = v
+	case []any:
+		for i, x := range v {
+			m, ok := x.(map[string]any)
+			if !ok {
+				return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: want an object {role, content}", i)
+			}
+			role, _ := m["role"].(string)
+			content, ok := m["content"].(string)
+			if !ok {
+				return nil, errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string", i)
+			}
+			for k := range m {
+				if k != "role" && k != "content" && k != "name" {
+					return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, k)
+				}
+			}
+			msgs = append(msgs, Message{Role: role, Content: content})
+		}
+	default:
+		return nil, errs.Errorf(op, errs.Invalid, `"messages": want a list of {role, content} or a string`)
+	}
+	if r.Text != "" {
+		if len(msgs) > 0 {
+			return nil, errs.Errorf(op, errs.Invalid, `give "messages" or "text", not both`)
+		}
+		msgs = []Message{{Role: "user", Content: r.Text}}
+	}
+	return msgs, nil
+}
+
+// Validate checks the request on its own.
+func (r *AddRequest) Validate() error {
+	p := r.Scope.validate(true)
+	msgs, err := r.messages()
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(msgs) == 0:
+		p = append(p, `"messages" (or "text") is required`)
+	case len(msgs) > MaxMessages:
+		return errs.Errorf("pathway.add", errs.TooLarge, "%d messages, at most %d", len(msgs), MaxMessages)
+	}
+	for i, m := range msgs {
+		switch m.Role {
+		case "user", "assistant", "system", "tool", "":
+		default:
+			p = append(p, fmt.Sprintf("messages[%d].role %q: want user, assistant, system or tool", i, m.Role))
+		}
+		if len(m.Content) > MaxTextBytes {
+			return errs.Errorf("pathway.add", errs.TooLarge, "messages[%d].content: %d bytes, at most %d", i, len(m.Content), MaxTextBytes)
+		}
+	}
+	if msg := checkMetadata(r.Metadata); msg != "" {
+		p = append(p, msg)
+	}
+	return problems("pathway.add", p)
+}
+
+func checkMetadata(m map[string]any) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "metadata: not encodable"
+	}
+	if len(b) > MaxMetadataSize {
+		return fmt.Sprintf("metadata: %d bytes as JSON, at most %d", len(b), MaxMetadataSize)
+	}
+	return ""
+}
+
+func problems(op string, p []string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errs.E(op, errs.Invalid, strings.Join(p, "; "))
+}
+
+// AddResult is one outcome of an add. For UPDATE PreviousMemory is the
+// replaced text; for DELETE Memory is the deleted text; for NONE the
+// existing memory that already says it.
+type AddResult struct {
+	ID             string `json:"id"`
+	Memory         string `json:"memory"`
+	Event          string `json:"event"`
+	PreviousMemory string `json:"previous_memory,omitempty"`
+}
+
+// AddResponse answers POST /v1/pathway/memories.
+type AddResponse struct {
+	Results []AddResult `json:"results"`
+}
+
+// UpdateRequest is the body of PUT /v1/pathway/memories/{id}. Text replaces
+// the memory's text; Metadata, when present, replaces its metadata.
+type UpdateRequest struct {
+	Text     string         `json:"text"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// Validate checks the request.
+func (r *UpdateRequest) Validate() error {
+	var p []string
+	if strings.TrimSpace(r.Text) == "" {
+		p = append(p, `"text": required`)
+	}
+	if len(r.Text) > MaxTextBytes {
+		return errs.Errorf("pathway.update", errs.TooLarge, "text: %d bytes, at most %d", len(r.Text), MaxTextBytes)
+	}
+	if msg := checkMetadata(r.Metadata); msg != "" {
+		p = append(p, msg)
+	}
+	return problems("pathway.update", p)
+}
+
+// ListResponse answers GET /v1/pathway/memories (most recently updated first).
+type ListResponse struct {
+	Results []Memory `json:"results"`
+}
+
+// DeleteResponse answers DELETE /v1/pathway/memories/{id} and
+// DELETE /v1/pathway/memories?user_id=... (Deleted = how many).
+type DeleteResponse struct {
+	Message string `json:"message"`
+	Deleted int    `json:"deleted"`
+}
+
+// HistoryEntry is one change of a memory (Mem0's history rows).
+type HistoryEntry struct {
+	MemoryID  string    `json:"memory_id"`
+	OldMemory *string   `json:"old_memory"`
+	NewMemory *string   `json:"new_memory"`
+	Event     string    `json:"event"` // ADD | UPDATE | DELETE
+	CreatedAt time.Time `json:"created_at"`
+	IsDeleted bool      `json:"is_deleted"`
+}
+
+// HistoryResponse answers GET /v1/pathway/memories/{id}/history, oldest first.
+type HistoryResponse struct {
+	Results []HistoryEntry `json:"results"`
+}
+
+// SearchRequest is the body of POST /v1/pathway/search.
+type SearchRequest struct {
+	Query     string  `json:"query"`
+	Limit     int     `json:"limit,omitempty"`     // default 100, at most 1000
+	Threshold float64 `json:"threshold,omitempty"` // drop results scoring below it
+	Scope
+}
+
+// Validate checks the request.
+func (r *SearchRequest) Validate() error {
+	p := r.Scope.validate(true)
+	switch {
+	case strings.TrimSpace(r.Query) == "":
+		p = append(p, `"query": required`)
+	case len(r.Query) > MaxTextBytes:
+		return errs.Errorf("pathway.search", errs.TooLarge, "query: %d bytes, at most %d", len(r.Query), MaxTextBytes)
+	}
+	if r.Limit < 0 || r.Limit > MaxLimit {
+		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", r.Limit, MaxLimit, DefaultLimit))
+	}
+	if r.Threshold < -1 || r.Threshold > 1 {
+		p = append(p, "threshold: want -1..1")
+	}
+	return problems("pathway.search", p)
+}
+
+// SearchResult is a memory with its cosine similarity to the query.
+type SearchResult struct {
+	Memory
+	Score float64 `json:"score"`
+}
+
+// SearchResponse answers POST /v1/pathway/search, best first.
+type SearchResponse struct {
+	Results []SearchResult `json:"results"`
+}
+
+// Step is one step of an agent run (a Langfuse observation, roughly).
+type Step struct {
+	Index      int             `json:"index"` // position in the run, from 0; set by pathwayd
+	Type       string          `json:"type"`  // e.g. llm, tool, retrieval, span, event
+	Name       string          `json:"name,omitempty"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	TS         time.Time       `json:"ts"` // default: the receive time
+	DurationMS float64         `json:"duration_ms,omitempty"`
+	Metadata   map[string]any  `json:"metadata,omitempty"`
+}
+
+// TraceRequest is the body of POST /v1/pathway/traces.
+type TraceRequest struct {
+	RunID string `json:"run_id"`
+	Steps []Step `json:"steps"`
+}
+
+// Validate checks the request.
+func (r *TraceRequest) Validate() error {
+	const op = "pathway.traces"
+	var p []string
+	if r.RunID == "" {
+		p = append(p, `"run_id": required`)
+	} else if msg := checkID(r.RunID); msg != "" {
+		p = append(p, "run_id: "+msg)
+	}
+	switch {
+	case len(r.Steps) == 0:
+		p = append(p, `"steps": at least one step is required`)
+	case len(r.Steps) > MaxSteps:
+		return errs.Errorf(op, errs.TooLarge, "%d steps, at most %d", len(r.Steps), MaxSteps)
+	}
+	for i, s := range r.Steps {
+		if s.Type == "" || len(s.Type) > 64 {
+			p = append(p, fmt.Sprintf("steps[%d].type: required, at most 64 bytes", i))
+		}
+		if len(s.Name) > 256 {
+			p = append(p, fmt.Sprintf("steps[%d].name: at most 256 bytes", i))
+		}
+		if s.DurationMS < 0 {
+			p = append(p, fmt.Sprintf("steps[%d].duration_ms: negative", i))
+		}
+		if n := len(s.Input) + len(s.Output); n > MaxStepBytes {
+			return errs.Errorf(op, errs.TooLarge, "steps[%d]: input+output %d bytes, at most %d", i, n, MaxStepBytes)
+		}
+		if msg := checkMetadata(s.Metadata); msg != "" {
+			p = append(p, fmt.Sprintf("steps[%d].%s", i, msg))
+		}
+	}
+	return problems(op, p)
+}
+
+// TraceAppendResponse answers POST /v1/pathway/traces.
+type TraceAppendResponse struct {
+	RunID    string `json:"run_id"`
+	Appended int    `json:"appended"`
+	Total    int    `json:"total"` // steps in the run now
+}
+
+// Trace answers GET /v1/pathway/traces/{run_id}: the steps in append order.
+type Trace struct {
+	RunID string `json:"run_id"`
+	Steps []Step `json:"steps"`
+}
+
+// Service is pathwayd's API; Store implements it in process and Client over
+// HTTP. Every write is durable (fsynced) before it returns.
+type Service interface {
+	// Add extracts facts from req and records each as ADD, UPDATE, DELETE
+	// or NONE against the memories of req's scope (ADR-053).
+	// Errors: Invalid (no id, no messages, bad fields), TooLarge,
+	// Unavailable (state.jsonl cannot be written).
+	Add(ctx context.Context, req AddRequest) (AddResponse, error)
+	// List returns the memories matching scope (at least one id), most
+	// recently updated first, at most limit (0 = 100, max 1000). Errors: Invalid.
+	List(ctx context.Context, scope Scope, limit int) ([]Memory, error)
+	// Get returns one memory. Errors: NotFound (never existed or deleted).
+	Get(ctx context.Context, id string) (Memory, error)
+	// Update replaces a memory's text (and metadata when given).
+	// Errors: Invalid, NotFound, Unavailable.
+	Update(ctx context.Context, id string, req UpdateRequest) (Memory, error)
+	// Delete deletes one memory (its history stays). Errors: NotFound, Unavailable.
+	Delete(ctx context.Context, id string) error
+	// DeleteAll deletes every memory matching scope (at least one id) and
+	// returns how many. Errors: Invalid, Unavailable.
+	DeleteAll(ctx context.Context, scope Scope) (int, error)
+	// History returns every ADD/UPDATE/DELETE of a memory, oldest first,
+	// also after it was deleted. Errors: NotFound (never existed).
+	History(ctx context.Context, id string) ([]HistoryEntry, error)
+	// Search ranks the scope's memories by cosine similarity to the query.
+	// Errors: Invalid, TooLarge, Unavailable (embedder).
+	Search(ctx context.Context, req SearchRequest) ([]SearchResult, error)
+	// AppendTrace appends steps to a run. Errors: Invalid, TooLarge, Unavailable.
+	AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendResponse, error)
+	// Trace returns a run's steps in append order. Errors: Invalid, NotFound.
+	Trace(ctx context.Context, runID string) (Trace, error)
+}

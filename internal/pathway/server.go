@@ -1,0 +1,174 @@
+package pathway
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/embed/builtin"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// New is pathwayd's constructor for shared.Run: a Store over
+// [pathwayd].state_path (default <data_dir>/pathwayd/state.jsonl) with the
+// built-in embedder in process (ADR-053).
+func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+	cfg := env.Config
+	p, err := builtin.New()
+	if err != nil {
+		return nil, err
+	}
+	emb, err := embed.New(embed.Config{DefaultModel: builtin.Model}, p)
+	if err != nil {
+		return nil, err
+	}
+	s, _, err := Open(ctx, Options{
+		Path:     cfg.DataPath(cfg.Pathwayd.StatePath, "pathwayd/state.jsonl"),
+		Embedder: emb,
+		Log:      env.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &shared.Daemon{Routes: Routes(env, s), Close: s.Close}, nil
+}
+
+// Routes registers pathwayd's routes over svc: all of them, in one place.
+func Routes(env *shared.Env, svc Service) func(r chi.Router) {
+	h := &handlers{svc: svc}
+	return func(r chi.Router) {
+		r.Post(MemoriesPath, env.Handle(h.add))
+		r.Get(MemoriesPath, env.Handle(h.list))
+		r.Delete(MemoriesPath, env.Handle(h.deleteAll))
+		r.Get(MemoriesPath+"/{id}", env.Handle(h.get))
+		r.Put(MemoriesPath+"/{id}", env.Handle(h.update))
+		r.Delete(MemoriesPath+"/{id}", env.Handle(h.delete))
+		r.Get(MemoriesPath+"/{id}/history", env.Handle(h.history))
+		r.Post(SearchPath, env.Handle(h.search))
+		r.Post(TracesPath, env.Handle(h.appendTrace))
+		r.Get(TracesPath+"/{run_id}", env.Handle(h.trace))
+	}
+}
+
+type handlers struct{ svc Service }
+
+func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
+	var req AddRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := h.svc.Add(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}
+
+func scopeOf(r *http.Request) (Scope, int, error) {
+	q := r.URL.Query()
+	sc := Scope{UserID: q.Get("user_id"), AgentID: q.Get("agent_id"), RunID: q.Get("run_id")}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			return sc, 0, errs.Errorf("pathway.list", errs.Invalid, "limit %q: want 1..%d", s, MaxLimit)
+		}
+		limit = n
+	}
+	return sc, limit, nil
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	sc, limit, err := scopeOf(r)
+	if err != nil {
+		return err
+	}
+	ms, err := h.svc.List(r.Context(), sc, limit)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, ListResponse{Results: ms})
+}
+
+func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
+	sc, _, err := scopeOf(r)
+	if err != nil {
+		return err
+	}
+	n, err := h.svc.DeleteAll(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memories deleted successfully!", Deleted: n})
+}
+
+func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	m, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, m)
+}
+
+func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
+	var req UpdateRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	m, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, m)
+}
+
+func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memory deleted successfully!", Deleted: 1})
+}
+
+func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
+	hs, err := h.svc.History(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, HistoryResponse{Results: hs})
+}
+
+func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
+	var req SearchRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := h.svc.Search(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, SearchResponse{Results: res})
+}
+
+func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {
+	var req TraceRequest
+	if err := shared.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	res, err := h.svc.AppendTrace(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}
+
+func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.svc.Trace(r.Context(), chi.URLParam(r, "run_id"))
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, t)
+}

@@ -1,0 +1,696 @@
+package pathway
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway/journal"
+)
+
+// Similarity policy (ADR-053).
+const (
+	// DuplicateScore and above (or the same canonical text): NONE.
+	DuplicateScore = 0.95
+	// UpdateScore and above: UPDATE the closest memory, whatever its subject.
+	UpdateScore = 0.90
+	// SubjectScore and above with the same subject (ADR-053): UPDATE.
+	SubjectScore = 0.60
+	// RetractScore and above between a retraction's positive form and a
+	// memory: DELETE that memory.
+	RetractScore = 0.80
+)
+
+// Options configure a Store.
+type Options struct {
+	Path     string        // state.jsonl (required)
+	Embedder embed.Service // vectors for decisions and search (required)
+	Model    string        // embedding model; "" = the embedder's default
+	Log      *slog.Logger
+	Now      func() time.Time // clock; nil = time.Now
+	NewID    func() string    // memory ids; nil = random UUIDv4
+}
+
+// Store implements Service over an in-memory state rebuilt from state.jsonl.
+type Store struct {
+	mu      sync.RWMutex
+	mems    map[string]*entry
+	history map[string][]HistoryEntry
+	idx     map[string]map[string]struct{} // "u:"+user, "a:"+agent, "r:"+run -> memory ids
+	traces  map[string][]Step
+
+	j     *journal.Journal
+	emb   embed.Service
+	model string
+	now   func() time.Time
+	newID func() string
+	log   *slog.Logger
+	path  string
+}
+
+type entry struct {
+	m   Memory
+	vec []float32
+}
+
+var _ Service = (*Store)(nil)
+
+// record is one line of state.jsonl.
+type record struct {
+	Op     string    `json:"op"` // add | update | delete | step
+	TS     time.Time `json:"ts"`
+	Memory *Memory   `json:"memory,omitempty"` // add, update: the memory after the change
+	ID     string    `json:"id,omitempty"`     // delete
+	Old    *string   `json:"old,omitempty"`    // update, delete: the text before
+	RunID  string    `json:"run_id,omitempty"` // step
+	Step   *Step     `json:"step,omitempty"`   // step
+}
+
+// ReplayInfo is what Open found in state.jsonl.
+type ReplayInfo = journal.Info
+
+// Open replays opts.Path (cutting a torn last line; refusing a damaged
+// earlier line with an error naming it), embeds the live memories and
+// starts the group committer. Errors: Invalid (options), Internal (the file,
+// a damaged line), the embedder's errors.
+func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
+	const op = "pathway.Open"
+	if opts.Path == "" || opts.Embedder == nil {
+		return nil, ReplayInfo{}, errs.Errorf(op, errs.Invalid, "path and embedder are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = newUUID
+	}
+	s := &Store{
+		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
+		idx: map[string]map[string]struct{}{}, traces: map[string][]Step{},
+		emb: opts.Embedder, model: opts.Model, now: opts.Now, newID: opts.NewID, log: opts.Log, path: opts.Path,
+	}
+	j, info, err := journal.Open(opts.Path, s.replayLine)
+	if err != nil {
+		return nil, info, errs.E(op, errs.Internal, err)
+	}
+	s.j = j
+	if info.TornBytes > 0 {
+		opts.Log.Warn("state.jsonl ended in a torn line (crash mid-write); cut it", "op", "pathway.replay",
+			"path", opts.Path, "bytes", info.TornBytes)
+	}
+	// Vectors are derived data: recompute them for the live memories.
+	ids := make([]string, 0, len(s.mems))
+	for id := range s.mems {
+		ids = append(ids, id)
+	}
+	for start := 0; start < len(ids); start += 1024 {
+		chunk := ids[start:min(start+1024, len(ids))]
+		texts := make([]string, len(chunk))
+		for i, id := range chunk {
+			texts[i] = s.mems[id].m.Memory
+		}
+		vecs, err := s.embed(ctx, texts)
+		if err != nil {
+			j.Close()
+			return nil, info, err
+		}
+		for i, id := range chunk {
+			s.mems[id].vec = vecs[i]
+		}
+	}
+	opts.Log.Info("state.jsonl replayed", "op", "pathway.replay", "path", opts.Path, "lines", info.Lines,
+		"memories", len(s.mems), "runs", len(s.traces))
+	return s, info, nil
+}
+
+// parseRecord decodes and checks one state.jsonl line (the replay parser).
+func parseRecord(line []byte) (record, error) {
+	var r record
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("not a state record: %v", err)
+	}
+	if dec.More() {
+		return r, fmt.Errorf("data after the record")
+	}
+	switch r.Op {
+	case "add", "update":
+		if r.Memory == nil || r.Memory.ID == "" {
+			return r, fmt.Errorf("%s without memory.id", r.Op)
+		}
+		if r.Op == "update" && r.Old == nil {
+			return r, fmt.Errorf("update without old text")
+		}
+	case "delete":
+		if r.ID == "" || r.Old == nil {
+			return r, fmt.Errorf("delete without id or old text")
+		}
+	case "step":
+		if r.RunID == "" || r.Step == nil {
+			return r, fmt.Errorf("step without run_id or step")
+		}
+	default:
+		return r, fmt.Errorf("unknown op %q", r.Op)
+	}
+	return r, nil
+}
+
+func (s *Store) replayLine(_ int, line []byte) error {
+	r, err := parseRecord(line)
+	if err != nil {
+		return err
+	}
+	return s.apply(&r, nil)
+}
+
+// apply changes the in-memory state; the caller holds mu (or is replaying).
+func (s *Store) apply(r *record, vec []float32) error {
+	switch r.Op {
+	case "add":
+		if _, dup := s.mems[r.Memory.ID]; dup {
+			return fmt.Errorf("add of existing memory %s", r.Memory.ID)
+		}
+		s.mems[r.Memory.ID] = &entry{m: *r.Memory, vec: vec}
+		s.index(&r.Memory.Scope, r.Memory.ID, true)
+		s.history[r.Memory.ID] = append(s.history[r.Memory.ID], HistoryEntry{
+			MemoryID: r.Memory.ID, NewMemory: &r.Memory.Memory, Event: EventAdd, CreatedAt: r.TS})
+	case "update":
+		e := s.mems[r.Memory.ID]
+		if e == nil {
+			return fmt.Errorf("update of unknown memory %s", r.Memory.ID)
+		}
+		if e.m.Scope != r.Memory.Scope {
+			s.index(&e.m.Scope, e.m.ID, false)
+			s.index(&r.Memory.Scope, e.m.ID, true)
+		}
+		e.m, e.vec = *r.Memory, vec
+		s.history[e.m.ID] = append(s.history[e.m.ID], HistoryEntry{
+			MemoryID: e.m.ID, OldMemory: r.Old, NewMemory: &r.Memory.Memory, Event: EventUpdate, CreatedAt: r.TS})
+	case "delete":
+		e := s.mems[r.ID]
+		if e == nil {
+			return fmt.Errorf("delete of unknown memory %s", r.ID)
+		}
+		s.index(&e.m.Scope, r.ID, false)
+		delete(s.mems, r.ID)
+		s.history[r.ID] = append(s.history[r.ID], HistoryEntry{
+			MemoryID: r.ID, OldMemory: r.Old, Event: EventDelete, CreatedAt: r.TS, IsDeleted: true})
+	case "step":
+		st := *r.Step
+		st.Index = len(s.traces[r.RunID])
+		s.traces[r.RunID] = append(s.traces[r.RunID], st)
+	}
+	return nil
+}
+
+func (s *Store) index(sc *Scope, id string, add bool) {
+	for _, k := range []string{"u:" + sc.UserID, "a:" + sc.AgentID, "r:" + sc.RunID} {
+		if len(k) == 2 {
+			continue
+		}
+		set := s.idx[k]
+		if add {
+			if set == nil {
+				set = map[string]struct{}{}
+				s.idx[k] = set
+			}
+			set[id] = struct{}{}
+		} else if set != nil {
+			delete(set, id)
+			if len(set) == 0 {
+				delete(s.idx, k)
+			}
+		}
+	}
+}
+
+// inScope calls fn for each live memory matching sc (non-empty), caller holds mu.
+func (s *Store) inScope(sc Scope, fn func(e *entry)) {
+	var set map[string]struct{}
+	first := true
+	for _, k := range []string{"u:" + sc.UserID, "a:" + sc.AgentID, "r:" + sc.RunID} {
+		if len(k) == 2 {
+			continue
+		}
+		if c := s.idx[k]; first || len(c) < len(set) {
+			set, first = c, false
+		}
+	}
+	for id := range set {
+		if e := s.mems[id]; e != nil && sc.matches(&e.m) {
+			fn(e)
+		}
+	}
+}
+
+// commit encodes recs and enqueues them as one journal entry; the caller
+// holds mu, so the log order is the apply order.
+func (s *Store) commit(recs []record) *journal.Ticket {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil { // cannot happen: metadata was encodable
+			panic(err)
+		}
+	}
+	return s.j.Enqueue(buf.Bytes())
+}
+
+func wait(op string, t *journal.Ticket) error {
+	if err := t.Wait(); err != nil {
+		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", err)
+	}
+	return nil
+}
+
+func (s *Store) embed(ctx context.Context, texts []string) ([][]float32, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	res, err := s.emb.Embed(ctx, embed.EmbedRequest{Input: texts, Model: s.model})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Embeddings) != len(texts) {
+		return nil, errs.Errorf("pathway.embed", errs.Internal, "embedder returned %d vectors for %d texts", len(res.Embeddings), len(texts))
+	}
+	return res.Embeddings, nil
+}
+
+// fact is one candidate memory of an add.
+type fact struct {
+	text, canon string
+	vec         []float32
+	retract     string // positive form of a retraction ("" = none)
+	rvec        []float32
+}
+
+// multiValued subjects hold lists (one likes many things): a different
+// object is a new memory, not a change (ADR-053).
+var multiValued = map[string]bool{
+	"likes": true, "loves": true, "enjoys": true, "has": true, "speaks": true, "plays": true,
+	"visits": true, "visited": true, "owns": true, "uses": true, "eats": true, "drinks": true,
+	"reads": true, "watches": true, "collects": true, "knows": true, "follows": true,
+	"supports": true, "studies": true, "travels": true, "needs": true, "wants": true,
+	"hates": true, "dislikes": true, "avoids": true, "listens": true, "went": true, "is allergic to": true,
+}
+
+var subjectMarkers = map[string]bool{
+	"is": true, "are": true, "am": true, "was": true, "in": true, "at": true, "as": true,
+	"for": true, "to": true, "of": true, "named": true, "called": true, "from": true,
+}
+
+// subject is the canonical words before a fact's value: up to and
+// including the first marker word after the first word (within five
+// words), else the first word. "name is john" -> "name is"; "lives in
+// paris" -> "lives in"; "likes pizza" -> "likes".
+func subject(canon string) string {
+	w := strings.Fields(canon)
+	if len(w) == 0 {
+		return ""
+	}
+	for i := 1; i < len(w) && i < 5; i++ {
+		if subjectMarkers[w[i]] {
+			return strings.Join(w[:i+1], " ")
+		}
+	}
+	return w[0]
+}
+
+// Add implements Service.Add.
+func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
+	const op = "pathway.add"
+	if err := req.Validate(); err != nil {
+		return AddResponse{}, err
+	}
+	msgs, _ := req.messages()
+	infer := req.Infer == nil || *req.Infer
+	var facts []fact
+	for _, m := range msgs {
+		switch {
+		case !infer && m.Role != "system":
+			if t := strings.TrimSpace(m.Content); t != "" {
+				facts = append(facts, fact{text: t, canon: canonical(t)})
+			}
+		case infer && (m.Role == "user" || m.Role == ""):
+			for _, t := range extractFacts(m.Content) {
+				f := fact{text: t, canon: canonical(t)}
+				if pos, ok := negation(t); ok && pos != "" {
+					f.retract = pos
+				}
+				facts = append(facts, f)
+			}
+		}
+	}
+	out := AddResponse{Results: []AddResult{}}
+	if len(facts) == 0 {
+		return out, nil
+	}
+	texts := make([]string, 0, len(facts))
+	for _, f := range facts {
+		texts = append(texts, f.text)
+		if f.retract != "" {
+			texts = append(texts, f.retract)
+		}
+	}
+	vecs, err := s.embed(ctx, texts)
+	if err != nil {
+		return AddResponse{}, err
+	}
+	for i, k := 0, 0; i < len(facts); i++ {
+		facts[i].vec = vecs[k]
+		k++
+		if facts[i].retract != "" {
+			facts[i].rvec = vecs[k]
+			k++
+		}
+	}
+
+	s.mu.Lock()
+	now := s.now().UTC()
+	var recs []record
+	for _, f := range facts {
+		res, rec, vec := s.decide(&req, f, infer, now)
+		out.Results = append(out.Results, res)
+		if rec != nil {
+			if err := s.apply(rec, vec); err != nil {
+				s.mu.Unlock()
+				return AddResponse{}, errs.E(op, errs.Internal, err)
+			}
+			recs = append(recs, *rec)
+		}
+	}
+	var t *journal.Ticket
+	if len(recs) > 0 {
+		t = s.commit(recs)
+	}
+	s.mu.Unlock()
+	if t != nil {
+		if err := wait(op, t); err != nil {
+			return AddResponse{}, err
+		}
+	}
+	return out, nil
+}
+
+// decide is the ADD/UPDATE/DELETE/NONE policy for one fact (ADR-053); the
+// caller holds mu. It returns the result and the record to apply (nil for
+// NONE) with the vector of the memory after the change.
+func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddResult, *record, []float32) {
+	if infer {
+		if f.retract != "" {
+			rcanon := canonical(f.retract)
+			var best *entry
+			bestScore := RetractScore
+			s.inScope(req.Scope, func(e *entry) {
+				sc := cosine(f.rvec, e.vec)
+				if canonical(e.m.Memory) == rcanon {
+					sc = 1
+				}
+				if sc >= bestScore && (best == nil || sc > bestScore || e.m.ID < best.m.ID) {
+					best, bestScore = e, sc
+				}
+			})
+			if best != nil {
+				old := best.m.Memory
+				return AddResult{ID: best.m.ID, Memory: old, Event: EventDelete},
+					&record{Op: "delete", TS: now, ID: best.m.ID, Old: &old}, nil
+			}
+		}
+		subj := subject(f.canon)
+		var same, close, subjBest *entry
+		closeScore, subjScore := -2.0, -2.0
+		s.inScope(req.Scope, func(e *entry) {
+			ec := canonical(e.m.Memory)
+			if ec == f.canon {
+				if same == nil || e.m.ID < same.m.ID {
+					same = e
+				}
+				return
+			}
+			sc := cosine(f.vec, e.vec)
+			if sc > closeScore || (sc == closeScore && e.m.ID < close.m.ID) {
+				close, closeScore = e, sc
+			}
+			if es := subject(ec); es == subj && !multiValued[subj] && (sc > subjScore || (sc == subjScore && e.m.ID < subjBest.m.ID)) {
+				subjBest, subjScore = e, sc
+			}
+		})
+		var target *entry
+		switch {
+		case same != nil:
+			return AddResult{ID: same.m.ID, Memory: same.m.Memory, Event: EventNone}, nil, nil
+		case close != nil && closeScore >= DuplicateScore:
+			return AddResult{ID: close.m.ID, Memory: close.m.Memory, Event: EventNone}, nil, nil
+		case close != nil && closeScore >= UpdateScore:
+			target = close
+		case subjBest != nil && subjScore >= SubjectScore:
+			target = subjBest
+		}
+		if target != nil {
+			old := target.m.Memory
+			m := target.m
+			m.Memory, m.Hash, m.UpdatedAt = f.text, hashText(f.text), now
+			if req.Metadata != nil {
+				m.Metadata = req.Metadata
+			}
+			return AddResult{ID: m.ID, Memory: m.Memory, Event: EventUpdate, PreviousMemory: old},
+				&record{Op: "update", TS: now, Memory: &m, Old: &old}, f.vec
+		}
+	}
+	m := Memory{ID: s.newID(), Memory: f.text, Hash: hashText(f.text), Scope: req.Scope,
+		Metadata: req.Metadata, CreatedAt: now, UpdatedAt: now}
+	return AddResult{ID: m.ID, Memory: m.Memory, Event: EventAdd}, &record{Op: "add", TS: now, Memory: &m}, f.vec
+}
+
+func limitOf(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
+
+// List implements Service.List.
+func (s *Store) List(ctx context.Context, scope Scope, limit int) ([]Memory, error) {
+	if err := problems("pathway.list", scope.validate(true)); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	out := []Memory{}
+	s.inScope(scope, func(e *entry) { out = append(out, e.m) })
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Memory) int {
+		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), limitOf(limit))], nil
+}
+
+func checkMemoryID(op, id string) error {
+	if id == "" || checkID(id) != "" {
+		return errs.Errorf(op, errs.Invalid, "memory id %q: want 1..%d printable characters", id, MaxIDLen)
+	}
+	return nil
+}
+
+// Get implements Service.Get.
+func (s *Store) Get(ctx context.Context, id string) (Memory, error) {
+	if err := checkMemoryID("pathway.get", id); err != nil {
+		return Memory{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.mems[id]
+	if e == nil {
+		return Memory{}, errs.Errorf("pathway.get", errs.NotFound, "no memory %s", id)
+	}
+	return e.m, nil
+}
+
+// Update implements Service.Update.
+func (s *Store) Update(ctx context.Context, id string, req UpdateRequest) (Memory, error) {
+	const op = "pathway.update"
+	if err := checkMemoryID(op, id); err != nil {
+		return Memory{}, err
+	}
+	if err := req.Validate(); err != nil {
+		return Memory{}, err
+	}
+	text := strings.TrimSpace(req.Text)
+	vecs, err := s.embed(ctx, []string{text})
+	if err != nil {
+		return Memory{}, err
+	}
+	s.mu.Lock()
+	e := s.mems[id]
+	if e == nil {
+		s.mu.Unlock()
+		return Memory{}, errs.Errorf(op, errs.NotFound, "no memory %s", id)
+	}
+	if e.m.Memory == text && req.Metadata == nil {
+		m := e.m
+		s.mu.Unlock()
+		return m, nil
+	}
+	old := e.m.Memory
+	m := e.m
+	m.Memory, m.Hash, m.UpdatedAt = text, hashText(text), s.now().UTC()
+	if req.Metadata != nil {
+		m.Metadata = req.Metadata
+	}
+	rec := record{Op: "update", TS: m.UpdatedAt, Memory: &m, Old: &old}
+	_ = s.apply(&rec, vecs[0])
+	t := s.commit([]record{rec})
+	s.mu.Unlock()
+	return m, wait(op, t)
+}
+
+// Delete implements Service.Delete.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	const op = "pathway.delete"
+	if err := checkMemoryID(op, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	e := s.mems[id]
+	if e == nil {
+		s.mu.Unlock()
+		return errs.Errorf(op, errs.NotFound, "no memory %s", id)
+	}
+	old := e.m.Memory
+	rec := record{Op: "delete", TS: s.now().UTC(), ID: id, Old: &old}
+	_ = s.apply(&rec, nil)
+	t := s.commit([]record{rec})
+	s.mu.Unlock()
+	return wait(op, t)
+}
+
+// DeleteAll implements Service.DeleteAll.
+func (s *Store) DeleteAll(ctx context.Context, scope Scope) (int, error) {
+	const op = "pathway.delete_all"
+	if err := problems(op, scope.validate(true)); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	now := s.now().UTC()
+	var recs []record
+	s.inScope(scope, func(e *entry) {
+		old := e.m.Memory
+		recs = append(recs, record{Op: "delete", TS: now, ID: e.m.ID, Old: &old})
+	})
+	if len(recs) == 0 {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	for i := range recs {
+		_ = s.apply(&recs[i], nil)
+	}
+	t := s.commit(recs)
+	s.mu.Unlock()
+	return len(recs), wait(op, t)
+}
+
+// History implements Service.History.
+func (s *Store) History(ctx context.Context, id string) ([]HistoryEntry, error) {
+	if err := checkMemoryID("pathway.history", id); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := s.history[id]
+	if len(h) == 0 {
+		return nil, errs.Errorf("pathway.history", errs.NotFound, "no memory %s", id)
+	}
+	return slices.Clone(h), nil
+}
+
+// Search implements Service.Search.
+func (s *Store) Search(ctx context.Context, req SearchRequest) ([]SearchResult, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	vecs, err := s.embed(ctx, []string{req.Query})
+	if err != nil {
+		return nil, err
+	}
+	q := vecs[0]
+	out := []SearchResult{}
+	s.mu.RLock()
+	s.inScope(req.Scope, func(e *entry) {
+		if sc := cosine(q, e.vec); sc >= req.Threshold || req.Threshold == 0 {
+			out = append(out, SearchResult{Memory: e.m, Score: sc})
+		}
+	})
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b SearchResult) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), limitOf(req.Limit))], nil
+}
+
+// AppendTrace implements Service.AppendTrace.
+func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendResponse, error) {
+	const op = "pathway.traces"
+	if err := req.Validate(); err != nil {
+		return TraceAppendResponse{}, err
+	}
+	s.mu.Lock()
+	now := s.now().UTC()
+	recs := make([]record, len(req.Steps))
+	for i := range req.Steps {
+		st := req.Steps[i]
+		if st.TS.IsZero() {
+			st.TS = now
+		}
+		recs[i] = record{Op: "step", TS: now, RunID: req.RunID, Step: &st}
+		_ = s.apply(&recs[i], nil)
+	}
+	total := len(s.traces[req.RunID])
+	t := s.commit(recs)
+	s.mu.Unlock()
+	if err := wait(op, t); err != nil {
+		return TraceAppendResponse{}, err
+	}
+	return TraceAppendResponse{RunID: req.RunID, Appended: len(req.Steps), Total: total}, nil
+}
+
+// Trace implements Service.Trace.
+func (s *Store) Trace(ctx context.Context, runID string) (Trace, error) {
+	if runID == "" || checkID(runID) != "" {
+		return Trace{}, errs.Errorf("pathway.trace", errs.Invalid, "run_id %q: want 1..%d printable characters", runID, MaxIDLen)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	steps := s.traces[runID]
+	if len(steps) == 0 {
+		return Trace{}, errs.Errorf("pathway.trace", errs.NotFound, "no trace for run %s", runID)
+	}
+	return Trace{RunID: runID, Steps: slices.Clone(steps)}, nil
+}
+
+// Close commits what is queued and closes state.jsonl.
+func (s *Store) Close(ctx context.Context) error { return s.j.Close() }
+
+// JournalStats exposes the group committer's counters (fsyncs, entries).
+func (s *Store) JournalStats() journal.Stats { return s.j.Stats() }
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
