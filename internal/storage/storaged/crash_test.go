@@ -112,12 +112,13 @@ func TestCrashDuringPuts(t *testing.T) {
 					}
 					mu.Lock()
 					seed++
+					chunked := seed%3 == 0
 					p := payload{seed: seed, size: int64(8<<20 + rand.IntN(24<<20))}
 					key := fmt.Sprintf("crash/r%d/w%d/%d.bin", round, w, seed)
 					attempted[key] = p
 					mu.Unlock()
 					size := p.size
-					if seed%3 == 0 {
+					if chunked {
 						size = -1 // chunked, unknown length
 					}
 					_, err := c.Put(ctx, key, p.reader(), size, storage.PutOptions{})
@@ -130,7 +131,20 @@ func TestCrashDuringPuts(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Duration(150+rand.IntN(500)) * time.Millisecond)
+		// Kill once this round has acknowledged something (so the kill lands
+		// with PUTs in flight, also under -race), plus a random delay.
+		mu.Lock()
+		before := len(acked)
+		mu.Unlock()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n > before {
+				break
+			}
+		}
+		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
 		cmd.Process.Signal(os.Kill)
 		cmd.Wait()
 		close(stop)
