@@ -52,6 +52,41 @@ func l2sqGeneric(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+func dotBatchGeneric(q, base []float32, ids []uint32, out []float32) {
+	d := len(q)
+	for i, id := range ids {
+		o := int(id) * d
+		out[i] = dotGeneric(q, base[o:o+d])
+	}
+}
+
+func l2BatchGeneric(q, base []float32, ids []uint32, out []float32) {
+	d := len(q)
+	for i, id := range ids {
+		o := int(id) * d
+		out[i] = l2sqGeneric(q, base[o:o+d])
+	}
+}
+
+// distances sets out[i] to the distance from q to slot ids[i]. The slots
+// must be valid: the assembly does not bounds-check them.
+func (ix *Index) distances(q []float32, ids []uint32, out []float32) {
+	switch ix.metric {
+	case metricL2:
+		l2Batch(q, ix.vecs, ids, out)
+	case metricDot:
+		dotBatch(q, ix.vecs, ids, out)
+		for i := range out[:len(ids)] {
+			out[i] = -out[i]
+		}
+	default:
+		dotBatch(q, ix.vecs, ids, out)
+		for i := range out[:len(ids)] {
+			out[i] = 1 - out[i]
+		}
+	}
+}
+
 // distance is the metric's "lower is closer" distance between a and b (a
 // stored or prepared vector and a query of the same length).
 func (ix *Index) distance(a, b []float32) float32 {

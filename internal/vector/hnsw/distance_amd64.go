@@ -11,6 +11,12 @@ func dotAVX2(a, b *float32, n int) float32
 //go:noescape
 func l2sqAVX2(a, b *float32, n int) float32
 
+//go:noescape
+func dotBatchAVX2(q, base *float32, ids *uint32, n, dims int, out *float32)
+
+//go:noescape
+func l2BatchAVX2(q, base *float32, ids *uint32, n, dims int, out *float32)
+
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)
 
@@ -45,4 +51,24 @@ func l2sq(a, b []float32) float32 {
 		return l2sqAVX2(&a[0], &b[0], len(a))
 	}
 	return l2sqGeneric(a, b)
+}
+
+// dotBatch sets out[i] = dot(q, row ids[i] of base) (rows of len(q) floats).
+func dotBatch(q, base []float32, ids []uint32, out []float32) {
+	if useAVX2 && len(ids) > 0 && len(q) > 0 {
+		_ = out[len(ids)-1]
+		dotBatchAVX2(&q[0], &base[0], &ids[0], len(ids), len(q), &out[0])
+		return
+	}
+	dotBatchGeneric(q, base, ids, out)
+}
+
+// l2Batch sets out[i] = l2sq(q, row ids[i] of base).
+func l2Batch(q, base []float32, ids []uint32, out []float32) {
+	if useAVX2 && len(ids) > 0 && len(q) > 0 {
+		_ = out[len(ids)-1]
+		l2BatchAVX2(&q[0], &base[0], &ids[0], len(ids), len(q), &out[0])
+		return
+	}
+	l2BatchGeneric(q, base, ids, out)
 }

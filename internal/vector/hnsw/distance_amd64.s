@@ -165,3 +165,204 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL AX, eax+0(FP)
 	MOVL DX, edx+4(FP)
 	RET
+
+// func dotBatchAVX2(q, base *float32, ids *uint32, n, dims int, out *float32)
+// out[i] = kernel(q, base[ids[i]*dims:]) for i < n; all rows are prefetched first.
+TEXT ·dotBatchAVX2(SB), NOSPLIT, $0-48
+	MOVQ q+0(FP), R8
+	MOVQ base+8(FP), R9
+	MOVQ ids+16(FP), R10
+	MOVQ n+24(FP), R11
+	MOVQ dims+32(FP), R12
+	MOVQ out+40(FP), R13
+	MOVQ R12, R14
+	SHLQ $2, R14
+	TESTQ R11, R11
+	JE   dotBatchAVX2done
+	MOVQ R10, BX
+	MOVQ R11, R15
+dotBatchAVX2pfrow:
+	MOVL (BX), AX
+	IMULQ R14, AX
+	LEAQ (R9)(AX*1), DX
+	MOVQ R14, CX
+dotBatchAVX2pfline:
+	PREFETCHT0 (DX)
+	ADDQ $64, DX
+	SUBQ $64, CX
+	JG   dotBatchAVX2pfline
+	ADDQ $4, BX
+	DECQ R15
+	JNZ  dotBatchAVX2pfrow
+dotBatchAVX2row:
+	MOVL (R10), AX
+	IMULQ R14, AX
+	LEAQ (R9)(AX*1), SI
+	MOVQ R8, DI
+	MOVQ R12, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+dotBatchAVX2k32:
+	CMPQ CX, $32
+	JL   dotBatchAVX2k8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  dotBatchAVX2k32
+dotBatchAVX2k8:
+	CMPQ CX, $8
+	JL   dotBatchAVX2kr
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  dotBatchAVX2k8
+dotBatchAVX2kr:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	CMPQ CX, $4
+	JL   dotBatchAVX2kh
+	VMOVUPS (SI), X4
+	VFMADD231PS (DI), X4, X0
+	ADDQ $16, SI
+	ADDQ $16, DI
+	SUBQ $4, CX
+dotBatchAVX2kh:
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+dotBatchAVX2k1:
+	CMPQ CX, $0
+	JE   dotBatchAVX2kd
+	VMOVSS (SI), X4
+	VFMADD231SS (DI), X4, X0
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  dotBatchAVX2k1
+dotBatchAVX2kd:
+	MOVSS X0, (R13)
+	ADDQ $4, R13
+	ADDQ $4, R10
+	DECQ R11
+	JNZ  dotBatchAVX2row
+dotBatchAVX2done:
+	VZEROUPPER
+	RET
+
+// func l2BatchAVX2(q, base *float32, ids *uint32, n, dims int, out *float32)
+// out[i] = kernel(q, base[ids[i]*dims:]) for i < n; all rows are prefetched first.
+TEXT ·l2BatchAVX2(SB), NOSPLIT, $0-48
+	MOVQ q+0(FP), R8
+	MOVQ base+8(FP), R9
+	MOVQ ids+16(FP), R10
+	MOVQ n+24(FP), R11
+	MOVQ dims+32(FP), R12
+	MOVQ out+40(FP), R13
+	MOVQ R12, R14
+	SHLQ $2, R14
+	TESTQ R11, R11
+	JE   l2BatchAVX2done
+	MOVQ R10, BX
+	MOVQ R11, R15
+l2BatchAVX2pfrow:
+	MOVL (BX), AX
+	IMULQ R14, AX
+	LEAQ (R9)(AX*1), DX
+	MOVQ R14, CX
+l2BatchAVX2pfline:
+	PREFETCHT0 (DX)
+	ADDQ $64, DX
+	SUBQ $64, CX
+	JG   l2BatchAVX2pfline
+	ADDQ $4, BX
+	DECQ R15
+	JNZ  l2BatchAVX2pfrow
+l2BatchAVX2row:
+	MOVL (R10), AX
+	IMULQ R14, AX
+	LEAQ (R9)(AX*1), SI
+	MOVQ R8, DI
+	MOVQ R12, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+l2BatchAVX2k32:
+	CMPQ CX, $32
+	JL   l2BatchAVX2k8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VSUBPS (DI), Y4, Y4
+	VSUBPS 32(DI), Y5, Y5
+	VSUBPS 64(DI), Y6, Y6
+	VSUBPS 96(DI), Y7, Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y6, Y2
+	VFMADD231PS Y7, Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  l2BatchAVX2k32
+l2BatchAVX2k8:
+	CMPQ CX, $8
+	JL   l2BatchAVX2kr
+	VMOVUPS (SI), Y4
+	VSUBPS (DI), Y4, Y4
+	VFMADD231PS Y4, Y4, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  l2BatchAVX2k8
+l2BatchAVX2kr:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	CMPQ CX, $4
+	JL   l2BatchAVX2kh
+	VMOVUPS (SI), X4
+	VSUBPS (DI), X4, X4
+	VFMADD231PS X4, X4, X0
+	ADDQ $16, SI
+	ADDQ $16, DI
+	SUBQ $4, CX
+l2BatchAVX2kh:
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+l2BatchAVX2k1:
+	CMPQ CX, $0
+	JE   l2BatchAVX2kd
+	VMOVSS (SI), X4
+	VSUBSS (DI), X4, X4
+	VFMADD231SS X4, X4, X0
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP  l2BatchAVX2k1
+l2BatchAVX2kd:
+	MOVSS X0, (R13)
+	ADDQ $4, R13
+	ADDQ $4, R10
+	DECQ R11
+	JNZ  l2BatchAVX2row
+l2BatchAVX2done:
+	VZEROUPPER
+	RET

@@ -120,6 +120,8 @@ type searchCtx struct {
 	cands minHeap
 	top   maxHeap
 	out   []cand
+	ids   []uint32
+	dists []float32
 	q     []float32
 	bits  []uint64
 }
@@ -187,12 +189,23 @@ func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, 
 		} else {
 			nb = ix.neighbors(cur.id, l)
 		}
+		ids := c.ids[:0]
 		for _, n := range nb {
-			if marks[n] == gen {
-				continue
+			if marks[n] != gen {
+				marks[n] = gen
+				ids = append(ids, n)
 			}
-			marks[n] = gen
-			d := ix.distance(q, ix.vec(n))
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		if cap(c.dists) < len(ids) {
+			c.dists = make([]float32, len(ids), 2*len(ids))
+		}
+		dists := c.dists[:len(ids)]
+		ix.distances(q, ids, dists)
+		for i, n := range ids {
+			d := dists[i]
 			if len(c.top) < ef || d < lower {
 				c.cands.push(cand{d, n})
 				if n != excl && !deleted[n] && (bits == nil || bits[n>>6]&(1<<(n&63)) != 0) {
@@ -204,6 +217,7 @@ func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, 
 				}
 			}
 		}
+		c.ids = ids
 	}
 	out := c.out[:0]
 	for len(c.top) > 0 {

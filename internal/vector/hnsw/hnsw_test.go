@@ -104,6 +104,31 @@ func TestKernelsMatchGeneric(t *testing.T) {
 	}
 }
 
+func TestBatchKernelsMatchGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, d := range []int{1, 3, 4, 8, 13, 32, 100, 129} {
+		base := make([]float32, 50*d)
+		for i := range base {
+			base[i] = float32(r.NormFloat64())
+		}
+		q := base[7*d : 8*d]
+		ids := []uint32{0, 49, 7, 3, 3, 20}
+		got, want := make([]float32, len(ids)), make([]float32, len(ids))
+		for _, k := range []struct {
+			name      string
+			fast, ref func(q, base []float32, ids []uint32, out []float32)
+		}{{"dot", dotBatch, dotBatchGeneric}, {"l2", l2Batch, l2BatchGeneric}} {
+			k.fast(q, base, ids, got)
+			k.ref(q, base, ids, want)
+			for i := range ids {
+				if math.Abs(float64(got[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
+					t.Errorf("%s d=%d i=%d: %v != %v", k.name, d, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 func TestRecallPerMetric(t *testing.T) {
 	vecs := clustered(6000, 32, 1)
 	queries := clustered(200, 32, 2)
