@@ -548,4 +548,3 @@ func parseInts(s string) []int {
 	}
 	return out
 }
-
