@@ -437,3 +437,16 @@ func TestRunbookValidationMinIO(t *testing.T) {
 		t.Fatalf("read_text: %d %s", a.Status, a.Body)
 	}
 }
+
+// TestMinIODirectReads: with [queryd].secrets_path queryd reads S3 itself.
+func TestMinIODirectReads(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := config(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.Bucket = m.Bucket
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg.Queryd.SecretsPath = cfg.S3.SecretsPath
+	st := startStack(t, cfg)
+	runbook(t, st)
+}

@@ -13,7 +13,9 @@
 // the statement is bound, so a commit is visible to the next query.
 //
 // Parquet is read from the local backend's files directly; objects of any
-// other backend go through query/pcache (keyed by etag, LRU, bounded).
+// other backend go through query/pcache (keyed by etag, LRU, bounded),
+// fetched from S3 directly with [queryd].secrets_path's keys when set, else
+// through storaged.
 package queryd
 
 import (
@@ -41,6 +43,7 @@ import (
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/local"
+	"lakehouse-go/internal/storage/s3"
 )
 
 // DataPrefix is the key prefix of dataset files (ingestd writes under it).
@@ -163,8 +166,24 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		MaxRows:       qc.MaxRows,
 		Timeout:       qc.Timeout.Duration,
 	}
-	if cfg.Storaged.Backend == "" || cfg.Storaged.Backend == "local" {
+	switch cfg.Storaged.Backend {
+	case "", "local":
 		opts.LocalDir = cfg.DataPath(cfg.Storaged.Dir, "objects")
+	case "s3":
+		// With its own (ideally read-only) keys queryd reads S3 directly;
+		// without, through storaged.
+		if qc.SecretsPath != "" {
+			ak, sk, err := s3.LoadSecrets(qc.SecretsPath)
+			if err != nil {
+				return nil, err
+			}
+			st, err := s3.Open(s3.Config{Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket, Region: cfg.S3.Region,
+				UseSSL: cfg.S3.UseSSL, AccessKey: ak, SecretKey: sk}, env.Log)
+			if err != nil {
+				return nil, err
+			}
+			opts.Store = st
+		}
 	}
 	s, err := NewServer(ctx, opts)
 	if err != nil {
