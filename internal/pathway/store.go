@@ -97,11 +97,8 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	if opts.NewID == nil {
 		opts.NewID = newUUID
 	}
-	s := &Store{
-		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
-		idx: map[string]map[string]struct{}{}, traces: map[string][]Step{},
-		emb: opts.Embedder, model: opts.Model, now: opts.Now, newID: opts.NewID, log: opts.Log, path: opts.Path,
-	}
+	s := newState()
+	s.emb, s.model, s.now, s.newID, s.log, s.path = opts.Embedder, opts.Model, opts.Now, opts.NewID, opts.Log, opts.Path
 	j, info, err := journal.Open(opts.Path, s.replayLine)
 	if err != nil {
 		return nil, info, errs.E(op, errs.Internal, err)
@@ -134,6 +131,14 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	opts.Log.Info("state.jsonl replayed", "op", "pathway.replay", "path", opts.Path, "lines", info.Lines,
 		"memories", len(s.mems), "runs", len(s.traces))
 	return s, info, nil
+}
+
+// newState is an empty Store without journal or embedder (Open sets them).
+func newState() *Store {
+	return &Store{
+		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
+		idx: map[string]map[string]struct{}{}, traces: map[string][]Step{},
+	}
 }
 
 // parseRecord decodes and checks one state.jsonl line (the replay parser).

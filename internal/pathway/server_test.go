@@ -1,0 +1,238 @@
+package pathway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway"
+	"lakehouse-go/internal/shared"
+)
+
+func config(t testing.TB) *shared.Config {
+	t.Helper()
+	cfg := shared.Default(t.TempDir())
+	for _, name := range shared.Daemons {
+		cfg.Section(name).Bind = "127.0.0.1:0"
+	}
+	cfg.Report.Enabled = false
+	cfg.Log.Access = false
+	cfg.Log.Level = "warn"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func start(t testing.TB, cfg *shared.Config) (*shared.Server, *pathway.Client) {
+	t.Helper()
+	s, err := shared.Start(context.Background(), "pathwayd", cfg, pathway.New, io.Discard)
+	if err != nil {
+		t.Fatalf("start pathwayd: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	cfg.Pathwayd.URL = s.URL()
+	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(30 * time.Second)}
+	return s, pathway.NewClient(env.Client("pathwayd"))
+}
+
+func do(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHTTPMemories(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t)
+	s, c := start(t, cfg)
+	u := pathway.Scope{UserID: "alice", AgentID: "travel"}
+
+	res, err := c.Add(ctx, pathway.AddRequest{Messages: []pathway.Message{
+		{Role: "user", Content: "Hi! I'm vegetarian and I live in Lisbon."},
+		{Role: "assistant", Content: "Noted, I will suggest vegetarian places."},
+	}, Scope: u, Metadata: map[string]any{"source": "chat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results) != 1 || res.Results[0].Event != "ADD" || res.Results[0].Memory != "Is vegetarian and I live in Lisbon" {
+		t.Fatalf("add: %+v", res)
+	}
+	id := res.Results[0].ID
+	// messages as a plain string, as Mem0 allows.
+	code, body := do(t, "POST", s.URL()+pathway.MemoriesPath, `{"messages":"I play chess on Sundays.","user_id":"alice","agent_id":"travel"}`)
+	if code != 200 || !strings.Contains(body, `"event":"ADD"`) || !strings.Contains(body, `"memory":"Plays chess on Sundays"`) {
+		t.Fatalf("string messages: %d %s", code, body)
+	}
+	m, err := c.Get(ctx, id)
+	if err != nil || m.UserID != "alice" || m.AgentID != "travel" || m.Metadata["source"] != "chat" || m.Hash == "" || m.CreatedAt.IsZero() {
+		t.Fatalf("get: %+v %v", m, err)
+	}
+	if _, err := c.Update(ctx, id, pathway.UpdateRequest{Text: "Is vegan"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.History(ctx, id)
+	if err != nil || len(h) != 2 || h[1].Event != "UPDATE" || *h[1].OldMemory != "Is vegetarian and I live in Lisbon" || *h[1].NewMemory != "Is vegan" {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	rs, err := c.Search(ctx, pathway.SearchRequest{Query: "vegan food", Scope: pathway.Scope{UserID: "alice"}, Limit: 1})
+	if err != nil || len(rs) != 1 || rs[0].ID != id || rs[0].Score <= 0 {
+		t.Fatalf("search: %+v %v", rs, err)
+	}
+	list, err := c.List(ctx, pathway.Scope{UserID: "alice"}, 0)
+	if err != nil || len(list) != 2 || list[0].ID != id { // most recently updated first
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if list, _ := c.List(ctx, pathway.Scope{UserID: "alice", RunID: "other"}, 0); len(list) != 0 {
+		t.Fatalf("list other run: %+v", list)
+	}
+	if err := c.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, id); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if err := c.Delete(ctx, id); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if h, _ := c.History(ctx, id); len(h) != 3 || !h[2].IsDeleted {
+		t.Fatalf("history after delete: %+v", h)
+	}
+	if n, err := c.DeleteAll(ctx, pathway.Scope{UserID: "alice"}); n != 1 || err != nil {
+		t.Fatalf("delete all: %d %v", n, err)
+	}
+
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		msg                      string
+	}{
+		{"no id", "POST", pathway.MemoriesPath, `{"text":"I like tea"}`, 400, "at least one of user_id, agent_id, run_id"},
+		{"no text", "POST", pathway.MemoriesPath, `{"user_id":"u"}`, 400, `"messages" (or "text") is required`},
+		{"both", "POST", pathway.MemoriesPath, `{"user_id":"u","text":"a","messages":"b"}`, 400, "not both"},
+		{"bad role", "POST", pathway.MemoriesPath, `{"user_id":"u","messages":[{"role":"robot","content":"x"}]}`, 400, "messages[0].role"},
+		{"bad messages", "POST", pathway.MemoriesPath, `{"user_id":"u","messages":42}`, 400, "want a list"},
+		{"unknown field", "POST", pathway.MemoriesPath, `{"user_id":"u","text":"x","userid":"v"}`, 400, "userid"},
+		{"too long", "POST", pathway.MemoriesPath, `{"user_id":"u","text":"` + strings.Repeat("a", pathway.MaxTextBytes+1) + `"}`, 413, "at most"},
+		{"list no id", "GET", pathway.MemoriesPath, "", 400, "at least one of"},
+		{"list bad limit", "GET", pathway.MemoriesPath + "?user_id=u&limit=0", "", 400, "limit"},
+		{"delete all no id", "DELETE", pathway.MemoriesPath, "", 400, "at least one of"},
+		{"get missing", "GET", pathway.MemoriesPath + "/nope", "", 404, "no memory nope"},
+		{"history missing", "GET", pathway.MemoriesPath + "/nope/history", "", 404, "no memory"},
+		{"put empty", "PUT", pathway.MemoriesPath + "/x", `{"text":" "}`, 400, `"text": required`},
+		{"search no query", "POST", pathway.SearchPath, `{"user_id":"u"}`, 400, `"query": required`},
+		{"search no id", "POST", pathway.SearchPath, `{"query":"x"}`, 400, "at least one of"},
+		{"trace no run", "POST", pathway.TracesPath, `{"steps":[{"type":"llm"}]}`, 400, `"run_id": required`},
+		{"trace no steps", "POST", pathway.TracesPath, `{"run_id":"r"}`, 400, "at least one step"},
+		{"trace step type", "POST", pathway.TracesPath, `{"run_id":"r","steps":[{"name":"x"}]}`, 400, "steps[0].type"},
+		{"trace missing", "GET", pathway.TracesPath + "/nope", "", 404, "no trace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(t, tc.method, s.URL()+tc.path, tc.body)
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != tc.status || !strings.Contains(b.Error.Message, tc.msg) || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+}
+
+func TestHTTPTracesAndRestart(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t)
+	s, c := start(t, cfg)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := c.AppendTrace(ctx, pathway.TraceRequest{RunID: fmt.Sprint("run-", w), Steps: []pathway.Step{
+					{Type: "llm", Name: fmt.Sprint("call-", i), Input: json.RawMessage(`{"prompt":"hi"}`), DurationMS: 1.5},
+					{Type: "tool", Name: fmt.Sprint("tool-", i), Metadata: map[string]any{"ok": true}},
+				}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	res, _ := c.Add(ctx, pathway.AddRequest{Text: "My favorite color is green", Scope: pathway.Scope{UserID: "u"}})
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, c = start(t, cfg)
+	for w := 0; w < 8; w++ {
+		tr, err := c.Trace(ctx, fmt.Sprint("run-", w))
+		if err != nil || len(tr.Steps) != 20 {
+			t.Fatalf("run-%d after restart: %d steps, %v", w, len(tr.Steps), err)
+		}
+		for i, st := range tr.Steps {
+			want := fmt.Sprint("call-", i/2)
+			if i%2 == 1 {
+				want = fmt.Sprint("tool-", i/2)
+			}
+			if st.Name != want || st.Index != i {
+				t.Fatalf("run-%d step %d = %+v, want %s", w, i, st, want)
+			}
+		}
+	}
+	m, err := c.Get(ctx, res.Results[0].ID)
+	if err != nil || m.Memory != "Favorite color is green" {
+		t.Fatalf("memory after restart: %+v %v", m, err)
+	}
+	// After the restart the decision still sees the replayed memory.
+	r2, _ := c.Add(ctx, pathway.AddRequest{Text: "My favorite color is blue", Scope: pathway.Scope{UserID: "u"}})
+	if len(r2.Results) != 1 || r2.Results[0].Event != "UPDATE" || r2.Results[0].ID != m.ID {
+		t.Fatalf("update after restart: %+v", r2)
+	}
+}
+
+// BenchmarkHTTPTraceAppend measures acknowledged (fsynced) trace appends per
+// second through pathwayd's HTTP API with 1 and 32 concurrent writers.
+func BenchmarkHTTPTraceAppend(b *testing.B) {
+	for _, writers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			cfg := config(b)
+			_, c := start(b, cfg)
+			ctx := context.Background()
+			per := b.N/writers + 1
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			t0 := time.Now()
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < per; i++ {
+						if _, err := c.AppendTrace(ctx, pathway.TraceRequest{RunID: fmt.Sprint("run-", w), Steps: []pathway.Step{{Type: "tool", Name: "x"}}}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*writers)/time.Since(t0).Seconds(), "acked_writes/s")
+		})
+	}
+}
