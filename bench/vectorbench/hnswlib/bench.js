@@ -15,7 +15,11 @@ function readMatrix(p) {
   const b = fs.readFileSync(p);
   if (b.toString('latin1', 0, 4) !== 'VBD1') throw new Error(p + ': not VBD1');
   const n = b.readUInt32LE(4), dims = b.readUInt32LE(8);
-  const v = new Float32Array(b.buffer.slice(b.byteOffset + 12, b.byteOffset + 12 + 4 * n * dims));
+  // a view, not a copy: freeing a copied-from buffer mid-build would make
+  // the RSS delta of the build meaningless
+  const v = (b.byteOffset + 12) % 4 === 0
+    ? new Float32Array(b.buffer, b.byteOffset + 12, n * dims)
+    : new Float32Array(b.buffer.slice(b.byteOffset + 12, b.byteOffset + 12 + 4 * n * dims));
   return { n, dims, row: (i) => v.subarray(i * dims, (i + 1) * dims) };
 }
 
