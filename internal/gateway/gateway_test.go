@@ -42,7 +42,7 @@ func startGateway(t *testing.T, upURL string) *shared.Server {
 
 type seen struct {
 	method, uri, body, reqID, xff, custom, conn, expect string
-	contentLength                                        int64
+	contentLength                                       int64
 }
 
 func echoUpstream(t *testing.T) (*httptest.Server, chan seen) {
