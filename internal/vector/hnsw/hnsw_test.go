@@ -320,6 +320,7 @@ func TestFilteredSearchNeverStarves(t *testing.T) {
 		{"and", Filter{"half": true, "cat": "2"}, 0.95},
 		{"number", Filter{"n": 3}, 0.95},
 		{"number in", Filter{"n": []int{1, 4}}, 0.95},
+		{"in many", Filter{"cat": []any{"0", "1", "2", "5", "nope"}}, 0.95},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if r := recallAt(t, ix, queries, 10, 160, tc.f); r < tc.min {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 
@@ -199,19 +200,20 @@ func (p postings) remove(slot uint32, md Metadata) {
 	}
 }
 
-// match returns the sorted live slots matching cf. The result may alias a
-// posting list: callers must not modify it.
-func (p postings) match(cf compiledFilter) []uint32 {
+// match returns the sorted live slots (of n slots) matching cf. The result
+// may alias a posting list: callers must not modify it.
+func (p postings) match(cf compiledFilter, n int) []uint32 {
 	var acc []uint32
 	for i, f := range cf {
 		vals := p[f.name]
 		var set []uint32
-		for j, k := range f.keys {
-			if j == 0 {
-				set = vals[k]
-			} else {
-				set = union(set, vals[k])
-			}
+		switch len(f.keys) {
+		case 1:
+			set = vals[f.keys[0]]
+		case 2:
+			set = union(vals[f.keys[0]], vals[f.keys[1]])
+		default:
+			set = unionMany(vals, f.keys, n)
 		}
 		if i == 0 {
 			acc = set
@@ -223,6 +225,27 @@ func (p postings) match(cf compiledFilter) []uint32 {
 		}
 	}
 	return acc
+}
+
+// unionMany merges many posting lists through a bitset: O(total + n/64).
+func unionMany(vals map[string][]uint32, keys []string, n int) []uint32 {
+	bits := make([]uint64, (n+63)/64)
+	total := 0
+	for _, k := range keys {
+		l := vals[k]
+		total += len(l)
+		for _, s := range l {
+			bits[s>>6] |= 1 << (s & 63)
+		}
+	}
+	out := make([]uint32, 0, total)
+	for w, x := range bits {
+		for x != 0 {
+			out = append(out, uint32(w*64+bits64TrailingZeros(x)))
+			x &= x - 1
+		}
+	}
+	return out
 }
 
 func union(a, b []uint32) []uint32 {
@@ -382,3 +405,5 @@ func DecodeMetadata(b []byte) (Metadata, int, error) {
 	}
 	return md, off, nil
 }
+
+func bits64TrailingZeros(x uint64) int { return bits.TrailingZeros64(x) }

@@ -93,7 +93,7 @@ func exactThreshold(ef, n int) int {
 // slots when the filter is selective, else a graph search that only admits
 // matches, widening ef and finally scanning if the graph yields too few.
 func (ix *Index) searchFiltered(c *searchCtx, q []float32, k, ef int, cf compiledFilter) []cand {
-	matches := ix.post.match(cf)
+	matches := ix.post.match(cf, len(ix.ids))
 	if len(matches) == 0 {
 		return nil
 	}
@@ -166,7 +166,7 @@ func (ix *Index) ExactSearch(q []float32, k int, filter Filter) ([]Result, error
 	defer ix.mu.RUnlock()
 	var slots []uint32
 	if cf != nil {
-		slots = ix.post.match(cf)
+		slots = ix.post.match(cf, len(ix.ids))
 	} else {
 		slots = make([]uint32, 0, len(ix.byID))
 		for s := range ix.ids {
