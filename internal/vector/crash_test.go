@@ -37,7 +37,8 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	}
 	var mu sync.Mutex
 	acked := map[string]float64{} // id -> metadata n
-	deleted := map[string]bool{}
+	deleted := map[string]bool{}      // acknowledged deletes
+	maybeDeleted := map[string]bool{} // deletes cut by the kill: either outcome is right
 	var next atomic.Int64
 	for round := 0; round < 4; round++ {
 		stop := make(chan struct{})
@@ -72,11 +73,14 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 					mu.Unlock()
 					if base%100 == 0 {
 						id := batch[0].ID
-						if _, err := c.Delete(ctx, "crash", []string{id}); err == nil {
-							mu.Lock()
+						_, err := c.Delete(ctx, "crash", []string{id})
+						mu.Lock()
+						if err == nil {
 							deleted[id] = true
-							mu.Unlock()
+						} else {
+							maybeDeleted[id] = true
 						}
+						mu.Unlock()
 					}
 				}
 			}()
@@ -94,6 +98,12 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		mu.Lock()
 		for id, n := range acked {
 			it, err := c.GetItem(ctx, "crash", id)
+			if maybeDeleted[id] && !deleted[id] {
+				if err != nil && !errs.Is(err, errs.NotFound) {
+					t.Fatalf("round %d: %s: %v", round, id, err)
+				}
+				continue
+			}
 			if deleted[id] {
 				if !errs.Is(err, errs.NotFound) {
 					t.Fatalf("round %d: acknowledged delete of %s undone: %v", round, id, err)

@@ -218,38 +218,35 @@ func (s *Suite) Kill(name string) {
 	}
 }
 
-// Stop sends SIGTERM to every daemon and waits (SIGKILL after 15 s).
-// It returns the daemons that did not exit 0.
+// Stop sends SIGTERM to every daemon in reverse start order (dependents
+// first, as systemd's After= ordering does), waiting for each (SIGKILL after
+// 15 s). It returns the daemons that did not exit 0.
 func (s *Suite) Stop() []string {
 	s.mu.Lock()
 	procs := s.procs
 	s.procs = map[string]*exec.Cmd{}
 	s.mu.Unlock()
 	var bad []string
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, c := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.Process.Signal(syscall.SIGTERM)
-			done := make(chan error, 1)
-			go func() { done <- c.Wait() }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(15 * time.Second):
-				c.Process.Kill()
-				err = <-done
-			}
-			if err != nil {
-				mu.Lock()
-				bad = append(bad, name+": "+err.Error())
-				mu.Unlock()
-			}
-		}()
+	for i := len(shared.Daemons) - 1; i >= 0; i-- {
+		name := shared.Daemons[i]
+		c := procs[name]
+		if c == nil {
+			continue
+		}
+		c.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(15 * time.Second):
+			c.Process.Kill()
+			err = <-done
+		}
+		if err != nil {
+			bad = append(bad, name+": "+err.Error())
+		}
 	}
-	wg.Wait()
 	return bad
 }
 
