@@ -3,6 +3,7 @@ package shared
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,16 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inflight prometheus.Gauge
+
+	// Children of the vectors, cached: WithLabelValues hashes its labels
+	// and takes a lock on every call.
+	counters sync.Map // counterKey -> prometheus.Counter
+	latencyC sync.Map // route -> prometheus.Observer
+}
+
+type counterKey struct {
+	route, method string
+	status        int
 }
 
 func newMetrics(service string) *Metrics {
@@ -69,11 +80,31 @@ func (m *Metrics) middleware(next http.Handler) http.Handler {
 		}
 		route := routePattern(r)
 		st := s.Status()
-		code := "other"
-		if st > 0 && st < len(statusText) {
-			code = statusText[st]
+		method := methodLabel(r.Method)
+		key := counterKey{route, method, st}
+		c, ok := m.counters.Load(key)
+		if !ok {
+			code := "other"
+			if st > 0 && st < len(statusText) {
+				code = statusText[st]
+			}
+			c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, method, code))
 		}
-		m.requests.WithLabelValues(route, r.Method, code).Inc()
-		m.latency.WithLabelValues(route).Observe(time.Since(s.start).Seconds())
+		c.(prometheus.Counter).Inc()
+		o, ok := m.latencyC.Load(route)
+		if !ok {
+			o, _ = m.latencyC.LoadOrStore(route, m.latency.WithLabelValues(route))
+		}
+		o.(prometheus.Observer).Observe(time.Since(s.start).Seconds())
 	})
+}
+
+// methodLabel bounds label cardinality: a client can send any method token.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,6 +29,18 @@ type reporter struct {
 	batch   *batcher[OpEvent]
 	log     *slog.Logger
 	lastErr atomic.Int64 // unix seconds of the last logged failure
+	ops     sync.Map     // opKey -> "METHOD pattern", built once per route
+}
+
+type opKey struct{ method, route string }
+
+func (r *reporter) op(method, route string) string {
+	k := opKey{method, route}
+	if v, ok := r.ops.Load(k); ok {
+		return v.(string)
+	}
+	v, _ := r.ops.LoadOrStore(k, method+" "+route)
+	return v.(string)
 }
 
 func newReporter(cfg *Config, service string, log *slog.Logger) *reporter {
@@ -66,7 +79,7 @@ func (r *reporter) middleware(next http.Handler) http.Handler {
 			return
 		}
 		r.batch.enqueue(OpEvent{
-			TS: s.start, Service: r.service, Op: req.Method + " " + routePattern(req), Status: s.Status(),
+			TS: s.start, Service: r.service, Op: r.op(methodLabel(req.Method), routePattern(req)), Status: s.Status(),
 			DurationMS: float64(time.Since(s.start).Microseconds()) / 1000, RequestID: RequestID(req.Context()),
 		})
 	})

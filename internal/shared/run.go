@@ -243,7 +243,7 @@ func (s *Server) router(m *Metrics) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(s.Log, cfg.Log.Access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
+	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(s.logw, s.Name, cfg.Log.Format, cfg.Log.Access && (cfg.Log.Level == "debug" || cfg.Log.Level == "info")), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
 	r.Get("/health", s.health)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
