@@ -83,10 +83,18 @@ func (l *Langfuse) middleware(next http.Handler) http.Handler {
 		if s := sw(w); s != nil {
 			status = s.Status()
 		}
-		l.batch.enqueue(lfSpan{
-			traceID: RequestID(r.Context()), name: r.Method + " " + routePattern(r),
-			method: r.Method, path: r.URL.Path, status: status, start: start, end: time.Now(),
-		})
+		l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now())
+	})
+}
+
+// span queues one request's trace and span (a no-op on a nil *Langfuse).
+func (l *Langfuse) span(reqID, method, route, path string, status int, start, end time.Time) {
+	if l == nil {
+		return
+	}
+	l.batch.enqueue(lfSpan{
+		traceID: reqID, name: method + " " + route,
+		method: method, path: path, status: status, start: start, end: end,
 	})
 }
 

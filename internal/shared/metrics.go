@@ -78,25 +78,28 @@ func (m *Metrics) middleware(next http.Handler) http.Handler {
 		if s == nil {
 			return
 		}
-		route := routePattern(r)
-		st := s.Status()
-		method := methodLabel(r.Method)
-		key := counterKey{route, method, st}
-		c, ok := m.counters.Load(key)
-		if !ok {
-			code := "other"
-			if st > 0 && st < len(statusText) {
-				code = statusText[st]
-			}
-			c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, method, code))
-		}
-		c.(prometheus.Counter).Inc()
-		o, ok := m.latencyC.Load(route)
-		if !ok {
-			o, _ = m.latencyC.LoadOrStore(route, m.latency.WithLabelValues(route))
-		}
-		o.(prometheus.Observer).Observe(time.Since(s.start).Seconds())
+		m.observe(routePattern(r), r.Method, s.Status(), s.start)
 	})
+}
+
+// observe counts a finished request and records its latency.
+func (m *Metrics) observe(route, rawMethod string, st int, start time.Time) {
+	method := methodLabel(rawMethod)
+	key := counterKey{route, method, st}
+	c, ok := m.counters.Load(key)
+	if !ok {
+		code := "other"
+		if st > 0 && st < len(statusText) {
+			code = statusText[st]
+		}
+		c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, method, code))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.latencyC.Load(route)
+	if !ok {
+		o, _ = m.latencyC.LoadOrStore(route, m.latency.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(time.Since(start).Seconds())
 }
 
 // methodLabel bounds label cardinality: a client can send any method token.

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -168,7 +167,7 @@ func recovererMW(log *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					log.Error("panic", "req_id", RequestID(r.Context()), "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+					logPanic(log, RequestID(r.Context()), v)
 					if s := sw(w); s == nil || s.status == 0 {
 						errs.WriteHTTP(w, r, nil, errs.E("recover", errs.Internal))
 					}
@@ -183,24 +182,18 @@ func recovererMW(log *slog.Logger) func(http.Handler) http.Handler {
 // hand in slog's text or JSON layout (same keys as every other log line:
 // svc req_id op status bytes dur_ms peer) — slog's generic path cost a
 // measurable share of the gateway's per-request CPU.
-func accessLogMW(out io.Writer, svc, format string, enabled bool) func(http.Handler) http.Handler {
+func accessLogMW(a accessLog) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		if !enabled {
+		if !a.enabled {
 			return next
 		}
-		json := format == "json"
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r)
 			s := sw(w)
-			if s == nil || r.URL.Path == "/health" || r.URL.Path == "/metrics" {
+			if s == nil {
 				return
 			}
-			bp := lineBufs.Get().(*[]byte)
-			b := appendAccessLine((*bp)[:0], json, svc, RequestID(r.Context()), r.Method, r.URL.Path,
-				s.Status(), s.bytes, time.Since(s.start).Milliseconds(), r.RemoteAddr)
-			_, _ = out.Write(b)
-			*bp = b
-			lineBufs.Put(bp)
+			a.write(RequestID(r.Context()), r.Method, r.URL.Path, s.Status(), s.bytes, s.start, r.RemoteAddr)
 		})
 	}
 }
@@ -268,10 +261,8 @@ func allowedIPsMW(nets []*net.IPNet) func(http.Handler) http.Handler {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			ip := net.ParseIP(host)
-			if err != nil || ip == nil || !ipAllowed(nets, ip) {
-				errs.WriteHTTP(w, r, nil, errs.E("auth", errs.Forbidden, "peer address "+host+" is not in [auth].allowed_ips"))
+			if err := checkPeer(nets, r.RemoteAddr); err != nil {
+				errs.WriteHTTP(w, r, nil, err)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -300,9 +291,9 @@ func authMW(primary, secondary string) func(http.Handler) http.Handler {
 		}
 		p, s := []byte(primary), []byte(secondary)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !tokenOK(r.Header.Get("Authorization"), p, s) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="lakehouse-go"`)
-				errs.WriteHTTP(w, r, nil, errs.E("auth", errs.Unauthorized, "missing or wrong bearer token"))
+			if err := checkAuth(r.Header.Get("Authorization"), p, s); err != nil {
+				w.Header().Set("WWW-Authenticate", AuthChallenge)
+				errs.WriteHTTP(w, r, nil, err)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -342,8 +333,8 @@ func limitsMW(timeout time.Duration, maxBody int64) func(http.Handler) http.Hand
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if maxBody > 0 {
-				if r.ContentLength > maxBody {
-					errs.WriteHTTP(w, r, nil, errs.E("limits", errs.TooLarge, "request body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes is over the limit of "+strconv.FormatInt(maxBody, 10)))
+				if err := checkLength(r.ContentLength, maxBody); err != nil {
+					errs.WriteHTTP(w, r, nil, err)
 					return
 				}
 				r.Body = http.MaxBytesReader(w, r.Body, maxBody)

@@ -75,13 +75,21 @@ func (r *reporter) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		next.ServeHTTP(w, req)
 		s := sw(w)
-		if s == nil || len(req.URL.Path) < 4 || req.URL.Path[:4] != "/v1/" {
+		if s == nil {
 			return
 		}
-		r.batch.enqueue(OpEvent{
-			TS: s.start, Service: r.service, Op: r.op(methodLabel(req.Method), routePattern(req)), Status: s.Status(),
-			DurationMS: float64(time.Since(s.start).Microseconds()) / 1000, RequestID: RequestID(req.Context()),
-		})
+		r.record(req.Method, routePattern(req), req.URL.Path, s.Status(), s.start, RequestID(req.Context()))
+	})
+}
+
+// record queues one /v1 request's event (a no-op on a nil *reporter).
+func (r *reporter) record(method, route, path string, status int, start time.Time, reqID string) {
+	if r == nil || len(path) < 4 || path[:4] != "/v1/" {
+		return
+	}
+	r.batch.enqueue(OpEvent{
+		TS: start, Service: r.service, Op: r.op(methodLabel(method), route), Status: status,
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000, RequestID: reqID,
 	})
 }
 

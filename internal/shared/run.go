@@ -74,6 +74,14 @@ type Daemon struct {
 	// Close flushes and releases the daemon's resources after the HTTP server
 	// has drained. Optional.
 	Close func(ctx context.Context) error
+	// Serve, optional, serves the listener in place of the harness's
+	// net/http server (the gateway's fast path, ADR-070). srv is that server,
+	// configured with the whole middleware chain as its Handler: whatever
+	// the daemon does not serve natively it hands to srv (srv.Serve on a
+	// listener of its own). hooks are the chain's steps for the requests it
+	// serves natively. Shutdown of the returned Serving must drain like
+	// http.Server.Shutdown (and shut srv down).
+	Serve func(ln net.Listener, srv *http.Server, hooks *RequestHooks) Serving
 }
 
 // Builder constructs a daemon. ctx ends when the daemon shuts down.
@@ -87,6 +95,7 @@ type Server struct {
 	Log    *slog.Logger
 
 	srv      *http.Server
+	serving  Serving
 	daemon   *Daemon
 	langfuse *Langfuse
 	report   *reporter
@@ -212,8 +221,9 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		report:   newReporter(cfg, name, log),
 		logw:     lw, cancel: cancel, served: make(chan error, 1),
 	}
+	hooks := s.hooks(metrics)
 	s.srv = &http.Server{
-		Handler:           s.router(metrics),
+		Handler:           s.router(metrics, hooks),
 		ReadHeaderTimeout: sec.ReadHeaderTimeout.Duration,
 		ReadTimeout:       sec.ReadTimeout.Duration,
 		WriteTimeout:      sec.WriteTimeout.Duration,
@@ -221,8 +231,12 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return dctx },
 	}
+	s.serving = httpServing{s.srv, ln}
+	if d.Serve != nil {
+		s.serving = d.Serve(ln, s.srv, hooks)
+	}
 	go func() {
-		err := s.srv.Serve(ln)
+		err := s.serving.Serve()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -239,11 +253,11 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 // router is the one place the middleware order is defined:
 // request id -> recoverer -> access log -> metrics -> allowed_ips -> auth ->
 // Langfuse -> observer report -> timeout/body limit -> daemon routes.
-func (s *Server) router(m *Metrics) http.Handler {
+func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(s.logw, s.Name, cfg.Log.Format, cfg.Log.Access && (cfg.Log.Level == "debug" || cfg.Log.Level == "info")), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
+	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
 	r.Get("/health", s.health)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
@@ -294,9 +308,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		var errList []error
-		if err := s.srv.Shutdown(ctx); err != nil {
+		if err := s.serving.Shutdown(ctx); err != nil {
 			errList = append(errList, fmt.Errorf("drain: %w", err))
-			s.srv.Close()
+			s.serving.Close()
 		}
 		s.cancel()
 		if s.daemon.Close != nil {
