@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -68,7 +70,18 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		}
 		proxies[rt.Prefix] = p
 	}
+	var serve func(net.Listener, *http.Server, *shared.RequestHooks) shared.Serving
+	if FastPath(os.Getenv) {
+		routes := make([]fastRoute, 0, len(Routes))
+		for _, rt := range Routes {
+			routes = append(routes, fastRoute{prefix: rt.Prefix, star: rt.Prefix + "/*", p: proxies[rt.Prefix]})
+		}
+		serve = func(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks) shared.Serving {
+			return newFastServer(ln, srv, hooks, routes, env.Log)
+		}
+	}
 	return &shared.Daemon{
+		Serve: serve,
 		Routes: func(r chi.Router) {
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -89,6 +102,21 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		},
 	}, nil
 }
+
+// FastPath reports whether the gateway serves its proxied routes on its
+// own HTTP/1.1 loop (ADR-070) rather than through net/http:
+// LH_GATEWAY_FASTPATH=1 or 0 decides, else defaultFastPath.
+func FastPath(getenv func(string) string) bool {
+	switch getenv("LH_GATEWAY_FASTPATH") {
+	case "1":
+		return true
+	case "0":
+		return false
+	}
+	return defaultFastPath
+}
+
+const defaultFastPath = true
 
 type gateway struct {
 	env          *shared.Env

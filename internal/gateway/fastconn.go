@@ -1,0 +1,792 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// fconn is one client connection on the fast path.
+type fconn struct {
+	f        *fastServer
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	remote   string // RemoteAddr, as net/http's r.RemoteAddr
+	peerHost string // its host, for X-Forwarded-For
+	peerErr  error  // [auth].allowed_ips verdict for this peer
+
+	req  reqHead
+	resp respHead
+	ri   shared.RequestInfo
+
+	// per request
+	wroteHeader bool
+	bodyDone    bool // the client's body was read to its end
+	linger      bool // close gently: the client may still be sending
+	aborted     atomic.Bool // client gone or request timeout: stop the upstream
+	timedOut    atomic.Bool
+
+	mu     sync.Mutex // guards state, up
+	active bool
+	closed bool
+	up     *upConn // the upstream connection in use, for abort
+
+	// client-socket watcher (see watchDelay)
+	wtimer    *time.Timer
+	wmu       sync.Mutex
+	wstate    int // 0 off, 1 armed, 2 watching
+	wstopping bool
+	wdone     chan struct{}
+	wbuf      [1]byte
+	wn        int
+	werr      error
+	pending   int // 1 when wbuf holds a byte the watcher read (next request)
+
+	ttimer *time.Timer // request timeout
+}
+
+func newFconn(f *fastServer, nc net.Conn) *fconn {
+	c := &fconn{f: f, nc: nc, remote: nc.RemoteAddr().String()}
+	c.peerHost, _, _ = net.SplitHostPort(c.remote)
+	c.peerErr = f.hooks.CheckPeer(c.remote)
+	c.br = brPool.Get().(*bufio.Reader)
+	c.br.Reset(c)
+	c.bw = bwPool.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	return c
+}
+
+// Read feeds c.br: first a byte the watcher took, then the socket.
+func (c *fconn) Read(p []byte) (int, error) {
+	if c.pending > 0 && len(p) > 0 {
+		c.pending = 0
+		p[0] = c.wbuf[0]
+		return 1, nil
+	}
+	return c.nc.Read(p)
+}
+
+func (c *fconn) setActive(a bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || (a && c.f.shutting.Load()) {
+		return false
+	}
+	c.active = a
+	return true
+}
+
+func (c *fconn) closeIfIdle() {
+	c.mu.Lock()
+	if !c.active && !c.closed {
+		c.closed = true
+		c.nc.Close()
+	}
+	c.mu.Unlock()
+}
+
+func (c *fconn) serve() {
+	handedOff := false
+	defer func() {
+		c.f.forget(c)
+		if c.wtimer != nil {
+			c.wtimer.Stop()
+		}
+		if !handedOff {
+			c.mu.Lock()
+			c.closed = true
+			c.mu.Unlock()
+			if c.linger {
+				closeGently(c.nc)
+			}
+			c.nc.Close()
+		}
+		c.br.Reset(nil)
+		brPool.Put(c.br)
+		c.bw.Reset(nil)
+		bwPool.Put(c.bw)
+	}()
+	f := c.f
+	route := func(p []byte) bool { rt, _ := f.route(p); return rt != nil }
+	for first := true; ; first = false {
+		if !c.setActive(false) {
+			return
+		}
+		if c.br.Buffered() == 0 && c.pending == 0 {
+			switch {
+			case first && f.readHeaderTimeout > 0:
+				c.nc.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+			case !first && f.idleTimeout > 0:
+				c.nc.SetReadDeadline(time.Now().Add(f.idleTimeout))
+			case !first && f.readHeaderTimeout > 0:
+				c.nc.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+		}
+		if !c.setActive(true) {
+			return
+		}
+		start := time.Now()
+		if f.readHeaderTimeout > 0 {
+			c.nc.SetReadDeadline(start.Add(f.readHeaderTimeout))
+		}
+		err := c.req.readHead(c.br, route)
+		if err != nil {
+			var he *headError
+			if errors.As(err, &he) {
+				writeBadRequest(c.nc, he.status, he.reason)
+			}
+			return
+		}
+		if c.req.handoff {
+			handedOff = c.handOff()
+			return
+		}
+		switch {
+		case f.readTimeout > 0:
+			c.nc.SetReadDeadline(start.Add(f.readTimeout))
+		case f.readHeaderTimeout > 0 || f.idleTimeout > 0:
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if f.writeTimeout > 0 {
+			c.nc.SetWriteDeadline(start.Add(f.writeTimeout))
+		}
+		rt, pattern := f.route(c.req.path.of(c.req.raw))
+		c.bodyDone = c.req.cl == 0
+		if !c.serveProxy(rt, pattern, start) || c.f.shutting.Load() {
+			c.linger = !c.bodyDone
+			return
+		}
+	}
+}
+
+// handOff gives the connection, with the bytes already read, to net/http.
+func (c *fconn) handOff() bool {
+	buf := make([]byte, 0, len(c.req.raw)+c.br.Buffered()+1)
+	buf = append(buf, c.req.raw...)
+	b, _ := c.br.Peek(c.br.Buffered())
+	buf = append(buf, b...)
+	if c.pending > 0 {
+		buf = append(buf, c.wbuf[0])
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.f.forget(c)
+	c.mu.Lock()
+	c.closed = true // no longer ours to close
+	c.mu.Unlock()
+	return c.f.handoff.give(&prefixConn{Conn: c.nc, buf: buf})
+}
+
+// serveProxy runs the chain's steps around the proxying of one request.
+// It reports whether the connection may serve another request.
+func (c *fconn) serveProxy(rt *fastRoute, pattern string, start time.Time) (keep bool) {
+	h := c.f.hooks
+	req := &c.req
+	c.wroteHeader = false
+	c.aborted.Store(false)
+	c.timedOut.Store(false)
+	ri := &c.ri
+	*ri = shared.RequestInfo{
+		ReqID:  h.RequestID(string(req.reqID.of(req.raw))),
+		Method: req.method, Path: string(req.path.of(req.raw)), Peer: c.remote,
+		Route: "unmatched", Start: start,
+	}
+	h.Begin()
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		v := recover()
+		keep = false
+		if v == http.ErrAbortHandler {
+			return
+		}
+		h.Panic(ri.ReqID, v)
+		if !c.wroteHeader {
+			writeErrorBody(c, errs.E("recover", errs.Internal), ri.ReqID, nil)
+		}
+	}()
+	keep = c.proxyChecked(rt, pattern, ri)
+	done = true
+	h.End(ri)
+	return keep
+}
+
+func (c *fconn) hasBody() bool { return c.req.cl != 0 }
+
+func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestInfo) bool {
+	h := c.f.hooks
+	req := &c.req
+	if c.peerErr != nil {
+		ri.Status = writeErrorBody(c, c.peerErr, ri.ReqID, nil)
+		return !c.hasBody() && !req.close
+	}
+	ri.Route = pattern
+	if err := h.CheckAuth(string(req.authz.of(req.raw))); err != nil {
+		ri.Status = writeErrorBody(c, err, ri.ReqID, func(hd http.Header) { hd.Set("WWW-Authenticate", shared.AuthChallenge) })
+		return !c.hasBody() && !req.close
+	}
+	ri.Authed = true
+	if err := h.CheckLength(req.cl); err != nil {
+		ri.Status = writeErrorBody(c, err, ri.ReqID, nil)
+		return false
+	}
+	if h.Timeout > 0 {
+		if c.ttimer == nil {
+			c.ttimer = time.AfterFunc(h.Timeout, func() { c.timedOut.Store(true); c.abort() })
+		} else {
+			c.ttimer.Reset(h.Timeout)
+		}
+		defer c.ttimer.Stop()
+	}
+	keep := c.forward(rt.p, ri)
+	if c.stopWatch() {
+		keep = false
+	}
+	return keep && !req.close
+}
+
+// abort stops the upstream exchange (client gone, or the request timeout).
+func (c *fconn) abort() {
+	c.aborted.Store(true)
+	c.mu.Lock()
+	if c.up != nil {
+		c.up.c.SetDeadline(aLongTimeAgo)
+	}
+	c.mu.Unlock()
+}
+
+func (c *fconn) setUp(u *upConn) {
+	c.mu.Lock()
+	c.up = u
+	c.mu.Unlock()
+	if c.aborted.Load() {
+		u.c.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// clearUp detaches the upstream connection; false if an abort poisoned it.
+func (c *fconn) clearUp() bool {
+	c.mu.Lock()
+	c.up = nil
+	c.mu.Unlock()
+	return !c.aborted.Load()
+}
+
+// forward sends the request upstream and relays the answer.
+func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
+	u := p.up
+	req := &c.req
+	for attempt := 0; ; attempt++ {
+		uc, reused, err := u.get(bgCtx)
+		if err != nil {
+			return c.badGateway(p, err, ri)
+		}
+		c.setUp(uc)
+		werr := c.writeUpstream(uc, p, ri.ReqID)
+		var be *bodyError
+		if werr != nil && errors.As(werr, &be) {
+			c.clearUp()
+			uc.c.Close()
+			if c.aborted.Load() {
+				return false
+			}
+			kind := errs.KindOf(be.err)
+			if errors.Is(be.err, errBadChunk) {
+				kind = errs.Invalid
+			}
+			ri.Status = writeErrorBody(c, errs.E("gateway", kind, "reading the request body: "+be.err.Error()), ri.ReqID, nil)
+			return false
+		}
+		if werr == nil {
+			c.armWatch()
+		}
+		got, rerr := c.resp.read(uc.br)
+		if rerr == nil {
+			return c.relay(p, uc, ri, werr != nil)
+		}
+		c.stopWatch()
+		c.clearUp()
+		uc.c.Close()
+		if c.aborted.Load() {
+			if c.timedOut.Load() && !c.wroteHeader {
+				// As the net/http chain does when the request's context
+				// expires before the answer: an empty 200.
+				ri.Status = http.StatusOK
+				c.writeSimple(http.StatusOK, http.Header{errs.RequestIDHeader: {ri.ReqID}}, nil)
+				return false
+			}
+			return false
+		}
+		if werr != nil {
+			err = werr
+		} else {
+			err = rerr
+		}
+		if reused && !got && attempt == 0 && req.cl == 0 {
+			continue
+		}
+		return c.badGateway(p, err, ri)
+	}
+}
+
+func (c *fconn) badGateway(p *proxy, err error, ri *shared.RequestInfo) bool {
+	p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
+	ri.Status = writeErrorBody(c, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host), ri.ReqID, nil)
+	return !c.hasBody()
+}
+
+var bgCtx = context.Background()
+
+var errBadChunk = errors.New("malformed chunked encoding")
+
+// writeUpstream writes the request head and streams its body to uc.
+func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
+	req := &c.req
+	raw := req.raw
+	bw := uc.bw
+	bw.WriteString(req.method)
+	bw.WriteByte(' ')
+	bw.Write(req.target.of(raw))
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(p.up.addr)
+	bw.WriteString("\r\n")
+	for _, f := range req.fields {
+		k := f.k.of(raw)
+		if skipFwd(k) || (len(req.conn) > 0 && nominated(raw, req.conn, k)) {
+			continue
+		}
+		bw.Write(k)
+		bw.WriteString(": ")
+		bw.Write(f.v.of(raw))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Request-Id: ")
+	bw.WriteString(reqID)
+	bw.WriteString("\r\nX-Forwarded-For: ")
+	for _, x := range req.xff {
+		bw.Write(x.of(raw))
+		bw.WriteString(", ")
+	}
+	bw.WriteString(c.peerHost)
+	bw.WriteString("\r\n")
+	switch {
+	case req.cl > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(req.cl, 10))
+		bw.WriteString("\r\n\r\n")
+		c.continue100()
+		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl); err != nil {
+			return err
+		}
+		c.bodyDone = true
+	case req.cl < 0:
+		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+		c.continue100()
+		var src io.Reader = &chunkErr{httputil.NewChunkedReader(c.br)}
+		if m := c.f.hooks.MaxBody; m > 0 {
+			src = &maxReader{r: src, left: m, limit: m}
+		}
+		cw := httputil.NewChunkedWriter(bw)
+		if err := c.copyBody(cw, src, -1); err != nil {
+			return err
+		}
+		if err := readTrailers(c.br); err != nil {
+			return &bodyError{errBadChunk}
+		}
+		c.bodyDone = true
+		cw.Close()
+		bw.WriteString("\r\n")
+	default:
+		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+		bw.WriteString("\r\n")
+	}
+	return bw.Flush()
+}
+
+// continue100 answers Expect: 100-continue as the body is about to be read.
+func (c *fconn) continue100() {
+	if c.req.expect {
+		c.req.expect = false
+		c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		c.bw.Flush()
+	}
+}
+
+// copyBody copies the client's body upstream; a read failure is the
+// client's (bodyError), a write failure the daemon's.
+func (c *fconn) copyBody(dst io.Writer, src io.Reader, want int64) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if _, werr := dst.Write(buf[:m]); werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			if want >= 0 && n != want {
+				return &bodyError{io.ErrUnexpectedEOF}
+			}
+			return nil
+		}
+		if rerr != nil {
+			return &bodyError{rerr}
+		}
+	}
+}
+
+type chunkErr struct{ r io.Reader }
+
+func (c *chunkErr) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return n, err
+		}
+		if err != io.ErrUnexpectedEOF {
+			err = errBadChunk
+		}
+	}
+	return n, err
+}
+
+// maxReader is http.MaxBytesReader's verdict without a ResponseWriter.
+type maxReader struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (m *maxReader) Read(p []byte) (int, error) {
+	if m.left <= 0 {
+		var one [1]byte
+		if n, _ := m.r.Read(one[:]); n > 0 {
+			return 0, &http.MaxBytesError{Limit: m.limit}
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > m.left {
+		p = p[:m.left]
+	}
+	n, err := m.r.Read(p)
+	m.left -= int64(n)
+	return n, err
+}
+
+// relay writes the upstream answer (head in c.resp) to the client.
+// bodyUnread: the client's body was not all sent (an early answer).
+func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread bool) bool {
+	req, resp := &c.req, &c.resp
+	raw := resp.raw
+	ri.Status = resp.status
+	noBody := req.method == http.MethodHead || resp.status == 204 || resp.status == 304 || resp.status < 200
+	keepClient := !bodyUnread && !req.close && !c.f.shutting.Load()
+	// framing towards the client
+	const (
+		modeNone = iota
+		modeLength
+		modeChunked
+	)
+	mode := modeNone
+	if !noBody {
+		if resp.cl >= 0 {
+			mode = modeLength
+		} else {
+			mode = modeChunked
+		}
+	}
+	bw := c.bw
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(statusLine(resp.status))
+	hasDate := false
+	for _, f := range resp.fields {
+		k := f.k.of(raw)
+		if len(k) == 14 && eqFold(k, "content-length") {
+			if mode == modeChunked {
+				continue
+			}
+		} else if skipBack(k) || (len(resp.conn) > 0 && nominated(raw, resp.conn, k)) {
+			continue
+		}
+		if len(k) == 4 && eqFold(k, "date") {
+			hasDate = true
+		}
+		bw.Write(k)
+		bw.WriteString(": ")
+		bw.Write(f.v.of(raw))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Request-Id: ")
+	bw.WriteString(ri.ReqID)
+	bw.WriteString("\r\n")
+	if !hasDate {
+		var d [40]byte
+		bw.WriteString("Date: ")
+		bw.Write(appendDate(d[:0], time.Now()))
+		bw.WriteString("\r\n")
+	}
+	if mode == modeChunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if !keepClient {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	c.wroteHeader = true
+
+	upReuse := !resp.close && !req.close && !bodyUnread
+	var err error
+	var clientErr bool
+	switch {
+	case noBody:
+		// no body either way
+	case resp.cl >= 0 && !resp.chunked:
+		err, clientErr = c.relayBody(io.LimitReader(uc.br, resp.cl), resp.cl, mode == modeChunked, resp.sse)
+	case resp.chunked:
+		err, clientErr = c.relayBody(httputil.NewChunkedReader(uc.br), -1, true, true)
+		if err == nil {
+			err = readTrailers(uc.br)
+		}
+	default: // until the daemon closes
+		upReuse = false
+		err, clientErr = c.relayBody(uc.br, -1, true, true)
+	}
+	if err == nil {
+		if mode == modeChunked {
+			bw.WriteString("0\r\n\r\n")
+		}
+		if werr := bw.Flush(); werr != nil {
+			err, clientErr = werr, true
+		}
+	}
+	if !c.clearUp() {
+		upReuse = false
+	}
+	if err != nil {
+		uc.c.Close()
+		if !clientErr && !c.aborted.Load() {
+			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
+		}
+		return false
+	}
+	if upReuse {
+		p.up.put(uc)
+	} else {
+		uc.c.Close()
+	}
+	return keepClient
+}
+
+// relayBody copies an upstream body to the client, chunk-encoding it when
+// chunked, flushing per read when stream (SSE, unknown length).
+func (c *fconn) relayBody(src io.Reader, want int64, chunked, stream bool) (err error, clientErr bool) {
+	if stream {
+		c.watchNow()
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	bw := c.bw
+	var n int64
+	for {
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if chunked {
+				bw.WriteString(strconv.FormatInt(int64(m), 16))
+				bw.WriteString("\r\n")
+			}
+			_, werr := bw.Write(buf[:m])
+			if chunked {
+				bw.WriteString("\r\n")
+			}
+			if werr == nil && stream {
+				werr = bw.Flush()
+			}
+			if werr != nil {
+				c.ri.Bytes = n
+				return werr, true
+			}
+		}
+		if rerr == io.EOF {
+			c.ri.Bytes = n
+			if want >= 0 && n != want {
+				return io.ErrUnexpectedEOF, false
+			}
+			return nil, false
+		}
+		if rerr != nil {
+			c.ri.Bytes = n
+			return rerr, false
+		}
+	}
+}
+
+// writeSimple writes a complete small response.
+func (c *fconn) writeSimple(status int, h http.Header, body []byte) {
+	bw := c.bw
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(statusLine(status))
+	for k, vv := range h {
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	var d [40]byte
+	bw.WriteString("Date: ")
+	bw.Write(appendDate(d[:0], time.Now()))
+	bw.WriteString("\r\nContent-Length: ")
+	bw.WriteString(strconv.Itoa(len(body)))
+	bw.WriteString("\r\n")
+	if c.hasBody() || c.req.close || c.f.shutting.Load() {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+	if c.req.method != http.MethodHead {
+		bw.Write(body)
+	}
+	bw.Flush()
+	c.wroteHeader = true
+	c.ri.Bytes = int64(len(body))
+}
+
+var statusLines sync.Map // int -> string
+
+// statusLine is "200 OK\r\n" (net/http's text; "status code N" if none).
+func statusLine(code int) string {
+	if v, ok := statusLines.Load(code); ok {
+		return v.(string)
+	}
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	s := strconv.Itoa(code) + " " + text + "\r\n"
+	statusLines.Store(code, s)
+	return s
+}
+
+// --- the client-socket watcher ---
+
+// armWatch starts the watcher after watchDelay unless the answer comes first.
+func (c *fconn) armWatch() {
+	if c.br.Buffered() > 0 || c.pending > 0 {
+		return // pipelined bytes: nothing to learn from the socket
+	}
+	c.wmu.Lock()
+	c.wstate = 1
+	c.wmu.Unlock()
+	if c.wtimer == nil {
+		c.wtimer = time.AfterFunc(watchDelay, c.watchFire)
+	} else {
+		c.wtimer.Reset(watchDelay)
+	}
+}
+
+// watchNow starts the watcher at once (a streamed answer).
+func (c *fconn) watchNow() {
+	if c.br.Buffered() > 0 || c.pending > 0 {
+		return
+	}
+	c.wmu.Lock()
+	st := c.wstate
+	if st != 2 {
+		c.wstate = 1
+	}
+	c.wmu.Unlock()
+	if st != 2 {
+		go c.watchFire()
+	}
+}
+
+func (c *fconn) watchFire() {
+	c.wmu.Lock()
+	if c.wstate != 1 {
+		c.wmu.Unlock()
+		return
+	}
+	c.wstate = 2
+	c.wstopping = false
+	c.wn, c.werr = 0, nil
+	done := make(chan struct{})
+	c.wdone = done
+	c.wmu.Unlock()
+	n, err := c.nc.Read(c.wbuf[:])
+	c.wmu.Lock()
+	c.wn, c.werr = n, err
+	stopping := c.wstopping
+	c.wmu.Unlock()
+	if n == 0 && err != nil && !stopping {
+		c.abort() // the client went away
+	}
+	close(done)
+}
+
+// stopWatch ends the watcher; true if the client connection is unusable.
+func (c *fconn) stopWatch() bool {
+	if c.wtimer != nil {
+		c.wtimer.Stop()
+	}
+	c.wmu.Lock()
+	st := c.wstate
+	c.wstate = 0
+	if st != 2 {
+		c.wmu.Unlock()
+		return false
+	}
+	c.wstopping = true
+	done := c.wdone
+	c.wmu.Unlock()
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	<-done
+	c.nc.SetReadDeadline(time.Time{})
+	if c.wn > 0 {
+		c.pending = 1
+		return false
+	}
+	if ne, ok := c.werr.(net.Error); ok && ne.Timeout() {
+		return false
+	}
+	return c.werr != nil
+}
+
+// closeGently is net/http's closeWriteAndWait: send FIN, then read and
+// drop what the client still sends for a moment, so that closing does not
+// reset the connection before it has read the answer (an early 413).
+func closeGently(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		if _, err := nc.Read(*bp); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,574 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// span is a [start, end) range of a head buffer.
+type span struct{ s, e int32 }
+
+func (s span) of(b []byte) []byte { return b[s.s:s.e] }
+func (s span) ok() bool           { return s.e > s.s }
+
+type hfield struct{ k, v span }
+
+// reqHead is a parsed request head; every span points into raw, which
+// holds the head's bytes exactly as read (for a hand-off to net/http).
+type reqHead struct {
+	raw     []byte
+	fields  []hfield
+	method  string // one of fastMethods
+	target  span   // request-target (origin form)
+	path    span   // its path
+	host    span
+	reqID   span
+	authz   span
+	xff     []span
+	conn    []span // Connection tokens (lower-cased in place? no: compared case-insensitively)
+	cl      int64  // Content-Length; -1 chunked; 0 none
+	chunked bool
+	hasCL   bool
+	close   bool
+	expect  bool // Expect: 100-continue
+	handoff bool // serve this request with net/http instead
+}
+
+func (h *reqHead) reset() {
+	h.raw = h.raw[:0]
+	h.fields = h.fields[:0]
+	h.xff = h.xff[:0]
+	h.conn = h.conn[:0]
+	h.method = ""
+	h.target, h.path, h.host, h.reqID, h.authz = span{}, span{}, span{}, span{}, span{}
+	h.cl, h.chunked, h.hasCL, h.close, h.expect, h.handoff = 0, false, false, false, false, false
+}
+
+// headError is a malformed head: answered with status and the connection closed.
+type headError struct {
+	status int
+	reason string
+}
+
+func (e *headError) Error() string { return e.reason }
+
+func badHead(reason string) error { return &headError{400, reason} }
+
+var errHeadTooLarge = &headError{431, ""}
+
+// readLine appends one line (with its line ending) to raw and returns the
+// span of its content without the ending.
+func (h *reqHead) readLine(br *bufio.Reader) (span, error) {
+	start := len(h.raw)
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(h.raw)+len(b) > maxHeadBytes {
+			return span{}, errHeadTooLarge
+		}
+		h.raw = append(h.raw, b...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(h.raw) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return span{}, err
+		}
+		end := len(h.raw) - 1
+		if end > start && h.raw[end-1] == '\r' {
+			end--
+		}
+		return span{int32(start), int32(end)}, nil
+	}
+}
+
+var fastMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// pathOK: bytes a path may hold for the fast path to forward it unchanged
+// and log it as net/http would (no escapes, nothing url.EscapedPath rewrites).
+var pathOK, tokenOK, queryOK [256]bool
+
+func init() {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnum := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+		pathOK[c] = alnum || bytes.IndexByte([]byte("-._~!$&'()*+,;=:@/"), b) >= 0
+		tokenOK[c] = alnum || bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), b) >= 0
+		queryOK[c] = b > ' ' && b < 0x7f && b != '#'
+	}
+}
+
+// readHead reads and checks one request head. A request the fast path
+// does not serve natively comes back with handoff set (and may be only
+// partly parsed: raw holds everything consumed). A malformed one is a
+// *headError.
+func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
+	h.reset()
+	ln, err := h.readLine(br)
+	if err != nil {
+		return err
+	}
+	line := ln.of(h.raw)
+	// METHOD SP target SP HTTP/1.1
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 <= 0 {
+		h.handoff = true
+		return nil
+	}
+	for _, m := range fastMethods {
+		if string(line[:sp1]) == m {
+			h.method = m
+			break
+		}
+	}
+	rest := line[sp1+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if h.method == "" || sp2 <= 0 || string(rest[sp2+1:]) != "HTTP/1.1" || rest[0] != '/' {
+		h.handoff = true
+		return nil
+	}
+	tgt := rest[:sp2]
+	pathEnd := len(tgt)
+	for i, c := range tgt {
+		if c == '?' {
+			pathEnd = i
+			break
+		}
+		if !pathOK[c] {
+			h.handoff = true
+			return nil
+		}
+	}
+	for _, c := range tgt[pathEnd:] {
+		if !queryOK[c] {
+			h.handoff = true
+			return nil
+		}
+	}
+	off := int32(ln.s) + int32(sp1) + 1
+	h.target = span{off, off + int32(sp2)}
+	h.path = span{off, off + int32(pathEnd)}
+	if !route(h.path.of(h.raw)) {
+		h.handoff = true
+		return nil
+	}
+	// Header fields.
+	for {
+		ln, err := h.readLine(br)
+		if err != nil {
+			return err
+		}
+		if !ln.ok() {
+			break
+		}
+		line := ln.of(h.raw)
+		if line[0] == ' ' || line[0] == '\t' {
+			return badHead("obsolete line folding")
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return badHead("malformed header line")
+		}
+		for _, c := range line[:colon] {
+			if !tokenOK[c] {
+				return badHead("invalid header name")
+			}
+		}
+		vs, ve := colon+1, len(line)
+		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+			ve--
+		}
+		for _, c := range line[vs:ve] {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return badHead("invalid header value")
+			}
+		}
+		f := hfield{span{ln.s, ln.s + int32(colon)}, span{ln.s + int32(vs), ln.s + int32(ve)}}
+		h.fields = append(h.fields, f)
+		if err := h.special(f); err != nil {
+			return err
+		}
+	}
+	if !h.host.ok() {
+		return badHead("missing required Host header")
+	}
+	if h.chunked && h.hasCL {
+		return badHead("both Content-Length and Transfer-Encoding")
+	}
+	if h.chunked {
+		h.cl = -1
+	}
+	return nil
+}
+
+func eqFold(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x := a[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *reqHead) special(f hfield) error {
+	k, v := f.k.of(h.raw), f.v.of(h.raw)
+	switch len(k) {
+	case 4:
+		if eqFold(k, "host") {
+			if h.host.ok() {
+				return badHead("too many Host headers")
+			}
+			if len(v) == 0 {
+				return badHead("invalid Host header")
+			}
+			for _, c := range v {
+				if !pathOK[c] && c != '[' && c != ']' && c != '%' {
+					return badHead("invalid Host header")
+				}
+			}
+			h.host = f.v
+		}
+	case 6:
+		if eqFold(k, "expect") {
+			if !eqFold(v, "100-continue") {
+				h.handoff = true // net/http answers 417
+			}
+			h.expect = true
+		}
+	case 7:
+		if eqFold(k, "upgrade") {
+			h.handoff = true
+		}
+	case 10:
+		if eqFold(k, "connection") {
+			h.conn = appendTokens(h.conn, h.raw, f.v)
+			for _, t := range h.conn {
+				if tok := t.of(h.raw); eqFold(tok, "close") {
+					h.close = true
+				} else if eqFold(tok, "upgrade") {
+					h.handoff = true
+				}
+			}
+		}
+	case 12:
+		if eqFold(k, "x-request-id") && !h.reqID.ok() {
+			h.reqID = f.v
+		}
+	case 13:
+		if eqFold(k, "authorization") && !h.authz.ok() {
+			h.authz = f.v
+		}
+	case 14:
+		if eqFold(k, "content-length") {
+			if h.hasCL {
+				return badHead("multiple Content-Length headers")
+			}
+			if len(v) == 0 || len(v) > 18 {
+				return badHead("bad Content-Length")
+			}
+			var n int64
+			for _, c := range v {
+				if c < '0' || c > '9' {
+					return badHead("bad Content-Length")
+				}
+				n = n*10 + int64(c-'0')
+			}
+			h.hasCL, h.cl = true, n
+		}
+	case 15:
+		if eqFold(k, "x-forwarded-for") {
+			h.xff = append(h.xff, f.v)
+		}
+	case 17:
+		if eqFold(k, "transfer-encoding") {
+			if h.chunked {
+				return badHead("multiple Transfer-Encoding headers")
+			}
+			if !eqFold(v, "chunked") {
+				return &headError{501, "unsupported transfer encoding"}
+			}
+			h.chunked = true
+		}
+	}
+	return nil
+}
+
+// skipFwd reports request headers not forwarded as they came: hop-by-hop
+// ones, Expect (answered here), and those the proxy writes itself.
+func skipFwd(k []byte) bool {
+	switch len(k) {
+	case 2:
+		return eqFold(k, "te")
+	case 4:
+		return eqFold(k, "host")
+	case 6:
+		return eqFold(k, "expect")
+	case 7:
+		return eqFold(k, "trailer") || eqFold(k, "upgrade")
+	case 10:
+		return eqFold(k, "connection") || eqFold(k, "keep-alive")
+	case 12:
+		return eqFold(k, "x-request-id")
+	case 14:
+		return eqFold(k, "content-length")
+	case 15:
+		return eqFold(k, "x-forwarded-for")
+	case 16:
+		return eqFold(k, "proxy-connection")
+	case 17:
+		return eqFold(k, "transfer-encoding")
+	case 18:
+		return eqFold(k, "proxy-authenticate")
+	case 19:
+		return eqFold(k, "proxy-authorization")
+	}
+	return false
+}
+
+// skipBack reports response headers not copied back as they came.
+func skipBack(k []byte) bool {
+	switch len(k) {
+	case 2:
+		return eqFold(k, "te")
+	case 7:
+		return eqFold(k, "trailer") || eqFold(k, "upgrade")
+	case 10:
+		return eqFold(k, "connection") || eqFold(k, "keep-alive")
+	case 12:
+		return eqFold(k, "x-request-id")
+	case 14:
+		return eqFold(k, "content-length")
+	case 16:
+		return eqFold(k, "proxy-connection")
+	case 17:
+		return eqFold(k, "transfer-encoding")
+	case 18:
+		return eqFold(k, "proxy-authenticate")
+	case 19:
+		return eqFold(k, "proxy-authorization")
+	}
+	return false
+}
+
+func equalFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// respHead is a parsed upstream response head.
+type respHead struct {
+	raw     []byte
+	fields  []hfield
+	status  int
+	cl      int64 // -1 unknown
+	chunked bool
+	close   bool
+	sse     bool
+	conn    []span
+}
+
+var errBadResponse = errors.New("malformed response from upstream")
+
+func (r *respHead) readLine(br *bufio.Reader) (span, error) {
+	start := len(r.raw)
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(r.raw)+len(b) > maxHeadBytes {
+			return span{}, errBadResponse
+		}
+		r.raw = append(r.raw, b...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(r.raw) > start {
+				err = io.ErrUnexpectedEOF
+			}
+			return span{}, err
+		}
+		end := len(r.raw) - 1
+		if end > start && r.raw[end-1] == '\r' {
+			end--
+		}
+		return span{int32(start), int32(end)}, nil
+	}
+}
+
+// read parses a response head, skipping 1xx interim answers. first reports
+// whether any byte came (a stale keep-alive connection yields none).
+func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
+	for {
+		r.raw, r.fields, r.conn = r.raw[:0], r.fields[:0], r.conn[:0]
+		r.status, r.cl, r.chunked, r.close, r.sse = 0, -1, false, false, false
+		ln, err := r.readLine(br)
+		if len(r.raw) > 0 {
+			gotBytes = true
+		}
+		if err != nil {
+			return gotBytes, err
+		}
+		line := ln.of(r.raw)
+		if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+			return true, errBadResponse
+		}
+		for _, c := range line[9:12] {
+			if c < '0' || c > '9' {
+				return true, errBadResponse
+			}
+			r.status = r.status*10 + int(c-'0')
+		}
+		if r.status < 100 {
+			return true, errBadResponse
+		}
+		if line[7] == '0' {
+			r.close = true
+		}
+		for {
+			ln, err := r.readLine(br)
+			if err != nil {
+				return true, err
+			}
+			if !ln.ok() {
+				break
+			}
+			line := ln.of(r.raw)
+			colon := bytes.IndexByte(line, ':')
+			if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
+				return true, errBadResponse
+			}
+			vs, ve := colon+1, len(line)
+			for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+				vs++
+			}
+			for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+				ve--
+			}
+			for _, c := range line[vs:ve] {
+				if c < ' ' && c != '\t' || c == 0x7f {
+					return true, errBadResponse
+				}
+			}
+			f := hfield{span{ln.s, ln.s + int32(colon)}, span{ln.s + int32(vs), ln.s + int32(ve)}}
+			r.fields = append(r.fields, f)
+			k, v := line[:colon], line[vs:ve]
+			switch {
+			case eqFold(k, "content-length"):
+				var n int64
+				if len(v) == 0 || len(v) > 18 {
+					return true, errBadResponse
+				}
+				for _, c := range v {
+					if c < '0' || c > '9' {
+						return true, errBadResponse
+					}
+					n = n*10 + int64(c-'0')
+				}
+				if r.cl >= 0 && r.cl != n {
+					return true, errBadResponse
+				}
+				r.cl = n
+			case eqFold(k, "transfer-encoding"):
+				if !eqFold(v, "chunked") {
+					return true, errBadResponse
+				}
+				r.chunked = true
+			case eqFold(k, "connection"):
+				r.conn = appendTokens(r.conn, r.raw, f.v)
+				for _, t := range r.conn {
+					if eqFold(t.of(r.raw), "close") {
+						r.close = true
+					}
+				}
+			case eqFold(k, "content-type"):
+				r.sse = len(v) >= 17 && eqFold(v[:17], "text/event-stream")
+			}
+		}
+		if r.status >= 100 && r.status < 200 && r.status != 101 {
+			continue // interim answer: the real one follows
+		}
+		if r.chunked {
+			r.cl = -1
+		}
+		return true, nil
+	}
+}
+
+func nominated(raw []byte, conn []span, k []byte) bool {
+	for _, t := range conn {
+		if equalFold(t.of(raw), k) {
+			return true
+		}
+	}
+	return false
+}
+
+// readTrailers consumes a chunked body's trailer section (discarded, as
+// the net/http path does).
+func readTrailers(br *bufio.Reader) error {
+	n := 0
+	for {
+		b, err := br.ReadSlice('\n')
+		n += len(b)
+		if n > maxHeadBytes {
+			return errors.New("trailer section too large")
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(b) <= 2 && (len(b) == 1 || b[0] == '\r') {
+			return nil
+		}
+	}
+}
+
+// appendTokens appends the spans of the comma-separated tokens of raw[v].
+func appendTokens(dst []span, raw []byte, v span) []span {
+	i := v.s
+	for i < v.e {
+		for i < v.e && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == ',') {
+			i++
+		}
+		s := i
+		for i < v.e && raw[i] != ',' {
+			i++
+		}
+		e := i
+		for e > s && (raw[e-1] == ' ' || raw[e-1] == '\t') {
+			e--
+		}
+		if e > s {
+			dst = append(dst, span{s, e})
+		}
+	}
+	return dst
+}

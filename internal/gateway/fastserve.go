@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// The gateway's fast serving path (ADR-070): a small HTTP/1.1 server loop
+// on the gateway's listener that serves the proxied /v1 prefixes itself —
+// one goroutine per connection, the request head parsed into a reused
+// buffer, forwarded byte-for-byte (minus hop-by-hop headers) over the
+// upstream pool, the answer streamed back — and hands every connection
+// whose request it does not serve natively (other routes, HTTP/1.0,
+// Upgrade, unusual Expect, escaped paths, non-standard methods) to the
+// harness's net/http server, bytes already read included, for the rest of
+// that connection's life. The chain's per-request steps are the harness's
+// own (shared.RequestHooks), in the chain's order.
+
+const (
+	maxHeadBytes = 1<<20 + 4096 // net/http's DefaultMaxHeaderBytes plus its slack
+	// watchDelay: a request whose answer has not started by then gets a
+	// goroutine watching the client socket, so a client that goes away
+	// stops the upstream read (net/http starts one for every request).
+	watchDelay = 20 * time.Millisecond
+)
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+type fastRoute struct {
+	prefix, star string // "/v1/storage" and "/v1/storage/*": chi's patterns
+	p            *proxy
+}
+
+type fastServer struct {
+	ln      net.Listener
+	srv     *http.Server // the harness's server: everything not served natively
+	hooks   *shared.RequestHooks
+	routes  []fastRoute
+	log     *slog.Logger
+	handoff *chanListener
+
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+
+	mu       sync.Mutex
+	conns    map[*fconn]struct{}
+	shutting atomic.Bool
+}
+
+func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks, routes []fastRoute, log *slog.Logger) *fastServer {
+	return &fastServer{
+		ln: ln, srv: srv, hooks: hooks, routes: routes, log: log,
+		handoff:           &chanListener{addr: ln.Addr(), ch: make(chan net.Conn), closed: make(chan struct{})},
+		readHeaderTimeout: srv.ReadHeaderTimeout, readTimeout: srv.ReadTimeout,
+		writeTimeout: srv.WriteTimeout, idleTimeout: srv.IdleTimeout,
+		conns: map[*fconn]struct{}{},
+	}
+}
+
+// Serve accepts until Shutdown or Close (then http.ErrServerClosed).
+func (f *fastServer) Serve() error {
+	go f.srv.Serve(f.handoff)
+	var delay time.Duration
+	for {
+		nc, err := f.ln.Accept()
+		if err != nil {
+			if f.shutting.Load() {
+				return http.ErrServerClosed
+			}
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				f.log.Warn("accept failed; retrying", "err", err.Error(), "delay", delay.String())
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newFconn(f, nc)
+		f.mu.Lock()
+		if f.shutting.Load() {
+			f.mu.Unlock()
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		f.conns[c] = struct{}{}
+		f.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (f *fastServer) forget(c *fconn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// in-flight requests (its own and the net/http server's) until ctx ends.
+func (f *fastServer) Shutdown(ctx context.Context) error {
+	f.shutting.Store(true)
+	f.ln.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- f.srv.Shutdown(ctx) }()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.mu.Lock()
+		n := len(f.conns)
+		for c := range f.conns {
+			c.closeIfIdle()
+		}
+		f.mu.Unlock()
+		if n == 0 {
+			return <-errc
+		}
+		select {
+		case <-ctx.Done():
+			<-errc
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listener and every connection.
+func (f *fastServer) Close() error {
+	f.shutting.Store(true)
+	err := f.ln.Close()
+	f.srv.Close()
+	f.mu.Lock()
+	for c := range f.conns {
+		c.nc.Close()
+	}
+	f.mu.Unlock()
+	return err
+}
+
+func (f *fastServer) route(path []byte) (*fastRoute, string) {
+	for i := range f.routes {
+		rt := &f.routes[i]
+		n := len(rt.prefix)
+		if len(path) < n || string(path[:n]) != rt.prefix {
+			continue
+		}
+		if len(path) == n {
+			return rt, rt.prefix
+		}
+		if path[n] == '/' {
+			return rt, rt.star
+		}
+	}
+	return nil, ""
+}
+
+// chanListener feeds handed-off connections to the net/http server.
+type chanListener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+func (l *chanListener) give(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+// prefixConn replays the bytes the fast path already read.
+type prefixConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.buf) > 0 {
+		n := copy(b, p.buf)
+		p.buf = p.buf[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// errRecorder captures an error body written by errs (the same bytes the
+// net/http chain would send).
+type errRecorder struct {
+	h      http.Header
+	status int
+	body   []byte
+}
+
+func (e *errRecorder) Header() http.Header { return e.h }
+func (e *errRecorder) WriteHeader(s int) {
+	if e.status == 0 {
+		e.status = s
+	}
+}
+func (e *errRecorder) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	e.body = append(e.body, b...)
+	return len(b), nil
+}
+
+// dates caches the Date header value per second.
+type dateEntry struct {
+	sec int64
+	b   []byte
+}
+
+var dateCache atomic.Pointer[dateEntry]
+
+func appendDate(b []byte, now time.Time) []byte {
+	sec := now.Unix()
+	d := dateCache.Load()
+	if d == nil || d.sec != sec {
+		d = &dateEntry{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+		dateCache.Store(d)
+	}
+	return append(b, d.b...)
+}
+
+var errClientGone = errors.New("client went away")
+
+// bufioPools for client connections.
+var (
+	brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	bwPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+func writeBadRequest(w io.Writer, status int, reason string) {
+	text := http.StatusText(status)
+	msg := "HTTP/1.1 " + statusCode(status) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + statusCode(status) + " " + text
+	if reason != "" {
+		msg += ": " + reason
+	}
+	_, _ = io.WriteString(w, msg)
+}
+
+func statusCode(s int) string {
+	if s >= 100 && s < 1000 {
+		return string([]byte{byte('0' + s/100), byte('0' + s/10%10), byte('0' + s%10)})
+	}
+	return "500"
+}
+
+func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) int {
+	rec := &errRecorder{h: http.Header{errs.RequestIDHeader: {reqID}}}
+	if extra != nil {
+		extra(rec.h)
+	}
+	errs.WriteHTTP(rec, nil, nil, err)
+	c.writeSimple(rec.status, rec.h, rec.body)
+	return rec.status
+}
