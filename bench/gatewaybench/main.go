@@ -1,7 +1,9 @@
 // Command gatewaybench measures what the gateway adds to a request, side by
 // side in one run: wrk against a tiny Go upstream directly, through nginx
 // (upstream keepalive, proxy_http_version 1.1), and through the gateway
-// (real binary, auth on, full middleware chain, access log to a file). It
+// (real binary, auth on, full middleware chain, access log to a file) —
+// twice: its fast serving path (ADR-070) and, with LH_GATEWAY_FASTPATH=0,
+// the net/http path (-nethttp=false skips that one). It
 // prints a markdown table: req/s, p50, p99 and the p50 each proxy adds.
 //
 //	go run ./bench/gatewaybench [-d 10s] [-c 32] [-t 2]
@@ -36,8 +38,9 @@ func main() {
 	conns := flag.Int("c", 32, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 1, "rounds (targets interleaved each round; best round reported)")
+	netHTTP := flag.Bool("nethttp", true, "also measure the gateway with LH_GATEWAY_FASTPATH=0 (net/http path)")
 	flag.Parse()
-	if err := run(*dur, *conns, *threads, *rounds); err != nil {
+	if err := run(*dur, *conns, *threads, *rounds, *netHTTP); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}
@@ -51,7 +54,7 @@ type result struct {
 	transferMB float64
 }
 
-func run(dur time.Duration, conns, threads, rounds int) error {
+func run(dur time.Duration, conns, threads, rounds int, netHTTP bool) error {
 	for _, bin := range []string{"wrk", "nginx"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if _, err2 := os.Stat("/usr/sbin/" + bin); err2 != nil {
@@ -64,7 +67,7 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := suite.FreePorts(3)
+	ports, err := suite.FreePorts(4)
 	if err != nil {
 		return err
 	}
@@ -128,30 +131,47 @@ http {
 	if err != nil {
 		return err
 	}
-	cfgPath := filepath.Join(dir, "lakehouse.toml")
-	cfgText := fmt.Sprintf("data_dir = %q\n[gateway]\nbind = \"127.0.0.1:%d\"\n[storaged]\nurl = \"http://127.0.0.1:%d\"\n[observerd]\nbind = \"127.0.0.1:%d\"\n",
-		filepath.Join(dir, "data"), gwPort, upPort, ports[0]+20000%1000+1)
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+	startGateway := func(tag string, port int, fast string) (func(), error) {
+		cfgPath := filepath.Join(dir, "lakehouse-"+tag+".toml")
+		cfgText := fmt.Sprintf("data_dir = %q\n[gateway]\nbind = \"127.0.0.1:%d\"\n[storaged]\nurl = \"http://127.0.0.1:%d\"\n[observerd]\nbind = \"127.0.0.1:%d\"\n",
+			filepath.Join(dir, "data-"+tag), port, upPort, ports[0]+20000%1000+1)
+		if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+			return nil, err
+		}
+		gwLog, _ := os.Create(filepath.Join(dir, "gateway-"+tag+".log"))
+		gw := exec.Command(filepath.Join(bins, "gateway"), "--config", cfgPath)
+		gw.Env = append(os.Environ(), "AUTH_TOKEN="+token, "LH_GATEWAY_FASTPATH="+fast)
+		gw.Stdout, gw.Stderr = gwLog, gwLog
+		if err := gw.Start(); err != nil {
+			gwLog.Close()
+			return nil, err
+		}
+		return func() { gw.Process.Signal(os.Interrupt); gw.Wait(); gwLog.Close() }, nil
+	}
+	stop, err := startGateway("fast", gwPort, "1")
+	if err != nil {
 		return err
 	}
-	gwLog, _ := os.Create(filepath.Join(dir, "gateway.log"))
-	defer gwLog.Close()
-	gw := exec.Command(filepath.Join(bins, "gateway"), "--config", cfgPath)
-	gw.Env = append(os.Environ(), "AUTH_TOKEN="+token)
-	gw.Stdout, gw.Stderr = gwLog, gwLog
-	if err := gw.Start(); err != nil {
-		return err
+	defer stop()
+	if netHTTP {
+		stop, err := startGateway("nethttp", ports[3], "0")
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
-	defer func() { gw.Process.Signal(os.Interrupt); gw.Wait() }()
 
 	targets := []struct{ name, url string }{
 		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort)},
 		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort)},
 		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort)},
 	}
+	if netHTTP {
+		targets = append(targets, struct{ name, url string }{"gateway, net/http path (LH_GATEWAY_FASTPATH=0)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[3])})
+	}
 	for _, t := range targets {
 		if err := waitOK(t.url); err != nil {
-			b, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+			b, _ := os.ReadFile(filepath.Join(dir, "gateway-fast.log"))
 			return fmt.Errorf("%s not ready: %v\n%s", t.name, err, b)
 		}
 	}
@@ -183,6 +203,10 @@ http {
 	}
 	g, n := best[targets[2].name], best[targets[1].name]
 	fmt.Printf("\ngateway/nginx req/s: %.2fx; gateway p50 added %.3f ms vs nginx %.3f ms\n", g.rps/n.rps, float64(g.p50-base.p50)/1e6, float64(n.p50-base.p50)/1e6)
+	if netHTTP {
+		s := best[targets[3].name]
+		fmt.Printf("fast path / net/http path req/s: %.2fx; p50 added %.3f ms vs %.3f ms\n", g.rps/s.rps, float64(g.p50-base.p50)/1e6, float64(s.p50-base.p50)/1e6)
+	}
 	return nil
 }
 
