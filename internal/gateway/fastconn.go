@@ -33,8 +33,8 @@ type fconn struct {
 
 	// per request
 	wroteHeader bool
-	bodyDone    bool // the client's body was read to its end
-	linger      bool // close gently: the client may still be sending
+	bodyDone    bool        // the client's body was read to its end
+	linger      bool        // close gently: the client may still be sending
 	aborted     atomic.Bool // client gone or request timeout: stop the upstream
 	timedOut    atomic.Bool
 
