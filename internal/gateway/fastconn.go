@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -55,7 +56,16 @@ type fconn struct {
 	pending   int // 1 when wbuf holds a byte the watcher read (next request)
 
 	ttimer *time.Timer // request timeout
+	rdl    atomic.Bool // a header/idle read deadline may still be set
 }
+
+// headBuffered reports whether a whole request head is already buffered.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, crlf2) || bytes.Contains(b, lf2)
+}
+
+var crlf2, lf2 = []byte("\r\n\r\n"), []byte("\n\n")
 
 func newFconn(f *fastServer, nc net.Conn) *fconn {
 	c := &fconn{f: f, nc: nc, remote: nc.RemoteAddr().String()}
@@ -124,14 +134,22 @@ func (c *fconn) serve() {
 		if !c.setActive(false) {
 			return
 		}
+		// Read deadlines: one per request in the common case (the whole
+		// head arrives in one read); a deadline left in place is cleared
+		// before the body is read or by the watcher before it blocks.
 		if c.br.Buffered() == 0 && c.pending == 0 {
+			var d time.Duration
 			switch {
 			case first && f.readHeaderTimeout > 0:
-				c.nc.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+				d = f.readHeaderTimeout
 			case !first && f.idleTimeout > 0:
-				c.nc.SetReadDeadline(time.Now().Add(f.idleTimeout))
+				d = f.idleTimeout
 			case !first && f.readHeaderTimeout > 0:
-				c.nc.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+				d = f.readHeaderTimeout
+			}
+			if d > 0 {
+				c.nc.SetReadDeadline(time.Now().Add(d))
+				c.rdl.Store(true)
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
@@ -141,8 +159,9 @@ func (c *fconn) serve() {
 			return
 		}
 		start := time.Now()
-		if f.readHeaderTimeout > 0 {
+		if f.readHeaderTimeout > 0 && !headBuffered(c.br) {
 			c.nc.SetReadDeadline(start.Add(f.readHeaderTimeout))
+			c.rdl.Store(true)
 		}
 		err := c.req.readHead(c.br, route)
 		if err != nil {
@@ -159,8 +178,10 @@ func (c *fconn) serve() {
 		switch {
 		case f.readTimeout > 0:
 			c.nc.SetReadDeadline(start.Add(f.readTimeout))
-		case f.readHeaderTimeout > 0 || f.idleTimeout > 0:
+			c.rdl.Store(false) // deliberate: the watcher leaves it
+		case c.req.cl != 0 && c.rdl.Load():
 			c.nc.SetReadDeadline(time.Time{})
+			c.rdl.Store(false)
 		}
 		if f.writeTimeout > 0 {
 			c.nc.SetWriteDeadline(start.Add(f.writeTimeout))
@@ -729,6 +750,10 @@ func (c *fconn) watchFire() {
 		c.wmu.Unlock()
 		return
 	}
+	if c.rdl.Load() { // a stale header/idle deadline would end the watch early
+		c.nc.SetReadDeadline(time.Time{})
+		c.rdl.Store(false)
+	}
 	c.wstate = 2
 	c.wstopping = false
 	c.wn, c.werr = 0, nil
@@ -764,6 +789,7 @@ func (c *fconn) stopWatch() bool {
 	c.nc.SetReadDeadline(aLongTimeAgo)
 	<-done
 	c.nc.SetReadDeadline(time.Time{})
+	c.rdl.Store(false)
 	if c.wn > 0 {
 		c.pending = 1
 		return false
