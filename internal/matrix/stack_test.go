@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,8 +17,8 @@ import (
 	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/query/queryd"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/inproc"
 	"lakehouse-go/internal/storage/storaged"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 )
 
@@ -43,20 +42,12 @@ var stackDaemons = []struct {
 
 func stackConfig(t testing.TB) *shared.Config {
 	t.Helper()
-	cfg := shared.Default(t.TempDir())
-	ports, err := suite.FreePorts(len(stackDaemons))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range shared.Daemons {
-		cfg.Section(n).Bind = "127.0.0.1:0"
-	}
+	cfg := inproc.Config(t)
+	names := make([]string, len(stackDaemons))
 	for i, d := range stackDaemons {
-		cfg.Section(d.name).Bind = fmt.Sprintf("127.0.0.1:%d", ports[i])
+		names[i] = d.name
 	}
-	cfg.Report.Enabled = false
-	cfg.Log.Access = false
-	cfg.Log.Level = "warn"
+	inproc.Bind(t, cfg, names...)
 	cfg.Matrixd.PollInterval = shared.Duration{Duration: 200 * time.Millisecond}
 	return cfg
 }

@@ -17,22 +17,10 @@ import (
 	"lakehouse-go/internal/gateway"
 	"lakehouse-go/internal/observer"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/inproc"
 )
 
-func config(t *testing.T) *shared.Config {
-	t.Helper()
-	cfg := shared.Default(t.TempDir())
-	for _, name := range shared.Daemons {
-		cfg.Section(name).Bind = "127.0.0.1:0"
-	}
-	cfg.Report.Enabled = false
-	cfg.Log.Access = false
-	cfg.Log.Level = "warn"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
+func config(t *testing.T) *shared.Config { return inproc.Config(t) }
 
 // start runs observerd on cfg (keepAlive 0 = observer.New, the real
 // constructor) and points cfg's observerd URL at it.

@@ -14,22 +14,10 @@ import (
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/pathway"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/inproc"
 )
 
-func config(t testing.TB) *shared.Config {
-	t.Helper()
-	cfg := shared.Default(t.TempDir())
-	for _, name := range shared.Daemons {
-		cfg.Section(name).Bind = "127.0.0.1:0"
-	}
-	cfg.Report.Enabled = false
-	cfg.Log.Access = false
-	cfg.Log.Level = "warn"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
+func config(t testing.TB) *shared.Config { return inproc.Config(t) }
 
 func start(t testing.TB, cfg *shared.Config) (*shared.Server, *pathway.Client) {
 	t.Helper()

@@ -15,19 +15,10 @@ import (
 	"lakehouse-go/internal/embed/ollama/ollamatest"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/inproc"
 )
 
-func config(t *testing.T) *shared.Config {
-	t.Helper()
-	cfg := shared.Default(t.TempDir())
-	for _, name := range shared.Daemons {
-		cfg.Section(name).Bind = "127.0.0.1:0"
-	}
-	cfg.Report.Enabled = false
-	cfg.Log.Access = false
-	cfg.Log.Level = "error"
-	return cfg
-}
+func config(t *testing.T) *shared.Config { return inproc.Config(t) }
 
 // start runs embedd through the real harness and returns its typed client.
 func start(t *testing.T, cfg *shared.Config) (*embed.Client, *shared.Server) {

@@ -11,24 +11,12 @@ import (
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/testutil/inproc"
 )
 
-// Config returns embedded defaults under a temp data dir with every daemon
-// on 127.0.0.1:0, no observer reporting and no access log.
-func Config(t testing.TB) *shared.Config {
-	t.Helper()
-	cfg := shared.Default(t.TempDir())
-	for _, name := range shared.Daemons {
-		cfg.Section(name).Bind = "127.0.0.1:0"
-	}
-	cfg.Report.Enabled = false
-	cfg.Log.Access = false
-	cfg.Log.Level = "warn"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
+// Config is inproc.Config: embedded defaults under a temp data dir with
+// every daemon on 127.0.0.1:0.
+func Config(t testing.TB) *shared.Config { return inproc.Config(t) }
 
 // Start starts storaged with cfg (its [storaged]/[s3] sections pick the
 // backend), points cfg's storaged URL at it and returns a client. The
