@@ -17,8 +17,8 @@ import (
 	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/query/queryd"
 	"lakehouse-go/internal/shared"
-	"lakehouse-go/internal/testutil/inproc"
 	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/testutil/inproc"
 	"lakehouse-go/internal/vector"
 )
 
