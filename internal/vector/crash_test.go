@@ -36,7 +36,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	acked := map[string]float64{} // id -> metadata n
+	acked := map[string]float64{}     // id -> metadata n
 	deleted := map[string]bool{}      // acknowledged deletes
 	maybeDeleted := map[string]bool{} // deletes cut by the kill: either outcome is right
 	var next atomic.Int64

@@ -238,21 +238,7 @@ func (ix *Index) Upsert(items []Item) error {
 	seen := make(map[string]struct{}, len(items))
 	slab := make([]float32, len(items)*ix.dims)
 	for i, it := range items {
-		what := "item " + itoa(i)
-		if it.ID == "" {
-			return errs.Errorf(op, errs.Invalid, "%s has an empty id", what)
-		}
-		if len(it.ID) > maxID {
-			return errs.Errorf(op, errs.Invalid, "%s id is longer than %d bytes", what, maxID)
-		}
-		if _, dup := seen[it.ID]; dup {
-			return errs.Errorf(op, errs.Invalid, "id %q appears more than once in the batch", it.ID)
-		}
-		seen[it.ID] = struct{}{}
-		if err := checkVector(op, it.Vector, ix.dims, ix.p.Metric, what+" vector"); err != nil {
-			return err
-		}
-		md, err := cleanMetadata(op, it.Metadata, what)
+		md, err := checkItem(op, i, &it, ix.dims, ix.p.Metric, seen)
 		if err != nil {
 			return err
 		}
