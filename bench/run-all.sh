@@ -18,11 +18,13 @@ run() {
   echo "== $name: $*" >&2
   "$@" | tee "bench/out/$name.md"
 }
-run gateway go run ./bench/gatewaybench -d 10s -rounds 2
-[ -d bench/storagebench ] && run storage go run ./bench/storagebench
-[ -d bench/ingestbench ] && run ingest go run ./bench/ingestbench
-[ -d bench/querybench ] && run query go run ./bench/querybench
-[ -d bench/embedbench ] && run embed go run ./bench/embedbench -n 200000 -procs 1,2
-[ -x bench/vectorbench/run.sh ] && run vector bench/vectorbench/run.sh
-[ -d bench/matrixbench ] && run matrix go run ./bench/matrixbench
+run gateway go run ./bench/gatewaybench -d 8s -rounds 2
+run storage go run ./bench/storagebench
+run ingest go run ./bench/ingestbench
+run query go run ./bench/querybench
+run embed go run ./bench/embedbench -n 200000 -procs 1,2
+run vector env EF=40,80,120,160,240 MINTIME=1.5 bash bench/vectorbench/run.sh
+run vectorload go run ./bench/vectorload
+run matrix-quality go run ./bench/matrixbench -quality -docs 20000 -queries 1000
+run matrix-pipeline go run ./bench/matrixbench -pipeline -rows 50000 -searches 300
 echo "bench: tables in bench/out/" >&2
