@@ -327,3 +327,33 @@ func TestFastGracefulShutdown(t *testing.T) {
 		t.Fatal("still accepting after shutdown")
 	}
 }
+
+// A request_timeout on the gateway ends a slow upstream exchange the same
+// way on both paths.
+func TestFastRequestTimeoutMatches(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}))
+	defer up.Close()
+	var got [2]string
+	for i, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, up.URL, func(c *shared.Config) { c.Gateway.RequestTimeout = shared.Duration{Duration: 100 * time.Millisecond} })
+		start := time.Now()
+		resp, err := http.Get(gw.URL() + "/v1/storage/slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("fast=%v: the timeout did not end the request", fast)
+		}
+		got[i] = resp.Status + " " + string(b)
+	}
+	if got[0] != got[1] {
+		t.Fatalf("fast %q vs net/http %q", got[0], got[1])
+	}
+}
