@@ -3,6 +3,11 @@
 // GET /v1/health (every daemon's health in one document) and a console
 // page at /. Called by operators, analysts and agents; it calls every
 // daemon.
+//
+// The proxied prefixes are served on the gateway's own HTTP/1.1 loop
+// (fastserve.go, ADR-070) with the harness's chain steps; every other
+// connection is handed to the harness's net/http server, where the same
+// prefixes are served by proxy.go. LH_GATEWAY_FASTPATH=0 turns the loop off.
 package gateway
 
 import (
