@@ -30,7 +30,14 @@ type reporter struct {
 	log     *slog.Logger
 	lastErr atomic.Int64 // unix seconds of the last logged failure
 	ops     sync.Map     // opKey -> "METHOD pattern", built once per route
+	// downUntil (unix nanos) is set after a failed send: until then events
+	// are dropped at enqueue, so an absent observerd costs no encoding or
+	// dialing. The back-off doubles per failure up to maxBackoff.
+	downUntil atomic.Int64
+	backoff   time.Duration // touched only by the batcher goroutine
 }
+
+const maxReportBackoff = 30 * time.Second
 
 type opKey struct{ method, route string }
 
@@ -59,12 +66,19 @@ func newReporter(cfg *Config, service string, log *slog.Logger) *reporter {
 func (r *reporter) send(events []OpEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if time.Now().UnixNano() < r.downUntil.Load() {
+		return // queued before the failure was known: drop
+	}
 	err := r.client.JSON(ctx, http.MethodPost, "/v1/observer/events", map[string]any{"events": events}, nil)
-	if err != nil {
-		now := time.Now().Unix()
-		if last := r.lastErr.Load(); now-last >= 60 && r.lastErr.CompareAndSwap(last, now) {
-			r.log.Warn("observer report failed (events dropped; logged once a minute)", "op", "observer.report", "events", len(events), "err", err.Error())
-		}
+	if err == nil {
+		r.backoff = 0
+		return
+	}
+	r.backoff = min(max(2*r.backoff, time.Second), maxReportBackoff)
+	r.downUntil.Store(time.Now().Add(r.backoff).UnixNano())
+	now := time.Now().Unix()
+	if last := r.lastErr.Load(); now-last >= 60 && r.lastErr.CompareAndSwap(last, now) {
+		r.log.Warn("observer report failed (events dropped, retried with back-off; logged once a minute)", "op", "observer.report", "events", len(events), "retry_in", r.backoff.String(), "err", err.Error())
 	}
 }
 
@@ -85,6 +99,10 @@ func (r *reporter) middleware(next http.Handler) http.Handler {
 // record queues one /v1 request's event (a no-op on a nil *reporter).
 func (r *reporter) record(method, route, path string, status int, start time.Time, reqID string) {
 	if r == nil || len(path) < 4 || path[:4] != "/v1/" {
+		return
+	}
+	if d := r.downUntil.Load(); d != 0 && time.Now().UnixNano() < d {
+		r.batch.dropped.Add(1)
 		return
 	}
 	r.batch.enqueue(OpEvent{

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -529,5 +530,55 @@ func TestRepoConfigIsTheDefaults(t *testing.T) {
 	c.Path = ""
 	if fmt.Sprintf("%+v", *c) != fmt.Sprintf("%+v", *d) {
 		t.Fatalf("lakehouse.toml drifted from Default():\n%+v\n%+v", *c, *d)
+	}
+}
+
+// With observerd down, reporting backs off: events are dropped at enqueue
+// instead of being encoded and re-dialed every flush; back up, it resumes.
+func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
+	var got atomic.Int64
+	up := false
+	var mu sync.Mutex
+	obs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ok := up
+		mu.Unlock()
+		if !ok {
+			http.Error(w, "down", 503)
+			return
+		}
+		var body struct{ Events []OpEvent }
+		json.NewDecoder(r.Body).Decode(&body)
+		got.Add(int64(len(body.Events)))
+	}))
+	defer obs.Close()
+	cfg := testConfig(t)
+	cfg.Report.Enabled = true
+	cfg.Report.FlushInterval = Duration{20 * time.Millisecond}
+	cfg.Observerd.URL = obs.URL
+	s := start(t, cfg)
+	for i := 0; i < 5; i++ {
+		get(t, s.URL()+"/v1/echo", "")
+	}
+	time.Sleep(100 * time.Millisecond) // first batch fails: back-off starts
+	for i := 0; i < 20; i++ {
+		get(t, s.URL()+"/v1/echo", "")
+	}
+	if s.report.batch.dropped.Load() < 20 {
+		t.Fatalf("events not dropped at enqueue while observerd is down: %d", s.report.batch.dropped.Load())
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	time.Sleep(1100 * time.Millisecond) // the 1 s back-off ends
+	for i := 0; i < 3; i++ {
+		get(t, s.URL()+"/v1/echo", "")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for got.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got.Load() < 3 {
+		t.Fatalf("reporting did not resume: %d events", got.Load())
 	}
 }
