@@ -13,9 +13,11 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -319,4 +321,33 @@ func RetryAfter(h http.Header) time.Duration {
 		return 0
 	}
 	return time.Duration(n) * time.Second
+}
+
+// PostStream sends body (JSON) to url with a bearer key (when set), the
+// given Accept and extra headers, and returns the streaming answer body. A
+// non-2xx answer is an *UpstreamError carrying its status, message and
+// Retry-After. Both adapters (Ollama NDJSON, OpenAI SSE) use it.
+func PostStream(ctx context.Context, hc *http.Client, url, key, accept string, extra http.Header, body []byte) (io.ReadCloser, error) {
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		hreq.Header[k] = v
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", accept)
+	if key != "" {
+		hreq.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, &UpstreamError{Status: resp.StatusCode, Message: UpstreamMessage(b), RetryAfter: RetryAfter(resp.Header)}
+	}
+	return resp.Body, nil
 }

@@ -310,32 +310,14 @@ func (h *reqHead) special(f hfield) error {
 // ones, Expect (answered here), and those the proxy writes itself.
 func skipFwd(k []byte) bool {
 	switch len(k) {
-	case 2:
-		return eqFold(k, "te")
 	case 4:
 		return eqFold(k, "host")
 	case 6:
 		return eqFold(k, "expect")
-	case 7:
-		return eqFold(k, "trailer") || eqFold(k, "upgrade")
-	case 10:
-		return eqFold(k, "connection") || eqFold(k, "keep-alive")
-	case 12:
-		return eqFold(k, "x-request-id")
-	case 14:
-		return eqFold(k, "content-length")
 	case 15:
 		return eqFold(k, "x-forwarded-for")
-	case 16:
-		return eqFold(k, "proxy-connection")
-	case 17:
-		return eqFold(k, "transfer-encoding")
-	case 18:
-		return eqFold(k, "proxy-authenticate")
-	case 19:
-		return eqFold(k, "proxy-authorization")
 	}
-	return false
+	return skipBack(k)
 }
 
 // skipBack reports response headers not copied back as they came.

@@ -64,25 +64,11 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Base+"/api/chat", bytes.NewReader(body))
+	rc, err := chat.PostStream(ctx, p.HTTP, p.Base+"/api/chat", p.Key, "application/x-ndjson", nil, body)
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/x-ndjson")
-	if p.Key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+p.Key)
-	}
-	resp, err := p.HTTP.Do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, &chat.UpstreamError{Status: resp.StatusCode, Message: chat.UpstreamMessage(b), RetryAfter: chat.RetryAfter(resp.Header)}
-	}
-	return &lineStream{body: resp.Body, lr: chat.NewLineReader(resp.Body, chat.MaxLine)}, nil
+	return &lineStream{body: rc, lr: chat.NewLineReader(rc, chat.MaxLine)}, nil
 }
 
 // line is one NDJSON line: a ChatResponse, or Ollama's {"error":"..."}.

@@ -45,28 +45,11 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Base+"/chat/completions", bytes.NewReader(body))
+	rc, err := chat.PostStream(ctx, p.HTTP, p.Base+"/chat/completions", p.Key, "text/event-stream", p.Header, body)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range p.Header {
-		hreq.Header[k] = v
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	if p.Key != "" {
-		hreq.Header.Set("Authorization", "Bearer "+p.Key)
-	}
-	resp, err := p.HTTP.Do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, &chat.UpstreamError{Status: resp.StatusCode, Message: chat.UpstreamMessage(b), RetryAfter: chat.RetryAfter(resp.Header)}
-	}
-	return &sseStream{body: resp.Body, sr: chat.NewSSEReader(resp.Body)}, nil
+	return &sseStream{body: rc, sr: chat.NewSSEReader(rc)}, nil
 }
 
 // sseStream turns chat.completion.chunk events into chunks. The chunk with
