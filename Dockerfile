@@ -5,11 +5,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# cgo for DuckDB (queryd, ingestd); the others build the same way for one toolchain.
+# cgo for DuckDB (queryd, ingestd, matrixd tests): those binaries link libstdc++ dynamically.
 RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 999 lakehouse \
     && useradd --system --uid 999 --gid 999 --home-dir /var/lib/lakehouse --shell /usr/sbin/nologin lakehouse \
