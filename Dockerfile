@@ -5,7 +5,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# cgo for DuckDB (queryd, ingestd, matrixd tests): those binaries link libstdc++ dynamically.
+# cgo for DuckDB (queryd, ingestd): those binaries link libstdc++ dynamically.
 RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
 
 FROM debian:bookworm-slim
