@@ -27,4 +27,6 @@ run vector env EF=40,80,120,160,240 MINTIME=1.5 bash bench/vectorbench/run.sh
 run vectorload go run ./bench/vectorload
 run matrix-quality go run ./bench/matrixbench -quality -docs 20000 -queries 1000
 run matrix-pipeline go run ./bench/matrixbench -pipeline -rows 50000 -searches 300
+# the 1M-row build takes ~12 minutes on 2 cores: BENCH_1M=1 to include it
+[ "${BENCH_1M:-0}" = 1 ] && run matrix-pipeline-1m go run ./bench/matrixbench -pipeline -rows 1000000 -searches 300
 echo "bench: tables in bench/out/" >&2
