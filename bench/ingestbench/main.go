@@ -101,31 +101,6 @@ func generate(path string, rows int) error {
 	return os.WriteFile(path+".done", []byte(strconv.Itoa(rows)), 0o644)
 }
 
-func buildBinaries(dir string) error {
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/storaged", "./cmd/catalogd", "./cmd/ingestd", "./cmd/queryd", "./cmd/gateway")
-	cmd.Dir = suite.RepoRoot()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return nil
-}
-
-func waitHealthy(url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not healthy", url)
-}
-
 func run(rows int, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -140,11 +115,6 @@ func run(rows int, dir string) error {
 		return err
 	}
 	size := st.Size()
-	bin := filepath.Join(dir, "bin")
-	if err := buildBinaries(bin); err != nil {
-		return err
-	}
-	os.Setenv("LH_BIN_DIR", bin)
 
 	// In-process reference (child process for its own VmHWM).
 	self, _ := os.Executable()
@@ -172,10 +142,8 @@ func run(rows int, dir string) error {
 		return err
 	}
 	defer s.Stop()
-	for _, d := range []string{"storaged", "catalogd", "ingestd"} {
-		if err := waitHealthy(s.URL(d)); err != nil {
-			return err
-		}
+	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
+		return err
 	}
 	fmt.Fprintln(os.Stderr, "POST /v1/ingest ...")
 	f, err := os.Open(csv)

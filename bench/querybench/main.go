@@ -13,16 +13,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -30,8 +27,6 @@ import (
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"lakehouse-go/internal/testutil/miniotest"
 	"lakehouse-go/internal/testutil/suite"
@@ -89,31 +84,6 @@ func generate(path string, rows int) error {
 		return err
 	}
 	return os.WriteFile(path+".done", []byte(strconv.Itoa(rows)), 0o644)
-}
-
-func buildBinaries(dir string) error {
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/storaged", "./cmd/catalogd", "./cmd/ingestd", "./cmd/queryd", "./cmd/gateway")
-	cmd.Dir = suite.RepoRoot()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return nil
-}
-
-func waitHealthy(url string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not healthy", url)
 }
 
 type ingestAnswer struct {
@@ -219,11 +189,6 @@ func run() error {
 	if err := generate(pq, *rowsFlag); err != nil {
 		return err
 	}
-	bin := filepath.Join(dir, "bin")
-	if err := buildBinaries(bin); err != nil {
-		return err
-	}
-	os.Setenv("LH_BIN_DIR", bin)
 	sdir, err := os.MkdirTemp(dir, "suite-")
 	if err != nil {
 		return err
@@ -235,10 +200,8 @@ func run() error {
 		return err
 	}
 	defer s.Stop()
-	for _, d := range daemons {
-		if err := waitHealthy(s.URL(d)); err != nil {
-			return err
-		}
+	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
+		return err
 	}
 	ans, err := ingest(s.URL("ingestd"), pq)
 	if err != nil {
@@ -321,39 +284,22 @@ func run() error {
 	return nil
 }
 
-func freeAddr() string {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func minioColdWarm(dir, pq string) (time.Duration, time.Duration, error) {
 	mdir, err := os.MkdirTemp(dir, "minio-")
 	if err != nil {
 		return 0, 0, err
 	}
 	defer os.RemoveAll(mdir)
-	addr := freeAddr()
-	ak, sk := "benchuser", "bench-secret-"+strconv.FormatInt(time.Now().UnixNano(), 36)
-	cmd := exec.Command(miniotest.Bin(), "server", "--quiet", "--address", addr, "--console-address", freeAddr(), filepath.Join(mdir, "data"))
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+ak, "MINIO_ROOT_PASSWORD="+sk, "MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	if err := cmd.Start(); err != nil {
-		return 0, 0, err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if err := waitHealthyPath("http://"+addr, "/minio/health/live"); err != nil {
-		return 0, 0, err
-	}
-	mc, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(ak, sk, "")})
+	ms, err := miniotest.Launch(miniotest.Bin(), mdir, "lakehouse-go-primary")
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := mc.MakeBucket(context.Background(), "lakehouse-go-primary", minio.MakeBucketOptions{}); err != nil {
+	defer ms.Stop()
+	secrets := filepath.Join(mdir, "secrets-go.toml")
+	if err := ms.WriteSecretsFile(secrets); err != nil {
 		return 0, 0, err
 	}
-	secrets := filepath.Join(mdir, "secrets-go.toml")
-	os.WriteFile(secrets, []byte(fmt.Sprintf("[s3.primary]\naccess_key_id = %q\nsecret_access_key = %q\n", ak, sk)), 0o600)
-	extra := fmt.Sprintf("[report]\nenabled = false\n[log]\naccess = false\n[s3]\nendpoint = %q\nbucket = \"lakehouse-go-primary\"\nsecrets_path = %q\n", "http://"+addr, secrets)
+	extra := fmt.Sprintf("[report]\nenabled = false\n[log]\naccess = false\n[s3]\nendpoint = %q\nbucket = \"lakehouse-go-primary\"\nsecrets_path = %q\n", ms.Endpoint(), secrets)
 	sdir := filepath.Join(mdir, "suite")
 	os.MkdirAll(sdir, 0o755)
 	daemons := []string{"storaged", "catalogd", "ingestd", "queryd"}
@@ -362,10 +308,8 @@ func minioColdWarm(dir, pq string) (time.Duration, time.Duration, error) {
 		return 0, 0, err
 	}
 	defer s.Stop()
-	for _, d := range daemons {
-		if err := waitHealthy(s.URL(d)); err != nil {
-			return 0, 0, err
-		}
+	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
+		return 0, 0, err
 	}
 	if _, err := ingest(s.URL("ingestd"), pq); err != nil {
 		return 0, 0, err
@@ -376,19 +320,4 @@ func minioColdWarm(dir, pq string) (time.Duration, time.Duration, error) {
 	}
 	warm, err := timeN(*nFlag, func() (time.Duration, error) { return sqlOnce(s.URL("queryd"), aggSQL) })
 	return cold, warm, err
-}
-
-func waitHealthyPath(base, path string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + path)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not healthy", base)
 }
