@@ -142,21 +142,30 @@ func Load(path string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
+	ix, err := decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ix, nil
+}
+
+// decode parses a whole LHKW1 file.
+func decode(b []byte) (*Index, error) {
 	if len(b) < len(magic)+1+4 || string(b[:4]) != magic {
-		return nil, fmt.Errorf("%s: %w (bad magic)", path, ErrCorrupt)
+		return nil, fmt.Errorf("%w (bad magic)", ErrCorrupt)
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%s: %w (checksum mismatch)", path, ErrCorrupt)
+		return nil, fmt.Errorf("%w (checksum mismatch)", ErrCorrupt)
 	}
 	if body[4] != version {
-		return nil, fmt.Errorf("%s: unsupported version %d", path, body[4])
+		return nil, fmt.Errorf("unsupported version %d", body[4])
 	}
 	r := &reader{b: body[5:]}
 	ix := New()
 	ndocs := r.uint()
 	if ndocs > uint64(len(r.b)) {
-		return nil, fmt.Errorf("%s: %w", path, ErrCorrupt)
+		return nil, ErrCorrupt
 	}
 	ix.ids = make([]string, 0, ndocs)
 	ix.lens = make([]uint32, 0, ndocs)
@@ -189,7 +198,7 @@ func Load(path string) (*Index, error) {
 		ix.post[t] = ps
 	}
 	if r.err != nil || len(r.b) != 0 || len(ix.byID) != len(ix.ids) {
-		return nil, fmt.Errorf("%s: %w", path, ErrCorrupt)
+		return nil, ErrCorrupt
 	}
 	return ix, nil
 }
