@@ -1,13 +1,15 @@
 # Lakehouse-Go developer commands. `just` itself: scripts/just installs it (npm rust-just) when missing.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-# build the eleven daemons into bin/
+version := `git describe --always --dirty 2>/dev/null || echo dev`
+
+# build the eleven daemons into bin/ (their /health reports the git version)
 build:
-    go build -o bin/ ./cmd/...
+    go build -ldflags "-X lakehouse-go/internal/shared.Version={{version}}" -o bin/ ./cmd/...
 
 # run the whole suite on embedded defaults (data in ./lakehouse-data); Ctrl-C stops it
-up *ARGS:
-    go run ./tools/devup {{ARGS}}
+up *ARGS: build
+    go run ./tools/devup -no-build {{ARGS}}
 
 # unit + integration tests (MinIO tests skip when no MinIO binary is cached)
 test:
