@@ -9,7 +9,8 @@ build:
 
 # run the whole suite on embedded defaults (data in ./lakehouse-data); Ctrl-C stops it
 up *ARGS: build
-    go run ./tools/devup -no-build {{ARGS}}
+    go build -o "${TMPDIR:-/tmp}/lakehouse-devup" ./tools/devup
+    "${TMPDIR:-/tmp}/lakehouse-devup" -no-build {{ARGS}}
 
 # unit + integration tests (MinIO tests skip when no MinIO binary is cached)
 test:
