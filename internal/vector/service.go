@@ -487,11 +487,17 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	start := time.Now()
-	// Encode holds the index's read lock: the file and Seq agree.
-	if err := lhv1.Encode(tmp, ix.ix); err != nil {
+	// The writer lock keeps the log position and the encoded contents in
+	// step: read after Encode without it, Seq could already include a write
+	// the file lacks, and truncating the log through it would lose that
+	// write. (Writers wait for Encode's read lock anyway.)
+	ix.wmu.Lock()
+	err = lhv1.Encode(tmp, ix.ix)
+	seq := ix.ix.Seq()
+	ix.wmu.Unlock()
+	if err != nil {
 		return err
 	}
-	seq := ix.ix.Seq()
 	size, err := tmp.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return errs.E(op, errs.Internal, err)
