@@ -61,24 +61,32 @@ var errHeadTooLarge = &headError{431, ""}
 // readLine appends one line (with its line ending) to raw and returns the
 // span of its content without the ending.
 func (h *reqHead) readLine(br *bufio.Reader) (span, error) {
-	start := len(h.raw)
+	return readHeadLine(br, &h.raw, errHeadTooLarge, 0)
+}
+
+// readHeadLine appends one line of a message head (with its ending) to
+// *raw and returns the span of its content without the ending. A head over
+// maxHeadBytes is tooLarge; EOF after more than partialFrom bytes of raw is
+// io.ErrUnexpectedEOF.
+func readHeadLine(br *bufio.Reader, raw *[]byte, tooLarge error, partialFrom int) (span, error) {
+	start := len(*raw)
 	for {
 		b, err := br.ReadSlice('\n')
-		if len(h.raw)+len(b) > maxHeadBytes {
-			return span{}, errHeadTooLarge
+		if len(*raw)+len(b) > maxHeadBytes {
+			return span{}, tooLarge
 		}
-		h.raw = append(h.raw, b...)
+		*raw = append(*raw, b...)
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err != nil {
-			if err == io.EOF && len(h.raw) > 0 {
+			if err == io.EOF && len(*raw) > partialFrom {
 				err = io.ErrUnexpectedEOF
 			}
 			return span{}, err
 		}
-		end := len(h.raw) - 1
-		if end > start && h.raw[end-1] == '\r' {
+		end := len(*raw) - 1
+		if end > start && (*raw)[end-1] == '\r' {
 			end--
 		}
 		return span{int32(start), int32(end)}, nil
@@ -379,28 +387,7 @@ type respHead struct {
 var errBadResponse = errors.New("malformed response from upstream")
 
 func (r *respHead) readLine(br *bufio.Reader) (span, error) {
-	start := len(r.raw)
-	for {
-		b, err := br.ReadSlice('\n')
-		if len(r.raw)+len(b) > maxHeadBytes {
-			return span{}, errBadResponse
-		}
-		r.raw = append(r.raw, b...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF && len(r.raw) > start {
-				err = io.ErrUnexpectedEOF
-			}
-			return span{}, err
-		}
-		end := len(r.raw) - 1
-		if end > start && r.raw[end-1] == '\r' {
-			end--
-		}
-		return span{int32(start), int32(end)}, nil
-	}
+	return readHeadLine(br, &r.raw, errBadResponse, len(r.raw))
 }
 
 // read parses a response head, skipping 1xx interim answers. first reports
