@@ -33,12 +33,15 @@ import (
 
 const token = "bench-token-0123456789"
 
+var gwEnv string
+
 func main() {
 	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
 	conns := flag.Int("c", 32, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 1, "rounds (targets interleaved each round; best round reported)")
 	netHTTP := flag.Bool("nethttp", true, "also measure the gateway with LH_GATEWAY_FASTPATH=0 (net/http path)")
+	flag.StringVar(&gwEnv, "gwenv", "", "extra environment for the gateways, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	flag.Parse()
 	if err := run(*dur, *conns, *threads, *rounds, *netHTTP); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
@@ -52,6 +55,7 @@ type result struct {
 	p50, p99   time.Duration
 	non2xx     int
 	transferMB float64
+	cpuPerReq  time.Duration // proxy process CPU (user+sys) per request; 0 for direct
 }
 
 func run(dur time.Duration, conns, threads, rounds int, netHTTP bool) error {
@@ -131,6 +135,7 @@ http {
 	if err != nil {
 		return err
 	}
+	pids := map[string]int{"nginx": ng.Process.Pid}
 	startGateway := func(tag string, port int, fast string) (func(), error) {
 		cfgPath := filepath.Join(dir, "lakehouse-"+tag+".toml")
 		cfgText := fmt.Sprintf("data_dir = %q\n[gateway]\nbind = \"127.0.0.1:%d\"\n[storaged]\nurl = \"http://127.0.0.1:%d\"\n[observerd]\nbind = \"127.0.0.1:%d\"\n",
@@ -141,11 +146,15 @@ http {
 		gwLog, _ := os.Create(filepath.Join(dir, "gateway-"+tag+".log"))
 		gw := exec.Command(filepath.Join(bins, "gateway"), "--config", cfgPath)
 		gw.Env = append(os.Environ(), "AUTH_TOKEN="+token, "LH_GATEWAY_FASTPATH="+fast)
+		if gwEnv != "" {
+			gw.Env = append(gw.Env, strings.Split(gwEnv, ",")...)
+		}
 		gw.Stdout, gw.Stderr = gwLog, gwLog
 		if err := gw.Start(); err != nil {
 			gwLog.Close()
 			return nil, err
 		}
+		pids[tag] = gw.Process.Pid
 		return func() { gw.Process.Signal(os.Interrupt); gw.Wait(); gwLog.Close() }, nil
 	}
 	stop, err := startGateway("fast", gwPort, "1")
@@ -161,13 +170,14 @@ http {
 		defer stop()
 	}
 
-	targets := []struct{ name, url string }{
-		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort)},
-		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort)},
-		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort)},
+	type target struct{ name, url, pid string }
+	targets := []target{
+		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort), ""},
+		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort), "nginx"},
+		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort), "fast"},
 	}
 	if netHTTP {
-		targets = append(targets, struct{ name, url string }{"gateway, net/http path (LH_GATEWAY_FASTPATH=0)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[3])})
+		targets = append(targets, target{"gateway, net/http path (LH_GATEWAY_FASTPATH=0)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[3]), "nethttp"})
 	}
 	for _, t := range targets {
 		if err := waitOK(t.url); err != nil {
@@ -179,9 +189,16 @@ http {
 	for r := 0; r < rounds; r++ {
 		for _, t := range targets {
 			wrk(t.url, threads, conns, 2*time.Second) // warm-up
+			var cpu0 time.Duration
+			if t.pid != "" {
+				cpu0 = treeCPU(pids[t.pid])
+			}
 			res, err := wrk(t.url, threads, conns, dur)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			if t.pid != "" && res.rps > 0 {
+				res.cpuPerReq = (treeCPU(pids[t.pid]) - cpu0) / time.Duration(res.rps*dur.Seconds())
 			}
 			res.name = t.name
 			if b, ok := best[t.name]; !ok || res.rps > b.rps {
@@ -191,15 +208,19 @@ http {
 	}
 	base := best[targets[0].name]
 	fmt.Printf("\nGateway vs nginx vs direct — wrk -t%d -c%d -d%s, %d round(s), best round, %s\n\n", threads, conns, dur, rounds, time.Now().UTC().Format(time.RFC3339))
-	fmt.Println("| target | req/s | p50 | p99 | p50 added | non-2xx |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|")
+	fmt.Println("| target | req/s | p50 | p99 | p50 added | proxy CPU/req | non-2xx |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
 	for _, t := range targets {
 		r := best[t.name]
 		added := "-"
 		if t.name != targets[0].name {
 			added = fmt.Sprintf("+%.3f ms", float64(r.p50-base.p50)/1e6)
 		}
-		fmt.Printf("| %s | %.0f | %.3f ms | %.3f ms | %s | %d |\n", r.name, r.rps, float64(r.p50)/1e6, float64(r.p99)/1e6, added, r.non2xx)
+		cpu := "-"
+		if r.cpuPerReq > 0 {
+			cpu = fmt.Sprintf("%.1f us", float64(r.cpuPerReq)/1e3)
+		}
+		fmt.Printf("| %s | %.0f | %.3f ms | %.3f ms | %s | %s | %d |\n", r.name, r.rps, float64(r.p50)/1e6, float64(r.p99)/1e6, added, cpu, r.non2xx)
 	}
 	g, n := best[targets[2].name], best[targets[1].name]
 	fmt.Printf("\ngateway/nginx req/s: %.2fx; gateway p50 added %.3f ms vs nginx %.3f ms\n", g.rps/n.rps, float64(g.p50-base.p50)/1e6, float64(n.p50-base.p50)/1e6)
@@ -270,4 +291,38 @@ func wrk(url string, threads, conns int, d time.Duration) (result, error) {
 		return r, fmt.Errorf("could not parse wrk output:\n%s", out)
 	}
 	return r, nil
+}
+
+// treeCPU is the user+system CPU time of pid and its child processes
+// (nginx's worker runs under its master), from /proc.
+func treeCPU(pid int) time.Duration {
+	var total time.Duration
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// fields after the ")" of comm: state ppid ... utime(14) stime(15)
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if p != pid && ppid != pid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * (time.Second / 100) // USER_HZ
+	}
+	return total
 }

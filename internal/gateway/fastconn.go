@@ -55,8 +55,9 @@ type fconn struct {
 	werr      error
 	pending   int // 1 when wbuf holds a byte the watcher read (next request)
 
-	ttimer *time.Timer // request timeout
-	rdl    atomic.Bool // a header/idle read deadline may still be set
+	ttimer *time.Timer      // request timeout
+	lr     io.LimitedReader // relay's reader of a sized answer, reused
+	rdl    atomic.Bool      // a header/idle read deadline may still be set
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -320,8 +321,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		c.setUp(uc)
 		werr := c.writeUpstream(uc, p, ri.ReqID)
-		var be *bodyError
-		if werr != nil && errors.As(werr, &be) {
+		if be, ok := werr.(*bodyError); ok {
 			c.clearUp()
 			uc.c.Close()
 			if c.aborted.Load() {
@@ -562,9 +562,8 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	bw.WriteString(ri.ReqID)
 	bw.WriteString("\r\n")
 	if !hasDate {
-		var d [40]byte
 		bw.WriteString("Date: ")
-		bw.Write(appendDate(d[:0], time.Now()))
+		bw.Write(httpDate(time.Now()))
 		bw.WriteString("\r\n")
 	}
 	if mode == modeChunked {
@@ -583,7 +582,9 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	case noBody:
 		// no body either way
 	case resp.cl >= 0 && !resp.chunked:
-		err, clientErr = c.relayBody(io.LimitReader(uc.br, resp.cl), resp.cl, mode == modeChunked, resp.sse)
+		c.lr = io.LimitedReader{R: uc.br, N: resp.cl}
+		err, clientErr = c.relayBody(&c.lr, resp.cl, mode == modeChunked, resp.sse)
+		c.lr.R = nil
 	case resp.chunked:
 		err, clientErr = c.relayBody(httputil.NewChunkedReader(uc.br), -1, true, true)
 		if err == nil {
@@ -677,9 +678,8 @@ func (c *fconn) writeSimple(status int, h http.Header, body []byte) {
 			bw.WriteString("\r\n")
 		}
 	}
-	var d [40]byte
 	bw.WriteString("Date: ")
-	bw.Write(appendDate(d[:0], time.Now()))
+	bw.Write(httpDate(time.Now()))
 	bw.WriteString("\r\nContent-Length: ")
 	bw.WriteString(strconv.Itoa(len(body)))
 	bw.WriteString("\r\n")

@@ -237,14 +237,16 @@ type dateEntry struct {
 
 var dateCache atomic.Pointer[dateEntry]
 
-func appendDate(b []byte, now time.Time) []byte {
+// httpDate is now as a Date header value; the bytes are shared: do not
+// modify them.
+func httpDate(now time.Time) []byte {
 	sec := now.Unix()
 	d := dateCache.Load()
 	if d == nil || d.sec != sec {
 		d = &dateEntry{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
 		dateCache.Store(d)
 	}
-	return append(b, d.b...)
+	return d.b
 }
 
 var errClientGone = errors.New("client went away")

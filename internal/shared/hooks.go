@@ -115,13 +115,15 @@ type RequestInfo struct {
 // End runs the chain's after-steps, innermost first: observer report and
 // Langfuse span (authed requests only), metrics, access line.
 func (h *RequestHooks) End(ri *RequestInfo) {
+	now := time.Now() // one clock read for every step
 	if ri.Authed {
-		h.report.record(ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, ri.ReqID)
-		h.langfuse.span(ri.ReqID, ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, time.Now())
+		h.report.record(ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now, ri.ReqID)
+		h.langfuse.span(ri.ReqID, ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now)
 	}
 	h.metrics.inflight.Dec()
-	h.metrics.observe(ri.Route, ri.Method, ri.Status, ri.Start)
-	h.access.write(ri.ReqID, ri.Method, ri.Path, ri.Status, ri.Bytes, ri.Start, ri.Peer)
+	dur := now.Sub(ri.Start)
+	h.metrics.observe(ri.Route, ri.Method, ri.Status, dur)
+	h.access.write(ri.ReqID, ri.Method, ri.Path, ri.Status, ri.Bytes, dur, now, ri.Peer)
 }
 
 // Panic logs a recovered panic the way the recoverer does. As with the
@@ -169,12 +171,12 @@ type accessLog struct {
 	enabled bool
 }
 
-func (a *accessLog) write(reqID, method, path string, status int, bytes int64, start time.Time, peer string) {
+func (a *accessLog) write(reqID, method, path string, status int, bytes int64, dur time.Duration, now time.Time, peer string) {
 	if !a.enabled || path == "/health" || path == "/metrics" {
 		return
 	}
 	bp := lineBufs.Get().(*[]byte)
-	b := appendAccessLine((*bp)[:0], a.json, a.svc, reqID, method, path, status, bytes, time.Since(start).Milliseconds(), peer)
+	b := appendAccessLine((*bp)[:0], now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer)
 	_, _ = a.out.Write(b)
 	*bp = b
 	lineBufs.Put(bp)

@@ -78,12 +78,12 @@ func (m *Metrics) middleware(next http.Handler) http.Handler {
 		if s == nil {
 			return
 		}
-		m.observe(routePattern(r), r.Method, s.Status(), s.start)
+		m.observe(routePattern(r), r.Method, s.Status(), time.Since(s.start))
 	})
 }
 
 // observe counts a finished request and records its latency.
-func (m *Metrics) observe(route, rawMethod string, st int, start time.Time) {
+func (m *Metrics) observe(route, rawMethod string, st int, dur time.Duration) {
 	method := methodLabel(rawMethod)
 	key := counterKey{route, method, st}
 	c, ok := m.counters.Load(key)
@@ -99,7 +99,7 @@ func (m *Metrics) observe(route, rawMethod string, st int, start time.Time) {
 	if !ok {
 		o, _ = m.latencyC.LoadOrStore(route, m.latency.WithLabelValues(route))
 	}
-	o.(prometheus.Observer).Observe(time.Since(start).Seconds())
+	o.(prometheus.Observer).Observe(dur.Seconds())
 }
 
 // methodLabel bounds label cardinality: a client can send any method token.

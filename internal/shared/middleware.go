@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -193,65 +194,151 @@ func accessLogMW(a accessLog) func(http.Handler) http.Handler {
 			if s == nil {
 				return
 			}
-			a.write(RequestID(r.Context()), r.Method, r.URL.Path, s.Status(), s.bytes, s.start, r.RemoteAddr)
+			now := time.Now()
+			a.write(RequestID(r.Context()), r.Method, r.URL.Path, s.Status(), s.bytes, now.Sub(s.start), now, r.RemoteAddr)
 		})
 	}
 }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-func appendAccessLine(b []byte, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer string) []byte {
-	now := time.Now()
+func appendAccessLine(b []byte, now time.Time, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer string) []byte {
+	if !plainValue(svc) || !plainValue(reqID) || !plainValue(method) || !plainValue(path) || !plainValue(peer) {
+		return appendSlogLine(b, now, json, svc, reqID, method, path, status, bytes, durMS, peer)
+	}
+	// Every value is printable ASCII that neither format escapes: the text
+	// handler quotes only the empty value and op (it has a space).
 	if json {
 		b = append(b, `{"time":"`...)
-		b = now.AppendFormat(b, time.RFC3339Nano)
-		b = append(b, `","level":"INFO","msg":"request","svc":`...)
-		b = strconv.AppendQuote(b, svc)
-		b = append(b, `,"req_id":`...)
-		b = strconv.AppendQuote(b, reqID)
-		b = append(b, `,"op":`...)
-		b = strconv.AppendQuote(b, method+" "+path)
-		b = append(b, `,"status":`...)
+		b = appendLogTime(b, now, true)
+		b = append(b, `","level":"INFO","msg":"request","svc":"`...)
+		b = append(b, svc...)
+		b = append(b, `","req_id":"`...)
+		b = append(b, reqID...)
+		b = append(b, `","op":"`...)
+		b = append(b, method...)
+		b = append(b, ' ')
+		b = append(b, path...)
+		b = append(b, `","status":`...)
 		b = strconv.AppendInt(b, int64(status), 10)
 		b = append(b, `,"bytes":`...)
 		b = strconv.AppendInt(b, bytes, 10)
 		b = append(b, `,"dur_ms":`...)
 		b = strconv.AppendInt(b, durMS, 10)
-		b = append(b, `,"peer":`...)
-		b = strconv.AppendQuote(b, peer)
-		return append(b, "}\n"...)
+		b = append(b, `,"peer":"`...)
+		b = append(b, peer...)
+		return append(b, "\"}\n"...)
 	}
 	b = append(b, "time="...)
-	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendLogTime(b, now, false)
 	b = append(b, " level=INFO msg=request svc="...)
-	b = appendTextValue(b, svc)
+	b = appendPlainText(b, svc)
 	b = append(b, " req_id="...)
-	b = appendTextValue(b, reqID)
-	b = append(b, " op="...)
-	b = strconv.AppendQuote(b, method+" "+path)
-	b = append(b, " status="...)
+	b = appendPlainText(b, reqID)
+	b = append(b, ` op="`...)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, `" status=`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, " bytes="...)
 	b = strconv.AppendInt(b, bytes, 10)
 	b = append(b, " dur_ms="...)
 	b = strconv.AppendInt(b, durMS, 10)
 	b = append(b, " peer="...)
-	b = appendTextValue(b, peer)
+	b = appendPlainText(b, peer)
 	return append(b, '\n')
 }
 
-// appendTextValue quotes v the way slog's text handler does: only when it
-// is empty or has a space, quote, '=' or a non-printable byte.
-func appendTextValue(b []byte, v string) []byte {
+// plainValue: printable ASCII without a space, quote, backslash or '=' —
+// written verbatim by both slog handlers.
+func plainValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainByte[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainByte = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = c != '"' && c != '\\' && c != '='
+	}
+	return t
+}()
+
+func appendPlainText(b []byte, v string) []byte {
 	if v == "" {
 		return append(b, `""`...)
 	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c <= ' ' || c == '"' || c == '=' || c >= 0x7f {
-			return strconv.AppendQuote(b, v)
-		}
-	}
 	return append(b, v...)
+}
+
+// appendSlogLine formats the rare line with a value that needs escaping
+// through slog's own handler, so the escaping is exactly slog's.
+func appendSlogLine(b []byte, now time.Time, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer string) []byte {
+	w := &appendWriter{b: b}
+	var h slog.Handler = slog.NewTextHandler(w, nil)
+	if json {
+		h = slog.NewJSONHandler(w, nil)
+	}
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	r.AddAttrs(slog.String("svc", svc), slog.String("req_id", reqID), slog.String("op", method+" "+path),
+		slog.Int("status", status), slog.Int64("bytes", bytes), slog.Int64("dur_ms", durMS), slog.String("peer", peer))
+	_ = h.Handle(context.Background(), r)
+	return w.b
+}
+
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// logSecond caches the formatted part of a log timestamp that changes once
+// a second ("2006-01-02T15:04:05") and its zone ("Z", "+01:00"), so an
+// access line formats only the fraction.
+type logSecond struct {
+	sec        int64
+	loc        *time.Location
+	date, zone []byte
+}
+
+var logSecondCache atomic.Pointer[logSecond]
+
+// appendLogTime appends now as slog's text handler ("...05.000Z07:00") or,
+// nano, as time.RFC3339Nano (slog's JSON handler) — the bytes AppendFormat
+// gives, without its per-call parse of the layout.
+func appendLogTime(b []byte, now time.Time, nano bool) []byte {
+	sec := now.Unix()
+	c := logSecondCache.Load()
+	if c == nil || c.sec != sec || c.loc != now.Location() {
+		c = &logSecond{sec: sec, loc: now.Location(), date: now.AppendFormat(nil, "2006-01-02T15:04:05"), zone: now.AppendFormat(nil, "Z07:00")}
+		if y := now.Year(); y < 1000 || y > 9999 {
+			c.sec = -1 << 63 // odd years: no caching
+		}
+		logSecondCache.Store(c)
+	}
+	b = append(b, c.date...)
+	ns := now.Nanosecond()
+	if nano {
+		if ns != 0 {
+			var d [10]byte
+			d[0] = '.'
+			for i, v := 9, ns; i >= 1; i-- {
+				d[i] = byte('0' + v%10)
+				v /= 10
+			}
+			n := 10
+			for d[n-1] == '0' {
+				n--
+			}
+			b = append(b, d[:n]...)
+		}
+	} else {
+		ms := ns / 1e6
+		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	}
+	return append(b, c.zone...)
 }
 
 // allowedIPsMW checks the TCP peer address (never a forwarded header).

@@ -92,22 +92,22 @@ func (r *reporter) middleware(next http.Handler) http.Handler {
 		if s == nil {
 			return
 		}
-		r.record(req.Method, routePattern(req), req.URL.Path, s.Status(), s.start, RequestID(req.Context()))
+		r.record(req.Method, routePattern(req), req.URL.Path, s.Status(), s.start, time.Now(), RequestID(req.Context()))
 	})
 }
 
 // record queues one /v1 request's event (a no-op on a nil *reporter).
-func (r *reporter) record(method, route, path string, status int, start time.Time, reqID string) {
+func (r *reporter) record(method, route, path string, status int, start, end time.Time, reqID string) {
 	if r == nil || len(path) < 4 || path[:4] != "/v1/" {
 		return
 	}
-	if d := r.downUntil.Load(); d != 0 && time.Now().UnixNano() < d {
+	if d := r.downUntil.Load(); d != 0 && end.UnixNano() < d {
 		r.batch.dropped.Add(1)
 		return
 	}
 	r.batch.enqueue(OpEvent{
 		TS: start, Service: r.service, Op: r.op(methodLabel(method), route), Status: status,
-		DurationMS: float64(time.Since(start).Microseconds()) / 1000, RequestID: reqID,
+		DurationMS: float64(end.Sub(start).Microseconds()) / 1000, RequestID: reqID,
 	})
 }
 
