@@ -24,9 +24,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -161,7 +163,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	f, err := os.CreateTemp(s.tmp, "put-*")
+	f, err := s.createTemp()
 	if err != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
 	}
@@ -199,19 +201,25 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 
 	parent := filepath.Dir(final)
 	for attempt := 0; ; attempt++ {
-		if err := s.mkdirAll(parent); err != nil {
-			return storage.ObjectInfo{}, s.pathErr(op, key, err)
+		// The parent usually exists: try first, make it only on ENOENT.
+		if attempt > 0 {
+			if err := s.mkdirAll(parent); err != nil {
+				return storage.ObjectInfo{}, s.pathErr(op, key, err)
+			}
 		}
 		if opts.CreateOnly {
-			err = os.Link(tmp, final)
+			err = unix.Link(tmp, final)
 		} else {
-			err = os.Rename(tmp, final)
+			// unix.Rename, not os.Rename: the latter lstats final first to
+			// refuse a directory there, which rename(2) of a file does itself
+			// (EISDIR).
+			err = unix.Rename(tmp, final)
 		}
 		if err == nil {
 			break
 		}
-		if errors.Is(err, fs.ErrNotExist) && attempt < 5 {
-			continue // a concurrent Delete removed the empty parent; make it again
+		if errors.Is(err, fs.ErrNotExist) && attempt < 6 {
+			continue // a missing parent, or a concurrent Delete removed it: make it
 		}
 		if opts.CreateOnly && errors.Is(err, fs.ErrExist) {
 			if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
@@ -302,13 +310,39 @@ func (s *Store) mkdirAll(dir string) error {
 	return syncDir(filepath.Dir(dir))
 }
 
+// syncDir fsyncs dir. Raw syscalls: os.Open would add four fcntl calls and
+// a failing epoll_ctl to every write.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	defer d.Close()
-	return d.Sync()
+	err = unix.Fsync(fd)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// createTemp creates a new file in tmp/, like os.CreateTemp but opened with
+// open(2) and wrapped by os.NewFile: os.OpenFile would try (and fail) to
+// register a regular file with the poller, four fcntl calls and an
+// epoll_ctl per write.
+func (s *Store) createTemp() (*os.File, error) {
+	for range 100 {
+		name := filepath.Join(s.tmp, "put-"+strconv.FormatUint(rand.Uint64(), 36))
+		fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			return os.NewFile(uintptr(fd), name), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+	return nil, &fs.PathError{Op: "createtemp", Path: s.tmp, Err: fs.ErrExist}
 }
 
 // pathErr maps file system errors on key's path to error kinds.
