@@ -33,7 +33,7 @@ import (
 
 const token = "bench-token-0123456789"
 
-var gwEnv string
+var gwEnv, binB string
 
 func main() {
 	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
@@ -41,6 +41,7 @@ func main() {
 	threads := flag.Int("t", 2, "wrk threads")
 	rounds := flag.Int("rounds", 1, "rounds (targets interleaved each round; best round reported)")
 	netHTTP := flag.Bool("nethttp", true, "also measure the gateway with LH_GATEWAY_FASTPATH=0 (net/http path)")
+	flag.StringVar(&binB, "b", "", "A/B: a directory with a second gateway build, measured as one more target (same config)")
 	flag.StringVar(&gwEnv, "gwenv", "", "extra environment for the gateways, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	flag.Parse()
 	if err := run(*dur, *conns, *threads, *rounds, *netHTTP); err != nil {
@@ -71,7 +72,7 @@ func run(dur time.Duration, conns, threads, rounds int, netHTTP bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := suite.FreePorts(4)
+	ports, err := suite.FreePorts(5)
 	if err != nil {
 		return err
 	}
@@ -137,6 +138,10 @@ http {
 	}
 	pids := map[string]int{"nginx": ng.Process.Pid}
 	startGateway := func(tag string, port int, fast string) (func(), error) {
+		bins := bins
+		if tag == "b" {
+			bins = binB
+		}
 		cfgPath := filepath.Join(dir, "lakehouse-"+tag+".toml")
 		cfgText := fmt.Sprintf("data_dir = %q\n[gateway]\nbind = \"127.0.0.1:%d\"\n[storaged]\nurl = \"http://127.0.0.1:%d\"\n[observerd]\nbind = \"127.0.0.1:%d\"\n",
 			filepath.Join(dir, "data-"+tag), port, upPort, ports[0]+20000%1000+1)
@@ -175,6 +180,14 @@ http {
 		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort), ""},
 		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort), "nginx"},
 		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort), "fast"},
+	}
+	if binB != "" {
+		stop, err := startGateway("b", ports[4], "1")
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, target{"gateway B (" + binB + ")", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[4]), "b"})
 	}
 	if netHTTP {
 		targets = append(targets, target{"gateway, net/http path (LH_GATEWAY_FASTPATH=0)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[3]), "nethttp"})
@@ -225,7 +238,7 @@ http {
 	g, n := best[targets[2].name], best[targets[1].name]
 	fmt.Printf("\ngateway/nginx req/s: %.2fx; gateway p50 added %.3f ms vs nginx %.3f ms\n", g.rps/n.rps, float64(g.p50-base.p50)/1e6, float64(n.p50-base.p50)/1e6)
 	if netHTTP {
-		s := best[targets[3].name]
+		s := best[targets[len(targets)-1].name]
 		fmt.Printf("fast path / net/http path req/s: %.2fx; p50 added %.3f ms vs %.3f ms\n", g.rps/s.rps, float64(g.p50-base.p50)/1e6, float64(s.p50-base.p50)/1e6)
 	}
 	return nil

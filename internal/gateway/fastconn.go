@@ -48,6 +48,8 @@ type fconn struct {
 	wtimer    *time.Timer
 	wmu       sync.Mutex
 	wstate    int // 0 off, 1 armed, 2 watching
+	wrunning  bool      // wtimer is set to fire
+	wsince    time.Time // when the awaited request started
 	wstopping bool
 	wdone     chan struct{}
 	wbuf      [1]byte
@@ -58,6 +60,7 @@ type fconn struct {
 	ttimer *time.Timer      // request timeout
 	lr     io.LimitedReader // relay's reader of a sized answer, reused
 	rdl    atomic.Bool      // a header/idle read deadline may still be set
+	rdlAt  time.Time        // that deadline, when rdl (serve's goroutine only)
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -149,8 +152,7 @@ func (c *fconn) serve() {
 				d = f.readHeaderTimeout
 			}
 			if d > 0 {
-				c.nc.SetReadDeadline(time.Now().Add(d))
-				c.rdl.Store(true)
+				c.readDeadline(time.Now().Add(d))
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
@@ -161,8 +163,7 @@ func (c *fconn) serve() {
 		}
 		start := time.Now()
 		if f.readHeaderTimeout > 0 && !headBuffered(c.br) {
-			c.nc.SetReadDeadline(start.Add(f.readHeaderTimeout))
-			c.rdl.Store(true)
+			c.readDeadline(start.Add(f.readHeaderTimeout))
 		}
 		err := c.req.readHead(c.br, route)
 		if err != nil {
@@ -194,6 +195,21 @@ func (c *fconn) serve() {
 			return
 		}
 	}
+}
+
+// readDeadline sets a header or idle read deadline of at, unless the one
+// in place is at most a second earlier: those timeouts are seconds long,
+// and moving the deadline on every request of a busy connection costs a
+// runtime timer update each time for nothing.
+func (c *fconn) readDeadline(at time.Time) {
+	if c.rdl.Load() {
+		if d := at.Sub(c.rdlAt); d >= 0 && d < time.Second {
+			return
+		}
+	}
+	c.nc.SetReadDeadline(at)
+	c.rdlAt = at
+	c.rdl.Store(true)
 }
 
 // handOff gives the connection, with the bytes already read, to net/http.
@@ -335,7 +351,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			return false
 		}
 		if werr == nil {
-			c.armWatch()
+			c.armWatch(ri.Start)
 		}
 		got, rerr := c.resp.read(uc.br)
 		if rerr == nil {
@@ -438,6 +454,8 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 			bw.WriteString("Content-Length: 0\r\n")
 		}
 		bw.WriteString("\r\n")
+		uc.flushOnRead() // sent by the answer's first read
+		return nil
 	}
 	return bw.Flush()
 }
@@ -713,19 +731,44 @@ func statusLine(code int) string {
 
 // --- the client-socket watcher ---
 
-// armWatch starts the watcher after watchDelay unless the answer comes first.
-func (c *fconn) armWatch() {
+// armWatch starts the watcher once the answer to a request that started
+// at since has been awaited for watchDelay. The timer is not reset and
+// stopped per request (a runtime timer update each): it runs on while the
+// connection keeps serving and, when it fires, re-arms for what the
+// current request has left to wait, or stops when none is awaited.
+func (c *fconn) armWatch(since time.Time) {
 	if c.br.Buffered() > 0 || c.pending > 0 {
 		return // pipelined bytes: nothing to learn from the socket
 	}
 	c.wmu.Lock()
 	c.wstate = 1
-	c.wmu.Unlock()
-	if c.wtimer == nil {
-		c.wtimer = time.AfterFunc(watchDelay, c.watchFire)
-	} else {
-		c.wtimer.Reset(watchDelay)
+	c.wsince = since
+	if !c.wrunning {
+		c.wrunning = true
+		if c.wtimer == nil {
+			c.wtimer = time.AfterFunc(watchDelay, c.watchTick)
+		} else {
+			c.wtimer.Reset(watchDelay)
+		}
 	}
+	c.wmu.Unlock()
+}
+
+func (c *fconn) watchTick() {
+	c.wmu.Lock()
+	if c.wstate != 1 {
+		c.wrunning = false
+		c.wmu.Unlock()
+		return
+	}
+	if left := watchDelay - time.Since(c.wsince); left > 0 {
+		c.wtimer.Reset(left)
+		c.wmu.Unlock()
+		return
+	}
+	c.wrunning = false
+	c.wmu.Unlock()
+	c.watchFire()
 }
 
 // watchNow starts the watcher at once (a streamed answer).
@@ -773,9 +816,6 @@ func (c *fconn) watchFire() {
 
 // stopWatch ends the watcher; true if the client connection is unusable.
 func (c *fconn) stopWatch() bool {
-	if c.wtimer != nil {
-		c.wtimer.Stop()
-	}
 	c.wmu.Lock()
 	st := c.wstate
 	c.wstate = 0

@@ -357,3 +357,49 @@ func TestFastRequestTimeoutMatches(t *testing.T) {
 		t.Fatalf("fast %q vs net/http %q", got[0], got[1])
 	}
 }
+
+// The watcher's timer runs on across fast requests (it is not reset per
+// request): a slow request after many fast ones on the same connection
+// must still be cancelled upstream when the client goes away.
+func TestFastClientDisconnectAfterFastRequests(t *testing.T) {
+	gone := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/storage/slow" {
+			io.WriteString(w, "ok")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			close(gone)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer up.Close()
+	gw, _ := startGatewayWith(t, true, up.URL, nil)
+	c, err := net.Dial("tcp", gw.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	deadline := time.Now().Add(300 * time.Millisecond) // past several watch delays
+	for n := 0; time.Now().Before(deadline) || n < 50; n++ {
+		io.WriteString(c, "GET /v1/storage/fast HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("fast request %d: %d %q", n, resp.StatusCode, b)
+		}
+	}
+	io.WriteString(c, "GET /v1/storage/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream request was not cancelled")
+	}
+}

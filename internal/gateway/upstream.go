@@ -30,9 +30,18 @@ type upstream struct {
 
 type upConn struct {
 	c  net.Conn
+	rr *rawReader // under br: flushes bw inside the wait for the answer
 	br *bufio.Reader
 	bw *bufio.Writer
+
+	flush func() error // bw.Flush, bound once
 }
+
+// flushOnRead leaves the request in bw for the answer's first read to
+// send (rawReader): the wait for the answer then needs no empty read.
+// Only for a request that is whole in bw — a daemon cannot answer before
+// it has the request, so nothing can arrive before the flush.
+func (c *upConn) flushOnRead() { c.rr.pre = c.flush }
 
 func newUpstream(addr string, maxIdle int) *upstream {
 	return &upstream{addr: addr, maxIdle: maxIdle, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
@@ -57,7 +66,10 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upConn{c: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}, nil
+	rr := newRawReader(nc)
+	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}
+	c.flush = c.bw.Flush
+	return c, nil
 }
 
 func (u *upstream) put(c *upConn) {
@@ -158,6 +170,8 @@ func writeRequest(c *upConn, r *http.Request, host, xff string) error {
 			bw.WriteString("Content-Length: 0\r\n")
 		}
 		bw.WriteString("\r\n")
+		c.flushOnRead() // sent by the answer's first read
+		return nil
 	}
 	return bw.Flush()
 }
