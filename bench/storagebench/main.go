@@ -7,7 +7,14 @@
 // process (HTTP on 127.0.0.1, the typed storage.Client) versus the backend
 // directly: for local, a careful file copy (temp file, fsync, rename, fsync
 // of the directory — what storaged must do) and a plain read; for s3, minio-go
-// straight to the same MinIO (same unsigned-payload option). Then one object
+// straight to the same MinIO (same unsigned-payload option). Every side moves
+// bytes with the same reused 1 MiB buffer (no per-call allocation, no 32 KiB
+// fallbacks of io.Copy). GET is measured two ways: "into memory" (the strict
+// comparison: a page-cache read against an HTTP hop) and, for local, "to a
+// file" the way a user copies the object (cp of the object file against
+// curl -o of a GET), both writing a new destination file through the same
+// read/write loop (cp's copy_file_range, which skips the user-space copy, has
+// no curl -o counterpart, so it is not used). Then one object
 // of -stream-mb streamed through storaged (unknown length) and read back,
 // with storaged's peak RSS (VmHWM from /proc/<pid>/status) before and after.
 // MinIO comes from $MINIO_BIN or scripts/ensure-minio.sh's cache path; the
@@ -43,6 +50,7 @@ var (
 	bigN     = flag.Int("big-n", 3, "number of big objects per measurement")
 	streamMB = flag.Int("stream-mb", 2048, "size of the streamed object in MiB (0 = skip)")
 	keep     = flag.Bool("keep", false, "keep the temp dir")
+	binFlag  = flag.String("storaged", "", "use this storaged binary instead of building one (A/B runs)")
 )
 
 // source is a reader of exactly n bytes repeating a random 8 MiB block
@@ -81,10 +89,13 @@ func main() {
 	if !*keep {
 		defer os.RemoveAll(tmp)
 	}
-	bin := filepath.Join(tmp, "storaged")
-	out, err := exec.Command("go", "build", "-o", bin, "lakehouse-go/cmd/storaged").CombinedOutput()
-	if err != nil {
-		fail("go build storaged: %v\n%s", err, out)
+	bin := *binFlag
+	if bin == "" {
+		bin = filepath.Join(tmp, "storaged")
+		out, err := exec.Command("go", "build", "-o", bin, "lakehouse-go/cmd/storaged").CombinedOutput()
+		if err != nil {
+			fail("go build storaged: %v\n%s", err, out)
+		}
 	}
 	var rows []row
 	var mem []string
@@ -191,26 +202,59 @@ func sizeSet() []sizes {
 	return []sizes{{"1 MiB", 1 << 20, *smallN}, {fmt.Sprintf("%d MiB", *bigMB), int64(*bigMB) << 20, *bigN}}
 }
 
-// drain reads r to the end with 1 MiB reads (io.Discard's own ReadFrom
-// would read 8 KiB at a time), the same way for every path measured.
-func drain(r io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{io.Discard}, r, make([]byte, 1<<20))
+// buf is the one 1 MiB buffer every measured copy uses (the bench is
+// sequential): a fresh 1 MiB buffer per call costs an allocation and page
+// faults that would swamp a 1 MiB read.
+var buf = make([]byte, 1<<20)
+
+// copyBuf copies r to w with reads and writes of up to len(buf) bytes. The
+// wrappers hide WriterTo/ReaderFrom: *os.File has both, and their generic
+// fallbacks copy 32 KiB at a time, so without them the two sides of a
+// comparison would not move bytes the same way.
+func copyBuf(w io.Writer, r io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, buf)
+}
+
+// drain reads r to the end with 1 MiB reads, the same way for every path
+// measured.
+func drain(r io.Reader) (int64, error) { return copyBuf(io.Discard, r) }
+
+// toFile writes r into a new file at path (create, write, close; no fsync,
+// like cp and curl -o), the same way for every path measured.
+func toFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := copyBuf(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func timeIt(f func()) float64 { t := time.Now(); f(); return time.Since(t).Seconds() }
 
 // alternate runs direct(i) and through(i) for i < n, alternating which goes
 // first, and returns the total seconds of each, so that disk and cache state
-// drift affects both sides alike.
-func alternate(n int, direct, through func(i int)) (float64, float64) {
+// drift affects both sides alike. after, if given, runs untimed after each
+// call (with the side's name), to clean up what it left.
+func alternate(n int, direct, through func(i int), after ...func(side string, i int)) (float64, float64) {
 	var d, s float64
+	run := func(side string, f func(int), i int) float64 {
+		t := timeIt(func() { f(i) })
+		for _, a := range after {
+			a(side, i)
+		}
+		return t
+	}
 	for i := 0; i < n; i++ {
 		if i%2 == 0 {
-			d += timeIt(func() { direct(i) })
-			s += timeIt(func() { through(i) })
+			d += run("direct", direct, i)
+			s += run("storaged", through, i)
 		} else {
-			s += timeIt(func() { through(i) })
-			d += timeIt(func() { direct(i) })
+			s += run("storaged", through, i)
+			d += run("direct", direct, i)
 		}
 	}
 	return d, s
@@ -221,6 +265,9 @@ func benchLocal(c *child, tmp string) []row {
 	direct := filepath.Join(tmp, "direct")
 	os.MkdirAll(filepath.Join(direct, "tmp"), 0o700)
 	os.MkdirAll(filepath.Join(direct, "data"), 0o700)
+	dst := filepath.Join(tmp, "dst") // where the "to a file" GETs land
+	os.MkdirAll(dst, 0o700)
+	dstPath := func(side string, i int) string { return filepath.Join(dst, fmt.Sprintf("%s-%d", side, i)) }
 	var rows []row
 	for _, sz := range sizeSet() {
 		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
@@ -229,7 +276,7 @@ func benchLocal(c *child, tmp string) []row {
 			{
 				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
 				check(err)
-				_, err = io.CopyBuffer(f, newSource(sz.size), make([]byte, 1<<20))
+				_, err = copyBuf(f, newSource(sz.size))
 				check(err)
 				check(f.Sync())
 				check(f.Close())
@@ -242,7 +289,7 @@ func benchLocal(c *child, tmp string) []row {
 			_, err := c.client.Put(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), newSource(sz.size), sz.size, storage.PutOptions{})
 			check(err)
 		})
-		get := row{backend: "local", op: "GET", size: sz.label, mb: mb}
+		get := row{backend: "local", op: "GET (into memory)", size: sz.label, mb: mb}
 		get.direct, get.storaged = alternate(sz.n, func(i int) {
 			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
 			check(err)
@@ -256,7 +303,19 @@ func benchLocal(c *child, tmp string) []row {
 			check(err)
 			rc.Close()
 		})
-		rows = append(rows, put, get)
+		file := row{backend: "local", op: "GET (to a file, cp vs curl -o)", size: sz.label, mb: mb}
+		file.direct, file.storaged = alternate(sz.n, func(i int) {
+			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
+			check(err)
+			check(toFile(dstPath("direct", i), f))
+			f.Close()
+		}, func(i int) {
+			rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
+			check(err)
+			check(toFile(dstPath("storaged", i), rc))
+			rc.Close()
+		}, func(side string, i int) { check(os.Remove(dstPath(side, i))) })
+		rows = append(rows, put, get, file)
 	}
 	return rows
 }
@@ -279,7 +338,7 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
 			check(err)
 		})
-		get := row{backend: "s3 (MinIO)", op: "GET", size: sz.label, mb: mb}
+		get := row{backend: "s3 (MinIO)", op: "GET (into memory)", size: sz.label, mb: mb}
 		get.direct, get.storaged = alternate(sz.n, func(i int) {
 			o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
 			check(err)
