@@ -68,6 +68,7 @@ type result struct {
 	non2xx     int
 	transferMB float64
 	cpuPerReq  time.Duration // proxy process CPU (user+sys) per request; 0 for direct
+	sysPerReq  time.Duration // of which system (kernel) time
 }
 
 func run(dur time.Duration, conns, threads, rounds int, netHTTP bool) error {
@@ -216,16 +217,18 @@ http {
 	for r := 0; r < rounds; r++ {
 		for _, t := range targets {
 			wrk(t.url, threads, conns, 2*time.Second) // warm-up
-			var cpu0 time.Duration
+			var cpu0, sys0 time.Duration
 			if t.pid != "" {
-				cpu0 = treeCPU(pids[t.pid])
+				cpu0, sys0 = treeCPU(pids[t.pid])
 			}
 			res, err := wrk(t.url, threads, conns, dur)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			if t.pid != "" && res.rps > 0 {
-				res.cpuPerReq = (treeCPU(pids[t.pid]) - cpu0) / time.Duration(res.rps*dur.Seconds())
+				cpu1, sys1 := treeCPU(pids[t.pid])
+				n := time.Duration(res.rps * dur.Seconds())
+				res.cpuPerReq, res.sysPerReq = (cpu1-cpu0)/n, (sys1-sys0)/n
 			}
 			res.name = t.name
 			all[t.name] = append(all[t.name], res)
@@ -251,7 +254,7 @@ http {
 		}
 		cpu := "-"
 		if r.cpuPerReq > 0 {
-			cpu = fmt.Sprintf("%.1f us", float64(r.cpuPerReq)/1e3)
+			cpu = fmt.Sprintf("%.1f us (kernel %.1f)", float64(r.cpuPerReq)/1e3, float64(r.sysPerReq)/1e3)
 		}
 		fmt.Printf("| %s | %.0f | %.3f ms | %.3f ms | %s | %s | %d |\n", r.name, r.rps, float64(r.p50)/1e6, float64(r.p99)/1e6, added, cpu, r.non2xx)
 	}
@@ -342,9 +345,8 @@ func wrk(url string, threads, conns int, d time.Duration) (result, error) {
 }
 
 // treeCPU is the user+system CPU time of pid and its child processes
-// (nginx's worker runs under its master), from /proc.
-func treeCPU(pid int) time.Duration {
-	var total time.Duration
+// (nginx's worker runs under its master), from /proc, and the system part.
+func treeCPU(pid int) (total, sys time.Duration) {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
@@ -371,6 +373,7 @@ func treeCPU(pid int) time.Duration {
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		total += time.Duration(ut+st) * (time.Second / 100) // USER_HZ
+		sys += time.Duration(st) * (time.Second / 100)
 	}
-	return total
+	return total, sys
 }
