@@ -47,7 +47,7 @@ type fconn struct {
 	// client-socket watcher (see watchDelay)
 	wtimer    *time.Timer
 	wmu       sync.Mutex
-	wstate    int // 0 off, 1 armed, 2 watching
+	wstate    int       // 0 off, 1 armed, 2 watching
 	wrunning  bool      // wtimer is set to fire
 	wsince    time.Time // when the awaited request started
 	wstopping bool
