@@ -19,6 +19,7 @@ test:
 # vet, every test with a real MinIO required, the core smokes, a short fuzz of every parser
 verify:
     go vet ./...
+    @out="$(gofmt -l cmd internal bench tools)"; if [ -n "$out" ]; then echo "gofmt -l: these files need formatting:"; echo "$out"; exit 1; fi
     export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 go test -count=1 -timeout 40m ./...
     scripts/fuzz.sh 10s
 
