@@ -42,6 +42,7 @@ const token = "bench-token-0123456789"
 var (
 	gwEnv, binB, envB string
 	nginxWorkers      int
+	nginxLog          bool
 )
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	netHTTP := flag.Bool("nethttp", true, "also measure the gateway with LH_GATEWAY_FASTPATH=0 (net/http path)")
 	flag.StringVar(&binB, "b", "", "A/B: a directory with a second gateway build, measured as one more target (same config)")
 	flag.IntVar(&nginxWorkers, "nginx-workers", 1, "nginx worker_processes")
+	flag.BoolVar(&nginxLog, "nginx-log", false, "also measure nginx writing a buffered access log (the gateway writes an access line per request; the verdict stays against nginx without one)")
 	flag.StringVar(&envB, "benv", "", "A/B: extra environment for gateway B only (with -b; -b . uses this build)")
 	flag.StringVar(&gwEnv, "gwenv", "", "extra environment for the gateways, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	flag.Parse()
@@ -84,7 +86,7 @@ func run(dur time.Duration, conns, threads, rounds int, netHTTP bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := suite.FreePorts(5)
+	ports, err := suite.FreePorts(6)
 	if err != nil {
 		return err
 	}
@@ -127,8 +129,18 @@ http {
       proxy_set_header Host $host;
     }
   }
+  server {
+    listen 127.0.0.1:%[5]d;
+    access_log %[1]s/nginx-access.log combined buffer=64k flush=100ms;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
 }
-`, dir, upPort, nginxPort, nginxWorkers)
+`, dir, upPort, nginxPort, nginxWorkers, ports[5])
 	if err := os.WriteFile(nginxConf, []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -195,6 +207,9 @@ http {
 		{"direct (Go upstream)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", upPort), ""},
 		{"nginx", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", nginxPort), "nginx"},
 		{"gateway (auth + full chain)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", gwPort), "fast"},
+	}
+	if nginxLog {
+		targets = append(targets, target{"nginx, access log on (buffer=64k)", fmt.Sprintf("http://127.0.0.1:%d/v1/storage/objects/x", ports[5]), "nginx"})
 	}
 	if binB != "" {
 		stop, err := startGateway("b", ports[4], "1")
