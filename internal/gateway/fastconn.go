@@ -22,6 +22,7 @@ import (
 type fconn struct {
 	f        *fastServer
 	nc       net.Conn
+	rr       *rawReader // c.br's source (through Read): the socket
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	remote   string // RemoteAddr, as net/http's r.RemoteAddr
@@ -78,7 +79,8 @@ func newFconn(f *fastServer, nc net.Conn) *fconn {
 	c.br = brPool.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bwPool.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(newRawWriter(nc))
+	c.rr = newRawReader(nc)
 	return c
 }
 
@@ -89,7 +91,7 @@ func (c *fconn) Read(p []byte) (int, error) {
 		p[0] = c.wbuf[0]
 		return 1, nil
 	}
-	return c.nc.Read(p)
+	return c.rr.Read(p)
 }
 
 func (c *fconn) setActive(a bool) bool {

@@ -174,3 +174,74 @@ func TestRawReaderPipeFallback(t *testing.T) {
 		t.Fatalf("got %q, %v", buf[:n], err)
 	}
 }
+
+// rawWriter: a write larger than the socket buffers waits for the reader
+// (EAGAIN path) and arrives whole; a write deadline interrupts it; a
+// write to a reset connection reports an error.
+func TestRawWriter(t *testing.T) {
+	t.Run("large write to a slow reader", func(t *testing.T) {
+		c, s := pair(t)
+		w := newRawWriter(c)
+		if _, ok := w.(*rawWriter); !ok {
+			t.Fatal("a TCP conn must give a rawWriter")
+		}
+		want := make([]byte, 8<<20)
+		for i := range want {
+			want[i] = byte(i * 7)
+		}
+		got := make(chan []byte)
+		go func() {
+			var b []byte
+			buf := make([]byte, 4096)
+			for len(b) < len(want) {
+				time.Sleep(time.Microsecond)
+				n, err := s.Read(buf)
+				b = append(b, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			got <- b
+		}()
+		n, err := w.Write(want)
+		if err != nil || n != len(want) {
+			t.Fatalf("wrote %d, %v", n, err)
+		}
+		if b := <-got; string(b) != string(want) {
+			t.Fatalf("read %d bytes, not what was written", len(b))
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		c, _ := pair(t) // nobody reads
+		w := newRawWriter(c)
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := w.Write(make([]byte, 64<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("got %v; want a deadline error", err)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		c, s := pair(t)
+		s.(*net.TCPConn).SetLinger(0)
+		s.Close()
+		time.Sleep(20 * time.Millisecond)
+		w := newRawWriter(c)
+		var err error
+		for i := 0; i < 100 && err == nil; i++ { // the first write may be accepted before the RST is seen
+			_, err = w.Write([]byte("hello"))
+			time.Sleep(time.Millisecond)
+		}
+		var oe *net.OpError
+		if !errors.As(err, &oe) {
+			t.Fatalf("got %v; want a *net.OpError", err)
+		}
+	})
+	t.Run("not a socket", func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		if w := newRawWriter(a); w != io.Writer(a) {
+			t.Fatal("net.Pipe should be written directly")
+		}
+	})
+}

@@ -67,7 +67,7 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 		return nil, err
 	}
 	rr := newRawReader(nc)
-	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10)}
+	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(newRawWriter(nc), 16<<10)}
 	c.flush = c.bw.Flush
 	return c, nil
 }
