@@ -161,22 +161,13 @@ func (w *rawWriter) step(fd uintptr) bool {
 	return true
 }
 
-func sysRead(fd uintptr, p []byte) (int, syscall.Errno) {
-	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-		if e == syscall.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), 0
-	}
-}
+func sysRead(fd uintptr, p []byte) (int, syscall.Errno)  { return sysIO(syscall.SYS_READ, fd, p) }
+func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) { return sysIO(syscall.SYS_WRITE, fd, p) }
 
-func sysWrite(fd uintptr, p []byte) (int, syscall.Errno) {
+// sysIO is read(2) or write(2) of p on fd, retried on EINTR.
+func sysIO(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
 		if e == syscall.EINTR {
 			continue
 		}
