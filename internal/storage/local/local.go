@@ -199,15 +199,32 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	f = nil
 
+	committed = true // publish removes tmp whatever happens
+	if err := s.publish(op, key, tmp, final, opts.CreateOnly); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final}, nil
+}
+
+// publish makes the complete, fsynced temp file tmp the object key at
+// final: rename(2) over any previous version, or, create-only, link(2),
+// which fails atomically when the key exists (Conflict, 412). A missing
+// parent directory is created (and fsynced) on ENOENT; the parent is
+// fsynced after the rename. tmp is gone when publish returns, whatever
+// happened. Put and the short-circuit socket's commit (Write.Commit) both
+// end here.
+func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 	parent := filepath.Dir(final)
+	var err error
 	for attempt := 0; ; attempt++ {
 		// The parent usually exists: try first, make it only on ENOENT.
 		if attempt > 0 {
 			if err := s.mkdirAll(parent); err != nil {
-				return storage.ObjectInfo{}, s.pathErr(op, key, err)
+				os.Remove(tmp)
+				return s.pathErr(op, key, err)
 			}
 		}
-		if opts.CreateOnly {
+		if createOnly {
 			err = unix.Link(tmp, final)
 		} else {
 			// unix.Rename, not os.Rename: the latter lstats final first to
@@ -221,22 +238,22 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		if errors.Is(err, fs.ErrNotExist) && attempt < 6 {
 			continue // a missing parent, or a concurrent Delete removed it: make it
 		}
-		if opts.CreateOnly && errors.Is(err, fs.ErrExist) {
+		os.Remove(tmp)
+		if createOnly && errors.Is(err, fs.ErrExist) {
 			if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
-				return storage.ObjectInfo{}, s.pathErr(op, key, syscall.EISDIR)
+				return s.pathErr(op, key, syscall.EISDIR)
 			}
-			return storage.ObjectInfo{}, errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
+			return errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
 		}
-		return storage.ObjectInfo{}, s.pathErr(op, key, err)
+		return s.pathErr(op, key, err)
 	}
-	committed = true
-	if opts.CreateOnly {
+	if createOnly {
 		os.Remove(tmp) // the link is the object now
 	}
 	if err := syncDir(parent); err != nil {
-		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
+		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
 	}
-	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final}, nil
+	return nil
 }
 
 // copyBody streams r into f and h, checking ctx between reads and the
@@ -344,10 +361,13 @@ func syncDir(dir string) error {
 // open(2) and wrapped by os.NewFile: os.OpenFile would try (and fail) to
 // register a regular file with the poller, four fcntl calls and an
 // epoll_ctl per write.
-func (s *Store) createTemp() (*os.File, error) {
+func (s *Store) createTemp() (*os.File, error) { return s.createTempMode(unix.O_RDWR) }
+
+// createTempMode is createTemp with the access mode of the returned fd.
+func (s *Store) createTempMode(mode int) (*os.File, error) {
 	for range 100 {
 		name := filepath.Join(s.tmp, "put-"+strconv.FormatUint(rand.Uint64(), 36))
-		fd, err := unix.Open(name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		fd, err := unix.Open(name, mode|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 		if err == nil {
 			return os.NewFile(uintptr(fd), name), nil
 		}
