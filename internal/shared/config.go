@@ -76,6 +76,25 @@ type StoragedConfig struct {
 	ServerConfig
 	Backend string `toml:"backend"` // local | s3
 	Dir     string `toml:"dir"`     // local backend root; default <data_dir>/objects
+	// Socket is the Unix socket of the short-circuit path (ADR-015): with
+	// backend = "local", storaged hands clients on the same host open file
+	// descriptors there instead of streaming bytes over HTTP. Default
+	// <data_dir>/storaged.sock (relative paths are under data_dir); "off"
+	// or "-" disables it. Ignored by the s3 backend.
+	Socket string `toml:"socket"`
+}
+
+// StoragedSocket is the short-circuit socket path storaged listens on and
+// its clients dial: "" when it is disabled or the backend is not local.
+func (c *Config) StoragedSocket() string {
+	if c.Storaged.Backend != "" && c.Storaged.Backend != "local" {
+		return ""
+	}
+	switch c.Storaged.Socket {
+	case "off", "-":
+		return ""
+	}
+	return c.DataPath(c.Storaged.Socket, "storaged.sock")
 }
 
 // S3Config is [s3]. Keys come from the secrets file, never from here.

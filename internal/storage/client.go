@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,17 +15,29 @@ import (
 	"lakehouse-go/internal/shared"
 )
 
-// Client is the typed HTTP client of storaged. It implements Store; build it
-// with NewClient(env.StreamClient("storaged")) so uploads and downloads are
-// bounded by ctx rather than an overall timeout.
+// Client is the typed client of storaged. It implements Store; build it
+// with NewClient(env.StreamClient("storaged"), WithSocket(env.Config.StoragedSocket()))
+// so uploads and downloads are bounded by ctx rather than an overall
+// timeout, and go through the short-circuit socket when storaged runs the
+// local backend on this host (ADR-015). Head, Delete and List are HTTP.
 type Client struct {
 	base *shared.Client
+	sc   *scPool // nil: HTTP only
 }
 
 var _ Store = (*Client)(nil)
 
 // NewClient wraps base (the harness's client for "storaged").
-func NewClient(base *shared.Client) *Client { return &Client{base: base} }
+func NewClient(base *shared.Client, opts ...ClientOption) *Client {
+	c := &Client{base: base}
+	for _, o := range opts {
+		o(c)
+	}
+	if os.Getenv(ForceHTTPEnv) == "1" {
+		c.sc = nil
+	}
+	return c
+}
 
 // ObjectURLPath is the escaped route path of key.
 func ObjectURLPath(key string) string {
@@ -42,6 +55,11 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	}
 	if r == nil {
 		r = http.NoBody
+	}
+	if c.sc != nil {
+		if info, err, ok := c.sc.put(ctx, key, r, size, opts); ok {
+			return info, err
+		}
 	}
 	body := r
 	if size == 0 {
@@ -77,6 +95,11 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (io.ReadCloser, ObjectInfo, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, ObjectInfo{}, err
+	}
+	if c.sc != nil {
+		if rc, info, err, ok := c.sc.get(ctx, key, opts); ok {
+			return rc, info, err
+		}
 	}
 	req, err := c.base.NewRequest(ctx, http.MethodGet, ObjectURLPath(key), nil)
 	if err != nil {

@@ -1,11 +1,15 @@
 // Package storaged builds the storaged daemon (:3211): it opens the backend
 // named by [storaged].backend (storage/local or storage/s3) and serves
-// storage.Routes over it. cmd/storaged calls New through shared.Run.
+// storage.Routes over it, and, for the local backend, the short-circuit
+// socket that hands same-host clients open files (socket.go, ADR-015).
+// cmd/storaged calls New through shared.Run.
 package storaged
 
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
@@ -18,10 +22,22 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &shared.Daemon{
+	d := &shared.Daemon{
 		Routes: storage.Routes(env, store),
 		Close:  func(context.Context) error { return closeFn() },
-	}, nil
+	}
+	// The short-circuit socket (ADR-015): local backend only.
+	if ls, ok := store.(*local.Store); ok {
+		if path := env.Config.StoragedSocket(); path != "" {
+			if sc := listenSC(path, ls, env.Log, env.Config.Storaged.IdleTimeout.Duration); sc != nil {
+				d.Serve = func(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks) shared.Serving {
+					sc.start(hooks)
+					return &serving{srv: srv, ln: ln, sc: sc}
+				}
+			}
+		}
+	}
+	return d, nil
 }
 
 // OpenBackend opens the configured backend. An unreachable S3 is not an

@@ -6,6 +6,8 @@ package storagetest
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"lakehouse-go/internal/shared"
@@ -19,8 +21,10 @@ import (
 func Config(t testing.TB) *shared.Config { return inproc.Config(t) }
 
 // Start starts storaged with cfg (its [storaged]/[s3] sections pick the
-// backend), points cfg's storaged URL at it and returns a client. The
-// server is shut down when the test ends.
+// backend), points cfg's storaged URL at it and returns a client — the one
+// daemons build, which uses the short-circuit socket when storaged has one
+// (local backend) and HTTP otherwise. The server is shut down when the
+// test ends.
 func Start(t testing.TB, cfg *shared.Config) (*storage.Client, *shared.Server) {
 	t.Helper()
 	s, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, io.Discard)
@@ -29,7 +33,7 @@ func Start(t testing.TB, cfg *shared.Config) (*storage.Client, *shared.Server) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	cfg.Storaged.URL = s.URL()
-	return storage.NewClient(ClientFor(cfg, "storaged", true)), s
+	return storage.NewClient(ClientFor(cfg, "storaged", true), storage.WithSocket(cfg.StoragedSocket())), s
 }
 
 // ClientFor is the harness client a daemon would use to reach service.
@@ -52,4 +56,16 @@ func StartCatalog(t testing.TB, cfg *shared.Config, build shared.Builder) *share
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	cfg.Catalogd.URL = s.URL()
 	return s
+}
+
+// SocketPath is a short path for a short-circuit socket (t.TempDir paths
+// of long test names can pass the 107-byte limit of a Unix socket path).
+func SocketPath(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "storaged.sock")
 }

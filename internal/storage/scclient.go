@@ -1,0 +1,422 @@
+package storage
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sys/unix"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+)
+
+// ForceHTTPEnv, set to 1, makes NewClient ignore WithSocket: every call
+// goes over HTTP (benchmarks of the HTTP path, tests, debugging).
+const ForceHTTPEnv = "LH_STORAGE_FORCE_HTTP"
+
+// ClientOption configures NewClient.
+type ClientOption func(*Client)
+
+// WithSocket makes Get and Put use storaged's short-circuit socket at path
+// (ADR-015; shared.Config.StoragedSocket gives it, "" = HTTP only). When
+// the socket cannot be dialed (no such file, nobody listening: storaged on
+// another host, an older storaged, the s3 backend) the calls fall back to
+// HTTP silently. An error storaged answers on the socket is returned as is.
+func WithSocket(path string) ClientOption {
+	return func(c *Client) {
+		if path == "" {
+			c.sc = nil
+			return
+		}
+		c.sc = &scPool{path: path, token: c.base.Token}
+	}
+}
+
+// SocketOps is how many Get and Put calls this client served through the
+// short-circuit socket (for tests and benchmarks that must know).
+func (c *Client) SocketOps() int64 {
+	if c.sc == nil {
+		return 0
+	}
+	return c.sc.ops.Load()
+}
+
+// errNoSocket: the socket could not be dialed; the caller uses HTTP.
+var errNoSocket = errors.New("short-circuit socket not reachable")
+
+const (
+	scMaxIdle     = 16               // pooled connections kept per client
+	scIdleTimeout = 30 * time.Second // a pooled connection older than this is closed
+	scRetryDial   = time.Second      // after a failed dial, HTTP only for this long
+)
+
+// scPool holds the idle connections to one storaged socket.
+type scPool struct {
+	path, token string
+	ops         atomic.Int64
+
+	mu        sync.Mutex
+	idle      []*scConn
+	downUntil time.Time
+}
+
+type scConn struct {
+	c      *net.UnixConn
+	rbuf   []byte
+	wbuf   []byte
+	oob    []byte
+	authed bool
+	broken bool
+	last   time.Time
+}
+
+func (p *scPool) dial(ctx context.Context) (*scConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", p.path)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxErr(ctx, "storaged sc dial", err)
+		}
+		p.mu.Lock()
+		p.downUntil = time.Now().Add(scRetryDial)
+		p.mu.Unlock()
+		return nil, errNoSocket
+	}
+	return &scConn{c: c.(*net.UnixConn), rbuf: make([]byte, 4096), oob: make([]byte, unix.CmsgSpace(4*4))}, nil
+}
+
+// conn returns a pooled connection (reused = true) or a new one;
+// errNoSocket when the socket cannot be dialed.
+func (p *scPool) conn(ctx context.Context) (c *scConn, reused bool, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		c = p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if now.Sub(c.last) < scIdleTimeout {
+			p.mu.Unlock()
+			return c, true, nil
+		}
+		c.c.Close()
+	}
+	down := now.Before(p.downUntil)
+	p.mu.Unlock()
+	if down {
+		return nil, false, errNoSocket
+	}
+	c, err = p.dial(ctx)
+	return c, false, err
+}
+
+// release pools c, or closes it when it is broken or the pool is full.
+func (p *scPool) release(c *scConn) {
+	if c.broken {
+		c.c.Close()
+		return
+	}
+	c.last = time.Now()
+	p.mu.Lock()
+	if len(p.idle) < scMaxIdle {
+		p.idle = append(p.idle, c)
+		c = nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		c.c.Close()
+	}
+}
+
+// do sends req on a connection and reads the answer. A pooled connection
+// that turns out dead (storaged restarted) is replaced by a fresh one once.
+// errNoSocket means nothing was sent. On success the caller owns conn
+// (release it, or close it) and the descriptor, if any.
+func (p *scPool) do(ctx context.Context, req SCRequest) (*scConn, SCResponse, *os.File, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.conn(ctx)
+		if err != nil {
+			return nil, SCResponse{}, nil, err
+		}
+		resp, f, err := c.roundTrip(ctx, p.token, req)
+		if err == nil {
+			return c, resp, f, nil
+		}
+		c.c.Close()
+		if reused && attempt == 0 && ctx.Err() == nil {
+			continue
+		}
+		return nil, SCResponse{}, nil, err
+	}
+}
+
+// roundTrip writes req and reads one answer with the descriptor passed
+// along with it, if any.
+func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SCResponse, *os.File, error) {
+	op := "storaged sc." + req.Op
+	req.V = SCVersion
+	req.ReqID = shared.RequestID(ctx)
+	if !c.authed && token != "" {
+		req.Auth = "Bearer " + token
+	}
+	var err error
+	if c.wbuf, err = AppendSCFrame(c.wbuf[:0], req); err != nil {
+		return SCResponse{}, nil, errs.E(op, errs.Invalid, err)
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+		defer func() {
+			if !stop() {
+				c.broken = true
+			}
+		}()
+	}
+	if _, err := c.c.Write(c.wbuf); err != nil {
+		c.broken = true
+		return SCResponse{}, nil, transportErr(ctx, op, err)
+	}
+	var fds []int
+	closeFDs := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	have, want := 0, -1
+	for want < 0 || have < want {
+		if have == len(c.rbuf) {
+			nb := make([]byte, max(2*len(c.rbuf), want))
+			copy(nb, c.rbuf[:have])
+			c.rbuf = nb
+		}
+		n, oobn, flags, _, err := c.c.ReadMsgUnix(c.rbuf[have:], c.oob)
+		if oobn > 0 {
+			if cms, perr := unix.ParseSocketControlMessage(c.oob[:oobn]); perr == nil {
+				for i := range cms {
+					if got, perr := unix.ParseUnixRights(&cms[i]); perr == nil {
+						fds = append(fds, got...)
+					}
+				}
+			}
+		}
+		if err == nil && flags&unix.MSG_CTRUNC != 0 {
+			err = errors.New("descriptor message truncated")
+		}
+		if err == nil && n == 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			c.broken = true
+			closeFDs()
+			return SCResponse{}, nil, transportErr(ctx, op, err)
+		}
+		have += n
+		if want < 0 && have >= 4 {
+			l, lerr := SCFrameLen(c.rbuf[:4])
+			if lerr != nil {
+				c.broken = true
+				closeFDs()
+				return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "bad answer from storaged", lerr)
+			}
+			want = 4 + l
+		}
+	}
+	if have != want {
+		c.broken = true
+		closeFDs()
+		return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged sent more than one answer")
+	}
+	resp, err := DecodeSCResponse(c.rbuf[4:want])
+	if err != nil || len(fds) > 1 {
+		c.broken = true
+		closeFDs()
+		return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "undecodable answer from storaged", err)
+	}
+	if resp.Error == nil {
+		c.authed = true
+	} else if resp.Error.Kind == errs.Unauthorized || resp.Error.Kind == errs.Forbidden {
+		c.broken = true // storaged closes it
+	}
+	var f *os.File
+	if len(fds) == 1 {
+		f = os.NewFile(uintptr(fds[0]), "storaged:"+req.Key)
+	}
+	return resp, f, nil
+}
+
+func transportErr(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		return ctxErr(ctx, op, err)
+	}
+	return errs.E(op, errs.Unavailable, "storaged short-circuit connection failed", err)
+}
+
+func ctxErr(ctx context.Context, op string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.E(op, errs.Timeout, "storaged did not answer in time", err)
+	}
+	return errs.E(op, errs.Unavailable, "request canceled", err)
+}
+
+// get opens key through the socket. handled is false when the socket
+// could not be dialed (use HTTP).
+func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.ReadCloser, info ObjectInfo, err error, handled bool) {
+	c, resp, f, err := p.do(ctx, SCRequest{Op: SCOpen, Key: key})
+	if errors.Is(err, errNoSocket) {
+		return nil, ObjectInfo{}, nil, false
+	}
+	if err != nil {
+		return nil, ObjectInfo{}, err, true
+	}
+	p.release(c)
+	p.ops.Add(1)
+	const op = "storaged sc.open"
+	if resp.Error != nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, ObjectInfo{}, resp.Error.Err(op), true
+	}
+	if f == nil || resp.Info == nil {
+		if f != nil {
+			f.Close()
+		}
+		return nil, ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered open without a descriptor"), true
+	}
+	info = *resp.Info
+	off, n := int64(0), info.Size
+	if opts.Offset > 0 || opts.Length > 0 { // as the HTTP path: a Range request
+		if opts.Offset >= info.Size {
+			f.Close()
+			return nil, ObjectInfo{}, errs.E(op, errs.Invalid, 416, fmt.Sprintf("range not satisfiable: the object has %d bytes", info.Size)), true
+		}
+		off, n = opts.Offset, info.Size-opts.Offset
+		if opts.Length > 0 {
+			n = min(n, opts.Length)
+		}
+	}
+	return &fileSection{SectionReader: io.NewSectionReader(f, off, n), f: f}, info, nil, true
+}
+
+// fileSection reads a byte range of a handed-over object file.
+type fileSection struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r *fileSection) Close() error { return r.f.Close() }
+
+// put writes r through a handed-over temp file. handled is false when the
+// socket could not be dialed (nothing was read from r: use HTTP).
+func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (info ObjectInfo, err error, handled bool) {
+	c, resp, f, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly})
+	if errors.Is(err, errNoSocket) {
+		return ObjectInfo{}, nil, false
+	}
+	if err != nil {
+		return ObjectInfo{}, err, true
+	}
+	p.ops.Add(1)
+	const op = "storaged sc.create"
+	if resp.Error != nil {
+		if f != nil {
+			f.Close()
+		}
+		p.release(c)
+		return ObjectInfo{}, resp.Error.Err(op), true
+	}
+	if f == nil {
+		c.c.Close()
+		return ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered create without a descriptor"), true
+	}
+	n, etag, err := writeBody(ctx, f, r, size)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = errs.E(op, errs.Unavailable, "closing the temp file failed", cerr)
+	}
+	if err != nil {
+		c.c.Close() // storaged removes the temp file; nothing is visible
+		return ObjectInfo{}, err, true
+	}
+	resp, extra, err := c.roundTrip(ctx, p.token, SCRequest{Op: SCCommit, Size: n, ETag: etag})
+	if err != nil {
+		c.c.Close()
+		return ObjectInfo{}, err, true
+	}
+	if extra != nil {
+		extra.Close()
+	}
+	p.release(c)
+	if resp.Error != nil {
+		return ObjectInfo{}, resp.Error.Err("storaged sc.commit"), true
+	}
+	if resp.Info == nil {
+		return ObjectInfo{}, errs.E("storaged sc.commit", errs.Unavailable, errs.StatusBadGateway, "storaged answered commit without info"), true
+	}
+	return *resp.Info, nil, true
+}
+
+var scBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// scWriteback is how often writeBody starts writeback of what it wrote, as
+// the local backend's Put does (ADR-014).
+const scWriteback = 256 << 10
+
+// writeBody copies r into f, hashing it (xxh3-128, the local backend's
+// etag) and starting writeback every 256 KiB; size >= 0 is checked.
+func writeBody(ctx context.Context, f *os.File, r io.Reader, size int64) (int64, string, error) {
+	const op = "storage.put"
+	bp := scBufs.Get().(*[]byte)
+	defer scBufs.Put(bp)
+	buf := *bp
+	h := xxh3.New128()
+	fd := int(f.Fd())
+	var n, started int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, "", errs.E(op, err)
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if size >= 0 && n > size {
+				return n, "", errs.Errorf(op, errs.Invalid, "body is longer than its declared size of %d bytes", size)
+			}
+			h.Write(buf[:m])
+			if _, err := f.Write(buf[:m]); err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					return n, "", errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
+				}
+				return n, "", errs.E(op, errs.Unavailable, "local storage: write failed", err)
+			}
+			if n-started >= scWriteback {
+				_ = unix.SyncFileRange(fd, started, n-started, unix.SYNC_FILE_RANGE_WRITE)
+				started = n
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			var e *errs.Error
+			if errors.As(rerr, &e) {
+				return n, "", rerr
+			}
+			if ctx.Err() != nil {
+				return n, "", errs.E(op, ctx.Err())
+			}
+			return n, "", errs.E(op, errs.Invalid, fmt.Sprintf("reading the object body failed after %d bytes", n), rerr)
+		}
+	}
+	if size >= 0 && n != size {
+		return n, "", errs.Errorf(op, errs.Invalid, "body ended after %d of its declared %d bytes", n, size)
+	}
+	sum := h.Sum128().Bytes()
+	return n, hex.EncodeToString(sum[:]), nil
+}

@@ -1,0 +1,200 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"lakehouse-go/internal/errs"
+)
+
+// The short-circuit protocol (ADR-015) between the Client and storaged on
+// the same host, over the Unix socket [storaged].socket (SOCK_STREAM), for
+// the local backend. Like HDFS short-circuit local reads, storaged does not
+// stream the object: it passes an open file descriptor (SCM_RIGHTS).
+//
+// Every message is a frame: a 4-byte big-endian length, then that many
+// bytes of JSON (at most SCMaxMessage). The client sends one SCRequest and
+// reads one SCResponse before the next (connections are pooled, one request
+// at a time). The first request on a connection carries the bearer token
+// when storaged has one.
+//
+//	open   {key[, etag]}           -> {info} + the object's fd (read-only)
+//	create {key, create_only}      -> {}     + a temp file's fd (write-only)
+//	commit {size, etag}            -> {info}  (after create, on the same connection)
+//
+// A connection closed between create and commit leaves nothing visible.
+const (
+	SCVersion    = 1
+	SCMaxMessage = 64 << 10
+
+	SCOpen   = "open"
+	SCCreate = "create"
+	SCCommit = "commit"
+)
+
+// SCRequest is a client's message.
+type SCRequest struct {
+	V     int    `json:"v"`
+	Op    string `json:"op"`
+	ReqID string `json:"req_id,omitempty"`
+	// Auth is "Bearer <token>", on a connection's first request.
+	Auth string `json:"auth,omitempty"`
+	Key  string `json:"key,omitempty"` // open, create
+	// ETag: open — the version wanted (Conflict 412 when the object's
+	// differs); commit — the xxh3-128 the client computed while writing.
+	ETag       string `json:"etag,omitempty"`
+	CreateOnly bool   `json:"create_only,omitempty"` // create
+	Size       int64  `json:"size,omitempty"`        // commit: bytes written
+}
+
+// Validate checks the fields each op needs (keys with ValidateKey; the
+// local backend adds its own rules).
+func (r *SCRequest) Validate() error {
+	const op = "storage.sc"
+	if r.V != SCVersion {
+		return errs.Errorf(op, errs.Invalid, "protocol version %d: this storaged speaks %d", r.V, SCVersion)
+	}
+	if len(r.Auth) > 4096 || len(r.ReqID) > 256 || len(r.ETag) > 256 {
+		return errs.E(op, errs.Invalid, "auth, req_id or etag too long")
+	}
+	switch r.Op {
+	case SCOpen, SCCreate:
+		if r.Size != 0 {
+			return errs.Errorf(op, errs.Invalid, "%s: unexpected size", r.Op)
+		}
+		return ValidateKey(r.Key)
+	case SCCommit:
+		if r.Key != "" || r.CreateOnly {
+			return errs.E(op, errs.Invalid, "commit: key and create_only belong to create")
+		}
+		if r.Size < 0 {
+			return errs.E(op, errs.Invalid, "commit: negative size")
+		}
+		return nil
+	}
+	return errs.Errorf(op, errs.Invalid, "unknown op %q", r.Op)
+}
+
+// SCResponse is storaged's answer: Info, or Error (DESIGN.md's error body
+// fields plus the status, so 412 and 416 survive the hop).
+type SCResponse struct {
+	V     int         `json:"v"`
+	Info  *ObjectInfo `json:"info,omitempty"`
+	Error *SCError    `json:"error,omitempty"`
+}
+
+// SCError is an error answered by storaged.
+type SCError struct {
+	Kind      errs.Kind `json:"kind"`
+	Message   string    `json:"message"`
+	RequestID string    `json:"request_id,omitempty"`
+	Status    int       `json:"status"`
+}
+
+// SCErrorOf is err as an answer: the same kind, status and caller-safe
+// message the HTTP error body would carry.
+func SCErrorOf(err error, reqID string) *SCError {
+	return &SCError{Kind: errs.KindOf(err), Message: errs.Message(err), RequestID: reqID, Status: errs.StatusOf(err)}
+}
+
+// Err turns the answer back into an *errs.Error of the same Kind (and the
+// status when it is not the kind's default), as errs.FromResponse does for
+// an HTTP answer.
+func (e *SCError) Err(op string) error {
+	k := e.Kind
+	if k == "" {
+		k = errs.Internal
+	}
+	out := &errs.Error{Op: op, Kind: k, Msg: e.Message}
+	if e.Status != 0 && e.Status != errs.StatusOf(&errs.Error{Kind: k}) {
+		out.Status = e.Status
+	}
+	return out
+}
+
+// AppendSCFrame appends v as one frame to b.
+func AppendSCFrame(b []byte, v any) ([]byte, error) {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	if len(p) > SCMaxMessage {
+		return b, fmt.Errorf("short-circuit message of %d bytes is over %d", len(p), SCMaxMessage)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...), nil
+}
+
+// ReadSCFrame reads one frame's payload from r into buf (grown as needed,
+// never past SCMaxMessage). io.EOF before the first byte is returned as is.
+func ReadSCFrame(r io.Reader, buf []byte) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n, err := SCFrameLen(hdr[:])
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// SCFrameLen is the payload length announced by a frame header, checked
+// against SCMaxMessage.
+func SCFrameLen(hdr []byte) (int, error) {
+	n := binary.BigEndian.Uint32(hdr)
+	if n == 0 || n > SCMaxMessage {
+		return 0, errs.Errorf("storage.sc", errs.TooLarge, "short-circuit message of %d bytes: want 1..%d", n, SCMaxMessage)
+	}
+	return int(n), nil
+}
+
+// DecodeSCRequest decodes and validates one request payload. Unknown
+// fields, trailing data and invalid fields are Invalid errors.
+func DecodeSCRequest(p []byte) (SCRequest, error) {
+	var r SCRequest
+	if err := decodeStrict(p, &r); err != nil {
+		return SCRequest{}, err
+	}
+	return r, r.Validate()
+}
+
+// DecodeSCResponse decodes one answer payload.
+func DecodeSCResponse(p []byte) (SCResponse, error) {
+	var r SCResponse
+	if err := decodeStrict(p, &r); err != nil {
+		return SCResponse{}, err
+	}
+	if r.V != SCVersion {
+		return SCResponse{}, errs.Errorf("storage.sc", errs.Unavailable, "short-circuit answer of protocol version %d, want %d", r.V, SCVersion)
+	}
+	if r.Info != nil && r.Error != nil {
+		return SCResponse{}, errs.E("storage.sc", errs.Unavailable, "short-circuit answer with both info and error")
+	}
+	return r, nil
+}
+
+func decodeStrict(p []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.E("storage.sc", errs.Invalid, "undecodable short-circuit message", err)
+	}
+	if dec.More() {
+		return errs.E("storage.sc", errs.Invalid, "trailing data after a short-circuit message")
+	}
+	return nil
+}

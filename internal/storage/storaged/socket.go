@@ -1,0 +1,336 @@
+package storaged
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/local"
+)
+
+// scServer serves the short-circuit protocol (storage/shortcircuit.go,
+// ADR-015) on [storaged].socket for the local backend: it hands clients on
+// this host open file descriptors instead of streaming bytes over HTTP.
+// Every connection is checked with SO_PEERCRED (storaged's own uid only)
+// and, when tokens are configured, by the bearer token on its first
+// request, through the harness's own check (RequestHooks.CheckAuth).
+type scServer struct {
+	store *local.Store
+	ln    *net.UnixListener
+	path  string
+	log   *slog.Logger
+	hooks *shared.RequestHooks // set by start
+	uid   int
+	idle  time.Duration // a connection waiting for its next request is closed after this
+
+	mu      sync.Mutex
+	conns   map[*scConn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+type scConn struct {
+	c    *net.UnixConn
+	idle bool // waiting for a request with no write in progress (under scServer.mu)
+}
+
+// maxSunPath is the longest socket path bind(2) takes (sun_path minus NUL).
+const maxSunPath = len(unix.RawSockaddrUnix{}.Path) - 1
+
+// listenSC listens on path, removing a stale socket a killed storaged left.
+// Any problem is logged and storaged runs without the socket (clients use
+// HTTP): nil, nil.
+func listenSC(path string, store *local.Store, log *slog.Logger, idle time.Duration) *scServer {
+	warn := func(msg string, args ...any) *scServer {
+		log.Warn(msg+"; running without the short-circuit socket (clients use HTTP)", append([]any{"op", "start", "socket", path}, args...)...)
+		return nil
+	}
+	if len(path) > maxSunPath {
+		return warn("[storaged].socket path is longer than the "+strconv.Itoa(maxSunPath)+"-byte limit of a Unix socket path", "len", len(path))
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return warn("[storaged].socket exists and is not a socket")
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return warn("another process answers on [storaged].socket")
+		}
+		if err := os.Remove(path); err != nil {
+			return warn("cannot remove a stale socket", "err", err.Error())
+		}
+		log.Info("removed a stale short-circuit socket", "op", "start", "socket", path)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return warn("cannot listen on [storaged].socket", "err", err.Error())
+	}
+	// SO_PEERCRED is the guard; the mode keeps other users from connecting at all.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return warn("cannot chmod [storaged].socket", "err", err.Error())
+	}
+	log.Info("short-circuit socket", "op", "start", "socket", path)
+	return &scServer{store: store, ln: ln, path: path, log: log, uid: os.Getuid(), idle: idle, conns: map[*scConn]struct{}{}}
+}
+
+// start accepts connections until shutdown.
+func (s *scServer) start(hooks *shared.RequestHooks) {
+	s.hooks = hooks
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := s.ln.AcceptUnix()
+			if err != nil {
+				s.mu.Lock()
+				closing := s.closing
+				s.mu.Unlock()
+				if closing || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Warn("short-circuit accept failed", "op", "sc.accept", "err", err.Error())
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			sc := &scConn{c: c}
+			s.mu.Lock()
+			if s.closing {
+				s.mu.Unlock()
+				c.Close()
+				return
+			}
+			s.conns[sc] = struct{}{}
+			s.wg.Add(1)
+			s.mu.Unlock()
+			go s.serveConn(sc)
+		}
+	}()
+}
+
+// shutdown stops accepting (the socket file is removed), closes idle
+// connections and waits for writes in progress to commit, until ctx ends;
+// then it closes the rest (their temp files are removed).
+func (s *scServer) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		if c.idle {
+			c.c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+	s.mu.Unlock()
+	s.ln.Close() // unlinks the socket file
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// close closes the listener and every connection.
+func (s *scServer) close() {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.c.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+}
+
+// setIdle marks c idle or busy; it reports false when c should end
+// (shutting down and idle).
+func (s *scServer) setIdle(c *scConn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.idle = idle
+	return !(idle && s.closing)
+}
+
+func (s *scServer) serveConn(c *scConn) {
+	var pending *local.Write
+	defer func() {
+		if pending != nil {
+			pending.Abort() // closed before commit: nothing becomes visible
+		}
+		c.c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	peer := "unix"
+	var cred *unix.Ucred
+	if raw, err := c.c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+	}
+	if cred != nil {
+		peer = "unix/pid" + strconv.Itoa(int(cred.Pid))
+	}
+	if cred == nil || int(cred.Uid) != s.uid {
+		uid := -1
+		if cred != nil {
+			uid = int(cred.Uid)
+		}
+		s.log.Warn("short-circuit connection refused: peer uid is not storaged's", "op", "sc.accept", "peer", peer, "peer_uid", uid, "uid", s.uid)
+		s.answer(c.c, storage.SCResponse{Error: storage.SCErrorOf(errs.E("storage.sc", errs.Forbidden, "the short-circuit socket serves only storaged's own user"), "")}, nil)
+		return
+	}
+	br := bufio.NewReaderSize(c.c, 4096)
+	var buf []byte
+	authed := false
+	for {
+		if !s.setIdle(c, pending == nil) {
+			return
+		}
+		if pending == nil && s.idle > 0 {
+			c.c.SetReadDeadline(time.Now().Add(s.idle))
+		} else {
+			c.c.SetReadDeadline(time.Time{})
+		}
+		p, err := storage.ReadSCFrame(br, buf)
+		if err != nil {
+			if errs.Is(err, errs.TooLarge) {
+				s.answer(c.c, storage.SCResponse{Error: storage.SCErrorOf(err, "")}, nil)
+			}
+			return // EOF, idle timeout, shutdown, or a broken frame
+		}
+		buf = p[:0]
+		s.setIdle(c, false)
+		start := time.Now()
+		s.hooks.Begin()
+		req, err := storage.DecodeSCRequest(p)
+		ri := &shared.RequestInfo{ReqID: s.hooks.RequestID(req.ReqID), Method: "sc." + req.Op, Route: "sc." + req.Op, Peer: peer, Start: start}
+		if req.Op == "" || len(req.Op) > 16 {
+			ri.Method, ri.Route = "sc.invalid", "sc.invalid"
+		}
+		if req.Key != "" {
+			ri.Path = storage.ObjectURLPath(req.Key)
+		}
+		var info *storage.ObjectInfo
+		var fd *os.File
+		if err == nil && !authed {
+			if err = s.hooks.CheckAuth(req.Auth); err == nil {
+				authed = true
+			}
+		}
+		ri.Authed = authed
+		if err == nil {
+			info, fd, err = s.do(req, &pending)
+		}
+		resp := storage.SCResponse{Info: info}
+		ri.Status = http.StatusOK
+		if err != nil {
+			resp.Info = nil
+			resp.Error = storage.SCErrorOf(err, ri.ReqID)
+			ri.Status = resp.Error.Status
+			lvl := slog.LevelWarn
+			if ri.Status >= 500 {
+				lvl = slog.LevelError
+			}
+			s.log.Log(context.Background(), lvl, "short-circuit request failed", "req_id", ri.ReqID, "op", ri.Method,
+				"key", req.Key, "status", ri.Status, "dur_ms", time.Since(start).Milliseconds(), "err", err.Error())
+		}
+		werr := s.answer(c.c, resp, fd)
+		if fd != nil {
+			fd.Close() // the client has its own copy now
+		}
+		s.hooks.End(ri)
+		if werr != nil || !authed || errs.Is(err, errs.TooLarge) {
+			return
+		}
+	}
+}
+
+// do runs one request. pending is the connection's write in progress.
+func (s *scServer) do(req storage.SCRequest, pending **local.Write) (*storage.ObjectInfo, *os.File, error) {
+	switch req.Op {
+	case storage.SCOpen:
+		f, info, err := s.store.OpenFile(req.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if req.ETag != "" && req.ETag != info.ETag {
+			f.Close()
+			return nil, nil, errs.Errorf("storage.sc", errs.Conflict, "object %q has etag %s, not the %s asked for", req.Key, info.ETag, req.ETag)
+		}
+		return &info, f, nil
+	case storage.SCCreate:
+		if *pending != nil {
+			return nil, nil, errs.E("storage.sc", errs.Invalid, "create: a write is already in progress on this connection")
+		}
+		w, f, err := s.store.BeginWrite(req.Key, req.CreateOnly)
+		if err != nil {
+			return nil, nil, err
+		}
+		*pending = w
+		return nil, f, nil
+	case storage.SCCommit:
+		w := *pending
+		if w == nil {
+			return nil, nil, errs.E("storage.sc", errs.Invalid, "commit without create")
+		}
+		*pending = nil
+		info, err := w.Commit(context.Background(), req.Size, req.ETag)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &info, nil, nil
+	}
+	return nil, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
+}
+
+// answer writes resp, with fd attached (SCM_RIGHTS) when non-nil.
+func (s *scServer) answer(c *net.UnixConn, resp storage.SCResponse, fd *os.File) error {
+	resp.V = storage.SCVersion
+	b, err := storage.AppendSCFrame(nil, resp)
+	if err != nil {
+		return err
+	}
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if fd == nil {
+		_, err = c.Write(b)
+		return err
+	}
+	_, _, err = c.WriteMsgUnix(b, unix.UnixRights(int(fd.Fd())), nil)
+	return err
+}
+
+// serving is the harness's HTTP server plus the socket server, with one
+// lifecycle (shared.Serving).
+type serving struct {
+	srv *http.Server
+	ln  net.Listener
+	sc  *scServer
+}
+
+func (v *serving) Serve() error { return v.srv.Serve(v.ln) }
+
+func (v *serving) Shutdown(ctx context.Context) error {
+	return errors.Join(v.sc.shutdown(ctx), v.srv.Shutdown(ctx))
+}
+
+func (v *serving) Close() error {
+	v.sc.close()
+	return v.srv.Close()
+}
+
+var _ shared.Serving = (*serving)(nil)
