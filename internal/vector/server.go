@@ -17,7 +17,7 @@ import (
 // background, a last snapshot on shutdown.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
-	objects := storage.NewClient(env.StreamClient("storaged"))
+	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket()))
 	st, err := Open(ctx, env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"), 30*time.Second)
 	if err != nil {
 		return nil, err

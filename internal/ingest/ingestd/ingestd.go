@@ -109,7 +109,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}
 	s, err := NewServer(Options{
 		Catalog:        catalog.NewClient(env.Client("catalogd")),
-		Store:          storage.NewClient(env.StreamClient("storaged")),
+		Store:          storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket())),
 		TempDir:        cfg.DataPath(ic.TempDir, "ingestd/tmp"),
 		MaxUploadBytes: ic.MaxUploadBytes,
 		MaxConcurrent:  ic.MaxConcurrent,

@@ -155,7 +155,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cacheDir := cfg.DataPath(qc.CacheDir, "queryd/cache")
 	opts := Options{
 		Catalog:       catalog.NewClient(env.Client("catalogd")),
-		Store:         storage.NewClient(env.StreamClient("storaged")),
+		Store:         storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket())),
 		CacheDir:      cacheDir,
 		CacheMaxBytes: qc.CacheMaxBytes,
 		TempDir:       cfg.DataPath("", "queryd/tmp"),
