@@ -46,11 +46,9 @@ type fconn struct {
 	up     *upConn // the upstream connection in use, for abort
 
 	// client-socket watcher (see watchDelay)
-	wtimer    *time.Timer
 	wmu       sync.Mutex
-	wstate    int       // 0 off, 1 armed, 2 watching
-	wrunning  bool      // wtimer is set to fire
-	wsince    time.Time // when the awaited request started
+	wstate    int          // 0 off, 1 armed, 2 watching
+	wsince    atomic.Int64 // armed: when the awaited request started (monoNs); else 0
 	wstopping bool
 	wdone     chan struct{}
 	wbuf      [1]byte
@@ -117,9 +115,6 @@ func (c *fconn) serve() {
 	handedOff := false
 	defer func() {
 		c.f.forget(c)
-		if c.wtimer != nil {
-			c.wtimer.Stop()
-		}
 		if !handedOff {
 			c.mu.Lock()
 			c.closed = true
@@ -733,44 +728,33 @@ func statusLine(code int) string {
 
 // --- the client-socket watcher ---
 
-// armWatch starts the watcher once the answer to a request that started
-// at since has been awaited for watchDelay. The timer is not reset and
-// stopped per request (a runtime timer update each): it runs on while the
-// connection keeps serving and, when it fires, re-arms for what the
-// current request has left to wait, or stops when none is awaited.
+// armWatch marks the request that started at since as awaiting its
+// answer; the server's sweeper (fastServer.sweep) starts the watcher once
+// it has waited watchDelay. Per request that is a lock and two atomics —
+// no runtime timer, no goroutine per connection and tick (ADR-072).
 func (c *fconn) armWatch(since time.Time) {
 	if c.br.Buffered() > 0 || c.pending > 0 {
 		return // pipelined bytes: nothing to learn from the socket
 	}
 	c.wmu.Lock()
 	c.wstate = 1
-	c.wsince = since
-	if !c.wrunning {
-		c.wrunning = true
-		if c.wtimer == nil {
-			c.wtimer = time.AfterFunc(watchDelay, c.watchTick)
-		} else {
-			c.wtimer.Reset(watchDelay)
-		}
-	}
+	c.wsince.Store(monoNs(since))
 	c.wmu.Unlock()
+	c.f.wakeSweeper()
 }
 
-func (c *fconn) watchTick() {
+// watchDue starts the watcher if the armed request has been awaited for
+// watchDelay at now (the sweeper's view may be a request older).
+func (c *fconn) watchDue(now int64) {
 	c.wmu.Lock()
-	if c.wstate != 1 {
-		c.wrunning = false
+	s := c.wsince.Load()
+	if c.wstate != 1 || s == 0 || now-s < int64(watchDelay) {
 		c.wmu.Unlock()
 		return
 	}
-	if left := watchDelay - time.Since(c.wsince); left > 0 {
-		c.wtimer.Reset(left)
-		c.wmu.Unlock()
-		return
-	}
-	c.wrunning = false
+	c.wsince.Store(0) // the sweeper's work here is done
 	c.wmu.Unlock()
-	c.watchFire()
+	go c.watchFire()
 }
 
 // watchNow starts the watcher at once (a streamed answer).
@@ -821,6 +805,7 @@ func (c *fconn) stopWatch() bool {
 	c.wmu.Lock()
 	st := c.wstate
 	c.wstate = 0
+	c.wsince.Store(0)
 	if st != 2 {
 		c.wmu.Unlock()
 		return false

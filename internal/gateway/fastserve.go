@@ -55,6 +55,65 @@ type fastServer struct {
 	mu       sync.Mutex
 	conns    map[*fconn]struct{}
 	shutting atomic.Bool
+	sweeping atomic.Bool // the sweeper goroutine runs
+}
+
+// monoEpoch anchors monoNs: monotonic nanoseconds that fit an atomic.
+var monoEpoch = time.Now()
+
+// monoNs is t on the monotonic clock, in ns since monoEpoch, never 0.
+func monoNs(t time.Time) int64 { return int64(t.Sub(monoEpoch)) | 1 }
+
+// wakeSweeper starts the sweeper unless it runs (one atomic load per
+// request when it does).
+func (f *fastServer) wakeSweeper() {
+	if !f.sweeping.Load() && f.sweeping.CompareAndSwap(false, true) {
+		go f.sweep()
+	}
+}
+
+// sweep is the one goroutine that starts the client watcher of requests
+// awaited for watchDelay: every watchDelay it looks at each connection's
+// armed request. With none armed it stops; armWatch wakes it again. The
+// second look after clearing sweeping closes the race with an armWatch
+// that saw it still set (both sides are sequentially consistent atomics).
+func (f *fastServer) sweep() {
+	t := time.NewTicker(watchDelay)
+	defer t.Stop()
+	var due []*fconn // scratch, this goroutine's own
+	var armed int
+	for range t.C {
+		if due, armed = f.sweepOnce(due); armed > 0 {
+			continue
+		}
+		f.sweeping.Store(false)
+		if due, armed = f.sweepOnce(due); armed == 0 || !f.sweeping.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// sweepOnce starts the watchers that are due and reports how many
+// requests are armed.
+func (f *fastServer) sweepOnce(due []*fconn) ([]*fconn, int) {
+	now := monoNs(time.Now())
+	armed := 0
+	due = due[:0]
+	f.mu.Lock()
+	for c := range f.conns {
+		if s := c.wsince.Load(); s != 0 {
+			armed++
+			if now-s >= int64(watchDelay) {
+				due = append(due, c)
+			}
+		}
+	}
+	f.mu.Unlock()
+	for i, c := range due {
+		c.watchDue(now)
+		due[i] = nil
+	}
+	return due[:0], armed
 }
 
 func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks, routes []fastRoute, log *slog.Logger) *fastServer {

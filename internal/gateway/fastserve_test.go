@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -340,7 +341,8 @@ func TestFastClientDisconnectStopsUpstream(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		fast time.Duration // fast requests first, for this long
-	}{{"first request", 0}, {"after fast requests", 300 * time.Millisecond}} {
+		idle time.Duration // then a pause, long enough for the sweeper to stop
+	}{{"first request", 0, 0}, {"after fast requests", 300 * time.Millisecond, 0}, {"after a pause", 300 * time.Millisecond, 200 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
 			gone := make(chan struct{})
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -373,6 +375,12 @@ func TestFastClientDisconnectStopsUpstream(t *testing.T) {
 					t.Fatalf("fast request %d: %d %q", n, resp.StatusCode, b)
 				}
 			}
+			if tc.idle > 0 {
+				time.Sleep(tc.idle)
+				if sweeperRuns() {
+					t.Fatal("the sweeper runs on with no request awaited")
+				}
+			}
 			io.WriteString(c, "GET /v1/storage/slow HTTP/1.1\r\nHost: x\r\n\r\n")
 			time.Sleep(100 * time.Millisecond)
 			c.Close()
@@ -383,4 +391,10 @@ func TestFastClientDisconnectStopsUpstream(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sweeperRuns reports whether a fastServer.sweep goroutine exists.
+func sweeperRuns() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*fastServer).sweep(")
 }

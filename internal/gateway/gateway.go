@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -63,9 +64,29 @@ type HealthReport struct {
 //go:embed console.html
 var consoleHTML []byte
 
+// Procs is the GOMAXPROCS the gateway runs with (ADR-072): the configured
+// [gateway].procs, or with 0 one per four CPUs (at least one) — the
+// gateway shares the box with ten daemons, and each extra P it owns costs
+// scheduler work (spinning Ms, futex wake-ups) on every proxied request,
+// like nginx's worker_processes. set is false when the operator's
+// GOMAXPROCS environment variable decides.
+func Procs(configured int, getenv func(string) string, cpus int) (n int, set bool) {
+	if getenv("GOMAXPROCS") != "" {
+		return 0, false
+	}
+	if configured > 0 {
+		return configured, true
+	}
+	return max(1, (cpus+3)/4), true
+}
+
 // New is the gateway's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config
+	if n, set := Procs(cfg.Gateway.Procs, os.Getenv, runtime.NumCPU()); set {
+		runtime.GOMAXPROCS(n)
+		env.Log.Info("procs", "gomaxprocs", n, "from", "[gateway].procs")
+	}
 	g := &gateway{env: env, healthClient: &http.Client{Timeout: max(cfg.Gateway.HealthTimeout.Duration, 100*time.Millisecond), Transport: shared.NewTransport(4)}}
 	proxies := map[string]*proxy{}
 	for _, rt := range Routes {

@@ -315,3 +315,34 @@ func TestHealthAggregates(t *testing.T) {
 		t.Fatal("console page missing")
 	}
 }
+
+func TestProcs(t *testing.T) {
+	none := func(string) string { return "" }
+	set := func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "3"
+		}
+		return ""
+	}
+	cases := []struct {
+		configured, cpus int
+		getenv           func(string) string
+		want             int
+		wantSet          bool
+	}{
+		{0, 1, none, 1, true},
+		{0, 2, none, 1, true},
+		{0, 4, none, 1, true},
+		{0, 5, none, 2, true},
+		{0, 16, none, 4, true},
+		{3, 2, none, 3, true},  // configured wins over the CPU count
+		{0, 16, set, 0, false}, // the operator's GOMAXPROCS wins over both
+		{2, 16, set, 0, false},
+	}
+	for _, c := range cases {
+		n, ok := Procs(c.configured, c.getenv, c.cpus)
+		if n != c.want || ok != c.wantSet {
+			t.Errorf("Procs(%d, cpus %d) = %d, %v; want %d, %v", c.configured, c.cpus, n, ok, c.want, c.wantSet)
+		}
+	}
+}

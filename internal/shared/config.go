@@ -69,6 +69,10 @@ type GatewayConfig struct {
 	HealthTimeout Duration `toml:"health_timeout"`
 	// MaxIdleConnsPerUpstream sizes the keep-alive pool to each daemon.
 	MaxIdleConnsPerUpstream int `toml:"max_idle_conns_per_upstream"`
+	// Procs is how many CPUs run the gateway's Go code at once (GOMAXPROCS,
+	// nginx's worker_processes). 0 = one per four CPUs, at least one
+	// (ADR-072); a GOMAXPROCS environment variable wins over both.
+	Procs int `toml:"procs"`
 }
 
 // StoragedConfig is [storaged].
@@ -483,6 +487,9 @@ func (c *Config) Validate() error {
 		if s.MaxBodyBytes < 0 {
 			bad("[%s].max_body_bytes: negative", name)
 		}
+	}
+	if c.Gateway.Procs < 0 {
+		bad("[gateway].procs: negative")
 	}
 	switch c.Storaged.Backend {
 	case "local":

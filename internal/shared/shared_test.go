@@ -139,8 +139,8 @@ func TestConfigLoad(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "storaged.bindd") || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("unknown keys not reported: %v", err)
 	}
-	_, err = Load(write("[storaged]\nbackend = \"ftp\"\n[embedd]\nprovider = \"x\"\n[auth]\nallowed_ips = [\"nope\"]\n"), env(nil))
-	for _, want := range []string{"[storaged].backend", "[embedd].provider", "[auth].allowed_ips"} {
+	_, err = Load(write("[storaged]\nbackend = \"ftp\"\n[embedd]\nprovider = \"x\"\n[auth]\nallowed_ips = [\"nope\"]\n[gateway]\nprocs = -1\n"), env(nil))
+	for _, want := range []string{"[storaged].backend", "[embedd].provider", "[auth].allowed_ips", "[gateway].procs"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("Validate should report %s among all problems; got %v", want, err)
 		}

@@ -7,11 +7,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +56,18 @@ func TestAllDaemonsHealthyThroughGateway(t *testing.T) {
 		}
 		if resp.StatusCode == 502 || resp.Header.Get("X-Request-Id") == "" {
 			t.Errorf("%s: %d %s", rt.Prefix, resp.StatusCode, body)
+		}
+	}
+	// The gateway runs with its [gateway].procs default (ADR-072), visible in
+	// its own Go metrics.
+	if os.Getenv("GOMAXPROCS") == "" {
+		want, _ := gateway.Procs(0, os.Getenv, runtime.NumCPU())
+		_, body, err := s.Do(context.Background(), "GET", "/metrics", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := fmt.Sprintf("\ngo_sched_gomaxprocs_threads %d\n", want); !strings.Contains(string(body), line) {
+			t.Errorf("gateway /metrics lacks %q", strings.TrimSpace(line))
 		}
 	}
 	// A daemon that dies shows in /v1/health and its routes answer 502 naming it.
