@@ -1,0 +1,446 @@
+package storaged_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sys/unix"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/storage/storagetest"
+)
+
+// startSocket starts storaged (local backend) in-process with a short
+// socket path and returns the socket client, an HTTP-only client, the
+// config and the server.
+func startSocket(t *testing.T, tweak ...func(*shared.Config)) (sc, httpc *storage.Client, cfg *shared.Config, srv *shared.Server) {
+	t.Helper()
+	cfg = storagetest.Config(t)
+	cfg.Storaged.Socket = storagetest.SocketPath(t)
+	for _, f := range tweak {
+		f(cfg)
+	}
+	sc, srv = storagetest.Start(t, cfg)
+	httpc = storage.NewClient(storagetest.ClientFor(cfg, "storaged", true))
+	return sc, httpc, cfg, srv
+}
+
+func etagOf(b []byte) string {
+	s := xxh3.Hash128(b).Bytes()
+	return hex.EncodeToString(s[:])
+}
+
+// rawConn speaks the short-circuit protocol by hand, to do what the Client
+// never does (lie, stop halfway, keep a descriptor open).
+type rawConn struct{ c *net.UnixConn }
+
+func dialRaw(t *testing.T, path string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{c.(*net.UnixConn)}
+}
+
+func (r *rawConn) call(t *testing.T, req storage.SCRequest) (storage.SCResponse, *os.File) {
+	t.Helper()
+	req.V = storage.SCVersion
+	b, err := storage.AppendSCFrame(nil, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, storage.SCMaxMessage+4)
+	oob := make([]byte, unix.CmsgSpace(4))
+	have := 0
+	var f *os.File
+	for have < 4 || have < 4+int(uint32(buf[0])<<24|uint32(buf[1])<<16|uint32(buf[2])<<8|uint32(buf[3])) {
+		n, oobn, _, _, err := r.c.ReadMsgUnix(buf[have:], oob)
+		if err != nil {
+			t.Fatalf("read answer: %v", err)
+		}
+		if oobn > 0 {
+			cms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+			for i := range cms {
+				fds, _ := unix.ParseUnixRights(&cms[i])
+				for _, fd := range fds {
+					f = os.NewFile(uintptr(fd), "handed")
+				}
+			}
+		}
+		have += n
+	}
+	resp, err := storage.DecodeSCResponse(buf[4:have])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, f
+}
+
+func tmpFiles(t *testing.T, cfg *shared.Config) int {
+	ents, err := os.ReadDir(filepath.Join(cfg.DataDir, "objects", "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+func waitNoTmp(t *testing.T, cfg *shared.Config) {
+	t.Helper()
+	for i := 0; i < 200 && tmpFiles(t, cfg) > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := tmpFiles(t, cfg); n > 0 {
+		t.Fatalf("%d temp files left behind", n)
+	}
+}
+
+// TestSocketGetSnapshot: a descriptor handed out by GET keeps reading the
+// version it opened after the key is overwritten or deleted.
+func TestSocketGetSnapshot(t *testing.T) {
+	sc, httpc, _, _ := startSocket(t)
+	ctx := context.Background()
+	v1, v2, v3 := storagetest.RandomBytes(300<<10), storagetest.RandomBytes(200<<10), []byte("three")
+	storagetest.MustPut(t, sc, "snap", v1)
+	rc1, info1, err := sc.Get(ctx, "snap", storage.Whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc1.Close()
+	storagetest.MustPut(t, httpc, "snap", v2) // overwrite over HTTP
+	storagetest.MustPut(t, sc, "snap", v2)    // and through the socket
+	rc2, _, err := sc.Get(ctx, "snap", storage.GetOptions{Offset: 100, Length: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	if err := sc.Delete(ctx, "snap"); err != nil {
+		t.Fatal(err)
+	}
+	storagetest.MustPut(t, sc, "snap", v3)
+	got1, _ := io.ReadAll(rc1)
+	got2, _ := io.ReadAll(rc2)
+	if !bytes.Equal(got1, v1) || info1.Size != int64(len(v1)) || info1.ETag != etagOf(v1) {
+		t.Fatalf("first descriptor read %d bytes, want the %d of version 1 (%+v)", len(got1), len(v1), info1)
+	}
+	if !bytes.Equal(got2, v2[100:1100]) {
+		t.Fatalf("ranged descriptor read %d bytes, not version 2's range", len(got2))
+	}
+	if got := storagetest.MustGet(t, sc, "snap", storage.Whole); string(got) != "three" {
+		t.Fatalf("now %q", got)
+	}
+	if sc.SocketOps() < 5 {
+		t.Fatalf("only %d ops through the socket", sc.SocketOps())
+	}
+}
+
+// TestSocketWriteInterrupted: a connection closed between create and
+// commit (a killed client) leaves nothing visible and no temp file; so
+// does a PUT whose body breaks midway.
+func TestSocketWriteInterrupted(t *testing.T) {
+	sc, _, cfg, _ := startSocket(t)
+	ctx := context.Background()
+	r := dialRaw(t, cfg.Storaged.Socket)
+	resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "half"})
+	if resp.Error != nil || f == nil {
+		t.Fatalf("create: %+v, fd %v", resp.Error, f)
+	}
+	f.Write(bytes.Repeat([]byte("x"), 1<<20))
+	f.Close()
+	if tmpFiles(t, cfg) != 1 {
+		t.Fatalf("%d temp files during the write, want 1", tmpFiles(t, cfg))
+	}
+	r.c.Close() // the client dies before commit
+	waitNoTmp(t, cfg)
+	if _, err := sc.Head(ctx, "half"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("after an interrupted write: %v", err)
+	}
+
+	// The typed client: a body that fails after 1 MiB.
+	body := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), errReader{})
+	if _, err := sc.Put(ctx, "broken", body, -1, storage.PutOptions{}); err == nil {
+		t.Fatal("a broken body was stored")
+	}
+	waitNoTmp(t, cfg)
+	if _, err := sc.Head(ctx, "broken"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("after a broken body: %v", err)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("the source broke") }
+
+// TestSocketCommitChecks: storaged re-hashes the file and refuses a lying
+// etag or size, and a commit while the client still holds a writable
+// descriptor; nothing becomes visible, the temp file is removed.
+func TestSocketCommitChecks(t *testing.T) {
+	sc, _, cfg, _ := startSocket(t)
+	ctx := context.Background()
+	body := []byte("the real content")
+	for _, tc := range []struct {
+		name     string
+		size     int64
+		etag     string
+		keepOpen bool
+		want     string
+	}{
+		{"lying etag", int64(len(body)), etagOf([]byte("something else")), false, "xxh3-128"},
+		{"lying size", int64(len(body)) - 1, etagOf(body), false, "bytes"},
+		{"malformed etag", int64(len(body)), "not-hex", false, "etag"},
+		{"writer still open", int64(len(body)), etagOf(body), true, "still open"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, cfg.Storaged.Socket)
+			key := "lie/" + strings.ReplaceAll(tc.name, " ", "-")
+			resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: key})
+			if resp.Error != nil || f == nil {
+				t.Fatalf("create: %+v", resp.Error)
+			}
+			f.Write(body)
+			if !tc.keepOpen {
+				f.Close()
+			} else {
+				defer f.Close()
+			}
+			resp, _ = r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: tc.size, ETag: tc.etag})
+			if resp.Error == nil || resp.Error.Kind != errs.Invalid || !strings.Contains(resp.Error.Message, tc.want) {
+				t.Fatalf("commit answered %+v, want invalid mentioning %q", resp.Error, tc.want)
+			}
+			if _, err := sc.Head(ctx, key); !errs.Is(err, errs.NotFound) {
+				t.Fatalf("refused commit is visible: %v", err)
+			}
+			if n := tmpFiles(t, cfg); n != 0 {
+				t.Fatalf("%d temp files after a refused commit", n)
+			}
+			// The connection still works.
+			resp, f = r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: key})
+			if resp.Error != nil {
+				t.Fatal(resp.Error)
+			}
+			f.Write(body)
+			f.Close()
+			resp, _ = r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: int64(len(body)), ETag: etagOf(body)})
+			if resp.Error != nil || resp.Info == nil || resp.Info.ETag != etagOf(body) {
+				t.Fatalf("honest commit: %+v %+v", resp.Error, resp.Info)
+			}
+		})
+	}
+	// Protocol misuse.
+	r := dialRaw(t, cfg.Storaged.Socket)
+	if resp, _ := r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: 1, ETag: etagOf(body)}); resp.Error == nil || resp.Error.Kind != errs.Invalid {
+		t.Fatalf("commit without create: %+v", resp.Error)
+	}
+	for _, k := range []string{"a/../b", "a//b", "/abs", "x/./y"} {
+		if resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: k}); resp.Error == nil || resp.Error.Kind != errs.Invalid || f != nil {
+			t.Fatalf("create %q: %+v", k, resp.Error)
+		}
+		if resp, f := r.call(t, storage.SCRequest{Op: storage.SCOpen, Key: k}); resp.Error == nil || resp.Error.Kind != errs.Invalid || f != nil {
+			t.Fatalf("open %q: %+v", k, resp.Error)
+		}
+	}
+	storagetest.MustPut(t, sc, "tagged", body)
+	if resp, _ := r.call(t, storage.SCRequest{Op: storage.SCOpen, Key: "tagged", ETag: etagOf([]byte("old"))}); resp.Error == nil || resp.Error.Kind != errs.Conflict {
+		t.Fatalf("open of another version: %+v", resp.Error)
+	}
+	if resp, f := r.call(t, storage.SCRequest{Op: storage.SCOpen, Key: "tagged", ETag: etagOf(body)}); resp.Error != nil || f == nil {
+		t.Fatalf("open of this version: %+v", resp.Error)
+	} else {
+		f.Close()
+	}
+}
+
+// TestSocketCreateOnlyRaceWithHTTP: create-only writers over the socket and
+// over HTTP race for the same keys; exactly one wins each, the rest get 412.
+func TestSocketCreateOnlyRaceWithHTTP(t *testing.T) {
+	sc, httpc, _, _ := startSocket(t)
+	ctx := context.Background()
+	for round := 0; round < 10; round++ {
+		key := fmt.Sprintf("race/%d", round)
+		var wins atomic.Int32
+		var winner atomic.Value
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			c, via := sc, "socket"
+			if w%2 == 1 {
+				c, via = httpc, "http"
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf("writer %d via %s", w, via)
+				_, err := c.Put(ctx, key, strings.NewReader(body), int64(len(body)), storage.PutOptions{CreateOnly: true})
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner.Store(body)
+				case errs.Is(err, errs.Conflict) && errs.StatusOf(err) == 412:
+				default:
+					t.Errorf("writer %d (%s): %v", w, via, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: %d winners", round, wins.Load())
+		}
+		if got := storagetest.MustGet(t, httpc, key, storage.Whole); string(got) != winner.Load().(string) {
+			t.Fatalf("round %d: stored %q, winner %q", round, got, winner.Load())
+		}
+	}
+	if sc.SocketOps() < 40 {
+		t.Fatalf("only %d socket ops", sc.SocketOps())
+	}
+}
+
+// TestSocketToken: with AUTH_TOKEN set, the socket wants it on the first
+// request; a wrong or missing token is refused (and not retried over HTTP).
+func TestSocketToken(t *testing.T) {
+	sc, _, cfg, _ := startSocket(t, func(c *shared.Config) { c.Auth.Token = "primary-token"; c.Auth.SecondaryToken = "second-token" })
+	storagetest.MustPut(t, sc, "k", []byte("v"))
+	if got := storagetest.MustGet(t, sc, "k", storage.Whole); string(got) != "v" || sc.SocketOps() != 2 {
+		t.Fatalf("with the token: %q, %d socket ops", got, sc.SocketOps())
+	}
+	second := storagetest.ClientFor(cfg, "storaged", true)
+	second.Token = "second-token"
+	if _, _, err := storage.NewClient(second, storage.WithSocket(cfg.Storaged.Socket)).Get(context.Background(), "k", storage.Whole); err != nil {
+		t.Fatalf("secondary token: %v", err)
+	}
+	bad := storagetest.ClientFor(cfg, "storaged", true)
+	bad.Token = "wrong"
+	bc := storage.NewClient(bad, storage.WithSocket(cfg.Storaged.Socket))
+	if _, _, err := bc.Get(context.Background(), "k", storage.Whole); !errs.Is(err, errs.Unauthorized) || bc.SocketOps() != 1 {
+		t.Fatalf("wrong token: %v (%d socket ops)", err, bc.SocketOps())
+	}
+	if _, err := bc.Put(context.Background(), "k2", strings.NewReader("x"), 1, storage.PutOptions{}); !errs.Is(err, errs.Unauthorized) {
+		t.Fatalf("wrong token put: %v", err)
+	}
+	r := dialRaw(t, cfg.Storaged.Socket)
+	if resp, f := r.call(t, storage.SCRequest{Op: storage.SCOpen, Key: "k"}); resp.Error == nil || resp.Error.Kind != errs.Unauthorized || f != nil {
+		t.Fatalf("no token: %+v", resp.Error)
+	}
+	if _, err := r.c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection after a refused token: %v, want EOF", err)
+	}
+}
+
+// TestSocketFallback: no socket at the path (storaged on another host, an
+// older storaged, socket = "off") -> the client uses HTTP, silently.
+func TestSocketFallback(t *testing.T) {
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Socket = "off"
+	storagetest.Start(t, cfg)
+	if cfg.StoragedSocket() != "" {
+		t.Fatal("socket = off still names a path")
+	}
+	c := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(filepath.Join(t.TempDir(), "missing.sock")))
+	storagetest.MustPut(t, c, "k", []byte("over http"))
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "over http" || c.SocketOps() != 0 {
+		t.Fatalf("fallback: %q, %d socket ops", got, c.SocketOps())
+	}
+	// A socket file nobody listens on (ECONNREFUSED).
+	dead := storagetest.SocketPath(t)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: dead, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	c = storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(dead))
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "over http" || c.SocketOps() != 0 {
+		t.Fatalf("fallback on a dead socket: %q", got)
+	}
+	// The force-HTTP switch.
+	t.Setenv(storage.ForceHTTPEnv, "1")
+	c = storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(dead))
+	if c.SocketOps() != 0 {
+		t.Fatal("forced HTTP client has a socket")
+	}
+}
+
+// TestSocketLifecycle: a stale socket file is replaced at start, the socket
+// is 0600, a client survives a storaged restart (its pooled connection is
+// dead: it redials), and the file is removed on shutdown. A non-socket file
+// at the path is left alone (storaged runs on HTTP).
+func TestSocketLifecycle(t *testing.T) {
+	path := storagetest.SocketPath(t)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close() // as a killed storaged leaves it
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Socket = path
+	srv, err := shared.Start(context.Background(), "storaged", cfg, storagedNew, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storaged.URL = srv.URL()
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket after start: %v %v", fi, err)
+	}
+	c := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(path))
+	storagetest.MustPut(t, c, "k", []byte("1"))
+	srv.Shutdown(context.Background())
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Fatalf("socket file after shutdown: %v", err)
+	}
+	srv, err = shared.Start(context.Background(), "storaged", cfg, storagedNew, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storaged.URL = srv.URL()
+	c = storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(path))
+	storagetest.MustPut(t, c, "k", []byte("2"))
+	// Restart while c holds a pooled connection: the next call redials.
+	srv.Shutdown(context.Background())
+	srv, err = shared.Start(context.Background(), "storaged", cfg, storagedNew, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "2" || c.SocketOps() != 2 {
+		t.Fatalf("after a restart: %q, %d socket ops", got, c.SocketOps())
+	}
+
+	// A regular file at the path: kept, storaged serves HTTP only.
+	cfg2 := storagetest.Config(t)
+	cfg2.Storaged.Socket = filepath.Join(t.TempDir(), "not-a-socket")
+	os.WriteFile(cfg2.Storaged.Socket, []byte("mine"), 0o600)
+	c2, _ := storagetest.Start(t, cfg2)
+	storagetest.MustPut(t, c2, "k", []byte("x"))
+	if b, _ := os.ReadFile(cfg2.Storaged.Socket); string(b) != "mine" || c2.SocketOps() != 0 {
+		t.Fatalf("regular file at the socket path: %q, %d socket ops", b, c2.SocketOps())
+	}
+	// A path over the sun_path limit: HTTP only.
+	cfg3 := storagetest.Config(t)
+	cfg3.Storaged.Socket = "/tmp/" + strings.Repeat("s", 120) + ".sock"
+	c3, _ := storagetest.Start(t, cfg3)
+	storagetest.MustPut(t, c3, "k", []byte("x"))
+	if c3.SocketOps() != 0 {
+		t.Fatal("socket ops on an impossible path")
+	}
+}
+
+var storagedNew = storaged.New
