@@ -80,8 +80,8 @@ func (s *source) Read(p []byte) (int, error) {
 }
 
 type row struct {
-	backend, op, size    string
-	direct, storaged, mb float64 // seconds, seconds, MiB moved per measurement
+	backend, via, op, size string
+	direct, storaged, mb   float64 // seconds, seconds, MiB moved per measurement
 }
 
 func main() {
@@ -105,7 +105,11 @@ func main() {
 	// local
 	{
 		child := startStoraged(bin, tmp, "local", "")
-		rows = append(rows, benchLocal(child, tmp)...)
+		rows = append(rows, benchLocal(child.client, "HTTP", tmp)...)
+		rows = append(rows, benchLocal(child.socket, "socket", tmp)...)
+		if child.socket.SocketOps() == 0 {
+			fail("the socket rows did not go through the socket %s", child.socketPath)
+		}
 		mem = append(mem, streamMem("local", child)...)
 		child.stop()
 	}
@@ -133,15 +137,15 @@ func main() {
 	}
 
 	fmt.Printf("### storaged vs backend directly (%s, %d cores)\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
-	fmt.Println("| backend | op | object | direct MiB/s | through storaged MiB/s | ratio | >= 0.9x |")
-	fmt.Println("|---|---|---|---:|---:|---:|---|")
+	fmt.Println("| backend | through storaged via | op | object | direct MiB/s | through storaged MiB/s | ratio | >= 0.9x |")
+	fmt.Println("|---|---|---|---|---:|---:|---:|---|")
 	for _, r := range rows {
 		d, s := r.mb/r.direct, r.mb/r.storaged
 		ok := "yes"
 		if s/d < 0.9 {
 			ok = "**no**"
 		}
-		fmt.Printf("| %s | %s | %s | %.0f | %.0f | %.2f | %s |\n", r.backend, r.op, r.size, d, s, s/d, ok)
+		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %s |\n", r.backend, r.via, r.op, r.size, d, s, s/d, ok)
 	}
 	if len(mem) > 0 {
 		fmt.Printf("\n### storaged memory while streaming one %d MiB object (child process, /proc/<pid>/status)\n\n", *streamMB)
@@ -154,9 +158,11 @@ func main() {
 }
 
 type child struct {
-	cmd    *exec.Cmd
-	client *storage.Client
-	dir    string
+	cmd        *exec.Cmd
+	client     *storage.Client // HTTP only
+	socket     *storage.Client // short-circuit socket (local backend), as daemons build it
+	socketPath string
+	dir        string
 }
 
 func (c *child) stop() {
@@ -191,7 +197,9 @@ func startStoraged(bin, tmp, backend, extra string) *child {
 	cfg := shared.Default(dir)
 	cfg.Storaged.URL = "http://" + addr
 	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(0), StreamHTTP: shared.NewHTTPClient(0)}
-	return &child{cmd: cmd, client: storage.NewClient(env.StreamClient("storaged")), dir: dir}
+	return &child{cmd: cmd, client: storage.NewClient(env.StreamClient("storaged")),
+		socket:     storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(cfg.StoragedSocket())),
+		socketPath: cfg.StoragedSocket(), dir: dir}
 }
 
 type sizes struct {
@@ -289,18 +297,23 @@ func alternate(n int, direct, through func(i int), after ...func(side string, i 
 	return d, s
 }
 
-func benchLocal(c *child, tmp string) []row {
+// benchLocal compares the local backend used directly with storaged
+// through client (via: "HTTP" or "socket").
+func benchLocal(client *storage.Client, via, tmp string) []row {
 	ctx := context.Background()
-	direct := filepath.Join(tmp, "direct")
+	direct := filepath.Join(tmp, "direct-"+via)
 	os.MkdirAll(filepath.Join(direct, "tmp"), 0o700)
 	os.MkdirAll(filepath.Join(direct, "data"), 0o700)
-	dst := filepath.Join(tmp, "dst") // where the "to a file" GETs land
+	dst := filepath.Join(tmp, "dst-"+via) // where the "to a file" GETs land
 	os.MkdirAll(dst, 0o700)
 	dstPath := func(side string, i int) string { return filepath.Join(dst, fmt.Sprintf("%s-%d", side, i)) }
 	var rows []row
 	for _, sz := range sizeSet() {
 		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
-		put := row{backend: "local", op: "PUT", size: sz.label, mb: mb}
+		key := func(i int) string {
+			return fmt.Sprintf("bench/%s/%s-%d", via, strings.ReplaceAll(sz.label, " ", ""), i)
+		}
+		put := row{backend: "local", via: via, op: "PUT", size: sz.label, mb: mb}
 		put.direct, put.storaged = alternate(sz.n, func(i int) {
 			{
 				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
@@ -314,10 +327,10 @@ func benchLocal(c *child, tmp string) []row {
 				d.Close()
 			}
 		}, func(i int) {
-			_, err := c.client.Put(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), newSource(sz.size), sz.size, storage.PutOptions{})
+			_, err := client.Put(ctx, key(i), newSource(sz.size), sz.size, storage.PutOptions{})
 			check(err)
 		})
-		get := row{backend: "local", op: "GET (into memory)", size: sz.label, mb: mb}
+		get := row{backend: "local", via: via, op: "GET (into memory)", size: sz.label, mb: mb}
 		get.direct, get.storaged = alternate(sz.n, func(i int) {
 			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
 			check(err)
@@ -325,20 +338,20 @@ func benchLocal(c *child, tmp string) []row {
 			check(err)
 			f.Close()
 		}, func(i int) {
-			rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
+			rc, _, err := client.Get(ctx, key(i), storage.Whole)
 			check(err)
 			_, err = drain(rc)
 			check(err)
 			rc.Close()
 		})
-		file := row{backend: "local", op: "GET (to a file, cp vs curl -o)", size: sz.label, mb: mb}
+		file := row{backend: "local", via: via, op: "GET (to a file, cp vs curl -o)", size: sz.label, mb: mb}
 		file.direct, file.storaged = alternate(sz.n, func(i int) {
 			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
 			check(err)
 			check(toFile(dstPath("direct", i), f))
 			f.Close()
 		}, func(i int) {
-			rc, _, err := c.client.Get(ctx, fmt.Sprintf("bench/%s-%d", strings.ReplaceAll(sz.label, " ", ""), i), storage.Whole)
+			rc, _, err := client.Get(ctx, key(i), storage.Whole)
 			check(err)
 			check(toFile(dstPath("storaged", i), rc))
 			rc.Close()
@@ -358,7 +371,7 @@ func benchS3(c *child, m *miniotest.Server) []row {
 		key := func(who string, i int) string {
 			return fmt.Sprintf("bench/%s/%s-%d", who, strings.ReplaceAll(sz.label, " ", ""), i)
 		}
-		put := row{backend: "s3 (MinIO)", op: "PUT", size: sz.label, mb: mb}
+		put := row{backend: "s3 (MinIO)", via: "HTTP", op: "PUT", size: sz.label, mb: mb}
 		put.direct, put.storaged = alternate(sz.n, func(i int) {
 			_, err := mc.PutObject(ctx, m.Bucket, key("direct", i), newSource(sz.size), sz.size, minio.PutObjectOptions{DisableContentSha256: true})
 			check(err)
@@ -366,7 +379,7 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
 			check(err)
 		})
-		get := row{backend: "s3 (MinIO)", op: "GET (into memory)", size: sz.label, mb: mb}
+		get := row{backend: "s3 (MinIO)", via: "HTTP", op: "GET (into memory)", size: sz.label, mb: mb}
 		get.direct, get.storaged = alternate(sz.n, func(i int) {
 			o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
 			check(err)

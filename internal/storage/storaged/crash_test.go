@@ -1,6 +1,7 @@
 package storaged_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -76,7 +77,15 @@ func startChild(t *testing.T, bin, dir, addr string) *exec.Cmd {
 // TestCrashDuringPuts kills -9 a real storaged process in the middle of
 // large PUTs, repeatedly: after each restart no partial object is visible
 // and every acknowledged object reads back byte-identical.
-func TestCrashDuringPuts(t *testing.T) {
+func TestCrashDuringPuts(t *testing.T) { crashDuringPuts(t, false) }
+
+// TestCrashDuringSocketPuts is TestCrashDuringPuts with the PUTs (and the
+// reads that check them) going through the short-circuit socket: the
+// client writes into handed-out temp files when storaged dies; each restart
+// also finds the stale socket file the killed storaged left.
+func TestCrashDuringSocketPuts(t *testing.T) { crashDuringPuts(t, true) }
+
+func crashDuringPuts(t *testing.T, socket bool) {
 	if testing.Short() {
 		t.Skip("builds and kills a storaged binary")
 	}
@@ -89,6 +98,10 @@ func TestCrashDuringPuts(t *testing.T) {
 	cfg.Storaged.URL = "http://" + addr
 	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(0), StreamHTTP: shared.NewHTTPClient(0)}
 	c := storage.NewClient(env.StreamClient("storaged"))
+	if socket {
+		// startChild's data_dir is dir/data: the default socket is there.
+		c = storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(filepath.Join(dir, "data", "storaged.sock")))
+	}
 	ctx := context.Background()
 
 	var mu sync.Mutex
@@ -196,5 +209,20 @@ func TestCrashDuringPuts(t *testing.T) {
 	}
 	if len(leftovers) != 0 {
 		t.Errorf("temp files of interrupted writes were not cleaned at start: %d", len(leftovers))
+	}
+	if socket {
+		before := c.SocketOps()
+		storagetestMustPut(t, c, "crash/after-restart", []byte("x"))
+		if before == 0 || c.SocketOps() == before {
+			t.Errorf("socket ops: %d during the rounds, none after the last restart: the socket was not used", before)
+		}
+		t.Logf("%d calls through the socket", c.SocketOps())
+	}
+}
+
+func storagetestMustPut(t *testing.T, c *storage.Client, key string, b []byte) {
+	t.Helper()
+	if _, err := c.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
