@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -70,8 +69,14 @@ type scPool struct {
 	downUntil time.Time
 }
 
+// scConn is one connection, on a blocking socket used with plain
+// syscalls: the calling thread sleeps in recvmsg and the kernel wakes it
+// when storaged answers, without the netpoller's park/epoll/wake hops
+// (a large share of a short round trip between two processes).
 type scConn struct {
-	c      *net.UnixConn
+	fd     int
+	mu     sync.Mutex // guards closed against a ctx cancel shutting fd down
+	closed bool
 	rbuf   []byte
 	wbuf   []byte
 	oob    []byte
@@ -81,18 +86,41 @@ type scConn struct {
 }
 
 func (p *scPool) dial(ctx context.Context) (*scConn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", p.path)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctxErr(ctx, "storaged sc dial", err)
+	if err := ctx.Err(); err != nil {
+		return nil, ctxErr(ctx, "storaged sc dial", err)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: p.path})
+		if err != nil {
+			unix.Close(fd)
 		}
+	}
+	if err != nil {
 		p.mu.Lock()
 		p.downUntil = time.Now().Add(scRetryDial)
 		p.mu.Unlock()
 		return nil, errNoSocket
 	}
-	return &scConn{c: c.(*net.UnixConn), rbuf: make([]byte, 4096), oob: make([]byte, unix.CmsgSpace(4*4))}, nil
+	return &scConn{fd: fd, rbuf: make([]byte, 4096), oob: make([]byte, unix.CmsgSpace(4*4))}, nil
+}
+
+func (c *scConn) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		unix.Close(c.fd)
+	}
+	c.mu.Unlock()
+}
+
+// interrupt wakes a call blocked on c (ctx ended); c is broken after it.
+func (c *scConn) interrupt() {
+	c.mu.Lock()
+	if !c.closed {
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+	c.mu.Unlock()
 }
 
 // conn returns a pooled connection (reused = true) or a new one;
@@ -107,7 +135,7 @@ func (p *scPool) conn(ctx context.Context) (c *scConn, reused bool, err error) {
 			p.mu.Unlock()
 			return c, true, nil
 		}
-		c.c.Close()
+		c.close()
 	}
 	down := now.Before(p.downUntil)
 	p.mu.Unlock()
@@ -121,7 +149,7 @@ func (p *scPool) conn(ctx context.Context) (c *scConn, reused bool, err error) {
 // release pools c, or closes it when it is broken or the pool is full.
 func (p *scPool) release(c *scConn) {
 	if c.broken {
-		c.c.Close()
+		c.close()
 		return
 	}
 	c.last = time.Now()
@@ -132,7 +160,7 @@ func (p *scPool) release(c *scConn) {
 	}
 	p.mu.Unlock()
 	if c != nil {
-		c.c.Close()
+		c.close()
 	}
 }
 
@@ -140,27 +168,27 @@ func (p *scPool) release(c *scConn) {
 // that turns out dead (storaged restarted) is replaced by a fresh one once.
 // errNoSocket means nothing was sent. On success the caller owns conn
 // (release it, or close it) and the descriptor, if any.
-func (p *scPool) do(ctx context.Context, req SCRequest) (*scConn, SCResponse, *os.File, error) {
+func (p *scPool) do(ctx context.Context, req SCRequest) (*scConn, SCResponse, int, error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := p.conn(ctx)
 		if err != nil {
-			return nil, SCResponse{}, nil, err
+			return nil, SCResponse{}, -1, err
 		}
-		resp, f, err := c.roundTrip(ctx, p.token, req)
+		resp, fd, err := c.roundTrip(ctx, p.token, req)
 		if err == nil {
-			return c, resp, f, nil
+			return c, resp, fd, nil
 		}
-		c.c.Close()
+		c.close()
 		if reused && attempt == 0 && ctx.Err() == nil {
 			continue
 		}
-		return nil, SCResponse{}, nil, err
+		return nil, SCResponse{}, -1, err
 	}
 }
 
 // roundTrip writes req and reads one answer with the descriptor passed
 // along with it, if any.
-func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SCResponse, *os.File, error) {
+func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SCResponse, int, error) {
 	op := "storaged sc." + req.Op
 	req.V = SCVersion
 	req.ReqID = shared.RequestID(ctx)
@@ -169,19 +197,26 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 	}
 	var err error
 	if c.wbuf, err = AppendSCFrame(c.wbuf[:0], req); err != nil {
-		return SCResponse{}, nil, errs.E(op, errs.Invalid, err)
+		return SCResponse{}, -1, errs.E(op, errs.Invalid, err)
 	}
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, c.interrupt)
 		defer func() {
 			if !stop() {
 				c.broken = true
 			}
 		}()
 	}
-	if _, err := c.c.Write(c.wbuf); err != nil {
-		c.broken = true
-		return SCResponse{}, nil, transportErr(ctx, op, err)
+	for b := c.wbuf; len(b) > 0; {
+		n, err := unix.Write(c.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.broken = true
+			return SCResponse{}, -1, transportErr(ctx, op, err)
+		}
+		b = b[n:]
 	}
 	var fds []int
 	closeFDs := func() {
@@ -196,7 +231,10 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 			copy(nb, c.rbuf[:have])
 			c.rbuf = nb
 		}
-		n, oobn, flags, _, err := c.c.ReadMsgUnix(c.rbuf[have:], c.oob)
+		n, oobn, flags, _, err := unix.Recvmsg(c.fd, c.rbuf[have:], c.oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
 		if oobn > 0 {
 			if cms, perr := unix.ParseSocketControlMessage(c.oob[:oobn]); perr == nil {
 				for i := range cms {
@@ -215,7 +253,7 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 		if err != nil {
 			c.broken = true
 			closeFDs()
-			return SCResponse{}, nil, transportErr(ctx, op, err)
+			return SCResponse{}, -1, transportErr(ctx, op, err)
 		}
 		have += n
 		if want < 0 && have >= 4 {
@@ -223,7 +261,7 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 			if lerr != nil {
 				c.broken = true
 				closeFDs()
-				return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "bad answer from storaged", lerr)
+				return SCResponse{}, -1, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "bad answer from storaged", lerr)
 			}
 			want = 4 + l
 		}
@@ -231,24 +269,23 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 	if have != want {
 		c.broken = true
 		closeFDs()
-		return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged sent more than one answer")
+		return SCResponse{}, -1, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged sent more than one answer")
 	}
 	resp, err := DecodeSCResponse(c.rbuf[4:want])
 	if err != nil || len(fds) > 1 {
 		c.broken = true
 		closeFDs()
-		return SCResponse{}, nil, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "undecodable answer from storaged", err)
+		return SCResponse{}, -1, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "undecodable answer from storaged", err)
 	}
 	if resp.Error == nil {
 		c.authed = true
 	} else if resp.Error.Kind == errs.Unauthorized || resp.Error.Kind == errs.Forbidden {
 		c.broken = true // storaged closes it
 	}
-	var f *os.File
 	if len(fds) == 1 {
-		f = os.NewFile(uintptr(fds[0]), "storaged:"+req.Key)
+		return resp, fds[0], nil
 	}
-	return resp, f, nil
+	return resp, -1, nil
 }
 
 func transportErr(ctx context.Context, op string, err error) error {
@@ -268,7 +305,7 @@ func ctxErr(ctx context.Context, op string, err error) error {
 // get opens key through the socket. handled is false when the socket
 // could not be dialed (use HTTP).
 func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.ReadCloser, info ObjectInfo, err error, handled bool) {
-	c, resp, f, err := p.do(ctx, SCRequest{Op: SCOpen, Key: key})
+	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCOpen, Key: key})
 	if errors.Is(err, errNoSocket) {
 		return nil, ObjectInfo{}, nil, false
 	}
@@ -278,16 +315,13 @@ func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.Re
 	p.release(c)
 	p.ops.Add(1)
 	const op = "storaged sc.open"
+	f := rawFile(fd)
 	if resp.Error != nil {
-		if f != nil {
-			f.Close()
-		}
+		f.Close()
 		return nil, ObjectInfo{}, resp.Error.Err(op), true
 	}
-	if f == nil || resp.Info == nil {
-		if f != nil {
-			f.Close()
-		}
+	if fd < 0 || resp.Info == nil {
+		f.Close()
 		return nil, ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered open without a descriptor"), true
 	}
 	info = *resp.Info
@@ -308,15 +342,44 @@ func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.Re
 // fileSection reads a byte range of a handed-over object file.
 type fileSection struct {
 	*io.SectionReader
-	f *os.File
+	f rawFile
 }
 
 func (r *fileSection) Close() error { return r.f.Close() }
 
+// rawFile is a handed-over read-only descriptor, read with pread(2)
+// (no *os.File: its fcntl probe and finalizer cost more than a small read).
+type rawFile int
+
+func (f rawFile) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pread(int(f), p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (f rawFile) Close() error {
+	if f < 0 {
+		return nil
+	}
+	return unix.Close(int(f))
+}
+
 // put writes r through a handed-over temp file. handled is false when the
 // socket could not be dialed (nothing was read from r: use HTTP).
 func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (info ObjectInfo, err error, handled bool) {
-	c, resp, f, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly})
+	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly})
 	if errors.Is(err, errNoSocket) {
 		return ObjectInfo{}, nil, false
 	}
@@ -326,32 +389,29 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 	p.ops.Add(1)
 	const op = "storaged sc.create"
 	if resp.Error != nil {
-		if f != nil {
-			f.Close()
-		}
+		rawFile(fd).Close()
 		p.release(c)
 		return ObjectInfo{}, resp.Error.Err(op), true
 	}
-	if f == nil {
-		c.c.Close()
+	if fd < 0 {
+		c.close()
 		return ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered create without a descriptor"), true
 	}
+	f := os.NewFile(uintptr(fd), "storaged temp file for "+key)
 	n, etag, err := writeBody(ctx, f, r, size)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = errs.E(op, errs.Unavailable, "closing the temp file failed", cerr)
 	}
 	if err != nil {
-		c.c.Close() // storaged removes the temp file; nothing is visible
+		c.close() // storaged removes the temp file; nothing is visible
 		return ObjectInfo{}, err, true
 	}
 	resp, extra, err := c.roundTrip(ctx, p.token, SCRequest{Op: SCCommit, Size: n, ETag: etag})
 	if err != nil {
-		c.c.Close()
+		c.close()
 		return ObjectInfo{}, err, true
 	}
-	if extra != nil {
-		extra.Close()
-	}
+	rawFile(extra).Close()
 	p.release(c)
 	if resp.Error != nil {
 		return ObjectInfo{}, resp.Error.Err("storaged sc.commit"), true
