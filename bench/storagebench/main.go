@@ -4,8 +4,10 @@
 //	go run ./bench/storagebench [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048]
 //
 // PUT/GET throughput of 1 MiB and big objects through a real storaged child
-// process (HTTP on 127.0.0.1, the typed storage.Client) versus the backend
-// directly: for local, a careful file copy (temp file, writeback started
+// process (HTTP on 127.0.0.1, the typed storage.Client; for local also
+// through the short-circuit socket, ADR-015, the client daemons build:
+// rows "via socket", each paired with its own direct measurement) versus
+// the backend directly: for local, a careful file copy (temp file, writeback started
 // every 256 KiB, fsync, rename, fsync of the directory — what storaged does)
 // and a plain read; for s3, minio-go straight to the same MinIO (same
 // unsigned-payload option). Every side moves bytes through the same reused
