@@ -448,8 +448,14 @@ func writeBody(ctx context.Context, f *os.File, r io.Reader, size int64) (int64,
 			if size >= 0 && n > size {
 				return n, "", errs.Errorf(op, errs.Invalid, "body is longer than its declared size of %d bytes", size)
 			}
-			h.Write(buf[:m])
-			if _, err := f.Write(buf[:m]); err != nil {
+			// Hash on another core while this one copies into the page
+			// cache: the hash then costs the big PUT almost no time.
+			hashed := make(chan struct{})
+			chunk := buf[:m]
+			go func() { h.Write(chunk); close(hashed) }()
+			_, err := f.Write(chunk)
+			<-hashed
+			if err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
 					return n, "", errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
 				}
