@@ -83,7 +83,7 @@ func Procs(configured int, getenv func(string) string, cpus int) (n int, set boo
 // New is the gateway's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config
-	if n, set := Procs(cfg.Gateway.Procs, os.Getenv, runtime.NumCPU()); set {
+	if n, set := Procs(cfg.Gateway.Procs, os.Getenv, runtime.NumCPU()); set && env.OwnsProcess {
 		runtime.GOMAXPROCS(n)
 		env.Log.Info("procs", "gomaxprocs", n, "from", "[gateway].procs")
 	}

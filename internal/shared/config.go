@@ -284,6 +284,8 @@ type Config struct {
 	Report    ObserverReportConfig `toml:"report"`
 	Log       LogConfig            `toml:"log"`
 
+	ownsProcess bool // set by Run: see Env.OwnsProcess
+
 	// Path is the file the config was read from ("" = embedded defaults).
 	Path string `toml:"-"`
 }

@@ -54,6 +54,10 @@ type Env struct {
 	// StreamHTTP is for streaming calls (uploads, downloads, SSE): no overall
 	// timeout; the caller's ctx bounds it, dial and idle timeouts still apply.
 	StreamHTTP *http.Client
+	// OwnsProcess is true when the daemon runs as its own process (Run), so
+	// process-wide settings (GOMAXPROCS) are its to make; false in
+	// in-process tests, where several daemons share one process.
+	OwnsProcess bool
 }
 
 // Client returns the base client for daemon service (JSON calls).
@@ -127,6 +131,7 @@ func Run(name string, build Builder) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	cfg.ownsProcess = true
 	s, err := Start(ctx, name, cfg, build, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
@@ -204,7 +209,8 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	dctx, cancel := context.WithCancel(ctx)
 	metrics := newMetrics(name)
 	env := &Env{
-		Name: name, Config: cfg, Log: log, Metrics: metrics.Registry,
+		OwnsProcess: cfg.ownsProcess,
+		Name:        name, Config: cfg, Log: log, Metrics: metrics.Registry,
 		HTTP:       &http.Client{Timeout: 60 * time.Second, Transport: NewTransport(64)},
 		StreamHTTP: &http.Client{Transport: NewTransport(64)},
 	}
