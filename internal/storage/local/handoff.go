@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -155,8 +156,48 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	return storage.ObjectInfo{Key: w.key, Size: size, ETag: sum, Modified: timespecUTC(st.Mtim), Path: w.final}, nil
 }
 
-// hashFile is the xxh3-128 hex of the first size bytes of f (pread).
+// hashFile is the xxh3-128 hex of the first size bytes of f: hashed in
+// place through a read-only shared mapping (no copy out of the page cache,
+// which was most of a big socket PUT's commit), or with pread where the
+// mapping cannot be made.
 func hashFile(f *os.File, size int64) (string, error) {
+	if size > 0 && size <= maxMapHash {
+		if sum, mapped, err := hashMapped(f, size); mapped {
+			return sum, err
+		}
+	}
+	return hashRead(f, size)
+}
+
+// maxMapHash bounds the mapping (address space, not memory: the pages are
+// the page cache's).
+const maxMapHash = 1 << 40
+
+// hashMapped hashes f's first size bytes through mmap. The file cannot
+// change under it by the hand-off's writer (Commit's lease check), but a
+// process of the same user could still truncate it by name: the fault
+// that would then kill the process is turned into an error instead
+// (debug.SetPanicOnFault, this goroutine only). mapped is false when the
+// mapping could not be made.
+func hashMapped(f *os.File, size int64) (sum string, mapped bool, err error) {
+	data, merr := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if merr != nil {
+		return "", false, nil
+	}
+	defer unix.Munmap(data)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			sum, err = "", fmt.Errorf("the file changed while it was hashed: %v", r)
+		}
+	}()
+	mapped = true
+	b := xxh3.Hash128(data).Bytes()
+	return hex.EncodeToString(b[:]), true, nil
+}
+
+// hashRead is hashFile with pread.
+func hashRead(f *os.File, size int64) (string, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	h := xxh3.New128()

@@ -1,0 +1,56 @@
+package local
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zeebo/xxh3"
+)
+
+// hashFile (mmap) and hashRead (pread) agree with xxh3-128 of the bytes,
+// at sizes around page and buffer boundaries.
+func TestHashFileMatchesXXH3(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 1<<20 + 3, 3 << 20} {
+		b := make([]byte, n)
+		rand.Read(b)
+		p := filepath.Join(dir, "f")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := xxh3.Hash128(b).Bytes()
+		want := hex.EncodeToString(sum[:])
+		got, err := hashFile(f, int64(n))
+		got2, err2 := hashRead(f, int64(n))
+		f.Close()
+		if err != nil || err2 != nil || got != want || got2 != want {
+			t.Fatalf("size %d: mmap %s (%v), pread %s (%v), want %s", n, got, err, got2, err2, want)
+		}
+	}
+}
+
+// A file shorter than the mapping (truncated by name while it is hashed)
+// faults; the fault is an error, not the end of the process.
+func TestHashMappedFaultIsAnError(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, mapped, err := hashMapped(f, 64<<10) // 60 KiB past the end
+	if !mapped || err == nil || sum != "" || !strings.Contains(err.Error(), "changed while it was hashed") {
+		t.Fatalf("sum %q mapped %v err %v", sum, mapped, err)
+	}
+}
