@@ -157,11 +157,12 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 }
 
 // hashFile is the xxh3-128 hex of the first size bytes of f: hashed in
-// place through a read-only shared mapping (no copy out of the page cache,
-// which was most of a big socket PUT's commit), or with pread where the
+// place through read-only shared mappings of mapWindow bytes at a time (no
+// copy out of the page cache, which was most of a big socket PUT's commit;
+// the window keeps storaged's mapped memory small), or with pread where a
 // mapping cannot be made.
 func hashFile(f *os.File, size int64) (string, error) {
-	if size > 0 && size <= maxMapHash {
+	if size > 0 {
 		if sum, mapped, err := hashMapped(f, size); mapped {
 			return sum, err
 		}
@@ -169,30 +170,46 @@ func hashFile(f *os.File, size int64) (string, error) {
 	return hashRead(f, size)
 }
 
-// maxMapHash bounds the mapping (address space, not memory: the pages are
-// the page cache's).
-const maxMapHash = 1 << 40
+// mapWindow is how much of the file one mapping covers (a multiple of the
+// page size, as mmap offsets must be).
+const mapWindow = 8 << 20
 
-// hashMapped hashes f's first size bytes through mmap. The file cannot
-// change under it by the hand-off's writer (Commit's lease check), but a
-// process of the same user could still truncate it by name: the fault
-// that would then kill the process is turned into an error instead
+// hashMapped hashes f's first size bytes through mmap windows. The file
+// cannot change under it by the hand-off's writer (Commit's lease check),
+// but a process of the same user could still truncate it by name: the
+// fault that would then kill the process is turned into an error instead
 // (debug.SetPanicOnFault, this goroutine only). mapped is false when the
-// mapping could not be made.
+// first mapping could not be made (nothing hashed yet: use pread).
 func hashMapped(f *os.File, size int64) (sum string, mapped bool, err error) {
-	data, merr := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
-	if merr != nil {
-		return "", false, nil
-	}
-	defer unix.Munmap(data)
+	fd := int(f.Fd())
+	h := xxh3.New128()
+	var cur []byte
+	defer func() {
+		if cur != nil {
+			unix.Munmap(cur)
+		}
+	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			sum, err = "", fmt.Errorf("the file changed while it was hashed: %v", r)
 		}
 	}()
-	mapped = true
-	b := xxh3.Hash128(data).Bytes()
+	for off := int64(0); off < size; off += mapWindow {
+		n := min(size-off, mapWindow)
+		data, merr := unix.Mmap(fd, off, int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if merr != nil {
+			if !mapped {
+				return "", false, nil
+			}
+			return "", true, fmt.Errorf("mmap of a temp file: %w", merr)
+		}
+		mapped, cur = true, data
+		h.Write(data)
+		cur = nil
+		unix.Munmap(data)
+	}
+	b := h.Sum128().Bytes()
 	return hex.EncodeToString(b[:]), true, nil
 }
 

@@ -15,7 +15,7 @@ import (
 // at sizes around page and buffer boundaries.
 func TestHashFileMatchesXXH3(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []int{0, 1, 4095, 4096, 4097, 1<<20 + 3, 3 << 20} {
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 1<<20 + 3, mapWindow, mapWindow + 1, 2*mapWindow + 4096} {
 		b := make([]byte, n)
 		rand.Read(b)
 		p := filepath.Join(dir, "f")
@@ -49,8 +49,26 @@ func TestHashMappedFaultIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sum, mapped, err := hashMapped(f, 64<<10) // 60 KiB past the end
+	sum, mapped, err := hashMapped(f, 64<<10) // 60 KiB past the end, in the first window
 	if !mapped || err == nil || sum != "" || !strings.Contains(err.Error(), "changed while it was hashed") {
+		t.Fatalf("sum %q mapped %v err %v", sum, mapped, err)
+	}
+}
+
+// The fault is caught in a later window too (the file shrank after the
+// first windows were hashed).
+func TestHashMappedFaultInALaterWindow(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, make([]byte, mapWindow+4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, mapped, err := hashMapped(f, 2*mapWindow)
+	if !mapped || err == nil || sum != "" {
 		t.Fatalf("sum %q mapped %v err %v", sum, mapped, err)
 	}
 }
