@@ -18,7 +18,7 @@ run() {
   echo "== $name: $*" >&2
   "$@" | tee "bench/out/$name.md"
 }
-run gateway go run ./bench/gatewaybench -d 8s -rounds 5 -nginx-log -b . -benv GOMAXPROCS=2
+run gateway go run ./bench/gatewaybench -d 4s -rounds 11 -nginx-log -b . -benv GOMAXPROCS=2
 run storage go run ./bench/storagebench
 run ingest go run ./bench/ingestbench
 run query go run ./bench/querybench
