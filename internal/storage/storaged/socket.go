@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,9 +42,73 @@ type scServer struct {
 	wg      sync.WaitGroup
 }
 
+// scConn is one accepted connection, moved off the runtime's poller: a
+// duplicate of its descriptor in blocking mode, read and written with plain
+// syscalls by its own goroutine, so a request wakes that goroutine's thread
+// directly (no epoll wake-up, no hop through the scheduler) — the same as
+// the client side, and most of a short round trip's cost (ADR-015). Idle
+// and write timeouts are SO_RCVTIMEO/SO_SNDTIMEO; shutdown(2) wakes a
+// blocked read; the descriptor is closed only by its own goroutine.
 type scConn struct {
-	c    *net.UnixConn
+	fd   int
 	idle bool // waiting for a request with no write in progress (under scServer.mu)
+	down bool // shut down (under scServer.mu)
+}
+
+// Read implements io.Reader on the blocking descriptor.
+func (c *scConn) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(c.fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, os.ErrDeadlineExceeded // SO_RCVTIMEO: idle too long
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// setRecvTimeout sets SO_RCVTIMEO (0 = none).
+func (c *scConn) setRecvTimeout(d time.Duration) {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	_ = unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+}
+
+// shutdown wakes the connection's goroutine (under scServer.mu).
+func (c *scConn) shutdown() {
+	if !c.down {
+		c.down = true
+		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+}
+
+// blockingFD takes c's descriptor off the poller: a blocking duplicate
+// (close-on-exec) with a write timeout; c itself is closed.
+func blockingFD(c *net.UnixConn) (int, error) {
+	defer c.Close()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if cerr := raw.Control(func(f uintptr) { fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil {
+		return -1, cerr
+	}
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	return fd, nil
 }
 
 // maxSunPath is the longest socket path bind(2) takes (sun_path minus NUL).
@@ -105,11 +170,16 @@ func (s *scServer) start(hooks *shared.RequestHooks) {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			sc := &scConn{c: c}
+			fd, err := blockingFD(c)
+			if err != nil {
+				s.log.Warn("short-circuit accept failed", "op", "sc.accept", "err", err.Error())
+				continue
+			}
+			sc := &scConn{fd: fd}
 			s.mu.Lock()
 			if s.closing {
 				s.mu.Unlock()
-				c.Close()
+				unix.Close(fd)
 				return
 			}
 			s.conns[sc] = struct{}{}
@@ -128,7 +198,7 @@ func (s *scServer) shutdown(ctx context.Context) error {
 	s.closing = true
 	for c := range s.conns {
 		if c.idle {
-			c.c.SetReadDeadline(time.Unix(1, 0))
+			c.shutdown()
 		}
 	}
 	s.mu.Unlock()
@@ -150,7 +220,7 @@ func (s *scServer) close() {
 	s.mu.Lock()
 	s.closing = true
 	for c := range s.conns {
-		c.c.Close()
+		c.shutdown()
 	}
 	s.mu.Unlock()
 	s.ln.Close()
@@ -171,17 +241,15 @@ func (s *scServer) serveConn(c *scConn) {
 		if pending != nil {
 			pending.Abort() // closed before commit: nothing becomes visible
 		}
-		c.c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		unix.Close(c.fd)
 		s.wg.Done()
 	}()
 	peer := "unix"
 	var cred *unix.Ucred
-	if raw, err := c.c.SyscallConn(); err == nil {
-		raw.Control(func(fd uintptr) { cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
-	}
+	cred, _ = unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if cred != nil {
 		peer = "unix/pid" + strconv.Itoa(int(cred.Pid))
 	}
@@ -191,25 +259,32 @@ func (s *scServer) serveConn(c *scConn) {
 			uid = int(cred.Uid)
 		}
 		s.log.Warn("short-circuit connection refused: peer uid is not storaged's", "op", "sc.accept", "peer", peer, "peer_uid", uid, "uid", s.uid)
-		s.answer(c.c, storage.SCResponse{Error: storage.SCErrorOf(errs.E("storage.sc", errs.Forbidden, "the short-circuit socket serves only storaged's own user"), "")}, nil)
+		s.answer(c.fd, storage.SCResponse{Error: storage.SCErrorOf(errs.E("storage.sc", errs.Forbidden, "the short-circuit socket serves only storaged's own user"), "")}, nil)
 		return
 	}
-	br := bufio.NewReaderSize(c.c, 4096)
+	br := bufio.NewReaderSize(c, 4096)
 	var buf []byte
 	authed := false
+	idleTO := false
 	for {
 		if !s.setIdle(c, pending == nil) {
 			return
 		}
-		if pending == nil && s.idle > 0 {
-			c.c.SetReadDeadline(time.Now().Add(s.idle))
-		} else {
-			c.c.SetReadDeadline(time.Time{})
+		// The idle timeout applies between requests, not while the client
+		// writes a file between create and commit; the option is changed
+		// only when that changes (two syscalls per PUT, none per GET).
+		if want := pending == nil && s.idle > 0; want != idleTO {
+			idleTO = want
+			if want {
+				c.setRecvTimeout(s.idle)
+			} else {
+				c.setRecvTimeout(0)
+			}
 		}
 		p, err := storage.ReadSCFrame(br, buf)
 		if err != nil {
 			if errs.Is(err, errs.TooLarge) {
-				s.answer(c.c, storage.SCResponse{Error: storage.SCErrorOf(err, "")}, nil)
+				s.answer(c.fd, storage.SCResponse{Error: storage.SCErrorOf(err, "")}, nil)
 			}
 			return // EOF, idle timeout, shutdown, or a broken frame
 		}
@@ -249,7 +324,7 @@ func (s *scServer) serveConn(c *scConn) {
 			s.log.Log(context.Background(), lvl, "short-circuit request failed", "req_id", ri.ReqID, "op", ri.Method,
 				"key", req.Key, "status", ri.Status, "dur_ms", time.Since(start).Milliseconds(), "err", err.Error())
 		}
-		werr := s.answer(c.c, resp, fd)
+		werr := s.answer(c.fd, resp, fd)
 		if fd != nil {
 			fd.Close() // the client has its own copy now
 		}
@@ -298,20 +373,29 @@ func (s *scServer) do(req storage.SCRequest, pending **local.Write) (*storage.Ob
 	return nil, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
 }
 
-// answer writes resp, with fd attached (SCM_RIGHTS) when non-nil.
-func (s *scServer) answer(c *net.UnixConn, resp storage.SCResponse, fd *os.File) error {
+// answer writes resp on the blocking descriptor cfd, with fd attached
+// (SCM_RIGHTS, on the first bytes) when non-nil.
+func (s *scServer) answer(cfd int, resp storage.SCResponse, fd *os.File) error {
 	resp.V = storage.SCVersion
 	b, err := storage.AppendSCFrame(nil, resp)
 	if err != nil {
 		return err
 	}
-	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if fd == nil {
-		_, err = c.Write(b)
-		return err
+	var oob []byte
+	if fd != nil {
+		oob = unix.UnixRights(int(fd.Fd()))
 	}
-	_, _, err = c.WriteMsgUnix(b, unix.UnixRights(int(fd.Fd())), nil)
-	return err
+	for len(b) > 0 {
+		n, err := unix.SendmsgN(cfd, b, oob, nil, unix.MSG_NOSIGNAL)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b, oob = b[n:], nil
+	}
+	return nil
 }
 
 // serving is the harness's HTTP server plus the socket server, with one
