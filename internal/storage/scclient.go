@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -424,64 +423,16 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 
 var scBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-// scWriteback is how often writeBody starts writeback of what it wrote, as
-// the local backend's Put does (ADR-014).
-const scWriteback = 256 << 10
-
 // writeBody copies r into f, hashing it (xxh3-128, the local backend's
-// etag) and starting writeback every 256 KiB; size >= 0 is checked.
+// etag) on another core as it goes, with the local backend's writeback;
+// size >= 0 is checked.
 func writeBody(ctx context.Context, f *os.File, r io.Reader, size int64) (int64, string, error) {
-	const op = "storage.put"
 	bp := scBufs.Get().(*[]byte)
 	defer scBufs.Put(bp)
-	buf := *bp
 	h := xxh3.New128()
-	fd := int(f.Fd())
-	var n, started int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, "", errs.E(op, err)
-		}
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			n += int64(m)
-			if size >= 0 && n > size {
-				return n, "", errs.Errorf(op, errs.Invalid, "body is longer than its declared size of %d bytes", size)
-			}
-			// Hash on another core while this one copies into the page
-			// cache: the hash then costs the big PUT almost no time.
-			hashed := make(chan struct{})
-			chunk := buf[:m]
-			go func() { h.Write(chunk); close(hashed) }()
-			_, err := f.Write(chunk)
-			<-hashed
-			if err != nil {
-				if errors.Is(err, syscall.ENOSPC) {
-					return n, "", errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
-				}
-				return n, "", errs.E(op, errs.Unavailable, "local storage: write failed", err)
-			}
-			if n-started >= scWriteback {
-				_ = unix.SyncFileRange(fd, started, n-started, unix.SYNC_FILE_RANGE_WRITE)
-				started = n
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			var e *errs.Error
-			if errors.As(rerr, &e) {
-				return n, "", rerr
-			}
-			if ctx.Err() != nil {
-				return n, "", errs.E(op, ctx.Err())
-			}
-			return n, "", errs.E(op, errs.Invalid, fmt.Sprintf("reading the object body failed after %d bytes", n), rerr)
-		}
-	}
-	if size >= 0 && n != size {
-		return n, "", errs.Errorf(op, errs.Invalid, "body ended after %d of its declared %d bytes", n, size)
+	n, err := CopyToFile(ctx, "storage.put", f, h, r, size, *bp, true)
+	if err != nil {
+		return n, "", err
 	}
 	sum := h.Sum128().Bytes()
 	return n, hex.EncodeToString(sum[:]), nil
