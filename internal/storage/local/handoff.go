@@ -71,6 +71,9 @@ func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error
 	return w, wf, nil
 }
 
+// Key is the object key the write will publish.
+func (w *Write) Key() string { return w.key }
+
 // Abort removes the temp file; nothing becomes visible. Safe to call after
 // Commit (it does nothing then) and more than once.
 func (w *Write) Abort() {

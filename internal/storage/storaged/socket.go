@@ -299,6 +299,8 @@ func (s *scServer) serveConn(c *scConn) {
 		}
 		if req.Key != "" {
 			ri.Path = storage.ObjectURLPath(req.Key)
+		} else if pending != nil { // commit: the key of the write it ends
+			ri.Path = storage.ObjectURLPath(pending.Key())
 		}
 		var info *storage.ObjectInfo
 		var fd *os.File

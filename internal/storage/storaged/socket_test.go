@@ -444,3 +444,49 @@ func TestSocketLifecycle(t *testing.T) {
 }
 
 var storagedNew = storaged.New
+
+// lockedBuf is a log sink safe for the daemon's writer and the test.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Every socket op writes the harness's access line; a commit's names the
+// key of the write it ends.
+func TestSocketAccessLines(t *testing.T) {
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Socket = storagetest.SocketPath(t)
+	cfg.Log.Access, cfg.Log.Level = true, "info"
+	var logs lockedBuf
+	srv, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storaged.URL = srv.URL()
+	sc := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(cfg.StoragedSocket()))
+	storagetest.MustPut(t, sc, "logs/one", []byte("hello"))
+	if got := storagetest.MustGet(t, sc, "logs/one", storage.Whole); string(got) != "hello" {
+		t.Fatalf("read %q", got)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, op := range []string{"sc.create", "sc.commit", "sc.open"} {
+		if want := `op="` + op + ` /v1/storage/objects/logs/one"`; !strings.Contains(out, want) {
+			t.Errorf("no access line with %s in:\n%s", want, out)
+		}
+	}
+}
