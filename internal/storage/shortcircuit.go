@@ -116,15 +116,17 @@ func (e *SCError) Err(op string) error {
 
 // AppendSCFrame appends v as one frame to b.
 func AppendSCFrame(b []byte, v any) ([]byte, error) {
-	p, err := json.Marshal(v)
+	n := len(b)
+	out, err := marshalSC(append(b, 0, 0, 0, 0), v)
 	if err != nil {
-		return b, err
+		return b[:n], err
 	}
-	if len(p) > SCMaxMessage {
-		return b, fmt.Errorf("short-circuit message of %d bytes is over %d", len(p), SCMaxMessage)
+	size := len(out) - n - 4
+	if size > SCMaxMessage {
+		return b[:n], fmt.Errorf("short-circuit message of %d bytes is over %d", size, SCMaxMessage)
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
-	return append(b, p...), nil
+	binary.BigEndian.PutUint32(out[n:], uint32(size))
+	return out, nil
 }
 
 // ReadSCFrame reads one frame's payload from r into buf (grown as needed,
@@ -164,6 +166,9 @@ func SCFrameLen(hdr []byte) (int, error) {
 // DecodeSCRequest decodes and validates one request payload. Malformed
 // JSON, trailing data and invalid fields are Invalid errors.
 func DecodeSCRequest(p []byte) (SCRequest, error) {
+	if r, ok := decodeSCRequestFast(p); ok {
+		return r, r.Validate()
+	}
 	var r SCRequest
 	if err := decodeStrict(p, &r); err != nil {
 		return SCRequest{}, err
@@ -173,9 +178,12 @@ func DecodeSCRequest(p []byte) (SCRequest, error) {
 
 // DecodeSCResponse decodes one answer payload.
 func DecodeSCResponse(p []byte) (SCResponse, error) {
-	var r SCResponse
-	if err := decodeStrict(p, &r); err != nil {
-		return SCResponse{}, err
+	r, ok := decodeSCResponseFast(p)
+	if !ok {
+		r = SCResponse{}
+		if err := decodeStrict(p, &r); err != nil {
+			return SCResponse{}, err
+		}
 	}
 	if r.V != SCVersion {
 		return SCResponse{}, errs.Errorf("storage.sc", errs.Unavailable, "short-circuit answer of protocol version %d, want %d", r.V, SCVersion)
