@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -11,34 +10,16 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startGatewayWith runs the gateway with the fast path on or off and the
 // given config tweaks; logs go to the returned buffer.
-func startGatewayWith(t *testing.T, fast bool, upURL string, tweak func(*shared.Config)) (*shared.Server, *syncBuf) {
+func startGatewayWith(t *testing.T, fast bool, upURL string, tweak func(*shared.Config)) (*shared.Server, *syncbuf.Buffer) {
 	t.Helper()
 	if fast {
 		t.Setenv("LH_GATEWAY_FASTPATH", "1")
@@ -58,7 +39,7 @@ func startGatewayWith(t *testing.T, fast bool, upURL string, tweak func(*shared.
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	s, err := shared.Start(context.Background(), "gateway", cfg, New, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package pathway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,24 +17,8 @@ import (
 	"lakehouse-go/internal/pathway"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/testutil/suite"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestKill9KeepsAcknowledgedWrites builds the real pathwayd, and in each
 // round starts it, checks that every write acknowledged so far is there,
@@ -63,7 +46,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	cfg.Pathwayd.URL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(10 * time.Second)}
 	c := pathway.NewClient(env.Client("pathwayd"))
-	logs := &lockedBuf{}
+	logs := &syncbuf.Buffer{}
 
 	var mu sync.Mutex
 	ackedSteps := map[string][]string{} // run -> acknowledged step names in ack order

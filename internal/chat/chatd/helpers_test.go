@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"lakehouse-go/internal/chat"
 	"lakehouse-go/internal/chat/chatd"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 // env is one chatd under test.
@@ -24,24 +24,7 @@ type env struct {
 	srv    *shared.Server
 	client *chat.Client
 	http   *http.Client
-	logs   *syncBuf
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs   *syncbuf.Buffer
 }
 
 // config is a chatd config for tests: every provider "off" (never the
@@ -74,7 +57,7 @@ func start(t testing.TB, cfg *shared.Config) *env {
 			t.Skipf("%s is set in the environment; unset it to run chatd tests", d.KeyEnv)
 		}
 	}
-	logs := &syncBuf{}
+	logs := &syncbuf.Buffer{}
 	srv, err := shared.Start(context.Background(), "chatd", cfg, chatd.New, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storaged"
 	"lakehouse-go/internal/storage/storagetest"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 // startSocket starts storaged (local backend) in-process with a short
@@ -445,31 +446,13 @@ func TestSocketLifecycle(t *testing.T) {
 
 var storagedNew = storaged.New
 
-// lockedBuf is a log sink safe for the daemon's writer and the test.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Every socket op writes the harness's access line; a commit's names the
 // key of the write it ends.
 func TestSocketAccessLines(t *testing.T) {
 	cfg := storagetest.Config(t)
 	cfg.Storaged.Socket = storagetest.SocketPath(t)
 	cfg.Log.Access, cfg.Log.Level = true, "info"
-	var logs lockedBuf
+	var logs syncbuf.Buffer
 	srv, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, &logs)
 	if err != nil {
 		t.Fatal(err)

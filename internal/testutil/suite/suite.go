@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 var (
@@ -106,7 +107,7 @@ type Suite struct {
 	Token  string
 	procs  map[string]*exec.Cmd
 	opts   Options
-	logBuf *syncBuffer
+	logBuf *syncbuf.Buffer
 	bin    string
 	mu     sync.Mutex
 }
@@ -164,7 +165,7 @@ func StartE(dir string, opts Options) (*Suite, error) {
 		return nil, err
 	}
 	if s.opts.Log == nil {
-		s.logBuf = &syncBuffer{}
+		s.logBuf = &syncbuf.Buffer{}
 		s.opts.Log = s.logBuf
 	}
 	for _, e := range opts.Env {
@@ -307,23 +308,6 @@ func (s *Suite) Logs() string {
 		return ""
 	}
 	return s.logBuf.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // prefixWriter prefixes every line with a daemon name.
