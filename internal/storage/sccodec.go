@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"lakehouse-go/internal/errs"
 )
 
 // Fast paths of the short-circuit codec (ADR-015). The wire format stays
@@ -253,6 +251,16 @@ func (s *scScan) intField(dst *int) bool {
 	return false
 }
 
+func (s *scScan) int64Field(dst *int64) (ok bool) {
+	*dst, ok = s.int()
+	return ok
+}
+
+func (s *scScan) boolField(dst *bool) (ok bool) {
+	*dst, ok = s.boolean()
+	return ok
+}
+
 func (s *scScan) strField(dst *string) (ok bool) {
 	*dst, ok = s.str()
 	return ok
@@ -277,13 +285,9 @@ func decodeSCRequestFast(p []byte) (SCRequest, bool) {
 		case "etag":
 			return s.strField(&r.ETag)
 		case "create_only":
-			var ok bool
-			r.CreateOnly, ok = s.boolean()
-			return ok
+			return s.boolField(&r.CreateOnly)
 		case "size":
-			var ok bool
-			r.Size, ok = s.int()
-			return ok
+			return s.int64Field(&r.Size)
 		}
 		return false
 	})
@@ -306,9 +310,7 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 				case "key":
 					return s.strField(&i.Key)
 				case "size":
-					var ok bool
-					i.Size, ok = s.int()
-					return ok
+					return s.int64Field(&i.Size)
 				case "etag":
 					return s.strField(&i.ETag)
 				case "modified":
@@ -325,9 +327,7 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 			return s.object(func(k string) bool {
 				switch k {
 				case "kind":
-					v, ok := s.str()
-					e.Kind = errs.Kind(v)
-					return ok
+					return s.strField((*string)(&e.Kind))
 				case "message":
 					return s.strField(&e.Message)
 				case "request_id":
@@ -352,16 +352,8 @@ func marshalSC(b []byte, v any) ([]byte, error) {
 		if out, ok := appendSCRequest(b, &m); ok {
 			return out, nil
 		}
-	case *SCRequest:
-		if out, ok := appendSCRequest(b, m); ok {
-			return out, nil
-		}
 	case SCResponse:
 		if out, ok := appendSCResponse(b, &m); ok {
-			return out, nil
-		}
-	case *SCResponse:
-		if out, ok := appendSCResponse(b, m); ok {
 			return out, nil
 		}
 	}
