@@ -1,13 +1,15 @@
 // Command storagebench measures storaged against its backends used
 // directly, in the same run, and prints markdown tables:
 //
-//	go run ./bench/storagebench [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048]
+//	go run ./bench/storagebench [-rounds 5] [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048]
 //
 // PUT/GET throughput of 1 MiB and big objects through a real storaged child
 // process (HTTP on 127.0.0.1, the typed storage.Client; for local also
 // through the short-circuit socket, ADR-015, the client daemons build:
 // rows "via socket", each paired with its own direct measurement) versus
-// the backend directly: for local, a careful file copy (temp file, writeback started
+// the backend directly, -rounds times (each round measures every row; the
+// table shows the medians and the range of the ratio, as one round on a
+// shared VM moves by +-0.1): for local, a careful file copy (temp file, writeback started
 // every 256 KiB, fsync, rename, fsync of the directory — what storaged does)
 // and a plain read; for s3, minio-go straight to the same MinIO (same
 // unsigned-payload option). Every side moves bytes through the same reused
@@ -36,6 +38,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +56,7 @@ var (
 	bigMB    = flag.Int("big-mb", 256, "size of the big objects in MiB")
 	bigN     = flag.Int("big-n", 3, "number of big objects per measurement")
 	streamMB = flag.Int("stream-mb", 2048, "size of the streamed object in MiB (0 = skip)")
+	rounds   = flag.Int("rounds", 5, "rounds of every measurement; the table shows medians and the ratio's range")
 	keep     = flag.Bool("keep", false, "keep the temp dir")
 	binFlag  = flag.String("storaged", "", "use this storaged binary instead of building one (A/B runs)")
 )
@@ -107,8 +111,10 @@ func main() {
 	// local
 	{
 		child := startStoraged(bin, tmp, "local", "")
-		rows = append(rows, benchLocal(child.client, "HTTP", tmp)...)
-		rows = append(rows, benchLocal(child.socket, "socket", tmp)...)
+		for r := 0; r < *rounds; r++ {
+			rows = append(rows, benchLocal(child.client, "HTTP", tmp)...)
+			rows = append(rows, benchLocal(child.socket, "socket", tmp)...)
+		}
 		if child.socket.SocketOps() == 0 {
 			fail("the socket rows did not go through the socket %s", child.socketPath)
 		}
@@ -130,7 +136,9 @@ func main() {
 		check(m.WriteSecretsFile(secrets))
 		s3conf := fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), m.Bucket, secrets)
 		child := startStoraged(bin, tmp, "s3", s3conf)
-		rows = append(rows, benchS3(child, m)...)
+		for r := 0; r < *rounds; r++ {
+			rows = append(rows, benchS3(child, m)...)
+		}
 		mem = append(mem, streamMem("s3 (MinIO)", child)...)
 		child.stop()
 		m.Stop()
@@ -138,16 +146,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "storagebench: no MinIO binary ($MINIO_BIN or "+miniotest.DefaultBin+"): s3 rows skipped")
 	}
 
-	fmt.Printf("### storaged vs backend directly (%s, %d cores)\n\n", time.Now().UTC().Format("2006-01-02"), numCPU())
-	fmt.Println("| backend | through storaged via | op | object | direct MiB/s | through storaged MiB/s | ratio | >= 0.9x |")
-	fmt.Println("|---|---|---|---|---:|---:|---:|---|")
-	for _, r := range rows {
-		d, s := r.mb/r.direct, r.mb/r.storaged
+	fmt.Printf("### storaged vs backend directly (%s, %d cores, median of %d rounds)\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *rounds)
+	fmt.Println("| backend | through storaged via | op | object | direct MiB/s | through storaged MiB/s | ratio (median) | ratio range | >= 0.9x |")
+	fmt.Println("|---|---|---|---|---:|---:|---:|---|---|")
+	for _, g := range groupRows(rows) {
+		var d, s, ratio []float64
+		for _, r := range g {
+			d = append(d, r.mb/r.direct)
+			s = append(s, r.mb/r.storaged)
+			ratio = append(ratio, r.direct/r.storaged)
+		}
+		r := g[0]
 		ok := "yes"
-		if s/d < 0.9 {
+		if median(ratio) < 0.9 {
 			ok = "**no**"
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %s |\n", r.backend, r.via, r.op, r.size, d, s, s/d, ok)
+		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %.2f-%.2f | %s |\n", r.backend, r.via, r.op, r.size,
+			median(d), median(s), median(ratio), slices.Min(ratio), slices.Max(ratio), ok)
 	}
 	if len(mem) > 0 {
 		fmt.Printf("\n### storaged memory while streaming one %d MiB object (child process, /proc/<pid>/status)\n\n", *streamMB)
@@ -157,6 +172,33 @@ func main() {
 			fmt.Println(m)
 		}
 	}
+}
+
+// groupRows gathers the rounds of each measurement, in first-seen order.
+func groupRows(rows []row) [][]row {
+	var out [][]row
+	at := map[[4]string]int{}
+	for _, r := range rows {
+		k := [4]string{r.backend, r.via, r.op, r.size}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], r)
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 type child struct {

@@ -26,8 +26,10 @@ const WritebackChunk = 256 << 10
 // local backend's Put (HTTP) and the short-circuit client (ADR-015), which
 // writes into the file storaged handed it. With hashAside, h is fed on
 // another goroutine while the chunk is written (another core hashes while
-// this one copies into the page cache). op names the errors.
-func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Reader, size int64, buf []byte, hashAside bool) (int64, error) {
+// this one copies into the page cache). wrote, if set, is called with the
+// bytes written so far after each write; its error ends the copy. op names
+// the errors.
+func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Reader, size int64, buf []byte, hashAside bool, wrote func(n int64) error) (int64, error) {
 	fd := int(f.Fd())
 	var n, started int64 // bytes written; offset up to which writeback was started
 	var hashed chan struct{}
@@ -63,6 +65,11 @@ func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Re
 			if n-started >= WritebackChunk {
 				_ = unix.SyncFileRange(fd, started, n-started, unix.SYNC_FILE_RANGE_WRITE)
 				started = n
+			}
+			if wrote != nil {
+				if err := wrote(n); err != nil {
+					return n, err
+				}
 			}
 		}
 		if rerr == io.EOF {

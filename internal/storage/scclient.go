@@ -206,16 +206,8 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 			}
 		}()
 	}
-	for b := c.wbuf; len(b) > 0; {
-		n, err := unix.Write(c.fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			c.broken = true
-			return SCResponse{}, -1, transportErr(ctx, op, err)
-		}
-		b = b[n:]
+	if err := c.writeAll(c.wbuf); err != nil {
+		return SCResponse{}, -1, transportErr(ctx, op, err)
 	}
 	var fds []int
 	closeFDs := func() {
@@ -285,6 +277,35 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 		return resp, fds[0], nil
 	}
 	return resp, -1, nil
+}
+
+// writeAll writes b to the connection; an error breaks it.
+func (c *scConn) writeAll(b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(c.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.broken = true
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// wrote reports n bytes written into the temp file of the write in
+// progress (a frame without an answer).
+func (c *scConn) wrote(ctx context.Context, n int64) error {
+	var err error
+	if c.wbuf, err = AppendSCFrame(c.wbuf[:0], SCRequest{V: SCVersion, Op: SCWrote, Size: n}); err != nil {
+		return errs.E("storaged sc.wrote", errs.Invalid, err)
+	}
+	if err := c.writeAll(c.wbuf); err != nil {
+		return transportErr(ctx, "storaged sc.wrote", err)
+	}
+	return nil
 }
 
 func transportErr(ctx context.Context, op string, err error) error {
@@ -397,7 +418,18 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 		return ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered create without a descriptor"), true
 	}
 	f := os.NewFile(uintptr(fd), "storaged temp file for "+key)
-	n, etag, err := writeBody(ctx, f, r, size)
+	var wrote func(int64) error
+	if every := resp.Progress; every > 0 { // storaged hashes as we go
+		var reported int64
+		wrote = func(n int64) error {
+			if n-reported < every {
+				return nil
+			}
+			reported = n
+			return c.wrote(ctx, n)
+		}
+	}
+	n, etag, err := writeBody(ctx, f, r, size, wrote)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = errs.E(op, errs.Unavailable, "closing the temp file failed", cerr)
 	}
@@ -425,12 +457,12 @@ var scBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // writeBody copies r into f, hashing it (xxh3-128, the local backend's
 // etag) on another core as it goes, with the local backend's writeback;
-// size >= 0 is checked.
-func writeBody(ctx context.Context, f *os.File, r io.Reader, size int64) (int64, string, error) {
+// size >= 0 is checked; wrote (if set) is told the bytes written so far.
+func writeBody(ctx context.Context, f *os.File, r io.Reader, size int64, wrote func(int64) error) (int64, string, error) {
 	bp := scBufs.Get().(*[]byte)
 	defer scBufs.Put(bp)
 	h := xxh3.New128()
-	n, err := CopyToFile(ctx, "storage.put", f, h, r, size, *bp, true)
+	n, err := CopyToFile(ctx, "storage.put", f, h, r, size, *bp, true, wrote)
 	if err != nil {
 		return n, "", err
 	}

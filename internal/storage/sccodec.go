@@ -84,6 +84,10 @@ func appendSCResponse(b []byte, r *SCResponse) ([]byte, bool) {
 		b = strconv.AppendInt(b, int64(e.Status), 10)
 		b = append(b, '}')
 	}
+	if r.Progress != 0 {
+		b = append(b, `,"progress":`...)
+		b = strconv.AppendInt(b, r.Progress, 10)
+	}
 	return append(b, '}'), ok
 }
 
@@ -337,6 +341,8 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 				}
 				return false
 			})
+		case "progress":
+			return s.int64Field(&r.Progress)
 		}
 		return false
 	})

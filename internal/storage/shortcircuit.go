@@ -21,8 +21,17 @@ import (
 // when storaged has one.
 //
 //	open   {key[, etag]}           -> {info} + the object's fd (read-only)
-//	create {key, create_only}      -> {}     + a temp file's fd (write-only)
+//	create {key, create_only}      -> {[progress]} + a temp file's fd (write-only, O_APPEND)
+//	wrote  {size}                  (no answer) between create and commit
 //	commit {size, etag}            -> {info}  (after create, on the same connection)
+//
+// When the create answer carries progress = P, the client sends a wrote
+// frame each time it has written another P bytes (size = bytes written so
+// far, after the write returned): storaged hashes those bytes while the
+// client writes the rest, so commit has only the tail left to hash. wrote
+// is the one message without an answer; a wrong one (no write in progress,
+// size going back) closes the connection. A storaged that does not ask for
+// progress never gets wrote frames.
 //
 // A connection closed between create and commit leaves nothing visible.
 const (
@@ -32,6 +41,7 @@ const (
 	SCOpen   = "open"
 	SCCreate = "create"
 	SCCommit = "commit"
+	SCWrote  = "wrote"
 )
 
 // SCRequest is a client's message.
@@ -46,7 +56,7 @@ type SCRequest struct {
 	// differs); commit — the xxh3-128 the client computed while writing.
 	ETag       string `json:"etag,omitempty"`
 	CreateOnly bool   `json:"create_only,omitempty"` // create
-	Size       int64  `json:"size,omitempty"`        // commit: bytes written
+	Size       int64  `json:"size,omitempty"`        // commit, wrote: bytes written
 }
 
 // Validate checks the fields each op needs (keys with ValidateKey; the
@@ -65,12 +75,15 @@ func (r *SCRequest) Validate() error {
 			return errs.Errorf(op, errs.Invalid, "%s: unexpected size", r.Op)
 		}
 		return ValidateKey(r.Key)
-	case SCCommit:
+	case SCCommit, SCWrote:
 		if r.Key != "" || r.CreateOnly {
-			return errs.E(op, errs.Invalid, "commit: key and create_only belong to create")
+			return errs.Errorf(op, errs.Invalid, "%s: key and create_only belong to create", r.Op)
 		}
 		if r.Size < 0 {
-			return errs.E(op, errs.Invalid, "commit: negative size")
+			return errs.Errorf(op, errs.Invalid, "%s: negative size", r.Op)
+		}
+		if r.Op == SCWrote && r.ETag != "" {
+			return errs.E(op, errs.Invalid, "wrote: etag belongs to commit")
 		}
 		return nil
 	}
@@ -83,6 +96,8 @@ type SCResponse struct {
 	V     int         `json:"v"`
 	Info  *ObjectInfo `json:"info,omitempty"`
 	Error *SCError    `json:"error,omitempty"`
+	// Progress (create): send a wrote frame every Progress bytes written.
+	Progress int64 `json:"progress,omitempty"`
 }
 
 // SCError is an error answered by storaged.

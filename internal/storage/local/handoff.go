@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -42,11 +42,14 @@ type Write struct {
 	f          *os.File // storaged's own fd of the temp file, read-only
 	createOnly bool
 	done       bool
+	reported   int64     // bytes the writer reported written (Progress)
+	fl         *follower // hashes the file as the writer goes (started on demand)
 }
 
 // BeginWrite validates key with the local backend's rules and creates a
 // temp file for it in tmp/ (the directory Put uses, so the start-up cleanup
-// covers leftovers). It returns the Write and a write-only fd of the temp
+// covers leftovers). It returns the Write and a write-only, append-only
+// (O_APPEND: bytes written cannot be overwritten through it) fd of the temp
 // file for the writer; the caller closes that fd once it is handed over.
 // Errors: Invalid (bad key), Unavailable.
 func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error) {
@@ -55,7 +58,7 @@ func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error
 	if err != nil {
 		return nil, nil, err
 	}
-	wf, err := s.createTempMode(unix.O_WRONLY)
+	wf, err := s.newTemp()
 	if err != nil {
 		return nil, nil, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
 	}
@@ -81,6 +84,9 @@ func (w *Write) Abort() {
 		return
 	}
 	w.done = true
+	if w.fl != nil {
+		w.fl.cancel() // before the close: it reads through w.f
+	}
 	w.f.Close()
 	os.Remove(w.tmp)
 }
@@ -89,12 +95,44 @@ func (w *Write) Abort() {
 // a writable fd of the temp file.
 var ErrStillOpen = errors.New("the temp file is still open for writing: close it before commit")
 
+// ProgressEvery is how often (in bytes written) storaged asks a hand-off
+// writer to report its progress (Progress), so that the hash is computed
+// while the writer writes instead of after it.
+const ProgressEvery = 4 << 20
+
+// Progress records that the writer has written the file's first n bytes
+// (through its append-only fd): storaged hashes them now, on another
+// goroutine, while the writer goes on. n never goes down. Errors: Invalid.
+func (w *Write) Progress(n int64) error {
+	const op = "local.progress"
+	if w.done {
+		return errs.E(op, errs.Invalid, "no write in progress")
+	}
+	if n < w.reported {
+		return errs.Errorf(op, errs.Invalid, "progress went back from %d to %d bytes", w.reported, n)
+	}
+	w.reported = n
+	w.follow().advance(n, false)
+	return nil
+}
+
+func (w *Write) follow() *follower {
+	if w.fl == nil {
+		w.fl = startFollower(w.f)
+	}
+	return w.fl
+}
+
 // Commit publishes the temp file as the object if it is what the writer
-// claims: size bytes (fstat) with xxh3-128 etag — storaged re-reads and
-// hashes the file itself, concurrently with its fsync, and never trusts
-// the claim. The writer must have closed every writable fd of the file
-// (checked with a read lease, which the kernel refuses while a writer is
-// open), so the verified bytes cannot change before or after publishing.
+// claims: size bytes (fstat) with xxh3-128 etag. storaged reads and hashes
+// the file itself and never trusts the claim: the bytes the writer
+// reported (Progress) were hashed while it wrote, the rest is hashed now,
+// concurrently with the fsync. The writer must have closed every writable
+// fd of the file (checked with a read lease, which the kernel refuses
+// while a writer is open), so the bytes cannot change after publishing;
+// before, the writer's fd was append-only, so bytes already hashed could
+// not be overwritten through it (ADR-015 states what a writer of the same
+// user could still do, and why that is the same trust as today's files).
 // On any error the temp file is removed and nothing is visible.
 // Errors: Invalid (size or etag mismatch, a writer still open, a malformed
 // etag), Conflict 412 (create-only and the key exists), Unavailable.
@@ -124,21 +162,19 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	if st.Size != size {
 		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "the file has %d bytes, the commit declares %d", st.Size, size)
 	}
+	if w.reported > size {
+		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "progress reported %d bytes, the commit declares %d", w.reported, size)
+	}
 	// The claimed etag goes into the xattr before the fsync so that one
 	// fsync covers data and xattr; a mismatch below removes the file anyway.
 	_ = unix.Fsetxattr(fd, ETagXattr, []byte(etag), 0)
-	var (
-		wg      sync.WaitGroup
-		sum     string
-		hashErr error
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sum, hashErr = hashFile(w.f, size)
-	}()
+	fl := w.follow()
+	fl.advance(size, true)
 	syncErr := unix.Fsync(fd)
-	wg.Wait()
+	sum, hashErr := fl.wait()
+	if errors.Is(hashErr, errChanged) {
+		return storage.ObjectInfo{}, errs.E(op, errs.Invalid, "the temp file holds fewer bytes than were reported written: refused", hashErr)
+	}
 	if hashErr != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: reading a temp file back", hashErr)
 	}
@@ -159,33 +195,113 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	return storage.ObjectInfo{Key: w.key, Size: size, ETag: sum, Modified: timespecUTC(st.Mtim), Path: w.final}, nil
 }
 
-// hashFile is the xxh3-128 hex of the first size bytes of f: hashed in
-// place through read-only shared mappings of mapWindow bytes at a time (no
-// copy out of the page cache, which was most of a big socket PUT's commit;
-// the window keeps storaged's mapped memory small), or with pread where a
-// mapping cannot be made.
-func hashFile(f *os.File, size int64) (string, error) {
-	if size > 0 {
-		if sum, mapped, err := hashMapped(f, size); mapped {
-			return sum, err
-		}
-	}
-	return hashRead(f, size)
+// follower hashes a file from its start up to a target offset that only
+// grows (the bytes a writer has reported written), on its own goroutine,
+// until told the final size (or to stop).
+type follower struct {
+	f      *os.File
+	target atomic.Int64
+	final  atomic.Bool // target is the file's size: finish after it
+	stop   atomic.Bool
+	hashed atomic.Int64  // bytes hashed so far
+	wake   chan struct{} // capacity 1: "target or final changed"
+	done   chan struct{} // closed when the goroutine has exited
+	sum    string        // set before done is closed
+	err    error
 }
 
-// mapWindow is how much of the file one mapping covers (a multiple of the
-// page size, as mmap offsets must be).
+func startFollower(f *os.File) *follower {
+	fl := &follower{f: f, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go fl.run()
+	return fl
+}
+
+func (fl *follower) advance(n int64, final bool) {
+	fl.target.Store(n)
+	if final {
+		fl.final.Store(true) // after target: a reader that sees final sees n
+	}
+	select {
+	case fl.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the hash once the final target is hashed.
+func (fl *follower) wait() (string, error) {
+	<-fl.done
+	return fl.sum, fl.err
+}
+
+// cancel stops the goroutine (at the next window) and waits for it: the
+// file may be closed after cancel returns.
+func (fl *follower) cancel() {
+	fl.stop.Store(true)
+	fl.advance(fl.target.Load(), false)
+	<-fl.done
+}
+
+var (
+	errStopped = errors.New("hashing stopped")
+	// errChanged: the file was shorter than the span hashed (a writer
+	// reported bytes it had not written, or the file was truncated).
+	errChanged = errors.New("the file changed while it was hashed")
+)
+
+func (fl *follower) run() {
+	defer close(fl.done)
+	h := xxh3.New128()
+	var pos int64
+	for {
+		final := fl.final.Load()
+		if t := fl.target.Load(); pos < t {
+			if err := hashSpan(h, fl.f, pos, t, &fl.stop); err != nil {
+				fl.err = err
+				return
+			}
+			pos = t
+			fl.hashed.Store(pos)
+			continue
+		}
+		if final {
+			b := h.Sum128().Bytes()
+			fl.sum = hex.EncodeToString(b[:])
+			return
+		}
+		if fl.stop.Load() {
+			fl.err = errStopped
+			return
+		}
+		<-fl.wake
+	}
+}
+
+// hashFile is the xxh3-128 hex of the first size bytes of f.
+func hashFile(f *os.File, size int64) (string, error) {
+	h := xxh3.New128()
+	if err := hashSpan(h, f, 0, size, nil); err != nil {
+		return "", err
+	}
+	b := h.Sum128().Bytes()
+	return hex.EncodeToString(b[:]), nil
+}
+
+// mapWindow is how much of the file one mapping covers.
 const mapWindow = 8 << 20
 
-// hashMapped hashes f's first size bytes through mmap windows. The file
-// cannot change under it by the hand-off's writer (Commit's lease check),
-// but a process of the same user could still truncate it by name: the
-// fault that would then kill the process is turned into an error instead
-// (debug.SetPanicOnFault, this goroutine only). mapped is false when the
-// first mapping could not be made (nothing hashed yet: use pread).
-func hashMapped(f *os.File, size int64) (sum string, mapped bool, err error) {
+var pageSize = int64(unix.Getpagesize())
+
+// hashSpan feeds bytes [from, to) of f to h, in place through read-only
+// shared mappings of at most mapWindow bytes (no copy out of the page
+// cache, which was most of a big socket PUT's commit; the window keeps
+// storaged's mapped memory small), or with pread where a mapping cannot be
+// made. The hand-off's writer cannot shrink the file through its fd
+// without Commit noticing, but a process of the same user could still
+// truncate it by name: the fault that would then kill the process is
+// turned into an error instead (debug.SetPanicOnFault, this goroutine
+// only). stop, if set, is checked between windows.
+func hashSpan(h *xxh3.Hasher128, f *os.File, from, to int64, stop *atomic.Bool) (err error) {
 	fd := int(f.Fd())
-	h := xxh3.New128()
 	var cur []byte
 	defer func() {
 		if cur != nil {
@@ -195,41 +311,40 @@ func hashMapped(f *os.File, size int64) (sum string, mapped bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			sum, err = "", fmt.Errorf("the file changed while it was hashed: %v", r)
+			err = fmt.Errorf("%w: %v", errChanged, r)
 		}
 	}()
-	for off := int64(0); off < size; off += mapWindow {
-		n := min(size-off, mapWindow)
-		data, merr := unix.Mmap(fd, off, int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
-		if merr != nil {
-			if !mapped {
-				return "", false, nil
-			}
-			return "", true, fmt.Errorf("mmap of a temp file: %w", merr)
+	for from < to {
+		if stop != nil && stop.Load() {
+			return errStopped
 		}
-		mapped, cur = true, data
-		h.Write(data)
+		base := from &^ (pageSize - 1) // mmap offsets are page-aligned
+		n := min(to-base, mapWindow)
+		data, merr := unix.Mmap(fd, base, int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if merr != nil {
+			return hashRead(h, f, from, to)
+		}
+		cur = data
+		h.Write(data[from-base:])
 		cur = nil
 		unix.Munmap(data)
+		from = base + n
 	}
-	b := h.Sum128().Bytes()
-	return hex.EncodeToString(b[:]), true, nil
+	return nil
 }
 
-// hashRead is hashFile with pread.
-func hashRead(f *os.File, size int64) (string, error) {
+// hashRead is hashSpan with pread.
+func hashRead(h *xxh3.Hasher128, f *os.File, from, to int64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	h := xxh3.New128()
-	n, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), *bp)
+	n, err := io.CopyBuffer(h, io.NewSectionReader(f, from, to-from), *bp)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if n != size {
-		return "", fmt.Errorf("read %d of %d bytes", n, size)
+	if n != to-from {
+		return fmt.Errorf("%w: read %d of %d bytes", errChanged, n, to-from)
 	}
-	b := h.Sum128().Bytes()
-	return hex.EncodeToString(b[:]), nil
+	return nil
 }
 
 func validETag(s string) bool {

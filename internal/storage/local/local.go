@@ -24,11 +24,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +47,7 @@ type Store struct {
 	dataFD         int // O_PATH fd of data/, for openat2
 	lock           *os.File
 	log            *slog.Logger
+	sp             *spares // temp files made ahead (spare.go)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -102,6 +101,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		f.Close()
 		os.Remove(f.Name())
 	}
+	s.startSpares()
 	return s, nil
 }
 
@@ -110,6 +110,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // Close releases the directory lock.
 func (s *Store) Close() error {
+	s.stopSpares()
 	if s.dataFD >= 0 {
 		unix.Close(s.dataFD)
 		s.dataFD = -1
@@ -163,7 +164,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	f, err := s.createTemp()
+	f, err := s.newTemp()
 	if err != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
 	}
@@ -261,7 +262,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 func copyBody(ctx context.Context, f *os.File, h io.Writer, r io.Reader, size int64) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	return storage.CopyToFile(ctx, "local.put", f, h, r, size, *bp, false)
+	return storage.CopyToFile(ctx, "local.put", f, h, r, size, *bp, false, nil)
 }
 
 // mkdirAll creates dir and missing parents under data/, fsyncing each
@@ -304,27 +305,6 @@ func syncDir(dir string) error {
 		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
-}
-
-// createTemp creates a new file in tmp/, like os.CreateTemp but opened with
-// open(2) and wrapped by os.NewFile: os.OpenFile would try (and fail) to
-// register a regular file with the poller, four fcntl calls and an
-// epoll_ctl per write.
-func (s *Store) createTemp() (*os.File, error) { return s.createTempMode(unix.O_RDWR) }
-
-// createTempMode is createTemp with the access mode of the returned fd.
-func (s *Store) createTempMode(mode int) (*os.File, error) {
-	for range 100 {
-		name := filepath.Join(s.tmp, "put-"+strconv.FormatUint(rand.Uint64(), 36))
-		fd, err := unix.Open(name, mode|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
-		if err == nil {
-			return os.NewFile(uintptr(fd), name), nil
-		}
-		if !errors.Is(err, unix.EEXIST) {
-			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-		}
-	}
-	return nil, &fs.PathError{Op: "createtemp", Path: s.tmp, Err: fs.ErrExist}
 }
 
 // pathErr maps file system errors on key's path to error kinds.

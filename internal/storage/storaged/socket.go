@@ -291,8 +291,22 @@ func (s *scServer) serveConn(c *scConn) {
 		buf = p[:0]
 		s.setIdle(c, false)
 		start := time.Now()
-		s.hooks.Begin()
 		req, err := storage.DecodeSCRequest(p)
+		if err == nil && req.Op == storage.SCWrote {
+			// Progress of the write in progress (so never on a connection
+			// that has not authenticated): no answer, no access line.
+			if pending == nil {
+				err = errs.E("storage.sc", errs.Invalid, "wrote without create")
+			} else {
+				err = pending.Progress(req.Size)
+			}
+			if err != nil {
+				s.log.Warn("short-circuit connection closed: bad progress report", "op", "sc.wrote", "peer", peer, "err", err.Error())
+				return
+			}
+			continue
+		}
+		s.hooks.Begin()
 		ri := &shared.RequestInfo{ReqID: s.hooks.RequestID(req.ReqID), Method: "sc." + req.Op, Route: "sc." + req.Op, Peer: peer, Start: start}
 		if req.Op == "" || len(req.Op) > 16 {
 			ri.Method, ri.Route = "sc.invalid", "sc.invalid"
@@ -314,6 +328,9 @@ func (s *scServer) serveConn(c *scConn) {
 			info, fd, err = s.do(req, &pending)
 		}
 		resp := storage.SCResponse{Info: info}
+		if err == nil && req.Op == storage.SCCreate {
+			resp.Progress = local.ProgressEvery // hash while the client writes
+		}
 		ri.Status = http.StatusOK
 		if err != nil {
 			resp.Info = nil
