@@ -26,6 +26,9 @@ func FuzzSCDecode(f *testing.F) {
 		`{"v":2,"op":"open","key":"k"}`,
 		`{"v":1,"op":"open","key":"a/../b"}`,
 		`{"v":1,"op":"commit","size":-1}`,
+		`{"v":1,"op":"wrote","size":4194304}`,
+		`{"v":1,"op":"wrote","size":1,"key":"k"}`,
+		`{"v":1,"op":"wrote","size":1,"etag":"0123456789abcdef0123456789abcdef"}`,
 		`{"v":1,"op":"nope"}`,
 		`{"v":1,"op":"open","key":"k"} trailing`,
 		`[]`, `null`, `{"v":1e400}`,
@@ -52,7 +55,10 @@ func FuzzSCDecode(f *testing.F) {
 		if err := req.Validate(); err != nil {
 			t.Fatalf("accepted an invalid request: %v", err)
 		}
-		if req.Op != storage.SCCommit {
+		if (req.Op == storage.SCCommit || req.Op == storage.SCWrote) && (req.Key != "" || req.Size < 0) {
+			t.Fatalf("accepted %s with key %q, size %d", req.Op, req.Key, req.Size)
+		}
+		if req.Op == storage.SCOpen || req.Op == storage.SCCreate {
 			if err := storage.ValidateKey(req.Key); err != nil {
 				t.Fatalf("accepted key %q: %v", req.Key, err)
 			}
