@@ -286,7 +286,22 @@ http {
 			slices.Sort(ratios)
 			fmt.Printf(" (median %.2f)", ratios[(len(ratios)-1)/2])
 		}
-		fmt.Println()
+		// The added-latency target, paired by round too: the same direct
+		// run is the base of both, so the difference of the added p50s is
+		// the difference of the p50s.
+		var diffs []float64
+		fmt.Printf("\n%s p50 - nginx p50 by round (ms):", targets[2].name)
+		le := 0
+		for i := range all[targets[2].name] {
+			d := float64(all[targets[2].name][i].p50-all[targets[1].name][i].p50) / 1e6
+			diffs = append(diffs, d)
+			if d <= 0 {
+				le++
+			}
+			fmt.Printf(" %+.3f", d)
+		}
+		slices.Sort(diffs)
+		fmt.Printf(" (median %+.3f; <= 0 in %d of %d rounds)\n", diffs[(len(diffs)-1)/2], le, len(diffs))
 	}
 	g, n := best[targets[2].name], best[targets[1].name]
 	fmt.Printf("\ngateway/nginx req/s: %.2fx; gateway p50 added %.3f ms vs nginx %.3f ms\n", g.rps/n.rps, float64(g.p50-base.p50)/1e6, float64(n.p50-base.p50)/1e6)
