@@ -64,14 +64,7 @@ func dialRaw(t *testing.T, path string) *rawConn {
 
 func (r *rawConn) call(t *testing.T, req storage.SCRequest) (storage.SCResponse, *os.File) {
 	t.Helper()
-	req.V = storage.SCVersion
-	b, err := storage.AppendSCFrame(nil, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.c.Write(b); err != nil {
-		t.Fatal(err)
-	}
+	r.send(t, req)
 	buf := make([]byte, storage.SCMaxMessage+4)
 	oob := make([]byte, unix.CmsgSpace(4))
 	have := 0
@@ -280,7 +273,8 @@ func TestSocketCommitChecks(t *testing.T) {
 	}
 }
 
-// send writes req without waiting for an answer (wrote frames).
+// send writes req without waiting for an answer (call reads it; wrote
+// frames have none).
 func (r *rawConn) send(t *testing.T, req storage.SCRequest) {
 	t.Helper()
 	req.V = storage.SCVersion
