@@ -116,6 +116,11 @@ func (s *Store) newTemp() (*os.File, error) {
 			// NOREPLACE: never over another write's put-* of the same name.
 			if err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(s.tmp, "spare-"+sp.suffix), unix.AT_FDCWD, name, unix.RENAME_NOREPLACE); err != nil {
 				s.dropSpare(sp)
+				if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+					// A file system without RENAME_NOREPLACE: no spares.
+					s.log.Info("temp files are not made ahead here (no RENAME_NOREPLACE)", "op", "spare", "dir", s.tmp, "err", err.Error())
+					s.stopSpares()
+				}
 				break
 			}
 			_ = unix.UtimesNanoAt(unix.AT_FDCWD, name, nil, 0)
