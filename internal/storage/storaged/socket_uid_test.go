@@ -39,7 +39,11 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "child")
-	self, err := os.ReadFile(os.Args[0])
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(exe)
 	if err != nil {
 		t.Fatal(err)
 	}
