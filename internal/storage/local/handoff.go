@@ -276,16 +276,6 @@ func (fl *follower) run() {
 	}
 }
 
-// hashFile is the xxh3-128 hex of the first size bytes of f.
-func hashFile(f *os.File, size int64) (string, error) {
-	h := xxh3.New128()
-	if err := hashSpan(h, f, 0, size, nil); err != nil {
-		return "", err
-	}
-	b := h.Sum128().Bytes()
-	return hex.EncodeToString(b[:]), nil
-}
-
 // mapWindow is how much of the file one mapping covers.
 const mapWindow = 8 << 20
 

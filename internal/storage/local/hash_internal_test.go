@@ -11,7 +11,7 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// hashFile (mmap) and hashRead (pread) agree with xxh3-128 of the bytes,
+// hashSpan (mmap) and hashRead (pread) agree with xxh3-128 of the bytes,
 // at sizes around page and buffer boundaries.
 func TestHashFileMatchesXXH3(t *testing.T) {
 	dir := t.TempDir()
@@ -74,4 +74,15 @@ func TestHashMappedFaultInALaterWindow(t *testing.T) {
 	if err == nil || sum != "" || !strings.Contains(err.Error(), "changed while it was hashed") {
 		t.Fatalf("sum %q err %v", sum, err)
 	}
+}
+
+// hashFile is the xxh3-128 hex of the first size bytes of f, through
+// hashSpan (the follower's step) in one span.
+func hashFile(f *os.File, size int64) (string, error) {
+	h := xxh3.New128()
+	if err := hashSpan(h, f, 0, size, nil); err != nil {
+		return "", err
+	}
+	b := h.Sum128().Bytes()
+	return hex.EncodeToString(b[:]), nil
 }
