@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,13 +198,7 @@ func crashDuringPuts(t *testing.T, socket bool) {
 			t.Errorf("object %s does not read back byte-identical", key)
 		}
 	}
-	var leftovers []string // put-*: writes in progress (spare-* are made ahead at start)
-	ents, _ := os.ReadDir(filepath.Join(dir, "data", "objects", "tmp"))
-	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), "spare-") {
-			leftovers = append(leftovers, e.Name())
-		}
-	}
+	leftovers := writesInTmp(t, filepath.Join(dir, "data"))
 	t.Logf("%d rounds: %d objects acknowledged, %d visible (acknowledged or completed just before the kill), %d attempted; %d temp files left after restart",
 		rounds, len(acked), len(visible), len(attempted), len(leftovers))
 	if len(acked) == 0 {

@@ -92,20 +92,25 @@ func (r *rawConn) call(t *testing.T, req storage.SCRequest) (storage.SCResponse,
 	return resp, f
 }
 
-// tmpFiles counts the temp files of writes in progress (put-*; the
-// spare-* files storaged makes ahead are not writes).
-func tmpFiles(t *testing.T, cfg *shared.Config) int {
-	ents, err := os.ReadDir(filepath.Join(cfg.DataDir, "objects", "tmp"))
+// tmpFiles counts the temp files of writes in progress.
+func tmpFiles(t *testing.T, cfg *shared.Config) int { return len(writesInTmp(t, cfg.DataDir)) }
+
+// writesInTmp names the temp files of writes in progress under dataDir's
+// local backend (put-*; the spare-* files storaged makes ahead are not
+// writes).
+func writesInTmp(t *testing.T, dataDir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dataDir, "objects", "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	var out []string
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), "spare-") {
-			n++
+			out = append(out, e.Name())
 		}
 	}
-	return n
+	return out
 }
 
 func waitNoTmp(t *testing.T, cfg *shared.Config) {
