@@ -22,6 +22,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/vector/hnsw"
@@ -237,16 +238,37 @@ func (d *decoder) fail(err error) error {
 	return errs.E("lhv1.Decode", errs.Internal, err) // the reader failed
 }
 
+// growStep is the most full allocates ahead of the bytes it has read.
+const growStep = 1 << 20
+
 func (d *decoder) full(n int) ([]byte, error) {
 	if d.sectEnd > 0 && d.off+int64(n) > d.sectEnd {
 		return nil, corrupt("%s overruns its section length at byte %d", d.where, d.off)
 	}
-	if cap(d.buf) < n {
-		d.buf = make([]byte, n)
-	}
-	b := d.buf[:n]
-	if _, err := io.ReadFull(d.br, b); err != nil {
-		return nil, d.fail(err)
+	var b []byte
+	if n <= growStep || cap(d.buf) >= n {
+		if cap(d.buf) < n {
+			d.buf = make([]byte, n)
+		}
+		b = d.buf[:n]
+		if _, err := io.ReadFull(d.br, b); err != nil {
+			return nil, d.fail(err)
+		}
+	} else {
+		// A length field is only as true as the bytes that follow it: grow
+		// the buffer as they arrive, so a file that claims a terabyte of
+		// metadata and ends costs no more memory than it has bytes.
+		b = d.buf[:0]
+		for len(b) < n {
+			k := min(n-len(b), max(growStep, len(b)))
+			b = slices.Grow(b, k)
+			got, err := io.ReadFull(d.br, b[len(b):len(b)+k])
+			b = b[:len(b)+got]
+			if err != nil {
+				return nil, d.fail(err)
+			}
+		}
+		d.buf = b
 	}
 	d.crc.Write(b)
 	d.off += int64(n)

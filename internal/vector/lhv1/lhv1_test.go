@@ -2,12 +2,15 @@ package lhv1
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"lakehouse-go/internal/errs"
@@ -183,6 +186,41 @@ func TestLargeStreams(t *testing.T) {
 	}
 }
 
+// lyingLength is a valid file cut inside its META section, whose length is
+// set to 128 TiB and whose first entry claims a terabyte, followed by tail
+// bytes.
+func lyingLength(t testing.TB, tail int) []byte {
+	t.Helper()
+	valid := encodeBytes(t, sample(t, 4, 3, hnsw.Cosine, 0))
+	at := bytes.Index(valid, []byte(tagMetadata))
+	if at < 0 {
+		t.Fatal("no META section")
+	}
+	bad := bytes.Clone(valid[:at+12])
+	binary.LittleEndian.PutUint64(bad[at+4:], 1<<47)
+	bad = binary.AppendUvarint(bad, 1<<40)
+	return append(bad, bytes.Repeat([]byte{7}, tail)...)
+}
+
+// TestLyingLengthAllocatesLittle: a metadata length of a terabyte, inside a
+// section that claims 128 TiB, in a file that then ends, is a truncation
+// error that costs memory in proportion to the file, not to the claim. (The
+// fuzzer found the decoder allocating what a length field said: the worker
+// died asking for 1.6 TB.)
+func TestLyingLengthAllocatesLittle(t *testing.T) {
+	bad := lyingLength(t, 3<<20) // 3 MiB of the "terabyte"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bytes.NewReader(bad))
+	runtime.ReadMemStats(&after)
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("err = %v, want an Invalid truncation", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
+		t.Fatalf("decoding a %d-byte file allocated %d MiB", len(bad), got>>20)
+	}
+}
+
 // FuzzDecode: Decode never panics and never over-allocates; whatever it
 // accepts re-encodes to the same bytes (the format has one encoding per
 // index). Seeds: valid files from f.Add plus testdata/fuzz/FuzzDecode.
@@ -191,6 +229,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeBytes(f, sample(f, 5, 3, hnsw.L2, 2)))
 	f.Add(encodeBytes(f, sample(f, 12, 2, hnsw.Dot, 5)))
 	f.Add([]byte("LHV1"))
+	f.Add(lyingLength(f, 64))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ix, err := Decode(bytes.NewReader(data))
 		if err != nil {
