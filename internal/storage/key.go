@@ -48,3 +48,28 @@ func checkKey(key string) error {
 	}
 	return nil
 }
+
+// ValidateLocalKey adds the local backend's rules to ValidateKey: no empty
+// or "." segment (a file system would fold them, so two keys would share a
+// file) and no segment over 255 bytes (NAME_MAX). The local backend and the
+// short-circuit client's direct reads (ADR-015) both apply it.
+func ValidateLocalKey(key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	for _, seg := range strings.Split(key, "/") {
+		switch {
+		case seg == "":
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: empty path segment (// or a trailing /) is not supported by the local backend", key)
+		case seg == ".":
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: a . segment is not supported by the local backend", key)
+		case len(seg) > 255:
+			return errs.Errorf("storage.key", errs.Invalid, "key %q: a path segment is longer than 255 bytes (local backend)", key)
+		}
+	}
+	return nil
+}
+
+// LocalETagXattr is the extended attribute in which the local backend keeps
+// an object's etag.
+const LocalETagXattr = "user.lakehouse.etag"

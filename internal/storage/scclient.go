@@ -36,7 +36,8 @@ func WithSocket(path string) ClientOption {
 			c.sc = nil
 			return
 		}
-		c.sc = &scPool{path: path, token: c.base.Token}
+		c.sc = &scPool{path: path, token: c.base.Token, direct: directReadsOn()}
+		c.sc.lease.fd = -1
 	}
 }
 
@@ -47,6 +48,15 @@ func (c *Client) SocketOps() int64 {
 		return 0
 	}
 	return c.sc.ops.Load()
+}
+
+// DirectReads is how many of the SocketOps were Gets this client opened
+// itself through the object directory's descriptor (no round trip).
+func (c *Client) DirectReads() int64 {
+	if c.sc == nil {
+		return 0
+	}
+	return c.sc.directOps.Load()
 }
 
 // errNoSocket: the socket could not be dialed; the caller uses HTTP.
@@ -62,6 +72,9 @@ const (
 type scPool struct {
 	path, token string
 	ops         atomic.Int64
+	direct      bool         // open objects through the lease (DirectReadsEnv)
+	directOps   atomic.Int64 // Gets served that way
+	lease       scLease
 
 	mu        sync.Mutex
 	idle      []*scConn
@@ -325,6 +338,17 @@ func ctxErr(ctx context.Context, op string, err error) error {
 // get opens key through the socket. handled is false when the socket
 // could not be dialed (use HTTP).
 func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.ReadCloser, info ObjectInfo, err error, handled bool) {
+	if p.direct {
+		if f, info, err, ok := p.openDirect(ctx, key); ok {
+			p.ops.Add(1)
+			p.directOps.Add(1)
+			if err != nil {
+				return nil, ObjectInfo{}, err, true
+			}
+			rc, info, err := section(f, info, opts)
+			return rc, info, err, true
+		}
+	}
 	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCOpen, Key: key})
 	if errors.Is(err, errNoSocket) {
 		return nil, ObjectInfo{}, nil, false
@@ -344,19 +368,25 @@ func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.Re
 		f.Close()
 		return nil, ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered open without a descriptor"), true
 	}
-	info = *resp.Info
+	rc, info, err = section(f, *resp.Info, opts)
+	return rc, info, err, true
+}
+
+// section is the reader of opts' range of the object open as f (which it
+// closes on an error).
+func section(f rawFile, info ObjectInfo, opts GetOptions) (io.ReadCloser, ObjectInfo, error) {
 	off, n := int64(0), info.Size
 	if opts.Offset > 0 || opts.Length > 0 { // as the HTTP path: a Range request
 		if opts.Offset >= info.Size {
 			f.Close()
-			return nil, ObjectInfo{}, errs.E(op, errs.Invalid, 416, fmt.Sprintf("range not satisfiable: the object has %d bytes", info.Size)), true
+			return nil, ObjectInfo{}, errs.E("storaged sc.open", errs.Invalid, 416, fmt.Sprintf("range not satisfiable: the object has %d bytes", info.Size))
 		}
 		off, n = opts.Offset, info.Size-opts.Offset
 		if opts.Length > 0 {
 			n = min(n, opts.Length)
 		}
 	}
-	return &fileSection{SectionReader: io.NewSectionReader(f, off, n), f: f}, info, nil, true
+	return &fileSection{SectionReader: io.NewSectionReader(f, off, n), f: f}, info, nil
 }
 
 // fileSection reads a byte range of a handed-over object file.

@@ -88,6 +88,10 @@ func appendSCResponse(b []byte, r *SCResponse) ([]byte, bool) {
 		b = append(b, `,"progress":`...)
 		b = strconv.AppendInt(b, r.Progress, 10)
 	}
+	if r.Root != "" {
+		b = append(b, `,"root":`...)
+		b, ok = appendJSONString(b, r.Root, ok)
+	}
 	return append(b, '}'), ok
 }
 
@@ -343,6 +347,8 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 			})
 		case "progress":
 			return s.int64Field(&r.Progress)
+		case "root":
+			return s.strField(&r.Root)
 		}
 		return false
 	})

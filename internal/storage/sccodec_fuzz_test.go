@@ -22,6 +22,7 @@ func FuzzSCCodec(f *testing.F) {
 		`{"v":1,"error":{"kind":"not_found","message":"object \"x\" not found","request_id":"r","status":404}}`,
 		`{"v":1,"error":{"kind":"conflict","message":"exists","status":412}}`,
 		`{"v":1,"progress":4194304}`, `{"v":1,"op":"wrote","size":8388608}`,
+		`{"v":1,"op":"root"}`, `{"v":1,"root":"/var/lib/lakehouse-go/objects/data"}`,
 		`{"v":-0,"op":"x","size":-9223372036854775808}`, `{"v":01}`, `{"v":1.0}`, `{"v":1e2}`,
 		`{"V":1}`, `{"v":1,"v":2}`, `{"v":null}`, `{"info":null}`, `{"op":"\u006fpen"}`, `{}`, `{"v":1}x`,
 	} {
@@ -73,7 +74,7 @@ func FuzzSCCodec(f *testing.F) {
 // sameResponse is DeepEqual with times compared as instants in the same
 // offset (a parsed zone is a new *Location each time).
 func sameResponse(a, b SCResponse) bool {
-	if (a.Info == nil) != (b.Info == nil) || a.V != b.V || a.Progress != b.Progress || !reflect.DeepEqual(a.Error, b.Error) {
+	if (a.Info == nil) != (b.Info == nil) || a.V != b.V || a.Progress != b.Progress || a.Root != b.Root || !reflect.DeepEqual(a.Error, b.Error) {
 		return false
 	}
 	if a.Info == nil {

@@ -24,6 +24,7 @@ import (
 //	create {key, create_only}      -> {[progress]} + a temp file's fd (write-only, O_APPEND)
 //	wrote  {size}                  (no answer) between create and commit
 //	commit {size, etag}            -> {info}  (after create, on the same connection)
+//	root   {}                      -> {root} + an O_PATH fd of the object directory
 //
 // When the create answer carries progress = P, the client sends a wrote
 // frame each time it has written another P bytes (size = bytes written so
@@ -34,6 +35,14 @@ import (
 // progress never gets wrote frames.
 //
 // A connection closed between create and commit leaves nothing visible.
+//
+// root lets the client open objects itself (direct reads, ADR-015): with
+// the directory's fd it opens key beneath it (openat2 RESOLVE_BENEATH, no
+// symlinks) as storaged's own open does, with the same uid's permissions.
+// The fd is valid while the connection it came on is open: the client keeps
+// that connection out of its pool and stops using the fd once storaged
+// closes it (restart, shutdown, idle timeout), so a storaged started on
+// another directory is never read through a stale one.
 const (
 	SCVersion    = 1
 	SCMaxMessage = 64 << 10
@@ -42,6 +51,7 @@ const (
 	SCCreate = "create"
 	SCCommit = "commit"
 	SCWrote  = "wrote"
+	SCRoot   = "root"
 )
 
 // SCRequest is a client's message.
@@ -75,6 +85,11 @@ func (r *SCRequest) Validate() error {
 			return errs.Errorf(op, errs.Invalid, "%s: unexpected size", r.Op)
 		}
 		return ValidateKey(r.Key)
+	case SCRoot:
+		if r.Key != "" || r.CreateOnly || r.Size != 0 || r.ETag != "" {
+			return errs.E(op, errs.Invalid, "root takes no key, etag, size or create_only")
+		}
+		return nil
 	case SCCommit, SCWrote:
 		if r.Key != "" || r.CreateOnly {
 			return errs.Errorf(op, errs.Invalid, "%s: key and create_only belong to create", r.Op)
@@ -98,6 +113,9 @@ type SCResponse struct {
 	Error *SCError    `json:"error,omitempty"`
 	// Progress (create): send a wrote frame every Progress bytes written.
 	Progress int64 `json:"progress,omitempty"`
+	// Root (root): the object directory's absolute path, the prefix of
+	// ObjectInfo.Path for objects opened through the handed fd.
+	Root string `json:"root,omitempty"`
 }
 
 // SCError is an error answered by storaged.

@@ -29,6 +29,8 @@ func FuzzSCDecode(f *testing.F) {
 		`{"v":1,"op":"wrote","size":4194304}`,
 		`{"v":1,"op":"wrote","size":1,"key":"k"}`,
 		`{"v":1,"op":"wrote","size":1,"etag":"0123456789abcdef0123456789abcdef"}`,
+		`{"v":1,"op":"root"}`,
+		`{"v":1,"op":"root","key":"k"}`,
 		`{"v":1,"op":"nope"}`,
 		`{"v":1,"op":"open","key":"k"} trailing`,
 		`[]`, `null`, `{"v":1e400}`,
@@ -57,6 +59,9 @@ func FuzzSCDecode(f *testing.F) {
 		}
 		if (req.Op == storage.SCCommit || req.Op == storage.SCWrote) && (req.Key != "" || req.Size < 0) {
 			t.Fatalf("accepted %s with key %q, size %d", req.Op, req.Key, req.Size)
+		}
+		if req.Op == storage.SCRoot && (req.Key != "" || req.Size != 0 || req.ETag != "" || req.CreateOnly) {
+			t.Fatalf("accepted root with arguments: %+v", req)
 		}
 		if req.Op == storage.SCOpen || req.Op == storage.SCCreate {
 			if err := storage.ValidateKey(req.Key); err != nil {

@@ -32,6 +32,19 @@ func (s *Store) OpenFile(key string) (*os.File, storage.ObjectInfo, error) {
 	return s.open("local.open", key)
 }
 
+// Root returns an O_PATH descriptor of the object directory (data/) and its
+// absolute path, for a client that opens objects itself (direct reads,
+// ADR-015): it can open files beneath the directory, with its own uid's
+// permissions, and nothing else — no tmp/, no way up. The caller closes it
+// once it is handed over.
+func (s *Store) Root() (*os.File, string, error) {
+	fd, err := unix.FcntlInt(uintptr(s.dataFD), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, "", errs.E("local.root", errs.Unavailable, "local storage: cannot duplicate the object directory's descriptor", err)
+	}
+	return os.NewFile(uintptr(fd), s.data), s.data, nil
+}
+
 // Write is a write in progress through a handed-out temp file (BeginWrite):
 // the writer fills the file through its own fd, then Commit verifies and
 // publishes it, or Abort removes it. A Write is used by one goroutine.

@@ -39,7 +39,7 @@ import (
 )
 
 // ETagXattr is the extended attribute holding an object's etag.
-const ETagXattr = "user.lakehouse.etag"
+const ETagXattr = storage.LocalETagXattr
 
 // Store is the local backend. It implements storage.Store.
 type Store struct {
@@ -135,25 +135,9 @@ func (s *Store) cleanTmp() {
 	}
 }
 
-// checkLocalKey adds the local backend's rules to storage.ValidateKey: no
-// empty or "." segment (a file system would fold them, so two keys would
-// share a file) and no segment over 255 bytes (NAME_MAX).
-func checkLocalKey(key string) error {
-	if err := storage.ValidateKey(key); err != nil {
-		return err
-	}
-	for _, seg := range strings.Split(key, "/") {
-		switch {
-		case seg == "":
-			return errs.Errorf("storage.key", errs.Invalid, "key %q: empty path segment (// or a trailing /) is not supported by the local backend", key)
-		case seg == ".":
-			return errs.Errorf("storage.key", errs.Invalid, "key %q: a . segment is not supported by the local backend", key)
-		case len(seg) > 255:
-			return errs.Errorf("storage.key", errs.Invalid, "key %q: a path segment is longer than 255 bytes (local backend)", key)
-		}
-	}
-	return nil
-}
+// checkLocalKey is storage.ValidateLocalKey: ValidateKey plus the local
+// backend's own rules.
+func checkLocalKey(key string) error { return storage.ValidateLocalKey(key) }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
@@ -380,6 +364,7 @@ func (s *Store) stat(f *os.File, key, path string) (storage.ObjectInfo, error) {
 	}
 	sum := h.Sum128().Bytes()
 	info.ETag = hex.EncodeToString(sum[:])
+	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte(info.ETag), 0) // best effort: the next read need not hash
 	return info, nil
 }
 
@@ -403,7 +388,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 	}
 	if opts.Offset < 0 || opts.Offset > info.Size {
 		f.Close()
-		return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, 416, fmt.Sprintf("range not satisfiable: offset %d, the object has %d bytes", opts.Offset, info.Size))
+		return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, 416, fmt.Sprintf("range not satisfiable: the object has %d bytes", info.Size))
 	}
 	n := info.Size - opts.Offset
 	if opts.Length > 0 {

@@ -315,8 +315,10 @@ func (s *scServer) serveConn(c *scConn) {
 			ri.Path = storage.ObjectURLPath(req.Key)
 		} else if pending != nil { // commit: the key of the write it ends
 			ri.Path = storage.ObjectURLPath(pending.Key())
+		} else if req.Op == storage.SCRoot { // the whole object directory
+			ri.Path = storage.ObjectURLPath("")
 		}
-		var info *storage.ObjectInfo
+		var resp storage.SCResponse
 		var fd *os.File
 		if err == nil && !authed {
 			if err = s.hooks.CheckAuth(req.Auth); err == nil {
@@ -325,16 +327,11 @@ func (s *scServer) serveConn(c *scConn) {
 		}
 		ri.Authed = authed
 		if err == nil {
-			info, fd, err = s.do(req, &pending)
-		}
-		resp := storage.SCResponse{Info: info}
-		if err == nil && req.Op == storage.SCCreate {
-			resp.Progress = local.ProgressEvery // hash while the client writes
+			resp, fd, err = s.do(req, &pending)
 		}
 		ri.Status = http.StatusOK
 		if err != nil {
-			resp.Info = nil
-			resp.Error = storage.SCErrorOf(err, ri.ReqID)
+			resp = storage.SCResponse{Error: storage.SCErrorOf(err, ri.ReqID)}
 			ri.Status = resp.Error.Status
 			lvl := slog.LevelWarn
 			if ri.Status >= 500 {
@@ -354,42 +351,49 @@ func (s *scServer) serveConn(c *scConn) {
 	}
 }
 
-// do runs one request. pending is the connection's write in progress.
-func (s *scServer) do(req storage.SCRequest, pending **local.Write) (*storage.ObjectInfo, *os.File, error) {
+// do runs one request: the answer (without its error) and the descriptor
+// to pass with it. pending is the connection's write in progress.
+func (s *scServer) do(req storage.SCRequest, pending **local.Write) (storage.SCResponse, *os.File, error) {
 	switch req.Op {
 	case storage.SCOpen:
 		f, info, err := s.store.OpenFile(req.Key)
 		if err != nil {
-			return nil, nil, err
+			return storage.SCResponse{}, nil, err
 		}
 		if req.ETag != "" && req.ETag != info.ETag {
 			f.Close()
-			return nil, nil, errs.Errorf("storage.sc", errs.Conflict, "object %q has etag %s, not the %s asked for", req.Key, info.ETag, req.ETag)
+			return storage.SCResponse{}, nil, errs.Errorf("storage.sc", errs.Conflict, "object %q has etag %s, not the %s asked for", req.Key, info.ETag, req.ETag)
 		}
-		return &info, f, nil
+		return storage.SCResponse{Info: &info}, f, nil
 	case storage.SCCreate:
 		if *pending != nil {
-			return nil, nil, errs.E("storage.sc", errs.Invalid, "create: a write is already in progress on this connection")
+			return storage.SCResponse{}, nil, errs.E("storage.sc", errs.Invalid, "create: a write is already in progress on this connection")
 		}
 		w, f, err := s.store.BeginWrite(req.Key, req.CreateOnly)
 		if err != nil {
-			return nil, nil, err
+			return storage.SCResponse{}, nil, err
 		}
 		*pending = w
-		return nil, f, nil
+		return storage.SCResponse{Progress: local.ProgressEvery}, f, nil // hash while the client writes
 	case storage.SCCommit:
 		w := *pending
 		if w == nil {
-			return nil, nil, errs.E("storage.sc", errs.Invalid, "commit without create")
+			return storage.SCResponse{}, nil, errs.E("storage.sc", errs.Invalid, "commit without create")
 		}
 		*pending = nil
 		info, err := w.Commit(context.Background(), req.Size, req.ETag)
 		if err != nil {
-			return nil, nil, err
+			return storage.SCResponse{}, nil, err
 		}
-		return &info, nil, nil
+		return storage.SCResponse{Info: &info}, nil, nil
+	case storage.SCRoot:
+		f, root, err := s.store.Root()
+		if err != nil {
+			return storage.SCResponse{}, nil, err
+		}
+		return storage.SCResponse{Root: root}, f, nil
 	}
-	return nil, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
+	return storage.SCResponse{}, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
 }
 
 // answer writes resp on the blocking descriptor cfd, with fd attached

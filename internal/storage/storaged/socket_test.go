@@ -546,7 +546,8 @@ func TestSocketLifecycle(t *testing.T) {
 var storagedNew = storaged.New
 
 // Every socket op writes the harness's access line; a commit's names the
-// key of the write it ends.
+// key of the write it ends. A direct read leaves one sc.root line (the
+// lease) and no line per GET; with direct reads off, each GET is an sc.open.
 func TestSocketAccessLines(t *testing.T) {
 	cfg := storagetest.Config(t)
 	cfg.Storaged.Socket = storagetest.SocketPath(t)
@@ -559,16 +560,215 @@ func TestSocketAccessLines(t *testing.T) {
 	cfg.Storaged.URL = srv.URL()
 	sc := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(cfg.StoragedSocket()))
 	storagetest.MustPut(t, sc, "logs/one", []byte("hello"))
-	if got := storagetest.MustGet(t, sc, "logs/one", storage.Whole); string(got) != "hello" {
+	for range 2 {
+		if got := storagetest.MustGet(t, sc, "logs/one", storage.Whole); string(got) != "hello" {
+			t.Fatalf("read %q", got)
+		}
+	}
+	t.Setenv(storage.DirectReadsEnv, "0")
+	noDirect := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithSocket(cfg.StoragedSocket()))
+	if got := storagetest.MustGet(t, noDirect, "logs/one", storage.Whole); string(got) != "hello" {
 		t.Fatalf("read %q", got)
+	}
+	if sc.DirectReads() != 2 || noDirect.DirectReads() != 0 || noDirect.SocketOps() != 1 {
+		t.Fatalf("direct reads %d and %d, socket ops %d", sc.DirectReads(), noDirect.DirectReads(), noDirect.SocketOps())
 	}
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()
-	for _, op := range []string{"sc.create", "sc.commit", "sc.open"} {
-		if want := `op="` + op + ` /v1/storage/objects/logs/one"`; !strings.Contains(out, want) {
-			t.Errorf("no access line with %s in:\n%s", want, out)
+	for _, line := range []string{
+		`op="sc.create /v1/storage/objects/logs/one"`, `op="sc.commit /v1/storage/objects/logs/one"`,
+		`op="sc.open /v1/storage/objects/logs/one"`, `op="sc.root /v1/storage/objects/"`,
+	} {
+		if strings.Count(out, line) != 1 {
+			t.Errorf("want one access line with %s in:\n%s", line, out)
 		}
+	}
+}
+
+// TestDirectReads: with the object directory's descriptor the client opens
+// objects itself and answers as storaged would — the same contents, info,
+// errors and ranges — and leaves to storaged what only storaged can answer
+// (a key it refuses, an object without its etag xattr).
+func TestDirectReads(t *testing.T) {
+	sc, httpc, cfg, _ := startSocket(t)
+	ctx := context.Background()
+	v1 := storagetest.RandomBytes(70 << 10)
+	want := storagetest.MustPut(t, httpc, "d/one", v1)
+	got, info, err := getAll(sc, "d/one", storage.Whole)
+	if err != nil || !bytes.Equal(got, v1) {
+		t.Fatalf("direct read: %d bytes, %v", len(got), err)
+	}
+	httpGot, httpInfo, _ := getAll(httpc, "d/one", storage.Whole)
+	if !bytes.Equal(httpGot, v1) || info.ETag != want.ETag || info.Size != want.Size || !info.Modified.Equal(httpInfo.Modified) || info.Path != httpInfo.Path {
+		t.Fatalf("direct info %+v, HTTP %+v, PUT %+v", info, httpInfo, want)
+	}
+	if sc.DirectReads() != 1 {
+		t.Fatalf("direct reads %d", sc.DirectReads())
+	}
+	if part, _, _ := getAll(sc, "d/one", storage.GetOptions{Offset: 1000, Length: 5000}); !bytes.Equal(part, v1[1000:6000]) {
+		t.Fatal("ranged direct read")
+	}
+	// Overwrites and deletes are seen at once.
+	storagetest.MustPut(t, httpc, "d/one", []byte("two"))
+	if got, _, _ := getAll(sc, "d/one", storage.Whole); string(got) != "two" {
+		t.Fatalf("after an overwrite: %q", got)
+	}
+	if err := httpc.Delete(ctx, "d/one"); err != nil {
+		t.Fatal(err)
+	}
+	sameError := func(key string, opts storage.GetOptions) {
+		t.Helper()
+		_, _, derr := sc.Get(ctx, key, opts)
+		_, _, herr := httpc.Get(ctx, key, opts)
+		if derr == nil || errs.KindOf(derr) != errs.KindOf(herr) || errs.StatusOf(derr) != errs.StatusOf(herr) || errs.Message(derr) != errs.Message(herr) {
+			t.Fatalf("GET %q: socket %v, HTTP %v", key, derr, herr)
+		}
+	}
+	before := sc.DirectReads()
+	sameError("d/one", storage.Whole)                                                                        // deleted
+	sameError("nothing/here", storage.Whole)                                                                 // never was
+	storagetest.MustPut(t, httpc, "p/q/r", []byte("x"))                                                      //
+	sameError("p/q", storage.Whole)                                                                          // a prefix: a directory on disk
+	sameError("p/q/r/s", storage.Whole)                                                                      // below an object
+	sameError("p/q/r", storage.GetOptions{Offset: 5})                                                        // past the end: 416
+	sameError("p/q/r", storage.GetOptions{Offset: 1})                                                        // at the end: 416
+	if err := os.Symlink("r", filepath.Join(cfg.DataDir, "objects", "data", "p", "q", "link")); err != nil { //
+		t.Fatal(err)
+	}
+	sameError("p/q/link", storage.Whole) // symlinks are never followed
+	if sc.DirectReads()-before != 7 {
+		t.Fatalf("%d of 7 refusals answered directly", sc.DirectReads()-before)
+	}
+	// Keys storaged refuses: it words the refusal (no direct read).
+	before = sc.DirectReads()
+	for _, k := range []string{"a//b", "a/./b", "../x", strings.Repeat("s", 256)} {
+		sameError(k, storage.Whole)
+	}
+	if sc.DirectReads() != before {
+		t.Fatal("refused keys answered directly")
+	}
+	// An object written by hand has no etag xattr: storaged hashes it and
+	// sets the xattr, after which it is read directly.
+	hand := filepath.Join(cfg.DataDir, "objects", "data", "byhand")
+	if err := os.WriteFile(hand, []byte("by hand"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = sc.DirectReads()
+	for i := range 2 {
+		got, info, err := getAll(sc, "byhand", storage.Whole)
+		if err != nil || string(got) != "by hand" || info.ETag != etagOf([]byte("by hand")) {
+			t.Fatalf("read %d of a hand-written object: %q %+v %v", i, got, info, err)
+		}
+	}
+	if sc.DirectReads()-before != 1 {
+		t.Fatalf("%d direct reads of the hand-written object, want the second only", sc.DirectReads()-before)
+	}
+}
+
+func getAll(c *storage.Client, key string, opts storage.GetOptions) ([]byte, storage.ObjectInfo, error) {
+	rc, info, err := c.Get(context.Background(), key, opts)
+	if err != nil {
+		return nil, info, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	return b, info, err
+}
+
+// TestDirectReadsEndWithStoraged: the directory descriptor is used only
+// while storaged keeps the connection it came on. A storaged restarted on
+// another directory (same socket path) is read there at once, not through
+// the old directory's descriptor; so is one whose idle timeout closed the
+// lease.
+func TestDirectReadsEndWithStoraged(t *testing.T) {
+	path := storagetest.SocketPath(t)
+	cfgA := storagetest.Config(t)
+	cfgA.Storaged.Socket = path
+	srvA, err := shared.Start(context.Background(), "storaged", cfgA, storagedNew, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgA.Storaged.URL = srvA.URL()
+	c := storage.NewClient(storagetest.ClientFor(cfgA, "storaged", true), storage.WithSocket(path))
+	storagetest.MustPut(t, c, "k", []byte("on A"))
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "on A" || c.DirectReads() != 1 {
+		t.Fatalf("read %q, %d direct", got, c.DirectReads())
+	}
+	if err := srvA.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfgB := storagetest.Config(t) // another data directory
+	cfgB.Storaged.Socket = path
+	cfgB.Storaged.IdleTimeout = shared.Duration{Duration: 300 * time.Millisecond}
+	_, srvB := storagetest.Start(t, cfgB)
+	httpB := storage.NewClient(storagetest.ClientFor(cfgB, "storaged", true))
+	storagetest.MustPut(t, httpB, "k", []byte("on B"))
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "on B" || c.DirectReads() != 2 {
+		t.Fatalf("after the restart on another directory: %q, %d direct", got, c.DirectReads())
+	}
+	_ = srvB
+	// B's idle timeout closes the lease; the next read takes a new one.
+	time.Sleep(600 * time.Millisecond)
+	storagetest.MustPut(t, httpB, "k", []byte("on B again"))
+	if got := storagetest.MustGet(t, c, "k", storage.Whole); string(got) != "on B again" || c.DirectReads() != 3 {
+		t.Fatalf("after the idle timeout: %q, %d direct", got, c.DirectReads())
+	}
+}
+
+// TestDirectReadsNeverStale: readers racing an overwriting writer never see
+// a version older than the last one acknowledged before their GET began,
+// and every read is whole (its bytes hash to its etag).
+func TestDirectReadsNeverStale(t *testing.T) {
+	sc, httpc, _, _ := startSocket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	body := func(v int) []byte {
+		return append([]byte(fmt.Sprintf("%08d|", v)), bytes.Repeat([]byte{byte(v)}, 1000+v%5000)...)
+	}
+	storagetest.MustPut(t, sc, "race", body(0))
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for v := 1; ctx.Err() == nil; v++ {
+			w := sc
+			if v%3 == 0 {
+				w = httpc
+			}
+			if _, err := w.Put(context.Background(), "race", bytes.NewReader(body(v)), -1, storage.PutOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+			acked.Store(int64(v))
+		}
+	}()
+	var reads atomic.Int64
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				floor := acked.Load()
+				got, info, err := getAll(sc, "race", storage.Whole)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var v int64
+				fmt.Sscanf(string(got), "%08d|", &v)
+				if v < floor || !bytes.Equal(got, body(int(v))) || info.ETag != etagOf(got) {
+					t.Errorf("read version %d (%d bytes, etag ok %v) after version %d was acknowledged", v, len(got), info.ETag == etagOf(got), floor)
+					return
+				}
+				reads.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if reads.Load() < 100 || acked.Load() < 10 || sc.DirectReads() < reads.Load()*9/10 {
+		t.Fatalf("%d reads (%d direct) against %d writes", reads.Load(), sc.DirectReads(), acked.Load())
 	}
 }
