@@ -66,8 +66,21 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 // non-2xx answer is decoded into an *errs.Error of the answer's Kind. On
 // success the caller owns resp.Body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	return c.do(req, c.HTTP, false)
+}
+
+// DoNoFollow is Do without following a redirect: a 3xx answer is returned
+// (the caller closes its body and decides where to go), so nothing of req —
+// its token above all — is sent on to the redirect's target.
+func (c *Client) DoNoFollow(req *http.Request) (*http.Response, error) {
+	hc := *c.HTTP
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c.do(req, &hc, true)
+}
+
+func (c *Client) do(req *http.Request, hc *http.Client, keep3xx bool) (*http.Response, error) {
 	op := c.Service + " " + req.Method + " " + req.URL.Path
-	resp, err := c.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			if errors.Is(ctxErr, context.DeadlineExceeded) {
@@ -77,7 +90,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errs.E(op, errs.Unavailable, fmt.Sprintf("%s unreachable at %s", c.Service, c.Base), err)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 && !(keep3xx && resp.StatusCode < 400) {
 		defer resp.Body.Close()
 		return nil, errs.FromResponse(op, resp)
 	}

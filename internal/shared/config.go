@@ -111,6 +111,11 @@ type S3Config struct {
 	// PartSize is the multipart part size in bytes (memory per upload is two
 	// parts); 0 = 16 MiB, minimum 5 MiB.
 	PartSize int64 `toml:"part_size"`
+	// ProxyGets makes storaged stream every GET itself. By default a GET
+	// from a client on storaged's own host (one that asks, with
+	// X-Lakehouse-Redirect) is answered with a redirect to a presigned URL of
+	// the object, and the client reads it from S3 directly (ADR-015).
+	ProxyGets bool `toml:"proxy_gets"`
 }
 
 // CatalogdConfig is [catalogd].

@@ -316,6 +316,47 @@ func TestClientKeepsErrorKind(t *testing.T) {
 	}
 }
 
+// DoNoFollow hands a redirect back instead of following it (Do follows,
+// and would take the token along to a target on the same host name); its
+// other answers are Do's.
+func TestClientDoNoFollow(t *testing.T) {
+	var sawAuth atomic.Value
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth.Store(r.Header.Get("Authorization"))
+		io.WriteString(w, "target")
+	}))
+	defer target.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			errs.WriteBody(w, http.StatusNotFound, errs.NotFound, "no such thing", "")
+			return
+		}
+		http.Redirect(w, r, target.URL+"/x", http.StatusTemporaryRedirect)
+	}))
+	defer origin.Close()
+	c := &Client{Service: "storaged", Base: origin.URL, HTTP: NewHTTPClient(5 * time.Second), Token: "tok"}
+	req, _ := c.NewRequest(context.Background(), "GET", "/r", nil)
+	resp, err := c.DoNoFollow(req)
+	if err != nil || resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != target.URL+"/x" || sawAuth.Load() != nil {
+		t.Fatalf("DoNoFollow: %v %v, target saw %v", resp, err, sawAuth.Load())
+	}
+	resp.Body.Close()
+	req, _ = c.NewRequest(context.Background(), "GET", "/fail", nil)
+	if _, err := c.DoNoFollow(req); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("error answer: %v", err)
+	}
+	req, _ = c.NewRequest(context.Background(), "GET", "/r", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "target" || sawAuth.Load() != "Bearer tok" { // why the storage client uses DoNoFollow
+		t.Fatalf("Do: %q, target saw %v", b, sawAuth.Load())
+	}
+}
+
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Storaged.RequestTimeout = Duration{}

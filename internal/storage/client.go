@@ -2,13 +2,16 @@ package storage
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"lakehouse-go/internal/errs"
@@ -23,6 +26,10 @@ import (
 type Client struct {
 	base *shared.Client
 	sc   *scPool // nil: HTTP only
+	// redirects: this client is on storaged's host, so a presigned URL of
+	// the s3 backend reaches the same S3 from here (ADR-015).
+	redirects   bool
+	redirectOff atomic.Int64 // unix nanos until which redirects are not asked for (S3 unreachable from here)
 }
 
 var _ Store = (*Client)(nil)
@@ -36,7 +43,22 @@ func NewClient(base *shared.Client, opts ...ClientOption) *Client {
 	if os.Getenv(ForceHTTPEnv) == "1" {
 		c.sc = nil
 	}
+	c.redirects = directReadsOn() && loopbackURL(base.Base)
 	return c
+}
+
+// loopbackURL reports whether raw's host is a loopback address (storaged
+// on this host).
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 // ObjectURLPath is the escaped route path of key.
@@ -101,21 +123,44 @@ func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (io.ReadC
 			return rc, info, err
 		}
 	}
-	req, err := c.base.NewRequest(ctx, http.MethodGet, ObjectURLPath(key), nil)
+	if c.redirects && time.Now().UnixNano() >= c.redirectOff.Load() {
+		if rc, info, err, ok := c.getRedirected(ctx, key, opts); ok {
+			return rc, info, err
+		}
+	}
+	req, err := c.getRequest(ctx, key, opts)
 	if err != nil {
 		return nil, ObjectInfo{}, err
-	}
-	if opts.Offset > 0 || opts.Length > 0 {
-		if opts.Length > 0 {
-			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", opts.Offset, opts.Offset+opts.Length-1))
-		} else {
-			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
-		}
 	}
 	resp, err := c.base.Do(req)
 	if err != nil {
 		return nil, ObjectInfo{}, notFound(err, key)
 	}
+	rc, info := objectOf(key, resp)
+	return rc, info, nil
+}
+
+// getRequest is the GET of key, with a Range header when opts select one.
+func (c *Client) getRequest(ctx context.Context, key string, opts GetOptions) (*http.Request, error) {
+	req, err := c.base.NewRequest(ctx, http.MethodGet, ObjectURLPath(key), nil)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Offset > 0 || opts.Length > 0 {
+		req.Header.Set("Range", rangeHeader(opts))
+	}
+	return req, nil
+}
+
+func rangeHeader(opts GetOptions) string {
+	if opts.Length > 0 {
+		return fmt.Sprintf("bytes=%d-%d", opts.Offset, opts.Offset+opts.Length-1)
+	}
+	return fmt.Sprintf("bytes=%d-", opts.Offset)
+}
+
+// objectOf is the body and info of a 200 or 206 answer to a GET.
+func objectOf(key string, resp *http.Response) (io.ReadCloser, ObjectInfo) {
 	info := infoFromHeaders(key, resp)
 	if resp.StatusCode == http.StatusPartialContent {
 		if cr := resp.Header.Get("Content-Range"); cr != "" {
@@ -126,7 +171,88 @@ func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (io.ReadC
 			}
 		}
 	}
-	return resp.Body, info, nil
+	return resp.Body, info
+}
+
+// redirectRetry: after S3 could not be reached at a presigned URL (or
+// answered it with an error storaged must word), GETs are streamed by
+// storaged for this long.
+const redirectRetry = 30 * time.Second
+
+// getRedirected asks storaged for a redirect and reads the object from
+// where it points (a presigned S3 URL): the bytes do not pass through
+// storaged. handled is false when the caller should GET through storaged
+// instead: storaged could not be asked, S3 could not be reached from here,
+// or S3 answered anything but the object or NoSuchKey — storaged then words
+// the answer as it always does.
+func (c *Client) getRedirected(ctx context.Context, key string, opts GetOptions) (rc io.ReadCloser, info ObjectInfo, err error, handled bool) {
+	req, err := c.getRequest(ctx, key, opts)
+	if err != nil {
+		return nil, ObjectInfo{}, err, true
+	}
+	req.Header.Set(HeaderRedirect, "presigned")
+	resp, err := c.base.DoNoFollow(req)
+	if err != nil {
+		return nil, ObjectInfo{}, notFound(err, key), true
+	}
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		if resp.StatusCode >= 300 { // no other redirect is ours to follow
+			resp.Body.Close()
+			return nil, ObjectInfo{}, nil, false
+		}
+		rc, info := objectOf(key, resp) // a backend without redirects streamed it
+		return rc, info, nil, true
+	}
+	resp.Body.Close()
+	loc, perr := url.Parse(resp.Header.Get("Location"))
+	if perr != nil || (loc.Scheme != "http" && loc.Scheme != "https") || loc.Host == "" {
+		return nil, ObjectInfo{}, nil, false
+	}
+	// A fresh request: no token, no request id — the URL carries its own
+	// authorisation, and S3 refuses a request with two.
+	s3req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
+	if err != nil {
+		return nil, ObjectInfo{}, nil, false
+	}
+	if opts.Offset > 0 || opts.Length > 0 {
+		s3req.Header.Set("Range", rangeHeader(opts))
+	}
+	s3resp, err := c.base.HTTP.Do(s3req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ObjectInfo{}, notFound(err, key), true
+		}
+		c.redirectOff.Store(time.Now().Add(redirectRetry).UnixNano())
+		return nil, ObjectInfo{}, nil, false
+	}
+	switch s3resp.StatusCode {
+	case http.StatusOK, http.StatusPartialContent:
+		rc, info := objectOf(key, s3resp)
+		return rc, info, nil, true
+	case http.StatusNotFound:
+		code := s3ErrorCode(s3resp.Body)
+		s3resp.Body.Close()
+		if code == "NoSuchKey" {
+			return nil, ObjectInfo{}, errs.E("storage", errs.NotFound, fmt.Sprintf("object %q not found", key)), true
+		}
+	default:
+		s3resp.Body.Close()
+	}
+	if s3resp.StatusCode != http.StatusRequestedRangeNotSatisfiable { // a bad range says nothing about S3
+		c.redirectOff.Store(time.Now().Add(redirectRetry).UnixNano())
+	}
+	return nil, ObjectInfo{}, nil, false
+}
+
+// s3ErrorCode is the <Code> of an S3 error body ("" if there is none).
+func s3ErrorCode(r io.Reader) string {
+	var e struct {
+		Code string `xml:"Code"`
+	}
+	if xml.NewDecoder(io.LimitReader(r, 16<<10)).Decode(&e) != nil {
+		return ""
+	}
+	return e.Code
 }
 
 // Head implements Store.Head.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,11 +24,28 @@ const (
 
 	HeaderModified = "X-Lakehouse-Modified" // RFC 3339 with nanoseconds (Last-Modified has only seconds)
 	HeaderPath     = "X-Lakehouse-Path"     // local backend: the object's file path, URL path-escaped
+	// HeaderRedirect (request, value "presigned"): the client can read the
+	// object from the backend itself; storaged may answer a GET with a 307
+	// to a presigned URL instead of streaming it (s3 backend, ADR-015).
+	HeaderRedirect = "X-Lakehouse-Redirect"
 )
+
+// Presigner is a backend that can hand out a time-limited URL from which
+// anyone holding it can GET one object (S3 presigned URLs).
+type Presigner interface {
+	PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
+
+// PresignExpiry is how long a redirect's presigned URL stays valid. The
+// client uses it at once; the margin is for clock skew.
+const PresignExpiry = 5 * time.Minute
 
 // Routes registers storaged's routes over store: all of them, in one place.
 func Routes(env *shared.Env, store Store) func(r chi.Router) {
 	h := &handlers{store: store}
+	if p, ok := store.(Presigner); ok && !env.Config.S3.ProxyGets {
+		h.presign = p
+	}
 	return func(r chi.Router) {
 		r.Get(ObjectsPath, env.Handle(h.list))
 		r.Put(ObjectsPath+"/*", env.Handle(h.put))
@@ -37,7 +55,10 @@ func Routes(env *shared.Env, store Store) func(r chi.Router) {
 	}
 }
 
-type handlers struct{ store Store }
+type handlers struct {
+	store   Store
+	presign Presigner // nil: every GET is streamed by storaged
+}
 
 // keyOf is the decoded key of an object route (r.URL.Path is unescaped).
 func keyOf(r *http.Request) (string, error) {
@@ -92,6 +113,17 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	rng, ranged, err := parseRange(r.Header.Get("Range"))
 	if err != nil {
 		return err
+	}
+	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" {
+		// The client reads the object from S3 itself, sending the same
+		// Range header; storaged streams nothing (ADR-015).
+		u, err := h.presign.PresignGet(r.Context(), key, PresignExpiry)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Location", u)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return nil
 	}
 	opts := Whole
 	if ranged {

@@ -221,6 +221,20 @@ func toInfo(key string, oi minio.ObjectInfo) storage.ObjectInfo {
 	return storage.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified.UTC()}
 }
 
+// PresignGet implements storage.Presigner: a URL that GETs key for expiry,
+// signed with storaged's credentials (computed locally; S3 is not asked,
+// with [s3].region set). It does not check that the object exists.
+func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return "", err
+	}
+	u, err := s.core.PresignedGetObject(ctx, s.cfg.Bucket, key, expiry, nil)
+	if err != nil {
+		return "", s.mapErr(ctx, "s3.presign", key, err)
+	}
+	return u.String(), nil
+}
+
 // Head implements storage.Store.Head.
 func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error) {
 	if err := storage.ValidateKey(key); err != nil {

@@ -1,6 +1,7 @@
 package storaged_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"lakehouse-go/internal/storage/storaged"
 	"lakehouse-go/internal/storage/storagetest"
 	"lakehouse-go/internal/testutil/miniotest"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 func s3Config(t *testing.T, m *miniotest.Server) *shared.Config {
@@ -127,5 +129,75 @@ func TestRefuseReadableSecrets(t *testing.T) {
 	_, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "readable by group or others") {
 		t.Fatalf("start with a 0644 secrets file: %v", err)
+	}
+}
+
+// TestS3RedirectedGets: a client on storaged's host reads s3 objects from
+// MinIO itself through a presigned redirect — the same bytes, info, ranges
+// and errors as a GET storaged streams — and storaged streams nothing
+// (its access lines say 307). [s3].proxy_gets turns it off.
+func TestS3RedirectedGets(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	cfg.Log.Access, cfg.Log.Level = true, "info"
+	var logs syncbuf.Buffer
+	srv, err := shared.Start(context.Background(), "storaged", cfg, storaged.New, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	cfg.Storaged.URL = srv.URL()
+	c := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true))
+	t.Setenv(storage.DirectReadsEnv, "0")
+	proxied := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true))
+	ctx := context.Background()
+
+	body := storagetest.RandomBytes(3<<20 + 17)
+	storagetest.MustPut(t, c, "dir/obj", body)
+	for _, opts := range []storage.GetOptions{storage.Whole, {Offset: 1000, Length: 5000}, {Offset: 3 << 20}} {
+		got, info, err := getAll(c, "dir/obj", opts)
+		want, pinfo, perr := getAll(proxied, "dir/obj", opts)
+		if err != nil || perr != nil || !bytes.Equal(got, want) || info != pinfo {
+			t.Fatalf("%+v: redirected %d bytes %+v %v; proxied %d bytes %+v %v", opts, len(got), info, err, len(want), pinfo, perr)
+		}
+	}
+	sameError := func(key string, opts storage.GetOptions) {
+		t.Helper()
+		_, _, err := c.Get(ctx, key, opts)
+		_, _, perr := proxied.Get(ctx, key, opts)
+		if err == nil || errs.KindOf(err) != errs.KindOf(perr) || errs.StatusOf(err) != errs.StatusOf(perr) || errs.Message(err) != errs.Message(perr) {
+			t.Fatalf("GET %q %+v: redirected %v, proxied %v", key, opts, err, perr)
+		}
+	}
+	sameError("no/such", storage.Whole)
+	sameError("dir/obj", storage.GetOptions{Offset: 4 << 20})
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	redirected, streamed := strings.Count(out, `op="GET /v1/storage/objects/dir/obj" status=307`), strings.Count(out, `op="GET /v1/storage/objects/dir/obj" status=20`)
+	// 4 redirected reads (3 ranges, the bad range's first try); 3 proxied
+	// reads, plus the bad range proxied twice (the redirected client falls
+	// back to storaged to word it).
+	if redirected != 4 || streamed != 3 {
+		t.Fatalf("%d redirected and %d streamed GETs of dir/obj in:\n%s", redirected, streamed, out)
+	}
+
+	// [s3].proxy_gets: storaged streams, even when asked for a redirect.
+	cfg2 := s3Config(t, m)
+	cfg2.S3.ProxyGets = true
+	c2, _ := storagetest.Start(t, cfg2)
+	req, _ := http.NewRequest(http.MethodGet, cfg2.Storaged.URL+storage.ObjectURLPath("dir/obj"), nil)
+	req.Header.Set(storage.HeaderRedirect, "presigned")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("proxy_gets: status %d", resp.StatusCode)
+	}
+	if got := storagetest.MustGet(t, c2, "dir/obj", storage.Whole); !bytes.Equal(got, body) {
+		t.Fatal("proxy_gets: wrong bytes")
 	}
 }
