@@ -7,7 +7,10 @@
 // process (HTTP on 127.0.0.1, the typed storage.Client; for local also
 // through the short-circuit socket, ADR-015, the client daemons build:
 // rows "via socket", each paired with its own direct measurement) versus
-// the backend directly, -rounds times (each round measures every row; the
+// the backend directly. Reads are measured the way daemons make them (the
+// socket's direct reads; s3 GETs redirected to MinIO) and, in rows of their
+// own, with storaged answering each GET ("socket (open per GET)", "HTTP
+// (streamed)"). Every row is measured -rounds times (each round measures every row; the
 // table shows the medians and the range of the ratio, as one round on a
 // shared VM moves by +-0.1): for local, a careful file copy (temp file, writeback started
 // every 256 KiB, fsync, rename, fsync of the directory — what storaged does)
@@ -112,11 +115,13 @@ func main() {
 	{
 		child := startStoraged(bin, tmp, "local", "")
 		for r := 0; r < *rounds; r++ {
-			rows = append(rows, benchLocal(child.client, "HTTP", tmp)...)
-			rows = append(rows, benchLocal(child.socket, "socket", tmp)...)
+			rows = append(rows, benchLocal(child.client, "HTTP", "HTTP", tmp, true)...)
+			rows = append(rows, benchLocal(child.socket, "socket", "socket", tmp, true)...)
+			rows = append(rows, benchLocal(child.socketOpen, "socket (open per GET)", "socket", tmp, false)...)
 		}
-		if child.socket.SocketOps() == 0 {
-			fail("the socket rows did not go through the socket %s", child.socketPath)
+		if child.socket.SocketOps() == 0 || child.socket.DirectReads() == 0 || child.socketOpen.DirectReads() != 0 {
+			fail("the socket rows did not go through the socket %s as meant (%d ops, %d direct reads; %d without direct reads)",
+				child.socketPath, child.socket.SocketOps(), child.socket.DirectReads(), child.socketOpen.DirectReads())
 		}
 		mem = append(mem, streamMem("local", child)...)
 		child.stop()
@@ -203,8 +208,10 @@ func median(v []float64) float64 {
 
 type child struct {
 	cmd        *exec.Cmd
-	client     *storage.Client // HTTP only
-	socket     *storage.Client // short-circuit socket (local backend), as daemons build it
+	client     *storage.Client // HTTP only (s3: GETs redirected to MinIO, ADR-015)
+	streamed   *storage.Client // HTTP only, every GET streamed by storaged
+	socket     *storage.Client // short-circuit socket (local backend), as daemons build it: direct reads
+	socketOpen *storage.Client // the socket with a round trip (op open) per GET
 	socketPath string
 	dir        string
 }
@@ -241,8 +248,10 @@ func startStoraged(bin, tmp, backend, extra string) *child {
 	cfg := shared.Default(dir)
 	cfg.Storaged.URL = "http://" + addr
 	env := &shared.Env{Config: cfg, HTTP: shared.NewHTTPClient(0), StreamHTTP: shared.NewHTTPClient(0)}
-	return &child{cmd: cmd, client: storage.NewClient(env.StreamClient("storaged")),
-		socket:     storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(cfg.StoragedSocket())),
+	return &child{cmd: cmd, client: storage.NewClient(env.StreamClient("storaged"), storage.WithDirectReads(true)),
+		streamed:   storage.NewClient(env.StreamClient("storaged"), storage.WithDirectReads(false)),
+		socket:     storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(cfg.StoragedSocket()), storage.WithDirectReads(true)),
+		socketOpen: storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(cfg.StoragedSocket()), storage.WithDirectReads(false)),
 		socketPath: cfg.StoragedSocket(), dir: dir}
 }
 
@@ -342,10 +351,12 @@ func alternate(n int, direct, through func(i int), after ...func(side string, i 
 }
 
 // benchLocal compares the local backend used directly with storaged
-// through client (via: "HTTP" or "socket").
-func benchLocal(client *storage.Client, via, tmp string) []row {
+// through client (via: "HTTP" or "socket"...). keyVia names the objects
+// (and the direct side's files): a run without puts reads those an earlier
+// run with puts wrote.
+func benchLocal(client *storage.Client, via, keyVia, tmp string, puts bool) []row {
 	ctx := context.Background()
-	direct := filepath.Join(tmp, "direct-"+via)
+	direct := filepath.Join(tmp, "direct-"+keyVia)
 	os.MkdirAll(filepath.Join(direct, "tmp"), 0o700)
 	os.MkdirAll(filepath.Join(direct, "data"), 0o700)
 	dst := filepath.Join(tmp, "dst-"+via) // where the "to a file" GETs land
@@ -355,10 +366,10 @@ func benchLocal(client *storage.Client, via, tmp string) []row {
 	for _, sz := range sizeSet() {
 		mb := float64(sz.size) * float64(sz.n) / (1 << 20)
 		key := func(i int) string {
-			return fmt.Sprintf("bench/%s/%s-%d", via, strings.ReplaceAll(sz.label, " ", ""), i)
+			return fmt.Sprintf("bench/%s/%s-%d", keyVia, strings.ReplaceAll(sz.label, " ", ""), i)
 		}
 		put := row{backend: "local", via: via, op: "PUT", size: sz.label, mb: mb}
-		put.direct, put.storaged = alternate(sz.n, func(i int) {
+		put.direct, put.storaged = alternate(sz.n*boolInt(puts), func(i int) {
 			{
 				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
 				check(err)
@@ -400,9 +411,19 @@ func benchLocal(client *storage.Client, via, tmp string) []row {
 			check(toFile(dstPath("storaged", i), rc))
 			rc.Close()
 		}, func(side string, i int) { check(os.Remove(dstPath(side, i))) })
-		rows = append(rows, put, get, file)
+		if puts {
+			rows = append(rows, put)
+		}
+		rows = append(rows, get, file)
 	}
 	return rows
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func benchS3(c *child, m *miniotest.Server) []row {
@@ -423,21 +444,27 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			_, err := c.client.Put(ctx, key("storaged", i), newSource(sz.size), sz.size, storage.PutOptions{})
 			check(err)
 		})
-		get := row{backend: "s3 (MinIO)", via: "HTTP", op: "GET (into memory)", size: sz.label, mb: mb}
-		get.direct, get.storaged = alternate(sz.n, func(i int) {
-			o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
-			check(err)
-			_, err = drain(o)
-			check(err)
-			o.Close()
-		}, func(i int) {
-			rc, _, err := c.client.Get(ctx, key("storaged", i), storage.Whole)
-			check(err)
-			_, err = drain(rc)
-			check(err)
-			rc.Close()
-		})
-		rows = append(rows, put, get)
+		rows = append(rows, put)
+		for _, v := range []struct {
+			via    string
+			client *storage.Client
+		}{{"HTTP (redirect)", c.client}, {"HTTP (streamed)", c.streamed}} {
+			get := row{backend: "s3 (MinIO)", via: v.via, op: "GET (into memory)", size: sz.label, mb: mb}
+			get.direct, get.storaged = alternate(sz.n, func(i int) {
+				o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
+				check(err)
+				_, err = drain(o)
+				check(err)
+				o.Close()
+			}, func(i int) {
+				rc, _, err := v.client.Get(ctx, key("storaged", i), storage.Whole)
+				check(err)
+				_, err = drain(rc)
+				check(err)
+				rc.Close()
+			})
+			rows = append(rows, get)
+		}
 	}
 	return rows
 }
@@ -466,7 +493,7 @@ func streamMem(backend string, c *child) []string {
 	})
 	out = append(out, line(fmt.Sprintf("PUT %d MiB, unknown length", *streamMB), float64(*streamMB)/secs))
 	secs = timeIt(func() {
-		rc, info, err := c.client.Get(ctx, "bench/stream", storage.Whole)
+		rc, info, err := c.streamed.Get(ctx, "bench/stream", storage.Whole)
 		check(err)
 		n, err := drain(rc)
 		check(err)

@@ -36,14 +36,13 @@ var _ Store = (*Client)(nil)
 
 // NewClient wraps base (the harness's client for "storaged").
 func NewClient(base *shared.Client, opts ...ClientOption) *Client {
-	c := &Client{base: base}
+	c := &Client{base: base, redirects: directReadsOn() && loopbackURL(base.Base)}
 	for _, o := range opts {
 		o(c)
 	}
 	if os.Getenv(ForceHTTPEnv) == "1" {
 		c.sc = nil
 	}
-	c.redirects = directReadsOn() && loopbackURL(base.Base)
 	return c
 }
 

@@ -41,6 +41,18 @@ func WithSocket(path string) ClientOption {
 	}
 }
 
+// WithDirectReads overrides DirectReadsEnv for this client: on, Gets read
+// objects where they live (the socket's direct reads, s3 redirects; ADR-015);
+// off, every Get is answered by storaged. Give it after WithSocket.
+func WithDirectReads(on bool) ClientOption {
+	return func(c *Client) {
+		c.redirects = on && loopbackURL(c.base.Base)
+		if c.sc != nil {
+			c.sc.direct = on
+		}
+	}
+}
+
 // SocketOps is how many Get and Put calls this client served through the
 // short-circuit socket (for tests and benchmarks that must know).
 func (c *Client) SocketOps() int64 {
