@@ -169,6 +169,15 @@ func TestS3RedirectedGets(t *testing.T) {
 			t.Fatalf("GET %q %+v: redirected %v, proxied %v", key, opts, err, perr)
 		}
 	}
+	// Keys whose escaping a presigned URL must get right (a wrong one is a
+	// refused signature, which would fall back to streaming: counted below).
+	odd := []string{"odd/a b+c%d=e&f;g.txt", "odd/ü/ñ/日本", "odd/x~y*z(1)!'$,@:", "odd/%2F%2e%2E"}
+	for _, k := range odd {
+		storagetest.MustPut(t, c, k, []byte(k))
+		if got, _, err := getAll(c, k, storage.Whole); err != nil || string(got) != k {
+			t.Fatalf("key %q: %q %v", k, got, err)
+		}
+	}
 	sameError("no/such", storage.Whole)
 	sameError("dir/obj", storage.GetOptions{Offset: 4 << 20})
 	if err := srv.Shutdown(context.Background()); err != nil {
@@ -181,6 +190,14 @@ func TestS3RedirectedGets(t *testing.T) {
 	// back to storaged to word it).
 	if redirected != 4 || streamed != 3 {
 		t.Fatalf("%d redirected and %d streamed GETs of dir/obj in:\n%s", redirected, streamed, out)
+	}
+	for _, k := range odd {
+		if n := strings.Count(out, `op="GET `+storage.ObjectsPath+"/"+k+`" status=307`); n != 1 {
+			t.Errorf("key %q: %d redirected GETs (a streamed one means S3 refused the URL) in:\n%s", k, n, out)
+		}
+		if n := strings.Count(out, `op="GET `+storage.ObjectsPath+"/"+k+`" status=200`); n != 0 {
+			t.Errorf("key %q: streamed after the redirect", k)
+		}
 	}
 
 	// [s3].proxy_gets: storaged streams, even when asked for a redirect.
