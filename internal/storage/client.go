@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,8 +219,11 @@ func (c *Client) getRedirected(ctx context.Context, key string, opts GetOptions)
 	}
 	s3resp, err := c.base.HTTP.Do(s3req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ObjectInfo{}, notFound(err, key), true
+		if cerr := ctx.Err(); cerr != nil {
+			if errors.Is(cerr, context.DeadlineExceeded) {
+				return nil, ObjectInfo{}, errs.E("storage GET", errs.Timeout, "S3 did not answer in time", err), true
+			}
+			return nil, ObjectInfo{}, errs.E("storage GET", errs.Unavailable, "request canceled", err), true
 		}
 		c.redirectOff.Store(time.Now().Add(redirectRetry).UnixNano())
 		return nil, ObjectInfo{}, nil, false
