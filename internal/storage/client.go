@@ -23,7 +23,8 @@ import (
 // with NewClient(env.StreamClient("storaged"), WithSocket(env.Config.StoragedSocket()))
 // so uploads and downloads are bounded by ctx rather than an overall
 // timeout, and go through the short-circuit socket when storaged runs the
-// local backend on this host (ADR-015). Head, Delete and List are HTTP.
+// local backend on this host (ADR-015: Get, Put, and Head through the
+// socket's direct reads). Delete and List are HTTP.
 type Client struct {
 	base *shared.Client
 	sc   *scPool // nil: HTTP only
@@ -262,6 +263,14 @@ func s3ErrorCode(r io.Reader) string {
 func (c *Client) Head(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := ValidateKey(key); err != nil {
 		return ObjectInfo{}, err
+	}
+	if c.sc != nil && c.sc.direct {
+		if f, info, err, ok := c.sc.openDirect(ctx, key); ok {
+			c.sc.ops.Add(1)
+			c.sc.directOps.Add(1)
+			f.Close()
+			return info, err
+		}
 	}
 	req, err := c.base.NewRequest(ctx, http.MethodHead, ObjectURLPath(key), nil)
 	if err != nil {

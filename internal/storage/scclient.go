@@ -62,8 +62,9 @@ func (c *Client) SocketOps() int64 {
 	return c.sc.ops.Load()
 }
 
-// DirectReads is how many of the SocketOps were Gets this client opened
-// itself through the object directory's descriptor (no round trip).
+// DirectReads is how many of the SocketOps were Gets (or Heads) this
+// client opened itself through the object directory's descriptor (no round
+// trip).
 func (c *Client) DirectReads() int64 {
 	if c.sc == nil {
 		return 0

@@ -607,6 +607,9 @@ func TestDirectReads(t *testing.T) {
 	if sc.DirectReads() != 1 {
 		t.Fatalf("direct reads %d", sc.DirectReads())
 	}
+	if hinfo, err := sc.Head(ctx, "d/one"); err != nil || hinfo != httpInfo || sc.DirectReads() != 2 {
+		t.Fatalf("direct HEAD %+v %v (%d direct), HTTP GET %+v", hinfo, err, sc.DirectReads(), httpInfo)
+	}
 	if part, _, _ := getAll(sc, "d/one", storage.GetOptions{Offset: 1000, Length: 5000}); !bytes.Equal(part, v1[1000:6000]) {
 		t.Fatal("ranged direct read")
 	}
@@ -625,6 +628,15 @@ func TestDirectReads(t *testing.T) {
 		if derr == nil || errs.KindOf(derr) != errs.KindOf(herr) || errs.StatusOf(derr) != errs.StatusOf(herr) || errs.Message(derr) != errs.Message(herr) {
 			t.Fatalf("GET %q: socket %v, HTTP %v", key, derr, herr)
 		}
+		if opts != storage.Whole {
+			return
+		}
+		_, derr = sc.Head(ctx, key)
+		_, herr = httpc.Head(ctx, key)
+		if derr == nil || errs.KindOf(derr) != errs.KindOf(herr) || errs.Message(derr) != errs.Message(herr) {
+			t.Fatalf("HEAD %q: socket %v, HTTP %v", key, derr, herr)
+		}
+
 	}
 	before := sc.DirectReads()
 	sameError("d/one", storage.Whole)                                                                        // deleted
@@ -638,8 +650,8 @@ func TestDirectReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameError("p/q/link", storage.Whole) // symlinks are never followed
-	if sc.DirectReads()-before != 7 {
-		t.Fatalf("%d of 7 refusals answered directly", sc.DirectReads()-before)
+	if sc.DirectReads()-before != 12 { // 7 GETs, and a HEAD of each key read whole
+		t.Fatalf("%d of 12 refusals answered directly", sc.DirectReads()-before)
 	}
 	// Keys storaged refuses: it words the refusal (no direct read).
 	before = sc.DirectReads()
