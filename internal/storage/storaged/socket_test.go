@@ -650,7 +650,7 @@ func TestDirectReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameError("p/q/link", storage.Whole) // symlinks are never followed
-	if sc.DirectReads()-before != 12 { // 7 GETs, and a HEAD of each key read whole
+	if sc.DirectReads()-before != 12 {   // 7 GETs, and a HEAD of each key read whole
 		t.Fatalf("%d of 12 refusals answered directly", sc.DirectReads()-before)
 	}
 	// Keys storaged refuses: it words the refusal (no direct read).
