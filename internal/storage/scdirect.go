@@ -120,12 +120,10 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 	})
 	root := l.root
 	l.mu.RUnlock()
-	const op = "storaged sc.open"
-	notFound := errs.Errorf(op, errs.NotFound, "object %q not found", key)
 	if oerr != nil {
 		switch {
 		case errors.Is(oerr, unix.ENOENT), errors.Is(oerr, unix.ENOTDIR), errors.Is(oerr, unix.ELOOP), errors.Is(oerr, unix.EXDEV):
-			return -1, ObjectInfo{}, notFound, true
+			return -1, ObjectInfo{}, directNotFound(key), true
 		}
 		return -1, ObjectInfo{}, nil, false
 	}
@@ -137,7 +135,7 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
-		return -1, ObjectInfo{}, notFound, true
+		return -1, ObjectInfo{}, directNotFound(key), true
 	}
 	var b [64]byte
 	if n, err := unix.Fgetxattr(fd, LocalETagXattr, b[:]); err != nil || n != 32 {
@@ -151,6 +149,11 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 		Modified: time.Unix(st.Mtim.Unix()).UTC(),
 		Path:     filepath.Join(root, filepath.FromSlash(key)),
 	}, nil, true
+}
+
+// directNotFound is storaged's answer for a key with no object.
+func directNotFound(key string) error {
+	return errs.Errorf("storaged sc.open", errs.NotFound, "object %q not found", key)
 }
 
 // directReadsOn is DirectReadsEnv's answer, read once per client.
