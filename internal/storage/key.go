@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"lakehouse-go/internal/errs"
 )
@@ -73,3 +77,32 @@ func ValidateLocalKey(key string) error {
 // LocalETagXattr is the extended attribute in which the local backend keeps
 // an object's etag.
 const LocalETagXattr = "user.lakehouse.etag"
+
+// OpenLocalObject opens key read-only beneath dirfd, the local backend's
+// object directory, the one way both storaged and the short-circuit
+// client's direct reads do (ADR-015): never above dirfd, no symlinks.
+// LocalObjectMissing tells which errors mean "no such object".
+func OpenLocalObject(dirfd int, key string) (int, error) {
+	return unix.Openat2(dirfd, filepath.FromSlash(key), &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+}
+
+// LocalObjectMissing reports whether an error of OpenLocalObject means
+// there is no object at key (a missing name, a prefix that is an object, a
+// symlink, a path escaping the directory).
+func LocalObjectMissing(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV)
+}
+
+// LocalETag is the etag stored in an open object file's xattr; false when
+// it has none (a file written by hand, a file system without xattrs).
+func LocalETag(fd int) (string, bool) {
+	var b [64]byte
+	n, err := unix.Fgetxattr(fd, LocalETagXattr, b[:])
+	if err != nil || n != 32 {
+		return "", false
+	}
+	return string(b[:n]), true
+}

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -114,15 +113,11 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 		l.mu.RUnlock()
 		return -1, ObjectInfo{}, nil, false
 	}
-	fd, oerr := unix.Openat2(l.fd, filepath.FromSlash(key), &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	fd, oerr := OpenLocalObject(l.fd, key)
 	root := l.root
 	l.mu.RUnlock()
 	if oerr != nil {
-		switch {
-		case errors.Is(oerr, unix.ENOENT), errors.Is(oerr, unix.ENOTDIR), errors.Is(oerr, unix.ELOOP), errors.Is(oerr, unix.EXDEV):
+		if LocalObjectMissing(oerr) {
 			return -1, ObjectInfo{}, directNotFound(key), true
 		}
 		return -1, ObjectInfo{}, nil, false
@@ -137,15 +132,15 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 		f.Close()
 		return -1, ObjectInfo{}, directNotFound(key), true
 	}
-	var b [64]byte
-	if n, err := unix.Fgetxattr(fd, LocalETagXattr, b[:]); err != nil || n != 32 {
+	etag, ok := LocalETag(fd)
+	if !ok {
 		f.Close() // storaged hashes it and sets the xattr
 		return -1, ObjectInfo{}, nil, false
 	}
 	return f, ObjectInfo{
 		Key:      key,
 		Size:     st.Size,
-		ETag:     string(b[:32]),
+		ETag:     etag,
 		Modified: time.Unix(st.Mtim.Unix()).UTC(),
 		Path:     filepath.Join(root, filepath.FromSlash(key)),
 	}, nil, true

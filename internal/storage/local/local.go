@@ -312,17 +312,12 @@ func (s *Store) open(op, key string) (*os.File, storage.ObjectInfo, error) {
 	if err != nil {
 		return nil, storage.ObjectInfo{}, err
 	}
-	rel := filepath.FromSlash(key)
-	fd, err := unix.Openat2(s.dataFD, rel, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	fd, err := storage.OpenLocalObject(s.dataFD, key)
 	if errors.Is(err, unix.ENOSYS) {
 		fd, err = unix.Open(final, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	}
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		if storage.LocalObjectMissing(err) {
 			return nil, storage.ObjectInfo{}, errs.Errorf(op, errs.NotFound, "object %q not found", key)
 		}
 		return nil, storage.ObjectInfo{}, s.pathErr(op, key, err)
@@ -353,9 +348,8 @@ func (s *Store) stat(f *os.File, key, path string) (storage.ObjectInfo, error) {
 		return storage.ObjectInfo{}, errNotRegular
 	}
 	info := storage.ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime().UTC(), Path: path}
-	var b [64]byte
-	if n, err := unix.Fgetxattr(int(f.Fd()), ETagXattr, b[:]); err == nil && n == 32 {
-		info.ETag = string(b[:n])
+	if etag, ok := storage.LocalETag(int(f.Fd())); ok {
+		info.ETag = etag
 		return info, nil
 	}
 	h := xxh3.New128()
