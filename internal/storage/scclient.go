@@ -108,6 +108,34 @@ type scConn struct {
 	authed bool
 	broken bool
 	last   time.Time
+	// spare is the temp file storaged handed with the last commit's
+	// answer for the next write (ADR-015 "Spares"), usable until
+	// spareUntil; spareEvery is its progress interval.
+	spare      *os.File
+	spareEvery int64
+	spareUntil time.Time
+}
+
+// quiet reports whether nothing is readable on c: storaged never writes
+// unasked, so anything readable (EOF, a reset) means it closed its end.
+func (c *scConn) quiet() bool {
+	for {
+		pfd := [1]unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		n, err := unix.Poll(pfd[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n == 0
+	}
+}
+
+// dropSpare closes c's spare, if any (storaged drops it at the next
+// create, or when the connection ends).
+func (c *scConn) dropSpare() {
+	if c.spare != nil {
+		c.spare.Close()
+		c.spare = nil
+	}
 }
 
 func (p *scPool) dial(ctx context.Context) (*scConn, error) {
@@ -137,6 +165,7 @@ func (c *scConn) close() {
 		unix.Close(c.fd)
 	}
 	c.mu.Unlock()
+	c.dropSpare()
 }
 
 // interrupt wakes a call blocked on c (ctx ended); c is broken after it.
@@ -169,6 +198,28 @@ func (p *scPool) conn(ctx context.Context) (c *scConn, reused bool, err error) {
 	}
 	c, err = p.dial(ctx)
 	return c, false, err
+}
+
+// spareConn takes a pooled connection with a spare temp file that
+// storaged still keeps (nil if none): younger than half of storaged's
+// idle timeout for it, and still open at storaged's end.
+func (p *scPool) spareConn() *scConn {
+	now := time.Now()
+	p.mu.Lock()
+	var c *scConn
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if x := p.idle[i]; x.spare != nil && now.Before(x.spareUntil) && now.Sub(x.last) < scIdleTimeout {
+			c = x
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	if c != nil && !c.quiet() {
+		c.close()
+		return nil
+	}
+	return c
 }
 
 // release pools c, or closes it when it is broken or the pool is full.
@@ -334,6 +385,19 @@ func (c *scConn) wrote(ctx context.Context, n int64) error {
 	return nil
 }
 
+// take tells storaged the next write goes into the spare (a frame
+// without an answer).
+func (c *scConn) take(ctx context.Context) error {
+	var err error
+	if c.wbuf, err = AppendSCFrame(c.wbuf[:0], SCRequest{V: SCVersion, Op: SCTake}); err != nil {
+		return errs.E("storaged sc.take", errs.Invalid, err)
+	}
+	if err := c.writeAll(c.wbuf); err != nil {
+		return transportErr(ctx, "storaged sc.take", err)
+	}
+	return nil
+}
+
 func transportErr(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		return ctxErr(ctx, op, err)
@@ -442,6 +506,21 @@ func (f rawFile) Close() error {
 // put writes r through a handed-over temp file. handled is false when the
 // socket could not be dialed (nothing was read from r: use HTTP).
 func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (info ObjectInfo, err error, handled bool) {
+	// A spare saves the create round trip. Keys the local backend would
+	// refuse go through create, which answers why before r is read.
+	if ValidateLocalKey(key) == nil {
+		if c := p.spareConn(); c != nil {
+			if err := c.take(ctx); err != nil {
+				c.close() // nothing was read from r: create on another
+			} else {
+				f, every := c.spare, c.spareEvery
+				c.spare = nil
+				p.ops.Add(1)
+				info, err := p.fill(ctx, c, f, every, r, size, &SCRequest{Op: SCCommit, Key: key, CreateOnly: opts.CreateOnly})
+				return info, err, true
+			}
+		}
+	}
 	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly})
 	if errors.Is(err, errNoSocket) {
 		return ObjectInfo{}, nil, false
@@ -460,9 +539,19 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 		c.close()
 		return ObjectInfo{}, errs.E(op, errs.Unavailable, errs.StatusBadGateway, "storaged answered create without a descriptor"), true
 	}
-	f := os.NewFile(uintptr(fd), "storaged temp file for "+key)
+	f := os.NewFile(uintptr(fd), "storaged temp file")
+	info, err = p.fill(ctx, c, f, resp.Progress, r, size, &SCRequest{Op: SCCommit})
+	return info, err, true
+}
+
+// fill writes r into f, the temp file of the write in progress on c
+// (reporting progress every `every` bytes when > 0), and commits it with
+// commit (size and etag filled in). c goes back to the pool, with the
+// spare the answer brings, or is closed.
+func (p *scPool) fill(ctx context.Context, c *scConn, f *os.File, every int64, r io.Reader, size int64, commit *SCRequest) (ObjectInfo, error) {
+	const op = "storaged sc.create"
 	var wrote func(int64) error
-	if every := resp.Progress; every > 0 { // storaged hashes as we go
+	if every > 0 { // storaged hashes as we go
 		var reported int64
 		wrote = func(n int64) error {
 			if n-reported < every {
@@ -478,22 +567,29 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 	}
 	if err != nil {
 		c.close() // storaged removes the temp file; nothing is visible
-		return ObjectInfo{}, err, true
+		return ObjectInfo{}, err
 	}
-	resp, extra, err := c.roundTrip(ctx, p.token, SCRequest{Op: SCCommit, Size: n, ETag: etag})
+	commit.Size, commit.ETag = n, etag
+	resp, extra, err := c.roundTrip(ctx, p.token, *commit)
 	if err != nil {
 		c.close()
-		return ObjectInfo{}, err, true
+		return ObjectInfo{}, err
 	}
-	rawFile(extra).Close()
+	if extra >= 0 && resp.Error == nil && resp.SpareFor > 0 {
+		c.spare = os.NewFile(uintptr(extra), "storaged spare temp file")
+		c.spareEvery = resp.Progress
+		c.spareUntil = time.Now().Add(time.Duration(resp.SpareFor) * time.Millisecond / 2)
+	} else {
+		rawFile(extra).Close()
+	}
 	p.release(c)
 	if resp.Error != nil {
-		return ObjectInfo{}, resp.Error.Err("storaged sc.commit"), true
+		return ObjectInfo{}, resp.Error.Err("storaged sc.commit")
 	}
 	if resp.Info == nil {
-		return ObjectInfo{}, errs.E("storaged sc.commit", errs.Unavailable, errs.StatusBadGateway, "storaged answered commit without info"), true
+		return ObjectInfo{}, errs.E("storaged sc.commit", errs.Unavailable, errs.StatusBadGateway, "storaged answered commit without info")
 	}
-	return *resp.Info, nil, true
+	return *resp.Info, nil
 }
 
 var scBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}

@@ -92,6 +92,10 @@ func appendSCResponse(b []byte, r *SCResponse) ([]byte, bool) {
 		b = append(b, `,"root":`...)
 		b, ok = appendJSONString(b, r.Root, ok)
 	}
+	if r.SpareFor != 0 {
+		b = append(b, `,"spare_ms":`...)
+		b = strconv.AppendInt(b, r.SpareFor, 10)
+	}
 	return append(b, '}'), ok
 }
 
@@ -349,6 +353,8 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 			return s.int64Field(&r.Progress)
 		case "root":
 			return s.strField(&r.Root)
+		case "spare_ms":
+			return s.int64Field(&r.SpareFor)
 		}
 		return false
 	})

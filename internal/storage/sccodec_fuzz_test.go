@@ -23,6 +23,8 @@ func FuzzSCCodec(f *testing.F) {
 		`{"v":1,"error":{"kind":"conflict","message":"exists","status":412}}`,
 		`{"v":1,"progress":4194304}`, `{"v":1,"op":"wrote","size":8388608}`,
 		`{"v":1,"op":"root"}`, `{"v":1,"root":"/var/lib/lakehouse-go/objects/data"}`,
+		`{"v":1,"op":"take"}`, `{"v":1,"op":"commit","key":"a/b","create_only":true,"size":3,"etag":"0123456789abcdef0123456789abcdef"}`,
+		`{"v":1,"info":{"key":"a","size":3,"etag":"00","modified":"2026-11-29T02:00:00Z"},"progress":4194304,"spare_ms":120000}`,
 		`{"v":-0,"op":"x","size":-9223372036854775808}`, `{"v":01}`, `{"v":1.0}`, `{"v":1e2}`,
 		`{"V":1}`, `{"v":1,"v":2}`, `{"v":null}`, `{"info":null}`, `{"op":"\u006fpen"}`, `{}`, `{"v":1}x`,
 	} {
@@ -74,7 +76,7 @@ func FuzzSCCodec(f *testing.F) {
 // sameResponse is DeepEqual with times compared as instants in the same
 // offset (a parsed zone is a new *Location each time).
 func sameResponse(a, b SCResponse) bool {
-	if (a.Info == nil) != (b.Info == nil) || a.V != b.V || a.Progress != b.Progress || a.Root != b.Root || !reflect.DeepEqual(a.Error, b.Error) {
+	if (a.Info == nil) != (b.Info == nil) || a.V != b.V || a.Progress != b.Progress || a.Root != b.Root || a.SpareFor != b.SpareFor || !reflect.DeepEqual(a.Error, b.Error) {
 		return false
 	}
 	if a.Info == nil {

@@ -42,17 +42,7 @@ type scLease struct {
 // never writes on it unasked, so anything readable (EOF, a reset) ends it.
 // Called with mu held.
 func (l *scLease) live() bool {
-	if l.conn == nil {
-		return false
-	}
-	for {
-		pfd := [1]unix.PollFd{{Fd: int32(l.conn.fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-		n, err := unix.Poll(pfd[:], 0)
-		if err == unix.EINTR {
-			continue
-		}
-		return err == nil && n == 0
-	}
+	return l.conn != nil && l.conn.quiet()
 }
 
 // drop ends the lease. Called with mu held for writing.

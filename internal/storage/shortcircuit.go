@@ -23,7 +23,9 @@ import (
 //	open   {key[, etag]}           -> {info} + the object's fd (read-only)
 //	create {key, create_only}      -> {[progress]} + a temp file's fd (write-only, O_APPEND)
 //	wrote  {size}                  (no answer) between create and commit
-//	commit {size, etag}            -> {info}  (after create, on the same connection)
+//	commit {size, etag}            -> {info[, progress, spare_ms]} [+ a spare temp file's fd]
+//	take   {}                      (no answer) the write goes into the spare
+//	commit {key, create_only, size, etag}  after take
 //	root   {}                      -> {root} + an O_PATH fd of the object directory
 //
 // When the create answer carries progress = P, the client sends a wrote
@@ -35,6 +37,19 @@ import (
 // progress never gets wrote frames.
 //
 // A connection closed between create and commit leaves nothing visible.
+//
+// Spares: a commit answer with spare_ms = S > 0 passes a new temp file
+// (write-only, O_APPEND, like create's) that storaged keeps for the
+// connection's next write, so that write costs one round trip (commit)
+// instead of two. To use it the client sends take (before writing a byte:
+// from then on the idle timeout no longer applies), writes the file, and
+// commits with the key and create_only it would have given create; the
+// key is checked then. A spare is kept while the connection is idle for
+// less than S ms (storaged's idle timeout), so a client takes it only
+// within S/2 ms of the answer that brought it; otherwise it closes its fd
+// and sends create, which drops the spare. The connection's end drops it
+// too. take without a spare, or with a write in progress, closes the
+// connection.
 //
 // root lets the client open objects itself (direct reads, ADR-015): with
 // the directory's fd it opens key beneath it (openat2 RESOLVE_BENEATH, no
@@ -51,6 +66,7 @@ const (
 	SCCreate = "create"
 	SCCommit = "commit"
 	SCWrote  = "wrote"
+	SCTake   = "take"
 	SCRoot   = "root"
 )
 
@@ -61,11 +77,11 @@ type SCRequest struct {
 	ReqID string `json:"req_id,omitempty"`
 	// Auth is "Bearer <token>", on a connection's first request.
 	Auth string `json:"auth,omitempty"`
-	Key  string `json:"key,omitempty"` // open, create
+	Key  string `json:"key,omitempty"` // open, create, commit after take
 	// ETag: open — the version wanted (Conflict 412 when the object's
 	// differs); commit — the xxh3-128 the client computed while writing.
 	ETag       string `json:"etag,omitempty"`
-	CreateOnly bool   `json:"create_only,omitempty"` // create
+	CreateOnly bool   `json:"create_only,omitempty"` // create, commit after take
 	Size       int64  `json:"size,omitempty"`        // commit, wrote: bytes written
 }
 
@@ -85,20 +101,28 @@ func (r *SCRequest) Validate() error {
 			return errs.Errorf(op, errs.Invalid, "%s: unexpected size", r.Op)
 		}
 		return ValidateKey(r.Key)
-	case SCRoot:
+	case SCRoot, SCTake:
 		if r.Key != "" || r.CreateOnly || r.Size != 0 || r.ETag != "" {
-			return errs.E(op, errs.Invalid, "root takes no key, etag, size or create_only")
+			return errs.Errorf(op, errs.Invalid, "%s takes no key, etag, size or create_only", r.Op)
 		}
 		return nil
-	case SCCommit, SCWrote:
-		if r.Key != "" || r.CreateOnly {
-			return errs.Errorf(op, errs.Invalid, "%s: key and create_only belong to create", r.Op)
+	case SCCommit:
+		if r.Size < 0 {
+			return errs.E(op, errs.Invalid, "commit: negative size")
+		}
+		if r.Key != "" {
+			return ValidateKey(r.Key) // a write into a spare names its key here
+		}
+		if r.CreateOnly {
+			return errs.E(op, errs.Invalid, "commit: create_only without a key")
+		}
+		return nil
+	case SCWrote:
+		if r.Key != "" || r.CreateOnly || r.ETag != "" {
+			return errs.E(op, errs.Invalid, "wrote takes only a size")
 		}
 		if r.Size < 0 {
-			return errs.Errorf(op, errs.Invalid, "%s: negative size", r.Op)
-		}
-		if r.Op == SCWrote && r.ETag != "" {
-			return errs.E(op, errs.Invalid, "wrote: etag belongs to commit")
+			return errs.E(op, errs.Invalid, "wrote: negative size")
 		}
 		return nil
 	}
@@ -116,6 +140,10 @@ type SCResponse struct {
 	// Root (root): the object directory's absolute path, the prefix of
 	// ObjectInfo.Path for objects opened through the handed fd.
 	Root string `json:"root,omitempty"`
+	// SpareFor (commit): the fd passed with the answer is a spare temp
+	// file for the connection's next write, kept while the connection is
+	// idle for less than this many ms.
+	SpareFor int64 `json:"spare_ms,omitempty"`
 }
 
 // SCError is an error answered by storaged.

@@ -31,6 +31,11 @@ func FuzzSCDecode(f *testing.F) {
 		`{"v":1,"op":"wrote","size":1,"etag":"0123456789abcdef0123456789abcdef"}`,
 		`{"v":1,"op":"root"}`,
 		`{"v":1,"op":"root","key":"k"}`,
+		`{"v":1,"op":"take"}`,
+		`{"v":1,"op":"take","size":1}`,
+		`{"v":1,"op":"commit","key":"a/b","create_only":true,"size":3,"etag":"0123456789abcdef0123456789abcdef"}`,
+		`{"v":1,"op":"commit","key":"../b","size":3}`,
+		`{"v":1,"op":"commit","create_only":true,"size":3}`,
 		`{"v":1,"op":"nope"}`,
 		`{"v":1,"op":"open","key":"k"} trailing`,
 		`[]`, `null`, `{"v":1e400}`,
@@ -57,13 +62,16 @@ func FuzzSCDecode(f *testing.F) {
 		if err := req.Validate(); err != nil {
 			t.Fatalf("accepted an invalid request: %v", err)
 		}
-		if (req.Op == storage.SCCommit || req.Op == storage.SCWrote) && (req.Key != "" || req.Size < 0) {
-			t.Fatalf("accepted %s with key %q, size %d", req.Op, req.Key, req.Size)
+		if req.Op == storage.SCWrote && (req.Key != "" || req.ETag != "" || req.CreateOnly || req.Size < 0) {
+			t.Fatalf("accepted wrote with arguments: %+v", req)
 		}
-		if req.Op == storage.SCRoot && (req.Key != "" || req.Size != 0 || req.ETag != "" || req.CreateOnly) {
-			t.Fatalf("accepted root with arguments: %+v", req)
+		if req.Op == storage.SCCommit && (req.Size < 0 || req.CreateOnly && req.Key == "") {
+			t.Fatalf("accepted commit %+v", req)
 		}
-		if req.Op == storage.SCOpen || req.Op == storage.SCCreate {
+		if (req.Op == storage.SCRoot || req.Op == storage.SCTake) && (req.Key != "" || req.Size != 0 || req.ETag != "" || req.CreateOnly) {
+			t.Fatalf("accepted %s with arguments: %+v", req.Op, req)
+		}
+		if req.Op == storage.SCOpen || req.Op == storage.SCCreate || req.Op == storage.SCCommit && req.Key != "" {
 			if err := storage.ValidateKey(req.Key); err != nil {
 				t.Fatalf("accepted key %q: %v", req.Key, err)
 			}

@@ -66,11 +66,41 @@ type Write struct {
 // file for the writer; the caller closes that fd once it is handed over.
 // Errors: Invalid (bad key), Unavailable.
 func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error) {
-	const op = "local.create"
 	final, err := ObjectPath(s.dir, key)
 	if err != nil {
 		return nil, nil, err
 	}
+	w, wf, err := s.beginWrite()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.key, w.final, w.createOnly = key, final, createOnly
+	return w, wf, nil
+}
+
+// BeginSpare is BeginWrite for a key not known yet (a spare handed to a
+// client ahead of its next write, ADR-015): Name gives it one before
+// Commit.
+func (s *Store) BeginSpare() (*Write, *os.File, error) {
+	return s.beginWrite()
+}
+
+// Name sets the key of a write begun with BeginSpare. Errors: Invalid (bad
+// key, or the write already has one).
+func (w *Write) Name(key string, createOnly bool) error {
+	if w.key != "" {
+		return errs.Errorf("local.commit", errs.Invalid, "the write already has key %q", w.key)
+	}
+	final, err := ObjectPath(w.s.dir, key)
+	if err != nil {
+		return err
+	}
+	w.key, w.final, w.createOnly = key, final, createOnly
+	return nil
+}
+
+func (s *Store) beginWrite() (*Write, *os.File, error) {
+	const op = "local.create"
 	wf, err := s.newTemp()
 	if err != nil {
 		return nil, nil, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
@@ -83,11 +113,12 @@ func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error
 		os.Remove(wf.Name())
 		return nil, nil, errs.E(op, errs.Unavailable, "local storage: cannot reopen a temp file", err)
 	}
-	w := &Write{s: s, key: key, final: final, tmp: wf.Name(), f: os.NewFile(uintptr(fd), wf.Name()), createOnly: createOnly}
+	w := &Write{s: s, tmp: wf.Name(), f: os.NewFile(uintptr(fd), wf.Name())}
 	return w, wf, nil
 }
 
-// Key is the object key the write will publish.
+// Key is the object key the write will publish ("" for a spare not named
+// yet).
 func (w *Write) Key() string { return w.key }
 
 // Abort removes the temp file; nothing becomes visible. Safe to call after
@@ -155,6 +186,9 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 		return storage.ObjectInfo{}, errs.E(op, errs.Invalid, "no write in progress")
 	}
 	defer w.Abort() // after a publish the temp name is gone; Abort only closes
+	if w.key == "" {
+		return storage.ObjectInfo{}, errs.E(op, errs.Invalid, "commit of a spare temp file without a key")
+	}
 	if !validETag(etag) {
 		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "etag %q: want 32 lowercase hex digits (xxh3-128)", etag)
 	}

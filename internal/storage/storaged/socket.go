@@ -236,10 +236,13 @@ func (s *scServer) setIdle(c *scConn, idle bool) bool {
 }
 
 func (s *scServer) serveConn(c *scConn) {
-	var pending *local.Write
+	var w scWrites
 	defer func() {
-		if pending != nil {
-			pending.Abort() // closed before commit: nothing becomes visible
+		if w.pending != nil {
+			w.pending.Abort() // closed before commit: nothing becomes visible
+		}
+		if w.spare != nil {
+			w.spare.Abort()
 		}
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -267,13 +270,13 @@ func (s *scServer) serveConn(c *scConn) {
 	authed := false
 	idleTO := false
 	for {
-		if !s.setIdle(c, pending == nil) {
+		if !s.setIdle(c, w.pending == nil) {
 			return
 		}
 		// The idle timeout applies between requests, not while the client
 		// writes a file between create and commit; the option is changed
 		// only when that changes (two syscalls per PUT, none per GET).
-		if want := pending == nil && s.idle > 0; want != idleTO {
+		if want := w.pending == nil && s.idle > 0; want != idleTO {
 			idleTO = want
 			if want {
 				c.setRecvTimeout(s.idle)
@@ -292,16 +295,22 @@ func (s *scServer) serveConn(c *scConn) {
 		s.setIdle(c, false)
 		start := time.Now()
 		req, err := storage.DecodeSCRequest(p)
-		if err == nil && req.Op == storage.SCWrote {
-			// Progress of the write in progress (so never on a connection
-			// that has not authenticated): no answer, no access line.
-			if pending == nil {
+		if err == nil && (req.Op == storage.SCWrote || req.Op == storage.SCTake) {
+			// Progress of the write in progress, or the start of one in
+			// the spare (so never on a connection that has not
+			// authenticated): no answer, no access line.
+			switch {
+			case req.Op == storage.SCTake && (w.spare == nil || w.pending != nil):
+				err = errs.E("storage.sc", errs.Invalid, "take without a spare, or during a write")
+			case req.Op == storage.SCTake:
+				w.pending, w.spare = w.spare, nil
+			case w.pending == nil:
 				err = errs.E("storage.sc", errs.Invalid, "wrote without create")
-			} else {
-				err = pending.Progress(req.Size)
+			default:
+				err = w.pending.Progress(req.Size)
 			}
 			if err != nil {
-				s.log.Warn("short-circuit connection closed: bad progress report", "op", "sc.wrote", "peer", peer, "err", err.Error())
+				s.log.Warn("short-circuit connection closed: bad "+req.Op+" message", "op", "sc."+req.Op, "peer", peer, "err", err.Error())
 				return
 			}
 			continue
@@ -313,8 +322,8 @@ func (s *scServer) serveConn(c *scConn) {
 		}
 		if req.Key != "" {
 			ri.Path = storage.ObjectURLPath(req.Key)
-		} else if pending != nil { // commit: the key of the write it ends
-			ri.Path = storage.ObjectURLPath(pending.Key())
+		} else if w.pending != nil { // commit: the key of the write it ends
+			ri.Path = storage.ObjectURLPath(w.pending.Key())
 		} else if req.Op == storage.SCRoot { // the whole object directory
 			ri.Path = storage.ObjectURLPath("")
 		}
@@ -327,7 +336,10 @@ func (s *scServer) serveConn(c *scConn) {
 		}
 		ri.Authed = authed
 		if err == nil {
-			resp, fd, err = s.do(req, &pending)
+			resp, fd, err = s.do(req, &w)
+		} else if req.Op == storage.SCCommit && w.pending != nil {
+			w.pending.Abort() // a refused commit ends the write, as do's errors do
+			w.pending = nil
 		}
 		ri.Status = http.StatusOK
 		if err != nil {
@@ -351,9 +363,15 @@ func (s *scServer) serveConn(c *scConn) {
 	}
 }
 
+// scWrites are a connection's write in progress and its spare temp file.
+type scWrites struct {
+	pending *local.Write // between create (or take) and commit
+	spare   *local.Write // handed with the last commit's answer, not taken yet
+}
+
 // do runs one request: the answer (without its error) and the descriptor
-// to pass with it. pending is the connection's write in progress.
-func (s *scServer) do(req storage.SCRequest, pending **local.Write) (storage.SCResponse, *os.File, error) {
+// to pass with it. w holds the connection's writes.
+func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *os.File, error) {
 	switch req.Op {
 	case storage.SCOpen:
 		f, info, err := s.store.OpenFile(req.Key)
@@ -366,26 +384,48 @@ func (s *scServer) do(req storage.SCRequest, pending **local.Write) (storage.SCR
 		}
 		return storage.SCResponse{Info: &info}, f, nil
 	case storage.SCCreate:
-		if *pending != nil {
+		if w.pending != nil {
 			return storage.SCResponse{}, nil, errs.E("storage.sc", errs.Invalid, "create: a write is already in progress on this connection")
 		}
-		w, f, err := s.store.BeginWrite(req.Key, req.CreateOnly)
+		if w.spare != nil { // the client did not take it
+			w.spare.Abort()
+			w.spare = nil
+		}
+		pw, f, err := s.store.BeginWrite(req.Key, req.CreateOnly)
 		if err != nil {
 			return storage.SCResponse{}, nil, err
 		}
-		*pending = w
+		w.pending = pw
 		return storage.SCResponse{Progress: local.ProgressEvery}, f, nil // hash while the client writes
 	case storage.SCCommit:
-		w := *pending
-		if w == nil {
-			return storage.SCResponse{}, nil, errs.E("storage.sc", errs.Invalid, "commit without create")
+		pw := w.pending
+		if pw == nil {
+			return storage.SCResponse{}, nil, errs.E("storage.sc", errs.Invalid, "commit without create or take")
 		}
-		*pending = nil
-		info, err := w.Commit(context.Background(), req.Size, req.ETag)
+		w.pending = nil
+		if req.Key != "" || req.CreateOnly {
+			if err := pw.Name(req.Key, req.CreateOnly); err != nil {
+				pw.Abort()
+				return storage.SCResponse{}, nil, err
+			}
+		}
+		info, err := pw.Commit(context.Background(), req.Size, req.ETag)
 		if err != nil {
 			return storage.SCResponse{}, nil, err
 		}
-		return storage.SCResponse{Info: &info}, nil, nil
+		resp := storage.SCResponse{Info: &info}
+		if w.spare != nil {
+			return resp, nil, nil
+		}
+		// The next write on this connection needs no create: its temp
+		// file goes with this answer. A failure here only means it will.
+		sw, f, err := s.store.BeginSpare()
+		if err != nil {
+			return resp, nil, nil
+		}
+		w.spare = sw
+		resp.Progress, resp.SpareFor = local.ProgressEvery, s.spareFor()
+		return resp, f, nil
 	case storage.SCRoot:
 		f, root, err := s.store.Root()
 		if err != nil {
@@ -394,6 +434,15 @@ func (s *scServer) do(req storage.SCRequest, pending **local.Write) (storage.SCR
 		return storage.SCResponse{Root: root}, f, nil
 	}
 	return storage.SCResponse{}, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
+}
+
+// spareFor is how long (ms) a spare outlives its connection's idleness:
+// the idle timeout, or a day without one.
+func (s *scServer) spareFor() int64 {
+	if s.idle > 0 {
+		return max(s.idle.Milliseconds(), 1)
+	}
+	return (24 * time.Hour).Milliseconds()
 }
 
 // answer writes resp on the blocking descriptor cfd, with fd attached

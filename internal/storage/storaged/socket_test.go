@@ -238,9 +238,7 @@ func TestSocketCommitChecks(t *testing.T) {
 			if _, err := sc.Head(ctx, key); !errs.Is(err, errs.NotFound) {
 				t.Fatalf("refused commit is visible: %v", err)
 			}
-			if n := tmpFiles(t, cfg); n != 0 {
-				t.Fatalf("%d temp files after a refused commit", n)
-			}
+			waitNoTmp(t, cfg) // (the last subtest's spare goes with its connection)
 			// The connection still works.
 			resp, f = r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: key})
 			if resp.Error != nil {
@@ -330,6 +328,7 @@ func TestSocketProgress(t *testing.T) {
 	if got := storagetest.MustGet(t, sc, "progress/raw", storage.Whole); !bytes.Equal(got, body) {
 		t.Fatal("the object does not read back")
 	}
+	r.c.Close() // and with it the spare the commit answer brought
 
 	// A report going back.
 	r = dialRaw(t, cfg.Storaged.Socket)
@@ -782,5 +781,210 @@ func TestDirectReadsNeverStale(t *testing.T) {
 	wg.Wait()
 	if reads.Load() < 100 || acked.Load() < 10 || sc.DirectReads() < reads.Load()*9/10 {
 		t.Fatalf("%d reads (%d direct) against %d writes", reads.Load(), sc.DirectReads(), acked.Load())
+	}
+}
+
+// TestSocketSpares: a commit answer brings a spare temp file; a write
+// taken into it commits with its key in one round trip; a refused commit
+// of a spare (bad key, create-only conflict, lying etag) leaves nothing;
+// take without a spare or during a write closes the connection; create
+// drops an untaken spare; the idle timeout ends a connection with one and
+// removes it; the typed client uses spares and falls back to create when
+// one has expired.
+func TestSocketSpares(t *testing.T) {
+	idle := 400 * time.Millisecond
+	sc, _, cfg, _ := startSocket(t, func(c *shared.Config) { c.Storaged.IdleTimeout = shared.Duration{Duration: idle} })
+	ctx := context.Background()
+	r := dialRaw(t, cfg.Storaged.Socket)
+	put := func(f *os.File, b []byte) {
+		t.Helper()
+		if _, err := f.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	a := []byte("version a")
+	resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "sp/a"})
+	if resp.Error != nil || f == nil {
+		t.Fatalf("create: %+v", resp.Error)
+	}
+	put(f, a)
+	resp, spare := r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: int64(len(a)), ETag: etagOf(a)})
+	if resp.Error != nil || spare == nil || resp.SpareFor != idle.Milliseconds() || resp.Progress != local.ProgressEvery {
+		t.Fatalf("commit: %+v, spare %v, spare_ms %d, progress %d", resp.Error, spare, resp.SpareFor, resp.Progress)
+	}
+	if n := tmpFiles(t, cfg); n != 1 {
+		t.Fatalf("%d temp files with a spare handed out, want 1", n)
+	}
+
+	// A write into the spare, committed with its key.
+	b := storagetest.RandomBytes(local.ProgressEvery + 99)
+	r.send(t, storage.SCRequest{Op: storage.SCTake})
+	f, spare = spare, nil
+	f.Write(b[:local.ProgressEvery])
+	r.send(t, storage.SCRequest{Op: storage.SCWrote, Size: local.ProgressEvery})
+	put(f, b[local.ProgressEvery:])
+	time.Sleep(idle + 200*time.Millisecond) // a taken spare is a write: no idle timeout
+	resp, spare = r.call(t, storage.SCRequest{Op: storage.SCCommit, Key: "sp/b", CreateOnly: true, Size: int64(len(b)), ETag: etagOf(b)})
+	if resp.Error != nil || resp.Info == nil || resp.Info.Key != "sp/b" || resp.Info.ETag != etagOf(b) || spare == nil {
+		t.Fatalf("commit of the spare: %+v %+v, next spare %v", resp.Error, resp.Info, spare)
+	}
+	if got := storagetest.MustGet(t, sc, "sp/b", storage.Whole); !bytes.Equal(got, b) {
+		t.Fatal("sp/b does not read back")
+	}
+
+	// Refused commits of a spare: nothing visible, nothing left, the
+	// connection goes on (each refusal ends its write; create brings the
+	// next spare).
+	next := func() {
+		t.Helper()
+		resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "sp/next"})
+		if resp.Error != nil {
+			t.Fatal(resp.Error)
+		}
+		put(f, a)
+		if resp, spare = r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: int64(len(a)), ETag: etagOf(a)}); resp.Error != nil || spare == nil {
+			t.Fatalf("commit: %+v", resp.Error)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		req  storage.SCRequest
+		kind errs.Kind
+	}{
+		{"create-only on an existing key", storage.SCRequest{Key: "sp/a", CreateOnly: true, ETag: etagOf([]byte("other"))}, errs.Conflict},
+		{"lying etag", storage.SCRequest{Key: "sp/lie", ETag: etagOf(a)}, errs.Invalid},
+		{"no key", storage.SCRequest{ETag: etagOf([]byte("other"))}, errs.Invalid},
+		{"bad key", storage.SCRequest{Key: "sp/../a", ETag: etagOf([]byte("other"))}, errs.Invalid},
+		{"create_only without a key", storage.SCRequest{CreateOnly: true, ETag: etagOf([]byte("other"))}, errs.Invalid},
+	} {
+		r.send(t, storage.SCRequest{Op: storage.SCTake})
+		put(spare, []byte("other"))
+		req := tc.req
+		req.Op, req.Size = storage.SCCommit, 5
+		if resp, extra := r.call(t, req); resp.Error == nil || resp.Error.Kind != tc.kind || extra != nil {
+			t.Fatalf("%s: answered %+v (fd %v), want %s", tc.name, resp.Error, extra, tc.kind)
+		}
+		waitNoTmp(t, cfg)
+		if got := storagetest.MustGet(t, sc, "sp/a", storage.Whole); !bytes.Equal(got, a) {
+			t.Fatalf("%s: sp/a changed to %q", tc.name, got)
+		}
+		if _, err := sc.Head(ctx, "sp/lie"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		next()
+	}
+	// A commit naming a key after create named one.
+	spare.Close()
+	resp, f = r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "sp/named"})
+	if resp.Error != nil {
+		t.Fatal(resp.Error)
+	}
+	if n := tmpFiles(t, cfg); n != 1 {
+		t.Fatalf("%d temp files after create, want 1 (create drops the spare)", n)
+	}
+	put(f, a)
+	if resp, _ := r.call(t, storage.SCRequest{Op: storage.SCCommit, Key: "sp/other", Size: int64(len(a)), ETag: etagOf(a)}); resp.Error == nil || resp.Error.Kind != errs.Invalid {
+		t.Fatalf("commit renaming a created write: %+v", resp.Error)
+	}
+	waitNoTmp(t, cfg)
+	for _, k := range []string{"sp/named", "sp/other"} {
+		if _, err := sc.Head(ctx, k); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("%s: %v", k, err)
+		}
+	}
+
+	// take without a spare, and take during a write, close the connection.
+	r.send(t, storage.SCRequest{Op: storage.SCTake})
+	if !r.closedByPeer() {
+		t.Fatal("take without a spare did not close the connection")
+	}
+	r = dialRaw(t, cfg.Storaged.Socket)
+	resp, f = r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "sp/twice"})
+	if resp.Error != nil {
+		t.Fatal(resp.Error)
+	}
+	put(f, a)
+	r.send(t, storage.SCRequest{Op: storage.SCTake})
+	if !r.closedByPeer() {
+		t.Fatal("take during a write did not close the connection")
+	}
+	waitNoTmp(t, cfg)
+
+	// An untaken spare lives as long as its connection: the idle timeout
+	// ends both.
+	r = dialRaw(t, cfg.Storaged.Socket)
+	resp, f = r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "sp/idle"})
+	if resp.Error != nil {
+		t.Fatal(resp.Error)
+	}
+	put(f, a)
+	if resp, spare = r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: int64(len(a)), ETag: etagOf(a)}); resp.Error != nil || spare == nil {
+		t.Fatalf("commit: %+v", resp.Error)
+	}
+	defer spare.Close()
+	if !r.closedByPeer() {
+		t.Fatal("the idle timeout did not end a connection holding a spare")
+	}
+	waitNoTmp(t, cfg)
+
+	// The typed client: the second PUT on a connection goes into the spare
+	// (one commit, no create); after the spare's time it creates again on
+	// a fresh connection; a body that breaks in a spare leaves nothing.
+	var logs syncbuf.Buffer
+	cfg2 := storagetest.Config(t)
+	cfg2.Storaged.Socket = storagetest.SocketPath(t)
+	cfg2.Storaged.IdleTimeout = shared.Duration{Duration: idle}
+	cfg2.Log.Access, cfg2.Log.Level = true, "info"
+	srv, err := shared.Start(ctx, "storaged", cfg2, storaged.New, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	cfg2.Storaged.URL = srv.URL()
+	c := storage.NewClient(storagetest.ClientFor(cfg2, "storaged", true), storage.WithSocket(cfg2.StoragedSocket()))
+	bodies := map[string][]byte{}
+	for _, k := range []string{"typed/1", "typed/2", "typed/3"} {
+		bodies[k] = storagetest.RandomBytes(1 << 20)
+		if info := storagetest.MustPut(t, c, k, bodies[k]); info.ETag != etagOf(bodies[k]) {
+			t.Fatalf("%s: %+v", k, info)
+		}
+	}
+	time.Sleep(idle + 100*time.Millisecond) // storaged drops the connection and its spare
+	bodies["typed/4"] = []byte("after the idle timeout")
+	storagetest.MustPut(t, c, "typed/4", bodies["typed/4"])
+	storagetest.MustPut(t, c, "typed/5", []byte("seeded a spare"))
+	broken := io.MultiReader(bytes.NewReader(make([]byte, 1<<20)), errReader{})
+	if _, err := c.Put(ctx, "typed/broken", broken, -1, storage.PutOptions{}); err == nil {
+		t.Fatal("a broken body was stored")
+	}
+	for k, want := range bodies {
+		if got := storagetest.MustGet(t, c, k, storage.Whole); !bytes.Equal(got, want) {
+			t.Fatalf("%s does not read back", k)
+		}
+	}
+	if _, err := c.Head(ctx, "typed/broken"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("after a broken body: %v", err)
+	}
+	if c.SocketOps() < 6 {
+		t.Fatalf("only %d socket ops", c.SocketOps())
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for line, want := range map[string]int{
+		`op="sc.create /v1/storage/objects/typed/1"`: 1, `op="sc.commit /v1/storage/objects/typed/1"`: 1,
+		`op="sc.create /v1/storage/objects/typed/2"`: 0, `op="sc.commit /v1/storage/objects/typed/2"`: 1,
+		`op="sc.create /v1/storage/objects/typed/3"`: 0, `op="sc.commit /v1/storage/objects/typed/3"`: 1,
+		`op="sc.create /v1/storage/objects/typed/4"`: 1, `op="sc.create /v1/storage/objects/typed/5"`: 0,
+		`op="sc.commit /v1/storage/objects/typed/broken"`: 0,
+	} {
+		if got := strings.Count(out, line); got != want {
+			t.Errorf("%d access lines with %s, want %d", got, line, want)
+		}
+	}
+	if n := len(writesInTmp(t, cfg2.DataDir)); n != 0 {
+		t.Fatalf("%d temp files after shutdown", n)
 	}
 }
