@@ -108,11 +108,17 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}
 	return &shared.Daemon{
 		Serve: serve,
-		Routes: func(r chi.Router) {
+		// The console page holds no data: its script calls /v1 with the
+		// token given in the page's #token= fragment (which browsers never
+		// send), so the page itself cannot sit behind auth.
+		Public: func(r chi.Router) {
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-cache")
 				_, _ = w.Write(consoleHTML)
 			})
+		},
+		Routes: func(r chi.Router) {
 			r.Get("/v1/health", env.Handle(g.health))
 			for _, rt := range Routes {
 				p := proxies[rt.Prefix]

@@ -316,6 +316,44 @@ func TestHealthAggregates(t *testing.T) {
 	}
 }
 
+// TestConsoleWithAuth: with a token the console page still loads (it holds
+// no data; a browser never sends its #token= fragment), while what it
+// calls needs the token.
+func TestConsoleWithAuth(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", func(c *shared.Config) { c.Auth.Token = "console-secret" })
+		resp, err := http.Get(gw.URL() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "Lakehouse-Go") || strings.Contains(string(b), "console-secret") {
+			t.Fatalf("fast %v: console page %d %.80s", fast, resp.StatusCode, b)
+		}
+		for _, path := range []string{"/v1/health", "/metrics", "/v1/storage/objects/x"} {
+			resp, err := http.Get(gw.URL() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("fast %v: %s without the token: %d", fast, path, resp.StatusCode)
+			}
+		}
+		req, _ := http.NewRequest("GET", gw.URL()+"/v1/health", nil)
+		req.Header.Set("Authorization", "Bearer console-secret")
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 401 {
+			t.Fatalf("fast %v: /v1/health with the token: 401", fast)
+		}
+	}
+}
+
 func TestProcs(t *testing.T) {
 	none := func(string) string { return "" }
 	set := func(k string) string {

@@ -75,6 +75,11 @@ type Daemon struct {
 	// Routes registers the daemon's /v1 routes. They run behind allowed_ips,
 	// auth, Langfuse, observer reporting and the timeout/body limits.
 	Routes func(r chi.Router)
+	// Public, optional, registers routes served without auth (behind
+	// allowed_ips only, like /health), never traced: pages that hold no data
+	// of their own, such as the gateway's console, which then calls the
+	// authenticated routes with the token the user gives it.
+	Public func(r chi.Router)
 	// Close flushes and releases the daemon's resources after the HTTP server
 	// has drained. Optional.
 	Close func(ctx context.Context) error
@@ -265,6 +270,9 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
 	r.Get("/health", s.health)
+	if s.daemon.Public != nil {
+		s.daemon.Public(r)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
 	})
