@@ -30,6 +30,7 @@ func snapshotKey(name string) string { return SnapshotPrefix + name + "/index.lh
 // Limits of one request.
 const (
 	MaxK           = 10_000
+	DefaultK       = 10 // a search that gives no k (DESIGN.md's example; matrixd's default too)
 	MaxUpsertItems = 100_000
 )
 
@@ -396,8 +397,11 @@ func (s *Store) Delete(ctx context.Context, name string, ids []string) (int, err
 // Search implements Service.
 func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]Result, error) {
 	const op = "vector.Search"
-	if req.K <= 0 || req.K > MaxK {
-		return nil, errs.Errorf(op, errs.Invalid, "k = %d: want 1..%d", req.K, MaxK)
+	if req.K == 0 {
+		req.K = DefaultK
+	}
+	if req.K < 0 || req.K > MaxK {
+		return nil, errs.Errorf(op, errs.Invalid, "k = %d: want 1..%d (absent: %d)", req.K, MaxK, DefaultK)
 	}
 	if req.Ef < 0 || req.Ef > hnsw.MaxEf {
 		return nil, errs.Errorf(op, errs.Invalid, "ef = %d: want 0 (default) .. %d", req.Ef, hnsw.MaxEf)

@@ -84,8 +84,8 @@ func TestValidation(t *testing.T) {
 			_, err := s.Upsert(ctx, "docs", []Item{{ID: "a", Vector: []float32{1, 0, 0, 0}}, {ID: "a", Vector: []float32{0, 1, 0, 0}}})
 			return err
 		}(), errs.Invalid},
-		{"k zero", func() error {
-			_, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1, 0, 0, 0}, K: 0})
+		{"k negative", func() error {
+			_, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1, 0, 0, 0}, K: -1})
 			return err
 		}(), errs.Invalid},
 		{"search wrong dims", func() error { _, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1}, K: 1}); return err }(), errs.Invalid},
@@ -292,4 +292,23 @@ func TestSnapshotsDuringWritesLoseNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d items, %d snapshots raced with the writers", len(acked), n)
+}
+
+// TestSearchDefaultK: a search without k returns DefaultK hits, as
+// DESIGN.md's example (and matrixd) default it.
+func TestSearchDefaultK(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newObjects(t), t.TempDir())
+	defer s.Close(ctx)
+	if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: 4}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	if _, err := s.Upsert(ctx, "docs", items(r, 0, 25, 4)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Search(ctx, "docs", SearchRequest{Vector: randVec(r, 4)})
+	if err != nil || len(res) != DefaultK {
+		t.Fatalf("search without k: %d hits, %v; want %d", len(res), err, DefaultK)
+	}
 }
