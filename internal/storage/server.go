@@ -87,6 +87,7 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setInfoHeaders(w.Header(), info, false)
+	info.Path = "" // DESIGN.md's answer: no server file path in JSON (HEAD's header has it, ADR-010)
 	return shared.WriteJSON(w, http.StatusOK, info)
 }
 
@@ -224,6 +225,9 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	if page.Objects == nil {
 		page.Objects = []ObjectInfo{}
+	}
+	for i := range page.Objects {
+		page.Objects[i].Path = ""
 	}
 	return shared.WriteJSON(w, http.StatusOK, page)
 }
