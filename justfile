@@ -12,6 +12,10 @@ up *ARGS: build
     go build -o "${TMPDIR:-/tmp}/lakehouse-devup" ./tools/devup
     "${TMPDIR:-/tmp}/lakehouse-devup" -no-build {{ARGS}}
 
+# install for systemd (as root): /usr/local/bin/lakehouse-<name>, the units, /etc/lakehouse (DESTDIR= to stage)
+install:
+    scripts/install.sh
+
 # unit + integration tests (MinIO tests skip when no MinIO binary is cached)
 test:
     go test ./...

@@ -1,0 +1,100 @@
+package smoke
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/suite"
+)
+
+// TestInstallLayout: scripts/install.sh (staged with DESTDIR) puts every
+// binary where the systemd units' ExecStart looks for it, and the config
+// and env files where their --config and EnvironmentFile= name them; the
+// installed config loads and validates; a second install keeps an
+// operator's edited config.
+func TestInstallLayout(t *testing.T) {
+	bin, err := suite.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	install := func() string {
+		t.Helper()
+		cmd := exec.Command("bash", "scripts/install.sh")
+		cmd.Dir = suite.RepoRoot()
+		cmd.Env = append(os.Environ(), "DESTDIR="+dest, "BIN_DIR="+bin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("install.sh: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	install()
+	units, _ := filepath.Glob(filepath.Join(dest, "etc/systemd/system/lakehouse-*.service"))
+	if len(units) != len(shared.Daemons) {
+		t.Fatalf("%d units installed, want %d", len(units), len(shared.Daemons))
+	}
+	if _, err := os.Stat(filepath.Join(dest, "etc/systemd/system/lakehouse-go.target")); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(u), "lakehouse-"), ".service")
+		f, err := os.Open(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		var exe []string
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+				exe = strings.Fields(v)
+			}
+			if v, ok := strings.CutPrefix(line, "EnvironmentFile="); ok && !strings.HasPrefix(v, "-") {
+				t.Errorf("%s: EnvironmentFile %s is not optional", u, v)
+			}
+		}
+		f.Close()
+		if len(exe) != 3 || exe[0] != "/usr/local/bin/lakehouse-"+name || exe[1] != "--config" {
+			t.Fatalf("%s: ExecStart %q", u, exe)
+		}
+		st, err := os.Stat(filepath.Join(dest, exe[0]))
+		if err != nil || st.Mode()&0o111 == 0 {
+			t.Fatalf("%s: %s not installed as an executable: %v", u, exe[0], err)
+		}
+		cfg, err := shared.Load(filepath.Join(dest, exe[2]), func(string) string { return "" })
+		if err != nil {
+			t.Fatalf("%s: the installed %s does not load: %v", u, exe[2], err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%s: the installed config: %v", u, err)
+		}
+		if cfg.DataDir != "/var/lib/lakehouse" {
+			t.Fatalf("installed data_dir %q, want the units' StateDirectory /var/lib/lakehouse", cfg.DataDir)
+		}
+	}
+	if cfg, _ := shared.Load(filepath.Join(dest, "etc/lakehouse/lakehouse.toml"), func(string) string { return "" }); cfg.Chatd.KeysDir != "/etc/lakehouse/keys" {
+		t.Fatalf("installed [chatd].keys_dir %q", cfg.Chatd.KeysDir)
+	}
+	if st, err := os.Stat(filepath.Join(dest, "etc/lakehouse/keys")); err != nil || !st.IsDir() {
+		t.Fatalf("keys dir: %v", err)
+	}
+	// An operator's config survives a reinstall.
+	p := filepath.Join(dest, "etc/lakehouse/lakehouse.toml")
+	b, _ := os.ReadFile(p)
+	edited := append(b, []byte("\n# edited by the operator\n")...)
+	if err := os.WriteFile(p, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out := install(); !strings.Contains(out, "kept the existing") {
+		t.Fatalf("second install: %s", out)
+	}
+	if got, _ := os.ReadFile(p); string(got) != string(edited) {
+		t.Fatal("a reinstall replaced the operator's lakehouse.toml")
+	}
+}
