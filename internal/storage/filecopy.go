@@ -24,18 +24,13 @@ const WritebackChunk = 256 << 10
 // and the length against size (when size >= 0), and starting writeback
 // every WritebackChunk. It is the one write loop of an object body: the
 // local backend's Put (HTTP) and the short-circuit client (ADR-015), which
-// writes into the file storaged handed it. With hashAside, h is fed on
-// another goroutine while the chunk is written (another core hashes while
-// this one copies into the page cache). wrote, if set, is called with the
-// bytes written so far after each write; its error ends the copy. op names
-// the errors.
-func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Reader, size int64, buf []byte, hashAside bool, wrote func(n int64) error) (int64, error) {
+// writes into the file storaged handed it. h, if set, is fed every chunk
+// (the local backend's etag). wrote, if set, is called with the bytes
+// written so far after each write; its error ends the copy. op names the
+// errors.
+func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Reader, size int64, buf []byte, wrote func(n int64) error) (int64, error) {
 	fd := int(f.Fd())
 	var n, started int64 // bytes written; offset up to which writeback was started
-	var hashed chan struct{}
-	if hashAside {
-		hashed = make(chan struct{}, 1)
-	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return n, errs.E(op, err)
@@ -47,16 +42,10 @@ func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Re
 				return n, errs.Errorf(op, errs.Invalid, "body is longer than its declared size of %d bytes", size)
 			}
 			chunk := buf[:m]
-			var err error
-			if hashAside {
-				go func() { h.Write(chunk); hashed <- struct{}{} }()
-				_, err = f.Write(chunk)
-				<-hashed
-			} else {
+			if h != nil {
 				h.Write(chunk)
-				_, err = f.Write(chunk)
 			}
-			if err != nil {
+			if _, err := f.Write(chunk); err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
 					return n, errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
 				}

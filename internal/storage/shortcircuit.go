@@ -23,9 +23,9 @@ import (
 //	open   {key[, etag]}           -> {info} + the object's fd (read-only)
 //	create {key, create_only}      -> {[progress]} + a temp file's fd (write-only, O_APPEND)
 //	wrote  {size}                  (no answer) between create and commit
-//	commit {size, etag}            -> {info[, progress, spare_ms]} [+ a spare temp file's fd]
+//	commit {size[, etag]}          -> {info[, progress, spare_ms]} [+ a spare temp file's fd]
 //	take   {}                      (no answer) the write goes into the spare
-//	commit {key, create_only, size, etag}  after take
+//	commit {key, create_only, size[, etag]}  after take
 //	root   {}                      -> {root} + an O_PATH fd of the object directory
 //
 // When the create answer carries progress = P, the client sends a wrote
@@ -79,7 +79,9 @@ type SCRequest struct {
 	Auth string `json:"auth,omitempty"`
 	Key  string `json:"key,omitempty"` // open, create, commit after take
 	// ETag: open — the version wanted (Conflict 412 when the object's
-	// differs); commit — the xxh3-128 the client computed while writing.
+	// differs); commit — optional, the xxh3-128 the client expects: the
+	// commit is refused when storaged's own hash of the file differs.
+	// Without it storaged's hash is the etag (as for an HTTP PUT).
 	ETag       string `json:"etag,omitempty"`
 	CreateOnly bool   `json:"create_only,omitempty"` // create, commit after take
 	Size       int64  `json:"size,omitempty"`        // commit, wrote: bytes written

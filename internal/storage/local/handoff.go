@@ -168,10 +168,11 @@ func (w *Write) follow() *follower {
 }
 
 // Commit publishes the temp file as the object if it is what the writer
-// claims: size bytes (fstat) with xxh3-128 etag. storaged reads and hashes
-// the file itself and never trusts the claim: the bytes the writer
-// reported (Progress) were hashed while it wrote, the rest is hashed now,
-// concurrently with the fsync. The writer must have closed every writable
+// claims: size bytes (fstat) and, when etag is not "", that xxh3-128.
+// storaged reads and hashes the file itself and never trusts a claim (its
+// hash is the object's etag): the bytes the writer reported (Progress)
+// were hashed while it wrote, the rest is hashed now, concurrently with
+// the fsync. The writer must have closed every writable
 // fd of the file (checked with a read lease, which the kernel refuses
 // while a writer is open), so the bytes cannot change after publishing;
 // before, the writer's fd was append-only, so bytes already hashed could
@@ -189,8 +190,8 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	if w.key == "" {
 		return storage.ObjectInfo{}, errs.E(op, errs.Invalid, "commit of a spare temp file without a key")
 	}
-	if !validETag(etag) {
-		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "etag %q: want 32 lowercase hex digits (xxh3-128)", etag)
+	if etag != "" && !validETag(etag) {
+		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "etag %q: want 32 lowercase hex digits (xxh3-128), or none", etag)
 	}
 	fd := int(w.f.Fd())
 	switch _, err := unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_RDLCK); {
@@ -212,9 +213,16 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	if w.reported > size {
 		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "progress reported %d bytes, the commit declares %d", w.reported, size)
 	}
-	// The claimed etag goes into the xattr before the fsync so that one
+	// A claimed etag goes into the xattr before the fsync so that one
 	// fsync covers data and xattr; a mismatch below removes the file anyway.
-	_ = unix.Fsetxattr(fd, ETagXattr, []byte(etag), 0)
+	// Without a claim the xattr is set once the hash is known, after the
+	// file's fsync and before the rename: the directory fsync that makes
+	// the rename durable commits it with the rename on a journalling file
+	// system, and the xattr is only a cache — a file found without it
+	// after a crash is hashed on read (ADR-010), never given a wrong etag.
+	if etag != "" {
+		_ = unix.Fsetxattr(fd, ETagXattr, []byte(etag), 0)
+	}
 	fl := w.follow()
 	fl.advance(size, true)
 	syncErr := unix.Fsync(fd)
@@ -225,11 +233,14 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	if hashErr != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: reading a temp file back", hashErr)
 	}
-	if sum != etag {
+	if etag != "" && sum != etag {
 		return storage.ObjectInfo{}, errs.Errorf(op, errs.Invalid, "the file's xxh3-128 is %s, the commit declares %s: refused", sum, etag)
 	}
 	if syncErr != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync failed", syncErr)
+	}
+	if etag == "" {
+		_ = unix.Fsetxattr(fd, ETagXattr, []byte(sum), 0)
 	}
 	if err := ctx.Err(); err != nil {
 		return storage.ObjectInfo{}, errs.E(op, err)

@@ -246,7 +246,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 func copyBody(ctx context.Context, f *os.File, h io.Writer, r io.Reader, size int64) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	return storage.CopyToFile(ctx, "local.put", f, h, r, size, *bp, false, nil)
+	return storage.CopyToFile(ctx, "local.put", f, h, r, size, *bp, nil)
 }
 
 // mkdirAll creates dir and missing parents under data/, fsyncing each

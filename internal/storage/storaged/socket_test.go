@@ -988,3 +988,42 @@ func TestSocketSpares(t *testing.T) {
 		t.Fatalf("%d temp files after shutdown", n)
 	}
 }
+
+// TestSocketCommitWithoutETag: a commit that claims no etag publishes the
+// file with storaged's own hash as its etag, stored in the xattr (so the
+// object is read directly, not rehashed); the typed client claims none.
+func TestSocketCommitWithoutETag(t *testing.T) {
+	sc, _, cfg, _ := startSocket(t)
+	body := storagetest.RandomBytes(local.ProgressEvery + 4321)
+	r := dialRaw(t, cfg.Storaged.Socket)
+	resp, f := r.call(t, storage.SCRequest{Op: storage.SCCreate, Key: "noetag/raw"})
+	if resp.Error != nil || f == nil {
+		t.Fatalf("create: %+v", resp.Error)
+	}
+	f.Write(body[:local.ProgressEvery])
+	r.send(t, storage.SCRequest{Op: storage.SCWrote, Size: local.ProgressEvery})
+	f.Write(body[local.ProgressEvery:])
+	f.Close()
+	resp, _ = r.call(t, storage.SCRequest{Op: storage.SCCommit, Size: int64(len(body))})
+	if resp.Error != nil || resp.Info == nil || resp.Info.ETag != etagOf(body) {
+		t.Fatalf("commit without etag: %+v %+v", resp.Error, resp.Info)
+	}
+	typed := storagetest.MustPut(t, sc, "noetag/typed", body)
+	if typed.ETag != etagOf(body) {
+		t.Fatalf("typed PUT etag %s", typed.ETag)
+	}
+	for _, key := range []string{"noetag/raw", "noetag/typed"} {
+		x := make([]byte, 64)
+		n, err := unix.Getxattr(filepath.Join(cfg.DataDir, "objects", "data", key), local.ETagXattr, x)
+		if err != nil || string(x[:n]) != etagOf(body) {
+			t.Fatalf("%s: etag xattr %q, %v", key, x[:max(n, 0)], err)
+		}
+		before := sc.DirectReads()
+		if got := storagetest.MustGet(t, sc, key, storage.Whole); !bytes.Equal(got, body) {
+			t.Fatalf("%s does not read back", key)
+		}
+		if sc.DirectReads() != before+1 {
+			t.Fatalf("%s was not read directly", key)
+		}
+	}
+}
