@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,7 +72,7 @@ func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error
 	if err != nil {
 		return nil, nil, err
 	}
-	w, wf, err := s.beginWrite()
+	w, wf, err := s.beginWrite(s.newTemp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,10 +81,25 @@ func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error
 }
 
 // BeginSpare is BeginWrite for a key not known yet (a spare handed to a
-// client ahead of its next write, ADR-015): Name gives it one before
-// Commit.
+// client ahead of its next write, ADR-015): its file keeps a spare-* name
+// until Claim, and Name gives it a key before Commit.
 func (s *Store) BeginSpare() (*Write, *os.File, error) {
-	return s.beginWrite()
+	return s.beginWrite(s.newSpare)
+}
+
+// Claim marks a spare's write as begun: its file is renamed put-* (what a
+// write in progress is called in tmp/). A failed rename keeps the old
+// name, which works as well.
+func (w *Write) Claim() {
+	dir, base := filepath.Split(w.tmp)
+	suffix, ok := strings.CutPrefix(base, "spare-")
+	if !ok {
+		return
+	}
+	name := filepath.Join(dir, "put-"+suffix)
+	if unix.Renameat2(unix.AT_FDCWD, w.tmp, unix.AT_FDCWD, name, unix.RENAME_NOREPLACE) == nil {
+		w.tmp = name
+	}
 }
 
 // Name sets the key of a write begun with BeginSpare. Errors: Invalid (bad
@@ -99,9 +116,9 @@ func (w *Write) Name(key string, createOnly bool) error {
 	return nil
 }
 
-func (s *Store) beginWrite() (*Write, *os.File, error) {
+func (s *Store) beginWrite(newTemp func() (*os.File, error)) (*Write, *os.File, error) {
 	const op = "local.create"
-	wf, err := s.newTemp()
+	wf, err := newTemp()
 	if err != nil {
 		return nil, nil, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
 	}
@@ -202,6 +219,11 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	default:
 		// Leases disabled (fs.leases-enable = 0) or unsupported here: the
 		// check is skipped; the writer is the same user anyway (ADR-015).
+	}
+	if size == 0 {
+		// No write dated the file: it is new now, not when it was made
+		// (a spare may wait a while for its write).
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, w.tmp, nil, 0)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {

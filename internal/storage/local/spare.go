@@ -103,6 +103,26 @@ func (s *Store) stopSpares() {
 	}
 }
 
+// newSpare returns a temp file for a spare handed out ahead of its write
+// (BeginSpare): one of the pool's, keeping its spare-* name (it is not a
+// write in progress until Write.Claim), or a new one.
+func (s *Store) newSpare() (*os.File, error) {
+	if p := s.sp; p != nil {
+		select {
+		case sp := <-p.ready:
+			p.wantMore()
+			return os.NewFile(uintptr(sp.fd), filepath.Join(s.tmp, "spare-"+sp.suffix)), nil
+		default:
+			p.wantMore()
+		}
+	}
+	fd, suffix, err := s.openTemp("spare-")
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(s.tmp, "spare-"+suffix)), nil
+}
+
 // newTemp returns a new temp file tmp/put-* opened with tempMode: a spare
 // when one is ready (renamed, its times set to now so that an object
 // written with no bytes is not dated when the spare was made), else a new

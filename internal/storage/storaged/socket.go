@@ -244,6 +244,7 @@ func (s *scServer) serveConn(c *scConn) {
 		if w.spare != nil {
 			w.spare.Abort()
 		}
+		w.dropNext()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -304,6 +305,8 @@ func (s *scServer) serveConn(c *scConn) {
 				err = errs.E("storage.sc", errs.Invalid, "take without a spare, or during a write")
 			case req.Op == storage.SCTake:
 				w.pending, w.spare = w.spare, nil
+				w.pending.Claim()
+				s.prepare(&w) // while the client writes
 			case w.pending == nil:
 				err = errs.E("storage.sc", errs.Invalid, "wrote without create")
 			default:
@@ -356,6 +359,9 @@ func (s *scServer) serveConn(c *scConn) {
 		if fd != nil {
 			fd.Close() // the client has its own copy now
 		}
+		if err == nil && req.Op == storage.SCCreate {
+			s.prepare(&w) // while the client writes
+		}
 		s.hooks.End(ri)
 		if werr != nil || !authed || errs.Is(err, errs.TooLarge) {
 			return
@@ -363,10 +369,41 @@ func (s *scServer) serveConn(c *scConn) {
 	}
 }
 
-// scWrites are a connection's write in progress and its spare temp file.
+// scWrites are a connection's write in progress, its spare temp file, and
+// the next spare, made ahead while the client writes so that the commit
+// answer only passes its fd.
 type scWrites struct {
-	pending *local.Write // between create (or take) and commit
-	spare   *local.Write // handed with the last commit's answer, not taken yet
+	pending  *local.Write // between create (or take) and commit
+	spare    *local.Write // handed with the last commit's answer, not taken yet
+	next     *local.Write // made ahead for the next commit's answer
+	nextFile *os.File     // next's writer fd, to hand over
+}
+
+// prepare makes w's next spare if there is none (a failure only means the
+// commit answer will try again).
+func (s *scServer) prepare(w *scWrites) {
+	if w.next == nil {
+		if sw, f, err := s.store.BeginSpare(); err == nil {
+			w.next, w.nextFile = sw, f
+		}
+	}
+}
+
+// takeNext hands over w's next spare (made now if it was not ready), or
+// nils when none can be made.
+func (s *scServer) takeNext(w *scWrites) (*local.Write, *os.File) {
+	s.prepare(w)
+	sw, f := w.next, w.nextFile
+	w.next, w.nextFile = nil, nil
+	return sw, f
+}
+
+func (w *scWrites) dropNext() {
+	if w.next != nil {
+		w.nextFile.Close()
+		w.next.Abort()
+		w.next, w.nextFile = nil, nil
+	}
 }
 
 // do runs one request: the answer (without its error) and the descriptor
@@ -419,8 +456,8 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 		}
 		// The next write on this connection needs no create: its temp
 		// file goes with this answer. A failure here only means it will.
-		sw, f, err := s.store.BeginSpare()
-		if err != nil {
+		sw, f := s.takeNext(w)
+		if sw == nil {
 			return resp, nil, nil
 		}
 		w.spare = sw

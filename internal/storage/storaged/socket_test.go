@@ -813,8 +813,8 @@ func TestSocketSpares(t *testing.T) {
 	if resp.Error != nil || spare == nil || resp.SpareFor != idle.Milliseconds() || resp.Progress != local.ProgressEvery {
 		t.Fatalf("commit: %+v, spare %v, spare_ms %d, progress %d", resp.Error, spare, resp.SpareFor, resp.Progress)
 	}
-	if n := tmpFiles(t, cfg); n != 1 {
-		t.Fatalf("%d temp files with a spare handed out, want 1", n)
+	if n := tmpFiles(t, cfg); n != 0 {
+		t.Fatalf("%d writes in progress with only a spare handed out, want 0 (a spare is spare-*)", n)
 	}
 
 	// A write into the spare, committed with its key.
@@ -825,6 +825,9 @@ func TestSocketSpares(t *testing.T) {
 	r.send(t, storage.SCRequest{Op: storage.SCWrote, Size: local.ProgressEvery})
 	put(f, b[local.ProgressEvery:])
 	time.Sleep(idle + 200*time.Millisecond) // a taken spare is a write: no idle timeout
+	if n := tmpFiles(t, cfg); n != 1 {
+		t.Fatalf("%d writes in progress after take, want 1 (the spare, renamed put-*)", n)
+	}
 	resp, spare = r.call(t, storage.SCRequest{Op: storage.SCCommit, Key: "sp/b", CreateOnly: true, Size: int64(len(b)), ETag: etagOf(b)})
 	if resp.Error != nil || resp.Info == nil || resp.Info.Key != "sp/b" || resp.Info.ETag != etagOf(b) || spare == nil {
 		t.Fatalf("commit of the spare: %+v %+v, next spare %v", resp.Error, resp.Info, spare)
@@ -1025,5 +1028,19 @@ func TestSocketCommitWithoutETag(t *testing.T) {
 		if sc.DirectReads() != before+1 {
 			t.Fatalf("%s was not read directly", key)
 		}
+	}
+}
+
+// TestSocketEmptyFromSpareDatedNow: an empty object written into a spare
+// made a while before is dated when it is committed, not when the spare
+// was made.
+func TestSocketEmptyFromSpareDatedNow(t *testing.T) {
+	sc, _, _, _ := startSocket(t)
+	storagetest.MustPut(t, sc, "dated/first", []byte("brings a spare"))
+	time.Sleep(1500 * time.Millisecond)
+	before := time.Now().Add(-100 * time.Millisecond)
+	info := storagetest.MustPut(t, sc, "dated/empty", nil)
+	if info.Size != 0 || info.Modified.Before(before) {
+		t.Fatalf("empty object dated %v, written after %v", info.Modified, before)
 	}
 }
