@@ -103,24 +103,30 @@ func (s *Store) stopSpares() {
 	}
 }
 
+// readySpare takes a spare from the pool when one is waiting (and asks
+// for a refill either way).
+func (s *Store) readySpare() (spare, bool) {
+	p := s.sp
+	if p == nil {
+		return spare{}, false
+	}
+	defer p.wantMore()
+	select {
+	case sp := <-p.ready:
+		return sp, true
+	default:
+		return spare{}, false
+	}
+}
+
 // newSpare returns a temp file for a spare handed out ahead of its write
 // (BeginSpare): one of the pool's, keeping its spare-* name (it is not a
 // write in progress until Write.Claim), or a new one.
 func (s *Store) newSpare() (*os.File, error) {
-	if p := s.sp; p != nil {
-		select {
-		case sp := <-p.ready:
-			p.wantMore()
-			return os.NewFile(uintptr(sp.fd), filepath.Join(s.tmp, "spare-"+sp.suffix)), nil
-		default:
-			p.wantMore()
-		}
+	if sp, ok := s.readySpare(); ok {
+		return os.NewFile(uintptr(sp.fd), filepath.Join(s.tmp, "spare-"+sp.suffix)), nil
 	}
-	fd, suffix, err := s.openTemp("spare-")
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), filepath.Join(s.tmp, "spare-"+suffix)), nil
+	return s.createTemp("spare-")
 }
 
 // newTemp returns a new temp file tmp/put-* opened with tempMode: a spare
@@ -128,32 +134,31 @@ func (s *Store) newSpare() (*os.File, error) {
 // written with no bytes is not dated when the spare was made), else a new
 // file.
 func (s *Store) newTemp() (*os.File, error) {
-	if p := s.sp; p != nil {
-		select {
-		case sp := <-p.ready:
-			p.wantMore()
-			name := filepath.Join(s.tmp, "put-"+sp.suffix)
-			// NOREPLACE: never over another write's put-* of the same name.
-			if err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(s.tmp, "spare-"+sp.suffix), unix.AT_FDCWD, name, unix.RENAME_NOREPLACE); err != nil {
-				s.dropSpare(sp)
-				if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-					// A file system without RENAME_NOREPLACE: no spares.
-					s.log.Info("temp files are not made ahead here (no RENAME_NOREPLACE)", "op", "spare", "dir", s.tmp, "err", err.Error())
-					s.stopSpares()
-				}
-				break
-			}
+	if sp, ok := s.readySpare(); ok {
+		name := filepath.Join(s.tmp, "put-"+sp.suffix)
+		// NOREPLACE: never over another write's put-* of the same name.
+		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(s.tmp, "spare-"+sp.suffix), unix.AT_FDCWD, name, unix.RENAME_NOREPLACE)
+		if err == nil {
 			_ = unix.UtimesNanoAt(unix.AT_FDCWD, name, nil, 0)
 			return os.NewFile(uintptr(sp.fd), name), nil
-		default:
-			p.wantMore()
+		}
+		s.dropSpare(sp)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			// A file system without RENAME_NOREPLACE: no spares.
+			s.log.Info("temp files are not made ahead here (no RENAME_NOREPLACE)", "op", "spare", "dir", s.tmp, "err", err.Error())
+			s.stopSpares()
 		}
 	}
-	fd, suffix, err := s.openTemp("put-")
+	return s.createTemp("put-")
+}
+
+// createTemp is openTemp as an *os.File.
+func (s *Store) createTemp(prefix string) (*os.File, error) {
+	fd, suffix, err := s.openTemp(prefix)
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(s.tmp, "put-"+suffix)), nil
+	return os.NewFile(uintptr(fd), filepath.Join(s.tmp, prefix+suffix)), nil
 }
 
 // openTemp creates tmp/<prefix><random> with tempMode, with open(2):
