@@ -16,7 +16,6 @@ package observer
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,7 +37,11 @@ const (
 	MaxServiceLen   = 64
 	MaxOpLen        = 256
 	MaxRequestIDLen = 128
-	MaxAttrs        = 32   // keys in attrs
+	MaxAttrs        = 32 // keys in attrs
+	// MaxDurationMS bounds duration_ms (a year): stats sum durations, and
+	// a sum of huge finite values overflowed to +Inf, which JSON cannot
+	// carry (every GET /stats answered 500 until the event left the ring).
+	MaxDurationMS   = 365 * 24 * 3600 * 1000.0
 	MaxAttrsBytes   = 4096 // attrs encoded as JSON
 	DefaultLimit    = 100  // GET events without limit
 	DefaultRingSize = 10_000
@@ -104,8 +107,8 @@ func validateEvent(e *Event) []string {
 	if e.Status != 0 && (e.Status < 100 || e.Status > 599) {
 		p = append(p, fmt.Sprintf("status: %d, want 100..599 (or 0 for none)", e.Status))
 	}
-	if e.DurationMS < 0 || math.IsNaN(e.DurationMS) || math.IsInf(e.DurationMS, 0) {
-		p = append(p, "duration_ms: must be a finite number >= 0")
+	if !(e.DurationMS >= 0 && e.DurationMS <= MaxDurationMS) { // NaN fails both
+		p = append(p, fmt.Sprintf("duration_ms: must be a number from 0 to %.0f (a year)", MaxDurationMS))
 	}
 	if len(e.Attrs) > MaxAttrs {
 		p = append(p, fmt.Sprintf("attrs: %d keys, at most %d", len(e.Attrs), MaxAttrs))

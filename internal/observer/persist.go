@@ -88,7 +88,7 @@ func loadTail(path string, keep int) (loadResult, error) {
 		good += int64(len(line))
 		res.lines++
 		var e Event
-		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil || e.Service == "" {
+		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil || len(validateEvent(&e)) > 0 {
 			res.corrupt++
 			continue
 		}

@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/errs"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -233,6 +236,8 @@ func TestValidate(t *testing.T) {
 		{"no op", []Event{{Service: "s"}}, "events[0].op: required"},
 		{"bad status", []Event{{Service: "s", Op: "o", Status: 42}}, "events[0].status"},
 		{"negative duration", []Event{{Service: "s", Op: "o", DurationMS: -1}}, "events[0].duration_ms"},
+		{"huge finite duration", []Event{{Service: "s", Op: "o", DurationMS: 1.7e308}}, "events[0].duration_ms"},
+		{"a year", []Event{{Service: "s", Op: "o", DurationMS: MaxDurationMS}}, ""},
 		{"control char", []Event{{Service: "s\n", Op: "o"}}, "not printable"},
 		{"long op", []Event{{Service: "s", Op: strings.Repeat("x", MaxOpLen+1)}}, "events[0].op: 257 bytes"},
 		{"many attrs", []Event{{Service: "s", Op: "o", Attrs: attrs}}, "attrs: 33 keys"},
@@ -294,6 +299,39 @@ func TestLoadTailTornAndCorrupt(t *testing.T) {
 	res, err = loadTail(path, 100)
 	if err != nil || res.torn || res.corrupt != 1 || len(res.events) != 6 || res.events[5].RequestID != "r9" {
 		t.Fatalf("after append: %+v %v", res, err)
+	}
+}
+
+// TestHugeDurationsNeverPoisonStats: an event whose duration would make
+// the stats' sum infinite is refused, and one already in ops.jsonl (from
+// before the bound) is dropped on reload, so GET /stats keeps answering.
+func TestHugeDurationsNeverPoisonStats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ops.jsonl")
+	line := `{"ts":"2026-01-02T03:04:05Z","service":"x","op":"y","status":200,"duration_ms":1.7e308}` + "\n"
+	if err := os.WriteFile(path, []byte(line+line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(Options{Path: path, RingSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(t.Context())
+	if _, err := o.Ingest(t.Context(), []Event{ev(1, "x", "y", 200, MaxDurationMS), ev(2, "x", "y", 200, MaxDurationMS)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Ingest(t.Context(), []Event{ev(3, "x", "y", 200, 1.7e308)}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("a 1.7e308 ms duration: %v", err)
+	}
+	st, err := o.Stats(t.Context(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatalf("stats do not encode: %v (%+v)", err, st)
+	}
+	if !strings.Contains(string(b), `"count":2`) {
+		t.Fatalf("stats %s: want the two valid events only", b)
 	}
 }
 
