@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,6 +62,11 @@ func TestValidation(t *testing.T) {
 	if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: 4}); err != nil {
 		t.Fatal(err)
 	}
+	for _, m := range []string{"l2", "dot"} {
+		if _, err := s.CreateIndex(ctx, m, CreateIndexRequest{Dims: 4, Metric: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	nan := float32(0)
 	nan = nan / nan
 	for _, c := range []struct {
@@ -86,6 +92,18 @@ func TestValidation(t *testing.T) {
 		}(), errs.Invalid},
 		{"k negative", func() error {
 			_, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1, 0, 0, 0}, K: -1})
+			return err
+		}(), errs.Invalid},
+		{"l2 vector too long", func() error {
+			_, err := s.Upsert(ctx, "l2", []Item{{ID: "big", Vector: []float32{3e38, 3e38, 3e38, 3e38}}})
+			return err
+		}(), errs.Invalid},
+		{"dot vector too long", func() error {
+			_, err := s.Upsert(ctx, "dot", []Item{{ID: "big", Vector: []float32{1e16, 0, 0, 0}}})
+			return err
+		}(), errs.Invalid},
+		{"l2 query too long", func() error {
+			_, err := s.Search(ctx, "l2", SearchRequest{Vector: []float32{3e38, 0, 0, 0}})
 			return err
 		}(), errs.Invalid},
 		{"search wrong dims", func() error { _, err := s.Search(ctx, "docs", SearchRequest{Vector: []float32{1}, K: 1}); return err }(), errs.Invalid},
@@ -310,5 +328,35 @@ func TestSearchDefaultK(t *testing.T) {
 	res, err := s.Search(ctx, "docs", SearchRequest{Vector: randVec(r, 4)})
 	if err != nil || len(res) != DefaultK {
 		t.Fatalf("search without k: %d hits, %v; want %d", len(res), err, DefaultK)
+	}
+}
+
+// TestHugeVectors: l2 and dot vectors at the length bound are stored and
+// searched with finite scores; cosine takes any finite length (normalised).
+func TestHugeVectors(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newObjects(t), t.TempDir())
+	defer s.Close(ctx)
+	for _, m := range []string{"l2", "dot", "cosine"} {
+		if _, err := s.CreateIndex(ctx, m, CreateIndexRequest{Dims: 2, Metric: m}); err != nil {
+			t.Fatal(err)
+		}
+		big := float32(1e15 / 1.4143)
+		items := []Item{{ID: "a", Vector: []float32{big, big}}, {ID: "b", Vector: []float32{-big, -big}}, {ID: "c", Vector: []float32{1, 1}}}
+		if m == "cosine" {
+			items[0].Vector = []float32{3e38, 3e38}
+		}
+		if _, err := s.Upsert(ctx, m, items); err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		res, err := s.Search(ctx, m, SearchRequest{Vector: []float32{-big, big}, K: 3})
+		if err != nil || len(res) != 3 {
+			t.Fatalf("%s: %d hits, %v", m, len(res), err)
+		}
+		for _, r := range res {
+			if math.IsInf(float64(r.Score), 0) || math.IsNaN(float64(r.Score)) {
+				t.Fatalf("%s: hit %s has score %v", m, r.ID, r.Score)
+			}
+		}
 	}
 }

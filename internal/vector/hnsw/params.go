@@ -128,7 +128,26 @@ func checkVector(op string, v []float32, dims int, metric Metric, what string) e
 	if metric == Cosine && norm == 0 {
 		return errs.Errorf(op, errs.Invalid, "%s is all zeros; cosine needs a non-zero vector", what)
 	}
+	if metric != Cosine && norm > MaxNorm*MaxNorm {
+		return errs.Errorf(op, errs.Invalid, "%s has length %.3g; %s vectors must be at most %g long", what, math.Sqrt(norm), metric, MaxNorm)
+	}
 	return nil
+}
+
+// MaxNorm bounds the length of l2 and dot vectors: distances and scores
+// are float32, and with |a|, |b| <= 1e15 neither |a-b|^2 (<= 4e30) nor
+// a.b (<= 1e30) can overflow to +Inf (3.4e38), which JSON cannot carry —
+// one vector of 3e38s made every search of its index answer 500. Cosine
+// vectors are normalised first and need no bound.
+const MaxNorm = 1e15
+
+// vectorTooLong reports whether v (finite) is longer than MaxNorm.
+func vectorTooLong(v []float32) bool {
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	return norm > MaxNorm*MaxNorm
 }
 
 // normalizeInto writes v/|v| into dst (len(dst) == len(v)).
