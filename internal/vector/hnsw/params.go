@@ -138,17 +138,11 @@ func checkVector(op string, v []float32, dims int, metric Metric, what string) e
 // are float32, and with |a|, |b| <= 1e15 neither |a-b|^2 (<= 4e30) nor
 // a.b (<= 1e30) can overflow to +Inf (3.4e38), which JSON cannot carry —
 // one vector of 3e38s made every search of its index answer 500. Cosine
-// vectors are normalised first and need no bound.
+// vectors are normalised first and need no bound. It applies to vectors
+// coming in (upserts, queries), not to LHV1 files already written, so an
+// index saved before the bound still loads (its long vector can be
+// deleted).
 const MaxNorm = 1e15
-
-// vectorTooLong reports whether v (finite) is longer than MaxNorm.
-func vectorTooLong(v []float32) bool {
-	var norm float64
-	for _, x := range v {
-		norm += float64(x) * float64(x)
-	}
-	return norm > MaxNorm*MaxNorm
-}
 
 // normalizeInto writes v/|v| into dst (len(dst) == len(v)).
 func normalizeInto(dst, v []float32) {

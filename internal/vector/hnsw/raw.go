@@ -119,13 +119,6 @@ func (b *Builder) AddVectors(v []float32) error {
 			return errs.Errorf(op, errs.Invalid, "vector %d has a non-finite value", b.nvec+i/d)
 		}
 	}
-	if b.ix.p.Metric != Cosine {
-		for i := 0; i < len(v); i += d {
-			if vectorTooLong(v[i : i+d]) {
-				return errs.Errorf(op, errs.Invalid, "vector %d is longer than %g", b.nvec+i/d, MaxNorm)
-			}
-		}
-	}
 	b.ix.vecs = append(b.ix.vecs, v...)
 	b.nvec += len(v) / d
 	return nil
