@@ -340,11 +340,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			if c.aborted.Load() {
 				return false
 			}
-			kind := errs.KindOf(be.err)
-			if errors.Is(be.err, errBadChunk) {
-				kind = errs.Invalid
-			}
-			ri.Status = writeErrorBody(c, errs.E("gateway", kind, "reading the request body: "+be.err.Error()), ri.ReqID, nil)
+			ri.Status = writeErrorBody(c, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()), ri.ReqID, nil)
 			return false
 		}
 		if werr == nil {

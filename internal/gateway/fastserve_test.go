@@ -379,3 +379,32 @@ func sweeperRuns() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*fastServer).sweep(")
 }
+
+// TestTruncatedBodyIs400: a body that ends (the client half-closes) before
+// its Content-Length, or breaks mid-chunk, is the request's fault: 400
+// invalid with the error body, on both the fast and the net/http path (it
+// was a 500 internal).
+func TestTruncatedBodyIs400(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		up := okUpstream(t)
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		for _, tc := range []struct{ name, head, body string }{
+			{"short", "Content-Length: 100\r\n", strings.Repeat("x", 10)},
+			{"broken chunk", "Transfer-Encoding: chunked\r\n", "5\r\nabc"},
+		} {
+			c, err := net.Dial("tcp", gw.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "POST /v1/storage/objects/t HTTP/1.1\r\nHost: x\r\n"+tc.head+"\r\n"+tc.body)
+			c.(*net.TCPConn).CloseWrite()
+			b, _ := io.ReadAll(c)
+			c.Close()
+			got := string(b)
+			if !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, `"kind":"invalid"`) {
+				t.Fatalf("fast %v, %s body: %.300q", fast, tc.name, got)
+			}
+		}
+	}
+}

@@ -48,12 +48,16 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, _, err := p.up.roundTrip(ctx, r, xff)
 	if err != nil {
-		if ctx.Err() != nil {
-			return // the client went away; nothing to answer
-		}
+		// Always answer: returning without a write makes net/http send an
+		// empty 200. A client that half-closed after a short body still
+		// reads the 400; one that is gone never sees what is written.
 		var be *bodyError
 		if errors.As(err, &be) {
-			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.KindOf(be.err), "reading the request body: "+be.err.Error()))
+			errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
+			return
+		}
+		if ctx.Err() != nil {
+			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, "the client closed the connection before the answer"))
 			return
 		}
 		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())

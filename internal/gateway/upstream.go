@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"lakehouse-go/internal/errs"
 )
 
 // upstream is a keep-alive pool of HTTP/1.1 connections to one daemon,
@@ -193,6 +195,17 @@ func (t *trackReader) Read(p []byte) (int, error) {
 
 // bodyError is a failure reading the client's request body (not the upstream's fault).
 type bodyError struct{ err error }
+
+// kind is the error kind to answer: the cause's own (too_large from the
+// body limit, timeout for a stalled body), else invalid — a body that ends
+// before its Content-Length, breaks mid-chunk or whose connection fails is
+// the request's fault, not the gateway's (it was a 500).
+func (e *bodyError) kind() errs.Kind {
+	if k := errs.KindOf(e.err); k != errs.Internal {
+		return k
+	}
+	return errs.Invalid
+}
 
 func (e *bodyError) Error() string { return e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
