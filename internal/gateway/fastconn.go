@@ -355,10 +355,9 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		uc.c.Close()
 		if c.aborted.Load() {
 			if c.timedOut.Load() && !c.wroteHeader {
-				// As the net/http chain does when the request's context
-				// expires before the answer: an empty 200.
-				ri.Status = http.StatusOK
-				c.writeSimple(http.StatusOK, http.Header{errs.RequestIDHeader: {ri.ReqID}}, nil)
+				// The request's time ran out before the daemon answered: 504
+				// with the error body (the net/http path answers the same).
+				ri.Status = writeErrorBody(c, errTimedOut(p), ri.ReqID, nil)
 				return false
 			}
 			return false

@@ -40,6 +40,12 @@ var responseHopHeaders = []string{
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// errTimedOut is the answer when [gateway].request_timeout ends a request
+// before its daemon answered (was an empty 200, net/http's default).
+func errTimedOut(p *proxy) error {
+	return errs.Errorf("gateway", errs.Timeout, "daemon %s did not answer within the gateway's request_timeout", p.name)
+}
+
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	xff, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -56,7 +62,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
 			return
 		}
-		if ctx.Err() != nil {
+		switch ctx.Err() {
+		case context.DeadlineExceeded:
+			errs.WriteHTTP(w, r, nil, errTimedOut(p))
+			return
+		case context.Canceled:
 			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, "the client closed the connection before the answer"))
 			return
 		}
