@@ -234,7 +234,9 @@ func (s *Server) limits(req *query.Request) (maxRows int, timeout time.Duration)
 		maxRows = req.MaxRows
 	}
 	timeout = s.opts.Timeout
-	if req.TimeoutMS > 0 && time.Duration(req.TimeoutMS)*time.Millisecond < timeout {
+	// Compared in milliseconds: a huge timeout_ms would overflow a Duration
+	// (and was answered 504 at once).
+	if req.TimeoutMS > 0 && int64(req.TimeoutMS) < timeout.Milliseconds() {
 		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
 	}
 	return maxRows, timeout

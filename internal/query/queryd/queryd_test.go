@@ -3,6 +3,7 @@ package queryd
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -93,5 +94,17 @@ func TestParamsAndLimits(t *testing.T) {
 	}
 	if _, err := s.Query(context.Background(), query.Request{SQL: "SELECT 1", Format: "xml"}); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("format: %v", err)
+	}
+}
+
+// TestHugeTimeoutMS: a timeout_ms too large for a time.Duration is capped
+// at [queryd].timeout like any larger value (it overflowed: 504 at once).
+func TestHugeTimeoutMS(t *testing.T) {
+	s := newServer(t, 1, 1)
+	for _, ms := range []int{9223372036855, math.MaxInt} {
+		res, err := s.Query(context.Background(), query.Request{SQL: "SELECT 1 AS x", TimeoutMS: ms})
+		if err != nil || len(res.Rows) != 1 {
+			t.Fatalf("timeout_ms %d: %v", ms, err)
+		}
 	}
 }
