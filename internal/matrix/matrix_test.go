@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
 )
 
 const people = `id,name,role,dept,salary
@@ -238,6 +241,30 @@ func TestSearch(t *testing.T) {
 		}
 		if _, err := st.mx.Status(ctx, "nope"); errs.KindOf(err) != errs.NotFound {
 			t.Errorf("status of no index: %v", err)
+		}
+	})
+
+	t.Run("vector index deleted outside matrixd", func(t *testing.T) {
+		vc := vector.NewClient(&shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)})
+		if err := vc.DeleteIndex(ctx, matrix.VectorIndex("jobs")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "driver", Datasets: []string{"jobs"}})
+		if errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.Message(err), "deleted outside matrixd") {
+			t.Fatalf("search after the vector index was deleted: %v", err)
+		}
+		// The search started a full rebuild: searches work again once it
+		// has made the vector index anew.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "driver", Datasets: []string{"jobs"}})
+			if err == nil && len(res.Results) > 0 && res.Results[0].ID == "J3" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the rebuild: %v %v", res, err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }

@@ -224,6 +224,13 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			}
 			var err error
 			vlist, err = m.deps.Vectors.Search(ctx, VectorIndex(spec.Dataset), sr)
+			if errs.Is(err, errs.NotFound) {
+				// vectord's index was dropped behind matrixd's back (DELETE
+				// /v1/vectors/indexes/matrix.*): rebuild it in full, and say
+				// so rather than pass on vectord's bare "not found".
+				m.rebuild(spec.Dataset)
+				return nil, errs.Errorf("matrix.search", errs.Conflict, "the vector index %s of dataset %q was deleted outside matrixd; it is being rebuilt (GET %s/%s shows progress)", VectorIndex(spec.Dataset), spec.Dataset, IndexesPath, spec.Dataset)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -345,4 +352,23 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		}
 	}
 	return out, nil
+}
+
+// rebuild starts a full rebuild of dataset's index (if it still has one).
+func (m *Matrix) rebuild(dataset string) {
+	m.mu.Lock()
+	x := m.idx[dataset]
+	m.mu.Unlock()
+	if x == nil {
+		return
+	}
+	x.mu.Lock()
+	running := x.running
+	if !running {
+		x.full = true
+	}
+	x.mu.Unlock()
+	if !running { // a search during a job asks again after it
+		m.start(x)
+	}
 }
