@@ -487,6 +487,12 @@ func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (*duckdb.Stmt, er
 		if strings.Contains(err.Error(), "context") && strings.Contains(err.Error(), "prepare") {
 			return nil, errs.E("query", errs.Invalid, "sql: one statement per request (found several)")
 		}
+		if notSelect(c, text) {
+			// A write that does not even bind (INSERT into a view, UPDATE
+			// of a missing table) is refused as a write, like the ones that
+			// prepare: 403, not the binder's 400.
+			return nil, errs.E("query", errs.Forbidden, "only read-only queries are allowed; this is not a SELECT statement")
+		}
 		return nil, err
 	}
 	stmt := ds.(*duckdb.Stmt)
@@ -502,6 +508,27 @@ func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (*duckdb.Stmt, er
 	// A SELECT-type statement that cannot be wrapped (e.g. a PRAGMA that
 	// reads): run it as is; the cursor still stops at maxRows.
 	return stmt, nil
+}
+
+// notSelect reports whether text parses as one statement that is not a
+// SELECT, without binding it: DuckDB's json_serialize_sql parses only and
+// serializes SELECTs alone.
+func notSelect(c *duckdb.Conn, text string) bool {
+	rows, err := c.QueryContext(context.Background(), "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", []driver.NamedValue{{Ordinal: 1, Value: text}})
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if rows.Next(v) != nil {
+		return false
+	}
+	s, _ := v[0].(string)
+	var out struct {
+		Error   bool   `json:"error"`
+		Message string `json:"error_message"`
+	}
+	return json.Unmarshal([]byte(s), &out) == nil && out.Error && strings.Contains(out.Message, "Only SELECT statements")
 }
 
 func stmtTypeName(t duckdb.StmtType) string {

@@ -154,7 +154,12 @@ func TestLockdown(t *testing.T) {
 	}{
 		{"COPY (SELECT 1) TO '" + filepath.Join(data, "pwn.csv") + "'", errs.Forbidden},
 		{"COPY probe TO '/tmp/pwn.csv'", errs.Forbidden},
-		{"INSERT INTO probe VALUES (2)", ""},
+		{"INSERT INTO probe VALUES (2)", errs.Forbidden},
+		{"UPDATE probe SET id = 3", errs.Forbidden},
+		{"DELETE FROM probe", errs.Forbidden},
+		{"INSERT INTO nope VALUES (2)", errs.Forbidden},
+		{"SELEC 1", errs.Invalid},
+		{"SELECT * FROM nope", errs.Invalid},
 		{"CREATE TABLE t AS SELECT 1", errs.Forbidden},
 		{"CREATE OR REPLACE VIEW probe AS SELECT 666 AS id", errs.Forbidden},
 		{"DROP VIEW probe", errs.Forbidden},
