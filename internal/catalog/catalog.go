@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
 )
 
 // Column is one column of a dataset's schema (a DuckDB type name).
@@ -110,6 +111,8 @@ func (r *CommitRequest) Validate() error {
 		seen[strings.ToLower(c.Name)] = true
 		if strings.TrimSpace(c.Type) == "" {
 			problems = append(problems, fmt.Sprintf("schema[%d] %q: empty type", i, c.Name))
+		} else if err := ValidateType(c.Type); err != nil {
+			problems = append(problems, fmt.Sprintf("schema[%d] %q: type %q is not a DuckDB type: %v", i, c.Name, shorten(c.Type), err))
 		}
 	}
 	keys := map[string]bool{}
@@ -133,11 +136,50 @@ func (r *CommitRequest) Validate() error {
 	return nil
 }
 
+// ValidateFor is Validate plus the rules that depend on the dataset: every
+// file key must be a valid storage key under DatasetPrefix(name), so a
+// dataset never references (and a purge never deletes) another's files.
+func (r *CommitRequest) ValidateFor(name string) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	prefix := DatasetPrefix(name)
+	var problems []string
+	for i, f := range r.Files {
+		if err := storage.ValidateKey(f.Key); err != nil {
+			problems = append(problems, fmt.Sprintf("files[%d] %q: %v", i, shorten(f.Key), err))
+		} else if rest, ok := strings.CutPrefix(f.Key, prefix); !ok || rest == "" || strings.HasSuffix(rest, "/") {
+			problems = append(problems, fmt.Sprintf("files[%d] %q: a file of dataset %q must be an object under %s", i, shorten(f.Key), name, prefix))
+		}
+	}
+	if len(problems) > 0 {
+		return errs.E("catalog.commit", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// DataPrefix is the key prefix of dataset files (ingestd writes them under
+// DatasetPrefix, queryd reads only under DataPrefix).
+const DataPrefix = "datasets/"
+
+// DatasetPrefix is where the files of dataset name live: datasets/{name}/.
+func DatasetPrefix(name string) string { return DataPrefix + name + "/" }
+
+// shorten cuts s for an error message.
+func shorten(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
 // DeleteOptions modify Delete.
 type DeleteOptions struct {
-	// Purge also deletes the data files referenced by any version of the
-	// dataset (ADR-012). Without it the files are kept and older versions
-	// stay readable with ?version=N.
+	// Purge also deletes the data files referenced by the versions since
+	// the previous tombstone (ADR-012), only ever keys under
+	// datasets/{name}/. Without it the files are kept and older versions
+	// stay readable with ?version=N. Purge of a deleted dataset deletes
+	// the files its deletion kept.
 	Purge bool
 }
 
@@ -166,16 +208,24 @@ type Service interface {
 	Versions(ctx context.Context, name string) ([]VersionInfo, error)
 
 	// Commit writes version latest+1 of name from req. Of two concurrent
-	// commits on the same base exactly one wins.
-	// Errors: Invalid (bad name or request; a file that does not exist in
-	// storage or whose size differs; append with a different schema),
+	// commits on the same base exactly one wins. Every file must be an
+	// object under datasets/{name}/ and a Parquet file whose footer agrees
+	// with the request (size = bytes, num_rows = rows, top-level column
+	// names = the schema's, in order); every type must be a DuckDB type
+	// (ValidateType). Nothing is written unless all of it holds.
+	// Errors: Invalid (bad name or request, naming the file or column and
+	// what is wrong; a file that does not exist in storage, is not Parquet
+	// or does not match; append with a different schema),
 	// Conflict (base_version is not the latest; another commit won the race:
 	// reload and retry), Unavailable.
 	Commit(ctx context.Context, name string, req CommitRequest) (Dataset, error)
 
 	// Delete writes a tombstone version (ADR-012), so the name disappears
 	// from List and Get, can be re-created, and versions are never reused.
-	// Errors: Invalid, NotFound (no live dataset), Unavailable.
+	// With Purge on a dataset that is already deleted it writes nothing and
+	// deletes the files of the versions the latest tombstone ended.
+	// Errors: Invalid, NotFound (no live dataset; with Purge: no dataset),
+	// Unavailable.
 	Delete(ctx context.Context, name string, opts DeleteOptions) (DeleteResult, error)
 }
 

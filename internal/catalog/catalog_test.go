@@ -2,10 +2,15 @@ package catalog_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
@@ -34,9 +39,46 @@ func startOn(t *testing.T, cfg *shared.Config, n int) (*storage.Client, []*catal
 
 var schema = []catalog.Column{{Name: "id", Type: "BIGINT"}, {Name: "name", Type: "VARCHAR"}}
 
+// file puts a real Parquet file of schema's columns (id BIGINT, name
+// VARCHAR) with rows rows at key.
 func file(t *testing.T, st storage.Store, key string, rows int64) catalog.File {
 	t.Helper()
-	info := storagetest.MustPut(t, st, key, []byte("parquet:"+key))
+	return parquetFile(t, st, key, fmt.Sprintf("SELECT range::BIGINT AS id, 'n' || range AS name FROM range(%d)", rows))
+}
+
+var (
+	duckOnce sync.Once
+	duck     *sql.DB
+	duckErr  error
+)
+
+// parquetFile writes the rows of query to a Parquet file with DuckDB, puts
+// it at key and returns its manifest entry (rows and bytes as written).
+func parquetFile(t *testing.T, st storage.Store, key, query string) catalog.File {
+	t.Helper()
+	duckOnce.Do(func() {
+		var c *duckdb.Connector
+		if c, duckErr = duckdb.NewConnector("", nil); duckErr == nil {
+			duck = sql.OpenDB(c)
+		}
+	})
+	if duckErr != nil {
+		t.Fatal(duckErr)
+	}
+	path := filepath.Join(t.TempDir(), "f.parquet")
+	res, err := duck.Exec("COPY (" + query + ") TO '" + path + "' (FORMAT parquet)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := res.RowsAffected()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := storagetest.MustPut(t, st, key, b)
 	return catalog.File{Key: key, Rows: rows, Bytes: info.Size}
 }
 
@@ -62,7 +104,7 @@ func lifecycle(t *testing.T, cfg *shared.Config) {
 	if _, err := c.Get(ctx, "sales", 0); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("get before create: %v", err)
 	}
-	d1, err := c.Commit(ctx, "sales", catalog.CommitRequest{Mode: "append", Schema: schema, Files: []catalog.File{file(t, st, "ds/sales/1.parquet", 10)}})
+	d1, err := c.Commit(ctx, "sales", catalog.CommitRequest{Mode: "append", Schema: schema, Files: []catalog.File{file(t, st, "datasets/sales/1.parquet", 10)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +115,7 @@ func lifecycle(t *testing.T, cfg *shared.Config) {
 	if _, err := c.Commit(ctx, "sales", catalog.CommitRequest{Schema: schema, Files: nil}); !errs.Is(err, errs.Conflict) {
 		t.Fatalf("re-create: %v", err)
 	}
-	d2, err := c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 1, Mode: "append", Schema: schema, Files: []catalog.File{file(t, st, "ds/sales/2.parquet", 5)}})
+	d2, err := c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 1, Mode: "append", Schema: schema, Files: []catalog.File{file(t, st, "datasets/sales/2.parquet", 5)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +134,13 @@ func lifecycle(t *testing.T, cfg *shared.Config) {
 		t.Fatalf("schema mismatch: %v", err)
 	}
 	// A missing file is refused.
-	_, err = c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 2, Schema: schema, Files: []catalog.File{{Key: "ds/nope.parquet", Rows: 1}}})
+	_, err = c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 2, Schema: schema, Files: []catalog.File{{Key: "datasets/sales/nope.parquet", Rows: 1}}})
 	if !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing file: %v", err)
 	}
 	// Replace.
-	d3, err := c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 2, Mode: "replace", Schema: []catalog.Column{{Name: "x", Type: "DOUBLE"}}, Files: []catalog.File{file(t, st, "ds/sales/3.parquet", 7)}})
+	f3 := parquetFile(t, st, "datasets/sales/3.parquet", "SELECT range::DOUBLE AS x FROM range(7)")
+	d3, err := c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 2, Mode: "replace", Schema: []catalog.Column{{Name: "x", Type: "DOUBLE"}}, Files: []catalog.File{f3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,14 +173,14 @@ func lifecycle(t *testing.T, cfg *shared.Config) {
 	if list, _ := c.List(ctx); len(list) != 0 {
 		t.Fatalf("list after delete = %+v", list)
 	}
-	if _, err := st.Head(ctx, "ds/sales/3.parquet"); err != nil {
+	if _, err := st.Head(ctx, "datasets/sales/3.parquet"); err != nil {
 		t.Fatalf("delete without purge removed a file: %v", err)
 	}
 	if _, err := c.Delete(ctx, "sales", catalog.DeleteOptions{}); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 	// Re-create: versions continue after the tombstone.
-	d5, err := c.Commit(ctx, "sales", catalog.CommitRequest{Schema: schema, Files: []catalog.File{file(t, st, "ds/sales/5.parquet", 1)}})
+	d5, err := c.Commit(ctx, "sales", catalog.CommitRequest{Schema: schema, Files: []catalog.File{file(t, st, "datasets/sales/5.parquet", 1)}})
 	if err != nil || d5.Version != 5 || d5.RowCount != 1 {
 		t.Fatalf("re-create = %+v, %v", d5, err)
 	}
@@ -145,7 +188,7 @@ func lifecycle(t *testing.T, cfg *shared.Config) {
 	if err != nil || res.DeletedFiles != 1 {
 		t.Fatalf("purge = %+v, %v", res, err)
 	}
-	if _, err := st.Head(ctx, "ds/sales/5.parquet"); !errs.Is(err, errs.NotFound) {
+	if _, err := st.Head(ctx, "datasets/sales/5.parquet"); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("purged file still there: %v", err)
 	}
 }
@@ -181,7 +224,7 @@ func concurrentCommits(t *testing.T, cfg *shared.Config) {
 	const writers = 20
 	files := make([]catalog.File, writers)
 	for i := range files {
-		files[i] = file(t, st, fmt.Sprintf("ds/c/%02d.parquet", i), int64(i+1))
+		files[i] = file(t, st, fmt.Sprintf("datasets/c/%02d.parquet", i), int64(i+1))
 	}
 	if _, err := cs[0].Commit(ctx, "c", catalog.CommitRequest{Schema: schema}); err != nil {
 		t.Fatal(err)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -297,7 +299,7 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	if err := ValidateName(name); err != nil {
 		return Dataset{}, err
 	}
-	if err := req.Validate(); err != nil {
+	if err := req.ValidateFor(name); err != nil {
 		return Dataset{}, err
 	}
 	latest, err := c.latestManifest(ctx, name)
@@ -325,9 +327,6 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	}
 
 	files := append([]File(nil), req.Files...)
-	if err := c.checkFiles(ctx, files); err != nil {
-		return Dataset{}, err
-	}
 	now := c.now().UTC()
 	d := Dataset{Name: name, Version: next, Schema: req.Schema, Mode: req.Mode, BaseVersion: req.BaseVersion,
 		CreatedAt: now, UpdatedAt: now}
@@ -347,8 +346,15 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 					return Dataset{}, errs.Errorf(op, errs.Invalid, "append to %q: file %q is already in version %d", name, f.Key, base.Version)
 				}
 			}
-			files = append(append([]File(nil), base.Files...), files...)
 		}
+	}
+	// The files last: the checks above cost no I/O. Names compare exactly
+	// (on append d.Schema's names equal req.Schema's).
+	if err := c.checkFiles(ctx, files, d.Schema); err != nil {
+		return Dataset{}, err
+	}
+	if base != nil && req.Mode == ModeAppend {
+		files = append(append([]File(nil), base.Files...), files...)
 	}
 	d.Files = files
 	if d.Files == nil {
@@ -381,33 +387,58 @@ func (c *Catalog) write(ctx context.Context, d *Dataset) error {
 	return nil
 }
 
-// checkFiles verifies that every file exists in storage (a commit is only
-// visible after its files exist) and fills in or checks Bytes.
-func (c *Catalog) checkFiles(ctx context.Context, files []File) error {
+// checkFiles verifies each file (ADR-013): it exists in storage (a commit
+// is only visible after its files exist), its size is Bytes (0: filled in
+// from storage), and it is a Parquet file whose footer holds Rows rows and
+// the schema's column names, in order. Files are checked a few at a time;
+// the first problem found is the answer, an Invalid naming the file.
+func (c *Catalog) checkFiles(ctx context.Context, files []File, schema []Column) error {
+	const op = "catalog.commit"
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
+	g.SetLimit(maxFooterCheckGo)
 	for i := range files {
 		g.Go(func() error {
 			f := &files[i]
 			info, err := c.store.Head(gctx, f.Key)
 			if err != nil {
-				if errs.Is(err, errs.NotFound) {
-					return errs.Errorf("catalog.commit", errs.Invalid, "file %q does not exist in storage; upload it before committing", f.Key)
-				}
-				if errs.Is(err, errs.Invalid) {
-					return errs.E("catalog.commit", errs.Invalid, fmt.Sprintf("file %q", f.Key), err)
-				}
-				return err
+				return fileErr(f.Key, err)
 			}
 			if f.Bytes == 0 {
 				f.Bytes = info.Size
 			} else if f.Bytes != info.Size {
-				return errs.Errorf("catalog.commit", errs.Invalid, "file %q: bytes %d, but the stored object has %d", f.Key, f.Bytes, info.Size)
+				return errs.Errorf(op, errs.Invalid, "file %q: bytes %d, but the stored object has %d", f.Key, f.Bytes, info.Size)
+			}
+			foot, err := readFooter(gctx, c.store, f.Key, info.Size)
+			if err != nil {
+				return fileErr(f.Key, err)
+			}
+			if foot.NumRows != f.Rows {
+				return errs.Errorf(op, errs.Invalid, "file %q: rows %d, but its Parquet footer says %d", f.Key, f.Rows, foot.NumRows)
+			}
+			if diff := columnsDiff(foot.Columns, schema); diff != "" {
+				return errs.Errorf(op, errs.Invalid, "file %q does not match the schema: %s", f.Key, diff)
 			}
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// fileErr words an error about a commit's file: storage's Invalid and
+// NotFound, and any problem with the content, are the caller's (Invalid,
+// naming the file); other storage errors pass on.
+func fileErr(key string, err error) error {
+	const op = "catalog.commit"
+	var e *errs.Error
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return errs.Errorf(op, errs.Invalid, "file %q does not exist in storage; upload it before committing", key)
+	case errs.Is(err, errs.Invalid):
+		return errs.E(op, errs.Invalid, fmt.Sprintf("file %q", key), err)
+	case errors.As(err, &e), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return errs.Errorf(op, errs.Invalid, "file %q is not a valid Parquet file: %v", key, err)
 }
 
 // schemaDiff says how b differs from a ("" when equal). Names compare
@@ -443,8 +474,18 @@ func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (
 		if err != nil {
 			return DeleteResult{}, err
 		}
-		if latest == nil || latest.Deleted {
+		if latest == nil {
 			return DeleteResult{}, errs.Errorf(op, errs.NotFound, "dataset %q not found", name)
+		}
+		if latest.Deleted {
+			if !opts.Purge {
+				return DeleteResult{}, errs.Errorf(op, errs.NotFound, "dataset %q not found (deleted at version %d)", name, latest.Version)
+			}
+			// Purge after a plain delete: the tombstone is there; delete
+			// the files it kept. Nothing is written, so this can be
+			// repeated (deleted_files then counts what was still there).
+			tomb = *latest
+			break
 		}
 		now := c.now().UTC()
 		tomb = Dataset{Name: name, Version: latest.Version + 1, Schema: []Column{}, Files: []File{},
@@ -461,24 +502,52 @@ func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (
 	if !opts.Purge {
 		return res, nil
 	}
+	n, err := c.purge(ctx, name, tomb.Version)
+	res.DeletedFiles = n
+	return res, err
+}
+
+// purge deletes the data files of the versions of name before the tombstone
+// at version tomb, back to the previous tombstone (older incarnations were
+// handled by their own delete), and returns how many existed. Only keys
+// under DatasetPrefix(name) are deleted: a manifest written before commits
+// were held to that prefix may name another dataset's file, which is not
+// this purge's to delete.
+func (c *Catalog) purge(ctx context.Context, name string, tomb int64) (int, error) {
+	prefix := DatasetPrefix(name)
 	keys := map[string]bool{}
-	for v := tomb.Version - 1; v >= 1; v-- {
+	for v := tomb - 1; v >= 1; v-- {
 		d, err := c.read(ctx, name, v)
 		if err != nil {
-			return res, err
+			return 0, err
 		}
 		if d.Deleted {
-			break // older incarnations were handled by their own delete
+			break
 		}
 		for _, f := range d.Files {
-			keys[f.Key] = true
+			if strings.HasPrefix(f.Key, prefix) {
+				keys[f.Key] = true
+			}
 		}
 	}
+	var deleted atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxFooterCheckGo)
 	for k := range keys {
-		if err := c.store.Delete(ctx, k); err != nil {
-			return res, err
-		}
-		res.DeletedFiles++
+		g.Go(func() error {
+			if _, err := c.store.Head(gctx, k); err != nil {
+				if errs.Is(err, errs.NotFound) {
+					return nil // purged before
+				}
+				return err
+			}
+			if err := c.store.Delete(gctx, k); err != nil {
+				return err
+			}
+			deleted.Add(1)
+			return nil
+		})
 	}
-	return res, nil
+	err := g.Wait()
+	return int(deleted.Load()), err
 }
