@@ -12,6 +12,11 @@
 // first 20480 rows makes the file be read again with types sniffed from
 // every row. Lines longer than 2 MB are read again with max_line_size
 // raised to MaxLineBytes.
+//
+// Values are stored as written or refused (strict.go): integer and
+// DECIMAL values that DuckDB's cast would round, numbers beyond a float's
+// range (Infinity), JSONL lines that are not objects, and column names
+// that are empty, hold control characters or that DuckDB would rename.
 package convert
 
 import (
@@ -29,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -62,6 +68,8 @@ type Result struct {
 	Schema []Column
 	Rows   int64
 	Bytes  int64
+
+	stats fileStats
 }
 
 // Options configure the converter.
@@ -172,7 +180,7 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 	if st.Size() == 0 {
 		return nil, errs.E(op, errs.Invalid, "the file is empty")
 	}
-	var reader string
+	var res *Result
 	var csvInfo *csvHeader
 	switch in.Format {
 	case CSV:
@@ -186,39 +194,19 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 				return nil, err
 			}
 		}
-		reader = c.csvReader(in.Path, h, in.Schema, defaultMaxLine, false)
+		res, err = c.convertCSV(ctx, in, h, outDir)
+		if err != nil {
+			return nil, c.failed(ctx, in, h, outDir, err)
+		}
 	case JSONL:
-		reader = "read_json(" + sqlString(in.Path) + ", format = 'newline_delimited')"
+		res, err = c.copy(ctx, "SELECT * FROM read_json("+sqlString(in.Path)+", format = 'newline_delimited', records = true)", outDir)
 	case Parquet:
-		reader = "read_parquet(" + sqlString(in.Path) + ")"
+		res, err = c.copy(ctx, "SELECT * FROM read_parquet("+sqlString(in.Path)+")", outDir)
 	default:
 		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("format %q: want csv, jsonl or parquet", in.Format))
 	}
-	res, err := c.copy(ctx, reader, outDir)
-	if err != nil && csvInfo != nil && !errs.Is(err, errs.Timeout) {
-		msg := rawMessage(err)
-		switch {
-		case strings.Contains(msg, "Maximum line size"):
-			reader = c.csvReader(in.Path, csvInfo, in.Schema, c.opts.MaxLineBytes, false)
-			res, err = c.copy(ctx, reader, outDir)
-			if err != nil && strings.Contains(rawMessage(err), "Could not convert") && strings.Contains(rawMessage(err), "auto-detected") {
-				reader = c.csvReader(in.Path, csvInfo, in.Schema, c.opts.MaxLineBytes, true)
-				res, err = c.copy(ctx, reader, outDir)
-			}
-		case strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected"):
-			reader = c.csvReader(in.Path, csvInfo, in.Schema, defaultMaxLine, true)
-			res, err = c.copy(ctx, reader, outDir)
-		}
-	}
 	if err != nil {
-		os.RemoveAll(outDir)
-		if ctx.Err() != nil {
-			return nil, ctxErr(ctx, err)
-		}
-		if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
-			return nil, errs.E(op, errs.Internal, err)
-		}
-		return nil, c.translate(in, csvInfo, err)
+		return nil, c.failed(ctx, in, csvInfo, outDir, err)
 	}
 	if csvInfo != nil && in.Schema == nil && !sameNames(res.Schema, csvInfo.names) {
 		// DuckDB read a different header than the first line (it should
@@ -232,6 +220,10 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 	if res.Rows == 0 {
 		os.RemoveAll(outDir)
 		return nil, errs.E(op, errs.Invalid, "the file has no data rows")
+	}
+	if err := checkResult(in, csvInfo, res); err != nil {
+		os.RemoveAll(outDir)
+		return nil, err
 	}
 	if in.Schema != nil && in.Format != CSV {
 		if err := compareSchema(res.Schema, in.Schema); err != nil {
@@ -249,7 +241,105 @@ func ctxErr(ctx context.Context, err error) error {
 	return errs.E("ingest", errs.Unavailable, "ingest canceled", err)
 }
 
-func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, maxLine int, fullSniff bool) string {
+// failed cleans outDir and turns a conversion error into the caller's error.
+func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir string, err error) error {
+	os.RemoveAll(outDir)
+	if ctx.Err() != nil {
+		return ctxErr(ctx, err)
+	}
+	if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
+		return errs.E("ingest", errs.Internal, err)
+	}
+	return c.translate(in, h, err)
+}
+
+// convertCSV converts a CSV file, reading it again with max_line_size
+// raised after a line over DuckDB's default, and with types sniffed from
+// every row after a value that does not fit a type sniffed from the first
+// rows (DuckDB's "auto-detected" conversion error, or a strict cast's
+// error on create, where every checked type is a sniffed one).
+func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outDir string) (*Result, error) {
+	run := func(maxLine int, fullSniff bool) (*Result, error) {
+		q, err := c.csvQuery(ctx, in.Path, h, in.Schema, maxLine, fullSniff)
+		if err != nil {
+			return nil, err
+		}
+		return c.copy(ctx, q, outDir)
+	}
+	resniff := func(err error) bool {
+		msg := rawMessage(err)
+		return strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected") ||
+			in.Schema == nil && strings.Contains(msg, badValueTag)
+	}
+	res, err := run(defaultMaxLine, false)
+	if err == nil || errs.Is(err, errs.Timeout) || ctx.Err() != nil {
+		return res, err
+	}
+	switch {
+	case strings.Contains(rawMessage(err), "Maximum line size"):
+		res, err = run(c.opts.MaxLineBytes, false)
+		if err != nil && ctx.Err() == nil && resniff(err) {
+			res, err = run(c.opts.MaxLineBytes, true)
+		}
+	case resniff(err):
+		res, err = run(defaultMaxLine, true)
+	}
+	return res, err
+}
+
+// csvQuery is the SELECT that reads the CSV. Integer and DECIMAL columns
+// (the dataset's on append, BIGINT sniffed by DuckDB on create) are read as
+// text and cast strictly (strict.go). With types sniffed from every row no
+// check is needed: DuckDB's sniffer gives BIGINT only to integer notation.
+func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, schema []Column, maxLine int, fullSniff bool) (string, error) {
+	cols := schema
+	if schema == nil && !fullSniff {
+		var err error
+		if cols, err = c.describe(ctx, c.csvReader(path, h, nil, nil, maxLine, false)); err != nil {
+			return "", err
+		}
+	}
+	exact := map[int]exactCol{}
+	for i, col := range cols {
+		if typ, scale, ok := exactType(col.Type); ok {
+			exact[i] = exactCol{typ, scale}
+		}
+	}
+	if schema == nil && (fullSniff || len(exact) == 0) {
+		return "SELECT * FROM " + c.csvReader(path, h, nil, nil, maxLine, fullSniff), nil
+	}
+	if len(exact) == 0 {
+		return "SELECT * FROM " + c.csvReader(path, h, schema, nil, maxLine, false), nil
+	}
+	asText := map[string]bool{}
+	for i := range exact {
+		asText[cols[i].Name] = true
+	}
+	return strictQuery(c.csvReader(path, h, schema, asText, maxLine, false), cols, exact), nil
+}
+
+// describe returns the columns the query would produce.
+func (c *Converter) describe(ctx context.Context, reader string) ([]Column, error) {
+	rows, err := c.db.QueryContext(ctx, "DESCRIBE SELECT * FROM "+reader)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var name, typ string
+		var n, k, d, e any
+		if err := rows.Scan(&name, &typ, &n, &k, &d, &e); err != nil {
+			return nil, err
+		}
+		cols = append(cols, Column{Name: name, Type: typ})
+	}
+	return cols, rows.Err()
+}
+
+// csvReader is the read_csv call: with schema, those columns and types;
+// columns named in asText are read as VARCHAR (to be cast strictly).
+func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText map[string]bool, maxLine int, fullSniff bool) string {
 	var b strings.Builder
 	b.WriteString("read_csv(" + sqlString(path))
 	b.WriteString(", header = true, skip = 0, delim = " + sqlString(string(h.delim)))
@@ -263,25 +353,47 @@ func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, maxLin
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(sqlString(col.Name) + ": " + sqlString(col.Type))
+			typ := col.Type
+			if asText[col.Name] {
+				typ = "VARCHAR"
+			}
+			b.WriteString(sqlString(col.Name) + ": " + sqlString(typ))
 		}
 		b.WriteString("}")
-	} else if fullSniff {
-		b.WriteString(", sample_size = -1")
+	} else {
+		if len(asText) > 0 {
+			names := make([]string, 0, len(asText))
+			for n := range asText {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			b.WriteString(", types = {")
+			for i, n := range names {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(sqlString(n) + ": 'VARCHAR'")
+			}
+			b.WriteString("}")
+		}
+		if fullSniff {
+			b.WriteString(", sample_size = -1")
+		}
 	}
 	b.WriteString(")")
 	return b.String()
 }
 
-// copy runs COPY (FROM reader) TO outDir and collects files, rows, schema.
-func (c *Converter) copy(ctx context.Context, reader, outDir string) (*Result, error) {
+// copy runs COPY (query) TO outDir and collects files, rows, schema and
+// the statistics checkResult needs.
+func (c *Converter) copy(ctx context.Context, query, outDir string) (*Result, error) {
 	os.RemoveAll(outDir)
 	if err := os.MkdirAll(filepath.Dir(outDir), 0o700); err != nil {
 		return nil, err
 	}
 	groups := (c.opts.FileRows + int64(c.opts.RowGroupSize) - 1) / int64(c.opts.RowGroupSize)
-	stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', RETURN_STATS true)",
-		reader, sqlString(outDir), c.opts.RowGroupSize, max(groups, 1))
+	stmt := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', RETURN_STATS true)",
+		query, sqlString(outDir), c.opts.RowGroupSize, max(groups, 1))
 	rows, err := c.db.QueryContext(ctx, stmt)
 	if err != nil {
 		return nil, err
@@ -299,6 +411,7 @@ func (c *Converter) copy(ctx context.Context, reader, outDir string) (*Result, e
 			os.Remove(name)
 			continue
 		}
+		res.stats.addStats(stats)
 		res.Files = append(res.Files, File{Path: name, Rows: int64(count), Bytes: int64(size)})
 		res.Rows += int64(count)
 		res.Bytes += int64(size)
@@ -387,6 +500,10 @@ func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
 		names[i] = n
 		if n == "" {
 			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1, column %d: empty column name in the header", i+1))
+		}
+		if j := strings.IndexFunc(n, unicode.IsControl); j >= 0 {
+			r, _ := utf8.DecodeRuneInString(n[j:])
+			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1, column %d: column name %q contains a control character (U+%04X)", i+1, n, r))
 		}
 		if j, dup := seen[strings.ToLower(n)]; dup {
 			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1: duplicate column name %q (columns %d and %d; names are case-insensitive)", n, j+1, i+1))
@@ -523,7 +640,15 @@ func rawMessage(err error) string {
 func (c *Converter) translate(in Input, h *csvHeader, err error) error {
 	const op = "ingest"
 	msg := rawMessage(err)
+	if m := reBadValue.FindStringSubmatch(msg); m != nil {
+		return badValue(in.Path, h, m)
+	}
 	msg = strings.ReplaceAll(msg, in.Path, "<upload>")
+	if in.Format == JSONL {
+		if err := translateJSON(in.Path, msg); err != nil {
+			return err
+		}
+	}
 	line := ""
 	if m := reLine.FindStringSubmatch(msg); m != nil {
 		line = "line " + m[1]

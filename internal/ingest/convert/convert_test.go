@@ -2,6 +2,7 @@ package convert
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,24 +33,57 @@ func write(t *testing.T, name string, data []byte) string {
 func TestConvertOK(t *testing.T) {
 	c := newConv(t)
 	bigField := strings.Repeat("x", 10<<20)
+	ints := func(typ string) []Column { return []Column{{"id", typ}, {"t", "VARCHAR"}} }
+	late := func(v string) string { return "id\n" + strings.Repeat("1\n", 30000) + v + "\n" }
+	// Values that DuckDB stores exactly as written are accepted; in
+	// [values], the rows after the first as text (v|v;...) or "" (not checked).
 	cases := []struct {
 		name, format, data string
 		rows               int64
 		schema             string
+		in                 []Column // append: the dataset's schema
+		values             string
 	}{
-		{"probe", CSV, "id,name,role\n1,Alice,Forklift Operator\n", 1, "id BIGINT,name VARCHAR,role VARCHAR"},
-		{"crlf+bom", CSV, "\ufeffid,when\r\n1,2024-01-02\r\n2,2024-01-03\r\n", 2, "id BIGINT,when DATE"},
-		{"semicolon", CSV, "a;b\n1;x,y\n", 1, "a BIGINT,b VARCHAR"},
-		{"tab", CSV, "a\tb\n1.5\t\"q\"\"q\"\n", 1, "a DOUBLE,b VARCHAR"},
-		{"quoted newline", CSV, "a,b\n1,\"two\nlines\"\n", 1, "a BIGINT,b VARCHAR"},
-		{"10MB field", CSV, "a,b\n1,\"" + bigField + "\"\n", 1, "a BIGINT,b VARCHAR"},
-		{"jsonl", JSONL, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n", 2, "a BIGINT,b VARCHAR"},
+		{"probe", CSV, "id,name,role\n1,Alice,Forklift Operator\n", 1, "id BIGINT,name VARCHAR,role VARCHAR", nil, ""},
+		{"crlf+bom", CSV, "\ufeffid,when\r\n1,2024-01-02\r\n2,2024-01-03\r\n", 2, "id BIGINT,when DATE", nil, ""},
+		{"semicolon", CSV, "a;b\n1;x,y\n", 1, "a BIGINT,b VARCHAR", nil, ""},
+		{"tab", CSV, "a\tb\n1.5\t\"q\"\"q\"\n", 1, "a DOUBLE,b VARCHAR", nil, ""},
+		{"quoted newline", CSV, "a,b\n1,\"two\nlines\"\n", 1, "a BIGINT,b VARCHAR", nil, ""},
+		{"10MB field", CSV, "a,b\n1,\"" + bigField + "\"\n", 1, "a BIGINT,b VARCHAR", nil, ""},
+		{"jsonl", JSONL, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n", 2, "a BIGINT,b VARCHAR", nil, ""},
+		// Integer columns: a whole number in any notation DuckDB reads is exact (7.0 is 7).
+		{"append bigint whole", CSV, "id,t\n7,a\n7.0,b\n7.,c\n 7 ,d\n1e2,e\n100e-2,f\n0x10,g\n-0.0,h\n7.000000000000000000000000,i\n1_000,j\n,k\n", 11, "id BIGINT,t VARCHAR", ints("BIGINT"),
+			"7|a;7|b;7|c;7|d;100|e;1|f;16|g;0|h;7|i;1000|j;NULL|k"},
+		{"append tinyint range", CSV, "id,t\n127,a\n-128,b\n", 2, "id TINYINT,t VARCHAR", ints("TINYINT"), "127|a;-128|b"},
+		{"append smallint range", CSV, "id,t\n32767,a\n-32768,b\n", 2, "id SMALLINT,t VARCHAR", ints("SMALLINT"), "32767|a;-32768|b"},
+		{"append integer range", CSV, "id,t\n2147483647,a\n-2147483648.00,b\n", 2, "id INTEGER,t VARCHAR", ints("INTEGER"), "2147483647|a;-2147483648|b"},
+		{"append bigint range", CSV, "id,t\n9223372036854775807,a\n-9223372036854775808,b\n", 2, "id BIGINT,t VARCHAR", ints("BIGINT"), "9223372036854775807|a;-9223372036854775808|b"},
+		{"append unsigned range", CSV, "id,t\n255,a\n0,b\n", 2, "id UTINYINT,t VARCHAR", ints("UTINYINT"), "255|a;0|b"},
+		{"append usmallint", CSV, "id,t\n65535,a\n", 1, "id USMALLINT,t VARCHAR", ints("USMALLINT"), "65535|a"},
+		{"append uinteger", CSV, "id,t\n4294967295,a\n", 1, "id UINTEGER,t VARCHAR", ints("UINTEGER"), "4294967295|a"},
+		{"append ubigint", CSV, "id,t\n18446744073709551615,a\n", 1, "id UBIGINT,t VARCHAR", ints("UBIGINT"), "18446744073709551615|a"},
+		// DECIMAL(p,s): up to s significant decimal places; trailing zeros are not significant.
+		{"append decimal", CSV, "id,t\n1.5,a\n1.50,b\n1.5000,c\n-123.45,d\n1e2,e\n1.25e1,f\n.5,g\n999.99,h\n0,i\n0e5,j\n-0.000,k\n", 11, "id DECIMAL(5,2),t VARCHAR", ints("DECIMAL(5,2)"),
+			"1.50|a;1.50|b;1.50|c;-123.45|d;100.00|e;12.50|f;0.50|g;999.99|h;0.00|i;0.00|j;0.00|k"},
+		{"append decimal wide", CSV, "id,t\n12345678901234567890.123456789012345678,a\n-0.000000000000000001,b\n", 2, "id DECIMAL(38,18),t VARCHAR", ints("DECIMAL(38,18)"),
+			"12345678901234567890.123456789012345678|a;-0.000000000000000001|b"},
+		{"append double", CSV, "id,t\n1.5e308,a\ninf,b\n-Infinity,c\n1e-400,d\n", 4, "id DOUBLE,t VARCHAR", ints("DOUBLE"), "1.5e+308|a;inf|b;-inf|c;0.0|d"},
+		// Create: a fraction in the sample makes the column DOUBLE; one after
+		// it re-reads with every row sniffed (never a rounded BIGINT).
+		{"create fraction", CSV, "id\n7.5\n", 1, "id DOUBLE", nil, "7.5"},
+		{"create late fraction", CSV, late("7.5"), 30001, "id DOUBLE", nil, ""},
+		{"create late whole", CSV, late("7.0"), 30001, "id BIGINT", nil, ""},
+		{"create big double", CSV, "a,b\n1.5e308,1\n-1.5e308,2\n", 2, "a DOUBLE,b BIGINT", nil, "1.5e+308|1;-1.5e+308|2"},
+		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
+		{"jsonl key C0", JSONL, "{\"C0\":1,\"b\":2}\n", 1, "C0 BIGINT,b BIGINT", nil, "1|2"},
+		{"jsonl key a_1", JSONL, "{\"a\":1,\"a_1\":2}\n", 1, "a BIGINT,a_1 BIGINT", nil, "1|2"},
+		{"jsonl big double", JSONL, "{\"a\":1.5e308}\n{\"a\":1e-400}\n", 2, "a DOUBLE", nil, "1.5e+308;0.0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := write(t, "in", []byte(tc.data))
 			out := filepath.Join(t.TempDir(), "out")
-			res, err := c.Convert(context.Background(), Input{Path: in, Format: tc.format}, out)
+			res, err := c.Convert(context.Background(), Input{Path: in, Format: tc.format, Schema: tc.in}, out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,8 +97,52 @@ func TestConvertOK(t *testing.T) {
 			if strings.Join(sch, ",") != tc.schema {
 				t.Fatalf("schema %v", sch)
 			}
+			if tc.values != "" {
+				if got := dump(t, c, res); got != tc.values {
+					t.Fatalf("values %q, want %q", got, tc.values)
+				}
+			}
 		})
 	}
+}
+
+// dump is the converted rows as text: v|v;v|v (NULL for null).
+func dump(t *testing.T, c *Converter, res *Result) string {
+	t.Helper()
+	var files []string
+	for _, f := range res.Files {
+		files = append(files, sqlString(f.Path))
+	}
+	rows, err := c.db.Query("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM read_parquet([" + strings.Join(files, ", ") + "])")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var row []string
+		for _, v := range vals {
+			if v.Valid {
+				row = append(row, v.String)
+			} else {
+				row = append(row, "NULL")
+			}
+		}
+		out = append(out, strings.Join(row, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, ";")
 }
 
 func TestLateTypeChangeResniffs(t *testing.T) {
@@ -122,6 +200,8 @@ func TestConvertErrors(t *testing.T) {
 		late.WriteString("1,n\n")
 	}
 	late.WriteString("30001,x,y\n")
+	ints := func(typ string) []Column { return []Column{{"id", typ}, {"t", "VARCHAR"}} }
+	lateJSON := strings.Repeat("{\"a\":1.5}\n", 30000)
 	cases := []struct {
 		name, format, data string
 		schema             []Column
@@ -141,6 +221,60 @@ func TestConvertErrors(t *testing.T) {
 		{"not parquet", Parquet, "id,name\n1,x\n", nil, []string{"not a Parquet file"}},
 		{"append bad value", CSV, "id,name\n1,a\nx,b\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{"line 3", `column "id" (1)`, `value "x"`, "BIGINT"}},
 		{"append other columns", CSV, "id,nom\n1,a\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`"nom"`, `"name" (VARCHAR, position 2) is missing`}},
+		// Integer columns: a value the cast would round is refused, with its line.
+		{"append bigint fraction", CSV, "id,t\n7,a\n7.5,b\n", ints("BIGINT"), []string{"line 3", `column "id" (1)`, `value "7.5"`, "not a whole number", "BIGINT"}},
+		{"append bigint 7.9", CSV, "id,t\n7.9,x\n", ints("BIGINT"), []string{"line 2", `column "id" (1)`, `value "7.9"`, "whole number"}},
+		{"append bigint -0.5", CSV, "id,t\n-0.5,x\n", ints("BIGINT"), []string{"line 2", `value "-0.5"`, "whole number"}},
+		{"append bigint exponent", CSV, "id,t\n1.5e0,x\n", ints("BIGINT"), []string{"line 2", `value "1.5e0"`, "whole number"}},
+		{"append bigint tiny fraction", CSV, "id,t\n7.0000000000000000000001,x\n", ints("BIGINT"), []string{"line 2", `value "7.0000000000000000000001"`, "whole number"}},
+		{"append bigint after quoted newline", CSV, "id,t\n1,\"a\nb\"\n2.5,c\n", ints("BIGINT"), []string{"line 4", `value "2.5"`}},
+		{"append bigint blank", CSV, "id,t\n  ,x\n", ints("BIGINT"), []string{"line 2", `value "  "`, "not a valid BIGINT"}},
+		{"append tinyint fraction", CSV, "id,t\n1.5,x\n", ints("TINYINT"), []string{"line 2", `value "1.5"`, "whole number", "TINYINT"}},
+		{"append tinyint range", CSV, "id,t\n1,a\n128,x\n", ints("TINYINT"), []string{"line 3", `value "128"`, "out of range for TINYINT"}},
+		{"append smallint range", CSV, "id,t\n-32769,x\n", ints("SMALLINT"), []string{"line 2", `value "-32769"`, "out of range for SMALLINT"}},
+		{"append smallint fraction", CSV, "id,t\n2.5,x\n", ints("SMALLINT"), []string{"line 2", "whole number"}},
+		{"append integer range", CSV, "id,t\n2147483648,x\n", ints("INTEGER"), []string{"line 2", "out of range for INTEGER"}},
+		{"append integer fraction", CSV, "id,t\n0.1,x\n", ints("INTEGER"), []string{"line 2", "whole number"}},
+		{"append bigint range", CSV, "id,t\n9223372036854775808,x\n", ints("BIGINT"), []string{"line 2", "out of range for BIGINT"}},
+		{"append bigint huge exponent", CSV, "id,t\n1e400,x\n", ints("BIGINT"), []string{"line 2", `value "1e400"`, "out of range for BIGINT"}},
+		{"append hugeint range", CSV, "id,t\n170141183460469231731687303715884105728,x\n", ints("HUGEINT"), []string{"line 2", "out of range for HUGEINT"}},
+		{"append hugeint fraction", CSV, "id,t\n1.25,x\n", ints("HUGEINT"), []string{"line 2", "whole number"}},
+		{"append utinyint negative", CSV, "id,t\n-1,x\n", ints("UTINYINT"), []string{"line 2", "out of range for UTINYINT"}},
+		{"append utinyint fraction", CSV, "id,t\n255.4,x\n", ints("UTINYINT"), []string{"line 2", "whole number"}},
+		{"append usmallint range", CSV, "id,t\n65536,x\n", ints("USMALLINT"), []string{"line 2", "out of range for USMALLINT"}},
+		{"append uinteger range", CSV, "id,t\n4294967296,x\n", ints("UINTEGER"), []string{"line 2", "out of range for UINTEGER"}},
+		{"append ubigint range", CSV, "id,t\n18446744073709551616,x\n", ints("UBIGINT"), []string{"line 2", "out of range for UBIGINT"}},
+		{"append ubigint fraction", CSV, "id,t\n-0.4,x\n", ints("UBIGINT"), []string{"line 2", `value "-0.4"`}},
+		{"append uhugeint range", CSV, "id,t\n340282366920938463463374607431768211456,x\n", ints("UHUGEINT"), []string{"line 2", "out of range for UHUGEINT"}},
+		{"append uhugeint fraction", CSV, "id,t\n1.5,x\n", ints("UHUGEINT"), []string{"line 2", "whole number"}},
+		// DECIMAL(p,s): more significant decimal places than s would round.
+		{"append decimal scale", CSV, "id,t\n1.00,a\n1.005,x\n", ints("DECIMAL(5,2)"), []string{"line 3", `value "1.005"`, "more decimal places than DECIMAL(5,2)"}},
+		{"append decimal exponent", CSV, "id,t\n1.2345e1,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "1.2345e1"`, "decimal places"}},
+		{"append decimal underflow", CSV, "id,t\n1e-400,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "1e-400"`, "decimal places"}},
+		{"append decimal wide scale", CSV, "id,t\n0.0000000000000000001,x\n", ints("DECIMAL(38,18)"), []string{"line 2", `value "0.0000000000000000001"`, "DECIMAL(38,18)"}},
+		{"append bigint underflow", CSV, "id,t\n1e-400,x\n", ints("BIGINT"), []string{"line 2", `value "1e-400"`}},
+		{"append decimal range", CSV, "id,t\n1000.5,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "1000.5"`, "out of range for DECIMAL(5,2)"}},
+		{"append decimal text", CSV, "id,t\nabc,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "abc"`, "not a valid DECIMAL(5,2)"}},
+		// Floats: a number beyond the type's range is not Infinity.
+		{"append double range", CSV, "id,t\n1,a\n1e400,x\n", ints("DOUBLE"), []string{"line 3", `column "id" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
+		{"append float range", CSV, "id,t\n-1e39,x\n", ints("FLOAT"), []string{"line 2", `value "-1e39"`, "out of range for FLOAT"}},
+		{"create double range", CSV, "a,b\n1.5,x\n1e400,y\n", nil, []string{"line 3", `column "a" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
+		// Column names: no control characters.
+		{"header NUL", CSV, "a\x00b,c\n1,2\n", nil, []string{"line 1, column 1", "control character", "U+0000"}},
+		{"header tab", CSV, "c,\"a\tb\"\n1,2\n", nil, []string{"line 1, column 2", "control character"}},
+		// JSONL: objects only, no empty or control-character keys, numbers in range.
+		{"jsonl 1e400", JSONL, "{\"a\":1e400}\n", nil, []string{"line 1", "number 1e400 is out of range"}},
+		{"jsonl -1e400 line 2", JSONL, "{\"a\":1}\n{\"a\":-1e400}\n", nil, []string{"line 2", "number -1e400 is out of range"}},
+		{"jsonl 1e400 in list", JSONL, "{\"a\":[1.5,1e400]}\n", nil, []string{"line 1", "out of range"}},
+		{"jsonl 1e400 after sample", JSONL, lateJSON + "{\"a\":1e400}\n", nil, []string{"line 30001", "out of range"}},
+		{"jsonl empty key", JSONL, "{\"\":1,\"b\":2}\n", nil, []string{"line 1", "empty key"}},
+		{"jsonl nested empty key", JSONL, "{\"a\":{\"\":1,\"c\":2}}\n", nil, []string{"line 1", "empty key"}},
+		{"jsonl NUL key", JSONL, "{\"a\\u0000b\":1}\n", nil, []string{"line 1", "control character"}},
+		{"jsonl case keys", JSONL, "{\"a\":1}\n{\"A\":2}\n", nil, []string{"line 2", `key "A"`, `key "a" (line 1)`, "case"}},
+		{"jsonl array line", JSONL, "[1,2,3]\n", nil, []string{"line 1", "not a JSON object", "array"}},
+		{"jsonl number line", JSONL, "{\"a\":1}\n5\n", nil, []string{"line 2", "not a JSON object", "number"}},
+		{"jsonl string line", JSONL, "\"x\"\n", nil, []string{"line 1", "not a JSON object", "string"}},
+		{"jsonl array after sample", JSONL, lateJSON + "[1,2]\n", nil, []string{"line 30001", "not a JSON object", "array"}},
 		{"append jsonl types", JSONL, "{\"id\":\"a\",\"name\":\"b\"}\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`column "id" is VARCHAR, the dataset has BIGINT`}},
 	}
 	for _, tc := range cases {
@@ -185,5 +319,31 @@ func TestRaggedLastRow(t *testing.T) {
 	_, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte("a,b\n1,2\n3,4,5\n")), Format: CSV}, filepath.Join(t.TempDir(), "o"))
 	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), "line 3") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestParquetNames: a Parquet column name with a control character is
+// refused (there is no line to name); an ordinary one is kept.
+func TestParquetNames(t *testing.T) {
+	c := newConv(t)
+	for _, tc := range []struct{ col, want string }{{"a\x01b", "control character"}, {"a b", ""}} {
+		in := filepath.Join(t.TempDir(), "in.parquet")
+		if _, err := c.db.Exec("COPY (SELECT 1 AS " + sqlIdent(tc.col) + ") TO " + sqlString(in) + " (FORMAT parquet)"); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := c.Convert(context.Background(), Input{Path: in, Format: Parquet}, out)
+		if tc.want == "" {
+			if err != nil || res.Schema[0].Name != tc.col {
+				t.Fatalf("%q: %v %+v", tc.col, err, res)
+			}
+			continue
+		}
+		if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), tc.want) {
+			t.Fatalf("%q: %v", tc.col, err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("output left behind")
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/gateway"
 	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/query/queryd"
@@ -339,6 +340,76 @@ func TestIngestAndQueryLifecycle(t *testing.T) {
 	a = st.sql(t, `{"sql":"SELECT count(*) FROM range(100000000000)","timeout_ms":300}`)
 	if el := time.Since(start); a.Status != 504 || el > 500*time.Millisecond {
 		t.Fatalf("timeout: %d after %v: %s", a.Status, el, a.Body)
+	}
+}
+
+// TestStrictValues: through the gateway, a value DuckDB would change (round,
+// turn into Infinity, rename) is a located 400 and changes nothing; the
+// nearby exact value is accepted.
+func TestStrictValues(t *testing.T) {
+	st := startStack(t, config(t))
+	env := &shared.Env{Config: st.cfg, HTTP: shared.NewHTTPClient(time.Minute)}
+	cat := catalog.NewClient(env.Client("catalogd"))
+	version := func(name string) int64 {
+		t.Helper()
+		d, err := cat.Get(context.Background(), name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Version
+	}
+	if a := st.upload(t, "name=docs", "docs.csv", []byte("id,title,body\n1,a,b\n")); a.Status != 200 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	for _, tc := range []struct{ data, want string }{
+		{"id,title,body\n7.5,x,y\n", `line 2: column \"id\" (1): value \"7.5\" is not a whole number`},
+		{"id,title,body\n7.9,x,y\n", `line 2: column \"id\" (1): value \"7.9\"`},
+		{"id,title,body\n2,x,y\n9223372036854775808,x,y\n", `line 3: column \"id\" (1): value \"9223372036854775808\" is out of range for BIGINT`},
+	} {
+		before := st.dataKeys(t, "docs")
+		a := st.upload(t, "name=docs&mode=append", "bad.csv", []byte(tc.data))
+		if a.Status != 400 || !strings.Contains(string(a.Body), `"kind":"invalid"`) || !strings.Contains(string(a.Body), tc.want) {
+			t.Fatalf("%q: %d %s", tc.data, a.Status, a.Body)
+		}
+		if after := st.dataKeys(t, "docs"); len(after) != len(before) {
+			t.Fatalf("orphans: %v -> %v", before, after)
+		}
+		if v := version("docs"); v != 1 {
+			t.Fatalf("%q committed version %d", tc.data, v)
+		}
+	}
+	// 7 and 7.0 are the same whole number: accepted, stored as 7.
+	if a := st.upload(t, "name=docs&mode=append", "ok.csv", []byte("id,title,body\n7,x,y\n7.0,x,z\n")); a.Status != 200 {
+		t.Fatalf("append 7, 7.0: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT string_agg(id::VARCHAR, ',' ORDER BY id) FROM docs"); got != "1,7,7" {
+		t.Fatalf("ids = %v", got)
+	}
+
+	// JSONL and CSV header problems: 400 naming the line; no dataset at all.
+	for _, tc := range []struct{ name, file, data, want string }{
+		{"j1", "a.jsonl", `{"a":1e400}` + "\n", "line 1: number 1e400 is out of range"},
+		{"j2", "a.jsonl", `{"":1}` + "\n", "line 1: empty key"},
+		{"j3", "a.jsonl", "[1,2,3]\n", "line 1: not a JSON object"},
+		{"j4", "a.jsonl", "5\n", "line 1: not a JSON object"},
+		{"j5", "a.jsonl", `"x"` + "\n", "line 1: not a JSON object"},
+		{"j6", "a.jsonl", `{"a":1}` + "\n" + `{"a":2}` + "\n" + `{"a":-1e999}` + "\n", "line 3: number -1e999 is out of range"},
+		{"c1", "a.csv", "a\x00b,c\n1,2\n", `line 1, column 1: column name \"a\\x00b\" contains a control character (U+0000)`},
+	} {
+		a := st.upload(t, "name="+tc.name, tc.file, []byte(tc.data))
+		if a.Status != 400 || !strings.Contains(string(a.Body), `"kind":"invalid"`) || !strings.Contains(string(a.Body), tc.want) {
+			t.Errorf("%s %q: %d %s", tc.name, tc.data, a.Status, a.Body)
+		}
+		if keys := st.dataKeys(t, tc.name); len(keys) != 0 {
+			t.Errorf("%s: orphans %v", tc.name, keys)
+		}
+		if _, err := cat.Get(context.Background(), tc.name, 0); !errs.Is(err, errs.NotFound) {
+			t.Errorf("%s: dataset exists after a refused ingest (%v)", tc.name, err)
+		}
+	}
+	// Nearby accepted JSONL: a big finite number, a key named C0.
+	if a := st.upload(t, "name=j7", "a.jsonl", []byte(`{"a":1.5e308,"C0":1}`+"\n")); a.Status != 200 {
+		t.Fatalf("j7: %d %s", a.Status, a.Body)
 	}
 }
 
