@@ -327,8 +327,17 @@ func TestIngestAndQueryLifecycle(t *testing.T) {
 		t.Fatalf("max_rows: %s", a.Body)
 	}
 
-	// Hostile SQL through HTTP.
-	for _, q := range []string{"COPY probe TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.db'", "SET threads=1"} {
+	// A dataset that does not exist is a 404 naming it; a missing column
+	// of one that does stays the binder's 400.
+	if a := st.sql(t, `{"sql":"SELECT * FROM no_such_dataset"}`); a.Status != 404 || !strings.Contains(string(a.Body), `no dataset or table named \"no_such_dataset\"`) {
+		t.Errorf("unknown dataset: %d %s", a.Status, a.Body)
+	}
+	if a := st.sql(t, `{"sql":"SELECT no_such_column FROM probe"}`); a.Status != 400 {
+		t.Errorf("unknown column: %d %s", a.Status, a.Body)
+	}
+
+	// Hostile SQL through HTTP (writes that bind and writes that do not).
+	for _, q := range []string{"COPY probe TO '/tmp/x.csv'", "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.db'", "SET threads=1", "INSERT INTO probe VALUES (1)", "DELETE FROM no_such_dataset"} {
 		a := st.sql(t, fmt.Sprintf(`{"sql":%q}`, q))
 		if a.Status != 403 {
 			t.Errorf("%s: %d %s", q, a.Status, a.Body)
@@ -459,7 +468,7 @@ func TestQuerydSeesDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := st.sql(t, `{"sql":"SELECT COUNT(*) FROM probe"}`)
-	if a.Status != 400 || !strings.Contains(string(a.Body), "probe") {
+	if a.Status != 404 || !strings.Contains(string(a.Body), "probe") {
 		t.Fatalf("after delete: %d %s", a.Status, a.Body)
 	}
 	// Temp files are cleaned.

@@ -326,6 +326,11 @@ func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error)
 	}
 	var mt *missingTable
 	if errors.As(err, &mt) {
+		if req.Tables != nil && tried[mt.name] {
+			// The catalog was asked and has no such dataset: that is a 404,
+			// not DuckDB's "did you mean pg_prepared_statements" 400.
+			return errs.Errorf("query", errs.NotFound, "no dataset or table named %q", mt.name)
+		}
 		return mt.err
 	}
 	return err
