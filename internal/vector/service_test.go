@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -358,5 +359,13 @@ func TestHugeVectors(t *testing.T) {
 				t.Fatalf("%s: hit %s has score %v", m, r.ID, r.Score)
 			}
 		}
+	}
+}
+
+// TestIndexNameMessage: a refused non-ASCII character is named whole.
+func TestIndexNameMessage(t *testing.T) {
+	err := ValidateIndexName("café")
+	if !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), `'é'`) {
+		t.Fatalf("%v", err)
 	}
 }

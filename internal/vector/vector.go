@@ -161,8 +161,7 @@ func ValidateIndexName(name string) error {
 	if name == "" || len(name) > 128 || name[0] == '.' {
 		return errs.Errorf("vector", errs.Invalid, "index name %q: want 1-128 characters of [A-Za-z0-9_.-], not starting with '.'", name)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	for _, c := range name { // runes, so the message names "é", not its first byte
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			return errs.Errorf("vector", errs.Invalid, "index name %q: character %q not allowed; want [A-Za-z0-9_.-]", name, c)
 		}
