@@ -298,6 +298,13 @@ func text(v any) string {
 // indexBatch embeds and stores one batch; rows without text are counted as
 // skipped (not searchable) and removed from both indexes.
 func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts []string, dimsKnown *bool) (int, error) {
+	seen := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			return 0, errs.Errorf("matrix.index", errs.Invalid, "the id column %q of %q holds %q more than once; a search index needs unique ids", p.spec.IDColumn, p.spec.Dataset, id)
+		}
+		seen[id] = struct{}{}
+	}
 	var eIDs, eTexts, empty []string
 	for i, t := range texts {
 		if t == "" {

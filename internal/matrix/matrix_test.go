@@ -244,6 +244,30 @@ func TestSearch(t *testing.T) {
 		}
 	})
 
+	t.Run("duplicate ids", func(t *testing.T) {
+		st.ingest(t, "dups", "replace", "code,title\nA,first\nB,second\nA,third\n")
+		if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: "dups", IDColumn: "code", TextColumns: []string{"title"}}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s, err := st.mx.Status(ctx, "dups")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State == matrix.StateFailed {
+				if !strings.Contains(s.Error, `the id column "code" of "dups" holds "A" more than once`) {
+					t.Fatalf("failed with %q", s.Error)
+				}
+				break
+			}
+			if s.State == matrix.StateReady || time.Now().After(deadline) {
+				t.Fatalf("index of duplicate ids: %+v", s)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	t.Run("vector index deleted outside matrixd", func(t *testing.T) {
 		vc := vector.NewClient(&shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)})
 		if err := vc.DeleteIndex(ctx, matrix.VectorIndex("jobs")); err != nil {
