@@ -530,3 +530,41 @@ func TestMinIODirectReads(t *testing.T) {
 	st := startStack(t, cfg)
 	runbook(t, st)
 }
+
+// TestMultipartStrict: a second "file" part, a body cut inside the file
+// part and a repeated query parameter are 400 and commit nothing; other
+// form fields around the file are skipped.
+func TestMultipartStrict(t *testing.T) {
+	st := startStack(t, config(t))
+	post := func(query, body string) answer {
+		t.Helper()
+		resp, err := http.Post(st.gateway+"/v1/ingest?"+query, "multipart/form-data; boundary=XYZ", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, b}
+	}
+	part := func(name, content string) string {
+		return "--XYZ\r\nContent-Disposition: form-data; name=\"" + name + "\"; filename=\"x.csv\"\r\n\r\n" + content + "\r\n"
+	}
+	csv := "id,v\n1,a\n2,b\n"
+	for _, tc := range []struct{ name, query, body, want string }{
+		{"two files", "name=m2", part("file", csv) + part("file", csv) + "--XYZ--\r\n", `more than one \"file\" part`},
+		{"cut inside the file part", "name=m3", part("file", csv), "unexpected EOF"},
+		{"repeated name", "name=m4&name=m5", part("file", csv) + "--XYZ--\r\n", `\"name\" given 2 times`},
+	} {
+		a := post(tc.query, tc.body)
+		if a.Status != 400 || !strings.Contains(string(a.Body), tc.want) {
+			t.Fatalf("%s: %d %s", tc.name, a.Status, a.Body)
+		}
+		if keys := st.dataKeys(t, "m2"); len(keys) != 0 {
+			t.Fatalf("%s: files left %v", tc.name, keys)
+		}
+	}
+	a := post("name=m1", part("note", "ignored")+part("file", csv)+part("other", "ignored too")+"--XYZ--\r\n")
+	if a.Status != 200 || !strings.Contains(string(a.Body), `"rows":2`) {
+		t.Fatalf("fields around the file: %d %s", a.Status, a.Body)
+	}
+}

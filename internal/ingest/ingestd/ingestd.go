@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/big"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -138,6 +139,11 @@ func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	for _, k := range []string{"name", "mode", "format"} {
+		if len(q[k]) > 1 {
+			return errs.Errorf("ingest", errs.Invalid, "query parameter %q given %d times; give it once", k, len(q[k]))
+		}
+	}
 	p := ingest.Params{Name: q.Get("name"), Mode: q.Get("mode"), Format: q.Get("format")}
 	if err := p.Validate(); err != nil {
 		return err
@@ -165,7 +171,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 			}
 			if part.FormName() == "file" {
 				filename = part.FileName()
-				body = part
+				body = &lastPart{Reader: part, mr: mr}
 				break
 			}
 			io.Copy(io.Discard, part)
@@ -189,6 +195,46 @@ func (s *Server) Ingest(ctx context.Context, p ingest.Params, body io.Reader, si
 	return s.ingest(ctx, p, body, "")
 }
 
+// lastPart reads the "file" part and, at its end, the rest of the
+// multipart body: other fields are skipped, a second "file" part or a body
+// that stops before its closing boundary (a cut upload) is an error, so
+// what was read is known to be the whole file.
+type lastPart struct {
+	io.Reader
+	mr  *multipart.Reader
+	end error // once the part has ended: io.EOF, or why the body is not whole
+}
+
+func (l *lastPart) Read(p []byte) (int, error) {
+	if l.end != nil {
+		return 0, l.end // the same answer to every read after the end
+	}
+	n, err := l.Reader.Read(p)
+	if err != io.EOF {
+		return n, err
+	}
+	l.end = l.rest()
+	return n, l.end
+}
+
+// rest checks what follows the file part.
+func (l *lastPart) rest() error {
+	for {
+		part, err := l.mr.NextPart()
+		switch {
+		case errors.Is(err, io.EOF):
+			return io.EOF
+		case err != nil:
+			return errs.E("ingest", errs.Invalid, "multipart body ends without its closing boundary (a cut upload?): "+err.Error())
+		case part.FormName() == "file":
+			return errs.E("ingest", errs.Invalid, `multipart body has more than one "file" part; send one file per request`)
+		}
+		if _, err := io.Copy(io.Discard, part); err != nil {
+			return errs.E("ingest", errs.Invalid, "multipart body: "+err.Error())
+		}
+	}
+}
+
 func tooLarge(limit int64) error {
 	return errs.E("ingest", errs.TooLarge, fmt.Sprintf("upload over the limit of %d bytes ([ingestd].max_upload_bytes)", limit))
 }
@@ -198,7 +244,7 @@ func uploadErr(err error, limit int64) error {
 	if errors.As(err, &mbe) {
 		return tooLarge(mbe.Limit)
 	}
-	if errs.Is(err, errs.TooLarge) {
+	if errs.Is(err, errs.TooLarge) || errs.Is(err, errs.Invalid) {
 		return err
 	}
 	return errs.E("ingest", errs.Invalid, "reading the upload: "+err.Error())
@@ -310,7 +356,12 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 		r = io.LimitReader(body, limit+1)
 	}
 	br := bufio.NewReaderSize(r, 1<<20)
-	head, _ := br.Peek(512)
+	head, err := br.Peek(512)
+	if err != nil && err != io.EOF {
+		// bufio keeps a read error met while peeking but its WriteTo (the
+		// copy below) never returns it: answer it here.
+		return 0, nil, uploadErr(err, limit)
+	}
 	head = append([]byte(nil), head...)
 	n, err := io.Copy(f, br)
 	if err != nil {
