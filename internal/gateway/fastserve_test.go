@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -405,6 +406,37 @@ func TestTruncatedBodyIs400(t *testing.T) {
 			if !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, `"kind":"invalid"`) {
 				t.Fatalf("fast %v, %s body: %.300q", fast, tc.name, got)
 			}
+		}
+	}
+}
+
+// TestPostAfterDaemonIdleTimeout: a POST with a body after the daemon's
+// idle timeout closed the pooled connection is answered, not a 502 (a body
+// cannot be retried on a fresh connection, so the pool drops connections
+// older than half the daemon's idle timeout).
+func TestPostAfterDaemonIdleTimeout(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			io.WriteString(w, "got "+string(b))
+		}))
+		up.Config.IdleTimeout = 300 * time.Millisecond
+		up.Start()
+		t.Cleanup(up.Close)
+		gw, _ := startGatewayWith(t, fast, up.URL, func(c *shared.Config) {
+			c.Storaged.IdleTimeout = shared.Duration{Duration: 300 * time.Millisecond}
+		})
+		for i := range 3 {
+			resp, err := http.Post(gw.URL()+"/v1/storage/objects/x", "text/plain", strings.NewReader(fmt.Sprint("body ", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != fmt.Sprint("got body ", i) {
+				t.Fatalf("fast %v, POST %d after the daemon's idle timeout: %d %s", fast, i, resp.StatusCode, b)
+			}
+			time.Sleep(500 * time.Millisecond) // the daemon closes the idle connection
 		}
 	}
 }

@@ -90,7 +90,10 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	g := &gateway{env: env, healthClient: &http.Client{Timeout: max(cfg.Gateway.HealthTimeout.Duration, 100*time.Millisecond), Transport: shared.NewTransport(4)}}
 	proxies := map[string]*proxy{}
 	for _, rt := range Routes {
-		p, err := newProxy(rt.Daemon, cfg.URL(rt.Daemon), max(cfg.Gateway.MaxIdleConnsPerUpstream, 16), env.Log)
+		// Half the daemon's idle timeout (same config file), so a pooled
+		// connection is dropped well before the daemon closes it.
+		maxAge := cfg.Section(rt.Daemon).IdleTimeout.Duration / 2
+		p, err := newProxy(rt.Daemon, cfg.URL(rt.Daemon), max(cfg.Gateway.MaxIdleConnsPerUpstream, 16), maxAge, env.Log)
 		if err != nil {
 			return nil, err
 		}

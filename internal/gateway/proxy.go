@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
@@ -24,12 +25,16 @@ type proxy struct {
 	log  *slog.Logger
 }
 
-func newProxy(name, base string, maxIdle int, log *slog.Logger) (*proxy, error) {
+// newProxy proxies to the daemon at base. maxAge, when > 0, is how long an
+// idle upstream connection may wait in the pool (below the daemon's own
+// idle timeout, so the gateway never sends a request on a connection the
+// daemon is closing).
+func newProxy(name, base string, maxIdle int, maxAge time.Duration, log *slog.Logger) (*proxy, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
 		return nil, errs.Errorf("gateway", errs.Invalid, "daemon %s: bad url %q", name, base)
 	}
-	return &proxy{name: name, host: u.Host, up: newUpstream(u.Host, maxIdle), log: log}, nil
+	return &proxy{name: name, host: u.Host, up: newUpstream(u.Host, maxIdle, maxAge), log: log}, nil
 }
 
 // responseHopHeaders are not copied back to the client.

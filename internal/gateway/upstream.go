@@ -24,6 +24,7 @@ import (
 type upstream struct {
 	addr    string
 	maxIdle int
+	maxAge  int64 // ns an idle connection may stay pooled (0 = no limit)
 	dialer  net.Dialer
 
 	mu   sync.Mutex
@@ -37,6 +38,7 @@ type upConn struct {
 	bw *bufio.Writer
 
 	flush func() error // bw.Flush, bound once
+	since int64        // monoNs when it was pooled
 }
 
 // flushOnRead leaves the request in bw for the answer's first read to
@@ -45,20 +47,34 @@ type upConn struct {
 // it has the request, so nothing can arrive before the flush.
 func (c *upConn) flushOnRead() { c.rr.pre = c.flush }
 
-func newUpstream(addr string, maxIdle int) *upstream {
-	return &upstream{addr: addr, maxIdle: maxIdle, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+func newUpstream(addr string, maxIdle int, maxAge time.Duration) *upstream {
+	return &upstream{addr: addr, maxIdle: maxIdle, maxAge: int64(maxAge), dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 }
 
+// get takes the warmest pooled connection, or dials. A connection pooled
+// longer than maxAge may be closing at the daemon's end (its idle timeout):
+// a request with a body sent on it cannot be retried, so it and every
+// older one below it in the stack are closed instead (a POST after two
+// idle minutes was a 502).
 func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
 	u.mu.Lock()
 	if n := len(u.idle); n > 0 {
 		c := u.idle[n-1]
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
+		if u.maxAge == 0 || monoNs(time.Now())-c.since < u.maxAge {
+			u.mu.Unlock()
+			return c, true, nil
+		}
+		stale := append(u.idle, c)
+		u.idle = nil
 		u.mu.Unlock()
-		return c, true, nil
+		for _, s := range stale {
+			s.c.Close()
+		}
+	} else {
+		u.mu.Unlock()
 	}
-	u.mu.Unlock()
 	c, err := u.dial(ctx)
 	return c, false, err
 }
@@ -75,6 +91,9 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 }
 
 func (u *upstream) put(c *upConn) {
+	if u.maxAge > 0 {
+		c.since = monoNs(time.Now())
+	}
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, c)
