@@ -229,6 +229,8 @@ func TestConvertErrors(t *testing.T) {
 		{"append bigint tiny fraction", CSV, "id,t\n7.0000000000000000000001,x\n", ints("BIGINT"), []string{"line 2", `value "7.0000000000000000000001"`, "whole number"}},
 		{"append bigint after quoted newline", CSV, "id,t\n1,\"a\nb\"\n2.5,c\n", ints("BIGINT"), []string{"line 4", `value "2.5"`}},
 		{"append bigint blank", CSV, "id,t\n  ,x\n", ints("BIGINT"), []string{"line 2", `value "  "`, "not a valid BIGINT"}},
+		{"append bigint lone minus", CSV, "id,t\n1,a\n- ,x\n", ints("BIGINT"), []string{"line 3", `value "- "`, "not a valid BIGINT"}},
+		{"append decimal lone minus", CSV, "id,t\n\" - \",x\n", ints("DECIMAL(10,2)"), []string{"line 2", `value " - "`, "not a valid DECIMAL(10,2)"}},
 		{"append tinyint fraction", CSV, "id,t\n1.5,x\n", ints("TINYINT"), []string{"line 2", `value "1.5"`, "whole number", "TINYINT"}},
 		{"append tinyint range", CSV, "id,t\n1,a\n128,x\n", ints("TINYINT"), []string{"line 3", `value "128"`, "out of range for TINYINT"}},
 		{"append smallint range", CSV, "id,t\n-32769,x\n", ints("SMALLINT"), []string{"line 2", `value "-32769"`, "out of range for SMALLINT"}},

@@ -99,7 +99,7 @@ func strictColumnSQL(i int, typ string, scale int) string {
 	digits := group(1) + " || " + group(2)
 	exp := fmt.Sprintf("regexp_extract(%s, %s, 3)", c, p)
 	return fmt.Sprintf(`CASE WHEN %[1]s IS NULL THEN NULL
- WHEN %[2]s IS NULL THEN %[3]s
+ WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') THEN %[3]s
  WHEN %[2]s::VARCHAR = %[1]s THEN %[2]s
  WHEN strlen(%[1]s) <= 15 AND TRY_CAST(%[1]s AS DOUBLE) = %[2]s::DOUBLE AND (%[2]s <> 0 OR NOT (contains(%[1]s, 'e') OR contains(%[1]s, 'E'))) THEN %[2]s
  WHEN regexp_full_match(%[1]s, '^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$') THEN %[2]s
