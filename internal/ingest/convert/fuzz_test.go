@@ -38,23 +38,10 @@ func FuzzConvertCSV(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	tmp := f.TempDir()
-	c, err := Open(Options{TempDir: filepath.Join(tmp, "duck"), Threads: 1, MemoryLimit: "256MB"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { c.Close() })
+	c := fuzzConverter(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		in := filepath.Join(dir, "in.csv")
-		if err := os.WriteFile(in, data, 0o600); err != nil {
-			t.Skip()
-		}
-		res, err := c.Convert(context.Background(), Input{Path: in, Format: CSV}, filepath.Join(dir, "out"))
-		if err != nil {
-			if k := errs.KindOf(err); k != errs.Invalid && k != errs.TooLarge {
-				t.Fatalf("bad CSV %q got %s (%v), want invalid", data, k, err)
-			}
+		res := convertBytes(t, c, data, Input{Format: CSV})
+		if res == nil {
 			return
 		}
 		if len(res.Schema) == 0 || res.Rows < 0 {
@@ -62,6 +49,36 @@ func FuzzConvertCSV(f *testing.F) {
 		}
 		checkNames(t, data, res)
 	})
+}
+
+// fuzzConverter opens the converter a fuzz target's inputs share.
+func fuzzConverter(f *testing.F) *Converter {
+	c, err := Open(Options{TempDir: filepath.Join(f.TempDir(), "duck"), Threads: 1, MemoryLimit: "256MB"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { c.Close() })
+	return c
+}
+
+// convertBytes converts data as in describes it (Path is set here): the
+// result, or nil when it was refused — which must be as invalid or
+// too_large, never another kind.
+func convertBytes(t *testing.T, c *Converter, data []byte, in Input) *Result {
+	t.Helper()
+	dir := t.TempDir()
+	in.Path = filepath.Join(dir, "in")
+	if err := os.WriteFile(in.Path, data, 0o600); err != nil {
+		t.Skip()
+	}
+	res, err := c.Convert(context.Background(), in, filepath.Join(dir, "out"))
+	if err != nil {
+		if k := errs.KindOf(err); k != errs.Invalid && k != errs.TooLarge {
+			t.Fatalf("bad %s %q got %s (%v), want invalid", in.Format, data, k, err)
+		}
+		return nil
+	}
+	return res
 }
 
 func checkNames(t *testing.T, data []byte, res *Result) {
@@ -93,25 +110,12 @@ func FuzzAppendCSV(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	tmp := f.TempDir()
-	c, err := Open(Options{TempDir: filepath.Join(tmp, "duck"), Threads: 1, MemoryLimit: "256MB"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { c.Close() })
+	c := fuzzConverter(f)
 	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DECIMAL(6,2)"}, {Name: "t", Type: "TINYINT"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		data := append([]byte("id,d,t\n"), body...)
-		dir := t.TempDir()
-		in := filepath.Join(dir, "in.csv")
-		if err := os.WriteFile(in, data, 0o600); err != nil {
-			t.Skip()
-		}
-		res, err := c.Convert(context.Background(), Input{Path: in, Format: CSV, Schema: schema}, filepath.Join(dir, "out"))
-		if err != nil {
-			if k := errs.KindOf(err); k != errs.Invalid && k != errs.TooLarge {
-				t.Fatalf("bad CSV %q got %s (%v), want invalid", data, k, err)
-			}
+		res := convertBytes(t, c, data, Input{Format: CSV, Schema: schema})
+		if res == nil {
 			return
 		}
 		// Every plain number that was accepted is stored as written.
@@ -160,25 +164,10 @@ func FuzzConvertJSONL(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	tmp := f.TempDir()
-	c, err := Open(Options{TempDir: filepath.Join(tmp, "duck"), Threads: 1, MemoryLimit: "256MB"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { c.Close() })
+	c := fuzzConverter(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		in := filepath.Join(dir, "in.jsonl")
-		if err := os.WriteFile(in, data, 0o600); err != nil {
-			t.Skip()
+		if res := convertBytes(t, c, data, Input{Format: JSONL}); res != nil {
+			checkNames(t, data, res)
 		}
-		res, err := c.Convert(context.Background(), Input{Path: in, Format: JSONL}, filepath.Join(dir, "out"))
-		if err != nil {
-			if k := errs.KindOf(err); k != errs.Invalid && k != errs.TooLarge {
-				t.Fatalf("bad JSONL %q got %s (%v), want invalid", data, k, err)
-			}
-			return
-		}
-		checkNames(t, data, res)
 	})
 }
