@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,7 +249,7 @@ func (p *scPool) do(ctx context.Context, req SCRequest) (*scConn, SCResponse, in
 		if err != nil {
 			return nil, SCResponse{}, -1, err
 		}
-		resp, fd, err := c.roundTrip(ctx, p.token, req)
+		resp, fd, err := c.roundTrip(ctx, p.token, req, nil)
 		if err == nil {
 			return c, resp, fd, nil
 		}
@@ -261,8 +262,8 @@ func (p *scPool) do(ctx context.Context, req SCRequest) (*scConn, SCResponse, in
 }
 
 // roundTrip writes req and reads one answer with the descriptor passed
-// along with it, if any.
-func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SCResponse, int, error) {
+// along with it, if any. whileWaiting, if set, runs between the two.
+func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest, whileWaiting func()) (SCResponse, int, error) {
 	op := "storaged sc." + req.Op
 	req.V = SCVersion
 	req.ReqID = shared.RequestID(ctx)
@@ -283,6 +284,9 @@ func (c *scConn) roundTrip(ctx context.Context, token string, req SCRequest) (SC
 	}
 	if err := c.writeAll(c.wbuf); err != nil {
 		return SCResponse{}, -1, transportErr(ctx, op, err)
+	}
+	if whileWaiting != nil {
+		whileWaiting()
 	}
 	var fds []int
 	closeFDs := func() {
@@ -560,15 +564,32 @@ func (p *scPool) fill(ctx context.Context, c *scConn, f *os.File, every int64, r
 		}
 	}
 	n, err := writeBody(ctx, f, r, size, wrote)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = errs.E(op, errs.Unavailable, "closing the temp file failed", cerr)
-	}
 	if err != nil {
+		f.Close()
 		c.close() // storaged removes the temp file; nothing is visible
 		return ObjectInfo{}, err
 	}
 	commit.Size = n // no etag: storaged hashes the file itself (ADR-015)
-	resp, extra, err := c.roundTrip(ctx, p.token, *commit)
+	// A read-only descriptor of our own to the same file: storaged refuses a
+	// commit while the file is open for writing, not for reading. While the
+	// commit travels and storaged's thread wakes for it, this thread starts
+	// the file's fdatasync, so storaged's fsync (which alone stands behind
+	// the answer) finds the journal commit under way instead of starting it
+	// a wake-up later (ADR-015, "Sync while the commit travels").
+	ro, roErr := unix.Open("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err := f.Close(); err != nil {
+		if roErr == nil {
+			unix.Close(ro)
+		}
+		c.close()
+		return ObjectInfo{}, errs.E(op, errs.Unavailable, "closing the temp file failed", err)
+	}
+	var syncEarly func()
+	if roErr == nil {
+		syncEarly = func() { _ = unix.Fdatasync(ro) }
+		defer unix.Close(ro)
+	}
+	resp, extra, err := c.roundTrip(ctx, p.token, *commit, syncEarly)
 	if err != nil {
 		c.close()
 		return ObjectInfo{}, err

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -1042,5 +1043,51 @@ func TestSocketEmptyFromSpareDatedNow(t *testing.T) {
 	info := storagetest.MustPut(t, sc, "dated/empty", nil)
 	if info.Size != 0 || info.Modified.Before(before) {
 		t.Fatalf("empty object dated %v, written after %v", info.Modified, before)
+	}
+}
+
+// TestSocketPutLeavesNoDescriptors: after socket PUTs that land, are
+// refused or break off, no descriptor of this process (client and the
+// in-process storaged) refers to an object or a write's temp file — only
+// the spares the connections keep. The client syncs the file through a
+// read-only descriptor of its own while the commit travels (ADR-015); this
+// checks that every path closes it.
+func TestSocketPutLeavesNoDescriptors(t *testing.T) {
+	sc, _, cfg, _ := startSocket(t)
+	ctx := context.Background()
+	body := storagetest.RandomBytes(300 << 10)
+	for i := range 8 {
+		storagetest.MustPut(t, sc, fmt.Sprintf("fds/%d", i), body)
+	}
+	if _, err := sc.Put(ctx, "fds/0", bytes.NewReader(body), int64(len(body)), storage.PutOptions{CreateOnly: true}); errs.KindOf(err) != errs.Conflict {
+		t.Fatalf("create-only over an object: %v", err)
+	}
+	broken := io.MultiReader(bytes.NewReader(body[:1000]), iotest.ErrReader(errors.New("source broke")))
+	if _, err := sc.Put(ctx, "fds/broken", broken, int64(len(body)), storage.PutOptions{}); err == nil {
+		t.Fatal("a PUT whose body broke off succeeded")
+	}
+	storagetest.MustPut(t, sc, "fds/last", body)
+	objects := filepath.Join(cfg.DataDir, "objects")
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	spares := 0
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || !strings.HasPrefix(link, objects+"/") || link == filepath.Join(objects, "LOCK") {
+			continue // storaged's lock file
+		}
+		if st, err := os.Stat(link); err == nil && st.IsDir() {
+			continue // storaged's directory handles (fsyncs)
+		}
+		if strings.HasPrefix(link, filepath.Join(objects, "tmp", "spare-")) && !strings.HasSuffix(link, " (deleted)") {
+			spares++
+			continue
+		}
+		t.Errorf("descriptor %s still open on %s", e.Name(), link)
+	}
+	if spares == 0 {
+		t.Error("no spare descriptor found: the check did not see storaged's files")
 	}
 }
