@@ -303,6 +303,8 @@ func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, sch
 	for i, col := range cols {
 		if typ, scale, ok := exactType(col.Type); ok {
 			exact[i] = exactCol{typ, scale}
+		} else if typ, ok := zoneType(col.Type); ok {
+			exact[i] = exactCol{typ, -1}
 		}
 	}
 	if schema == nil && (fullSniff || len(exact) == 0) {

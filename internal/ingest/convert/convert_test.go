@@ -74,6 +74,12 @@ func TestConvertOK(t *testing.T) {
 		{"create late fraction", CSV, late("7.5"), 30001, "id DOUBLE", nil, ""},
 		{"create late whole", CSV, late("7.0"), 30001, "id BIGINT", nil, ""},
 		{"create big double", CSV, "a,b\n1.5e308,1\n-1.5e308,2\n", 2, "a DOUBLE,b BIGINT", nil, "1.5e+308|1;-1.5e+308|2"},
+		// Time zone types are read as text and cast strictly: a late value that
+		// does not parse makes a created column VARCHAR (never NULL).
+		{"append timestamptz", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,\n3,2024-01-02 05:04:05+02\n", 3, "id BIGINT,t TIMESTAMP WITH TIME ZONE",
+			[]Column{{"id", "BIGINT"}, {"t", "TIMESTAMPTZ"}}, ""},
+		{"create timestamptz", CSV, "id,t\n1,2024-01-02 03:04:05+00\n", 1, "id BIGINT,t TIMESTAMP WITH TIME ZONE", nil, ""},
+		{"create timestamptz late text", CSV, "id,t\n" + strings.Repeat("1,2024-01-02 03:04:05+00\n", 30000) + "2,2024-13-45 99:00:00+00\n", 30001, "id BIGINT,t VARCHAR", nil, ""},
 		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
 		{"jsonl key C0", JSONL, "{\"C0\":1,\"b\":2}\n", 1, "C0 BIGINT,b BIGINT", nil, "1|2"},
 		{"jsonl key a_1", JSONL, "{\"a\":1,\"a_1\":2}\n", 1, "a BIGINT,a_1 BIGINT", nil, "1|2"},
@@ -221,6 +227,9 @@ func TestConvertErrors(t *testing.T) {
 		{"not parquet", Parquet, "id,name\n1,x\n", nil, []string{"not a Parquet file"}},
 		{"append bad value", CSV, "id,name\n1,a\nx,b\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{"line 3", `column "id" (1)`, `value "x"`, "BIGINT"}},
 		{"append other columns", CSV, "id,nom\n1,a\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`"nom"`, `"name" (VARCHAR, position 2) is missing`}},
+		// Time zone types: DuckDB's reader turns a value it cannot parse into NULL; here it is refused.
+		{"append timestamptz bad", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,not a time\n", []Column{{"id", "BIGINT"}, {"t", "TIMESTAMP WITH TIME ZONE"}}, []string{"line 3", `column "t" (2)`, `value "not a time"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
+		{"append timetz bad", CSV, "id,t\n1,03:04:05+02\n2,25:99\n", []Column{{"id", "BIGINT"}, {"t", "TIME WITH TIME ZONE"}}, []string{"line 3", `value "25:99"`, "not a valid TIME WITH TIME ZONE"}},
 		// Integer columns: a value the cast would round is refused, with its line.
 		{"append bigint fraction", CSV, "id,t\n7,a\n7.5,b\n", ints("BIGINT"), []string{"line 3", `column "id" (1)`, `value "7.5"`, "not a whole number", "BIGINT"}},
 		{"append bigint 7.9", CSV, "id,t\n7.9,x\n", ints("BIGINT"), []string{"line 2", `column "id" (1)`, `value "7.9"`, "whole number"}},

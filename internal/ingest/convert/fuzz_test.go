@@ -93,27 +93,29 @@ func checkNames(t *testing.T, data []byte, res *Result) {
 var reSimpleNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$`)
 
 // FuzzAppendCSV: rows appended to a dataset (id BIGINT, d DECIMAL(6,2),
-// t TINYINT) are refused as invalid or stored exactly as written: a
-// number in plain decimal notation is never rounded.
+// t TINYINT, z TIMESTAMPTZ) are refused as invalid or stored exactly as
+// written: a number in plain decimal notation is never rounded, and a
+// value written in z is never stored as NULL.
 func FuzzAppendCSV(f *testing.F) {
 	for _, s := range []string{
-		"1,1.5,7\n",
-		"7.5,1,1\n",
-		"7.0,1.50,1.0\n",
-		"1,1.005,1\n",
-		"1,1,128\n",
-		"1e2,1e-2,0x10\n",
-		"9223372036854775807,9999.99,-128\n",
-		"1,,\n,2,3\n",
-		"\"2\",\"3.25\",\" 4 \"\n",
-		"1.5e1,1234.5e-1,1e0\n",
+		"1,1.5,7,2024-01-02 03:04:05+00\n",
+		"7.5,1,1,\n",
+		"7.0,1.50,1.0,2024-01-02\n",
+		"1,1.005,1,2024-13-45 99:00:00+00\n",
+		"1,1,128,x\n",
+		"1,1,1,not a time\n",
+		"1e2,1e-2,0x10,2024-01-02T03:04:05.123456-07:30\n",
+		"9223372036854775807,9999.99,-128,infinity\n",
+		"1,,,\n,2,3,\"\"\n",
+		"\"2\",\"3.25\",\" 4 \",\" 2024-01-02 \"\n",
+		"1.5e1,1234.5e-1,1e0,epoch\n",
 	} {
 		f.Add([]byte(s))
 	}
 	c := fuzzConverter(f)
-	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DECIMAL(6,2)"}, {Name: "t", Type: "TINYINT"}}
+	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DECIMAL(6,2)"}, {Name: "t", Type: "TINYINT"}, {Name: "z", Type: "TIMESTAMPTZ"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		data := append([]byte("id,d,t\n"), body...)
+		data := append([]byte("id,d,t,z\n"), body...)
 		res := convertBytes(t, c, data, Input{Format: CSV, Schema: schema})
 		if res == nil {
 			return
@@ -126,10 +128,13 @@ func FuzzAppendCSV(f *testing.F) {
 		got := strings.Split(dump(t, c, res), ";")
 		for i, rec := range recs[1:] {
 			vals := strings.Split(got[i], "|")
-			if len(rec) != 3 || len(vals) != 3 {
+			if len(rec) != 4 || len(vals) != 4 {
 				return
 			}
-			for j := range rec {
+			if rec[3] != "" && vals[3] == "NULL" {
+				t.Fatalf("%q: row %d: z %q stored as NULL", data, i+1, rec[3])
+			}
+			for j := range rec[:3] {
 				if !reSimpleNumber.MatchString(rec[j]) {
 					continue
 				}

@@ -3,6 +3,9 @@ package convert
 // Strict values (ADR-023): a value is stored as written or refused with its
 // line — never rounded, never turned into Infinity, never renamed.
 //
+//   - CSV columns of a TIMESTAMP/TIME WITH TIME ZONE type are read as
+//     text and cast the same way: DuckDB's reader makes a value it cannot
+//     parse NULL there, silently (zoneType).
 //   - CSV columns of an integer or DECIMAL type (the dataset's, on append;
 //     BIGINT sniffed by DuckDB, on create) are read as text and cast in the
 //     COPY's projection: DuckDB's own cast rounds '7.5' to 8 and '1.005' to
@@ -62,13 +65,28 @@ func exactType(t string) (sqlType string, scale int, ok bool) {
 	return "", 0, false
 }
 
+// zoneType says whether a column of type t is a TIMESTAMP or TIME WITH
+// TIME ZONE, which DuckDB's CSV reader turns into NULL when a value does
+// not parse (other types raise an error): such columns are read as text and
+// cast, and a value whose cast fails is refused like an integer's. It
+// returns the canonical name; the strict cast is marked by scale -1.
+func zoneType(t string) (sqlType string, ok bool) {
+	switch strings.Join(strings.Fields(strings.ToUpper(t)), " ") {
+	case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
+		return "TIMESTAMP WITH TIME ZONE", true
+	case "TIMETZ", "TIME WITH TIME ZONE":
+		return "TIME WITH TIME ZONE", true
+	}
+	return "", false
+}
+
 var reDecimalType = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`)
 
 // badValueTag starts the error a strict cast raises:
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
 
-var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact):([A-Z0-9(),]+):((?s).*)$`)
+var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact):([A-Z0-9(), ]+):((?s).*)$`)
 
 // Decimal notation DuckDB's cast accepts: sign, digits with '_', fraction,
 // exponent, surrounding blanks. Groups: integer digits, fraction digits, exponent.
@@ -89,10 +107,16 @@ const decimalPattern = `^\s*[+-]?([0-9_]*)(?:\.([0-9_]*))?(?:[eE]([+-]?[0-9]+))?
 //     it fits when the digits, less their trailing zeros, need no more
 //     than scale decimal places. Any other text with a fraction or an
 //     exponent is refused.
+//
+// A scale of -1 (zoneType) keeps every value the cast reads and refuses
+// the others.
 func strictColumnSQL(i int, typ string, scale int) string {
 	c, v := fmt.Sprintf("c%d", i), fmt.Sprintf("v%d", i)
 	tag := func(kind string) string {
 		return fmt.Sprintf("error(%s || %s)", sqlString(fmt.Sprintf("%s%d:%s:%s:", badValueTag, i, kind, typ)), c)
+	}
+	if scale < 0 {
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s ELSE %[2]s END", c, v, tag("invalid"))
 	}
 	p := sqlString(decimalPattern)
 	group := func(n int) string { return fmt.Sprintf("replace(regexp_extract(%s, %s, %d), '_', '')", c, p, n) }
@@ -150,7 +174,7 @@ func badValue(path string, h *csvHeader, m []string) error {
 		what = fmt.Sprintf("value %q has more decimal places than %s holds (%d); it would be rounded", shorten(value, 100), typ, scale)
 	case kind == "inexact":
 		what = fmt.Sprintf("value %q is not a whole number (%s); it would be rounded", shorten(value, 100), typ)
-	case looksNumeric(value):
+	case looksNumeric(value) && !strings.Contains(typ, "TIME"):
 		what = fmt.Sprintf("value %q is out of range for %s", shorten(value, 100), typ)
 	default:
 		what = fmt.Sprintf("value %q is not a valid %s", shorten(value, 100), typ)
