@@ -57,7 +57,9 @@ func main() {
 	flag.StringVar(&envB, "benv", "", "A/B: extra environment for gateway B only (with -b; -b . uses this build)")
 	flag.StringVar(&gwEnv, "gwenv", "", "extra environment for the gateways, comma-separated K=V (e.g. GOMAXPROCS=1)")
 	flag.Parse()
-	if err := run(*dur, *conns, *threads, *rounds, *netHTTP); err != nil {
+	err := run(*dur, *conns, *threads, *rounds, *netHTTP)
+	suite.Cleanup() // the daemon binaries built for the run
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
 	}

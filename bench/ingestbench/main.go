@@ -36,7 +36,9 @@ func main() {
 		reference(*ref, flag.Arg(0))
 		return
 	}
-	if err := run(*rows, *dir); err != nil {
+	err := run(*rows, *dir)
+	suite.Cleanup() // the daemon binaries built for the run
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}

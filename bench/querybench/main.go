@@ -45,7 +45,9 @@ const (
 
 func main() {
 	flag.Parse()
-	if err := run(); err != nil {
+	err := run()
+	suite.Cleanup() // the daemon binaries built for the run
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "querybench:", err)
 		os.Exit(1)
 	}

@@ -29,6 +29,7 @@ var (
 	buildOnce sync.Once
 	binDir    string
 	buildErr  error
+	builtTemp bool // binDir is a temp dir this process made (Cleanup removes it)
 )
 
 // RepoRoot is the module root (found from this source file).
@@ -54,12 +55,30 @@ func Binaries() (string, error) {
 		cmd.Dir = RepoRoot()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
+			os.RemoveAll(dir)
 			buildErr = fmt.Errorf("go build ./cmd/...: %v\n%s", err, out)
 			return
 		}
-		binDir = dir
+		binDir, builtTemp = dir, true
 	})
 	return binDir, buildErr
+}
+
+// Cleanup removes the binaries Binaries built into a temp dir (~300 MB a
+// build; never $LH_BIN_DIR). Test packages that start daemons call it
+// through Main; the benches when they end.
+func Cleanup() {
+	if builtTemp {
+		os.RemoveAll(binDir)
+	}
+}
+
+// Main is TestMain for the packages that start daemons: it runs the tests
+// and removes the binaries built for them.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
 }
 
 // FreePorts returns n distinct free loopback ports.
