@@ -99,6 +99,7 @@ func main() {
 	check(err)
 	if !*keep {
 		defer os.RemoveAll(tmp)
+		onFail(func() { os.RemoveAll(tmp) })
 	}
 	bin := *binFlag
 	if bin == "" {
@@ -114,6 +115,7 @@ func main() {
 	// local
 	{
 		child := startStoraged(bin, tmp, "local", "")
+		onFail(child.stop)
 		for r := 0; r < *rounds; r++ {
 			rows = append(rows, benchLocal(child.client, "HTTP", "HTTP", tmp, true)...)
 			rows = append(rows, benchLocal(child.socket, "socket", "socket", tmp, true)...)
@@ -131,16 +133,17 @@ func main() {
 		mdir := filepath.Join(tmp, "minio")
 		os.MkdirAll(mdir, 0o700)
 		m, err := miniotest.Launch(mbin, mdir, "lakehouse-go-primary")
+		if m != nil {
+			onFail(m.Stop)
+		}
 		if err != nil {
-			if m != nil {
-				m.Stop()
-			}
 			fail("minio: %v", err)
 		}
 		secrets := filepath.Join(tmp, "secrets-go.toml")
 		check(m.WriteSecretsFile(secrets))
 		s3conf := fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), m.Bucket, secrets)
 		child := startStoraged(bin, tmp, "s3", s3conf)
+		onFail(child.stop)
 		for r := 0; r < *rounds; r++ {
 			rows = append(rows, benchS3(child, m)...)
 		}
@@ -541,7 +544,16 @@ func check(err error) {
 	}
 }
 
+// atFail is what fail undoes before it exits, last first: the children it
+// started and the temp dir (GBs with MinIO's data).
+var atFail []func()
+
+func onFail(f func()) { atFail = append(atFail, f) }
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "storagebench: "+format+"\n", args...)
+	for i := len(atFail) - 1; i >= 0; i-- {
+		atFail[i]()
+	}
 	os.Exit(1)
 }
