@@ -229,6 +229,7 @@ func TestConvertErrors(t *testing.T) {
 		{"append other columns", CSV, "id,nom\n1,a\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`"nom"`, `"name" (VARCHAR, position 2) is missing`}},
 		// Time zone types: DuckDB's reader turns a value it cannot parse into NULL; here it is refused.
 		{"append timestamptz bad", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,not a time\n", []Column{{"id", "BIGINT"}, {"t", "TIMESTAMP WITH TIME ZONE"}}, []string{"line 3", `column "t" (2)`, `value "not a time"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
+		{"append timestamptz day first", CSV, "id,t\n1,25/12/2024 10:00:00+01\n", []Column{{"id", "BIGINT"}, {"t", "TIMESTAMP WITH TIME ZONE"}}, []string{"line 2", `value "25/12/2024 10:00:00+01"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
 		{"append timetz bad", CSV, "id,t\n1,03:04:05+02\n2,25:99\n", []Column{{"id", "BIGINT"}, {"t", "TIME WITH TIME ZONE"}}, []string{"line 3", `value "25:99"`, "not a valid TIME WITH TIME ZONE"}},
 		// Integer columns: a value the cast would round is refused, with its line.
 		{"append bigint fraction", CSV, "id,t\n7,a\n7.5,b\n", ints("BIGINT"), []string{"line 3", `column "id" (1)`, `value "7.5"`, "not a whole number", "BIGINT"}},
