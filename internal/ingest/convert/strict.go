@@ -167,14 +167,14 @@ func badValue(path string, h *csvHeader, m []string) error {
 	if h != nil && col < len(h.names) {
 		name = fmt.Sprintf("column %q (%d)", h.names[col], col+1)
 	}
+	_, scale, numeric := exactType(typ)
 	var what string
 	switch {
 	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
-		_, scale, _ := exactType(typ)
 		what = fmt.Sprintf("value %q has more decimal places than %s holds (%d); it would be rounded", shorten(value, 100), typ, scale)
 	case kind == "inexact":
 		what = fmt.Sprintf("value %q is not a whole number (%s); it would be rounded", shorten(value, 100), typ)
-	case looksNumeric(value) && !strings.Contains(typ, "TIME"):
+	case looksNumeric(value) && numeric:
 		what = fmt.Sprintf("value %q is out of range for %s", shorten(value, 100), typ)
 	default:
 		what = fmt.Sprintf("value %q is not a valid %s", shorten(value, 100), typ)
