@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/storage"
@@ -22,6 +23,31 @@ import (
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
+	// Format is how a DATE or TIMESTAMP column's values were written in
+	// the CSV that created the dataset, as a strptime format (DuckDB's
+	// sniffed dateformat/timestampformat), when day and month could be read
+	// either way ("%m/%d/%Y"). ingestd reads appends with it (ADR-023
+	// "Date formats"); an append keeps the base version's.
+	Format string `json:"format,omitempty"`
+}
+
+// MaxFormatLen bounds a column's Format.
+const MaxFormatLen = 64
+
+// checkFormat says what is wrong with column c's Format ("" when fine).
+func checkFormat(c Column) string {
+	if c.Format == "" {
+		return ""
+	}
+	switch t := strings.ToUpper(strings.TrimSpace(c.Type)); {
+	case t != "DATE" && t != "TIMESTAMP":
+		return fmt.Sprintf("format %q: only DATE and TIMESTAMP columns have one, not %s", shorten(c.Format), shorten(c.Type))
+	case len(c.Format) > MaxFormatLen:
+		return fmt.Sprintf("format: longer than %d bytes", MaxFormatLen)
+	case !strings.Contains(c.Format, "%") || strings.IndexFunc(c.Format, unicode.IsControl) >= 0:
+		return fmt.Sprintf("format %q: want a strptime format such as %%m/%%d/%%Y", shorten(c.Format))
+	}
+	return ""
 }
 
 // File is one data file of a dataset version, an object in storaged.
@@ -113,6 +139,9 @@ func (r *CommitRequest) Validate() error {
 			problems = append(problems, fmt.Sprintf("schema[%d] %q: empty type", i, c.Name))
 		} else if err := ValidateType(c.Type); err != nil {
 			problems = append(problems, fmt.Sprintf("schema[%d] %q: type %q is not a DuckDB type: %v", i, c.Name, shorten(c.Type), err))
+		}
+		if msg := checkFormat(c); msg != "" {
+			problems = append(problems, fmt.Sprintf("schema[%d] %q: %s", i, c.Name, msg))
 		}
 	}
 	keys := map[string]bool{}

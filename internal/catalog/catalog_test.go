@@ -293,3 +293,48 @@ func concurrentCommits(t *testing.T, cfg *shared.Config) {
 		}
 	}
 }
+
+// TestColumnFormats: a DATE column's format is stored with the dataset, an
+// append keeps it (whatever the commit carries), a replace takes the new
+// one, and a format on another type or not a strptime format is refused.
+func TestColumnFormats(t *testing.T) {
+	st, cs := start(t, 1)
+	c := cs[0]
+	ctx := context.Background()
+	dated := func(format string) []catalog.Column {
+		return []catalog.Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DATE", Format: format}}
+	}
+	f := func(key string) catalog.File {
+		return parquetFile(t, st, key, "SELECT 1::BIGINT AS id, DATE '2024-12-25' AS d")
+	}
+	v1, err := c.Commit(ctx, "dated", catalog.CommitRequest{Schema: dated("%m/%d/%Y"), Files: []catalog.File{f("datasets/dated/a.parquet")}})
+	if err != nil || v1.Schema[1].Format != "%m/%d/%Y" {
+		t.Fatalf("create: %v %+v", err, v1.Schema)
+	}
+	v2, err := c.Commit(ctx, "dated", catalog.CommitRequest{BaseVersion: 1, Schema: dated(""), Files: []catalog.File{f("datasets/dated/b.parquet")}})
+	if err != nil || v2.Schema[1].Format != "%m/%d/%Y" {
+		t.Fatalf("append: %v %+v", err, v2.Schema)
+	}
+	got, err := c.Get(ctx, "dated", 0)
+	if err != nil || got.Version != 2 || got.Schema[1].Format != "%m/%d/%Y" {
+		t.Fatalf("get: %v %+v", err, got)
+	}
+	v3, err := c.Commit(ctx, "dated", catalog.CommitRequest{BaseVersion: 2, Mode: catalog.ModeReplace, Schema: dated("%d.%m.%Y"), Files: []catalog.File{f("datasets/dated/c.parquet")}})
+	if err != nil || v3.Schema[1].Format != "%d.%m.%Y" {
+		t.Fatalf("replace: %v %+v", err, v3.Schema)
+	}
+	for _, bad := range []struct {
+		schema []catalog.Column
+		want   string
+	}{
+		{[]catalog.Column{{Name: "id", Type: "BIGINT", Format: "%m/%d/%Y"}, {Name: "d", Type: "DATE"}}, "only DATE and TIMESTAMP"},
+		{dated("mm/dd/yyyy"), "strptime"},
+		{dated("%m/%d/%Y\n"), "strptime"},
+		{dated(strings.Repeat("%d", 40)), "longer than"},
+	} {
+		_, err := c.Commit(ctx, "dated", catalog.CommitRequest{BaseVersion: 3, Mode: catalog.ModeReplace, Schema: bad.schema, Files: []catalog.File{f("datasets/dated/x.parquet")}})
+		if errs.KindOf(err) != errs.Invalid || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want invalid %q", bad.schema, err, bad.want)
+		}
+	}
+}

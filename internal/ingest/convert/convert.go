@@ -53,6 +53,9 @@ const (
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
+	// Format: how a DATE or TIMESTAMP column's values are written in the
+	// dataset's CSV, when day and month could be read either way (formats.go).
+	Format string `json:"format,omitempty"`
 }
 
 // File is one Parquet file written by Convert.
@@ -253,19 +256,41 @@ func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir s
 	return c.translate(in, h, err)
 }
 
-// convertCSV converts a CSV file, reading it again with max_line_size
-// raised after a line over DuckDB's default, and with types sniffed from
-// every row after a value that does not fit a type sniffed from the first
-// rows (DuckDB's "auto-detected" conversion error, or a strict cast's
-// error on create, where every checked type is a sniffed one).
+// convertCSV converts a CSV file (convertCSVRuns) with an append's date
+// formats and records a created dataset's (formats.go).
 func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outDir string) (*Result, error) {
+	if in.Schema != nil {
+		if err := c.appendFormats(ctx, in, h); err != nil {
+			return nil, err
+		}
+	}
+	var usedMaxLine int
+	var usedFullSniff bool
 	run := func(maxLine int, fullSniff bool) (*Result, error) {
+		usedMaxLine, usedFullSniff = maxLine, fullSniff
 		q, err := c.csvQuery(ctx, in.Path, h, in.Schema, maxLine, fullSniff)
 		if err != nil {
 			return nil, err
 		}
 		return c.copy(ctx, q, outDir)
 	}
+	res, err := c.convertCSVRuns(ctx, in, run)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.recordFormats(ctx, in, h, res, usedMaxLine, usedFullSniff); err != nil {
+		os.RemoveAll(outDir)
+		return nil, err
+	}
+	return res, nil
+}
+
+// convertCSVRuns runs the conversion, reading the file again with
+// max_line_size raised after a line over DuckDB's default, and with types
+// sniffed from every row after a value that does not fit a type sniffed
+// from the first rows (DuckDB's "auto-detected" conversion error, or a
+// strict cast's error on create, where every checked type is a sniffed one).
+func (c *Converter) convertCSVRuns(ctx context.Context, in Input, run func(maxLine int, fullSniff bool) (*Result, error)) (*Result, error) {
 	resniff := func(err error) bool {
 		msg := rawMessage(err)
 		return strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected") ||
@@ -343,11 +368,12 @@ func (c *Converter) describe(ctx context.Context, reader string) ([]Column, erro
 // columns named in asText are read as VARCHAR (to be cast strictly).
 func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText map[string]bool, maxLine int, fullSniff bool) string {
 	var b strings.Builder
-	b.WriteString("read_csv(" + sqlString(path))
-	b.WriteString(", header = true, skip = 0, delim = " + sqlString(string(h.delim)))
-	b.WriteString(`, quote = '"', escape = '"', strict_mode = true, ignore_errors = false, null_padding = false`)
-	if maxLine != defaultMaxLine {
-		fmt.Fprintf(&b, ", max_line_size = %d, buffer_size = %d", maxLine, 2*maxLine+(1<<20))
+	b.WriteString("read_csv(" + sqlString(path) + csvDialect(h, maxLine) + ", ignore_errors = false")
+	if h.dateFormat != "" {
+		b.WriteString(", dateformat = " + sqlString(h.dateFormat))
+	}
+	if h.timestampFormat != "" {
+		b.WriteString(", timestampformat = " + sqlString(h.timestampFormat))
 	}
 	if schema != nil {
 		b.WriteString(", columns = {")
@@ -384,6 +410,17 @@ func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText
 	}
 	b.WriteString(")")
 	return b.String()
+}
+
+// csvDialect is the options read_csv and sniff_csv share: the header, the
+// delimiter, RFC 4180 quoting, strict rows and the line size.
+func csvDialect(h *csvHeader, maxLine int) string {
+	d := ", header = true, skip = 0, delim = " + sqlString(string(h.delim)) +
+		`, quote = '"', escape = '"', strict_mode = true, null_padding = false`
+	if maxLine != defaultMaxLine {
+		d += fmt.Sprintf(", max_line_size = %d, buffer_size = %d", maxLine, 2*maxLine+(1<<20))
+	}
+	return d
 }
 
 // copy runs COPY (query) TO outDir and collects files, rows, schema and
@@ -465,6 +502,9 @@ func partNum(p string) int {
 type csvHeader struct {
 	delim rune
 	names []string
+	// dateFormat, timestampFormat: formats the reader is told to use
+	// instead of sniffing its own (an append in a dataset's formats).
+	dateFormat, timestampFormat string
 }
 
 // readCSVHeader reads the header line: UTF-8, delimiter, column names
@@ -673,7 +713,13 @@ func (c *Converter) translate(in Input, h *csvHeader, err error) error {
 				}
 			}
 		}
-		return where(fmt.Sprintf("column %q%s: value %q is not a valid %s", col, pos, shorten(m[2], 100), m[3]))
+		hint := ""
+		if h != nil && h.dateFormat != "" && strings.EqualFold(m[3], "DATE") {
+			hint = fmt.Sprintf(" (the dataset's dates are written %s)", h.dateFormat)
+		} else if h != nil && h.timestampFormat != "" && strings.HasPrefix(strings.ToUpper(m[3]), "TIMESTAMP") {
+			hint = fmt.Sprintf(" (the dataset's timestamps are written %s)", h.timestampFormat)
+		}
+		return where(fmt.Sprintf("column %q%s: value %q is not a valid %s%s", col, pos, shorten(m[2], 100), m[3], hint))
 	case reColumns.MatchString(msg):
 		m := reColumns.FindStringSubmatch(msg)
 		return where(fmt.Sprintf("expected %s columns (as in the header), found %s", m[1], m[2]))

@@ -33,7 +33,7 @@ func write(t *testing.T, name string, data []byte) string {
 func TestConvertOK(t *testing.T) {
 	c := newConv(t)
 	bigField := strings.Repeat("x", 10<<20)
-	ints := func(typ string) []Column { return []Column{{"id", typ}, {"t", "VARCHAR"}} }
+	ints := func(typ string) []Column { return []Column{{Name: "id", Type: typ}, {Name: "t", Type: "VARCHAR"}} }
 	late := func(v string) string { return "id\n" + strings.Repeat("1\n", 30000) + v + "\n" }
 	// Values that DuckDB stores exactly as written are accepted; in
 	// [values], the rows after the first as text (v|v;...) or "" (not checked).
@@ -77,7 +77,7 @@ func TestConvertOK(t *testing.T) {
 		// Time zone types are read as text and cast strictly: a late value that
 		// does not parse makes a created column VARCHAR (never NULL).
 		{"append timestamptz", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,\n3,2024-01-02 05:04:05+02\n", 3, "id BIGINT,t TIMESTAMP WITH TIME ZONE",
-			[]Column{{"id", "BIGINT"}, {"t", "TIMESTAMPTZ"}}, ""},
+			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMPTZ"}}, ""},
 		{"create timestamptz", CSV, "id,t\n1,2024-01-02 03:04:05+00\n", 1, "id BIGINT,t TIMESTAMP WITH TIME ZONE", nil, ""},
 		{"create timestamptz late text", CSV, "id,t\n" + strings.Repeat("1,2024-01-02 03:04:05+00\n", 30000) + "2,2024-13-45 99:00:00+00\n", 30001, "id BIGINT,t VARCHAR", nil, ""},
 		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
@@ -206,7 +206,7 @@ func TestConvertErrors(t *testing.T) {
 		late.WriteString("1,n\n")
 	}
 	late.WriteString("30001,x,y\n")
-	ints := func(typ string) []Column { return []Column{{"id", typ}, {"t", "VARCHAR"}} }
+	ints := func(typ string) []Column { return []Column{{Name: "id", Type: typ}, {Name: "t", Type: "VARCHAR"}} }
 	lateJSON := strings.Repeat("{\"a\":1.5}\n", 30000)
 	cases := []struct {
 		name, format, data string
@@ -225,12 +225,12 @@ func TestConvertErrors(t *testing.T) {
 		{"unterminated quote", CSV, "a,b\n1,\"open\n2,3\n", nil, []string{"line"}},
 		{"bad jsonl", JSONL, "{\"a\":1}\n{a}\n", nil, []string{"line 2", "malformed JSON"}},
 		{"not parquet", Parquet, "id,name\n1,x\n", nil, []string{"not a Parquet file"}},
-		{"append bad value", CSV, "id,name\n1,a\nx,b\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{"line 3", `column "id" (1)`, `value "x"`, "BIGINT"}},
-		{"append other columns", CSV, "id,nom\n1,a\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`"nom"`, `"name" (VARCHAR, position 2) is missing`}},
+		{"append bad value", CSV, "id,name\n1,a\nx,b\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "name", Type: "VARCHAR"}}, []string{"line 3", `column "id" (1)`, `value "x"`, "BIGINT"}},
+		{"append other columns", CSV, "id,nom\n1,a\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "name", Type: "VARCHAR"}}, []string{`"nom"`, `"name" (VARCHAR, position 2) is missing`}},
 		// Time zone types: DuckDB's reader turns a value it cannot parse into NULL; here it is refused.
-		{"append timestamptz bad", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,not a time\n", []Column{{"id", "BIGINT"}, {"t", "TIMESTAMP WITH TIME ZONE"}}, []string{"line 3", `column "t" (2)`, `value "not a time"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
-		{"append timestamptz day first", CSV, "id,t\n1,25/12/2024 10:00:00+01\n", []Column{{"id", "BIGINT"}, {"t", "TIMESTAMP WITH TIME ZONE"}}, []string{"line 2", `value "25/12/2024 10:00:00+01"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
-		{"append timetz bad", CSV, "id,t\n1,03:04:05+02\n2,25:99\n", []Column{{"id", "BIGINT"}, {"t", "TIME WITH TIME ZONE"}}, []string{"line 3", `value "25:99"`, "not a valid TIME WITH TIME ZONE"}},
+		{"append timestamptz bad", CSV, "id,t\n1,2024-01-02 03:04:05+00\n2,not a time\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMP WITH TIME ZONE"}}, []string{"line 3", `column "t" (2)`, `value "not a time"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
+		{"append timestamptz day first", CSV, "id,t\n1,25/12/2024 10:00:00+01\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMP WITH TIME ZONE"}}, []string{"line 2", `value "25/12/2024 10:00:00+01"`, "not a valid TIMESTAMP WITH TIME ZONE"}},
+		{"append timetz bad", CSV, "id,t\n1,03:04:05+02\n2,25:99\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIME WITH TIME ZONE"}}, []string{"line 3", `value "25:99"`, "not a valid TIME WITH TIME ZONE"}},
 		// Integer columns: a value the cast would round is refused, with its line.
 		{"append bigint fraction", CSV, "id,t\n7,a\n7.5,b\n", ints("BIGINT"), []string{"line 3", `column "id" (1)`, `value "7.5"`, "not a whole number", "BIGINT"}},
 		{"append bigint 7.9", CSV, "id,t\n7.9,x\n", ints("BIGINT"), []string{"line 2", `column "id" (1)`, `value "7.9"`, "whole number"}},
@@ -287,7 +287,7 @@ func TestConvertErrors(t *testing.T) {
 		{"jsonl number line", JSONL, "{\"a\":1}\n5\n", nil, []string{"line 2", "not a JSON object", "number"}},
 		{"jsonl string line", JSONL, "\"x\"\n", nil, []string{"line 1", "not a JSON object", "string"}},
 		{"jsonl array after sample", JSONL, lateJSON + "[1,2]\n", nil, []string{"line 30001", "not a JSON object", "array"}},
-		{"append jsonl types", JSONL, "{\"id\":\"a\",\"name\":\"b\"}\n", []Column{{"id", "BIGINT"}, {"name", "VARCHAR"}}, []string{`column "id" is VARCHAR, the dataset has BIGINT`}},
+		{"append jsonl types", JSONL, "{\"id\":\"a\",\"name\":\"b\"}\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "name", Type: "VARCHAR"}}, []string{`column "id" is VARCHAR, the dataset has BIGINT`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,5 +357,61 @@ func TestParquetNames(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Fatal("output left behind")
 		}
+	}
+}
+
+// TestDateFormats: a created dataset records an ambiguous day/month
+// format; an append read the other way by the sniffer is read with the
+// dataset's (ADR-023 "Date formats").
+func TestDateFormats(t *testing.T) {
+	c := newConv(t)
+	conv := func(data string, schema []Column) (*Result, error) {
+		return c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(data)), Format: CSV, Schema: schema}, filepath.Join(t.TempDir(), "out"))
+	}
+	us := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DATE", Format: "%m/%d/%Y"}}
+	usTS := []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMP", Format: "%m/%d/%Y %H:%M:%S"}}
+	for _, tc := range []struct {
+		name, data string
+		schema     []Column
+		format     string // recorded for the second column
+		values     string
+	}{
+		{"create month first", "id,d\n1,12/25/2024\n", nil, "%m/%d/%Y", "1|2024-12-25"},
+		{"create day first", "id,d\n1,25/12/2024\n", nil, "%d/%m/%Y", "1|2024-12-25"},
+		{"create iso", "id,d\n1,2024-12-25\n", nil, "", "1|2024-12-25"},
+		{"append ambiguous in the dataset's order", "id,d\n2,01/02/2024\n3,03/04/2024\n", us, "%m/%d/%Y", "2|2024-01-02;3|2024-03-04"},
+		{"append month first", "id,d\n2,12/25/2024\n", us, "%m/%d/%Y", "2|2024-12-25"},
+		{"append iso", "id,d\n2,2024-01-03\n", us, "%m/%d/%Y", "2|2024-01-03"},
+		{"append with no recorded format", "id,d\n2,01/02/2024\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DATE"}}, "", "2|2024-02-01"},
+		{"append timestamp ambiguous", "id,t\n2,01/02/2024 10:11:12\n", usTS, "%m/%d/%Y %H:%M:%S", "2|2024-01-02 10:11:12"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := conv(tc.data, tc.schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Schema[1].Format != tc.format {
+				t.Errorf("format %q, want %q", res.Schema[1].Format, tc.format)
+			}
+			if got := dump(t, c, res); got != tc.values {
+				t.Errorf("values %q, want %q", got, tc.values)
+			}
+		})
+	}
+	// The same past DuckDB's default line size (2 MB): the batch's formats
+	// are sniffed again with the converter's.
+	long := []Column{{Name: "d", Type: "DATE", Format: "%m/%d/%Y"}, {Name: "note", Type: "VARCHAR"}}
+	res, err := conv("d,note\n01/02/2024,\""+strings.Repeat("x", 3<<20)+"\"\n", long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, c, res); !strings.HasPrefix(got, "2024-01-02|x") {
+		t.Fatalf("long line: %.40q", got)
+	}
+	// A day-first batch whose days go past 12 cannot be the dataset's
+	// month-first dates: refused with its line, not swapped.
+	_, err = conv("id,d\n2,01/02/2024\n3,25/12/2024\n", us)
+	if errs.KindOf(err) != errs.Invalid || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "written %m/%d/%Y") {
+		t.Fatalf("day-first append to a month-first dataset: %v", err)
 	}
 }

@@ -422,6 +422,33 @@ func TestStrictValues(t *testing.T) {
 	}
 }
 
+// TestDateFormatsEndToEnd: a dataset created from month-first dates keeps
+// its format in the manifest; an ambiguous append is read in it (1/2 is
+// 2 January, not 1 February); a day-first batch is refused and commits
+// nothing (ADR-023 "Date formats").
+func TestDateFormatsEndToEnd(t *testing.T) {
+	st := startStack(t, config(t))
+	env := &shared.Env{Config: st.cfg, HTTP: shared.NewHTTPClient(time.Minute)}
+	cat := catalog.NewClient(env.Client("catalogd"))
+	if a := st.upload(t, "name=shipments", "s.csv", []byte("id,shipped\n1,12/25/2024\n")); a.Status != 200 || !strings.Contains(string(a.Body), `"format":"%m/%d/%Y"`) {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	if a := st.upload(t, "name=shipments&mode=append", "s2.csv", []byte("id,shipped\n2,01/02/2024\n")); a.Status != 200 {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT string_agg(shipped::VARCHAR, ',' ORDER BY id) FROM shipments"); got != "2024-12-25,2024-01-02" {
+		t.Fatalf("dates = %v", got)
+	}
+	a := st.upload(t, "name=shipments&mode=append", "s3.csv", []byte("id,shipped\n3,01/02/2024\n4,13/02/2024\n"))
+	if a.Status != 400 || !strings.Contains(string(a.Body), `line 3: column \"shipped\" (2): value \"13/02/2024\" is not a valid DATE (the dataset's dates are written %m/%d/%Y)`) {
+		t.Fatalf("day-first append: %d %s", a.Status, a.Body)
+	}
+	d, err := cat.Get(context.Background(), "shipments", 0)
+	if err != nil || d.Version != 2 || d.Schema[1].Format != "%m/%d/%Y" {
+		t.Fatalf("manifest: %v %+v", err, d)
+	}
+}
+
 // TestConcurrentAppends: both land (one retries on 409), none lost.
 func TestConcurrentAppends(t *testing.T) {
 	st := startStack(t, config(t))

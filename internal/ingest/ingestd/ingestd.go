@@ -441,7 +441,7 @@ func sameSchema(a, b []catalog.Column) bool {
 func toConvert(cols []catalog.Column) []convert.Column {
 	out := make([]convert.Column, len(cols))
 	for i, c := range cols {
-		out[i] = convert.Column{Name: c.Name, Type: c.Type}
+		out[i] = convert.Column{Name: c.Name, Type: c.Type, Format: c.Format}
 	}
 	return out
 }
@@ -449,7 +449,7 @@ func toConvert(cols []catalog.Column) []convert.Column {
 func toCatalog(cols []convert.Column) []catalog.Column {
 	out := make([]catalog.Column, len(cols))
 	for i, c := range cols {
-		out[i] = catalog.Column{Name: c.Name, Type: c.Type}
+		out[i] = catalog.Column{Name: c.Name, Type: c.Type, Format: c.Format}
 	}
 	return out
 }
