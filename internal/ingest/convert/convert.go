@@ -202,7 +202,10 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 			return nil, c.failed(ctx, in, h, outDir, err)
 		}
 	case JSONL:
-		res, err = c.copy(ctx, "SELECT * FROM read_json("+sqlString(in.Path)+", format = 'newline_delimited', records = true)", outDir)
+		res, err = c.convertJSONL(ctx, in, outDir)
+		if e := (*errs.Error)(nil); errors.As(err, &e) {
+			return nil, err
+		}
 	case Parquet:
 		res, err = c.copy(ctx, "SELECT * FROM read_parquet("+sqlString(in.Path)+")", outDir)
 	default:
@@ -683,7 +686,7 @@ func (c *Converter) translate(in Input, h *csvHeader, err error) error {
 	const op = "ingest"
 	msg := rawMessage(err)
 	if m := reBadValue.FindStringSubmatch(msg); m != nil {
-		return badValue(in.Path, h, m)
+		return badValue(in, h, m)
 	}
 	msg = strings.ReplaceAll(msg, in.Path, "<upload>")
 	if in.Format == JSONL {

@@ -83,6 +83,10 @@ func TestConvertOK(t *testing.T) {
 		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
 		{"jsonl key C0", JSONL, "{\"C0\":1,\"b\":2}\n", 1, "C0 BIGINT,b BIGINT", nil, "1|2"},
 		{"jsonl key a_1", JSONL, "{\"a\":1,\"a_1\":2}\n", 1, "a BIGINT,a_1 BIGINT", nil, "1|2"},
+		// JSONL: a late fraction in a field sniffed BIGINT re-reads every
+		// line (DOUBLE), never rounds; late nulls and whole numbers stay BIGINT.
+		{"jsonl late fraction", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":7.5}\n", 30001, "a DOUBLE", nil, ""},
+		{"jsonl late null and exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a BIGINT", nil, ""},
 		{"jsonl big double", JSONL, "{\"a\":1.5e308}\n{\"a\":1e-400}\n", 2, "a DOUBLE", nil, "1.5e+308;0.0"},
 	}
 	for _, tc := range cases {
@@ -413,5 +417,73 @@ func TestDateFormats(t *testing.T) {
 	_, err = conv("id,d\n2,01/02/2024\n3,25/12/2024\n", us)
 	if errs.KindOf(err) != errs.Invalid || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "written %m/%d/%Y") {
 		t.Fatalf("day-first append to a month-first dataset: %v", err)
+	}
+}
+
+// TestJSONLAppend: a JSONL batch is read by name into the dataset's
+// columns; types that differ are cast when no value changes, and refused
+// with the line otherwise (ADR-023 "JSONL appends").
+func TestJSONLAppend(t *testing.T) {
+	c := newConv(t)
+	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "price", Type: "DOUBLE"}, {Name: "qty", Type: "DECIMAL(5,2)"},
+		{Name: "day", Type: "DATE"}, {Name: "note", Type: "VARCHAR"}, {Name: "tags", Type: "VARCHAR[]"}}
+	conv := func(data string) (*Result, error) {
+		return c.Convert(context.Background(), Input{Path: write(t, "in.jsonl", []byte(data)), Format: JSONL, Schema: schema}, filepath.Join(t.TempDir(), "out"))
+	}
+	for _, tc := range []struct{ name, data, values string }{
+		{"same types", `{"id":1,"price":1.5,"qty":2.25,"day":"2024-01-02","note":"a","tags":["x"]}` + "\n", "1|1.5|2.25|2024-01-02|a|[x]"},
+		{"int in a double", `{"id":1,"price":3,"qty":2,"day":"2024-01-02","note":"a","tags":["x"]}` + "\n", "1|3.0|2.00|2024-01-02|a|[x]"},
+		{"keys in another order", `{"note":"a","tags":[],"day":"2024-01-02","qty":1.5,"price":2.5,"id":7}` + "\n", "7|2.5|1.50|2024-01-02|a|[]"},
+		{"missing keys", `{"id":1}` + "\n" + `{"id":2,"note":"b"}` + "\n", "1|NULL|NULL|NULL|NULL|NULL;2|NULL|NULL|NULL|b|NULL"},
+		{"null-only field", `{"id":1,"price":null,"note":null,"tags":null}` + "\n", "1|NULL|NULL|NULL|NULL|NULL"},
+		{"whole double into bigint", `{"id":7.0}` + "\n", "7|NULL|NULL|NULL|NULL|NULL"},
+		{"late exponent into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":1e2,"price":null}` + "\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := conv(tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sch []string
+			for _, col := range res.Schema {
+				sch = append(sch, col.Name+" "+col.Type)
+			}
+			if strings.Join(sch, ",") != "id BIGINT,price DOUBLE,qty DECIMAL(5,2),day DATE,note VARCHAR,tags VARCHAR[]" {
+				t.Fatalf("schema %v", sch)
+			}
+			if got := dump(t, c, res); tc.values != "" && got != tc.values {
+				t.Fatalf("values %q, want %q", got, tc.values)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"fraction into bigint", `{"id":1}` + "\n" + `{"id":7.5}` + "\n", []string{"line 2", `column "id" (1)`, `value "7.5" is not a whole number`}},
+		{"late fraction into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":7.5}` + "\n", []string{"line 30001", `column "id" (1)`, `value "7.5" is not a whole number`}},
+		{"late text into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":"x"}` + "\n", []string{"line 30001", `column "id" (1)`, `value "x" is not a BIGINT`}},
+		{"too many decimals", `{"id":1,"qty":1.005}` + "\n", []string{"line 1", `column "qty" (3)`, "more decimal places"}},
+		{"big int into double", `{"id":1,"price":1152921504606846977}` + "\n", []string{"line 1", `column "price" (2)`, "cannot be stored exactly as DOUBLE"}},
+		{"out of range", `{"id":1e30}` + "\n", []string{`column "id" (1)`, "out of range for BIGINT"}},
+		{"not a date", `{"id":1,"day":"2024-13-45"}` + "\n", []string{"line 1", `column "day" (4)`, `value "2024-13-45" is not a valid DATE`}},
+		{"mixed types", `{"id":1,"note":"a"}` + "\n" + `{"id":2,"note":5}` + "\n", []string{"line 2", `column "note" (5)`, "value 5 is not a VARCHAR"}},
+		{"mixed types in a number", `{"id":1,"price":2.5}` + "\n" + `{"id":2,"price":"n/a"}` + "\n", []string{"line 2", `column "price" (2)`, `value "n/a" is not a DOUBLE`}},
+		{"unknown key", `{"id":1,"colour":"red"}` + "\n", []string{`column "colour" is not in the dataset`}},
+		{"case variant", `{"ID":1}` + "\n", []string{`column "ID" is spelled "id" in the dataset`}},
+		{"text into a number", `{"id":"7"}` + "\n", []string{`column "id" is VARCHAR, the dataset has BIGINT`}},
+		{"list of numbers into text list", `{"id":1,"tags":[1,2]}` + "\n", []string{`column "tags" is BIGINT[], the dataset has VARCHAR[]`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := conv(tc.data)
+			if errs.KindOf(err) != errs.Invalid {
+				t.Fatalf("want invalid, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err.Error(), w)
+				}
+			}
+		})
 	}
 }

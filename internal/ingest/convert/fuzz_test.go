@@ -3,10 +3,12 @@ package convert
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +224,79 @@ func FuzzAppendDates(f *testing.F) {
 			}
 			if want := when.Format("2006-01-02"); vals[1] != want {
 				t.Fatalf("%q: row %d: %q stored as %s, want %s", data, i+1, rec[1], vals[1], want)
+			}
+		}
+	})
+}
+
+// FuzzAppendJSONL: lines appended to a dataset (id BIGINT, price DOUBLE,
+// note VARCHAR) are refused as invalid or stored as written: a number
+// keeps its value (never rounded into BIGINT; a DOUBLE the nearest double),
+// a string its text.
+func FuzzAppendJSONL(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"price":2.5,"note":"a"}` + "\n",
+		`{"note":"b","id":2}` + "\n",
+		`{"id":3,"price":3}` + "\n" + `{"id":4,"price":null}` + "\n",
+		`{"id":7.5}` + "\n",
+		`{"id":1,"price":1152921504606846977}` + "\n",
+		`{"id":1,"note":5}` + "\n",
+		`{"id":1,"colour":"red"}` + "\n",
+		`{"ID":1}` + "\n",
+		`{"id":"7"}` + "\n",
+		`{"id":1e30}` + "\n",
+	} {
+		f.Add([]byte(s))
+	}
+	c := fuzzConverter(f)
+	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "price", Type: "DOUBLE"}, {Name: "note", Type: "VARCHAR"}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res := convertBytes(t, c, data, Input{Format: JSONL, Schema: schema})
+		if res == nil {
+			return
+		}
+		var objs []map[string]json.RawMessage
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			var o map[string]json.RawMessage
+			if json.Unmarshal([]byte(line), &o) != nil {
+				return // Go's reader disagrees with DuckDB's: no oracle
+			}
+			objs = append(objs, o)
+		}
+		got := strings.Split(dump(t, c, res), ";")
+		if len(got) != len(objs) {
+			return
+		}
+		for i, o := range objs {
+			vals := strings.Split(got[i], "|")
+			if len(vals) != 3 {
+				return
+			}
+			for j, name := range []string{"id", "price"} {
+				raw, ok := o[name]
+				if !ok || string(raw) == "null" || vals[j] == "NULL" {
+					continue
+				}
+				if name == "price" { // a DOUBLE holds the nearest double
+					want, err1 := strconv.ParseFloat(string(raw), 64)
+					have, err2 := strconv.ParseFloat(vals[j], 64)
+					if err1 == nil && err2 == nil && want != have {
+						t.Fatalf("%q: line %d: price %s stored as %s", data, i+1, raw, vals[j])
+					}
+					continue
+				}
+				want, ok1 := new(big.Rat).SetString(string(raw))
+				have, ok2 := new(big.Rat).SetString(vals[j])
+				if ok1 && ok2 && want.Cmp(have) != 0 {
+					t.Fatalf("%q: line %d: %s %s stored as %s", data, i+1, name, raw, vals[j])
+				}
+			}
+			var note string
+			if raw, ok := o["note"]; ok && json.Unmarshal(raw, &note) == nil && !strings.Contains(note, "|") && !strings.Contains(note, ";") && vals[2] != note {
+				t.Fatalf("%q: line %d: note %q stored as %q", data, i+1, note, vals[2])
 			}
 		}
 	})

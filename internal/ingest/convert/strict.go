@@ -86,7 +86,7 @@ var reDecimalType = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
 
-var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact):([A-Z0-9(), ]+):((?s).*)$`)
+var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed):([A-Z0-9(), \[\]]+):((?s).*)$`)
 
 // Decimal notation DuckDB's cast accepts: sign, digits with '_', fraction,
 // exponent, surrounding blanks. Groups: integer digits, fraction digits, exponent.
@@ -159,19 +159,31 @@ type exactCol struct {
 
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// badValue turns a strict cast's tagged error into a located Invalid error.
-func badValue(path string, h *csvHeader, m []string) error {
+// badValue turns a strict cast's tagged error into a located Invalid
+// error: the column named from the CSV header or the dataset's schema, the
+// line found in the CSV or JSONL file.
+func badValue(in Input, h *csvHeader, m []string) error {
 	col, _ := strconv.Atoi(m[1])
 	kind, typ, value := m[2], m[3], m[4]
-	name := fmt.Sprintf("column %d", col+1)
-	if h != nil && col < len(h.names) {
-		name = fmt.Sprintf("column %q (%d)", h.names[col], col+1)
+	name, colName := fmt.Sprintf("column %d", col+1), ""
+	switch {
+	case h != nil && col < len(h.names):
+		colName = h.names[col]
+	case h == nil && col < len(in.Schema):
+		colName = in.Schema[col].Name
+	}
+	if colName != "" {
+		name = fmt.Sprintf("column %q (%d)", colName, col+1)
 	}
 	_, scale, numeric := exactType(typ)
 	var what string
 	switch {
+	case kind == "mixed":
+		what = fmt.Sprintf("value %s is not a %s (the column's other values in this file are of another type)", shorten(value, 100), typ)
 	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
 		what = fmt.Sprintf("value %q has more decimal places than %s holds (%d); it would be rounded", shorten(value, 100), typ, scale)
+	case kind == "inexact" && (typ == "DOUBLE" || typ == "FLOAT"):
+		what = fmt.Sprintf("value %q cannot be stored exactly as %s; it would be rounded", shorten(value, 100), typ)
 	case kind == "inexact":
 		what = fmt.Sprintf("value %q is not a whole number (%s); it would be rounded", shorten(value, 100), typ)
 	case looksNumeric(value) && numeric:
@@ -179,10 +191,15 @@ func badValue(path string, h *csvHeader, m []string) error {
 	default:
 		what = fmt.Sprintf("value %q is not a valid %s", shorten(value, 100), typ)
 	}
-	if h != nil {
-		if line := findCSV(path, h, col, func(v string) bool { return v == value }); line > 0 {
-			return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: %s: %s", line, name, what))
-		}
+	line := 0
+	switch {
+	case h != nil:
+		line = findCSV(in.Path, h, col, func(v string) bool { return v == value })
+	case in.Format == JSONL && colName != "":
+		line = findJSONL(in.Path, colName, value)
+	}
+	if line > 0 {
+		return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: %s: %s", line, name, what))
 	}
 	return errs.E("ingest", errs.Invalid, name+": "+what)
 }

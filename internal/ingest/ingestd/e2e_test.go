@@ -449,6 +449,29 @@ func TestDateFormatsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestJSONLAppendEndToEnd: a JSONL append is read by name into the
+// dataset's columns (another key order, an integer in a DOUBLE field, a
+// missing key); a fraction into a BIGINT column is refused with its line.
+func TestJSONLAppendEndToEnd(t *testing.T) {
+	st := startStack(t, config(t))
+	if a := st.upload(t, "name=orders", "o.jsonl", []byte(`{"id":1,"price":2.5,"note":"a"}`+"\n")); a.Status != 200 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	if a := st.upload(t, "name=orders&mode=append", "o2.jsonl", []byte(`{"price":3,"id":2}`+"\n")); a.Status != 200 {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT string_agg(id || ':' || price || ':' || coalesce(note, '-'), ',' ORDER BY id) FROM orders"); got != "1:2.5:a,2:3.0:-" {
+		t.Fatalf("rows = %v", got)
+	}
+	a := st.upload(t, "name=orders&mode=append", "o3.jsonl", []byte(`{"id":3,"price":1}`+"\n"+`{"id":7.5,"price":1}`+"\n"))
+	if a.Status != 400 || !strings.Contains(string(a.Body), `line 2: column \"id\" (1): value \"7.5\" is not a whole number`) {
+		t.Fatalf("fraction: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT count(*) FROM orders"); fmt.Sprint(got) != "2" {
+		t.Fatalf("rows after the refused append: %v", got)
+	}
+}
+
 // TestConcurrentAppends: both land (one retries on 409), none lost.
 func TestConcurrentAppends(t *testing.T) {
 	st := startStack(t, config(t))

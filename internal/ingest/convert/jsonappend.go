@@ -1,0 +1,302 @@
+package convert
+
+// JSONL appends (ADR-023 "JSONL appends"). DuckDB sniffs a JSONL batch's
+// types from its own values, so a batch rarely has exactly the dataset's
+// schema even when every value fits it: `{"price": 3}` sniffs BIGINT for a
+// DOUBLE column, a field that is null on every line sniffs JSON, a key no
+// line has is no column at all, and keys come in the order first seen.
+// An append is therefore read by name into the dataset's columns, in the
+// dataset's order: a missing key is NULL, and a column of another type is
+// cast when no value changes —
+//   - number to number: cast, and cast back; a value that does not come
+//     back the same (7.5 into BIGINT, 2^60+1 into DOUBLE, 1.005 into
+//     DECIMAL(5,2)) or is out of range is refused with its line;
+//   - text to a date, time, timestamp or UUID: a value that does not parse
+//     is refused (the type the dataset read such values as);
+//   - JSON (a field null on every line, or of mixed kinds): nulls, and
+//     the values of the column's kind (strings for VARCHAR, numbers as
+//     above, booleans); any other value is refused as not of the
+//     column's type. JSON[] (empty arrays): nulls and empty lists.
+// Any other difference (a key not in the dataset, a case variant of a
+// column, text into a number, nested types) is refused as before.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"lakehouse-go/internal/errs"
+)
+
+// jsonReader is the read_json call for a JSONL file: types sniffed from
+// the first lines, or from every line (fullSniff), or given (columns, as
+// DuckDB's struct literal of names and types).
+func jsonReader(path string, fullSniff bool, columns string) string {
+	r := "read_json(" + sqlString(path) + ", format = 'newline_delimited', records = true"
+	switch {
+	case columns != "":
+		r += ", columns = " + columns
+	case fullSniff:
+		r += ", sample_size = -1"
+	}
+	return r + ")"
+}
+
+// jsonBatch describes a JSONL file and returns the reader to select from
+// and its columns. A column sniffed as an integer type from the first
+// lines is read as JSON instead: DuckDB would round a later 7.5 into it
+// silently; the projection (jsonNumberSQL) casts it strictly. sniffed
+// holds the types DuckDB chose.
+func (c *Converter) jsonBatch(ctx context.Context, path string, fullSniff bool) (reader string, cols, sniffed []Column, err error) {
+	reader = jsonReader(path, fullSniff, "")
+	if sniffed, err = c.describe(ctx, reader); err != nil {
+		return "", nil, nil, err
+	}
+	cols = append([]Column(nil), sniffed...)
+	for _, col := range cols {
+		if badName(col.Name) {
+			return reader, cols, sniffed, nil // refused by name (checkResult, or the append's comparison)
+		}
+	}
+	var fields []string
+	retyped := false
+	for i, col := range cols {
+		if typ, scale, ok := exactType(col.Type); ok && scale == 0 && !strings.HasPrefix(typ, "DECIMAL") && !fullSniff {
+			cols[i].Type, retyped = "JSON", true
+		}
+		fields = append(fields, sqlString(col.Name)+": "+sqlString(cols[i].Type))
+	}
+	if retyped {
+		reader = jsonReader(path, false, "{"+strings.Join(fields, ", ")+"}")
+	}
+	return reader, cols, sniffed, nil
+}
+
+// convertJSONL converts a JSONL file: on create, with the sniffed types
+// (read again with every line sniffed when a later value does not fit an
+// integer type sniffed from the first lines, as CSV is); on append, into
+// the dataset's columns (jsonAppendQuery).
+func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (*Result, error) {
+	run := func(fullSniff bool) (*Result, error) {
+		reader, cols, sniffed, err := c.jsonBatch(ctx, in.Path, fullSniff)
+		if err != nil {
+			return nil, err
+		}
+		var q string
+		if in.Schema != nil {
+			q, err = jsonAppendQuery(in.Schema, reader, cols)
+		} else {
+			q = jsonCreateQuery(reader, cols, sniffed)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c.copy(ctx, q, outDir)
+	}
+	res, err := run(false)
+	if err != nil && in.Schema == nil && ctx.Err() == nil && strings.Contains(rawMessage(err), badValueTag) {
+		res, err = run(true)
+	}
+	return res, err
+}
+
+var reNumericType = regexp.MustCompile(`^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$`)
+
+func numericType(t string) bool {
+	return reNumericType.MatchString(strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(t)), " ", ""))
+}
+
+func textParsedType(t string) bool {
+	switch strings.ToUpper(strings.TrimSpace(t)) {
+	case "DATE", "TIME", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIME WITH TIME ZONE", "UUID":
+		return true
+	}
+	return false
+}
+
+// jsonCreateQuery selects a created dataset's columns: as read, with the
+// integer columns read as JSON cast strictly to their sniffed types.
+func jsonCreateQuery(reader string, cols, sniffed []Column) string {
+	if slices.Equal(cols, sniffed) {
+		return "SELECT * FROM " + reader
+	}
+	q := newJSONSelect(len(cols))
+	for i, col := range cols {
+		if col.Type == sniffed[i].Type {
+			q.add(q.c(i), col.Name)
+			continue
+		}
+		expr, _, v := jsonColumnSQL(i, sniffed[i], col, q.c(i), q.v(i))
+		q.addV(v, i, col.Type, sniffed[i].Type)
+		q.add(expr, col.Name)
+	}
+	return q.sql(reader)
+}
+
+// jsonAppendQuery is the SELECT of a JSONL append into schema from
+// reader, whose columns are batch. Refusals are Invalid errors.
+func jsonAppendQuery(schema []Column, reader string, batch []Column) (string, error) {
+	have := map[string]int{}
+	var diffs []string
+	want := map[string]Column{}
+	for _, col := range schema {
+		want[strings.ToLower(col.Name)] = col
+	}
+	for k, b := range batch {
+		d, ok := want[strings.ToLower(b.Name)]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("column %q is not in the dataset", b.Name))
+		case d.Name != b.Name:
+			diffs = append(diffs, fmt.Sprintf("column %q is spelled %q in the dataset", b.Name, d.Name))
+		}
+		have[b.Name] = k
+	}
+	q := newJSONSelect(len(batch))
+	for i, col := range schema {
+		k, ok := have[col.Name]
+		if !ok {
+			q.add("CAST(NULL AS "+col.Type+")", col.Name)
+			continue
+		}
+		expr, why, v := jsonColumnSQL(i, col, batch[k], q.c(k), fmt.Sprintf("v%d", i))
+		if why != "" {
+			diffs = append(diffs, why)
+			continue
+		}
+		q.addV(v, k, batch[k].Type, col.Type)
+		q.add(expr, col.Name)
+	}
+	if len(diffs) > 0 {
+		return "", errs.E("ingest", errs.Invalid, "append: the schema does not match the dataset's: "+strings.Join(diffs, "; "))
+	}
+	return q.sql(reader), nil
+}
+
+// jsonSelect builds SELECT <out> FROM (SELECT c0.., <v casts> FROM reader
+// AS t(c0, ..)): the reader's columns by position (c<k>), each cast a
+// projection needs computed once (v<...>).
+type jsonSelect struct {
+	inner, out []string
+	n          int
+}
+
+func newJSONSelect(n int) *jsonSelect {
+	q := &jsonSelect{n: n}
+	for k := 0; k < n; k++ {
+		q.inner = append(q.inner, q.c(k))
+	}
+	return q
+}
+
+func (q *jsonSelect) c(k int) string { return fmt.Sprintf("c%d", k) }
+func (q *jsonSelect) v(k int) string { return fmt.Sprintf("v%d", k) }
+
+// addV computes alias v = TRY_CAST(c<k> AS typ) in the inner select ("" =
+// none needed); a JSON value is cast from its text (a number's text casts
+// as JSON's own cast does, faster; the text of a JSON string, quotes and
+// all, casts to nothing).
+func (q *jsonSelect) addV(v string, k int, from, typ string) {
+	if v == "" {
+		return
+	}
+	c := q.c(k)
+	if strings.EqualFold(from, "JSON") {
+		c += "::VARCHAR"
+	}
+	q.inner = append(q.inner, fmt.Sprintf("TRY_CAST(%s AS %s) AS %s", c, typ, v))
+}
+
+func (q *jsonSelect) add(expr, name string) { q.out = append(q.out, expr+" AS "+sqlIdent(name)) }
+
+func (q *jsonSelect) sql(reader string) string {
+	aliases := make([]string, q.n)
+	for k := range aliases {
+		aliases[k] = q.c(k)
+	}
+	return fmt.Sprintf("SELECT %s FROM (SELECT %s FROM %s AS t(%s))",
+		strings.Join(q.out, ", "), strings.Join(q.inner, ", "), reader, strings.Join(aliases, ", "))
+}
+
+// jsonColumnSQL is the projection of dataset column i (col, the target
+// type) from the reader's column b (alias c), with v the alias of
+// TRY_CAST(c AS col.Type); it returns v when the expression uses it, or
+// why the column cannot be read.
+func jsonColumnSQL(i int, col, b Column, c, v string) (expr, why, usesV string) {
+	t := strings.ToUpper(strings.TrimSpace(col.Type))
+	if strings.EqualFold(b.Type, col.Type) {
+		return c, "", ""
+	}
+	tag := func(kind string) string {
+		return fmt.Sprintf("error(%s || %s::VARCHAR)", sqlString(fmt.Sprintf("%s%d:%s:%s:", badValueTag, i, kind, t)), c)
+	}
+	bt := strings.ToUpper(strings.TrimSpace(b.Type))
+	switch {
+	case numericType(bt) && numericType(t):
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN TRY_CAST(%[2]s AS %[4]s) IS DISTINCT FROM %[1]s THEN %[5]s ELSE %[2]s END",
+			c, v, tag("invalid"), b.Type, tag("inexact")), "", v
+	case bt == "VARCHAR" && textParsedType(t):
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s ELSE %[2]s END", c, v, tag("invalid")), "", v
+	case bt == "JSON":
+		// A field of mixed kinds, or an integer field read as JSON
+		// (jsonBatch): each value of the column's own kind is taken, any
+		// other is refused. A number printed back as written is taken at
+		// once (the common case); else an integer must come back the same
+		// through HUGEINT (2^60+1 does not from a DOUBLE), any other
+		// number through DOUBLE (7.5 does not from a BIGINT).
+		var take string
+		switch {
+		case t == "VARCHAR":
+			take = fmt.Sprintf("WHEN json_type(%[1]s) = 'VARCHAR' THEN json_extract_string(%[1]s, '$')", c)
+		case t == "BOOLEAN":
+			take = fmt.Sprintf("WHEN json_type(%[1]s) = 'BOOLEAN' THEN %[2]s", c, v)
+		case numericType(t):
+			take = fmt.Sprintf(`WHEN %[2]s::VARCHAR = %[1]s::VARCHAR THEN %[2]s
+ WHEN json_type(%[1]s) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CASE WHEN %[2]s IS NULL THEN %[3]s
+ WHEN json_type(%[1]s) = 'DOUBLE' AND TRY_CAST(%[2]s AS DOUBLE) IS DISTINCT FROM TRY_CAST(%[1]s AS DOUBLE) THEN %[4]s
+ WHEN json_type(%[1]s) <> 'DOUBLE' AND TRY_CAST(%[2]s AS HUGEINT) IS DISTINCT FROM TRY_CAST(%[1]s AS HUGEINT) THEN %[4]s
+ ELSE %[2]s END`, c, v, tag("invalid"), tag("inexact"))
+		}
+		usesV = ""
+		if strings.Contains(take, v) {
+			usesV = v
+		}
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL OR json_type(%[1]s) = 'NULL' THEN CAST(NULL AS %[2]s) %[3]s ELSE %[4]s END", c, col.Type, take, tag("mixed")), "", usesV
+	case bt == "JSON[]" && strings.HasSuffix(t, "[]"):
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN CAST(NULL AS %[2]s) WHEN len(%[1]s) = 0 THEN CAST([] AS %[2]s) ELSE %[3]s END", c, col.Type, tag("mixed")), "", ""
+	}
+	return "", fmt.Sprintf("column %q is %s, the dataset has %s", b.Name, b.Type, col.Type), ""
+}
+
+// findJSONL returns the line (1-based) of the first JSONL object whose
+// key holds value (its JSON text, or the string it spells), 0 if none.
+func findJSONL(path, key, value string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		line, err := readJSONLine(br, 64<<20)
+		if len(line) > 0 {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(line, &obj) == nil {
+				if raw, ok := obj[key]; ok {
+					var s string
+					if string(raw) == value || json.Unmarshal(raw, &s) == nil && s == value {
+						return n
+					}
+				}
+			}
+		}
+		if err != nil {
+			return 0
+		}
+	}
+}
