@@ -19,6 +19,10 @@ package convert
 //     column's type. JSON[] (empty arrays): nulls and empty lists.
 // Any other difference (a key not in the dataset, a case variant of a
 // column, text into a number, nested types) is refused as before.
+//
+// On create and append alike, a field DuckDB sniffs as an integer type
+// from the first lines is read as JSON and cast strictly (jsonBatch):
+// DuckDB's own reader would round a later 7.5 into it.
 
 import (
 	"bufio"
@@ -50,7 +54,7 @@ func jsonReader(path string, fullSniff bool, columns string) string {
 // jsonBatch describes a JSONL file and returns the reader to select from
 // and its columns. A column sniffed as an integer type from the first
 // lines is read as JSON instead: DuckDB would round a later 7.5 into it
-// silently; the projection (jsonNumberSQL) casts it strictly. sniffed
+// silently; the projection (jsonColumnSQL) casts it strictly. sniffed
 // holds the types DuckDB chose.
 func (c *Converter) jsonBatch(ctx context.Context, path string, fullSniff bool) (reader string, cols, sniffed []Column, err error) {
 	reader = jsonReader(path, fullSniff, "")
