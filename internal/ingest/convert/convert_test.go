@@ -83,10 +83,12 @@ func TestConvertOK(t *testing.T) {
 		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
 		{"jsonl key C0", JSONL, "{\"C0\":1,\"b\":2}\n", 1, "C0 BIGINT,b BIGINT", nil, "1|2"},
 		{"jsonl key a_1", JSONL, "{\"a\":1,\"a_1\":2}\n", 1, "a BIGINT,a_1 BIGINT", nil, "1|2"},
-		// JSONL: a late fraction in a field sniffed BIGINT re-reads every
-		// line (DOUBLE), never rounds; late nulls and whole numbers stay BIGINT.
+		// JSONL: a late fraction (or exponent) in a field sniffed BIGINT
+		// re-reads every line (DOUBLE), never rounds; a late key is read too.
 		{"jsonl late fraction", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":7.5}\n", 30001, "a DOUBLE", nil, ""},
-		{"jsonl late null and exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a BIGINT", nil, ""},
+		{"jsonl late exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a DOUBLE", nil, ""},
+		{"jsonl late null", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":2}\n", 30002, "a BIGINT", nil, ""},
+		{"jsonl late key", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":2,\"err\":\"boom\"}\n", 30001, "a BIGINT,err VARCHAR", nil, ""},
 		{"jsonl big double", JSONL, "{\"a\":1.5e308}\n{\"a\":1e-400}\n", 2, "a DOUBLE", nil, "1.5e+308;0.0"},
 	}
 	for _, tc := range cases {
@@ -438,6 +440,7 @@ func TestJSONLAppend(t *testing.T) {
 		{"null-only field", `{"id":1,"price":null,"note":null,"tags":null}` + "\n", "1|NULL|NULL|NULL|NULL|NULL"},
 		{"whole double into bigint", `{"id":7.0}` + "\n", "7|NULL|NULL|NULL|NULL|NULL"},
 		{"late exponent into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":1e2,"price":null}` + "\n", ""},
+		{"late key of the dataset", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":2,"note":"late"}` + "\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := conv(tc.data)
@@ -462,7 +465,8 @@ func TestJSONLAppend(t *testing.T) {
 	}{
 		{"fraction into bigint", `{"id":1}` + "\n" + `{"id":7.5}` + "\n", []string{"line 2", `column "id" (1)`, `value "7.5" is not a whole number`}},
 		{"late fraction into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":7.5}` + "\n", []string{"line 30001", `column "id" (1)`, `value "7.5" is not a whole number`}},
-		{"late text into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":"x"}` + "\n", []string{"line 30001", `column "id" (1)`, `value "x" is not a BIGINT`}},
+		{"late text into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":"x"}` + "\n", []string{"line 30001", `"x"`}},
+		{"late key not in the dataset", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":2,"colour":"red"}` + "\n", []string{`column "colour" is not in the dataset`}},
 		{"too many decimals", `{"id":1,"qty":1.005}` + "\n", []string{"line 1", `column "qty" (3)`, "more decimal places"}},
 		{"big int into double", `{"id":1,"price":1152921504606846977}` + "\n", []string{"line 1", `column "price" (2)`, "cannot be stored exactly as DOUBLE"}},
 		{"out of range", `{"id":1e30}` + "\n", []string{`column "id" (1)`, "out of range for BIGINT"}},

@@ -20,93 +20,120 @@ package convert
 // Any other difference (a key not in the dataset, a case variant of a
 // column, text into a number, nested types) is refused as before.
 //
-// On create and append alike, a field DuckDB sniffs as an integer type
-// from the first lines is read as JSON and cast strictly (jsonBatch):
-// DuckDB's own reader would round a later 7.5 into it.
+// On create and append alike, a key or a fraction that comes after the
+// lines DuckDB sniffs makes the file read with every line sniffed
+// (convertJSONL): its reader would refuse the one and round the other.
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 
 	"lakehouse-go/internal/errs"
 )
 
 // jsonReader is the read_json call for a JSONL file: types sniffed from
-// the first lines, or from every line (fullSniff), or given (columns, as
-// DuckDB's struct literal of names and types).
-func jsonReader(path string, fullSniff bool, columns string) string {
+// the first lines, or from every line (fullSniff).
+func jsonReader(path string, fullSniff bool) string {
 	r := "read_json(" + sqlString(path) + ", format = 'newline_delimited', records = true"
-	switch {
-	case columns != "":
-		r += ", columns = " + columns
-	case fullSniff:
+	if fullSniff {
 		r += ", sample_size = -1"
 	}
 	return r + ")"
 }
 
-// jsonBatch describes a JSONL file and returns the reader to select from
-// and its columns. A column sniffed as an integer type from the first
-// lines is read as JSON instead: DuckDB would round a later 7.5 into it
-// silently; the projection (jsonColumnSQL) casts it strictly. sniffed
-// holds the types DuckDB chose.
-func (c *Converter) jsonBatch(ctx context.Context, path string, fullSniff bool) (reader string, cols, sniffed []Column, err error) {
-	reader = jsonReader(path, fullSniff, "")
-	if sniffed, err = c.describe(ctx, reader); err != nil {
-		return "", nil, nil, err
-	}
-	cols = append([]Column(nil), sniffed...)
-	for _, col := range cols {
-		if badName(col.Name) {
-			return reader, cols, sniffed, nil // refused by name (checkResult, or the append's comparison)
-		}
-	}
-	var fields []string
-	retyped := false
-	for i, col := range cols {
-		if typ, scale, ok := exactType(col.Type); ok && scale == 0 && !strings.HasPrefix(typ, "DECIMAL") && !fullSniff {
-			cols[i].Type, retyped = "JSON", true
-		}
-		fields = append(fields, sqlString(col.Name)+": "+sqlString(cols[i].Type))
-	}
-	if retyped {
-		reader = jsonReader(path, false, "{"+strings.Join(fields, ", ")+"}")
-	}
-	return reader, cols, sniffed, nil
-}
-
-// convertJSONL converts a JSONL file: on create, with the sniffed types
-// (read again with every line sniffed when a later value does not fit an
-// integer type sniffed from the first lines, as CSV is); on append, into
-// the dataset's columns (jsonAppendQuery).
+// convertJSONL converts a JSONL file: on create with the types DuckDB
+// sniffs, on append into the dataset's columns (jsonAppendQuery). DuckDB
+// sniffs from the first lines; two things can come later: a key (its
+// reader then fails with "unknown key") and, in a field sniffed as an
+// integer type, a number with a fraction or an exponent, which its reader
+// would round silently (7.5 stored as 8). Either makes the file read again
+// with every line sniffed (jsonLateNumbers looks for the second first).
 func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (*Result, error) {
 	run := func(fullSniff bool) (*Result, error) {
-		reader, cols, sniffed, err := c.jsonBatch(ctx, in.Path, fullSniff)
+		reader := jsonReader(in.Path, fullSniff)
+		cols, err := c.describe(ctx, reader)
 		if err != nil {
 			return nil, err
 		}
-		var q string
+		if !fullSniff && c.jsonLateNumbers(ctx, in.Path, cols) {
+			fullSniff, reader = true, jsonReader(in.Path, true)
+			if cols, err = c.describe(ctx, reader); err != nil {
+				return nil, err
+			}
+		}
+		q := "SELECT * FROM " + reader
 		if in.Schema != nil {
-			q, err = jsonAppendQuery(in.Schema, reader, cols)
-		} else {
-			q = jsonCreateQuery(reader, cols, sniffed)
-		}
-		if err != nil {
-			return nil, err
+			if q, err = jsonAppendQuery(in.Schema, reader, cols); err != nil {
+				return nil, err
+			}
 		}
 		return c.copy(ctx, q, outDir)
 	}
 	res, err := run(false)
-	if err != nil && in.Schema == nil && ctx.Err() == nil && strings.Contains(rawMessage(err), badValueTag) {
+	if err != nil && ctx.Err() == nil && strings.Contains(rawMessage(err), "has unknown key") {
 		res, err = run(true)
 	}
 	return res, err
+}
+
+// jsonSampleLines is how many lines DuckDB's JSON sniffer reads (its
+// sample_size, 20480 rows), less a margin.
+const jsonSampleLines = 20000
+
+// jsonLateNumbers says whether a field sniffed as an integer type holds,
+// somewhere, a number written with a fraction or an exponent (JSON's
+// DOUBLE kind: 7.5, and also 7.0 or 1e2, which re-reading merely keeps
+// exact). Files the sniffer read whole are not scanned; a field name that
+// cannot be put in a JSON path, or a scan that fails, is answered as if
+// such a number were there, or left to the conversion's own error.
+func (c *Converter) jsonLateNumbers(ctx context.Context, path string, cols []Column) bool {
+	var paths []string
+	for _, col := range cols {
+		if typ, scale, ok := exactType(col.Type); !ok || scale != 0 || strings.HasPrefix(typ, "DECIMAL") {
+			continue
+		}
+		if strings.ContainsAny(col.Name, "\\\"") || badName(col.Name) {
+			return true
+		}
+		paths = append(paths, sqlString(`$."`+col.Name+`"`))
+	}
+	if len(paths) == 0 || fewLines(path, jsonSampleLines) {
+		return false
+	}
+	q := "SELECT coalesce(bool_or(list_contains(json_type(json, [" + strings.Join(paths, ", ") + "]), 'DOUBLE')), false) FROM read_json_objects(" +
+		sqlString(path) + ", format = 'newline_delimited')"
+	var late bool
+	if err := c.db.QueryRowContext(ctx, q).Scan(&late); err != nil {
+		return false // the conversion reports what is wrong with the file
+	}
+	return late
+}
+
+// fewLines says whether the file at path has at most n lines.
+func fewLines(path string, n int) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	lines := 0
+	for {
+		m, err := f.Read(buf)
+		lines += bytes.Count(buf[:m], []byte{'\n'})
+		if lines > n {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+	}
 }
 
 var reNumericType = regexp.MustCompile(`^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$`)
@@ -121,25 +148,6 @@ func textParsedType(t string) bool {
 		return true
 	}
 	return false
-}
-
-// jsonCreateQuery selects a created dataset's columns: as read, with the
-// integer columns read as JSON cast strictly to their sniffed types.
-func jsonCreateQuery(reader string, cols, sniffed []Column) string {
-	if slices.Equal(cols, sniffed) {
-		return "SELECT * FROM " + reader
-	}
-	q := newJSONSelect(len(cols))
-	for i, col := range cols {
-		if col.Type == sniffed[i].Type {
-			q.add(q.c(i), col.Name)
-			continue
-		}
-		expr, _, v := jsonColumnSQL(i, sniffed[i], col, q.c(i), q.v(i))
-		q.addV(v, i, col.Type, sniffed[i].Type)
-		q.add(expr, col.Name)
-	}
-	return q.sql(reader)
 }
 
 // jsonAppendQuery is the SELECT of a JSONL append into schema from
