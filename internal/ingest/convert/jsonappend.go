@@ -207,7 +207,6 @@ func newJSONSelect(n int) *jsonSelect {
 }
 
 func (q *jsonSelect) c(k int) string { return fmt.Sprintf("c%d", k) }
-func (q *jsonSelect) v(k int) string { return fmt.Sprintf("v%d", k) }
 
 // addV computes alias v = TRY_CAST(c<k> AS typ) in the inner select ("" =
 // none needed); a JSON value is cast from its text (a number's text casts
