@@ -88,6 +88,7 @@ func TestConvertOK(t *testing.T) {
 		{"jsonl late fraction", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":7.5}\n", 30001, "a DOUBLE", nil, ""},
 		{"jsonl late exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a DOUBLE", nil, ""},
 		{"jsonl late null", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":2}\n", 30002, "a BIGINT", nil, ""},
+		{"jsonl late boolean", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":true}\n", 30001, "a JSON", nil, ""},
 		{"jsonl late key", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":2,\"err\":\"boom\"}\n", 30001, "a BIGINT,err VARCHAR", nil, ""},
 		{"jsonl big double", JSONL, "{\"a\":1.5e308}\n{\"a\":1e-400}\n", 2, "a DOUBLE", nil, "1.5e+308;0.0"},
 	}
@@ -465,7 +466,8 @@ func TestJSONLAppend(t *testing.T) {
 	}{
 		{"fraction into bigint", `{"id":1}` + "\n" + `{"id":7.5}` + "\n", []string{"line 2", `column "id" (1)`, `value "7.5" is not a whole number`}},
 		{"late fraction into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":7.5}` + "\n", []string{"line 30001", `column "id" (1)`, `value "7.5" is not a whole number`}},
-		{"late text into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":"x"}` + "\n", []string{"line 30001", `"x"`}},
+		{"late text into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":"x"}` + "\n", []string{"line 30001", `column "id" (1)`, `value "x" is not a BIGINT`}},
+		{"late boolean into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":true}` + "\n", []string{"line 30001", `column "id" (1)`, `value true is not a BIGINT`}},
 		{"late key not in the dataset", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":2,"colour":"red"}` + "\n", []string{`column "colour" is not in the dataset`}},
 		{"too many decimals", `{"id":1,"qty":1.005}` + "\n", []string{"line 1", `column "qty" (3)`, "more decimal places"}},
 		{"big int into double", `{"id":1,"price":1152921504606846977}` + "\n", []string{"line 1", `column "price" (2)`, "cannot be stored exactly as DOUBLE"}},

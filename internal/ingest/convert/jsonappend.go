@@ -87,9 +87,10 @@ func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (
 const jsonSampleLines = 20000
 
 // jsonLateNumbers says whether a field sniffed as an integer type holds,
-// somewhere, a number written with a fraction or an exponent (JSON's
-// DOUBLE kind: 7.5, and also 7.0 or 1e2, which re-reading merely keeps
-// exact). Files the sniffer read whole are not scanned; a field name that
+// somewhere, anything but an integer: a number written with a fraction or
+// an exponent (JSON's DOUBLE kind: 7.5, and also 7.0 or 1e2, which
+// re-reading merely keeps exact), or a boolean (DuckDB's reader would store
+// true as 1), a string, an object or an array. Files the sniffer read whole are not scanned; a field name that
 // cannot be put in a JSON path, or a scan that fails, is answered as if
 // such a number were there, or left to the conversion's own error.
 func (c *Converter) jsonLateNumbers(ctx context.Context, path string, cols []Column) bool {
@@ -106,7 +107,7 @@ func (c *Converter) jsonLateNumbers(ctx context.Context, path string, cols []Col
 	if len(paths) == 0 || fewLines(path, jsonSampleLines) {
 		return false
 	}
-	q := "SELECT coalesce(bool_or(list_contains(json_type(json, [" + strings.Join(paths, ", ") + "]), 'DOUBLE')), false) FROM read_json_objects(" +
+	q := "SELECT coalesce(bool_or(list_has_any(json_type(json, [" + strings.Join(paths, ", ") + "]), ['DOUBLE', 'BOOLEAN', 'VARCHAR', 'OBJECT', 'ARRAY'])), false) FROM read_json_objects(" +
 		sqlString(path) + ", format = 'newline_delimited')"
 	var late bool
 	if err := c.db.QueryRowContext(ctx, q).Scan(&late); err != nil {
