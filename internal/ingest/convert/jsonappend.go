@@ -51,9 +51,10 @@ func jsonReader(path string, fullSniff bool) string {
 // sniffs, on append into the dataset's columns (jsonAppendQuery). DuckDB
 // sniffs from the first lines; two things can come later: a key (its
 // reader then fails with "unknown key") and, in a field sniffed as an
-// integer type, a number with a fraction or an exponent, which its reader
-// would round silently (7.5 stored as 8). Either makes the file read again
-// with every line sniffed (jsonLateNumbers looks for the second first).
+// integer type, a value that is not an integer, which its reader would
+// change silently (7.5 stored as 8, true as 1). Either makes the file read
+// again with every line sniffed (jsonLateValues looks for the second
+// first).
 func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (*Result, error) {
 	run := func(fullSniff bool) (*Result, error) {
 		reader := jsonReader(in.Path, fullSniff)
@@ -61,8 +62,8 @@ func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (
 		if err != nil {
 			return nil, err
 		}
-		if !fullSniff && c.jsonLateNumbers(ctx, in.Path, cols) {
-			fullSniff, reader = true, jsonReader(in.Path, true)
+		if !fullSniff && c.jsonLateValues(ctx, in.Path, cols) {
+			reader = jsonReader(in.Path, true)
 			if cols, err = c.describe(ctx, reader); err != nil {
 				return nil, err
 			}
@@ -86,14 +87,15 @@ func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (
 // sample_size, 20480 rows), less a margin.
 const jsonSampleLines = 20000
 
-// jsonLateNumbers says whether a field sniffed as an integer type holds,
+// jsonLateValues says whether a field sniffed as an integer type holds,
 // somewhere, anything but an integer: a number written with a fraction or
 // an exponent (JSON's DOUBLE kind: 7.5, and also 7.0 or 1e2, which
-// re-reading merely keeps exact), or a boolean (DuckDB's reader would store
-// true as 1), a string, an object or an array. Files the sniffer read whole are not scanned; a field name that
-// cannot be put in a JSON path, or a scan that fails, is answered as if
-// such a number were there, or left to the conversion's own error.
-func (c *Converter) jsonLateNumbers(ctx context.Context, path string, cols []Column) bool {
+// re-reading merely keeps exact), a boolean (DuckDB's reader would store
+// true as 1), a string, an object or an array. Files the sniffer read
+// whole are not scanned; a field name that cannot be put in a JSON path
+// counts as such a value; a scan that fails is left to the conversion's
+// own error.
+func (c *Converter) jsonLateValues(ctx context.Context, path string, cols []Column) bool {
 	var paths []string
 	for _, col := range cols {
 		if typ, scale, ok := exactType(col.Type); !ok || scale != 0 || strings.HasPrefix(typ, "DECIMAL") {
