@@ -95,6 +95,26 @@ func checkNames(t *testing.T, data []byte, res *Result) {
 
 var reSimpleNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$`)
 
+// appendCSV appends header+body to a dataset of schema and returns the
+// CSV and, when it was accepted and Go's CSV reader reads it as DuckDB's
+// did, its records after the header and the stored rows' values; else no
+// records (no oracle).
+func appendCSV(t *testing.T, c *Converter, header string, body []byte, schema []Column) (data []byte, recs, got [][]string) {
+	data = append([]byte(header), body...)
+	res := convertBytes(t, c, data, Input{Format: CSV, Schema: schema})
+	if res == nil {
+		return data, nil, nil
+	}
+	all, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
+	if err != nil || int64(len(all)-1) != res.Rows {
+		return data, nil, nil // Go's reader disagrees with DuckDB's on this input: no oracle
+	}
+	for _, row := range strings.Split(dump(t, c, res), ";") {
+		got = append(got, strings.Split(row, "|"))
+	}
+	return data, all[1:], got
+}
+
 // FuzzAppendCSV: rows appended to a dataset (id BIGINT, d DECIMAL(6,2),
 // t TINYINT, z TIMESTAMPTZ) are refused as invalid or stored exactly as
 // written: a number in plain decimal notation is never rounded, and a
@@ -118,19 +138,10 @@ func FuzzAppendCSV(f *testing.F) {
 	c := fuzzConverter(f)
 	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DECIMAL(6,2)"}, {Name: "t", Type: "TINYINT"}, {Name: "z", Type: "TIMESTAMPTZ"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		data := append([]byte("id,d,t,z\n"), body...)
-		res := convertBytes(t, c, data, Input{Format: CSV, Schema: schema})
-		if res == nil {
-			return
-		}
+		data, recs, got := appendCSV(t, c, "id,d,t,z\n", body, schema)
 		// Every plain number that was accepted is stored as written.
-		recs, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
-		if err != nil || int64(len(recs)-1) != res.Rows {
-			return // Go's reader disagrees with DuckDB's on this input: no oracle
-		}
-		got := strings.Split(dump(t, c, res), ";")
-		for i, rec := range recs[1:] {
-			vals := strings.Split(got[i], "|")
+		for i, rec := range recs {
+			vals := got[i]
 			if len(rec) != 4 || len(vals) != 4 {
 				return
 			}
@@ -203,18 +214,9 @@ func FuzzAppendDates(f *testing.F) {
 	c := fuzzConverter(f)
 	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DATE", Format: "%m/%d/%Y"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		data := append([]byte("id,d\n"), body...)
-		res := convertBytes(t, c, data, Input{Format: CSV, Schema: schema})
-		if res == nil {
-			return
-		}
-		recs, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
-		if err != nil || int64(len(recs)-1) != res.Rows {
-			return // Go's reader disagrees with DuckDB's on this input: no oracle
-		}
-		got := strings.Split(dump(t, c, res), ";")
-		for i, rec := range recs[1:] {
-			vals := strings.Split(got[i], "|")
+		data, recs, got := appendCSV(t, c, "id,d\n", body, schema)
+		for i, rec := range recs {
+			vals := got[i]
 			if len(rec) != 2 || len(vals) != 2 || !reUSDate.MatchString(rec[1]) {
 				continue
 			}
