@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
 	"lakehouse-go/internal/errs"
@@ -139,10 +138,13 @@ func fewLines(path string, n int) bool {
 	}
 }
 
-var reNumericType = regexp.MustCompile(`^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$`)
-
+// numericType: an integer or DECIMAL type (exactType), or a float.
 func numericType(t string) bool {
-	return reNumericType.MatchString(strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(t)), " ", ""))
+	if _, _, ok := exactType(t); ok {
+		return true
+	}
+	u := strings.ToUpper(strings.TrimSpace(t))
+	return u == "DOUBLE" || u == "FLOAT"
 }
 
 func textParsedType(t string) bool {
