@@ -89,6 +89,8 @@ func TestConvertOK(t *testing.T) {
 		{"jsonl late exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a DOUBLE", nil, ""},
 		{"jsonl late null", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":2}\n", 30002, "a BIGINT", nil, ""},
 		{"jsonl late boolean", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":true}\n", 30001, "a JSON", nil, ""},
+		// The same inside an object or a list (was stored as 8 and [1 2]).
+		{"jsonl late nested fraction", JSONL, strings.Repeat(`{"a":{"x":1},"l":[1]}`+"\n", 30000) + `{"a":{"x":7.5},"l":[1,2.5]}` + "\n", 30001, "a STRUCT(x DOUBLE),l DOUBLE[]", nil, ""},
 		{"jsonl late key", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":2,\"err\":\"boom\"}\n", 30001, "a BIGINT,err VARCHAR", nil, ""},
 		{"jsonl big double", JSONL, "{\"a\":1.5e308}\n{\"a\":1e-400}\n", 2, "a DOUBLE", nil, "1.5e+308;0.0"},
 	}
@@ -491,5 +493,24 @@ func TestJSONLAppend(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJSONLNestedLateAppend: a fraction after DuckDB's sample inside an
+// object or list of a dataset's integer field is refused, never rounded
+// into the dataset (the batch alone sniffed STRUCT(x BIGINT) and stored 8).
+func TestJSONLNestedLateAppend(t *testing.T) {
+	c := newConv(t)
+	schema := []Column{{Name: "a", Type: "STRUCT(x BIGINT)"}, {Name: "l", Type: "BIGINT[]"}}
+	head := strings.Repeat(`{"a":{"x":1},"l":[1]}`+"\n", 30000)
+	for _, tail := range []string{`{"a":{"x":7.5},"l":[1]}`, `{"a":{"x":1},"l":[1,2.5]}`} {
+		res, err := c.Convert(context.Background(), Input{Path: write(t, "in.jsonl", []byte(head+tail+"\n")), Format: JSONL, Schema: schema}, filepath.Join(t.TempDir(), "out"))
+		if errs.KindOf(err) != errs.Invalid || !strings.Contains(err.Error(), "DOUBLE") {
+			t.Fatalf("%s: want a refusal naming DOUBLE, got %v (%+v)", tail, err, res)
+		}
+	}
+	res, err := c.Convert(context.Background(), Input{Path: write(t, "in.jsonl", []byte(head+`{"a":{"x":7},"l":[2]}`+"\n")), Format: JSONL, Schema: schema}, filepath.Join(t.TempDir(), "out"))
+	if err != nil || res.Rows != 30001 {
+		t.Fatalf("whole numbers: %v", err)
 	}
 }

@@ -28,9 +28,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"lakehouse-go/internal/errs"
@@ -90,31 +92,78 @@ const jsonSampleLines = 20000
 // somewhere, anything but an integer: a number written with a fraction or
 // an exponent (JSON's DOUBLE kind: 7.5, and also 7.0 or 1e2, which
 // re-reading merely keeps exact), a boolean (DuckDB's reader would store
-// true as 1), a string, an object or an array. Files the sniffer read
-// whole are not scanned; a field name that cannot be put in a JSON path
+// true as 1), a string, an object or an array; or a field whose type
+// nests an integer type has, somewhere after the sample, a structure the
+// sample did not (see below). Files the sniffer read whole are not
+// scanned; a field name that cannot be put in a JSON path
 // counts as such a value; a scan that fails is left to the conversion's
 // own error.
 func (c *Converter) jsonLateValues(ctx context.Context, path string, cols []Column) bool {
-	var paths []string
+	var paths, nested []string
 	for _, col := range cols {
-		if typ, scale, ok := exactType(col.Type); !ok || scale != 0 || strings.HasPrefix(typ, "DECIMAL") {
+		typ, scale, ok := exactType(col.Type)
+		flat := ok && scale == 0 && !strings.HasPrefix(typ, "DECIMAL")
+		if !flat && !nestedInteger(col.Type) {
 			continue
 		}
 		if strings.ContainsAny(col.Name, "\\\"") || badName(col.Name) {
 			return true
 		}
-		paths = append(paths, sqlString(`$."`+col.Name+`"`))
+		if flat {
+			paths = append(paths, sqlString(`$."`+col.Name+`"`))
+		} else {
+			nested = append(nested, "json_group_structure(json -> "+sqlString(`$."`+col.Name+`"`)+")::VARCHAR")
+		}
 	}
-	if len(paths) == 0 || fewLines(path, jsonSampleLines) {
+	if len(paths)+len(nested) == 0 || fewLines(path, jsonSampleLines) {
 		return false
 	}
-	q := "SELECT coalesce(bool_or(list_has_any(json_type(json, [" + strings.Join(paths, ", ") + "]), ['DOUBLE', 'BOOLEAN', 'VARCHAR', 'OBJECT', 'ARRAY'])), false) FROM read_json_objects(" +
-		sqlString(path) + ", format = 'newline_delimited')"
-	var late bool
-	if err := c.db.QueryRowContext(ctx, q).Scan(&late); err != nil {
+	objects := "read_json_objects(" + sqlString(path) + ", format = 'newline_delimited')"
+	sel := []string{"false"}
+	if len(paths) > 0 {
+		sel[0] = "coalesce(bool_or(list_has_any(json_type(json, [" + strings.Join(paths, ", ") + "]), ['DOUBLE', 'BOOLEAN', 'VARCHAR', 'OBJECT', 'ARRAY'])), false)"
+	}
+	sel = append(sel, nested...)
+	all := make([]sql.NullString, len(nested))
+	dst := []any{new(bool)}
+	for i := range all {
+		dst = append(dst, &all[i])
+	}
+	if err := c.db.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+objects).Scan(dst...); err != nil {
 		return false // the conversion reports what is wrong with the file
 	}
-	return late
+	if *dst[0].(*bool) || len(nested) == 0 {
+		return *dst[0].(*bool)
+	}
+	// An integer inside an object or a list ({"a": {"x": 7.5}} after lines
+	// of {"a": {"x": 1}}) would be rounded too: the structure of those
+	// fields over the whole file (JSON kinds merged, as the sniffer merges
+	// them) must be the structure of the lines it sniffed.
+	sample := make([]sql.NullString, len(nested))
+	dst = dst[:0]
+	for i := range sample {
+		dst = append(dst, &sample[i])
+	}
+	q := fmt.Sprintf("SELECT %s FROM (SELECT json FROM %s LIMIT %d)", strings.Join(nested, ", "), objects, jsonSampleLines)
+	if err := c.db.QueryRowContext(ctx, q).Scan(dst...); err != nil {
+		return false
+	}
+	for i := range all {
+		if all[i] != sample[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// nestedIntRE finds an integer type inside a nested type (STRUCT field,
+// LIST element, MAP value); a field named like a type only costs a scan.
+var nestedIntRE = regexp.MustCompile(`(^|[ (,])U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)([ ,)\[]|$)`)
+
+// nestedInteger says whether a column of type t is a STRUCT, LIST or MAP
+// holding an integer type anywhere.
+func nestedInteger(t string) bool {
+	return strings.ContainsAny(t, "([") && nestedIntRE.MatchString(t)
 }
 
 // fewLines says whether the file at path has at most n lines.
