@@ -67,7 +67,21 @@ type Catalog struct {
 
 	mu     sync.Mutex
 	latest map[string]*Dataset // latest known manifest per name (may be a tombstone)
+	// infos: the Versions line of each manifest read, by manifest key,
+	// with the etag it was read at. Manifests are never rewritten, so a
+	// listing then reads only the versions it has not seen: N appends no
+	// longer cost N manifests (each naming up to N files) per listing.
+	infos map[string]versionEntry
 }
+
+type versionEntry struct {
+	etag string
+	info VersionInfo
+}
+
+// maxInfos bounds the Versions cache (about 150 bytes an entry); when it
+// is full it starts over.
+const maxInfos = 1 << 18
 
 var _ Service = (*Catalog)(nil)
 
@@ -76,7 +90,7 @@ func NewCatalog(store storage.Store, now func() time.Time) *Catalog {
 	if now == nil {
 		now = time.Now
 	}
-	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}}
+	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}, infos: map[string]versionEntry{}}
 }
 
 func (c *Catalog) exists(ctx context.Context, name string, v int64) (bool, error) {
@@ -91,19 +105,25 @@ func (c *Catalog) exists(ctx context.Context, name string, v int64) (bool, error
 }
 
 func (c *Catalog) read(ctx context.Context, name string, v int64) (*Dataset, error) {
-	rc, _, err := c.store.Get(ctx, ManifestKey(name, v), storage.Whole)
+	d, _, err := c.readInfo(ctx, name, v)
+	return d, err
+}
+
+// readInfo is read, with the object's etag.
+func (c *Catalog) readInfo(ctx context.Context, name string, v int64) (*Dataset, string, error) {
+	rc, oi, err := c.store.Get(ctx, ManifestKey(name, v), storage.Whole)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			return nil, errs.Errorf("catalog.get", errs.NotFound, "dataset %q has no version %d", name, v)
+			return nil, "", errs.Errorf("catalog.get", errs.NotFound, "dataset %q has no version %d", name, v)
 		}
-		return nil, err
+		return nil, "", err
 	}
 	defer rc.Close()
 	var d Dataset
 	if err := json.NewDecoder(io.LimitReader(rc, 256<<20)).Decode(&d); err != nil {
-		return nil, errs.E("catalog.get", errs.Internal, fmt.Sprintf("manifest %s is not valid JSON", ManifestKey(name, v)), err)
+		return nil, "", errs.E("catalog.get", errs.Internal, fmt.Sprintf("manifest %s is not valid JSON", ManifestKey(name, v)), err)
 	}
-	return &d, nil
+	return &d, oi.ETag, nil
 }
 
 // latestVersion returns the latest manifest of name (nil when the dataset
@@ -259,10 +279,14 @@ func (c *Catalog) Versions(ctx context.Context, name string) ([]VersionInfo, err
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	var vs []int64
+	type listed struct {
+		v    int64
+		etag string
+	}
+	var vs []listed
 	err := storage.ListAll(ctx, c.store, ManifestPrefix+name+"/", func(o storage.ObjectInfo) error {
 		if n, v, ok := parseManifestKey(o.Key); ok && n == name {
-			vs = append(vs, v)
+			vs = append(vs, listed{v, o.ETag})
 		}
 		return nil
 	})
@@ -272,18 +296,36 @@ func (c *Catalog) Versions(ctx context.Context, name string) ([]VersionInfo, err
 	if len(vs) == 0 {
 		return nil, errs.Errorf("catalog.versions", errs.NotFound, "dataset %q not found", name)
 	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	sort.Slice(vs, func(i, j int) bool { return vs[i].v < vs[j].v })
 	out := make([]VersionInfo, len(vs))
+	var todo []int
+	c.mu.Lock()
+	for i, l := range vs {
+		if e, ok := c.infos[ManifestKey(name, l.v)]; ok && e.etag == l.etag {
+			out[i] = e.info
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	c.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, v := range vs {
+	for _, i := range todo {
 		g.Go(func() error {
-			d, err := c.read(gctx, name, v)
+			d, etag, err := c.readInfo(gctx, name, vs[i].v)
 			if err != nil {
 				return err
 			}
 			out[i] = VersionInfo{Version: d.Version, Mode: d.Mode, RowCount: d.RowCount, FileCount: len(d.Files),
 				Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted}
+			if etag != "" {
+				c.mu.Lock()
+				if len(c.infos) >= maxInfos {
+					clear(c.infos)
+				}
+				c.infos[ManifestKey(name, vs[i].v)] = versionEntry{etag, out[i]}
+				c.mu.Unlock()
+			}
 			return nil
 		})
 	}
