@@ -195,10 +195,11 @@ func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, status, rep)
 }
 
-func (g *gateway) probe(ctx context.Context, name string) DaemonHealth {
+func (g *gateway) probe(ctx context.Context, name string) (h DaemonHealth) {
 	base := g.env.Config.URL(name)
-	h := DaemonHealth{URL: base, Status: "down"}
+	h = DaemonHealth{URL: base, Status: "down"}
 	start := time.Now()
+	// h is the named result: the deferred assignment is what the caller gets.
 	defer func() { h.LatencyMS = float64(time.Since(start).Microseconds()) / 1000 }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
 	if err != nil {

@@ -316,6 +316,31 @@ func TestHealthAggregates(t *testing.T) {
 	}
 }
 
+// TestHealthLatency: each daemon's latency_ms is the time its probe took
+// (was always 0: the deferred measurement was lost on return).
+func TestHealthLatency(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(40 * time.Millisecond)
+		shared.WriteJSON(w, http.StatusOK, shared.Health{Service: "storaged", Status: "ok"})
+	}))
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	resp, err := http.Get(gw.URL() + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep HealthReport
+	json.NewDecoder(resp.Body).Decode(&rep)
+	resp.Body.Close()
+	st := rep.Daemons["storaged"]
+	if st.Status != "ok" || st.LatencyMS < 40 || st.LatencyMS > 5000 {
+		t.Fatalf("storaged %+v", st)
+	}
+	if down := rep.Daemons["catalogd"]; down.Status != "down" || down.LatencyMS <= 0 {
+		t.Fatalf("catalogd %+v", down)
+	}
+}
+
 // TestConsoleWithAuth: with a token the console page still loads (it holds
 // no data; a browser never sends its #token= fragment), while what it
 // calls needs the token.
