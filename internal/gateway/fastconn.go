@@ -56,10 +56,11 @@ type fconn struct {
 	werr      error
 	pending   int // 1 when wbuf holds a byte the watcher read (next request)
 
-	ttimer *time.Timer      // request timeout
-	lr     io.LimitedReader // relay's reader of a sized answer, reused
-	rdl    atomic.Bool      // a header/idle read deadline may still be set
-	rdlAt  time.Time        // that deadline, when rdl (serve's goroutine only)
+	ttimer   *time.Timer      // request timeout
+	lr       io.LimitedReader // relay's reader of a sized answer, reused
+	trailers []byte           // relay's trailer fields of a chunked answer, reused
+	rdl      atomic.Bool      // a header/idle read deadline may still be set
+	rdlAt    time.Time        // that deadline, when rdl (serve's goroutine only)
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -435,7 +436,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 		if err := c.copyBody(cw, src, -1); err != nil {
 			return err
 		}
-		if err := readTrailers(c.br); err != nil {
+		if _, err := readTrailers(c.br, nil, false); err != nil {
 			return &bodyError{errBadChunk}
 		}
 		c.bodyDone = true
@@ -551,12 +552,17 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(statusLine(resp.status))
 	hasDate := false
+	// A chunked answer's trailers go on to a chunked client, announced as
+	// the daemon announced them.
+	trailers := mode == modeChunked && resp.chunked
 	for _, f := range resp.fields {
 		k := f.k.of(raw)
 		if len(k) == 14 && eqFold(k, "content-length") {
 			if mode == modeChunked {
 				continue
 			}
+		} else if trailers && len(k) == 7 && eqFold(k, "trailer") {
+			// kept
 		} else if skipBack(k) || (len(resp.conn) > 0 && nominated(raw, resp.conn, k)) {
 			continue
 		}
@@ -598,7 +604,7 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	case resp.chunked:
 		err, clientErr = c.relayBody(httputil.NewChunkedReader(uc.br), -1, true, true)
 		if err == nil {
-			err = readTrailers(uc.br)
+			c.trailers, err = readTrailers(uc.br, c.trailers[:0], trailers)
 		}
 	default: // until the daemon closes
 		upReuse = false
@@ -606,7 +612,11 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	}
 	if err == nil {
 		if mode == modeChunked {
-			bw.WriteString("0\r\n\r\n")
+			bw.WriteString("0\r\n")
+			if trailers {
+				bw.Write(c.trailers)
+			}
+			bw.WriteString("\r\n")
 		}
 		if werr := bw.Flush(); werr != nil {
 			err, clientErr = werr, true

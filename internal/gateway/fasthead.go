@@ -498,26 +498,65 @@ func nominated(raw []byte, conn []span, k []byte) bool {
 	return false
 }
 
-// readTrailers consumes a chunked body's trailer section (discarded, as
-// the net/http path does).
-func readTrailers(br *bufio.Reader) error {
+// readTrailers consumes a chunked body's trailer section. With keep set,
+// the trailer fields are appended to dst as "Name: value\r\n" lines, to
+// be written after the client's last chunk (queryd's X-Row-Count and
+// X-Truncated); fields that are malformed or that may not be trailers
+// (framing, routing, hop-by-hop) are dropped. A request's trailers are
+// discarded (keep false), as the net/http path does.
+func readTrailers(br *bufio.Reader, dst []byte, keep bool) ([]byte, error) {
 	n := 0
+	long := false // inside a line longer than the buffer: not kept
 	for {
 		b, err := br.ReadSlice('\n')
 		n += len(b)
 		if n > maxHeadBytes {
-			return errors.New("trailer section too large")
+			return dst, errors.New("trailer section too large")
 		}
 		if err == bufio.ErrBufferFull {
+			long = true
 			continue
 		}
 		if err != nil {
-			return err
+			return dst, err
 		}
-		if len(b) <= 2 && (len(b) == 1 || b[0] == '\r') {
-			return nil
+		if !long && len(b) <= 2 && (len(b) == 1 || b[0] == '\r') {
+			return dst, nil
+		}
+		if keep && !long {
+			dst = appendTrailer(dst, b)
+		}
+		long = false
+	}
+}
+
+// appendTrailer appends one trailer line (with its line end) to dst as
+// "Name: value\r\n" when it is a well-formed field a trailer may carry.
+func appendTrailer(dst, line []byte) []byte {
+	line = bytes.TrimRight(line, "\r\n")
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return dst
+	}
+	k, v := line[:colon], bytes.Trim(line[colon+1:], " \t")
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == '/' || c == ':' || c == ';' || c == '<' || c == '=' || c == '>' || c == '?' || c == '@' || c == '[' || c == '\\' || c == ']' || c == '{' || c == '}' {
+			return dst
 		}
 	}
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return dst
+		}
+	}
+	if skipFwd(k) || eqFold(k, "authorization") || eqFold(k, "content-type") || eqFold(k, "content-encoding") ||
+		eqFold(k, "content-range") || eqFold(k, "set-cookie") || eqFold(k, "location") {
+		return dst
+	}
+	dst = append(dst, k...)
+	dst = append(dst, ": "...)
+	dst = append(dst, v...)
+	return append(dst, "\r\n"...)
 }
 
 // appendTokens appends the spans of the comma-separated tokens of raw[v].

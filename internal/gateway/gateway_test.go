@@ -409,3 +409,54 @@ func TestProcs(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailersForwarded: a daemon's announced trailers (queryd's
+// X-Row-Count / X-Truncated on a streamed result) reach the client on both
+// paths; malformed or framing trailer fields do not (fast path).
+func TestTrailersForwarded(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Row-Count, X-Truncated")
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, "{\"a\":1}\n")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "{\"a\":2}\n")
+		w.Header().Set("X-Row-Count", "2")
+		w.Header().Set("X-Truncated", "true")
+	}))
+	defer up.Close()
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		resp, err := http.Get(gw.URL() + "/v1/storage/objects/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "{\"a\":1}\n{\"a\":2}\n" || resp.Trailer.Get("X-Row-Count") != "2" || resp.Trailer.Get("X-Truncated") != "true" {
+			t.Fatalf("fast %v: body %q trailer %v header %v", fast, b, resp.Trailer, resp.Header)
+		}
+	}
+}
+
+func TestAppendTrailer(t *testing.T) {
+	for in, want := range map[string]string{
+		"X-Row-Count: 2\r\n":         "X-Row-Count: 2\r\n",
+		"X-Row-Count:2\n":            "X-Row-Count: 2\r\n",
+		"X-Note:  a b \t\r\n":        "X-Note: a b\r\n",
+		"Content-Length: 5\r\n":      "",
+		"Transfer-Encoding: x\r\n":   "",
+		"Connection: close\r\n":      "",
+		"X-Request-Id: forged\r\n":   "",
+		"Bad Name: x\r\n":            "",
+		": x\r\n":                    "",
+		"no colon\r\n":               "",
+		"X-Ctl: a\x01b\r\n":          "",
+		" X-Folded: x\r\n":           "",
+		"Set-Cookie: session=1\r\n":  "",
+		"X-Unicode: caf\xc3\xa9\r\n": "X-Unicode: caf\xc3\xa9\r\n",
+	} {
+		if got := string(appendTrailer(nil, []byte(in))); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}

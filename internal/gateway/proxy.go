@@ -97,6 +97,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reqID != "" {
 		h.Set(errs.RequestIDHeader, reqID)
 	}
+	// Trailers the daemon announced go on after the body (queryd's
+	// X-Row-Count and X-Truncated), as on the fast path.
+	for k := range resp.Trailer {
+		h.Add("Trailer", k)
+	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
 		return
@@ -104,8 +109,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if err := copyBody(w, resp.Body, *bp, stream); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
+	if err := copyBody(w, resp.Body, *bp, stream); err != nil {
+		if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
+		}
+		return
+	}
+	for k, v := range resp.Trailer {
+		h[k] = v
 	}
 }
 
