@@ -39,6 +39,10 @@ const (
 const (
 	StatusPrecondition = http.StatusPreconditionFailed // Conflict on a create-only write
 	StatusBadGateway   = http.StatusBadGateway         // Unavailable when the upstream failed
+	// StatusClientClosed (nginx's 499): Invalid when the client closed the
+	// connection before the answer. Nobody reads it; it keeps a hang-up out
+	// of the 5xx counts and the ERROR log.
+	StatusClientClosed = 499
 )
 
 // statusOf is the one Kind -> default status table.

@@ -72,7 +72,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errs.WriteHTTP(w, r, nil, errTimedOut(p))
 			return
 		case context.Canceled:
-			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, "the client closed the connection before the answer"))
+			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
 			return
 		}
 		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())

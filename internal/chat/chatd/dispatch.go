@@ -291,7 +291,7 @@ func requestEnded(ctx context.Context, provider string) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return errs.Errorf("chat", errs.Timeout, "request deadline passed while waiting for %s ([chatd].request_timeout)", provider)
 	}
-	return errs.E("chat", errs.Unavailable, "request canceled", ctx.Err())
+	return errs.E("chat", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer", ctx.Err())
 }
 
 func (d *Dispatcher) backoff(try int, retryAfter time.Duration) time.Duration {
