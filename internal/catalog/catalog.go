@@ -260,8 +260,10 @@ type Service interface {
 
 var nameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// ValidateName checks a dataset name: ^[a-z_][a-z0-9_]{0,62}$ and not a
-// DuckDB keyword that would break an unquoted query (ReservedWords).
+// ValidateName checks a dataset name: ^[a-z_][a-z0-9_]{0,62}$, not a
+// DuckDB keyword that would break an unquoted query (ReservedWords), and not
+// in a namespace of DuckDB's own system views (SystemPrefixes), which an
+// unqualified name resolves to before a dataset could be found.
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
 		return errs.Errorf("catalog.name", errs.Invalid, "dataset name %q: want ^[a-z_][a-z0-9_]{0,62}$ (lower-case letters, digits, _; at most 63)", name)
@@ -269,8 +271,21 @@ func ValidateName(name string) error {
 	if ReservedWords[name] {
 		return errs.Errorf("catalog.name", errs.Invalid, "dataset name %q is a DuckDB reserved word; it would break queries", name)
 	}
+	for _, p := range SystemPrefixes {
+		if strings.HasPrefix(name, p) {
+			return errs.Errorf("catalog.name", errs.Invalid, "dataset name %q: names starting with %s are DuckDB's system views (%s); a query would read DuckDB's view, not the dataset", name, p, strings.Join(SystemPrefixes, ", "))
+		}
+	}
 	return nil
 }
+
+// SystemPrefixes are the name prefixes of DuckDB's built-in views that an
+// unqualified table name resolves to (system.main: duckdb_tables,
+// sqlite_master, pragma_database_list, ...; system.pg_catalog: pg_class,
+// ...). The whole prefix is refused, not today's list of views, so a DuckDB
+// upgrade that adds one cannot hide a dataset; TestSystemViewNames checks
+// every such view of the linked DuckDB against it.
+var SystemPrefixes = []string{"duckdb_", "pg_", "pragma_", "sqlite_"}
 
 // ReservedWords are DuckDB's keywords of category "reserved" and
 // "type_function", which cannot be an unquoted table name in
