@@ -472,6 +472,27 @@ func TestJSONLAppendEndToEnd(t *testing.T) {
 	}
 }
 
+// TestByteOrderMark: a UTF-8 BOM before a JSONL or CSV upload is not
+// data (a JSONL file with one was refused: "BOM is not supported").
+func TestByteOrderMark(t *testing.T) {
+	st := startStack(t, config(t))
+	if a := st.upload(t, "name=bom_j", "b.jsonl", []byte("\ufeff{\"id\":1,\"n\":\"a\"}\n{\"id\":2,\"n\":\"b\"}\n")); a.Status != 200 {
+		t.Fatalf("jsonl: %d %s", a.Status, a.Body)
+	}
+	if a := st.upload(t, "name=bom_j&mode=append", "b.jsonl", []byte("\ufeff{\"id\":3,\"n\":\"c\"}\n")); a.Status != 200 {
+		t.Fatalf("jsonl append: %d %s", a.Status, a.Body)
+	}
+	if a := st.upload(t, "name=bom_c", "b.csv", []byte("\ufeffid,n\n1,a\n")); a.Status != 200 {
+		t.Fatalf("csv: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT string_agg(id || n, ',' ORDER BY id) FROM bom_j"); got != "1a,2b,3c" {
+		t.Fatalf("jsonl rows = %v", got)
+	}
+	if got := st.scalar(t, "SELECT id || n FROM bom_c"); got != "1a" {
+		t.Fatalf("csv rows = %v", got)
+	}
+}
+
 // TestConcurrentAppends: both land (one retries on 409), none lost.
 func TestConcurrentAppends(t *testing.T) {
 	st := startStack(t, config(t))

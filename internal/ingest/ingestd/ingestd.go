@@ -10,6 +10,7 @@ package ingestd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -342,6 +343,8 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	}, nil
 }
 
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // spool copies body into path, enforcing the upload limit, and returns the
 // size and the first bytes (for format detection).
 func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
@@ -363,7 +366,15 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 		return 0, nil, uploadErr(err, limit)
 	}
 	head = append([]byte(nil), head...)
+	// A UTF-8 byte order mark (Windows tools write one) is not data:
+	// DuckDB's CSV reader skips it, its JSON reader refuses the file.
+	var bom int64
+	if bytes.HasPrefix(head, utf8BOM) {
+		br.Discard(len(utf8BOM))
+		head, bom = head[len(utf8BOM):], int64(len(utf8BOM))
+	}
 	n, err := io.Copy(f, br)
+	n += bom
 	if err != nil {
 		return n, nil, uploadErr(err, limit)
 	}
