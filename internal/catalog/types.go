@@ -10,22 +10,40 @@ import (
 // prints it (DESCRIBE, which is where ingestd takes it from). ValidateType
 // accepts a conservative grammar of them, case-insensitively:
 //
-//	type   = base { "[" [ n ] "]" }          (a list, or an array of n)
+//	type   = base { "[" [ n ] "]" }          (a list, or an array of n, 1 <= n <= 100000)
 //	base   = simple | "TIMESTAMP WITH TIME ZONE" | "TIME WITH TIME ZONE"
 //	       | "DECIMAL(" p "," s ")"             (1 <= p <= 38, 0 <= s <= p)
-//	       | "STRUCT(" field { "," field } ")"  field = [ident] type
+//	       | "STRUCT(" field { "," field } ")"  field = ident type
 //	       | "MAP(" type "," type ")"
-//	       | "GEOMETRY" [ "(" 'string' ")" ]
-//	ident  = [A-Za-z_][A-Za-z0-9_]* | "double-quoted, "" escapes"
+//	       | "GEOMETRY" [ "(" crs ")" ]         crs = 'OGC:CRS84' | 'OGC:CRS83'
+//	ident  = [A-Za-z_][A-Za-z0-9_]* (not a keyword DuckDB refuses there)
+//	       | "double-quoted, "" escapes"
 //
-// Aliases (INT, TEXT, TIMESTAMPTZ, ...) are refused: DuckDB never prints
-// them, and append compares types as text (schemaDiff).
+// A STRUCT's field names are unique, ignoring ASCII case (as DuckDB's
+// binder wants). Aliases (INT, TEXT, TIMESTAMPTZ, ...) are refused: DuckDB
+// never prints them, and append compares types as text (schemaDiff).
+// Every type accepted here is one DuckDB accepts in CREATE TABLE and in a
+// cast (TestValidateTypeDuckDB, FuzzValidateTypeDuckDB): a manifest's types
+// build queryd's view of an empty dataset, so a type DuckDB refuses would
+// break every query of the dataset.
 
 // Limits of a type expression.
 const (
 	maxTypeBytes = 64 << 10
 	maxTypeDepth = 32
+	maxArraySize = 100_000 // DuckDB: "ARRAY type size must be at most 100000"
 )
+
+// geometryCRS are the coordinate systems DuckDB knows without an extension
+// (any other is a Binder Error unless the spatial extension is loaded,
+// which queryd never does), as DuckDB prints them (it takes 'ogc:crs84' but
+// not 'ogc:crs83').
+var geometryCRS = map[string]bool{"OGC:CRS84": true, "OGC:CRS83": true}
+
+// fieldKeywordsOK are the reserved words (ReservedWords) DuckDB still
+// accepts as an unquoted STRUCT field name; every other reserved word must
+// be double-quoted there.
+var fieldKeywordsOK = map[string]bool{"columns": true, "generated": true, "map": true, "struct": true, "try_cast": true}
 
 // simpleTypes are the DuckDB type names without parameters.
 var simpleTypes = map[string]bool{}
@@ -177,7 +195,9 @@ func (p *typeParser) typ(depth int) error {
 		}
 		p.next()
 		if n := p.peek(); n.kind == tokNumber { // a fixed-size ARRAY
-			p.next()
+			if _, err := p.number(1, maxArraySize, "ARRAY size"); err != nil {
+				return err
+			}
 		}
 		if err := p.expect("]"); err != nil {
 			return err
@@ -220,8 +240,9 @@ func (p *typeParser) base(depth int) error {
 		if err := p.expect("("); err != nil {
 			return err
 		}
+		seen := map[string]bool{}
 		for {
-			if err := p.structField(depth); err != nil {
+			if err := p.structField(depth, seen); err != nil {
 				return err
 			}
 			n := p.next()
@@ -251,6 +272,8 @@ func (p *typeParser) base(depth int) error {
 			p.next()
 			if s := p.next(); s.kind != tokString || s.text == "" {
 				return fmt.Errorf("expected a quoted CRS in GEOMETRY at offset %d, found %s", s.pos, s)
+			} else if !geometryCRS[s.text] {
+				return fmt.Errorf("GEOMETRY coordinate system %s at offset %d is not one DuckDB knows without an extension (OGC:CRS84, OGC:CRS83)", s, s.pos)
 			}
 			return p.expect(")")
 		}
@@ -262,24 +285,43 @@ func (p *typeParser) base(depth int) error {
 	return nil
 }
 
-// structField is "name type" or, in an unnamed struct, "type". A word
-// followed by a word is a name (the one type of two words, TIME[STAMP] WITH
-// TIME ZONE, is told apart by its WITH).
-func (p *typeParser) structField(depth int) error {
-	save := p.pos
-	switch n := p.next(); n.kind {
+// structField is "name type" (DuckDB's parser has no unnamed fields in a
+// type, though it prints STRUCT(INTEGER, ...) for row()). seen holds the
+// field names so far, ASCII-lower-cased.
+func (p *typeParser) structField(depth int, seen map[string]bool) error {
+	n := p.next()
+	switch n.kind {
 	case tokQuoted:
 		if n.text == "" {
 			return fmt.Errorf("empty STRUCT field name at offset %d", n.pos)
 		}
-		return p.typ(depth + 1)
 	case tokWord:
-		if nx := p.peek(); nx.kind == tokWord && !((n.text == "TIME" || n.text == "TIMESTAMP") && nx.text == "WITH") {
-			return p.typ(depth + 1)
+		if w := strings.ToLower(n.text); ReservedWords[w] && !fieldKeywordsOK[w] {
+			return fmt.Errorf("STRUCT field name %s at offset %d is a DuckDB keyword; double-quote it", strconv.Quote(w), n.pos)
+		}
+	default:
+		return fmt.Errorf("expected a STRUCT field name at offset %d, found %s", n.pos, n)
+	}
+	key := asciiLower(n.text)
+	if seen[key] {
+		return fmt.Errorf("duplicate STRUCT field name %s at offset %d (names are compared ignoring case)", strconv.Quote(n.text), n.pos)
+	}
+	seen[key] = true
+	if t := p.peek(); t.kind == tokPunct && (t.text == "," || t.text == ")") {
+		return fmt.Errorf("STRUCT field %s at offset %d has no type (DuckDB has no unnamed fields in a type)", strconv.Quote(n.text), n.pos)
+	}
+	return p.typ(depth + 1)
+}
+
+// asciiLower lower-cases ASCII letters only, as DuckDB compares names.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	p.pos = save
-	return p.typ(depth + 1)
+	return string(b)
 }
 
 func (p *typeParser) number(lo, hi int, what string) (int, error) {
