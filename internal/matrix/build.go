@@ -163,12 +163,14 @@ func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d cata
 	return true
 }
 
-// page is one batch of rows read from queryd.
+// page is one batch of rows read from queryd, each id once (duplicates
+// collapsed, last one wins: see collapse).
 type page struct {
 	ids   []string
 	texts []string
 	last  string // keyset cursor after this page
-	n     int    // rows read (NULL ids included)
+	n     int    // rows queryd answered (NULL ids included)
+	rows  int64  // rows this page stands for (collapsed copies included)
 	more  bool   // another page may follow
 	err   error
 }
@@ -204,6 +206,7 @@ func (m *Matrix) load(ctx context.Context, x *dsIndex, p *plan) (int64, error) {
 		if pg.err != nil {
 			return done, pg.err
 		}
+		pageDone := done
 		for start := 0; start < len(pg.ids); start += m.opts.BatchRows {
 			end := min(start+m.opts.BatchRows, len(pg.ids))
 			skipped, err := m.indexBatch(ctx, x, p, pg.ids[start:end], pg.texts[start:end], &dimsKnown)
@@ -211,33 +214,64 @@ func (m *Matrix) load(ctx context.Context, x *dsIndex, p *plan) (int64, error) {
 				return done, err
 			}
 			done += int64(end - start)
-			x.mu.Lock()
-			x.status.RowsDone = done
-			x.status.Skipped += int64(skipped)
-			x.status.UpdatedAt = time.Now().UTC()
-			if el := x.status.UpdatedAt.Sub(x.status.StartedAt).Seconds(); el > 0 {
-				x.status.RowsPerSec = float64(done) / el
-			}
-			x.mu.Unlock()
+			m.progress(x, done, skipped)
 		}
+		// The page's rows, collapsed copies included.
+		done = pageDone + pg.rows
+		m.progress(x, done, 0)
 	}
 	return done, ctx.Err()
+}
+
+// progress records rows done and skipped rows of the running job.
+func (m *Matrix) progress(x *dsIndex, done int64, skipped int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.status.RowsDone = done
+	x.status.Skipped += int64(skipped)
+	x.status.UpdatedAt = time.Now().UTC()
+	if el := x.status.UpdatedAt.Sub(x.status.StartedAt).Seconds(); el > 0 {
+		x.status.RowsPerSec = float64(done) / el
+	}
+}
+
+// textSelect is the SELECT list of an indexing read: the id as text, then
+// every text column as text.
+func textSelect(spec IndexRequest) string {
+	sel := make([]string, 0, 1+len(spec.TextColumns))
+	sel = append(sel, "CAST("+sqlIdent(spec.IDColumn)+" AS VARCHAR) AS "+sqlIdent(idAlias))
+	for _, c := range spec.TextColumns {
+		sel = append(sel, "CAST("+sqlIdent(c)+" AS VARCHAR)")
+	}
+	return strings.Join(sel, ", ")
+}
+
+// rowText is the id and the indexed text of a row read with textSelect
+// (ok false for a NULL id).
+func rowText(row []any) (id, txt string, ok bool) {
+	if len(row) == 0 || row[0] == nil {
+		return "", "", false
+	}
+	var b strings.Builder
+	for _, v := range row[1:] {
+		if s := strings.TrimSpace(text(v)); s != "" {
+			if b.Len() > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString(s)
+		}
+	}
+	return text(row[0]), b.String(), true
 }
 
 // readPage reads one page: keyset by id for a full build (ORDER BY id, no
 // OFFSET), the tail after offset rows in file order for an append.
 func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCursor bool, offset int64) page {
 	id := sqlIdent(p.spec.IDColumn)
-	sel := make([]string, 0, 1+len(p.spec.TextColumns))
-	sel = append(sel, "CAST("+id+" AS VARCHAR) AS "+sqlIdent(idAlias))
-	for _, c := range p.spec.TextColumns {
-		sel = append(sel, "CAST("+sqlIdent(c)+" AS VARCHAR)")
-	}
 	var sql string
 	var params []any
-	from := " FROM " + sqlIdent(p.spec.Dataset) + " WHERE " + id + " IS NOT NULL"
 	if p.full {
-		sql = "SELECT " + strings.Join(sel, ", ") + from
+		sql = "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) + " WHERE " + id + " IS NOT NULL"
 		if haveCursor {
 			sql += " AND " + id + " > " + idParam(p.idType, 1)
 			params = []any{cursor}
@@ -247,35 +281,165 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 		// Appended files come after the indexed ones in the view's file
 		// order, and DuckDB preserves insertion order: the new rows are
 		// the rows after the first offset.
-		sql = "SELECT " + strings.Join(sel, ", ") + " FROM " + sqlIdent(p.spec.Dataset) +
+		sql = "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) +
 			fmt.Sprintf(" LIMIT %d OFFSET %d", m.opts.PageRows, offset)
 	}
 	res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: m.opts.PageRows, TimeoutMS: 0})
 	if err != nil {
 		return page{err: err}
 	}
-	pg := page{n: len(res.Rows), ids: make([]string, 0, len(res.Rows)), texts: make([]string, 0, len(res.Rows))}
+	pg := page{n: len(res.Rows)}
+	ids := make([]string, 0, len(res.Rows))
+	texts := make([]string, 0, len(res.Rows))
 	for _, row := range res.Rows {
-		if len(row) == 0 || row[0] == nil {
+		idv, t, ok := rowText(row)
+		if !ok {
 			continue // NULL id (append path): not indexable
 		}
-		idv := text(row[0])
-		var b strings.Builder
-		for _, v := range row[1:] {
-			if s := strings.TrimSpace(text(v)); s != "" {
-				if b.Len() > 0 {
-					b.WriteString("\n")
-				}
-				b.WriteString(s)
-			}
-		}
-		pg.ids = append(pg.ids, idv)
-		pg.texts = append(pg.texts, b.String())
-		pg.last = idv
+		ids = append(ids, idv)
+		texts = append(texts, t)
 	}
 	// A full page, or one cut by queryd's own max_rows: keep paging.
 	pg.more = pg.n > 0 && (pg.n >= m.opts.PageRows || res.Truncated)
+	var spill string // full build: an id whose copies may go on past this page
+	if p.full && len(ids) > 0 {
+		pg.last = ids[len(ids)-1]
+		if pg.more {
+			// Copies of the page's last id may continue in the next page,
+			// which starts after the cursor: leave them all to the next
+			// page (its cursor is the id before), or, when the whole page
+			// is that id, collapse it here from all its rows.
+			i := len(ids) - 1
+			for i > 0 && ids[i-1] == pg.last {
+				i--
+			}
+			if i > 0 {
+				ids, texts = ids[:i], texts[:i]
+				pg.last = ids[i-1]
+			} else {
+				spill = pg.last
+			}
+		}
+	}
+	if err := m.collapse(ctx, p, &pg, ids, texts, spill); err != nil {
+		return page{err: err}
+	}
 	return pg
+}
+
+// collapse fills pg with each id of ids once (ADR-033: duplicate ids
+// collapse, last one wins). "Last" is the dataset's row order (files in
+// manifest order, rows in file order), the order queryd answers a query
+// without ORDER BY in, and the row hydrate returns for an id: so the text
+// indexed for an id is always the text of the row a search shows. An
+// append page is read in that order, so its last copy is at hand (and
+// pages, batches and appends are applied in order, each replacing the
+// last); a full build reads by id, so the ids seen more than once (and
+// spill, whose copies go past the page) are read again in row order.
+func (m *Matrix) collapse(ctx context.Context, p *plan, pg *page, ids, texts []string, spill string) error {
+	pos := make(map[string]int, len(ids)) // id -> index of its last copy
+	var dups []string
+	for i, id := range ids {
+		if j, dup := pos[id]; dup && j >= 0 && p.full {
+			dups = append(dups, id)
+			pos[id] = -1 // listed once
+			continue
+		}
+		if pos[id] != -1 {
+			pos[id] = i
+		}
+	}
+	if spill != "" && pos[spill] >= 0 {
+		dups = append(dups, spill)
+		pos[spill] = -1
+	}
+	pg.rows = int64(len(ids))
+	resolved := map[string]string{}
+	if len(dups) > 0 {
+		copies, err := m.lastTexts(ctx, p, dups, resolved)
+		if err != nil {
+			return err
+		}
+		if spill != "" {
+			pg.rows += copies[spill] - int64(len(ids)) // every row of the page is spill
+			pg.rows = max(pg.rows, int64(len(ids)))
+		}
+	}
+	emitted := make(map[string]bool, len(dups))
+	for i, id := range ids {
+		j := pos[id]
+		t := texts[i]
+		switch {
+		case j == -1: // collapsed from a re-read in row order
+			if emitted[id] {
+				continue
+			}
+			emitted[id] = true
+			if r, ok := resolved[id]; ok {
+				t = r
+			}
+		case j != i: // a later copy in this page wins
+			continue
+		}
+		pg.ids = append(pg.ids, id)
+		pg.texts = append(pg.texts, t)
+	}
+	return nil
+}
+
+// lastTexts reads every row of ids in the dataset's row order and puts the
+// text of each id's last row in into; it returns the number of rows of
+// each id.
+func (m *Matrix) lastTexts(ctx context.Context, p *plan, ids []string, into map[string]string) (map[string]int64, error) {
+	copies := make(map[string]int64, len(ids))
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		ph := make([]string, len(part))
+		params := make([]any, len(part))
+		for i, id := range part {
+			ph[i] = idParam(p.idType, i+1)
+			params[i] = id
+		}
+		sql := "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) +
+			" WHERE " + sqlIdent(p.spec.IDColumn) + " IN (" + strings.Join(ph, ", ") + ")"
+		err := m.scanRows(ctx, sql, params, m.opts.PageRows, func(_ []query.Column, row []any) {
+			if id, t, ok := rowText(row); ok {
+				into[id] = t
+				copies[id]++
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return copies, nil
+}
+
+// scanRows runs sql (a SELECT without ORDER BY or LIMIT) and calls fn for
+// each row in the order queryd answers, the dataset's row order (DuckDB
+// preserves insertion order; queryd's view lists files in manifest order).
+// An answer longer than limit, or cut by queryd's max_rows, is read on
+// with OFFSET in that same order.
+func (m *Matrix) scanRows(ctx context.Context, sql string, params []any, limit int, fn func(cols []query.Column, row []any)) error {
+	limit = max(limit, 1)
+	for offset := 0; ; {
+		q := fmt.Sprintf("%s LIMIT %d", sql, limit)
+		if offset > 0 {
+			q += fmt.Sprintf(" OFFSET %d", offset)
+		}
+		res, err := m.deps.Query.Query(ctx, query.Request{SQL: q, Params: params, MaxRows: limit})
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Rows {
+			fn(res.Columns, r)
+		}
+		if len(res.Rows) == 0 || (len(res.Rows) < limit && !res.Truncated) {
+			return nil
+		}
+		offset += len(res.Rows)
+	}
 }
 
 // idAlias names the id column cast to text in matrixd's queries.
@@ -295,16 +459,10 @@ func text(v any) string {
 	}
 }
 
-// indexBatch embeds and stores one batch; rows without text are counted as
-// skipped (not searchable) and removed from both indexes.
+// indexBatch embeds and stores one batch (each id once, see collapse); rows
+// without text are counted as skipped (not searchable) and removed from
+// both indexes.
 func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts []string, dimsKnown *bool) (int, error) {
-	seen := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
-		if _, dup := seen[id]; dup {
-			return 0, errs.Errorf("matrix.index", errs.Invalid, "the id column %q of %q holds %q more than once; a search index needs unique ids", p.spec.IDColumn, p.spec.Dataset, id)
-		}
-		seen[id] = struct{}{}
-	}
 	var eIDs, eTexts, empty []string
 	for i, t := range texts {
 		if t == "" {

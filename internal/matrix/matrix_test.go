@@ -244,27 +244,30 @@ func TestSearch(t *testing.T) {
 		}
 	})
 
-	t.Run("duplicate ids", func(t *testing.T) {
+	t.Run("duplicate ids in one batch", func(t *testing.T) {
+		// Collapse, last one wins (ADR-033; more in TestDuplicateIDs).
 		st.ingest(t, "dups", "replace", "code,title\nA,first\nB,second\nA,third\n")
 		if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: "dups", IDColumn: "code", TextColumns: []string{"title"}}); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			s, err := st.mx.Status(ctx, "dups")
+		if s := st.waitReady(t, "dups", 1); s.Docs != 2 || s.RowsDone != 3 {
+			t.Errorf("status: %+v", s)
+		}
+		for q, want := range map[string]string{"third": "A", "first": ""} {
+			res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: q, Datasets: []string{"dups"}, Mode: "keyword"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.State == matrix.StateFailed {
-				if !strings.Contains(s.Error, `the id column "code" of "dups" holds "A" more than once`) {
-					t.Fatalf("failed with %q", s.Error)
+			got := ""
+			if len(res.Results) > 0 {
+				got = res.Results[0].ID
+				if res.Results[0].Row["title"] != "third" {
+					t.Errorf("%q: row %v, want the last copy", q, res.Results[0].Row)
 				}
-				break
 			}
-			if s.State == matrix.StateReady || time.Now().After(deadline) {
-				t.Fatalf("index of duplicate ids: %+v", s)
+			if got != want {
+				t.Errorf("%q: %v, want %q", q, ids(res.Results), want)
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	})
 

@@ -243,11 +243,7 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			klist = kw.Search(req.Query, depth, fn)
 		}
 		cands := m.fuse(req.Mode, vlist, klist)
-		postFilter := ""
-		if allow == nil {
-			postFilter = pred
-		}
-		out, err := m.hydrate(ctx, spec, idType, postFilter, cands, req.K)
+		out, err := m.hydrate(ctx, spec, idType, pred, cands, req.K)
 		if err != nil {
 			return nil, err
 		}
@@ -286,10 +282,11 @@ func whereQueryErr(dataset string, err error) error {
 	return err
 }
 
-// hydrate fetches the rows of the best candidates from queryd (with the
-// post-filter predicate, if any) in windows, keeping fused order, until k
-// rows are found or the candidates run out. Ids whose row is gone (stale
-// index) are dropped.
+// hydrate fetches the rows of the best candidates from queryd in windows,
+// keeping fused order, until k rows are found or the candidates run out.
+// An id's row is its last copy in the dataset's row order, the one whose
+// text is indexed (collapse); the where predicate, if any, is judged on
+// that row. Ids whose row is gone (stale index) are dropped.
 func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, cands []candidate, k int) ([]Result, error) {
 	var out []Result
 	for start := 0; start < len(cands) && len(out) < k; {
@@ -306,30 +303,33 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 			ph[i] = idParam(idType, i+1)
 			params[i] = c.id
 		}
+		// Every copy of an id, in the dataset's row order: the last is the
+		// row whose text the indexes hold (collapse, ADR-033); the where
+		// predicate is judged on that row, not on an earlier copy.
 		id := sqlIdent(spec.IDColumn)
-		sql := fmt.Sprintf("SELECT *, CAST(%s AS VARCHAR) AS %s FROM %s WHERE %s IN (%s)",
-			id, sqlIdent(idAlias), sqlIdent(spec.Dataset), id, strings.Join(ph, ", "))
+		sql := fmt.Sprintf("SELECT *, CAST(%s AS VARCHAR) AS %s", id, sqlIdent(idAlias))
+		extra := 1
 		if pred != "" {
-			sql += " AND (" + pred + ")"
+			sql += ", COALESCE((" + pred + "), false) AS " + sqlIdent(matchAlias)
+			extra = 2
 		}
-		res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: len(batch) * 2})
-		if err != nil {
-			return nil, whereQueryErr(spec.Dataset, err)
-		}
+		sql += fmt.Sprintf(" FROM %s WHERE %s IN (%s)", sqlIdent(spec.Dataset), id, strings.Join(ph, ", "))
 		rows := map[string]map[string]any{}
-		for _, r := range res.Rows {
-			row := make(map[string]any, len(res.Columns)-1)
-			var rid string
-			for i, c := range res.Columns {
-				if i == len(res.Columns)-1 && c.Name == idAlias {
-					rid = text(r[i])
-					continue
-				}
+		err := m.scanRows(ctx, sql, params, len(batch)*2, func(cols []query.Column, r []any) {
+			n := len(cols) - extra
+			rid := text(r[n])
+			if pred != "" && r[n+1] != true {
+				delete(rows, rid) // the last copy decides
+				return
+			}
+			row := make(map[string]any, n)
+			for i, c := range cols[:n] {
 				row[c.Name] = r[i]
 			}
-			if _, dup := rows[rid]; !dup {
-				rows[rid] = row
-			}
+			rows[rid] = row
+		})
+		if err != nil {
+			return nil, whereQueryErr(spec.Dataset, err)
 		}
 		for _, c := range batch {
 			row, ok := rows[c.id]
@@ -353,6 +353,9 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 	}
 	return out, nil
 }
+
+// matchAlias names the where predicate's value in hydrate's query.
+const matchAlias = "__matrix_match"
 
 // rebuild starts a full rebuild of dataset's index (if it still has one).
 func (m *Matrix) rebuild(dataset string) {
