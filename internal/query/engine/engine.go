@@ -144,8 +144,11 @@ func (e *Engine) ReplaceView(ctx context.Context, name string, files []string) e
 }
 
 // ReplaceEmptyView points view name at no rows of the given schema (a
-// dataset version without files). Errors: Internal.
+// dataset version without files). Errors: Invalid (a column type DuckDB
+// refuses: the manifest, not the query, is wrong; the message names the
+// column), Internal.
 func (e *Engine) ReplaceEmptyView(ctx context.Context, name string, schema []query.Column) error {
+	const op = "engine.ReplaceEmptyView"
 	cols := make([]string, len(schema))
 	for i, c := range schema {
 		cols[i] = "NULL::" + c.Type + " AS " + sqlIdent(c.Name)
@@ -157,7 +160,27 @@ func (e *Engine) ReplaceEmptyView(ctx context.Context, name string, schema []que
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, err := e.ddl.ExecContext(ctx, stmt); err != nil {
-		return errs.E("engine.ReplaceEmptyView", errs.Internal, fmt.Sprintf("view %s: %v", name, err))
+		if ctx.Err() != nil {
+			return ctxErr(ctx, op, err)
+		}
+		// A type from the manifest that DuckDB does not take (one committed
+		// before catalogd checked as strictly): name the column, once per
+		// column so the message is the first bad one's.
+		for _, c := range schema {
+			ps, cerr := e.ddl.PrepareContext(ctx, "SELECT NULL::"+c.Type)
+			if cerr == nil {
+				ps.Close()
+			} else {
+				msg := cerr.Error()
+				var de *duckdb.Error
+				if errors.As(cerr, &de) {
+					msg = de.Msg
+				}
+				msg, _, _ = strings.Cut(msg, "\n")
+				return errs.E(op, errs.Invalid, fmt.Sprintf("dataset %q cannot be read: its schema declares column %q of type %q, which DuckDB refuses (%s); commit a new version with a valid schema", name, c.Name, c.Type, strings.TrimSpace(msg)))
+			}
+		}
+		return errs.E(op, errs.Internal, fmt.Sprintf("view %s: %v", name, err))
 	}
 	return nil
 }

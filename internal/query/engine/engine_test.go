@@ -13,6 +13,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/query"
 )
 
 // writeParquet makes a Parquet file with an unrestricted DuckDB.
@@ -260,5 +261,24 @@ func TestErrors(t *testing.T) {
 		if !errs.Is(err, tc.kind) || !strings.Contains(errs.Message(err), tc.msg) {
 			t.Errorf("%s: %v (kind %s)", tc.sql, err, errs.KindOf(err))
 		}
+	}
+}
+
+// TestEmptyViewBadType: a manifest type DuckDB refuses (committed before
+// catalogd checked as strictly) is a 400 naming the dataset and column,
+// not a 500.
+func TestEmptyViewBadType(t *testing.T) {
+	e, _ := open(t)
+	err := e.ReplaceEmptyView(context.Background(), "e1", []query.Column{{Name: "ok", Type: "BIGINT"}, {Name: "c", Type: "STRUCT(a INTEGER, a INTEGER)"}})
+	if !errs.Is(err, errs.Invalid) {
+		t.Fatalf("kind %s: %v", errs.KindOf(err), err)
+	}
+	for _, want := range []string{`dataset "e1"`, `column "c"`, "STRUCT(a INTEGER, a INTEGER)", "Duplicate STRUCT type argument name", "commit a new version"} {
+		if !strings.Contains(errs.Message(err), want) {
+			t.Errorf("message %q lacks %q", errs.Message(err), want)
+		}
+	}
+	if err := e.ReplaceEmptyView(context.Background(), "e1", []query.Column{{Name: "c", Type: "TIME_NS"}}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,111 @@
+package queryd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage/local"
+)
+
+// fakeCatalog holds manifests in memory and writes each version's manifest
+// key as a file under the local backend's directory, which is what queryd
+// checks for freshness.
+type fakeCatalog struct {
+	dir string
+	mu  sync.Mutex
+	ds  map[string]catalog.Dataset
+}
+
+func (c *fakeCatalog) Get(_ context.Context, name string, _ int64) (catalog.Dataset, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.ds[name]
+	if !ok {
+		return catalog.Dataset{}, errs.Errorf("catalog.get", errs.NotFound, "no dataset %q", name)
+	}
+	return d, nil
+}
+
+// put commits d as the next version of its name.
+func (c *fakeCatalog) put(t *testing.T, d catalog.Dataset) {
+	t.Helper()
+	c.mu.Lock()
+	d.Version = c.ds[d.Name].Version + 1
+	c.ds[d.Name] = d
+	c.mu.Unlock()
+	p, err := local.ObjectPath(c.dir, catalog.ManifestKey(d.Name, d.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newCatalogServer is a Server over a fake catalog and a local directory,
+// with its HTTP handler.
+func newCatalogServer(t *testing.T) (*Server, *fakeCatalog, http.Handler) {
+	t.Helper()
+	dir := t.TempDir()
+	cat := &fakeCatalog{dir: filepath.Join(dir, "objects"), ds: map[string]catalog.Dataset{}}
+	s, err := NewServer(context.Background(), Options{
+		Catalog: cat, LocalDir: cat.dir,
+		CacheDir: filepath.Join(dir, "cache"), TempDir: filepath.Join(dir, "tmp"),
+		Threads: 1, MaxConcurrent: 2, MaxQueue: 2, MaxRows: 1000, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	r := chi.NewRouter()
+	s.Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)})(r)
+	return s, cat, r
+}
+
+type httpAnswer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func postSQL(t *testing.T, h http.Handler, body string) httpAnswer {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/v1/sql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	b, _ := io.ReadAll(w.Result().Body)
+	return httpAnswer{w.Code, w.Result().Header, string(bytes.TrimSpace(b))}
+}
+
+// TestBrokenManifestType: a dataset whose manifest declares a type DuckDB
+// refuses is a 400 naming the dataset and column, not a 500 internal.
+func TestBrokenManifestType(t *testing.T) {
+	_, cat, h := newCatalogServer(t)
+	cat.put(t, catalog.Dataset{Name: "e1", Schema: []catalog.Column{{Name: "c", Type: "STRUCT(a INTEGER, a INTEGER)"}}})
+	a := postSQL(t, h, `{"sql":"select * from e1"}`)
+	if a.status != http.StatusBadRequest || !strings.Contains(a.body, `"invalid"`) || !strings.Contains(a.body, `column \"c\"`) {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	// A new version with a valid schema repairs it.
+	cat.put(t, catalog.Dataset{Name: "e1", Schema: []catalog.Column{{Name: "c", Type: "INTEGER"}}})
+	if a := postSQL(t, h, `{"sql":"select count(*) n from e1"}`); a.status != http.StatusOK || !strings.Contains(a.body, `"rows":[[0]]`) {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+}
