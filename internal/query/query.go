@@ -15,7 +15,10 @@
 // its canonical text; JSON columns are embedded as JSON; LIST/ARRAY are JSON
 // arrays; STRUCT a JSON object with fields in declaration order; MAP a JSON
 // object when its keys are VARCHAR, else an array of {"key","value"}; UNION
-// its member's value; NULL is null at every level.
+// its member's value; NULL is null at every level. Types duckdb-go cannot
+// read are converted by DuckDB: TIME_NS is its text ("12:00:00.123456789"),
+// VARIANT and a nested type holding VARIANT or TIME_NS the JSON of DuckDB's
+// JSON cast; the column keeps its DuckDB type name.
 package query
 
 import (

@@ -375,7 +375,7 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	if !ok {
 		return errs.E(op, errs.Internal, fmt.Sprintf("driver conn is %T", dc))
 	}
-	stmt, err := prepareReadOnly(c, text, maxRows)
+	stmt, wrapped, err := prepareReadOnly(c, text, maxRows)
 	if err != nil {
 		mapped := mapError(ctx, op, err)
 		if m := reMissingTable.FindStringSubmatch(err.Error()); m != nil {
@@ -383,9 +383,36 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 		}
 		return mapped
 	}
-	defer stmt.Close()
+	defer func() { stmt.Close() }()
 	if want := stmt.NumInput(); want != len(args) {
 		return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
+	}
+	// Columns the driver cannot read (TIME_NS, VARIANT, nested types with
+	// them) are cast to text by DuckDB, their types named by DESCRIBE.
+	conv, err := textColumns(stmt)
+	if err != nil {
+		return err
+	}
+	var types []string
+	if len(conv) > 0 {
+		types, err = describeTypes(ctx, c, wrapped, text, maxRows, args)
+		if err != nil {
+			return mapError(ctx, op, err)
+		}
+		if !wrapped {
+			for i, k := range conv {
+				if k != convNone {
+					name, _ := stmt.ColumnName(i)
+					return errs.E(op, errs.Invalid, fmt.Sprintf("column %q has type %s, which queryd cannot return from this statement; cast it in a SELECT (e.g. %s::VARCHAR)", name, typeOr(types, i), sqlIdent(name)))
+				}
+			}
+		}
+		cast, err := prepareCast(c, stmt, text, maxRows, conv)
+		if err != nil {
+			return mapError(ctx, op, err)
+		}
+		stmt.Close()
+		stmt = cast
 	}
 	rows, err := stmt.QueryContext(ctx, args)
 	if err != nil {
@@ -401,12 +428,22 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 		if tn != nil {
 			cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
 		}
+		if i < len(types) {
+			cur.Columns[i].Type = types[i]
+		}
 		// The statement's TypeInfo has nested detail (STRUCT field order);
 		// a column typed only by a parameter falls back to the type name.
-		if ti, err := stmt.ColumnTypeInfo(i); err == nil && ti.InternalType() != duckdb.TYPE_INVALID {
-			cur.enc[i] = newEncoder(ti)
-		} else {
-			cur.enc[i] = encoderFromName(cur.Columns[i].Type)
+		switch {
+		case i < len(conv) && conv[i] == convText:
+			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR}
+		case i < len(conv) && conv[i] == convJSON:
+			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR, alias: "JSON"}
+		default:
+			if ti, err := stmt.ColumnTypeInfo(i); err == nil && ti.InternalType() != duckdb.TYPE_INVALID {
+				cur.enc[i] = newEncoder(ti)
+			} else {
+				cur.enc[i] = encoderFromName(cur.Columns[i].Type)
+			}
 		}
 	}
 	cur.rows = rows
@@ -499,43 +536,171 @@ func Identifiers(sql string) []string {
 // prepareReadOnly prepares text wrapped in a LIMIT (so DuckDB never
 // materializes more than maxRows+1 rows) and checks that it is one SELECT.
 // When the wrapped form does not prepare, the bare statement is prepared to
-// report its own error or its statement type.
-func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (*duckdb.Stmt, error) {
-	wrapped := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", text, maxRows+1)
-	ds, werr := c.Prepare(wrapped)
+// report its own error or its statement type (wrapped=false).
+func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (stmt *duckdb.Stmt, wrapped bool, err error) {
+	ds, werr := c.Prepare(wrapSQL("*", text, maxRows))
 	if werr == nil {
 		stmt := ds.(*duckdb.Stmt)
 		if t, err := stmt.StatementType(); err == nil && t == duckdb.STATEMENT_TYPE_SELECT {
-			return stmt, nil
+			return stmt, true, nil
 		}
 		stmt.Close()
 	}
-	ds, err := c.Prepare(text)
+	ds, err = c.Prepare(text)
 	if err != nil {
 		if strings.Contains(err.Error(), "context") && strings.Contains(err.Error(), "prepare") {
-			return nil, errs.E("query", errs.Invalid, "sql: one statement per request (found several)")
+			return nil, false, errs.E("query", errs.Invalid, "sql: one statement per request (found several)")
 		}
 		if notSelect(c, text) {
 			// A write that does not even bind (INSERT into a view, UPDATE
 			// of a missing table) is refused as a write, like the ones that
 			// prepare: 403, not the binder's 400.
-			return nil, errs.E("query", errs.Forbidden, "only read-only queries are allowed; this is not a SELECT statement")
+			return nil, false, errs.E("query", errs.Forbidden, "only read-only queries are allowed; this is not a SELECT statement")
 		}
-		return nil, err
+		return nil, false, err
 	}
-	stmt := ds.(*duckdb.Stmt)
+	stmt = ds.(*duckdb.Stmt)
 	t, err := stmt.StatementType()
 	if err != nil {
 		stmt.Close()
-		return nil, err
+		return nil, false, err
 	}
 	if t != duckdb.STATEMENT_TYPE_SELECT {
 		stmt.Close()
-		return nil, errs.E("query", errs.Forbidden, fmt.Sprintf("only read-only queries are allowed; this is a %s statement", stmtTypeName(t)))
+		return nil, false, errs.E("query", errs.Forbidden, fmt.Sprintf("only read-only queries are allowed; this is a %s statement", stmtTypeName(t)))
 	}
 	// A SELECT-type statement that cannot be wrapped (e.g. a PRAGMA that
 	// reads): run it as is; the cursor still stops at maxRows.
-	return stmt, nil
+	return stmt, false, nil
+}
+
+// wrapSQL is text as a subquery projected by list, at most maxRows+1 rows.
+func wrapSQL(list, text string, maxRows int) string {
+	return fmt.Sprintf("SELECT %s FROM (\n%s\n) LIMIT %d", list, text, maxRows+1)
+}
+
+// typeTimeNS is DUCKDB_TYPE_TIME_NS, which duckdb-go has no constant for
+// (and cannot scan); TestUnreadableTypes checks the value.
+const typeTimeNS = duckdb.Type(39)
+
+// How a column the driver cannot read is converted.
+const (
+	convNone = iota
+	convText // CAST(x AS VARCHAR): TIME_NS as DuckDB prints it
+	convJSON // CAST(CAST(x AS JSON) AS VARCHAR), embedded as JSON: VARIANT and nested types
+)
+
+// textColumns reports, per column of stmt, whether the driver cannot read
+// it and how DuckDB converts it instead (nil when no column needs it).
+func textColumns(stmt *duckdb.Stmt) ([]int, error) {
+	n, err := stmt.ColumnCount()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for i := 0; i < n; i++ {
+		ti, err := stmt.ColumnTypeInfo(i)
+		if err != nil {
+			continue
+		}
+		k := convNone
+		switch {
+		case ti.InternalType() == typeTimeNS:
+			k = convText
+		case unreadable(ti):
+			k = convJSON
+		}
+		if k != convNone {
+			if out == nil {
+				out = make([]int, n)
+			}
+			out[i] = k
+		}
+	}
+	return out, nil
+}
+
+// unreadable reports whether a value of ti, or of any type nested in it,
+// is one duckdb-go cannot scan (TIME_NS, VARIANT).
+func unreadable(ti duckdb.TypeInfo) bool {
+	switch t := ti.InternalType(); {
+	case t == duckdb.TYPE_VARIANT || t == typeTimeNS:
+		return true
+	}
+	switch d := ti.Details().(type) {
+	case *duckdb.ListDetails:
+		return unreadable(d.Child)
+	case *duckdb.ArrayDetails:
+		return unreadable(d.Child)
+	case *duckdb.StructDetails:
+		for _, e := range d.Entries {
+			if unreadable(e.Info()) {
+				return true
+			}
+		}
+	case *duckdb.MapDetails:
+		return unreadable(d.Key) || unreadable(d.Value)
+	case *duckdb.UnionDetails:
+		for _, m := range d.Members {
+			if unreadable(m.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// describeTypes is DuckDB's own name of each column's type (DESCRIBE),
+// which the driver does not know for TIME_NS.
+func describeTypes(ctx context.Context, c *duckdb.Conn, wrapped bool, text string, maxRows int, args []driver.NamedValue) ([]string, error) {
+	q := text
+	if wrapped {
+		q = wrapSQL("*", text, maxRows)
+	}
+	rows, err := c.QueryContext(ctx, "SELECT column_type FROM (DESCRIBE "+q+")", args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	v := make([]driver.Value, 1)
+	for rows.Next(v) == nil {
+		s, _ := v[0].(string)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func typeOr(types []string, i int) string {
+	if i < len(types) && types[i] != "" {
+		return types[i]
+	}
+	return "of an unsupported kind"
+}
+
+// prepareCast prepares text wrapped with a projection that converts the
+// columns conv marks, keeping every column's name and position.
+func prepareCast(c *duckdb.Conn, stmt *duckdb.Stmt, text string, maxRows int, conv []int) (*duckdb.Stmt, error) {
+	list := make([]string, len(conv))
+	for i, k := range conv {
+		name, err := stmt.ColumnName(i)
+		if err != nil {
+			return nil, err
+		}
+		ref := fmt.Sprintf("#%d", i+1)
+		switch k {
+		case convText:
+			ref = "CAST(" + ref + " AS VARCHAR)"
+		case convJSON:
+			ref = "CAST(CAST(" + ref + " AS JSON) AS VARCHAR)"
+		}
+		list[i] = ref + " AS " + sqlIdent(name)
+	}
+	ds, err := c.Prepare(wrapSQL(strings.Join(list, ", "), text, maxRows))
+	if err != nil {
+		return nil, err
+	}
+	return ds.(*duckdb.Stmt), nil
 }
 
 // notSelect reports whether text parses as one statement that is not a

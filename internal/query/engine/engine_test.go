@@ -282,3 +282,52 @@ func TestEmptyViewBadType(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnreadableTypes: columns duckdb-go cannot scan (TIME_NS, VARIANT and
+// nested types holding them) are converted by DuckDB and rendered, with
+// DuckDB's own type names; names and order of the other columns are kept.
+func TestUnreadableTypes(t *testing.T) {
+	e, _ := open(t)
+	cases := []struct{ sql, want, types string }{
+		{"SELECT '12:00'::TIME_NS x", `["12:00:00"]`, "TIME_NS"},
+		{"SELECT '12:00:00.123456789'::TIME_NS x, 1 y", `["12:00:00.123456789",1]`, "TIME_NS,INTEGER"},
+		{"SELECT 1::VARIANT x", `[1]`, "VARIANT"},
+		{"SELECT 'a'::VARIANT x, {'k': [1, 2]}::VARIANT y", `["a",{"k":[1,2]}]`, "VARIANT,VARIANT"},
+		{"SELECT ['12:00'::TIME_NS] x", `[["12:00:00"]]`, "TIME_NS[]"},
+		{"SELECT {'z': 1::VARIANT, 'a': 2} x, 3 x", `[{"z":1,"a":2},3]`, "STRUCT(z VARIANT, a INTEGER),INTEGER"},
+		{"SELECT $1::TIME_NS t", `["01:02:03"]`, "TIME_NS"},
+		{"SELECT NULL::TIME_NS x WHERE false", ``, "TIME_NS"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sql, func(t *testing.T) {
+			var params []any
+			if strings.Contains(tc.sql, "$1") {
+				params = []any{"01:02:03"}
+			}
+			res, err := run(e, tc.sql, 10, params...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.rows, ""); got != tc.want || strings.Join(res.types, ",") != tc.types {
+				t.Fatalf("got %s %v, want %s %s", got, res.types, tc.want, tc.types)
+			}
+		})
+	}
+	// The constant for TIME_NS is the driver's.
+	conn, err := e.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Raw(func(dc any) error {
+		ds, err := dc.(*duckdb.Conn).Prepare("SELECT '12:00'::TIME_NS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ds.Close()
+		if ct, _ := ds.(*duckdb.Stmt).ColumnType(0); ct != typeTimeNS {
+			t.Fatalf("TIME_NS is type %d, typeTimeNS %d", ct, typeTimeNS)
+		}
+		return nil
+	})
+}

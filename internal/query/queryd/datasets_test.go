@@ -109,3 +109,16 @@ func TestBrokenManifestType(t *testing.T) {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 }
+
+// TestTimeNSDataset: an empty dataset of a TIME_NS column reports the
+// column's type (was ""), and a TIME_NS value is rendered, not a 500.
+func TestTimeNSDataset(t *testing.T) {
+	_, cat, h := newCatalogServer(t)
+	cat.put(t, catalog.Dataset{Name: "tn", Schema: []catalog.Column{{Name: "c", Type: "TIME_NS"}}})
+	if a := postSQL(t, h, `{"sql":"select * from tn"}`); a.status != http.StatusOK || !strings.Contains(a.body, `"columns":[{"name":"c","type":"TIME_NS"}]`) {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if a := postSQL(t, h, `{"sql":"select '12:00'::time_ns x, 1::variant y"}`); a.status != http.StatusOK || !strings.Contains(a.body, `"rows":[["12:00:00",1]]`) {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+}
