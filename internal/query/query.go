@@ -43,8 +43,9 @@ const (
 // Request is the body of POST /v1/sql.
 type Request struct {
 	SQL string `json:"sql"`
-	// Params bind $1, $2, ... (or ?) in order. JSON numbers without a
-	// fraction bind as BIGINT, others as DOUBLE; strings as VARCHAR.
+	// Params bind $1, $2, ... (or ?) in order. JSON integers bind exactly
+	// (BIGINT; UBIGINT, HUGEINT or BIGNUM beyond it), other numbers as
+	// DOUBLE; strings as VARCHAR.
 	Params []any `json:"params,omitempty"`
 	// Format is json (default), ndjson or csv.
 	Format string `json:"format,omitempty"`

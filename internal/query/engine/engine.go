@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -754,17 +756,26 @@ func trimStatement(s string) string {
 	return s
 }
 
-// bindArgs turns JSON params into driver values: integral numbers within
-// 2^53 bind as BIGINT, other numbers as DOUBLE.
+// bindArgs turns JSON params into driver values. A json.Number (queryd
+// decodes with UseNumber) without fraction or exponent binds exactly: as
+// BIGINT, UBIGINT above it, else as a big integer (HUGEINT or BIGNUM); other
+// numbers, and float64 values, bind as DOUBLE, except integral ones within
+// 2^53, which bind as BIGINT.
 func bindArgs(params []any) ([]driver.NamedValue, error) {
 	args := make([]driver.NamedValue, len(params))
 	for i, p := range params {
 		var v driver.Value
 		switch x := p.(type) {
-		case nil, bool, string, int64:
+		case nil, bool, string, int64, uint64:
 			v = x
 		case int:
 			v = int64(x)
+		case json.Number:
+			n, err := bindNumber(string(x))
+			if err != nil {
+				return nil, errs.E("query", errs.Invalid, fmt.Sprintf("params[%d]: %v", i, err))
+			}
+			v = n
 		case float64:
 			if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
 				v = int64(x)
@@ -777,6 +788,31 @@ func bindArgs(params []any) ([]driver.NamedValue, error) {
 		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
 	}
 	return args, nil
+}
+
+// bindNumber is the driver value of a JSON number, exact for integers.
+func bindNumber(s string) (driver.Value, error) {
+	if !strings.ContainsAny(s, ".eE") {
+		b, ok := new(big.Int).SetString(s, 10)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		switch {
+		case b.IsInt64():
+			return b.Int64(), nil
+		case b.IsUint64():
+			return b.Uint64(), nil
+		}
+		return b, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%s is out of the range of a DOUBLE", s)
+	}
+	if f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+		return int64(f), nil
+	}
+	return f, nil
 }
 
 // mapError turns a DuckDB error into an *errs.Error of the right kind.

@@ -122,3 +122,31 @@ func TestTimeNSDataset(t *testing.T) {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 }
+
+// TestParamsExact: integer params bind exactly through HTTP (they were
+// decoded as float64: 9007199254740993 came back ...992); fractions bind
+// as DOUBLE; a number no type holds is 400.
+func TestParamsExact(t *testing.T) {
+	_, _, h := newCatalogServer(t)
+	for _, tc := range []struct{ params, want string }{
+		{`[9007199254740993]`, `[["9007199254740993"]]`},
+		{`[-9223372036854775808]`, `[["-9223372036854775808"]]`},
+		{`[18446744073709551615]`, `[["18446744073709551615"]]`},
+		{`[170141183460469231731687303715884105728]`, `[["170141183460469231731687303715884105728"]]`},
+		{`[42]`, `[[42]]`},
+		{`[1.5]`, `[[1.5]]`},
+		{`[2e3]`, `[[2000]]`},
+		{`[0.1]`, `[[0.1]]`},
+	} {
+		a := postSQL(t, h, `{"sql":"select $1 a","params":`+tc.params+`}`)
+		if a.status != http.StatusOK || !strings.Contains(a.body, `"rows":`+tc.want) {
+			t.Errorf("%s: %d %s", tc.params, a.status, a.body)
+		}
+	}
+	if a := postSQL(t, h, `{"sql":"select $1::INTEGER + 1 a","params":[41]}`); !strings.Contains(a.body, `"rows":[[42]]`) {
+		t.Errorf("%d %s", a.status, a.body)
+	}
+	if a := postSQL(t, h, `{"sql":"select $1 a","params":[1e400]}`); a.status != http.StatusBadRequest || !strings.Contains(a.body, "params[0]") {
+		t.Errorf("1e400: %d %s", a.status, a.body)
+	}
+}
