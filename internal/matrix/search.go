@@ -203,10 +203,11 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			}
 		}
 	}
-	depth := m.opts.Depth
-	if depth <= 0 {
-		depth = max(100, 4*req.K)
+	base := m.opts.Depth
+	if base <= 0 {
+		base = max(100, 4*req.K)
 	}
+	depth := base
 	if allow != nil {
 		depth = min(depth, len(allow))
 	}
@@ -214,23 +215,8 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 		var vlist []vector.Result
 		var klist []keyword.Hit
 		if req.Mode != ModeKeyword && vecs[model] != nil {
-			sr := vector.SearchRequest{Vector: vecs[model], K: depth, Ef: max(depth, 64)}
-			if allow != nil {
-				ids := make([]string, 0, len(allow))
-				for id := range allow {
-					ids = append(ids, id)
-				}
-				sr.Filter = vector.Filter{"id": ids}
-			}
 			var err error
-			vlist, err = m.deps.Vectors.Search(ctx, VectorIndex(spec.Dataset), sr)
-			if errs.Is(err, errs.NotFound) {
-				// vectord's index was dropped behind matrixd's back (DELETE
-				// /v1/vectors/indexes/matrix.*): rebuild it in full, and say
-				// so rather than pass on vectord's bare "not found".
-				m.rebuild(spec.Dataset)
-				return nil, errs.Errorf("matrix.search", errs.Conflict, "the vector index %s of dataset %q was deleted outside matrixd; it is being rebuilt (GET %s/%s shows progress)", VectorIndex(spec.Dataset), spec.Dataset, IndexesPath, spec.Dataset)
-			}
+			vlist, err = m.vectorList(ctx, spec.Dataset, vecs[model], depth, allow)
 			if err != nil {
 				return nil, err
 			}
@@ -247,12 +233,96 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 		if err != nil {
 			return nil, err
 		}
-		exhausted := len(vlist) < depth && len(klist) < depth
-		if len(out) >= req.K || pred == "" || allow != nil || exhausted || depth >= maxDepth {
+		if len(out) >= req.K || pred == "" || allow != nil {
 			return out, nil
 		}
-		depth = min(depth*4, maxDepth)
+		// BM25 lists every doc holding a query term: a short keyword list
+		// is the whole truth. vectord's list is not (an HNSW graph can
+		// answer fewer than k of many live items), so it never ends the
+		// search early.
+		if req.Mode == ModeKeyword && len(klist) < depth {
+			return out, nil
+		}
+		if depth < maxDepth {
+			depth = min(depth*4, maxDepth)
+			continue
+		}
+		// Post-filtering came up short at the deepest lists: rank exactly
+		// among every matching row (ADR-032, never starving k).
+		ids, err := m.allMatchingIDs(ctx, spec, pred)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return out, nil
+		}
+		allow = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			allow[id] = true
+		}
+		depth = min(base, len(allow))
 	}
+}
+
+// filterChunk is the most ids one vectord search is restricted to; a
+// larger allow-set is searched in chunks whose lists are merged by score.
+const filterChunk = 50_000
+
+// vectorList is vectord's k-NN list of depth for vec, restricted to allow
+// when it is not nil.
+func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, depth int, allow map[string]bool) ([]vector.Result, error) {
+	var chunks [][]any
+	if allow != nil {
+		ids := make([]any, 0, len(allow))
+		for id := range allow {
+			ids = append(ids, id)
+		}
+		for len(ids) > 0 {
+			n := min(filterChunk, len(ids))
+			chunks = append(chunks, ids[:n])
+			ids = ids[n:]
+		}
+	} else {
+		chunks = [][]any{nil}
+	}
+	var out []vector.Result
+	for _, ids := range chunks {
+		sr := vector.SearchRequest{Vector: vec, K: depth, Ef: max(depth, 64)}
+		if ids != nil {
+			sr.Filter = vector.Filter{"id": ids}
+		}
+		res, err := m.deps.Vectors.Search(ctx, VectorIndex(dataset), sr)
+		if errs.Is(err, errs.NotFound) {
+			// vectord's index was dropped behind matrixd's back (DELETE
+			// /v1/vectors/indexes/matrix.*): rebuild it in full, and say
+			// so rather than pass on vectord's bare "not found".
+			m.rebuild(dataset)
+			return nil, errs.Errorf("matrix.search", errs.Conflict, "the vector index %s of dataset %q was deleted outside matrixd; it is being rebuilt (GET %s/%s shows progress)", VectorIndex(dataset), dataset, IndexesPath, dataset)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	if len(chunks) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+		out = out[:min(depth, len(out))]
+	}
+	return out, nil
+}
+
+// allMatchingIDs returns the id of every row matching pred, read in pages.
+func (m *Matrix) allMatchingIDs(ctx context.Context, spec IndexRequest, pred string) ([]string, error) {
+	sql := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE (%s) AND %s IS NOT NULL",
+		sqlIdent(spec.IDColumn), sqlIdent(spec.Dataset), pred, sqlIdent(spec.IDColumn))
+	var ids []string
+	err := m.scanRows(ctx, sql, nil, 100_000, func(_ []query.Column, r []any) {
+		ids = append(ids, text(r[0]))
+	})
+	if err != nil {
+		return nil, whereQueryErr(spec.Dataset, err)
+	}
+	return ids, nil
 }
 
 // matchingIDs returns the ids of rows matching pred, or more=true when
