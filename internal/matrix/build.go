@@ -166,14 +166,21 @@ func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d cata
 // page is one batch of rows read from queryd, each id once (duplicates
 // collapsed, last one wins: see collapse).
 type page struct {
-	ids   []string
-	texts []string
-	last  string // keyset cursor after this page
-	n     int    // rows queryd answered (NULL ids included)
-	rows  int64  // rows this page stands for (collapsed copies included)
-	more  bool   // another page may follow
-	err   error
+	ids     []string
+	texts   []string
+	last    string // keyset cursor after this page
+	n       int    // rows queryd answered (NULL ids included)
+	rows    int64  // rows this page stands for (collapsed copies included)
+	skipped int64  // rows whose id vectord cannot hold (empty, too long)
+	badID   string // the first such id (for the log)
+	more    bool   // another page may follow
+	err     error
 }
+
+// maxIDBytes is vectord's longest id (internal/vector/hnsw maxID): a row
+// with a longer id, or an empty one, would fail vectord's whole batch, so
+// it is skipped and counted like a row with no text.
+const maxIDBytes = 1024
 
 // load reads the rows to index through queryd and feeds them to embedd,
 // vectord and the keyword index, reading the next page while the current
@@ -201,11 +208,19 @@ func (m *Matrix) load(ctx context.Context, x *dsIndex, p *plan) (int64, error) {
 		}
 	}()
 	var done int64
-	dimsKnown := false
+	dimsKnown, badLogged := false, false
 	for pg := range pages {
 		if pg.err != nil {
 			return done, pg.err
 		}
+		if pg.badID != "" && !badLogged {
+			badLogged = true
+			m.opts.Log.Warn("rows skipped: id empty or longer than vectord holds", "op", "index", "dataset", p.spec.Dataset,
+				"max_bytes", maxIDBytes, "id_prefix", idPrefix(pg.badID), "id_bytes", len(pg.badID))
+		}
+		x.mu.Lock()
+		x.status.Skipped += pg.skipped
+		x.mu.Unlock()
 		pageDone := done
 		for start := 0; start < len(pg.ids); start += m.opts.BatchRows {
 			end := min(start+m.opts.BatchRows, len(pg.ids))
@@ -216,7 +231,7 @@ func (m *Matrix) load(ctx context.Context, x *dsIndex, p *plan) (int64, error) {
 			done += int64(end - start)
 			m.progress(x, done, skipped)
 		}
-		// The page's rows, collapsed copies included.
+		// The page's rows, collapsed copies and skipped ids included.
 		done = pageDone + pg.rows
 		m.progress(x, done, 0)
 	}
@@ -233,6 +248,14 @@ func (m *Matrix) progress(x *dsIndex, done int64, skipped int) {
 	if el := x.status.UpdatedAt.Sub(x.status.StartedAt).Seconds(); el > 0 {
 		x.status.RowsPerSec = float64(done) / el
 	}
+}
+
+// idPrefix is the start of a long id, for messages.
+func idPrefix(id string) string {
+	if len(id) <= 64 {
+		return id
+	}
+	return strings.ToValidUTF8(id[:64], "") + "..."
 }
 
 // textSelect is the SELECT list of an indexing read: the id as text, then
@@ -336,6 +359,7 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 // pages, batches and appends are applied in order, each replacing the
 // last); a full build reads by id, so the ids seen more than once (and
 // spill, whose copies go past the page) are read again in row order.
+// Rows whose id vectord cannot hold are skipped.
 func (m *Matrix) collapse(ctx context.Context, p *plan, pg *page, ids, texts []string, spill string) error {
 	pos := make(map[string]int, len(ids)) // id -> index of its last copy
 	var dups []string
@@ -379,6 +403,13 @@ func (m *Matrix) collapse(ctx context.Context, p *plan, pg *page, ids, texts []s
 				t = r
 			}
 		case j != i: // a later copy in this page wins
+			continue
+		}
+		if id == "" || len(id) > maxIDBytes {
+			pg.skipped++
+			if pg.badID == "" {
+				pg.badID = id
+			}
 			continue
 		}
 		pg.ids = append(pg.ids, id)

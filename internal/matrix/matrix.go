@@ -108,8 +108,9 @@ type IndexStatus struct {
 	RowsTotal int64  `json:"rows_total"`
 	// Docs is the number of rows searchable by keyword.
 	Docs int `json:"docs"`
-	// Skipped counts rows of the last job with no text in any text column
-	// (keyword-only rows are none: such rows are not searchable).
+	// Skipped counts rows of the last job that are not searchable: no text
+	// in any text column, or an id vectord cannot hold (empty, or longer
+	// than 1024 bytes as text; matrixd logs the first one's prefix).
 	Skipped    int64     `json:"skipped,omitempty"`
 	Model      string    `json:"model,omitempty"`
 	Dims       int       `json:"dims,omitempty"`
