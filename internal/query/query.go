@@ -11,7 +11,8 @@
 // DOUBLE/FLOAT are numbers, with NaN and infinities as the strings "NaN",
 // "Infinity", "-Infinity"; DATE is "2006-01-02", TIMESTAMP
 // "2006-01-02T15:04:05.999999" (no zone), TIMESTAMPTZ RFC 3339 in UTC, TIME
-// "15:04:05.999999"; INTERVAL {"months","days","micros"}; BLOB base64; UUID
+// "15:04:05.999999" (24:00:00 as such), infinite DATE and TIMESTAMP values
+// "infinity" and "-infinity" as DuckDB prints them; INTERVAL {"months","days","micros"}; BLOB base64; UUID
 // its canonical text; JSON columns are embedded as JSON; LIST/ARRAY are JSON
 // arrays; STRUCT a JSON object with fields in declaration order; MAP a JSON
 // object when its keys are VARCHAR, else an array of {"key","value"}; UNION

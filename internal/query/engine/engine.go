@@ -390,31 +390,50 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 		return errs.E(op, errs.Invalid, fmt.Sprintf("the statement has %d parameter(s), %d given in params", want, len(args)))
 	}
 	// Columns the driver cannot read (TIME_NS, VARIANT, nested types with
-	// them) are cast to text by DuckDB, their types named by DESCRIBE.
+	// them) or reads wrongly (TIME 24:00:00, TIMESTAMP_S infinity) are
+	// converted by DuckDB; the types of the unreadable ones come from
+	// DESCRIBE (the driver has no name for TIME_NS).
 	conv, err := textColumns(stmt)
 	if err != nil {
 		return err
 	}
 	var types []string
 	if len(conv) > 0 {
-		types, err = describeTypes(ctx, c, wrapped, text, maxRows, args)
-		if err != nil {
-			return mapError(ctx, op, err)
+		unreadable := false
+		for _, k := range conv {
+			unreadable = unreadable || k == convText || k == convJSON
 		}
-		if !wrapped {
-			for i, k := range conv {
-				if k != convNone {
-					name, _ := stmt.ColumnName(i)
-					return errs.E(op, errs.Invalid, fmt.Sprintf("column %q has type %s, which queryd cannot return from this statement; cast it in a SELECT (e.g. %s::VARCHAR)", name, typeOr(types, i), sqlIdent(name)))
-				}
+		if unreadable {
+			types, err = describeTypes(ctx, c, wrapped, text, maxRows, args)
+			if err != nil {
+				return mapError(ctx, op, err)
+			}
+		} else {
+			types = make([]string, len(conv))
+		}
+		for i, k := range conv {
+			switch {
+			case k == convNone && i < len(types):
+				types[i] = "" // the driver's name, as in every other answer
+			case k == convTime:
+				types[i] = "TIME"
+			case k == convTimestampS:
+				types[i] = "TIMESTAMP_S"
+			case !wrapped && (k == convText || k == convJSON):
+				name, _ := stmt.ColumnName(i)
+				return errs.E(op, errs.Invalid, fmt.Sprintf("column %q has type %s, which queryd cannot return from this statement; cast it in a SELECT (e.g. %s::VARCHAR)", name, typeOr(types, i), sqlIdent(name)))
 			}
 		}
-		cast, err := prepareCast(c, stmt, text, maxRows, conv)
-		if err != nil {
-			return mapError(ctx, op, err)
+		if wrapped {
+			cast, err := prepareCast(c, stmt, text, maxRows, conv)
+			if err != nil {
+				return mapError(ctx, op, err)
+			}
+			stmt.Close()
+			stmt = cast
+		} else {
+			conv, types = nil, nil // read as the driver can
 		}
-		stmt.Close()
-		stmt = cast
 	}
 	rows, err := stmt.QueryContext(ctx, args)
 	if err != nil {
@@ -430,14 +449,16 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 		if tn != nil {
 			cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
 		}
-		if i < len(types) {
+		if i < len(types) && types[i] != "" {
 			cur.Columns[i].Type = types[i]
 		}
 		// The statement's TypeInfo has nested detail (STRUCT field order);
 		// a column typed only by a parameter falls back to the type name.
 		switch {
-		case i < len(conv) && conv[i] == convText:
+		case i < len(conv) && (conv[i] == convText || conv[i] == convTime):
 			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR}
+		case i < len(conv) && conv[i] == convTimestampS:
+			cur.enc[i] = encoder{t: duckdb.TYPE_TIMESTAMP}
 		case i < len(conv) && conv[i] == convJSON:
 			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR, alias: "JSON"}
 		default:
@@ -590,6 +611,12 @@ const (
 	convNone = iota
 	convText // CAST(x AS VARCHAR): TIME_NS as DuckDB prints it
 	convJSON // CAST(CAST(x AS JSON) AS VARCHAR), embedded as JSON: VARIANT and nested types
+	// convTime is CAST(x AS VARCHAR) for TIME: the driver reads 24:00:00
+	// as 00:00:00.
+	convTime
+	// convTimestampS is CAST(x AS TIMESTAMP) for TIMESTAMP_S: the driver
+	// overflows on infinity.
+	convTimestampS
 )
 
 // textColumns reports, per column of stmt, whether the driver cannot read
@@ -611,6 +638,10 @@ func textColumns(stmt *duckdb.Stmt) ([]int, error) {
 			k = convText
 		case unreadable(ti):
 			k = convJSON
+		case ti.InternalType() == duckdb.TYPE_TIME:
+			k = convTime
+		case ti.InternalType() == duckdb.TYPE_TIMESTAMP_S:
+			k = convTimestampS
 		}
 		if k != convNone {
 			if out == nil {
@@ -691,8 +722,10 @@ func prepareCast(c *duckdb.Conn, stmt *duckdb.Stmt, text string, maxRows int, co
 		}
 		ref := fmt.Sprintf("#%d", i+1)
 		switch k {
-		case convText:
+		case convText, convTime:
 			ref = "CAST(" + ref + " AS VARCHAR)"
+		case convTimestampS:
+			ref = "CAST(" + ref + " AS TIMESTAMP)"
 		case convJSON:
 			ref = "CAST(CAST(" + ref + " AS JSON) AS VARCHAR)"
 		}

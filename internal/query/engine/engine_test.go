@@ -297,6 +297,7 @@ func TestUnreadableTypes(t *testing.T) {
 		{"SELECT {'z': 1::VARIANT, 'a': 2} x, 3 x", `[{"z":1,"a":2},3]`, "STRUCT(z VARIANT, a INTEGER),INTEGER"},
 		{"SELECT $1::TIME_NS t", `["01:02:03"]`, "TIME_NS"},
 		{"SELECT NULL::TIME_NS x WHERE false", ``, "TIME_NS"},
+		{"SELECT 1::VARIANT v, TIMESTAMPTZ '2024-01-02 03:04:05+00' z", `[1,"2024-01-02T03:04:05Z"]`, "VARIANT,TIMESTAMPTZ"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.sql, func(t *testing.T) {
@@ -330,4 +331,35 @@ func TestUnreadableTypes(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestInfinityAndMidnight: infinite DATE and TIMESTAMP values and TIME
+// 24:00:00 render as DuckDB prints them (they were the driver's readings:
+// "294247-01-10T04:00:54.775807", "5881580-07-11", "00:00:00").
+func TestInfinityAndMidnight(t *testing.T) {
+	e, _ := open(t)
+	cases := []struct{ sql, want, types string }{
+		{"SELECT 'infinity'::TIMESTAMP, '-infinity'::TIMESTAMP, 'infinity'::DATE, '-infinity'::DATE, '24:00:00'::TIME",
+			`["infinity","-infinity","infinity","-infinity","24:00:00"]`, "TIMESTAMP,TIMESTAMP,DATE,DATE,TIME"},
+		{"SELECT 'infinity'::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ, 'infinity'::TIMESTAMP_NS, '-infinity'::TIMESTAMP_NS",
+			`["infinity","-infinity","infinity","-infinity"]`, "TIMESTAMPTZ,TIMESTAMPTZ,TIMESTAMP_NS,TIMESTAMP_NS"},
+		{"SELECT 'infinity'::TIMESTAMP_MS, '-infinity'::TIMESTAMP_MS, 'infinity'::TIMESTAMP_S, '-infinity'::TIMESTAMP_S, '2024-01-02 03:04:05'::TIMESTAMP_S",
+			`["infinity","-infinity","infinity","-infinity","2024-01-02T03:04:05"]`, "TIMESTAMP_MS,TIMESTAMP_MS,TIMESTAMP_S,TIMESTAMP_S,TIMESTAMP_S"},
+		{"SELECT '00:00:00'::TIME, '13:14:15.000001'::TIME, ['infinity'::DATE], {'t': 'infinity'::TIMESTAMP}",
+			`["00:00:00","13:14:15.000001",["infinity"],{"t":"infinity"}]`, ""},
+		// The largest finite values stay dates.
+		{"SELECT '294247-01-10 04:00:54.775806'::TIMESTAMP, '5881580-07-10'::DATE",
+			`["294247-01-10T04:00:54.775806","5881580-07-10"]`, "TIMESTAMP,DATE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sql, func(t *testing.T) {
+			res, err := run(e, tc.sql, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.rows, ""); got != tc.want || tc.types != "" && strings.Join(res.types, ",") != tc.types {
+				t.Fatalf("got %s %v, want %s %s", got, res.types, tc.want, tc.types)
+			}
+		})
+	}
 }

@@ -238,6 +238,9 @@ func (e *encoder) scalarText(v any) (string, bool) {
 	case *duckdb.Decimal:
 		return x.String(), true
 	case time.Time:
+		if inf := infinity(e.t, x); inf != "" {
+			return inf, true
+		}
 		switch e.t {
 		case duckdb.TYPE_DATE:
 			return x.Format("2006-01-02"), true
@@ -264,6 +267,32 @@ func (e *encoder) scalarText(v any) (string, bool) {
 		return x.String(), true
 	}
 	return "", false
+}
+
+// infinity is "infinity" or "-infinity" when x is the driver's reading of
+// DuckDB's infinite DATE or TIMESTAMP of type t (the largest or smallest
+// value of its unit, which DuckDB reserves for them), else "".
+func infinity(t duckdb.Type, x time.Time) string {
+	var v, max int64
+	switch t {
+	case duckdb.TYPE_DATE:
+		v, max = x.Unix()/86400, math.MaxInt32
+	case duckdb.TYPE_TIMESTAMP, duckdb.TYPE_TIMESTAMP_TZ:
+		v, max = x.UnixMicro(), math.MaxInt64
+	case duckdb.TYPE_TIMESTAMP_MS:
+		v, max = x.UnixMilli(), math.MaxInt64
+	case duckdb.TYPE_TIMESTAMP_NS:
+		v, max = x.UnixNano(), math.MaxInt64
+	default:
+		return ""
+	}
+	switch v {
+	case max:
+		return "infinity"
+	case -max:
+		return "-infinity"
+	}
+	return ""
 }
 
 // text renders v for CSV: NULL is empty, scalars as text, nested as JSON.
