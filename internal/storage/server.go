@@ -106,7 +106,21 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// get serves GET; a 416 carries Content-Range: bytes */N (RFC 9110 15.5.17),
+// N the object's size, so a client can retry with a range that fits.
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
+	err := h.get1(w, r)
+	if errs.StatusOf(err) == http.StatusRequestedRangeNotSatisfiable && w.Header().Get("Content-Range") == "" {
+		if key, kerr := keyOf(r); kerr == nil {
+			if info, herr := h.store.Head(r.Context(), key); herr == nil {
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+			}
+		}
+	}
+	return err
+}
+
+func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	key, err := keyOf(r)
 	if err != nil {
 		return err
@@ -157,6 +171,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	n := info.Size
 	if ranged {
 		if opts.Offset >= info.Size {
+			hd.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
 			return unsatisfiable(info.Size)
 		}
 		end := info.Size - 1
