@@ -3,6 +3,7 @@ package queryd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -148,5 +149,39 @@ func TestParamsExact(t *testing.T) {
 	}
 	if a := postSQL(t, h, `{"sql":"select $1 a","params":[1e400]}`); a.status != http.StatusBadRequest || !strings.Contains(a.body, "params[0]") {
 		t.Errorf("1e400: %d %s", a.status, a.body)
+	}
+}
+
+// TestWideStreamHeader: a wide ndjson/csv answer leaves X-Columns out
+// above MaxColumnsHeader and says so (2000 columns made a 144 KB header
+// that curl refuses); a narrow one keeps it.
+func TestWideStreamHeader(t *testing.T) {
+	_, _, h := newCatalogServer(t)
+	cols := make([]string, 2000)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("%d AS column_with_a_long_name_%d", i, i)
+	}
+	wide := "select " + strings.Join(cols, ", ")
+	for _, format := range []string{"ndjson", "csv"} {
+		a := postSQL(t, h, fmt.Sprintf(`{"sql":%q,"format":%q}`, wide, format))
+		if a.status != http.StatusOK || a.header.Get("X-Columns") != "" || !strings.Contains(a.header.Get("X-Columns-Omitted"), "limit") || a.header.Get("X-Column-Count") != "2000" {
+			t.Fatalf("%s: %d X-Columns %d bytes, omitted %q, count %q", format, a.status, len(a.header.Get("X-Columns")), a.header.Get("X-Columns-Omitted"), a.header.Get("X-Column-Count"))
+		}
+		if !strings.Contains(a.body, "column_with_a_long_name_1999") {
+			t.Fatalf("%s: the names are not in the body", format)
+		}
+		var size int
+		for k, vs := range a.header {
+			for _, v := range vs {
+				size += len(k) + len(v)
+			}
+		}
+		if size > 2*MaxColumnsHeader {
+			t.Fatalf("%s: %d bytes of headers", format, size)
+		}
+		a = postSQL(t, h, fmt.Sprintf(`{"sql":"select 1 a, 'x' b","format":%q}`, format))
+		if a.header.Get("X-Columns") != `[{"name":"a","type":"INTEGER"},{"name":"b","type":"VARCHAR"}]` || a.header.Get("X-Columns-Omitted") != "" || a.header.Get("X-Column-Count") != "2" {
+			t.Fatalf("%s narrow: %v", format, a.header)
+		}
 	}
 }

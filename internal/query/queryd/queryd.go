@@ -355,16 +355,30 @@ func decodeRequest(r *http.Request, req *query.Request) error {
 	return req.Validate()
 }
 
+// MaxColumnsHeader is the largest X-Columns header queryd sends (bytes of
+// its JSON). Proxies and clients refuse larger header blocks (nginx and
+// Go's defaults are 4-8 KiB a line, curl 100 KiB in all); above it the
+// header is left out and X-Columns-Omitted says so: the names are in the
+// CSV header row and in every NDJSON object, and a json query with
+// max_rows 1 answers the types.
+const MaxColumnsHeader = 8 << 10
+
 // stream writes ndjson (one JSON object per row) or CSV (header line first),
 // flushing every flushRows rows or 64 KiB. Column names and types are in the
-// X-Columns header; X-Row-Count and X-Truncated are trailers.
+// X-Columns header (up to MaxColumnsHeader bytes), their number in
+// X-Column-Count; X-Row-Count and X-Truncated are trailers.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req query.Request) error {
 	const flushRows = 1000
 	flusher, _ := w.(http.Flusher)
 	return s.run(r.Context(), req, func(c *engine.Cursor) error {
 		cols, _ := json.Marshal(c.Columns)
 		h := w.Header()
-		h.Set("X-Columns", string(cols))
+		h.Set("X-Column-Count", strconv.Itoa(len(c.Columns)))
+		if len(cols) <= MaxColumnsHeader {
+			h.Set("X-Columns", string(cols))
+		} else {
+			h.Set("X-Columns-Omitted", fmt.Sprintf("%d bytes, over the %d-byte limit", len(cols), MaxColumnsHeader))
+		}
 		h.Set("Trailer", "X-Row-Count, X-Truncated")
 		if req.Format == query.FormatCSV {
 			h.Set("Content-Type", "text/csv; charset=utf-8")
