@@ -39,15 +39,33 @@ type Options struct {
 	Log      *slog.Logger
 	Now      func() time.Time // clock; nil = time.Now
 	NewID    func() string    // memory ids; nil = random UUIDv4
+
+	// wrapJournal, when set, wraps state.jsonl's writer (tests: a disk
+	// that fails or stalls).
+	wrapJournal func(journal.WriteSyncer) journal.WriteSyncer
 }
 
 // Store implements Service over an in-memory state rebuilt from state.jsonl.
+//
+// mems, history, idx and traces are the committed state: always the replay
+// of what state.jsonl durably holds, and all that readers see. A write
+// decides against the committed state plus the writes still waiting for
+// their fsync (the overlay pend/pendRefs/pendSteps), enqueues its lines and
+// stages them in the overlay under mu, so the journal order is the decision
+// order; once its group is durable, the writes are applied to the committed
+// state in journal order (settle), and writes the journal refused are
+// dropped without ever having been visible (ADR-055).
 type Store struct {
 	mu      sync.RWMutex
 	mems    map[string]*entry
 	history map[string][]HistoryEntry
 	idx     map[string]map[string]struct{} // "u:"+user, "a:"+agent, "r:"+run -> memory ids
 	traces  map[string][]Step
+
+	pending   []*pendingWrite   // enqueued, not yet settled, in journal order
+	pend      map[string]*entry // memory id -> its state after the last pending write (nil = deleted)
+	pendRefs  map[string]int    // memory id -> pending records touching it
+	pendSteps map[string]int    // run id -> pending steps
 
 	j     *journal.Journal
 	emb   embed.Service
@@ -61,6 +79,14 @@ type Store struct {
 type entry struct {
 	m   Memory
 	vec []float32
+}
+
+// pendingWrite is one write's journal entry: its records, the vectors of
+// the memories after each record, and the ticket of its group commit.
+type pendingWrite struct {
+	recs []record
+	vecs [][]float32
+	t    *journal.Ticket
 }
 
 var _ Service = (*Store)(nil)
@@ -99,7 +125,7 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	}
 	s := newState()
 	s.emb, s.model, s.now, s.newID, s.log, s.path = opts.Embedder, opts.Model, opts.Now, opts.NewID, opts.Log, opts.Path
-	j, info, err := journal.Open(opts.Path, s.replayLine)
+	j, info, err := journal.OpenWith(opts.Path, s.replayLine, opts.wrapJournal)
 	if err != nil {
 		return nil, info, errs.E(op, errs.Internal, err)
 	}
@@ -138,6 +164,7 @@ func newState() *Store {
 	return &Store{
 		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
 		idx: map[string]map[string]struct{}{}, traces: map[string][]Step{},
+		pend: map[string]*entry{}, pendRefs: map[string]int{}, pendSteps: map[string]int{},
 	}
 }
 
@@ -262,21 +289,140 @@ func (s *Store) inScope(sc Scope, fn func(e *entry)) {
 	}
 }
 
-// commit encodes recs and enqueues them as one journal entry; the caller
-// holds mu, so the log order is the apply order.
-func (s *Store) commit(recs []record) *journal.Ticket {
+// lookup is memory id as writers see it: the committed state overlaid with
+// the pending writes (nil = none or deleted). The caller holds mu.
+func (s *Store) lookup(id string) *entry {
+	if s.pendRefs[id] > 0 {
+		return s.pend[id]
+	}
+	return s.mems[id]
+}
+
+// inScopePending is inScope as writers see it (committed + pending); the
+// caller holds mu.
+func (s *Store) inScopePending(sc Scope, fn func(e *entry)) {
+	s.inScope(sc, func(e *entry) {
+		if s.pendRefs[e.m.ID] == 0 {
+			fn(e)
+		}
+	})
+	for _, e := range s.pend {
+		if e != nil && sc.matches(&e.m) {
+			fn(e)
+		}
+	}
+}
+
+// stage records r in the overlay, so later decisions see it, and returns
+// what undoes it (for a write abandoned before it is enqueued). The caller
+// holds mu.
+func (s *Store) stage(r *record, vec []float32) (undo func()) {
+	if r.Op == "step" {
+		s.pendSteps[r.RunID]++
+		return func() { s.unstage(r) }
+	}
+	id := r.ID
+	var e *entry
+	if r.Memory != nil {
+		id, e = r.Memory.ID, &entry{m: *r.Memory, vec: vec}
+	}
+	prev, had := s.pend[id]
+	s.pend[id] = e
+	s.pendRefs[id]++
+	return func() {
+		s.unstage(r)
+		if had && s.pendRefs[id] > 0 {
+			s.pend[id] = prev
+		}
+	}
+}
+
+// unstage drops r from the overlay once it is settled (or abandoned).
+func (s *Store) unstage(r *record) {
+	if r.Op == "step" {
+		if s.pendSteps[r.RunID]--; s.pendSteps[r.RunID] <= 0 {
+			delete(s.pendSteps, r.RunID)
+		}
+		return
+	}
+	id := r.ID
+	if r.Memory != nil {
+		id = r.Memory.ID
+	}
+	if s.pendRefs[id]--; s.pendRefs[id] <= 0 {
+		delete(s.pendRefs, id)
+		delete(s.pend, id)
+	}
+}
+
+// commit stages recs (already staged one by one when staged is true),
+// encodes them and enqueues them as one journal entry; the caller holds mu,
+// so the log order is the decision order.
+func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *journal.Ticket {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range recs {
 		if err := enc.Encode(&recs[i]); err != nil { // cannot happen: metadata was encodable
 			panic(err)
 		}
+		if !staged {
+			s.stage(&recs[i], vecs[i])
+		}
 	}
-	return s.j.Enqueue(buf.Bytes())
+	p := &pendingWrite{recs: recs, vecs: vecs, t: s.j.Enqueue(buf.Bytes())}
+	s.pending = append(s.pending, p)
+	return p.t
 }
 
-func wait(op string, t *journal.Ticket) error {
-	if err := t.Wait(); err != nil {
+// barrier is the ticket of the last pending write (nil = none): an answer
+// built on the overlay (a NONE naming a memory that is not durable yet)
+// waits for it. The caller holds mu.
+func (s *Store) barrier() *journal.Ticket {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	return s.pending[len(s.pending)-1].t
+}
+
+// settle applies the pending writes whose group is done, oldest first, to
+// the committed state, or drops them when the journal refused them (a
+// refusal is sticky, so every later write is refused too and the committed
+// state stays the replay of the file). The caller holds mu.
+func (s *Store) settle() {
+	n := 0
+	for _, p := range s.pending {
+		if !p.t.Done() {
+			break // tickets of durable writes are done in journal order
+		}
+		err := p.t.Wait()
+		for i := range p.recs {
+			if err == nil {
+				if aerr := s.apply(&p.recs[i], p.vecs[i]); aerr != nil { // cannot happen: decided against this state
+					s.log.Error("durable change does not apply to memory", "op", "pathway.settle", "err", aerr.Error())
+				}
+			}
+			s.unstage(&p.recs[i])
+		}
+		n++
+	}
+	if n > 0 {
+		clear(s.pending[:n])
+		s.pending = s.pending[n:]
+	}
+}
+
+// wait waits for t (nil = nothing to wait for), settles, and turns a
+// journal failure into Unavailable. The journal's error (path, OS error)
+// stays in the log (logged at the HTTP boundary), not in the message.
+func (s *Store) wait(op string, t *journal.Ticket) error {
+	if t == nil {
+		return nil
+	}
+	err := t.Wait()
+	s.mu.Lock()
+	s.settle()
+	s.mu.Unlock()
+	if err != nil {
 		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", err)
 	}
 	return nil
@@ -388,26 +534,34 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 	s.mu.Lock()
 	now := s.now().UTC()
 	var recs []record
+	var vecsOut [][]float32
+	var undo []func()
 	for _, f := range facts {
 		res, rec, vec := s.decide(&req, f, infer, now)
 		out.Results = append(out.Results, res)
 		if rec != nil {
-			if err := s.apply(rec, vec); err != nil {
+			if rec.Op == "add" && s.lookup(rec.Memory.ID) != nil {
+				for i := len(undo) - 1; i >= 0; i-- {
+					undo[i]()
+				}
 				s.mu.Unlock()
-				return AddResponse{}, errs.E(op, errs.Internal, err)
+				return AddResponse{}, errs.Errorf(op, errs.Internal, "new memory id %s is taken", rec.Memory.ID)
 			}
+			// Staged now so the request's later facts see it.
+			undo = append(undo, s.stage(rec, vec))
 			recs = append(recs, *rec)
+			vecsOut = append(vecsOut, vec)
 		}
 	}
 	var t *journal.Ticket
 	if len(recs) > 0 {
-		t = s.commit(recs)
+		t = s.commit(recs, vecsOut, true)
+	} else {
+		t = s.barrier() // a NONE may name a memory that is not durable yet
 	}
 	s.mu.Unlock()
-	if t != nil {
-		if err := wait(op, t); err != nil {
-			return AddResponse{}, err
-		}
+	if err := s.wait(op, t); err != nil {
+		return AddResponse{}, err
 	}
 	return out, nil
 }
@@ -421,7 +575,7 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 			rcanon := canonical(f.retract)
 			var best *entry
 			bestScore := RetractScore
-			s.inScope(req.Scope, func(e *entry) {
+			s.inScopePending(req.Scope, func(e *entry) {
 				sc := cosine(f.rvec, e.vec)
 				if canonical(e.m.Memory) == rcanon {
 					sc = 1
@@ -439,7 +593,7 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 		subj := subject(f.canon)
 		var same, close, subjBest *entry
 		closeScore, subjScore := -2.0, -2.0
-		s.inScope(req.Scope, func(e *entry) {
+		s.inScopePending(req.Scope, func(e *entry) {
 			ec := canonical(e.m.Memory)
 			if ec == f.canon {
 				if same == nil || e.m.ID < same.m.ID {
@@ -540,14 +694,18 @@ func (s *Store) Update(ctx context.Context, id string, req UpdateRequest) (Memor
 		return Memory{}, err
 	}
 	s.mu.Lock()
-	e := s.mems[id]
+	e := s.lookup(id)
 	if e == nil {
 		s.mu.Unlock()
 		return Memory{}, errs.Errorf(op, errs.NotFound, "no memory %s", id)
 	}
 	if e.m.Memory == text && req.Metadata == nil {
 		m := e.m
+		t := s.barrier() // e may not be durable yet
 		s.mu.Unlock()
+		if err := s.wait(op, t); err != nil {
+			return Memory{}, err
+		}
 		return m, nil
 	}
 	old := e.m.Memory
@@ -557,10 +715,12 @@ func (s *Store) Update(ctx context.Context, id string, req UpdateRequest) (Memor
 		m.Metadata = req.Metadata
 	}
 	rec := record{Op: "update", TS: m.UpdatedAt, Memory: &m, Old: &old}
-	_ = s.apply(&rec, vecs[0])
-	t := s.commit([]record{rec})
+	t := s.commit([]record{rec}, vecs, false)
 	s.mu.Unlock()
-	return m, wait(op, t)
+	if err := s.wait(op, t); err != nil {
+		return Memory{}, err
+	}
+	return m, nil
 }
 
 // Delete implements Service.Delete.
@@ -570,17 +730,16 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	s.mu.Lock()
-	e := s.mems[id]
+	e := s.lookup(id)
 	if e == nil {
 		s.mu.Unlock()
 		return errs.Errorf(op, errs.NotFound, "no memory %s", id)
 	}
 	old := e.m.Memory
 	rec := record{Op: "delete", TS: s.now().UTC(), ID: id, Old: &old}
-	_ = s.apply(&rec, nil)
-	t := s.commit([]record{rec})
+	t := s.commit([]record{rec}, [][]float32{nil}, false)
 	s.mu.Unlock()
-	return wait(op, t)
+	return s.wait(op, t)
 }
 
 // DeleteAll implements Service.DeleteAll.
@@ -592,20 +751,22 @@ func (s *Store) DeleteAll(ctx context.Context, scope Scope) (int, error) {
 	s.mu.Lock()
 	now := s.now().UTC()
 	var recs []record
-	s.inScope(scope, func(e *entry) {
+	s.inScopePending(scope, func(e *entry) {
 		old := e.m.Memory
 		recs = append(recs, record{Op: "delete", TS: now, ID: e.m.ID, Old: &old})
 	})
 	if len(recs) == 0 {
+		t := s.barrier() // a pending delete may be why the scope looks empty
 		s.mu.Unlock()
-		return 0, nil
+		return 0, s.wait(op, t)
 	}
-	for i := range recs {
-		_ = s.apply(&recs[i], nil)
-	}
-	t := s.commit(recs)
+	slices.SortFunc(recs, func(a, b record) int { return cmp.Compare(a.ID, b.ID) })
+	t := s.commit(recs, make([][]float32, len(recs)), false)
 	s.mu.Unlock()
-	return len(recs), wait(op, t)
+	if err := s.wait(op, t); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
 }
 
 // History implements Service.History.
@@ -661,12 +822,11 @@ func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendR
 			st.TS = now
 		}
 		recs[i] = record{Op: "step", TS: now, RunID: req.RunID, Step: &st}
-		_ = s.apply(&recs[i], nil)
 	}
-	total := len(s.traces[req.RunID])
-	t := s.commit(recs)
+	t := s.commit(recs, make([][]float32, len(recs)), false)
+	total := len(s.traces[req.RunID]) + s.pendSteps[req.RunID]
 	s.mu.Unlock()
-	if err := wait(op, t); err != nil {
+	if err := s.wait(op, t); err != nil {
 		return TraceAppendResponse{}, err
 	}
 	return TraceAppendResponse{RunID: req.RunID, Appended: len(req.Steps), Total: total}, nil

@@ -38,10 +38,18 @@ type Stats struct {
 	Entries int64 // Enqueue calls committed
 }
 
+// WriteSyncer is what the committer writes each group to and fsyncs: the
+// open state.jsonl, or a test's wrapper of it (OpenWith).
+type WriteSyncer interface {
+	Write(p []byte) (int, error)
+	Sync() error
+}
+
 // Journal is an open log. Safe for concurrent use.
 type Journal struct {
 	path string
 	f    *os.File
+	w    WriteSyncer // f, or what OpenWith's wrap made of it
 	reqs chan *Ticket
 	stop chan struct{}
 	done chan struct{}
@@ -61,6 +69,17 @@ type Ticket struct {
 	err  error
 }
 
+// Done reports, without blocking, whether Wait would return at once.
+// Tickets of successful entries are done in Enqueue order.
+func (t *Ticket) Done() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Wait blocks until the entry's group is written and fsynced, and returns
 // nil, the write/fsync error (sticky: after one failure every later entry
 // fails too), or ErrClosed.
@@ -74,6 +93,13 @@ func (t *Ticket) Wait() error {
 // cut from the file. An fn error for a line that is not the last stops Open
 // with an error naming the line.
 func Open(path string, fn func(line int, data []byte) error) (*Journal, Info, error) {
+	return OpenWith(path, fn, nil)
+}
+
+// OpenWith is Open with the committer's writes and fsyncs going through
+// wrap(file) when wrap is not nil: the seam through which tests make the
+// disk fail or stall.
+func OpenWith(path string, fn func(line int, data []byte) error, wrap func(WriteSyncer) WriteSyncer) (*Journal, Info, error) {
 	var info Info
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, info, err
@@ -102,7 +128,11 @@ func Open(path string, fn func(line int, data []byte) error) (*Journal, Info, er
 		return nil, info, err
 	}
 	syncDir(filepath.Dir(path))
-	j := &Journal{path: path, f: f, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
+	var w WriteSyncer = f
+	if wrap != nil {
+		w = wrap(f)
+	}
+	j := &Journal{path: path, f: f, w: w, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
 	go j.commit()
 	return j, info, nil
 }
@@ -191,8 +221,8 @@ func (j *Journal) commit() {
 		}
 		err := sticky
 		if err == nil {
-			if _, err = j.f.Write(buf); err == nil {
-				err = j.f.Sync()
+			if _, err = j.w.Write(buf); err == nil {
+				err = j.w.Sync()
 			}
 			if err != nil {
 				sticky = fmt.Errorf("write %s: %w (later writes are refused until restart)", j.path, err)
