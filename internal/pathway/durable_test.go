@@ -2,7 +2,11 @@ package pathway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/pathway/journal"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 // disk wraps state.jsonl's writer: fail makes every write fail the way a
@@ -213,5 +221,41 @@ func TestPendingWriteInvisibleUntilDurable(t *testing.T) {
 				t.Fatalf("memory differs from replay:\n%s\n---\n%s", before, after)
 			}
 		})
+	}
+}
+
+// TestRefusedWriteAnswer: the 503 of a refused write says what to do, not
+// where the file is or what the OS said; that detail goes to the log.
+func TestRefusedWriteAnswer(t *testing.T) {
+	s, d := openDisk(t, filepath.Join(t.TempDir(), "state.jsonl"))
+	defer s.Close(context.Background())
+	logs := &syncbuf.Buffer{}
+	env := &shared.Env{Log: slog.New(slog.NewTextHandler(logs, nil))}
+	r := chi.NewRouter()
+	Routes(env, s)(r)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	d.fail.Store(true)
+	resp, err := http.Post(srv.URL+MemoriesPath, "application/json",
+		strings.NewReader(`{"messages":"phantom two","user_id":"fs","infer":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b errs.Body
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	msg := b.Error.Message
+	if resp.StatusCode != http.StatusServiceUnavailable || b.Error.Kind != errs.Unavailable || !strings.Contains(msg, "restart pathwayd") {
+		t.Fatalf("%d %+v", resp.StatusCode, b)
+	}
+	for _, leak := range []string{"/secret", "state.jsonl:", "file too large", "write "} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("message %q exposes %q", msg, leak)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "/secret/data/pathwayd/state.jsonl") || !strings.Contains(l, "file too large") {
+		t.Errorf("the log lacks the detail: %s", l)
 	}
 }

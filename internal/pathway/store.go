@@ -423,7 +423,8 @@ func (s *Store) wait(op string, t *journal.Ticket) error {
 	s.settle()
 	s.mu.Unlock()
 	if err != nil {
-		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", err)
+		// The cause is wrapped as Internal: the caller sees only the message.
+		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", errs.E(op, errs.Internal, err))
 	}
 	return nil
 }
