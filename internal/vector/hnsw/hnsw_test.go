@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -484,5 +486,52 @@ func BenchmarkSearch20kEf80(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// TestSearchReachesKWithDuplicates: many identical vectors leave the graph
+// unable to reach all of them (the neighbour heuristic keeps few links
+// among equals); a search still returns min(k, live) items, the closest
+// ones (it returned 116 of 400 here, and matrixd read the short list as
+// "exhausted").
+func TestSearchReachesKWithDuplicates(t *testing.T) {
+	ix, err := New(Params{Dims: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	bases := make([][]float32, 4)
+	for i := range bases {
+		bases[i] = make([]float32, 32)
+		for j := range bases[i] {
+			bases[i][j] = float32(r.NormFloat64())
+		}
+	}
+	var items []Item
+	for i := 0; i < 4000; i++ {
+		items = append(items, Item{ID: strconv.Itoa(i), Vector: slices.Clone(bases[i%4])})
+	}
+	if err := ix.Upsert(items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Delete([]string{"1", "5"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{10, 400, 998, 2000, 5000} {
+		res, err := ix.Search(bases[1], k, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(k, 3998); len(res) != want {
+			t.Fatalf("k %d: %d results, want %d", k, len(res), want)
+		}
+		seen := map[string]bool{}
+		for i, x := range res {
+			n, _ := strconv.Atoi(x.ID)
+			if seen[x.ID] || x.ID == "1" || x.ID == "5" || (i < 998 && n%4 != 1) {
+				t.Fatalf("k %d: result %d is %q (score %v)", k, i, x.ID, x.Score)
+			}
+			seen[x.ID] = true
+		}
 	}
 }

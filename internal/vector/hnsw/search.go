@@ -10,7 +10,7 @@ import (
 // Search returns the k items closest to q, best first. ef is the beam width
 // (at least k is used; 0 means max(k, 64)). With a non-empty filter only
 // matching items are returned, and fewer than k only when fewer than k items
-// match. Wrong dims, NaN/Inf, k <= 0, ef < 0 or a malformed filter ->
+// match; without one, fewer than k only when fewer than k are live. Wrong dims, NaN/Inf, k <= 0, ef < 0 or a malformed filter ->
 // errs.Invalid.
 func (ix *Index) Search(q []float32, k, ef int, filter Filter) ([]Result, error) {
 	const op = "hnsw.Search"
@@ -58,6 +58,9 @@ func (ix *Index) Search(q []float32, k, ef int, filter Filter) ([]Result, error)
 	var found []cand
 	if cf == nil {
 		found = ix.searchGraph(c, qq, ef, nil)
+		if len(found) < min(k, len(ix.byID)) {
+			found = ix.searchShort(c, qq, k, ef)
+		}
 	} else {
 		found = ix.searchFiltered(c, qq, k, ef, cf)
 	}
@@ -115,6 +118,28 @@ func (ix *Index) searchFiltered(c *searchCtx, q []float32, k, ef int, cf compile
 		}
 	}
 	return ix.scan(c, q, k, matches)
+}
+
+// searchShort answers an unfiltered search whose beam came back with
+// fewer than k items while more are live: the graph does not reach them
+// from the entry point (many identical vectors: the neighbour heuristic
+// keeps few links among them, and a cluster of them can end up cut off).
+// Wider beams first, then an exact scan of every live item — a search
+// returns min(k, live) items.
+func (ix *Index) searchShort(c *searchCtx, q []float32, k, ef int) []cand {
+	want := min(k, len(ix.byID))
+	for e := 2 * ef; e <= 4*ef && e <= MaxEf; e *= 2 {
+		if found := ix.searchGraph(c, q, e, nil); len(found) >= want {
+			return found
+		}
+	}
+	slots := make([]uint32, 0, len(ix.byID))
+	for s := range ix.ids {
+		if !ix.deleted[s] {
+			slots = append(slots, uint32(s))
+		}
+	}
+	return ix.scan(c, q, k, slots)
 }
 
 // scan is the exact search over the given live slots.
