@@ -3,6 +3,7 @@ package pathway
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -106,8 +107,29 @@ func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memories deleted successfully!", Deleted: n})
 }
 
+// pathParam is the route parameter name, unescaped: chi matches against
+// the URL's RawPath when it has one (an id escaped beyond the default, such
+// as "a%2Cb" from url.PathEscape in Client), and then the parameter is
+// still escaped; otherwise it was decoded with the path. An invalid escape
+// is Invalid.
+func pathParam(r *http.Request, op, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errs.Errorf(op, errs.Invalid, "%s %q in the path: invalid %%-escape", name, v)
+	}
+	return u, nil
+}
+
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
-	m, err := h.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	id, err := pathParam(r, "pathway.get", "id")
+	if err != nil {
+		return err
+	}
+	m, err := h.svc.Get(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -115,11 +137,15 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathParam(r, "pathway.update", "id")
+	if err != nil {
+		return err
+	}
 	var req UpdateRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	m, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), req)
+	m, err := h.svc.Update(r.Context(), id, req)
 	if err != nil {
 		return err
 	}
@@ -127,14 +153,22 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
-	if err := h.svc.Delete(r.Context(), chi.URLParam(r, "id")); err != nil {
+	id, err := pathParam(r, "pathway.delete", "id")
+	if err != nil {
+		return err
+	}
+	if err := h.svc.Delete(r.Context(), id); err != nil {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memory deleted successfully!", Deleted: 1})
 }
 
 func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
-	hs, err := h.svc.History(r.Context(), chi.URLParam(r, "id"))
+	id, err := pathParam(r, "pathway.history", "id")
+	if err != nil {
+		return err
+	}
+	hs, err := h.svc.History(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -166,7 +200,11 @@ func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.svc.Trace(r.Context(), chi.URLParam(r, "run_id"))
+	runID, err := pathParam(r, "pathway.trace", "run_id")
+	if err != nil {
+		return err
+	}
+	t, err := h.svc.Trace(r.Context(), runID)
 	if err != nil {
 		return err
 	}

@@ -1,15 +1,22 @@
 package pathway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/pathway"
@@ -222,5 +229,88 @@ func BenchmarkHTTPTraceAppend(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(per*writers)/time.Since(t0).Seconds(), "acked_writes/s")
 		})
+	}
+}
+
+// TestHTTPPathEscapes: ids in the path are unescaped, whether the Client
+// escaped them (url.PathEscape) or a caller escaped more than needed; an
+// invalid escape is 400.
+func TestHTTPPathEscapes(t *testing.T) {
+	ctx := context.Background()
+	s, c := start(t, config(t))
+	for _, run := range []string{"a,b", "a b", "50%", "a%2Cb", "a+b", "café;x", "q?x#y", "plain"} {
+		t.Run("client "+run, func(t *testing.T) {
+			if _, err := c.AppendTrace(ctx, pathway.TraceRequest{RunID: run, Steps: []pathway.Step{{Type: "x"}}}); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := c.Trace(ctx, run)
+			if err != nil || tr.RunID != run || len(tr.Steps) != 1 {
+				t.Fatalf("trace %q: %+v %v", run, tr, err)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		path, run string
+	}{
+		{"/a%2Cb", "a,b"}, {"/%61%2cb", "a,b"}, {"/a%2C%62", "a,b"}, {"/a%252Cb", "a%2Cb"}, {"/50%25", "50%"},
+	} {
+		t.Run("raw "+tc.path, func(t *testing.T) {
+			code, body := do(t, "GET", s.URL()+pathway.TracesPath+tc.path, "")
+			var tr pathway.Trace
+			json.Unmarshal([]byte(body), &tr)
+			if code != 200 || tr.RunID != tc.run {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+
+	no := false
+	res, err := c.Add(ctx, pathway.AddRequest{Messages: "escaped ids", Infer: &no, Scope: pathway.Scope{UserID: "esc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Results[0].ID
+	var over strings.Builder // every byte escaped: a RawPath the server must decode
+	for i := 0; i < len(id); i++ {
+		fmt.Fprintf(&over, "%%%02X", id[i])
+	}
+	base := s.URL() + pathway.MemoriesPath + "/" + over.String()
+	for _, tc := range []struct{ method, suffix, body, want string }{
+		{"GET", "", "", `"memory":"escaped ids"`},
+		{"GET", "/history", "", `"event":"ADD"`},
+		{"PUT", "", `{"text":"escaped again"}`, `"memory":"escaped again"`},
+		{"DELETE", "", "", `"deleted":1`},
+	} {
+		if code, body := do(t, tc.method, base+tc.suffix, tc.body); code != 200 || !strings.Contains(body, tc.want) {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.suffix, code, body)
+		}
+	}
+	if _, err := c.Get(ctx, "a,b"); !errs.Is(err, errs.NotFound) || !strings.Contains(err.Error(), "no memory a,b") {
+		t.Fatalf("client get a,b: %v", err)
+	}
+	// Go's server refuses an invalid escape before routing (400); a request
+	// that reaches the router with one is refused by the handler.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET %s/a%%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", pathway.TracesPath)
+	status, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if !strings.HasPrefix(status, "HTTP/1.1 400") {
+		t.Fatalf("invalid escape over the wire: %q", status)
+	}
+	r := chi.NewRouter()
+	pathway.Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, c)(r)
+	for _, p := range []string{pathway.TracesPath + "/a%zz", pathway.MemoriesPath + "/a%zz", pathway.MemoriesPath + "/a%zz/history"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL = &url.URL{Path: p, RawPath: p}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		var b errs.Body
+		json.Unmarshal(w.Body.Bytes(), &b)
+		if w.Code != 400 || b.Error.Kind != errs.Invalid || !strings.Contains(b.Error.Message, "invalid %-escape") {
+			t.Fatalf("%s: %d %s", p, w.Code, w.Body)
+		}
 	}
 }
