@@ -349,10 +349,5 @@ func infoFromHeaders(key string, resp *http.Response) ObjectInfo {
 	} else if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 		info.Modified = t
 	}
-	if p := h.Get(HeaderPath); p != "" {
-		if u, err := url.PathUnescape(p); err == nil {
-			info.Path = u
-		}
-	}
 	return info
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +22,6 @@ const (
 	ObjectsPath = "/v1/storage/objects"
 
 	HeaderModified = "X-Lakehouse-Modified" // RFC 3339 with nanoseconds (Last-Modified has only seconds)
-	HeaderPath     = "X-Lakehouse-Path"     // local backend: the object's file path, URL path-escaped
 	// HeaderRedirect (request, value "presigned"): the client can read the
 	// object from the backend itself; storaged may answer a GET with a 307
 	// to a presigned URL instead of streaming it (s3 backend, ADR-015).
@@ -252,9 +250,6 @@ func setInfoHeaders(h http.Header, info ObjectInfo, withLength bool) {
 	if !info.Modified.IsZero() {
 		h.Set("Last-Modified", info.Modified.UTC().Format(http.TimeFormat))
 		h.Set(HeaderModified, info.Modified.UTC().Format(time.RFC3339Nano))
-	}
-	if info.Path != "" {
-		h.Set(HeaderPath, url.PathEscape(info.Path))
 	}
 	if withLength {
 		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
