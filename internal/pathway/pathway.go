@@ -102,7 +102,9 @@ type Memory struct {
 	UpdatedAt time.Time      `json:"updated_at"`
 }
 
-// Message is one chat message of an add.
+// Message is one chat message of an add. Role is user, assistant, system
+// or tool (Mem0's roles plus tool); missing or "" means user. Only user
+// messages are mined for facts.
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
@@ -136,7 +138,14 @@ func (r *AddRequest) messages() ([]Message, error) {
 			if !ok {
 				return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: want an object {role, content}", i)
 			}
-			role, _ := m["role"].(string)
+			// A missing (or "") role is a user message; a role that is
+			// given must be one of the strings Validate accepts.
+			var role string
+			if v, present := m["role"]; present {
+				if role, ok = v.(string); !ok {
+					return nil, errs.Errorf(op, errs.Invalid, "messages[%d].role: want a string: user, assistant, system or tool", i)
+				}
+			}
 			content, ok := m["content"].(string)
 			if !ok {
 				return nil, errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string", i)

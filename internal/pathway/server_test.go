@@ -314,3 +314,39 @@ func TestHTTPPathEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPMessageRoles: a role is one of Mem0's strings (plus tool) or
+// absent (a user message); null, a number or another string is 400 naming
+// the field.
+func TestHTTPMessageRoles(t *testing.T) {
+	s, _ := start(t, config(t))
+	for _, tc := range []struct {
+		name, msg string
+		status    int
+		want      string
+	}{
+		{"number", `{"role":5,"content":"I like coffee"}`, 400, "messages[0].role: want a string"},
+		{"null", `{"role":null,"content":"I like coffee"}`, 400, "messages[0].role: want a string"},
+		{"bool", `{"role":true,"content":"I like coffee"}`, 400, "messages[0].role: want a string"},
+		{"object", `{"role":{"r":"user"},"content":"I like coffee"}`, 400, "messages[0].role: want a string"},
+		{"unknown", `{"role":"robot","content":"I like coffee"}`, 400, `messages[0].role "robot"`},
+		{"upper case", `{"role":"User","content":"I like coffee"}`, 400, `messages[0].role "User"`},
+		{"user", `{"role":"user","content":"I like coffee"}`, 200, `"event":"ADD"`},
+		{"missing", `{"content":"I like tea"}`, 200, `"event":"ADD"`},
+		{"assistant", `{"role":"assistant","content":"I like jazz"}`, 200, `"results":[]`},
+		{"system", `{"role":"system","content":"I like jazz"}`, 200, `"results":[]`},
+		{"tool", `{"role":"tool","content":"I like jazz"}`, 200, `"results":[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(t, "POST", s.URL()+pathway.MemoriesPath, `{"user_id":"rr-`+tc.name+`","messages":[`+tc.msg+`]}`)
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != tc.status || !strings.Contains(body, tc.want) && !strings.Contains(b.Error.Message, tc.want) {
+				t.Fatalf("%d %s", code, body)
+			}
+			if code == 400 && b.Error.Kind != errs.Invalid {
+				t.Fatalf("kind: %s", body)
+			}
+		})
+	}
+}
