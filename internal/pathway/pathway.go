@@ -13,6 +13,7 @@
 package pathway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,15 +92,33 @@ func checkID(v string) string {
 	return ""
 }
 
+// Metadata is the free-form JSON object of a memory or a step. It decodes
+// its numbers as json.Number, so an integer beyond 2^53 or a long decimal
+// keeps its exact text through the request, state.jsonl, replay and every
+// answer (a float64 would round 9007199254740993 to ...992).
+type Metadata map[string]any
+
+// UnmarshalJSON decodes an object (or null) keeping numbers exact.
+func (m *Metadata) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("metadata: want a JSON object: %w", err)
+	}
+	*m = v
+	return nil
+}
+
 // Memory is one stored fact.
 type Memory struct {
 	ID     string `json:"id"`
 	Memory string `json:"memory"`
 	Hash   string `json:"hash"`
 	Scope
-	Metadata  map[string]any `json:"metadata,omitempty"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	Metadata  Metadata  `json:"metadata,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Message is one chat message of an add. Role is user, assistant, system
@@ -115,10 +134,10 @@ type Message struct {
 // Infer (default true) extracts facts and deduplicates; false stores each
 // non-system message verbatim as a new memory (Mem0's infer=False).
 type AddRequest struct {
-	Messages any            `json:"messages,omitempty"`
-	Text     string         `json:"text,omitempty"`
-	Infer    *bool          `json:"infer,omitempty"`
-	Metadata map[string]any `json:"metadata,omitempty"`
+	Messages any      `json:"messages,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	Infer    *bool    `json:"infer,omitempty"`
+	Metadata Metadata `json:"metadata,omitempty"`
 	Scope
 }
 
@@ -198,7 +217,7 @@ func (r *AddRequest) Validate() error {
 	return problems("pathway.add", p)
 }
 
-func checkMetadata(m map[string]any) string {
+func checkMetadata(m Metadata) string {
 	if len(m) == 0 {
 		return ""
 	}
@@ -237,8 +256,8 @@ type AddResponse struct {
 // UpdateRequest is the body of PUT /v1/pathway/memories/{id}. Text replaces
 // the memory's text; Metadata, when present, replaces its metadata.
 type UpdateRequest struct {
-	Text     string         `json:"text"`
-	Metadata map[string]any `json:"metadata,omitempty"`
+	Text     string   `json:"text"`
+	Metadata Metadata `json:"metadata,omitempty"`
 }
 
 // Validate checks the request.
@@ -329,7 +348,7 @@ type Step struct {
 	Output     json.RawMessage `json:"output,omitempty"`
 	TS         time.Time       `json:"ts"` // default: the receive time
 	DurationMS float64         `json:"duration_ms,omitempty"`
-	Metadata   map[string]any  `json:"metadata,omitempty"`
+	Metadata   Metadata        `json:"metadata,omitempty"`
 }
 
 // TraceRequest is the body of POST /v1/pathway/traces.

@@ -350,3 +350,66 @@ func TestHTTPMessageRoles(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPMetadataNumbersExact: metadata numbers come back with the text
+// they were sent with (no float64 rounding), from add, update, list,
+// search, traces and the Go client, before and after a restart.
+func TestHTTPMetadataNumbersExact(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t)
+	s, c := start(t, cfg)
+	const meta = `{"big":9007199254740993,"neg":-123456789012345678901,"dec":0.1000000000000000055511151231257827,"exp":1e400,"nested":{"a":[18446744073709551615,1.5]}}`
+	exact := []string{"9007199254740993", "-123456789012345678901", "0.1000000000000000055511151231257827", "1e400", "[18446744073709551615,1.5]"}
+	check := func(what, body string) {
+		t.Helper()
+		for _, n := range exact {
+			if !strings.Contains(body, n) {
+				t.Errorf("%s: %s lost in %s", what, n, body)
+			}
+		}
+	}
+	code, body := do(t, "POST", s.URL()+pathway.MemoriesPath, `{"messages":"big numbers","user_id":"num","infer":false,"metadata":`+meta+`}`)
+	if code != 200 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	var res pathway.AddResponse
+	json.Unmarshal([]byte(body), &res)
+	id := res.Results[0].ID
+	code, body = do(t, "POST", s.URL()+pathway.MemoriesPath, `{"text":"I like numbers","user_id":"num2","metadata":`+meta+`}`)
+	if code != 200 {
+		t.Fatalf("add infer: %d %s", code, body)
+	}
+	code, body = do(t, "POST", s.URL()+pathway.TracesPath, `{"run_id":"num","steps":[{"type":"x","metadata":`+meta+`}]}`)
+	if code != 200 {
+		t.Fatalf("trace: %d %s", code, body)
+	}
+	reads := func() {
+		t.Helper()
+		_, body := do(t, "GET", s.URL()+pathway.MemoriesPath+"/"+id, "")
+		check("get", body)
+		_, body = do(t, "GET", s.URL()+pathway.MemoriesPath+"?user_id=num2", "")
+		check("list", body)
+		_, body = do(t, "POST", s.URL()+pathway.SearchPath, `{"query":"numbers","user_id":"num"}`)
+		check("search", body)
+		_, body = do(t, "GET", s.URL()+pathway.TracesPath+"/num", "")
+		check("trace", body)
+		m, err := c.Get(ctx, id)
+		if err != nil || m.Metadata["big"] != json.Number("9007199254740993") {
+			t.Errorf("client get: %#v %v", m.Metadata["big"], err)
+		}
+	}
+	reads()
+	code, body = do(t, "PUT", s.URL()+pathway.MemoriesPath+"/"+id, `{"text":"bigger numbers","metadata":`+meta+`}`)
+	check("put", body)
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, c = start(t, cfg)
+	reads()
+	if _, err := c.Update(ctx, id, pathway.UpdateRequest{Text: "via client", Metadata: pathway.Metadata{"big": json.Number("9007199254740993")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := do(t, "GET", s.URL()+pathway.MemoriesPath+"/"+id, ""); !strings.Contains(body, `"big":9007199254740993`) {
+		t.Fatalf("client update: %s", body)
+	}
+}
