@@ -18,17 +18,12 @@ import (
 	"lakehouse-go/internal/pathway/journal"
 )
 
-// Similarity policy (ADR-053).
+// Similarity policy (ADR-053). Cosine alone never makes a fact NONE or
+// replaces a memory: NONE and DELETE need the words (contentWords), UPDATE
+// the words or the subject rule.
 const (
-	// DuplicateScore and above (or the same canonical text): NONE.
-	DuplicateScore = 0.95
-	// UpdateScore and above: UPDATE the closest memory, whatever its subject.
-	UpdateScore = 0.90
-	// SubjectScore and above with the same subject (ADR-053): UPDATE.
+	// SubjectScore and above with the same single-valued subject: UPDATE.
 	SubjectScore = 0.60
-	// RetractScore and above between a retraction's positive form and a
-	// memory: DELETE that memory.
-	RetractScore = 0.80
 )
 
 // Options configure a Store.
@@ -452,9 +447,11 @@ type fact struct {
 }
 
 // multiValued subjects hold lists (one likes many things): a different
-// object is a new memory, not a change (ADR-053).
+// object is a new memory, not a change (ADR-053). A subject that starts
+// with one of these verbs ("has a dog named") is multi-valued too, and so is
+// a bare "is" (one is vegetarian and an engineer).
 var multiValued = map[string]bool{
-	"likes": true, "loves": true, "enjoys": true, "has": true, "speaks": true, "plays": true,
+	"is": true, "likes": true, "loves": true, "enjoys": true, "has": true, "speaks": true, "plays": true,
 	"visits": true, "visited": true, "owns": true, "uses": true, "eats": true, "drinks": true,
 	"reads": true, "watches": true, "collects": true, "knows": true, "follows": true,
 	"supports": true, "studies": true, "travels": true, "needs": true, "wants": true,
@@ -464,6 +461,52 @@ var multiValued = map[string]bool{
 var subjectMarkers = map[string]bool{
 	"is": true, "are": true, "am": true, "was": true, "in": true, "at": true, "as": true,
 	"for": true, "to": true, "of": true, "named": true, "called": true, "from": true,
+}
+
+// isMultiValued reports whether subject subj holds a list (multiValued).
+func isMultiValued(subj string) bool {
+	if multiValued[subj] {
+		return true
+	}
+	first, _, more := strings.Cut(subj, " ")
+	return more && first != "is" && multiValued[first]
+}
+
+// stopWords carry no content of their own (contentWords).
+var stopWords = map[string]bool{
+	"a": true, "an": true, "the": true, "is": true, "are": true, "am": true, "was": true, "were": true,
+	"be": true, "been": true, "i": true, "me": true, "my": true, "mine": true, "to": true, "of": true,
+	"and": true, "really": true, "very": true, "also": true, "just": true, "so": true, "too": true,
+	"it": true, "that": true, "this": true,
+}
+
+// contentWords is the set of a canonical text's words without stop words,
+// a plural or third-person "s" cut ("likes" = "like"): what a fact says.
+func contentWords(canon string) map[string]bool {
+	w := map[string]bool{}
+	for _, x := range strings.Fields(canon) {
+		if stopWords[x] {
+			continue
+		}
+		if len(x) > 3 && strings.HasSuffix(x, "s") && !strings.HasSuffix(x, "ss") {
+			x = x[:len(x)-1]
+		}
+		w[x] = true
+	}
+	return w
+}
+
+// within reports whether a is non-empty and every word of a is in b.
+func within(a, b map[string]bool) bool {
+	if len(a) == 0 {
+		return false
+	}
+	for x := range a {
+		if !b[x] {
+			return false
+		}
+	}
+	return true
 }
 
 // subject is the canonical words before a fact's value: up to and
@@ -568,20 +611,42 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 }
 
 // decide is the ADD/UPDATE/DELETE/NONE policy for one fact (ADR-053); the
-// caller holds mu. It returns the result and the record to apply (nil for
-// NONE) with the vector of the memory after the change.
+// caller holds mu. Against the scope's memories, in this order:
+//  1. a retraction DELETEs the memory whose words include what it retracts;
+//  2. the same canonical text, or a memory whose content words include all
+//     of the fact's, is NONE (the fact says nothing new);
+//  3. a memory whose content words the fact includes, and more, is UPDATEd
+//     to the fuller fact (nothing is lost);
+//  4. a memory with the same single-valued subject at cosine >=
+//     SubjectScore is UPDATEd (the attribute changed);
+//  5. otherwise ADD. Cosine alone never decides NONE or UPDATE.
+//
+// It returns the result and the record to apply (nil for NONE) with the
+// vector of the memory after the change.
 func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddResult, *record, []float32) {
+	// better reports whether e at score sc beats best at bestScore (ties:
+	// the smaller id, so decisions do not depend on map order).
+	better := func(e *entry, sc float64, best *entry, bestScore float64) bool {
+		return best == nil || sc > bestScore || (sc == bestScore && e.m.ID < best.m.ID)
+	}
 	if infer {
 		if f.retract != "" {
+			// DELETE the memory that says what is retracted: its text, or
+			// more ("Likes pizza with olives" for "no longer like pizza").
 			rcanon := canonical(f.retract)
+			rwords := contentWords(rcanon)
 			var best *entry
-			bestScore := RetractScore
+			bestScore := -2.0
 			s.inScopePending(req.Scope, func(e *entry) {
-				sc := cosine(f.rvec, e.vec)
-				if canonical(e.m.Memory) == rcanon {
-					sc = 1
+				ec := canonical(e.m.Memory)
+				if ec != rcanon && !within(rwords, contentWords(ec)) {
+					return
 				}
-				if sc >= bestScore && (best == nil || sc > bestScore || e.m.ID < best.m.ID) {
+				sc := cosine(f.rvec, e.vec)
+				if ec == rcanon {
+					sc = 2
+				}
+				if better(e, sc, best, bestScore) {
 					best, bestScore = e, sc
 				}
 			})
@@ -591,9 +656,11 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 					&record{Op: "delete", TS: now, ID: best.m.ID, Old: &old}, nil
 			}
 		}
+		words := contentWords(f.canon)
 		subj := subject(f.canon)
-		var same, close, subjBest *entry
-		closeScore, subjScore := -2.0, -2.0
+		single := !isMultiValued(subj)
+		var same, covers, covered, subjBest *entry
+		coversScore, coveredScore, subjScore := -2.0, -2.0, -2.0
 		s.inScopePending(req.Scope, func(e *entry) {
 			ec := canonical(e.m.Memory)
 			if ec == f.canon {
@@ -602,11 +669,19 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 				}
 				return
 			}
+			ew := contentWords(ec)
 			sc := cosine(f.vec, e.vec)
-			if sc > closeScore || (sc == closeScore && e.m.ID < close.m.ID) {
-				close, closeScore = e, sc
+			switch {
+			case within(words, ew): // e already says all of f
+				if better(e, sc, covers, coversScore) {
+					covers, coversScore = e, sc
+				}
+			case within(ew, words): // f says all of e, and more
+				if better(e, sc, covered, coveredScore) {
+					covered, coveredScore = e, sc
+				}
 			}
-			if es := subject(ec); es == subj && !multiValued[subj] && (sc > subjScore || (sc == subjScore && e.m.ID < subjBest.m.ID)) {
+			if single && sc >= SubjectScore && subject(ec) == subj && better(e, sc, subjBest, subjScore) {
 				subjBest, subjScore = e, sc
 			}
 		})
@@ -614,11 +689,11 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 		switch {
 		case same != nil:
 			return AddResult{ID: same.m.ID, Memory: same.m.Memory, Event: EventNone}, nil, nil
-		case close != nil && closeScore >= DuplicateScore:
-			return AddResult{ID: close.m.ID, Memory: close.m.Memory, Event: EventNone}, nil, nil
-		case close != nil && closeScore >= UpdateScore:
-			target = close
-		case subjBest != nil && subjScore >= SubjectScore:
+		case covers != nil:
+			return AddResult{ID: covers.m.ID, Memory: covers.m.Memory, Event: EventNone}, nil, nil
+		case covered != nil:
+			target = covered
+		case subjBest != nil:
 			target = subjBest
 		}
 		if target != nil {

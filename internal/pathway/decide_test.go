@@ -1,0 +1,86 @@
+package pathway
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDecisionKeepsFacts: each case adds the seed texts one request at a
+// time, then the new text, and checks the new text's events and the
+// memories left. High cosine alone never turns a fact with new content
+// words into NONE, nor replaces a memory (ADR-053).
+func TestDecisionKeepsFacts(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		seed  []string
+		add   string
+		want  string // events of the last add
+		after string // memories left, sorted, "|"-joined
+	}{
+		{"exact duplicate", []string{"I like pizza"}, "I like pizza",
+			"NONE m001 Likes pizza", "Likes pizza"},
+		{"canonical duplicate", []string{"I like pizza!"}, "i LIKE   pizza",
+			"NONE m001 Likes pizza", "Likes pizza"},
+		{"paraphrase identical", []string{"I'm a vegetarian"}, "I am a vegetarian.",
+			"NONE m001 Is a vegetarian", "Is a vegetarian"},
+		{"paraphrase with filler words", []string{"I like pizza"}, "I really like the pizza",
+			"NONE m001 Likes pizza", "Likes pizza"},
+		{"said already, with more", []string{"I like black coffee"}, "I like coffee",
+			"NONE m001 Likes black coffee", "Likes black coffee"},
+		{"changed single-valued attribute", []string{"My favorite color is blue"}, "My favorite color is red",
+			"UPDATE m001 Favorite color is red (was Favorite color is blue)", "Favorite color is red"},
+		{"changed name", []string{"My name is John"}, "My name is Bob",
+			"UPDATE m001 Name is Bob (was Name is John)", "Name is Bob"},
+		{"moved", []string{"I live in Paris"}, "I live in Berlin",
+			"UPDATE m001 Lives in Berlin (was Lives in Paris)", "Lives in Berlin"},
+		{"more detail of the same fact", []string{"I play tennis"}, "I play tennis on Sundays",
+			"UPDATE m001 Plays tennis on Sundays (was Plays tennis)", "Plays tennis on Sundays"},
+		{"multi-valued has", []string{"I have a dog named Rex"}, "I have a cat named Tom",
+			"ADD m002 Has a cat named Tom", "Has a cat named Tom|Has a dog named Rex"},
+		{"multi-valued has, same kind", []string{"I have a dog named Rex"}, "I have a dog named Max",
+			"ADD m002 Has a dog named Max", "Has a dog named Max|Has a dog named Rex"},
+		{"multi-valued likes, close vectors", []string{"I like red wine"}, "I like white wine",
+			"ADD m002 Likes white wine", "Likes red wine|Likes white wine"},
+		{"multi-valued is", []string{"I'm a vegetarian"}, "I'm a software engineer",
+			"ADD m002 Is a software engineer", "Is a software engineer|Is a vegetarian"},
+		{"unrelated", []string{"I like pizza"}, "I live in Paris",
+			"ADD m002 Lives in Paris", "Likes pizza|Lives in Paris"},
+		{"retraction", []string{"I like red wine", "I like white wine"}, "I don't like red wine anymore",
+			"DELETE m001 Likes red wine", "Likes white wine"},
+		{"retraction of a fuller memory", []string{"I play tennis on Sundays"}, "I no longer play tennis",
+			"DELETE m001 Plays tennis on Sundays", ""},
+		{"retraction of another fact", []string{"I like white wine"}, "I don't like red wine anymore",
+			"ADD m002 I don't like red wine anymore", "I don't like red wine anymore|Likes white wine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "state.jsonl"))
+			defer s.Close(ctx)
+			u := Scope{UserID: "u"}
+			for _, text := range tc.seed {
+				if _, err := s.Add(ctx, AddRequest{Text: text, Scope: u}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := s.Add(ctx, AddRequest{Text: tc.add, Scope: u})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := events(res); got != tc.want {
+				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
+			}
+			ms, _ := s.List(ctx, u, 0)
+			var left []string
+			for _, m := range ms {
+				left = append(left, m.Memory)
+			}
+			slices.Sort(left)
+			if got := strings.Join(left, "|"); got != tc.after {
+				t.Errorf("memories:\n got %s\nwant %s", got, tc.after)
+			}
+		})
+	}
+}
