@@ -2,9 +2,10 @@
 // Mem0-style agent memory plus run traces (DESIGN.md "pathwayd"). It holds
 // the wire types (Memory, AddRequest, SearchRequest, HistoryEntry, Step), the
 // Service interface, the Store that implements it (deterministic fact
-// extraction and ADD/UPDATE/DELETE/NONE decisions by embedding similarity
-// within a scope, brute-force cosine search per scope, state kept in an
-// append-only state.jsonl with group-commit fsync, rebuilt by replay), the
+// extraction and ADD/UPDATE/DELETE/NONE decisions by content words, subject
+// and embedding similarity within a scope, brute-force cosine search per
+// scope, state kept in an append-only state.jsonl with group-commit fsync,
+// rebuilt by replay), the
 // HTTP routes, the daemon constructor New, and the typed Client.
 //
 // Agents and chatd call it through the gateway (/v1/pathway/...). Embeddings
@@ -406,7 +407,8 @@ type Trace struct {
 }
 
 // Service is pathwayd's API; Store implements it in process and Client over
-// HTTP. Every write is durable (fsynced) before it returns.
+// HTTP. Every write is durable (fsynced) before it returns, and visible to
+// reads only from then on; a write that fails (Unavailable) is never visible.
 type Service interface {
 	// Add extracts facts from req and records each as ADD, UPDATE, DELETE
 	// or NONE against the memories of req's scope (ADR-053).
