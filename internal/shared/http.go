@@ -35,9 +35,19 @@ type Validator interface{ Validate() error }
 // DecodeJSON reads one JSON value from r's body into v (unknown fields are
 // an error) and calls v.Validate when v has it. Errors are Invalid (or
 // TooLarge past the body limit).
-func DecodeJSON(r *http.Request, v any) error {
+func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, false) }
+
+// DecodeJSONExact is DecodeJSON with the numbers that land in interface
+// values kept as json.Number (queryd's params: 9007199254740993 stays
+// exact instead of going through a float64).
+func DecodeJSONExact(r *http.Request, v any) error { return decodeJSON(r, v, true) }
+
+func decodeJSON(r *http.Request, v any, numbers bool) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
+	if numbers {
+		dec.UseNumber()
+	}
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		switch {

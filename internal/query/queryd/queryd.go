@@ -22,7 +22,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -287,7 +286,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
 	var req query.Request
-	if err := decodeRequest(r, &req); err != nil {
+	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
 	switch req.Format {
@@ -330,29 +329,6 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(buf)
 	return err
-}
-
-// decodeRequest is shared.DecodeJSON with numbers kept as json.Number, so a
-// param such as 9007199254740993 binds exactly (engine.bindArgs), not
-// rounded through a float64.
-func decodeRequest(r *http.Request, req *query.Request) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(req); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
-		case errors.Is(err, io.EOF):
-			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
-		}
-		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
-	}
-	if dec.More() {
-		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
-	}
-	return req.Validate()
 }
 
 // MaxColumnsHeader is the largest X-Columns header queryd sends (bytes of
