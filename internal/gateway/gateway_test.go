@@ -299,17 +299,11 @@ func TestProxyEarlyUpstreamAnswer(t *testing.T) {
 
 func TestHealthAggregates(t *testing.T) {
 	gw := startGateway(t, "http://127.0.0.1:1")
-	resp, err := http.Get(gw.URL() + "/v1/health")
-	if err != nil {
-		t.Fatal(err)
+	status, rep := health(t, gw.URL())
+	if status != 503 || rep.Status != "degraded" || len(rep.Daemons) != 10 || rep.Daemons["storaged"].Status != "down" {
+		t.Fatalf("%d %+v", status, rep)
 	}
-	var rep HealthReport
-	json.NewDecoder(resp.Body).Decode(&rep)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || rep.Status != "degraded" || len(rep.Daemons) != 10 || rep.Daemons["storaged"].Status != "down" {
-		t.Fatalf("%d %+v", resp.StatusCode, rep)
-	}
-	resp, _ = http.Get(gw.URL() + "/")
+	resp, _ := http.Get(gw.URL() + "/")
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), "Lakehouse-Go") {
 		t.Fatal("console page missing")
@@ -325,13 +319,7 @@ func TestHealthLatency(t *testing.T) {
 	}))
 	defer up.Close()
 	gw := startGateway(t, up.URL)
-	resp, err := http.Get(gw.URL() + "/v1/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep HealthReport
-	json.NewDecoder(resp.Body).Decode(&rep)
-	resp.Body.Close()
+	_, rep := health(t, gw.URL())
 	st := rep.Daemons["storaged"]
 	if st.Status != "ok" || st.LatencyMS < 40 || st.LatencyMS > 5000 {
 		t.Fatalf("storaged %+v", st)
@@ -339,6 +327,21 @@ func TestHealthLatency(t *testing.T) {
 	if down := rep.Daemons["catalogd"]; down.Status != "down" || down.LatencyMS <= 0 {
 		t.Fatalf("catalogd %+v", down)
 	}
+}
+
+// health is GET /v1/health's status and report.
+func health(t *testing.T, base string) (int, HealthReport) {
+	t.Helper()
+	resp, err := http.Get(base + "/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep HealthReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, rep
 }
 
 // TestConsoleWithAuth: with a token the console page still loads (it holds
