@@ -329,7 +329,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 	u := p.up
 	req := &c.req
 	for attempt := 0; ; attempt++ {
-		uc, reused, err := u.get(bgCtx)
+		uc, reused, err := u.getFor(bgCtx, req.cl != 0)
 		if err != nil {
 			return c.badGateway(p, err, ri)
 		}
@@ -368,8 +368,11 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		} else {
 			err = rerr
 		}
-		if reused && !got && attempt == 0 && req.cl == 0 {
-			continue
+		if reused && !got {
+			u.dropIdle()
+			if attempt == 0 && req.cl == 0 {
+				continue
+			}
 		}
 		return c.badGateway(p, err, ri)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -461,5 +462,66 @@ func TestAppendTrailer(t *testing.T) {
 		if got := string(appendTrailer(nil, []byte(in))); got != want {
 			t.Errorf("%q: got %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestDaemonRestartNo502: after a daemon restarts (every pooled connection
+// to it closed by the old process), requests through the gateway — with
+// and without bodies — are answered, not 502 (each retried once on another
+// dead pooled connection, and uploads were not retried at all).
+func TestDaemonRestartNo502(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			io.WriteString(w, r.Method+" "+strconv.Itoa(len(b)))
+		})
+		srv := &http.Server{Handler: handler}
+		go srv.Serve(ln)
+		gw, _ := startGatewayWith(t, fast, "http://"+addr, nil)
+		// Fill the pool with several idle connections.
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(gw.URL()+"/v1/storage/objects/x", "text/plain", strings.NewReader("hello"))
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		srv.Close() // the daemon stops: its connections close
+		ln2, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv2 := &http.Server{Handler: handler}
+		go srv2.Serve(ln2)
+		time.Sleep(50 * time.Millisecond) // the FINs arrive
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		for i := 0; i < 20; i++ {
+			var resp *http.Response
+			if i%2 == 0 {
+				resp, err = client.Post(gw.URL()+"/v1/storage/objects/x", "text/plain", strings.NewReader("hello"))
+			} else {
+				resp, err = client.Get(gw.URL() + "/v1/storage/objects/x")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("fast %v: request %d after the restart: %d %s", fast, i, resp.StatusCode, b)
+			}
+		}
+		srv2.Close()
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"lakehouse-go/internal/errs"
 )
@@ -78,6 +80,46 @@ func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
 	c, err := u.dial(ctx)
 	return c, false, err
 }
+
+// getFor is get for a request with a body (hasBody): such a request
+// cannot be sent again once its body was read from the client, so a pooled
+// connection is first checked for a close from the daemon's side (a
+// restarted daemon closed every connection of the pool: after a restart
+// every upload failed with a 502 until the pool had drained). A request
+// without a body skips the check: it is retried instead (forward,
+// roundTrip).
+func (u *upstream) getFor(ctx context.Context, hasBody bool) (*upConn, bool, error) {
+	for {
+		c, reused, err := u.get(ctx)
+		if err != nil || !reused || !hasBody || c.alive() {
+			return c, reused, err
+		}
+		c.c.Close()
+	}
+}
+
+// alive reports whether a pooled connection is still open at the daemon's
+// end and has nothing unread: a non-blocking peek answers "would block".
+func (c *upConn) alive() bool {
+	rc := c.rr.rc
+	if rc == nil {
+		return true
+	}
+	ok := false
+	var b [1]byte
+	rc.Read(func(fd uintptr) bool {
+		_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		ok = errno == syscall.EAGAIN
+		return true
+	})
+	return ok
+}
+
+// dropIdle closes every pooled connection: called when a reused one turned
+// out closed by the daemon, which then has most likely closed them all
+// (a restart); the retry and the requests after it dial afresh.
+func (u *upstream) dropIdle() { u.closeIdle() }
 
 func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 	nc, err := u.dialer.DialContext(ctx, "tcp", u.addr)
@@ -270,8 +312,9 @@ func contains(list []string, k string) bool {
 // A request without a body that fails on a reused connection before any
 // answer (the daemon closed an idle connection) is retried once on a fresh one.
 func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
+	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	for attempt := 0; ; attempt++ {
-		c, reused, err := u.get(ctx)
+		c, reused, err := u.getFor(ctx, hasBody)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -296,8 +339,11 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		if err == nil {
 			err = rerr
 		}
-		if reused && attempt == 0 && r.ContentLength == 0 && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
-			continue
+		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
+			u.dropIdle()
+			if attempt == 0 && !hasBody {
+				continue
+			}
 		}
 		return nil, nil, err
 	}
