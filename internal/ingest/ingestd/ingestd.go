@@ -4,8 +4,11 @@
 // storaged (create-only, under datasets/{name}/{ingest id}/) and commits
 // them through catalogd, retrying on a conflict with a concurrent commit.
 // Nothing is committed on failure, uploaded files of a failed ingest are
-// deleted, and temp files are always removed. cmd/ingestd calls New through
-// shared.Run; tests call NewServer with their own catalog and store.
+// deleted, and temp files are always removed. An ingest records its intent
+// in a pending marker before uploading, and a periodic Sweep removes the
+// files of ingests that died before settling (pending.go). cmd/ingestd
+// calls New through shared.Run; tests call NewServer with their own catalog
+// and store.
 package ingestd
 
 import (
@@ -25,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -50,6 +54,11 @@ type Options struct {
 	CommitRetries  int
 	Convert        convert.Options
 	Log            *slog.Logger
+	// PendingLease is how long a pending-ingest marker may go unrenewed
+	// before Sweep treats its ingest as dead (0 = DefaultPendingLease).
+	PendingLease time.Duration
+	// Now is the wall clock of markers and sweeps (nil = time.Now).
+	Now func() time.Time
 }
 
 // Server is ingestd; it implements ingest.Service.
@@ -58,6 +67,16 @@ type Server struct {
 	conv  *convert.Converter
 	slots chan struct{}
 	log   *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]bool // ids of this process's ingests holding a marker
+
+	sweepStop context.CancelFunc
+	sweepDone chan struct{}
+
+	// afterPut, when set (tests), runs after part i is uploaded; an error
+	// ends the ingest there as a kill -9 would: no cleanup, marker left.
+	afterPut func(i int) error
 }
 
 var _ ingest.Service = (*Server)(nil)
@@ -72,6 +91,12 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.PendingLease <= 0 {
+		opts.PendingLease = DefaultPendingLease
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
 		return nil, errs.E("ingestd", errs.Internal, err)
@@ -91,11 +116,30 @@ func NewServer(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log}, nil
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}}, nil
 }
 
-// Close releases DuckDB.
-func (s *Server) Close() error { return s.conv.Close() }
+// StartSweeping runs Sweep in the background, shortly after the start and
+// then every interval, until Close.
+func (s *Server) StartSweeping(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.sweepStop, s.sweepDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sweepDone)
+		s.sweepLoop(ctx, interval)
+	}()
+}
+
+// Close stops the sweeps and releases DuckDB.
+func (s *Server) Close() error {
+	if s.sweepStop != nil {
+		s.sweepStop()
+		<-s.sweepDone
+	}
+	return s.conv.Close()
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
 
 // DefaultMemoryLimit is DuckDB's memory_limit for ingestd when
 // [ingestd].memory_limit is empty (keeps RSS bounded; DuckDB spills).
@@ -125,6 +169,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.StartSweeping(DefaultSweepInterval)
 	return &shared.Daemon{
 		Routes: s.Routes(env),
 		Close:  func(context.Context) error { return s.Close() },
@@ -307,35 +352,67 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	}
 	os.Remove(upload) // free the disk early
 
-	// 5. Upload (create-only) under a key of this ingest.
+	// 5. Record the intent (a pending marker, renewed while this runs),
+	// then upload (create-only) under a key of this ingest.
+	intent, err := s.begin(ctx, p.Name, id, p.Mode)
+	if err != nil {
+		return nil, err
+	}
+	defer intent.end(ctx, false) // a return without settling leaves the marker
+	settle := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	}
 	files := make([]catalog.File, 0, len(conv.Files))
 	var uploaded []string
-	cleanup := func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// cleanup deletes this ingest's files after a failure; the marker goes
+	// only when the failure is definite (nothing in flight can still land
+	// or commit) and every file is gone, else the sweep finishes the job.
+	cleanup := func(definite bool) {
+		cctx, cancel := settle()
 		defer cancel()
-		for _, k := range uploaded {
-			if err := s.opts.Store.Delete(cctx, k); err != nil {
-				s.log.Warn("orphan data file", "op", "ingest cleanup", "key", k, "err", err.Error())
-			}
+		intent.end(cctx, false)
+		_, err := s.deletePrefix(cctx, IngestPrefix(p.Name, id), uploaded)
+		if err != nil {
+			s.log.Warn("data files of a failed ingest left for the sweep", "op", "ingest cleanup", "ingest", id, "err", err.Error())
+			return
+		}
+		if definite {
+			intent.end(cctx, true)
 		}
 	}
 	for i, f := range conv.Files {
 		key := fmt.Sprintf("%s%s/%s/part-%05d.parquet", DataPrefix, p.Name, id, i)
 		if err := s.put(ctx, key, f.Path, f.Bytes); err != nil {
-			cleanup()
+			// A Put cut by a timeout may still land: keep the marker then.
+			cleanup(errs.Is(err, errs.Invalid) || errs.Is(err, errs.Conflict))
 			return nil, err
 		}
 		uploaded = append(uploaded, key)
 		files = append(files, catalog.File{Key: key, Rows: f.Rows, Bytes: f.Bytes})
+		if s.afterPut != nil {
+			if err := s.afterPut(i); err != nil {
+				return nil, err
+			}
+		}
 	}
 	schema := toCatalog(conv.Schema)
 
 	// 6. Commit, retrying on conflict.
-	ds, retries, err := s.commit(ctx, p, base, schema, files)
+	ds, retries, sent, err := s.commit(ctx, p, base, schema, files, intent.valid)
 	if err != nil {
-		cleanup()
+		if sent {
+			// The commit may have been written with its answer lost: the
+			// files may belong to a version now. The sweep decides from the
+			// catalog once the commit can no longer be in flight.
+			s.log.Warn("commit outcome unknown; files and pending marker left for the sweep", "op", "ingest", "ingest", id, "err", err.Error())
+			return nil, err
+		}
+		cleanup(true)
 		return nil, err
 	}
+	cctx, cancel := settle()
+	intent.end(cctx, true)
+	cancel()
 	return &ingest.Result{
 		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: format,
 		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
@@ -401,25 +478,31 @@ func (s *Server) put(ctx context.Context, key, path string, size int64) error {
 
 // commit commits files on base; on a conflict it reloads the latest version
 // and retries (an append still needs the same schema), with jittered backoff.
-func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Dataset, schema []catalog.Column, files []catalog.File) (catalog.Dataset, int, error) {
+// Each attempt first checks valid (the ingest's lease). On an error, sent
+// says whether the last commit request may have been written even so (its
+// answer was not a refusal: a timeout, catalogd unreachable mid-request).
+func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Dataset, schema []catalog.Column, files []catalog.File, valid func() error) (catalog.Dataset, int, bool, error) {
 	backoff := 5 * time.Millisecond
 	for attempt := 0; ; attempt++ {
+		if err := valid(); err != nil {
+			return catalog.Dataset{}, attempt, false, err
+		}
 		req := catalog.CommitRequest{BaseVersion: base.Version, Mode: p.Mode, Schema: schema, Files: files}
 		ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
 		if err == nil {
-			return ds, attempt, nil
+			return ds, attempt, false, nil
 		}
 		if !errs.Is(err, errs.Conflict) || attempt >= s.opts.CommitRetries {
 			if errs.Is(err, errs.Conflict) {
-				return catalog.Dataset{}, attempt, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
+				return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
 			}
-			return catalog.Dataset{}, attempt, errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
+			return catalog.Dataset{}, attempt, !errs.Is(err, errs.Invalid), errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
 		}
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
 		select {
 		case <-time.After(backoff/2 + time.Duration(n.Int64())):
 		case <-ctx.Done():
-			return catalog.Dataset{}, attempt, errs.E("ingest", errs.Unavailable, "ingest canceled during commit", ctx.Err())
+			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Unavailable, "ingest canceled during commit", ctx.Err())
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
 		latest, err := s.opts.Catalog.Get(ctx, p.Name, 0)
@@ -428,10 +511,10 @@ func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Datas
 		case errs.Is(err, errs.NotFound):
 			latest = catalog.Dataset{}
 		default:
-			return catalog.Dataset{}, attempt, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.KindOf(err), "catalogd", err)
 		}
 		if p.Mode == ingest.ModeAppend && latest.Version > 0 && !sameSchema(latest.Schema, schema) {
-			return catalog.Dataset{}, attempt, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q changed schema during this append (now version %d); nothing was committed", p.Name, latest.Version))
+			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q changed schema during this append (now version %d); nothing was committed", p.Name, latest.Version))
 		}
 		base = latest
 	}
