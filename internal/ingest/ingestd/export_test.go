@@ -1,0 +1,6 @@
+package ingestd
+
+// SetAfterPut installs a hook that runs after part i of an ingest is
+// uploaded; an error it returns ends that ingest there as a kill -9 would
+// (no cleanup, the pending marker left).
+func SetAfterPut(s *Server, f func(i int) error) { s.afterPut = f }
