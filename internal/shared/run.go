@@ -137,7 +137,10 @@ func Run(name string, build Builder) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg.ownsProcess = true
-	s, err := Start(ctx, name, cfg, build, os.Stdout)
+	// The signal starts the drain; it does not cancel the daemon's context:
+	// requests in flight derive from that one and are to finish (Shutdown
+	// cancels it once they have, or once shutdown_timeout has passed).
+	s, err := Start(context.Background(), name, cfg, build, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 1
@@ -308,6 +311,10 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, status, h)
 }
 
+// telemetryFlushTimeout bounds the flush of Langfuse and observer
+// batches at shutdown (each).
+const telemetryFlushTimeout = 2 * time.Second
+
 // Shutdown stops accepting, drains in-flight requests (bounded by the
 // section's shutdown_timeout), closes the daemon, flushes Langfuse and
 // observer queues and the log.
@@ -332,12 +339,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errList = append(errList, fmt.Errorf("close: %w", err))
 			}
 		}
-		if err := s.langfuse.Close(ctx); err != nil {
-			errList = append(errList, fmt.Errorf("langfuse flush: %w", err))
+		// Tracing and observer reports are fail-open (ADR-005): their last
+		// batches get a short time of their own to go out, and what a slow
+		// or absent server does not take is dropped with a warning — it
+		// neither holds the stop for shutdown_timeout nor fails it (a hung
+		// Langfuse made every daemon exit 1 after 20 s, a failed unit).
+		flush := func(what string, close func(context.Context) error) {
+			fctx, cancel := context.WithTimeout(context.Background(), telemetryFlushTimeout)
+			defer cancel()
+			if err := close(fctx); err != nil {
+				s.Log.Warn(what+" not flushed at shutdown; its last events are dropped", "op", "shutdown", "err", err.Error())
+			}
 		}
-		if err := s.report.close(ctx); err != nil {
-			errList = append(errList, fmt.Errorf("observer flush: %w", err))
-		}
+		flush("langfuse", s.langfuse.Close)
+		flush("observer report", s.report.close)
 		s.Log.Info("stopped", "op", "shutdown")
 		s.logw.Close()
 		result = errors.Join(errList...)

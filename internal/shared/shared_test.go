@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -515,6 +516,48 @@ func TestLangfuse(t *testing.T) {
 			t.Fatalf("first event not flushed promptly: %q after %v", line, time.Since(first))
 		}
 		io.Copy(io.Discard, br)
+	})
+
+	t.Run("hung langfuse neither holds nor fails the shutdown", func(t *testing.T) {
+		// A server that accepts and never answers.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conns []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		defer func() {
+			ln.Close()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		}()
+		cfg := langfuseConfig(t, "http://"+ln.Addr().String())
+		cfg.Langfuse.BatchSize = 2
+		s := start(t, cfg)
+		for i := 0; i < 40; i++ {
+			get(t, s.URL()+"/v1/echo", "")
+		}
+		t0 := time.Now()
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatalf("shutdown failed: %v", err)
+		}
+		if took := time.Since(t0); took > 6*time.Second {
+			t.Fatalf("shutdown took %v", took)
+		}
 	})
 
 	t.Run("down or slow langfuse adds no latency", func(t *testing.T) {
