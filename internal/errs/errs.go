@@ -252,7 +252,15 @@ func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err err
 		reqID = r.Header.Get(RequestIDHeader)
 	}
 	if log != nil && (status >= 500) {
-		log.Error("request failed", "req_id", reqID, "status", status, "err", err.Error())
+		op := ""
+		var e *Error
+		if errors.As(err, &e) {
+			op = e.Op
+		}
+		if op == "" && r != nil {
+			op = r.Method + " " + r.URL.Path
+		}
+		log.Error("request failed", "req_id", reqID, "op", op, "status", status, "err", err.Error())
 	}
 	WriteBody(w, status, KindOf(err), Message(err), reqID)
 }
