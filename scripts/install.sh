@@ -32,6 +32,9 @@ for d in "${daemons[@]}"; do
 	install -m 0755 "$bindir/$d" "$dest/usr/local/bin/lakehouse-$d"
 done
 install -m 0644 deploy/systemd/lakehouse-*.service deploy/systemd/lakehouse-go.target "$dest/etc/systemd/system/"
+# The units' Documentation= points here.
+install -d -m 0755 "$dest/usr/share/doc/lakehouse-go"
+install -m 0644 README.md docs/DECISIONS.md "$dest/usr/share/doc/lakehouse-go/"
 for f in deploy/etc-lakehouse/*.example; do
 	install -m 0640 "$f" "$dest/etc/lakehouse/"
 done

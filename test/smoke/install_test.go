@@ -58,6 +58,11 @@ func TestInstallLayout(t *testing.T) {
 			if v, ok := strings.CutPrefix(line, "EnvironmentFile="); ok && !strings.HasPrefix(v, "-") {
 				t.Errorf("%s: EnvironmentFile %s is not optional", u, v)
 			}
+			if v, ok := strings.CutPrefix(line, "Documentation=file://"); ok {
+				if _, err := os.Stat(filepath.Join(dest, v)); err != nil {
+					t.Errorf("%s: Documentation %s is not installed", u, v)
+				}
+			}
 		}
 		f.Close()
 		if len(exe) != 3 || exe[0] != "/usr/local/bin/lakehouse-"+name || exe[1] != "--config" {
