@@ -330,9 +330,11 @@ func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, sch
 	exact := map[int]exactCol{}
 	for i, col := range cols {
 		if typ, scale, ok := exactType(col.Type); ok {
-			exact[i] = exactCol{typ, scale}
+			exact[i] = exactCol{typ: typ, scale: scale}
 		} else if typ, ok := zoneType(col.Type); ok {
-			exact[i] = exactCol{typ, -1}
+			exact[i] = exactCol{typ: typ, scale: -1}
+		} else if n, ok := nestedExact(col.Type); ok {
+			exact[i] = exactCol{nested: n}
 		}
 	}
 	if schema == nil && (fullSniff || len(exact) == 0) {
@@ -685,6 +687,9 @@ func rawMessage(err error) string {
 func (c *Converter) translate(in Input, h *csvHeader, err error) error {
 	const op = "ingest"
 	msg := rawMessage(err)
+	if m := reNestedValue.FindStringSubmatch(msg); m != nil {
+		return nestedBadValue(in, h, m)
+	}
 	if m := reBadValue.FindStringSubmatch(msg); m != nil {
 		return badValue(in, h, m)
 	}

@@ -68,6 +68,11 @@ func TestConvertOK(t *testing.T) {
 		{"append decimal wide", CSV, "id,t\n12345678901234567890.123456789012345678,a\n-0.000000000000000001,b\n", 2, "id DECIMAL(38,18),t VARCHAR", ints("DECIMAL(38,18)"),
 			"12345678901234567890.123456789012345678|a;-0.000000000000000001|b"},
 		{"append double", CSV, "id,t\n1.5e308,a\ninf,b\n-Infinity,c\n1e-400,d\n", 4, "id DOUBLE,t VARCHAR", ints("DOUBLE"), "1.5e+308|a;inf|b;-inf|c;0.0|d"},
+		// Nested columns: whole numbers in any notation are kept, as at the top level.
+		{"append nested whole", CSV, "id,li,st\n1,\"[1, 2.0, 1e2, 0x10]\",{x: 7}\n2,[],{x: NULL}\n3,,\n", 3, "id BIGINT,li INTEGER[],st STRUCT(x INTEGER)",
+			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "li", Type: "INTEGER[]"}, {Name: "st", Type: "STRUCT(x INTEGER)"}}, "1|[1, 2, 100, 16]|{'x': 7};2|[]|{'x': NULL};3|NULL|NULL"},
+		{"append nested decimal map", CSV, "id,m\n1,\"{a=1.50, b=NULL}\"\n", 1, "id BIGINT,m MAP(VARCHAR, DECIMAL(5,2))",
+			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: "MAP(VARCHAR, DECIMAL(5,2))"}}, "1|{a=1.50, b=NULL}"},
 		// Create: a fraction in the sample makes the column DOUBLE; one after
 		// it re-reads with every row sniffed (never a rounded BIGINT).
 		{"create fraction", CSV, "id\n7.5\n", 1, "id DOUBLE", nil, "7.5"},
@@ -217,6 +222,7 @@ func TestConvertErrors(t *testing.T) {
 	late.WriteString("30001,x,y\n")
 	ints := func(typ string) []Column { return []Column{{Name: "id", Type: typ}, {Name: "t", Type: "VARCHAR"}} }
 	lateJSON := strings.Repeat("{\"a\":1.5}\n", 30000)
+	nested := []Column{{Name: "id", Type: "BIGINT"}, {Name: "li", Type: "INTEGER[]"}, {Name: "st", Type: "STRUCT(x INTEGER)"}}
 	cases := []struct {
 		name, format, data string
 		schema             []Column
@@ -276,6 +282,14 @@ func TestConvertErrors(t *testing.T) {
 		{"append bigint underflow", CSV, "id,t\n1e-400,x\n", ints("BIGINT"), []string{"line 2", `value "1e-400"`}},
 		{"append decimal range", CSV, "id,t\n1000.5,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "1000.5"`, "out of range for DECIMAL(5,2)"}},
 		{"append decimal text", CSV, "id,t\nabc,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "abc"`, "not a valid DECIMAL(5,2)"}},
+		// Nested columns: a number inside a LIST, STRUCT or MAP is held to the same rule.
+		{"append list fraction", CSV, "id,li,st\n1,\"[1,2]\",{x: 1}\n2,\"[1,2.5]\",{x: 1}\n", nested, []string{"line 3", `column "li" (2)`, `value "[1,2.5]" (INTEGER[])`, `element "2.5" is not a whole number (INTEGER)`}},
+		{"append struct fraction", CSV, "id,li,st\n3,[1],{x: 7.5}\n", nested, []string{"line 2", `column "st" (3)`, `value "{x: 7.5}"`, `element "7.5" is not a whole number`}},
+		{"append list range", CSV, "id,li,st\n3,[99999999999],{x: 1}\n", nested, []string{"line 2", `element "99999999999" is out of range for INTEGER`}},
+		{"append list text", CSV, "id,li,st\n3,\"[1, x]\",{x: 1}\n", nested, []string{"line 2", `element "x" is not a valid INTEGER`}},
+		{"append list malformed", CSV, "id,li,st\n3,[1,{x: 1}\n", nested, []string{"line 2", `value "[1"`, "not a valid INTEGER[]"}},
+		{"append map decimal", CSV, "id,m\n1,{a=1.005}\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: "MAP(VARCHAR, DECIMAL(5,2))"}}, []string{"line 2", `element "1.005" has more decimal places than DECIMAL(5,2)`}},
+		{"append nested list", CSV, "id,m\n1,\"{\"\"a b\"\": [[1], [2.5]]}\"\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: `STRUCT("a b" BIGINT[][])`}}, []string{"line 2", `element "2.5" is not a whole number (BIGINT)`}},
 		// Floats: a number beyond the type's range is not Infinity.
 		{"append double range", CSV, "id,t\n1,a\n1e400,x\n", ints("DOUBLE"), []string{"line 3", `column "id" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
 		{"append float range", CSV, "id,t\n-1e39,x\n", ints("FLOAT"), []string{"line 2", `value "-1e39"`, "out of range for FLOAT"}},

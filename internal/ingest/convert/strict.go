@@ -86,7 +86,11 @@ var reDecimalType = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
 
-var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed):([A-Z0-9(), \[\]]+):((?s).*)$`)
+var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed):([A-Z0-9(), \[\]*]+):((?s).*)$`)
+
+// reNestedValue matches nestedColumnSQL's error: a leaf inside a nested
+// value ("<bytes>:<leaf><whole value>" in the last group).
+var reNestedValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):nested:(invalid|inexact):([A-Z0-9(), ]+):((?s).*)$`)
 
 // Decimal notation DuckDB's cast accepts: sign, digits with '_', fraction,
 // exponent, surrounding blanks. Groups: integer digits, fraction digits, exponent.
@@ -141,7 +145,12 @@ func strictQuery(reader string, cols []Column, exact map[int]exactCol) string {
 	for i, col := range cols {
 		alias[i] = fmt.Sprintf("c%d", i)
 		in = append(in, alias[i])
-		if e, ok := exact[i]; ok {
+		if e, ok := exact[i]; ok && e.nested != nil {
+			in = append(in, fmt.Sprintf("TRY_CAST(c%d AS %s) AS v%d", i, e.nested.sql(false), i),
+				fmt.Sprintf(`CASE WHEN translate(TRY_CAST(c%[1]d AS %[2]s)::VARCHAR, ' ''"', '') IS DISTINCT FROM translate(c%[1]d, ' ''"', '') THEN %[3]s END AS b%[1]d`,
+					i, e.nested.sql(false), e.nested.badLeafSQL(fmt.Sprintf("TRY_CAST(c%d AS %s)", i, e.nested.sql(true)), 0)))
+			out = append(out, nestedColumnSQL(i)+" AS "+sqlIdent(col.Name))
+		} else if ok {
 			in = append(in, fmt.Sprintf("TRY_CAST(c%d AS %s) AS v%d", i, e.typ, i))
 			out = append(out, strictColumnSQL(i, e.typ, e.scale)+" AS "+sqlIdent(col.Name))
 		} else {
@@ -153,8 +162,9 @@ func strictQuery(reader string, cols []Column, exact map[int]exactCol) string {
 }
 
 type exactCol struct {
-	typ   string
-	scale int
+	typ    string
+	scale  int
+	nested *typeNode // a nested type with integer or DECIMAL leaves (nested.go)
 }
 
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -165,6 +175,9 @@ func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) +
 func badValue(in Input, h *csvHeader, m []string) error {
 	col, _ := strconv.Atoi(m[1])
 	kind, typ, value := m[2], m[3], m[4]
+	if typ == "*" && col < len(in.Schema) {
+		typ = in.Schema[col].Type
+	}
 	name, colName := fmt.Sprintf("column %d", col+1), ""
 	switch {
 	case h != nil && col < len(h.names):
@@ -191,17 +204,54 @@ func badValue(in Input, h *csvHeader, m []string) error {
 	default:
 		what = fmt.Sprintf("value %q is not a valid %s", shorten(value, 100), typ)
 	}
+	return locatedValue(in, h, col, name, value, what)
+}
+
+// locatedValue is the Invalid error "line N: <name>: <what>" for the
+// first row whose field col is value (without the line when none is found).
+func locatedValue(in Input, h *csvHeader, col int, name, value, what string) error {
 	line := 0
 	switch {
 	case h != nil:
 		line = findCSV(in.Path, h, col, func(v string) bool { return v == value })
-	case in.Format == JSONL && colName != "":
-		line = findJSONL(in.Path, colName, value)
+	case in.Format == JSONL && col < len(in.Schema):
+		line = findJSONL(in.Path, in.Schema[col].Name, value)
 	}
 	if line > 0 {
 		return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: %s: %s", line, name, what))
 	}
 	return errs.E("ingest", errs.Invalid, name+": "+what)
+}
+
+// nestedBadValue is badValue for a leaf inside a nested CSV value.
+func nestedBadValue(in Input, h *csvHeader, m []string) error {
+	col, _ := strconv.Atoi(m[1])
+	kind, typ := m[2], m[3]
+	leaf, value, ok := splitNested(m[4])
+	if !ok {
+		return errs.E("ingest", errs.Invalid, "a nested value is not exact")
+	}
+	name, colType := fmt.Sprintf("column %d", col+1), ""
+	if col < len(in.Schema) {
+		colType = " (" + in.Schema[col].Type + ")"
+	}
+	if h != nil && col < len(h.names) {
+		name = fmt.Sprintf("column %q (%d)", h.names[col], col+1)
+	}
+	_, scale, _ := exactType(typ)
+	var what string
+	switch {
+	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
+		what = fmt.Sprintf("has more decimal places than %s holds (%d); it would be rounded", typ, scale)
+	case kind == "inexact":
+		what = fmt.Sprintf("is not a whole number (%s); it would be rounded", typ)
+	case looksNumeric(leaf):
+		what = fmt.Sprintf("is out of range for %s", typ)
+	default:
+		what = fmt.Sprintf("is not a valid %s", typ)
+	}
+	what = fmt.Sprintf("value %q%s: element %q %s", shorten(value, 100), colType, shorten(leaf, 100), what)
+	return locatedValue(in, h, col, name, value, what)
 }
 
 var reNumeric = regexp.MustCompile(`^\s*[+-]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?\s*$`)
