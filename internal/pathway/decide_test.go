@@ -55,6 +55,39 @@ func TestDecisionKeepsFacts(t *testing.T) {
 			"DELETE m001 Plays tennis on Sundays", ""},
 		{"retraction of another fact", []string{"I like white wine"}, "I don't like red wine anymore",
 			"ADD m002 I don't like red wine anymore", "I don't like red wine anymore|Likes white wine"},
+		// Whose fact it is: a fact about someone else never collapses
+		// into, replaces or retracts the user's (and the other way round).
+		{"sister's name, then mine", []string{"My sister's name is Anna."}, "My name is Anna.",
+			"ADD m002 Name is Anna", "Name is Anna|Sister's name is Anna"},
+		{"brother's city, then mine", []string{"My brother lives in Paris."}, "I live in Paris.",
+			"ADD m002 Lives in Paris", "Brother lives in Paris|Lives in Paris"},
+		{"wife's employer, then mine", []string{"My wife works at Google."}, "I work at Google.",
+			"ADD m002 Works at Google", "Wife works at Google|Works at Google"},
+		{"my city, then brother's", []string{"I live in Paris."}, "My brother lives in Paris.",
+			"ADD m002 Brother lives in Paris", "Brother lives in Paris|Lives in Paris"},
+		{"my taste, then sister's", []string{"I like pizza."}, "My sister likes pizza.",
+			"ADD m002 Sister likes pizza", "Likes pizza|Sister likes pizza"},
+		{"my name, then friend's", []string{"My name is John."}, "My friend's name is John Smith.",
+			"ADD m002 Friend's name is John Smith", "Friend's name is John Smith|Name is John"},
+		{"named person's city, then mine", []string{"Anna lives in Paris."}, "I live in Paris.",
+			"ADD m002 Lives in Paris", "Anna lives in Paris|Lives in Paris"},
+		{"sister's city moved", []string{"My sister lives in Paris."}, "My sister lives in Berlin.",
+			"UPDATE m001 Sister lives in Berlin (was Sister lives in Paris)", "Sister lives in Berlin"},
+		{"retraction of someone else's fact", []string{"My sister likes pizza."}, "I no longer like pizza.",
+			"ADD m002 I no longer like pizza", "I no longer like pizza|Sister likes pizza"},
+		{"retraction of the sister's fact", []string{"My sister likes pizza.", "I like pizza."}, "My sister no longer likes pizza.",
+			"DELETE m001 Sister likes pizza", "Likes pizza"},
+		// Polarity: a stored negative and a new positive are a change.
+		{"negative, then positive", []string{"I no longer live in Paris."}, "I live in Paris.",
+			"UPDATE m001 Lives in Paris (was I no longer live in Paris)", "Lives in Paris"},
+		{"don't anymore, then positive", []string{"I don't eat meat anymore."}, "I eat meat.",
+			"UPDATE m001 Eats meat (was I don't eat meat anymore)", "Eats meat"},
+		{"negative repeated", []string{"I no longer live in Paris."}, "I no longer live in Paris.",
+			"NONE m001 I no longer live in Paris", "I no longer live in Paris"},
+		{"positive, then never", []string{"I eat meat."}, "I never eat meat.",
+			"UPDATE m001 I never eat meat (was Eats meat)", "I never eat meat"},
+		{"narrower negative keeps the positive", []string{"I like pizza."}, "I never like pizza with olives.",
+			"ADD m002 I never like pizza with olives", "I never like pizza with olives|Likes pizza"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t, filepath.Join(t.TempDir(), "state.jsonl"))
@@ -82,5 +115,36 @@ func TestDecisionKeepsFacts(t *testing.T) {
 				t.Errorf("memories:\n got %s\nwant %s", got, tc.after)
 			}
 		})
+	}
+}
+
+// TestShapeHolderPolarity: whose fact a text states and whether it is
+// negative, as the decision sees them.
+func TestShapeHolderPolarity(t *testing.T) {
+	for _, tc := range []struct {
+		text, holder string
+		neg          bool
+	}{
+		{"Likes pizza", "", false},
+		{"Name is Anna", "", false},
+		{"Favorite color is blue", "", false},
+		{"Has a dog named Rex", "", false},
+		{"I no longer live in Paris", "", true},
+		{"I don't eat meat anymore", "", true},
+		{"Is not a smoker anymore", "", true},
+		{"Sister's name is Anna", "sister", false},
+		{"My sister likes pizza", "sister", false},
+		{"Best friend lives in Rome", "best friend", false},
+		{"Friend's name is John Smith", "friend", false},
+		{"Dog's name is Rex", "dog", false},
+		{"John's birthday is May 5", "john", false},
+		{"Anna lives in Paris", "anna", false},
+		{"Sister no longer likes pizza", "sister", true},
+		{"It's raining", "", false},
+	} {
+		sh := shapeOf(tc.text)
+		if sh.holder != tc.holder || sh.neg != tc.neg {
+			t.Errorf("%q: holder %q neg %v, want %q %v", tc.text, sh.holder, sh.neg, tc.holder, tc.neg)
+		}
 	}
 }

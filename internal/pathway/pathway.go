@@ -2,10 +2,10 @@
 // Mem0-style agent memory plus run traces (DESIGN.md "pathwayd"). It holds
 // the wire types (Memory, AddRequest, SearchRequest, HistoryEntry, Step), the
 // Service interface, the Store that implements it (deterministic fact
-// extraction and ADD/UPDATE/DELETE/NONE decisions by content words, subject
-// and embedding similarity within a scope, brute-force cosine search per
-// scope, state kept in an append-only state.jsonl with group-commit fsync,
-// rebuilt by replay), the
+// extraction and ADD/UPDATE/DELETE/NONE decisions by content words, holder
+// (the user or a third party), polarity, subject and embedding similarity
+// within a scope, brute-force cosine search per scope, state kept in an
+// append-only state.jsonl with group-commit fsync, rebuilt by replay), the
 // HTTP routes, the daemon constructor New, and the typed Client.
 //
 // Agents and chatd call it through the gateway (/v1/pathway/...). Embeddings

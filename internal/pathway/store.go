@@ -440,90 +440,12 @@ func (s *Store) embed(ctx context.Context, texts []string) ([][]float32, error) 
 
 // fact is one candidate memory of an add.
 type fact struct {
-	text, canon string
-	vec         []float32
-	retract     string // positive form of a retraction ("" = none)
-	rvec        []float32
-}
-
-// multiValued subjects hold lists (one likes many things): a different
-// object is a new memory, not a change (ADR-053). A subject that starts
-// with one of these verbs ("has a dog named") is multi-valued too, and so is
-// a bare "is" (one is vegetarian and an engineer).
-var multiValued = map[string]bool{
-	"is": true, "likes": true, "loves": true, "enjoys": true, "has": true, "speaks": true, "plays": true,
-	"visits": true, "visited": true, "owns": true, "uses": true, "eats": true, "drinks": true,
-	"reads": true, "watches": true, "collects": true, "knows": true, "follows": true,
-	"supports": true, "studies": true, "travels": true, "needs": true, "wants": true,
-	"hates": true, "dislikes": true, "avoids": true, "listens": true, "went": true, "is allergic to": true,
-}
-
-var subjectMarkers = map[string]bool{
-	"is": true, "are": true, "am": true, "was": true, "in": true, "at": true, "as": true,
-	"for": true, "to": true, "of": true, "named": true, "called": true, "from": true,
-}
-
-// isMultiValued reports whether subject subj holds a list (multiValued).
-func isMultiValued(subj string) bool {
-	if multiValued[subj] {
-		return true
-	}
-	first, _, more := strings.Cut(subj, " ")
-	return more && first != "is" && multiValued[first]
-}
-
-// stopWords carry no content of their own (contentWords).
-var stopWords = map[string]bool{
-	"a": true, "an": true, "the": true, "is": true, "are": true, "am": true, "was": true, "were": true,
-	"be": true, "been": true, "i": true, "me": true, "my": true, "mine": true, "to": true, "of": true,
-	"and": true, "really": true, "very": true, "also": true, "just": true, "so": true, "too": true,
-	"it": true, "that": true, "this": true,
-}
-
-// contentWords is the set of a canonical text's words without stop words,
-// a plural or third-person "s" cut ("likes" = "like"): what a fact says.
-func contentWords(canon string) map[string]bool {
-	w := map[string]bool{}
-	for _, x := range strings.Fields(canon) {
-		if stopWords[x] {
-			continue
-		}
-		if len(x) > 3 && strings.HasSuffix(x, "s") && !strings.HasSuffix(x, "ss") {
-			x = x[:len(x)-1]
-		}
-		w[x] = true
-	}
-	return w
-}
-
-// within reports whether a is non-empty and every word of a is in b.
-func within(a, b map[string]bool) bool {
-	if len(a) == 0 {
-		return false
-	}
-	for x := range a {
-		if !b[x] {
-			return false
-		}
-	}
-	return true
-}
-
-// subject is the canonical words before a fact's value: up to and
-// including the first marker word after the first word (within five
-// words), else the first word. "name is john" -> "name is"; "lives in
-// paris" -> "lives in"; "likes pizza" -> "likes".
-func subject(canon string) string {
-	w := strings.Fields(canon)
-	if len(w) == 0 {
-		return ""
-	}
-	for i := 1; i < len(w) && i < 5; i++ {
-		if subjectMarkers[w[i]] {
-			return strings.Join(w[:i+1], " ")
-		}
-	}
-	return w[0]
+	text    string
+	sh      shape
+	vec     []float32
+	retract string // positive form of a retraction ("" = none)
+	rsh     shape  // its shape
+	rvec    []float32
 }
 
 // Add implements Service.Add.
@@ -539,13 +461,13 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 		switch {
 		case !infer && m.Role != "system":
 			if t := strings.TrimSpace(m.Content); t != "" {
-				facts = append(facts, fact{text: t, canon: canonical(t)})
+				facts = append(facts, fact{text: t})
 			}
 		case infer && (m.Role == "user" || m.Role == ""):
 			for _, t := range extractFacts(m.Content) {
-				f := fact{text: t, canon: canonical(t)}
+				f := fact{text: t, sh: shapeOf(t)}
 				if pos, ok := negation(t); ok && pos != "" {
-					f.retract = pos
+					f.retract, f.rsh = pos, shapeOf(pos)
 				}
 				facts = append(facts, f)
 			}
@@ -611,15 +533,22 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 }
 
 // decide is the ADD/UPDATE/DELETE/NONE policy for one fact (ADR-053); the
-// caller holds mu. Against the scope's memories, in this order:
-//  1. a retraction DELETEs the memory whose words include what it retracts;
-//  2. the same canonical text, or a memory whose content words include all
-//     of the fact's, is NONE (the fact says nothing new);
-//  3. a memory whose content words the fact includes, and more, is UPDATEd
-//     to the fuller fact (nothing is lost);
-//  4. a memory with the same single-valued subject at cosine >=
+// caller holds mu. Only memories of the fact's holder (the user, or the
+// same third party: "my sister") take part in 1-4, so a fact about someone
+// else never replaces, duplicates or retracts the user's. Against the
+// scope's memories, in this order:
+//  1. a retraction DELETEs the positive memory whose words include what it
+//     retracts;
+//  2. the same canonical text, or a memory of the same polarity whose
+//     content words include all of the fact's, is NONE (nothing new);
+//  3. a memory of the same polarity whose content words the fact includes,
+//     and more, is UPDATEd to the fuller fact (nothing is lost);
+//  4. a memory of the other polarity is UPDATEd when the negative one's
+//     words are within the positive one's ("I no longer live in Paris" ->
+//     "Lives in Paris": the fact changed back);
+//  5. a memory with the same single-valued subject at cosine >=
 //     SubjectScore is UPDATEd (the attribute changed);
-//  5. otherwise ADD. Cosine alone never decides NONE or UPDATE.
+//  6. otherwise ADD. Cosine alone never decides NONE or UPDATE.
 //
 // It returns the result and the record to apply (nil for NONE) with the
 // vector of the memory after the change.
@@ -633,18 +562,17 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 		if f.retract != "" {
 			// DELETE the memory that says what is retracted: its text, or
 			// more ("Likes pizza with olives" for "no longer like pizza").
-			rcanon := canonical(f.retract)
-			rwords := contentWords(rcanon)
+			r := &f.rsh
 			var best *entry
 			bestScore := -2.0
 			s.inScopePending(req.Scope, func(e *entry) {
-				ec := canonical(e.m.Memory)
-				if ec != rcanon && !within(rwords, contentWords(ec)) {
+				es := shapeOf(e.m.Memory)
+				if es.holder != r.holder || es.neg || es.canon != r.canon && !within(r.words, es.words) {
 					return
 				}
-				sc := cosine(f.rvec, e.vec)
-				if ec == rcanon {
-					sc = 2
+				sc := 2.0
+				if es.canon != r.canon {
+					sc = cosine(f.rvec, e.vec)
 				}
 				if better(e, sc, best, bestScore) {
 					best, bestScore = e, sc
@@ -656,33 +584,43 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 					&record{Op: "delete", TS: now, ID: best.m.ID, Old: &old}, nil
 			}
 		}
-		words := contentWords(f.canon)
-		subj := subject(f.canon)
-		single := !isMultiValued(subj)
-		var same, covers, covered, subjBest *entry
-		coversScore, coveredScore, subjScore := -2.0, -2.0, -2.0
+		fs := &f.sh
+		var same, covers, covered, flipped, subjBest *entry
+		coversScore, coveredScore, flippedScore, subjScore := -2.0, -2.0, -2.0, -2.0
 		s.inScopePending(req.Scope, func(e *entry) {
-			ec := canonical(e.m.Memory)
-			if ec == f.canon {
+			es := shapeOf(e.m.Memory)
+			if es.canon == fs.canon {
 				if same == nil || e.m.ID < same.m.ID {
 					same = e
 				}
 				return
 			}
-			ew := contentWords(ec)
-			sc := cosine(f.vec, e.vec)
+			if es.holder != fs.holder {
+				return // someone else's fact
+			}
+			score := func() float64 { return cosine(f.vec, e.vec) }
 			switch {
-			case within(words, ew): // e already says all of f
-				if better(e, sc, covers, coversScore) {
+			case es.neg == fs.neg && within(fs.words, es.words): // e already says all of f
+				if sc := score(); better(e, sc, covers, coversScore) {
 					covers, coversScore = e, sc
 				}
-			case within(ew, words): // f says all of e, and more
-				if better(e, sc, covered, coveredScore) {
+				return
+			case es.neg == fs.neg && within(es.words, fs.words): // f says all of e, and more
+				if sc := score(); better(e, sc, covered, coveredScore) {
 					covered, coveredScore = e, sc
 				}
+				return
+			case es.neg && !fs.neg && within(es.words, fs.words), // "no longer X" -> "X"
+				!es.neg && fs.neg && within(fs.words, es.words): // "X" -> "never X"
+				if sc := score(); better(e, sc, flipped, flippedScore) {
+					flipped, flippedScore = e, sc
+				}
+				return
 			}
-			if single && sc >= SubjectScore && subject(ec) == subj && better(e, sc, subjBest, subjScore) {
-				subjBest, subjScore = e, sc
+			if fs.single && es.subj == fs.subj {
+				if sc := score(); sc >= SubjectScore && better(e, sc, subjBest, subjScore) {
+					subjBest, subjScore = e, sc
+				}
 			}
 		})
 		var target *entry
@@ -693,6 +631,8 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 			return AddResult{ID: covers.m.ID, Memory: covers.m.Memory, Event: EventNone}, nil, nil
 		case covered != nil:
 			target = covered
+		case flipped != nil:
+			target = flipped
 		case subjBest != nil:
 			target = subjBest
 		}
