@@ -269,15 +269,31 @@ func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outD
 	}
 	var usedMaxLine int
 	var usedFullSniff bool
+	promote := map[string]string{} // create: columns given another type (temporal.go)
 	run := func(maxLine int, fullSniff bool) (*Result, error) {
 		usedMaxLine, usedFullSniff = maxLine, fullSniff
-		q, err := c.csvQuery(ctx, in.Path, h, in.Schema, maxLine, fullSniff)
+		q, err := c.csvQuery(ctx, in.Path, h, in.Schema, promote, maxLine, fullSniff)
 		if err != nil {
 			return nil, err
 		}
 		return c.copy(ctx, q, outDir)
 	}
 	res, err := c.convertCSVRuns(ctx, in, run)
+	for n := 0; err != nil && in.Schema == nil && ctx.Err() == nil && n < len(h.names); n++ {
+		// A created DATE, TIME or TIMESTAMP column holding a value it
+		// cannot hold (a zone, a time of day) takes the type the sniffer
+		// gives such values; the file is read again with every row sniffed.
+		m := reBadValue.FindStringSubmatch(rawMessage(err))
+		if m == nil || m[2] != "zone" && m[2] != "time" {
+			break
+		}
+		col, _ := strconv.Atoi(m[1])
+		if col >= len(h.names) || promote[h.names[col]] != "" {
+			break
+		}
+		promote[h.names[col]] = promotion(m[3])
+		res, err = run(usedMaxLine, true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +312,9 @@ func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outD
 func (c *Converter) convertCSVRuns(ctx context.Context, in Input, run func(maxLine int, fullSniff bool) (*Result, error)) (*Result, error) {
 	resniff := func(err error) bool {
 		msg := rawMessage(err)
+		if m := reBadValue.FindStringSubmatch(msg); m != nil && (m[2] == "zone" || m[2] == "time") {
+			return false // convertCSV gives the column another type
+		}
 		return strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected") ||
 			in.Schema == nil && strings.Contains(msg, badValueTag)
 	}
@@ -317,18 +336,41 @@ func (c *Converter) convertCSVRuns(ctx context.Context, in Input, run func(maxLi
 
 // csvQuery is the SELECT that reads the CSV. Integer and DECIMAL columns
 // (the dataset's on append, BIGINT sniffed by DuckDB on create) are read as
-// text and cast strictly (strict.go). With types sniffed from every row no
-// check is needed: DuckDB's sniffer gives BIGINT only to integer notation.
-func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, schema []Column, maxLine int, fullSniff bool) (string, error) {
+// text and cast strictly (strict.go), and so are DATE, TIME and TIMESTAMP
+// columns read as ISO 8601 (temporal.go). With types sniffed from every
+// row no integer check is needed: DuckDB's sniffer gives BIGINT only to
+// integer notation; the temporal check still is (it reads a late zoned
+// value as TIMESTAMP). promote gives created columns another type.
+func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, schema []Column, promote map[string]string, maxLine int, fullSniff bool) (string, error) {
 	cols := schema
-	if schema == nil && !fullSniff {
+	dateISO, tsISO := isoFormat(h.dateFormat), isoFormat(h.timestampFormat)
+	if schema != nil {
+		dateISO = dateISO && h.batchSniffed && isoFormat(h.batchDate)
+		tsISO = tsISO && h.batchSniffed && isoFormat(h.batchTimestamp)
+	} else {
 		var err error
-		if cols, err = c.describe(ctx, c.csvReader(path, h, nil, nil, maxLine, false)); err != nil {
+		if cols, err = c.describe(ctx, c.csvReader(path, h, nil, promote, maxLine, fullSniff)); err != nil {
 			return "", err
+		}
+		if temporalCols(cols) {
+			d, ts, err := c.sniffFormats(ctx, path, h, maxLine, fullSniff)
+			if err != nil {
+				return "", err
+			}
+			dateISO, tsISO = isoFormat(d), isoFormat(ts)
 		}
 	}
 	exact := map[int]exactCol{}
 	for i, col := range cols {
+		if typ, ok := temporalType(col.Type); ok {
+			if typ == "TIME" || typ == "DATE" && dateISO || typ == "TIMESTAMP" && tsISO {
+				exact[i] = exactCol{typ: typ, temporal: true}
+			}
+			continue
+		}
+		if schema == nil && fullSniff {
+			continue
+		}
 		if typ, scale, ok := exactType(col.Type); ok {
 			exact[i] = exactCol{typ: typ, scale: scale}
 		} else if typ, ok := zoneType(col.Type); ok {
@@ -337,17 +379,27 @@ func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, sch
 			exact[i] = exactCol{nested: n}
 		}
 	}
-	if schema == nil && (fullSniff || len(exact) == 0) {
-		return "SELECT * FROM " + c.csvReader(path, h, nil, nil, maxLine, fullSniff), nil
-	}
 	if len(exact) == 0 {
-		return "SELECT * FROM " + c.csvReader(path, h, schema, nil, maxLine, false), nil
+		return "SELECT * FROM " + c.csvReader(path, h, schema, promote, maxLine, fullSniff), nil
 	}
-	asText := map[string]bool{}
+	types := map[string]string{}
+	for n, t := range promote {
+		types[n] = t
+	}
 	for i := range exact {
-		asText[cols[i].Name] = true
+		types[cols[i].Name] = "VARCHAR"
 	}
-	return strictQuery(c.csvReader(path, h, schema, asText, maxLine, false), cols, exact), nil
+	return strictQuery(c.csvReader(path, h, schema, types, maxLine, fullSniff), cols, exact), nil
+}
+
+// temporalCols says whether cols has a DATE, TIME or TIMESTAMP column.
+func temporalCols(cols []Column) bool {
+	for _, col := range cols {
+		if _, ok := temporalType(col.Type); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // describe returns the columns the query would produce.
@@ -370,8 +422,9 @@ func (c *Converter) describe(ctx context.Context, reader string) ([]Column, erro
 }
 
 // csvReader is the read_csv call: with schema, those columns and types;
-// columns named in asText are read as VARCHAR (to be cast strictly).
-func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText map[string]bool, maxLine int, fullSniff bool) string {
+// columns named in types are read as that type (VARCHAR: to be cast
+// strictly).
+func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, types map[string]string, maxLine int, fullSniff bool) string {
 	var b strings.Builder
 	b.WriteString("read_csv(" + sqlString(path) + csvDialect(h, maxLine) + ", ignore_errors = false")
 	if h.dateFormat != "" {
@@ -387,16 +440,16 @@ func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText
 				b.WriteString(", ")
 			}
 			typ := col.Type
-			if asText[col.Name] {
-				typ = "VARCHAR"
+			if t := types[col.Name]; t != "" {
+				typ = t
 			}
 			b.WriteString(sqlString(col.Name) + ": " + sqlString(typ))
 		}
 		b.WriteString("}")
 	} else {
-		if len(asText) > 0 {
-			names := make([]string, 0, len(asText))
-			for n := range asText {
+		if len(types) > 0 {
+			names := make([]string, 0, len(types))
+			for n := range types {
 				names = append(names, n)
 			}
 			sort.Strings(names)
@@ -405,7 +458,7 @@ func (c *Converter) csvReader(path string, h *csvHeader, schema []Column, asText
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString(sqlString(n) + ": 'VARCHAR'")
+				b.WriteString(sqlString(n) + ": " + sqlString(types[n]))
 			}
 			b.WriteString("}")
 		}
@@ -510,6 +563,10 @@ type csvHeader struct {
 	// dateFormat, timestampFormat: formats the reader is told to use
 	// instead of sniffing its own (an append in a dataset's formats).
 	dateFormat, timestampFormat string
+	// batchDate, batchTimestamp: the formats DuckDB sniffs for an append's
+	// own rows (batchSniffed: asked, and it answered).
+	batchDate, batchTimestamp string
+	batchSniffed              bool
 }
 
 // readCSVHeader reads the header line: UTF-8, delimiter, column names

@@ -85,6 +85,17 @@ func TestConvertOK(t *testing.T) {
 			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMPTZ"}}, ""},
 		{"create timestamptz", CSV, "id,t\n1,2024-01-02 03:04:05+00\n", 1, "id BIGINT,t TIMESTAMP WITH TIME ZONE", nil, ""},
 		{"create timestamptz late text", CSV, "id,t\n" + strings.Repeat("1,2024-01-02 03:04:05+00\n", 30000) + "2,2024-13-45 99:00:00+00\n", 30001, "id BIGINT,t VARCHAR", nil, ""},
+		// DATE, TIME, TIMESTAMP: a zero offset and a midnight time are kept (the
+		// instant or day written); a late zoned value makes a created column
+		// what the sniffer makes it inside its sample (never another instant).
+		{"append temporal exact", CSV, "id,ts,tm,dd\n1,2024-01-01 10:00:00,10:00:00,2024-01-01\n2,2024-01-01T10:00:00Z,10:00:00Z,2024-01-01 00:00:00\n3,2024-01-01 10:00:00+00:00,10:00:00+00,2024-01-01T00:00:00.000+00\n4,2024-01-01 10:00:00 UTC,10:00:00.5,2024-01-01\n5,2024-01-01,,\n", 5, "id BIGINT,ts TIMESTAMP,tm TIME,dd DATE",
+			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "ts", Type: "TIMESTAMP"}, {Name: "tm", Type: "TIME"}, {Name: "dd", Type: "DATE"}},
+			"1|2024-01-01 10:00:00|10:00:00|2024-01-01;2|2024-01-01 10:00:00|10:00:00|2024-01-01;3|2024-01-01 10:00:00|10:00:00|2024-01-01;4|2024-01-01 10:00:00|10:00:00.5|2024-01-01;5|2024-01-01 00:00:00|NULL|NULL"},
+		{"create late zoned timestamp", CSV, "id,ts\n" + strings.Repeat("1,2024-01-01 10:00:00\n", 30000) + "2,2024-01-01 10:00:00+05:00\n", 30001, "id BIGINT,ts TIMESTAMP WITH TIME ZONE", nil, ""},
+		{"create late zoned date", CSV, "id,dd\n" + strings.Repeat("1,2024-01-01\n", 30000) + "2,2024-01-01 23:59:59+09\n", 30001, "id BIGINT,dd VARCHAR", nil, ""},
+		{"create late zoned time", CSV, "id,tm\n" + strings.Repeat("1,10:00:00\n", 30000) + "2,10:00:00+05\n", 30001, "id BIGINT,tm VARCHAR", nil, ""},
+		{"create late zero offset", CSV, "id,ts\n" + strings.Repeat("1,2024-01-01 10:00:00\n", 30000) + "2,2024-01-01 11:00:00Z\n", 30001, "id BIGINT,ts TIMESTAMP", nil, ""},
+		{"create zoned in sample", CSV, "id,ts\n1,2024-01-01 10:00:00\n2,2024-01-01 10:00:00+05:00\n", 2, "id BIGINT,ts TIMESTAMP WITH TIME ZONE", nil, ""},
 		// JSONL: names DuckDB would rename are looked for, but real ones are kept.
 		{"jsonl key C0", JSONL, "{\"C0\":1,\"b\":2}\n", 1, "C0 BIGINT,b BIGINT", nil, "1|2"},
 		{"jsonl key a_1", JSONL, "{\"a\":1,\"a_1\":2}\n", 1, "a BIGINT,a_1 BIGINT", nil, "1|2"},
@@ -223,6 +234,7 @@ func TestConvertErrors(t *testing.T) {
 	ints := func(typ string) []Column { return []Column{{Name: "id", Type: typ}, {Name: "t", Type: "VARCHAR"}} }
 	lateJSON := strings.Repeat("{\"a\":1.5}\n", 30000)
 	nested := []Column{{Name: "id", Type: "BIGINT"}, {Name: "li", Type: "INTEGER[]"}, {Name: "st", Type: "STRUCT(x INTEGER)"}}
+	temporal := []Column{{Name: "id", Type: "BIGINT"}, {Name: "ts", Type: "TIMESTAMP"}, {Name: "tm", Type: "TIME"}, {Name: "dd", Type: "DATE"}}
 	cases := []struct {
 		name, format, data string
 		schema             []Column
@@ -290,6 +302,13 @@ func TestConvertErrors(t *testing.T) {
 		{"append list malformed", CSV, "id,li,st\n3,[1,{x: 1}\n", nested, []string{"line 2", `value "[1"`, "not a valid INTEGER[]"}},
 		{"append map decimal", CSV, "id,m\n1,{a=1.005}\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: "MAP(VARCHAR, DECIMAL(5,2))"}}, []string{"line 2", `element "1.005" has more decimal places than DECIMAL(5,2)`}},
 		{"append nested list", CSV, "id,m\n1,\"{\"\"a b\"\": [[1], [2.5]]}\"\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: `STRUCT("a b" BIGINT[][])`}}, []string{"line 2", `element "2.5" is not a whole number (BIGINT)`}},
+		// Time zones and time parts the column cannot hold (were dropped: another instant, a lost time).
+		{"append timestamp offset", CSV, "id,ts,tm,dd\n1,2024-01-01 10:00:00,10:00:00,2024-01-01\n2,2024-01-01 10:00:00+05:00,10:00:00,2024-01-01\n", temporal, []string{"line 3", `column "ts" (2)`, `value "2024-01-01 10:00:00+05:00" has a time zone offset`, "TIMESTAMP"}},
+		{"append time offset", CSV, "id,ts,tm,dd\n1,2024-01-01,10:00:00+05,2024-01-01\n", temporal, []string{"line 2", `column "tm" (3)`, `value "10:00:00+05" has a time zone offset`, "TIME"}},
+		{"append date time", CSV, "id,ts,tm,dd\n1,2024-01-01,10:00:00,2024-01-01 23:59:59+09\n", temporal, []string{"line 2", `column "dd" (4)`, `value "2024-01-01 23:59:59+09" has a time of day`}},
+		{"append date time no zone", CSV, "id,ts,tm,dd\n1,2024-01-01,10:00:00,2024-01-01T00:00:01\n", temporal, []string{"line 2", `column "dd" (4)`, "has a time of day"}},
+		{"append date midnight offset", CSV, "id,ts,tm,dd\n1,2024-01-01,10:00:00,2024-01-01 00:00:00-01\n", temporal, []string{"line 2", `column "dd" (4)`, "time zone offset"}},
+		{"append timestamp negative offset", CSV, "id,ts,tm,dd\n1,2024-01-01T10:00:00-0130,10:00:00,2024-01-01\n", temporal, []string{"line 2", `column "ts" (2)`, "time zone offset"}},
 		// Floats: a number beyond the type's range is not Infinity.
 		{"append double range", CSV, "id,t\n1,a\n1e400,x\n", ints("DOUBLE"), []string{"line 3", `column "id" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
 		{"append float range", CSV, "id,t\n-1e39,x\n", ints("FLOAT"), []string{"line 2", `value "-1e39"`, "out of range for FLOAT"}},
@@ -526,5 +545,28 @@ func TestJSONLNestedLateAppend(t *testing.T) {
 	res, err := c.Convert(context.Background(), Input{Path: write(t, "in.jsonl", []byte(head+`{"a":{"x":7},"l":[2]}`+"\n")), Format: JSONL, Schema: schema}, filepath.Join(t.TempDir(), "out"))
 	if err != nil || res.Rows != 30001 {
 		t.Fatalf("whole numbers: %v", err)
+	}
+}
+
+// TestLateZoneInstant: a zoned value after DuckDB's sample makes a created
+// TIMESTAMP column TIMESTAMP WITH TIME ZONE and keeps the instant written
+// (it was stored as 10:00, the offset dropped).
+func TestLateZoneInstant(t *testing.T) {
+	c := newConv(t)
+	data := "id,ts\n" + strings.Repeat("1,2024-01-01 10:00:00\n", 30000) + "2,2024-01-01 10:00:00+05:00\n"
+	res, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(data)), Format: CSV}, filepath.Join(t.TempDir(), "o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range res.Files {
+		files = append(files, sqlString(f.Path))
+	}
+	var got string
+	if err := c.db.QueryRow("SELECT epoch(ts)::BIGINT::VARCHAR FROM read_parquet([" + strings.Join(files, ", ") + "]) WHERE id = 2").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if res.Schema[1].Type != "TIMESTAMP WITH TIME ZONE" || got != "1704085200" { // 2024-01-01T05:00:00Z
+		t.Fatalf("%v: %s", res.Schema, got)
 	}
 }

@@ -57,11 +57,16 @@ func datasetFormat(schema []Column, t string) string {
 }
 
 // appendFormats sets h's forced formats for an append: the dataset's
-// format where the batch alone would be read with day and month swapped.
+// format where the batch alone would be read with day and month swapped;
+// and records the batch's own formats (temporal.go).
 // A batch the sniffer cannot read is left to the conversion to report.
 func (c *Converter) appendFormats(ctx context.Context, in Input, h *csvHeader) error {
 	df, tf := datasetFormat(in.Schema, "DATE"), datasetFormat(in.Schema, "TIMESTAMP")
-	if df == "" && tf == "" {
+	var dated bool
+	for _, col := range in.Schema {
+		dated = dated || isType(col.Type, "DATE") || isType(col.Type, "TIMESTAMP")
+	}
+	if !dated {
 		return nil
 	}
 	bd, bt, err := c.sniffFormats(ctx, in.Path, h, defaultMaxLine, false)
@@ -74,6 +79,9 @@ func (c *Converter) appendFormats(ctx context.Context, in Input, h *csvHeader) e
 		}
 		return nil
 	}
+	// The reader parses ISO 8601 itself when the batch's format is
+	// (temporal.go reads such columns as text).
+	h.batchDate, h.batchTimestamp, h.batchSniffed = bd, bt, true
 	if df != "" && bd != "" && bd != df && bd == swapDayMonth(df) {
 		h.dateFormat = df
 	}

@@ -303,3 +303,58 @@ func FuzzAppendJSONL(f *testing.F) {
 		}
 	})
 }
+
+var (
+	reOffset   = regexp.MustCompile(`[0-9]:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]*)?)?\s*([+-])([0-9]{2}):?([0-9]{2})?\s*$`)
+	reIntList  = regexp.MustCompile(`^\[(-?[0-9]+(\.[0-9]+)?(, ?-?[0-9]+(\.[0-9]+)?)*)\]$`)
+	reDateTime = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]([0-9]{2}):([0-9]{2})`)
+)
+
+// FuzzAppendTemporalNested: rows appended to a dataset (ts TIMESTAMP,
+// d DATE, li INTEGER[]) are refused as invalid or stored as written: a
+// timestamp with a non-zero offset is never stored (its instant would
+// change), a date never loses a time of day other than midnight, and a
+// list of plain numbers keeps every number.
+func FuzzAppendTemporalNested(f *testing.F) {
+	for _, s := range []string{
+		"2024-01-01 10:00:00,2024-01-01,\"[1,2]\"\n",
+		"2024-01-01 10:00:00+05:00,2024-01-01,[1]\n",
+		"2024-01-01T10:00:00Z,2024-01-01 00:00:00,\"[1,2.5]\"\n",
+		"2024-01-01 10:00:00-01:30,2024-01-01 23:59:59+09,[]\n",
+		"2024-01-01 10:00:00 UTC,2024-01-01T12:00:00,\"[7.0, 1e2]\"\n",
+		",,\n",
+	} {
+		f.Add([]byte(s))
+	}
+	c := fuzzConverter(f)
+	schema := []Column{{Name: "ts", Type: "TIMESTAMP"}, {Name: "d", Type: "DATE"}, {Name: "li", Type: "INTEGER[]"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		data, recs, got := appendCSV(t, c, "ts,d,li\n", body, schema)
+		for i, rec := range recs {
+			vals := got[i]
+			if len(rec) != 3 || len(vals) != 3 {
+				return
+			}
+			if m := reOffset.FindStringSubmatch(rec[0]); m != nil && strings.Trim(m[2]+m[3], "0") != "" {
+				t.Fatalf("%q: row %d: ts %q stored as %s (offset dropped)", data, i+1, rec[0], vals[0])
+			}
+			if m := reDateTime.FindStringSubmatch(rec[1]); m != nil && m[1]+m[2] != "0000" {
+				t.Fatalf("%q: row %d: d %q stored as %s (time dropped)", data, i+1, rec[1], vals[1])
+			}
+			if m := reIntList.FindStringSubmatch(rec[2]); m != nil {
+				want := strings.Split(strings.ReplaceAll(m[1], " ", ""), ",")
+				have := strings.Split(strings.ReplaceAll(strings.Trim(vals[2], "[]"), " ", ""), ",")
+				if len(want) != len(have) {
+					t.Fatalf("%q: row %d: li %q stored as %s", data, i+1, rec[2], vals[2])
+				}
+				for k := range want {
+					w, ok1 := new(big.Rat).SetString(want[k])
+					h, ok2 := new(big.Rat).SetString(have[k])
+					if !ok1 || !ok2 || w.Cmp(h) != 0 {
+						t.Fatalf("%q: row %d: li %q stored as %s", data, i+1, rec[2], vals[2])
+					}
+				}
+			}
+		}
+	})
+}

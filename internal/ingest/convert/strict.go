@@ -86,7 +86,7 @@ var reDecimalType = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
 
-var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed):([A-Z0-9(), \[\]*]+):((?s).*)$`)
+var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed|zone|time):([A-Z0-9(), \[\]*]+):((?s).*)$`)
 
 // reNestedValue matches nestedColumnSQL's error: a leaf inside a nested
 // value ("<bytes>:<leaf><whole value>" in the last group).
@@ -150,6 +150,9 @@ func strictQuery(reader string, cols []Column, exact map[int]exactCol) string {
 				fmt.Sprintf(`CASE WHEN translate(TRY_CAST(c%[1]d AS %[2]s)::VARCHAR, ' ''"', '') IS DISTINCT FROM translate(c%[1]d, ' ''"', '') THEN %[3]s END AS b%[1]d`,
 					i, e.nested.sql(false), e.nested.badLeafSQL(fmt.Sprintf("TRY_CAST(c%d AS %s)", i, e.nested.sql(true)), 0)))
 			out = append(out, nestedColumnSQL(i)+" AS "+sqlIdent(col.Name))
+		} else if ok && e.temporal {
+			in = append(in, fmt.Sprintf("TRY_CAST(c%d AS %s) AS v%d", i, e.typ, i))
+			out = append(out, temporalColumnSQL(i, e.typ)+" AS "+sqlIdent(col.Name))
 		} else if ok {
 			in = append(in, fmt.Sprintf("TRY_CAST(c%d AS %s) AS v%d", i, e.typ, i))
 			out = append(out, strictColumnSQL(i, e.typ, e.scale)+" AS "+sqlIdent(col.Name))
@@ -162,9 +165,10 @@ func strictQuery(reader string, cols []Column, exact map[int]exactCol) string {
 }
 
 type exactCol struct {
-	typ    string
-	scale  int
-	nested *typeNode // a nested type with integer or DECIMAL leaves (nested.go)
+	typ      string
+	scale    int
+	nested   *typeNode // a nested type with integer or DECIMAL leaves (nested.go)
+	temporal bool      // DATE, TIME, TIMESTAMP read as ISO 8601 (temporal.go)
 }
 
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -193,6 +197,10 @@ func badValue(in Input, h *csvHeader, m []string) error {
 	switch {
 	case kind == "mixed":
 		what = fmt.Sprintf("value %s is not a %s (the column's other values in this file are of another type)", shorten(value, 100), typ)
+	case kind == "zone":
+		what = fmt.Sprintf("value %q has a time zone offset; the column is %s (no time zone) and would store another instant (write it without an offset, or with +00/Z)", shorten(value, 100), typ)
+	case kind == "time":
+		what = fmt.Sprintf("value %q has a time of day (or a time zone); the column is DATE and would drop it", shorten(value, 100))
 	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
 		what = fmt.Sprintf("value %q has more decimal places than %s holds (%d); it would be rounded", shorten(value, 100), typ, scale)
 	case kind == "inexact" && (typ == "DOUBLE" || typ == "FLOAT"):
@@ -241,6 +249,10 @@ func nestedBadValue(in Input, h *csvHeader, m []string) error {
 	_, scale, _ := exactType(typ)
 	var what string
 	switch {
+	case kind == "zone":
+		what = fmt.Sprintf("value %q has a time zone offset; the column is %s (no time zone) and would store another instant (write it without an offset, or with +00/Z)", shorten(value, 100), typ)
+	case kind == "time":
+		what = fmt.Sprintf("value %q has a time of day (or a time zone); the column is DATE and would drop it", shorten(value, 100))
 	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
 		what = fmt.Sprintf("has more decimal places than %s holds (%d); it would be rounded", typ, scale)
 	case kind == "inexact":
