@@ -2,6 +2,7 @@ package pathway
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -146,5 +147,37 @@ func TestShapeHolderPolarity(t *testing.T) {
 		if sh.holder != tc.holder || sh.neg != tc.neg {
 			t.Errorf("%q: holder %q neg %v, want %q %v", tc.text, sh.holder, sh.neg, tc.holder, tc.neg)
 		}
+	}
+}
+
+// TestDecisionCostPerMemory: a decision reads each memory's words, holder
+// and subject from its entry, computed once when the entry was made; it
+// does not re-tokenise the scope (which cost ~10 allocations per memory
+// and held the write lock for milliseconds with thousands of memories).
+func TestDecisionCostPerMemory(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.jsonl"))
+	defer s.Close(ctx)
+	no := false
+	u := Scope{UserID: "u"}
+	const seeded = 2000
+	for start := 0; start < seeded; start += MaxMessages {
+		var msgs []Message
+		for i := start; i < min(start+MaxMessages, seeded); i++ {
+			msgs = append(msgs, Message{Role: "user", Content: fmt.Sprintf("My sister likes topic%d a lot", i)})
+		}
+		if _, err := s.Add(ctx, AddRequest{Messages: msgs, Infer: &no, Scope: u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	allocs := testing.AllocsPerRun(20, func() {
+		n++
+		if _, err := s.Add(ctx, AddRequest{Text: fmt.Sprintf("I like thing%d", n), Scope: u}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > seeded/4 {
+		t.Fatalf("one decision against %d memories: %.0f allocations, want < %d (per-memory work)", seeded, allocs, seeded/4)
 	}
 }

@@ -54,7 +54,7 @@ type Store struct {
 	mu      sync.RWMutex
 	mems    map[string]*entry
 	history map[string][]HistoryEntry
-	idx     map[string]map[string]struct{} // "u:"+user, "a:"+agent, "r:"+run -> memory ids
+	idx     map[string]map[string]*entry // "u:"+user, "a:"+agent, "r:"+run -> memory id -> entry
 	traces  map[string][]Step
 
 	pending   []*pendingWrite   // enqueued, not yet settled, in journal order
@@ -74,6 +74,11 @@ type Store struct {
 type entry struct {
 	m   Memory
 	vec []float32
+	sh  shape // of m.Memory, computed when the text is set (newEntry, apply)
+}
+
+func newEntry(m *Memory, vec []float32) *entry {
+	return &entry{m: *m, vec: vec, sh: shapeOf(m.Memory)}
 }
 
 // pendingWrite is one write's journal entry: its records, the vectors of
@@ -158,7 +163,7 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 func newState() *Store {
 	return &Store{
 		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
-		idx: map[string]map[string]struct{}{}, traces: map[string][]Step{},
+		idx: map[string]map[string]*entry{}, traces: map[string][]Step{},
 		pend: map[string]*entry{}, pendRefs: map[string]int{}, pendSteps: map[string]int{},
 	}
 }
@@ -211,8 +216,9 @@ func (s *Store) apply(r *record, vec []float32) error {
 		if _, dup := s.mems[r.Memory.ID]; dup {
 			return fmt.Errorf("add of existing memory %s", r.Memory.ID)
 		}
-		s.mems[r.Memory.ID] = &entry{m: *r.Memory, vec: vec}
-		s.index(&r.Memory.Scope, r.Memory.ID, true)
+		e := newEntry(r.Memory, vec)
+		s.mems[r.Memory.ID] = e
+		s.index(e, true)
 		s.history[r.Memory.ID] = append(s.history[r.Memory.ID], HistoryEntry{
 			MemoryID: r.Memory.ID, NewMemory: &r.Memory.Memory, Event: EventAdd, CreatedAt: r.TS})
 	case "update":
@@ -221,8 +227,12 @@ func (s *Store) apply(r *record, vec []float32) error {
 			return fmt.Errorf("update of unknown memory %s", r.Memory.ID)
 		}
 		if e.m.Scope != r.Memory.Scope {
-			s.index(&e.m.Scope, e.m.ID, false)
-			s.index(&r.Memory.Scope, e.m.ID, true)
+			s.index(e, false)
+			e.m.Scope = r.Memory.Scope
+			s.index(e, true)
+		}
+		if e.m.Memory != r.Memory.Memory {
+			e.sh = shapeOf(r.Memory.Memory)
 		}
 		e.m, e.vec = *r.Memory, vec
 		s.history[e.m.ID] = append(s.history[e.m.ID], HistoryEntry{
@@ -232,7 +242,7 @@ func (s *Store) apply(r *record, vec []float32) error {
 		if e == nil {
 			return fmt.Errorf("delete of unknown memory %s", r.ID)
 		}
-		s.index(&e.m.Scope, r.ID, false)
+		s.index(e, false)
 		delete(s.mems, r.ID)
 		s.history[r.ID] = append(s.history[r.ID], HistoryEntry{
 			MemoryID: r.ID, OldMemory: r.Old, Event: EventDelete, CreatedAt: r.TS, IsDeleted: true})
@@ -244,7 +254,9 @@ func (s *Store) apply(r *record, vec []float32) error {
 	return nil
 }
 
-func (s *Store) index(sc *Scope, id string, add bool) {
+// index adds e to (or removes it from) the sets of its scope's ids.
+func (s *Store) index(e *entry, add bool) {
+	sc := &e.m.Scope
 	for _, k := range []string{"u:" + sc.UserID, "a:" + sc.AgentID, "r:" + sc.RunID} {
 		if len(k) == 2 {
 			continue
@@ -252,12 +264,12 @@ func (s *Store) index(sc *Scope, id string, add bool) {
 		set := s.idx[k]
 		if add {
 			if set == nil {
-				set = map[string]struct{}{}
+				set = map[string]*entry{}
 				s.idx[k] = set
 			}
-			set[id] = struct{}{}
+			set[e.m.ID] = e
 		} else if set != nil {
-			delete(set, id)
+			delete(set, e.m.ID)
 			if len(set) == 0 {
 				delete(s.idx, k)
 			}
@@ -267,7 +279,7 @@ func (s *Store) index(sc *Scope, id string, add bool) {
 
 // inScope calls fn for each live memory matching sc (non-empty), caller holds mu.
 func (s *Store) inScope(sc Scope, fn func(e *entry)) {
-	var set map[string]struct{}
+	var set map[string]*entry
 	first := true
 	for _, k := range []string{"u:" + sc.UserID, "a:" + sc.AgentID, "r:" + sc.RunID} {
 		if len(k) == 2 {
@@ -277,8 +289,8 @@ func (s *Store) inScope(sc Scope, fn func(e *entry)) {
 			set, first = c, false
 		}
 	}
-	for id := range set {
-		if e := s.mems[id]; e != nil && sc.matches(&e.m) {
+	for _, e := range set {
+		if sc.matches(&e.m) {
 			fn(e)
 		}
 	}
@@ -296,6 +308,10 @@ func (s *Store) lookup(id string) *entry {
 // inScopePending is inScope as writers see it (committed + pending); the
 // caller holds mu.
 func (s *Store) inScopePending(sc Scope, fn func(e *entry)) {
+	if len(s.pendRefs) == 0 {
+		s.inScope(sc, fn)
+		return
+	}
 	s.inScope(sc, func(e *entry) {
 		if s.pendRefs[e.m.ID] == 0 {
 			fn(e)
@@ -319,7 +335,7 @@ func (s *Store) stage(r *record, vec []float32) (undo func()) {
 	id := r.ID
 	var e *entry
 	if r.Memory != nil {
-		id, e = r.Memory.ID, &entry{m: *r.Memory, vec: vec}
+		id, e = r.Memory.ID, newEntry(r.Memory, vec)
 	}
 	prev, had := s.pend[id]
 	s.pend[id] = e
@@ -566,7 +582,7 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 			var best *entry
 			bestScore := -2.0
 			s.inScopePending(req.Scope, func(e *entry) {
-				es := shapeOf(e.m.Memory)
+				es := &e.sh
 				if es.holder != r.holder || es.neg || es.canon != r.canon && !within(r.words, es.words) {
 					return
 				}
@@ -588,7 +604,7 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 		var same, covers, covered, flipped, subjBest *entry
 		coversScore, coveredScore, flippedScore, subjScore := -2.0, -2.0, -2.0, -2.0
 		s.inScopePending(req.Scope, func(e *entry) {
-			es := shapeOf(e.m.Memory)
+			es := &e.sh
 			if es.canon == fs.canon {
 				if same == nil || e.m.ID < same.m.ID {
 					same = e
