@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // Kind classifies an error. It is the "kind" field of the JSON error body.
@@ -262,7 +264,33 @@ func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err err
 		}
 		log.Error("request failed", "req_id", reqID, "op", op, "status", status, "err", err.Error())
 	}
+	if r != nil && r.Method == http.MethodHead {
+		// A HEAD answer has no body: the error travels in a header too, so
+		// a client's "unavailable" still names what is down.
+		setErrorHeader(w.Header(), KindOf(err), Message(err))
+	}
 	WriteBody(w, status, KindOf(err), Message(err), reqID)
+}
+
+// ErrorHeader carries a HEAD answer's error as "kind; message" with the
+// message percent-escaped (a header holds no newline).
+const ErrorHeader = "X-Lakehouse-Error"
+
+func setErrorHeader(h http.Header, kind Kind, msg string) {
+	h.Set(ErrorHeader, string(kind)+"; "+url.QueryEscape(truncate(msg, 1024)))
+}
+
+func fromErrorHeader(h http.Header) (Kind, string, bool) {
+	v := h.Get(ErrorHeader)
+	k, m, ok := strings.Cut(v, "; ")
+	if !ok {
+		return "", "", false
+	}
+	msg, err := url.QueryUnescape(m)
+	if err != nil || statusOf[Kind(k)] == 0 {
+		return "", "", false
+	}
+	return Kind(k), msg, true
 }
 
 // WriteBody writes a JSON error body directly.
@@ -285,6 +313,8 @@ func FromResponse(op string, resp *http.Response) error {
 	if json.Unmarshal(data, &b) == nil && b.Error.Kind != "" {
 		kind = b.Error.Kind
 		msg = b.Error.Message
+	} else if k, m, ok := fromErrorHeader(resp.Header); ok && len(data) == 0 {
+		kind, msg = k, m
 	} else {
 		msg = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, truncate(string(data), 200))
 	}

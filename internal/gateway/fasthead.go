@@ -324,6 +324,8 @@ func skipFwd(k []byte) bool {
 		return eqFold(k, "expect")
 	case 15:
 		return eqFold(k, "x-forwarded-for")
+	case 20:
+		return eqFold(k, "x-lakehouse-redirect") // storaged's same-host offer (internalHeader)
 	}
 	return skipBack(k)
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -523,5 +524,30 @@ func TestDaemonRestartNo502(t *testing.T) {
 			}
 		}
 		srv2.Close()
+	}
+}
+
+// TestRedirectOfferNotForwarded: a client of the gateway cannot ask
+// storaged for a presigned redirect (it named a loopback S3 endpoint and
+// the access key id), on either path.
+func TestRedirectOfferNotForwarded(t *testing.T) {
+	var got atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("X-Lakehouse-Redirect") + "|" + r.Header.Get("X-Other"))
+	}))
+	defer up.Close()
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		req, _ := http.NewRequest("GET", gw.URL()+"/v1/storage/objects/p/k", nil)
+		req.Header.Set("X-Lakehouse-Redirect", "presigned")
+		req.Header.Set("X-Other", "kept")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if g := got.Load(); g != "|kept" {
+			t.Fatalf("fast %v: the daemon saw %q", fast, g)
+		}
 	}
 }

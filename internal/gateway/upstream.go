@@ -163,11 +163,18 @@ func skipHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Expect", "Host", "Content-Length", "X-Forwarded-For":
+		"Expect", "Host", "Content-Length", "X-Forwarded-For", internalHeader:
 		return true
 	}
 	return false
 }
+
+// internalHeader is storaged's X-Lakehouse-Redirect: a same-host client
+// offers to read S3 itself through a presigned URL (ADR-015). The
+// gateway's clients are not on storaged's host: the URL would name a
+// loopback S3 endpoint and storaged's access key id, so the offer is never
+// forwarded from them.
+const internalHeader = "X-Lakehouse-Redirect"
 
 // writeRequest writes r's line, headers and body to c. xff is the
 // X-Forwarded-For value to send.

@@ -41,3 +41,26 @@ func TestUnsatisfiableRange(t *testing.T) {
 		t.Fatalf("client: %v (status %d)", err, errs.StatusOf(err))
 	}
 }
+
+// TestHeadErrorMessage: a HEAD answer has no body; the typed client still
+// gets the error's message (through errs.ErrorHeader), not "HTTP 400: "
+// — a missing bucket or an S3 outage named nothing behind a HEAD.
+func TestHeadErrorMessage(t *testing.T) {
+	cfg := storagetest.Config(t)
+	storagetest.Start(t, cfg)
+	c := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true))
+	storagetest.MustPut(t, c, "h/obj", []byte("hello"))
+	// A key the local backend refuses (a segment over 255 bytes) but the
+	// client lets through: storaged's own message must arrive.
+	_, err := c.Head(context.Background(), "h/"+strings.Repeat("x", 300))
+	if !errs.Is(err, errs.Invalid) {
+		t.Fatalf("kind: %v", err)
+	}
+	if msg := errs.Message(err); strings.HasPrefix(msg, "HTTP ") || !strings.Contains(msg, "255") {
+		t.Fatalf("HEAD error lost its message: %q", msg)
+	}
+	_, err = c.Head(context.Background(), "h/missing")
+	if !errs.Is(err, errs.NotFound) || strings.HasPrefix(errs.Message(err), "HTTP ") {
+		t.Fatalf("missing: %v", err)
+	}
+}

@@ -85,7 +85,7 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setInfoHeaders(w.Header(), info, false)
-	info.Path = "" // DESIGN.md's answer: no server file path in JSON (HEAD's header has it, ADR-010)
+	info.Path = "" // DESIGN.md's answer: no server file path (ADR-010)
 	return shared.WriteJSON(w, http.StatusOK, info)
 }
 
