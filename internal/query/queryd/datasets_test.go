@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,6 +21,7 @@ import (
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/local"
 )
 
@@ -183,5 +185,53 @@ func TestWideStreamHeader(t *testing.T) {
 		if a.header.Get("X-Columns") != `[{"name":"a","type":"INTEGER"},{"name":"b","type":"VARCHAR"}]` || a.header.Get("X-Columns-Omitted") != "" || a.header.Get("X-Column-Count") != "2" {
 			t.Fatalf("%s narrow: %v", format, a.header)
 		}
+	}
+}
+
+// brokenStore answers HEADs and serves every object's first bytes, then
+// breaks: the object store going away in the middle of a download.
+type brokenStore struct{ storage.Store }
+
+func (brokenStore) Head(_ context.Context, key string) (storage.ObjectInfo, error) {
+	return storage.ObjectInfo{Key: key, Size: 1000, ETag: "e1"}, nil
+}
+
+func (brokenStore) Get(_ context.Context, key string, _ storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	r := io.MultiReader(strings.NewReader("PAR1 some bytes"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	return io.NopCloser(r), storage.ObjectInfo{Key: key, Size: 1000, ETag: "e1"}, nil
+}
+
+// TestFetchBrokenIsUnavailable: S3 or storaged dying while queryd fills
+// its cache is 503 unavailable (was 500 internal), and no partial file
+// stays in the cache.
+func TestFetchBrokenIsUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	cat := &fakeCatalog{dir: filepath.Join(dir, "objects"), ds: map[string]catalog.Dataset{}}
+	s, err := NewServer(context.Background(), Options{
+		Catalog: cat, Store: brokenStore{},
+		CacheDir: filepath.Join(dir, "cache"), TempDir: filepath.Join(dir, "tmp"),
+		Threads: 1, MaxConcurrent: 2, MaxQueue: 2, MaxRows: 1000, Timeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := chi.NewRouter()
+	s.Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)})(r)
+	cat.put(t, catalog.Dataset{Name: "rnd", Schema: []catalog.Column{{Name: "h", Type: "BIGINT"}},
+		Files: []catalog.File{{Key: "datasets/rnd/x/part-00000.parquet", Rows: 10, Bytes: 1000}}, RowCount: 10})
+	a := postSQL(t, r, `{"sql":"SELECT count(*) FROM rnd"}`)
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, `"unavailable"`) {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	var left []string
+	filepath.Walk(filepath.Join(dir, "cache"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Fatalf("partial cache files: %v", left)
 	}
 }

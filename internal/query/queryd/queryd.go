@@ -602,6 +602,21 @@ func (s *Server) resolve(ctx context.Context, f catalog.File) (viewFile, error) 
 	return viewFile{key: f.Key, etag: info.ETag, cached: true, size: info.Size, path: s.cache.Path(f.Key, info.ETag)}, nil
 }
 
+// readErr remembers a read error, to tell a download that broke at the
+// object store from a cache file that could not be written.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
 // pin acquires the cached files of v (downloading evicted ones) until the
 // query ends; local files need nothing.
 func (s *Server) pin(ctx context.Context, name string, v *view) ([]func(), error) {
@@ -618,7 +633,14 @@ func (s *Server) pin(ctx context.Context, name string, v *view) ([]func(), error
 				return 0, err
 			}
 			defer rc.Close()
-			return io.Copy(w, rc)
+			src := &readErr{r: rc}
+			n, err := io.Copy(w, src)
+			if err != nil && src.err != nil && ctx.Err() == nil && errs.KindOf(src.err) == errs.Internal {
+				// The object store went away mid-download (S3 or storaged
+				// down): that is unavailable, not queryd's own failure.
+				return n, errs.E("query", errs.Unavailable, "the object store stopped sending the file", src.err)
+			}
+			return n, err
 		})
 		if err != nil {
 			for _, r := range rels {
