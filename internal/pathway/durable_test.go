@@ -259,3 +259,63 @@ func TestRefusedWriteAnswer(t *testing.T) {
 		t.Errorf("the log lacks the detail: %s", l)
 	}
 }
+
+// TestOneSettlePerGroup: when a group of writes is durable, one settle
+// applies it and releases its writers; the writers do not each take the
+// store's write lock to settle (32 writers contended with every decision).
+// Every writer still reads its own write once it is answered.
+func TestOneSettlePerGroup(t *testing.T) {
+	ctx := context.Background()
+	s, d := openDisk(t, filepath.Join(t.TempDir(), "state.jsonl"))
+	defer s.Close(ctx)
+	d.stall.Lock()
+	release := sync.OnceFunc(d.stall.Unlock)
+	defer release()
+	const writers = 32
+	no := false
+	errc := make(chan error, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Add(ctx, AddRequest{Text: fmt.Sprint("note ", w), Infer: &no, Scope: Scope{UserID: fmt.Sprint("u", w)}})
+			if err == nil {
+				_, err = s.Get(ctx, res.Results[0].ID) // read-your-writes
+			}
+			errc <- err
+		}()
+	}
+	<-d.entered // the first write is in the committer, the others queue
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.RLock()
+		n := len(s.pending)
+		s.mu.RUnlock()
+		if n == writers {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writes pending", n, writers)
+		}
+	}
+	s.mu.RLock()
+	settles0, groups0 := s.settles, s.JournalStats().Groups
+	s.mu.RUnlock()
+	release()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.RLock()
+	settles, groups := s.settles-settles0, s.JournalStats().Groups-groups0
+	s.mu.RUnlock()
+	if groups >= writers/2 {
+		t.Skipf("%d writes took %d groups: no grouping to check", writers, groups)
+	}
+	if settles > 2*int(groups)+2 {
+		t.Fatalf("%d writes in %d groups took %d settles (the write lock each time), want <= %d", writers, groups, settles, 2*groups+2)
+	}
+}

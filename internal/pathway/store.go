@@ -49,7 +49,9 @@ type Options struct {
 // stages them in the overlay under mu, so the journal order is the decision
 // order; once its group is durable, the writes are applied to the committed
 // state in journal order (settle), and writes the journal refused are
-// dropped without ever having been visible (ADR-055).
+// dropped without ever having been visible (ADR-055). One goroutine
+// (settler) settles each finished group under one lock and then releases
+// its writers; the writers themselves never take mu to settle.
 type Store struct {
 	mu      sync.RWMutex
 	mems    map[string]*entry
@@ -61,6 +63,12 @@ type Store struct {
 	pend      map[string]*entry // memory id -> its state after the last pending write (nil = deleted)
 	pendRefs  map[string]int    // memory id -> pending records touching it
 	pendSteps map[string]int    // run id -> pending steps
+	settles   int               // settle passes (tests: one per group, not one per writer)
+
+	kick        chan struct{} // the settler has new pending writes to wait for (cap 1)
+	stop        chan struct{} // closed by Close: the settler drains and exits
+	stopOnce    sync.Once
+	settlerDone chan struct{}
 
 	j     *journal.Journal
 	emb   embed.Service
@@ -83,10 +91,14 @@ func newEntry(m *Memory, vec []float32) *entry {
 
 // pendingWrite is one write's journal entry: its records, the vectors of
 // the memories after each record, and the ticket of its group commit.
+// visible is closed once the write is settled: applied to the committed
+// state, or dropped with err set (the journal refused it).
 type pendingWrite struct {
-	recs []record
-	vecs [][]float32
-	t    *journal.Ticket
+	recs    []record
+	vecs    [][]float32
+	t       *journal.Ticket
+	visible chan struct{}
+	err     error
 }
 
 var _ Service = (*Store)(nil)
@@ -154,6 +166,7 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 			s.mems[id].vec = vecs[i]
 		}
 	}
+	go s.settler()
 	opts.Log.Info("state.jsonl replayed", "op", "pathway.replay", "path", opts.Path, "lines", info.Lines,
 		"memories", len(s.mems), "runs", len(s.traces))
 	return s, info, nil
@@ -165,6 +178,7 @@ func newState() *Store {
 		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
 		idx: map[string]map[string]*entry{}, traces: map[string][]Step{},
 		pend: map[string]*entry{}, pendRefs: map[string]int{}, pendSteps: map[string]int{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), settlerDone: make(chan struct{}),
 	}
 }
 
@@ -368,8 +382,9 @@ func (s *Store) unstage(r *record) {
 
 // commit stages recs (already staged one by one when staged is true),
 // encodes them and enqueues them as one journal entry; the caller holds mu,
-// so the log order is the decision order.
-func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *journal.Ticket {
+// so the log order is the decision order. The caller waits for the write
+// with wait.
+func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *pendingWrite {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range recs {
@@ -380,26 +395,38 @@ func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *journal.Ti
 			s.stage(&recs[i], vecs[i])
 		}
 	}
-	p := &pendingWrite{recs: recs, vecs: vecs, t: s.j.Enqueue(buf.Bytes())}
+	p := &pendingWrite{recs: recs, vecs: vecs, t: s.j.Enqueue(buf.Bytes()), visible: make(chan struct{})}
+	idle := len(s.pending) == 0
 	s.pending = append(s.pending, p)
-	return p.t
+	switch {
+	case p.t.Done(): // refused at once (journal closed): the settler may be gone
+		s.settle()
+	case idle:
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return p
 }
 
-// barrier is the ticket of the last pending write (nil = none): an answer
-// built on the overlay (a NONE naming a memory that is not durable yet)
-// waits for it. The caller holds mu.
-func (s *Store) barrier() *journal.Ticket {
+// barrier is the last pending write (nil = none): an answer built on the
+// overlay (a NONE naming a memory that is not durable yet) waits for it.
+// The caller holds mu.
+func (s *Store) barrier() *pendingWrite {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	return s.pending[len(s.pending)-1].t
+	return s.pending[len(s.pending)-1]
 }
 
 // settle applies the pending writes whose group is done, oldest first, to
 // the committed state, or drops them when the journal refused them (a
 // refusal is sticky, so every later write is refused too and the committed
-// state stays the replay of the file). The caller holds mu.
+// state stays the replay of the file), and releases their writers. The
+// caller holds mu.
 func (s *Store) settle() {
+	s.settles++
 	n := 0
 	for _, p := range s.pending {
 		if !p.t.Done() {
@@ -414,6 +441,8 @@ func (s *Store) settle() {
 			}
 			s.unstage(&p.recs[i])
 		}
+		p.err = err
+		close(p.visible)
 		n++
 	}
 	if n > 0 {
@@ -422,20 +451,48 @@ func (s *Store) settle() {
 	}
 }
 
-// wait waits for t (nil = nothing to wait for), settles, and turns a
+// settler settles each group once it is durable (or refused): it waits for
+// the oldest pending write's ticket without holding mu, then settles every
+// finished write under one lock. After Close it drains what is pending
+// (every ticket is done once the journal is closed) and exits.
+func (s *Store) settler() {
+	defer close(s.settlerDone)
+	stopping := false
+	s.mu.Lock()
+	for {
+		s.settle()
+		var head *journal.Ticket
+		if len(s.pending) > 0 {
+			head = s.pending[0].t
+		}
+		s.mu.Unlock()
+		switch {
+		case head != nil:
+			head.Wait()
+		case stopping:
+			return
+		default:
+			select {
+			case <-s.kick:
+			case <-s.stop:
+				stopping = true
+			}
+		}
+		s.mu.Lock()
+	}
+}
+
+// wait waits until p (nil = nothing to wait for) is settled, and turns a
 // journal failure into Unavailable. The journal's error (path, OS error)
 // stays in the log (logged at the HTTP boundary), not in the message.
-func (s *Store) wait(op string, t *journal.Ticket) error {
-	if t == nil {
+func (s *Store) wait(op string, p *pendingWrite) error {
+	if p == nil {
 		return nil
 	}
-	err := t.Wait()
-	s.mu.Lock()
-	s.settle()
-	s.mu.Unlock()
-	if err != nil {
+	<-p.visible
+	if p.err != nil {
 		// The cause is wrapped as Internal: the caller sees only the message.
-		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", errs.E(op, errs.Internal, err))
+		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", errs.E(op, errs.Internal, p.err))
 	}
 	return nil
 }
@@ -535,7 +592,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 			vecsOut = append(vecsOut, vec)
 		}
 	}
-	var t *journal.Ticket
+	var t *pendingWrite
 	if len(recs) > 0 {
 		t = s.commit(recs, vecsOut, true)
 	} else {
@@ -878,8 +935,14 @@ func (s *Store) Trace(ctx context.Context, runID string) (Trace, error) {
 	return Trace{RunID: runID, Steps: slices.Clone(steps)}, nil
 }
 
-// Close commits what is queued and closes state.jsonl.
-func (s *Store) Close(ctx context.Context) error { return s.j.Close() }
+// Close commits what is queued, closes state.jsonl and stops the settler
+// once every pending write is settled.
+func (s *Store) Close(ctx context.Context) error {
+	err := s.j.Close()
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.settlerDone
+	return err
+}
 
 // JournalStats exposes the group committer's counters (fsyncs, entries).
 func (s *Store) JournalStats() journal.Stats { return s.j.Stats() }
