@@ -12,17 +12,19 @@ import (
 	"sort"
 )
 
-// LHKW1 file layout (all integers unsigned LEB128 varints unless noted):
+// LHKW2 file layout (all integers unsigned LEB128 varints unless noted):
 //
-//	magic "LHKW" | version byte 1
-//	ndocs | per doc: len(id) id-bytes, token count
+//	magic "LHKW" | version byte 2
+//	ndocs | per doc: len(id) id-bytes, token count, TextSum (8 bytes little endian)
 //	nterms | per term (sorted): len(term) term-bytes, npostings, per posting: doc delta, tf
 //	CRC-32C (Castagnoli) of everything before it, 4 bytes little endian
 //
 // Only live documents are written, renumbered densely: Save compacts.
+// LHKW1 (version byte 1) is the same without TextSum; it still loads, its
+// documents' sums unknown until they are added again.
 const (
 	magic   = "LHKW"
-	version = 1
+	version = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -96,6 +98,9 @@ func (ix *Index) encode(w *bufio.Writer) error {
 		next++
 		putS(id)
 		put(uint64(ix.lens[d]))
+		var sum [8]byte
+		binary.LittleEndian.PutUint64(sum[:], ix.sums[d])
+		w.Write(sum[:])
 	}
 	terms := make([]string, 0, len(ix.post))
 	for t, ps := range ix.post {
@@ -132,7 +137,8 @@ func (ix *Index) encode(w *bufio.Writer) error {
 	return nil
 }
 
-// ErrCorrupt is returned by Load for a file that is not a whole LHKW1 file.
+// ErrCorrupt is returned by Load for a file that is not a whole LHKW1 or
+// LHKW2 file.
 var ErrCorrupt = errors.New("keyword index file is corrupt")
 
 // Load reads an index written by Save. A missing file is os.ErrNotExist; a
@@ -149,7 +155,7 @@ func Load(path string) (*Index, error) {
 	return ix, nil
 }
 
-// decode parses a whole LHKW1 file.
+// decode parses a whole LHKW1 or LHKW2 file.
 func decode(b []byte) (*Index, error) {
 	if len(b) < len(magic)+1+4 || string(b[:4]) != magic {
 		return nil, fmt.Errorf("%w (bad magic)", ErrCorrupt)
@@ -158,8 +164,9 @@ func decode(b []byte) (*Index, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, fmt.Errorf("%w (checksum mismatch)", ErrCorrupt)
 	}
-	if body[4] != version {
-		return nil, fmt.Errorf("unsupported version %d", body[4])
+	v := body[4]
+	if v != 1 && v != version {
+		return nil, fmt.Errorf("unsupported version %d", v)
 	}
 	r := &reader{b: body[5:]}
 	ix := New()
@@ -169,12 +176,18 @@ func decode(b []byte) (*Index, error) {
 	}
 	ix.ids = make([]string, 0, ndocs)
 	ix.lens = make([]uint32, 0, ndocs)
+	ix.sums = make([]uint64, 0, ndocs)
 	for i := uint64(0); i < ndocs && r.err == nil; i++ {
 		id := r.str()
 		l := uint32(r.uint())
+		var sum uint64 // LHKW1: unknown
+		if v >= 2 {
+			sum = r.u64()
+		}
 		ix.byID[id] = uint32(len(ix.ids))
 		ix.ids = append(ix.ids, id)
 		ix.lens = append(ix.lens, l)
+		ix.sums = append(ix.sums, sum)
 		ix.totalLen += int64(l)
 	}
 	ix.live = len(ix.ids)
@@ -218,6 +231,16 @@ func (r *reader) uint() uint64 {
 		return 0
 	}
 	r.b = r.b[n:]
+	return x
+}
+
+func (r *reader) u64() uint64 {
+	if r.err != nil || len(r.b) < 8 {
+		r.err = ErrCorrupt
+		return 0
+	}
+	x := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
 	return x
 }
 

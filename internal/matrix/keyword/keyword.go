@@ -1,6 +1,6 @@
 // Package keyword is matrixd's keyword index: a compact in-memory inverted
 // index scored with Okapi BM25 (k1 = 1.2, b = 0.75), one per dataset,
-// persisted as one LHKW1 file written atomically (temp file, fsync, rename,
+// persisted as one LHKW file written atomically (temp file, fsync, rename,
 // fsync of the directory), so a restart of matrixd loses nothing that was
 // saved and a crash never leaves a torn file.
 //
@@ -11,7 +11,9 @@
 // "drivers" finds "driver" without the surprises of a full Porter stemmer.
 //
 // Documents are keyed by the caller's id (a dataset row id). Add with an id
-// already present replaces that document; Delete removes it. Removed
+// already present replaces that document; Delete removes it. Each document
+// keeps TextSum of the text it was indexed with, so a caller holding
+// several candidate texts for an id can tell which one the index holds. Removed
 // documents leave their postings behind until the next Save/Load, which
 // compacts. Safe for concurrent use: searches share a read lock, writes
 // take the write lock per document batch.
@@ -19,6 +21,7 @@ package keyword
 
 import (
 	"container/heap"
+	"hash/fnv"
 	"math"
 	"sort"
 	"strings"
@@ -45,6 +48,7 @@ type Index struct {
 	mu       sync.RWMutex
 	ids      []string // doc -> id
 	lens     []uint32 // doc -> token count; deletedLen when removed
+	sums     []uint64 // doc -> TextSum of its text; 0 = unknown (an LHKW1 file)
 	byID     map[string]uint32
 	post     map[string][]posting // term -> postings, doc ascending
 	live     int
@@ -82,6 +86,31 @@ func (ix *Index) IDs(fn func(id string)) {
 	}
 }
 
+// TextSum is the digest of a document's text that the index keeps (64-bit
+// FNV-1a, never 0): equal texts have equal sums, and two different texts
+// of one id collide with probability 2^-64.
+func TextSum(text string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(text))
+	if s := h.Sum64(); s != 0 {
+		return s
+	}
+	return 1
+}
+
+// TextSum returns the TextSum of the text id was indexed with; ok is false
+// when id is not indexed or was loaded from a file written before sums were
+// kept (LHKW1).
+func (ix *Index) TextSum(id string) (sum uint64, ok bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	d, ok := ix.byID[id]
+	if !ok || ix.sums[d] == 0 {
+		return 0, false
+	}
+	return ix.sums[d], true
+}
+
 // Doc is one document to add.
 type Doc struct {
 	ID   string
@@ -97,6 +126,7 @@ func (ix *Index) Add(docs []Doc) {
 		terms []string
 		tf    []uint32
 		n     uint32
+		sum   uint64
 	}
 	pre := make([]prepared, len(docs))
 	for i, d := range docs {
@@ -106,7 +136,7 @@ func (ix *Index) Add(docs []Doc) {
 			tfs[t]++
 			n++
 		})
-		p := prepared{id: d.ID, n: n, terms: make([]string, 0, len(tfs)), tf: make([]uint32, 0, len(tfs))}
+		p := prepared{id: d.ID, n: n, sum: TextSum(d.Text), terms: make([]string, 0, len(tfs)), tf: make([]uint32, 0, len(tfs))}
 		for t, c := range tfs {
 			p.terms = append(p.terms, t)
 			p.tf = append(p.tf, c)
@@ -120,6 +150,7 @@ func (ix *Index) Add(docs []Doc) {
 		doc := uint32(len(ix.ids))
 		ix.ids = append(ix.ids, p.id)
 		ix.lens = append(ix.lens, p.n)
+		ix.sums = append(ix.sums, p.sum)
 		ix.byID[p.id] = doc
 		ix.live++
 		ix.totalLen += int64(p.n)

@@ -1,7 +1,9 @@
 package keyword
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -108,5 +110,48 @@ func TestSaveLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
+	}
+}
+
+// TestTextSum: each document keeps the sum of the text it was indexed with,
+// through a replace, Save and Load; an LHKW1 file (no sums) still loads,
+// its sums unknown.
+func TestTextSum(t *testing.T) {
+	ix := New()
+	ix.Add([]Doc{{ID: "a", Text: "first copy"}, {ID: "b", Text: "bee"}})
+	ix.Add([]Doc{{ID: "a", Text: "second copy"}})
+	if s, ok := ix.TextSum("a"); !ok || s != TextSum("second copy") || s == TextSum("first copy") {
+		t.Fatalf("a: %x %v", s, ok)
+	}
+	if _, ok := ix.TextSum("zz"); ok {
+		t.Fatal("sum of an absent id")
+	}
+	path := filepath.Join(t.TempDir(), "kw")
+	if err := ix.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, txt := range map[string]string{"a": "second copy", "b": "bee"} {
+		if s, ok := got.TextSum(id); !ok || s != TextSum(txt) {
+			t.Errorf("loaded %s: %x %v", id, s, ok)
+		}
+	}
+
+	// LHKW1: one doc "a" of 2 tokens, term "copy" in it.
+	v1 := []byte("LHKW\x01\x01\x01a\x02\x01\x04copy\x01\x00\x01")
+	v1 = binary.LittleEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	old, err := decode(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := old.TextSum("a"); ok || !old.Has("a") || len(old.Search("copy", 5, nil)) != 1 {
+		t.Errorf("LHKW1: sum known or doc lost")
+	}
+	old.Add([]Doc{{ID: "a", Text: "new"}})
+	if s, ok := old.TextSum("a"); !ok || s != TextSum("new") {
+		t.Errorf("LHKW1 doc added again: %x %v", s, ok)
 	}
 }
