@@ -302,8 +302,10 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 		sql += fmt.Sprintf(" ORDER BY %s LIMIT %d", id, m.opts.PageRows)
 	} else {
 		// Appended files come after the indexed ones in the view's file
-		// order, and DuckDB preserves insertion order: the new rows are
-		// the rows after the first offset.
+		// order, and DuckDB preserves insertion order on a plain scan (no
+		// filter it could plan as a join; DuckDB 1.5 reads LIMIT/OFFSET
+		// of Parquet sorted on file index and row number): the new rows
+		// are the rows after the first offset.
 		sql = "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) +
 			fmt.Sprintf(" LIMIT %d OFFSET %d", m.opts.PageRows, offset)
 	}
@@ -352,10 +354,9 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 
 // collapse fills pg with each id of ids once (ADR-033: duplicate ids
 // collapse, last one wins). "Last" is the dataset's row order (files in
-// manifest order, rows in file order), the order queryd answers a query
-// without ORDER BY in, and the row hydrate returns for an id: so the text
-// indexed for an id is always the text of the row a search shows. An
-// append page is read in that order, so its last copy is at hand (and
+// manifest order, rows in file order: rowOrdered), the order of a plain
+// scan; hydrate shows the copy whose text is indexed. An append page is a
+// plain scan in that order, so its last copy is at hand (and
 // pages, batches and appends are applied in order, each replacing the
 // last); a full build reads by id, so the ids seen more than once (and
 // spill, whose copies go past the page) are read again in row order.
@@ -418,23 +419,22 @@ func (m *Matrix) collapse(ctx context.Context, p *plan, pg *page, ids, texts []s
 	return nil
 }
 
-// lastTexts reads every row of ids in the dataset's row order and puts the
-// text of each id's last row in into; it returns the number of rows of
-// each id.
+// lastTexts reads every row of ids in the dataset's row order (rowOrdered)
+// and puts the text of each id's last row in into; it returns the number of
+// rows of each id.
 func (m *Matrix) lastTexts(ctx context.Context, p *plan, ids []string, into map[string]string) (map[string]int64, error) {
 	copies := make(map[string]int64, len(ids))
 	const chunk = 500
 	for start := 0; start < len(ids); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
 		ph := make([]string, len(part))
-		params := make([]any, len(part))
-		for i, id := range part {
+		for i := range part {
 			ph[i] = idParam(p.idType, i+1)
-			params[i] = id
 		}
-		sql := "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) +
-			" WHERE " + sqlIdent(p.spec.IDColumn) + " IN (" + strings.Join(ph, ", ") + ")"
-		err := m.scanRows(ctx, sql, params, m.opts.PageRows, func(_ []query.Column, row []any) {
+		sql := "SELECT " + textSelect(p.spec) + " FROM " + rowOrdered(p.spec.Dataset) +
+			" WHERE " + sqlIdent(p.spec.IDColumn) + " IN (" + strings.Join(ph, ", ") + ")" +
+			" ORDER BY " + sqlIdent(rnAlias)
+		err := m.scanRows(ctx, sql, stringParams(part), m.opts.PageRows, func(_ []query.Column, row []any) {
 			if id, t, ok := rowText(row); ok {
 				into[id] = t
 				copies[id]++
@@ -447,11 +447,30 @@ func (m *Matrix) lastTexts(ctx context.Context, p *plan, ids []string, into map[
 	return copies, nil
 }
 
-// scanRows runs sql (a SELECT without ORDER BY or LIMIT) and calls fn for
-// each row in the order queryd answers, the dataset's row order (DuckDB
-// preserves insertion order; queryd's view lists files in manifest order).
-// An answer longer than limit, or cut by queryd's max_rows, is read on
-// with OFFSET in that same order.
+// rowOrdered is a FROM source for the dataset's rows numbered in row order
+// (files in manifest order, rows in file order) as column rnAlias. The
+// number is given by row_number() OVER () on the view's plain scan, before
+// any filter: DuckDB preserves insertion order on a plain scan, but not
+// through a filter it plans as a join (a long IN list becomes a hash mark
+// join whose answer comes in another order, and another each run), and a
+// window without PARTITION BY keeps filters above it (TestRowOrderPinned
+// checks the plan). Sort on rnAlias to read copies in row order.
+func rowOrdered(dataset string) string {
+	return "(SELECT *, row_number() OVER () AS " + sqlIdent(rnAlias) + " FROM " + sqlIdent(dataset) + ") AS " + sqlIdent(rowsAlias)
+}
+
+// rnAlias and rowsAlias name rowOrdered's row number and subquery.
+const (
+	rnAlias   = "__matrix_rn"
+	rowsAlias = "__matrix_rows"
+)
+
+// scanRows runs sql (a SELECT without LIMIT whose ORDER BY fixes the order
+// of every row, e.g. on rowOrdered's number) and calls fn for each row in
+// that order. An answer longer than limit, or cut by queryd's max_rows, is
+// read on with OFFSET; without a total order OFFSET pages could repeat or
+// skip rows, since DuckDB's order is not stable across runs of a query
+// that it plans as a join.
 func (m *Matrix) scanRows(ctx context.Context, sql string, params []any, limit int, fn func(cols []query.Column, row []any)) error {
 	limit = max(limit, 1)
 	for offset := 0; ; {

@@ -229,7 +229,7 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			klist = kw.Search(req.Query, depth, fn)
 		}
 		cands := m.fuse(req.Mode, vlist, klist)
-		out, err := m.hydrate(ctx, spec, idType, pred, cands, req.K)
+		out, err := m.hydrate(ctx, spec, idType, pred, kw, cands, req.K)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,7 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 		}
 		// Post-filtering came up short at the deepest lists: rank exactly
 		// among every matching row (ADR-032, never starving k).
-		ids, err := m.allMatchingIDs(ctx, spec, pred)
+		ids, err := m.allMatchingIDs(ctx, spec, idType, pred)
 		if err != nil {
 			return nil, err
 		}
@@ -311,18 +311,35 @@ func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, 
 	return out, nil
 }
 
-// allMatchingIDs returns the id of every row matching pred, read in pages.
-func (m *Matrix) allMatchingIDs(ctx context.Context, spec IndexRequest, pred string) ([]string, error) {
-	sql := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE (%s) AND %s IS NOT NULL",
-		sqlIdent(spec.IDColumn), sqlIdent(spec.Dataset), pred, sqlIdent(spec.IDColumn))
+// allMatchingIDs returns the id of every row matching pred, read in keyset
+// pages by id (a where can hold an IN list that DuckDB plans as a join,
+// whose order is not stable between queries: OFFSET pages could skip ids).
+func (m *Matrix) allMatchingIDs(ctx context.Context, spec IndexRequest, idType, pred string) ([]string, error) {
+	const pageRows = 100_000
+	id := sqlIdent(spec.IDColumn)
+	base := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE (%s) AND %s IS NOT NULL", id, sqlIdent(spec.Dataset), pred, id)
 	var ids []string
-	err := m.scanRows(ctx, sql, nil, 100_000, func(_ []query.Column, r []any) {
-		ids = append(ids, text(r[0]))
-	})
-	if err != nil {
-		return nil, whereQueryErr(spec.Dataset, err)
+	for cursor := ""; ; {
+		sql, params := base, []any(nil)
+		if len(ids) > 0 {
+			sql += " AND " + id + " > " + idParam(idType, 1)
+			params = []any{cursor}
+		}
+		sql += fmt.Sprintf(" ORDER BY %s LIMIT %d", id, pageRows)
+		res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: pageRows})
+		if err != nil {
+			return nil, whereQueryErr(spec.Dataset, err)
+		}
+		for _, r := range res.Rows {
+			if v := text(r[0]); len(ids) == 0 || v != ids[len(ids)-1] {
+				ids = append(ids, v)
+			}
+		}
+		if len(res.Rows) == 0 || (len(res.Rows) < pageRows && !res.Truncated) {
+			return ids, nil
+		}
+		cursor = ids[len(ids)-1]
 	}
-	return ids, nil
 }
 
 // matchingIDs returns the ids of rows matching pred, or more=true when
@@ -354,10 +371,10 @@ func whereQueryErr(dataset string, err error) error {
 
 // hydrate fetches the rows of the best candidates from queryd in windows,
 // keeping fused order, until k rows are found or the candidates run out.
-// An id's row is its last copy in the dataset's row order, the one whose
-// text is indexed (collapse); the where predicate, if any, is judged on
-// that row. Ids whose row is gone (stale index) are dropped.
-func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, cands []candidate, k int) ([]Result, error) {
+// An id's row is the copy whose text the indexes hold (pickCopy); the where
+// predicate, if any, is judged on that row. Ids whose row is gone (stale
+// index) are dropped.
+func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, cands []candidate, k int) ([]Result, error) {
 	var out []Result
 	for start := 0; start < len(cands) && len(out) < k; {
 		window := max(2*(k-len(out)), 16)
@@ -367,37 +384,11 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		end := min(start+window, len(cands))
 		batch := cands[start:end]
 		start = end
-		ph := make([]string, len(batch))
-		params := make([]any, len(batch))
+		ids := make([]string, len(batch))
 		for i, c := range batch {
-			ph[i] = idParam(idType, i+1)
-			params[i] = c.id
+			ids[i] = c.id
 		}
-		// Every copy of an id, in the dataset's row order: the last is the
-		// row whose text the indexes hold (collapse, ADR-033); the where
-		// predicate is judged on that row, not on an earlier copy.
-		id := sqlIdent(spec.IDColumn)
-		sql := fmt.Sprintf("SELECT *, CAST(%s AS VARCHAR) AS %s", id, sqlIdent(idAlias))
-		extra := 1
-		if pred != "" {
-			sql += ", COALESCE((" + pred + "), false) AS " + sqlIdent(matchAlias)
-			extra = 2
-		}
-		sql += fmt.Sprintf(" FROM %s WHERE %s IN (%s)", sqlIdent(spec.Dataset), id, strings.Join(ph, ", "))
-		rows := map[string]map[string]any{}
-		err := m.scanRows(ctx, sql, params, len(batch)*2, func(cols []query.Column, r []any) {
-			n := len(cols) - extra
-			rid := text(r[n])
-			if pred != "" && r[n+1] != true {
-				delete(rows, rid) // the last copy decides
-				return
-			}
-			row := make(map[string]any, n)
-			for i, c := range cols[:n] {
-				row[c.Name] = r[i]
-			}
-			rows[rid] = row
-		})
+		rows, err := m.hydrateRows(ctx, spec, idType, pred, kw, ids)
 		if err != nil {
 			return nil, whereQueryErr(spec.Dataset, err)
 		}
@@ -422,6 +413,156 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		}
 	}
 	return out, nil
+}
+
+// rowCopy is one row of an id in hydrate's answer.
+type rowCopy struct {
+	row   map[string]any
+	sum   uint64 // keyword.TextSum of its text, computed as the build does
+	match bool   // the where predicate holds (true without one)
+}
+
+// hydrateRows returns the row of each of ids that the indexes hold and that
+// passes pred. It reads every copy of the ids in one query; queryd answers
+// it in no particular order (DuckDB plans a long IN list as a hash join), so
+// an id's row is picked by its text, not by its place in the answer: the
+// copy whose text has the TextSum the keyword index keeps for the id. Only
+// when that does not decide (copies with equal text, a text no copy has any
+// more, an index loaded without sums) is row order asked for: those ids are
+// read again in the dataset's row order (rowOrdered) and the last copy wins
+// (ADR-033), as it did when the index was built.
+func (m *Matrix) hydrateRows(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, ids []string) (map[string]map[string]any, error) {
+	copies := map[string][]rowCopy{}
+	limit := 2 * len(ids)
+	res, err := m.deps.Query.Query(ctx, query.Request{SQL: hydrateSQL(spec, idType, pred, len(ids), false), Params: stringParams(ids), MaxRows: limit})
+	if err != nil {
+		return nil, err
+	}
+	undecided := ids
+	if !res.Truncated && len(res.Rows) < limit {
+		// The answer is whole: pick by text.
+		for _, r := range res.Rows {
+			id, c := hydrateCopy(spec, pred, res.Columns, r)
+			copies[id] = append(copies[id], c)
+		}
+		undecided = nil
+		for _, id := range ids {
+			if cs := copies[id]; len(cs) > 1 && pickCopy(kw, id, cs, false) < 0 {
+				undecided = append(undecided, id)
+			}
+		}
+	}
+	if len(undecided) > 0 {
+		// Cut short (many copies) or not decided by text: read these ids
+		// again in row order, paged on the row number.
+		for _, id := range undecided {
+			delete(copies, id)
+		}
+		err := m.scanRows(ctx, hydrateSQL(spec, idType, pred, len(undecided), true), stringParams(undecided), limit, func(cols []query.Column, r []any) {
+			id, c := hydrateCopy(spec, pred, cols, r)
+			copies[id] = append(copies[id], c)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	rows := make(map[string]map[string]any, len(copies))
+	inOrder := make(map[string]bool, len(undecided))
+	for _, id := range undecided {
+		inOrder[id] = true
+	}
+	for id, cs := range copies {
+		if i := pickCopy(kw, id, cs, inOrder[id]); i >= 0 && cs[i].match {
+			rows[id] = cs[i].row
+		}
+	}
+	return rows, nil
+}
+
+// pickCopy returns the index of the copy of id whose text the indexes hold:
+// the only copy; else the only one whose text has the sum kw keeps for id;
+// else, when cs is in the dataset's row order (inOrder), the last of the
+// copies with that sum (the last of all when none has it: the text changed
+// since the index was built). -1: undecided.
+func pickCopy(kw *keyword.Index, id string, cs []rowCopy, inOrder bool) int {
+	if len(cs) == 1 {
+		return 0
+	}
+	last, n := -1, 0
+	if kw != nil {
+		if want, ok := kw.TextSum(id); ok {
+			for i, c := range cs {
+				if c.sum == want {
+					last, n = i, n+1
+				}
+			}
+		}
+	}
+	switch {
+	case n == 1:
+		return last
+	case !inOrder:
+		return -1
+	case n > 1:
+		return last
+	default:
+		return len(cs) - 1
+	}
+}
+
+// hydrateSQL reads every copy of n ids: all columns, then the id as text,
+// the text columns as the build reads them (textSelect), and the where
+// predicate's value. inOrder numbers the rows of the dataset's plain scan
+// first (rowOrdered) and sorts on that number, so the copies come in row
+// order and OFFSET pages (scanRows) are stable.
+func hydrateSQL(spec IndexRequest, idType, pred string, n int, inOrder bool) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = idParam(idType, i+1)
+	}
+	id := sqlIdent(spec.IDColumn)
+	var b strings.Builder
+	b.WriteString("SELECT *")
+	if inOrder {
+		b.WriteString(" EXCLUDE (" + sqlIdent(rnAlias) + ")")
+	}
+	b.WriteString(", " + textSelect(spec))
+	if pred != "" {
+		b.WriteString(", COALESCE((" + pred + "), false) AS " + sqlIdent(matchAlias))
+	}
+	from := sqlIdent(spec.Dataset)
+	if inOrder {
+		from = rowOrdered(spec.Dataset)
+	}
+	fmt.Fprintf(&b, " FROM %s WHERE %s IN (%s)", from, id, strings.Join(ph, ", "))
+	if inOrder {
+		b.WriteString(" ORDER BY " + sqlIdent(rnAlias))
+	}
+	return b.String()
+}
+
+// hydrateCopy splits a row of hydrateSQL's answer into the id and its copy.
+func hydrateCopy(spec IndexRequest, pred string, cols []query.Column, r []any) (string, rowCopy) {
+	extra := 1 + len(spec.TextColumns)
+	if pred != "" {
+		extra++
+	}
+	n := len(cols) - extra
+	id, txt, _ := rowText(r[n : n+1+len(spec.TextColumns)])
+	c := rowCopy{row: make(map[string]any, n), sum: keyword.TextSum(txt), match: pred == "" || r[len(r)-1] == true}
+	for i, col := range cols[:n] {
+		c.row[col.Name] = r[i]
+	}
+	return id, c
+}
+
+// stringParams is ids as query parameters.
+func stringParams(ids []string) []any {
+	ps := make([]any, len(ids))
+	for i, id := range ids {
+		ps[i] = id
+	}
+	return ps
 }
 
 // matchAlias names the where predicate's value in hydrate's query.
