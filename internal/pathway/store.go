@@ -49,9 +49,9 @@ type Options struct {
 // stages them in the overlay under mu, so the journal order is the decision
 // order; once its group is durable, the writes are applied to the committed
 // state in journal order (settle), and writes the journal refused are
-// dropped without ever having been visible (ADR-055). One goroutine
-// (settler) settles each finished group under one lock and then releases
-// its writers; the writers themselves never take mu to settle.
+// dropped without ever having been visible (ADR-055). The first writer of a
+// finished group to get settleMu settles the whole group under one lock of
+// mu; the group's other writers find their write visible and take no lock.
 type Store struct {
 	mu      sync.RWMutex
 	mems    map[string]*entry
@@ -64,11 +64,7 @@ type Store struct {
 	pendRefs  map[string]int    // memory id -> pending records touching it
 	pendSteps map[string]int    // run id -> pending steps
 	settles   int               // settle passes (tests: one per group, not one per writer)
-
-	kick        chan struct{} // the settler has new pending writes to wait for (cap 1)
-	stop        chan struct{} // closed by Close: the settler drains and exits
-	stopOnce    sync.Once
-	settlerDone chan struct{}
+	settleMu  sync.Mutex        // one writer settles at a time; the others wait here, not on mu
 
 	j     *journal.Journal
 	emb   embed.Service
@@ -166,7 +162,6 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 			s.mems[id].vec = vecs[i]
 		}
 	}
-	go s.settler()
 	opts.Log.Info("state.jsonl replayed", "op", "pathway.replay", "path", opts.Path, "lines", info.Lines,
 		"memories", len(s.mems), "runs", len(s.traces))
 	return s, info, nil
@@ -178,7 +173,6 @@ func newState() *Store {
 		mems: map[string]*entry{}, history: map[string][]HistoryEntry{},
 		idx: map[string]map[string]*entry{}, traces: map[string][]Step{},
 		pend: map[string]*entry{}, pendRefs: map[string]int{}, pendSteps: map[string]int{},
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), settlerDone: make(chan struct{}),
 	}
 }
 
@@ -396,17 +390,7 @@ func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *pendingWri
 		}
 	}
 	p := &pendingWrite{recs: recs, vecs: vecs, t: s.j.Enqueue(buf.Bytes()), visible: make(chan struct{})}
-	idle := len(s.pending) == 0
 	s.pending = append(s.pending, p)
-	switch {
-	case p.t.Done(): // refused at once (journal closed): the settler may be gone
-		s.settle()
-	case idle:
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
-	}
 	return p
 }
 
@@ -432,7 +416,7 @@ func (s *Store) settle() {
 		if !p.t.Done() {
 			break // tickets of durable writes are done in journal order
 		}
-		err := p.t.Wait()
+		err := p.t.Err()
 		for i := range p.recs {
 			if err == nil {
 				if aerr := s.apply(&p.recs[i], p.vecs[i]); aerr != nil { // cannot happen: decided against this state
@@ -451,45 +435,33 @@ func (s *Store) settle() {
 	}
 }
 
-// settler settles each group once it is durable (or refused): it waits for
-// the oldest pending write's ticket without holding mu, then settles every
-// finished write under one lock. After Close it drains what is pending
-// (every ticket is done once the journal is closed) and exits.
-func (s *Store) settler() {
-	defer close(s.settlerDone)
-	stopping := false
-	s.mu.Lock()
-	for {
-		s.settle()
-		var head *journal.Ticket
-		if len(s.pending) > 0 {
-			head = s.pending[0].t
-		}
-		s.mu.Unlock()
-		switch {
-		case head != nil:
-			head.Wait()
-		case stopping:
-			return
-		default:
-			select {
-			case <-s.kick:
-			case <-s.stop:
-				stopping = true
-			}
-		}
-		s.mu.Lock()
-	}
-}
-
 // wait waits until p (nil = nothing to wait for) is settled, and turns a
-// journal failure into Unavailable. The journal's error (path, OS error)
-// stays in the log (logged at the HTTP boundary), not in the message.
+// journal failure into Unavailable. Once p's group is done, the first of
+// its writers to get settleMu settles the group (every ticket of a group is
+// done at once, so one pass under mu does it); the others find p visible
+// and return without taking mu. The journal's error (path, OS error) stays
+// in the log (logged at the HTTP boundary), not in the message.
 func (s *Store) wait(op string, p *pendingWrite) error {
 	if p == nil {
 		return nil
 	}
-	<-p.visible
+	p.t.Wait()
+	select {
+	case <-p.visible:
+	default:
+		s.settleMu.Lock()
+		select {
+		case <-p.visible: // a writer of the same group settled it
+		default:
+			s.mu.Lock()
+			s.settle()
+			s.mu.Unlock()
+		}
+		s.settleMu.Unlock()
+		// Settled now, or (p refused at Enqueue behind writes still in
+		// flight) by the writer of the oldest of those.
+		<-p.visible
+	}
 	if p.err != nil {
 		// The cause is wrapped as Internal: the caller sees only the message.
 		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", errs.E(op, errs.Internal, p.err))
@@ -935,14 +907,8 @@ func (s *Store) Trace(ctx context.Context, runID string) (Trace, error) {
 	return Trace{RunID: runID, Steps: slices.Clone(steps)}, nil
 }
 
-// Close commits what is queued, closes state.jsonl and stops the settler
-// once every pending write is settled.
-func (s *Store) Close(ctx context.Context) error {
-	err := s.j.Close()
-	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.settlerDone
-	return err
-}
+// Close commits what is queued and closes state.jsonl.
+func (s *Store) Close(ctx context.Context) error { return s.j.Close() }
 
 // JournalStats exposes the group committer's counters (fsyncs, entries).
 func (s *Store) JournalStats() journal.Stats { return s.j.Stats() }

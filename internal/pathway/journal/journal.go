@@ -59,6 +59,9 @@ type Journal struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	seq      int64        // the last Enqueue's sequence number (under mu)
+	finished atomic.Int64 // every entry up to this sequence number is done
+
 	groups, entries atomic.Int64
 }
 
@@ -67,18 +70,19 @@ type Ticket struct {
 	data []byte
 	done chan struct{}
 	err  error
+	seq  int64 // 0: refused at Enqueue (closed)
+	j    *Journal
 }
 
-// Done reports, without blocking, whether Wait would return at once.
-// Tickets of successful entries are done in Enqueue order.
+// Done reports, without blocking, whether the entry is durable or failed
+// (Err). Every ticket of a group is done from the same moment, before any
+// Wait of the group returns, and groups are done in Enqueue order.
 func (t *Ticket) Done() bool {
-	select {
-	case <-t.done:
-		return true
-	default:
-		return false
-	}
+	return t.seq == 0 || t.seq <= t.j.finished.Load()
 }
+
+// Err is Wait's result once Done reports true.
+func (t *Ticket) Err() error { return t.err }
 
 // Wait blocks until the entry's group is written and fsynced, and returns
 // nil, the write/fsync error (sticky: after one failure every later entry
@@ -179,7 +183,7 @@ func replay(r io.Reader, name string, fn func(line int, data []byte) error) (Inf
 // Enqueue queues data (one or more complete lines, each ending in '\n') for
 // the next group. Entries are written in Enqueue order.
 func (j *Journal) Enqueue(data []byte) *Ticket {
-	t := &Ticket{data: data, done: make(chan struct{})}
+	t := &Ticket{data: data, done: make(chan struct{}), j: j}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
@@ -187,6 +191,8 @@ func (j *Journal) Enqueue(data []byte) *Ticket {
 		close(t.done)
 		return t
 	}
+	j.seq++
+	t.seq = j.seq
 	j.reqs <- t // under mu: Close cannot close the queue mid-send
 	return t
 }
@@ -233,6 +239,9 @@ func (j *Journal) commit() {
 		}
 		for _, t := range group {
 			t.err = err
+		}
+		j.finished.Store(group[len(group)-1].seq) // the whole group is Done at once
+		for _, t := range group {
 			close(t.done)
 		}
 		if cap(buf) > 2*maxGroupBytes {
