@@ -73,13 +73,21 @@ func (s *Store) multipart(ctx context.Context, key string, body *bodyReader, fir
 		s.bufs.Put(firstBuf)
 		return storage.ObjectInfo{}, s.mapErr(ctx, op, key, err)
 	}
+	// Recorded (and fsynced) before the first part is sent: if this Put
+	// cannot abort what it started (S3 down, or the process dies), the
+	// janitor does (uploads.go).
+	ref := uploadRef{Bucket: s.cfg.Bucket, Key: key, UploadID: uploadID}
+	s.journal.begin(ref)
 	completed := false
 	defer func() {
+		gone := completed
 		if !completed {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			_ = s.core.AbortMultipartUpload(actx, s.cfg.Bucket, key, uploadID)
+			aerr := s.core.AbortMultipartUpload(actx, s.cfg.Bucket, key, uploadID)
 			cancel()
+			gone = aerr == nil || minio.ToErrorResponse(aerr).Code == "NoSuchUpload"
 		}
+		s.journal.end(ref, gone)
 	}()
 
 	type part struct {

@@ -47,6 +47,14 @@ type Config struct {
 	// MaxRetries is minio-go's per-request retry count; default 2, so an
 	// outage answers unavailable within seconds rather than minutes.
 	MaxRetries int
+	// UploadJournal is the file where the store records the multipart
+	// uploads it starts (uploads.go), so that uploads interrupted by an S3
+	// outage or a crash are aborted later by the janitor. "" = no journal:
+	// an interrupted upload gets one best-effort abort only.
+	UploadJournal string
+	// JanitorInterval is how often the janitor sweeps (0 =
+	// DefaultJanitorInterval); it also sweeps at Open.
+	JanitorInterval time.Duration
 }
 
 // DefaultPartSize is the part size used when Config.PartSize is 0.
@@ -62,12 +70,18 @@ type Store struct {
 	where    string       // "S3 endpoint X bucket Y", for messages
 	bucketOK atomic.Int64 // unix nanos when the bucket was last seen to exist
 	bufs     sync.Pool
+
+	journal     *uploadJournal // nil without Config.UploadJournal
+	stopJanitor context.CancelFunc
+	janitorDone chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // Open returns a Store for cfg. It does not contact S3 (a down endpoint is
-// not a startup failure); Check does.
+// not a startup failure); Check does. With cfg.UploadJournal it opens the
+// journal (an unusable or locked journal is an error) and starts the
+// janitor, which Close stops.
 func Open(cfg Config, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -115,7 +129,32 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, core: minio.Core{Client: cl}, log: log,
 		where: fmt.Sprintf("S3 endpoint %s bucket %q", cl.EndpointURL().String(), cfg.Bucket)}
 	s.bufs.New = func() any { b := make([]byte, cfg.PartSize); return &b }
+	if cfg.UploadJournal != "" {
+		j, err := openJournal(cfg.UploadJournal, log)
+		if err != nil {
+			return nil, err
+		}
+		s.journal = j
+		interval := cfg.JanitorInterval
+		if interval <= 0 {
+			interval = DefaultJanitorInterval
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopJanitor, s.janitorDone = cancel, make(chan struct{})
+		go s.janitor(ctx, interval, s.janitorDone)
+	}
 	return s, nil
+}
+
+// Close stops the janitor and closes the upload journal. Uploads still
+// recorded there are aborted by the next Open.
+func (s *Store) Close() error {
+	if s.journal == nil {
+		return nil
+	}
+	s.stopJanitor()
+	<-s.janitorDone
+	return s.journal.close()
 }
 
 // Check reports whether the endpoint answers and the bucket exists.
