@@ -57,6 +57,13 @@ func startChild(t *testing.T, bin, dir, addr string) *exec.Cmd {
 	t.Helper()
 	conf := filepath.Join(dir, "lakehouse.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\n[storaged]\nbind = %q\n[report]\nenabled = false\n[log]\naccess = false\n", filepath.Join(dir, "data"), addr)), 0o600)
+	return runChild(t, bin, conf, addr)
+}
+
+// runChild runs the storaged binary with the config file conf and waits
+// for /health on addr.
+func runChild(t *testing.T, bin, conf, addr string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(bin, "--config", conf)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@ package storaged
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"lakehouse-go/internal/shared"
@@ -9,9 +10,15 @@ import (
 	"lakehouse-go/internal/storage/s3"
 )
 
+// uploadJournalPath is where the s3 backend records the multipart uploads
+// it starts, under data_dir (ADR-011): interrupted ones are aborted by the
+// store's janitor, at start and every s3.DefaultJanitorInterval.
+var uploadJournalPath = filepath.Join("storaged", "uploads.jsonl")
+
 // openS3 opens the s3 backend from [s3] and the secrets file. A secrets
-// file readable by group/others, or without keys, refuses the start; an
-// unreachable endpoint or a missing bucket is only logged.
+// file readable by group/others, or without keys, refuses the start, and so
+// does an upload journal that cannot be opened or that another process
+// holds; an unreachable endpoint or a missing bucket is only logged.
 func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, error) {
 	c := env.Config.S3
 	ak, sk, err := s3.LoadSecrets(c.SecretsPath)
@@ -19,7 +26,8 @@ func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, 
 		return nil, nil, err
 	}
 	st, err := s3.Open(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, UseSSL: c.UseSSL,
-		AccessKey: ak, SecretKey: sk, PartSize: c.PartSize}, env.Log)
+		AccessKey: ak, SecretKey: sk, PartSize: c.PartSize,
+		UploadJournal: env.Config.DataPath("", uploadJournalPath)}, env.Log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -30,5 +38,5 @@ func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, 
 	} else {
 		env.Log.Info("storage backend", "op", "start", "backend", "s3", "endpoint", c.Endpoint, "bucket", c.Bucket)
 	}
-	return st, func() error { return nil }, nil
+	return st, st.Close, nil
 }
