@@ -161,8 +161,9 @@ func (j *uploadJournal) doneLocked(ref uploadRef) {
 	}
 }
 
-// abandoned lists the pending uploads whose Put is not running, oldest
-// first is not promised.
+// abandoned lists the pending uploads whose Put is not running (in no
+// particular order). An upload is live from begin to end and never again,
+// so one listed here cannot become live while the sweep aborts it.
 func (j *uploadJournal) abandoned() []uploadRef {
 	j.mu.Lock()
 	defer j.mu.Unlock()
