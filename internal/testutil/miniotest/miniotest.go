@@ -1,7 +1,7 @@
 // Package miniotest runs a real MinIO server for tests: found at $MINIO_BIN
 // or /root/.cache/lakehouse/bin/minio (scripts/ensure-minio.sh builds it),
 // started on 127.0.0.1 with free ports for the API and the console, a temp
-// data dir and generated root credentials, waited on (/minio/health/live),
+// data dir and generated root credentials, waited on (/minio/health/ready),
 // given a bucket, and stopped when the test ends. Without the binary the
 // test is skipped, unless LH_REQUIRE_MINIO=1 (CI), where it fails.
 package miniotest
@@ -140,7 +140,9 @@ func (s *Server) Restart() error {
 	deadline := time.Now().Add(60 * time.Second)
 	hc := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
-		resp, err := hc.Get("http://" + s.Addr + "/minio/health/live")
+		// ready, not live: live answers before the object layer is up, and
+		// a request then fails with "Server not initialized yet".
+		resp, err := hc.Get("http://" + s.Addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
