@@ -310,17 +310,24 @@ func jsonString(b []byte) (string, bool) {
 	return "", false
 }
 
-// RetryAfter reads a Retry-After header (seconds; an HTTP date is ignored).
+// RetryAfter reads a Retry-After header: seconds, or an HTTP date (RFC
+// 9110 10.2.3; a date in the past is 0).
 func RetryAfter(h http.Header) time.Duration {
+	return retryAfter(h, time.Now())
+}
+
+func retryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(n, 0)) * time.Second
 	}
-	return time.Duration(n) * time.Second
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // PostStream sends body (JSON) to url with a bearer key (when set), the

@@ -230,7 +230,7 @@ func ctxErr(ctx context.Context, p Provider, model string) error {
 	if ctx.Err() == context.DeadlineExceeded {
 		return errs.E("embed.Embed", errs.Timeout, p.Name()+" model "+model+": deadline exceeded waiting for a free slot", ctx.Err())
 	}
-	return errs.E("embed.Embed", errs.Unavailable, "request canceled", ctx.Err())
+	return errs.E("embed.Embed", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer", ctx.Err())
 }
 
 // checkVectors rejects a provider answer of the wrong count or with NaN/Inf.

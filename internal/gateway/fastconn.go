@@ -361,6 +361,11 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 				ri.Status = writeErrorBody(c, errTimedOut(p), ri.ReqID, nil)
 				return false
 			}
+			if !c.wroteHeader {
+				// The client hung up before the answer: logged and counted as
+				// 499, as on the net/http path (was status 0, "other").
+				ri.Status = errs.StatusClientClosed
+			}
 			return false
 		}
 		if werr != nil {

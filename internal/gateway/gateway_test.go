@@ -551,3 +551,33 @@ func TestRedirectOfferNotForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestHangUpIs499: a client that hangs up before the daemon answers is
+// logged (and counted) as 499 on both paths (the fast path logged 0).
+func TestHangUpIs499(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	defer close(release)
+	for _, fast := range []bool{true, false} {
+		gw, logs := startGatewayWith(t, fast, up.URL, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "GET", gw.URL()+"/v1/storage/objects/slow", nil)
+		if _, err := http.DefaultClient.Do(req); err == nil {
+			t.Fatal("the request was answered")
+		}
+		cancel()
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(logs.String(), "op=\"GET /v1/storage/objects/slow\" status=499") {
+			if time.Now().After(deadline) {
+				t.Fatalf("fast %v: no 499 access line:\n%s", fast, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func (p *Provider) wrap(ctx context.Context, model string, err error) error {
 		(errors.As(err, &ue) && ue.Timeout()):
 		return errs.E(op, errs.Timeout, where+": timed out", err)
 	case errors.Is(err, context.Canceled):
-		return errs.E(op, errs.Unavailable, where+": request canceled", err)
+		return errs.E(op, errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer ("+where+")", err)
 	default:
 		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": unreachable: "+describe(err))
 	}
