@@ -264,11 +264,6 @@ func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err err
 		}
 		log.Error("request failed", "req_id", reqID, "op", op, "status", status, "err", err.Error())
 	}
-	if r != nil && r.Method == http.MethodHead {
-		// A HEAD answer has no body: the error travels in a header too, so
-		// a client's "unavailable" still names what is down.
-		setErrorHeader(w.Header(), KindOf(err), Message(err))
-	}
 	WriteBody(w, status, KindOf(err), Message(err), reqID)
 }
 
@@ -293,10 +288,13 @@ func fromErrorHeader(h http.Header) (Kind, string, bool) {
 	return Kind(k), msg, true
 }
 
-// WriteBody writes a JSON error body directly.
+// WriteBody writes a JSON error body directly. The error also travels in
+// ErrorHeader: the answer to a HEAD has no body, and a client's
+// "unavailable" must still name what is down.
 func WriteBody(w http.ResponseWriter, status int, kind Kind, msg, reqID string) {
 	b, _ := json.Marshal(Body{Error: BodyError{Kind: kind, Message: msg, RequestID: reqID}})
 	h := w.Header()
+	setErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	w.WriteHeader(status)

@@ -581,3 +581,20 @@ func TestHangUpIs499(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadErrorHeader: an error answer to a HEAD names its cause in
+// X-Lakehouse-Error on both paths (the fast path sent a bare 502), and a
+// 405 too.
+func TestHeadErrorHeader(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", nil)
+		resp, err := http.Head(gw.URL() + "/v1/storage/objects/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if h := resp.Header.Get("X-Lakehouse-Error"); resp.StatusCode != 502 || !strings.HasPrefix(h, "unavailable; ") || !strings.Contains(h, "storaged") {
+			t.Fatalf("fast %v: %d %q", fast, resp.StatusCode, h)
+		}
+	}
+}

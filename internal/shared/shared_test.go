@@ -60,6 +60,21 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			}
 			return WriteJSON(w, 200, map[string]int64{"n": n})
 		}))
+		r.Get("/v1/forever", func(w http.ResponseWriter, r *http.Request) {
+			// An open-ended stream (a chat answer, an SSE subscription):
+			// ends only when its context does, with a last frame.
+			f := w.(http.Flusher)
+			for {
+				io.WriteString(w, "data: tick\n\n")
+				f.Flush()
+				select {
+				case <-r.Context().Done():
+					io.WriteString(w, "data: {\"error\":\"shutting down\"}\n\n")
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		})
 		r.Get("/v1/sse", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
 			f, ok := w.(http.Flusher)
@@ -385,6 +400,37 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	if _, err := http.Get(s.URL() + "/health"); err == nil {
 		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestShutdownEndsOpenStreams: a stream that never ends by itself (a chat
+// answer, an SSE subscription) does not hold the stop for the whole
+// shutdown_timeout and fail it: at the end of the drain its context is
+// cancelled, it writes its last frame, and Shutdown returns nil.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Storaged.RequestTimeout = Duration{}
+	cfg.Storaged.ShutdownTimeout = Duration{2 * time.Second}
+	s, err := Start(context.Background(), "storaged", cfg, testDaemon, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(s.URL() + "/v1/forever")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(resp.Body); resp.Body.Close(); body <- string(b) }()
+	time.Sleep(100 * time.Millisecond)
+	t0 := time.Now()
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatalf("shutdown failed: %v", err)
+	}
+	if took := time.Since(t0); took > 2500*time.Millisecond {
+		t.Fatalf("shutdown took %v", took)
+	}
+	if b := <-body; !strings.HasSuffix(b, "data: {\"error\":\"shutting down\"}\n\n") {
+		t.Fatalf("the stream did not end with its last frame: ...%q", b[max(0, len(b)-80):])
 	}
 }
 
