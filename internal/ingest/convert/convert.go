@@ -121,6 +121,10 @@ func Open(opts Options) (*Converter, error) {
 		"SET autoinstall_known_extensions = false",
 		"SET autoload_known_extensions = false",
 		"SET allow_community_extensions = false",
+		// A value without a zone is read the same on every host: the zone
+		// checks (temporal.go) and TIMESTAMPTZ columns must not depend on
+		// ingestd's TZ.
+		"SET TimeZone = 'UTC'",
 		"SET temp_directory = " + sqlString(opts.TempDir),
 	}
 	if opts.Threads > 0 {

@@ -105,6 +105,11 @@ func TestConvertOK(t *testing.T) {
 		{"jsonl late exponent", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":1e2}\n", 30002, "a DOUBLE", nil, ""},
 		{"jsonl late null", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":null}\n{\"a\":2}\n", 30002, "a BIGINT", nil, ""},
 		{"jsonl late boolean", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":true}\n", 30001, "a JSON", nil, ""},
+		// Blanks around a date are not a time of day (a re-audit: a
+		// trailing space was refused on append, made the column VARCHAR on create).
+		{"date with blanks", CSV, "id,d\n1,2024-01-01 \n2,\"2024-01-02 \"\n3,2024-01-03\t\n", 3, "id BIGINT,d DATE", nil, "1|2024-01-01;2|2024-01-02;3|2024-01-03"},
+		{"append date with blanks", CSV, "id,d\n1,2024-01-01 \n2, 2024-01-02 \n", 2, "id BIGINT,d DATE",
+			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "d", Type: "DATE"}}, "1|2024-01-01;2|2024-01-02"},
 		// The same inside an object or a list (was stored as 8 and [1 2]).
 		{"jsonl late nested fraction", JSONL, strings.Repeat(`{"a":{"x":1},"l":[1]}`+"\n", 30000) + `{"a":{"x":7.5},"l":[1,2.5]}` + "\n", 30001, "a STRUCT(x DOUBLE),l DOUBLE[]", nil, ""},
 		{"jsonl late key", JSONL, strings.Repeat("{\"a\":1}\n", 30000) + "{\"a\":2,\"err\":\"boom\"}\n", 30001, "a BIGINT,err VARCHAR", nil, ""},
@@ -568,5 +573,21 @@ func TestLateZoneInstant(t *testing.T) {
 	}
 	if res.Schema[1].Type != "TIMESTAMP WITH TIME ZONE" || got != "1704085200" { // 2024-01-01T05:00:00Z
 		t.Fatalf("%v: %s", res.Schema, got)
+	}
+}
+
+// TestHostTimeZoneIgnored: the converter reads zone-less values in UTC
+// whatever the host's TZ (under TZ=America/New_York a TIMESTAMP append of
+// "-0044-01-01 10:00:00" was refused as carrying a zone offset).
+func TestHostTimeZoneIgnored(t *testing.T) {
+	t.Setenv("TZ", "America/New_York")
+	c := newConv(t)
+	var tz string
+	if err := c.db.QueryRow("SELECT current_setting('TimeZone')").Scan(&tz); err != nil || tz != "UTC" {
+		t.Fatalf("TimeZone %q (%v)", tz, err)
+	}
+	schema := []Column{{Name: "id", Type: "BIGINT"}, {Name: "ts", Type: "TIMESTAMP"}}
+	if _, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte("id,ts\n1,-0044-01-01 10:00:00\n2,2024-01-01 10:00:00\n")), Format: CSV, Schema: schema}, filepath.Join(t.TempDir(), "out")); err != nil {
+		t.Fatal(err)
 	}
 }

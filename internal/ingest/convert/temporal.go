@@ -57,9 +57,12 @@ func temporalColumnSQL(i int, typ string) string {
 		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN %[2]s::VARCHAR = %[1]s OR NOT %[4]s OR %[5]s THEN %[2]s ELSE %[6]s END",
 			c, v, tag("invalid"), zoned, zeroOffset(day, "TRY_CAST("+day+" AS TIMESTAMP)"), tag("zone"))
 	}
-	ts := "TRY_CAST(" + c + " AS TIMESTAMP)"
+	// DATE's cast takes surrounding blanks that TIMESTAMP's refuses
+	// ('2024-01-01 '): the time-of-day check reads the trimmed text.
+	trimmed := fmt.Sprintf(`regexp_replace(%s, '^\s+|\s+$', '', 'g')`, c)
+	ts := "TRY_CAST(" + trimmed + " AS TIMESTAMP)"
 	return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN %[2]s::VARCHAR = %[1]s THEN %[2]s WHEN %[4]s IS DISTINCT FROM %[2]s::TIMESTAMP THEN %[5]s WHEN NOT %[6]s OR %[7]s THEN %[2]s ELSE %[8]s END",
-		c, v, tag("invalid"), ts, tag("time"), zoned, zeroOffset(c, ts), tag("zone"))
+		c, v, tag("invalid"), ts, tag("time"), zoned, zeroOffset(trimmed, ts), tag("zone"))
 }
 
 // promotion is the type a created column takes when the strict cast

@@ -115,7 +115,8 @@ type intent struct {
 	once sync.Once
 
 	mu      sync.Mutex
-	renewed time.Time // monotonic: the last successful write of the marker
+	renewed time.Time // wall clock: the last successful write of the marker
+	lapsed  bool      // half a lease passed without a renewal: never commit
 }
 
 // begin writes the marker of ingest id (create-only) and starts renewing
@@ -131,7 +132,7 @@ func (s *Server) begin(ctx context.Context, name, id, mode string) (*intent, err
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.hold(id, true)
-	start := time.Now()
+	start := time.Now().Round(0)
 	if err := in.write(ctx, true); err != nil {
 		s.hold(id, false)
 		return nil, errs.E("ingest", errs.KindOf(err), "storaged: writing the pending-ingest marker", err)
@@ -159,8 +160,20 @@ func (in *intent) renew() {
 			return
 		case <-t.C:
 		}
+		// Wall-clock readings (Round(0) drops the monotonic one, which
+		// stands still while the machine is suspended): a gap of half a
+		// lease without a renewal is final — a sweep elsewhere may have
+		// judged the ingest abandoned and deleted its parts, and a renewal
+		// now would write the marker again over files that are gone.
+		in.mu.Lock()
+		lapsed := in.lapsed || time.Now().Round(0).Sub(in.renewed) >= in.s.opts.PendingLease/2
+		in.lapsed = lapsed
+		in.mu.Unlock()
+		if lapsed {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(every, time.Second))
-		start := time.Now()
+		start := time.Now().Round(0)
 		in.m.Renewed = in.s.now()
 		err := in.write(ctx, false)
 		cancel()
@@ -178,9 +191,13 @@ func (in *intent) renew() {
 // less than half a lease ago, so no sweep can have judged it abandoned.
 func (in *intent) valid() error {
 	in.mu.Lock()
-	age := time.Since(in.renewed)
-	in.mu.Unlock()
+	age := time.Now().Round(0).Sub(in.renewed)
 	if age >= in.s.opts.PendingLease/2 {
+		in.lapsed = true
+	}
+	lapsed := in.lapsed
+	in.mu.Unlock()
+	if lapsed {
 		return errs.E("ingest", errs.Unavailable, fmt.Sprintf("the ingest could not renew its pending marker for %v (storaged unreachable?); nothing was committed", age.Round(time.Second)))
 	}
 	return nil
