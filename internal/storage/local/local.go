@@ -198,6 +198,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 // fsynced after the rename. tmp is gone when publish returns, whatever
 // happened. Put and the short-circuit socket's commit (Write.Commit) both
 // end here.
+// publishAttempts bounds publish's retries when a concurrent Delete keeps
+// removing the empty directories of the key's path (the ingest markers of
+// one dataset come and go under _ingest/pending/<name>/).
+const publishAttempts = 64
+
 func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 	parent := filepath.Dir(final)
 	var err error
@@ -205,6 +210,9 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 		// The parent usually exists: try first, make it only on ENOENT.
 		if attempt > 0 {
 			if err := s.mkdirAll(parent); err != nil {
+				if errors.Is(err, fs.ErrNotExist) && attempt < publishAttempts {
+					continue // a concurrent Delete removed a directory on the way: again
+				}
 				os.Remove(tmp)
 				return s.pathErr(op, key, err)
 			}
@@ -220,7 +228,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 		if err == nil {
 			break
 		}
-		if errors.Is(err, fs.ErrNotExist) && attempt < 6 {
+		if errors.Is(err, fs.ErrNotExist) && attempt < publishAttempts {
 			continue // a missing parent, or a concurrent Delete removed it: make it
 		}
 		os.Remove(tmp)
