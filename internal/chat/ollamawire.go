@@ -19,11 +19,27 @@ import (
 // and format are refused, others ignored).
 type OllamaChatRequest struct {
 	Model    string          `json:"model"`
-	Messages []Message       `json:"messages"`
+	Messages []OllamaMessage `json:"messages"`
 	Stream   *bool           `json:"stream,omitempty"`
 	Format   json.RawMessage `json:"format,omitempty"`
 	Tools    json.RawMessage `json:"tools,omitempty"`
 	Options  map[string]any  `json:"options"`
+}
+
+// OllamaMessage is one message of Ollama's ChatRequest. Images and tool
+// calls are refused (ToRequest): dropping them would change the answer.
+type OllamaMessage struct {
+	Role      string          `json:"role"`
+	Content   string          `json:"content"`
+	Images    json.RawMessage `json:"images,omitempty"`
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
+}
+
+// given reports whether a raw JSON field holds something (not absent,
+// null or an empty array).
+func given(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
 }
 
 // ToRequest translates to the native Request (stream defaults to true, as
@@ -38,7 +54,13 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 		problems = append(problems, "format: not supported by chatd")
 	}
 	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream}
-	for _, m := range o.Messages {
+	for i, m := range o.Messages {
+		if given(m.Images) {
+			problems = append(problems, fmt.Sprintf("messages[%d].images: not supported by chatd", i))
+		}
+		if given(m.ToolCalls) {
+			problems = append(problems, fmt.Sprintf("messages[%d].tool_calls: not supported by chatd", i))
+		}
 		req.Messages = append(req.Messages, Message{Role: strings.ToLower(m.Role), Content: m.Content})
 	}
 	num := func(key string) (*float64, bool) {

@@ -53,6 +53,10 @@ type CompletionMessage struct {
 	Role    string  `json:"role"`
 	Content Content `json:"content"`
 	Name    string  `json:"name,omitempty"`
+	// Tool-call history is refused (ToRequest): without it the model
+	// answers another conversation. Never set when chatd sends.
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
 // Content is a message's text (OpenAI allows a string or content parts).
@@ -132,7 +136,10 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	if req.MaxTokens == nil {
 		req.MaxTokens = c.MaxCompletionTokens
 	}
-	for _, m := range c.Messages {
+	for i, m := range c.Messages {
+		if given(m.ToolCalls) || m.ToolCallID != "" {
+			problems = append(problems, fmt.Sprintf("messages[%d]: tool calls and their results are not supported by chatd", i))
+		}
 		req.Messages = append(req.Messages, Message{Role: m.Role, Content: string(m.Content)})
 	}
 	err := req.Validate()
