@@ -552,16 +552,22 @@ func TestQuerydSeesDelete(t *testing.T) {
 	}
 }
 
-// TestRunbookValidationMinIO is the runbook's flow on the s3 backend against
-// a real MinIO: queryd reads through its etag-keyed cache. Skipped without a
-// MinIO binary unless LH_REQUIRE_MINIO=1.
-func TestRunbookValidationMinIO(t *testing.T) {
+// minioConfig is config(t) with storaged on a real MinIO started for the test.
+func minioConfig(t *testing.T) *shared.Config {
 	m := miniotest.Start(t, "lakehouse-go-primary")
 	cfg := config(t)
 	cfg.Storaged.Backend = "s3"
 	cfg.S3.Endpoint = m.Endpoint()
 	cfg.S3.Bucket = m.Bucket
 	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	return cfg
+}
+
+// TestRunbookValidationMinIO is the runbook's flow on the s3 backend against
+// a real MinIO: queryd reads through its etag-keyed cache. Skipped without a
+// MinIO binary unless LH_REQUIRE_MINIO=1.
+func TestRunbookValidationMinIO(t *testing.T) {
+	cfg := minioConfig(t)
 	st := startStack(t, cfg)
 	runbook(t, st)
 	// Append, replace, cache: each version is visible to the next query.
@@ -591,12 +597,7 @@ func TestRunbookValidationMinIO(t *testing.T) {
 
 // TestMinIODirectReads: with [queryd].secrets_path queryd reads S3 itself.
 func TestMinIODirectReads(t *testing.T) {
-	m := miniotest.Start(t, "lakehouse-go-primary")
-	cfg := config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.Bucket = m.Bucket
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg := minioConfig(t)
 	cfg.Queryd.SecretsPath = cfg.S3.SecretsPath
 	st := startStack(t, cfg)
 	runbook(t, st)

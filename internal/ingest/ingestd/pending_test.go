@@ -17,7 +17,6 @@ import (
 	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
-	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // clock is a wall clock a test can move forward.
@@ -134,13 +133,7 @@ func TestSweepAbandonedIngest(t *testing.T) { sweepAbandoned(t, startStack(t, co
 
 // TestSweepAbandonedIngestMinIO is the same on the s3 backend.
 func TestSweepAbandonedIngestMinIO(t *testing.T) {
-	m := miniotest.Start(t, "lakehouse-go-primary")
-	cfg := config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.Bucket = m.Bucket
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
-	sweepAbandoned(t, startStack(t, cfg))
+	sweepAbandoned(t, startStack(t, minioConfig(t)))
 }
 
 func sweepAbandoned(t *testing.T, st *stack) {

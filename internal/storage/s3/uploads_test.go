@@ -35,28 +35,12 @@ func openJournaled(t *testing.T, m *miniotest.Server, journal string, interval t
 	return st
 }
 
-// incomplete lists the incomplete uploads of exactly key (this MinIO lists
-// them only for an exact key prefix).
-func incomplete(t *testing.T, m *miniotest.Server, key string) []string {
-	t.Helper()
-	var ids []string
-	for u := range m.Client(t).ListIncompleteUploads(context.Background(), m.Bucket, key, false) {
-		if u.Err != nil {
-			t.Fatalf("list incomplete uploads of %s: %v", key, u.Err)
-		}
-		if u.Key == key {
-			ids = append(ids, u.UploadID)
-		}
-	}
-	return ids
-}
-
 // waitNoIncomplete waits up to 20 s for key to have no incomplete upload.
 func waitNoIncomplete(t *testing.T, m *miniotest.Server, key string) {
 	t.Helper()
 	var ids []string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if ids = incomplete(t, m, key); len(ids) == 0 {
+		if ids = m.IncompleteUploads(t, key); len(ids) == 0 {
 			return
 		}
 	}
@@ -163,7 +147,7 @@ func TestUploadJanitor(t *testing.T) {
 			}
 		}
 		time.Sleep(300 * time.Millisecond) // and the janitor's own sweeps
-		if ids := incomplete(t, m, key); len(ids) != 1 {
+		if ids := m.IncompleteUploads(t, key); len(ids) != 1 {
 			t.Fatalf("live upload: incomplete uploads %v, want 1", ids)
 		}
 		close(resume)
@@ -173,7 +157,7 @@ func TestUploadJanitor(t *testing.T) {
 		if got := storagetest.MustGet(t, st, key, storage.Whole); !bytes.Equal(got, data) {
 			t.Fatal("read back differs")
 		}
-		if ids := incomplete(t, m, key); len(ids) != 0 {
+		if ids := m.IncompleteUploads(t, key); len(ids) != 0 {
 			t.Fatalf("after the put: %v", ids)
 		}
 	})

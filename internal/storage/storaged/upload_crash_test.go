@@ -86,7 +86,7 @@ access = false
 	if err := <-errc; err == nil {
 		t.Fatal("the PUT succeeded although storaged was killed during it")
 	}
-	if ids := incompleteUploads(t, m, key); len(ids) != 1 || ids[0] != uploadID {
+	if ids := m.IncompleteUploads(t, key); len(ids) != 1 || ids[0] != uploadID {
 		t.Fatalf("after the kill: incomplete uploads %v, want [%s]", ids, uploadID)
 	}
 	journal, err := os.ReadFile(filepath.Join(dir, "data", "storaged", "uploads.jsonl"))
@@ -98,7 +98,7 @@ access = false
 	runChild(t, bin, conf, addr)
 	var ids []string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if ids = incompleteUploads(t, m, key); len(ids) == 0 {
+		if ids = m.IncompleteUploads(t, key); len(ids) == 0 {
 			break
 		}
 	}
@@ -108,20 +108,4 @@ access = false
 	if _, err := c.Head(ctx, key); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("head after restart: %v", err)
 	}
-}
-
-// incompleteUploads lists the incomplete uploads of exactly key (this MinIO
-// lists them only for an exact key prefix).
-func incompleteUploads(t *testing.T, m *miniotest.Server, key string) []string {
-	t.Helper()
-	var ids []string
-	for u := range m.Client(t).ListIncompleteUploads(context.Background(), m.Bucket, key, false) {
-		if u.Err != nil {
-			t.Fatalf("list incomplete uploads of %s: %v", key, u.Err)
-		}
-		if u.Key == key {
-			ids = append(ids, u.UploadID)
-		}
-	}
-	return ids
 }

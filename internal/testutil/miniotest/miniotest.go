@@ -213,3 +213,20 @@ func freeAddr() (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
+
+// IncompleteUploads lists the upload ids of the incomplete multipart
+// uploads of exactly key (this MinIO lists them only for an exact key
+// prefix, not bucket-wide).
+func (s *Server) IncompleteUploads(t testing.TB, key string) []string {
+	t.Helper()
+	var ids []string
+	for u := range s.Client(t).ListIncompleteUploads(context.Background(), s.Bucket, key, false) {
+		if u.Err != nil {
+			t.Fatalf("list incomplete uploads of %s: %v", key, u.Err)
+		}
+		if u.Key == key {
+			ids = append(ids, u.UploadID)
+		}
+	}
+	return ids
+}
