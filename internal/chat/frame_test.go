@@ -68,12 +68,13 @@ func TestUpstreamMessage(t *testing.T) {
 
 func TestCompletionRequestDecoding(t *testing.T) {
 	var c chat.CompletionRequest
-	err := jsonDecode(`{"model":"m","messages":[{"role":"system","content":null},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}],"stop":"END","max_completion_tokens":9}`, &c)
+	err := jsonDecode(`{"model":"m","messages":[{"role":"system","content":null},{"role":"user","content":[{"type":"text","text":"Context: a"},{"type":"text","text":"Question: b?"}]}],"stop":"END","max_completion_tokens":9}`, &c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Text parts are one a line (as vLLM joins them), never glued together.
 	r, err := c.ToRequest()
-	if err != nil || r.Messages[1].Content != "ab" || r.Stop[0] != "END" || *r.MaxTokens != 9 {
+	if err != nil || r.Messages[1].Content != "Context: a\nQuestion: b?" || r.Stop[0] != "END" || *r.MaxTokens != 9 {
 		t.Fatalf("%+v %v", r, err)
 	}
 }

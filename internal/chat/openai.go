@@ -79,14 +79,17 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &parts); err != nil {
 		return errors.New("content: want a string or an array of text parts")
 	}
-	var sb strings.Builder
-	for _, p := range parts {
+	texts := make([]string, len(parts))
+	for i, p := range parts {
 		if p.Type != "text" {
 			return fmt.Errorf("content part of type %q: only text parts are supported", p.Type)
 		}
-		sb.WriteString(p.Text)
+		texts[i] = p.Text
 	}
-	*c = Content(sb.String())
+	// One part a line, as vLLM and TensorRT-LLM join them (Ollama's OpenAI
+	// route makes each part a message of its own): parts are separate
+	// blocks to the model, never glued into one word (ADR-065).
+	*c = Content(strings.Join(texts, "\n"))
 	return nil
 }
 
