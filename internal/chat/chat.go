@@ -260,13 +260,21 @@ type UpstreamError struct {
 	Status     int
 	Message    string
 	RetryAfter time.Duration // from Retry-After, 0 if none
+	// InBand says the error came with HTTP 200, as a JSON error body or an
+	// error event inside the stream (OpenRouter's way once a model was
+	// picked); Status is then the status the error object names (its code,
+	// or one read from its type), and the dispatcher treats it as that
+	// status (ADR-065).
+	InBand bool
 }
 
 func (e *UpstreamError) Error() string {
-	if e.Status == 0 {
+	switch {
+	case e.Status == 0:
 		return e.Message
-	}
-	if e.Message == "" {
+	case e.InBand:
+		return fmt.Sprintf("HTTP 200 carrying error %d: %s", e.Status, e.Message)
+	case e.Message == "":
 		return fmt.Sprintf("HTTP %d", e.Status)
 	}
 	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
@@ -331,10 +339,11 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 }
 
 // PostStream sends body (JSON) to url with a bearer key (when set), the
-// given Accept and extra headers, and returns the streaming answer body. A
-// non-2xx answer is an *UpstreamError carrying its status, message and
-// Retry-After. Both adapters (Ollama NDJSON, OpenAI SSE) use it.
-func PostStream(ctx context.Context, hc *http.Client, url, key, accept string, extra http.Header, body []byte) (io.ReadCloser, error) {
+// given Accept and extra headers, and returns the 2xx answer, its body
+// unread (the caller closes it). A non-2xx answer is an *UpstreamError
+// carrying its status, message and Retry-After. Both adapters (Ollama
+// NDJSON, OpenAI SSE) use it.
+func PostStream(ctx context.Context, hc *http.Client, url, key, accept string, extra http.Header, body []byte) (*http.Response, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -356,5 +365,5 @@ func PostStream(ctx context.Context, hc *http.Client, url, key, accept string, e
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return nil, &UpstreamError{Status: resp.StatusCode, Message: UpstreamMessage(b), RetryAfter: RetryAfter(resp.Header)}
 	}
-	return resp.Body, nil
+	return resp, nil
 }

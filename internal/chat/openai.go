@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -208,6 +211,54 @@ type WireError struct {
 	Code      json.RawMessage `json:"code,omitempty"`
 	Kind      errs.Kind       `json:"kind,omitempty"`
 	RequestID string          `json:"request_id,omitempty"`
+}
+
+// Upstream is the *UpstreamError of an error object that an upstream sent
+// with HTTP 200 — as the whole JSON body or as an SSE event — so that the
+// dispatcher treats it like the same error on the status line (retry on
+// 429/5xx with retryAfter, 400 stays invalid, ...). The status is the
+// object's code when that is an HTTP status (OpenRouter's
+// {"error":{"code":429,"message"}}), else the one its code or type names
+// (OpenAI's "rate_limit_exceeded", "invalid_request_error", ...), else 502:
+// the upstream failed without saying how.
+func (e *WireError) Upstream(retryAfter time.Duration) *UpstreamError {
+	msg := e.Message
+	if msg == "" {
+		msg = "an error without a message"
+	}
+	return &UpstreamError{Status: e.status(), Message: msg, RetryAfter: retryAfter, InBand: true}
+}
+
+// wireErrorStatus maps OpenAI-style error types and codes (OpenAI,
+// Anthropic-style, Moonshot, OpenAI-compatible servers) to HTTP statuses.
+var wireErrorStatus = map[string]int{
+	"invalid_request_error": 400, "bad_request": 400, "invalid_request": 400, "context_length_exceeded": 400,
+	"authentication_error": 401, "invalid_api_key": 401, "unauthorized": 401,
+	"permission_error": 403, "permission_denied": 403, "forbidden": 403,
+	"not_found_error": 404, "not_found": 404, "model_not_found": 404,
+	"rate_limit_exceeded": 429, "rate_limit_error": 429, "rate_limit_reached_error": 429, "insufficient_quota": 429, "too_many_requests": 429,
+	"server_error": 500, "api_error": 500, "internal_error": 500, "internal_server_error": 500,
+	"overloaded_error": 503, "service_unavailable": 503, "engine_overloaded_error": 503,
+}
+
+func (e *WireError) status() int {
+	var n float64
+	if json.Unmarshal(e.Code, &n) == nil && n >= 400 && n <= 599 && n == math.Trunc(n) {
+		return int(n)
+	}
+	var code string
+	if json.Unmarshal(e.Code, &code) == nil {
+		if n, err := strconv.Atoi(code); err == nil && n >= 400 && n <= 599 {
+			return n
+		}
+		if st, ok := wireErrorStatus[code]; ok {
+			return st
+		}
+	}
+	if st, ok := wireErrorStatus[e.Type]; ok {
+		return st
+	}
+	return http.StatusBadGateway
 }
 
 // FromCompletion builds the native answer from an OpenAI one (used by

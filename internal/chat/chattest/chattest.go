@@ -14,7 +14,9 @@
 //     stream_options.include_usage (and "usage":null on the others, as
 //     OpenAI does), then "data: [DONE]\n\n"; errors are OpenAI's
 //     {"error":{"message","type","param","code"}} bodies, or a
-//     data: {"error":{...}} event inside the stream (as OpenRouter does).
+//     data: {"error":{...}} event inside the stream (as OpenRouter does),
+//     or OpenRouter's HTTP 200 {"error":{"message","code","metadata"}}
+//     body (Script.FailInBody).
 //
 // A Script decides what the fake answers: tokens, pacing, failures.
 package chattest
@@ -43,6 +45,10 @@ type Script struct {
 	FailFirst  int
 	FailStatus int
 	RetryAfter string
+	// FailInBody (NewOpenAI only) makes those failures HTTP 200 with the
+	// error as the JSON body, OpenRouter's form once it picked a model:
+	// {"error":{"message","code":FailStatus,"metadata"},"user_id"}.
+	FailInBody bool
 	// BreakAfter > 0 fails the stream after that many content chunks: an
 	// in-stream error event, or with Abort a cut connection.
 	BreakAfter int
@@ -304,6 +310,18 @@ type oaiErrorBody struct {
 	Code    any     `json:"code"`
 }
 
+// orError is OpenRouter's error body: error.code is an HTTP status.
+type orError struct {
+	Error  orErrorBody `json:"error"`
+	UserID string      `json:"user_id,omitempty"`
+}
+
+type orErrorBody struct {
+	Message  string         `json:"message"`
+	Code     int            `json:"code"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
 type oaiDelta struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
@@ -377,6 +395,14 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		if sc.RetryAfter != "" {
 			w.Header().Set("Retry-After", sc.RetryAfter)
+		}
+		if sc.FailInBody {
+			b, _ := json.Marshal(orError{Error: orErrorBody{Message: fmt.Sprintf("scripted failure %d", sc.FailStatus), Code: sc.FailStatus,
+				Metadata: map[string]any{"provider_name": "Fake"}}, UserID: "user_fake"})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(200)
+			w.Write(b)
+			return
 		}
 		typ := "server_error"
 		if sc.FailStatus == 429 {

@@ -64,11 +64,11 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if err != nil {
 		return nil, err
 	}
-	rc, err := chat.PostStream(ctx, p.HTTP, p.Base+"/api/chat", p.Key, "application/x-ndjson", nil, body)
+	resp, err := chat.PostStream(ctx, p.HTTP, p.Base+"/api/chat", p.Key, "application/x-ndjson", nil, body)
 	if err != nil {
 		return nil, err
 	}
-	return &lineStream{body: rc, lr: chat.NewLineReader(rc, chat.MaxLine)}, nil
+	return &lineStream{body: resp.Body, lr: chat.NewLineReader(resp.Body, chat.MaxLine)}, nil
 }
 
 // line is one NDJSON line: a ChatResponse, or Ollama's {"error":"..."}.

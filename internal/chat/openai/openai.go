@@ -5,6 +5,7 @@
 package openai
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -45,24 +46,49 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if err != nil {
 		return nil, err
 	}
-	rc, err := chat.PostStream(ctx, p.HTTP, p.Base+"/chat/completions", p.Key, "text/event-stream", p.Header, body)
+	resp, err := chat.PostStream(ctx, p.HTTP, p.Base+"/chat/completions", p.Key, "text/event-stream", p.Header, body)
 	if err != nil {
 		return nil, err
 	}
-	return &sseStream{body: rc, sr: chat.NewSSEReader(rc)}, nil
+	br := bufio.NewReaderSize(resp.Body, 16<<10) // the SSE reader's own size: it reuses br
+	return &sseStream{body: resp.Body, br: br, sr: chat.NewSSEReader(br), header: resp.Header}, nil
 }
 
 // sseStream turns chat.completion.chunk events into chunks. The chunk with
 // finish_reason is held back until the usage chunk or [DONE] (OpenAI sends
 // usage in a separate, choice-less chunk after it).
+//
+// A 200 answer that is one JSON document instead of an event stream is
+// read whole (ADR-065): {"error":{...}} is the upstream's error (OpenRouter
+// answers so once it picked a model), a chat.completion (a server that
+// ignores stream=true) is its content and end as chunks.
 type sseStream struct {
 	body    io.ReadCloser
+	br      *bufio.Reader
 	sr      *chat.SSEReader
-	pending *chat.Chunk // final chunk waiting for usage
+	header  http.Header
+	started bool
+	queue   []chat.Chunk // chunks of a whole JSON answer
+	pending *chat.Chunk  // final chunk waiting for usage
 	done    bool
 }
 
 func (s *sseStream) Next() (chat.Chunk, error) {
+	if !s.started {
+		s.started = true
+		if isJSON(s.br) {
+			if err := s.whole(); err != nil {
+				s.done = true
+				return chat.Chunk{}, err
+			}
+		}
+	}
+	if len(s.queue) > 0 {
+		c := s.queue[0]
+		s.queue = s.queue[1:]
+		s.done = c.Done
+		return c, nil
+	}
 	if s.done {
 		return chat.Chunk{}, io.EOF
 	}
@@ -88,7 +114,7 @@ func (s *sseStream) Next() (chat.Chunk, error) {
 			return chat.Chunk{}, &chat.UpstreamError{Message: fmt.Sprintf("undecodable SSE chunk: %v", err)}
 		}
 		if c.Error != nil {
-			return chat.Chunk{}, &chat.UpstreamError{Message: c.Error.Message}
+			return chat.Chunk{}, c.Error.Upstream(chat.RetryAfter(s.header))
 		}
 		out := chat.Chunk{ID: c.ID, Model: c.Model}
 		if c.Usage != nil {
@@ -142,3 +168,73 @@ func (s *sseStream) finish() chat.Chunk {
 }
 
 func (s *sseStream) Close() error { return s.body.Close() }
+
+// isJSON reports whether the answer is a JSON document, not an event
+// stream: its first byte after white space is '{' (an event stream starts
+// with a field name or ':'). Blocks until the first byte, as the stream's
+// first Next would; leading white space is consumed (blank lines mean
+// nothing in an event stream either).
+func isJSON(br *bufio.Reader) bool {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return false // the SSE reader reports it
+		}
+		switch b[0] {
+		case ' ', '\t', '\r', '\n':
+			br.Discard(1)
+		default:
+			return b[0] == '{'
+		}
+	}
+}
+
+// whole reads a JSON answer: an error object becomes the upstream's error,
+// a chat.completion the chunks it holds.
+func (s *sseStream) whole() error {
+	b, err := io.ReadAll(io.LimitReader(s.br, chat.MaxLine+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > chat.MaxLine {
+		return &chat.UpstreamError{Message: fmt.Sprintf("JSON answer longer than %d bytes", chat.MaxLine)}
+	}
+	var v struct {
+		Error json.RawMessage `json:"error"`
+		chat.Completion
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return &chat.UpstreamError{Message: fmt.Sprintf("undecodable JSON answer: %v", err)}
+	}
+	if len(v.Error) > 0 && !bytes.Equal(v.Error, []byte("null")) {
+		var we chat.WireError
+		if json.Unmarshal(v.Error, &we) != nil { // {"error":"text"}
+			we = chat.WireError{Message: chat.UpstreamMessage(b)}
+		}
+		return we.Upstream(chat.RetryAfter(s.header))
+	}
+	if len(v.Choices) == 0 {
+		return &chat.UpstreamError{Message: "a JSON answer with neither choices nor an error: " + chat.UpstreamMessage(b)}
+	}
+	ch := v.Choices[0]
+	if ch.FinishReason == "error" {
+		return &chat.UpstreamError{Message: "upstream finished with finish_reason error"}
+	}
+	reason := ch.FinishReason
+	if reason == "" {
+		reason = "stop"
+	}
+	fin := chat.Chunk{ID: v.ID, Model: v.Model, Done: true, DoneReason: reason}
+	if v.Usage != nil {
+		u := *v.Usage
+		if u.TotalTokens == 0 {
+			u.TotalTokens = u.PromptTokens + u.CompletionTokens
+		}
+		fin.Usage = &u
+	}
+	if content := string(ch.Message.Content); content != "" {
+		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content})
+	}
+	s.queue = append(s.queue, fin)
+	return nil
+}

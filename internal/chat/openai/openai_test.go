@@ -116,3 +116,75 @@ func TestErrorStatus(t *testing.T) {
 		t.Fatalf("%#v", err)
 	}
 }
+
+// TestJSONAnswerWith200: a 200 answer that is one JSON document instead of
+// an event stream. Error bodies are the upstream's error with the status
+// their code or type names (and the answer's Retry-After); a
+// chat.completion (stream=true ignored) is its content and end.
+func TestJSONAnswerWith200(t *testing.T) {
+	cases := map[string]struct {
+		body   string
+		status int
+		msg    string
+	}{
+		"openrouter code":      {`{"error":{"message":"Rate limit exceeded: free-models-per-min.","code":429,"metadata":{"headers":{"X-RateLimit-Limit":"20"},"provider_name":null}},"user_id":"user_2x"}`, 429, "Rate limit exceeded: free-models-per-min."},
+		"leading white space":  {"\n\n   " + `{"error":{"message":"Provider returned error","code":502}}`, 502, "Provider returned error"},
+		"openai type and code": {`{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`, 429, "You exceeded your current quota"},
+		"string status code":   {`{"error":{"message":"no such model","type":"invalid_request_error","code":"404"}}`, 404, "no such model"},
+		"type only":            {`{"error":{"message":"bad field","type":"invalid_request_error","param":"x","code":null}}`, 400, "bad field"},
+		"nothing to go on":     {`{"error":{"message":"it broke"}}`, 502, "it broke"},
+		"error as text":        {`{"error":"upstream overloaded"}`, 502, "upstream overloaded"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "4")
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			st, err := openai.New(srv.URL, "k", &http.Client{Timeout: 5 * time.Second}).Chat(context.Background(), chat.ProviderRequest{Model: "m"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			_, err = st.Next()
+			var ue *chat.UpstreamError
+			if !errors.As(err, &ue) || ue.Status != tc.status || ue.Message != tc.msg || !ue.InBand || ue.RetryAfter != 4*time.Second {
+				t.Fatalf("%#v", err)
+			}
+			if _, err := st.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after the error: %v", err)
+			}
+		})
+	}
+
+	// A whole chat.completion where a stream was asked for.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c9","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
+	}))
+	defer srv.Close()
+	st, err := openai.New(srv.URL, "k", &http.Client{Timeout: 5 * time.Second}).Chat(context.Background(), chat.ProviderRequest{Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c1, err1 := st.Next()
+	c2, err2 := st.Next()
+	_, err3 := st.Next()
+	if err1 != nil || err2 != nil || !errors.Is(err3, io.EOF) || c1.Content != "whole" || c1.Done || !c2.Done ||
+		c2.DoneReason != "length" || c2.Usage == nil || c2.Usage.TotalTokens != 5 || c2.ID != "c9" {
+		t.Fatalf("%+v %v / %+v %v / %v", c1, err1, c2, err2, err3)
+	}
+}
+
+// TestStreamErrorEventStatus: an error event inside the stream carries
+// its code as the status, so a 429 before the first token is retried.
+func TestStreamErrorEventStatus(t *testing.T) {
+	_, err := collect(t, `data: {"error":{"message":"Rate limited upstream","code":429}}`+"\n\n")
+	var ue *chat.UpstreamError
+	if !errors.As(err, &ue) || ue.Status != 429 || !ue.InBand || !ue.Transient() {
+		t.Fatalf("%#v", err)
+	}
+}
