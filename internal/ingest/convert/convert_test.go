@@ -298,6 +298,13 @@ func TestConvertErrors(t *testing.T) {
 		{"append decimal wide scale", CSV, "id,t\n0.0000000000000000001,x\n", ints("DECIMAL(38,18)"), []string{"line 2", `value "0.0000000000000000001"`, "DECIMAL(38,18)"}},
 		{"append bigint underflow", CSV, "id,t\n1e-400,x\n", ints("BIGINT"), []string{"line 2", `value "1e-400"`}},
 		{"append decimal range", CSV, "id,t\n1000.5,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "1000.5"`, "out of range for DECIMAL(5,2)"}},
+		// DuckDB's cast keeps a mantissa written with more digits than the
+		// type past its precision ('7768.43000E6' was 7768430000.00 in DECIMAL(10,2)).
+		{"append decimal exponent precision", CSV, "id,t\n1.5,a\n7768.43000E6,x\n", ints("DECIMAL(10,2)"), []string{"line 3", `value "7768.43000E6"`, "out of range for DECIMAL(10,2)"}},
+		{"append decimal exponent precision negative", CSV, "id,t\n-7768.43000E6,x\n", ints("DECIMAL(10,2)"), []string{"line 2", `value "-7768.43000E6"`, "out of range for DECIMAL(10,2)"}},
+		{"append decimal exponent precision wide", CSV, "id,t\n9999999999999999999999999999999999.9000E4,x\n", ints("DECIMAL(38,4)"), []string{"line 2", "out of range for DECIMAL(38,4)"}},
+		{"append decimal exponent precision scale only", CSV, "id,t\n0.5000E1,x\n", ints("DECIMAL(2,2)"), []string{"line 2", `value "0.5000E1"`, "out of range for DECIMAL(2,2)"}},
+		{"append nested decimal exponent precision", CSV, "id,m\n1,\"{a=1.5, b=9.9900000E3}\"\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "m", Type: "MAP(VARCHAR, DECIMAL(5,2))"}}, []string{"line 2", `element "9.9900000E3" is out of range for DECIMAL(5,2)`}},
 		{"append decimal text", CSV, "id,t\nabc,x\n", ints("DECIMAL(5,2)"), []string{"line 2", `value "abc"`, "not a valid DECIMAL(5,2)"}},
 		// Nested columns: a number inside a LIST, STRUCT or MAP is held to the same rule.
 		{"append list fraction", CSV, "id,li,st\n1,\"[1,2]\",{x: 1}\n2,\"[1,2.5]\",{x: 1}\n", nested, []string{"line 3", `column "li" (2)`, `value "[1,2.5]" (INTEGER[])`, `element "2.5" is not a whole number (INTEGER)`}},
@@ -510,6 +517,8 @@ func TestJSONLAppend(t *testing.T) {
 		{"late boolean into bigint", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":true}` + "\n", []string{"line 30001", `column "id" (1)`, `value true is not a BIGINT`}},
 		{"late key not in the dataset", strings.Repeat(`{"id":1}`+"\n", 30000) + `{"id":2,"colour":"red"}` + "\n", []string{`column "colour" is not in the dataset`}},
 		{"too many decimals", `{"id":1,"qty":1.005}` + "\n", []string{"line 1", `column "qty" (3)`, "more decimal places"}},
+		{"decimal exponent precision", `{"id":1,"qty":7768.43000E6}` + "\n", []string{"line 1", `column "qty" (3)`, "out of range for DECIMAL(5,2)"}},
+		{"decimal exponent precision mixed kinds", `{"id":1,"qty":9.990000E3}` + "\n" + `{"id":2,"qty":"x"}` + "\n", []string{"line 1", `column "qty" (3)`, "out of range for DECIMAL(5,2)"}},
 		{"big int into double", `{"id":1,"price":1152921504606846977}` + "\n", []string{"line 1", `column "price" (2)`, "cannot be stored exactly as DOUBLE"}},
 		{"out of range", `{"id":1e30}` + "\n", []string{`column "id" (1)`, "out of range for BIGINT"}},
 		{"not a date", `{"id":1,"day":"2024-13-45"}` + "\n", []string{"line 1", `column "day" (4)`, `value "2024-13-45" is not a valid DATE`}},

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"lakehouse-go/internal/errs"
@@ -321,11 +322,12 @@ func jsonColumnSQL(i int, col, b Column, c, v string) (expr, why, usesV string) 
 		case t == "BOOLEAN":
 			take = fmt.Sprintf("WHEN json_type(%[1]s) = 'BOOLEAN' THEN %[2]s", c, v)
 		case numericType(t):
-			take = fmt.Sprintf(`WHEN %[2]s::VARCHAR = %[1]s::VARCHAR THEN %[2]s
+			take = fmt.Sprintf(`WHEN %[2]s IS NOT NULL AND %[5]s THEN %[3]s
+ WHEN %[2]s::VARCHAR = %[1]s::VARCHAR THEN %[2]s
  WHEN json_type(%[1]s) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CASE WHEN %[2]s IS NULL THEN %[3]s
  WHEN json_type(%[1]s) = 'DOUBLE' AND TRY_CAST(%[2]s AS DOUBLE) IS DISTINCT FROM TRY_CAST(%[1]s AS DOUBLE) THEN %[4]s
  WHEN json_type(%[1]s) <> 'DOUBLE' AND TRY_CAST(%[2]s AS HUGEINT) IS DISTINCT FROM TRY_CAST(%[1]s AS HUGEINT) THEN %[4]s
- ELSE %[2]s END`, c, v, tag("invalid"), tag("inexact"))
+ ELSE %[2]s END`, c, v, tag("invalid"), tag("inexact"), decimalRangeSQL(v, t))
 		}
 		usesV = ""
 		if strings.Contains(take, v) {
@@ -339,8 +341,10 @@ func jsonColumnSQL(i int, col, b Column, c, v string) (expr, why, usesV string) 
 }
 
 // findJSONL returns the line (1-based) of the first JSONL object whose
-// key holds value (its JSON text, or the string it spells), 0 if none.
+// key holds value (its JSON text, the string it spells, or a number equal
+// to it as a DOUBLE: DuckDB prints 7768.43000E6 as 7768430000.0), 0 if none.
 func findJSONL(path, key, value string) int {
+	num, numErr := strconv.ParseFloat(value, 64)
 	f, err := os.Open(path)
 	if err != nil {
 		return 0
@@ -355,6 +359,9 @@ func findJSONL(path, key, value string) int {
 				if raw, ok := obj[key]; ok {
 					var s string
 					if string(raw) == value || json.Unmarshal(raw, &s) == nil && s == value {
+						return n
+					}
+					if f, err := strconv.ParseFloat(string(raw), 64); numErr == nil && err == nil && f == num {
 						return n
 					}
 				}

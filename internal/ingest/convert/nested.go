@@ -231,8 +231,8 @@ func (n *typeNode) badLeafSQL(x string, depth int) string {
 	case "leaf":
 		typ, scale, _ := exactType(n.name)
 		v := fmt.Sprintf("TRY_CAST(%s AS %s)", x, typ)
-		return fmt.Sprintf("CASE WHEN %[1]s IS NULL OR %[3]s THEN NULL ELSE CASE WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') THEN 'invalid' ELSE 'inexact' END || %[4]s || strlen(%[1]s)::VARCHAR || ':' || %[1]s END",
-			x, v, exactOKSQL(x, v, scale), sqlString(":"+typ+":"))
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL OR %[3]s THEN NULL ELSE CASE WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') OR %[5]s THEN 'invalid' ELSE 'inexact' END || %[4]s || strlen(%[1]s)::VARCHAR || ':' || %[1]s END",
+			x, v, exactOKSQL(x, v, typ, scale), sqlString(":"+typ+":"), decimalRangeSQL(v, typ))
 	case "list", "array":
 		e := fmt.Sprintf("e%d", depth)
 		return fmt.Sprintf("list_any_value(list_transform(%s, lambda %s: %s))", x, e, n.elem.badLeafSQL(e, depth+1))
@@ -264,18 +264,19 @@ func coalesceSQL(parts []string) string {
 
 // exactOKSQL is true when the text c holds exactly the number v (a
 // non-NULL TRY_CAST of c to an integer or DECIMAL type of the given
-// scale): strictColumnSQL's tests as one condition.
-func exactOKSQL(c, v string, scale int) string {
+// scale): strictColumnSQL's tests as one condition, the precision of a
+// DECIMAL typ included (decimalRangeSQL).
+func exactOKSQL(c, v, typ string, scale int) string {
 	p := sqlString(decimalPattern)
 	group := func(n int) string { return fmt.Sprintf("replace(regexp_extract(%s, %s, %d), '_', '')", c, p, n) }
 	digits := group(1) + " || " + group(2)
 	exp := fmt.Sprintf("regexp_extract(%s, %s, 3)", c, p)
-	return fmt.Sprintf(`(%[2]s IS NOT NULL AND regexp_matches(%[1]s, '[0-9]') AND (%[2]s::VARCHAR = %[1]s
+	return fmt.Sprintf(`(%[2]s IS NOT NULL AND regexp_matches(%[1]s, '[0-9]') AND NOT %[8]s AND (%[2]s::VARCHAR = %[1]s
  OR strlen(%[1]s) <= 15 AND TRY_CAST(%[1]s AS DOUBLE) = %[2]s::DOUBLE AND (%[2]s <> 0 OR NOT (contains(%[1]s, 'e') OR contains(%[1]s, 'E')))
  OR regexp_full_match(%[1]s, '^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$')
  OR regexp_full_match(%[1]s, %[3]s) AND (rtrim(%[4]s, '0') = ''
   OR coalesce(length(%[5]s) - (CASE WHEN %[6]s = '' THEN 0 ELSE TRY_CAST(%[6]s AS INTEGER) END)::BIGINT - (length(%[4]s) - length(rtrim(%[4]s, '0'))) <= %[7]d, false))))`,
-		c, v, p, digits, group(2), exp, scale)
+		c, v, p, digits, group(2), exp, scale, decimalRangeSQL(v, typ))
 }
 
 // nestedColumnSQL is the projection of nested column i read as text (c<i>,

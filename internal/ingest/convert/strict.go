@@ -82,6 +82,29 @@ func zoneType(t string) (sqlType string, ok bool) {
 
 var reDecimalType = regexp.MustCompile(`^DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)$`)
 
+// decimalRangeSQL is a condition on v (a DECIMAL(p,s) cast of text) that
+// is true when v holds more integer digits than p-s: DuckDB's cast from
+// text does not check the precision when the mantissa is written with
+// more digits than the type and an exponent ('7768.43000E6' into
+// DECIMAL(10,2) is 7768430000.00). v is compared, in its own type, with
+// the largest value the type holds. "false" for any other type.
+func decimalRangeSQL(v, typ string) string {
+	m := reDecimalType.FindStringSubmatch(typ)
+	if m == nil {
+		return "false"
+	}
+	p, _ := strconv.Atoi(m[1])
+	s, _ := strconv.Atoi(m[2])
+	limit := strings.Repeat("9", p-s)
+	if limit == "" {
+		limit = "0"
+	}
+	if s > 0 {
+		limit += "." + strings.Repeat("9", s)
+	}
+	return fmt.Sprintf("abs(%s) > CAST(%s AS %s)", v, sqlString(limit), typ)
+}
+
 // badValueTag starts the error a strict cast raises:
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
@@ -127,14 +150,14 @@ func strictColumnSQL(i int, typ string, scale int) string {
 	digits := group(1) + " || " + group(2)
 	exp := fmt.Sprintf("regexp_extract(%s, %s, 3)", c, p)
 	return fmt.Sprintf(`CASE WHEN %[1]s IS NULL THEN NULL
- WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') THEN %[3]s
+ WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') OR %[10]s THEN %[3]s
  WHEN %[2]s::VARCHAR = %[1]s THEN %[2]s
  WHEN strlen(%[1]s) <= 15 AND TRY_CAST(%[1]s AS DOUBLE) = %[2]s::DOUBLE AND (%[2]s <> 0 OR NOT (contains(%[1]s, 'e') OR contains(%[1]s, 'E'))) THEN %[2]s
  WHEN regexp_full_match(%[1]s, '^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$') THEN %[2]s
  WHEN NOT regexp_full_match(%[1]s, %[5]s) THEN %[4]s
  WHEN rtrim(%[6]s, '0') = '' THEN %[2]s
  WHEN coalesce(length(%[7]s) - (CASE WHEN %[8]s = '' THEN 0 ELSE TRY_CAST(%[8]s AS INTEGER) END)::BIGINT - (length(%[6]s) - length(rtrim(%[6]s, '0'))) <= %[9]d, false) THEN %[2]s
- ELSE %[4]s END`, c, v, tag("invalid"), tag("inexact"), p, digits, group(2), exp, scale)
+ ELSE %[4]s END`, c, v, tag("invalid"), tag("inexact"), p, digits, group(2), exp, scale, decimalRangeSQL(v, typ))
 }
 
 // strictQuery wraps a read_csv call whose exact-typed columns are read as
