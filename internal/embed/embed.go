@@ -17,6 +17,8 @@
 //     context by Ollama (truncate=true).
 //   - unknown model: 404 not_found from builtin; Ollama down or model not
 //     pulled: 502 unavailable naming the provider, URL and model.
+//   - GET /v1/embed/models with Ollama down: 200 listing builtin's model and
+//     the default model, with "unavailable":[{"provider":"ollama","error"}].
 package embed
 
 import (
@@ -57,9 +59,22 @@ type ModelInfo struct {
 	Default  bool   `json:"default"`
 }
 
-// ModelsResponse is the answer of GET /v1/embed/models.
+// ModelsResponse is the answer of GET /v1/embed/models: the models of
+// every provider that answered, and (only when some did not) the
+// providers that could not be asked, so Ollama down still lists the
+// builtin model with a 200 (ADR-034).
 type ModelsResponse struct {
-	Models []ModelInfo `json:"models"`
+	Models      []ModelInfo           `json:"models"`
+	Unavailable []UnavailableProvider `json:"unavailable,omitempty"`
+}
+
+// UnavailableProvider names a provider whose models could not be listed
+// and why ("ollama at http://127.0.0.1:11434: unreachable: connection
+// refused"); its models are missing from ModelsResponse.Models, except
+// the default model, which is always listed.
+type UnavailableProvider struct {
+	Provider string `json:"provider"`
+	Error    string `json:"error"`
 }
 
 // Service is embedd's API, implemented by Embedder (in process) and by the
@@ -70,8 +85,10 @@ type Service interface {
 	// unknown to the built-in provider), unavailable/502 (provider down or
 	// model missing there), timeout (ctx deadline).
 	Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, error)
-	// Models lists the models of every provider. Errors: unavailable/502 when
-	// a provider cannot be asked.
+	// Models lists the models of every provider. A provider that cannot be
+	// asked (Ollama down) is named in Unavailable, not an error. Errors:
+	// the first provider's error when none can be asked (unavailable/502,
+	// timeout); the request's end (ctx).
 	Models(ctx context.Context) (ModelsResponse, error)
 }
 

@@ -255,14 +255,24 @@ func checkVectors(p Provider, model string, batch []string, vecs [][]float32) er
 }
 
 // Models implements Service: every provider's models, the default marked.
-// Any provider failing fails the call (its error names the provider).
+// A provider failing is named in Unavailable (its error names the provider
+// and URL); the call fails only when every provider failed, or with the
+// request's own end.
 func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 	resp := ModelsResponse{Models: []ModelInfo{}}
 	found := false
+	var firstErr error
 	for _, p := range e.providers {
 		ms, err := p.Models(ctx)
 		if err != nil {
-			return ModelsResponse{}, err
+			if ctx.Err() != nil {
+				return ModelsResponse{}, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			resp.Unavailable = append(resp.Unavailable, UnavailableProvider{Provider: p.Name(), Error: errs.Message(err)})
+			continue
 		}
 		for _, m := range ms {
 			if m.Name == e.cfg.DefaultModel || strings.TrimSuffix(m.Name, ":latest") == e.cfg.DefaultModel {
@@ -275,6 +285,9 @@ func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 		// the default is served by the primary provider even if not listed
 		// (an Ollama model not pulled yet): show it, dims unknown
 		resp.Models = append(resp.Models, ModelInfo{Name: e.cfg.DefaultModel, Provider: e.route(e.cfg.DefaultModel).Name(), Default: true})
+	}
+	if len(resp.Unavailable) == len(e.providers) {
+		return ModelsResponse{}, firstErr
 	}
 	return resp, nil
 }

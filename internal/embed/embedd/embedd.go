@@ -14,7 +14,8 @@
 // Limits: max_batch texts per request (413 above), concurrency provider calls
 // in flight, cache_entries (about that many cached vectors; <= 0 disables the
 // cache). Nothing here contacts Ollama at start: a down Ollama is a 502 on
-// the request that needs it, naming the provider, never a startup failure.
+// the request that needs it, naming the provider, never a startup failure;
+// GET /v1/embed/models still answers 200 and names it under "unavailable".
 package embedd
 
 import (

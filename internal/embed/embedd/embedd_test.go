@@ -118,7 +118,7 @@ func TestOllamaDaemon(t *testing.T) {
 	cfg := config(t)
 	cfg.Embedd.Provider = "ollama"
 	cfg.Embedd.ProviderURL = fake.URL
-	c, _ := start(t, cfg)
+	c, s := start(t, cfg)
 	ctx := context.Background()
 
 	r, err := c.Embed(ctx, embed.EmbedRequest{Input: []string{"a", "b"}})
@@ -137,7 +137,7 @@ func TestOllamaDaemon(t *testing.T) {
 		t.Fatalf("builtin beside ollama: %v", err)
 	}
 	ms, err := c.Models(ctx)
-	if err != nil || len(ms.Models) != 2 {
+	if err != nil || len(ms.Models) != 2 || ms.Unavailable != nil {
 		t.Fatalf("models: %v %+v", err, ms)
 	}
 
@@ -150,9 +150,25 @@ func TestOllamaDaemon(t *testing.T) {
 	if !strings.Contains(errs.Message(err), fake.URL) {
 		t.Errorf("message should name the provider URL: %q", errs.Message(err))
 	}
-	_, err = c.Models(ctx)
-	if errs.StatusOf(err) != http.StatusBadGateway || !strings.Contains(errs.Message(err), "ollama") {
-		t.Errorf("models with ollama down: %v", err)
+	// The models list still answers 200: builtin's model, the configured
+	// default (dims unknown), and Ollama named as unavailable.
+	ms, err = c.Models(ctx)
+	if err != nil || len(ms.Models) != 2 || ms.Models[0].Name != builtin.Model || ms.Models[0].Dims != builtin.Dims ||
+		ms.Models[1].Name != model || !ms.Models[1].Default || ms.Models[1].Provider != "ollama" || ms.Models[1].Dims != 0 {
+		t.Fatalf("models with ollama down: %v %+v", err, ms)
+	}
+	if len(ms.Unavailable) != 1 || ms.Unavailable[0].Provider != "ollama" || !strings.Contains(ms.Unavailable[0].Error, fake.URL) ||
+		!strings.Contains(ms.Unavailable[0].Error, "unreachable") {
+		t.Fatalf("unavailable = %+v", ms.Unavailable)
+	}
+	resp, err := http.Get(s.URL() + embed.RouteModels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"unavailable":[{"provider":"ollama","error":"ollama at `+fake.URL+`: unreachable: `) {
+		t.Fatalf("GET models, ollama down: %d %s", resp.StatusCode, raw)
 	}
 	if _, err := c.Embed(ctx, embed.EmbedRequest{Input: "x", Model: builtin.Model}); err != nil {
 		t.Errorf("builtin with ollama down: %v", err)

@@ -223,4 +223,14 @@ func TestEmbedderOverOllama(t *testing.T) {
 	if errs.StatusOf(err) != 502 || !strings.Contains(errs.Message(err), "ollama") {
 		t.Errorf("down: %v", err)
 	}
+	// Models while down: builtin's listed, Ollama named; with Ollama the
+	// only provider, nothing can be listed: its 502.
+	ms, err = e.Models(ctx)
+	if err != nil || len(ms.Models) != 2 || len(ms.Unavailable) != 1 || ms.Unavailable[0].Provider != "ollama" {
+		t.Errorf("models while down: %v %+v", err, ms)
+	}
+	alone, _ := embed.New(embed.Config{DefaultModel: model}, newProvider(t, s.URL, 5*time.Second))
+	if _, err := alone.Models(ctx); errs.StatusOf(err) != 502 || !strings.Contains(errs.Message(err), "unreachable") {
+		t.Errorf("models, only provider down: %v", err)
+	}
 }
