@@ -68,6 +68,7 @@ func TestConvertOK(t *testing.T) {
 		{"append decimal wide", CSV, "id,t\n12345678901234567890.123456789012345678,a\n-0.000000000000000001,b\n", 2, "id DECIMAL(38,18),t VARCHAR", ints("DECIMAL(38,18)"),
 			"12345678901234567890.123456789012345678|a;-0.000000000000000001|b"},
 		{"append double", CSV, "id,t\n1.5e308,a\ninf,b\n-Infinity,c\n1e-400,d\n", 4, "id DOUBLE,t VARCHAR", ints("DOUBLE"), "1.5e+308|a;inf|b;-inf|c;0.0|d"},
+		{"append double list inf", CSV, "id,l\n1,\"[1e308, inf, -infinity]\"\n", 1, "id BIGINT,l DOUBLE[]", []Column{{Name: "id", Type: "BIGINT"}, {Name: "l", Type: "DOUBLE[]"}}, "1|[1e+308, inf, -inf]"},
 		// Nested columns: whole numbers in any notation are kept, as at the top level.
 		{"append nested whole", CSV, "id,li,st\n1,\"[1, 2.0, 1e2, 0x10]\",{x: 7}\n2,[],{x: NULL}\n3,,\n", 3, "id BIGINT,li INTEGER[],st STRUCT(x INTEGER)",
 			[]Column{{Name: "id", Type: "BIGINT"}, {Name: "li", Type: "INTEGER[]"}, {Name: "st", Type: "STRUCT(x INTEGER)"}}, "1|[1, 2, 100, 16]|{'x': 7};2|[]|{'x': NULL};3|NULL|NULL"},
@@ -324,6 +325,12 @@ func TestConvertErrors(t *testing.T) {
 		// Floats: a number beyond the type's range is not Infinity.
 		{"append double range", CSV, "id,t\n1,a\n1e400,x\n", ints("DOUBLE"), []string{"line 3", `column "id" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
 		{"append float range", CSV, "id,t\n-1e39,x\n", ints("FLOAT"), []string{"line 2", `value "-1e39"`, "out of range for FLOAT"}},
+		// The same inside a list or a struct (was stored as inf with a 200).
+		{"append double list range", CSV, "id,l\n1,\"[1.5, 2]\"\n2,\"[1.5, 1e400]\"\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "l", Type: "DOUBLE[]"}},
+			[]string{"line 3", `column "l" (2)`, `value "[1.5, 1e400]" (DOUBLE[])`, `element "1e400" is out of range for DOUBLE`}},
+		{"append double list negative", CSV, "id,l\n1,[-1e400]\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "l", Type: "DOUBLE[]"}}, []string{"line 2", `element "-1e400"`}},
+		{"append float struct range", CSV, "id,s\n1,\"{a: 1.5, b: 1e39}\"\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "s", Type: "STRUCT(a DOUBLE, b FLOAT)"}},
+			[]string{"line 2", `column "s" (2)`, `element "1e39" is out of range for FLOAT`}},
 		{"create double range", CSV, "a,b\n1.5,x\n1e400,y\n", nil, []string{"line 3", `column "a" (1)`, `value "1e400"`, "out of range for DOUBLE"}},
 		// Column names: no control characters.
 		{"header NUL", CSV, "a\x00b,c\n1,2\n", nil, []string{"line 1, column 1", "control character", "U+0000"}},

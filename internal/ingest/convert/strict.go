@@ -329,6 +329,41 @@ func overflows(s string, bits int) bool {
 	return err != nil && errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0)
 }
 
+// reNumberToken finds the numbers in a nested value's text (not inside
+// a word: a key x1e400 is no number).
+var reNumberToken = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.])([+-]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?)`)
+
+// overflowingNumber is the first number in a nested value's text that is
+// too large for a float of the given bits ("" if none).
+func overflowingNumber(s string, bits int) string {
+	for _, m := range reNumberToken.FindAllStringSubmatch(s, -1) {
+		if overflows(m[1], bits) {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// nestedFloatBits is the float sizes a nested type holds: 64 for DOUBLE,
+// then 32 for FLOAT.
+func nestedFloatBits(t string) []int {
+	var double, float bool
+	for _, m := range reFloatLeaf.FindAllStringSubmatch(t, -1) {
+		double = double || strings.EqualFold(m[2], "DOUBLE")
+		float = float || strings.EqualFold(m[2], "FLOAT")
+	}
+	var bits []int
+	if double {
+		bits = append(bits, 64)
+	}
+	if float {
+		bits = append(bits, 32)
+	}
+	return bits
+}
+
+var reFloatLeaf = regexp.MustCompile(`(?i)(^|[ (,])(DOUBLE|FLOAT)([ ,)\[]|$)`)
+
 // fileStats is what checkResult needs from the COPY's RETURN_STATS.
 type fileStats struct {
 	infCols map[string]bool // float columns (top-level name) holding ±inf
@@ -455,6 +490,29 @@ func checkResult(in Input, h *csvHeader, res *Result) error {
 		}
 		for i, col := range res.Schema {
 			if !st.infCols[col.Name] {
+				continue
+			}
+			if strings.ContainsAny(col.Type, "([") {
+				// A float inside a LIST, ARRAY, STRUCT or MAP: the numbers
+				// in the value's text, DOUBLE's range first, then FLOAT's
+				// when the type holds one.
+				var bad, value, leaf string
+				for _, leafBits := range nestedFloatBits(col.Type) {
+					line := findCSV(in.Path, h, i, func(v string) bool {
+						if n := overflowingNumber(v, leafBits); n != "" {
+							bad, value = n, v
+							return true
+						}
+						return false
+					})
+					leaf = "DOUBLE"
+					if leafBits == 32 {
+						leaf = "FLOAT"
+					}
+					if line > 0 {
+						return errs.E(op, errs.Invalid, fmt.Sprintf("line %d: column %q (%d): value %q (%s): element %q is out of range for %s (it would be stored as Infinity)", line, col.Name, i+1, shorten(value, 100), col.Type, shorten(bad, 100), leaf))
+					}
+				}
 				continue
 			}
 			bits := 64
