@@ -126,6 +126,8 @@ func (s *Server) Langfuse() *Langfuse { return s.langfuse }
 func Run(name string, build Builder) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	configPath := fs.String("config", "", "path to lakehouse.toml (default $LAKEHOUSE_CONFIG, else embedded defaults)")
+	healthcheck := fs.Bool("healthcheck", false, "check the running daemon instead of starting one: GET /health at its bind "+
+		"(0.0.0.0 or :: means loopback), exit 0 when it answers ok, else 1 (for container healthchecks: the image has no curl)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -133,6 +135,9 @@ func Run(name string, build Builder) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2
+	}
+	if *healthcheck {
+		return checkHealth(name, cfg, os.Stdout, os.Stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -160,6 +165,61 @@ func Run(name string, build Builder) int {
 		return 1
 	}
 	return 0
+}
+
+// healthcheckTimeout bounds the whole GET /health of -healthcheck.
+const healthcheckTimeout = 3 * time.Second
+
+// checkHealth is -healthcheck: GET /health of daemon name at its own bind,
+// the way the gateway's /v1/health asks it. 0 when the answer is 200 with
+// status "ok" from a daemon of that name; 1 otherwise (refused, timed
+// out, draining, another service on the port), with the reason on errOut.
+// It binds nothing, starts nothing and logs nothing.
+func checkHealth(name string, cfg *Config, out, errOut io.Writer) int {
+	sec := cfg.Section(name)
+	if sec == nil {
+		fmt.Fprintf(errOut, "%s: healthcheck: unknown daemon\n", name)
+		return 1
+	}
+	u, err := healthURL(sec.Bind)
+	if err != nil {
+		fmt.Fprintf(errOut, "%s: healthcheck: %v\n", name, err)
+		return 1
+	}
+	hc := &http.Client{Timeout: healthcheckTimeout, Transport: &http.Transport{DisableKeepAlives: true}} // no proxy
+	resp, err := hc.Get(u)
+	if err != nil {
+		fmt.Fprintf(errOut, "%s: unhealthy: %v\n", name, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	var h Health
+	derr := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h)
+	if resp.StatusCode != http.StatusOK || derr != nil || h.Status != "ok" || h.Service != name {
+		fmt.Fprintf(errOut, "%s: unhealthy: %s answered %d, status %q, service %q\n", name, u, resp.StatusCode, h.Status, h.Service)
+		return 1
+	}
+	fmt.Fprintf(out, "%s: ok (%s, version %s)\n", name, u, h.Version)
+	return 0
+}
+
+// healthURL is the /health URL of a daemon bound to bind; an unspecified
+// host (all interfaces) is reached on loopback.
+func healthURL(bind string) (string, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("bind %q: %w", bind, err)
+	}
+	if port == "0" || port == "" {
+		return "", fmt.Errorf("bind %q has no fixed port to check", bind)
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "", ip != nil && ip.To4() != nil && ip.IsUnspecified():
+		host = "127.0.0.1"
+	case ip != nil && ip.IsUnspecified():
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/health", nil
 }
 
 // CheckBindGates enforces ADR-006 6.1 and audit R-001 for a non-loopback
