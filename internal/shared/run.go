@@ -134,6 +134,9 @@ func Run(name string, build Builder) int {
 	cfg, err := Load(*configPath, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		if *healthcheck {
+			return 1 // docker reserves 2
+		}
 		return 2
 	}
 	if *healthcheck {

@@ -116,6 +116,7 @@ func TestHealthcheckFlag(t *testing.T) {
 		{"another service", fake(200, `{"status":"ok","service":"storaged","version":"dev"}`), 1, `service "storaged"`},
 		{"not a health answer", fake(200, `<html>hello</html>`), 1, "answered 200"},
 		{"no answer", silent.Addr().String(), 1, "Timeout"},
+		{"bad config", "no-port", 1, "no-port"}, // 1, not 2: docker reserves 2
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
