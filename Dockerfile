@@ -21,4 +21,9 @@ USER 999:999
 WORKDIR /var/lib/lakehouse
 VOLUME ["/var/lib/lakehouse"]
 EXPOSE 3110
+# Whichever daemon the container runs (PID 1, named by CMD) checks itself: <daemon> -healthcheck
+# GETs /health on its bind over loopback and exits 0 or 1 (no curl in the image). Not with
+# `docker run --init` (PID 1 is then the init); docker-compose.yml sets each service's own test.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD set -- $(tr '\0' ' ' </proc/1/cmdline) && exec "$@" -healthcheck
 CMD ["gateway"]
