@@ -150,7 +150,13 @@ func (c *fconn) serve() {
 				d = f.readHeaderTimeout
 			}
 			if d > 0 {
-				c.readDeadline(time.Now().Add(d))
+				// The previous request's end is now, give or take the
+				// microseconds since (no clock read per request).
+				now := c.ri.End
+				if now.IsZero() {
+					now = time.Now()
+				}
+				c.readDeadline(now.Add(d))
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
@@ -329,7 +335,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 	u := p.up
 	req := &c.req
 	for attempt := 0; ; attempt++ {
-		uc, reused, err := u.getFor(bgCtx, req.cl != 0)
+		uc, reused, err := u.getFor(bgCtx, req.cl != 0, monoNs(ri.Start))
 		if err != nil {
 			return c.badGateway(p, err, ri)
 		}
@@ -641,7 +647,10 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 		return false
 	}
 	if upReuse {
-		p.up.put(uc)
+		// The answer is complete: the one clock read of the request's end,
+		// shared with End (access line, metrics) and the pool's stamp.
+		ri.End = time.Now()
+		p.up.put(uc, monoNs(ri.End))
 	} else {
 		uc.c.Close()
 	}

@@ -58,13 +58,15 @@ func newUpstream(addr string, maxIdle int, maxAge time.Duration) *upstream {
 // a request with a body sent on it cannot be retried, so it and every
 // older one below it in the stack are closed instead (a POST after two
 // idle minutes was a 502).
-func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
+// now is the caller's monotonic clock reading (monoNs); a request's
+// start will do — a clock read per call cost as much as the pool itself.
+func (u *upstream) get(ctx context.Context, now int64) (*upConn, bool, error) {
 	u.mu.Lock()
 	if n := len(u.idle); n > 0 {
 		c := u.idle[n-1]
 		u.idle[n-1] = nil
 		u.idle = u.idle[:n-1]
-		if u.maxAge == 0 || monoNs(time.Now())-c.since < u.maxAge {
+		if u.maxAge == 0 || now-c.since < u.maxAge {
 			u.mu.Unlock()
 			return c, true, nil
 		}
@@ -88,9 +90,9 @@ func (u *upstream) get(ctx context.Context) (*upConn, bool, error) {
 // every upload failed with a 502 until the pool had drained). A request
 // without a body skips the check: it is retried instead (forward,
 // roundTrip).
-func (u *upstream) getFor(ctx context.Context, hasBody bool) (*upConn, bool, error) {
+func (u *upstream) getFor(ctx context.Context, hasBody bool, now int64) (*upConn, bool, error) {
 	for {
-		c, reused, err := u.get(ctx)
+		c, reused, err := u.get(ctx, now)
 		if err != nil || !reused || !hasBody || c.alive() {
 			return c, reused, err
 		}
@@ -132,9 +134,11 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 	return c, nil
 }
 
-func (u *upstream) put(c *upConn) {
+// put pools c; now (monoNs) is when it went idle or earlier — the start
+// of its last request is used: an earlier stamp only retires it sooner.
+func (u *upstream) put(c *upConn, now int64) {
 	if u.maxAge > 0 {
-		c.since = monoNs(time.Now())
+		c.since = now
 	}
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
@@ -321,7 +325,7 @@ func contains(list []string, k string) bool {
 func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	for attempt := 0; ; attempt++ {
-		c, reused, err := u.getFor(ctx, hasBody)
+		c, reused, err := u.getFor(ctx, hasBody, monoNs(time.Now()))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -389,7 +393,7 @@ func (b *upBody) Close() error {
 			b.c.c.Close()
 			return err
 		}
-		b.u.put(b.c)
+		b.u.put(b.c, monoNs(time.Now()))
 		return nil
 	}
 	// Close the socket first: closing an unfinished body would otherwise

@@ -55,3 +55,41 @@ func BenchmarkAccessLine(b *testing.B) {
 		buf = appendAccessLine(buf[:0], now, false, "gateway", "0123456789abcdef0123456789abcdef", "GET", "/v1/storage/objects/x", 200, 16, 0, "127.0.0.1:45678")
 	}
 }
+
+// plainValue's word-at-a-time test must agree with the byte table.
+func TestPlainValueMatchesTable(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if !plainByte[s[i]] {
+				return false
+			}
+		}
+		return true
+	}
+	base := []byte("0123456789abcdef/v1/storage/x-y_z.csv")
+	for n := 0; n <= len(base); n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := append([]byte(nil), base[:n]...)
+				b[pos] = byte(c)
+				if got, want := plainValue(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plainValue(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlainValue(f *testing.F) {
+	f.Add("0123456789abcdef0123456789abcdef")
+	f.Add("/v1/a\"b\\c=d e\x7f\x80")
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for i := 0; i < len(s); i++ {
+			want = want && plainByte[s[i]]
+		}
+		if plainValue(s) != want {
+			t.Fatalf("plainValue(%q) = %v, want %v", s, !want, want)
+		}
+	})
+}

@@ -107,6 +107,9 @@ type RequestInfo struct {
 	Status int
 	Bytes  int64 // response body bytes written
 	Start  time.Time
+	// End is when the answer was complete: set by the caller when it has
+	// read the clock anyway, else by End.
+	End time.Time
 	// Authed: the request passed allowed_ips and auth, so it reached the
 	// Langfuse and observer steps.
 	Authed bool
@@ -115,7 +118,11 @@ type RequestInfo struct {
 // End runs the chain's after-steps, innermost first: observer report and
 // Langfuse span (authed requests only), metrics, access line.
 func (h *RequestHooks) End(ri *RequestInfo) {
-	now := time.Now() // one clock read for every step
+	now := ri.End // one clock read for every step
+	if now.IsZero() {
+		now = time.Now()
+		ri.End = now
+	}
 	if ri.Authed {
 		h.report.record(ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now, ri.ReqID)
 		h.langfuse.span(ri.ReqID, ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now)
