@@ -22,6 +22,8 @@ type Client struct {
 	Base    string // e.g. http://127.0.0.1:3211
 	HTTP    *http.Client
 	Token   string
+	// Header is set on every request (nil: none).
+	Header http.Header
 }
 
 // NewHTTPClient returns an http.Client with a keep-alive pool sized for
@@ -58,6 +60,9 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 	}
 	if id := RequestID(ctx); id != "" {
 		req.Header.Set(errs.RequestIDHeader, id)
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
 	}
 	return req, nil
 }

@@ -39,6 +39,11 @@ type reporter struct {
 
 const maxReportBackoff = 30 * time.Second
 
+// ReportHeader marks a daemon's own observer report. Langfuse does not
+// trace it: telemetry about requests is not a request of the user's (every
+// daemon's reports were one more trace per batch, ADR-005).
+const ReportHeader = "X-Lakehouse-Report"
+
 type opKey struct{ method, route string }
 
 func (r *reporter) op(method, route string) string {
@@ -56,8 +61,9 @@ func newReporter(cfg *Config, service string, log *slog.Logger) *reporter {
 	}
 	r := &reporter{
 		service: service,
-		client:  &Client{Service: "observerd", Base: cfg.URL("observerd"), HTTP: NewHTTPClient(5 * time.Second), Token: cfg.Auth.Token},
-		log:     log,
+		client: &Client{Service: "observerd", Base: cfg.URL("observerd"), HTTP: NewHTTPClient(5 * time.Second), Token: cfg.Auth.Token,
+			Header: http.Header{ReportHeader: {"1"}}},
+		log: log,
 	}
 	r.batch = newBatcher(cfg.Report.QueueSize, cfg.Report.BatchSize, cfg.Report.FlushInterval.Duration, r.send, nil)
 	return r

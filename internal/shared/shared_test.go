@@ -2,6 +2,7 @@ package shared
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -45,6 +46,10 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			return errs.E("test.fail", errs.Invalid, "bad thing at line 3")
 		}))
 		r.Get("/v1/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+		r.Post("/v1/observer/events", func(w http.ResponseWriter, r *http.Request) { // observerd's ingest
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusAccepted)
+		})
 		r.Get("/v1/slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-time.After(300 * time.Millisecond):
@@ -710,5 +715,56 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 	}
 	if got.Load() < 3 {
 		t.Fatalf("reporting did not resume: %d events", got.Load())
+	}
+}
+
+// A daemon's observer reports are not traced in Langfuse by the daemon
+// that receives them (one trace per daemon per batch was noise in every
+// Langfuse project); the same request without the report header is.
+func TestObserverReportsNotTraced(t *testing.T) {
+	fake := &fakeLangfuse{received: make(chan struct{}, 16)}
+	ts := httptest.NewServer(fake)
+	defer ts.Close()
+	obs := start(t, langfuseConfig(t, ts.URL)) // stands in for observerd: any route is traced
+	cfg := testConfig(t)
+	cfg.Report.Enabled = true
+	cfg.Report.FlushInterval = Duration{20 * time.Millisecond}
+	cfg.Observerd.URL = obs.URL()
+	s := start(t, cfg)
+	for i := 0; i < 3; i++ {
+		get(t, s.URL()+"/v1/echo", "")
+	}
+	// The report reached obs: its metrics count a POST.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, m := get(t, obs.URL()+"/metrics", "")
+		if bytes.Contains(m, []byte(`route="/v1/observer/events"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no observer report reached the receiving daemon: %s", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Control: the same POST from a client is traced.
+	req, _ := http.NewRequest("POST", obs.URL()+"/v1/observer/events", strings.NewReader(`{"events":[]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := obs.Shutdown(context.Background()); err != nil { // flushes
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	spans := 0
+	for _, e := range fake.events {
+		if e.Type == "span-create" {
+			spans++
+		}
+	}
+	if spans != 1 {
+		t.Fatalf("want one span (the client's POST), got %d: %+v", spans, fake.events)
 	}
 }
