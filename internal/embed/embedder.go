@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"lakehouse-go/internal/errs"
@@ -19,14 +20,19 @@ type Config struct {
 	ChunkSize     int    // texts per provider call (default 256)
 	MaxConcurrent int    // provider calls in flight across all requests (default max(2, GOMAXPROCS))
 	CacheBytes    int64  // cache budget; default 64 MiB, negative disables the cache
+	// ModelsTimeout bounds each provider's part of a models listing
+	// (default 5 s): an Ollama that accepts and never answers held
+	// GET /v1/embed/models for the provider client's 2 minutes.
+	ModelsTimeout time.Duration
 }
 
 // Defaults of Config.
 const (
-	DefaultMaxBatch     = 10_000
-	DefaultMaxTextBytes = 512 << 10
-	DefaultChunkSize    = 256
-	DefaultCacheBytes   = 64 << 20
+	DefaultMaxBatch      = 10_000
+	DefaultMaxTextBytes  = 512 << 10
+	DefaultChunkSize     = 256
+	DefaultCacheBytes    = 64 << 20
+	DefaultModelsTimeout = 5 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -44,6 +50,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheBytes == 0 {
 		c.CacheBytes = DefaultCacheBytes
+	}
+	if c.ModelsTimeout <= 0 {
+		c.ModelsTimeout = DefaultModelsTimeout
 	}
 	return c
 }
@@ -263,10 +272,15 @@ func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 	found := false
 	var firstErr error
 	for _, p := range e.providers {
-		ms, err := p.Models(ctx)
+		pctx, cancel := context.WithTimeout(ctx, e.cfg.ModelsTimeout)
+		ms, err := p.Models(pctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ModelsResponse{}, err
+			}
+			if pctx.Err() == context.DeadlineExceeded { // its own deadline, not cancel's
+				err = errs.Errorf("embed.models", errs.Unavailable, "%s did not list its models within %v (%s)", p.Name(), e.cfg.ModelsTimeout, errs.Message(err))
 			}
 			if firstErr == nil {
 				firstErr = err

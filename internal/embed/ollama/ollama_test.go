@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -232,5 +233,52 @@ func TestEmbedderOverOllama(t *testing.T) {
 	alone, _ := embed.New(embed.Config{DefaultModel: model}, newProvider(t, s.URL, 5*time.Second))
 	if _, err := alone.Models(ctx); errs.StatusOf(err) != 502 || !strings.Contains(errs.Message(err), "unreachable") {
 		t.Errorf("models, only provider down: %v", err)
+	}
+}
+
+// An Ollama that accepts connections and never answers (hung, or a
+// firewall that swallows) costs the models listing ModelsTimeout, not the
+// provider client's whole timeout: builtin's models are listed and Ollama
+// is named.
+func TestModelsWithHungOllama(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	bi, err := builtin.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := embed.New(embed.Config{DefaultModel: model, ModelsTimeout: 300 * time.Millisecond},
+		newProvider(t, "http://"+ln.Addr().String(), 2*time.Minute), bi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	ms, err := e.Models(context.Background())
+	took := time.Since(t0)
+	if err != nil || len(ms.Unavailable) != 1 || ms.Unavailable[0].Provider != "ollama" ||
+		!strings.Contains(ms.Unavailable[0].Error, "within 300ms") {
+		t.Fatalf("models with a hung ollama: %v %+v", err, ms)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("listing took %v", took)
+	}
+	hasBuiltin := false
+	for _, m := range ms.Models {
+		hasBuiltin = hasBuiltin || m.Name == builtin.Model
+	}
+	if !hasBuiltin {
+		t.Fatalf("builtin not listed: %+v", ms)
 	}
 }
