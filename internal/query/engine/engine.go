@@ -242,7 +242,11 @@ func (c *Cursor) Next() (bool, error) {
 	return true, nil
 }
 
-// Truncated reports whether rows beyond MaxRows were left out.
+// Stop makes the current row the last one: the next Next returns false,
+// and Truncated then reports whether a row followed (as at MaxRows).
+func (c *Cursor) Stop() { c.max = c.n }
+
+// Truncated reports whether rows beyond MaxRows (or Stop) were left out.
 func (c *Cursor) Truncated() bool { return c.more }
 
 // Count is the number of rows returned so far.

@@ -71,7 +71,17 @@ type Options struct {
 	MaxQueue      int
 	MaxRows       int
 	Timeout       time.Duration
+	// MaxJSONBytes bounds a format=json answer, which is built in memory
+	// before it is sent (<= 0: DefaultMaxJSONBytes). The row that reaches
+	// it is the last one; the answer says truncated when rows follow.
+	// ndjson and csv stream in flat memory and are not bounded.
+	MaxJSONBytes int
 }
+
+// DefaultMaxJSONBytes is the bound of a json answer: 100,000 rows of 1.3 KiB.
+// Without it one query of wide rows (100,000 x 10 KB of text) held the whole
+// answer, several times over while the buffer grew (a 1 GB answer: 4.7 GB RSS).
+const DefaultMaxJSONBytes = 128 << 20
 
 // Server is queryd: it implements query.Service.
 type Server struct {
@@ -112,6 +122,9 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
+	}
+	if opts.MaxJSONBytes <= 0 {
+		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
 	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
 	cache, err := pcache.Open(opts.CacheDir, opts.CacheMaxBytes)
@@ -311,6 +324,9 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 				buf = append(buf, ',')
 			}
 			buf = c.AppendJSON(buf)
+			if len(buf) >= s.opts.MaxJSONBytes {
+				c.Stop() // truncated if a row follows
+			}
 		}
 		buf = append(buf, `],"row_count":`...)
 		buf = strconv.AppendInt(buf, int64(c.Count()), 10)
