@@ -129,7 +129,8 @@ func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) upsert(w http.ResponseWriter, r *http.Request) error {
 	var req UpsertRequest
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	// Exact: an integer beyond 2^53 in metadata is refused, not rounded.
+	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
 	n, err := h.svc.Upsert(r.Context(), chi.URLParam(r, "name"), req.Items)
@@ -153,7 +154,7 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
 	var req SearchRequest
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
 	res, err := h.svc.Search(r.Context(), chi.URLParam(r, "name"), req)

@@ -2,11 +2,14 @@ package hnsw
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 
 	"lakehouse-go/internal/errs"
 )
@@ -23,6 +26,12 @@ type Filter map[string]any
 // normScalar returns v as one of string, float64, bool.
 func normScalar(v any) (any, bool) {
 	switch x := v.(type) {
+	case json.Number: // vectord decodes requests with UseNumber
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil || inexactInt(x) {
+			return nil, false
+		}
+		return normScalar(f)
 	case string:
 		return x, true
 	case bool:
@@ -58,6 +67,26 @@ func normScalar(v any) (any, bool) {
 	return nil, false
 }
 
+// inexactInt reports whether n is an integer literal that a float64 does
+// not hold as written (beyond 2^53: 9007199254740993 would be stored, shown
+// and matched as 9007199254740992).
+func inexactInt(n json.Number) bool {
+	lit := string(n)
+	if strings.ContainsAny(lit, ".eE") {
+		return false
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	return err == nil && strconv.FormatFloat(f, 'f', -1, 64) != lit
+}
+
+// scalarProblem says why v is no metadata or filter value.
+func scalarProblem(v any) string {
+	if n, ok := v.(json.Number); ok && inexactInt(n) {
+		return fmt.Sprintf("integer %s is beyond what a number holds exactly (2^53); send it as a string", n)
+	}
+	return "must be a string, a finite number or a bool"
+}
+
 // valueKey is the inverted index key of a normalised scalar.
 func valueKey(v any) string {
 	switch x := v.(type) {
@@ -90,7 +119,7 @@ func cleanMetadata(op string, md Metadata, what string) (Metadata, error) {
 		}
 		nv, ok := normScalar(v)
 		if !ok {
-			return nil, errs.Errorf(op, errs.Invalid, "%s metadata field %q must be a string, a finite number or a bool", what, k)
+			return nil, errs.Errorf(op, errs.Invalid, "%s metadata field %q %s", what, k, scalarProblem(v))
 		}
 		out[k] = nv
 	}
@@ -113,6 +142,9 @@ func compileFilter(op string, f Filter) (compiledFilter, error) {
 		add := func(x any) error {
 			nv, ok := normScalar(x)
 			if !ok {
+				if n, isNum := x.(json.Number); isNum && inexactInt(n) {
+					return errs.Errorf(op, errs.Invalid, "filter field %q: %s", field, scalarProblem(x))
+				}
 				return errs.Errorf(op, errs.Invalid, "filter field %q: values must be strings, finite numbers or bools", field)
 			}
 			keys = append(keys, valueKey(nv))
