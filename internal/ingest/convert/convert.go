@@ -257,6 +257,9 @@ func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir s
 	if ctx.Err() != nil {
 		return ctxErr(ctx, err)
 	}
+	if e := (*errs.Error)(nil); errors.As(err, &e) {
+		return err // already the caller's error (a refusal with its line)
+	}
 	if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
 		return errs.E("ingest", errs.Internal, err)
 	}
@@ -300,6 +303,23 @@ func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outD
 	}
 	if err != nil {
 		return nil, err
+	}
+	if in.Schema == nil {
+		// A created DOUBLE column that would round an integer's digits
+		// is DECIMAL (exact.go); the file is converted again.
+		types, err := exactCSVTypes(ctx, in, h, res)
+		if err != nil {
+			os.RemoveAll(outDir)
+			return nil, err
+		}
+		if len(types) > 0 {
+			for n, t := range types {
+				promote[n] = t
+			}
+			if res, err = run(usedMaxLine, usedFullSniff); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := c.recordFormats(ctx, in, h, res, usedMaxLine, usedFullSniff); err != nil {
 		os.RemoveAll(outDir)
@@ -372,7 +392,7 @@ func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, sch
 			}
 			continue
 		}
-		if schema == nil && fullSniff {
+		if schema == nil && fullSniff && !strings.HasPrefix(promote[col.Name], "DECIMAL") {
 			continue
 		}
 		if typ, scale, ok := exactType(col.Type); ok {

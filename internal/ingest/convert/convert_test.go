@@ -607,3 +607,121 @@ func TestHostTimeZoneIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExactBigNumbers: integers a DOUBLE would round keep their digits in a
+// created dataset (DECIMAL(38,s)), read back through DuckDB from the
+// stored Parquet; no exact type for the column is a located 400 (ADR-023
+// "Exact big numbers").
+func TestExactBigNumbers(t *testing.T) {
+	c := newConv(t)
+	late := func(v string) string { return "id,v\n" + strings.Repeat("1,2\n", 30000) + "2," + v + "\n" }
+	for _, tc := range []struct {
+		name, format, data, schema, values string
+	}{
+		{"csv past bigint", CSV, "id,v\n1,12345678901234567891\n2,5\n3,\n", "id BIGINT,v DECIMAL(38,0)", "1|12345678901234567891;2|5;3|NULL"},
+		{"csv ubigint max", CSV, "v\n18446744073709551615\n-1\n", "v DECIMAL(38,0)", "18446744073709551615;-1"},
+		{"csv 38 digits", CSV, "v\n-99999999999999999999999999999999999999\n", "v DECIMAL(38,0)", "-99999999999999999999999999999999999999"},
+		{"csv with fractions", CSV, "v\n12345678901234567891\n1.5\n-0.25\n", "v DECIMAL(38,2)", "12345678901234567891.00;1.50;-0.25"},
+		{"csv late past bigint", CSV, late("12345678901234567891"), "id BIGINT,v DECIMAL(38,0)", ""},
+		{"csv exponent past bigint", CSV, "v\n1.2345678901234567891e19\n", "v DECIMAL(38,0)", "12345678901234567891"},
+		{"csv big and exact stays double", CSV, "v\n1e20\n1.5\n", "v DOUBLE", "1e+20;1.5"},
+		{"csv 2^53 and a fraction stays double", CSV, "v\n9007199254740992\n1.5\n", "v DOUBLE", "9007199254740992.0;1.5"},
+		{"csv 2^53+1 and a fraction", CSV, "v\n9007199254740993\n1.5\n", "v DECIMAL(38,1)", "9007199254740993.0;1.5"},
+		{"jsonl past ubigint", JSONL, `{"v":18446744073709551616}` + "\n" + `{"v":1}` + "\n", "v DECIMAL(38,0)", "18446744073709551616;1"},
+		{"jsonl ubigint max", JSONL, `{"v":18446744073709551615}` + "\n" + `{"v":1}` + "\n", "v DECIMAL(38,0)", "18446744073709551615;1"},
+		{"jsonl bigint boundary", JSONL, `{"v":9223372036854775808}` + "\n" + `{"v":-9223372036854775808}` + "\n", "v DECIMAL(38,0)", "9223372036854775808;-9223372036854775808"},
+		{"jsonl nested hugeint", JSONL, `{"s":{"x":18446744073709551615},"l":[-1,18446744073709551615]}` + "\n", "s STRUCT(x DECIMAL(38,0)),l DECIMAL(38,0)[]", "{'x': 18446744073709551615}|[-1, 18446744073709551615]"},
+		{"jsonl with fractions", JSONL, `{"v":18446744073709551617,"w":"a"}` + "\n" + `{"v":1.5,"w":"b"}` + "\n", "v DECIMAL(38,1),w VARCHAR", "18446744073709551617.0|a;1.5|b"},
+		{"jsonl late key kept", JSONL, strings.Repeat(`{"v":1.5}`+"\n", 30000) + `{"v":18446744073709551617,"w":"late"}` + "\n", "v DECIMAL(38,1),w VARCHAR", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte(tc.data)), Format: tc.format}, filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sch []string
+			for _, col := range res.Schema {
+				sch = append(sch, col.Name+" "+col.Type)
+			}
+			if strings.Join(sch, ",") != tc.schema {
+				t.Fatalf("schema %v, want %s", sch, tc.schema)
+			}
+			if got := dump(t, c, res); tc.values != "" && got != tc.values {
+				t.Fatalf("values %q, want %q", got, tc.values)
+			}
+		})
+	}
+	// The late value itself, read back.
+	res, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(late("12345678901234567891"))), Format: CSV}, filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := c.db.QueryRow("SELECT v::VARCHAR FROM read_parquet(" + sqlString(res.Files[len(res.Files)-1].Path) + ") WHERE id = 2").Scan(&got); err != nil || got != "12345678901234567891" {
+		t.Fatalf("late value %q (%v)", got, err)
+	}
+	// Appends into such a dataset keep the digits too, or are refused.
+	dec := []Column{{Name: "id", Type: "BIGINT"}, {Name: "v", Type: "DECIMAL(38,0)"}}
+	for _, tc := range []struct{ name, format, data, values string }{
+		{"csv append", CSV, "id,v\n1,12345678901234567891\n2,-99999999999999999999999999999999999999\n", "1|12345678901234567891;2|-99999999999999999999999999999999999999"},
+		{"jsonl append past ubigint", JSONL, `{"id":1,"v":18446744073709551617}` + "\n" + `{"id":2,"v":3}` + "\n", "1|18446744073709551617;2|3"},
+		{"jsonl append hugeint", JSONL, `{"id":1,"v":18446744073709551615}` + "\n" + `{"id":2,"v":-1}` + "\n", "1|18446744073709551615;2|-1"},
+		{"jsonl append whole exponent", JSONL, `{"id":1,"v":18446744073709551617}` + "\n" + `{"id":2,"v":1e20}` + "\n", "1|18446744073709551617;2|100000000000000000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte(tc.data)), Format: tc.format, Schema: dec}, filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := dump(t, c, res); got != tc.values {
+				t.Fatalf("values %q, want %q", got, tc.values)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, format, data string
+		schema             []Column
+		want               []string
+	}{
+		{"jsonl append fraction", JSONL, `{"id":1,"v":18446744073709551617}` + "\n" + `{"id":2,"v":18446744073709551617.5}` + "\n", dec, []string{"line 2", `column "v" (2)`, `value "18446744073709551617.5" cannot be stored exactly as DECIMAL(38,0)`}},
+		{"jsonl append past bigint", JSONL, `{"id":1,"v":18446744073709551617}` + "\n", []Column{{Name: "id", Type: "BIGINT"}, {Name: "v", Type: "BIGINT"}}, []string{"line 1", `column "v" (2)`, "out of range for BIGINT"}},
+		{"csv append past decimal", CSV, "id,v\n1,123456789012345678901234567890123456789\n", dec, []string{"line 2", `column "v" (2)`, "out of range for DECIMAL(38,0)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte(tc.data)), Format: tc.format, Schema: tc.schema}, filepath.Join(t.TempDir(), "out"))
+			if errs.KindOf(err) != errs.Invalid {
+				t.Fatalf("want invalid, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs.Message(err), w) {
+					t.Errorf("message %q lacks %q", errs.Message(err), w)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, format, data string
+		want               []string
+	}{
+		{"jsonl big fraction", JSONL, `{"v":12345678901234567891.5}` + "\n", []string{"line 1", `value "12345678901234567891.5" cannot be stored exactly`, "17 significant digits"}},
+		{"csv with inf", CSV, "v\n12345678901234567891\ninf\n", []string{"line 2", `column "v" (1)`, `value "12345678901234567891" cannot be stored exactly`, "1.2345678901234567e+19", `line 3 has "inf"`}},
+		{"csv past 38 digits", CSV, "v\n12345678901234567891\n0.1234567890123456789\n", []string{"line 2", `value "12345678901234567891"`, "20 integer digits and 19 decimals"}},
+		{"jsonl past 38 digits", JSONL, `{"v":123456789012345678901234567890123456789}` + "\n", []string{"line 1", `column "v" (1)`, "39 integer digits"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			_, err := c.Convert(context.Background(), Input{Path: write(t, "in", []byte(tc.data)), Format: tc.format}, out)
+			if errs.KindOf(err) != errs.Invalid {
+				t.Fatalf("want invalid, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs.Message(err), w) {
+					t.Errorf("message %q lacks %q", errs.Message(err), w)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Fatal("output left behind")
+			}
+		})
+	}
+}

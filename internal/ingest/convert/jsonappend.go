@@ -58,7 +58,10 @@ func jsonReader(path string, fullSniff bool) string {
 // again with every line sniffed (jsonLateValues looks for the second
 // first).
 func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (*Result, error) {
-	run := func(fullSniff bool) (*Result, error) {
+	var batch []Column // the reader's columns in the last run
+	// exact: fields read as JSON, their text exact (exact.go), with the
+	// DECIMAL a created column takes.
+	run := func(fullSniff bool, exact map[string]string) (*Result, error) {
 		reader := jsonReader(in.Path, fullSniff)
 		cols, err := c.describe(ctx, reader)
 		if err != nil {
@@ -70,7 +73,18 @@ func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (
 				return nil, err
 			}
 		}
-		q := "SELECT * FROM " + reader
+		if len(exact) > 0 {
+			asJSON := map[string]bool{}
+			for i, col := range cols {
+				if _, ok := exact[col.Name]; ok {
+					asJSON[col.Name] = true
+					cols[i].Type = "JSON"
+				}
+			}
+			reader = jsonColumnsReader(in.Path, cols, asJSON)
+		}
+		batch = cols
+		q := jsonCreateQuery(reader, cols, exact)
 		if in.Schema != nil {
 			if q, err = jsonAppendQuery(in.Schema, reader, cols); err != nil {
 				return nil, err
@@ -78,11 +92,77 @@ func (c *Converter) convertJSONL(ctx context.Context, in Input, outDir string) (
 		}
 		return c.copy(ctx, q, outDir)
 	}
-	res, err := run(false)
+	res, err := run(false, nil)
 	if err != nil && ctx.Err() == nil && strings.Contains(rawMessage(err), "has unknown key") {
-		res, err = run(true)
+		res, err = run(true, nil)
+	}
+	if err != nil {
+		return res, err
+	}
+	exact, err := c.exactJSONL(ctx, in, res, batch)
+	if err != nil {
+		os.RemoveAll(outDir)
+		return nil, err
+	}
+	if len(exact) > 0 {
+		res, err = run(true, exact)
 	}
 	return res, err
+}
+
+// exactJSONL says which fields read as DOUBLE may have lost an integer's
+// digits (exact.go): on create those a DOUBLE column holds, with the
+// DECIMAL each takes; on append those going into an integer or DECIMAL
+// column (read again as JSON, the append's casts check the text). A
+// number no type reads exactly is a located Invalid error.
+func (c *Converter) exactJSONL(ctx context.Context, in Input, res *Result, batch []Column) (map[string]string, error) {
+	want := map[string]string{}
+	for _, col := range in.Schema {
+		want[col.Name] = col.Type
+	}
+	cand := map[string]bool{}
+	for _, b := range batch {
+		if !strings.EqualFold(b.Type, "DOUBLE") || !res.stats.bigCols[b.Name] {
+			continue
+		}
+		if _, _, ok := exactType(want[b.Name]); in.Schema == nil || ok {
+			cand[b.Name] = true
+		}
+	}
+	if len(cand) == 0 {
+		return nil, nil
+	}
+	scans, err := scanJSONLNumbers(ctx, in.Path, cand)
+	if err != nil {
+		return nil, err
+	}
+	exact := map[string]string{}
+	for i, b := range batch {
+		e := scans[b.Name]
+		if e == nil || e.lossyLine == 0 {
+			continue
+		}
+		if in.Schema == nil {
+			t, err := e.decimalType(b.Name, i)
+			if err != nil {
+				return nil, err
+			}
+			exact[b.Name] = t
+			continue
+		}
+		if e.roundedLine > 0 {
+			pos := i
+			for k, col := range in.Schema {
+				if col.Name == b.Name {
+					pos = k
+				}
+			}
+			return nil, errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: column %q (%d): value %q cannot be stored exactly as %s: DuckDB's JSON reader reads a number written with a fraction or an exponent as a DOUBLE, 17 significant digits (write it as an integer)",
+				e.roundedLine, b.Name, pos+1, shorten(e.rounded, 100), want[b.Name]))
+		}
+		exact[b.Name] = "JSON"
+	}
+	return exact, nil
 }
 
 // jsonSampleLines is how many lines DuckDB's JSON sniffer reads (its
