@@ -109,9 +109,20 @@ func (c *Client) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppend
 	return out, err
 }
 
-// Trace implements Service.Trace.
-func (c *Client) Trace(ctx context.Context, runID string) (Trace, error) {
+// Trace implements Service.Trace: one page; follow Next for the rest.
+func (c *Client) Trace(ctx context.Context, runID string, opts TraceOptions) (Trace, error) {
+	v := url.Values{}
+	if opts.After != "" {
+		v.Set("after", opts.After)
+	}
+	if opts.Limit != 0 {
+		v.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	path := TracesPath + "/" + url.PathEscape(runID)
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
 	var out Trace
-	err := c.base.JSON(ctx, http.MethodGet, TracesPath+"/"+url.PathEscape(runID), nil, &out)
+	err := c.base.JSON(ctx, http.MethodGet, path, nil, &out)
 	return out, err
 }

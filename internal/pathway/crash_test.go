@@ -81,7 +81,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for run, names := range ackedSteps {
-			tr, err := c.Trace(ctx, run)
+			tr, err := c.Trace(ctx, run, pathway.TraceOptions{})
 			if err != nil {
 				t.Fatalf("round %d: trace %s: %v", round, run, err)
 			}

@@ -68,7 +68,7 @@ func openDisk(t *testing.T, path string) (*Store, *disk) {
 func snapshot(t *testing.T, s *Store) string {
 	var b strings.Builder
 	b.WriteString(dump(t, s))
-	tr, err := s.Trace(context.Background(), "r")
+	tr, err := s.Trace(context.Background(), "r", TraceOptions{})
 	fmt.Fprintf(&b, "trace r: %d steps %v\n", len(tr.Steps), err)
 	return b.String()
 }

@@ -42,6 +42,15 @@ const (
 	MaxStepBytes    = 1 << 20  // one step as JSON
 	DefaultLimit    = 100
 	MaxLimit        = 1000
+
+	// A page of GET /v1/pathway/traces/{run_id} (ADR-054): at most limit
+	// steps (default DefaultTraceLimit, at most MaxTraceLimit), and it
+	// ends early, after at least one step, once its steps pass
+	// MaxTracePageBytes as stored JSON, so one answer stays bounded
+	// however long the run grows.
+	DefaultTraceLimit = 1000 // one full append; a normal run is one page
+	MaxTraceLimit     = 10000
+	MaxTracePageBytes = 16 << 20
 )
 
 // Events of an add (Mem0's vocabulary).
@@ -350,6 +359,8 @@ type Step struct {
 	TS         time.Time       `json:"ts"` // default: the receive time
 	DurationMS float64         `json:"duration_ms,omitempty"`
 	Metadata   Metadata        `json:"metadata,omitempty"`
+
+	size int // bytes of its state.jsonl line: what it costs an answer's page budget
 }
 
 // TraceRequest is the body of POST /v1/pathway/traces.
@@ -400,10 +411,25 @@ type TraceAppendResponse struct {
 	Total    int    `json:"total"` // steps in the run now
 }
 
-// Trace answers GET /v1/pathway/traces/{run_id}: the steps in append order.
+// TraceOptions selects one page of a run's steps (ADR-054).
+type TraceOptions struct {
+	// After is the previous page's Next (the index of the last step it
+	// held): only later steps. "" = from the first step.
+	After string
+	// Limit is the most steps in the page: <= 0 means DefaultTraceLimit;
+	// at most MaxTraceLimit. A page also ends at MaxTracePageBytes.
+	Limit int
+}
+
+// Trace answers GET /v1/pathway/traces/{run_id}[?after=&limit=]: one page
+// of the steps in append order. Next is "" (and absent from the JSON) on
+// the last page, else the value to pass as after for the next page (the
+// storaged convention). Total is the number of steps in the run.
 type Trace struct {
 	RunID string `json:"run_id"`
 	Steps []Step `json:"steps"`
+	Total int    `json:"total"`
+	Next  string `json:"next,omitempty"`
 }
 
 // Service is pathwayd's API; Store implements it in process and Client over
@@ -436,6 +462,9 @@ type Service interface {
 	Search(ctx context.Context, req SearchRequest) ([]SearchResult, error)
 	// AppendTrace appends steps to a run. Errors: Invalid, TooLarge, Unavailable.
 	AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendResponse, error)
-	// Trace returns a run's steps in append order. Errors: Invalid, NotFound.
-	Trace(ctx context.Context, runID string) (Trace, error)
+	// Trace returns a page of a run's steps in append order, from the step
+	// after opts.After, at most opts.Limit of them and MaxTracePageBytes;
+	// Next is set when more steps follow. Errors: Invalid (run id, after,
+	// limit), NotFound (no such run).
+	Trace(ctx context.Context, runID string, opts TraceOptions) (Trace, error)
 }

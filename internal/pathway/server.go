@@ -204,7 +204,15 @@ func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := h.svc.Trace(r.Context(), runID)
+	opts := TraceOptions{After: r.URL.Query().Get("after")}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxTraceLimit {
+			return errs.Errorf("pathway.trace", errs.Invalid, "limit %q: want 1..%d", s, MaxTraceLimit)
+		}
+		opts.Limit = n
+	}
+	t, err := h.svc.Trace(r.Context(), runID, opts)
 	if err != nil {
 		return err
 	}

@@ -177,7 +177,7 @@ func TestHTTPTracesAndRestart(t *testing.T) {
 	}
 	_, c = start(t, cfg)
 	for w := 0; w < 8; w++ {
-		tr, err := c.Trace(ctx, fmt.Sprint("run-", w))
+		tr, err := c.Trace(ctx, fmt.Sprint("run-", w), pathway.TraceOptions{})
 		if err != nil || len(tr.Steps) != 20 {
 			t.Fatalf("run-%d after restart: %d steps, %v", w, len(tr.Steps), err)
 		}
@@ -243,7 +243,7 @@ func TestHTTPPathEscapes(t *testing.T) {
 			if _, err := c.AppendTrace(ctx, pathway.TraceRequest{RunID: run, Steps: []pathway.Step{{Type: "x"}}}); err != nil {
 				t.Fatal(err)
 			}
-			tr, err := c.Trace(ctx, run)
+			tr, err := c.Trace(ctx, run, pathway.TraceOptions{})
 			if err != nil || tr.RunID != run || len(tr.Steps) != 1 {
 				t.Fatalf("trace %q: %+v %v", run, tr, err)
 			}

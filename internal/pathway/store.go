@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +109,8 @@ type record struct {
 	Old    *string   `json:"old,omitempty"`    // update, delete: the text before
 	RunID  string    `json:"run_id,omitempty"` // step
 	Step   *Step     `json:"step,omitempty"`   // step
+
+	size int // bytes of its line (set by commit and replay)
 }
 
 // ReplayInfo is what Open found in state.jsonl.
@@ -214,6 +217,7 @@ func (s *Store) replayLine(_ int, line []byte) error {
 	if err != nil {
 		return err
 	}
+	r.size = len(line)
 	return s.apply(&r, nil)
 }
 
@@ -257,6 +261,7 @@ func (s *Store) apply(r *record, vec []float32) error {
 	case "step":
 		st := *r.Step
 		st.Index = len(s.traces[r.RunID])
+		st.size = r.size
 		s.traces[r.RunID] = append(s.traces[r.RunID], st)
 	}
 	return nil
@@ -382,9 +387,11 @@ func (s *Store) commit(recs []record, vecs [][]float32, staged bool) *pendingWri
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range recs {
+		n := buf.Len()
 		if err := enc.Encode(&recs[i]); err != nil { // cannot happen: metadata was encodable
 			panic(err)
 		}
+		recs[i].size = buf.Len() - n
 		if !staged {
 			s.stage(&recs[i], vecs[i])
 		}
@@ -893,10 +900,37 @@ func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendR
 	return TraceAppendResponse{RunID: req.RunID, Appended: len(req.Steps), Total: total}, nil
 }
 
-// Trace implements Service.Trace.
-func (s *Store) Trace(ctx context.Context, runID string) (Trace, error) {
+// parseTraceOptions checks opts and returns the first step index of the
+// page and its step limit.
+func parseTraceOptions(opts TraceOptions) (start, limit int, err error) {
+	const op = "pathway.trace"
+	if opts.After != "" {
+		n, err := strconv.Atoi(opts.After)
+		if err != nil || n < 0 {
+			return 0, 0, errs.Errorf(op, errs.Invalid, "after %q: want a step index (the previous page's next)", opts.After)
+		}
+		start = n + 1
+	}
+	switch {
+	case opts.Limit < 0 || opts.Limit > MaxTraceLimit:
+		return 0, 0, errs.Errorf(op, errs.Invalid, "limit %d: want 1..%d", opts.Limit, MaxTraceLimit)
+	case opts.Limit == 0:
+		limit = DefaultTraceLimit
+	default:
+		limit = opts.Limit
+	}
+	return start, limit, nil
+}
+
+// Trace implements Service.Trace: only the page is copied, under the read
+// lock, so the cost of an answer is bounded by the page, not the run.
+func (s *Store) Trace(ctx context.Context, runID string, opts TraceOptions) (Trace, error) {
 	if runID == "" || checkID(runID) != "" {
 		return Trace{}, errs.Errorf("pathway.trace", errs.Invalid, "run_id %q: want 1..%d printable characters", runID, MaxIDLen)
+	}
+	start, limit, err := parseTraceOptions(opts)
+	if err != nil {
+		return Trace{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -904,7 +938,20 @@ func (s *Store) Trace(ctx context.Context, runID string) (Trace, error) {
 	if len(steps) == 0 {
 		return Trace{}, errs.Errorf("pathway.trace", errs.NotFound, "no trace for run %s", runID)
 	}
-	return Trace{RunID: runID, Steps: slices.Clone(steps)}, nil
+	start = min(start, len(steps))
+	end, used := start, 0
+	for end < len(steps) && end-start < limit && (end == start || used+steps[end].size <= MaxTracePageBytes) {
+		used += steps[end].size
+		end++
+	}
+	t := Trace{RunID: runID, Steps: slices.Clone(steps[start:end]), Total: len(steps)}
+	if t.Steps == nil {
+		t.Steps = []Step{}
+	}
+	if end < len(steps) {
+		t.Next = strconv.Itoa(end - 1)
+	}
+	return t, nil
 }
 
 // Close commits what is queued and closes state.jsonl.

@@ -2,6 +2,7 @@ package pathway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -201,7 +202,7 @@ func TestTraces(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.jsonl")
 	s := open(t, path)
-	if _, err := s.Trace(ctx, "run-1"); !errs.Is(err, errs.NotFound) {
+	if _, err := s.Trace(ctx, "run-1", TraceOptions{}); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("missing trace: %v", err)
 	}
 	r, err := s.AppendTrace(ctx, TraceRequest{RunID: "run-1", Steps: []Step{{Type: "llm", Name: "plan", Input: []byte(`{"q":1}`)}, {Type: "tool", Name: "search", DurationMS: 3}}})
@@ -215,7 +216,7 @@ func TestTraces(t *testing.T) {
 	s.Close(ctx)
 	s = open(t, path)
 	defer s.Close(ctx)
-	tr, err := s.Trace(ctx, "run-1")
+	tr, err := s.Trace(ctx, "run-1", TraceOptions{})
 	if err != nil || len(tr.Steps) != 3 {
 		t.Fatalf("trace: %+v %v", tr, err)
 	}
@@ -263,4 +264,46 @@ func TestTornTailReplays(t *testing.T) {
 	if ms, _ := s.List(ctx, Scope{UserID: "u"}, 0); len(ms) != 1 || ms[0].Memory != "Likes tea" {
 		t.Fatalf("after torn tail: %+v", ms)
 	}
+}
+
+// TestTracePageBytes: a page ends once its steps pass MaxTracePageBytes (as
+// stored JSON), after at least one step, live and after a replay.
+func TestTracePageBytes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.jsonl")
+	s := open(t, path)
+	big := json.RawMessage(`"` + strings.Repeat("x", MaxStepBytes-16) + `"`)
+	const n = 20 // 20 MiB of steps: more than one page's budget
+	for i := 0; i < n; i++ {
+		if _, err := s.AppendTrace(ctx, TraceRequest{RunID: "big", Steps: []Step{{Type: "llm", Input: big}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *Store) {
+		t.Helper()
+		seen := 0
+		opts := TraceOptions{}
+		for pages := 0; ; pages++ {
+			tr, err := s.Trace(ctx, "big", opts)
+			if err != nil || len(tr.Steps) == 0 || tr.Steps[0].Index != seen || tr.Total != n {
+				t.Fatalf("page %d: %d steps, %+v", pages, len(tr.Steps), err)
+			}
+			if got := len(tr.Steps) * MaxStepBytes; got > MaxTracePageBytes+MaxStepBytes {
+				t.Fatalf("page %d: %d steps of 1 MiB, budget %d", pages, len(tr.Steps), MaxTracePageBytes)
+			}
+			seen += len(tr.Steps)
+			if tr.Next == "" {
+				if seen != n || pages == 0 {
+					t.Fatalf("%d steps in %d pages", seen, pages+1)
+				}
+				return
+			}
+			opts.After = tr.Next
+		}
+	}
+	check(s)
+	s.Close(ctx)
+	s = open(t, path)
+	defer s.Close(ctx)
+	check(s)
 }
