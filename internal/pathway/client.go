@@ -22,7 +22,7 @@ func NewClient(base *shared.Client) *Client { return &Client{base: base} }
 
 func memoryPath(id string) string { return MemoriesPath + "/" + url.PathEscape(id) }
 
-func scopeQuery(sc Scope, limit int) string {
+func scopeQuery(sc Scope, opts ListOptions) string {
 	v := url.Values{}
 	if sc.UserID != "" {
 		v.Set("user_id", sc.UserID)
@@ -33,8 +33,14 @@ func scopeQuery(sc Scope, limit int) string {
 	if sc.RunID != "" {
 		v.Set("run_id", sc.RunID)
 	}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
+	if opts.Limit != 0 {
+		v.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Order != "" {
+		v.Set("order", opts.Order)
+	}
+	if opts.After != "" {
+		v.Set("after", opts.After)
 	}
 	if len(v) == 0 {
 		return ""
@@ -49,13 +55,12 @@ func (c *Client) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 	return out, err
 }
 
-// List implements Service.List.
-func (c *Client) List(ctx context.Context, scope Scope, limit int) ([]Memory, error) {
+// List implements Service.List: one page; with OrderID follow Next for
+// the rest.
+func (c *Client) List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error) {
 	var out ListResponse
-	if err := c.base.JSON(ctx, http.MethodGet, MemoriesPath+scopeQuery(scope, limit), nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Results, nil
+	err := c.base.JSON(ctx, http.MethodGet, MemoriesPath+scopeQuery(scope, opts), nil, &out)
+	return out, err
 }
 
 // Get implements Service.Get.
@@ -80,7 +85,7 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 // DeleteAll implements Service.DeleteAll.
 func (c *Client) DeleteAll(ctx context.Context, scope Scope) (int, error) {
 	var out DeleteResponse
-	err := c.base.JSON(ctx, http.MethodDelete, MemoriesPath+scopeQuery(scope, 0), nil, &out)
+	err := c.base.JSON(ctx, http.MethodDelete, MemoriesPath+scopeQuery(scope, ListOptions{}), nil, &out)
 	return out.Deleted, err
 }
 

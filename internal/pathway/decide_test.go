@@ -106,7 +106,8 @@ func TestDecisionKeepsFacts(t *testing.T) {
 			if got := events(res); got != tc.want {
 				t.Errorf("events:\n got %s\nwant %s", got, tc.want)
 			}
-			ms, _ := s.List(ctx, u, 0)
+			lr, _ := s.List(ctx, u, ListOptions{})
+			ms := lr.Results
 			var left []string
 			for _, m := range ms {
 				left = append(left, m.Memory)

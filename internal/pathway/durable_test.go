@@ -166,8 +166,8 @@ func TestPendingWriteInvisibleUntilDurable(t *testing.T) {
 				first <- result{r, err}
 			}()
 			<-d.entered // the committer is writing the first add
-			if ms, _ := s.List(ctx, u, 0); len(ms) != 0 {
-				t.Fatalf("pending add visible to List: %+v", ms)
+			if lr, _ := s.List(ctx, u, ListOptions{}); len(lr.Results) != 0 {
+				t.Fatalf("pending add visible to List: %+v", lr.Results)
 			}
 			if rs, _ := s.Search(ctx, SearchRequest{Query: "coffee", Scope: u}); len(rs) != 0 {
 				t.Fatalf("pending add visible to Search: %+v", rs)
@@ -194,7 +194,8 @@ func TestPendingWriteInvisibleUntilDurable(t *testing.T) {
 			d.fail.Store(refuse)
 			release()
 			r1, r2, err3 := <-first, <-second, <-third
-			ms, _ := s.List(ctx, u, 0)
+			lr, _ := s.List(ctx, u, ListOptions{})
+			ms := lr.Results
 			if refuse {
 				if !errs.Is(r1.err, errs.Unavailable) || !errs.Is(r2.err, errs.Unavailable) || !errs.Is(err3, errs.Unavailable) {
 					t.Fatalf("errs: %v / %v / %v", r1.err, r2.err, err3)

@@ -112,3 +112,110 @@ func TestHTTPTracePages(t *testing.T) {
 		})
 	}
 }
+
+type memoryPage struct {
+	Results []struct {
+		ID     string `json:"id"`
+		Memory string `json:"memory"`
+	} `json:"results"`
+	Next *string `json:"next"`
+}
+
+func getMemories(t *testing.T, url string) memoryPage {
+	t.Helper()
+	code, body := do(t, "GET", url, "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", url, code, body)
+	}
+	var p memoryPage
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestHTTPMemoryPages: a scope of more than MaxLimit memories is listed in
+// full with order=id, after = the previous page's next (ADR-053); a memory
+// updated while paging is still listed once. The default order is as before.
+func TestHTTPMemoryPages(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	const n = 5 * pathway.MaxMessages
+	for k := 0; k < 5; k++ {
+		var b strings.Builder
+		b.WriteString(`{"user_id":"pager","infer":false,"messages":[`)
+		for i := 0; i < pathway.MaxMessages; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"role":"user","content":"fact %d"}`, k*pathway.MaxMessages+i)
+		}
+		b.WriteString("]}")
+		if code, body := do(t, "POST", base+pathway.MemoriesPath, b.String()); code != 200 {
+			t.Fatalf("add: %d %.200s", code, body)
+		}
+	}
+	if p := getMemories(t, base+pathway.MemoriesPath+"?user_id=pager"); len(p.Results) != pathway.DefaultLimit || p.Next != nil {
+		t.Fatalf("default order: %d results, next %v", len(p.Results), p.Next)
+	}
+
+	seen := map[string]int{}
+	last, after, pages := "", "", 0
+	for ; ; pages++ {
+		url := base + pathway.MemoriesPath + "?user_id=pager&order=id&limit=300"
+		if after != "" {
+			url += "&after=" + after
+		}
+		p := getMemories(t, url)
+		for _, m := range p.Results {
+			if m.ID <= last {
+				t.Fatalf("page %d: id %s after %s", pages, m.ID, last)
+			}
+			last = m.ID
+			seen[m.ID]++
+		}
+		if pages == 0 {
+			// Update the memory that sorts last: in the default order it
+			// would jump to the front, past the cursor.
+			all := getMemories(t, base+pathway.MemoriesPath+"?user_id=pager&limit=1000")
+			maxID := ""
+			for _, m := range all.Results {
+				maxID = max(maxID, m.ID)
+			}
+			if code, body := do(t, "PUT", base+pathway.MemoriesPath+"/"+maxID, `{"text":"updated while paging"}`); code != 200 {
+				t.Fatalf("put: %d %s", code, body)
+			}
+		}
+		if p.Next == nil {
+			break
+		}
+		if len(p.Results) != 300 || *p.Next != last {
+			t.Fatalf("page %d: %d results, next %q, last %q", pages, len(p.Results), *p.Next, last)
+		}
+		after = *p.Next
+	}
+	if len(seen) != n || pages != n/300 {
+		t.Fatalf("listed %d of %d memories in %d pages", len(seen), n, pages+1)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("%s listed %d times", id, k)
+		}
+	}
+
+	for _, tc := range []struct{ query, msg string }{
+		{"user_id=pager&after=x", "after"},
+		{"user_id=pager&order=recent&after=x", "after"},
+		{"user_id=pager&order=name", "order"},
+		{"user_id=pager&order=id&after=a/b", "after"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			code, body := do(t, "GET", base+pathway.MemoriesPath+"?"+tc.query, "")
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.msg) || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+}

@@ -285,9 +285,32 @@ func (r *UpdateRequest) Validate() error {
 	return problems("pathway.update", p)
 }
 
-// ListResponse answers GET /v1/pathway/memories (most recently updated first).
+// Orders of GET /v1/pathway/memories (ADR-053).
+const (
+	// OrderRecent (the default): most recently updated first, the first
+	// limit memories only (no cursor: an update moves a memory to the front).
+	OrderRecent = "recent"
+	// OrderID: ascending memory id, the order to page through a scope with
+	// after/next: a memory's id never changes, so every memory that lives
+	// through the paging is listed exactly once.
+	OrderID = "id"
+)
+
+// ListOptions selects what List returns.
+type ListOptions struct {
+	Limit int    // at most this many: <= 0 means DefaultLimit; at most MaxLimit
+	Order string // OrderRecent ("" too) or OrderID
+	// After, with OrderID only, is the previous page's Next (the last id it
+	// held): only memories with a greater id. "" = from the first.
+	After string
+}
+
+// ListResponse answers GET /v1/pathway/memories. Next (order=id only) is
+// the value to pass as after for the next page; "" (absent from the JSON)
+// when no more memories follow.
 type ListResponse struct {
 	Results []Memory `json:"results"`
+	Next    string   `json:"next,omitempty"`
 }
 
 // DeleteResponse answers DELETE /v1/pathway/memories/{id} and
@@ -441,9 +464,11 @@ type Service interface {
 	// Errors: Invalid (no id, no messages, bad fields), TooLarge,
 	// Unavailable (state.jsonl cannot be written).
 	Add(ctx context.Context, req AddRequest) (AddResponse, error)
-	// List returns the memories matching scope (at least one id), most
-	// recently updated first, at most limit (0 = 100, max 1000). Errors: Invalid.
-	List(ctx context.Context, scope Scope, limit int) ([]Memory, error)
+	// List returns the memories matching scope (at least one id), at most
+	// opts.Limit (0 = 100, max 1000): most recently updated first, or with
+	// OrderID by ascending id from after opts.After, with Next set when
+	// more follow. Errors: Invalid (ids, limit, order, after).
+	List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error)
 	// Get returns one memory. Errors: NotFound (never existed or deleted).
 	Get(ctx context.Context, id string) (Memory, error)
 	// Update replaces a memory's text (and metadata when given).

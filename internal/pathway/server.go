@@ -69,30 +69,30 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
-func scopeOf(r *http.Request) (Scope, int, error) {
+func scopeOf(r *http.Request) (Scope, ListOptions, error) {
 	q := r.URL.Query()
 	sc := Scope{UserID: q.Get("user_id"), AgentID: q.Get("agent_id"), RunID: q.Get("run_id")}
-	limit := 0
+	opts := ListOptions{Order: q.Get("order"), After: q.Get("after")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
-			return sc, 0, errs.Errorf("pathway.list", errs.Invalid, "limit %q: want 1..%d", s, MaxLimit)
+			return sc, opts, errs.Errorf("pathway.list", errs.Invalid, "limit %q: want 1..%d", s, MaxLimit)
 		}
-		limit = n
+		opts.Limit = n
 	}
-	return sc, limit, nil
+	return sc, opts, nil
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	sc, limit, err := scopeOf(r)
+	sc, opts, err := scopeOf(r)
 	if err != nil {
 		return err
 	}
-	ms, err := h.svc.List(r.Context(), sc, limit)
+	res, err := h.svc.List(r.Context(), sc, opts)
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, ListResponse{Results: ms})
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {

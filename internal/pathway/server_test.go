@@ -90,12 +90,13 @@ func TestHTTPMemories(t *testing.T) {
 	if err != nil || len(rs) != 1 || rs[0].ID != id || rs[0].Score <= 0 {
 		t.Fatalf("search: %+v %v", rs, err)
 	}
-	list, err := c.List(ctx, pathway.Scope{UserID: "alice"}, 0)
+	lr, err := c.List(ctx, pathway.Scope{UserID: "alice"}, pathway.ListOptions{})
+	list := lr.Results
 	if err != nil || len(list) != 2 || list[0].ID != id { // most recently updated first
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	if list, _ := c.List(ctx, pathway.Scope{UserID: "alice", RunID: "other"}, 0); len(list) != 0 {
-		t.Fatalf("list other run: %+v", list)
+	if lr, _ := c.List(ctx, pathway.Scope{UserID: "alice", RunID: "other"}, pathway.ListOptions{}); len(lr.Results) != 0 {
+		t.Fatalf("list other run: %+v", lr)
 	}
 	if err := c.Delete(ctx, id); err != nil {
 		t.Fatal(err)

@@ -711,19 +711,49 @@ func limitOf(n int) int {
 	return min(n, MaxLimit)
 }
 
-// List implements Service.List.
-func (s *Store) List(ctx context.Context, scope Scope, limit int) ([]Memory, error) {
-	if err := problems("pathway.list", scope.validate(true)); err != nil {
-		return nil, err
+// List implements Service.List. Both orders are total (ties of
+// updated_at by id), so the same state always lists the same way.
+func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error) {
+	p := scope.validate(true)
+	switch opts.Order {
+	case "", OrderRecent:
+		if opts.After != "" {
+			p = append(p, `after: only with order=id (the order that pages)`)
+		}
+	case OrderID:
+		if msg := checkID(opts.After); msg != "" {
+			p = append(p, "after: "+msg)
+		}
+	default:
+		p = append(p, fmt.Sprintf("order %q: want %s or %s", opts.Order, OrderRecent, OrderID))
 	}
+	if opts.Limit < 0 || opts.Limit > MaxLimit {
+		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", opts.Limit, MaxLimit, DefaultLimit))
+	}
+	if err := problems("pathway.list", p); err != nil {
+		return ListResponse{}, err
+	}
+	byID := opts.Order == OrderID
 	s.mu.RLock()
 	out := []Memory{}
-	s.inScope(scope, func(e *entry) { out = append(out, e.m) })
+	s.inScope(scope, func(e *entry) {
+		if !byID || e.m.ID > opts.After {
+			out = append(out, e.m)
+		}
+	})
 	s.mu.RUnlock()
+	limit := limitOf(opts.Limit)
+	if byID {
+		slices.SortFunc(out, func(a, b Memory) int { return cmp.Compare(a.ID, b.ID) })
+		if len(out) > limit {
+			return ListResponse{Results: out[:limit], Next: out[limit-1].ID}, nil
+		}
+		return ListResponse{Results: out}, nil
+	}
 	slices.SortFunc(out, func(a, b Memory) int {
 		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out[:min(len(out), limitOf(limit))], nil
+	return ListResponse{Results: out[:min(len(out), limit)]}, nil
 }
 
 func checkMemoryID(op, id string) error {

@@ -131,7 +131,8 @@ func TestAddPolicy(t *testing.T) {
 	if len(h) != 2 || *h[1].OldMemory != "Name is John" || *h[1].NewMemory != "Name is Bob" || h[1].Event != "UPDATE" {
 		t.Fatalf("history m002: %+v", h)
 	}
-	list, _ := s.List(ctx, u, 0)
+	lr, _ := s.List(ctx, u, ListOptions{})
+	list := lr.Results
 	var texts []string
 	for _, m := range list {
 		texts = append(texts, m.Memory)
@@ -173,7 +174,8 @@ func dump(t *testing.T, s *Store) string {
 	ctx := context.Background()
 	var b strings.Builder
 	for _, u := range []string{"alice", "bob"} {
-		ms, _ := s.List(ctx, Scope{UserID: u}, 1000)
+		lr, _ := s.List(ctx, Scope{UserID: u}, ListOptions{Limit: 1000})
+		ms := lr.Results
 		for _, m := range ms {
 			fmt.Fprintf(&b, "%s %s %q %v %v %s\n", u, m.ID, m.Memory, m.Metadata, m.UpdatedAt.Format(time.RFC3339Nano), m.Hash)
 		}
@@ -261,8 +263,8 @@ func TestTornTailReplays(t *testing.T) {
 		t.Fatalf("open: %+v %v", info, err)
 	}
 	defer s.Close(ctx)
-	if ms, _ := s.List(ctx, Scope{UserID: "u"}, 0); len(ms) != 1 || ms[0].Memory != "Likes tea" {
-		t.Fatalf("after torn tail: %+v", ms)
+	if lr, _ := s.List(ctx, Scope{UserID: "u"}, ListOptions{}); len(lr.Results) != 1 || lr.Results[0].Memory != "Likes tea" {
+		t.Fatalf("after torn tail: %+v", lr)
 	}
 }
 
