@@ -219,3 +219,44 @@ func TestHTTPMemoryPages(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPRepeatedQueryParams: a query parameter given twice is a 400
+// invalid naming it (the first value was used: DELETE ?user_id=a&user_id=b
+// deleted a's memories only), for every route that reads the query.
+func TestHTTPRepeatedQueryParams(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	for _, u := range []string{"a", "b"} {
+		if code, body := do(t, "POST", base+pathway.MemoriesPath, `{"user_id":"`+u+`","agent_id":"x","run_id":"r","text":"I like tea"}`); code != 200 {
+			t.Fatalf("add: %d %s", code, body)
+		}
+	}
+	appendSteps(t, base, "r", 2)
+	for _, tc := range []struct{ method, path, param string }{
+		{"GET", pathway.MemoriesPath + "?user_id=a&user_id=b", "user_id"},
+		{"GET", pathway.MemoriesPath + "?user_id=a&user_id=a", "user_id"},
+		{"GET", pathway.MemoriesPath + "?user_id=a&agent_id=x&agent_id=y", "agent_id"},
+		{"GET", pathway.MemoriesPath + "?run_id=r&run_id=s", "run_id"},
+		{"GET", pathway.MemoriesPath + "?user_id=a&limit=1&limit=2", "limit"},
+		{"GET", pathway.MemoriesPath + "?user_id=a&order=id&order=recent", "order"},
+		{"GET", pathway.MemoriesPath + "?user_id=a&order=id&after=&after=z", "after"},
+		{"DELETE", pathway.MemoriesPath + "?user_id=a&user_id=b", "user_id"},
+		{"DELETE", pathway.MemoriesPath + "?user_id=a&run_id=r&run_id=s", "run_id"},
+		{"GET", pathway.TracesPath + "/r?after=0&after=1", "after"},
+		{"GET", pathway.TracesPath + "/r?limit=1&limit=1", "limit"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			code, body := do(t, tc.method, base+tc.path, "")
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.param+": given 2 times") || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+	for _, u := range []string{"a", "b"} {
+		if p := getMemories(t, base+pathway.MemoriesPath+"?user_id="+u); len(p.Results) != 1 {
+			t.Fatalf("user %s after the refused deletes: %+v", u, p)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package pathway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -69,14 +70,37 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
-func scopeOf(r *http.Request) (Scope, ListOptions, error) {
+// queryValues returns the values of the named query parameters of r ("" =
+// absent). A parameter given more than once is Invalid, naming it: taking
+// one of the values silently (user_id=a&user_id=b listed, or deleted, a's
+// memories only) would answer a question the caller did not ask.
+func queryValues(r *http.Request, op string, names ...string) ([]string, error) {
 	q := r.URL.Query()
-	sc := Scope{UserID: q.Get("user_id"), AgentID: q.Get("agent_id"), RunID: q.Get("run_id")}
-	opts := ListOptions{Order: q.Get("order"), After: q.Get("after")}
-	if s := q.Get("limit"); s != "" {
+	out := make([]string, len(names))
+	var p []string
+	for i, name := range names {
+		switch vs := q[name]; len(vs) {
+		case 0:
+		case 1:
+			out[i] = vs[0]
+		default:
+			p = append(p, fmt.Sprintf("%s: given %d times, at most once", name, len(vs)))
+		}
+	}
+	return out, problems(op, p)
+}
+
+func scopeOf(r *http.Request, op string) (Scope, ListOptions, error) {
+	v, err := queryValues(r, op, "user_id", "agent_id", "run_id", "limit", "order", "after")
+	if err != nil {
+		return Scope{}, ListOptions{}, err
+	}
+	sc := Scope{UserID: v[0], AgentID: v[1], RunID: v[2]}
+	opts := ListOptions{Order: v[4], After: v[5]}
+	if s := v[3]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
-			return sc, opts, errs.Errorf("pathway.list", errs.Invalid, "limit %q: want 1..%d", s, MaxLimit)
+			return sc, opts, errs.Errorf(op, errs.Invalid, "limit %q: want 1..%d", s, MaxLimit)
 		}
 		opts.Limit = n
 	}
@@ -84,7 +108,7 @@ func scopeOf(r *http.Request) (Scope, ListOptions, error) {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	sc, opts, err := scopeOf(r)
+	sc, opts, err := scopeOf(r, "pathway.list")
 	if err != nil {
 		return err
 	}
@@ -96,7 +120,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
-	sc, _, err := scopeOf(r)
+	sc, _, err := scopeOf(r, "pathway.delete_all")
 	if err != nil {
 		return err
 	}
@@ -204,8 +228,12 @@ func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	opts := TraceOptions{After: r.URL.Query().Get("after")}
-	if s := r.URL.Query().Get("limit"); s != "" {
+	v, err := queryValues(r, "pathway.trace", "after", "limit")
+	if err != nil {
+		return err
+	}
+	opts := TraceOptions{After: v[0]}
+	if s := v[1]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxTraceLimit {
 			return errs.Errorf("pathway.trace", errs.Invalid, "limit %q: want 1..%d", s, MaxTraceLimit)
