@@ -291,14 +291,21 @@ func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outD
 		// cannot hold (a zone, a time of day) takes the type the sniffer
 		// gives such values; the file is read again with every row sniffed.
 		m := reBadValue.FindStringSubmatch(rawMessage(err))
-		if m == nil || m[2] != "zone" && m[2] != "time" {
+		if m == nil || m[2] != "zone" && m[2] != "time" && m[2] != "nanos" {
 			break
 		}
 		col, _ := strconv.Atoi(m[1])
 		if col >= len(h.names) || promote[h.names[col]] != "" {
 			break
 		}
-		promote[h.names[col]] = promotion(m[3])
+		if m[2] == "nanos" {
+			if m[3] != "TIMESTAMP" {
+				break // past TIMESTAMP_NS too: refused
+			}
+			promote[h.names[col]] = "TIMESTAMP_NS"
+		} else {
+			promote[h.names[col]] = promotion(m[3])
+		}
 		res, err = run(usedMaxLine, true)
 	}
 	if err != nil {
@@ -336,7 +343,7 @@ func (c *Converter) convertCSV(ctx context.Context, in Input, h *csvHeader, outD
 func (c *Converter) convertCSVRuns(ctx context.Context, in Input, run func(maxLine int, fullSniff bool) (*Result, error)) (*Result, error) {
 	resniff := func(err error) bool {
 		msg := rawMessage(err)
-		if m := reBadValue.FindStringSubmatch(msg); m != nil && (m[2] == "zone" || m[2] == "time") {
+		if m := reBadValue.FindStringSubmatch(msg); m != nil && (m[2] == "zone" || m[2] == "time" || m[2] == "nanos") {
 			return false // convertCSV gives the column another type
 		}
 		return strings.Contains(msg, "Could not convert") && strings.Contains(msg, "auto-detected") ||
@@ -387,7 +394,7 @@ func (c *Converter) csvQuery(ctx context.Context, path string, h *csvHeader, sch
 	exact := map[int]exactCol{}
 	for i, col := range cols {
 		if typ, ok := temporalType(col.Type); ok {
-			if typ == "TIME" || typ == "DATE" && dateISO || typ == "TIMESTAMP" && tsISO {
+			if typ == "TIME" || typ == "DATE" && dateISO || strings.HasPrefix(typ, "TIMESTAMP") && tsISO {
 				exact[i] = exactCol{typ: typ, temporal: true}
 			}
 			continue

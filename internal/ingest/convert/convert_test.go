@@ -725,3 +725,62 @@ func TestExactBigNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestSubMicroseconds: digits past the microsecond are never cut. A
+// created column holding them is TIMESTAMP_NS; an append into a TIMESTAMP
+// column is refused with the line (ADR-023 "Exact big numbers").
+func TestSubMicroseconds(t *testing.T) {
+	c := newConv(t)
+	ts := []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMP"}}
+	ns := []Column{{Name: "id", Type: "BIGINT"}, {Name: "t", Type: "TIMESTAMP_NS"}}
+	for _, tc := range []struct {
+		name, data string
+		in         []Column
+		schema     string
+		values     string
+	}{
+		{"create", "id,t\n1,2024-01-01 10:00:00.123456789\n2,2024-01-01 10:00:00\n", nil, "id BIGINT,t TIMESTAMP_NS", "1|2024-01-01 10:00:00.123456789;2|2024-01-01 10:00:00"},
+		{"create late", "id,t\n" + strings.Repeat("1,2024-01-01 10:00:00.5\n", 30000) + "2,2024-01-01T10:00:00.000000001\n", nil, "id BIGINT,t TIMESTAMP_NS", ""},
+		{"create zeros past micros", "id,t\n1,2024-01-01 10:00:00.123456000\n", nil, "id BIGINT,t TIMESTAMP", "1|2024-01-01 10:00:00.123456"},
+		{"append zeros past micros", "id,t\n1,2024-01-01 10:00:00.1234560\n", ts, "id BIGINT,t TIMESTAMP", "1|2024-01-01 10:00:00.123456"},
+		{"append into TIMESTAMP_NS", "id,t\n1,2024-01-01 10:00:00.123456789\n2,2024-01-01T10:00:00Z\n", ns, "id BIGINT,t TIMESTAMP_NS", "1|2024-01-01 10:00:00.123456789;2|2024-01-01 10:00:00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(tc.data)), Format: CSV, Schema: tc.in}, filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sch []string
+			for _, col := range res.Schema {
+				sch = append(sch, col.Name+" "+col.Type)
+			}
+			if strings.Join(sch, ",") != tc.schema {
+				t.Fatalf("schema %v, want %s", sch, tc.schema)
+			}
+			if got := dump(t, c, res); tc.values != "" && got != tc.values {
+				t.Fatalf("values %q, want %q", got, tc.values)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, data string
+		in         []Column
+		want       []string
+	}{
+		{"append into TIMESTAMP", "id,t\n1,2024-01-01 10:00:00.5\n2,2024-01-01 10:00:00.123456789\n", ts, []string{"line 3", `column "t" (2)`, `value "2024-01-01 10:00:00.123456789" has more fractional second digits than TIMESTAMP holds (microseconds`}},
+		{"append past nanos", "id,t\n1,2024-01-01 10:00:00.1234567891\n", ns, []string{"line 2", "than TIMESTAMP_NS holds (nanoseconds"}},
+		{"create past nanos", "id,t\n1,2024-01-01 10:00:00.1234567891\n", nil, []string{"line 2", `column "t" (2)`, "than TIMESTAMP_NS holds"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(tc.data)), Format: CSV, Schema: tc.in}, filepath.Join(t.TempDir(), "out"))
+			if errs.KindOf(err) != errs.Invalid {
+				t.Fatalf("want invalid, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs.Message(err), w) {
+					t.Errorf("message %q lacks %q", errs.Message(err), w)
+				}
+			}
+		})
+	}
+}

@@ -64,7 +64,7 @@ func (c *Converter) appendFormats(ctx context.Context, in Input, h *csvHeader) e
 	df, tf := datasetFormat(in.Schema, "DATE"), datasetFormat(in.Schema, "TIMESTAMP")
 	var dated bool
 	for _, col := range in.Schema {
-		dated = dated || isType(col.Type, "DATE") || isType(col.Type, "TIMESTAMP")
+		dated = dated || isType(col.Type, "DATE") || isType(col.Type, "TIMESTAMP") || isType(col.Type, "TIMESTAMP_NS")
 	}
 	if !dated {
 		return nil

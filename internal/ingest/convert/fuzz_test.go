@@ -330,11 +330,14 @@ func FuzzAppendTemporalNested(f *testing.F) {
 		"2024-01-01 10:00:00-01:30,2024-01-01 23:59:59+09,[]\n",
 		"2024-01-01 10:00:00 UTC,2024-01-01T12:00:00,\"[7.0, 1e2]\"\n",
 		",,\n",
+		"2024-01-01 10:00:00.123456789,2024-01-01,[1]\n",
+		"2024-01-01T10:00:00.1234560Z,2024-01-01,[1]\n",
 	} {
 		f.Add([]byte(s))
 	}
 	c := fuzzConverter(f)
 	schema := []Column{{Name: "ts", Type: "TIMESTAMP"}, {Name: "d", Type: "DATE"}, {Name: "li", Type: "INTEGER[]"}}
+	reCut := regexp.MustCompile(`\.[0-9]{6}[0-9]*[1-9]`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		data, recs, got := appendCSV(t, c, "ts,d,li\n", body, schema)
 		for i, rec := range recs {
@@ -344,6 +347,9 @@ func FuzzAppendTemporalNested(f *testing.F) {
 			}
 			if m := reOffset.FindStringSubmatch(rec[0]); m != nil && strings.Trim(m[2]+m[3], "0") != "" {
 				t.Fatalf("%q: row %d: ts %q stored as %s (offset dropped)", data, i+1, rec[0], vals[0])
+			}
+			if reCut.MatchString(rec[0]) {
+				t.Fatalf("%q: row %d: ts %q stored as %s (sub-microsecond digits cut)", data, i+1, rec[0], vals[0])
 			}
 			if m := reDateTime.FindStringSubmatch(rec[1]); m != nil && m[1]+m[2] != "0000" {
 				t.Fatalf("%q: row %d: d %q stored as %s (time dropped)", data, i+1, rec[1], vals[1])

@@ -123,7 +123,7 @@ func decimalRangeSQL(v, typ string) string {
 // tag + "<column index>:<invalid|inexact>:<type>:" + the value.
 const badValueTag = "lakehouse:bad-value:"
 
-var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed|zone|time):([A-Z0-9(), \[\]*]+):((?s).*)$`)
+var reBadValue = regexp.MustCompile(`lakehouse:bad-value:(\d+):(invalid|inexact|mixed|zone|time|nanos):([A-Z0-9_(), \[\]*]+):((?s).*)$`)
 
 // reNestedValue matches nestedColumnSQL's error: a leaf inside a nested
 // value ("<bytes>:<leaf><whole value>" in the last group).
@@ -238,6 +238,12 @@ func badValue(in Input, h *csvHeader, m []string) error {
 		what = fmt.Sprintf("value %q has a time zone offset; the column is %s (no time zone) and would store another instant (write it without an offset, or with +00/Z)", shorten(value, 100), typ)
 	case kind == "time":
 		what = fmt.Sprintf("value %q has a time of day (or a time zone); the column is DATE and would drop it", shorten(value, 100))
+	case kind == "nanos":
+		unit := "microseconds, 6 fractional digits"
+		if typ == "TIMESTAMP_NS" {
+			unit = "nanoseconds, 9 fractional digits"
+		}
+		what = fmt.Sprintf("value %q has more fractional second digits than %s holds (%s); they would be cut", shorten(value, 100), typ, unit)
 	case kind == "inexact" && strings.HasPrefix(typ, "DECIMAL"):
 		what = fmt.Sprintf("value %q has more decimal places than %s holds (%d); it would be rounded", shorten(value, 100), typ, scale)
 	case kind == "inexact" && (typ == "DOUBLE" || typ == "FLOAT"):

@@ -15,6 +15,12 @@ package convert
 // instant or day written. On create a refused value makes the column the
 // type DuckDB's sniffer gives such values inside its sample (promotion):
 // TIMESTAMP WITH TIME ZONE for a TIMESTAMP, VARCHAR for a DATE or TIME.
+//
+// Sub-microsecond digits: the cast to TIMESTAMP keeps 6 fractional digits
+// and cuts the rest (.123456789 is .123456). A value with a non-zero digit
+// past the 6th ("nanos" tag) makes a created column TIMESTAMP_NS (the file
+// is read again) and is refused with its line on append into a TIMESTAMP
+// column; TIMESTAMP_NS columns are checked the same way past 9 digits.
 
 import (
 	"fmt"
@@ -25,7 +31,7 @@ import (
 // TIMESTAMP (no zone) and returns its canonical name.
 func temporalType(t string) (string, bool) {
 	switch u := strings.ToUpper(strings.TrimSpace(t)); u {
-	case "DATE", "TIME", "TIMESTAMP":
+	case "DATE", "TIME", "TIMESTAMP", "TIMESTAMP_NS":
 		return u, true
 	}
 	return "", false
@@ -49,9 +55,16 @@ func temporalColumnSQL(i int, typ string) string {
 		return fmt.Sprintf("epoch_us(TRY_CAST(%s AS TIMESTAMP WITH TIME ZONE)) IS NOT DISTINCT FROM epoch_us(%s)", text, naive)
 	}
 	switch typ {
-	case "TIMESTAMP":
-		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN %[2]s::VARCHAR = %[1]s OR NOT %[4]s OR %[5]s THEN %[2]s ELSE %[6]s END",
-			c, v, tag("invalid"), zoned, zeroOffset(c, v), tag("zone"))
+	case "TIMESTAMP", "TIMESTAMP_NS":
+		// More fractional digits than the type keeps, not all zeros, are
+		// cut by the cast (.123456789 is .123456 in a TIMESTAMP).
+		digits := 6
+		if typ == "TIMESTAMP_NS" {
+			digits = 9
+		}
+		cut := fmt.Sprintf(`regexp_matches(%s, '\.[0-9]{%d}[0-9]*[1-9]')`, c, digits)
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN %[2]s::VARCHAR = %[1]s THEN %[2]s WHEN %[7]s THEN %[8]s WHEN NOT %[4]s OR %[5]s THEN %[2]s ELSE %[6]s END",
+			c, v, tag("invalid"), zoned, zeroOffset(c, v), tag("zone"), cut, tag("nanos"))
 	case "TIME":
 		day := "'2000-01-01 ' || " + c
 		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[2]s IS NULL THEN %[3]s WHEN %[2]s::VARCHAR = %[1]s OR NOT %[4]s OR %[5]s THEN %[2]s ELSE %[6]s END",
