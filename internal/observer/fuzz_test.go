@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzLoadTail: any bytes as ops.jsonl reload without a panic; the file is
@@ -18,7 +19,8 @@ func FuzzLoadTail(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Skip()
 		}
-		first, err := loadTail(p, 16)
+		now := time.Now()
+		first, err := loadTail(p, 16, now)
 		if err != nil {
 			return
 		}
@@ -26,7 +28,7 @@ func FuzzLoadTail(f *testing.F) {
 		if len(b) > 0 && b[len(b)-1] != '\n' {
 			t.Fatalf("torn tail left in place: %q", b)
 		}
-		second, err := loadTail(p, 16)
+		second, err := loadTail(p, 16, now)
 		if err != nil || len(second.events) != len(first.events) || second.torn {
 			t.Fatalf("reload disagrees: %d vs %d events, torn=%v, err=%v", len(first.events), len(second.events), second.torn, err)
 		}

@@ -48,6 +48,14 @@ const (
 	MaxRingSize     = 10_000_000
 )
 
+// MaxClockSkew is how far an event's ts may be ahead of observerd's
+// clock (ADR-050). The harness stamps events when a request starts,
+// so a later ts is a wrong clock or a bad client: one year-3026 event
+// made every /stats "to" say 3026 until it left the ring. Five
+// minutes, Kerberos's default skew, leaves room for hosts whose
+// clocks are NTP-synced but not to the second.
+const MaxClockSkew = 5 * time.Minute
+
 // Event is one operation: the harness's shared.OpEvent, so what a daemon
 // reports and what observerd answers are the same type.
 type Event = shared.OpEvent
@@ -62,10 +70,14 @@ type IngestResponse struct {
 	Accepted int `json:"accepted"`
 }
 
-// Validate checks the whole batch; one bad event rejects the batch (the
+// Validate checks the whole batch against the local clock (ValidateAt).
+func (r *IngestRequest) Validate() error { return r.ValidateAt(time.Now()) }
+
+// ValidateAt checks the whole batch; one bad event rejects the batch (the
 // message names up to ten problems by index). A zero ts is left for the
-// Observer to stamp with the receive time.
-func (r *IngestRequest) Validate() error {
+// Observer to stamp with the receive time; a ts more than MaxClockSkew
+// after now is refused.
+func (r *IngestRequest) ValidateAt(now time.Time) error {
 	const op = "observer.ingest"
 	switch {
 	case len(r.Events) == 0:
@@ -75,7 +87,7 @@ func (r *IngestRequest) Validate() error {
 	}
 	var problems []string
 	for i := range r.Events {
-		for _, p := range validateEvent(&r.Events[i]) {
+		for _, p := range validateEvent(&r.Events[i], now) {
 			if len(problems) == 10 {
 				problems = append(problems, "...")
 				return errs.E(op, errs.Invalid, strings.Join(problems, "; "))
@@ -89,8 +101,13 @@ func (r *IngestRequest) Validate() error {
 	return nil
 }
 
-func validateEvent(e *Event) []string {
+// validateEvent lists what is wrong with e, received at now.
+func validateEvent(e *Event, now time.Time) []string {
 	var p []string
+	if e.TS.After(now.Add(MaxClockSkew)) {
+		p = append(p, fmt.Sprintf("ts: %s is more than %v ahead of observerd's clock (%s): check the reporting host's clock",
+			e.TS.Format(time.RFC3339Nano), MaxClockSkew, now.UTC().Format(time.RFC3339)))
+	}
 	text := func(field, s string, maxLen int, required bool) {
 		switch {
 		case s == "" && required:

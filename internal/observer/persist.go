@@ -53,14 +53,18 @@ type persistor struct {
 type loadResult struct {
 	events  []Event // the last keep valid events, oldest first
 	lines   int     // complete lines left in the file
-	corrupt int     // complete lines that did not parse (skipped)
+	corrupt int     // complete lines that did not parse or validate (skipped)
+	future  int     // valid events dated more than MaxClockSkew after now (skipped)
 	torn    bool    // an unterminated last line was cut off
 }
 
 // loadTail reads path (missing = empty), cuts an unterminated last line
 // (a crash mid-append) by truncating the file to its last newline, skips
-// lines that are not a valid event, and keeps the last keep events.
-func loadTail(path string, keep int) (loadResult, error) {
+// lines that are not a valid event, and keeps the last keep events. An
+// event more than MaxClockSkew after now (written before that bound, or
+// before the clock stepped back) is skipped too: it would set every
+// /stats "to" until it left the ring.
+func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 	var res loadResult
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -88,8 +92,16 @@ func loadTail(path string, keep int) (loadResult, error) {
 		good += int64(len(line))
 		res.lines++
 		var e Event
-		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil || len(validateEvent(&e)) > 0 {
+		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil {
 			res.corrupt++
+			continue
+		}
+		if p := validateEvent(&e, now); len(p) > 0 {
+			if len(p) == 1 && e.TS.After(now.Add(MaxClockSkew)) {
+				res.future++
+			} else {
+				res.corrupt++
+			}
 			continue
 		}
 		if len(evs) < keep {

@@ -270,7 +270,7 @@ func TestLoadTailTornAndCorrupt(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res, err := loadTail(path, 3)
+	res, err := loadTail(path, 3, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestLoadTailTornAndCorrupt(t *testing.T) {
 	if err := o.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	res, err = loadTail(path, 100)
+	res, err = loadTail(path, 100, time.Now())
 	if err != nil || res.torn || res.corrupt != 1 || len(res.events) != 6 || res.events[5].RequestID != "r9" {
 		t.Fatalf("after append: %+v %v", res, err)
 	}
@@ -337,19 +337,19 @@ func TestHugeDurationsNeverPoisonStats(t *testing.T) {
 
 func TestLoadMissingAndEmpty(t *testing.T) {
 	dir := t.TempDir()
-	res, err := loadTail(filepath.Join(dir, "nope.jsonl"), 10)
+	res, err := loadTail(filepath.Join(dir, "nope.jsonl"), 10, time.Now())
 	if err != nil || len(res.events) != 0 {
 		t.Fatalf("missing: %+v %v", res, err)
 	}
 	p := filepath.Join(dir, "empty.jsonl")
 	os.WriteFile(p, nil, 0o644)
-	res, err = loadTail(p, 10)
+	res, err = loadTail(p, 10, time.Now())
 	if err != nil || len(res.events) != 0 || res.torn {
 		t.Fatalf("empty: %+v %v", res, err)
 	}
 	// Only a torn line.
 	os.WriteFile(p, []byte(`{"service":`), 0o644)
-	res, err = loadTail(p, 10)
+	res, err = loadTail(p, 10, time.Now())
 	if err != nil || !res.torn || len(res.events) != 0 {
 		t.Fatalf("torn only: %+v %v", res, err)
 	}

@@ -65,13 +65,17 @@ func Open(opts Options) (*Observer, error) {
 	}
 	o.hub.onDrop = func(n int) { streamDropped.Add(float64(n)) }
 	if opts.Path != "" {
-		res, err := loadTail(opts.Path, opts.RingSize)
+		res, err := loadTail(opts.Path, opts.RingSize, opts.Now())
 		if err != nil {
 			return nil, errs.E(op, errs.Internal, err)
 		}
 		if res.torn || res.corrupt > 0 {
 			opts.Log.Warn("ops.jsonl had damaged lines; skipped", "op", "observer.load", "path", opts.Path,
 				"torn_last_line_cut", res.torn, "corrupt_lines", res.corrupt)
+		}
+		if res.future > 0 {
+			opts.Log.Warn("ops.jsonl had events dated ahead of the clock; skipped", "op", "observer.load", "path", opts.Path,
+				"events", res.future, "max_skew", MaxClockSkew.String())
 		}
 		o.ring.add(res.events)
 		opts.Log.Info("ops.jsonl reloaded", "op", "observer.load", "path", opts.Path, "events", len(res.events), "lines", res.lines)
@@ -87,10 +91,10 @@ func Open(opts Options) (*Observer, error) {
 // Ingest implements Service.Ingest.
 func (o *Observer) Ingest(ctx context.Context, events []Event) (IngestResponse, error) {
 	req := IngestRequest{Events: events}
-	if err := req.Validate(); err != nil {
+	now := o.now()
+	if err := req.ValidateAt(now); err != nil {
 		return IngestResponse{}, err
 	}
-	now := o.now()
 	for i := range events {
 		if events[i].TS.IsZero() {
 			events[i].TS = now
