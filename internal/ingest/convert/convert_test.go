@@ -632,6 +632,7 @@ func TestExactBigNumbers(t *testing.T) {
 		{"jsonl bigint boundary", JSONL, `{"v":9223372036854775808}` + "\n" + `{"v":-9223372036854775808}` + "\n", "v DECIMAL(38,0)", "9223372036854775808;-9223372036854775808"},
 		{"jsonl nested hugeint", JSONL, `{"s":{"x":18446744073709551615},"l":[-1,18446744073709551615]}` + "\n", "s STRUCT(x DECIMAL(38,0)),l DECIMAL(38,0)[]", "{'x': 18446744073709551615}|[-1, 18446744073709551615]"},
 		{"jsonl with fractions", JSONL, `{"v":18446744073709551617,"w":"a"}` + "\n" + `{"v":1.5,"w":"b"}` + "\n", "v DECIMAL(38,1),w VARCHAR", "18446744073709551617.0|a;1.5|b"},
+		{"jsonl late past bigint", JSONL, strings.Repeat(`{"v":1}`+"\n", 30000) + `{"v":9223372036854775808}` + "\n", "v DECIMAL(38,0)", ""},
 		{"jsonl late key kept", JSONL, strings.Repeat(`{"v":1.5}`+"\n", 30000) + `{"v":18446744073709551617,"w":"late"}` + "\n", "v DECIMAL(38,1),w VARCHAR", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -170,7 +170,10 @@ func (c *Converter) exactJSONL(ctx context.Context, in Input, res *Result, batch
 const jsonSampleLines = 20000
 
 // jsonLateValues says whether a field sniffed as an integer type holds,
-// somewhere, anything but an integer: a number written with a fraction or
+// somewhere, anything but an integer — or an integer past BIGINT (JSON's
+// UBIGINT kind: a field sniffed BIGINT refused it as "Failed to cast value
+// to numerical"; read again, the field is HUGEINT, stored DECIMAL(38,0)):
+// a number written with a fraction or
 // an exponent (JSON's DOUBLE kind: 7.5, and also 7.0 or 1e2, which
 // re-reading merely keeps exact), a boolean (DuckDB's reader would store
 // true as 1), a string, an object or an array; or a field whose type
@@ -202,7 +205,7 @@ func (c *Converter) jsonLateValues(ctx context.Context, path string, cols []Colu
 	objects := "read_json_objects(" + sqlString(path) + ", format = 'newline_delimited')"
 	sel := []string{"false"}
 	if len(paths) > 0 {
-		sel[0] = "coalesce(bool_or(list_has_any(json_type(json, [" + strings.Join(paths, ", ") + "]), ['DOUBLE', 'BOOLEAN', 'VARCHAR', 'OBJECT', 'ARRAY'])), false)"
+		sel[0] = "coalesce(bool_or(list_has_any(json_type(json, [" + strings.Join(paths, ", ") + "]), ['DOUBLE', 'UBIGINT', 'BOOLEAN', 'VARCHAR', 'OBJECT', 'ARRAY'])), false)"
 	}
 	sel = append(sel, nested...)
 	all := make([]sql.NullString, len(nested))
