@@ -81,9 +81,16 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for run, names := range ackedSteps {
-			tr, err := c.Trace(ctx, run, pathway.TraceOptions{})
-			if err != nil {
-				t.Fatalf("round %d: trace %s: %v", round, run, err)
+			var tr pathway.Trace
+			for opts := (pathway.TraceOptions{Limit: pathway.MaxTraceLimit}); ; {
+				page, err := c.Trace(ctx, run, opts)
+				if err != nil {
+					t.Fatalf("round %d: trace %s: %v", round, run, err)
+				}
+				tr.Steps = append(tr.Steps, page.Steps...)
+				if opts.After = page.Next; opts.After == "" {
+					break
+				}
 			}
 			// The acknowledged steps appear in ack order (unacknowledged but
 			// durable ones may sit between them).
