@@ -20,6 +20,14 @@ package convert
 //     in all) the upload is refused with the value's line: no type stores
 //     the column as written.
 //
+// JSONL: DuckDB's JSON reader keeps the text of an integer past UBIGINT
+// only; a number written with a fraction or an exponent is a DOUBLE
+// before any cast, so such a column is read again with those fields as
+// JSON (the integers' text exact) and a lossy number written with a
+// fraction or an exponent is refused. On append, a JSONL field read as
+// DOUBLE going into an integer or DECIMAL column is checked the same way
+// and read as JSON (the append's casts then check the text).
+//
 // Values below 2^53 keep DOUBLE semantics (a fraction keeps 17 significant
 // digits, 1e-400 is 0), and so does an append into a DOUBLE column.
 
