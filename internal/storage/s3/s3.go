@@ -226,7 +226,7 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 		return errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range not satisfiable for object %q", key))
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		return errs.E(op, errs.Unavailable, fmt.Sprintf("%s refused storaged's credentials (%s); check [s3.primary] in the secrets file", s.where, resp.Code))
-	case "XMinioInvalidObjectName", "KeyTooLongError", "InvalidArgument", "XMinioObjectNameInvalid":
+	case "XMinioInvalidObjectName", "KeyTooLongError", "InvalidArgument", "XMinioObjectNameInvalid", "XMinioInvalidResourceName":
 		return errs.E(op, errs.Invalid, fmt.Sprintf("key %q: S3 refused it (%s)", key, resp.Code))
 	}
 	if cerr := ctx.Err(); cerr != nil {
@@ -281,6 +281,18 @@ func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error
 	}
 	oi, err := s.core.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 	if err != nil {
+		if minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest {
+			// A HEAD's 400 has no body, so no S3 error code (MinIO refuses
+			// a "." segment so): a one-byte GET gets the code.
+			var gopts minio.GetObjectOptions
+			_ = gopts.SetRange(0, 0)
+			rc, _, _, gerr := s.core.GetObject(ctx, s.cfg.Bucket, key, gopts)
+			if gerr == nil {
+				rc.Close()
+			} else if minio.ToErrorResponse(gerr).StatusCode == http.StatusBadRequest {
+				err = gerr
+			}
+		}
 		return storage.ObjectInfo{}, s.missing(ctx, "s3.head", key, err)
 	}
 	return toInfo(key, oi), nil
@@ -345,6 +357,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // List implements storage.Store.List (ListObjectsV2 with start-after).
+// MinIO refuses a prefix or start-after holding a name no object can have
+// (a "." or ".." segment, "//", a control character): "d/." still lists
+// "d/.env". Such a listing asks for the part before that name (a prefix of
+// it, so it holds every key wanted) and keeps the keys that match.
 func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.ListPage, error) {
 	limit := opts.Limit
 	if limit <= 0 {
@@ -357,26 +373,81 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	if after != "" && after < opts.Prefix {
 		after = "" // every key with the prefix is after it
 	}
+	prefix, startAfter := opts.Prefix, after
+	filter := false // prefix or startAfter was cut: keep only the keys wanted
 	for {
 		if err := ctx.Err(); err != nil {
 			return storage.ListPage{}, errs.E("s3.list", err)
 		}
 		want := min(limit+1-len(page.Objects), 1000)
-		res, err := s.core.ListObjectsV2(s.cfg.Bucket, opts.Prefix, after, token, "", want)
+		res, err := s.core.ListObjectsV2(s.cfg.Bucket, prefix, startAfter, token, "", want)
 		if err != nil {
+			if !filter && token == "" && refusedName(err) {
+				p, a := listableName(prefix), listableName(startAfter)
+				if p != prefix || a != startAfter {
+					prefix, startAfter, filter = p, a, true
+					continue
+				}
+			}
+			if refusedName(err) {
+				return storage.ListPage{}, errs.E("s3.list", errs.Invalid, fmt.Sprintf("prefix %q, after %q: S3 refused it (%s)",
+					opts.Prefix, opts.After, minio.ToErrorResponse(err).Code))
+			}
 			return storage.ListPage{}, s.mapErr(ctx, "s3.list", "", err)
 		}
 		for _, o := range res.Contents {
+			if filter {
+				if o.Key <= after {
+					continue
+				}
+				if !strings.HasPrefix(o.Key, opts.Prefix) {
+					if o.Key > opts.Prefix {
+						return page, nil // past every key with the prefix
+					}
+					continue
+				}
+			}
 			page.Objects = append(page.Objects, toInfo(o.Key, o))
-		}
-		if len(page.Objects) > limit {
-			page.Objects = page.Objects[:limit]
-			page.Next = page.Objects[limit-1].Key
-			return page, nil
+			if len(page.Objects) > limit {
+				page.Objects = page.Objects[:limit]
+				page.Next = page.Objects[limit-1].Key
+				return page, nil
+			}
 		}
 		if !res.IsTruncated || res.NextContinuationToken == "" {
 			return page, nil
 		}
 		token = res.NextContinuationToken
 	}
+}
+
+// refusedName reports S3's refusal of a name in the request (MinIO:
+// XMinioInvalidResourceName for "." and "..", XMinioInvalidObjectName for
+// "//" or a NUL).
+func refusedName(err error) bool {
+	switch minio.ToErrorResponse(err).Code {
+	case "XMinioInvalidResourceName", "XMinioInvalidObjectName", "XMinioObjectNameInvalid", "InvalidArgument":
+		return true
+	}
+	return false
+}
+
+// listableName cuts name before its first part that S3 may refuse in a
+// listing: a "." or ".." segment (complete or the unfinished last one), an
+// empty segment, a control character. The result is a prefix of name.
+func listableName(name string) string {
+	if i := strings.IndexFunc(name, func(r rune) bool { return r < 0x20 }); i >= 0 {
+		name = name[:i]
+	}
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '/' {
+			seg := name[start:i]
+			if seg == "." || seg == ".." || (seg == "" && i < len(name)) {
+				return name[:start]
+			}
+			start = i + 1
+		}
+	}
+	return name
 }

@@ -245,6 +245,76 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			t.Fatalf("empty list = %+v, %v", page, err)
 		}
 	})
+
+	// A prefix (or an after) ending in "." or "..", or holding what no key
+	// can (an empty segment, a NUL), is still a prefix: the keys that start
+	// with it, maybe none. MinIO refuses such names in a listing
+	// (XMinioInvalidResourceName), which the s3 backend answered as a 502.
+	t.Run("ListDotPrefixes", func(t *testing.T) {
+		s := newStore(t)
+		keys := []string{"-x", ".env", ".git/config", "a", "d/-", "d/..y", "d/.hidden", "d/.z/w", "d/a", "e"}
+		for _, k := range keys {
+			MustPut(t, s, k, []byte(k))
+		}
+		for _, tc := range []struct {
+			prefix, after string
+			limit         int
+			want          string
+		}{
+			{".", "", 100, ".env,.git/config"},
+			{".", "", 1, ".env,.git/config"},
+			{"..", "", 100, ""},
+			{"d/.", "", 100, "d/..y,d/.hidden,d/.z/w"},
+			{"d/.", "", 1, "d/..y,d/.hidden,d/.z/w"},
+			{"d/..", "", 100, "d/..y"},
+			{"d/./", "", 100, ""},
+			{"d/.z/.", "", 100, ""},
+			{"d//", "", 100, ""},
+			{"d/\x00", "", 100, ""},
+			{"d/.\x01", "", 100, ""},
+			{"d/.h\x01", "", 100, ""},
+			{"d/", "d/.", 100, "d/..y,d/.hidden,d/.z/w,d/a"},
+			{"d/", "d/..", 100, "d/..y,d/.hidden,d/.z/w,d/a"},
+			{"", ".", 100, ".env,.git/config,a,d/-,d/..y,d/.hidden,d/.z/w,d/a,e"},
+			{"d/.", "d/.hidden", 100, "d/.z/w"},
+		} {
+			var got []string
+			after := tc.after
+			for range 20 {
+				page, err := s.List(ctx, storage.ListOptions{Prefix: tc.prefix, After: after, Limit: tc.limit})
+				if err != nil {
+					t.Fatalf("list prefix %q after %q: %v", tc.prefix, after, err)
+				}
+				for _, o := range page.Objects {
+					got = append(got, o.Key)
+				}
+				if page.Next == "" {
+					break
+				}
+				after = page.Next
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("list prefix %q after %q limit %d = %q, want %q", tc.prefix, tc.after, tc.limit, got, tc.want)
+			}
+		}
+	})
+
+	// A "." segment in a key is the caller's mistake on every backend (the
+	// local one keeps keys as paths, MinIO refuses it): 400, not a 502.
+	t.Run("DotSegmentKey", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"a/./b", "./a", "a/."} {
+			if _, err := s.Put(ctx, k, strings.NewReader("x"), 1, storage.PutOptions{}); !errs.Is(err, errs.Invalid) {
+				t.Errorf("put %q: %v, want invalid", k, err)
+			}
+			if _, _, err := s.Get(ctx, k, storage.Whole); !errs.Is(err, errs.Invalid) {
+				t.Errorf("get %q: %v, want invalid", k, err)
+			}
+			if _, err := s.Head(ctx, k); !errs.Is(err, errs.Invalid) {
+				t.Errorf("head %q: %v, want invalid", k, err)
+			}
+		}
+	})
 }
 
 // MustPut stores data at key.
