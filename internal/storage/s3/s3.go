@@ -326,10 +326,15 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 	rc, oi, hdr, err := s.core.GetObject(ctx, s.cfg.Bucket, key, gopts)
 	if err != nil {
 		mapped := s.mapErr(ctx, op, key, err)
-		if ranged && errs.Is(mapped, errs.Invalid) {
-			// Offset at or past the end. Offset == size is an empty read.
-			if h, herr := s.Head(ctx, key); herr == nil && opts.Offset == h.Size {
-				return io.NopCloser(strings.NewReader("")), h, nil
+		if ranged && errs.StatusOf(mapped) == http.StatusRequestedRangeNotSatisfiable {
+			// Offset at or past the end. Offset == size is an empty read;
+			// past it, the message names the size as the local backend's.
+			if h, herr := s.Head(ctx, key); herr == nil {
+				if opts.Offset == h.Size {
+					return io.NopCloser(strings.NewReader("")), h, nil
+				}
+				mapped = errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable,
+					fmt.Sprintf("range not satisfiable: the object has %d bytes", h.Size))
 			}
 		}
 		return nil, storage.ObjectInfo{}, mapped

@@ -315,6 +315,22 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			}
 		}
 	})
+
+	// A range past the end names the object's size on every backend
+	// (ADR-009's message), also beyond the first byte past it.
+	t.Run("RangePastEnd", func(t *testing.T) {
+		s := newStore(t)
+		MustPut(t, s, "ten", []byte("0123456789"))
+		for _, off := range []int64{11, 1000} {
+			_, _, err := s.Get(ctx, "ten", storage.GetOptions{Offset: off})
+			if !errs.Is(err, errs.Invalid) || errs.StatusOf(err) != 416 {
+				t.Fatalf("offset %d: %v (status %d), want invalid/416", off, err, errs.StatusOf(err))
+			}
+			if msg := errs.Message(err); !strings.Contains(msg, "range not satisfiable: the object has 10 bytes") {
+				t.Errorf("offset %d: message %q, want it to name the size", off, msg)
+			}
+		}
+	})
 }
 
 // MustPut stores data at key.
