@@ -242,16 +242,25 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 }
 
 // missing maps a HEAD's body-less 404: minio-go calls it NoSuchKey even when
-// the bucket is gone, so the bucket is re-checked (at most every 5 s).
+// the bucket is gone, so (at most every 5 s) a one-byte GET of the key asks
+// again: its error body names NoSuchKey or NoSuchBucket. A GET needs only
+// s3:GetObject, as the HEAD did; a HEAD of the bucket needs s3:ListBucket,
+// which read-only keys ([queryd].secrets_path) do not have.
 func (s *Store) missing(ctx context.Context, op, key string, err error) error {
 	mapped := s.mapErr(ctx, op, key, err)
 	if !errs.Is(mapped, errs.NotFound) {
 		return mapped
 	}
 	if time.Since(time.Unix(0, s.bucketOK.Load())) > 5*time.Second {
-		if cerr := s.Check(ctx); cerr != nil {
-			return cerr
+		var gopts minio.GetObjectOptions
+		_ = gopts.SetRange(0, 0)
+		rc, _, _, gerr := s.core.GetObject(ctx, s.cfg.Bucket, key, gopts)
+		if gerr == nil {
+			rc.Close() // written since the HEAD: the bucket is there
+		} else if code := minio.ToErrorResponse(gerr).Code; code != "NoSuchKey" && code != "InvalidRange" {
+			return s.mapErr(ctx, op, key, gerr)
 		}
+		s.bucketOK.Store(time.Now().UnixNano())
 	}
 	return mapped
 }
