@@ -172,8 +172,46 @@ func objectOf(key string, resp *http.Response) (io.ReadCloser, ObjectInfo) {
 			}
 		}
 	}
-	return resp.Body, info
+	return &namedBody{rc: resp.Body, from: bodyFrom(resp), key: key}, info
 }
+
+// bodyFrom names the server of a GET's answer for namedBody: storaged, or
+// S3 at the presigned URL (path style: the bucket is its first segment).
+func bodyFrom(resp *http.Response) string {
+	if resp.Request == nil || resp.Request.URL == nil {
+		return "storaged"
+	}
+	u := resp.Request.URL
+	if strings.HasPrefix(u.Path, "/v1/storage/") {
+		return "storaged at " + u.Scheme + "://" + u.Host
+	}
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	return fmt.Sprintf("S3 endpoint %s://%s bucket %q", u.Scheme, u.Host, bucket)
+}
+
+// namedBody is a GET's body whose read error (the server went away, or
+// the store behind it did, mid-object) is unavailable naming the server
+// and how far the object came — it was a bare "unexpected EOF".
+type namedBody struct {
+	rc   io.ReadCloser
+	from string
+	key  string
+	n    int64
+}
+
+func (b *namedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		var e *errs.Error
+		if !errors.As(err, &e) {
+			err = errs.E("storage GET", errs.Unavailable, fmt.Sprintf("%s stopped sending object %q after %d bytes", b.from, b.key, b.n), err)
+		}
+	}
+	return n, err
+}
+
+func (b *namedBody) Close() error { return b.rc.Close() }
 
 // redirectRetry: after S3 could not be reached at a presigned URL (or
 // answered it with an error storaged must word), GETs are streamed by
