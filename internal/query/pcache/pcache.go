@@ -124,9 +124,24 @@ func (c *Cache) Path(key, etag string) string { return filepath.Join(c.dir, ID(k
 // on a miss (concurrent callers share one download), and pins it until
 // release is called. Errors: those of fetch; Internal.
 func (c *Cache) Acquire(ctx context.Context, key, etag string, fetch Fetch) (path string, release func(), err error) {
+	return c.AcquireSize(ctx, key, etag, -1, fetch)
+}
+
+// AcquireSize is Acquire for an object of size bytes (-1: unknown). A
+// cached file of another size (cut by a crash before its data reached the
+// disk: downloads are not fsynced) is fetched again, and a download of
+// another size is refused (Unavailable) rather than cached.
+func (c *Cache) AcquireSize(ctx context.Context, key, etag string, size int64, fetch Fetch) (path string, release func(), err error) {
 	id := ID(key, etag)
 	for {
 		c.mu.Lock()
+		if e, ok := c.entries[id]; ok && size >= 0 && e.size != size {
+			// Forget it; the download below renames a whole copy over it
+			// (a query still reading the old file keeps its descriptor).
+			c.lru.Remove(e.elem)
+			delete(c.entries, id)
+			c.size -= e.size
+		}
 		if e, ok := c.entries[id]; ok {
 			e.pins++
 			c.lru.MoveToFront(e.elem)
@@ -151,7 +166,7 @@ func (c *Cache) Acquire(ctx context.Context, key, etag string, fetch Fetch) (pat
 		c.Misses++
 		c.mu.Unlock()
 
-		size, err := c.download(ctx, id, fetch)
+		got, err := c.download(ctx, id, size, fetch)
 		c.mu.Lock()
 		delete(c.loading, id)
 		call.err = err
@@ -160,10 +175,10 @@ func (c *Cache) Acquire(ctx context.Context, key, etag string, fetch Fetch) (pat
 			c.mu.Unlock()
 			return "", nil, err
 		}
-		e := &entry{id: id, path: filepath.Join(c.dir, id+".parquet"), size: size, pins: 1}
+		e := &entry{id: id, path: filepath.Join(c.dir, id+".parquet"), size: got, pins: 1}
 		e.elem = c.lru.PushFront(e)
 		c.entries[id] = e
-		c.size += size
+		c.size += got
 		c.evictLocked()
 		c.mu.Unlock()
 		return e.path, c.releaser(e), nil
@@ -182,7 +197,7 @@ func (c *Cache) releaser(e *entry) func() {
 	}
 }
 
-func (c *Cache) download(ctx context.Context, id string, fetch Fetch) (int64, error) {
+func (c *Cache) download(ctx context.Context, id string, size int64, fetch Fetch) (int64, error) {
 	f, err := os.CreateTemp(filepath.Join(c.dir, "tmp"), id+".*")
 	if err != nil {
 		return 0, errs.E("pcache", errs.Internal, err)
@@ -191,6 +206,9 @@ func (c *Cache) download(ctx context.Context, id string, fetch Fetch) (int64, er
 	n, err := fetch(ctx, f)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
+	}
+	if err == nil && size >= 0 && n != size {
+		err = errs.Errorf("pcache", errs.Unavailable, "the object store sent %d bytes of an object of %d", n, size)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"lakehouse-go/internal/errs"
 )
 
 func fetchOf(data []byte, calls *atomic.Int64) Fetch {
@@ -98,5 +100,43 @@ func TestSingleDownload(t *testing.T) {
 	}
 	if c.Size() != 4 {
 		t.Fatalf("size %d", c.Size())
+	}
+}
+
+// TestAcquireSize: a download of another size than the object's is refused
+// (unavailable) and not cached; a cached entry of another size is fetched
+// again.
+func TestAcquireSize(t *testing.T) {
+	c, err := Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fetches := 0
+	fetch := func(body string) Fetch {
+		return func(_ context.Context, w io.Writer) (int64, error) {
+			fetches++
+			n, err := io.WriteString(w, body)
+			return int64(n), err
+		}
+	}
+	if _, _, err := c.AcquireSize(ctx, "k", "e", 10, fetch("short")); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("short download: %v, want unavailable", err)
+	}
+	if c.Size() != 0 {
+		t.Fatalf("short download cached: %d bytes", c.Size())
+	}
+	_, rel, err := c.AcquireSize(ctx, "k", "e", 5, fetch("short"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	p, rel, err := c.AcquireSize(ctx, "k", "e", 10, fetch("ten bytes!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel()
+	if b, _ := os.ReadFile(p); string(b) != "ten bytes!" || c.Size() != 10 || fetches != 3 {
+		t.Fatalf("entry of another size: %q, size %d, %d fetches", b, c.Size(), fetches)
 	}
 }

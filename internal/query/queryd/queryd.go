@@ -643,7 +643,7 @@ func (s *Server) pin(ctx context.Context, name string, v *view) ([]func(), error
 			continue
 		}
 		key := f.key
-		_, rel, err := s.cache.Acquire(ctx, f.key, f.etag, func(ctx context.Context, w io.Writer) (int64, error) {
+		_, rel, err := s.cache.AcquireSize(ctx, f.key, f.etag, f.size, func(ctx context.Context, w io.Writer) (int64, error) {
 			rc, _, err := s.opts.Store.Get(ctx, key, storage.Whole)
 			if err != nil {
 				return 0, err
