@@ -72,6 +72,9 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := unevaluated("storage.put", r); err != nil {
+		return err
+	}
 	opts := PutOptions{ContentType: r.Header.Get("Content-Type")}
 	switch inm := r.Header.Get("If-None-Match"); inm {
 	case "":
@@ -87,6 +90,19 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	setInfoHeaders(w.Header(), info, false)
 	info.Path = "" // DESIGN.md's answer: no server file path (ADR-010)
 	return shared.WriteJSON(w, http.StatusOK, info)
+}
+
+// unevaluated refuses the write preconditions storaged does not evaluate
+// (If-Match, If-Unmodified-Since): ignored, a compare-and-swap PUT or
+// DELETE with a stale etag overwrote or removed the object (S3 and MinIO
+// answer 412).
+func unevaluated(op string, r *http.Request) error {
+	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
+		if v := r.Header.Get(h); v != "" {
+			return errs.Errorf(op, errs.Invalid, "%s %q: not supported (the only precondition is If-None-Match: * on PUT, create-only)", h, v)
+		}
+	}
+	return nil
 }
 
 func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
@@ -210,6 +226,9 @@ const copyBufSize = 256 << 10
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	key, err := keyOf(r)
 	if err != nil {
+		return err
+	}
+	if err := unevaluated("storage.delete", r); err != nil {
 		return err
 	}
 	if err := h.store.Delete(r.Context(), key); err != nil {
