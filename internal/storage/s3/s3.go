@@ -231,14 +231,28 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		if errors.Is(cerr, context.DeadlineExceeded) {
-			return errs.E(op, errs.Timeout, s.where+" did not answer in time", err)
+			return errs.E(op, errs.Timeout, s.where+" did not answer in time", netCause(err))
 		}
 		return errs.E(op, errs.Unavailable, "request canceled", cerr)
 	}
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.Code != "" {
 		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, fmt.Sprintf("%s answered %s: %s", s.where, resp.Code, resp.Message))
 	}
-	return errs.E(op, errs.Unavailable, fmt.Sprintf("%s is unavailable", s.where), err)
+	return errs.E(op, errs.Unavailable, fmt.Sprintf("%s is unavailable", s.where), netCause(err))
+}
+
+// netCause is what a caller reads of a request S3 never answered: the
+// network failure, without the request's URL (its query holds a multipart
+// upload id or a listing's parameters; the op and key say what it was).
+func netCause(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) || ue.Err == nil {
+		return err
+	}
+	if strings.HasPrefix(ue.Err.Error(), "Connection closed by foreign host") { // minio-go's words for an EOF, with the URL
+		return errors.New("the connection was closed")
+	}
+	return ue.Err
 }
 
 // missing maps a HEAD's body-less 404: minio-go calls it NoSuchKey even when
