@@ -134,8 +134,8 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 	return c, nil
 }
 
-// put pools c; now (monoNs) is when it went idle or earlier — the start
-// of its last request is used: an earlier stamp only retires it sooner.
+// put pools c; now (monoNs) is when it went idle, or earlier: an earlier
+// stamp only retires it sooner.
 func (u *upstream) put(c *upConn, now int64) {
 	if u.maxAge > 0 {
 		c.since = now

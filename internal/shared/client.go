@@ -62,7 +62,7 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 		req.Header.Set(errs.RequestIDHeader, id)
 	}
 	for k, v := range c.Header {
-		req.Header[k] = v
+		req.Header[k] = append([]string(nil), v...) // the request's own: callers may change it
 	}
 	return req, nil
 }
