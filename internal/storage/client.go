@@ -172,7 +172,7 @@ func objectOf(key string, resp *http.Response) (io.ReadCloser, ObjectInfo) {
 			}
 		}
 	}
-	return &namedBody{rc: resp.Body, from: bodyFrom(resp), key: key}, info
+	return NamedBody(resp.Body, "storage GET", bodyFrom(resp), key), info
 }
 
 // bodyFrom names the server of a GET's answer for namedBody: storaged, or
@@ -189,14 +189,19 @@ func bodyFrom(resp *http.Response) string {
 	return fmt.Sprintf("S3 endpoint %s://%s bucket %q", u.Scheme, u.Host, bucket)
 }
 
-// namedBody is a GET's body whose read error (the server went away, or
-// the store behind it did, mid-object) is unavailable naming the server
-// and how far the object came — it was a bare "unexpected EOF".
+// NamedBody is an object's body rc whose read error — the sender (from:
+// storaged, or an S3 endpoint and bucket) went away mid-object — is
+// unavailable naming the sender and how far the object came; it was a
+// bare "unexpected EOF". op names the operation; errors that already
+// have a kind, and cancellations, pass unchanged.
+func NamedBody(rc io.ReadCloser, op, from, key string) io.ReadCloser {
+	return &namedBody{rc: rc, op: op, from: from, key: key}
+}
+
 type namedBody struct {
-	rc   io.ReadCloser
-	from string
-	key  string
-	n    int64
+	rc            io.ReadCloser
+	op, from, key string
+	n             int64
 }
 
 func (b *namedBody) Read(p []byte) (int, error) {
@@ -205,7 +210,7 @@ func (b *namedBody) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		var e *errs.Error
 		if !errors.As(err, &e) {
-			err = errs.E("storage GET", errs.Unavailable, fmt.Sprintf("%s stopped sending object %q after %d bytes", b.from, b.key, b.n), err)
+			err = errs.E(b.op, errs.Unavailable, fmt.Sprintf("%s stopped sending object %q after %d bytes", b.from, b.key, b.n), err)
 		}
 	}
 	return n, err

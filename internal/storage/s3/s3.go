@@ -362,7 +362,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 		}
 		return nil, storage.ObjectInfo{}, mapped
 	}
-	rc = &namedBody{rc: rc, s: s, key: key}
+	rc = storage.NamedBody(rc, "s3.get", s.where, key)
 	info := toInfo(key, oi)
 	if cr := hdr.Get("Content-Range"); cr != "" {
 		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
@@ -373,27 +373,6 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 	}
 	return rc, info, nil
 }
-
-// namedBody is an object's body whose read error (S3 went away
-// mid-object) is unavailable naming the endpoint, the bucket and how far
-// the object came — it was a bare "unexpected EOF".
-type namedBody struct {
-	rc  io.ReadCloser
-	s   *Store
-	key string
-	n   int64
-}
-
-func (b *namedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-		err = errs.E("s3.get", errs.Unavailable, fmt.Sprintf("%s stopped sending object %q after %d bytes", b.s.where, b.key, b.n), err)
-	}
-	return n, err
-}
-
-func (b *namedBody) Close() error { return b.rc.Close() }
 
 // Delete implements storage.Store.Delete.
 func (s *Store) Delete(ctx context.Context, key string) error {
