@@ -203,24 +203,12 @@ func (n *typeNode) checked() bool {
 // String prints n as DuckDB reads it, with the checked leaves as VARCHAR
 // when asText.
 func (n *typeNode) sql(asText bool) string {
-	switch n.kind {
-	case "leaf":
-		if _, _, ok := exactType(n.name); ok && asText {
+	return n.mapLeaves(func(leaf string) string {
+		if _, _, ok := exactType(leaf); ok && asText {
 			return "VARCHAR"
 		}
-		return n.name
-	case "list":
-		return n.elem.sql(asText) + "[]"
-	case "array":
-		return n.elem.sql(asText) + "[" + n.size + "]"
-	case "map":
-		return "MAP(" + n.key.sql(asText) + ", " + n.elem.sql(asText) + ")"
-	}
-	var fs []string
-	for _, f := range n.fields {
-		fs = append(fs, sqlIdent(f.name)+" "+f.typ.sql(asText))
-	}
-	return strings.ToUpper(n.kind) + "(" + strings.Join(fs, ", ") + ")"
+		return leaf
+	})
 }
 
 // badLeafSQL is an expression over x (n with its checked leaves as
