@@ -200,7 +200,7 @@ func (n *typeNode) checked() bool {
 	return false
 }
 
-// String prints n as DuckDB reads it, with the checked leaves as VARCHAR
+// sql prints n as DuckDB reads it, with the checked leaves as VARCHAR
 // when asText.
 func (n *typeNode) sql(asText bool) string {
 	return n.mapLeaves(func(leaf string) string {
