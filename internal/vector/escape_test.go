@@ -20,12 +20,7 @@ import (
 // the handler the still-escaped parameter (it was 404 "p%2Fq" not found).
 func TestItemPathEscapes(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, newObjects(t), t.TempDir())
-	defer s.Close(ctx)
-	r := chi.NewRouter()
-	Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, s)(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	_, srv := httpStore(t)
 	c := NewClient(&shared.Client{Service: "vectord", Base: srv.URL, HTTP: shared.NewHTTPClient(10 * time.Second)})
 
 	ids := []string{"p/q", "a,b", "a b", "50%", "a%2Cb", "a+b", "café;x", "q?x#y", "plain"}
@@ -63,4 +58,17 @@ func TestItemPathEscapes(t *testing.T) {
 func jsonHasID(b []byte, id string) bool {
 	var it Item
 	return json.Unmarshal(b, &it) == nil && it.ID == id
+}
+
+// httpStore is a store behind vectord's routes on a test server (closed,
+// with the store, at the end of the test).
+func httpStore(t *testing.T) (*Store, *httptest.Server) {
+	t.Helper()
+	s := openStore(t, newObjects(t), t.TempDir())
+	t.Cleanup(func() { s.Close(context.Background()) })
+	r := chi.NewRouter()
+	Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, s)(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return s, srv
 }

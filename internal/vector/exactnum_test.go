@@ -4,17 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/go-chi/chi/v5"
-
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/shared"
 )
 
 // TestMetadataIntegersExact: an integer in metadata or a filter that a
@@ -23,12 +18,7 @@ import (
 // 12345678901234567000); integers it holds are kept as written.
 func TestMetadataIntegersExact(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, newObjects(t), t.TempDir())
-	defer s.Close(ctx)
-	r := chi.NewRouter()
-	Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, s)(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	s, srv := httpStore(t)
 	if _, err := s.CreateIndex(ctx, "ids", CreateIndexRequest{Dims: 2}); err != nil {
 		t.Fatal(err)
 	}
