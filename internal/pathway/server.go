@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -131,25 +130,8 @@ func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memories deleted successfully!", Deleted: n})
 }
 
-// pathParam is the route parameter name, unescaped: chi matches against
-// the URL's RawPath when it has one (an id escaped beyond the default, such
-// as "a%2Cb" from url.PathEscape in Client), and then the parameter is
-// still escaped; otherwise it was decoded with the path. An invalid escape
-// is Invalid.
-func pathParam(r *http.Request, op, name string) (string, error) {
-	v := chi.URLParam(r, name)
-	if r.URL.RawPath == "" {
-		return v, nil
-	}
-	u, err := url.PathUnescape(v)
-	if err != nil {
-		return "", errs.Errorf(op, errs.Invalid, "%s %q in the path: invalid %%-escape", name, v)
-	}
-	return u, nil
-}
-
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathParam(r, "pathway.get", "id")
+	id, err := shared.PathParam(r, "pathway.get", "id")
 	if err != nil {
 		return err
 	}
@@ -161,7 +143,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathParam(r, "pathway.update", "id")
+	id, err := shared.PathParam(r, "pathway.update", "id")
 	if err != nil {
 		return err
 	}
@@ -177,7 +159,7 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathParam(r, "pathway.delete", "id")
+	id, err := shared.PathParam(r, "pathway.delete", "id")
 	if err != nil {
 		return err
 	}
@@ -188,7 +170,7 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathParam(r, "pathway.history", "id")
+	id, err := shared.PathParam(r, "pathway.history", "id")
 	if err != nil {
 		return err
 	}
@@ -224,7 +206,7 @@ func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
-	runID, err := pathParam(r, "pathway.trace", "run_id")
+	runID, err := shared.PathParam(r, "pathway.trace", "run_id")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+
+	"github.com/go-chi/chi/v5"
 
 	"lakehouse-go/internal/errs"
 )
@@ -70,4 +73,21 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 		}
 	}
 	return nil
+}
+
+// PathParam is the route parameter name, unescaped: chi matches against
+// the URL's RawPath when it has one (an id escaped beyond the default,
+// such as "a%2Cb" or "p%2Fq" from url.PathEscape in a typed client), and
+// then the parameter is still escaped; otherwise it was decoded with the
+// path. An invalid escape is Invalid, named by op.
+func PathParam(r *http.Request, op, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errs.Errorf(op, errs.Invalid, "%s %q in the path: invalid %%-escape", name, v)
+	}
+	return u, nil
 }

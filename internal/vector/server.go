@@ -3,7 +3,6 @@ package vector
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -164,25 +163,8 @@ func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, SearchResponse{Results: res})
 }
 
-// itemID is the {id} route parameter, unescaped: chi matches against the
-// URL's RawPath when it has one (an id escaped beyond the default, such as
-// "p%2Fq" from url.PathEscape in Client), and then the parameter is still
-// escaped; otherwise it was decoded with the path. An invalid escape is
-// Invalid.
-func itemID(r *http.Request) (string, error) {
-	v := chi.URLParam(r, "id")
-	if r.URL.RawPath == "" {
-		return v, nil
-	}
-	u, err := url.PathUnescape(v)
-	if err != nil {
-		return "", errs.Errorf("vector.GetItem", errs.Invalid, "id %q in the path: invalid %%-escape", v)
-	}
-	return u, nil
-}
-
 func (h *handlers) item(w http.ResponseWriter, r *http.Request) error {
-	id, err := itemID(r)
+	id, err := shared.PathParam(r, "vector.GetItem", "id")
 	if err != nil {
 		return err
 	}
