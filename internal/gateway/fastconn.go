@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -276,6 +277,11 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 	req := &c.req
 	if c.peerErr != nil {
 		ri.Status = writeErrorBody(c, c.peerErr, ri.ReqID, nil)
+		return !c.hasBody() && !req.close
+	}
+	if req.badEscape.ok() {
+		err := errs.E("gateway", errs.Invalid, fmt.Sprintf("invalid URL escape %q in the request path", req.badEscape.of(req.raw)))
+		ri.Status = writeErrorBody(c, err, ri.ReqID, nil)
 		return !c.hasBody() && !req.close
 	}
 	ri.Route = pattern

@@ -34,6 +34,11 @@ type reqHead struct {
 	close   bool
 	expect  bool // Expect: 100-continue
 	handoff bool // serve this request with net/http instead
+	// badEscape is the first malformed %-escape of the path ("%ZZ", a
+	// "%" without two hex digits): net/http would refuse the target with
+	// its own plain-text 400 before any handler runs; the fast path
+	// answers DESIGN.md's JSON error body instead.
+	badEscape span
 }
 
 func (h *reqHead) reset() {
@@ -42,7 +47,7 @@ func (h *reqHead) reset() {
 	h.xff = h.xff[:0]
 	h.conn = h.conn[:0]
 	h.method = ""
-	h.target, h.path, h.host, h.reqID, h.authz = span{}, span{}, span{}, span{}, span{}
+	h.target, h.path, h.host, h.reqID, h.authz, h.badEscape = span{}, span{}, span{}, span{}, span{}, span{}
 	h.cl, h.chunked, h.hasCL, h.close, h.expect, h.handoff = 0, false, false, false, false, false
 }
 
@@ -113,6 +118,10 @@ func init() {
 // does not serve natively comes back with handoff set (and may be only
 // partly parsed: raw holds everything consumed). A malformed one is a
 // *headError.
+func ishex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
 func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
 	h.reset()
 	ln, err := h.readLine(br)
@@ -139,16 +148,40 @@ func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
 		return nil
 	}
 	tgt := rest[:sp2]
+	off := int32(ln.s) + int32(sp1) + 1
 	pathEnd := len(tgt)
+	// A path with a valid %-escape goes to net/http (it unescapes); one
+	// with a malformed escape (and otherwise only plain bytes and valid
+	// escapes) is answered here.
+	handoff := false
 	for i, c := range tgt {
 		if c == '?' {
 			pathEnd = i
 			break
 		}
-		if !pathOK[c] {
+		if pathOK[c] {
+			continue
+		}
+		if c == '%' && !h.badEscape.ok() {
+			if i+2 < len(tgt) && ishex(tgt[i+1]) && ishex(tgt[i+2]) {
+				handoff = true
+				continue
+			}
+			e := min(i+3, len(tgt))
+			if q := bytes.IndexByte(tgt[i:e], '?'); q >= 0 {
+				e = i + q
+			}
+			h.badEscape = span{off + int32(i), off + int32(e)}
+			continue
+		}
+		if c != '%' {
 			h.handoff = true
 			return nil
 		}
+	}
+	if handoff && !h.badEscape.ok() {
+		h.handoff = true
+		return nil
 	}
 	for _, c := range tgt[pathEnd:] {
 		if !queryOK[c] {
@@ -156,7 +189,6 @@ func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
 			return nil
 		}
 	}
-	off := int32(ln.s) + int32(sp1) + 1
 	h.target = span{off, off + int32(sp2)}
 	h.path = span{off, off + int32(pathEnd)}
 	if !route(h.path.of(h.raw)) {

@@ -440,3 +440,48 @@ func TestPostAfterDaemonIdleTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A malformed %-escape in a routed path is answered with DESIGN.md's JSON
+// error body (net/http answers such a target with its own plain-text 400
+// before any handler runs); the connection stays usable, and a path with
+// valid escapes still reaches its daemon unescaped-as-sent.
+func TestFastBadEscapeJSON(t *testing.T) {
+	var seen []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.URL.EscapedPath())
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	gw, _ := startGatewayWith(t, true, up.URL, nil)
+	c, err := net.Dial("tcp", gw.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for _, tc := range []struct{ path, status, body string }{
+		{"/v1/storage/objects/p%ZZ", "400", `"kind":"invalid","message":"invalid URL escape \"%ZZ\" in the request path"`},
+		{"/v1/storage/objects/a%2", "400", `invalid URL escape \"%2\"`},
+		{"/v1/storage/objects/a%?x=1", "400", `invalid URL escape \"%\"`},
+		{"/v1/storage/objects/a%2Fb%zz", "400", `invalid URL escape \"%zz\"`},
+		{"/v1/storage/objects/a%2Fb", "200", "ok"},
+	} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\n\r\n", tc.path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := fmt.Sprint(resp.StatusCode); got != tc.status || !strings.Contains(string(b), tc.body) {
+			t.Fatalf("%s: %s %s, want %s with %s", tc.path, got, b, tc.status, tc.body)
+		}
+		if tc.status == "400" && (resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"request_id":"rid-1"`)) {
+			t.Fatalf("%s: not the JSON error body: %v %s", tc.path, resp.Header, b)
+		}
+	}
+	if len(seen) != 1 || seen[0] != "/v1/storage/objects/a%2Fb" {
+		t.Fatalf("upstream saw %q, want only the valid escape", seen)
+	}
+}
