@@ -197,7 +197,6 @@ func TestInvalidInputs(t *testing.T) {
 		{"nested metadata", func() error {
 			return ix.Upsert([]Item{{ID: "a", Vector: good, Metadata: Metadata{"x": map[string]any{}}}})
 		}},
-		{"nil metadata value", func() error { return ix.Upsert([]Item{{ID: "a", Vector: good, Metadata: Metadata{"x": nil}}}) }},
 		{"delete empty id", func() error { _, err := ix.Delete([]string{"a", ""}); return err }},
 		{"k 0", func() error { _, err := ix.Search(good, 0, 10, nil); return err }},
 		{"k negative", func() error { _, err := ix.Search(good, -1, 10, nil); return err }},
@@ -206,6 +205,8 @@ func TestInvalidInputs(t *testing.T) {
 		{"query nan", func() error { _, err := ix.Search([]float32{nan, 1, 1}, 1, 10, nil); return err }},
 		{"filter object", func() error { _, err := ix.Search(good, 1, 10, Filter{"x": map[string]any{}}); return err }},
 		{"filter nested list", func() error { _, err := ix.Search(good, 1, 10, Filter{"x": []any{[]any{1}}}); return err }},
+		{"filter null", func() error { _, err := ix.Search(good, 1, 10, Filter{"x": nil}); return err }},
+		{"filter null in list", func() error { _, err := ix.Search(good, 1, 10, Filter{"x": []any{"a", nil}}); return err }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -533,5 +534,38 @@ func TestSearchReachesKWithDuplicates(t *testing.T) {
 			}
 			seen[x.ID] = true
 		}
+	}
+}
+
+// A null metadata field is no field (Qdrant accepts null payload values): it
+// is dropped on upsert, encodes as if absent (LHV1 and the WAL unchanged),
+// and a metadata object of nulls only is no metadata. Before, {"x": null}
+// was a 400.
+func TestNullMetadataFieldsAreAbsent(t *testing.T) {
+	ix, err := New(Params{Dims: 2, Metric: L2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Upsert([]Item{
+		{ID: "mixed", Vector: []float32{1, 0}, Metadata: Metadata{"x": nil, "y": "v"}},
+		{ID: "nulls", Vector: []float32{0, 1}, Metadata: Metadata{"x": nil}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := ix.Get("mixed"); len(it.Metadata) != 1 || it.Metadata["y"] != "v" {
+		t.Fatalf("mixed: %+v", it.Metadata)
+	}
+	if it, _ := ix.Get("nulls"); it.Metadata != nil {
+		t.Fatalf("nulls only: %#v, want nil", it.Metadata)
+	}
+	res, err := ix.Search([]float32{0, 1}, 2, 10, Filter{"y": "v"})
+	if err != nil || len(res) != 1 || res[0].ID != "mixed" {
+		t.Fatalf("filter y=v: %+v %v", res, err)
+	}
+	if a, b := AppendMetadata(nil, Metadata{"x": nil, "y": "v"}), AppendMetadata(nil, Metadata{"y": "v"}); string(a) != string(b) {
+		t.Fatalf("null field encoded: %x vs %x", a, b)
+	}
+	if md, _, err := DecodeMetadata(AppendMetadata(nil, Metadata{"x": nil})); err != nil || md != nil {
+		t.Fatalf("nulls only decode: %#v %v", md, err)
 	}
 }

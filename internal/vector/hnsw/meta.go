@@ -15,7 +15,9 @@ import (
 )
 
 // Metadata holds an item's fields: JSON scalars only (string, number, bool).
-// Numbers are kept as float64, as encoding/json decodes them.
+// Numbers are kept as float64, as encoding/json decodes them. A field whose
+// value is null (nil) is no field: it is dropped on upsert, like a null
+// metadata object, and stored, shown and matched as absent.
 type Metadata map[string]any
 
 // Filter selects items by metadata: every field must match. A value is either
@@ -106,8 +108,8 @@ func valueKey(v any) string {
 	return ""
 }
 
-// cleanMetadata validates md and returns a private normalised copy (nil for
-// an empty map).
+// cleanMetadata validates md and returns a private normalised copy without
+// its null fields (nil when no field is left).
 func cleanMetadata(op string, md Metadata, what string) (Metadata, error) {
 	if len(md) == 0 {
 		return nil, nil
@@ -117,11 +119,17 @@ func cleanMetadata(op string, md Metadata, what string) (Metadata, error) {
 		if k == "" {
 			return nil, errs.Errorf(op, errs.Invalid, "%s has an empty metadata field name", what)
 		}
+		if v == nil {
+			continue // JSON null: no value, the field is absent
+		}
 		nv, ok := normScalar(v)
 		if !ok {
 			return nil, errs.Errorf(op, errs.Invalid, "%s metadata field %q %s", what, k, scalarProblem(v))
 		}
 		out[k] = nv
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -140,6 +148,11 @@ func compileFilter(op string, f Filter) (compiledFilter, error) {
 	for field, v := range f {
 		var keys []string
 		add := func(x any) error {
+			if x == nil {
+				// As Qdrant's match refuses null: a null metadata field is
+				// stored as absent, so there is no null value to match.
+				return errs.Errorf(op, errs.Invalid, "filter field %q: null is no value to match (a null metadata field is stored as absent); want strings, finite numbers or bools", field)
+			}
 			nv, ok := normScalar(x)
 			if !ok {
 				if n, isNum := x.(json.Number); isNum && inexactInt(n) {
@@ -333,12 +346,16 @@ func intersect(a, b []uint32) []uint32 {
 //	tag 't' / 'f': bool true / false (no value bytes)
 
 // AppendMetadata appends the binary encoding of md (already validated) to b.
+// Null fields are left out (they are absent), so md encodes exactly as its
+// cleaned copy does: the WAL logs a batch as it came in.
 func AppendMetadata(b []byte, md Metadata) []byte {
-	b = binary.AppendUvarint(b, uint64(len(md)))
 	keys := make([]string, 0, len(md))
-	for k := range md {
-		keys = append(keys, k)
+	for k, v := range md {
+		if v != nil {
+			keys = append(keys, k)
+		}
 	}
+	b = binary.AppendUvarint(b, uint64(len(keys)))
 	slices.Sort(keys)
 	for _, k := range keys {
 		b = binary.AppendUvarint(b, uint64(len(k)))

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"lakehouse-go/internal/vector/hnsw"
 )
 
 // FuzzReplay: any bytes as a log file replay without a panic; Open either
@@ -22,6 +24,8 @@ func FuzzReplay(f *testing.F) {
 	}
 	w.Append(&Record{Op: OpDelete, Index: "docs", IDs: []string{"a1"}})
 	w.Append(&Record{Op: OpCreate, Index: "x", Data: []byte(`{"dims":3}`)})
+	// A null metadata field as an upsert request carries it: encoded as absent.
+	w.Append(&Record{Op: OpUpsert, Index: "x", Items: []hnsw.Item{{ID: "n", Vector: []float32{1, 2, 3}, Metadata: hnsw.Metadata{"x": nil, "y": "v"}}}})
 	w.Close()
 	good, _ := os.ReadFile(seed)
 	f.Add(good)
