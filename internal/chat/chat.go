@@ -71,10 +71,14 @@ const (
 	RoleDeveloper = "developer" // OpenAI's newer name for system; sent upstream as system
 )
 
-// Message is one chat message.
+// Message is one chat message. An assistant message may carry the tool
+// calls the model made; a tool message answers one of them (ToolCallID,
+// which must name a call of an earlier assistant message).
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
 
 // Request is the body of POST /v1/chat (and what every route is translated to).
@@ -94,6 +98,12 @@ type Request struct {
 	MaxTokens *int     `json:"max_tokens,omitempty"`
 	TopP      *float64 `json:"top_p,omitempty"`
 	Stop      []string `json:"stop,omitempty"`
+	// Tools the model may call (OpenAI's function schema) and whether it
+	// must (tool_choice, OpenAI's shape; needs tools). ParallelToolCalls is
+	// OpenAI's parallel_tool_calls (OpenAI-compatible upstreams only).
+	Tools             []Tool      `json:"tools,omitempty"`
+	ToolChoice        *ToolChoice `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty"`
 }
 
 // Validate checks the request on its own (providers are checked by the
@@ -130,6 +140,7 @@ func (r *Request) Validate() error {
 	if len(r.Stop) > 4 {
 		bad("stop: at most 4 sequences")
 	}
+	validateTools(r, bad)
 	if len(problems) > 0 {
 		return errs.E("chat.validate", errs.Invalid, strings.Join(problems, "; "))
 	}
@@ -149,6 +160,10 @@ type Usage struct {
 // empty content). A stream that breaks after its first line ends with a line
 // carrying error (and done=true). The shape is Ollama's /api/chat answer
 // plus provider, id and usage, so Ollama's api.ChatResponse decodes it too.
+//
+// A tool call is on the line where it is complete (native streams, like
+// Ollama's, carry whole calls); the answer's done_reason is then
+// "tool_calls".
 type Response struct {
 	ID         string           `json:"id"`
 	Provider   string           `json:"provider"`
@@ -160,6 +175,11 @@ type Response struct {
 	Usage      *Usage           `json:"usage,omitempty"`
 	Error      *errs.BodyError  `json:"error,omitempty"`
 	Attempts   []AttemptFailure `json:"attempts,omitempty"`
+	// ToolCallDeltas are the tool-call pieces of this chunk as the upstream
+	// streamed them (inside chatd only: the dispatcher's stream sets them,
+	// the route encoders relay them; OpenAI's SSE piece by piece, the
+	// NDJSON routes as whole calls in Message.ToolCalls).
+	ToolCallDeltas []ToolCallDelta `json:"-"`
 }
 
 // AttemptFailure names one failed attempt before the answer came (only in
@@ -226,6 +246,10 @@ type ProviderRequest struct {
 	MaxTokens   *int
 	TopP        *float64
 	Stop        []string
+	Tools       []Tool
+	ToolChoice  *ToolChoice
+	// ParallelToolCalls is OpenAI's parallel_tool_calls (nil = unset).
+	ParallelToolCalls *bool
 }
 
 // Chunk is one piece of an upstream answer as an adapter reports it.
@@ -233,8 +257,9 @@ type Chunk struct {
 	ID         string // upstream id, if any
 	Model      string // the model as the upstream names it
 	Content    string
+	ToolCalls  []ToolCallDelta // tool-call pieces (ids may be missing: the dispatcher adds them)
 	Done       bool
-	DoneReason string // stop | length | ...
+	DoneReason string // stop | length | tool_calls | ...
 	Usage      *Usage
 }
 

@@ -15,8 +15,9 @@ import (
 // the chat/ollama adapter. Declared here so the contract package does not
 // pull in Ollama's module.
 
-// OllamaChatRequest is Ollama's ChatRequest (the fields chatd uses; tools
-// and format are refused, others ignored).
+// OllamaChatRequest is Ollama's ChatRequest (the fields chatd uses; format
+// is refused, others ignored). Tools are OpenAI's function schema, as in
+// Ollama.
 type OllamaChatRequest struct {
 	Model    string          `json:"model"`
 	Messages []OllamaMessage `json:"messages"`
@@ -26,13 +27,18 @@ type OllamaChatRequest struct {
 	Options  map[string]any  `json:"options"`
 }
 
-// OllamaMessage is one message of Ollama's ChatRequest. Images and tool
-// calls are refused (ToRequest): dropping them would change the answer.
+// OllamaMessage is one message of Ollama's ChatRequest. Images are refused
+// (ToRequest): dropping them would change the answer. Tool calls are
+// Ollama's (arguments an object, the id optional); a tool message names
+// its call by tool_call_id, else by tool_name, else it answers the oldest
+// call not answered yet (Ollama's own order).
 type OllamaMessage struct {
-	Role      string          `json:"role"`
-	Content   string          `json:"content"`
-	Images    json.RawMessage `json:"images,omitempty"`
-	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
+	Role       string          `json:"role"`
+	Content    string          `json:"content"`
+	Images     json.RawMessage `json:"images,omitempty"`
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolName   string          `json:"tool_name,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
 // given reports whether a raw JSON field holds something (not absent,
@@ -47,21 +53,36 @@ func given(raw json.RawMessage) bool {
 // stop are mapped; the provider comes from a "provider/model" prefix.
 func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	var problems []string
-	if len(o.Tools) > 0 && !bytes.Equal(o.Tools, []byte("null")) && !bytes.Equal(o.Tools, []byte("[]")) {
-		problems = append(problems, "tools: not supported by chatd")
-	}
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if len(o.Format) > 0 && !bytes.Equal(o.Format, []byte("null")) && !bytes.Equal(o.Format, []byte(`""`)) {
 		problems = append(problems, "format: not supported by chatd")
 	}
 	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream}
+	req.Tools = decodeTools(o.Tools, bad)
+	var open []ToolCall // calls not answered yet, oldest first
 	for i, m := range o.Messages {
 		if given(m.Images) {
 			problems = append(problems, fmt.Sprintf("messages[%d].images: not supported by chatd", i))
 		}
-		if given(m.ToolCalls) {
-			problems = append(problems, fmt.Sprintf("messages[%d].tool_calls: not supported by chatd", i))
+		msg := Message{Role: strings.ToLower(m.Role), Content: m.Content, ToolCallID: m.ToolCallID,
+			ToolCalls: decodeOllamaToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d].tool_calls", i), bad)}
+		open = append(open, msg.ToolCalls...)
+		for k, c := range open {
+			if msg.ToolCallID != "" && c.ID == msg.ToolCallID {
+				open = append(open[:k:k], open[k+1:]...)
+				break
+			}
 		}
-		req.Messages = append(req.Messages, Message{Role: strings.ToLower(m.Role), Content: m.Content})
+		if msg.Role == RoleTool && msg.ToolCallID == "" {
+			for k, c := range open {
+				if m.ToolName == "" || c.Function.Name == m.ToolName {
+					msg.ToolCallID = c.ID
+					open = append(open[:k:k], open[k+1:]...)
+					break
+				}
+			}
+		}
+		req.Messages = append(req.Messages, msg)
 	}
 	num := func(key string) (*float64, bool) {
 		v, ok := o.Options[key]
@@ -97,6 +118,35 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	return req, nil
 }
 
+// decodeOllamaToolCalls reads an assistant message's Ollama tool_calls:
+// [{"id"?,"function":{"name","arguments":{...}}}]; a call without an id
+// gets one. Request.Validate checks names and arguments.
+func decodeOllamaToolCalls(raw json.RawMessage, at string, bad func(string, ...any)) []ToolCall {
+	if !given(raw) {
+		return nil
+	}
+	var items []struct {
+		ID       string `json:"id"`
+		Function struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(raw, &items); err != nil {
+		bad("%s: want an array of {\"function\":{\"name\",\"arguments\":{...}}}", at)
+		return nil
+	}
+	calls := make([]ToolCall, len(items))
+	for j, it := range items {
+		id := it.ID
+		if id == "" {
+			id = NewToolCallID()
+		}
+		calls[j] = ToolCall{ID: id, Type: "function", Function: FunctionCall{Index: j, Name: it.Function.Name, Arguments: it.Function.Arguments}}
+	}
+	return calls
+}
+
 // OllamaChatResponse is Ollama's ChatResponse: one NDJSON line of a stream,
 // or the whole answer. The metrics are set on the line with done=true.
 type OllamaChatResponse struct {
@@ -122,7 +172,7 @@ func toOllama(r Response, total time.Duration) OllamaChatResponse {
 	}
 	if r.Done {
 		o.TotalDuration = total.Nanoseconds()
-		if o.DoneReason == "" {
+		if o.DoneReason == "" || o.DoneReason == "tool_calls" { // Ollama ends a tool-call answer with stop
 			o.DoneReason = "stop"
 		}
 		if r.Usage != nil {
@@ -133,19 +183,26 @@ func toOllama(r Response, total time.Duration) OllamaChatResponse {
 }
 
 // ollamaEncoder frames a stream as Ollama does: one JSON object per line,
-// application/x-ndjson, {"error":"..."} for a failure mid-stream.
-type ollamaEncoder struct{ start time.Time }
-
-func (ollamaEncoder) contentType() string { return "application/x-ndjson" }
-
-func (e ollamaEncoder) chunk(dst []byte, r Response) []byte {
-	b, _ := json.Marshal(toOllama(r, time.Since(e.start)))
-	return append(append(dst, b...), '\n')
+// application/x-ndjson, whole tool calls, {"error":"..."} for a failure
+// mid-stream.
+type ollamaEncoder struct {
+	start time.Time
+	calls wholeCalls
 }
 
-func (ollamaEncoder) fail(dst []byte, be errs.BodyError) []byte {
+func (*ollamaEncoder) contentType() string { return "application/x-ndjson" }
+
+func (e *ollamaEncoder) chunk(dst []byte, r Response) []byte {
+	for _, l := range e.calls.lines(r) {
+		b, _ := json.Marshal(toOllama(l, time.Since(e.start)))
+		dst = append(append(dst, b...), '\n')
+	}
+	return dst
+}
+
+func (*ollamaEncoder) fail(dst []byte, be errs.BodyError) []byte {
 	b, _ := json.Marshal(map[string]string{"error": be.Message})
 	return append(append(dst, b...), '\n')
 }
 
-func (ollamaEncoder) end(dst []byte) []byte { return dst }
+func (*ollamaEncoder) end(dst []byte) []byte { return dst }

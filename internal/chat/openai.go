@@ -18,11 +18,12 @@ import (
 // POST /v1/chat/completions (what the openai client libraries send and
 // parse), and what chat/openai sends to OpenAI-compatible upstreams.
 
-// CompletionRequest is OpenAI's chat.completions request. Fields chatd does
-// not support are either refused (tools, functions, n > 1, a non-text
-// response_format: silently dropping them would change the answer) or
-// ignored (user, seed, metadata, logit_bias, ...), as OpenAI-compatible
-// servers do (ADR-062).
+// CompletionRequest is OpenAI's chat.completions request. Tools,
+// tool_choice and parallel_tool_calls are carried (ToRequest checks their
+// shapes). Fields chatd does not support are either refused (the legacy
+// functions and function_call, n > 1, a non-text response_format: silently
+// dropping them would change the answer) or ignored (user, seed, metadata,
+// logit_bias, ...), as OpenAI-compatible servers do (ADR-062).
 type CompletionRequest struct {
 	Model               string              `json:"model"`
 	Messages            []CompletionMessage `json:"messages"`
@@ -38,11 +39,15 @@ type CompletionRequest struct {
 	// "provider/model" model does the same for clients that cannot add fields.
 	Provider string `json:"provider,omitempty"`
 
-	Tools          json.RawMessage `json:"tools,omitempty"`
-	ToolChoice     json.RawMessage `json:"tool_choice,omitempty"`
-	Functions      json.RawMessage `json:"functions,omitempty"`
-	FunctionCall   json.RawMessage `json:"function_call,omitempty"`
-	ResponseFormat json.RawMessage `json:"response_format,omitempty"`
+	// Tools and ToolChoice are decoded by ToRequest (a bad shape is a 400
+	// naming the field, not a JSON error); chat/openai sets them to the
+	// native values' JSON when it sends.
+	Tools             json.RawMessage `json:"tools,omitempty"`
+	ToolChoice        json.RawMessage `json:"tool_choice,omitempty"`
+	ParallelToolCalls *bool           `json:"parallel_tool_calls,omitempty"`
+	Functions         json.RawMessage `json:"functions,omitempty"`
+	FunctionCall      json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat    json.RawMessage `json:"response_format,omitempty"`
 }
 
 // StreamOptions is OpenAI's stream_options.
@@ -56,10 +61,41 @@ type CompletionMessage struct {
 	Role    string  `json:"role"`
 	Content Content `json:"content"`
 	Name    string  `json:"name,omitempty"`
-	// Tool-call history is refused (ToRequest): without it the model
-	// answers another conversation. Never set when chatd sends.
+	// ToolCalls ([]CompletionToolCall) is decoded by ToRequest, so that a
+	// bad call is a 400 naming it; encoders set the marshaled calls.
 	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+// CompletionToolCall is OpenAI's tool call: whole in a message (no
+// index), a piece in a stream delta (index always; id, type and name on
+// the call's first piece; arguments fragments).
+type CompletionToolCall struct {
+	Index    *int                   `json:"index,omitempty"`
+	ID       string                 `json:"id,omitempty"`
+	Type     string                 `json:"type,omitempty"`
+	Function CompletionFunctionCall `json:"function"`
+}
+
+// CompletionFunctionCall is the function of a CompletionToolCall; its
+// arguments are a string holding JSON (a fragment of it in a delta).
+type CompletionFunctionCall struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+// MarshalToolCalls is the OpenAI JSON of native calls (arguments as text).
+func MarshalToolCalls(calls []ToolCall) json.RawMessage {
+	if len(calls) == 0 {
+		return nil
+	}
+	out := make([]CompletionToolCall, len(calls))
+	for i, c := range calls {
+		out[i] = CompletionToolCall{ID: c.ID, Type: "function",
+			Function: CompletionFunctionCall{Name: c.Function.Name, Arguments: ArgumentsText(c.Function.Arguments)}}
+	}
+	b, _ := json.Marshal(out)
+	return b
 }
 
 // Content is a message's text (OpenAI allows a string or content parts).
@@ -122,10 +158,8 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 			problems = append(problems, name+": not supported by chatd")
 		}
 	}
-	refuse(c.Tools, "tools")
-	refuse(c.ToolChoice, "tool_choice")
-	refuse(c.Functions, "functions")
-	refuse(c.FunctionCall, "function_call")
+	refuse(c.Functions, "functions (the legacy form; use tools)")
+	refuse(c.FunctionCall, "function_call (the legacy form; use tool_choice)")
 	if len(c.ResponseFormat) > 0 {
 		var rf struct {
 			Type string `json:"type"`
@@ -138,15 +172,23 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
-		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop}
+		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls}
 	if req.MaxTokens == nil {
 		req.MaxTokens = c.MaxCompletionTokens
 	}
-	for i, m := range c.Messages {
-		if given(m.ToolCalls) || m.ToolCallID != "" {
-			problems = append(problems, fmt.Sprintf("messages[%d]: tool calls and their results are not supported by chatd", i))
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	req.Tools = decodeTools(c.Tools, bad)
+	if given(c.ToolChoice) {
+		var tc ToolChoice
+		if err := json.Unmarshal(c.ToolChoice, &tc); err != nil {
+			bad("%v", err)
+		} else {
+			req.ToolChoice = &tc
 		}
-		req.Messages = append(req.Messages, Message{Role: m.Role, Content: string(m.Content)})
+	}
+	for i, m := range c.Messages {
+		req.Messages = append(req.Messages, Message{Role: m.Role, Content: string(m.Content), ToolCallID: m.ToolCallID,
+			ToolCalls: decodeCompletionToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d].tool_calls", i), bad)})
 	}
 	err := req.Validate()
 	if err != nil {
@@ -156,6 +198,114 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		return Request{}, errs.E("chat.completions", errs.Invalid, strings.Join(problems, "; "))
 	}
 	return req, nil
+}
+
+// decodeTools reads OpenAI's tools array; Request.Validate checks the rest.
+func decodeTools(raw json.RawMessage, bad func(string, ...any)) []Tool {
+	if !given(raw) {
+		return nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		bad("tools: want an array of {\"type\":\"function\",\"function\":{\"name\",\"description\",\"parameters\"}}")
+		return nil
+	}
+	tools := make([]Tool, 0, len(items))
+	for i, it := range items {
+		var t struct {
+			Type     string          `json:"type"`
+			Function json.RawMessage `json:"function"`
+		}
+		if !isJSONObject(it) || json.Unmarshal(it, &t) != nil {
+			bad("tools[%d]: want an object {\"type\":\"function\",\"function\":{...}}", i)
+			continue
+		}
+		var f struct {
+			Name        json.RawMessage `json:"name"`
+			Description json.RawMessage `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		}
+		if !isJSONObject(t.Function) || json.Unmarshal(t.Function, &f) != nil {
+			bad("tools[%d].function: want an object with name, description and parameters", i)
+			continue
+		}
+		tool := Tool{Type: t.Type, Function: ToolFunction{Parameters: f.Parameters, Strict: f.Strict}}
+		var ok bool
+		if tool.Function.Name, ok = optString(f.Name); !ok {
+			bad("tools[%d].function.name: want a string", i)
+		}
+		if tool.Function.Description, ok = optString(f.Description); !ok {
+			bad("tools[%d].function.description: want a string", i)
+		}
+		if !given(f.Parameters) {
+			tool.Function.Parameters = nil
+		}
+		tools = append(tools, tool)
+	}
+	return tools
+}
+
+// optString reads an optional JSON string (absent or null is "").
+func optString(raw json.RawMessage) (string, bool) {
+	if !given(raw) {
+		return "", true
+	}
+	return jsonString(raw)
+}
+
+// decodeCompletionToolCalls reads an assistant message's OpenAI tool_calls
+// into native calls: arguments must be a string holding a JSON object ("" is
+// {}). Missing ids, names and types are left for Request.Validate.
+func decodeCompletionToolCalls(raw json.RawMessage, at string, bad func(string, ...any)) []ToolCall {
+	if !given(raw) {
+		return nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		bad("%s: want an array of {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", at)
+		return nil
+	}
+	calls := make([]ToolCall, 0, len(items))
+	for j, it := range items {
+		var tc struct {
+			ID       json.RawMessage `json:"id"`
+			Type     json.RawMessage `json:"type"`
+			Function json.RawMessage `json:"function"`
+		}
+		var f struct {
+			Name      json.RawMessage `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		if !isJSONObject(it) || json.Unmarshal(it, &tc) != nil || !isJSONObject(tc.Function) || json.Unmarshal(tc.Function, &f) != nil {
+			bad("%s[%d]: want {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", at, j)
+			continue
+		}
+		call := ToolCall{Function: FunctionCall{Index: j}}
+		var ok bool
+		if call.ID, ok = optString(tc.ID); !ok {
+			bad("%s[%d].id: want a string", at, j)
+		}
+		if call.Type, ok = optString(tc.Type); !ok || call.Type == "" {
+			bad("%s[%d].type: want \"function\"", at, j)
+		}
+		if call.Function.Name, ok = optString(f.Name); !ok {
+			bad("%s[%d].function.name: want a string", at, j)
+		}
+		args, ok := jsonString(f.Arguments)
+		switch {
+		case !ok:
+			bad("%s[%d].function.arguments: want a string holding a JSON object", at, j)
+		case strings.TrimSpace(args) == "":
+			call.Function.Arguments = json.RawMessage("{}")
+		case !isJSONObject([]byte(args)):
+			bad("%s[%d].function.arguments: want a string holding a JSON object", at, j)
+		default:
+			call.Function.Arguments = json.RawMessage(strings.TrimSpace(args))
+		}
+		calls = append(calls, call)
+	}
+	return calls
 }
 
 // Completion is OpenAI's chat.completion answer.
@@ -199,8 +349,9 @@ type ChunkChoice struct {
 
 // Delta is the new part of the message in a chunk.
 type Delta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string               `json:"role,omitempty"`
+	Content   *string              `json:"content,omitempty"`
+	ToolCalls []CompletionToolCall `json:"tool_calls,omitempty"`
 }
 
 // WireError is an error object inside an SSE stream: OpenAI's
@@ -269,6 +420,13 @@ func FromCompletion(provider string, c Completion) Response {
 	if len(c.Choices) > 0 {
 		r.Message.Content = string(c.Choices[0].Message.Content)
 		r.DoneReason = c.Choices[0].FinishReason
+		var calls []CompletionToolCall
+		if json.Unmarshal(c.Choices[0].Message.ToolCalls, &calls) == nil {
+			for i, tc := range calls {
+				r.Message.ToolCalls = append(r.Message.ToolCalls, ToolCall{ID: tc.ID, Type: "function",
+					Function: FunctionCall{Index: i, Name: tc.Function.Name, Arguments: argumentsRaw(tc.Function.Arguments)}})
+			}
+		}
 	}
 	return r
 }

@@ -193,22 +193,54 @@ func (h *handlers) stream(w http.ResponseWriter, r *http.Request, req Request, e
 	return nil
 }
 
-// ndjsonEncoder is the native stream: one Response per line.
-type ndjsonEncoder struct{}
+// ndjsonEncoder is the native stream: one Response per line, tool calls
+// whole on the line where they are complete (wholeCalls).
+type ndjsonEncoder struct{ calls wholeCalls }
 
-func (ndjsonEncoder) contentType() string { return "application/x-ndjson" }
+func (*ndjsonEncoder) contentType() string { return "application/x-ndjson" }
 
-func (ndjsonEncoder) chunk(dst []byte, r Response) []byte {
-	b, _ := json.Marshal(r)
-	return append(append(dst, b...), '\n')
+func (e *ndjsonEncoder) chunk(dst []byte, r Response) []byte {
+	for _, l := range e.calls.lines(r) {
+		b, _ := json.Marshal(l)
+		dst = append(append(dst, b...), '\n')
+	}
+	return dst
 }
 
-func (ndjsonEncoder) fail(dst []byte, e errs.BodyError) []byte {
+func (*ndjsonEncoder) fail(dst []byte, e errs.BodyError) []byte {
 	b, _ := json.Marshal(Response{Done: true, Error: &e, CreatedAt: time.Now().UTC()})
 	return append(append(dst, b...), '\n')
 }
 
-func (ndjsonEncoder) end(dst []byte) []byte { return dst }
+func (*ndjsonEncoder) end(dst []byte) []byte { return dst }
+
+// wholeCalls turns the streamed chunks of a native answer into the lines
+// of an NDJSON route (native, Ollama's): text as it comes, a tool call on
+// the line where it is complete — once the next call started, or before
+// the final line (as Ollama streams whole calls). A chunk with nothing to
+// say (a piece of a call's arguments) is no line.
+type wholeCalls struct{ asm ToolCallAssembler }
+
+func (w *wholeCalls) lines(r Response) []Response {
+	w.asm.Add(r.ToolCallDeltas)
+	r.ToolCallDeltas = nil
+	calls := w.asm.Complete(r.Done)
+	if !r.Done {
+		if r.Message.Content == "" && len(calls) == 0 {
+			return nil
+		}
+		r.Message.ToolCalls = calls
+		return []Response{r}
+	}
+	if len(calls) == 0 {
+		return []Response{r}
+	}
+	line := r
+	line.Done, line.DoneReason, line.Usage = false, "", nil
+	line.Message.ToolCalls = calls
+	r.Message.Content = ""
+	return []Response{line, r}
+}
 
 // sseEncoder is OpenAI's stream: chat.completion.chunk events, the role in
 // the first delta, finish_reason in the last, an optional usage chunk
@@ -230,11 +262,24 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), r.Model
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
-	if !e.sentRole || r.Message.Content != "" {
-		content := r.Message.Content
-		d := Delta{Content: &content}
+	if !e.sentRole || r.Message.Content != "" || len(r.ToolCallDeltas) > 0 {
+		d := Delta{}
+		if !e.sentRole || r.Message.Content != "" {
+			content := r.Message.Content
+			d.Content = &content
+		}
 		if !e.sentRole {
 			d.Role, e.sentRole = RoleAssistant, true
+		}
+		// Tool-call pieces as they came: index always, id, type and name
+		// on a call's first piece, then argument fragments (OpenAI's form,
+		// which openai-go and openai-python accumulate by index).
+		for _, td := range r.ToolCallDeltas {
+			tc := CompletionToolCall{Index: &td.Index, ID: td.ID, Function: CompletionFunctionCall{Name: td.Name, Arguments: td.Arguments}}
+			if td.ID != "" {
+				tc.Type = "function"
+			}
+			d.ToolCalls = append(d.ToolCalls, tc)
 		}
 		c.Choices = []ChunkChoice{{Delta: d, Logprobs: jsonNull}}
 		dst = e.emit(dst, c)
@@ -291,7 +336,7 @@ func toCompletion(r Response) Completion {
 	if reason == "" {
 		reason = "stop"
 	}
+	msg := CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content), ToolCalls: MarshalToolCalls(r.Message.ToolCalls)}
 	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
-		Choices: []CompletionChoice{{Message: CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content)},
-			Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
+		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }

@@ -596,7 +596,8 @@ func TestBadRequests(t *testing.T) {
 		{"not json", `{"messages":`, "request body is not valid JSON", true, true},
 		{"empty", ``, "empty request body", true, true},
 		{"unknown field (native is strict)", `{"messages":[{"role":"user","content":"hi"}],"tempreature":1}`, `unknown field "tempreature"`, true, false},
-		{"tools", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}]}`, "tools: not supported by chatd", false, true},
+		{"tools", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}]}`, "tools[0].function: want an object", false, true},
+		{"functions", `{"messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}`, "functions (the legacy form; use tools): not supported", false, true},
 		{"n", `{"messages":[{"role":"user","content":"hi"}],"n":2}`, "n 2: chatd answers one choice", false, true},
 		{"image part", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, `content part of type "image_url"`, false, true},
 	}

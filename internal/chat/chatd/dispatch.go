@@ -185,8 +185,11 @@ var (
 func (d *Dispatcher) classify(name string, err, cause error) failure {
 	f := failure{provider: name, kind: errs.Unavailable}
 	var ue *chat.UpstreamError
+	var unsup *chat.UnsupportedError
 	var ne net.Error
 	switch {
+	case errors.As(err, &unsup):
+		f.kind, f.msg = errs.Invalid, unsup.Message
 	case errors.Is(cause, errFirstToken):
 		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no first token within %v ([chatd].timeout)", d.set.Timeout)
 	case errors.Is(cause, errIdle):
@@ -219,7 +222,8 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 	if err != nil {
 		return nil, err
 	}
-	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop}
+	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop,
+		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls}
 	var fails []failure
 	reqID := shared.RequestID(ctx)
 	for _, c := range cands {
@@ -342,7 +346,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		return fail(err)
 	}
 	var first chat.Chunk
-	for { // the first token: a chunk with content, or the end
+	for { // the first token: a chunk with content or a tool call, or the end
 		first, err = cs.Next()
 		if err != nil {
 			cs.Close()
@@ -351,7 +355,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			}
 			return fail(err)
 		}
-		if first.Content != "" || first.Done {
+		if first.Content != "" || len(first.ToolCalls) > 0 || first.Done {
 			break
 		}
 	}
@@ -370,6 +374,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 	defer st.Close()
 	r := chat.Response{ID: st.id, Provider: c.name, Model: c.model, CreatedAt: st.created, Message: chat.Message{Role: chat.RoleAssistant}}
 	var sb strings.Builder
+	var calls chat.ToolCallAssembler
 	for {
 		chunk, err := st.Next()
 		if errors.Is(err, io.EOF) {
@@ -379,9 +384,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			return fail(st.rawErr)
 		}
 		sb.WriteString(chunk.Message.Content)
+		calls.Add(chunk.ToolCallDeltas)
 		r.Model, r.Done, r.DoneReason, r.Usage = chunk.Model, chunk.Done, chunk.DoneReason, chunk.Usage
 	}
 	r.Message.Content = sb.String()
+	if calls.Len() > 0 {
+		r.Message.ToolCalls = calls.Calls()
+	}
 	st.collected = r
 	return st, nil
 }
@@ -400,6 +409,9 @@ type stream struct {
 	cancel   context.CancelCauseFunc
 	done     bool
 	rawErr   error // the adapter's error behind the last Next error
+	// callIDs are the indexes of the tool calls so far: a call the upstream
+	// streamed without an id (Ollama) gets a fresh one on its first piece.
+	callIDs map[int]bool
 
 	collected chat.Response
 }
@@ -432,11 +444,31 @@ func (s *stream) Next() (chat.Response, error) {
 	if model == "" {
 		model = s.model
 	}
+	for i := range c.ToolCalls {
+		d := &c.ToolCalls[i]
+		if s.callIDs == nil {
+			s.callIDs = map[int]bool{}
+		}
+		switch {
+		case s.callIDs[d.Index]:
+			d.ID = "" // the id goes with a call's first piece only
+		case d.ID == "":
+			d.ID = chat.NewToolCallID()
+		}
+		s.callIDs[d.Index] = true
+	}
+	reason := c.DoneReason
 	if c.Done {
 		s.done = true
+		// A tool-call answer ends with "tool_calls" on every route (Ollama,
+		// and some OpenAI-compatible servers, say "stop").
+		if len(s.callIDs) > 0 && (reason == "" || reason == "stop") {
+			reason = "tool_calls"
+		}
 	}
 	return chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
-		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content}, Done: c.Done, DoneReason: c.DoneReason, Usage: c.Usage}, nil
+		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content}, ToolCallDeltas: c.ToolCalls,
+		Done: c.Done, DoneReason: reason, Usage: c.Usage}, nil
 }
 
 func (s *stream) Close() error {

@@ -18,6 +18,12 @@
 //     or OpenRouter's HTTP 200 {"error":{"message","code","metadata"}}
 //     body (Script.FailInBody).
 //
+// With Script.ToolCalls the answer ends with those calls: OpenAI streams
+// each as delta.tool_calls pieces (index, id, type and name first, then
+// the arguments string in fragments) and finish_reason "tool_calls";
+// Ollama sends one line with message.tool_calls (arguments an object, no
+// id, as Ollama does) before its done line (done_reason "stop").
+//
 // A Script decides what the fake answers: tokens, pacing, failures.
 package chattest
 
@@ -61,6 +67,27 @@ type Script struct {
 	Key              string
 	PromptTokens     int // reported usage; 0 = 7
 	CompletionTokens int // 0 = number of tokens
+	// ToolCalls end the answer (after Tokens, which may be empty: set
+	// Tokens to []string{} for a call-only answer).
+	ToolCalls []ToolCall
+}
+
+// ToolCall is one call a fake answers: Arguments is JSON text (an object).
+type ToolCall struct {
+	Name      string
+	Arguments string
+}
+
+// fragments splits s into n pieces or fewer (the way a model streams the
+// arguments of a call).
+func fragments(s string, n int) []string {
+	var out []string
+	size := (len(s) + n - 1) / n
+	for size > 0 && len(s) > size {
+		out = append(out, s[:size])
+		s = s[size:]
+	}
+	return append(out, s)
 }
 
 func (s Script) tokens() []string {
@@ -241,7 +268,9 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 			Done: true, DoneReason: "stop", Metrics: m}
 	}
 	if !stream {
-		ginJSON(w, 200, final(strings.Join(toks, "")))
+		f := final(strings.Join(toks, ""))
+		f.Message.ToolCalls = sc.ollamaCalls()
+		ginJSON(w, 200, f)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -268,7 +297,23 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		}
 		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: t}})
 	}
+	if calls := sc.ollamaCalls(); len(calls) > 0 {
+		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", ToolCalls: calls}})
+	}
 	line(final(""))
+}
+
+// ollamaCalls are the script's calls as Ollama sends them.
+func (sc Script) ollamaCalls() []api.ToolCall {
+	var out []api.ToolCall
+	for i, c := range sc.ToolCalls {
+		tc := api.ToolCall{Function: api.ToolCallFunction{Index: i, Name: c.Name}}
+		if err := json.Unmarshal([]byte(c.Arguments), &tc.Function.Arguments); err != nil {
+			panic("chattest: tool call arguments: " + err.Error())
+		}
+		out = append(out, tc)
+	}
+	return out
 }
 
 func (sc Script) promptTokens() int {
@@ -323,9 +368,22 @@ type orErrorBody struct {
 }
 
 type oaiDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
-	Refusal *string `json:"refusal,omitempty"`
+	Role      string        `json:"role,omitempty"`
+	Content   *string       `json:"content,omitempty"`
+	Refusal   *string       `json:"refusal,omitempty"`
+	ToolCalls []oaiToolCall `json:"tool_calls,omitempty"`
+}
+
+type oaiToolCall struct {
+	Index    *int        `json:"index,omitempty"`
+	ID       string      `json:"id,omitempty"`
+	Type     string      `json:"type,omitempty"`
+	Function oaiFunction `json:"function"`
+}
+
+type oaiFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
 }
 
 type oaiChunkChoice struct {
@@ -425,11 +483,26 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	usage := &oaiUsage{PromptTokens: sc.promptTokens(), CompletionTokens: sc.completionTokens()}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
 	stop := "stop"
+	if len(sc.ToolCalls) > 0 {
+		stop = "tool_calls"
+	}
+	callID := func(i int) string { return fmt.Sprintf("call_fake%d", i) }
 	if !req.Stream {
-		content := strings.Join(toks, "")
+		var content any = strings.Join(toks, "")
+		msg := map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}}
+		if len(sc.ToolCalls) > 0 {
+			var calls []oaiToolCall
+			for i, c := range sc.ToolCalls {
+				calls = append(calls, oaiToolCall{ID: callID(i), Type: "function", Function: oaiFunction{Name: c.Name, Arguments: c.Arguments}})
+			}
+			msg["tool_calls"] = calls
+			if content == "" {
+				msg["content"] = nil
+			}
+		}
 		b, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}},
+			"choices": []any{map[string]any{"index": 0, "message": msg,
 				"logprobs": nil, "finish_reason": stop}},
 			"usage": usage, "service_tier": "default", "system_fingerprint": "fp_fake",
 		})
@@ -470,6 +543,17 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 		}
 		t := t
 		event(chunk(oaiDelta{Content: &t}, nil))
+	}
+	for i, c := range sc.ToolCalls {
+		i := i
+		event(chunk(oaiDelta{ToolCalls: []oaiToolCall{{Index: &i, ID: callID(i), Type: "function", Function: oaiFunction{Name: c.Name}}}}, nil))
+		for _, frag := range fragments(c.Arguments, 3) {
+			if !wait(r, sc.Delay) {
+				s.clientGone()
+				return
+			}
+			event(chunk(oaiDelta{ToolCalls: []oaiToolCall{{Index: &i, Function: oaiFunction{Arguments: frag}}}}, nil))
+		}
 	}
 	event(chunk(oaiDelta{}, &stop))
 	if includeUsage {

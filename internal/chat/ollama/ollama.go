@@ -34,16 +34,49 @@ func New(base, key string, hc *http.Client) *Provider {
 	return &Provider{Base: strings.TrimRight(base, "/"), Key: key, HTTP: hc}
 }
 
-// Chat implements chat.Provider: POST /api/chat with stream=true.
+// chatRequest is api.ChatRequest with the tools as chatd received them:
+// the JSON schema goes upstream byte for byte (api.Tool would retype it).
+type chatRequest struct {
+	api.ChatRequest
+	Tools json.RawMessage `json:"tools,omitempty"`
+}
+
+// Chat implements chat.Provider: POST /api/chat with stream=true. Tools go
+// as they are (Ollama takes OpenAI's function schema); earlier calls as
+// api.ToolCall (arguments an object, the id kept), results as tool
+// messages with tool_call_id and tool_name. Ollama cannot force a call:
+// tool_choice "required" or a named function is an *chat.UnsupportedError
+// (auto falls back), "none" sends no tools.
 func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.ChunkStream, error) {
 	stream := true
-	areq := api.ChatRequest{Model: req.Model, Stream: &stream, Options: map[string]any{}}
-	for _, m := range req.Messages {
+	areq := chatRequest{ChatRequest: api.ChatRequest{Model: req.Model, Stream: &stream, Options: map[string]any{}}}
+	if tc := req.ToolChoice; tc != nil && (tc.Mode == chat.ToolChoiceRequired || tc.Mode == chat.ToolChoiceFunction) {
+		return nil, &chat.UnsupportedError{Message: "Ollama cannot force a tool call (tool_choice " + tc.Mode + ")"}
+	}
+	if len(req.Tools) > 0 && (req.ToolChoice == nil || req.ToolChoice.Mode != chat.ToolChoiceNone) {
+		b, err := json.Marshal(req.Tools)
+		if err != nil {
+			return nil, err
+		}
+		areq.Tools = b
+	}
+	for i, m := range req.Messages {
 		role := m.Role
 		if role == chat.RoleDeveloper {
 			role = chat.RoleSystem
 		}
-		areq.Messages = append(areq.Messages, api.Message{Role: role, Content: m.Content})
+		am := api.Message{Role: role, Content: m.Content, ToolCallID: m.ToolCallID}
+		if m.ToolCallID != "" {
+			am.ToolName = chat.ToolName(req.Messages, i, m.ToolCallID)
+		}
+		for j, tc := range m.ToolCalls {
+			call := api.ToolCall{ID: tc.ID, Function: api.ToolCallFunction{Index: j, Name: tc.Function.Name}}
+			if err := json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &call.Function.Arguments); err != nil {
+				return nil, &chat.UnsupportedError{Message: fmt.Sprintf("messages[%d].tool_calls[%d].function.arguments: Ollama wants a JSON object", i, j)}
+			}
+			am.ToolCalls = append(am.ToolCalls, call)
+		}
+		areq.Messages = append(areq.Messages, am)
 	}
 	if req.Temperature != nil {
 		areq.Options["temperature"] = *req.Temperature
@@ -78,9 +111,10 @@ type line struct {
 }
 
 type lineStream struct {
-	body io.ReadCloser
-	lr   *chat.LineReader
-	done bool
+	body  io.ReadCloser
+	lr    *chat.LineReader
+	done  bool
+	calls int // tool calls so far: the next one's index
 }
 
 func (s *lineStream) Next() (chat.Chunk, error) {
@@ -106,6 +140,16 @@ func (s *lineStream) Next() (chat.Chunk, error) {
 			return chat.Chunk{}, &chat.UpstreamError{Message: l.Error}
 		}
 		c := chat.Chunk{Model: l.Model, Content: l.Message.Content, Done: l.Done, DoneReason: l.DoneReason}
+		// Ollama streams whole calls (arguments an object, maybe no id):
+		// each is one piece, numbered in the order they came.
+		for _, tc := range l.Message.ToolCalls {
+			args, err := tc.Function.Arguments.MarshalJSON()
+			if err != nil {
+				return chat.Chunk{}, &chat.UpstreamError{Message: fmt.Sprintf("tool call arguments: %v", err)}
+			}
+			c.ToolCalls = append(c.ToolCalls, chat.ToolCallDelta{Index: s.calls, ID: tc.ID, Name: tc.Function.Name, Arguments: string(args)})
+			s.calls++
+		}
 		if l.Done {
 			s.done = true
 			c.Usage = &chat.Usage{PromptTokens: l.PromptEvalCount, CompletionTokens: l.EvalCount,

@@ -38,9 +38,16 @@ func New(base, key string, hc *http.Client) *Provider {
 // and stream_options.include_usage, so the last chunk carries usage.
 func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.ChunkStream, error) {
 	creq := chat.CompletionRequest{Model: req.Model, Stream: true, StreamOptions: &chat.StreamOptions{IncludeUsage: true},
-		Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop}
+		Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop, ParallelToolCalls: req.ParallelToolCalls}
+	if len(req.Tools) > 0 {
+		creq.Tools, _ = json.Marshal(req.Tools)
+	}
+	if req.ToolChoice != nil {
+		creq.ToolChoice, _ = json.Marshal(req.ToolChoice)
+	}
 	for _, m := range req.Messages {
-		creq.Messages = append(creq.Messages, chat.CompletionMessage{Role: m.Role, Content: chat.Content(m.Content)})
+		creq.Messages = append(creq.Messages, chat.CompletionMessage{Role: m.Role, Content: chat.Content(m.Content),
+			ToolCalls: chat.MarshalToolCalls(m.ToolCalls), ToolCallID: m.ToolCallID})
 	}
 	body, err := json.Marshal(creq)
 	if err != nil {
@@ -135,12 +142,13 @@ func (s *sseStream) Next() (chat.Chunk, error) {
 		if ch.Delta.Content != nil {
 			out.Content = *ch.Delta.Content
 		}
+		out.ToolCalls = deltas(ch.Delta.ToolCalls)
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			if *ch.FinishReason == "error" { // OpenRouter: the provider failed mid-stream
 				return chat.Chunk{}, &chat.UpstreamError{Message: "upstream finished with finish_reason error"}
 			}
 			out.Done, out.DoneReason = true, *ch.FinishReason
-			if out.Content != "" { // deliver the text now, the end after usage
+			if out.Content != "" || len(out.ToolCalls) > 0 { // deliver the text now, the end after usage
 				fin := chat.Chunk{ID: out.ID, Model: out.Model, Done: true, DoneReason: out.DoneReason, Usage: out.Usage}
 				s.pending = &fin
 				out.Done, out.DoneReason, out.Usage = false, "", nil
@@ -153,11 +161,29 @@ func (s *sseStream) Next() (chat.Chunk, error) {
 			s.pending = &out
 			continue
 		}
-		if out.Content == "" {
+		if out.Content == "" && len(out.ToolCalls) == 0 {
 			continue // role-only or empty delta
 		}
 		return out, nil
 	}
+}
+
+// deltas are the tool-call pieces of a delta. A piece without an index
+// (not OpenAI's form, but seen from compatible servers) is taken by its
+// position in the delta.
+func deltas(tcs []chat.CompletionToolCall) []chat.ToolCallDelta {
+	if len(tcs) == 0 {
+		return nil
+	}
+	out := make([]chat.ToolCallDelta, 0, len(tcs))
+	for i, tc := range tcs {
+		d := chat.ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
+		if tc.Index != nil {
+			d.Index = *tc.Index
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (s *sseStream) finish() chat.Chunk {
@@ -232,8 +258,12 @@ func (s *sseStream) whole() error {
 		}
 		fin.Usage = &u
 	}
-	if content := string(ch.Message.Content); content != "" {
-		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content})
+	var calls []chat.CompletionToolCall
+	if len(ch.Message.ToolCalls) > 0 && json.Unmarshal(ch.Message.ToolCalls, &calls) != nil {
+		return &chat.UpstreamError{Message: "undecodable tool_calls in the JSON answer"}
+	}
+	if content := string(ch.Message.Content); content != "" || len(calls) > 0 {
+		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content, ToolCalls: deltas(calls)})
 	}
 	s.queue = append(s.queue, fin)
 	return nil
