@@ -207,6 +207,14 @@ func TestSearch(t *testing.T) {
 			if errs.KindOf(err) != errs.Invalid || errs.StatusOf(err) != 400 {
 				t.Errorf("%q: %v", w, err)
 			}
+			// The message speaks of the caller's predicate, not of the SQL
+			// matrixd generated around it.
+			if msg := errs.Message(err); strings.Contains(msg, "SELECT") || strings.Contains(msg, "CAST(") || strings.Contains(msg, "LINE ") {
+				t.Errorf("%q: the message shows generated SQL: %s", w, msg)
+			}
+			if w == "salary / 0 > 'abc'" && !strings.Contains(errs.Message(err), "where on dataset staff: Conversion Error: Could not convert string 'abc'") {
+				t.Errorf("%q: DuckDB's reason is lost: %s", w, errs.Message(err))
+			}
 		}
 	})
 

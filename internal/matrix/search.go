@@ -362,9 +362,17 @@ func (m *Matrix) matchingIDs(ctx context.Context, spec IndexRequest, pred string
 	return ids, false, nil
 }
 
+// whereQueryErr: DuckDB's refusal of a where, without the "LINE n: ..."
+// excerpt DuckDB appends — that is the SQL matrixd generated around the
+// predicate, which the caller never wrote (queryd keeps it for /v1/sql,
+// where the statement is the caller's own).
 func whereQueryErr(dataset string, err error) error {
 	if k := errs.KindOf(err); k == errs.Invalid || k == errs.Forbidden {
-		return errs.E("matrix.search", errs.Invalid, "where on dataset "+dataset, err)
+		msg := errs.Message(err)
+		if i := strings.Index(msg, "\nLINE "); i >= 0 {
+			msg = strings.TrimSpace(msg[:i])
+		}
+		return errs.E("matrix.search", errs.Invalid, "where on dataset "+dataset+": "+msg)
 	}
 	return err
 }
