@@ -91,6 +91,11 @@ type Daemon struct {
 	// serves natively. Shutdown of the returned Serving must drain like
 	// http.Server.Shutdown (and shut srv down).
 	Serve func(ln net.Listener, srv *http.Server, hooks *RequestHooks) Serving
+	// Check, optional, tells whether what the daemon depends on is usable
+	// (storaged: S3 answers and the bucket exists). /health stays 200 —
+	// it is liveness — but says "degraded" with Check's error while it
+	// fails. Run at most every healthCheckTTL, under healthCheckTimeout.
+	Check func(ctx context.Context) error
 }
 
 // Builder constructs a daemon. ctx ends when the daemon shuts down.
@@ -113,6 +118,7 @@ type Server struct {
 	draining atomic.Bool
 	served   chan error
 	once     sync.Once
+	check    healthCheck
 }
 
 // URL is http://Addr.
@@ -198,9 +204,13 @@ func checkHealth(name string, cfg *Config, out, errOut io.Writer) int {
 	defer resp.Body.Close()
 	var h Health
 	derr := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h)
-	if resp.StatusCode != http.StatusOK || derr != nil || h.Status != "ok" || h.Service != name {
+	if resp.StatusCode != http.StatusOK || derr != nil || (h.Status != "ok" && h.Status != "degraded") || h.Service != name {
 		fmt.Fprintf(errOut, "%s: unhealthy: %s answered %d, status %q, service %q\n", name, u, resp.StatusCode, h.Status, h.Service)
 		return 1
+	}
+	if h.Status == "degraded" { // alive: what it depends on is not (Daemon.Check)
+		fmt.Fprintf(out, "%s: degraded (%s, version %s): %s\n", name, u, h.Version, h.Error)
+		return 0
 	}
 	fmt.Fprintf(out, "%s: ok (%s, version %s)\n", name, u, h.Version)
 	return 0
@@ -360,9 +370,10 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 
 // Health is the body of GET /health.
 type Health struct {
-	Status  string `json:"status"` // ok | draining
+	Status  string `json:"status"` // ok | degraded (200, Daemon.Check failed) | draining (503)
 	Service string `json:"service"`
 	Version string `json:"version"`
+	Error   string `json:"error,omitempty"` // why degraded
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -370,8 +381,62 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if s.draining.Load() {
 		h.Status, status = "draining", http.StatusServiceUnavailable
+	} else if s.daemon.Check != nil {
+		if err := s.check.result(s.daemon.Check); err != nil {
+			h.Status, h.Error = "degraded", errs.Message(err)
+		}
 	}
 	WriteJSON(w, status, h)
+}
+
+// Bounds of Daemon.Check: a result is reused for healthCheckTTL, and one
+// check runs at a time, under healthCheckTimeout (a /health waits for it
+// at most that long).
+const (
+	healthCheckTTL     = 2 * time.Second
+	healthCheckTimeout = time.Second
+)
+
+// healthCheck caches Daemon.Check's result.
+type healthCheck struct {
+	mu      sync.Mutex
+	at      time.Time     // when err was found
+	err     error         // the last result
+	running chan struct{} // closed when the check in progress ends
+}
+
+func (c *healthCheck) result(check func(context.Context) error) error {
+	c.mu.Lock()
+	if !c.at.IsZero() && time.Since(c.at) < healthCheckTTL {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	done := c.running
+	if done == nil {
+		done = make(chan struct{})
+		c.running = done
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), healthCheckTimeout)
+			err := check(ctx)
+			cancel()
+			c.mu.Lock()
+			c.at, c.err, c.running = time.Now(), err, nil
+			c.mu.Unlock()
+			close(done)
+		}()
+	}
+	c.mu.Unlock()
+	t := time.NewTimer(healthCheckTimeout + 100*time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C: // a check that ignores its ctx: report that, not the old result
+		return errs.E("health", errs.Timeout, "the health check did not finish in "+healthCheckTimeout.String())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // telemetryFlushTimeout bounds the flush of Langfuse and observer

@@ -32,6 +32,8 @@ type Client struct {
 	// the s3 backend reaches the same S3 from here (ADR-015).
 	redirects   bool
 	redirectOff atomic.Int64 // unix nanos until which redirects are not asked for (S3 unreachable from here)
+	// headerTimeout, stallTimeout: WithS3Timeouts (0 = the defaults).
+	headerTimeout, stallTimeout time.Duration
 }
 
 var _ Store = (*Client)(nil)
@@ -175,6 +177,34 @@ func objectOf(key string, resp *http.Response) (io.ReadCloser, ObjectInfo) {
 	return NamedBody(resp.Body, "storage GET", bodyFrom(resp), key), info
 }
 
+// s3Where names the S3 endpoint and bucket of a presigned (path-style) URL
+// as bodyFrom does.
+func s3Where(u *url.URL) string {
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	return fmt.Sprintf("S3 endpoint %s://%s bucket %q", u.Scheme, u.Host, bucket)
+}
+
+// WithS3Timeouts sets how long a redirected GET waits for S3's headers and
+// for each read of the body before it ends unavailable (0 =
+// S3HeaderTimeout, S3StallTimeout). For tests.
+func WithS3Timeouts(header, stall time.Duration) ClientOption {
+	return func(c *Client) { c.headerTimeout, c.stallTimeout = header, stall }
+}
+
+func (c *Client) s3HeaderTimeout() time.Duration {
+	if c.headerTimeout > 0 {
+		return c.headerTimeout
+	}
+	return S3HeaderTimeout
+}
+
+func (c *Client) s3StallTimeout() time.Duration {
+	if c.stallTimeout > 0 {
+		return c.stallTimeout
+	}
+	return S3StallTimeout
+}
+
 // bodyFrom names the server of a GET's answer for namedBody: storaged, or
 // S3 at the presigned URL (path style: the bucket is its first segment).
 func bodyFrom(resp *http.Response) string {
@@ -185,8 +215,7 @@ func bodyFrom(resp *http.Response) string {
 	if strings.HasPrefix(u.Path, "/v1/storage/") {
 		return "storaged at " + u.Scheme + "://" + u.Host
 	}
-	bucket, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	return fmt.Sprintf("S3 endpoint %s://%s bucket %q", u.Scheme, u.Host, bucket)
+	return s3Where(u)
 }
 
 // NamedBody is an object's body rc whose read error — the sender (from:
@@ -254,15 +283,32 @@ func (c *Client) getRedirected(ctx context.Context, key string, opts GetOptions)
 	}
 	// A fresh request: no token, no request id — the URL carries its own
 	// authorisation, and S3 refuses a request with two.
-	s3req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
+	// A hung S3 (it accepts and answers nothing) would hold the GET for as
+	// long as ctx allows: the answer's headers must come within
+	// S3HeaderTimeout, and each read of the body within S3StallTimeout.
+	sctx, cancel := context.WithCancel(ctx)
+	s3req, err := http.NewRequestWithContext(sctx, http.MethodGet, loc.String(), nil)
 	if err != nil {
+		cancel()
 		return nil, ObjectInfo{}, nil, false
 	}
 	if opts.Offset > 0 || opts.Length > 0 {
 		s3req.Header.Set("Range", rangeHeader(opts))
 	}
+	var silent atomic.Bool
+	headers := time.AfterFunc(c.s3HeaderTimeout(), func() { silent.Store(true); cancel() })
 	s3resp, err := c.base.HTTP.Do(s3req)
+	if !headers.Stop() && err == nil { // the timer won the race: sctx is cancelled
+		s3resp.Body.Close()
+		err = context.Canceled
+	}
 	if err != nil {
+		cancel()
+		if silent.Load() {
+			c.redirectOff.Store(time.Now().Add(redirectRetry).UnixNano())
+			return nil, ObjectInfo{}, errs.E("storage GET", errs.Unavailable, fmt.Sprintf("%s did not answer a GET of object %q within %s",
+				s3Where(loc), key, c.s3HeaderTimeout())), true
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			if errors.Is(cerr, context.DeadlineExceeded) {
 				return nil, ObjectInfo{}, errs.E("storage GET", errs.Timeout, "S3 did not answer in time", err), true
@@ -275,16 +321,18 @@ func (c *Client) getRedirected(ctx context.Context, key string, opts GetOptions)
 	switch s3resp.StatusCode {
 	case http.StatusOK, http.StatusPartialContent:
 		rc, info := objectOf(key, s3resp)
-		return rc, info, nil, true
+		return StallGuard(rc, c.s3StallTimeout(), cancel, "storage GET", s3Where(loc), key), info, nil, true
 	case http.StatusNotFound:
 		code := s3ErrorCode(s3resp.Body)
 		s3resp.Body.Close()
 		if code == "NoSuchKey" {
+			cancel()
 			return nil, ObjectInfo{}, errs.E("storage", errs.NotFound, fmt.Sprintf("object %q not found", key)), true
 		}
 	default:
 		s3resp.Body.Close()
 	}
+	cancel()
 	if s3resp.StatusCode != http.StatusRequestedRangeNotSatisfiable { // a bad range says nothing about S3
 		c.redirectOff.Store(time.Now().Add(redirectRetry).UnixNano())
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -55,6 +56,12 @@ type Config struct {
 	// JanitorInterval is how often the janitor sweeps (0 =
 	// DefaultJanitorInterval); it also sweeps at Open.
 	JanitorInterval time.Duration
+	// DialTimeout, HeaderTimeout and StallTimeout bound the silences of a
+	// server that stops answering (0 = storage.S3DialTimeout,
+	// S3HeaderTimeout, S3StallTimeout): a connect, the wait for an answer's
+	// headers, and one read of a body or one 1 MiB write of an upload that
+	// moves nothing. None bounds a transfer that keeps moving.
+	DialTimeout, HeaderTimeout, StallTimeout time.Duration
 }
 
 // DefaultPartSize is the part size used when Config.PartSize is 0.
@@ -112,9 +119,29 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = storage.S3DialTimeout
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = storage.S3HeaderTimeout
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = storage.S3StallTimeout
+	}
 	tr.Proxy = nil // never through an HTTP proxy
 	tr.MaxIdleConnsPerHost = 64
-	tr.ResponseHeaderTimeout = 5 * time.Minute
+	// A hung server (SIGSTOPped: it accepts connections and answers
+	// nothing) held a GET for minio-go's 5 minutes, times its retries.
+	tr.ResponseHeaderTimeout = cfg.HeaderTimeout
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	stall := cfg.StallTimeout
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return storage.StallConn(c, stall), nil
+	}
 	cl, err := minio.New(endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:       secure,
@@ -346,8 +373,12 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 			return nil, storage.ObjectInfo{}, errs.E(op, errs.Invalid, err.Error())
 		}
 	}
-	rc, oi, hdr, err := s.core.GetObject(ctx, s.cfg.Bucket, key, gopts)
+	// The body's reads are bounded by StallTimeout: a server that stops
+	// sending mid-object ends the read (its cancel), named.
+	gctx, cancel := context.WithCancel(ctx)
+	rc, oi, hdr, err := s.core.GetObject(gctx, s.cfg.Bucket, key, gopts)
 	if err != nil {
+		cancel()
 		mapped := s.mapErr(ctx, op, key, err)
 		if ranged && errs.StatusOf(mapped) == http.StatusRequestedRangeNotSatisfiable {
 			// Offset at or past the end. Offset == size is an empty read;
@@ -362,7 +393,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 		}
 		return nil, storage.ObjectInfo{}, mapped
 	}
-	rc = storage.NamedBody(rc, "s3.get", s.where, key)
+	rc = storage.NamedBody(storage.StallGuard(rc, s.cfg.StallTimeout, cancel, op, s.where, key), op, s.where, key)
 	info := toInfo(key, oi)
 	if cr := hdr.Get("Content-Range"); cr != "" {
 		if i := strings.LastIndexByte(cr, '/'); i >= 0 {

@@ -26,6 +26,12 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		Routes: storage.Routes(env, store),
 		Close:  func(context.Context) error { return closeFn() },
 	}
+	// /health says "degraded", naming the endpoint and bucket, while the
+	// s3 backend cannot reach S3 or the bucket is missing (still 200:
+	// storaged itself is alive and answers every request with the 503).
+	if c, ok := store.(interface{ Check(context.Context) error }); ok {
+		d.Check = c.Check
+	}
 	// The short-circuit socket (ADR-015): local backend only.
 	if ls, ok := store.(*local.Store); ok {
 		if path := env.Config.StoragedSocket(); path != "" {
