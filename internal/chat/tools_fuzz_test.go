@@ -1,0 +1,61 @@
+package chat_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"lakehouse-go/internal/chat"
+)
+
+// FuzzToolRequest: any body through the OpenAI and Ollama routes' tool
+// parsing (tools, tool_choice, tool_calls history, tool results) either is
+// refused or gives a request whose every call has an id, a name and an
+// object for arguments, whose every tool message answers an earlier call,
+// and whose OpenAI form (what chat/openai sends) carries the arguments as
+// a string holding the same JSON. Never a panic.
+func FuzzToolRequest(f *testing.F) {
+	f.Add(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"2"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`)
+	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":{"a":[1]}}}]},{"role":"tool","tool_name":"f","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]}`)
+	f.Add(`{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":7}}],"tool_choice":"required"}`)
+	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":""}}]},{"role":"tool","tool_call_id":"c"}],"tools":null}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var reqs []chat.Request
+		var c chat.CompletionRequest
+		if json.Unmarshal([]byte(body), &c) == nil {
+			if r, err := c.ToRequest(); err == nil {
+				reqs = append(reqs, r)
+			}
+		}
+		var o chat.OllamaChatRequest
+		if json.Unmarshal([]byte(body), &o) == nil {
+			if r, err := o.ToRequest(); err == nil {
+				reqs = append(reqs, r)
+			}
+		}
+		for _, r := range reqs {
+			if err := r.Validate(); err != nil {
+				t.Fatalf("accepted, then invalid: %v", err)
+			}
+			seen := map[string]bool{}
+			for i, m := range r.Messages {
+				for _, tc := range m.ToolCalls {
+					var obj map[string]any
+					if tc.ID == "" || tc.Function.Name == "" || json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &obj) != nil {
+						t.Fatalf("messages[%d]: accepted call %+v", i, tc)
+					}
+					var back map[string]any
+					if json.Unmarshal([]byte(chat.ArgumentsText(tc.Function.Arguments)), &back) != nil {
+						t.Fatalf("messages[%d]: arguments text %q is no object", i, chat.ArgumentsText(tc.Function.Arguments))
+					}
+					seen[tc.ID] = true
+				}
+				if m.Role == chat.RoleTool && !seen[m.ToolCallID] {
+					t.Fatalf("messages[%d]: tool result for unknown call %q", i, m.ToolCallID)
+				}
+			}
+			if _, err := json.Marshal(r); err != nil {
+				t.Fatalf("accepted request does not encode: %v", err)
+			}
+		}
+	})
+}
