@@ -114,6 +114,9 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if notModified(r, info) {
+		return writeNotModified(w, info)
+	}
 	setInfoHeaders(w.Header(), info, true)
 	w.Header().Set("Accept-Ranges", "bytes")
 	w.WriteHeader(http.StatusOK)
@@ -142,6 +145,17 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	rng, ranged, err := parseRange(r.Header.Get("Range"))
 	if err != nil {
 		return err
+	}
+	cond := conditional(r)
+	if cond {
+		// Evaluated before the range and the redirect (RFC 9110 13.2.2).
+		info, err := h.store.Head(r.Context(), key)
+		if err != nil {
+			return err
+		}
+		if notModified(r, info) {
+			return writeNotModified(w, info)
+		}
 	}
 	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" {
 		// The client reads the object from S3 itself, sending the same
@@ -177,6 +191,9 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer rc.Close()
+	if cond && notModified(r, info) { // replaced since the HEAD by the version the client has
+		return writeNotModified(w, info)
+	}
 	hd := w.Header()
 	setInfoHeaders(hd, info, false)
 	hd.Set("Accept-Ranges", "bytes")
@@ -262,6 +279,47 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 		page.Objects[i].Path = ""
 	}
 	return shared.WriteJSON(w, http.StatusOK, page)
+}
+
+// conditional reports whether a GET or HEAD carries a precondition that
+// can make it a 304: If-None-Match, If-Modified-Since.
+func conditional(r *http.Request) bool {
+	return r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
+}
+
+// notModified evaluates a GET's or HEAD's If-None-Match (weak comparison,
+// a list or *) or, without it, If-Modified-Since (an invalid date is
+// ignored) against the object, as RFC 9110 13.1.2, 13.1.3 and 13.2.2 have
+// it and S3 does: true means 304 Not Modified. If-Match and
+// If-Unmodified-Since are not evaluated on reads (ADR-010).
+func notModified(r *http.Request, info ObjectInfo) bool {
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+		for _, line := range inm {
+			for tag := range strings.SplitSeq(line, ",") {
+				tag = strings.TrimSpace(tag)
+				if tag == "*" {
+					return true // the object exists
+				}
+				tag = strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)
+				if tag != "" && tag == info.ETag {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" && !info.Modified.IsZero() {
+		t, err := http.ParseTime(ims)
+		return err == nil && !info.Modified.Truncate(time.Second).After(t)
+	}
+	return false
+}
+
+// writeNotModified answers 304 with the object's validators and no body.
+func writeNotModified(w http.ResponseWriter, info ObjectInfo) error {
+	setInfoHeaders(w.Header(), info, false)
+	w.WriteHeader(http.StatusNotModified)
+	return nil
 }
 
 func setInfoHeaders(h http.Header, info ObjectInfo, withLength bool) {

@@ -218,3 +218,14 @@ func TestS3RedirectedGets(t *testing.T) {
 		t.Fatal("proxy_gets: wrong bytes")
 	}
 }
+
+// TestS3ConditionalGets: conditional GETs and HEADs through storaged on the
+// s3 backend (a real MinIO): 304 on a matching If-None-Match or an
+// If-Modified-Since not before Last-Modified, as S3 itself answers.
+func TestS3ConditionalGets(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	storagetest.Start(t, cfg)
+	base := storagetest.ClientFor(cfg, "storaged", true)
+	storagetest.Conditional(t, base, storage.NewClient(base))
+}
