@@ -1,7 +1,8 @@
 // Package chat is the contract of chatd (:3220): LLM dispatch over five
 // providers (ollama, ollama_cloud, openrouter, opencode, kimi) with a
 // fallback chain and retries. It holds the native types of DESIGN.md
-// (Request, Response, Message, Usage, ProviderInfo), the OpenAI wire types
+// (Request, Response, Message, Usage, ProviderInfo; tool calling in
+// tools.go), the OpenAI wire types
 // of POST /v1/chat/completions (openai.go), the Service interface, the
 // Provider interface that adapters implement (chat/ollama, chat/openai), the
 // SSE and NDJSON framing both sides share, the HTTP routes (server.go) and

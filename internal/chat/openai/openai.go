@@ -1,7 +1,9 @@
 // Package openai is chatd's adapter for OpenAI-compatible chat APIs (POST
 // {base}/chat/completions, SSE stream ending "data: [DONE]"), used for
 // openrouter, opencode (OpenCode Zen) and kimi (Moonshot). Request and
-// chunks are chat's OpenAI wire types. chatd.New constructs it.
+// chunks are chat's OpenAI wire types; tools, tool_choice and the tool-call
+// history go through as OpenAI defines them, and delta.tool_calls pieces
+// come back as chat.ToolCallDeltas as they arrive. chatd.New constructs it.
 package openai
 
 import (
