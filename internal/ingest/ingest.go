@@ -30,9 +30,11 @@ const (
 
 // Params are the query parameters of POST /v1/ingest.
 type Params struct {
-	Name   string // dataset name (required)
-	Mode   string // append (default) | replace
-	Format string // csv | jsonl | parquet; "" = from the file name or content
+	Name string // dataset name (required)
+	Mode string // append (default) | replace
+	// Format: csv | jsonl (one object a line) | json (an array of objects,
+	// or objects in any layout) | parquet; "" = from the file name or content.
+	Format string
 }
 
 // Validate checks p, filling in the default mode.
@@ -49,11 +51,11 @@ func (p *Params) Validate() error {
 		problems = append(problems, fmt.Sprintf("mode %q: want append or replace", p.Mode))
 	}
 	switch p.Format {
-	case "", "csv", "jsonl", "parquet":
+	case "", "csv", "jsonl", "json", "parquet":
 	case "ndjson":
 		p.Format = "jsonl"
 	default:
-		problems = append(problems, fmt.Sprintf("format %q: want csv, jsonl or parquet", p.Format))
+		problems = append(problems, fmt.Sprintf("format %q: want csv, jsonl, json or parquet", p.Format))
 	}
 	if len(problems) > 0 {
 		return errs.E("ingest", errs.Invalid, strings.Join(problems, "; "))

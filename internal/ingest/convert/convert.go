@@ -67,6 +67,9 @@ type File struct {
 
 // Result is what Convert wrote.
 type Result struct {
+	// Format is what the file was read as: the input's, except for a JSON
+	// document read line by line (JSONL) or rewritten first (JSON).
+	Format string
 	Files  []File
 	Schema []Column
 	Rows   int64
@@ -149,28 +152,33 @@ func (c *Converter) Close() error { return c.db.Close() }
 // Input is one conversion.
 type Input struct {
 	Path   string
-	Format string // csv | jsonl | parquet
+	Format string // csv | jsonl | json | parquet
 	// Schema, when set (append), is the schema the rows must have: CSV is
 	// read with these column types, other formats are compared to it.
 	Schema []Column
 }
 
-// DetectFormat guesses the format from a file name, else from the first bytes.
+// DetectFormat guesses the format from a file name, else from the first
+// bytes: .jsonl and .ndjson are JSONL (one object a line); .json, and a
+// file beginning with { or [, is a JSON document (an array of objects, or
+// objects in any layout; JSONL is read as such).
 func DetectFormat(filename string, head []byte) string {
 	switch strings.ToLower(filepath.Ext(filename)) {
 	case ".csv", ".tsv", ".txt":
 		return CSV
-	case ".jsonl", ".ndjson", ".json":
+	case ".jsonl", ".ndjson":
 		return JSONL
+	case ".json":
+		return JSON
 	case ".parquet", ".pq":
 		return Parquet
 	}
 	if bytes.HasPrefix(head, []byte("PAR1")) {
 		return Parquet
 	}
-	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		return JSONL
+	trimmed := bytes.TrimLeft(bytes.TrimPrefix(head, utf8BOM), " \t\r\n")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		return JSON
 	}
 	return CSV
 }
@@ -187,7 +195,17 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 	if st.Size() == 0 {
 		return nil, errs.E(op, errs.Invalid, "the file is empty")
 	}
+	if in.Format == JSON {
+		return c.convertJSON(ctx, in, outDir)
+	}
+	return c.convert(ctx, in, outDir)
+}
+
+// convert is Convert of a CSV, JSONL or Parquet file.
+func (c *Converter) convert(ctx context.Context, in Input, outDir string) (*Result, error) {
+	const op = "ingest"
 	var res *Result
+	var err error
 	var csvInfo *csvHeader
 	switch in.Format {
 	case CSV:
@@ -213,7 +231,7 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 	case Parquet:
 		res, err = c.copy(ctx, "SELECT * FROM read_parquet("+sqlString(in.Path)+")", outDir)
 	default:
-		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("format %q: want csv, jsonl or parquet", in.Format))
+		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("format %q: want csv, jsonl, json or parquet", in.Format))
 	}
 	if err != nil {
 		return nil, c.failed(ctx, in, csvInfo, outDir, err)
@@ -241,6 +259,7 @@ func (c *Converter) Convert(ctx context.Context, in Input, outDir string) (*Resu
 			return nil, err
 		}
 	}
+	res.Format = in.Format
 	return res, nil
 }
 

@@ -472,6 +472,56 @@ func TestJSONLAppendEndToEnd(t *testing.T) {
 	}
 }
 
+// TestJSONDocumentEndToEnd: a .json array of objects and pretty-printed
+// objects (a raw body, detected from its first byte) are ingested like
+// JSONL; a refused element names its line and commits nothing; a
+// top-level scalar is a 400 (ADR-023 "JSON arrays and pretty-printed objects").
+func TestJSONDocumentEndToEnd(t *testing.T) {
+	st := startStack(t, config(t))
+	a := st.upload(t, "name=events", "events.json", []byte("[\n  {\"id\": 1, \"big\": 18446744073709551617, \"tag\": \"a\"},\n  {\"id\": 2, \"big\": 2, \"tag\": \"b\"}\n]\n"))
+	if a.Status != 200 || !strings.Contains(string(a.Body), `"format":"json"`) || !strings.Contains(string(a.Body), `"rows":2`) {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	raw := func(query, body string) answer {
+		resp, err := http.Post(st.gateway+"/v1/ingest?"+query, "application/octet-stream", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, b}
+	}
+	if a := raw("name=events&mode=append", "{\n  \"tag\": \"c\",\n  \"id\": 3,\n  \"big\": 3\n}\n"); a.Status != 200 || !strings.Contains(string(a.Body), `"format":"json"`) {
+		t.Fatalf("append pretty objects: %d %s", a.Status, a.Body)
+	}
+	if a := raw("name=events&mode=append", `[{"id":4,"big":4,"tag":"d"}]`); a.Status != 200 {
+		t.Fatalf("append raw array: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT string_agg(id || ':' || big || ':' || tag, ',' ORDER BY id) FROM events"); got != "1:18446744073709551617:a,2:2:b,3:3:c,4:4:d" {
+		t.Fatalf("rows = %v", got)
+	}
+	keys := len(st.dataKeys(t, "events"))
+	a = st.upload(t, "name=events&mode=append", "more.json", []byte("[\n  {\"id\": 5, \"big\": 5},\n  {\"id\": 7.5, \"big\": 6}\n]"))
+	if a.Status != 400 || !strings.Contains(string(a.Body), `array element 2 at line 3: column \"id\" (1): value \"7.5\" is not a whole number`) {
+		t.Fatalf("fraction: %d %s", a.Status, a.Body)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{"42", "the file holds a number, not JSON objects"},
+		{"[1, 2]", "array element 1 is a number, not a JSON object"},
+		{"[{\"id\": 5, \"big\": 5},\n {\"id\": }]", "line 2, byte 9: malformed JSON in array element 2"},
+	} {
+		if a := st.upload(t, "name=events&mode=append", "bad.json", []byte(bad.body)); a.Status != 400 || !strings.Contains(string(a.Body), bad.want) {
+			t.Fatalf("%s: %d %s", bad.body, a.Status, a.Body)
+		}
+	}
+	if got := st.scalar(t, "SELECT count(*) FROM events"); fmt.Sprint(got) != "4" {
+		t.Fatalf("rows after the refused appends: %v", got)
+	}
+	if n := len(st.dataKeys(t, "events")); n != keys {
+		t.Fatalf("data files %d after refused appends, want %d", n, keys)
+	}
+}
+
 // TestByteOrderMark: a UTF-8 BOM before a JSONL or CSV upload is not
 // data (a JSONL file with one was refused: "BOM is not supported").
 func TestByteOrderMark(t *testing.T) {

@@ -414,7 +414,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	intent.end(cctx, true)
 	cancel()
 	return &ingest.Result{
-		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: format,
+		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: conv.Format,
 		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
 		Retries: retries, ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
 	}, nil
