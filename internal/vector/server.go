@@ -12,15 +12,40 @@ import (
 	"lakehouse-go/internal/storage"
 )
 
+// Bounds of New's wait for the load before it serves: startGrace while
+// attempts fail for want of storage (storaged may be starting alongside),
+// startWait while the first attempt is still reading (large indexes).
+const (
+	startGrace = 10 * time.Second
+	startWait  = 30 * time.Second
+)
+
 // New is vectord's constructor for shared.Run: indexes loaded from
 // storaged's snapshots plus the local write-ahead log, snapshots in the
 // background, a last snapshot on shutdown.
+//
+// New waits for the load (see startGrace, startWait), so a normal start
+// serves its indexes from its first request. When storage stays
+// unavailable (storaged or S3 down, bucket missing) vectord serves anyway:
+// /health is ok, every index route answers 503 naming what failed, and the
+// load is retried in the background until it succeeds. A damaged snapshot
+// or log stops the start, as before.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
 	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket()))
-	st, err := Open(ctx, env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"), 30*time.Second)
+	st, err := Start(env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"))
 	if err != nil {
 		return nil, err
+	}
+	if err := st.await(ctx, startGrace, startWait); err != nil {
+		if !retryable(err) || ctx.Err() != nil {
+			st.stopLoader()
+			if !st.ready.Load() {
+				return nil, err
+			}
+		} else {
+			env.Log.Warn("serving before the vector indexes are loaded: index requests answer 503 until they are", "op", "vector.load", "err", err.Error())
+		}
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

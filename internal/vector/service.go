@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lakehouse-go/internal/errs"
@@ -48,11 +49,27 @@ type index struct {
 // to the write-ahead log (fsync, group commit) before it is applied and
 // acknowledged, LHV1 snapshots written to storaged in the background, and
 // the log truncated behind them.
+//
+// A Store loads in the background (Start): every snapshot, then the log.
+// Until that has succeeded as a whole it serves nothing — every call is
+// Unavailable naming what could not be read — so no index is ever served
+// half-loaded, empty for want of its snapshot, or written over; a failed
+// load is retried with backoff until it succeeds or the Store is closed.
 type Store struct {
 	log     *slog.Logger
 	objects storage.Store
 	dir     string
-	w       *wal.WAL
+	w       *wal.WAL // set by the load, before ready
+
+	// ready is set once the load has succeeded; indexes, pendingDrops and w
+	// are written by the load only before it, so a caller that saw ready
+	// sees them whole.
+	ready     atomic.Bool
+	firstDone chan struct{} // closed when the first load attempt has ended
+	loadDone  chan struct{} // closed when the loader has returned
+	stopLoad  context.CancelFunc
+	loadMu    sync.Mutex
+	loadErr   error // the last failed attempt's error while not ready
 
 	mu      sync.RWMutex
 	indexes map[string]*index
@@ -67,49 +84,180 @@ type Store struct {
 
 var _ Service = (*Store)(nil)
 
-// Open loads every snapshot from objects, replays the log in dir, and
-// returns the Store. It retries storage for up to wait (storaged may be
-// starting alongside).
-func Open(ctx context.Context, log *slog.Logger, objects storage.Store, dir string, wait time.Duration) (*Store, error) {
+// Load retry backoff: the first retry after loadRetryMin, doubling up to loadRetryMax.
+const (
+	loadRetryMin = 200 * time.Millisecond
+	loadRetryMax = 5 * time.Second
+)
+
+// Start returns a Store that loads in the background: every snapshot from
+// objects, then the log in dir. Until the load has succeeded every call
+// answers Unavailable (see Store); Close stops the loader.
+func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, errs.E("vector.Open", errs.Internal, err)
 	}
-	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}}
-	start := time.Now()
-	deadline := start.Add(wait)
-	for {
-		err := s.loadSnapshots(ctx)
-		if err == nil {
-			break
-		}
-		if !errs.Is(err, errs.Unavailable) || time.Now().After(deadline) || ctx.Err() != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
+		firstDone: make(chan struct{}), loadDone: make(chan struct{}), stopLoad: cancel}
+	go s.loadLoop(ctx)
+	return s, nil
+}
+
+// Open is Start waiting for the load: it returns the loaded Store, or the
+// error of a load that retrying cannot fix (a damaged snapshot or log), or
+// the last error once wait has passed (storage still unavailable).
+func Open(ctx context.Context, log *slog.Logger, objects storage.Store, dir string, wait time.Duration) (*Store, error) {
+	s, err := Start(log, objects, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.await(ctx, wait, wait); err != nil {
+		s.stopLoader()
+		if !s.ready.Load() { // else the load won the race with the stop
 			return nil, err
 		}
-		log.Warn("storage not ready, retrying", "op", "vector.load", "err", err.Error())
-		time.Sleep(200 * time.Millisecond)
 	}
-	walPath := filepath.Join(dir, "vectord.wal")
+	return s, nil
+}
+
+// await waits for the load: nil once it has succeeded; the error of a
+// failed attempt that retrying cannot fix; the last error once attempts
+// have failed for grace; an Unavailable error when wait has passed (or
+// ctx ended) with the first attempt still running. The load goes on in
+// every case but the second.
+func (s *Store) await(ctx context.Context, grace, wait time.Duration) error {
+	start := time.Now()
+	for !s.ready.Load() {
+		err := s.lastLoadErr()
+		if err != nil && (!retryable(err) || time.Since(start) >= grace) {
+			return err
+		}
+		if time.Since(start) >= wait || ctx.Err() != nil {
+			return s.notReady("vector.load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// retryable reports whether a failed load may succeed later by itself
+// (storage down or slow) rather than needing an operator (damage).
+func retryable(err error) bool {
+	return errs.Is(err, errs.Unavailable) || errs.Is(err, errs.Timeout)
+}
+
+func (s *Store) lastLoadErr() error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	return s.loadErr
+}
+
+// loadLoop runs load until it succeeds or ctx ends, with backoff.
+func (s *Store) loadLoop(ctx context.Context) {
+	defer close(s.loadDone)
+	first := true
+	backoff := loadRetryMin
+	var lastMsg string
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.load(ctx)
+		if err == nil {
+			if first {
+				close(s.firstDone)
+			}
+			if attempt > 1 {
+				s.log.Info("vector indexes loaded after storage came back", "op", "vector.load", "attempts", attempt)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			if first {
+				close(s.firstDone)
+			}
+			return
+		}
+		s.loadMu.Lock()
+		s.loadErr = err
+		s.loadMu.Unlock()
+		if first {
+			close(s.firstDone)
+			first = false
+		}
+		// One line when the cause changes, then about one a minute.
+		if msg := err.Error(); msg != lastMsg || attempt%12 == 0 {
+			lastMsg = msg
+			lvl := slog.LevelWarn
+			if !retryable(err) {
+				lvl = slog.LevelError
+			}
+			s.log.Log(ctx, lvl, "vector indexes not loaded; requests answer 503 until they are; retrying", "op", "vector.load",
+				"attempt", attempt, "err", msg, "dur_ms", time.Since(start).Milliseconds(), "retry_in_ms", backoff.Milliseconds())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, loadRetryMax)
+	}
+}
+
+// stopLoader stops the background load and waits for it.
+func (s *Store) stopLoader() {
+	s.stopLoad()
+	<-s.loadDone
+}
+
+// notReady is the Unavailable error of a call before the load has succeeded.
+func (s *Store) notReady(op string) error {
+	if s.ready.Load() {
+		return nil
+	}
+	if err := s.lastLoadErr(); err != nil {
+		return errs.Errorf(op, errs.Unavailable, "vector indexes are not loaded yet: reading their snapshots from storaged failed (%s); vectord retries in the background", errs.Message(err))
+	}
+	return errs.Errorf(op, errs.Unavailable, "vector indexes are still loading from storaged")
+}
+
+// load reads every snapshot, replays the log and opens it for appends,
+// then marks the Store ready. A failed attempt leaves nothing behind: the
+// next one starts afresh.
+func (s *Store) load(ctx context.Context) error {
+	start := time.Now()
+	indexes, err := s.loadSnapshots(ctx)
+	if err != nil {
+		return err
+	}
+	s.indexes, s.pendingDrops = indexes, map[string]uint64{}
+	walPath := filepath.Join(s.dir, "vectord.wal")
 	replayed := 0
 	info, err := wal.Replay(walPath, func(rec wal.Record) error {
 		replayed++
 		return s.replay(ctx, rec)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.w, err = wal.Open(walPath); err != nil {
-		return nil, err
+	w, err := wal.Open(walPath)
+	if err != nil {
+		return err
 	}
+	s.w = w
 	var vecs int
 	for _, ix := range s.indexes {
 		vecs += ix.ix.Len()
 	}
-	log.Info("vector indexes loaded", "op", "vector.load", "indexes", len(s.indexes), "vectors", vecs,
+	s.ready.Store(true)
+	s.loadMu.Lock()
+	s.loadErr = nil
+	s.loadMu.Unlock()
+	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", len(s.indexes), "vectors", vecs,
 		"wal_records", replayed, "torn_bytes", info.TornBytes, "dur_ms", time.Since(start).Milliseconds())
-	return s, nil
+	return nil
 }
 
-func (s *Store) loadSnapshots(ctx context.Context) error {
+func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
 	var keys []string
 	err := storage.ListAll(ctx, s.objects, SnapshotPrefix, func(o storage.ObjectInfo) error {
 		if strings.HasSuffix(o.Key, "/index.lhv1") {
@@ -118,23 +266,24 @@ func (s *Store) loadSnapshots(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	indexes := make(map[string]*index, len(keys))
 	for _, key := range keys {
 		name := strings.TrimSuffix(strings.TrimPrefix(key, SnapshotPrefix), "/index.lhv1")
 		rc, _, err := s.objects.Get(ctx, key, storage.Whole)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ix, err := lhv1.Decode(rc)
 		rc.Close()
 		if err != nil {
-			return errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
+			return nil, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
 		}
 		seq := ix.Seq()
-		s.indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
+		indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
 	}
-	return nil
+	return indexes, nil
 }
 
 // replay applies one logged record that the snapshots do not cover.
@@ -184,6 +333,9 @@ func (s *Store) get(name string) (*index, error) {
 	if err := ValidateIndexName(name); err != nil {
 		return nil, err
 	}
+	if err := s.notReady("vector"); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	ix := s.indexes[name]
 	s.mu.RUnlock()
@@ -211,6 +363,10 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 	p := hnsw.Params{Dims: req.Dims, Metric: hnsw.Metric(req.Metric), M: req.M, EfConstruction: req.EfConstruction}.WithDefaults()
 	ix, err := hnsw.New(p)
 	if err != nil {
+		return IndexInfo{}, err
+	}
+	// Not before the load: the name may have a snapshot not read yet.
+	if err := s.notReady(op); err != nil {
 		return IndexInfo{}, err
 	}
 	// snapMu: no snapshot pass may write this name's key while it is re-created.
@@ -257,6 +413,9 @@ func (s *Store) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
 
 // ListIndexes implements Service (sorted by name).
 func (s *Store) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
+	if err := s.notReady("vector.ListIndexes"); err != nil {
+		return nil, err
+	}
 	s.mu.RLock()
 	out := make([]IndexInfo, 0, len(s.indexes))
 	for _, ix := range s.indexes {
@@ -454,6 +613,9 @@ func (s *Store) OpsSinceSnapshot() int64 {
 // truncates the log behind what the snapshots cover. Searches go on while
 // it runs; writes to the index being encoded wait for its encode only.
 func (s *Store) Snapshot(ctx context.Context) error {
+	if !s.ready.Load() {
+		return nil // nothing loaded, nothing changed
+	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	s.removeDropped(ctx)
@@ -573,9 +735,14 @@ func (s *Store) Run(ctx context.Context, interval time.Duration, ops int64) {
 	}
 }
 
-// Close takes a last snapshot (bounded by ctx) and closes the log. A
-// failed snapshot is logged, not returned: the log still holds every change.
+// Close stops a load still under way, then takes a last snapshot (bounded
+// by ctx) and closes the log. A failed snapshot is logged, not returned: the
+// log still holds every change.
 func (s *Store) Close(ctx context.Context) error {
+	s.stopLoader()
+	if !s.ready.Load() {
+		return nil // never loaded: nothing written, the log not even open
+	}
 	if err := s.Snapshot(ctx); err != nil {
 		s.log.Warn("final snapshot failed; the write-ahead log keeps every change", "op", "vector.close", "err", err.Error())
 	}
