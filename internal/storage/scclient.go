@@ -509,8 +509,28 @@ func (f rawFile) Close() error {
 // socket could not be dialed (nothing was read from r: use HTTP).
 func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (info ObjectInfo, err error, handled bool) {
 	// A spare saves the create round trip. Keys the local backend would
-	// refuse go through create, which answers why before r is read.
-	if ValidateLocalKey(key) == nil {
+	// refuse go through create, which answers why before r is read; so
+	// does a create-only write of a key that exists (412, found through
+	// the lease, or by create when the lease cannot tell), whose body
+	// would otherwise be written whole before the commit refused it.
+	spare := ValidateLocalKey(key) == nil
+	if spare && opts.CreateOnly {
+		spare = false
+		if p.direct {
+			f, _, err, ok := p.openDirect(ctx, key)
+			switch {
+			case ok && err == nil:
+				f.Close()
+				p.ops.Add(1)
+				p.directOps.Add(1)
+				return ObjectInfo{}, errs.E("storaged sc.create", errs.Conflict, errs.StatusPrecondition,
+					fmt.Sprintf("object %q already exists (create-only write)", key)), true
+			case ok && errs.Is(err, errs.NotFound):
+				spare = true
+			}
+		}
+	}
+	if spare {
 		if c := p.spareConn(); c != nil {
 			if err := c.take(ctx); err != nil {
 				c.close() // nothing was read from r: create on another

@@ -66,11 +66,15 @@ type Write struct {
 // covers leftovers). It returns the Write and a write-only, append-only
 // (O_APPEND: bytes written cannot be overwritten through it) fd of the temp
 // file for the writer; the caller closes that fd once it is handed over.
-// Errors: Invalid (bad key), Unavailable.
+// Errors: Invalid (bad key), Conflict with 412 (createOnly and the key
+// exists: before anything is written), Unavailable.
 func (s *Store) BeginWrite(key string, createOnly bool) (*Write, *os.File, error) {
 	final, err := ObjectPath(s.dir, key)
 	if err != nil {
 		return nil, nil, err
+	}
+	if createOnly && s.exists(key) { // before the client writes; Commit's link(2) still decides
+		return nil, nil, exists("local.create", key)
 	}
 	w, wf, err := s.beginWrite(s.newTemp)
 	if err != nil {

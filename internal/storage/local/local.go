@@ -148,6 +148,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
+	if opts.CreateOnly && s.exists(key) {
+		// Refused before the body is read; publish's link(2) still decides
+		// a race with a writer that creates the key meanwhile.
+		return storage.ObjectInfo{}, exists(op, key)
+	}
 	f, err := s.newTemp()
 	if err != nil {
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
@@ -236,7 +241,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 			if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
 				return s.pathErr(op, key, syscall.EISDIR)
 			}
-			return errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
+			return exists(op, key)
 		}
 		return s.pathErr(op, key, err)
 	}
@@ -297,6 +302,23 @@ func syncDir(dir string) error {
 		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// exists reports whether key is an object now (a regular file beneath
+// data/), for the early refusal of a create-only write.
+func (s *Store) exists(key string) bool {
+	fd, err := storage.OpenLocalObject(s.dataFD, key)
+	if err != nil {
+		return false // missing, or for publish to word
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
+}
+
+// exists is the answer to a create-only write of a key that exists.
+func exists(op, key string) error {
+	return errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
 }
 
 // pathErr maps file system errors on key's path to error kinds.

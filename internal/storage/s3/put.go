@@ -28,6 +28,18 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if opts.CreateOnly {
 		po.SetMatchETagExcept("*")
 	}
+	if opts.CreateOnly && (size < 0 || size > s.cfg.PartSize) {
+		// A body of more than one part would be read (and uploaded) whole
+		// before Complete's If-None-Match refused it: an existing key is
+		// refused first. Complete still decides a race with a writer that
+		// creates the key meanwhile.
+		switch _, err := s.Head(ctx, key); {
+		case err == nil:
+			return storage.ObjectInfo{}, errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
+		case !errs.Is(err, errs.NotFound):
+			return storage.ObjectInfo{}, err
+		}
+	}
 	body := &bodyReader{r: r, size: size}
 	if size >= 0 && size <= s.cfg.PartSize {
 		ui, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", po)
