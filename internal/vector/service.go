@@ -248,11 +248,12 @@ func (s *Store) load(ctx context.Context) error {
 	for _, ix := range s.indexes {
 		vecs += ix.ix.Len()
 	}
-	s.ready.Store(true)
+	n := len(s.indexes)
 	s.loadMu.Lock()
 	s.loadErr = nil
 	s.loadMu.Unlock()
-	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", len(s.indexes), "vectors", vecs,
+	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
+	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs,
 		"wal_records", replayed, "torn_bytes", info.TornBytes, "dur_ms", time.Since(start).Milliseconds())
 	return nil
 }
@@ -275,8 +276,14 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
 		if err != nil {
 			return nil, err
 		}
-		ix, err := lhv1.Decode(rc)
+		r := &readErr{r: rc}
+		ix, err := lhv1.Decode(r)
 		rc.Close()
+		if r.err != nil && retryable(r.err) {
+			// storaged stopped sending: a cut, not a damaged snapshot
+			// (lhv1 reports both as corrupt); the next attempt reads it again.
+			return nil, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
+		}
 		if err != nil {
 			return nil, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
 		}
@@ -284,6 +291,20 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
 		indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
 	}
 	return indexes, nil
+}
+
+// readErr keeps the first error of r other than io.EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // replay applies one logged record that the snapshots do not cover.
