@@ -30,27 +30,30 @@ func outageItems(from, n int) []vector.Item {
 	return out
 }
 
-// waitServing polls vectord's /health until it answers 200, and fails t if
-// it does not within timeout (the old vectord did not serve at all while
-// storage was down, and exited after 30 s).
-func waitServing(t *testing.T, s *suite.Suite, timeout time.Duration) {
+// waitHealth polls vectord's /health until it answers 200 with status
+// (ok, or degraded with an error naming want), and fails t if it does not
+// within timeout (the old vectord did not serve at all while storage was
+// down, and exited after 30 s).
+func waitHealth(t *testing.T, s *suite.Suite, status, want string, timeout time.Duration) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	start := time.Now()
+	var last string
 	for time.Since(start) < timeout {
 		resp, err := c.Get(s.URL("vectord") + "/health")
 		if err == nil {
-			var h struct{ Status, Service string }
+			var h shared.Health
 			json.NewDecoder(resp.Body).Decode(&h)
 			resp.Body.Close()
-			if resp.StatusCode == 200 && h.Service == "vectord" {
-				t.Logf("vectord serves /health (%s) %v after its start, storage down", h.Status, time.Since(start).Round(time.Millisecond))
+			last = fmt.Sprintf("%d %+v", resp.StatusCode, h)
+			if resp.StatusCode == 200 && h.Service == "vectord" && h.Status == status && strings.Contains(h.Error, want) {
+				t.Logf("vectord /health %s %v after: %s", status, time.Since(start).Round(time.Millisecond), h.Error)
 				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("vectord does not serve /health %v after its start with storage down", timeout)
+	t.Fatalf("vectord /health not %s (naming %q) within %v: last %s", status, want, timeout, last)
 }
 
 // rawVectord sends one request to vectord and returns the status and body.
@@ -209,7 +212,7 @@ func TestStartWithStoragedDown(t *testing.T) {
 	if err := s.StartDaemon("vectord"); err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, s, 25*time.Second)
+	waitHealth(t, s, "degraded", "storaged", 15*time.Second)
 	checkUnavailable(t, s, "storaged")
 	time.Sleep(time.Second) // still up, still refusing, retrying
 	checkUnavailable(t, s, "storaged")
@@ -217,6 +220,7 @@ func TestStartWithStoragedDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLoaded(t, s, 20*time.Second)
+	waitHealth(t, s, "ok", "", 10*time.Second)
 	checkKeep(t, c, n)
 }
 
@@ -234,13 +238,14 @@ func TestStartWithMinIODown(t *testing.T) {
 	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
 		Settings:  map[string]string{"storaged": `backend = "s3"`, "vectord": "snapshot_interval = \"200ms\""},
 		ExtraTOML: fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), bucket, m.WriteSecrets(t))})
-	waitServing(t, s, 25*time.Second)
+	waitHealth(t, s, "degraded", bucket, 15*time.Second)
 	checkUnavailable(t, s, bucket)
 	mc := m.Client(t)
 	if err := mc.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitLoaded(t, s, 20*time.Second)
+	waitHealth(t, s, "ok", "", 10*time.Second)
 	c := client(s)
 	if list, err := c.ListIndexes(context.Background()); err != nil || len(list) != 0 {
 		t.Fatalf("indexes of an empty bucket: %+v %v", list, err)
@@ -255,11 +260,12 @@ func TestStartWithMinIODown(t *testing.T) {
 	if err := s.StartDaemon("vectord"); err != nil {
 		t.Fatal(err)
 	}
-	waitServing(t, s, 40*time.Second)
+	waitHealth(t, s, "degraded", m.Endpoint(), 30*time.Second)
 	checkUnavailable(t, s, m.Endpoint())
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	waitLoaded(t, s, 40*time.Second)
+	waitHealth(t, s, "ok", "", 10*time.Second)
 	checkKeep(t, c, n)
 }

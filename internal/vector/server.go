@@ -13,10 +13,11 @@ import (
 )
 
 // Bounds of New's wait for the load before it serves: startGrace while
-// attempts fail for want of storage (storaged may be starting alongside),
-// startWait while the first attempt is still reading (large indexes).
+// attempts fail for want of storage (storaged may be starting alongside:
+// no 503s to the first callers of a normal start), startWait while the
+// first attempt is still reading (large indexes).
 const (
-	startGrace = 10 * time.Second
+	startGrace = 2 * time.Second
 	startWait  = 30 * time.Second
 )
 
@@ -27,8 +28,9 @@ const (
 // New waits for the load (see startGrace, startWait), so a normal start
 // serves its indexes from its first request. When storage stays
 // unavailable (storaged or S3 down, bucket missing) vectord serves anyway:
-// /health is ok, every index route answers 503 naming what failed, and the
-// load is retried in the background until it succeeds. A damaged snapshot
+// /health answers 200 "degraded" with the reason (Daemon.Check), every
+// index route answers 503 naming what failed, and the load is retried in
+// the background until it succeeds. A damaged snapshot
 // or log stops the start, as before.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
@@ -55,6 +57,8 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}()
 	return &shared.Daemon{
 		Routes: Routes(env, st),
+		// /health: "degraded" with the reason until the indexes are loaded.
+		Check: func(context.Context) error { return st.notReady("vector.load") },
 		Close: func(ctx context.Context) error {
 			stop()
 			<-done
