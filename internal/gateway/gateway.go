@@ -46,7 +46,7 @@ var Routes = []struct{ Prefix, Daemon string }{
 
 // DaemonHealth is one daemon's entry in GET /v1/health.
 type DaemonHealth struct {
-	Status    string  `json:"status"` // ok | draining | down
+	Status    string  `json:"status"` // ok | degraded | draining | down
 	Version   string  `json:"version,omitempty"`
 	URL       string  `json:"url"`
 	LatencyMS float64 `json:"latency_ms"`
@@ -218,6 +218,6 @@ func (g *gateway) probe(ctx context.Context, name string) (h DaemonHealth) {
 		h.Error = fmt.Sprintf("unexpected /health answer (HTTP %d)", resp.StatusCode)
 		return h
 	}
-	h.Status, h.Version = body.Status, body.Version
+	h.Status, h.Version, h.Error = body.Status, body.Version, body.Error
 	return h
 }

@@ -331,6 +331,22 @@ func TestHealthLatency(t *testing.T) {
 	}
 }
 
+// TestHealthDegraded: a daemon alive but without what it needs (storaged
+// with S3 down: 200, "degraded", the reason) makes /v1/health degraded and
+// the reason shows in its entry.
+func TestHealthDegraded(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shared.WriteJSON(w, http.StatusOK, shared.Health{Service: "storaged", Status: "degraded", Error: `S3 endpoint http://127.0.0.1:9 bucket "b" is unavailable`})
+	}))
+	defer up.Close()
+	gw := startGateway(t, up.URL)
+	status, rep := health(t, gw.URL())
+	st := rep.Daemons["storaged"]
+	if status != 503 || rep.Status != "degraded" || st.Status != "degraded" || st.Error != `S3 endpoint http://127.0.0.1:9 bucket "b" is unavailable` {
+		t.Fatalf("%d %s %+v", status, rep.Status, st)
+	}
+}
+
 // health is GET /v1/health's status and report.
 func health(t *testing.T, base string) (int, HealthReport) {
 	t.Helper()
