@@ -64,12 +64,11 @@ type Store struct {
 	// ready is set once the load has succeeded; indexes, pendingDrops and w
 	// are written by the load only before it, so a caller that saw ready
 	// sees them whole.
-	ready     atomic.Bool
-	firstDone chan struct{} // closed when the first load attempt has ended
-	loadDone  chan struct{} // closed when the loader has returned
-	stopLoad  context.CancelFunc
-	loadMu    sync.Mutex
-	loadErr   error // the last failed attempt's error while not ready
+	ready    atomic.Bool
+	loadDone chan struct{} // closed when the loader has returned
+	stopLoad context.CancelFunc
+	loadMu   sync.Mutex
+	loadErr  error // the last failed attempt's error while not ready
 
 	mu      sync.RWMutex
 	indexes map[string]*index
@@ -99,7 +98,7 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
-		firstDone: make(chan struct{}), loadDone: make(chan struct{}), stopLoad: cancel}
+		loadDone: make(chan struct{}), stopLoad: cancel}
 	go s.loadLoop(ctx)
 	return s, nil
 }
@@ -156,34 +155,23 @@ func (s *Store) lastLoadErr() error {
 // loadLoop runs load until it succeeds or ctx ends, with backoff.
 func (s *Store) loadLoop(ctx context.Context) {
 	defer close(s.loadDone)
-	first := true
 	backoff := loadRetryMin
 	var lastMsg string
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := s.load(ctx)
 		if err == nil {
-			if first {
-				close(s.firstDone)
-			}
 			if attempt > 1 {
 				s.log.Info("vector indexes loaded after storage came back", "op", "vector.load", "attempts", attempt)
 			}
 			return
 		}
 		if ctx.Err() != nil {
-			if first {
-				close(s.firstDone)
-			}
 			return
 		}
 		s.loadMu.Lock()
 		s.loadErr = err
 		s.loadMu.Unlock()
-		if first {
-			close(s.firstDone)
-			first = false
-		}
 		// One line when the cause changes, then about one a minute.
 		if msg := err.Error(); msg != lastMsg || attempt%12 == 0 {
 			lastMsg = msg
