@@ -3,7 +3,8 @@
 // /v1/ingest (upload + convert + store + commit, daemons as child
 // processes) against in-process DuckDB COPY ... TO parquet (zstd) of the
 // same file, run in a child process so both peak RSS figures are VmHWM of
-// the process doing the work. It prints a markdown table.
+// the process doing the work. It prints a markdown table and the Parquet
+// bytes each wrote.
 //
 //	go run ./bench/ingestbench [-rows 14000000] [-dir /tmp/lakebench]
 package main
@@ -11,6 +12,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -55,7 +57,10 @@ func reference(csv, out string) {
 	start := time.Now()
 	_, err = db.Exec(fmt.Sprintf("COPY (FROM read_csv('%s')) TO '%s' (FORMAT parquet, COMPRESSION zstd)", csv, out))
 	must(err)
-	fmt.Printf("%f %d\n", time.Since(start).Seconds(), vmHWM(os.Getpid()))
+	sec := time.Since(start).Seconds()
+	st, err := os.Stat(out)
+	must(err)
+	fmt.Printf("%f %d %d\n", sec, vmHWM(os.Getpid()), st.Size())
 }
 
 func must(err error) {
@@ -126,8 +131,8 @@ func run(rows int, dir string) error {
 		return fmt.Errorf("reference: %v", err)
 	}
 	var refSec float64
-	var refRSS int64
-	fmt.Sscan(string(out), &refSec, &refRSS)
+	var refRSS, refBytes int64
+	fmt.Sscan(string(out), &refSec, &refRSS, &refBytes)
 	os.Remove(filepath.Join(dir, "ref.parquet"))
 
 	// Daemons as child processes.
@@ -176,6 +181,12 @@ func run(rows int, dir string) error {
 	fmt.Println("|---|---:|---:|---:|---:|")
 	fmt.Printf("| in-process DuckDB `COPY (FROM read_csv(...)) TO ... (FORMAT parquet, COMPRESSION zstd)` | %.2f s | %.0f MB/s | 1.00x | %d MiB |\n", refSec, mb/refSec, refRSS>>20)
 	fmt.Printf("| `POST /v1/ingest` (upload + convert + store + commit) | %.2f s | %.0f MB/s | %.2fx | ingestd %d MiB, storaged %d MiB |\n", sec, mb/sec, refSec/sec, ingRSS>>20, storRSS>>20)
+	var ans struct {
+		Bytes int64 `json:"bytes"`
+		Files []any `json:"files"`
+	}
+	json.Unmarshal(body, &ans)
+	fmt.Printf("\nParquet written (zstd): in-process %d bytes (1 file), ingestd %d bytes (%d files), %.3fx\n", refBytes, ans.Bytes, len(ans.Files), float64(ans.Bytes)/float64(max(refBytes, 1)))
 	fmt.Printf("\ningest answer: %s\n", truncate(string(body), 400))
 	return nil
 }
