@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"lakehouse-go/internal/shared"
@@ -44,16 +45,46 @@ func (c *Client) Get(ctx context.Context, name string, version int64) (Dataset, 
 	return d, err
 }
 
-// Versions implements Service.Versions.
+// Versions implements Service.Versions: every version, asked a page of
+// MaxVersionsLimit at a time.
 func (c *Client) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
+	var all []VersionInfo
+	q := VersionsQuery{Limit: MaxVersionsLimit}
+	for {
+		page, err := c.VersionsPage(ctx, name, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Versions...)
+		if page.Next <= q.After { // the last page (0), or a server that does not page
+			return all, nil
+		}
+		q.After = page.Next
+	}
+}
+
+// VersionsPage is one page of GET .../{name}/versions (ADR-013).
+func (c *Client) VersionsPage(ctx context.Context, name string, q VersionsQuery) (VersionsResponse, error) {
 	if err := ValidateName(name); err != nil {
-		return nil, err
+		return VersionsResponse{}, err
+	}
+	v := url.Values{}
+	if q.After > 0 {
+		v.Set("after", strconv.FormatInt(q.After, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(min(q.Limit, MaxVersionsLimit)))
+	}
+	if q.Desc {
+		v.Set("order", "desc")
+	}
+	p := datasetPath(name) + "/versions"
+	if len(v) > 0 {
+		p += "?" + v.Encode()
 	}
 	var out VersionsResponse
-	if err := c.base.JSON(ctx, http.MethodGet, datasetPath(name)+"/versions", nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Versions, nil
+	err := c.base.JSON(ctx, http.MethodGet, p, nil, &out)
+	return out, err
 }
 
 // Commit implements Service.Commit.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -56,12 +57,6 @@ type ListResponse struct {
 	Datasets []Dataset `json:"datasets"`
 }
 
-// VersionsResponse is GET /v1/catalog/datasets/{name}/versions.
-type VersionsResponse struct {
-	Name     string        `json:"name"`
-	Versions []VersionInfo `json:"versions"`
-}
-
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	ds, err := h.svc.List(r.Context())
 	if err != nil {
@@ -86,13 +81,61 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, d)
 }
 
+// versionsPager is the part of Catalog (not of Service: other packages'
+// implementations keep compiling) that answers one page of versions.
+type versionsPager interface {
+	VersionsPage(ctx context.Context, name string, q VersionsQuery) (VersionsResponse, error)
+}
+
 func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
+	q, err := ParseVersionsQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	if p, ok := h.svc.(versionsPager); ok {
+		res, err := p.VersionsPage(r.Context(), name, q)
+		if err != nil {
+			return err
+		}
+		return shared.WriteJSON(w, http.StatusOK, res)
+	}
 	vs, err := h.svc.Versions(r.Context(), name)
 	if err != nil {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, VersionsResponse{Name: name, Versions: vs})
+}
+
+// ParseVersionsQuery reads after, limit and order of GET .../versions:
+// after a version >= 0, limit 1..MaxVersionsLimit (absent:
+// DefaultVersionsLimit), order asc (the default) or desc. Anything else is
+// a 400 invalid naming the parameter.
+func ParseVersionsQuery(v url.Values) (VersionsQuery, error) {
+	const op = "catalog.versions"
+	var q VersionsQuery
+	if s := v.Get("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return q, errs.Errorf(op, errs.Invalid, "after %q: want a version (an integer >= 0)", shorten(s))
+		}
+		q.After = n
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxVersionsLimit {
+			return q, errs.Errorf(op, errs.Invalid, "limit %q: want an integer from 1 to %d", shorten(s), MaxVersionsLimit)
+		}
+		q.Limit = n
+	}
+	switch s := v.Get("order"); s {
+	case "", "asc":
+	case "desc":
+		q.Desc = true
+	default:
+		return q, errs.Errorf(op, errs.Invalid, "order %q: want asc or desc", shorten(s))
+	}
+	return q, nil
 }
 
 func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +71,9 @@ type Catalog struct {
 	// listing then reads only the versions it has not seen: N appends no
 	// longer cost N manifests (each naming up to N files) per listing.
 	infos map[string]versionEntry
+	// top: the latest version number seen per name (a versions page
+	// newest first needs the number, not the manifest).
+	top map[string]int64
 }
 
 type versionEntry struct {
@@ -90,7 +92,7 @@ func NewCatalog(store storage.Store, now func() time.Time) *Catalog {
 	if now == nil {
 		now = time.Now
 	}
-	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}, infos: map[string]versionEntry{}}
+	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}, infos: map[string]versionEntry{}, top: map[string]int64{}}
 }
 
 func (c *Catalog) exists(ctx context.Context, name string, v int64) (bool, error) {
@@ -126,24 +128,23 @@ func (c *Catalog) readInfo(ctx context.Context, name string, v int64) (*Dataset,
 	return &d, oi.ETag, nil
 }
 
-// latestVersion returns the latest manifest of name (nil when the dataset
-// never existed), tombstones included.
-func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, error) {
+// latestVersion returns the latest version of name (0 when the dataset
+// never existed), tombstones included, without reading it: from the
+// latest known version it HEADs the next ones; from nothing it probes 1,
+// 2, 4, ... and binary-searches the gap (ADR-013).
+func (c *Catalog) latestVersion(ctx context.Context, name string) (int64, error) {
 	c.mu.Lock()
-	cached := c.latest[name]
-	c.mu.Unlock()
-	var v int64
-	if cached != nil {
-		v = cached.Version
+	v := c.top[name]
+	if d := c.latest[name]; d != nil && d.Version > v {
+		v = d.Version
 	}
-	// Walk forward from the cached version; from nothing, probe 1, 2, 4, ...
-	// and then binary-search the gap.
+	c.mu.Unlock()
 	if v == 0 {
 		lo, hi := int64(0), int64(1)
 		for {
 			ok, err := c.exists(ctx, name, hi)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			if !ok {
 				break
@@ -154,7 +155,7 @@ func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, er
 			mid := lo + (hi-lo)/2
 			ok, err := c.exists(ctx, name, mid)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			if ok {
 				lo = mid
@@ -164,22 +165,43 @@ func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, er
 		}
 		v = lo
 		if v == 0 {
-			return nil, nil
+			return 0, nil
 		}
 	} else {
 		for {
 			ok, err := c.exists(ctx, name, v+1)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			if !ok {
 				break
 			}
 			v++
 		}
-		if v == cached.Version {
-			return cached, nil
+	}
+	c.mu.Lock()
+	if v > c.top[name] {
+		if len(c.top) >= maxInfos {
+			clear(c.top)
 		}
+		c.top[name] = v
+	}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// latestManifest returns the latest manifest of name (nil when the
+// dataset never existed), tombstones included.
+func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, error) {
+	v, err := c.latestVersion(ctx, name)
+	if err != nil || v == 0 {
+		return nil, err
+	}
+	c.mu.Lock()
+	cached := c.latest[name]
+	c.mu.Unlock()
+	if cached != nil && cached.Version >= v {
+		return cached, nil
 	}
 	d, err := c.read(ctx, name, v)
 	if err != nil {
@@ -229,23 +251,14 @@ func (c *Catalog) Get(ctx context.Context, name string, version int64) (Dataset,
 	return *d, nil
 }
 
-// List implements Service.List.
+// List implements Service.List. The names come from a listing that skips
+// over each dataset's versions (names), the manifests from the latest
+// lookups.
 func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
-	maxV := map[string]int64{}
-	err := storage.ListAll(ctx, c.store, ManifestPrefix, func(o storage.ObjectInfo) error {
-		if name, v, ok := parseManifestKey(o.Key); ok && v > maxV[name] {
-			maxV[name] = v
-		}
-		return nil
-	})
+	names, err := c.names(ctx)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(maxV))
-	for n := range maxV {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	out := make([]*Dataset, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -274,65 +287,21 @@ func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
 	return list, nil
 }
 
-// Versions implements Service.Versions.
+// Versions implements Service.Versions: every version, page by page.
 func (c *Catalog) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
-	if err := ValidateName(name); err != nil {
-		return nil, err
-	}
-	type listed struct {
-		v    int64
-		etag string
-	}
-	var vs []listed
-	err := storage.ListAll(ctx, c.store, ManifestPrefix+name+"/", func(o storage.ObjectInfo) error {
-		if n, v, ok := parseManifestKey(o.Key); ok && n == name {
-			vs = append(vs, listed{v, o.ETag})
+	var all []VersionInfo
+	q := VersionsQuery{Limit: MaxVersionsLimit}
+	for {
+		page, err := c.VersionsPage(ctx, name, q)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(vs) == 0 {
-		return nil, errs.Errorf("catalog.versions", errs.NotFound, "dataset %q not found", name)
-	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].v < vs[j].v })
-	out := make([]VersionInfo, len(vs))
-	var todo []int
-	c.mu.Lock()
-	for i, l := range vs {
-		if e, ok := c.infos[ManifestKey(name, l.v)]; ok && e.etag == l.etag {
-			out[i] = e.info
-		} else {
-			todo = append(todo, i)
+		all = append(all, page.Versions...)
+		if page.Next == 0 || page.Next <= q.After {
+			return all, nil
 		}
+		q.After = page.Next
 	}
-	c.mu.Unlock()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for _, i := range todo {
-		g.Go(func() error {
-			d, etag, err := c.readInfo(gctx, name, vs[i].v)
-			if err != nil {
-				return err
-			}
-			out[i] = VersionInfo{Version: d.Version, Mode: d.Mode, RowCount: d.RowCount, FileCount: len(d.Files),
-				Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted}
-			if etag != "" {
-				c.mu.Lock()
-				if len(c.infos) >= maxInfos {
-					clear(c.infos)
-				}
-				c.infos[ManifestKey(name, vs[i].v)] = versionEntry{etag, out[i]}
-				c.mu.Unlock()
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Commit implements Service.Commit.
@@ -413,7 +382,7 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 
 // write stores d create-only; losing the race is Conflict (409).
 func (c *Catalog) write(ctx context.Context, d *Dataset) error {
-	b, err := json.MarshalIndent(d, "", " ")
+	b, err := encodeManifest(d)
 	if err != nil {
 		return errs.E("catalog.commit", errs.Internal, err)
 	}

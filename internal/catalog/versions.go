@@ -1,0 +1,314 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
+)
+
+// Versions pages (ADR-013 "Thousands of versions"): GET .../versions
+// answers at most limit versions (DefaultVersionsLimit, at most
+// MaxVersionsLimit) in version order, or newest first with order=desc,
+// and "next" — the last version of the page — when more follow; it is
+// passed back as after.
+const (
+	DefaultVersionsLimit = 100
+	MaxVersionsLimit     = 1000
+)
+
+// VersionsQuery selects a page of versions.
+type VersionsQuery struct {
+	// After: only versions after it in the page order (greater when
+	// ascending, smaller when Desc); 0 starts at the first (or the latest).
+	After int64
+	// Limit: at most this many (<= 0: DefaultVersionsLimit; capped at
+	// MaxVersionsLimit).
+	Limit int
+	// Desc lists newest first.
+	Desc bool
+}
+
+// VersionsResponse is GET /v1/catalog/datasets/{name}/versions: one page.
+type VersionsResponse struct {
+	Name     string        `json:"name"`
+	Versions []VersionInfo `json:"versions"`
+	// Next is the last version of this page when more follow (absent on
+	// the last page): pass it as after.
+	Next int64 `json:"next,omitempty"`
+}
+
+// manifest is how a manifest is stored: the Dataset's fields with its
+// summary first — file_count and bytes, derived from files — and the
+// schema and files last, so a versions listing reads the first
+// summaryBytes of each manifest, not its whole file list (a manifest of
+// an append names every file of the dataset). Decoding it as a Dataset
+// ignores the two summary fields.
+type manifest struct {
+	Name        string    `json:"name"`
+	Version     int64     `json:"version"`
+	RowCount    int64     `json:"row_count"`
+	FileCount   int       `json:"file_count"`
+	Bytes       int64     `json:"bytes"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Mode        string    `json:"mode,omitempty"`
+	BaseVersion int64     `json:"base_version"`
+	Deleted     bool      `json:"deleted,omitempty"`
+	Schema      []Column  `json:"schema"`
+	Files       []File    `json:"files"`
+}
+
+// encodeManifest is the stored form of d.
+func encodeManifest(d *Dataset) ([]byte, error) {
+	return json.MarshalIndent(manifest{Name: d.Name, Version: d.Version, RowCount: d.RowCount, FileCount: len(d.Files),
+		Bytes: d.Bytes(), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Mode: d.Mode, BaseVersion: d.BaseVersion,
+		Deleted: d.Deleted, Schema: d.Schema, Files: d.Files}, "", " ")
+}
+
+// summaryBytes is how much of a manifest a versions listing reads first;
+// a manifest whose summary does not fit (or one written before the summary
+// was stored first) is read whole.
+const summaryBytes = 2048
+
+// parseSummary reads the versions line of a manifest from its first bytes
+// b (possibly cut anywhere): ok only when the manifest is of the stored
+// form above and every summary field came before "schema" or "files".
+func parseSummary(b []byte) (info VersionInfo, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return VersionInfo{}, false
+	}
+	var haveVersion, haveCount, haveBytes bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return VersionInfo{}, false
+		}
+		key, isKey := tok.(string)
+		if !isKey {
+			return VersionInfo{}, false
+		}
+		var dst any
+		switch key {
+		case "schema", "files":
+			return info, haveVersion && haveCount && haveBytes
+		case "version":
+			dst, haveVersion = &info.Version, true
+		case "mode":
+			dst = &info.Mode
+		case "row_count":
+			dst = &info.RowCount
+		case "file_count":
+			dst, haveCount = &info.FileCount, true
+		case "bytes":
+			dst, haveBytes = &info.Bytes, true
+		case "updated_at":
+			dst = &info.UpdatedAt
+		case "deleted":
+			dst = &info.Deleted
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			return VersionInfo{}, false
+		}
+	}
+	return VersionInfo{}, false
+}
+
+func summarize(d *Dataset) VersionInfo {
+	return VersionInfo{Version: d.Version, Mode: d.Mode, RowCount: d.RowCount, FileCount: len(d.Files),
+		Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted}
+}
+
+// readSummary is the versions line of version v of name and the etag of
+// the manifest it came from: its first summaryBytes, else all of it.
+func (c *Catalog) readSummary(ctx context.Context, name string, v int64) (VersionInfo, string, error) {
+	rc, oi, err := c.store.Get(ctx, ManifestKey(name, v), storage.GetOptions{Length: summaryBytes})
+	if err == nil {
+		b, rerr := io.ReadAll(io.LimitReader(rc, summaryBytes))
+		rc.Close()
+		if rerr == nil && oi.ETag != "" {
+			if info, ok := parseSummary(b); ok && info.Version == v {
+				return info, oi.ETag, nil
+			}
+		}
+	} else if !errs.Is(err, errs.Invalid) {
+		// (Invalid: a range the store refuses, such as one of an empty
+		// object; the whole read below says what is wrong.)
+		if errs.Is(err, errs.NotFound) {
+			return VersionInfo{}, "", errs.Errorf("catalog.versions", errs.NotFound, "dataset %q has no version %d", name, v)
+		}
+		return VersionInfo{}, "", err
+	}
+	d, etag, err := c.readInfo(ctx, name, v)
+	if err != nil {
+		return VersionInfo{}, "", err
+	}
+	return summarize(d), etag, nil
+}
+
+// VersionsPage is one page of the versions of name (ADR-013): the
+// manifests' keys are listed from the page's first (a listing that starts
+// after a key, not one of every version), and each manifest not read
+// before at that etag is read up to its summary.
+func (c *Catalog) VersionsPage(ctx context.Context, name string, q VersionsQuery) (VersionsResponse, error) {
+	const op = "catalog.versions"
+	if err := ValidateName(name); err != nil {
+		return VersionsResponse{}, err
+	}
+	if q.After < 0 {
+		return VersionsResponse{}, errs.Errorf(op, errs.Invalid, "after %d: want a version >= 0", q.After)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultVersionsLimit
+	}
+	limit = min(limit, MaxVersionsLimit)
+	res := VersionsResponse{Name: name, Versions: []VersionInfo{}}
+
+	// from: the listing starts after version from-1; want: keys to list.
+	var from int64
+	var want int
+	if q.Desc {
+		latest, err := c.latestVersion(ctx, name)
+		if err != nil {
+			return VersionsResponse{}, err
+		}
+		if latest == 0 {
+			return VersionsResponse{}, errs.Errorf(op, errs.NotFound, "dataset %q not found", name)
+		}
+		hi := latest
+		if q.After > 0 {
+			hi = min(latest, q.After-1)
+		}
+		if hi < 1 {
+			return res, nil
+		}
+		from = max(1, hi-int64(limit)+1)
+		want = int(hi - from + 1)
+	} else {
+		from, want = q.After+1, limit+1 // one more says whether a next page exists
+	}
+	prefix := ManifestPrefix + name + "/"
+	type listed struct {
+		v    int64
+		etag string
+	}
+	var vs []listed
+	after := ManifestKey(name, from-1)
+	for len(vs) < want {
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: prefix, After: after, Limit: want - len(vs)})
+		if err != nil {
+			return VersionsResponse{}, err
+		}
+		for _, o := range page.Objects {
+			if n, v, ok := parseManifestKey(o.Key); ok && n == name && o.Key == ManifestKey(name, v) && len(vs) < want {
+				vs = append(vs, listed{v, o.ETag})
+			}
+		}
+		if page.Next == "" || len(page.Objects) == 0 {
+			break
+		}
+		after = page.Next
+	}
+	if len(vs) == 0 && !q.Desc {
+		// None at all, or none after q.After: is there a dataset?
+		if latest, err := c.latestVersion(ctx, name); err != nil {
+			return VersionsResponse{}, err
+		} else if latest == 0 {
+			return VersionsResponse{}, errs.Errorf(op, errs.NotFound, "dataset %q not found", name)
+		}
+	}
+	if q.Desc {
+		slices.Reverse(vs)
+		if from > 1 && len(vs) > 0 {
+			res.Next = vs[len(vs)-1].v
+		}
+	} else if len(vs) > limit {
+		vs = vs[:limit]
+		res.Next = vs[limit-1].v
+	}
+
+	out := make([]VersionInfo, len(vs))
+	var todo []int
+	c.mu.Lock()
+	for i, l := range vs {
+		if e, ok := c.infos[ManifestKey(name, l.v)]; ok && e.etag == l.etag && l.etag != "" {
+			out[i] = e.info
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	c.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, i := range todo {
+		g.Go(func() error {
+			info, etag, err := c.readSummary(gctx, name, vs[i].v)
+			if err != nil {
+				return err
+			}
+			out[i] = info
+			if etag != "" {
+				c.mu.Lock()
+				if len(c.infos) >= maxInfos {
+					clear(c.infos)
+				}
+				c.infos[ManifestKey(name, vs[i].v)] = versionEntry{etag, info}
+				c.mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return VersionsResponse{}, err
+	}
+	res.Versions = out
+	return res, nil
+}
+
+// names lists the dataset names with a manifest, skipping over each
+// dataset's versions: a listing page, then one starting after the last
+// name's keys ("_catalog/{name}0" sorts after every "_catalog/{name}/..."),
+// so a dataset of thousands of versions costs a page, not every key.
+func (c *Catalog) names(ctx context.Context) ([]string, error) {
+	var names []string
+	after := ""
+	for {
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix, After: after, Limit: namesPage})
+		if err != nil {
+			return nil, err
+		}
+		last := ""
+		for _, o := range page.Objects {
+			if n, _, ok := parseManifestKey(o.Key); ok && (len(names) == 0 || names[len(names)-1] != n) {
+				names = append(names, n)
+			}
+			if rest, ok := strings.CutPrefix(o.Key, ManifestPrefix); ok {
+				if n, _, ok := strings.Cut(rest, "/"); ok {
+					last = n
+				}
+			}
+		}
+		if page.Next == "" {
+			return names, nil
+		}
+		after = page.Next
+		if last != "" && ManifestPrefix+last+"0" > after {
+			after = ManifestPrefix + last + "0"
+		}
+	}
+}
+
+// namesPage is the listing page of names.
+const namesPage = 256
