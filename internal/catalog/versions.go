@@ -134,7 +134,8 @@ func summarize(d *Dataset) VersionInfo {
 // the manifest it came from: its first summaryBytes, else all of it.
 func (c *Catalog) readSummary(ctx context.Context, name string, v int64) (VersionInfo, string, error) {
 	rc, oi, err := c.store.Get(ctx, ManifestKey(name, v), storage.GetOptions{Length: summaryBytes})
-	if err == nil {
+	switch {
+	case err == nil:
 		b, rerr := io.ReadAll(io.LimitReader(rc, summaryBytes))
 		rc.Close()
 		if rerr == nil && oi.ETag != "" {
@@ -142,14 +143,13 @@ func (c *Catalog) readSummary(ctx context.Context, name string, v int64) (Versio
 				return info, oi.ETag, nil
 			}
 		}
-	} else if !errs.Is(err, errs.Invalid) {
-		// (Invalid: a range the store refuses, such as one of an empty
-		// object; the whole read below says what is wrong.)
-		if errs.Is(err, errs.NotFound) {
-			return VersionInfo{}, "", errs.Errorf("catalog.versions", errs.NotFound, "dataset %q has no version %d", name, v)
-		}
+	case errs.Is(err, errs.NotFound):
+		return VersionInfo{}, "", errs.Errorf("catalog.versions", errs.NotFound, "dataset %q has no version %d", name, v)
+	case !errs.Is(err, errs.Invalid):
 		return VersionInfo{}, "", err
 	}
+	// No summary (or a range the store refused, as for an empty object):
+	// the whole manifest, whose read says what is wrong with it.
 	d, etag, err := c.readInfo(ctx, name, v)
 	if err != nil {
 		return VersionInfo{}, "", err
