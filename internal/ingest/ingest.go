@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"lakehouse-go/internal/catalog"
@@ -120,6 +121,114 @@ func (c *Client) Ingest(ctx context.Context, p Params, body io.Reader, size int6
 	}
 	defer resp.Body.Close()
 	var res Result
+	if err := decode(resp.Body, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// CompactRoute is ingestd's compaction route (under Route, so the gateway
+// forwards it to ingestd like every path under /v1/ingest).
+const CompactRoute = Route + "/compact"
+
+// Compaction defaults and bounds.
+const (
+	// DefaultTargetFileMB is the size compaction aims for per file
+	// (Iceberg's rewrite_data_files default; Delta's OPTIMIZE uses 1 GB).
+	DefaultTargetFileMB = 512
+	MaxTargetFileMB     = 64 << 10 // 64 GiB
+	// DefaultMinFiles: a dataset with fewer files is left as it is.
+	DefaultMinFiles = 2
+)
+
+// CompactParams are the query parameters of POST /v1/ingest/compact.
+type CompactParams struct {
+	Name string // dataset name (required)
+	// TargetFileMB is the size of a rewritten file in MiB (1..MaxTargetFileMB,
+	// 0 = DefaultTargetFileMB); a file also ends at [ingestd].file_rows rows,
+	// as an ingest's does.
+	TargetFileMB int
+	// MinFiles: a dataset with fewer files is not compacted (>= 2,
+	// 0 = DefaultMinFiles).
+	MinFiles int
+}
+
+// Validate checks p, filling in the defaults.
+func (p *CompactParams) Validate() error {
+	var problems []string
+	if err := catalog.ValidateName(p.Name); err != nil {
+		problems = append(problems, "name: "+errs.Message(err))
+	}
+	switch {
+	case p.TargetFileMB == 0:
+		p.TargetFileMB = DefaultTargetFileMB
+	case p.TargetFileMB < 0 || p.TargetFileMB > MaxTargetFileMB:
+		problems = append(problems, fmt.Sprintf("target_file_mb %d: want 1 to %d", p.TargetFileMB, MaxTargetFileMB))
+	}
+	switch {
+	case p.MinFiles == 0:
+		p.MinFiles = DefaultMinFiles
+	case p.MinFiles < 2:
+		problems = append(problems, fmt.Sprintf("min_files %d: want at least 2 (one file is already compact)", p.MinFiles))
+	}
+	if len(problems) > 0 {
+		return errs.E("ingest.compact", errs.Invalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// CompactResult is the answer of POST /v1/ingest/compact.
+type CompactResult struct {
+	Dataset string `json:"dataset"`
+	// Version is the version committed by the compaction, or the current
+	// one when Compacted is false (nothing was committed).
+	Version   int64 `json:"version"`
+	Compacted bool  `json:"compacted"`
+	// Reason says why nothing was compacted ("" when Compacted).
+	Reason string `json:"reason,omitempty"`
+	// BaseVersion is the version that was read (= Version when not compacted).
+	BaseVersion int64          `json:"base_version"`
+	Rows        int64          `json:"rows"`  // rows of the dataset (unchanged by compaction)
+	Bytes       int64          `json:"bytes"` // Parquet bytes of Version's files
+	Files       []catalog.File `json:"files"` // Version's files
+	FilesBefore int            `json:"files_before"`
+	BytesBefore int64          `json:"bytes_before"`
+	ElapsedMS   float64        `json:"elapsed_ms"`
+}
+
+// Compactor rewrites a dataset's files into fewer, larger ones.
+type Compactor interface {
+	// Compact reads the latest version of p.Name, rewrites its files in
+	// order into as few files as p.TargetFileMB allows (same rows, order,
+	// schema and values) and commits them as a replace on that version; the
+	// older versions keep their files. A dataset with fewer than p.MinFiles
+	// files, or already as compact as the target allows, is answered with
+	// Compacted false and nothing committed.
+	// Errors: Invalid (bad parameters), NotFound (no such dataset, or it
+	// is deleted), Conflict (the dataset changed meanwhile: nothing was
+	// committed; compact again), Unavailable (storaged or catalogd),
+	// Internal (the files do not agree with the manifest).
+	Compact(ctx context.Context, p CompactParams) (*CompactResult, error)
+}
+
+var _ Compactor = (*Client)(nil)
+
+// Compact implements Compactor.
+func (c *Client) Compact(ctx context.Context, p CompactParams) (*CompactResult, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	q := url.Values{"name": {p.Name}, "target_file_mb": {strconv.Itoa(p.TargetFileMB)}, "min_files": {strconv.Itoa(p.MinFiles)}}
+	req, err := c.base.NewRequest(ctx, http.MethodPost, CompactRoute+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.base.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var res CompactResult
 	if err := decode(resp.Body, &res); err != nil {
 		return nil, err
 	}

@@ -77,6 +77,8 @@ type Server struct {
 	// afterPut, when set (tests), runs after part i is uploaded; an error
 	// ends the ingest there as a kill -9 would: no cleanup, marker left.
 	afterPut func(i int) error
+
+	compactor compactDB // compactions' DuckDB, opened on first use (compact.go)
 }
 
 var _ ingest.Service = (*Server)(nil)
@@ -136,7 +138,7 @@ func (s *Server) Close() error {
 		s.sweepStop()
 		<-s.sweepDone
 	}
-	return s.conv.Close()
+	return errors.Join(s.conv.Close(), s.compactor.close())
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -176,10 +178,11 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}, nil
 }
 
-// Routes registers POST /v1/ingest.
+// Routes registers POST /v1/ingest and POST /v1/ingest/compact.
 func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
 	return func(r chi.Router) {
 		r.Post(ingest.Route, env.Handle(s.handle))
+		r.Post(ingest.CompactRoute, env.Handle(s.handleCompact))
 	}
 }
 

@@ -1,0 +1,552 @@
+package ingestd
+
+// Compaction: POST /v1/ingest/compact?name=NAME[&target_file_mb=N][&min_files=N]
+// (the small-files problem: every append adds at least one Parquet file,
+// and every query pays for each file).
+//
+// A compaction reads the latest version of the dataset from catalogd,
+// downloads its files through storaged (the client ingestd uses for every
+// object) into its temp directory, and has DuckDB rewrite them, in the
+// manifest's file order and each file's row order (preserve_insertion_order),
+// with the writer settings of an ingest (zstd, [ingestd].row_group_size,
+// at most [ingestd].file_rows rows a file) plus FILE_SIZE_BYTES = the
+// target. Parquet read and written by the same DuckDB keeps every type as it
+// is (DECIMAL, TIMESTAMP_NS, nested types); the schema DuckDB reads from the
+// new files must equal the manifest's and their row count its row_count,
+// else nothing is uploaded. The new files are uploaded create-only under
+// datasets/{name}/{compaction id}/ behind a pending marker, exactly as an
+// ingest's (pending.go: a compaction killed midway leaves files that the
+// sweep deletes, since no version lists them), then committed as
+// mode=replace with base_version = the version read. A commit that meets
+// another writer's version is not retried (the rewrite would drop that
+// version's rows): the new files are deleted and the answer is 409
+// conflict. The replaced version and older ones keep their files
+// (ADR-012), so ?version=N still reads them; a compaction never deletes or
+// rewrites a committed file.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/ingest"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+)
+
+const compactOp = "ingest.compact"
+
+// compactDownloads is how many files a compaction fetches at once.
+const compactDownloads = 4
+
+var _ ingest.Compactor = (*Server)(nil)
+
+// compactDB is the DuckDB of compactions, opened on first use with the
+// converter's settings (ingest/convert keeps its own database private).
+type compactDB struct {
+	once sync.Once
+	db   *sql.DB
+	err  error
+}
+
+func (s *Server) compactDB() (*sql.DB, error) {
+	c := &s.compactor
+	c.once.Do(func() {
+		o := s.opts.Convert
+		connector, err := duckdb.NewConnector("", nil)
+		if err != nil {
+			c.err = errs.E(compactOp, errs.Internal, err)
+			return
+		}
+		db := sql.OpenDB(connector)
+		db.SetMaxOpenConns(1) // the settings below are global
+		stmts := []string{
+			"SET autoinstall_known_extensions = false",
+			"SET autoload_known_extensions = false",
+			"SET allow_community_extensions = false",
+			"SET TimeZone = 'UTC'",
+			"SET preserve_insertion_order = true", // file order, then row order
+			"SET temp_directory = " + sqlString(o.TempDir),
+		}
+		if o.Threads > 0 {
+			stmts = append(stmts, fmt.Sprintf("SET threads = %d", o.Threads))
+		}
+		if o.MemoryLimit != "" {
+			stmts = append(stmts, "SET memory_limit = "+sqlString(o.MemoryLimit))
+		}
+		for _, st := range stmts {
+			if _, err := db.Exec(st); err != nil {
+				db.Close()
+				c.err = errs.E(compactOp, errs.Internal, fmt.Sprintf("%s: %v", st, err))
+				return
+			}
+		}
+		db.SetMaxOpenConns(0)
+		c.db = db
+	})
+	return c.db, c.err
+}
+
+func (c *compactDB) close() error {
+	if c.db == nil {
+		return nil
+	}
+	return c.db.Close()
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// writer settings of an ingest (convert.Open's defaults).
+func (s *Server) rowGroupSize() int64 {
+	if n := s.opts.Convert.RowGroupSize; n > 0 {
+		return int64(n)
+	}
+	return 122880
+}
+
+func (s *Server) fileRows() int64 {
+	if n := s.opts.Convert.FileRows; n > 0 {
+		return n
+	}
+	return 10_000_000
+}
+
+// Compact implements ingest.Compactor.
+func (s *Server) Compact(ctx context.Context, p ingest.CompactParams) (*ingest.CompactResult, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return s.compact(ctx, p)
+}
+
+func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.CompactResult, error) {
+	start := time.Now()
+	base, err := s.opts.Catalog.Get(ctx, p.Name, 0)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return nil, errs.E(compactOp, errs.NotFound, fmt.Sprintf("dataset %q not found", p.Name), err)
+		}
+		return nil, errs.E(compactOp, errs.KindOf(err), "catalogd", err)
+	}
+	target := int64(p.TargetFileMB) << 20
+	res := &ingest.CompactResult{
+		Dataset: p.Name, Version: base.Version, BaseVersion: base.Version, Rows: base.RowCount,
+		Bytes: base.Bytes(), Files: base.Files, FilesBefore: len(base.Files), BytesBefore: base.Bytes(),
+	}
+	if res.Files == nil {
+		res.Files = []catalog.File{}
+	}
+	elapsed := func() float64 { return float64(time.Since(start).Microseconds()) / 1000 }
+	groups := plan(base.Files, target, s.fileRows())
+	switch n := len(base.Files); {
+	case n < p.MinFiles:
+		res.Reason = fmt.Sprintf("%d files, fewer than min_files %d", n, p.MinFiles)
+	case len(groups) >= n:
+		res.Reason = fmt.Sprintf("%d files of %d bytes and %d rows: no two neighbours fit together in target_file_mb %d and [ingestd].file_rows %d",
+			n, base.Bytes(), base.RowCount, p.TargetFileMB, s.fileRows())
+	}
+	if res.Reason != "" {
+		res.ElapsedMS = elapsed()
+		return res, nil
+	}
+	var sum int64
+	for _, f := range base.Files {
+		sum += f.Rows
+	}
+	if sum != base.RowCount {
+		return nil, errs.E(compactOp, errs.Internal, fmt.Sprintf("dataset %q version %d: its files hold %d rows, its row_count says %d; not compacted", p.Name, base.Version, sum, base.RowCount))
+	}
+
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, errs.E(compactOp, errs.Unavailable, "compaction canceled while waiting for a conversion slot", ctx.Err())
+	}
+	defer func() { <-s.slots }()
+
+	id := newID()
+	dir := filepath.Join(s.opts.TempDir, "ingest-"+id) // removed by a restarted ingestd too
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o700); err != nil {
+		return nil, errs.E(compactOp, errs.Internal, err)
+	}
+	defer os.RemoveAll(dir)
+
+	// 1. Fetch the files to merge (a file alone in its group is kept as it
+	// is, under its own key).
+	var fetchIdx []int
+	for _, g := range groups {
+		if len(g) > 1 {
+			fetchIdx = append(fetchIdx, g...)
+		}
+	}
+	paths, err := s.fetch(ctx, base.Files, fetchIdx, filepath.Join(dir, "in"))
+	if err != nil {
+		return nil, err
+	}
+	// 2. Rewrite each group into one file.
+	out, err := s.rewrite(ctx, base, groups, paths, filepath.Join(dir, "out"))
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(filepath.Join(dir, "in"))
+
+	// A version committed meanwhile makes the commit a conflict: find out
+	// before uploading anything.
+	if cur, err := s.opts.Catalog.Get(ctx, p.Name, 0); err == nil && cur.Version != base.Version {
+		return nil, changed(p.Name, base.Version, cur.Version)
+	}
+
+	// 3. Upload behind a pending marker, as an ingest does.
+	intent, err := s.begin(ctx, p.Name, id, "compact")
+	if err != nil {
+		return nil, err
+	}
+	defer intent.end(ctx, false)
+	settle := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	}
+	var uploaded []string
+	cleanup := func(definite bool) {
+		cctx, cancel := settle()
+		defer cancel()
+		intent.end(cctx, false)
+		if _, err := s.deletePrefix(cctx, IngestPrefix(p.Name, id), uploaded); err != nil {
+			s.log.Warn("files of a failed compaction left for the sweep", "op", compactOp, "ingest", id, "err", err.Error())
+			return
+		}
+		if definite {
+			intent.end(cctx, true)
+		}
+	}
+	files := make([]catalog.File, 0, len(out))
+	var bytes int64
+	for i, f := range out {
+		bytes += f.bytes
+		if f.kept != nil {
+			files = append(files, *f.kept)
+			continue
+		}
+		key := fmt.Sprintf("%s%s/%s/part-%05d.parquet", DataPrefix, p.Name, id, i)
+		if err := s.put(ctx, key, f.path, f.bytes); err != nil {
+			cleanup(errs.Is(err, errs.Invalid) || errs.Is(err, errs.Conflict))
+			return nil, err
+		}
+		uploaded = append(uploaded, key)
+		files = append(files, catalog.File{Key: key, Rows: f.rows, Bytes: f.bytes})
+		if s.afterPut != nil {
+			if err := s.afterPut(i); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// 4. Commit on the version read, once.
+	if err := intent.valid(); err != nil {
+		cleanup(true)
+		return nil, err
+	}
+	req := catalog.CommitRequest{BaseVersion: base.Version, Mode: catalog.ModeReplace, Schema: base.Schema, Files: files}
+	ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
+	if err != nil {
+		switch {
+		case errs.Is(err, errs.Conflict):
+			cleanup(true)
+			cur, gerr := s.opts.Catalog.Get(ctx, p.Name, 0)
+			now := int64(-1)
+			if gerr == nil {
+				now = cur.Version
+			}
+			return nil, changed(p.Name, base.Version, now, err)
+		case errs.Is(err, errs.Invalid):
+			cleanup(true)
+			return nil, errs.E(compactOp, errs.Internal, "catalogd refused the compacted files", err)
+		default:
+			// The commit may have been written with its answer lost: the
+			// sweep decides from the catalog.
+			s.log.Warn("compaction commit outcome unknown; files and pending marker left for the sweep", "op", compactOp, "ingest", id, "err", err.Error())
+			return nil, errs.E(compactOp, errs.KindOf(err), "catalogd: commit", err)
+		}
+	}
+	cctx, cancel := settle()
+	intent.end(cctx, true)
+	cancel()
+	res.Compacted = true
+	res.Version = ds.Version
+	res.Files = files
+	res.Bytes = bytes
+	res.ElapsedMS = elapsed()
+	s.log.Info("dataset compacted", "op", compactOp, "dataset", p.Name, "base_version", base.Version, "version", ds.Version,
+		"files_before", len(base.Files), "files", len(files), "rows", base.RowCount, "dur_ms", res.ElapsedMS)
+	return res, nil
+}
+
+// changed is the 409 of a compaction whose dataset got a new version.
+func changed(name string, base, now int64, cause ...error) error {
+	msg := fmt.Sprintf("dataset %q changed during the compaction of version %d", name, base)
+	if now > 0 {
+		msg = fmt.Sprintf("dataset %q changed during the compaction of version %d (now version %d)", name, base, now)
+	}
+	args := []any{compactOp, errs.Conflict, msg + "; nothing was committed; compact again"}
+	for _, c := range cause {
+		args = append(args, c)
+	}
+	return errs.E(args...)
+}
+
+// fetch downloads files[i] for each i of idx into dir (compactDownloads
+// at a time); paths[i] is where files[i] went. A file whose size is not
+// the manifest's is an Internal error.
+func (s *Server) fetch(ctx context.Context, files []catalog.File, idx []int, dir string) ([]string, error) {
+	paths := make([]string, len(files))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan int)
+	errc := make(chan error, len(idx))
+	var wg sync.WaitGroup
+	for w := 0; w < min(compactDownloads, len(idx)); w++ {
+		wg.Go(func() {
+			for i := range jobs {
+				p := filepath.Join(dir, fmt.Sprintf("%06d.parquet", i))
+				if err := s.download(ctx, files[i], p); err != nil {
+					errc <- err
+					cancel()
+					continue
+				}
+				paths[i] = p
+			}
+		})
+	}
+feed:
+	for _, i := range idx {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, errs.E(compactOp, errs.Unavailable, "compaction canceled", err)
+	}
+	return paths, nil
+}
+
+func (s *Server) download(ctx context.Context, f catalog.File, path string) error {
+	rc, _, err := s.opts.Store.Get(ctx, f.Key, storage.Whole)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return errs.E(compactOp, errs.Internal, fmt.Sprintf("data file %s of the manifest is missing in storaged", f.Key), err)
+		}
+		return errs.E(compactOp, errs.KindOf(err), "storaged: reading "+f.Key, err)
+	}
+	defer rc.Close()
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return errs.E(compactOp, errs.Internal, err)
+	}
+	defer out.Close()
+	n, err := io.Copy(out, rc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errs.E(compactOp, errs.Unavailable, "compaction canceled", ctx.Err())
+		}
+		return errs.E(compactOp, errs.Unavailable, "storaged: reading "+f.Key, err)
+	}
+	if n != f.Bytes {
+		return errs.E(compactOp, errs.Internal, fmt.Sprintf("data file %s is %d bytes, its manifest says %d", f.Key, n, f.Bytes))
+	}
+	if err := out.Close(); err != nil {
+		return errs.E(compactOp, errs.Internal, err)
+	}
+	return nil
+}
+
+// plan splits files, in order, into groups of neighbours whose rows and
+// bytes together stay within fileRows and target (a file over either is a
+// group alone); a group becomes one file.
+func plan(files []catalog.File, target, fileRows int64) [][]int {
+	var groups [][]int
+	var rows, bytes int64
+	for i, f := range files {
+		if n := len(groups); n > 0 && rows+f.Rows <= fileRows && bytes+f.Bytes <= target {
+			groups[n-1] = append(groups[n-1], i)
+			rows += f.Rows
+			bytes += f.Bytes
+			continue
+		}
+		groups = append(groups, []int{i})
+		rows, bytes = f.Rows, f.Bytes
+	}
+	return groups
+}
+
+// outFile is one file of the compacted version: rewritten at path, or
+// kept (a group of one file).
+type outFile struct {
+	path        string
+	rows, bytes int64
+	kept        *catalog.File
+}
+
+// rewrite has DuckDB write each group of more than one file, in order,
+// into one file in outDir, and checks each against base (schema, rows).
+// One COPY writes one file, so the order of the rows is the order of the
+// files and of their rows (preserve_insertion_order).
+func (s *Server) rewrite(ctx context.Context, base catalog.Dataset, groups [][]int, paths []string, outDir string) ([]outFile, error) {
+	db, err := s.compactDB()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
+		return nil, errs.E(compactOp, errs.Internal, err)
+	}
+	out := make([]outFile, 0, len(groups))
+	var total int64
+	for gi, g := range groups {
+		if len(g) == 1 {
+			f := base.Files[g[0]]
+			out = append(out, outFile{rows: f.Rows, bytes: f.Bytes, kept: &f})
+			total += f.Rows
+			continue
+		}
+		quoted := make([]string, len(g))
+		var want int64
+		for k, i := range g {
+			quoted[k] = sqlString(paths[i])
+			want += base.Files[i].Rows
+		}
+		reader := "read_parquet([" + strings.Join(quoted, ", ") + "])"
+		if err := s.checkSchema(ctx, db, base, reader, "its files"); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(outDir, fmt.Sprintf("part-%05d.parquet", gi))
+		stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, RETURN_STATS true)",
+			reader, sqlString(path), s.rowGroupSize())
+		rows, err := db.QueryContext(ctx, stmt)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, errs.E(compactOp, errs.Unavailable, "compaction canceled", ctx.Err())
+			}
+			return nil, errs.E(compactOp, errs.Internal, "rewriting the files", err)
+		}
+		var count, size int64
+		for rows.Next() {
+			var name string
+			var c, sz uint64
+			var footer, stats, parts any
+			if err := rows.Scan(&name, &c, &sz, &footer, &stats, &parts); err != nil {
+				rows.Close()
+				return nil, errs.E(compactOp, errs.Internal, err)
+			}
+			count += int64(c)
+			size += int64(sz)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, errs.E(compactOp, errs.Internal, "rewriting the files", err)
+		}
+		if count != want {
+			return nil, errs.E(compactOp, errs.Internal, fmt.Sprintf("the rewrite of %q version %d wrote %d rows where its files hold %d; nothing was committed", base.Name, base.Version, count, want))
+		}
+		if st, err := os.Stat(path); err != nil || st.Size() != size {
+			return nil, errs.E(compactOp, errs.Internal, fmt.Sprintf("the rewritten file is not the %d bytes DuckDB reported", size), err)
+		}
+		if err := s.checkSchema(ctx, db, base, "read_parquet("+sqlString(path)+")", "the rewritten file"); err != nil {
+			return nil, err
+		}
+		out = append(out, outFile{path: path, rows: count, bytes: size})
+		total += count
+	}
+	if total != base.RowCount {
+		return nil, errs.E(compactOp, errs.Internal, fmt.Sprintf("the rewrite of %q version %d holds %d rows, its manifest %d; nothing was committed", base.Name, base.Version, total, base.RowCount))
+	}
+	return out, nil
+}
+
+// checkSchema compares the columns DuckDB reads from reader with base's
+// schema (names exactly, types as DuckDB spells them).
+func (s *Server) checkSchema(ctx context.Context, db *sql.DB, base catalog.Dataset, reader, what string) error {
+	rows, err := db.QueryContext(ctx, "DESCRIBE SELECT * FROM "+reader)
+	if err != nil {
+		return errs.E(compactOp, errs.Internal, "reading the schema of "+what, err)
+	}
+	defer rows.Close()
+	var got []catalog.Column
+	for rows.Next() {
+		var name, typ string
+		var n, k, d, e any
+		if err := rows.Scan(&name, &typ, &n, &k, &d, &e); err != nil {
+			return errs.E(compactOp, errs.Internal, err)
+		}
+		got = append(got, catalog.Column{Name: name, Type: typ})
+	}
+	if err := rows.Err(); err != nil {
+		return errs.E(compactOp, errs.Internal, "reading the schema of "+what, err)
+	}
+	if !sameSchema(got, base.Schema) {
+		return errs.E(compactOp, errs.Internal, fmt.Sprintf("dataset %q version %d: %s read as %s, the manifest says %s; nothing was committed",
+			base.Name, base.Version, what, schemaText(got), schemaText(base.Schema)))
+	}
+	return nil
+}
+
+func schemaText(cols []catalog.Column) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = c.Name + " " + c.Type
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// handleCompact serves POST /v1/ingest/compact.
+func (s *Server) handleCompact(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	p := ingest.CompactParams{Name: q.Get("name")}
+	var problems []string
+	for _, k := range []string{"name", "target_file_mb", "min_files"} {
+		if len(q[k]) > 1 {
+			return errs.Errorf(compactOp, errs.Invalid, "query parameter %q given %d times; give it once", k, len(q[k]))
+		}
+	}
+	for k, dst := range map[string]*int{"target_file_mb": &p.TargetFileMB, "min_files": &p.MinFiles} {
+		v := q.Get(k)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("%s %q: want a positive whole number", k, v))
+			continue
+		}
+		*dst = n
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return errs.E(compactOp, errs.Invalid, strings.Join(problems, "; "))
+	}
+	res, err := s.Compact(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
+}

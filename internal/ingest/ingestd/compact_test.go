@@ -1,0 +1,574 @@
+package ingestd_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/ingest"
+	"lakehouse-go/internal/ingest/ingestd"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+)
+
+// compactClient is ingest's typed client through the gateway.
+func (st *stack) compactClient() *ingest.Client {
+	return ingest.NewClient(&shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(0), Token: st.cfg.Auth.Token})
+}
+
+// postCompact posts the raw query to the gateway's compaction route.
+func (st *stack) postCompact(t *testing.T, query string) answer {
+	t.Helper()
+	resp, err := http.Post(st.gateway+ingest.CompactRoute+"?"+query, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, b}
+}
+
+// appendCSV appends data to name through the gateway.
+func (st *stack) appendCSV(t *testing.T, name, data string) {
+	t.Helper()
+	a := st.upload(t, "name="+name+"&mode=append", "a.csv", []byte(data))
+	if a.Status != 200 {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+}
+
+// contents reads the files of version v of name through storaged with
+// DuckDB, in the manifest's order: the schema and every row as DuckDB's
+// text of the row (exact for DECIMAL, TIMESTAMP_NS, nested values).
+func (st *stack) contents(t *testing.T, name string, v int64) (schema string, rows []string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := st.catalog().Get(ctx, name, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var quoted []string
+	for i, f := range d.Files {
+		rc, _, err := st.store.Get(ctx, f.Key, storage.Whole)
+		if err != nil {
+			t.Fatalf("version %d file %s: %v", v, f.Key, err)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("%06d.parquet", i))
+		out, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.ReadFrom(rc); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		out.Close()
+		quoted = append(quoted, "'"+p+"'")
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("SET TimeZone = 'UTC'"); err != nil {
+		t.Fatal(err)
+	}
+	reader := "read_parquet([" + strings.Join(quoted, ",") + "])"
+	r, err := db.Query("DESCRIBE SELECT * FROM " + reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for r.Next() {
+		var n, ty string
+		var a, b, c, e any
+		if err := r.Scan(&n, &ty, &a, &b, &c, &e); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, n+" "+ty)
+	}
+	r.Close()
+	r, err = db.Query("SELECT CAST(t AS VARCHAR) FROM (SELECT * FROM " + reader + ") t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var s string
+		if err := r.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, s)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(cols, ", "), rows
+}
+
+func sameRows(t *testing.T, what string, a, b []string) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d rows vs %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("%s: row %d differs:\n %s\n %s", what, i, a[i], b[i])
+		}
+	}
+}
+
+// compactedKeys are the data files of name not under an ingest of ids.
+func (st *stack) keysUnder(t *testing.T, name, id string) []string {
+	return st.dataKeys(t, name+"/"+id)
+}
+
+// TestCompactManySmallAppends: 300 appends make 300 files; a compaction
+// through the gateway and the typed client makes one file with the same
+// rows in the same order, the same schema and values; queryd sees the
+// same answers; the version before stays readable with its own files.
+func TestCompactManySmallAppends(t *testing.T) {
+	st := startStack(t, config(t))
+	const n = 300
+	st.upload(t, "name=small", "a.csv", []byte("id,name,price,seen\n0,zero,1.25,2024-01-01 00:00:00\n"))
+	for i := 1; i < n; i++ {
+		st.appendCSV(t, "small", fmt.Sprintf("id,name,price,seen\n%d,name %d,%d.%02d,2024-01-%02d 10:00:%02d\n%d,again %d,,\n", i*10, i, i, i%100, i%28+1, i%60, i*10+1, i))
+	}
+	ctx := context.Background()
+	before, err := st.catalog().Get(ctx, "small", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.Files) != n || before.Version != n {
+		t.Fatalf("before: version %d, %d files", before.Version, len(before.Files))
+	}
+	countBefore := st.scalar(t, "SELECT COUNT(*) FROM small")
+	sumBefore := st.scalar(t, "SELECT sum(price)::VARCHAR || '/' || sum(id) || '/' || max(seen) FROM small")
+	schemaBefore, rowsBefore := st.contents(t, "small", before.Version)
+
+	res, err := st.compactClient().Compact(ctx, ingest.CompactParams{Name: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("compaction: version %d, %d -> %d files, %d -> %d bytes, %.0f ms", res.Version, res.FilesBefore, len(res.Files), res.BytesBefore, res.Bytes, res.ElapsedMS)
+	if !res.Compacted || res.Version != before.Version+1 || res.BaseVersion != before.Version || len(res.Files) != 1 ||
+		res.FilesBefore != n || res.Rows != before.RowCount || res.Files[0].Rows != before.RowCount || res.Bytes != res.Files[0].Bytes {
+		t.Fatalf("answer: %+v", res)
+	}
+	after, err := st.catalog().Get(ctx, "small", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != res.Version || len(after.Files) != 1 || after.Mode != catalog.ModeReplace || after.BaseVersion != before.Version ||
+		after.RowCount != before.RowCount || fmt.Sprint(after.Schema) != fmt.Sprint(before.Schema) {
+		t.Fatalf("manifest after: %+v", after)
+	}
+	schemaAfter, rowsAfter := st.contents(t, "small", after.Version)
+	if schemaAfter != schemaBefore {
+		t.Fatalf("schema %s -> %s", schemaBefore, schemaAfter)
+	}
+	sameRows(t, "compacted vs before", rowsBefore, rowsAfter)
+	if got := st.scalar(t, "SELECT COUNT(*) FROM small"); got != countBefore || got != float64(2*n-1) {
+		t.Fatalf("COUNT(*) %v -> %v", countBefore, got)
+	}
+	if got := st.scalar(t, "SELECT sum(price)::VARCHAR || '/' || sum(id) || '/' || max(seen) FROM small"); got != sumBefore {
+		t.Fatalf("sums %v -> %v", sumBefore, got)
+	}
+	// The older version keeps its files (ADR-012).
+	_, old := st.contents(t, "small", before.Version)
+	sameRows(t, "old version after compaction", rowsBefore, old)
+	// Compacting again has nothing to do and commits nothing.
+	again, err := st.compactClient().Compact(ctx, ingest.CompactParams{Name: "small"})
+	if err != nil || again.Compacted || again.Version != after.Version || again.Reason == "" || len(again.Files) != 1 {
+		t.Fatalf("second compaction: %+v %v", again, err)
+	}
+	// Appends go on on top of the compacted version.
+	st.appendCSV(t, "small", "id,name,price,seen\n99999,late,0.5,2025-01-01 00:00:00\n")
+	if got := st.scalar(t, "SELECT COUNT(*) FROM small"); got != float64(2*n) {
+		t.Fatalf("COUNT(*) after a later append = %v", got)
+	}
+	if p := st.pending(t, "small"); len(p) != 0 {
+		t.Fatalf("pending markers left: %v", p)
+	}
+}
+
+// TestCompactExactTypes: DECIMAL(38,10), TIMESTAMP_NS, TIMESTAMPTZ,
+// nested and other types ingested from Parquet survive compaction with
+// their types and values, and the row order holds across files.
+func TestCompactExactTypes(t *testing.T) {
+	st := startStack(t, config(t))
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	dir := t.TempDir()
+	for b := 0; b < 5; b++ {
+		p := filepath.Join(dir, fmt.Sprintf("b%d.parquet", b))
+		q := fmt.Sprintf(`COPY (SELECT
+			%[1]d * 1000 + i AS id,
+			('12345678901234567890.012345678' || (i %% 10))::DECIMAL(38,10) AS d,
+			(i / 100)::DECIMAL(9,2) AS small_d,
+			('2024-01-02 03:04:05.12345678' || (i %% 10))::TIMESTAMP_NS AS ts_ns,
+			TIMESTAMPTZ '2024-06-01 12:00:00.123456+02' + to_seconds(i) AS tz,
+			{'a': i::INTEGER, 'b': ['x' || i, NULL], 'c': {'deep': i * 0.5}} AS s,
+			MAP {'k' || i: i::DOUBLE / 3} AS m,
+			[i, i + 1]::BIGINT[] AS l,
+			CASE WHEN i %% 3 = 0 THEN NULL ELSE 'text ' || i END AS v,
+			gen_random_uuid() AS u,
+			INTERVAL (i) DAY + INTERVAL 3 MICROSECOND AS iv,
+			('\x00\xff' || i)::BLOB AS bl,
+			(i / 7)::FLOAT AS f,
+			(i %% 250)::UTINYINT AS ut,
+			DATE '2024-02-29' + i::INTEGER AS dt,
+			TIME '23:59:59.999999' AS tm
+		FROM range(%[2]d) r(i)) TO '%[3]s' (FORMAT parquet)`, b, 200+b*37, p)
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := "append"
+		if b == 0 {
+			mode = "replace"
+		}
+		a := st.upload(t, "name=typed&format=parquet&mode="+mode, "b.parquet", data)
+		if a.Status != 200 {
+			t.Fatalf("ingest batch %d: %d %s", b, a.Status, a.Body)
+		}
+	}
+	schemaBefore, rowsBefore := st.contents(t, "typed", 0)
+	t.Logf("schema: %s", schemaBefore)
+	for _, want := range []string{"DECIMAL(38,10)", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE", "STRUCT(", "MAP(", "BIGINT[]", "UUID", "INTERVAL", "BLOB", "FLOAT", "UTINYINT"} {
+		if !strings.Contains(schemaBefore, want) {
+			t.Fatalf("the dataset has no %s column: %s", want, schemaBefore)
+		}
+	}
+	if !strings.Contains(rowsBefore[1], "12345678901234567890.0123456781") || !strings.Contains(rowsBefore[1], "05.123456781") {
+		t.Fatalf("values not exact before compaction: %s", rowsBefore[1])
+	}
+	res, err := st.compactClient().Compact(context.Background(), ingest.CompactParams{Name: "typed"})
+	if err != nil || !res.Compacted || len(res.Files) != 1 || res.FilesBefore != 5 {
+		t.Fatalf("compaction: %+v %v", res, err)
+	}
+	schemaAfter, rowsAfter := st.contents(t, "typed", 0)
+	if schemaAfter != schemaBefore {
+		t.Fatalf("schema %s -> %s", schemaBefore, schemaAfter)
+	}
+	sameRows(t, "typed compaction", rowsBefore, rowsAfter)
+	if got := st.scalar(t, "SELECT sum(d)::VARCHAR || ' ' || max(ts_ns)::VARCHAR || ' ' || count(DISTINCT u) FROM typed"); !strings.Contains(fmt.Sprint(got), ".123456789") {
+		t.Fatalf("queryd after compaction: %v", got)
+	}
+}
+
+// TestCompactNothingToDo: 0 or 1 files, fewer than min_files, or files
+// already as large as the target: 200 with compacted false, nothing
+// committed.
+func TestCompactNothingToDo(t *testing.T) {
+	st := startStack(t, config(t))
+	st.upload(t, "name=one", "a.csv", []byte("id\n1\n"))
+	a := st.postCompact(t, "name=one")
+	var r ingest.CompactResult
+	a.json(t, &r)
+	if a.Status != 200 || r.Compacted || r.Version != 1 || r.FilesBefore != 1 || len(r.Files) != 1 || r.Rows != 1 || r.Reason == "" {
+		t.Fatalf("one file: %d %s", a.Status, a.Body)
+	}
+	for i := 2; i <= 4; i++ {
+		st.appendCSV(t, "one", fmt.Sprintf("id\n%d\n", i))
+	}
+	a = st.postCompact(t, "name=one&min_files=5")
+	r = ingest.CompactResult{}
+	a.json(t, &r)
+	if a.Status != 200 || r.Compacted || r.Version != 4 || r.FilesBefore != 4 {
+		t.Fatalf("under min_files: %d %s", a.Status, a.Body)
+	}
+	a = st.postCompact(t, "name=one&min_files=4&target_file_mb=1")
+	r = ingest.CompactResult{}
+	a.json(t, &r)
+	if a.Status != 200 || !r.Compacted || r.Version != 5 || len(r.Files) != 1 || r.FilesBefore != 4 {
+		t.Fatalf("at min_files: %d %s", a.Status, a.Body)
+	}
+	if v, err := st.catalog().Versions(context.Background(), "one"); err != nil || len(v) != 5 {
+		t.Fatalf("versions: %v %v", v, err)
+	}
+}
+
+// TestCompactBadRequests: bad parameters are 400, an unknown or deleted
+// dataset 404, each in the error body of DESIGN.md.
+func TestCompactBadRequests(t *testing.T) {
+	st := startStack(t, config(t))
+	st.upload(t, "name=gone", "a.csv", []byte("id\n1\n"))
+	st.appendCSV(t, "gone", "id\n2\n")
+	if _, err := st.catalog().Delete(context.Background(), "gone", catalog.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		query, kind, text string
+		status            int
+	}{
+		{"", "invalid", "name", 400},
+		{"name=..%2Fx", "invalid", "name", 400},
+		{"name=a&target_file_mb=abc", "invalid", "target_file_mb", 400},
+		{"name=a&target_file_mb=0", "invalid", "target_file_mb", 400},
+		{"name=a&target_file_mb=99999999", "invalid", "target_file_mb", 400},
+		{"name=a&min_files=1", "invalid", "min_files", 400},
+		{"name=a&min_files=-3", "invalid", "min_files", 400},
+		{"name=a&name=b", "invalid", "given 2 times", 400},
+		{"name=nosuch", "not_found", "nosuch", 404},
+		{"name=gone", "not_found", "gone", 404},
+	} {
+		a := st.postCompact(t, c.query)
+		var e struct {
+			Error struct{ Kind, Message string }
+		}
+		a.json(t, &e)
+		if a.Status != c.status || e.Error.Kind != c.kind || !strings.Contains(e.Error.Message, c.text) {
+			t.Errorf("%q: %d %s", c.query, a.Status, a.Body)
+		}
+	}
+	// The typed client carries the kinds.
+	cl := st.compactClient()
+	if _, err := cl.Compact(context.Background(), ingest.CompactParams{Name: "nosuch"}); !errs.Is(err, errs.NotFound) {
+		t.Errorf("client, unknown dataset: %v", err)
+	}
+	if _, err := cl.Compact(context.Background(), ingest.CompactParams{Name: "a", MinFiles: 1}); !errs.Is(err, errs.Invalid) {
+		t.Errorf("client, min_files 1: %v", err)
+	}
+}
+
+// TestCompactConflict: an append committed while a compaction runs makes
+// the compaction's commit a 409; the append's rows are all there, the
+// compaction's files are deleted, no marker stays.
+func TestCompactConflict(t *testing.T) {
+	st := startStack(t, config(t))
+	s := st.ingester(t, nil, nil, 0, nil)
+	if _, err := ingestCSV(s, "busy", "", rowsCSV(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 5; i++ {
+		if _, err := ingestCSV(s, "busy", "append", rowsCSV(i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var id string
+	ingestd.SetAfterPut(s, func(i int) error {
+		// The compaction has uploaded its file: an append lands now.
+		id = lastPending(t, st, "busy")
+		st.appendCSV(t, "busy", rowsCSV(50, 10))
+		return nil
+	})
+	_, err := s.Compact(context.Background(), ingest.CompactParams{Name: "busy"})
+	ingestd.SetAfterPut(s, nil)
+	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "compact again") {
+		t.Fatalf("compaction during an append: %v", err)
+	}
+	if id == "" {
+		t.Fatal("the compaction uploaded nothing")
+	}
+	if keys := st.keysUnder(t, "busy", id); len(keys) != 0 {
+		t.Fatalf("files of the failed compaction left: %v", keys)
+	}
+	if p := st.pending(t, "busy"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM busy"); got != "60/60" {
+		t.Fatalf("rows after the conflict: %v", got)
+	}
+	d, _ := st.catalog().Get(context.Background(), "busy", 0)
+	if d.Version != 6 || len(d.Files) != 6 {
+		t.Fatalf("dataset after the conflict: version %d, %d files", d.Version, len(d.Files))
+	}
+	// Through HTTP the same is a 409 conflict; and a compaction after it works.
+	a := st.postCompact(t, "name=busy")
+	if a.Status != 200 {
+		t.Fatalf("compaction after: %d %s", a.Status, a.Body)
+	}
+}
+
+// lastPending is the id of the one pending marker of name.
+func lastPending(t *testing.T, st *stack, name string) string {
+	ids := st.pending(t, name)
+	if len(ids) != 1 {
+		t.Errorf("pending markers %v, want one", ids)
+		return ""
+	}
+	return ids[0]
+}
+
+// TestCompactUnderConcurrentAppends: appends and compactions at once
+// through the gateway; every compaction is 200 or 409, every append lands
+// and no row is lost or doubled.
+func TestCompactUnderConcurrentAppends(t *testing.T) {
+	st := startStack(t, config(t))
+	st.upload(t, "name=race", "a.csv", []byte(rowsCSV(0, 1)))
+	const writers, each = 3, 15
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for w := 0; w < writers; w++ {
+		wg.Go(func() {
+			for i := 0; i < each; i++ {
+				st.appendCSV(t, "race", rowsCSV(1+w*1000+i, 1))
+			}
+		})
+	}
+	var ok, conflicts atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			a := st.postCompact(t, "name=race")
+			switch a.Status {
+			case 200:
+				ok.Add(1)
+			case 409:
+				if !strings.Contains(string(a.Body), `"conflict"`) {
+					t.Errorf("409 body: %s", a.Body)
+				}
+				conflicts.Add(1)
+			default:
+				t.Errorf("compaction: %d %s", a.Status, a.Body)
+			}
+		}
+	}()
+	wg.Wait()
+	stop.Store(true)
+	<-done
+	t.Logf("compactions: %d ok, %d conflicts", ok.Load(), conflicts.Load())
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM race"); got != fmt.Sprintf("%d/%d", 1+writers*each, 1+writers*each) {
+		t.Fatalf("rows: %v", got)
+	}
+	if p := st.pending(t, "race"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+	// Every data file is one some version lists: no orphans.
+	listed := map[string]bool{}
+	vs, err := st.catalog().Versions(context.Background(), "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		d, err := st.catalog().Get(context.Background(), "race", v.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range d.Files {
+			listed[f.Key] = true
+		}
+	}
+	for _, k := range st.dataKeys(t, "race") {
+		if !listed[k] {
+			t.Errorf("orphan file %s", k)
+		}
+	}
+}
+
+// TestCompactKilled: a compaction killed after uploading one of its three
+// files leaves the dataset as it was (nothing visible), its marker and
+// part; the sweep deletes exactly those, never a committed file.
+func TestCompactKilled(t *testing.T) {
+	st := startStack(t, config(t))
+	c := &clock{}
+	s := st.ingester(t, nil, nil, 0, c) // file_rows 1000: 3000 rows make 3 files
+	if _, err := ingestCSV(s, "killed", "", rowsCSV(0, 500)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 6; i++ {
+		if _, err := ingestCSV(s, "killed", "append", rowsCSV(i*500, 500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := st.dataKeys(t, "killed")
+	_, rowsBefore := st.contents(t, "killed", 0)
+	ingestd.SetAfterPut(s, func(i int) error {
+		if i == 1 {
+			return errKilled
+		}
+		return nil
+	})
+	_, err := s.Compact(context.Background(), ingest.CompactParams{Name: "killed"})
+	ingestd.SetAfterPut(s, nil)
+	if !errors.Is(err, errKilled) {
+		t.Fatalf("killed compaction: %v", err)
+	}
+	ids := st.pending(t, "killed")
+	if len(ids) != 1 || len(st.keysUnder(t, "killed", ids[0])) != 2 {
+		t.Fatalf("after the kill: markers %v", ids)
+	}
+	d, _ := st.catalog().Get(context.Background(), "killed", 0)
+	if d.Version != 6 || len(d.Files) != 6 {
+		t.Fatalf("the killed compaction is visible: version %d, %d files", d.Version, len(d.Files))
+	}
+	if got := st.scalar(t, "SELECT COUNT(*) FROM killed"); got != float64(3000) {
+		t.Fatalf("COUNT(*) = %v", got)
+	}
+	c.advance(ingestd.DefaultPendingLease + time.Minute)
+	if r, err := sweep(t, s); err != nil || r.Abandoned != 1 || r.Files != 2 {
+		t.Fatalf("sweep: %+v %v", r, err)
+	}
+	if after := st.dataKeys(t, "killed"); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("files %v -> %v", before, after)
+	}
+	_, rowsAfter := st.contents(t, "killed", 0)
+	sameRows(t, "after the sweep", rowsBefore, rowsAfter)
+	// Compacting now works and makes 3 files of file_rows rows.
+	res, err := s.Compact(context.Background(), ingest.CompactParams{Name: "killed"})
+	if err != nil || len(res.Files) != 3 {
+		t.Fatalf("compaction: %+v %v", res, err)
+	}
+	for _, f := range res.Files {
+		if f.Rows != 1000 {
+			t.Fatalf("files: %+v", res.Files)
+		}
+	}
+	_, rowsAfter = st.contents(t, "killed", 0)
+	sameRows(t, "compacted into 3 files", rowsBefore, rowsAfter)
+}
+
+// refusingCatalog refuses every commit as invalid.
+type refusingCatalog struct{ catalog.Service }
+
+func (refusingCatalog) Commit(context.Context, string, catalog.CommitRequest) (catalog.Dataset, error) {
+	return catalog.Dataset{}, errs.E("catalog.client", errs.Invalid, "refused (test)")
+}
+
+// TestCompactFailedCommit: a commit refused outright leaves no file and
+// no marker of the compaction, and the dataset as it was.
+func TestCompactFailedCommit(t *testing.T) {
+	st := startStack(t, config(t))
+	for i := 0; i < 3; i++ {
+		st.upload(t, "name=refused&mode=append", "a.csv", []byte(rowsCSV(i*10, 10)))
+	}
+	before := st.dataKeys(t, "refused")
+	s := st.ingester(t, refusingCatalog{st.catalog()}, nil, 0, nil)
+	if _, err := s.Compact(context.Background(), ingest.CompactParams{Name: "refused"}); !errs.Is(err, errs.Internal) {
+		t.Fatalf("refused commit: %v", err)
+	}
+	if after := st.dataKeys(t, "refused"); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("files %v -> %v", before, after)
+	}
+	if p := st.pending(t, "refused"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+}
