@@ -48,19 +48,7 @@ func (c *Client) Get(ctx context.Context, name string, version int64) (Dataset, 
 // Versions implements Service.Versions: every version, asked a page of
 // MaxVersionsLimit at a time.
 func (c *Client) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
-	var all []VersionInfo
-	q := VersionsQuery{Limit: MaxVersionsLimit}
-	for {
-		page, err := c.VersionsPage(ctx, name, q)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Versions...)
-		if page.Next <= q.After { // the last page (0), or a server that does not page
-			return all, nil
-		}
-		q.After = page.Next
-	}
+	return allVersions(ctx, name, c.VersionsPage)
 }
 
 // VersionsPage is one page of GET .../{name}/versions (ADR-013).

@@ -289,19 +289,7 @@ func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
 
 // Versions implements Service.Versions: every version, page by page.
 func (c *Catalog) Versions(ctx context.Context, name string) ([]VersionInfo, error) {
-	var all []VersionInfo
-	q := VersionsQuery{Limit: MaxVersionsLimit}
-	for {
-		page, err := c.VersionsPage(ctx, name, q)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Versions...)
-		if page.Next == 0 || page.Next <= q.After {
-			return all, nil
-		}
-		q.After = page.Next
-	}
+	return allVersions(ctx, name, c.VersionsPage)
 }
 
 // Commit implements Service.Commit.

@@ -312,3 +312,21 @@ func (c *Catalog) names(ctx context.Context) ([]string, error) {
 
 // namesPage is the listing page of names.
 const namesPage = 256
+
+// allVersions gathers every version of name from page, MaxVersionsLimit
+// at a time, for the Catalog and for the Client alike.
+func allVersions(ctx context.Context, name string, page func(context.Context, string, VersionsQuery) (VersionsResponse, error)) ([]VersionInfo, error) {
+	var all []VersionInfo
+	q := VersionsQuery{Limit: MaxVersionsLimit}
+	for {
+		p, err := page(ctx, name, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Versions...)
+		if p.Next <= q.After { // the last page (0), or a server that does not page
+			return all, nil
+		}
+		q.After = p.Next
+	}
+}

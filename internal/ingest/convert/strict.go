@@ -692,15 +692,8 @@ func checkJSONLine(line []byte, n int, chk jsonChecks, seen map[string]keyAt) st
 }
 
 func jsonKind(b byte) string {
-	switch {
-	case b == '[':
-		return "an array"
-	case b == '"':
-		return "a string"
-	case b == 't' || b == 'f':
-		return "a boolean"
-	case b == '-' || (b >= '0' && b <= '9'):
-		return "a number"
+	if k := jsonValueKind(b); k != "" {
+		return k
 	}
 	return "something else"
 }
