@@ -433,7 +433,7 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 			}
 		})
 	}
-	var ok, conflicts atomic.Int32
+	var ok, compacted, conflicts atomic.Int32
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -442,6 +442,11 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 			switch a.Status {
 			case 200:
 				ok.Add(1)
+				var r ingest.CompactResult
+				a.json(t, &r)
+				if r.Compacted {
+					compacted.Add(1)
+				}
 			case 409:
 				if !strings.Contains(string(a.Body), `"conflict"`) {
 					t.Errorf("409 body: %s", a.Body)
@@ -455,7 +460,10 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 	wg.Wait()
 	stop.Store(true)
 	<-done
-	t.Logf("compactions: %d ok, %d conflicts", ok.Load(), conflicts.Load())
+	t.Logf("compactions: %d ok (%d compacted), %d conflicts", ok.Load(), compacted.Load(), conflicts.Load())
+	if compacted.Load() == 0 {
+		t.Fatal("no compaction committed")
+	}
 	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM race"); got != fmt.Sprintf("%d/%d", 1+writers*each, 1+writers*each) {
 		t.Fatalf("rows: %v", got)
 	}
@@ -570,5 +578,51 @@ func TestCompactFailedCommit(t *testing.T) {
 	}
 	if p := st.pending(t, "refused"); len(p) != 0 {
 		t.Fatalf("markers left: %v", p)
+	}
+}
+
+// TestCompactQueryTimes measures queryd before and after compacting a
+// dataset of LAKEHOUSE_COMPACT_BENCH small appends (skipped without it):
+//
+//	LAKEHOUSE_COMPACT_BENCH=2000 nice go test -count=1 -run TestCompactQueryTimes -v ./internal/ingest/ingestd/
+func TestCompactQueryTimes(t *testing.T) {
+	n := 0
+	fmt.Sscanf(os.Getenv("LAKEHOUSE_COMPACT_BENCH"), "%d", &n)
+	if n < 2 {
+		t.Skip("set LAKEHOUSE_COMPACT_BENCH to the number of appends")
+	}
+	st := startStack(t, config(t))
+	start := time.Now()
+	st.upload(t, "name=bench", "a.csv", []byte("id,x\n0,0.5\n"))
+	for i := 1; i < n; i++ {
+		st.appendCSV(t, "bench", fmt.Sprintf("id,x\n%d,%d.5\n%d,%d.25\n", 2*i, i, 2*i+1, i))
+	}
+	t.Logf("%d appends: %v", n, time.Since(start).Round(time.Millisecond))
+	measure := func(label string) (string, string) {
+		var out []string
+		var answers []string
+		for _, q := range []string{"SELECT COUNT(*) FROM bench", "SELECT sum(x) FROM bench"} {
+			answers = append(answers, fmt.Sprint(st.scalar(t, q))) // warm: views, cache
+			var times []string
+			for r := 0; r < 5; r++ {
+				t0 := time.Now()
+				st.scalar(t, q)
+				times = append(times, fmt.Sprintf("%.1f", float64(time.Since(t0).Microseconds())/1000))
+			}
+			out = append(out, fmt.Sprintf("%s: %s ms", q, strings.Join(times, " ")))
+		}
+		t.Logf("%s: %s", label, strings.Join(out, "; "))
+		return answers[0], answers[1]
+	}
+	c1, s1 := measure(fmt.Sprintf("before (%d files)", n))
+	t0 := time.Now()
+	res, err := st.compactClient().Compact(context.Background(), ingest.CompactParams{Name: "bench"})
+	if err != nil || !res.Compacted {
+		t.Fatalf("compaction: %+v %v", res, err)
+	}
+	t.Logf("compaction: %d -> %d files, %d -> %d bytes, %.0f ms (client %v)", res.FilesBefore, len(res.Files), res.BytesBefore, res.Bytes, res.ElapsedMS, time.Since(t0).Round(time.Millisecond))
+	c2, s2 := measure(fmt.Sprintf("after (%d files)", len(res.Files)))
+	if c1 != c2 || s1 != s2 {
+		t.Fatalf("answers changed: %s %s -> %s %s", c1, s1, c2, s2)
 	}
 }
