@@ -434,7 +434,7 @@ func (s *Server) rewrite(ctx context.Context, base catalog.Dataset, groups [][]i
 			quoted[k] = sqlString(paths[i])
 			want += base.Files[i].Rows
 		}
-		reader := "read_parquet([" + strings.Join(quoted, ", ") + "])"
+		reader := "read_parquet([" + strings.Join(quoted, ", ") + "], hive_partitioning = false)"
 		if err := s.checkSchema(ctx, db, base, reader, "its files"); err != nil {
 			return nil, err
 		}
