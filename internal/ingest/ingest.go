@@ -1,7 +1,8 @@
 // Package ingest is the contract of ingestd (:3213): POST /v1/ingest turns
 // an uploaded CSV, JSONL or Parquet file into a Parquet dataset version.
 // It holds the request parameters, the answer type, the Service interface
-// and the typed Client (a streaming upload). The DuckDB conversion lives in
+// and the typed Client (a streaming upload), and the same for compaction
+// (POST /v1/ingest/compact: the Compactor interface, Client.Compact). The DuckDB conversion lives in
 // ingest/convert, the daemon (upload handling, storaged upload, catalogd
 // commit with retry) in ingest/ingestd.
 package ingest

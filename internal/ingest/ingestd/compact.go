@@ -4,25 +4,34 @@ package ingestd
 // (the small-files problem: every append adds at least one Parquet file,
 // and every query pays for each file).
 //
-// A compaction reads the latest version of the dataset from catalogd,
-// downloads its files through storaged (the client ingestd uses for every
-// object) into its temp directory, and has DuckDB rewrite them, in the
-// manifest's file order and each file's row order (preserve_insertion_order),
-// with the writer settings of an ingest (zstd, [ingestd].row_group_size,
-// at most [ingestd].file_rows rows a file) plus FILE_SIZE_BYTES = the
-// target. Parquet read and written by the same DuckDB keeps every type as it
-// is (DECIMAL, TIMESTAMP_NS, nested types); the schema DuckDB reads from the
-// new files must equal the manifest's and their row count its row_count,
-// else nothing is uploaded. The new files are uploaded create-only under
+// A compaction reads the latest version of the dataset from catalogd and
+// splits its files, in the manifest's order, into groups of neighbours
+// whose bytes stay within target_file_mb (default 512) and whose rows stay
+// within [ingestd].file_rows (plan; greedy, like Iceberg's bin packing but
+// never reordering). A group of one file is kept as it is, under its own
+// key (nothing to gain by rewriting it); when no two neighbours fit
+// together, or the dataset has fewer than min_files files (default 2),
+// nothing is done and the answer says so (compacted false, 200). The files
+// of the other groups are downloaded through storaged (the client ingestd
+// uses for every object) into the temp directory, and DuckDB writes each
+// group with one COPY into one file, with an ingest's writer settings
+// (zstd, [ingestd].row_group_size); one COPY with preserve_insertion_order
+// keeps the file order and each file's row order. Parquet read and written
+// by the same DuckDB keeps every type as it is (DECIMAL, TIMESTAMP_NS,
+// nested types): the schema DuckDB reads from the inputs and from each new
+// file must equal the manifest's, and the rows written its rows, else
+// nothing is uploaded. The new files are uploaded create-only under
 // datasets/{name}/{compaction id}/ behind a pending marker, exactly as an
 // ingest's (pending.go: a compaction killed midway leaves files that the
-// sweep deletes, since no version lists them), then committed as
+// sweep deletes, since no version lists them), then committed once as
 // mode=replace with base_version = the version read. A commit that meets
 // another writer's version is not retried (the rewrite would drop that
 // version's rows): the new files are deleted and the answer is 409
 // conflict. The replaced version and older ones keep their files
 // (ADR-012), so ?version=N still reads them; a compaction never deletes or
-// rewrites a committed file.
+// rewrites a committed file. It takes a conversion slot
+// ([ingestd].max_concurrent) and needs temp space for the files it merges
+// and their rewrite.
 
 import (
 	"context"

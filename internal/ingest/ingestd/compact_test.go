@@ -668,3 +668,36 @@ func TestCompactLostCommitAnswer(t *testing.T) {
 		t.Fatalf("markers left: %v", ids)
 	}
 }
+
+// TestCompactKeepsLargeFiles: a file already over the target stays as it
+// is, under its own key; its small neighbours are merged; rows keep their
+// order.
+func TestCompactKeepsLargeFiles(t *testing.T) {
+	st := startStack(t, config(t))
+	var b strings.Builder
+	b.WriteString("id,blob\n")
+	for i := 0; i < 60000; i++ {
+		fmt.Fprintf(&b, "%d,%016x%016x%016x%016x\n", i, uint64(i)*0x9e3779b97f4a7c15, uint64(i)*0xbf58476d1ce4e5b9, uint64(i)*0x94d049bb133111eb, uint64(i+7)*0x2545f4914f6cdd1d)
+	}
+	st.upload(t, "name=mixed", "a.csv", []byte(b.String()))
+	for i := 0; i < 3; i++ {
+		st.appendCSV(t, "mixed", fmt.Sprintf("id,blob\n%d,small\n", 100000+i))
+	}
+	ctx := context.Background()
+	before, _ := st.catalog().Get(ctx, "mixed", 0)
+	if len(before.Files) != 4 || before.Files[0].Bytes <= 1<<20 {
+		t.Fatalf("files before: %+v", before.Files)
+	}
+	_, rowsBefore := st.contents(t, "mixed", 0)
+	res, err := st.compactClient().Compact(ctx, ingest.CompactParams{Name: "mixed", TargetFileMB: 1})
+	if err != nil || !res.Compacted || len(res.Files) != 2 || res.Files[0] != before.Files[0] || res.Files[1].Rows != 3 {
+		t.Fatalf("compaction: %+v %v", res, err)
+	}
+	_, rowsAfter := st.contents(t, "mixed", 0)
+	sameRows(t, "mixed compaction", rowsBefore, rowsAfter)
+	// Now no two neighbours fit together: nothing to do.
+	res, err = st.compactClient().Compact(ctx, ingest.CompactParams{Name: "mixed", TargetFileMB: 1})
+	if err != nil || res.Compacted || !strings.Contains(res.Reason, "no two neighbours") {
+		t.Fatalf("second compaction: %+v %v", res, err)
+	}
+}

@@ -6,8 +6,9 @@
 // Nothing is committed on failure, uploaded files of a failed ingest are
 // deleted, and temp files are always removed. An ingest records its intent
 // in a pending marker before uploading, and a periodic Sweep removes the
-// files of ingests that died before settling (pending.go). cmd/ingestd
-// calls New through shared.Run; tests call NewServer with their own catalog
+// files of ingests that died before settling (pending.go). POST
+// /v1/ingest/compact rewrites a dataset's small files into few (compact.go).
+// cmd/ingestd calls New through shared.Run; tests call NewServer with their own catalog
 // and store.
 package ingestd
 
