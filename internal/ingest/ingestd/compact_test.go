@@ -701,3 +701,25 @@ func TestCompactKeepsLargeFiles(t *testing.T) {
 		t.Fatalf("second compaction: %+v %v", res, err)
 	}
 }
+
+// TestCompactKeepsColumnFormats: the compacted version keeps the schema's
+// CSV date formats, so a later append of 01/02/2024 is still 2 January.
+func TestCompactKeepsColumnFormats(t *testing.T) {
+	st := startStack(t, config(t))
+	if a := st.upload(t, "name=ship", "s.csv", []byte("id,shipped\n1,12/25/2024\n")); a.Status != 200 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	st.appendCSV(t, "ship", "id,shipped\n2,01/03/2024\n")
+	res, err := st.compactClient().Compact(context.Background(), ingest.CompactParams{Name: "ship"})
+	if err != nil || !res.Compacted {
+		t.Fatalf("compaction: %+v %v", res, err)
+	}
+	d, err := st.catalog().Get(context.Background(), "ship", 0)
+	if err != nil || d.Version != 3 || d.Schema[1].Format != "%m/%d/%Y" {
+		t.Fatalf("manifest: %v %+v", err, d)
+	}
+	st.appendCSV(t, "ship", "id,shipped\n3,01/02/2024\n")
+	if got := st.scalar(t, "SELECT string_agg(shipped::VARCHAR, ',' ORDER BY id) FROM ship"); got != "2024-12-25,2024-01-03,2024-01-02" {
+		t.Fatalf("dates = %v", got)
+	}
+}
