@@ -18,7 +18,7 @@ const DatasetsPath = "/v1/catalog/datasets"
 
 // New is catalogd's constructor for shared.Run: a Catalog over storaged.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
-	store := storage.NewClient(env.Client("storaged"), storage.WithSocket(env.Config.StoragedSocket()))
+	store := storage.NewClient(env.Client("storaged"), storage.WithConfig(env.Config))
 	return &shared.Daemon{Routes: Routes(env, NewCatalog(store, nil))}, nil
 }
 

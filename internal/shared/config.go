@@ -116,7 +116,23 @@ type S3Config struct {
 	// X-Lakehouse-Redirect) is answered with a redirect to a presigned URL of
 	// the object, and the client reads it from S3 directly (ADR-015).
 	ProxyGets bool `toml:"proxy_gets"`
+	// DialTimeout, HeaderTimeout and StallTimeout bound the silences of an
+	// S3 server that stops answering (a hung MinIO accepts connections and
+	// sends nothing; ADR-011): a TCP connect, the wait for an answer's
+	// headers, and one read of an object's body or one 1 MiB write of an
+	// upload that moves no byte. None bounds a transfer that keeps moving.
+	// storaged's s3 backend uses all three; the typed storage client's
+	// redirected reads (presigned URLs) use the header and stall bounds.
+	// Defaults 5s, 15s, 30s; each must be > 0 and at most MaxS3Silence.
+	DialTimeout   Duration `toml:"dial_timeout"`
+	HeaderTimeout Duration `toml:"header_timeout"`
+	StallTimeout  Duration `toml:"stall_timeout"`
 }
+
+// MaxS3Silence is the largest [s3] dial_timeout, header_timeout or
+// stall_timeout Validate accepts: longer, a hung S3 would hold a request
+// past any caller's patience (the gateway gives up after 60s).
+const MaxS3Silence = 10 * time.Minute
 
 // CatalogdConfig is [catalogd].
 type CatalogdConfig struct {
@@ -322,7 +338,8 @@ func Default(dataDir string) *Config {
 	c.Gateway.HealthTimeout = Duration{2 * time.Second}
 	c.Gateway.MaxIdleConnsPerUpstream = 512
 	c.Storaged.Backend = "local"
-	c.S3 = S3Config{Bucket: "lakehouse-go-primary", Region: "us-east-1"}
+	c.S3 = S3Config{Bucket: "lakehouse-go-primary", Region: "us-east-1",
+		DialTimeout: Duration{5 * time.Second}, HeaderTimeout: Duration{15 * time.Second}, StallTimeout: Duration{30 * time.Second}}
 	c.Ingestd.MaxUploadBytes = 16 << 30
 	c.Ingestd.RowGroupSize = 122880
 	c.Ingestd.FileRows = 10_000_000
@@ -509,6 +526,14 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("[storaged].backend %q: want local or s3", c.Storaged.Backend)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"dial_timeout", c.S3.DialTimeout.Duration}, {"header_timeout", c.S3.HeaderTimeout.Duration}, {"stall_timeout", c.S3.StallTimeout.Duration}} {
+		if d.v <= 0 || d.v > MaxS3Silence {
+			bad("[s3].%s %q: want a duration above 0 and at most %s", d.key, d.v, MaxS3Silence)
+		}
 	}
 	switch c.Embedd.Provider {
 	case "builtin", "ollama":

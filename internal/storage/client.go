@@ -20,7 +20,7 @@ import (
 )
 
 // Client is the typed client of storaged. It implements Store; build it
-// with NewClient(env.StreamClient("storaged"), WithSocket(env.Config.StoragedSocket()))
+// with NewClient(env.StreamClient("storaged"), WithConfig(env.Config))
 // so uploads and downloads are bounded by ctx rather than an overall
 // timeout, and go through the short-circuit socket when storaged runs the
 // local backend on this host (ADR-015: Get, Put, and Head through the
@@ -186,9 +186,19 @@ func s3Where(u *url.URL) string {
 
 // WithS3Timeouts sets how long a redirected GET waits for S3's headers and
 // for each read of the body before it ends unavailable (0 =
-// S3HeaderTimeout, S3StallTimeout). For tests.
+// S3HeaderTimeout, S3StallTimeout).
 func WithS3Timeouts(header, stall time.Duration) ClientOption {
 	return func(c *Client) { c.headerTimeout, c.stallTimeout = header, stall }
+}
+
+// WithConfig is what a daemon gives NewClient: WithSocket with cfg's
+// short-circuit socket, and WithS3Timeouts with [s3] header_timeout and
+// stall_timeout, the bounds of its redirected reads from S3 (ADR-011).
+func WithConfig(cfg *shared.Config) ClientOption {
+	return func(c *Client) {
+		WithSocket(cfg.StoragedSocket())(c)
+		WithS3Timeouts(cfg.S3.HeaderTimeout.Duration, cfg.S3.StallTimeout.Duration)(c)
+	}
 }
 
 func (c *Client) s3HeaderTimeout() time.Duration {

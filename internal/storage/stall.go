@@ -14,9 +14,10 @@ import (
 // Bounds on a conversation with S3 that stops (a hung, SIGSTOPped MinIO
 // answers no request and sends no byte, but its TCP port still accepts):
 // without them a GET waited for minio-go's response-header timeout, minutes
-// times its retries. They are constants because [s3] has no keys for them
-// (ADR-011). Each bounds a silence, never a whole transfer: a slow object
-// that keeps moving is never cut.
+// times its retries. They are the defaults of [s3] dial_timeout,
+// header_timeout and stall_timeout (shared.S3Config; ADR-011), and what a
+// zero bound means to s3.Open and the typed client. Each bounds a silence,
+// never a whole transfer: a slow object that keeps moving is never cut.
 const (
 	// S3DialTimeout bounds a TCP connect to the endpoint.
 	S3DialTimeout = 5 * time.Second

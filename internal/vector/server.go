@@ -34,7 +34,7 @@ const (
 // or log stops the start, as before.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
-	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket()))
+	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(env.Config))
 	st, err := Start(env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"))
 	if err != nil {
 		return nil, err

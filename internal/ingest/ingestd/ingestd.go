@@ -158,7 +158,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}
 	s, err := NewServer(Options{
 		Catalog:        catalog.NewClient(env.Client("catalogd")),
-		Store:          storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket())),
+		Store:          storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(env.Config)),
 		TempDir:        cfg.DataPath(ic.TempDir, "ingestd/tmp"),
 		MaxUploadBytes: ic.MaxUploadBytes,
 		MaxConcurrent:  ic.MaxConcurrent,

@@ -168,7 +168,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cacheDir := cfg.DataPath(qc.CacheDir, "queryd/cache")
 	opts := Options{
 		Catalog:       catalog.NewClient(env.Client("catalogd")),
-		Store:         storage.NewClient(env.StreamClient("storaged"), storage.WithSocket(env.Config.StoragedSocket())),
+		Store:         storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(env.Config)),
 		CacheDir:      cacheDir,
 		CacheMaxBytes: qc.CacheMaxBytes,
 		TempDir:       cfg.DataPath("", "queryd/tmp"),

@@ -12,7 +12,6 @@ import (
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
-	"lakehouse-go/internal/storage/storaged"
 	"lakehouse-go/internal/storage/storagetest"
 	"lakehouse-go/internal/testutil/miniotest"
 )
@@ -23,13 +22,16 @@ import (
 // waited for minio-go's 5-minute header timeout (times its retries), and
 // catalog listings ended in the gateway's 504. /health stays 200 but says
 // degraded, naming the endpoint and bucket; ok again once MinIO resumes.
+// The bounds are [s3] header_timeout and stall_timeout, set short here:
+// storaged's s3 backend and the typed client (WithConfig) both use them.
 func TestS3Hung(t *testing.T) {
 	const silence = 700 * time.Millisecond
-	storaged.SetS3Silence(t, silence, silence)
 	m := miniotest.Start(t, "lakehouse-go-primary")
 	cfg := s3Config(t, m)
+	cfg.S3.HeaderTimeout = shared.Duration{Duration: silence}
+	cfg.S3.StallTimeout = shared.Duration{Duration: silence}
 	_, srv := storagetest.Start(t, cfg)
-	redirected := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithS3Timeouts(silence, silence))
+	redirected := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true), storage.WithConfig(cfg))
 	t.Setenv(storage.DirectReadsEnv, "0")
 	streamed := storage.NewClient(storagetest.ClientFor(cfg, "storaged", true))
 	ctx := context.Background()
@@ -70,6 +72,9 @@ func TestS3Hung(t *testing.T) {
 			t.Fatalf("%s: read all of a 48 MiB object from a stopped MinIO", want)
 		}
 		check("read mid-object from "+want, start, err, want)
+		if i == 0 && !strings.Contains(errs.Message(err), "nothing came for "+silence.String()) {
+			t.Errorf("redirected read mid-object: %q, want the configured stall_timeout (%s) named", errs.Message(err), silence)
+		}
 	}
 	start := time.Now()
 	_, _, err := redirected.Get(ctx, "big", storage.Whole)

@@ -15,11 +15,6 @@ import (
 // store's janitor, at start and every s3.DefaultJanitorInterval.
 var uploadJournalPath = filepath.Join("storaged", "uploads.jsonl")
 
-// s3Silence overrides the s3 backend's bounds on a server that stops
-// answering (zero: the storage.S3* constants; [s3] has no keys for them).
-// Tests set it through export_test.go.
-var s3Silence struct{ header, stall time.Duration }
-
 // openS3 opens the s3 backend from [s3] and the secrets file. A secrets
 // file readable by group/others, or without keys, refuses the start, and so
 // does an upload journal that cannot be opened or that another process
@@ -33,7 +28,7 @@ func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, 
 	st, err := s3.Open(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, UseSSL: c.UseSSL,
 		AccessKey: ak, SecretKey: sk, PartSize: c.PartSize,
 		UploadJournal: env.Config.DataPath("", uploadJournalPath),
-		HeaderTimeout: s3Silence.header, StallTimeout: s3Silence.stall}, env.Log)
+		DialTimeout:   c.DialTimeout.Duration, HeaderTimeout: c.HeaderTimeout.Duration, StallTimeout: c.StallTimeout.Duration}, env.Log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -33,7 +33,7 @@ func Start(t testing.TB, cfg *shared.Config) (*storage.Client, *shared.Server) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	cfg.Storaged.URL = s.URL()
-	return storage.NewClient(ClientFor(cfg, "storaged", true), storage.WithSocket(cfg.StoragedSocket())), s
+	return storage.NewClient(ClientFor(cfg, "storaged", true), storage.WithConfig(cfg)), s
 }
 
 // ClientFor is the harness client a daemon would use to reach service.
