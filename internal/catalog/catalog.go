@@ -57,10 +57,18 @@ type File struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// Commit modes.
+// Commit modes. DESIGN.md names append and replace; compact is this
+// project's extension (ADR-013 "Compact commits"): the files hold the
+// base version's rows in the same order, rewritten into other files, so a
+// reader of the latest files sees the same table, and a consumer that
+// tracks rows by position (matrixd) can treat the version as
+// content-neutral. catalogd checks what it can (base_version is the
+// latest, the schema is the base's exactly, the files hold the base's row
+// count); the order is the committer's promise.
 const (
 	ModeAppend  = "append"
 	ModeReplace = "replace"
+	ModeCompact = "compact"
 )
 
 // Dataset is one immutable manifest: a version of a dataset.
@@ -105,7 +113,7 @@ type CommitRequest struct {
 	// BaseVersion is the version the commit builds on; it must be the latest
 	// (else Conflict). 0 creates a new dataset (or re-creates a deleted one).
 	BaseVersion int64    `json:"base_version"`
-	Mode        string   `json:"mode"` // append | replace; "" = append
+	Mode        string   `json:"mode"` // append | replace | compact; "" = append
 	Schema      []Column `json:"schema"`
 	Files       []File   `json:"files"`
 }
@@ -119,9 +127,9 @@ func (r *CommitRequest) Validate() error {
 	switch r.Mode {
 	case "":
 		r.Mode = ModeAppend
-	case ModeAppend, ModeReplace:
+	case ModeAppend, ModeReplace, ModeCompact:
 	default:
-		problems = append(problems, fmt.Sprintf("mode %q: want append or replace", r.Mode))
+		problems = append(problems, fmt.Sprintf("mode %q: want append, replace or compact", r.Mode))
 	}
 	if len(r.Schema) == 0 {
 		problems = append(problems, "schema: at least one column is required")
@@ -236,6 +244,12 @@ type Service interface {
 	// Errors: Invalid, NotFound, Unavailable.
 	Versions(ctx context.Context, name string) ([]VersionInfo, error)
 
+	// VersionsPage is one page of the versions of name (ADR-013
+	// "Thousands of versions"): at most q.Limit versions after q.After, in
+	// version order or newest first (q.Desc); Next is set when more follow.
+	// Errors: Invalid, NotFound, Unavailable.
+	VersionsPage(ctx context.Context, name string, q VersionsQuery) (VersionsResponse, error)
+
 	// Commit writes version latest+1 of name from req. Of two concurrent
 	// commits on the same base exactly one wins. Every file must be an
 	// object under datasets/{name}/ and a Parquet file whose footer agrees
@@ -244,7 +258,9 @@ type Service interface {
 	// (ValidateType). Nothing is written unless all of it holds.
 	// Errors: Invalid (bad name or request, naming the file or column and
 	// what is wrong; a file that does not exist in storage, is not Parquet
-	// or does not match; append with a different schema),
+	// or does not match; append with a different schema; compact whose
+	// schema is not the base's exactly or whose files do not hold the
+	// base's row count, or with no live base),
 	// Conflict (base_version is not the latest; another commit won the race:
 	// reload and retry), Unavailable.
 	Commit(ctx context.Context, name string, req CommitRequest) (Dataset, error)

@@ -81,30 +81,16 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, d)
 }
 
-// versionsPager is the part of Catalog (not of Service: other packages'
-// implementations keep compiling) that answers one page of versions.
-type versionsPager interface {
-	VersionsPage(ctx context.Context, name string, q VersionsQuery) (VersionsResponse, error)
-}
-
 func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
-	name := chi.URLParam(r, "name")
 	q, err := ParseVersionsQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	if p, ok := h.svc.(versionsPager); ok {
-		res, err := p.VersionsPage(r.Context(), name, q)
-		if err != nil {
-			return err
-		}
-		return shared.WriteJSON(w, http.StatusOK, res)
-	}
-	vs, err := h.svc.Versions(r.Context(), name)
+	res, err := h.svc.VersionsPage(r.Context(), chi.URLParam(r, "name"), q)
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, VersionsResponse{Name: name, Versions: vs})
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 // ParseVersionsQuery reads after, limit and order of GET .../versions:

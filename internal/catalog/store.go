@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,6 +325,11 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	} else if req.BaseVersion != 0 {
 		return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q does not exist: base_version %d is not the latest; use base_version 0 to create it", name, req.BaseVersion)
 	}
+	if req.Mode == ModeCompact {
+		if err := checkCompact(name, base, req); err != nil {
+			return Dataset{}, err
+		}
+	}
 
 	files := append([]File(nil), req.Files...)
 	now := c.now().UTC()
@@ -366,6 +372,45 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 		return Dataset{}, err
 	}
 	return d, nil
+}
+
+// checkCompact applies the rules of a compact commit (ADR-013 "Compact
+// commits") that need no I/O: a live base version, its schema exactly
+// (names, types, date formats), and files holding its rows.
+func checkCompact(name string, base *Dataset, req CommitRequest) error {
+	const op = "catalog.commit"
+	if base == nil {
+		return errs.Errorf(op, errs.Invalid, "compact %q: a compaction rewrites a live version; base_version %d is not one (create with append or replace)", name, req.BaseVersion)
+	}
+	if !slices.Equal(base.Schema, req.Schema) {
+		diff := schemaDiff(base.Schema, req.Schema)
+		if diff == "" { // same names, types equal but for case, or a format differs
+			for i, c := range req.Schema {
+				if c != base.Schema[i] {
+					diff = fmt.Sprintf("column %d is %s in the dataset but %s in the commit", i+1, columnText(base.Schema[i]), columnText(c))
+					break
+				}
+			}
+		}
+		return errs.Errorf(op, errs.Invalid, "compact %q: the schema differs from version %d (a compaction keeps it exactly): %s", name, base.Version, diff)
+	}
+	var rows int64
+	for _, f := range req.Files {
+		rows += f.Rows
+	}
+	if rows != base.RowCount {
+		return errs.Errorf(op, errs.Invalid, "compact %q: the files hold %d rows, version %d has %d; a compaction keeps every row", name, rows, base.Version, base.RowCount)
+	}
+	return nil
+}
+
+// columnText is c for a message: "name" TYPE [format 'f'].
+func columnText(c Column) string {
+	s := fmt.Sprintf("%q %s", c.Name, c.Type)
+	if c.Format != "" {
+		s += fmt.Sprintf(" (format %q)", c.Format)
+	}
+	return s
 }
 
 // write stores d create-only; losing the race is Conflict (409).
