@@ -3,8 +3,10 @@ package hnsw
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"lakehouse-go/internal/errs"
 )
@@ -64,11 +66,11 @@ type Index struct {
 	post     postings
 	seq      uint64
 
-	pool  sync.Pool // *searchCtx
-	wctx  *searchCtx
-	wscr  []cand // scratch for the writer
-	wscr2 []cand
-	wscr3 []cand
+	pool    sync.Pool // *searchCtx
+	writers []*writer // insert workers' scratch; used under the write lock
+	workers int       // insert workers per batch; 0 means GOMAXPROCS
+	gmu     sync.Mutex
+	links   [linkStripes]sync.Mutex
 }
 
 // New creates an empty index. Zero fields of p take the defaults of
@@ -91,7 +93,6 @@ func New(p Params) (*Index, error) {
 		post:      make(postings),
 	}
 	ix.pool.New = func() any { return &searchCtx{} }
-	ix.wctx = &searchCtx{}
 	if p.Capacity > 0 {
 		ix.reserve(p.Capacity)
 	}
@@ -227,8 +228,12 @@ type prepared struct {
 // Upsert inserts items, replacing any item with the same id. The whole batch
 // is validated first: wrong dims, NaN/Inf values, an all-zero vector under
 // cosine, empty or over-long ids, a repeated id, or non-scalar metadata ->
-// errs.Invalid and nothing changes. Items are then applied one at a time,
-// each atomically for concurrent searches.
+// errs.Invalid and nothing changes. Items are then applied in order, in
+// chunks of a few per insert worker (GOMAXPROCS of them): each chunk is
+// applied under the write lock — ids, slots, levels and metadata one item at
+// a time, as before, then the chunk's new graph nodes linked in parallel —
+// so a concurrent search sees every item either entirely before or entirely
+// after its change, and searches run between chunks.
 func (ix *Index) Upsert(items []Item) error {
 	const op = "hnsw.Upsert"
 	if len(items) == 0 {
@@ -250,12 +255,60 @@ func (ix *Index) Upsert(items []Item) error {
 		}
 		prep[i] = prepared{id: it.ID, vec: v, meta: md}
 	}
-	for i := range prep {
+	workers := ix.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	chunk := chunkPerWorker * workers
+	var slots []uint32
+	for lo := 0; lo < len(prep); lo += chunk {
 		ix.mu.Lock()
-		ix.upsertLocked(&prep[i])
+		slots = slots[:0]
+		for i := lo; i < min(lo+chunk, len(prep)); i++ {
+			if s, ok := ix.upsertLocked(&prep[i]); ok {
+				slots = append(slots, s)
+			}
+		}
+		ix.linkAll(slots, workers)
 		ix.mu.Unlock()
 	}
 	return nil
+}
+
+// chunkPerWorker is how many items each insert worker links per hold of the
+// write lock: enough that the workers' idle time at the end of a chunk is
+// small, few enough that a search waits at most a few milliseconds.
+const chunkPerWorker = 8
+
+// linkAll links the slots, in parallel when there are several slots and
+// workers. The write lock is held.
+func (ix *Index) linkAll(slots []uint32, workers int) {
+	workers = min(workers, len(slots))
+	for len(ix.writers) < max(workers, 1) {
+		ix.writers = append(ix.writers, &writer{c: &searchCtx{}})
+	}
+	if workers <= 1 {
+		for _, s := range slots {
+			ix.link(ix.writers[0], s, false)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, w := range ix.writers[:workers] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(slots) {
+					return
+				}
+				ix.link(w, slots[i], true)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Delete removes the items with these ids and returns how many existed.
@@ -334,14 +387,16 @@ func (ix *Index) randomLevel() int {
 	return min(l, maxLvl)
 }
 
-// upsertLocked applies one prepared item; the write lock is held.
-func (ix *Index) upsertLocked(it *prepared) {
+// upsertLocked applies one prepared item except for linking it into the
+// graph: it returns the slot to link, ok false for a metadata-only update.
+// The write lock is held.
+func (ix *Index) upsertLocked(it *prepared) (slot uint32, ok bool) {
 	if s, ok := ix.byID[it.id]; ok {
 		if slices.Equal(ix.vec(s), it.vec) { // metadata-only update: the graph stays
 			ix.post.remove(s, ix.meta[s])
 			ix.meta[s] = it.meta
 			ix.post.add(s, it.meta)
-			return
+			return 0, false
 		}
 		ix.tombstone(s) // LIFO: the slot is reused just below
 	}
@@ -371,5 +426,5 @@ func (ix *Index) upsertLocked(it *prepared) {
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s
 	ix.post.add(s, it.meta)
-	ix.link(s)
+	return s, true
 }
