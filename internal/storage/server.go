@@ -114,8 +114,8 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if notModified(r, info) {
-		return writeNotModified(w, info)
+	if done, err := answerPreconditions(w, r, key, info); done {
+		return err
 	}
 	setInfoHeaders(w.Header(), info, true)
 	w.Header().Set("Accept-Ranges", "bytes")
@@ -146,20 +146,27 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cond := conditional(r)
+	// If-Range matters only to a Range request (RFC 9110 13.1.5).
+	ifRange := ranged && r.Header.Get("If-Range") != ""
+	cond := conditional(r) || ifRange
 	if cond {
 		// Evaluated before the range and the redirect (RFC 9110 13.2.2).
 		info, err := h.store.Head(r.Context(), key)
 		if err != nil {
 			return err
 		}
-		if notModified(r, info) {
-			return writeNotModified(w, info)
+		if done, err := answerPreconditions(w, r, key, info); done {
+			return err
+		}
+		if ifRange && !ifRangeHolds(r, info) {
+			ranged = false // the client's copy is stale: the whole object, 200
 		}
 	}
-	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" {
+	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" && !ifRange {
 		// The client reads the object from S3 itself, sending the same
-		// Range header; storaged streams nothing (ADR-015).
+		// Range header; storaged streams nothing (ADR-015). Not with
+		// If-Range: the client would send S3 its Range whatever storaged
+		// decided.
 		u, err := h.presign.PresignGet(r.Context(), key, PresignExpiry)
 		if err != nil {
 			return err
@@ -190,9 +197,26 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	if cond && notModified(r, info) { // replaced since the HEAD by the version the client has
-		return writeNotModified(w, info)
+	defer func() { rc.Close() }()
+	if cond {
+		// The object may have been replaced since the HEAD: what is served
+		// must meet the preconditions too.
+		if done, err := answerPreconditions(w, r, key, info); done {
+			return err
+		}
+		if ranged && ifRange && !ifRangeHolds(r, info) {
+			// Replaced by a version the client does not have: a range of
+			// it would splice two versions. The whole object instead.
+			rc.Close()
+			ranged, opts = false, Whole
+			if rc, info, err = h.store.Get(r.Context(), key, Whole); err != nil {
+				rc = io.NopCloser(strings.NewReader(""))
+				return err
+			}
+			if done, err := answerPreconditions(w, r, key, info); done {
+				return err
+			}
+		}
 	}
 	hd := w.Header()
 	setInfoHeaders(hd, info, false)
@@ -282,37 +306,130 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 // conditional reports whether a GET or HEAD carries a precondition that
-// can make it a 304: If-None-Match, If-Modified-Since.
+// can make it a 412 or a 304: If-Match, If-Unmodified-Since, If-None-Match,
+// If-Modified-Since. (If-Range, on a Range request, can only make it a 200.)
 func conditional(r *http.Request) bool {
-	return r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != ""
+	for _, k := range []string{"If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since"} {
+		if r.Header.Get(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// answerPreconditions evaluates a GET's or HEAD's preconditions against
+// the object (info) in RFC 9110 13.2.2's order, as S3 does: If-Match
+// (strong comparison, a list or *) or, without it, If-Unmodified-Since
+// (second precision; an invalid date is ignored) — false is 412 Precondition
+// Failed, kind conflict; then If-None-Match or If-Modified-Since — a match is
+// 304 Not Modified. done reports that the answer is decided: a 304 is
+// written (err nil), or err is the 412.
+func answerPreconditions(w http.ResponseWriter, r *http.Request, key string, info ObjectInfo) (done bool, err error) {
+	if err := preconditionFailed(r, key, info); err != nil {
+		return true, err
+	}
+	if notModified(r, info) {
+		return true, writeNotModified(w, info)
+	}
+	return false, nil
+}
+
+// preconditionFailed is the 412 of a failed If-Match or, without one,
+// If-Unmodified-Since; nil when neither is there or both hold.
+func preconditionFailed(r *http.Request, key string, info ObjectInfo) error {
+	if im := r.Header.Values("If-Match"); len(im) > 0 {
+		if etagListMatch(im, info.ETag, false) {
+			return nil
+		}
+		return errs.E("storage.get", errs.Conflict, errs.StatusPrecondition,
+			fmt.Sprintf("object %q: If-Match %q does not match its etag %q", key, strings.Join(im, ", "), info.ETag))
+	}
+	if ius := r.Header.Get("If-Unmodified-Since"); ius != "" && !info.Modified.IsZero() {
+		t, err := http.ParseTime(ius)
+		if err == nil && info.Modified.Truncate(time.Second).After(t) {
+			return errs.E("storage.get", errs.Conflict, errs.StatusPrecondition,
+				fmt.Sprintf("object %q: modified %s, after If-Unmodified-Since %q", key, info.Modified.UTC().Format(http.TimeFormat), ius))
+		}
+	}
+	return nil
 }
 
 // notModified evaluates a GET's or HEAD's If-None-Match (weak comparison,
 // a list or *) or, without it, If-Modified-Since (an invalid date is
 // ignored) against the object, as RFC 9110 13.1.2, 13.1.3 and 13.2.2 have
-// it and S3 does: true means 304 Not Modified. If-Match and
-// If-Unmodified-Since are not evaluated on reads (ADR-010).
+// it and S3 does: true means 304 Not Modified.
 func notModified(r *http.Request, info ObjectInfo) bool {
 	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
-		for _, line := range inm {
-			for tag := range strings.SplitSeq(line, ",") {
-				tag = strings.TrimSpace(tag)
-				if tag == "*" {
-					return true // the object exists
-				}
-				tag = strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)
-				if tag != "" && tag == info.ETag {
-					return true
-				}
-			}
-		}
-		return false
+		return etagListMatch(inm, info.ETag, true)
 	}
 	if ims := r.Header.Get("If-Modified-Since"); ims != "" && !info.Modified.IsZero() {
 		t, err := http.ParseTime(ims)
 		return err == nil && !info.Modified.Truncate(time.Second).After(t)
 	}
 	return false
+}
+
+// etagListMatch reports whether an If-Match or If-None-Match (its field
+// lines) names etag: "*" names any object; otherwise a comma-separated list
+// of entity tags, quoted ("x", W/"x"; a comma inside quotes is part of the
+// tag) or, leniently, bare. weak is RFC 9110's weak comparison (If-None-
+// Match: W/"x" matches "x"); strong comparison (If-Match) never matches a
+// weak tag. An empty etag matches no tag.
+func etagListMatch(lines []string, etag string, weak bool) bool {
+	for _, line := range lines {
+		for s := line; ; {
+			s = strings.TrimLeft(s, " \t,")
+			if s == "" {
+				break
+			}
+			isWeak := false
+			if rest, ok := strings.CutPrefix(s, "W/"); ok {
+				isWeak, s = true, rest
+			}
+			var tag string
+			if rest, ok := strings.CutPrefix(s, `"`); ok {
+				end := strings.IndexByte(rest, '"')
+				if end < 0 {
+					tag, s = rest, ""
+				} else {
+					tag, s = rest[:end], rest[end+1:]
+				}
+			} else {
+				end := strings.IndexByte(s, ',')
+				if end < 0 {
+					end = len(s)
+				}
+				tag, s = strings.TrimRight(s[:end], " \t"), s[end:]
+				if tag == "*" && !isWeak {
+					return true // any object; this one exists
+				}
+			}
+			if tag != "" && tag == etag && (weak || !isWeak) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ifRangeHolds reports whether a Range request's If-Range (RFC 9110
+// 13.1.5) holds for the object: its validator is a strong entity tag equal
+// to the object's etag, or an HTTP date equal to its Last-Modified (to the
+// second, as Go's net/http has it). A weak tag, another tag or date, or a
+// value that is neither does not hold: the Range is ignored and the whole
+// object served. True without If-Range.
+func ifRangeHolds(r *http.Request, info ObjectInfo) bool {
+	v := strings.TrimSpace(r.Header.Get("If-Range"))
+	switch {
+	case v == "":
+		return true
+	case strings.HasPrefix(v, "W/"):
+		return false // weak tags never match for If-Range
+	case strings.HasPrefix(v, `"`):
+		return len(v) >= 2 && strings.HasSuffix(v, `"`) && info.ETag != "" && v[1:len(v)-1] == info.ETag
+	}
+	t, err := http.ParseTime(v)
+	return err == nil && !info.Modified.IsZero() && info.Modified.Unix() == t.Unix()
 }
 
 // writeNotModified answers 304 with the object's validators and no body.

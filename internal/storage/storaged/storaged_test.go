@@ -221,7 +221,9 @@ func TestS3RedirectedGets(t *testing.T) {
 
 // TestS3ConditionalGets: conditional GETs and HEADs through storaged on the
 // s3 backend (a real MinIO): 304 on a matching If-None-Match or an
-// If-Modified-Since not before Last-Modified, as S3 itself answers.
+// If-Modified-Since not before Last-Modified, 412 on a failed If-Match or
+// If-Unmodified-Since, the whole object on a stale If-Range, as S3 itself
+// answers.
 func TestS3ConditionalGets(t *testing.T) {
 	m := miniotest.Start(t, "lakehouse-go-primary")
 	cfg := s3Config(t, m)
