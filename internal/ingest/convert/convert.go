@@ -88,6 +88,37 @@ type Options struct {
 	MaxLineBytes int    // longest CSV line accepted (default 64 MiB)
 }
 
+// Writer defaults: Options' zero RowGroupSize and FileRows.
+const (
+	DefaultRowGroupSize = 122880
+	DefaultFileRows     = 10_000_000
+)
+
+// WithDefaults is o with the defaults Open uses filled in (RowGroupSize,
+// FileRows, MaxLineBytes).
+func (o Options) WithDefaults() Options {
+	if o.RowGroupSize <= 0 {
+		o.RowGroupSize = DefaultRowGroupSize
+	}
+	if o.FileRows <= 0 {
+		o.FileRows = DefaultFileRows
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 64 << 20
+	}
+	return o
+}
+
+// ParquetCopyOptions is the option list of a DuckDB COPY ... TO that
+// writes Parquet as an ingest does: zstd, o's row group size, and
+// RETURN_STATS (one row per file written: name, count, size, footer,
+// stats, partition keys). Every Parquet file ingest writes — a
+// conversion's and a compaction's (ingestd) — takes its settings from
+// here, so they cannot drift apart.
+func (o Options) ParquetCopyOptions() string {
+	return fmt.Sprintf("FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, RETURN_STATS true", o.WithDefaults().RowGroupSize)
+}
+
 // Converter owns one DuckDB database used for conversions.
 type Converter struct {
 	db   *sql.DB
@@ -99,15 +130,7 @@ const defaultMaxLine = 2_000_000 // DuckDB's own default max_line_size
 // Open creates the converter's DuckDB (extensions never installed or
 // autoloaded). Errors: Internal.
 func Open(opts Options) (*Converter, error) {
-	if opts.RowGroupSize <= 0 {
-		opts.RowGroupSize = 122880
-	}
-	if opts.FileRows <= 0 {
-		opts.FileRows = 10_000_000
-	}
-	if opts.MaxLineBytes <= 0 {
-		opts.MaxLineBytes = 64 << 20
-	}
+	opts = opts.WithDefaults()
 	if opts.TempDir == "" {
 		return nil, errs.E("convert.Open", errs.Internal, "TempDir required")
 	}
@@ -539,8 +562,8 @@ func (c *Converter) copy(ctx context.Context, query, outDir string) (*Result, er
 		return nil, err
 	}
 	groups := (c.opts.FileRows + int64(c.opts.RowGroupSize) - 1) / int64(c.opts.RowGroupSize)
-	stmt := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', RETURN_STATS true)",
-		query, sqlString(outDir), c.opts.RowGroupSize, max(groups, 1))
+	stmt := fmt.Sprintf("COPY (%s) TO %s (%s, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}')",
+		query, sqlString(outDir), c.opts.ParquetCopyOptions(), max(groups, 1))
 	rows, err := c.db.QueryContext(ctx, stmt)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ package ingestd
 // of the other groups are downloaded through storaged (the client ingestd
 // uses for every object) into the temp directory, and DuckDB writes each
 // group with one COPY into one file, with an ingest's writer settings
-// (zstd, [ingestd].row_group_size); one COPY with preserve_insertion_order
+// (convert.Options.ParquetCopyOptions: zstd, [ingestd].row_group_size); one COPY with preserve_insertion_order
 // keeps the file order and each file's row order. Parquet read and written
 // by the same DuckDB keeps every type as it is (DECIMAL, TIMESTAMP_NS,
 // nested types): the schema DuckDB reads from the inputs and from each new
@@ -24,7 +24,9 @@ package ingestd
 // datasets/{name}/{compaction id}/ behind a pending marker, exactly as an
 // ingest's (pending.go: a compaction killed midway leaves files that the
 // sweep deletes, since no version lists them), then committed once as
-// mode=replace with base_version = the version read. A commit that meets
+// mode=compact (ADR-013: same schema, same rows in the same order; catalogd
+// checks the schema and the row count, and matrixd keeps its index) with
+// base_version = the version read. A commit that meets
 // another writer's version is not retried (the rewrite would drop that
 // version's rows): the new files are deleted and the answer is 409
 // conflict. The replaced version and older ones keep their files
@@ -118,20 +120,8 @@ func (c *compactDB) close() error {
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// writer settings of an ingest (convert.Open's defaults).
-func (s *Server) rowGroupSize() int64 {
-	if n := s.opts.Convert.RowGroupSize; n > 0 {
-		return int64(n)
-	}
-	return 122880
-}
-
-func (s *Server) fileRows() int64 {
-	if n := s.opts.Convert.FileRows; n > 0 {
-		return n
-	}
-	return 10_000_000
-}
+// fileRows is an ingest's file size in rows (convert.Open's default).
+func (s *Server) fileRows() int64 { return s.opts.Convert.WithDefaults().FileRows }
 
 // Compact implements ingest.Compactor.
 func (s *Server) Compact(ctx context.Context, p ingest.CompactParams) (*ingest.CompactResult, error) {
@@ -267,7 +257,10 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 		cleanup(true)
 		return nil, err
 	}
-	req := catalog.CommitRequest{BaseVersion: base.Version, Mode: catalog.ModeReplace, Schema: base.Schema, Files: files}
+	// Mode compact: the files hold base's rows in base's order (plan packs
+	// neighbours in manifest order, one COPY keeps each group's order), so
+	// readers that track rows by position (matrixd) keep what they have.
+	req := catalog.CommitRequest{BaseVersion: base.Version, Mode: catalog.ModeCompact, Schema: base.Schema, Files: files}
 	ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
 	if err != nil {
 		switch {
@@ -448,8 +441,7 @@ func (s *Server) rewrite(ctx context.Context, base catalog.Dataset, groups [][]i
 			return nil, err
 		}
 		path := filepath.Join(outDir, fmt.Sprintf("part-%05d.parquet", gi))
-		stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d, RETURN_STATS true)",
-			reader, sqlString(path), s.rowGroupSize())
+		stmt := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (%s)", reader, sqlString(path), s.opts.Convert.ParquetCopyOptions())
 		rows, err := db.QueryContext(ctx, stmt)
 		if err != nil {
 			if ctx.Err() != nil {

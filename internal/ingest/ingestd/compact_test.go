@@ -178,7 +178,7 @@ func TestCompactManySmallAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Version != res.Version || len(after.Files) != 1 || after.Mode != catalog.ModeReplace || after.BaseVersion != before.Version ||
+	if after.Version != res.Version || len(after.Files) != 1 || after.Mode != catalog.ModeCompact || after.BaseVersion != before.Version ||
 		after.RowCount != before.RowCount || fmt.Sprint(after.Schema) != fmt.Sprint(before.Schema) {
 		t.Fatalf("manifest after: %+v", after)
 	}

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -399,38 +400,59 @@ func (s *Server) readMarker(ctx context.Context, key string) (marker, storage.Ob
 	return m, info, nil
 }
 
+// sweepVersionsPage is how many versions the sweep asks catalogd for at
+// a time, newest first: the walk usually stops within the first page (at
+// the commit that lists the ingest's files, or at a version older than the
+// ingest), so a dataset with thousands of versions costs one small page.
+const sweepVersionsPage = 50
+
 // committed says whether a version of name committed since lists a file
 // of ingest id. A dataset that never existed has none; a deleted one keeps
-// its versions (and a committed ingest's files stay theirs, ADR-012).
+// its versions (and a committed ingest's files stay theirs, ADR-012). The
+// versions are read in pages, newest first (ADR-013 "Thousands of
+// versions"), and the walk stops at the first version older than since.
 func (s *Server) committed(ctx context.Context, name, id string, since time.Time) (bool, error) {
-	vs, err := s.opts.Catalog.Versions(ctx, name)
-	if errs.Is(err, errs.NotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, errs.E("ingest.sweep", errs.KindOf(err), "catalogd: versions of "+name, err)
-	}
 	prefix := IngestPrefix(name, id)
-	for i := len(vs) - 1; i >= 0; i-- {
-		v := vs[i]
-		if !since.IsZero() && !v.UpdatedAt.IsZero() && v.UpdatedAt.Before(since) {
-			break
+	q := catalog.VersionsQuery{Desc: true, Limit: sweepVersionsPage}
+	for {
+		page, err := s.opts.Catalog.VersionsPage(ctx, name, q)
+		if errs.Is(err, errs.NotFound) && q.After == 0 {
+			return false, nil
 		}
-		if v.Deleted || v.FileCount == 0 {
-			continue
-		}
-		d, err := s.opts.Catalog.Get(ctx, name, v.Version)
 		if err != nil {
-			// A listed version that cannot be read (even NotFound) is doubt.
-			return false, errs.E("ingest.sweep", errs.KindOf(err), fmt.Sprintf("catalogd: %s version %d", name, v.Version), err)
+			return false, errs.E("ingest.sweep", errs.KindOf(err), "catalogd: versions of "+name, err)
 		}
-		for _, f := range d.Files {
-			if strings.HasPrefix(f.Key, prefix) {
-				return true, nil
+		vs := page.Versions
+		if len(vs) > 1 && vs[0].Version < vs[len(vs)-1].Version {
+			// Oldest first: a catalogd that ignores order=desc.
+			vs = slices.Clone(vs)
+			slices.Reverse(vs)
+		}
+		for _, v := range vs {
+			if !since.IsZero() && !v.UpdatedAt.IsZero() && v.UpdatedAt.Before(since) {
+				return false, nil
+			}
+			if v.Deleted || v.FileCount == 0 {
+				continue
+			}
+			d, err := s.opts.Catalog.Get(ctx, name, v.Version)
+			if err != nil {
+				// A listed version that cannot be read (even NotFound) is doubt.
+				return false, errs.E("ingest.sweep", errs.KindOf(err), fmt.Sprintf("catalogd: %s version %d", name, v.Version), err)
+			}
+			for _, f := range d.Files {
+				if strings.HasPrefix(f.Key, prefix) {
+					return true, nil
+				}
 			}
 		}
+		// The last page; or a next that would not move on (a catalogd that
+		// does not page): every version was seen.
+		if page.Next <= 0 || len(page.Versions) == 0 || (q.After > 0 && page.Next >= q.After) {
+			return false, nil
+		}
+		q.After = page.Next
 	}
-	return false, nil
 }
 
 // sweepLoop sweeps after firstSweepDelay, then every interval (sweepRetry

@@ -304,6 +304,13 @@ func (f *flakyCatalog) Versions(ctx context.Context, name string) ([]catalog.Ver
 	return f.Service.Versions(ctx, name)
 }
 
+func (f *flakyCatalog) VersionsPage(ctx context.Context, name string, q catalog.VersionsQuery) (catalog.VersionsResponse, error) {
+	if f.down.Load() {
+		return catalog.VersionsResponse{}, errs.E("catalog.client", errs.Unavailable, "catalogd unreachable (test)")
+	}
+	return f.Service.VersionsPage(ctx, name, q)
+}
+
 type flakyStore struct {
 	storage.Store
 	down atomic.Bool
@@ -369,5 +376,80 @@ func TestSweepDoubtAndDeletedDatasets(t *testing.T) {
 	// The deleted dataset's last version still reads (ADR-012).
 	if d, err := st.catalog().Get(context.Background(), "gone", 1); err != nil || len(d.Files) != len(kept) {
 		t.Fatalf("version 1: %+v %v", d, err)
+	}
+}
+
+// countingCatalog counts the versions catalogd listed to its caller.
+type countingCatalog struct {
+	catalog.Service
+	listed atomic.Int64
+}
+
+func (c *countingCatalog) Versions(ctx context.Context, name string) ([]catalog.VersionInfo, error) {
+	vs, err := c.Service.Versions(ctx, name)
+	c.listed.Add(int64(len(vs)))
+	return vs, err
+}
+
+func (c *countingCatalog) VersionsPage(ctx context.Context, name string, q catalog.VersionsQuery) (catalog.VersionsResponse, error) {
+	res, err := c.Service.VersionsPage(ctx, name, q)
+	c.listed.Add(int64(len(res.Versions)))
+	return res, err
+}
+
+// TestSweepReadsRecentVersions: the sweep walks a dataset's versions
+// newest first, a page at a time (ADR-013 "Thousands of versions"): a lost
+// commit answer on a dataset with 150 older versions is settled from the
+// first page, not from a listing of every version; an abandoned ingest is
+// still judged against every version since it started (several pages).
+func TestSweepReadsRecentVersions(t *testing.T) {
+	st := startStack(t, config(t))
+	c := &clock{}
+	counting := &countingCatalog{Service: st.catalog()}
+	cat := &lostAnswer{Service: counting}
+	s := st.ingester(t, cat, nil, 0, c)
+	if _, err := ingestCSV(s, "busy", "", rowsCSV(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := st.catalog().Get(ctx, "busy", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 150; i++ {
+		if d, err = st.catalog().Commit(ctx, "busy", catalog.CommitRequest{BaseVersion: d.Version, Mode: catalog.ModeReplace, Schema: d.Schema, Files: d.Files}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat.lost.Store(true)
+	if _, err := ingestCSV(s, "busy", "append", rowsCSV(10, 10)); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("append with a lost answer: %v", err)
+	}
+	cat.lost.Store(false)
+	c.advance(ingestd.DefaultPendingLease + time.Minute)
+	counting.listed.Store(0)
+	if r, err := sweep(t, s); err != nil || r.Committed != 1 || r.Abandoned != 0 {
+		t.Fatalf("sweep: %+v %v", r, err)
+	}
+	if n := counting.listed.Load(); n == 0 || n > 50 {
+		t.Fatalf("the sweep listed %d versions of 152 to find the latest one's files, want one page (<= 50)", n)
+	}
+	if got := st.scalar(t, "SELECT count(*) FROM busy"); got != float64(20) {
+		t.Fatalf("count = %v", got)
+	}
+
+	// Abandoned: no version lists its files; all 152 are newer than it
+	// started, so every page is read before it is cleaned.
+	id := st.crash(t, s, "busy", "append", rowsCSV(20, 10), 1)
+	c.advance(ingestd.DefaultPendingLease + time.Minute)
+	counting.listed.Store(0)
+	if r, err := sweep(t, s); err != nil || r.Abandoned != 1 || r.Files != 1 {
+		t.Fatalf("sweep of the abandoned ingest: %+v %v", r, err)
+	}
+	if n := counting.listed.Load(); n != 152 {
+		t.Fatalf("the sweep listed %d versions, want all 152", n)
+	}
+	if keys := st.dataKeys(t, "busy/"+id); len(keys) != 0 {
+		t.Fatalf("orphan parts left: %v", keys)
 	}
 }
