@@ -29,8 +29,9 @@ type plan struct {
 }
 
 // job brings x up to the dataset's latest version (ADR-033): nothing when
-// it is current; an append refresh (only the rows of the new files) when
-// every version since is an append whose file list extends the indexed one;
+// it is current; an append refresh (only the rows after the indexed ones)
+// when every version since is an append whose file list extends the
+// indexed one or a compaction that kept the rows in order (appendOnly);
 // else a full rebuild into a fresh keyword index that replaces the served
 // one when done, with vectors upserted in place and stale ids deleted.
 func (m *Matrix) job(x *dsIndex) error {
@@ -65,7 +66,7 @@ func (m *Matrix) job(x *dsIndex) error {
 	x.mu.Unlock()
 
 	if !p.full {
-		p.full = !m.appendOnly(ctx, name, p.version, d, oldFiles)
+		p.full = !m.appendOnly(ctx, name, p.version, d, oldFiles, oldRows)
 	}
 	if p.full {
 		p.kw = keyword.New()
@@ -140,23 +141,65 @@ func (m *Matrix) job(x *dsIndex) error {
 	return nil
 }
 
-// appendOnly reports whether every version after have up to d is an append
-// that keeps the indexed files as a prefix, so only rows after them are new.
-func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d catalog.Dataset, oldFiles []string) bool {
+// appendOnly reports whether the rows indexed at version have (oldRows of
+// them, in files oldFiles) are still the first rows of d, in the same
+// order, so only the rows after them are new: every version after have up
+// to d is an append (its files extend the previous version's) or a compact
+// (catalog.ModeCompact: the previous version's rows rewritten into other
+// files in the same order, ADR-013), none a replace or a delete. Without a
+// compaction the indexed files must be a prefix of d's; with one the file
+// keys changed, and the versions' row counts must tell the same story
+// (a compact keeps the count, an append never lowers it). Only the
+// versions after have are listed (ADR-013 "Thousands of versions").
+func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d catalog.Dataset, oldFiles []string, oldRows int64) bool {
+	if have <= 0 || d.Version <= have || d.RowCount < oldRows {
+		return false
+	}
+	next, rows, compacted := have+1, oldRows, false
+	q := catalog.VersionsQuery{After: have, Limit: catalog.MaxVersionsLimit}
+	for next <= d.Version {
+		page, err := m.deps.Catalog.VersionsPage(ctx, name, q)
+		if err != nil || len(page.Versions) == 0 {
+			return false
+		}
+		for _, v := range page.Versions {
+			if v.Version > d.Version {
+				break
+			}
+			if v.Version != next || v.Deleted {
+				return false // a gap (never expected: versions are gapless) or a delete
+			}
+			switch v.Mode {
+			case catalog.ModeAppend:
+				if v.RowCount < rows {
+					return false
+				}
+			case catalog.ModeCompact:
+				if v.RowCount != rows {
+					return false
+				}
+				compacted = true
+			default:
+				return false
+			}
+			next, rows = next+1, v.RowCount
+		}
+		if next > d.Version || page.Next <= q.After {
+			break
+		}
+		q.After = page.Next
+	}
+	if next <= d.Version || rows != d.RowCount {
+		return false
+	}
+	if compacted {
+		return true
+	}
 	if len(oldFiles) > len(d.Files) {
 		return false
 	}
 	for i, k := range oldFiles {
 		if d.Files[i].Key != k {
-			return false
-		}
-	}
-	vs, err := m.deps.Catalog.Versions(ctx, name)
-	if err != nil {
-		return false
-	}
-	for _, v := range vs {
-		if v.Version > have && v.Version <= d.Version && (v.Deleted || v.Mode != catalog.ModeAppend) {
 			return false
 		}
 	}
@@ -302,7 +345,8 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 		sql += fmt.Sprintf(" ORDER BY %s LIMIT %d", id, m.opts.PageRows)
 	} else {
 		// Appended files come after the indexed ones in the view's file
-		// order, and DuckDB preserves insertion order on a plain scan (no
+		// order, a compaction keeps every row where it was (appendOnly),
+		// and DuckDB preserves insertion order on a plain scan (no
 		// filter it could plan as a join; DuckDB 1.5 reads LIMIT/OFFSET
 		// of Parquet sorted on file index and row number): the new rows
 		// are the rows after the first offset.
