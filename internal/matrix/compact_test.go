@@ -194,6 +194,11 @@ func TestCompactKeepsIndex(t *testing.T) {
 		t.Fatalf("embedd got %d texts, want 1", n)
 	}
 	if got := search(queries[2]); got != before[2] {
-		t.Errorf("d5 after two compactions: %s, want %s", got, before[2])
+		t.Errorf("d5 after three compactions: %s, want %s", got, before[2])
+	}
+	// A replace after a compaction still rebuilds.
+	st.ingest(t, "docs", "replace", compactRows(100, 3, ""))
+	if s := st.waitReady(t, "docs", 8); s.Refresh != "full" || s.Docs != 3 {
+		t.Fatalf("replace after compactions: %+v", s)
 	}
 }
