@@ -201,8 +201,8 @@ type CompactResult struct {
 type Compactor interface {
 	// Compact reads the latest version of p.Name, rewrites its files in
 	// order into as few files as p.TargetFileMB allows (same rows, order,
-	// schema and values) and commits them as a replace on that version; the
-	// older versions keep their files. A dataset with fewer than p.MinFiles
+	// schema and values) and commits them as a compact (catalog.ModeCompact)
+	// on that version; the older versions keep their files. A dataset with fewer than p.MinFiles
 	// files, or already as compact as the target allows, is answered with
 	// Compacted false and nothing committed.
 	// Errors: Invalid (bad parameters), NotFound (no such dataset, or it

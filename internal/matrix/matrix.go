@@ -102,7 +102,9 @@ type IndexStatus struct {
 	Version int64 `json:"version"`
 	// TargetVersion is the version the running or last job builds.
 	TargetVersion int64 `json:"target_version,omitempty"`
-	// Refresh is what the running or last job does: full or append.
+	// Refresh is what the running or last job does: full or append (only
+	// rows after the indexed ones; also across compactions, which keep
+	// every row in place: a compaction alone reads none).
 	Refresh   string `json:"refresh,omitempty"`
 	RowsDone  int64  `json:"rows_done"`
 	RowsTotal int64  `json:"rows_total"`
