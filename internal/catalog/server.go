@@ -95,11 +95,17 @@ func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
 
 // ParseVersionsQuery reads after, limit and order of GET .../versions:
 // after a version >= 0, limit 1..MaxVersionsLimit (absent:
-// DefaultVersionsLimit), order asc (the default) or desc. Anything else is
-// a 400 invalid naming the parameter.
+// DefaultVersionsLimit), order asc (the default) or desc. Anything else,
+// or a parameter given more than once, is a 400 invalid naming the
+// parameter (the first of two values was used, silently).
 func ParseVersionsQuery(v url.Values) (VersionsQuery, error) {
 	const op = "catalog.versions"
 	var q VersionsQuery
+	for _, k := range []string{"after", "limit", "order"} {
+		if n := len(v[k]); n > 1 {
+			return q, errs.Errorf(op, errs.Invalid, "query parameter %q given %d times; give it once", k, n)
+		}
+	}
 	if s := v.Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {

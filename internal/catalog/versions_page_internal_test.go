@@ -240,7 +240,8 @@ func TestParseVersionsQuery(t *testing.T) {
 			t.Errorf("%q: %+v %v, want %+v", raw, q, err, want)
 		}
 	}
-	for _, raw := range []string{"after=-1", "after=x", "after=1.5", "limit=0", "limit=1001", "limit=-3", "order=up", "order=DESC", "after=99999999999999999999"} {
+	for _, raw := range []string{"after=-1", "after=x", "after=1.5", "limit=0", "limit=1001", "limit=-3", "order=up", "order=DESC", "after=99999999999999999999",
+		"after=1&after=3", "limit=1&limit=2", "order=asc&order=desc", "order=desc&order=desc"} {
 		v, _ := url.ParseQuery(raw)
 		if _, err := ParseVersionsQuery(v); err == nil || !strings.Contains(err.Error(), strings.SplitN(raw, "=", 2)[0]) {
 			t.Errorf("%q: %v, want an error naming the parameter", raw, err)
