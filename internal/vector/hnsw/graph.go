@@ -113,23 +113,8 @@ func (h *maxHeap) pop() cand {
 	n := len(a) - 1
 	last := a[n]
 	a = a[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		if r := l + 1; r < n && a[r].d > a[l].d {
-			l = r
-		}
-		if last.d >= a[l].d {
-			break
-		}
-		a[i] = a[l]
-		i = l
-	}
 	if n > 0 {
-		a[i] = last
+		a.replaceTop(last)
 	}
 	*h = a
 	return top
