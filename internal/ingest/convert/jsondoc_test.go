@@ -112,6 +112,9 @@ func TestJSONDocumentErrors(t *testing.T) {
 		{"after the array", "[{\"a\":1}]\n[{\"a\":2}]", nil, []string{"line 2, byte 1", "after the end of the JSON array"}},
 		{"empty array", " [ ] ", nil, []string{"the JSON array is empty"}},
 		{"blank", " \n ", nil, []string{"empty"}},
+		{"empty objects", "[{}, {}]", nil, []string{"no column", "empty ({}) or null"}},
+		{"empty object and null", "[{},\nnull]", nil, []string{"no column"}},
+		{"pretty empty objects", "{\n}\n{\n}\n", nil, []string{"no column"}},
 		{"bad literal", "[{\"a\":1}, nul]", nil, []string{"line 1, byte 11", "malformed JSON", `"nul"`}},
 		// The JSONL path's refusals, relocated.
 		{"append fraction", "[\n {\"id\": 1},\n {\"id\": 7.5}\n]", bigint, []string{"array element 2 at line 3", `column "id" (1)`, `value "7.5" is not a whole number`}},

@@ -691,6 +691,32 @@ func checkJSONLine(line []byte, n int, chk jsonChecks, seen map[string]keyAt) st
 	}
 }
 
+// jsonlHasKey reports whether a line of the JSONL file at path is an
+// object with at least one key (true when it cannot tell).
+func jsonlHasKey(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	for n := 1; ; n++ {
+		line, err := readJSONLine(br, 256<<20)
+		if n == 1 {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '{' {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(t, &obj) != nil || len(obj) > 0 {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
 func jsonKind(b byte) string {
 	if k := jsonValueKind(b); k != "" {
 		return k
@@ -710,6 +736,10 @@ func translateJSON(path, msg string) error {
 	if strings.Contains(msg, "expected records, but got non-record JSON") {
 		if err := scanJSONL(path, jsonChecks{records: true}); err != nil {
 			return err
+		}
+		if !jsonlHasKey(path) {
+			// DuckDB found no column: every line is {} or null.
+			return errs.E(op, errs.Invalid, "no column: every object is empty ({}) or null (each row needs at least one key, {\"column\": value, ...})")
 		}
 		return errs.E(op, errs.Invalid, "a line is not a JSON object (each line must be one object)")
 	}
