@@ -136,7 +136,8 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 	base, err := s.opts.Catalog.Get(ctx, p.Name, 0)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			return nil, errs.E(compactOp, errs.NotFound, fmt.Sprintf("dataset %q not found", p.Name), err)
+			// catalogd's message names the dataset (and a delete's version).
+			return nil, errs.E(compactOp, errs.NotFound, errs.Message(err))
 		}
 		return nil, errs.E(compactOp, errs.KindOf(err), "catalogd", err)
 	}

@@ -337,7 +337,7 @@ func TestCompactBadRequests(t *testing.T) {
 		{"name=a&min_files=-3", "invalid", "min_files", 400},
 		{"name=a&name=b", "invalid", "given 2 times", 400},
 		{"name=nosuch", "not_found", "nosuch", 404},
-		{"name=gone", "not_found", "gone", 404},
+		{"name=gone", "not_found", "deleted at version", 404},
 	} {
 		a := st.postCompact(t, c.query)
 		var e struct {
@@ -346,6 +346,9 @@ func TestCompactBadRequests(t *testing.T) {
 		a.json(t, &e)
 		if a.Status != c.status || e.Error.Kind != c.kind || !strings.Contains(e.Error.Message, c.text) {
 			t.Errorf("%q: %d %s", c.query, a.Status, a.Body)
+		}
+		if n := strings.Count(e.Error.Message, "not found"); n > 1 {
+			t.Errorf("%q: the message says not found %d times: %s", c.query, n, e.Error.Message)
 		}
 	}
 	// The typed client carries the kinds.
