@@ -112,6 +112,9 @@ type VersionInfo struct {
 type CommitRequest struct {
 	// BaseVersion is the version the commit builds on; it must be the latest
 	// (else Conflict). 0 creates a new dataset (or re-creates a deleted one).
+	// A compact may name an older version when only appends came after it:
+	// its files replace that version's, the appended files follow (ADR-013
+	// "Compact commits").
 	BaseVersion int64    `json:"base_version"`
 	Mode        string   `json:"mode"` // append | replace | compact; "" = append
 	Schema      []Column `json:"schema"`

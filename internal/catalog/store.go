@@ -307,6 +307,9 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 		return Dataset{}, err
 	}
 	var base *Dataset // the live version the commit builds on (nil: create)
+	// carried: on a compact of an older version, the files the appends
+	// since then added, kept after the compacted ones.
+	var carried []File
 	var next int64 = 1
 	if latest != nil {
 		next = latest.Version + 1
@@ -317,8 +320,16 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q was deleted at version %d: base_version %d is not the latest; use base_version 0 to re-create it", name, latest.Version, req.BaseVersion)
 		case req.BaseVersion == 0:
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q already exists at version %d: base_version 0 creates a new dataset; commit on base_version %d", name, latest.Version, latest.Version)
-		case req.BaseVersion != latest.Version:
+		case req.BaseVersion != latest.Version && (req.Mode != ModeCompact || req.BaseVersion > latest.Version):
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "base_version %d of dataset %q is not the latest (%d): reload and retry", req.BaseVersion, name, latest.Version)
+		case req.BaseVersion != latest.Version:
+			// A compaction of an older version, carried over the appends
+			// committed since (ADR-013 "Compact commits").
+			b, err := c.compactBase(ctx, name, req.BaseVersion, latest)
+			if err != nil {
+				return Dataset{}, err
+			}
+			base, carried = b, latest.Files[len(b.Files):]
 		default:
 			base = latest
 		}
@@ -361,6 +372,18 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	if base != nil && req.Mode == ModeAppend {
 		files = append(append([]File(nil), base.Files...), files...)
 	}
+	if len(carried) > 0 {
+		have := map[string]bool{}
+		for _, f := range carried {
+			have[f.Key] = true
+		}
+		for _, f := range files {
+			if have[f.Key] {
+				return Dataset{}, errs.Errorf(op, errs.Invalid, "compact %q: file %q was appended after version %d; a compaction rewrites only that version's files", name, f.Key, req.BaseVersion)
+			}
+		}
+		files = append(files, carried...)
+	}
 	d.Files = files
 	if d.Files == nil {
 		d.Files = []File{}
@@ -368,10 +391,80 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	for _, f := range d.Files {
 		d.RowCount += f.Rows
 	}
+	if len(carried) > 0 && d.RowCount != latest.RowCount {
+		return Dataset{}, errs.Errorf(op, errs.Internal, "compact %q: carried over to version %d it would hold %d rows, not its %d", name, latest.Version, d.RowCount, latest.RowCount)
+	}
 	if err := c.write(ctx, &d); err != nil {
 		return Dataset{}, err
 	}
 	return d, nil
+}
+
+// compactBase returns version bv of name when a compact on it can be
+// carried over to latest (ADR-013 "Compact commits"): bv is live, every
+// version after it up to latest is an append (no replace, compact or
+// delete), its files are the first files of latest, and latest has its
+// schema exactly. Appends only add files at the end and keep the schema
+// (Commit), so the rows of latest are bv's rows followed by the appended
+// ones, and a rewrite of bv's files followed by the appended files holds
+// latest's rows in latest's order. Anything else is a Conflict, as a stale
+// base_version always was.
+func (c *Catalog) compactBase(ctx context.Context, name string, bv int64, latest *Dataset) (*Dataset, error) {
+	const op = "catalog.commit"
+	stale := func(why string, args ...any) error {
+		return errs.Errorf(op, errs.Conflict, "base_version %d of dataset %q is not the latest (%d) and the compaction cannot be carried over: %s; compact again",
+			bv, name, latest.Version, fmt.Sprintf(why, args...))
+	}
+	next := bv + 1
+	q := VersionsQuery{After: bv, Limit: MaxVersionsLimit}
+	for next <= latest.Version {
+		page, err := c.VersionsPage(ctx, name, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range page.Versions {
+			if v.Version > latest.Version {
+				break
+			}
+			if v.Version != next {
+				return nil, stale("version %d is missing", next)
+			}
+			if v.Deleted || v.Mode != ModeAppend {
+				mode := v.Mode
+				if v.Deleted {
+					mode = "delete"
+				}
+				return nil, stale("version %d is a %s, not an append", v.Version, mode)
+			}
+			next++
+		}
+		if next > latest.Version || page.Next == 0 || page.Next <= q.After {
+			break
+		}
+		q.After = page.Next
+	}
+	if next <= latest.Version {
+		return nil, stale("version %d is missing", next)
+	}
+	b, err := c.read(ctx, name, bv)
+	if err != nil {
+		return nil, err
+	}
+	if b.Deleted {
+		return nil, stale("version %d is the tombstone of a delete", bv)
+	}
+	if len(b.Files) > len(latest.Files) {
+		return nil, stale("version %d has %d files, version %d only %d", bv, len(b.Files), latest.Version, len(latest.Files))
+	}
+	for i, f := range b.Files {
+		if g := latest.Files[i]; g.Key != f.Key || g.Rows != f.Rows || g.Bytes != f.Bytes {
+			return nil, stale("file %d of version %d is not file %d of version %d", i+1, bv, i+1, latest.Version)
+		}
+	}
+	if !slices.Equal(b.Schema, latest.Schema) {
+		return nil, stale("the schema of version %d is not version %d's", latest.Version, bv)
+	}
+	return b, nil
 }
 
 // checkCompact applies the rules of a compact commit (ADR-013 "Compact

@@ -187,14 +187,28 @@ type CompactResult struct {
 	Compacted bool  `json:"compacted"`
 	// Reason says why nothing was compacted ("" when Compacted).
 	Reason string `json:"reason,omitempty"`
-	// BaseVersion is the version that was read (= Version when not compacted).
+	// BaseVersion is the version that was read and compacted (= Version
+	// when not compacted).
 	BaseVersion int64          `json:"base_version"`
-	Rows        int64          `json:"rows"`  // rows of the dataset (unchanged by compaction)
-	Bytes       int64          `json:"bytes"` // Parquet bytes of Version's files
-	Files       []catalog.File `json:"files"` // Version's files
-	FilesBefore int            `json:"files_before"`
-	BytesBefore int64          `json:"bytes_before"`
+	Rows        int64          `json:"rows"`         // rows of Version (base's plus any appended since)
+	Bytes       int64          `json:"bytes"`        // Parquet bytes of Version's files
+	Files       []catalog.File `json:"files"`        // Version's files (the compacted ones, then the appended ones)
+	FilesBefore int            `json:"files_before"` // files of BaseVersion
+	BytesBefore int64          `json:"bytes_before"` // bytes of BaseVersion's files
 	ElapsedMS   float64        `json:"elapsed_ms"`
+	// When compacted: CommitBaseVersion is the latest version the commit
+	// was laid over (Version-1; > BaseVersion when appends landed during
+	// the compaction), AppendedFiles and AppendedRows what those appends
+	// added after the compacted files (ADR-013 "Compact commits"),
+	// CompactedFiles and CompactedBytes the files that replace
+	// BaseVersion's, CommitAttempts the commits made (a lost race with an
+	// append is retried).
+	CommitBaseVersion int64 `json:"commit_base_version,omitempty"`
+	AppendedFiles     int   `json:"appended_files"`
+	AppendedRows      int64 `json:"appended_rows"`
+	CompactedFiles    int   `json:"compacted_files,omitempty"`
+	CompactedBytes    int64 `json:"compacted_bytes,omitempty"`
+	CommitAttempts    int   `json:"commit_attempts,omitempty"`
 }
 
 // Compactor rewrites a dataset's files into fewer, larger ones.

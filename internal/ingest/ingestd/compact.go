@@ -26,10 +26,13 @@ package ingestd
 // sweep deletes, since no version lists them), then committed once as
 // mode=compact (ADR-013: same schema, same rows in the same order; catalogd
 // checks the schema and the row count, and matrixd keeps its index) with
-// base_version = the version read. A commit that meets
-// another writer's version is not retried (the rewrite would drop that
-// version's rows): the new files are deleted and the answer is 409
-// conflict. The replaced version and older ones keep their files
+// base_version = the version read. Appends committed meanwhile do not
+// undo it: catalogd lays the compacted files over the latest version, the
+// appended files after them (ADR-013 "Compact commits"), and a commit that
+// loses the race for the next version to an append is retried as it is
+// (compactCommitTries). Any other version in between (replace, compact,
+// delete) makes it a 409 conflict (the rewrite would drop or resurrect
+// rows) and the new files are deleted. The replaced version and older ones keep their files
 // (ADR-012), so ?version=N still reads them; a compaction never deletes or
 // rewrites a committed file. It takes a conversion slot
 // ([ingestd].max_concurrent) and needs temp space for the files it merges
@@ -203,10 +206,13 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 	}
 	os.RemoveAll(filepath.Join(dir, "in"))
 
-	// A version committed meanwhile makes the commit a conflict: find out
-	// before uploading anything.
+	// A version committed meanwhile that is not an append makes the
+	// commit a conflict: find out before uploading anything. Appends are
+	// carried over (ADR-013 "Compact commits").
 	if cur, err := s.opts.Catalog.Get(ctx, p.Name, 0); err == nil && cur.Version != base.Version {
-		return nil, changed(p.Name, base.Version, cur.Version)
+		if err := s.carriable(ctx, base, cur); err != nil {
+			return nil, err
+		}
 	}
 
 	// 3. Upload behind a pending marker, as an ingest does.
@@ -253,21 +259,35 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 		}
 	}
 
-	// 4. Commit on the version read, once.
-	if err := intent.valid(); err != nil {
-		cleanup(true)
-		return nil, err
-	}
-	// Mode compact: the files hold base's rows in base's order (plan packs
-	// neighbours in manifest order, one COPY keeps each group's order), so
-	// readers that track rows by position (matrixd) keep what they have.
+	// 4. Commit on the version read. Mode compact: the files hold base's
+	// rows in base's order (plan packs neighbours in manifest order, one
+	// COPY keeps each group's order), so readers that track rows by
+	// position (matrixd) keep what they have. When only appends came after
+	// base, catalogd lays the files over the latest version, the appended
+	// files after them; a commit that loses the race for the next version
+	// (409) is retried as it is, up to compactCommitTries times, while the
+	// versions since base are still only appends.
 	req := catalog.CommitRequest{BaseVersion: base.Version, Mode: catalog.ModeCompact, Schema: base.Schema, Files: files}
-	ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
-	if err != nil {
+	var ds catalog.Dataset
+	for attempt := 1; ; attempt++ {
+		if err := intent.valid(); err != nil {
+			cleanup(true)
+			return nil, err
+		}
+		res.CommitAttempts = attempt
+		ds, err = s.opts.Catalog.Commit(ctx, p.Name, req)
+		if err == nil {
+			break
+		}
 		switch {
 		case errs.Is(err, errs.Conflict):
-			cleanup(true)
 			cur, gerr := s.opts.Catalog.Get(ctx, p.Name, 0)
+			if gerr == nil && attempt < compactCommitTries && cur.Version != base.Version && s.carriable(ctx, base, cur) == nil {
+				s.log.Info("compaction commit lost a race; retrying over the appends", "op", compactOp, "ingest", id,
+					"base_version", base.Version, "latest", cur.Version, "attempt", attempt)
+				continue
+			}
+			cleanup(true)
 			now := int64(-1)
 			if gerr == nil {
 				now = cur.Version
@@ -288,12 +308,70 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 	cancel()
 	res.Compacted = true
 	res.Version = ds.Version
-	res.Files = files
-	res.Bytes = bytes
+	res.CommitBaseVersion = ds.Version - 1
+	res.Files = ds.Files
+	res.Rows = ds.RowCount
+	res.Bytes = ds.Bytes()
+	res.CompactedFiles = len(files)
+	res.CompactedBytes = bytes
+	if n := len(ds.Files) - len(files); n > 0 {
+		res.AppendedFiles = n
+		res.AppendedRows = ds.RowCount - base.RowCount
+	}
 	res.ElapsedMS = elapsed()
 	s.log.Info("dataset compacted", "op", compactOp, "dataset", p.Name, "base_version", base.Version, "version", ds.Version,
-		"files_before", len(base.Files), "files", len(files), "rows", base.RowCount, "dur_ms", res.ElapsedMS)
+		"files_before", len(base.Files), "files", len(files), "appended_files", res.AppendedFiles, "rows", ds.RowCount,
+		"attempts", res.CommitAttempts, "dur_ms", res.ElapsedMS)
 	return res, nil
+}
+
+// compactCommitTries bounds the commits of one compaction that lose the
+// race for the next version to an append (each is retried unchanged).
+const compactCommitTries = 5
+
+// carriable says whether a compaction of base can still commit over cur,
+// the latest version (ADR-013 "Compact commits"): every version after
+// base up to cur is an append and base's files are cur's first files.
+// catalogd checks the same; this spares an upload or a retry that would
+// be refused. The error is the compaction's 409.
+func (s *Server) carriable(ctx context.Context, base, cur catalog.Dataset) error {
+	if cur.Version < base.Version {
+		return changed(base.Name, base.Version, cur.Version)
+	}
+	next := base.Version + 1
+	q := catalog.VersionsQuery{After: base.Version, Limit: catalog.MaxVersionsLimit}
+	for next <= cur.Version {
+		page, err := s.opts.Catalog.VersionsPage(ctx, base.Name, q)
+		if err != nil {
+			return changed(base.Name, base.Version, cur.Version, err)
+		}
+		for _, v := range page.Versions {
+			if v.Version > cur.Version {
+				break
+			}
+			if v.Version != next || v.Deleted || v.Mode != catalog.ModeAppend {
+				what := v.Mode
+				if v.Deleted {
+					what = "delete"
+				}
+				return changed(base.Name, base.Version, cur.Version, fmt.Errorf("version %d is a %s, not an append", v.Version, what))
+			}
+			next++
+		}
+		if next > cur.Version || page.Next == 0 || page.Next <= q.After {
+			break
+		}
+		q.After = page.Next
+	}
+	if next <= cur.Version || len(base.Files) > len(cur.Files) {
+		return changed(base.Name, base.Version, cur.Version)
+	}
+	for i, f := range base.Files {
+		if cur.Files[i].Key != f.Key {
+			return changed(base.Name, base.Version, cur.Version)
+		}
+	}
+	return nil
 }
 
 // changed is the 409 of a compaction whose dataset got a new version.

@@ -361,9 +361,10 @@ func TestCompactBadRequests(t *testing.T) {
 	}
 }
 
-// TestCompactConflict: an append committed while a compaction runs makes
-// the compaction's commit a 409; the append's rows are all there, the
-// compaction's files are deleted, no marker stays.
+// TestCompactConflict: a replace committed while a compaction runs makes
+// the compaction's commit a 409 (carrying it over would bring back the
+// replaced rows); the replace's rows are all there, the compaction's files
+// are deleted, no marker stays.
 func TestCompactConflict(t *testing.T) {
 	st := startStack(t, config(t))
 	s := st.ingester(t, nil, nil, 0, nil)
@@ -377,15 +378,19 @@ func TestCompactConflict(t *testing.T) {
 	}
 	var id string
 	ingestd.SetAfterPut(s, func(i int) error {
-		// The compaction has uploaded its file: an append lands now.
+		// The compaction has uploaded its file: an append and a replace
+		// land now.
 		id = lastPending(t, st, "busy")
 		st.appendCSV(t, "busy", rowsCSV(50, 10))
+		if a := st.upload(t, "name=busy&mode=replace", "a.csv", []byte(rowsCSV(100, 10))); a.Status != 200 {
+			t.Errorf("replace: %d %s", a.Status, a.Body)
+		}
 		return nil
 	})
 	_, err := s.Compact(context.Background(), ingest.CompactParams{Name: "busy"})
 	ingestd.SetAfterPut(s, nil)
-	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "compact again") {
-		t.Fatalf("compaction during an append: %v", err)
+	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "compact again") || !strings.Contains(err.Error(), "version 7 is a replace, not an append") {
+		t.Fatalf("compaction during a replace: %v", err)
 	}
 	if id == "" {
 		t.Fatal("the compaction uploaded nothing")
@@ -396,17 +401,111 @@ func TestCompactConflict(t *testing.T) {
 	if p := st.pending(t, "busy"); len(p) != 0 {
 		t.Fatalf("markers left: %v", p)
 	}
-	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM busy"); got != "60/60" {
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) || '/' || min(id) FROM busy"); got != "10/10/100" {
 		t.Fatalf("rows after the conflict: %v", got)
 	}
 	d, _ := st.catalog().Get(context.Background(), "busy", 0)
-	if d.Version != 6 || len(d.Files) != 6 {
+	if d.Version != 7 || len(d.Files) != 1 {
 		t.Fatalf("dataset after the conflict: version %d, %d files", d.Version, len(d.Files))
 	}
-	// Through HTTP the same is a 409 conflict; and a compaction after it works.
+	// A compaction after it has nothing to do (one file).
 	a := st.postCompact(t, "name=busy")
 	if a.Status != 200 {
 		t.Fatalf("compaction after: %d %s", a.Status, a.Body)
+	}
+}
+
+// racingCatalog makes the first lose compact commits lose the race for
+// the next version to an append (committed through the gateway just
+// before the 409, as another writer would).
+type racingCatalog struct {
+	catalog.Service
+	t     *testing.T
+	st    *stack
+	lose  int
+	calls atomic.Int32
+	next  atomic.Int32 // id of the next racing append's rows
+}
+
+func (c *racingCatalog) Commit(ctx context.Context, name string, req catalog.CommitRequest) (catalog.Dataset, error) {
+	if req.Mode == catalog.ModeCompact && int(c.calls.Add(1)) <= c.lose {
+		c.st.appendCSV(c.t, name, rowsCSV(int(c.next.Add(10))-10, 10))
+		return catalog.Dataset{}, errs.E("catalog.client", errs.Conflict, "another commit won the version (test)")
+	}
+	return c.Service.Commit(ctx, name, req)
+}
+
+// TestCompactOverAppends: appends that land while a compaction runs
+// (during its uploads, and one that wins the race for the version the
+// compaction commits) do not undo it: the compaction commits over them,
+// its answer says on which version and how many appended files it carried,
+// and the new version holds every row of the one before, once, in order.
+func TestCompactOverAppends(t *testing.T) {
+	st := startStack(t, config(t))
+	cat := &racingCatalog{Service: st.catalog(), t: t, st: st, lose: 1}
+	cat.next.Store(1000)
+	s := st.ingester(t, cat, nil, 0, nil)
+	if _, err := ingestCSV(s, "steady", "", rowsCSV(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 5; i++ {
+		if _, err := ingestCSV(s, "steady", "append", rowsCSV(i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var id string
+	ingestd.SetAfterPut(s, func(i int) error {
+		id = lastPending(t, st, "steady")
+		st.appendCSV(t, "steady", rowsCSV(50, 10))
+		st.appendCSV(t, "steady", rowsCSV(60, 10))
+		return nil
+	})
+	res, err := s.Compact(context.Background(), ingest.CompactParams{Name: "steady"})
+	ingestd.SetAfterPut(s, nil)
+	if err != nil {
+		t.Fatalf("compaction during appends: %v", err)
+	}
+	// 5 versions read; 6 and 7 appended during the upload, 8 won the race.
+	if !res.Compacted || res.BaseVersion != 5 || res.Version != 9 || res.CommitBaseVersion != 8 || res.AppendedFiles != 3 ||
+		res.AppendedRows != 30 || res.CommitAttempts != 2 || res.Rows != 80 || res.CompactedFiles != 1 || len(res.Files) != 4 ||
+		res.FilesBefore != 5 || !strings.Contains(res.Files[0].Key, id) {
+		t.Fatalf("answer = %+v", res)
+	}
+	d, err := st.catalog().Get(context.Background(), "steady", 0)
+	if err != nil || d.Version != 9 || d.Mode != catalog.ModeCompact || d.BaseVersion != 5 || d.RowCount != 80 || len(d.Files) != 4 {
+		t.Fatalf("latest = %+v, %v", d, err)
+	}
+	_, before := st.contents(t, "steady", 8)
+	_, after := st.contents(t, "steady", 9)
+	sameRows(t, "compacted over 3 appends", before, after)
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM steady"); got != "80/80" {
+		t.Fatalf("rows: %v", got)
+	}
+	if p := st.pending(t, "steady"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+	if keys := st.keysUnder(t, "steady", id); len(keys) != 1 {
+		t.Fatalf("files of the compaction: %v", keys)
+	}
+
+	// A compaction that keeps losing gives up after 5 commits: 409, its
+	// files deleted, every append's rows there.
+	cat.lose = 1 << 20
+	cat.calls.Store(0)
+	ingestd.SetAfterPut(s, func(int) error { id = lastPending(t, st, "steady"); return nil })
+	_, err = s.Compact(context.Background(), ingest.CompactParams{Name: "steady"})
+	ingestd.SetAfterPut(s, nil)
+	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "compact again") || cat.calls.Load() != 5 {
+		t.Fatalf("compaction losing every race: %v after %d commits", err, cat.calls.Load())
+	}
+	if keys := st.keysUnder(t, "steady", id); len(keys) != 0 {
+		t.Fatalf("files of the failed compaction left: %v", keys)
+	}
+	if p := st.pending(t, "steady"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM steady"); got != "130/130" {
+		t.Fatalf("rows: %v", got)
 	}
 }
 
@@ -420,12 +519,15 @@ func lastPending(t *testing.T, st *stack, name string) string {
 	return ids[0]
 }
 
-// TestCompactUnderConcurrentAppends: appends and compactions at once
-// through the gateway; every compaction is 200 or 409, every append lands
-// and no row is lost or doubled.
+// TestCompactUnderConcurrentAppends: appends through the gateway while
+// compactions run, each slowed until an append has landed during it: the
+// compactions commit over the appends (none is lost to them), every
+// append lands, each compact version holds the rows of the version before
+// it in the same order, and no row is lost or doubled.
 func TestCompactUnderConcurrentAppends(t *testing.T) {
 	st := startStack(t, config(t))
 	st.upload(t, "name=race", "a.csv", []byte(rowsCSV(0, 1)))
+	s := st.ingester(t, nil, nil, 0, nil)
 	const writers, each = 3, 15
 	var wg sync.WaitGroup
 	var stop atomic.Bool
@@ -436,39 +538,53 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 			}
 		})
 	}
-	var ok, compacted, conflicts atomic.Int32
+	// Each compaction waits, after its upload, for an append to land.
+	ingestd.SetAfterPut(s, func(int) error {
+		d, err := st.catalog().Get(context.Background(), "race", 0)
+		if err != nil {
+			return nil
+		}
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && !stop.Load(); time.Sleep(10 * time.Millisecond) {
+			if cur, err := st.catalog().Get(context.Background(), "race", 0); err == nil && cur.Version != d.Version {
+				break
+			}
+		}
+		return nil
+	})
+	var compacted, carried, conflicts atomic.Int32
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for !stop.Load() {
-			a := st.postCompact(t, "name=race")
-			switch a.Status {
-			case 200:
-				ok.Add(1)
-				var r ingest.CompactResult
-				a.json(t, &r)
+			r, err := s.Compact(context.Background(), ingest.CompactParams{Name: "race"})
+			switch {
+			case err == nil:
 				if r.Compacted {
 					compacted.Add(1)
+					if r.AppendedFiles > 0 {
+						carried.Add(1)
+					}
 				}
-			case 409:
-				if !strings.Contains(string(a.Body), `"conflict"`) {
-					t.Errorf("409 body: %s", a.Body)
-				}
+			case errs.Is(err, errs.Conflict):
 				conflicts.Add(1)
 			default:
-				t.Errorf("compaction: %d %s", a.Status, a.Body)
+				t.Errorf("compaction: %v", err)
 			}
 		}
 	}()
 	wg.Wait()
 	stop.Store(true)
 	<-done
-	t.Logf("compactions: %d ok (%d compacted), %d conflicts", ok.Load(), compacted.Load(), conflicts.Load())
-	// Once the appends stop, a compaction commits (if none won before).
+	ingestd.SetAfterPut(s, nil)
+	t.Logf("compactions: %d compacted (%d over appends), %d conflicts", compacted.Load(), carried.Load(), conflicts.Load())
+	if carried.Load() == 0 || conflicts.Load() > compacted.Load() {
+		t.Fatalf("%d compactions committed over appends, %d conflicts", carried.Load(), conflicts.Load())
+	}
+	// Once the appends stop, a compaction leaves one file.
 	a := st.postCompact(t, "name=race")
 	var r ingest.CompactResult
 	a.json(t, &r)
-	if a.Status != 200 || (!r.Compacted && compacted.Load() == 0) || len(r.Files) != 1 {
+	if a.Status != 200 || len(r.Files) != 1 {
 		t.Fatalf("compaction after the appends: %d %s", a.Status, a.Body)
 	}
 	if got := st.scalar(t, "SELECT COUNT(DISTINCT id) || '/' || COUNT(*) FROM race"); got != fmt.Sprintf("%d/%d", 1+writers*each, 1+writers*each) {
@@ -477,7 +593,8 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 	if p := st.pending(t, "race"); len(p) != 0 {
 		t.Fatalf("markers left: %v", p)
 	}
-	// Every data file is one some version lists: no orphans.
+	// Every data file is one some version lists: no orphans; every
+	// compact version reads as the version before it.
 	listed := map[string]bool{}
 	vs, err := st.catalog().Versions(context.Background(), "race")
 	if err != nil {
@@ -490,6 +607,11 @@ func TestCompactUnderConcurrentAppends(t *testing.T) {
 		}
 		for _, f := range d.Files {
 			listed[f.Key] = true
+		}
+		if v.Mode == catalog.ModeCompact {
+			_, before := st.contents(t, "race", v.Version-1)
+			_, after := st.contents(t, "race", v.Version)
+			sameRows(t, fmt.Sprintf("compact version %d", v.Version), before, after)
 		}
 	}
 	for _, k := range st.dataKeys(t, "race") {
