@@ -93,7 +93,8 @@ func (s *jsonScanner) advance(n int) {
 	s.off += int64(n)
 }
 
-// skipSpace consumes JSON whitespace; it returns the next byte (0 at EOF).
+// skipSpace consumes JSON whitespace; it returns the next byte (0 at EOF,
+// and for a NUL byte in the file: more tells them apart).
 func (s *jsonScanner) skipSpace() byte {
 	for s.fill() {
 		chunk := s.buf[s.pos:s.end]
@@ -108,6 +109,10 @@ func (s *jsonScanner) skipSpace() byte {
 	}
 	return 0
 }
+
+// more reports whether a byte is available at buf[pos] (after skipSpace:
+// false at EOF).
+func (s *jsonScanner) more() bool { return s.pos < s.end }
 
 // object appends the raw bytes of the object or array starting at
 // buf[pos] to raw, up to its matching close; ok is false at EOF before it.
@@ -203,13 +208,13 @@ func transcodeJSON(ctx context.Context, path string, w io.Writer, maxElem int, e
 	doc := &jsonDoc{layout: layoutObjects}
 	first := s.skipSpace()
 	switch {
-	case first == 0 && s.err == nil:
+	case first == 0 && s.err == nil && !s.more():
 		return nil, errs.E(op, errs.Invalid, "the file is empty (no JSON value)")
 	case first == '[':
 		doc.layout = layoutArray
 		s.advance(1)
 	case first == '{' || first == 'n':
-	case first != 0:
+	case first != 0 || s.more():
 		what := jsonValueKind(first)
 		if what == "" {
 			return nil, located(s.line, s.col(), "malformed JSON: %s where a JSON value begins", quoteByte(first))
@@ -238,10 +243,10 @@ func transcodeJSON(ctx context.Context, path string, w io.Writer, maxElem int, e
 				s.advance(1)
 				break
 			}
-			if c == 0 {
+			if c == 0 && !s.more() {
 				return nil, located(line, col, "the JSON array is not closed (the file ends inside it)")
 			}
-		} else if c == 0 {
+		} else if c == 0 && !s.more() {
 			break
 		}
 		switch c {
@@ -305,7 +310,7 @@ func transcodeJSON(ctx context.Context, path string, w io.Writer, maxElem int, e
 				break
 			}
 			if c != ',' {
-				if c == 0 {
+				if c == 0 && !s.more() {
 					return nil, located(s.line, s.col(), "the JSON array is not closed (the file ends inside it)")
 				}
 				return nil, located(s.line, s.col(), "malformed JSON: %s after %s (want , or ])", quoteByte(c), fmt.Sprintf("array element %d", doc.count))
@@ -317,7 +322,7 @@ func transcodeJSON(ctx context.Context, path string, w io.Writer, maxElem int, e
 		}
 	}
 	if doc.layout == layoutArray {
-		if c := s.skipSpace(); c != 0 {
+		if c := s.skipSpace(); c != 0 || s.more() {
 			return nil, located(s.line, s.col(), "malformed JSON: %s after the end of the JSON array (one array per file)", quoteByte(c))
 		}
 	}

@@ -227,6 +227,10 @@ func FuzzTranscodeJSON(f *testing.F) {
 		"\ufeff[{}]",
 		"{} {}",
 		`[{"a":"\u00e9\"}"}] x`,
+		"[]\x00",
+		"[{\"a\":1}\x00]",
+		"\x00",
+		"{\"a\":1}\n\x00",
 	} {
 		f.Add([]byte(s))
 	}
