@@ -83,6 +83,18 @@ func TestAppendOnlyVersions(t *testing.T) {
 		{"appends, files extend", history(5, keep), 3, []string{"a", "b"}, catalog.Dataset{Version: 5, RowCount: 14, Files: files("a", "b", "c")}, true},
 		{"appends, files do not extend", history(5, keep), 3, []string{"a", "b"}, catalog.Dataset{Version: 5, RowCount: 14, Files: files("x", "b", "c")}, false},
 		{"compactions between appends", compacts, 10, []string{"a", "b"}, catalog.Dataset{Version: 30, RowCount: at(compacts, 30), Files: files("z")}, true},
+		// A compaction of version 4 committed as 7 over the appends 5 and
+		// 6: its count is 6's, its files the compacted one then 5's and 6's.
+		{"compaction over appends", history(8, func(v *catalog.VersionInfo) {
+			if v.Version == 7 {
+				v.Mode, v.RowCount = catalog.ModeCompact, v.RowCount-1
+			}
+		}), 5, []string{"a", "b", "c"}, catalog.Dataset{Version: 8, RowCount: 16, Files: files("z", "b5", "c6", "d8")}, true},
+		{"compaction over appends that kept only the compacted rows", history(7, func(v *catalog.VersionInfo) {
+			if v.Version == 7 {
+				v.Mode, v.RowCount = catalog.ModeCompact, 13
+			}
+		}), 5, []string{"a", "b", "c"}, catalog.Dataset{Version: 7, RowCount: 13, Files: files("z")}, false},
 		{"compaction that lost rows", history(6, func(v *catalog.VersionInfo) {
 			if v.Version == 5 {
 				v.Mode, v.RowCount = catalog.ModeCompact, v.RowCount-2

@@ -149,8 +149,13 @@ func (m *Matrix) job(x *dsIndex) error {
 // files in the same order, ADR-013), none a replace or a delete. Without a
 // compaction the indexed files must be a prefix of d's; with one the file
 // keys changed, and the versions' row counts must tell the same story
-// (a compact keeps the count, an append never lowers it). Only the
-// versions after have are listed (ADR-013 "Thousands of versions").
+// (a compact keeps the count, an append never lowers it). A compaction of
+// an older version committed over appends (ADR-013 "Compact commits")
+// holds the previous version's rows too: the rewritten rows of the version
+// it read, then the appended files, each in order; its count is the
+// previous version's, so the same rule holds and the OFFSET tail read
+// stays right. Only the versions after have are listed (ADR-013
+// "Thousands of versions").
 func (m *Matrix) appendOnly(ctx context.Context, name string, have int64, d catalog.Dataset, oldFiles []string, oldRows int64) bool {
 	if have <= 0 || d.Version <= have || d.RowCount < oldRows {
 		return false

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,4 +202,189 @@ func TestCompactKeepsIndex(t *testing.T) {
 	if s := st.waitReady(t, "docs", 8); s.Refresh != "full" || s.Docs != 3 {
 		t.Fatalf("replace after compactions: %+v", s)
 	}
+}
+
+// commitHook points cfg's catalogd URL at a proxy that runs the armed
+// function before forwarding a compact commit (mode compact), so that
+// other writers' commits land between a compaction's read and its commit.
+type commitHook struct {
+	mu     sync.Mutex
+	before func() error
+}
+
+func (h *commitHook) arm(f func() error) { h.mu.Lock(); h.before = f; h.mu.Unlock() }
+
+func proxyCatalogd(t *testing.T, cfg *shared.Config) *commitHook {
+	t.Helper()
+	target, err := url.Parse("http://" + cfg.Section("catalogd").Bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &commitHook{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/commit") {
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			var req catalog.CommitRequest
+			if json.Unmarshal(b, &req) == nil && req.Mode == catalog.ModeCompact {
+				h.mu.Lock()
+				f := h.before
+				h.before = nil
+				h.mu.Unlock()
+				if f != nil {
+					if err := f(); err != nil {
+						t.Errorf("before the compact commit: %v", err)
+					}
+				}
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg.Section("catalogd").URL = srv.URL
+	return h
+}
+
+// TestCompactOverAppendsKeepsIndex: compactions whose commits land after
+// appends (catalogd lays the compacted files over the appends, ADR-013
+// "Compact commits") keep matrixd's index: whether the index was at the
+// compacted version, before it, or at an append after it, the refresh
+// embeds only the appended rows (the OFFSET tail read), never the
+// compacted ones again, and searches return the right rows.
+func TestCompactOverAppendsKeepsIndex(t *testing.T) {
+	cfg := stackConfig(t)
+	counter := proxyEmbedd(t, cfg)
+	hook := proxyCatalogd(t, cfg)
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	ic := ingest.NewClient(gw)
+	cat := catalog.NewClient(gw)
+	appendRows := func(from, n int) func() error {
+		return func() error {
+			resp, err := http.Post(st.gateway+"/v1/ingest?format=csv&name=docs&mode=append", "text/csv", strings.NewReader(compactRows(from, n, "")))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b, _ := io.ReadAll(resp.Body)
+				return fmt.Errorf("append: %d %s", resp.StatusCode, b)
+			}
+			return nil
+		}
+	}
+	search := func(q matrix.SearchRequest) string {
+		t.Helper()
+		res, err := st.mx.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(res.Results))
+		for i, r := range res.Results {
+			parts[i] = r.ID + "=" + mustJSON(r.Row)
+		}
+		return strings.Join(parts, " ")
+	}
+	checkRows := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("d%d", i)
+			want := fmt.Sprintf(`%s={"id":"%s","n":%d,"txt":"%s warehouse row"}`, id, id, i, compactWord(i))
+			if got := search(matrix.SearchRequest{Query: compactWord(i), Datasets: []string{"docs"}, Mode: "keyword", K: 1}); got != want {
+				t.Errorf("row %s: %s, want %s", id, got, want)
+			}
+		}
+	}
+	compact := func(base, version int64, appended int) {
+		t.Helper()
+		cr, err := ic.Compact(ctx, ingest.CompactParams{Name: "docs"})
+		if err != nil || !cr.Compacted || cr.BaseVersion != base || cr.Version != version || cr.AppendedFiles != appended || cr.CommitBaseVersion != version-1 {
+			t.Fatalf("compact: %+v %v, want version %d on %d carrying %d appended files", cr, err, version, base, appended)
+		}
+		if d, err := cat.Get(ctx, "docs", version); err != nil || d.Mode != catalog.ModeCompact || d.BaseVersion != base {
+			t.Fatalf("compacted version: %+v %v", d, err)
+		}
+		if prev, err := cat.Get(ctx, "docs", version-1); err != nil || prev.RowCount != cr.Rows {
+			t.Fatalf("version %d: %+v %v; compaction rows %d", version-1, prev, err, cr.Rows)
+		}
+	}
+
+	st.ingest(t, "docs", "replace", compactRows(0, 40, ""))
+	if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := st.waitReady(t, "docs", 1); s.Refresh != "full" || s.Docs != 40 {
+		t.Fatalf("first build: %+v", s)
+	}
+	st.ingest(t, "docs", "append", compactRows(40, 10, ""))
+	st.waitReady(t, "docs", 2)
+	before := search(matrix.SearchRequest{Query: "warehouse", Datasets: []string{"docs"}, Mode: "hybrid", K: 20, Where: "n >= 30 AND n < 50"})
+
+	// 1. Indexed at 2; the compaction of 2 commits after two appends
+	// (3, 4): version 5 = the compacted files, then 3's and 4's.
+	counter.inputs.Store(0)
+	hook.arm(func() error {
+		if err := appendRows(50, 3)(); err != nil {
+			return err
+		}
+		return appendRows(53, 2)()
+	})
+	compact(2, 5, 2)
+	if s := st.waitReady(t, "docs", 5); s.Refresh != "append" || s.Docs != 55 {
+		t.Fatalf("after a compaction over two appends: %+v", s)
+	}
+	if n := counter.inputs.Load(); n != 5 {
+		t.Fatalf("embedd got %d texts, want the 5 appended (no rebuild)", n)
+	}
+	checkRows(0, 55)
+
+	// 2. Indexed at 5; an append (6) lands before the compaction of 5
+	// commits (7).
+	counter.inputs.Store(0)
+	hook.arm(appendRows(55, 1))
+	compact(5, 7, 1)
+	if s := st.waitReady(t, "docs", 7); s.Refresh != "append" || s.Docs != 56 {
+		t.Fatalf("after the second compaction: %+v", s)
+	}
+	// 3. The index reaches the append (9) before the compaction of 8
+	// commits over it (10).
+	st.ingest(t, "docs", "append", compactRows(56, 1, ""))
+	st.waitReady(t, "docs", 8)
+	hook.arm(func() error {
+		if err := appendRows(57, 2)(); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			s, err := st.mx.Status(ctx, "docs")
+			if err != nil {
+				return err
+			}
+			if s.State == matrix.StateReady && s.Version == 9 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("index not ready at 9: %+v", s)
+			}
+		}
+	})
+	compact(8, 10, 1)
+	if s := st.waitReady(t, "docs", 10); s.Refresh != "append" || s.RowsTotal != 0 || s.Docs != 59 {
+		t.Fatalf("after a compaction over the indexed append: %+v", s)
+	}
+	if n := counter.inputs.Load(); n != 4 {
+		t.Fatalf("embedd got %d texts, want the 4 appended (no rebuild)", n)
+	}
+	checkRows(0, 59)
+	if got := search(matrix.SearchRequest{Query: "warehouse", Datasets: []string{"docs"}, Mode: "hybrid", K: 20, Where: "n >= 30 AND n < 50"}); got != before {
+		t.Errorf("old rows after the compactions:\n got %s\nwant %s", got, before)
+	}
+	// An append after them: only its row.
+	counter.inputs.Store(0)
+	st.ingest(t, "docs", "append", compactRows(59, 1, ""))
+	if s := st.waitReady(t, "docs", 11); s.Refresh != "append" || s.RowsTotal != 1 || s.Docs != 60 || counter.inputs.Load() != 1 {
+		t.Fatalf("append after: %+v, %d texts", s, counter.inputs.Load())
+	}
+	checkRows(56, 60)
 }
