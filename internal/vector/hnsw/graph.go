@@ -113,8 +113,23 @@ func (h *maxHeap) pop() cand {
 	n := len(a) - 1
 	last := a[n]
 	a = a[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		if r := l + 1; r < n && a[r].d > a[l].d {
+			l = r
+		}
+		if last.d >= a[l].d {
+			break
+		}
+		a[i] = a[l]
+		i = l
+	}
 	if n > 0 {
-		a.replaceTop(last)
+		a[i] = last
 	}
 	*h = a
 	return top
