@@ -13,16 +13,9 @@
 // indexes store unit vectors and compare by dot product.
 //
 // Concurrency: an Index is safe for concurrent use. Searches share a read
-// lock; each deleted item takes the write lock on its own, and an upserted
-// batch takes it per chunk of 8 items per insert worker, so a search sees
-// every item either entirely before or entirely after its change, and long
-// batches do not starve searches (a search waits at most one chunk, a few
-// milliseconds). Inside a chunk the items get their ids, slots, levels and
-// metadata in batch order, one at a time, exactly as a one-at-a-time insert
-// would; then GOMAXPROCS workers link the chunk's new nodes into the graph
-// in parallel, as hnswlib does: a striped lock guards each node's neighbour
-// lists (a worker holds one at a time), and a worker whose node raises the
-// top layer holds the entry-point lock for its whole insertion.
+// lock; each upserted or deleted item takes the write lock on its own, so a
+// search sees every item either entirely before or entirely after its change,
+// and long batches do not starve searches.
 //
 // Filtered search never returns fewer than k results while k live items
 // match: selective filters are answered by an exact scan over the matching
