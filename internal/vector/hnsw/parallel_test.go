@@ -309,31 +309,3 @@ func TestConcurrentParallelUpserts(t *testing.T) {
 		t.Fatalf("recall after concurrent batches %.3f", r)
 	}
 }
-
-// TestParallelTopLayerChanges: with M 2 nodes get many layers (a layer
-// more with probability 1/2), so the top layer is raised often while
-// several workers link; the graph stays valid and the entry point ends on
-// the highest level. (The window where two workers race to raise it is
-// narrow; releasing the entry lock early did not fail here in 60 runs.)
-func TestParallelTopLayerChanges(t *testing.T) {
-	for seed := uint64(1); seed <= 20; seed++ {
-		ix, _ := New(Params{Dims: 16, Metric: L2, M: 2, EfConstruction: 32, Seed: seed})
-		ix.workers = 4
-		vecs := uniform(400, 16, seed)
-		items := make([]Item, len(vecs))
-		for i, v := range vecs {
-			items[i] = Item{ID: strconv.Itoa(i), Vector: v}
-		}
-		if err := ix.Upsert(items); err != nil {
-			t.Fatal(err)
-		}
-		checkGraph(t, ix)
-		top := 0
-		for _, l := range ix.levels {
-			top = max(top, int(l))
-		}
-		if ix.maxLevel != top {
-			t.Fatalf("seed %d: max level %d, highest node level %d", seed, ix.maxLevel, top)
-		}
-	}
-}
