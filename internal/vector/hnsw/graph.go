@@ -3,7 +3,6 @@ package hnsw
 import (
 	"math"
 	"slices"
-	"sync"
 )
 
 // cand is a node with its distance to the current query.
@@ -69,28 +68,6 @@ func (h *minHeap) pop() cand {
 }
 
 type maxHeap []cand
-
-// replaceTop replaces the largest element with c and restores the heap
-// (a push followed by a pop, at half the cost).
-func (h maxHeap) replaceTop(c cand) {
-	n := len(h)
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		if r := l + 1; r < n && h[r].d > h[l].d {
-			l = r
-		}
-		if c.d >= h[l].d {
-			break
-		}
-		h[i] = h[l]
-		i = l
-	}
-	h[i] = c
-}
 
 func (h *maxHeap) push(c cand) {
 	a := append(*h, c)
@@ -168,22 +145,11 @@ func (ix *Index) getCtx() *searchCtx  { return ix.pool.Get().(*searchCtx) }
 func (ix *Index) putCtx(c *searchCtx) { ix.pool.Put(c) }
 
 // greedy walks layer l from ep towards q one best neighbour at a time. The
-// slot excl (a node being re-linked) is never chosen. With lk (a writer
-// inside a parallel batch) each neighbour list is copied under its lock.
-func (ix *Index) greedy(c *searchCtx, q []float32, ep uint32, epd float32, l int, excl uint32, lk bool) (uint32, float32) {
+// slot excl (a node being re-linked) is never chosen.
+func (ix *Index) greedy(q []float32, ep uint32, epd float32, l int, excl uint32) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
-		var nb []uint32
-		if lk {
-			mu := ix.linkMu(ep)
-			mu.Lock()
-			nb = append(c.ids[:0], ix.neighbors(ep, l)...)
-			mu.Unlock()
-			c.ids = nb
-		} else {
-			nb = ix.neighbors(ep, l)
-		}
-		for _, n := range nb {
+		for _, n := range ix.neighbors(ep, l) {
 			if n == excl {
 				continue
 			}
@@ -198,10 +164,8 @@ func (ix *Index) greedy(c *searchCtx, q []float32, ep uint32, epd float32, l int
 // searchLayer is the HNSW beam search on layer l from ep, keeping the ef
 // closest admissible nodes. A node is admissible when it is not a tombstone,
 // not excl, and (with filter bits) in the filter. Non-admissible nodes are
-// still traversed. The result is left in c.out sorted closest first. With lk
-// (a writer inside a parallel batch) each neighbour list is read under its
-// lock.
-func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, ef, l int, excl uint32, bits []uint64, lk bool) []cand {
+// still traversed. The result is left in c.out sorted closest first.
+func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, ef, l int, excl uint32, bits []uint64) []cand {
 	c.begin(len(ix.ids))
 	marks, gen := c.marks, c.gen
 	deleted := ix.deleted
@@ -216,11 +180,6 @@ func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, 
 		cur := c.cands.pop()
 		if cur.d > lower && len(c.top) >= ef {
 			break
-		}
-		var mu *sync.Mutex
-		if lk {
-			mu = ix.linkMu(cur.id)
-			mu.Lock()
 		}
 		var nb []uint32
 		if l == 0 {
@@ -237,9 +196,6 @@ func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, 
 				ids = append(ids, n)
 			}
 		}
-		if lk {
-			mu.Unlock()
-		}
 		if len(ids) == 0 {
 			continue
 		}
@@ -253,10 +209,9 @@ func (ix *Index) searchLayer(c *searchCtx, q []float32, ep uint32, epd float32, 
 			if len(c.top) < ef || d < lower {
 				c.cands.push(cand{d, n})
 				if n != excl && !deleted[n] && (bits == nil || bits[n>>6]&(1<<(n&63)) != 0) {
-					if len(c.top) < ef {
-						c.top.push(cand{d, n})
-					} else {
-						c.top.replaceTop(cand{d, n})
+					c.top.push(cand{d, n})
+					if len(c.top) > ef {
+						c.top.pop()
 					}
 					lower = c.top[0].d
 				}
@@ -301,97 +256,53 @@ func (ix *Index) selectNeighbors(cands []cand, m int, dst []cand) []cand {
 	return dst
 }
 
-// writer is one insert worker's scratch.
-type writer struct {
-	c          *searchCtx
-	sel, cs, r []cand
-}
-
-// linkStripes is the number of locks guarding neighbour lists while a
-// batch is linked in parallel: slot s's lists (every layer) are guarded by
-// links[s%linkStripes]. A writer holds at most one of them at a time.
-const linkStripes = 1024
-
-func (ix *Index) linkMu(s uint32) *sync.Mutex { return &ix.links[s&(linkStripes-1)] }
-
 // link connects slot s (vector, level and id in place) into the graph. For
-// a reused slot its old links are replaced. The write lock is held; with lk,
-// other writers link other slots at the same time (see Upsert): neighbour
-// lists are then read and written under their stripe lock, and the entry
-// point under gmu — held for the whole insertion of a slot that raises the
-// top layer, as hnswlib does.
-func (ix *Index) link(w *writer, s uint32, lk bool) {
+// a reused slot its old links are replaced. The write lock is held.
+func (ix *Index) link(s uint32) {
 	q := ix.vec(s)
 	L := int(ix.levels[s])
-	if lk {
-		ix.gmu.Lock()
-	}
-	ep, maxLevel := ix.entry, ix.maxLevel
-	hold := ep == none || L > maxLevel
-	if lk && !hold {
-		ix.gmu.Unlock()
-	}
-	if ep == none {
+	if ix.entry == none {
+		ix.entry, ix.maxLevel = s, L
 		for l := 0; l <= L; l++ {
 			ix.block(s, l)[0] = 0
 		}
-		ix.entry, ix.maxLevel = s, L
-		if lk {
-			ix.gmu.Unlock()
-		}
 		return
 	}
+	ep := ix.entry
 	epd := float32(math.Inf(1))
 	if ep != s {
 		epd = ix.distance(q, ix.vec(ep))
 	}
-	c := w.c
-	for l := maxLevel; l > L; l-- {
-		ep, epd = ix.greedy(c, q, ep, epd, l, s, lk)
+	for l := ix.maxLevel; l > L; l-- {
+		ep, epd = ix.greedy(q, ep, epd, l, s)
 	}
-	for l := min(L, maxLevel); l >= 0; l-- {
-		found := ix.searchLayer(c, q, ep, epd, ix.p.EfConstruction, l, s, nil, lk)
-		w.sel = ix.selectNeighbors(found, ix.m, w.sel)
-		var mu *sync.Mutex
-		if lk {
-			mu = ix.linkMu(s)
-			mu.Lock()
-		}
+	c := ix.wctx
+	for l := min(L, ix.maxLevel); l >= 0; l-- {
+		found := ix.searchLayer(c, q, ep, epd, ix.p.EfConstruction, l, s, nil)
+		ix.wscr = ix.selectNeighbors(found, ix.m, ix.wscr)
 		blk := ix.block(s, l)
-		blk[0] = uint32(len(w.sel))
-		for i, n := range w.sel {
+		blk[0] = uint32(len(ix.wscr))
+		for i, n := range ix.wscr {
 			blk[1+i] = n.id
 		}
-		if lk {
-			mu.Unlock()
-		}
-		for _, n := range w.sel {
-			ix.addLink(w, n.id, l, s, n.d, lk)
+		for _, n := range ix.wscr {
+			ix.addLink(n.id, l, s, n.d)
 		}
 		if len(found) > 0 {
 			ep, epd = found[0].id, found[0].d
 		}
 	}
-	for l := maxLevel + 1; l <= L; l++ {
-		ix.block(s, l)[0] = 0 // only this writer (holding gmu) can reach these layers of s
+	for l := ix.maxLevel + 1; l <= L; l++ {
+		ix.block(s, l)[0] = 0
 	}
-	if hold {
+	if L > ix.maxLevel {
 		ix.entry, ix.maxLevel = s, L
-		if lk {
-			ix.gmu.Unlock()
-		}
 	}
 }
 
 // addLink adds s to n's list on layer l (d = distance(n, s)); a full list is
-// re-selected with the heuristic over its links plus s. With lk, n's stripe
-// lock is held throughout.
-func (ix *Index) addLink(w *writer, n uint32, l int, s uint32, d float32, lk bool) {
-	if lk {
-		mu := ix.linkMu(n)
-		mu.Lock()
-		defer mu.Unlock()
-	}
+// re-selected with the heuristic over its links plus s.
+func (ix *Index) addLink(n uint32, l int, s uint32, d float32) {
 	blk := ix.block(n, l)
 	cnt := int(blk[0])
 	for _, x := range blk[1 : 1+cnt] {
@@ -405,15 +316,15 @@ func (ix *Index) addLink(w *writer, n uint32, l int, s uint32, d float32, lk boo
 		return
 	}
 	vn := ix.vec(n)
-	cs := append(w.cs[:0], cand{d, s})
+	cs := append(ix.wscr2[:0], cand{d, s})
 	for _, x := range blk[1 : 1+cnt] {
 		cs = append(cs, cand{ix.distance(vn, ix.vec(x)), x})
 	}
 	slices.SortFunc(cs, cmpCand)
-	sel := ix.selectNeighbors(cs, ix.maxLinks(l), w.r)
+	sel := ix.selectNeighbors(cs, ix.maxLinks(l), ix.wscr3)
 	blk[0] = uint32(len(sel))
 	for i, x := range sel {
 		blk[1+i] = x.id
 	}
-	w.cs, w.r = cs, sel
+	ix.wscr2, ix.wscr3 = cs, sel
 }

@@ -3,10 +3,8 @@ package hnsw
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"lakehouse-go/internal/errs"
 )
@@ -66,11 +64,11 @@ type Index struct {
 	post     postings
 	seq      uint64
 
-	pool    sync.Pool // *searchCtx
-	writers []*writer // insert workers' scratch; used under the write lock
-	workers int       // insert workers per batch; 0 means GOMAXPROCS
-	gmu     sync.Mutex
-	links   [linkStripes]sync.Mutex
+	pool  sync.Pool // *searchCtx
+	wctx  *searchCtx
+	wscr  []cand // scratch for the writer
+	wscr2 []cand
+	wscr3 []cand
 }
 
 // New creates an empty index. Zero fields of p take the defaults of
@@ -93,6 +91,7 @@ func New(p Params) (*Index, error) {
 		post:      make(postings),
 	}
 	ix.pool.New = func() any { return &searchCtx{} }
+	ix.wctx = &searchCtx{}
 	if p.Capacity > 0 {
 		ix.reserve(p.Capacity)
 	}
@@ -228,12 +227,8 @@ type prepared struct {
 // Upsert inserts items, replacing any item with the same id. The whole batch
 // is validated first: wrong dims, NaN/Inf values, an all-zero vector under
 // cosine, empty or over-long ids, a repeated id, or non-scalar metadata ->
-// errs.Invalid and nothing changes. Items are then applied in order, in
-// chunks of a few per insert worker (GOMAXPROCS of them): each chunk is
-// applied under the write lock — ids, slots, levels and metadata one item at
-// a time, as before, then the chunk's new graph nodes linked in parallel —
-// so a concurrent search sees every item either entirely before or entirely
-// after its change, and searches run between chunks.
+// errs.Invalid and nothing changes. Items are then applied one at a time,
+// each atomically for concurrent searches.
 func (ix *Index) Upsert(items []Item) error {
 	const op = "hnsw.Upsert"
 	if len(items) == 0 {
@@ -255,60 +250,12 @@ func (ix *Index) Upsert(items []Item) error {
 		}
 		prep[i] = prepared{id: it.ID, vec: v, meta: md}
 	}
-	workers := ix.workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	chunk := chunkPerWorker * workers
-	var slots []uint32
-	for lo := 0; lo < len(prep); lo += chunk {
+	for i := range prep {
 		ix.mu.Lock()
-		slots = slots[:0]
-		for i := lo; i < min(lo+chunk, len(prep)); i++ {
-			if s, ok := ix.upsertLocked(&prep[i]); ok {
-				slots = append(slots, s)
-			}
-		}
-		ix.linkAll(slots, workers)
+		ix.upsertLocked(&prep[i])
 		ix.mu.Unlock()
 	}
 	return nil
-}
-
-// chunkPerWorker is how many items each insert worker links per hold of the
-// write lock: enough that the workers' idle time at the end of a chunk is
-// small, few enough that a search waits at most a few milliseconds.
-const chunkPerWorker = 8
-
-// linkAll links the slots, in parallel when there are several slots and
-// workers. The write lock is held.
-func (ix *Index) linkAll(slots []uint32, workers int) {
-	workers = min(workers, len(slots))
-	for len(ix.writers) < max(workers, 1) {
-		ix.writers = append(ix.writers, &writer{c: &searchCtx{}})
-	}
-	if workers <= 1 {
-		for _, s := range slots {
-			ix.link(ix.writers[0], s, false)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for _, w := range ix.writers[:workers] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(slots) {
-					return
-				}
-				ix.link(w, slots[i], true)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // Delete removes the items with these ids and returns how many existed.
@@ -387,16 +334,14 @@ func (ix *Index) randomLevel() int {
 	return min(l, maxLvl)
 }
 
-// upsertLocked applies one prepared item except for linking it into the
-// graph: it returns the slot to link, ok false for a metadata-only update.
-// The write lock is held.
-func (ix *Index) upsertLocked(it *prepared) (slot uint32, ok bool) {
+// upsertLocked applies one prepared item; the write lock is held.
+func (ix *Index) upsertLocked(it *prepared) {
 	if s, ok := ix.byID[it.id]; ok {
 		if slices.Equal(ix.vec(s), it.vec) { // metadata-only update: the graph stays
 			ix.post.remove(s, ix.meta[s])
 			ix.meta[s] = it.meta
 			ix.post.add(s, it.meta)
-			return 0, false
+			return
 		}
 		ix.tombstone(s) // LIFO: the slot is reused just below
 	}
@@ -426,5 +371,5 @@ func (ix *Index) upsertLocked(it *prepared) (slot uint32, ok bool) {
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s
 	ix.post.add(s, it.meta)
-	return s, true
+	ix.link(s)
 }

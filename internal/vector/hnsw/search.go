@@ -79,9 +79,9 @@ func (ix *Index) searchGraph(c *searchCtx, q []float32, ef int, bits []uint64) [
 	ep := ix.entry
 	epd := ix.distance(q, ix.vec(ep))
 	for l := ix.maxLevel; l > 0; l-- {
-		ep, epd = ix.greedy(c, q, ep, epd, l, none, false)
+		ep, epd = ix.greedy(q, ep, epd, l, none)
 	}
-	return ix.searchLayer(c, q, ep, epd, ef, 0, none, bits, false)
+	return ix.searchLayer(c, q, ep, epd, ef, 0, none, bits)
 }
 
 // exactThreshold is the size of matching set below which an exact scan is
