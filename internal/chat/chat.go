@@ -105,6 +105,10 @@ type Request struct {
 	Tools             []Tool      `json:"tools,omitempty"`
 	ToolChoice        *ToolChoice `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty"`
+	// textArguments: history tool calls may carry arguments that are no
+	// JSON object as a JSON string holding the text (the OpenAI route,
+	// whose arguments are any string); elsewhere they must be an object.
+	textArguments bool
 }
 
 // Validate checks the request on its own (providers are checked by the

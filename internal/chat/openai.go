@@ -172,7 +172,7 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
-		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls}
+		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true}
 	if req.MaxTokens == nil {
 		req.MaxTokens = c.MaxCompletionTokens
 	}
@@ -255,8 +255,10 @@ func optString(raw json.RawMessage) (string, bool) {
 }
 
 // decodeCompletionToolCalls reads an assistant message's OpenAI tool_calls
-// into native calls: arguments must be a string holding a JSON object ("" is
-// {}). Missing ids, names and types are left for Request.Validate.
+// into native calls: arguments must be a string; a JSON object is kept as
+// the object ("" is {}), any other text as a JSON string holding it, passed
+// unchanged to OpenAI-compatible upstreams (Ollama's adapter refuses it).
+// Missing ids, names and types are left for Request.Validate.
 func decodeCompletionToolCalls(raw json.RawMessage, at string, bad func(string, ...any)) []ToolCall {
 	if !given(raw) {
 		return nil
@@ -295,11 +297,14 @@ func decodeCompletionToolCalls(raw json.RawMessage, at string, bad func(string, 
 		args, ok := jsonString(f.Arguments)
 		switch {
 		case !ok:
-			bad("%s[%d].function.arguments: want a string holding a JSON object", at, j)
+			bad("%s[%d].function.arguments: want a string", at, j)
 		case strings.TrimSpace(args) == "":
 			call.Function.Arguments = json.RawMessage("{}")
 		case !isJSONObject([]byte(args)):
-			bad("%s[%d].function.arguments: want a string holding a JSON object", at, j)
+			// Text a model wrote that is no JSON object (truncated, invalid):
+			// OpenAI takes any string, so it is kept as is, as a JSON
+			// string, the way answers carry it (ADR-066).
+			call.Function.Arguments, _ = json.Marshal(args)
 		default:
 			call.Function.Arguments = json.RawMessage(strings.TrimSpace(args))
 		}

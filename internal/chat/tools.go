@@ -37,7 +37,8 @@ type ToolFunction struct {
 // ToolCall is one call the model made, in the native shape: Ollama's
 // api.ToolCall (arguments a JSON object) plus OpenAI's id and type. When a
 // model wrote arguments that are not a JSON object, Arguments is that text
-// as a JSON string (answers only; requests want an object).
+// as a JSON string (answers, and requests on the OpenAI route, whose
+// arguments are any string; other requests want an object).
 type ToolCall struct {
 	ID       string       `json:"id"`
 	Type     string       `json:"type,omitempty"` // "function"
@@ -174,7 +175,9 @@ func validateTools(r *Request, bad func(format string, args ...any)) {
 				bad("%s.function.name: required", at)
 			}
 			if a := bytes.TrimSpace(tc.Function.Arguments); len(a) > 0 && !bytes.Equal(a, []byte("null")) && !isJSONObject(a) {
-				bad("%s.function.arguments: want a JSON object", at)
+				if _, text := jsonString(a); !text || !r.textArguments {
+					bad("%s.function.arguments: want a JSON object", at)
+				}
 			}
 		}
 		switch {

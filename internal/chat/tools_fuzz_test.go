@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"lakehouse-go/internal/chat"
@@ -10,37 +11,59 @@ import (
 // FuzzToolRequest: any body through the OpenAI and Ollama routes' tool
 // parsing (tools, tool_choice, tool_calls history, tool results) either is
 // refused or gives a request whose every call has an id, a name and an
-// object for arguments, whose every tool message answers an earlier call,
-// and whose OpenAI form (what chat/openai sends) carries the arguments as
-// a string holding the same JSON. Never a panic.
+// object for arguments (or, on the OpenAI route only, a JSON string holding
+// text that is no JSON object: OpenAI takes any string), whose every tool
+// message answers an earlier call, and whose OpenAI form (what chat/openai
+// sends) carries the arguments as a string holding the same JSON, or that
+// same text. Never a panic.
 func FuzzToolRequest(f *testing.F) {
 	f.Add(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"2"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`)
 	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":{"a":[1]}}}]},{"role":"tool","tool_name":"f","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]}`)
 	f.Add(`{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":7}}],"tool_choice":"required"}`)
 	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":""}}]},{"role":"tool","tool_call_id":"c"}],"tools":null}`)
+	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"city\": \"Par"}}]},{"role":"tool","tool_call_id":"c"}]}`)
+	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"null"}},{"id":"d","type":"function","function":{"name":"g","arguments":" [1] "}}]}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		var reqs []chat.Request
+		type accepted struct {
+			r      chat.Request
+			openai bool
+		}
+		var reqs []accepted
 		var c chat.CompletionRequest
 		if json.Unmarshal([]byte(body), &c) == nil {
 			if r, err := c.ToRequest(); err == nil {
-				reqs = append(reqs, r)
+				reqs = append(reqs, accepted{r, true})
 			}
 		}
 		var o chat.OllamaChatRequest
 		if json.Unmarshal([]byte(body), &o) == nil {
 			if r, err := o.ToRequest(); err == nil {
-				reqs = append(reqs, r)
+				reqs = append(reqs, accepted{r, false})
 			}
 		}
-		for _, r := range reqs {
+		for _, a := range reqs {
+			r := a.r
 			if err := r.Validate(); err != nil {
 				t.Fatalf("accepted, then invalid: %v", err)
 			}
 			seen := map[string]bool{}
 			for i, m := range r.Messages {
 				for _, tc := range m.ToolCalls {
+					if tc.ID == "" || tc.Function.Name == "" {
+						t.Fatalf("messages[%d]: accepted call %+v", i, tc)
+					}
+					var text string
+					if a.openai && json.Unmarshal(tc.Function.Arguments, &text) == nil {
+						// Text that is no JSON object, passed on as is.
+						tt := strings.TrimSpace(text)
+						if tt == "" || (tt[0] == '{' && json.Valid([]byte(tt))) || chat.ArgumentsText(tc.Function.Arguments) != text {
+							t.Fatalf("messages[%d]: text arguments %q as %q", i, text, chat.ArgumentsText(tc.Function.Arguments))
+						}
+						seen[tc.ID] = true
+						continue
+					}
 					var obj map[string]any
-					if tc.ID == "" || tc.Function.Name == "" || json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &obj) != nil {
+					if json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &obj) != nil {
 						t.Fatalf("messages[%d]: accepted call %+v", i, tc)
 					}
 					var back map[string]any

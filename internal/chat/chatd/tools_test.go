@@ -403,8 +403,8 @@ func TestToolBadRequests(t *testing.T) {
 		{"tool_choice unknown", `{"messages":[` + user + `],"tools":[` + timeTool + `],"tool_choice":"always"}`, `tool_choice "always": want auto, none, required`, true},
 		{"tool_choice names no tool", `{"messages":[` + user + `],"tools":[` + timeTool + `],"tool_choice":{"type":"function","function":{"name":"nope"}}}`, `tool_choice.function.name "nope": not one of the tools`, true},
 		{"tool_choice shape", `{"messages":[` + user + `],"tools":[` + timeTool + `],"tool_choice":{"type":"tool"}}`, "tool_choice: want", false},
-		{"arguments not a string", `{"messages":[` + user + `,` + call(`{"name":"f","arguments":{"a":1}}`) + `]}`, "messages[1].tool_calls[0].function.arguments: want a string holding a JSON object", false},
-		{"arguments not JSON", `{"messages":[` + user + `,` + call(`{"name":"f","arguments":"{a:1"}`) + `]}`, "messages[1].tool_calls[0].function.arguments: want a string holding a JSON object", false},
+		{"arguments not a string", `{"messages":[` + user + `,` + call(`{"name":"f","arguments":{"a":1}}`) + `]}`, "messages[1].tool_calls[0].function.arguments: want a string", false},
+		{"arguments a number", `{"messages":[` + user + `,` + call(`{"name":"f","arguments":7}`) + `]}`, "messages[1].tool_calls[0].function.arguments: want a string", false},
 		{"call without name", `{"messages":[` + user + `,` + call(`{"arguments":"{}"}`) + `]}`, "messages[1].tool_calls[0].function.name: required", false},
 		{"call without type", `{"messages":[` + user + `,{"role":"assistant","tool_calls":[{"id":"c1","function":{"name":"f","arguments":"{}"}}]}]}`, `messages[1].tool_calls[0].type: want "function"`, false},
 		{"call without id", `{"messages":[` + user + `,{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}]}`, "messages[1].tool_calls[0].id: required", true},
@@ -478,4 +478,104 @@ func sameJSON(a, b string) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// TestToolHistoryTextArguments: OpenAI takes any string as a history call's
+// arguments, and models do write truncated or invalid JSON there, which
+// chatd answers as is; sent back on the OpenAI route it reaches an
+// OpenAI-compatible upstream unchanged. Ollama wants an object: named, it
+// is a 400 naming the call; auto moves on to the next provider, as for a
+// tool_choice Ollama cannot enforce. The native route still wants an
+// object.
+func TestToolHistoryTextArguments(t *testing.T) {
+	const args = `{"city": "Par`
+	history := func() []map[string]any {
+		return []map[string]any{
+			{"role": "user", "content": "Weather in Paris?"},
+			{"role": "assistant", "content": nil, "tool_calls": []map[string]any{
+				{"id": "call_ok", "type": "function", "function": map[string]any{"name": "get_time", "arguments": timeAr}},
+				{"id": "call_cut", "type": "function", "function": map[string]any{"name": "get_weather", "arguments": args}}}},
+			{"role": "tool", "tool_call_id": "call_ok", "content": "12:00"},
+			{"role": "tool", "tool_call_id": "call_cut", "content": "error: arguments are not valid JSON"},
+		}
+	}
+	ol := chattest.NewOllama(chattest.Script{Tokens: []string{"from ollama"}})
+	defer ol.Close()
+	oa := chattest.NewOpenAI(chattest.Script{Tokens: []string{"from opencode"}})
+	defer oa.Close()
+	cfg := config(t)
+	configure(t, cfg, "ollama", ol.URL)
+	configure(t, cfg, "opencode", oa.Base())
+	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
+	e := start(t, cfg)
+
+	sentArgs := func(body []byte) []string {
+		var r struct {
+			Messages []struct {
+				ToolCalls []struct {
+					Function struct {
+						Arguments json.RawMessage `json:"arguments"`
+					} `json:"function"`
+				} `json:"tool_calls"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("upstream body: %v: %s", err, body)
+		}
+		var out []string
+		for _, m := range r.Messages {
+			for _, tc := range m.ToolCalls {
+				out = append(out, string(tc.Function.Arguments))
+			}
+		}
+		return out
+	}
+	wantArgs := []string{`"{\"tz\":\"Europe/Paris\"}"`, `"{\"city\": \"Par"`}
+
+	// Pinned to the OpenAI-compatible provider, streamed and not: the text
+	// arrives byte for byte.
+	for _, stream := range []bool{false, true} {
+		resp := e.post(t, chat.RouteCompletions, map[string]any{"model": "opencode/m", "messages": history(), "tools": rawTools(), "stream": stream})
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "from opencode") {
+			t.Fatalf("opencode, stream %v: %d %s", stream, resp.StatusCode, b)
+		}
+		calls := oa.Calls()
+		if got := sentArgs(calls[len(calls)-1].Body); !reflect.DeepEqual(got, wantArgs) {
+			t.Fatalf("opencode, stream %v: upstream got arguments %q, want %q", stream, got, wantArgs)
+		}
+	}
+
+	// Pinned to Ollama: 400 naming the call; nothing reaches Ollama.
+	msg := errBody(t, e.post(t, chat.RouteCompletions, map[string]any{"model": "ollama/m", "messages": history(), "tools": rawTools()}), 400, "invalid")
+	if !strings.Contains(msg, "messages[1].tool_calls[1].function.arguments: Ollama wants a JSON object") {
+		t.Fatalf("named ollama: %q", msg)
+	}
+	if n := len(ol.Calls()); n != 0 {
+		t.Fatalf("ollama got %d calls", n)
+	}
+
+	// Auto: Ollama is skipped, the next provider answers with the text intact.
+	before := len(oa.Calls())
+	resp := e.post(t, chat.RouteCompletions, map[string]any{"messages": history(), "tools": rawTools()})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get(chat.ProviderHeader) != "opencode" || !strings.Contains(string(b), "from opencode") {
+		t.Fatalf("auto: %d %s", resp.StatusCode, b)
+	}
+	calls := oa.Calls()
+	if len(calls) != before+1 || len(ol.Calls()) != 0 {
+		t.Fatalf("auto: opencode %d calls (before %d), ollama %d", len(calls), before, len(ol.Calls()))
+	}
+	if got := sentArgs(calls[len(calls)-1].Body); !reflect.DeepEqual(got, wantArgs) {
+		t.Fatalf("auto: upstream got arguments %q, want %q", got, wantArgs)
+	}
+
+	// The native route's arguments are still an object.
+	nat := `{"messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"city\": \"Par"}}]}]}`
+	msg = errBody(t, e.post(t, chat.RouteChat, nat), 400, "invalid")
+	if !strings.Contains(msg, "messages[1].tool_calls[0].function.arguments: want a JSON object") {
+		t.Fatalf("native: %q", msg)
+	}
 }

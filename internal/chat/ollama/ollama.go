@@ -46,7 +46,9 @@ type chatRequest struct {
 // api.ToolCall (arguments an object, the id kept), results as tool
 // messages with tool_call_id and tool_name. Ollama cannot force a call:
 // tool_choice "required" or a named function is an *chat.UnsupportedError
-// (auto falls back), "none" sends no tools.
+// (auto falls back), "none" sends no tools. History arguments that are text,
+// not a JSON object (the OpenAI route takes any string), cannot be sent
+// either: also an *chat.UnsupportedError, never rewritten to {}.
 func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.ChunkStream, error) {
 	stream := true
 	areq := chatRequest{ChatRequest: api.ChatRequest{Model: req.Model, Stream: &stream, Options: map[string]any{}}}
@@ -72,7 +74,7 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 		for j, tc := range m.ToolCalls {
 			call := api.ToolCall{ID: tc.ID, Function: api.ToolCallFunction{Index: j, Name: tc.Function.Name}}
 			if err := json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &call.Function.Arguments); err != nil {
-				return nil, &chat.UnsupportedError{Message: fmt.Sprintf("messages[%d].tool_calls[%d].function.arguments: Ollama wants a JSON object", i, j)}
+				return nil, &chat.UnsupportedError{Message: fmt.Sprintf("messages[%d].tool_calls[%d].function.arguments: Ollama wants a JSON object; these are text that is not one (sent as is to OpenAI-compatible providers only)", i, j)}
 			}
 			am.ToolCalls = append(am.ToolCalls, call)
 		}
