@@ -664,12 +664,17 @@ func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
 		return nil, errs.E(op, errs.Invalid, "line 1: the header is not valid UTF-8 (the file must be UTF-8 encoded)")
 	}
 	h := &csvHeader{delim: guessDelimiter(line)}
-	names, err := parseHeader(line, byte(h.delim))
+	r := csv.NewReader(strings.NewReader(line))
+	r.Comma = h.delim
+	r.LazyQuotes = true
+	names, err := r.Read()
 	if err != nil {
-		return nil, err
+		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1: the header cannot be parsed: %v", err))
 	}
 	seen := map[string]int{}
 	for i, n := range names {
+		n = strings.TrimSpace(n)
+		names[i] = n
 		if n == "" {
 			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1, column %d: empty column name in the header", i+1))
 		}
@@ -694,78 +699,6 @@ func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
 		}
 	}
 }
-
-// parseHeader splits the header line into column names as DuckDB's CSV
-// reader does with quote and escape '"' (checked against it by
-// FuzzCSVHeader): a name is quoted when its field starts with '"', or with
-// one blank and '"' (`"id", "name"`; two blanks make the quotes part of an
-// unquoted name, as for DuckDB); "" inside quotes is a quote; after the
-// closing quote only blanks may come before the delimiter (a blank and
-// another quoted part are joined to the name, as DuckDB joins them);
-// quotes inside an unquoted name are kept. Each name is then trimmed of
-// blanks and other space separators (U+00A0, U+3000, ...; not tabs),
-// quoted or not. A header DuckDB's reader refuses (text after a closing
-// quote, a quote left open) is a located Invalid error.
-func parseHeader(line string, delim byte) ([]string, error) {
-	fail := func(col, at int, format string, a ...any) error {
-		return errs.E("ingest", errs.Invalid, fmt.Sprintf("line 1, column %d: ", col)+fmt.Sprintf(format, a...)+fmt.Sprintf(" (byte %d of the header)", at+1))
-	}
-	var names []string
-	var name []byte
-	i := 0
-	for {
-		col := len(names) + 1
-		name = name[:0]
-		quoted := i < len(line) && line[i] == '"' || i+1 < len(line) && line[i] == ' ' && line[i+1] == '"'
-		if !quoted {
-			j := strings.IndexByte(line[i:], delim)
-			if j < 0 {
-				j = len(line) - i
-			}
-			name = append(name, line[i:i+j]...)
-			i += j
-		} else {
-			if line[i] == ' ' {
-				i++
-			}
-			for part := true; part; part = i < len(line) && line[i] == '"' {
-				open := i
-				i++ // the opening quote
-				for {
-					j := strings.IndexByte(line[i:], '"')
-					if j < 0 {
-						return nil, fail(col, open, "the quote is not closed on the header line (a column name cannot span lines)")
-					}
-					name = append(name, line[i:i+j]...)
-					i += j + 1
-					if i >= len(line) || line[i] != '"' {
-						break
-					}
-					name = append(name, '"') // "" is a quote
-					i++
-				}
-				for i < len(line) && line[i] == ' ' {
-					name = append(name, ' ')
-					i++
-				}
-			}
-			if i < len(line) && line[i] != delim {
-				r, _ := utf8.DecodeRuneInString(line[i:])
-				return nil, fail(col, i, "%q after the closing quote of the column name (only blanks may come before the delimiter %q)", r, rune(delim))
-			}
-		}
-		names = append(names, strings.TrimFunc(string(name), isSpaceSeparator))
-		if i >= len(line) {
-			return names, nil
-		}
-		i++ // the delimiter
-	}
-}
-
-// isSpaceSeparator: what DuckDB trims from a header name (a blank, U+00A0,
-// U+2003, U+3000 and the other Unicode space separators; not tabs or
-// other control characters, which are refused in a name).
-func isSpaceSeparator(r rune) bool { return unicode.Is(unicode.Zs, r) }
 
 // readLine reads one line (without the newline), refusing lines longer than max.
 func readLine(br *bufio.Reader, maxLine int) (string, error) {
@@ -985,9 +918,6 @@ func diagnoseCSV(path string, h *csvHeader, maxLine int) error {
 			return nil
 		}
 		var pe *csv.ParseError
-		if errors.As(err, &pe) && pe.StartLine == 1 {
-			continue // the header, read by parseHeader (Go's reader refuses `"id", "name"`)
-		}
 		if errors.As(err, &pe) {
 			if errors.Is(pe.Err, csv.ErrFieldCount) {
 				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: expected %d columns (as in the header), found %d", pe.StartLine, len(h.names), len(rec)))

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"lakehouse-go/internal/errs"
 )
@@ -369,77 +368,6 @@ func FuzzAppendTemporalNested(f *testing.F) {
 					}
 				}
 			}
-		}
-	})
-}
-
-// FuzzCSVHeader: ingestd's header parse against DuckDB's reader, on a
-// file whose data row repeats the header line: a header ingestd accepts
-// is read by DuckDB with the same names; a header DuckDB reads with names
-// ingestd allows (non-empty, no control characters, distinct) is accepted.
-func FuzzCSVHeader(f *testing.F) {
-	for _, s := range []string{
-		`"id", "name"`,
-		`"id",  "name"`,
-		`"id" , "name"  `,
-		` "id","name"`,
-		`id, name`,
-		`"a""b", "c d"`,
-		`a,"b" "c"`,
-		`a,"b"x`,
-		`a, "b`,
-		`x"id", name`,
-		"\"\u00a0id\u3000\",b",
-		"\u00a0\"a\",b",
-		"\u2028a\u2029,\u200bb\u200b,\u1680c\u205f,\ufeffd\u202f",
-		"a,\u0085e\u000b",
-		"\"\u2028a\u2029\",\" \u200bb\u2000\"",
-		"a\t \"b\"\t\"c\"",
-		`a; "b";c`,
-		`a| "b" |c`,
-		`"id"\t,b`,
-	} {
-		f.Add(s)
-	}
-	c := fuzzConverter(f)
-	f.Fuzz(func(t *testing.T, line string) {
-		if strings.ContainsAny(line, "\r\n\x00") || !utf8.ValidString(line) || strings.TrimSpace(line) == "" || len(line) > 200 {
-			t.Skip()
-		}
-		path := filepath.Join(t.TempDir(), "in.csv")
-		if err := os.WriteFile(path, []byte(line+"\n"+line+"\n"), 0o600); err != nil {
-			t.Skip()
-		}
-		h, err := readCSVHeader(path, defaultMaxLine)
-		if err != nil && !errs.Is(err, errs.Invalid) {
-			t.Fatalf("%q: %v (%s), want invalid", line, err, errs.KindOf(err))
-		}
-		dh := &csvHeader{delim: guessDelimiter(line)}
-		cols, derr := c.describe(context.Background(), c.csvReader(path, dh, nil, nil, defaultMaxLine, false))
-		if derr != nil {
-			return // DuckDB refuses the file: whatever ingestd says
-		}
-		var duck []string
-		for _, col := range cols {
-			duck = append(duck, col.Name)
-		}
-		if err == nil {
-			if strings.Join(h.names, "\x00") != strings.Join(duck, "\x00") {
-				t.Fatalf("%q: ingestd reads names %q, DuckDB %q", line, h.names, duck)
-			}
-			return
-		}
-		// DuckDB read it: ingestd must too, unless a name breaks its rules
-		// (DuckDB renames an empty name to columnN and a duplicate to x_1).
-		if strings.Contains(errs.Message(err), "quote") {
-			seen := map[string]bool{}
-			for _, n := range duck {
-				if badName(n) || seen[strings.ToLower(n)] || regexp.MustCompile(`^column\d+$|_\d+$`).MatchString(n) {
-					return
-				}
-				seen[strings.ToLower(n)] = true
-			}
-			t.Fatalf("%q: refused (%s), DuckDB reads names %q", line, errs.Message(err), duck)
 		}
 	})
 }

@@ -522,22 +522,6 @@ func TestJSONDocumentEndToEnd(t *testing.T) {
 	}
 }
 
-// TestQuotedHeaderWithBlanks: a header written `"id", "name"` (a blank
-// after each comma) is read as DuckDB reads it, names id and name, on
-// create and on append; it was refused by ingestd's own header parse.
-func TestQuotedHeaderWithBlanks(t *testing.T) {
-	st := startStack(t, config(t))
-	if a := st.upload(t, "name=people", "p.csv", []byte("\"id\", \"name\"\n1, \"bob\"\n")); a.Status != 200 || !strings.Contains(string(a.Body), `{"name":"name","type":"VARCHAR"}`) {
-		t.Fatalf("create: %d %s", a.Status, a.Body)
-	}
-	if a := st.upload(t, "name=people&mode=append", "p2.csv", []byte("\"id\", \"name\"\n2, \"ann\"\n")); a.Status != 200 {
-		t.Fatalf("append: %d %s", a.Status, a.Body)
-	}
-	if got := st.scalar(t, "SELECT string_agg(id || name, ',' ORDER BY id) FROM people"); got != "1bob,2ann" {
-		t.Fatalf("rows = %v", got)
-	}
-}
-
 // TestByteOrderMark: a UTF-8 BOM before a JSONL or CSV upload is not
 // data (a JSONL file with one was refused: "BOM is not supported").
 func TestByteOrderMark(t *testing.T) {
