@@ -105,18 +105,7 @@ func TestCompactKeepsIndex(t *testing.T) {
 		{Query: "zqlast copy of five", Datasets: []string{"docs"}, Mode: "hybrid", K: 5},
 		{Query: "warehouse", Datasets: []string{"docs"}, Mode: "hybrid", K: 60, Where: "n >= 30"},
 	}
-	search := func(q matrix.SearchRequest) string {
-		t.Helper()
-		res, err := st.mx.Search(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(res.Results))
-		for i, r := range res.Results {
-			parts[i] = r.ID + "=" + mustJSON(r.Row)
-		}
-		return strings.Join(parts, " ")
-	}
+	search := func(q matrix.SearchRequest) string { t.Helper(); return searchLine(t, st, q) }
 	before := make([]string, len(queries))
 	for i, q := range queries {
 		before[i] = search(q)
@@ -275,18 +264,7 @@ func TestCompactOverAppendsKeepsIndex(t *testing.T) {
 			return nil
 		}
 	}
-	search := func(q matrix.SearchRequest) string {
-		t.Helper()
-		res, err := st.mx.Search(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(res.Results))
-		for i, r := range res.Results {
-			parts[i] = r.ID + "=" + mustJSON(r.Row)
-		}
-		return strings.Join(parts, " ")
-	}
+	search := func(q matrix.SearchRequest) string { t.Helper(); return searchLine(t, st, q) }
 	checkRows := func(from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
@@ -387,4 +365,19 @@ func TestCompactOverAppendsKeepsIndex(t *testing.T) {
 		t.Fatalf("append after: %+v, %d texts", s, counter.inputs.Load())
 	}
 	checkRows(56, 60)
+}
+
+// searchLine is a search's answer as one comparable line: each result's
+// id and hydrated row, in order.
+func searchLine(t *testing.T, st *stack, q matrix.SearchRequest) string {
+	t.Helper()
+	res, err := st.mx.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := make([]string, len(res.Results))
+	for i, r := range res.Results {
+		parts[i] = r.ID + "=" + mustJSON(r.Row)
+	}
+	return strings.Join(parts, " ")
 }
