@@ -48,6 +48,13 @@ type Store struct {
 	lock           *os.File
 	log            *slog.Logger
 	sp             *spares // temp files made ahead (spare.go)
+	// dirs orders the making of a key's missing directories (publish's
+	// slow path, shared) against Delete's removal of the directories it
+	// leaves empty (exclusive): without it a Put could lose the race to
+	// concurrent Deletes of sibling keys again and again (CI saw 64
+	// attempts in a row lose on a slow disk). A Put whose parent exists
+	// never takes it.
+	dirs sync.RWMutex
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -203,39 +210,21 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 // fsynced after the rename. tmp is gone when publish returns, whatever
 // happened. Put and the short-circuit socket's commit (Write.Commit) both
 // end here.
-// publishAttempts bounds publish's retries when a concurrent Delete keeps
-// removing the empty directories of the key's path (the ingest markers of
-// one dataset come and go under _ingest/pending/<name>/).
-const publishAttempts = 64
-
 func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 	parent := filepath.Dir(final)
-	var err error
-	for attempt := 0; ; attempt++ {
-		// The parent usually exists: try first, make it only on ENOENT.
-		if attempt > 0 {
-			if err := s.mkdirAll(parent); err != nil {
-				if errors.Is(err, fs.ErrNotExist) && attempt < publishAttempts {
-					continue // a concurrent Delete removed a directory on the way: again
-				}
-				os.Remove(tmp)
-				return s.pathErr(op, key, err)
-			}
-		}
-		if createOnly {
-			err = unix.Link(tmp, final)
-		} else {
-			// unix.Rename, not os.Rename: the latter lstats final first to
-			// refuse a directory there, which rename(2) of a file does itself
-			// (EISDIR).
-			err = unix.Rename(tmp, final)
-		}
+	// The parent usually exists: try without the lock first.
+	err := s.place(tmp, final, createOnly)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A missing parent, or a concurrent Delete removed it: make it and
+		// place the file while no Delete can remove directories.
+		s.dirs.RLock()
+		err = s.mkdirAll(parent)
 		if err == nil {
-			break
+			err = s.place(tmp, final, createOnly)
 		}
-		if errors.Is(err, fs.ErrNotExist) && attempt < publishAttempts {
-			continue // a missing parent, or a concurrent Delete removed it: make it
-		}
+		s.dirs.RUnlock()
+	}
+	if err != nil {
 		os.Remove(tmp)
 		if createOnly && errors.Is(err, fs.ErrExist) {
 			if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
@@ -252,6 +241,17 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
 	}
 	return nil
+}
+
+// place makes tmp the file at final: link(2) create-only (fails when final
+// exists), rename(2) otherwise. unix.Rename, not os.Rename: the latter
+// lstats final first to refuse a directory there, which rename(2) of a file
+// does itself (EISDIR).
+func (s *Store) place(tmp, final string, createOnly bool) error {
+	if createOnly {
+		return unix.Link(tmp, final)
+	}
+	return unix.Rename(tmp, final)
 }
 
 // copyBody streams r into f and h (storage.CopyToFile, the write loop
@@ -470,6 +470,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
 	}
+	s.dirs.Lock()
+	defer s.dirs.Unlock()
 	for d := parent; d != s.data && strings.HasPrefix(d, s.data); d = filepath.Dir(d) {
 		if os.Remove(d) != nil {
 			break

@@ -1,7 +1,7 @@
 // Package miniotest runs a real MinIO server for tests: found at $MINIO_BIN
 // or /root/.cache/lakehouse/bin/minio (scripts/ensure-minio.sh builds it),
 // started on 127.0.0.1 with free ports for the API and the console, a temp
-// data dir and generated root credentials, waited on (/minio/health/ready),
+// data dir and generated root credentials, waited on (/minio/health/ready and a signed request),
 // given a bucket, and stopped when the test ends. Without the binary the
 // test is skipped, unless LH_REQUIRE_MINIO=1 (CI), where it fails.
 package miniotest
@@ -145,7 +145,7 @@ func (s *Server) Restart() error {
 		resp, err := hc.Get("http://" + s.Addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && s.serving() {
 				return nil
 			}
 		}
@@ -156,6 +156,31 @@ func (s *Server) Restart() error {
 		}
 	}
 	return fmt.Errorf("minio not ready on %s after 60 s: %s", s.Addr, s.logs.String())
+}
+
+// serving reports whether MinIO answers signed requests: /minio/health/ready
+// says 200 a moment before they stop failing with "Server not initialized
+// yet" (CI saw a PUT through storaged refused right after a Restart), so
+// readiness is a ListBuckets and, once the bucket exists, a HEAD of a
+// missing object in it answered with NoSuchKey.
+func (s *Server) serving() bool {
+	c, err := s.NewClient()
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	buckets, err := c.ListBuckets(ctx)
+	if err != nil {
+		return false
+	}
+	for _, b := range buckets {
+		if b.Name == s.Bucket {
+			_, err := c.StatObject(ctx, s.Bucket, "miniotest-readiness-probe", minio.StatObjectOptions{})
+			return minio.ToErrorResponse(err).Code == "NoSuchKey"
+		}
+	}
+	return true
 }
 
 // Stop kills the server (SIGKILL: an outage, not a clean shutdown) and
