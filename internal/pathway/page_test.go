@@ -94,6 +94,13 @@ func TestHTTPTracePages(t *testing.T) {
 	if len(p.Steps) != 0 || p.Next != nil || p.Total != 2500 {
 		t.Fatalf("after the last step: %+v", p)
 	}
+	// The largest index: its successor overflowed int (a 500 before).
+	for _, after := range []string{"9223372036854775806", "9223372036854775807"} {
+		p = getTrace(t, base+pathway.TracesPath+"/long?after="+after)
+		if len(p.Steps) != 0 || p.Next != nil || p.Total != 2500 {
+			t.Fatalf("after=%s: %+v", after, p)
+		}
+	}
 
 	for _, tc := range []struct{ query, msg string }{
 		{"limit=0", "limit"},

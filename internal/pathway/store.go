@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -939,7 +940,10 @@ func parseTraceOptions(opts TraceOptions) (start, limit int, err error) {
 		if err != nil || n < 0 {
 			return 0, 0, errs.Errorf(op, errs.Invalid, "after %q: want a step index (the previous page's next)", opts.After)
 		}
-		start = n + 1
+		// n+1 without overflow: after=9223372036854775807 made start
+		// negative and the page slice panicked (a 500). Any index past
+		// the end is an empty last page.
+		start = min(n, math.MaxInt-1) + 1
 	}
 	switch {
 	case opts.Limit < 0 || opts.Limit > MaxTraceLimit:
