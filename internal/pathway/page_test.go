@@ -267,3 +267,40 @@ func TestHTTPRepeatedQueryParams(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPDeleteAllParams: DELETE /v1/pathway/memories takes only the ids;
+// limit, order, after or a parameter it does not know is a 400 naming it,
+// and nothing is deleted (limit=1 deleted the whole scope, a misspelt
+// agent_id every agent's memories).
+func TestHTTPDeleteAllParams(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	for _, a := range []string{"x", "y"} {
+		if code, body := do(t, "POST", base+pathway.MemoriesPath, `{"user_id":"u","agent_id":"`+a+`","infer":false,"text":"note `+a+`"}`); code != 200 {
+			t.Fatalf("add: %d %s", code, body)
+		}
+	}
+	for _, tc := range []struct{ query, msg string }{
+		{"user_id=u&limit=1", "limit: not a parameter of delete-all"},
+		{"user_id=u&order=id", "order: not a parameter of delete-all"},
+		{"user_id=u&order=id&after=a", "after: not a parameter of delete-all"},
+		{"user_id=u&agentid=x", `"agentid": unknown parameter`},
+		{"user_id=u&agent_id=x&confirm", `"confirm": unknown parameter`},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			code, body := do(t, "DELETE", base+pathway.MemoriesPath+"?"+tc.query, "")
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.msg) || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+	if p := getMemories(t, base+pathway.MemoriesPath+"?user_id=u"); len(p.Results) != 2 {
+		t.Fatalf("after the refused deletes: %+v", p)
+	}
+	code, body := do(t, "DELETE", base+pathway.MemoriesPath+"?user_id=u&agent_id=x", "")
+	if code != 200 || !strings.Contains(body, `"deleted":1`) {
+		t.Fatalf("delete agent x: %d %s", code, body)
+	}
+}

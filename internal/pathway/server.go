@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -119,7 +120,25 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
-	sc, _, err := scopeOf(r, "pathway.delete_all")
+	const op = "pathway.delete_all"
+	// Only the ids select what is deleted. Any other parameter is refused
+	// rather than ignored: DELETE ?user_id=u&limit=5 deleted all of u's
+	// memories, and a misspelt id (?user_id=u&agentid=x) every agent's.
+	var p []string
+	for name := range r.URL.Query() {
+		switch name {
+		case "user_id", "agent_id", "run_id":
+		case "limit", "order", "after":
+			p = append(p, fmt.Sprintf("%s: not a parameter of delete-all, which deletes every memory of the scope", name))
+		default:
+			p = append(p, fmt.Sprintf("%q: unknown parameter; delete-all takes user_id, agent_id, run_id", name))
+		}
+	}
+	slices.Sort(p)
+	if err := problems(op, p); err != nil {
+		return err
+	}
+	sc, _, err := scopeOf(r, op)
 	if err != nil {
 		return err
 	}
