@@ -99,12 +99,10 @@ func (c *Client) History(ctx context.Context, id string) ([]HistoryEntry, error)
 }
 
 // Search implements Service.Search.
-func (c *Client) Search(ctx context.Context, req SearchRequest) ([]SearchResult, error) {
+func (c *Client) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
 	var out SearchResponse
-	if err := c.base.JSON(ctx, http.MethodPost, SearchPath, req, &out); err != nil {
-		return nil, err
-	}
-	return out.Results, nil
+	err := c.base.JSON(ctx, http.MethodPost, SearchPath, req, &out)
+	return out, err
 }
 
 // AppendTrace implements Service.AppendTrace.

@@ -169,7 +169,7 @@ func TestPendingWriteInvisibleUntilDurable(t *testing.T) {
 			if lr, _ := s.List(ctx, u, ListOptions{}); len(lr.Results) != 0 {
 				t.Fatalf("pending add visible to List: %+v", lr.Results)
 			}
-			if rs, _ := s.Search(ctx, SearchRequest{Query: "coffee", Scope: u}); len(rs) != 0 {
+			if rs, _ := s.Search(ctx, SearchRequest{Query: "coffee", Scope: u}); len(rs.Results) != 0 {
 				t.Fatalf("pending add visible to Search: %+v", rs)
 			}
 			if _, err := s.Get(ctx, "m001"); !errs.Is(err, errs.NotFound) {

@@ -304,3 +304,105 @@ func TestHTTPDeleteAllParams(t *testing.T) {
 		t.Fatalf("delete agent x: %d %s", code, body)
 	}
 }
+
+// TestHTTPSearchPages: a search ranks more than MaxLimit memories; limit
+// is one page, next (absent on the last page) passed as after gives the
+// following results (ADR-053). Every memory is listed exactly once, in
+// rank order across pages, ties of score by id; the threshold holds on
+// every page; a malformed after is a 400.
+func TestHTTPSearchPages(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	const n = 2300
+	for done := 0; done < n; {
+		k := min(n-done, pathway.MaxMessages)
+		var b strings.Builder
+		b.WriteString(`{"user_id":"u","infer":false,"messages":[`)
+		for i := 0; i < k; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			// 40 distinct texts: many memories tie on score.
+			fmt.Fprintf(&b, `{"role":"user","content":"tea note %d"}`, (done+i)%40)
+		}
+		b.WriteString("]}")
+		if code, body := do(t, "POST", base+pathway.MemoriesPath, b.String()); code != 200 {
+			t.Fatalf("add: %d %s", code, body)
+		}
+		done += k
+	}
+	type page struct {
+		Results []struct {
+			ID    string  `json:"id"`
+			Score float64 `json:"score"`
+		} `json:"results"`
+		Next *string `json:"next"`
+	}
+	search := func(body string) page {
+		t.Helper()
+		code, b := do(t, "POST", base+pathway.SearchPath, body)
+		if code != 200 {
+			t.Fatalf("search %s: %d %s", body, code, b)
+		}
+		var p page
+		if err := json.Unmarshal([]byte(b), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	all := func(limit int, threshold float64) (seen map[string]bool, pages int) {
+		seen = map[string]bool{}
+		after := ""
+		lastScore, lastID := 2.0, ""
+		for {
+			p := search(fmt.Sprintf(`{"query":"green tea","user_id":"u","limit":%d,"threshold":%g,"after":%q}`, limit, threshold, after))
+			pages++
+			if len(p.Results) > limit || len(p.Results) == 0 && p.Next != nil {
+				t.Fatalf("page %d: %d results, next %v", pages, len(p.Results), p.Next)
+			}
+			for _, r := range p.Results {
+				if seen[r.ID] {
+					t.Fatalf("page %d: %s listed twice", pages, r.ID)
+				}
+				if r.Score > lastScore || r.Score == lastScore && r.ID <= lastID {
+					t.Fatalf("page %d: %s %v after %s %v: not in rank order", pages, r.ID, r.Score, lastID, lastScore)
+				}
+				if threshold != 0 && r.Score < threshold {
+					t.Fatalf("page %d: score %v under the threshold %v", pages, r.Score, threshold)
+				}
+				seen[r.ID] = true
+				lastScore, lastID = r.Score, r.ID
+			}
+			if p.Next == nil {
+				return seen, pages
+			}
+			after = *p.Next
+		}
+	}
+	if seen, pages := all(pathway.MaxLimit, 0); len(seen) != n || pages != 3 {
+		t.Fatalf("limit %d: %d memories in %d pages, want %d in 3", pathway.MaxLimit, len(seen), pages, n)
+	}
+	if seen, pages := all(7, 0); len(seen) != n || pages != (n+6)/7 {
+		t.Fatalf("limit 7: %d memories in %d pages", len(seen), pages)
+	}
+	// A threshold keeps some texts only; paging does not change which.
+	withT, _ := all(pathway.MaxLimit, 0.5)
+	if first := search(`{"query":"green tea","user_id":"u","limit":1000,"threshold":0.5}`); len(withT) == 0 || len(withT) == n || len(first.Results) != min(len(withT), 1000) {
+		t.Fatalf("threshold 0.5: %d memories paged, first page %d", len(withT), len(first.Results))
+	}
+	// The whole ranking in one page has no next.
+	if p := search(fmt.Sprintf(`{"query":"green tea","user_id":"u","limit":%d}`, 3)); p.Next == nil {
+		t.Fatal("a partial page without next")
+	}
+	for _, after := range []string{"x", "0.5", "/id", "0.5/", "NaN/id", "Inf/id", "0.5/a\x00b", `0.5/` + strings.Repeat("a", pathway.MaxIDLen+1)} {
+		t.Run("after="+after, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"query": "tea", "user_id": "u", "after": after})
+			code, b := do(t, "POST", base+pathway.SearchPath, string(body))
+			var e errs.Body
+			json.Unmarshal([]byte(b), &e)
+			if code != 400 || e.Error.Kind != "invalid" || !strings.Contains(e.Error.Message, "after") || e.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, b)
+			}
+		})
+	}
+}

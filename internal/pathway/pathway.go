@@ -18,6 +18,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -338,9 +340,43 @@ type HistoryResponse struct {
 // SearchRequest is the body of POST /v1/pathway/search.
 type SearchRequest struct {
 	Query     string  `json:"query"`
-	Limit     int     `json:"limit,omitempty"`     // default 100, at most 1000
+	Limit     int     `json:"limit,omitempty"`     // per page: default 100, at most 1000
 	Threshold float64 `json:"threshold,omitempty"` // drop results scoring below it
+	// After is the previous page's Next: only the results ranked after
+	// it (ADR-053). "" = from the best.
+	After string `json:"after,omitempty"`
 	Scope
+}
+
+// searchCursor is a decoded SearchRequest.After: the score and id of the
+// last result of the previous page. Results are ranked by score, then id,
+// so "after" is every result with a lower score, or the same score and a
+// greater id.
+type searchCursor struct {
+	score float64
+	id    string
+}
+
+func (c searchCursor) String() string {
+	return strconv.FormatFloat(c.score, 'g', -1, 64) + "/" + c.id
+}
+
+// parseSearchCursor decodes "<score>/<id>" (ids never hold '/').
+func parseSearchCursor(s string) (searchCursor, bool) {
+	sc, id, ok := strings.Cut(s, "/")
+	if !ok || id == "" || checkID(id) != "" {
+		return searchCursor{}, false
+	}
+	f, err := strconv.ParseFloat(sc, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return searchCursor{}, false
+	}
+	return searchCursor{score: f, id: id}, true
+}
+
+// before reports whether a result (score, id) ranks after the cursor.
+func (c searchCursor) before(score float64, id string) bool {
+	return score < c.score || score == c.score && id > c.id
 }
 
 // Validate checks the request.
@@ -358,6 +394,9 @@ func (r *SearchRequest) Validate() error {
 	if r.Threshold < -1 || r.Threshold > 1 {
 		p = append(p, "threshold: want -1..1")
 	}
+	if _, ok := parseSearchCursor(r.After); r.After != "" && !ok {
+		p = append(p, fmt.Sprintf("after %q: want the previous page's next", r.After))
+	}
 	return problems("pathway.search", p)
 }
 
@@ -367,9 +406,12 @@ type SearchResult struct {
 	Score float64 `json:"score"`
 }
 
-// SearchResponse answers POST /v1/pathway/search, best first.
+// SearchResponse answers POST /v1/pathway/search: one page, best first.
+// Next (absent on the last page) is the value to pass as after for the
+// results that follow (ADR-053).
 type SearchResponse struct {
 	Results []SearchResult `json:"results"`
+	Next    string         `json:"next,omitempty"`
 }
 
 // Step is one step of an agent run (a Langfuse observation, roughly).
@@ -482,9 +524,11 @@ type Service interface {
 	// History returns every ADD/UPDATE/DELETE of a memory, oldest first,
 	// also after it was deleted. Errors: NotFound (never existed).
 	History(ctx context.Context, id string) ([]HistoryEntry, error)
-	// Search ranks the scope's memories by cosine similarity to the query.
+	// Search ranks the scope's memories by cosine similarity to the query
+	// (ties by id) and returns one page: at most req.Limit results ranked
+	// after req.After, with Next set when more follow.
 	// Errors: Invalid, TooLarge, Unavailable (embedder).
-	Search(ctx context.Context, req SearchRequest) ([]SearchResult, error)
+	Search(ctx context.Context, req SearchRequest) (SearchResponse, error)
 	// AppendTrace appends steps to a run. Errors: Invalid, TooLarge, Unavailable.
 	AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendResponse, error)
 	// Trace returns a page of a run's steps in append order, from the step

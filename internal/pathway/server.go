@@ -209,7 +209,7 @@ func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, SearchResponse{Results: res})
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {

@@ -86,7 +86,8 @@ func TestHTTPMemories(t *testing.T) {
 	if err != nil || len(h) != 2 || h[1].Event != "UPDATE" || *h[1].OldMemory != "Is vegetarian and I live in Lisbon" || *h[1].NewMemory != "Is vegan" {
 		t.Fatalf("history: %+v %v", h, err)
 	}
-	rs, err := c.Search(ctx, pathway.SearchRequest{Query: "vegan food", Scope: pathway.Scope{UserID: "alice"}, Limit: 1})
+	sr, err := c.Search(ctx, pathway.SearchRequest{Query: "vegan food", Scope: pathway.Scope{UserID: "alice"}, Limit: 1})
+	rs := sr.Results
 	if err != nil || len(rs) != 1 || rs[0].ID != id || rs[0].Score <= 0 {
 		t.Fatalf("search: %+v %v", rs, err)
 	}

@@ -882,20 +882,25 @@ func (s *Store) History(ctx context.Context, id string) ([]HistoryEntry, error) 
 	return slices.Clone(h), nil
 }
 
-// Search implements Service.Search.
-func (s *Store) Search(ctx context.Context, req SearchRequest) ([]SearchResult, error) {
+// Search implements Service.Search. A page is cut from the ranking by
+// (score, id) after the cursor, so paging needs no server state: a memory
+// that is neither changed nor deleted meanwhile is listed exactly once
+// (the query's vector and the memories' are recomputed the same way).
+func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
 	if err := req.Validate(); err != nil {
-		return nil, err
+		return SearchResponse{}, err
 	}
+	cur, paged := parseSearchCursor(req.After)
 	vecs, err := s.embed(ctx, []string{req.Query})
 	if err != nil {
-		return nil, err
+		return SearchResponse{}, err
 	}
 	q := vecs[0]
 	out := []SearchResult{}
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
-		if sc := cosine(q, e.vec); sc >= req.Threshold || req.Threshold == 0 {
+		sc := cosine(q, e.vec)
+		if (sc >= req.Threshold || req.Threshold == 0) && (!paged || cur.before(sc, e.m.ID)) {
 			out = append(out, SearchResult{Memory: e.m, Score: sc})
 		}
 	})
@@ -903,7 +908,12 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) ([]SearchResult, 
 	slices.SortFunc(out, func(a, b SearchResult) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
 	})
-	return out[:min(len(out), limitOf(req.Limit))], nil
+	limit := limitOf(req.Limit)
+	if len(out) > limit {
+		last := out[limit-1]
+		return SearchResponse{Results: out[:limit], Next: searchCursor{last.Score, last.ID}.String()}, nil
+	}
+	return SearchResponse{Results: out}, nil
 }
 
 // AppendTrace implements Service.AppendTrace.

@@ -142,11 +142,13 @@ func TestAddPolicy(t *testing.T) {
 	}
 
 	// Search ranks by similarity within the scope.
-	rs, err := s.Search(ctx, SearchRequest{Query: "lives in Germany", Scope: u, Limit: 2})
+	sr, err := s.Search(ctx, SearchRequest{Query: "lives in Germany", Scope: u, Limit: 2})
+	rs := sr.Results
 	if err != nil || len(rs) != 2 || rs[0].Memory.Memory != "Lives in Berlin" || rs[0].Score <= rs[1].Score {
 		t.Fatalf("search: %+v %v", rs, err)
 	}
-	rs, _ = s.Search(ctx, SearchRequest{Query: "food", Scope: Scope{UserID: "bob"}})
+	sr, _ = s.Search(ctx, SearchRequest{Query: "food", Scope: Scope{UserID: "bob"}})
+	rs = sr.Results
 	if len(rs) != 1 || rs[0].ID != "m005" {
 		t.Fatalf("bob search: %+v", rs)
 	}
@@ -186,8 +188,8 @@ func dump(t *testing.T, s *Store) string {
 			fmt.Fprintf(&b, "%s %s %v %v %v\n", e.MemoryID, e.Event, str(e.OldMemory), str(e.NewMemory), e.CreatedAt.Format(time.RFC3339Nano))
 		}
 	}
-	rs, _ := s.Search(ctx, SearchRequest{Query: "city", Scope: Scope{UserID: "alice"}})
-	for _, r := range rs {
+	sr, _ := s.Search(ctx, SearchRequest{Query: "city", Scope: Scope{UserID: "alice"}})
+	for _, r := range sr.Results {
 		fmt.Fprintf(&b, "search %s %.6f\n", r.ID, r.Score)
 	}
 	return b.String()
