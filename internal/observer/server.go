@@ -3,8 +3,10 @@ package observer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,12 +70,38 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
-// parseFilter reads service, op and since. since is an RFC 3339 time or a
-// Go duration meaning "that long ago" (since=5m).
-func parseFilter(r *http.Request, now time.Time) (Filter, error) {
+// queryValues returns the values of the named query parameters of r ("" =
+// absent). A parameter given more than once is Invalid, naming it: taking
+// the first (service=a&service=b answered a's events, and stats, as if b
+// had not been asked for) would answer a question the caller did not ask.
+func queryValues(r *http.Request, names ...string) ([]string, error) {
 	q := r.URL.Query()
-	f := Filter{Service: q.Get("service"), Op: q.Get("op")}
-	if s := q.Get("since"); s != "" {
+	out := make([]string, len(names))
+	var p []string
+	for i, name := range names {
+		switch vs := q[name]; len(vs) {
+		case 0:
+		case 1:
+			out[i] = vs[0]
+		default:
+			p = append(p, fmt.Sprintf("%s: given %d times, at most once", name, len(vs)))
+		}
+	}
+	if len(p) > 0 {
+		return out, errs.E("observer.query", errs.Invalid, strings.Join(p, "; "))
+	}
+	return out, nil
+}
+
+// parseFilter reads service, op and since (each at most once). since is
+// an RFC 3339 time or a Go duration meaning "that long ago" (since=5m).
+func parseFilter(r *http.Request, now time.Time) (Filter, error) {
+	v, err := queryValues(r, "service", "op", "since")
+	if err != nil {
+		return Filter{}, err
+	}
+	f := Filter{Service: v[0], Op: v[1]}
+	if s := v[2]; s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			f.Since = t
 		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
@@ -90,8 +118,12 @@ func (h *handlers) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	v, err := queryValues(r, "limit")
+	if err != nil {
+		return err
+	}
 	limit := 0
-	if s := r.URL.Query().Get("limit"); s != "" {
+	if s := v[0]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return errs.Errorf("observer.events", errs.Invalid, "limit %q: want a positive integer", s)

@@ -1,0 +1,55 @@
+package observer_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/observer"
+)
+
+// TestHTTPRepeatedQueryParams: service, op, since and limit given twice are
+// a 400 naming the parameter on /events, /stats and /stream (the first value
+// was used: service=a&service=b answered a's events as if b was not asked).
+func TestHTTPRepeatedQueryParams(t *testing.T) {
+	s, _ := start(t, config(t), 0)
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
+	if code, b := post(t, s.URL()+observer.EventsPath, `{"events":[{"ts":"`+ts+`","service":"a","op":"x","status":200},{"ts":"`+ts+`","service":"b","op":"y","status":200}]}`); code != 200 {
+		t.Fatalf("ingest: %d %+v", code, b)
+	}
+	for _, tc := range []struct{ path, param string }{
+		{observer.EventsPath + "?service=a&service=b", "service"},
+		{observer.EventsPath + "?op=x&op=x", "op"},
+		{observer.EventsPath + "?since=1h&since=2h", "since"},
+		{observer.EventsPath + "?limit=1&limit=2", "limit"},
+		{observer.StatsPath + "?service=a&service=b", "service"},
+		{observer.StatsPath + "?since=1h&op=x&since=1h", "since"},
+		{observer.StreamPath + "?service=a&service=b", "service"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			// A stream that was wrongly accepted would never end: bound it.
+			c := &http.Client{Timeout: 3 * time.Second}
+			resp, err := c.Get(s.URL() + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code := resp.StatusCode
+			var b errs.Body
+			json.Unmarshal(body, &b)
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.param+": given 2 times, at most once") || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+	// Given once, each still filters.
+	code, body := get(t, s.URL()+observer.EventsPath+"?service=b&limit=5&since=1h")
+	if code != 200 || !strings.Contains(string(body), `"service":"b"`) || strings.Contains(string(body), `"service":"a"`) {
+		t.Fatalf("service=b: %d %s", code, body)
+	}
+}
