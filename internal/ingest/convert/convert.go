@@ -11,7 +11,9 @@
 // errors, never NULLs). A value that does not fit a type sniffed from the
 // first 20480 rows makes the file be read again with types sniffed from
 // every row. Lines longer than 2 MB are read again with max_line_size
-// raised to MaxLineBytes.
+// raised to MaxLineBytes. The header's column names are read as DuckDB
+// reads them (blanks around quoted names, Unicode space separators
+// trimmed) or the header is refused (parseHeader, FuzzCSVHeader).
 //
 // Values are stored as written or refused (strict.go): integer and
 // DECIMAL values that DuckDB's cast would round, numbers beyond a float's
@@ -664,17 +666,12 @@ func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
 		return nil, errs.E(op, errs.Invalid, "line 1: the header is not valid UTF-8 (the file must be UTF-8 encoded)")
 	}
 	h := &csvHeader{delim: guessDelimiter(line)}
-	r := csv.NewReader(strings.NewReader(line))
-	r.Comma = h.delim
-	r.LazyQuotes = true
-	names, err := r.Read()
+	names, err := parseHeader(line, h.delim)
 	if err != nil {
-		return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1: the header cannot be parsed: %v", err))
+		return nil, err
 	}
 	seen := map[string]int{}
 	for i, n := range names {
-		n = strings.TrimSpace(n)
-		names[i] = n
 		if n == "" {
 			return nil, errs.E(op, errs.Invalid, fmt.Sprintf("line 1, column %d: empty column name in the header", i+1))
 		}
@@ -699,6 +696,83 @@ func readCSVHeader(path string, maxLine int) (*csvHeader, error) {
 		}
 	}
 }
+
+// parseHeader splits the header line into column names, accepting only
+// what it reads exactly as DuckDB's reader (quote and escape '"') does —
+// FuzzCSVHeader holds it to that against DuckDB itself; anything else is
+// refused, never named differently. A name is either
+//   - quoted: '"' right after the delimiter (or the line's start), or after
+//     one blank (`"id", "name"`; DuckDB keeps the quotes of a name with two
+//     blanks or a tab before them), "" inside it a quote, followed only by
+//     blanks before the next delimiter or the end of the line — DuckDB joins
+//     another quoted part to the name (`"a" "b"` is `a b`, `"a" "" "e"` is
+//     `a " e`), so text after the closing quote is refused; or
+//   - unquoted: the text up to the next delimiter, without a quote (DuckDB
+//     keeps the quotes of `x"id"`; refused, to be written `"x""id"""`).
+//
+// Each name is then trimmed of the Unicode space separators (category Zs:
+// the blank, U+00A0, U+3000, ...; not tabs, U+2028 or U+200B), quoted or
+// not, as DuckDB trims header names. A tab outside a quoted name is part
+// of the name for DuckDB, and a control character in a name is refused by
+// the caller.
+func parseHeader(line string, delim rune) ([]string, error) {
+	fail := func(col int, format string, a ...any) error {
+		return errs.E("ingest", errs.Invalid, fmt.Sprintf("line 1, column %d: ", col)+fmt.Sprintf(format, a...)+" (header: "+strconv.Quote(shorten(line, 200))+")")
+	}
+	var names []string
+	i := 0
+	for {
+		col := len(names) + 1
+		var name string
+		q := i
+		if strings.HasPrefix(line[i:], ` "`) {
+			q = i + 1 // one blank before the opening quote
+		}
+		if strings.HasPrefix(line[q:], `"`) {
+			var b strings.Builder
+			i = q + 1
+			for {
+				j := strings.IndexByte(line[i:], '"')
+				if j < 0 {
+					return nil, fail(col, "the quote at byte %d is not closed on the header line (a column name cannot span lines)", q+1)
+				}
+				b.WriteString(line[i : i+j])
+				i += j + 1
+				if !strings.HasPrefix(line[i:], `"`) {
+					break
+				}
+				b.WriteByte('"') // "" is a quote
+				i++
+			}
+			name = b.String()
+			for i < len(line) && line[i] == ' ' {
+				i++
+			}
+			if r, _ := utf8.DecodeRuneInString(line[i:]); i < len(line) && r != delim {
+				return nil, fail(col, "%q at byte %d, after the closing quote of the column name %q (only blanks may come between a closing quote and the delimiter %q)", r, i+1, name, delim)
+			}
+		} else {
+			j := strings.IndexRune(line[i:], delim)
+			if j < 0 {
+				j = len(line) - i
+			}
+			name = line[i : i+j]
+			if k := strings.IndexByte(name, '"'); k >= 0 {
+				return nil, fail(col, "a quote at byte %d inside the unquoted column name %q (quote the whole name, with a quote inside it doubled and at most one blank before the opening quote)", i+k+1, name)
+			}
+			i += j
+		}
+		names = append(names, strings.TrimFunc(name, isSpaceSeparator))
+		if i >= len(line) {
+			return names, nil
+		}
+		i += utf8.RuneLen(delim)
+	}
+}
+
+// isSpaceSeparator: what DuckDB trims from a header name (the Unicode
+// category Zs).
+func isSpaceSeparator(r rune) bool { return unicode.Is(unicode.Zs, r) }
 
 // readLine reads one line (without the newline), refusing lines longer than max.
 func readLine(br *bufio.Reader, maxLine int) (string, error) {
@@ -908,8 +982,7 @@ func diagnoseCSV(path string, h *csvHeader, maxLine int) error {
 		return nil
 	}
 	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	r.Comma = h.delim
+	r := csvBody(f, h.delim)
 	r.FieldsPerRecord = len(h.names)
 	r.ReuseRecord = true
 	for i := 0; i < 1_000_000; i++ {
@@ -920,9 +993,9 @@ func diagnoseCSV(path string, h *csvHeader, maxLine int) error {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			if errors.Is(pe.Err, csv.ErrFieldCount) {
-				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: expected %d columns (as in the header), found %d", pe.StartLine, len(h.names), len(rec)))
+				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d: expected %d columns (as in the header), found %d", pe.StartLine+1, len(h.names), len(rec)))
 			}
-			return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: %v", pe.Line, pe.Column, pe.Err))
+			return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: %v", pe.Line+1, pe.Column, pe.Err))
 		}
 		if err != nil {
 			return nil
@@ -930,11 +1003,28 @@ func diagnoseCSV(path string, h *csvHeader, maxLine int) error {
 		for j, v := range rec {
 			if !utf8.ValidString(v) {
 				line, _ := r.FieldPos(j)
-				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: invalid UTF-8 (the file must be UTF-8 encoded)", line, j+1))
+				return errs.E("ingest", errs.Invalid, fmt.Sprintf("line %d, column %d: invalid UTF-8 (the file must be UTF-8 encoded)", line+1, j+1))
 			}
 		}
 	}
 	return nil
+}
+
+// csvBody is a Go CSV reader of f's data rows: the header line, one
+// physical line (readCSVHeader refuses a quote left open on it), is
+// skipped as bytes — Go's reader reads a header DuckDB accepts, such as
+// `"id" ,"name" `, otherwise (its lazy quotes run on past the end of the
+// line, through the data). Its line numbers are one less than the file's.
+func csvBody(f *os.File, delim rune) *csv.Reader {
+	br := bufio.NewReaderSize(f, 1<<20)
+	for {
+		if _, err := br.ReadSlice('\n'); err != bufio.ErrBufferFull {
+			break
+		}
+	}
+	r := csv.NewReader(br)
+	r.Comma = delim
+	return r
 }
 
 // longLine is the number of the first physical line longer than limit bytes (0: none).

@@ -34,7 +34,6 @@ package convert
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,8 +213,7 @@ func exactCSVTypes(ctx context.Context, in Input, h *csvHeader, res *Result) (ma
 		return nil, errs.E("ingest", errs.Internal, err)
 	}
 	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	r.Comma = h.delim
+	r := csvBody(f, h.delim)
 	r.LazyQuotes = true
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
@@ -227,13 +225,13 @@ func exactCSVTypes(ctx context.Context, in Input, h *csvHeader, res *Result) (ma
 		if n%65536 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if err != nil || n == 0 {
+		if err != nil {
 			continue
 		}
 		for k, i := range cols {
 			if i < len(rec) {
 				line, _ := r.FieldPos(i)
-				scans[k].add(rec[i], line)
+				scans[k].add(rec[i], line+1)
 			}
 		}
 	}

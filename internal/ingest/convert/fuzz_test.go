@@ -371,3 +371,111 @@ func FuzzAppendTemporalNested(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCSVHeader: a header ingestd accepts has exactly the column names
+// DuckDB's reader gives the same file (ADR-023) — ingestd may refuse a
+// header DuckDB reads, never name its columns otherwise. Each accepted
+// line is read by DuckDB with two data rows after it: the line itself,
+// and a 1 for each of ingestd's names.
+func FuzzCSVHeader(f *testing.F) {
+	for _, s := range []string{
+		// The reverted DuckDB-exact parse's seeds (576dc27).
+		`"id", "name"`,
+		`"id",  "name"`,
+		`"id" , "name"  `,
+		` "id","name"`,
+		`id, name`,
+		`"a""b", "c d"`,
+		`a,"b" "c"`,
+		`a,"b"x`,
+		`a, "b`,
+		`x"id", name`,
+		"\"\u00a0id\u3000\",b",
+		"\u00a0\"a\",b",
+		"\u2028a\u2029,\u200bb\u200b,\u1680c\u205f,\ufeffd\u202f",
+		"a,\u0085e\u000b",
+		"\"\u2028a\u2029\",\" \u200bb\u2000\"",
+		"a\t \"b\"\t\"c\"",
+		`a; "b";c`,
+		`a| "b" |c`,
+		`"id"\t,b`,
+		// What that parse named differently from DuckDB (a " e, a ").
+		`"a" "" "e"`,
+		`"a" "" ""`,
+		// Blanks around quotes and delimiters.
+		`"id" ,"name"`,
+		`"id"     ,b`,
+		`"a" ,"b" `,
+		`  "id","name"`,
+		`id ,name`,
+		` id , name `,
+		`id,  name`,
+		"\"id\",\t\"name\"",
+		"id,\tname",
+		"id\t,name",
+		"\"id\"\t,\"name\"",
+		"\ufeff \"a\",b",
+		"\ufeff\"a\",b",
+		`" a ",b`,
+		`" ",b`,
+		` "",b`,
+		`a"b,c`,
+		`"a,b",c`,
+		"a\tb\t \"c\"",
+		"a,b\r",
+		"\"a\"\r,b",
+		"#a,b",
+	} {
+		f.Add(s)
+	}
+	c := fuzzConverter(f)
+	// headerTokens spells a line from the characters a header's structure
+	// is made of, one for each byte of the input (random bytes rarely
+	// combine quotes, blanks and delimiters).
+	tokens := []string{`"`, `"`, `"`, " ", " ", " ", ",", ",", "a", "b", "\t", ";", "\u00a0", "\u3000", "\u2028", "\r"}
+	headerTokens := func(s string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			b.WriteString(tokens[s[i]%byte(len(tokens))])
+		}
+		return b.String()
+	}
+	check := func(t *testing.T, line string) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "in.csv")
+		if err := os.WriteFile(path, []byte(line+"\n"+line+"\n"), 0o600); err != nil {
+			t.Skip()
+		}
+		h, err := readCSVHeader(path, defaultMaxLine)
+		if err != nil {
+			if !errs.Is(err, errs.Invalid) {
+				t.Fatalf("%q: %v (%s), want invalid", line, err, errs.KindOf(err))
+			}
+			return // refused: allowed
+		}
+		ones := strings.TrimSuffix(strings.Repeat("1"+string(h.delim), len(h.names)), string(h.delim))
+		for _, data := range []string{line, ones} {
+			if err := os.WriteFile(path, []byte(line+"\n"+data+"\n"), 0o600); err != nil {
+				t.Skip()
+			}
+			cols, err := c.describe(context.Background(), c.csvReader(path, &csvHeader{delim: h.delim}, nil, nil, defaultMaxLine, false))
+			if err != nil {
+				continue // DuckDB refuses the file: so does the conversion
+			}
+			var duck []string
+			for _, col := range cols {
+				duck = append(duck, col.Name)
+			}
+			if strings.Join(h.names, "\x00") != strings.Join(duck, "\x00") || len(h.names) != len(duck) {
+				t.Fatalf("header %q, data row %q: ingestd reads names %q, DuckDB %q", line, data, h.names, duck)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.Contains(line, "\n") || len(line) > 200 {
+			t.Skip()
+		}
+		check(t, line)
+		check(t, headerTokens(line))
+	})
+}

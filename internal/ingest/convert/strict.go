@@ -27,7 +27,6 @@ package convert
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,22 +320,21 @@ func findCSV(path string, h *csvHeader, col int, match func(string) bool) int {
 		return 0
 	}
 	defer f.Close()
-	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
-	r.Comma = h.delim
+	r := csvBody(f, h.delim)
 	r.LazyQuotes = true
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
-	for first := true; ; first = false {
+	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			return 0
 		}
-		if err != nil || first || col >= len(rec) {
+		if err != nil || col >= len(rec) {
 			continue
 		}
 		if match(rec[col]) {
 			line, _ := r.FieldPos(0)
-			return line
+			return line + 1
 		}
 	}
 }

@@ -522,6 +522,65 @@ func TestJSONDocumentEndToEnd(t *testing.T) {
 	}
 }
 
+// TestQuotedHeaderWithBlanks: a header written `"id", "name"` (a blank
+// after the comma, before the quote) is read with the names DuckDB gives
+// it, id and name, on create and on append (ingestd's own header parse
+// refused it); the data's quoted values are read the same way.
+func TestQuotedHeaderWithBlanks(t *testing.T) {
+	st := startStack(t, config(t))
+	if a := st.upload(t, "name=people", "p.csv", []byte("\"id\", \"name\"\n1, \"x\"\n")); a.Status != 200 || !strings.Contains(string(a.Body), `{"name":"name","type":"VARCHAR"}`) {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	if a := st.upload(t, "name=people&mode=append", "p2.csv", []byte("\"id\" , \"name\" \n2,y\n")); a.Status != 200 {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+	a := st.sql(t, `{"sql":"SELECT * FROM people ORDER BY id"}`)
+	if a.Status != 200 {
+		t.Fatalf("query: %d %s", a.Status, a.Body)
+	}
+	var r sqlResult
+	a.json(t, &r)
+	if len(r.Columns) != 2 || r.Columns[0].Name != "id" || r.Columns[1].Name != "name" {
+		t.Fatalf("columns %+v, want id and name", r.Columns)
+	}
+	if got := st.scalar(t, "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM people"); got != "1:x,2:y" {
+		t.Fatalf("rows = %v", got)
+	}
+}
+
+// TestRefusedHeader: a header whose column names DuckDB might read
+// otherwise than ingestd (`"a" "" "e"` is one column `a " e` for DuckDB)
+// is a 400 naming the header, and nothing is stored: no dataset on create,
+// no new version or file on append.
+func TestRefusedHeader(t *testing.T) {
+	st := startStack(t, config(t))
+	for _, h := range []string{`"a" "" "e"`, `"id",  "name"`, `x"id",name`} {
+		a := st.upload(t, "name=joined", "j.csv", []byte(h+"\n1,2\n"))
+		if a.Status != 400 || !strings.Contains(string(a.Body), "line 1, column ") || !strings.Contains(string(a.Body), "(header: ") {
+			t.Fatalf("%s: %d %s", h, a.Status, a.Body)
+		}
+	}
+	if a := st.sql(t, `{"sql":"SELECT count(*) FROM joined"}`); a.Status != 404 {
+		t.Fatalf("refused create left a dataset: %d %s", a.Status, a.Body)
+	}
+	if keys := st.dataKeys(t, "joined"); len(keys) != 0 {
+		t.Fatalf("refused create left files: %v", keys)
+	}
+	if a := st.upload(t, "name=joined", "j.csv", []byte("a,b\n1,2\n")); a.Status != 200 {
+		t.Fatalf("create: %d %s", a.Status, a.Body)
+	}
+	keys := st.dataKeys(t, "joined")
+	if a := st.upload(t, "name=joined&mode=append", "j.csv", []byte("\"a\",\"b\"x\n3,4\n")); a.Status != 400 || !strings.Contains(string(a.Body), "after the closing quote of the column name") {
+		t.Fatalf("append: %d %s", a.Status, a.Body)
+	}
+	if got := st.scalar(t, "SELECT count(*) FROM joined"); fmt.Sprint(got) != "1" {
+		t.Fatalf("rows after the refused append: %v", got)
+	}
+	if n := len(st.dataKeys(t, "joined")); n != len(keys) {
+		t.Fatalf("data files %d after the refused append, want %d", n, len(keys))
+	}
+}
+
 // TestByteOrderMark: a UTF-8 BOM before a JSONL or CSV upload is not
 // data (a JSONL file with one was refused: "BOM is not supported").
 func TestByteOrderMark(t *testing.T) {
