@@ -56,6 +56,19 @@ const (
 // clocks are NTP-synced but not to the second.
 const MaxClockSkew = 5 * time.Minute
 
+// MaxEventAge is how long before observerd's clock an event may have
+// ended (ts + duration_ms) and still be accepted (ADR-050). observerd is a
+// ring of recent operations: the harness reports each request within
+// seconds of its end, and a request that began long ago (a stream held open
+// for days) still ends recently. An event from 1970 or the year 0 (a client
+// sending 0, a bad clock) set every /stats "from" until it left the ring.
+// A week, as Loki's reject_old_samples_max_age, leaves room for a client
+// that re-sends what it buffered through an outage.
+const MaxEventAge = 7 * 24 * time.Hour
+
+// maxEventAgeText is MaxEventAge for messages.
+const maxEventAgeText = "7 days"
+
 // Event is one operation: the harness's shared.OpEvent, so what a daemon
 // reports and what observerd answers are the same type.
 type Event = shared.OpEvent
@@ -76,7 +89,8 @@ func (r *IngestRequest) Validate() error { return r.ValidateAt(time.Now()) }
 // ValidateAt checks the whole batch; one bad event rejects the batch (the
 // message names up to ten problems by index). A zero ts is left for the
 // Observer to stamp with the receive time; a ts more than MaxClockSkew
-// after now is refused.
+// after now is refused, and so is an event that ended (ts + duration_ms)
+// more than MaxEventAge before now.
 func (r *IngestRequest) ValidateAt(now time.Time) error {
 	const op = "observer.ingest"
 	switch {
@@ -104,10 +118,29 @@ func (r *IngestRequest) ValidateAt(now time.Time) error {
 // validateEvent lists what is wrong with e, received at now.
 func validateEvent(e *Event, now time.Time) []string {
 	var p []string
-	if e.TS.After(now.Add(MaxClockSkew)) {
+	switch {
+	case e.TS.After(now.Add(MaxClockSkew)):
 		p = append(p, fmt.Sprintf("ts: %s is more than %v ahead of observerd's clock (%s): check the reporting host's clock",
 			e.TS.Format(time.RFC3339Nano), MaxClockSkew, now.UTC().Format(time.RFC3339)))
+	case !e.TS.IsZero() && eventEnd(e).Before(now.Add(-MaxEventAge)):
+		p = append(p, fmt.Sprintf("ts: %s (+ duration_ms) ended more than %s before observerd's clock (%s): observerd keeps recent operations; check the reporting host's clock",
+			e.TS.Format(time.RFC3339Nano), maxEventAgeText, now.UTC().Format(time.RFC3339)))
 	}
+	return append(p, validateFields(e)...)
+}
+
+// eventEnd is when e ended: ts + duration_ms (ts alone when the duration
+// is out of range; validateFields reports that).
+func eventEnd(e *Event) time.Time {
+	if !(e.DurationMS > 0 && e.DurationMS <= MaxDurationMS) {
+		return e.TS
+	}
+	return e.TS.Add(time.Duration(e.DurationMS * float64(time.Millisecond)))
+}
+
+// validateFields lists what is wrong with e apart from its time.
+func validateFields(e *Event) []string {
+	var p []string
 	text := func(field, s string, maxLen int, required bool) {
 		switch {
 		case s == "" && required:

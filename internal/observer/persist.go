@@ -55,6 +55,7 @@ type loadResult struct {
 	lines   int     // complete lines left in the file
 	corrupt int     // complete lines that did not parse or validate (skipped)
 	future  int     // valid events dated more than MaxClockSkew after now (skipped)
+	old     int     // valid events that ended more than MaxEventAge before the newest kept one (skipped)
 	torn    bool    // an unterminated last line was cut off
 }
 
@@ -63,7 +64,11 @@ type loadResult struct {
 // lines that are not a valid event, and keeps the last keep events. An
 // event more than MaxClockSkew after now (written before that bound, or
 // before the clock stepped back) is skipped too: it would set every
-// /stats "to" until it left the ring.
+// /stats "to" until it left the ring. So is a kept event that ended more
+// than MaxEventAge before the newest kept event ended (one accepted before
+// that bound, from 1970 say, would set every "from"). The newest event,
+// not the clock, is the reference: after observerd was down for more than
+// MaxEventAge, the last operations before the outage still fill the ring.
 func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 	var res loadResult
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -96,12 +101,12 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 			res.corrupt++
 			continue
 		}
-		if p := validateEvent(&e, now); len(p) > 0 {
-			if len(p) == 1 && e.TS.After(now.Add(MaxClockSkew)) {
-				res.future++
-			} else {
-				res.corrupt++
-			}
+		if len(validateFields(&e)) > 0 || e.TS.IsZero() {
+			res.corrupt++
+			continue
+		}
+		if e.TS.After(now.Add(MaxClockSkew)) {
+			res.future++
 			continue
 		}
 		if len(evs) < keep {
@@ -116,7 +121,21 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 			return res, fmt.Errorf("cut torn last line of %s: %w", path, err)
 		}
 	}
-	res.events = append(evs[start:], evs[:start]...)
+	evs = append(evs[start:], evs[:start]...)
+	var newest time.Time
+	for i := range evs {
+		if end := eventEnd(&evs[i]); end.After(newest) {
+			newest = end
+		}
+	}
+	res.events = evs[:0]
+	for i := range evs {
+		if eventEnd(&evs[i]).Before(newest.Add(-MaxEventAge)) {
+			res.old++
+			continue
+		}
+		res.events = append(res.events, evs[i])
+	}
 	return res, nil
 }
 

@@ -15,7 +15,8 @@ import (
 	"lakehouse-go/internal/errs"
 )
 
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+// t0 is an hour ago: ingested events must have ended within MaxEventAge.
+var t0 = time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
 func ev(i int, service, op string, status int, dur float64) Event {
 	return Event{TS: t0.Add(time.Duration(i) * time.Millisecond), Service: service, Op: op, Status: status, DurationMS: dur, RequestID: fmt.Sprint("r", i)}
@@ -260,7 +261,7 @@ func TestLoadTailTornAndCorrupt(t *testing.T) {
 	path := filepath.Join(dir, "ops.jsonl")
 	var b strings.Builder
 	for i := 0; i < 5; i++ {
-		fmt.Fprintf(&b, `{"ts":"2026-01-02T03:04:05Z","service":"s","op":"o","status":200,"duration_ms":%d,"request_id":"r%d"}`+"\n", i, i)
+		fmt.Fprintf(&b, `{"ts":%q,"service":"s","op":"o","status":200,"duration_ms":%d,"request_id":"r%d"}`+"\n", t0.Format(time.RFC3339), i, i)
 		if i == 2 {
 			b.WriteString("{not json\n")
 		}

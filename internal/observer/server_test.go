@@ -49,7 +49,8 @@ func start(t *testing.T, cfg *shared.Config, keepAlive time.Duration) (*shared.S
 	return s, observer.NewClient(env.Client("observerd"))
 }
 
-var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// base is two hours ago: events must have ended within observer.MaxEventAge.
+var base = time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
 
 func mk(i int, service, op string, status int) observer.Event {
 	return observer.Event{TS: base.Add(time.Duration(i) * time.Second), Service: service, Op: op, Status: status,

@@ -73,6 +73,10 @@ func Open(opts Options) (*Observer, error) {
 			opts.Log.Warn("ops.jsonl had damaged lines; skipped", "op", "observer.load", "path", opts.Path,
 				"torn_last_line_cut", res.torn, "corrupt_lines", res.corrupt)
 		}
+		if res.old > 0 {
+			opts.Log.Warn("ops.jsonl had events far older than its newest; skipped", "op", "observer.load", "path", opts.Path,
+				"events", res.old, "max_age", MaxEventAge.String())
+		}
 		if res.future > 0 {
 			opts.Log.Warn("ops.jsonl had events dated ahead of the clock; skipped", "op", "observer.load", "path", opts.Path,
 				"events", res.future, "max_skew", MaxClockSkew.String())
