@@ -406,3 +406,32 @@ func TestHTTPSearchPages(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPTooManyFacts: an add whose messages hold more than MaxFacts facts
+// is a 413 naming the count (it was decided fact by fact under the store's
+// lock for seconds, or refused with the embedder's "batch of N texts"), and
+// nothing of it is stored; MaxFacts facts are accepted.
+func TestHTTPTooManyFacts(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	body := func(n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "I like thing%d. ", i)
+		}
+		m, _ := json.Marshal(map[string]any{"user_id": "u", "text": b.String()})
+		return string(m)
+	}
+	code, resp := do(t, "POST", base+pathway.MemoriesPath, body(pathway.MaxFacts+1))
+	var e errs.Body
+	json.Unmarshal([]byte(resp), &e)
+	if code != 413 || e.Error.Kind != "too_large" || !strings.Contains(e.Error.Message, fmt.Sprintf("%d facts (sentences), at most %d", pathway.MaxFacts+1, pathway.MaxFacts)) {
+		t.Fatalf("%d facts: %d %.300s", pathway.MaxFacts+1, code, resp)
+	}
+	if p := getMemories(t, base+pathway.MemoriesPath+"?user_id=u"); len(p.Results) != 0 {
+		t.Fatalf("refused add stored %d memories", len(p.Results))
+	}
+	if code, resp := do(t, "POST", base+pathway.MemoriesPath, body(pathway.MaxFacts)); code != 200 || strings.Count(resp, `"event":"ADD"`) != pathway.MaxFacts {
+		t.Fatalf("%d facts: %d %.300s", pathway.MaxFacts, code, resp)
+	}
+}

@@ -55,6 +55,12 @@ const (
 	MaxTracePageBytes = 16 << 20
 )
 
+// MaxFacts bounds the facts extracted from one add: each is decided
+// against the scope's memories under the store's write lock, so 9,000
+// one-word sentences (160 KB) held every other request for seconds, and
+// more were refused with the embedder's "batch of N texts".
+const MaxFacts = 1000
+
 // Events of an add (Mem0's vocabulary).
 const (
 	EventAdd    = "ADD"

@@ -526,6 +526,9 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 			}
 		}
 	}
+	if len(facts) > MaxFacts {
+		return AddResponse{}, errs.Errorf(op, errs.TooLarge, "the messages hold %d facts (sentences), at most %d in one add: send them in several requests", len(facts), MaxFacts)
+	}
 	out := AddResponse{Results: []AddResult{}}
 	if len(facts) == 0 {
 		return out, nil
