@@ -185,7 +185,11 @@ func hashText(s string) string {
 // negation recognises "I no longer X", "I don't X anymore", "I stopped X-ing"
 // style retractions and returns the positive statement they retract.
 func negation(fact string) (positive string, ok bool) {
-	l := strings.ToLower(fact)
+	// ASCII lower case only: the phrases are ASCII, and the indexes found
+	// in l must be the same in fact. strings.ToLower changes byte lengths
+	// ("Ⱥ" 2 -> 3 bytes, an invalid byte -> U+FFFD), and then slicing fact
+	// panicked: "ȺȺȺȺȺȺȺȺ no longer x" was a 500.
+	l := asciiLower(fact)
 	for _, p := range []struct{ from, to string }{
 		{"no longer ", ""}, {"don't ", ""}, {"do not ", ""}, {"doesn't ", ""}, {"does not ", ""},
 		{"am not ", "am "}, {"is not ", "is "}, {"isn't ", "is "},
@@ -202,4 +206,16 @@ func negation(fact string) (positive string, ok bool) {
 		return normalizeFact(pos), true
 	}
 	return "", false
+}
+
+// asciiLower lower-cases the ASCII letters of s, byte for byte: the result
+// has the same length and the same byte offsets as s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

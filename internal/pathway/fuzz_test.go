@@ -2,8 +2,10 @@ package pathway
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"lakehouse-go/internal/pathway/journal"
 )
@@ -72,6 +74,67 @@ func FuzzReplay(f *testing.F) {
 					t.Fatalf("run %q step %d has index %d", run, i, st.Index)
 				}
 			}
+		}
+	})
+}
+
+// FuzzExtractFacts feeds any message text to the fact extraction and the
+// shape every decision compares (ADR-053): no panic, no blank fact, valid
+// UTF-8 in gives valid UTF-8 out, and a fact's canonical text and shape
+// are the same when computed twice.
+func FuzzExtractFacts(f *testing.F) {
+	for _, s := range []string{
+		"Hi! I'm vegetarian and I live in Lisbon.",
+		"My sister's name is Anna. I no longer like pizza; I don't smoke anymore",
+		"I like tea 3.5 times a day. ok. thanks!",
+		"- * • > I've a dog named Rex\n\nMy name is John?",
+		"I like \u0000 tea", "日本語が好きです。私は東京に住んでいます",
+		"I'm not a vegetarian anymore", "\xff\xfe I like \xc3",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, fact := range extractFacts(text) {
+			if strings.TrimSpace(fact) == "" {
+				t.Fatalf("blank fact from %q", text)
+			}
+			if utf8.ValidString(text) && !utf8.ValidString(fact) {
+				t.Fatalf("fact %q of %q is not UTF-8", fact, text)
+			}
+			a, b := shapeOf(fact), shapeOf(fact)
+			if a.canon != b.canon || a.subj != b.subj || a.holder != b.holder || a.neg != b.neg || canonical(fact) != canonical(fact) {
+				t.Fatalf("shape of %q differs between two calls", fact)
+			}
+			if pos, ok := negation(fact); ok && pos != "" {
+				_ = shapeOf(pos)
+			}
+		}
+	})
+}
+
+// FuzzSearchCursor: any after value either is refused or decodes to a
+// cursor whose next (String) decodes to the same cursor, and a cursor made
+// from any score and valid id round-trips (ADR-053's search pages).
+func FuzzSearchCursor(f *testing.F) {
+	f.Add("0.75/3f0c9a2e-7d1b-4c55-9d7e-0b1f2a3c4d5e", 0.75, "m1")
+	f.Add("-1/x", -1.0, "a:b")
+	f.Add("1e-300/a%2Fb", 1e-300, "日本")
+	f.Add("NaN/x", 0.0, "")
+	f.Add("0.5//", 0.5, "id with space")
+	f.Fuzz(func(t *testing.T, after string, score float64, id string) {
+		if c, ok := parseSearchCursor(after); ok {
+			d, ok := parseSearchCursor(c.String())
+			if !ok || d.id != c.id || d.score != c.score {
+				t.Fatalf("%q -> %+v -> %q -> %+v %v", after, c, c.String(), d, ok)
+			}
+		}
+		if math.IsNaN(score) || math.IsInf(score, 0) || id == "" || checkID(id) != "" {
+			return
+		}
+		c := searchCursor{score: score, id: id}
+		d, ok := parseSearchCursor(c.String())
+		if !ok || d.id != id || d.score != score {
+			t.Fatalf("%+v -> %q -> %+v %v", c, c.String(), d, ok)
 		}
 	})
 }

@@ -435,3 +435,24 @@ func TestHTTPTooManyFacts(t *testing.T) {
 		t.Fatalf("%d facts: %d %.300s", pathway.MaxFacts, code, resp)
 	}
 }
+
+// TestHTTPRetractionNonASCII: a retraction after letters whose lower case
+// is longer in bytes ("Ⱥ": 2 -> 3) was a 500 (negation sliced the text at
+// offsets found in its lower case); it is now an ordinary add, and the
+// retraction still deletes its memory after such letters.
+func TestHTTPRetractionNonASCII(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	for _, text := range []string{"ȺȺȺȺȺȺȺȺ no longer x", "İİİİ is not here anymore", "ŞŞŞ don't run anymore"} {
+		body, _ := json.Marshal(map[string]any{"user_id": "u", "text": text})
+		if code, resp := do(t, "POST", base+pathway.MemoriesPath, string(body)); code != 200 {
+			t.Fatalf("%q: %d %s", text, code, resp)
+		}
+	}
+	if code, resp := do(t, "POST", base+pathway.MemoriesPath, `{"user_id":"v","text":"I like Ⱥpple pie"}`); code != 200 || !strings.Contains(resp, `"ADD"`) {
+		t.Fatalf("add: %d %s", code, resp)
+	}
+	if code, resp := do(t, "POST", base+pathway.MemoriesPath, `{"user_id":"v","text":"I no longer like Ⱥpple pie"}`); code != 200 || !strings.Contains(resp, `"DELETE"`) {
+		t.Fatalf("retraction: %d %s", code, resp)
+	}
+}
