@@ -456,3 +456,31 @@ func TestHTTPRetractionNonASCII(t *testing.T) {
 		t.Fatalf("retraction: %d %s", code, resp)
 	}
 }
+
+// TestHTTPStepLabels: a step's type and name with control characters (a
+// NUL, a line break, DEL) are a 400 naming the step and field, and nothing
+// of the append is stored; other Unicode is kept.
+func TestHTTPStepLabels(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	for _, tc := range []struct{ step, msg string }{
+		{`{"type":"llm\u0000"}`, "steps[1].type: not printable"},
+		{`{"type":"tool","name":"a\nb"}`, "steps[1].name: not printable"},
+		{`{"type":"tool","name":"\u007f"}`, "steps[1].name: not printable"},
+	} {
+		t.Run(tc.msg, func(t *testing.T) {
+			code, body := do(t, "POST", base+pathway.TracesPath, `{"run_id":"r","steps":[{"type":"ok"},`+tc.step+`]}`)
+			var b errs.Body
+			json.Unmarshal([]byte(body), &b)
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.msg) || b.Error.RequestID == "" {
+				t.Fatalf("%d %s", code, body)
+			}
+		})
+	}
+	if code, body := do(t, "GET", base+pathway.TracesPath+"/r", ""); code != 404 {
+		t.Fatalf("refused appends stored steps: %d %s", code, body)
+	}
+	if code, body := do(t, "POST", base+pathway.TracesPath, `{"run_id":"r","steps":[{"type":"outil","name":"récupération 🔎"}]}`); code != 200 {
+		t.Fatalf("unicode labels: %d %s", code, body)
+	}
+}

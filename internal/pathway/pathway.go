@@ -100,6 +100,13 @@ func (s Scope) validate(required bool) []string {
 	return p
 }
 
+// printable reports whether v is UTF-8 without control characters: a
+// step's type and name are labels (a NUL or a line break in them was
+// stored and shown as given).
+func printable(v string) bool {
+	return utf8.ValidString(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
 func checkID(v string) string {
 	switch {
 	case len(v) > MaxIDLen:
@@ -458,9 +465,13 @@ func (r *TraceRequest) Validate() error {
 	for i, s := range r.Steps {
 		if s.Type == "" || len(s.Type) > 64 {
 			p = append(p, fmt.Sprintf("steps[%d].type: required, at most 64 bytes", i))
+		} else if !printable(s.Type) {
+			p = append(p, fmt.Sprintf("steps[%d].type: not printable UTF-8", i))
 		}
 		if len(s.Name) > 256 {
 			p = append(p, fmt.Sprintf("steps[%d].name: at most 256 bytes", i))
+		} else if !printable(s.Name) {
+			p = append(p, fmt.Sprintf("steps[%d].name: not printable UTF-8", i))
 		}
 		if s.DurationMS < 0 {
 			p = append(p, fmt.Sprintf("steps[%d].duration_ms: negative", i))
