@@ -97,7 +97,7 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 		good += int64(len(line))
 		res.lines++
 		var e Event
-		if len(line) > maxLineBytes || json.Unmarshal(line, &e) != nil {
+		if len(line) > maxLineBytes || decodeEvent(line, &e) != nil {
 			res.corrupt++
 			continue
 		}
@@ -137,6 +137,20 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 		res.events = append(res.events, evs[i])
 	}
 	return res, nil
+}
+
+// decodeEvent decodes one ops.jsonl line, keeping attrs numbers exact
+// (json.Number), as ingest does.
+func decodeEvent(line []byte, e *Event) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if err := dec.Decode(e); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the event")
+	}
+	return nil
 }
 
 // readLine returns the next line including its '\n'; at EOF it returns the

@@ -53,3 +53,31 @@ func TestHTTPRepeatedQueryParams(t *testing.T) {
 		t.Fatalf("service=b: %d %s", code, body)
 	}
 }
+
+// TestHTTPAttrsNumbersExact: an attrs number a float64 does not hold
+// (9007199254740993, a long decimal) is answered as sent, before and after
+// a restart (ops.jsonl); it came back as 9007199254740992.
+func TestHTTPAttrsNumbersExact(t *testing.T) {
+	cfg := config(t)
+	s, _ := start(t, cfg, 0)
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
+	const attrs = `{"id":9007199254740993,"ratio":0.10000000000000000555,"n":-12345678901234567890}`
+	if code, b := post(t, s.URL()+observer.EventsPath, `{"events":[{"ts":"`+ts+`","service":"a","op":"x","status":200,"attrs":`+attrs+`}]}`); code != 200 {
+		t.Fatalf("ingest: %d %+v", code, b)
+	}
+	check := func(when string) {
+		t.Helper()
+		code, body := get(t, s.URL()+observer.EventsPath+"?service=a")
+		for _, n := range []string{"9007199254740993", "0.10000000000000000555", "-12345678901234567890"} {
+			if code != 200 || !strings.Contains(string(body), n) {
+				t.Fatalf("%s: %s not in %d %s", when, n, code, body)
+			}
+		}
+	}
+	check("answered")
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = start(t, cfg, 0)
+	check("after a restart")
+}

@@ -60,7 +60,9 @@ type handlers struct {
 
 func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 	var req IngestRequest
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	// Exact: attrs numbers stay json.Number, so 9007199254740993 is
+	// answered, streamed and persisted as sent (a float64 made it ...992).
+	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
 	res, err := h.o.Ingest(r.Context(), req.Events)
