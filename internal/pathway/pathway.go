@@ -199,6 +199,13 @@ func (r *AddRequest) messages() ([]Message, error) {
 					return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, k)
 				}
 			}
+			// name (OpenAI's participant name) is not used, but it must
+			// be what it claims: a number or an object was ignored.
+			if v, present := m["name"]; present {
+				if _, ok := v.(string); !ok {
+					return nil, errs.Errorf(op, errs.Invalid, "messages[%d].name: want a string", i)
+				}
+			}
 			msgs = append(msgs, Message{Role: role, Content: content})
 		}
 	default:

@@ -338,6 +338,10 @@ func TestHTTPMessageRoles(t *testing.T) {
 		{"assistant", `{"role":"assistant","content":"I like jazz"}`, 200, `"results":[]`},
 		{"system", `{"role":"system","content":"I like jazz"}`, 200, `"results":[]`},
 		{"tool", `{"role":"tool","content":"I like jazz"}`, 200, `"results":[]`},
+		{"name number", `{"role":"user","name":5,"content":"I like coffee"}`, 400, "messages[0].name: want a string"},
+		{"name object", `{"role":"user","name":{"n":"x"},"content":"I like coffee"}`, 400, "messages[0].name: want a string"},
+		{"name null", `{"role":"user","name":null,"content":"I like coffee"}`, 400, "messages[0].name: want a string"},
+		{"name", `{"role":"user","name":"ana","content":"I like coffee"}`, 200, `"event":"ADD"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := do(t, "POST", s.URL()+pathway.MemoriesPath, `{"user_id":"rr-`+tc.name+`","messages":[`+tc.msg+`]}`)
