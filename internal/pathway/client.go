@@ -90,12 +90,21 @@ func (c *Client) DeleteAll(ctx context.Context, scope Scope) (int, error) {
 }
 
 // History implements Service.History.
-func (c *Client) History(ctx context.Context, id string) ([]HistoryEntry, error) {
-	var out HistoryResponse
-	if err := c.base.JSON(ctx, http.MethodGet, memoryPath(id)+"/history", nil, &out); err != nil {
-		return nil, err
+func (c *Client) History(ctx context.Context, id string, opts HistoryOptions) (HistoryResponse, error) {
+	v := url.Values{}
+	if opts.After != "" {
+		v.Set("after", opts.After)
 	}
-	return out.Results, nil
+	if opts.Limit != 0 {
+		v.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	path := memoryPath(id) + "/history"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out HistoryResponse
+	err := c.base.JSON(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }
 
 // Search implements Service.Search.

@@ -105,7 +105,8 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 			}
 		}
 		for _, m := range ackedMems {
-			h, err := c.History(ctx, m.id)
+			hr, err := c.History(ctx, m.id, pathway.HistoryOptions{})
+			h := hr.Results
 			if err != nil {
 				t.Fatalf("round %d: history %s: %v", round, m.id, err)
 			}

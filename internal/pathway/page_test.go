@@ -484,3 +484,88 @@ func TestHTTPStepLabels(t *testing.T) {
 		t.Fatalf("unicode labels: %d %s", code, body)
 	}
 }
+
+// TestHTTPHistoryPages: GET /v1/pathway/memories/{id}/history answers one
+// page (ADR-053), as traces do: limit rows (default 1000), at most
+// MaxHistoryPageBytes of texts but at least one row, next = the index of
+// the page's last row, after = the previous next. A memory updated 260
+// times with 64 KB texts answered 33 MB in one piece before.
+func TestHTTPHistoryPages(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	code, body := do(t, "POST", base+pathway.MemoriesPath, `{"user_id":"u","infer":false,"text":"start"}`)
+	var add pathway.AddResponse
+	if err := json.Unmarshal([]byte(body), &add); code != 200 || err != nil {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	id := add.Results[0].ID
+	const updates = 260
+	for i := 0; i < updates; i++ {
+		text := strings.Repeat(string(rune('a'+i%2)), 64000-4) + fmt.Sprintf("%04d", i)
+		if code, body := do(t, "PUT", base+pathway.MemoriesPath+"/"+id, `{"text":"`+text+`"}`); code != 200 {
+			t.Fatalf("update %d: %d %.200s", i, code, body)
+		}
+	}
+	type page struct {
+		Results []struct {
+			Event     string  `json:"event"`
+			NewMemory *string `json:"new_memory"`
+		} `json:"results"`
+		Next *string `json:"next"`
+	}
+	get := func(query string) (page, int) {
+		t.Helper()
+		code, body := do(t, "GET", base+pathway.MemoriesPath+"/"+id+"/history"+query, "")
+		if code != 200 {
+			t.Fatalf("history%s: %d %.300s", query, code, body)
+		}
+		var p page
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p, len(body)
+	}
+	rows, pages, after := 0, 0, ""
+	for {
+		q := ""
+		if after != "" {
+			q = "?after=" + after
+		}
+		p, n := get(q)
+		pages++
+		if n > pathway.MaxHistoryPageBytes+64<<10 || len(p.Results) == 0 {
+			t.Fatalf("page %d: %d bytes, %d rows", pages, n, len(p.Results))
+		}
+		for _, r := range p.Results {
+			want := "UPDATE"
+			if rows == 0 {
+				want = "ADD"
+			}
+			if r.Event != want || rows > 0 && !strings.HasSuffix(*r.NewMemory, fmt.Sprintf("%04d", rows-1)) {
+				t.Fatalf("row %d: %s, not the update %d", rows, r.Event, rows-1)
+			}
+			rows++
+		}
+		if p.Next == nil {
+			break
+		}
+		after = *p.Next
+	}
+	if rows != updates+1 || pages < 2 {
+		t.Fatalf("%d rows in %d pages, want %d in 2 or more", rows, pages, updates+1)
+	}
+	if p, _ := get("?after=0&limit=7"); len(p.Results) != 7 || p.Next == nil || *p.Next != "7" || !strings.HasSuffix(*p.Results[0].NewMemory, "0000") {
+		t.Fatalf("after=0 limit=7: %d rows, next %v", len(p.Results), p.Next)
+	}
+	if p, _ := get("?after=9223372036854775807"); len(p.Results) != 0 || p.Next != nil {
+		t.Fatalf("after the end: %+v", p)
+	}
+	for _, q := range []string{"?limit=0", "?limit=10001", "?limit=x", "?after=-1", "?after=x", "?after=1&after=2"} {
+		code, body := do(t, "GET", base+pathway.MemoriesPath+"/"+id+"/history"+q, "")
+		var b errs.Body
+		json.Unmarshal([]byte(body), &b)
+		if code != 400 || b.Error.Kind != "invalid" || b.Error.RequestID == "" {
+			t.Fatalf("%s: %d %s", q, code, body)
+		}
+	}
+}

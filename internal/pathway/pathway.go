@@ -53,6 +53,13 @@ const (
 	DefaultTraceLimit = 1000 // one full append; a normal run is one page
 	MaxTraceLimit     = 10000
 	MaxTracePageBytes = 16 << 20
+
+	// A page of GET /v1/pathway/memories/{id}/history, the same way
+	// (ADR-053): a memory updated 300 times with 64 KiB texts answered
+	// 31 MB in one piece, and nothing bounded it.
+	DefaultHistoryLimit = 1000
+	MaxHistoryLimit     = 10000
+	MaxHistoryPageBytes = 16 << 20
 )
 
 // MaxFacts bounds the facts extracted from one add: each is decided
@@ -352,9 +359,23 @@ type HistoryEntry struct {
 	IsDeleted bool      `json:"is_deleted"`
 }
 
-// HistoryResponse answers GET /v1/pathway/memories/{id}/history, oldest first.
+// HistoryOptions selects one page of a memory's history (ADR-053).
+type HistoryOptions struct {
+	// After is the previous page's Next (the index of the last row it
+	// held, from 0): only later rows. "" = from the first (the ADD).
+	After string
+	// Limit is the most rows in the page: <= 0 means DefaultHistoryLimit;
+	// at most MaxHistoryLimit. A page also ends at MaxHistoryPageBytes of
+	// texts, after at least one row.
+	Limit int
+}
+
+// HistoryResponse answers GET /v1/pathway/memories/{id}/history: one page,
+// oldest first. Next (absent on the last page) is the value to pass as
+// after for the rows that follow.
 type HistoryResponse struct {
 	Results []HistoryEntry `json:"results"`
+	Next    string         `json:"next,omitempty"`
 }
 
 // SearchRequest is the body of POST /v1/pathway/search.
@@ -545,9 +566,12 @@ type Service interface {
 	// DeleteAll deletes every memory matching scope (at least one id) and
 	// returns how many. Errors: Invalid, Unavailable.
 	DeleteAll(ctx context.Context, scope Scope) (int, error)
-	// History returns every ADD/UPDATE/DELETE of a memory, oldest first,
-	// also after it was deleted. Errors: NotFound (never existed).
-	History(ctx context.Context, id string) ([]HistoryEntry, error)
+	// History returns a page of the ADD/UPDATE/DELETE rows of a memory,
+	// oldest first, also after it was deleted: from the row after
+	// opts.After, at most opts.Limit rows and MaxHistoryPageBytes of texts;
+	// Next is set when more rows follow. Errors: Invalid (id, after,
+	// limit), NotFound (never existed).
+	History(ctx context.Context, id string, opts HistoryOptions) (HistoryResponse, error)
 	// Search ranks the scope's memories by cosine similarity to the query
 	// (ties by id) and returns one page: at most req.Limit results ranked
 	// after req.After, with Next set when more follow.

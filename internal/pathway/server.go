@@ -193,11 +193,23 @@ func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hs, err := h.svc.History(r.Context(), id)
+	v, err := queryValues(r, "pathway.history", "after", "limit")
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, HistoryResponse{Results: hs})
+	opts := HistoryOptions{After: v[0]}
+	if s := v[1]; s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxHistoryLimit {
+			return errs.Errorf("pathway.history", errs.Invalid, "limit %q: want 1..%d", s, MaxHistoryLimit)
+		}
+		opts.Limit = n
+	}
+	res, err := h.svc.History(r.Context(), id, opts)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {

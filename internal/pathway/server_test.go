@@ -82,7 +82,8 @@ func TestHTTPMemories(t *testing.T) {
 	if _, err := c.Update(ctx, id, pathway.UpdateRequest{Text: "Is vegan"}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := c.History(ctx, id)
+	hr, err := c.History(ctx, id, pathway.HistoryOptions{})
+	h := hr.Results
 	if err != nil || len(h) != 2 || h[1].Event != "UPDATE" || *h[1].OldMemory != "Is vegetarian and I live in Lisbon" || *h[1].NewMemory != "Is vegan" {
 		t.Fatalf("history: %+v %v", h, err)
 	}
@@ -108,7 +109,7 @@ func TestHTTPMemories(t *testing.T) {
 	if err := c.Delete(ctx, id); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
-	if h, _ := c.History(ctx, id); len(h) != 3 || !h[2].IsDeleted {
+	if hr, _ := c.History(ctx, id, pathway.HistoryOptions{}); len(hr.Results) != 3 || !hr.Results[2].IsDeleted {
 		t.Fatalf("history after delete: %+v", h)
 	}
 	if n, err := c.DeleteAll(ctx, pathway.Scope{UserID: "alice"}); n != 1 || err != nil {

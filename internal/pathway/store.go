@@ -871,18 +871,47 @@ func (s *Store) DeleteAll(ctx context.Context, scope Scope) (int, error) {
 	return len(recs), nil
 }
 
-// History implements Service.History.
-func (s *Store) History(ctx context.Context, id string) ([]HistoryEntry, error) {
-	if err := checkMemoryID("pathway.history", id); err != nil {
-		return nil, err
+// History implements Service.History: only the page is copied, under the
+// read lock.
+func (s *Store) History(ctx context.Context, id string, opts HistoryOptions) (HistoryResponse, error) {
+	const op = "pathway.history"
+	if err := checkMemoryID(op, id); err != nil {
+		return HistoryResponse{}, err
+	}
+	start, limit, err := parsePage(op, opts.After, opts.Limit, DefaultHistoryLimit, MaxHistoryLimit)
+	if err != nil {
+		return HistoryResponse{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	h := s.history[id]
 	if len(h) == 0 {
-		return nil, errs.Errorf("pathway.history", errs.NotFound, "no memory %s", id)
+		return HistoryResponse{}, errs.Errorf(op, errs.NotFound, "no memory %s", id)
 	}
-	return slices.Clone(h), nil
+	size := func(e *HistoryEntry) int {
+		n := 200 // the row's other fields as JSON, roughly
+		if e.OldMemory != nil {
+			n += len(*e.OldMemory)
+		}
+		if e.NewMemory != nil {
+			n += len(*e.NewMemory)
+		}
+		return n
+	}
+	start = min(start, len(h))
+	end, used := start, 0
+	for end < len(h) && end-start < limit && (end == start || used+size(&h[end]) <= MaxHistoryPageBytes) {
+		used += size(&h[end])
+		end++
+	}
+	res := HistoryResponse{Results: slices.Clone(h[start:end])}
+	if res.Results == nil {
+		res.Results = []HistoryEntry{}
+	}
+	if end < len(h) {
+		res.Next = strconv.Itoa(end - 1)
+	}
+	return res, nil
 }
 
 // Search implements Service.Search. A page is cut from the ranking by
@@ -947,11 +976,17 @@ func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendR
 // parseTraceOptions checks opts and returns the first step index of the
 // page and its step limit.
 func parseTraceOptions(opts TraceOptions) (start, limit int, err error) {
-	const op = "pathway.trace"
-	if opts.After != "" {
-		n, err := strconv.Atoi(opts.After)
+	return parsePage("pathway.trace", opts.After, opts.Limit, DefaultTraceLimit, MaxTraceLimit)
+}
+
+// parsePage checks an index page's after (the previous page's next: the
+// index of its last item) and limit (0 = def, at most max), and returns
+// the first index of the page and its limit.
+func parsePage(op, after string, lim, def, max int) (start, limit int, err error) {
+	if after != "" {
+		n, err := strconv.Atoi(after)
 		if err != nil || n < 0 {
-			return 0, 0, errs.Errorf(op, errs.Invalid, "after %q: want a step index (the previous page's next)", opts.After)
+			return 0, 0, errs.Errorf(op, errs.Invalid, "after %q: want an index (the previous page's next)", after)
 		}
 		// n+1 without overflow: after=9223372036854775807 made start
 		// negative and the page slice panicked (a 500). Any index past
@@ -959,12 +994,12 @@ func parseTraceOptions(opts TraceOptions) (start, limit int, err error) {
 		start = min(n, math.MaxInt-1) + 1
 	}
 	switch {
-	case opts.Limit < 0 || opts.Limit > MaxTraceLimit:
-		return 0, 0, errs.Errorf(op, errs.Invalid, "limit %d: want 1..%d", opts.Limit, MaxTraceLimit)
-	case opts.Limit == 0:
-		limit = DefaultTraceLimit
+	case lim < 0 || lim > max:
+		return 0, 0, errs.Errorf(op, errs.Invalid, "limit %d: want 1..%d", lim, max)
+	case lim == 0:
+		limit = def
 	default:
-		limit = opts.Limit
+		limit = lim
 	}
 	return start, limit, nil
 }

@@ -119,7 +119,8 @@ func TestAddPolicy(t *testing.T) {
 		t.Errorf("assistant: %s", events(res))
 	}
 
-	h, err := s.History(ctx, "m001")
+	hr, err := s.History(ctx, "m001", HistoryOptions{})
+	h := hr.Results
 	if err != nil || len(h) != 2 || h[0].Event != "ADD" || *h[0].NewMemory != "Likes pizza" || h[0].OldMemory != nil ||
 		h[1].Event != "DELETE" || *h[1].OldMemory != "Likes pizza" || h[1].NewMemory != nil || !h[1].IsDeleted {
 		t.Fatalf("history m001: %+v %v", h, err)
@@ -127,7 +128,8 @@ func TestAddPolicy(t *testing.T) {
 	if _, err := s.Get(ctx, "m001"); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("get deleted: %v", err)
 	}
-	h, _ = s.History(ctx, "m002")
+	hr, _ = s.History(ctx, "m002", HistoryOptions{})
+	h = hr.Results
 	if len(h) != 2 || *h[1].OldMemory != "Name is John" || *h[1].NewMemory != "Name is Bob" || h[1].Event != "UPDATE" {
 		t.Fatalf("history m002: %+v", h)
 	}
@@ -183,8 +185,8 @@ func dump(t *testing.T, s *Store) string {
 		}
 	}
 	for i := 1; i < 10; i++ {
-		h, _ := s.History(ctx, fmt.Sprintf("m%03d", i))
-		for _, e := range h {
+		hr, _ := s.History(ctx, fmt.Sprintf("m%03d", i), HistoryOptions{})
+		for _, e := range hr.Results {
 			fmt.Fprintf(&b, "%s %s %v %v %v\n", e.MemoryID, e.Event, str(e.OldMemory), str(e.NewMemory), e.CreatedAt.Format(time.RFC3339Nano))
 		}
 	}
