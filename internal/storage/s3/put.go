@@ -28,11 +28,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if opts.CreateOnly {
 		po.SetMatchETagExcept("*")
 	}
-	if opts.CreateOnly && (size < 0 || size > s.cfg.PartSize) {
+	if opts.CreateOnly && (size < 0 || size > createOnlyProbe) {
 		// A body of more than one part would be read (and uploaded) whole
-		// before Complete's If-None-Match refused it: an existing key is
-		// refused first. Complete still decides a race with a writer that
-		// creates the key meanwhile.
+		// before Complete's If-None-Match refused it, a one-part body before
+		// MinIO's 412: an existing key is refused first. If-None-Match still
+		// decides a race with a writer that creates the key meanwhile. Small
+		// bodies (catalogd's manifests) skip the extra round trip.
 		switch _, err := s.Head(ctx, key); {
 		case err == nil:
 			return storage.ObjectInfo{}, errs.E(op, errs.Conflict, errs.StatusPrecondition, fmt.Sprintf("object %q already exists (create-only write)", key))
@@ -196,6 +197,10 @@ func (s *Store) putErr(ctx context.Context, key string, body *bodyReader, err er
 	}
 	return s.mapErr(ctx, "s3.put", key, err)
 }
+
+// createOnlyProbe is the known size above which a create-only PUT asks
+// whether the key exists before it sends the body.
+const createOnlyProbe = 1 << 20
 
 // bodyReader enforces the declared size and remembers why the body failed.
 type bodyReader struct {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -43,6 +45,29 @@ func TestS3(t *testing.T) {
 
 	t.Run("Contract", func(t *testing.T) {
 		storagetest.Contract(t, func(t *testing.T) storage.Store { return newStore(t, m) })
+	})
+
+	t.Run("CreateOnlyOnePartUnread", func(t *testing.T) {
+		// A one-part create-only PUT of a key that exists is refused before
+		// its body is read (it was sent whole, then refused by MinIO).
+		s := newStore(t, m)
+		storagetest.MustPut(t, s, "k", []byte("kept"))
+		for _, size := range []int64{4 << 20, 1 << 20} {
+			body := &countingReader{r: bytes.NewReader(make([]byte, size))}
+			_, err := s.Put(ctx, "k", body, size, storage.PutOptions{CreateOnly: true})
+			if !errs.Is(err, errs.Conflict) || errs.StatusOf(err) != 412 {
+				t.Fatalf("size %d: %v (status %d), want 412", size, err, errs.StatusOf(err))
+			}
+			// Without the early refusal the transport's write loop reads on
+			// after MinIO's 412 (0.5-0.8 MiB seen): give it the time to.
+			time.Sleep(100 * time.Millisecond)
+			if read := body.n.Load(); size > 1<<20 && read != 0 {
+				t.Errorf("size %d: %d bytes of the refused body were read", size, read)
+			}
+			if got := storagetest.MustGet(t, s, "k", storage.Whole); string(got) != "kept" {
+				t.Fatalf("overwritten: %q", got)
+			}
+		}
 	})
 
 	t.Run("Multipart", func(t *testing.T) {
@@ -157,4 +182,17 @@ func TestLoadSecrets(t *testing.T) {
 	if _, _, err := s3.LoadSecrets(filepath.Join(dir, "missing.toml")); err == nil {
 		t.Fatal("missing file accepted")
 	}
+}
+
+// countingReader counts what is read of r (atomic: the HTTP transport may
+// read on after the answer came).
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
