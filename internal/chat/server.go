@@ -116,9 +116,13 @@ func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeLenient decodes a body from a foreign client library: unknown
-// fields are ignored (as OpenAI-compatible and Ollama servers do).
+// fields are ignored (as OpenAI-compatible and Ollama servers do), but the
+// body must be one JSON value, nothing after it but white space (as
+// shared.DecodeJSON wants on the native route): a body with anything
+// after its object is malformed, never half-read.
 func decodeLenient(r *http.Request, v any) error {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
@@ -127,6 +131,13 @@ func decodeLenient(r *http.Request, v any) error {
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
 		}
 		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errs.E("decode", errs.TooLarge, "request body over the limit")
+		}
+		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
 	}
 	return nil
 }
