@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -99,15 +100,29 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	req.Temperature, _ = num("temperature")
 	req.TopP, _ = num("top_p")
 	if f, ok := num("num_predict"); ok && f != nil && *f > 0 {
-		n := int(*f)
-		req.MaxTokens = &n
-	}
-	if v, ok := o.Options["stop"].([]any); ok {
-		for _, s := range v {
-			if str, ok := s.(string); ok {
-				req.Stop = append(req.Stop, str)
-			}
+		if *f > math.MaxInt32 {
+			bad("options.num_predict %v: want at most %d (or -1 for no limit)", *f, math.MaxInt32)
+		} else {
+			n := int(*f)
+			req.MaxTokens = &n
 		}
+	}
+	// stop is an array of strings, as Ollama itself wants ("option stop
+	// must be of type array"): anything else is refused, never dropped —
+	// a lost stop sequence changes the answer.
+	switch v := o.Options["stop"].(type) {
+	case nil:
+	case []any:
+		for k, s := range v {
+			str, ok := s.(string)
+			if !ok {
+				bad("options.stop[%d]: want a string", k)
+				continue
+			}
+			req.Stop = append(req.Stop, str)
+		}
+	default:
+		bad("options.stop: want an array of strings")
 	}
 	if err := req.Validate(); err != nil {
 		problems = append(problems, errs.Message(err))

@@ -43,3 +43,48 @@ func TestRefusedMessageFields(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOllamaOptionsRefused: Ollama route options that cannot be carried are
+// 400s naming them, as Ollama answers; options.stop as a string, or with a
+// non-string element, was dropped with a 200 (the answer ran past the stop
+// sequence), and a num_predict beyond int overflowed into a negative
+// max_tokens.
+func TestOllamaOptionsRefused(t *testing.T) {
+	for _, tc := range []struct{ options, want string }{
+		{`{"stop":"\n"}`, "options.stop: want an array of strings"},
+		{`{"stop":{"a":1}}`, "options.stop: want an array of strings"},
+		{`{"stop":["a",5]}`, "options.stop[1]: want a string"},
+		{`{"num_predict":1e300}`, "options.num_predict"},
+	} {
+		var o OllamaChatRequest
+		body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"options":` + tc.options + `}`
+		if err := json.Unmarshal([]byte(body), &o); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.ToRequest(); !errs.Is(err, errs.Invalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.options, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		options string
+		stop    []string
+		max     int
+	}{
+		{`{"stop":["a","b"],"num_predict":12}`, []string{"a", "b"}, 12},
+		{`{"stop":null,"num_predict":-1}`, nil, 0},
+		{`{"stop":[]}`, nil, 0},
+	} {
+		var o OllamaChatRequest
+		body := `{"model":"m","messages":[{"role":"user","content":"hi"}],"options":` + tc.options + `}`
+		if err := json.Unmarshal([]byte(body), &o); err != nil {
+			t.Fatal(err)
+		}
+		r, err := o.ToRequest()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.options, err)
+		}
+		if strings.Join(r.Stop, ",") != strings.Join(tc.stop, ",") || (tc.max == 0) != (r.MaxTokens == nil) || (r.MaxTokens != nil && *r.MaxTokens != tc.max) {
+			t.Errorf("%s: stop %q max_tokens %v", tc.options, r.Stop, r.MaxTokens)
+		}
+	}
+}
