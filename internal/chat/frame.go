@@ -13,6 +13,10 @@ import (
 // in one line can be long).
 const MaxLine = 8 << 20
 
+// ErrLineTooLong is LineReader's error for a line over its limit: the
+// peer broke the protocol (it is no transport failure; errors.Is finds it).
+var ErrLineTooLong = errors.New("line too long")
+
 // LineReader reads '\n'-terminated lines (a trailing "\r" is dropped) of at
 // most max bytes without buffering more than one line.
 type LineReader struct {
@@ -33,7 +37,7 @@ func (l *LineReader) Line() ([]byte, error) {
 	for {
 		frag, err := l.br.ReadSlice('\n')
 		if len(l.buf)+len(frag) > l.max {
-			return nil, fmt.Errorf("line longer than %d bytes", l.max)
+			return nil, fmt.Errorf("%w: longer than %d bytes", ErrLineTooLong, l.max)
 		}
 		switch {
 		case err == nil:

@@ -206,6 +206,11 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 		}
 	case errors.As(err, &ne) && ne.Timeout():
 		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no first token within %v ([chatd].timeout): %v", d.set.Timeout, err)
+	case errors.Is(err, chat.ErrLineTooLong):
+		// A protocol failure of an upstream that answered, not a transport
+		// one: not "unreachable", and not retried (the same answer would
+		// come again).
+		f.msg = fmt.Sprintf("the upstream sent a line longer than %d bytes", chat.MaxLine)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		f.msg, f.transient = "the upstream stream ended before the answer was done", true
 	default: // transport: refused, reset, DNS, TLS
