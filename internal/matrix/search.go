@@ -536,7 +536,10 @@ func hydrateSQL(spec IndexRequest, idType, pred string, n int, inOrder bool) str
 	}
 	b.WriteString(", " + textSelect(spec))
 	if pred != "" {
-		b.WriteString(", COALESCE((" + pred + "), false) AS " + sqlIdent(matchAlias))
+		// CAST: a predicate whose value is not BOOLEAN (a bare INTEGER
+		// column) is judged as WHERE judges it; COALESCE alone would keep
+		// its type, and an INTEGER is never `true`.
+		b.WriteString(", COALESCE(CAST((" + pred + ") AS BOOLEAN), false) AS " + sqlIdent(matchAlias))
 	}
 	from := sqlIdent(spec.Dataset)
 	if inOrder {
