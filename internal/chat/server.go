@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -186,6 +187,13 @@ func (h *handlers) stream(w http.ResponseWriter, r *http.Request, req Request, e
 			break
 		}
 		if err != nil {
+			if errors.Is(r.Context().Err(), context.Canceled) {
+				// The client hung up: nobody to tell, and no upstream
+				// failure to report (Close cancels the upstream).
+				h.log.Info("client closed the connection mid-stream", "req_id", shared.RequestID(r.Context()),
+					"op", "chat.stream", "provider", first.Provider)
+				return nil
+			}
 			h.log.Warn("stream broke after the first token", "req_id", shared.RequestID(r.Context()),
 				"op", "chat.stream", "provider", first.Provider, "err", err.Error())
 			body := errs.BodyError{Kind: errs.KindOf(err), Message: errs.Message(err), RequestID: shared.RequestID(r.Context())}

@@ -437,7 +437,15 @@ func (s *stream) Next() (chat.Response, error) {
 				err = io.ErrUnexpectedEOF
 			}
 			s.rawErr = err
-			f := s.d.classify(s.provider, err, context.Cause(s.actx))
+			cause := context.Cause(s.actx)
+			if s.actx.Err() != nil && !errors.Is(cause, errIdle) && !errors.Is(cause, errFirstToken) {
+				// The request ended, not the upstream: its deadline
+				// ([chatd].request_timeout) or the client's hang-up. The
+				// transport reports either as its own failure ("context
+				// deadline exceeded" reads as a net.Error timeout).
+				return chat.Response{}, requestEnded(s.actx, s.provider)
+			}
+			f := s.d.classify(s.provider, err, cause)
 			if f.kind == errs.Unavailable {
 				return chat.Response{}, errs.E("chat.stream", f.kind, errs.StatusBadGateway, s.provider+" broke mid-answer: "+f.msg)
 			}
