@@ -13,13 +13,15 @@
 // "2006-01-02T15:04:05.999999" (no zone), TIMESTAMPTZ RFC 3339 in UTC, TIME
 // "15:04:05.999999" (24:00:00 as such), infinite DATE and TIMESTAMP values
 // "infinity" and "-infinity" as DuckDB prints them; INTERVAL {"months","days","micros"}; BLOB base64; UUID
-// its canonical text; JSON columns are embedded as JSON; LIST/ARRAY are JSON
+// its canonical text; JSON values are embedded as DuckDB's text of them
+// (exact: key order, duplicate keys and big numbers kept; a value nested
+// deeper than 10000 levels is its text as a JSON string); LIST/ARRAY are JSON
 // arrays; STRUCT a JSON object with fields in declaration order; MAP a JSON
 // object when its keys are VARCHAR, else an array of {"key","value"}; UNION
 // its member's value; NULL is null at every level. Types duckdb-go cannot
 // read are converted by DuckDB: TIME_NS is its text ("12:00:00.123456789"),
-// VARIANT and a nested type holding VARIANT or TIME_NS the JSON of DuckDB's
-// JSON cast; the column keeps its DuckDB type name.
+// VARIANT and a nested type holding VARIANT, TIME_NS or JSON the JSON of
+// DuckDB's JSON cast; the column keeps its DuckDB type name.
 package query
 
 import (

@@ -658,10 +658,15 @@ func textColumns(stmt *duckdb.Stmt) ([]int, error) {
 }
 
 // unreadable reports whether a value of ti, or of any type nested in it,
-// is one duckdb-go cannot scan (TIME_NS, VARIANT).
+// is one duckdb-go cannot scan (TIME_NS, VARIANT) or scans lossily: it
+// decodes JSON into Go values, which loses object key order, duplicate keys
+// and digits beyond a float64, and fails (a 500) on numbers beyond it and
+// nesting deeper than 10000. DuckDB's own JSON text of a JSON value is exact.
 func unreadable(ti duckdb.TypeInfo) bool {
 	switch t := ti.InternalType(); {
 	case t == duckdb.TYPE_VARIANT || t == typeTimeNS:
+		return true
+	case isJSON(ti):
 		return true
 	}
 	switch d := ti.Details().(type) {
@@ -685,6 +690,10 @@ func unreadable(ti duckdb.TypeInfo) bool {
 		}
 	}
 	return false
+}
+
+func isJSON(ti duckdb.TypeInfo) bool {
+	return ti.InternalType() == duckdb.TYPE_VARCHAR && ti.Alias() == "JSON"
 }
 
 // describeTypes is DuckDB's own name of each column's type (DESCRIBE),

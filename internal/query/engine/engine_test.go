@@ -363,3 +363,44 @@ func TestInfinityAndMidnight(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONExact: JSON values are DuckDB's text, embedded as is — the
+// driver decoded them into Go values, which shuffled object keys, rounded
+// 12345678901234567890, dropped duplicate keys, and failed (a 500) on
+// 1e400 and on nesting deeper than 10000 (now a JSON string of the text).
+// JSON inside LIST/STRUCT/MAP goes through DuckDB's JSON cast of the whole
+// value.
+func TestJSONExact(t *testing.T) {
+	e, _ := open(t)
+	deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001)
+	cases := []struct{ sql, want, types string }{
+		{`SELECT '{"b":1,"a":2,"c":3,"d":4,"e":5,"f":6}'::JSON j`, `[{"b":1,"a":2,"c":3,"d":4,"e":5,"f":6}]`, "JSON"},
+		{`SELECT '{"a":12345678901234567890,"x":1.10}'::JSON j, 1 i`, `[{"a":12345678901234567890,"x":1.10},1]`, "JSON,INTEGER"},
+		{`SELECT '{"a":1,"a":2}'::JSON j`, `[{"a":1,"a":2}]`, "JSON"},
+		{`SELECT '[1e400]'::JSON j`, `[[1e400]]`, "JSON"},
+		{`SELECT '"x"'::JSON j, NULL::JSON n`, `["x",null]`, "JSON,JSON"},
+		{`SELECT ['{"b":1,"a":2}'::JSON] l`, `[[{"b":1,"a":2}]]`, "JSON[]"},
+		{`SELECT {'z': '{"b":12345678901234567890}'::JSON, 'a': 1} s`, `[{"z":{"b":12345678901234567890},"a":1}]`, "STRUCT(z JSON, a INTEGER)"},
+		// Deeper than Go's json.Valid checks: its text as a JSON string.
+		{`SELECT '` + deep + `'::JSON j`, `["` + deep + `"]`, "JSON"},
+	}
+	for _, tc := range cases {
+		name := tc.sql
+		if len(name) > 80 {
+			name = name[:80]
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := run(e, tc.sql, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(res.rows, "")
+			if got != tc.want || strings.Join(res.types, ",") != tc.types {
+				if len(got) > 200 {
+					got = got[:200]
+				}
+				t.Fatalf("got %s %v, want %.200s %s", got, res.types, tc.want, tc.types)
+			}
+		})
+	}
+}
