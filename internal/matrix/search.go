@@ -328,7 +328,7 @@ func (m *Matrix) allMatchingIDs(ctx context.Context, spec IndexRequest, idType, 
 		sql += fmt.Sprintf(" ORDER BY %s LIMIT %d", id, pageRows)
 		res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: pageRows})
 		if err != nil {
-			return nil, whereQueryErr(spec.Dataset, err)
+			return nil, m.queryErr(ctx, spec, pred, err)
 		}
 		for _, r := range res.Rows {
 			if v := text(r[0]); len(ids) == 0 || v != ids[len(ids)-1] {
@@ -350,7 +350,7 @@ func (m *Matrix) matchingIDs(ctx context.Context, spec IndexRequest, pred string
 		sqlIdent(spec.IDColumn), sqlIdent(spec.Dataset), pred, sqlIdent(spec.IDColumn), limit)
 	res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, MaxRows: limit})
 	if err != nil {
-		return nil, false, whereQueryErr(spec.Dataset, err)
+		return nil, false, m.queryErr(ctx, spec, pred, err)
 	}
 	if len(res.Rows) >= limit || res.Truncated {
 		return nil, true, nil
@@ -360,6 +360,37 @@ func (m *Matrix) matchingIDs(ctx context.Context, spec IndexRequest, pred string
 		ids = append(ids, text(r[0]))
 	}
 	return ids, false, nil
+}
+
+// queryErr explains queryd's refusal of a search's SQL. The SQL holds the
+// indexed columns and the caller's where: when the dataset has changed
+// since it was indexed so that those columns are gone (replaced with
+// another schema), the request is fine and the index is stale — 409
+// conflict naming what is missing, not a 400 blaming a where (which the
+// caller may not have sent). Without a where any other refusal is the same
+// staleness (a changed column type). Else it is the where's fault
+// (whereQueryErr).
+func (m *Matrix) queryErr(ctx context.Context, spec IndexRequest, pred string, err error) error {
+	if k := errs.KindOf(err); k != errs.Invalid && k != errs.Forbidden {
+		return err
+	}
+	stale := func(why string) error {
+		return errs.Errorf("matrix.search", errs.Conflict, "dataset %s changed since it was indexed: %s; the index still serves an older version (GET %s/%s shows its state; POST %s re-creates it)",
+			spec.Dataset, why, IndexesPath, spec.Dataset, IndexesPath)
+	}
+	if d, cerr := m.deps.Catalog.Get(ctx, spec.Dataset, 0); cerr == nil {
+		if _, _, _, rerr := resolve(spec, d.Schema); rerr != nil {
+			return stale(errs.Message(rerr))
+		}
+	}
+	if pred == "" {
+		msg := errs.Message(err)
+		if i := strings.Index(msg, "\nLINE "); i >= 0 {
+			msg = strings.TrimSpace(msg[:i])
+		}
+		return stale(msg)
+	}
+	return whereQueryErr(spec.Dataset, err)
 }
 
 // whereQueryErr: DuckDB's refusal of a where, without the "LINE n: ..."
@@ -398,7 +429,7 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		}
 		rows, err := m.hydrateRows(ctx, spec, idType, pred, kw, ids)
 		if err != nil {
-			return nil, whereQueryErr(spec.Dataset, err)
+			return nil, m.queryErr(ctx, spec, pred, err)
 		}
 		for _, c := range batch {
 			row, ok := rows[c.id]
