@@ -17,7 +17,9 @@
 // (exact: key order, duplicate keys and big numbers kept; a value nested
 // deeper than 10000 levels is its text as a JSON string); LIST/ARRAY are JSON
 // arrays; STRUCT a JSON object with fields in declaration order; MAP a JSON
-// object when its keys are VARCHAR, else an array of {"key","value"}; UNION
+// object when its keys are VARCHAR, else an array of {"key","value"} (keys
+// of any type: LIST, STRUCT, BLOB, UUID ... too; inside another nested
+// type a MAP with such keys is DuckDB's JSON of the whole value); UNION
 // its member's value; NULL is null at every level. Types duckdb-go cannot
 // read are converted by DuckDB: TIME_NS is its text ("12:00:00.123456789"),
 // VARIANT and a nested type holding VARIANT, TIME_NS or JSON the JSON of

@@ -405,7 +405,7 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	if len(conv) > 0 {
 		unreadable := false
 		for _, k := range conv {
-			unreadable = unreadable || k == convText || k == convJSON
+			unreadable = unreadable || k == convText || k == convJSON || k == convMapEntries
 		}
 		if unreadable {
 			types, err = describeTypes(ctx, c, wrapped, text, maxRows, args)
@@ -423,7 +423,7 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 				types[i] = "TIME"
 			case k == convTimestampS:
 				types[i] = "TIMESTAMP_S"
-			case !wrapped && (k == convText || k == convJSON):
+			case !wrapped && (k == convText || k == convJSON || k == convMapEntries):
 				name, _ := stmt.ColumnName(i)
 				return errs.E(op, errs.Invalid, fmt.Sprintf("column %q has type %s, which queryd cannot return from this statement; cast it in a SELECT (e.g. %s::VARCHAR)", name, typeOr(types, i), sqlIdent(name)))
 			}
@@ -621,6 +621,10 @@ const (
 	// convTimestampS is CAST(x AS TIMESTAMP) for TIMESTAMP_S: the driver
 	// overflows on infinity.
 	convTimestampS
+	// convMapEntries is map_entries(x) for a MAP whose keys the driver
+	// cannot scan (LIST, STRUCT, BLOB, UUID, ... keys: a 500 before): the
+	// LIST(STRUCT(key, value)) renders as ADR-021's [{"key","value"}].
+	convMapEntries
 )
 
 // textColumns reports, per column of stmt, whether the driver cannot read
@@ -640,6 +644,8 @@ func textColumns(stmt *duckdb.Stmt) ([]int, error) {
 		switch {
 		case ti.InternalType() == typeTimeNS:
 			k = convText
+		case mapEntries(ti):
+			k = convMapEntries
 		case unreadable(ti):
 			k = convJSON
 		case ti.InternalType() == duckdb.TYPE_TIME:
@@ -658,10 +664,11 @@ func textColumns(stmt *duckdb.Stmt) ([]int, error) {
 }
 
 // unreadable reports whether a value of ti, or of any type nested in it,
-// is one duckdb-go cannot scan (TIME_NS, VARIANT) or scans lossily: it
-// decodes JSON into Go values, which loses object key order, duplicate keys
-// and digits beyond a float64, and fails (a 500) on numbers beyond it and
-// nesting deeper than 10000. DuckDB's own JSON text of a JSON value is exact.
+// is one duckdb-go cannot scan (TIME_NS, VARIANT, a MAP with keys it cannot
+// scan) or scans lossily: it decodes JSON into Go values, which loses object
+// key order, duplicate keys and digits beyond a float64, and fails (a 500)
+// on numbers beyond it and nesting deeper than 10000. DuckDB's own JSON
+// text of a JSON value is exact.
 func unreadable(ti duckdb.TypeInfo) bool {
 	switch t := ti.InternalType(); {
 	case t == duckdb.TYPE_VARIANT || t == typeTimeNS:
@@ -681,7 +688,7 @@ func unreadable(ti duckdb.TypeInfo) bool {
 			}
 		}
 	case *duckdb.MapDetails:
-		return unreadable(d.Key) || unreadable(d.Value)
+		return badMapKey(d.Key) || unreadable(d.Key) || unreadable(d.Value)
 	case *duckdb.UnionDetails:
 		for _, m := range d.Members {
 			if unreadable(m.Type) {
@@ -694,6 +701,26 @@ func unreadable(ti duckdb.TypeInfo) bool {
 
 func isJSON(ti duckdb.TypeInfo) bool {
 	return ti.InternalType() == duckdb.TYPE_VARCHAR && ti.Alias() == "JSON"
+}
+
+// badMapKey reports whether duckdb-go cannot read a MAP with keys of type
+// ti: it builds a Go map, whose keys must be comparable (a BLOB or UUID
+// scans to []byte, a LIST to []any, a JSON object to map[string]any).
+func badMapKey(ti duckdb.TypeInfo) bool {
+	switch ti.InternalType() {
+	case duckdb.TYPE_UNION, duckdb.TYPE_LIST, duckdb.TYPE_STRUCT, duckdb.TYPE_MAP, duckdb.TYPE_ARRAY,
+		duckdb.TYPE_BLOB, duckdb.TYPE_BIT, duckdb.TYPE_GEOMETRY, duckdb.TYPE_UUID:
+		return true
+	}
+	return isJSON(ti)
+}
+
+// mapEntries reports whether ti is a MAP whose keys the driver cannot
+// scan but whose map_entries (a LIST of STRUCT(key, value)) it reads
+// exactly.
+func mapEntries(ti duckdb.TypeInfo) bool {
+	d, ok := ti.Details().(*duckdb.MapDetails)
+	return ok && ti.InternalType() == duckdb.TYPE_MAP && badMapKey(d.Key) && !unreadable(d.Key) && !unreadable(d.Value)
 }
 
 // describeTypes is DuckDB's own name of each column's type (DESCRIBE),
@@ -741,6 +768,8 @@ func prepareCast(c *duckdb.Conn, stmt *duckdb.Stmt, text string, maxRows int, co
 			ref = "CAST(" + ref + " AS TIMESTAMP)"
 		case convJSON:
 			ref = "CAST(CAST(" + ref + " AS JSON) AS VARCHAR)"
+		case convMapEntries:
+			ref = "map_entries(" + ref + ")"
 		}
 		list[i] = ref + " AS " + sqlIdent(name)
 	}

@@ -404,3 +404,33 @@ func TestJSONExact(t *testing.T) {
 		})
 	}
 }
+
+// TestMapKeys: a MAP whose keys duckdb-go cannot put in a Go map (LIST,
+// STRUCT, BLOB, UUID, BIT, JSON ...) was a 500 ("MAP key type not
+// supported"); it is ADR-021's [{"key","value"}] list, or, nested in
+// another type, DuckDB's JSON text of the whole value.
+func TestMapKeys(t *testing.T) {
+	e, _ := open(t)
+	cases := []struct{ sql, want, types string }{
+		{`SELECT MAP {[1,2]: {'a': 1}} m`, `[[{"key":[1,2],"value":{"a":1}}]]`, "MAP(INTEGER[], STRUCT(a INTEGER))"},
+		{`SELECT MAP {'\x01'::BLOB: 1} m`, `[[{"key":"AQ==","value":1}]]`, "MAP(BLOB, INTEGER)"},
+		{`SELECT MAP {UUID '00000000-0000-0000-0000-000000000001': 1} m`, `[[{"key":"00000000-0000-0000-0000-000000000001","value":1}]]`, "MAP(UUID, INTEGER)"},
+		{`SELECT MAP {{'a': 1}: 2} m`, `[[{"key":{"a":1},"value":2}]]`, "MAP(STRUCT(a INTEGER), INTEGER)"},
+		{`SELECT MAP {'101'::BIT: 1} m`, `[[{"key":"101","value":1}]]`, "MAP(BIT, INTEGER)"},
+		{`SELECT MAP {'[1]'::JSON: 1} m`, `[{"[1]":1}]`, "MAP(JSON, INTEGER)"},
+		{`SELECT [MAP {[1]: 2}] l`, `[[{"[1]":2}]]`, "MAP(INTEGER[], INTEGER)[]"},
+		{`SELECT NULL::MAP(BLOB, INTEGER) m`, `[null]`, "MAP(BLOB, INTEGER)"},
+		{`SELECT MAP {1: 'x'} m, MAP {'k': 1} v`, `[[{"key":1,"value":"x"}],{"k":1}]`, "MAP(INTEGER, VARCHAR),MAP(VARCHAR, INTEGER)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.sql, func(t *testing.T) {
+			res, err := run(e, tc.sql, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.rows, ""); got != tc.want || strings.Join(res.types, ",") != tc.types {
+				t.Fatalf("got %s %v, want %s %s", got, res.types, tc.want, tc.types)
+			}
+		})
+	}
+}
