@@ -82,7 +82,18 @@ type sseStream struct {
 	done    bool
 }
 
+// Next implements chat.ChunkStream. An error ends the stream (io.EOF
+// after it): a finish_reason chunk held back for its usage is never
+// delivered after an error.
 func (s *sseStream) Next() (chat.Chunk, error) {
+	c, err := s.next()
+	if err != nil {
+		s.done, s.pending, s.queue = true, nil, nil
+	}
+	return c, err
+}
+
+func (s *sseStream) next() (chat.Chunk, error) {
 	if !s.started {
 		s.started = true
 		if isJSON(s.br) {
