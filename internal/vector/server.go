@@ -180,10 +180,24 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Deleted: n})
 }
 
+// searchBody is SearchRequest as sent: K is a pointer so that "k": 0 (out
+// of range, ADR-042) is told apart from an absent k (DefaultK).
+type searchBody struct {
+	SearchRequest
+	K *int `json:"k"`
+}
+
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
-	var req SearchRequest
-	if err := shared.DecodeJSONExact(r, &req); err != nil {
+	var body searchBody
+	if err := shared.DecodeJSONExact(r, &body); err != nil {
 		return err
+	}
+	req := body.SearchRequest
+	if body.K != nil {
+		if *body.K == 0 {
+			return errs.Errorf("vector.search", errs.Invalid, "k = 0: want 1..%d (absent: %d)", MaxK, DefaultK)
+		}
+		req.K = *body.K
 	}
 	res, err := h.svc.Search(r.Context(), chi.URLParam(r, "name"), req)
 	if err != nil {

@@ -73,7 +73,7 @@ type DeleteResponse struct {
 // SearchRequest is POST .../{name}/search.
 type SearchRequest struct {
 	Vector []float32 `json:"vector"`
-	K      int       `json:"k"`
+	K      int       `json:"k,omitempty"` // 0: DefaultK (on the wire only an absent k; "k": 0 is invalid)
 	Ef     int       `json:"ef,omitempty"`
 	Filter Filter    `json:"filter,omitempty"`
 }
