@@ -8,6 +8,7 @@ import (
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/query"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/vector"
@@ -89,10 +90,24 @@ func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, map[string]any{"dataset": name, "dropped": true})
 }
 
+// searchBody is SearchRequest as sent: K is a pointer so that "k": 0 (out
+// of 1..MaxK) is told apart from an absent k (DefaultK).
+type searchBody struct {
+	SearchRequest
+	K *int `json:"k"`
+}
+
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
-	var req SearchRequest
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	var body searchBody
+	if err := shared.DecodeJSON(r, &body); err != nil {
 		return err
+	}
+	req := body.SearchRequest
+	if body.K != nil {
+		if *body.K == 0 {
+			return errs.Errorf("matrix.search", errs.Invalid, "k 0: want 1..%d (absent: %d)", MaxK, DefaultK)
+		}
+		req.K = *body.K
 	}
 	resp, err := h.svc.Search(r.Context(), req)
 	if err != nil {
