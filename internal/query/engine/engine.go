@@ -335,8 +335,27 @@ func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error)
 	}
 	maxRows := max(req.MaxRows, 1)
 	tried := map[string]bool{}
+	refreshed := false
 	for {
-		err = conn.Raw(func(dc any) error { return e.run(ctx, dc, text, args, maxRows, fn) })
+		called := false
+		err = conn.Raw(func(dc any) error {
+			return e.run(ctx, dc, text, args, maxRows, func(c *Cursor) error { called = true; return fn(c) })
+		})
+		if req.Tables != nil && !called && !refreshed && missingFile(err) {
+			// A file of a view vanished between the freshness check and
+			// DuckDB opening it: a purge (DELETE ?purge=true) raced the
+			// query. Bring the views up to date (a deleted dataset's view
+			// is dropped) and run the statement once more.
+			refreshed = true
+			rel, _, terr := req.Tables(ctx, Identifiers(text), false)
+			if terr != nil {
+				return terr
+			}
+			if rel != nil {
+				releases = append(releases, rel)
+			}
+			continue
+		}
 		var mt *missingTable
 		if req.Tables == nil || !errors.As(err, &mt) || tried[mt.name] || len(tried) >= 16 {
 			break
@@ -363,6 +382,17 @@ func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error)
 		return mt.err
 	}
 	return err
+}
+
+// reMissingFile matches DuckDB's IO errors for a file or pattern that does
+// not exist (a path inside the allowed directories: outside them DuckDB
+// refuses with a Permission Error first).
+var reMissingFile = regexp.MustCompile(`No files found that match the pattern|Cannot open file "[^"]*": No such file or directory`)
+
+// missingFile reports whether err is DuckDB's "no such file" (mapped to
+// NotFound by mapError).
+func missingFile(err error) bool {
+	return err != nil && errs.KindOf(err) == errs.NotFound && reMissingFile.MatchString(err.Error())
 }
 
 // missingTable is a bind error naming a table that does not exist.
@@ -918,7 +948,15 @@ func mapError(ctx context.Context, op string, err error) error {
 		return errs.E(op, errs.Timeout, "query interrupted")
 	case duckdb.ErrorTypeOutOfMemory:
 		return errs.E(op, errs.Unavailable, "query ran out of memory ([queryd].memory_limit): "+msg)
-	case duckdb.ErrorTypeFatal, duckdb.ErrorTypeInternal, duckdb.ErrorTypeIO, duckdb.ErrorTypeConnection:
+	case duckdb.ErrorTypeIO:
+		if reMissingFile.MatchString(msg) {
+			// read_parquet('<allowed dir>/nope.parquet'), or a dataset
+			// file purged while the query ran: the caller's 404, not
+			// queryd's 500.
+			return errs.E(op, errs.NotFound, msg)
+		}
+		return errs.E(op, errs.Internal, err)
+	case duckdb.ErrorTypeFatal, duckdb.ErrorTypeInternal, duckdb.ErrorTypeConnection:
 		return errs.E(op, errs.Internal, err)
 	case duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad, duckdb.ErrorTypeHTTP, duckdb.ErrorTypeNetwork:
 		return errs.E(op, errs.Forbidden, msg)

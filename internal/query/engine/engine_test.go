@@ -434,3 +434,53 @@ func TestMapKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingFile: a file that does not exist inside the allowed
+// directories is a 404, and a view's file removed between the freshness
+// check and DuckDB opening it (a purge racing the query) makes the engine
+// refresh the views once and run the statement again. Both were a 500 (IO
+// Error) before.
+func TestMissingFile(t *testing.T) {
+	e, data := open(t)
+	ctx := context.Background()
+	if _, err := run(e, "SELECT * FROM read_parquet('"+filepath.Join(data, "nope.parquet")+"')", 10); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("missing file: %v (kind %s), want not_found", err, errs.KindOf(err))
+	}
+	old, cur := filepath.Join(data, "old.parquet"), filepath.Join(data, "cur.parquet")
+	writeParquet(t, old, "SELECT 1 AS x")
+	writeParquet(t, cur, "SELECT 2 AS x")
+	for _, refresh := range []bool{true, false} {
+		if err := e.ReplaceView(ctx, "ds", []string{old}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(old); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		tables := func(ctx context.Context, names []string, missing bool) (func(), bool, error) {
+			calls++
+			if calls == 2 && refresh {
+				// The catalog now says: the dataset's files are cur.
+				return nil, false, e.ReplaceView(ctx, "ds", []string{cur})
+			}
+			return nil, false, nil
+		}
+		var rows []string
+		err := e.Query(ctx, Request{SQL: "SELECT x FROM ds", MaxRows: 10, Tables: tables}, func(c *Cursor) error {
+			for {
+				ok, err := c.Next()
+				if err != nil || !ok {
+					return err
+				}
+				rows = append(rows, string(c.AppendJSON(nil)))
+			}
+		})
+		switch {
+		case refresh && (err != nil || strings.Join(rows, "") != "[2]" || calls != 2):
+			t.Fatalf("refreshed: %v %v after %d calls, want [2] after 2", err, rows, calls)
+		case !refresh && !errs.Is(err, errs.NotFound):
+			t.Fatalf("not refreshed: %v (kind %s), want not_found", err, errs.KindOf(err))
+		}
+		writeParquet(t, old, "SELECT 1 AS x")
+	}
+}
