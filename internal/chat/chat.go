@@ -393,7 +393,11 @@ func PostStream(ctx context.Context, hc *http.Client, url, key, accept string, e
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, &UpstreamError{Status: resp.StatusCode, Message: UpstreamMessage(b), RetryAfter: RetryAfter(resp.Header)}
+		msg := UpstreamMessage(b)
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode <= 399 && loc != "" {
+			msg = "redirected to " + loc + " (not followed: set the provider's URL to where it points)"
+		}
+		return nil, &UpstreamError{Status: resp.StatusCode, Message: msg, RetryAfter: RetryAfter(resp.Header)}
 	}
 	return resp, nil
 }

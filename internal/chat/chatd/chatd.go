@@ -7,6 +7,7 @@ package chatd
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -80,5 +81,19 @@ func NewHTTPClient(headerTimeout time.Duration) *http.Client {
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
-	}}
+	}, CheckRedirect: keepMethod}
+}
+
+// keepMethod follows only redirects that keep the chat POST and its body
+// (307, 308). A 301/302/303 would turn it into a GET without the messages
+// (an http:// URL of an https:// service answers so): that 3xx stays the
+// answer, and chat.PostStream reports it naming the Location.
+func keepMethod(req *http.Request, via []*http.Request) error {
+	if req.Method != via[0].Method {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
