@@ -403,6 +403,16 @@ type missingTable struct {
 
 func (m *missingTable) Error() string { return m.err.Error() }
 
+// bindErr is mapError, or a *missingTable when err names a table that
+// does not exist.
+func bindErr(ctx context.Context, op string, err error) error {
+	mapped := mapError(ctx, op, err)
+	if m := reMissingTable.FindStringSubmatch(err.Error()); m != nil {
+		return &missingTable{name: strings.ToLower(m[1]), err: mapped}
+	}
+	return mapped
+}
+
 var reMissingTable = regexp.MustCompile(`Table with name "?([^"\s!]+)"? does not exist`)
 
 func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.NamedValue, maxRows int, fn func(*Cursor) error) error {
@@ -413,11 +423,7 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	}
 	stmt, wrapped, err := prepareReadOnly(c, text, maxRows)
 	if err != nil {
-		mapped := mapError(ctx, op, err)
-		if m := reMissingTable.FindStringSubmatch(err.Error()); m != nil {
-			return &missingTable{name: strings.ToLower(m[1]), err: mapped}
-		}
-		return mapped
+		return bindErr(ctx, op, err)
 	}
 	defer func() { stmt.Close() }()
 	if want := stmt.NumInput(); want != len(args) {
@@ -471,7 +477,10 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	}
 	rows, err := stmt.QueryContext(ctx, args)
 	if err != nil {
-		return mapError(ctx, op, err)
+		// DuckDB binds a prepared statement again when the catalog changed
+		// since: a view dropped in between (another query saw its
+		// dataset's tombstone) is a missing table here too.
+		return bindErr(ctx, op, err)
 	}
 	defer rows.Close()
 	names := rows.Columns()
