@@ -55,13 +55,32 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	hc := &http.Client{Timeout: cfg.Timeout}
+	hc := &http.Client{Timeout: cfg.Timeout, CheckRedirect: keepMethod}
 	return &Provider{
 		url:    strings.TrimRight(u.String(), "/"),
 		client: api.NewClient(u, hc),
 		dims:   map[string]int{},
 	}, nil
 }
+
+// keepMethod follows only redirects that keep the POST and its body (307,
+// 308). A 301/302/303 would turn POST /api/embed into a GET without the
+// texts (an http:// URL of an https:// Ollama answers so): it is a
+// *redirectError instead, a 502 naming where it pointed.
+func keepMethod(req *http.Request, via []*http.Request) error {
+	if req.Method != via[0].Method {
+		return &redirectError{to: req.URL.String()}
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// redirectError is a 301/302/303 answer, not followed.
+type redirectError struct{ to string }
+
+func (e *redirectError) Error() string { return "redirected to " + e.to }
 
 // Name implements embed.Provider.
 func (p *Provider) Name() string { return "ollama" }
@@ -115,7 +134,10 @@ func (p *Provider) wrap(ctx context.Context, model string, err error) error {
 	}
 	var se api.StatusError
 	var ue *url.Error
+	var re *redirectError
 	switch {
+	case errors.As(err, &re):
+		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": "+re.Error()+" (not followed: set [embedd].provider_url to where it points)")
 	case errors.As(err, &se):
 		msg := se.ErrorMessage
 		if msg == "" {
