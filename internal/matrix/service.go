@@ -192,6 +192,15 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, err
 	}
+	// A state names its dataset; one copied from another directory would
+	// be served under this name while searching and writing the other's
+	// indexes.
+	if p.Spec.Dataset != dataset {
+		return nil, fmt.Errorf("state.json is of dataset %q, not %q", p.Spec.Dataset, dataset)
+	}
+	if err := p.Spec.Validate(); err != nil {
+		return nil, fmt.Errorf("state.json: %s", errs.Message(err))
+	}
 	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns}
 	if p.Status.Version > 0 {
 		kw, err := keyword.Load(filepath.Join(m.dir(dataset), "keyword.lhkw"))
