@@ -67,6 +67,9 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	var version int64
+	if err := once("catalog.get", r.URL.Query(), "version"); err != nil {
+		return err
+	}
 	if s := r.URL.Query().Get("version"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 1 {
@@ -101,10 +104,8 @@ func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
 func ParseVersionsQuery(v url.Values) (VersionsQuery, error) {
 	const op = "catalog.versions"
 	var q VersionsQuery
-	for _, k := range []string{"after", "limit", "order"} {
-		if n := len(v[k]); n > 1 {
-			return q, errs.Errorf(op, errs.Invalid, "query parameter %q given %d times; give it once", k, n)
-		}
+	if err := once(op, v, "after", "limit", "order"); err != nil {
+		return q, err
 	}
 	if s := v.Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
@@ -142,8 +143,23 @@ func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, d)
 }
 
+// once is a 400 invalid naming the first of keys given more than once in
+// v: url.Values.Get uses the first value, silently (?purge=false&purge=true
+// kept the files; ?version=1&version=2 answered version 1).
+func once(op string, v url.Values, keys ...string) error {
+	for _, k := range keys {
+		if n := len(v[k]); n > 1 {
+			return errs.Errorf(op, errs.Invalid, "query parameter %q given %d times; give it once", k, n)
+		}
+	}
+	return nil
+}
+
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	var opts DeleteOptions
+	if err := once("catalog.delete", r.URL.Query(), "purge"); err != nil {
+		return err
+	}
 	switch p := r.URL.Query().Get("purge"); p {
 	case "", "false", "0":
 	case "true", "1":

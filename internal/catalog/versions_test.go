@@ -137,3 +137,43 @@ func TestVersionsPagesHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedParams: a query parameter given twice on GET (version) or
+// DELETE (purge) is a 400 naming it and changes nothing; the first value
+// was used silently (?purge=false&purge=true deleted the dataset and kept
+// its files; ?version=1&version=2 answered version 1).
+func TestRepeatedParams(t *testing.T) {
+	ctx := context.Background()
+	cfg := storagetest.Config(t)
+	st, _ := storagetest.Start(t, cfg)
+	c := *cfg
+	url := storagetest.StartCatalog(t, &c, catalog.New).URL()
+	cl := catalog.NewClient(storagetest.ClientFor(&c, "catalogd", false))
+	f := file(t, st, "datasets/p/a.parquet", 1)
+	if _, err := cl.Commit(ctx, "p", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, q, param string }{
+		{"GET", "?version=1&version=2", "version"},
+		{"DELETE", "?purge=false&purge=true", "purge"},
+		{"DELETE", "?purge=true&purge=true", "purge"},
+	} {
+		req, _ := http.NewRequest(tc.method, url+"/v1/catalog/datasets/p"+tc.q, nil)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 400 || !strings.Contains(string(b), `"kind":"invalid"`) || !strings.Contains(string(b), tc.param) {
+			t.Errorf("%s %s: %d %s, want a 400 naming %s", tc.method, tc.q, r.StatusCode, b, tc.param)
+		}
+	}
+	d, err := cl.Get(ctx, "p", 0)
+	if err != nil || d.Version != 1 {
+		t.Fatalf("after the refused requests: %+v %v, want version 1 live", d, err)
+	}
+	if _, err := st.Head(ctx, f.Key); err != nil {
+		t.Fatalf("file after the refused requests: %v", err)
+	}
+}
