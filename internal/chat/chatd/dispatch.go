@@ -213,6 +213,9 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 		f.msg = fmt.Sprintf("the upstream sent a line longer than %d bytes", chat.MaxLine)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		f.msg, f.transient = "the upstream stream ended before the answer was done", true
+		if msg, ok := strings.CutPrefix(err.Error(), io.ErrUnexpectedEOF.Error()+": "); ok {
+			f.msg += " (" + msg + ")" // what the adapter saw, e.g. a 200 with no event
+		}
 	default: // transport: refused, reset, DNS, TLS
 		f.msg, f.transient = "unreachable: "+err.Error(), true
 	}

@@ -80,6 +80,7 @@ type sseStream struct {
 	queue   []chat.Chunk // chunks of a whole JSON answer
 	pending *chat.Chunk  // final chunk waiting for usage
 	done    bool
+	events  int // data events read
 }
 
 // Next implements chat.ChunkStream. An error ends the stream (io.EOF
@@ -119,10 +120,17 @@ func (s *sseStream) next() (chat.Chunk, error) {
 				if s.pending != nil { // no [DONE] but the answer finished: accept it
 					return s.finish(), nil
 				}
+				if s.events == 0 {
+					// An empty body or a page that is no event stream (a
+					// proxy's or portal's HTML): say what came. Still an
+					// early end (io.ErrUnexpectedEOF), so still retried.
+					return chat.Chunk{}, fmt.Errorf("%w: HTTP 200 with Content-Type %q and no event", io.ErrUnexpectedEOF, s.header.Get("Content-Type"))
+				}
 				return chat.Chunk{}, io.ErrUnexpectedEOF
 			}
 			return chat.Chunk{}, err
 		}
+		s.events++
 		if bytes.Equal(bytes.TrimSpace(data), chat.SSEDone) {
 			if s.pending != nil {
 				return s.finish(), nil
