@@ -251,3 +251,36 @@ func postJSON(t *testing.T, base *shared.Client, path string, body []byte) httpR
 	b.ReadFrom(resp.Body)
 	return httpResult{resp.StatusCode, b.String()}
 }
+
+// TestProblemsBounded: a commit with very many bad entries is a 400 that
+// lists the first MaxProblems and counts the rest; every one was listed (a
+// 2.6 MB body of 200,000 empty keys got a 5 MB error body).
+func TestProblemsBounded(t *testing.T) {
+	files := make([]catalog.File, 100_000)
+	for _, tc := range []struct {
+		name string
+		req  catalog.CommitRequest
+		more string
+	}{
+		{"empty keys", catalog.CommitRequest{Schema: schema, Files: files}, "and 99980 more problems"},
+		{"other prefix", catalog.CommitRequest{Schema: schema, Files: func() []catalog.File {
+			fs := make([]catalog.File, 50_000)
+			for i := range fs {
+				fs[i] = catalog.File{Key: fmt.Sprintf("datasets/q/f%d", i)}
+			}
+			return fs
+		}()}, "and 49980 more problems"},
+		{"few", catalog.CommitRequest{Schema: schema, Files: files[:3]}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.req.ValidateFor("p")
+			msg := errs.Message(err)
+			if !errs.Is(err, errs.Invalid) || len(msg) > 8<<10 || !strings.Contains(msg, tc.more) {
+				t.Fatalf("%d bytes: %.300s", len(msg), msg)
+			}
+			if tc.more == "" && strings.Count(msg, "empty key") != 3 {
+				t.Fatalf("few problems: %s", msg)
+			}
+		})
+	}
+}
