@@ -112,6 +112,7 @@ type dsIndex struct {
 	again   bool
 	checked time.Time // last catalog check triggered by a search
 	dropped bool
+	gone    bool // the last job failed with the dataset not found
 }
 
 // persisted is <dir>/<dataset>/state.json.
@@ -346,6 +347,7 @@ func (m *Matrix) start(x *dsIndex) {
 		for {
 			err := m.job(x)
 			x.mu.Lock()
+			x.gone = err != nil && errs.Is(err, errs.NotFound)
 			if err != nil && m.ctx.Err() == nil {
 				x.status.State = StateFailed
 				x.status.Error = errs.Message(err)
@@ -409,6 +411,12 @@ func (m *Matrix) checkVersion(x *dsIndex) {
 	d, err := m.deps.Catalog.Get(ctx, name, 0)
 	switch {
 	case errs.Is(err, errs.NotFound):
+		x.mu.Lock()
+		known := x.gone && x.status.State == StateFailed
+		x.mu.Unlock()
+		if known {
+			return // already failed on it: not again every poll; POST /v1/matrix/indexes retries
+		}
 		m.start(x) // the job sees the dataset gone and fails, keeping the old index
 	case err != nil:
 		m.opts.Log.Warn("catalog poll", "op", "poll", "dataset", name, "err", err.Error())
