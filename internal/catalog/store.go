@@ -30,7 +30,11 @@ func ManifestKey(name string, v int64) string {
 	return fmt.Sprintf("%s%s/%010d.json", ManifestPrefix, name, v)
 }
 
-// parseManifestKey is the inverse of ManifestKey.
+// parseManifestKey is the inverse of ManifestKey: ok only for the key
+// ManifestKey makes of a valid dataset name and a version >= 1. Any other
+// key under _catalog/ (written through storaged by a token holder) is not a
+// dataset: "_catalog/BAD/0000000001.json" was listed as a dataset named ""
+// (its manifest's empty name) that could be neither read nor deleted.
 func parseManifestKey(key string) (name string, v int64, ok bool) {
 	rest, ok := strings.CutPrefix(key, ManifestPrefix)
 	if !ok {
@@ -45,7 +49,7 @@ func parseManifestKey(key string) (name string, v int64, ok bool) {
 		return "", 0, false
 	}
 	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 1 {
+	if err != nil || v < 1 || ValidateName(name) != nil || ManifestKey(name, v) != key {
 		return "", 0, false
 	}
 	return name, v, true

@@ -305,3 +305,51 @@ func FuzzParseSummary(f *testing.F) {
 		}
 	})
 }
+
+// TestListSkipsForeignKeys: keys under _catalog/ that catalogd does not
+// write (another name syntax, an unpadded version) are not datasets; a
+// manifest stored at _catalog/BAD/0000000001.json was listed as a dataset
+// (named "", version 0, from its content) that no route could read.
+func TestListSkipsForeignKeys(t *testing.T) {
+	st := openLocal(t)
+	c := NewCatalog(st, nil)
+	appends(t, c, "ok", 1)
+	for _, k := range []string{"_catalog/BAD/0000000001.json", "_catalog/x/1.json", "_catalog/y/+000000001.json", "_catalog/select/0000000001.json"} {
+		if _, err := st.Put(context.Background(), k, strings.NewReader("{}"), 2, storage.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := c.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, fmt.Sprintf("%s@%d", d.Name, d.Version))
+	}
+	if want := []string{"ok@1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("list %v, want %v", got, want)
+	}
+}
+
+// FuzzManifestKey: parseManifestKey accepts exactly the keys ManifestKey
+// makes (valid name, version >= 1) and inverts it.
+func FuzzManifestKey(f *testing.F) {
+	for _, k := range []string{"_catalog/sales/0000000003.json", "_catalog/BAD/0000000001.json", "_catalog/x/1.json",
+		"_catalog/y/+000000001.json", "_catalog//0000000001.json", "_catalog/a/b/0000000001.json", "_catalog/a/0000000000.json",
+		"_catalog/a/9223372036854775807.json", "_catalog/select/0000000001.json", "datasets/a/0000000001.json"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		name, v, ok := parseManifestKey(key)
+		if !ok {
+			return
+		}
+		if v < 1 || ValidateName(name) != nil || ManifestKey(name, v) != key {
+			t.Fatalf("%q parsed as %q version %d", key, name, v)
+		}
+		if n2, v2, ok := parseManifestKey(ManifestKey(name, v)); !ok || n2 != name || v2 != v {
+			t.Fatalf("round trip of %q: %q %d %v", key, n2, v2, ok)
+		}
+	})
+}
