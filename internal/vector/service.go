@@ -96,6 +96,15 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, errs.E("vector.Open", errs.Internal, err)
 	}
+	// Snapshot temp files (snapshotOne) left by a process killed while
+	// encoding or uploading: no snapshot of this one runs yet.
+	if left, err := filepath.Glob(filepath.Join(dir, snapTempPattern)); err == nil {
+		for _, f := range left {
+			if err := os.Remove(f); err != nil {
+				log.Warn("remove a left snapshot temp file", "op", "vector.Open", "file", f, "err", err.Error())
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
 		loadDone: make(chan struct{}), stopLoad: cancel}
@@ -653,9 +662,13 @@ func (s *Store) Snapshot(ctx context.Context) error {
 	return s.truncate()
 }
 
+// snapTempPattern names the local file a snapshot is encoded into before
+// its upload; Start removes any left by a killed process.
+const snapTempPattern = "snap-*.lhv1"
+
 func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	const op = "vector.Snapshot"
-	tmp, err := os.CreateTemp(s.dir, "snap-*.lhv1")
+	tmp, err := os.CreateTemp(s.dir, snapTempPattern)
 	if err != nil {
 		return errs.E(op, errs.Internal, err)
 	}
