@@ -527,8 +527,13 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 }
 
 // Identifiers returns the distinct lower-cased identifiers (bare or
-// double-quoted) in sql, skipping string literals and comments. It is a
-// superset of the table names a statement mentions.
+// double-quoted) in sql, skipping string literals and comments as DuckDB's
+// parser reads them: '...' (a doubled quote inside), E'...' with backslash escapes,
+// dollar-quoted $$...$$ and $tag$...$tag$, -- to the end of the line and
+// nested /* ... */. It is a superset of the table names a statement
+// mentions (a quote inside an E'...' or $$ string, or in a nested comment,
+// hid the names after it, so the query read a view without its freshness
+// check: a stale version after a commit).
 func Identifiers(sql string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -541,32 +546,58 @@ func Identifiers(sql string) []string {
 	}
 	isStart := func(c byte) bool { return c == '_' || (c|0x20) >= 'a' && (c|0x20) <= 'z' || c >= 0x80 }
 	isPart := func(c byte) bool { return isStart(c) || c >= '0' && c <= '9' || c == '$' }
+	// quoted skips the string literal opening at sql[i] ('), with
+	// backslash escapes when esc; it returns the index after it.
+	quoted := func(i int, esc bool) int {
+		i++
+		for i < len(sql) {
+			switch {
+			case esc && sql[i] == '\\':
+				i += 2
+				continue
+			case sql[i] == '\'':
+				if i+1 < len(sql) && sql[i+1] == '\'' {
+					i += 2
+					continue
+				}
+				return i + 1
+			}
+			i++
+		}
+		return i
+	}
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		switch {
 		case c == '\'':
-			i++
-			for i < len(sql) {
-				if sql[i] == '\'' {
-					if i+1 < len(sql) && sql[i+1] == '\'' {
-						i += 2
-						continue
-					}
-					break
-				}
-				i++
+			i = quoted(i, false)
+		case c == '$' && dollarTag(sql[i:]) != "":
+			tag := dollarTag(sql[i:])
+			end := strings.Index(sql[i+len(tag):], tag)
+			if end < 0 {
+				i = len(sql)
+			} else {
+				i += len(tag) + end + len(tag)
 			}
-			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
 			for i < len(sql) && sql[i] != '\n' {
 				i++
 			}
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			end := strings.Index(sql[i+2:], "*/")
-			if end < 0 {
-				i = len(sql)
-			} else {
-				i += end + 4
+			depth := 0
+			for i < len(sql) {
+				if strings.HasPrefix(sql[i:], "/*") {
+					depth++
+					i += 2
+				} else if strings.HasPrefix(sql[i:], "*/") {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
+					}
+				} else {
+					i++
+				}
 			}
 		case c == '"':
 			j := i + 1
@@ -585,6 +616,8 @@ func Identifiers(sql string) []string {
 			}
 			add(b.String())
 			i = j + 1
+		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'':
+			i = quoted(i+1, true)
 		case isStart(c):
 			j := i
 			for j < len(sql) && isPart(sql[j]) {
@@ -597,6 +630,25 @@ func Identifiers(sql string) []string {
 		}
 	}
 	return out
+}
+
+// dollarTag is the opening $tag$ (or $$) of a dollar-quoted string at the
+// start of s, else "" ($1 is a parameter).
+func dollarTag(s string) string {
+	if len(s) < 2 || s[0] != '$' {
+		return ""
+	}
+	for j := 1; j < len(s); j++ {
+		c := s[j]
+		switch {
+		case c == '$':
+			return s[:j+1]
+		case c == '_' || (c|0x20) >= 'a' && (c|0x20) <= 'z' || c >= 0x80 || j > 1 && c >= '0' && c <= '9':
+		default:
+			return ""
+		}
+	}
+	return ""
 }
 
 // prepareReadOnly prepares text wrapped in a LIMIT (so DuckDB never

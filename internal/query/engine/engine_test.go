@@ -538,3 +538,83 @@ func TestViewDroppedMidQuery(t *testing.T) {
 		t.Fatalf("%d of %d queries failed with other than not_found, last: %v (kind %s)", bad, n, last, errs.KindOf(last))
 	}
 }
+
+// TestIdentifiers: the names after a quote inside an E'...' string, a
+// dollar-quoted string or a nested comment are found (they were read as
+// inside a string literal, so a query naming a dataset after one skipped
+// the view's freshness check and read the version before a commit).
+func TestIdentifiers(t *testing.T) {
+	for _, tc := range []struct{ sql, want string }{
+		{`SELECT a FROM "T" t -- x`, "select,a,from,t"},
+		{`SELECT E'\'' x, k FROM kv --'`, "select,x,k,from,kv"},
+		{`SELECT e'\\' x FROM kv`, "select,x,from,kv"},
+		{`SELECT $$it's$$ x, k FROM kv --'`, "select,x,k,from,kv"},
+		{`SELECT $t$a'$t$ x FROM kv --'`, "select,x,from,kv"},
+		{`SELECT $t$ $$ ' $t$ FROM kv`, "select,from,kv"},
+		{`SELECT $1, $2 FROM kv`, "select,from,kv"},
+		{`SELECT 1 /* /* */ ' */ FROM kv --'`, "select,from,kv"},
+		{`SELECT 'it''s' FROM kv`, "select,from,kv"},
+		{`SELECT a$b FROM "x""y"`, "select,a$b,from,x\"y"},
+		{`SELECT 'unterminated`, "select"},
+		{`SELECT $$unterminated`, "select"},
+		{`SELECT /* unterminated`, "select"},
+	} {
+		if got := strings.Join(Identifiers(tc.sql), ","); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.sql, got, tc.want)
+		}
+	}
+}
+
+// FuzzIdentifiers: every table DuckDB's parser finds in a SELECT
+// (json_serialize_sql's BASE_TABLE nodes) is among Identifiers — the
+// freshness check sees every dataset a query reads.
+func FuzzIdentifiers(f *testing.F) {
+	for _, s := range []string{`SELECT * FROM kv`, `SELECT E'\'' x, k FROM kv --'`, `SELECT $$it's$$ FROM kv --'`,
+		`SELECT 1 /* /* */ ' */ FROM kv --'`, `SELECT * FROM "Kv" JOIN b USING (x)`, `WITH q AS (SELECT 1) SELECT * FROM q, kv`,
+		`SELECT $t$a'$t$ FROM kv`, `SELECT * FROM a.b.c`, `FROM kv SELECT 1`} {
+		f.Add(s)
+	}
+	c, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	f.Fuzz(func(t *testing.T, text string) {
+		ids := Identifiers(text)
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] || id != strings.ToLower(id) {
+				t.Fatalf("%q: %q twice or not lower-case", text, id)
+			}
+			seen[id] = true
+		}
+		var out string
+		if err := db.QueryRow("SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", text).Scan(&out); err != nil {
+			return
+		}
+		var tree any
+		if json.Unmarshal([]byte(out), &tree) != nil {
+			return
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				if x["type"] == "BASE_TABLE" {
+					if n, ok := x["table_name"].(string); ok && !seen[strings.ToLower(n)] {
+						t.Fatalf("%q reads table %q; Identifiers found %v", text, n, ids)
+					}
+				}
+				for _, e := range x {
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(tree)
+	})
+}
