@@ -149,6 +149,7 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
 			continue
 		}
+		m.sweepTemps(e.Name())
 		x, err := m.loadIndex(e.Name())
 		if err != nil {
 			opts.Log.Error("index state unreadable; rebuild it with POST /v1/matrix/indexes", "op", "load", "dataset", e.Name(), "err", err.Error())
@@ -183,6 +184,23 @@ func (m *Matrix) Close(ctx context.Context) error {
 }
 
 func (m *Matrix) dir(dataset string) string { return filepath.Join(m.opts.Dir, dataset) }
+
+// sweepTemps removes the temp files of state.json and keyword.lhkw
+// (writeAtomic, keyword.Save) that a process killed mid-write left in the
+// dataset's directory; NewMatrix calls it before any job of its own runs.
+func (m *Matrix) sweepTemps(dataset string) {
+	for _, name := range []string{"state.json", "keyword.lhkw"} {
+		left, err := filepath.Glob(filepath.Join(m.dir(dataset), name+".tmp-*"))
+		if err != nil {
+			continue
+		}
+		for _, f := range left {
+			if err := os.Remove(f); err != nil {
+				m.opts.Log.Warn("remove a left temp file", "op", "load", "dataset", dataset, "file", f, "err", err.Error())
+			}
+		}
+	}
+}
 
 func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	b, err := os.ReadFile(filepath.Join(m.dir(dataset), "state.json"))
