@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -616,5 +619,50 @@ func FuzzIdentifiers(f *testing.F) {
 			}
 		}
 		walk(tree)
+	})
+}
+
+// FuzzBindNumber: a JSON integer binds exactly (its decimal text comes
+// back), any other JSON number as the float64 it denotes, an integral one
+// within 2^53 as that integer; a number beyond a DOUBLE is an error.
+func FuzzBindNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "9007199254740993", "18446744073709551615", "18446744073709551616",
+		"-9223372036854775809", "1.5", "1e400", "-1e-400", "1E2", "123456789012345678901234567890"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) || strings.TrimSpace(s) != s || s == "" || !strings.ContainsAny(s[:1], "-0123456789") {
+			return
+		}
+		v, err := bindNumber(s)
+		if !strings.ContainsAny(s, ".eE") {
+			want := strings.TrimPrefix(s, "-")
+			if s[0] == '-' && want != "0" {
+				want = "-" + want
+			}
+			if err != nil || fmt.Sprint(v) != want {
+				t.Fatalf("%s bound as %v (%T), %v", s, v, v, err)
+			}
+			return
+		}
+		f, perr := strconv.ParseFloat(s, 64)
+		if perr != nil {
+			if err == nil {
+				t.Fatalf("%s out of range bound as %v", s, v)
+			}
+			return
+		}
+		switch x := v.(type) {
+		case int64:
+			if float64(x) != f || math.Abs(f) > 1<<53 {
+				t.Fatalf("%s bound as int64 %d", s, x)
+			}
+		case float64:
+			if x != f && !(math.IsNaN(x) && math.IsNaN(f)) {
+				t.Fatalf("%s bound as %v, want %v", s, x, f)
+			}
+		default:
+			t.Fatalf("%s bound as %T %v (%v)", s, v, v, err)
+		}
 	})
 }
