@@ -62,6 +62,7 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 		}
 		areq.Tools = b
 	}
+	names := map[string]string{} // call id -> function name, of the messages so far
 	for i, m := range req.Messages {
 		role := m.Role
 		if role == chat.RoleDeveloper {
@@ -69,9 +70,10 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 		}
 		am := api.Message{Role: role, Content: m.Content, ToolCallID: m.ToolCallID}
 		if m.ToolCallID != "" {
-			am.ToolName = chat.ToolName(req.Messages, i, m.ToolCallID)
+			am.ToolName = names[m.ToolCallID] // chat.ToolName, in one pass: it was quadratic
 		}
 		for j, tc := range m.ToolCalls {
+			names[tc.ID] = tc.Function.Name
 			call := api.ToolCall{ID: tc.ID, Function: api.ToolCallFunction{Index: j, Name: tc.Function.Name}}
 			if err := json.Unmarshal(chat.ArgumentsObject(tc.Function.Arguments), &call.Function.Arguments); err != nil {
 				return nil, &chat.UnsupportedError{Message: fmt.Sprintf("messages[%d].tool_calls[%d].function.arguments: Ollama wants a JSON object; these are text that is not one (sent as is to OpenAI-compatible providers only)", i, j)}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ollama_test
+
+const raceOn = false
