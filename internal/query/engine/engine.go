@@ -309,6 +309,13 @@ func (e *Engine) Query(ctx context.Context, req Request, fn func(*Cursor) error)
 	if text == "" {
 		return errs.E(op, errs.Invalid, "sql: empty statement")
 	}
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		// DuckDB takes SQL as a C string: it would run only the text before
+		// the NUL, and the statement wrapped in LIMIT max_rows+1 would not
+		// parse, so the bare prefix ran unbounded (SELECT * FROM
+		// range(20000000)<NUL> materialized every row for max_rows 1).
+		return errs.Errorf(op, errs.Invalid, "sql: a NUL byte at offset %d; DuckDB would read only the text before it", i)
+	}
 	args, err := bindArgs(req.Params)
 	if err != nil {
 		return err

@@ -666,3 +666,15 @@ func FuzzBindNumber(f *testing.F) {
 		}
 	})
 }
+
+// TestNULInSQL: SQL with a NUL byte is a 400. DuckDB reads SQL as a C
+// string, so only the text before the NUL ran — and outside the LIMIT
+// wrapper, which then did not parse: every row was materialized.
+func TestNULInSQL(t *testing.T) {
+	e, _ := open(t)
+	for _, s := range []string{"SELECT * FROM range(10)\x00 ignored", "SELECT 1 x\x00; DROP VIEW v", "\x00"} {
+		if _, err := run(e, s, 1); !errs.Is(err, errs.Invalid) || !strings.Contains(errs.Message(err), "NUL") {
+			t.Errorf("%q: %v (kind %s), want invalid naming the NUL", s, err, errs.KindOf(err))
+		}
+	}
+}
