@@ -146,6 +146,11 @@ type filterField struct {
 func compileFilter(op string, f Filter) (compiledFilter, error) {
 	cf := make(compiledFilter, 0, len(f))
 	for field, v := range f {
+		if field == "" {
+			// Metadata never has one (cleanMetadata refuses it): a wrong
+			// filter, not one that matches nothing.
+			return nil, errs.Errorf(op, errs.Invalid, "filter has an empty field name; metadata field names are never empty")
+		}
 		var keys []string
 		add := func(x any) error {
 			if x == nil {
