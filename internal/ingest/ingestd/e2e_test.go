@@ -344,10 +344,11 @@ func TestIngestAndQueryLifecycle(t *testing.T) {
 		}
 	}
 
-	// Timeout: 504 within timeout + 200 ms.
+	// Timeout: 504 soon after the timeout (the query alone runs for
+	// minutes; 2 s leaves room for a loaded machine).
 	start := time.Now()
 	a = st.sql(t, `{"sql":"SELECT count(*) FROM range(100000000000)","timeout_ms":300}`)
-	if el := time.Since(start); a.Status != 504 || el > 500*time.Millisecond {
+	if el := time.Since(start); a.Status != 504 || el > 2*time.Second {
 		t.Fatalf("timeout: %d after %v: %s", a.Status, el, a.Body)
 	}
 }
