@@ -41,6 +41,7 @@ package ingestd
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -197,6 +198,13 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 	}
 	paths, err := s.fetch(ctx, base.Files, fetchIdx, filepath.Join(dir, "in"))
 	if err != nil {
+		if errors.Is(err, errDataFileGone) {
+			// A delete with purge removed the files meanwhile: say that
+			// (it was a 500 naming a missing file).
+			if _, cerr := s.opts.Catalog.Get(ctx, p.Name, 0); errs.Is(cerr, errs.NotFound) {
+				return nil, errs.E(compactOp, errs.NotFound, errs.Message(cerr)+" (deleted while it was compacted; nothing was changed)")
+			}
+		}
 		return nil, err
 	}
 	// 2. Rewrite each group into one file.
@@ -431,11 +439,15 @@ feed:
 	return paths, nil
 }
 
+// errDataFileGone: a file of the manifest being compacted is not in
+// storaged (a purge, or damage).
+var errDataFileGone = errors.New("data file missing")
+
 func (s *Server) download(ctx context.Context, f catalog.File, path string) error {
 	rc, _, err := s.opts.Store.Get(ctx, f.Key, storage.Whole)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			return errs.E(compactOp, errs.Internal, fmt.Sprintf("data file %s of the manifest is missing in storaged", f.Key), err)
+			return errs.E(compactOp, errs.Internal, fmt.Sprintf("data file %s of the manifest is missing in storaged", f.Key), errDataFileGone)
 		}
 		return errs.E(compactOp, errs.KindOf(err), "storaged: reading "+f.Key, err)
 	}

@@ -848,3 +848,49 @@ func TestCompactKeepsColumnFormats(t *testing.T) {
 		t.Fatalf("dates = %v", got)
 	}
 }
+
+// purgingStore deletes the dataset (with purge) through the catalog just
+// before the compaction's first read of a data file.
+type purgingStore struct {
+	storage.Store
+	once func()
+}
+
+func (p *purgingStore) Get(ctx context.Context, key string, r storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
+	if strings.HasPrefix(key, "datasets/") && p.once != nil {
+		f := p.once
+		p.once = nil
+		f()
+	}
+	return p.Store.Get(ctx, key, r)
+}
+
+// TestCompactRacingPurge: a dataset deleted with purge while a compaction
+// reads its files is a 404 saying so, and nothing comes back (it was a 500
+// naming a missing data file).
+func TestCompactRacingPurge(t *testing.T) {
+	st := startStack(t, config(t))
+	ps := &purgingStore{Store: st.store}
+	s := st.ingester(t, nil, ps, 0, nil)
+	if _, err := ingestCSV(s, "gone", "", rowsCSV(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingestCSV(s, "gone", "append", rowsCSV(10, 10)); err != nil {
+		t.Fatal(err)
+	}
+	ps.once = func() {
+		if _, err := st.catalog().Delete(context.Background(), "gone", catalog.DeleteOptions{Purge: true}); err != nil {
+			t.Errorf("purge: %v", err)
+		}
+	}
+	_, err := s.Compact(context.Background(), ingest.CompactParams{Name: "gone"})
+	if !errs.Is(err, errs.NotFound) || !strings.Contains(errs.Message(err), "deleted while it was compacted") {
+		t.Fatalf("compaction racing a purge: %v (kind %s)", err, errs.KindOf(err))
+	}
+	if _, err := st.catalog().Get(context.Background(), "gone", 0); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("dataset after: %v", err)
+	}
+	if p := st.pending(t, "gone"); len(p) != 0 {
+		t.Fatalf("markers left: %v", p)
+	}
+}
