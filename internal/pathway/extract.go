@@ -97,8 +97,11 @@ func normalizeFact(s string) string {
 		cut := strings.LastIndexByte(s[:maxFactBytes], ' ')
 		if cut < maxFactBytes/2 {
 			cut = maxFactBytes
-			for !utf8.RuneStart(s[cut]) {
+			for cut > 0 && !utf8.RuneStart(s[cut]) {
 				cut--
+			}
+			if cut == 0 { // no rune start at all: bytes that are not UTF-8
+				cut = maxFactBytes
 			}
 		}
 		s = s[:cut]
