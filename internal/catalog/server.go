@@ -143,16 +143,12 @@ func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, d)
 }
 
-// once is a 400 invalid naming the first of keys given more than once in
-// v: url.Values.Get uses the first value, silently (?purge=false&purge=true
-// kept the files; ?version=1&version=2 answered version 1).
+// once is a 400 invalid naming the keys given more than once in v
+// (shared.QueryOnce: ?purge=false&purge=true kept the files;
+// ?version=1&version=2 answered version 1).
 func once(op string, v url.Values, keys ...string) error {
-	for _, k := range keys {
-		if n := len(v[k]); n > 1 {
-			return errs.Errorf(op, errs.Invalid, "query parameter %q given %d times; give it once", k, n)
-		}
-	}
-	return nil
+	_, err := shared.QueryOnce(op, v, keys...)
+	return err
 }
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {

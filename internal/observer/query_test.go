@@ -42,7 +42,7 @@ func TestHTTPRepeatedQueryParams(t *testing.T) {
 			code := resp.StatusCode
 			var b errs.Body
 			json.Unmarshal(body, &b)
-			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.param+": given 2 times, at most once") || b.Error.RequestID == "" {
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, `query parameter "`+tc.param+`" given 2 times; give it once`) || b.Error.RequestID == "" {
 				t.Fatalf("%d %s", code, body)
 			}
 		})

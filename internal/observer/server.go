@@ -3,10 +3,8 @@ package observer
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -72,27 +70,10 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
-// queryValues returns the values of the named query parameters of r ("" =
-// absent). A parameter given more than once is Invalid, naming it: taking
-// the first (service=a&service=b answered a's events, and stats, as if b
-// had not been asked for) would answer a question the caller did not ask.
+// queryValues: the named query parameters of r, each at most once
+// (shared.QueryOnce; service=a&service=b answered a's events only).
 func queryValues(r *http.Request, names ...string) ([]string, error) {
-	q := r.URL.Query()
-	out := make([]string, len(names))
-	var p []string
-	for i, name := range names {
-		switch vs := q[name]; len(vs) {
-		case 0:
-		case 1:
-			out[i] = vs[0]
-		default:
-			p = append(p, fmt.Sprintf("%s: given %d times, at most once", name, len(vs)))
-		}
-	}
-	if len(p) > 0 {
-		return out, errs.E("observer.query", errs.Invalid, strings.Join(p, "; "))
-	}
-	return out, nil
+	return shared.QueryOnce("observer.query", r.URL.Query(), names...)
 }
 
 // parseFilter reads service, op and since (each at most once). since is

@@ -256,7 +256,7 @@ func TestHTTPRepeatedQueryParams(t *testing.T) {
 			code, body := do(t, tc.method, base+tc.path, "")
 			var b errs.Body
 			json.Unmarshal([]byte(body), &b)
-			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, tc.param+": given 2 times") || b.Error.RequestID == "" {
+			if code != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, `"`+tc.param+`" given 2 times`) || b.Error.RequestID == "" {
 				t.Fatalf("%d %s", code, body)
 			}
 		})

@@ -70,24 +70,11 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
-// queryValues returns the values of the named query parameters of r ("" =
-// absent). A parameter given more than once is Invalid, naming it: taking
-// one of the values silently (user_id=a&user_id=b listed, or deleted, a's
-// memories only) would answer a question the caller did not ask.
+// queryValues: the named query parameters of r, each at most once
+// (shared.QueryOnce; user_id=a&user_id=b listed, or deleted, a's memories
+// only).
 func queryValues(r *http.Request, op string, names ...string) ([]string, error) {
-	q := r.URL.Query()
-	out := make([]string, len(names))
-	var p []string
-	for i, name := range names {
-		switch vs := q[name]; len(vs) {
-		case 0:
-		case 1:
-			out[i] = vs[0]
-		default:
-			p = append(p, fmt.Sprintf("%s: given %d times, at most once", name, len(vs)))
-		}
-	}
-	return out, problems(op, p)
+	return shared.QueryOnce(op, r.URL.Query(), names...)
 }
 
 func scopeOf(r *http.Request, op string) (Scope, ListOptions, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -90,4 +91,27 @@ func PathParam(r *http.Request, op, name string) (string, error) {
 		return "", errs.Errorf(op, errs.Invalid, "%s %q in the path: invalid %%-escape", name, v)
 	}
 	return u, nil
+}
+
+// QueryOnce returns the values of the named query parameters of q ("" =
+// absent), or one Invalid error naming every one of them given more than
+// once: url.Values.Get takes the first value silently, which answers a
+// question the caller did not ask (?purge=false&purge=true kept a deleted
+// dataset's files; service=a&service=b answered a's events only).
+func QueryOnce(op string, q url.Values, names ...string) ([]string, error) {
+	out := make([]string, len(names))
+	var p []string
+	for i, name := range names {
+		switch vs := q[name]; len(vs) {
+		case 0:
+		case 1:
+			out[i] = vs[0]
+		default:
+			p = append(p, fmt.Sprintf("query parameter %q given %d times; give it once", name, len(vs)))
+		}
+	}
+	if len(p) > 0 {
+		return out, errs.E(op, errs.Invalid, strings.Join(p, "; "))
+	}
+	return out, nil
 }

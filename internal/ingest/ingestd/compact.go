@@ -615,10 +615,8 @@ func (s *Server) handleCompact(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p := ingest.CompactParams{Name: q.Get("name")}
 	var problems []string
-	for _, k := range []string{"name", "target_file_mb", "min_files"} {
-		if len(q[k]) > 1 {
-			return errs.Errorf(compactOp, errs.Invalid, "query parameter %q given %d times; give it once", k, len(q[k]))
-		}
+	if _, err := shared.QueryOnce(compactOp, q, "name", "target_file_mb", "min_files"); err != nil {
+		return err
 	}
 	for k, dst := range map[string]*int{"target_file_mb": &p.TargetFileMB, "min_files": &p.MinFiles} {
 		v := q.Get(k)

@@ -189,10 +189,8 @@ func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	for _, k := range []string{"name", "mode", "format"} {
-		if len(q[k]) > 1 {
-			return errs.Errorf("ingest", errs.Invalid, "query parameter %q given %d times; give it once", k, len(q[k]))
-		}
+	if _, err := shared.QueryOnce("ingest", q, "name", "mode", "format"); err != nil {
+		return err
 	}
 	p := ingest.Params{Name: q.Get("name"), Mode: q.Get("mode"), Format: q.Get("format")}
 	if err := p.Validate(); err != nil {
