@@ -131,7 +131,7 @@ func decodeLenient(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
 		}
-		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
+		return errs.E("decode", errs.Invalid, shared.JSONDecodeMessage(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError

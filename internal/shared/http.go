@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -60,7 +61,7 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 		case errors.Is(err, io.EOF):
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
 		}
-		return errs.E("decode", errs.Invalid, "request body is not valid JSON: "+err.Error())
+		return errs.E("decode", errs.Invalid, JSONDecodeMessage(err))
 	}
 	if dec.More() {
 		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
@@ -114,4 +115,53 @@ func QueryOnce(op string, q url.Values, names ...string) ([]string, error) {
 		return out, errs.E(op, errs.Invalid, strings.Join(p, "; "))
 	}
 	return out, nil
+}
+
+// JSONDecodeMessage words an encoding/json decode error for the caller of
+// an HTTP API: a wrong type names the field and what it wants in JSON
+// terms (json's own text names Go types: "Go struct field
+// CompletionRequest.temperature of type float64"); anything else is
+// "request body is not valid JSON: ..." with json's reason.
+func JSONDecodeMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "the request body"
+		} else {
+			field = fmt.Sprintf("field %q", field)
+		}
+		return fmt.Sprintf("%s: want %s, got a JSON %s", field, jsonWant(te.Type), te.Value)
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if strings.HasPrefix(msg, "unknown field ") {
+		return "request body has an " + msg
+	}
+	return "request body is not valid JSON: " + msg
+}
+
+// jsonWant names what a Go type takes in JSON.
+func jsonWant(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }
