@@ -182,7 +182,9 @@ func (o *openCalls) oldest(name string) string {
 	} else {
 		var q []int
 		q, k = o.first(o.byName[name])
-		o.byName[name] = q
+		if o.byName != nil { // nil until a call was added
+			o.byName[name] = q
+		}
 	}
 	if k < 0 {
 		return ""
