@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -143,20 +144,31 @@ func (l *Langfuse) send(spans []lfSpan) {
 	}
 	body, _ := json.Marshal(map[string]any{"batch": events})
 	n := int64(len(events))
-	ctx, cancel := context.WithTimeout(context.Background(), l.client.Timeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.endpoint, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", l.auth)
-	resp, err := l.client.Do(req)
+	var status int
+	var data []byte
+	var err error
+	for attempt := 1; ; attempt++ {
+		var retryAfter time.Duration
+		status, data, retryAfter, err = l.post(body)
+		if !transient(status, err) || attempt == lfAttempts {
+			break
+		}
+		wait := max(retryAfter, lfBackoff<<(attempt-1))
+		l.log.Debug("langfuse batch not delivered; retrying", "op", "langfuse.ingest", "events", n, "attempt", attempt, "wait_ms", wait.Milliseconds())
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-l.batch.stop: // shutting down: no more waiting
+			t.Stop()
+			attempt = lfAttempts - 1
+		}
+	}
 	if err != nil {
 		l.fail(n, "langfuse unreachable", err)
 		return
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusMultiStatus && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-		l.fail(n, "langfuse rejected batch", fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data))
+	if status != http.StatusMultiStatus && (status < 200 || status > 299) {
+		l.fail(n, "langfuse rejected batch", fmt.Errorf("HTTP %d: %.200s", status, data))
 		return
 	}
 	var ir ingestionResponse
@@ -167,6 +179,46 @@ func (l *Langfuse) send(spans []lfSpan) {
 	}
 	l.sent.Add(n)
 	l.mSent.Add(float64(n))
+}
+
+// A batch that fails transiently — Langfuse unreachable, 429, or a 5xx
+// (a server restarting behind its proxy) — is sent again, off the request
+// path, as Langfuse's own SDKs do: at most lfAttempts sends of the same
+// bytes (the event, trace and span ids are fixed, so a batch the server
+// took before its answer was lost is upserted, not duplicated), waiting
+// lfBackoff, then twice that, or the server's Retry-After up to
+// lfMaxRetryAfter. Once shutdown begins a failed batch gets one more send
+// at once. While a batch waits, new events wait in the queue; a full queue
+// drops and counts them, as always (ADR-005).
+const (
+	lfAttempts      = 3
+	lfBackoff       = 500 * time.Millisecond
+	lfMaxRetryAfter = 5 * time.Second
+)
+
+func transient(status int, err error) bool {
+	return err != nil || status == http.StatusTooManyRequests || (status >= 500 && status != http.StatusNotImplemented)
+}
+
+// post sends one batch: the answer's status and (bounded) body, and its
+// Retry-After when it names seconds.
+func (l *Langfuse) post(body []byte) (int, []byte, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.client.Timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.endpoint, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", l.auth)
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var ra time.Duration
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		ra = min(time.Duration(secs)*time.Second, lfMaxRetryAfter)
+	}
+	return resp.StatusCode, data, ra, nil
 }
 
 func (l *Langfuse) fail(n int64, msg string, err error) {

@@ -446,6 +446,8 @@ type fakeLangfuse struct {
 	badAuth  int
 	delay    time.Duration
 	received chan struct{}
+	posts    int   // requests seen
+	failWith []int // statuses answered to the first posts, in order
 }
 
 func (f *fakeLangfuse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -455,6 +457,20 @@ func (f *fakeLangfuse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.delay > 0 {
 		time.Sleep(f.delay)
+	}
+	f.mu.Lock()
+	f.posts++
+	var fail int
+	if len(f.failWith) > 0 {
+		fail, f.failWith = f.failWith[0], f.failWith[1:]
+	}
+	f.mu.Unlock()
+	if fail != 0 {
+		if fail == 429 {
+			w.Header().Set("Retry-After", "1")
+		}
+		http.Error(w, `{"message":"not now"}`, fail)
+		return
 	}
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("pk-lf-test:sk-lf-test"))
 	if r.Header.Get("Authorization") != want {
@@ -547,6 +563,36 @@ func TestLangfuse(t *testing.T) {
 		}
 		if s.Langfuse().Sent() != 2 {
 			t.Fatalf("sent counter %d", s.Langfuse().Sent())
+		}
+	})
+
+	// A Langfuse restarting (503s, a 429) loses no trace: the batch is
+	// sent again, the same events once each; a 400 is not retried.
+	t.Run("transient failures retried, permanent ones not", func(t *testing.T) {
+		for _, tc := range []struct {
+			failWith        []int
+			posts, sent, ko int
+		}{
+			{[]int{503, 429}, 3, 2, 0},
+			{[]int{502, 503, 504}, 3, 0, 2},
+			{[]int{400}, 1, 0, 2},
+		} {
+			fake := &fakeLangfuse{received: make(chan struct{}, 16), failWith: tc.failWith}
+			ts := httptest.NewServer(fake)
+			s := start(t, langfuseConfig(t, ts.URL))
+			get(t, s.URL()+"/v1/echo", "")
+			deadline := time.Now().Add(15 * time.Second)
+			for s.Langfuse().Sent()+s.Langfuse().Failed() < 2 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			fake.mu.Lock()
+			posts, events := fake.posts, len(fake.events)
+			fake.mu.Unlock()
+			if posts != tc.posts || events != tc.sent || s.Langfuse().Sent() != int64(tc.sent) || s.Langfuse().Failed() != int64(tc.ko) {
+				t.Errorf("%v: %d posts, %d events stored, sent %d, failed %d; want %d posts, %d sent, %d failed",
+					tc.failWith, posts, events, s.Langfuse().Sent(), s.Langfuse().Failed(), tc.posts, tc.sent, tc.ko)
+			}
+			ts.Close()
 		}
 	})
 
