@@ -60,11 +60,26 @@ type StreamOptions struct {
 type CompletionMessage struct {
 	Role    string  `json:"role"`
 	Content Content `json:"content"`
-	Name    string  `json:"name,omitempty"`
+	// NullContent encodes content as null (an answer of tool calls only,
+	// as OpenAI sends it; decoding reads null as "").
+	NullContent bool   `json:"-"`
+	Name        string `json:"name,omitempty"`
 	// ToolCalls ([]CompletionToolCall) is decoded by ToRequest, so that a
 	// bad call is a 400 naming it; encoders set the marshaled calls.
 	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+// MarshalJSON writes content as null when NullContent is set.
+func (m CompletionMessage) MarshalJSON() ([]byte, error) {
+	type wire CompletionMessage
+	if !m.NullContent {
+		return json.Marshal(wire(m))
+	}
+	return json.Marshal(struct {
+		wire
+		Content *string `json:"content"` // shadows wire's
+	}{wire: wire(m)})
 }
 
 // CompletionToolCall is OpenAI's tool call: whole in a message (no
@@ -352,11 +367,26 @@ type ChunkChoice struct {
 	FinishReason *string         `json:"finish_reason"`
 }
 
-// Delta is the new part of the message in a chunk.
+// Delta is the new part of the message in a chunk. Content is omitted
+// when nil, or written as null with NullContent (the first delta of an
+// answer that starts with a tool call, as OpenAI streams it).
 type Delta struct {
-	Role      string               `json:"role,omitempty"`
-	Content   *string              `json:"content,omitempty"`
-	ToolCalls []CompletionToolCall `json:"tool_calls,omitempty"`
+	Role        string               `json:"role,omitempty"`
+	Content     *string              `json:"content,omitempty"`
+	NullContent bool                 `json:"-"`
+	ToolCalls   []CompletionToolCall `json:"tool_calls,omitempty"`
+}
+
+// MarshalJSON writes "content":null when NullContent is set and Content is nil.
+func (d Delta) MarshalJSON() ([]byte, error) {
+	type wire Delta
+	if !d.NullContent || d.Content != nil {
+		return json.Marshal(wire(d))
+	}
+	return json.Marshal(struct {
+		wire
+		Content *string `json:"content"` // shadows wire's
+	}{wire: wire(d)})
 }
 
 // WireError is an error object inside an SSE stream: OpenAI's

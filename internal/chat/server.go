@@ -283,9 +283,14 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
 	if !e.sentRole || r.Message.Content != "" || len(r.ToolCallDeltas) > 0 {
 		d := Delta{}
-		if !e.sentRole || r.Message.Content != "" {
+		switch {
+		case r.Message.Content != "":
 			content := r.Message.Content
 			d.Content = &content
+		case !e.sentRole && len(r.ToolCallDeltas) > 0:
+			d.NullContent = true // OpenAI: an answer that starts with a call has content null
+		case !e.sentRole:
+			d.Content = new(string)
 		}
 		if !e.sentRole {
 			d.Role, e.sentRole = RoleAssistant, true
@@ -356,6 +361,8 @@ func toCompletion(r Response) Completion {
 		reason = "stop"
 	}
 	msg := CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content), ToolCalls: MarshalToolCalls(r.Message.ToolCalls)}
+	// OpenAI: content is null in an answer of tool calls only.
+	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
 	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
 		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }
