@@ -341,6 +341,7 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 	id := sqlIdent(p.spec.IDColumn)
 	var sql string
 	var params []any
+	limit := int64(m.opts.PageRows)
 	if p.full {
 		sql = "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) + " WHERE " + id + " IS NOT NULL"
 		if haveCursor {
@@ -354,9 +355,20 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 		// and DuckDB preserves insertion order on a plain scan (no
 		// filter it could plan as a join; DuckDB 1.5 reads LIMIT/OFFSET
 		// of Parquet sorted on file index and row number): the new rows
-		// are the rows after the first offset.
+		// are the rows after the first offset. queryd reads the latest
+		// version, which may be newer than the target (an append or a
+		// compaction carrying one committed since the job's catalog
+		// read): its rows after the target's are left to the next job,
+		// which starts from the target's row count, so the read stops at
+		// the target's last row (appendOnly versions keep the target's
+		// rows as their first rows) and no row is embedded twice.
+		end := p.target.RowCount
+		if offset >= end {
+			return page{} // nothing left of the target (and no query)
+		}
+		limit = min(limit, end-offset)
 		sql = "SELECT " + textSelect(p.spec) + " FROM " + sqlIdent(p.spec.Dataset) +
-			fmt.Sprintf(" LIMIT %d OFFSET %d", m.opts.PageRows, offset)
+			fmt.Sprintf(" LIMIT %d OFFSET %d", limit, offset)
 	}
 	res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: m.opts.PageRows, TimeoutMS: 0})
 	if err != nil {
@@ -374,7 +386,10 @@ func (m *Matrix) readPage(ctx context.Context, p *plan, cursor string, haveCurso
 		texts = append(texts, t)
 	}
 	// A full page, or one cut by queryd's own max_rows: keep paging.
-	pg.more = pg.n > 0 && (pg.n >= m.opts.PageRows || res.Truncated)
+	pg.more = pg.n > 0 && (int64(pg.n) >= limit || res.Truncated)
+	if !p.full && offset+int64(pg.n) >= p.target.RowCount {
+		pg.more = false // the target's last row is read
+	}
 	var spill string // full build: an id whose copies may go on past this page
 	if p.full && len(ids) > 0 {
 		pg.last = ids[len(ids)-1]

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,9 @@ import (
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/ingest"
 	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/query"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
 )
 
 // embedCounter sits between the daemons and embedd and counts the texts
@@ -313,10 +316,10 @@ func TestCompactOverAppendsKeepsIndex(t *testing.T) {
 	if s := st.waitReady(t, "docs", 5); s.Refresh != "append" || s.Docs != 55 {
 		t.Fatalf("after a compaction over two appends: %+v", s)
 	}
-	// The 5 appended texts; a job still embedding an append when the
-	// compacted version lands embeds that append once more (CI saw 7: a
-	// known cost, STATE_OF_PLAY "Known gaps"). A rebuild embeds all 55.
-	if n := counter.inputs.Load(); n < 5 || n > 10 {
+	// The 5 appended texts, each once whichever versions the jobs
+	// target (a job reads only its target's rows:
+	// TestAppendReadStopsAtTarget). A rebuild embeds all 55.
+	if n := counter.inputs.Load(); n != 5 {
 		t.Fatalf("embedd got %d texts, want the 5 appended (no rebuild)", n)
 	}
 	checkRows(0, 55)
@@ -354,7 +357,7 @@ func TestCompactOverAppendsKeepsIndex(t *testing.T) {
 	if s := st.waitReady(t, "docs", 10); s.Refresh != "append" || s.RowsTotal != 0 || s.Docs != 59 {
 		t.Fatalf("after a compaction over the indexed append: %+v", s)
 	}
-	if n := counter.inputs.Load(); n < 4 || n > 8 { // as above; a rebuild embeds 59
+	if n := counter.inputs.Load(); n != 4 { // as above; a rebuild embeds 59
 		t.Fatalf("embedd got %d texts, want the 4 appended (no rebuild)", n)
 	}
 	checkRows(0, 59)
@@ -383,4 +386,148 @@ func searchLine(t *testing.T, st *stack, q matrix.SearchRequest) string {
 		parts[i] = r.ID + "=" + mustJSON(r.Row)
 	}
 	return strings.Join(parts, " ")
+}
+
+// hookQuery is a queryd client that runs before (once) ahead of the first
+// query whose SQL contains match.
+type hookQuery struct {
+	query.Service
+	mu     sync.Mutex
+	match  string
+	before func() error
+	t      *testing.T
+}
+
+func (h *hookQuery) arm(match string, f func() error) {
+	h.mu.Lock()
+	h.match, h.before = match, f
+	h.mu.Unlock()
+}
+
+func (h *hookQuery) Query(ctx context.Context, req query.Request) (*query.Result, error) {
+	h.mu.Lock()
+	var f func() error
+	if h.before != nil && strings.Contains(req.SQL, h.match) {
+		f, h.before = h.before, nil
+	}
+	h.mu.Unlock()
+	if f != nil {
+		if err := f(); err != nil {
+			h.t.Errorf("before the query: %v", err)
+		}
+	}
+	return h.Service.Query(ctx, req)
+}
+
+// countEmbed is an embedd client that counts the texts it embeds.
+type countEmbed struct {
+	embed.Service
+	inputs atomic.Int64
+}
+
+func (c *countEmbed) Embed(ctx context.Context, req embed.EmbedRequest) (embed.EmbedResponse, error) {
+	switch in := req.Input.(type) {
+	case string:
+		c.inputs.Add(1)
+	case []string:
+		c.inputs.Add(int64(len(in)))
+	}
+	return c.Service.Embed(ctx, req)
+}
+
+// TestAppendReadStopsAtTarget: an append refresh reads only the rows of
+// the version it targets, even when queryd already serves a newer one.
+// The refresh to version 2 (3 appended rows) reads its rows after an
+// append of 2 more rows (3) and a compaction (4) have landed; queryd's
+// view then holds 5 rows after the indexed 40, and the refresh to 4 starts
+// at version 2's 43 rows. Before the fix the first refresh read all 5 and
+// the second the last 2 again: 7 texts embedded for 5 appended rows (the
+// count a CI run saw in TestCompactOverAppendsKeepsIndex). Every appended
+// row is embedded once, and every row is found.
+func TestAppendReadStopsAtTarget(t *testing.T) {
+	cfg := stackConfig(t)
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	q := &hookQuery{Service: query.NewClient(gw), t: t}
+	emb := &countEmbed{Service: embed.NewClient(gw)}
+	m, err := matrix.NewMatrix(matrix.Deps{
+		Catalog: catalog.NewClient(gw),
+		Query:   q,
+		Embed:   emb,
+		Vectors: vector.NewClient(gw),
+	}, matrix.Options{Dir: t.TempDir(), PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	refresh := func(version int64) matrix.IndexStatus {
+		t.Helper()
+		if _, err := m.Index(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			s, err := m.Status(ctx, "docs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State == matrix.StateFailed {
+				t.Fatalf("index failed: %s", s.Error)
+			}
+			if s.State == matrix.StateReady && s.Version == version {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("index not ready at version %d: %+v", version, s)
+			}
+		}
+	}
+
+	st.ingest(t, "docs", "replace", compactRows(0, 40, ""))
+	if s := refresh(1); s.Refresh != "full" || s.Docs != 40 {
+		t.Fatalf("first build: %+v", s)
+	}
+	st.ingest(t, "docs", "append", compactRows(40, 3, ""))
+	emb.inputs.Store(0)
+	ic := ingest.NewClient(gw)
+	q.arm(" OFFSET ", func() error {
+		resp, err := http.Post(st.gateway+"/v1/ingest?format=csv&name=docs&mode=append", "text/csv", strings.NewReader(compactRows(43, 2, "")))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("append: %d", resp.StatusCode)
+		}
+		cr, err := ic.Compact(ctx, ingest.CompactParams{Name: "docs"})
+		if err != nil || !cr.Compacted || cr.Version != 4 {
+			return fmt.Errorf("compact: %+v %v", cr, err)
+		}
+		return nil
+	})
+	if s := refresh(2); s.Refresh != "append" || s.RowsTotal != 3 || s.Docs != 43 {
+		t.Fatalf("refresh to the append: %+v", s)
+	}
+	if n := emb.inputs.Load(); n != 3 {
+		t.Errorf("refresh to version 2 embedded %d texts, want its 3 appended rows", n)
+	}
+	if s := refresh(4); s.Refresh != "append" || s.RowsTotal != 2 || s.Docs != 45 {
+		t.Fatalf("refresh to the compaction: %+v", s)
+	}
+	if n := emb.inputs.Load(); n != 5 {
+		t.Fatalf("embedd got %d texts for 5 appended rows, want 5", n)
+	}
+	for i := 0; i < 45; i++ {
+		id := fmt.Sprintf("d%d", i)
+		for _, mode := range []string{matrix.ModeKeyword, matrix.ModeVector} {
+			res, err := m.Search(ctx, matrix.SearchRequest{Query: compactWord(i) + " warehouse row", Datasets: []string{"docs"}, Mode: mode, K: 45})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(ids(res.Results), id) || (mode == matrix.ModeKeyword && res.Results[0].ID != id) {
+				t.Errorf("%s search for %s: %v", mode, id, ids(res.Results))
+			}
+		}
+	}
 }
