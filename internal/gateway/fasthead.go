@@ -427,6 +427,7 @@ func (r *respHead) readLine(br *bufio.Reader) (span, error) {
 // read parses a response head, skipping 1xx interim answers. first reports
 // whether any byte came (a stale keep-alive connection yields none).
 func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
+	interim := 0
 	for {
 		r.raw, r.fields, r.conn = r.raw[:0], r.fields[:0], r.conn[:0]
 		r.status, r.cl, r.chunked, r.close, r.sse = 0, -1, false, false, false
@@ -513,7 +514,16 @@ func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 				r.sse = len(v) >= 17 && eqFold(v[:17], "text/event-stream")
 			}
 		}
-		if r.status >= 100 && r.status < 200 && r.status != 101 {
+		if r.status == 101 {
+			// The gateway never forwards Upgrade: a switch it did not ask
+			// for leaves the connection speaking something else (was
+			// relayed to the client as the answer, the connection pooled).
+			return true, errBadResponse
+		}
+		if r.status >= 100 && r.status < 200 {
+			if interim++; interim > maxInterim {
+				return true, errBadResponse
+			}
 			continue // interim answer: the real one follows
 		}
 		if r.chunked {

@@ -335,7 +335,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		var rerr error
 		if werr == nil || !errors.As(werr, new(*bodyError)) {
 			// Even when writing failed, the daemon may have answered early (413).
-			resp, rerr = http.ReadResponse(c.br, r)
+			resp, rerr = readFinalResponse(c.br, r)
 		}
 		if rerr == nil && resp != nil {
 			if werr != nil {
@@ -357,6 +357,37 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 			}
 		}
 		return nil, nil, err
+	}
+}
+
+// maxInterim bounds the 1xx answers skipped before the final one (as
+// net/http's Transport does): a daemon cannot keep a request waiting on
+// an endless stream of them.
+const maxInterim = 8
+
+// readFinalResponse reads the daemon's final answer to r. Interim 1xx
+// answers (100 Continue, 103 Early Hints) are read and dropped: each is a
+// complete message of its own on the connection, and taking one for the
+// answer left the real answer unread on a pooled connection, where the
+// next request — another client's — got it (the client of this one got an
+// empty 200). A 101 is malformed here: the gateway never forwards Upgrade,
+// and what follows a 101 is not HTTP.
+func readFinalResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
+	for i := 0; ; i++ {
+		resp, err := http.ReadResponse(br, r)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errBadResponse
+		case resp.StatusCode >= 100 && resp.StatusCode < 200:
+			if i == maxInterim {
+				return nil, errBadResponse
+			}
+			continue
+		}
+		return resp, nil
 	}
 }
 

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawUpstream is a daemon stand-in on 127.0.0.1 that parses what reaches
+// it with net/http's own request parser, records every request it sees
+// (so a test can tell what the gateway really sent: a request smuggled in
+// a body shows up here as a request of its own) and answers each with the
+// raw bytes respond returns — framing a real daemon would never produce.
+type rawUpstream struct {
+	ln      net.Listener
+	respond func(r *http.Request, body []byte) string
+
+	mu   sync.Mutex
+	reqs []string // "METHOD URI body"
+}
+
+func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) string) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{ln: ln, respond: respond}
+	var wg sync.WaitGroup
+	var cmu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cmu.Lock()
+			conns = append(conns, c)
+			cmu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					body, _ := io.ReadAll(req.Body)
+					u.mu.Lock()
+					u.reqs = append(u.reqs, req.Method+" "+req.RequestURI+" "+string(body))
+					u.mu.Unlock()
+					if _, err := io.WriteString(c, u.respond(req, body)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
+	return u
+}
+
+func (u *rawUpstream) url() string { return "http://" + u.ln.Addr().String() }
+
+// seen is what the upstream has received so far.
+func (u *rawUpstream) seen() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.reqs...)
+}
+
+// okAnswer is a well-framed answer naming the request it answers.
+func okAnswer(r *http.Request) string {
+	b := "answer to " + r.Method + " " + r.RequestURI
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+}
+
+// paths runs f for the fast path and the net/http path.
+func paths(t *testing.T, f func(t *testing.T, fast bool)) {
+	for _, fast := range []bool{true, false} {
+		name := "fast"
+		if !fast {
+			name = "net-http"
+		}
+		t.Run(name, func(t *testing.T) { f(t, fast) })
+	}
+}
+
+// exchange sends raw on a fresh connection to the gateway and reads n
+// answers (fewer if the gateway closes first); it returns them with
+// their bodies and whether the connection was closed after them.
+func exchange(t *testing.T, addr, raw string, n int) (answers []*http.Response, bodies []string, closed bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(4 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return answers, bodies, true
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("answer %d: body: %v", i, err)
+		}
+		answers, bodies = append(answers, resp), append(bodies, string(b))
+	}
+	// Closed: EOF within a short wait (a kept connection just times out).
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err = br.ReadByte()
+	return answers, bodies, err == io.EOF
+}
+
+// wantJSONError checks DESIGN.md's error body and its status.
+func wantJSONError(t *testing.T, resp *http.Response, body string, status int, kind string) {
+	t.Helper()
+	var eb struct {
+		Error struct{ Kind, Message, Request_ID string }
+	}
+	if resp.StatusCode != status || json.Unmarshal([]byte(body), &eb) != nil || eb.Error.Kind != kind || eb.Error.Message == "" {
+		t.Fatalf("got %d %q, want %d with a JSON %q error body", resp.StatusCode, body, status, kind)
+	}
+}
+
+// A daemon's interim 1xx answers are dropped and the final answer relayed:
+// on the net/http path the 100 was taken for the answer (the client got an
+// empty 200) and the real answer stayed on the pooled connection, where the
+// next request got it. A 101 the gateway never asked for is a 502.
+func TestInterimAnswersSkipped(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			if strings.HasSuffix(r.RequestURI, "/switch") {
+				return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nnot http"
+			}
+			return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + okAnswer(r)
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		for _, p := range []string{"/v1/storage/a", "/v1/storage/b", "/v1/storage/c"} {
+			answers, bodies, _ := exchange(t, gw.Addr, "GET "+p+" HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+			if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "answer to GET "+p {
+				t.Fatalf("GET %s: %d answers, bodies %q", p, len(answers), bodies)
+			}
+		}
+		answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/switch HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		if len(answers) != 1 {
+			t.Fatal("no answer to a request the daemon answered with 101")
+		}
+		wantJSONError(t, answers[0], bodies[0], 502, "unavailable")
+	})
+}
