@@ -73,7 +73,7 @@ func TestLoadWaitsForStorage(t *testing.T) {
 	}
 	s.Upsert(ctx, "a", all[60:])
 	s.Delete(ctx, "a", []string{"id-0"})
-	s.w.Close() // crash: the log holds what the snapshot lacks
+	s.crash() // crash: the log holds what the snapshot lacks
 	walPath := filepath.Join(dir, "vectord.wal")
 	before, _ := os.Stat(walPath)
 

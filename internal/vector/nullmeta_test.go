@@ -107,7 +107,7 @@ func TestNullMetadata(t *testing.T) {
 		}
 	}
 	check(s, "in memory")
-	s.w.Close() // crash: the log alone holds the batches
+	s.crash() // crash: the log alone holds the batches
 	s2 := openStore(t, objects, dir)
 	check(s2, "after replaying the log")
 	if err := s2.Close(ctx); err != nil { // snapshot, log truncated

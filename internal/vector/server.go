@@ -43,6 +43,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		if !retryable(err) || ctx.Err() != nil {
 			st.stopLoader()
 			if !st.ready.Load() {
+				st.lock.Unlock()
 				return nil, err
 			}
 		} else {

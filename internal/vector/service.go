@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/vector/hnsw"
 	"lakehouse-go/internal/vector/lhv1"
@@ -60,6 +61,11 @@ type Store struct {
 	objects storage.Store
 	dir     string
 	w       *wal.WAL // set by the load, before ready
+	// lock is dir's exclusive lock (shared.LockDir), taken by Start before
+	// anything in dir is read or written and released by Close: a second
+	// vectord on the same directory would interleave its log records
+	// with this one's.
+	lock *shared.DirLock
 
 	// ready is set once the load has succeeded; indexes, pendingDrops and w
 	// are written by the load only before it, so a caller that saw ready
@@ -96,6 +102,10 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, errs.E("vector.Open", errs.Internal, err)
 	}
+	lock, err := shared.LockDir(dir)
+	if err != nil {
+		return nil, errs.E("vector.Open", errs.Unavailable, err)
+	}
 	// Snapshot temp files (snapshotOne) left by a process killed while
 	// encoding or uploading: no snapshot of this one runs yet.
 	if left, err := filepath.Glob(filepath.Join(dir, snapTempPattern)); err == nil {
@@ -106,7 +116,7 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Store{log: log, objects: objects, dir: dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
+	s := &Store{log: log, objects: objects, dir: dir, lock: lock, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
 		loadDone: make(chan struct{}), stopLoad: cancel}
 	go s.loadLoop(ctx)
 	return s, nil
@@ -123,6 +133,7 @@ func Open(ctx context.Context, log *slog.Logger, objects storage.Store, dir stri
 	if err := s.await(ctx, wait, wait); err != nil {
 		s.stopLoader()
 		if !s.ready.Load() { // else the load won the race with the stop
+			s.lock.Unlock()
 			return nil, err
 		}
 	}
@@ -762,6 +773,7 @@ func (s *Store) Run(ctx context.Context, interval time.Duration, ops int64) {
 // log still holds every change.
 func (s *Store) Close(ctx context.Context) error {
 	s.stopLoader()
+	defer s.lock.Unlock() // last: after the log is closed
 	if !s.ready.Load() {
 		return nil // never loaded: nothing written, the log not even open
 	}

@@ -140,7 +140,7 @@ func TestPersistence(t *testing.T) {
 	s.DeleteIndex(ctx, "b")
 	s.CreateIndex(ctx, "b", CreateIndexRequest{Dims: 2})
 	s.Upsert(ctx, "b", []Item{{ID: "y", Vector: []float32{0, 1}}})
-	s.w.Close() // crash: no final snapshot
+	s.crash() // crash: no final snapshot
 
 	check := func(s *Store) {
 		t.Helper()
@@ -302,7 +302,7 @@ func TestSnapshotsDuringWritesLoseNothing(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	n := <-snaps
-	s.w.Close() // crash: whatever the last snapshot and the log hold must be everything
+	s.crash() // crash: whatever the last snapshot and the log hold must be everything
 	s2 := openStore(t, objects, dir)
 	defer s2.Close(ctx)
 	for id := range acked {
