@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 )
 
 // Options configure an Observer.
@@ -27,6 +30,11 @@ type Observer struct {
 	persist *persistor
 	now     func() time.Time
 	log     *slog.Logger
+	// lock is Options.Path's lock file (shared.LockFile on <path>.lock),
+	// held from Open to Close: a second observerd on the same ops.jsonl
+	// would interleave its appends with this one's and lose them to the
+	// other's compaction (write a copy, rename it over).
+	lock *shared.DirLock
 
 	ingested prometheus.Counter
 }
@@ -35,8 +43,10 @@ var _ Service = (*Observer)(nil)
 
 // Open reloads the last RingSize events of Options.Path (cutting a torn last
 // line, skipping corrupt ones) and starts the persistor.
-// Errors: Invalid (ring size), Internal (the file cannot be read or opened).
-func Open(opts Options) (*Observer, error) {
+// Errors: Invalid (ring size), Unavailable (another process, or another
+// Observer, has Options.Path open: its lock file <path>.lock is held),
+// Internal (the file cannot be read or opened).
+func Open(opts Options) (o *Observer, err error) {
 	const op = "observer.Open"
 	if opts.RingSize <= 0 {
 		opts.RingSize = DefaultRingSize
@@ -50,7 +60,23 @@ func Open(opts Options) (*Observer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	o := &Observer{ring: newRing(opts.RingSize), hub: newHub(), now: opts.Now, log: opts.Log}
+	o = &Observer{ring: newRing(opts.RingSize), hub: newHub(), now: opts.Now, log: opts.Log}
+	if opts.Path != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o755); err != nil {
+			return nil, errs.E(op, errs.Internal, err)
+		}
+		var lock *shared.DirLock
+		lock, err = shared.LockFile(opts.Path + ".lock")
+		if err != nil {
+			return nil, errs.E(op, errs.Unavailable, err)
+		}
+		o.lock = lock
+		defer func() {
+			if err != nil { // the named result: a later failure of Open
+				lock.Unlock()
+			}
+		}()
+	}
 	o.ingested = prometheus.NewCounter(prometheus.CounterOpts{Name: "lakehouse_observer_events_total", Help: "Events ingested into the ring."})
 	persistDropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "lakehouse_observer_persist_dropped_total", Help: "Events kept in the ring but not written to ops.jsonl (queue full or write error)."})
 	streamDropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "lakehouse_observer_stream_dropped_total", Help: "Events a slow stream subscriber did not get."})
@@ -153,6 +179,7 @@ var errShuttingDown = errs.E("observer.stream", errs.Unavailable, "observerd is 
 // bounded by ctx.
 func (o *Observer) Close(ctx context.Context) error {
 	o.hub.close()
+	defer o.lock.Unlock() // last: after the persistor's final write
 	if o.persist != nil {
 		return o.persist.close(ctx)
 	}
