@@ -20,6 +20,7 @@ import (
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/matrix/keyword"
 	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/vector"
 )
 
@@ -90,6 +91,12 @@ type Matrix struct {
 	ctx  context.Context // ends at Close: stops jobs and the poller
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// lock is Options.Dir's lock (shared.LockDir), taken by NewMatrix
+	// before anything in Dir is read and released once Close has stopped
+	// every job: a second matrixd on the same directory would write the
+	// same state.json and keyword files and upsert into the same vectord
+	// indexes from stale offsets.
+	lock *shared.DirLock
 
 	mu  sync.Mutex
 	idx map[string]*dsIndex
@@ -129,7 +136,9 @@ type persisted struct {
 func VectorIndex(dataset string) string { return "matrix." + dataset }
 
 // NewMatrix loads the indexes saved under opts.Dir, resumes jobs that were
-// interrupted and starts the catalog poller. Close stops them.
+// interrupted and starts the catalog poller. Close stops them. opts.Dir is
+// locked (shared.LockDir) until Close: a second Matrix on it, in this
+// process or another, fails naming the holder's pid (errs.Unavailable).
 func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 	opts = opts.withDefaults()
 	if opts.Dir == "" {
@@ -138,12 +147,17 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("matrix dir: %w", err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, idx: map[string]*dsIndex{}}
+	lock, err := shared.LockDir(opts.Dir)
+	if err != nil {
+		return nil, errs.E("matrix.open", errs.Unavailable, err)
+	}
 	entries, err := os.ReadDir(opts.Dir)
 	if err != nil {
+		lock.Unlock()
 		return nil, err
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}}
 	var resume []*dsIndex
 	for _, e := range entries {
 		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
@@ -170,11 +184,13 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 	return m, nil
 }
 
-// Close stops the poller and running jobs and waits for them.
+// Close stops the poller and running jobs and waits for them; Dir's lock
+// is released once they have stopped (after Close returns when ctx ends
+// first).
 func (m *Matrix) Close(ctx context.Context) error {
 	m.stop()
 	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
+	go func() { m.wg.Wait(); m.lock.Unlock(); close(done) }()
 	select {
 	case <-done:
 		return nil
