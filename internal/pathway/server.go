@@ -36,7 +36,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &shared.Daemon{Routes: Routes(env, s), Close: s.Close}, nil
+	// /health is "degraded" while state.jsonl refuses writes (a full disk).
+	check := func(context.Context) error { return s.JournalFailed() }
+	return &shared.Daemon{Routes: Routes(env, s), Close: s.Close, Check: check}, nil
 }
 
 // Routes registers pathwayd's routes over svc: all of them, in one place.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"lakehouse-go/internal/embed"
@@ -443,6 +445,26 @@ func (s *Store) settle() {
 	}
 }
 
+// lockForWrite takes mu for a write about to be decided. A journal that
+// refused a write (no space left on the disk, a failed fsync) is reset
+// first, once no write is pending: every refused one is then settled and
+// out of the overlay, so nothing decided from here on rests on one. So
+// writes resume as soon as the disk takes them again (they were refused
+// until a restart); while it does not, each is refused on its own.
+func (s *Store) lockForWrite() {
+	s.mu.Lock()
+	if s.j.Failed() == nil {
+		return
+	}
+	s.settle()
+	if len(s.pending) > 0 {
+		return
+	}
+	if err := s.j.Reset(); err != nil {
+		s.log.Warn("state.jsonl stays refused", "op", "pathway.journal", "err", err.Error())
+	}
+}
+
 // wait waits until p (nil = nothing to wait for) is settled, and turns a
 // journal failure into Unavailable. Once p's group is done, the first of
 // its writers to get settleMu settles the group (every ticket of a group is
@@ -471,8 +493,9 @@ func (s *Store) wait(op string, p *pendingWrite) error {
 		<-p.visible
 	}
 	if p.err != nil {
-		// The cause is wrapped as Internal: the caller sees only the message.
-		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl; restart pathwayd", errs.E(op, errs.Internal, p.err))
+		// The cause is wrapped as Internal: the caller sees only the message
+		// (with the OS's reason, never the path).
+		return errs.E(op, errs.Unavailable, "could not make the change durable in state.jsonl ("+diskReason(p.err)+"); it was not acknowledged: retry it once the disk takes writes again", errs.E(op, errs.Internal, p.err))
 	}
 	return nil
 }
@@ -553,7 +576,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 		}
 	}
 
-	s.mu.Lock()
+	s.lockForWrite()
 	now := s.now().UTC()
 	var recs []record
 	var vecsOut [][]float32
@@ -795,7 +818,7 @@ func (s *Store) Update(ctx context.Context, id string, req UpdateRequest) (Memor
 	if err != nil {
 		return Memory{}, err
 	}
-	s.mu.Lock()
+	s.lockForWrite()
 	e := s.lookup(id)
 	if e == nil {
 		s.mu.Unlock()
@@ -831,7 +854,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := checkMemoryID(op, id); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	s.lockForWrite()
 	e := s.lookup(id)
 	if e == nil {
 		s.mu.Unlock()
@@ -850,7 +873,7 @@ func (s *Store) DeleteAll(ctx context.Context, scope Scope) (int, error) {
 	if err := problems(op, scope.validate(true)); err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
+	s.lockForWrite()
 	now := s.now().UTC()
 	var recs []record
 	s.inScopePending(scope, func(e *entry) {
@@ -954,7 +977,7 @@ func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendR
 	if err := req.Validate(); err != nil {
 		return TraceAppendResponse{}, err
 	}
-	s.mu.Lock()
+	s.lockForWrite()
 	now := s.now().UTC()
 	recs := make([]record, len(req.Steps))
 	for i := range req.Steps {
@@ -1048,4 +1071,23 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// diskReason is the OS's words for a journal failure ("no space left on
+// device"), without the path.
+func diskReason(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en.Error()
+	}
+	return "the disk refused the write"
+}
+
+// JournalFailed is the journal's refusal while it refuses writes (nil when
+// it takes them), for /health.
+func (s *Store) JournalFailed() error {
+	if err := s.j.Failed(); err != nil {
+		return errs.Errorf("pathway.journal", errs.Unavailable, "state.jsonl refused the last write (%s); writes resume when the disk takes one again", diskReason(err))
+	}
+	return nil
 }

@@ -62,6 +62,11 @@ type Journal struct {
 	seq      int64        // the last Enqueue's sequence number (under mu)
 	finished atomic.Int64 // every entry up to this sequence number is done
 
+	// failed is the write or fsync error that refuses every later entry
+	// until Reset; good is the file's size after the last durable group.
+	failed atomic.Pointer[error]
+	good   atomic.Int64
+
 	groups, entries atomic.Int64
 }
 
@@ -86,7 +91,7 @@ func (t *Ticket) Err() error { return t.err }
 
 // Wait blocks until the entry's group is written and fsynced, and returns
 // nil, the write/fsync error (sticky: after one failure every later entry
-// fails too), or ErrClosed.
+// fails too, until Reset), or ErrClosed.
 func (t *Ticket) Wait() error {
 	<-t.done
 	return t.err
@@ -137,6 +142,7 @@ func OpenWith(path string, fn func(line int, data []byte) error, wrap func(Write
 		w = wrap(f)
 	}
 	j := &Journal{path: path, f: f, w: w, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
+	j.good.Store(info.Size)
 	go j.commit()
 	return j, info, nil
 }
@@ -202,7 +208,6 @@ func (j *Journal) Append(data []byte) error { return j.Enqueue(data).Wait() }
 
 func (j *Journal) commit() {
 	defer close(j.done)
-	var sticky error
 	group := make([]*Ticket, 0, 256)
 	var buf []byte
 	for {
@@ -225,14 +230,18 @@ func (j *Journal) commit() {
 				break more
 			}
 		}
-		err := sticky
-		if err == nil {
+		var err error
+		if f := j.failed.Load(); f != nil {
+			err = *f
+		} else {
 			if _, err = j.w.Write(buf); err == nil {
 				err = j.w.Sync()
 			}
 			if err != nil {
-				sticky = fmt.Errorf("write %s: %w (later writes are refused until restart)", j.path, err)
-				err = sticky
+				err = fmt.Errorf("write %s: %w (later writes are refused until the journal is reset)", j.path, err)
+				j.failed.Store(&err)
+			} else {
+				j.good.Add(int64(len(buf)))
 			}
 			j.groups.Add(1)
 			j.entries.Add(int64(len(group)))
@@ -248,6 +257,50 @@ func (j *Journal) commit() {
 			buf = nil
 		}
 	}
+}
+
+// Failed is the write or fsync error that refuses entries until Reset, or
+// nil.
+func (j *Journal) Failed() error {
+	if f := j.failed.Load(); f != nil {
+		return *f
+	}
+	return nil
+}
+
+// Reset makes a failed journal take entries again — the disk had no space
+// and now has — by cutting the file back to the end of the last durable
+// group (what a failed group wrote, whole lines included, was never
+// acknowledged), fsyncing, and clearing the failure. Cutting to a length
+// already fsynced is safe after a failed fsync too: only the failed group's
+// bytes lie beyond it. Every entry enqueued so far must be done (else an
+// error and nothing changes); the caller keeps new entries from being
+// decided against the refused ones (pathwayd: under its store lock, with no
+// write pending). If the cut fails the journal stays failed.
+func (j *Journal) Reset() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return ErrClosed
+	}
+	if j.failed.Load() == nil {
+		return nil
+	}
+	if j.seq != j.finished.Load() {
+		return errors.New("journal reset with entries in flight")
+	}
+	good := j.good.Load()
+	if err := j.f.Truncate(good); err != nil {
+		return fmt.Errorf("reset %s: %w", j.path, err)
+	}
+	if _, err := j.f.Seek(good, io.SeekStart); err != nil {
+		return fmt.Errorf("reset %s: %w", j.path, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("reset %s: %w", j.path, err)
+	}
+	j.failed.Store(nil)
+	return nil
 }
 
 // Stats returns the committer's counters.
