@@ -294,8 +294,10 @@ func readFrame(r *bufio.Reader, buf *[]byte, remaining int64) (Record, int64, bo
 
 // Append logs rec, assigning and returning its Seq, and returns once the
 // record is durable (fsynced). Concurrent appends share fsyncs. A record
-// that cannot be encoded -> errs.Invalid; an I/O failure -> errs.Internal,
-// after which the log refuses appends until reopened.
+// that cannot be encoded -> errs.Invalid; an I/O failure -> errs.Internal:
+// a failed write leaves nothing of the record and the log appends again
+// (a full disk), a failed fsync makes the log refuse appends until
+// reopened (Err).
 func (w *WAL) Append(rec *Record) (uint64, error) {
 	const op = "wal.Append"
 	body, err := encodeBody(rec)
@@ -318,7 +320,15 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 	binary.LittleEndian.PutUint32(frame[0:], uint32(len(p)))
 	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(p, castagnoli))
 	if _, err := w.f.Write(frame); err != nil {
-		w.err = err
+		// A full disk (ENOSPC, EFBIG) refuses this record: what it wrote
+		// of it is cut and the log takes the next append once the disk
+		// does — the records before it are whole, their fsync unaffected.
+		// If the cut fails too, the log refuses appends until reopened.
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.err = err
+		} else if _, serr := w.f.Seek(w.size, io.SeekStart); serr != nil {
+			w.err = err
+		}
 		return 0, errs.E(op, errs.Internal, err)
 	}
 	w.next++
@@ -350,6 +360,14 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 	}
 	rec.Seq = seq
 	return seq, nil
+}
+
+// Err is the failure that makes the log refuse appends until reopened
+// (a failed fsync), or nil.
+func (w *WAL) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }
 
 // NextSeq is the seq the next Append will assign.
