@@ -105,9 +105,10 @@ func paths(t *testing.T, f func(t *testing.T, fast bool)) {
 }
 
 // exchange sends raw on a fresh connection to the gateway and reads n
-// answers (fewer if the gateway closes first); it returns them with
-// their bodies and whether the connection was closed after them.
-func exchange(t *testing.T, addr, raw string, n int) (answers []*http.Response, bodies []string, closed bool) {
+// answers (fewer if the gateway closes first; the first is read as the
+// answer to a HEAD when raw starts with one); it returns them with their
+// bodies and, with checkClose, whether the connection was closed after them.
+func exchange(t *testing.T, addr, raw string, n int, checkClose bool) (answers []*http.Response, bodies []string, closed bool) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -120,7 +121,11 @@ func exchange(t *testing.T, addr, raw string, n int) (answers []*http.Response, 
 	}
 	br := bufio.NewReader(c)
 	for i := 0; i < n; i++ {
-		resp, err := http.ReadResponse(br, nil)
+		var req *http.Request
+		if i == 0 && strings.HasPrefix(raw, "HEAD ") {
+			req = &http.Request{Method: "HEAD"}
+		}
+		resp, err := http.ReadResponse(br, req)
 		if err != nil {
 			return answers, bodies, true
 		}
@@ -129,6 +134,9 @@ func exchange(t *testing.T, addr, raw string, n int) (answers []*http.Response, 
 			t.Fatalf("answer %d: body: %v", i, err)
 		}
 		answers, bodies = append(answers, resp), append(bodies, string(b))
+	}
+	if !checkClose {
+		return answers, bodies, false
 	}
 	// Closed: EOF within a short wait (a kept connection just times out).
 	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -161,15 +169,57 @@ func TestInterimAnswersSkipped(t *testing.T) {
 		})
 		gw, _ := startGatewayWith(t, fast, up.url(), nil)
 		for _, p := range []string{"/v1/storage/a", "/v1/storage/b", "/v1/storage/c"} {
-			answers, bodies, _ := exchange(t, gw.Addr, "GET "+p+" HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+			answers, bodies, _ := exchange(t, gw.Addr, "GET "+p+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
 			if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "answer to GET "+p {
 				t.Fatalf("GET %s: %d answers, bodies %q", p, len(answers), bodies)
 			}
 		}
-		answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/switch HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/switch HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
 		if len(answers) != 1 {
 			t.Fatal("no answer to a request the daemon answered with 101")
 		}
 		wantJSONError(t, answers[0], bodies[0], 502, "unavailable")
+	})
+}
+
+// A connection on which the daemon sent more than its answer framed — a
+// body on a HEAD or a 204, bytes past Content-Length — is not pooled: the
+// next request on it read those bytes as its own answer (fast path: a 502
+// for a request the daemon had run; net/http path: the request was then
+// sent a second time on a fresh connection).
+func TestExtraBytesNotPooled(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			switch {
+			case r.Method == "HEAD":
+				return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+			case strings.HasSuffix(r.RequestURI, "/nocontent"):
+				return "HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\nok"
+			case strings.HasSuffix(r.RequestURI, "/extra"):
+				return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+			}
+			return okAnswer(r)
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		var want []string
+		for i, first := range []string{"HEAD /v1/storage/h", "GET /v1/storage/nocontent", "GET /v1/storage/extra"} {
+			answers, _, _ := exchange(t, gw.Addr, first+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+			if len(answers) != 1 || answers[0].StatusCode/100 != 2 {
+				t.Fatalf("%s: %d answers", first, len(answers))
+			}
+			next := fmt.Sprintf("/v1/storage/next-%d", i)
+			answers, bodies, _ := exchange(t, gw.Addr, "GET "+next+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+			if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "answer to GET "+next {
+				st := 0
+				if len(answers) == 1 {
+					st = answers[0].StatusCode
+				}
+				t.Fatalf("after %s: GET %s answered %d %q", first, next, st, bodies)
+			}
+			want = append(want, first+" ", "GET "+next+" ")
+		}
+		if got := up.seen(); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("the daemon saw\n%q\nwant\n%q", got, want)
+		}
 	})
 }

@@ -652,6 +652,13 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 		}
 		return false
 	}
+	if upReuse && uc.br.Buffered() > 0 {
+		// The daemon sent more than its answer framed (a body on a HEAD,
+		// 204 or 304, bytes past Content-Length): pooled, the connection
+		// gave them to the next request as its answer (a 502 for a request
+		// the daemon had run).
+		upReuse = false
+	}
 	if upReuse {
 		// The answer is complete: the one clock read of the request's end,
 		// shared with End (access line, metrics) and the pool's stamp.

@@ -321,7 +321,8 @@ func contains(list []string, k string) bool {
 // roundTrip sends r upstream and returns the response and the connection
 // it came on (the caller returns it with release once the body is read).
 // A request without a body that fails on a reused connection before any
-// answer (the daemon closed an idle connection) is retried once on a fresh one.
+// byte of an answer (the daemon closed an idle connection) is retried once
+// on a fresh one.
 func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	for attempt := 0; ; attempt++ {
@@ -333,9 +334,13 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		werr := writeRequest(c, r, u.addr, xff)
 		var resp *http.Response
 		var rerr error
+		got := false // the daemon sent something: it has seen the request
 		if werr == nil || !errors.As(werr, new(*bodyError)) {
 			// Even when writing failed, the daemon may have answered early (413).
-			resp, rerr = readFinalResponse(c.br, r)
+			if _, rerr = c.br.Peek(1); rerr == nil {
+				got = true
+				resp, rerr = readFinalResponse(c.br, r)
+			}
 		}
 		if rerr == nil && resp != nil {
 			if werr != nil {
@@ -350,7 +355,10 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		if err == nil {
 			err = rerr
 		}
-		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
+		// Only a connection that yielded nothing was stale: one that
+		// answered badly carried the request to the daemon, and sending it
+		// again ran it twice.
+		if reused && !got && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
 			u.dropIdle()
 			if attempt == 0 && !hasBody {
 				continue
@@ -423,6 +431,13 @@ func (b *upBody) Close() error {
 		if err := b.ReadCloser.Close(); err != nil {
 			b.c.c.Close()
 			return err
+		}
+		if b.c.br.Buffered() > 0 {
+			// The daemon sent more than its answer framed (a body on a
+			// HEAD, 204 or 304, bytes past Content-Length): the next
+			// request on this connection would read them as its answer.
+			b.c.c.Close()
+			return nil
 		}
 		b.u.put(b.c, monoNs(time.Now()))
 		return nil
