@@ -1,12 +1,14 @@
 package vector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -34,6 +36,14 @@ const (
 	MaxK           = 10_000
 	DefaultK       = 10 // a search that gives no k (DESIGN.md's example; matrixd's default too)
 	MaxUpsertItems = 100_000
+	// MaxMetadataBytes bounds one item's metadata: the JSON object as sent
+	// ({"field":value,...}, as encoding/json writes it without HTML
+	// escaping) is at most 64 KiB. Metadata lives in memory, in every
+	// snapshot and in every search answer, so it is a small payload
+	// (labels, ids, short text), not a document store; a larger one is
+	// refused with 413 too_large naming the item, and nothing of its batch
+	// is applied. Items stored before the limit load as they are.
+	MaxMetadataBytes = 64 << 10
 )
 
 // index is one live index with its writer lock and persistence marks.
@@ -530,6 +540,9 @@ func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, err
 	if err := hnsw.ValidateItems(ix.ix.Params(), items); err != nil {
 		return 0, err
 	}
+	if err := checkMetadataSizes(op, items); err != nil {
+		return 0, err
+	}
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
 	if !s.live(ix) {
@@ -546,6 +559,56 @@ func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, err
 	ix.lastSeq = seq
 	s.countOps(len(items))
 	return len(items), nil
+}
+
+// checkMetadataSizes refuses a batch in which an item's metadata is longer
+// than MaxMetadataBytes as JSON: TooLarge naming the first such item (its
+// index in the batch and its id), its size and the limit.
+func checkMetadataSizes(op string, items []Item) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i := range items {
+		md := items[i].Metadata
+		if len(md) == 0 || metadataBound(md) <= MaxMetadataBytes {
+			continue
+		}
+		buf.Reset()
+		if err := enc.Encode(md); err != nil {
+			return errs.E(op, errs.Invalid, fmt.Sprintf("item %d metadata", i), err)
+		}
+		if n := buf.Len() - 1; n > MaxMetadataBytes { // less Encode's newline
+			id := items[i].ID
+			if len(id) > 64 {
+				id = strings.ToValidUTF8(id[:64], "") + "..."
+			}
+			return errs.Errorf(op, errs.TooLarge, "item %d (id %q) has %d bytes of metadata (as JSON); at most %d bytes per item, and nothing of the batch was applied",
+				i, id, n, MaxMetadataBytes)
+		}
+	}
+	return nil
+}
+
+// metadataBound is an upper bound of md's size as JSON, without encoding
+// it: a string escapes to at most 6 bytes a byte (\u00XX), a number takes
+// at most 32; a value of another type makes it unbounded (then the caller
+// encodes).
+func metadataBound(md Metadata) int {
+	n := 2 // {}
+	for k, v := range md {
+		n += 6*len(k) + 4 // "k": and a comma
+		switch x := v.(type) {
+		case string:
+			n += 6*len(x) + 2
+		case json.Number:
+			n += len(x)
+		case nil, bool, float64, float32, int, int64, int32, uint64, uint32, uint:
+			n += 32
+		default:
+			return math.MaxInt
+		}
+	}
+	return n
 }
 
 // Delete implements Service.

@@ -85,7 +85,10 @@ type SearchResponse struct {
 
 // Service is vectord. Errors: Invalid (bad name, params, dims, NaN/Inf,
 // empty or duplicate ids, k <= 0), NotFound (unknown index), Conflict
-// (creating an index that exists with other params), Unavailable (storage).
+// (creating an index that exists with other params), TooLarge (an upsert
+// of more than MaxUpsertItems items, or with an item whose metadata is
+// more than MaxMetadataBytes as JSON: nothing of it is applied),
+// Unavailable (storage).
 type Service interface {
 	CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error)
 	GetIndex(ctx context.Context, name string) (IndexInfo, error)
