@@ -59,8 +59,15 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 					u.mu.Lock()
 					u.reqs = append(u.reqs, req.Method+" "+req.RequestURI+" "+string(body))
 					u.mu.Unlock()
-					if _, err := io.WriteString(c, u.respond(req, body)); err != nil {
+					answer, late, split := strings.Cut(u.respond(req, body), lateMark)
+					if _, err := io.WriteString(c, answer); err != nil {
 						return
+					}
+					if split {
+						time.Sleep(100 * time.Millisecond)
+						if _, err := io.WriteString(c, late); err != nil {
+							return
+						}
 					}
 				}
 			}()
@@ -77,6 +84,10 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 	})
 	return u
 }
+
+// lateMark in an answer: what follows it is written 100 ms later, after
+// the gateway has taken the answer for complete.
+const lateMark = "\x00late\x00"
 
 func (u *rawUpstream) url() string { return "http://" + u.ln.Addr().String() }
 
@@ -220,6 +231,44 @@ func TestExtraBytesNotPooled(t *testing.T) {
 		}
 		if got := up.seen(); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("the daemon saw\n%q\nwant\n%q", got, want)
+		}
+	})
+}
+
+// A request is not sent again once its connection answered: bytes a
+// daemon sent after its answer was complete (too late for the check
+// before pooling) made the next request on that connection fail to parse,
+// and the net/http path then ran that request a second time on a fresh
+// connection — its daemon had already run it. Now it is a 502, as on the
+// fast path; a stale connection that yields nothing is still retried.
+func TestNoResendAfterAnswer(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			if strings.HasSuffix(r.RequestURI, "/late") {
+				return okAnswer(r) + lateMark + "garbage"
+			}
+			return okAnswer(r)
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		if answers, _, _ := exchange(t, gw.Addr, "GET /v1/storage/late HTTP/1.1\r\nHost: x\r\n\r\n", 1, false); len(answers) != 1 || answers[0].StatusCode != 200 {
+			t.Fatal("no answer to the first request")
+		}
+		time.Sleep(300 * time.Millisecond) // the late bytes are in by now (they come first regardless)
+		answers, bodies, _ := exchange(t, gw.Addr, "DELETE /v1/storage/once HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+		if len(answers) != 1 {
+			t.Fatal("no answer to the second request")
+		}
+		if answers[0].StatusCode != 200 {
+			wantJSONError(t, answers[0], bodies[0], 502, "unavailable")
+		}
+		n := 0
+		for _, s := range up.seen() {
+			if strings.HasPrefix(s, "DELETE /v1/storage/once") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("the daemon ran DELETE %d times: %q", n, up.seen())
 		}
 	})
 }
