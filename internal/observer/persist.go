@@ -42,7 +42,13 @@ type persistor struct {
 
 	f     *os.File
 	w     *bufio.Writer
-	lines int
+	lines int // whole lines in the file and in w
+
+	// size is the file's length up to its last whole flushed line; inW and
+	// linesInW are what w holds beyond it (a failed flush loses them).
+	size     int64
+	inW      int64
+	linesInW int
 
 	dropped  atomic.Int64 // events not persisted (queue full or write error)
 	errLogAt atomic.Int64
@@ -171,6 +177,16 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 }
 
 func newPersistor(path string, keepLines, lines int, log *slog.Logger) (*persistor, error) {
+	p, err := openPersistor(path, keepLines, lines, log)
+	if err != nil {
+		return nil, err
+	}
+	go p.loop()
+	return p, nil
+}
+
+// openPersistor is newPersistor without its goroutine.
+func openPersistor(path string, keepLines, lines int, log *slog.Logger) (*persistor, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -178,12 +194,16 @@ func newPersistor(path string, keepLines, lines int, log *slog.Logger) (*persist
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	p := &persistor{
 		path: path, keepLines: keepLines, maxLines: 2 * keepLines, log: log,
 		q: make(chan []Event, persistQueue), stop: make(chan struct{}), done: make(chan struct{}),
-		f: f, w: bufio.NewWriterSize(f, 64<<10), lines: lines,
+		f: f, w: bufio.NewWriterSize(f, 64<<10), lines: lines, size: st.Size(),
 	}
-	go p.loop()
 	return p, nil
 }
 
@@ -236,9 +256,34 @@ func (p *persistor) drain() {
 		}
 		break
 	}
-	if err := p.w.Flush(); err != nil {
+	if err := p.flush(); err != nil {
 		p.fail("flush", err, 0)
-		p.w.Reset(p.f)
+	}
+}
+
+// flush writes w out. When the OS refuses (a full disk), what w held is
+// lost and counted, and the file is cut back to its last whole line, so
+// the next write does not glue an event onto half of one (both would be
+// unreadable on reload; the file was left with a torn line in the middle).
+func (p *persistor) flush() error {
+	err := p.w.Flush()
+	if err == nil {
+		p.size += p.inW
+		p.inW, p.linesInW = 0, 0
+		return nil
+	}
+	p.cut()
+	return err
+}
+
+// cut drops what w holds and truncates the file to p.size.
+func (p *persistor) cut() {
+	p.drop(p.linesInW)
+	p.lines -= p.linesInW
+	p.inW, p.linesInW = 0, 0
+	p.w.Reset(p.f)
+	if err := p.f.Truncate(p.size); err != nil {
+		p.fail("truncate", err, 0)
 	}
 }
 
@@ -250,18 +295,27 @@ func (p *persistor) write(evs []Event) {
 			p.fail("encode", err, 1)
 			continue
 		}
+		if p.w.Available() < line.Len() && p.w.Buffered() > 0 {
+			// Flush whole lines only: w's own flush of a full buffer
+			// would write part of this one.
+			if err := p.flush(); err != nil {
+				p.fail("write", err, len(evs)-i)
+				return
+			}
+		}
 		if _, err := p.w.Write(line.Bytes()); err != nil {
+			p.cut()
 			p.fail("write", err, len(evs)-i)
-			p.w.Reset(p.f)
 			return
 		}
+		p.inW += int64(line.Len())
+		p.linesInW++
 		p.lines++
 	}
 	// Compact per batch: the file never exceeds 2*keepLines + one batch.
 	if p.lines > p.maxLines {
-		if err := p.w.Flush(); err != nil {
+		if err := p.flush(); err != nil {
 			p.fail("flush", err, 0)
-			p.w.Reset(p.f)
 			return
 		}
 		if err := p.compact(); err != nil {
@@ -294,7 +348,7 @@ func (p *persistor) compact() error {
 	for {
 		line, err := readLine(r)
 		if errors.Is(err, io.EOF) {
-			break // an unterminated tail cannot exist here: we write whole lines
+			break // an unterminated tail cannot exist here: a failed flush is cut
 		}
 		if err != nil {
 			return err
@@ -333,11 +387,15 @@ func (p *persistor) compact() error {
 	p.f = nf
 	p.w.Reset(nf)
 	p.lines = len(keep)
+	p.size = 0
+	for _, l := range keep {
+		p.size += int64(len(l))
+	}
 	return nil
 }
 
 func (p *persistor) finish() {
-	if err := errors.Join(p.w.Flush(), p.f.Sync(), p.f.Close()); err != nil {
+	if err := errors.Join(p.flush(), p.f.Sync(), p.f.Close()); err != nil {
 		p.fail("close", err, 0)
 	}
 }
