@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/shared"
 )
 
 // rawUpstream is a daemon stand-in on 127.0.0.1 that parses what reaches
@@ -269,6 +271,41 @@ func TestNoResendAfterAnswer(t *testing.T) {
 		}
 		if n != 1 {
 			t.Fatalf("the daemon ran DELETE %d times: %q", n, up.seen())
+		}
+	})
+}
+
+// A request whose framing net/http settled without a trace — Content-Length
+// with chunked (Go reads the chunks), Content-Length and Transfer-Encoding
+// on HTTP/1.0 (Go reads the length) — closes the connection after its
+// answer (RFC 9112 6.1): the bytes after it, a request a front proxy
+// framed as part of the body, never reach a daemon. net/http kept the
+// connection, and the daemon ran the hidden request. The fast path
+// answers the same request 400 and closes; an escaped path is served by
+// net/http even with the fast path on.
+func TestAmbiguousFramingCloses(t *testing.T) {
+	const hidden = "GET /v1/storage/hidden HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n"
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string { return okAnswer(r) })
+		gw, _ := startGatewayWith(t, fast, up.url(), func(c *shared.Config) { c.Auth.Token = "tok" })
+		for name, raw := range map[string]string{
+			"CL+TE":           "POST /v1/storage/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			"CL+TE escaped":   "POST /v1/storage/%61 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			"TE+CL no auth":   "POST /v1/storage/%61 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+			"HTTP/1.0 CL+TE":  "POST /v1/storage/a HTTP/1.0\r\nConnection: keep-alive\r\nAuthorization: Bearer tok\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			"HTTP/1.0 TE+CL2": "PUT /v1/storage/a HTTP/1.0\r\nConnection: keep-alive\r\nAuthorization: Bearer tok\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n0\r\n",
+		} {
+			t.Run(name, func(t *testing.T) {
+				answers, _, closed := exchange(t, gw.Addr, raw+hidden, 2, true)
+				if len(answers) != 1 || !closed {
+					t.Fatalf("%d answers, closed %v: want one answer and the connection closed", len(answers), closed)
+				}
+				for _, s := range up.seen() {
+					if strings.Contains(s, "hidden") {
+						t.Fatalf("the daemon ran the hidden request: %q", up.seen())
+					}
+				}
+			})
 		}
 	})
 }

@@ -99,15 +99,22 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		}
 		proxies[rt.Prefix] = p
 	}
-	var serve func(net.Listener, *http.Server, *shared.RequestHooks) shared.Serving
+	var routes []fastRoute
 	if FastPath(os.Getenv) {
-		routes := make([]fastRoute, 0, len(Routes))
+		routes = make([]fastRoute, 0, len(Routes))
 		for _, rt := range Routes {
 			routes = append(routes, fastRoute{prefix: rt.Prefix, star: rt.Prefix + "/*", p: proxies[rt.Prefix]})
 		}
-		serve = func(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks) shared.Serving {
-			return newFastServer(ln, srv, hooks, routes, env.Log)
+	}
+	serve := func(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks) shared.Serving {
+		// Every request net/http serves (all of them with the fast path
+		// off; with it on, those of handed-off connections) passes here
+		// first, before the harness's chain answers anything.
+		srv.Handler = closeAfterAmbiguousFraming(srv.Handler)
+		if routes == nil {
+			return netServing{srv, ln}
 		}
+		return newFastServer(ln, srv, hooks, routes, env.Log)
 	}
 	return &shared.Daemon{
 		Serve: serve,
@@ -137,6 +144,42 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		},
 	}, nil
 }
+
+// ambiguousFraming reports a request whose framing net/http decided on
+// without a trace the gateway could check later: a chunked body (Go drops
+// a Content-Length sent with it and reads the chunks), or an HTTP/1.0 body
+// (Go ignores Transfer-Encoding on HTTP/1.0 and reads Content-Length).
+// Either may have come with both headers, which RFC 9112 6.1 and 6.3
+// count as a smuggling attempt: the connection must close after the
+// answer, or the bytes a front proxy framed differently are read as the
+// next request. net/http (Go 1.26) keeps it open (golang/go#80942).
+func ambiguousFraming(r *http.Request) bool {
+	return r.ContentLength < 0 || (r.ContentLength > 0 && !r.ProtoAtLeast(1, 1))
+}
+
+// closeAfterAmbiguousFraming makes net/http close the connection after
+// answering a request of ambiguous framing (a plain chunked upload on the
+// net/http path pays a new connection; the fast path serves it natively
+// and rejects Content-Length with Transfer-Encoding outright).
+func closeAfterAmbiguousFraming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ambiguousFraming(r) {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// netServing is the harness's default serving (net/http alone), used with
+// the fast path off.
+type netServing struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func (n netServing) Serve() error                       { return n.srv.Serve(n.ln) }
+func (n netServing) Shutdown(ctx context.Context) error { return n.srv.Shutdown(ctx) }
+func (n netServing) Close() error                       { return n.srv.Close() }
 
 // FastPath reports whether the gateway serves its proxied routes on its
 // own HTTP/1.1 loop (ADR-070) rather than through net/http:

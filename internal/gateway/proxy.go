@@ -94,6 +94,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range responseHopHeaders {
 		delete(h, k)
 	}
+	if ambiguousFraming(r) {
+		h.Set("Connection", "close") // closeAfterAmbiguousFraming's, deleted above
+	}
 	if reqID != "" {
 		h.Set(errs.RequestIDHeader, reqID)
 	}
