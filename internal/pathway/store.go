@@ -20,6 +20,7 @@ import (
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/pathway/journal"
+	"lakehouse-go/internal/shared"
 )
 
 // Similarity policy (ADR-053). Cosine alone never makes a fact NONE or
@@ -121,8 +122,10 @@ type ReplayInfo = journal.Info
 
 // Open replays opts.Path (cutting a torn last line; refusing a damaged
 // earlier line with an error naming it), embeds the live memories and
-// starts the group committer. Errors: Invalid (options), Internal (the file,
-// a damaged line), the embedder's errors.
+// starts the group committer. Errors: Invalid (options), Unavailable
+// (another process, or another Store, has opts.Path open: its lock file
+// <path>.lock is held until that one's Close), Internal (the file, a
+// damaged line), the embedder's errors.
 func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	const op = "pathway.Open"
 	if opts.Path == "" || opts.Embedder == nil {
@@ -141,7 +144,11 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	s.emb, s.model, s.now, s.newID, s.log, s.path = opts.Embedder, opts.Model, opts.Now, opts.NewID, opts.Log, opts.Path
 	j, info, err := journal.OpenWith(opts.Path, s.replayLine, opts.wrapJournal)
 	if err != nil {
-		return nil, info, errs.E(op, errs.Internal, err)
+		kind := errs.Internal
+		if errors.Is(err, shared.ErrLocked) {
+			kind = errs.Unavailable // another pathwayd has the journal
+		}
+		return nil, info, errs.E(op, kind, err)
 	}
 	s.j = j
 	if info.TornBytes > 0 {

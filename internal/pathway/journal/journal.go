@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"lakehouse-go/internal/shared"
 )
 
 // maxGroupBytes bounds one group's write; more pending lines wait for the next.
@@ -49,7 +51,8 @@ type WriteSyncer interface {
 type Journal struct {
 	path string
 	f    *os.File
-	w    WriteSyncer // f, or what OpenWith's wrap made of it
+	lock *shared.DirLock // path+".lock", held until Close
+	w    WriteSyncer     // f, or what OpenWith's wrap made of it
 	reqs chan *Ticket
 	stop chan struct{}
 	done chan struct{}
@@ -108,11 +111,27 @@ func Open(path string, fn func(line int, data []byte) error) (*Journal, Info, er
 // OpenWith is Open with the committer's writes and fsyncs going through
 // wrap(file) when wrap is not nil: the seam through which tests make the
 // disk fail or stall.
-func OpenWith(path string, fn func(line int, data []byte) error, wrap func(WriteSyncer) WriteSyncer) (*Journal, Info, error) {
-	var info Info
+//
+// The journal is single-writer: Open takes the lock file path+".lock"
+// (shared.LockFile) before reading, and Close releases it, so a second
+// Open of path (a second pathwayd on the same data_dir, or a restart
+// while the old one still runs) fails with an error wrapping
+// shared.ErrLocked that names the directory and the holder's pid, instead
+// of interleaving its lines with the first one's or cutting what it
+// takes for a torn line while the other writes it.
+func OpenWith(path string, fn func(line int, data []byte) error, wrap func(WriteSyncer) WriteSyncer) (j *Journal, info Info, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, info, err
 	}
+	lock, err := shared.LockFile(path + ".lock")
+	if err != nil {
+		return nil, info, err
+	}
+	defer func() {
+		if err != nil {
+			lock.Unlock()
+		}
+	}()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, info, err
@@ -141,7 +160,7 @@ func OpenWith(path string, fn func(line int, data []byte) error, wrap func(Write
 	if wrap != nil {
 		w = wrap(f)
 	}
-	j := &Journal{path: path, f: f, w: w, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
+	j = &Journal{path: path, f: f, lock: lock, w: w, reqs: make(chan *Ticket, 1024), stop: make(chan struct{}), done: make(chan struct{})}
 	j.good.Store(info.Size)
 	go j.commit()
 	return j, info, nil
@@ -316,7 +335,10 @@ func (j *Journal) Close() error {
 	}
 	j.mu.Unlock()
 	<-j.done
-	j.closeOnce.Do(func() { j.closeErr = j.f.Close() })
+	j.closeOnce.Do(func() {
+		j.closeErr = j.f.Close()
+		j.lock.Unlock() // after the file: no write of this journal can follow
+	})
 	return j.closeErr
 }
 
