@@ -18,11 +18,16 @@ const MaxLine = 8 << 20
 var ErrLineTooLong = errors.New("line too long")
 
 // LineReader reads '\n'-terminated lines (a trailing "\r" is dropped) of at
-// most max bytes without buffering more than one line.
+// most max bytes without buffering more than one line. The SSE reader's
+// LineReader also ends a line at a bare '\r' (anyEOL).
 type LineReader struct {
 	br  *bufio.Reader
 	max int
 	buf []byte
+	// anyEOL: lines end with "\r\n", "\n" or "\r" (the event-stream
+	// rule); skipLF: the last line ended with "\r", so a "\n" that
+	// follows belongs to it.
+	anyEOL, skipLF bool
 }
 
 // NewLineReader reads lines from r.
@@ -33,6 +38,9 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 // Line returns the next line without its terminator; valid until the next
 // call. A last line without "\n" is returned before io.EOF.
 func (l *LineReader) Line() ([]byte, error) {
+	if l.anyEOL {
+		return l.eventLine()
+	}
 	l.buf = l.buf[:0]
 	for {
 		frag, err := l.br.ReadSlice('\n')
@@ -64,17 +72,68 @@ func (l *LineReader) Line() ([]byte, error) {
 	}
 }
 
+// eventLine is Line for an event stream: a line ends at "\r\n", "\n" or a
+// bare "\r" (WHATWG's end-of-line rule; a CR-only stream was one endless
+// line before). The "\n" of a "\r\n" split across reads is found at the
+// start of the next call, so a line is returned as soon as its "\r" came.
+func (l *LineReader) eventLine() ([]byte, error) {
+	l.buf = l.buf[:0]
+	for {
+		if l.br.Buffered() == 0 {
+			if _, err := l.br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) && len(l.buf) > 0 {
+					return l.buf, nil // a last line without its end
+				}
+				return nil, err
+			}
+		}
+		if l.skipLF {
+			l.skipLF = false
+			if b, _ := l.br.Peek(1); b[0] == '\n' {
+				l.br.Discard(1)
+				continue
+			}
+		}
+		b, _ := l.br.Peek(l.br.Buffered())
+		i := bytes.IndexAny(b, "\r\n")
+		if i < 0 {
+			i = len(b)
+		}
+		if len(l.buf)+i > l.max {
+			return nil, fmt.Errorf("%w: longer than %d bytes", ErrLineTooLong, l.max)
+		}
+		if i == len(b) {
+			l.buf = append(l.buf, b...)
+			l.br.Discard(i)
+			continue
+		}
+		line := b[:i]
+		if len(l.buf) > 0 {
+			l.buf = append(l.buf, line...)
+			line = l.buf
+		}
+		l.skipLF = b[i] == '\r'
+		l.br.Discard(i + 1)
+		return line, nil
+	}
+}
+
 // SSEReader parses a text/event-stream (the WHATWG rules the openai
-// libraries follow): "data:" lines (one optional space after the colon)
-// joined by "\n" until a blank line; comments (": keep-alive", OpenRouter's
-// ": OPENROUTER PROCESSING") and event/id/retry fields are skipped.
+// libraries follow): lines end with CRLF, LF or a bare CR; "data:" lines
+// (one optional space after the colon) joined by "\n" until a blank line;
+// comments (": keep-alive", OpenRouter's ": OPENROUTER PROCESSING") and
+// event/id/retry fields are skipped.
 type SSEReader struct {
 	lr   *LineReader
 	data []byte
 }
 
 // NewSSEReader reads events from r.
-func NewSSEReader(r io.Reader) *SSEReader { return &SSEReader{lr: NewLineReader(r, MaxLine)} }
+func NewSSEReader(r io.Reader) *SSEReader {
+	lr := NewLineReader(r, MaxLine)
+	lr.anyEOL = true
+	return &SSEReader{lr: lr}
+}
 
 // Next returns the data of the next event with data; io.EOF at the end.
 // The slice is valid until the next call.

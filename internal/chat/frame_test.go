@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"lakehouse-go/internal/chat"
 )
@@ -77,4 +78,51 @@ func TestCompletionRequestDecoding(t *testing.T) {
 	if err != nil || r.Messages[1].Content != "Context: a\nQuestion: b?" || r.Stop[0] != "END" || *r.MaxTokens != 9 {
 		t.Fatalf("%+v %v", r, err)
 	}
+}
+
+// TestSSELineEnds: an event stream may end its lines with CRLF, LF or a
+// bare CR (WHATWG); all three, mixed, and a CRLF split across reads (one
+// byte at a time) give the same events. A bare CR used to be no line end:
+// a CR-only stream was one line with no event in it.
+func TestSSELineEnds(t *testing.T) {
+	lf := ": ping\n\ndata: {\"a\":1}\n\nevent: x\ndata: l1\ndata: l2\n\ndata: [DONE]\n\n"
+	want := []string{`{"a":1}`, "l1\nl2", "[DONE]"}
+	inputs := map[string]string{
+		"LF":    lf,
+		"CRLF":  strings.ReplaceAll(lf, "\n", "\r\n"),
+		"CR":    strings.ReplaceAll(lf, "\n", "\r"),
+		"mixed": ": ping\r\rdata: {\"a\":1}\r\n\nevent: x\rdata: l1\ndata: l2\r\n\r\ndata: [DONE]\r\r",
+	}
+	for name, in := range inputs {
+		for _, split := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(in)
+			if split {
+				r = iotest.OneByteReader(r)
+			}
+			sr := chat.NewSSEReader(r)
+			var got []string
+			for {
+				d, err := sr.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				got = append(got, string(d))
+			}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("%s (one byte a read %v): got %q, want %q", name, split, got, want)
+			}
+		}
+	}
+	// An event is delivered as soon as its blank line's CR came: the
+	// reader does not wait for a possible LF.
+	pr, pw := io.Pipe()
+	go pw.Write([]byte("data: now\r\r"))
+	sr := chat.NewSSEReader(pr)
+	if d, err := sr.Next(); err != nil || string(d) != "now" {
+		t.Fatalf("%q %v", d, err)
+	}
+	pw.Close()
 }

@@ -67,6 +67,12 @@ func TestStreamShapes(t *testing.T) {
 		"openrouter error event": {role + `data: {"error":{"code":502,"message":"Provider returned error"}}` + "\n\n", "", 0, "Provider returned error"},
 		"finish_reason error":    {role + `data: {"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}` + "\n\n", "", 0, "finish_reason error"},
 		"garbage":                {"data: {not json\n\n", "", 0, "undecodable SSE chunk"},
+		// The SSE spec allows a bare CR as the line end: same answer.
+		"CR line ends": {strings.ReplaceAll(role+": keep-alive\n\n"+
+			`data: {"choices":[{"index":0,"delta":{"content":"c"},"finish_reason":null}]}`+"\n\n"+
+			`data: {"choices":[{"index":0,"delta":{"content":"r"},"finish_reason":"stop"}]}`+"\n\n"+
+			`data: {"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":2}}`+"\n\n"+
+			"data: [DONE]\n\n", "\n", "\r"), "cr", 4, ""},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
