@@ -309,3 +309,32 @@ func TestAmbiguousFramingCloses(t *testing.T) {
 		}
 	})
 }
+
+// A daemon's header field whose name is not a token — whitespace before
+// the colon, a NUL — never reaches the client: the fast path relayed
+// "Content-Length : 5" as it came, next to its own framing, which a
+// lenient client may take for the length (response splitting). It is a
+// 502 now; net/http drops or refuses such a field.
+func TestBadResponseFieldNames(t *testing.T) {
+	bad := map[string]string{
+		"space-before-colon": "Content-Length : 5",
+		"tab-before-colon":   "Transfer-Encoding\t: chunked",
+		"nul":                "X-Bad\x00: 1",
+		"not-a-token":        "X(y): 1",
+	}
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			field := bad[strings.TrimPrefix(r.URL.Path, "/v1/storage/")]
+			return "HTTP/1.1 200 OK\r\n" + field + "\r\nContent-Length: 2\r\n\r\nok"
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		for name, field := range bad {
+			t.Run(name, func(t *testing.T) {
+				got := rawExchange(t, gw.Addr, "GET /v1/storage/"+name+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				if strings.Contains(got, field[:strings.IndexByte(field, ':')]) || !strings.HasPrefix(got, "HTTP/1.1 ") {
+					t.Fatalf("relayed: %q", got)
+				}
+			})
+		}
+	})
+}

@@ -464,8 +464,15 @@ func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 			}
 			line := ln.of(r.raw)
 			colon := bytes.IndexByte(line, ':')
-			if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
+			if colon <= 0 {
 				return true, errBadResponse
+			}
+			// A field name is a token (RFC 9110 5.1): "Content-Length : 5"
+			// or a NUL in a name was relayed to the client as it came.
+			for _, c := range line[:colon] {
+				if !tokenOK[c] {
+					return true, errBadResponse
+				}
 			}
 			vs, ve := colon+1, len(line)
 			for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {

@@ -65,3 +65,50 @@ func FuzzReadHead(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadRespHead: the fast path's parser of a daemon's answer never
+// panics, and what it accepts is relayable: token field names, values
+// without CR, LF or NUL, a final status (no 1xx, no unrequested 101), and
+// one framing (chunked wins over a length).
+//
+//	go test -run '^$' -fuzz '^FuzzReadRespHead$' ./internal/gateway/
+func FuzzReadRespHead(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n",
+		"HTTP/1.0 200 OK\nConnection: close\n\n",
+		"HTTP/1.1 200 OK\r\nX-Bad\x00: 1\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r respHead
+		br := bufio.NewReaderSize(bytes.NewReader(data), 64)
+		if _, err := r.read(br); err != nil {
+			return
+		}
+		if r.status < 200 || r.status > 999 {
+			t.Fatalf("status %d accepted", r.status)
+		}
+		if r.chunked && r.cl != -1 {
+			t.Fatalf("chunked with length %d", r.cl)
+		}
+		for _, fl := range r.fields {
+			k, v := fl.k.of(r.raw), fl.v.of(r.raw)
+			if len(k) == 0 {
+				t.Fatal("empty field name")
+			}
+			for _, c := range k {
+				if !tokenOK[c] {
+					t.Fatalf("field name %q", k)
+				}
+			}
+			if bytes.ContainsAny(v, "\r\n\x00") {
+				t.Fatalf("field %q value %q", k, v)
+			}
+		}
+	})
+}
