@@ -575,13 +575,24 @@ func text(v any) string {
 
 // indexBatch embeds and stores one batch (each id once, see collapse); rows
 // without text are counted as skipped (not searchable) and removed from
-// both indexes.
+// both indexes. An append refresh leaves alone a row whose id the served
+// index already holds with the same text (keyword.TextSum): its vector is
+// in vectord. Such rows are those a full build read past its version (it
+// reads keyset pages of queryd's latest version, so an append committed
+// while it runs is read too, and the next refresh reads it again from the
+// built version's row count), those a failed job had stored before its
+// retry, and appended copies of a row that change nothing.
 func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts []string, dimsKnown *bool) (int, error) {
 	var eIDs, eTexts, empty []string
 	for i, t := range texts {
 		if t == "" {
 			empty = append(empty, ids[i])
 			continue
+		}
+		if !p.full {
+			if sum, ok := p.kw.TextSum(ids[i]); ok && sum == keyword.TextSum(t) {
+				continue
+			}
 		}
 		eIDs = append(eIDs, ids[i])
 		eTexts = append(eTexts, t)

@@ -531,3 +531,85 @@ func TestAppendReadStopsAtTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendDuringFullBuildEmbedsOnce: a full build reads keyset pages of
+// queryd's latest version, so rows appended while it runs are read and
+// embedded by it although it indexes the version before them; the
+// refresh to the append then reads those rows again (its tail starts at
+// the built version's row count) and finds each indexed with the same
+// text: none is embedded a second time. Before, the 5 rows were embedded
+// twice (50 texts for 45 rows).
+func TestAppendDuringFullBuildEmbedsOnce(t *testing.T) {
+	cfg := stackConfig(t)
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	q := &hookQuery{Service: query.NewClient(gw), t: t}
+	emb := &countEmbed{Service: embed.NewClient(gw)}
+	m, err := matrix.NewMatrix(matrix.Deps{
+		Catalog: catalog.NewClient(gw),
+		Query:   q,
+		Embed:   emb,
+		Vectors: vector.NewClient(gw),
+	}, matrix.Options{Dir: t.TempDir(), PollInterval: -1, BatchRows: 8, PageRows: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	refresh := func(version int64) matrix.IndexStatus {
+		t.Helper()
+		if _, err := m.Index(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			s, err := m.Status(ctx, "docs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State == matrix.StateFailed {
+				t.Fatalf("index failed: %s", s.Error)
+			}
+			if s.State == matrix.StateReady && s.Version == version {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("index not ready at version %d: %+v", version, s)
+			}
+		}
+	}
+
+	st.ingest(t, "docs", "replace", compactRows(0, 40, ""))
+	q.arm(" ORDER BY ", func() error { // the full build's first page
+		resp, err := http.Post(st.gateway+"/v1/ingest?format=csv&name=docs&mode=append", "text/csv", strings.NewReader(compactRows(40, 5, "")))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("append: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if s := refresh(1); s.Refresh != "full" {
+		t.Fatalf("first build: %+v", s)
+	}
+	if s := refresh(2); s.Refresh != "append" || s.RowsTotal != 5 || s.Docs != 45 {
+		t.Fatalf("refresh to the append: %+v", s)
+	}
+	if n := emb.inputs.Load(); n != 45 {
+		t.Fatalf("embedd got %d texts for 45 rows, want 45", n)
+	}
+	for i := 0; i < 45; i++ {
+		id := fmt.Sprintf("d%d", i)
+		for _, mode := range []string{matrix.ModeKeyword, matrix.ModeVector} {
+			res, err := m.Search(ctx, matrix.SearchRequest{Query: compactWord(i) + " warehouse row", Datasets: []string{"docs"}, Mode: mode, K: 45})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(ids(res.Results), id) || (mode == matrix.ModeKeyword && res.Results[0].ID != id) {
+				t.Errorf("%s search for %s: %v", mode, id, ids(res.Results))
+			}
+		}
+	}
+}
