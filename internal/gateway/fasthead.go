@@ -554,7 +554,10 @@ func nominated(raw []byte, conn []span, k []byte) bool {
 // be written after the client's last chunk (queryd's X-Row-Count and
 // X-Truncated); fields that are malformed or that may not be trailers
 // (framing, routing, hop-by-hop) are dropped. A request's trailers are
-// discarded (keep false), as the net/http path does.
+// discarded (keep false), as the net/http path does — but each must be a
+// field line (RFC 9112 7.1.2), or the body is malformed: a request line
+// after a last chunk whose final CRLF was left out was swallowed as a
+// trailer, where net/http and the daemons refuse the body.
 func readTrailers(br *bufio.Reader, dst []byte, keep bool) ([]byte, error) {
 	n := 0
 	long := false // inside a line longer than the buffer: not kept
@@ -565,6 +568,9 @@ func readTrailers(br *bufio.Reader, dst []byte, keep bool) ([]byte, error) {
 			return dst, errors.New("trailer section too large")
 		}
 		if err == bufio.ErrBufferFull {
+			if !keep {
+				return dst, errBadTrailer
+			}
 			long = true
 			continue
 		}
@@ -576,9 +582,37 @@ func readTrailers(br *bufio.Reader, dst []byte, keep bool) ([]byte, error) {
 		}
 		if keep && !long {
 			dst = appendTrailer(dst, b)
+		} else if !keep && !fieldLine(b) {
+			return dst, errBadTrailer
 		}
 		long = false
 	}
+}
+
+var errBadTrailer = errors.New("malformed trailer section")
+
+// fieldLine reports whether line (with its LF or CRLF) is a field line:
+// a token, a colon, a value without control characters but tab.
+func fieldLine(line []byte) bool {
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range line[:colon] {
+		if !tokenOK[c] {
+			return false
+		}
+	}
+	for _, c := range line[colon+1:] {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // appendTrailer appends one trailer line (with its line end) to dst as

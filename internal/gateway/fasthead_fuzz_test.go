@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -108,6 +109,34 @@ func FuzzReadRespHead(f *testing.F) {
 			}
 			if bytes.ContainsAny(v, "\r\n\x00") {
 				t.Fatalf("field %q value %q", k, v)
+			}
+		}
+	})
+}
+
+// FuzzReadTrailers: a request's trailer section is accepted only when it
+// is field lines up to an empty line (never a request line swallowed),
+// and reading one never panics.
+//
+//	go test -run '^$' -fuzz '^FuzzReadTrailers$' ./internal/gateway/
+func FuzzReadTrailers(f *testing.F) {
+	for _, s := range []string{
+		"\r\n", "X-T: 1\r\n\r\n", "X-T: 1\nX-U:\n\n",
+		"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\n\r\n", "X-T : 1\r\n\r\n", " X-T: 1\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), 16)
+		if _, err := readTrailers(br, nil, false); err != nil {
+			return
+		}
+		rest, _ := io.ReadAll(br)
+		section := data[:len(data)-len(rest)]
+		lines := bytes.SplitAfter(section, []byte("\n"))
+		for _, l := range lines[:len(lines)-2] { // the last two: the empty line and ""
+			if !fieldLine(l) || bytes.HasPrefix(l, []byte(" ")) || bytes.Contains(l[:bytes.IndexByte(l, ':')], []byte(" ")) {
+				t.Fatalf("accepted %q in %q", l, section)
 			}
 		}
 	})
