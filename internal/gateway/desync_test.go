@@ -64,7 +64,8 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 					u.mu.Lock()
 					u.reqs = append(u.reqs, req.Method+" "+req.RequestURI+" "+string(body))
 					u.mu.Unlock()
-					answer, late, split := strings.Cut(u.respond(req, body), lateMark)
+					answer, hangUp := strings.CutSuffix(u.respond(req, body), closeMark)
+					answer, late, split := strings.Cut(answer, lateMark)
 					if _, err := io.WriteString(c, answer); err != nil {
 						return
 					}
@@ -73,6 +74,9 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 						if _, err := io.WriteString(c, late); err != nil {
 							return
 						}
+					}
+					if hangUp {
+						return
 					}
 				}
 			}()
@@ -93,6 +97,9 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 // lateMark in an answer: what follows it is written 100 ms later, after
 // the gateway has taken the answer for complete.
 const lateMark = "\x00late\x00"
+
+// closeMark ending an answer: the connection is closed after it.
+const closeMark = "\x00close\x00"
 
 func (u *rawUpstream) url() string { return "http://" + u.ln.Addr().String() }
 
@@ -379,6 +386,46 @@ func TestRequestTrailersAreFields(t *testing.T) {
 		for _, s := range up.seen() {
 			if s != "POST /v1/storage/up ab" && !strings.HasPrefix(s, "POST /v1/storage/up !broken body") {
 				t.Fatalf("the daemon saw %q", up.seen())
+			}
+		}
+	})
+}
+
+// An answer the daemon cuts short reaches the client cut short: the
+// net/http path finished a chunked answer with its last chunk when the
+// daemon's stream broke, so a daemon dying mid-stream looked like a
+// complete, shorter answer. An answer framed by the close is complete.
+func TestCutAnswerStaysCut(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			switch strings.TrimPrefix(r.URL.Path, "/v1/storage/") {
+			case "chunked":
+				return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n" + closeMark
+			case "length":
+				return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello" + closeMark
+			}
+			return "HTTP/1.1 200 OK\r\n\r\nhello" + closeMark // ends with the close: complete
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		for _, name := range []string{"chunked", "length", "close"} {
+			c, err := net.Dial("tcp", gw.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(4 * time.Second))
+			io.WriteString(c, "GET /v1/storage/"+name+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			var b []byte
+			if err == nil {
+				b, err = io.ReadAll(resp.Body)
+			} // else nothing was sent (the fast path buffers a short answer): cut too
+			c.Close()
+			if name == "close" {
+				if err != nil || string(b) != "hello" {
+					t.Fatalf("%s: %q %v, want the whole answer", name, b, err)
+				}
+			} else if err == nil {
+				t.Fatalf("%s: the cut answer %q read as complete", name, b)
 			}
 		}
 	})

@@ -116,11 +116,27 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
 		}
+		abortAnswer(w)
 		return
 	}
 	for k, v := range resp.Trailer {
 		h[k] = v
 	}
+}
+
+// abortAnswer ends the client's connection in the middle of an answer
+// whose copy broke, so the client sees it cut short. Returning normally
+// let net/http finish it: a chunked answer got its last chunk, and a
+// daemon that died mid-stream (queryd's ndjson rows) looked like a
+// complete, shorter answer. Hijacking rather than panicking
+// (http.ErrAbortHandler, as httputil.ReverseProxy does) keeps the chain's
+// after-steps — metrics, access line — running.
+func abortAnswer(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // copyBody copies src to w; when stream is set it flushes after every read
