@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -305,9 +306,37 @@ func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir s
 		return err // already the caller's error (a refusal with its line)
 	}
 	if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
-		return errs.E("ingest", errs.Internal, err)
+		return DiskError("ingest", "converting the file", err)
+	}
+	if e := resourceError(err.Error(), err); e != nil {
+		return e
 	}
 	return c.translate(in, h, err)
+}
+
+// DiskError is err (a failed write of ingestd's own files) as the caller's
+// error: a full disk is Unavailable, naming the OS's reason and where to
+// make room ([ingestd].temp_dir), not the path; anything else Internal.
+func DiskError(op, doing string, err error) error {
+	for _, no := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG} {
+		if errors.Is(err, no) {
+			return errs.E(op, errs.Unavailable, fmt.Sprintf("ingestd ran out of disk %s (%s): free space under [ingestd].temp_dir and send the file again; nothing was stored", doing, no.Error()), errs.E(op, errs.Internal, err))
+		}
+	}
+	return errs.E(op, errs.Internal, err)
+}
+
+// resourceError is a DuckDB failure of the server's resources (its disk,
+// its memory) as Unavailable: the file is not at fault (they were 400s,
+// "the file could not be read: IO Error: ... No space left on device").
+func resourceError(msg string, err error) error {
+	switch {
+	case strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded") || strings.Contains(msg, "File too large"):
+		return errs.E("ingest", errs.Unavailable, "ingestd ran out of disk converting the file (no space left on device): free space under [ingestd].temp_dir and send the file again; nothing was stored", errs.E("ingest", errs.Internal, err))
+	case strings.Contains(msg, "Out of Memory Error"):
+		return errs.E("ingest", errs.Unavailable, "ingestd ran out of memory converting the file ([ingestd].memory_limit); nothing was stored", errs.E("ingest", errs.Internal, err))
+	}
+	return nil
 }
 
 // convertCSV converts a CSV file (convertCSVRuns) with an append's date

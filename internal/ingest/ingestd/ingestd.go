@@ -452,9 +452,12 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 		br.Discard(len(utf8BOM))
 		head, bom = head[len(utf8BOM):], int64(len(utf8BOM))
 	}
-	n, err := io.Copy(f, br)
+	n, err := io.Copy(spoolWriter{f}, br)
 	n += bom
 	if err != nil {
+		if we := (*spoolWriteError)(nil); errors.As(err, &we) {
+			return n, nil, convert.DiskError("ingest", "spooling the upload", we.err)
+		}
 		return n, nil, uploadErr(err, limit)
 	}
 	if limit > 0 && n > limit {
@@ -464,6 +467,23 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 		return n, nil, errs.E("ingest", errs.Internal, err)
 	}
 	return n, head, nil
+}
+
+// spoolWriter tells the temp file's write errors (ingestd's disk) from the
+// upload's read errors (the client's): a full disk is not a bad upload.
+type spoolWriter struct{ f *os.File }
+
+type spoolWriteError struct{ err error }
+
+func (e *spoolWriteError) Error() string { return e.err.Error() }
+func (e *spoolWriteError) Unwrap() error { return e.err }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = &spoolWriteError{err}
+	}
+	return n, err
 }
 
 func (s *Server) put(ctx context.Context, key, path string, size int64) error {
