@@ -430,3 +430,40 @@ func TestCutAnswerStaysCut(t *testing.T) {
 		}
 	})
 }
+
+// The fast path refuses a malformed request head with DESIGN.md's JSON
+// error body (it was net/http's plain text), the status that says why,
+// the client's request id when it sent a sane one, and a closed
+// connection: nothing reaches a daemon.
+func TestFastHeadErrorsAreJSON(t *testing.T) {
+	up := newRawUpstream(t, func(r *http.Request, _ []byte) string { return okAnswer(r) })
+	gw, _ := startGatewayWith(t, true, up.url(), nil)
+	for name, c := range map[string]struct {
+		head   string
+		status int
+		kind   string
+	}{
+		"CL and TE":     {"POST /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "invalid"},
+		"two CL":        {"POST /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", 400, "invalid"},
+		"CL sign":       {"POST /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nContent-Length: +2\r\n\r\nab", 400, "invalid"},
+		"TE list":       {"POST /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "not_implemented"},
+		"space in name": {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nTransfer-Encoding : chunked\r\n\r\n", 400, "invalid"},
+		"obs-fold":      {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nX-A: 1\r\n 2\r\n\r\n", 400, "invalid"},
+		"no Host":       {"GET /v1/storage/x HTTP/1.1\r\nX-Request-Id: rid-1\r\n\r\n", 400, "invalid"},
+		"too large":     {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nX-Long: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n", 431, "too_large"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			answers, bodies, closed := exchange(t, gw.Addr, c.head+"GET /v1/storage/after HTTP/1.1\r\nHost: a\r\n\r\n", 2, true)
+			if len(answers) != 1 || !closed {
+				t.Fatalf("%d answers, closed %v", len(answers), closed)
+			}
+			wantJSONError(t, answers[0], bodies[0], c.status, c.kind)
+			if id := answers[0].Header.Get("X-Request-Id"); id != "rid-1" || !strings.Contains(bodies[0], `"request_id":"rid-1"`) {
+				t.Fatalf("request id %q in %s", id, bodies[0])
+			}
+		})
+	}
+	if s := up.seen(); len(s) != 0 {
+		t.Fatalf("the daemon saw %q", s)
+	}
+}

@@ -174,7 +174,8 @@ func (c *fconn) serve() {
 		if err != nil {
 			var he *headError
 			if errors.As(err, &he) {
-				writeBadRequest(c.nc, he.status, he.reason)
+				writeBadRequest(c.nc, he.status, he.reason, f.hooks.RequestID(string(c.req.reqID.of(c.req.raw))))
+				c.linger = true // the client may still be sending: no reset before it reads this
 			}
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,20 +317,41 @@ var (
 	bwPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
 )
 
-func writeBadRequest(w io.Writer, status int, reason string) {
-	text := http.StatusText(status)
-	msg := "HTTP/1.1 " + statusCode(status) + " " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + statusCode(status) + " " + text
+// writeBadRequest answers a request head the fast path refuses (400,
+// 431, 501; the connection closes after it) with DESIGN.md's JSON error
+// body under a new request id — it was a plain-text body, net/http's
+// wording, unlike every other error the gateway answers.
+func writeBadRequest(w io.Writer, status int, reason string, reqID string) {
+	kind := errs.Invalid
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		kind = errs.TooLarge
+	case http.StatusNotImplemented:
+		kind = errs.NotImpl
+	}
+	msg := "malformed request head"
 	if reason != "" {
 		msg += ": " + reason
+	} else if status == http.StatusRequestHeaderFieldsTooLarge {
+		msg = "request header section over " + strconv.Itoa(maxHeadBytes) + " bytes"
 	}
-	_, _ = io.WriteString(w, msg)
-}
-
-func statusCode(s int) string {
-	if s >= 100 && s < 1000 {
-		return string([]byte{byte('0' + s/100), byte('0' + s/10%10), byte('0' + s%10)})
+	rec := &errRecorder{h: http.Header{errs.RequestIDHeader: {reqID}}}
+	errs.WriteBody(rec, status, kind, msg, reqID)
+	b := make([]byte, 0, 256+len(rec.body))
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, statusLine(status)...)
+	for k, vv := range rec.h {
+		for _, v := range vv {
+			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
+		}
 	}
-	return "500"
+	b = append(b, "Date: "...)
+	b = append(b, httpDate(time.Now())...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(rec.body)), 10)
+	b = append(b, "\r\nConnection: close\r\n\r\n"...)
+	b = append(b, rec.body...)
+	_, _ = w.Write(b)
 }
 
 func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) int {
