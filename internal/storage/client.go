@@ -128,7 +128,10 @@ func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (io.ReadC
 	}
 	if c.redirects && time.Now().UnixNano() >= c.redirectOff.Load() {
 		if rc, info, err, ok := c.getRedirected(ctx, key, opts); ok {
-			return rc, info, err
+			if err != nil {
+				return c.atEnd(ctx, key, opts, err)
+			}
+			return rc, info, nil
 		}
 	}
 	req, err := c.getRequest(ctx, key, opts)
@@ -137,10 +140,27 @@ func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (io.ReadC
 	}
 	resp, err := c.base.Do(req)
 	if err != nil {
-		return nil, ObjectInfo{}, notFound(err, key)
+		return c.atEnd(ctx, key, opts, notFound(err, key))
 	}
 	rc, info := objectOf(key, resp)
 	return rc, info, nil
+}
+
+// atEnd turns storaged's 416 for a range that starts exactly at the
+// object's end (Offset == size; Length > 0 on an empty object) into the
+// empty read that Store.Get promises and the backends give in process: HTTP
+// has no empty range (RFC 9110 answers bytes=N- of an N-byte object with
+// 416), so only then the client asks for the size. Any other error, or an
+// Offset beyond the end, is returned as it came.
+func (c *Client) atEnd(ctx context.Context, key string, opts GetOptions, err error) (io.ReadCloser, ObjectInfo, error) {
+	if errs.StatusOf(err) != http.StatusRequestedRangeNotSatisfiable || (opts.Offset <= 0 && opts.Length <= 0) {
+		return nil, ObjectInfo{}, err
+	}
+	info, herr := c.Head(ctx, key)
+	if herr != nil || info.Size != opts.Offset {
+		return nil, ObjectInfo{}, err
+	}
+	return io.NopCloser(strings.NewReader("")), info, nil
 }
 
 // getRequest is the GET of key, with a Range header when opts select one.

@@ -455,8 +455,8 @@ func (p *scPool) get(ctx context.Context, key string, opts GetOptions) (rc io.Re
 // closes on an error).
 func section(f rawFile, info ObjectInfo, opts GetOptions) (io.ReadCloser, ObjectInfo, error) {
 	off, n := int64(0), info.Size
-	if opts.Offset > 0 || opts.Length > 0 { // as the HTTP path: a Range request
-		if opts.Offset >= info.Size {
+	if opts.Offset > 0 || opts.Length > 0 { // a range; from the end on, an empty one (Store.Get)
+		if opts.Offset > info.Size {
 			f.Close()
 			return nil, ObjectInfo{}, errs.E("storaged sc.open", errs.Invalid, 416, fmt.Sprintf("range not satisfiable: the object has %d bytes", info.Size))
 		}

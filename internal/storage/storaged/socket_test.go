@@ -644,13 +644,17 @@ func TestDirectReads(t *testing.T) {
 
 	}
 	before := sc.DirectReads()
-	sameError("d/one", storage.Whole)                                                                        // deleted
-	sameError("nothing/here", storage.Whole)                                                                 // never was
-	storagetest.MustPut(t, httpc, "p/q/r", []byte("x"))                                                      //
-	sameError("p/q", storage.Whole)                                                                          // a prefix: a directory on disk
-	sameError("p/q/r/s", storage.Whole)                                                                      // below an object
-	sameError("p/q/r", storage.GetOptions{Offset: 5})                                                        // past the end: 416
-	sameError("p/q/r", storage.GetOptions{Offset: 1})                                                        // at the end: 416
+	sameError("d/one", storage.Whole)                   // deleted
+	sameError("nothing/here", storage.Whole)            // never was
+	storagetest.MustPut(t, httpc, "p/q/r", []byte("x")) //
+	sameError("p/q", storage.Whole)                     // a prefix: a directory on disk
+	sameError("p/q/r/s", storage.Whole)                 // below an object
+	sameError("p/q/r", storage.GetOptions{Offset: 5})   // past the end: 416
+	for _, c := range []*storage.Client{sc, httpc} {    // at the end: an empty read (Store.Get), on both paths
+		if b, info, err := getAll(c, "p/q/r", storage.GetOptions{Offset: 1}); err != nil || len(b) != 0 || info.Size != 1 {
+			t.Fatalf("GET at the end: %q %+v %v, want an empty read", b, info, err)
+		}
+	}
 	if err := os.Symlink("r", filepath.Join(cfg.DataDir, "objects", "data", "p", "q", "link")); err != nil { //
 		t.Fatal(err)
 	}
