@@ -1015,8 +1015,18 @@ func mapError(ctx context.Context, op string, err error) error {
 	case duckdb.ErrorTypeInterrupt:
 		return errs.E(op, errs.Timeout, "query interrupted")
 	case duckdb.ErrorTypeOutOfMemory:
-		return errs.E(op, errs.Unavailable, "query ran out of memory ([queryd].memory_limit): "+msg)
+		// DuckDB's first line; its advice after it (SET threads, SET
+		// memory_limit, PRAGMA max_temp_directory_size) is statements
+		// queryd refuses.
+		first, _, _ := strings.Cut(msg, "\n")
+		if strings.Contains(msg, "max_temp_directory_size") || strings.Contains(msg, "No space left on device") {
+			return errs.E(op, errs.Unavailable, "query ran out of memory ([queryd].memory_limit) and of disk to spill to (the disk of queryd's temp directory, <data_dir>/queryd/tmp, is full): "+first)
+		}
+		return errs.E(op, errs.Unavailable, "query ran out of memory ([queryd].memory_limit): "+first)
 	case duckdb.ErrorTypeIO:
+		if strings.Contains(msg, "No space left on device") {
+			return errs.E(op, errs.Unavailable, "query ran out of disk (the disk of queryd's temp directory, <data_dir>/queryd/tmp, is full)", errs.E(op, errs.Internal, err))
+		}
 		if reMissingFile.MatchString(msg) {
 			// read_parquet('<allowed dir>/nope.parquet'), or a dataset
 			// file purged while the query ran: the caller's 404, not
