@@ -2,7 +2,7 @@
 // providers (ollama, ollama_cloud, openrouter, opencode, kimi) with a
 // fallback chain and retries. It holds the native types of DESIGN.md
 // (Request, Response, Message, Usage, ProviderInfo; tool calling in
-// tools.go), the OpenAI wire types
+// tools.go, reasoning in reasoning.go), the OpenAI wire types
 // of POST /v1/chat/completions (openai.go), the Service interface, the
 // Provider interface that adapters implement (chat/ollama, chat/openai), the
 // SSE and NDJSON framing both sides share, the HTTP routes (server.go) and
@@ -76,8 +76,12 @@ const (
 // calls the model made; a tool message answers one of them (ToolCallID,
 // which must name a call of an earlier assistant message).
 type Message struct {
-	Role       string     `json:"role"`
-	Content    string     `json:"content"`
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// Thinking is the model's reasoning (Ollama's field; ADR-067): in
+	// answers, and in an assistant message of the history (sent on to
+	// Ollama, which takes it; not to OpenAI-compatible upstreams).
+	Thinking   string     `json:"thinking,omitempty"`
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
@@ -105,6 +109,10 @@ type Request struct {
 	Tools             []Tool      `json:"tools,omitempty"`
 	ToolChoice        *ToolChoice `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty"`
+	// Think switches a thinking model's reasoning (Ollama's think: true,
+	// false or a level "low", "medium", "high"; also "minimal", "xhigh",
+	// "none"); nil = the model's default. ADR-067.
+	Think *Think `json:"think,omitempty"`
 	// textArguments: history tool calls may carry arguments that are no
 	// JSON object as a JSON string holding the text (the OpenAI route,
 	// whose arguments are any string); elsewhere they must be an object.
@@ -146,6 +154,7 @@ func (r *Request) Validate() error {
 		bad("stop: at most 4 sequences")
 	}
 	validateTools(r, bad)
+	validateThink(r.Think, "think", bad)
 	if len(problems) > 0 {
 		return errs.E("chat.validate", errs.Invalid, strings.Join(problems, "; "))
 	}
@@ -153,10 +162,19 @@ func (r *Request) Validate() error {
 }
 
 // Usage counts tokens as the upstream reported them (0 when it did not).
+// CompletionTokens include the reasoning tokens (as OpenAI counts them and
+// Ollama's eval_count does); CompletionTokensDetails says how many of them
+// were reasoning when the upstream said so (OpenAI, OpenRouter).
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens            int           `json:"prompt_tokens"`
+	CompletionTokens        int           `json:"completion_tokens"`
+	TotalTokens             int           `json:"total_tokens"`
+	CompletionTokensDetails *TokenDetails `json:"completion_tokens_details,omitempty"`
+}
+
+// TokenDetails is OpenAI's completion_tokens_details.
+type TokenDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 // Response is the answer of POST /v1/chat, and also each NDJSON line of a
@@ -168,7 +186,8 @@ type Usage struct {
 //
 // A tool call is on the line where it is complete (native streams, like
 // Ollama's, carry whole calls); the answer's done_reason is then
-// "tool_calls".
+// "tool_calls". A thinking model's reasoning is message.thinking (Ollama's
+// field), on lines of its own as it streams, before the content (ADR-067).
 type Response struct {
 	ID         string           `json:"id"`
 	Provider   string           `json:"provider"`
@@ -255,6 +274,9 @@ type ProviderRequest struct {
 	ToolChoice  *ToolChoice
 	// ParallelToolCalls is OpenAI's parallel_tool_calls (nil = unset).
 	ParallelToolCalls *bool
+	// Think is the reasoning switch (nil = unset), in the upstream's form:
+	// Ollama's think, OpenRouter's reasoning, others' reasoning_effort.
+	Think *Think
 }
 
 // Chunk is one piece of an upstream answer as an adapter reports it.
@@ -262,6 +284,7 @@ type Chunk struct {
 	ID         string // upstream id, if any
 	Model      string // the model as the upstream names it
 	Content    string
+	Thinking   string          // reasoning text (a first token too)
 	ToolCalls  []ToolCallDelta // tool-call pieces (ids may be missing: the dispatcher adds them)
 	Done       bool
 	DoneReason string // stop | length | tool_calls | ...

@@ -26,6 +26,8 @@ type OllamaChatRequest struct {
 	Format   json.RawMessage `json:"format,omitempty"`
 	Tools    json.RawMessage `json:"tools,omitempty"`
 	Options  map[string]any  `json:"options"`
+	// Think is Ollama's think (true, false, "low", "medium", "high").
+	Think *Think `json:"think,omitempty"`
 }
 
 // OllamaMessage is one message of Ollama's ChatRequest. Images are refused
@@ -36,6 +38,7 @@ type OllamaChatRequest struct {
 type OllamaMessage struct {
 	Role       string          `json:"role"`
 	Content    string          `json:"content"`
+	Thinking   string          `json:"thinking,omitempty"`
 	Images     json.RawMessage `json:"images,omitempty"`
 	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
 	ToolName   string          `json:"tool_name,omitempty"`
@@ -58,14 +61,14 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	if len(o.Format) > 0 && !bytes.Equal(o.Format, []byte("null")) && !bytes.Equal(o.Format, []byte(`""`)) {
 		problems = append(problems, "format: not supported by chatd")
 	}
-	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream}
+	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think}
 	req.Tools = decodeTools(o.Tools, bad)
 	var open openCalls // calls not answered yet, oldest first
 	for i, m := range o.Messages {
 		if given(m.Images) {
 			problems = append(problems, fmt.Sprintf("messages[%d].images: not supported by chatd", i))
 		}
-		msg := Message{Role: strings.ToLower(m.Role), Content: m.Content, ToolCallID: m.ToolCallID,
+		msg := Message{Role: strings.ToLower(m.Role), Content: m.Content, Thinking: m.Thinking, ToolCallID: m.ToolCallID,
 			ToolCalls: decodeOllamaToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d].tool_calls", i), bad)}
 		open.add(msg.ToolCalls)
 		if msg.ToolCallID != "" {

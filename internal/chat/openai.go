@@ -45,9 +45,15 @@ type CompletionRequest struct {
 	Tools             json.RawMessage `json:"tools,omitempty"`
 	ToolChoice        json.RawMessage `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool           `json:"parallel_tool_calls,omitempty"`
-	Functions         json.RawMessage `json:"functions,omitempty"`
-	FunctionCall      json.RawMessage `json:"function_call,omitempty"`
-	ResponseFormat    json.RawMessage `json:"response_format,omitempty"`
+	// ReasoningEffort (OpenAI's) and Reasoning (OpenRouter's object
+	// {"effort","max_tokens","enabled"}) switch a thinking model's
+	// reasoning (ToRequest reads them into Request.Think; chat/openai sends
+	// the one its upstream takes). ADR-067.
+	ReasoningEffort *string         `json:"reasoning_effort,omitempty"`
+	Reasoning       json.RawMessage `json:"reasoning,omitempty"`
+	Functions       json.RawMessage `json:"functions,omitempty"`
+	FunctionCall    json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat  json.RawMessage `json:"response_format,omitempty"`
 }
 
 // StreamOptions is OpenAI's stream_options.
@@ -64,6 +70,12 @@ type CompletionMessage struct {
 	// as OpenAI sends it; decoding reads null as "").
 	NullContent bool   `json:"-"`
 	Name        string `json:"name,omitempty"`
+	// ReasoningContent is the reasoning of an answer (LiteLLM's and
+	// DeepSeek's field; chatd writes it). Reasoning and ReasoningDetails are
+	// OpenRouter's (read from upstreams and from a client's history only).
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	Reasoning        string          `json:"reasoning,omitempty"`
+	ReasoningDetails json.RawMessage `json:"reasoning_details,omitempty"`
 	// ToolCalls ([]CompletionToolCall) is decoded by ToRequest, so that a
 	// bad call is a 400 naming it; encoders set the marshaled calls.
 	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
@@ -193,6 +205,7 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	}
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	req.Tools = decodeTools(c.Tools, bad)
+	req.Think = thinkFromCompletion(c.ReasoningEffort, c.Reasoning, bad)
 	if given(c.ToolChoice) {
 		var tc ToolChoice
 		if err := json.Unmarshal(c.ToolChoice, &tc); err != nil {
@@ -203,6 +216,7 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	}
 	for i, m := range c.Messages {
 		req.Messages = append(req.Messages, Message{Role: m.Role, Content: string(m.Content), ToolCallID: m.ToolCallID,
+			Thinking:  PickReasoning(m.ReasoningContent, m.Reasoning, m.ReasoningDetails),
 			ToolCalls: decodeCompletionToolCalls(m.ToolCalls, fmt.Sprintf("messages[%d].tool_calls", i), bad)})
 	}
 	err := req.Validate()
@@ -371,10 +385,16 @@ type ChunkChoice struct {
 // when nil, or written as null with NullContent (the first delta of an
 // answer that starts with a tool call, as OpenAI streams it).
 type Delta struct {
-	Role        string               `json:"role,omitempty"`
-	Content     *string              `json:"content,omitempty"`
-	NullContent bool                 `json:"-"`
-	ToolCalls   []CompletionToolCall `json:"tool_calls,omitempty"`
+	Role        string  `json:"role,omitempty"`
+	Content     *string `json:"content,omitempty"`
+	NullContent bool    `json:"-"`
+	// ReasoningContent is the next piece of reasoning (what chatd writes,
+	// LiteLLM's field); Reasoning and ReasoningDetails are OpenRouter's,
+	// read from upstreams (PickReasoning).
+	ReasoningContent *string              `json:"reasoning_content,omitempty"`
+	Reasoning        *string              `json:"reasoning,omitempty"`
+	ReasoningDetails json.RawMessage      `json:"reasoning_details,omitempty"`
+	ToolCalls        []CompletionToolCall `json:"tool_calls,omitempty"`
 }
 
 // MarshalJSON writes "content":null when NullContent is set and Content is nil.
@@ -453,7 +473,9 @@ func FromCompletion(provider string, c Completion) Response {
 	r := Response{ID: c.ID, Provider: provider, Model: c.Model, CreatedAt: time.Unix(c.Created, 0).UTC(),
 		Done: true, Usage: c.Usage, Message: Message{Role: RoleAssistant}}
 	if len(c.Choices) > 0 {
-		r.Message.Content = string(c.Choices[0].Message.Content)
+		m := c.Choices[0].Message
+		r.Message.Content = string(m.Content)
+		r.Message.Thinking = PickReasoning(m.ReasoningContent, m.Reasoning, m.ReasoningDetails)
 		r.DoneReason = c.Choices[0].FinishReason
 		var calls []CompletionToolCall
 		if json.Unmarshal(c.Choices[0].Message.ToolCalls, &calls) == nil {

@@ -245,7 +245,7 @@ func (w *wholeCalls) lines(r Response) []Response {
 	r.ToolCallDeltas = nil
 	calls := w.asm.Complete(r.Done)
 	if !r.Done {
-		if r.Message.Content == "" && len(calls) == 0 {
+		if r.Message.Content == "" && r.Message.Thinking == "" && len(calls) == 0 {
 			return nil
 		}
 		r.Message.ToolCalls = calls
@@ -257,7 +257,7 @@ func (w *wholeCalls) lines(r Response) []Response {
 	line := r
 	line.Done, line.DoneReason, line.Usage = false, "", nil
 	line.Message.ToolCalls = calls
-	r.Message.Content = ""
+	r.Message.Content, r.Message.Thinking = "", ""
 	return []Response{line, r}
 }
 
@@ -281,16 +281,22 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), r.Model
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
-	if !e.sentRole || r.Message.Content != "" || len(r.ToolCallDeltas) > 0 {
+	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 {
 		d := Delta{}
 		switch {
 		case r.Message.Content != "":
 			content := r.Message.Content
 			d.Content = &content
-		case !e.sentRole && len(r.ToolCallDeltas) > 0:
-			d.NullContent = true // OpenAI: an answer that starts with a call has content null
+		case !e.sentRole && (len(r.ToolCallDeltas) > 0 || r.Message.Thinking != ""):
+			// OpenAI: an answer that starts with a call has content null;
+			// so has a reasoning delta (DeepSeek's and LiteLLM's form).
+			d.NullContent = true
 		case !e.sentRole:
 			d.Content = new(string)
+		}
+		if r.Message.Thinking != "" {
+			thinking := r.Message.Thinking
+			d.ReasoningContent = &thinking
 		}
 		if !e.sentRole {
 			d.Role, e.sentRole = RoleAssistant, true
@@ -363,6 +369,7 @@ func toCompletion(r Response) Completion {
 	msg := CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content), ToolCalls: MarshalToolCalls(r.Message.ToolCalls)}
 	// OpenAI: content is null in an answer of tool calls only.
 	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
+	msg.ReasoningContent = r.Message.Thinking
 	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
 		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }

@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,9 @@ func FuzzToolRequest(f *testing.F) {
 	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":""}}]},{"role":"tool","tool_call_id":"c"}],"tools":null}`)
 	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"city\": \"Par"}}]},{"role":"tool","tool_call_id":"c"}]}`)
 	f.Add(`{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"null"}},{"id":"d","type":"function","function":{"name":"g","arguments":" [1] "}}]}]}`)
+	f.Add(`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"a","reasoning_content":"r","thinking":"t"}],"reasoning_effort":"high","think":"low"}`)
+	f.Add(`{"messages":[{"role":"user","content":"hi"}],"reasoning":{"effort":"none","max_tokens":9,"enabled":true},"think":false}`)
+	f.Add(`{"messages":[{"role":"user","content":"hi"}],"reasoning":{"max_tokens":-1},"think":"medium"}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		type accepted struct {
 			r      chat.Request
@@ -76,8 +80,20 @@ func FuzzToolRequest(f *testing.F) {
 					t.Fatalf("messages[%d]: tool result for unknown call %q", i, m.ToolCallID)
 				}
 			}
-			if _, err := json.Marshal(r); err != nil {
+			b, err := json.Marshal(r)
+			if err != nil {
 				t.Fatalf("accepted request does not encode: %v", err)
+			}
+			// The reasoning switch: a known level, and the same after the
+			// native route's JSON (think) and back.
+			if th := r.Think; th != nil {
+				if th.Enabled && th.Effort != "" && !slices.Contains(chat.Efforts, th.Effort) || !th.Enabled && (th.Effort != "" || th.MaxTokens != 0) {
+					t.Fatalf("accepted think %+v", *th)
+				}
+				var back chat.Request
+				if err := json.Unmarshal(b, &back); err != nil || back.Think == nil || back.Think.Enabled != th.Enabled || back.Think.Effort != th.Effort {
+					t.Fatalf("think %+v came back as %+v (%v) from %s", *th, back.Think, err, b)
+				}
 			}
 		}
 	})

@@ -56,8 +56,9 @@ func Adapters(set Settings, hc *http.Client) map[string]chat.Provider {
 			m[p.Name] = ollama.New(p.URL, p.Key, hc)
 		case ProtoOpenAI:
 			op := openai.New(p.URL, p.Key, hc)
-			if p.Name == chat.OpenRouter { // OpenRouter's app attribution headers
+			if p.Name == chat.OpenRouter { // OpenRouter's app attribution headers and reasoning object
 				op.Header = http.Header{"X-Title": {"Lakehouse-Go"}, "Http-Referer": {"https://github.com/lakehouse-go"}}
+				op.ReasoningObject = true
 			}
 			m[p.Name] = op
 		}

@@ -231,7 +231,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 		return nil, err
 	}
 	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop,
-		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls}
+		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Think: req.Think}
 	var fails []failure
 	reqID := shared.RequestID(ctx)
 	for _, c := range cands {
@@ -354,7 +354,10 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		return fail(err)
 	}
 	var first chat.Chunk
-	for { // the first token: a chunk with content or a tool call, or the end
+	// The first token: a chunk with content, reasoning or a tool call, or
+	// the end. Reasoning counts (ADR-067): a thinking model is answering,
+	// and a streamed client sees it, so fallback ends with it too.
+	for {
 		first, err = cs.Next()
 		if err != nil {
 			cs.Close()
@@ -363,7 +366,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			}
 			return fail(err)
 		}
-		if first.Content != "" || len(first.ToolCalls) > 0 || first.Done {
+		if first.Content != "" || first.Thinking != "" || len(first.ToolCalls) > 0 || first.Done {
 			break
 		}
 	}
@@ -381,7 +384,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 	}
 	defer st.Close()
 	r := chat.Response{ID: st.id, Provider: c.name, Model: c.model, CreatedAt: st.created, Message: chat.Message{Role: chat.RoleAssistant}}
-	var sb strings.Builder
+	var sb, thinking strings.Builder
 	var calls chat.ToolCallAssembler
 	for {
 		chunk, err := st.Next()
@@ -392,10 +395,11 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			return fail(st.rawErr)
 		}
 		sb.WriteString(chunk.Message.Content)
+		thinking.WriteString(chunk.Message.Thinking)
 		calls.Add(chunk.ToolCallDeltas)
 		r.Model, r.Done, r.DoneReason, r.Usage = chunk.Model, chunk.Done, chunk.DoneReason, chunk.Usage
 	}
-	r.Message.Content = sb.String()
+	r.Message.Content, r.Message.Thinking = sb.String(), thinking.String()
 	if calls.Len() > 0 {
 		r.Message.ToolCalls = calls.Calls()
 	}
@@ -483,7 +487,7 @@ func (s *stream) Next() (chat.Response, error) {
 		}
 	}
 	return chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
-		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content}, ToolCallDeltas: c.ToolCalls,
+		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content, Thinking: c.Thinking}, ToolCallDeltas: c.ToolCalls,
 		Done: c.Done, DoneReason: reason, Usage: c.Usage}, nil
 }
 

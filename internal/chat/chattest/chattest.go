@@ -24,6 +24,15 @@
 // Ollama sends one line with message.tool_calls (arguments an object, no
 // id, as Ollama does) before its done line (done_reason "stop").
 //
+// With Script.Thinking the answer starts with reasoning: Ollama streams
+// lines whose message has "content":"" and "thinking" (none when the
+// request said think:false, as Ollama does) and sets message.thinking in a
+// whole answer; NewOpenAI sends OpenRouter's delta
+// {"role","content":"","reasoning","reasoning_details":[{"type":"reasoning.text",...}]}
+// or, with ReasoningField "reasoning_content", DeepSeek's and Kimi's
+// {"content":null,"reasoning_content"} (message fields alike in a whole
+// answer), and counts the pieces in usage.completion_tokens_details.
+//
 // A Script decides what the fake answers: tokens, pacing, failures.
 package chattest
 
@@ -70,6 +79,15 @@ type Script struct {
 	// ToolCalls end the answer (after Tokens, which may be empty: set
 	// Tokens to []string{} for a call-only answer).
 	ToolCalls []ToolCall
+	// Thinking is reasoning streamed before Tokens (Delay before each
+	// piece after the first, like tokens).
+	Thinking []string
+	// ReasoningField is how NewOpenAI sends Thinking: "reasoning"
+	// (OpenRouter's, the default) or "reasoning_content".
+	ReasoningField string
+	// BreakAfterThinking > 0 fails the stream after that many reasoning
+	// pieces, as BreakAfter does.
+	BreakAfterThinking int
 }
 
 // ToolCall is one call a fake answers: Arguments is JSON text (an object).
@@ -260,6 +278,10 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	toks := sc.tokens()
+	thinking := sc.Thinking
+	if req.Think != nil && !req.Think.Bool() {
+		thinking = nil // think:false: Ollama does not think
+	}
 	start := time.Now()
 	final := func(content string) api.ChatResponse {
 		m := api.Metrics{TotalDuration: time.Since(start), LoadDuration: 1_234_567, PromptEvalCount: sc.promptTokens(),
@@ -269,6 +291,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 	}
 	if !stream {
 		f := final(strings.Join(toks, ""))
+		f.Message.Thinking = strings.Join(thinking, "")
 		f.Message.ToolCalls = sc.ollamaCalls()
 		ginJSON(w, 200, f)
 		return
@@ -281,8 +304,26 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		w.Write(append(b, '\n'))
 		fl.Flush()
 	}
+	ollamaBreak := func() {
+		if sc.Abort {
+			panic(http.ErrAbortHandler)
+		}
+		json.NewEncoder(w).Encode(map[string]string{"error": "llama runner process has terminated: exit status 2"})
+		fl.Flush()
+	}
+	for i, t := range thinking {
+		if i > 0 && !wait(r, sc.Delay) {
+			s.clientGone()
+			return
+		}
+		if sc.BreakAfterThinking > 0 && i == sc.BreakAfterThinking {
+			ollamaBreak()
+			return
+		}
+		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Thinking: t}})
+	}
 	for i, t := range toks {
-		if i > 0 && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
+		if (i > 0 || len(thinking) > 0) && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
 			s.clientGone()
 			return
 		}
@@ -325,7 +366,7 @@ func (sc Script) promptTokens() int {
 
 func (sc Script) completionTokens() int {
 	if sc.CompletionTokens == 0 {
-		return len(sc.tokens())
+		return len(sc.tokens()) + len(sc.Thinking)
 	}
 	return sc.CompletionTokens
 }
@@ -368,10 +409,26 @@ type orErrorBody struct {
 }
 
 type oaiDelta struct {
-	Role      string        `json:"role,omitempty"`
-	Content   *string       `json:"content,omitempty"`
-	Refusal   *string       `json:"refusal,omitempty"`
-	ToolCalls []oaiToolCall `json:"tool_calls,omitempty"`
+	Role             string               `json:"role,omitempty"`
+	Content          *string              `json:"content,omitempty"`
+	Refusal          *string              `json:"refusal,omitempty"`
+	Reasoning        *string              `json:"reasoning,omitempty"`
+	ReasoningDetails []oaiReasoningDetail `json:"reasoning_details,omitempty"`
+	ToolCalls        []oaiToolCall        `json:"tool_calls,omitempty"`
+}
+
+// oaiReasoningDetail is one of OpenRouter's reasoning_details.
+type oaiReasoningDetail struct {
+	Type   string `json:"type"`
+	Text   string `json:"text"`
+	Format string `json:"format"`
+	Index  int    `json:"index"`
+}
+
+// dsDelta is a DeepSeek-style reasoning delta (Kimi, vLLM): content null.
+type dsDelta struct {
+	Content          *string `json:"content"`
+	ReasoningContent string  `json:"reasoning_content"`
 }
 
 type oaiToolCall struct {
@@ -387,16 +444,21 @@ type oaiFunction struct {
 }
 
 type oaiChunkChoice struct {
-	Index        int      `json:"index"`
-	Delta        oaiDelta `json:"delta"`
-	Logprobs     *string  `json:"logprobs"`
-	FinishReason *string  `json:"finish_reason"`
+	Index        int     `json:"index"`
+	Delta        any     `json:"delta"` // oaiDelta or dsDelta
+	Logprobs     *string `json:"logprobs"`
+	FinishReason *string `json:"finish_reason"`
 }
 
 type oaiUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens            int              `json:"prompt_tokens"`
+	CompletionTokens        int              `json:"completion_tokens"`
+	TotalTokens             int              `json:"total_tokens"`
+	CompletionTokensDetails *oaiTokenDetails `json:"completion_tokens_details,omitempty"`
+}
+
+type oaiTokenDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 type oaiChunk struct {
@@ -482,6 +544,10 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	created := time.Now().Unix()
 	usage := &oaiUsage{PromptTokens: sc.promptTokens(), CompletionTokens: sc.completionTokens()}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+	if len(sc.Thinking) > 0 {
+		usage.CompletionTokensDetails = &oaiTokenDetails{ReasoningTokens: len(sc.Thinking)}
+	}
+	deepseek := sc.ReasoningField == "reasoning_content"
 	stop := "stop"
 	if len(sc.ToolCalls) > 0 {
 		stop = "tool_calls"
@@ -499,6 +565,12 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 			if content == "" {
 				msg["content"] = nil
 			}
+		}
+		if th := strings.Join(sc.Thinking, ""); th != "" && deepseek {
+			msg["reasoning_content"] = th
+		} else if th != "" {
+			msg["reasoning"] = th
+			msg["reasoning_details"] = []oaiReasoningDetail{{Type: "reasoning.text", Text: th, Format: "unknown"}}
 		}
 		b, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
@@ -523,14 +595,33 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("\n\n"))
 		fl.Flush()
 	}
-	chunk := func(d oaiDelta, finish *string) oaiChunk {
+	chunk := func(d any, finish *string) oaiChunk {
 		return oaiChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model, ServiceTier: "default",
 			SystemFingerprint: "fp_fake", Choices: []oaiChunkChoice{{Delta: d, FinishReason: finish}}, usageNull: includeUsage}
 	}
 	empty, refusal := "", (*string)(nil)
 	event(chunk(oaiDelta{Role: "assistant", Content: &empty, Refusal: refusal}, nil))
+	for i, th := range sc.Thinking {
+		if i > 0 && !wait(r, sc.Delay) {
+			s.clientGone()
+			return
+		}
+		if sc.BreakAfterThinking > 0 && i == sc.BreakAfterThinking {
+			if sc.Abort {
+				panic(http.ErrAbortHandler)
+			}
+			event(oaiError{Error: oaiErrorBody{Message: "Provider returned error", Type: "server_error", Code: 502}})
+			return
+		}
+		if deepseek {
+			event(chunk(dsDelta{ReasoningContent: th}, nil))
+			continue
+		}
+		event(chunk(oaiDelta{Role: "assistant", Content: &empty, Reasoning: &th,
+			ReasoningDetails: []oaiReasoningDetail{{Type: "reasoning.text", Text: th, Format: "unknown"}}}, nil))
+	}
 	for i, t := range toks {
-		if i > 0 && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
+		if (i > 0 || len(sc.Thinking) > 0) && !wait(r, sc.Delay) || i == len(toks)-1 && !hold(r, sc.Hold) {
 			s.clientGone()
 			return
 		}

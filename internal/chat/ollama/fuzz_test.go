@@ -20,6 +20,7 @@ func FuzzNDJSONStream(f *testing.F) {
 	f.Add("{\"error\":\"model crashed\"}\n")
 	f.Add("{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":\"text\"}}]},\"done\":true}\n")
 	f.Add("<html>\xff</html>")
+	f.Add("{\"model\":\"m\",\"created_at\":\"2026-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"Hm\"},\"done\":false}\n{\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"done\":true,\"done_reason\":\"stop\"}\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		s := &lineStream{body: io.NopCloser(nil), lr: chat.NewLineReader(strings.NewReader(body), chat.MaxLine)}
 		done, calls := false, 0

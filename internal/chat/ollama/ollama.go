@@ -68,7 +68,7 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 		if role == chat.RoleDeveloper {
 			role = chat.RoleSystem
 		}
-		am := api.Message{Role: role, Content: m.Content, ToolCallID: m.ToolCallID}
+		am := api.Message{Role: role, Content: m.Content, Thinking: m.Thinking, ToolCallID: m.ToolCallID}
 		if m.ToolCallID != "" {
 			am.ToolName = names[m.ToolCallID] // chat.ToolName, in one pass: it was quadratic
 		}
@@ -81,6 +81,9 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 			am.ToolCalls = append(am.ToolCalls, call)
 		}
 		areq.Messages = append(areq.Messages, am)
+	}
+	if req.Think != nil { // Ollama's think: true, false or low/medium/high (ADR-067)
+		areq.Think = &api.ThinkValue{Value: chat.OllamaThink(*req.Think)}
 	}
 	if req.Temperature != nil {
 		areq.Options["temperature"] = *req.Temperature
@@ -143,7 +146,7 @@ func (s *lineStream) Next() (chat.Chunk, error) {
 		if l.Error != "" {
 			return chat.Chunk{}, &chat.UpstreamError{Message: l.Error}
 		}
-		c := chat.Chunk{Model: l.Model, Content: l.Message.Content, Done: l.Done, DoneReason: l.DoneReason}
+		c := chat.Chunk{Model: l.Model, Content: l.Message.Content, Thinking: l.Message.Thinking, Done: l.Done, DoneReason: l.DoneReason}
 		// Ollama streams whole calls (arguments an object, maybe no id):
 		// each is one piece, numbered in the order they came.
 		for _, tc := range l.Message.ToolCalls {

@@ -27,6 +27,9 @@ func FuzzSSEStream(f *testing.F) {
 	f.Add("data: {\"error\":{\"message\":\"boom\",\"code\":\"rate_limit_exceeded\"}}\n\n", "")
 	f.Add(": OPENROUTER PROCESSING\n\ndata: [DONE]\n\n", "")
 	f.Add("<html>\xff</html>", "-1")
+	f.Add("data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Hm\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"Hm\",\"format\":\"unknown\",\"index\":0}]},\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"reasoning_content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", "")
+	f.Add("data: {\"choices\":[{\"delta\":{\"reasoning_details\":[{\"type\":\"reasoning.summary\",\"summary\":\"S\"},{\"type\":\"reasoning.encrypted\",\"data\":\"e\"}]}}]}\n\n", "")
+	f.Add(`{"choices":[{"message":{"role":"assistant","content":null,"reasoning_content":"why"},"finish_reason":"length"}]}`, "")
 	f.Fuzz(func(t *testing.T, body, retryAfter string) {
 		h := http.Header{}
 		h.Set("Retry-After", retryAfter)
@@ -63,6 +66,9 @@ func FuzzSSEStream(f *testing.F) {
 			}
 			if c.Content != "" && !strings.Contains(body, c.Content) && !strings.Contains(body, `\`) {
 				t.Fatalf("content %q is not in the body", c.Content)
+			}
+			if c.Thinking != "" && !strings.Contains(body, c.Thinking) && !strings.Contains(body, `\`) && !strings.Contains(body, "reasoning_details") {
+				t.Fatalf("reasoning %q is not in the body", c.Thinking)
 			}
 		}
 	})

@@ -27,6 +27,9 @@ type Provider struct {
 	HTTP *http.Client
 	// Header is added to every request (OpenRouter's X-Title, ...).
 	Header http.Header
+	// ReasoningObject sends the reasoning switch as OpenRouter's reasoning
+	// object; otherwise as OpenAI's reasoning_effort (ADR-067).
+	ReasoningObject bool
 }
 
 var _ chat.Provider = (*Provider)(nil)
@@ -46,6 +49,17 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	}
 	if req.ToolChoice != nil {
 		creq.ToolChoice, _ = json.Marshal(req.ToolChoice)
+	}
+	if t := req.Think; t != nil {
+		switch {
+		case p.ReasoningObject:
+			creq.Reasoning, _ = json.Marshal(chat.OpenRouterReasoning(*t))
+		case !t.Enabled:
+			none := "none"
+			creq.ReasoningEffort = &none
+		case t.Effort != "": // on at the default level: nothing to send
+			creq.ReasoningEffort = &t.Effort
+		}
 	}
 	for _, m := range req.Messages {
 		creq.Messages = append(creq.Messages, chat.CompletionMessage{Role: m.Role, Content: chat.Content(m.Content),
@@ -163,13 +177,14 @@ func (s *sseStream) next() (chat.Chunk, error) {
 		if ch.Delta.Content != nil {
 			out.Content = *ch.Delta.Content
 		}
+		out.Thinking = chat.DeltaReasoning(ch.Delta)
 		out.ToolCalls = deltas(ch.Delta.ToolCalls)
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			if *ch.FinishReason == "error" { // OpenRouter: the provider failed mid-stream
 				return chat.Chunk{}, &chat.UpstreamError{Message: "upstream finished with finish_reason error"}
 			}
 			out.Done, out.DoneReason = true, *ch.FinishReason
-			if out.Content != "" || len(out.ToolCalls) > 0 { // deliver the text now, the end after usage
+			if out.Content != "" || out.Thinking != "" || len(out.ToolCalls) > 0 { // deliver the text now, the end after usage
 				fin := chat.Chunk{ID: out.ID, Model: out.Model, Done: true, DoneReason: out.DoneReason, Usage: out.Usage}
 				s.pending = &fin
 				out.Done, out.DoneReason, out.Usage = false, "", nil
@@ -182,7 +197,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			s.pending = &out
 			continue
 		}
-		if out.Content == "" && len(out.ToolCalls) == 0 {
+		if out.Content == "" && out.Thinking == "" && len(out.ToolCalls) == 0 {
 			continue // role-only or empty delta
 		}
 		return out, nil
@@ -283,8 +298,10 @@ func (s *sseStream) whole() error {
 	if len(ch.Message.ToolCalls) > 0 && json.Unmarshal(ch.Message.ToolCalls, &calls) != nil {
 		return &chat.UpstreamError{Message: "undecodable tool_calls in the JSON answer"}
 	}
-	if content := string(ch.Message.Content); content != "" || len(calls) > 0 {
-		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content, ToolCalls: deltas(calls)})
+	m := ch.Message
+	thinking := chat.PickReasoning(m.ReasoningContent, m.Reasoning, m.ReasoningDetails)
+	if content := string(m.Content); content != "" || thinking != "" || len(calls) > 0 {
+		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content, Thinking: thinking, ToolCalls: deltas(calls)})
 	}
 	s.queue = append(s.queue, fin)
 	return nil

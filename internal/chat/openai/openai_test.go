@@ -194,3 +194,35 @@ func TestStreamErrorEventStatus(t *testing.T) {
 		t.Fatalf("%#v", err)
 	}
 }
+
+// TestReasoningShapes: the reasoning forms of OpenAI-compatible upstreams
+// become Chunk.Thinking: OpenRouter's delta.reasoning (its
+// reasoning_details repeat it: taken once), reasoning_details alone (text
+// and summary entries; encrypted ones have no text), DeepSeek's and Kimi's
+// reasoning_content (with vLLM's reasoning alongside: taken once), and the
+// message fields of a whole JSON answer.
+func TestReasoningShapes(t *testing.T) {
+	end := `data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n"
+	cases := map[string]struct{ body, want string }{
+		"openrouter":        {role + `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":"Hm","reasoning_details":[{"type":"reasoning.text","text":"Hm","format":"unknown","index":0}]},"finish_reason":null}]}` + "\n\n" + end, "Hm"},
+		"details only":      {role + `data: {"choices":[{"index":0,"delta":{"reasoning_details":[{"type":"reasoning.summary","summary":"Sum"},{"type":"reasoning.encrypted","data":"xx"},{"type":"reasoning.text","text":"Txt"}]},"finish_reason":null}]}` + "\n\n" + end, "SumTxt"},
+		"reasoning_content": {role + `data: {"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"Why","reasoning":"Why"},"finish_reason":null}]}` + "\n\n" + end, "Why"},
+		"whole answer":      {`{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"ok","reasoning_content":"Whole"},"finish_reason":"stop"}]}`, "Whole"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cs, err := collect(t, tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var th, ct strings.Builder
+			for _, c := range cs {
+				th.WriteString(c.Thinking)
+				ct.WriteString(c.Content)
+			}
+			if th.String() != tc.want || ct.String() != "ok" || !cs[len(cs)-1].Done {
+				t.Fatalf("thinking %q content %q: %+v", th.String(), ct.String(), cs)
+			}
+		})
+	}
+}
