@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"lakehouse-go/internal/embed"
@@ -1082,13 +1081,7 @@ func newUUID() string {
 
 // diskReason is the OS's words for a journal failure ("no space left on
 // device"), without the path.
-func diskReason(err error) string {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		return en.Error()
-	}
-	return "the disk refused the write"
-}
+func diskReason(err error) string { return errs.OSReason(err, "the disk refused the write") }
 
 // JournalFailed is the journal's refusal while it refuses writes (nil when
 // it takes them), for /health.

@@ -58,8 +58,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}()
 	return &shared.Daemon{
 		Routes: Routes(env, st),
-		// /health: "degraded" with the reason until the indexes are loaded.
-		Check: func(context.Context) error { return st.notReady("vector.load") },
+		// /health: "degraded" with the reason until the indexes are
+		// loaded, and while the log refuses appends.
+		Check: func(context.Context) error { return st.health("vector.load") },
 		Close: func(ctx context.Context) error {
 			stop()
 			<-done

@@ -238,6 +238,19 @@ func (s *Store) notReady(op string) error {
 	return errs.Errorf(op, errs.Unavailable, "vector indexes are still loading from storaged")
 }
 
+// health is /health's check: "degraded" until the indexes are loaded, and
+// while the write-ahead log refuses appends after a failed fsync (until
+// vectord restarts and replays it).
+func (s *Store) health(op string) error {
+	if err := s.notReady(op); err != nil || !s.ready.Load() {
+		return err
+	}
+	if err := s.w.Err(); err != nil {
+		return errs.Errorf(op, errs.Unavailable, "vectord's write-ahead log failed to sync (%s); writes are refused until vectord restarts", errs.OSReason(err, "an I/O error"))
+	}
+	return nil
+}
+
 // load reads every snapshot, replays the log and opens it for appends,
 // then marks the Store ready. A failed attempt leaves nothing behind: the
 // next one starts afresh.
@@ -433,7 +446,7 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 	data, _ := json.Marshal(p)
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpCreate, Index: name, Data: data})
 	if err != nil {
-		return IndexInfo{}, errs.E(op, errs.Unavailable, "write-ahead log", err)
+		return IndexInfo{}, walError(op, err)
 	}
 	ix.SetSeq(seq)
 	cur := &index{name: name, ix: ix, lastSeq: seq}
@@ -484,7 +497,7 @@ func (s *Store) DeleteIndex(ctx context.Context, name string) error {
 	if err != nil {
 		s.mu.Unlock()
 		ix.wmu.Unlock()
-		return errs.E(op, errs.Unavailable, "write-ahead log", err)
+		return walError(op, err)
 	}
 	delete(s.indexes, name)
 	s.pendingDrops[name] = seq
@@ -550,7 +563,7 @@ func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, err
 	}
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpUpsert, Index: name, Items: items})
 	if err != nil {
-		return 0, errs.E(op, errs.Unavailable, "write-ahead log", err)
+		return 0, walError(op, err)
 	}
 	if err := ix.ix.Upsert(items); err != nil {
 		return 0, err
@@ -633,7 +646,7 @@ func (s *Store) Delete(ctx context.Context, name string, ids []string) (int, err
 	}
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpDelete, Index: name, IDs: ids})
 	if err != nil {
-		return 0, errs.E(op, errs.Unavailable, "write-ahead log", err)
+		return 0, walError(op, err)
 	}
 	n, err := ix.ix.Delete(ids)
 	if err != nil {
@@ -844,4 +857,12 @@ func (s *Store) Close(ctx context.Context) error {
 		s.log.Warn("final snapshot failed; the write-ahead log keeps every change", "op", "vector.close", "err", err.Error())
 	}
 	return s.w.Close()
+}
+
+// walError is a write-ahead log append that failed: nothing of the change
+// is applied. The answer names the OS's reason, never the path (the log
+// has the whole error); the message was "write-ahead log", also in
+// matrixd's index state.
+func walError(op string, err error) error {
+	return errs.E(op, errs.Unavailable, "could not make the change durable in vectord's write-ahead log ("+errs.OSReason(err, "the disk refused the write")+"); nothing was changed: retry once the disk takes writes again", errs.E(op, errs.Internal, err))
 }
