@@ -24,8 +24,9 @@ type rawUpstream struct {
 	ln      net.Listener
 	respond func(r *http.Request, body []byte) string
 
-	mu   sync.Mutex
-	reqs []string // "METHOD URI body" ("!broken body: ..." when it did not end well)
+	mu       sync.Mutex
+	accepted int      // connections
+	reqs     []string // "METHOD URI body" ("!broken body: ..." when it did not end well)
 }
 
 func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) string) *rawUpstream {
@@ -47,6 +48,9 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 			cmu.Lock()
 			conns = append(conns, c)
 			cmu.Unlock()
+			u.mu.Lock()
+			u.accepted++
+			u.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -465,5 +469,34 @@ func TestFastHeadErrorsAreJSON(t *testing.T) {
 	}
 	if s := up.seen(); len(s) != 0 {
 		t.Fatalf("the daemon saw %q", s)
+	}
+}
+
+// An answer with both Content-Length and Transfer-Encoding is relayed by
+// its chunks without the length (RFC 9112 6.3), and its connection is not
+// pooled: the daemon may have framed it by the length, and the bytes
+// after the chunks would be the next request's answer. The fast path
+// pooled it. (net/http's reader drops the length without a trace; the
+// net/http path still pools such a connection.)
+func TestBothFramingsNotPooled(t *testing.T) {
+	up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+		if strings.HasSuffix(r.RequestURI, "/both") {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+		}
+		return okAnswer(r)
+	})
+	gw, _ := startGatewayWith(t, true, up.url(), nil)
+	answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/both HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+	if len(answers) != 1 || bodies[0] != "ok" || answers[0].ContentLength != -1 {
+		t.Fatalf("%d answers %q", len(answers), bodies)
+	}
+	if answers, _, _ = exchange(t, gw.Addr, "GET /v1/storage/next HTTP/1.1\r\nHost: x\r\n\r\n", 1, false); len(answers) != 1 {
+		t.Fatal("no answer")
+	}
+	up.mu.Lock()
+	n := up.accepted
+	up.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("%d upstream connections for two requests: the one that carried both framings was reused", n)
 	}
 }

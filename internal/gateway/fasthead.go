@@ -534,6 +534,12 @@ func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 			continue // interim answer: the real one follows
 		}
 		if r.chunked {
+			if r.cl >= 0 {
+				// Both framings (RFC 9112 6.3): relayed by the chunks, its
+				// Content-Length dropped, but the daemon may have meant the
+				// length: what follows on the connection is not trusted.
+				r.close = true
+			}
 			r.cl = -1
 		}
 		return true, nil
