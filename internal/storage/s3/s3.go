@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 	"github.com/minio/minio-go/v7"
@@ -493,21 +494,36 @@ func refusedName(err error) bool {
 }
 
 // listableName cuts name before its first part that S3 may refuse in a
-// listing: a "." or ".." segment (complete or the unfinished last one), an
-// empty segment, a control character. The result is a prefix of name.
+// listing. MinIO refuses (cmd/generic-handlers.go hasBadPathComponent,
+// IsValidObjectPrefix) a segment that is "." or ".." once the white space
+// around it is trimmed — segments end at "/" and also at a backslash — complete
+// or the unfinished last one ("d/ .", `a\..`), an empty segment between
+// two "/", a control character. The result is a prefix of name.
 func listableName(name string) string {
 	if i := strings.IndexFunc(name, func(r rune) bool { return r < 0x20 }); i >= 0 {
 		name = name[:i]
 	}
 	start := 0
 	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '/' {
+		if i == len(name) || name[i] == '/' || name[i] == '\\' {
 			seg := name[start:i]
-			if seg == "." || seg == ".." || (seg == "" && i < len(name)) {
+			if dots := trimSpaceBytes(seg); dots == "." || dots == ".." || (seg == "" && i < len(name) && name[i] == '/' && (start == 0 || name[start-1] == '/')) {
 				return name[:start]
 			}
 			start = i + 1
 		}
 	}
 	return name
+}
+
+// trimSpaceBytes trims the bytes MinIO trims around a segment: each byte b
+// with unicode.IsSpace(rune(b)).
+func trimSpaceBytes(s string) string {
+	for s != "" && unicode.IsSpace(rune(s[0])) {
+		s = s[1:]
+	}
+	for s != "" && unicode.IsSpace(rune(s[len(s)-1])) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
