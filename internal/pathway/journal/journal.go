@@ -325,8 +325,9 @@ func (j *Journal) Reset() error {
 // Stats returns the committer's counters.
 func (j *Journal) Stats() Stats { return Stats{Groups: j.groups.Load(), Entries: j.entries.Load()} }
 
-// Close commits everything enqueued so far and closes the file. Later
-// Enqueues fail with ErrClosed.
+// Close commits everything enqueued so far and closes the file, cut back
+// to its last durable group if groups were refused since. Later Enqueues
+// fail with ErrClosed.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	if !j.closed {
@@ -336,6 +337,13 @@ func (j *Journal) Close() error {
 	j.mu.Unlock()
 	<-j.done
 	j.closeOnce.Do(func() {
+		if j.failed.Load() != nil {
+			// What refused groups left (whole lines among them) was never
+			// acknowledged: a restart must not replay it.
+			if err := j.f.Truncate(j.good.Load()); err == nil {
+				j.f.Sync()
+			}
+		}
 		j.closeErr = j.f.Close()
 		j.lock.Unlock() // after the file: no write of this journal can follow
 	})
