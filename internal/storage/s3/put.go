@@ -21,7 +21,7 @@ import (
 // If-None-Match: * on the PUT or on CompleteMultipartUpload.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) (storage.ObjectInfo, error) {
 	const op = "s3.put"
-	if err := storage.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	po := minio.PutObjectOptions{ContentType: opts.ContentType, DisableContentSha256: true}

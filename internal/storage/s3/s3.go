@@ -311,11 +311,25 @@ func toInfo(key string, oi minio.ObjectInfo) storage.ObjectInfo {
 	return storage.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified.UTC()}
 }
 
+// checkKey is storage.ValidateKey plus what minio-go refuses before it
+// sends anything: a key of only white space ("Object name cannot be
+// empty", which Put and Delete returned as a plain error, so storaged
+// answered 503 "S3 endpoint ... is unavailable" with S3 up).
+func checkKey(key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return err
+	}
+	if strings.TrimSpace(key) == "" {
+		return errs.Errorf("storage.key", errs.Invalid, "key %q: a key of only white space is not supported by the s3 backend (minio-go refuses it)", key)
+	}
+	return nil
+}
+
 // PresignGet implements storage.Presigner: a URL that GETs key for expiry,
 // signed with storaged's credentials (computed locally; S3 is not asked,
 // with [s3].region set). It does not check that the object exists.
 func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
-	if err := storage.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return "", err
 	}
 	u, err := s.core.PresignedGetObject(ctx, s.cfg.Bucket, key, expiry, nil)
@@ -327,7 +341,7 @@ func (s *Store) PresignGet(ctx context.Context, key string, expiry time.Duration
 
 // Head implements storage.Store.Head.
 func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error) {
-	if err := storage.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	oi, err := s.core.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
@@ -352,7 +366,7 @@ func (s *Store) Head(ctx context.Context, key string) (storage.ObjectInfo, error
 // Get implements storage.Store.Get.
 func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
 	const op = "s3.get"
-	if err := storage.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return nil, storage.ObjectInfo{}, err
 	}
 	var gopts minio.GetObjectOptions
@@ -408,7 +422,7 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 
 // Delete implements storage.Store.Delete.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := storage.ValidateKey(key); err != nil {
+	if err := checkKey(key); err != nil {
 		return err
 	}
 	if err := s.core.RemoveObject(ctx, s.cfg.Bucket, key, minio.RemoveObjectOptions{}); err != nil {
