@@ -72,7 +72,17 @@ var statusText = func() (t [600]string) {
 func (m *Metrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Inc()
+		done := false
+		defer func() {
+			if !done { // a panic on its way to the recoverer
+				m.inflight.Dec()
+				if s := sw(w); s != nil {
+					m.observe(routePattern(r), r.Method, panicStatus(s), time.Since(s.start))
+				}
+			}
+		}()
 		next.ServeHTTP(w, r)
+		done = true
 		m.inflight.Dec()
 		s := sw(w)
 		if s == nil {

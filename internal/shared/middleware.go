@@ -130,6 +130,16 @@ func (w *statusWriter) Status() int {
 	return w.status
 }
 
+// panicStatus is the status of a request whose handler panicked: what it
+// wrote, or the recoverer's 500 (an aborted one, http.ErrAbortHandler, has
+// its connection closed: 500 too, as nothing reached the client).
+func panicStatus(s *statusWriter) int {
+	if s.status != 0 {
+		return s.status
+	}
+	return http.StatusInternalServerError
+}
+
 func sw(w http.ResponseWriter) *statusWriter {
 	s, _ := w.(*statusWriter)
 	return s
@@ -190,7 +200,17 @@ func accessLogMW(a accessLog) func(http.Handler) http.Handler {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			done := false
+			defer func() {
+				if !done { // a panic on its way to the recoverer: still one line
+					if s := sw(w); s != nil {
+						now := time.Now()
+						a.write(RequestID(r.Context()), r.Method, r.URL.Path, panicStatus(s), s.bytes, now.Sub(s.start), now, r.RemoteAddr)
+					}
+				}
+			}()
 			next.ServeHTTP(w, r)
+			done = true
 			s := sw(w)
 			if s == nil {
 				return
