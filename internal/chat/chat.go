@@ -93,8 +93,9 @@ type Request struct {
 	// Model is the upstream model; "" = each provider's default_model. A
 	// "provider/model" prefix (LiteLLM style) picks the provider when
 	// Provider is auto: "openrouter/anthropic/claude-sonnet-4".
-	Model    string    `json:"model,omitempty"`
-	Messages []Message `json:"messages"`
+	Model string `json:"model,omitempty"`
+	// Messages: at most MaxMessages.
+	Messages Messages `json:"messages"`
 	// Stream answers NDJSON lines (native) or SSE (OpenAI route) chunk by chunk.
 	Stream bool `json:"stream,omitempty"`
 	// Temperature in [0, 2]; nil = the provider's default.
@@ -131,6 +132,9 @@ func (r *Request) Validate() error {
 	}
 	if len(r.Messages) == 0 {
 		bad("messages: at least one message is required")
+	}
+	if len(r.Messages) > MaxMessages {
+		bad("messages: %d, at most %d in one request", len(r.Messages), MaxMessages)
 	}
 	for i, m := range r.Messages {
 		switch m.Role {

@@ -32,3 +32,25 @@ func TestLenientDecodeTrailingData(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundedMessagesErrors: the message lists decoded one message at a
+// time (MaxMessages) name a wrong-typed field as encoding/json did, keep
+// the native route's refusal of unknown fields, and refuse a list over the
+// limit as too_large.
+func TestBoundedMessagesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		body, want string
+		kind       errs.Kind
+	}{
+		{`{"messages":[{"role":5}]}`, `field "messages.role": want a string`, errs.Invalid},
+		{`{"messages":"hi"}`, `field "messages": want`, errs.Invalid},
+		{`{"messages":[{"role":"user","content":"x","extra":1}]}`, `unknown field "extra"`, errs.Invalid},
+		{`{"messages":[` + strings.Repeat(`{"role":"user"},`, MaxMessages) + `{"role":"user"}]}`, "more than 100000", errs.TooLarge},
+	} {
+		var req Request
+		err := decodeStrict(httptest.NewRequest("POST", "/", strings.NewReader(tc.body)), &req)
+		if !errs.Is(err, tc.kind) || !strings.Contains(errs.Message(err), tc.want) {
+			t.Errorf("%.60s: %v", tc.body, err)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 // Ollama.
 type OllamaChatRequest struct {
 	Model    string          `json:"model"`
-	Messages []OllamaMessage `json:"messages"`
+	Messages OllamaMessages  `json:"messages"`
 	Stream   *bool           `json:"stream,omitempty"`
 	Format   json.RawMessage `json:"format,omitempty"`
 	Tools    json.RawMessage `json:"tools,omitempty"`

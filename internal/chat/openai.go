@@ -25,16 +25,16 @@ import (
 // dropping them would change the answer) or ignored (user, seed, metadata,
 // logit_bias, ...), as OpenAI-compatible servers do (ADR-062).
 type CompletionRequest struct {
-	Model               string              `json:"model"`
-	Messages            []CompletionMessage `json:"messages"`
-	Stream              bool                `json:"stream,omitempty"`
-	StreamOptions       *StreamOptions      `json:"stream_options,omitempty"`
-	Temperature         *float64            `json:"temperature,omitempty"`
-	MaxTokens           *int                `json:"max_tokens,omitempty"`
-	MaxCompletionTokens *int                `json:"max_completion_tokens,omitempty"`
-	TopP                *float64            `json:"top_p,omitempty"`
-	Stop                StopList            `json:"stop,omitempty"`
-	N                   *int                `json:"n,omitempty"`
+	Model               string             `json:"model"`
+	Messages            CompletionMessages `json:"messages"`
+	Stream              bool               `json:"stream,omitempty"`
+	StreamOptions       *StreamOptions     `json:"stream_options,omitempty"`
+	Temperature         *float64           `json:"temperature,omitempty"`
+	MaxTokens           *int               `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int               `json:"max_completion_tokens,omitempty"`
+	TopP                *float64           `json:"top_p,omitempty"`
+	Stop                StopList           `json:"stop,omitempty"`
+	N                   *int               `json:"n,omitempty"`
 	// Provider is chatd's extension (auto | provider name); a
 	// "provider/model" model does the same for clients that cannot add fields.
 	Provider string `json:"provider,omitempty"`

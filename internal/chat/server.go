@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -55,7 +56,7 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 // chat is the native POST /v1/chat: one JSON answer, or NDJSON lines.
 func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
 	var req Request
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
 	if !req.Stream {
@@ -119,15 +120,35 @@ func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 // decodeLenient decodes a body from a foreign client library: unknown
 // fields are ignored (as OpenAI-compatible and Ollama servers do), but the
 // body must be one JSON value, nothing after it but white space (as
-// shared.DecodeJSON wants on the native route): a body with anything
+// decodeStrict wants on the native route): a body with anything
 // after its object is malformed, never half-read.
-func decodeLenient(r *http.Request, v any) error {
+func decodeLenient(r *http.Request, v any) error { return decodeBody(r, v, false) }
+
+// decodeStrict is shared.DecodeJSON for the native route (unknown fields
+// are an error, then v.Validate), with chat's limit: a list over
+// MaxMessages is 413 too_large, as a body over max_body_bytes is.
+func decodeStrict(r *http.Request, v any) error {
+	if err := decodeBody(r, v, true); err != nil {
+		return err
+	}
+	if val, ok := v.(shared.Validator); ok {
+		return val.Validate()
+	}
+	return nil
+}
+
+func decodeBody(r *http.Request, v any, strict bool) error {
 	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			return errs.E("decode", errs.TooLarge, "request body over the limit")
+			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		case errors.Is(err, ErrTooManyMessages):
+			return errs.E("decode", errs.TooLarge, ErrTooManyMessages.Error())
 		case errors.Is(err, io.EOF):
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
 		}
