@@ -482,7 +482,12 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 					continue
 				}
 			}
-			page.Objects = append(page.Objects, toInfo(o.Key, o))
+			info := toInfo(o.Key, o)
+			// S3 lists Last-Modified to the millisecond and a HEAD or GET
+			// says it to the second: the listing says it as they do, so one
+			// object has one modified time (as on the local backend).
+			info.Modified = info.Modified.Truncate(time.Second)
+			page.Objects = append(page.Objects, info)
 			if len(page.Objects) > limit {
 				page.Objects = page.Objects[:limit]
 				page.Next = page.Objects[limit-1].Key

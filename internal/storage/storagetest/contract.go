@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/storage"
@@ -366,6 +367,35 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			if msg := errs.Message(err); !strings.Contains(msg, "range not satisfiable: the object has 10 bytes") {
 				t.Errorf("offset %d: message %q, want it to name the size", off, msg)
 			}
+		}
+	})
+
+	// One object has one modified time whichever way it is asked: HEAD,
+	// GET and a listing agree (on s3 the listing said milliseconds, a HEAD
+	// or GET whole seconds, so a caller comparing them saw every object
+	// change).
+	t.Run("ModifiedAgrees", func(t *testing.T) {
+		s := newStore(t)
+		MustPut(t, s, "m/obj", []byte("hello"))
+		h, err := s.Head(ctx, "m/obj")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, g, err := s.Get(ctx, "m/obj", storage.Whole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		page, err := s.List(ctx, storage.ListOptions{Prefix: "m/"})
+		if err != nil || len(page.Objects) != 1 {
+			t.Fatalf("list: %+v %v", page, err)
+		}
+		l := page.Objects[0]
+		if !h.Modified.Equal(g.Modified) || !h.Modified.Equal(l.Modified) || h.Modified.IsZero() {
+			t.Errorf("modified: HEAD %s, GET %s, list %s; want one time", h.Modified.Format(time.RFC3339Nano), g.Modified.Format(time.RFC3339Nano), l.Modified.Format(time.RFC3339Nano))
+		}
+		if h.ETag != g.ETag || h.ETag != l.ETag || h.Size != l.Size {
+			t.Errorf("etag/size: HEAD %s/%d, GET %s, list %s/%d", h.ETag, h.Size, g.ETag, l.ETag, l.Size)
 		}
 	})
 
