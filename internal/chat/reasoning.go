@@ -97,11 +97,11 @@ func OllamaThink(t Think) any {
 }
 
 // ReasoningRequest is OpenRouter's reasoning object, also read on the
-// OpenAI route (Ollama's OpenAI API takes {"effort"} too).
+// OpenAI route (Ollama's OpenAI API takes {"effort"} too). OpenRouter's
+// exclude is not carried: the reasoning is relayed when it comes.
 type ReasoningRequest struct {
 	Effort    string `json:"effort,omitempty"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
-	Exclude   *bool  `json:"exclude,omitempty"`
 	Enabled   *bool  `json:"enabled,omitempty"`
 }
 

@@ -298,3 +298,37 @@ func TestNoFallbackAfterReasoning(t *testing.T) {
 		})
 	}
 }
+
+// TestReasoningInHistory: an assistant message's reasoning in the history
+// (reasoning_content on the OpenAI route, thinking on the others) goes on
+// to Ollama as message.thinking, which it takes; never to an
+// OpenAI-compatible upstream (DeepSeek-style APIs refuse reasoning_content
+// in input messages with a 400).
+func TestReasoningInHistory(t *testing.T) {
+	for _, u := range upstreams {
+		t.Run(u.name, func(t *testing.T) {
+			up, base := u.start(chattest.Script{})
+			defer up.Close()
+			cfg := config(t)
+			configure(t, cfg, u.name, base)
+			e := start(t, cfg)
+			for route, body := range map[string]string{
+				chat.RouteCompletions: `{"model":"` + u.name + `/m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","reasoning_content":"earlier thought"},{"role":"user","content":"q2"}]}`,
+				chat.RouteChat:        `{"model":"` + u.name + `/m","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","thinking":"earlier thought"},{"role":"user","content":"q2"}]}`,
+				chat.RouteOllamaChat:  `{"model":"` + u.name + `/m","stream":false,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","thinking":"earlier thought"},{"role":"user","content":"q2"}]}`,
+			} {
+				resp := e.post(t, route, body)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("%s: %d %s", route, resp.StatusCode, b)
+				}
+				calls := up.Calls()
+				sent := string(calls[len(calls)-1].Body)
+				if got := strings.Contains(sent, `"thinking":"earlier thought"`); got != (u.name == "ollama") || (u.name != "ollama" && strings.Contains(sent, "earlier thought")) {
+					t.Fatalf("%s: sent %s", route, sent)
+				}
+			}
+		})
+	}
+}
