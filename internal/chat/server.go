@@ -157,7 +157,7 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errs.E("decode", errs.TooLarge, "request body over the limit")
+			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 		}
 		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
 	}
