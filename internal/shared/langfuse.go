@@ -83,7 +83,18 @@ func (l *Langfuse) middleware(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
+		done := false
+		defer func() {
+			if !done { // a panic on its way to the recoverer: traced as its 500
+				status := http.StatusInternalServerError
+				if s := sw(w); s != nil {
+					status = panicStatus(s)
+				}
+				l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now())
+			}
+		}()
 		next.ServeHTTP(w, r)
+		done = true
 		status := http.StatusOK
 		if s := sw(w); s != nil {
 			status = s.Status()

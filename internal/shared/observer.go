@@ -93,7 +93,14 @@ func (r *reporter) middleware(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		done := false
+		defer func() {
+			if s := sw(w); !done && s != nil { // a panic on its way to the recoverer
+				r.record(req.Method, routePattern(req), req.URL.Path, panicStatus(s), s.start, time.Now(), RequestID(req.Context()))
+			}
+		}()
 		next.ServeHTTP(w, req)
+		done = true
 		s := sw(w)
 		if s == nil {
 			return
