@@ -55,8 +55,13 @@ func checkKey(key string) error {
 
 // ValidateLocalKey adds the local backend's rules to ValidateKey: no empty
 // or "." segment (a file system would fold them, so two keys would share a
-// file) and no segment over 255 bytes (NAME_MAX). The local backend and the
-// short-circuit client's direct reads (ADR-015) both apply it.
+// file) and no segment over 255 bytes (NAME_MAX); and what the s3 backend
+// cannot store either, so that a key written on the embedded default can
+// move to MinIO (production): a segment — between "/" or a backslash —
+// that is "." or ".." once the white space around it is trimmed (MinIO
+// refuses it), a key of only white space (minio-go refuses it). The local
+// backend and the short-circuit client's direct reads (ADR-015) both apply
+// it.
 func ValidateLocalKey(key string) error {
 	if err := ValidateKey(key); err != nil {
 		return err
@@ -71,7 +76,38 @@ func ValidateLocalKey(key string) error {
 			return errs.Errorf("storage.key", errs.Invalid, "key %q: a path segment is longer than 255 bytes (local backend)", key)
 		}
 	}
+	if strings.TrimSpace(key) == "" {
+		return errs.Errorf("storage.key", errs.Invalid, "key %q: a key of only white space is not supported (the s3 backend cannot store it)", key)
+	}
+	if minioDotSegment(key) {
+		return errs.Errorf("storage.key", errs.Invalid, "key %q: a . or .. segment (white space around it, or a backslash for a separator) is not supported (MinIO refuses it)", key)
+	}
 	return nil
+}
+
+// minioDotSegment reports whether key has a segment MinIO refuses beyond a
+// bare "." or "..": segments end at "/" or a backslash, and the bytes b
+// with unicode.IsSpace(rune(b)) around one are trimmed (MinIO's
+// hasBadPathComponent).
+func minioDotSegment(key string) bool {
+	start := 0
+	for i := 0; i <= len(key); i++ {
+		if i < len(key) && key[i] != '/' && key[i] != '\\' {
+			continue
+		}
+		seg := key[start:i]
+		for seg != "" && unicode.IsSpace(rune(seg[0])) {
+			seg = seg[1:]
+		}
+		for seg != "" && unicode.IsSpace(rune(seg[len(seg)-1])) {
+			seg = seg[:len(seg)-1]
+		}
+		if seg == "." || seg == ".." {
+			return true
+		}
+		start = i + 1
+	}
+	return false
 }
 
 // LocalETagXattr is the extended attribute in which the local backend keeps
