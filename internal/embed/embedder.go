@@ -161,8 +161,31 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 		missIdx = append(missIdx, i)
 	}
 	if len(missIdx) > 0 {
-		if err := e.compute(ctx, e.route(model), model, texts, missIdx, out); err != nil {
+		p := e.route(model)
+		if err := e.compute(ctx, p, model, texts, missIdx, out); err != nil {
 			return EmbedResponse{}, err
+		}
+		// Cached vectors of another length than the provider's answer
+		// now (the model was replaced on the Ollama side) are stale:
+		// embed those texts again rather than fail every request that
+		// mixes old and new texts until the cache forgets them.
+		if dims := len(out[missIdx[0]]); len(missIdx) < len(texts) {
+			var stale []int
+			for i, t := range texts {
+				if out[i] != nil && len(out[i]) != dims {
+					if _, dup := seen[t]; !dup {
+						seen[t] = i
+						stale = append(stale, i)
+					}
+					out[i] = nil
+				}
+			}
+			if len(stale) > 0 {
+				if err := e.compute(ctx, p, model, texts, stale, out); err != nil {
+					return EmbedResponse{}, err
+				}
+				missIdx = append(missIdx, stale...)
+			}
 		}
 		// duplicates of a computed text get their own copy
 		for i, t := range texts {
@@ -175,8 +198,14 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	for i, v := range out {
 		if len(v) != dims || dims == 0 {
 			return EmbedResponse{}, errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway,
-				"model "+model+": vectors of different lengths in one answer (input[0] and input["+itoa(i)+"])")
+				"model "+model+": vectors of different lengths in one answer (input[0] has "+itoa(dims)+
+					" floats, input["+itoa(i)+"] "+itoa(len(v))+")")
 		}
+	}
+	// Only a whole, consistent answer is cached: a batch whose vectors
+	// disagree with another batch's is not kept to poison later requests.
+	for _, i := range missIdx {
+		e.cache.Put(model, texts[i], out[i])
 	}
 	return EmbedResponse{Model: model, Dims: dims, Embeddings: out}, nil
 }
@@ -227,7 +256,6 @@ func (e *Embedder) compute(ctx context.Context, p Provider, model string, texts 
 			}
 			for j, i := range chunk {
 				out[i] = vecs[j]
-				e.cache.Put(model, texts[i], vecs[j])
 			}
 		}()
 	}
@@ -242,7 +270,8 @@ func ctxErr(ctx context.Context, p Provider, model string) error {
 	return errs.E("embed.Embed", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer", ctx.Err())
 }
 
-// checkVectors rejects a provider answer of the wrong count or with NaN/Inf.
+// checkVectors rejects a provider answer of the wrong count, with vectors of
+// different lengths, or with NaN/Inf.
 func checkVectors(p Provider, model string, batch []string, vecs [][]float32) error {
 	bad := func(msg string) error {
 		return errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway, p.Name()+" model "+model+": "+msg)
@@ -250,9 +279,13 @@ func checkVectors(p Provider, model string, batch []string, vecs [][]float32) er
 	if len(vecs) != len(batch) {
 		return bad("returned " + itoa(len(vecs)) + " embeddings for " + itoa(len(batch)) + " inputs")
 	}
-	for _, v := range vecs {
+	for i, v := range vecs {
 		if len(v) == 0 {
 			return bad("returned an empty embedding")
+		}
+		if len(v) != len(vecs[0]) {
+			return bad("returned embeddings of different lengths in one answer (" + itoa(len(vecs[0])) +
+				" and " + itoa(len(v)) + " floats, inputs 0 and " + itoa(i) + " of the batch)")
 		}
 		for _, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

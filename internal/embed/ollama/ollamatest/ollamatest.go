@@ -45,6 +45,7 @@ type Server struct {
 	calls  []Call
 	delay  time.Duration
 	fail   int // status to answer every /api/embed with, 0 = normal
+	answer func(model string, inputs []string) (int, []byte)
 }
 
 // New starts a fake Ollama serving models on a loopback port. Close it
@@ -81,6 +82,23 @@ func (s *Server) SetDelay(d time.Duration) { s.mu.Lock(); s.delay = d; s.mu.Unlo
 // SetFail makes every /api/embed answer status with Ollama's error body
 // (e.g. 500); 0 restores normal answers.
 func (s *Server) SetFail(status int) { s.mu.Lock(); s.fail = status; s.mu.Unlock() }
+
+// SetAnswer makes /api/embed answer what f returns for a model the fake
+// has (status and body, Content-Type as Ollama's), for tests of a wrong
+// Ollama: f returning status 0 lets the fake answer normally; nil
+// restores normal answers.
+func (s *Server) SetAnswer(f func(model string, inputs []string) (status int, body []byte)) {
+	s.mu.Lock()
+	s.answer = f
+	s.mu.Unlock()
+}
+
+// Answer is the body the fake writes for model's vectors (its wire format),
+// for SetAnswer functions that change part of a normal answer.
+func Answer(model string, embeddings [][]float32) []byte {
+	b, _ := json.Marshal(embedResponse{Model: model, Embeddings: embeddings, TotalDuration: TotalDuration, LoadDuration: LoadDuration})
+	return b
+}
 
 // Calls returns the /api/embed requests so far.
 func (s *Server) Calls() []Call {
@@ -210,7 +228,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	m, ok := s.models[canonical(req.Model)]
-	delay, fail := s.delay, s.fail
+	delay, fail, answer := s.delay, s.fail, s.answer
 	s.calls = append(s.calls, Call{Model: req.Model, Inputs: input})
 	s.mu.Unlock()
 	if !ok {
@@ -227,6 +245,14 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 	if fail != 0 {
 		writeErr(w, fail, "llama runner process has terminated: exit status 2")
 		return
+	}
+	if answer != nil {
+		if status, b := answer(req.Model, input); status != 0 {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(status)
+			w.Write(b)
+			return
+		}
 	}
 	if len(input) == 0 {
 		writeJSON(w, 200, embedResponse{Model: req.Model, Embeddings: [][]float32{}})

@@ -1,0 +1,150 @@
+package embedd_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/embed/ollama/ollamatest"
+	"lakehouse-go/internal/errs"
+)
+
+const ollamaModel = "nomic-embed-text-v2-moe"
+
+// startOverOllama runs a real embedd whose provider is a fake Ollama
+// speaking /api/embed's wire format, and returns embedd's base URL.
+func startOverOllama(t *testing.T, dims int) (*ollamatest.Server, string) {
+	t.Helper()
+	fake := ollamatest.New(ollamatest.Model{Name: ollamaModel, Dims: dims})
+	t.Cleanup(fake.Close)
+	cfg := config(t)
+	cfg.Embedd.Provider = "ollama"
+	cfg.Embedd.ProviderURL = fake.URL
+	_, s := start(t, cfg)
+	return fake, s.URL()
+}
+
+// post sends body to POST /v1/embed and returns the status, the decoded
+// answer and the error body.
+func post(t *testing.T, base, body string) (int, embed.EmbedResponse, errs.Body) {
+	t.Helper()
+	resp, err := http.Post(base+embed.RouteEmbed, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok embed.EmbedResponse
+	var bad errs.Body
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(raw, &ok); err != nil {
+			t.Fatalf("200 with %s: %v", raw, err)
+		}
+	} else if err := json.Unmarshal(raw, &bad); err != nil || bad.Error.Kind == "" {
+		t.Fatalf("%d without the error body: %s", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, ok, bad
+}
+
+func inputs(texts ...string) string {
+	b, _ := json.Marshal(map[string]any{"input": texts})
+	return string(b)
+}
+
+// consistent fails unless the answer is one vector per text, all of dims.
+func consistent(t *testing.T, what string, code int, r embed.EmbedResponse, bad errs.Body, n, dims int) {
+	t.Helper()
+	if code != 200 {
+		t.Fatalf("%s: %d %+v", what, code, bad.Error)
+	}
+	if r.Dims != dims || len(r.Embeddings) != n {
+		t.Fatalf("%s: dims %d, %d vectors; want %d of %d", what, r.Dims, len(r.Embeddings), n, dims)
+	}
+	for i, v := range r.Embeddings {
+		if len(v) != dims {
+			t.Fatalf("%s: vector %d has %d floats, dims %d", what, i, len(v), r.Dims)
+		}
+	}
+}
+
+// TestMixedDimsNotCached: an Ollama answer whose vectors disagree in
+// length (within one answer, or between the batches of one request) is a
+// 502, and nothing of it is cached. Before, each batch was cached as it
+// came, so after the 502 a request for one of those texts was a 200 with
+// the odd vector (3 floats beside 768), and a request mixing texts of the
+// two batches was a 502 until the cache forgot them.
+func TestMixedDimsNotCached(t *testing.T) {
+	fake, base := startOverOllama(t, 768)
+	// within one answer: the second vector has 3 floats
+	fake.SetAnswer(func(model string, in []string) (int, []byte) {
+		vs := make([][]float32, len(in))
+		for i, s := range in {
+			vs[i] = ollamatest.Vector(model, s, 768)
+		}
+		if len(vs) > 1 {
+			vs[1] = []float32{0.6, 0.8, 0}
+		}
+		return 200, ollamatest.Answer(model, vs)
+	})
+	code, _, bad := post(t, base, inputs("alpha", "beta"))
+	if code != 502 || bad.Error.Kind != errs.Unavailable || !strings.Contains(bad.Error.Message, "different lengths") {
+		t.Fatalf("mixed answer: %d %+v", code, bad.Error)
+	}
+	fake.SetAnswer(nil)
+	code, r, bad := post(t, base, inputs("beta"))
+	consistent(t, "beta after the mixed answer", code, r, bad, 1, 768)
+
+	// between batches: texts past the first batch of 256 come back with 1024 floats
+	texts := make([]string, 300)
+	for i := range texts {
+		texts[i] = "row " + strings.Repeat("x", i%17) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	fake.SetAnswer(func(model string, in []string) (int, []byte) {
+		dims := 768
+		if in[0] != texts[0] {
+			dims = 1024
+		}
+		vs := make([][]float32, len(in))
+		for i, s := range in {
+			vs[i] = ollamatest.Vector(model, s, dims)
+		}
+		return 200, ollamatest.Answer(model, vs)
+	})
+	code, _, bad = post(t, base, inputs(texts...))
+	if code != 502 || !strings.Contains(bad.Error.Message, "different lengths") {
+		t.Fatalf("batches of two lengths: %d %+v", code, bad.Error)
+	}
+	fake.SetAnswer(nil)
+	code, r, bad = post(t, base, inputs(texts[0], texts[299]))
+	consistent(t, "first and last text after the 502", code, r, bad, 2, 768)
+	code, r, bad = post(t, base, inputs(texts[299]))
+	consistent(t, "last text alone", code, r, bad, 1, 768)
+}
+
+// TestModelReplacedOnOllama: the model behind a name changes on the Ollama
+// side (re-created with another base: 768 -> 1024 floats). A request that
+// mixes a text embedded before (cached, 768) and a new one is answered
+// with the new model's vectors for both. Before, it was a 502 "vectors of
+// different lengths" for as long as the old vector stayed cached.
+func TestModelReplacedOnOllama(t *testing.T) {
+	fake, base := startOverOllama(t, 768)
+	code, r, bad := post(t, base, inputs("old text"))
+	consistent(t, "before", code, r, bad, 1, 768)
+	fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: 1024})
+	code, r, bad = post(t, base, inputs("old text", "new text", "old text"))
+	consistent(t, "after the change", code, r, bad, 3, 1024)
+	want := ollamatest.Vector(ollamaModel+":latest", "old text", 1024)
+	for d := range want {
+		if r.Embeddings[0][d] != want[d] || r.Embeddings[2][d] != want[d] {
+			t.Fatalf("old text, dim %d: %v %v, want %v", d, r.Embeddings[0][d], r.Embeddings[2][d], want[d])
+		}
+	}
+	code, r, bad = post(t, base, inputs("old text"))
+	consistent(t, "old text again", code, r, bad, 1, 1024)
+}
