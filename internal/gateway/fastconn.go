@@ -257,19 +257,31 @@ func (c *fconn) serveProxy(rt *fastRoute, pattern string, start time.Time) (keep
 		}
 		v := recover()
 		keep = false
-		if v == http.ErrAbortHandler {
-			return
+		if v != http.ErrAbortHandler {
+			h.Panic(ri.ReqID, v)
+			if !c.wroteHeader {
+				ri.Status = writeErrorBody(c, errs.E("recover", errs.Internal), ri.ReqID, nil)
+			}
 		}
-		h.Panic(ri.ReqID, v)
-		if !c.wroteHeader {
-			writeErrorBody(c, errs.E("recover", errs.Internal), ri.ReqID, nil)
+		// Still one access line, counted, traced: the in-flight gauge
+		// stayed one higher for good without it.
+		if ri.Status == 0 {
+			ri.Status = http.StatusInternalServerError
 		}
+		ri.End = time.Time{}
+		h.End(ri)
 	}()
+	if testPanic != nil {
+		testPanic(ri.Path)
+	}
 	keep = c.proxyChecked(rt, pattern, ri)
 	done = true
 	h.End(ri)
 	return keep
 }
+
+// testPanic, when set (tests), runs before each proxied request.
+var testPanic func(path string)
 
 func (c *fconn) hasBody() bool { return c.req.cl != 0 }
 
