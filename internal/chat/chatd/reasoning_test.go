@@ -229,18 +229,18 @@ func TestReasoningBadSwitches(t *testing.T) {
 func TestReasoningIsTheFirstToken(t *testing.T) {
 	for _, u := range upstreams {
 		t.Run(u.name, func(t *testing.T) {
-			sc := chattest.Script{Thinking: chattest.Tokens(12), Tokens: []string{"done"}, Delay: 250 * time.Millisecond}
+			sc := chattest.Script{Thinking: chattest.Tokens(10), Tokens: []string{"done"}, Delay: 300 * time.Millisecond}
 			up, base := u.start(sc)
 			defer up.Close()
 			cfg := config(t)
 			configure(t, cfg, u.name, base)
-			cfg.Chatd.Timeout = shared.Duration{Duration: time.Second} // reasoning streams for 3 s
+			cfg.Chatd.Timeout = shared.Duration{Duration: 1500 * time.Millisecond} // reasoning streams for 3 s
 			e := start(t, cfg)
 			for _, stream := range []bool{true, false} {
 				resp := e.post(t, chat.RouteCompletions, map[string]any{"model": u.name + "/m1", "messages": userMsg("hi"), "stream": stream})
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 200 || !strings.Contains(string(b), `"done"`) || !strings.Contains(string(b), "t11 ") {
+				if resp.StatusCode != 200 || !strings.Contains(string(b), `"done"`) || !strings.Contains(string(b), "t9 ") {
 					t.Fatalf("stream=%v: %d %s", stream, resp.StatusCode, b)
 				}
 			}
