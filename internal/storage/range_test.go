@@ -65,3 +65,11 @@ func TestHeadErrorMessage(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+// TestHTTPAnswersLocal: storaged's raw HTTP answers on the local backend
+// (TestS3HTTPAnswers holds the s3 backend to the same).
+func TestHTTPAnswersLocal(t *testing.T) {
+	cfg := storagetest.Config(t)
+	storagetest.Start(t, cfg)
+	storagetest.HTTPAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
+}

@@ -119,6 +119,8 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	}
 	setInfoHeaders(w.Header(), info, true)
 	w.Header().Set("Accept-Ranges", "bytes")
+	// The header fields a GET would send (RFC 9110 9.3.2), as S3's HEAD.
+	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -231,3 +231,12 @@ func TestS3ConditionalGets(t *testing.T) {
 	base := storagetest.ClientFor(cfg, "storaged", true)
 	storagetest.Conditional(t, base, storage.NewClient(base))
 }
+
+// TestS3HTTPAnswers: storaged's raw HTTP answers on the s3 backend are the
+// local backend's (TestHTTPAnswersLocal).
+func TestS3HTTPAnswers(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	storagetest.Start(t, cfg)
+	storagetest.HTTPAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
+}
