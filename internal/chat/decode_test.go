@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -51,6 +52,24 @@ func TestBoundedMessagesErrors(t *testing.T) {
 		err := decodeStrict(httptest.NewRequest("POST", "/", strings.NewReader(tc.body)), &req)
 		if !errs.Is(err, tc.kind) || !strings.Contains(errs.Message(err), tc.want) {
 			t.Errorf("%.60s: %v", tc.body, err)
+		}
+	}
+}
+
+// TestReasoningSwitchOneProblem: a bad reasoning switch on the OpenAI
+// route is reported once, naming the field the client sent.
+func TestReasoningSwitchOneProblem(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"messages":[{"role":"user","content":"hi"}],"reasoning_effort":"extreme"}`:     `reasoning_effort "extreme"`,
+		`{"messages":[{"role":"user","content":"hi"}],"reasoning":{"effort":"extreme"}}`: `reasoning.effort "extreme"`,
+	} {
+		var c CompletionRequest
+		if err := json.Unmarshal([]byte(body), &c); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.ToRequest()
+		if msg := errs.Message(err); !strings.Contains(msg, want) || strings.Count(msg, "extreme") != 1 {
+			t.Errorf("%s: %q", body, msg)
 		}
 	}
 }

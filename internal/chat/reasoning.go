@@ -121,7 +121,17 @@ func OpenRouterReasoning(t Think) ReasoningRequest {
 // thinkFromCompletion reads the OpenAI route's reasoning_effort and
 // reasoning (OpenRouter's object; it wins when both are given, as in
 // Ollama's OpenAI API).
-func thinkFromCompletion(effort *string, raw json.RawMessage, bad func(string, ...any)) *Think {
+func thinkFromCompletion(effort *string, raw json.RawMessage, report func(string, ...any)) *Think {
+	ok := true // a bad switch is reported here once, not again by Validate
+	bad := func(format string, args ...any) { ok = false; report(format, args...) }
+	t := readThink(effort, raw, bad)
+	if !ok {
+		return nil
+	}
+	return t
+}
+
+func readThink(effort *string, raw json.RawMessage, bad func(string, ...any)) *Think {
 	if given(raw) {
 		var r ReasoningRequest
 		if err := json.Unmarshal(raw, &r); err != nil || !isJSONObject(raw) {
