@@ -3,11 +3,11 @@ package observer
 import (
 	"fmt"
 	"io"
+	"lakehouse-go/internal/testutil/tmpfs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -18,11 +18,7 @@ import (
 // readable — before, the next line was glued onto half of one and both
 // were lost on reload as corrupt, with a torn line left mid-file.
 func TestPersistAfterDiskFull(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=262144"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := tmpfs.Mount(t, 262144)
 	filler := filepath.Join(dir, "filler")
 	if err := os.WriteFile(filler, make([]byte, 160<<10), 0o644); err != nil {
 		t.Fatal(err)

@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/testutil/tmpfs"
 )
 
 // TestUpsertOntoFullDisk: with vectord's log on a full disk (a real
@@ -18,11 +18,7 @@ import (
 // is applied; once space is freed upserts work again without a restart.
 func TestUpsertOntoFullDisk(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=262144"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := tmpfs.Mount(t, 262144)
 	s := openStore(t, newObjects(t), filepath.Join(dir, "vectord"))
 	defer s.Close(ctx)
 	if _, err := s.CreateIndex(ctx, "a", CreateIndexRequest{Dims: 256}); err != nil {

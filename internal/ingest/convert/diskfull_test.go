@@ -7,10 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/testutil/tmpfs"
 )
 
 // TestConvertOnFullDisk: DuckDB writing the Parquet output onto a full
@@ -19,11 +19,7 @@ import (
 // Error: ... No space left on device", blaming the user's file — and the
 // output directory is cleaned.
 func TestConvertOnFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1048576"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := tmpfs.Mount(t, 1048576)
 	c, err := Open(Options{Threads: 2, TempDir: filepath.Join(dir, "tmp"), MaxLineBytes: 16 << 20})
 	if err != nil {
 		t.Fatal(err)

@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/testutil/tmpfs"
 )
 
 // TestUploadOntoFullDisk: an upload that does not fit ingestd's temp dir
@@ -18,11 +18,7 @@ import (
 // the path — nothing is stored, the temp dir is left empty, and the next
 // upload that fits lands.
 func TestUploadOntoFullDisk(t *testing.T) {
-	tmp := t.TempDir()
-	if err := syscall.Mount("tmpfs", tmp, "tmpfs", 0, "size=1048576"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(tmp, syscall.MNT_DETACH) })
+	tmp := tmpfs.Mount(t, 1048576)
 	cfg := config(t)
 	cfg.Ingestd.TempDir = tmp
 	st := startStack(t, cfg)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/testutil/tmpfs"
 )
 
 // TestSpillOntoFullDisk: a query that must spill past memory_limit onto a
@@ -15,11 +15,7 @@ import (
 // memory_limit and the full disk; DuckDB's advice (SET memory_limit,
 // PRAGMA max_temp_directory_size: statements queryd refuses) is left out.
 func TestSpillOntoFullDisk(t *testing.T) {
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1048576"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := tmpfs.Mount(t, 1048576)
 	e, err := Open(context.Background(), Options{Threads: 1, MemoryLimit: "64MB", TempDir: filepath.Join(dir, "tmp"), MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -8,27 +8,16 @@ import (
 	"syscall"
 	"testing"
 
+	"lakehouse-go/internal/testutil/tmpfs"
 	"lakehouse-go/internal/vector/hnsw"
 )
-
-// smallDisk mounts a tmpfs of size bytes (root only; skipped otherwise):
-// a real file system that fills up.
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): the full-disk test needs root", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
 
 // TestAppendAfterDiskFull: on a full disk an append fails with ENOSPC and
 // leaves nothing of its record; once space is freed appends succeed
 // without reopening the log (it refused every append until a restart),
 // and a replay holds exactly the acknowledged records, no torn tail.
 func TestAppendAfterDiskFull(t *testing.T) {
-	dir := smallDisk(t, 256<<10)
+	dir := tmpfs.Mount(t, 256<<10)
 	filler := filepath.Join(dir, "filler")
 	if err := os.WriteFile(filler, make([]byte, 128<<10), 0o644); err != nil {
 		t.Fatal(err)
