@@ -271,7 +271,7 @@ func ctxErr(ctx context.Context, p Provider, model string) error {
 }
 
 // checkVectors rejects a provider answer of the wrong count, with vectors of
-// different lengths, or with NaN/Inf.
+// different lengths, or with NaN/Inf or all zeros.
 func checkVectors(p Provider, model string, batch []string, vecs [][]float32) error {
 	bad := func(msg string) error {
 		return errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway, p.Name()+" model "+model+": "+msg)
@@ -287,10 +287,16 @@ func checkVectors(p Provider, model string, batch []string, vecs [][]float32) er
 			return bad("returned embeddings of different lengths in one answer (" + itoa(len(vecs[0])) +
 				" and " + itoa(len(v)) + " floats, inputs 0 and " + itoa(i) + " of the batch)")
 		}
+		zero := true
 		for _, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 				return bad("returned NaN or Inf")
 			}
+			zero = zero && x == 0
+		}
+		if zero {
+			// cosine search cannot rank a zero vector: it would match nothing, silently
+			return bad("returned a zero vector (all " + itoa(len(v)) + " floats 0)")
 		}
 	}
 	return nil

@@ -148,3 +148,47 @@ func TestModelReplacedOnOllama(t *testing.T) {
 	code, r, bad = post(t, base, inputs("old text"))
 	consistent(t, "old text again", code, r, bad, 1, 1024)
 }
+
+// TestWrongOllamaAnswers: an Ollama (or whatever answers at provider_url)
+// whose 200 is not a usable embedding is a 502 naming Ollama and what was
+// wrong, and the same text is embedded normally once it answers right.
+// Before: a null in a vector became 0 and a vector of nulls or zeros a
+// zero vector, all 200 (cosine search ranks a zero vector nowhere); a 200
+// with {"error":...} was "returned 0 embeddings" without Ollama's message;
+// a cut or non-JSON answer said "unreachable"; an answer of any size was
+// read whole (a 2 MB vector for one text was a 200).
+func TestWrongOllamaAnswers(t *testing.T) {
+	fake, base := startOverOllama(t, 4)
+	raw := func(body string) func(string, []string) (int, []byte) {
+		return func(m string, in []string) (int, []byte) { return 200, []byte(body) }
+	}
+	huge := `{"model":"m","embeddings":[[` + strings.Repeat("0.123456789,", 200_000) + `1]]}`
+	for i, tc := range []struct {
+		name   string
+		answer func(string, []string) (int, []byte)
+		msg    string
+	}{
+		{"null in a vector", raw(`{"model":"m","embeddings":[[0.5,null,0.5,0.5]]}`), "holds null"},
+		{"vector of nulls", raw(`{"model":"m","embeddings":[[null,null,null,null]]}`), "holds null"},
+		{"zero vector", raw(`{"model":"m","embeddings":[[0,0,0,0]]}`), "zero vector"},
+		{"string in a vector", raw(`{"model":"m","embeddings":[["1",0,0,0]]}`), "holds a string"},
+		{"beyond float32", raw(`{"model":"m","embeddings":[[1e300,0,0,0]]}`), "beyond float32"},
+		{"200 with an error", raw(`{"error":"llama runner process has terminated: signal: killed"}`), "answered an error: llama runner process has terminated"},
+		{"cut JSON", raw(`{"model":"m","embeddings":[[0.5,0.5`), "not Ollama's JSON (unexpected end of JSON input)"},
+		{"an HTML page", raw(`<html><body>502 Bad Gateway</body></html>`), "not Ollama's JSON"},
+		{"huge answer", raw(huge), "answered more than 1572864 bytes for 1 inputs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := "text " + strings.Repeat("y", i)
+			fake.SetAnswer(tc.answer)
+			code, r, bad := post(t, base, inputs(text))
+			if code != 502 || bad.Error.Kind != errs.Unavailable || !strings.Contains(bad.Error.Message, "ollama") ||
+				!strings.Contains(bad.Error.Message, tc.msg) || strings.Contains(bad.Error.Message, "unreachable") {
+				t.Fatalf("%d %v %+v; want 502 containing %q", code, r.Embeddings, bad.Error, tc.msg)
+			}
+			fake.SetAnswer(nil)
+			code, r, bad = post(t, base, inputs(text))
+			consistent(t, "the same text, Ollama right again", code, r, bad, 1, 4)
+		})
+	}
+}

@@ -1,19 +1,26 @@
 // Package ollama is embedd's Ollama provider: POST /api/embed with a batched
-// "input" and GET /api/tags, through the official client
-// github.com/ollama/ollama/api. embedd constructs it when [embedd].provider
+// "input" (the official client's request type, the answer read and checked
+// here: bounded, no null taken for 0) and GET /api/tags through the official
+// client github.com/ollama/ollama/api. embedd constructs it when [embedd].provider
 // is "ollama" (URL from [embedd].provider_url, model from
 // [embedd].default_model, e.g. nomic-embed-text-v2-moe).
 //
-// Errors: Ollama unreachable, answering 5xx/404 (model not pulled) or
-// malformed -> errs.Unavailable with status 502 and a message naming the
-// provider, URL and model; the HTTP client's timeout or the context deadline
+// Errors: Ollama unreachable, answering 5xx/404 (model not pulled), a
+// 200 that is not a whole embedding answer (cut or not JSON, {"error"},
+// a null or a string in a vector, a number beyond float32, more than
+// maxAnswerBytes) -> errs.Unavailable with status 502 and a message
+// naming the provider, URL, model and what was wrong; the HTTP client's timeout or the context deadline
 // -> errs.Timeout; Ollama rejecting an input (400) -> errs.Invalid.
 package ollama
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,6 +46,7 @@ type Config struct {
 type Provider struct {
 	url    string
 	client *api.Client
+	hc     *http.Client
 	mu     sync.Mutex
 	dims   map[string]int // model -> dims seen in its last answer
 }
@@ -59,6 +67,7 @@ func New(cfg Config) (*Provider, error) {
 	return &Provider{
 		url:    strings.TrimRight(u.String(), "/"),
 		client: api.NewClient(u, hc),
+		hc:     hc,
 		dims:   map[string]int{},
 	}, nil
 }
@@ -86,24 +95,75 @@ func (e *redirectError) Error() string { return "redirected to " + e.to }
 func (p *Provider) Name() string { return "ollama" }
 
 // Embed implements embed.Provider with one /api/embed call (truncate=true:
-// Ollama cuts a text to the model's context).
+// Ollama cuts a text to the model's context). The request is the official
+// client's (api.EmbedRequest); the answer is read here, at most
+// maxAnswerBytes, and checked (decodeAnswer): the official client reads
+// an answer of any size and turns null into 0.
 func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
 	truncate := true
-	resp, err := p.client.Embed(ctx, &api.EmbedRequest{Model: model, Input: texts, Truncate: &truncate})
+	body, err := json.Marshal(&api.EmbedRequest{Model: model, Input: texts, Truncate: &truncate})
+	if err != nil {
+		return nil, errs.E("embed.ollama", errs.Internal, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/api/embed", bytes.NewReader(body))
+	if err != nil {
+		return nil, errs.E("embed.ollama", errs.Internal, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return nil, p.wrap(ctx, model, err)
 	}
-	if len(resp.Embeddings) != len(texts) {
-		return nil, errs.E("embed.ollama", errs.Unavailable, errs.StatusBadGateway,
-			fmt.Sprintf("ollama at %s: model %s: returned %d embeddings for %d inputs", p.url, model, len(resp.Embeddings), len(texts)))
+	defer resp.Body.Close()
+	bad := func(msg string) error {
+		return errs.E("embed.ollama", errs.Unavailable, errs.StatusBadGateway,
+			fmt.Sprintf("ollama at %s: model %s: %s", p.url, model, msg))
 	}
-	if len(resp.Embeddings) > 0 {
+	limit := maxAnswerBytes(len(texts))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		var ne net.Error
+		if ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			return nil, bad("the answer broke off: " + err.Error())
+		}
+		return nil, p.wrap(ctx, model, err)
+	}
+	if resp.StatusCode >= http.StatusBadRequest {
+		se := api.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
+		if json.Unmarshal(raw, &se) != nil || se.ErrorMessage == "" {
+			se.ErrorMessage = strings.TrimSpace(fmt.Sprintf("%.200s", raw))
+		}
+		return nil, p.wrap(ctx, model, se)
+	}
+	if int64(len(raw)) > limit {
+		return nil, bad(fmt.Sprintf("answered more than %d bytes for %d inputs", limit, len(texts)))
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, bad(fmt.Sprintf("HTTP %d (want 200)", resp.StatusCode))
+	}
+	a, err := decodeAnswer(raw)
+	if err != nil {
+		return nil, bad(err.Error())
+	}
+	if len(a.Embeddings) != len(texts) {
+		return nil, bad(fmt.Sprintf("returned %d embeddings for %d inputs", len(a.Embeddings), len(texts)))
+	}
+	out := make([][]float32, len(a.Embeddings))
+	for i, v := range a.Embeddings {
+		out[i] = v
+	}
+	if len(out) > 0 {
 		p.mu.Lock()
-		p.dims[model] = len(resp.Embeddings[0])
+		p.dims[model] = len(out[0])
 		p.mu.Unlock()
 	}
-	return resp.Embeddings, nil
+	return out, nil
 }
+
+// maxAnswerBytes bounds the answer to n texts: 512 KiB a vector (over
+// 20,000 floats as Ollama writes them) and 1 MiB besides.
+func maxAnswerBytes(n int) int64 { return 1<<20 + int64(n)<<19 }
 
 // Models implements embed.Provider via /api/tags. Dims is known for models
 // already used by this process, else 0.
@@ -135,6 +195,7 @@ func (p *Provider) wrap(ctx context.Context, model string, err error) error {
 	var se api.StatusError
 	var ue *url.Error
 	var re *redirectError
+	var ne net.Error
 	switch {
 	case errors.As(err, &re):
 		return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": "+re.Error()+" (not followed: set [embedd].provider_url to where it points)")
@@ -152,7 +213,7 @@ func (p *Provider) wrap(ctx context.Context, model string, err error) error {
 			return errs.E(op, errs.Unavailable, errs.StatusBadGateway, fmt.Sprintf("%s: HTTP %d: %s", where, se.StatusCode, msg))
 		}
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded ||
-		(errors.As(err, &ue) && ue.Timeout()):
+		(errors.As(err, &ue) && ue.Timeout()) || (errors.As(err, &ne) && ne.Timeout()):
 		return errs.E(op, errs.Timeout, where+": timed out", err)
 	case errors.Is(err, context.Canceled):
 		return errs.E(op, errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer ("+where+")", err)
