@@ -20,7 +20,7 @@ func TestUnsatisfiableRange(t *testing.T) {
 	base := storagetest.ClientFor(cfg, "storaged", true)
 	c := storage.NewClient(base)
 	storagetest.MustPut(t, c, "r/obj", []byte("hello"))
-	for _, rng := range []string{"bytes=5-", "bytes=9-10", "bytes=-0", "bytes=0-1,3-4"} {
+	for _, rng := range []string{"bytes=5-", "bytes=9-10", "bytes=-0", "bytes=3-1"} {
 		req, err := base.NewRequest(context.Background(), http.MethodGet, storage.ObjectsPath+"/r/obj", nil)
 		if err != nil {
 			t.Fatal(err)
