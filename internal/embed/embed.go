@@ -15,8 +15,11 @@
 //   - a text longer than MaxTextBytes (512 KiB): 413 too_large. Shorter texts
 //     are embedded whole by builtin (linear time) and truncated to the model's
 //     context by Ollama (truncate=true).
-//   - unknown model: 404 not_found from builtin; Ollama down or model not
-//     pulled: 502 unavailable naming the provider, URL and model.
+//   - a model named in the request that its provider does not have: 404
+//     not_found (builtin; Ollama's "model not found", with the `ollama pull`
+//     to run). The configured default model missing, when the request names
+//     none: 502 unavailable (the operator's to fix). Ollama down: 502
+//     unavailable naming the provider, URL and model.
 //   - GET /v1/embed/models with Ollama down: 200 listing builtin's model and
 //     the default model, with "unavailable":[{"provider":"ollama","error"}].
 package embed
@@ -81,9 +84,10 @@ type UnavailableProvider struct {
 // HTTP client.
 type Service interface {
 	// Embed returns one vector per input text. Errors: invalid (bad or empty
-	// input), too_large (batch or text over the limits), not_found (model
-	// unknown to the built-in provider), unavailable/502 (provider down or
-	// model missing there), timeout (ctx deadline).
+	// input), too_large (batch or text over the limits), not_found (the
+	// model named is unknown to its provider), unavailable/502 (provider
+	// down or answering wrong, or the default model missing there),
+	// timeout (ctx deadline).
 	Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, error)
 	// Models lists the models of every provider. A provider that cannot be
 	// asked (Ollama down) is named in Unavailable, not an error. Errors:
@@ -98,8 +102,8 @@ type Provider interface {
 	Name() string
 	// Embed returns len(texts) vectors of equal length for model. Texts are
 	// non-empty (Embedder validates). Errors: not_found for a model the
-	// provider cannot serve (builtin), unavailable/502 when the backend is
-	// down or lacks the model, timeout, invalid when the backend rejects a text.
+	// provider does not have, unavailable/502 when the backend is down or
+	// answers wrong, timeout, invalid when the backend rejects a text.
 	Embed(ctx context.Context, model string, texts []string) ([][]float32, error)
 	// Models lists the provider's models. Errors: unavailable/502.
 	Models(ctx context.Context) ([]ModelInfo, error)

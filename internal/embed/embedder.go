@@ -163,6 +163,12 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	if len(missIdx) > 0 {
 		p := e.route(model)
 		if err := e.compute(ctx, p, model, texts, missIdx, out); err != nil {
+			if req.Model == "" && errs.KindOf(err) == errs.NotFound {
+				// the client asked for no model: the configured default
+				// missing is the server's fault, not a 404 for the client
+				return EmbedResponse{}, errs.E("embed.Embed", errs.Unavailable, errs.StatusBadGateway,
+					"the default model ([embedd].default_model) is not available", err)
+			}
 			return EmbedResponse{}, err
 		}
 		// Cached vectors of another length than the provider's answer

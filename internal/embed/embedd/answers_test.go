@@ -1,6 +1,7 @@
 package embedd_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -190,5 +191,47 @@ func TestWrongOllamaAnswers(t *testing.T) {
 			code, r, bad = post(t, base, inputs(text))
 			consistent(t, "the same text, Ollama right again", code, r, bad, 1, 4)
 		})
+	}
+}
+
+// TestUnknownOllamaModel: a request naming a model Ollama does not have
+// (Ollama: 404 {"error":"model \"x\" not found, try pulling it first"}) is
+// a 404 not_found naming it and the `ollama pull` to run, as Ollama and
+// OpenAI answer it and as embedd already answered for a builtin-only
+// setup; it was a 502, an upstream failure, for the client's typo. The
+// configured default missing when the request names no model stays a 502
+// (the operator's to fix), and a 404 that is not Ollama's model answer
+// ("404 page not found": provider_url is not an Ollama) too.
+func TestUnknownOllamaModel(t *testing.T) {
+	fake, base := startOverOllama(t, 8)
+	code, _, bad := post(t, base, `{"input":"x","model":"all-minilm"}`)
+	if code != 404 || bad.Error.Kind != errs.NotFound || !strings.Contains(bad.Error.Message, "all-minilm") ||
+		!strings.Contains(bad.Error.Message, "ollama pull all-minilm") {
+		t.Fatalf("unknown model: %d %+v", code, bad.Error)
+	}
+	fake.SetAnswer(func(string, []string) (int, []byte) { return 404, []byte("404 page not found") })
+	code, _, bad = post(t, base, `{"input":"y","model":"`+ollamaModel+`"}`)
+	if code != 502 || bad.Error.Kind != errs.Unavailable || !strings.Contains(bad.Error.Message, "404 page not found") {
+		t.Fatalf("a 404 not from Ollama: %d %+v", code, bad.Error)
+	}
+	fake.SetAnswer(nil)
+
+	other := ollamatest.New(ollamatest.Model{Name: "all-minilm", Dims: 8}) // the default is not pulled here
+	defer other.Close()
+	cfg := config(t)
+	cfg.Embedd.Provider = "ollama"
+	cfg.Embedd.ProviderURL = other.URL
+	c, s := start(t, cfg)
+	code, _, bad = post(t, s.URL(), `{"input":"x"}`)
+	if code != 502 || bad.Error.Kind != errs.Unavailable || !strings.Contains(bad.Error.Message, "default model") ||
+		!strings.Contains(bad.Error.Message, "ollama pull "+ollamaModel) {
+		t.Fatalf("default model missing: %d %+v", code, bad.Error)
+	}
+	// through the typed client the kind survives the hop
+	if _, err := c.Embed(context.Background(), embed.EmbedRequest{Input: "x", Model: "nope"}); errs.KindOf(err) != errs.NotFound {
+		t.Fatalf("typed client: %v (%s)", err, errs.KindOf(err))
+	}
+	if r, err := c.Embed(context.Background(), embed.EmbedRequest{Input: "x", Model: "all-minilm"}); err != nil || r.Dims != 8 {
+		t.Fatalf("a pulled model: %v", err)
 	}
 }

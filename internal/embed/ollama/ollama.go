@@ -5,7 +5,9 @@
 // is "ollama" (URL from [embedd].provider_url, model from
 // [embedd].default_model, e.g. nomic-embed-text-v2-moe).
 //
-// Errors: Ollama unreachable, answering 5xx/404 (model not pulled), a
+// Errors: a model Ollama does not have (its 404 `model "x" not found`) ->
+// errs.NotFound naming it and `ollama pull`; Ollama unreachable, answering
+// 5xx or another 404, a
 // 200 that is not a whole embedding answer (cut or not JSON, {"error"},
 // a null or a string in a vector, a number beyond float32, more than
 // maxAnswerBytes) -> errs.Unavailable with status 502 and a message
@@ -205,8 +207,15 @@ func (p *Provider) wrap(ctx context.Context, model string, err error) error {
 			msg = se.Error()
 		}
 		switch {
+		case se.StatusCode == http.StatusNotFound && model != "" && strings.Contains(msg, "not found") && strings.Contains(msg, "model"):
+			// Ollama's own answer for a model it does not have
+			// (`model "x" not found, try pulling it first`): the model
+			// asked for does not exist there, a 404 as Ollama and
+			// OpenAI answer it; Embedder makes it a 502 when the model
+			// is the configured default.
+			return errs.E(op, errs.NotFound, where+": not found ("+msg+"); run `ollama pull "+model+"`")
 		case se.StatusCode == http.StatusNotFound:
-			return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": not found ("+msg+"); run `ollama pull "+model+"`")
+			return errs.E(op, errs.Unavailable, errs.StatusBadGateway, where+": HTTP 404: "+msg+" (is "+p.url+" an Ollama of 0.3.4 or later?)")
 		case se.StatusCode == http.StatusBadRequest:
 			return errs.E(op, errs.Invalid, where+": input rejected: "+msg)
 		default:

@@ -64,7 +64,7 @@ func TestWireFormat(t *testing.T) {
 		t.Errorf("embed: %d %q\n got %.200s\nwant %.200s", code, ct, got, want)
 	}
 	code, _, got = post(`{"model":"nope","input":"x"}`)
-	if code != 404 || string(got) != `{"error":"model 'nope' not found"}` {
+	if code != 404 || string(got) != `{"error":"model \"nope\" not found, try pulling it first"}` {
 		t.Errorf("missing model: %d %s", code, got)
 	}
 	code, _, got = post(`{"model":"` + model + `","input":[1]}`)
@@ -145,7 +145,7 @@ func TestErrors(t *testing.T) {
 		status  int
 		msg     []string
 	}{
-		{"model missing", s.URL, "all-minilm", nil, 5 * time.Second, errs.Unavailable, 502,
+		{"model missing", s.URL, "all-minilm", nil, 5 * time.Second, errs.NotFound, 404,
 			[]string{"ollama at " + s.URL, "model all-minilm", "not found", "ollama pull all-minilm"}},
 		{"ollama down", downURL, model, nil, 5 * time.Second, errs.Unavailable, 502,
 			[]string{"ollama at " + downURL, "model " + model, "connection refused"}},
@@ -216,7 +216,7 @@ func TestEmbedderOverOllama(t *testing.T) {
 		t.Errorf("models: %v %+v", err, ms)
 	}
 	_, err = e.Embed(ctx, embed.EmbedRequest{Input: "x", Model: "missing-model"})
-	if errs.StatusOf(err) != 502 || !strings.Contains(errs.Message(err), "missing-model") {
+	if errs.StatusOf(err) != 404 || !strings.Contains(errs.Message(err), "missing-model") {
 		t.Errorf("missing model: %v", err)
 	}
 	s.Close()

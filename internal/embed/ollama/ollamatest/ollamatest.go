@@ -2,8 +2,8 @@
 // real wire format for POST /api/embed, GET /api/tags and GET / (the
 // responses are byte-identical to what Ollama's gin handlers write for the
 // same values: encoding/json of the same field order, Content-Type
-// "application/json; charset=utf-8", `{"error":"model 'x' not found"}` with
-// 404 for a model not pulled), so the official github.com/ollama/ollama/api
+// "application/json; charset=utf-8", `{"error":"model \"x\" not found, try pulling it first"}`
+// with 404 for a model not pulled), so the official github.com/ollama/ollama/api
 // client and embedd's ollama provider can be driven against it over
 // loopback. Embeddings are deterministic (derived from SHA-256 of model and
 // text) and L2-normalised as Ollama does.
@@ -232,7 +232,8 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, Call{Model: req.Model, Inputs: input})
 	s.mu.Unlock()
 	if !ok {
-		writeErr(w, 404, fmt.Sprintf("model '%s' not found", req.Model))
+		// server/routes.go handleScheduleError, Ollama 0.17
+		writeErr(w, 404, fmt.Sprintf("model %q not found, try pulling it first", req.Model))
 		return
 	}
 	if delay > 0 {
