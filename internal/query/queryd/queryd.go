@@ -54,6 +54,12 @@ type Catalog interface {
 	Get(ctx context.Context, name string, version int64) (catalog.Dataset, error)
 }
 
+// Lister is a Catalog that lists every dataset (catalogd's client): with
+// it, a statement that lists tables sees all of them (discovery).
+type Lister interface {
+	List(ctx context.Context) ([]catalog.Dataset, error)
+}
+
 // Options configure a Server.
 type Options struct {
 	Catalog Catalog
@@ -473,6 +479,37 @@ func (s *Server) tables(ctx context.Context, names []string, missing bool) (func
 		}
 	}
 	created := false
+	if !missing && discovery(names) {
+		if l, ok := s.opts.Catalog.(Lister); ok {
+			all, err := l.List(ctx)
+			if err != nil {
+				return nil, false, errs.E("query", errs.KindOf(err), "listing the datasets: catalogd", err)
+			}
+			// Every listed dataset at its listed version; then the views
+			// this queryd holds that were not listed (a deleted dataset's
+			// view is dropped). The statement's other names are not
+			// datasets.
+			seen := make(map[string]bool, len(all))
+			for _, d := range all {
+				seen[d.Name] = true
+				rel, err := s.listedView(ctx, d)
+				if err != nil {
+					release()
+					return nil, false, err
+				}
+				releases = append(releases, rel...)
+			}
+			var gone []string
+			s.mu.Lock()
+			for n := range s.views {
+				if !seen[n] {
+					gone = append(gone, n)
+				}
+			}
+			s.mu.Unlock()
+			names = gone
+		}
+	}
 	for _, name := range names {
 		if catalog.ValidateName(name) != nil {
 			continue
@@ -494,6 +531,52 @@ func (s *Server) tables(ctx context.Context, names []string, missing bool) (func
 		releases = append(releases, rel...)
 	}
 	return release, created, nil
+}
+
+// listedView brings the view of a dataset listed by the catalog to its
+// listed version (made from the listing: no manifest check, no Get) and
+// pins its files.
+func (s *Server) listedView(ctx context.Context, d catalog.Dataset) ([]func(), error) {
+	if catalog.ValidateName(d.Name) != nil {
+		return nil, nil
+	}
+	l := s.nameLock(d.Name)
+	l.Lock()
+	defer l.Unlock()
+	s.mu.Lock()
+	v := s.views[d.Name]
+	s.mu.Unlock()
+	if v != nil && v.version >= d.Version {
+		return s.pin(ctx, d.Name, v)
+	}
+	return s.install(ctx, d.Name, d)
+}
+
+// discovery reports whether a statement with these identifiers lists
+// tables: DuckDB's catalog views and functions (information_schema,
+// duckdb_tables(), pg_catalog, ...), SHOW TABLES, and a bare SHOW or
+// DESCRIBE. Views are made on a dataset's first use, so without a look at
+// the catalog such a statement listed only the datasets queried since
+// queryd started (an agent's SHOW TABLES missed the rest).
+func discovery(names []string) bool {
+	bare := true
+	show, tables := false, false
+	for _, n := range names {
+		switch n {
+		case "information_schema", "duckdb_tables", "duckdb_views", "duckdb_columns", "duckdb_constraints",
+			"duckdb_indexes", "duckdb_dependencies", "pg_catalog", "pg_tables", "pg_views", "pg_class",
+			"pg_attribute", "pg_namespace", "sqlite_master", "sqlite_schema":
+			return true
+		case "show":
+			show = true
+		case "tables":
+			tables = true
+		case "describe", "all":
+		default:
+			bare = false
+		}
+	}
+	return show && tables || bare && len(names) > 0
 }
 
 func (s *Server) ensureView(ctx context.Context, name string) (rels []func(), exists bool, err error) {
@@ -538,6 +621,12 @@ func (s *Server) ensureView1(ctx context.Context, name string) ([]func(), error)
 	if err != nil {
 		return nil, errs.E("query", errs.KindOf(err), fmt.Sprintf("dataset %q: catalogd", name), err)
 	}
+	return s.install(ctx, name, ds)
+}
+
+// install makes ds the view of name and pins its files. The caller holds
+// name's lock.
+func (s *Server) install(ctx context.Context, name string, ds catalog.Dataset) ([]func(), error) {
 	nv := &view{version: ds.Version}
 	for _, f := range ds.Files {
 		vf, err := s.resolve(ctx, f)
