@@ -88,7 +88,7 @@ func TestDiscoveryStatements(t *testing.T) {
 		"SHOW TABLES": true, "show all tables": true, "DESCRIBE": true, "SHOW": true,
 		"SELECT * FROM information_schema.columns": true, "FROM duckdb_tables()": true,
 		"SELECT * FROM pg_catalog.pg_class": true,
-		"DESCRIBE sales": false, "SHOW sales": false, "SELECT 1": false,
+		"DESCRIBE sales":                    false, "SHOW sales": false, "SELECT 1": false,
 		"SELECT * FROM sales WHERE note = 'information_schema'": false,
 	} {
 		if got := discovery(engine.Identifiers(sql)); got != want {
