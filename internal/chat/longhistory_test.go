@@ -37,7 +37,7 @@ func TestLongOllamaToolHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(errMessage(err))
 	}
-	if d := time.Since(t0); d > 5*time.Second && !raceOn {
+	if d := time.Since(t0); d > 15*time.Second && !raceOn { // the quadratic scan took 28-60 s; ~1 s now, 6.5 s seen on a loaded machine
 		t.Fatalf("ToRequest of %d calls took %v", n, d)
 	}
 	answered := map[string]bool{}

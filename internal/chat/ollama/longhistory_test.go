@@ -46,7 +46,7 @@ func TestLongToolHistoryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if d := time.Since(t0); d > 5*time.Second && !raceOn {
+	if d := time.Since(t0); d > 15*time.Second && !raceOn { // the quadratic scan took 28-60 s; ~1 s now, 6.5 s seen on a loaded machine
 		t.Fatalf("a history of %d calls took %v", n, d)
 	}
 	if len(got.Messages) != 2*n+1 {
