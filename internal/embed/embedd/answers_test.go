@@ -235,3 +235,49 @@ func TestUnknownOllamaModel(t *testing.T) {
 		t.Fatalf("a pulled model: %v", err)
 	}
 }
+
+// TestTransientOllamaRetried: Ollama's 500 of a runner that crashed (it
+// reloads on the next request) and its 503 "server busy, please try
+// again" are tried again, twice, as OpenAI's SDKs retry a 5xx; the client
+// gets the vectors. Before, the first 5xx was the client's 502 (one of the
+// 40 batches of a 10,000-text request failing the whole request). A 4xx is
+// not tried again; a 5xx three times in a row is the 502 naming Ollama.
+func TestTransientOllamaRetried(t *testing.T) {
+	fake, base := startOverOllama(t, 8)
+	failures := func(status int, msg string, times int) func(string, []string) (int, []byte) {
+		n := 0
+		return func(string, []string) (int, []byte) {
+			if n++; n <= times {
+				return status, []byte(`{"error":"` + msg + `"}`)
+			}
+			return 0, nil
+		}
+	}
+	for i, tc := range []struct {
+		name         string
+		status       int
+		msg          string
+		times, calls int
+		code         int
+	}{
+		{"runner crashed once", 500, "llama runner process has terminated: exit status 2", 1, 2, 200},
+		{"busy twice", 503, "server busy, please try again.  maximum pending requests exceeded", 2, 3, 200},
+		{"500 every time", 500, "llama runner process has terminated: exit status 2", 99, 3, 502},
+		{"400 not retried", 400, "invalid input type", 99, 1, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake.SetAnswer(failures(tc.status, tc.msg, tc.times))
+			defer fake.SetAnswer(nil)
+			before := len(fake.Calls())
+			code, r, bad := post(t, base, inputs("retry text "+strings.Repeat("z", i)))
+			if calls := len(fake.Calls()) - before; code != tc.code || calls != tc.calls {
+				t.Fatalf("%d after %d calls (want %d after %d): %+v", code, calls, tc.code, tc.calls, bad.Error)
+			}
+			if code == 200 {
+				consistent(t, tc.name, code, r, bad, 1, 8)
+			} else if !strings.Contains(bad.Error.Message, tc.msg) {
+				t.Fatalf("message %q lacks Ollama's %q", bad.Error.Message, tc.msg)
+			}
+		})
+	}
+}

@@ -5,6 +5,11 @@
 // is "ollama" (URL from [embedd].provider_url, model from
 // [embedd].default_model, e.g. nomic-embed-text-v2-moe).
 //
+// A transient failure of /api/embed (Ollama's 500/502/503/504, a
+// connection refused or reset, an answer cut off) is tried again
+// Config.Retries times (default 2, after 250 ms then 500 ms); the error of
+// the last try is the answer.
+//
 // Errors: a model Ollama does not have (its 404 `model "x" not found`) ->
 // errs.NotFound naming it and `ollama pull`; Ollama unreachable, answering
 // 5xx or another 404, a
@@ -42,15 +47,31 @@ const DefaultTimeout = 2 * time.Minute
 type Config struct {
 	URL     string        // base URL, e.g. http://127.0.0.1:11434
 	Timeout time.Duration // per HTTP call; default DefaultTimeout
+	// Retries is how many times a transient failure of /api/embed (5xx
+	// but 501, connection refused or reset, an answer cut off) is tried
+	// again, after RetryWait, then twice that...; default DefaultRetries,
+	// negative for none.
+	Retries   int
+	RetryWait time.Duration // default DefaultRetryWait
 }
+
+// Defaults of Config's retries: 3 tries over about 0.75 s, as OpenAI's
+// SDKs retry a 5xx twice.
+const (
+	DefaultRetries   = 2
+	DefaultRetryWait = 250 * time.Millisecond
+)
 
 // Provider is the Ollama embedding provider. Safe for concurrent use.
 type Provider struct {
 	url    string
 	client *api.Client
 	hc     *http.Client
-	mu     sync.Mutex
-	dims   map[string]int // model -> dims seen in its last answer
+	// retries and retryWait: see Config
+	retries   int
+	retryWait time.Duration
+	mu        sync.Mutex
+	dims      map[string]int // model -> dims seen in its last answer
 }
 
 var _ embed.Provider = (*Provider)(nil)
@@ -65,12 +86,23 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	switch {
+	case cfg.Retries == 0:
+		cfg.Retries = DefaultRetries
+	case cfg.Retries < 0:
+		cfg.Retries = 0
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = DefaultRetryWait
+	}
 	hc := &http.Client{Timeout: cfg.Timeout, CheckRedirect: keepMethod}
 	return &Provider{
-		url:    strings.TrimRight(u.String(), "/"),
-		client: api.NewClient(u, hc),
-		hc:     hc,
-		dims:   map[string]int{},
+		url:       strings.TrimRight(u.String(), "/"),
+		client:    api.NewClient(u, hc),
+		hc:        hc,
+		retries:   cfg.Retries,
+		retryWait: cfg.RetryWait,
+		dims:      map[string]int{},
 	}, nil
 }
 
@@ -107,51 +139,80 @@ func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][
 	if err != nil {
 		return nil, errs.E("embed.ollama", errs.Internal, err)
 	}
+	wait := p.retryWait
+	for n := 0; ; n++ {
+		out, again, err := p.embedOnce(ctx, model, body, len(texts))
+		if err == nil || !again || n >= p.retries {
+			return out, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, err
+		}
+		wait *= 2
+	}
+}
+
+// embedOnce is one POST /api/embed of body (n texts). again reports a
+// failure worth another try: Ollama's 500/502/503/504 (a runner that
+// crashed and reloads, "server busy, please try again"), a connection
+// refused or reset, an answer cut off; not a timeout, a 4xx or a wrong
+// answer.
+func (p *Provider) embedOnce(ctx context.Context, model string, body []byte, n int) (out [][]float32, again bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/api/embed", bytes.NewReader(body))
 	if err != nil {
-		return nil, errs.E("embed.ollama", errs.Internal, err)
+		return nil, false, errs.E("embed.ollama", errs.Internal, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	transient := func(err error) bool {
+		var ne net.Error
+		var re *redirectError
+		return ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) && !errors.As(err, &re)
+	}
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return nil, p.wrap(ctx, model, err)
+		return nil, transient(err), p.wrap(ctx, model, err)
 	}
 	defer resp.Body.Close()
 	bad := func(msg string) error {
 		return errs.E("embed.ollama", errs.Unavailable, errs.StatusBadGateway,
 			fmt.Sprintf("ollama at %s: model %s: %s", p.url, model, msg))
 	}
-	limit := maxAnswerBytes(len(texts))
+	limit := maxAnswerBytes(n)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		var ne net.Error
-		if ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
-			return nil, bad("the answer broke off: " + err.Error())
+		if transient(err) {
+			return nil, true, bad("the answer broke off: " + err.Error())
 		}
-		return nil, p.wrap(ctx, model, err)
+		return nil, false, p.wrap(ctx, model, err)
 	}
 	if resp.StatusCode >= http.StatusBadRequest {
 		se := api.StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 		if json.Unmarshal(raw, &se) != nil || se.ErrorMessage == "" {
 			se.ErrorMessage = strings.TrimSpace(fmt.Sprintf("%.200s", raw))
 		}
-		return nil, p.wrap(ctx, model, se)
+		switch resp.StatusCode {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			again = true
+		}
+		return nil, again, p.wrap(ctx, model, se)
 	}
 	if int64(len(raw)) > limit {
-		return nil, bad(fmt.Sprintf("answered more than %d bytes for %d inputs", limit, len(texts)))
+		return nil, false, bad(fmt.Sprintf("answered more than %d bytes for %d inputs", limit, n))
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, bad(fmt.Sprintf("HTTP %d (want 200)", resp.StatusCode))
+		return nil, false, bad(fmt.Sprintf("HTTP %d (want 200)", resp.StatusCode))
 	}
 	a, err := decodeAnswer(raw)
 	if err != nil {
-		return nil, bad(err.Error())
+		return nil, false, bad(err.Error())
 	}
-	if len(a.Embeddings) != len(texts) {
-		return nil, bad(fmt.Sprintf("returned %d embeddings for %d inputs", len(a.Embeddings), len(texts)))
+	if len(a.Embeddings) != n {
+		return nil, false, bad(fmt.Sprintf("returned %d embeddings for %d inputs", len(a.Embeddings), n))
 	}
-	out := make([][]float32, len(a.Embeddings))
+	out = make([][]float32, len(a.Embeddings))
 	for i, v := range a.Embeddings {
 		out[i] = v
 	}
@@ -160,7 +221,7 @@ func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][
 		p.dims[model] = len(out[0])
 		p.mu.Unlock()
 	}
-	return out, nil
+	return out, false, nil
 }
 
 // maxAnswerBytes bounds the answer to n texts: 512 KiB a vector (over
