@@ -59,7 +59,8 @@ func checkKey(key string) error {
 // cannot store either, so that a key written on the embedded default can
 // move to MinIO (production): a segment — between "/" or a backslash —
 // that is "." or ".." once the white space around it is trimmed (MinIO
-// refuses it), a key of only white space (minio-go refuses it). The local
+// refuses it), a key of only white space (minio-go refuses it), a key
+// ending in MinIODirSuffix (MinIO lists it as another key). The local
 // backend and the short-circuit client's direct reads (ADR-015) both apply
 // it.
 func ValidateLocalKey(key string) error {
@@ -79,10 +80,25 @@ func ValidateLocalKey(key string) error {
 	if strings.TrimSpace(key) == "" {
 		return errs.Errorf("storage.key", errs.Invalid, "key %q: a key of only white space is not supported (the s3 backend cannot store it)", key)
 	}
+	if strings.HasSuffix(key, MinIODirSuffix) {
+		return MinIODirSuffixError(key)
+	}
 	if minioDotSegment(key) {
 		return errs.Errorf("storage.key", errs.Invalid, "key %q: a . or .. segment (white space around it, or a backslash for a separator) is not supported (MinIO refuses it)", key)
 	}
 	return nil
+}
+
+// MinIODirSuffix is the name under which MinIO stores a key ending in "/"
+// ("d/" is kept as "d__XLDIR__"): a key ending in it would be listed, and
+// read, as that other key ("x__XLDIR__" lists as "x/").
+const MinIODirSuffix = "__XLDIR__"
+
+// MinIODirSuffixError is the refusal of a key ending in MinIODirSuffix,
+// the same on every backend.
+func MinIODirSuffixError(key string) error {
+	return errs.Errorf("storage.key", errs.Invalid, "key %q: a key ending in %s is not supported (MinIO would list it as %q)",
+		key, MinIODirSuffix, strings.TrimSuffix(key, MinIODirSuffix)+"/")
 }
 
 // minioDotSegment reports whether key has a segment MinIO refuses beyond a

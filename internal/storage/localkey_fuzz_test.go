@@ -10,18 +10,19 @@ import (
 
 // FuzzValidateLocalKey checks ValidateLocalKey against its rules, written
 // again here: ValidateKey's, no empty or "." segment and none over 255
-// bytes (between "/"), not only white space, and no segment MinIO refuses
+// bytes (between "/"), not only white space, not ending in "__XLDIR__",
+// and no segment MinIO refuses
 // — between "/" or "\", "." or ".." once the bytes b with
 // unicode.IsSpace(rune(b)) around it are trimmed.
 //
 //	go test -fuzz=FuzzValidateLocalKey -fuzztime=60s ./internal/storage/
 func FuzzValidateLocalKey(f *testing.F) {
 	for _, k := range []string{"a", "a/b", "a/./b", "a//b", "a/", "a/ ..", "a/. ", " ./b", `a\..\b`, `a\.`, `a\.b`, " ", "\u3000", " a",
-		"a/x .. y", ".\u00a0", "..\u2005", strings.Repeat("x", 256), "é/" + strings.Repeat("é", 128), "a\\\\b", "..."} {
+		"a/x .. y", ".\u00a0", "..\u2005", strings.Repeat("x", 256), "é/" + strings.Repeat("é", 128), "a\\\\b", "...", "x__XLDIR__", "x__XLDIR__/y"} {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
-		want := storage.ValidateKey(key) == nil && strings.TrimSpace(key) != ""
+		want := storage.ValidateKey(key) == nil && strings.TrimSpace(key) != "" && !strings.HasSuffix(key, "__XLDIR__")
 		for _, seg := range strings.Split(key, "/") {
 			if seg == "" || seg == "." || len(seg) > 255 {
 				want = false

@@ -314,13 +314,18 @@ func toInfo(key string, oi minio.ObjectInfo) storage.ObjectInfo {
 // checkKey is storage.ValidateKey plus what minio-go refuses before it
 // sends anything: a key of only white space ("Object name cannot be
 // empty", which Put and Delete returned as a plain error, so storaged
-// answered 503 "S3 endpoint ... is unavailable" with S3 up).
+// answered 503 "S3 endpoint ... is unavailable" with S3 up); and a key
+// ending in storage.MinIODirSuffix, which MinIO stores as the key ending in
+// "/" (PUT "x__XLDIR__", list "x/").
 func checkKey(key string) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
 	if strings.TrimSpace(key) == "" {
 		return errs.Errorf("storage.key", errs.Invalid, "key %q: a key of only white space is not supported by the s3 backend (minio-go refuses it)", key)
+	}
+	if strings.HasSuffix(key, storage.MinIODirSuffix) {
+		return storage.MinIODirSuffixError(key)
 	}
 	return nil
 }

@@ -359,6 +359,25 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		}
 	})
 
+	// MinIO keeps a key ending in "/" as the key + "__XLDIR__": a key
+	// written with that ending was listed as another key on s3 ("x/"),
+	// stored as itself on local. Refused on every backend.
+	t.Run("DirSuffixKey", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"x__XLDIR__", "a/b__XLDIR__"} {
+			if _, err := s.Put(ctx, k, strings.NewReader("x"), 1, storage.PutOptions{}); !errs.Is(err, errs.Invalid) {
+				t.Errorf("put %q: %v, want invalid", k, err)
+			}
+			if _, err := s.Head(ctx, k); !errs.Is(err, errs.Invalid) {
+				t.Errorf("head %q: %v, want invalid", k, err)
+			}
+		}
+		MustPut(t, s, "x__XLDIR__y", []byte("x")) // only the ending is MinIO's
+		if keys := ListKeys(t, s, "x", 10); strings.Join(keys, ",") != "x__XLDIR__y" {
+			t.Errorf("list: %q", keys)
+		}
+	})
+
 	// A range past the end names the object's size on every backend
 	// (ADR-009's message), also beyond the first byte past it.
 	t.Run("RangePastEnd", func(t *testing.T) {
