@@ -12,6 +12,10 @@
 // word's corpus frequency rank by Zipf's law), minus its projection on the
 // common direction (SIF's common-component removal), L2-normalised.
 //
+// A text is first brought to Unicode NFKC (as the SentencePiece tokenizers
+// of Ollama's embedding models do), so composed and decomposed accents,
+// fullwidth letters and ligatures embed alike; ASCII costs one byte scan.
+//
 // Tokens (package token): lowercase runs of letters, digits and apostrophes.
 // A token not in the table is tried, in order, as a word + clitic split
 // ("john's" -> "john" "'s", "isn't" -> "is" "n't"), as camelCase pieces
@@ -31,6 +35,10 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"unicode/utf8"
+	"unsafe"
+
+	"golang.org/x/text/unicode/norm"
 
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/builtin/token"
@@ -181,17 +189,53 @@ func (p *Provider) EmbedOne(s string, dst []float32) {
 	p.pool.Put(sc)
 }
 
+// normalize returns s in Unicode NFKC, the normalisation of the
+// SentencePiece tokenizers of Ollama's embedding models (nomic-embed-text
+// v2), so canonically equivalent texts ("naïve" composed, or "nai" + U+0308
+// as macOS writes file names) and compatibility forms (fullwidth
+// "ｈｅｌｌｏ", the ligature "ﬁ") embed as one. ASCII and already
+// normalised texts are returned as they are; others are normalised into
+// sc.norm, allocation-free once it is grown.
+func (sc *scratch) normalize(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			if norm.NFKC.QuickSpanString(s) == len(s) {
+				return s
+			}
+			// norm.Iter kept in the scratch: AppendString and IsNormalString allocate
+			sc.norm = sc.norm[:0]
+			sc.normIter.InitString(norm.NFKC, s)
+			for !sc.normIter.Done() {
+				sc.norm = append(sc.norm, sc.normIter.Next()...)
+			}
+			return unsafe.String(unsafe.SliceData(sc.norm), len(sc.norm))
+		}
+	}
+	return s
+}
+
+// dropNorm lets a huge normalised text go rather than keep it in the pool.
+func (sc *scratch) dropNorm() {
+	if cap(sc.norm) > 1<<20 {
+		sc.norm = nil
+	}
+}
+
 type scratch struct {
-	tok     token.Tokenizer
-	acc     []float32
-	grams   []uint32
-	cand    []uint32
-	counts  []uint16
-	touched []int32
-	any     bool
+	norm     []byte // NFKC of the current text when it is not already
+	normIter norm.Iter
+	tok      token.Tokenizer
+	acc      []float32
+	grams    []uint32
+	cand     []uint32
+	counts   []uint16
+	touched  []int32
+	any      bool
 }
 
 func (p *Provider) embed(sc *scratch, s string, dst []float32) {
+	s = sc.normalize(s)
+	defer sc.dropNorm()
 	acc := sc.acc[:Dims]
 	clear(acc)
 	sc.any = false
