@@ -87,6 +87,10 @@ func New(cfg Config, providers ...Provider) (*Embedder, error) {
 	return e, nil
 }
 
+// MaxBatch is the most texts a request may hold (Config.MaxBatch); the
+// HTTP handler stops reading an "input" array past it.
+func (e *Embedder) MaxBatch() int { return e.cfg.MaxBatch }
+
 // Cache returns the Embedder's cache (nil when disabled), for stats.
 func (e *Embedder) Cache() *Cache { return e.cache }
 

@@ -22,11 +22,19 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 type handlers struct{ svc Service }
 
 func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
-	var req EmbedRequest
-	if err := shared.DecodeJSON(r, &req); err != nil {
+	var wire wireRequest
+	if err := shared.DecodeJSON(r, &wire); err != nil {
 		return err
 	}
-	resp, err := h.svc.Embed(r.Context(), req)
+	maxBatch := 0
+	if l, ok := h.svc.(interface{ MaxBatch() int }); ok {
+		maxBatch = l.MaxBatch()
+	}
+	input, err := decodeInput(wire.Input, maxBatch)
+	if err != nil {
+		return err
+	}
+	resp, err := h.svc.Embed(r.Context(), EmbedRequest{Input: input, Model: wire.Model})
 	if err != nil {
 		return err
 	}

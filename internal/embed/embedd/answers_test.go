@@ -1,10 +1,12 @@
 package embedd_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -280,4 +282,43 @@ func TestTransientOllamaRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHugeBatchRefusedEarly: a request of millions of tiny texts, within
+// the body limit (30 MB of "a",), is a 413 naming the limit after reading
+// max_batch of them. Before, the whole array was built (as []any, then
+// []string) before the count was checked: ~900 MB allocated for this
+// body (1.8 GB for 60 MB), seconds of a core, for a request refused anyway.
+func TestHugeBatchRefusedEarly(t *testing.T) {
+	_, s := start(t, config(t))
+	var b bytes.Buffer
+	b.WriteString(`{"input":[`)
+	for b.Len() < 30<<20 {
+		b.WriteString(`"a",`)
+	}
+	b.WriteString(`"a"]}`)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	code, _, bad := post(t, s.URL(), b.String())
+	runtime.ReadMemStats(&m1)
+	if code != 413 || bad.Error.Kind != errs.TooLarge || !strings.Contains(bad.Error.Message, "exceeds the limit of 10000") {
+		t.Fatalf("%d %+v", code, bad.Error)
+	}
+	// the body itself is held about three times (the client's string, the
+	// harness decoder's buffer, the raw input); the texts must not add more
+	if mb := (m1.TotalAlloc - m0.TotalAlloc) >> 20; mb > 400 {
+		t.Fatalf("%d MB allocated to refuse a 30 MB body", mb)
+	}
+	// exactly max_batch texts still pass, and element errors keep their index
+	code, _, bad = post(t, s.URL(), `{"input":["ok",["nested"]]}`)
+	if code != 400 || bad.Error.Message != "input[1] is an array, want a string" {
+		t.Fatalf("nested: %d %+v", code, bad.Error)
+	}
+	ten := make([]string, 10_000)
+	for i := range ten {
+		ten[i] = "text"
+	}
+	code, r, bad := post(t, s.URL(), inputs(ten...))
+	consistent(t, "10,000 texts", code, r, bad, 10_000, 100)
 }
