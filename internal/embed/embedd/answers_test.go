@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/ollama/ollamatest"
@@ -321,4 +325,55 @@ func TestHugeBatchRefusedEarly(t *testing.T) {
 	}
 	code, r, bad := post(t, s.URL(), inputs(ten...))
 	consistent(t, "10,000 texts", code, r, bad, 10_000, 100)
+}
+
+// TestConcurrentModelSwitch: requests mixing cached and new texts run
+// while the model behind the name flips between 768 and 1024 floats (run
+// with -race); every 200 is one length throughout, and once the model
+// stays put every text comes back at its length.
+func TestConcurrentModelSwitch(t *testing.T) {
+	fake, base := startOverOllama(t, 768)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: []int{768, 1024}[i%2]})
+		}
+	}()
+	var bad502 atomic.Int32
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 12 {
+				code, r, b := post(t, base, inputs("shared", fmt.Sprintf("g%d-%d", g, i), "shared", fmt.Sprintf("g%d-%d", g, i/2)))
+				if code != 200 {
+					bad502.Add(1) // a flip between the batches of one request: a 502 is right
+					if code != 502 {
+						t.Errorf("%d %+v", code, b.Error)
+					}
+					continue
+				}
+				for _, v := range r.Embeddings {
+					if len(v) != r.Dims {
+						t.Errorf("dims %d, a vector of %d", r.Dims, len(v))
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: 1024})
+	code, r, b := post(t, base, inputs("shared", "g0-0", "g1-11", "fresh"))
+	consistent(t, "after the flips", code, r, b, 4, 1024)
+	t.Logf("%d requests met a flip mid-request", bad502.Load())
 }
