@@ -16,3 +16,10 @@ func OSReason(err error, fallback string) string {
 	}
 	return fallback
 }
+
+// OSError is Unavailable "msg (reason)" for a failure of the daemon's own
+// disk: the OS's reason is told, the path is not (err is kept as an
+// Internal cause, for the log).
+func OSError(op, msg string, err error) error {
+	return E(op, Unavailable, msg+" ("+OSReason(err, "I/O error")+")", E(op, Internal, err))
+}

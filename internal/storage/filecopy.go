@@ -47,7 +47,7 @@ func CopyToFile(ctx context.Context, op string, f *os.File, h io.Writer, r io.Re
 			}
 			if _, err := f.Write(chunk); err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
-					return n, errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
+					return n, errs.OSError(op, "local storage", err)
 				}
 				return n, errs.E(op, errs.Unavailable, "local storage: write failed", err)
 			}

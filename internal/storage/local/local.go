@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -162,7 +163,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	f, err := s.newTemp()
 	if err != nil {
-		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: cannot create a temp file", err)
+		return storage.ObjectInfo{}, errs.OSError(op, "local storage: cannot create a temp file", err)
 	}
 	tmp := f.Name()
 	committed := false
@@ -184,7 +185,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	etag := hex.EncodeToString(sum[:])
 	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte(etag), 0) // without xattrs, reads rehash
 	if err := f.Sync(); err != nil {
-		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync failed", err)
+		return storage.ObjectInfo{}, errs.OSError(op, "local storage: fsync failed", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -192,7 +193,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	if err := f.Close(); err != nil {
 		f = nil
-		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: close failed", err)
+		return storage.ObjectInfo{}, errs.OSError(op, "local storage: close failed", err)
 	}
 	f = nil
 
@@ -238,7 +239,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 		os.Remove(tmp) // the link is the object now
 	}
 	if err := syncDir(parent); err != nil {
-		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
+		return errs.OSError(op, "local storage: fsync of the directory failed", err)
 	}
 	return nil
 }
@@ -330,10 +331,11 @@ func (s *Store) pathErr(op, key string, err error) error {
 		return errs.Errorf(op, errs.Invalid, "key %q: other keys live under it as a prefix (the local backend keeps keys as paths)", key)
 	case errors.Is(err, syscall.ENAMETOOLONG):
 		return errs.Errorf(op, errs.Invalid, "key %q: too long for the file system", key)
-	case errors.Is(err, syscall.ENOSPC):
-		return errs.E(op, errs.Unavailable, "local storage: no space left on device", err)
 	}
-	return errs.E(op, errs.Unavailable, "local storage: "+s.dir, err)
+	// The OS's reason, not the path (a full disk said "no space left on
+	// device: write /srv/.../objects/tmp/put-...: no space left on
+	// device"); the log has the whole error.
+	return errs.OSError(op, "local storage", err)
 }
 
 // open opens key's file for reading beneath data/ (no symlinks, no escape).
@@ -359,7 +361,7 @@ func (s *Store) open(op, key string) (*os.File, storage.ObjectInfo, error) {
 		if errors.Is(err, errNotRegular) {
 			return nil, storage.ObjectInfo{}, errs.Errorf(op, errs.NotFound, "object %q not found", key)
 		}
-		return nil, storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: reading "+key, err)
+		return nil, storage.ObjectInfo{}, errs.OSError(op, "local storage: reading "+strconv.Quote(key), err)
 	}
 	return f, info, nil
 }
@@ -468,7 +470,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	parent := filepath.Dir(final)
 	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return errs.E(op, errs.Unavailable, "local storage: fsync of the directory failed", err)
+		return errs.OSError(op, "local storage: fsync of the directory failed", err)
 	}
 	s.dirs.Lock()
 	defer s.dirs.Unlock()
@@ -521,7 +523,7 @@ func (w *walker) walk(dir, keyPrefix string) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // removed concurrently
 		}
-		return errs.E("local.list", errs.Unavailable, "local storage: listing "+dir, err)
+		return errs.OSError("local.list", "local storage: listing", err)
 	}
 	type ent struct {
 		sortKey string
