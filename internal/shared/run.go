@@ -269,6 +269,32 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// prebound holds listeners a test bound before it started daemons on
+// their addresses (Prebind), "host:port" -> net.Listener.
+var prebound sync.Map
+
+// Prebind registers ln, already bound, for the next Start whose bind is
+// ln's address: Start takes it instead of binding, so no other process can
+// take the port between a test choosing it and the daemon starting (an
+// outgoing connection of a parallel test did, once: "bind: address already
+// in use"). The returned func closes ln unless a Start took it. Tests only.
+func Prebind(ln net.Listener) (release func()) {
+	addr := ln.Addr().String()
+	prebound.Store(addr, ln)
+	return func() {
+		if v, ok := prebound.LoadAndDelete(addr); ok {
+			v.(net.Listener).Close()
+		}
+	}
+}
+
+func listen(addr string) (net.Listener, error) {
+	if v, ok := prebound.LoadAndDelete(addr); ok {
+		return v.(net.Listener), nil
+	}
+	return net.Listen("tcp", addr)
+}
+
 // Start builds and starts daemon name on cfg.Section(name).Bind (port 0 picks
 // a free port; see Server.Addr). Logs go to logOut. Tests use Start directly.
 func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut io.Writer) (*Server, error) {
@@ -282,7 +308,7 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	lw := newLineWriter(logOut)
 	log := newLogger(cfg.Log, lw).With("svc", name)
 
-	ln, err := net.Listen("tcp", sec.Bind)
+	ln, err := listen(sec.Bind)
 	if err != nil {
 		lw.Close()
 		return nil, fmt.Errorf("listen %s: %w", sec.Bind, err)

@@ -24,7 +24,7 @@ import (
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storaged"
 	"lakehouse-go/internal/testutil/miniotest"
-	"lakehouse-go/internal/testutil/suite"
+	"lakehouse-go/internal/testutil/inproc"
 )
 
 // stack is storaged, catalogd, ingestd, queryd and the gateway, in-process.
@@ -39,13 +39,7 @@ func config(t *testing.T) *shared.Config {
 	t.Helper()
 	cfg := shared.Default(t.TempDir())
 	names := []string{"storaged", "catalogd", "ingestd", "queryd", "gateway"}
-	ports, err := suite.FreePorts(len(names))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, n := range names {
-		cfg.Section(n).Bind = fmt.Sprintf("127.0.0.1:%d", ports[i])
-	}
+	inproc.Bind(t, cfg, names...)
 	// Daemons not started here get port 0 so binds stay distinct.
 	for _, n := range shared.Daemons {
 		found := false

@@ -5,12 +5,11 @@ package inproc
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"net"
 	"testing"
 
 	"lakehouse-go/internal/shared"
-	"lakehouse-go/internal/testutil/suite"
 )
 
 // Config returns the embedded defaults under a temp data dir with every
@@ -33,14 +32,19 @@ func Config(t testing.TB) *shared.Config {
 // Bind gives each of names a concrete free loopback port in cfg, for
 // daemons that must find each other (a started daemon's URL is only known
 // in advance with a concrete port).
+//
+// Each port stays bound until the daemon's Start takes its listener
+// (shared.Prebind): a port chosen and then closed could be taken by
+// another process before the daemon bound it.
 func Bind(t testing.TB, cfg *shared.Config, names ...string) {
 	t.Helper()
-	ports, err := suite.FreePorts(len(names))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, n := range names {
-		cfg.Section(n).Bind = fmt.Sprintf("127.0.0.1:%d", ports[i])
+	for _, n := range names {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(shared.Prebind(ln))
+		cfg.Section(n).Bind = ln.Addr().String()
 	}
 }
 
