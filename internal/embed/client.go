@@ -3,7 +3,9 @@ package embed
 import (
 	"context"
 	"net/http"
+	"strconv"
 
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 )
 
@@ -36,4 +38,15 @@ func (c *Client) Models(ctx context.Context) (ModelsResponse, error) {
 		return ModelsResponse{}, err
 	}
 	return out, nil
+}
+
+// ConfiguredModel turns embedd's not_found for a model a daemon embeds with
+// by configuration (matrixd's, pathwayd's) into 502 unavailable: the model
+// is not pulled, which is the operator's to fix, not the caller's request
+// (a search was a 404 naming a model the caller never named).
+func ConfiguredModel(op, model string, err error) error {
+	if err == nil || !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	return errs.E(op, errs.Unavailable, errs.StatusBadGateway, "embedd cannot embed with the configured model "+strconv.Quote(model)+": "+errs.Message(err))
 }

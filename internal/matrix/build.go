@@ -601,7 +601,7 @@ func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts
 	if len(eTexts) > 0 {
 		er, err := m.deps.Embed.Embed(ctx, embed.EmbedRequest{Input: eTexts, Model: m.opts.Model})
 		if err != nil {
-			return 0, err
+			return 0, embed.ConfiguredModel("matrix.index", m.opts.Model, err)
 		}
 		if !*dimsKnown {
 			if err := m.ensureVectorIndex(ctx, x, p, er); err != nil {

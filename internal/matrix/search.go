@@ -72,7 +72,7 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 			}
 			er, err := m.deps.Embed.Embed(ctx, embed.EmbedRequest{Input: []string{req.Query}, Model: model})
 			if err != nil {
-				return SearchResponse{}, err
+				return SearchResponse{}, embed.ConfiguredModel("matrix.search", model, err)
 			}
 			vecs[model] = er.Embeddings[0]
 		}

@@ -512,7 +512,7 @@ func (s *Store) embed(ctx context.Context, texts []string) ([][]float32, error) 
 	}
 	res, err := s.emb.Embed(ctx, embed.EmbedRequest{Input: texts, Model: s.model})
 	if err != nil {
-		return nil, err
+		return nil, embed.ConfiguredModel("pathway.embed", s.model, err)
 	}
 	if len(res.Embeddings) != len(texts) {
 		return nil, errs.Errorf("pathway.embed", errs.Internal, "embedder returned %d vectors for %d texts", len(res.Embeddings), len(texts))
