@@ -464,24 +464,7 @@ func TestAppendReadStopsAtTarget(t *testing.T) {
 	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
 	refresh := func(version int64) matrix.IndexStatus {
 		t.Helper()
-		if _, err := m.Index(ctx, spec); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			s, err := m.Status(ctx, "docs")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.State == matrix.StateFailed {
-				t.Fatalf("index failed: %s", s.Error)
-			}
-			if s.State == matrix.StateReady && s.Version == version {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("index not ready at version %d: %+v", version, s)
-			}
-		}
+		return refreshTo(t, m, spec, version)
 	}
 
 	st.ingest(t, "docs", "replace", compactRows(0, 40, ""))
@@ -559,24 +542,7 @@ func TestAppendDuringFullBuildEmbedsOnce(t *testing.T) {
 	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
 	refresh := func(version int64) matrix.IndexStatus {
 		t.Helper()
-		if _, err := m.Index(ctx, spec); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			s, err := m.Status(ctx, "docs")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.State == matrix.StateFailed {
-				t.Fatalf("index failed: %s", s.Error)
-			}
-			if s.State == matrix.StateReady && s.Version == version {
-				return s
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("index not ready at version %d: %+v", version, s)
-			}
-		}
+		return refreshTo(t, m, spec, version)
 	}
 
 	st.ingest(t, "docs", "replace", compactRows(0, 40, ""))
@@ -610,6 +576,31 @@ func TestAppendDuringFullBuildEmbedsOnce(t *testing.T) {
 			if !slices.Contains(ids(res.Results), id) || (mode == matrix.ModeKeyword && res.Results[0].ID != id) {
 				t.Errorf("%s search for %s: %v", mode, id, ids(res.Results))
 			}
+		}
+	}
+}
+
+// refreshTo asks m to index spec and waits until the index is ready at
+// version.
+func refreshTo(t *testing.T, m *matrix.Matrix, spec matrix.IndexRequest, version int64) matrix.IndexStatus {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := m.Index(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		s, err := m.Status(ctx, spec.Dataset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == matrix.StateFailed {
+			t.Fatalf("index failed: %s", s.Error)
+		}
+		if s.State == matrix.StateReady && s.Version == version {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index not ready at version %d: %+v", version, s)
 		}
 	}
 }
