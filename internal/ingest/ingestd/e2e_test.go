@@ -23,8 +23,8 @@ import (
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storaged"
-	"lakehouse-go/internal/testutil/miniotest"
 	"lakehouse-go/internal/testutil/inproc"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // stack is storaged, catalogd, ingestd, queryd and the gateway, in-process.
