@@ -152,7 +152,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 // Either may have come with both headers, which RFC 9112 6.1 and 6.3
 // count as a smuggling attempt: the connection must close after the
 // answer, or the bytes a front proxy framed differently are read as the
-// next request. net/http (Go 1.26) keeps it open (golang/go#80942).
+// next request. net/http (Go 1.26, seen in TestAmbiguousFramingCloses) keeps it open.
 func ambiguousFraming(r *http.Request) bool {
 	return r.ContentLength < 0 || (r.ContentLength > 0 && !r.ProtoAtLeast(1, 1))
 }
