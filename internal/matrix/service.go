@@ -39,7 +39,11 @@ type Options struct {
 	BatchRows    int           // rows per embed + upsert call (default 2048)
 	PageRows     int           // rows per queryd page (default 20,000)
 	PollInterval time.Duration // catalog poll for new versions (default 10 s; < 0 disables)
-	Model        string        // embedding model ("" = embedd's default)
+	// RetryAfter is the first wait before the poll runs again a job that
+	// failed on an outage (embedd, vectord, queryd or storage unavailable,
+	// a full disk, a timeout); it doubles up to 10 min (default 30 s).
+	RetryAfter time.Duration
+	Model      string // embedding model ("" = embedd's default)
 	// Depth is the candidate depth of each list before fusion
 	// (default max(100, 4k)).
 	Depth int
@@ -64,6 +68,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PageRows < o.BatchRows {
 		o.PageRows = o.BatchRows
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 30 * time.Second
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = 10 * time.Second
@@ -120,6 +127,10 @@ type dsIndex struct {
 	checked time.Time // last catalog check triggered by a search
 	dropped bool
 	gone    bool // the last job failed with the dataset not found
+	// retryAt: the last job failed on an outage; the poll runs it again
+	// from then (zero: not retried by the poll). retries counts them.
+	retryAt time.Time
+	retries int
 }
 
 // persisted is <dir>/<dataset>/state.json.
@@ -382,6 +393,18 @@ func (m *Matrix) start(x *dsIndex) {
 			err := m.job(x)
 			x.mu.Lock()
 			x.gone = err != nil && errs.Is(err, errs.NotFound)
+			x.retryAt = time.Time{}
+			switch {
+			case err == nil || m.ctx.Err() != nil:
+				x.retries = 0
+			case errs.Is(err, errs.Unavailable) || errs.Is(err, errs.Timeout):
+				// An outage, not the index's fault: the poll tries again,
+				// backing off (it stayed failed until a POST).
+				x.retryAt = time.Now().Add(min(m.opts.RetryAfter<<min(x.retries, 10), 10*time.Minute))
+				x.retries++
+			default:
+				x.retries = 0
+			}
 			if err != nil && m.ctx.Err() == nil {
 				x.status.State = StateFailed
 				x.status.Error = errs.Message(err)
@@ -436,8 +459,16 @@ func (m *Matrix) snapshot() []*dsIndex {
 func (m *Matrix) checkVersion(x *dsIndex) {
 	x.mu.Lock()
 	name, have, running := x.spec.Dataset, x.status.Version, x.running
+	retry := !x.retryAt.IsZero() && !time.Now().Before(x.retryAt)
 	x.mu.Unlock()
-	if running || have == 0 {
+	if running {
+		return
+	}
+	if retry {
+		m.start(x) // a job failed on an outage: again, with backoff
+		return
+	}
+	if have == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
