@@ -308,7 +308,7 @@ func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir s
 	if de := (*duckdb.Error)(nil); !errors.As(err, &de) {
 		return DiskError("ingest", "converting the file", err)
 	}
-	if e := resourceError(err.Error(), err); e != nil {
+	if e := resourceError(err); e != nil {
 		return e
 	}
 	return c.translate(in, h, err)
@@ -318,22 +318,33 @@ func (c *Converter) failed(ctx context.Context, in Input, h *csvHeader, outDir s
 // error: a full disk is Unavailable, naming the OS's reason and where to
 // make room ([ingestd].temp_dir), not the path; anything else Internal.
 func DiskError(op, doing string, err error) error {
-	for _, no := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG} {
+	for _, no := range diskErrnos {
 		if errors.Is(err, no) {
-			return errs.E(op, errs.Unavailable, fmt.Sprintf("ingestd ran out of disk %s (%s): free space under [ingestd].temp_dir and send the file again; nothing was stored", doing, no.Error()), errs.E(op, errs.Internal, err))
+			return outOfDisk(op, doing, no.Error(), err)
 		}
 	}
 	return errs.E(op, errs.Internal, err)
 }
 
+// diskErrnos are the OS's "no room": a full disk, a quota, a file size limit.
+var diskErrnos = []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG}
+
+func outOfDisk(op, doing, reason string, err error) error {
+	return errs.E(op, errs.Unavailable, fmt.Sprintf("ingestd ran out of disk %s (%s): free space under [ingestd].temp_dir and send the file again; nothing was stored", doing, reason), errs.E(op, errs.Internal, err))
+}
+
 // resourceError is a DuckDB failure of the server's resources (its disk,
 // its memory) as Unavailable: the file is not at fault (they were 400s,
 // "the file could not be read: IO Error: ... No space left on device").
-func resourceError(msg string, err error) error {
-	switch {
-	case strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded") || strings.Contains(msg, "File too large"):
-		return errs.E("ingest", errs.Unavailable, "ingestd ran out of disk converting the file (no space left on device): free space under [ingestd].temp_dir and send the file again; nothing was stored", errs.E("ingest", errs.Internal, err))
-	case strings.Contains(msg, "Out of Memory Error"):
+// DuckDB words the OS's reason as strerror does, capitalised.
+func resourceError(err error) error {
+	msg := err.Error()
+	for _, no := range diskErrnos {
+		if reason := no.Error(); strings.Contains(strings.ToLower(msg), reason) {
+			return outOfDisk("ingest", "converting the file", reason, err)
+		}
+	}
+	if strings.Contains(msg, "Out of Memory Error") {
 		return errs.E("ingest", errs.Unavailable, "ingestd ran out of memory converting the file ([ingestd].memory_limit); nothing was stored", errs.E("ingest", errs.Internal, err))
 	}
 	return nil
