@@ -80,6 +80,12 @@ type Server struct {
 	afterPut func(i int) error
 
 	compactor compactDB // compactions' DuckDB, opened on first use (compact.go)
+
+	// lock is TempDir's lock (shared.LockDir), taken by NewServer before
+	// it sweeps the leftovers of a previous run and held until Close: a
+	// second ingestd on the same temp_dir would remove the spool files of
+	// the first one's running ingests (and DuckDB its spill files).
+	lock *shared.DirLock
 }
 
 var _ ingest.Service = (*Server)(nil)
@@ -104,6 +110,12 @@ func NewServer(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.TempDir, 0o700); err != nil {
 		return nil, errs.E("ingestd", errs.Internal, err)
 	}
+	// One ingestd per temp dir: the sweep below removes what a previous
+	// run left, which would be a live peer's spool files.
+	lock, err := shared.LockDir(opts.TempDir)
+	if err != nil {
+		return nil, errs.E("ingestd", errs.Unavailable, "[ingestd].temp_dir", err)
+	}
 	// Leftovers of a crashed ingestd.
 	if des, err := os.ReadDir(opts.TempDir); err == nil {
 		for _, de := range des {
@@ -117,9 +129,10 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	conv, err := convert.Open(opts.Convert)
 	if err != nil {
+		lock.Unlock()
 		return nil, err
 	}
-	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}}, nil
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, lock: lock}, nil
 }
 
 // StartSweeping runs Sweep in the background, shortly after the start and
@@ -133,13 +146,15 @@ func (s *Server) StartSweeping(interval time.Duration) {
 	}()
 }
 
-// Close stops the sweeps and releases DuckDB.
+// Close stops the sweeps, releases DuckDB, then TempDir's lock.
 func (s *Server) Close() error {
 	if s.sweepStop != nil {
 		s.sweepStop()
 		<-s.sweepDone
 	}
-	return errors.Join(s.conv.Close(), s.compactor.close())
+	err := errors.Join(s.conv.Close(), s.compactor.close())
+	s.lock.Unlock()
+	return err
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/ingest/convert"
 	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/testutil/suite"
 )
@@ -115,6 +117,19 @@ access = false
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the ingest never reached its third part")
 	}
+	// A second ingestd on the child's temp dir while the child runs is
+	// refused, naming the child's pid, and leaves the child's spool alone
+	// (it swept every ingest-* directory, a live peer's too).
+	tempDir := filepath.Join(dir, "data", "ingestd", "tmp")
+	spool := liveSpool(t, tempDir)
+	_, err = ingestd.NewServer(ingestd.Options{TempDir: tempDir, Convert: convert.Options{Threads: 1, MemoryLimit: "256MB"}})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), tempDir) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("second ingestd on a live one's temp dir: %v, want Unavailable naming %s and pid %d", err, tempDir, cmd.Process.Pid)
+	}
+	if _, err := os.Stat(spool); err != nil {
+		t.Fatalf("the refused ingestd touched the live one's spool: %v", err)
+	}
+
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
@@ -128,9 +143,14 @@ access = false
 		t.Fatalf("parts after kill -9: %v", keys)
 	}
 
-	// The restarted ingestd sweeps once the lease has run out.
+	// The restarted ingestd, on the killed one's temp dir, is not blocked
+	// by its lock, removes its spool, and sweeps its parts once the lease
+	// has run out.
 	c := &clock{}
-	restarted := st.ingester(t, nil, nil, 0, c)
+	restarted := st.ingesterAt(t, tempDir, c)
+	if left, _ := filepath.Glob(filepath.Join(tempDir, "ingest-*")); len(left) != 0 {
+		t.Fatalf("spool of the killed ingestd left after the restart: %v", left)
+	}
 	c.advance(ingestd.DefaultPendingLease + time.Minute)
 	if r, err := sweep(t, restarted); err != nil || r.Abandoned != 1 || r.Files != 2 {
 		t.Fatalf("sweep: %+v %v", r, err)
@@ -141,4 +161,28 @@ access = false
 	if ids := st.pending(t, "big"); len(ids) != 0 {
 		t.Fatalf("markers after the sweep: %v", ids)
 	}
+}
+
+// liveSpool finds the spool directory of the running ingest in tempDir.
+func liveSpool(t *testing.T, tempDir string) string {
+	t.Helper()
+	spools, _ := filepath.Glob(filepath.Join(tempDir, "ingest-*"))
+	if len(spools) != 1 {
+		t.Fatalf("spool directories of the running ingest: %v", spools)
+	}
+	return spools[0]
+}
+
+// ingesterAt is st.ingester on the temp dir tempDir.
+func (st *stack) ingesterAt(t *testing.T, tempDir string, c *clock) *ingestd.Server {
+	t.Helper()
+	s, err := ingestd.NewServer(ingestd.Options{
+		Catalog: st.catalog(), Store: st.store, TempDir: tempDir, Now: c.now,
+		Convert: convert.Options{Threads: 2, MemoryLimit: "512MB", RowGroupSize: 1000, FileRows: 1000},
+	})
+	if err != nil {
+		t.Fatalf("ingestd on the temp dir of a killed one: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
