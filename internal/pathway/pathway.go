@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"lakehouse-go/internal/errs"
@@ -93,14 +94,26 @@ func (s Scope) matches(m *Memory) bool {
 		(s.RunID == "" || s.RunID == m.RunID)
 }
 
-// validate checks the ids; required means at least one must be set.
+// validate checks the ids of a read; required means at least one must be
+// set. Reads take any id checkID accepts, so memories stored before
+// checkNewID existed stay listable, searchable and deletable.
 func (s Scope) validate(required bool) []string {
+	return s.check(required, checkID)
+}
+
+// validateNew checks the ids of a write that stores them (an add): each
+// must pass checkNewID.
+func (s Scope) validateNew() []string {
+	return s.check(true, checkNewID)
+}
+
+func (s Scope) check(required bool, check func(string) string) []string {
 	var p []string
 	if required && s.Empty() {
 		p = append(p, "at least one of user_id, agent_id, run_id is required")
 	}
 	for _, f := range []struct{ name, v string }{{"user_id", s.UserID}, {"agent_id", s.AgentID}, {"run_id", s.RunID}} {
-		if msg := checkID(f.v); msg != "" {
+		if msg := check(f.v); msg != "" {
 			p = append(p, f.name+": "+msg)
 		}
 	}
@@ -114,12 +127,56 @@ func printable(v string) bool {
 	return utf8.ValidString(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
+// checkID is the check of an id that is read (a path, a query parameter,
+// a cursor): the rule before the twelfth session's audit, so ids already
+// stored in state.jsonl stay reachable. New ids pass checkNewID too.
 func checkID(v string) string {
 	switch {
 	case len(v) > MaxIDLen:
 		return fmt.Sprintf("%d bytes, at most %d", len(v), MaxIDLen)
 	case !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '/' }):
 		return "must be printable UTF-8 without '/'"
+	}
+	return ""
+}
+
+// checkNewID is the check of an id that a write stores (the ids of an
+// add, a trace's run_id): checkID, and no character that displays as
+// nothing or reorders what follows, so a stored id cannot display as
+// another one (ADR-088): no control (C0, DEL, C1), format (bidi overrides
+// and isolates, zero-width characters, the BOM, the soft hyphen),
+// private-use or separator character other than an ASCII space inside
+// the id, and no U+FFFD (what invalid UTF-8 became in the request).
+func checkNewID(v string) string {
+	if msg := checkID(v); msg != "" {
+		return msg
+	}
+	if v != "" && (v[0] == ' ' || v[len(v)-1] == ' ') {
+		return "begins or ends with a space"
+	}
+	for i, r := range v {
+		if r == ' ' {
+			continue
+		}
+		if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Z) {
+			return fmt.Sprintf("holds %s at byte %d; an id may not hold control, format (bidi, zero-width), private-use or space characters other than an inner ASCII space", runeName(r), i)
+		}
+	}
+	return ""
+}
+
+// runeName is "U+202E" or "U+0000" for messages.
+func runeName(r rune) string { return fmt.Sprintf("U+%04X", r) }
+
+// checkText is the check of text that becomes a memory (an add's mined
+// messages, a PUT's text): no control character (C0, DEL, C1) other than
+// tab, line feed and carriage return. A NUL was stored and answered as
+// given; Mem0's SQL stores refuse it (PostgreSQL text cannot hold NUL).
+func checkText(v string) string {
+	for i, r := range v {
+		if r != '\t' && r != '\n' && r != '\r' && unicode.Is(unicode.Cc, r) {
+			return fmt.Sprintf("holds the control character %s at byte %d; text may hold tab, line feed and carriage return, no other control character", runeName(r), i)
+		}
 	}
 	return ""
 }
@@ -229,7 +286,7 @@ func (r *AddRequest) messages() ([]Message, error) {
 
 // Validate checks the request on its own.
 func (r *AddRequest) Validate() error {
-	p := r.Scope.validate(true)
+	p := r.Scope.validateNew()
 	msgs, err := r.messages()
 	if err != nil {
 		return err
@@ -249,12 +306,43 @@ func (r *AddRequest) Validate() error {
 		if len(m.Content) > MaxTextBytes {
 			return errs.Errorf("pathway.add", errs.TooLarge, "messages[%d].content: %d bytes, at most %d", i, len(m.Content), MaxTextBytes)
 		}
+		// Only what can become a memory is checked: a tool's or the
+		// assistant's output (ANSI colours, say) passes when infer mines
+		// the user's messages only.
+		if r.stores(m.Role) {
+			if msg := checkText(m.Content); msg != "" {
+				p = append(p, r.field(i)+": "+msg)
+			}
+		}
 	}
 	if msg := checkMetadata(r.Metadata); msg != "" {
 		p = append(p, msg)
 	}
 	return problems("pathway.add", p)
 }
+
+// stores reports whether a message of role can become a memory: with
+// infer the user's messages are mined, without it every non-system one is
+// stored verbatim.
+func (r *AddRequest) stores(role string) bool {
+	if r.Infer == nil || *r.Infer {
+		return role == "user" || role == ""
+	}
+	return role != "system"
+}
+
+// field names message i as the client sent it.
+func (r *AddRequest) field(i int) string {
+	switch {
+	case r.Text != "":
+		return "text"
+	case isString(r.Messages):
+		return "messages"
+	}
+	return fmt.Sprintf("messages[%d].content", i)
+}
+
+func isString(v any) bool { _, ok := v.(string); return ok }
 
 func checkMetadata(m Metadata) string {
 	if len(m) == 0 {
@@ -307,6 +395,9 @@ func (r *UpdateRequest) Validate() error {
 	}
 	if len(r.Text) > MaxTextBytes {
 		return errs.Errorf("pathway.update", errs.TooLarge, "text: %d bytes, at most %d", len(r.Text), MaxTextBytes)
+	}
+	if msg := checkText(r.Text); msg != "" {
+		p = append(p, "text: "+msg)
 	}
 	if msg := checkMetadata(r.Metadata); msg != "" {
 		p = append(p, msg)
@@ -481,7 +572,7 @@ func (r *TraceRequest) Validate() error {
 	var p []string
 	if r.RunID == "" {
 		p = append(p, `"run_id": required`)
-	} else if msg := checkID(r.RunID); msg != "" {
+	} else if msg := checkNewID(r.RunID); msg != "" {
 		p = append(p, "run_id: "+msg)
 	}
 	switch {
