@@ -473,7 +473,10 @@ type HistoryResponse struct {
 type SearchRequest struct {
 	Query     string  `json:"query"`
 	Limit     int     `json:"limit,omitempty"`     // per page: default 100, at most 1000
-	Threshold float64 `json:"threshold,omitempty"` // drop results scoring below it
+	// Threshold, when given (0 included), drops results scoring below it;
+	// absent (or null) means none. It was a float64 where 0 meant none, so
+	// score >= 0 could not be asked for (ADR-088).
+	Threshold *float64 `json:"threshold,omitempty"`
 	// After is the previous page's Next: only the results ranked after
 	// it (ADR-053). "" = from the best.
 	After string `json:"after,omitempty"`
@@ -523,8 +526,8 @@ func (r *SearchRequest) Validate() error {
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", r.Limit, MaxLimit, DefaultLimit))
 	}
-	if r.Threshold < -1 || r.Threshold > 1 {
-		p = append(p, "threshold: want -1..1")
+	if t := r.Threshold; t != nil && !(*t >= -1 && *t <= 1) {
+		p = append(p, fmt.Sprintf("threshold %v: want -1..1 (a cosine), or leave it out for none", *t))
 	}
 	if _, ok := parseSearchCursor(r.After); r.After != "" && !ok {
 		p = append(p, fmt.Sprintf("after %q: want the previous page's next", r.After))

@@ -961,7 +961,7 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
 		sc := cosine(q, e.vec)
-		if (sc >= req.Threshold || req.Threshold == 0) && (!paged || cur.before(sc, e.m.ID)) {
+		if (req.Threshold == nil || sc >= *req.Threshold) && (!paged || cur.before(sc, e.m.ID)) {
 			out = append(out, SearchResult{Memory: e.m, Score: sc})
 		}
 	})
