@@ -471,8 +471,8 @@ type HistoryResponse struct {
 
 // SearchRequest is the body of POST /v1/pathway/search.
 type SearchRequest struct {
-	Query     string  `json:"query"`
-	Limit     int     `json:"limit,omitempty"`     // per page: default 100, at most 1000
+	Query string `json:"query"`
+	Limit int    `json:"limit,omitempty"` // per page: default 100, at most 1000
 	// Threshold, when given (0 included), drops results scoring below it;
 	// absent (or null) means none. It was a float64 where 0 meant none, so
 	// score >= 0 could not be asked for (ADR-088).
