@@ -22,6 +22,13 @@
 //     unavailable naming the provider, URL and model.
 //   - GET /v1/embed/models with Ollama down: 200 listing builtin's model and
 //     the default model, with "unavailable":[{"provider":"ollama","error"}].
+//   - GET /v1/embed/models lists Ollama's embedding models only (its
+//     /api/show "capabilities", or "<arch>.pooling_type" in model_info on
+//     an Ollama without capabilities; asked once per digest); a model
+//     /api/show cannot tell about is listed. ADR-086.
+//   - A model pulled again on Ollama with new weights (a new digest in
+//     /api/tags) is served from the cache at most ollama.DefaultDigestTTL
+//     (30 s) longer: the cache key holds the digest (Revisioner).
 package embed
 
 import (
@@ -107,6 +114,16 @@ type Provider interface {
 	Embed(ctx context.Context, model string, texts []string) ([][]float32, error)
 	// Models lists the provider's models. Errors: unavailable/502.
 	Models(ctx context.Context) ([]ModelInfo, error)
+}
+
+// Revisioner is implemented by providers whose models can change behind
+// a name (Ollama: a model pulled again with new weights). Revision names
+// the model's current weights (Ollama's digest), "" when unknown; Embedder
+// keys its cache by it, so vectors of old weights are not served once the
+// provider reports new ones. It must not cost a round trip per call
+// (Ollama's refreshes its digests at most every DigestTTL).
+type Revisioner interface {
+	Revision(ctx context.Context, model string) string
 }
 
 // ModelOwner is implemented by providers that serve a fixed set of models

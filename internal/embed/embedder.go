@@ -145,13 +145,23 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	if model == "" {
 		model = e.cfg.DefaultModel
 	}
+	p := e.route(model)
+	// The cache key names the model's weights when the provider can say
+	// (Ollama's digest): a model pulled again with new weights of the same
+	// length gets new vectors, not the old weights' cached ones (ADR-086).
+	key := model
+	if rv, ok := p.(Revisioner); ok && e.cache != nil {
+		if d := rv.Revision(ctx, model); d != "" {
+			key = model + "@" + d
+		}
+	}
 	out := make([][]float32, len(texts))
 
 	// cache hits; unique misses keep the first index of each text
 	var missIdx []int
 	var seen map[string]int
 	for i, t := range texts {
-		if v := e.cache.Get(model, t); v != nil {
+		if v := e.cache.Get(key, t); v != nil {
 			out[i] = v
 			continue
 		}
@@ -165,7 +175,6 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 		missIdx = append(missIdx, i)
 	}
 	if len(missIdx) > 0 {
-		p := e.route(model)
 		if err := e.compute(ctx, p, model, texts, missIdx, out); err != nil {
 			if req.Model == "" && errs.KindOf(err) == errs.NotFound {
 				// the client asked for no model: the configured default
@@ -215,7 +224,7 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	// Only a whole, consistent answer is cached: a batch whose vectors
 	// disagree with another batch's is not kept to poison later requests.
 	for _, i := range missIdx {
-		e.cache.Put(model, texts[i], out[i])
+		e.cache.Put(key, texts[i], out[i])
 	}
 	return EmbedResponse{Model: model, Dims: dims, Embeddings: out}, nil
 }

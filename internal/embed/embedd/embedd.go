@@ -21,6 +21,7 @@ package embedd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/builtin"
@@ -31,6 +32,10 @@ import (
 // ollamaDims is the vector size assumed when sizing the cache for Ollama
 // (nomic-embed-text: 768).
 const ollamaDims = 768
+
+// digestTTL is the Ollama provider's DigestTTL (0: ollama.DefaultDigestTTL,
+// 30 s); tests shorten it.
+var digestTTL time.Duration
 
 // New is embedd's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
@@ -60,7 +65,7 @@ func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
 		}
 		providers = []embed.Provider{bi}
 	case "ollama":
-		op, err := ollama.New(ollama.Config{URL: c.ProviderURL})
+		op, err := ollama.New(ollama.Config{URL: c.ProviderURL, DigestTTL: digestTTL})
 		if err != nil {
 			return nil, err
 		}

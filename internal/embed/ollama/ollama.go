@@ -53,7 +53,21 @@ type Config struct {
 	// negative for none.
 	Retries   int
 	RetryWait time.Duration // default DefaultRetryWait
+	// DigestTTL is how long the digests of /api/tags are trusted before
+	// Revision asks again (default DefaultDigestTTL): a model pulled
+	// again with new weights serves vectors of its old weights from
+	// Embedder's cache at most this long.
+	DigestTTL time.Duration
 }
+
+// DefaultDigestTTL bounds how long a re-pulled model's old vectors may
+// still come from the cache (ADR-086): one GET /api/tags per this period
+// at most, on the first embed request after it, never one per request.
+const DefaultDigestTTL = 30 * time.Second
+
+// tagsTimeout bounds the GET /api/tags that Revision makes on an embed
+// request's path.
+const tagsTimeout = 2 * time.Second
 
 // Defaults of Config's retries: 3 tries over about 0.75 s, as OpenAI's
 // SDKs retry a 5xx twice.
@@ -72,6 +86,16 @@ type Provider struct {
 	retryWait time.Duration
 	mu        sync.Mutex
 	dims      map[string]int // model -> dims seen in its last answer
+	// digests: canonical model name -> digest from the last /api/tags
+	// (at tagsAt); refresh serialises the refreshes Revision makes.
+	digestTTL time.Duration
+	digests   map[string]string
+	tagsAt    time.Time
+	refresh   sync.Mutex
+	// kinds: digest -> what /api/show said of that model (a digest names
+	// fixed content, so its answer never goes stale; pruned to the
+	// digests of the last listing).
+	kinds map[string]modelKind
 }
 
 var _ embed.Provider = (*Provider)(nil)
@@ -95,6 +119,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.RetryWait <= 0 {
 		cfg.RetryWait = DefaultRetryWait
 	}
+	if cfg.DigestTTL <= 0 {
+		cfg.DigestTTL = DefaultDigestTTL
+	}
 	hc := &http.Client{Timeout: cfg.Timeout, CheckRedirect: keepMethod}
 	return &Provider{
 		url:       strings.TrimRight(u.String(), "/"),
@@ -103,6 +130,9 @@ func New(cfg Config) (*Provider, error) {
 		retries:   cfg.Retries,
 		retryWait: cfg.RetryWait,
 		dims:      map[string]int{},
+		digestTTL: cfg.DigestTTL,
+		digests:   map[string]string{},
+		kinds:     map[string]modelKind{},
 	}, nil
 }
 
@@ -228,24 +258,224 @@ func (p *Provider) embedOnce(ctx context.Context, model string, body []byte, n i
 // 20,000 floats as Ollama writes them) and 1 MiB besides.
 func maxAnswerBytes(n int) int64 { return 1<<20 + int64(n)<<19 }
 
-// Models implements embed.Provider via /api/tags. Dims is known for models
-// already used by this process, else 0.
+// Models implements embed.Provider: the embedding models of /api/tags
+// (ADR-086). Ollama's listing does not say which models embed, so each
+// model is asked about once per digest with POST /api/show (at most
+// showParallel at a time; the answer is kept by digest, which names fixed
+// content): its "capabilities" hold "embedding" (current Ollama); without
+// that field (older Ollama) a model whose model_info has
+// "<arch>.pooling_type" embeds — the test Ollama itself makes. Chat models
+// are left out; a model /api/show cannot tell about (an error, no
+// model_info) is listed rather than hidden. Dims is known for models used
+// by this process, else the model's "<arch>.embedding_length".
 func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 	resp, err := p.client.List(ctx)
 	if err != nil {
 		return nil, p.wrap(ctx, "", err)
 	}
+	p.setDigests(resp.Models)
+	kinds := make([]modelKind, len(resp.Models))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, showParallel)
+	for i, m := range resp.Models {
+		p.mu.Lock()
+		k, ok := p.kinds[m.Digest]
+		p.mu.Unlock()
+		if ok {
+			kinds[i] = k
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			k, err := p.show(ctx, m.Name)
+			if err != nil {
+				kinds[i] = modelKind{embeds: unknown}
+				return
+			}
+			kinds[i] = k
+			if m.Digest != "" {
+				p.mu.Lock()
+				p.kinds[m.Digest] = k
+				p.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]embed.ModelInfo, 0, len(resp.Models))
-	for _, m := range resp.Models {
+	for i, m := range resp.Models {
+		if kinds[i].embeds == no {
+			continue
+		}
 		d := p.dims[m.Name]
 		if d == 0 {
 			d = p.dims[strings.TrimSuffix(m.Name, ":latest")]
 		}
+		if d == 0 {
+			d = kinds[i].dims
+		}
 		out = append(out, embed.ModelInfo{Name: m.Name, Provider: p.Name(), Dims: d})
 	}
 	return out, nil
+}
+
+// showParallel bounds the /api/show requests of one listing.
+const showParallel = 4
+
+// maxShowBytes bounds an /api/show answer (its tensor list grows with the
+// model: a few hundred KiB for the largest).
+const maxShowBytes = 16 << 20
+
+type tri int8
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
+
+// modelKind is what /api/show says of a model: whether it embeds, and its
+// embedding length (0 unknown).
+type modelKind struct {
+	embeds tri
+	dims   int
+}
+
+// show asks Ollama's POST /api/show about model.
+func (p *Provider) show(ctx context.Context, model string) (modelKind, error) {
+	body, _ := json.Marshal(map[string]string{"model": model})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/api/show", bytes.NewReader(body))
+	if err != nil {
+		return modelKind{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.hc.Do(req)
+	if err != nil {
+		return modelKind{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return modelKind{}, fmt.Errorf("/api/show %s: HTTP %d", model, resp.StatusCode)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxShowBytes+1))
+	if err != nil {
+		return modelKind{}, err
+	}
+	if len(raw) > maxShowBytes {
+		return modelKind{}, fmt.Errorf("/api/show %s: answer over %d bytes", model, maxShowBytes)
+	}
+	return classify(raw)
+}
+
+// classify reads an /api/show answer: capabilities when present (current
+// Ollama), else model_info's pooling_type (Ollama's own test: a GGUF with
+// pooling_type is an embedding model), else unknown.
+func classify(raw []byte) (modelKind, error) {
+	var a struct {
+		Capabilities []string                   `json:"capabilities"`
+		ModelInfo    map[string]json.RawMessage `json:"model_info"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return modelKind{}, err
+	}
+	var k modelKind
+	var arch string
+	_ = json.Unmarshal(a.ModelInfo["general.architecture"], &arch)
+	if arch != "" {
+		var d float64
+		if json.Unmarshal(a.ModelInfo[arch+".embedding_length"], &d) == nil && d > 0 && d < 1<<20 && d == float64(int(d)) {
+			k.dims = int(d)
+		}
+	}
+	switch {
+	case len(a.Capabilities) > 0:
+		k.embeds = no
+		for _, c := range a.Capabilities {
+			if c == "embedding" {
+				k.embeds = yes
+			}
+		}
+	case arch != "":
+		k.embeds = no
+		if _, ok := a.ModelInfo[arch+".pooling_type"]; ok {
+			k.embeds = yes
+		}
+	}
+	return k, nil
+}
+
+// Revision implements embed.Revisioner: the digest /api/tags gives model,
+// "" when it does not list it. The listing is trusted for DigestTTL; the
+// first call after that asks again (one GET /api/tags, bounded by
+// tagsTimeout, shared by the calls that arrive meanwhile). When the
+// listing fails, the digests known are kept for another DigestTTL.
+func (p *Provider) Revision(ctx context.Context, model string) string {
+	key := canonical(model)
+	p.mu.Lock()
+	d, fresh := p.digests[key], !p.tagsAt.IsZero() && time.Since(p.tagsAt) < p.digestTTL
+	p.mu.Unlock()
+	if fresh {
+		return d
+	}
+	p.refresh.Lock()
+	defer p.refresh.Unlock()
+	p.mu.Lock()
+	d, fresh = p.digests[key], !p.tagsAt.IsZero() && time.Since(p.tagsAt) < p.digestTTL
+	p.mu.Unlock()
+	if fresh {
+		return d
+	}
+	tctx, cancel := context.WithTimeout(ctx, tagsTimeout)
+	resp, err := p.client.List(tctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			p.mu.Lock()
+			p.tagsAt = time.Now()
+			p.mu.Unlock()
+		}
+		return d
+	}
+	p.setDigests(resp.Models)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.digests[key]
+}
+
+// setDigests records a listing's digests (and forgets /api/show answers of
+// digests no longer listed).
+func (p *Provider) setDigests(ms []api.ListModelResponse) {
+	digests := make(map[string]string, len(ms))
+	live := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		digests[canonical(m.Name)] = m.Digest
+		live[m.Digest] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.digests, p.tagsAt = digests, time.Now()
+	for d := range p.kinds {
+		if !live[d] {
+			delete(p.kinds, d)
+		}
+	}
+}
+
+// canonical is the name /api/tags lists a model under: lower case, without
+// Ollama's default registry and namespace, with the default tag.
+func canonical(name string) string {
+	name = strings.ToLower(name)
+	name = strings.TrimPrefix(name, "registry.ollama.ai/")
+	name = strings.TrimPrefix(name, "library/")
+	if i := strings.LastIndexByte(name, '/'); !strings.Contains(name[i+1:], ":") {
+		name += ":latest"
+	}
+	return name
 }
 
 // wrap maps a client error to an *errs.Error naming provider, URL and model.

@@ -3,6 +3,7 @@ package ollama_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -280,5 +281,53 @@ func TestModelsWithHungOllama(t *testing.T) {
 	}
 	if !hasBuiltin {
 		t.Fatalf("builtin not listed: %+v", ms)
+	}
+}
+
+// TestShowWireFormat checks the fake's POST /api/show against Ollama's own
+// api.ShowResponse (the round trip through it is identity, as gin's
+// c.JSON writes it), its 404, and that the official client reads it.
+func TestShowWireFormat(t *testing.T) {
+	s := ollamatest.New(ollamatest.Model{Name: model, Dims: 768}, ollamatest.Model{Name: "llama3.1:8b", Dims: 4096, Chat: true})
+	t.Cleanup(s.Close)
+	show := func(body string) (int, string, []byte) {
+		resp, err := http.Post(s.URL+"/api/show", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	}
+	for _, tc := range []struct {
+		name string
+		caps []string
+	}{{model, []string{"embedding"}}, {"llama3.1:8b", []string{"completion", "tools"}}} {
+		code, ct, got := show(`{"model":"` + tc.name + `"}`)
+		var sr api.ShowResponse
+		if err := json.Unmarshal(got, &sr); err != nil || code != 200 || ct != "application/json; charset=utf-8" {
+			t.Fatalf("show %s: %d %q %v %s", tc.name, code, ct, err, got)
+		}
+		if want, _ := json.Marshal(sr); string(got) != string(want) {
+			t.Errorf("show %s:\n got %s\nwant %s", tc.name, got, want)
+		}
+		if fmt.Sprint(sr.Capabilities) != fmt.Sprint(tc.caps) {
+			t.Errorf("show %s: capabilities %v", tc.name, sr.Capabilities)
+		}
+	}
+	s.SetLegacy(true)
+	if _, _, got := show(`{"model":"` + model + `"}`); strings.Contains(string(got), "capabilities") || !strings.Contains(string(got), `"nomic-bert-moe.pooling_type":1`) {
+		t.Errorf("legacy show: %s", got)
+	}
+	if code, _, got := show(`{"model":"nope"}`); code != 404 || string(got) != `{"error":"model 'nope' not found"}` {
+		t.Errorf("show missing: %d %s", code, got)
+	}
+	if code, _, got := show(`{}`); code != 400 || string(got) != `{"error":"model is required"}` {
+		t.Errorf("show without model: %d %s", code, got)
+	}
+	u, _ := url.Parse(s.URL)
+	c := api.NewClient(u, &http.Client{Timeout: 5 * time.Second})
+	if sr, err := c.Show(context.Background(), &api.ShowRequest{Model: model}); err != nil || sr.Details.Family != "nomic-bert-moe" {
+		t.Fatalf("client show: %v", err)
 	}
 }

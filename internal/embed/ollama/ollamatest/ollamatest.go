@@ -1,5 +1,6 @@
 // Package ollamatest is a fake Ollama server for tests: it speaks Ollama's
-// real wire format for POST /api/embed, GET /api/tags and GET / (the
+// real wire format for POST /api/embed, GET /api/tags, POST /api/show and
+// GET / (the
 // responses are byte-identical to what Ollama's gin handlers write for the
 // same values: encoding/json of the same field order, Content-Type
 // "application/json; charset=utf-8", `{"error":"model \"x\" not found, try pulling it first"}`
@@ -27,7 +28,15 @@ import (
 type Model struct {
 	Name   string // as pulled, e.g. "nomic-embed-text-v2-moe" (listed with ":latest")
 	Dims   int
-	Family string // details.family, default "nomic-bert-moe"
+	Family string // details.family, default "nomic-bert-moe" ("llama" for a Chat model)
+	// Revision names the weights: a model pulled again with new weights
+	// has another Revision, hence another digest in /api/tags and other
+	// vectors ("" is the first weights; Vector's vectors).
+	Revision string
+	// Chat makes it a generative model: /api/show answers the
+	// capabilities ["completion","tools"] and no pooling_type (Ollama
+	// still embeds with it, as it does with llama models).
+	Chat bool
 }
 
 // Call records one /api/embed request.
@@ -46,6 +55,10 @@ type Server struct {
 	delay  time.Duration
 	fail   int // status to answer every /api/embed with, 0 = normal
 	answer func(model string, inputs []string) (int, []byte)
+	// legacy: /api/show without "capabilities" (Ollama before the field)
+	legacy bool
+	tagsN  int // GET /api/tags requests so far
+	shows  []string
 }
 
 // New starts a fake Ollama serving models on a loopback port. Close it
@@ -58,6 +71,7 @@ func New(models ...Model) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/embed", s.embed)
 	mux.HandleFunc("GET /api/tags", s.tags)
+	mux.HandleFunc("POST /api/show", s.show)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "Ollama is running")
@@ -70,6 +84,9 @@ func New(models ...Model) *Server {
 func (s *Server) AddModel(m Model) {
 	if m.Family == "" {
 		m.Family = "nomic-bert-moe"
+		if m.Chat {
+			m.Family = "llama"
+		}
 	}
 	s.mu.Lock()
 	s.models[canonical(m.Name)] = m
@@ -99,6 +116,44 @@ func Answer(model string, embeddings [][]float32) []byte {
 	b, _ := json.Marshal(embedResponse{Model: model, Embeddings: embeddings, TotalDuration: TotalDuration, LoadDuration: LoadDuration})
 	return b
 }
+
+// SetLegacy makes /api/show answer as an Ollama from before its
+// "capabilities" field: the rest of the answer (model_info with the
+// GGUF keys) is the same.
+func (s *Server) SetLegacy(on bool) { s.mu.Lock(); s.legacy = on; s.mu.Unlock() }
+
+// TagsCalls is the number of GET /api/tags requests so far.
+func (s *Server) TagsCalls() int { s.mu.Lock(); defer s.mu.Unlock(); return s.tagsN }
+
+// Shows returns the models named by the POST /api/show requests so far.
+func (s *Server) Shows() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.shows...)
+}
+
+// Digest is the digest /api/tags lists for m (sha256 of its name and
+// revision).
+func Digest(m Model) string {
+	sum := sha256.Sum256([]byte(canonical(m.Name) + "\x00" + m.Revision))
+	if m.Revision == "" {
+		sum = sha256.Sum256([]byte(canonical(m.Name)))
+	}
+	return fmt.Sprintf("%x", sum)
+}
+
+// seed is what m's vectors derive from: its canonical name, and its
+// revision when it has one.
+func seed(m Model) string {
+	if m.Revision == "" {
+		return canonical(m.Name)
+	}
+	return canonical(m.Name) + "@" + m.Revision
+}
+
+// VectorOf is the fake's embedding of text under m (its name, revision
+// and dims).
+func VectorOf(m Model, text string) []float32 { return Vector(seed(m), text, m.Dims) }
 
 // Calls returns the /api/embed requests so far.
 func (s *Server) Calls() []Call {
@@ -262,7 +317,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 	resp := embedResponse{Model: req.Model, Embeddings: make([][]float32, len(input)),
 		TotalDuration: TotalDuration, LoadDuration: LoadDuration}
 	for i, t := range input {
-		resp.Embeddings[i] = Vector(canonical(req.Model), t, m.Dims)
+		resp.Embeddings[i] = Vector(seed(m), t, m.Dims)
 		resp.PromptEvalCount += len(strings.Fields(t)) + 2
 	}
 	writeJSON(w, 200, resp)
@@ -270,12 +325,12 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	s.tagsN++
 	resp := listResponse{Models: []listModel{}}
 	for name, m := range s.models {
-		sum := sha256.Sum256([]byte(name))
 		resp.Models = append(resp.Models, listModel{
 			Name: name, Model: name, ModifiedAt: ModifiedAt, Size: int64(m.Dims) * 1 << 20,
-			Digest: fmt.Sprintf("%x", sum),
+			Digest: Digest(m),
 			Details: modelDetails{Format: "gguf", Family: m.Family, Families: []string{m.Family},
 				ParameterSize: "475M", QuantizationLevel: "F16"},
 		})
@@ -293,4 +348,104 @@ func sortByName(ms []listModel) {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}
+}
+
+// showResponse has the field order of ollama's api.ShowResponse (v0.17).
+type showResponse struct {
+	License      string         `json:"license,omitempty"`
+	Modelfile    string         `json:"modelfile,omitempty"`
+	Parameters   string         `json:"parameters,omitempty"`
+	Template     string         `json:"template,omitempty"`
+	System       string         `json:"system,omitempty"`
+	Renderer     string         `json:"renderer,omitempty"`
+	Parser       string         `json:"parser,omitempty"`
+	Details      modelDetails   `json:"details,omitempty"`
+	Messages     []any          `json:"messages,omitempty"`
+	RemoteModel  string         `json:"remote_model,omitempty"`
+	RemoteHost   string         `json:"remote_host,omitempty"`
+	ModelInfo    map[string]any `json:"model_info"`
+	ProjectorInf map[string]any `json:"projector_info,omitempty"`
+	Tensors      []tensor       `json:"tensors,omitempty"`
+	Capabilities []string       `json:"capabilities,omitempty"`
+	ModifiedAt   time.Time      `json:"modified_at,omitempty"`
+	Requires     string         `json:"requires,omitempty"`
+}
+
+type tensor struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Shape []uint64 `json:"shape"`
+}
+
+// show is Ollama's ShowHandler (server/routes.go, v0.17): model_info holds
+// the GGUF keys (general.name and the chat template removed, arrays cut to
+// null without "verbose"), an embedding model has "<arch>.pooling_type"
+// (what Ollama's Capabilities() reads), capabilities are "embedding" or
+// "completion" (+ "tools" when the template takes tools).
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model string `json:"model"`
+		Name  string `json:"name"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if len(body) == 0 {
+		writeErr(w, 400, "missing request body")
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeErr(w, 400, err.Error())
+		return
+	}
+	if req.Model == "" {
+		req.Model = req.Name
+	}
+	if req.Model == "" {
+		writeErr(w, 400, "model is required")
+		return
+	}
+	s.mu.Lock()
+	m, ok := s.models[canonical(req.Model)]
+	legacy := s.legacy
+	s.shows = append(s.shows, req.Model)
+	s.mu.Unlock()
+	if !ok {
+		writeErr(w, 404, fmt.Sprintf("model '%s' not found", req.Model))
+		return
+	}
+	arch := m.Family
+	info := map[string]any{
+		"general.architecture":         arch,
+		"general.file_type":            1,
+		"general.parameter_count":      475_288_320,
+		"general.quantization_version": 2,
+		arch + ".block_count":          12,
+		arch + ".context_length":       2048,
+		arch + ".embedding_length":     m.Dims,
+		"tokenizer.ggml.model":         "t5",
+		"tokenizer.ggml.tokens":        nil,
+	}
+	resp := showResponse{
+		Modelfile: "# Modelfile generated by \"ollama show\"\n# To build a new Modelfile based on this, replace FROM with:\n# FROM " +
+			canonical(m.Name) + "\n\nFROM /root/.ollama/models/blobs/sha256-" + Digest(m) + "\nTEMPLATE {{ .Prompt }}\n",
+		Template:   "{{ .Prompt }}",
+		Details:    modelDetails{Format: "gguf", Family: m.Family, Families: []string{m.Family}, ParameterSize: "475M", QuantizationLevel: "F16"},
+		ModelInfo:  info,
+		Tensors:    []tensor{{Name: "token_embd.weight", Type: "F16", Shape: []uint64{uint64(m.Dims), 250048}}},
+		ModifiedAt: ModifiedAt,
+	}
+	if m.Chat {
+		info["general.parameter_count"] = 8_030_261_248
+		info[arch+".attention.head_count"] = 32
+		resp.Parameters = "stop                           \"<|eot_id|>\""
+		resp.Template = "{{- if .Tools }}{{ .Tools }}{{ end }}{{ .Prompt }}"
+		resp.Details.ParameterSize, resp.Details.QuantizationLevel = "8.0B", "Q4_K_M"
+		resp.Capabilities = []string{"completion", "tools"}
+	} else {
+		info[arch+".pooling_type"] = 1
+		resp.Capabilities = []string{"embedding"}
+	}
+	if legacy {
+		resp.Capabilities = nil
+	}
+	writeJSON(w, 200, resp)
 }
