@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/testutil/tmpfs"
 )
 
@@ -39,7 +40,7 @@ func TestUploadOntoFullDisk(t *testing.T) {
 	}
 	var left []string
 	filepath.WalkDir(tmp, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && d.Name() != shared.DirLockName {
 			left = append(left, p)
 		}
 		return nil

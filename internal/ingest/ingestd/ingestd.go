@@ -114,7 +114,11 @@ func NewServer(opts Options) (*Server, error) {
 	// run left, which would be a live peer's spool files.
 	lock, err := shared.LockDir(opts.TempDir)
 	if err != nil {
-		return nil, errs.E("ingestd", errs.Unavailable, "[ingestd].temp_dir", err)
+		kind := errs.Internal
+		if errors.Is(err, shared.ErrLocked) {
+			kind = errs.Unavailable
+		}
+		return nil, errs.E("ingestd", kind, "[ingestd].temp_dir", err)
 	}
 	// Leftovers of a crashed ingestd.
 	if des, err := os.ReadDir(opts.TempDir); err == nil {
