@@ -22,6 +22,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -103,6 +104,14 @@ type Server struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
+
+	// locks are CacheDir's and TempDir's (shared.LockDir), taken by
+	// NewServer before the cache sweeps its partial downloads and held
+	// until Close: a second queryd on the same directories removed the
+	// first one's downloads in progress, could evict the files its
+	// queries had pinned (each keeps its own LRU of the same files), and
+	// spilled into the same DuckDB temp directory.
+	dirLocks []*shared.DirLock
 }
 
 type view struct {
@@ -133,8 +142,12 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
 	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
+	if err := s.lockDirs(); err != nil {
+		return nil, err
+	}
 	cache, err := pcache.Open(opts.CacheDir, opts.CacheMaxBytes)
 	if err != nil {
+		s.unlockDirs()
 		return nil, err
 	}
 	s.cache = cache
@@ -155,14 +168,48 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		AllowedDirs: allowed, MaxConns: opts.MaxConcurrent,
 	})
 	if err != nil {
+		s.unlockDirs()
 		return nil, err
 	}
 	s.eng = eng
 	return s, nil
 }
 
-// Close releases DuckDB.
-func (s *Server) Close() error { return s.eng.Close() }
+// lockDirs takes the locks of CacheDir and TempDir (one process per
+// directory, ADR-080). Errors: Unavailable naming the holder's pid;
+// Internal.
+func (s *Server) lockDirs() error {
+	for _, d := range []struct{ what, dir string }{{"[queryd].cache_dir", s.opts.CacheDir}, {"queryd temp dir", s.opts.TempDir}} {
+		if d.dir == "" || (len(s.dirLocks) > 0 && filepath.Clean(d.dir) == filepath.Clean(s.opts.CacheDir)) {
+			continue
+		}
+		l, err := shared.LockDir(d.dir)
+		if err != nil {
+			s.unlockDirs()
+			kind := errs.Internal
+			if errors.Is(err, shared.ErrLocked) {
+				kind = errs.Unavailable
+			}
+			return errs.E("queryd", kind, d.what, err)
+		}
+		s.dirLocks = append(s.dirLocks, l)
+	}
+	return nil
+}
+
+func (s *Server) unlockDirs() {
+	for _, l := range s.dirLocks {
+		l.Unlock()
+	}
+	s.dirLocks = nil
+}
+
+// Close releases DuckDB, then the directories' locks.
+func (s *Server) Close() error {
+	err := s.eng.Close()
+	s.unlockDirs()
+	return err
+}
 
 // Cache exposes the Parquet cache (stats in tests and benchmarks).
 func (s *Server) Cache() *pcache.Cache { return s.cache }
