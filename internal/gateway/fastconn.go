@@ -24,6 +24,8 @@ type fconn struct {
 	f        *fastServer
 	nc       net.Conn
 	rr       *rawReader // c.br's source (through Read): the socket
+	w        io.Writer  // c.bw's sink (through Write): the socket
+	sent     int64      // bytes written to the client socket, ever
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	remote   string // RemoteAddr, as net/http's r.RemoteAddr
@@ -79,9 +81,18 @@ func newFconn(f *fastServer, nc net.Conn) *fconn {
 	c.br = brPool.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bwPool.Get().(*bufio.Writer)
-	c.bw.Reset(newRawWriter(nc))
+	c.w = newRawWriter(nc)
+	c.bw.Reset(c)
 	c.rr = newRawReader(nc)
 	return c
+}
+
+// Write feeds the socket from c.bw and counts what reached it: relay
+// tells by the count whether any byte of an answer left the gateway.
+func (c *fconn) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.sent += int64(n)
+	return n, err
 }
 
 // Read feeds c.br: first a byte the watcher took, then the socket.
@@ -380,18 +391,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		c.clearUp()
 		uc.c.Close()
 		if c.aborted.Load() {
-			if c.timedOut.Load() && !c.wroteHeader {
-				// The request's time ran out before the daemon answered: 504
-				// with the error body (the net/http path answers the same).
-				ri.Status = writeErrorBody(c, errTimedOut(p), ri.ReqID, nil)
-				return false
-			}
-			if !c.wroteHeader {
-				// The client hung up before the answer: logged and counted as
-				// 499, as on the net/http path (was status 0, "other").
-				ri.Status = errs.StatusClientClosed
-			}
-			return false
+			return c.noAnswer(p, rerr, ri)
 		}
 		if werr != nil {
 			err = werr
@@ -406,6 +406,26 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		return c.badGateway(p, err, ri)
 	}
+}
+
+// noAnswer answers a request whose daemon gave no usable answer, when no
+// byte of one has reached the client: the request's time ran out (504),
+// the client went away (499, nothing to write), or the daemon failed
+// (502) — each with DESIGN.md's error body, as on the net/http path.
+func (c *fconn) noAnswer(p *proxy, err error, ri *shared.RequestInfo) bool {
+	if c.aborted.Load() {
+		if c.timedOut.Load() {
+			// The request's time ran out before the daemon answered: 504
+			// with the error body (the net/http path answers the same).
+			ri.Status = writeErrorBody(c, errTimedOut(p), ri.ReqID, nil)
+			return false
+		}
+		// The client hung up before the answer: logged and counted as
+		// 499, as on the net/http path (was status 0, "other").
+		ri.Status = errs.StatusClientClosed
+		return false
+	}
+	return c.badGateway(p, err, ri)
 }
 
 func (c *fconn) badGateway(p *proxy, err error, ri *shared.RequestInfo) bool {
@@ -565,6 +585,7 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	req, resp := &c.req, &c.resp
 	raw := resp.raw
 	ri.Status = resp.status
+	sent := c.sent // c.bw is empty here: every answer before was flushed
 	noBody := req.method == http.MethodHead || resp.status == 204 || resp.status == 304 || resp.status < 200
 	keepClient := !bodyUnread && !req.close && !c.f.shutting.Load()
 	// framing towards the client
@@ -660,6 +681,17 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	}
 	if err != nil {
 		uc.c.Close()
+		if !clientErr && c.sent == sent {
+			// The answer broke (the daemon closed, reset, stalled past the
+			// request timeout, or sent a bad chunk) while all of it was
+			// still in c.bw: the client gets the error answer the net/http
+			// path gives a daemon that fails before its head, not a
+			// connection closed without a byte.
+			c.bw.Reset(c)
+			c.wroteHeader = false
+			ri.Bytes = 0
+			return c.noAnswer(p, err, ri) && keepClient
+		}
 		if !clientErr && !c.aborted.Load() {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
 		}

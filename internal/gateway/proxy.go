@@ -59,27 +59,29 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, _, err := p.up.roundTrip(ctx, r, xff)
 	if err != nil {
-		// Always answer: returning without a write makes net/http send an
-		// empty 200. A client that half-closed after a short body still
-		// reads the 400; one that is gone never sees what is written.
-		var be *bodyError
-		if errors.As(err, &be) {
-			errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
-			return
-		}
-		switch ctx.Err() {
-		case context.DeadlineExceeded:
-			errs.WriteHTTP(w, r, nil, errTimedOut(p))
-			return
-		case context.Canceled:
-			errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
-			return
-		}
-		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-		errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host))
+		p.noAnswer(w, r, err)
 		return
 	}
 	defer resp.Body.Close()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	// The body's first bytes before the head: an answer whose body breaks
+	// before any of it came (the daemon closed or reset after its head, a
+	// bad first chunk, the request timeout) is the error answer of a
+	// daemon that failed before its head — net/http sends nothing before
+	// the first body bytes are written and flushed either way, so the
+	// client waits no longer for the head. It was the head, then a cut.
+	var first int
+	var firstErr error
+	if r.Method != http.MethodHead && resp.Body != http.NoBody {
+		for first == 0 && firstErr == nil {
+			first, firstErr = resp.Body.Read(*bp)
+		}
+		if first == 0 && firstErr != io.EOF {
+			p.noAnswer(w, r, firstErr)
+			return
+		}
+	}
 	h := w.Header()
 	reqID := h.Get(errs.RequestIDHeader)
 	var connTokens []string
@@ -109,10 +111,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
 	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if err := copyBody(w, resp.Body, *bp, stream); err != nil {
+	if err := copyBody(w, resp.Body, *bp, first, firstErr, stream); err != nil {
 		if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
 		}
@@ -122,6 +122,30 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range resp.Trailer {
 		h[k] = v
 	}
+}
+
+// noAnswer answers a request that got no usable answer from its daemon,
+// before anything was written to the client.
+func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	// Always answer: returning without a write makes net/http send an
+	// empty 200. A client that half-closed after a short body still
+	// reads the 400; one that is gone never sees what is written.
+	var be *bodyError
+	if errors.As(err, &be) {
+		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
+		return
+	}
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		errs.WriteHTTP(w, r, nil, errTimedOut(p))
+		return
+	case context.Canceled:
+		errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
+		return
+	}
+	p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
+	errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host))
 }
 
 // abortAnswer ends the client's connection in the middle of an answer
@@ -139,15 +163,22 @@ func abortAnswer(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// copyBody copies src to w; when stream is set it flushes after every read
-// so SSE events and chunked answers reach the client as they are produced.
-func copyBody(w http.ResponseWriter, src io.Reader, buf []byte, stream bool) error {
+// copyBody copies src to w, after the first bytes already read into buf
+// (and the error that read returned);
+// when stream is set it flushes after every read so SSE events and
+// chunked answers reach the client as they are produced.
+func copyBody(w http.ResponseWriter, src io.Reader, buf []byte, first int, firstErr error, stream bool) error {
 	var flusher http.Flusher
 	if stream {
 		flusher, _ = w.(http.Flusher)
 	}
 	for {
-		n, rerr := src.Read(buf)
+		n, rerr := first, firstErr
+		if first > 0 {
+			first, firstErr = 0, nil
+		} else {
+			n, rerr = src.Read(buf)
+		}
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
