@@ -84,8 +84,8 @@ func FuzzEncoders(f *testing.F) {
 				continue // the usage chunk
 			}
 			d := raw.Choices[0].Delta
-			if _, ok := d["reasoning"]; ok {
-				t.Fatalf("reasoning under another name: %s", ev)
+			if string(d["reasoning"]) != string(d["reasoning_content"]) {
+				t.Fatalf("reasoning and reasoning_content differ (ADR-086: both names, the same text): %s", ev)
 			}
 			if (i == 0) != (string(d["role"]) == `"assistant"`) {
 				t.Fatalf("event %d role: %s", i, ev)

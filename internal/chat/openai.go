@@ -71,7 +71,8 @@ type CompletionMessage struct {
 	NullContent bool   `json:"-"`
 	Name        string `json:"name,omitempty"`
 	// ReasoningContent is the reasoning of an answer (LiteLLM's and
-	// DeepSeek's field; chatd writes it). Reasoning and ReasoningDetails are
+	// DeepSeek's field) and Reasoning the same text under OpenRouter's and
+	// Ollama's name: chatd writes both (ADR-086). ReasoningDetails is
 	// OpenRouter's (read from upstreams and from a client's history only).
 	ReasoningContent string          `json:"reasoning_content,omitempty"`
 	Reasoning        string          `json:"reasoning,omitempty"`
@@ -388,9 +389,10 @@ type Delta struct {
 	Role        string  `json:"role,omitempty"`
 	Content     *string `json:"content,omitempty"`
 	NullContent bool    `json:"-"`
-	// ReasoningContent is the next piece of reasoning (what chatd writes,
-	// LiteLLM's field); Reasoning and ReasoningDetails are OpenRouter's,
-	// read from upstreams (PickReasoning).
+	// ReasoningContent (LiteLLM's field) and Reasoning (OpenRouter's,
+	// Ollama's) are the next piece of reasoning: chatd writes both with
+	// the same text (ADR-086); from upstreams the first one set is read
+	// (PickReasoning), as is ReasoningDetails, OpenRouter's.
 	ReasoningContent *string              `json:"reasoning_content,omitempty"`
 	Reasoning        *string              `json:"reasoning,omitempty"`
 	ReasoningDetails json.RawMessage      `json:"reasoning_details,omitempty"`

@@ -316,8 +316,12 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 			d.Content = new(string)
 		}
 		if r.Message.Thinking != "" {
+			// Both names (ADR-086): reasoning_content is LiteLLM's,
+			// DeepSeek's and vLLM's; reasoning is OpenRouter's and Ollama's
+			// OpenAI API's. A client reads the one it knows; one that
+			// knows both (PickReasoning) takes it once.
 			thinking := r.Message.Thinking
-			d.ReasoningContent = &thinking
+			d.ReasoningContent, d.Reasoning = &thinking, &thinking
 		}
 		if !e.sentRole {
 			d.Role, e.sentRole = RoleAssistant, true
@@ -390,7 +394,7 @@ func toCompletion(r Response) Completion {
 	msg := CompletionMessage{Role: RoleAssistant, Content: Content(r.Message.Content), ToolCalls: MarshalToolCalls(r.Message.ToolCalls)}
 	// OpenAI: content is null in an answer of tool calls only.
 	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
-	msg.ReasoningContent = r.Message.Thinking
+	msg.ReasoningContent, msg.Reasoning = r.Message.Thinking, r.Message.Thinking // both names, as in a stream
 	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
 		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }

@@ -54,8 +54,9 @@ const wantThinking, wantContent = "Let me think.", "Hi!"
 // TestReasoningEveryProvider: reasoning a thinking model streams (Ollama's
 // message.thinking lines, OpenRouter's delta.reasoning with
 // reasoning_details, Kimi's delta.reasoning_content) comes through every
-// route, streamed and not, apart from the content: reasoning_content on
-// the OpenAI route (LiteLLM's field), message.thinking on the native and
+// route, streamed and not, apart from the content: reasoning_content and
+// reasoning on the OpenAI route (LiteLLM's field and OpenRouter's/Ollama's,
+// the same text in both; before ADR-086 only the first), message.thinking on the native and
 // Ollama routes (read here by Ollama's own client). The request's switch
 // (reasoning_effort, reasoning, think) reaches each upstream in its form,
 // and usage counts the reasoning tokens.
@@ -78,25 +79,33 @@ func TestReasoningEveryProvider(t *testing.T) {
 				t.Fatalf("%d done=%v %v", resp.StatusCode, done, evs)
 			}
 			content, cs := chunks(t, evs)
-			var reasoning strings.Builder
+			var reasoning, orReasoning strings.Builder
 			var usage *chat.Usage
 			for i, c := range cs {
 				for _, ch := range c.Choices {
 					if ch.Delta.ReasoningContent != nil {
 						reasoning.WriteString(*ch.Delta.ReasoningContent)
 					}
+					// OpenRouter's and Ollama's name, the same text (ADR-086)
+					if ch.Delta.Reasoning != nil {
+						orReasoning.WriteString(*ch.Delta.Reasoning)
+					}
+					if (ch.Delta.Reasoning == nil) != (ch.Delta.ReasoningContent == nil) {
+						t.Fatalf("reasoning under one name only: %s", evs[i].data)
+					}
 				}
 				if c.Usage != nil {
 					usage = c.Usage
 				}
-				if strings.Contains(evs[i].data, `"reasoning":`) || strings.Contains(evs[i].data, `"thinking"`) {
-					t.Fatalf("a field other than reasoning_content: %s", evs[i].data)
+				if strings.Contains(evs[i].data, `"thinking"`) {
+					t.Fatalf("Ollama's field on the OpenAI route: %s", evs[i].data)
 				}
 			}
-			if reasoning.String() != wantThinking || content != wantContent {
-				t.Fatalf("reasoning %q content %q: %v", reasoning.String(), content, evs)
+			if reasoning.String() != wantThinking || orReasoning.String() != wantThinking || content != wantContent {
+				t.Fatalf("reasoning_content %q reasoning %q content %q: %v", reasoning.String(), orReasoning.String(), content, evs)
 			}
-			if !strings.Contains(evs[0].data, `"reasoning_content":"Let me "`) || !strings.Contains(evs[0].data, `"role":"assistant"`) {
+			if !strings.Contains(evs[0].data, `"reasoning_content":"Let me "`) || !strings.Contains(evs[0].data, `"reasoning":"Let me "`) ||
+				!strings.Contains(evs[0].data, `"role":"assistant"`) {
 				t.Fatalf("first event %s: want the role and the first reasoning", evs[0].data)
 			}
 			if usage == nil || usage.CompletionTokens != 4 {
@@ -113,7 +122,7 @@ func TestReasoningEveryProvider(t *testing.T) {
 			json.NewDecoder(resp.Body).Decode(&comp)
 			resp.Body.Close()
 			if resp.StatusCode != 200 || len(comp.Choices) != 1 || comp.Choices[0].Message.ReasoningContent != wantThinking ||
-				string(comp.Choices[0].Message.Content) != wantContent {
+				comp.Choices[0].Message.Reasoning != wantThinking || string(comp.Choices[0].Message.Content) != wantContent {
 				t.Fatalf("%d %+v", resp.StatusCode, comp)
 			}
 
