@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"lakehouse-go/internal/pathway/journal"
@@ -134,6 +135,34 @@ func FuzzSearchCursor(f *testing.F) {
 		c := searchCursor{score: score, id: id}
 		d, ok := parseSearchCursor(c.String())
 		if !ok || d.id != id || d.score != score {
+			t.Fatalf("%+v -> %q -> %+v %v", c, c.String(), d, ok)
+		}
+	})
+}
+
+// FuzzRecentCursor: any after value of order=recent either is refused or
+// decodes to a cursor whose next (String) decodes to the same cursor, and
+// a cursor made from any time and valid id round-trips (ADR-088).
+func FuzzRecentCursor(f *testing.F) {
+	f.Add("2026-01-02T03:04:05.123456789Z/3f0c9a2e-7d1b-4c55-9d7e-0b1f2a3c4d5e", int64(1767323045), int64(123456789), "m1")
+	f.Add("2026-01-02T03:04:05+02:00/x", int64(0), int64(0), "a:b")
+	f.Add("0000-01-01T00:00:00+01:00/x", int64(-62167219200), int64(1), "日本")
+	f.Add("9999-12-31T23:59:59-01:00/x", int64(253402300799), int64(999999999), "id with space")
+	f.Add("x/", int64(1), int64(2), "")
+	f.Fuzz(func(t *testing.T, after string, sec, nsec int64, id string) {
+		if c, ok := parseRecentCursor(after); ok {
+			d, ok := parseRecentCursor(c.String())
+			if !ok || d.id != c.id || !d.t.Equal(c.t) {
+				t.Fatalf("%q -> %+v -> %q -> %+v %v", after, c, c.String(), d, ok)
+			}
+		}
+		tm := time.Unix(sec, nsec).UTC()
+		if id == "" || checkID(id) != "" || tm.Year() < 0 || tm.Year() > 9999 {
+			return
+		}
+		c := recentCursor{t: tm, id: id}
+		d, ok := parseRecentCursor(c.String())
+		if !ok || d.id != id || !d.t.Equal(tm) {
 			t.Fatalf("%+v -> %q -> %+v %v", c, c.String(), d, ok)
 		}
 	})

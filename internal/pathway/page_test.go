@@ -162,7 +162,8 @@ func TestHTTPMemoryPages(t *testing.T) {
 			t.Fatalf("add: %d %.200s", code, body)
 		}
 	}
-	if p := getMemories(t, base+pathway.MemoriesPath+"?user_id=pager"); len(p.Results) != pathway.DefaultLimit || p.Next != nil {
+	// The default order pages too since ADR-088 (TestHTTPRecentPages).
+	if p := getMemories(t, base+pathway.MemoriesPath+"?user_id=pager"); len(p.Results) != pathway.DefaultLimit || p.Next == nil {
 		t.Fatalf("default order: %d results, next %v", len(p.Results), p.Next)
 	}
 

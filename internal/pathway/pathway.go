@@ -407,8 +407,12 @@ func (r *UpdateRequest) Validate() error {
 
 // Orders of GET /v1/pathway/memories (ADR-053).
 const (
-	// OrderRecent (the default): most recently updated first, the first
-	// limit memories only (no cursor: an update moves a memory to the front).
+	// OrderRecent (the default): most recently updated first (ties by
+	// id). Next is "<updated_at>/<id>" of the page's last memory; after it
+	// comes every memory updated earlier (or at the same time with a
+	// greater id), so one neither updated nor deleted while paging is
+	// listed exactly once, and one updated meanwhile moves to the front
+	// (ADR-088).
 	OrderRecent = "recent"
 	// OrderID: ascending memory id, the order to page through a scope with
 	// after/next: a memory's id never changes, so every memory that lives
@@ -420,14 +424,49 @@ const (
 type ListOptions struct {
 	Limit int    // at most this many: <= 0 means DefaultLimit; at most MaxLimit
 	Order string // OrderRecent ("" too) or OrderID
-	// After, with OrderID only, is the previous page's Next (the last id it
-	// held): only memories with a greater id. "" = from the first.
+	// After is the previous page's Next: with OrderID the last id it held
+	// (only memories with a greater id), with OrderRecent "<updated_at>/<id>"
+	// of its last memory. "" = from the first.
 	After string
 }
 
-// ListResponse answers GET /v1/pathway/memories. Next (order=id only) is
-// the value to pass as after for the next page; "" (absent from the JSON)
-// when no more memories follow.
+// MaxListPageBytes bounds a page of GET /v1/pathway/memories and of
+// POST /v1/pathway/search as JSON: a page ends once its memories pass it,
+// after at least one, with Next set (1000 memories of 64 KiB text and
+// 16 KiB metadata were one 80 MB answer). The bound of trace and history
+// pages.
+const MaxListPageBytes = 16 << 20
+
+// recentCursor is a decoded ListOptions.After of OrderRecent: the
+// updated_at and id of the last memory of the previous page.
+type recentCursor struct {
+	t  time.Time
+	id string
+}
+
+func (c recentCursor) String() string { return c.t.UTC().Format(time.RFC3339Nano) + "/" + c.id }
+
+// parseRecentCursor decodes "<RFC 3339 time>/<id>" (ids never hold '/').
+func parseRecentCursor(s string) (recentCursor, bool) {
+	ts, id, ok := strings.Cut(s, "/")
+	if !ok || id == "" || checkID(id) != "" {
+		return recentCursor{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || t.UTC().Year() < 0 || t.UTC().Year() > 9999 { // String could not give it back
+		return recentCursor{}, false
+	}
+	return recentCursor{t: t, id: id}, true
+}
+
+// before reports whether a memory (updated, id) lists after the cursor.
+func (c recentCursor) before(updated time.Time, id string) bool {
+	return updated.Before(c.t) || updated.Equal(c.t) && id > c.id
+}
+
+// ListResponse answers GET /v1/pathway/memories. Next is the value to pass
+// as after for the next page; "" (absent from the JSON) when no more
+// memories follow.
 type ListResponse struct {
 	Results []Memory `json:"results"`
 	Next    string   `json:"next,omitempty"`
@@ -645,10 +684,11 @@ type Service interface {
 	// Errors: Invalid (no id, no messages, bad fields), TooLarge,
 	// Unavailable (state.jsonl cannot be written).
 	Add(ctx context.Context, req AddRequest) (AddResponse, error)
-	// List returns the memories matching scope (at least one id), at most
-	// opts.Limit (0 = 100, max 1000): most recently updated first, or with
-	// OrderID by ascending id from after opts.After, with Next set when
-	// more follow. Errors: Invalid (ids, limit, order, after).
+	// List returns a page of the memories matching scope (at least one
+	// id), at most opts.Limit (0 = 100, max 1000) and MaxListPageBytes:
+	// most recently updated first, or with OrderID by ascending id, after
+	// opts.After, with Next set when more follow.
+	// Errors: Invalid (ids, limit, order, after).
 	List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error)
 	// Get returns one memory. Errors: NotFound (never existed or deleted).
 	Get(ctx context.Context, id string) (Memory, error)

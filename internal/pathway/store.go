@@ -750,8 +750,8 @@ func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListRe
 	p := scope.validate(true)
 	switch opts.Order {
 	case "", OrderRecent:
-		if opts.After != "" {
-			p = append(p, `after: only with order=id (the order that pages)`)
+		if _, ok := parseRecentCursor(opts.After); opts.After != "" && !ok {
+			p = append(p, fmt.Sprintf("after %q: want the previous page's next (<updated_at>/<id>)", opts.After))
 		}
 	case OrderID:
 		if msg := checkID(opts.After); msg != "" {
@@ -767,26 +767,58 @@ func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListRe
 		return ListResponse{}, err
 	}
 	byID := opts.Order == OrderID
+	cur, paged := parseRecentCursor(opts.After)
 	s.mu.RLock()
 	out := []Memory{}
 	s.inScope(scope, func(e *entry) {
-		if !byID || e.m.ID > opts.After {
+		switch {
+		case byID && e.m.ID > opts.After,
+			!byID && (!paged || cur.before(e.m.UpdatedAt, e.m.ID)):
 			out = append(out, e.m)
 		}
 	})
 	s.mu.RUnlock()
-	limit := limitOf(opts.Limit)
 	if byID {
 		slices.SortFunc(out, func(a, b Memory) int { return cmp.Compare(a.ID, b.ID) })
-		if len(out) > limit {
-			return ListResponse{Results: out[:limit], Next: out[limit-1].ID}, nil
-		}
-		return ListResponse{Results: out}, nil
+	} else {
+		slices.SortFunc(out, func(a, b Memory) int {
+			return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.ID, b.ID))
+		})
 	}
-	slices.SortFunc(out, func(a, b Memory) int {
-		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.ID, b.ID))
-	})
-	return ListResponse{Results: out[:min(len(out), limit)]}, nil
+	end := pageEnd(len(out), limitOf(opts.Limit), func(i int) int { return jsonSize(&out[i]) })
+	res := ListResponse{Results: out[:end]}
+	if end < len(out) {
+		last := &out[end-1]
+		if res.Next = last.ID; !byID {
+			res.Next = recentCursor{last.UpdatedAt, last.ID}.String()
+		}
+	}
+	return res, nil
+}
+
+// pageEnd is how many of n ordered items one page holds: at most limit,
+// and it ends once their sizes pass MaxListPageBytes, after at least one.
+func pageEnd(n, limit int, size func(i int) int) int {
+	end, used := 0, 0
+	for end < n && end < limit {
+		sz := size(end)
+		if end > 0 && used+sz > MaxListPageBytes {
+			break
+		}
+		used += sz
+		end++
+	}
+	return end
+}
+
+// jsonSize is v's size in an answer (escapes included: a text of '<'
+// takes six bytes a character).
+func jsonSize(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0
+	}
+	return len(b) + 1
 }
 
 func checkMemoryID(op, id string) error {
@@ -969,10 +1001,10 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	slices.SortFunc(out, func(a, b SearchResult) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
 	})
-	limit := limitOf(req.Limit)
-	if len(out) > limit {
-		last := out[limit-1]
-		return SearchResponse{Results: out[:limit], Next: searchCursor{last.Score, last.ID}.String()}, nil
+	end := pageEnd(len(out), limitOf(req.Limit), func(i int) int { return jsonSize(&out[i]) })
+	if end < len(out) {
+		last := out[end-1]
+		return SearchResponse{Results: out[:end], Next: searchCursor{last.Score, last.ID}.String()}, nil
 	}
 	return SearchResponse{Results: out}, nil
 }
