@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +73,89 @@ func TestAnswerBrokenBeforeClient(t *testing.T) {
 			})
 		})
 	}
+}
+
+// secondDies is a daemon stand-in that answers the first request on each
+// connection and, on a connection's second request, reads it, records it
+// and closes without a byte of answer: a daemon that died while running
+// it. It returns its URL and what it has seen.
+func secondDies(t *testing.T) (string, func() []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, r.Body)
+					mu.Lock()
+					seen = append(seen, r.Method+" "+r.URL.Path)
+					mu.Unlock()
+					if i == 1 {
+						return
+					}
+					io.WriteString(c, okAnswer(r))
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return "http://" + ln.Addr().String(), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// A request the daemon received on a reused connection and then closed
+// without answering is sent again only when running it twice is safe
+// (GET, HEAD, OPTIONS without a body, as net/http's Transport does): a
+// DELETE or a bodiless POST was sent again on a fresh connection and ran
+// twice at the daemon. It is a 502 now; a GET is still retried.
+func TestNoRetryOfUnsafeRequests(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		for _, tc := range []struct {
+			method string
+			retry  bool
+		}{{"DELETE", false}, {"POST", false}, {"PATCH", false}, {"GET", true}} {
+			t.Run(tc.method, func(t *testing.T) {
+				up, seen := secondDies(t)
+				gw, _ := startGatewayWith(t, fast, up, nil)
+				// One client connection: the first request pools the upstream
+				// connection, the second reuses it.
+				raw := "GET /v1/storage/first HTTP/1.1\r\nHost: x\r\n\r\n" +
+					tc.method + " /v1/storage/second HTTP/1.1\r\nHost: x\r\n\r\n"
+				answers, bodies, _ := exchange(t, gw.Addr, raw, 2, false)
+				if len(answers) != 2 || answers[0].StatusCode != 200 {
+					t.Fatalf("got %d answers %q", len(answers), bodies)
+				}
+				want := []string{"GET /v1/storage/first", tc.method + " /v1/storage/second"}
+				if tc.retry {
+					if answers[1].StatusCode != 200 {
+						t.Fatalf("the retried %s got %d %q", tc.method, answers[1].StatusCode, bodies[1])
+					}
+					want = append(want, want[1])
+				} else {
+					wantJSONError(t, answers[1], bodies[1], 502, "unavailable")
+				}
+				if got := seen(); strings.Join(got, "|") != strings.Join(want, "|") {
+					t.Fatalf("the daemon saw %q, want %q", got, want)
+				}
+			})
+		}
+	})
 }

@@ -364,8 +364,9 @@ func (c *fconn) clearUp() bool {
 func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 	u := p.up
 	req := &c.req
+	replay := req.cl == 0 && replayable(req.method)
 	for attempt := 0; ; attempt++ {
-		uc, reused, err := u.getFor(bgCtx, req.cl != 0, monoNs(ri.Start))
+		uc, reused, err := u.getFor(bgCtx, !replay, monoNs(ri.Start))
 		if err != nil {
 			return c.badGateway(p, err, ri)
 		}
@@ -400,7 +401,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		if reused && !got {
 			u.dropIdle()
-			if attempt == 0 && req.cl == 0 {
+			if attempt == 0 && replay {
 				continue
 			}
 		}

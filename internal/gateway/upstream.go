@@ -83,17 +83,18 @@ func (u *upstream) get(ctx context.Context, now int64) (*upConn, bool, error) {
 	return c, false, err
 }
 
-// getFor is get for a request with a body (hasBody): such a request
-// cannot be sent again once its body was read from the client, so a pooled
+// getFor is get for a request that may not be sent twice (once): one
+// with a body (it cannot be sent again once its body was read from the
+// client) or whose method is not safe to repeat (replayable). A pooled
 // connection is first checked for a close from the daemon's side (a
 // restarted daemon closed every connection of the pool: after a restart
-// every upload failed with a 502 until the pool had drained). A request
-// without a body skips the check: it is retried instead (forward,
+// every upload failed with a 502 until the pool had drained). A
+// replayable request skips the check: it is retried instead (forward,
 // roundTrip).
-func (u *upstream) getFor(ctx context.Context, hasBody bool, now int64) (*upConn, bool, error) {
+func (u *upstream) getFor(ctx context.Context, once bool, now int64) (*upConn, bool, error) {
 	for {
 		c, reused, err := u.get(ctx, now)
-		if err != nil || !reused || !hasBody || c.alive() {
+		if err != nil || !reused || !once || c.alive() {
 			return c, reused, err
 		}
 		c.c.Close()
@@ -318,15 +319,25 @@ func contains(list []string, k string) bool {
 	return false
 }
 
+// replayable reports a method whose request (without a body) may be sent
+// again when a reused connection closed before any byte of its answer:
+// the daemon may have run it before it closed, so only methods that
+// change nothing qualify (net/http's Transport retries the same ones). A
+// DELETE or a bodiless POST was sent again and ran twice.
+func replayable(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
 // roundTrip sends r upstream and returns the response and the connection
 // it came on (the caller returns it with release once the body is read).
-// A request without a body that fails on a reused connection before any
-// byte of an answer (the daemon closed an idle connection) is retried once
-// on a fresh one.
+// A replayable request that fails on a reused connection before any byte
+// of an answer (the daemon closed an idle connection) is retried once on a
+// fresh one.
 func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	replay := !hasBody && replayable(r.Method)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := u.getFor(ctx, hasBody, monoNs(time.Now()))
+		c, reused, err := u.getFor(ctx, !replay, monoNs(time.Now()))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -360,7 +371,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		// again ran it twice.
 		if reused && !got && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
 			u.dropIdle()
-			if attempt == 0 && !hasBody {
+			if attempt == 0 && replay {
 				continue
 			}
 		}
