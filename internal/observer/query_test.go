@@ -81,3 +81,43 @@ func TestHTTPAttrsNumbersExact(t *testing.T) {
 	s, _ = start(t, cfg, 0)
 	check("after a restart")
 }
+
+// TestHTTPSinceBounded: since as a duration is at most observer.MaxSince
+// (366 days) on /events, /stats and /stream; since=876000h (a century) was
+// taken. A longer one, negative or malformed, is a 400 naming since; the
+// bound itself and RFC 3339 times still filter (ADR-088).
+func TestHTTPSinceBounded(t *testing.T) {
+	s, _ := start(t, config(t), 0)
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339Nano)
+	if code, b := post(t, s.URL()+observer.EventsPath, `{"events":[{"ts":"`+ts+`","service":"a","op":"x","status":200}]}`); code != 200 {
+		t.Fatalf("ingest: %d %+v", code, b)
+	}
+	for _, path := range []string{
+		observer.EventsPath + "?since=876000h",
+		observer.StatsPath + "?since=8785h",
+		observer.StreamPath + "?since=2562047h",
+		observer.EventsPath + "?since=-1h",
+		observer.EventsPath + "?since=99999999999h",
+	} {
+		t.Run(path, func(t *testing.T) {
+			c := &http.Client{Timeout: 3 * time.Second} // a stream wrongly accepted never ends
+			resp, err := c.Get(s.URL() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var b errs.Body
+			json.Unmarshal(body, &b)
+			if resp.StatusCode != 400 || b.Error.Kind != "invalid" || !strings.Contains(b.Error.Message, "since") {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	for _, q := range []string{"since=8784h", "since=1h", "since=1970-01-01T00:00:00Z"} {
+		code, body := get(t, s.URL()+observer.EventsPath+"?"+q)
+		if code != 200 || !strings.Contains(string(body), `"service":"a"`) {
+			t.Errorf("%s: %d %s", q, code, body)
+		}
+	}
+}

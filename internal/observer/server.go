@@ -76,8 +76,15 @@ func queryValues(r *http.Request, names ...string) ([]string, error) {
 	return shared.QueryOnce("observer.query", r.URL.Query(), names...)
 }
 
+// MaxSince is the longest duration since may give (ADR-088): the ring
+// holds recent operations (events that ended at most MaxEventAge before
+// they arrived), so a duration of years is a mistake (since=1000000h), not
+// a question; the whole ring is since left out.
+const MaxSince = 366 * 24 * time.Hour
+
 // parseFilter reads service, op and since (each at most once). since is
-// an RFC 3339 time or a Go duration meaning "that long ago" (since=5m).
+// an RFC 3339 time or a Go duration meaning "that long ago" (since=5m), at
+// most MaxSince.
 func parseFilter(r *http.Request, now time.Time) (Filter, error) {
 	v, err := queryValues(r, "service", "op", "since")
 	if err != nil {
@@ -88,6 +95,9 @@ func parseFilter(r *http.Request, now time.Time) (Filter, error) {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			f.Since = t
 		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+			if d > MaxSince {
+				return f, errs.Errorf("observer.query", errs.Invalid, "since %q: a duration of at most %dh (%d days); the ring holds recent operations, leave since out for all of it", s, int(MaxSince.Hours()), int(MaxSince.Hours())/24)
+			}
 			f.Since = now.Add(-d)
 		} else {
 			return f, errs.Errorf("observer.query", errs.Invalid, "since %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration (15m)", s)
