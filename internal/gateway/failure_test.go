@@ -159,3 +159,29 @@ func TestNoRetryOfUnsafeRequests(t *testing.T) {
 		}
 	})
 }
+
+// A daemon's answer head over the gateway's limit (net/http's 1 MiB plus
+// its slack, maxHeadBytes) is a 502 on both paths: the net/http path read
+// a head of any size into memory and relayed it (the fast path refused it).
+func TestHugeAnswerHeadIs502(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		big := strings.Repeat("a", maxHeadBytes)
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			if r.URL.Path == "/v1/storage/fits" {
+				return "HTTP/1.1 200 OK\r\nX-Big: " + big[:maxHeadBytes-100] + "\r\nContent-Length: 2\r\n\r\nok"
+			}
+			return "HTTP/1.1 200 OK\r\nX-Big: " + big + "\r\nContent-Length: 2\r\n\r\nok"
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/huge HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+		if len(answers) != 1 {
+			t.Fatal("no answer")
+		}
+		wantJSONError(t, answers[0], bodies[0], 502, "unavailable")
+		// A head just under the limit still passes.
+		answers, bodies, _ = exchange(t, gw.Addr, "GET /v1/storage/fits HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+		if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "ok" {
+			t.Fatalf("a head under the limit: %v %q", answers, bodies)
+		}
+	})
+}

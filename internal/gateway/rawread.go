@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -31,6 +32,11 @@ type rawReader struct {
 	nc net.Conn
 	rc syscall.RawConn // nil: not a socket; Read falls back to nc.Read
 
+	// limited: the Reads until unlimit return at most left bytes in all,
+	// then fail (a response head's size on the net/http path).
+	limited bool
+	left    int64
+
 	// pre runs once, before the next Read waits (set by the caller,
 	// cleared by Read).
 	pre func() error
@@ -59,7 +65,32 @@ func newRawReader(nc net.Conn) *rawReader {
 	return r
 }
 
+// limit caps what the Reads from now on return in all at n bytes.
+func (r *rawReader) limit(n int64) { r.limited, r.left = true, n }
+
+// unlimit ends limit.
+func (r *rawReader) unlimit() { r.limited = false }
+
+var errRespHeadTooLarge = errors.New("response head too large")
+
+func (r *rawReader) readLimited(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, errRespHeadTooLarge
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	r.limited = false
+	n, err := r.Read(p)
+	r.limited = true
+	r.left -= int64(n)
+	return n, err
+}
+
 func (r *rawReader) Read(p []byte) (int, error) {
+	if r.limited {
+		return r.readLimited(p)
+	}
 	pre := r.pre
 	r.pre = nil
 	if r.rc == nil || len(p) == 0 {

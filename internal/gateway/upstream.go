@@ -350,7 +350,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 			// Even when writing failed, the daemon may have answered early (413).
 			if _, rerr = c.br.Peek(1); rerr == nil {
 				got = true
-				resp, rerr = readFinalResponse(c.br, r)
+				resp, rerr = readFinalResponse(c, r)
 			}
 		}
 		if rerr == nil && resp != nil {
@@ -391,9 +391,23 @@ const maxInterim = 8
 // next request — another client's — got it (the client of this one got an
 // empty 200). A 101 is malformed here: the gateway never forwards Upgrade,
 // and what follows a 101 is not HTTP.
-func readFinalResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
+//
+// Each head is limited to maxHeadBytes, as on the fast path (respHead):
+// http.ReadResponse reads a head of any size, and a daemon's 2 MiB header
+// was read into memory and relayed. The limit is counted below the
+// bufio.Reader, as net/http's Transport counts it (a buffer's worth more
+// may be read), and the head's own size is checked after it is parsed.
+func readFinalResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	defer c.rr.unlimit()
 	for i := 0; ; i++ {
-		resp, err := http.ReadResponse(br, r)
+		had, lim := int64(c.br.Buffered()), maxHeadBytes+int64(c.br.Size())
+		c.rr.limit(lim)
+		resp, err := http.ReadResponse(c.br, r)
+		// The head's own size: what was buffered, plus what was read,
+		// minus what is left in the buffer (the body's first bytes).
+		if head := had + lim - c.rr.left - int64(c.br.Buffered()); head > maxHeadBytes || (err != nil && c.rr.left <= 0) {
+			return nil, errRespHeadTooLarge
+		}
 		if err != nil {
 			return nil, err
 		}
