@@ -90,9 +90,9 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 	r := bufio.NewReaderSize(f, 256<<10)
 	var good int64 // offset after the last complete line
 	for {
-		line, err := readLine(r)
+		line, n, err := readLine(r, maxLineBytes)
 		if errors.Is(err, io.EOF) {
-			if len(line) > 0 {
+			if n > 0 {
 				res.torn = true
 			}
 			break
@@ -100,10 +100,10 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 		if err != nil {
 			return res, err
 		}
-		good += int64(len(line))
+		good += n
 		res.lines++
 		var e Event
-		if len(line) > maxLineBytes || decodeEvent(line, &e) != nil {
+		if line == nil || decodeEvent(line, &e) != nil { // nil: longer than maxLineBytes
 			res.corrupt++
 			continue
 		}
@@ -159,19 +159,27 @@ func decodeEvent(line []byte, e *Event) error {
 	return nil
 }
 
-// readLine returns the next line including its '\n'; at EOF it returns the
-// unterminated rest (possibly empty) with io.EOF. Lines of any length are
-// read (a corrupt huge line must not stop the reload).
-func readLine(r *bufio.Reader) ([]byte, error) {
+// readLine returns the next line including its '\n' and the bytes it took
+// from r; at EOF it returns the unterminated rest (possibly empty) with
+// io.EOF. Lines of any length are read (a corrupt huge line must not stop
+// the reload), but one longer than max is skipped, not kept: line is nil
+// and only n tells its length (a damaged ops.jsonl with a line of a few
+// GB made the reload hold all of it in memory to call it corrupt).
+func readLine(r *bufio.Reader, max int) (line []byte, n int64, err error) {
 	var buf []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
-		buf = append(buf, chunk...)
+		n += int64(len(chunk))
+		if n <= int64(max) {
+			buf = append(buf, chunk...)
+		} else {
+			buf = nil
+		}
 		if err == nil {
-			return buf, nil
+			return buf, n, nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return buf, err
+			return buf, n, err
 		}
 	}
 }
@@ -346,12 +354,15 @@ func (p *persistor) compact() error {
 	start := 0
 	r := bufio.NewReaderSize(src, 256<<10)
 	for {
-		line, err := readLine(r)
+		line, _, err := readLine(r, maxLineBytes)
 		if errors.Is(err, io.EOF) {
 			break // an unterminated tail cannot exist here: a failed flush is cut
 		}
 		if err != nil {
 			return err
+		}
+		if line == nil {
+			continue // longer than any event: damage the reload skipped
 		}
 		if len(keep) < p.keepLines {
 			keep = append(keep, line)
