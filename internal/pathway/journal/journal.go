@@ -24,6 +24,14 @@ import (
 // maxGroupBytes bounds one group's write; more pending lines wait for the next.
 const maxGroupBytes = 4 << 20
 
+// MaxLineBytes bounds one line on replay. pathwayd's longest record (a
+// trace step of 1 MiB input and output, JSON escapes at most sixfold, and
+// 16 KiB of metadata) is under 7 MiB; a longer complete line is damage,
+// refused holding at most MaxLineBytes of it in memory, and a longer torn
+// tail is cut the same way (a damaged file of a few GB made the replay
+// read it whole).
+const MaxLineBytes = 16 << 20
+
 // ErrClosed is returned by Wait for lines enqueued after Close.
 var ErrClosed = errors.New("journal closed")
 
@@ -180,28 +188,37 @@ func replay(r io.Reader, name string, fn func(line int, data []byte) error) (Inf
 	for {
 		line = line[:0]
 		var err error
+		var n int64 // the line's length; only the first MaxLineBytes are kept
 		for {
 			var chunk []byte
 			chunk, err = br.ReadSlice('\n')
-			line = append(line, chunk...)
+			if n += int64(len(chunk)); n <= MaxLineBytes {
+				if cap(line)-len(line) < len(chunk) { // double: append grows big slices by 1.25, allocating 5x the line
+					line = append(make([]byte, 0, max(2*cap(line), len(line)+len(chunk))), line...)
+				}
+				line = append(line, chunk...)
+			}
 			if !errors.Is(err, bufio.ErrBufferFull) {
 				break
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			info.TornBytes = int64(len(line))
+			info.TornBytes = n
 			return info, nil
 		}
 		if err != nil {
 			return info, err
 		}
 		info.Lines++
+		if n > MaxLineBytes {
+			return info, fmt.Errorf("%s line %d is damaged (%d bytes, longer than any record: at most %d); it is not a torn last line, so pathwayd refuses to guess: repair or remove that line, then restart", name, info.Lines, n, MaxLineBytes)
+		}
 		if data := bytes.TrimSpace(line); len(data) > 0 {
 			if ferr := fn(info.Lines, data); ferr != nil {
 				return info, fmt.Errorf("%s line %d is damaged (%v); it is not a torn last line, so pathwayd refuses to guess: repair or remove that line, then restart", name, info.Lines, ferr)
 			}
 		}
-		info.Size += int64(len(line))
+		info.Size += n
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,66 @@ func BenchmarkGroupCommit(b *testing.B) {
 			st := j.Stats()
 			b.ReportMetric(float64(st.Entries)/el.Seconds(), "acked_writes/s")
 			b.ReportMetric(float64(st.Entries)/float64(st.Groups), "writes/fsync")
+		})
+	}
+}
+
+// TestReplayHugeLineBounded: a complete line longer than MaxLineBytes is
+// refused as damage naming the line, and a longer torn tail is cut, both
+// without holding the line in memory (replay read each whole: a damaged
+// file of a few GB was an OOM at start, not a message) (ADR-088).
+func TestReplayHugeLineBounded(t *testing.T) {
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	write := func(path string, tail bool) {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("{\"a\":1}\n")
+		for i := 0; i < 8*journal.MaxLineBytes>>20; i++ {
+			f.Write(chunk)
+		}
+		if !tail {
+			f.WriteString("\n{\"a\":2}\n")
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tail := range []bool{false, true} {
+		t.Run(fmt.Sprint("torn=", tail), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.jsonl")
+			write(path, tail)
+			var lines []string
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			j, info, err := journal.Open(path, collect(&lines))
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*journal.MaxLineBytes {
+				t.Errorf("replay allocated %d MiB for a %d MiB line", alloc>>20, 8*journal.MaxLineBytes>>20)
+			} else {
+				t.Logf("replay allocated %d MiB for a %d MiB line", alloc>>20, 8*journal.MaxLineBytes>>20)
+			}
+			if !tail {
+				if err == nil || !strings.Contains(err.Error(), "line 2 is damaged") || !strings.Contains(err.Error(), "longer than any record") {
+					t.Fatalf("err %v", err)
+				}
+				if fi, _ := os.Stat(path); fi.Size() < journal.MaxLineBytes {
+					t.Fatalf("a refused file was changed: %d bytes", fi.Size())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if info.TornBytes != int64(8*journal.MaxLineBytes) || info.Size != 8 || len(lines) != 1 {
+				t.Fatalf("info %+v lines %q", info, lines)
+			}
+			if fi, _ := os.Stat(path); fi.Size() != 8 {
+				t.Fatalf("file is %d bytes after the cut, want 8", fi.Size())
+			}
 		})
 	}
 }
