@@ -24,7 +24,8 @@ test:
 verify:
     go vet ./...
     @out="$(gofmt -l cmd internal bench tools)"; if [ -n "$out" ]; then echo "gofmt -l: these files need formatting:"; echo "$out"; exit 1; fi
-    export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 go test -count=1 -timeout 40m ./...
+    scripts/ensure-chromium.sh >/dev/null
+    export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 LH_REQUIRE_CHROMIUM=1 go test -count=1 -timeout 40m ./...
     scripts/fuzz.sh 10s
 
 # fuzz every Fuzz target for DURATION each
