@@ -185,3 +185,39 @@ func TestHugeAnswerHeadIs502(t *testing.T) {
 		}
 	})
 }
+
+// A client that stops sending its body mid-way is ended by request_timeout
+// like a daemon that stops answering: 504 timeout with the error body,
+// the connection closed, the daemon's request left incomplete. Both paths
+// waited for the rest of the body forever (the daemon with them).
+func TestStalledUploadTimesOut(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string { return okAnswer(r) })
+		gw, _ := startGatewayWith(t, fast, up.url(), func(c *shared.Config) {
+			c.Gateway.RequestTimeout = shared.Duration{Duration: 200 * time.Millisecond}
+		})
+		for _, tc := range []struct{ name, head, body string }{
+			{"length", "Content-Length: 100\r\n", "0123456789"},
+			{"chunked", "Transfer-Encoding: chunked\r\n", "a\r\n0123456789\r\n"},
+		} {
+			start := time.Now()
+			answers, bodies, closed := exchange(t, gw.Addr, "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\n"+tc.head+"\r\n"+tc.body, 1, true)
+			if len(answers) != 1 {
+				t.Fatalf("%s: no answer after %v", tc.name, time.Since(start))
+			}
+			wantJSONError(t, answers[0], bodies[0], 504, "timeout")
+			if !closed {
+				t.Fatalf("%s: the connection stayed open", tc.name)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("%s: answered after %v", tc.name, d)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		for _, s := range up.seen() {
+			if !strings.Contains(s, "!broken body") {
+				t.Fatalf("the daemon got a complete request: %q", s)
+			}
+		}
+	})
+}

@@ -60,6 +60,8 @@ type fconn struct {
 	pending   int // 1 when wbuf holds a byte the watcher read (next request)
 
 	ttimer   *time.Timer      // request timeout
+	tarmed   bool             // ttimer runs for this request (serve's goroutine only)
+	twg      sync.WaitGroup   // done when ttimer was stopped or its func returned
 	lr       io.LimitedReader // relay's reader of a sized answer, reused
 	trailers []byte           // relay's trailer fields of a chunked answer, reused
 	rdl      atomic.Bool      // a header/idle read deadline may still be set
@@ -319,18 +321,51 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 		return false
 	}
 	if h.Timeout > 0 {
+		c.twg.Add(1)
+		c.tarmed = true
 		if c.ttimer == nil {
-			c.ttimer = time.AfterFunc(h.Timeout, func() { c.timedOut.Store(true); c.abort() })
+			c.ttimer = time.AfterFunc(h.Timeout, c.timeUp)
 		} else {
 			c.ttimer.Reset(h.Timeout)
 		}
-		defer c.ttimer.Stop()
+		defer c.endTimer()
 	}
 	keep := c.forward(rt.p, ri)
 	if c.stopWatch() {
 		keep = false
 	}
+	if c.tarmed {
+		c.endTimer()
+		if c.timedOut.Load() {
+			keep = false // the client's read deadline is spent
+		}
+	}
 	return keep && !req.close
+}
+
+// timeUp is the request timeout: it stops the upstream exchange and the
+// read of a client body that stalls mid-way (the gateway waited for the
+// rest of it forever, the daemon with it).
+func (c *fconn) timeUp() {
+	defer c.twg.Done()
+	c.timedOut.Store(true)
+	c.abort()
+	c.nc.SetReadDeadline(aLongTimeAgo)
+}
+
+// endTimer stops the request timeout, or waits for its func to return
+// when it has fired: a func that ran late set aborted on the next
+// request of the connection (a 504 for a request that had just begun).
+func (c *fconn) endTimer() {
+	if !c.tarmed {
+		return
+	}
+	c.tarmed = false
+	if c.ttimer.Stop() {
+		c.twg.Done()
+	} else {
+		c.twg.Wait()
+	}
 }
 
 // abort stops the upstream exchange (client gone, or the request timeout).
@@ -375,6 +410,10 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		if be, ok := werr.(*bodyError); ok {
 			c.clearUp()
 			uc.c.Close()
+			if c.timedOut.Load() {
+				ri.Status = writeErrorBody(c, errBodyTimedOut, ri.ReqID, nil)
+				return false
+			}
 			if c.aborted.Load() {
 				return false
 			}

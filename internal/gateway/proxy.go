@@ -51,11 +51,26 @@ func errTimedOut(p *proxy) error {
 	return errs.Errorf("gateway", errs.Timeout, "daemon %s did not answer within the gateway's request_timeout", p.name)
 }
 
+// errBodyTimedOut is the answer when request_timeout ends a request whose
+// client had not sent all of its body (it waited for the rest forever).
+var errBodyTimedOut = errs.E("gateway", errs.Timeout, "reading the request body: it did not arrive within the gateway's request_timeout")
+
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	xff, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
 		xff = strings.Join(prior, ", ") + ", " + xff
+	}
+	if _, ok := ctx.Deadline(); ok && r.Body != nil && r.Body != http.NoBody {
+		// request_timeout ends the read of a body the client stopped
+		// sending mid-way, too: the handler waited for it forever.
+		rc := http.NewResponseController(w)
+		stop := context.AfterFunc(ctx, func() {
+			if ctx.Err() == context.DeadlineExceeded {
+				rc.SetReadDeadline(aLongTimeAgo)
+			}
+		})
+		defer stop()
 	}
 	resp, _, err := p.up.roundTrip(ctx, r, xff)
 	if err != nil {
@@ -133,6 +148,10 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 	// reads the 400; one that is gone never sees what is written.
 	var be *bodyError
 	if errors.As(err, &be) {
+		if ctx.Err() == context.DeadlineExceeded {
+			errs.WriteHTTP(w, r, nil, errBodyTimedOut)
+			return
+		}
 		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
 		return
 	}
