@@ -78,6 +78,9 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	if err := ValidateKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := ValidateContentType(opts.ContentType); err != nil {
+		return ObjectInfo{}, err // before any of r is read, on every path
+	}
 	if r == nil {
 		r = http.NoBody
 	}
@@ -113,6 +116,7 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	if err := decodeJSON(resp.Body, &info); err != nil {
 		return ObjectInfo{}, err
 	}
+	info.ContentType = ContentTypeOf(opts.ContentType) // the PUT answer has none (DESIGN.md's fields)
 	return info, nil
 }
 
@@ -464,7 +468,7 @@ func notFound(err error, key string) error {
 
 func infoFromHeaders(key string, resp *http.Response) ObjectInfo {
 	h := resp.Header
-	info := ObjectInfo{Key: key, ETag: strings.Trim(h.Get("ETag"), `"`), Size: resp.ContentLength}
+	info := ObjectInfo{Key: key, ETag: strings.Trim(h.Get("ETag"), `"`), Size: resp.ContentLength, ContentType: h.Get("Content-Type")}
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(HeaderModified)); err == nil {
 		info.Modified = t
 	} else if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {

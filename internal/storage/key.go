@@ -127,7 +127,12 @@ func minioDotSegment(key string) bool {
 }
 
 // LocalETagXattr is the extended attribute in which the local backend keeps
-// an object's etag.
+// an object's etag and, after it, its Content-Type (ADR-084): the value is
+// the 32 hex digits of the etag, or those, a newline and the type; or,
+// until the etag is known (a socket write being hashed), a newline and the
+// type. One attribute, so a GET reads both with one fgetxattr(2); set on
+// the temp file, it travels with the inode through the rename, so a type
+// is never torn from its object nor given to another.
 const LocalETagXattr = "user.lakehouse.etag"
 
 // OpenLocalObject opens key read-only beneath dirfd, the local backend's
@@ -151,10 +156,48 @@ func LocalObjectMissing(err error) bool {
 // LocalETag is the etag stored in an open object file's xattr; false when
 // it has none (a file written by hand, a file system without xattrs).
 func LocalETag(fd int) (string, bool) {
-	var b [64]byte
+	etag, _, ok := LocalMeta(fd)
+	return etag, ok
+}
+
+// LocalMeta is the etag and Content-Type stored in an open object file's
+// xattr (LocalETagXattr). ok is false when there is no etag (the type may
+// still be there: the file is hashed and LocalMetaValue written back).
+// One fgetxattr(2) and one allocation, as reading the etag alone took.
+func LocalMeta(fd int) (etag, contentType string, ok bool) {
+	var b [localMetaMax + 1]byte
 	n, err := unix.Fgetxattr(fd, LocalETagXattr, b[:])
-	if err != nil || n != 32 {
-		return "", false
+	if err != nil {
+		return "", "", false
 	}
-	return string(b[:n]), true
+	return ParseLocalMeta(b[:n])
+}
+
+// localMetaMax is the longest value LocalMetaValue writes.
+const localMetaMax = 32 + 1 + MaxContentTypeBytes
+
+// ParseLocalMeta reads a LocalETagXattr value (LocalMeta).
+func ParseLocalMeta(v []byte) (etag, contentType string, ok bool) {
+	switch {
+	case len(v) > 1 && v[0] == '\n': // first: "\n" + a 31-byte type is 32 bytes too
+		return "", string(v[1:]), false
+	case len(v) == 32:
+		return string(v), "", true
+	case len(v) > 33 && v[32] == '\n':
+		s := string(v)
+		return s[:32], s[33:], true
+	}
+	return "", "", false
+}
+
+// LocalMetaValue is the LocalETagXattr value for etag ("" when not known
+// yet) and contentType ("" for none).
+func LocalMetaValue(etag, contentType string) []byte {
+	if contentType == "" {
+		return []byte(etag)
+	}
+	b := make([]byte, 0, len(etag)+1+len(contentType))
+	b = append(b, etag...)
+	b = append(b, '\n')
+	return append(b, contentType...)
 }

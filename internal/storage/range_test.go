@@ -73,3 +73,19 @@ func TestHTTPAnswersLocal(t *testing.T) {
 	storagetest.Start(t, cfg)
 	storagetest.HTTPAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
 }
+
+// TestContentTypeLocal: a PUT's Content-Type round trips through storaged
+// on the local backend (TestS3ContentType holds the s3 backend to the same).
+func TestContentTypeLocal(t *testing.T) {
+	cfg := storagetest.Config(t)
+	storagetest.Start(t, cfg)
+	storagetest.ContentTypeAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
+}
+
+// TestSuffixUnderReplaceLocal: a suffix Range is one backend call on the
+// local backend (TestS3SuffixUnderReplace on s3).
+func TestSuffixUnderReplaceLocal(t *testing.T) {
+	cfg := storagetest.Config(t)
+	storagetest.Start(t, cfg)
+	storagetest.SuffixUnderReplace(t, storagetest.ClientFor(cfg, "storaged", true))
+}

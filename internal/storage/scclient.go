@@ -538,12 +538,12 @@ func (p *scPool) put(ctx context.Context, key string, r io.Reader, size int64, o
 				f, every := c.spare, c.spareEvery
 				c.spare = nil
 				p.ops.Add(1)
-				info, err := p.fill(ctx, c, f, every, r, size, &SCRequest{Op: SCCommit, Key: key, CreateOnly: opts.CreateOnly})
+				info, err := p.fill(ctx, c, f, every, r, size, &SCRequest{Op: SCCommit, Key: key, CreateOnly: opts.CreateOnly, ContentType: opts.ContentType})
 				return info, err, true
 			}
 		}
 	}
-	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly})
+	c, resp, fd, err := p.do(ctx, SCRequest{Op: SCCreate, Key: key, CreateOnly: opts.CreateOnly, ContentType: opts.ContentType})
 	if errors.Is(err, errNoSocket) {
 		return ObjectInfo{}, nil, false
 	}

@@ -43,6 +43,7 @@ func appendSCRequest(b []byte, r *SCRequest) ([]byte, bool) {
 		b = append(b, `,"size":`...)
 		b = strconv.AppendInt(b, r.Size, 10)
 	}
+	field("content_type", r.ContentType)
 	return append(b, '}'), ok
 }
 
@@ -68,6 +69,10 @@ func appendSCResponse(b []byte, r *SCResponse) ([]byte, bool) {
 		if i.Path != "" {
 			b = append(b, `,"path":`...)
 			b, ok = appendJSONString(b, i.Path, ok)
+		}
+		if i.ContentType != "" {
+			b = append(b, `,"content_type":`...)
+			b, ok = appendJSONString(b, i.ContentType, ok)
 		}
 		b = append(b, '}')
 	}
@@ -300,6 +305,8 @@ func decodeSCRequestFast(p []byte) (SCRequest, bool) {
 			return s.boolField(&r.CreateOnly)
 		case "size":
 			return s.int64Field(&r.Size)
+		case "content_type":
+			return s.strField(&r.ContentType)
 		}
 		return false
 	})
@@ -330,6 +337,8 @@ func decodeSCResponseFast(p []byte) (SCResponse, bool) {
 					return ok && i.Modified.UnmarshalText([]byte(t)) == nil
 				case "path":
 					return s.strField(&i.Path)
+				case "content_type":
+					return s.strField(&i.ContentType)
 				}
 				return false
 			})

@@ -26,6 +26,9 @@ func FuzzSCCodec(f *testing.F) {
 		`{"v":1,"op":"take"}`, `{"v":1,"op":"commit","key":"a/b","create_only":true,"size":3,"etag":"0123456789abcdef0123456789abcdef"}`,
 		`{"v":1,"info":{"key":"a","size":3,"etag":"00","modified":"2026-11-29T02:00:00Z"},"progress":4194304,"spare_ms":120000}`,
 		`{"v":-0,"op":"x","size":-9223372036854775808}`, `{"v":01}`, `{"v":1.0}`, `{"v":1e2}`,
+		`{"v":1,"op":"create","key":"a.csv","content_type":"text/csv; charset=utf-8"}`,
+		`{"v":1,"op":"commit","key":"a","size":3,"content_type":"application/json"}`,
+		`{"v":1,"info":{"key":"a","size":3,"etag":"00","modified":"2026-11-29T02:00:00Z","path":"/d/a","content_type":"text/csv"}}`,
 		`{"V":1}`, `{"v":1,"v":2}`, `{"v":null}`, `{"info":null}`, `{"op":"\u006fpen"}`, `{}`, `{"v":1}x`,
 	} {
 		f.Add([]byte(s))

@@ -122,7 +122,7 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 		f.Close()
 		return -1, ObjectInfo{}, directNotFound(key), true
 	}
-	etag, ok := LocalETag(fd)
+	etag, ctype, ok := LocalMeta(fd)
 	if !ok {
 		f.Close() // storaged hashes it and sets the xattr
 		return -1, ObjectInfo{}, nil, false
@@ -133,6 +133,8 @@ func (p *scPool) openDirect(ctx context.Context, key string) (f rawFile, info Ob
 		ETag:     etag,
 		Modified: time.Unix(st.Mtim.Unix()).UTC(),
 		Path:     filepath.Join(root, filepath.FromSlash(key)),
+
+		ContentType: ContentTypeOf(ctype),
 	}, nil, true
 }
 

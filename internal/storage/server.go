@@ -75,7 +75,14 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err := unevaluated("storage.put", r); err != nil {
 		return err
 	}
+	ct := r.Header.Values("Content-Type")
+	if len(ct) > 1 {
+		return errs.Errorf("storage.put", errs.Invalid, "%d Content-Type fields: send one", len(ct))
+	}
 	opts := PutOptions{ContentType: r.Header.Get("Content-Type")}
+	if err := ValidateContentType(opts.ContentType); err != nil {
+		return err
+	}
 	switch inm := r.Header.Get("If-None-Match"); inm {
 	case "":
 	case "*":
@@ -88,7 +95,7 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	setInfoHeaders(w.Header(), info, false)
-	info.Path = "" // DESIGN.md's answer: no server file path (ADR-010)
+	info.Path, info.ContentType = "", "" // DESIGN.md's answer: no server file path (ADR-010)
 	return shared.WriteJSON(w, http.StatusOK, info)
 }
 
@@ -117,11 +124,33 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	if done, err := answerPreconditions(w, r, key, info); done {
 		return err
 	}
-	setInfoHeaders(w.Header(), info, true)
-	w.Header().Set("Accept-Ranges", "bytes")
-	// The header fields a GET would send (RFC 9110 9.3.2), as S3's HEAD.
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(http.StatusOK)
+	rng, ranged, err := parseRange(r.Header.Get("Range"))
+	if err != nil { // last byte before the first: 416 as GET's
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+		return err
+	}
+	if ranged && r.Header.Get("If-Range") != "" && !ifRangeHolds(r, info) {
+		ranged = false
+	}
+	// The header fields the same GET would send (RFC 9110 9.3.2), as S3
+	// and MinIO answer a HEAD with Range: 206 with Content-Range and the
+	// range's length, or 416.
+	hd := w.Header()
+	setInfoHeaders(hd, info, !ranged)
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Type", ContentTypeOf(info.ContentType))
+	if !ranged {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	first, last, ok := rng.within(info.Size)
+	if !ok {
+		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+		return unsatisfiable(info.Size)
+	}
+	hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, info.Size))
+	hd.Set("Content-Length", strconv.FormatInt(last-first+1, 10))
+	w.WriteHeader(http.StatusPartialContent)
 	return nil
 }
 
@@ -178,26 +207,39 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	opts := Whole
-	if ranged {
-		if rng.suffix {
-			info, err := h.store.Head(r.Context(), key)
-			if err != nil {
-				return err
-			}
-			if rng.n == 0 || info.Size == 0 {
-				return unsatisfiable(info.Size)
-			}
-			opts = GetOptions{Offset: max(0, info.Size-rng.n)}
-		} else {
-			opts = GetOptions{Offset: rng.start}
-			if rng.end >= 0 {
-				opts.Length = rng.end - rng.start + 1
-			}
+	var (
+		rc   io.ReadCloser
+		info ObjectInfo
+	)
+	switch sg, ok := h.store.(SuffixGetter); {
+	case ranged && rng.suffix && rng.n > 0 && ok:
+		// One call: the size and the bytes come from one open (local) or
+		// one GET (s3), so no replace in between can make it a spurious
+		// 416 or a range of another version's size.
+		var off int64
+		if rc, info, off, err = sg.GetSuffix(r.Context(), key, rng.n); err != nil {
+			return err
+		}
+		opts = GetOptions{Offset: off}
+	case ranged && rng.suffix:
+		info, err := h.store.Head(r.Context(), key)
+		if err != nil {
+			return err
+		}
+		if rng.n == 0 || info.Size == 0 {
+			return unsatisfiable(info.Size)
+		}
+		opts = GetOptions{Offset: max(0, info.Size-rng.n)}
+	case ranged:
+		opts = GetOptions{Offset: rng.start}
+		if rng.end >= 0 {
+			opts.Length = rng.end - rng.start + 1
 		}
 	}
-	rc, info, err := h.store.Get(r.Context(), key, opts)
-	if err != nil {
-		return err
+	if rc == nil {
+		if rc, info, err = h.store.Get(r.Context(), key, opts); err != nil {
+			return err
+		}
 	}
 	defer func() { rc.Close() }()
 	if cond {
@@ -223,7 +265,7 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	hd := w.Header()
 	setInfoHeaders(hd, info, false)
 	hd.Set("Accept-Ranges", "bytes")
-	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Content-Type", ContentTypeOf(info.ContentType))
 	status := http.StatusOK
 	n := info.Size
 	if ranged {
@@ -302,7 +344,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 		page.Objects = []ObjectInfo{}
 	}
 	for i := range page.Objects {
-		page.Objects[i].Path = ""
+		page.Objects[i].Path, page.Objects[i].ContentType = "", ""
 	}
 	return shared.WriteJSON(w, http.StatusOK, page)
 }
@@ -461,6 +503,26 @@ type byteRange struct {
 	start, end int64 // end -1 = to the end
 	suffix     bool  // last n bytes
 	n          int64
+}
+
+// within is the range's first and last byte in an object of size bytes;
+// false when it is not satisfiable (starts at or past the end, a suffix of
+// no bytes, any range of an empty object).
+func (b byteRange) within(size int64) (first, last int64, ok bool) {
+	if b.suffix {
+		if b.n == 0 || size == 0 {
+			return 0, 0, false
+		}
+		return max(0, size-b.n), size - 1, true
+	}
+	if b.start >= size {
+		return 0, 0, false
+	}
+	last = size - 1
+	if b.end >= 0 {
+		last = min(last, b.end)
+	}
+	return b.start, last, true
 }
 
 // parseRange parses a single "bytes=" range (RFC 9110 14.1.1: digits

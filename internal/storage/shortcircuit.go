@@ -21,11 +21,11 @@ import (
 // when storaged has one.
 //
 //	open   {key[, etag]}           -> {info} + the object's fd (read-only)
-//	create {key, create_only}      -> {[progress]} + a temp file's fd (write-only, O_APPEND)
+//	create {key, create_only[, content_type]} -> {[progress]} + a temp file's fd (write-only, O_APPEND)
 //	wrote  {size}                  (no answer) between create and commit
 //	commit {size[, etag]}          -> {info[, progress, spare_ms]} [+ a spare temp file's fd]
 //	take   {}                      (no answer) the write goes into the spare
-//	commit {key, create_only, size[, etag]}  after take
+//	commit {key, create_only, size[, etag, content_type]}  after take
 //	root   {}                      -> {root} + an O_PATH fd of the object directory
 //
 // When the create answer carries progress = P, the client sends a wrote
@@ -85,6 +85,10 @@ type SCRequest struct {
 	ETag       string `json:"etag,omitempty"`
 	CreateOnly bool   `json:"create_only,omitempty"` // create, commit after take
 	Size       int64  `json:"size,omitempty"`        // commit, wrote: bytes written
+	// ContentType (create, commit after take) is stored with the object
+	// as an HTTP PUT's Content-Type is (ADR-084). An older storaged ignores
+	// it (unknown field) and stores none.
+	ContentType string `json:"content_type,omitempty"`
 }
 
 // Validate checks the fields each op needs (keys with ValidateKey; the
@@ -96,6 +100,12 @@ func (r *SCRequest) Validate() error {
 	}
 	if len(r.Auth) > 4096 || len(r.ReqID) > 256 || len(r.ETag) > 256 {
 		return errs.E(op, errs.Invalid, "auth, req_id or etag too long")
+	}
+	if err := ValidateContentType(r.ContentType); err != nil {
+		return err
+	}
+	if r.ContentType != "" && r.Op != SCCreate && r.Op != SCCommit {
+		return errs.Errorf(op, errs.Invalid, "%s takes no content_type", r.Op)
 	}
 	switch r.Op {
 	case SCOpen, SCCreate:
@@ -115,8 +125,8 @@ func (r *SCRequest) Validate() error {
 		if r.Key != "" {
 			return ValidateKey(r.Key) // a write into a spare names its key here
 		}
-		if r.CreateOnly {
-			return errs.E(op, errs.Invalid, "commit: create_only without a key")
+		if r.CreateOnly || r.ContentType != "" {
+			return errs.E(op, errs.Invalid, "commit: create_only or content_type without a key")
 		}
 		return nil
 	case SCWrote:

@@ -10,7 +10,10 @@ package storage
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
+
+	"lakehouse-go/internal/errs"
 )
 
 // ObjectInfo describes one stored object.
@@ -24,6 +27,12 @@ type ObjectInfo struct {
 	// path directly. The file at Path is replaced atomically by a later Put
 	// (rename), so an open file handle always sees one whole version.
 	Path string `json:"path,omitempty"`
+	// ContentType is the media type given at Put, DefaultContentType when
+	// none was given, as Put, Get and Head return it; "" in List pages (S3's
+	// listing has none). Not part of DESIGN.md's PUT and list answers:
+	// storaged's HTTP answers carry it as the Content-Type header of GET and
+	// HEAD only (ADR-084).
+	ContentType string `json:"content_type,omitempty"`
 }
 
 // PutOptions modify Put.
@@ -32,9 +41,19 @@ type PutOptions struct {
 	// already exists (If-None-Match: *). The check and the write are one
 	// atomic step: of two concurrent create-only writers exactly one wins.
 	CreateOnly bool
-	// ContentType is stored where the backend supports it (s3); optional.
+	// ContentType is stored with the object and answered on GET and HEAD
+	// (ADR-084); "" stores none and GET answers DefaultContentType.
+	// ValidateContentType says what is accepted.
 	ContentType string
 }
+
+// DefaultContentType is what GET and HEAD answer for an object stored
+// without a Content-Type (RFC 2046's type for arbitrary bytes; what minio-go
+// stores for a PUT without one).
+const DefaultContentType = "application/octet-stream"
+
+// MaxContentTypeBytes bounds a stored Content-Type (ADR-084).
+const MaxContentTypeBytes = 1024
 
 // GetOptions select a byte range: Length bytes from Offset; Length <= 0
 // reads from Offset to the end. The zero value reads the whole object.
@@ -45,6 +64,16 @@ type GetOptions struct {
 
 // Whole is the GetOptions that read the whole object.
 var Whole = GetOptions{}
+
+// SuffixGetter is a backend that reads the last n bytes of an object (a
+// suffix Range, bytes=-n) in one call: storaged would otherwise ask for the
+// size first and read from it second, two calls between which the object
+// can be replaced (a spurious 416, or bytes of another version). offset is
+// where the returned bytes start in the object (max(0, Size-n)); an empty
+// object is an empty read at offset 0. n > 0. Errors: as Get.
+type SuffixGetter interface {
+	GetSuffix(ctx context.Context, key string, n int64) (rc io.ReadCloser, info ObjectInfo, offset int64, err error)
+}
 
 // ListOptions select a page of keys in byte order.
 type ListOptions struct {
@@ -64,6 +93,35 @@ const (
 type ListPage struct {
 	Objects []ObjectInfo `json:"objects"`
 	Next    string       `json:"next"`
+}
+
+// ValidateContentType checks a Content-Type given at Put: at most
+// MaxContentTypeBytes of printable ASCII (space and tab allowed inside);
+// "" means none. A control character (the socket path has no HTTP parser to
+// refuse it), a byte over 0x7E or an absurd length is Invalid: such a value
+// would be stored and sent back verbatim in every GET's header.
+func ValidateContentType(ct string) error {
+	if len(ct) > MaxContentTypeBytes {
+		return errs.Errorf("storage.put", errs.Invalid, "Content-Type of %d bytes: at most %d are stored", len(ct), MaxContentTypeBytes)
+	}
+	for i := 0; i < len(ct); i++ {
+		if c := ct[i]; (c < 0x20 && c != '\t') || c > 0x7e {
+			return errs.Errorf("storage.put", errs.Invalid, "Content-Type %q: byte 0x%02x at offset %d is not printable ASCII", ct, c, i)
+		}
+	}
+	if ct != "" && strings.TrimSpace(ct) != ct {
+		return errs.Errorf("storage.put", errs.Invalid, "Content-Type %q: white space around the value", ct)
+	}
+	return nil
+}
+
+// ContentTypeOf is the Content-Type GET and HEAD answer for an object
+// stored with ct.
+func ContentTypeOf(ct string) string {
+	if ct == "" {
+		return DefaultContentType
+	}
+	return ct
 }
 
 // Store is an object store. Every method validates the key (ValidateKey) and

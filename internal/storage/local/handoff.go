@@ -56,6 +56,7 @@ type Write struct {
 	tmp        string   // the temp file's path, in tmp/ (cleaned at start)
 	f          *os.File // storaged's own fd of the temp file, read-only
 	createOnly bool
+	ctype      string // Content-Type (SetContentType), "" for none
 	done       bool
 	reported   int64     // bytes the writer reported written (Progress)
 	fl         *follower // hashes the file as the writer goes (started on demand)
@@ -104,6 +105,16 @@ func (w *Write) Claim() {
 	if unix.Renameat2(unix.AT_FDCWD, w.tmp, unix.AT_FDCWD, name, unix.RENAME_NOREPLACE) == nil {
 		w.tmp = name
 	}
+}
+
+// SetContentType sets the Content-Type the object is published with
+// (storage.ValidateContentType; Invalid otherwise). Before Commit.
+func (w *Write) SetContentType(ct string) error {
+	if err := storage.ValidateContentType(ct); err != nil {
+		return err
+	}
+	w.ctype = ct
+	return nil
 }
 
 // Name sets the key of a write begun with BeginSpare. Errors: Invalid (bad
@@ -246,8 +257,11 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	// the rename durable commits it with the rename on a journalling file
 	// system, and the xattr is only a cache — a file found without it
 	// after a crash is hashed on read (ADR-010), never given a wrong etag.
-	if etag != "" {
-		_ = unix.Fsetxattr(fd, ETagXattr, []byte(etag), 0)
+	// A Content-Type is not a cache: it goes in before the fsync, with the
+	// claimed etag or, without one, alone ("\n" + type; a crash before the
+	// etag is added leaves a file that is hashed on read and keeps it).
+	if etag != "" || w.ctype != "" {
+		_ = unix.Fsetxattr(fd, ETagXattr, storage.LocalMetaValue(etag, w.ctype), 0)
 	}
 	fl := w.follow()
 	fl.advance(size, true)
@@ -266,7 +280,7 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 		return storage.ObjectInfo{}, errs.E(op, errs.Unavailable, "local storage: fsync failed", syncErr)
 	}
 	if etag == "" {
-		_ = unix.Fsetxattr(fd, ETagXattr, []byte(sum), 0)
+		_ = unix.Fsetxattr(fd, ETagXattr, storage.LocalMetaValue(sum, w.ctype), 0)
 	}
 	if err := ctx.Err(); err != nil {
 		return storage.ObjectInfo{}, errs.E(op, err)
@@ -276,7 +290,7 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	if err := w.s.publish(op, w.key, w.tmp, w.final, w.createOnly); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	return storage.ObjectInfo{Key: w.key, Size: size, ETag: sum, Modified: timespecUTC(st.Mtim), Path: w.final}, nil
+	return storage.ObjectInfo{Key: w.key, Size: size, ETag: sum, Modified: timespecUTC(st.Mtim), Path: w.final, ContentType: storage.ContentTypeOf(w.ctype)}, nil
 }
 
 // follower hashes a file from its start up to a target offset that only

@@ -104,7 +104,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	// Probe xattr support once: without it etags are recomputed on read.
 	if f, err := os.CreateTemp(s.tmp, "probe-*"); err == nil {
 		if err := unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte("x"), 0); err != nil {
-			log.Warn("filesystem has no user xattrs; etags will be recomputed on every read", "op", "open", "dir", abs, "err", err.Error())
+			log.Warn("filesystem has no user xattrs; etags will be recomputed on every read and Content-Types not kept", "op", "open", "dir", abs, "err", err.Error())
 		}
 		f.Close()
 		os.Remove(f.Name())
@@ -156,6 +156,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err != nil {
 		return storage.ObjectInfo{}, err
 	}
+	if err := storage.ValidateContentType(opts.ContentType); err != nil {
+		return storage.ObjectInfo{}, err
+	}
 	if opts.CreateOnly && s.exists(key) {
 		// Refused before the body is read; publish's link(2) still decides
 		// a race with a writer that creates the key meanwhile.
@@ -183,7 +186,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	sum := h.Sum128().Bytes()
 	etag := hex.EncodeToString(sum[:])
-	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte(etag), 0) // without xattrs, reads rehash
+	// The etag and the Content-Type, in one xattr, set before the fsync:
+	// they go into place with the inode's rename (ADR-010, ADR-084).
+	// Without user xattrs (warned at Open) reads rehash the etag and
+	// answer DefaultContentType.
+	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, storage.LocalMetaValue(etag, opts.ContentType), 0)
 	if err := f.Sync(); err != nil {
 		return storage.ObjectInfo{}, errs.OSError(op, "local storage: fsync failed", err)
 	}
@@ -201,7 +208,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := s.publish(op, key, tmp, final, opts.CreateOnly); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final}, nil
+	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final, ContentType: storage.ContentTypeOf(opts.ContentType)}, nil
 }
 
 // publish makes the complete, fsynced temp file tmp the object key at
@@ -380,7 +387,9 @@ func (s *Store) stat(f *os.File, key, path string) (storage.ObjectInfo, error) {
 		return storage.ObjectInfo{}, errNotRegular
 	}
 	info := storage.ObjectInfo{Key: key, Size: st.Size(), Modified: st.ModTime().UTC(), Path: path}
-	if etag, ok := storage.LocalETag(int(f.Fd())); ok {
+	etag, ct, ok := storage.LocalMeta(int(f.Fd()))
+	info.ContentType = storage.ContentTypeOf(ct)
+	if ok {
 		info.ETag = etag
 		return info, nil
 	}
@@ -390,7 +399,7 @@ func (s *Store) stat(f *os.File, key, path string) (storage.ObjectInfo, error) {
 	}
 	sum := h.Sum128().Bytes()
 	info.ETag = hex.EncodeToString(sum[:])
-	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, []byte(info.ETag), 0) // best effort: the next read need not hash
+	_ = unix.Fsetxattr(int(f.Fd()), ETagXattr, storage.LocalMetaValue(info.ETag, ct), 0) // best effort: the next read need not hash
 	return info, nil
 }
 
@@ -427,6 +436,24 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 		}
 	}
 	return &reader{f: f, lr: io.LimitedReader{R: f, N: n}}, info, nil
+}
+
+// GetSuffix implements storage.SuffixGetter: one open, the size from its
+// fstat, no second look at the path.
+func (s *Store) GetSuffix(ctx context.Context, key string, n int64) (io.ReadCloser, storage.ObjectInfo, int64, error) {
+	const op = "local.get"
+	f, info, err := s.open(op, key)
+	if err != nil {
+		return nil, storage.ObjectInfo{}, 0, err
+	}
+	off := max(0, info.Size-max(n, 0))
+	if off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return nil, storage.ObjectInfo{}, 0, errs.E(op, errs.Unavailable, err)
+		}
+	}
+	return &reader{f: f, lr: io.LimitedReader{R: f, N: info.Size - off}}, info, off, nil
 }
 
 type reader struct {
@@ -567,6 +594,7 @@ func (w *walker) walk(dir, keyPrefix string) error {
 		if err != nil {
 			continue
 		}
+		info.ContentType = "" // a listing has none (S3's neither)
 		w.out = append(w.out, info)
 		if len(w.out) >= w.limit {
 			return errDone

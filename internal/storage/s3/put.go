@@ -24,6 +24,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := checkKey(key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
+	if err := storage.ValidateContentType(opts.ContentType); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	// minio-go sends application/octet-stream (storage.DefaultContentType)
+	// for none, so MinIO never answers its own binary/octet-stream here.
 	po := minio.PutObjectOptions{ContentType: opts.ContentType, DisableContentSha256: true}
 	if opts.CreateOnly {
 		po.SetMatchETagExcept("*")
@@ -52,7 +57,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 			_ = s.core.RemoveObject(context.WithoutCancel(ctx), s.cfg.Bucket, key, minio.RemoveObjectOptions{})
 			return storage.ObjectInfo{}, err
 		}
-		return s.uploaded(ctx, key, ui, size), nil
+		return s.uploaded(ctx, key, ui, size, po.ContentType), nil
 	}
 
 	// Read the first part: if the body ends there, one PUT does.
@@ -72,7 +77,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		if err != nil {
 			return storage.ObjectInfo{}, s.putErr(ctx, key, body, err)
 		}
-		return s.uploaded(ctx, key, ui, int64(n)), nil
+		return s.uploaded(ctx, key, ui, int64(n), po.ContentType), nil
 	}
 	return s.multipart(ctx, key, body, bp, n, po)
 }
@@ -175,14 +180,14 @@ func (s *Store) multipart(ctx context.Context, key string, body *bodyReader, fir
 		return storage.ObjectInfo{}, s.putErr(ctx, key, body, err)
 	}
 	completed = true
-	return s.uploaded(ctx, key, ui, res.total), nil
+	return s.uploaded(ctx, key, ui, res.total, po.ContentType), nil
 }
 
 // uploaded builds the answer of a finished upload. S3 does not return
 // Last-Modified on PUT; the time the upload finished stands in for it (a
 // HEAD or List reports the server's own time).
-func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, size int64) storage.ObjectInfo {
-	info := storage.ObjectInfo{Key: key, Size: size, ETag: ui.ETag, Modified: ui.LastModified.UTC()}
+func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, size int64, ct string) storage.ObjectInfo {
+	info := storage.ObjectInfo{Key: key, Size: size, ETag: ui.ETag, Modified: ui.LastModified.UTC(), ContentType: storage.ContentTypeOf(ct)}
 	if ui.LastModified.IsZero() {
 		info.Modified = time.Now().UTC()
 	}

@@ -308,7 +308,8 @@ func (s *Store) missing(ctx context.Context, op, key string, err error) error {
 }
 
 func toInfo(key string, oi minio.ObjectInfo) storage.ObjectInfo {
-	return storage.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified.UTC()}
+	return storage.ObjectInfo{Key: key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), Modified: oi.LastModified.UTC(),
+		ContentType: storage.ContentTypeOf(oi.ContentType)}
 }
 
 // checkKey is storage.ValidateKey plus what minio-go refuses before it
@@ -425,6 +426,57 @@ func (s *Store) Get(ctx context.Context, key string, opts storage.GetOptions) (i
 	return rc, info, nil
 }
 
+// GetSuffix implements storage.SuffixGetter with one GET of bytes=-n; the
+// answer's Content-Range says the size and where the bytes start.
+func (s *Store) GetSuffix(ctx context.Context, key string, n int64) (io.ReadCloser, storage.ObjectInfo, int64, error) {
+	const op = "s3.get"
+	if err := checkKey(key); err != nil {
+		return nil, storage.ObjectInfo{}, 0, err
+	}
+	if n <= 0 {
+		return nil, storage.ObjectInfo{}, 0, errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable, "suffix range of no bytes")
+	}
+	var gopts minio.GetObjectOptions
+	if err := gopts.SetRange(0, -n); err != nil {
+		return nil, storage.ObjectInfo{}, 0, errs.E(op, errs.Invalid, err.Error())
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	rc, oi, hdr, err := s.core.GetObject(gctx, s.cfg.Bucket, key, gopts)
+	if err != nil {
+		cancel()
+		mapped := s.mapErr(ctx, op, key, err)
+		if errs.StatusOf(mapped) == http.StatusRequestedRangeNotSatisfiable {
+			// An empty object (S3 answers 416; MinIO a 206 of bytes 0--1/0).
+			if h, herr := s.Head(ctx, key); herr == nil && h.Size == 0 {
+				return io.NopCloser(strings.NewReader("")), h, 0, nil
+			}
+		}
+		return nil, storage.ObjectInfo{}, 0, mapped
+	}
+	info := toInfo(key, oi)
+	off := int64(0)
+	if cr := hdr.Get("Content-Range"); cr != "" {
+		// "bytes first-last/size"
+		spec, total, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "/")
+		first, _, _ := strings.Cut(spec, "-")
+		size, err1 := strconv.ParseInt(total, 10, 64)
+		start, err2 := strconv.ParseInt(first, 10, 64)
+		if err1 != nil || err2 != nil || start < 0 || start > size {
+			rc.Close()
+			cancel()
+			return nil, storage.ObjectInfo{}, 0, errs.Errorf(op, errs.Unavailable, "%s answered a suffix range with Content-Range %q", s.where, cr)
+		}
+		info.Size, off = size, start
+		if size == 0 { // MinIO's "bytes 0--1/0": nothing to read
+			rc.Close()
+			cancel()
+			return io.NopCloser(strings.NewReader("")), info, 0, nil
+		}
+	}
+	rc = storage.NamedBody(storage.StallGuard(rc, s.cfg.StallTimeout, cancel, op, s.where, key), op, s.where, key)
+	return rc, info, off, nil
+}
+
 // Delete implements storage.Store.Delete.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
@@ -488,6 +540,7 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 				}
 			}
 			info := toInfo(o.Key, o)
+			info.ContentType = "" // a listing has none
 			// S3 lists Last-Modified to the millisecond and a HEAD or GET
 			// says it to the second: the listing says it as they do, so one
 			// object has one modified time (as on the local backend).

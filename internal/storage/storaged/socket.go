@@ -432,6 +432,11 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 		if err != nil {
 			return storage.SCResponse{}, nil, err
 		}
+		if err := pw.SetContentType(req.ContentType); err != nil { // validated with the request already
+			pw.Abort()
+			f.Close()
+			return storage.SCResponse{}, nil, err
+		}
 		w.pending = pw
 		return storage.SCResponse{Progress: local.ProgressEvery}, f, nil // hash while the client writes
 	case storage.SCCommit:
@@ -442,6 +447,10 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 		w.pending = nil
 		if req.Key != "" || req.CreateOnly {
 			if err := pw.Name(req.Key, req.CreateOnly); err != nil {
+				pw.Abort()
+				return storage.SCResponse{}, nil, err
+			}
+			if err := pw.SetContentType(req.ContentType); err != nil {
 				pw.Abort()
 				return storage.SCResponse{}, nil, err
 			}

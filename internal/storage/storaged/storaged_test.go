@@ -240,3 +240,21 @@ func TestS3HTTPAnswers(t *testing.T) {
 	storagetest.Start(t, cfg)
 	storagetest.HTTPAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
 }
+
+// TestS3ContentType: a PUT's Content-Type round trips through storaged on
+// the s3 backend (a real MinIO) as on the local one (TestContentTypeLocal).
+func TestS3ContentType(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	storagetest.Start(t, cfg)
+	storagetest.ContentTypeAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
+}
+
+// TestS3SuffixUnderReplace: a suffix Range is one GET to MinIO
+// (TestSuffixUnderReplaceLocal on the local backend).
+func TestS3SuffixUnderReplace(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	storagetest.Start(t, cfg)
+	storagetest.SuffixUnderReplace(t, storagetest.ClientFor(cfg, "storaged", true))
+}

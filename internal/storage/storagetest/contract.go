@@ -454,6 +454,83 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			}
 		}
 	})
+
+	// ContentType (ADR-084): the type given at Put comes back from Get and
+	// Head, on every path (known and unknown size, create-only); none
+	// gives storage.DefaultContentType, also after a typed version is
+	// replaced (the new version never keeps the old one's type); a list
+	// page has none; a bad type is Invalid and stores nothing.
+	t.Run("ContentType", func(t *testing.T) {
+		s := newStore(t)
+		typed := []struct {
+			key, ct    string
+			size       int64 // -1: unknown
+			createOnly bool
+		}{
+			{"ct/a.csv", "text/csv", 8, false},
+			{"ct/b.json", "application/json; charset=utf-8", -1, false},
+			{"ct/c.parquet", "application/vnd.apache.parquet", 8, true},
+			{"ct/d.bin", "", 8, false},
+			{"ct/e.bin", "", -1, true},
+		}
+		for _, tc := range typed {
+			info, err := s.Put(ctx, tc.key, strings.NewReader("a,b\n1,2\n"), tc.size, storage.PutOptions{ContentType: tc.ct, CreateOnly: tc.createOnly})
+			if err != nil {
+				t.Fatalf("put %s: %v", tc.key, err)
+			}
+			want := storage.ContentTypeOf(tc.ct)
+			if info.ContentType != want {
+				t.Errorf("put %s: ContentType %q, want %q", tc.key, info.ContentType, want)
+			}
+			if h, err := s.Head(ctx, tc.key); err != nil || h.ContentType != want {
+				t.Errorf("head %s: %q %v, want %q", tc.key, h.ContentType, err, want)
+			}
+			rc, g, err := s.Get(ctx, tc.key, storage.Whole)
+			if err != nil {
+				t.Fatalf("get %s: %v", tc.key, err)
+			}
+			rc.Close()
+			if g.ContentType != want {
+				t.Errorf("get %s: %q, want %q", tc.key, g.ContentType, want)
+			}
+			if rc, g, err = s.Get(ctx, tc.key, storage.GetOptions{Offset: 2, Length: 3}); err != nil || g.ContentType != want {
+				t.Errorf("ranged get %s: %q %v, want %q", tc.key, g.ContentType, err, want)
+			} else {
+				rc.Close()
+			}
+		}
+		// A new version without a type has none, whatever the old one had.
+		MustPut(t, s, "ct/a.csv", []byte("plain"))
+		if h, err := s.Head(ctx, "ct/a.csv"); err != nil || h.ContentType != storage.DefaultContentType {
+			t.Errorf("after an untyped overwrite: %q %v", h.ContentType, err)
+		}
+		if _, err := s.Put(ctx, "ct/a.csv", strings.NewReader("{}"), 2, storage.PutOptions{ContentType: "application/json"}); err != nil {
+			t.Fatal(err)
+		}
+		if h, err := s.Head(ctx, "ct/a.csv"); err != nil || h.ContentType != "application/json" {
+			t.Errorf("after a typed overwrite: %q %v", h.ContentType, err)
+		}
+		page, err := s.List(ctx, storage.ListOptions{Prefix: "ct/"})
+		if err != nil || len(page.Objects) != len(typed) {
+			t.Fatalf("list: %+v %v", page, err)
+		}
+		for _, o := range page.Objects {
+			if o.ContentType != "" {
+				t.Errorf("list %s: ContentType %q, want none", o.Key, o.ContentType)
+			}
+		}
+		for _, bad := range []string{"text/csv\x01", "text/\x7fcsv", "text/csv; name=\u00e9", " text/csv", "text/" + strings.Repeat("a", storage.MaxContentTypeBytes)} {
+			for _, size := range []int64{2, -1} {
+				_, err := s.Put(ctx, "ct/bad", strings.NewReader("xx"), size, storage.PutOptions{ContentType: bad})
+				if !errs.Is(err, errs.Invalid) {
+					t.Errorf("Content-Type %.40q size %d: %v, want invalid", bad, size, err)
+				}
+			}
+		}
+		if _, err := s.Head(ctx, "ct/bad"); !errs.Is(err, errs.NotFound) {
+			t.Errorf("a refused Put stored something: %v", err)
+		}
+	})
 }
 
 // MustPut stores data at key.
