@@ -144,6 +144,9 @@ func (r *Request) Validate() error {
 		default:
 			bad("messages[%d].role %q: want system, user, assistant or tool", i, m.Role)
 		}
+		if len(m.ToolCalls) > MaxToolCalls {
+			bad("messages[%d].tool_calls: %d, at most %d in one message", i, len(m.ToolCalls), MaxToolCalls)
+		}
 	}
 	if t := r.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		bad("temperature %v: want a number from 0 to 2", *t)

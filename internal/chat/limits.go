@@ -3,8 +3,10 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // MaxMessages bounds the messages of one chat request on every route: a
@@ -19,14 +21,124 @@ const MaxMessages = 100_000
 // ErrTooManyMessages is the decoding error of a list over MaxMessages.
 var ErrTooManyMessages = fmt.Errorf("messages: more than %d in one request (chatd's limit)", MaxMessages)
 
+// MaxToolCalls bounds the tool calls of one message on every route: a
+// message with more is 413 too_large (ADR-086), found while the message is
+// decoded, at call MaxToolCalls+1 — before, one message of 600,000 calls
+// (42 MB) cost 2.3 GB on its way upstream. Models make tens of parallel
+// calls; a thousand stays well inside.
+const MaxToolCalls = 1_000
+
+// ErrTooManyToolCalls is the decoding error of a message with more than
+// MaxToolCalls tool calls; decodeBounded puts the message's index before
+// it ("messages[3].tool_calls: ...").
+var ErrTooManyToolCalls = fmt.Errorf("tool_calls: more than %d in one message (chatd's limit)", MaxToolCalls)
+
 // Messages is a request's message list (native route), decoded with the
 // MaxMessages bound; unknown fields in a message are refused, as the
 // native route refuses them everywhere.
 type Messages []Message
 
-// UnmarshalJSON decodes the list, at most MaxMessages of it.
+// UnmarshalJSON decodes the list, at most MaxMessages of it, each with at
+// most MaxToolCalls tool calls.
 func (m *Messages) UnmarshalJSON(b []byte) error {
-	return decodeBounded((*[]Message)(m), b, true)
+	var wire []nativeMessage
+	if err := decodeBounded(&wire, b, true); err != nil {
+		return err
+	}
+	if wire == nil {
+		*m = nil
+		return nil
+	}
+	out := make(Messages, len(wire))
+	for i, w := range wire {
+		out[i] = w.Message
+		out[i].ToolCalls = w.ToolCalls
+	}
+	*m = out
+	return nil
+}
+
+// nativeMessage is a Message as the native route reads it: its tool_calls
+// (shadowing Message's) decoded with the MaxToolCalls bound, unknown
+// fields refused in them as everywhere on that route.
+type nativeMessage struct {
+	Message
+	ToolCalls boundedToolCalls `json:"tool_calls,omitempty"`
+}
+
+// boundedToolCalls decodes a message's tool_calls, at most MaxToolCalls.
+type boundedToolCalls []ToolCall
+
+// UnmarshalJSON counts the calls on the bytes (nothing built for a list
+// over the limit), then decodes them one at a time, unknown fields refused.
+func (c *boundedToolCalls) UnmarshalJSON(b []byte) error {
+	if arrayLenOver(b, MaxToolCalls) {
+		return ErrTooManyToolCalls
+	}
+	return decodeList((*[]ToolCall)(c), b, true, MaxToolCalls, ErrTooManyToolCalls)
+}
+
+// boundedRaw is json.RawMessage whose decoding refuses an array of more
+// than MaxToolCalls elements (counted on the bytes, nothing built).
+type boundedRaw json.RawMessage
+
+// UnmarshalJSON keeps b after counting its elements.
+func (r *boundedRaw) UnmarshalJSON(b []byte) error {
+	if arrayLenOver(b, MaxToolCalls) {
+		return ErrTooManyToolCalls
+	}
+	*r = append((*r)[:0], b...)
+	return nil
+}
+
+// arrayLenOver reports whether b (valid JSON, as encoding/json hands it
+// to UnmarshalJSON) is an array of more than limit (>= 1) elements: more
+// than limit-1 commas outside strings at its top level. It stops at the
+// one that passes the limit.
+func arrayLenOver(b []byte, limit int) bool {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' {
+		return false
+	}
+	commas, depth, inStr, esc := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 1:
+			if commas++; commas >= limit {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// completionWire is a CompletionMessage as the OpenAI route reads it: its
+// tool_calls counted against MaxToolCalls while it is decoded.
+type completionWire struct {
+	CompletionMessage
+	ToolCalls boundedRaw `json:"tool_calls,omitempty"`
+}
+
+// ollamaWire is an OllamaMessage as the Ollama route reads it, bounded
+// like completionWire.
+type ollamaWire struct {
+	OllamaMessage
+	ToolCalls boundedRaw `json:"tool_calls,omitempty"`
 }
 
 // CompletionMessages is the message list of an OpenAI request (unknown
@@ -35,7 +147,21 @@ type CompletionMessages []CompletionMessage
 
 // UnmarshalJSON decodes the list, at most MaxMessages of it.
 func (m *CompletionMessages) UnmarshalJSON(b []byte) error {
-	return decodeBounded((*[]CompletionMessage)(m), b, false)
+	var wire []completionWire
+	if err := decodeBounded(&wire, b, false); err != nil {
+		return err
+	}
+	if wire == nil {
+		*m = nil
+		return nil
+	}
+	out := make(CompletionMessages, len(wire))
+	for i, w := range wire {
+		out[i] = w.CompletionMessage
+		out[i].ToolCalls = json.RawMessage(w.ToolCalls)
+	}
+	*m = out
+	return nil
 }
 
 // OllamaMessages is the message list of an Ollama request (unknown fields
@@ -44,7 +170,21 @@ type OllamaMessages []OllamaMessage
 
 // UnmarshalJSON decodes the list, at most MaxMessages of it.
 func (m *OllamaMessages) UnmarshalJSON(b []byte) error {
-	return decodeBounded((*[]OllamaMessage)(m), b, false)
+	var wire []ollamaWire
+	if err := decodeBounded(&wire, b, false); err != nil {
+		return err
+	}
+	if wire == nil {
+		*m = nil
+		return nil
+	}
+	out := make(OllamaMessages, len(wire))
+	for i, w := range wire {
+		out[i] = w.OllamaMessage
+		out[i].ToolCalls = json.RawMessage(w.ToolCalls)
+	}
+	*m = out
+	return nil
 }
 
 // decodeBounded decodes a JSON array (or null) into dst one element at a
@@ -52,6 +192,12 @@ func (m *OllamaMessages) UnmarshalJSON(b []byte) error {
 // rest is decoded. Type errors name the field as encoding/json did
 // ("messages.role": it prefixes the path of the list).
 func decodeBounded[T any](dst *[]T, b []byte, strict bool) error {
+	return decodeList(dst, b, strict, MaxMessages, ErrTooManyMessages)
+}
+
+// decodeList is decodeBounded with limit and its error tooMany. An element's
+// ErrTooManyToolCalls gets the element's index ("messages[3].tool_calls").
+func decodeList[T any](dst *[]T, b []byte, strict bool, limit int, tooMany error) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
 		*dst = nil
@@ -69,11 +215,23 @@ func decodeBounded[T any](dst *[]T, b []byte, strict bool) error {
 	}
 	out := make([]T, 0, min(bytes.Count(b, []byte("{")), 1024))
 	for dec.More() {
-		if len(out) == MaxMessages {
-			return ErrTooManyMessages
+		if len(out) == limit {
+			return tooMany
 		}
 		var v T
 		if err := dec.Decode(&v); err != nil {
+			if errors.Is(err, ErrTooManyToolCalls) && tooMany == ErrTooManyMessages {
+				return fmt.Errorf("messages[%d].%w", len(out), err)
+			}
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				// the wire types embed the message type: its name is no
+				// field of the request ("messages.role", not
+				// "messages.Message.role")
+				for _, embedded := range []string{"Message.", "CompletionMessage.", "OllamaMessage."} {
+					te.Field = strings.TrimPrefix(te.Field, embedded)
+				}
+			}
 			return err // encoding/json puts "messages." before a type error's field
 		}
 		out = append(out, v)

@@ -149,6 +149,8 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 		case errors.Is(err, ErrTooManyMessages):
 			return errs.E("decode", errs.TooLarge, ErrTooManyMessages.Error())
+		case errors.Is(err, ErrTooManyToolCalls):
+			return errs.E("decode", errs.TooLarge, err.Error())
 		case errors.Is(err, io.EOF):
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
 		}
