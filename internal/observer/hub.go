@@ -2,6 +2,8 @@ package observer
 
 import (
 	"sync"
+
+	"lakehouse-go/internal/errs"
 	"sync/atomic"
 	"time"
 )
@@ -9,6 +11,13 @@ import (
 // subBuffer is how many events a subscriber may fall behind before it
 // starts losing events (ADR-051).
 const subBuffer = 1024
+
+// MaxStreams bounds the open streams (HTTP and in-process subscribers):
+// each holds up to subBuffer events (with attrs, up to ~5 MB) and two
+// goroutines, and nothing else bounded how many an agent could open; one
+// more is a 503 naming the bound (ADR-088; Loki's tail has the same kind
+// of limit, max_concurrent_tail_requests).
+const MaxStreams = 100
 
 // hub fans ingested events out to stream subscribers. publish never blocks:
 // a subscriber whose buffer is full loses the event and counts it.
@@ -29,17 +38,22 @@ type sub struct {
 
 func newHub() *hub { return &hub{subs: map[*sub]struct{}{}, done: make(chan struct{})} }
 
-// subscribe registers a subscriber; ok is false after close.
-func (h *hub) subscribe(f Filter) (s *sub, ok bool) {
+// subscribe registers a subscriber. Errors (Unavailable): closed, or
+// MaxStreams subscribers already.
+func (h *hub) subscribe(f Filter) (*sub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, false
+		return nil, errShuttingDown
+	}
+	if len(h.subs) >= MaxStreams {
+		return nil, errs.Errorf("observer.stream", errs.Unavailable,
+			"%d streams are open, at most %d: close one, or poll GET %s?since= instead", len(h.subs), MaxStreams, EventsPath)
 	}
 	f.Since = time.Time{}
-	s = &sub{ch: make(chan Event, subBuffer), f: f}
+	s := &sub{ch: make(chan Event, subBuffer), f: f}
 	h.subs[s] = struct{}{}
-	return s, true
+	return s, nil
 }
 
 func (h *hub) unsubscribe(s *sub) {

@@ -157,9 +157,9 @@ func (h *handlers) stream(w http.ResponseWriter, r *http.Request) error {
 	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
 		h.onShut.Do(func() { srv.RegisterOnShutdown(h.o.hub.close) })
 	}
-	s, ok := h.o.hub.subscribe(f)
-	if !ok {
-		return errShuttingDown
+	s, err := h.o.hub.subscribe(f)
+	if err != nil {
+		return err
 	}
 	defer h.o.hub.unsubscribe(s)
 

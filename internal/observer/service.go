@@ -154,9 +154,9 @@ func (o *Observer) Stats(ctx context.Context, f Filter) (Stats, error) {
 
 // Subscribe implements Service.Subscribe.
 func (o *Observer) Subscribe(ctx context.Context, f Filter, fn func(Event) error) error {
-	s, ok := o.hub.subscribe(f)
-	if !ok {
-		return errShuttingDown
+	s, err := o.hub.subscribe(f)
+	if err != nil {
+		return err
 	}
 	defer o.hub.unsubscribe(s)
 	for {
