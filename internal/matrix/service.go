@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -141,7 +142,16 @@ type persisted struct {
 	Rows    int64        `json:"rows"`
 	IDType  string       `json:"id_type"`
 	Columns []string     `json:"columns"`
+	// RetryAt and Retries are dsIndex's retry schedule of a job failed on
+	// an outage (absent: not retried, as in a state written before them),
+	// so a restart resumes it instead of leaving the index failed.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+	Retries int       `json:"retries,omitempty"`
 }
+
+// maxRetryWait is the longest wait between two retries of a job that
+// failed on an outage.
+const maxRetryWait = 10 * time.Minute
 
 // VectorIndex is the vectord index of dataset.
 func VectorIndex(dataset string) string { return "matrix." + dataset }
@@ -176,9 +186,18 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 		}
 		m.sweepTemps(e.Name())
 		x, err := m.loadIndex(e.Name())
-		if err != nil {
-			opts.Log.Error("index state unreadable; rebuild it with POST /v1/matrix/indexes", "op", "load", "dataset", e.Name(), "err", err.Error())
+		if errors.Is(err, fs.ErrNotExist) {
+			// No state.json: the first save of a POST that never answered
+			// (or the rest of a Drop); nothing was ever indexed.
+			opts.Log.Warn("index directory without state.json; ignored", "op", "load", "dataset", e.Name())
 			continue
+		}
+		if err != nil {
+			// Reported, not dropped: it was missing from the list and a
+			// search of it was a 404 as if it had never been created.
+			opts.Log.Error("index state unreadable; rebuild it with POST /v1/matrix/indexes", "op", "load", "dataset", e.Name(), "err", err.Error())
+			x = &dsIndex{spec: IndexRequest{Dataset: e.Name()}, status: IndexStatus{Dataset: e.Name(), State: StateFailed,
+				Error: fmt.Sprintf("the index state in %s could not be read (%v); create the index again with POST %s", m.dir(e.Name()), err, IndexesPath)}}
 		}
 		m.idx[e.Name()] = x
 		if x.status.State == StatePending || x.status.State == StateBuilding {
@@ -251,7 +270,12 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	if p.Status.Version > 0 {
 		kw, err := keyword.Load(filepath.Join(m.dir(dataset), "keyword.lhkw"))
 		if err != nil {
-			return nil, err
+			// The spec is known: build the index again from scratch (it
+			// was dropped from the list until someone POSTed it again).
+			m.opts.Log.Error("keyword index unreadable; building the index again", "op", "load", "dataset", dataset, "err", err.Error())
+			x.status = IndexStatus{Dataset: dataset, IDColumn: p.Spec.IDColumn, TextColumns: p.Spec.TextColumns, State: StatePending, Model: p.Status.Model}
+			x.files, x.rows, x.full = nil, 0, true
+			return x, nil
 		}
 		x.kw = kw
 		x.status.Docs = kw.Len()
@@ -259,12 +283,22 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	if x.status.State == StateBuilding {
 		x.status.State = StatePending // interrupted: the job starts again
 	}
+	if x.status.State == StateFailed && !p.RetryAt.IsZero() {
+		// Failed on an outage: the poll retries from RetryAt, at the
+		// latest maxRetryWait from now (the clock may have been set back).
+		x.retryAt = p.RetryAt
+		if latest := time.Now().Add(maxRetryWait); x.retryAt.After(latest) {
+			x.retryAt = latest
+		}
+		x.retries = min(max(p.Retries, 0), 64)
+	}
 	return x, nil
 }
 
 // save writes state.json atomically (x.mu held).
 func (m *Matrix) saveState(x *dsIndex) error {
-	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns}
+	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns,
+		RetryAt: x.retryAt, Retries: x.retries}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
@@ -400,7 +434,7 @@ func (m *Matrix) start(x *dsIndex) {
 			case errs.Is(err, errs.Unavailable) || errs.Is(err, errs.Timeout):
 				// An outage, not the index's fault: the poll tries again,
 				// backing off (it stayed failed until a POST).
-				x.retryAt = time.Now().Add(min(m.opts.RetryAfter<<min(x.retries, 10), 10*time.Minute))
+				x.retryAt = time.Now().Add(min(m.opts.RetryAfter<<min(x.retries, 10), maxRetryWait))
 				x.retries++
 			default:
 				x.retries = 0

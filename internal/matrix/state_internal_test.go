@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func writeState(t testing.TB, dir, dataset string, b []byte) {
@@ -45,6 +46,9 @@ func FuzzLoadState(f *testing.F) {
 	f.Add([]byte(stateOther))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"building","version":0},"rows":-5,"id_type":"BIGINT); DROP","columns":["id"]}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"version":3}}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed"},"retry_at":"2026-11-29T20:00:00Z","retries":3}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed"},"retry_at":"9999-12-31T23:59:59Z","retries":-7}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"retry_at":"2026-11-29T20:00:00Z"}`))
 	f.Add([]byte(`{"spec":null}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})
@@ -62,5 +66,32 @@ func FuzzLoadState(f *testing.F) {
 		if err := x.spec.Validate(); err != nil {
 			t.Fatalf("loaded an invalid spec: %v", err)
 		}
+		// A retry is scheduled only for a failed job, within the longest
+		// backoff from now whatever the file says.
+		if !x.retryAt.IsZero() && (x.status.State != StateFailed || x.retryAt.After(time.Now().Add(maxRetryWait)) || x.retries < 0 || x.retries > 64) {
+			t.Fatalf("retry schedule loaded: state %s, at %v, retries %d", x.status.State, x.retryAt, x.retries)
+		}
 	})
+}
+
+// TestLoadRetrySchedule: state.json keeps the retry schedule of a job that
+// failed on an outage; one written before it (no retry_at) loads as a
+// failed index the poll does not retry, as before.
+func TestLoadRetrySchedule(t *testing.T) {
+	dir := t.TempDir()
+	m := &Matrix{opts: Options{Dir: dir}.withDefaults()}
+	at := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	x := &dsIndex{spec: IndexRequest{Dataset: "ds", IDColumn: "id", TextColumns: []string{"txt"}},
+		status: IndexStatus{Dataset: "ds", State: StateFailed, Error: "embedd down"}, retryAt: at, retries: 2}
+	if err := m.saveState(x); err != nil {
+		t.Fatal(err)
+	}
+	y, err := m.loadIndex("ds")
+	if err != nil || !y.retryAt.Equal(at) || y.retries != 2 {
+		t.Fatalf("loaded %+v %v, want a retry at %v, 2 retries", y, err, at)
+	}
+	writeState(t, dir, "old", []byte(`{"spec":{"dataset":"old","id_column":"id","text_columns":["txt"]},"status":{"dataset":"old","state":"failed","error":"embedd down"}}`))
+	if y, err := m.loadIndex("old"); err != nil || !y.retryAt.IsZero() || y.status.State != StateFailed {
+		t.Fatalf("old-format state: %+v %v", y, err)
+	}
 }
