@@ -221,3 +221,38 @@ func TestStalledUploadTimesOut(t *testing.T) {
 		}
 	})
 }
+
+// After the error answer of a daemon's broken answer the client's
+// connection stays in step: pipelined requests behind it each get their
+// own answer, never the broken one's bytes.
+func TestBrokenAnswerKeepsClientInStep(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string {
+			switch r.URL.Path {
+			case "/v1/storage/headonly":
+				return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n" + closeMark
+			case "/v1/storage/badstatus":
+				return "HTTP/1.1 2x0 OK\r\n\r\n" + closeMark
+			case "/v1/storage/badchunk":
+				return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + closeMark
+			}
+			return okAnswer(r)
+		})
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		var raw string
+		for _, p := range []string{"headonly", "one", "badstatus", "two", "badchunk", "three"} {
+			raw += "GET /v1/storage/" + p + " HTTP/1.1\r\nHost: x\r\n\r\n"
+		}
+		answers, bodies, _ := exchange(t, gw.Addr, raw, 6, false)
+		if len(answers) != 6 {
+			t.Fatalf("%d answers of 6: %q", len(answers), bodies)
+		}
+		for i, want := range []string{"", "answer to GET /v1/storage/one", "", "answer to GET /v1/storage/two", "", "answer to GET /v1/storage/three"} {
+			if want == "" {
+				wantJSONError(t, answers[i], bodies[i], 502, "unavailable")
+			} else if answers[i].StatusCode != 200 || bodies[i] != want {
+				t.Fatalf("answer %d: %d %q, want %q", i, answers[i].StatusCode, bodies[i], want)
+			}
+		}
+	})
+}
