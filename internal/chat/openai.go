@@ -374,12 +374,15 @@ type CompletionChunk struct {
 	Error   *WireError    `json:"error,omitempty"`
 }
 
-// ChunkChoice is one choice of a chunk.
+// ChunkChoice is one choice of a chunk. Usage is Moonshot's (Kimi's)
+// place for a stream's usage: inside the finish_reason chunk's choice
+// (read from upstreams; chatd writes usage at the top level, OpenAI's).
 type ChunkChoice struct {
 	Index        int             `json:"index"`
 	Delta        Delta           `json:"delta"`
 	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason *string         `json:"finish_reason"`
+	Usage        *Usage          `json:"usage,omitempty"`
 }
 
 // Delta is the new part of the message in a chunk. Content is omitted

@@ -16,7 +16,8 @@
 //     {"error":{"message","type","param","code"}} bodies, or a
 //     data: {"error":{...}} event inside the stream (as OpenRouter does),
 //     or OpenRouter's HTTP 200 {"error":{"message","code","metadata"}}
-//     body (Script.FailInBody).
+//     body (Script.FailInBody). With Script.UsageInChoice the usage is
+//     inside the finish_reason chunk's choice, as Moonshot (Kimi) streams it.
 //
 // With Script.ToolCalls the answer ends with those calls: OpenAI streams
 // each as delta.tool_calls pieces (index, id, type and name first, then
@@ -88,6 +89,11 @@ type Script struct {
 	// BreakAfterThinking > 0 fails the stream after that many reasoning
 	// pieces, as BreakAfter does.
 	BreakAfterThinking int
+	// UsageInChoice (NewOpenAI only) streams usage as Moonshot (Kimi)
+	// does: inside the finish_reason chunk's choice,
+	// {"index":0,"delta":{},"finish_reason":"stop","usage":{...}}, with no
+	// top-level usage and no usage chunk, whatever include_usage says.
+	UsageInChoice bool
 }
 
 // ToolCall is one call a fake answers: Arguments is JSON text (an object).
@@ -450,6 +456,14 @@ type oaiChunkChoice struct {
 	FinishReason *string `json:"finish_reason"`
 }
 
+// kimiFinish is Moonshot's last streamed choice: usage inside it.
+type kimiFinish struct {
+	Index        int       `json:"index"`
+	Delta        struct{}  `json:"delta"`
+	FinishReason string    `json:"finish_reason"`
+	Usage        *oaiUsage `json:"usage"`
+}
+
 type oaiUsage struct {
 	PromptTokens            int              `json:"prompt_tokens"`
 	CompletionTokens        int              `json:"completion_tokens"`
@@ -645,6 +659,13 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 			}
 			event(chunk(oaiDelta{ToolCalls: []oaiToolCall{{Index: &i, Function: oaiFunction{Arguments: frag}}}}, nil))
 		}
+	}
+	if sc.UsageInChoice {
+		event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+			"choices": []any{kimiFinish{Delta: struct{}{}, FinishReason: stop, Usage: usage}}})
+		w.Write([]byte("data: [DONE]\n\n"))
+		fl.Flush()
+		return
 	}
 	event(chunk(oaiDelta{}, &stop))
 	if includeUsage {

@@ -79,7 +79,8 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 
 // sseStream turns chat.completion.chunk events into chunks. The chunk with
 // finish_reason is held back until the usage chunk or [DONE] (OpenAI sends
-// usage in a separate, choice-less chunk after it).
+// usage in a separate, choice-less chunk after it; Moonshot inside the
+// finish_reason chunk's choice, which is read too).
 //
 // A 200 answer that is one JSON document instead of an event stream is
 // read whole (ADR-065): {"error":{...}} is the upstream's error (OpenRouter
@@ -159,6 +160,9 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			return chat.Chunk{}, c.Error.Upstream(chat.RetryAfter(s.header))
 		}
 		out := chat.Chunk{ID: c.ID, Model: c.Model}
+		if c.Usage == nil && len(c.Choices) > 0 {
+			c.Usage = c.Choices[0].Usage // Moonshot's (Kimi's) place for it
+		}
 		if c.Usage != nil {
 			u := *c.Usage
 			if u.TotalTokens == 0 {
