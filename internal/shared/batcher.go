@@ -16,7 +16,7 @@ type batcher[T any] struct {
 	batchSize int
 	interval  time.Duration
 	send      func([]T)
-	onDrop    func()
+	onDrop    func(T)
 
 	dropped  atomic.Int64
 	stop     chan struct{}
@@ -24,7 +24,7 @@ type batcher[T any] struct {
 	stopOnce sync.Once
 }
 
-func newBatcher[T any](queueSize, batchSize int, interval time.Duration, send func([]T), onDrop func()) *batcher[T] {
+func newBatcher[T any](queueSize, batchSize int, interval time.Duration, send func([]T), onDrop func(T)) *batcher[T] {
 	b := &batcher[T]{
 		queue: make(chan T, queueSize), batchSize: max(batchSize, 1),
 		interval: max(interval, 10*time.Millisecond), send: send, onDrop: onDrop,
@@ -41,7 +41,7 @@ func (b *batcher[T]) enqueue(v T) {
 	default:
 		b.dropped.Add(1)
 		if b.onDrop != nil {
-			b.onDrop()
+			b.onDrop(v)
 		}
 	}
 }

@@ -125,7 +125,7 @@ func (h *RequestHooks) End(ri *RequestInfo) {
 	}
 	if ri.Authed {
 		h.report.record(ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now, ri.ReqID)
-		h.langfuse.span(ri.ReqID, ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now)
+		h.langfuse.span(ri.ReqID, ri.Method, ri.Route, ri.Path, ri.Status, ri.Start, now, nil)
 	}
 	h.metrics.inflight.Dec()
 	dur := now.Sub(ri.Start)

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,8 +32,9 @@ type Langfuse struct {
 	batch    *batcher[lfSpan]
 	log      *slog.Logger
 
-	sent   atomic.Int64
-	failed atomic.Int64
+	sent    atomic.Int64
+	failed  atomic.Int64
+	dropped atomic.Int64
 
 	mDropped, mSent, mFailed prometheus.Counter
 }
@@ -40,6 +43,76 @@ type lfSpan struct {
 	traceID, name, method, path string
 	status                      int
 	start, end                  time.Time
+	gens                        []Generation
+}
+
+// events is how many ingestion events s becomes: a trace, a span and one
+// observation per generation.
+func (s lfSpan) events() int64 { return 2 + int64(len(s.gens)) }
+
+// Generation is one model call a request made (chatd's attempt at a
+// provider), sent to Langfuse as a generation-create observation under the
+// request's span: where Langfuse users read the model, the prompt, the
+// answer, token usage, latency and time to first token (ADR-005).
+type Generation struct {
+	Name            string         // e.g. "chat ollama"
+	Model           string         // as the provider was asked
+	ModelParameters map[string]any // temperature, max_tokens...: numbers or strings
+	Input, Output   any            // JSON-encodable; each cut to lfMaxIOBytes
+	Start, End      time.Time
+	CompletionStart time.Time // the first token; zero when there was none
+	// InputTokens and OutputTokens as the provider counted them; both 0:
+	// no usage is sent (Langfuse then counts with its own tokenizer).
+	InputTokens, OutputTokens int
+	Metadata                  map[string]any
+	Error                     string // non-empty: level ERROR, this status message
+}
+
+// lfMaxIOBytes bounds the JSON of one generation's input and of its output
+// in an ingestion event (a request may carry megabytes of history; the
+// ingestion API refuses oversized batches). Beyond it the value is sent as
+// a string: the JSON's first lfMaxIOBytes bytes and a note of the size.
+const lfMaxIOBytes = 64 << 10
+
+// lfMaxGenerations bounds the generations one request records (a fallback
+// chain is a handful of attempts).
+const lfMaxGenerations = 32
+
+type lfRecorder struct {
+	mu     sync.Mutex
+	gens   []Generation
+	closed bool
+}
+
+type lfRecorderKey struct{}
+
+// RecordGeneration adds g to the Langfuse trace of the request ctx belongs
+// to. A no-op without Langfuse, outside a traced request, or once the
+// request's span is queued.
+func RecordGeneration(ctx context.Context, g Generation) {
+	rec, _ := ctx.Value(lfRecorderKey{}).(*lfRecorder)
+	if rec == nil {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !rec.closed && len(rec.gens) < lfMaxGenerations {
+		rec.gens = append(rec.gens, g)
+	}
+}
+
+// TracingGenerations says whether RecordGeneration would keep a generation
+// for ctx's request, so a caller can skip assembling one.
+func TracingGenerations(ctx context.Context) bool {
+	rec, _ := ctx.Value(lfRecorderKey{}).(*lfRecorder)
+	return rec != nil
+}
+
+func (rec *lfRecorder) take() []Generation {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.closed = true
+	return rec.gens
 }
 
 // NewLangfuse returns nil unless URL, public and secret key are all set.
@@ -64,12 +137,15 @@ func NewLangfuse(cfg LangfuseConfig, service string, log *slog.Logger, reg prome
 	l.mDropped = mk("lakehouse_langfuse_dropped_total", "Langfuse events dropped because the queue was full.")
 	l.mSent = mk("lakehouse_langfuse_sent_total", "Langfuse events accepted by the server.")
 	l.mFailed = mk("lakehouse_langfuse_failed_total", "Langfuse events rejected or not delivered.")
-	l.batch = newBatcher(cfg.QueueSize, cfg.BatchSize, cfg.FlushInterval.Duration, l.send, func() { l.mDropped.Add(2) })
+	l.batch = newBatcher(cfg.QueueSize, cfg.BatchSize, cfg.FlushInterval.Duration, l.send, func(s lfSpan) {
+		l.dropped.Add(s.events())
+		l.mDropped.Add(float64(s.events()))
+	})
 	return l
 }
 
 // Dropped, Sent and Failed count events (for tests and /metrics).
-func (l *Langfuse) Dropped() int64 { return 2 * l.batch.dropped.Load() }
+func (l *Langfuse) Dropped() int64 { return l.dropped.Load() }
 func (l *Langfuse) Sent() int64    { return l.sent.Load() }
 func (l *Langfuse) Failed() int64  { return l.failed.Load() }
 
@@ -83,6 +159,8 @@ func (l *Langfuse) middleware(next http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
+		rec := &lfRecorder{}
+		r = r.WithContext(context.WithValue(r.Context(), lfRecorderKey{}, rec))
 		done := false
 		defer func() {
 			if !done { // a panic on its way to the recoverer: traced as its 500
@@ -90,7 +168,7 @@ func (l *Langfuse) middleware(next http.Handler) http.Handler {
 				if s := sw(w); s != nil {
 					status = panicStatus(s)
 				}
-				l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now())
+				l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now(), rec.take())
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -99,18 +177,18 @@ func (l *Langfuse) middleware(next http.Handler) http.Handler {
 		if s := sw(w); s != nil {
 			status = s.Status()
 		}
-		l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now())
+		l.span(RequestID(r.Context()), r.Method, routePattern(r), r.URL.Path, status, start, time.Now(), rec.take())
 	})
 }
 
 // span queues one request's trace and span (a no-op on a nil *Langfuse).
-func (l *Langfuse) span(reqID, method, route, path string, status int, start, end time.Time) {
+func (l *Langfuse) span(reqID, method, route, path string, status int, start, end time.Time, gens []Generation) {
 	if l == nil {
 		return
 	}
 	l.batch.enqueue(lfSpan{
 		traceID: reqID, name: method + " " + route,
-		method: method, path: path, status: status, start: start, end: end,
+		method: method, path: path, status: status, start: start, end: end, gens: gens,
 	})
 }
 
@@ -135,7 +213,11 @@ type ingestionResponse struct {
 }
 
 func (l *Langfuse) send(spans []lfSpan) {
-	events := make([]ingestionEvent, 0, 2*len(spans))
+	var n int64
+	for _, s := range spans {
+		n += s.events()
+	}
+	events := make([]ingestionEvent, 0, n)
 	for _, s := range spans {
 		ts := s.start.UTC().Format(time.RFC3339Nano)
 		meta := map[string]any{"service": l.service, "request_id": s.traceID, "method": s.method, "path": s.path, "status": s.status, "duration_ms": s.end.Sub(s.start).Milliseconds()}
@@ -143,7 +225,8 @@ func (l *Langfuse) send(spans []lfSpan) {
 			ID: NewRequestID(), Timestamp: ts, Type: "trace-create",
 			Body: map[string]any{"id": s.traceID, "timestamp": ts, "name": s.name, "metadata": map[string]any{"service": l.service, "request_id": s.traceID}, "tags": []string{"lakehouse-go", l.service}},
 		})
-		span := map[string]any{"id": NewRequestID(), "traceId": s.traceID, "name": l.service + " " + s.name, "startTime": ts, "endTime": s.end.UTC().Format(time.RFC3339Nano), "metadata": meta, "level": "DEFAULT"}
+		spanID := NewRequestID()
+		span := map[string]any{"id": spanID, "traceId": s.traceID, "name": l.service + " " + s.name, "startTime": ts, "endTime": s.end.UTC().Format(time.RFC3339Nano), "metadata": meta, "level": "DEFAULT"}
 		if s.status >= 500 {
 			span["level"] = "ERROR"
 			span["statusMessage"] = fmt.Sprintf("HTTP %d", s.status)
@@ -152,9 +235,11 @@ func (l *Langfuse) send(spans []lfSpan) {
 			span["statusMessage"] = fmt.Sprintf("HTTP %d", s.status)
 		}
 		events = append(events, ingestionEvent{ID: NewRequestID(), Timestamp: ts, Type: "span-create", Body: span})
+		for _, g := range s.gens {
+			events = append(events, ingestionEvent{ID: NewRequestID(), Timestamp: g.Start.UTC().Format(time.RFC3339Nano), Type: "generation-create", Body: l.generation(s.traceID, spanID, g)})
+		}
 	}
 	body, _ := json.Marshal(map[string]any{"batch": events})
-	n := int64(len(events))
 	var status int
 	var data []byte
 	var err error
@@ -190,6 +275,54 @@ func (l *Langfuse) send(spans []lfSpan) {
 	}
 	l.sent.Add(n)
 	l.mSent.Add(float64(n))
+}
+
+// generation is the body of one generation-create event: an observation of
+// the request's trace, child of its span.
+func (l *Langfuse) generation(traceID, spanID string, g Generation) map[string]any {
+	meta := map[string]any{"service": l.service, "request_id": traceID}
+	for k, v := range g.Metadata {
+		meta[k] = v
+	}
+	b := map[string]any{
+		"id": NewRequestID(), "traceId": traceID, "parentObservationId": spanID, "name": g.Name,
+		"startTime": g.Start.UTC().Format(time.RFC3339Nano), "endTime": g.End.UTC().Format(time.RFC3339Nano),
+		"model": g.Model, "input": capIO(g.Input), "output": capIO(g.Output), "metadata": meta, "level": "DEFAULT",
+	}
+	if len(g.ModelParameters) > 0 {
+		b["modelParameters"] = g.ModelParameters
+	}
+	if !g.CompletionStart.IsZero() {
+		b["completionStartTime"] = g.CompletionStart.UTC().Format(time.RFC3339Nano)
+	}
+	if g.InputTokens > 0 || g.OutputTokens > 0 {
+		b["usageDetails"] = map[string]int{"input": g.InputTokens, "output": g.OutputTokens, "total": g.InputTokens + g.OutputTokens}
+	}
+	if g.Error != "" {
+		b["level"] = "ERROR"
+		b["statusMessage"] = g.Error
+	}
+	return b
+}
+
+// capIO is v as it goes into an event: itself, or when its JSON is longer
+// than lfMaxIOBytes (or is no JSON), a string saying so with the JSON's head.
+func capIO(v any) any {
+	if v == nil {
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("(not JSON: %v)", err)
+	}
+	if len(raw) <= lfMaxIOBytes {
+		return json.RawMessage(raw)
+	}
+	head := raw[:lfMaxIOBytes]
+	for len(head) > 0 && !utf8.Valid(head) { // never cut inside a character
+		head = head[:len(head)-1]
+	}
+	return fmt.Sprintf("%s… (cut: %d bytes of JSON, the first %d shown)", head, len(raw), len(head))
 }
 
 // A batch that fails transiently — Langfuse unreachable, 429, or a 5xx

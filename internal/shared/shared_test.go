@@ -13,11 +13,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -46,6 +48,18 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			return errs.E("test.fail", errs.Invalid, "bad thing at line 3")
 		}))
 		r.Get("/v1/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+		r.Post("/v1/generate", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+			// Two model calls, as chatd records them: one failed, one answered.
+			t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+			RecordGeneration(r.Context(), Generation{Name: "chat a", Model: "m-a", Start: t0, End: t0.Add(time.Second), Error: "a: HTTP 503", Input: []string{"hi"}})
+			RecordGeneration(r.Context(), Generation{
+				Name: "chat b", Model: "m-b", ModelParameters: map[string]any{"temperature": 0.2},
+				Input: []map[string]string{{"role": "user", "content": strings.Repeat("é", 40<<10)}}, Output: map[string]string{"role": "assistant", "content": "hello"},
+				Start: t0.Add(time.Second), CompletionStart: t0.Add(1500 * time.Millisecond), End: t0.Add(2 * time.Second),
+				InputTokens: 12, OutputTokens: 3, Metadata: map[string]any{"provider": "b"},
+			})
+			return WriteJSON(w, 200, map[string]bool{"tracing": TracingGenerations(r.Context())})
+		}))
 		r.Post("/v1/observer/events", func(w http.ResponseWriter, r *http.Request) { // observerd's ingest
 			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusAccepted)
@@ -566,6 +580,66 @@ func TestLangfuse(t *testing.T) {
 		}
 	})
 
+	// A model call a handler records (chatd's provider attempts) is a
+	// generation-create observation under the request's span, with model,
+	// usage, time to first token, an error level; input beyond lfMaxIOBytes
+	// is cut to a string, at a character boundary.
+	t.Run("generations", func(t *testing.T) {
+		fake := &fakeLangfuse{received: make(chan struct{}, 16)}
+		ts := httptest.NewServer(fake)
+		defer ts.Close()
+		s := start(t, langfuseConfig(t, ts.URL))
+		resp, err := http.Post(s.URL()+"/v1/generate", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != `{"tracing":true}`+"\n" {
+			t.Fatalf("handler: %s", b)
+		}
+		reqID := resp.Header.Get("X-Request-Id")
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		if len(fake.events) != 4 || fake.events[1].Type != "span-create" || fake.events[2].Type != "generation-create" || fake.events[3].Type != "generation-create" {
+			t.Fatalf("want trace, span, 2 generations: %+v", fake.events)
+		}
+		spanID := fake.events[1].Body["id"]
+		failed, ok := fake.events[2].Body, fake.events[3].Body
+		for _, g := range []map[string]any{failed, ok} {
+			if g["traceId"] != reqID || g["parentObservationId"] != spanID || g["id"] == "" || g["id"] == spanID {
+				t.Fatalf("generation not under the request's span %v: %v", spanID, g)
+			}
+		}
+		if failed["level"] != "ERROR" || failed["statusMessage"] != "a: HTTP 503" || failed["usageDetails"] != nil || failed["completionStartTime"] != nil {
+			t.Fatalf("failed attempt: %v", failed)
+		}
+		usage, _ := ok["usageDetails"].(map[string]any)
+		if ok["model"] != "m-b" || ok["level"] != "DEFAULT" || usage["input"] != 12.0 || usage["output"] != 3.0 || usage["total"] != 15.0 ||
+			ok["completionStartTime"] != "2026-11-29T12:00:01.5Z" || ok["startTime"] != "2026-11-29T12:00:01Z" || ok["endTime"] != "2026-11-29T12:00:02Z" {
+			t.Fatalf("answered attempt: %v", ok)
+		}
+		if mp, _ := ok["modelParameters"].(map[string]any); mp["temperature"] != 0.2 {
+			t.Fatalf("modelParameters: %v", ok["modelParameters"])
+		}
+		if meta, _ := ok["metadata"].(map[string]any); meta["provider"] != "b" || meta["service"] != "storaged" {
+			t.Fatalf("metadata: %v", ok["metadata"])
+		}
+		if out, _ := ok["output"].(map[string]any); out["content"] != "hello" {
+			t.Fatalf("output: %v", ok["output"])
+		}
+		in, _ := ok["input"].(string) // 80 KiB of JSON: cut
+		if !utf8.ValidString(in) || !strings.HasPrefix(in, `[{"content":"éé`) || !strings.Contains(in, "… (cut: 81950 bytes of JSON, the first 65535 shown)") || len(in) > lfMaxIOBytes+100 {
+			t.Fatalf("input not cut at a character: %d bytes, %.60q ... %q", len(in), in, in[max(0, len(in)-60):])
+		}
+		if s.Langfuse().Sent() != 4 {
+			t.Fatalf("sent %d", s.Langfuse().Sent())
+		}
+	})
+
 	// A Langfuse restarting (503s, a 429) loses no trace: the batch is
 	// sent again, the same events once each; a 400 is not retried.
 	t.Run("transient failures retried, permanent ones not", func(t *testing.T) {
@@ -669,17 +743,22 @@ func TestLangfuse(t *testing.T) {
 			cfg.Langfuse.QueueSize = 4
 			cfg.Langfuse.BatchSize = 1
 			s := start(t, cfg)
-			var worst time.Duration
-			for i := 0; i < 50; i++ {
+			// The slow server holds each batch 2 s: a request that waited on
+			// it would take that long. The median and the worst are bounded
+			// far below, loose enough for a loaded machine (a worst of 130-200
+			// ms was seen under a load average of 19).
+			took := make([]time.Duration, 50)
+			for i := range took {
 				t0 := time.Now()
 				resp, _ := get(t, s.URL()+"/v1/echo", "")
 				if resp.StatusCode != 200 {
 					t.Fatal(resp.Status)
 				}
-				worst = max(worst, time.Since(t0))
+				took[i] = time.Since(t0)
 			}
-			if worst > 100*time.Millisecond {
-				t.Fatalf("%s: a request took %v with langfuse slow/down", url, worst)
+			slices.Sort(took)
+			if median, worst := took[len(took)/2], took[len(took)-1]; median > 50*time.Millisecond || worst > time.Second {
+				t.Fatalf("%s: requests took %v (median), %v (worst) with langfuse slow/down", url, median, worst)
 			}
 			if url == ts.URL && s.Langfuse().Dropped() == 0 {
 				t.Fatalf("full queue did not drop-and-count")
