@@ -40,6 +40,16 @@ func (p payload) sum() [32]byte {
 	return out
 }
 
+// contentType is the Content-Type the payload is PUT with: one of its own
+// for two seeds in three (ADR-084: never another object's after a crash),
+// none for the rest.
+func (p payload) contentType() string {
+	if p.seed%3 == 1 {
+		return ""
+	}
+	return fmt.Sprintf("application/x-seed-%d", p.seed)
+}
+
 // buildStoraged builds cmd/storaged into a temp dir.
 func buildStoraged(t *testing.T) string {
 	t.Helper()
@@ -141,7 +151,7 @@ func crashDuringPuts(t *testing.T, socket bool) {
 					if chunked {
 						size = -1 // chunked, unknown length
 					}
-					_, err := c.Put(ctx, key, p.reader(), size, storage.PutOptions{})
+					_, err := c.Put(ctx, key, p.reader(), size, storage.PutOptions{ContentType: p.contentType()})
 					if err != nil {
 						return // the server died under us
 					}
@@ -192,9 +202,12 @@ func crashDuringPuts(t *testing.T, socket bool) {
 			t.Errorf("object %s is partial: %d of %d bytes", key, o.Size, p.size)
 			continue
 		}
-		rc, _, err := c.Get(ctx, key, storage.Whole)
+		rc, info, err := c.Get(ctx, key, storage.Whole)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := storage.ContentTypeOf(p.contentType()); info.ContentType != want {
+			t.Errorf("object %s has Content-Type %q, its PUT gave %q", key, info.ContentType, want)
 		}
 		h := sha256.New()
 		io.Copy(h, rc)

@@ -455,6 +455,57 @@ func Contract(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		}
 	})
 
+	// ListPages: pagination edges (ADR-084's audit), the same on every
+	// backend: a last page of exactly Limit objects has no Next; After at
+	// or past the last key is an empty page; After before Prefix lists the
+	// whole prefix; After that is no key (a "directory" or a name between
+	// keys) starts after it in byte order, where '-' and '!' sort before
+	// '/' and '0' after it; pages of 1 list every key once, in order.
+	t.Run("ListPages", func(t *testing.T) {
+		s := newStore(t)
+		keys := []string{"p/a!", "p/a-b", "p/a/b", "p/a/c", "p/a0", "p/b"}
+		for _, k := range keys {
+			MustPut(t, s, k, []byte("x"))
+		}
+		MustPut(t, s, "q", []byte("x"))
+		list := func(o storage.ListOptions) (string, string) {
+			t.Helper()
+			page, err := s.List(ctx, o)
+			if err != nil {
+				t.Fatalf("list %+v: %v", o, err)
+			}
+			var ks []string
+			for _, x := range page.Objects {
+				ks = append(ks, x.Key)
+			}
+			return strings.Join(ks, ","), page.Next
+		}
+		for _, tc := range []struct {
+			o          storage.ListOptions
+			keys, next string
+		}{
+			{storage.ListOptions{Prefix: "p/", Limit: 6}, strings.Join(keys, ","), ""},
+			{storage.ListOptions{Prefix: "p/", Limit: 5}, strings.Join(keys[:5], ","), "p/a0"},
+			{storage.ListOptions{Prefix: "p/", After: "p/a0", Limit: 1}, "p/b", ""},
+			{storage.ListOptions{Prefix: "p/", After: "p/b"}, "", ""},
+			{storage.ListOptions{Prefix: "p/", After: "p/zzz"}, "", ""},
+			{storage.ListOptions{Prefix: "p/", After: "a"}, strings.Join(keys, ","), ""},
+			{storage.ListOptions{Prefix: "p/", After: "p/a/"}, "p/a/b,p/a/c,p/a0,p/b", ""},
+			{storage.ListOptions{Prefix: "p/", After: "p/a"}, strings.Join(keys, ","), ""},
+			{storage.ListOptions{Prefix: "p/", After: "p/a-a"}, "p/a-b,p/a/b,p/a/c,p/a0,p/b", ""},
+			{storage.ListOptions{Prefix: "p/a/", After: "p/a/b"}, "p/a/c", ""},
+			{storage.ListOptions{Prefix: "p/a", Limit: 2, After: "p/a-b"}, "p/a/b,p/a/c", "p/a/c"},
+			{storage.ListOptions{After: "p/b"}, "q", ""},
+		} {
+			if k, n := list(tc.o); k != tc.keys || n != tc.next {
+				t.Errorf("list %+v: [%s] next %q; want [%s] next %q", tc.o, k, n, tc.keys, tc.next)
+			}
+		}
+		if got := ListKeys(t, s, "p/", 1); strings.Join(got, ",") != strings.Join(keys, ",") {
+			t.Errorf("pages of 1: %v", got)
+		}
+	})
+
 	// ContentType (ADR-084): the type given at Put comes back from Get and
 	// Head, on every path (known and unknown size, create-only); none
 	// gives storage.DefaultContentType, also after a typed version is
