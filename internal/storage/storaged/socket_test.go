@@ -1132,3 +1132,44 @@ func TestHTTPAnswersHoldNoFilePath(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketContentType (ADR-084): the socket's create carries the
+// Content-Type an HTTP PUT would (the typed client dropped it: catalogd's
+// application/json manifests were served as application/octet-stream), a
+// bad one is refused before a temp file is handed out, and a content_type
+// on an op that takes none is refused.
+func TestSocketContentType(t *testing.T) {
+	_, httpc, cfg, _ := startSocket(t)
+	ctx := context.Background()
+	r := dialRaw(t, cfg.Storaged.Socket)
+	resp, f := r.call(t, storage.SCRequest{V: storage.SCVersion, Op: storage.SCCreate, Key: "sct/m.json", ContentType: "application/json"})
+	if resp.Error != nil || f == nil {
+		t.Fatalf("create: %+v", resp.Error)
+	}
+	f.Write([]byte("{}"))
+	f.Close()
+	resp, _ = r.call(t, storage.SCRequest{V: storage.SCVersion, Op: storage.SCCommit, Size: 2})
+	if resp.Error != nil || resp.Info == nil || resp.Info.ContentType != "application/json" {
+		t.Fatalf("commit: %+v %+v", resp.Error, resp.Info)
+	}
+	if h, err := httpc.Head(ctx, "sct/m.json"); err != nil || h.ContentType != "application/json" {
+		t.Fatalf("HTTP HEAD after a socket PUT: %q %v", h.ContentType, err)
+	}
+	for _, req := range []storage.SCRequest{
+		{V: storage.SCVersion, Op: storage.SCCreate, Key: "sct/bad", ContentType: "text/csv\r\nX-Evil: 1"},
+		{V: storage.SCVersion, Op: storage.SCCreate, Key: "sct/bad", ContentType: strings.Repeat("a", storage.MaxContentTypeBytes+1)},
+		{V: storage.SCVersion, Op: storage.SCOpen, Key: "sct/m.json", ContentType: "text/csv"},
+	} {
+		r := dialRaw(t, cfg.Storaged.Socket)
+		resp, f := r.call(t, req)
+		if f != nil {
+			f.Close()
+		}
+		if resp.Error == nil || resp.Error.Kind != errs.Invalid || f != nil {
+			t.Errorf("%s with content_type %.40q: %+v, fd %v; want invalid and no descriptor", req.Op, req.ContentType, resp.Error, f != nil)
+		}
+	}
+	if _, err := httpc.Head(ctx, "sct/bad"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("a refused create stored something: %v", err)
+	}
+}
