@@ -118,6 +118,9 @@ type Request struct {
 	// JSON object as a JSON string holding the text (the OpenAI route,
 	// whose arguments are any string); elsewhere they must be an object.
 	textArguments bool
+	// anyStops: the Ollama route takes any number of stop sequences, as
+	// Ollama does; elsewhere OpenAI's limit of 4 holds.
+	anyStops bool
 }
 
 // Validate checks the request on its own (providers are checked by the
@@ -157,7 +160,7 @@ func (r *Request) Validate() error {
 	if m := r.MaxTokens; m != nil && *m < 1 {
 		bad("max_tokens %d: want at least 1", *m)
 	}
-	if len(r.Stop) > 4 {
+	if len(r.Stop) > 4 && !r.anyStops {
 		bad("stop: at most 4 sequences")
 	}
 	validateTools(r, bad)
@@ -358,6 +361,28 @@ type Model struct {
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"` // the provider
+}
+
+// NonEmptyStops is stop without its empty sequences, which an upstream
+// would match before the first token (Ollama's runner: strings.Contains),
+// answering nothing: a client's empty stop field means no stop sequence
+// (ADR-086). stop itself is returned when it has none.
+func NonEmptyStops(stop []string) []string {
+	for i, s := range stop {
+		if s == "" {
+			out := append([]string(nil), stop[:i]...)
+			for _, s := range stop[i+1:] {
+				if s != "" {
+					out = append(out, s)
+				}
+			}
+			if len(out) == 0 {
+				return nil
+			}
+			return out
+		}
+	}
+	return stop
 }
 
 // SplitModel splits a LiteLLM-style "provider/model" when the prefix is a

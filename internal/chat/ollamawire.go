@@ -61,7 +61,7 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	if len(o.Format) > 0 && !bytes.Equal(o.Format, []byte("null")) && !bytes.Equal(o.Format, []byte(`""`)) {
 		problems = append(problems, "format: not supported by chatd")
 	}
-	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think}
+	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think, anyStops: true}
 	req.Tools = decodeTools(o.Tools, bad)
 	var open openCalls // calls not answered yet, oldest first
 	for i, m := range o.Messages {

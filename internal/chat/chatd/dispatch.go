@@ -230,7 +230,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 	if err != nil {
 		return nil, err
 	}
-	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop,
+	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: chat.NonEmptyStops(req.Stop),
 		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Think: req.Think}
 	var fails []failure
 	reqID := shared.RequestID(ctx)

@@ -7,6 +7,8 @@
 //     has done=true, done_reason and the metrics; errors before the stream
 //     are gin's {"error":"..."} with "application/json; charset=utf-8",
 //     errors inside it a {"error":"..."} line (as Ollama's streamResponse).
+//     options.stop ends the answer where a stop sequence appears, as
+//     Ollama's runner does (an empty sequence matches at once).
 //   - NewOpenAI: OpenAI's POST {base}/chat/completions with base = URL+"/v1".
 //     Streams are text/event-stream "data: {chat.completion.chunk}\n\n"
 //     events: the role in the first delta, content deltas, an empty delta
@@ -240,6 +242,42 @@ func NewOllama(sc Script) *Server {
 	return s
 }
 
+// ollamaStop is what Ollama's runner makes of the tokens with
+// options.stop (runner/common FindStop, TruncateStop): the answer ends
+// where the first stop sequence appears (strings.Contains, so "" matches
+// at once), the sequence itself cut off.
+func ollamaStop(toks []string, opt any) []string {
+	list, _ := opt.([]any)
+	var stops []string
+	for _, v := range list {
+		if s, ok := v.(string); ok {
+			stops = append(stops, s)
+		}
+	}
+	if len(stops) == 0 {
+		return toks
+	}
+	out := []string{}
+	var text string
+	for _, t := range toks {
+		cand := text + t
+		cut := -1
+		for _, st := range stops {
+			if i := strings.Index(cand, st); i >= 0 && (cut < 0 || i < cut) {
+				cut = i
+			}
+		}
+		if cut >= 0 {
+			if piece := cand[len(text):max(cut, len(text))]; piece != "" {
+				out = append(out, piece)
+			}
+			return out
+		}
+		out, text = append(out, t), cand
+	}
+	return out
+}
+
 // ginJSON is gin's c.JSON: json.Marshal, no newline.
 func ginJSON(w http.ResponseWriter, status int, v any) {
 	b, _ := json.Marshal(v)
@@ -283,7 +321,7 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		ginJSON(w, 404, map[string]string{"error": fmt.Sprintf("model '%s' not found", req.Model)})
 		return
 	}
-	toks := sc.tokens()
+	toks := ollamaStop(sc.tokens(), req.Options["stop"])
 	thinking := sc.Thinking
 	if req.Think != nil && !req.Think.Bool() {
 		thinking = nil // think:false: Ollama does not think
