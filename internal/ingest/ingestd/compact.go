@@ -81,6 +81,15 @@ func (s *Server) compactDB() (*sql.DB, error) {
 	c := &s.compactor
 	c.once.Do(func() {
 		o := s.opts.Convert
+		// Its own spill directory: DuckDB names its spill files by size
+		// class and number (duckdb_temp_storage_DEFAULT-0.tmp), so two
+		// databases spilling into one directory write each other's files
+		// (the converter's and this one crashed ingestd with SIGSEGV).
+		temp := compactTempDir(s.opts.TempDir)
+		if err := os.MkdirAll(temp, 0o700); err != nil {
+			c.err = errs.E(compactOp, errs.Internal, err)
+			return
+		}
 		connector, err := duckdb.NewConnector("", nil)
 		if err != nil {
 			c.err = errs.E(compactOp, errs.Internal, err)
@@ -94,7 +103,7 @@ func (s *Server) compactDB() (*sql.DB, error) {
 			"SET allow_community_extensions = false",
 			"SET TimeZone = 'UTC'",
 			"SET preserve_insertion_order = true", // file order, then row order
-			"SET temp_directory = " + sqlString(o.TempDir),
+			"SET temp_directory = " + sqlString(temp),
 		}
 		if o.Threads > 0 {
 			stmts = append(stmts, fmt.Sprintf("SET threads = %d", o.Threads))
@@ -114,6 +123,9 @@ func (s *Server) compactDB() (*sql.DB, error) {
 	})
 	return c.db, c.err
 }
+
+// compactTempDir is the compactions' DuckDB spill directory in tempDir.
+func compactTempDir(tempDir string) string { return filepath.Join(tempDir, "duckdb-compact") }
 
 func (c *compactDB) close() error {
 	if c.db == nil {

@@ -131,6 +131,15 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Convert.TempDir == "" {
 		opts.Convert.TempDir = filepath.Join(opts.TempDir, "duckdb")
 	}
+	// DuckDB removes its spill files when it closes, not those of a
+	// process killed mid-conversion: they stayed, up to the size of the
+	// largest conversion, until a later one spilled and closed cleanly.
+	for _, d := range []string{filepath.Join(opts.TempDir, "duckdb"), compactTempDir(opts.TempDir)} {
+		left, _ := filepath.Glob(filepath.Join(d, "duckdb_temp_*"))
+		for _, f := range left {
+			os.Remove(f)
+		}
+	}
 	conv, err := convert.Open(opts.Convert)
 	if err != nil {
 		lock.Unlock()
