@@ -131,9 +131,10 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Convert.TempDir == "" {
 		opts.Convert.TempDir = filepath.Join(opts.TempDir, "duckdb")
 	}
-	// DuckDB removes its spill files when it closes, not those of a
-	// process killed mid-conversion: they stayed, up to the size of the
-	// largest conversion, until a later one spilled and closed cleanly.
+	// Spill files of a process killed mid-conversion or mid-compaction:
+	// the converter's DuckDB removes those of its directory when it opens,
+	// the compactions' one opens at the first compaction, so they stayed
+	// (as big as that compaction's spill) until then. Only under the lock.
 	for _, d := range []string{filepath.Join(opts.TempDir, "duckdb"), compactTempDir(opts.TempDir)} {
 		left, _ := filepath.Glob(filepath.Join(d, "duckdb_temp_*"))
 		for _, f := range left {

@@ -88,10 +88,11 @@ func TestSpillDirectories(t *testing.T) {
 	wg.Wait()
 }
 
-// TestLeftSpillFilesSwept: DuckDB removes its spill files when it closes;
-// those of an ingestd killed mid-conversion stayed in the temp dir (as big
-// as the conversion's spill) until a later conversion spilled and closed.
-// A starting ingestd, holding the temp dir's lock, removes them.
+// TestLeftSpillFilesSwept: the spill files of an ingestd killed
+// mid-compaction stayed in the temp dir (as big as the compaction's spill)
+// until the first compaction after the restart opened its DuckDB. A
+// starting ingestd, holding the temp dir's lock, removes them (and those
+// of the converter, which its DuckDB removes at open too).
 func TestLeftSpillFilesSwept(t *testing.T) {
 	dir := t.TempDir()
 	left := []string{filepath.Join(dir, "duckdb", "duckdb_temp_storage_DEFAULT-0.tmp"), filepath.Join(dir, "duckdb-compact", "duckdb_temp_storage_S32K-3.tmp")}
