@@ -256,3 +256,64 @@ func TestBrokenAnswerKeepsClientInStep(t *testing.T) {
 		}
 	})
 }
+
+// On the net/http path (fast path off, or a connection handed to net/http
+// such as one whose path has an escape) a chunked upload keeps its
+// connection when no Content-Length field was ever read on it: every
+// chunked upload closed its connection there, because net/http drops a
+// Content-Length sent with Transfer-Encoding without a trace. A connection
+// that has carried a Content-Length field still closes after a chunked
+// request, and a request with both still never lets its hidden request
+// through (TestAmbiguousFramingCloses).
+func TestChunkedUploadKeepsConnection(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := newRawUpstream(t, func(r *http.Request, _ []byte) string { return okAnswer(r) })
+		gw, _ := startGatewayWith(t, fast, up.url(), nil)
+		put := func(path string) string {
+			return "PUT /v1/storage/objects/" + path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+		}
+		// %61 is handed to net/http by the fast path too.
+		answers, bodies, closed := exchange(t, gw.Addr, put("%61")+put("%62")+put("%63"), 3, true)
+		if len(answers) != 3 || closed {
+			t.Fatalf("%d answers %q, closed %v: want three and the connection open", len(answers), bodies, closed)
+		}
+		for i, b := range bodies {
+			if answers[i].StatusCode != 200 || answers[i].Close {
+				t.Fatalf("answer %d: %d close=%v %q", i, answers[i].StatusCode, answers[i].Close, b)
+			}
+		}
+		// A Content-Length earlier on the connection: closed after the
+		// chunked request, as before.
+		cl := "PUT /v1/storage/objects/%64 HTTP/1.1\r\nHost: x\r\nconTent-lenGth: 3\r\n\r\nabc"
+		answers, bodies, closed = exchange(t, gw.Addr, cl+put("%65")+put("%66"), 3, true)
+		if len(answers) != 2 || !closed {
+			t.Fatalf("after a Content-Length: %d answers %q, closed %v: want two and the connection closed", len(answers), bodies, closed)
+		}
+	})
+}
+
+// clConn.scan finds a Content-Length field line however the bytes are
+// split across reads, and only there.
+func TestCLConnScan(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", true},
+		{"PUT / HTTP/1.1\nCONTENT-LENGTH:3\n\n", true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nX-Content-Length: 3\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nX: content-length: 3\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\n\ncontent-lengt\nh:\r\n", false},
+		{"PUT / HTTP/1.1\r\n\n\ncontent-length:", true},
+	} {
+		for split := 0; split <= len(tc.in); split++ {
+			c := &clConn{}
+			c.scan([]byte(tc.in[:split]))
+			c.scan([]byte(tc.in[split:]))
+			if c.sawCL.Load() != tc.want {
+				t.Fatalf("%q split at %d: saw %v, want %v", tc.in, split, c.sawCL.Load(), tc.want)
+			}
+		}
+	}
+}

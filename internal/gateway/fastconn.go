@@ -245,7 +245,7 @@ func (c *fconn) handOff() bool {
 	c.mu.Lock()
 	c.closed = true // no longer ours to close
 	c.mu.Unlock()
-	return c.f.handoff.give(&prefixConn{Conn: c.nc, buf: buf})
+	return c.f.handoff.give(&clConn{Conn: &prefixConn{Conn: c.nc, buf: buf}})
 }
 
 // serveProxy runs the chain's steps around the proxying of one request.

@@ -141,3 +141,26 @@ func FuzzReadTrailers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCLConnScan: clConn.scan, fed the bytes in two reads split anywhere,
+// finds a Content-Length field line exactly when the whole input, lower
+// cased, contains "\ncontent-length:".
+func FuzzCLConnScan(f *testing.F) {
+	f.Add([]byte("PUT / HTTP/1.1\r\nContent-Length: 3\r\n\r\n"), 7)
+	f.Add([]byte("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 20)
+	f.Add([]byte("\n\nCONTENT-LENGTH:"), 1)
+	f.Fuzz(func(t *testing.T, in []byte, split int) {
+		if split < 0 || split > len(in) {
+			split = len(in) / 2
+		}
+		c := &clConn{}
+		c.scan(in[:split])
+		if !c.sawCL.Load() {
+			c.scan(in[split:])
+		}
+		want := bytes.Contains(bytes.ToLower(in), []byte(clField))
+		if c.sawCL.Load() != want {
+			t.Fatalf("%q split at %d: saw %v, want %v", in, split, c.sawCL.Load(), want)
+		}
+	})
+}

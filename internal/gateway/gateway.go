@@ -11,6 +11,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -111,8 +113,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		// off; with it on, those of handed-off connections) passes here
 		// first, before the harness's chain answers anything.
 		srv.Handler = closeAfterAmbiguousFraming(srv.Handler)
+		srv.ConnContext = withCLConn
 		if routes == nil {
-			return netServing{srv, ln}
+			return netServing{srv, clListener{ln}}
 		}
 		return newFastServer(ln, srv, hooks, routes, env.Log)
 	}
@@ -146,15 +149,115 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 }
 
 // ambiguousFraming reports a request whose framing net/http decided on
-// without a trace the gateway could check later: a chunked body (Go drops
-// a Content-Length sent with it and reads the chunks), or an HTTP/1.0 body
+// without a trace in the request: a chunked body (Go drops a
+// Content-Length sent with it and reads the chunks), or an HTTP/1.0 body
 // (Go ignores Transfer-Encoding on HTTP/1.0 and reads Content-Length).
 // Either may have come with both headers, which RFC 9112 6.1 and 6.3
 // count as a smuggling attempt: the connection must close after the
 // answer, or the bytes a front proxy framed differently are read as the
-// next request. net/http (Go 1.26, seen in TestAmbiguousFramingCloses) keeps it open.
+// next request. net/http (Go 1.26, seen in TestAmbiguousFramingCloses)
+// keeps it open. A chunked HTTP/1.1 request is not ambiguous when no
+// Content-Length field has ever been read on its connection (clConn): a
+// keep-alive client's chunked uploads kept their connection then.
 func ambiguousFraming(r *http.Request) bool {
-	return r.ContentLength < 0 || (r.ContentLength > 0 && !r.ProtoAtLeast(1, 1))
+	if r.ContentLength > 0 && !r.ProtoAtLeast(1, 1) {
+		return true
+	}
+	if r.ContentLength >= 0 {
+		return false
+	}
+	cc, _ := r.Context().Value(clConnKey{}).(*clConn)
+	return cc == nil || !r.ProtoAtLeast(1, 1) || cc.sawCL.Load()
+}
+
+// clConn is a client connection served by net/http whose every byte read
+// is scanned for a Content-Length field line: a line break, then
+// "content-length:" in any case. net/http refuses a field name with
+// anything before the colon but token bytes (a space, a tab), so a head
+// that carried a Content-Length field always shows this way — the request
+// being served included, as its head was read before its handler runs.
+// Once seen, the connection closes after every chunked request; bytes in a
+// body that happen to match only cost a closed connection, which is safe.
+type clConn struct {
+	net.Conn
+	state int // bytes of clField matched at the end of the last read
+	sawCL atomic.Bool
+}
+
+const clField = "\ncontent-length:"
+
+func (c *clConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.sawCL.Load() {
+		c.scan(p[:n])
+	}
+	return n, err
+}
+
+// scan advances the match of clField over b ('\n' occurs in clField only
+// first, so a mismatch restarts the match at the byte that broke it).
+func (c *clConn) scan(b []byte) {
+	st := c.state
+	for i := 0; i < len(b); {
+		if st == 0 {
+			j := bytes.IndexByte(b[i:], '\n')
+			if j < 0 {
+				break
+			}
+			i += j + 1
+			st = 1
+			continue
+		}
+		x := b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != clField[st] {
+			st = 0
+			continue
+		}
+		i++
+		if st++; st == len(clField) {
+			c.sawCL.Store(true)
+			return
+		}
+	}
+	c.state = st
+}
+
+// CloseWrite keeps net/http's gentle close (half-close, then a pause
+// before the full close) working through the wrapper.
+func (c *clConn) CloseWrite() error {
+	nc := c.Conn
+	if p, ok := nc.(*prefixConn); ok {
+		nc = p.Conn
+	}
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+type clConnKey struct{}
+
+// withCLConn is the server's ConnContext: it makes the connection's
+// clConn known to ambiguousFraming.
+func withCLConn(ctx context.Context, nc net.Conn) context.Context {
+	if cc, ok := nc.(*clConn); ok {
+		return context.WithValue(ctx, clConnKey{}, cc)
+	}
+	return ctx
+}
+
+// clListener wraps each accepted connection in a clConn.
+type clListener struct{ net.Listener }
+
+func (l clListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &clConn{Conn: nc}, nil
 }
 
 // closeAfterAmbiguousFraming makes net/http close the connection after
