@@ -117,16 +117,18 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A Range whose last byte is before its first is a 416 before any
+	// precondition, as GET answers it and MinIO answers both.
+	rng, ranged, rerr := parseRange(r.Header.Get("Range"))
 	info, err := h.store.Head(r.Context(), key)
 	if err != nil {
 		return err
 	}
-	if done, err := answerPreconditions(w, r, key, info); done {
-		return err
-	}
-	rng, ranged, err := parseRange(r.Header.Get("Range"))
-	if err != nil { // last byte before the first: 416 as GET's
+	if rerr != nil {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+		return rerr
+	}
+	if done, err := answerPreconditions(w, r, key, info); done {
 		return err
 	}
 	if ranged && r.Header.Get("If-Range") != "" && !ifRangeHolds(r, info) {

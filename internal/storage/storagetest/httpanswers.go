@@ -137,6 +137,29 @@ func HTTPAnswers(t *testing.T, base *shared.Client) {
 	if head.status != 200 || head.body != "" || get.h.Get("ETag") != etag {
 		t.Errorf("HEAD %d %q, GET ETag %q want %q", head.status, head.body, get.h.Get("ETag"), etag)
 	}
+	// Preconditions and If-Range on a HEAD with Range answer what the GET
+	// would: a Range with its last byte before its first is 416 before
+	// any precondition (MinIO's order, GET's and HEAD's); a stale If-Range
+	// is the whole object (MinIO's HEAD ignores If-Range: a 206).
+	for _, tc := range []struct {
+		hdr          []string
+		status       int
+		contentRange string
+	}{
+		{[]string{"Range", "bytes=5-2", "If-Match", `"nope"`}, 416, "bytes */10"},
+		{[]string{"Range", "bytes=5-2", "If-None-Match", etag}, 416, "bytes */10"},
+		{[]string{"Range", "bytes=0-1", "If-Match", `"nope"`}, 412, ""},
+		{[]string{"Range", "bytes=0-1", "If-None-Match", etag}, 304, ""},
+		{[]string{"Range", "bytes=0-1", "If-Range", `"stale"`}, 200, ""},
+		{[]string{"Range", "bytes=0-1", "If-Range", etag}, 206, "bytes 0-1/10"},
+	} {
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			a := do(m, "ha/ten", "", tc.hdr...)
+			if a.status != tc.status || a.h.Get("Content-Range") != tc.contentRange {
+				t.Errorf("%s %q: %d Content-Range %q; want %d %q", m, tc.hdr, a.status, a.h.Get("Content-Range"), tc.status, tc.contentRange)
+			}
+		}
+	}
 	var page storage.ListPage
 	if a := do(http.MethodGet, "", ""); json.Unmarshal([]byte(a.body), &page) != nil {
 		t.Fatalf("list: %s", a.body)
