@@ -317,3 +317,62 @@ func TestCLConnScan(t *testing.T) {
 		}
 	}
 }
+
+// A client that reads an SSE stream slowly gets every event, in order
+// (the daemon is held back by the gateway, never dropped from), and the
+// daemon's stream is stopped once the client leaves.
+func TestSlowSSEReader(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		stopped := make(chan struct{})
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+			for i := 0; ; i++ {
+				ev := fmt.Sprintf("data: %d %s\n\n", i, strings.Repeat("x", 1000))
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := fmt.Fprintf(c, "%x\r\n%s\r\n", len(ev), ev); err != nil {
+					close(stopped)
+					return
+				}
+			}
+		}()
+		gw, _ := startGatewayWith(t, fast, "http://"+ln.Addr().String(), nil)
+		c, err := net.Dial("tcp", gw.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /v1/storage/events HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := bufio.NewReader(resp.Body)
+		for i := 0; i < 40; i++ {
+			line, err := events.ReadString('\n')
+			if want := fmt.Sprintf("data: %d ", i); err != nil || !strings.HasPrefix(line, want) {
+				t.Fatalf("event %d: %.30q %v", i, line, err)
+			}
+			events.ReadString('\n')
+			time.Sleep(5 * time.Millisecond) // the daemon writes far faster
+		}
+		c.Close()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the daemon's stream ran on after the client left")
+		}
+	})
+}
