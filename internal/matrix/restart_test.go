@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +167,56 @@ func TestUnreadableStateReported(t *testing.T) {
 	_, err = m.Search(ctx, matrix.SearchRequest{Query: "x", Datasets: []string{"torn"}, Mode: matrix.ModeKeyword, K: 5})
 	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "could not be read") {
 		t.Fatalf("search of the unreadable index: %v", err)
+	}
+}
+
+// heldEmbed blocks every call while hold is set, closing entered once.
+type heldEmbed struct {
+	embed.Service
+	hold    atomic.Bool
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (h *heldEmbed) Embed(ctx context.Context, req embed.EmbedRequest) (embed.EmbedResponse, error) {
+	if h.hold.Load() {
+		h.once.Do(func() { close(h.entered) })
+		<-ctx.Done()
+		return embed.EmbedResponse{}, ctx.Err()
+	}
+	return h.Service.Embed(ctx, req)
+}
+
+// TestRestartMidIndex (audit, thirteenth session): matrixd stopped while a
+// job embeds (the state on disk says building, as after a kill -9) resumes
+// the job at the next start and the index becomes ready with every row.
+func TestRestartMidIndex(t *testing.T) {
+	st := startStack(t, stackConfig(t))
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	emb := &heldEmbed{Service: embed.NewClient(gw), entered: make(chan struct{})}
+	emb.hold.Store(true)
+	r := restartable{t: t, dir: t.TempDir(), gw: gw, emb: emb}
+	ctx := context.Background()
+
+	m := r.open()
+	st.ingest(t, "mid", "replace", compactRows(0, 40, ""))
+	if _, err := m.Index(ctx, matrix.IndexRequest{Dataset: "mid", IDColumn: "id", TextColumns: []string{"txt"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-emb.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the job never embedded")
+	}
+	if s, _ := m.Status(ctx, "mid"); s.State != matrix.StateBuilding {
+		t.Fatalf("while embedding: %+v", s)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	emb.hold.Store(false)
+	m = r.open()
+	if s := waitStatus(t, m, "mid", time.Minute, func(s matrix.IndexStatus) bool { return s.State == matrix.StateReady }); s.Docs != 40 || s.Version != 1 {
+		t.Fatalf("after the restart: %+v", s)
 	}
 }
