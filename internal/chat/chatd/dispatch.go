@@ -275,19 +275,27 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 }
 
 // combine is the error after every candidate failed: one failure keeps its
-// kind; several keep a kind they all share (invalid, not_found, timeout),
-// else 502 naming each provider's failure.
+// kind; several keep a kind they all share (invalid, not_found, timeout);
+// a mix of invalid and not_found — the request's fault everywhere, as a
+// model no provider has: Ollama's 404, OpenRouter's 400 "not a valid model
+// ID" — is invalid (ADR-086; clients do not retry a 400 as they do a
+// 502); anything else is 502 naming each provider's failure.
 func combine(fails []failure) error {
 	parts := make([]string, len(fails))
 	kind := fails[0].kind
+	callers := true // every failure is the request's (invalid, not_found)
 	for i, f := range fails {
 		parts[i] = f.provider + ": " + f.msg
 		if f.tries > 1 {
 			parts[i] += fmt.Sprintf(" (after %d tries)", f.tries)
 		}
+		callers = callers && (f.kind == errs.Invalid || f.kind == errs.NotFound)
 		if f.kind != kind {
 			kind = errs.Unavailable
 		}
+	}
+	if kind == errs.Unavailable && callers {
+		kind = errs.Invalid
 	}
 	msg := strings.Join(parts, "; ")
 	if len(fails) > 1 {

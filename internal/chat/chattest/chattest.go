@@ -73,8 +73,11 @@ type Script struct {
 	Abort      bool
 	// Hold, when set, is waited for before the last content chunk.
 	Hold chan struct{}
-	// Models that exist (nil = any): others get the protocol's 404.
-	Models []string
+	// Models that exist (nil = any): others get the protocol's 404, or
+	// with OpenRouterModelIDs OpenRouter's 400
+	// {"error":{"message":"X is not a valid model ID","code":400},"user_id"}.
+	Models             []string
+	OpenRouterModelIDs bool
 	// Key, when set, must be the Bearer token (else 401).
 	Key              string
 	PromptTokens     int // reported usage; 0 = 7
@@ -585,6 +588,13 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(req.Messages) == 0 {
 		oaiFail(w, 400, "invalid_request_error", "", "[] is too short - 'messages'")
+		return
+	}
+	if !sc.modelOK(req.Model) && sc.OpenRouterModelIDs {
+		b, _ := json.Marshal(orError{Error: orErrorBody{Message: req.Model + " is not a valid model ID", Code: 400}, UserID: "user_fake"})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		w.Write(b)
 		return
 	}
 	if !sc.modelOK(req.Model) {
