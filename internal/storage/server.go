@@ -213,8 +213,12 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 		rc   io.ReadCloser
 		info ObjectInfo
 	)
-	switch sg, ok := h.store.(SuffixGetter); {
-	case ranged && rng.suffix && rng.n > 0 && ok:
+	sg, oneCall := SuffixGetter(nil), false
+	if ranged && rng.suffix && rng.n > 0 {
+		sg, oneCall = h.store.(SuffixGetter)
+	}
+	switch {
+	case oneCall:
 		// One call: the size and the bytes come from one open (local) or
 		// one GET (s3), so no replace in between can make it a spurious
 		// 416 or a range of another version's size.

@@ -169,6 +169,33 @@ func HTTPAnswers(t *testing.T, base *shared.Client) {
 			t.Errorf("list etag %s, put %s", o.ETag, info.ETag)
 		}
 	}
+	// A listing's after is a position in byte order, whatever it holds:
+	// a byte no key can hold, a NUL, more than a key's 1024 bytes.
+	for _, tc := range []struct{ query, first string }{
+		{"after=%ff", ""},
+		{"after=ha/%ff", ""},
+		{"after=ha%00", "ha/dir/obj"},
+		{"after=ha/" + strings.Repeat("a", 2000), "ha/dir/obj"},
+		{"prefix=ha/%00", ""},
+	} {
+		req, err := base.NewRequest(context.Background(), http.MethodGet, storage.ObjectsPath+"?limit=1&"+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := base.HTTP.Do(req)
+		var p storage.ListPage
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+		}
+		first := ""
+		if len(p.Objects) > 0 {
+			first = p.Objects[0].Key
+		}
+		if err != nil || resp.StatusCode != 200 || first != tc.first {
+			t.Errorf("list ?%s: %v, first key %q; want 200, %q", tc.query, err, first, tc.first)
+		}
+	}
 
 	for _, tc := range []struct {
 		method, key string
