@@ -8,7 +8,8 @@
 // A transient failure of /api/embed (Ollama's 500/502/503/504, a
 // connection refused or reset, an answer cut off) is tried again
 // Config.Retries times (default 2, after 250 ms then 500 ms); the error of
-// the last try is the answer.
+// the last try is the answer, unless the request's deadline passes while
+// waiting to try again: then it is a timeout (504), as during a call.
 //
 // Errors: a model Ollama does not have (its 404 `model "x" not found`) ->
 // errs.NotFound naming it and `ollama pull`; Ollama unreachable, answering
@@ -178,7 +179,10 @@ func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, err
+			// the request's deadline (504) or its end, not the last
+			// try's 502: the caller cannot tell its own deadline from
+			// Ollama down otherwise (ADR-086)
+			return nil, p.wrap(ctx, model, fmt.Errorf("%w while waiting to try again after: %s", ctx.Err(), errs.Message(err)))
 		}
 		wait *= 2
 	}
