@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install Lakehouse-Go for systemd (`just install`, as root):
 #   /usr/local/bin/lakehouse-<name>       the eleven daemons (what the units' ExecStart runs)
+#   /usr/local/bin/lakehouse-backup        the online backup (REPLICATION.md)
 #   /etc/systemd/system/lakehouse-*.service, lakehouse-go.target
 #   /etc/lakehouse/lakehouse.toml          from deploy/etc-lakehouse/lakehouse.toml.example,
 #                                          only when absent (an operator's file is never replaced)
@@ -31,10 +32,17 @@ install -d -m 0750 "$dest/etc/lakehouse" "$dest/etc/lakehouse/keys"
 for d in "${daemons[@]}"; do
 	install -m 0755 "$bindir/$d" "$dest/usr/local/bin/lakehouse-$d"
 done
+# The backup command (REPLICATION.md), built here unless BIN_DIR has it.
+backup_bin="$bindir/lakehouse-backup"
+if [ ! -x "$backup_bin" ]; then
+	backup_bin="$(mktemp -d)/lakehouse-backup"
+	go build -o "$backup_bin" ./tools/backup
+fi
+install -m 0755 "$backup_bin" "$dest/usr/local/bin/lakehouse-backup"
 install -m 0644 deploy/systemd/lakehouse-*.service deploy/systemd/lakehouse-go.target "$dest/etc/systemd/system/"
 # The units' Documentation= points here.
 install -d -m 0755 "$dest/usr/share/doc/lakehouse-go"
-install -m 0644 README.md docs/DECISIONS.md "$dest/usr/share/doc/lakehouse-go/"
+install -m 0644 README.md REPLICATION.md docs/DECISIONS.md "$dest/usr/share/doc/lakehouse-go/"
 for f in deploy/etc-lakehouse/*.example; do
 	install -m 0640 "$f" "$dest/etc/lakehouse/"
 done

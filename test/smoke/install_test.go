@@ -42,6 +42,13 @@ func TestInstallLayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "etc/systemd/system/lakehouse-go.target")); err != nil {
 		t.Fatal(err)
 	}
+	// The backup command REPLICATION.md names, and the runbook itself.
+	if out, err := exec.Command(filepath.Join(dest, "usr/local/bin/lakehouse-backup"), "-h").CombinedOutput(); !strings.Contains(string(out), "-to") {
+		t.Fatalf("lakehouse-backup -h: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "usr/share/doc/lakehouse-go/REPLICATION.md")); err != nil {
+		t.Fatal(err)
+	}
 	for _, u := range units {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(u), "lakehouse-"), ".service")
 		f, err := os.Open(u)
