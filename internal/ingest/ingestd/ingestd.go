@@ -118,7 +118,7 @@ func NewServer(opts Options) (*Server, error) {
 		if errors.Is(err, shared.ErrLocked) {
 			kind = errs.Unavailable
 		}
-		return nil, errs.E("ingestd", kind, "[ingestd].temp_dir", err)
+		return nil, errs.E("ingestd.open", kind, "[ingestd].temp_dir", err)
 	}
 	// Leftovers of a crashed ingestd.
 	if des, err := os.ReadDir(opts.TempDir); err == nil {

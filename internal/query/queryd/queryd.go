@@ -190,7 +190,7 @@ func (s *Server) lockDirs() error {
 			if errors.Is(err, shared.ErrLocked) {
 				kind = errs.Unavailable
 			}
-			return errs.E("queryd", kind, d.what, err)
+			return errs.E("queryd.open", kind, d.what, err)
 		}
 		s.dirLocks = append(s.dirLocks, l)
 	}
