@@ -2,8 +2,10 @@ package embedd_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +134,56 @@ func TestDigestNotAskedPerRequest(t *testing.T) {
 	}
 	if n := fake.TagsCalls(); n != 1 {
 		t.Fatalf("%d GET /api/tags for 20 embed requests, want 1", n)
+	}
+}
+
+// TestDigestRefreshConcurrent: embed requests and model listings in
+// parallel while the digests expire every millisecond and the model is
+// pulled again: every answer is whole (run with -race).
+func TestDigestRefreshConcurrent(t *testing.T) {
+	embedd.SetDigestTTL(t, time.Millisecond)
+	fake, base := startOverOllama(t, 16)
+	done := make(chan error, 9)
+	for g := range 8 {
+		go func() {
+			for i := range 20 {
+				resp, err := http.Post(base+embed.RouteEmbed, "application/json",
+					strings.NewReader(inputs("shared text", fmt.Sprintf("text %d %d", g, i))))
+				if err != nil {
+					done <- err
+					return
+				}
+				var r embed.EmbedResponse
+				err = json.NewDecoder(resp.Body).Decode(&r)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || r.Dims != 16 || len(r.Embeddings) != 2 {
+					done <- fmt.Errorf("goroutine %d request %d: %d %v %+v", g, i, resp.StatusCode, err, r.Dims)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	go func() {
+		for i := range 10 {
+			fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: 16, Revision: fmt.Sprint(i)})
+			resp, err := http.Get(base + embed.RouteModels)
+			if err != nil {
+				done <- err
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				done <- fmt.Errorf("GET models: %d", resp.StatusCode)
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 9 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
