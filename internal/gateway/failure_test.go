@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -373,6 +374,45 @@ func TestSlowSSEReader(t *testing.T) {
 		case <-stopped:
 		case <-time.After(5 * time.Second):
 			t.Fatal("the daemon's stream ran on after the client left")
+		}
+	})
+}
+
+// TestEventStreamHeadAtOnce: an event stream's head reaches the client as
+// soon as the daemon sends it, before the first event (an EventSource is
+// open, curl -N shows the head; the observer stream's first event may be
+// minutes away). Both paths held it until the first body bytes.
+func TestEventStreamHeadAtOnce(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		release := make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "Text/Event-Stream; charset=utf-8")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+				io.WriteString(w, "data: late\n\n")
+			case <-r.Context().Done():
+			}
+		}))
+		defer up.Close()
+		defer close(release)
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		client := &http.Client{Timeout: 3 * time.Second}
+		t0 := time.Now()
+		resp, err := client.Get("http://" + gw.Addr + "/v1/storage/stream")
+		if err != nil {
+			t.Fatalf("no head within 3 s: %v", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || !isEventStream(resp.Header.Get("Content-Type")) || time.Since(t0) > 2*time.Second {
+			t.Fatalf("%d %v after %v", resp.StatusCode, resp.Header, time.Since(t0))
+		}
+		release <- struct{}{}
+		b := make([]byte, 64)
+		n, _ := io.ReadAtLeast(resp.Body, b, len("data: late\n\n"))
+		if string(b[:n]) != "data: late\n\n" {
+			t.Fatalf("event %q", b[:n])
 		}
 	})
 }

@@ -688,7 +688,18 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	upReuse := !resp.close && !req.close && !bodyUnread
 	var err error
 	var clientErr bool
+	if resp.sse && !noBody {
+		// An event stream's head goes to the client at once (an
+		// EventSource is open before the first event, which may be
+		// minutes away); one that breaks before its first event is then a
+		// cut, not the error answer.
+		if err = bw.Flush(); err != nil {
+			clientErr = true
+		}
+	}
 	switch {
+	case err != nil:
+		// the client is gone
 	case noBody:
 		// no body either way
 	case resp.cl >= 0 && !resp.chunked:

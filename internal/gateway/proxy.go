@@ -86,9 +86,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// daemon that failed before its head — net/http sends nothing before
 	// the first body bytes are written and flushed either way, so the
 	// client waits no longer for the head. It was the head, then a cut.
+	// Not for an event stream: its head goes to the client at once (an
+	// EventSource is open, curl -N shows the head, before the first
+	// event, which may be minutes away); a stream that breaks before its
+	// first event is a cut, as nginx relays it.
+	sse := isEventStream(resp.Header.Get("Content-Type"))
 	var first int
 	var firstErr error
-	if r.Method != http.MethodHead && resp.Body != http.NoBody {
+	if !sse && r.Method != http.MethodHead && resp.Body != http.NoBody {
 		for first == 0 && firstErr == nil {
 			first, firstErr = resp.Body.Read(*bp)
 		}
@@ -126,7 +131,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if sse {
+		http.NewResponseController(w).Flush()
+	}
+	stream := resp.ContentLength < 0 || sse
 	if err := copyBody(w, resp.Body, *bp, first, firstErr, stream); err != nil {
 		if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
@@ -186,6 +194,12 @@ func abortAnswer(w http.ResponseWriter) {
 // (and the error that read returned);
 // when stream is set it flushes after every read so SSE events and
 // chunked answers reach the client as they are produced.
+// isEventStream: a Content-Type of text/event-stream (any case, any
+// parameters).
+func isEventStream(ct string) bool {
+	return len(ct) >= 17 && strings.EqualFold(ct[:17], "text/event-stream")
+}
+
 func copyBody(w http.ResponseWriter, src io.Reader, buf []byte, first int, firstErr error, stream bool) error {
 	var flusher http.Flusher
 	if stream {
