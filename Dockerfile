@@ -6,7 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # cgo for DuckDB (queryd, ingestd): those binaries link libstdc++ dynamically.
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/... \
+    && go build -trimpath -ldflags "-s -w" -o /out/lakehouse-backup ./tools/backup
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libstdc++6 \
