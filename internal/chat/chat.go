@@ -107,7 +107,7 @@ type Request struct {
 	// Tools the model may call (OpenAI's function schema) and whether it
 	// must (tool_choice, OpenAI's shape; needs tools). ParallelToolCalls is
 	// OpenAI's parallel_tool_calls (OpenAI-compatible upstreams only).
-	Tools             []Tool      `json:"tools,omitempty"`
+	Tools             ToolList    `json:"tools,omitempty"` // at most MaxTools
 	ToolChoice        *ToolChoice `json:"tool_choice,omitempty"`
 	ParallelToolCalls *bool       `json:"parallel_tool_calls,omitempty"`
 	// Think switches a thinking model's reasoning (Ollama's think: true,
@@ -162,6 +162,9 @@ func (r *Request) Validate() error {
 	}
 	if len(r.Stop) > 4 && !r.anyStops {
 		bad("stop: at most 4 sequences")
+	}
+	if len(r.Tools) > MaxTools {
+		bad("tools: %d, at most %d in one request", len(r.Tools), MaxTools)
 	}
 	validateTools(r, bad)
 	validateThink(r.Think, "think", bad)

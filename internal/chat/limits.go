@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"lakehouse-go/internal/errs"
 )
 
 // MaxMessages bounds the messages of one chat request on every route: a
@@ -32,6 +34,38 @@ const MaxToolCalls = 1_000
 // MaxToolCalls tool calls; decodeBounded puts the message's index before
 // it ("messages[3].tool_calls: ...").
 var ErrTooManyToolCalls = fmt.Errorf("tool_calls: more than %d in one message (chatd's limit)", MaxToolCalls)
+
+// MaxTools bounds the tools of one request on every route: more is 413
+// too_large (ADR-086), found on the bytes of the list before any tool is
+// built — before, 500,000 tools (a 23 MB body) cost 1.3 GB and went
+// upstream. OpenAI takes 128 functions; agents with many MCP servers have
+// a few hundred; a thousand stays well inside.
+const MaxTools = 1_000
+
+// ErrTooManyTools is the decoding error of a tools list over MaxTools.
+var ErrTooManyTools = fmt.Errorf("tools: more than %d in one request (chatd's limit)", MaxTools)
+
+// tooManyTools is the 413 of a raw tools list over MaxTools (OpenAI and
+// Ollama routes, which keep the list as JSON until ToRequest), nil when
+// it is within the limit.
+func tooManyTools(raw json.RawMessage) error {
+	if arrayLenOver(raw, MaxTools) {
+		return errs.E("decode", errs.TooLarge, ErrTooManyTools.Error())
+	}
+	return nil
+}
+
+// ToolList is the native route's tools, decoded with the MaxTools bound
+// (counted on the bytes first) and unknown fields refused.
+type ToolList []Tool
+
+// UnmarshalJSON decodes the list, at most MaxTools of it.
+func (l *ToolList) UnmarshalJSON(b []byte) error {
+	if arrayLenOver(b, MaxTools) {
+		return ErrTooManyTools
+	}
+	return decodeList((*[]Tool)(l), b, true, MaxTools, ErrTooManyTools)
+}
 
 // Messages is a request's message list (native route), decoded with the
 // MaxMessages bound; unknown fields in a message are refused, as the

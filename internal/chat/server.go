@@ -76,6 +76,9 @@ func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeLenient(r, &creq); err != nil {
 		return err
 	}
+	if err := tooManyTools(creq.Tools); err != nil {
+		return err
+	}
 	req, err := creq.ToRequest()
 	if err != nil {
 		return err
@@ -95,6 +98,9 @@ func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	var oreq OllamaChatRequest
 	if err := decodeLenient(r, &oreq); err != nil {
+		return err
+	}
+	if err := tooManyTools(oreq.Tools); err != nil {
 		return err
 	}
 	req, err := oreq.ToRequest()
@@ -149,7 +155,7 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 		case errors.Is(err, ErrTooManyMessages):
 			return errs.E("decode", errs.TooLarge, ErrTooManyMessages.Error())
-		case errors.Is(err, ErrTooManyToolCalls):
+		case errors.Is(err, ErrTooManyToolCalls), errors.Is(err, ErrTooManyTools):
 			return errs.E("decode", errs.TooLarge, err.Error())
 		case errors.Is(err, io.EOF):
 			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
