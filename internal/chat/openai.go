@@ -201,8 +201,12 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
 		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true}
-	if req.MaxTokens == nil {
-		req.MaxTokens = c.MaxCompletionTokens
+	if m := c.MaxCompletionTokens; req.MaxTokens == nil && m != nil {
+		if *m < 1 { // named as the client sent it, not as max_tokens
+			problems = append(problems, fmt.Sprintf("max_completion_tokens %d: want at least 1", *m))
+		} else {
+			req.MaxTokens = m
+		}
 	}
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	req.Tools = decodeTools(c.Tools, bad)

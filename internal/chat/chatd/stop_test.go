@@ -54,3 +54,26 @@ func TestStopSequences(t *testing.T) {
 		t.Fatalf("OpenAI route, 5 stop sequences: %q", msg)
 	}
 }
+
+// TestMaxCompletionTokensNamed: max_completion_tokens (OpenAI's newer
+// name, what openai-python sends for o-series and newer models) below 1
+// is a 400 naming max_completion_tokens, the field the client sent.
+// Before: "max_tokens 0: want at least 1", a field it never sent.
+func TestMaxCompletionTokensNamed(t *testing.T) {
+	up := chattest.NewOllama(chattest.Script{})
+	defer up.Close()
+	cfg := config(t)
+	configure(t, cfg, "ollama", up.URL)
+	e := start(t, cfg)
+	for _, n := range []string{"0", "-5"} {
+		msg := errBody(t, e.post(t, chat.RouteCompletions, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":`+n+`}`), 400, "invalid")
+		if !strings.Contains(msg, "max_completion_tokens "+n+": want at least 1") || strings.Contains(msg, "max_tokens") {
+			t.Fatalf("max_completion_tokens %s: %q", n, msg)
+		}
+	}
+	resp := e.post(t, chat.RouteCompletions, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":7}`)
+	resp.Body.Close()
+	if calls := up.Calls(); resp.StatusCode != 200 || len(calls) != 1 || !strings.Contains(string(calls[0].Body), `"num_predict":7`) {
+		t.Fatalf("max_completion_tokens 7: %d %v", resp.StatusCode, calls)
+	}
+}
