@@ -863,6 +863,15 @@ func (s *Store) Close(ctx context.Context) error {
 // is applied. The answer names the OS's reason, never the path (the log
 // has the whole error); the message was "write-ahead log", also in
 // matrixd's index state.
+//
+// A change too large for one log record (wal.MaxPayload: 4 bytes per
+// vector value plus ids and metadata, so a batch of small integers such as
+// [0,0,...] is about twice its JSON size) is the client's: 413 too_large,
+// written nowhere — it was a 503 telling the client to retry once the disk
+// takes writes, which no retry could ever satisfy.
 func walError(op string, err error) error {
+	if errs.Is(err, errs.TooLarge) {
+		return errs.E(op, errs.TooLarge, errs.Message(err)+"; send it in smaller batches (nothing was changed)")
+	}
 	return errs.E(op, errs.Unavailable, "could not make the change durable in vectord's write-ahead log ("+errs.OSReason(err, "the disk refused the write")+"); nothing was changed: retry once the disk takes writes again", errs.E(op, errs.Internal, err))
 }

@@ -509,7 +509,7 @@ func encodeBody(rec *Record) ([]byte, error) {
 		return nil, errs.Errorf(op, errs.Invalid, "unknown op %d", rec.Op)
 	}
 	if len(b)+8 > MaxPayload {
-		return nil, errs.Errorf(op, errs.TooLarge, "record of %d bytes exceeds %d", len(b)+8, MaxPayload)
+		return nil, errs.Errorf(op, errs.TooLarge, "the change takes %d bytes in vectord's write-ahead log (4 bytes per vector value, plus ids and metadata); one change is at most %d bytes (%d MiB)", len(b)+8, MaxPayload, MaxPayload>>20)
 	}
 	return b, nil
 }
