@@ -145,6 +145,15 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.lockDirs(); err != nil {
 		return nil, err
 	}
+	// DuckDB removes its spill files when it closes, not those of a
+	// queryd killed mid-query: they stayed (as big as that query's spill,
+	// up to max_temp_directory_size). Only under TempDir's lock.
+	if opts.TempDir != "" {
+		left, _ := filepath.Glob(filepath.Join(opts.TempDir, "duckdb_temp_*"))
+		for _, f := range left {
+			os.Remove(f)
+		}
+	}
 	cache, err := pcache.Open(opts.CacheDir, opts.CacheMaxBytes)
 	if err != nil {
 		s.unlockDirs()
