@@ -10,7 +10,7 @@ import (
 
 // TestLeftSpillFilesSwept: DuckDB removes its spill files when it closes;
 // those of a queryd killed mid-query stayed in its temp dir for good (the
-// next DuckDB neither removed nor counted them). The next start, holding
+// next DuckDB did not remove them). The next start, holding
 // the temp dir's lock, removes them and nothing else.
 func TestLeftSpillFilesSwept(t *testing.T) {
 	dir := t.TempDir()
