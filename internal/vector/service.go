@@ -446,7 +446,7 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 	data, _ := json.Marshal(p)
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpCreate, Index: name, Data: data})
 	if err != nil {
-		return IndexInfo{}, walError(op, err)
+		return IndexInfo{}, s.walError(op, err)
 	}
 	ix.SetSeq(seq)
 	cur := &index{name: name, ix: ix, lastSeq: seq}
@@ -497,7 +497,7 @@ func (s *Store) DeleteIndex(ctx context.Context, name string) error {
 	if err != nil {
 		s.mu.Unlock()
 		ix.wmu.Unlock()
-		return walError(op, err)
+		return s.walError(op, err)
 	}
 	delete(s.indexes, name)
 	s.pendingDrops[name] = seq
@@ -563,7 +563,7 @@ func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, err
 	}
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpUpsert, Index: name, Items: items})
 	if err != nil {
-		return 0, walError(op, err)
+		return 0, s.walError(op, err)
 	}
 	if err := ix.ix.Upsert(items); err != nil {
 		return 0, err
@@ -646,7 +646,7 @@ func (s *Store) Delete(ctx context.Context, name string, ids []string) (int, err
 	}
 	seq, err := s.w.Append(&wal.Record{Op: wal.OpDelete, Index: name, IDs: ids})
 	if err != nil {
-		return 0, walError(op, err)
+		return 0, s.walError(op, err)
 	}
 	n, err := ix.ix.Delete(ids)
 	if err != nil {
@@ -869,9 +869,16 @@ func (s *Store) Close(ctx context.Context) error {
 // [0,0,...] is about twice its JSON size) is the client's: 413 too_large,
 // written nowhere — it was a 503 telling the client to retry once the disk
 // takes writes, which no retry could ever satisfy.
-func walError(op string, err error) error {
+//
+// After a failed fsync the log refuses every append until vectord restarts
+// and replays it (wal.WAL.Err): the answer says so. It used to say "retry
+// once the disk takes writes again", which no retry could satisfy.
+func (s *Store) walError(op string, err error) error {
 	if errs.Is(err, errs.TooLarge) {
 		return errs.E(op, errs.TooLarge, errs.Message(err)+"; send it in smaller batches (nothing was changed)")
+	}
+	if serr := s.w.Err(); serr != nil {
+		return errs.E(op, errs.Unavailable, "vectord's write-ahead log failed to sync ("+errs.OSReason(serr, "an I/O error")+"); the change was not applied, and writes are refused until vectord restarts and replays its log", errs.E(op, errs.Internal, err))
 	}
 	return errs.E(op, errs.Unavailable, "could not make the change durable in vectord's write-ahead log ("+errs.OSReason(err, "the disk refused the write")+"); nothing was changed: retry once the disk takes writes again", errs.E(op, errs.Internal, err))
 }

@@ -1,0 +1,151 @@
+package vector_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/testutil/suite"
+	"lakehouse-go/internal/testutil/tmpfs"
+	"lakehouse-go/internal/vector"
+)
+
+// failingSyncFS mounts an ext4 file system whose fsyncs fail while its
+// writes succeed: the file system lives in a sparse 64 MiB image on a small
+// tmpfs (a loop device). With the tmpfs filled up, a write lands in ext4's
+// page cache (ext4 has room) and the fsync that pushes it to the loop
+// device fails (ENOSPC/EIO) — a real failed fsync, no fault injected into
+// the code. It returns the ext4 mount point and a function that fills the
+// tmpfs. Needs root, losetup and mkfs.ext4; skipped otherwise.
+func failingSyncFS(t *testing.T) (dir string, fill func()) {
+	t.Helper()
+	for _, tool := range []string{"losetup", "mkfs.ext4"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: the failed-fsync test needs a loop-mounted ext4", tool)
+		}
+	}
+	under := tmpfs.Mount(t, 8<<20) // skips without root
+	img := filepath.Join(under, "ext4.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v %s", err, out)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	if err != nil {
+		t.Skipf("no loop device: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	dir = t.TempDir()
+	if err := syscall.Mount(dev, dir, "ext4", 0, ""); err != nil {
+		t.Skipf("mount ext4 on %s: %v", dev, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	fill = func() {
+		f, err := os.Create(filepath.Join(under, "filler"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	return dir, fill
+}
+
+// TestHealthDegradedAfterFailedFsync: a real vectord whose log's fsync
+// fails (failingSyncFS) answers the upsert 503 naming the log, applies
+// nothing of it, refuses later writes (the kernel may have dropped the
+// pages: only a restart that replays the log knows what is on disk), and
+// its /health says 200 "degraded" with the reason instead of "ok"
+// (ADR-078: this path had never run).
+func TestHealthDegradedAfterFailedFsync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons")
+	}
+	walDir, fill := failingSyncFS(t)
+	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
+		Settings: map[string]string{"vectord": "dir = \"" + walDir + "\"\nsnapshot_interval = \"1h\""}})
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Kill("vectord") // its last snapshot would be written to the broken disk
+	ctx := context.Background()
+	c := client(s)
+	if _, err := c.CreateIndex(ctx, "f", vector.CreateIndexRequest{Dims: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Upsert(ctx, "f", []vector.Item{{ID: "before", Vector: []float32{1, 0, 0, 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	health := func() (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(s.URL("vectord") + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var h map[string]any
+		json.Unmarshal(b, &h)
+		return resp.StatusCode, h
+	}
+	if code, h := health(); code != 200 || h["status"] != "ok" {
+		t.Fatalf("health before: %d %v", code, h)
+	}
+	fill()
+	_, err := c.Upsert(ctx, "f", []vector.Item{{ID: "refused", Vector: []float32{0, 1, 0, 0}}})
+	// The answer says a retry cannot help before a restart (it said "retry
+	// once the disk takes writes again").
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(errs.Message(err), "failed to sync") ||
+		!strings.Contains(errs.Message(err), "until vectord restarts") || strings.Contains(errs.Message(err), walDir) {
+		t.Fatalf("upsert whose fsync fails: %v", err)
+	}
+	if _, err := c.GetItem(ctx, "f", "refused"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the refused upsert was applied: %v", err)
+	}
+	if _, err := c.GetItem(ctx, "f", "before"); err != nil {
+		t.Fatalf("an acknowledged item is gone: %v", err)
+	}
+	// /health keeps a result for 2 s.
+	deadline := time.Now().Add(5 * time.Second)
+	code, h := health()
+	for h["status"] != "degraded" && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		code, h = health()
+	}
+	msg, _ := h["error"].(string)
+	if code != 200 || h["status"] != "degraded" || !strings.Contains(msg, "failed to sync") || !strings.Contains(msg, "until vectord restarts") || strings.Contains(msg, walDir) {
+		t.Fatalf("health after a failed fsync: %d %v", code, h)
+	}
+	// Writes stay refused (no restart yet); reads go on.
+	if _, err := c.Delete(ctx, "f", []string{"before"}); !errs.Is(err, errs.Unavailable) || !strings.Contains(errs.Message(err), "until vectord restarts") {
+		t.Fatalf("a write after the failed fsync: %v", err)
+	}
+	if res, err := c.Search(ctx, "f", vector.SearchRequest{Vector: []float32{1, 0, 0, 0}, K: 1}); err != nil || len(res) != 1 || res[0].ID != "before" {
+		t.Fatalf("search after the failed fsync: %+v %v", res, err)
+	}
+	t.Logf("health: %v; upsert: %v", h, errs.Message(err))
+}
