@@ -351,11 +351,14 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			cancel(errFirstToken)
 		}
 	})
+	gen := newGenTrace(ctx, c.name, preq, start) // the attempt as a Langfuse generation
 	fail := func(err error) (*stream, error) {
 		watchdog.Stop()
 		cause := context.Cause(actx)
 		cancel(context.Canceled)
-		return nil, &attemptError{d.classify(c.name, err, cause)}
+		f := d.classify(c.name, err, cause)
+		gen.end(f.msg)
+		return nil, &attemptError{f}
 	}
 	cs, err := c.p.Chat(actx, preq)
 	if err != nil {
@@ -378,11 +381,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			break
 		}
 	}
-	d.ttft.WithLabelValues(c.name).Observe(time.Since(start).Seconds())
+	firstAt := time.Now()
+	d.ttft.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
+	gen.firstToken(firstAt)
 	streaming.Store(true)
 	watchdog.Reset(d.set.StreamIdle)
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
-		id: first.ID, created: time.Now().UTC()}
+		id: first.ID, created: firstAt.UTC(), gen: gen}
 	if st.id == "" {
 		st.id = "chatcmpl-" + shared.NewRequestID()
 	}
@@ -432,6 +437,7 @@ type stream struct {
 	// callIDs are the indexes of the tool calls so far: a call the upstream
 	// streamed without an id (Ollama) gets a fresh one on its first piece.
 	callIDs map[int]bool
+	gen     *genTrace // nil without Langfuse
 
 	collected chat.Response
 }
@@ -458,9 +464,12 @@ func (s *stream) Next() (chat.Response, error) {
 				// ([chatd].request_timeout) or the client's hang-up. The
 				// transport reports either as its own failure ("context
 				// deadline exceeded" reads as a net.Error timeout).
-				return chat.Response{}, requestEnded(s.actx, s.provider)
+				err := requestEnded(s.actx, s.provider)
+				s.gen.end(err.Error())
+				return chat.Response{}, err
 			}
 			f := s.d.classify(s.provider, err, cause)
+			s.gen.end(s.provider + " broke mid-answer: " + f.msg)
 			if f.kind == errs.Unavailable {
 				return chat.Response{}, errs.E("chat.stream", f.kind, errs.StatusBadGateway, s.provider+" broke mid-answer: "+f.msg)
 			}
@@ -494,12 +503,19 @@ func (s *stream) Next() (chat.Response, error) {
 			reason = "tool_calls"
 		}
 	}
-	return chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
+	r := chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
 		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content, Thinking: c.Thinking}, ToolCallDeltas: c.ToolCalls,
-		Done: c.Done, DoneReason: reason, Usage: c.Usage}, nil
+		Done: c.Done, DoneReason: reason, Usage: c.Usage}
+	s.gen.add(r)
+	return r, nil
 }
 
 func (s *stream) Close() error {
+	if s.done {
+		s.gen.end("")
+	} else {
+		s.gen.end("the answer was not read to its end (the client left or the request ended)")
+	}
 	s.watchdog.Stop()
 	s.cancel(context.Canceled)
 	return s.cs.Close()
