@@ -3,6 +3,7 @@ package hnsw
 import (
 	"math"
 	"slices"
+	"strings"
 
 	"lakehouse-go/internal/errs"
 )
@@ -64,6 +65,7 @@ func (ix *Index) Search(q []float32, k, ef int, filter Filter) ([]Result, error)
 	} else {
 		found = ix.searchFiltered(c, qq, k, ef, cf)
 	}
+	ix.orderTies(found)
 	if len(found) > k {
 		found = found[:k]
 	}
@@ -145,13 +147,20 @@ func (ix *Index) searchShort(c *searchCtx, q []float32, k, ef int) []cand {
 // scan is the exact search over the given live slots.
 func (ix *Index) scan(c *searchCtx, q []float32, k int, slots []uint32) []cand {
 	top := c.top[:0]
+	// ties holds items whose distance equalled the k-th best when they
+	// were met or pushed out, so that a tie at the cut is decided by id
+	// (orderTies), not by scan order.
+	var ties []cand
 	for _, s := range slots {
 		d := ix.distance(q, ix.vec(s))
 		if len(top) < k {
 			top.push(cand{d, s})
 		} else if d < top[0].d {
+			ties = append(ties, top[0])
 			top[0] = cand{d, s}
 			top.push(top.pop()) // re-heapify; cheap relative to the distance
+		} else if d == top[0].d {
+			ties = append(ties, cand{d, s})
 		}
 	}
 	out := c.out[:0]
@@ -159,6 +168,16 @@ func (ix *Index) scan(c *searchCtx, q []float32, k int, slots []uint32) []cand {
 		out = append(out, top.pop())
 	}
 	slices.Reverse(out)
+	if n := len(out); n == k && len(ties) > 0 {
+		last := out[n-1].d
+		for _, t := range ties {
+			if t.d == last {
+				out = append(out, t)
+			}
+		}
+		ix.orderTies(out) // out[n:] are all at the cut's distance
+		out = out[:k]
+	}
 	c.top, c.out = top, out
 	return out
 }
@@ -201,9 +220,29 @@ func (ix *Index) ExactSearch(q []float32, k int, filter Filter) ([]Result, error
 		}
 	}
 	found := ix.scan(c, qq, k, slots)
+	ix.orderTies(found)
 	out := make([]Result, len(found))
 	for i, f := range found {
 		out[i] = Result{ID: ix.ids[f.id], Score: ix.score(f.d), Metadata: ix.meta[f.id]}
 	}
 	return out, nil
+}
+
+// orderTies sorts each run of equal distances in found (sorted by
+// distance) by id, so hits with the same score come in id order whichever
+// path found them (graph beam, filtered beam, exact scan) and wherever
+// their slots lie. Without it the order of a tie depended on heap order:
+// an unfiltered search and a filter matching everything listed three
+// copies of one vector differently.
+func (ix *Index) orderTies(found []cand) {
+	for i := 0; i < len(found); {
+		j := i + 1
+		for j < len(found) && found[j].d == found[i].d {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(found[i:j], func(a, b cand) int { return strings.Compare(ix.ids[a.id], ix.ids[b.id]) })
+		}
+		i = j
+	}
 }
