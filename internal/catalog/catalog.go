@@ -123,6 +123,9 @@ type CommitRequest struct {
 
 // Validate checks the request on its own (against the base in Commit).
 func (r *CommitRequest) Validate() error {
+	if len(r.Files) > MaxCommitFiles {
+		return errs.Errorf("catalog.commit", errs.TooLarge, "files: %d in one commit, at most %d; commit them in batches of up to %d (each batch an append)", len(r.Files), MaxCommitFiles, MaxCommitFiles)
+	}
 	var problems []string
 	if r.BaseVersion < 0 {
 		problems = append(problems, "base_version: negative")
@@ -197,6 +200,13 @@ func (r *CommitRequest) ValidateFor(name string) error {
 	}
 	return nil
 }
+
+// MaxCommitFiles bounds the files of one commit (ADR-092): a 413 above it,
+// before anything is looked at. Each file is checked in storage (a HEAD
+// and a footer read, 8 at a time) before the manifest is written, all
+// within the request's deadline; the limit was none (a 100,000-file
+// commit was checked file by file).
+const MaxCommitFiles = 10000
 
 // DataPrefix is the key prefix of dataset files (ingestd writes them under
 // DatasetPrefix, queryd reads only under DataPrefix).

@@ -256,20 +256,20 @@ func postJSON(t *testing.T, base *shared.Client, path string, body []byte) httpR
 // lists the first MaxProblems and counts the rest; every one was listed (a
 // 2.6 MB body of 200,000 empty keys got a 5 MB error body).
 func TestProblemsBounded(t *testing.T) {
-	files := make([]catalog.File, 100_000)
+	files := make([]catalog.File, catalog.MaxCommitFiles) // more is a 413 (TestCommitFileLimit)
 	for _, tc := range []struct {
 		name string
 		req  catalog.CommitRequest
 		more string
 	}{
-		{"empty keys", catalog.CommitRequest{Schema: schema, Files: files}, "and 99980 more problems"},
+		{"empty keys", catalog.CommitRequest{Schema: schema, Files: files}, "and 9980 more problems"},
 		{"other prefix", catalog.CommitRequest{Schema: schema, Files: func() []catalog.File {
-			fs := make([]catalog.File, 50_000)
+			fs := make([]catalog.File, 5_000)
 			for i := range fs {
 				fs[i] = catalog.File{Key: fmt.Sprintf("datasets/q/f%d", i)}
 			}
 			return fs
-		}()}, "and 49980 more problems"},
+		}()}, "and 4980 more problems"},
 		{"few", catalog.CommitRequest{Schema: schema, Files: files[:3]}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -58,6 +60,9 @@ type ListResponse struct {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	if err := known("catalog.list", r.URL.Query()); err != nil {
+		return err
+	}
 	ds, err := h.svc.List(r.Context())
 	if err != nil {
 		return err
@@ -132,6 +137,9 @@ func ParseVersionsQuery(v url.Values) (VersionsQuery, error) {
 }
 
 func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
+	if err := known("catalog.commit", r.URL.Query()); err != nil {
+		return err
+	}
 	var req CommitRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -147,8 +155,32 @@ func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
 // (shared.QueryOnce: ?purge=false&purge=true kept the files;
 // ?version=1&version=2 answered version 1).
 func once(op string, v url.Values, keys ...string) error {
+	if err := known(op, v, keys...); err != nil {
+		return err
+	}
 	_, err := shared.QueryOnce(op, v, keys...)
 	return err
+}
+
+// known is a 400 invalid naming the query parameters of v that are not
+// keys (ADR-092): GET .../sales?versoin=3 or ?as_of=... answered the
+// latest version as if it were the one asked for.
+func known(op string, v url.Values, keys ...string) error {
+	var unknown []string
+	for k := range v {
+		if !slices.Contains(keys, k) {
+			unknown = append(unknown, strconv.Quote(shorten(k)))
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	want := "none"
+	if len(keys) > 0 {
+		want = strings.Join(keys, ", ")
+	}
+	return errs.Errorf(op, errs.Invalid, "unknown query parameter %s (this route takes: %s)", strings.Join(unknown, ", "), want)
 }
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,10 +128,82 @@ func (c *Catalog) readInfo(ctx context.Context, name string, v int64) (*Dataset,
 	}
 	defer rc.Close()
 	var d Dataset
-	if err := json.NewDecoder(io.LimitReader(rc, 256<<20)).Decode(&d); err != nil {
-		return nil, "", errs.E("catalog.get", errs.Internal, fmt.Sprintf("manifest %s is not valid JSON", ManifestKey(name, v)), err)
+	dec := json.NewDecoder(io.LimitReader(rc, maxManifestBytes))
+	if err := dec.Decode(&d); err != nil {
+		return nil, "", damaged(name, v, "it is not valid JSON (or over %d MiB): %v", maxManifestBytes>>20, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, "", damaged(name, v, "it has data after its JSON object")
+	}
+	if why := checkManifest(&d, name, v); why != "" {
+		return nil, "", damaged(name, v, "%s", why)
 	}
 	return &d, oi.ETag, nil
+}
+
+// maxManifestBytes bounds a manifest read.
+const maxManifestBytes = 256 << 20
+
+// damaged is the error for a manifest catalogd cannot trust (corrupt, cut,
+// or edited through storaged by hand): 502 unavailable naming its key —
+// storaged answered with something that is not a manifest (ADR-009's 502),
+// and the message must reach the operator, which an internal error's
+// does not. It was a 500 "internal error" for bad JSON, and a manifest
+// edited to say another version or name, or rows its files do not hold,
+// was served as if it were right (ADR-092).
+func damaged(name string, v int64, format string, args ...any) error {
+	return errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
+		fmt.Sprintf("dataset %q: manifest %s in storage is damaged: %s; it was not written so by catalogd (restore it from a backup)",
+			name, ManifestKey(name, v), fmt.Sprintf(format, args...)))
+}
+
+// checkManifest says what is wrong with d, read from version v of name
+// ("" when nothing): every manifest catalogd writes passes it.
+func checkManifest(d *Dataset, name string, v int64) string {
+	switch {
+	case d.Name != name:
+		return fmt.Sprintf("it names dataset %q", shorten(d.Name))
+	case d.Version != v:
+		return fmt.Sprintf("it says version %d", d.Version)
+	case d.BaseVersion < 0 || d.BaseVersion >= v:
+		return fmt.Sprintf("base_version %d is not below its version", d.BaseVersion)
+	}
+	switch d.Mode {
+	case "": // written before modes were recorded
+	case ModeAppend, ModeReplace, ModeCompact:
+		if d.Deleted {
+			return fmt.Sprintf("a tombstone with mode %q", d.Mode)
+		}
+	case "delete":
+		if !d.Deleted {
+			return "mode delete but not deleted"
+		}
+	default:
+		return fmt.Sprintf("mode %q", shorten(d.Mode))
+	}
+	if d.Deleted {
+		if len(d.Files) > 0 || d.RowCount != 0 {
+			return "a tombstone with files or rows"
+		}
+		return ""
+	}
+	if len(d.Schema) == 0 {
+		return "it has no schema"
+	}
+	var rows int64
+	for i, f := range d.Files {
+		if f.Key == "" || f.Rows < 0 || f.Bytes < 0 {
+			return fmt.Sprintf("files[%d] has an empty key or negative rows or bytes", i)
+		}
+		rows += f.Rows
+	}
+	if rows != d.RowCount {
+		return fmt.Sprintf("row_count %d, but its files hold %d rows", d.RowCount, rows)
+	}
+	if d.Files == nil {
+		d.Files = []File{}
+	}
+	return ""
 }
 
 // latestVersion returns the latest version of name (0 when the dataset
@@ -169,6 +242,14 @@ func (c *Catalog) latestVersion(ctx context.Context, name string) (int64, error)
 			}
 		}
 		v = lo
+		// The probe assumes versions are gapless; a manifest removed
+		// behind catalogd's back (a partial restore, a hand delete) hides
+		// every version after it, and a commit would then write into the
+		// gap: acknowledged, and shadowed by the versions after it.
+		var err error
+		if v, err = c.checkNoGap(ctx, name, v); err != nil {
+			return 0, err
+		}
 		if v == 0 {
 			return 0, nil
 		}
@@ -193,6 +274,45 @@ func (c *Catalog) latestVersion(ctx context.Context, name string) (int64, error)
 	}
 	c.mu.Unlock()
 	return v, nil
+}
+
+// checkNoGap lists the manifest keys of name after version v, the latest
+// the probe found, and returns the latest version: a key listed there is a
+// commit made since the probe (then v+1 exists now, and the walk goes on)
+// or a gap — version v+1 missing while a later one exists, which versions
+// never have (ADR-013) — a 502 naming both keys.
+func (c *Catalog) checkNoGap(ctx context.Context, name string, v int64) (int64, error) {
+	for {
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + name + "/", After: ManifestKey(name, v), Limit: 16})
+		if err != nil {
+			return 0, err
+		}
+		var later int64
+		for _, o := range page.Objects {
+			if n, w, ok := parseManifestKey(o.Key); ok && n == name && w > v {
+				later = w
+				break
+			}
+		}
+		if later == 0 {
+			return v, nil
+		}
+		for {
+			ok, err := c.exists(ctx, name, v+1)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				break
+			}
+			v++
+		}
+		if v < later {
+			return 0, errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
+				fmt.Sprintf("dataset %q: the catalog in storage has a gap: manifest %s is missing but %s exists (versions are gapless; restore the missing manifest from a backup)",
+					name, ManifestKey(name, v+1), ManifestKey(name, later)))
+		}
+	}
 }
 
 // latestManifest returns the latest manifest of name (nil when the

@@ -177,7 +177,7 @@ func (c *Catalog) VersionsPage(ctx context.Context, name string, q VersionsQuery
 	res := VersionsResponse{Name: name, Versions: []VersionInfo{}}
 
 	// from: the listing starts after version from-1; want: keys to list.
-	var from int64
+	var from, hi int64
 	var want int
 	if q.Desc {
 		latest, err := c.latestVersion(ctx, name)
@@ -187,7 +187,7 @@ func (c *Catalog) VersionsPage(ctx context.Context, name string, q VersionsQuery
 		if latest == 0 {
 			return VersionsResponse{}, errs.Errorf(op, errs.NotFound, "dataset %q not found", name)
 		}
-		hi := latest
+		hi = latest
 		if q.After > 0 {
 			hi = min(latest, q.After-1)
 		}
@@ -211,12 +211,18 @@ func (c *Catalog) VersionsPage(ctx context.Context, name string, q VersionsQuery
 		if err != nil {
 			return VersionsResponse{}, err
 		}
+		past := false // newest first: a key after hi (only with a gap below it) ends the listing
 		for _, o := range page.Objects {
-			if n, v, ok := parseManifestKey(o.Key); ok && n == name && o.Key == ManifestKey(name, v) && len(vs) < want {
+			n, v, ok := parseManifestKey(o.Key)
+			if q.Desc && ok && n == name && v > hi {
+				past = true
+				break
+			}
+			if ok && n == name && o.Key == ManifestKey(name, v) && len(vs) < want {
 				vs = append(vs, listed{v, o.ETag})
 			}
 		}
-		if page.Next == "" || len(page.Objects) == 0 {
+		if past || page.Next == "" || len(page.Objects) == 0 {
 			break
 		}
 		after = page.Next

@@ -1,0 +1,253 @@
+package catalog_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/storagetest"
+)
+
+// auditSuite is storaged (local backend) with catalogd instances started
+// on demand, each a fresh process state (an empty latest-version cache).
+type auditSuite struct {
+	t   *testing.T
+	cfg *shared.Config
+	st  *storage.Client
+}
+
+func newAudit(t *testing.T) *auditSuite {
+	cfg := storagetest.Config(t)
+	st, _ := storagetest.Start(t, cfg)
+	return &auditSuite{t: t, cfg: cfg, st: st}
+}
+
+// catalogd starts a catalogd instance and returns its URL and typed client.
+func (a *auditSuite) catalogd() (string, *catalog.Client) {
+	c := *a.cfg
+	url := storagetest.StartCatalog(a.t, &c, catalog.New).URL()
+	return url, catalog.NewClient(storagetest.ClientFor(&c, "catalogd", false))
+}
+
+// do sends method url with body (nil: none) and returns the status and
+// the decoded error body (zero when the answer is not an error).
+func do(t *testing.T, method, url string, body []byte) (int, errs.BodyError, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	var eb errs.Body
+	if r.StatusCode >= 300 {
+		if err := json.Unmarshal(b, &eb); err != nil {
+			t.Fatalf("%s %s: %d with a body that is not DESIGN.md's error: %s", method, url, r.StatusCode, b)
+		}
+	}
+	return r.StatusCode, eb.Error, b
+}
+
+// TestDamagedManifest: a manifest changed in storage behind catalogd's
+// back (a hand edit through storaged, a bad restore) is a 502 naming its
+// key, on ?version=N and on a fresh instance's latest — never served as
+// right. It was served: a manifest saying another version or dataset, or
+// a row_count its files do not hold, came back as a 200; bad JSON was a
+// 500 "internal error" naming nothing.
+func TestDamagedManifest(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	_, c := a.catalogd()
+	f1 := file(t, a.st, "datasets/dm/1.parquet", 3)
+	f2 := file(t, a.st, "datasets/dm/2.parquet", 4)
+	if _, err := c.Commit(ctx, "dm", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, "dm", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{f2}}); err != nil {
+		t.Fatal(err)
+	}
+	key := catalog.ManifestKey("dm", 2)
+	orig := storagetest.MustGet(t, a.st, key, storage.Whole)
+	edit := func(field string, val any) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(orig, &m); err != nil {
+			t.Fatal(err)
+		}
+		m[field] = val
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		why  string
+	}{
+		{"other version", edit("version", 7), "says version 7"},
+		{"other name", edit("name", "other"), `names dataset "other"`},
+		{"row count", edit("row_count", 999), "row_count 999"},
+		{"negative rows", edit("files", []map[string]any{{"key": f1.Key, "rows": -1, "bytes": f1.Bytes}}), "negative"},
+		{"no schema", edit("schema", []any{}), "no schema"},
+		{"bad mode", edit("mode", "merge"), `mode "merge"`},
+		{"trailing data", append(append([]byte{}, orig...), []byte(`{"version":9}`)...), "data after"},
+		{"cut", orig[:len(orig)/2], "not valid JSON"},
+		{"empty", []byte{}, "not valid JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := a.st.Put(ctx, key, bytes.NewReader(tc.body), int64(len(tc.body)), storage.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			url, _ := a.catalogd() // a fresh instance: nothing cached
+			for _, q := range []string{"?version=2", ""} {
+				code, e, b := do(t, "GET", url+"/v1/catalog/datasets/dm"+q, nil)
+				if code != 502 || e.Kind != errs.Unavailable || !strings.Contains(e.Message, key) || !strings.Contains(e.Message, tc.why) {
+					t.Errorf("GET %s: %d %s, want a 502 naming %s and %q", q, code, b, key, tc.why)
+				}
+			}
+			// The typed client says the same.
+			if _, err := c.Get(ctx, "dm", 2); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), key) {
+				t.Errorf("client Get: %v", err)
+			}
+		})
+	}
+	// Restored, it is served again.
+	storagetest.MustPut(t, a.st, key, orig)
+	url, _ := a.catalogd()
+	if code, _, b := do(t, "GET", url+"/v1/catalog/datasets/dm?version=2", nil); code != 200 {
+		t.Fatalf("restored: %d %s", code, b)
+	}
+}
+
+// TestManifestGap: a manifest missing between two others (version 4 of 5
+// deleted through storaged) made a fresh catalogd take version 3 for the
+// latest; a commit on base 3 then wrote version 4, was acknowledged, and
+// was shadowed by the old version 5 at once. Now the latest lookup is a
+// 502 naming the missing manifest and the one after it, nothing is
+// written, older versions stay readable by number, and the versions
+// listing shows what is there (newest first without repeating a version).
+func TestManifestGap(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	urlA, c := a.catalogd()
+	for v := int64(0); v < 5; v++ {
+		f := file(t, a.st, fmt.Sprintf("datasets/gap/%d.parquet", v+1), 1)
+		if _, err := c.Commit(ctx, "gap", catalog.CommitRequest{BaseVersion: v, Schema: schema, Files: []catalog.File{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := catalog.ManifestKey("gap", 4)
+	if err := a.st.Delete(ctx, missing); err != nil {
+		t.Fatal(err)
+	}
+	url, b := a.catalogd()
+	code, e, body := do(t, "GET", url+"/v1/catalog/datasets/gap", nil)
+	if code != 502 || e.Kind != errs.Unavailable || !strings.Contains(e.Message, missing) || !strings.Contains(e.Message, catalog.ManifestKey("gap", 5)) {
+		t.Errorf("latest over a gap: %d %s, want a 502 naming %s", code, body, missing)
+	}
+	f := file(t, a.st, "datasets/gap/new.parquet", 1)
+	if _, err := b.Commit(ctx, "gap", catalog.CommitRequest{BaseVersion: 3, Schema: schema, Files: []catalog.File{f}}); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("commit on base 3 over the gap: %v, want a 502 naming %s", err, missing)
+	}
+	if _, err := a.st.Head(ctx, missing); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the commit wrote into the gap: %v", err)
+	}
+	if d, err := b.Get(ctx, "gap", 3); err != nil || d.Version != 3 {
+		t.Errorf("?version=3: %+v %v", d, err)
+	}
+	var got []int64
+	for after := int64(0); ; {
+		p, err := c.VersionsPage(ctx, "gap", catalog.VersionsQuery{After: after, Limit: 2, Desc: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range p.Versions {
+			got = append(got, v.Version)
+		}
+		if p.Next == 0 {
+			break
+		}
+		after = p.Next
+	}
+	if fmt.Sprint(got) != "[5 3 2 1]" {
+		t.Errorf("versions newest first, pages of 2: %v, want [5 3 2 1]", got)
+	}
+	_ = urlA
+}
+
+// TestUnknownParams: a query parameter a route does not take is a 400
+// naming it, and nothing changes. ?versoin=1 (or a Delta user's
+// ?versionAsOf=1, or ?as_of=...) answered the latest version as if it
+// were the one asked for; DELETE ?purge=true&force=1 deleted.
+func TestUnknownParams(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	url, c := a.catalogd()
+	f := file(t, a.st, "datasets/up/1.parquet", 2)
+	if _, err := c.Commit(ctx, "up", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f}}); err != nil {
+		t.Fatal(err)
+	}
+	ds := url + "/v1/catalog/datasets"
+	commit := []byte(`{"base_version":1,"mode":"append","schema":[{"name":"id","type":"BIGINT"},{"name":"name","type":"VARCHAR"}],"files":[]}`)
+	for _, tc := range []struct {
+		method, url, param string
+		body               []byte
+	}{
+		{"GET", ds + "/up?versoin=1", "versoin", nil},
+		{"GET", ds + "/up?versionAsOf=1", "versionAsOf", nil},
+		{"GET", ds + "/up?version=1&as_of=2020-01-01T00:00:00Z", "as_of", nil},
+		{"GET", ds + "/up/versions?page=2", "page", nil},
+		{"GET", ds + "?prefix=u", "prefix", nil},
+		{"DELETE", ds + "/up?purge=true&force=1", "force", nil},
+		{"POST", ds + "/up/commit?mode=replace", "mode", commit},
+	} {
+		code, e, b := do(t, tc.method, tc.url, tc.body)
+		if code != 400 || e.Kind != errs.Invalid || !strings.Contains(e.Message, `"`+tc.param+`"`) {
+			t.Errorf("%s %s: %d %s, want a 400 naming %s", tc.method, tc.url, code, b, tc.param)
+		}
+	}
+	d, err := c.Get(ctx, "up", 0)
+	if err != nil || d.Version != 1 {
+		t.Fatalf("after the refused requests: %+v %v, want version 1 live", d, err)
+	}
+	if _, err := a.st.Head(ctx, f.Key); err != nil {
+		t.Fatalf("file after the refused requests: %v", err)
+	}
+	// The parameters the routes take still work.
+	for _, u := range []string{ds, ds + "/up?version=1", ds + "/up/versions?after=0&limit=5&order=desc"} {
+		if code, _, b := do(t, "GET", u, nil); code != 200 {
+			t.Errorf("GET %s: %d %s", u, code, b)
+		}
+	}
+}
+
+// TestCommitFileLimit: a commit of more than MaxCommitFiles files is a 413
+// naming the limit, answered before any file is looked at (100,000 files
+// were each HEADed and read in storage first).
+func TestCommitFileLimit(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	_, c := a.catalogd()
+	files := make([]catalog.File, 100000)
+	for i := range files {
+		files[i] = catalog.File{Key: fmt.Sprintf("datasets/big/%06d.parquet", i), Rows: 1}
+	}
+	_, err := c.Commit(ctx, "big", catalog.CommitRequest{Schema: schema, Files: files})
+	if !errs.Is(err, errs.TooLarge) || !strings.Contains(err.Error(), fmt.Sprint(catalog.MaxCommitFiles)) {
+		t.Fatalf("100,000 files: %v, want a 413 naming the limit %d", err, catalog.MaxCommitFiles)
+	}
+	if _, err := c.Get(ctx, "big", 0); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("after the refused commit: %v", err)
+	}
+}
