@@ -256,18 +256,25 @@ func (s *Store) health(op string) error {
 // next one starts afresh.
 func (s *Store) load(ctx context.Context) error {
 	start := time.Now()
-	indexes, err := s.loadSnapshots(ctx)
+	indexes, damaged, err := s.loadSnapshots(ctx)
 	if err != nil {
 		return err
 	}
 	s.indexes, s.pendingDrops = indexes, map[string]uint64{}
 	walPath := filepath.Join(s.dir, "vectord.wal")
 	replayed := 0
+	created := map[string]bool{} // indexes whose create record the log holds
 	info, err := wal.Replay(walPath, func(rec wal.Record) error {
 		replayed++
+		if rec.Op == wal.OpCreate {
+			created[rec.Index] = true
+		}
 		return s.replay(ctx, rec)
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.checkDamaged(damaged, created); err != nil {
 		return err
 	}
 	w, err := wal.Open(walPath)
@@ -289,7 +296,38 @@ func (s *Store) load(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
+// checkDamaged decides about the snapshots that did not decode (damaged:
+// name -> error). The log is a contiguous run of records, so one that holds
+// an index's create record holds everything after it: replay has rebuilt
+// the index whole (or dropped it), and its next snapshot replaces the
+// damaged object. Otherwise the log was truncated behind that snapshot and
+// cannot rebuild it: the start stops, naming the object, rather than
+// serving a partial or empty index.
+func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool) error {
+	names := make([]string, 0, len(damaged))
+	for name := range damaged {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		err := damaged[name]
+		if !created[name] {
+			return errs.E("vector.load", errs.KindOf(err),
+				fmt.Sprintf("snapshot %s is damaged and the write-ahead log no longer holds index %q from its creation, so it cannot be rebuilt: restore the object from a backup (or delete it to drop the index)", snapshotKey(name), name), err)
+		}
+		count := 0
+		if ix := s.indexes[name]; ix != nil {
+			count = ix.ix.Len()
+		}
+		s.log.Warn("damaged snapshot ignored: the write-ahead log holds the index from its creation and rebuilt it; the next snapshot replaces the object",
+			"op", "vector.load", "index", name, "key", snapshotKey(name), "items", count, "err", err.Error())
+	}
+	return nil
+}
+
+// loadSnapshots reads every snapshot object: the decoded indexes, and the
+// errors of those that are damaged (lhv1.ErrCorrupt; see checkDamaged).
+func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[string]error, error) {
 	var keys []string
 	err := storage.ListAll(ctx, s.objects, SnapshotPrefix, func(o storage.ObjectInfo) error {
 		if strings.HasSuffix(o.Key, "/index.lhv1") {
@@ -298,14 +336,15 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	indexes := make(map[string]*index, len(keys))
+	damaged := map[string]error{}
 	for _, key := range keys {
 		name := strings.TrimSuffix(strings.TrimPrefix(key, SnapshotPrefix), "/index.lhv1")
 		rc, _, err := s.objects.Get(ctx, key, storage.Whole)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r := &readErr{r: rc}
 		ix, err := lhv1.Decode(r)
@@ -313,15 +352,19 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, error) {
 		if r.err != nil && retryable(r.err) {
 			// storaged stopped sending: a cut, not a damaged snapshot
 			// (lhv1 reports both as corrupt); the next attempt reads it again.
-			return nil, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
+			return nil, nil, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
+		}
+		if errors.Is(err, lhv1.ErrCorrupt) {
+			damaged[name] = err
+			continue
 		}
 		if err != nil {
-			return nil, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
+			return nil, nil, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
 		}
 		seq := ix.Seq()
 		indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
 	}
-	return indexes, nil
+	return indexes, damaged, nil
 }
 
 // readErr keeps the first error of r other than io.EOF.
