@@ -251,3 +251,30 @@ func TestCommitFileLimit(t *testing.T) {
 		t.Fatalf("after the refused commit: %v", err)
 	}
 }
+
+// TestBaseBeyondLatest: a base_version past the latest is a 409 naming
+// the latest and saying there is no such version; it said "not the latest
+// (1): reload and retry", which no reload makes right.
+func TestBaseBeyondLatest(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	_, c := a.catalogd()
+	f := file(t, a.st, "datasets/bb/1.parquet", 1)
+	if _, err := c.Commit(ctx, "bb", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f}}); err != nil {
+		t.Fatal(err)
+	}
+	g := file(t, a.st, "datasets/bb/2.parquet", 1)
+	for _, mode := range []string{"append", "replace", "compact"} {
+		_, err := c.Commit(ctx, "bb", catalog.CommitRequest{BaseVersion: 9, Mode: mode, Schema: schema, Files: []catalog.File{g}})
+		if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "beyond the latest version (1)") || strings.Contains(err.Error(), "reload") {
+			t.Errorf("%s on base 9 of 1: %v", mode, err)
+		}
+	}
+	// A stale base still says reload and retry, naming the latest.
+	if _, err := c.Commit(ctx, "bb", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{g}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, "bb", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{file(t, a.st, "datasets/bb/3.parquet", 1)}}); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "not the latest (2): reload and retry") {
+		t.Errorf("stale base: %v", err)
+	}
+}

@@ -48,7 +48,7 @@ func TestCompactCommit(t *testing.T) {
 		// Version 2 is an append: a compact of version 1 is carried over
 		// it, and must hold version 1's rows.
 		{"older base", 1, schema, []catalog.File{five}, errs.Invalid, "the files hold 5 rows, version 1 has 2"},
-		{"future base", 3, schema, []catalog.File{five}, errs.Conflict, "base_version 3 of dataset \"logs\" is not the latest (2)"},
+		{"future base", 3, schema, []catalog.File{five}, errs.Conflict, "base_version 3 of dataset \"logs\" is beyond the latest version (2)"},
 		{"create", 0, schema, []catalog.File{five}, errs.Conflict, "already exists"},
 		{"fewer rows", 2, schema, []catalog.File{four}, errs.Invalid, "the files hold 4 rows, version 2 has 5"},
 		{"more rows", 2, schema, []catalog.File{four, a}, errs.Invalid, "the files hold 6 rows, version 2 has 5"},

@@ -444,7 +444,10 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q was deleted at version %d: base_version %d is not the latest; use base_version 0 to re-create it", name, latest.Version, req.BaseVersion)
 		case req.BaseVersion == 0:
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "dataset %q already exists at version %d: base_version 0 creates a new dataset; commit on base_version %d", name, latest.Version, latest.Version)
-		case req.BaseVersion != latest.Version && (req.Mode != ModeCompact || req.BaseVersion > latest.Version):
+		case req.BaseVersion > latest.Version:
+			// Not a lost race: no reload makes it right (ADR-092).
+			return Dataset{}, errs.Errorf(op, errs.Conflict, "base_version %d of dataset %q is beyond the latest version (%d): there is no version %d; commit on base_version %d", req.BaseVersion, name, latest.Version, req.BaseVersion, latest.Version)
+		case req.BaseVersion != latest.Version && req.Mode != ModeCompact:
 			return Dataset{}, errs.Errorf(op, errs.Conflict, "base_version %d of dataset %q is not the latest (%d): reload and retry", req.BaseVersion, name, latest.Version)
 		case req.BaseVersion != latest.Version:
 			// A compaction of an older version, carried over the appends
