@@ -50,6 +50,21 @@ func (c *textChecker) Read(p []byte) (int, error) {
 
 func (c *textChecker) check(b []byte) error {
 	for i := 0; i < len(b); {
+		if c.npend == 0 && !c.esc && c.hexLeft == 0 && !c.wantLow {
+			// Fast path: ASCII other than a quote or a backslash changes
+			// no state.
+			j := i
+			for j < len(b) {
+				if x := b[j]; x >= utf8.RuneSelf || x == '"' || x == '\\' {
+					break
+				}
+				j++
+			}
+			c.off += int64(j - i)
+			if i = j; i == len(b) {
+				break
+			}
+		}
 		if c.npend > 0 || b[i] >= utf8.RuneSelf {
 			// Complete the sequence from pend plus the bytes of b.
 			var buf [4]byte
