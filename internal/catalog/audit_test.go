@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
@@ -188,7 +189,7 @@ func TestManifestGap(t *testing.T) {
 
 // TestUnknownParams: a query parameter a route does not take is a 400
 // naming it, and nothing changes. ?versoin=1 (or a Delta user's
-// ?versionAsOf=1, or ?as_of=...) answered the latest version as if it
+// ?versionAsOf=1 or ?timestampAsOf=...) answered the latest version as if it
 // were the one asked for; DELETE ?purge=true&force=1 deleted.
 func TestUnknownParams(t *testing.T) {
 	ctx := context.Background()
@@ -206,7 +207,7 @@ func TestUnknownParams(t *testing.T) {
 	}{
 		{"GET", ds + "/up?versoin=1", "versoin", nil},
 		{"GET", ds + "/up?versionAsOf=1", "versionAsOf", nil},
-		{"GET", ds + "/up?version=1&as_of=2020-01-01T00:00:00Z", "as_of", nil},
+		{"GET", ds + "/up?version=1&timestampAsOf=2020-01-01T00:00:00Z", "timestampAsOf", nil},
 		{"GET", ds + "/up/versions?page=2", "page", nil},
 		{"GET", ds + "?prefix=u", "prefix", nil},
 		{"DELETE", ds + "/up?purge=true&force=1", "force", nil},
@@ -276,5 +277,66 @@ func TestBaseBeyondLatest(t *testing.T) {
 	}
 	if _, err := c.Commit(ctx, "bb", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{file(t, a.st, "datasets/bb/3.parquet", 1)}}); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "not the latest (2): reload and retry") {
 		t.Errorf("stale base: %v", err)
+	}
+}
+
+// TestAsOf: GET .../{name}?as_of=<RFC 3339> answers the version that was
+// the latest then (Delta Lake's timestampAsOf): before the first commit
+// and while deleted a 404 saying so, each version between its commit and
+// the next, the re-created dataset after; with version, or a time that is
+// not RFC 3339, a 400. Before it, as_of was ignored and the latest served.
+func TestAsOf(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	url, c := a.catalogd()
+	_, b := a.catalogd() // another instance answers from the same storage
+	tick := func() time.Time {
+		time.Sleep(20 * time.Millisecond)
+		tm := time.Now()
+		time.Sleep(20 * time.Millisecond)
+		return tm
+	}
+	before := tick()
+	var at []time.Time // at[i]: a time when version i+1 was the latest
+	for v := int64(0); v < 3; v++ {
+		f := file(t, a.st, fmt.Sprintf("datasets/tt/%d.parquet", v+1), v+1)
+		if _, err := c.Commit(ctx, "tt", catalog.CommitRequest{BaseVersion: v, Schema: schema, Files: []catalog.File{f}}); err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, tick())
+	}
+	if _, err := c.Delete(ctx, "tt", catalog.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := tick()
+	f := file(t, a.st, "datasets/tt/again.parquet", 7)
+	if _, err := c.Commit(ctx, "tt", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f}}); err != nil {
+		t.Fatal(err)
+	}
+	again := tick()
+
+	for i, tm := range at {
+		d, err := b.GetAsOf(ctx, "tt", tm)
+		if rows := int64((i + 1) * (i + 2) / 2); err != nil || d.Version != int64(i+1) || d.RowCount != rows {
+			t.Errorf("as of version %d's time: v%d rows %d %v", i+1, d.Version, d.RowCount, err)
+		}
+	}
+	if d, err := b.GetAsOf(ctx, "tt", again); err != nil || d.Version != 5 || d.RowCount != 7 {
+		t.Errorf("as of after the re-create: %+v %v", d, err)
+	}
+	if _, err := b.GetAsOf(ctx, "tt", before); !errs.Is(err, errs.NotFound) || !strings.Contains(err.Error(), "no version at or before") {
+		t.Errorf("as of before the first commit: %v", err)
+	}
+	if _, err := b.GetAsOf(ctx, "tt", deleted); !errs.Is(err, errs.NotFound) || !strings.Contains(err.Error(), "was deleted") {
+		t.Errorf("as of while deleted: %v", err)
+	}
+	ds := url + "/v1/catalog/datasets/tt"
+	for _, q := range []string{"?as_of=yesterday", "?as_of=2026-01-01", "?version=1&as_of=" + at[0].UTC().Format(time.RFC3339Nano)} {
+		if code, e, body := do(t, "GET", ds+q, nil); code != 400 || e.Kind != errs.Invalid || !strings.Contains(e.Message, "as_of") {
+			t.Errorf("GET %s: %d %s, want a 400 naming as_of", q, code, body)
+		}
+	}
+	if _, err := b.GetAsOf(ctx, "nope", again); !errs.Is(err, errs.NotFound) {
+		t.Errorf("as of on a dataset that never existed: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"lakehouse-go/internal/shared"
 )
@@ -42,6 +43,16 @@ func (c *Client) Get(ctx context.Context, name string, version int64) (Dataset, 
 	}
 	var d Dataset
 	err := c.base.JSON(ctx, http.MethodGet, p, nil, &d)
+	return d, err
+}
+
+// GetAsOf is the version of name that was the latest at t (ADR-092).
+func (c *Client) GetAsOf(ctx context.Context, name string, t time.Time) (Dataset, error) {
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	var d Dataset
+	err := c.base.JSON(ctx, http.MethodGet, datasetPath(name)+"?as_of="+url.QueryEscape(t.UTC().Format(time.RFC3339Nano)), nil, &d)
 	return d, err
 }
 

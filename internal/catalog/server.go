@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -72,8 +73,11 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	var version int64
-	if err := once("catalog.get", r.URL.Query(), "version"); err != nil {
+	if err := once("catalog.get", r.URL.Query(), "version", "as_of"); err != nil {
 		return err
+	}
+	if s := r.URL.Query().Get("as_of"); s != "" {
+		return h.getAsOf(w, r, s)
 	}
 	if s := r.URL.Query().Get("version"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -83,6 +87,34 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 		version = v
 	}
 	d, err := h.svc.Get(r.Context(), chi.URLParam(r, "name"), version)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, d)
+}
+
+// asOfGetter is a Service that reads the version current at a time
+// (Catalog and Client).
+type asOfGetter interface {
+	GetAsOf(ctx context.Context, name string, t time.Time) (Dataset, error)
+}
+
+// getAsOf answers GET .../{name}?as_of=<RFC 3339> (ADR-092): the version
+// that was the latest at that time; not with version.
+func (h *handlers) getAsOf(w http.ResponseWriter, r *http.Request, s string) error {
+	const op = "catalog.get"
+	if r.URL.Query().Has("version") {
+		return errs.E(op, errs.Invalid, "give version or as_of, not both")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return errs.Errorf(op, errs.Invalid, "as_of %q: want an RFC 3339 time such as 2026-11-29T21:05:00Z", shorten(s))
+	}
+	g, ok := h.svc.(asOfGetter)
+	if !ok {
+		return errs.E(op, errs.NotImpl, "as_of is not served here")
+	}
+	d, err := g.GetAsOf(r.Context(), chi.URLParam(r, "name"), t)
 	if err != nil {
 		return err
 	}

@@ -376,6 +376,46 @@ func (c *Catalog) Get(ctx context.Context, name string, version int64) (Dataset,
 	return *d, nil
 }
 
+// GetAsOf returns the version of name that was the latest at t (ADR-092,
+// Delta Lake's timestampAsOf, Iceberg's FOR SYSTEM_TIME AS OF): the newest
+// version whose updated_at is at or before t. Versions are walked newest
+// first a page at a time (their summaries are cached by etag). NotFound
+// when the dataset had no version yet at t, or was deleted then (the
+// version at t is a tombstone). Commit times come from the committing
+// catalogd's clock; with clocks apart, the newest version stamped at or
+// before t is the answer.
+func (c *Catalog) GetAsOf(ctx context.Context, name string, t time.Time) (Dataset, error) {
+	const op = "catalog.get"
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, err
+	}
+	q := VersionsQuery{Limit: MaxVersionsLimit, Desc: true}
+	var first VersionInfo
+	for {
+		page, err := c.VersionsPage(ctx, name, q)
+		if err != nil {
+			return Dataset{}, err
+		}
+		for _, v := range page.Versions {
+			if v.UpdatedAt.After(t) {
+				first = v
+				continue
+			}
+			if v.Deleted {
+				return Dataset{}, errs.Errorf(op, errs.NotFound, "dataset %q was deleted at %s: version %d, committed %s, is the tombstone of its deletion",
+					name, t.UTC().Format(time.RFC3339Nano), v.Version, v.UpdatedAt.UTC().Format(time.RFC3339Nano))
+			}
+			return c.Get(ctx, name, v.Version)
+		}
+		if page.Next == 0 {
+			break
+		}
+		q.After = page.Next
+	}
+	return Dataset{}, errs.Errorf(op, errs.NotFound, "dataset %q has no version at or before %s: its first, version %d, was committed %s",
+		name, t.UTC().Format(time.RFC3339Nano), first.Version, first.UpdatedAt.UTC().Format(time.RFC3339Nano))
+}
+
 // List implements Service.List. The names come from a listing that skips
 // over each dataset's versions (names), the manifests from the latest
 // lookups.
