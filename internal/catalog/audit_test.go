@@ -117,6 +117,10 @@ func TestDamagedManifest(t *testing.T) {
 					t.Errorf("GET %s: %d %s, want a 502 naming %s and %q", q, code, b, key, tc.why)
 				}
 			}
+			// The dataset list too: not a 200 without it, nor with it wrong.
+			if code, e, b := do(t, "GET", url+"/v1/catalog/datasets", nil); code != 502 || !strings.Contains(e.Message, key) {
+				t.Errorf("GET datasets: %d %s, want a 502 naming %s", code, b, key)
+			}
 			// The typed client says the same.
 			if _, err := c.Get(ctx, "dm", 2); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), key) {
 				t.Errorf("client Get: %v", err)
