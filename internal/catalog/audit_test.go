@@ -344,3 +344,37 @@ func TestAsOf(t *testing.T) {
 		t.Errorf("as of on a dataset that never existed: %v", err)
 	}
 }
+
+// TestCommitIntoGap: an instance that last saw version 3 commits on base 3
+// after another instance wrote 4 and 5 and manifest 4 was removed through
+// storaged: the commit was acknowledged as version 4 and shadowed by
+// version 5 at once (the next read answered 5, the commit's files gone from
+// view). It is a 502 naming the gap, and nothing is written.
+func TestCommitIntoGap(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	_, c := a.catalogd()
+	_, b := a.catalogd()
+	for v := int64(0); v < 5; v++ {
+		w := c
+		if v >= 3 {
+			w = b
+		}
+		f := file(t, a.st, fmt.Sprintf("datasets/cg/%d.parquet", v+1), 1)
+		if _, err := w.Commit(ctx, "cg", catalog.CommitRequest{BaseVersion: v, Schema: schema, Files: []catalog.File{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := catalog.ManifestKey("cg", 4)
+	if err := a.st.Delete(ctx, missing); err != nil {
+		t.Fatal(err)
+	}
+	f := file(t, a.st, "datasets/cg/new.parquet", 1)
+	_, err := c.Commit(ctx, "cg", catalog.CommitRequest{BaseVersion: 3, Schema: schema, Files: []catalog.File{f}})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("commit on base 3 into the gap: %v, want a 502 naming %s", err, missing)
+	}
+	if _, err := a.st.Head(ctx, missing); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the commit wrote into the gap: %v", err)
+	}
+}

@@ -561,6 +561,13 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	if len(carried) > 0 && d.RowCount != latest.RowCount {
 		return Dataset{}, errs.Errorf(op, errs.Internal, "compact %q: carried over to version %d it would hold %d rows, not its %d", name, latest.Version, d.RowCount, latest.RowCount)
 	}
+	// A gap above the base (a manifest removed behind catalogd's back after
+	// this instance last looked) would take the version: acknowledged, and
+	// shadowed by the later versions at once. One listing finds it; a
+	// commit made since the lookup is the create-only race's 409 below.
+	if _, err := c.checkNoGap(ctx, name, next-1); err != nil {
+		return Dataset{}, err
+	}
 	if err := c.write(ctx, &d); err != nil {
 		return Dataset{}, err
 	}
