@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,8 +27,10 @@ import (
 // page cache (ext4 has room) and the fsync that pushes it to the loop
 // device fails (ENOSPC/EIO) — a real failed fsync, no fault injected into
 // the code. It returns the ext4 mount point and a function that fills the
-// tmpfs. Needs root, losetup and mkfs.ext4; skipped otherwise.
-func failingSyncFS(t *testing.T) (dir string, fill func()) {
+// tmpfs; free empties the tmpfs again. Without a journal a failed data
+// write leaves the file system writable (with one, ext4 aborts the journal
+// and goes read-only). Needs root, losetup and mkfs.ext4; skipped otherwise.
+func failingSyncFS(t *testing.T, journal bool) (dir string, fill, free func()) {
 	t.Helper()
 	for _, tool := range []string{"losetup", "mkfs.ext4"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -42,7 +45,11 @@ func failingSyncFS(t *testing.T) (dir string, fill func()) {
 	if err := os.Truncate(img, 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", img).CombinedOutput(); err != nil {
+	args := []string{"-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"}
+	if !journal {
+		args = append(args, "-O", "^has_journal")
+	}
+	if out, err := exec.Command("mkfs.ext4", append(args, img)...).CombinedOutput(); err != nil {
 		t.Skipf("mkfs.ext4: %v %s", err, out)
 	}
 	out, err := exec.Command("losetup", "-f", "--show", img).Output()
@@ -72,7 +79,12 @@ func failingSyncFS(t *testing.T) (dir string, fill func()) {
 			}
 		}
 	}
-	return dir, fill
+	free = func() {
+		if err := os.Remove(filepath.Join(under, "filler")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, fill, free
 }
 
 // TestHealthDegradedAfterFailedFsync: a real vectord whose log's fsync
@@ -85,7 +97,7 @@ func TestHealthDegradedAfterFailedFsync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real daemons")
 	}
-	walDir, fill := failingSyncFS(t)
+	walDir, fill, _ := failingSyncFS(t, true)
 	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
 		Settings: map[string]string{"vectord": "dir = \"" + walDir + "\"\nsnapshot_interval = \"1h\""}})
 	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
@@ -148,4 +160,67 @@ func TestHealthDegradedAfterFailedFsync(t *testing.T) {
 		t.Fatalf("search after the failed fsync: %+v %v", res, err)
 	}
 	t.Logf("health: %v; upsert: %v", h, errs.Message(err))
+}
+
+// TestRefusedWriteNotReplayed: an upsert answered 503 because the log's
+// fsync failed is not there after the restart the answer asks for. The
+// refused record stayed in the log file (the kernel keeps the page
+// cached after the failed writeback), so the restarted vectord replayed it
+// and served an item whose upsert had been refused; the log is now cut
+// back to its last durable record when an fsync fails. A real vectord,
+// killed with SIGKILL and started again on the same (journal-less, still
+// writable) ext4.
+func TestRefusedWriteNotReplayed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons")
+	}
+	walDir, fill, free := failingSyncFS(t, false)
+	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
+		Settings: map[string]string{"vectord": "dir = \"" + walDir + "\"\nsnapshot_interval = \"1h\""}})
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Kill("vectord")
+	ctx := context.Background()
+	c := client(s)
+	vec := func(i int) []float32 {
+		v := make([]float32, 256)
+		v[i%256], v[(i/256)%256] = 1, 2
+		return v
+	}
+	if _, err := c.CreateIndex(ctx, "f", vector.CreateIndexRequest{Dims: 256}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Upsert(ctx, "f", []vector.Item{{ID: "before", Vector: vec(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	fill()
+	// 2 MB: large enough to need blocks of the image that were never
+	// written (ext4 puts a small write into blocks the tmpfs already
+	// holds, and then the fsync succeeds).
+	refused := make([]vector.Item, 2000)
+	for i := range refused {
+		refused[i] = vector.Item{ID: fmt.Sprint("refused-", i), Vector: vec(i + 2)}
+	}
+	refused[0].ID = "refused"
+	if _, err := c.Upsert(ctx, "f", refused); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("upsert whose fsync fails: %v", err)
+	}
+	s.Kill("vectord")
+	free()
+	if err := s.StartDaemon("vectord"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetItem(ctx, "f", "before"); err != nil {
+		t.Fatalf("an acknowledged item is gone after the restart: %v", err)
+	}
+	if it, err := c.GetItem(ctx, "f", "refused"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the refused upsert is served after the restart: %+v %v", it, err)
+	}
+	if _, err := c.Upsert(ctx, "f", []vector.Item{{ID: "after", Vector: vec(1)}}); err != nil {
+		t.Fatalf("upsert after the restart: %v", err)
+	}
 }

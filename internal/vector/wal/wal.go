@@ -353,6 +353,7 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 		w.syncing = false
 		if err != nil {
 			w.err = err
+			w.cutRefused()
 		} else if target > w.durable {
 			w.durable = target
 		}
@@ -360,6 +361,25 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 	}
 	rec.Seq = seq
 	return seq, nil
+}
+
+// cutRefused cuts the log back to the end of its last durable record after
+// a failed fsync (w.mu held, no sync running). Every record past it is
+// refused: its writer gets the error. Without the cut the refused records
+// stayed in the file — in the page cache at least — and a restart, which
+// is what the error asks for, replayed writes that had been answered 503.
+// Cutting to a length already fsynced is safe after a failed fsync. If the
+// cut fails too (a file system gone read-only) a restart may still find
+// them; nothing better can be done without the disk.
+func (w *WAL) cutRefused() {
+	keep := w.size - (w.written - w.durable)
+	if keep < headerLen || keep > w.size {
+		return
+	}
+	if err := w.f.Truncate(keep); err != nil {
+		return
+	}
+	w.size, w.written = keep, w.durable
 }
 
 // Err is the failure that makes the log refuse appends until reopened
