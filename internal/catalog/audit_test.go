@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,5 +377,88 @@ func TestCommitIntoGap(t *testing.T) {
 	}
 	if _, err := a.st.Head(ctx, missing); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("the commit wrote into the gap: %v", err)
+	}
+}
+
+// TestDeleteRacingCommits: writers append with retry-on-409 through two
+// instances while a third deletes: every acknowledged commit is its own
+// version holding its file, below the tombstone; the delete's version is
+// the tombstone and the latest; versions are gapless; after the delete a
+// writer's retry reads 404 and stops.
+func TestDeleteRacingCommits(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	_, c1 := a.catalogd()
+	_, c2 := a.catalogd()
+	_, c3 := a.catalogd()
+	const writers = 8
+	files := make([]catalog.File, writers)
+	for i := range files {
+		files[i] = file(t, a.st, fmt.Sprintf("datasets/dr/%d.parquet", i), 1)
+	}
+	if _, err := c1.Commit(ctx, "dr", catalog.CommitRequest{Schema: schema}); err != nil {
+		t.Fatal(err)
+	}
+	acked := make([]int64, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := []*catalog.Client{c1, c2}[w%2]
+			for attempt := 0; attempt < 200; attempt++ {
+				cur, err := c.Get(ctx, "dr", 0)
+				if errs.Is(err, errs.NotFound) {
+					return
+				}
+				if err != nil {
+					t.Errorf("writer %d: get: %v", w, err)
+					return
+				}
+				d, err := c.Commit(ctx, "dr", catalog.CommitRequest{BaseVersion: cur.Version, Schema: schema, Files: []catalog.File{files[w]}})
+				if err == nil {
+					acked[w] = d.Version
+					return
+				}
+				if !errs.Is(err, errs.Conflict) {
+					t.Errorf("writer %d: commit: %v", w, err)
+					return
+				}
+			}
+			t.Errorf("writer %d: no commit after 200 attempts", w)
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	del, err := c3.Delete(ctx, "dr", catalog.DeleteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	vs, err := c2.Versions(ctx, "dr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vs {
+		if v.Version != int64(i+1) {
+			t.Fatalf("versions not gapless: %+v", vs)
+		}
+	}
+	if last := vs[len(vs)-1]; last.Version != del.Version || !last.Deleted {
+		t.Fatalf("latest %+v, want the delete's tombstone %d", last, del.Version)
+	}
+	n := 0
+	for w, v := range acked {
+		if v == 0 {
+			continue
+		}
+		n++
+		d, err := c3.Get(ctx, "dr", v)
+		if err != nil || v >= del.Version || d.Files[len(d.Files)-1].Key != files[w].Key {
+			t.Errorf("writer %d acknowledged at version %d: %+v %v", w, v, d, err)
+		}
+	}
+	t.Logf("%d of %d writers committed before the delete at version %d", n, writers, del.Version)
+	if _, err := c1.Get(ctx, "dr", 0); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("after the delete: %v", err)
 	}
 }
