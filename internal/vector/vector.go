@@ -87,7 +87,8 @@ type SearchResponse struct {
 // empty or duplicate ids, k <= 0), NotFound (unknown index), Conflict
 // (creating an index that exists with other params), TooLarge (an upsert
 // of more than MaxUpsertItems items, or with an item whose metadata is
-// more than MaxMetadataBytes as JSON: nothing of it is applied),
+// more than MaxMetadataBytes as JSON, or one that would be more than
+// wal.MaxPayload in the write-ahead log: nothing of it is applied),
 // Unavailable (storage).
 type Service interface {
 	CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error)

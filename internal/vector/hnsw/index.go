@@ -20,7 +20,8 @@ type Item struct {
 
 // Result is one search hit. Score is the cosine similarity (cosine), the
 // inner product (dot) or the squared Euclidean distance (l2); results come
-// best first. Metadata is shared with the index: do not modify it.
+// best first (highest cosine or dot, lowest l2), equal scores in id order.
+// Metadata is shared with the index: do not modify it.
 type Result struct {
 	ID       string   `json:"id"`
 	Score    float32  `json:"score"`
