@@ -254,15 +254,9 @@ func (c *Catalog) latestVersion(ctx context.Context, name string) (int64, error)
 			return 0, nil
 		}
 	} else {
-		for {
-			ok, err := c.exists(ctx, name, v+1)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				break
-			}
-			v++
+		var err error
+		if v, err = c.walkForward(ctx, name, v); err != nil {
+			return 0, err
 		}
 	}
 	c.mu.Lock()
@@ -297,21 +291,26 @@ func (c *Catalog) checkNoGap(ctx context.Context, name string, v int64) (int64, 
 		if later == 0 {
 			return v, nil
 		}
-		for {
-			ok, err := c.exists(ctx, name, v+1)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				break
-			}
-			v++
+		if v, err = c.walkForward(ctx, name, v); err != nil {
+			return 0, err
 		}
 		if v < later {
 			return 0, errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
 				fmt.Sprintf("dataset %q: the catalog in storage has a gap: manifest %s is missing but %s exists (versions are gapless; restore the missing manifest from a backup)",
 					name, ManifestKey(name, v+1), ManifestKey(name, later)))
 		}
+	}
+}
+
+// walkForward returns the last version of the run of manifests after v
+// that exist (v when v+1 does not).
+func (c *Catalog) walkForward(ctx context.Context, name string, v int64) (int64, error) {
+	for {
+		ok, err := c.exists(ctx, name, v+1)
+		if err != nil || !ok {
+			return v, err
+		}
+		v++
 	}
 }
 
