@@ -23,13 +23,28 @@ func NewClient(base *shared.Client) *Client { return &Client{base: base} }
 
 func datasetPath(name string) string { return DatasetsPath + "/" + name }
 
-// List implements Service.List.
+// List implements Service.List: the readable datasets; ListAll also
+// names the unreadable ones (ADR-093).
 func (c *Client) List(ctx context.Context) ([]Dataset, error) {
+	out, err := c.ListAll(ctx)
+	return out.Datasets, err
+}
+
+// ListAll is GET /v1/catalog/datasets whole (ADR-093): the readable
+// datasets, and the ones left out because what storage holds for them is
+// damaged, each with the error GET of it answers.
+func (c *Client) ListAll(ctx context.Context) (ListResponse, error) {
 	var out ListResponse
 	if err := c.base.JSON(ctx, http.MethodGet, DatasetsPath, nil, &out); err != nil {
-		return nil, err
+		return ListResponse{}, err
 	}
-	return out.Datasets, nil
+	if out.Datasets == nil {
+		out.Datasets = []Dataset{}
+	}
+	if out.Unreadable == nil {
+		out.Unreadable = []Unreadable{}
+	}
+	return out, nil
 }
 
 // Get implements Service.Get.

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,7 +28,11 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 
 // Routes registers catalogd's routes over svc: all of them, in one place.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
-	h := &handlers{svc: svc}
+	log := env.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handlers{svc: svc, log: log}
 	return func(r chi.Router) {
 		r.Get(DatasetsPath, env.Handle(h.list))
 		r.Route(DatasetsPath+"/{name}", func(r chi.Router) {
@@ -53,22 +58,68 @@ func validName(env *shared.Env) func(http.Handler) http.Handler {
 	}
 }
 
-type handlers struct{ svc Service }
+type handlers struct {
+	svc Service
+	log *slog.Logger
+}
 
-// ListResponse is GET /v1/catalog/datasets.
+// ListResponse is GET /v1/catalog/datasets: DESIGN.md's datasets, and
+// (ADR-093) the datasets left out of them because what storage holds for
+// them is damaged — always present, [] when there are none, so a reader
+// can tell "every dataset" from "every readable dataset".
 type ListResponse struct {
-	Datasets []Dataset `json:"datasets"`
+	Datasets   []Dataset    `json:"datasets"`
+	Unreadable []Unreadable `json:"unreadable"`
+}
+
+// Unreadable is a dataset the list could not read (ADR-093): its latest
+// manifest is damaged or its versions have a gap (ADR-092). GET of it by
+// name answers Error as a 502.
+type Unreadable struct {
+	Name  string          `json:"name"`
+	Error UnreadableError `json:"error"`
+}
+
+// UnreadableError is DESIGN.md's error object without a request id: the
+// error GET of the dataset answers.
+type UnreadableError struct {
+	Kind    errs.Kind `json:"kind"`
+	Message string    `json:"message"`
+}
+
+// allLister is a Service that lists the unreadable datasets too (Catalog
+// and Client).
+type allLister interface {
+	ListAll(ctx context.Context) (ListResponse, error)
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	if err := known("catalog.list", r.URL.Query()); err != nil {
 		return err
 	}
-	ds, err := h.svc.List(r.Context())
-	if err != nil {
-		return err
+	var res ListResponse
+	if l, ok := h.svc.(allLister); ok {
+		var err error
+		if res, err = l.ListAll(r.Context()); err != nil {
+			return err
+		}
+	} else {
+		ds, err := h.svc.List(r.Context())
+		if err != nil {
+			return err
+		}
+		res.Datasets = ds
 	}
-	return shared.WriteJSON(w, http.StatusOK, ListResponse{Datasets: ds})
+	if res.Datasets == nil {
+		res.Datasets = []Dataset{}
+	}
+	if res.Unreadable == nil {
+		res.Unreadable = []Unreadable{}
+	}
+	for _, u := range res.Unreadable {
+		h.log.Warn("catalog: dataset left out of the list: unreadable", "dataset", u.Name, "kind", u.Error.Kind, "error", u.Error.Message)
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {

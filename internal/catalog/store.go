@@ -152,9 +152,24 @@ const maxManifestBytes = 256 << 20
 // edited to say another version or name, or rows its files do not hold,
 // was served as if it were right (ADR-092).
 func damaged(name string, v int64, format string, args ...any) error {
-	return errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
+	return damagedError{errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
 		fmt.Sprintf("dataset %q: manifest %s in storage is damaged: %s; it was not written so by catalogd (restore it from a backup)",
-			name, ManifestKey(name, v), fmt.Sprintf(format, args...)))
+			name, ManifestKey(name, v), fmt.Sprintf(format, args...)))}
+}
+
+// damagedError marks an error about what storage holds for one dataset —
+// a damaged manifest or a gap in its versions (ADR-092) — as opposed to
+// storaged failing: the dataset list names such a dataset as unreadable
+// and answers the others (ADR-093). It is the *errs.Error it wraps for
+// every other purpose (kind, status, message).
+type damagedError struct{ error }
+
+func (e damagedError) Unwrap() error { return e.error }
+
+// isDamaged reports whether err is (or wraps) a damagedError.
+func isDamaged(err error) bool {
+	var d damagedError
+	return errors.As(err, &d)
 }
 
 // checkManifest says what is wrong with d, read from version v of name
@@ -295,9 +310,9 @@ func (c *Catalog) checkNoGap(ctx context.Context, name string, v int64) (int64, 
 			return 0, err
 		}
 		if v < later {
-			return 0, errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
+			return 0, damagedError{errs.E("catalog.get", errs.Unavailable, http.StatusBadGateway,
 				fmt.Sprintf("dataset %q: the catalog in storage has a gap: manifest %s is missing but %s exists (versions are gapless; restore the missing manifest from a backup)",
-					name, ManifestKey(name, v+1), ManifestKey(name, later)))
+					name, ManifestKey(name, v+1), ManifestKey(name, later)))}
 		}
 	}
 }
@@ -415,40 +430,60 @@ func (c *Catalog) GetAsOf(ctx context.Context, name string, t time.Time) (Datase
 		name, t.UTC().Format(time.RFC3339Nano), first.Version, first.UpdatedAt.UTC().Format(time.RFC3339Nano))
 }
 
-// List implements Service.List. The names come from a listing that skips
+// List implements Service.List: the readable datasets of ListAll (its
+// Unreadable are logged by the HTTP handler and returned by ListAll).
+func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
+	res, err := c.ListAll(ctx)
+	return res.Datasets, err
+}
+
+// ListAll is the dataset list (ADR-093): the latest version of every live
+// dataset, and the datasets whose latest could not be read because what
+// storage holds for them is damaged (a manifest that is not one catalogd
+// wrote, a gap in the versions; ADR-092), each with its error. One damaged
+// dataset failed the whole list with its 502. Any other error — storaged
+// down or failing, a timeout — fails the whole list, as nothing read then
+// can be trusted to be complete. The names come from a listing that skips
 // over each dataset's versions (names), the manifests from the latest
 // lookups.
-func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
+func (c *Catalog) ListAll(ctx context.Context) (ListResponse, error) {
 	names, err := c.names(ctx)
 	if err != nil {
-		return nil, err
+		return ListResponse{}, err
 	}
 	out := make([]*Dataset, len(names))
+	bad := make([]error, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, n := range names {
 		g.Go(func() error {
 			d, err := c.latestManifest(gctx, n)
-			if err != nil {
-				if errs.Is(err, errs.NotFound) {
-					return nil
-				}
+			switch {
+			case err == nil:
+				out[i] = d
+			case errs.Is(err, errs.NotFound):
+			case isDamaged(err):
+				bad[i] = err
+			default:
 				return err
 			}
-			out[i] = d
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return ListResponse{}, err
 	}
-	list := []Dataset{}
-	for _, d := range out {
-		if d != nil && !d.Deleted {
-			list = append(list, *d)
+	res := ListResponse{Datasets: []Dataset{}, Unreadable: []Unreadable{}}
+	for i, d := range out {
+		switch {
+		case bad[i] != nil:
+			res.Unreadable = append(res.Unreadable, Unreadable{Name: names[i],
+				Error: UnreadableError{Kind: errs.KindOf(bad[i]), Message: errs.Message(bad[i])}})
+		case d != nil && !d.Deleted:
+			res.Datasets = append(res.Datasets, *d)
 		}
 	}
-	return list, nil
+	return res, nil
 }
 
 // Versions implements Service.Versions: every version, page by page.
