@@ -35,6 +35,17 @@ const MaxToolCalls = 1_000
 // it ("messages[3].tool_calls: ...").
 var ErrTooManyToolCalls = fmt.Errorf("tool_calls: more than %d in one message (chatd's limit)", MaxToolCalls)
 
+// MaxAnswerBytes bounds what chatd gathers of one upstream answer
+// (ADR-094): the content, reasoning and tool-call names and arguments of
+// an answer collected for a non-streamed client, and the tool-call names
+// and arguments of a streamed one (the NDJSON routes hold a call until it
+// is whole). An answer past it fails as its provider's fault: a 502
+// unavailable naming the provider and the limit, and auto falls back to
+// the next provider. Before, only [chatd].request_timeout stopped an
+// upstream that kept sending. Models answer at most a few hundred
+// thousand tokens (a few MB); 32 MiB stays far above that.
+const MaxAnswerBytes = 32 << 20
+
 // MaxTools bounds the tools of one request on every route: more is 413
 // too_large (ADR-086), found on the bytes of the list before any tool is
 // built — before, 500,000 tools (a 23 MB body) cost 1.3 GB and went

@@ -178,6 +178,13 @@ type failure struct {
 var (
 	errFirstToken = errors.New("first-token timeout")
 	errIdle       = errors.New("stream idle timeout")
+
+	// An upstream answer past chatd's bounds (ADR-094): its provider's
+	// fault, not retried (the same prompt would run away again), but auto
+	// falls back to the next provider.
+	errAnswerTooLarge = fmt.Errorf("the answer passed chatd's limit of %d MiB (%d bytes) gathered from one upstream answer (content, reasoning, tool-call arguments)",
+		chat.MaxAnswerBytes>>20, chat.MaxAnswerBytes)
+	errAnswerTooManyCalls = fmt.Errorf("the answer has more than %d tool calls (chatd's limit)", chat.MaxToolCalls)
 )
 
 // classify turns an attempt's error into a failure. cause is the attempt
@@ -188,6 +195,8 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 	var unsup *chat.UnsupportedError
 	var ne net.Error
 	switch {
+	case errors.Is(err, errAnswerTooLarge), errors.Is(err, errAnswerTooManyCalls):
+		f.msg = err.Error()
 	case errors.As(err, &unsup):
 		f.kind, f.msg = errs.Invalid, unsup.Message
 	case errors.Is(cause, errFirstToken):
@@ -387,7 +396,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 	streaming.Store(true)
 	watchdog.Reset(d.set.StreamIdle)
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
-		id: first.ID, created: firstAt.UTC(), gen: gen}
+		collect: collect, id: first.ID, created: firstAt.UTC(), gen: gen}
 	if st.id == "" {
 		st.id = "chatcmpl-" + shared.NewRequestID()
 	}
@@ -438,6 +447,11 @@ type stream struct {
 	// streamed without an id (Ollama) gets a fresh one on its first piece.
 	callIDs map[int]bool
 	gen     *genTrace // nil without Langfuse
+	// collect: the answer is gathered whole (Chat), so its text counts
+	// toward size as well as its tool calls' names and arguments (which
+	// the NDJSON routes hold even when streaming). ADR-094.
+	collect bool
+	size    int
 
 	collected chat.Response
 }
@@ -477,6 +491,15 @@ func (s *stream) Next() (chat.Response, error) {
 		}
 		s.watchdog.Reset(s.d.set.StreamIdle)
 	}
+	if s.collect {
+		s.size += len(c.Content) + len(c.Thinking)
+	}
+	for _, d := range c.ToolCalls {
+		s.size += len(d.Name) + len(d.Arguments)
+	}
+	if s.size > chat.MaxAnswerBytes {
+		return s.overLimit(errAnswerTooLarge)
+	}
 	model := c.Model
 	if model == "" {
 		model = s.model
@@ -493,6 +516,9 @@ func (s *stream) Next() (chat.Response, error) {
 			d.ID = chat.NewToolCallID()
 		}
 		s.callIDs[d.Index] = true
+		if len(s.callIDs) > chat.MaxToolCalls {
+			return s.overLimit(errAnswerTooManyCalls)
+		}
 	}
 	reason := c.DoneReason
 	if c.Done {
@@ -508,6 +534,18 @@ func (s *stream) Next() (chat.Response, error) {
 		Done: c.Done, DoneReason: reason, Usage: c.Usage}
 	s.gen.add(r)
 	return r, nil
+}
+
+// overLimit ends the answer at one of chatd's bounds (ADR-094): a 502
+// naming the provider and the limit. Chat's attempt reads rawErr, so the
+// attempt fails and auto falls back; a streamed client gets it as the
+// stream's error frame. Close stops the upstream.
+func (s *stream) overLimit(err error) (chat.Response, error) {
+	s.done = true
+	s.rawErr = err
+	msg := s.provider + ": " + s.d.classify(s.provider, err, nil).msg
+	s.gen.end(msg)
+	return chat.Response{}, errs.E("chat.stream", errs.Unavailable, errs.StatusBadGateway, msg)
 }
 
 func (s *stream) Close() error {
