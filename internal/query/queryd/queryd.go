@@ -61,6 +61,12 @@ type Lister interface {
 	List(ctx context.Context) ([]catalog.Dataset, error)
 }
 
+// allLister is a Lister that also names the datasets the catalog could not
+// read (ADR-093: a damaged manifest, a gap), which List leaves out.
+type allLister interface {
+	ListAll(ctx context.Context) (catalog.ListResponse, error)
+}
+
 // Options configure a Server.
 type Options struct {
 	Catalog Catalog
@@ -537,13 +543,28 @@ func (s *Server) tables(ctx context.Context, names []string, missing bool) (func
 	created := false
 	if !missing && discovery(names) {
 		if l, ok := s.opts.Catalog.(Lister); ok {
-			all, err := l.List(ctx)
+			var all []catalog.Dataset
+			var err error
+			unreadable := map[string]bool{}
+			if al, ok := l.(allLister); ok {
+				var resp catalog.ListResponse
+				resp, err = al.ListAll(ctx)
+				all = resp.Datasets
+				for _, u := range resp.Unreadable {
+					unreadable[u.Name] = true
+				}
+			} else {
+				all, err = l.List(ctx)
+			}
 			if err != nil {
 				return nil, false, errs.E("query", errs.KindOf(err), "listing the datasets: catalogd", err)
 			}
 			// Every listed dataset at its listed version; then the views
 			// this queryd holds that were not listed (a deleted dataset's
-			// view is dropped). The statement's other names are not
+			// view is dropped). A view of a dataset the catalog could not
+			// read stays as it is: checking it would fail the whole
+			// statement for one damaged dataset (a query naming it still
+			// gets catalogd's error). The statement's other names are not
 			// datasets.
 			seen := make(map[string]bool, len(all))
 			for _, d := range all {
@@ -558,7 +579,7 @@ func (s *Server) tables(ctx context.Context, names []string, missing bool) (func
 			var gone []string
 			s.mu.Lock()
 			for n := range s.views {
-				if !seen[n] {
+				if !seen[n] && !unreadable[n] {
 					gone = append(gone, n)
 				}
 			}
