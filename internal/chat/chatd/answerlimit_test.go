@@ -175,3 +175,30 @@ func TestAnswerTooManyToolCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamedToolCallArgumentsBounded: streamed, an answer's text is not
+// gathered (it goes out as it comes), but its tool calls are — the NDJSON
+// routes hold each call until it is whole — so their arguments count
+// toward chat.MaxAnswerBytes: calls of 40 MiB of arguments end the stream
+// with its error naming the provider and the limit.
+func TestStreamedToolCallArgumentsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a large answer")
+	}
+	args := `{"a":"` + strings.Repeat("z", 4<<20) + `"}`
+	calls := slices.Repeat([]chattest.ToolCall{{Name: "f", Arguments: args}}, 10)
+	up := chattest.NewOpenAI(chattest.Script{Tokens: []string{"let me"}, ToolCalls: calls})
+	defer up.Close()
+	cfg := config(t)
+	configure(t, cfg, "openrouter", up.Base())
+	e := start(t, cfg)
+	want := fmt.Sprintf("openrouter: the answer passed chatd's limit of %d MiB", chat.MaxAnswerBytes>>20)
+	for _, route := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
+		resp := e.post(t, route, `{"model":"openrouter/m","stream":true,"messages":[{"role":"user","content":"call"}]}`)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d, %d bytes, no %q: %.300s", route, resp.StatusCode, len(b), want, b)
+		}
+	}
+}
