@@ -64,6 +64,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// A dataset whose latest manifest is damaged in storage (a cut copy):
+	// listed as unreadable with catalogd's error, the rest of the page works.
+	if resp, body, err := s.Do(ctx, "POST", "/v1/ingest?name=broken", "text/csv", strings.NewReader("id\n1\n")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ingest broken: %v %s", err, body)
+	}
+	if resp, body, err := s.Do(ctx, "PUT", "/v1/storage/objects/_catalog/broken/0000000002.json", "application/json", strings.NewReader(`{"name":"broken","vers`)); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("damaging broken: %v %s", err, body)
+	}
+
 	frag := url.Values{"token": {token}, "sql": {"SELECT name, role FROM people ORDER BY id"}, "q": {"forklift"}}
 	dom := dumpDOM(t, chromium, s.Gateway()+"/#"+frag.Encode())
 
@@ -82,7 +91,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("daemon %s missing from the health table", d)
 		}
 	}
-	if ds := text("datasets"); !strings.Contains(ds, "people") || !strings.Contains(ds, "ready") {
+	if ds := text("datasets"); !strings.Contains(ds, "people") || !strings.Contains(ds, "ready") ||
+		!strings.Contains(ds, "broken") || !strings.Contains(ds, "unreadable: ") || !strings.Contains(ds, "_catalog/broken/0000000002.json") {
 		t.Errorf("datasets table: %q", ds)
 	}
 	if out, m := text("sql-out"), text("sql-msg"); !strings.Contains(out, "Alice") || !strings.Contains(out, "forklift driver") || !strings.Contains(m, "2 rows") {
