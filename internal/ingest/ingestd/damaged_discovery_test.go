@@ -2,6 +2,7 @@ package ingestd_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,5 +43,35 @@ func TestDiscoveryWithDamagedDataset(t *testing.T) {
 	}
 	if a := st.sql(t, `{"sql":"SELECT COUNT(*) FROM bad"}`); a.Status/100 != 5 || !strings.Contains(string(a.Body), `"kind":"unavailable"`) || !strings.Contains(string(a.Body), key) {
 		t.Errorf("a query naming the damaged dataset: %d %s", a.Status, a.Body)
+	}
+}
+
+// TestQuotedTableNameFresh: DuckDB reads FROM 'name' as the table name
+// (a file only when no such table exists), so queryd's freshness check
+// counts a quoted name too: after an append, FROM 'events' sees it (it
+// answered the version its view had).
+func TestQuotedTableNameFresh(t *testing.T) {
+	st := startStack(t, config(t))
+	count := func(sql string) string {
+		t.Helper()
+		a := st.sql(t, `{"sql":"`+sql+`"}`)
+		if a.Status != 200 {
+			t.Fatalf("%s: %d %s", sql, a.Status, a.Body)
+		}
+		var r sqlResult
+		a.json(t, &r)
+		return fmt.Sprint(r.Rows)
+	}
+	if a := st.upload(t, "name=events", "e.csv", []byte("id\n1\n")); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	if got := count("SELECT COUNT(*) FROM 'events'"); got != "[[1]]" {
+		t.Fatalf("before the append: %s", got)
+	}
+	if a := st.upload(t, "name=events&mode=append", "e.csv", []byte("id\n2\n")); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	if got := count("SELECT COUNT(*) FROM 'events'"); got != "[[2]]" {
+		t.Fatalf("FROM 'events' after an append: %s, want [[2]]", got)
 	}
 }

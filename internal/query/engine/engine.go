@@ -573,11 +573,23 @@ func Identifiers(sql string) []string {
 		}
 		return i
 	}
+	last := "" // the statement's last word (lower case) or ",": what a string literal follows
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		switch {
 		case c == '\'':
-			i = quoted(i, false)
+			// A string literal where a table goes is a table name to
+			// DuckDB (FROM 'kv' reads the view kv; a replacement scan
+			// only when no such table exists): its text counts too.
+			j := quoted(i, false)
+			if tableNext(last) {
+				add(strings.ReplaceAll(literal(sql, i+1, j), "''", "'"))
+			}
+			i, last = j, ""
+		case c == ',':
+			i, last = i+1, ","
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
 		case c == '$' && dollarTag(sql[i:]) != "":
 			tag := dollarTag(sql[i:])
 			end := strings.Index(sql[i+len(tag):], tag)
@@ -622,21 +634,43 @@ func Identifiers(sql string) []string {
 				j++
 			}
 			add(b.String())
-			i = j + 1
+			i, last = j+1, ""
 		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'':
-			i = quoted(i+1, true)
+			j := quoted(i+1, true)
+			if tableNext(last) {
+				add(literal(sql, i+2, j))
+			}
+			i, last = j, ""
 		case isStart(c):
 			j := i
 			for j < len(sql) && isPart(sql[j]) {
 				j++
 			}
 			add(sql[i:j])
-			i = j
+			i, last = j, strings.ToLower(sql[i:j])
 		default:
-			i++
+			i, last = i+1, ""
 		}
 	}
 	return out
+}
+
+// tableNext says whether a string literal after last (a word, "," or "")
+// stands where DuckDB reads a table name.
+func tableNext(last string) bool { return last == "from" || last == "join" || last == "," }
+
+// literal is the text of the string literal whose first character is at
+// sql[from] and that ends before end (after its closing quote, or at the
+// end of sql when it has none).
+func literal(sql string, from, end int) string {
+	end = min(end, len(sql))
+	if end > from && end-1 >= from && sql[end-1] == '\'' {
+		end--
+	}
+	if end < from {
+		return ""
+	}
+	return sql[from:end]
 }
 
 // dollarTag is the opening $tag$ (or $$) of a dollar-quoted string at the

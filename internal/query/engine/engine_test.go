@@ -559,6 +559,9 @@ func TestIdentifiers(t *testing.T) {
 		{`SELECT $1, $2 FROM kv`, "select,from,kv"},
 		{`SELECT 1 /* /* */ ' */ FROM kv --'`, "select,from,kv"},
 		{`SELECT 'it''s' FROM kv`, "select,from,kv"},
+		{`SELECT * FROM 'KV'`, "select,from,kv"},
+		{`FROM''`, "from,"},
+		{`SELECT * FROM a, 'B' JOIN e'c' ON x = 'information_schema'`, "select,from,a,b,join,c,on,x"},
 		{`SELECT a$b FROM "x""y"`, "select,a$b,from,x\"y"},
 		{`SELECT 'unterminated`, "select"},
 		{`SELECT $$unterminated`, "select"},
@@ -576,7 +579,7 @@ func TestIdentifiers(t *testing.T) {
 func FuzzIdentifiers(f *testing.F) {
 	for _, s := range []string{`SELECT * FROM kv`, `SELECT E'\'' x, k FROM kv --'`, `SELECT $$it's$$ FROM kv --'`,
 		`SELECT 1 /* /* */ ' */ FROM kv --'`, `SELECT * FROM "Kv" JOIN b USING (x)`, `WITH q AS (SELECT 1) SELECT * FROM q, kv`,
-		`SELECT $t$a'$t$ FROM kv`, `SELECT * FROM a.b.c`, `FROM kv SELECT 1`} {
+		`SELECT $t$a'$t$ FROM kv`, `SELECT * FROM a.b.c`, `FROM kv SELECT 1`, `FROM''`, `SELECT * FROM 'kv'`} {
 		f.Add(s)
 	}
 	c, err := duckdb.NewConnector("", nil)
