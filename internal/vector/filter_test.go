@@ -5,17 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/go-chi/chi/v5"
-
-	"lakehouse-go/internal/shared"
 )
 
 // TestFilterSemantics pins, over HTTP, what a filter means where DESIGN.md
@@ -27,12 +21,7 @@ import (
 // scalars only, so "a list containing the value" cannot arise.
 func TestFilterSemantics(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, newObjects(t), t.TempDir())
-	defer s.Close(ctx)
-	r := chi.NewRouter()
-	Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, s)(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	s, srv := httpStore(t)
 	post := func(path, body string) (int, []byte) {
 		t.Helper()
 		resp, err := http.Post(srv.URL+IndexesPath+path, "application/json", strings.NewReader(body))

@@ -5,17 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
-
-	"github.com/go-chi/chi/v5"
-
-	"lakehouse-go/internal/shared"
 )
 
 // TestIDsNotMergedByReplacement: ids (and metadata, filter values) that
@@ -26,12 +20,7 @@ import (
 // other. Valid text, escaped pairs and a literal U+FFFD still work.
 func TestIDsNotMergedByReplacement(t *testing.T) {
 	ctx := context.Background()
-	s := openStore(t, newObjects(t), t.TempDir())
-	defer s.Close(ctx)
-	r := chi.NewRouter()
-	Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)}, s)(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	s, srv := httpStore(t)
 	do := func(path, body string) (int, string) {
 		t.Helper()
 		resp, err := http.Post(srv.URL+IndexesPath+path, "application/json", strings.NewReader(body))
