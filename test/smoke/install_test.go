@@ -42,6 +42,7 @@ func TestInstallLayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dest, "etc/systemd/system/lakehouse-go.target")); err != nil {
 		t.Fatal(err)
 	}
+	verifyUnits(t, dest)
 	// The backup command REPLICATION.md names, and the runbook itself.
 	if out, err := exec.Command(filepath.Join(dest, "usr/local/bin/lakehouse-backup"), "-h").CombinedOutput(); !strings.Contains(string(out), "-to") {
 		t.Fatalf("lakehouse-backup -h: %v %s", err, out)
@@ -108,5 +109,41 @@ func TestInstallLayout(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(p); string(got) != string(edited) {
 		t.Fatal("a reinstall replaced the operator's lakehouse.toml")
+	}
+}
+
+// verifyUnits runs systemd's own parser over the installed units (with
+// ExecStart pointing into the staging directory, where the binaries are):
+// a misspelt directive or a bad value is only a warning in the journal at
+// daemon-reload, and systemd then runs the service without it (a typo in
+// a hardening line silently drops the hardening). Any output is a failure.
+// Skipped where systemd-analyze is not installed.
+func verifyUnits(t *testing.T, dest string) {
+	t.Helper()
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze not installed: units not verified")
+		return
+	}
+	dir := t.TempDir()
+	files, _ := filepath.Glob(filepath.Join(dest, "etc/systemd/system/lakehouse-*"))
+	var args []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.ReplaceAll(string(b), "=/usr/local/bin/", "="+filepath.Join(dest, "usr/local/bin")+"/"))
+		p := filepath.Join(dir, filepath.Base(f))
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	cmd := exec.Command(sa, append([]string{"verify", "--man=no"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify of the installed units: %v\n%s", err, out)
 	}
 }
