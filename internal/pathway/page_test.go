@@ -282,11 +282,11 @@ func TestHTTPDeleteAllParams(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ query, msg string }{
-		{"user_id=u&limit=1", "limit: not a parameter of delete-all"},
-		{"user_id=u&order=id", "order: not a parameter of delete-all"},
-		{"user_id=u&order=id&after=a", "after: not a parameter of delete-all"},
-		{"user_id=u&agentid=x", `"agentid": unknown parameter`},
-		{"user_id=u&agent_id=x&confirm", `"confirm": unknown parameter`},
+		{"user_id=u&limit=1", `unknown query parameter "limit" (this route takes: user_id, agent_id, run_id); delete-all deletes every memory of the scope`},
+		{"user_id=u&order=id", `unknown query parameter "order" (this route takes: user_id, agent_id, run_id); delete-all deletes every memory of the scope`},
+		{"user_id=u&order=id&after=a", `unknown query parameters "after", "order" (this route takes: user_id, agent_id, run_id); delete-all`},
+		{"user_id=u&agentid=x", `unknown query parameter "agentid" (this route takes: user_id, agent_id, run_id)`},
+		{"user_id=u&agent_id=x&confirm", `unknown query parameter "confirm" (this route takes: user_id, agent_id, run_id)`},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			code, body := do(t, "DELETE", base+pathway.MemoriesPath+"?"+tc.query, "")

@@ -2,9 +2,7 @@ package pathway
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -12,6 +10,7 @@ import (
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/builtin"
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -61,6 +60,9 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 type handlers struct{ svc Service }
 
 func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r, "pathway.add"); err != nil {
+		return err
+	}
 	var req AddRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -74,13 +76,55 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 
 // queryValues: the named query parameters of r, each at most once
 // (shared.QueryOnce; user_id=a&user_id=b listed, or deleted, a's memories
-// only).
-func queryValues(r *http.Request, op string, names ...string) ([]string, error) {
-	return shared.QueryOnce(op, r.URL.Query(), names...)
+// only), and no other (ADR-097: a Mem0-style ?page=2 answered the first
+// page, a misspelt ?limt=5 the default). hint adds to the message naming
+// unknown parameters (nil: nothing).
+func queryValues(r *http.Request, op string, hint func([]string) string, names ...string) ([]string, error) {
+	return reqcheck.Query(op, r.URL.RawQuery, hint, names...)
+}
+
+// noQuery is a 400 for any query parameter on a route that takes none
+// (POST /memories?user_id=u scoped nothing: the body's ids do).
+func noQuery(r *http.Request, op string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	var hint func([]string) string
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		hint = bodyHint
+	}
+	_, err := queryValues(r, op, hint)
+	return err
+}
+
+// bodyHint: a POST or PUT of pathwayd takes its fields in the JSON body.
+func bodyHint([]string) string { return "this route's fields go in its JSON body" }
+
+// deleteAllHint: list parameters on a delete-all are refused with why
+// (DELETE ?user_id=u&limit=1 deleted the whole scope).
+func deleteAllHint(unknown []string) string {
+	for _, k := range unknown {
+		if k == "limit" || k == "order" || k == "after" {
+			return "delete-all deletes every memory of the scope: limit, order and after are parameters of the list, not of a delete"
+		}
+	}
+	return ""
+}
+
+// listHint: Mem0's platform API pages its lists by number (page,
+// page_size); pathwayd pages by cursor, which stays exact while memories
+// are added and updated (an offset skips or repeats them).
+func listHint(unknown []string) string {
+	for _, k := range unknown {
+		if k == "page" || k == "page_size" {
+			return "pathwayd pages with a cursor, not page numbers: limit=N for the page size, then after=<the previous answer's next> for the next page"
+		}
+	}
+	return ""
 }
 
 func scopeOf(r *http.Request, op string) (Scope, ListOptions, error) {
-	v, err := queryValues(r, op, "user_id", "agent_id", "run_id", "limit", "order", "after")
+	v, err := queryValues(r, op, listHint, "user_id", "agent_id", "run_id", "limit", "order", "after")
 	if err != nil {
 		return Scope{}, ListOptions{}, err
 	}
@@ -113,24 +157,11 @@ func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
 	// Only the ids select what is deleted. Any other parameter is refused
 	// rather than ignored: DELETE ?user_id=u&limit=5 deleted all of u's
 	// memories, and a misspelt id (?user_id=u&agentid=x) every agent's.
-	var p []string
-	for name := range r.URL.Query() {
-		switch name {
-		case "user_id", "agent_id", "run_id":
-		case "limit", "order", "after":
-			p = append(p, fmt.Sprintf("%s: not a parameter of delete-all, which deletes every memory of the scope", name))
-		default:
-			p = append(p, fmt.Sprintf("%q: unknown parameter; delete-all takes user_id, agent_id, run_id", name))
-		}
-	}
-	slices.Sort(p)
-	if err := problems(op, p); err != nil {
-		return err
-	}
-	sc, _, err := scopeOf(r, op)
+	v, err := queryValues(r, op, deleteAllHint, "user_id", "agent_id", "run_id")
 	if err != nil {
 		return err
 	}
+	sc := Scope{UserID: v[0], AgentID: v[1], RunID: v[2]}
 	n, err := h.svc.DeleteAll(r.Context(), sc)
 	if err != nil {
 		return err
@@ -143,6 +174,9 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := noQuery(r, "pathway.get"); err != nil {
+		return err
+	}
 	m, err := h.svc.Get(r.Context(), id)
 	if err != nil {
 		return err
@@ -153,6 +187,9 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 	id, err := shared.PathParam(r, "pathway.update", "id")
 	if err != nil {
+		return err
+	}
+	if err := noQuery(r, "pathway.update"); err != nil {
 		return err
 	}
 	var req UpdateRequest
@@ -171,6 +208,9 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := noQuery(r, "pathway.delete"); err != nil {
+		return err
+	}
 	if err := h.svc.Delete(r.Context(), id); err != nil {
 		return err
 	}
@@ -182,7 +222,7 @@ func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := queryValues(r, "pathway.history", "after", "limit")
+	v, err := queryValues(r, "pathway.history", nil, "after", "limit")
 	if err != nil {
 		return err
 	}
@@ -202,6 +242,9 @@ func (h *handlers) history(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r, "pathway.search"); err != nil {
+		return err
+	}
 	var req SearchRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -214,6 +257,9 @@ func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r, "pathway.traces"); err != nil {
+		return err
+	}
 	var req TraceRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -230,7 +276,7 @@ func (h *handlers) trace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := queryValues(r, "pathway.trace", "after", "limit")
+	v, err := queryValues(r, "pathway.trace", nil, "after", "limit")
 	if err != nil {
 		return err
 	}
