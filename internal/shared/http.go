@@ -39,7 +39,10 @@ type Validator interface{ Validate() error }
 
 // DecodeJSON reads one JSON value from r's body into v (unknown fields are
 // an error) and calls v.Validate when v has it. Errors are Invalid (or
-// TooLarge past the body limit).
+// TooLarge past the body limit). The body must be strict JSON
+// (StrictJSON): valid UTF-8 without unpaired surrogate escapes, no key
+// twice in an object, no byte order mark, nothing but white space after
+// the value.
 func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, false) }
 
 // DecodeJSONExact is DecodeJSON with the numbers that land in interface
@@ -48,23 +51,8 @@ func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, false) }
 func DecodeJSONExact(r *http.Request, v any) error { return decodeJSON(r, v, true) }
 
 func decodeJSON(r *http.Request, v any, numbers bool) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if numbers {
-		dec.UseNumber()
-	}
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
-		case errors.Is(err, io.EOF):
-			return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
-		}
-		return errs.E("decode", errs.Invalid, JSONDecodeMessage(err))
-	}
-	if dec.More() {
-		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
+	if err := decodeBody(r.Body, v, numbers); err != nil {
+		return err
 	}
 	if val, ok := v.(Validator); ok {
 		if err := val.Validate(); err != nil {
@@ -75,6 +63,52 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 		}
 	}
 	return nil
+}
+
+// decodeBody decodes body, one strict JSON text, into v.
+func decodeBody(body io.Reader, v any, numbers bool) error {
+	dec := json.NewDecoder(StrictJSON(body))
+	dec.DisallowUnknownFields()
+	if numbers {
+		dec.UseNumber()
+	}
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	// Read to the end: the strict reader refuses anything but white space
+	// after the value (dec.More let `{...}]` through).
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return trailingError(err)
+	}
+	return nil
+}
+
+// decodeError is the Invalid or TooLarge error for err from a
+// json.Decoder reading a request body through StrictJSON.
+func decodeError(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
+	case errors.Is(err, io.EOF):
+		return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
+	}
+	return errs.E("decode", errs.Invalid, JSONDecodeMessage(err))
+}
+
+// trailingError is the error for what a json.Decoder's Token answered
+// (err, not io.EOF) after the value of a request body read through
+// StrictJSON: TooLarge past the body limit, else Invalid.
+func trailingError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *StrictJSONError
+	switch {
+	case errors.As(err, &mbe):
+		return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
+	case errors.As(err, &se):
+		return errs.E("decode", errs.Invalid, se.Message())
+	}
+	return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
 }
 
 // PathParam is the route parameter name, unescaped: chi matches against
@@ -121,8 +155,13 @@ func QueryOnce(op string, q url.Values, names ...string) ([]string, error) {
 // an HTTP API: a wrong type names the field and what it wants in JSON
 // terms (json's own text names Go types: "Go struct field
 // CompletionRequest.temperature of type float64"); anything else is
-// "request body is not valid JSON: ..." with json's reason.
+// "request body is not valid JSON: ..." with json's reason (or
+// StrictJSON's).
 func JSONDecodeMessage(err error) string {
+	var se *StrictJSONError
+	if errors.As(err, &se) {
+		return se.Message()
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		field := te.Field
