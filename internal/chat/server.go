@@ -144,7 +144,9 @@ func decodeStrict(r *http.Request, v any) error {
 }
 
 func decodeBody(r *http.Request, v any, strict bool) error {
-	dec := json.NewDecoder(r.Body)
+	// Strict JSON (shared.StrictJSON): invalid UTF-8 in a message was
+	// sent on as U+FFFD, and {"model":"a","model":"b"} took the last.
+	dec := json.NewDecoder(shared.StrictJSON(r.Body))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
@@ -164,8 +166,12 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var se *shared.StrictJSONError
+		switch {
+		case errors.As(err, &mbe):
 			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
+		case errors.As(err, &se):
+			return errs.E("decode", errs.Invalid, se.Message())
 		}
 		return errs.E("decode", errs.Invalid, "request body has data after the JSON value")
 	}
