@@ -14,6 +14,7 @@ import (
 // TestSearchExplicitKZero: "k": 0 on the wire is outside 1..1000 and a 400;
 // it used to be taken for an absent k and answered 10 results. An absent k
 // (and a Go caller's zero K, which the Client omits) is still DefaultK.
+// A body with "k" twice or invalid UTF-8 is a 400.
 func TestSearchExplicitKZero(t *testing.T) {
 	st := startStack(t, stackConfig(t))
 	ctx := context.Background()
@@ -55,5 +56,17 @@ func TestSearchExplicitKZero(t *testing.T) {
 	}
 	if res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "hello", Datasets: []string{"kz"}}); err != nil || len(res.Results) != matrix.DefaultK {
 		t.Errorf("client search without K: %d results, %v", len(res.Results), err)
+	}
+	// Strict bodies (shared.StrictJSON): "k" twice was the last one (10
+	// results where a proxy reading the first saw 1), a Latin-1 query
+	// was searched as "caf\ufffd".
+	for body, want := range map[string]string{
+		`{"query":"hello","datasets":["kz"],"k":1,"k":10}`: `duplicate key \"k\" at $.k (byte 41)`,
+		"{\"query\":\"caf\xe9\",\"datasets\":[\"kz\"]}":    `invalid UTF-8 at byte 13`,
+	} {
+		code, b := post(body)
+		if code != 400 || !strings.Contains(b, `"kind":"invalid"`) || !strings.Contains(b, want) {
+			t.Errorf("%q: %d %s; want 400 invalid with %s", body, code, b, want)
+		}
 	}
 }
