@@ -401,7 +401,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 	req := &c.req
 	replay := req.cl == 0 && replayable(req.method)
 	for attempt := 0; ; attempt++ {
-		uc, reused, err := u.getFor(bgCtx, !replay, monoNs(ri.Start))
+		uc, reused, err := u.take(bgCtx, attempt, !replay, monoNs(ri.Start))
 		if err != nil {
 			return c.badGateway(p, err, ri)
 		}
@@ -424,6 +424,9 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			c.armWatch(ri.Start)
 		}
 		got, rerr := c.resp.read(uc.br)
+		if rerr == nil && reused && outOfStep(uc.br, c.bodyInBuffer(), replay) {
+			rerr = errOutOfStep
+		}
 		if rerr == nil {
 			return c.relay(p, uc, ri, werr != nil)
 		}
@@ -438,14 +441,38 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		} else {
 			err = rerr
 		}
-		if reused && !got {
-			u.dropIdle()
+		// What a reused connection yielded may have been bytes the daemon
+		// sent after its previous answer (garbage: a 502 for a GET that a
+		// fresh connection answers; see outOfStep): a replayable
+		// request goes again on a fresh one. Others were peeked before
+		// they were sent (getFor) and are not sent twice (ADR-085).
+		if reused {
+			if !got {
+				u.dropIdle()
+			}
 			if attempt == 0 && replay {
+				if got {
+					p.log.Warn("upstream answer out of step, sent again on a fresh connection", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
+				}
 				continue
 			}
 		}
 		return c.badGateway(p, err, ri)
 	}
+}
+
+// bodyInBuffer is how many bytes of the answer's body (head in c.resp)
+// follow its head on the connection by its framing, -1 when only its
+// chunks or the close tell.
+func (c *fconn) bodyInBuffer() int64 {
+	resp := &c.resp
+	switch {
+	case c.req.method == http.MethodHead || resp.status == 204 || resp.status == 304:
+		return 0
+	case resp.chunked:
+		return -1
+	}
+	return resp.cl
 }
 
 // noAnswer answers a request whose daemon gave no usable answer, when no

@@ -34,7 +34,9 @@ func newProxy(name, base string, maxIdle int, maxAge time.Duration, log *slog.Lo
 	if err != nil || u.Host == "" {
 		return nil, errs.Errorf("gateway", errs.Invalid, "daemon %s: bad url %q", name, base)
 	}
-	return &proxy{name: name, host: u.Host, up: newUpstream(u.Host, maxIdle, maxAge), log: log}, nil
+	up := newUpstream(u.Host, maxIdle, maxAge)
+	up.log, up.name = log, name
+	return &proxy{name: name, host: u.Host, up: up, log: log}, nil
 }
 
 // responseHopHeaders are not copied back to the client.

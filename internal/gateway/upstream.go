@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -16,6 +17,7 @@ import (
 	"unsafe"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 )
 
 // upstream is a keep-alive pool of HTTP/1.1 connections to one daemon,
@@ -28,6 +30,8 @@ type upstream struct {
 	maxIdle int
 	maxAge  int64 // ns an idle connection may stay pooled (0 = no limit)
 	dialer  net.Dialer
+	log     *slog.Logger // nil: no log line for an answer out of step
+	name    string       // the daemon's, for that line
 
 	mu   sync.Mutex
 	idle []*upConn // LIFO: the warmest connection first
@@ -88,18 +92,80 @@ func (u *upstream) get(ctx context.Context, now int64) (*upConn, bool, error) {
 // client) or whose method is not safe to repeat (replayable). A pooled
 // connection is first checked for a close from the daemon's side (a
 // restarted daemon closed every connection of the pool: after a restart
-// every upload failed with a 502 until the pool had drained). A
-// replayable request skips the check: it is retried instead (forward,
-// roundTrip).
+// every upload failed with a 502 until the pool had drained) and for
+// bytes nobody asked for (see idlePeek).
+//
+// A replayable request skips the check on a connection pooled for less
+// than idlePeek: that is every request of a busy gateway, and the check is
+// a system call. Such a request is retried instead when its connection
+// yields no answer, a malformed one, or one followed by more bytes than
+// it frames (forward, roundTrip; outOfStep).
 func (u *upstream) getFor(ctx context.Context, once bool, now int64) (*upConn, bool, error) {
 	for {
 		c, reused, err := u.get(ctx, now)
-		if err != nil || !reused || !once || c.alive() {
+		if err != nil || !reused || (!once && now-c.since < int64(idlePeek)) || c.alive() {
 			return c, reused, err
 		}
 		c.c.Close()
 	}
 }
+
+// take is getFor for a request's first attempt and a fresh connection
+// for its retry: the retry follows a reused connection that failed, and
+// another pooled one may fail the same way.
+func (u *upstream) take(ctx context.Context, attempt int, once bool, now int64) (*upConn, bool, error) {
+	if attempt == 0 {
+		return u.getFor(ctx, once, now)
+	}
+	c, err := u.dial(ctx)
+	return c, false, err
+}
+
+// idlePeek: a pooled connection idle this long is peeked before any
+// request is sent on it. A daemon that writes after its answer is
+// complete (a second answer, garbage) leaves those bytes on the pooled
+// connection, where the next request read them as its own answer: another
+// client's forged answer, or a 502 for a GET that a fresh connection would
+// have answered. net/http's Transport notices them with its per-connection
+// reader goroutine and nginx with its event loop; here a non-blocking peek
+// finds them, and a connection reused sooner than this (a busy gateway: no
+// system call added per request) is checked on its answer instead.
+var idlePeek = time.Millisecond
+
+// errOutOfStep: an answer on a connection that had served a request
+// before came with more bytes behind it than its framing holds — the answer
+// read may be bytes the daemon sent after its previous answer, and this
+// request's answer what follows.
+var errOutOfStep = errors.New("the daemon's answer on a reused connection was followed by more bytes (left from an earlier answer?)")
+
+// outOfStep reports, for an answer just read on a reused connection, that
+// br already holds bytes past its body of n bytes (-1: not known from the
+// head) — for a request that may not be sent twice (!replay), only when
+// they are the start of another answer ("HTTP/1."). A request sent on a
+// connection holding stray bytes gets its answer as the stray's successor
+// in the same read: the wait for the answer wakes only on new bytes
+// (rawReader), so the stray and the start of the real answer come
+// together, and the real answer is what is left over. A replayable
+// request is then sent again on a fresh connection; another is answered
+// 502 (it was peeked before it was sent, getFor, so this is a stray that
+// raced it). Costs a length compare when nothing is left over.
+func outOfStep(br *bufio.Reader, n int64, replay bool) bool {
+	b := br.Buffered()
+	if n < 0 || int64(b) <= n {
+		return false
+	}
+	if replay {
+		return true
+	}
+	rest, _ := br.Peek(b)
+	rest = rest[n:]
+	if len(rest) > len(statusPrefix) {
+		rest = rest[:len(statusPrefix)]
+	}
+	return string(rest) == statusPrefix[:len(rest)]
+}
+
+const statusPrefix = "HTTP/1."
 
 // alive reports whether a pooled connection is still open at the daemon's
 // end and has nothing unread: a non-blocking peek answers "would block".
@@ -138,9 +204,7 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 // put pools c; now (monoNs) is when it went idle, or earlier: an earlier
 // stamp only retires it sooner.
 func (u *upstream) put(c *upConn, now int64) {
-	if u.maxAge > 0 {
-		c.since = now
-	}
+	c.since = now
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, c)
@@ -337,7 +401,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	replay := !hasBody && replayable(r.Method)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := u.getFor(ctx, !replay, monoNs(time.Now()))
+		c, reused, err := u.take(ctx, attempt, !replay, monoNs(time.Now()))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -352,6 +416,9 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 				got = true
 				resp, rerr = readFinalResponse(c, r)
 			}
+		}
+		if rerr == nil && resp != nil && reused && outOfStep(c.br, bodyInBuffer(resp), replay) {
+			resp, rerr = nil, errOutOfStep
 		}
 		if rerr == nil && resp != nil {
 			if werr != nil {
@@ -368,10 +435,18 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		}
 		// Only a connection that yielded nothing was stale: one that
 		// answered badly carried the request to the daemon, and sending it
-		// again ran it twice.
-		if reused && !got && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
-			u.dropIdle()
+		// again ran it twice — unless running it twice is safe: what a
+		// reused connection yielded may have been bytes the daemon sent
+		// after its previous answer (a 502 for a GET a fresh connection
+		// answers).
+		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
+			if !got {
+				u.dropIdle()
+			}
 			if attempt == 0 && replay {
+				if got && u.log != nil {
+					u.log.Warn("upstream answer out of step, sent again on a fresh connection", "op", "proxy", "daemon", u.name, "req_id", shared.RequestID(ctx), "err", err.Error())
+				}
 				continue
 			}
 		}
@@ -422,6 +497,18 @@ func readFinalResponse(c *upConn, r *http.Request) (*http.Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// bodyInBuffer is how many bytes of resp's body follow its head on the
+// connection by its framing, -1 when only its chunks or the close tell.
+func bodyInBuffer(resp *http.Response) int64 {
+	switch {
+	case resp.Body == http.NoBody:
+		return 0
+	case len(resp.TransferEncoding) > 0 || resp.ContentLength < 0:
+		return -1
+	}
+	return resp.ContentLength
 }
 
 // upBody returns the connection to the pool when the body was read to EOF
