@@ -31,8 +31,10 @@ const (
 // unavailable (storaged or S3 down, bucket missing) vectord serves anyway:
 // /health answers 200 "degraded" with the reason (Daemon.Check), every
 // index route answers 503 naming what failed, and the load is retried in
-// the background until it succeeds. A damaged snapshot
-// or log stops the start, as before.
+// the background until it succeeds. An index whose snapshot is damaged
+// beyond what the log can rebuild is held unservable (ADR-095): the
+// others are served, /health says "degraded" naming it. A log whose
+// header is damaged still stops the start.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
 	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(env.Config))
@@ -123,12 +125,33 @@ func (r *SearchRequest) Validate() error {
 	return nil
 }
 
+// allLister is a Service that lists the indexes it cannot serve too
+// (Store and Client).
+type allLister interface {
+	ListAll(ctx context.Context) (ListResponse, error)
+}
+
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	out, err := h.svc.ListIndexes(r.Context())
-	if err != nil {
-		return err
+	var res ListResponse
+	if l, ok := h.svc.(allLister); ok {
+		var err error
+		if res, err = l.ListAll(r.Context()); err != nil {
+			return err
+		}
+	} else {
+		out, err := h.svc.ListIndexes(r.Context())
+		if err != nil {
+			return err
+		}
+		res.Indexes = out
 	}
-	return shared.WriteJSON(w, http.StatusOK, ListResponse{Indexes: out})
+	if res.Indexes == nil {
+		res.Indexes = []IndexInfo{}
+	}
+	if res.Unreadable == nil {
+		res.Unreadable = []Unreadable{}
+	}
+	return shared.WriteJSON(w, http.StatusOK, res)
 }
 
 func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -92,12 +93,30 @@ type Store struct {
 	// object may still exist; the log is not truncated past it until the
 	// object is gone (else a restart would resurrect the index).
 	pendingDrops map[string]uint64
+	// broken holds the indexes vectord cannot serve (ADR-095), set by the
+	// load before ready: every route on one answers its error, nothing
+	// writes its snapshot object, and the log keeps what it holds of it,
+	// until DELETE drops it.
+	broken map[string]*broken
 
 	snapMu       sync.Mutex // one snapshot pass at a time
 	opsSinceSnap int64
 }
 
 var _ Service = (*Store)(nil)
+
+// broken is an index vectord holds but cannot serve: its snapshot is
+// damaged and the log cannot rebuild it. The damaged object stays as it is
+// for the operator (restore it from a backup and restart vectord, or
+// DELETE the index); the other indexes are served meanwhile. It stopped
+// the whole vectord before (ADR-091's "left alone").
+type broken struct {
+	err error // what every route on the index answers
+	// hold is the first log record that names the index (0: none): the log
+	// is not truncated past it while the index is broken, so a snapshot
+	// restored from a backup still gets the writes logged after it.
+	hold uint64
+}
 
 // Load retry backoff: the first retry after loadRetryMin, doubling up to loadRetryMax.
 const (
@@ -127,7 +146,7 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{log: log, objects: objects, dir: dir, lock: lock, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
-		loadDone: make(chan struct{}), stopLoad: cancel}
+		broken: map[string]*broken{}, loadDone: make(chan struct{}), stopLoad: cancel}
 	go s.loadLoop(ctx)
 	return s, nil
 }
@@ -248,7 +267,26 @@ func (s *Store) health(op string) error {
 	if err := s.w.Err(); err != nil {
 		return errs.Errorf(op, errs.Unavailable, "vectord's write-ahead log failed to sync (%s); writes are refused until vectord restarts", errs.OSReason(err, "an I/O error"))
 	}
+	if bad := s.unreadable(); len(bad) > 0 {
+		msgs := make([]string, len(bad))
+		for i, u := range bad {
+			msgs[i] = u.Error.Message
+		}
+		return errs.Errorf(op, errs.Unavailable, "%d index(es) cannot be served, the others are: %s", len(bad), strings.Join(msgs, "; "))
+	}
 	return nil
+}
+
+// unreadable lists the broken indexes by name.
+func (s *Store) unreadable() []Unreadable {
+	s.mu.RLock()
+	out := make([]Unreadable, 0, len(s.broken))
+	for name, b := range s.broken {
+		out = append(out, Unreadable{Name: name, Error: UnreadableError{Kind: errs.KindOf(b.err), Message: errs.Message(b.err)}})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // load reads every snapshot, replays the log and opens it for appends,
@@ -260,23 +298,25 @@ func (s *Store) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.indexes, s.pendingDrops = indexes, map[string]uint64{}
+	s.indexes, s.pendingDrops, s.broken = indexes, map[string]uint64{}, map[string]*broken{}
 	walPath := filepath.Join(s.dir, "vectord.wal")
 	replayed := 0
-	created := map[string]bool{} // indexes whose create record the log holds
+	created := map[string]bool{} // indexes whose create or drop record the log holds
+	first := map[string]uint64{} // each index's first record in the log
 	info, err := wal.Replay(walPath, func(rec wal.Record) error {
 		replayed++
-		if rec.Op == wal.OpCreate {
+		if rec.Op == wal.OpCreate || rec.Op == wal.OpDrop {
 			created[rec.Index] = true
+		}
+		if _, ok := first[rec.Index]; !ok {
+			first[rec.Index] = rec.Seq
 		}
 		return s.replay(ctx, rec)
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.checkDamaged(damaged, created); err != nil {
-		return err
-	}
+	s.checkDamaged(damaged, created, first)
 	w, err := wal.Open(walPath)
 	if err != nil {
 		return err
@@ -291,7 +331,7 @@ func (s *Store) load(ctx context.Context) error {
 	s.loadErr = nil
 	s.loadMu.Unlock()
 	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
-	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs,
+	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", len(s.broken),
 		"wal_records", replayed, "torn_bytes", info.TornBytes, "dur_ms", time.Since(start).Milliseconds())
 	return nil
 }
@@ -299,11 +339,13 @@ func (s *Store) load(ctx context.Context) error {
 // checkDamaged decides about the snapshots that did not decode (damaged:
 // name -> error). The log is a contiguous run of records, so one that holds
 // an index's create record holds everything after it: replay has rebuilt
-// the index whole (or dropped it), and its next snapshot replaces the
-// damaged object. Otherwise the log was truncated behind that snapshot and
-// cannot rebuild it: the start stops, naming the object, rather than
-// serving a partial or empty index.
-func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool) error {
+// the index whole, and its next snapshot replaces the damaged object; one
+// that holds its drop record has dropped it (the object is removed as any
+// dropped index's). Otherwise the log was truncated behind that snapshot
+// and cannot rebuild it: the index is held broken (ADR-095) — never served
+// partial or empty, its object never written over — and the others are
+// served. first is each index's first record in the log.
+func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, first map[string]uint64) {
 	names := make([]string, 0, len(damaged))
 	for name := range damaged {
 		names = append(names, name)
@@ -311,22 +353,39 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool) 
 	sort.Strings(names)
 	for _, name := range names {
 		err := damaged[name]
+		if errors.Is(err, lhv1.ErrVersion) {
+			// Written by a newer vectord, most likely: never rebuilt from
+			// the log and written over in the old format.
+			delete(s.indexes, name)
+			delete(s.pendingDrops, name)
+			s.broken[name] = &broken{hold: first[name], err: errs.E("vector", errs.Unavailable, http.StatusBadGateway,
+				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is in a format this vectord does not read (%s); run the vectord that wrote it, or DELETE the index to drop it",
+					name, snapshotKey(name), errs.Message(err)))}
+			s.log.Error("index not served: its snapshot is in a format this vectord does not read; the other indexes are served",
+				"op", "vector.load", "index", name, "key", snapshotKey(name), "err", err.Error())
+			continue
+		}
 		if !created[name] {
-			return errs.E("vector.load", errs.KindOf(err),
-				fmt.Sprintf("snapshot %s is damaged and the write-ahead log no longer holds index %q from its creation, so it cannot be rebuilt: restore the object from a backup (or delete it to drop the index)", snapshotKey(name), name), err)
+			b := &broken{hold: first[name], err: errs.E("vector", errs.Unavailable, http.StatusBadGateway,
+				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is damaged (%s) and the write-ahead log no longer holds the index from its creation, so it cannot be rebuilt; restore the object from a backup and restart vectord, or DELETE the index to drop it",
+					name, snapshotKey(name), errs.Message(err)))}
+			s.broken[name] = b
+			s.log.Error("index not served: damaged snapshot the write-ahead log cannot rebuild; the other indexes are served",
+				"op", "vector.load", "index", name, "key", snapshotKey(name), "err", err.Error())
+			continue
 		}
 		count := 0
 		if ix := s.indexes[name]; ix != nil {
 			count = ix.ix.Len()
 		}
-		s.log.Warn("damaged snapshot ignored: the write-ahead log holds the index from its creation and rebuilt it; the next snapshot replaces the object",
+		s.log.Warn("damaged snapshot ignored: the write-ahead log holds the index from its creation (or its drop) and rebuilt it; the next snapshot replaces the object",
 			"op", "vector.load", "index", name, "key", snapshotKey(name), "items", count, "err", err.Error())
 	}
-	return nil
 }
 
 // loadSnapshots reads every snapshot object: the decoded indexes, and the
-// errors of those that are damaged (lhv1.ErrCorrupt; see checkDamaged).
+// errors of those that are damaged (lhv1.ErrCorrupt) or in a version this
+// build does not read (lhv1.ErrVersion); see checkDamaged.
 func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[string]error, error) {
 	var keys []string
 	err := storage.ListAll(ctx, s.objects, SnapshotPrefix, func(o storage.ObjectInfo) error {
@@ -354,7 +413,7 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[strin
 			// (lhv1 reports both as corrupt); the next attempt reads it again.
 			return nil, nil, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
 		}
-		if errors.Is(err, lhv1.ErrCorrupt) {
+		if errors.Is(err, lhv1.ErrCorrupt) || errors.Is(err, lhv1.ErrVersion) {
 			damaged[name] = err
 			continue
 		}
@@ -432,8 +491,11 @@ func (s *Store) get(name string) (*index, error) {
 		return nil, err
 	}
 	s.mu.RLock()
-	ix := s.indexes[name]
+	ix, b := s.indexes[name], s.broken[name]
 	s.mu.RUnlock()
+	if b != nil {
+		return nil, b.err
+	}
 	if ix == nil {
 		return nil, errs.Errorf("vector", errs.NotFound, "index %q not found", name)
 	}
@@ -469,6 +531,11 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 	defer s.snapMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if b := s.broken[name]; b != nil {
+		// As Qdrant's create of an existing collection: a 409, never a
+		// new empty index over the damaged one.
+		return IndexInfo{}, errs.Errorf(op, errs.Conflict, "index %q exists but cannot be served (%s); DELETE it first to drop it, then create it again", name, errs.Message(b.err))
+	}
 	if cur := s.indexes[name]; cur != nil {
 		have := cur.ix.Params()
 		have.Capacity, have.Seed = 0, 0
@@ -506,7 +573,17 @@ func (s *Store) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
 	return info(ix), nil
 }
 
-// ListIndexes implements Service (sorted by name).
+// ListAll is GET /v1/vectors/indexes: the indexes served, and those held
+// broken (ADR-095), each sorted by name.
+func (s *Store) ListAll(ctx context.Context) (ListResponse, error) {
+	out, err := s.ListIndexes(ctx)
+	if err != nil {
+		return ListResponse{}, err
+	}
+	return ListResponse{Indexes: out, Unreadable: s.unreadable()}, nil
+}
+
+// ListIndexes implements Service: the indexes served (sorted by name).
 func (s *Store) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
 	if err := s.notReady("vector.ListIndexes"); err != nil {
 		return nil, err
@@ -525,6 +602,15 @@ func (s *Store) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
 // Lock order everywhere: snapMu, then an index's wmu, then mu.
 func (s *Store) DeleteIndex(ctx context.Context, name string) error {
 	const op = "vector.DeleteIndex"
+	if err := ValidateIndexName(name); err != nil {
+		return err
+	}
+	if err := s.notReady(op); err != nil {
+		return err
+	}
+	if ok, err := s.dropBroken(ctx, name); ok {
+		return err
+	}
 	ix, err := s.get(name)
 	if err != nil {
 		return err
@@ -552,6 +638,30 @@ func (s *Store) DeleteIndex(ctx context.Context, name string) error {
 	s.removeDropped(ctx)
 	s.snapMu.Unlock()
 	return nil
+}
+
+// dropBroken drops name if it is held broken (ok): logged as any drop, its
+// snapshot object removed (as Qdrant's delete of a collection removes its
+// files), so the name can be created again.
+func (s *Store) dropBroken(ctx context.Context, name string) (ok bool, err error) {
+	s.mu.Lock()
+	if s.broken[name] == nil {
+		s.mu.Unlock()
+		return false, nil
+	}
+	seq, err := s.w.Append(&wal.Record{Op: wal.OpDrop, Index: name})
+	if err != nil {
+		s.mu.Unlock()
+		return true, s.walError("vector.DeleteIndex", err)
+	}
+	delete(s.broken, name)
+	s.pendingDrops[name] = seq
+	s.mu.Unlock()
+	s.log.Warn("index that could not be served dropped", "op", "vector.drop", "index", name, "key", snapshotKey(name))
+	s.snapMu.Lock()
+	s.removeDropped(ctx)
+	s.snapMu.Unlock()
+	return true, nil
 }
 
 // removeDropped deletes the snapshots of dropped indexes (retried by the snapshot loop).
@@ -847,6 +957,11 @@ func (s *Store) truncate() error {
 	}
 	for _, dropSeq := range s.pendingDrops {
 		through = min(through, dropSeq-1)
+	}
+	for _, b := range s.broken {
+		if b.hold > 0 {
+			through = min(through, b.hold-1)
+		}
 	}
 	s.mu.RUnlock()
 	for _, ix := range live { // lock order: wmu is never taken under s.mu

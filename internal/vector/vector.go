@@ -45,9 +45,30 @@ type IndexInfo struct {
 	Stats
 }
 
-// ListResponse is GET /v1/vectors/indexes.
+// ListResponse is GET /v1/vectors/indexes: DESIGN.md's indexes, and
+// (ADR-095) the indexes vectord holds but cannot serve — a damaged
+// snapshot the log cannot rebuild, or a damaged log record that may be
+// theirs — always present, [] when there are none, so a reader can tell
+// "every index" from "every servable one" (as catalogd's dataset list,
+// ADR-093).
 type ListResponse struct {
-	Indexes []IndexInfo `json:"indexes"`
+	Indexes    []IndexInfo  `json:"indexes"`
+	Unreadable []Unreadable `json:"unreadable"`
+}
+
+// Unreadable is an index vectord cannot serve (ADR-095): every route on
+// it but DELETE answers Error; PUT of its name is a 409 until it is
+// dropped.
+type Unreadable struct {
+	Name  string          `json:"name"`
+	Error UnreadableError `json:"error"`
+}
+
+// UnreadableError is DESIGN.md's error object without a request id: the
+// error the index's routes answer.
+type UnreadableError struct {
+	Kind    errs.Kind `json:"kind"`
+	Message string    `json:"message"`
 }
 
 // UpsertRequest is POST .../{name}/upsert.
@@ -89,7 +110,7 @@ type SearchResponse struct {
 // of more than MaxUpsertItems items, or with an item whose metadata is
 // more than MaxMetadataBytes as JSON, or one that would be more than
 // wal.MaxPayload in the write-ahead log: nothing of it is applied),
-// Unavailable (storage).
+// Unavailable (storage; an index vectord holds but cannot serve, ADR-095).
 type Service interface {
 	CreateIndex(ctx context.Context, name string, req CreateIndexRequest) (IndexInfo, error)
 	GetIndex(ctx context.Context, name string) (IndexInfo, error)
@@ -124,10 +145,26 @@ func (c *Client) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
 	return out, c.base.JSON(ctx, http.MethodGet, indexPath(name), nil, &out)
 }
 
-// ListIndexes lists every index.
+// ListIndexes lists every index vectord serves.
 func (c *Client) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
 	var out ListResponse
 	return out.Indexes, c.base.JSON(ctx, http.MethodGet, IndexesPath, nil, &out)
+}
+
+// ListAll is GET /v1/vectors/indexes whole (ADR-095): the indexes served,
+// and the ones vectord cannot serve, each with the error its routes answer.
+func (c *Client) ListAll(ctx context.Context) (ListResponse, error) {
+	var out ListResponse
+	if err := c.base.JSON(ctx, http.MethodGet, IndexesPath, nil, &out); err != nil {
+		return ListResponse{}, err
+	}
+	if out.Indexes == nil {
+		out.Indexes = []IndexInfo{}
+	}
+	if out.Unreadable == nil {
+		out.Unreadable = []Unreadable{}
+	}
+	return out, nil
 }
 
 // DeleteIndex drops name and its files.
