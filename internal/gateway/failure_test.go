@@ -416,3 +416,124 @@ func TestEventStreamHeadAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A daemon that takes a request and never begins its answer no longer
+// holds the client for ever (the gateway's request_timeout is 0 by
+// default): past the daemon's own request_timeout and a grace, the client
+// gets 504 timeout with the error body, on both paths, and the request is
+// not sent again. Only the wait for the head is bounded, and only once the
+// request is whole at the daemon: a slow upload, a daemon answering
+// within its bound, and a body streamed for longer than the bound all
+// pass. (ADR-096.)
+func TestHungDaemonIs504(t *testing.T) {
+	old := headGrace
+	headGrace = 50 * time.Millisecond
+	t.Cleanup(func() { headGrace = old })
+	const rt = 100 * time.Millisecond // bound: 100 ms + 50 ms
+	paths(t, func(t *testing.T, fast bool) {
+		hung := make(chan struct{})
+		var mu sync.Mutex
+		var seen []string
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		t.Cleanup(func() { ln.Close(); close(hung); wg.Wait() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer c.Close()
+					br := bufio.NewReader(c)
+					for {
+						r, err := http.ReadRequest(br)
+						if err != nil {
+							return
+						}
+						b, _ := io.ReadAll(r.Body)
+						mu.Lock()
+						seen = append(seen, r.Method+" "+r.URL.Path+" "+string(b))
+						mu.Unlock()
+						switch r.URL.Path {
+						case "/v1/storage/hang":
+							<-hung
+							return
+						case "/v1/storage/slow":
+							time.Sleep(20 * time.Millisecond)
+							io.WriteString(c, okAnswer(r))
+						case "/v1/storage/stream":
+							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+							time.Sleep(400 * time.Millisecond)
+							io.WriteString(c, "world")
+						}
+					}
+				}()
+			}
+		}()
+		gw, _ := startGatewayWith(t, fast, "http://"+ln.Addr().String(), func(c *shared.Config) {
+			c.Storaged.RequestTimeout = shared.Duration{Duration: rt}
+		})
+		for _, raw := range []string{
+			"GET /v1/storage/hang HTTP/1.1\r\nHost: x\r\n\r\n",
+			"POST /v1/storage/hang HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
+		} {
+			start := time.Now()
+			answers, bodies, _ := exchange(t, gw.Addr, raw, 1, false)
+			if len(answers) != 1 {
+				t.Fatalf("%q: no answer after %v", raw, time.Since(start))
+			}
+			wantJSONError(t, answers[0], bodies[0], 504, "timeout")
+			if !strings.Contains(bodies[0], "storaged") {
+				t.Fatalf("the error does not name the daemon: %s", bodies[0])
+			}
+			if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
+				t.Fatalf("%q: answered after %v", raw, d)
+			}
+		}
+		// Within the bound, and an upload slower than it.
+		if answers, bodies, _ := exchange(t, gw.Addr, "GET /v1/storage/slow HTTP/1.1\r\nHost: x\r\n\r\n", 1, false); len(answers) != 1 || answers[0].StatusCode != 200 {
+			t.Fatalf("slow: %d answers %q", len(answers), bodies)
+		}
+		c, err := net.Dial("tcp", gw.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(4 * time.Second))
+		io.WriteString(c, "POST /v1/storage/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+		time.Sleep(400 * time.Millisecond)
+		io.WriteString(c, "world")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("slow upload: %v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		// A body streamed for longer than the bound, after a prompt head.
+		io.WriteString(c, "GET /v1/storage/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err = http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream: %v %v", resp, err)
+		}
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "helloworld" {
+			t.Fatalf("stream: %q %v", b, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range seen {
+			if strings.Contains(s, "/hang") {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Fatalf("the daemon saw %d requests to /hang, want 2 (one GET, one POST): %q", n, seen)
+		}
+	})
+}

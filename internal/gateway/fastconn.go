@@ -42,6 +42,8 @@ type fconn struct {
 	linger      bool        // close gently: the client may still be sending
 	aborted     atomic.Bool // client gone or request timeout: stop the upstream
 	timedOut    atomic.Bool
+	headBy      atomic.Int64 // monoNs by which the daemon must begin its answer; 0 none (the sweeper's)
+	headLate    atomic.Bool  // the sweeper stopped a request whose daemon did not
 
 	mu     sync.Mutex // guards state, up
 	active bool
@@ -256,6 +258,7 @@ func (c *fconn) serveProxy(rt *fastRoute, pattern string, start time.Time) (keep
 	c.wroteHeader = false
 	c.aborted.Store(false)
 	c.timedOut.Store(false)
+	c.headLate.Store(false)
 	ri := &c.ri
 	*ri = shared.RequestInfo{
 		ReqID:  h.RequestID(string(req.reqID.of(req.raw))),
@@ -421,9 +424,15 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			return false
 		}
 		if werr == nil {
+			if p.headBound > 0 {
+				c.armHead(p.headBound, ri.Start)
+			}
 			c.armWatch(ri.Start)
 		}
 		got, rerr := c.resp.read(uc.br)
+		if p.headBound > 0 {
+			c.headBy.Store(0)
+		}
 		if rerr == nil && reused && outOfStep(uc.br, c.bodyInBuffer(), replay) {
 			rerr = errOutOfStep
 		}
@@ -481,6 +490,13 @@ func (c *fconn) bodyInBuffer() int64 {
 // (502) — each with DESIGN.md's error body, as on the net/http path.
 func (c *fconn) noAnswer(p *proxy, err error, ri *shared.RequestInfo) bool {
 	if c.aborted.Load() {
+		if c.headLate.Load() {
+			// The daemon did not begin its answer within its bound: it is
+			// hung (ADR-096).
+			p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", "no answer within "+p.headBound.String())
+			ri.Status = writeErrorBody(c, errHeadLate(p), ri.ReqID, nil)
+			return !c.hasBody() && !c.timedOut.Load()
+		}
 		if c.timedOut.Load() {
 			// The request's time ran out before the daemon answered: 504
 			// with the error body (the net/http path answers the same).
@@ -882,6 +898,36 @@ func statusLine(code int) string {
 	s := strconv.Itoa(code) + " " + text + "\r\n"
 	statusLines.Store(code, s)
 	return s
+}
+
+// --- the bound on the wait for an answer's head (ADR-096) ---
+
+// armHead gives the daemon until bound from now to begin its answer: the
+// request is whole at the daemon (a request without a body: since its
+// start, no clock read). The server's sweeper stops the request when that
+// passes (headDue); forward clears it when the head came.
+func (c *fconn) armHead(bound time.Duration, start time.Time) {
+	from := start
+	if c.req.cl != 0 {
+		from = time.Now() // after an upload, however long it took
+	}
+	c.headBy.Store(monoNs(from) + int64(bound))
+	c.f.wakeSweeper()
+}
+
+// headDue stops the request that armed hb if its head has still not come
+// (the sweeper's view may be a request older: it then finds headBy moved
+// on and does nothing).
+func (c *fconn) headDue(hb int64) {
+	c.mu.Lock()
+	if c.headBy.CompareAndSwap(hb, 0) {
+		c.headLate.Store(true)
+		c.aborted.Store(true)
+		if c.up != nil {
+			c.up.c.SetDeadline(aLongTimeAgo)
+		}
+	}
+	c.mu.Unlock()
 }
 
 // --- the client-socket watcher ---

@@ -81,31 +81,47 @@ func (f *fastServer) wakeSweeper() {
 func (f *fastServer) sweep() {
 	t := time.NewTicker(watchDelay)
 	defer t.Stop()
-	var due []*fconn // scratch, this goroutine's own
-	var armed int
+	var s sweepScratch // this goroutine's own
 	for range t.C {
-		if due, armed = f.sweepOnce(due); armed > 0 {
+		if f.sweepOnce(&s) > 0 {
 			continue
 		}
 		f.sweeping.Store(false)
-		if due, armed = f.sweepOnce(due); armed == 0 || !f.sweeping.CompareAndSwap(false, true) {
+		if f.sweepOnce(&s) == 0 || !f.sweeping.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
 
-// sweepOnce starts the watchers that are due and reports how many
-// requests are armed.
-func (f *fastServer) sweepOnce(due []*fconn) ([]*fconn, int) {
+type sweepScratch struct {
+	due  []*fconn
+	late []lateHead
+}
+
+type lateHead struct {
+	c  *fconn
+	hb int64
+}
+
+// sweepOnce starts the watchers that are due, stops the requests whose
+// daemon is past its bound for the answer's head (armHead), and reports
+// how many requests are armed.
+func (f *fastServer) sweepOnce(s *sweepScratch) int {
 	now := monoNs(time.Now())
 	armed := 0
-	due = due[:0]
+	due, late := s.due[:0], s.late[:0]
 	f.mu.Lock()
 	for c := range f.conns {
-		if s := c.wsince.Load(); s != 0 {
+		if w := c.wsince.Load(); w != 0 {
 			armed++
-			if now-s >= int64(watchDelay) {
+			if now-w >= int64(watchDelay) {
 				due = append(due, c)
+			}
+		}
+		if hb := c.headBy.Load(); hb != 0 {
+			armed++
+			if now >= hb {
+				late = append(late, lateHead{c, hb})
 			}
 		}
 	}
@@ -114,7 +130,12 @@ func (f *fastServer) sweepOnce(due []*fconn) ([]*fconn, int) {
 		c.watchDue(now)
 		due[i] = nil
 	}
-	return due[:0], armed
+	for i, l := range late {
+		l.c.headDue(l.hb)
+		late[i] = lateHead{}
+	}
+	s.due, s.late = due[:0], late[:0]
+	return armed
 }
 
 func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks, routes []fastRoute, log *slog.Logger) *fastServer {

@@ -23,7 +23,38 @@ type proxy struct {
 	host string // host:port of the daemon
 	up   *upstream
 	log  *slog.Logger
+
+	// headBound is how long the daemon may take to begin its answer once
+	// it has the whole request; 0 = no bound (see headBound).
+	headBound time.Duration
 }
+
+// headBound is the wait for an answer's head allowed to a daemon whose
+// own [<daemon>].request_timeout is rt: that deadline plus a grace of a
+// quarter of it, at least headGrace (the daemon's 504 of its own, a query
+// being interrupted). A daemon that has not begun its answer by then broke
+// its own bound — it is hung — and the client gets 504 timeout instead of
+// waiting for ever. rt = 0 (storaged, ingestd, observerd: long uploads,
+// ingests and event streams) means no bound. Only the head is bounded:
+// a long stream or download after it is never cut. (ADR-096.)
+func headBound(rt time.Duration) time.Duration {
+	if rt <= 0 {
+		return 0
+	}
+	return rt + max(rt/4, headGrace)
+}
+
+// headGrace is the least time added to a daemon's request_timeout.
+var headGrace = 10 * time.Second
+
+// errHeadLate is the answer when a daemon did not begin its answer within
+// its headBound.
+func errHeadLate(p *proxy) error {
+	return errs.Errorf("gateway", errs.Timeout, "daemon %s did not begin its answer within %s (its request_timeout and a grace)", p.name, p.headBound)
+}
+
+// errHeadLateUp marks, on the net/http path, a read stopped by headBound.
+var errHeadLateUp = errors.New("the daemon did not begin its answer in time")
 
 // newProxy proxies to the daemon at base. maxAge, when > 0, is how long an
 // idle upstream connection may wait in the pool (below the daemon's own
@@ -74,7 +105,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		defer stop()
 	}
-	resp, _, err := p.up.roundTrip(ctx, r, xff)
+	resp, _, err := p.up.roundTrip(ctx, r, xff, p.headBound)
 	if err != nil {
 		p.noAnswer(w, r, err)
 		return
@@ -163,6 +194,11 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
+		return
+	}
+	if errors.Is(err, errHeadLateUp) {
+		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
+		errs.WriteHTTP(w, r, nil, errHeadLate(p))
 		return
 	}
 	switch ctx.Err() {

@@ -397,7 +397,11 @@ func replayable(method string) bool {
 // A replayable request that fails on a reused connection before any byte
 // of an answer (the daemon closed an idle connection) is retried once on a
 // fresh one.
-func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (*http.Response, *upConn, error) {
+//
+// bound > 0 limits the wait for the answer's head once the request is
+// sent (proxy.headBound): past it the read is stopped and the error is
+// errHeadLateUp, never retried.
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, bound time.Duration) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	replay := !hasBody && replayable(r.Method)
 	for attempt := 0; ; attempt++ {
@@ -411,10 +415,19 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		var rerr error
 		got := false // the daemon sent something: it has seen the request
 		if werr == nil || !errors.As(werr, new(*bodyError)) {
+			var late *time.Timer
+			if bound > 0 && werr == nil {
+				late = time.AfterFunc(bound, func() { c.c.SetDeadline(aLongTimeAgo) })
+			}
 			// Even when writing failed, the daemon may have answered early (413).
 			if _, rerr = c.br.Peek(1); rerr == nil {
 				got = true
 				resp, rerr = readFinalResponse(c, r)
+			}
+			if late != nil && !late.Stop() {
+				// The bound ran out: the socket's deadline is spent, whatever
+				// was read.
+				resp, rerr = nil, errHeadLateUp
 			}
 		}
 		if rerr == nil && resp != nil && reused && outOfStep(c.br, bodyInBuffer(resp), replay) {
@@ -439,7 +452,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string) (
 		// reused connection yielded may have been bytes the daemon sent
 		// after its previous answer (a 502 for a GET a fresh connection
 		// answers).
-		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) {
+		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) && err != errHeadLateUp {
 			if !got {
 				u.dropIdle()
 			}
