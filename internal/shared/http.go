@@ -40,9 +40,9 @@ type Validator interface{ Validate() error }
 // DecodeJSON reads one JSON value from r's body into v (unknown fields are
 // an error) and calls v.Validate when v has it. Errors are Invalid (or
 // TooLarge past the body limit). The body must be strict JSON
-// (StrictJSON): valid UTF-8 without unpaired surrogate escapes, no key
-// twice in an object, no byte order mark, nothing but white space after
-// the value.
+// (StrictJSONFor): valid UTF-8 without unpaired surrogate escapes, no key
+// twice in an object, no key that names a field but for case, no byte
+// order mark, nothing but white space after the value.
 func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, false) }
 
 // DecodeJSONExact is DecodeJSON with the numbers that land in interface
@@ -67,7 +67,7 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 
 // decodeBody decodes body, one strict JSON text, into v.
 func decodeBody(body io.Reader, v any, numbers bool) error {
-	dec := json.NewDecoder(StrictJSON(body))
+	dec := json.NewDecoder(StrictJSONFor(body, v))
 	dec.DisallowUnknownFields()
 	if numbers {
 		dec.UseNumber()

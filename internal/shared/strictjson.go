@@ -2,11 +2,14 @@ package shared
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -51,6 +54,14 @@ func (e *StrictJSONError) Message() string {
 // the body): a state machine carried across reads, which holds only the
 // keys of the objects still open.
 func StrictJSON(r io.Reader) io.Reader { return &strictReader{r: r} }
+
+// StrictJSONFor is StrictJSON for a text that decodes into v (a pointer):
+// it also refuses, in an object that fills a struct, a key that is not a
+// field's name but equals one but for case ({"SQL":...} for "sql"), which
+// encoding/json takes for the field.
+func StrictJSONFor(r io.Reader, v any) io.Reader {
+	return &strictReader{r: r, c: jsonChecker{next: reflect.TypeOf(v)}}
+}
 
 // CheckJSON runs StrictJSON's check over b: nil when b has none of its
 // faults (b may still be malformed JSON: a decoder says so).
@@ -117,6 +128,9 @@ type jsonFrame struct {
 	idx   int64            // arrays: the element's index
 	keys0 int              // objects: index of the first key in keyEnd
 	set   map[uint64]int32 // objects with many keys: hash -> key index
+	// typ is the Go type the container decodes into (pointers removed),
+	// nil when unknown (an interface, a json.Unmarshaler, no target).
+	typ reflect.Type
 }
 
 type jsonChecker struct {
@@ -139,6 +153,7 @@ type jsonChecker struct {
 	keyEnd   []int  // end of each key in keyBuf
 	keyStart int    // start of the key being read
 	seed     maphash.Seed
+	next     reflect.Type // the Go type of the value to come (nil: unknown)
 }
 
 // strPlain[b]: b inside a string changes nothing (printable ASCII other
@@ -169,11 +184,13 @@ func (c *jsonChecker) push(obj bool) {
 		c.st = jsDead
 		return
 	}
-	c.stack = append(c.stack, jsonFrame{obj: obj, keys0: len(c.keyEnd)})
+	t := container(c.next)
+	c.stack = append(c.stack, jsonFrame{obj: obj, keys0: len(c.keyEnd), typ: t})
 	if obj {
 		c.st = jsObjFirst
 	} else {
 		c.st = jsArrFirst
+		c.next = elem(t)
 	}
 }
 
@@ -253,6 +270,9 @@ func (c *jsonChecker) addKey() error {
 		return c.fail(c.strOff, "duplicate key %s at %s (byte %d): a key may appear once in an object", strconv.Quote(string(key)), path, c.strOff)
 	}
 	c.keyEnd = append(c.keyEnd, len(c.keyBuf))
+	if err := c.member(f, key); err != nil {
+		return err
+	}
 	switch {
 	case f.set != nil:
 		f.set[h] = int32(len(c.keyEnd) - 1)
@@ -266,6 +286,146 @@ func (c *jsonChecker) addKey() error {
 		}
 	}
 	return nil
+}
+
+// member sets the type of the value of key (just added) in the object f,
+// and refuses a key that differs from a field of f's struct only in case:
+// encoding/json matches field names case-insensitively (so "SQL" and
+// "\u017fql" set "sql", after or instead of "sql"); serde and OpenAI do
+// not.
+func (c *jsonChecker) member(f *jsonFrame, key []byte) error {
+	c.next = nil
+	switch {
+	case f.typ == nil:
+	case f.typ.Kind() == reflect.Map:
+		c.next = f.typ.Elem()
+	case f.typ.Kind() == reflect.Struct:
+		fs := structFields(f.typ)
+		if t, ok := fs.byName[string(key)]; ok {
+			c.next = t
+			return nil
+		}
+		for _, n := range fs.names {
+			if bytes.EqualFold([]byte(n), key) {
+				return c.fail(c.strOff, "key %s at %s (byte %d) is not a field: field names are case-sensitive (%q)", strconv.Quote(string(key)), c.path(), c.strOff, n)
+			}
+		}
+	}
+	return nil
+}
+
+// container is t without pointers when a JSON object or array decodes
+// into it element by element; nil when encoding/json hands the value to
+// t's own UnmarshalJSON (or t is an interface or unknown).
+func container(t reflect.Type) reflect.Type {
+	for hops := 0; t != nil && hops < 8; hops++ {
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+			continue
+		}
+		if t.Implements(wireTyperType) {
+			t = reflect.Zero(t).Interface().(StrictJSONWireTyper).StrictJSONWireType()
+			continue
+		}
+		if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+			return nil
+		}
+		switch t.Kind() {
+		case reflect.Struct, reflect.Map, reflect.Slice, reflect.Array:
+			return t
+		}
+		return nil
+	}
+	return nil
+}
+
+// StrictJSONWireTyper is implemented (on the value) by a type whose
+// UnmarshalJSON decodes its JSON as another type, so that StrictJSONFor
+// checks the field names inside it as in that type (chat's bounded
+// message lists decode as lists of their wire messages).
+type StrictJSONWireTyper interface {
+	StrictJSONWireType() reflect.Type
+}
+
+var wireTyperType = reflect.TypeFor[StrictJSONWireTyper]()
+
+// elem is the type of an array's elements when it decodes into t.
+func elem(t reflect.Type) reflect.Type {
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		return t.Elem()
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+type fieldSet struct {
+	byName map[string]reflect.Type
+	names  []string
+}
+
+var fieldCache sync.Map // reflect.Type -> *fieldSet
+
+// structFields are the JSON names of t's fields as encoding/json decodes
+// them: tagged or Go names, "-" left out, embedded structs' fields
+// promoted (a shallower name first).
+func structFields(t reflect.Type) *fieldSet {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.(*fieldSet)
+	}
+	fs := &fieldSet{byName: map[string]reflect.Type{}}
+	type level struct {
+		t     reflect.Type
+		depth int
+	}
+	seen := map[reflect.Type]bool{}
+	depthOf := map[string]int{}
+	queue := []level{{t, 0}}
+	for len(queue) > 0 {
+		lv := queue[0]
+		queue = queue[1:]
+		if seen[lv.t] {
+			continue
+		}
+		seen[lv.t] = true
+		for i := 0; i < lv.t.NumField(); i++ {
+			sf := lv.t.Field(i)
+			tag := sf.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			ft := sf.Type
+			if sf.Anonymous {
+				bt := ft
+				if bt.Kind() == reflect.Pointer {
+					bt = bt.Elem()
+				}
+				if name == "" && bt.Kind() == reflect.Struct {
+					queue = append(queue, level{bt, lv.depth + 1})
+					continue
+				}
+				if !sf.IsExported() && bt.Kind() != reflect.Struct {
+					continue
+				}
+			} else if !sf.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if d, ok := depthOf[name]; ok && d <= lv.depth {
+				continue // a shallower (or equal) field has the name
+			}
+			if _, ok := depthOf[name]; !ok {
+				fs.names = append(fs.names, name)
+			}
+			depthOf[name] = lv.depth
+			fs.byName[name] = ft
+		}
+	}
+	v, _ := fieldCache.LoadOrStore(t, fs)
+	return v.(*fieldSet)
 }
 
 // path is the JSONPath of the current position: $.a[3]["b c"].
@@ -643,6 +803,7 @@ func (c *jsonChecker) token(x byte) error {
 		case x == ',':
 			f.idx++
 			c.st = jsValue
+			c.next = elem(f.typ)
 		case x == '}' && f.obj, x == ']' && !f.obj:
 			c.pop()
 		default:

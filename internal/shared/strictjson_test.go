@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,12 @@ type storeReq struct {
 	Meta  map[string]any `json:"meta"`
 	Items []any          `json:"items"`
 	K     int            `json:"k"`
+	Opts  *struct {
+		Limit int `json:"limit"`
+	} `json:"opts"`
+	Rows []struct {
+		ID string `json:"id"`
+	} `json:"rows"`
 }
 
 func startStore(t *testing.T) (*Server, func() []storeReq) {
@@ -95,6 +102,11 @@ func TestStrictJSONBodies(t *testing.T) {
 		{"deep", `{"items":[{"a":1},{"b":{"x y":[{"q":1},{"q":2,"r":[],"q":3}]}}]}`, `duplicate key "q" at $.items[1].b["x y"][1].q (byte 53)`},
 		{"many keys", manyKeys(`"k7":1`), `duplicate key "k7" at $.meta.k7`},
 		{"empty key", `{"meta":{"":1,"":2}}`, `duplicate key "" at $.meta[""]`},
+		{"case variant of a field", `{"sql":"SELECT 1","SQL":"DROP TABLE t"}`, `request body is not valid JSON: key "SQL" at $.SQL (byte 18) is not a field: field names are case-sensitive ("sql")`},
+		{"case variant alone", `{"Text":"a"}`, `key "Text" at $.Text (byte 1) is not a field`},
+		{"long s folds to s", `{"\u017fql":"DROP TABLE t"}`, `key "ſql" at $["ſql"] (byte 1) is not a field: field names are case-sensitive ("sql")`},
+		{"nested struct", `{"opts":{"LIMIT":1}}`, `key "LIMIT" at $.opts.LIMIT (byte 9) is not a field`},
+		{"struct in a list", `{"rows":[{"id":"a"},{"Id":"b"}]}`, `key "Id" at $.rows[1].Id (byte 21) is not a field: field names are case-sensitive ("id")`},
 		{"byte order mark", "\xef\xbb\xbf{\"text\":\"a\"}", `request body is not valid JSON: a UTF-8 byte order mark (EF BB BF) at byte 0: send JSON without one (RFC 8259 section 8.1)`},
 		{"closing bracket after", `{"text":"a"}]`, `request body has data after the JSON value (at byte 12)`},
 		{"second value", `{"text":"a"} {"text":"b"}`, `request body has data after the JSON value (at byte 13)`},
@@ -120,7 +132,7 @@ func TestStrictJSONBodies(t *testing.T) {
 
 	// What stays accepted, exactly as sent: non-ASCII text, surrogate
 	// pairs, keys differing in case only, the same key in two objects.
-	body := `{"text":"café \ud83d\ude00 ü","sql":"SELECT 'x'","meta":{"a":1,"A":2,"o":{"a":3}},"items":[{"a":1},{"a":2}],"k":3}`
+	body := `{"text":"café \ud83d\ude00 ü","sql":"SELECT 'x'","meta":{"a":1,"A":2,"o":{"a":3,"A":4}},"items":[{"a":1},{"a":2,"A":3}],"k":3,"opts":{"limit":2},"rows":[{"id":"x"}]}`
 	resp, err := http.Post(s.URL()+"/v1/store", "application/json", strings.NewReader(body+"\n \t"))
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +143,7 @@ func TestStrictJSONBodies(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	got := stored()
-	if len(got) != 1 || got[0].Text != "café 😀 ü" || got[0].Meta["A"] != 2.0 || got[0].Meta["a"] != 1.0 || len(got[0].Items) != 2 {
+	if len(got) != 1 || got[0].Text != "café 😀 ü" || got[0].Meta["A"] != 2.0 || got[0].Meta["a"] != 1.0 || len(got[0].Items) != 2 || got[0].Opts.Limit != 2 || got[0].Rows[0].ID != "x" {
 		t.Fatalf("stored %+v", got)
 	}
 }
@@ -195,6 +207,27 @@ func TestStrictJSONTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// fuzzT is a struct target for FuzzStrictJSON: nested structs, lists and
+// maps of them, an embedded struct, a field json leaves alone.
+type fuzzT struct {
+	A    int              `json:"a"`
+	S    string           `json:"s,omitempty"`
+	Sub  *fuzzT           `json:"sub"`
+	List []fuzzT          `json:"list"`
+	M    map[string]fuzzT `json:"m"`
+	Raw  json.RawMessage  `json:"raw"`
+	Skip int              `json:"-"`
+	Inner
+}
+
+// Inner is embedded in fuzzT: its fields are fuzzT's.
+type Inner struct {
+	ID  string `json:"id"`
+	Any any    `json:"any"`
+}
+
+var foldRefusal = regexp.MustCompile(`key ("(?:[^"\\]|\\.)*") at .* is not a field: field names are case-sensitive \((".*")\)$`)
 
 var surrogateEscape = regexp.MustCompile(`\\u[dD][89a-fA-F]`)
 
@@ -260,6 +293,7 @@ func FuzzStrictJSON(f *testing.F) {
 		`{"a":1}`, `{"a":1,"a":2}`, `{"a":{"b":[1,{"c":1,"c":2}]}}`, "{\"a\":\"\xe9\"}", `"\ud800"`,
 		`"\ud83d\ude00"`, `{"\u0061":1,"a":2}`, "\xef\xbb\xbf{}", `[1,2,3] x`, `-0.5e+10`, `01`, `{"a":tru}`,
 		`{"a":"\x01"}`, `[` + strings.Repeat(`"x",`, 30) + `1]`, `{"a" : 1 , "b" : [ ] , "c" : { } }`, ``, ` `,
+		`{"a":1,"A":2}`, `{"sub":{"list":[{"id":"x","ID":"y"}]}}`, `{"m":{"K":{"s":"x"}},"raw":{"A":1,"a":2}}`, `{"any":{"ID":1},"iD":2}`,
 		`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"k3":3}`,
 	} {
 		f.Add([]byte(s))
@@ -305,6 +339,43 @@ func FuzzStrictJSON(f *testing.F) {
 				t.Fatalf("%q: refused for %v, encoding/json accepts", data, se)
 			}
 		}
+		// Into a struct (field names matched by the checker too): what it
+		// accepts decodes as encoding/json decodes it; what it refuses
+		// that encoding/json takes has one of its faults.
+		var wantT, gotT fuzzT
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		terr := dec.Decode(&wantT)
+		if _, err := dec.Token(); terr == nil && err != io.EOF {
+			terr = errors.New("data after the value")
+		}
+		serrT := decodeBody(iotest.HalfReader(bytes.NewReader(data)), &gotT, false)
+		switch {
+		case serrT == nil && terr != nil:
+			t.Fatalf("%q: accepted into a struct, encoding/json refuses: %v", data, terr)
+		case serrT == nil && !reflect.DeepEqual(gotT, wantT):
+			t.Fatalf("%q: decoded %+v, encoding/json %+v", data, gotT, wantT)
+		case serrT != nil && terr == nil:
+			msg := errs.Message(serrT)
+			strict := false
+			for _, r := range []string{"invalid UTF-8 at byte", "unpaired UTF-16 surrogate escape", "duplicate key", "is not a field: field names are case-sensitive"} {
+				strict = strict || strings.HasPrefix(msg, "request body is not valid JSON: ") && strings.Contains(msg, r)
+			}
+			if !strict {
+				t.Fatalf("%q: refused into a struct (%v), encoding/json takes it", data, serrT)
+			}
+			if m := foldRefusal.FindStringSubmatch(msg); m == nil && strings.Contains(msg, "is not a field") {
+				t.Fatalf("%q: %q: no key and field in the message", data, msg)
+			} else if m != nil {
+				var key, field string
+				json.Unmarshal([]byte(m[1]), &key)
+				json.Unmarshal([]byte(m[2]), &field)
+				if key == field || !strings.EqualFold(key, field) {
+					t.Fatalf("%q: %v: %q is not %q but for case", data, serrT, key, field)
+				}
+			}
+		}
+
 		// The bare checker: same verdict whole or byte by byte, and when
 		// it finds nothing its view of the syntax is json.Valid's.
 		var whole, pieces jsonChecker
@@ -325,4 +396,46 @@ func FuzzStrictJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStructFieldsAsJSON: the field names the checker knows for a struct
+// are encoding/json's (embedded structs and pointers promoted, tags, "-",
+// a shallower name hiding a deeper one).
+func TestStructFieldsAsJSON(t *testing.T) {
+	type deep struct {
+		Name  string `json:"name"`
+		Other int
+	}
+	type emb struct {
+		deep
+		Name  string `json:"name"` // hides deep's
+		Level int    `json:"level"`
+	}
+	type outer struct {
+		*emb
+		Inner
+		Tagged  Inner `json:"tagged"`
+		Skipped int   `json:"-"`
+		Dash    int   `json:"-,"`
+		Plain   bool
+		private int
+	}
+	v := outer{emb: &emb{}}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	var want []string
+	for k := range m {
+		want = append(want, k)
+	}
+	got := append([]string(nil), structFields(reflect.TypeFor[outer]()).names...)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("checker knows %q, encoding/json %q", got, want)
+	}
+	_ = v.private
 }
