@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 )
 
 // MaxMessages bounds the messages of one chat request on every route: a
@@ -102,6 +103,37 @@ func (m *Messages) UnmarshalJSON(b []byte) error {
 	*m = out
 	return nil
 }
+
+// The lists decoded by UnmarshalJSON methods above and below are checked
+// by shared.StrictJSONFor as the wire types they decode into, so a field
+// name given in another case ("Content" beside "content", which
+// encoding/json takes for content) is refused inside them too.
+
+var (
+	_ shared.StrictJSONWireTyper = ToolList(nil)
+	_ shared.StrictJSONWireTyper = Messages(nil)
+	_ shared.StrictJSONWireTyper = boundedToolCalls(nil)
+	_ shared.StrictJSONWireTyper = CompletionMessages(nil)
+	_ shared.StrictJSONWireTyper = OllamaMessages(nil)
+	_ shared.StrictJSONWireTyper = Content("")
+)
+
+// StrictJSONWireType implements shared.StrictJSONWireTyper.
+func (ToolList) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]Tool]() }
+
+// StrictJSONWireType implements shared.StrictJSONWireTyper.
+func (Messages) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]nativeMessage]() }
+
+// StrictJSONWireType implements shared.StrictJSONWireTyper.
+func (boundedToolCalls) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]ToolCall]() }
+
+// StrictJSONWireType implements shared.StrictJSONWireTyper.
+func (CompletionMessages) StrictJSONWireType() reflect.Type {
+	return reflect.TypeFor[[]completionWire]()
+}
+
+// StrictJSONWireType implements shared.StrictJSONWireTyper.
+func (OllamaMessages) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]ollamaWire]() }
 
 // nativeMessage is a Message as the native route reads it: its tool_calls
 // (shadowing Message's) decoded with the MaxToolCalls bound, unknown

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -139,10 +140,7 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		*c = ""
 		return nil
 	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
+	var parts []contentPart
 	if err := json.Unmarshal(b, &parts); err != nil {
 		return errors.New("content: want a string or an array of text parts")
 	}
@@ -159,6 +157,16 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	*c = Content(strings.Join(texts, "\n"))
 	return nil
 }
+
+// contentPart is one of a content's parts.
+type contentPart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// StrictJSONWireType: a content's parts are checked for field names as
+// contentParts (shared.StrictJSONFor: "Text" beside "text" is refused).
+func (Content) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]contentPart]() }
 
 // StopList is OpenAI's stop: a string or an array of strings.
 type StopList []string

@@ -144,9 +144,10 @@ func decodeStrict(r *http.Request, v any) error {
 }
 
 func decodeBody(r *http.Request, v any, strict bool) error {
-	// Strict JSON (shared.StrictJSON): invalid UTF-8 in a message was
-	// sent on as U+FFFD, and {"model":"a","model":"b"} took the last.
-	dec := json.NewDecoder(shared.StrictJSON(r.Body))
+	// Strict JSON (shared.StrictJSONFor): invalid UTF-8 in a message was
+	// sent on as U+FFFD, {"model":"a","model":"b"} took the last and
+	// {"model":"a","Model":"b"} set model to b.
+	dec := json.NewDecoder(shared.StrictJSONFor(r.Body, v))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
