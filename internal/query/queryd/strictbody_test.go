@@ -9,15 +9,16 @@ import (
 	"lakehouse-go/internal/errs"
 )
 
-// TestStrictSQLBody: a /v1/sql body whose "sql" is given twice (an
-// intermediary reading the first sees SELECT 1, encoding/json ran the
-// last), or whose SQL string or params hold invalid UTF-8 (DuckDB got
+// TestStrictSQLBody: a /v1/sql body whose "sql" is given twice, or again
+// as "SQL" (an intermediary reading the first sees SELECT 1,
+// encoding/json ran the last), or whose SQL string or params hold invalid UTF-8 (DuckDB got
 // 'caf\ufffd'), is Invalid naming the key or the byte, and nothing runs; a
 // valid non-ASCII literal comes back as sent.
 func TestStrictSQLBody(t *testing.T) {
 	s := newServer(t, 1, 1)
 	for _, tc := range []struct{ body, want string }{
 		{`{"sql":"SELECT 1 AS n","sql":"SELECT 2 AS n"}`, `duplicate key "sql" at $.sql (byte 23)`},
+		{`{"sql":"SELECT 1 AS n","SQL":"SELECT 2 AS n"}`, `key "SQL" at $.SQL (byte 23) is not a field: field names are case-sensitive ("sql")`},
 		{`{"sql":"SELECT $1 AS v","params":[{"a":1,"a":2}]}`, `duplicate key "a" at $.params[0].a`},
 		{"{\"sql\":\"SELECT 'caf\xe9' AS s\"}", `invalid UTF-8 at byte 19`},
 		{"{\"sql\":\"SELECT $1 AS s\",\"params\":[\"x\",\"\xff\"]}", `invalid UTF-8 at byte 39`},
