@@ -46,6 +46,7 @@ func FuzzIngest(f *testing.F) {
 	f.Add([]byte(`{"events":[{"ts":"1970-01-01T00:00:00Z","service":"a","op":"b"},{"service":"a","op":"b","duration_ms":31536000000}]}`))
 	f.Add([]byte(`{"events":[{"ts":"0000-01-01T00:00:00+23:00","service":"a","op":"b","status":599,"duration_ms":1e-320}]}`))
 	f.Add([]byte(`{"events":[{"ts":"2026-11-29T09:04:59-00:01","service":"🍵","op":"b\u2028","attrs":{"x":1e400}}]}`))
+	f.Add([]byte(`{"events":[{"service":"q\u202e","op":"GET\u200b /x","request_id":"r\u0085"},{"service":" a","op":"b "}]}`))
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req IngestRequest
@@ -70,6 +71,12 @@ func FuzzIngest(f *testing.F) {
 		for _, e := range evs {
 			if e.TS.After(now.Add(MaxClockSkew)) || eventEnd(&e).Before(now.Add(-MaxEventAge)) {
 				t.Fatalf("accepted an event at %v (now %v)", e.TS, now)
+			}
+			// No label displays as another (ADR-097).
+			for _, v := range []string{e.Service, e.Op, e.RequestID} {
+				if checkLabel(v, len(v)) != "" {
+					t.Fatalf("accepted the label %+q: %s", v, checkLabel(v, len(v)))
+				}
 			}
 		}
 		st, _ := o.Stats(t.Context(), Filter{})

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -126,7 +127,7 @@ func validateEvent(e *Event, now time.Time) []string {
 		p = append(p, fmt.Sprintf("ts: %s (+ duration_ms) ended more than %s before observerd's clock (%s): observerd keeps recent operations; check the reporting host's clock",
 			e.TS.Format(time.RFC3339Nano), maxEventAgeText, now.UTC().Format(time.RFC3339)))
 	}
-	return append(p, validateFields(e)...)
+	return append(p, validateFields(e, true)...)
 }
 
 // eventEnd is when e ended: ts + duration_ms (ts alone when the duration
@@ -138,8 +139,30 @@ func eventEnd(e *Event) time.Time {
 	return e.TS.Add(time.Duration(e.DurationMS * float64(time.Millisecond)))
 }
 
-// validateFields lists what is wrong with e apart from its time.
-func validateFields(e *Event) []string {
+// checkLabel is the rule for service, op and request_id (ADR-097), in an
+// ingested event and in a query's filter: at most maxLen bytes, no leading
+// or trailing space, and no character that displays as nothing or
+// reorders what follows (reqcheck.Hidden, pathwayd's rule for the ids it
+// stores, ADR-088): "gateway\u202e" or "storaged\u200b" displayed as
+// another service in the console and the journal.
+func checkLabel(v string, maxLen int) string {
+	switch {
+	case len(v) > maxLen:
+		return fmt.Sprintf("%d bytes, at most %d", len(v), maxLen)
+	case v != "" && (v[0] == ' ' || v[len(v)-1] == ' '):
+		return "begins or ends with a space"
+	}
+	if i, r := reqcheck.Hidden(v); i >= 0 {
+		return fmt.Sprintf("holds %s at byte %d; it may not hold control, format (bidi, zero-width), private-use or space characters other than an inner ASCII space", reqcheck.RuneName(r), i)
+	}
+	return ""
+}
+
+// validateFields lists what is wrong with e apart from its time. strict
+// is the rule of an ingest (checkLabel); a line of ops.jsonl is read with
+// the rule before ADR-097 (printable UTF-8), so events stored before it
+// still load.
+func validateFields(e *Event, strict bool) []string {
 	var p []string
 	text := func(field, s string, maxLen int, required bool) {
 		switch {
@@ -147,8 +170,14 @@ func validateFields(e *Event) []string {
 			p = append(p, field+": required")
 		case len(s) > maxLen:
 			p = append(p, fmt.Sprintf("%s: %d bytes, at most %d", field, len(s), maxLen))
-		case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			p = append(p, field+": not printable UTF-8")
+		case !strict:
+			if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				p = append(p, field+": not printable UTF-8")
+			}
+		default:
+			if msg := checkLabel(s, maxLen); msg != "" {
+				p = append(p, field+": "+msg)
+			}
 		}
 	}
 	text("service", e.Service, MaxServiceLen, true)

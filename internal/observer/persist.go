@@ -107,7 +107,7 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 			res.corrupt++
 			continue
 		}
-		if len(validateFields(&e)) > 0 || e.TS.IsZero() {
+		if len(validateFields(&e, false)) > 0 || e.TS.IsZero() {
 			res.corrupt++
 			continue
 		}

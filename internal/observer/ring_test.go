@@ -239,7 +239,7 @@ func TestValidate(t *testing.T) {
 		{"negative duration", []Event{{Service: "s", Op: "o", DurationMS: -1}}, "events[0].duration_ms"},
 		{"huge finite duration", []Event{{Service: "s", Op: "o", DurationMS: 1.7e308}}, "events[0].duration_ms"},
 		{"a year", []Event{{Service: "s", Op: "o", DurationMS: MaxDurationMS}}, ""},
-		{"control char", []Event{{Service: "s\n", Op: "o"}}, "not printable"},
+		{"control char", []Event{{Service: "s\n", Op: "o"}}, "events[0].service: holds U+000A at byte 1"},
 		{"long op", []Event{{Service: "s", Op: strings.Repeat("x", MaxOpLen+1)}}, "events[0].op: 257 bytes"},
 		{"many attrs", []Event{{Service: "s", Op: "o", Attrs: attrs}}, "attrs: 33 keys"},
 		{"big attrs", []Event{{Service: "s", Op: "o", Attrs: map[string]any{"x": strings.Repeat("y", MaxAttrsBytes)}}}, "attrs: 4104 bytes"},

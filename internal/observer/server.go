@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -57,6 +59,11 @@ type handlers struct {
 }
 
 func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.RawQuery != "" {
+		if _, err := queryValues(r, "observer.ingest", func([]string) string { return "the events go in the JSON body" }); err != nil {
+			return err
+		}
+	}
 	var req IngestRequest
 	// Exact: attrs numbers stay json.Number, so 9007199254740993 is
 	// answered, streamed and persisted as sent (a float64 made it ...992).
@@ -71,9 +78,22 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 }
 
 // queryValues: the named query parameters of r, each at most once
-// (shared.QueryOnce; service=a&service=b answered a's events only).
-func queryValues(r *http.Request, names ...string) ([]string, error) {
-	return shared.QueryOnce("observer.query", r.URL.Query(), names...)
+// (shared.QueryOnce; service=a&service=b answered a's events only), and no
+// other (ADR-097: a misspelt ?servce=x answered every service, ?limt=5 the
+// default). hint adds to the message naming unknown parameters.
+func queryValues(r *http.Request, op string, hint func([]string) string, names ...string) ([]string, error) {
+	return reqcheck.Query(op, r.URL.RawQuery, hint, names...)
+}
+
+// streamHint: the stream sends the events that arrive from now on; since
+// (and limit) select from the ring, which GET /v1/observer/events answers.
+func streamHint(unknown []string) string {
+	for _, k := range unknown {
+		if k == "since" || k == "limit" {
+			return "the stream sends events as they arrive from now on; GET " + EventsPath + "?since=...&limit=... answers the recent past"
+		}
+	}
+	return ""
 }
 
 // MaxSince is the longest duration since may give (ADR-088): the ring
@@ -82,36 +102,58 @@ func queryValues(r *http.Request, names ...string) ([]string, error) {
 // a question; the whole ring is since left out.
 const MaxSince = 366 * 24 * time.Hour
 
-// parseFilter reads service, op and since (each at most once). since is
-// an RFC 3339 time or a Go duration meaning "that long ago" (since=5m), at
-// most MaxSince.
-func parseFilter(r *http.Request, now time.Time) (Filter, error) {
-	v, err := queryValues(r, "service", "op", "since")
+// parseFilter reads service, op and, when the route takes it, since, then
+// the route's other parameters (each at most once, no other; their values
+// are returned in order). service and op obey the rule of what an event
+// may hold (checkLabel): a value no event can hold is a mistake, not a
+// question. since is an RFC 3339 time or a Go duration meaning "that long
+// ago" (since=5m), at most MaxSince.
+func parseFilter(r *http.Request, now time.Time, op string, hint func([]string) string, since bool, more ...string) (Filter, []string, error) {
+	names := []string{"service", "op"}
+	if since {
+		names = append(names, "since")
+	}
+	names = append(names, more...)
+	v, err := queryValues(r, op, hint, names...)
 	if err != nil {
-		return Filter{}, err
+		return Filter{}, nil, err
 	}
 	f := Filter{Service: v[0], Op: v[1]}
+	var p []string
+	for _, c := range []struct {
+		field, v string
+		max      int
+	}{{"service", f.Service, MaxServiceLen}, {"op", f.Op, MaxOpLen}} {
+		if c.v == "" {
+			continue
+		}
+		if msg := checkLabel(c.v, c.max); msg != "" {
+			p = append(p, c.field+": "+msg)
+		}
+	}
+	if len(p) > 0 {
+		return f, nil, errs.E(op, errs.Invalid, strings.Join(p, "; "))
+	}
+	if !since {
+		return f, v[2:], nil
+	}
 	if s := v[2]; s != "" {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			f.Since = t
 		} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 			if d > MaxSince {
-				return f, errs.Errorf("observer.query", errs.Invalid, "since %q: a duration of at most %dh (%d days); the ring holds recent operations, leave since out for all of it", s, int(MaxSince.Hours()), int(MaxSince.Hours())/24)
+				return f, nil, errs.Errorf(op, errs.Invalid, "since %q: a duration of at most %dh (%d days); the ring holds recent operations, leave since out for all of it", s, int(MaxSince.Hours()), int(MaxSince.Hours())/24)
 			}
 			f.Since = now.Add(-d)
 		} else {
-			return f, errs.Errorf("observer.query", errs.Invalid, "since %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration (15m)", s)
+			return f, nil, errs.Errorf(op, errs.Invalid, "since %q: want an RFC 3339 time (2006-01-02T15:04:05Z) or a duration (15m)", s)
 		}
 	}
-	return f, nil
+	return f, v[3:], nil
 }
 
 func (h *handlers) events(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilter(r, h.o.now())
-	if err != nil {
-		return err
-	}
-	v, err := queryValues(r, "limit")
+	f, v, err := parseFilter(r, h.o.now(), "observer.events", nil, true, "limit")
 	if err != nil {
 		return err
 	}
@@ -131,7 +173,7 @@ func (h *handlers) events(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) stats(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilter(r, h.o.now())
+	f, _, err := parseFilter(r, h.o.now(), "observer.stats", nil, true)
 	if err != nil {
 		return err
 	}
@@ -148,7 +190,7 @@ func (h *handlers) stats(w http.ResponseWriter, r *http.Request) error {
 // gateway passes it through at once. It ends when the client goes away or
 // observerd starts shutting down.
 func (h *handlers) stream(w http.ResponseWriter, r *http.Request) error {
-	f, err := parseFilter(r, h.o.now())
+	f, _, err := parseFilter(r, h.o.now(), "observer.stream", streamHint, false)
 	if err != nil {
 		return err
 	}
