@@ -67,6 +67,10 @@ type index struct {
 // Unavailable naming what could not be read — so no index is ever served
 // half-loaded, empty for want of its snapshot, or written over; a failed
 // load is retried with backoff until it succeeds or the Store is closed.
+// Damage confined to some indexes does not fail the load (ADR-095): a
+// snapshot the log cannot rebuild, one in an LHV1 version this build does
+// not read, or a damaged log record that may have been an index's change
+// holds those indexes unservable (broken) and the others are served.
 type Store struct {
 	log     *slog.Logger
 	objects storage.Store
@@ -303,7 +307,8 @@ func (s *Store) load(ctx context.Context) error {
 	replayed := 0
 	created := map[string]bool{} // indexes whose create or drop record the log holds
 	first := map[string]uint64{} // each index's first record in the log
-	info, err := wal.Replay(walPath, func(rec wal.Record) error {
+	var lost *wal.Damage         // the last damaged log record seen
+	info, err := wal.ReplayDamaged(walPath, func(rec wal.Record) error {
 		replayed++
 		if rec.Op == wal.OpCreate || rec.Op == wal.OpDrop {
 			created[rec.Index] = true
@@ -311,13 +316,30 @@ func (s *Store) load(ctx context.Context) error {
 		if _, ok := first[rec.Index]; !ok {
 			first[rec.Index] = rec.Seq
 		}
+		// A change to an index neither loaded nor created before it, after
+		// a damaged record: the lost record may have been its create.
+		if lost != nil && (rec.Op == wal.OpUpsert || rec.Op == wal.OpDelete) &&
+			s.indexes[rec.Index] == nil && s.broken[rec.Index] == nil && damaged[rec.Index] == nil {
+			s.breakByLog(rec.Index, *lost)
+		}
 		return s.replay(ctx, rec)
+	}, func(d wal.Damage) error {
+		lost = &d
+		s.log.Error("damaged record in the write-ahead log (not a torn tail): the indexes it may have changed are not served, the others are",
+			"op", "vector.load", "offset", d.Offset, "bytes", d.Bytes, "first_seq", d.FirstSeq, "next_seq", d.NextSeq)
+		last := max(d.FirstSeq, d.NextSeq-1)
+		for name, ix := range s.indexes {
+			if ix.snapSeq < last { // its snapshot does not cover every lost record
+				s.breakByLog(name, d)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	s.checkDamaged(damaged, created, first)
-	w, err := wal.Open(walPath)
+	w, err := wal.OpenDamaged(walPath)
 	if err != nil {
 		return err
 	}
@@ -332,8 +354,20 @@ func (s *Store) load(ctx context.Context) error {
 	s.loadMu.Unlock()
 	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
 	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", len(s.broken),
-		"wal_records", replayed, "torn_bytes", info.TornBytes, "dur_ms", time.Since(start).Milliseconds())
+		"wal_records", replayed, "torn_bytes", info.TornBytes, "wal_damaged", info.Damaged, "dur_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// breakByLog holds index name broken for the damaged log record d, which
+// may have been one of its changes (its checksum fails, so which index it
+// was for is unknown): the index is not served, its snapshot object is not
+// written, and the log keeps d until the index is dropped (ADR-095).
+func (s *Store) breakByLog(name string, d wal.Damage) {
+	delete(s.indexes, name)
+	s.broken[name] = &broken{hold: d.FirstSeq, err: errs.Errorf("vector", errs.Unavailable,
+		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, sequence %d) that may have been one of its changes (its checksum fails, so which index it was for is unknown); the log and the index's snapshot are kept as they are: DELETE the index to drop it and index its data again",
+		name, d.Offset, d.FirstSeq)}
+	s.log.Error("index not served: a damaged record of the write-ahead log may have been one of its changes", "op", "vector.load", "index", name, "offset", d.Offset, "seq", d.FirstSeq)
 }
 
 // checkDamaged decides about the snapshots that did not decode (damaged:
@@ -353,6 +387,9 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, 
 	sort.Strings(names)
 	for _, name := range names {
 		err := damaged[name]
+		if s.broken[name] != nil {
+			continue // held for a damaged log record already
+		}
 		if errors.Is(err, lhv1.ErrVersion) {
 			// Written by a newer vectord, most likely: never rebuilt from
 			// the log and written over in the old format.
@@ -442,6 +479,15 @@ func (e *readErr) Read(p []byte) (int, error) {
 
 // replay applies one logged record that the snapshots do not cover.
 func (s *Store) replay(ctx context.Context, rec wal.Record) error {
+	if s.broken[rec.Index] != nil { // by a damaged log record (breakByLog)
+		if rec.Op != wal.OpCreate && rec.Op != wal.OpDrop {
+			return nil
+		}
+		// A create is a new incarnation, whole from here (the old one was
+		// dropped: a create is only logged for a name that does not
+		// exist); a drop ends the one the lost record may have changed.
+		delete(s.broken, rec.Index)
+	}
 	cur := s.indexes[rec.Index]
 	if cur != nil && rec.Seq <= cur.snapSeq {
 		return nil // covered by the snapshot

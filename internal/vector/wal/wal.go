@@ -16,7 +16,10 @@
 // CRC that does not match); Open and Replay detect it and stop there, and
 // Open cuts it off. A bad frame followed by a valid one is corruption, not
 // a torn tail: Open and Replay refuse it (errs.Internal wrapping ErrCorrupt)
-// rather than silently dropping acknowledged records.
+// rather than silently dropping acknowledged records. ReplayDamaged and
+// OpenDamaged instead report such a frame (Damage) and go on after it, so a
+// caller can hold back what the lost record may have changed and keep the
+// rest; the damaged bytes stay in the file until TruncateThrough passes them.
 //
 // Concurrency: Append is safe from many goroutines; concurrent appends
 // share one fsync (group commit).
@@ -87,6 +90,17 @@ type WAL struct {
 	next    uint64 // seq of the next record
 	err     error  // sticky: a failed write or sync poisons the log
 	closed  bool
+	// skipDamaged (OpenDamaged): TruncateThrough steps over damaged frames.
+	skipDamaged bool
+}
+
+// Damage is a damaged frame in the middle of the log, followed by a valid
+// one: its bytes [Offset, Offset+Bytes) and the records it held, seqs
+// FirstSeq..NextSeq-1 (which index they were for is unknown: the checksum
+// covers the index name too).
+type Damage struct {
+	Offset, Bytes     int64
+	FirstSeq, NextSeq uint64
 }
 
 // Info describes what a scan of the log found.
@@ -97,11 +111,20 @@ type Info struct {
 	BaseSeq   uint64 // the header's base seq
 	ValidEnd  int64  // byte offset after the last valid frame
 	TornBytes int64  // bytes after ValidEnd (a torn tail), cut by Open
+	Damaged   int    // damaged frames stepped over (ReplayDamaged, OpenDamaged)
 }
 
 // Open opens or creates the log at path, cuts a torn tail, and positions
 // appends after the last valid record.
-func Open(path string) (*WAL, error) {
+func Open(path string) (*WAL, error) { return open(path, false) }
+
+// OpenDamaged is Open for a log with damaged frames in its middle (see
+// ReplayDamaged): they are kept, appends go after the last valid record,
+// and TruncateThrough drops a damaged frame only once seq passes every
+// record it held.
+func OpenDamaged(path string) (*WAL, error) { return open(path, true) }
+
+func open(path string, skipDamaged bool) (*WAL, error) {
 	const op = "wal.Open"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -122,7 +145,11 @@ func Open(path string) (*WAL, error) {
 			return nil, errs.E(op, errs.Internal, err)
 		}
 	}
-	info, err := scan(f, nil)
+	var onDamage func(Damage) error
+	if skipDamaged {
+		onDamage = func(Damage) error { return nil }
+	}
+	info, err := scan(f, nil, onDamage)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -141,7 +168,7 @@ func Open(path string) (*WAL, error) {
 		f.Close()
 		return nil, errs.E(op, errs.Internal, err)
 	}
-	w := &WAL{path: path, f: f, size: info.ValidEnd, next: max(info.BaseSeq, info.LastSeq+1)}
+	w := &WAL{path: path, f: f, size: info.ValidEnd, next: max(info.BaseSeq, info.LastSeq+1), skipDamaged: skipDamaged}
 	w.cond = sync.NewCond(&w.mu)
 	return w, nil
 }
@@ -150,6 +177,22 @@ func Open(path string) (*WAL, error) {
 // stops at a torn tail (which it reports but does not cut). A missing file
 // replays nothing. An error from fn stops the replay and is returned.
 func Replay(path string, fn func(rec Record) error) (Info, error) {
+	return replay(path, fn, nil)
+}
+
+// ReplayDamaged is Replay that steps over a damaged frame followed by a
+// valid one (which Replay refuses): damaged gets it, in order between the
+// records before and after it, and the replay goes on. An error from
+// damaged stops the replay and is returned. A damaged header or a
+// damaged last frame (a torn tail) are as in Replay.
+func ReplayDamaged(path string, fn func(rec Record) error, damaged func(Damage) error) (Info, error) {
+	if damaged == nil {
+		damaged = func(Damage) error { return nil }
+	}
+	return replay(path, fn, damaged)
+}
+
+func replay(path string, fn func(rec Record) error, damaged func(Damage) error) (Info, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Info{}, nil
@@ -161,7 +204,7 @@ func Replay(path string, fn func(rec Record) error) (Info, error) {
 	if fn == nil {
 		fn = func(Record) error { return nil }
 	}
-	return scan(f, fn)
+	return scan(f, fn, damaged)
 }
 
 func writeHeader(f *os.File, base uint64) error {
@@ -189,8 +232,10 @@ func corrupt(format string, args ...any) error {
 	return errs.E("wal", errs.Internal, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
 }
 
-// scan reads the log from the start; fn (if non-nil) gets each valid record.
-func scan(f *os.File, fn func(Record) error) (Info, error) {
+// scan reads the log from the start; fn (if non-nil) gets each valid
+// record; onDamage (if non-nil) each damaged frame followed by a valid one,
+// which is then stepped over (refused as ErrCorrupt without onDamage).
+func scan(f *os.File, fn func(Record) error, onDamage func(Damage) error) (Info, error) {
 	var info Info
 	st, err := f.Stat()
 	if err != nil {
@@ -215,6 +260,18 @@ func scan(f *os.File, fn func(Record) error) (Info, error) {
 	for {
 		info.ValidEnd = off
 		rec, n, ok := readFrame(r, &payload, size-off)
+		if !ok && onDamage != nil {
+			if next, nextSeq, ok := validFrameAfterBad(f, off, size, expect); ok {
+				d := Damage{Offset: off, Bytes: next - off, FirstSeq: expect, NextSeq: nextSeq}
+				if err := onDamage(d); err != nil {
+					return info, err
+				}
+				info.Damaged++
+				off, expect = next, nextSeq
+				r.Reset(io.NewSectionReader(f, off, size-off))
+				continue
+			}
+		}
 		if !ok {
 			break
 		}
@@ -236,7 +293,7 @@ func scan(f *os.File, fn func(Record) error) (Info, error) {
 	}
 	info.ValidEnd = off
 	info.TornBytes = size - off
-	if info.TornBytes > 0 && validFrameAfterBad(f, off, size, expect) {
+	if _, _, ok := validFrameAfterBad(f, off, size, expect); info.TornBytes > 0 && ok {
 		return info, corrupt("%s: damaged record at byte %d followed by valid records", f.Name(), off)
 	}
 	return info, nil
@@ -244,21 +301,25 @@ func scan(f *os.File, fn func(Record) error) (Info, error) {
 
 // validFrameAfterBad reports whether the bad frame at off has a plausible
 // length and a valid frame with a later seq right after it: damage in the
-// middle of the log rather than a torn tail.
-func validFrameAfterBad(f *os.File, off, size int64, expect uint64) bool {
+// middle of the log rather than a torn tail. next is that frame's offset,
+// seq its seq.
+func validFrameAfterBad(f io.ReaderAt, off, size int64, expect uint64) (next int64, seq uint64, ok bool) {
 	var hdr [frameHdr]byte
 	if _, err := f.ReadAt(hdr[:], off); err != nil {
-		return false
+		return 0, 0, false
 	}
 	n := int64(binary.LittleEndian.Uint32(hdr[:]))
-	next := off + frameHdr + n
+	next = off + frameHdr + n
 	if n < 9 || n > MaxPayload || next >= size {
-		return false
+		return 0, 0, false
 	}
 	r := bufio.NewReader(io.NewSectionReader(f, next, size-next))
 	var payload []byte
 	rec, _, ok := readFrame(r, &payload, size-next)
-	return ok && rec.Seq >= expect
+	if !ok || rec.Seq < expect {
+		return 0, 0, false
+	}
+	return next, rec.Seq, true
 }
 
 // readFrame reads one frame; ok is false for a short, oversized or
@@ -417,10 +478,28 @@ func (w *WAL) TruncateThrough(seq uint64) error {
 	keep := int64(-1)
 	base := max(seq+1, w.next) // nothing kept: the next append's seq
 	off := int64(headerLen)
+	var h [headerLen]byte
+	if _, err := w.f.ReadAt(h[:], 0); err != nil {
+		return errs.E(op, errs.Internal, err)
+	}
+	expect := binary.LittleEndian.Uint64(h[8:]) // the seq the next frame holds
 	r := bufio.NewReaderSize(io.NewSectionReader(w.f, off, w.size-off), 1<<16)
 	var buf []byte
 	for off < w.size {
 		rec, n, ok := readFrame(r, &buf, w.size-off)
+		if !ok && w.skipDamaged {
+			// A damaged frame (OpenDamaged): dropped once seq passes every
+			// record it held, else kept from here.
+			if next, nextSeq, ok := validFrameAfterBad(w.f, off, w.size, expect); ok {
+				if nextSeq-1 > seq {
+					keep, base = off, expect
+					break
+				}
+				off, expect = next, nextSeq
+				r.Reset(io.NewSectionReader(w.f, off, w.size-off))
+				continue
+			}
+		}
 		if !ok {
 			return corrupt("%s: unreadable record at byte %d during truncation", w.path, off)
 		}
@@ -429,6 +508,7 @@ func (w *WAL) TruncateThrough(seq uint64) error {
 			break
 		}
 		off += n
+		expect = rec.Seq + 1
 	}
 	tmp := w.path + ".tmp"
 	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
