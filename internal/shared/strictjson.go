@@ -43,9 +43,10 @@ func (e *StrictJSONError) Message() string {
 //   - an object with the same key twice, at any depth, after escapes are
 //     decoded ({"sql":"SELECT 1","sql":"DROP ..."}): encoding/json takes
 //     the last, an intermediary reading the first sees another request;
-//   - a UTF-8 byte order mark before the text (refused, as serde_json,
-//     PostgreSQL, Python's json and JSON.parse refuse it; RFC 8259 lets a
-//     parser ignore one but forbids sending one);
+//   - a UTF-8 byte order mark before the text (RFC 8259 forbids sending
+//     one and lets a parser ignore it; serde_json, so Qdrant, JSON.parse
+//     and encoding/json refuse it, and so does this, with a message that
+//     says what it is);
 //   - anything but white space after the top-level value.
 //
 // Syntax errors are left to the decoder reading through the wrapper: at
