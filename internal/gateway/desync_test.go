@@ -27,6 +27,7 @@ type rawUpstream struct {
 	mu       sync.Mutex
 	accepted int      // connections
 	reqs     []string // "METHOD URI body" ("!broken body: ..." when it did not end well)
+	late     int      // answers whose lateMark part was written
 }
 
 func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) string) *rawUpstream {
@@ -78,6 +79,9 @@ func newRawUpstream(t *testing.T, respond func(r *http.Request, body []byte) str
 						if _, err := io.WriteString(c, late); err != nil {
 							return
 						}
+						u.mu.Lock()
+						u.late++
+						u.mu.Unlock()
 					}
 					if hangUp {
 						return
@@ -114,11 +118,41 @@ func (u *rawUpstream) seen() []string {
 	return append([]string(nil), u.reqs...)
 }
 
-// okAnswer is a well-framed answer naming the request it answers.
+// waitLate waits until more than n answers had their lateMark part
+// written (on loopback, written is in the gateway's socket buffer).
+func (u *rawUpstream) waitLate(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		u.mu.Lock()
+		done := u.late > n
+		u.mu.Unlock()
+		if done {
+			return
+		}
+	}
+	t.Fatal("the late bytes were not written")
+}
+
+func (u *rawUpstream) lateCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.late
+}
+
+// okAnswer is a well-framed answer naming the request it answers (a
+// HEAD's without the body, whose length it names).
 func okAnswer(r *http.Request) string {
 	b := "answer to " + r.Method + " " + r.RequestURI
+	if r.Method == http.MethodHead {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(b))
+	}
 	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
 }
+
+// settle gives the gateway time to pool the upstream connection of the
+// answer a client just read (it pools it after the answer is written), so
+// that the next request takes that connection rather than a fresh one.
+func settle() { time.Sleep(50 * time.Millisecond) }
 
 // paths runs f for the fast path and the net/http path.
 func paths(t *testing.T, f func(t *testing.T, fast bool)) {
@@ -234,8 +268,10 @@ func TestExtraBytesNotPooled(t *testing.T) {
 			if len(answers) != 1 || answers[0].StatusCode/100 != 2 {
 				t.Fatalf("%s: %d answers", first, len(answers))
 			}
+			settle()
 			next := fmt.Sprintf("/v1/storage/next-%d", i)
 			answers, bodies, _ := exchange(t, gw.Addr, "GET "+next+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
+			settle()
 			if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "answer to GET "+next {
 				st := 0
 				if len(answers) == 1 {
@@ -563,17 +599,20 @@ func strayBytes(t *testing.T, strays map[string]string, peek bool) {
 			for _, method := range []string{"GET", "HEAD", "DELETE", "POST"} {
 				t.Run(kind+"/"+method, func(t *testing.T) {
 					first := "/v1/storage/first-" + kind
+					late := up.lateCount()
 					answers, bodies, _ := exchange(t, gw.Addr, "GET "+first+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
 					if len(answers) != 1 || answers[0].StatusCode != 200 || bodies[0] != "answer to GET "+first {
 						t.Fatalf("GET %s: %d answers %q", first, len(answers), bodies)
 					}
-					time.Sleep(300 * time.Millisecond) // the stray bytes are in by now
+					up.waitLate(t, late) // the stray bytes are in the pooled connection
+					time.Sleep(10 * time.Millisecond)
 					next := "/v1/storage/next-" + kind + "-" + method
 					raw := method + " " + next + " HTTP/1.1\r\nHost: x\r\n\r\n"
 					if method == "POST" {
 						raw = method + " " + next + " HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
 					}
 					answers, bodies, _ = exchange(t, gw.Addr, raw, 1, false)
+					settle()
 					want := "answer to " + method + " " + next
 					if method == "HEAD" {
 						want = ""
