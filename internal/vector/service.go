@@ -348,12 +348,12 @@ func (s *Store) load(ctx context.Context) error {
 	for _, ix := range s.indexes {
 		vecs += ix.ix.Len()
 	}
-	n := len(s.indexes)
+	n, unservable := len(s.indexes), len(s.broken)
 	s.loadMu.Lock()
 	s.loadErr = nil
 	s.loadMu.Unlock()
 	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
-	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", len(s.broken),
+	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", unservable,
 		"wal_records", replayed, "torn_bytes", info.TornBytes, "wal_damaged", info.Damaged, "dur_ms", time.Since(start).Milliseconds())
 	return nil
 }
