@@ -36,6 +36,9 @@ func (f Filter) query() url.Values {
 	if f.Op != "" {
 		v.Set("op", f.Op)
 	}
+	if f.RequestID != "" {
+		v.Set("request_id", f.RequestID)
+	}
 	if !f.Since.IsZero() {
 		v.Set("since", f.Since.Format(time.RFC3339Nano))
 	}

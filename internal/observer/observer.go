@@ -197,17 +197,21 @@ func validateFields(e *Event, strict bool) []string {
 	return p
 }
 
-// Filter selects events. Empty fields match everything; Service and Op match
-// exactly; Since keeps events with ts >= Since.
+// Filter selects events. Empty fields match everything; Service, Op and
+// RequestID match exactly (a request id finds what every daemon a request
+// went through reported of it: the id is forwarded); Since keeps events
+// with ts >= Since.
 type Filter struct {
-	Service string
-	Op      string
-	Since   time.Time
+	Service   string
+	Op        string
+	RequestID string
+	Since     time.Time
 }
 
 func (f Filter) match(e *Event) bool {
 	return (f.Service == "" || e.Service == f.Service) &&
 		(f.Op == "" || e.Op == f.Op) &&
+		(f.RequestID == "" || e.RequestID == f.RequestID) &&
 		(f.Since.IsZero() || !e.TS.Before(f.Since))
 }
 

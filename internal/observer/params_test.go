@@ -56,7 +56,7 @@ func TestHTTPUnknownQueryParams(t *testing.T) {
 	if _, err := c.Ingest(ctx, []observer.Event{mk(1, "queryd", "GET /v1/x", 200), mk(2, "storaged", "GET /v1/y", 500)}); err != nil {
 		t.Fatal(err)
 	}
-	const filter = "service, op, since"
+	const filter = "service, op, request_id, since"
 	for _, tc := range []struct {
 		method, path, body string
 		params             []string
@@ -64,11 +64,11 @@ func TestHTTPUnknownQueryParams(t *testing.T) {
 	}{
 		{"GET", observer.EventsPath + "?servce=queryd", "", []string{"servce"}, filter + ", limit", ""},
 		{"GET", observer.EventsPath + "?service=queryd&limt=1", "", []string{"limt"}, filter + ", limit", ""},
-		{"GET", observer.EventsPath + "?request_id=req-1&status=500", "", []string{"request_id", "status"}, filter + ", limit", ""},
+		{"GET", observer.EventsPath + "?request_id=req-1&status=500", "", []string{"status"}, filter + ", limit", ""},
 		{"GET", observer.StatsPath + "?limit=5", "", []string{"limit"}, filter, ""},
 		{"GET", observer.StatsPath + "?sevice=x", "", []string{"sevice"}, filter, ""},
-		{"GET", observer.StreamPath + "?since=5m", "", []string{"since"}, "service, op", "GET /v1/observer/events?since=...&limit=..."},
-		{"GET", observer.StreamPath + "?service=queryd&x=1", "", []string{"x"}, "service, op", ""},
+		{"GET", observer.StreamPath + "?since=5m", "", []string{"since"}, "service, op, request_id", "GET /v1/observer/events?since=...&limit=..."},
+		{"GET", observer.StreamPath + "?service=queryd&x=1", "", []string{"x"}, "service, op, request_id", ""},
 		{"POST", observer.EventsPath + "?service=x", `{"events":[{"service":"chatd","op":"POST /v1/chat","status":200}]}`, []string{"service"}, "none", "the events go in the JSON body"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -254,5 +254,86 @@ func TestOldLabelsStillLoad(t *testing.T) {
 	_, c = start(t, cfg, 0)
 	if got, err := c.Events(context.Background(), observer.Filter{}, 0); err != nil || len(got) != 2 {
 		t.Fatalf("after a second reload: %+v %v", got, err)
+	}
+}
+
+// TestHTTPRequestIDFilter: ?request_id= on events, stats and the stream
+// selects what every daemon reported of one request (the id is forwarded
+// from daemon to daemon, so one id finds the gateway's, queryd's and
+// catalogd's events of a query); the typed client sends it; an id no event
+// may hold is a 400 as service and op are.
+func TestHTTPRequestIDFilter(t *testing.T) {
+	ctx := context.Background()
+	s, c := start(t, config(t), 0)
+	evs := []observer.Event{mk(1, "gateway", "POST /v1/sql", 200), mk(2, "queryd", "POST /v1/sql", 200),
+		mk(3, "catalogd", "GET /v1/catalog/datasets", 200), mk(4, "queryd", "POST /v1/sql", 500)}
+	evs[1].RequestID, evs[2].RequestID = evs[0].RequestID, evs[0].RequestID
+	if _, err := c.Ingest(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	id := evs[0].RequestID
+	got, err := c.Events(ctx, observer.Filter{RequestID: id}, 0)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("events of %s: %+v %v", id, got, err)
+	}
+	for _, e := range got {
+		if e.RequestID != id {
+			t.Fatalf("event %+v of another request", e)
+		}
+	}
+	if got, err := c.Events(ctx, observer.Filter{RequestID: id, Service: "queryd"}, 0); err != nil || len(got) != 1 || got[0].Service != "queryd" {
+		t.Fatalf("queryd's event of %s: %+v %v", id, got, err)
+	}
+	if st, err := c.Stats(ctx, observer.Filter{RequestID: evs[3].RequestID}); err != nil || st.Count != 1 || st.Errors != 1 {
+		t.Fatalf("stats of %s: %+v %v", evs[3].RequestID, st, err)
+	}
+	code, b := get(t, s.URL()+observer.EventsPath+"?request_id="+url.QueryEscape("r\u202e1"))
+	if e := decodeErr(t, b); code != 400 || !strings.Contains(e.Error.Message, "request_id: holds U+202E at byte 1") {
+		t.Fatalf("a request id with a bidi override: %d %s", code, b)
+	}
+	code, b = get(t, s.URL()+observer.StatsPath+"?request_id="+strings.Repeat("r", observer.MaxRequestIDLen+1))
+	if e := decodeErr(t, b); code != 400 || e.Error.Kind != errs.Invalid {
+		t.Fatalf("a request id over the limit: %d %s", code, b)
+	}
+
+	// The stream passes only that request's events.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	streamed := make(chan observer.Event, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Subscribe(sctx, observer.Filter{RequestID: "wanted"}, func(e observer.Event) error {
+			streamed <- e
+			return nil
+		})
+	}()
+	deadline := time.After(10 * time.Second)
+	for {
+		other := observer.Event{Service: "queryd", Op: "GET /v1/x", Status: 200, RequestID: "other"}
+		wanted := observer.Event{Service: "storaged", Op: "GET /v1/y", Status: 200, RequestID: "wanted"}
+		if _, err := c.Ingest(ctx, []observer.Event{other, wanted, other}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-streamed:
+			if e.RequestID != "wanted" || e.Service != "storaged" {
+				t.Fatalf("streamed %+v", e)
+			}
+			cancel()
+			<-done
+			select {
+			case e := <-streamed:
+				if e.RequestID != "wanted" {
+					t.Fatalf("streamed %+v", e)
+				}
+			default:
+			}
+			return
+		case err := <-done:
+			t.Fatalf("stream ended: %v", err)
+		case <-deadline:
+			t.Fatal("nothing streamed")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -102,14 +102,14 @@ func streamHint(unknown []string) string {
 // a question; the whole ring is since left out.
 const MaxSince = 366 * 24 * time.Hour
 
-// parseFilter reads service, op and, when the route takes it, since, then
+// parseFilter reads service, op, request_id and, when the route takes it, since, then
 // the route's other parameters (each at most once, no other; their values
 // are returned in order). service and op obey the rule of what an event
 // may hold (checkLabel): a value no event can hold is a mistake, not a
 // question. since is an RFC 3339 time or a Go duration meaning "that long
 // ago" (since=5m), at most MaxSince.
 func parseFilter(r *http.Request, now time.Time, op string, hint func([]string) string, since bool, more ...string) (Filter, []string, error) {
-	names := []string{"service", "op"}
+	names := []string{"service", "op", "request_id"}
 	if since {
 		names = append(names, "since")
 	}
@@ -118,12 +118,13 @@ func parseFilter(r *http.Request, now time.Time, op string, hint func([]string) 
 	if err != nil {
 		return Filter{}, nil, err
 	}
-	f := Filter{Service: v[0], Op: v[1]}
+	f := Filter{Service: v[0], Op: v[1], RequestID: v[2]}
+	v = append(v[:2:2], v[3:]...) // the rest in the order the code below reads them
 	var p []string
 	for _, c := range []struct {
 		field, v string
 		max      int
-	}{{"service", f.Service, MaxServiceLen}, {"op", f.Op, MaxOpLen}} {
+	}{{"service", f.Service, MaxServiceLen}, {"op", f.Op, MaxOpLen}, {"request_id", f.RequestID, MaxRequestIDLen}} {
 		if c.v == "" {
 			continue
 		}

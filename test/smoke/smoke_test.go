@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -283,5 +284,74 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	}
 	if bad := s.Stop(); len(bad) > 0 {
 		t.Fatalf("unclean exits: %v", bad)
+	}
+}
+
+// TestRequestTraceAcrossDaemons: the request id a client gets back finds,
+// through GET /v1/observer/events?request_id=, what every daemon the
+// request went through reported of it: a matrix search passes the gateway,
+// matrixd, embedd (the query's vector), vectord and queryd (the rows),
+// each forwarding the id (ADR-097).
+func TestRequestTraceAcrossDaemons(t *testing.T) {
+	s := suite.Start(t, suite.Options{})
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if resp, body, err := s.Do(ctx, "POST", "/v1/ingest?name=docs", "text/csv", strings.NewReader("id,text\n1,the quick brown fox\n2,a lazy dog\n")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ingest: %v %s", err, body)
+	}
+	if resp, body, err := s.Do(ctx, "POST", "/v1/matrix/indexes", "application/json",
+		strings.NewReader(`{"dataset":"docs","id_column":"id","text_columns":["text"]}`)); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("index: %v %s", err, body)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		_, body, err := s.Do(ctx, "GET", "/v1/matrix/indexes/docs", "", nil)
+		var st struct{ State string }
+		if err == nil && json.Unmarshal(body, &st) == nil && st.State == "ready" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index not ready: %v %s", err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, body, err := s.Do(ctx, "POST", "/v1/matrix/search", "application/json", strings.NewReader(`{"query":"fox","datasets":["docs"],"k":1}`))
+	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(body), "quick brown fox") {
+		t.Fatalf("search: %v %s", err, body)
+	}
+	id := resp.Header.Get("X-Request-Id")
+	want := []string{"embedd", "gateway", "matrixd", "queryd", "vectord"}
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); ; { // the harness reports in batches
+		_, body, err := s.Do(ctx, "GET", "/v1/observer/events?request_id="+id, "", nil)
+		var out struct {
+			Events []struct {
+				Service   string `json:"service"`
+				RequestID string `json:"request_id"`
+			} `json:"events"`
+		}
+		if err != nil || json.Unmarshal(body, &out) != nil {
+			t.Fatalf("events: %v %s", err, body)
+		}
+		seen := map[string]bool{}
+		for _, e := range out.Events {
+			if e.RequestID != id {
+				t.Fatalf("event of request %q under request_id=%s", e.RequestID, id)
+			}
+			seen[e.Service] = true
+		}
+		got = got[:0]
+		for svc := range seen {
+			got = append(got, svc)
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s: events from %v, want %v", id, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
