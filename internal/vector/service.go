@@ -156,7 +156,8 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 }
 
 // Open is Start waiting for the load: it returns the loaded Store, or the
-// error of a load that retrying cannot fix (a damaged snapshot or log), or
+// error of a load that retrying cannot fix (a log whose header is damaged;
+// damage confined to some indexes holds only those, ADR-095), or
 // the last error once wait has passed (storage still unavailable).
 func Open(ctx context.Context, log *slog.Logger, objects storage.Store, dir string, wait time.Duration) (*Store, error) {
 	s, err := Start(log, objects, dir)
@@ -276,7 +277,7 @@ func (s *Store) health(op string) error {
 		for i, u := range bad {
 			msgs[i] = u.Error.Message
 		}
-		return errs.Errorf(op, errs.Unavailable, "%d index(es) cannot be served, the others are: %s", len(bad), strings.Join(msgs, "; "))
+		return errs.Errorf(op, errs.Unavailable, "%d index(es) cannot be served (the others are): %s", len(bad), strings.Join(msgs, "; "))
 	}
 	return nil
 }
