@@ -12,7 +12,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -82,7 +81,7 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 // other (ADR-097: a misspelt ?servce=x answered every service, ?limt=5 the
 // default). hint adds to the message naming unknown parameters.
 func queryValues(r *http.Request, op string, hint func([]string) string, names ...string) ([]string, error) {
-	return reqcheck.Query(op, r.URL.RawQuery, hint, names...)
+	return shared.QueryParams(op, r.URL.RawQuery, hint, names...)
 }
 
 // streamHint: the stream sends the events that arrive from now on; since

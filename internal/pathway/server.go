@@ -10,7 +10,6 @@ import (
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/builtin"
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -80,7 +79,7 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 // page, a misspelt ?limt=5 the default). hint adds to the message naming
 // unknown parameters (nil: nothing).
 func queryValues(r *http.Request, op string, hint func([]string) string, names ...string) ([]string, error) {
-	return reqcheck.Query(op, r.URL.RawQuery, hint, names...)
+	return shared.QueryParams(op, r.URL.RawQuery, hint, names...)
 }
 
 // noQuery is a 400 for any query parameter on a route that takes none
