@@ -68,6 +68,9 @@ func keyOf(r *http.Request) (string, error) {
 }
 
 func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("storage.put", r); err != nil {
+		return err
+	}
 	key, err := keyOf(r)
 	if err != nil {
 		return err
@@ -113,6 +116,9 @@ func unevaluated(op string, r *http.Request) error {
 }
 
 func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("storage.head", r); err != nil {
+		return err
+	}
 	key, err := keyOf(r)
 	if err != nil {
 		return err
@@ -171,6 +177,9 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("storage.get", r); err != nil {
+		return err
+	}
 	key, err := keyOf(r)
 	if err != nil {
 		return err
@@ -315,6 +324,9 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 const copyBufSize = 256 << 10
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("storage.delete", r); err != nil {
+		return err
+	}
 	key, err := keyOf(r)
 	if err != nil {
 		return err
@@ -330,9 +342,12 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	opts := ListOptions{Prefix: q.Get("prefix"), After: q.Get("after")}
-	if s := q.Get("limit"); s != "" {
+	q, err := shared.QueryParams("storage.list", r.URL.RawQuery, listHint, "prefix", "after", "limit")
+	if err != nil {
+		return err
+	}
+	opts := ListOptions{Prefix: q[0], After: q[1]}
+	if s := q[2]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			return errs.Errorf("storage.list", errs.Invalid, "limit %q: want a non-negative integer", s)
@@ -353,6 +368,35 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 		page.Objects[i].Path, page.Objects[i].ContentType = "", ""
 	}
 	return shared.WriteJSON(w, http.StatusOK, page)
+}
+
+// noQuery is a 400 for any query parameter on an object route, which
+// takes none (ADR-099): PUT .../k?versionId=1 or ?uploads wrote the whole
+// object as if asked for nothing else, DELETE .../k?versionId=1 removed
+// the object, and an unescaped '?' in a key cut the key short.
+func noQuery(op string, r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	_, err := shared.QueryParams(op, r.URL.RawQuery, objectHint)
+	return err
+}
+
+// objectHint: an object route has no S3 sub-resources, and a key's '?'
+// is %-escaped.
+func objectHint([]string) string {
+	return "storaged's object routes have no S3 sub-resources (versionId, uploads, partNumber, acl, tagging ...); a '?' in a key is sent as %3F"
+}
+
+// listHint: the S3 ListObjects parameters, told storaged's names for them.
+func listHint(unknown []string) string {
+	for _, k := range unknown {
+		switch k {
+		case "max-keys", "start-after", "marker", "continuation-token", "delimiter", "list-type", "encoding-type", "fetch-owner":
+			return "this is not S3's ListObjects: limit=N (not max-keys), after=<a key or the previous answer's next> (not start-after, marker or continuation-token); keys are listed flat (no delimiter)"
+		}
+	}
+	return ""
 }
 
 // conditional reports whether a GET or HEAD carries a precondition that

@@ -241,6 +241,16 @@ func TestS3HTTPAnswers(t *testing.T) {
 	storagetest.HTTPAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
 }
 
+// TestS3UnknownQueryParams: storaged refuses query parameters its routes
+// do not take on the s3 backend (a real MinIO) as on the local one
+// (TestUnknownQueryParamsLocal); ADR-099.
+func TestS3UnknownQueryParams(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	storagetest.Start(t, cfg)
+	storagetest.QueryParamAnswers(t, storagetest.ClientFor(cfg, "storaged", true))
+}
+
 // TestS3ContentType: a PUT's Content-Type round trips through storaged on
 // the s3 backend (a real MinIO) as on the local one (TestContentTypeLocal).
 func TestS3ContentType(t *testing.T) {
