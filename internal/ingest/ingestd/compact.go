@@ -624,14 +624,18 @@ func schemaText(cols []catalog.Column) string {
 
 // handleCompact serves POST /v1/ingest/compact.
 func (s *Server) handleCompact(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	p := ingest.CompactParams{Name: q.Get("name")}
-	var problems []string
-	if _, err := shared.QueryOnce(compactOp, q, "name", "target_file_mb", "min_files"); err != nil {
+	// Only the parameters the route takes, each once (ADR-099).
+	q, err := shared.QueryParams(compactOp, r.URL.RawQuery, nil, "name", "target_file_mb", "min_files")
+	if err != nil {
 		return err
 	}
-	for k, dst := range map[string]*int{"target_file_mb": &p.TargetFileMB, "min_files": &p.MinFiles} {
-		v := q.Get(k)
+	p := ingest.CompactParams{Name: q[0]}
+	var problems []string
+	for _, f := range []struct {
+		k, v string
+		dst  *int
+	}{{"target_file_mb", q[1], &p.TargetFileMB}, {"min_files", q[2], &p.MinFiles}} {
+		k, v, dst := f.k, f.v, f.dst
 		if v == "" {
 			continue
 		}

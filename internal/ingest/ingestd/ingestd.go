@@ -217,11 +217,13 @@ func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	if _, err := shared.QueryOnce("ingest", q, "name", "mode", "format"); err != nil {
+	// Only the parameters the route takes, each once (ADR-099):
+	// ?name=x&mdoe=replace appended, a misspelt mode read as the default.
+	q, err := shared.QueryParams("ingest", r.URL.RawQuery, nil, "name", "mode", "format")
+	if err != nil {
 		return err
 	}
-	p := ingest.Params{Name: q.Get("name"), Mode: q.Get("mode"), Format: q.Get("format")}
+	p := ingest.Params{Name: q[0], Mode: q[1], Format: q[2]}
 	if err := p.Validate(); err != nil {
 		return err
 	}
