@@ -365,6 +365,9 @@ func (s *Server) Query(ctx context.Context, req query.Request) (*query.Result, e
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
+	if _, err := shared.QueryParams("query", r.URL.RawQuery, sqlBodyHint); err != nil {
+		return err // POST /v1/sql takes no query parameter (ADR-099)
+	}
 	start := time.Now()
 	var req query.Request
 	if err := shared.DecodeJSONExact(r, &req); err != nil {
@@ -413,6 +416,12 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(buf)
 	return err
+}
+
+// sqlBodyHint: POST /v1/sql?format=csv answered JSON, ?max_rows=10 every
+// row: a query's options are fields of its JSON body.
+func sqlBodyHint([]string) string {
+	return `sql, params, format, max_rows and timeout_ms are fields of the JSON body ({"sql":"...","format":"csv"})`
 }
 
 // MaxColumnsHeader is the largest X-Columns header queryd sends (bytes of
