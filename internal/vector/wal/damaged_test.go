@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -89,4 +90,62 @@ func TestReplayDamagedStepsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
+}
+
+// TestDamagedLengthIsNotATornTail: a record whose length field is damaged
+// points nowhere valid; the scan took it for a torn tail and Open cut it
+// and every record after it — acknowledged records silently gone. The
+// valid records after it are now found (resync): Replay and Open refuse
+// the log as corrupt, ReplayDamaged steps over the damaged frame. A torn
+// tail (a cut last frame, zeros or garbage after the last record) is still
+// cut by Open.
+func TestDamagedLengthIsNotATornTail(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wal")
+	w, _ := Open(path)
+	for i := 1; i <= 4; i++ {
+		w.Append(upsert(i))
+	}
+	w.Close()
+	clean, _ := os.ReadFile(path)
+	frame := int64(len(clean)-headerLen) / 4
+	at := headerLen + frame // record 2
+	for _, b := range []int64{0, 1, 2, 3} {
+		data := bytes.Clone(clean)
+		data[at+b] ^= 0x01 << b
+		os.WriteFile(path, data, 0o644)
+		if _, err := Replay(path, nil); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("length byte %d: Replay: %v, want ErrCorrupt", b, err)
+		}
+		if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("length byte %d: Open: %v, want ErrCorrupt (it cut records 2-4)", b, err)
+		}
+		var seqs []uint64
+		var got Damage
+		info, err := ReplayDamaged(path, func(r Record) error { seqs = append(seqs, r.Seq); return nil }, func(d Damage) error { got = d; return nil })
+		if err != nil || info.Damaged != 1 || len(seqs) != 3 || seqs[1] != 3 || seqs[2] != 4 ||
+			got != (Damage{Offset: at, Bytes: frame, FirstSeq: 2, NextSeq: 3}) {
+			t.Fatalf("length byte %d: ReplayDamaged: %v %+v %+v %v", b, seqs, got, info, err)
+		}
+	}
+	for what, tail := range map[string][]byte{
+		"cut":     clean[:len(clean)-5],
+		"zeros":   append(bytes.Clone(clean), make([]byte, 300)...),
+		"garbage": append(bytes.Clone(clean), []byte("\xff\xff\x00\x00 not a frame, not a frame at all.................")...),
+		"header":  append(bytes.Clone(clean), clean[headerLen:headerLen+frameHdr+3]...), // a frame cut after its header
+	} {
+		os.WriteFile(path, tail, 0o644)
+		w, err := Open(path)
+		if err != nil {
+			t.Fatalf("%s tail: %v", what, err)
+		}
+		w.Close()
+		want := 4
+		if what == "cut" {
+			want = 3
+		}
+		if recs, info := replayAll(t, path); len(recs) != want || info.TornBytes != 0 {
+			t.Fatalf("%s tail: %d records %+v", what, len(recs), info)
+		}
+	}
 }

@@ -111,7 +111,7 @@ func FuzzReplayDamaged(f *testing.F) {
 			first = append(first, ev{seq: r.Seq})
 			return nil
 		}, func(d Damage) error {
-			if d.Offset < headerLen || d.Bytes < frameHdr || d.FirstSeq < last || d.NextSeq < d.FirstSeq {
+			if d.Offset < headerLen || d.Bytes < 1 || d.FirstSeq < last || d.NextSeq < d.FirstSeq {
 				t.Fatalf("damage %+v after seq %d", d, last)
 			}
 			last = d.NextSeq

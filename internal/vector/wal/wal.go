@@ -299,10 +299,13 @@ func scan(f *os.File, fn func(Record) error, onDamage func(Damage) error) (Info,
 	return info, nil
 }
 
-// validFrameAfterBad reports whether the bad frame at off has a plausible
-// length and a valid frame with a later seq right after it: damage in the
-// middle of the log rather than a torn tail. next is that frame's offset,
-// seq its seq.
+// validFrameAfterBad reports whether a valid frame with a seq >= expect
+// follows the bad frame at off: damage in the middle of the log rather
+// than a torn tail. next is that frame's offset, seq its seq. The bad
+// frame's length is tried first; if the length itself is damaged (it
+// points nowhere valid), the bytes after off are searched for the next
+// valid frame (resync) — without that, a damaged length cut every record
+// after it as if it were a torn tail, acknowledged ones included.
 func validFrameAfterBad(f io.ReaderAt, off, size int64, expect uint64) (next int64, seq uint64, ok bool) {
 	var hdr [frameHdr]byte
 	if _, err := f.ReadAt(hdr[:], off); err != nil {
@@ -310,16 +313,50 @@ func validFrameAfterBad(f io.ReaderAt, off, size int64, expect uint64) (next int
 	}
 	n := int64(binary.LittleEndian.Uint32(hdr[:]))
 	next = off + frameHdr + n
-	if n < 9 || n > MaxPayload || next >= size {
-		return 0, 0, false
+	if n >= 9 && n <= MaxPayload && next < size {
+		r := bufio.NewReader(io.NewSectionReader(f, next, size-next))
+		var payload []byte
+		if rec, _, ok := readFrame(r, &payload, size-next); ok && rec.Seq >= expect {
+			return next, rec.Seq, true
+		}
 	}
-	r := bufio.NewReader(io.NewSectionReader(f, next, size-next))
+	return resync(f, off, size, expect)
+}
+
+// minFrame is the smallest frame Append writes: header, seq, op, an empty
+// index name's length, one byte of op body.
+const minFrame = frameHdr + 8 + 1 + 1 + 1
+
+// resync searches the bytes after the bad frame at off for the first valid
+// frame: a plausible length, a seq no lower than expect and no higher than
+// the number of frames the bytes skipped could have held, then its
+// checksum and decoding. One pass over the bytes, in 1 MiB windows.
+func resync(f io.ReaderAt, off, size int64, expect uint64) (next int64, seq uint64, ok bool) {
+	const window = 1 << 20
+	buf := make([]byte, window+16)
 	var payload []byte
-	rec, _, ok := readFrame(r, &payload, size-next)
-	if !ok || rec.Seq < expect {
-		return 0, 0, false
+	for base := off + 1; base+minFrame <= size; base += window {
+		m, err := f.ReadAt(buf[:min(int64(len(buf)), size-base)], base)
+		if err != nil && err != io.EOF {
+			return 0, 0, false
+		}
+		for i := 0; i < window && i+16 <= m; i++ {
+			pos := base + int64(i)
+			n := int64(binary.LittleEndian.Uint32(buf[i:]))
+			if n < 9 || n > MaxPayload || pos+frameHdr+n > size {
+				continue
+			}
+			sq := binary.LittleEndian.Uint64(buf[i+frameHdr:])
+			if sq < expect || sq-expect > uint64((pos-off)/minFrame)+1 {
+				continue
+			}
+			r := bufio.NewReader(io.NewSectionReader(f, pos, size-pos))
+			if rec, _, ok := readFrame(r, &payload, size-pos); ok && rec.Seq == sq {
+				return pos, sq, true
+			}
+		}
 	}
-	return next, rec.Seq, true
+	return 0, 0, false
 }
 
 // readFrame reads one frame; ok is false for a short, oversized or
