@@ -51,9 +51,37 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 
 type handlers struct{ svc Service }
 
+// noQuery is a 400 for any query parameter: no route of matrixd takes one
+// (ADR-099; POST /v1/matrix/search?k=3 answered the default k, ?datasets=x
+// searched the body's datasets). hint adds to the message (nil: nothing).
+func noQuery(op string, r *http.Request, hint func([]string) string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	_, err := shared.QueryParams(op, r.URL.RawQuery, hint)
+	return err
+}
+
+// bodyHint: a POST of matrixd takes its fields in the JSON body.
+func bodyHint([]string) string { return "this route's fields go in its JSON body" }
+
+// indexHint: Qdrant's ?wait=true makes a write synchronous; an index build
+// here always runs in the background.
+func indexHint(unknown []string) string {
+	for _, k := range unknown {
+		if k == "wait" {
+			return "the build always runs in the background: poll GET " + IndexesPath + "/{dataset} until its state is ready"
+		}
+	}
+	return bodyHint(unknown)
+}
+
 // index answers 202 Accepted: the build runs in the background; poll
 // GET /v1/matrix/indexes/{dataset} for its state.
 func (h *handlers) index(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("matrix.index", r, indexHint); err != nil {
+		return err
+	}
 	var req IndexRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -67,6 +95,9 @@ func (h *handlers) index(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("matrix.list", r, nil); err != nil {
+		return err
+	}
 	ls, err := h.svc.List(r.Context())
 	if err != nil {
 		return err
@@ -75,6 +106,9 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) status(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("matrix.status", r, nil); err != nil {
+		return err
+	}
 	st, err := h.svc.Status(r.Context(), chi.URLParam(r, "dataset"))
 	if err != nil {
 		return err
@@ -83,6 +117,9 @@ func (h *handlers) status(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("matrix.drop", r, nil); err != nil {
+		return err
+	}
 	name := chi.URLParam(r, "dataset")
 	if err := h.svc.Drop(r.Context(), name); err != nil {
 		return err
@@ -98,6 +135,9 @@ type searchBody struct {
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("matrix.search", r, bodyHint); err != nil {
+		return err
+	}
 	var body searchBody
 	if err := shared.DecodeJSON(r, &body); err != nil {
 		return err
