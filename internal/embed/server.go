@@ -21,7 +21,27 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 
 type handlers struct{ svc Service }
 
+// noQuery is a 400 for any query parameter: no route of embedd takes one
+// (ADR-099; POST /v1/embed?model=m embedded with the default model, vectors
+// of another space than the caller asked for). hint adds to the message
+// (nil: nothing).
+func noQuery(op string, r *http.Request, hint func([]string) string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	_, err := shared.QueryParams(op, r.URL.RawQuery, hint)
+	return err
+}
+
+// bodyHint: POST /v1/embed takes its fields in the JSON body.
+func bodyHint([]string) string {
+	return `input and model are fields of the JSON body ({"input":"...","model":"..."})`
+}
+
 func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("embed", r, bodyHint); err != nil {
+		return err
+	}
 	var wire wireRequest
 	if err := shared.DecodeJSON(r, &wire); err != nil {
 		return err
@@ -42,6 +62,9 @@ func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery("embed.models", r, nil); err != nil {
+		return err
+	}
 	resp, err := h.svc.Models(r.Context())
 	if err != nil {
 		return err
