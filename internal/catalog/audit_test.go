@@ -244,6 +244,64 @@ func TestUnknownParams(t *testing.T) {
 	}
 }
 
+// TestUnparsableQuery: a query string that does not parse is a 400
+// invalid saying so, on every route, and nothing changes. r.URL.Query()
+// dropped a pair with a ';' or a bad %-escape without a word, so
+// ?version=1;x answered the latest version (2), ?versoin%zz=1 was not
+// refused as unknown, DELETE ?purge=true;x deleted without purging and
+// POST .../commit?mode=replace;x committed.
+func TestUnparsableQuery(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	url, c := a.catalogd()
+	f1 := file(t, a.st, "datasets/uq/1.parquet", 2)
+	f2 := file(t, a.st, "datasets/uq/2.parquet", 3)
+	if _, err := c.Commit(ctx, "uq", catalog.CommitRequest{Schema: schema, Files: []catalog.File{f1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, "uq", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{f2}}); err != nil {
+		t.Fatal(err)
+	}
+	ds := url + "/v1/catalog/datasets"
+	commit := []byte(`{"base_version":2,"mode":"append","schema":[{"name":"id","type":"BIGINT"},{"name":"name","type":"VARCHAR"}],"files":[]}`)
+	for _, tc := range []struct {
+		method, url string
+		body        []byte
+	}{
+		{"GET", ds + "/uq?version=1;x", nil},
+		{"GET", ds + "/uq?version=1&x;y", nil},
+		{"GET", ds + "/uq?versoin%zz=1", nil},
+		{"GET", ds + "/uq?as_of=%zz", nil},
+		{"GET", ds + "/uq/versions?limit=1;x", nil},
+		{"GET", ds + "/uq/versions?order=desc%", nil},
+		{"GET", ds + "?prefix;=u", nil},
+		{"DELETE", ds + "/uq?purge=true;x", nil},
+		{"DELETE", ds + "/uq?%zz", nil},
+		{"POST", ds + "/uq/commit?mode=replace;x", commit},
+	} {
+		code, e, b := do(t, tc.method, tc.url, tc.body)
+		if code != 400 || e.Kind != errs.Invalid || !strings.Contains(e.Message, "query string") {
+			t.Errorf("%s %s: %d %s, want a 400 saying the query string does not parse", tc.method, tc.url, code, b)
+		}
+	}
+	d, err := c.Get(ctx, "uq", 0)
+	if err != nil || d.Version != 2 || d.Deleted {
+		t.Fatalf("after the refused requests: %+v %v, want version 2 live", d, err)
+	}
+	for _, f := range []catalog.File{f1, f2} {
+		if _, err := a.st.Head(ctx, f.Key); err != nil {
+			t.Fatalf("file %s after the refused requests: %v", f.Key, err)
+		}
+	}
+	// An escaped ';' is a character of a value, not a separator: parsed.
+	if code, e, b := do(t, "GET", ds+"/uq?version=1%3Bx", nil); code != 400 || !strings.Contains(e.Message, `version "1;x"`) {
+		t.Errorf("GET ?version=1%%3Bx: %d %s, want a 400 about the version 1;x", code, b)
+	}
+	if code, _, b := do(t, "GET", ds+"/uq?version=1", nil); code != 200 || !strings.Contains(string(b), `"version":1`) {
+		t.Errorf("GET ?version=1: %d %s", code, b)
+	}
+}
+
 // TestCommitFileLimit: a commit of more than MaxCommitFiles files is a 413
 // naming the limit, answered before any file is looked at (100,000 files
 // were each HEADed and read in storage first).

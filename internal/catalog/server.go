@@ -5,9 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -94,7 +92,7 @@ type allLister interface {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	if err := known("catalog.list", r.URL.Query()); err != nil {
+	if _, err := shared.QueryParams("catalog.list", r.URL.RawQuery, nil); err != nil {
 		return err
 	}
 	var res ListResponse
@@ -124,7 +122,7 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	var version int64
-	if err := once("catalog.get", r.URL.Query(), "version", "as_of"); err != nil {
+	if _, err := shared.QueryParams("catalog.get", r.URL.RawQuery, nil, "version", "as_of"); err != nil {
 		return err
 	}
 	if s := r.URL.Query().Get("as_of"); s != "" {
@@ -173,6 +171,9 @@ func (h *handlers) getAsOf(w http.ResponseWriter, r *http.Request, s string) err
 }
 
 func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
+	if _, err := shared.QueryParams("catalog.versions", r.URL.RawQuery, nil, "after", "limit", "order"); err != nil {
+		return err
+	}
 	q, err := ParseVersionsQuery(r.URL.Query())
 	if err != nil {
 		return err
@@ -220,7 +221,7 @@ func ParseVersionsQuery(v url.Values) (VersionsQuery, error) {
 }
 
 func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
-	if err := known("catalog.commit", r.URL.Query()); err != nil {
+	if _, err := shared.QueryParams("catalog.commit", r.URL.RawQuery, nil); err != nil {
 		return err
 	}
 	var req CommitRequest
@@ -234,41 +235,24 @@ func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, d)
 }
 
-// once is a 400 invalid naming the keys given more than once in v
-// (shared.QueryOnce: ?purge=false&purge=true kept the files;
-// ?version=1&version=2 answered version 1).
+// once is a 400 invalid naming the keys of v that are not keys (ADR-092)
+// or are given more than once (shared.QueryOnce: ?purge=false&purge=true
+// kept the files; ?version=1&version=2 answered version 1), for a caller
+// holding parsed values (ParseVersionsQuery). A route checks its raw query
+// with shared.QueryParams first: r.URL.Query() drops a pair with a ';' or
+// a bad %-escape without a word, so ?version=1;x answered the latest
+// version and DELETE ?purge=true;x deleted without purging.
 func once(op string, v url.Values, keys ...string) error {
-	if err := known(op, v, keys...); err != nil {
+	if err := shared.KnownParams(op, v, nil, keys...); err != nil {
 		return err
 	}
 	_, err := shared.QueryOnce(op, v, keys...)
 	return err
 }
 
-// known is a 400 invalid naming the query parameters of v that are not
-// keys (ADR-092): GET .../sales?versoin=3 or ?as_of=... answered the
-// latest version as if it were the one asked for.
-func known(op string, v url.Values, keys ...string) error {
-	var unknown []string
-	for k := range v {
-		if !slices.Contains(keys, k) {
-			unknown = append(unknown, strconv.Quote(shorten(k)))
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	want := "none"
-	if len(keys) > 0 {
-		want = strings.Join(keys, ", ")
-	}
-	return errs.Errorf(op, errs.Invalid, "unknown query parameter %s (this route takes: %s)", strings.Join(unknown, ", "), want)
-}
-
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	var opts DeleteOptions
-	if err := once("catalog.delete", r.URL.Query(), "purge"); err != nil {
+	if _, err := shared.QueryParams("catalog.delete", r.URL.RawQuery, nil, "purge"); err != nil {
 		return err
 	}
 	switch p := r.URL.Query().Get("purge"); p {
