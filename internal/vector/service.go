@@ -110,10 +110,13 @@ type Store struct {
 var _ Service = (*Store)(nil)
 
 // broken is an index vectord holds but cannot serve: its snapshot is
-// damaged and the log cannot rebuild it. The damaged object stays as it is
-// for the operator (restore it from a backup and restart vectord, or
-// DELETE the index); the other indexes are served meanwhile. It stopped
-// the whole vectord before (ADR-091's "left alone").
+// damaged and the log cannot rebuild it (a 502 naming the object), its
+// snapshot is in an LHV1 version this build does not read (502), or a
+// damaged log record may have been one of its changes (503 naming the
+// record). What is stored stays as it is for the operator (restore the
+// object from a backup and restart vectord, or DELETE the index); the
+// other indexes are served meanwhile. It stopped the whole vectord before
+// (ADR-091's "left alone").
 type broken struct {
 	err error // what every route on the index answers
 	// hold is the first log record that names the index (0: none): the log
