@@ -37,7 +37,28 @@ type handlers struct {
 	log *slog.Logger
 }
 
+// Query parameters (ADR-100). chatd's own routes, GET /v1/chat/providers
+// and POST /v1/chat, take none and refuse any (shared.QueryParams, as every
+// daemon since ADR-099): POST /v1/chat?provider=kimi was answered by the
+// provider the body chose and ?stream=true with one JSON object. The routes that
+// imitate OpenAI (GET /v1/chat/models, POST /v1/chat/completions) and
+// Ollama (POST /v1/chat/api/chat) ignore them, as the services they stand
+// in for do: Azure OpenAI clients send ?api-version= on every request, the
+// OpenAI SDKs add their default_query/defaultQuery/WithQuery parameters to
+// every request, Ollama's server reads no query parameter and LiteLLM's
+// proxy ignores them; a refusal would break a client library that works
+// against the real service. What such a route does never depends on its
+// query.
+
+// nativeBodyHint: the native chat's options are fields of its JSON body.
+func nativeBodyHint([]string) string {
+	return `provider, model, messages, stream and the sampling options are fields of the JSON body ({"model":"...","messages":[...],"stream":true})`
+}
+
 func (h *handlers) providers(w http.ResponseWriter, r *http.Request) error {
+	if _, err := shared.QueryParams("chat.providers", r.URL.RawQuery, nil); err != nil {
+		return err
+	}
 	ps, err := h.svc.Providers(r.Context())
 	if err != nil {
 		return err
@@ -45,6 +66,7 @@ func (h *handlers) providers(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, ProvidersResponse{Providers: ps})
 }
 
+// models is OpenAI's GET /v1/models; its query is ignored (ADR-100).
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 	ml, err := h.svc.Models(r.Context())
 	if err != nil {
@@ -55,6 +77,9 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 
 // chat is the native POST /v1/chat: one JSON answer, or NDJSON lines.
 func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
+	if _, err := shared.QueryParams("chat", r.URL.RawQuery, nativeBodyHint); err != nil {
+		return err
+	}
 	var req Request
 	if err := decodeStrict(r, &req); err != nil {
 		return err
@@ -70,7 +95,8 @@ func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
 	return h.stream(w, r, req, &ndjsonEncoder{})
 }
 
-// completions is OpenAI's POST /v1/chat/completions.
+// completions is OpenAI's POST /v1/chat/completions; its query is ignored
+// (ADR-100).
 func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 	var creq CompletionRequest
 	if err := decodeLenient(r, &creq); err != nil {
@@ -94,7 +120,8 @@ func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 	return h.stream(w, r, req, &sseEncoder{includeUsage: creq.StreamOptions != nil && creq.StreamOptions.IncludeUsage})
 }
 
-// ollamaChat is Ollama's POST /api/chat under /v1/chat (ADR-062).
+// ollamaChat is Ollama's POST /api/chat under /v1/chat (ADR-062); its
+// query is ignored (ADR-100).
 func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
 	var oreq OllamaChatRequest
 	if err := decodeLenient(r, &oreq); err != nil {
