@@ -378,7 +378,11 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
 	})
+	mux := r
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); allow != "" {
+			w.Header().Set("Allow", allow) // RFC 9110 15.5.6: a 405 names what the route takes
+		}
 		errs.WriteBody(w, http.StatusMethodNotAllowed, errs.Invalid, "method "+r.Method+" not allowed on "+r.URL.Path, RequestID(r.Context()))
 	})
 	r.Group(func(r chi.Router) {
@@ -541,4 +545,21 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, err = w.Write(append(b, '\n'))
 	return err
+}
+
+// allowedMethods lists the methods mux routes r's path for, in the order
+// of RFC 9110's method table, for a 405's Allow header ("" if none).
+// chi computes the list too, but hands it only to its own 405 handler.
+func allowedMethods(mux *chi.Mux, r *http.Request) string {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }

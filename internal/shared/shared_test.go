@@ -316,6 +316,24 @@ func TestRequestIDErrorsRecoverLimits(t *testing.T) {
 	if resp.StatusCode != 404 || errBody(t, b).Kind != errs.NotFound {
 		t.Fatalf("404: %d %s", resp.StatusCode, b)
 	}
+	// A method the route does not take: 405 with the error body and the
+	// Allow header RFC 9110 requires, naming what it takes.
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/v1/echo", "GET"},
+		{"PUT", "/v1/body", "POST"},
+		{"POST", "/health", "GET"},
+	} {
+		req, _ := http.NewRequest(tc.method, s.URL()+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 405 || errBody(t, b).Kind != errs.Invalid || resp.Header.Get("Allow") != tc.allow {
+			t.Fatalf("%s %s: %d Allow %q %s, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), b, tc.allow)
+		}
+	}
 	// Body limit: declared and streamed (chunked) bodies.
 	for _, chunked := range []bool{false, true} {
 		var body io.Reader = strings.NewReader(strings.Repeat("x", 2000))
