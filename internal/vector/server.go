@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -73,21 +75,72 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 }
 
 // Routes registers vectord's routes over svc: all of them, in one place.
+// None takes a query parameter: each refuses one (noQuery, ADR-101) before
+// it reads the body or asks svc anything, so on an index vectord holds
+// (ADR-095) too.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	h := &handlers{svc: svc}
 	return func(r chi.Router) {
-		r.Get(IndexesPath, env.Handle(h.list))
+		r.Get(IndexesPath, env.Handle(noQuery("vector.ListIndexes", nil, h.list)))
 		r.Route(IndexesPath+"/{name}", func(r chi.Router) {
 			r.Use(validIndexName(env))
-			r.Put("/", env.Handle(h.create))
-			r.Get("/", env.Handle(h.get))
-			r.Delete("/", env.Handle(h.drop))
-			r.Post("/upsert", env.Handle(h.upsert))
-			r.Post("/delete", env.Handle(h.delete))
-			r.Post("/search", env.Handle(h.search))
-			r.Get("/items/{id}", env.Handle(h.item))
+			r.Put("/", env.Handle(noQuery("vector.CreateIndex", say("dims, metric, m and ef_construction are fields of the JSON body"), h.create)))
+			r.Get("/", env.Handle(noQuery("vector.GetIndex", nil, h.get)))
+			r.Delete("/", env.Handle(noQuery("vector.DeleteIndex", nil, h.drop)))
+			r.Post("/upsert", env.Handle(noQuery("vector.Upsert", say(`the items are the JSON body's "items"`), h.upsert)))
+			r.Post("/delete", env.Handle(noQuery("vector.Delete", say(`the ids are the JSON body's "ids"`), h.delete)))
+			r.Post("/search", env.Handle(noQuery("vector.Search", say("vector, k, ef and filter are fields of the JSON body"), h.search)))
+			r.Get("/items/{id}", env.Handle(noQuery("vector.GetItem", say("a '?' in an id is sent as %3F"), h.item)))
 		})
 	}
+}
+
+// noQuery is next behind a 400 invalid for any query parameter, or a query
+// that does not parse (shared.QueryParams): no route of vectord takes one.
+// They were ignored: DELETE .../{name}?wait=true dropped the index, PUT
+// .../{name}?metric=l2 created a cosine one, POST .../search?k=1 answered
+// the default k (ADR-101). The message names them, then what a Qdrant user
+// meant by theirs (qdrantHints), then hint's.
+func noQuery(op string, hint func([]string) string, next shared.HandlerFunc) shared.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.RawQuery == "" {
+			return next(w, r)
+		}
+		_, err := shared.QueryParams(op, r.URL.RawQuery, func(unknown []string) string {
+			parts := qdrantHints(unknown)
+			if hint != nil {
+				if h := hint(unknown); h != "" {
+					parts = append(parts, h)
+				}
+			}
+			return strings.Join(parts, "; ")
+		})
+		if err != nil {
+			return err
+		}
+		return next(w, r)
+	}
+}
+
+// say is a hint that always says s.
+func say(s string) func([]string) string { return func([]string) string { return s } }
+
+// qdrantHints answers the parameters a Qdrant user sends with its points
+// and collections calls, in this order: ?wait= and ?ordering= on writes,
+// ?consistency= on reads, ?timeout= on any. vectord is one node whose every
+// write is durable before it is answered (ADR-041).
+func qdrantHints(unknown []string) []string {
+	var out []string
+	if slices.Contains(unknown, "wait") || slices.Contains(unknown, "ordering") {
+		out = append(out, "every create, drop, upsert and delete is answered only once it is applied and durable in vectord's write-ahead log (fsynced), those on one index in the order they are answered: there is nothing to wait for and no ordering to choose")
+	}
+	if slices.Contains(unknown, "consistency") {
+		out = append(out, "vectord is one node: every read sees every acknowledged write")
+	}
+	if slices.Contains(unknown, "timeout") {
+		out = append(out, "vectord takes no timeout: set a deadline on your HTTP client")
+	}
+	return out
 }
 
 func validIndexName(env *shared.Env) func(http.Handler) http.Handler {
