@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -121,11 +122,19 @@ func (s Scope) check(required bool, check func(string) string) []string {
 	return p
 }
 
-// printable reports whether v is UTF-8 without control characters: a
-// step's type and name are labels (a NUL or a line break in them was
-// stored and shown as given).
-func printable(v string) bool {
-	return utf8.ValidString(v) && !strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f })
+// checkLabel is the check of a step's type and name, labels: UTF-8
+// without any control character (C0, DEL, C1; a NUL or a line break in them
+// was stored and shown as given, a C1 until ADR-102).
+func checkLabel(v string) string {
+	if !utf8.ValidString(v) {
+		return "not printable UTF-8: invalid UTF-8"
+	}
+	for i, r := range v {
+		if unicode.Is(unicode.Cc, r) {
+			return fmt.Sprintf("not printable UTF-8: holds the control character %s at byte %d", runeName(r), i)
+		}
+	}
+	return ""
 }
 
 // checkID is the check of an id that is read (a path, a query parameter,
@@ -168,10 +177,16 @@ func runeName(r rune) string { return reqcheck.RuneName(r) }
 // messages, a PUT's text): no control character (C0, DEL, C1) other than
 // tab, line feed and carriage return. A NUL was stored and answered as
 // given; Mem0's SQL stores refuse it (PostgreSQL text cannot hold NUL).
-func checkText(v string) string {
+func checkText(v string) string { return checkFree(v, "text") }
+
+// checkFree is checkText for the free text named what (a query, a
+// metadata string): tab, line feed and carriage return, no other control
+// character. Bidi marks and other format characters stay allowed in free
+// text (right-to-left languages use them); only ids refuse them (ADR-088).
+func checkFree(v, what string) string {
 	for i, r := range v {
 		if r != '\t' && r != '\n' && r != '\r' && unicode.Is(unicode.Cc, r) {
-			return fmt.Sprintf("holds the control character %s at byte %d; text may hold tab, line feed and carriage return, no other control character", runeName(r), i)
+			return fmt.Sprintf("holds the control character %s at byte %d; %s may hold tab, line feed and carriage return, no other control character", runeName(r), i, what)
 		}
 	}
 	return ""
@@ -351,7 +366,71 @@ func checkMetadata(m Metadata) string {
 	if len(b) > MaxMetadataSize {
 		return fmt.Sprintf("metadata: %d bytes as JSON, at most %d", len(b), MaxMetadataSize)
 	}
+	// The walk is over the JSON form, so a Metadata built in process
+	// ([]string, map[string]string, a struct) is checked as it will be
+	// stored.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "metadata: not encodable"
+	}
+	return metadataControl("metadata", v)
+}
+
+// metadataControl is the first key or string value under path, in key
+// order, that holds a control character other than tab, line feed and
+// carriage return (ADR-102): "metadata.a.b: holds the control character
+// U+0000 at byte 3; ...". A NUL or an escape sequence in metadata was
+// stored and answered as given.
+func metadataControl(path string, v any) string {
+	switch x := v.(type) {
+	case string:
+		if msg := checkFree(x, "a metadata string"); msg != "" {
+			return path + ": " + msg
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := path + metadataKey(k)
+			if msg := checkFree(k, "a metadata key"); msg != "" {
+				return p + ": the key " + msg
+			}
+			if msg := metadataControl(p, x[k]); msg != "" {
+				return msg
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if msg := metadataControl(fmt.Sprintf("%s[%d]", path, i), e); msg != "" {
+				return msg
+			}
+		}
+	}
 	return ""
+}
+
+// metadataKey is k as a step of a field path: ".k" for a plain key,
+// `["k"]` (quoted, cut to 64 bytes) for any other.
+func metadataKey(k string) string {
+	plain := k != "" && len(k) <= 64
+	for _, r := range k {
+		if !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return "." + k
+	}
+	if len(k) > 64 {
+		return "[" + strconv.Quote(k[:64]) + "...]"
+	}
+	return "[" + strconv.Quote(k) + "]"
 }
 
 func problems(op string, p []string) error {
@@ -557,6 +636,10 @@ func (r *SearchRequest) Validate() error {
 		p = append(p, `"query": required`)
 	case len(r.Query) > MaxTextBytes:
 		return errs.Errorf("pathway.search", errs.TooLarge, "query: %d bytes, at most %d", len(r.Query), MaxTextBytes)
+	default:
+		if msg := checkFree(r.Query, "a query"); msg != "" {
+			p = append(p, "query: "+msg)
+		}
 	}
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", r.Limit, MaxLimit, DefaultLimit))
@@ -622,13 +705,13 @@ func (r *TraceRequest) Validate() error {
 	for i, s := range r.Steps {
 		if s.Type == "" || len(s.Type) > 64 {
 			p = append(p, fmt.Sprintf("steps[%d].type: required, at most 64 bytes", i))
-		} else if !printable(s.Type) {
-			p = append(p, fmt.Sprintf("steps[%d].type: not printable UTF-8", i))
+		} else if msg := checkLabel(s.Type); msg != "" {
+			p = append(p, fmt.Sprintf("steps[%d].type: %s", i, msg))
 		}
 		if len(s.Name) > 256 {
 			p = append(p, fmt.Sprintf("steps[%d].name: at most 256 bytes", i))
-		} else if !printable(s.Name) {
-			p = append(p, fmt.Sprintf("steps[%d].name: not printable UTF-8", i))
+		} else if msg := checkLabel(s.Name); msg != "" {
+			p = append(p, fmt.Sprintf("steps[%d].name: %s", i, msg))
 		}
 		if s.DurationMS < 0 {
 			p = append(p, fmt.Sprintf("steps[%d].duration_ms: negative", i))
