@@ -2,10 +2,12 @@ package pathway
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"lakehouse-go/internal/pathway/journal"
@@ -35,6 +37,10 @@ func FuzzReplay(f *testing.F) {
 		"\n\n" + seedStep + "   \n",                         // blank lines
 		`{"op":"add","memory":{"id":"m"},"extra":1}` + "\n", // unknown field
 		seedStep + "\x00\x00\x00",
+		// Written before ADR-102: control characters in metadata and a
+		// step's name still load.
+		`{"op":"add","ts":"2026-01-01T00:00:00Z","memory":{"id":"m2","memory":"x","hash":"h","user_id":"u","metadata":{"a":{"b":"\u0000\u001b[1m"},"k\u0007":["\u0085"]},"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}}` + "\n" +
+			`{"op":"step","ts":"2026-01-01T00:00:00Z","run_id":"r","step":{"index":0,"type":"l\u009b","name":"n\u0085","metadata":{"k":"\u0000"},"ts":"2026-01-01T00:00:00Z"}}` + "\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -164,6 +170,58 @@ func FuzzRecentCursor(f *testing.F) {
 		d, ok := parseRecentCursor(c.String())
 		if !ok || d.id != id || !d.t.Equal(tm) {
 			t.Fatalf("%+v -> %q -> %+v %v", c, c.String(), d, ok)
+		}
+	})
+}
+
+// FuzzMetadataCharacters: any metadata object is refused by checkMetadata
+// exactly when one of its keys or string values (read token by token, not
+// by checkMetadata's walk) holds a control character other than tab, line
+// feed and carriage return (ADR-102); a refusal names a path under
+// "metadata" and a byte, and holds no control character itself (a key is
+// quoted), so the 400 cannot carry what it refuses to a terminal.
+func FuzzMetadataCharacters(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a":"b"}`, `{"a":{"b":"x\u0000y"}}`, `{"tags":["ok","\u001b[31m"]}`,
+		`{"k\u0007":1}`, `{"a.b":[{"c":"\u0085"}]}`, `{"t":"a\tb\r\n","he":"שלום\u200f"}`,
+		`{"n":12345678901234567890,"x":null,"y":[true,false,[[]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Metadata
+		if err := json.Unmarshal(data, &m); err != nil || len(m) == 0 {
+			return
+		}
+		b, err := json.Marshal(m)
+		if err != nil || len(b) > MaxMetadataSize {
+			return
+		}
+		want := false
+		dec := json.NewDecoder(bytes.NewReader(b))
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			if s, ok := tok.(string); ok && strings.ContainsFunc(s, func(r rune) bool {
+				return r != '\t' && r != '\n' && r != '\r' && unicode.Is(unicode.Cc, r)
+			}) {
+				want = true
+			}
+		}
+		msg := checkMetadata(m)
+		if (msg != "") != want {
+			t.Fatalf("checkMetadata(%s) = %q, want a refusal: %v", b, msg, want)
+		}
+		if msg == "" {
+			return
+		}
+		if !strings.HasPrefix(msg, "metadata") || !strings.Contains(msg, " at byte ") {
+			t.Fatalf("refusal %q of %s does not name a path and a byte", msg, b)
+		}
+		if strings.ContainsFunc(msg, func(r rune) bool { return unicode.Is(unicode.Cc, r) }) {
+			t.Fatalf("refusal %q holds a control character", msg)
 		}
 	})
 }
