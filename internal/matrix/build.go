@@ -55,6 +55,22 @@ func (m *Matrix) job(x *dsIndex) error {
 	}
 	x.spec, x.idType, x.columns = spec, idType, cols
 	p := plan{spec: spec, idType: idType, target: d, version: x.status.Version, oldKW: x.kw}
+	drop := x.dropVectors
+	if x.kw != nil && !drop {
+		// A refresh into a vector index vectord holds (ADR-095) fails at
+		// once with vectord's error, not retried (it is no outage) and not
+		// on this version again; the held index is left for a restore
+		// until a POST rebuilds it (ADR-103).
+		x.mu.Unlock()
+		ve := m.heldVectors(ctx)[VectorIndex(name)]
+		x.mu.Lock()
+		if ve != nil && !x.dropVectors {
+			x.status.TargetVersion = d.Version
+			x.mu.Unlock()
+			return heldError("matrix.index", errs.Conflict, 0, name, ve, "the refresh")
+		}
+		drop = x.dropVectors
+	}
 	if x.kw != nil && !x.full && x.status.Version == d.Version {
 		x.status.State = StateReady
 		x.status.Error = ""
@@ -90,10 +106,17 @@ func (m *Matrix) job(x *dsIndex) error {
 	x.mu.Unlock()
 	m.opts.Log.Info("index job", "op", "index", "dataset", name, "version", d.Version, "refresh", x.status.Refresh, "rows", total)
 
-	if p.full && p.oldKW == nil {
-		// First build (or state lost): start from an empty vector index.
+	if p.full && (p.oldKW == nil || drop) {
+		// First build (or state lost), or a rebuild of a vector index
+		// vectord holds (ADR-103): start from an empty vector index.
 		if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(name)); err != nil && !errs.Is(err, errs.NotFound) {
 			return err
+		}
+		if drop {
+			m.opts.Log.Warn("vector index held by vectord dropped for a rebuild", "op", "index", "dataset", name, "index", VectorIndex(name))
+			x.mu.Lock()
+			x.dropVectors = false
+			x.mu.Unlock()
 		}
 	}
 	seen, err := m.load(ctx, x, &p)

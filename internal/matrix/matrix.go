@@ -122,6 +122,20 @@ type IndexStatus struct {
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
 	// RowsPerSec is the rate of the running or last job.
 	RowsPerSec float64 `json:"rows_per_sec,omitempty"`
+	// VectorError is set while vectord holds the dataset's vector index
+	// (ADR-095: a damaged snapshot or log record): vector and hybrid
+	// searches fail with it, keyword searches work, and POST IndexesPath
+	// rebuilds the index (ADR-103). Absent otherwise, and when vectord
+	// cannot be asked.
+	VectorError *VectorError `json:"vector_error,omitempty"`
+}
+
+// VectorError is the error vectord answers for every route on a held
+// vector index (vector.Unreadable), with the index's name.
+type VectorError struct {
+	Index   string    `json:"index"`
+	Kind    errs.Kind `json:"kind"`
+	Message string    `json:"message"`
 }
 
 // ListResponse is GET /v1/matrix/indexes.

@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -300,6 +301,9 @@ func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, 
 			return nil, errs.Errorf("matrix.search", errs.Conflict, "the vector index %s of dataset %q was deleted outside matrixd; it is being rebuilt (GET %s/%s shows progress)", VectorIndex(dataset), dataset, IndexesPath, dataset)
 		}
 		if err != nil {
+			if ve := m.heldVectors(ctx)[VectorIndex(dataset)]; ve != nil {
+				return nil, heldError("matrix.search", errs.Unavailable, http.StatusBadGateway, dataset, ve, "the vector search")
+			}
 			return nil, err
 		}
 		out = append(out, res...)

@@ -127,7 +127,10 @@ type dsIndex struct {
 	again   bool
 	checked time.Time // last catalog check triggered by a search
 	dropped bool
-	gone    bool // the last job failed with the dataset not found
+	// dropVectors: a POST found the vector index held by vectord
+	// (ADR-095); the next job drops it and builds it again (ADR-103).
+	dropVectors bool
+	gone        bool // the last job failed with the dataset not found
 	// retryAt: the last job failed on an outage; the poll runs it again
 	// from then (zero: not retried by the poll). retries counts them.
 	retryAt time.Time
@@ -381,6 +384,9 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	if err != nil {
 		return IndexStatus{}, err
 	}
+	// A vector index vectord holds is matrixd's own, built from the
+	// dataset: a POST rebuilds it (ADR-103).
+	held := m.heldVectors(ctx)[VectorIndex(req.Dataset)] != nil
 	m.mu.Lock()
 	x := m.idx[req.Dataset]
 	if x == nil {
@@ -393,6 +399,9 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 		x.full = true
 	}
 	x.spec, x.idType, x.columns, x.dropped = spec, idType, cols, false
+	if held {
+		x.full, x.dropVectors = true, true
+	}
 	x.status.Dataset, x.status.IDColumn, x.status.TextColumns = spec.Dataset, spec.IDColumn, spec.TextColumns
 	if !x.running {
 		x.status.State = StatePending
@@ -556,9 +565,45 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 	if x == nil {
 		return IndexStatus{}, errs.Errorf("matrix.status", errs.NotFound, "dataset %q has no search index; create it with POST %s", dataset, IndexesPath)
 	}
+	held := m.heldVectors(ctx)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.statusLocked(), nil
+	st := x.statusLocked()
+	st.VectorError = held[VectorIndex(dataset)]
+	return st, nil
+}
+
+// vectorLister is vectord's whole list (vector.Client, vector.Store).
+type vectorLister interface {
+	ListAll(ctx context.Context) (vector.ListResponse, error)
+}
+
+// heldVectors is the indexes vectord holds (ADR-095) by name, each with
+// the error its routes answer; nil when vectord cannot be asked within 2 s
+// (then nothing is known, and nothing is said).
+func (m *Matrix) heldVectors(ctx context.Context) map[string]*VectorError {
+	l, ok := m.deps.Vectors.(vectorLister)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	res, err := l.ListAll(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]*VectorError, len(res.Unreadable))
+	for _, u := range res.Unreadable {
+		out[u.Name] = &VectorError{Index: u.Name, Kind: u.Error.Kind, Message: u.Error.Message}
+	}
+	return out
+}
+
+// heldError is the error of a job or search of dataset whose vector index
+// vectord holds (ADR-103).
+func heldError(op string, kind errs.Kind, status int, dataset string, ve *VectorError, what string) error {
+	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %s rebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot and restart vectord",
+		what, dataset, ve.Index, ve.Message, map[bool]string{true: `search with mode "keyword" meanwhile, or`, false: ""}[op == "matrix.search"], IndexesPath))
 }
 
 func (x *dsIndex) statusLocked() IndexStatus {
@@ -572,10 +617,13 @@ func (x *dsIndex) statusLocked() IndexStatus {
 // List implements Service.
 func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 	out := []IndexStatus{}
+	held := m.heldVectors(ctx)
 	for _, x := range m.snapshot() {
 		x.mu.Lock()
-		out = append(out, x.statusLocked())
+		st := x.statusLocked()
 		x.mu.Unlock()
+		st.VectorError = held[VectorIndex(st.Dataset)]
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dataset < out[j].Dataset })
 	return out, nil
