@@ -121,6 +121,10 @@ func TestHeldVectorIndex(t *testing.T) {
 			!strings.Contains(msg, `mode "keyword"`) {
 			t.Fatalf("%s search: %d %v", mode, code, got)
 		}
+		t.Logf("%s search: %d %s", mode, code, msg)
+		if strings.Contains(msg, "  ") {
+			t.Fatalf("%s search: %q", mode, msg)
+		}
 	}
 	res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "warehouse", Datasets: []string{"docs"}, Mode: matrix.ModeKeyword, K: 5})
 	if err != nil || len(res.Results) != 5 {
@@ -143,9 +147,10 @@ func TestHeldVectorIndex(t *testing.T) {
 		}
 	}
 	if !strings.Contains(failed.Error, snap) || !strings.Contains(failed.Error, "POST "+matrix.IndexesPath) ||
-		strings.Contains(failed.Error, "dims") || failed.Version != before.Version || failed.VectorError == nil {
+		strings.Contains(failed.Error, "dims") || strings.Contains(failed.Error, "  ") || failed.Version != before.Version || failed.VectorError == nil {
 		t.Fatalf("failed refresh: %+v", failed)
 	}
+	t.Logf("failed refresh: %s", failed.Error)
 	time.Sleep(time.Second) // 5 polls: not run again
 	if again, _ := st.mx.Status(ctx, "docs"); !again.FinishedAt.Equal(failed.FinishedAt) || again.State != matrix.StateFailed {
 		t.Fatalf("a refresh over a held vector index ran again: %+v then %+v", failed, again)

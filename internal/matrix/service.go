@@ -602,8 +602,12 @@ func (m *Matrix) heldVectors(ctx context.Context) map[string]*VectorError {
 // heldError is the error of a job or search of dataset whose vector index
 // vectord holds (ADR-103).
 func heldError(op string, kind errs.Kind, status int, dataset string, ve *VectorError, what string) error {
-	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %s rebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot and restart vectord",
-		what, dataset, ve.Index, ve.Message, map[bool]string{true: `search with mode "keyword" meanwhile, or`, false: ""}[op == "matrix.search"], IndexesPath))
+	keyword := ""
+	if op == "matrix.search" {
+		keyword = `search with mode "keyword" meanwhile (the keyword index is served), or `
+	}
+	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %srebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot and restart vectord",
+		what, dataset, ve.Index, ve.Message, keyword, IndexesPath))
 }
 
 func (x *dsIndex) statusLocked() IndexStatus {
