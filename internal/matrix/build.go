@@ -25,7 +25,8 @@ type plan struct {
 	offset  int64 // append: rows before the new files
 	kw      *keyword.Index
 	oldKW   *keyword.Index
-	version int64 // indexed before the job
+	version int64  // indexed before the job
+	fullGen uint64 // dsIndex.fullGen when planned
 }
 
 // job brings x up to the dataset's latest version (ADR-033): nothing when
@@ -54,7 +55,9 @@ func (m *Matrix) job(x *dsIndex) error {
 		return err
 	}
 	x.spec, x.idType, x.columns = spec, idType, cols
-	p := plan{spec: spec, idType: idType, target: d, version: x.status.Version, oldKW: x.kw}
+	// fullGen is read with the spec: a mark set after this (x.mu is let go
+	// below to ask vectord) is of a spec this job does not build.
+	p := plan{spec: spec, idType: idType, target: d, version: x.status.Version, oldKW: x.kw, fullGen: x.fullGen}
 	drop := x.dropVectors
 	if x.kw != nil && !drop {
 		// A refresh into a vector index vectord holds (ADR-095) fails at
@@ -150,9 +153,18 @@ func (m *Matrix) job(x *dsIndex) error {
 		return nil
 	}
 	x.kw = p.kw
-	x.files, x.rows, x.full = files, d.RowCount, false
+	x.files, x.rows = files, d.RowCount
 	x.status.Version = d.Version
 	x.status.State = StateReady
+	if x.fullGen == p.fullGen {
+		x.full = false
+	} else {
+		// A POST during the job changed the spec (or found the vector
+		// index held): this build is of the old one, and the run the POST
+		// queued rebuilds; ready now would be ready at the same version
+		// with the old text indexed (ADR-104).
+		x.status.State = StatePending
+	}
 	x.status.Docs = p.kw.Len()
 	x.status.FinishedAt = time.Now().UTC()
 	x.status.UpdatedAt = x.status.FinishedAt

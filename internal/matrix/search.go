@@ -625,7 +625,7 @@ func (m *Matrix) rebuild(dataset string) {
 	x.mu.Lock()
 	running := x.running
 	if !running {
-		x.full = true
+		x.markFull()
 	}
 	x.mu.Unlock()
 	if !running { // a search during a job asks again after it

@@ -123,6 +123,9 @@ type dsIndex struct {
 	idType  string         // DuckDB type of the id column
 	columns []string       // every column of the dataset (for where)
 	full    bool           // next job must rebuild (spec changed)
+	// fullGen counts markFull calls: a job clears full only when no mark
+	// came after its plan (a POST during the job changed the spec).
+	fullGen uint64
 	running bool
 	again   bool
 	checked time.Time // last catalog check triggered by a search
@@ -277,7 +280,8 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 			// was dropped from the list until someone POSTed it again).
 			m.opts.Log.Error("keyword index unreadable; building the index again", "op", "load", "dataset", dataset, "err", err.Error())
 			x.status = IndexStatus{Dataset: dataset, IDColumn: p.Spec.IDColumn, TextColumns: p.Spec.TextColumns, State: StatePending, Model: p.Status.Model}
-			x.files, x.rows, x.full = nil, 0, true
+			x.files, x.rows = nil, 0
+			x.markFull()
 			return x, nil
 		}
 		x.kw = kw
@@ -396,11 +400,12 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	m.mu.Unlock()
 	x.mu.Lock()
 	if x.spec.IDColumn != spec.IDColumn || strings.Join(x.spec.TextColumns, "\x00") != strings.Join(spec.TextColumns, "\x00") {
-		x.full = true
+		x.markFull()
 	}
 	x.spec, x.idType, x.columns, x.dropped = spec, idType, cols, false
 	if held {
-		x.full, x.dropVectors = true, true
+		x.markFull()
+		x.dropVectors = true
 	}
 	x.status.Dataset, x.status.IDColumn, x.status.TextColumns = spec.Dataset, spec.IDColumn, spec.TextColumns
 	if !x.running {
@@ -608,6 +613,13 @@ func heldError(op string, kind errs.Kind, status int, dataset string, ve *Vector
 	}
 	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %srebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot and restart vectord",
 		what, dataset, ve.Index, ve.Message, keyword, IndexesPath))
+}
+
+// markFull makes the next job a full rebuild (x.mu held); a job running
+// now does not clear the mark (ADR-104).
+func (x *dsIndex) markFull() {
+	x.full = true
+	x.fullGen++
 }
 
 func (x *dsIndex) statusLocked() IndexStatus {

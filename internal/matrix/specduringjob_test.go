@@ -1,0 +1,79 @@
+package matrix_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
+)
+
+// TestSpecChangedDuringJob (ADR-104): POST /v1/matrix/indexes with other
+// text_columns while a build of the dataset runs. The running job used to
+// clear the "full rebuild" mark the POST set when it finished, so the run
+// the POST queued found the index current at the same version and said
+// ready: the status showed the new text_columns while searches matched the
+// old ones. The mark survives a job that started before it was set: the
+// job ends pending, the queued run rebuilds from the new columns.
+func TestSpecChangedDuringJob(t *testing.T) {
+	st := startStack(t, stackConfig(t))
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	q := &hookQuery{Service: query.NewClient(gw), t: t}
+	m, err := matrix.NewMatrix(matrix.Deps{
+		Catalog: catalog.NewClient(gw), Query: q, Embed: embed.NewClient(gw), Vectors: vector.NewClient(gw),
+	}, matrix.Options{Dir: t.TempDir(), PollInterval: -1, BatchRows: 8, PageRows: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+
+	st.ingest(t, "docs", "replace", "id,title,body\n1,alpha heading,omega text\n2,beta heading,sigma text\n")
+	oldSpec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"title"}}
+	newSpec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"body"}}
+	posted := make(chan matrix.IndexStatus, 1)
+	// The first build's first page is read after its plan was made: the
+	// POST of the new columns lands in the middle of the job.
+	q.arm(" ORDER BY ", func() error {
+		s, err := m.Index(ctx, newSpec)
+		posted <- s
+		return err
+	})
+	if _, err := m.Index(ctx, oldSpec); err != nil {
+		t.Fatal(err)
+	}
+	var s matrix.IndexStatus
+	select {
+	case s = <-posted:
+	case <-time.After(time.Minute):
+		t.Fatal("the build never read a page")
+	}
+	if !slices.Equal(s.TextColumns, newSpec.TextColumns) || s.State != matrix.StateBuilding {
+		t.Fatalf("POST during the build answered %+v", s)
+	}
+	// Ready with the new columns (the dataset stays at version 1).
+	s = waitStatus(t, m, "docs", 2*time.Minute, func(s matrix.IndexStatus) bool {
+		return s.State == matrix.StateReady && slices.Equal(s.TextColumns, newSpec.TextColumns)
+	})
+	if s.Version != 1 || s.Docs != 2 || s.Refresh != "full" {
+		t.Fatalf("ready: %+v", s)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{{"omega", []string{"1"}}, {"sigma", []string{"2"}}, {"alpha", nil}, {"heading", nil}} {
+		res, err := m.Search(ctx, matrix.SearchRequest{Query: tc.query, Datasets: []string{"docs"}, Mode: matrix.ModeKeyword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(res.Results); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			t.Errorf("keyword search %q over the status's text_columns %v: %v, want %v", tc.query, s.TextColumns, got, tc.want)
+		}
+	}
+}
