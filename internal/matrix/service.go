@@ -153,6 +153,9 @@ type persisted struct {
 	// so a restart resumes it instead of leaving the index failed.
 	RetryAt time.Time `json:"retry_at,omitzero"`
 	Retries int       `json:"retries,omitempty"`
+	// Full: the next job must rebuild (a POST changed the spec); a
+	// restart before that rebuild finished kept the old text (ADR-104).
+	Full bool `json:"full,omitempty"`
 }
 
 // maxRetryWait is the longest wait between two retries of a job that
@@ -272,7 +275,7 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	if err := p.Spec.Validate(); err != nil {
 		return nil, fmt.Errorf("state.json: %s", errs.Message(err))
 	}
-	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns}
+	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns, full: p.Full}
 	if p.Status.Version > 0 {
 		kw, err := keyword.Load(filepath.Join(m.dir(dataset), "keyword.lhkw"))
 		if err != nil {
@@ -305,7 +308,7 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 // save writes state.json atomically (x.mu held).
 func (m *Matrix) saveState(x *dsIndex) error {
 	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns,
-		RetryAt: x.retryAt, Retries: x.retries}
+		RetryAt: x.retryAt, Retries: x.retries, Full: x.full}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err

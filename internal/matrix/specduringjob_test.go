@@ -77,3 +77,54 @@ func TestSpecChangedDuringJob(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecChangeSurvivesRestart (ADR-104): matrixd stopped while the build
+// a POST of other text_columns started embeds. The "full rebuild" mark
+// lived in memory only: the resumed job found the index current at the
+// same version and said ready with the new text_columns over the old
+// text. state.json keeps the mark now and the resumed job rebuilds.
+func TestSpecChangeSurvivesRestart(t *testing.T) {
+	st := startStack(t, stackConfig(t))
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	emb := &heldEmbed{Service: embed.NewClient(gw), entered: make(chan struct{})}
+	r := restartable{t: t, dir: t.TempDir(), gw: gw, emb: emb}
+	ctx := context.Background()
+
+	m := r.open()
+	st.ingest(t, "docs", "replace", "id,title,body\n1,alpha heading,omega text\n2,beta heading,sigma text\n")
+	if _, err := m.Index(ctx, matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"title"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, m, "docs", time.Minute, func(s matrix.IndexStatus) bool { return s.State == matrix.StateReady })
+	emb.hold.Store(true)
+	newSpec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"body"}}
+	if _, err := m.Index(ctx, newSpec); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-emb.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the rebuild never embedded")
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	emb.hold.Store(false)
+	m = r.open()
+	s := waitStatus(t, m, "docs", time.Minute, func(s matrix.IndexStatus) bool { return s.State == matrix.StateReady })
+	if s.Version != 1 || s.Docs != 2 || !slices.Equal(s.TextColumns, newSpec.TextColumns) {
+		t.Fatalf("after the restart: %+v", s)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{{"omega", []string{"1"}}, {"heading", nil}} {
+		res, err := m.Search(ctx, matrix.SearchRequest{Query: tc.query, Datasets: []string{"docs"}, Mode: matrix.ModeKeyword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(res.Results); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			t.Errorf("keyword search %q over text_columns %v: %v, want %v", tc.query, s.TextColumns, got, tc.want)
+		}
+	}
+}
