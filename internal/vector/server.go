@@ -2,7 +2,6 @@ package vector
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -235,7 +234,6 @@ func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) upsert(w http.ResponseWriter, r *http.Request) error {
-	strictBody(r)
 	var req UpsertRequest
 	// Exact: an integer beyond 2^53 in metadata is refused, not rounded.
 	if err := shared.DecodeJSONExact(r, &req); err != nil {
@@ -249,7 +247,6 @@ func (h *handlers) upsert(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
-	strictBody(r)
 	var req DeleteRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
 		return err
@@ -269,7 +266,6 @@ type searchBody struct {
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
-	strictBody(r)
 	var body searchBody
 	if err := shared.DecodeJSONExact(r, &body); err != nil {
 		return err
@@ -298,14 +294,4 @@ func (h *handlers) item(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, it)
-}
-
-// strictBody makes r's body refuse invalid UTF-8 and unpaired surrogate
-// escapes (strictText): ids, metadata and filter values that
-// encoding/json would turn into U+FFFD and so into one another.
-func strictBody(r *http.Request) {
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{strictText(r.Body), r.Body}
 }
