@@ -3,11 +3,13 @@ package matrix_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/ingest"
 	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/query"
 	"lakehouse-go/internal/shared"
@@ -126,5 +128,84 @@ func TestSpecChangeSurvivesRestart(t *testing.T) {
 		if got := ids(res.Results); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
 			t.Errorf("keyword search %q over text_columns %v: %v, want %v", tc.query, s.TextColumns, got, tc.want)
 		}
+	}
+}
+
+// hookVersions is a catalogd client that runs before (once) ahead of the
+// next VersionsPage (an append refresh's check of the versions since the
+// indexed one, made after the job's plan).
+type hookVersions struct {
+	catalog.Service
+	mu     sync.Mutex
+	before func() error
+	t      *testing.T
+}
+
+func (h *hookVersions) arm(f func() error) { h.mu.Lock(); h.before = f; h.mu.Unlock() }
+
+func (h *hookVersions) VersionsPage(ctx context.Context, name string, q catalog.VersionsQuery) (catalog.VersionsResponse, error) {
+	h.mu.Lock()
+	f := h.before
+	h.before = nil
+	h.mu.Unlock()
+	if f != nil {
+		if err := f(); err != nil {
+			h.t.Errorf("before the versions page: %v", err)
+		}
+	}
+	return h.Service.VersionsPage(ctx, name, q)
+}
+
+// TestHeldRebuildDuringJob (ADR-104 over ADR-103): the POST that finds
+// vectord holding matrix.<dataset> lands while a refresh that touches no
+// vector (a compaction) runs. That job used to clear the full-rebuild mark
+// the POST set; the queued run then skipped the held check (the drop mark
+// was set) and said ready at the same version: vector searches stayed a
+// 502 and the POST's rebuild never happened. Now the queued run drops the
+// held index and rebuilds it.
+func TestHeldRebuildDuringJob(t *testing.T) {
+	st := startStack(t, stackConfig(t))
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	cat := &hookVersions{Service: catalog.NewClient(gw), t: t}
+	m, err := matrix.NewMatrix(matrix.Deps{
+		Catalog: cat, Query: query.NewClient(gw), Embed: embed.NewClient(gw), Vectors: vector.NewClient(gw),
+	}, matrix.Options{Dir: t.TempDir(), PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+
+	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
+	st.ingest(t, "docs", "append", compactRows(20, 5, ""))
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	refreshTo(t, m, spec, 2)
+	if cr, err := ingest.NewClient(gw).Compact(ctx, ingest.CompactParams{Name: "docs"}); err != nil || cr.Version != 3 {
+		t.Fatalf("compact: %+v %v", cr, err)
+	}
+	posted := make(chan error, 1)
+	cat.arm(func() error {
+		st.holdVectorIndex(t, matrix.VectorIndex("docs"))
+		_, err := m.Index(ctx, spec)
+		posted <- err
+		return err
+	})
+	if _, err := m.Index(ctx, spec); err != nil { // the refresh to the compaction
+		t.Fatal(err)
+	}
+	select {
+	case <-posted:
+	case <-time.After(time.Minute):
+		t.Fatal("the refresh never listed the versions")
+	}
+	s := waitStatus(t, m, "docs", 2*time.Minute, func(s matrix.IndexStatus) bool {
+		return s.State == matrix.StateReady || s.State == matrix.StateFailed
+	})
+	if s.State != matrix.StateReady || s.Version != 3 || s.Refresh != "full" || s.VectorError != nil || s.Docs != 25 {
+		t.Fatalf("after the POST over the held index: %+v", s)
+	}
+	res, err := m.Search(ctx, matrix.SearchRequest{Query: "warehouse row", Datasets: []string{"docs"}, Mode: matrix.ModeVector, K: 3})
+	if err != nil || len(res.Results) != 3 {
+		t.Fatalf("vector search after the rebuild: %+v %v", res, err)
 	}
 }
