@@ -588,7 +588,7 @@ func Identifiers(sql string) []string {
 			i, last = j, ""
 		case c == ',':
 			i, last = i+1, ","
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v': // Postgres's space
 			i++
 		case c == '$' && dollarTag(sql[i:]) != "":
 			tag := dollarTag(sql[i:])
@@ -638,7 +638,14 @@ func Identifiers(sql string) []string {
 		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'':
 			j := quoted(i+1, true)
 			if tableNext(last) {
-				add(literal(sql, i+2, j))
+				// E'\-' reads table "-": the name is the unescaped text.
+				// The raw and the simply unescaped texts count too (a
+				// superset is safe; an escape read otherwise than here
+				// would hide the name).
+				raw := literal(sql, i+2, j)
+				add(raw)
+				add(unescapeSimple(raw))
+				add(unescapeE(raw))
 			}
 			i, last = j, ""
 		case isStart(c):
@@ -662,6 +669,97 @@ func tableNext(last string) bool { return last == "from" || last == "join" || la
 // literal is the text of the string literal whose first character is at
 // sql[from] and that ends before end (after its closing quote, or at the
 // end of sql when it has none).
+// unescapeE is the body of an E'...' string as Postgres's scanner, which
+// DuckDB's parser uses, reads it: \b \f \n \r \t, octal \ooo, hex \xhh,
+// \uXXXX and \UXXXXXXXX, a backslash before any other character is that
+// character, and a doubled quote is one quote.
+func unescapeE(s string) string {
+	var b strings.Builder
+	hexv := func(c byte) int {
+		switch {
+		case c >= '0' && c <= '9':
+			return int(c - '0')
+		case c|0x20 >= 'a' && c|0x20 <= 'f':
+			return int(c|0x20-'a') + 10
+		}
+		return -1
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' && i+1 < len(s) && s[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		if c != '\\' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		d := s[i]
+		switch {
+		case d == 'b':
+			b.WriteByte('\b')
+		case d == 'f':
+			b.WriteByte('\f')
+		case d == 'n':
+			b.WriteByte('\n')
+		case d == 'r':
+			b.WriteByte('\r')
+		case d == 't':
+			b.WriteByte('\t')
+		case d >= '0' && d <= '7':
+			v := int(d - '0')
+			for k := 0; k < 2 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7'; k++ {
+				i++
+				v = v*8 + int(s[i]-'0')
+			}
+			b.WriteByte(byte(v))
+		case d == 'x' && i+1 < len(s) && hexv(s[i+1]) >= 0:
+			i++
+			v := hexv(s[i])
+			if i+1 < len(s) && hexv(s[i+1]) >= 0 {
+				i++
+				v = v*16 + hexv(s[i])
+			}
+			b.WriteByte(byte(v))
+		case (d == 'u' || d == 'U') && i+1 < len(s):
+			n := 4
+			if d == 'U' {
+				n = 8
+			}
+			v, ok := 0, i+n < len(s)
+			for k := 1; ok && k <= n; k++ {
+				h := hexv(s[i+k])
+				ok = h >= 0
+				v = v*16 + h
+			}
+			if !ok {
+				b.WriteByte(d)
+				continue
+			}
+			b.WriteRune(rune(v))
+			i += n
+		default:
+			b.WriteByte(d)
+		}
+	}
+	return b.String()
+}
+
+// unescapeSimple is s with each backslash dropped before the character it
+// escapes, and a doubled quote read as one.
+func unescapeSimple(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if (s[i] == '\\' || s[i] == '\'' && i+1 < len(s) && s[i+1] == '\'') && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
 func literal(sql string, from, end int) string {
 	end = min(end, len(sql))
 	if end > from && end-1 >= from && sql[end-1] == '\'' {

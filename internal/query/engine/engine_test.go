@@ -579,7 +579,7 @@ func TestIdentifiers(t *testing.T) {
 func FuzzIdentifiers(f *testing.F) {
 	for _, s := range []string{`SELECT * FROM kv`, `SELECT E'\'' x, k FROM kv --'`, `SELECT $$it's$$ FROM kv --'`,
 		`SELECT 1 /* /* */ ' */ FROM kv --'`, `SELECT * FROM "Kv" JOIN b USING (x)`, `WITH q AS (SELECT 1) SELECT * FROM q, kv`,
-		`SELECT $t$a'$t$ FROM kv`, `SELECT * FROM a.b.c`, `FROM kv SELECT 1`, `FROM''`, `SELECT * FROM 'kv'`} {
+		`SELECT $t$a'$t$ FROM kv`, `SELECT * FROM a.b.c`, `FROM kv SELECT 1`, `FROM''`, `SELECT * FROM 'kv'`, `FROM E'\-'`, `FROM E'k\166'`, `FROM E'\x6bv'`, `FROM E'\u006bv'`, `FROM E'k''v'`} {
 		f.Add(s)
 	}
 	c, err := duckdb.NewConnector("", nil)
