@@ -131,8 +131,11 @@ func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if rerr != nil {
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
-		return rerr
+		if !ifRangeFalse(r, info) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+			return rerr
+		}
+		ranged = false // a false If-Range: the Range is ignored, even this one
 	}
 	if done, err := answerPreconditions(w, r, key, info); done {
 		return err
@@ -186,7 +189,20 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	}
 	rng, ranged, err := parseRange(r.Header.Get("Range"))
 	if err != nil {
-		return err
+		if r.Header.Get("If-Range") == "" {
+			return err
+		}
+		// A false If-Range makes the server ignore the Range (RFC 9110
+		// 13.1.5, a MUST), one whose last byte is before its first too:
+		// the whole object, 200, as for any other Range (ADR-108).
+		info, herr := h.store.Head(r.Context(), key)
+		if herr != nil {
+			return herr
+		}
+		if !ifRangeFalse(r, info) {
+			return err
+		}
+		err = nil
 	}
 	// If-Range matters only to a Range request (RFC 9110 13.1.5).
 	ifRange := ranged && r.Header.Get("If-Range") != ""
@@ -204,11 +220,12 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 			ranged = false // the client's copy is stale: the whole object, 200
 		}
 	}
-	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" && !ifRange {
+	if h.presign != nil && r.Header.Get(HeaderRedirect) == "presigned" && (r.Header.Get("If-Range") == "" || r.Header.Get("Range") == "") {
 		// The client reads the object from S3 itself, sending the same
 		// Range header; storaged streams nothing (ADR-015). Not with
-		// If-Range: the client would send S3 its Range whatever storaged
-		// decided.
+		// If-Range on a Range request: the client would send S3 its Range
+		// whatever storaged decided (MinIO does not evaluate If-Range), a
+		// range of another version or a 416 for a Range storaged ignores.
 		u, err := h.presign.PresignGet(r.Context(), key, PresignExpiry)
 		if err != nil {
 			return err
@@ -524,6 +541,12 @@ func ifRangeHolds(r *http.Request, info ObjectInfo) bool {
 	}
 	t, err := http.ParseTime(v)
 	return err == nil && !info.Modified.IsZero() && info.Modified.Unix() == t.Unix()
+}
+
+// ifRangeFalse reports whether the request carries an If-Range that does
+// not hold for the object, so that its Range is to be ignored.
+func ifRangeFalse(r *http.Request, info ObjectInfo) bool {
+	return r.Header.Get("If-Range") != "" && !ifRangeHolds(r, info)
 }
 
 // writeNotModified answers 304 with the object's validators and no body.
