@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/pathway/reqcheck"
 	"lakehouse-go/internal/shared"
 )
 
@@ -142,7 +141,7 @@ func eventEnd(e *Event) time.Time {
 // checkLabel is the rule for service, op and request_id (ADR-097), in an
 // ingested event and in a query's filter: at most maxLen bytes, no leading
 // or trailing space, and no character that displays as nothing or
-// reorders what follows (reqcheck.Hidden, pathwayd's rule for the ids it
+// reorders what follows (shared.Hidden, pathwayd's rule for the ids it
 // stores, ADR-088): "gateway\u202e" or "storaged\u200b" displayed as
 // another service in the console and the journal.
 func checkLabel(v string, maxLen int) string {
@@ -152,8 +151,8 @@ func checkLabel(v string, maxLen int) string {
 	case v != "" && (v[0] == ' ' || v[len(v)-1] == ' '):
 		return "begins or ends with a space"
 	}
-	if i, r := reqcheck.Hidden(v); i >= 0 {
-		return fmt.Sprintf("holds %s at byte %d; it may not hold control, format (bidi, zero-width), private-use or space characters other than an inner ASCII space", reqcheck.RuneName(r), i)
+	if i, r := shared.Hidden(v); i >= 0 {
+		return fmt.Sprintf("holds %s at byte %d; it may not hold control, format (bidi, zero-width), private-use or space characters other than an inner ASCII space", shared.RuneName(r), i)
 	}
 	return ""
 }

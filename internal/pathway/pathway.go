@@ -27,7 +27,7 @@ import (
 	"unicode/utf8"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/pathway/reqcheck"
+	"lakehouse-go/internal/shared"
 )
 
 // Routes of pathwayd (DESIGN.md).
@@ -164,14 +164,14 @@ func checkNewID(v string) string {
 	if v != "" && (v[0] == ' ' || v[len(v)-1] == ' ') {
 		return "begins or ends with a space"
 	}
-	if i, r := reqcheck.Hidden(v); i >= 0 {
+	if i, r := shared.Hidden(v); i >= 0 {
 		return fmt.Sprintf("holds %s at byte %d; an id may not hold control, format (bidi, zero-width), private-use or space characters other than an inner ASCII space", runeName(r), i)
 	}
 	return ""
 }
 
 // runeName is "U+202E" or "U+0000" for messages.
-func runeName(r rune) string { return reqcheck.RuneName(r) }
+func runeName(r rune) string { return shared.RuneName(r) }
 
 // checkText is the check of text that becomes a memory (an add's mined
 // messages, a PUT's text): no control character (C0, DEL, C1) other than

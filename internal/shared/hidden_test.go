@@ -1,4 +1,4 @@
-package reqcheck
+package shared
 
 import (
 	"testing"

@@ -1,9 +1,8 @@
-// Package reqcheck holds the check of a stored label that pathwayd and
-// observerd share (ADR-088): which characters it may hold (Hidden).
-// internal/pathway and internal/observer call it; it depends on nothing of
-// theirs. Which query parameters a route takes, a check every daemon makes,
-// is shared.QueryParams (ADR-097, ADR-099).
-package reqcheck
+package shared
+
+// Hidden characters in stored labels (ADR-088): pathwayd's user, agent, run
+// and memory ids and observerd's service, op and request id labels share
+// the rule.
 
 import (
 	"fmt"
