@@ -179,7 +179,7 @@ func (s *StopList) UnmarshalJSON(b []byte) error {
 	}
 	var list []string
 	if err := json.Unmarshal(b, &list); err != nil {
-		return errors.New("stop: want a string or an array of strings")
+		return &BodyError{Msg: "stop: want a string or an array of strings"}
 	}
 	*s = list
 	return nil
@@ -221,7 +221,7 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	req.Think = thinkFromCompletion(c.ReasoningEffort, c.Reasoning, bad)
 	if given(c.ToolChoice) {
 		var tc ToolChoice
-		if err := json.Unmarshal(c.ToolChoice, &tc); err != nil {
+		if err := tc.decode(c.ToolChoice, false); err != nil {
 			bad("%v", err)
 		} else {
 			req.ToolChoice = &tc

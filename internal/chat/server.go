@@ -180,7 +180,10 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	}
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
+		var be *BodyError
 		switch {
+		case errors.As(err, &be):
+			return errs.E("decode", errs.Invalid, be.Msg)
 		case errors.As(err, &mbe):
 			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 		case errors.Is(err, ErrTooManyMessages):

@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -84,10 +83,16 @@ func (c ToolChoice) MarshalJSON() ([]byte, error) {
 	return json.Marshal(n)
 }
 
-var errToolChoice = errors.New(`tool_choice: want "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
+var errToolChoice error = &BodyError{Msg: `tool_choice: want "auto", "none", "required" or {"type":"function","function":{"name":...}}`}
 
-// UnmarshalJSON reads the string or the object form.
-func (c *ToolChoice) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON reads the string or the object form, as the native route
+// does: a key other than type and function (and name inside function) is
+// refused, as unknown fields are everywhere on that route (ADR-107).
+func (c *ToolChoice) UnmarshalJSON(b []byte) error { return c.decode(b, true) }
+
+// decode reads the string or the object form; strict refuses unknown
+// keys in the object (the OpenAI route ignores them, as it does elsewhere).
+func (c *ToolChoice) decode(b []byte, strict bool) error {
 	if s, ok := jsonString(b); ok {
 		if s == ToolChoiceFunction {
 			return errToolChoice
@@ -98,6 +103,19 @@ func (c *ToolChoice) UnmarshalJSON(b []byte) error {
 	var n namedChoice
 	if json.Unmarshal(b, &n) != nil || n.Type != "function" {
 		return errToolChoice
+	}
+	if strict {
+		if err := onlyKeys(b, "$.tool_choice", "type", "function"); err != nil {
+			return err
+		}
+		var f struct {
+			Function json.RawMessage `json:"function"`
+		}
+		if json.Unmarshal(b, &f) == nil {
+			if err := onlyKeys(f.Function, "$.tool_choice.function", "name"); err != nil {
+				return err
+			}
+		}
 	}
 	*c = ToolChoice{Mode: ToolChoiceFunction, Name: n.Function.Name}
 	return nil
