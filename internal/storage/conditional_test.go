@@ -5,6 +5,7 @@ import (
 
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // TestConditionalGets: on the local backend, a GET or HEAD with a
@@ -15,4 +16,31 @@ func TestConditionalGets(t *testing.T) {
 	storagetest.Start(t, cfg)
 	base := storagetest.ClientFor(cfg, "storaged", true)
 	storagetest.Conditional(t, base, storage.NewClient(base))
+}
+
+// TestConditionalReplacedAfterHead: on the local backend, an object
+// replaced or deleted between a conditional GET's HEAD and its read (forced
+// by the test hook) is answered by what was read: a 412 for an If-Match
+// naming the old etag, a 304 for an If-None-Match naming the new one, the
+// whole new object for an If-Range naming the old one, never the new
+// bytes under the old validators.
+func TestConditionalReplacedAfterHead(t *testing.T) {
+	cfg := storagetest.Config(t)
+	storagetest.Start(t, cfg)
+	base := storagetest.ClientFor(cfg, "storaged", true)
+	storagetest.ReplacedAfterHead(t, base, storage.NewClient(base), storage.SetConditionalHeadHook)
+}
+
+// TestS3ConditionalReplacedAfterHead: the same on the s3 backend against a
+// real MinIO (the ETag read is the one S3 sent with the bytes).
+func TestS3ConditionalReplacedAfterHead(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.Bucket = m.Bucket
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	storagetest.Start(t, cfg)
+	base := storagetest.ClientFor(cfg, "storaged", true)
+	storagetest.ReplacedAfterHead(t, base, storage.NewClient(base), storage.SetConditionalHeadHook)
 }
