@@ -17,6 +17,12 @@ const MaxLine = 8 << 20
 // peer broke the protocol (it is no transport failure; errors.Is finds it).
 var ErrLineTooLong = errors.New("line too long")
 
+// ErrEventTooLong is SSEReader's error for an event whose data lines
+// together pass MaxLine (ADR-107): an upstream that sent "data:" lines
+// without the blank line that ends an event made chatd hold every line
+// of it, without bound. errors.Is finds ErrLineTooLong in it too.
+var ErrEventTooLong = fmt.Errorf("%w: an event's data lines together are longer than %d bytes", ErrLineTooLong, MaxLine)
+
 // LineReader reads '\n'-terminated lines (a trailing "\r" is dropped) of at
 // most max bytes without buffering more than one line. The SSE reader's
 // LineReader also ends a line at a bare '\r' (anyEOL).
@@ -164,6 +170,9 @@ func (s *SSEReader) Next() ([]byte, error) {
 		}
 		if string(field) != "data" {
 			continue
+		}
+		if len(s.data)+1+len(value) > MaxLine {
+			return nil, ErrEventTooLong
 		}
 		if have {
 			s.data = append(s.data, '\n')

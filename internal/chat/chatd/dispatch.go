@@ -215,6 +215,8 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 		}
 	case errors.As(err, &ne) && ne.Timeout():
 		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no first token within %v ([chatd].timeout): %v", d.set.Timeout, err)
+	case errors.Is(err, chat.ErrEventTooLong):
+		f.msg = fmt.Sprintf("the upstream sent an SSE event longer than %d bytes (data lines without the blank line that ends an event)", chat.MaxLine)
 	case errors.Is(err, chat.ErrLineTooLong):
 		// A protocol failure of an upstream that answered, not a transport
 		// one: not "unreachable", and not retried (the same answer would
