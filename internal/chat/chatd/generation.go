@@ -23,6 +23,7 @@ type genTrace struct {
 	content    strings.Builder
 	thinking   strings.Builder
 	calls      chat.ToolCallAssembler
+	callBytes  int // names and arguments held in calls
 	doneReason string
 	recorded   bool
 }
@@ -67,8 +68,19 @@ func (t *genTrace) add(r chat.Response) {
 	}
 	appendCapped(&t.content, r.Message.Content)
 	appendCapped(&t.thinking, r.Message.Thinking)
-	if t.calls.Len() < 64 {
-		t.calls.Add(r.ToolCallDeltas)
+	// Tool calls within the same bound as the text (ADR-107): the
+	// generation's output is cut to 64 KiB anyway, and a call's arguments
+	// may run to chat.MaxAnswerBytes, all of it held here until the end.
+	if t.calls.Len() < 64 && t.callBytes < genMaxText {
+		for _, d := range r.ToolCallDeltas {
+			room := genMaxText - t.callBytes
+			if room <= 0 {
+				break
+			}
+			d.Arguments = d.Arguments[:min(len(d.Arguments), room)]
+			t.callBytes += len(d.Name) + len(d.Arguments)
+			t.calls.Add([]chat.ToolCallDelta{d})
+		}
 	}
 	if r.Model != "" {
 		t.g.Model = r.Model
