@@ -42,8 +42,10 @@ type fconn struct {
 	linger      bool        // close gently: the client may still be sending
 	aborted     atomic.Bool // client gone or request timeout: stop the upstream
 	timedOut    atomic.Bool
-	headBy      atomic.Int64 // monoNs by which the daemon must begin its answer; 0 none (the sweeper's)
-	headLate    atomic.Bool  // the sweeper stopped a request whose daemon did not
+	headBy      atomic.Int64  // monoNs by which the daemon must begin its answer; 0 none (the sweeper's)
+	headLate    atomic.Bool   // the sweeper stopped a request whose daemon did not
+	hwhy        lateWhy       // which bound headBy is (serve's goroutine only)
+	hbound      time.Duration // and its length, for the error answer
 
 	mu     sync.Mutex // guards state, up
 	active bool
@@ -376,7 +378,7 @@ func (c *fconn) abort() {
 	c.aborted.Store(true)
 	c.mu.Lock()
 	if c.up != nil {
-		c.up.c.SetDeadline(aLongTimeAgo)
+		c.up.poison()
 	}
 	c.mu.Unlock()
 }
@@ -386,7 +388,7 @@ func (c *fconn) setUp(u *upConn) {
 	c.up = u
 	c.mu.Unlock()
 	if c.aborted.Load() {
-		u.c.SetDeadline(aLongTimeAgo)
+		u.poison()
 	}
 }
 
@@ -403,6 +405,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 	u := p.up
 	req := &c.req
 	replay := req.cl == 0 && replayable(req.method)
+	bound, why := p.boundFor(req.method, req.cl != 0)
 	for attempt := 0; ; attempt++ {
 		uc, reused, err := u.take(bgCtx, attempt, !replay, monoNs(ri.Start))
 		if err != nil {
@@ -410,6 +413,8 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		c.setUp(uc)
 		werr := c.writeUpstream(uc, p, ri.ReqID)
+		stalled := uc.stalled(werr)
+		uc.sw.disarm()
 		if be, ok := werr.(*bodyError); ok {
 			c.clearUp()
 			uc.c.Close()
@@ -423,14 +428,33 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			ri.Status = writeErrorBody(c, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()), ri.ReqID, nil)
 			return false
 		}
-		if werr == nil {
-			if p.headBound > 0 {
-				c.armHead(p.headBound, ri.Start)
+		armed := true
+		switch {
+		case werr == nil && bound > 0:
+			from := ri.Start // a request without a body: no clock read
+			if req.cl != 0 {
+				from = time.Now() // after an upload, however long it took
 			}
+			c.armHead(from, bound, why, bound)
 			c.armWatch(ri.Start)
+		case werr == nil:
+			c.armWatch(ri.Start)
+			// No bound on the wait (an ingest): once the head has begun,
+			// its rest comes at once or the daemon broke mid-write.
+			if _, perr := uc.br.Peek(1); perr == nil {
+				c.armHead(time.Now(), partialHeadBound, latePartial, partialHeadBound)
+			} else {
+				armed = false
+			}
+		case stalled:
+			// The daemon stopped taking the body: an early answer it sent
+			// (a 413) is already here; without one the client gets 504.
+			c.armHead(time.Now(), stallAnswerWait, lateStalled, p.up.sendStall)
+		default:
+			armed = false
 		}
 		got, rerr := c.resp.read(uc.br)
-		if p.headBound > 0 {
+		if armed {
 			c.headBy.Store(0)
 		}
 		if rerr == nil && reused && outOfStep(uc.br, c.bodyInBuffer(), replay) {
@@ -493,8 +517,8 @@ func (c *fconn) noAnswer(p *proxy, err error, ri *shared.RequestInfo) bool {
 		if c.headLate.Load() {
 			// The daemon did not begin its answer within its bound: it is
 			// hung (ADR-096).
-			p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", "no answer within "+p.headBound.String())
-			ri.Status = writeErrorBody(c, errHeadLate(p), ri.ReqID, nil)
+			p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", "no answer within "+c.hbound.String())
+			ri.Status = writeErrorBody(c, errHeadLate(p, c.hwhy, c.hbound), ri.ReqID, nil)
 			return !c.hasBody() && !c.timedOut.Load()
 		}
 		if c.timedOut.Load() {
@@ -557,6 +581,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 		bw.WriteString(strconv.FormatInt(req.cl, 10))
 		bw.WriteString("\r\n\r\n")
 		c.continue100()
+		uc.sw.arm(p.up.sendStall)
 		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl); err != nil {
 			return err
 		}
@@ -564,6 +589,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 	case req.cl < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 		c.continue100()
+		uc.sw.arm(p.up.sendStall)
 		var src io.Reader = &chunkErr{httputil.NewChunkedReader(c.br)}
 		if m := c.f.hooks.MaxBody; m > 0 {
 			src = &maxReader{r: src, left: m, limit: m}
@@ -902,15 +928,12 @@ func statusLine(code int) string {
 
 // --- the bound on the wait for an answer's head (ADR-096) ---
 
-// armHead gives the daemon until bound from now to begin its answer: the
-// request is whole at the daemon (a request without a body: since its
-// start, no clock read). The server's sweeper stops the request when that
-// passes (headDue); forward clears it when the head came.
-func (c *fconn) armHead(bound time.Duration, start time.Time) {
-	from := start
-	if c.req.cl != 0 {
-		from = time.Now() // after an upload, however long it took
-	}
+// armHead gives the daemon until bound after from to send its answer's
+// head (why and shown name the bound in the error answer). The server's
+// sweeper stops the request when that passes (headDue); forward clears
+// it when the head came. (ADR-096, ADR-109.)
+func (c *fconn) armHead(from time.Time, bound time.Duration, why lateWhy, shown time.Duration) {
+	c.hwhy, c.hbound = why, shown
 	c.headBy.Store(monoNs(from) + int64(bound))
 	c.f.wakeSweeper()
 }
@@ -924,7 +947,7 @@ func (c *fconn) headDue(hb int64) {
 		c.headLate.Store(true)
 		c.aborted.Store(true)
 		if c.up != nil {
-			c.up.c.SetDeadline(aLongTimeAgo)
+			c.up.poison()
 		}
 	}
 	c.mu.Unlock()

@@ -99,7 +99,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.headBound = headBound(cfg.Section(rt.Daemon).RequestTimeout.Duration)
+		p.setBounds(cfg.Section(rt.Daemon).RequestTimeout.Duration)
 		proxies[rt.Prefix] = p
 	}
 	var routes []fastRoute

@@ -27,6 +27,13 @@ type proxy struct {
 	// headBound is how long the daemon may take to begin its answer once
 	// it has the whole request; 0 = no bound (see headBound).
 	headBound time.Duration
+	// quietBound is the same wait for a daemon without a request_timeout
+	// (headBound 0), for the requests boundFor names; 0 = none.
+	quietBound time.Duration
+	// workBounded: the daemon's work after it has the whole request is
+	// bounded whatever the request (storaged, observerd), so quietBound
+	// applies to requests with a body too (see boundFor).
+	workBounded bool
 }
 
 // headBound is the wait for an answer's head allowed to a daemon whose
@@ -35,8 +42,10 @@ type proxy struct {
 // being interrupted). A daemon that has not begun its answer by then broke
 // its own bound — it is hung — and the client gets 504 timeout instead of
 // waiting for ever. rt = 0 (storaged, ingestd, observerd: long uploads,
-// ingests and event streams) means no bound. Only the head is bounded:
-// a long stream or download after it is never cut. (ADR-096.)
+// ingests and event streams) means no bound here; boundFor then gives
+// quietBound to the requests whose answer is never long in coming. Only
+// the head is bounded: a long stream or download after it is never cut.
+// (ADR-096, ADR-109.)
 func headBound(rt time.Duration) time.Duration {
 	if rt <= 0 {
 		return 0
@@ -47,14 +56,94 @@ func headBound(rt time.Duration) time.Duration {
 // headGrace is the least time added to a daemon's request_timeout.
 var headGrace = 10 * time.Second
 
-// errHeadLate is the answer when a daemon did not begin its answer within
-// its headBound.
-func errHeadLate(p *proxy) error {
-	return errs.Errorf("gateway", errs.Timeout, "daemon %s did not begin its answer within %s (its request_timeout and a grace)", p.name, p.headBound)
+// quietHeadBound is the wait for an answer's head from a daemon without a
+// request_timeout, for the requests boundFor names: nginx's default
+// proxy_read_timeout (60 s without a byte from upstream is a 504). A
+// constant: DESIGN.md names no [gateway] key for it. (ADR-109.)
+var quietHeadBound = 60 * time.Second
+
+// partialHeadBound is how long the rest of an answer's head may take once
+// its first byte came, for a request with no other bound (an ingest): a
+// daemon writes its head at once, so a head begun and not finished is a
+// daemon that broke mid-write or hung. (ADR-109.)
+var partialHeadBound = 10 * time.Second
+
+// sendStallBound is the least time a write of the request to a daemon may
+// move nothing before the request ends (nginx's proxy_send_timeout, 60 s);
+// a daemon with a headBound above it gets that instead (it may take that
+// long before it reads on). (ADR-109.)
+var sendStallBound = 60 * time.Second
+
+// stallAnswerWait is how long a daemon that stopped taking the request's
+// body is given to show an early answer (a 413) before the client gets
+// 504: one it sent is already in the socket.
+var stallAnswerWait = time.Second
+
+// workBoundedDaemons are the daemons without a request_timeout whose work
+// after the whole request is bounded: storaged's fsync and rename, or S3
+// calls each limited by [s3] header_timeout and stall_timeout (ADR-011);
+// observerd's append of an event. Not ingestd: a conversion or a
+// compaction takes minutes with nothing to send before its answer.
+var workBoundedDaemons = map[string]bool{"storaged": true, "observerd": true}
+
+// boundFor is the limit on the wait for the head of the answer to a
+// request of method, with a body when body (a Content-Length above 0 or
+// chunked): the daemon's headBound when it has one; else, for a
+// daemon without a request_timeout, quietHeadBound for a GET, HEAD,
+// DELETE or OPTIONS without a body (what they ask is never long work; an
+// event stream answers its head at once), and for any request to a daemon
+// whose work is bounded (workBounded), counted from the end of the body.
+// 0: no bound (an ingest's conversion, a compaction: POST /v1/ingest...).
+func (p *proxy) boundFor(method string, body bool) (time.Duration, lateWhy) {
+	if p.headBound > 0 {
+		return p.headBound, lateOwnBound
+	}
+	if p.quietBound > 0 && (p.workBounded || (!body && quickMethod(method))) {
+		return p.quietBound, lateQuiet
+	}
+	return 0, lateNone
 }
 
-// errHeadLateUp marks, on the net/http path, a read stopped by headBound.
-var errHeadLateUp = errors.New("the daemon did not begin its answer in time")
+// quickMethod: GET, HEAD, DELETE and OPTIONS, whose answer a daemon without
+// a request_timeout begins without long work.
+func quickMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodDelete || m == http.MethodOptions
+}
+
+// lateWhy says which bound stopped a request whose daemon did not answer.
+type lateWhy uint8
+
+const (
+	lateNone     lateWhy = iota
+	lateOwnBound         // headBound: its request_timeout and a grace
+	lateQuiet            // quietHeadBound
+	latePartial          // partialHeadBound: the head began and stopped
+	lateStalled          // the daemon stopped taking the request's body
+)
+
+// lateError is a request stopped by one of the bounds above.
+type lateError struct {
+	why   lateWhy
+	bound time.Duration
+}
+
+func (e *lateError) Error() string {
+	return "no answer within " + e.bound.String()
+}
+
+// errHeadLate is the answer when a daemon did not answer within the bound
+// why of d.
+func errHeadLate(p *proxy, why lateWhy, d time.Duration) error {
+	switch why {
+	case lateQuiet:
+		return errs.Errorf("gateway", errs.Timeout, "daemon %s did not begin its answer within %s", p.name, d)
+	case latePartial:
+		return errs.Errorf("gateway", errs.Timeout, "daemon %s began its answer but did not finish its head within %s", p.name, d)
+	case lateStalled:
+		return errs.Errorf("gateway", errs.Timeout, "daemon %s stopped taking the request body: nothing was taken for %s", p.name, d)
+	}
+	return errs.Errorf("gateway", errs.Timeout, "daemon %s did not begin its answer within %s (its request_timeout and a grace)", p.name, d)
+}
 
 // newProxy proxies to the daemon at base. maxAge, when > 0, is how long an
 // idle upstream connection may wait in the pool (below the daemon's own
@@ -67,6 +156,7 @@ func newProxy(name, base string, maxIdle int, maxAge time.Duration, log *slog.Lo
 	}
 	up := newUpstream(u.Host, maxIdle, maxAge)
 	up.log, up.name = log, name
+	up.sendStall = sendStallBound
 	return &proxy{name: name, host: u.Host, up: up, log: log}, nil
 }
 
@@ -105,7 +195,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		defer stop()
 	}
-	resp, _, err := p.up.roundTrip(ctx, r, xff, p.headBound)
+	bound, why := p.boundFor(r.Method, r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody)
+	resp, _, err := p.up.roundTrip(ctx, r, xff, bound, why)
 	if err != nil {
 		p.noAnswer(w, r, err)
 		return
@@ -196,9 +287,10 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
 		return
 	}
-	if errors.Is(err, errHeadLateUp) {
+	var le *lateError
+	if errors.As(err, &le) {
 		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-		errs.WriteHTTP(w, r, nil, errHeadLate(p))
+		errs.WriteHTTP(w, r, nil, errHeadLate(p, le.why, le.bound))
 		return
 	}
 	switch ctx.Err() {
@@ -265,4 +357,15 @@ func copyBody(w http.ResponseWriter, src io.Reader, buf []byte, first int, first
 			return rerr
 		}
 	}
+}
+
+// setBounds sets p's limits on a silent daemon from its request_timeout
+// rt (ADR-096, ADR-109).
+func (p *proxy) setBounds(rt time.Duration) {
+	p.headBound = headBound(rt)
+	if p.headBound == 0 {
+		p.quietBound = quietHeadBound
+		p.workBounded = workBoundedDaemons[p.name]
+	}
+	p.up.sendStall = max(sendStallBound, p.headBound)
 }

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -32,6 +34,9 @@ type upstream struct {
 	dialer  net.Dialer
 	log     *slog.Logger // nil: no log line for an answer out of step
 	name    string       // the daemon's, for that line
+	// sendStall: a write of a request body that moves nothing this long
+	// ends the request (the daemon stopped reading it); 0 none.
+	sendStall time.Duration
 
 	mu   sync.Mutex
 	idle []*upConn // LIFO: the warmest connection first
@@ -42,9 +47,69 @@ type upConn struct {
 	rr *rawReader // under br: flushes bw inside the wait for the answer
 	br *bufio.Reader
 	bw *bufio.Writer
+	sw *stallWriter // under bw: the socket, with a limit on a stalled write
 
 	flush func() error // bw.Flush, bound once
 	since int64        // monoNs when it was pooled
+}
+
+// poison stops every read and write on the connection now, for good (the
+// client left, a bound ran out): a body write's stall limit never moves
+// the deadline back.
+func (c *upConn) poison() {
+	c.sw.poisoned.Store(true)
+	c.c.SetDeadline(aLongTimeAgo)
+}
+
+// stallWriter writes to the daemon's socket. While a request body is
+// written (arm), each write moves the socket's write deadline to limit
+// from now — at most once a second, a runtime timer update each — so a
+// daemon that stops reading the body (its socket buffer full) ends the
+// write after 7/8 of limit to limit without progress (limits under 8 s
+// move it every eighth), instead of holding the client and the gateway
+// for ever; a slow daemon that keeps reading is never cut.
+// Off, a write costs one compare (a body-less request's flush).
+type stallWriter struct {
+	w        io.Writer // the socket (rawWriter)
+	nc       net.Conn
+	limit    time.Duration // 0: off
+	movedAt  int64         // monoNs the deadline was last moved; 0 never
+	poisoned atomic.Bool
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if s.limit > 0 {
+		now := time.Now()
+		if m := monoNs(now); s.movedAt == 0 || m-s.movedAt >= int64(min(time.Second, s.limit/8)) {
+			s.movedAt = m
+			s.nc.SetWriteDeadline(now.Add(s.limit))
+			if s.poisoned.Load() {
+				s.nc.SetWriteDeadline(aLongTimeAgo)
+			}
+		}
+	}
+	return s.w.Write(p)
+}
+
+// arm starts the stall limit for a request body's writes.
+func (s *stallWriter) arm(limit time.Duration) { s.limit = limit }
+
+// disarm ends it and clears the deadline it set (unless poisoned).
+func (s *stallWriter) disarm() {
+	s.limit = 0
+	if s.movedAt != 0 {
+		s.movedAt = 0
+		s.nc.SetWriteDeadline(time.Time{})
+		if s.poisoned.Load() {
+			s.nc.SetWriteDeadline(aLongTimeAgo)
+		}
+	}
+}
+
+// stalled reports whether err, from writing a request to c, is the stall
+// limit running out (not a poisoned connection).
+func (c *upConn) stalled(err error) bool {
+	return err != nil && c.sw.limit > 0 && !c.sw.poisoned.Load() && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // flushOnRead leaves the request in bw for the answer's first read to
@@ -196,7 +261,8 @@ func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 		return nil, err
 	}
 	rr := newRawReader(nc)
-	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(newRawWriter(nc), 16<<10)}
+	sw := &stallWriter{w: newRawWriter(nc), nc: nc}
+	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(sw, 16<<10), sw: sw}
 	c.flush = c.bw.Flush
 	return c, nil
 }
@@ -247,7 +313,7 @@ const internalHeader = "X-Lakehouse-Redirect"
 
 // writeRequest writes r's line, headers and body to c. xff is the
 // X-Forwarded-For value to send.
-func writeRequest(c *upConn, r *http.Request, host, xff string) error {
+func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Duration) error {
 	bw := c.bw
 	uri := r.URL.RequestURI()
 	bw.WriteString(r.Method)
@@ -281,6 +347,7 @@ func writeRequest(c *upConn, r *http.Request, host, xff string) error {
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
 		bw.WriteString("\r\n\r\n")
+		c.sw.arm(stall)
 		src := &trackReader{r: r.Body}
 		n, err := io.Copy(bw, src)
 		if src.err != nil {
@@ -294,6 +361,7 @@ func writeRequest(c *upConn, r *http.Request, host, xff string) error {
 		}
 	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
 		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+		c.sw.arm(stall)
 		cw := httputil.NewChunkedWriter(bw)
 		src := &trackReader{r: r.Body}
 		if _, err := io.Copy(cw, src); err != nil {
@@ -399,9 +467,12 @@ func replayable(method string) bool {
 // fresh one.
 //
 // bound > 0 limits the wait for the answer's head once the request is
-// sent (proxy.headBound): past it the read is stopped and the error is
-// errHeadLateUp, never retried.
-func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, bound time.Duration) (*http.Response, *upConn, error) {
+// sent (proxy.boundFor; why says which bound it is): past it the read is
+// stopped and the error is a *lateError, never retried. With no bound,
+// the rest of a head whose first byte came is bounded by partialHeadBound;
+// a body write that moves nothing for u.sendStall leaves the daemon
+// stallAnswerWait to show an early answer. (ADR-096, ADR-109.)
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, bound time.Duration, why lateWhy) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	replay := !hasBody && replayable(r.Method)
 	for attempt := 0; ; attempt++ {
@@ -409,25 +480,38 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 		if err != nil {
 			return nil, nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
-		werr := writeRequest(c, r, u.addr, xff)
+		stop := context.AfterFunc(ctx, c.poison)
+		werr := writeRequest(c, r, u.addr, xff, u.sendStall)
+		stalled := c.stalled(werr)
+		c.sw.disarm()
 		var resp *http.Response
 		var rerr error
 		got := false // the daemon sent something: it has seen the request
 		if werr == nil || !errors.As(werr, new(*bodyError)) {
 			var late *time.Timer
-			if bound > 0 && werr == nil {
-				late = time.AfterFunc(bound, func() { c.c.SetDeadline(aLongTimeAgo) })
+			var lateErr *lateError
+			switch {
+			case bound > 0 && werr == nil:
+				lateErr = &lateError{why, bound}
+				late = time.AfterFunc(bound, c.poison)
+			case stalled:
+				lateErr = &lateError{lateStalled, u.sendStall}
+				late = time.AfterFunc(stallAnswerWait, c.poison)
 			}
 			// Even when writing failed, the daemon may have answered early (413).
 			if _, rerr = c.br.Peek(1); rerr == nil {
 				got = true
+				if late == nil && werr == nil {
+					// The head began: its rest comes at once or not at all.
+					lateErr = &lateError{latePartial, partialHeadBound}
+					late = time.AfterFunc(partialHeadBound, c.poison)
+				}
 				resp, rerr = readFinalResponse(c, r)
 			}
 			if late != nil && !late.Stop() {
 				// The bound ran out: the socket's deadline is spent, whatever
 				// was read.
-				resp, rerr = nil, errHeadLateUp
+				resp, rerr = nil, lateErr
 			}
 		}
 		if rerr == nil && resp != nil && reused && outOfStep(c.br, bodyInBuffer(resp), replay) {
@@ -443,7 +527,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 		stop()
 		c.c.Close()
 		err = werr
-		if err == nil {
+		if err == nil || errors.As(rerr, new(*lateError)) {
 			err = rerr
 		}
 		// Only a connection that yielded nothing was stale: one that
@@ -452,7 +536,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 		// reused connection yielded may have been bytes the daemon sent
 		// after its previous answer (a 502 for a GET a fresh connection
 		// answers).
-		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) && err != errHeadLateUp {
+		if reused && ctx.Err() == nil && !errors.As(err, new(*bodyError)) && !errors.As(err, new(*lateError)) {
 			if !got {
 				u.dropIdle()
 			}
