@@ -389,3 +389,50 @@ func TestSlowBodyReaderNotCut(t *testing.T) {
 		}
 	})
 }
+
+// A client that sends Expect: 100-continue and waits for the 100 before
+// its body gets it from the gateway (which does not forward Expect), and
+// then the answer — a hung storaged's 504 after the body (ADR-109), an
+// ingest's early 413. Audit coverage: a 100 that never came would hold
+// such a client for ever.
+func TestExpectContinueNotHeld(t *testing.T) {
+	setVar(t, &quietHeadBound, 150*time.Millisecond)
+	setVar(t, &sendStallBound, 300*time.Millisecond)
+	setVar(t, &stallAnswerWait, 100*time.Millisecond)
+	paths(t, func(t *testing.T, fast bool) {
+		d := newSilentDaemon(t)
+		gw := startSilentGateway(t, fast, d)
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{{"/v1/storage/objects/hang", 504}, {"/v1/ingest/deaf413", 413}, {"/v1/storage/objects/ok", 200}} {
+			c, err := net.Dial("tcp", gw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(4 * time.Second))
+			fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", tc.path)
+			br := bufio.NewReader(c)
+			line, err := br.ReadString('\n')
+			if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+				c.Close()
+				t.Fatalf("%s: %q %v, want the 100 first", tc.path, line, err)
+			}
+			if l, _ := br.ReadString('\n'); l != "\r\n" {
+				c.Close()
+				t.Fatalf("%s: %q after the 100", tc.path, l)
+			}
+			io.WriteString(c, "hello")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				c.Close()
+				t.Fatalf("%s: %v", tc.path, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			c.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%s: %d, want %d", tc.path, resp.StatusCode, tc.status)
+			}
+		}
+	})
+}
