@@ -436,6 +436,24 @@ type WireError struct {
 	RequestID string          `json:"request_id,omitempty"`
 }
 
+// UnmarshalJSON reads OpenAI's error object, or an error given as a string
+// ({"error":"Model is overloaded"}: Hugging Face TGI's events and Ollama's
+// bodies), which is its message (ADR-107): such an event was undecodable,
+// and the upstream's message was lost.
+func (e *WireError) UnmarshalJSON(b []byte) error {
+	if s, ok := jsonString(b); ok {
+		*e = WireError{Message: s}
+		return nil
+	}
+	type wire WireError
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = WireError(w)
+	return nil
+}
+
 // Upstream is the *UpstreamError of an error object that an upstream sent
 // with HTTP 200 — as the whole JSON body or as an SSE event — so that the
 // dispatcher treats it like the same error on the status line (retry on
