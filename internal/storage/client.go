@@ -84,7 +84,7 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	if r == nil {
 		r = http.NoBody
 	}
-	if c.sc != nil {
+	if c.sc != nil && opts.IfMatch == "" { // the socket has no compare-and-swap: HTTP does it
 		if info, err, ok := c.sc.put(ctx, key, r, size, opts); ok {
 			return info, err
 		}
@@ -103,6 +103,13 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	}
 	if opts.CreateOnly {
 		req.Header.Set("If-None-Match", "*")
+	}
+	switch opts.IfMatch {
+	case "":
+	case "*":
+		req.Header.Set("If-Match", "*")
+	default:
+		req.Header.Set("If-Match", `"`+opts.IfMatch+`"`)
 	}
 	if opts.ContentType != "" {
 		req.Header.Set("Content-Type", opts.ContentType)

@@ -44,3 +44,14 @@ func TestS3ConditionalReplacedAfterHead(t *testing.T) {
 	base := storagetest.ClientFor(cfg, "storaged", true)
 	storagetest.ReplacedAfterHead(t, base, storage.NewClient(base), storage.SetConditionalHeadHook)
 }
+
+// TestConditionalPutLocal: If-Match on PUT is a compare-and-swap on the
+// local backend (it was a 400): the current etag writes, another is 412
+// and changes nothing, a missing key 404; of concurrent writers holding the
+// same etag one lands. The typed client with a socket goes over HTTP.
+func TestConditionalPutLocal(t *testing.T) {
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Socket = storagetest.SocketPath(t)
+	c, _ := storagetest.Start(t, cfg)
+	storagetest.ConditionalPut(t, storagetest.ClientFor(cfg, "storaged", true), c, 3<<20)
+}

@@ -76,8 +76,8 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := unevaluated("storage.put", r); err != nil {
-		return err
+	if v := r.Header.Get("If-Unmodified-Since"); v != "" {
+		return errs.Errorf("storage.put", errs.Invalid, "If-Unmodified-Since %q: not supported on PUT (If-Match with the etag is the compare-and-swap; If-None-Match: * is create-only)", v)
 	}
 	ct := r.Header.Values("Content-Type")
 	if len(ct) > 1 {
@@ -94,6 +94,16 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errs.Errorf("storage.put", errs.Invalid, "If-None-Match %q: only * (create-only) is supported", inm)
 	}
+	if im := r.Header.Values("If-Match"); len(im) > 0 {
+		tag, err := putIfMatch(key, im)
+		if err != nil {
+			return err
+		}
+		if opts.CreateOnly {
+			return errs.E("storage.put", errs.Invalid, "If-Match with If-None-Match: * can never both hold: send one")
+		}
+		opts.IfMatch = tag
+	}
 	info, err := h.store.Put(r.Context(), key, r.Body, r.ContentLength, opts)
 	if err != nil {
 		return err
@@ -103,10 +113,30 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 	return shared.WriteJSON(w, http.StatusOK, info)
 }
 
-// unevaluated refuses the write preconditions storaged does not evaluate
-// (If-Match, If-Unmodified-Since): ignored, a compare-and-swap PUT or
-// DELETE with a stale etag overwrote or removed the object (S3 and MinIO
-// answer 412).
+// putIfMatch reads a PUT's If-Match (its field lines): one entity tag,
+// quoted or bare, or *. A list is refused (400): S3 and MinIO take one tag
+// on a conditional write. A weak tag never matches under the strong
+// comparison If-Match uses (RFC 9110 13.1.1): 412, nothing written.
+func putIfMatch(key string, lines []string) (string, error) {
+	const op = "storage.put"
+	v := strings.TrimSpace(strings.Join(lines, ","))
+	if strings.HasPrefix(v, "W/") {
+		return "", errs.E(op, errs.Conflict, errs.StatusPrecondition,
+			fmt.Sprintf("object %q: If-Match %q is a weak entity tag, which never matches (strong comparison)", key, v))
+	}
+	tag := v
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		tag = v[1 : len(v)-1]
+	}
+	if tag == "" || strings.ContainsAny(tag, "\",\t ") || (tag == "*" && v != "*") {
+		return "", errs.Errorf(op, errs.Invalid, "If-Match %q: send one entity tag (\"etag\") or * on PUT", v)
+	}
+	return tag, nil
+}
+
+// unevaluated refuses the DELETE preconditions storaged does not evaluate
+// (If-Match, If-Unmodified-Since): ignored, a DELETE with a stale etag
+// removed the object (MinIO ignores them; AWS S3 answers 412 to If-Match).
 func unevaluated(op string, r *http.Request) error {
 	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
 		if v := r.Header.Get(h); v != "" {

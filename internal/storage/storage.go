@@ -41,6 +41,12 @@ type PutOptions struct {
 	// already exists (If-None-Match: *). The check and the write are one
 	// atomic step: of two concurrent create-only writers exactly one wins.
 	CreateOnly bool
+	// IfMatch makes the write a compare-and-swap (If-Match on PUT, as
+	// S3 and MinIO take it): it lands only if the key is an object whose
+	// etag is IfMatch ("*": any object), checked and written as one
+	// atomic step; Conflict (HTTP 412) when the etag differs, NotFound
+	// (404) when there is no object (ADR-108). The etag is unquoted.
+	IfMatch string
 	// ContentType is stored with the object and answered on GET and HEAD
 	// (ADR-084); "" stores none and GET answers DefaultContentType.
 	// ValidateContentType says what is accepted.

@@ -287,7 +287,7 @@ func (w *Write) Commit(ctx context.Context, size int64, etag string) (storage.Ob
 	}
 	w.done = true
 	w.f.Close()
-	if err := w.s.publish(op, w.key, w.tmp, w.final, w.createOnly); err != nil {
+	if err := w.s.publish(op, w.key, w.tmp, w.final, w.createOnly, ""); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	return storage.ObjectInfo{Key: w.key, Size: size, ETag: sum, Modified: timespecUTC(st.Mtim), Path: w.final, ContentType: storage.ContentTypeOf(w.ctype)}, nil

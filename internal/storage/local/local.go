@@ -56,6 +56,36 @@ type Store struct {
 	// attempts in a row lose on a slow disk). A Put whose parent exists
 	// never takes it.
 	dirs sync.RWMutex
+	// keys serialise, per key (striped), every publish and delete, so a
+	// compare-and-swap write (If-Match) checks the etag and renames as
+	// one step no other write or delete of the key can come between
+	// (ADR-108). storaged is the only writer of data/.
+	keys [64]sync.Mutex
+}
+
+// keyLock is the mutex of key's stripe.
+func (s *Store) keyLock(key string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return &s.keys[h%uint32(len(s.keys))]
+}
+
+// checkIfMatch is a compare-and-swap write's precondition: key is an
+// object whose etag is ifMatch, or any object for "*". NotFound (404,
+// as S3 answers) without one, Conflict 412 for another etag.
+func (s *Store) checkIfMatch(op, key, ifMatch string) error {
+	f, info, err := s.open(op, key)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if ifMatch != "*" && info.ETag != ifMatch {
+		return errs.E(op, errs.Conflict, errs.StatusPrecondition,
+			fmt.Sprintf("object %q has etag %q, not the If-Match %q: it was replaced (nothing written)", key, info.ETag, ifMatch))
+	}
+	return nil
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -164,6 +194,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		// a race with a writer that creates the key meanwhile.
 		return storage.ObjectInfo{}, exists(op, key)
 	}
+	if opts.IfMatch != "" {
+		// Refused before the body is read; publish checks again, under
+		// the key's lock, where it decides.
+		if err := s.checkIfMatch(op, key, opts.IfMatch); err != nil {
+			return storage.ObjectInfo{}, err
+		}
+	}
 	f, err := s.newTemp()
 	if err != nil {
 		return storage.ObjectInfo{}, errs.OSError(op, "local storage: cannot create a temp file", err)
@@ -205,7 +242,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	f = nil
 
 	committed = true // publish removes tmp whatever happens
-	if err := s.publish(op, key, tmp, final, opts.CreateOnly); err != nil {
+	if err := s.publish(op, key, tmp, final, opts.CreateOnly, opts.IfMatch); err != nil {
 		return storage.ObjectInfo{}, err
 	}
 	return storage.ObjectInfo{Key: key, Size: n, ETag: etag, Modified: st.ModTime().UTC(), Path: final, ContentType: storage.ContentTypeOf(opts.ContentType)}, nil
@@ -217,9 +254,22 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 // parent directory is created (and fsynced) on ENOENT; the parent is
 // fsynced after the rename. tmp is gone when publish returns, whatever
 // happened. Put and the short-circuit socket's commit (Write.Commit) both
-// end here.
-func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
+// end here. With ifMatch (a compare-and-swap write) the key's object
+// must have that etag ("*": exist) when the rename happens: checked under
+// the key's lock, which every publish and Delete of the key takes.
+func (s *Store) publish(op, key, tmp, final string, createOnly bool, ifMatch string) error {
 	parent := filepath.Dir(final)
+	// The key's lock covers the check and the rename, not the fsync of
+	// the directory: writes of other keys in its stripe do not wait for it.
+	mu := s.keyLock(key)
+	mu.Lock()
+	if ifMatch != "" {
+		if err := s.checkIfMatch(op, key, ifMatch); err != nil {
+			mu.Unlock()
+			os.Remove(tmp)
+			return err
+		}
+	}
 	// The parent usually exists: try without the lock first.
 	err := s.place(tmp, final, createOnly)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -232,6 +282,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool) error {
 		}
 		s.dirs.RUnlock()
 	}
+	mu.Unlock()
 	if err != nil {
 		os.Remove(tmp)
 		if createOnly && errors.Is(err, fs.ErrExist) {
@@ -492,7 +543,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if fi.IsDir() {
 		return nil // no object by that key, only keys under it
 	}
-	if err := os.Remove(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	mu := s.keyLock(key) // not between a compare-and-swap's check and its rename
+	mu.Lock()
+	err = os.Remove(final)
+	mu.Unlock()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.pathErr(op, key, err)
 	}
 	parent := filepath.Dir(final)

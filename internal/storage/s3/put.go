@@ -19,7 +19,19 @@ import (
 // is one PUT; anything else is a multipart upload whose parts are read into
 // one pooled buffer while the previous one is sent. Create-only sends
 // If-None-Match: * on the PUT or on CompleteMultipartUpload.
+// With IfMatch (a compare-and-swap write) If-Match goes on the PUT or on
+// Complete, which MinIO evaluates as one step with the write (ADR-108).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) (storage.ObjectInfo, error) {
+	info, err := s.put(ctx, key, r, size, opts)
+	if err != nil && opts.IfMatch != "" && errs.Is(err, errs.Conflict) {
+		// S3's PreconditionFailed, here not a create-only refusal.
+		return storage.ObjectInfo{}, errs.E("s3.put", errs.Conflict, errs.StatusPrecondition,
+			fmt.Sprintf("object %q: its etag is not the If-Match %q: it was replaced (nothing written)", key, opts.IfMatch))
+	}
+	return info, err
+}
+
+func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, opts storage.PutOptions) (storage.ObjectInfo, error) {
 	const op = "s3.put"
 	if err := checkKey(key); err != nil {
 		return storage.ObjectInfo{}, err
@@ -32,6 +44,21 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	po := minio.PutObjectOptions{ContentType: opts.ContentType, DisableContentSha256: true}
 	if opts.CreateOnly {
 		po.SetMatchETagExcept("*")
+	}
+	if opts.IfMatch != "" {
+		po.SetMatchETag(opts.IfMatch)
+		if size < 0 || size > createOnlyProbe {
+			// As for create-only: a stale etag or a missing key is
+			// refused before the body is read; If-Match on the PUT or
+			// Complete still decides a race.
+			info, err := s.Head(ctx, key)
+			if err != nil {
+				return storage.ObjectInfo{}, err
+			}
+			if opts.IfMatch != "*" && info.ETag != opts.IfMatch {
+				return storage.ObjectInfo{}, errs.E(op, errs.Conflict, errs.StatusPrecondition, "If-Match")
+			}
+		}
 	}
 	if opts.CreateOnly && (size < 0 || size > createOnlyProbe) {
 		// A body of more than one part would be read (and uploaded) whole

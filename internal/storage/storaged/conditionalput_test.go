@@ -1,0 +1,19 @@
+package storaged_test
+
+import (
+	"testing"
+
+	"lakehouse-go/internal/storage/storagetest"
+	"lakehouse-go/internal/testutil/miniotest"
+)
+
+// TestS3ConditionalPut: If-Match on PUT through storaged on the s3 backend
+// (a real MinIO) is MinIO's compare-and-swap — on the one PUT, and on
+// CompleteMultipartUpload for a body of several 5 MiB parts — where it was
+// a 400; the same answers as the local backend (TestConditionalPutLocal).
+func TestS3ConditionalPut(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := s3Config(t, m)
+	c, _ := storagetest.Start(t, cfg)
+	storagetest.ConditionalPut(t, storagetest.ClientFor(cfg, "storaged", true), c, 12<<20)
+}
