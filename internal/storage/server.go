@@ -308,17 +308,19 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 		// (smaller, or empty): the preconditions and If-Range are decided
 		// against that object before its 416 — a 412 or 304, or under an
 		// If-Range naming the old version the whole new one (ADR-108).
-		if rc, info, err = h.store.Get(r.Context(), key, Whole); err == nil {
-			if done, perr := answerPreconditions(w, r, key, info); done {
-				rc.Close()
+		// A HEAD decides; the object is read only when it is served (the
+		// re-check below holds it to the preconditions again).
+		var now ObjectInfo
+		if now, err = h.store.Head(r.Context(), key); err == nil {
+			if done, perr := answerPreconditions(w, r, key, now); done {
 				return perr
 			}
-			if !ifRange || ifRangeHolds(r, info) {
-				rc.Close()
-				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
-				return unsatisfiable(info.Size)
+			if !ifRange || ifRangeHolds(r, now) {
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", now.Size))
+				return unsatisfiable(now.Size)
 			}
 			ranged, opts = false, Whole
+			rc, info, err = h.store.Get(r.Context(), key, Whole)
 		}
 	}
 	if err != nil {
