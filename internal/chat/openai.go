@@ -179,7 +179,7 @@ func (s *StopList) UnmarshalJSON(b []byte) error {
 	}
 	var list []string
 	if err := json.Unmarshal(b, &list); err != nil {
-		return &BodyError{Msg: "stop: want a string or an array of strings"}
+		return &ShapeError{Msg: "stop: want a string or an array of strings"}
 	}
 	*s = list
 	return nil

@@ -33,7 +33,7 @@ type Think struct {
 // reasoning_effort values; Ollama's think takes low, medium and high).
 var Efforts = []string{"minimal", "low", "medium", "high", "xhigh"}
 
-var errThink error = &BodyError{Msg: `think: want true, false or a level ("low", "medium", "high")`}
+var errThink error = &ShapeError{Msg: `think: want true, false or a level ("low", "medium", "high")`}
 
 // UnmarshalJSON reads Ollama's think: true, false, or a level ("none" is
 // false). The level is checked by Request.Validate.

@@ -180,7 +180,7 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	}
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		var be *BodyError
+		var be *ShapeError
 		switch {
 		case errors.As(err, &be):
 			return errs.E("decode", errs.Invalid, be.Msg)

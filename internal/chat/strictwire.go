@@ -82,13 +82,13 @@ type toolCallWire struct {
 // StrictJSONWireType: the tool calls of an OpenAI or Ollama message.
 func (boundedRaw) StrictJSONWireType() reflect.Type { return reflect.TypeFor[[]toolCallWire]() }
 
-// BodyError is a request body that is valid JSON but not what a field
+// ShapeError is a request body that is valid JSON but not what a field
 // takes (a tool_choice of another shape, a think that is no switch, an
 // unknown field inside a self-decoding field of the native route): its
 // message is the 400's, without encoding/json's "not valid JSON".
-type BodyError struct{ Msg string }
+type ShapeError struct{ Msg string }
 
-func (e *BodyError) Error() string { return e.Msg }
+func (e *ShapeError) Error() string { return e.Msg }
 
 // onlyKeys refuses, in the JSON object b at path, a key that is not one
 // of keys (the native route refuses unknown fields everywhere). b that is
@@ -108,7 +108,7 @@ func onlyKeys(b []byte, path string, keys ...string) error {
 		return nil
 	}
 	slices.Sort(unknown)
-	return &BodyError{Msg: fmt.Sprintf("request body has an unknown field %s at %s (want %s)", strconv.Quote(unknown[0]), path, quoteAll(keys))}
+	return &ShapeError{Msg: fmt.Sprintf("request body has an unknown field %s at %s (want %s)", strconv.Quote(unknown[0]), path, quoteAll(keys))}
 }
 
 func quoteAll(keys []string) string {

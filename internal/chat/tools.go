@@ -83,7 +83,7 @@ func (c ToolChoice) MarshalJSON() ([]byte, error) {
 	return json.Marshal(n)
 }
 
-var errToolChoice error = &BodyError{Msg: `tool_choice: want "auto", "none", "required" or {"type":"function","function":{"name":...}}`}
+var errToolChoice error = &ShapeError{Msg: `tool_choice: want "auto", "none", "required" or {"type":"function","function":{"name":...}}`}
 
 // UnmarshalJSON reads the string or the object form, as the native route
 // does: a key other than type and function (and name inside function) is
