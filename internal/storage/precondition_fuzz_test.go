@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/errs"
 )
 
 // FuzzPreconditionHeaders feeds arbitrary If-Match / If-None-Match and
@@ -72,4 +74,45 @@ func ifRange(v string) *http.Request {
 	r.Header.Set("Range", "bytes=0-0")
 	r.Header["If-Range"] = []string{v}
 	return r
+}
+
+// FuzzPutIfMatch feeds arbitrary If-Match field lines of a PUT to
+// putIfMatch (ADR-108). It must never panic; an accepted tag is "*" or
+// has no quote, comma or blank (one entity tag, sent to S3 as "tag");
+// a quoted or bare valid tag reads back as itself; a weak one is a 412
+// (conflict), a list a 400 (invalid), never accepted.
+func FuzzPutIfMatch(f *testing.F) {
+	for _, s := range []string{`"abc"`, "abc", "*", `"*"`, `W/"abc"`, `"a", "b"`, `""`, ` "x" `, `"a"b"`, "a b", `"d41d8cd98f00b204e9800998ecf8427e-3"`, "", ",", "\t*\t"} {
+		f.Add(s, "")
+	}
+	f.Add(`"a"`, `"b"`)
+	f.Fuzz(func(t *testing.T, line, line2 string) {
+		lines := []string{line}
+		if line2 != "" {
+			lines = append(lines, line2)
+		}
+		tag, err := putIfMatch("k", lines)
+		if err != nil {
+			if tag != "" {
+				t.Fatalf("%q: error %v with tag %q", lines, err, tag)
+			}
+			if k := errs.KindOf(err); k != errs.Invalid && k != errs.Conflict {
+				t.Fatalf("%q: kind %s", lines, k)
+			}
+			return
+		}
+		if tag != "*" && (tag == "" || strings.ContainsAny(tag, "\", \t")) {
+			t.Fatalf("%q accepted as tag %q", lines, tag)
+		}
+		if line2 != "" && strings.TrimSpace(line2) != "" && strings.TrimSpace(line) != "" {
+			t.Fatalf("two non-blank lines %q accepted as %q", lines, tag)
+		}
+		v := strings.TrimSpace(strings.Join(lines, ","))
+		if strings.HasPrefix(v, "W/") {
+			t.Fatalf("weak %q accepted", v)
+		}
+		if v != tag && v != `"`+tag+`"` {
+			t.Fatalf("%q read as %q", lines, tag)
+		}
+	})
 }
