@@ -30,8 +30,28 @@ import (
 // maxWhereBytes bounds a predicate.
 const maxWhereBytes = 4096
 
-// maxWhereDepth bounds nesting (parentheses, NOT chains).
+// maxWhereDepth bounds nesting (parentheses, NOT chains): the parser's
+// own recursion.
 const maxWhereDepth = 64
+
+// maxWhereLevels bounds the height of the expression tree as DuckDB builds
+// it (ADR-106): each operator, comparison, function call, cast, NOT, CASE,
+// IN, LIKE, BETWEEN and IS is a level above its operands; parentheses add
+// none; an AND or OR list, and an IN list, is one level however long. A
+// chain a + b + c is a level per operator. DuckDB refuses a tree deeper
+// than its max_expression_depth (1000) with a message telling the user to
+// SET it, which queryd does not allow, and plans a chain of arithmetic in
+// time that grows with the cube of its length (a 200-operator chain 1-3 s,
+// 300 operators 8 s, 625 past queryd's timeout); matrixd adds at most
+// three levels around the predicate (CAST, COALESCE, AND).
+const maxWhereLevels = 64
+
+// maxWhereArith bounds the arithmetic operators of a predicate in all
+// (+ - * / % ||, and a sign not directly before a number): DuckDB's
+// planning time grows faster than their count even when no chain is deep
+// (30 chains of 61 "+ 1", 4 KiB, took 15 s a search; 12 chains of 61
+// "|| 'x'" 1.9 s), and every search runs the predicate two or three times.
+const maxWhereArith = 64
 
 // whereFuncs are the scalar functions a predicate may call (DuckDB names).
 var whereFuncs = func() map[string]bool {
@@ -224,12 +244,16 @@ type whereParser struct {
 	i     int
 	cols  map[string]string // lower-case name -> schema name
 	depth int
+	arith int // arithmetic operators so far (maxWhereArith)
 	out   strings.Builder
 }
 
 // CompileWhere parses src as one boolean expression over columns (schema
 // names) and returns it re-rendered as safe SQL. Errors: Invalid, saying
-// what is wrong and where.
+// what is wrong and where; also for a predicate longer than 4096 bytes,
+// nested deeper than 64 parentheses, more than 64 levels deep
+// (maxWhereLevels) or with more than 64 arithmetic operators
+// (maxWhereArith).
 func CompileWhere(src string, columns []string) (string, error) {
 	if len(src) > maxWhereBytes {
 		return "", whereErr("longer than %d bytes", maxWhereBytes)
@@ -248,7 +272,7 @@ func CompileWhere(src string, columns []string) (string, error) {
 	for _, c := range columns {
 		p.cols[strings.ToLower(c)] = c
 	}
-	if err := p.expr(); err != nil {
+	if _, err := p.expr(); err != nil {
 		return "", err
 	}
 	if t := p.peek(); t.kind != tEOF {
@@ -322,77 +346,131 @@ func (p *whereParser) enter() error {
 
 func (p *whereParser) leave() { p.depth-- }
 
-// expr := and (OR and)*
-func (p *whereParser) expr() error {
+// arithOp counts an arithmetic operator at offset pos (maxWhereArith).
+func (p *whereParser) arithOp(pos int) error {
+	if p.arith++; p.arith > maxWhereArith {
+		return whereErr("more than %d arithmetic operators (+ - * / %% || and signs) at offset %d: DuckDB takes seconds to plan long arithmetic; simplify it (for text, concat(a, b, c) is one call)", maxWhereArith, pos)
+	}
+	return nil
+}
+
+// level is the height of a node over operands of height h, checked
+// against maxWhereLevels; pos is the node's token offset.
+func (p *whereParser) level(h, pos int) (int, error) {
+	if h+1 > maxWhereLevels {
+		return 0, whereErr("more than %d levels deep at offset %d (each operator, comparison, function call, cast, NOT or CASE is a level above its operands; an AND/OR list or an IN list is one level): write long chains as lists, e.g. concat(a, b, c) for a || b || c, or (a + b) + (c + d)", maxWhereLevels, pos)
+	}
+	return h + 1, nil
+}
+
+// expr := and (OR and)*. Each parse function returns the height of what it
+// parsed (see maxWhereLevels).
+func (p *whereParser) expr() (int, error) {
 	if err := p.enter(); err != nil {
-		return err
+		return 0, err
 	}
 	defer p.leave()
 	p.w("(")
-	if err := p.and(); err != nil {
-		return err
+	h, err := p.and()
+	if err != nil {
+		return 0, err
 	}
-	for p.acceptKw("or") {
+	pos := -1 // of the first OR: a list is one level over its operands
+	for p.isKw("or") {
+		if t := p.next(); pos < 0 {
+			pos = t.pos
+		}
 		p.w(" OR ")
-		if err := p.and(); err != nil {
-			return err
+		r, err := p.and()
+		if err != nil {
+			return 0, err
+		}
+		h = max(h, r)
+	}
+	if pos >= 0 {
+		if h, err = p.level(h, pos); err != nil {
+			return 0, err
 		}
 	}
 	p.w(")")
-	return nil
+	return h, nil
 }
 
-func (p *whereParser) and() error {
+func (p *whereParser) and() (int, error) {
 	p.w("(")
-	if err := p.not(); err != nil {
-		return err
+	h, err := p.not()
+	if err != nil {
+		return 0, err
 	}
-	for p.acceptKw("and") {
+	pos := -1 // of the first AND: a list is one level over its operands
+	for p.isKw("and") {
+		if t := p.next(); pos < 0 {
+			pos = t.pos
+		}
 		p.w(" AND ")
-		if err := p.not(); err != nil {
-			return err
+		r, err := p.not()
+		if err != nil {
+			return 0, err
+		}
+		h = max(h, r)
+	}
+	if pos >= 0 {
+		if h, err = p.level(h, pos); err != nil {
+			return 0, err
 		}
 	}
 	p.w(")")
-	return nil
+	return h, nil
 }
 
-func (p *whereParser) not() error {
-	if p.acceptKw("not") {
+func (p *whereParser) not() (int, error) {
+	if p.isKw("not") {
+		pos := p.next().pos
 		if err := p.enter(); err != nil {
-			return err
+			return 0, err
 		}
 		defer p.leave()
 		p.w("(NOT ")
-		if err := p.not(); err != nil {
-			return err
+		h, err := p.not()
+		if err != nil {
+			return 0, err
 		}
 		p.w(")")
-		return nil
+		return p.level(h, pos)
 	}
 	return p.cmp()
 }
 
 // cmp := add [comparison | IS ... | [NOT] IN/LIKE/ILIKE/BETWEEN ...]
-func (p *whereParser) cmp() error {
+func (p *whereParser) cmp() (int, error) {
 	p.w("(")
-	if err := p.add(); err != nil {
-		return err
+	h, err := p.add()
+	if err != nil {
+		return 0, err
 	}
 	t := p.peek()
+	// sub parses one more operand of this node into h.
+	sub := func(parse func() (int, error)) error {
+		r, err := parse()
+		h = max(h, r)
+		return err
+	}
+	node := false
 	switch {
 	case t.kind == tOp && (t.text == "=" || t.text == "==" || t.text == "<>" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">="):
 		p.i++
+		node = true
 		op := t.text
 		if op == "==" {
 			op = "="
 		}
 		p.w(" " + op + " ")
-		if err := p.add(); err != nil {
-			return err
+		if err := sub(p.add); err != nil {
+			return 0, err
 		}
 	case p.isKw("is"):
 		p.i++
+		node = true
 		p.w(" IS ")
 		if p.acceptKw("not") {
 			p.w("NOT ")
@@ -406,18 +484,19 @@ func (p *whereParser) cmp() error {
 			p.w("FALSE")
 		case p.acceptKw("distinct"):
 			if err := p.expectKw("from"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w("DISTINCT FROM ")
-			if err := p.add(); err != nil {
-				return err
+			if err := sub(p.add); err != nil {
+				return 0, err
 			}
 		default:
 			t := p.peek()
-			return whereErr("expected NULL, TRUE, FALSE or DISTINCT FROM after IS at offset %d, found %s", t.pos, describeTok(t))
+			return 0, whereErr("expected NULL, TRUE, FALSE or DISTINCT FROM after IS at offset %d, found %s", t.pos, describeTok(t))
 		}
 	case p.isKw("in") || p.isKw("like") || p.isKw("ilike") || p.isKw("between") ||
 		p.isKw("not") && (p.isKwAt(1, "in") || p.isKwAt(1, "like") || p.isKwAt(1, "ilike") || p.isKwAt(1, "between")):
+		node = true
 		if p.acceptKw("not") {
 			p.w(" NOT")
 		}
@@ -425,111 +504,148 @@ func (p *whereParser) cmp() error {
 		case "in":
 			p.w(" IN (")
 			if err := p.expectOp("("); err != nil {
-				return err
+				return 0, err
 			}
 			if p.isKw("select") || p.isKw("with") || p.isKw("from") || p.isKw("values") || p.isKw("table") {
-				return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+				return 0, whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
 			}
-			if err := p.list(); err != nil {
-				return err
+			if err := sub(p.list); err != nil {
+				return 0, err
 			}
 			if err := p.expectOp(")"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(")")
 		case "like", "ilike":
 			p.w(" " + strings.ToUpper(kw) + " ")
-			if err := p.add(); err != nil {
-				return err
+			if err := sub(p.add); err != nil {
+				return 0, err
 			}
 			if p.acceptKw("escape") {
 				p.w(" ESCAPE ")
-				if err := p.add(); err != nil {
-					return err
+				if err := sub(p.add); err != nil {
+					return 0, err
 				}
 			}
 		case "between":
 			p.w(" BETWEEN ")
-			if err := p.add(); err != nil {
-				return err
+			if err := sub(p.add); err != nil {
+				return 0, err
 			}
 			if err := p.expectKw("and"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(" AND ")
-			if err := p.add(); err != nil {
-				return err
+			if err := sub(p.add); err != nil {
+				return 0, err
 			}
 		}
 	}
 	p.w(")")
-	return nil
+	if node {
+		return p.level(h, t.pos)
+	}
+	return h, nil
 }
 
-func (p *whereParser) list() error {
-	if err := p.expr(); err != nil {
-		return err
+// list parses expressions separated by commas (an IN list, a function's
+// arguments) and returns the height of the highest.
+func (p *whereParser) list() (int, error) {
+	h, err := p.expr()
+	if err != nil {
+		return 0, err
 	}
 	for p.isOp(",") {
 		p.i++
 		p.w(", ")
-		if err := p.expr(); err != nil {
-			return err
+		r, err := p.expr()
+		if err != nil {
+			return 0, err
 		}
+		h = max(h, r)
 	}
-	return nil
+	return h, nil
 }
 
-func (p *whereParser) add() error {
-	if err := p.mul(); err != nil {
-		return err
+func (p *whereParser) add() (int, error) {
+	h, err := p.mul()
+	if err != nil {
+		return 0, err
 	}
 	for p.isOp("+") || p.isOp("-") || p.isOp("||") {
-		p.w(" " + p.next().text + " ")
-		if err := p.mul(); err != nil {
-			return err
+		t := p.next()
+		if err := p.arithOp(t.pos); err != nil {
+			return 0, err
+		}
+		p.w(" " + t.text + " ")
+		r, err := p.mul()
+		if err != nil {
+			return 0, err
+		}
+		if h, err = p.level(max(h, r), t.pos); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return h, nil
 }
 
-func (p *whereParser) mul() error {
-	if err := p.unary(); err != nil {
-		return err
+func (p *whereParser) mul() (int, error) {
+	h, err := p.unary()
+	if err != nil {
+		return 0, err
 	}
 	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
-		p.w(" " + p.next().text + " ")
-		if err := p.unary(); err != nil {
-			return err
+		t := p.next()
+		if err := p.arithOp(t.pos); err != nil {
+			return 0, err
+		}
+		p.w(" " + t.text + " ")
+		r, err := p.unary()
+		if err != nil {
+			return 0, err
+		}
+		if h, err = p.level(max(h, r), t.pos); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return h, nil
 }
 
-func (p *whereParser) unary() error {
+func (p *whereParser) unary() (int, error) {
 	if p.isOp("-") || p.isOp("+") {
 		if err := p.enter(); err != nil {
-			return err
+			return 0, err
 		}
 		defer p.leave()
-		p.w("(" + p.next().text)
-		if err := p.unary(); err != nil {
-			return err
+		t := p.next()
+		if p.peek().kind != tNumber { // -5 is a constant to DuckDB
+			if err := p.arithOp(t.pos); err != nil {
+				return 0, err
+			}
+		}
+		p.w("(" + t.text)
+		h, err := p.unary()
+		if err != nil {
+			return 0, err
 		}
 		p.w(")")
-		return nil
+		return p.level(h, t.pos)
 	}
-	if err := p.primary(); err != nil {
-		return err
+	h, err := p.primary()
+	if err != nil {
+		return 0, err
 	}
 	for p.isOp("::") {
-		p.i++
+		pos := p.next().pos
 		p.w("::")
 		if err := p.typeName(); err != nil {
-			return err
+			return 0, err
+		}
+		if h, err = p.level(h, pos); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return h, nil
 }
 
 func (p *whereParser) typeName() error {
@@ -566,142 +682,163 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func (p *whereParser) primary() error {
+func (p *whereParser) primary() (int, error) {
 	t := p.next()
 	switch t.kind {
 	case tNumber:
 		p.w(t.text)
-		return nil
+		return 1, nil
 	case tString:
 		p.w(sqlString(t.text))
-		return nil
+		return 1, nil
 	case tQIdent:
 		return p.column(t)
 	case tOp:
 		if t.text == "(" {
 			if p.isKw("select") || p.isKw("with") || p.isKw("from") || p.isKw("values") || p.isKw("table") {
-				return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+				return 0, whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
 			}
-			if err := p.expr(); err != nil {
-				return err
+			h, err := p.expr()
+			if err != nil {
+				return 0, err
 			}
-			return p.expectOp(")")
+			return h, p.expectOp(")")
 		}
 	case tIdent:
 		switch t.text {
 		case "true", "false", "null":
 			p.w(strings.ToUpper(t.text))
-			return nil
+			return 1, nil
 		case "date", "timestamp", "interval", "time":
 			s := p.next()
 			if s.kind != tString {
-				return whereErr("%s must be followed by a 'literal' at offset %d", strings.ToUpper(t.text), s.pos)
+				return 0, whereErr("%s must be followed by a 'literal' at offset %d", strings.ToUpper(t.text), s.pos)
 			}
 			p.w(strings.ToUpper(t.text) + " " + sqlString(s.text))
-			return nil
+			return 2, nil // a cast of a string constant
 		case "cast", "try_cast":
 			if err := p.expectOp("("); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(strings.ToUpper(t.text) + "(")
-			if err := p.expr(); err != nil {
-				return err
+			h, err := p.expr()
+			if err != nil {
+				return 0, err
 			}
 			if err := p.expectKw("as"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(" AS ")
 			if err := p.typeName(); err != nil {
-				return err
+				return 0, err
 			}
 			if err := p.expectOp(")"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(")")
-			return nil
+			return p.level(h, t.pos)
 		case "case":
-			return p.caseExpr()
+			return p.caseExpr(t.pos)
 		}
 		if p.isOp("(") {
 			if !whereFuncs[t.text] {
-				return whereErr("function %q is not allowed (offset %d)", t.raw, t.pos)
+				return 0, whereErr("function %q is not allowed (offset %d)", t.raw, t.pos)
 			}
 			p.i++
 			p.w(t.text + "(")
+			h := 0
 			if !p.isOp(")") {
 				if p.isKw("select") || p.isKw("with") || p.isKw("distinct") {
-					return whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
+					return 0, whereErr("subqueries are not allowed (offset %d)", p.peek().pos)
 				}
-				if err := p.list(); err != nil {
-					return err
+				var err error
+				if h, err = p.list(); err != nil {
+					return 0, err
 				}
 			}
 			if err := p.expectOp(")"); err != nil {
-				return err
+				return 0, err
 			}
 			p.w(")")
-			return nil
+			return p.level(h, t.pos)
 		}
 		if whereKeywords[t.text] {
-			return whereErr("unexpected keyword %s at offset %d", strings.ToUpper(t.text), t.pos)
+			return 0, whereErr("unexpected keyword %s at offset %d", strings.ToUpper(t.text), t.pos)
 		}
 		return p.column(t)
 	}
-	return whereErr("unexpected %s at offset %d", describeTok(t), t.pos)
+	return 0, whereErr("unexpected %s at offset %d", describeTok(t), t.pos)
 }
 
-func (p *whereParser) column(t tok) error {
+func (p *whereParser) column(t tok) (int, error) {
 	name, ok := p.cols[strings.ToLower(t.text)]
 	if !ok {
-		return whereErr("unknown column %q at offset %d (the dataset's columns only)", t.text, t.pos)
+		return 0, whereErr("unknown column %q at offset %d (the dataset's columns only)", t.text, t.pos)
 	}
 	if p.isOp(".") || p.isOp("(") {
-		return whereErr("unexpected %q after column %q", p.peek().raw, t.text)
+		return 0, whereErr("unexpected %q after column %q", p.peek().raw, t.text)
 	}
 	p.w(sqlIdent(name))
-	return nil
+	return 1, nil
 }
 
-func (p *whereParser) caseExpr() error {
+// caseExpr parses CASE after its keyword (at offset pos): one level over
+// its parts, two with a base expression (DuckDB compares it with each
+// WHEN value).
+func (p *whereParser) caseExpr(pos int) (int, error) {
 	if err := p.enter(); err != nil {
-		return err
+		return 0, err
 	}
 	defer p.leave()
 	p.w("CASE")
-	if !p.isKw("when") {
+	h := 0
+	// part parses one more part of the CASE into h.
+	part := func() error {
+		r, err := p.expr()
+		h = max(h, r)
+		return err
+	}
+	base := !p.isKw("when")
+	if base {
 		p.w(" ")
-		if err := p.expr(); err != nil {
-			return err
+		if err := part(); err != nil {
+			return 0, err
 		}
 	}
 	n := 0
 	for p.acceptKw("when") {
 		n++
 		p.w(" WHEN ")
-		if err := p.expr(); err != nil {
-			return err
+		if err := part(); err != nil {
+			return 0, err
 		}
 		if err := p.expectKw("then"); err != nil {
-			return err
+			return 0, err
 		}
 		p.w(" THEN ")
-		if err := p.expr(); err != nil {
-			return err
+		if err := part(); err != nil {
+			return 0, err
 		}
 	}
 	if n == 0 {
 		t := p.peek()
-		return whereErr("CASE needs WHEN at offset %d", t.pos)
+		return 0, whereErr("CASE needs WHEN at offset %d", t.pos)
 	}
 	if p.acceptKw("else") {
 		p.w(" ELSE ")
-		if err := p.expr(); err != nil {
-			return err
+		if err := part(); err != nil {
+			return 0, err
 		}
 	}
 	if err := p.expectKw("end"); err != nil {
-		return err
+		return 0, err
 	}
 	p.w(" END")
-	return nil
+	if base {
+		var err error
+		if h, err = p.level(h, pos); err != nil {
+			return 0, err
+		}
+	}
+	return p.level(h, pos)
 }
