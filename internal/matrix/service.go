@@ -132,6 +132,7 @@ type dsIndex struct {
 	dropped bool
 	// dropVectors: a POST found the vector index held by vectord
 	// (ADR-095); the next job drops it and builds it again (ADR-103).
+	// Kept in state.json until that job has dropped it (ADR-106).
 	dropVectors bool
 	gone        bool // the last job failed with the dataset not found
 	// retryAt: the last job failed on an outage; the poll runs it again
@@ -156,6 +157,10 @@ type persisted struct {
 	// Full: the next job must rebuild (a POST changed the spec); a
 	// restart before that rebuild finished kept the old text (ADR-104).
 	Full bool `json:"full,omitempty"`
+	// DropVectors: the next job drops the vector index vectord held when
+	// a POST came, and builds it again (ADR-103); a restart before that
+	// job failed on the held index instead (ADR-106).
+	DropVectors bool `json:"drop_vectors,omitempty"`
 }
 
 // maxRetryWait is the longest wait between two retries of a job that
@@ -275,7 +280,10 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 	if err := p.Spec.Validate(); err != nil {
 		return nil, fmt.Errorf("state.json: %s", errs.Message(err))
 	}
-	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns, full: p.Full}
+	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns, full: p.Full, dropVectors: p.DropVectors}
+	if x.dropVectors {
+		x.full = true // a new vector index holds no row: every row is embedded
+	}
 	if p.Status.Version > 0 {
 		kw, err := keyword.Load(filepath.Join(m.dir(dataset), "keyword.lhkw"))
 		if err != nil {
@@ -308,7 +316,7 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 // save writes state.json atomically (x.mu held).
 func (m *Matrix) saveState(x *dsIndex) error {
 	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns,
-		RetryAt: x.retryAt, Retries: x.retries, Full: x.full}
+		RetryAt: x.retryAt, Retries: x.retries, Full: x.full, DropVectors: x.dropVectors}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err

@@ -49,6 +49,8 @@ func FuzzLoadState(f *testing.F) {
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed"},"retry_at":"2026-11-29T20:00:00Z","retries":3}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed"},"retry_at":"9999-12-31T23:59:59Z","retries":-7}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"retry_at":"2026-11-29T20:00:00Z"}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"pending","version":2},"full":true,"drop_vectors":true}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"drop_vectors":true}`))
 	f.Add([]byte(`{"spec":null}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})
@@ -71,6 +73,10 @@ func FuzzLoadState(f *testing.F) {
 		if !x.retryAt.IsZero() && (x.status.State != StateFailed || x.retryAt.After(time.Now().Add(maxRetryWait)) || x.retries < 0 || x.retries > 64) {
 			t.Fatalf("retry schedule loaded: state %s, at %v, retries %d", x.status.State, x.retryAt, x.retries)
 		}
+		// Dropping the vector index means embedding every row again.
+		if x.dropVectors && !x.full {
+			t.Fatal("drop_vectors loaded without a full rebuild")
+		}
 	})
 }
 
@@ -92,6 +98,27 @@ func TestLoadRetrySchedule(t *testing.T) {
 	}
 	writeState(t, dir, "old", []byte(`{"spec":{"dataset":"old","id_column":"id","text_columns":["txt"]},"status":{"dataset":"old","state":"failed","error":"embedd down"}}`))
 	if y, err := m.loadIndex("old"); err != nil || !y.retryAt.IsZero() || y.status.State != StateFailed {
+		t.Fatalf("old-format state: %+v %v", y, err)
+	}
+}
+
+// TestLoadDropVectorsMark (ADR-106): state.json keeps the "drop the held
+// vector index and rebuild" mark of a POST (ADR-103); a state written
+// before it (no drop_vectors) loads without the mark, as before.
+func TestLoadDropVectorsMark(t *testing.T) {
+	dir := t.TempDir()
+	m := &Matrix{opts: Options{Dir: dir}.withDefaults()}
+	x := &dsIndex{spec: IndexRequest{Dataset: "ds", IDColumn: "id", TextColumns: []string{"txt"}},
+		status: IndexStatus{Dataset: "ds", State: StatePending}, dropVectors: true}
+	x.markFull()
+	if err := m.saveState(x); err != nil {
+		t.Fatal(err)
+	}
+	if y, err := m.loadIndex("ds"); err != nil || !y.dropVectors || !y.full {
+		t.Fatalf("loaded %+v %v, want the drop and full marks", y, err)
+	}
+	writeState(t, dir, "old", []byte(`{"spec":{"dataset":"old","id_column":"id","text_columns":["txt"]},"status":{"dataset":"old","state":"pending"},"full":true}`))
+	if y, err := m.loadIndex("old"); err != nil || y.dropVectors || !y.full || y.status.State != StatePending {
 		t.Fatalf("old-format state: %+v %v", y, err)
 	}
 }
