@@ -83,7 +83,7 @@ func (s *Store) checkIfMatch(op, key, ifMatch string) error {
 	f.Close()
 	if ifMatch != "*" && info.ETag != ifMatch {
 		return errs.E(op, errs.Conflict, errs.StatusPrecondition,
-			fmt.Sprintf("object %q has etag %q, not the If-Match %q: it was replaced (nothing written)", key, info.ETag, ifMatch))
+			fmt.Sprintf("object %q: its etag is not the If-Match %q: it was replaced (nothing written)", key, ifMatch))
 	}
 	return nil
 }

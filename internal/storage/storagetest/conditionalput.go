@@ -97,6 +97,9 @@ func ConditionalPut(t *testing.T, base *shared.Client, c storage.Store, big int)
 		if a.status != tc.status || !strings.Contains(a.body, `"kind":"`+tc.kind+`"`) {
 			t.Errorf("PUT %s: %d %s, want %d %s", tc.name, a.status, a.body, tc.status, tc.kind)
 		}
+		if tc.name == "If-Match another etag" && !strings.Contains(a.body, `object \"cas/obj\": its etag is not the If-Match \"0123456789abcdef0123456789abcdef\": it was replaced (nothing written)`) {
+			t.Errorf("PUT %s: %s, want the message both backends give", tc.name, a.body)
+		}
 		if info, b := current("cas/obj"); info.ETag != info1.ETag || !bytes.Equal(b, v1) {
 			t.Errorf("PUT %s: the object changed to %q (etag %s)", tc.name, b, info.ETag)
 		}
