@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
@@ -39,6 +40,12 @@ const (
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config.Vectord
 	objects := storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(env.Config))
+	var st *Store // set below, before a scrape can ask
+	if env.Metrics != nil {
+		if err := registerMetrics(env.Metrics, func() *Store { return st }); err != nil {
+			return nil, err
+		}
+	}
 	st, err := Start(env.Log, objects, env.Config.DataPath(cfg.Dir, "vectord"))
 	if err != nil {
 		return nil, err
@@ -71,6 +78,35 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			return st.Close(ctx)
 		},
 	}, nil
+}
+
+// registerMetrics adds vectord's own series to /metrics: the indexes it
+// holds (ADR-095), and what the reload of a held index did (ADR-105):
+// looks at its object, reads of it, loads.
+func registerMetrics(reg prometheus.Registerer, store func() *Store) error {
+	held := func(f func(*Store) float64) func() float64 {
+		return func() float64 {
+			if s := store(); s != nil {
+				return f(s)
+			}
+			return 0
+		}
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lakehouse_vectord_unreadable_indexes", Help: "Indexes vectord holds but cannot serve (listed under unreadable)."},
+			held(func(s *Store) float64 { return float64(len(s.unreadable())) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_held_checks_total", Help: "Looks (a storaged HEAD) at a held index's snapshot object, at most one a second per index."},
+			held(func(s *Store) float64 { return float64(s.heldChecks.Load()) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_held_reads_total", Help: "Reads of a held index's snapshot object after it changed."},
+			held(func(s *Store) float64 { return float64(s.heldReads.Load()) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_held_reloads_total", Help: "Held indexes loaded and served again after their snapshot object changed."},
+			held(func(s *Store) float64 { return float64(s.heldLoaded.Load()) })),
+	} {
+		if err := reg.Register(c); err != nil {
+			return errs.E("vector.New", errs.Internal, err)
+		}
+	}
+	return nil
 }
 
 // Routes registers vectord's routes over svc: all of them, in one place.

@@ -105,6 +105,10 @@ type Store struct {
 
 	snapMu       sync.Mutex // one snapshot pass at a time
 	opsSinceSnap int64
+
+	// What reloadHeld did (vectord's /metrics): looks at a held index's
+	// object, reads of it (it had changed), and held indexes it loaded.
+	heldChecks, heldReads, heldLoaded atomic.Int64
 }
 
 var _ Service = (*Store)(nil)
@@ -123,7 +127,23 @@ type broken struct {
 	// is not truncated past it while the index is broken, so a snapshot
 	// restored from a backup still gets the writes logged after it.
 	hold uint64
+	// seen is the snapshot object as it was read when the index was held
+	// (or last re-read): reloadHeld reads it again only once it differs.
+	seen objState
+
+	mu      sync.Mutex // held by the one reloadHeld at work; guards checked
+	checked time.Time  // reloadHeld's last look at the object
 }
+
+// A held index's snapshot object is looked at (a HEAD, bounded by
+// heldHeadTimeout) at most once per heldRecheck, by the requests that name
+// the index (and the list); it is read again only when its etag or size
+// changed since it was last read, bounded by heldReadTimeout.
+const (
+	heldRecheck     = time.Second
+	heldHeadTimeout = 5 * time.Second
+	heldReadTimeout = 10 * time.Minute
+)
 
 // Load retry backoff: the first retry after loadRetryMin, doubling up to loadRetryMax.
 const (
@@ -288,11 +308,16 @@ func (s *Store) health(op string) error {
 // unreadable lists the broken indexes by name.
 func (s *Store) unreadable() []Unreadable {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.unreadableLocked()
+}
+
+// unreadableLocked is unreadable with s.mu held.
+func (s *Store) unreadableLocked() []Unreadable {
 	out := make([]Unreadable, 0, len(s.broken))
 	for name, b := range s.broken {
 		out = append(out, Unreadable{Name: name, Error: UnreadableError{Kind: errs.KindOf(b.err), Message: errs.Message(b.err)}})
 	}
-	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -302,17 +327,59 @@ func (s *Store) unreadable() []Unreadable {
 // next one starts afresh.
 func (s *Store) load(ctx context.Context) error {
 	start := time.Now()
-	indexes, damaged, err := s.loadSnapshots(ctx)
+	indexes, damaged, states, err := s.loadSnapshots(ctx)
 	if err != nil {
 		return err
 	}
 	s.indexes, s.pendingDrops, s.broken = indexes, map[string]uint64{}, map[string]*broken{}
 	walPath := filepath.Join(s.dir, "vectord.wal")
+	replayed, created, first, info, err := s.replayLog(ctx, walPath, "", damaged)
+	if err != nil {
+		return err
+	}
+	s.checkDamaged(damaged, created, first)
+	for name, b := range s.broken {
+		b.seen = states[name] // absent when there is no object
+	}
+	w, err := wal.OpenDamaged(walPath)
+	if err != nil {
+		return err
+	}
+	s.w = w
+	var vecs int
+	for _, ix := range s.indexes {
+		vecs += ix.ix.Len()
+		// A log that numbers below a snapshot (the log lost with vectord's
+		// directory, the snapshots kept in storaged) would give the next
+		// writes seqs the snapshot covers: no snapshot pass would write
+		// them and replay would skip them. It continues after them.
+		w.Advance(ix.lastSeq + 1)
+	}
+	n, unservable := len(s.indexes), len(s.broken)
+	s.loadMu.Lock()
+	s.loadErr = nil
+	s.loadMu.Unlock()
+	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
+	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", unservable,
+		"wal_records", replayed, "torn_bytes", info.TornBytes, "wal_damaged", info.Damaged, "dur_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// replayLog replays the log at walPath into s's maps (indexes, broken,
+// pendingDrops, as the load sets them up): every record, or only those of
+// index only when it is not "" (a held index re-read, reloadHeld). damaged
+// names the snapshots that did not decode. It returns the records replayed,
+// the indexes whose create or drop record the log holds, each index's first
+// record, and what the scan found.
+func (s *Store) replayLog(ctx context.Context, walPath, only string, damaged map[string]error) (int, map[string]bool, map[string]uint64, wal.Info, error) {
 	replayed := 0
 	created := map[string]bool{} // indexes whose create or drop record the log holds
 	first := map[string]uint64{} // each index's first record in the log
 	var lost *wal.Damage         // the last damaged log record seen
 	info, err := wal.ReplayDamaged(walPath, func(rec wal.Record) error {
+		if only != "" && rec.Index != only {
+			return nil
+		}
 		replayed++
 		if rec.Op == wal.OpCreate || rec.Op == wal.OpDrop {
 			created[rec.Index] = true
@@ -339,27 +406,132 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		return nil
 	})
+	return replayed, created, first, info, err
+}
+
+// reloadHeld looks again at held index name's snapshot object (ADR-105):
+// an operator who restores it from a backup (a PUT through storaged at the
+// same key) expects vectord to serve it without a restart, as a Qdrant
+// operator expects a restored collection to load. At most once per
+// heldRecheck it asks storaged for the object's etag and size (a HEAD);
+// only when they differ from what was last read does it read the object
+// again and replay the index's records from the log, exactly as the load
+// does for one index. If that gives the index whole, it is served (no
+// longer unreadable); if not, it stays held with the new reason. Nothing is
+// written: not the object, not the log (whose records of the index were
+// kept since the hold). A read storaged could not finish is not judged:
+// the next look reads again. One request does the work; the others answer
+// what is known meanwhile (the hold) rather than wait; a DELETE meanwhile
+// wins (nothing is installed over it).
+func (s *Store) reloadHeld(ctx context.Context, name string) {
+	s.mu.RLock()
+	b := s.broken[name]
+	s.mu.RUnlock()
+	if b == nil {
+		return
+	}
+	if !b.mu.TryLock() {
+		return // another request is at it: this one answers what is known
+	}
+	defer b.mu.Unlock()
+	if time.Since(b.checked) < heldRecheck || !s.stillHeld(name, b) {
+		return
+	}
+	b.checked = time.Now()
+	// Not the request's: a client that gives up does not cut a read
+	// half-way, to be started again by the next request; bounded all the
+	// same, the look much shorter (a hung storaged must not hold up a list).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heldReadTimeout)
+	defer cancel()
+	key := snapshotKey(name)
+	s.heldChecks.Add(1)
+	var now objState
+	hctx, hcancel := context.WithTimeout(ctx, heldHeadTimeout)
+	oi, err := s.objects.Head(hctx, key)
+	hcancel()
+	switch {
+	case err == nil:
+		now = stateOf(oi)
+	case errs.Is(err, errs.NotFound):
+	default:
+		s.log.Debug("held index: could not look at its snapshot object; it stays held", "op", "vector.reload", "index", name, "key", key, "err", err.Error())
+		return
+	}
+	if now == b.seen {
+		return
+	}
+	s.heldReads.Add(1)
+	start := time.Now()
+	ix, derr, st, err := s.readSnapshot(ctx, key)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		s.log.Warn("held index: its snapshot object changed but could not be read; it stays held and is read again on a later request", "op", "vector.reload", "index", name, "key", key, "err", err.Error())
+		return
+	}
+	// The load, for this index alone, into a scratch Store.
+	scratch := &Store{log: s.log, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}}
+	damaged := map[string]error{}
+	var snapSeq uint64
+	switch {
+	case ix != nil:
+		snapSeq = ix.Seq()
+		scratch.indexes[name] = &index{name: name, ix: ix, lastSeq: snapSeq, snapSeq: snapSeq}
+	case derr != nil:
+		damaged[name] = derr
+	}
+	replayed, created, first, info, err := scratch.replayLog(ctx, filepath.Join(s.dir, "vectord.wal"), name, damaged)
 	if err != nil {
-		return err
+		s.log.Warn("held index: its snapshot object changed but the write-ahead log could not be read; it stays held", "op", "vector.reload", "index", name, "err", err.Error())
+		return
 	}
-	s.checkDamaged(damaged, created, first)
-	w, err := wal.OpenDamaged(walPath)
-	if err != nil {
-		return err
+	scratch.checkDamaged(damaged, created, first)
+	nix, nb := scratch.indexes[name], scratch.broken[name]
+	if nb == nil && nix == nil {
+		msg := fmt.Sprintf("index %q cannot be served: its snapshot %s is no longer in storage; restore it from a backup (vectord reads it again on the next request for the index), or DELETE the index to drop it", name, key)
+		if st.present {
+			msg = fmt.Sprintf("index %q cannot be served: its snapshot %s was read again but the write-ahead log drops the index after it; DELETE the index to drop it", name, key)
+		}
+		nb = &broken{err: errs.E("vector", errs.Unavailable, http.StatusBadGateway, msg)}
 	}
-	s.w = w
-	var vecs int
-	for _, ix := range s.indexes {
-		vecs += ix.ix.Len()
+
+	s.mu.Lock()
+	if s.broken[name] != b {
+		s.mu.Unlock()
+		return // dropped (DELETE) while it was read: nothing is installed over it
 	}
-	n, unservable := len(s.indexes), len(s.broken)
-	s.loadMu.Lock()
-	s.loadErr = nil
-	s.loadMu.Unlock()
-	s.ready.Store(true) // from here on the indexes are the callers' (s.mu)
-	s.log.Info("vector indexes loaded", "op", "vector.load", "indexes", n, "vectors", vecs, "unservable", unservable,
-		"wal_records", replayed, "torn_bytes", info.TornBytes, "wal_damaged", info.Damaged, "dur_ms", time.Since(start).Milliseconds())
-	return nil
+	if nb == nil {
+		if next := s.w.NextSeq(); nix.lastSeq >= next {
+			// A snapshot from another history covers seqs this log has not
+			// assigned yet: the next writes must come after it, or replay
+			// would skip them as covered.
+			s.w.Advance(nix.lastSeq + 1)
+		}
+		delete(s.broken, name)
+		s.indexes[name] = nix
+		s.mu.Unlock()
+		s.heldLoaded.Add(1)
+		s.log.Info("held index loaded: its snapshot object changed and reads whole; it is served again", "op", "vector.reload", "index", name, "key", key,
+			"snapshot_seq", snapSeq, "log_records", replayed, "items", nix.ix.Len(), "dur_ms", time.Since(start).Milliseconds())
+		if ix != nil && info.BaseSeq > snapSeq+1 {
+			s.log.Warn("held index loaded from a snapshot older than the write-ahead log: changes logged between them (if the index had any) are not in it",
+				"op", "vector.reload", "index", name, "snapshot_seq", snapSeq, "log_first_seq", info.BaseSeq)
+		}
+		return
+	}
+	nb.seen, nb.checked = st, b.checked
+	if b.hold > 0 && (nb.hold == 0 || b.hold < nb.hold) {
+		nb.hold = b.hold // the log keeps what it kept
+	}
+	s.broken[name] = nb
+	s.mu.Unlock()
+	s.log.Error("held index read again after its snapshot object changed: it still cannot be served", "op", "vector.reload", "index", name, "key", key,
+		"err", errs.Message(nb.err))
+}
+
+// stillHeld reports whether b is still name's hold.
+func (s *Store) stillHeld(name string, b *broken) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.broken[name] == b
 }
 
 // breakByLog holds index name broken for the damaged log record d, which
@@ -400,7 +572,7 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, 
 			delete(s.indexes, name)
 			delete(s.pendingDrops, name)
 			s.broken[name] = &broken{hold: first[name], err: errs.E("vector", errs.Unavailable, http.StatusBadGateway,
-				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is in a format this vectord does not read (%s); run the vectord that wrote it, or DELETE the index to drop it",
+				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is in a format this vectord does not read (%s); run the vectord that wrote it, restore an object this vectord wrote (it is read again on the next request for the index), or DELETE the index to drop it",
 					name, snapshotKey(name), errs.Message(err)))}
 			s.log.Error("index not served: its snapshot is in a format this vectord does not read; the other indexes are served",
 				"op", "vector.load", "index", name, "key", snapshotKey(name), "err", err.Error())
@@ -408,7 +580,7 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, 
 		}
 		if !created[name] {
 			b := &broken{hold: first[name], err: errs.E("vector", errs.Unavailable, http.StatusBadGateway,
-				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is damaged (%s) and the write-ahead log no longer holds the index from its creation, so it cannot be rebuilt; restore the object from a backup and restart vectord, or DELETE the index to drop it",
+				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is damaged (%s) and the write-ahead log no longer holds the index from its creation, so it cannot be rebuilt; restore the object from a backup (vectord reads it again on the next request for the index, no restart needed), or DELETE the index to drop it",
 					name, snapshotKey(name), errs.Message(err)))}
 			s.broken[name] = b
 			s.log.Error("index not served: damaged snapshot the write-ahead log cannot rebuild; the other indexes are served",
@@ -424,10 +596,11 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, 
 	}
 }
 
-// loadSnapshots reads every snapshot object: the decoded indexes, and the
+// loadSnapshots reads every snapshot object: the decoded indexes, the
 // errors of those that are damaged (lhv1.ErrCorrupt) or in a version this
-// build does not read (lhv1.ErrVersion); see checkDamaged.
-func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[string]error, error) {
+// build does not read (lhv1.ErrVersion; see checkDamaged), and each
+// object's state as read (for reloadHeld).
+func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[string]error, map[string]objState, error) {
 	var keys []string
 	err := storage.ListAll(ctx, s.objects, SnapshotPrefix, func(o storage.ObjectInfo) error {
 		if strings.HasSuffix(o.Key, "/index.lhv1") {
@@ -436,35 +609,71 @@ func (s *Store) loadSnapshots(ctx context.Context) (map[string]*index, map[strin
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	indexes := make(map[string]*index, len(keys))
 	damaged := map[string]error{}
+	states := make(map[string]objState, len(keys))
 	for _, key := range keys {
 		name := strings.TrimSuffix(strings.TrimPrefix(key, SnapshotPrefix), "/index.lhv1")
-		rc, _, err := s.objects.Get(ctx, key, storage.Whole)
+		ix, derr, st, err := s.readSnapshot(ctx, key)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		r := &readErr{r: rc}
-		ix, err := lhv1.Decode(r)
-		rc.Close()
-		if r.err != nil && retryable(r.err) {
-			// storaged stopped sending: a cut, not a damaged snapshot
-			// (lhv1 reports both as corrupt); the next attempt reads it again.
-			return nil, nil, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
-		}
-		if errors.Is(err, lhv1.ErrCorrupt) || errors.Is(err, lhv1.ErrVersion) {
-			damaged[name] = err
+		states[name] = st
+		if derr != nil {
+			damaged[name] = derr
 			continue
-		}
-		if err != nil {
-			return nil, nil, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
 		}
 		seq := ix.Seq()
 		indexes[name] = &index{name: name, ix: ix, lastSeq: seq, snapSeq: seq}
 	}
-	return indexes, damaged, nil
+	return indexes, damaged, states, nil
+}
+
+// objState is what a held index's snapshot object was when it was last
+// read: absent, or its etag and size (its modified time when the backend
+// gives no etag). A held index is re-read only once it differs.
+type objState struct {
+	present  bool
+	etag     string
+	size     int64
+	modified time.Time
+}
+
+func stateOf(info storage.ObjectInfo) objState {
+	st := objState{present: true, etag: info.ETag, size: info.Size}
+	if st.etag == "" {
+		st.modified = info.Modified
+	}
+	return st
+}
+
+// readSnapshot reads and decodes the snapshot object at key: the index, or
+// derr when the object is damaged (lhv1.ErrCorrupt) or in a version this
+// build does not read (lhv1.ErrVersion), and the object's state as read.
+// err is a failed read (NotFound; storaged unavailable or stopped
+// sending): the object is not judged.
+func (s *Store) readSnapshot(ctx context.Context, key string) (ix *hnsw.Index, derr error, st objState, err error) {
+	rc, oi, err := s.objects.Get(ctx, key, storage.Whole)
+	if err != nil {
+		return nil, nil, objState{}, err
+	}
+	r := &readErr{r: rc}
+	ix, err = lhv1.Decode(r)
+	rc.Close()
+	if r.err != nil && retryable(r.err) {
+		// storaged stopped sending: a cut, not a damaged snapshot
+		// (lhv1 reports both as corrupt); the next attempt reads it again.
+		return nil, nil, objState{}, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
+	}
+	if errors.Is(err, lhv1.ErrCorrupt) || errors.Is(err, lhv1.ErrVersion) {
+		return nil, err, stateOf(oi), nil
+	}
+	if err != nil {
+		return nil, nil, objState{}, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
+	}
+	return ix, nil, stateOf(oi), nil
 }
 
 // readErr keeps the first error of r other than io.EOF.
@@ -533,7 +742,7 @@ func (s *Store) replay(ctx context.Context, rec wal.Record) error {
 	return nil
 }
 
-func (s *Store) get(name string) (*index, error) {
+func (s *Store) get(ctx context.Context, name string) (*index, error) {
 	if err := ValidateIndexName(name); err != nil {
 		return nil, err
 	}
@@ -543,6 +752,13 @@ func (s *Store) get(name string) (*index, error) {
 	s.mu.RLock()
 	ix, b := s.indexes[name], s.broken[name]
 	s.mu.RUnlock()
+	if b != nil {
+		// Held: its object may have been restored meanwhile (ADR-105).
+		s.reloadHeld(ctx, name)
+		s.mu.RLock()
+		ix, b = s.indexes[name], s.broken[name]
+		s.mu.RUnlock()
+	}
 	if b != nil {
 		return nil, b.err
 	}
@@ -576,6 +792,7 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 	if err := s.notReady(op); err != nil {
 		return IndexInfo{}, err
 	}
+	s.reloadHeld(ctx, name) // a restored object: the index it holds, not a 409
 	// snapMu: no snapshot pass may write this name's key while it is re-created.
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
@@ -616,7 +833,7 @@ func (s *Store) CreateIndex(ctx context.Context, name string, req CreateIndexReq
 
 // GetIndex implements Service.
 func (s *Store) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return IndexInfo{}, err
 	}
@@ -624,13 +841,19 @@ func (s *Store) GetIndex(ctx context.Context, name string) (IndexInfo, error) {
 }
 
 // ListAll is GET /v1/vectors/indexes: the indexes served, and those held
-// broken (ADR-095), each sorted by name.
+// broken (ADR-095), each sorted by name — both read at one moment, so an
+// index loaded or dropped meanwhile is in exactly one of them, or gone.
+// A held index whose object changed is read again first (ADR-105).
 func (s *Store) ListAll(ctx context.Context) (ListResponse, error) {
-	out, err := s.ListIndexes(ctx)
-	if err != nil {
+	if err := s.notReady("vector.ListIndexes"); err != nil {
 		return ListResponse{}, err
 	}
-	return ListResponse{Indexes: out, Unreadable: s.unreadable()}, nil
+	s.reloadAllHeld(ctx)
+	s.mu.RLock()
+	out := s.served()
+	bad := s.unreadableLocked()
+	s.mu.RUnlock()
+	return ListResponse{Indexes: out, Unreadable: bad}, nil
 }
 
 // ListIndexes implements Service: the indexes served (sorted by name).
@@ -638,14 +861,34 @@ func (s *Store) ListIndexes(ctx context.Context) ([]IndexInfo, error) {
 	if err := s.notReady("vector.ListIndexes"); err != nil {
 		return nil, err
 	}
+	s.reloadAllHeld(ctx)
 	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.served(), nil
+}
+
+// served lists the indexes served, sorted by name (s.mu held).
+func (s *Store) served() []IndexInfo {
 	out := make([]IndexInfo, 0, len(s.indexes))
 	for _, ix := range s.indexes {
 		out = append(out, info(ix))
 	}
-	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out
+}
+
+// reloadAllHeld is reloadHeld for every held index, in name order.
+func (s *Store) reloadAllHeld(ctx context.Context) {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.broken))
+	for name := range s.broken {
+		names = append(names, name)
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	for _, name := range names {
+		s.reloadHeld(ctx, name)
+	}
 }
 
 // DeleteIndex implements Service: logged, dropped from memory, snapshot removed.
@@ -661,7 +904,7 @@ func (s *Store) DeleteIndex(ctx context.Context, name string) error {
 	if ok, err := s.dropBroken(ctx, name); ok {
 		return err
 	}
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -748,7 +991,7 @@ func (s *Store) Upsert(ctx context.Context, name string, items []Item) (int, err
 	if len(items) > MaxUpsertItems {
 		return 0, errs.Errorf(op, errs.TooLarge, "%d items in one upsert; at most %d", len(items), MaxUpsertItems)
 	}
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return 0, err
 	}
@@ -838,7 +1081,7 @@ func (s *Store) Delete(ctx context.Context, name string, ids []string) (int, err
 			return 0, errs.Errorf(op, errs.Invalid, "ids[%d] is empty", i)
 		}
 	}
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return 0, err
 	}
@@ -873,7 +1116,7 @@ func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]R
 	if req.Ef < 0 || req.Ef > hnsw.MaxEf {
 		return nil, errs.Errorf(op, errs.Invalid, "ef = %d: want 0 (default) .. %d", req.Ef, hnsw.MaxEf)
 	}
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -893,7 +1136,7 @@ func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]R
 
 // GetItem implements Service.
 func (s *Store) GetItem(ctx context.Context, name, id string) (Item, error) {
-	ix, err := s.get(name)
+	ix, err := s.get(ctx, name)
 	if err != nil {
 		return Item{}, err
 	}

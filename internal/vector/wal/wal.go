@@ -495,6 +495,19 @@ func (w *WAL) NextSeq() uint64 {
 	return w.next
 }
 
+// Advance makes the next Append's seq at least next (nothing when it is
+// already): a snapshot may cover seqs this log never assigned (one
+// restored from another history, a log lost with its directory), and a
+// record with a seq it covers would be skipped at replay as covered. Seqs
+// stay strictly increasing; the format allows the gap.
+func (w *WAL) Advance(next uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if next > w.next {
+		w.next = next
+	}
+}
+
 // TruncateThrough drops every record with Seq <= seq (call it once a
 // snapshot covering them is durable). It rewrites the remaining tail to a
 // new file and renames it over the log; appends wait meanwhile.
