@@ -96,6 +96,9 @@ type sseStream struct {
 	pending *chat.Chunk  // final chunk waiting for usage
 	done    bool
 	events  int // data events read
+	// answered: a chunk with content, reasoning or a tool call came.
+	answered bool
+	usage    *chat.Usage // a choice-less usage chunk's, for the end
 }
 
 // Next implements chat.ChunkStream. An error ends the stream (io.EOF
@@ -150,6 +153,14 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			if s.pending != nil {
 				return s.finish(), nil
 			}
+			if s.answered {
+				// [DONE] is the stream's explicit end: an answer without a
+				// finish_reason is still whole (the openai libraries stop
+				// at [DONE]; LiteLLM takes "stop" for a missing reason).
+				// ADR-107.
+				s.done = true
+				return chat.Chunk{Done: true, DoneReason: "stop", Usage: s.usage}, nil
+			}
 			return chat.Chunk{}, &chat.UpstreamError{Message: "stream ended ([DONE]) without a finish_reason"}
 		}
 		var c chat.CompletionChunk
@@ -173,6 +184,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 				return s.finish(), nil
 			}
 			out.Usage = &u
+			s.usage = &u // the latest, for an end that carries none
 		}
 		if len(c.Choices) == 0 {
 			continue
@@ -204,6 +216,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 		if out.Content == "" && out.Thinking == "" && len(out.ToolCalls) == 0 {
 			continue // role-only or empty delta
 		}
+		s.answered = true
 		return out, nil
 	}
 }
@@ -230,6 +243,9 @@ func (s *sseStream) finish() chat.Chunk {
 	s.done = true
 	c := *s.pending
 	s.pending = nil
+	if c.Usage == nil {
+		c.Usage = s.usage
+	}
 	return c
 }
 
