@@ -87,3 +87,49 @@ func TestHeldReloadCases(t *testing.T) {
 		}
 	})
 }
+
+// TestDroppedNewerVersionStaysDropped: an index whose drop is in the log
+// but whose snapshot object is still stored (the object's delete had not
+// happened yet: storaged down, a kill) in an LHV1 version this build does
+// not read — a downgrade after a newer vectord dropped it — came back
+// held (a 502 on every route, listed unreadable, /health degraded): the
+// acknowledged DELETE was undone. The drop is honoured as for any dropped
+// index: not found, the object removed.
+func TestDroppedNewerVersionStaysDropped(t *testing.T) {
+	ctx := context.Background()
+	objects, dir := newObjects(t), t.TempDir()
+	s := openStore(t, objects, dir)
+	s.CreateIndex(ctx, "v", CreateIndexRequest{Dims: 2})
+	s.CreateIndex(ctx, "other", CreateIndexRequest{Dims: 2})
+	s.Upsert(ctx, "v", []Item{{ID: "a", Vector: []float32{1, 0}}})
+	if err := s.snapshotOne(ctx, s.indexes["v"]); err != nil {
+		t.Fatal(err)
+	}
+	newer := objectBytes(t, objects, snapshotKey("v"))
+	newer[4] = 2
+	if err := s.DeleteIndex(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	// The object's delete did not happen: it is still there.
+	if _, err := objects.Put(ctx, snapshotKey("v"), bytes.NewReader(newer), int64(len(newer)), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.crash()
+	s2 := openStore(t, objects, dir)
+	defer s2.Close(ctx)
+	if _, err := s2.GetIndex(ctx, "v"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("a dropped index: %v", err)
+	}
+	if res, err := s2.ListAll(ctx); err != nil || len(res.Indexes) != 1 || len(res.Unreadable) != 0 {
+		t.Fatalf("list: %+v %v", res, err)
+	}
+	if err := s2.health("vector"); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	if err := s2.Snapshot(ctx); err != nil { // removes dropped indexes' objects
+		t.Fatal(err)
+	}
+	if _, _, err := objects.Get(ctx, snapshotKey("v"), storage.Whole); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the dropped index's object: %v", err)
+	}
+}
