@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -417,8 +418,17 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(n, 0)) * time.Second
+	// Seconds. A number too big for a time.Duration (or for int64) is the
+	// longest wait there is (ADR-107): 9999999999 overflowed to a negative
+	// wait, which the dispatcher read as none and retried at once.
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		switch {
+		case n <= 0:
+			return 0
+		case n > int64(math.MaxInt64/time.Second):
+			return math.MaxInt64
+		}
+		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

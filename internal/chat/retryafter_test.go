@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -19,6 +20,12 @@ func TestRetryAfter(t *testing.T) {
 		"Sun, 29 Nov 2026 09:00:00 GMT": time.Hour,
 		"Sun, 29 Nov 2026 08:00:02 GMT": 2 * time.Second,
 		"Sun, 29 Nov 2026 07:00:00 GMT": 0,
+		// Too big for a Duration, or for int64: the longest wait, never
+		// a wrapped-around (negative or short) one (ADR-107).
+		"9999999999":            math.MaxInt64,
+		"99999999999999999999":  math.MaxInt64,
+		"-99999999999999999999": 0,
+		"9223372036":            9223372036 * time.Second,
 	} {
 		h := http.Header{}
 		if v != "" {
