@@ -76,9 +76,21 @@ type statusWriter struct {
 	bytes  int64
 	start  time.Time
 	route  string
+	// stall is the request's body when it has one (bodyTimeoutMW): an
+	// error answer after it stalled becomes its 408, and what the handler
+	// writes after that is dropped (dropRest).
+	stall    *stallBody
+	dropRest bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.stall != nil && w.status == 0 && code >= 400 && w.stall.stalled.Load() {
+		w.answerStall()
+		return
+	}
+	if w.dropRest {
+		return
+	}
 	if w.status == 0 {
 		w.status = code
 	}
@@ -86,6 +98,9 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.dropRest {
+		return len(p), nil
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -96,6 +111,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 
 // ReadFrom keeps the sendfile/splice fast path of the underlying writer.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.dropRest {
+		return io.Copy(io.Discard, r)
+	}
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -461,6 +479,7 @@ func limitsMW(timeout time.Duration, maxBody int64) func(http.Handler) http.Hand
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			stall, _ := r.Body.(*stallBody)
 			if maxBody > 0 {
 				if err := checkLength(r.ContentLength, maxBody); err != nil {
 					errs.WriteHTTP(w, r, nil, err)
@@ -472,6 +491,9 @@ func limitsMW(timeout time.Duration, maxBody int64) func(http.Handler) http.Hand
 				ctx, cancel := context.WithTimeout(r.Context(), timeout)
 				defer cancel()
 				r = r.WithContext(ctx)
+				if stall != nil {
+					stall.ctx = ctx // its deadline's poison is not a stall
+				}
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -364,13 +364,14 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 }
 
 // router is the one place the middleware order is defined:
-// request id -> recoverer -> access log -> metrics -> allowed_ips -> auth ->
-// Langfuse -> observer report -> timeout/body limit -> daemon routes.
+// request id -> recoverer -> access log -> metrics -> allowed_ips ->
+// body timeout (ADR-110) -> auth -> Langfuse -> observer report ->
+// timeout/body limit -> daemon routes.
 func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets))
+	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
 	r.Get("/health", s.health)
 	if s.daemon.Public != nil {
 		s.daemon.Public(r)
