@@ -35,8 +35,8 @@ type plan struct {
 // indexed one or a compaction that kept the rows in order (appendOnly);
 // else a full rebuild into a fresh keyword index that replaces the served
 // one when done, with vectors upserted in place and stale ids deleted.
-func (m *Matrix) job(x *dsIndex) error {
-	ctx := m.ctx
+// ctx ends at Close or when Drop stops the job.
+func (m *Matrix) job(ctx context.Context, x *dsIndex) error {
 	x.mu.Lock()
 	name := x.spec.Dataset
 	x.mu.Unlock()

@@ -108,6 +108,39 @@ type Matrix struct {
 
 	mu  sync.Mutex
 	idx map[string]*dsIndex
+	// names serializes Index and Drop of one dataset (lockName): a POST
+	// that came during a DELETE wrote its state.json into the directory
+	// the DELETE then removed, or the DELETE removed the vector index the
+	// POST's build had just made (ADR-106).
+	names map[string]*nameLock
+}
+
+// nameLock is one dataset's Index/Drop lock; n counts its holders and
+// waiters (the entry goes when it is 0).
+type nameLock struct {
+	mu sync.Mutex
+	n  int
+}
+
+// lockName takes dataset's Index/Drop lock and returns its release.
+func (m *Matrix) lockName(dataset string) func() {
+	m.mu.Lock()
+	l := m.names[dataset]
+	if l == nil {
+		l = &nameLock{}
+		m.names[dataset] = l
+	}
+	l.n++
+	m.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		m.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(m.names, dataset)
+		}
+		m.mu.Unlock()
+	}
 }
 
 var _ Service = (*Matrix)(nil)
@@ -128,6 +161,11 @@ type dsIndex struct {
 	fullGen uint64
 	running bool
 	again   bool
+	// stopJob cancels the running job's context and jobDone is closed
+	// when its goroutine ends (both set while running): Drop stops the
+	// job and waits for it before removing anything (ADR-106).
+	stopJob context.CancelFunc
+	jobDone chan struct{}
 	checked time.Time // last catalog check triggered by a search
 	dropped bool
 	// dropVectors: a POST found the vector index held by vectord
@@ -192,7 +230,7 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}}
+	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}, names: map[string]*nameLock{}}
 	var resume []*dsIndex
 	for _, e := range entries {
 		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
@@ -402,6 +440,11 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	// A vector index vectord holds is matrixd's own, built from the
 	// dataset: a POST rebuilds it (ADR-103).
 	held := m.heldVectors(ctx)[VectorIndex(req.Dataset)] != nil
+	// After a DELETE of the dataset's index has finished (the lock), so
+	// that it neither removes what this POST writes nor finds this POST's
+	// index in the map.
+	unlock := m.lockName(req.Dataset)
+	defer unlock()
 	m.mu.Lock()
 	x := m.idx[req.Dataset]
 	if x == nil {
@@ -413,7 +456,7 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	if x.spec.IDColumn != spec.IDColumn || strings.Join(x.spec.TextColumns, "\x00") != strings.Join(spec.TextColumns, "\x00") {
 		x.markFull()
 	}
-	x.spec, x.idType, x.columns, x.dropped = spec, idType, cols, false
+	x.spec, x.idType, x.columns = spec, idType, cols
 	if held {
 		x.markFull()
 		x.dropVectors = true
@@ -441,16 +484,27 @@ func (m *Matrix) start(x *dsIndex) {
 		x.again = true
 		return
 	}
-	if m.ctx.Err() != nil {
-		return
+	if m.ctx.Err() != nil || x.dropped {
+		return // a poll or search that took x before a Drop
 	}
-	x.running = true
+	ctx, cancel := context.WithCancel(m.ctx)
+	done := make(chan struct{})
+	x.running, x.stopJob, x.jobDone = true, cancel, done
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		defer close(done)
+		defer cancel()
 		for {
-			err := m.job(x)
+			err := m.job(ctx, x)
 			x.mu.Lock()
+			if x.dropped {
+				// Drop stopped the job: nothing of it is kept (Drop
+				// removes the directory once this goroutine has ended).
+				x.running = false
+				x.mu.Unlock()
+				return
+			}
 			x.gone = err != nil && errs.Is(err, errs.NotFound)
 			x.retryAt = time.Time{}
 			switch {
@@ -475,7 +529,7 @@ func (m *Matrix) start(x *dsIndex) {
 					m.opts.Log.Error("save index state", "op", "index", "dataset", x.spec.Dataset, "err", err.Error())
 				}
 			}
-			if !x.again || m.ctx.Err() != nil || x.dropped {
+			if !x.again || m.ctx.Err() != nil {
 				x.running = false
 				x.mu.Unlock()
 				return
@@ -661,6 +715,8 @@ func (m *Matrix) Drop(ctx context.Context, dataset string) error {
 	if err := catalog.ValidateName(dataset); err != nil {
 		return err
 	}
+	unlock := m.lockName(dataset)
+	defer unlock()
 	m.mu.Lock()
 	x := m.idx[dataset]
 	delete(m.idx, dataset)
@@ -671,7 +727,19 @@ func (m *Matrix) Drop(ctx context.Context, dataset string) error {
 	x.mu.Lock()
 	x.dropped = true
 	x.kw = nil
+	stop, done := x.stopJob, x.jobDone
+	if !x.running {
+		done = nil
+	}
 	x.mu.Unlock()
+	if done != nil {
+		// A running job would go on upserting into the vectord index and
+		// write its keyword file and state.json after the removal below
+		// (into the index of a POST that follows): stop it and wait. Every
+		// call it makes ends with its context.
+		stop()
+		<-done
+	}
 	if err := os.RemoveAll(m.dir(dataset)); err != nil {
 		return errs.E("matrix.drop", errs.Internal, err)
 	}
