@@ -51,6 +51,9 @@ func (m *Matrix) job(ctx context.Context, x *dsIndex) error {
 	}
 	spec, idType, cols, err := resolve(x.spec, d.Schema)
 	if err != nil {
+		// The version this failure is about: the poll does not run the
+		// job again until a newer one (it ran it every poll, ADR-106).
+		x.status.TargetVersion = d.Version
 		x.mu.Unlock()
 		return err
 	}
