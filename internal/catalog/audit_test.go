@@ -526,3 +526,43 @@ func TestDeleteRacingCommits(t *testing.T) {
 		t.Fatalf("after the delete: %v", err)
 	}
 }
+
+// TestMethodNotAllowedAllow: a 405 on a dataset's path names the methods
+// the route serves (RFC 9110 15.5.6), as on every other route. The routes
+// under .../{name} were a chi sub-router, whose own path chi registers for
+// every method, so PUT .../{name} answered "Allow: GET, HEAD, POST, PUT,
+// PATCH, DELETE, OPTIONS" — a client retrying with PUT got a 405 again.
+func TestMethodNotAllowedAllow(t *testing.T) {
+	a := newAudit(t)
+	url, _ := a.catalogd()
+	ds := url + "/v1/catalog/datasets"
+	for _, tc := range []struct{ method, url, allow string }{
+		{"PUT", ds + "/up", "GET, DELETE"},
+		{"PATCH", ds + "/up/", "GET, DELETE"},
+		{"POST", ds + "/up", "GET, DELETE"},
+		{"GET", ds + "/up/commit", "POST"},
+		{"DELETE", ds + "/up/versions", "GET"},
+		{"PUT", ds, "GET"},
+	} {
+		req, _ := http.NewRequest(tc.method, tc.url, nil)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		var eb errs.Body
+		if r.StatusCode != 405 || json.Unmarshal(b, &eb) != nil || eb.Error.Kind != errs.Invalid {
+			t.Errorf("%s %s: %d %s, want a 405 invalid error body", tc.method, tc.url, r.StatusCode, b)
+		}
+		if got := r.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.url, got, tc.allow)
+		}
+	}
+	// The served methods still answer, with and without a trailing slash.
+	for _, u := range []string{ds + "/up", ds + "/up/"} {
+		if code, e, b := do(t, "GET", u, nil); code != 404 || e.Kind != errs.NotFound {
+			t.Errorf("GET %s: %d %s, want catalogd's 404 for a missing dataset", u, code, b)
+		}
+	}
+}

@@ -33,13 +33,17 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	h := &handlers{svc: svc, log: log}
 	return func(r chi.Router) {
 		r.Get(DatasetsPath, env.Handle(h.list))
-		r.Route(DatasetsPath+"/{name}", func(r chi.Router) {
-			r.Use(validName(env))
-			r.Get("/", env.Handle(h.get))
-			r.Delete("/", env.Handle(h.delete))
-			r.Get("/versions", env.Handle(h.versions))
-			r.Post("/commit", env.Handle(h.commit))
-		})
+		// Flat routes, not r.Route: chi registers a mounted sub-router's
+		// own path for every method, so a 405 on .../{name} answered
+		// "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" (ADR-111).
+		// The trailing-slash spelling the sub-router took stays served.
+		named := r.With(validName(env))
+		for _, p := range []string{DatasetsPath + "/{name}", DatasetsPath + "/{name}/"} {
+			named.Get(p, env.Handle(h.get))
+			named.Delete(p, env.Handle(h.delete))
+		}
+		named.Get(DatasetsPath+"/{name}/versions", env.Handle(h.versions))
+		named.Post(DatasetsPath+"/{name}/commit", env.Handle(h.commit))
 	}
 }
 
