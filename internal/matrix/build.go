@@ -90,6 +90,20 @@ func (m *Matrix) job(ctx context.Context, x *dsIndex) error {
 	if !p.full {
 		p.full = !m.appendOnly(ctx, name, p.version, d, oldFiles, oldRows)
 	}
+	if !p.full && p.oldKW.Len() > 0 {
+		// An append adds to the vectors of the rows indexed so far: when
+		// vectord's index is gone (deleted by hand) or was made again
+		// empty, the append would create it with the new rows alone and
+		// vector search would find nothing else (ADR-106).
+		info, err := m.deps.Vectors.GetIndex(ctx, VectorIndex(name))
+		switch {
+		case errs.Is(err, errs.NotFound) || err == nil && info.Count == 0:
+			m.opts.Log.Warn("vector index missing or empty; rebuilding in full", "op", "index", "dataset", name, "index", VectorIndex(name))
+			p.full = true
+		case err != nil:
+			return err
+		}
+	}
 	if p.full {
 		p.kw = keyword.New()
 	} else {
