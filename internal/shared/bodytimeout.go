@@ -131,9 +131,10 @@ func (b *stallBody) Close() error { return b.rc.Close() }
 
 // finish runs after the handler: a stalled request whose handler wrote
 // nothing gets its 408 here. A body the handler left unread is read by
-// net/http after the handler (up to 256 KiB, to keep the connection): that
-// read gets the bound too, or a client that stopped sending held it there
-// for ever (a POST refused with 401 before its body was read).
+// net/http after the handler, before it sends the answer's head (up to
+// 256 KiB, to keep the connection): that read gets the bound too, or a
+// client that stopped sending held it there for ever, its answer unsent
+// (a PUT refused with 401 before its body was read).
 func (b *stallBody) finish(s *statusWriter) {
 	if b.stalled.Load() {
 		if s != nil && s.status == 0 {
@@ -141,7 +142,8 @@ func (b *stallBody) finish(s *statusWriter) {
 		}
 		return
 	}
-	if !b.eof {
+	if !b.eof && (b.ctx == nil || b.ctx.Err() != context.DeadlineExceeded) {
+		// (request_timeout's deadline in the past, the gateway's, stays.)
 		b.dl = time.Now().Add(b.bound)
 		if !b.whole.IsZero() && b.whole.Before(b.dl) {
 			b.dl = b.whole
