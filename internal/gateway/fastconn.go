@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,13 @@ type fconn struct {
 	trailers []byte           // relay's trailer fields of a chunked answer, reused
 	rdl      atomic.Bool      // a header/idle read deadline may still be set
 	rdlAt    time.Time        // that deadline, when rdl (serve's goroutine only)
+
+	// the client-body bound (ADR-110), serve's goroutine only
+	inBody      bool          // the request's body is being read: Read moves the deadline
+	bodyBound   time.Duration // shared.ClientBodyTimeout when the body began
+	bodyMoved   int64         // monoNs the read deadline was last moved; 0 never
+	bodyDl      time.Time     // that deadline
+	bodyStalled bool          // a read of the body ran into it: 408
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -108,7 +116,68 @@ func (c *fconn) Read(p []byte) (int, error) {
 		p[0] = c.wbuf[0]
 		return 1, nil
 	}
+	if c.inBody {
+		return c.readBody(p)
+	}
 	return c.rr.Read(p)
+}
+
+// startBody begins the bound on the client's body (shared.ClientBodyTimeout,
+// nginx's client_body_timeout): from here to endBody each read of the
+// socket starts with the read deadline at least the bound less a second
+// ahead (readBody), so a client that stops sending its body mid-way is
+// answered 408 once nothing came for the bound, while a body that keeps
+// coming, however slowly, is never cut. Only requests with a body pay for
+// it: a clock read per socket read, a deadline move per second.
+func (c *fconn) startBody() {
+	c.bodyBound = shared.ClientBodyTimeout
+	c.bodyMoved, c.bodyStalled = 0, false
+	c.inBody = c.bodyBound > 0
+}
+
+// readBody is Read while the body is read.
+func (c *fconn) readBody(p []byte) (int, error) {
+	now := time.Now()
+	if m := monoNs(now); c.bodyMoved == 0 || m-c.bodyMoved >= int64(min(time.Second, c.bodyBound/8)) {
+		c.bodyMoved = m
+		c.bodyDl = now.Add(c.bodyBound)
+		if whole := c.wholeDeadline(); !whole.IsZero() && whole.Before(c.bodyDl) {
+			c.bodyDl = whole
+		}
+		c.nc.SetReadDeadline(c.bodyDl)
+		if c.timedOut.Load() {
+			// request_timeout stopped the read (timeUp): keep it stopped.
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	n, err := c.rr.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.timedOut.Load() && !time.Now().Before(c.bodyDl) {
+		if whole := c.wholeDeadline(); whole.IsZero() || c.bodyDl.Before(whole) {
+			c.bodyStalled = true
+		}
+	}
+	return n, err
+}
+
+// wholeDeadline is read_timeout's deadline for the request (zero: none).
+func (c *fconn) wholeDeadline() time.Time {
+	if c.f.readTimeout > 0 {
+		return c.ri.Start.Add(c.f.readTimeout)
+	}
+	return time.Time{}
+}
+
+// endBody ends the body's bound: the read deadline goes back to what serve
+// set for the request (read_timeout's, or none), unless request_timeout
+// stopped the reads.
+func (c *fconn) endBody() {
+	if !c.inBody {
+		return
+	}
+	c.inBody = false
+	if c.bodyMoved != 0 && !c.timedOut.Load() {
+		c.nc.SetReadDeadline(c.wholeDeadline())
+	}
 }
 
 func (c *fconn) setActive(a bool) bool {
@@ -413,16 +482,22 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		c.setUp(uc)
 		werr := c.writeUpstream(uc, p, ri.ReqID)
+		c.endBody()
 		stalled := uc.stalled(werr)
 		uc.sw.disarm()
 		if be, ok := werr.(*bodyError); ok {
 			c.clearUp()
-			uc.c.Close()
+			uc.c.Close() // the daemon sees its body cut and discards it
 			if c.timedOut.Load() {
 				ri.Status = writeErrorBody(c, errBodyTimedOut, ri.ReqID, nil)
 				return false
 			}
 			if c.aborted.Load() {
+				return false
+			}
+			if c.bodyStalled {
+				// The client stopped sending its body (ADR-110).
+				ri.Status = writeErrorBody(c, shared.ErrBodyStalled(c.bodyBound), ri.ReqID, nil)
 				return false
 			}
 			ri.Status = writeErrorBody(c, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()), ri.ReqID, nil)
@@ -581,6 +656,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 		bw.WriteString(strconv.FormatInt(req.cl, 10))
 		bw.WriteString("\r\n\r\n")
 		c.continue100()
+		c.startBody()
 		uc.sw.arm(p.up.sendStall)
 		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl); err != nil {
 			return err
@@ -589,6 +665,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 	case req.cl < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 		c.continue100()
+		c.startBody()
 		uc.sw.arm(p.up.sendStall)
 		var src io.Reader = &chunkErr{httputil.NewChunkedReader(c.br)}
 		if m := c.f.hooks.MaxBody; m > 0 {

@@ -284,6 +284,12 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 			errs.WriteHTTP(w, r, nil, errBodyTimedOut)
 			return
 		}
+		if errs.StatusOf(be.err) == http.StatusRequestTimeout {
+			// The client stopped sending its body (the harness's
+			// shared.ClientBodyTimeout, ADR-110): its 408 as it is.
+			errs.WriteHTTP(w, r, nil, be.err)
+			return
+		}
 		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
 		return
 	}
