@@ -333,7 +333,14 @@ func (s *Server) run(ctx context.Context, req query.Request, fn func(*engine.Cur
 		return err
 	}
 	defer release()
-	return s.eng.Query(ctx, engine.Request{SQL: req.SQL, Params: req.Params, MaxRows: maxRows, Tables: s.tables}, fn)
+	err = s.eng.Query(ctx, engine.Request{SQL: req.SQL, Params: req.Params, MaxRows: maxRows, Tables: s.tables}, fn)
+	if errs.Is(err, errs.Timeout) && ctx.Err() == context.DeadlineExceeded {
+		// One line naming the limit; DuckDB's "INTERRUPT Error" text and
+		// the Go context error stay in the log (ADR-111).
+		return errs.E("query", errs.Timeout,
+			fmt.Sprintf("query timed out after %d ms and was interrupted", timeout.Milliseconds()), errs.E(errs.Internal, err))
+	}
+	return err
 }
 
 // Query implements query.Service.
