@@ -2,14 +2,17 @@ package matrix_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/embed"
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/query"
 	"lakehouse-go/internal/shared"
@@ -193,6 +196,113 @@ func TestPostDuringDrop(t *testing.T) {
 		res, err := m.Search(ctx, matrix.SearchRequest{Query: "alpha heading", Datasets: []string{"docs"}, Mode: mode})
 		if err != nil || len(res.Results) != 2 {
 			t.Fatalf("%s search after the POST: %+v %v", mode, res, err)
+		}
+	}
+}
+
+// TestSearchDuringDrop (ADR-106): a search that had found the index when
+// a DELETE of it came read the dropped (nil) keyword index and panicked:
+// a 500 "internal" (the harness recovers), where the index is simply gone.
+// It is a 404 now for a dataset the search named, and the dataset is left
+// out of a search of every index.
+func TestSearchDuringDrop(t *testing.T) {
+	st := startStack(t, stackConfig(t))
+	ctx := context.Background()
+	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
+	emb := &gateEmbed{Service: embed.NewClient(gw), word: "racing", held: make(chan struct{}), open: make(chan struct{})}
+	vc := &keepIndex{Client: vector.NewClient(gw)}
+	m, err := matrix.NewMatrix(matrix.Deps{
+		Catalog: catalog.NewClient(gw), Query: query.NewClient(gw), Embed: emb, Vectors: vc,
+	}, matrix.Options{Dir: t.TempDir(), PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	st.ingest(t, "docs", "replace", "id,title\n1,alpha heading\n2,beta heading\n")
+	st.ingest(t, "more", "replace", "id,title\n1,gamma heading\n")
+	for _, d := range []string{"docs", "more"} {
+		if _, err := m.Index(ctx, matrix.IndexRequest{Dataset: d, IDColumn: "id", TextColumns: []string{"title"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, m, d, time.Minute, func(s matrix.IndexStatus) bool { return s.State == matrix.StateReady })
+	}
+	search := func(datasets []string, mode string) chan answer {
+		out := make(chan answer, 1)
+		go func() {
+			defer func() {
+				if v := recover(); v != nil {
+					out <- answer{err: fmt.Errorf("panic: %v", v)}
+				}
+			}()
+			res, err := m.Search(ctx, matrix.SearchRequest{Query: "racing heading", Datasets: datasets, Mode: mode})
+			out <- answer{res, err}
+		}()
+		return out
+	}
+	// The searches are held where they embed the query. First the DELETE
+	// removes vectord's index too (vectord's 404 read as "deleted outside
+	// matrixd"); then it leaves it (as when vectord's DELETE failed after
+	// matrixd's own state went: the keyword index was read nil).
+	for _, keep := range []bool{false, true} {
+		if keep {
+			if _, err := m.Index(ctx, matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"title"}}); err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, m, "docs", time.Minute, func(s matrix.IndexStatus) bool { return s.State == matrix.StateReady })
+			emb.held, emb.open, emb.once = make(chan struct{}), make(chan struct{}), sync.Once{}
+			vc.keep.Store(true)
+		}
+		var searches []chan answer
+		var labels []string
+		for _, mode := range []string{matrix.ModeHybrid, matrix.ModeVector} {
+			searches = append(searches, search([]string{"docs"}, mode), search(nil, mode))
+			labels = append(labels, fmt.Sprintf("keep %v: %s docs", keep, mode), fmt.Sprintf("keep %v: %s all", keep, mode))
+		}
+		select {
+		case <-emb.held:
+		case <-time.After(time.Minute):
+			t.Fatal("the search never embedded")
+		}
+		time.Sleep(300 * time.Millisecond) // every search is held
+		if err := m.Drop(ctx, "docs"); err != nil {
+			t.Fatal(err)
+		}
+		close(emb.open)
+		checkDropped(t, searches, labels)
+	}
+}
+
+// keepIndex is a vectord client whose DeleteIndex, once keep is set,
+// deletes nothing and answers 404.
+type keepIndex struct {
+	*vector.Client
+	keep atomic.Bool
+}
+
+func (k *keepIndex) DeleteIndex(ctx context.Context, name string) error {
+	if k.keep.Load() {
+		return errs.Errorf("vector.DeleteIndex", errs.NotFound, "index %q not found (test)", name)
+	}
+	return k.Client.DeleteIndex(ctx, name)
+}
+
+type answer struct {
+	res matrix.SearchResponse
+	err error
+}
+
+func checkDropped(t *testing.T, searches []chan answer, labels []string) {
+	t.Helper()
+	for i, ch := range searches {
+		a := <-ch
+		if strings.HasSuffix(labels[i], "docs") {
+			if !errs.Is(a.err, errs.NotFound) || !strings.Contains(a.err.Error(), "deleted during the search") {
+				t.Errorf("%s: %+v %v", labels[i], a.res, a.err)
+			}
+			continue
+		}
+		if a.err != nil || len(a.res.Results) != 1 || a.res.Results[0].Dataset != "more" {
+			t.Errorf("%s: %+v %v", labels[i], a.res, a.err)
 		}
 	}
 }

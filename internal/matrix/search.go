@@ -179,8 +179,13 @@ func fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []
 // searchOne searches one dataset: candidate lists, fusion, where, hydration.
 func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, vecs map[string][]float32) ([]Result, error) {
 	x.mu.Lock()
-	spec, idType, cols, kw, model := x.spec, x.idType, x.columns, x.kw, x.status.Model
+	spec, idType, cols, kw, model, dropped := x.spec, x.idType, x.columns, x.kw, x.status.Model, x.dropped
 	x.mu.Unlock()
+	if dropped || kw == nil {
+		// Dropped since Search found it (Drop clears kw; it was a nil
+		// dereference, a 500).
+		return droppedResult(spec.Dataset, req)
+	}
 	var pred string
 	var allow map[string]bool
 	if strings.TrimSpace(req.Where) != "" {
@@ -219,6 +224,12 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			var err error
 			vlist, err = m.vectorList(ctx, spec.Dataset, vecs[model], depth, allow)
 			if err != nil {
+				x.mu.Lock()
+				dropped := x.dropped
+				x.mu.Unlock()
+				if dropped { // vectord's 404 is the DELETE's, not an outsider's
+					return droppedResult(spec.Dataset, req)
+				}
 				return nil, err
 			}
 		}
@@ -263,6 +274,16 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 		}
 		depth = min(base, len(allow))
 	}
+}
+
+// droppedResult is searchOne's answer for an index deleted during the
+// search (ADR-106): a search of every index leaves it out; one naming the
+// dataset gets the 404 it would get a moment later.
+func droppedResult(dataset string, req SearchRequest) ([]Result, error) {
+	if len(req.Datasets) == 0 {
+		return nil, nil
+	}
+	return nil, errs.Errorf("matrix.search", errs.NotFound, "dataset %q has no search index (it was deleted during the search); create it with POST %s", dataset, IndexesPath)
 }
 
 // filterChunk is the most ids one vectord search is restricted to; a
