@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -204,6 +205,13 @@ func (m *Metadata) UnmarshalJSON(b []byte) error {
 	dec.UseNumber()
 	var v map[string]any
 	if err := dec.Decode(&v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Unwrapped, so that encoding/json adds the field's path
+			// ("metadata", "steps.metadata") to the 400's message; wrapped,
+			// it read "the request body: want an object" (ADR-111).
+			return te
+		}
 		return fmt.Errorf("metadata: want a JSON object: %w", err)
 	}
 	*m = v

@@ -1,0 +1,48 @@
+package pathway_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway"
+)
+
+// TestHTTPMetadataNotObject: metadata that is not a JSON object is a 400
+// naming the field, on an add, a PUT and a trace step, and nothing is
+// stored. The message said "the request body: want an object, got a JSON
+// string", as if the whole body were wrong (ADR-111).
+func TestHTTPMetadataNotObject(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t)
+	s, c := start(t, cfg)
+	res, err := c.Add(ctx, pathway.AddRequest{Text: "I live in Lisbon", Scope: pathway.Scope{UserID: "ana"}})
+	if err != nil || len(res.Results) != 1 {
+		t.Fatalf("add: %+v %v", res, err)
+	}
+	id := res.Results[0].ID
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"POST", "/v1/pathway/memories", `{"text":"I like jazz","user_id":"ana","metadata":"x"}`,
+			`field "metadata": want an object, got a JSON string`},
+		{"POST", "/v1/pathway/memories", `{"text":"I like jazz","user_id":"ana","metadata":[1]}`,
+			`field "metadata": want an object, got a JSON array`},
+		{"PUT", "/v1/pathway/memories/" + id, `{"text":"Lives in Porto","metadata":5}`,
+			`field "metadata": want an object, got a JSON number`},
+		{"POST", "/v1/pathway/traces", `{"run_id":"r1","steps":[{"type":"llm","metadata":true}]}`,
+			`field "steps.metadata": want an object, got a JSON bool`},
+	} {
+		code, body := do(t, tc.method, s.URL()+tc.path, tc.body)
+		var e errs.Body
+		if err := json.Unmarshal([]byte(body), &e); err != nil || code != 400 || e.Error.Kind != errs.Invalid || e.Error.Message != tc.want {
+			t.Errorf("%s %s %s: %d %s, want a 400 saying %q", tc.method, tc.path, tc.body, code, body, tc.want)
+		}
+	}
+	list, err := c.List(ctx, pathway.Scope{UserID: "ana"}, pathway.ListOptions{})
+	if err != nil || len(list.Results) != 1 || list.Results[0].Memory != "Lives in Lisbon" {
+		t.Fatalf("after the refused requests: %+v %v, want the one memory unchanged", list, err)
+	}
+	if code, body := do(t, "GET", s.URL()+"/v1/pathway/traces/r1", ""); code != 404 {
+		t.Fatalf("trace after the refused step: %d %s, want 404", code, body)
+	}
+}
