@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/minio/minio-go/v7"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage/storaged"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // setBodyTimeout shortens shared.ClientBodyTimeout for the test.
@@ -310,5 +312,47 @@ func TestRefusedStalledBodyReleased(t *testing.T) {
 	}
 	if el := time.Since(start); el > bound+3*time.Second {
 		t.Fatalf("answered and closed after %v", el)
+	}
+}
+
+// The same stall on storaged's s3 backend, against a real MinIO, part way
+// into a multipart upload (6 MiB sent of 20, 5 MiB parts): 408, and
+// nothing is left in the bucket — no object, no incomplete upload holding
+// its parts. (ADR-110.)
+func TestClientBodyStallS3(t *testing.T) {
+	const bound = 400 * time.Millisecond
+	setBodyTimeout(t, bound)
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := stallConfig(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.Bucket = m.Bucket
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg.S3.PartSize = 5 << 20
+	st := startDaemon(t, cfg, "storaged", storaged.New)
+	resp, body, took, closed := stallRequest(t, st.Addr,
+		"PUT /v1/storage/objects/stall/s3 HTTP/1.1\r\nHost: x\r\nContent-Length: 20971520\r\n\r\n", strings.Repeat("z", 6<<20))
+	want408(t, "s3 PUT", resp, body, took, closed, bound)
+	mc := m.Client(t)
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		for u := range mc.ListIncompleteUploads(ctx, m.Bucket, "", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			left = append(left, u.Key+" "+u.UploadID)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incomplete uploads left: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := mc.StatObject(ctx, m.Bucket, "stall/s3", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("the stalled object was stored")
 	}
 }
