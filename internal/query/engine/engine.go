@@ -824,7 +824,7 @@ func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (stmt *duckdb.Stm
 	}
 	if t != duckdb.STATEMENT_TYPE_SELECT {
 		stmt.Close()
-		return nil, false, errs.E("query", errs.Forbidden, fmt.Sprintf("only read-only queries are allowed; this is a %s statement", stmtTypeName(t)))
+		return nil, false, errs.E("query", errs.Forbidden, fmt.Sprintf("only read-only queries are allowed; this is %s statement", article(stmtTypeName(t))))
 	}
 	// A SELECT-type statement that cannot be wrapped (e.g. a PRAGMA that
 	// reads): run it as is; the cursor still stops at maxRows.
@@ -1050,6 +1050,15 @@ func stmtTypeName(t duckdb.StmtType) string {
 		return n
 	}
 	return fmt.Sprintf("type-%d", int(t))
+}
+
+// article puts "a" or "an" before a statement type's name, as it is
+// read: "an ATTACH", "an EXPLAIN", "a SET" (ADR-111).
+func article(name string) string {
+	if name != "" && strings.ContainsRune("AEIOUaeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }
 
 // trimStatement drops surrounding space and trailing semicolons.
