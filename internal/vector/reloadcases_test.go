@@ -46,6 +46,13 @@ func TestHeldReloadCases(t *testing.T) {
 		}
 		put(t, objects, snapshotKey("v"), orig)
 		time.Sleep(heldRecheck + 100*time.Millisecond)
+		// /health alone (no request for the index) picks it up: it looks
+		// in the background and turns ok.
+		for end := time.Now().Add(5 * time.Second); s2.health("vector") != nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("health after the old object is back: %v", s2.health("vector"))
+			}
+		}
 		if info, err := s2.GetIndex(ctx, "v"); err != nil || info.Count != 2 {
 			t.Fatalf("after the old object is back: %+v %v", info, err)
 		}

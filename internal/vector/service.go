@@ -109,6 +109,7 @@ type Store struct {
 	// What reloadHeld did (vectord's /metrics): looks at a held index's
 	// object, reads of it (it had changed), and held indexes it loaded.
 	heldChecks, heldReads, heldLoaded atomic.Int64
+	healthLook                        atomic.Bool // health's background reloadAllHeld is running
 }
 
 var _ Service = (*Store)(nil)
@@ -296,6 +297,16 @@ func (s *Store) health(op string) error {
 		return errs.Errorf(op, errs.Unavailable, "vectord's write-ahead log failed to sync (%s); writes are refused until vectord restarts", errs.OSReason(err, "an I/O error"))
 	}
 	if bad := s.unreadable(); len(bad) > 0 {
+		// Look at the held indexes' objects in the background (ADR-105):
+		// /health itself never waits for storage, and an operator who
+		// restored an object sees /health turn ok without sending a
+		// request for the index.
+		if s.healthLook.CompareAndSwap(false, true) {
+			go func() {
+				defer s.healthLook.Store(false)
+				s.reloadAllHeld(context.Background())
+			}()
+		}
 		msgs := make([]string, len(bad))
 		for i, u := range bad {
 			msgs[i] = u.Error.Message
