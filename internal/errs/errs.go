@@ -80,7 +80,7 @@ func kindOfStatus(status int) Kind {
 		return NotImpl
 	case 502, 503:
 		return Unavailable
-	case 504:
+	case 408, 504:
 		return Timeout
 	}
 	return Internal
