@@ -422,7 +422,7 @@ func bindErr(ctx context.Context, op string, err error) error {
 
 var reMissingTable = regexp.MustCompile(`Table with name "?([^"\s!]+)"? does not exist`)
 
-func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.NamedValue, maxRows int, fn func(*Cursor) error) error {
+func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.NamedValue, maxRows int, fn func(*Cursor) error) (err error) {
 	const op = "query"
 	c, ok := dc.(*duckdb.Conn)
 	if !ok {
@@ -431,6 +431,11 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	stmt, wrapped, err := prepareReadOnly(c, text, maxRows)
 	if err != nil {
 		return bindErr(ctx, op, err)
+	}
+	if wrapped {
+		// DuckDB locates errors in the wrapped statement, one line below
+		// the caller's: its "LINE N:" is made the caller's line (ADR-111).
+		defer func() { unwrapLines(err, text) }()
 	}
 	defer func() { stmt.Close() }()
 	if want := stmt.NumInput(); want != len(args) {
@@ -829,6 +834,46 @@ func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (stmt *duckdb.Stm
 	// A SELECT-type statement that cannot be wrapped (e.g. a PRAGMA that
 	// reads): run it as is; the cursor still stops at maxRows.
 	return stmt, false, nil
+}
+
+// reLine is DuckDB's error context: "LINE N: <the line>" then a caret line.
+var reLine = regexp.MustCompile(`(?m)^LINE (\d+): .*\n?( *\^)?`)
+
+// unwrapLines makes the "LINE N:" of DuckDB's messages in err's chain count
+// the lines of text, the caller's SQL, instead of wrapSQL's statement, which
+// has one line before it. A location on a line of the wrapper itself is
+// dropped (it names nothing the caller wrote).
+func unwrapLines(err error, text string) {
+	lines := strings.Count(text, "\n") + 1
+	for err != nil {
+		var e *errs.Error
+		switch v := err.(type) {
+		case *errs.Error:
+			e = v
+		case *missingTable:
+			err = v.err
+			continue
+		default:
+			return
+		}
+		if strings.Contains(e.Msg, "LINE ") {
+			e.Msg = reLine.ReplaceAllStringFunc(e.Msg, func(m string) string {
+				sub := reLine.FindStringSubmatch(m)
+				n, _ := strconv.Atoi(sub[1])
+				if n-1 < 1 || n-1 > lines {
+					return ""
+				}
+				shift := len(sub[1]) - len(strconv.Itoa(n-1))
+				m = "LINE " + strconv.Itoa(n-1) + m[len("LINE ")+len(sub[1]):]
+				if shift > 0 && sub[2] != "" {
+					m = m[:len(m)-len(sub[2])] + sub[2][shift:]
+				}
+				return m
+			})
+			e.Msg = strings.TrimSpace(e.Msg)
+		}
+		err = e.Err
+	}
 }
 
 // wrapSQL is text as a subquery projected by list, at most maxRows+1 rows.
