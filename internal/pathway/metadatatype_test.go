@@ -3,6 +3,8 @@ package pathway_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 
 	"lakehouse-go/internal/errs"
@@ -44,5 +46,30 @@ func TestHTTPMetadataNotObject(t *testing.T) {
 	}
 	if code, body := do(t, "GET", s.URL()+"/v1/pathway/traces/r1", ""); code != 404 {
 		t.Fatalf("trace after the refused step: %d %s, want 404", code, body)
+	}
+}
+
+// TestHTTPTooLongTextNamed: a text over MaxTextBytes is a 413 naming the
+// field the client sent: "text" or "messages" (a string), or
+// messages[i].content. A "text" was reported as "messages[0].content"
+// (ADR-111).
+func TestHTTPTooLongTextNamed(t *testing.T) {
+	cfg := config(t)
+	s, _ := start(t, cfg)
+	long := strings.Repeat("a", pathway.MaxTextBytes+1)
+	for _, tc := range []struct{ body, want string }{
+		{`{"text":"` + long + `","user_id":"z"}`, "text: "},
+		{`{"messages":"` + long + `","user_id":"z"}`, "messages: "},
+		{`{"messages":[{"role":"user","content":"hi"},{"role":"user","content":"` + long + `"}],"user_id":"z"}`, "messages[1].content: "},
+	} {
+		code, body := do(t, "POST", s.URL()+"/v1/pathway/memories", tc.body)
+		var e errs.Body
+		want := tc.want + strconv.Itoa(len(long)) + " bytes, at most " + strconv.Itoa(pathway.MaxTextBytes)
+		if err := json.Unmarshal([]byte(body), &e); err != nil || code != 413 || e.Error.Kind != errs.TooLarge || e.Error.Message != want {
+			t.Errorf("%.60s...: %d %.300s, want a 413 saying %q", tc.body, code, body, want)
+		}
+	}
+	if code, body := do(t, "GET", s.URL()+"/v1/pathway/memories?user_id=z", ""); code != 200 || strings.TrimSpace(body) != `{"results":[]}` {
+		t.Fatalf("after the refused adds: %d %s, want no memory", code, body)
 	}
 }

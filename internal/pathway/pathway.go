@@ -323,7 +323,7 @@ func (r *AddRequest) Validate() error {
 			p = append(p, fmt.Sprintf("messages[%d].role %q: want user, assistant, system or tool", i, m.Role))
 		}
 		if len(m.Content) > MaxTextBytes {
-			return errs.Errorf("pathway.add", errs.TooLarge, "messages[%d].content: %d bytes, at most %d", i, len(m.Content), MaxTextBytes)
+			return errs.Errorf("pathway.add", errs.TooLarge, "%s: %d bytes, at most %d", r.field(i), len(m.Content), MaxTextBytes)
 		}
 		// Only what can become a memory is checked: a tool's or the
 		// assistant's output (ANSI colours, say) passes when infer mines
