@@ -115,6 +115,7 @@ func loadTail(path string, keep int, now time.Time) (loadResult, error) {
 			res.future++
 			continue
 		}
+		e.TS = e.TS.UTC() // lines written before ADR-111 may hold an offset
 		if len(evs) < keep {
 			evs = append(evs, e)
 		} else {

@@ -129,6 +129,10 @@ func (o *Observer) Ingest(ctx context.Context, events []Event) (IngestResponse, 
 		if events[i].TS.IsZero() {
 			events[i].TS = now
 		}
+		// One time format in every answer and in ops.jsonl: UTC, as every
+		// other daemon's timestamps; a reporter's offset (a host with TZ
+		// set, "+01:00") came back as sent (ADR-111).
+		events[i].TS = events[i].TS.UTC()
 	}
 	o.ring.add(events)
 	o.hub.publish(events)
