@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/pathway"
@@ -72,4 +73,38 @@ func TestHTTPTooLongTextNamed(t *testing.T) {
 	if code, body := do(t, "GET", s.URL()+"/v1/pathway/memories?user_id=z", ""); code != 200 || strings.TrimSpace(body) != `{"results":[]}` {
 		t.Fatalf("after the refused adds: %d %s, want no memory", code, body)
 	}
+}
+
+// TestHTTPStepTimeInUTC: a step's ts is answered in UTC whatever offset
+// it was sent with, also after a restart; memories' times already were.
+// A "+01:00" came back as sent, so a trace mixed "Z" and "+01:00" times
+// (ADR-111).
+func TestHTTPStepTimeInUTC(t *testing.T) {
+	cfg := config(t)
+	s, _ := start(t, cfg)
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.FixedZone("CEST", 7200))
+	body := `{"run_id":"r1","steps":[{"type":"llm","ts":"` + at.Format(time.RFC3339) + `"},{"type":"tool"}]}`
+	if code, b := do(t, "POST", s.URL()+"/v1/pathway/traces", body); code != 200 {
+		t.Fatalf("append: %d %s", code, b)
+	}
+	check := func(when string) {
+		code, b := do(t, "GET", s.URL()+"/v1/pathway/traces/r1", "")
+		var tr struct {
+			Steps []struct {
+				TS string `json:"ts"`
+			} `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(b), &tr); err != nil || code != 200 || len(tr.Steps) != 2 {
+			t.Fatalf("%s: %d %s", when, code, b)
+		}
+		if tr.Steps[0].TS != "2026-05-01T08:00:00Z" || !strings.HasSuffix(tr.Steps[1].TS, "Z") {
+			t.Errorf("%s: steps' ts %q, %q, want 2026-05-01T08:00:00Z and a stamped UTC time", when, tr.Steps[0].TS, tr.Steps[1].TS)
+		}
+	}
+	check("after the append")
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = start(t, cfg)
+	check("after a restart")
 }

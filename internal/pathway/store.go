@@ -269,6 +269,7 @@ func (s *Store) apply(r *record, vec []float32) error {
 			MemoryID: r.ID, OldMemory: r.Old, Event: EventDelete, CreatedAt: r.TS, IsDeleted: true})
 	case "step":
 		st := *r.Step
+		st.TS = st.TS.UTC() // a line written before ADR-111 may hold an offset
 		st.Index = len(s.traces[r.RunID])
 		st.size = r.size
 		s.traces[r.RunID] = append(s.traces[r.RunID], st)
@@ -1023,6 +1024,9 @@ func (s *Store) AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendR
 		if st.TS.IsZero() {
 			st.TS = now
 		}
+		// UTC like every other time pathwayd answers; a step's "+01:00"
+		// came back as sent (ADR-111).
+		st.TS = st.TS.UTC()
 		recs[i] = record{Op: "step", TS: now, RunID: req.RunID, Step: &st}
 	}
 	t := s.commit(recs, make([][]float32, len(recs)), false)
