@@ -93,7 +93,11 @@ func (c *Client) do(req *http.Request, hc *http.Client, keep3xx bool) (*http.Res
 			}
 			return nil, errs.E(op, errs.Unavailable, "request canceled", err)
 		}
-		return nil, errs.E(op, errs.Unavailable, fmt.Sprintf("%s unreachable at %s", c.Service, c.Base), err)
+		// The client is told which daemon and the system's reason; the
+		// address and Go's "Get \"http://...\": dial tcp ..." text go to
+		// the log only (DESIGN.md: internal details stay in the log).
+		return nil, errs.E(op, errs.Unavailable, fmt.Sprintf("%s is unreachable (%s)", c.Service, errs.OSReason(err, "no connection")),
+			errs.E(op, errs.Internal, fmt.Sprintf("at %s", c.Base), err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 && !(keep3xx && resp.StatusCode < 400) {
 		defer resp.Body.Close()

@@ -558,9 +558,29 @@ func allowedMethods(mux *chi.Mux, r *http.Request) string {
 	}
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
-		if mux.Match(chi.NewRouteContext(), m, path) {
+		if routes(mux, m, path) {
 			allow = append(allow, m)
 		}
 	}
 	return strings.Join(allow, ", ")
+}
+
+// routes reports whether rs routes method m on path to a handler of its
+// own. chi's Match alone says yes to every method on the path of a
+// sub-router mounted with Route or Mount (it registers the mount's own
+// path, and that path plus "/", for all methods and decides inside the
+// sub-router), so a 405 there named all seven: the sub-router is asked
+// for its "/" instead.
+func routes(rs chi.Routes, m, path string) bool {
+	p := rs.Find(chi.NewRouteContext(), m, path)
+	if p == "" {
+		return false
+	}
+	mount := strings.TrimSuffix(p, "/") + "/*"
+	for _, rt := range rs.Routes() {
+		if rt.SubRoutes != nil && rt.Pattern == mount {
+			return routes(rt.SubRoutes, m, "/")
+		}
+	}
+	return true
 }

@@ -48,6 +48,13 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			return errs.E("test.fail", errs.Invalid, "bad thing at line 3")
 		}))
 		r.Get("/v1/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+		// A sub-router mounted with Route, as vectord's index routes are:
+		// chi registers the mount's own path for every method.
+		r.Route("/v1/items/{name}", func(r chi.Router) {
+			r.Get("/", func(w http.ResponseWriter, r *http.Request) {})
+			r.Put("/", func(w http.ResponseWriter, r *http.Request) {})
+			r.Post("/upsert", func(w http.ResponseWriter, r *http.Request) {})
+		})
 		r.Post("/v1/generate", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
 			// Two model calls, as chatd records them: one failed, one answered.
 			t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
@@ -322,6 +329,9 @@ func TestRequestIDErrorsRecoverLimits(t *testing.T) {
 		{"DELETE", "/v1/echo", "GET"},
 		{"PUT", "/v1/body", "POST"},
 		{"POST", "/health", "GET"},
+		{"POST", "/v1/items/x", "GET, PUT"},
+		{"DELETE", "/v1/items/x/", "GET, PUT"},
+		{"GET", "/v1/items/x/upsert", "POST"},
 	} {
 		req, _ := http.NewRequest(tc.method, s.URL()+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -364,8 +374,17 @@ func TestClientKeepsErrorKind(t *testing.T) {
 		t.Fatalf("request id not forwarded: %v %v", err, out)
 	}
 	dead := &Client{Service: "catalogd", Base: "http://127.0.0.1:1", HTTP: NewHTTPClient(time.Second)}
-	if err := dead.JSON(context.Background(), "GET", "/x", nil, nil); !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "catalogd") {
+	err = dead.JSON(context.Background(), "GET", "/x", nil, nil)
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "catalogd") {
 		t.Fatalf("down daemon: %v", err)
+	}
+	// The client's message names the daemon and the reason, not the
+	// address or Go's request text; the log line (Error) keeps both.
+	if m := errs.Message(err); m != "catalogd is unreachable (connection refused)" {
+		t.Errorf("down daemon's message: %q", m)
+	}
+	if e := err.Error(); !strings.Contains(e, "http://127.0.0.1:1") || !strings.Contains(e, "dial tcp") {
+		t.Errorf("down daemon's log text lost the detail: %q", e)
 	}
 }
 
