@@ -676,7 +676,7 @@ func heldError(op string, kind errs.Kind, status int, dataset string, ve *Vector
 	if op == "matrix.search" {
 		keyword = `search with mode "keyword" meanwhile (the keyword index is served), or `
 	}
-	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %srebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot and restart vectord",
+	return errs.E(op, kind, status, fmt.Sprintf("%s of dataset %q failed: vectord holds its vector index %s and cannot serve it (%s); %srebuild the index from the dataset with POST %s (matrixd drops the held vector index and embeds every row again), or restore vectord's snapshot object from a backup (vectord reads it again on the next request, ADR-105)",
 		what, dataset, ve.Index, ve.Message, keyword, IndexesPath))
 }
 

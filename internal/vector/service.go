@@ -119,7 +119,8 @@ var _ Service = (*Store)(nil)
 // snapshot is in an LHV1 version this build does not read (502), or a
 // damaged log record may have been one of its changes (503 naming the
 // record). What is stored stays as it is for the operator (restore the
-// object from a backup and restart vectord, or DELETE the index); the
+// object from a backup — read again on the next request, ADR-105 — or
+// DELETE the index); the
 // other indexes are served meanwhile. It stopped the whole vectord before
 // (ADR-091's "left alone").
 type broken struct {
