@@ -113,6 +113,37 @@ type CompletionFunctionCall struct {
 	Arguments string `json:"arguments"`
 }
 
+// UnmarshalJSON reads arguments given as a JSON object (or any value
+// other than a string) as that value's compact JSON text: some
+// OpenAI-compatible servers and proxies send the object itself, and
+// openai-python and LiteLLM users read arguments as a string (ADR-113).
+// Only upstream answers are decoded so; a client's history is read by
+// decodeCompletionToolCalls, which still wants a string (ADR-066).
+func (f *CompletionFunctionCall) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	f.Name = v.Name
+	a := bytes.TrimSpace(v.Arguments)
+	switch {
+	case len(a) == 0 || bytes.Equal(a, []byte("null")):
+		f.Arguments = ""
+	case a[0] == '"':
+		return json.Unmarshal(a, &f.Arguments)
+	default:
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, a); err != nil {
+			return err
+		}
+		f.Arguments = buf.String()
+	}
+	return nil
+}
+
 // MarshalToolCalls is the OpenAI JSON of native calls (arguments as text).
 func MarshalToolCalls(calls []ToolCall) json.RawMessage {
 	if len(calls) == 0 {
