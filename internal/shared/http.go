@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -73,7 +74,7 @@ func decodeBody(body io.Reader, v any, numbers bool) error {
 		dec.UseNumber()
 	}
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+		return decodeError(err, reflect.TypeOf(v))
 	}
 	// Read to the end: the strict reader refuses anything but white space
 	// after the value (dec.More let `{...}]` through).
@@ -85,15 +86,78 @@ func decodeBody(body io.Reader, v any, numbers bool) error {
 
 // decodeError is the Invalid or TooLarge error for err from a
 // json.Decoder reading a request body through StrictJSON.
-func decodeError(err error) error {
+// t is the type decoded into: a field's path is told in JSON names (an
+// embedded struct's Go type name, which encoding/json puts in the path,
+// is left out).
+func decodeError(err error, t reflect.Type) error {
 	var mbe *http.MaxBytesError
+	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
 		return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 	case errors.Is(err, io.EOF):
 		return errs.E("decode", errs.Invalid, "empty request body: want a JSON object")
+	case errors.As(err, &te) && te.Field != "" && t != nil:
+		c := *te
+		c.Field = jsonPath(t, te.Field)
+		return errs.E("decode", errs.Invalid, JSONDecodeMessage(&c))
 	}
 	return errs.E("decode", errs.Invalid, JSONDecodeMessage(err))
+}
+
+// jsonPath is encoding/json's field path (UnmarshalTypeError.Field) of a
+// value of type t with the names of embedded structs left out:
+// "Scope.user_id" is the body's "user_id". Array, slice and map levels
+// have no segment of their own in the path.
+func jsonPath(t reflect.Type, path string) string {
+	var out []string
+	for _, seg := range strings.Split(path, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, seg), nil
+			continue
+		}
+		if f, ok := t.FieldByName(seg); ok && f.Anonymous && len(f.Index) == 1 && jsonName(f) == "" {
+			t = f.Type // an embedded struct: its fields are the body's own
+			continue
+		}
+		out = append(out, seg)
+		t = fieldByJSONName(t, seg)
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonName is f's name in its json tag ("" when the tag gives none).
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
+}
+
+// fieldByJSONName is the type of t's field (promoted ones included) that
+// encoding/json fills from key name, nil if none.
+func fieldByJSONName(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		n := jsonName(f)
+		switch {
+		case n == "-":
+		case n == name || (n == "" && f.Name == name):
+			return f.Type
+		case f.Anonymous && n == "":
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if ft := fieldByJSONName(et, name); ft != nil {
+					return ft
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // trailingError is the error for what a json.Decoder's Token answered
@@ -172,9 +236,18 @@ func JSONDecodeMessage(err error) string {
 		}
 		return fmt.Sprintf("%s: want %s, got a JSON %s", field, jsonWant(te.Type), te.Value)
 	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		// A time field's own decoding: the JSON is valid, the time is not
+		// (encoding/json does not say which field).
+		return fmt.Sprintf("a time is not an RFC 3339 time like \"2006-01-02T15:04:05Z\": %q", pe.Value)
+	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if strings.HasPrefix(msg, "unknown field ") {
 		return "request body has an " + msg
+	}
+	if msg == "Time.UnmarshalJSON: input is not a JSON string" {
+		return "a time must be a JSON string holding an RFC 3339 time like \"2006-01-02T15:04:05Z\""
 	}
 	return "request body is not valid JSON: " + msg
 }

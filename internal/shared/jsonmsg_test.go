@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/errs"
 )
@@ -15,11 +16,21 @@ func TestJSONDecodeMessages(t *testing.T) {
 	type msg struct {
 		Role string `json:"role"`
 	}
+	type Scope struct {
+		UserID string `json:"user_id"`
+	}
+	type item struct {
+		Scope
+		Tags []string `json:"tags"`
+	}
 	type req struct {
-		Temperature *float64 `json:"temperature"`
-		N           int      `json:"n"`
-		Stream      bool     `json:"stream"`
-		Messages    []msg    `json:"messages"`
+		Scope
+		Items       []item    `json:"items"`
+		At          time.Time `json:"at"`
+		Temperature *float64  `json:"temperature"`
+		N           int       `json:"n"`
+		Stream      bool      `json:"stream"`
+		Messages    []msg     `json:"messages"`
 	}
 	for _, tc := range []struct{ body, want string }{
 		{`{"temperature":"hot"}`, `field "temperature": want a number, got a JSON string`},
@@ -30,6 +41,14 @@ func TestJSONDecodeMessages(t *testing.T) {
 		{`[1]`, `the request body: want an object, got a JSON array`},
 		{`{"tempreature":1}`, `request body has an unknown field "tempreature"`},
 		{`{"n":`, `request body is not valid JSON: unexpected EOF`},
+		// An embedded struct's fields are the body's own: its Go type
+		// name is not part of the path (it said "Scope.user_id").
+		{`{"user_id":5}`, `field "user_id": want a string, got a JSON number`},
+		{`{"items":[{"user_id":5}]}`, `field "items.user_id": want a string, got a JSON number`},
+		{`{"items":[{"tags":[1]}]}`, `field "items.tags": want a string, got a JSON number`},
+		// A bad time is valid JSON (it said "not valid JSON: parsing time").
+		{`{"at":"yesterday"}`, `a time is not an RFC 3339 time like "2006-01-02T15:04:05Z": "yesterday"`},
+		{`{"at":5}`, `a time must be a JSON string holding an RFC 3339 time like "2006-01-02T15:04:05Z"`},
 	} {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
 		var v req

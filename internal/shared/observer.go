@@ -119,7 +119,7 @@ func (r *reporter) record(method, route, path string, status int, start, end tim
 		return
 	}
 	r.batch.enqueue(OpEvent{
-		TS: start, Service: r.service, Op: r.op(methodLabel(method), route), Status: status,
+		TS: start.UTC(), Service: r.service, Op: r.op(methodLabel(method), route), Status: status,
 		DurationMS: float64(end.Sub(start).Microseconds()) / 1000, RequestID: reqID,
 	})
 }

@@ -886,6 +886,48 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 // A daemon's observer reports are not traced in Langfuse by the daemon
 // that receives them (one trace per daemon per batch was noise in every
 // Langfuse project); the same request without the report header is.
+// TestReporterSendsUTC: a daemon's reports carry their time in UTC
+// whatever the host's zone (a host with TZ set sent "+01:00", so
+// observerd's events mixed offsets that do not sort as text; ADR-111).
+func TestReporterSendsUTC(t *testing.T) {
+	old := time.Local
+	time.Local = time.FixedZone("CET", 3600)
+	defer func() { time.Local = old }()
+	raw := make(chan []byte, 8)
+	obs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case raw <- b:
+		default:
+		}
+	}))
+	defer obs.Close()
+	cfg := testConfig(t)
+	cfg.Report.Enabled = true
+	cfg.Report.FlushInterval = Duration{20 * time.Millisecond}
+	cfg.Observerd.URL = obs.URL
+	s := start(t, cfg)
+	get(t, s.URL()+"/v1/echo", "")
+	select {
+	case b := <-raw:
+		var body struct {
+			Events []struct {
+				TS string `json:"ts"`
+			} `json:"events"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil || len(body.Events) == 0 {
+			t.Fatalf("report: %v %s", err, b)
+		}
+		for _, e := range body.Events {
+			if !strings.HasSuffix(e.TS, "Z") {
+				t.Fatalf("report time not in UTC: %q", e.TS)
+			}
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no report")
+	}
+}
+
 func TestObserverReportsNotTraced(t *testing.T) {
 	fake := &fakeLangfuse{received: make(chan struct{}, 16)}
 	ts := httptest.NewServer(fake)
