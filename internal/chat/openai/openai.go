@@ -175,10 +175,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			c.Usage = c.Choices[0].Usage // Moonshot's (Kimi's) place for it
 		}
 		if c.Usage != nil {
-			u := *c.Usage
-			if u.TotalTokens == 0 {
-				u.TotalTokens = u.PromptTokens + u.CompletionTokens
-			}
+			u := mergeUsage(s.usage, *c.Usage)
 			if s.pending != nil {
 				s.pending.Usage = &u
 				return s.finish(), nil
@@ -237,6 +234,33 @@ func deltas(tcs []chat.CompletionToolCall) []chat.ToolCallDelta {
 		out = append(out, d)
 	}
 	return out
+}
+
+// mergeUsage is the answer's usage after the report u: a count u gives
+// (not 0) replaces the earlier one, a count it leaves out keeps the
+// earlier report's. An upstream that reports the prompt's tokens before
+// its first token and only the completion's at the end (Anthropic's
+// message_start/message_delta split, passed on chunk by chunk) gets both,
+// as the AI SDK's and LiteLLM's stream readers count it (ADR-113). A total
+// left out, or given for a report that kept an earlier count, is at least
+// prompt + completion; otherwise the upstream's total stands.
+func mergeUsage(prev *chat.Usage, u chat.Usage) chat.Usage {
+	kept := false // a count came from prev
+	if prev != nil {
+		if u.PromptTokens == 0 && prev.PromptTokens != 0 {
+			u.PromptTokens, kept = prev.PromptTokens, true
+		}
+		if u.CompletionTokens == 0 && prev.CompletionTokens != 0 {
+			u.CompletionTokens, kept = prev.CompletionTokens, true
+		}
+		if u.CompletionTokensDetails == nil {
+			u.CompletionTokensDetails = prev.CompletionTokensDetails
+		}
+	}
+	if u.TotalTokens == 0 || kept {
+		u.TotalTokens = max(u.TotalTokens, u.PromptTokens+u.CompletionTokens)
+	}
+	return u
 }
 
 func (s *sseStream) finish() chat.Chunk {
