@@ -655,6 +655,19 @@ func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts
 		if err != nil {
 			return 0, embed.ConfiguredModel("matrix.index", m.opts.Model, err)
 		}
+		x.mu.Lock()
+		dims, indexModel := x.status.Dims, x.status.Model
+		// An append over an index of other dims (the model was replaced
+		// or the default model changed) is refused before anything is
+		// stored: the index stays whole in the old model and is served;
+		// a POST rebuilds it with the new one (ADR-112). So is a batch
+		// whose dims differ from the job's first (changed mid-job).
+		if (*dimsKnown || !p.full) && dims > 0 && er.Dims != dims {
+			m.noteModelChange(x, er.Model, er.Dims)
+			x.mu.Unlock()
+			return 0, dimsError("matrix.index", "the refresh", p.spec.Dataset, dims, indexModel, er.Model, er.Dims)
+		}
+		x.mu.Unlock()
 		if !*dimsKnown {
 			if err := m.ensureVectorIndex(ctx, x, p, er); err != nil {
 				return 0, err
@@ -704,6 +717,12 @@ func (m *Matrix) ensureVectorIndex(ctx context.Context, x *dsIndex, p *plan, er 
 	}
 	x.mu.Lock()
 	x.status.Model, x.status.Dims = er.Model, er.Dims
+	if x.modelChange != nil {
+		// The vector index now has the model's dims (a full rebuild, or
+		// the model answers as before).
+		x.modelChange = nil
+		m.opts.Log.Info("vector index matches the embedding model again", "op", "index", "dataset", p.spec.Dataset, "model", er.Model, "dims", er.Dims)
+	}
 	x.mu.Unlock()
 	return nil
 }

@@ -77,6 +77,19 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 			}
 			vecs[model] = er.Embeddings[0]
 		}
+		// A model answering other dims than an index holds (replaced under
+		// its name): vectord's 400 would blame the caller (ADR-112).
+		for _, x := range xs {
+			x.mu.Lock()
+			model, dims, name := x.status.Model, x.status.Dims, x.spec.Dataset
+			vec, ok := vecs[model]
+			if ok && dims > 0 && len(vec) != dims {
+				m.noteModelChange(x, model, len(vec))
+				x.mu.Unlock()
+				return SearchResponse{}, dimsError("matrix.search", "the "+req.Mode+" search", name, dims, model, model, len(vec))
+			}
+			x.mu.Unlock()
+		}
 	}
 	results := make([][]Result, len(xs))
 	errList := make([]error, len(xs))

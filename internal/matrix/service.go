@@ -173,6 +173,12 @@ type dsIndex struct {
 	// Kept in state.json until that job has dropped it (ADR-106).
 	dropVectors bool
 	gone        bool // the last job failed with the dataset not found
+	// modelChange: a search or refresh found the embedding model answering
+	// other dims than the vector index holds (ADR-112); vector and hybrid
+	// searches are a 409, status shows it as vector_error, and the next
+	// POST rebuilds in full. Cleared once a job embeds at the index's dims.
+	// Kept in state.json.
+	modelChange *modelChange
 	// retryAt: the last job failed on an outage; the poll runs it again
 	// from then (zero: not retried by the poll). retries counts them.
 	retryAt time.Time
@@ -199,6 +205,17 @@ type persisted struct {
 	// a POST came, and builds it again (ADR-103); a restart before that
 	// job failed on the held index instead (ADR-106).
 	DropVectors bool `json:"drop_vectors,omitempty"`
+	// ModelChanged: the embedding model answered other dims than the
+	// vector index holds (ADR-112); a restart keeps the 409s and the
+	// POST's full rebuild.
+	ModelChanged *modelChange `json:"model_changed,omitempty"`
+}
+
+// modelChange is what the embedding model answered when its dims no
+// longer matched the vector index (ADR-112).
+type modelChange struct {
+	Model string `json:"model"`
+	Dims  int    `json:"dims"`
 }
 
 // maxRetryWait is the longest wait between two retries of a job that
@@ -319,6 +336,9 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 		return nil, fmt.Errorf("state.json: %s", errs.Message(err))
 	}
 	x := &dsIndex{spec: p.Spec, status: p.Status, files: p.Files, rows: p.Rows, idType: p.IDType, columns: p.Columns, full: p.Full, dropVectors: p.DropVectors}
+	if mc := p.ModelChanged; mc != nil && mc.Dims > 0 {
+		x.modelChange = mc
+	}
 	if x.dropVectors {
 		x.full = true // a new vector index holds no row: every row is embedded
 	}
@@ -354,7 +374,8 @@ func (m *Matrix) loadIndex(dataset string) (*dsIndex, error) {
 // save writes state.json atomically (x.mu held).
 func (m *Matrix) saveState(x *dsIndex) error {
 	p := persisted{Spec: x.spec, Status: x.status, Files: x.files, Rows: x.rows, IDType: x.idType, Columns: x.columns,
-		RetryAt: x.retryAt, Retries: x.retries, Full: x.full, DropVectors: x.dropVectors}
+		RetryAt: x.retryAt, Retries: x.retries, Full: x.full, DropVectors: x.dropVectors,
+		ModelChanged: x.modelChange}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
@@ -460,6 +481,12 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	if held {
 		x.markFull()
 		x.dropVectors = true
+	}
+	if x.modelChange != nil && !x.full {
+		// The model answers other dims than the vector index holds: the
+		// POST is the way out the 409s name, a rebuild with the new model
+		// (an append would be refused again, ADR-112).
+		x.markFull()
 	}
 	x.status.Dataset, x.status.IDColumn, x.status.TextColumns = spec.Dataset, spec.IDColumn, spec.TextColumns
 	if !x.running {
@@ -640,6 +667,9 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 	defer x.mu.Unlock()
 	st := x.statusLocked()
 	st.VectorError = held[VectorIndex(dataset)]
+	if st.VectorError == nil {
+		st.VectorError = x.modelVectorError()
+	}
 	return st, nil
 }
 
@@ -680,6 +710,51 @@ func heldError(op string, kind errs.Kind, status int, dataset string, ve *Vector
 		what, dataset, ve.Index, ve.Message, keyword, IndexesPath))
 }
 
+// dimsError is the error of a search or refresh (what) of dataset whose
+// vector index holds dims-dim vectors of indexModel while model now
+// answers newDims (ADR-112): a conflict between the index and the model,
+// not the caller's fault. what "" is status's wording (nothing failed yet).
+func dimsError(op, what, dataset string, dims int, indexModel, model string, newDims int) error {
+	head := fmt.Sprintf("%s of dataset %q failed: its", what, dataset)
+	if what == "" {
+		head = fmt.Sprintf("dataset %q needs a rebuild: its", dataset)
+	}
+	instead := "the last version built stays served; "
+	if op == "matrix.search" {
+		instead = `search with mode "keyword" meanwhile, or `
+	}
+	return errs.E(op, errs.Conflict, fmt.Sprintf("%s vector index %s holds %d-dim vectors of model %q but the embedding model %q now answers %d-dim vectors (the model was replaced or [embedd].default_model changed); %srebuild the index with the new model with POST %s (every row is embedded again)",
+		head, VectorIndex(dataset), dims, indexModel, model, newDims, instead, IndexesPath))
+}
+
+// noteModelChange records that model answered newDims, not the vector
+// index's dims (x.mu held), in state.json too.
+func (m *Matrix) noteModelChange(x *dsIndex, model string, newDims int) {
+	if mc := x.modelChange; mc != nil && mc.Model == model && mc.Dims == newDims {
+		return
+	}
+	x.modelChange = &modelChange{Model: model, Dims: newDims}
+	m.opts.Log.Warn("embedding model answers other dims than the vector index; POST /v1/matrix/indexes rebuilds", "op", "index",
+		"dataset", x.spec.Dataset, "index_dims", x.status.Dims, "model", model, "model_dims", newDims)
+	if x.dropped {
+		return
+	}
+	if err := m.saveState(x); err != nil {
+		m.opts.Log.Warn("save index state", "op", "index", "dataset", x.spec.Dataset, "err", err.Error())
+	}
+}
+
+// modelVectorError is status's vector_error for a model change (x.mu
+// held; nil when there is none).
+func (x *dsIndex) modelVectorError() *VectorError {
+	mc := x.modelChange
+	if mc == nil {
+		return nil
+	}
+	err := dimsError("matrix.index", "", x.spec.Dataset, x.status.Dims, x.status.Model, mc.Model, mc.Dims)
+	return &VectorError{Index: VectorIndex(x.spec.Dataset), Kind: errs.Conflict, Message: errs.Message(err)}
+}
+
 // markFull makes the next job a full rebuild (x.mu held); a job running
 // now does not clear the mark (ADR-104).
 func (x *dsIndex) markFull() {
@@ -702,8 +777,12 @@ func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 	for _, x := range m.snapshot() {
 		x.mu.Lock()
 		st := x.statusLocked()
+		ve := x.modelVectorError()
 		x.mu.Unlock()
 		st.VectorError = held[VectorIndex(st.Dataset)]
+		if st.VectorError == nil {
+			st.VectorError = ve
+		}
 		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dataset < out[j].Dataset })
