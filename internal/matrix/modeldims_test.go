@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/embed/embedd"
 	"lakehouse-go/internal/embed/ollama/ollamatest"
 	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/shared"
 )
 
 // TestModelDimsChanged (ADR-112): the Ollama model behind embedd is
@@ -121,5 +123,82 @@ func TestModelDimsChanged(t *testing.T) {
 	res, err = st.mx.Search(ctx, matrix.SearchRequest{Query: "zanzibar", Datasets: []string{"docs"}})
 	if err != nil || len(res.Results) == 0 || res.Results[0].ID != "d100" || res.Results[0].Ranks.Vector == nil || res.Results[0].Ranks.Keyword == nil {
 		t.Fatalf("hybrid search after the rebuild: %+v %v", res, err)
+	}
+}
+
+// TestDefaultModelChanged (ADR-112): [embedd].default_model is changed to
+// a model of other dims and embedd restarted. Searches still ask the
+// index's model by name and work; the append refresh (which embeds with
+// the default) is refused whole, the status shows it, and a POST rebuilds
+// with the new default model.
+func TestDefaultModelChanged(t *testing.T) {
+	ol := ollamatest.New(ollamatest.Model{Name: "small-embed", Dims: 8}, ollamatest.Model{Name: "wide-embed", Dims: 16})
+	defer ol.Close()
+	cfg := stackConfig(t)
+	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, "small-embed"
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	if _, err := st.mx.Index(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	before := st.waitReady(t, "docs", 0)
+	if before.Dims != 8 || before.Model != "small-embed" {
+		t.Fatalf("built: %+v", before)
+	}
+
+	if err := st.servers["embedd"].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Embedd.DefaultModel = "wide-embed"
+	s, err := shared.Start(ctx, "embedd", cfg, embedd.New, logs())
+	if err != nil {
+		t.Fatalf("restart embedd: %v", err)
+	}
+	st.servers["embedd"] = s
+
+	st.ingest(t, "docs", "append", "id,txt,n\nd100,zanzibar appended,100\n")
+	var failed matrix.IndexStatus
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if failed, err = st.mx.Status(ctx, "docs"); err != nil {
+			t.Fatal(err)
+		}
+		if failed.State == matrix.StateFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("append refresh after default_model changed: %+v", failed)
+		}
+	}
+	if failed.VectorError == nil {
+		t.Fatalf("status without vector_error: %+v", failed)
+	}
+	for _, msg := range []string{failed.Error, failed.VectorError.Message} {
+		if !strings.Contains(msg, `"docs"`) || !strings.Contains(msg, `8-dim vectors of model "small-embed"`) ||
+			!strings.Contains(msg, `"wide-embed" now answers 16-dim`) || !strings.Contains(msg, "POST "+matrix.IndexesPath) {
+			t.Fatalf("failed refresh: %+v", failed)
+		}
+	}
+	if failed.Version != before.Version || failed.VectorError.Kind != "conflict" {
+		t.Fatalf("failed refresh: %+v", failed)
+	}
+	t.Logf("status: %s", failed.VectorError.Message)
+	// The index's model is still asked by name: vector search works.
+	res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "zqab warehouse row", Datasets: []string{"docs"}, Mode: matrix.ModeVector, K: 1})
+	if err != nil || len(res.Results) != 1 || res.Results[0].ID != "d1" {
+		t.Fatalf("vector search with the index's model: %+v %v", res, err)
+	}
+
+	if _, err := st.mx.Index(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	after := st.waitReady(t, "docs", failed.TargetVersion)
+	if after.Dims != 16 || after.Model != "wide-embed" || after.Refresh != "full" || after.VectorError != nil || after.Docs != 21 {
+		t.Fatalf("after the rebuild: %+v", after)
+	}
+	res, err = st.mx.Search(ctx, matrix.SearchRequest{Query: "zanzibar appended", Datasets: []string{"docs"}, Mode: matrix.ModeVector, K: 1})
+	if err != nil || len(res.Results) != 1 || res.Results[0].ID != "d100" {
+		t.Fatalf("vector search after the rebuild: %+v %v", res, err)
 	}
 }
