@@ -51,6 +51,8 @@ func FuzzLoadState(f *testing.F) {
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"retry_at":"2026-11-29T20:00:00Z"}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"pending","version":2},"full":true,"drop_vectors":true}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"drop_vectors":true}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed","version":2,"model":"m","dims":8},"model_changed":{"model":"m","dims":4}}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"model_changed":{"model":"","dims":-1}}`))
 	f.Add([]byte(`{"spec":null}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})
@@ -76,6 +78,10 @@ func FuzzLoadState(f *testing.F) {
 		// Dropping the vector index means embedding every row again.
 		if x.dropVectors && !x.full {
 			t.Fatal("drop_vectors loaded without a full rebuild")
+		}
+		// A model change is of some dims (ADR-112).
+		if x.modelChange != nil && x.modelChange.Dims <= 0 {
+			t.Fatalf("model change loaded with dims %d", x.modelChange.Dims)
 		}
 	})
 }
