@@ -344,6 +344,67 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// watchdog bounds one attempt: until the first token by [chatd].timeout,
+// then every gap between chunks by stream_idle_timeout. The timer's
+// callback checks what it bounds instead of trusting that it was re-armed
+// in time: a first-token firing after the first token was read, or an
+// idle firing overtaken by a newer chunk, cancels nothing (ADR-113; the
+// first-token timer used to cancel an answer whose first token had come
+// while the attempt was switching timers).
+type watchdog struct {
+	t     *time.Timer
+	start time.Time
+	idle  time.Duration
+	// phase: waiting for the first token, streaming, or timedOut (the
+	// first-token timer won).
+	phase atomic.Int32
+	last  atomic.Int64 // time.Since(start) at the latest chunk, in ns
+}
+
+const (
+	phaseWaiting int32 = iota
+	phaseStreaming
+	phaseTimedOut
+)
+
+func newWatchdog(start time.Time, first, idle time.Duration, cancel context.CancelCauseFunc) *watchdog {
+	w := &watchdog{start: start, idle: idle}
+	w.t = time.AfterFunc(first, func() {
+		switch {
+		case w.phase.CompareAndSwap(phaseWaiting, phaseTimedOut):
+			cancel(errFirstToken)
+		case w.phase.Load() == phaseStreaming:
+			if time.Since(w.start)-time.Duration(w.last.Load()) >= w.idle {
+				cancel(errIdle)
+			}
+			// else a chunk came since: its arm/chunk call re-arms the timer
+		}
+	})
+	return w
+}
+
+// firstToken marks the first token as read; false if the first-token
+// timer fired before (the attempt is cancelled).
+func (w *watchdog) firstToken() bool {
+	w.last.Store(int64(time.Since(w.start)))
+	return w.phase.CompareAndSwap(phaseWaiting, phaseStreaming)
+}
+
+// arm starts the idle bound after firstToken.
+func (w *watchdog) arm() { w.t.Reset(w.idle) }
+
+// chunk notes a chunk and restarts the idle bound.
+func (w *watchdog) chunk() {
+	w.last.Store(int64(time.Since(w.start)))
+	w.t.Reset(w.idle)
+}
+
+func (w *watchdog) Stop() { w.t.Stop() }
+
+// testHookFirstToken, set by tests only, runs between an attempt's first
+// token and its switch to the idle timer (the window ADR-113 closes).
+var testHookFirstToken func()
+
 type attemptError struct{ f failure }
 
 func (e *attemptError) Error() string { return e.f.provider + ": " + e.f.msg }
@@ -354,14 +415,7 @@ func (e *attemptError) Error() string { return e.f.provider + ": " + e.f.msg }
 func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.ProviderRequest, collect bool) (*stream, error) {
 	start := time.Now()
 	actx, cancel := context.WithCancelCause(ctx)
-	var streaming atomic.Bool // past the first token: the watchdog is the idle one
-	watchdog := time.AfterFunc(d.set.Timeout, func() {
-		if streaming.Load() {
-			cancel(errIdle)
-		} else {
-			cancel(errFirstToken)
-		}
-	})
+	watchdog := newWatchdog(start, d.set.Timeout, d.set.StreamIdle, cancel)
 	gen := newGenTrace(ctx, c.name, preq, start) // the attempt as a Langfuse generation
 	fail := func(err error) (*stream, error) {
 		watchdog.Stop()
@@ -392,11 +446,17 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			break
 		}
 	}
+	if !watchdog.firstToken() { // [chatd].timeout passed before the first token was read
+		cs.Close()
+		return fail(context.Cause(actx))
+	}
+	if testHookFirstToken != nil {
+		testHookFirstToken()
+	}
 	firstAt := time.Now()
 	d.ttft.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
 	gen.firstToken(firstAt)
-	streaming.Store(true)
-	watchdog.Reset(d.set.StreamIdle)
+	watchdog.arm()
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
 		collect: collect, id: first.ID, created: firstAt.UTC(), gen: gen}
 	if st.id == "" {
@@ -440,7 +500,7 @@ type stream struct {
 	created  time.Time
 	cs       chat.ChunkStream
 	first    *chat.Chunk
-	watchdog *time.Timer
+	watchdog *watchdog
 	actx     context.Context
 	cancel   context.CancelCauseFunc
 	done     bool
@@ -491,7 +551,7 @@ func (s *stream) Next() (chat.Response, error) {
 			}
 			return chat.Response{}, errs.E("chat.stream", f.kind, s.provider+" broke mid-answer: "+f.msg)
 		}
-		s.watchdog.Reset(s.d.set.StreamIdle)
+		s.watchdog.chunk()
 	}
 	if s.collect {
 		s.size += len(c.Content) + len(c.Thinking)
