@@ -30,6 +30,10 @@ func FuzzSSEStream(f *testing.F) {
 	f.Add("data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"reasoning\":\"Hm\",\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"Hm\",\"format\":\"unknown\",\"index\":0}]},\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"reasoning_content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", "")
 	f.Add("data: {\"choices\":[{\"delta\":{\"reasoning_details\":[{\"type\":\"reasoning.summary\",\"summary\":\"S\"},{\"type\":\"reasoning.encrypted\",\"data\":\"e\"}]}}]}\n\n", "")
 	f.Add(`{"choices":[{"message":{"role":"assistant","content":null,"reasoning_content":"why"},"finish_reason":"length"}]}`, "")
+	// ADR-113: arguments as an object; usage before the first token and a
+	// later one that gives only the completion's count.
+	f.Add("data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":{\"a\": [1, 2]}}}]}}]}\n\ndata: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n", "")
+	f.Add("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7}}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"completion_tokens\":2}}\n\ndata: [DONE]\n\n", "")
 	f.Fuzz(func(t *testing.T, body, retryAfter string) {
 		h := http.Header{}
 		h.Set("Retry-After", retryAfter)
