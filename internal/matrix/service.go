@@ -534,7 +534,19 @@ func (m *Matrix) start(x *dsIndex) {
 			}
 			x.gone = err != nil && errs.Is(err, errs.NotFound)
 			x.retryAt = time.Time{}
+			// A run is queued after this one (a POST came during it): a
+			// failure of the plan made before the POST is not its answer
+			// (the running append failed on the vector index the POST
+			// found held and queued a drop for, and the status said failed
+			// with vectord's message until the queued run began). The
+			// index stays pending; the queued run's outcome is reported.
+			superseded := err != nil && x.again && m.ctx.Err() == nil
 			switch {
+			case superseded:
+				m.opts.Log.Warn("index job failed; the run queued during it follows", "op", "index", "dataset", x.spec.Dataset, "err", err.Error())
+				x.status.State = StatePending
+				x.status.Error = ""
+				err = nil
 			case err == nil || m.ctx.Err() != nil:
 				x.retries = 0
 			case errs.Is(err, errs.Unavailable) || errs.Is(err, errs.Timeout):

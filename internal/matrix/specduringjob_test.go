@@ -133,15 +133,30 @@ func TestSpecChangeSurvivesRestart(t *testing.T) {
 
 // hookVersions is a catalogd client that runs before (once) ahead of the
 // next VersionsPage (an append refresh's check of the versions since the
-// indexed one, made after the job's plan).
+// indexed one, made after the job's plan), and beforeGet (once) ahead of
+// the next Get (a job's first call).
 type hookVersions struct {
 	catalog.Service
-	mu     sync.Mutex
-	before func() error
-	t      *testing.T
+	mu        sync.Mutex
+	before    func() error
+	beforeGet func()
+	t         *testing.T
 }
 
 func (h *hookVersions) arm(f func() error) { h.mu.Lock(); h.before = f; h.mu.Unlock() }
+
+func (h *hookVersions) armGet(f func()) { h.mu.Lock(); h.beforeGet = f; h.mu.Unlock() }
+
+func (h *hookVersions) Get(ctx context.Context, name string, version int64) (catalog.Dataset, error) {
+	h.mu.Lock()
+	f := h.beforeGet
+	h.beforeGet = nil
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return h.Service.Get(ctx, name, version)
+}
 
 func (h *hookVersions) VersionsPage(ctx context.Context, name string, q catalog.VersionsQuery) (catalog.VersionsResponse, error) {
 	h.mu.Lock()
@@ -163,6 +178,14 @@ func (h *hookVersions) VersionsPage(ctx context.Context, name string, q catalog.
 // was set) and said ready at the same version: vector searches stayed a
 // 502 and the POST's rebuild never happened. Now the queued run drops the
 // held index and rebuilds it.
+//
+// The running job, planned as an append before the POST, then failed on
+// vectord's answer for the held index and said failed (vectord's message)
+// until the queued run began: a client waiting for ready or failed took
+// that as the POST's outcome (seen when the machine was loaded). A job
+// that fails while a run is queued after it ends pending: the queued run
+// answers the POST. The queued run's first catalog read is held until the
+// status between the two runs has been read.
 func TestHeldRebuildDuringJob(t *testing.T) {
 	st := startStack(t, stackConfig(t))
 	ctx := context.Background()
@@ -184,9 +207,13 @@ func TestHeldRebuildDuringJob(t *testing.T) {
 		t.Fatalf("compact: %+v %v", cr, err)
 	}
 	posted := make(chan error, 1)
+	queued, release := make(chan struct{}), make(chan struct{})
 	cat.arm(func() error {
 		st.holdVectorIndex(t, matrix.VectorIndex("docs"))
 		_, err := m.Index(ctx, spec)
+		// The next catalog read is the queued run's first (PollInterval
+		// < 0: no poll; Status reads no catalog).
+		cat.armGet(func() { close(queued); <-release })
 		posted <- err
 		return err
 	})
@@ -197,6 +224,17 @@ func TestHeldRebuildDuringJob(t *testing.T) {
 	case <-posted:
 	case <-time.After(time.Minute):
 		t.Fatal("the refresh never listed the versions")
+	}
+	select {
+	case <-queued:
+	case <-time.After(time.Minute):
+		close(release)
+		t.Fatal("the run the POST queued never started")
+	}
+	between, err := m.Status(ctx, "docs")
+	close(release)
+	if err != nil || between.State != matrix.StatePending || between.Error != "" {
+		t.Fatalf("between the job the POST came during and the run it queued: %+v %v", between, err)
 	}
 	s := waitStatus(t, m, "docs", 2*time.Minute, func(s matrix.IndexStatus) bool {
 		return s.State == matrix.StateReady || s.State == matrix.StateFailed
