@@ -36,7 +36,36 @@ type plan struct {
 // else a full rebuild into a fresh keyword index that replaces the served
 // one when done, with vectors upserted in place and stale ids deleted.
 // ctx ends at Close or when Drop stops the job.
+//
+// vectord may come to hold the vector index (ADR-095) after refresh's
+// own check, at any later step: its 502/503 is then the same held
+// conflict (ADR-103), failed once for the target version and not retried
+// as an outage (ADR-106 addendum).
 func (m *Matrix) job(ctx context.Context, x *dsIndex) error {
+	target := int64(-1)
+	err := m.refresh(ctx, x, &target)
+	if err == nil || !errs.Is(err, errs.Unavailable) || ctx.Err() != nil || target < 0 {
+		return err
+	}
+	x.mu.Lock()
+	name, drop := x.spec.Dataset, x.dropVectors
+	x.mu.Unlock()
+	if drop {
+		return err // a POST queued the held index's drop and rebuild
+	}
+	ve := m.heldVectors(ctx)[VectorIndex(name)]
+	if ve == nil {
+		return err // an outage: retried with backoff
+	}
+	x.mu.Lock()
+	x.status.TargetVersion = target
+	x.mu.Unlock()
+	return heldError("matrix.index", errs.Conflict, 0, name, ve, "the refresh")
+}
+
+// refresh is job's work; *target is the catalog version it builds once
+// read.
+func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	x.mu.Lock()
 	name := x.spec.Dataset
 	x.mu.Unlock()
@@ -44,6 +73,7 @@ func (m *Matrix) job(ctx context.Context, x *dsIndex) error {
 	if err != nil {
 		return err
 	}
+	*target = d.Version
 	x.mu.Lock()
 	if x.dropped {
 		x.mu.Unlock()
