@@ -65,6 +65,71 @@ type Embedder struct {
 	providers []Provider
 	sem       chan struct{}
 	cache     *Cache
+
+	// seen: per provider and model, the dims of its last answer and the
+	// generation in the cache key, bumped when the dims change (ADR-086).
+	seenMu sync.Mutex
+	seen   map[string]modelDims
+}
+
+type modelDims struct {
+	dims int
+	gen  uint64
+}
+
+// modelID names a model of provider p for seen: Ollama answers "m" and
+// "m:latest" with the same weights.
+func modelID(p Provider, model string) string {
+	return p.Name() + "\x00" + strings.TrimSuffix(strings.ToLower(model), ":latest")
+}
+
+// generation is the cache generation of model.
+func (e *Embedder) generation(p Provider, model string) uint64 {
+	e.seenMu.Lock()
+	defer e.seenMu.Unlock()
+	return e.seen[modelID(p, model)].gen
+}
+
+// observe records that model answered vectors of dims to a request that
+// began at generation from, and returns the cache generation to store
+// them under: a new one when the dims differ from the model's last answer
+// (the model was pulled again with other weights), so every vector cached
+// before is forgotten at once, not when the provider's revision is next
+// refreshed. ok is false for an answer of other dims to a request begun
+// before the last change (in flight across it): not cached, and it does
+// not switch the model back.
+func (e *Embedder) observe(p Provider, model string, from uint64, dims int) (gen uint64, ok bool) {
+	id := modelID(p, model)
+	e.seenMu.Lock()
+	defer e.seenMu.Unlock()
+	m := e.seen[id]
+	if m.dims != dims && m.gen != from {
+		return m.gen, false
+	}
+	if m.dims != dims {
+		if m.dims != 0 {
+			m.gen++
+		}
+		m.dims = dims
+		if e.seen == nil {
+			e.seen = make(map[string]modelDims)
+		}
+		e.seen[id] = m
+	}
+	return m.gen, true
+}
+
+// cacheKeyOf is the cache's model key: the model, its revision when the
+// provider names one, and its generation when not the first.
+func cacheKeyOf(model, rev string, gen uint64) string {
+	key := model
+	if rev != "" {
+		key += "@" + rev
+	}
+	if gen > 0 {
+		key += "\x00" + itoa(int(gen))
+	}
+	return key
 }
 
 var _ Service = (*Embedder)(nil)
@@ -149,12 +214,18 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	// The cache key names the model's weights when the provider can say
 	// (Ollama's digest): a model pulled again with new weights of the same
 	// length gets new vectors, not the old weights' cached ones (ADR-086).
-	key := model
-	if rv, ok := p.(Revisioner); ok && e.cache != nil {
-		if d := rv.Revision(ctx, model); d != "" {
-			key = model + "@" + d
+	// The generation changes when the model answers other dims than
+	// before: cached vectors of the old weights are forgotten as soon as
+	// any request sees the new ones, not after DigestTTL.
+	var rev string
+	var gen uint64
+	if e.cache != nil {
+		if rv, ok := p.(Revisioner); ok {
+			rev = rv.Revision(ctx, model)
 		}
+		gen = e.generation(p, model)
 	}
+	key := cacheKeyOf(model, rev, gen)
 	out := make([][]float32, len(texts))
 
 	// cache hits; unique misses keep the first index of each text
@@ -223,6 +294,14 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	}
 	// Only a whole, consistent answer is cached: a batch whose vectors
 	// disagree with another batch's is not kept to poison later requests.
+	if len(missIdx) > 0 && e.cache != nil {
+		g, ok := e.observe(p, model, gen, dims)
+		if !ok {
+			missIdx = nil
+		} else if g != gen {
+			key = cacheKeyOf(model, rev, g)
+		}
+	}
 	for _, i := range missIdx {
 		e.cache.Put(key, texts[i], out[i])
 	}

@@ -156,6 +156,72 @@ func TestModelReplacedOnOllama(t *testing.T) {
 	consistent(t, "old text again", code, r, bad, 1, 1024)
 }
 
+// TestRepulledAllCachedRequest: after the model is pulled again with other
+// dims, a request whose texts were all embedded before gets the new dims
+// once any request has seen them. Before, within DigestTTL (30 s) such a
+// request got the old weights' cached 768-float vectors while the request
+// before, with a new text, got 1024: a client embedding in batches
+// (matrixd's rebuild) saw two lengths, a search query the old weights.
+func TestRepulledAllCachedRequest(t *testing.T) {
+	fake, base := startOverOllama(t, 768)
+	code, r, bad := post(t, base, inputs("old text", "older text"))
+	consistent(t, "A: before the re-pull", code, r, bad, 2, 768)
+	fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: 1024})
+	code, r, bad = post(t, base, inputs("new text"))
+	consistent(t, "B: a new text after the re-pull", code, r, bad, 1, 1024)
+	code, r, bad = post(t, base, inputs("old text"))
+	consistent(t, "C: an old text only", code, r, bad, 1, 1024)
+	want := ollamatest.Vector(ollamaModel+":latest", "old text", 1024)
+	for d := range want {
+		if r.Embeddings[0][d] != want[d] {
+			t.Fatalf("C: dim %d is %v, want the new weights' %v", d, r.Embeddings[0][d], want[d])
+		}
+	}
+	code, r, bad = post(t, base, inputs("older text", "old text"))
+	consistent(t, "D: old texts again", code, r, bad, 2, 1024)
+}
+
+// TestRequestInFlightAcrossRepull: a request that Ollama answered with the
+// old weights while another request already saw the new dims does not
+// switch the cache back: its text asked again gets the new dims.
+func TestRequestInFlightAcrossRepull(t *testing.T) {
+	fake, base := startOverOllama(t, 768)
+	code, r, bad := post(t, base, inputs("old text"))
+	consistent(t, "before the re-pull", code, r, bad, 1, 768)
+	entered, release := make(chan struct{}), make(chan struct{})
+	fake.SetAnswer(func(model string, in []string) (int, []byte) {
+		if len(in) != 1 || in[0] != "slow text" {
+			return 0, nil
+		}
+		close(entered)
+		<-release
+		return 200, ollamatest.Answer(model, [][]float32{ollamatest.Vector(model, "slow text", 768)})
+	})
+	done := make(chan int)
+	go func() {
+		resp, err := http.Post(base+embed.RouteEmbed, "application/json", strings.NewReader(inputs("slow text")))
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-entered
+	fake.AddModel(ollamatest.Model{Name: ollamaModel, Dims: 1024})
+	code, r, bad = post(t, base, inputs("new text"))
+	consistent(t, "a new text after the re-pull", code, r, bad, 1, 1024)
+	close(release)
+	if code := <-done; code != 200 {
+		t.Fatalf("the request in flight: %d", code)
+	}
+	fake.SetAnswer(nil)
+	code, r, bad = post(t, base, inputs("slow text"))
+	consistent(t, "the slow text again", code, r, bad, 1, 1024)
+	code, r, bad = post(t, base, inputs("old text"))
+	consistent(t, "an old text", code, r, bad, 1, 1024)
+}
+
 // TestWrongOllamaAnswers: an Ollama (or whatever answers at provider_url)
 // whose 200 is not a usable embedding is a 502 naming Ollama and what was
 // wrong, and the same text is embedded normally once it answers right.
