@@ -734,6 +734,15 @@ func (m *Matrix) ensureVectorIndex(ctx context.Context, x *dsIndex, p *plan, er 
 	req := vector.CreateIndexRequest{Dims: er.Dims, Metric: "cosine"}
 	_, err := m.deps.Vectors.CreateIndex(ctx, name, req)
 	if errs.Is(err, errs.Conflict) {
+		// vectord answers 409 for an index it came to hold after the
+		// job's check: the held conflict (ADR-103), not other dims, and
+		// never a drop without a POST (its snapshot may be restored).
+		x.mu.Lock()
+		drop := x.dropVectors
+		x.mu.Unlock()
+		if ve := m.heldVectors(ctx)[name]; ve != nil && !drop {
+			return heldError("matrix.index", errs.Conflict, 0, p.spec.Dataset, ve, "the refresh")
+		}
 		if !p.full {
 			return errs.Errorf("matrix.index", errs.Conflict, "vectord index %s has other dims than model %s (%d); rebuild the index", name, er.Model, er.Dims)
 		}

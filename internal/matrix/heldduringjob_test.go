@@ -32,12 +32,20 @@ func TestHeldDuringRefresh(t *testing.T) {
 		// The append refresh lists the versions after its held check:
 		// vectord holds the index when it is asked for it (GetIndex).
 		{"append", "append"},
+		// The append refresh reads its first page after GetIndex:
+		// vectord holds the index when the first batch creates it (409;
+		// the refresh said the model's dims had changed).
+		{"append-load", "append"},
+		// The full rebuild of a replaced version reads its first page
+		// after the check: the job dropped the held index on vectord's
+		// 409 and rebuilt it, with no POST (its snapshot lost).
+		{"full", "replace"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { heldDuringRefresh(t, tc.mode) })
+		t.Run(tc.name, func(t *testing.T) { heldDuringRefresh(t, tc.name, tc.mode) })
 	}
 }
 
-func heldDuringRefresh(t *testing.T, mode string) {
+func heldDuringRefresh(t *testing.T, step, mode string) {
 	st := startStack(t, stackConfig(t))
 	gw := &shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)}
 	cat := &hookVersions{Service: catalog.NewClient(gw), t: t}
@@ -56,9 +64,12 @@ func heldDuringRefresh(t *testing.T, mode string) {
 	refreshTo(t, m, spec, 1)
 	st.ingest(t, "docs", mode, compactRows(20, 5, ""))
 	hold := func() error { st.holdVectorIndex(t, matrix.VectorIndex("docs")); return nil }
-	if mode == "append" {
+	switch step {
+	case "append":
 		cat.arm(hold)
-	} else {
+	case "append-load":
+		q.arm(" OFFSET ", hold)
+	default:
 		q.arm(" ORDER BY ", hold)
 	}
 	if _, err := m.Index(context.Background(), spec); err != nil {
