@@ -109,7 +109,9 @@ type Store struct {
 	// What reloadHeld did (vectord's /metrics): looks at a held index's
 	// object, reads of it (it had changed), and held indexes it loaded.
 	heldChecks, heldReads, heldLoaded atomic.Int64
-	healthLook                        atomic.Bool // health's background reloadAllHeld is running
+	healthLook                        atomic.Bool   // health's background reloadAllHeld is running
+	headTimeout                       time.Duration // heldHeadTimeout, set by Start
+	lookers                           chan struct{} // a slot per look reloadAllHeld runs (heldLookers)
 }
 
 var _ Service = (*Store)(nil)
@@ -143,9 +145,20 @@ type broken struct {
 // changed since it was last read, bounded by heldReadTimeout.
 const (
 	heldRecheck     = time.Second
-	heldHeadTimeout = 5 * time.Second
 	heldReadTimeout = 10 * time.Minute
+	// A list (and /health's background look) looks at the held indexes at
+	// most heldLookers at a time and waits for them at most heldListWait
+	// all together: it answers what is known then, the looks not finished
+	// go on in the background (a later request sees what they found), so
+	// a hung storaged costs a list heldListWait, not a HEAD's bound per
+	// held index.
+	heldLookers  = 4
+	heldListWait = 2 * time.Second
 )
+
+// heldHeadTimeout bounds one look (a HEAD) at a held index's object; a
+// var only for tests, copied into the Store by Start.
+var heldHeadTimeout = 5 * time.Second
 
 // Load retry backoff: the first retry after loadRetryMin, doubling up to loadRetryMax.
 const (
@@ -175,7 +188,8 @@ func Start(log *slog.Logger, objects storage.Store, dir string) (*Store, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{log: log, objects: objects, dir: dir, lock: lock, indexes: map[string]*index{}, pendingDrops: map[string]uint64{},
-		broken: map[string]*broken{}, loadDone: make(chan struct{}), stopLoad: cancel}
+		broken: map[string]*broken{}, loadDone: make(chan struct{}), stopLoad: cancel,
+		headTimeout: heldHeadTimeout, lookers: make(chan struct{}, heldLookers)}
 	go s.loadLoop(ctx)
 	return s, nil
 }
@@ -458,7 +472,7 @@ func (s *Store) reloadHeld(ctx context.Context, name string) {
 	key := snapshotKey(name)
 	s.heldChecks.Add(1)
 	var now objState
-	hctx, hcancel := context.WithTimeout(ctx, heldHeadTimeout)
+	hctx, hcancel := context.WithTimeout(ctx, s.headTimeout)
 	oi, err := s.objects.Head(hctx, key)
 	hcancel()
 	switch {
@@ -897,7 +911,11 @@ func (s *Store) served() []IndexInfo {
 	return out
 }
 
-// reloadAllHeld is reloadHeld for every held index, in name order.
+// reloadAllHeld is reloadHeld for every held index, in name order, at
+// most heldLookers at a time (across all lists), waiting for them at most
+// heldListWait (or until ctx ends): the looks do not add up, and those not
+// finished then go on in the background (reloadHeld is not the request's).
+// No lock of the Store is held while storaged is asked.
 func (s *Store) reloadAllHeld(ctx context.Context) {
 	s.mu.RLock()
 	names := make([]string, 0, len(s.broken))
@@ -905,9 +923,30 @@ func (s *Store) reloadAllHeld(ctx context.Context) {
 		names = append(names, name)
 	}
 	s.mu.RUnlock()
+	if len(names) == 0 {
+		return
+	}
 	sort.Strings(names)
-	for _, name := range names {
-		s.reloadHeld(ctx, name)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, name := range names {
+			s.lookers <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-s.lookers; wg.Done() }()
+				s.reloadHeld(ctx, name)
+			}()
+		}
+		wg.Wait()
+	}()
+	t := time.NewTimer(heldListWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
