@@ -73,11 +73,11 @@ type fconn struct {
 	rdlAt    time.Time        // that deadline, when rdl (serve's goroutine only)
 
 	// the client-body bound (ADR-110), serve's goroutine only
-	inBody      bool          // the request's body is being read: Read moves the deadline
-	bodyBound   time.Duration // shared.ClientBodyTimeout when the body began
-	bodyMoved   int64         // monoNs the read deadline was last moved; 0 never
-	bodyDl      time.Time     // that deadline
-	bodyStalled bool          // a read of the body ran into it: 408
+	inBody      bool              // the request's body is being read: Read moves the deadline
+	bodyBound   time.Duration     // shared.ClientBodyTimeout when the body began
+	bodyPace    shared.StallPacer // paces the read deadline's moves
+	bodyDl      time.Time         // that deadline
+	bodyStalled bool              // a read of the body ran into it: 408
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -131,15 +131,15 @@ func (c *fconn) Read(p []byte) (int, error) {
 // it: a clock read per socket read, a deadline move per second.
 func (c *fconn) startBody() {
 	c.bodyBound = shared.ClientBodyTimeout
-	c.bodyMoved, c.bodyStalled = 0, false
+	c.bodyPace.Reset()
+	c.bodyStalled = false
 	c.inBody = c.bodyBound > 0
 }
 
 // readBody is Read while the body is read.
 func (c *fconn) readBody(p []byte) (int, error) {
 	now := time.Now()
-	if m := monoNs(now); c.bodyMoved == 0 || m-c.bodyMoved >= int64(min(time.Second, c.bodyBound/8)) {
-		c.bodyMoved = m
+	if c.bodyPace.Due(now, c.bodyBound) {
 		c.bodyDl = now.Add(c.bodyBound)
 		if whole := c.wholeDeadline(); !whole.IsZero() && whole.Before(c.bodyDl) {
 			c.bodyDl = whole
@@ -147,7 +147,7 @@ func (c *fconn) readBody(p []byte) (int, error) {
 		c.nc.SetReadDeadline(c.bodyDl)
 		if c.timedOut.Load() {
 			// request_timeout stopped the read (timeUp): keep it stopped.
-			c.nc.SetReadDeadline(aLongTimeAgo)
+			c.nc.SetReadDeadline(shared.PastDeadline)
 		}
 	}
 	n, err := c.rr.Read(p)
@@ -175,7 +175,7 @@ func (c *fconn) endBody() {
 		return
 	}
 	c.inBody = false
-	if c.bodyMoved != 0 && !c.timedOut.Load() {
+	if c.bodyPace.Moved() && !c.timedOut.Load() {
 		c.nc.SetReadDeadline(c.wholeDeadline())
 	}
 }
@@ -424,7 +424,7 @@ func (c *fconn) timeUp() {
 	defer c.twg.Done()
 	c.timedOut.Store(true)
 	c.abort()
-	c.nc.SetReadDeadline(aLongTimeAgo)
+	c.nc.SetReadDeadline(shared.PastDeadline)
 }
 
 // endTimer stops the request timeout, or waits for its func to return
@@ -1117,7 +1117,7 @@ func (c *fconn) stopWatch() bool {
 	c.wstopping = true
 	done := c.wdone
 	c.wmu.Unlock()
-	c.nc.SetReadDeadline(aLongTimeAgo)
+	c.nc.SetReadDeadline(shared.PastDeadline)
 	<-done
 	c.nc.SetReadDeadline(time.Time{})
 	c.rdl.Store(false)

@@ -36,8 +36,6 @@ const (
 	watchDelay = 20 * time.Millisecond
 )
 
-var aLongTimeAgo = time.Unix(1, 0)
-
 type fastRoute struct {
 	prefix, star string // "/v1/storage" and "/v1/storage/*": chi's patterns
 	p            *proxy

@@ -190,7 +190,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		stop := context.AfterFunc(ctx, func() {
 			if ctx.Err() == context.DeadlineExceeded {
-				rc.SetReadDeadline(aLongTimeAgo)
+				rc.SetReadDeadline(shared.PastDeadline)
 			}
 		})
 		defer stop()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/shared"
 )
 
 // pair returns a connected loopback TCP pair (client side, server side).
@@ -117,7 +119,7 @@ func TestRawReaderEOFDeadlineAndErrors(t *testing.T) {
 		c, _ := pair(t)
 		rr := newRawReader(c)
 		rr.pre = func() error {
-			time.AfterFunc(30*time.Millisecond, func() { c.SetDeadline(aLongTimeAgo) })
+			time.AfterFunc(30*time.Millisecond, func() { c.SetDeadline(shared.PastDeadline) })
 			return nil
 		}
 		if _, err := rr.Read(make([]byte, 16)); err == nil {

@@ -58,7 +58,7 @@ type upConn struct {
 // the deadline back.
 func (c *upConn) poison() {
 	c.sw.poisoned.Store(true)
-	c.c.SetDeadline(aLongTimeAgo)
+	c.c.SetDeadline(shared.PastDeadline)
 }
 
 // stallWriter writes to the daemon's socket. While a request body is
@@ -72,19 +72,18 @@ func (c *upConn) poison() {
 type stallWriter struct {
 	w        io.Writer // the socket (rawWriter)
 	nc       net.Conn
-	limit    time.Duration // 0: off
-	movedAt  int64         // monoNs the deadline was last moved; 0 never
+	limit    time.Duration     // 0: off
+	pace     shared.StallPacer // paces the write deadline's moves
 	poisoned atomic.Bool
 }
 
 func (s *stallWriter) Write(p []byte) (int, error) {
 	if s.limit > 0 {
 		now := time.Now()
-		if m := monoNs(now); s.movedAt == 0 || m-s.movedAt >= int64(min(time.Second, s.limit/8)) {
-			s.movedAt = m
+		if s.pace.Due(now, s.limit) {
 			s.nc.SetWriteDeadline(now.Add(s.limit))
 			if s.poisoned.Load() {
-				s.nc.SetWriteDeadline(aLongTimeAgo)
+				s.nc.SetWriteDeadline(shared.PastDeadline)
 			}
 		}
 	}
@@ -97,11 +96,11 @@ func (s *stallWriter) arm(limit time.Duration) { s.limit = limit }
 // disarm ends it and clears the deadline it set (unless poisoned).
 func (s *stallWriter) disarm() {
 	s.limit = 0
-	if s.movedAt != 0 {
-		s.movedAt = 0
+	if s.pace.Moved() {
+		s.pace.Reset()
 		s.nc.SetWriteDeadline(time.Time{})
 		if s.poisoned.Load() {
-			s.nc.SetWriteDeadline(aLongTimeAgo)
+			s.nc.SetWriteDeadline(shared.PastDeadline)
 		}
 	}
 }

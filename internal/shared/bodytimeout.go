@@ -36,9 +36,6 @@ func ErrBodyStalled(d time.Duration) error {
 		fmt.Sprintf("the request body stalled: nothing of it came for %s", d))
 }
 
-// aLongTimeAgo is a deadline already past: it stops a read now.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // bodyTimeoutMW applies ClientBodyTimeout to a request's body (none to a
 // request without one: no cost there). readTimeout is the section's
 // read_timeout (net/http's whole-request bound, 0 none), which the moving
@@ -78,15 +75,15 @@ type stallBody struct {
 	whole time.Time       // read_timeout's deadline; zero none
 	ctx   context.Context // request_timeout's, set by limitsMW; nil none
 
-	movedAt time.Time // when the deadline was last moved; zero never
-	dl      time.Time // the deadline set then
-	eof     bool      // the body was read to its end
+	pace    StallPacer // paces the read deadline's moves
+	dl      time.Time  // the deadline set then
+	eof     bool       // the body was read to its end
 	stalled atomic.Bool
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {
 	now := time.Now()
-	if b.movedAt.IsZero() || now.Sub(b.movedAt) >= min(time.Second, b.bound/8) {
+	if b.pace.Due(now, b.bound) {
 		b.move(now)
 	}
 	n, err := b.rc.Read(p)
@@ -109,14 +106,13 @@ func (b *stallBody) Read(p []byte) (int, error) {
 // a stalled body read with a deadline in the past when it does, and this
 // move must not undo that.
 func (b *stallBody) move(now time.Time) {
-	b.movedAt = now
 	b.dl = now.Add(b.bound)
 	if !b.whole.IsZero() && b.whole.Before(b.dl) {
 		b.dl = b.whole
 	}
 	b.ctl.SetReadDeadline(b.dl)
 	if b.ctx != nil && b.ctx.Err() == context.DeadlineExceeded {
-		b.ctl.SetReadDeadline(aLongTimeAgo)
+		b.ctl.SetReadDeadline(PastDeadline)
 	}
 }
 
