@@ -59,6 +59,11 @@ const (
 	RouteProviders   = "/v1/chat/providers"
 	RouteModels      = "/v1/chat/models"
 	RouteCompletions = "/v1/chat/completions"
+	// RouteBaseCompletions is RouteCompletions as an OpenAI SDK reaches it
+	// with base URL http://gateway/v1/chat: the base under which
+	// RouteModels is its GET {base}/models too, so one base URL serves
+	// both, as the Ollama host http://gateway/v1/chat does (ADR-114).
+	RouteBaseCompletions = "/v1/chat/chat/completions"
 	// RouteOllamaChat is Ollama's POST /api/chat under /v1/chat, so an Ollama
 	// client library with host http://gateway/v1/chat works (ADR-062).
 	RouteOllamaChat = "/v1/chat/api/chat"

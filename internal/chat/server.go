@@ -28,6 +28,7 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 		r.Get(RouteModels, env.Handle(h.models))
 		r.Post(RouteChat, env.Handle(h.chat))
 		r.Post(RouteCompletions, env.Handle(h.completions))
+		r.Post(RouteBaseCompletions, env.Handle(h.completions))
 		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat))
 	}
 }
