@@ -28,7 +28,15 @@
 //     /api/show cannot tell about is listed. ADR-086.
 //   - A model pulled again on Ollama with new weights (a new digest in
 //     /api/tags) is served from the cache at most ollama.DefaultDigestTTL
-//     (30 s) longer: the cache key holds the digest (Revisioner).
+//     (30 s) longer: the cache key holds the digest (Revisioner), and a
+//     model's cache generation changes with every change of its revision,
+//     so a vector cached under one revision is never served under another,
+//     even when the first digest comes back (ADR-115).
+//   - The answer names the weights it came from: "revision" in
+//     POST /v1/embed answers and GET /v1/embed/models entries (Ollama's
+//     digest from /api/tags; builtin's fixed builtin.Revision), absent when
+//     unknown. Extra fields of DESIGN.md's shapes; matrixd records it in
+//     its index state and compares it (ADR-115).
 package embed
 
 import (
@@ -54,10 +62,15 @@ type EmbedRequest struct {
 
 // EmbedResponse is the answer of POST /v1/embed: one vector per input, in
 // input order, all of Dims floats, all from Model (never mixed).
+// Revision names Model's weights as embedd knew them when the request
+// began (Ollama's digest, trusted for ollama.DefaultDigestTTL; builtin's
+// fixed revision); "" (absent) when the provider cannot say. An extra
+// field beside DESIGN.md's three (ADR-115).
 type EmbedResponse struct {
 	Model      string      `json:"model"`
 	Dims       int         `json:"dims"`
 	Embeddings [][]float32 `json:"embeddings"`
+	Revision   string      `json:"revision,omitempty"`
 }
 
 // ModelInfo describes one model a provider serves. Dims is 0 while unknown
@@ -67,6 +80,9 @@ type ModelInfo struct {
 	Provider string `json:"provider"`
 	Dims     int    `json:"dims"`
 	Default  bool   `json:"default"`
+	// Revision names the model's weights: Ollama's digest in /api/tags,
+	// builtin's fixed revision; absent when unknown (ADR-115).
+	Revision string `json:"revision,omitempty"`
 }
 
 // ModelsResponse is the answer of GET /v1/embed/models: the models of
@@ -116,11 +132,12 @@ type Provider interface {
 	Models(ctx context.Context) ([]ModelInfo, error)
 }
 
-// Revisioner is implemented by providers whose models can change behind
-// a name (Ollama: a model pulled again with new weights). Revision names
-// the model's current weights (Ollama's digest), "" when unknown; Embedder
-// keys its cache by it, so vectors of old weights are not served once the
-// provider reports new ones. It must not cost a round trip per call
+// Revisioner is implemented by providers that can name a model's weights
+// (Ollama: its digest, which changes when the model is pulled again with
+// new weights; builtin: a fixed revision). Revision names the model's
+// current weights, "" when unknown; Embedder keys its cache by it, so
+// vectors of old weights are not served once the provider reports new
+// ones, and puts it in its answers. It must not cost a round trip per call
 // (Ollama's refreshes its digests at most every DigestTTL).
 type Revisioner interface {
 	Revision(ctx context.Context, model string) string

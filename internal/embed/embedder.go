@@ -66,14 +66,16 @@ type Embedder struct {
 	sem       chan struct{}
 	cache     *Cache
 
-	// seen: per provider and model, the dims of its last answer and the
-	// generation in the cache key, bumped when the dims change (ADR-086).
+	// seen: per provider and model, the dims of its last answer, the last
+	// revision a request began with, and the generation in the cache key,
+	// bumped when the dims change (ADR-086) or the revision does (ADR-115).
 	seenMu sync.Mutex
 	seen   map[string]modelDims
 }
 
 type modelDims struct {
 	dims int
+	rev  string
 	gen  uint64
 }
 
@@ -83,11 +85,29 @@ func modelID(p Provider, model string) string {
 	return p.Name() + "\x00" + strings.TrimSuffix(strings.ToLower(model), ":latest")
 }
 
-// generation is the cache generation of model.
-func (e *Embedder) generation(p Provider, model string) uint64 {
+// generation is the cache generation of model for a request that begins
+// with the model at revision rev. A revision other than the last one seen
+// starts a new generation (ADR-115): vectors cached under the old one,
+// including those Ollama computed with new weights while embedd still
+// believed the old digest (up to DigestTTL after a pull), are never
+// served again, even if the old digest comes back (the old weights pulled
+// again), when the key alone would find them.
+func (e *Embedder) generation(p Provider, model, rev string) uint64 {
+	id := modelID(p, model)
 	e.seenMu.Lock()
 	defer e.seenMu.Unlock()
-	return e.seen[modelID(p, model)].gen
+	m := e.seen[id]
+	if rev != "" && rev != m.rev {
+		if m.rev != "" {
+			m.gen++
+		}
+		m.rev = rev
+		if e.seen == nil {
+			e.seen = make(map[string]modelDims)
+		}
+		e.seen[id] = m
+	}
+	return m.gen
 }
 
 // observe records that model answered vectors of dims to a request that
@@ -98,11 +118,18 @@ func (e *Embedder) generation(p Provider, model string) uint64 {
 // refreshed. ok is false for an answer of other dims to a request begun
 // before the last change (in flight across it): not cached, and it does
 // not switch the model back.
-func (e *Embedder) observe(p Provider, model string, from uint64, dims int) (gen uint64, ok bool) {
+//
+// An answer to a request begun at revision rev while another request has
+// since seen another revision is not cached either: which weights made
+// it is not known (ADR-115).
+func (e *Embedder) observe(p Provider, model, rev string, from uint64, dims int) (gen uint64, ok bool) {
 	id := modelID(p, model)
 	e.seenMu.Lock()
 	defer e.seenMu.Unlock()
 	m := e.seen[id]
+	if rev != "" && m.rev != "" && m.rev != rev {
+		return m.gen, false
+	}
 	if m.dims != dims && m.gen != from {
 		return m.gen, false
 	}
@@ -217,13 +244,15 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	// The generation changes when the model answers other dims than
 	// before: cached vectors of the old weights are forgotten as soon as
 	// any request sees the new ones, not after DigestTTL.
+	// The revision is also the answer's, so clients (matrixd) can tell
+	// new weights of the same dims from the old (ADR-115).
 	var rev string
+	if rv, ok := p.(Revisioner); ok {
+		rev = rv.Revision(ctx, model)
+	}
 	var gen uint64
 	if e.cache != nil {
-		if rv, ok := p.(Revisioner); ok {
-			rev = rv.Revision(ctx, model)
-		}
-		gen = e.generation(p, model)
+		gen = e.generation(p, model, rev)
 	}
 	key := cacheKeyOf(model, rev, gen)
 	out := make([][]float32, len(texts))
@@ -295,7 +324,7 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	// Only a whole, consistent answer is cached: a batch whose vectors
 	// disagree with another batch's is not kept to poison later requests.
 	if len(missIdx) > 0 && e.cache != nil {
-		g, ok := e.observe(p, model, gen, dims)
+		g, ok := e.observe(p, model, rev, gen, dims)
 		if !ok {
 			missIdx = nil
 		} else if g != gen {
@@ -305,7 +334,7 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	for _, i := range missIdx {
 		e.cache.Put(key, texts[i], out[i])
 	}
-	return EmbedResponse{Model: model, Dims: dims, Embeddings: out}, nil
+	return EmbedResponse{Model: model, Dims: dims, Embeddings: out, Revision: rev}, nil
 }
 
 // compute embeds texts[idx...] in chunks, at most MaxConcurrent provider

@@ -96,12 +96,15 @@ func TestJSONShape(t *testing.T) {
 	b, _ := json.Marshal(r)
 	var m map[string]json.RawMessage
 	json.Unmarshal(b, &m)
-	if len(m) != 3 || string(m["model"]) != `"builtin-glove-100d"` || string(m["dims"]) != "100" || string(m["embeddings"][0:2]) != "[[" {
+	// DESIGN.md's three fields, plus the weights' revision (ADR-115)
+	rev := `"` + builtin.Revision() + `"`
+	if len(m) != 4 || string(m["model"]) != `"builtin-glove-100d"` || string(m["dims"]) != "100" || string(m["embeddings"][0:2]) != "[[" ||
+		string(m["revision"]) != rev {
 		t.Errorf("shape: %.120s", b)
 	}
 	mr, _ := e.Models(context.Background())
 	b, _ = json.Marshal(mr)
-	if string(b) != `{"models":[{"name":"builtin-glove-100d","provider":"builtin","dims":100,"default":true}]}` {
+	if string(b) != `{"models":[{"name":"builtin-glove-100d","provider":"builtin","dims":100,"default":true,"revision":`+rev+`}]}` {
 		t.Errorf("models: %s", b)
 	}
 }

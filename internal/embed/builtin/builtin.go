@@ -32,6 +32,9 @@ package builtin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -50,6 +53,23 @@ const (
 	Model = "builtin-glove-100d"
 	Dims  = 100
 )
+
+// algoVersion numbers the way a text becomes a vector (tokenizer, SIF,
+// fallbacks). Bump it with any change of the code that changes vectors:
+// Revision then changes, so matrixd refuses to mix old and new vectors in
+// one index (ADR-115). TestRevisionPinsVectors fails when vectors change
+// and it was not bumped.
+const algoVersion = 1
+
+// revision is Revision's value: the SHA-256, in hex as Ollama writes a
+// digest, of algoVersion, the tuning constants and the embedded table.
+var revision = sync.OnceValue(func() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "lakehouse builtin embedder v%d\x00%s\x00%d\x00%g %g %g %d %g %d %d\x00",
+		algoVersion, Model, Dims, sifA, zipfQ, fuzzyMin, fuzzyLen, oovWeight, maxPosting, nCandidates)
+	h.Write(tableData)
+	return hex.EncodeToString(h.Sum(nil))
+})
 
 // Tuning of the sentence vector.
 const (
@@ -155,8 +175,23 @@ func (p *Provider) Owns(model string) bool { return model == Model }
 
 // Models implements embed.Provider.
 func (p *Provider) Models(context.Context) ([]embed.ModelInfo, error) {
-	return []embed.ModelInfo{{Name: Model, Provider: p.Name(), Dims: Dims}}, nil
+	return []embed.ModelInfo{{Name: Model, Provider: p.Name(), Dims: Dims, Revision: revision()}}, nil
 }
+
+// Revision is the revision of Model's weights (see Provider.Revision).
+func Revision() string { return revision() }
+
+// Revision implements embed.Revisioner: the weights are fixed in the
+// binary, so the revision is too (a hash of the table, the tuning
+// constants and algoVersion); "" for a model other than Model.
+func (p *Provider) Revision(_ context.Context, model string) string {
+	if model != Model {
+		return ""
+	}
+	return revision()
+}
+
+var _ embed.Revisioner = (*Provider)(nil)
 
 // Words returns the number of words in the table.
 func (p *Provider) Words() int { return p.t.nwords }

@@ -322,7 +322,7 @@ func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 		if d == 0 {
 			d = kinds[i].dims
 		}
-		out = append(out, embed.ModelInfo{Name: m.Name, Provider: p.Name(), Dims: d})
+		out = append(out, embed.ModelInfo{Name: m.Name, Provider: p.Name(), Dims: d, Revision: m.Digest})
 	}
 	return out, nil
 }
@@ -413,8 +413,9 @@ func classify(raw []byte) (modelKind, error) {
 	return k, nil
 }
 
-// Revision implements embed.Revisioner: the digest /api/tags gives model,
-// "" when it does not list it. The listing is trusted for DigestTTL; the
+// Revision implements embed.Revisioner: the digest /api/tags gives model
+// (Ollama's /api/embed answer names no digest), "" when it does not list
+// it. The listing is trusted for DigestTTL; the
 // first call after that asks again (one GET /api/tags, bounded by
 // tagsTimeout, shared by the calls that arrive meanwhile). When the
 // listing fails, the digests known are kept for another DigestTTL.
