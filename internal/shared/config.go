@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,13 @@ type S3Config struct {
 // stall_timeout Validate accepts: longer, a hung S3 would hold a request
 // past any caller's patience (the gateway gives up after 60s).
 const MaxS3Silence = 10 * time.Minute
+
+// MinS3PartSize and MaxS3PartSize bound a non-zero [s3].part_size: S3's
+// own limits on a multipart part (every part but the last).
+const (
+	MinS3PartSize = 5 << 20
+	MaxS3PartSize = 5 << 30
+)
 
 // CatalogdConfig is [catalogd].
 type CatalogdConfig struct {
@@ -437,6 +445,11 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		path = getenv("LAKEHOUSE_CONFIG")
 	}
 	c := Default(getenv("LAKEHOUSE_DATA_DIR"))
+	// Every problem at once: unknown keys, an unreadable token file and
+	// each bad value are reported together, so an operator fixes the file
+	// in one pass rather than one start-up per mistake. Only a file that
+	// does not parse stops here (nothing after its error can be trusted).
+	var problems []error
 	if path != "" {
 		md, err := toml.DecodeFile(path, c)
 		if err != nil {
@@ -447,7 +460,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			for i, k := range und {
 				keys[i] = k.String()
 			}
-			return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+			problems = append(problems, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", ")))
 		}
 		c.Path = path
 		if d := getenv("LAKEHOUSE_DATA_DIR"); d != "" {
@@ -460,61 +473,119 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		}
 	}
 	if err := c.loadSecrets(getenv); err != nil {
-		return nil, err
+		problems = append(problems, err)
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return c, errors.Join(problems...)
+	}
+	return c, nil
 }
 
 func (c *Config) loadSecrets(getenv func(string) string) error {
 	c.Auth.Token = getenv("AUTH_TOKEN")
 	c.Auth.SecondaryToken = getenv("AUTH_SECONDARY_TOKEN")
-	read := func(dst *string, file string) error {
+	// The environment beats the file: AUTH_TOKEN set, token_file is not read.
+	read := func(dst *string, key, file string) error {
 		if *dst != "" || file == "" {
 			return nil
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return fmt.Errorf("auth token file: %w", err)
+			return fmt.Errorf("[auth].%s: %w", key, err)
 		}
 		*dst = strings.TrimSpace(string(b))
+		if *dst == "" {
+			// An empty token would leave auth off without a word.
+			return fmt.Errorf("[auth].%s %s: empty; want the token on one line", key, file)
+		}
 		return nil
-	}
-	if err := read(&c.Auth.Token, c.Auth.TokenFile); err != nil {
-		return err
-	}
-	if err := read(&c.Auth.SecondaryToken, c.Auth.SecondaryTokenFile); err != nil {
-		return err
 	}
 	c.Langfuse.URL = strings.TrimRight(getenv("LANGFUSE_URL"), "/")
 	c.Langfuse.PublicKey = getenv("LANGFUSE_PUBLIC_KEY")
 	c.Langfuse.SecretKey = getenv("LANGFUSE_SECRET_KEY")
-	return nil
+	return errors.Join(read(&c.Auth.Token, "token_file", c.Auth.TokenFile),
+		read(&c.Auth.SecondaryToken, "secondary_token_file", c.Auth.SecondaryTokenFile))
 }
 
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	// count: an integer key where 0 means what zero says; negative is refused.
+	count := func(key string, v int64, zero string) {
+		if v < 0 {
+			bad("%s %d: want 0 (%s) or more", key, v, zero)
+		}
+	}
+	// span: a duration key where 0 means what zero says; negative is refused
+	// (net/http and the daemons read a negative one as "none" or as their
+	// default: accepted, it would be silently ignored).
+	span := func(key string, v Duration, zero string) {
+		if v.Duration < 0 {
+			bad("%s %q: want a duration of 0 (%s) or more, like \"30s\"", key, v.Duration, zero)
+		}
+	}
+	positive := func(key string, v Duration) {
+		if v.Duration <= 0 {
+			bad("%s %q: want a duration above 0, like \"1s\"", key, v.Duration)
+		}
+	}
 	if c.DataDir == "" {
-		bad("data_dir: empty")
+		bad("data_dir \"\": want a directory path (every daemon's state is under it)")
 	}
 	binds := map[string]string{}
 	for _, name := range Daemons {
 		s := c.Section(name)
+		k := func(key string) string { return "[" + name + "]." + key }
 		if _, _, err := net.SplitHostPort(s.Bind); err != nil {
-			bad("[%s].bind %q: %v", name, s.Bind, err)
+			bad("%s %q: want host:port: %v", k("bind"), s.Bind, err)
 		} else if other, dup := binds[s.Bind]; dup && !strings.HasSuffix(s.Bind, ":0") {
-			bad("[%s].bind %q: also used by [%s]", name, s.Bind, other)
+			bad("%s %q: also used by [%s]", k("bind"), s.Bind, other)
 		} else {
 			binds[s.Bind] = name
 		}
-		if s.MaxBodyBytes < 0 {
-			bad("[%s].max_body_bytes: negative", name)
+		if s.URL != "" {
+			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				bad("%s %q: want http://host:port (how the other daemons reach [%s]), or leave it out for http://<bind>", k("url"), s.URL, name)
+			}
 		}
+		count(k("max_body_bytes"), s.MaxBodyBytes, "no cap")
+		span(k("read_header_timeout"), s.ReadHeaderTimeout, "none")
+		span(k("read_timeout"), s.ReadTimeout, "none")
+		span(k("write_timeout"), s.WriteTimeout, "none")
+		span(k("idle_timeout"), s.IdleTimeout, "none")
+		span(k("request_timeout"), s.RequestTimeout, "none")
+		span(k("shutdown_timeout"), s.ShutdownTimeout, "20s")
 	}
-	if c.Gateway.Procs < 0 {
-		bad("[gateway].procs: negative")
+	count("[gateway].procs", int64(c.Gateway.Procs), "one per four CPUs")
+	positive("[gateway].health_timeout", c.Gateway.HealthTimeout)
+	count("[gateway].max_idle_conns_per_upstream", int64(c.Gateway.MaxIdleConnsPerUpstream), "16, the least it keeps")
+	if p := c.S3.PartSize; p != 0 && (p < MinS3PartSize || p > MaxS3PartSize) {
+		bad("[s3].part_size %d: want 0 (16 MiB) or between %d (5 MiB, the S3 minimum) and %d (5 GiB, the S3 maximum)", p, MinS3PartSize, MaxS3PartSize)
 	}
+	count("[ingestd].max_upload_bytes", c.Ingestd.MaxUploadBytes, "no cap")
+	count("[ingestd].row_group_size", int64(c.Ingestd.RowGroupSize), "122880")
+	count("[ingestd].file_rows", c.Ingestd.FileRows, "10000000")
+	count("[ingestd].threads", int64(c.Ingestd.Threads), "DuckDB's default, one per CPU")
+	count("[ingestd].max_line_bytes", int64(c.Ingestd.MaxLineBytes), "64 MiB")
+	count("[ingestd].max_concurrent", int64(c.Ingestd.MaxConcurrent), "2")
+	count("[ingestd].commit_retries", int64(c.Ingestd.CommitRetries), "20")
+	count("[queryd].max_queue", int64(c.Queryd.MaxQueue), "no queue: busy at once")
+	count("[queryd].max_rows", int64(c.Queryd.MaxRows), "100000")
+	count("[queryd].cache_max_bytes", c.Queryd.CacheMaxBytes, "unbounded")
+	count("[queryd].threads", int64(c.Queryd.Threads), "DuckDB's default, one per CPU")
+	span("[queryd].timeout", c.Queryd.Timeout, "30s")
+	span("[vectord].snapshot_interval", c.Vectord.SnapshotInterval, "1m")
+	count("[vectord].snapshot_ops", int64(c.Vectord.SnapshotOps), "by time only")
+	count("[embedd].cache_entries", int64(c.Embedd.CacheEntries), "no cache")
+	count("[embedd].max_batch", int64(c.Embedd.MaxBatch), "10000")
+	count("[embedd].concurrency", int64(c.Embedd.Concurrency), "one per CPU, at least 2")
+	count("[matrixd].batch_rows", int64(c.Matrixd.BatchRows), "2048")
+	count("[matrixd].page_rows", int64(c.Matrixd.PageRows), "20000")
+	count("[observerd].ring_size", int64(c.Observerd.RingSize), "10000")
 	switch c.Storaged.Backend {
 	case "local":
 	case "s3":
@@ -560,14 +631,22 @@ func (c *Config) Validate() error {
 		bad("[log].format %q: want text or json", c.Log.Format)
 	}
 	if c.Queryd.MaxConcurrent < 1 {
-		bad("[queryd].max_concurrent: must be >= 1")
+		bad("[queryd].max_concurrent %d: want 1 or more", c.Queryd.MaxConcurrent)
 	}
-	if c.Langfuse.QueueSize < 1 || c.Langfuse.BatchSize < 1 {
-		bad("[langfuse]: queue_size and batch_size must be >= 1")
+	for _, b := range []struct {
+		sec          string
+		queue, batch int
+		flush        Duration
+	}{{"langfuse", c.Langfuse.QueueSize, c.Langfuse.BatchSize, c.Langfuse.FlushInterval}, {"report", c.Report.QueueSize, c.Report.BatchSize, c.Report.FlushInterval}} {
+		if b.queue < 1 {
+			bad("[%s].queue_size %d: want 1 or more", b.sec, b.queue)
+		}
+		if b.batch < 1 {
+			bad("[%s].batch_size %d: want 1 or more", b.sec, b.batch)
+		}
+		positive("["+b.sec+"].flush_interval", b.flush)
 	}
-	if c.Report.QueueSize < 1 || c.Report.BatchSize < 1 {
-		bad("[report]: queue_size and batch_size must be >= 1")
-	}
+	positive("[langfuse].timeout", c.Langfuse.Timeout)
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,11 @@
 package shared
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,5 +62,171 @@ func TestS3SilenceKeys(t *testing.T) {
 	_, err = load("[s3]\nstal_timeout = \"30s\"\nread_timeout = \"5s\"\n")
 	if err == nil || !strings.Contains(err.Error(), "s3.stal_timeout") || !strings.Contains(err.Error(), "s3.read_timeout") {
 		t.Errorf("unknown [s3] keys: %v, want both named", err)
+	}
+}
+
+// TestLoadReportsEveryProblem: one start-up names every mistake in the
+// file — unknown keys, an unreadable token file and each value out of
+// range — each as section.key, the value, and what is allowed. Before,
+// unknown keys stopped the load before any value was looked at, and a
+// negative timeout, a bad url, a part_size S3 refuses or a zero flush
+// interval were accepted and silently ignored or clamped.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.toml")
+	file := `
+[gateway]
+health_timeout = "0s"
+max_idle_conns_per_upstream = -1
+[storaged]
+read_header_timeout = "-1s"
+shutdown_timeout = "-5s"
+[catalogd]
+url = "catalogd:3212"
+idle_timeout = "-1m"
+[s3]
+part_size = 1048576
+[ingestd]
+max_upload_bytes = -1
+max_concurrent = -2
+[queryd]
+max_queue = -1
+timeout = "-1s"
+[vectord]
+snapshot_interval = "-1m"
+[observerd]
+ring_size = -1
+[embedd]
+max_batch = -1
+[matrixd]
+page_rows = -1
+[report]
+flush_interval = "0s"
+[langfuse]
+queue_size = 0
+timeout = "0s"
+[auth]
+token_file = "` + filepath.Join(dir, "missing.token") + `"
+[log]
+acess = true
+`
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p, func(string) string { return "" })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"unknown keys: log.acess",
+		`[gateway].health_timeout "0s": want a duration above 0`,
+		"[gateway].max_idle_conns_per_upstream -1: want 0",
+		`[storaged].read_header_timeout "-1s": want a duration of 0 (none) or more`,
+		`[storaged].shutdown_timeout "-5s": want a duration of 0 (20s) or more`,
+		`[catalogd].url "catalogd:3212": want http://host:port`,
+		`[catalogd].idle_timeout "-1m0s"`,
+		"[s3].part_size 1048576: want 0 (16 MiB) or between",
+		"[ingestd].max_upload_bytes -1: want 0 (no cap) or more",
+		"[ingestd].max_concurrent -2",
+		"[queryd].max_queue -1",
+		`[queryd].timeout "-1s"`,
+		`[vectord].snapshot_interval "-1m0s"`,
+		"[observerd].ring_size -1",
+		"[embedd].max_batch -1",
+		"[matrixd].page_rows -1",
+		`[report].flush_interval "0s": want a duration above 0`,
+		"[langfuse].queue_size 0: want 1 or more",
+		`[langfuse].timeout "0s"`,
+		"[auth].token_file: open " + filepath.Join(dir, "missing.token"),
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error should name %q; got:\n%v", want, err)
+		}
+	}
+
+	// The values each of those keys does take load cleanly.
+	ok := `
+[catalogd]
+url = "http://catalog.internal:3212/"
+[s3]
+part_size = 5242880
+[ingestd]
+max_upload_bytes = 0
+[queryd]
+max_queue = 0
+[matrixd]
+poll_interval = "-1s"
+`
+	if err := os.WriteFile(p, []byte(ok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.URL("catalogd") != "http://catalog.internal:3212" {
+		t.Fatalf("url: %s", c.URL("catalogd"))
+	}
+}
+
+// TestEnvBeatsTheFile: LAKEHOUSE_DATA_DIR, LH_<NAME>_BIND and AUTH_TOKEN
+// override data_dir, [<name>].bind and [auth].token_file, and take effect
+// on a running daemon: it listens where the environment says, and with
+// no AUTH_TOKEN the token in token_file guards its /v1 routes. An empty
+// token file (auth silently off) is refused.
+func TestEnvBeatsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "auth.token")
+	if err := os.WriteFile(tokenFile, []byte("file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The file's bind is a port this test holds: a daemon that took it
+	// from the file would fail to listen.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	p := filepath.Join(dir, "c.toml")
+	file := fmt.Sprintf("data_dir = %q\n[storaged]\nbind = %q\n[auth]\ntoken_file = %q\n[report]\nenabled = false\n[log]\naccess = false\n",
+		filepath.Join(dir, "from-file"), held.Addr().String(), tokenFile)
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"LAKEHOUSE_DATA_DIR": filepath.Join(dir, "from-env"), "LH_STORAGED_BIND": "127.0.0.1:0"}
+	getenv := func(k string) string { return env[k] }
+
+	c, err := Load(p, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != filepath.Join(dir, "from-env") || c.Auth.Token != "file-token" {
+		t.Fatalf("data_dir %q token %q", c.DataDir, c.Auth.Token)
+	}
+	s, err := Start(context.Background(), "storaged", c, testDaemon, io.Discard)
+	if err != nil {
+		t.Fatalf("LH_STORAGED_BIND did not beat [storaged].bind: %v", err)
+	}
+	defer s.Shutdown(context.Background())
+	if s.Addr == held.Addr().String() {
+		t.Fatal("listening on the file's bind")
+	}
+	if resp, _ := get(t, s.URL()+"/v1/echo", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("token_file: no token answered %d, want 401", resp.StatusCode)
+	}
+	if resp, b := get(t, s.URL()+"/v1/echo", "file-token"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("token_file's token answered %d: %s", resp.StatusCode, b)
+	}
+
+	env["AUTH_TOKEN"] = "env-token"
+	if c, err = Load(p, getenv); err != nil || c.Auth.Token != "env-token" {
+		t.Fatalf("AUTH_TOKEN should beat [auth].token_file: %q %v", c.Auth.Token, err)
+	}
+	delete(env, "AUTH_TOKEN")
+	if err := os.WriteFile(tokenFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, getenv); err == nil || !strings.Contains(err.Error(), "[auth].token_file "+tokenFile+": empty") {
+		t.Fatalf("an empty token file: %v, want it refused", err)
 	}
 }
