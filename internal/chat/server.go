@@ -122,8 +122,72 @@ func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ollamaChat is Ollama's POST /api/chat under /v1/chat (ADR-062); its
-// query is ignored (ADR-100).
+// query is ignored (ADR-100). An error before the answer started is
+// Ollama's error body (OllamaErrorBody), as its failure mid-stream is
+// Ollama's {"error":"..."} line (ADR-064).
 func (h *handlers) ollamaChat(w http.ResponseWriter, r *http.Request) error {
+	sw := &startWriter{ResponseWriter: w}
+	err := h.ollamaAnswer(sw, r)
+	if err == nil || sw.started {
+		return err
+	}
+	writeOllamaError(w, r, h.log, err)
+	return nil
+}
+
+// OllamaErrorBody is an error answered on the Ollama route (ADR-114):
+// Ollama's own {"error":"<message>"}, which every Ollama client reads as
+// the error's text — ollama-js makes errorData.error its ResponseError's
+// message (DESIGN.md's object there became "[object Object]"), the Go
+// client's StatusError.ErrorMessage and ollama-python's ResponseError.error
+// take the string — plus DESIGN.md's kind and request_id beside it, which
+// those clients ignore.
+type OllamaErrorBody struct {
+	Error     string    `json:"error"`
+	Kind      errs.Kind `json:"kind"`
+	RequestID string    `json:"request_id"`
+}
+
+// writeOllamaError answers err as errs.WriteHTTP does (status, logging),
+// in Ollama's body, with Content-Type as Ollama (gin) sends it.
+func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status := errs.StatusOf(err)
+	reqID := w.Header().Get(errs.RequestIDHeader)
+	if reqID == "" {
+		reqID = r.Header.Get(errs.RequestIDHeader)
+	}
+	if status >= 500 && log != nil {
+		log.Error("request failed", "req_id", reqID, "op", r.Method+" "+r.URL.Path, "status", status, "err", err.Error())
+	}
+	b, _ := json.Marshal(OllamaErrorBody{Error: errs.Message(err), Kind: errs.KindOf(err), RequestID: reqID})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// startWriter notes whether the answer has started (headers or bytes
+// out): an error after that cannot be an error answer.
+type startWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (s *startWriter) WriteHeader(code int) {
+	s.started = true
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *startWriter) Write(b []byte) (int, error) {
+	s.started = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the Flusher underneath.
+func (s *startWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (h *handlers) ollamaAnswer(w http.ResponseWriter, r *http.Request) error {
 	var oreq OllamaChatRequest
 	if err := decodeLenient(r, &oreq); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package chatd_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -79,12 +78,8 @@ func TestAnswerOverLimitBounded(t *testing.T) {
 			if rise > 6*chat.MaxAnswerBytes {
 				t.Fatalf("%s %s: the heap rose %d MiB for an answer cut at %d MiB", u.name, route, rise>>20, chat.MaxAnswerBytes>>20)
 			}
-			var eb struct {
-				Error struct{ Kind, Message, RequestID string }
-			}
-			json.Unmarshal(b, &eb)
-			msg := eb.Error.Message
-			if status != 502 || eb.Error.Kind != "unavailable" || !strings.Contains(msg, u.name+": ") ||
+			kind, msg := errFields(route, b)
+			if status != 502 || kind != "unavailable" || !strings.Contains(msg, u.name+": ") ||
 				!strings.Contains(msg, fmt.Sprintf("%d MiB", chat.MaxAnswerBytes>>20)) {
 				t.Fatalf("%s %s: %d %.300s: want a 502 unavailable naming the provider and the limit", u.name, route, status, b)
 			}

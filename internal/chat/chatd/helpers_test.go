@@ -151,15 +151,41 @@ func errBody(t testing.TB, resp *http.Response, status int, kind string) string 
 	t.Helper()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var raw map[string]map[string]string
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatalf("error body %q: %v", b, err)
+	var e map[string]string
+	if resp.Request != nil && resp.Request.URL.Path == chat.RouteOllamaChat {
+		// Ollama's body on its route (ADR-114): {"error":"<message>"} with
+		// kind and request_id beside it.
+		var o chat.OllamaErrorBody
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatalf("Ollama-route error body %q: %v", b, err)
+		}
+		e = map[string]string{"kind": string(o.Kind), "message": o.Error, "request_id": o.RequestID}
+	} else {
+		var raw map[string]map[string]string
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatalf("error body %q: %v", b, err)
+		}
+		e = raw["error"]
 	}
-	e := raw["error"]
 	if resp.StatusCode != status || e["kind"] != kind || e["message"] == "" || e["request_id"] == "" {
 		t.Fatalf("got %d %s, want %d kind %s", resp.StatusCode, b, status, kind)
 	}
 	return e["message"]
+}
+
+// errFields is an error answer's kind and message on route: DESIGN.md's
+// body, or Ollama's on the Ollama route (ADR-114); empty when b is neither.
+func errFields(route string, b []byte) (kind, msg string) {
+	if route == chat.RouteOllamaChat {
+		var o chat.OllamaErrorBody
+		json.Unmarshal(b, &o)
+		return string(o.Kind), o.Error
+	}
+	var eb struct {
+		Error struct{ Kind, Message string }
+	}
+	json.Unmarshal(b, &eb)
+	return eb.Error.Kind, eb.Error.Message
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,80 @@
+package chatd_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ollama/ollama/api"
+
+	"lakehouse-go/internal/chat"
+	"lakehouse-go/internal/chat/chattest"
+)
+
+// TestOllamaRouteErrorBody: an error on the Ollama route is Ollama's body,
+// {"error":"<message>"} (ADR-114). ollama-js (0.6) reads a JSON error as
+// `message = errorData.error` and throws new ResponseError(message): with
+// DESIGN.md's {"error":{"kind","message","request_id"}} every chatd error
+// reached an ollama-js user as "ResponseError: [object Object]"; the Go
+// client's StatusError.ErrorMessage was the raw body. The requests are the
+// bytes ollama-js sends (seen on the wire).
+func TestOllamaRouteErrorBody(t *testing.T) {
+	up := chattest.NewOllama(chattest.Script{FailFirst: 1 << 30, FailStatus: 500})
+	defer up.Close()
+	cfg := config(t)
+	configure(t, cfg, "ollama", up.URL)
+	cfg.Chatd.Retries = 0
+	e := start(t, cfg)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		kind, msg  string
+	}{
+		{"unregistered provider", `{"model":"kimi/k2","messages":[{"role":"user","content":"hi"}],"stream":false}`,
+			404, "not_found", "provider kimi is not registered"},
+		{"format", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"format":"json"}`,
+			400, "invalid", "format: not supported by chatd"},
+		{"bad JSON", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false`,
+			400, "invalid", "not valid JSON"},
+		{"upstream 500, streamed", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+			502, "unavailable", "ollama: HTTP 500"},
+	} {
+		resp := e.post(t, chat.RouteOllamaChat, tc.body)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// What ollama-js needs: a JSON Content-Type and a string "error".
+		var js struct {
+			Error     any    `json:"error"`
+			Kind      string `json:"kind"`
+			RequestID string `json:"request_id"`
+		}
+		if err := json.Unmarshal(b, &js); err != nil || resp.StatusCode != tc.status ||
+			!strings.Contains(resp.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%s: %d %s %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
+		msg, ok := js.Error.(string)
+		if !ok || !strings.Contains(msg, tc.msg) || strings.HasPrefix(msg, "{") {
+			t.Errorf("%s: error is %#v (%s): ollama-js shows String(errorData.error), want a string holding %q", tc.name, js.Error, b, tc.msg)
+		}
+		if js.Kind != tc.kind || js.RequestID == "" || js.RequestID != resp.Header.Get("X-Request-Id") {
+			t.Errorf("%s: kind %q request_id %q (header %q), want kind %q and the request id", tc.name, js.Kind, js.RequestID, resp.Header.Get("X-Request-Id"), tc.kind)
+		}
+	}
+
+	// The official Go client: StatusError.ErrorMessage is the message.
+	base, _ := url.Parse(e.srv.URL() + "/v1/chat")
+	oc := api.NewClient(base, &http.Client{Timeout: 10 * time.Second})
+	stream := false
+	err := oc.Chat(context.Background(), &api.ChatRequest{Model: "kimi/k2", Stream: &stream,
+		Messages: []api.Message{{Role: "user", Content: "hi"}}}, func(api.ChatResponse) error { return nil })
+	var se api.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 404 || !strings.HasPrefix(se.ErrorMessage, "provider kimi is not registered") {
+		t.Fatalf("ollama Go client error = %#v", err)
+	}
+}
