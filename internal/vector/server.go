@@ -126,6 +126,7 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 			r.Post("/delete", env.Handle(noQuery("vector.Delete", say(`the ids are the JSON body's "ids"`), h.delete)))
 			r.Post("/search", env.Handle(noQuery("vector.Search", say("vector, k, ef and filter are fields of the JSON body"), h.search)))
 			r.Get("/items/{id}", env.Handle(noQuery("vector.GetItem", say("a '?' in an id is sent as %3F"), h.item)))
+			r.Post("/recover", env.Handle(noQuery("vector.Recover", say(`accept_loss is a field of the JSON body`), h.recover)))
 		})
 	}
 }

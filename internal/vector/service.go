@@ -103,6 +103,10 @@ type Store struct {
 	// until DELETE drops it.
 	broken map[string]*broken
 
+	// accepted (a scratch Store of Recover only) collects the damaged log
+	// records replay steps over instead of holding indexes for them.
+	accepted *[]wal.Damage
+
 	snapMu       sync.Mutex // one snapshot pass at a time
 	opsSinceSnap int64
 
@@ -135,7 +139,11 @@ type broken struct {
 	// (or last re-read): reloadHeld reads it again only once it differs.
 	seen objState
 
-	mu      sync.Mutex // held by the one reloadHeld at work; guards checked
+	// lost is the damaged log record the index is held for (breakByLog),
+	// nil for a hold of another cause; Recover serves such an index.
+	lost *wal.Damage
+
+	mu      sync.Mutex // held by the one reloadHeld (or Recover) at work; guards checked
 	checked time.Time  // reloadHeld's last look at the object
 }
 
@@ -358,7 +366,7 @@ func (s *Store) load(ctx context.Context) error {
 		return err
 	}
 	s.indexes, s.pendingDrops, s.broken = indexes, map[string]uint64{}, map[string]*broken{}
-	walPath := filepath.Join(s.dir, "vectord.wal")
+	walPath := s.walPath()
 	replayed, created, first, info, err := s.replayLog(ctx, walPath, "", damaged)
 	if err != nil {
 		return err
@@ -422,6 +430,10 @@ func (s *Store) replayLog(ctx context.Context, walPath, only string, damaged map
 		return s.replay(ctx, rec)
 	}, func(d wal.Damage) error {
 		lost = &d
+		if s.accepted != nil { // Recover: the loss is accepted, the index not held for it
+			*s.accepted = append(*s.accepted, d)
+			return nil
+		}
 		s.log.Error("damaged record in the write-ahead log (not a torn tail): the indexes it may have changed are not served, the others are",
 			"op", "vector.load", "offset", d.Offset, "bytes", d.Bytes, "first_seq", d.FirstSeq, "next_seq", d.NextSeq)
 		last := max(d.FirstSeq, d.NextSeq-1)
@@ -494,7 +506,7 @@ func (s *Store) reloadHeld(ctx context.Context, name string) {
 		return
 	}
 	// The load, for this index alone, into a scratch Store.
-	scratch := &Store{log: s.log, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}}
+	scratch := &Store{log: s.log, dir: s.dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}}
 	damaged := map[string]error{}
 	var snapSeq uint64
 	switch {
@@ -504,7 +516,7 @@ func (s *Store) reloadHeld(ctx context.Context, name string) {
 	case derr != nil:
 		damaged[name] = derr
 	}
-	replayed, created, first, info, err := scratch.replayLog(ctx, filepath.Join(s.dir, "vectord.wal"), name, damaged)
+	replayed, created, first, info, err := scratch.replayLog(ctx, s.walPath(), name, damaged)
 	if err != nil {
 		s.log.Warn("held index: its snapshot object changed but the write-ahead log could not be read; it stays held", "op", "vector.reload", "index", name, "err", err.Error())
 		return
@@ -564,13 +576,28 @@ func (s *Store) stillHeld(name string, b *broken) bool {
 // may have been one of its changes (its checksum fails, so which index it
 // was for is unknown): the index is not served, its snapshot object is not
 // written, and the log keeps d until the index is dropped (ADR-095).
+//
+// The message names the log file, the byte offset and the sequence numbers,
+// and both ways out (ADR-116): POST .../recover with {"accept_loss":true}
+// serves the index from its snapshot object (restored from a backup first,
+// if the operator likes) and every intact record, losing only what the
+// damaged record held if it was this index's; or DELETE.
 func (s *Store) breakByLog(name string, d wal.Damage) {
 	delete(s.indexes, name)
-	s.broken[name] = &broken{hold: d.FirstSeq, err: errs.Errorf("vector", errs.Unavailable,
-		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, sequence %d) that may have been one of its changes (its checksum fails, so which index it was for is unknown); the log and the index's snapshot are kept as they are: DELETE the index to drop it and index its data again",
-		name, d.Offset, d.FirstSeq)}
-	s.log.Error("index not served: a damaged record of the write-ahead log may have been one of its changes", "op", "vector.load", "index", name, "offset", d.Offset, "seq", d.FirstSeq)
+	seqs := fmt.Sprintf("sequence %d", d.FirstSeq)
+	if d.NextSeq > d.FirstSeq+1 {
+		seqs = fmt.Sprintf("sequences %d-%d", d.FirstSeq, d.NextSeq-1)
+	}
+	s.broken[name] = &broken{hold: d.FirstSeq, lost: &d, err: errs.Errorf("vector", errs.Unavailable,
+		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, %s, %d bytes, in %s) that may have been one of its changes (its checksum fails, so which index it was for is unknown); nothing has been dropped: the log and the index's snapshot are kept as they are. "+
+			"To serve the index from its snapshot and every intact log record, losing what the damaged record held if it was this index's, POST {\"accept_loss\":true} to %s/%s/recover (restore the snapshot object from a backup first to start from that); or DELETE the index to drop it and index its data again",
+		name, d.Offset, seqs, d.Bytes, s.walPath(), IndexesPath, name)}
+	s.log.Error("index not served: a damaged record of the write-ahead log may have been one of its changes", "op", "vector.load", "index", name,
+		"log", s.walPath(), "offset", d.Offset, "bytes", d.Bytes, "seq", d.FirstSeq, "next_seq", d.NextSeq)
 }
+
+// walPath is the write-ahead log's file.
+func (s *Store) walPath() string { return filepath.Join(s.dir, "vectord.wal") }
 
 // checkDamaged decides about the snapshots that did not decode (damaged:
 // name -> error). The log is a contiguous run of records, so one that holds

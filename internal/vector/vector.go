@@ -91,6 +91,35 @@ type DeleteResponse struct {
 	Deleted int `json:"deleted"`
 }
 
+// RecoverRequest is POST .../{name}/recover (ADR-116): serve an index held
+// for a damaged write-ahead log record from its snapshot and every intact
+// record. AcceptLoss must be true: what the damaged record held is lost if
+// it was this index's.
+type RecoverRequest struct {
+	AcceptLoss bool `json:"accept_loss"`
+}
+
+// RecoverResponse is the recovered index, what it was rebuilt from, and
+// what was lost: LostRecords log records (in Damaged's frames, after the
+// snapshot) that may have been its changes.
+type RecoverResponse struct {
+	IndexInfo
+	Log             string          `json:"log"`          // the write-ahead log file
+	SnapshotSeq     uint64          `json:"snapshot_seq"` // what the snapshot object read covers (0: none, rebuilt from the log)
+	ReplayedRecords int             `json:"replayed_records"`
+	LostRecords     uint64          `json:"lost_records"`
+	Damaged         []DamagedRecord `json:"damaged"`
+}
+
+// DamagedRecord is a damaged frame of the write-ahead log: its bytes
+// [Offset, Offset+Bytes) held Records records from sequence FirstSeq.
+type DamagedRecord struct {
+	Offset   int64  `json:"offset"`
+	Bytes    int64  `json:"bytes"`
+	FirstSeq uint64 `json:"first_seq"`
+	Records  uint64 `json:"records"`
+}
+
 // SearchRequest is POST .../{name}/search.
 type SearchRequest struct {
 	Vector []float32 `json:"vector"`
@@ -194,6 +223,13 @@ func (c *Client) Search(ctx context.Context, name string, req SearchRequest) ([]
 func (c *Client) GetItem(ctx context.Context, name, id string) (Item, error) {
 	var out Item
 	return out, c.base.JSON(ctx, http.MethodGet, indexPath(name)+"/items/"+url.PathEscape(id), nil, &out)
+}
+
+// Recover serves an index vectord holds for a damaged write-ahead log
+// record (ADR-116); req.AcceptLoss must be true.
+func (c *Client) Recover(ctx context.Context, name string, req RecoverRequest) (RecoverResponse, error) {
+	var out RecoverResponse
+	return out, c.base.JSON(ctx, http.MethodPost, indexPath(name)+"/recover", req, &out)
 }
 
 // ValidateIndexName accepts 1-128 characters of [A-Za-z0-9_.-], not
