@@ -346,6 +346,16 @@ func Default(dataDir string) *Config {
 	c.Gateway.HealthTimeout = Duration{2 * time.Second}
 	c.Gateway.MaxIdleConnsPerUpstream = 512
 	c.Storaged.Backend = "local"
+	// Paths relative to data_dir, spelled out so that lakehouse.toml can
+	// show them (DataPath gives the same path for "" and for these).
+	c.Storaged.Dir = "objects"
+	c.Storaged.Socket = "storaged.sock"
+	c.Ingestd.TempDir = "ingestd/tmp"
+	c.Queryd.CacheDir = "queryd/cache"
+	c.Vectord.Dir = "vectord"
+	c.Matrixd.Dir = "matrixd"
+	c.Pathwayd.StatePath = "pathwayd/state.jsonl"
+	c.Observerd.StatePath = "observerd/ops.jsonl"
 	c.S3 = S3Config{Bucket: "lakehouse-go-primary", Region: "us-east-1",
 		DialTimeout: Duration{5 * time.Second}, HeaderTimeout: Duration{15 * time.Second}, StallTimeout: Duration{30 * time.Second}}
 	c.Ingestd.MaxUploadBytes = 16 << 30

@@ -3,11 +3,14 @@ package shared
 import (
 	"context"
 	"fmt"
+	"github.com/BurntSushi/toml"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +232,72 @@ func TestEnvBeatsTheFile(t *testing.T) {
 	if _, err := Load(p, getenv); err == nil || !strings.Contains(err.Error(), "[auth].token_file "+tokenFile+": empty") {
 		t.Fatalf("an empty token file: %v, want it refused", err)
 	}
+}
+
+// TestConfigFilesDocumentEveryKey: lakehouse.toml and the installed
+// deploy/etc-lakehouse/lakehouse.toml.example name every key the daemons
+// accept (set, or commented out as "# key = value"), in the section that
+// takes it, at its real default: with each "# key = value" line
+// uncommented the file loads (no unknown key: nothing documented under the
+// wrong section) and equals the embedded defaults (no wrong default). An
+// operator reading either file sees every knob there is.
+func TestConfigFilesDocumentEveryKey(t *testing.T) {
+	example := Default("/var/lib/lakehouse")
+	example.Chatd.KeysDir = "/etc/lakehouse/keys"
+	for _, f := range []struct {
+		path string
+		want *Config
+	}{
+		{"../../lakehouse.toml", Default("lakehouse-data")},
+		{"../../deploy/etc-lakehouse/lakehouse.toml.example", example},
+	} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := regexp.MustCompile(`(?m)^# ([a-z_0-9]+ = )`).ReplaceAllString(string(b), "$1")
+		got := Default("")
+		md, err := toml.Decode(text, got)
+		if err != nil {
+			t.Fatalf("%s with its commented keys set: %v", f.path, err)
+		}
+		for _, k := range md.Undecoded() {
+			t.Errorf("%s documents %s, which no daemon takes", f.path, k)
+		}
+		have := map[string]bool{}
+		for _, k := range md.Keys() {
+			have[k.String()] = true
+		}
+		for _, k := range configKeys(reflect.TypeOf(Config{}), "") {
+			if !have[k] {
+				t.Errorf("%s does not document %s", f.path, k)
+			}
+		}
+		if g, w := fmt.Sprintf("%+v", *got), fmt.Sprintf("%+v", *f.want); g != w {
+			t.Errorf("%s with its commented keys set differs from the defaults:\n%s\n%s", f.path, g, w)
+		}
+	}
+}
+
+// configKeys lists every dotted key the config decodes, from the toml tags.
+func configKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("toml")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			keys = append(keys, configKeys(f.Type, prefix)...)
+			continue
+		}
+		name := prefix + tag
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration{}) {
+			keys = append(keys, configKeys(f.Type, name+".")...)
+			continue
+		}
+		keys = append(keys, name)
+	}
+	return keys
 }
