@@ -76,7 +76,7 @@ func (l *ToolList) UnmarshalJSON(b []byte) error {
 	if arrayLenOver(b, MaxTools) {
 		return ErrTooManyTools
 	}
-	return decodeList((*[]Tool)(l), b, true, MaxTools, ErrTooManyTools)
+	return decodeList((*[]Tool)(l), b, "tools", true, MaxTools, ErrTooManyTools)
 }
 
 // Messages is a request's message list (native route), decoded with the
@@ -152,7 +152,7 @@ func (c *boundedToolCalls) UnmarshalJSON(b []byte) error {
 	if arrayLenOver(b, MaxToolCalls) {
 		return ErrTooManyToolCalls
 	}
-	return decodeList((*[]ToolCall)(c), b, true, MaxToolCalls, ErrTooManyToolCalls)
+	return decodeList((*[]ToolCall)(c), b, "tool_calls", true, MaxToolCalls, ErrTooManyToolCalls)
 }
 
 // boundedRaw is json.RawMessage whose decoding refuses an array of more
@@ -269,12 +269,15 @@ func (m *OllamaMessages) UnmarshalJSON(b []byte) error {
 // rest is decoded. Type errors name the field as encoding/json did
 // ("messages.role": it prefixes the path of the list).
 func decodeBounded[T any](dst *[]T, b []byte, strict bool) error {
-	return decodeList(dst, b, strict, MaxMessages, ErrTooManyMessages)
+	return decodeList(dst, b, "messages", strict, MaxMessages, ErrTooManyMessages)
 }
 
 // decodeList is decodeBounded with limit and its error tooMany. An element's
-// ErrTooManyToolCalls gets the element's index ("messages[3].tool_calls").
-func decodeList[T any](dst *[]T, b []byte, strict bool, limit int, tooMany error) error {
+// ErrTooManyToolCalls gets the element's index ("messages[3].tool_calls"),
+// and so does a field of the wrong type or shape in it: a FieldError
+// naming name[i] ("messages[1].content", not "messages.content", which
+// did not say which message, ADR-114).
+func decodeList[T any](dst *[]T, b []byte, name string, strict bool, limit int, tooMany error) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
 		*dst = nil
@@ -300,16 +303,29 @@ func decodeList[T any](dst *[]T, b []byte, strict bool, limit int, tooMany error
 			if errors.Is(err, ErrTooManyToolCalls) && tooMany == ErrTooManyMessages {
 				return fmt.Errorf("messages[%d].%w", len(out), err)
 			}
+			elem := fmt.Sprintf("%s[%d]", name, len(out))
 			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
+			var fe *FieldError
+			switch {
+			case errors.As(err, &te):
 				// the wire types embed the message type: its name is no
-				// field of the request ("messages.role", not
-				// "messages.Message.role")
+				// field of the request ("messages[0].role", not
+				// "messages[0].Message.role")
+				field := te.Field
 				for _, embedded := range []string{"Message.", "CompletionMessage.", "OllamaMessage."} {
-					te.Field = strings.TrimPrefix(te.Field, embedded)
+					field = strings.TrimPrefix(field, embedded)
 				}
+				c := *te
+				c.Field = "x" // what it wants and got, said as the request body's
+				_, want, _ := strings.Cut(shared.JSONDecodeMessage(&c), `"x": `)
+				if field != "" {
+					elem += "." + field
+				}
+				return &FieldError{Path: elem, Msg: want}
+			case errors.As(err, &fe):
+				return &FieldError{Path: elem + "." + fe.Path, Msg: fe.Msg}
 			}
-			return err // encoding/json puts "messages." before a type error's field
+			return err
 		}
 		out = append(out, v)
 	}

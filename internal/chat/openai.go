@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -173,12 +172,14 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 	}
 	var parts []contentPart
 	if err := json.Unmarshal(b, &parts); err != nil {
-		return errors.New("content: want a string or an array of text parts")
+		// FieldError: the JSON is valid, its shape is not (this was
+		// "request body is not valid JSON: content: ...", naming no message)
+		return &FieldError{Path: "content", Msg: "want a string or an array of text parts"}
 	}
 	texts := make([]string, len(parts))
 	for i, p := range parts {
 		if p.Type != "text" {
-			return fmt.Errorf("content part of type %q: only text parts are supported", p.Type)
+			return &FieldError{Path: fmt.Sprintf("content[%d]", i), Msg: fmt.Sprintf("a part of type %q: only text parts are supported", p.Type)}
 		}
 		texts[i] = p.Text
 	}

@@ -246,9 +246,12 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		var be *ShapeError
+		var fe *FieldError
 		switch {
 		case errors.As(err, &be):
 			return errs.E("decode", errs.Invalid, be.Msg)
+		case errors.As(err, &fe):
+			return errs.E("decode", errs.Invalid, fe.Error())
 		case errors.As(err, &mbe):
 			return errs.E("decode", errs.TooLarge, fmt.Sprintf("request body over %d bytes", mbe.Limit))
 		case errors.Is(err, ErrTooManyMessages):

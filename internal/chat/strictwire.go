@@ -90,6 +90,13 @@ type ShapeError struct{ Msg string }
 
 func (e *ShapeError) Error() string { return e.Msg }
 
+// FieldError is a field of a request whose value has the wrong type or
+// shape, at Path ("messages[1].content"; a list decoded one element at a
+// time puts the element's index before the path its element gave).
+type FieldError struct{ Path, Msg string }
+
+func (e *FieldError) Error() string { return fmt.Sprintf("field %q: %s", e.Path, e.Msg) }
+
 // onlyKeys refuses, in the JSON object b at path, a key that is not one
 // of keys (the native route refuses unknown fields everywhere). b that is
 // no object is left to the caller's shape check.

@@ -599,7 +599,7 @@ func TestBadRequests(t *testing.T) {
 		{"tools", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}]}`, "tools[0].function: want an object", false, true},
 		{"functions", `{"messages":[{"role":"user","content":"hi"}],"functions":[{"name":"f"}]}`, "functions (the legacy form; use tools): not supported", false, true},
 		{"n", `{"messages":[{"role":"user","content":"hi"}],"n":2}`, "n 2: chatd answers one choice", false, true},
-		{"image part", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, `content part of type "image_url"`, false, true},
+		{"image part", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, `field "messages[0].content[0]": a part of type "image_url": only text parts`, false, true},
 	}
 	for _, tc := range cases {
 		for path, ok := range map[string]bool{chat.RouteChat: tc.native, chat.RouteCompletions: tc.openai} {
