@@ -301,3 +301,51 @@ func configKeys(t reflect.Type, prefix string) []string {
 	}
 	return keys
 }
+
+// TestEnvVarsDocumented: every environment variable a daemon or tool
+// reads is named in lakehouse.toml's header, where an operator looks for
+// what overrides the file.
+func TestEnvVarsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../lakehouse.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?:Getenv|getenv|LookupEnv)\("([A-Z_0-9]+)"\)|Env\s*=\s*"([A-Z_0-9]+)"|KeyEnv:\s*"([A-Z_0-9]+)"`)
+	seen := 0
+	for _, root := range []string{"../../internal", "../../cmd", "../../tools"} {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && d.Name() == "testutil" {
+				return filepath.SkipDir // test harness knobs (MINIO_BIN, LH_BIN_DIR)
+			}
+			if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				name := m[1] + m[2] + m[3]
+				seen++
+				if !strings.Contains(string(doc), name) {
+					t.Errorf("%s reads %s; lakehouse.toml does not name it", p, name)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("found only %d environment reads: the scan is broken", seen)
+	}
+	for _, pattern := range []string{"LH_<NAME>_BIND", "LH_<NAME>_ALLOW_NONLOOPBACK"} { // built from the daemon's name
+		if !strings.Contains(string(doc), pattern) {
+			t.Errorf("lakehouse.toml does not name %s", pattern)
+		}
+	}
+}
