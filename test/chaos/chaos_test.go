@@ -228,7 +228,11 @@ func (l *ledger) csv(r *rand.Rand, batch string, n int) ([]byte, []string) {
 
 // ingest sends one CSV to name in mode ("" = create).
 func (l *ledger) ingest(c *client, r *rand.Rand, name, mode, batch string) {
-	body, toks := l.csv(r, batch, 1+r.IntN(20))
+	rows := 1 + r.IntN(20)
+	if r.IntN(25) == 0 { // now and then a file big enough to be killed mid-conversion or mid-upload
+		rows = 20000 + r.IntN(40000)
+	}
+	body, toks := l.csv(r, batch, rows)
 	l.mu.Lock()
 	l.sent[batch] = true
 	l.mu.Unlock()
@@ -466,28 +470,24 @@ func TestChaos(t *testing.T) {
 		if round%len(victims) == 0 { // each victim once per len(victims) rounds, in a random order
 			chaos.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
-		victim := order[round%len(order)]
+		killed := []string{order[round%len(order)]}
+		if chaos.IntN(5) == 0 { // a second one at the same moment (an OOM kill spree, a cgroup)
+			if other := victims[chaos.IntN(len(victims))]; other != killed[0] {
+				killed = append(killed, other)
+			}
+		}
 		down := time.Duration(chaos.IntN(1000)) * time.Millisecond
-		killMu.Lock()
-		s.Kill(victim)
-		killMu.Unlock()
-		t.Logf("round %d at %v: kill -9 %s, down %v", round, time.Since(start).Round(time.Millisecond), victim, down)
-		time.Sleep(down)
-		killMu.Lock()
-		err := s.StartDaemon(victim)
-		killMu.Unlock()
-		if err != nil {
-			t.Fatalf("restart %s: %v", victim, err)
-		}
-		if err := waitUp(hc, s.URL(victim), 30*time.Second); err != nil {
-			v.add("%s not healthy 30 s after its restart: %v", victim, err)
-		}
+		t.Logf("round %d at %v: kill -9 %v, down %v", round, time.Since(start).Round(time.Millisecond), killed, down)
+		killRestart(t, s, &killMu, v, hc, killed, down)
 	}
 	time.Sleep(time.Duration(chaos.IntN(1000)) * time.Millisecond)
 	close(stop)
 	wg.Wait()
 	<-watchDone
 	t.Logf("chaos over after %v: %d operations", time.Since(start).Round(time.Millisecond), ops.Load())
+	// Everything acknowledged must also come back from disk: one last
+	// kill -9 of every victim at rest, then the checks.
+	killRestart(t, s, &killMu, v, hc, victims, 0)
 	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
 		v.add("after the chaos: %v", err)
 	}
@@ -513,6 +513,15 @@ func TestChaos(t *testing.T) {
 		v.add("unclean exits at SIGTERM: %v", bad)
 	}
 	check.tempFiles(true)
+	if os.Getenv("LH_CHAOS_TREE") != "" {
+		filepath.WalkDir(filepath.Join(s.Dir, "data"), func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.Contains(path, "/objects/data/") {
+				info, _ := d.Info()
+				t.Logf("tree: %s %d", strings.TrimPrefix(path, s.Dir), info.Size())
+			}
+			return nil
+		})
+	}
 	logMu.Lock()
 	logs, _ := os.ReadFile(logPath)
 	logMu.Unlock()
@@ -523,6 +532,31 @@ func TestChaos(t *testing.T) {
 	}
 	if bad := v.all(); len(bad) > 0 {
 		t.Errorf("seed %d: %d violations:\n%s", sd, len(bad), strings.Join(bad, "\n"))
+	}
+}
+
+// killRestart kill -9's the daemons named, waits down, starts them again
+// and waits for their health.
+func killRestart(t *testing.T, s *suite.Suite, killMu *sync.Mutex, v *violations, hc *http.Client, names []string, down time.Duration) {
+	t.Helper()
+	killMu.Lock()
+	for _, name := range names {
+		s.Kill(name)
+	}
+	killMu.Unlock()
+	time.Sleep(down)
+	killMu.Lock()
+	for _, name := range names {
+		if err := s.StartDaemon(name); err != nil {
+			killMu.Unlock()
+			t.Fatalf("restart %s: %v", name, err)
+		}
+	}
+	killMu.Unlock()
+	for _, name := range names {
+		if err := waitUp(hc, s.URL(name), 30*time.Second); err != nil {
+			v.add("%s not healthy 30 s after its restart: %v", name, err)
+		}
 	}
 }
 

@@ -24,6 +24,19 @@ type checker struct {
 	v *violations
 }
 
+// known reports a broken invariant of a package another session owns and
+// has been told of (ADR-117's list): logged, and a violation only with
+// LH_CHAOS_STRICT=1, so the run still guards everything else until the
+// owner's fix lands.
+func (k *checker) known(owner, format string, a ...any) {
+	msg := fmt.Sprintf("KNOWN DEFECT (internal/%s, ADR-117): ", owner) + fmt.Sprintf(format, a...)
+	if os.Getenv("LH_CHAOS_STRICT") == "1" {
+		k.v.add("%s", msg)
+		return
+	}
+	k.t.Log(msg)
+}
+
 type object struct {
 	Key  string `json:"key"`
 	Size int64  `json:"size"`
@@ -318,7 +331,8 @@ func (k *checker) pathway() {
 			st, b := k.c.call("check.trace", "GET", "/v1/pathway/traces/"+run+"?"+q.Encode(), "", nil)
 			var tr struct {
 				Steps []struct {
-					Name string `json:"name"`
+					Index int    `json:"index"`
+					Name  string `json:"name"`
 				} `json:"steps"`
 				Next string `json:"next"`
 			}
@@ -327,6 +341,9 @@ func (k *checker) pathway() {
 				break
 			}
 			for _, s := range tr.Steps {
+				if s.Index != len(have) {
+					k.v.add("trace %s: step %s at index %d, want %d (indexes run 0, 1, 2, ...)", run, s.Name, s.Index, len(have))
+				}
 				if have[s.Name] {
 					k.v.add("trace %s: step %s twice", run, s.Name)
 				}
@@ -374,6 +391,8 @@ func (k *checker) matrix() {
 		State   string `json:"state"`
 		Version int64  `json:"version"`
 		Error   string `json:"error"`
+		Docs    int64  `json:"docs"`
+		Skipped int64  `json:"skipped"`
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -401,6 +420,18 @@ func (k *checker) matrix() {
 	if status.Version != lm.Version {
 		k.v.add("matrix index ready at version %d, chaos_a is at %d", status.Version, lm.Version)
 	}
+	// Ids are unique and every row has text: the keyword index and the
+	// vector index hold exactly the latest version's rows — no row of a
+	// replaced version left behind by a job a kill cut short.
+	st, b = k.c.call("check.matrix", "GET", "/v1/vectors/indexes/matrix.chaos_a", "", nil)
+	var vi struct {
+		Count int64 `json:"count"`
+	}
+	if st != 200 || json.Unmarshal(b, &vi) != nil {
+		k.v.add("vector index of chaos_a: %d %.300s", st, b)
+	} else if status.Version == lm.Version && (vi.Count != lm.RowCount || status.Docs != lm.RowCount) {
+		k.known("matrix", "chaos_a version %d has %d rows; matrix keyword docs %d, vectors in %s %d", lm.Version, lm.RowCount, status.Docs, "matrix.chaos_a", vi.Count)
+	}
 	k.l.mu.Lock()
 	var tok string
 	for _, a := range k.l.ingests {
@@ -415,5 +446,15 @@ func (k *checker) matrix() {
 	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": tok, "datasets": []string{"chaos_a"}, "k": 1, "mode": "keyword"})
 	if st != 200 || !strings.Contains(string(b), tok+`"`) {
 		k.v.add("matrix keyword search for %s (a row of the latest version): %d %.300s", tok, st, b)
+	}
+	// A vector search is never starved: k results while the dataset has
+	// k rows (DESIGN.md's "no asked 10, got 3").
+	want := min(10, lm.RowCount)
+	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": "river stone", "datasets": []string{"chaos_a"}, "k": 10, "mode": "vector"})
+	var res struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	if st != 200 || json.Unmarshal(b, &res) != nil || int64(len(res.Results)) != want {
+		k.known("matrix", "vector search of chaos_a (%d rows) with k 10: %d results, want %d (%d %.200s)", lm.RowCount, len(res.Results), want, st, b)
 	}
 }
