@@ -686,16 +686,19 @@ func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts
 			return 0, embed.ConfiguredModel("matrix.index", m.opts.Model, err)
 		}
 		x.mu.Lock()
-		dims, indexModel := x.status.Dims, x.status.Model
+		dims, indexModel, indexRev := x.status.Dims, x.status.Model, x.status.ModelRevision
 		// An append over an index of other dims (the model was replaced
 		// or the default model changed) is refused before anything is
 		// stored: the index stays whole in the old model and is served;
-		// a POST rebuilds it with the new one (ADR-112). So is a batch
-		// whose dims differ from the job's first (changed mid-job).
-		if (*dimsKnown || !p.full) && dims > 0 && er.Dims != dims {
-			m.noteModelChange(x, er.Model, er.Dims)
+		// a POST rebuilds it with the new one (ADR-112). So is one whose
+		// model answers with other weights of the same dims (another
+		// revision, or another model), which would mix vectors that do
+		// not compare (ADR-115), and a batch whose dims or weights differ
+		// from the job's first (changed mid-job).
+		if (*dimsKnown || !p.full) && dims > 0 && (er.Dims != dims || modelDiffers(indexModel, indexRev, er.Model, er.Revision)) {
+			m.noteModelChange(x, er.Model, er.Dims, er.Revision)
 			x.mu.Unlock()
-			return 0, dimsError("matrix.index", "the refresh", p.spec.Dataset, dims, indexModel, er.Model, er.Dims)
+			return 0, changeError("matrix.index", "the refresh", p.spec.Dataset, dims, indexModel, indexRev, er.Model, er.Dims, er.Revision)
 		}
 		x.mu.Unlock()
 		if !*dimsKnown {
@@ -756,6 +759,16 @@ func (m *Matrix) ensureVectorIndex(ctx context.Context, x *dsIndex, p *plan, er 
 	}
 	x.mu.Lock()
 	x.status.Model, x.status.Dims = er.Model, er.Dims
+	// The index's weights: those of a full build's first answer ("" when
+	// embedd named none); an append keeps the index's (it passed the check
+	// above) and an index without one (built before matrixd recorded it)
+	// adopts the answer's (ADR-115).
+	if p.full || er.Revision != "" {
+		if !p.full && x.status.ModelRevision == "" {
+			m.opts.Log.Info("vector index adopts the embedding model's revision", "op", "index", "dataset", p.spec.Dataset, "model", er.Model, "revision", er.Revision)
+		}
+		x.status.ModelRevision = er.Revision
+	}
 	if x.modelChange != nil {
 		// The vector index now has the model's dims (a full rebuild, or
 		// the model answers as before).

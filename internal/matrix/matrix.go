@@ -113,13 +113,20 @@ type IndexStatus struct {
 	// Skipped counts rows of the last job that are not searchable: no text
 	// in any text column, or an id vectord cannot hold (empty, or longer
 	// than 1024 bytes as text; matrixd logs the first one's prefix).
-	Skipped    int64     `json:"skipped,omitempty"`
-	Model      string    `json:"model,omitempty"`
-	Dims       int       `json:"dims,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	FinishedAt time.Time `json:"finished_at,omitzero"`
-	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	Skipped int64  `json:"skipped,omitempty"`
+	Model   string `json:"model,omitempty"`
+	Dims    int    `json:"dims,omitempty"`
+	// ModelRevision names the weights of Model the vector index was built
+	// with: the "revision" of embedd's answers (Ollama's digest, builtin's
+	// hash). Absent when unknown (an index built before matrixd recorded
+	// it, or an Ollama model /api/tags does not list); such an index
+	// adopts the revision of the first answer of its model and dims
+	// (ADR-115).
+	ModelRevision string    `json:"model_revision,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at,omitzero"`
 	// RowsPerSec is the rate of the running or last job.
 	RowsPerSec float64 `json:"rows_per_sec,omitempty"`
 	// VectorError is set while vectord holds the dataset's vector index

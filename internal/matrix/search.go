@@ -61,8 +61,10 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 	for _, x := range xs {
 		m.maybeRefresh(x)
 	}
-	// Query vectors, one per model in use.
+	// Query vectors, one per model in use, and the revision of the
+	// weights that made each (embedd's answer: no round trip of its own).
 	vecs := map[string][]float32{}
+	revs := map[string]string{}
 	if req.Mode != ModeKeyword {
 		for _, x := range xs {
 			x.mu.Lock()
@@ -76,17 +78,32 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 				return SearchResponse{}, embed.ConfiguredModel("matrix.search", model, err)
 			}
 			vecs[model] = er.Embeddings[0]
+			revs[model] = er.Revision
 		}
 		// A model answering other dims than an index holds (replaced under
-		// its name): vectord's 400 would blame the caller (ADR-112).
+		// its name): vectord's 400 would blame the caller (ADR-112). So
+		// does one answering with other weights of the same dims (pulled
+		// again: another revision): its ranking would be silently
+		// meaningless (ADR-115).
 		for _, x := range xs {
 			x.mu.Lock()
-			model, dims, name := x.status.Model, x.status.Dims, x.spec.Dataset
+			model, dims, name, indexRev := x.status.Model, x.status.Dims, x.spec.Dataset, x.status.ModelRevision
 			vec, ok := vecs[model]
-			if ok && dims > 0 && len(vec) != dims {
-				m.noteModelChange(x, model, len(vec))
+			rev := revs[model]
+			if ok && dims > 0 && (len(vec) != dims || (indexRev != "" && rev != "" && rev != indexRev)) {
+				m.noteModelChange(x, model, len(vec), rev)
 				x.mu.Unlock()
-				return SearchResponse{}, dimsError("matrix.search", "the "+req.Mode+" search", name, dims, model, model, len(vec))
+				return SearchResponse{}, changeError("matrix.search", "the "+req.Mode+" search", name, dims, model, indexRev, model, len(vec), rev)
+			}
+			if ok && dims > 0 && indexRev == "" && rev != "" && !x.dropped {
+				// An index built before matrixd recorded revisions: it
+				// adopts its model's revision now, and is checked from
+				// then on (ADR-115).
+				x.status.ModelRevision = rev
+				m.opts.Log.Info("vector index adopts the embedding model's revision", "op", "search", "dataset", name, "model", model, "revision", rev)
+				if err := m.saveState(x); err != nil {
+					m.opts.Log.Warn("save index state", "op", "search", "dataset", name, "err", err.Error())
+				}
 			}
 			x.mu.Unlock()
 		}

@@ -212,10 +212,68 @@ type persisted struct {
 }
 
 // modelChange is what the embedding model answered when its dims no
-// longer matched the vector index (ADR-112).
+// longer matched the vector index (ADR-112), or its weights (revision)
+// or name did at the same dims (ADR-115). Revision is absent when
+// embedd named none.
 type modelChange struct {
-	Model string `json:"model"`
-	Dims  int    `json:"dims"`
+	Model    string `json:"model"`
+	Dims     int    `json:"dims"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// sameModelName reports whether two names embedd answered name one model
+// (Ollama answers "m" and "m:latest" alike; names are case-insensitive).
+func sameModelName(a, b string) bool {
+	norm := func(s string) string { return strings.TrimSuffix(strings.ToLower(s), ":latest") }
+	return norm(a) == norm(b)
+}
+
+// modelDiffers reports whether vectors of model at revision rev are not
+// comparable with an index built with indexModel at indexRev (same dims):
+// both revisions known and different (the model pulled again with new
+// weights), or another model whose revisions do not show the same
+// weights ([embedd].default_model changed; an `ollama cp` alias has the
+// same digest and does not differ). An unknown revision with the same
+// name cannot be told apart and does not differ (ADR-115).
+func modelDiffers(indexModel, indexRev, model, rev string) bool {
+	if indexRev != "" && rev != "" {
+		return indexRev != rev
+	}
+	return indexModel != "" && !sameModelName(indexModel, model)
+}
+
+// shortRev is a revision as `ollama list` shows a digest (12 digits).
+func shortRev(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+// changeError is the error of a search or refresh (what) of dataset whose
+// vector index holds dims-dim vectors of indexModel at indexRev while
+// model now answers newDims at rev: dimsError when the dims differ, else
+// the same conflict naming the weights (ADR-115).
+func changeError(op, what, dataset string, dims int, indexModel, indexRev, model string, newDims int, rev string) error {
+	if dims != newDims {
+		return dimsError(op, what, dataset, dims, indexModel, model, newDims)
+	}
+	head := fmt.Sprintf("%s of dataset %q failed: its", what, dataset)
+	if what == "" {
+		head = fmt.Sprintf("dataset %q needs a rebuild: its", dataset)
+	}
+	instead := "the last version built stays served; "
+	if op == "matrix.search" {
+		instead = `search with mode "keyword" meanwhile, or `
+	}
+	of := func(m, r string) string {
+		if r == "" {
+			return fmt.Sprintf("%q (revision unknown)", m)
+		}
+		return fmt.Sprintf("%q (revision %s)", m, shortRev(r))
+	}
+	return errs.E(op, errs.Conflict, fmt.Sprintf("%s vector index %s holds %d-dim vectors of model %s but the embedding model now answers with %s, other weights of the same dims whose vectors do not compare with the index's (the model was pulled again with new weights or [embedd].default_model changed); %srebuild the index with the new model with POST %s (every row is embedded again)",
+		head, VectorIndex(dataset), dims, of(indexModel, indexRev), of(model, rev), instead, IndexesPath))
 }
 
 // maxRetryWait is the longest wait between two retries of a job that
@@ -739,15 +797,16 @@ func dimsError(op, what, dataset string, dims int, indexModel, model string, new
 		head, VectorIndex(dataset), dims, indexModel, model, newDims, instead, IndexesPath))
 }
 
-// noteModelChange records that model answered newDims, not the vector
-// index's dims (x.mu held), in state.json too.
-func (m *Matrix) noteModelChange(x *dsIndex, model string, newDims int) {
-	if mc := x.modelChange; mc != nil && mc.Model == model && mc.Dims == newDims {
+// noteModelChange records that model answered newDims at revision rev,
+// not what the vector index holds (x.mu held), in state.json too.
+func (m *Matrix) noteModelChange(x *dsIndex, model string, newDims int, rev string) {
+	if mc := x.modelChange; mc != nil && mc.Model == model && mc.Dims == newDims && mc.Revision == rev {
 		return
 	}
-	x.modelChange = &modelChange{Model: model, Dims: newDims}
-	m.opts.Log.Warn("embedding model answers other dims than the vector index; POST /v1/matrix/indexes rebuilds", "op", "index",
-		"dataset", x.spec.Dataset, "index_dims", x.status.Dims, "model", model, "model_dims", newDims)
+	x.modelChange = &modelChange{Model: model, Dims: newDims, Revision: rev}
+	m.opts.Log.Warn("embedding model answers other dims or weights than the vector index; POST /v1/matrix/indexes rebuilds", "op", "index",
+		"dataset", x.spec.Dataset, "index_model", x.status.Model, "index_dims", x.status.Dims, "index_revision", x.status.ModelRevision,
+		"model", model, "model_dims", newDims, "model_revision", rev)
 	if x.dropped {
 		return
 	}
@@ -763,7 +822,7 @@ func (x *dsIndex) modelVectorError() *VectorError {
 	if mc == nil {
 		return nil
 	}
-	err := dimsError("matrix.index", "", x.spec.Dataset, x.status.Dims, x.status.Model, mc.Model, mc.Dims)
+	err := changeError("matrix.index", "", x.spec.Dataset, x.status.Dims, x.status.Model, x.status.ModelRevision, mc.Model, mc.Dims, mc.Revision)
 	return &VectorError{Index: VectorIndex(x.spec.Dataset), Kind: errs.Conflict, Message: errs.Message(err)}
 }
 

@@ -53,6 +53,8 @@ func FuzzLoadState(f *testing.F) {
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"drop_vectors":true}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed","version":2,"model":"m","dims":8},"model_changed":{"model":"m","dims":4}}`))
 	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready"},"model_changed":{"model":"","dims":-1}}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"failed","version":2,"model":"m","dims":8,"model_revision":"0f8f47f9fb66aa"},"model_changed":{"model":"m","dims":8,"revision":"d3b7a04179cc"}}`))
+	f.Add([]byte(`{"spec":{"dataset":"ds","id_column":"id","text_columns":["txt"]},"status":{"dataset":"ds","state":"ready","version":2,"model":"m","dims":8,"model_revision":"\u00e9\u0000"},"model_changed":{"model":"n","dims":8,"revision":""}}`))
 	f.Add([]byte(`{"spec":null}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte{})
@@ -82,6 +84,11 @@ func FuzzLoadState(f *testing.F) {
 		// A model change is of some dims (ADR-112).
 		if x.modelChange != nil && x.modelChange.Dims <= 0 {
 			t.Fatalf("model change loaded with dims %d", x.modelChange.Dims)
+		}
+		// The status's conflict is written from whatever the file holds
+		// (revisions of any length or bytes, ADR-115).
+		if ve := x.modelVectorError(); x.modelChange != nil && (ve == nil || ve.Kind != "conflict") {
+			t.Fatalf("model change without the status's conflict: %+v", ve)
 		}
 	})
 }
