@@ -412,6 +412,32 @@ func jsonString(b []byte) (string, bool) {
 	return "", false
 }
 
+// RetryAfterError is chatd's answer when every provider asked to be
+// called later (ADR-114): Err is the error answered, After (0 if none
+// said) goes out as the answer's Retry-After header (SetRetryAfter).
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// maxRetryAfterHeader bounds the Retry-After chatd passes on: an upstream's
+// absurd wait (ADR-107) is not a client's.
+const maxRetryAfterHeader = 24 * time.Hour
+
+// SetRetryAfter sets Retry-After (whole seconds, rounded up, at most a
+// day) when err is a RetryAfterError with a wait.
+func SetRetryAfter(h http.Header, err error) {
+	var ra *RetryAfterError
+	if !errors.As(err, &ra) || ra.After <= 0 {
+		return
+	}
+	after := min(ra.After, maxRetryAfterHeader)
+	h.Set("Retry-After", strconv.FormatInt(int64((after+time.Second-1)/time.Second), 10))
+}
+
 // RetryAfter reads a Retry-After header: seconds, or an HTTP date (RFC
 // 9110 10.2.3; a date in the past is 0).
 func RetryAfter(h http.Header) time.Duration {

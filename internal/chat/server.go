@@ -26,10 +26,22 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	return func(r chi.Router) {
 		r.Get(RouteProviders, env.Handle(h.providers))
 		r.Get(RouteModels, env.Handle(h.models))
-		r.Post(RouteChat, env.Handle(h.chat))
-		r.Post(RouteCompletions, env.Handle(h.completions))
-		r.Post(RouteBaseCompletions, env.Handle(h.completions))
-		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat))
+		r.Post(RouteChat, env.Handle(withRetryAfter(h.chat)))
+		r.Post(RouteCompletions, env.Handle(withRetryAfter(h.completions)))
+		r.Post(RouteBaseCompletions, env.Handle(withRetryAfter(h.completions)))
+		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat)) // writeOllamaError sets it
+	}
+}
+
+// withRetryAfter sets the error answer's Retry-After (SetRetryAfter)
+// before the error is written.
+func withRetryAfter(f shared.HandlerFunc) shared.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		err := f(w, r)
+		if err != nil {
+			SetRetryAfter(w.Header(), err)
+		}
+		return err
 	}
 }
 
@@ -161,6 +173,7 @@ func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 	}
 	b, _ := json.Marshal(OllamaErrorBody{Error: errs.Message(err), Kind: errs.KindOf(err), RequestID: reqID})
 	h := w.Header()
+	SetRetryAfter(h, err)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Del("Content-Length")
 	w.WriteHeader(status)

@@ -497,10 +497,11 @@ func TestRetries(t *testing.T) {
 			if err != nil || r.Message.Content != "fine" || len(up.Calls()) != 2 {
 				t.Fatalf("%+v %v calls=%d", r, err, len(up.Calls()))
 			}
-			// Two failures with retries = 1: a 502 naming the provider and status.
+			// Two failures with retries = 1: a 503 (the upstream is busy,
+			// ADR-114; a 502 before) naming the provider and status.
 			up.SetScript(chattest.Script{FailFirst: 2, FailStatus: status})
 			_, err = e.client.ChatStream(context.Background(), chat.Request{Provider: "openrouter", Messages: userMsg("hi")})
-			if !errs.Is(err, errs.Unavailable) || errs.StatusOf(err) != 502 || !strings.Contains(err.Error(), "openrouter: HTTP "+itoa(status)) ||
+			if !errs.Is(err, errs.Unavailable) || errs.StatusOf(err) != 503 || !strings.Contains(err.Error(), "openrouter: HTTP "+itoa(status)) ||
 				!strings.Contains(err.Error(), "after 2 tries") {
 				t.Fatalf("err = %v (%d)", err, errs.StatusOf(err))
 			}

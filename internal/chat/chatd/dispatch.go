@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,7 @@ type failure struct {
 	msg        string
 	transient  bool
 	retryAfter time.Duration
+	status     int // the upstream's HTTP status (or in-band code), 0 if none
 	tries      int
 }
 
@@ -204,7 +206,7 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 	case errors.Is(cause, errIdle):
 		f.kind, f.msg = errs.Timeout, fmt.Sprintf("no chunk for %v ([chatd].stream_idle_timeout)", d.set.StreamIdle)
 	case errors.As(err, &ue):
-		f.msg, f.retryAfter, f.transient = ue.Error(), ue.RetryAfter, ue.Transient()
+		f.msg, f.retryAfter, f.transient, f.status = ue.Error(), ue.RetryAfter, ue.Transient(), ue.Status
 		switch ue.Status {
 		case 400, 413, 422:
 			f.kind = errs.Invalid
@@ -312,10 +314,31 @@ func combine(fails []failure) error {
 	if len(fails) > 1 {
 		msg = "all providers failed: " + msg
 	}
+	if kind == errs.Unavailable && busy(fails) {
+		// Every provider said "not now" (429 rate limited, 503
+		// overloaded): a 503 with the longest Retry-After one gave, which
+		// the OpenAI SDKs wait before their own retry (ADR-114). It was a
+		// 502 without it, retried after the SDK's own half second.
+		var after time.Duration
+		for _, f := range fails {
+			after = max(after, f.retryAfter)
+		}
+		return &chat.RetryAfterError{Err: errs.E("chat", errs.Unavailable, msg), After: after}
+	}
 	if kind == errs.Unavailable {
 		return errs.E("chat", errs.Unavailable, errs.StatusBadGateway, msg)
 	}
 	return errs.E("chat", kind, msg)
+}
+
+// busy reports whether every failure is an upstream's 429 or 503.
+func busy(fails []failure) bool {
+	for _, f := range fails {
+		if f.status != http.StatusTooManyRequests && f.status != http.StatusServiceUnavailable {
+			return false
+		}
+	}
+	return true
 }
 
 func requestEnded(ctx context.Context, provider string) error {

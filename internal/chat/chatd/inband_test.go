@@ -23,8 +23,8 @@ func TestErrorBodyWith200(t *testing.T) {
 		wantKind   string
 		calls      int // per request, retries = 1
 	}{
-		{429, 502, "unavailable", 2},
-		{503, 502, "unavailable", 2},
+		{429, 503, "unavailable", 2}, // busy: 503 since ADR-114
+		{503, 503, "unavailable", 2},
 		{400, 400, "invalid", 1},
 		{404, 404, "not_found", 1},
 	}

@@ -21,9 +21,12 @@ func TestHugeRetryAfterNotRetried(t *testing.T) {
 		configure(t, cfg, "ollama", up.URL)
 		cfg.Chatd.Retries = 3
 		e := start(t, cfg)
-		msg := errBody(t, e.post(t, chat.RouteChat, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}]}`), 502, "unavailable")
-		if n := len(up.Calls()); n != 1 || !strings.Contains(msg, "429") {
-			t.Fatalf("Retry-After %s: %d upstream calls, want 1 (no retry); %q", ra, n, msg)
+		resp := e.post(t, chat.RouteChat, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}]}`)
+		// ADR-114: a 503 whose Retry-After is the upstream's, at most a day.
+		got := resp.Header.Get("Retry-After")
+		msg := errBody(t, resp, 503, "unavailable")
+		if n := len(up.Calls()); n != 1 || !strings.Contains(msg, "429") || got != "86400" {
+			t.Fatalf("Retry-After %s: %d upstream calls, want 1 (no retry); %q; Retry-After %q, want 86400", ra, n, msg, got)
 		}
 		up.Close()
 	}
