@@ -1,0 +1,270 @@
+package smoke
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/suite"
+)
+
+// unitDirectives reads a systemd unit: directive -> every value given.
+func unitDirectives(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: %q", path, line)
+		}
+		d[k] = append(d[k], v)
+	}
+	return d
+}
+
+// writePaths is every path daemon name writes under cfg (its state, temp
+// and cache directories, journals, the storaged socket clients connect to).
+func writePaths(cfg *shared.Config) []string {
+	return []string{
+		cfg.DataDir,
+		cfg.DataPath(cfg.Storaged.Dir, "objects"), cfg.StoragedSocket(), cfg.DataPath("", "storaged/uploads.jsonl"),
+		cfg.DataPath(cfg.Ingestd.TempDir, "ingestd/tmp"),
+		cfg.DataPath(cfg.Queryd.CacheDir, "queryd/cache"), cfg.DataPath("", "queryd/tmp"),
+		cfg.DataPath(cfg.Vectord.Dir, "vectord"), cfg.DataPath(cfg.Matrixd.Dir, "matrixd"),
+		cfg.DataPath(cfg.Pathwayd.StatePath, "pathwayd/state.jsonl"), cfg.DataPath(cfg.Observerd.StatePath, "observerd/ops.jsonl"),
+	}
+}
+
+func under(p string, dirs []string) bool {
+	for _, d := range dirs {
+		for _, d := range strings.Fields(d) {
+			d = strings.TrimPrefix(d, "-")
+			if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestSystemdUnitsMatchTheConfig: each unit against the installed config
+// (deploy/etc-lakehouse/lakehouse.toml.example) and the binary it runs:
+// ReadWritePaths covers every path the daemon writes (ProtectSystem=strict
+// makes everything else read-only: a miss is EROFS at the first write);
+// TimeoutStopSec outlasts shutdown_timeout plus the telemetry flushes
+// (else SIGKILL cuts the drain); MemoryDenyWriteExecute is off exactly for
+// the binaries that link DuckDB; both env files are read, optionally; a
+// config error (exit 2) is not restarted in a loop.
+func TestSystemdUnitsMatchTheConfig(t *testing.T) {
+	root := suite.RepoRoot()
+	cfg, err := shared.Load(filepath.Join(root, "deploy/etc-lakehouse/lakehouse.toml.example"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range shared.Daemons {
+		t.Run(name, func(t *testing.T) {
+			d := unitDirectives(t, filepath.Join(root, "deploy/systemd/lakehouse-"+name+".service"))
+			for _, p := range writePaths(cfg) {
+				if !under(p, d["ReadWritePaths"]) {
+					t.Errorf("writes %s; ReadWritePaths %v does not cover it", p, d["ReadWritePaths"])
+				}
+			}
+			if cfg.DataDir != "/var/lib/lakehouse" || !slices.Contains(d["StateDirectory"], "lakehouse") || !slices.Contains(d["WorkingDirectory"], cfg.DataDir) {
+				t.Errorf("data_dir %s, StateDirectory %v, WorkingDirectory %v", cfg.DataDir, d["StateDirectory"], d["WorkingDirectory"])
+			}
+			stop, err := time.ParseDuration(strings.Join(d["TimeoutStopSec"], ""))
+			if err != nil {
+				t.Fatalf("TimeoutStopSec %v: %v", d["TimeoutStopSec"], err)
+			}
+			if need := cfg.Section(name).ShutdownTimeout.Duration + 2*2*time.Second; stop <= need {
+				t.Errorf("TimeoutStopSec %v: a full drain takes up to %v (shutdown_timeout + two 2 s flushes)", stop, need)
+			}
+			if !slices.Contains(d["RestartPreventExitStatus"], "2") {
+				t.Errorf("RestartPreventExitStatus %v: a config error (exit 2) restarts in a loop", d["RestartPreventExitStatus"])
+			}
+			for _, env := range []string{"-/etc/lakehouse/lakehouse.env", "-/etc/lakehouse/" + name + ".env"} {
+				if !slices.Contains(d["EnvironmentFile"], env) {
+					t.Errorf("EnvironmentFile %v: want %s", d["EnvironmentFile"], env)
+				}
+			}
+			list := exec.Command("go", "list", "-deps", "./cmd/"+name)
+			list.Dir = root
+			out, err := list.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			duckdb := bytes.Contains(out, []byte("github.com/duckdb/"))
+			if mdwe := strings.Join(d["MemoryDenyWriteExecute"], ""); (mdwe == "no") != duckdb {
+				t.Errorf("MemoryDenyWriteExecute=%s with DuckDB linked: %v", mdwe, duckdb)
+			}
+		})
+	}
+}
+
+// TestConfigErrorExitsTwo: the exit status RestartPreventExitStatus=2
+// names is what a daemon gives for a bad config (with every problem on
+// stderr), and a start failure that a restart can fix (the port is taken)
+// is another status, which systemd does restart.
+func TestConfigErrorExitsTwo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "catalogd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/catalogd")
+	cmd.Dir = suite.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[catalogd]\nbind = \"127.0.0.1:0\"\nidle_timeout = \"-1s\"\nbnid = \"x\"\n"), 0o600)
+	var stderr bytes.Buffer
+	run := exec.Command(bin, "--config", bad)
+	run.Env = []string{"PATH=/usr/bin:/bin"}
+	run.Stderr = &stderr
+	err := run.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("bad config: %v, want exit 2", err)
+	}
+	for _, want := range []string{"catalogd.bnid", `[catalogd].idle_timeout "-1s"`} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not name %s: %s", want, stderr.String())
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	good := filepath.Join(dir, "good.toml")
+	os.WriteFile(good, []byte(fmt.Sprintf("data_dir = %q\n[catalogd]\nbind = %q\n[report]\nenabled = false\n", filepath.Join(dir, "data"), ln.Addr())), 0o600)
+	run = exec.Command(bin, "--config", good)
+	run.Env = []string{"PATH=/usr/bin:/bin"}
+	err = run.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 2 || ee.ExitCode() == 0 {
+		t.Fatalf("port taken: %v, want a restartable failure (exit 1)", err)
+	}
+}
+
+// TestComposeFile: docker-compose.yml, the Dockerfile and the image's
+// lakehouse.toml agree: one service per daemon running that daemon as
+// 999:999 with the named volume at data_dir, its own -healthcheck, the
+// gates its non-loopback bind needs, a url the others reach it at (its
+// service name and DESIGN.md port), the daemons it calls started first,
+// only the gateway published and only on loopback, and a stop grace
+// period longer than the drain (Docker's default 10 s is not).
+func TestComposeFile(t *testing.T) {
+	root := suite.RepoRoot()
+	var compose struct {
+		Services map[string]struct {
+			Image           string            `yaml:"image"`
+			User            string            `yaml:"user"`
+			Command         []string          `yaml:"command"`
+			Volumes         []string          `yaml:"volumes"`
+			Ports           []string          `yaml:"ports"`
+			Environment     map[string]string `yaml:"environment"`
+			StopGracePeriod string            `yaml:"stop_grace_period"`
+			DependsOn       map[string]struct {
+				Condition string `yaml:"condition"`
+			} `yaml:"depends_on"`
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
+		} `yaml:"services"`
+		Volumes map[string]any `yaml:"volumes"`
+	}
+	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := shared.Load(filepath.Join(root, "deploy/docker/lakehouse.toml"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(compose.Services) != len(shared.Daemons) {
+		t.Errorf("%d services, want %d", len(compose.Services), len(shared.Daemons))
+	}
+	if _, ok := compose.Volumes["lakehouse-state"]; !ok {
+		t.Error("no named volume lakehouse-state")
+	}
+	for _, name := range shared.Daemons {
+		s, ok := compose.Services[name]
+		if !ok {
+			t.Errorf("no service %s", name)
+			continue
+		}
+		errorf := func(format string, args ...any) { t.Errorf(name+": "+format, args...) }
+		if s.Image != "lakehouse-go:latest" || s.User != "999:999" || !slices.Equal(s.Command, []string{name}) {
+			errorf("image %q user %q command %q", s.Image, s.User, s.Command)
+		}
+		if !slices.Contains(s.Volumes, "lakehouse-state:"+cfg.DataDir) {
+			errorf("volumes %v: want lakehouse-state:%s (data_dir)", s.Volumes, cfg.DataDir)
+		}
+		if !slices.Equal(s.Healthcheck.Test, []string{"CMD", name, "-healthcheck"}) {
+			errorf("healthcheck %q", s.Healthcheck.Test)
+		}
+		if s.Environment["LH_"+strings.ToUpper(name)+"_ALLOW_NONLOOPBACK"] != "1" || !strings.Contains(s.Environment["AUTH_TOKEN"], "AUTH_TOKEN") {
+			errorf("environment %v: a non-loopback bind needs AUTH_TOKEN and LH_%s_ALLOW_NONLOOPBACK=1", s.Environment, strings.ToUpper(name))
+		}
+		port := shared.DefaultPorts[name]
+		if sec := cfg.Section(name); sec.Bind != fmt.Sprintf("0.0.0.0:%d", port) || cfg.URL(name) != fmt.Sprintf("http://%s:%d", name, port) {
+			errorf("bind %s url %s: want 0.0.0.0:%d and http://%s:%d", sec.Bind, cfg.URL(name), port, name, port)
+		}
+		grace, err := time.ParseDuration(s.StopGracePeriod)
+		if need := cfg.Section(name).ShutdownTimeout.Duration + 2*2*time.Second; err != nil || grace <= need {
+			errorf("stop_grace_period %q: a full drain takes up to %v; Docker's default is 10s", s.StopGracePeriod, need)
+		}
+		wantPorts := []string(nil)
+		if name == "gateway" {
+			wantPorts = []string{"127.0.0.1:3110:3110"}
+		}
+		if !slices.Equal(s.Ports, wantPorts) {
+			errorf("ports %v, want %v", s.Ports, wantPorts)
+		}
+		// What the systemd unit starts first, compose waits for too.
+		d := unitDirectives(t, filepath.Join(root, "deploy/systemd/lakehouse-"+name+".service"))
+		for _, after := range strings.Fields(strings.Join(d["After"], " ")) {
+			dep, ok := strings.CutPrefix(strings.TrimSuffix(after, ".service"), "lakehouse-")
+			if !ok {
+				continue
+			}
+			if c := s.DependsOn[dep].Condition; c != "service_healthy" {
+				errorf("the unit starts after %s; compose depends_on %s: %q, want service_healthy", dep, dep, c)
+			}
+		}
+	}
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"chown 999:999 " + cfg.DataDir, "USER 999:999", "WORKDIR " + cfg.DataDir, `VOLUME ["` + cfg.DataDir + `"]`,
+		"COPY deploy/docker/lakehouse.toml /etc/lakehouse/lakehouse.toml", "ENV LAKEHOUSE_CONFIG=/etc/lakehouse/lakehouse.toml",
+	} {
+		if !bytes.Contains(df, []byte(want)) {
+			t.Errorf("Dockerfile has no %q", want)
+		}
+	}
+}
