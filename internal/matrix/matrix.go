@@ -15,6 +15,16 @@
 // queryd by id, so a row deleted or replaced since indexing never shows. A
 // "where" predicate is compiled by CompileWhere (ADR-032) and applied
 // through queryd to that dataset's rows only.
+//
+// The embedding model behind a vector index is checked against every
+// answer of embedd: its dims (ADR-112) and its weights, the "revision"
+// embedd names (Ollama's digest, builtin's hash; recorded as the status's
+// model_revision, ADR-115). A search whose query vector comes from other
+// weights than the index is a 409 (it would rank at random), an append
+// embedded with other weights or another model is refused whole, both
+// recorded in state.json, and POST /v1/matrix/indexes rebuilds. The
+// revision comes with the query's embedding, so the check costs no round
+// trip; it sees a re-pull once embedd does (ollama.DefaultDigestTTL).
 package matrix
 
 import (

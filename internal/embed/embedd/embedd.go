@@ -16,6 +16,11 @@
 // cache). Nothing here contacts Ollama at start: a down Ollama is a 502 on
 // the request that needs it, naming the provider, never a startup failure;
 // GET /v1/embed/models still answers 200 and names it under "unavailable".
+//
+// Answers name the weights of their model ("revision": Ollama's digest
+// from /api/tags, trusted for ollama.DefaultDigestTTL, 30 s; builtin's
+// fixed hash), so matrixd can tell a model pulled again with new weights
+// of the same dims (ADR-115).
 package embedd
 
 import (
