@@ -107,3 +107,39 @@ func TestHealthTimeoutTakesEffect(t *testing.T) {
 		t.Fatalf("health_timeout 300ms: /v1/health took %v", took)
 	}
 }
+
+// TestGatewayWriteTimeoutTakesEffect: [gateway].write_timeout bounds a
+// whole answer on both serving paths: a daemon's answer that keeps
+// streaming past it is cut there (0, the default, never cuts one).
+func TestGatewayWriteTimeoutTakesEffect(t *testing.T) {
+	paths(t, func(t *testing.T, fast bool) {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i := 0; i < 30; i++ { // 3 s of answer
+				if _, err := io.WriteString(w, strings.Repeat("x", 100)+"\n"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}))
+		defer up.Close()
+		gw, _ := startGatewayWith(t, fast, up.URL, func(c *shared.Config) {
+			c.Gateway.WriteTimeout = shared.Duration{Duration: 500 * time.Millisecond}
+		})
+		start := time.Now()
+		resp, err := http.Get("http://" + gw.Addr + "/v1/storage/objects/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		if err == nil || took > 2*time.Second {
+			t.Fatalf("write_timeout 500ms: the answer ran %v (%d bytes, err %v), want it cut at about 500ms", took, n, err)
+		}
+	})
+}

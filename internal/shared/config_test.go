@@ -2,15 +2,18 @@ package shared
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"github.com/BurntSushi/toml"
 	"io"
+	"lakehouse-go/internal/testutil/syncbuf"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +350,64 @@ func TestEnvVarsDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), pattern) {
 			t.Errorf("lakehouse.toml does not name %s", pattern)
 		}
+	}
+}
+
+// TestLogKeysTakeEffect: [log] format, level and access on a running
+// daemon: json makes every line it prints one JSON object (access lines
+// included); level warn drops the info lines and, as lakehouse.toml says,
+// the access lines with them; access = false drops only those.
+func TestLogKeysTakeEffect(t *testing.T) {
+	run := func(level, format string, access bool) []string {
+		cfg := testConfig(t)
+		cfg.Log = LogConfig{Level: level, Format: format, Access: access}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		out := &syncbuf.Buffer{}
+		s, err := Start(context.Background(), "storaged", cfg, testDaemon, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, b := get(t, s.URL()+"/v1/echo", ""); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, b)
+		}
+		get(t, s.URL()+"/v1/fail", "")
+		s.Shutdown(context.Background())
+		return strings.Split(strings.TrimSpace(out.String()), "\n")
+	}
+	isAccess := func(l string) bool { return strings.Contains(l, "/v1/echo") }
+
+	lines := run("info", "json", true)
+	access := 0
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Errorf("format json: a line is not JSON: %q", l)
+		} else if m["svc"] != "storaged" {
+			t.Errorf("format json: no svc: %q", l)
+		}
+		if isAccess(l) {
+			access++
+		}
+	}
+	if access != 1 {
+		t.Errorf("access = true: %d access lines for /v1/echo in %q", access, lines)
+	}
+
+	for _, l := range run("warn", "text", true) {
+		if isAccess(l) || strings.Contains(l, "listening") {
+			t.Errorf("level warn: printed %q", l)
+		}
+		if strings.HasPrefix(l, "{") {
+			t.Errorf("format text: %q", l)
+		}
+	}
+	lines = run("debug", "text", false)
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "listening") }) {
+		t.Errorf("level debug: no start line in %q", lines)
+	}
+	if slices.ContainsFunc(lines, isAccess) {
+		t.Errorf("access = false: an access line in %q", lines)
 	}
 }
