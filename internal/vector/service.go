@@ -781,6 +781,14 @@ func (s *Store) replay(ctx context.Context, rec wal.Record) error {
 		}
 		ix.SetSeq(rec.Seq)
 		s.indexes[rec.Index] = &index{name: rec.Index, ix: ix, lastSeq: rec.Seq}
+		// A drop replayed before this create is no longer pending: a create
+		// is logged only once the old incarnation's object is removed
+		// (CreateIndex), and this incarnation's first snapshot writes the
+		// key anyway — the log is not truncated before it (the index is
+		// dirty from seq 0). Kept, nothing ever cleared it (removeDropped
+		// skips a re-created name) and every snapshot pass kept the log
+		// from that drop on, growing until a restart.
+		delete(s.pendingDrops, rec.Index)
 	case wal.OpDrop:
 		delete(s.indexes, rec.Index)
 		s.pendingDrops[rec.Index] = rec.Seq
