@@ -110,6 +110,12 @@ type Request struct {
 	MaxTokens *int     `json:"max_tokens,omitempty"`
 	TopP      *float64 `json:"top_p,omitempty"`
 	Stop      []string `json:"stop,omitempty"`
+	// Seed asks for a repeatable answer (OpenAI's seed, Ollama's
+	// options.seed); the penalties are OpenAI's, -2..2 (Ollama's options of
+	// the same names). nil = the provider's default. ADR-114.
+	Seed             *int64   `json:"seed,omitempty"`
+	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty"`
+	PresencePenalty  *float64 `json:"presence_penalty,omitempty"`
 	// Tools the model may call (OpenAI's function schema) and whether it
 	// must (tool_choice, OpenAI's shape; needs tools). ParallelToolCalls is
 	// OpenAI's parallel_tool_calls (OpenAI-compatible upstreams only).
@@ -124,6 +130,9 @@ type Request struct {
 	// JSON object as a JSON string holding the text (the OpenAI route,
 	// whose arguments are any string); elsewhere they must be an object.
 	textArguments bool
+	// optionPrefix is "options." on the Ollama route, where the penalties
+	// are options (so a problem names the field the client sent).
+	optionPrefix string
 	// anyStops: the Ollama route takes any number of stop sequences, as
 	// Ollama does; elsewhere OpenAI's limit of 4 holds.
 	anyStops bool
@@ -165,6 +174,14 @@ func (r *Request) Validate() error {
 	}
 	if m := r.MaxTokens; m != nil && *m < 1 {
 		bad("max_tokens %d: want at least 1", *m)
+	}
+	for _, pen := range []struct {
+		name string
+		p    *float64
+	}{{"frequency_penalty", r.FrequencyPenalty}, {"presence_penalty", r.PresencePenalty}} {
+		if p := pen.p; p != nil && (math.IsNaN(*p) || *p < -2 || *p > 2) {
+			bad("%s%s %v: want a number from -2 to 2", r.optionPrefix, pen.name, *p)
+		}
 	}
 	if len(r.Stop) > 4 && !r.anyStops {
 		bad("stop: at most 4 sequences")
@@ -289,8 +306,12 @@ type ProviderRequest struct {
 	MaxTokens   *int
 	TopP        *float64
 	Stop        []string
-	Tools       []Tool
-	ToolChoice  *ToolChoice
+	// Seed, FrequencyPenalty, PresencePenalty: nil = unset (ADR-114).
+	Seed             *int64
+	FrequencyPenalty *float64
+	PresencePenalty  *float64
+	Tools            []Tool
+	ToolChoice       *ToolChoice
 	// ParallelToolCalls is OpenAI's parallel_tool_calls (nil = unset).
 	ParallelToolCalls *bool
 	// Think is the reasoning switch (nil = unset), in the upstream's form:

@@ -53,8 +53,8 @@ func given(raw json.RawMessage) bool {
 }
 
 // ToRequest translates to the native Request (stream defaults to true, as
-// in Ollama) and validates it. options.temperature, num_predict, top_p and
-// stop are mapped; the provider comes from a "provider/model" prefix.
+// in Ollama) and validates it. options.temperature, num_predict, top_p,
+// stop, seed, frequency_penalty and presence_penalty are mapped; the provider comes from a "provider/model" prefix.
 func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -93,6 +93,18 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	}
 	req.Temperature, _ = num("temperature")
 	req.TopP, _ = num("top_p")
+	req.FrequencyPenalty, _ = num("frequency_penalty")
+	req.PresencePenalty, _ = num("presence_penalty")
+	req.optionPrefix = "options."
+	// seed: an integer, as Ollama's options.seed (an int) takes it.
+	if f, ok := num("seed"); ok && f != nil {
+		if *f != math.Trunc(*f) || math.Abs(*f) > 1<<53 {
+			bad("options.seed %v: want an integer", *f)
+		} else {
+			s := int64(*f)
+			req.Seed = &s
+		}
+	}
 	if f, ok := num("num_predict"); ok && f != nil && *f > 0 {
 		if *f > math.MaxInt32 {
 			bad("options.num_predict %v: want at most %d (or -1 for no limit)", *f, math.MaxInt32)

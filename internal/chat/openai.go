@@ -35,6 +35,9 @@ type CompletionRequest struct {
 	TopP                *float64           `json:"top_p,omitempty"`
 	Stop                StopList           `json:"stop,omitempty"`
 	N                   *int               `json:"n,omitempty"`
+	Seed                *int64             `json:"seed,omitempty"`
+	FrequencyPenalty    *float64           `json:"frequency_penalty,omitempty"`
+	PresencePenalty     *float64           `json:"presence_penalty,omitempty"`
 	// Provider is chatd's extension (auto | provider name); a
 	// "provider/model" model does the same for clients that cannot add fields.
 	Provider string `json:"provider,omitempty"`
@@ -240,7 +243,8 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
-		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true}
+		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true,
+		Seed: c.Seed, FrequencyPenalty: c.FrequencyPenalty, PresencePenalty: c.PresencePenalty}
 	if m := c.MaxCompletionTokens; req.MaxTokens == nil && m != nil {
 		if *m < 1 { // named as the client sent it, not as max_tokens
 			problems = append(problems, fmt.Sprintf("max_completion_tokens %d: want at least 1", *m))

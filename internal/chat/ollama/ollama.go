@@ -97,6 +97,15 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if len(req.Stop) > 0 {
 		areq.Options["stop"] = req.Stop
 	}
+	if req.Seed != nil {
+		areq.Options["seed"] = *req.Seed
+	}
+	if req.FrequencyPenalty != nil {
+		areq.Options["frequency_penalty"] = *req.FrequencyPenalty
+	}
+	if req.PresencePenalty != nil {
+		areq.Options["presence_penalty"] = *req.PresencePenalty
+	}
 	if len(areq.Options) == 0 {
 		areq.Options = nil
 	}

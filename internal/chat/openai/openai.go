@@ -43,7 +43,8 @@ func New(base, key string, hc *http.Client) *Provider {
 // and stream_options.include_usage, so the last chunk carries usage.
 func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.ChunkStream, error) {
 	creq := chat.CompletionRequest{Model: req.Model, Stream: true, StreamOptions: &chat.StreamOptions{IncludeUsage: true},
-		Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop, ParallelToolCalls: req.ParallelToolCalls}
+		Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop, ParallelToolCalls: req.ParallelToolCalls,
+		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty}
 	if len(req.Tools) > 0 {
 		creq.Tools, _ = json.Marshal(req.Tools)
 	}
