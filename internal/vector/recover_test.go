@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/vector/wal"
 )
 
@@ -185,5 +186,61 @@ func TestRecoverRefusals(t *testing.T) {
 	}
 	if _, err := s2.Recover(ctx, "keep", RecoverRequest{AcceptLoss: true}); !errs.Is(err, errs.Conflict) {
 		t.Fatalf("recover of a served index: %v", err)
+	}
+}
+
+// TestRecoverRacesDelete: a recover and a DELETE of the same held index at
+// once end in one consistent state — dropped (no object left behind, not
+// served after a restart) or recovered then dropped — never an index
+// served with its drop logged, nor an object resurrected by the recover's
+// snapshot after the drop removed it.
+func TestRecoverRacesDelete(t *testing.T) {
+	ctx := context.Background()
+	for i := range 20 {
+		objects, dir := newObjects(t), t.TempDir()
+		walPath := filepath.Join(dir, "vectord.wal")
+		s := openStore(t, objects, dir)
+		s.CreateIndex(ctx, "b", CreateIndexRequest{Dims: 2})
+		s.Upsert(ctx, "b", []Item{{ID: "b1", Vector: []float32{1, 0}}})
+		if err := s.Snapshot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Upsert(ctx, "b", []Item{{ID: "lost", Vector: []float32{0, 1}}})
+		s.Upsert(ctx, "b", []Item{{ID: "b2", Vector: []float32{0, 1}}})
+		s.crash()
+		b, _ := os.ReadFile(walPath)
+		b[24+8+20] ^= 0x08
+		os.WriteFile(walPath, b, 0o644)
+		s2 := openStore(t, objects, dir)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s2.Recover(ctx, "b", RecoverRequest{AcceptLoss: true})
+			done <- err
+		}()
+		if i%2 == 0 {
+			s2.GetIndex(ctx, "b") // a reloadHeld look meanwhile
+		}
+		derr := s2.DeleteIndex(ctx, "b")
+		rerr := <-done
+		if derr != nil {
+			t.Fatalf("round %d: delete: %v (recover: %v)", i, derr, rerr)
+		}
+		if rerr != nil && !errs.Is(rerr, errs.Conflict) && !errs.Is(rerr, errs.NotFound) {
+			t.Fatalf("round %d: recover: %v", i, rerr)
+		}
+		if _, err := s2.GetIndex(ctx, "b"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("round %d: b after its DELETE: %v", i, err)
+		}
+		if err := s2.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := objects.Get(ctx, snapshotKey("b"), storage.Whole); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("round %d: b's snapshot object after its DELETE: %v (recover: %v)", i, err, rerr)
+		}
+		s3 := openStore(t, objects, dir)
+		if all, err := s3.ListAll(ctx); err != nil || len(all.Indexes)+len(all.Unreadable) != 0 {
+			t.Fatalf("round %d: after a restart: %+v %v", i, all, err)
+		}
+		s3.Close(ctx)
 	}
 }
