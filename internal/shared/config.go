@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -598,12 +599,27 @@ func (c *Config) Validate() error {
 	count("[observerd].ring_size", int64(c.Observerd.RingSize), "10000")
 	switch c.Storaged.Backend {
 	case "local":
+		// Set for S3 but left on local disk: the objects would go to
+		// data_dir without a word (an operator who forgot backend = "s3").
+		if c.S3.Endpoint != "" {
+			bad("[s3].endpoint %q: only used with [storaged].backend = \"s3\" (it is \"local\"): set backend = \"s3\", or endpoint = \"\"", c.S3.Endpoint)
+		}
+		if c.Queryd.SecretsPath != "" {
+			bad("[queryd].secrets_path %q: only used with [storaged].backend = \"s3\" (it is \"local\"); leave it empty", c.Queryd.SecretsPath)
+		}
 	case "s3":
 		if c.S3.Endpoint == "" {
 			bad("[s3].endpoint: required when [storaged].backend = \"s3\"")
+		} else if msg := checkS3Endpoint(c.S3.Endpoint, c.S3.UseSSL); msg != "" {
+			bad("[s3].endpoint %q: %s", c.S3.Endpoint, msg)
 		}
 		if c.S3.Bucket == "" {
 			bad("[s3].bucket: required when [storaged].backend = \"s3\"")
+		} else if !validBucket(c.S3.Bucket) {
+			bad("[s3].bucket %q: want an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", c.S3.Bucket)
+		}
+		if c.S3.SecretsPath == "" {
+			bad("[s3].secrets_path: required when [storaged].backend = \"s3\" (secrets-go.toml with [s3.primary] access_key_id and secret_access_key)")
 		}
 	default:
 		bad("[storaged].backend %q: want local or s3", c.Storaged.Backend)
@@ -658,6 +674,36 @@ func (c *Config) Validate() error {
 	}
 	positive("[langfuse].timeout", c.Langfuse.Timeout)
 	return errors.Join(errs...)
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// validBucket is S3's bucket naming rule (what MinIO enforces too).
+func validBucket(b string) bool {
+	return bucketRE.MatchString(b) && !strings.Contains(b, "..") && net.ParseIP(b) == nil
+}
+
+// checkS3Endpoint: "" when endpoint is host:port, or http(s)://host[:port]
+// agreeing with use_ssl; else what is wrong with it. The scheme used to
+// win over use_ssl without a word, and a path was dropped.
+func checkS3Endpoint(endpoint string, useSSL bool) string {
+	if !strings.Contains(endpoint, "://") {
+		if _, _, err := net.SplitHostPort(endpoint); err != nil && strings.ContainsAny(endpoint, "/?#") {
+			return "want host:port (like 127.0.0.1:9000) or http(s)://host:port"
+		}
+		return ""
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "want host:port (like 127.0.0.1:9000) or http(s)://host:port"
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "want no path: the bucket is [s3].bucket"
+	}
+	if (u.Scheme == "https") != useSSL {
+		return fmt.Sprintf("the scheme says %s but [s3].use_ssl = %v; make them agree", u.Scheme, useSSL)
+	}
+	return ""
 }
 
 func parseCIDR(s string) (*net.IPNet, error) {

@@ -411,3 +411,44 @@ func TestLogKeysTakeEffect(t *testing.T) {
 		t.Errorf("access = false: an access line in %q", lines)
 	}
 }
+
+// TestS3BackendKeys: [s3] and [queryd].secrets_path against the backend.
+// With backend = "local", an [s3].endpoint (MinIO configured, backend
+// forgotten: objects went to local disk without a word) or a queryd
+// secrets_path is refused; with "s3", an endpoint whose scheme contradicts
+// use_ssl (the scheme won silently), one with a path (dropped silently),
+// a bucket S3 would refuse at the first request, or no secrets_path are
+// refused at load, by every daemon, naming the key.
+func TestS3BackendKeys(t *testing.T) {
+	dir := t.TempDir()
+	load := func(s string) error {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, func(string) string { return "" })
+		return err
+	}
+	for _, c := range []struct{ file, want string }{
+		{"[s3]\nendpoint = \"127.0.0.1:9000\"\n", `[s3].endpoint "127.0.0.1:9000": only used with [storaged].backend = "s3"`},
+		{"[queryd]\nsecrets_path = \"/etc/lakehouse/ro.toml\"\n", `[queryd].secrets_path "/etc/lakehouse/ro.toml": only used with`},
+		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://minio:9000\"\nuse_ssl = true\nsecrets_path = \"s.toml\"\n", "the scheme says http but [s3].use_ssl = true"},
+		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"https://minio:9000\"\nsecrets_path = \"s.toml\"\n", "the scheme says https but [s3].use_ssl = false"},
+		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://minio:9000/lakehouse\"\nsecrets_path = \"s.toml\"\n", `[s3].endpoint "http://minio:9000/lakehouse": want no path`},
+		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"minio:9000\"\nbucket = \"Lakehouse_Primary\"\nsecrets_path = \"s.toml\"\n", `[s3].bucket "Lakehouse_Primary": want an S3 bucket name`},
+		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"minio:9000\"\n", "[s3].secrets_path: required"},
+	} {
+		if err := load(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.file, err, c.want)
+		}
+	}
+	for _, ok := range []string{
+		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"127.0.0.1:9000\"\nsecrets_path = \"s.toml\"\n[queryd]\nsecrets_path = \"ro.toml\"\n",
+		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"https://s3.example.com\"\nuse_ssl = true\nbucket = \"lakehouse.go-primary\"\nsecrets_path = \"s.toml\"\n",
+		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://127.0.0.1:9000/\"\nsecrets_path = \"s.toml\"\n",
+	} {
+		if err := load(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
