@@ -250,7 +250,7 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 		defer cancel()
 		intent.end(cctx, false)
 		if _, err := s.deletePrefix(cctx, IngestPrefix(p.Name, id), uploaded); err != nil {
-			s.log.Warn("files of a failed compaction left for the sweep", "op", compactOp, "ingest", id, "err", err.Error())
+			s.retryCleanup(compactOp+" cleanup", p.Name, id, uploaded, definite, err)
 			return
 		}
 		if definite {
@@ -316,6 +316,11 @@ func (s *Server) compact(ctx context.Context, p ingest.CompactParams) (*ingest.C
 		case errs.Is(err, errs.Invalid):
 			cleanup(true)
 			return nil, errs.E(compactOp, errs.Internal, "catalogd refused the compacted files", err)
+		case !mayHaveLanded(err):
+			// Never reached catalogd, or refused by it: nothing was
+			// written, so nothing is left for the sweep.
+			cleanup(true)
+			return nil, errs.E(compactOp, errs.KindOf(err), "catalogd: commit", err)
 		default:
 			// The commit may have been written with its answer lost: the
 			// sweep decides from the catalog.

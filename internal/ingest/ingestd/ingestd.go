@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -74,6 +75,11 @@ type Server struct {
 
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
+
+	// bg ends (at Close) the background retries of failed cleanups.
+	bg     context.Context
+	bgStop context.CancelFunc
+	bgWG   sync.WaitGroup
 
 	// afterPut, when set (tests), runs after part i is uploaded; an error
 	// ends the ingest there as a kill -9 would: no cleanup, marker left.
@@ -146,7 +152,8 @@ func NewServer(opts Options) (*Server, error) {
 		lock.Unlock()
 		return nil, err
 	}
-	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, lock: lock}, nil
+	bg, bgStop := context.WithCancel(context.Background())
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop}, nil
 }
 
 // StartSweeping runs Sweep in the background, shortly after the start and
@@ -166,6 +173,8 @@ func (s *Server) Close() error {
 		s.sweepStop()
 		<-s.sweepDone
 	}
+	s.bgStop()
+	s.bgWG.Wait()
 	err := errors.Join(s.conv.Close(), s.compactor.close())
 	s.lock.Unlock()
 	return err
@@ -406,7 +415,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		intent.end(cctx, false)
 		_, err := s.deletePrefix(cctx, IngestPrefix(p.Name, id), uploaded)
 		if err != nil {
-			s.log.Warn("data files of a failed ingest left for the sweep", "op", "ingest cleanup", "ingest", id, "err", err.Error())
+			s.retryCleanup("ingest cleanup", p.Name, id, uploaded, definite, err)
 			return
 		}
 		if definite {
@@ -549,7 +558,7 @@ func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Datas
 			if errs.Is(err, errs.Conflict) {
 				return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
 			}
-			return catalog.Dataset{}, attempt, !errs.Is(err, errs.Invalid), errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
+			return catalog.Dataset{}, attempt, mayHaveLanded(err), errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
 		}
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
 		select {
@@ -571,6 +580,21 @@ func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Datas
 		}
 		base = latest
 	}
+}
+
+// mayHaveLanded says whether a failed commit request may have been
+// written even so. catalogd's refusals (invalid, not found, too large,
+// unauthorized, forbidden) wrote nothing, and neither did a request that
+// never left: a connect that failed (refused, no route, dial timeout)
+// sent no byte. Anything else — an answer lost after the request went
+// out, a timeout, catalogd's own 5xx — may have written the version.
+func mayHaveLanded(err error) bool {
+	switch errs.KindOf(err) {
+	case errs.Invalid, errs.NotFound, errs.TooLarge, errs.Unauthorized, errs.Forbidden:
+		return false
+	}
+	var op *net.OpError
+	return !errors.As(err, &op) || op.Op != "dial"
 }
 
 func sameSchema(a, b []catalog.Column) bool {

@@ -220,6 +220,55 @@ func (in *intent) end(ctx context.Context, remove bool) {
 	}
 }
 
+// Retries of a cleanup that storaged refused (cleanupRetryFirst, doubling
+// up to cleanupRetryMax).
+var (
+	cleanupRetryFirst = time.Second
+	cleanupRetryMax   = 30 * time.Second
+)
+
+// retryCleanup goes on deleting the files of failed ingest id of dataset
+// name in the background after the first try failed (err: storaged down or
+// restarting), and its marker when the failure was definite, until that
+// succeeds, Close, or half a lease has passed — then the sweep decides, as
+// before. Without it a failed ingest's files waited for the sweep, a lease
+// (an hour) after every storaged outage (ADR-117). The id stays held, so
+// this process's sweep leaves it alone meanwhile.
+func (s *Server) retryCleanup(op, name, id string, keys []string, definite bool, err error) {
+	s.log.Warn("data files of a failed ingest not deleted yet; retrying in the background", "op", op, "ingest", id, "err", err.Error())
+	s.hold(id, true)
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		defer s.hold(id, false)
+		deadline := time.Now().Add(s.opts.PendingLease / 2)
+		wait := cleanupRetryFirst
+		for {
+			select {
+			case <-s.bg.Done():
+				s.log.Warn("data files of a failed ingest left for the sweep", "op", op, "ingest", id, "err", "ingestd stopping")
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(s.bg, 30*time.Second)
+			_, err := s.deletePrefix(ctx, IngestPrefix(name, id), keys)
+			if err == nil && definite {
+				err = s.opts.Store.Delete(ctx, PendingKey(name, id))
+			}
+			cancel()
+			if err == nil {
+				s.log.Info("data files of a failed ingest deleted", "op", op, "ingest", id)
+				return
+			}
+			if time.Now().After(deadline) {
+				s.log.Warn("data files of a failed ingest left for the sweep", "op", op, "ingest", id, "err", err.Error())
+				return
+			}
+			wait = min(wait*2, cleanupRetryMax)
+		}
+	}()
+}
+
 // hold marks ingest id as running in this process (or not).
 func (s *Server) hold(id string, on bool) {
 	s.mu.Lock()

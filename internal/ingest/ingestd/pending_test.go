@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -451,5 +452,82 @@ func TestSweepReadsRecentVersions(t *testing.T) {
 	}
 	if keys := st.dataKeys(t, "busy/"+id); len(keys) != 0 {
 		t.Fatalf("orphan parts left: %v", keys)
+	}
+}
+
+// refusedCommit sends Commit to a port where nothing listens (a catalogd
+// that is down: the connect is refused) and everything else to catalogd.
+type refusedCommit struct {
+	catalog.Service
+	down *catalog.Client
+}
+
+func (r *refusedCommit) Commit(ctx context.Context, name string, req catalog.CommitRequest) (catalog.Dataset, error) {
+	return r.down.Commit(ctx, name, req)
+}
+
+// TestRefusedCommitCleansUp: a commit whose connect to catalogd was
+// refused never reached it — a definite failure, not an answer lost — so
+// the ingest deletes its parts and its marker at once (ADR-023). It used
+// to leave both for the sweep, an hour or more later (ADR-117: kill -9 of
+// catalogd under load left such orphans behind every outage).
+func TestRefusedCommitCleansUp(t *testing.T) {
+	st := startStack(t, config(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: connects are refused
+	down := catalog.NewClient(&shared.Client{Service: "catalogd", Base: "http://" + addr, HTTP: shared.NewHTTPClient(time.Minute)})
+	s := st.ingester(t, &refusedCommit{Service: st.catalog(), down: down}, nil, 0, nil)
+	good := st.ingester(t, nil, nil, 0, nil)
+	if _, err := ingestCSV(good, "ledger", "", rowsCSV(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	before := st.dataKeys(t, "ledger")
+	_, err = ingestCSV(s, "ledger", "append", rowsCSV(10, 3000))
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "catalogd is unreachable") {
+		t.Fatalf("append with catalogd refusing: %v", err)
+	}
+	if after := st.dataKeys(t, "ledger"); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("data files after a refused commit: %v, want only %v", after, before)
+	}
+	if ids := st.pending(t, "ledger"); len(ids) != 0 {
+		t.Errorf("pending markers left after a refused commit: %v", ids)
+	}
+	if got := st.scalar(t, "SELECT count(*) FROM ledger"); got != float64(10) {
+		t.Fatalf("count = %v, want 10", got)
+	}
+}
+
+// TestRefusedCompactCommitCleansUp: the same for a compaction — its merged
+// file and marker go at once when catalogd refused the connect.
+func TestRefusedCompactCommitCleansUp(t *testing.T) {
+	st := startStack(t, config(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	down := catalog.NewClient(&shared.Client{Service: "catalogd", Base: "http://" + addr, HTTP: shared.NewHTTPClient(time.Minute)})
+	s := st.ingester(t, &refusedCommit{Service: st.catalog(), down: down}, nil, 0, nil)
+	good := st.ingester(t, nil, nil, 0, nil)
+	for i := 0; i < 3; i++ {
+		if _, err := ingestCSV(good, "ledger", "append", rowsCSV(i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := st.dataKeys(t, "ledger")
+	_, err = s.Compact(context.Background(), ingest.CompactParams{Name: "ledger"})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "catalogd is unreachable") {
+		t.Fatalf("compaction with catalogd refusing: %v", err)
+	}
+	if after := st.dataKeys(t, "ledger"); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("data files after a refused compaction commit: %v, want only %v", after, before)
+	}
+	if ids := st.pending(t, "ledger"); len(ids) != 0 {
+		t.Errorf("pending markers left after a refused compaction commit: %v", ids)
 	}
 }
