@@ -91,6 +91,39 @@ type client struct {
 	statuses map[string]map[int]int // op -> status (0: no answer) -> count
 	messages map[string]int         // "op status kind: message" (digits dropped) -> count
 	slowest  map[string]time.Duration
+	// up is when each victim was last seen healthy after its restart;
+	// a victim being killed or restarted is absent.
+	upMu sync.Mutex
+	up   map[string]time.Time
+}
+
+// settle is how long after a restarted daemon answers its health its
+// callers may still fail to reach it (their pooled connections to the
+// dead process are found dead on use).
+const settle = 3 * time.Second
+
+// staleAfterRestart names a daemon that an unavailable answer blames but
+// that had been healthy again for longer than settle when the request began.
+func (c *client) staleAfterRestart(began time.Time, msg string) string {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	for _, name := range victims {
+		at, ok := c.up[name]
+		if ok && began.Sub(at) > settle && (strings.Contains(msg, name+" is unreachable") || strings.Contains(msg, name+" short-circuit") || strings.Contains(msg, "daemon "+name+" ")) {
+			return fmt.Sprintf("%s (healthy since %v before the request)", name, began.Sub(at).Round(time.Millisecond))
+		}
+	}
+	return ""
+}
+
+func (c *client) setUp(name string, on bool) {
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	if on {
+		c.up[name] = time.Now()
+	} else {
+		delete(c.up, name)
+	}
 }
 
 // shape drops the digits of an error message, so the summary groups them.
@@ -129,6 +162,12 @@ func (c *client) call(op, method, path, ctype string, body []byte, allowed ...in
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	return c.do(op, req, allowed...)
+}
+
+// do is call for a request built by the caller.
+func (c *client) do(op string, req *http.Request, allowed ...int) (int, []byte) {
+	method, path := req.Method, req.URL.RequestURI()
 	status, b := 0, []byte(nil)
 	began := time.Now()
 	resp, err := c.hc.Do(req)
@@ -168,6 +207,9 @@ func (c *client) call(op, method, path, ctype string, body []byte, allowed ...in
 	case status == 500:
 		c.v.add("%s %s: 500: %.400s", method, path, b)
 	case status == 502 || status == 503 || status == 504:
+		if name := c.staleAfterRestart(began, eb.Error.Message); name != "" {
+			c.v.add("%s %s: %d blaming %s: %.300s", method, path, status, name, b)
+		}
 	case slices.Contains(allowed, status):
 	default:
 		c.v.add("%s %s: unexpected %d: %.400s", method, path, status, b)
@@ -208,7 +250,24 @@ type ledger struct {
 	memories map[string]string   // id -> text
 	steps    map[string][]string // run id -> acknowledged step names
 	vectors  map[string][]float32
+	compacts []compactAck
+	objects  map[string]objectAck // key -> what storaged acknowledged
 	nextID   atomic.Int64
+}
+
+// compactAck is one acknowledged compaction that committed a version.
+type compactAck struct {
+	Dataset   string `json:"dataset"`
+	Version   int64  `json:"version"`
+	Compacted bool   `json:"compacted"`
+	Rows      int64  `json:"rows"`
+}
+
+// objectAck is an object PUT or DELETE storaged acknowledged.
+type objectAck struct {
+	body    []byte
+	etag    string
+	deleted bool
 }
 
 var words = strings.Fields("river stone lantern copper harbor meadow violet engine glacier orchard falcon marble canyon ember willow signal")
@@ -311,6 +370,24 @@ func (l *ledger) step(c *client, r *rand.Rand, w, n int) {
 			l.steps[run] = append(l.steps[run], names...)
 			l.mu.Unlock()
 		}
+	case p < 87:
+		ds := datasets[r.IntN(len(datasets))]
+		status, b := c.call("ingest.compact", "POST", "/v1/ingest/compact?name="+ds, "", nil, 409)
+		if status/100 != 2 {
+			return
+		}
+		var a compactAck
+		if err := json.Unmarshal(b, &a); err != nil {
+			c.v.add("compact %s: answer %v: %.300s", ds, err, b)
+			return
+		}
+		if a.Compacted {
+			l.mu.Lock()
+			l.compacts = append(l.compacts, a)
+			l.mu.Unlock()
+		}
+	case p < 93:
+		l.object(c, r, w, n)
 	default:
 		var items []map[string]any
 		vecs := map[string][]float32{}
@@ -328,6 +405,56 @@ func (l *ledger) step(c *client, r *rand.Rand, w, n int) {
 			l.mu.Unlock()
 		}
 	}
+}
+
+// object PUTs a new object (now and then create-only) or deletes one
+// acknowledged before, straight through storaged's routes.
+func (l *ledger) object(c *client, r *rand.Rand, w, n int) {
+	l.mu.Lock()
+	var victim string
+	if r.IntN(5) == 0 {
+		for key, o := range l.objects {
+			if !o.deleted && strings.HasPrefix(key, fmt.Sprintf("chaos/w%d/", w)) {
+				victim = key
+				break
+			}
+		}
+	}
+	l.mu.Unlock()
+	if victim != "" {
+		status, _ := c.call("storage.delete", "DELETE", "/v1/storage/objects/"+victim, "", nil)
+		if status/100 == 2 {
+			l.mu.Lock()
+			l.objects[victim] = objectAck{deleted: true}
+			l.mu.Unlock()
+		}
+		return
+	}
+	key := fmt.Sprintf("chaos/w%d/obj-%d", w, n)
+	body := make([]byte, 1+r.IntN(1<<r.IntN(21)))
+	for i := range body {
+		body[i] = byte(r.Uint32())
+	}
+	req, _ := http.NewRequest("PUT", c.base+"/v1/storage/objects/"+key, bytes.NewReader(body))
+	if r.IntN(3) == 0 {
+		req.Header.Set("If-None-Match", "*")
+	}
+	status, b := c.do("storage.put", req)
+	if status/100 != 2 {
+		return
+	}
+	var a struct {
+		Key  string `json:"key"`
+		Size int64  `json:"size"`
+		ETag string `json:"etag"`
+	}
+	if json.Unmarshal(b, &a) != nil || a.Key != key || a.Size != int64(len(body)) || a.ETag == "" {
+		c.v.add("PUT %s of %d bytes: answer %.300s", key, len(body), b)
+		return
+	}
+	l.mu.Lock()
+	l.objects[key] = objectAck{body: body, etag: a.ETag}
+	l.mu.Unlock()
 }
 
 // procState is the state letter of /proc/pid/stat ("Z" for a child that
@@ -400,8 +527,11 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := &violations{}
-	c := &client{base: s.Gateway(), hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{}, messages: map[string]int{}, slowest: map[string]time.Duration{}}
-	l := &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{}, vectors: map[string][]float32{}}
+	c := &client{base: s.Gateway(), hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{}, messages: map[string]int{}, slowest: map[string]time.Duration{}, up: map[string]time.Time{}}
+	for _, name := range victims {
+		c.setUp(name, true)
+	}
+	l := &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{}, vectors: map[string][]float32{}, objects: map[string]objectAck{}}
 	setup := rand.New(rand.NewPCG(sd, 1000))
 	for _, ds := range datasets {
 		l.ingest(c, setup, ds, "", "create_"+ds)
@@ -478,7 +608,7 @@ func TestChaos(t *testing.T) {
 		}
 		down := time.Duration(chaos.IntN(1000)) * time.Millisecond
 		t.Logf("round %d at %v: kill -9 %v, down %v", round, time.Since(start).Round(time.Millisecond), killed, down)
-		killRestart(t, s, &killMu, v, hc, killed, down)
+		killRestart(t, s, c, &killMu, v, hc, killed, down)
 	}
 	time.Sleep(time.Duration(chaos.IntN(1000)) * time.Millisecond)
 	close(stop)
@@ -487,7 +617,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos over after %v: %d operations", time.Since(start).Round(time.Millisecond), ops.Load())
 	// Everything acknowledged must also come back from disk: one last
 	// kill -9 of every victim at rest, then the checks.
-	killRestart(t, s, &killMu, v, hc, victims, 0)
+	killRestart(t, s, c, &killMu, v, hc, victims, 0)
 	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
 		v.add("after the chaos: %v", err)
 	}
@@ -497,6 +627,7 @@ func TestChaos(t *testing.T) {
 	check.tempFiles(false)
 	check.pathway()
 	check.vectors()
+	check.objects()
 	check.matrix()
 
 	c.mu.Lock()
@@ -508,7 +639,7 @@ func TestChaos(t *testing.T) {
 		t.Logf("%5d x %s", c.messages[m], m)
 	}
 	c.mu.Unlock()
-	t.Logf("acknowledged: %d ingests, %d memories, %d trace runs, %d vectors", len(l.ingests), len(l.memories), len(l.steps), len(l.vectors))
+	t.Logf("acknowledged: %d ingests, %d compactions, %d memories, %d trace runs, %d vectors, %d objects", len(l.ingests), len(l.compacts), len(l.memories), len(l.steps), len(l.vectors), len(l.objects))
 	if bad := s.Stop(); len(bad) > 0 {
 		v.add("unclean exits at SIGTERM: %v", bad)
 	}
@@ -537,10 +668,11 @@ func TestChaos(t *testing.T) {
 
 // killRestart kill -9's the daemons named, waits down, starts them again
 // and waits for their health.
-func killRestart(t *testing.T, s *suite.Suite, killMu *sync.Mutex, v *violations, hc *http.Client, names []string, down time.Duration) {
+func killRestart(t *testing.T, s *suite.Suite, c *client, killMu *sync.Mutex, v *violations, hc *http.Client, names []string, down time.Duration) {
 	t.Helper()
 	killMu.Lock()
 	for _, name := range names {
+		c.setUp(name, false)
 		s.Kill(name)
 	}
 	killMu.Unlock()
@@ -557,6 +689,7 @@ func killRestart(t *testing.T, s *suite.Suite, killMu *sync.Mutex, v *violations
 		if err := waitUp(hc, s.URL(name), 30*time.Second); err != nil {
 			v.add("%s not healthy 30 s after its restart: %v", name, err)
 		}
+		c.setUp(name, true)
 	}
 }
 

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -186,18 +187,24 @@ func (k *checker) datasets() {
 			if m.RowCount != want {
 				k.v.add("%s version %d (%s of %d rows, batch %s): row_count %d, want %d", ds, a.Version, a.Mode, a.Rows, a.batch, m.RowCount, want)
 			}
+			// A batch stays in every later version until a replace; a
+			// compact keeps every row (ADR-077).
 			replaced := false
 			for x := a.Version + 1; x <= latest; x++ {
-				if man[x] != nil && man[x].Mode != "append" {
+				if man[x] == nil || man[x].Mode != "append" && man[x].Mode != "compact" {
 					replaced = true
 				}
 			}
-			held := lm != nil && len(a.Files) > 0 && lm.has(a.Files[0].Key)
-			if !replaced && !held {
-				k.v.add("%s: acknowledged batch %s (version %d) not in the latest version %d, and no replace came after it", ds, a.batch, a.Version, latest)
-			}
-			if held {
+			if !replaced {
 				inLatest[a.batch] = a.Rows
+			}
+		}
+		for _, a := range k.l.compacts {
+			if a.Dataset != ds {
+				continue
+			}
+			if m := man[a.Version]; m == nil || m.Mode != "compact" || m.RowCount != a.Rows {
+				k.v.add("%s: acknowledged compaction to version %d of %d rows: manifest %+v", ds, a.Version, a.Rows, m)
 			}
 		}
 		if lm == nil {
@@ -228,6 +235,10 @@ func (k *checker) datasets() {
 		}
 		for batch, rows := range inLatest {
 			if got[batch] != rows {
+				if got[batch] == 0 {
+					k.v.add("%s: acknowledged batch %s is not in the latest version %d, and no replace came after it", ds, batch, latest)
+					continue
+				}
 				k.v.add("%s: SQL holds %d rows of acknowledged batch %s, want %d", ds, got[batch], batch, rows)
 			}
 		}
@@ -305,6 +316,22 @@ func (k *checker) tempFiles(stopped bool) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	k.v.add("temp files left under objects/tmp (stopped %v): %v", stopped, names)
+}
+
+// objects: every acknowledged PUT reads back byte for byte with its etag;
+// every acknowledged DELETE is gone.
+func (k *checker) objects() {
+	k.l.mu.Lock()
+	defer k.l.mu.Unlock()
+	for key, o := range k.l.objects {
+		st, b := k.c.call("check.object", "GET", "/v1/storage/objects/"+key, "", nil, 404)
+		switch {
+		case o.deleted && st != 404:
+			k.v.add("object %s: acknowledged DELETE, then GET %d", key, st)
+		case !o.deleted && (st != 200 || !bytes.Equal(b, o.body)):
+			k.v.add("object %s: acknowledged PUT of %d bytes, GET %d with %d bytes", key, len(o.body), st, len(b))
+		}
+	}
 }
 
 // pathway: every acknowledged memory and trace step is there.
