@@ -34,7 +34,9 @@ import (
 //     of its local backend exists, and vectord's snap-*.lhv1);
 //   - rotation: while the log is rewritten behind a snapshot
 //     (vectord.wal.tmp exists);
-//   - drop: right after a DELETE of the churned index is sent.
+//   - drop: right after a DELETE of the churned index is sent;
+//   - load: any time, then again while the restarted vectord loads its
+//     snapshots and replays its log.
 //
 // After each restart: /health is ok and nothing is listed unreadable (no
 // index held); every acknowledged upsert is there with its vector and
@@ -44,8 +46,8 @@ import (
 // storaged decodes whole; then, with no writes, the log is cut back to its
 // header by the next snapshot passes (it stalled behind a dropped and
 // re-created index: TestRecreatedIndexDoesNotStallTruncation).
-// LH_TORTURE_ROUNDS sets the rounds (default 10, each kind twice, about
-// 30 s here with the binaries built).
+// LH_TORTURE_ROUNDS sets the rounds (default 10, each kind at least once, about
+// 35-45 s here with the binaries built).
 func TestCrashTorture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real daemons")
@@ -104,7 +106,7 @@ func TestCrashTorture(t *testing.T) {
 		return v
 	}
 	ver := 0 // versions, unique over the test
-	kinds := []string{"random", "snapshot", "upload", "rotation", "drop"}
+	kinds := []string{"random", "snapshot", "upload", "rotation", "drop", "load"}
 	// storaged's local backend writes an object into a put-* temp file in
 	// its tmp directory, next to data/ (where _vectors/ is).
 	var storTmp string
@@ -238,7 +240,7 @@ func TestCrashTorture(t *testing.T) {
 
 		// The kill.
 		deadline := time.Now().Add(time.Duration(400+rand.IntN(800)) * time.Millisecond)
-		hit := kind == "random"
+		hit := kind == "random" || kind == "load"
 		for !hit && time.Now().Before(deadline.Add(2*time.Second)) {
 			switch kind {
 			case "snapshot", "rotation", "upload":
@@ -264,7 +266,7 @@ func TestCrashTorture(t *testing.T) {
 				time.Sleep(200 * time.Microsecond)
 			}
 		}
-		if kind == "random" {
+		if hit && !time.Now().After(deadline) {
 			time.Sleep(time.Until(deadline))
 		}
 		s.Kill("vectord")
@@ -272,6 +274,14 @@ func TestCrashTorture(t *testing.T) {
 		wg.Wait()
 		if err := s.StartDaemon("vectord"); err != nil {
 			t.Fatal(err)
+		}
+		if kind == "load" {
+			// Killed again while it loads its snapshots and replays its log.
+			time.Sleep(time.Duration(5+rand.IntN(120)) * time.Millisecond)
+			s.Kill("vectord")
+			if err := s.StartDaemon("vectord"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := s.WaitHealthy(60 * time.Second); err != nil {
 			t.Fatalf("round %d (%s, hit %v): not healthy after the restart (an index held?): %v", round, kind, hit, err)
