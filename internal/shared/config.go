@@ -315,6 +315,9 @@ type Config struct {
 	Log       LogConfig            `toml:"log"`
 
 	ownsProcess bool // set by Run: see Env.OwnsProcess
+	// bindFrom names the LH_<NAME>_BIND variable a daemon's bind came
+	// from, so that a bad one is reported as what the operator set.
+	bindFrom map[string]string
 
 	// Path is the file the config was read from ("" = embedded defaults).
 	Path string `toml:"-"`
@@ -479,8 +482,13 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		}
 	}
 	for _, name := range Daemons {
-		if b := getenv("LH_" + strings.ToUpper(name) + "_BIND"); b != "" {
+		env := "LH_" + strings.ToUpper(name) + "_BIND"
+		if b := getenv(env); b != "" {
 			c.Section(name).Bind = b
+			if c.bindFrom == nil {
+				c.bindFrom = map[string]string{}
+			}
+			c.bindFrom[name] = env
 		}
 	}
 	if err := c.loadSecrets(getenv); err != nil {
@@ -551,10 +559,14 @@ func (c *Config) Validate() error {
 	for _, name := range Daemons {
 		s := c.Section(name)
 		k := func(key string) string { return "[" + name + "]." + key }
+		bindKey := k("bind")
+		if env := c.bindFrom[name]; env != "" {
+			bindKey += " (from " + env + ")"
+		}
 		if _, _, err := net.SplitHostPort(s.Bind); err != nil {
-			bad("%s %q: want host:port: %v", k("bind"), s.Bind, err)
+			bad("%s %q: want host:port: %v", bindKey, s.Bind, err)
 		} else if other, dup := binds[s.Bind]; dup && !strings.HasSuffix(s.Bind, ":0") {
-			bad("%s %q: also used by [%s]", k("bind"), s.Bind, other)
+			bad("%s %q: also used by [%s]", bindKey, s.Bind, other)
 		} else {
 			binds[s.Bind] = name
 		}

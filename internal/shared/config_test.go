@@ -229,6 +229,11 @@ func TestEnvBeatsTheFile(t *testing.T) {
 		t.Fatalf("AUTH_TOKEN should beat [auth].token_file: %q %v", c.Auth.Token, err)
 	}
 	delete(env, "AUTH_TOKEN")
+	env["LH_STORAGED_BIND"] = "3211"
+	if _, err := Load(p, getenv); err == nil || !strings.Contains(err.Error(), `[storaged].bind (from LH_STORAGED_BIND) "3211": want host:port`) {
+		t.Fatalf("a bad LH_STORAGED_BIND: %v, want it named", err)
+	}
+	env["LH_STORAGED_BIND"] = "127.0.0.1:0"
 	if err := os.WriteFile(tokenFile, []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
