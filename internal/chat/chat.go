@@ -67,6 +67,12 @@ const (
 	// RouteOllamaChat is Ollama's POST /api/chat under /v1/chat, so an Ollama
 	// client library with host http://gateway/v1/chat works (ADR-062).
 	RouteOllamaChat = "/v1/chat/api/chat"
+	// RouteOllamaTags is Ollama's GET /api/tags (ollama.list()): the
+	// models of RouteModels in Ollama's list shape (ADR-114).
+	RouteOllamaTags = "/v1/chat/api/tags"
+	// RouteOllamaAPI is the rest of Ollama's API under the same host,
+	// which chatd does not serve: a 404 in Ollama's error body.
+	RouteOllamaAPI = "/v1/chat/api/*"
 )
 
 // Message roles.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/ollama/ollama/api"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
@@ -30,6 +31,8 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 		r.Post(RouteCompletions, env.Handle(withRetryAfter(h.completions)))
 		r.Post(RouteBaseCompletions, env.Handle(withRetryAfter(h.completions)))
 		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat)) // writeOllamaError sets it
+		r.Get(RouteOllamaTags, env.Handle(h.ollamaTags))
+		r.HandleFunc(RouteOllamaAPI, h.ollamaOther)
 	}
 }
 
@@ -199,6 +202,34 @@ func (s *startWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the Flusher underneath.
 func (s *startWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ollamaTags is Ollama's GET /api/tags: each registered provider's
+// default model, named as chatd takes it ("ollama/llama3.2"); size and
+// digest are unknown to a gateway (0 and ""). Its query is ignored.
+func (h *handlers) ollamaTags(w http.ResponseWriter, r *http.Request) error {
+	ml, err := h.svc.Models(r.Context())
+	if err != nil {
+		writeOllamaError(w, r, h.log, err)
+		return nil
+	}
+	out := api.ListResponse{Models: make([]api.ListModelResponse, 0, len(ml.Data))}
+	for _, m := range ml.Data {
+		out.Models = append(out.Models, api.ListModelResponse{Name: m.ID, Model: m.ID, ModifiedAt: time.Unix(m.Created, 0).UTC()})
+	}
+	b, _ := json.Marshal(out)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(b)
+	return err
+}
+
+// ollamaOther answers the parts of Ollama's API chatd does not serve
+// (/api/generate, /api/show, /api/pull, ...) with a 404 an Ollama client
+// can show: DESIGN.md's body there was "ResponseError: [object Object]".
+func (h *handlers) ollamaOther(w http.ResponseWriter, r *http.Request) {
+	writeOllamaError(w, r, h.log, errs.Errorf("chat.ollama", errs.NotFound,
+		"%s %s: chatd serves Ollama's POST /api/chat and GET /api/tags only", r.Method, r.URL.Path))
+}
 
 func (h *handlers) ollamaAnswer(w http.ResponseWriter, r *http.Request) error {
 	var oreq OllamaChatRequest

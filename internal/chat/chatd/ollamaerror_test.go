@@ -78,3 +78,57 @@ func TestOllamaRouteErrorBody(t *testing.T) {
 		t.Fatalf("ollama Go client error = %#v", err)
 	}
 }
+
+// TestOllamaClientListAndOtherRoutes: ollama.list() (GET /api/tags) lists
+// the models chatd answers, as GET /v1/chat/models does, and the parts of
+// Ollama's API chatd does not serve answer a 404 an Ollama client can show
+// (ADR-114). Both were DESIGN.md's "no route" body: ollama-js threw
+// "ResponseError: [object Object]" for ollama.list(), ollama.show(),
+// ollama.generate(), ollama.version().
+func TestOllamaClientListAndOtherRoutes(t *testing.T) {
+	up := chattest.NewOllama(chattest.Script{})
+	defer up.Close()
+	cfg := config(t)
+	configure(t, cfg, "ollama", up.URL)
+	cfg.Chatd.OllamaModel = "qwen3:8b"
+	e := start(t, cfg)
+	base, _ := url.Parse(e.srv.URL() + "/v1/chat")
+	oc := api.NewClient(base, &http.Client{Timeout: 10 * time.Second})
+	list, err := oc.List(context.Background())
+	if err != nil || len(list.Models) != 1 || list.Models[0].Name != "ollama/qwen3:8b" || list.Models[0].Model != "ollama/qwen3:8b" ||
+		list.Models[0].ModifiedAt.IsZero() {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	// A listed name is one chatd answers.
+	stream := false
+	var got api.ChatResponse
+	err = oc.Chat(context.Background(), &api.ChatRequest{Model: list.Models[0].Name, Stream: &stream,
+		Messages: []api.Message{{Role: "user", Content: "hi"}}}, func(r api.ChatResponse) error { got = r; return nil })
+	if err != nil || got.Message.Content != "Hello world!" {
+		t.Fatalf("chat with a listed model: %+v %v", got, err)
+	}
+	_, err = oc.Show(context.Background(), &api.ShowRequest{Model: "ollama/qwen3:8b"})
+	var se api.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 404 || !strings.Contains(se.ErrorMessage, "chatd serves Ollama's POST /api/chat and GET /api/tags only") {
+		t.Fatalf("Show = %#v", err)
+	}
+	// What ollama-js reads: GET /api/version as it sends it.
+	resp, err := e.http.Get(e.srv.URL() + "/v1/chat/api/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var js struct {
+		Error any `json:"error"`
+	}
+	if json.Unmarshal(b, &js) != nil || resp.StatusCode != 404 {
+		t.Fatalf("GET /api/version: %d %s", resp.StatusCode, b)
+	}
+	if _, ok := js.Error.(string); !ok {
+		t.Fatalf("GET /api/version: error is %#v, want a string (%s)", js.Error, b)
+	}
+	if n := len(up.Calls()); n != 1 {
+		t.Fatalf("upstream calls %d, want 1 (the chat)", n)
+	}
+}
