@@ -92,6 +92,11 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	// below to ask vectord) is of a spec this job does not build.
 	p := plan{spec: spec, idType: idType, target: d, version: x.status.Version, oldKW: x.kw, fullGen: x.fullGen}
 	drop := x.dropVectors
+	// The embedding model changed (ADR-112, ADR-115): a full rebuild
+	// starts from an empty vector index, as for other dims, so that while
+	// it runs vector search ranks only rows embedded with the new model,
+	// not every old row's vector against a query of the new one.
+	newModel := x.modelChange != nil
 	if x.kw != nil && !drop {
 		// A refresh into a vector index vectord holds (ADR-095) fails at
 		// once with vectord's error, not retried (it is no outage) and not
@@ -156,11 +161,15 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	x.mu.Unlock()
 	m.opts.Log.Info("index job", "op", "index", "dataset", name, "version", d.Version, "refresh", x.status.Refresh, "rows", total)
 
-	if p.full && (p.oldKW == nil || drop) {
-		// First build (or state lost), or a rebuild of a vector index
-		// vectord holds (ADR-103): start from an empty vector index.
+	if p.full && (p.oldKW == nil || drop || newModel) {
+		// First build (or state lost), a rebuild of a vector index
+		// vectord holds (ADR-103), or of one built with another model
+		// (ADR-115): start from an empty vector index.
 		if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(name)); err != nil && !errs.Is(err, errs.NotFound) {
 			return err
+		}
+		if newModel && !drop {
+			m.opts.Log.Info("vector index of the old embedding model dropped for a rebuild with the new one", "op", "index", "dataset", name, "index", VectorIndex(name))
 		}
 		if drop {
 			m.opts.Log.Warn("vector index held by vectord dropped for a rebuild", "op", "index", "dataset", name, "index", VectorIndex(name))

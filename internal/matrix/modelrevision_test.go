@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"lakehouse-go/internal/embed/ollama/ollamatest"
 	"lakehouse-go/internal/matrix"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
 )
 
 // revisionTTL is how long the embedd of these tests trusts Ollama's
@@ -106,6 +109,7 @@ func TestModelRepulledSameDims(t *testing.T) {
 	defer ol.Close()
 	cfg := stackConfig(t)
 	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, model
+	cfg.Matrixd.BatchRows = 5
 	st := startStack(t, cfg)
 	st.restartEmbedd(t, embeddWithTTL(revisionTTL))
 	ctx := context.Background()
@@ -179,11 +183,37 @@ func TestModelRepulledSameDims(t *testing.T) {
 		t.Fatalf("hybrid search after a restart: %d %v", code, got)
 	}
 
-	// The way out: POST rebuilds in full with the new weights.
+	// The way out: POST rebuilds in full with the new weights, from an
+	// empty vector index: while it runs, vector search ranks only rows
+	// embedded with the new weights (before, every old row's vector stayed
+	// in the index and was ranked against new query vectors until the
+	// rebuild reached it). The rebuild is held at its third batch of 5.
+	const held = "zqad warehouse row" // d3: ids in order d0 d1 d10..d19 d2 d3
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ol.SetAnswer(func(model string, in []string) (int, []byte) {
+		if slices.Contains(in, held) {
+			once.Do(func() { close(entered) })
+			<-release
+		}
+		return 0, nil
+	})
 	if _, err := st.mx.Index(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case <-entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the rebuild did not reach its third batch")
+	}
+	vc := vector.NewClient(&shared.Client{Service: "gateway", Base: st.gateway, HTTP: shared.NewHTTPClient(time.Minute)})
+	info, err := vc.GetIndex(ctx, matrix.VectorIndex("docs"))
+	close(release)
+	if err != nil || info.Count != 10 {
+		t.Fatalf("vector index during the rebuild: %+v %v; want the 10 rows embedded with the new weights so far", info, err)
+	}
 	after := st.waitReady(t, "docs", failed.TargetVersion)
+	ol.SetAnswer(nil)
 	if after.ModelRevision != ollamatest.Digest(m2) || after.Refresh != "full" || after.VectorError != nil || after.Docs != 21 {
 		t.Fatalf("after the rebuild: %+v", after)
 	}
