@@ -48,24 +48,10 @@ func embeddWithTTL(ttl time.Duration) shared.Builder {
 	}
 }
 
-// restartEmbedd stops embedd and starts b on the same port. The port may
-// be busy for a moment: the connections embedd closed wait for their
-// peers' FIN (FIN_WAIT2, which SO_REUSEADDR does not pass).
+// restartEmbedd stops embedd and starts b on the same port.
 func (st *stack) restartEmbedd(t *testing.T, b shared.Builder) {
 	t.Helper()
-	if err := st.servers["embedd"].Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		s, err := shared.Start(context.Background(), "embedd", st.cfg, b, logs())
-		if err == nil {
-			st.servers["embedd"] = s
-			return
-		}
-		if !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
-			t.Fatalf("restart embedd: %v", err)
-		}
-	}
+	st.restart(t, "embedd", b)
 }
 
 // waitFailed polls the status until it is failed.

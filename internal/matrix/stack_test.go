@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,14 +88,28 @@ func startStack(t testing.TB, cfg *shared.Config) *stack {
 // restartMatrixd stops matrixd and starts a new one on the same port and dir.
 func (st *stack) restartMatrixd(t testing.TB) {
 	t.Helper()
-	if err := st.servers["matrixd"].Shutdown(context.Background()); err != nil {
+	st.restart(t, "matrixd", matrix.New)
+}
+
+// restart stops daemon name and starts b on the same port. The port may
+// be busy for a moment: the connections the daemon closed wait for their
+// peers' FIN (FIN_WAIT2, which SO_REUSEADDR does not pass), which a busy
+// machine delays.
+func (st *stack) restart(t testing.TB, name string, b shared.Builder) {
+	t.Helper()
+	if err := st.servers[name].Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := shared.Start(context.Background(), "matrixd", st.cfg, matrix.New, logs())
-	if err != nil {
-		t.Fatalf("restart matrixd: %v", err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s, err := shared.Start(context.Background(), name, st.cfg, b, logs())
+		if err == nil {
+			st.servers[name] = s
+			return
+		}
+		if !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			t.Fatalf("restart %s: %v", name, err)
+		}
 	}
-	st.servers["matrixd"] = s
 }
 
 // ingest posts CSV bytes to /v1/ingest through the gateway.
