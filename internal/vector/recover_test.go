@@ -1,7 +1,9 @@
 package vector
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,9 +108,23 @@ func TestRecoverDamagedLogRecord(t *testing.T) {
 	if err := s2.health("vector"); err == nil || !strings.Contains(errs.Message(err), `1 index(es) cannot be served`) || !strings.Contains(errs.Message(err), `index "a"`) {
 		t.Fatalf("health with a still held: %v", err)
 	}
-	// a had no change since its snapshot; the record may have been its all the same.
-	if res, err := s2.Recover(ctx, "a", RecoverRequest{AcceptLoss: true}); err != nil || res.Count != 1 || res.LostRecords != 1 {
-		t.Fatalf("recover of a: %+v %v", res, err)
+	// a had no change since its snapshot; the record may have been its all
+	// the same. Its object lost too, it cannot be recovered (the log does
+	// not hold it from its creation); restored through storage (a backup),
+	// it can: the recover starts from the object as it is now.
+	backup := readObject(t, objects, snapshotKey("a"))
+	if err := objects.Delete(ctx, snapshotKey("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Recover(ctx, "a", RecoverRequest{AcceptLoss: true}); !errs.Is(err, errs.Conflict) ||
+		!strings.Contains(errs.Message(err), "has no snapshot object in storage") || !strings.Contains(errs.Message(err), "restore the snapshot object") {
+		t.Fatalf("recover of a without its object: %v", err)
+	}
+	if _, err := objects.Put(ctx, snapshotKey("a"), bytes.NewReader(backup), int64(len(backup)), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s2.Recover(ctx, "a", RecoverRequest{AcceptLoss: true}); err != nil || res.Count != 1 || res.LostRecords != 1 || res.SnapshotSeq != 2 {
+		t.Fatalf("recover of a from its restored object: %+v %v", res, err)
 	}
 	if err := s2.health("vector"); err != nil {
 		t.Fatalf("health after both recoveries: %v", err)
@@ -243,4 +259,18 @@ func TestRecoverRacesDelete(t *testing.T) {
 		}
 		s3.Close(ctx)
 	}
+}
+
+func readObject(t *testing.T, objects storage.Store, key string) []byte {
+	t.Helper()
+	rc, _, err := objects.Get(context.Background(), key, storage.Whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
