@@ -131,6 +131,10 @@ type S3Config struct {
 	StallTimeout  Duration `toml:"stall_timeout"`
 }
 
+// BuiltinEmbedModel is the one model embedd's built-in provider serves
+// (internal/embed/builtin.Model, which imports this package).
+const BuiltinEmbedModel = "builtin-glove-100d"
+
 // MaxS3Silence is the largest [s3] dial_timeout, header_timeout or
 // stall_timeout Validate accepts: longer, a hung S3 would hold a request
 // past any caller's patience (the gateway gives up after 60s).
@@ -619,6 +623,12 @@ func (c *Config) Validate() error {
 		if c.Queryd.SecretsPath != "" {
 			bad("[queryd].secrets_path %q: only used with [storaged].backend = \"s3\" (it is \"local\"); leave it empty", c.Queryd.SecretsPath)
 		}
+		if c.S3.ProxyGets {
+			bad("[s3].proxy_gets = true: only used with [storaged].backend = \"s3\" (it is \"local\"); leave it out")
+		}
+		if c.S3.PartSize != 0 {
+			bad("[s3].part_size %d: only used with [storaged].backend = \"s3\" (it is \"local\"); leave it out", c.S3.PartSize)
+		}
 	case "s3":
 		if c.S3.Endpoint == "" {
 			bad("[s3].endpoint: required when [storaged].backend = \"s3\"")
@@ -629,6 +639,14 @@ func (c *Config) Validate() error {
 			bad("[s3].bucket: required when [storaged].backend = \"s3\"")
 		} else if !validBucket(c.S3.Bucket) {
 			bad("[s3].bucket %q: want an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", c.S3.Bucket)
+		}
+		if d := c.Storaged.Dir; d != "" && d != "objects" {
+			bad("[storaged].dir %q: only used with backend = \"local\" (it is \"s3\"); leave it out", d)
+		}
+		switch so := c.Storaged.Socket; so {
+		case "", "storaged.sock", "off", "-":
+		default:
+			bad("[storaged].socket %q: only used with backend = \"local\" (it is \"s3\"); leave it out", so)
 		}
 		if c.S3.SecretsPath == "" {
 			bad("[s3].secrets_path: required when [storaged].backend = \"s3\" (secrets-go.toml with [s3.primary] access_key_id and secret_access_key)")
@@ -645,7 +663,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch c.Embedd.Provider {
-	case "builtin", "ollama":
+	case "builtin":
+		// The built-in provider serves one model and calls nothing: an
+		// Ollama model or URL set here would be ignored (it was, with a
+		// warning in embedd's log only).
+		def := Default("").Embedd
+		if m := c.Embedd.DefaultModel; m != "" && m != def.DefaultModel && m != BuiltinEmbedModel {
+			bad("[embedd].default_model %q: provider = \"builtin\" serves only %s; set provider = \"ollama\" to use %q", m, BuiltinEmbedModel, m)
+		}
+		if u := c.Embedd.ProviderURL; u != "" && u != def.ProviderURL {
+			bad("[embedd].provider_url %q: only used with provider = \"ollama\" (it is \"builtin\")", u)
+		}
+	case "ollama":
 	default:
 		bad("[embedd].provider %q: want builtin or ollama", c.Embedd.Provider)
 	}

@@ -442,6 +442,10 @@ func TestS3BackendKeys(t *testing.T) {
 		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://minio:9000/lakehouse\"\nsecrets_path = \"s.toml\"\n", `[s3].endpoint "http://minio:9000/lakehouse": want no path`},
 		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"minio:9000\"\nbucket = \"Lakehouse_Primary\"\nsecrets_path = \"s.toml\"\n", `[s3].bucket "Lakehouse_Primary": want an S3 bucket name`},
 		{"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"minio:9000\"\n", "[s3].secrets_path: required"},
+		{"[s3]\nproxy_gets = true\n", "[s3].proxy_gets = true: only used with [storaged].backend = \"s3\""},
+		{"[s3]\npart_size = 8388608\n", "[s3].part_size 8388608: only used with [storaged].backend = \"s3\""},
+		{"[storaged]\nbackend = \"s3\"\ndir = \"/srv/objects\"\n[s3]\nendpoint = \"minio:9000\"\nsecrets_path = \"s.toml\"\n", `[storaged].dir "/srv/objects": only used with backend = "local"`},
+		{"[storaged]\nbackend = \"s3\"\nsocket = \"/run/lh.sock\"\n[s3]\nendpoint = \"minio:9000\"\nsecrets_path = \"s.toml\"\n", `[storaged].socket "/run/lh.sock": only used with backend = "local"`},
 	} {
 		if err := load(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.file, err, c.want)
@@ -451,6 +455,40 @@ func TestS3BackendKeys(t *testing.T) {
 		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"127.0.0.1:9000\"\nsecrets_path = \"s.toml\"\n[queryd]\nsecrets_path = \"ro.toml\"\n",
 		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"https://s3.example.com\"\nuse_ssl = true\nbucket = \"lakehouse.go-primary\"\nsecrets_path = \"s.toml\"\n",
 		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"http://127.0.0.1:9000/\"\nsecrets_path = \"s.toml\"\n",
+		"[storaged]\nbackend = \"s3\"\nsocket = \"off\"\n[s3]\nendpoint = \"127.0.0.1:9000\"\nsecrets_path = \"s.toml\"\nproxy_gets = true\npart_size = 8388608\n",
+	} {
+		if err := load(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
+// TestEmbeddKeysAgainstProvider: with provider = "builtin", embedd serves
+// its one model and calls nothing, so an Ollama default_model or
+// provider_url set there was ignored (a warning in embedd's log only: the
+// operator believed the model in use was theirs). Now refused at load;
+// with provider = "ollama" both take effect, and the shipped defaults and
+// the builtin model's own name load with either.
+func TestEmbeddKeysAgainstProvider(t *testing.T) {
+	dir := t.TempDir()
+	load := func(s string) error {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, func(string) string { return "" })
+		return err
+	}
+	err := load("[embedd]\ndefault_model = \"mxbai-embed-large\"\nprovider_url = \"http://gpu:11434\"\n")
+	for _, want := range []string{`[embedd].default_model "mxbai-embed-large": provider = "builtin" serves only builtin-glove-100d`, `[embedd].provider_url "http://gpu:11434": only used with provider = "ollama"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
+	for _, ok := range []string{
+		"[embedd]\ndefault_model = \"builtin-glove-100d\"\n",
+		"[embedd]\nprovider = \"builtin\"\ndefault_model = \"nomic-embed-text-v2-moe\"\nprovider_url = \"http://127.0.0.1:11434\"\n",
+		"[embedd]\nprovider = \"ollama\"\ndefault_model = \"mxbai-embed-large\"\nprovider_url = \"http://gpu:11434\"\n",
 	} {
 		if err := load(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)

@@ -1,0 +1,17 @@
+package smoke
+
+import (
+	"testing"
+
+	"lakehouse-go/internal/embed/builtin"
+	"lakehouse-go/internal/shared"
+)
+
+// TestBuiltinEmbedModelName: the name shared.Validate accepts for
+// [embedd].default_model with provider = "builtin" is the built-in
+// provider's model (shared cannot import it: builtin imports shared).
+func TestBuiltinEmbedModelName(t *testing.T) {
+	if shared.BuiltinEmbedModel != builtin.Model {
+		t.Fatalf("shared.BuiltinEmbedModel %q, builtin.Model %q", shared.BuiltinEmbedModel, builtin.Model)
+	}
+}
