@@ -37,6 +37,11 @@ type Model struct {
 	// capabilities ["completion","tools"] and no pooling_type (Ollama
 	// still embeds with it, as it does with llama models).
 	Chat bool
+	// ModifiedAt is its modified_at in /api/tags and /api/show (when the
+	// manifest was written). Zero: ModifiedAt, or for a model pulled again
+	// with another Revision an hour after the one it replaces, as a real
+	// pull writes a new manifest.
+	ModifiedAt time.Time
 }
 
 // Call records one /api/embed request.
@@ -89,6 +94,12 @@ func (s *Server) AddModel(m Model) {
 		}
 	}
 	s.mu.Lock()
+	if m.ModifiedAt.IsZero() {
+		m.ModifiedAt = ModifiedAt
+		if old, ok := s.models[canonical(m.Name)]; ok && old.Revision != m.Revision {
+			m.ModifiedAt = old.ModifiedAt.Add(time.Hour)
+		}
+	}
 	s.models[canonical(m.Name)] = m
 	s.mu.Unlock()
 }
@@ -228,7 +239,7 @@ const (
 	LoadDuration  = 1_234_567
 )
 
-// ModifiedAt is the modified_at of every listed model.
+// ModifiedAt is the modified_at of a model added without one.
 var ModifiedAt = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // writeJSON is gin's c.JSON: json.Marshal, no trailing newline.
@@ -329,7 +340,7 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 	resp := listResponse{Models: []listModel{}}
 	for name, m := range s.models {
 		resp.Models = append(resp.Models, listModel{
-			Name: name, Model: name, ModifiedAt: ModifiedAt, Size: int64(m.Dims) * 1 << 20,
+			Name: name, Model: name, ModifiedAt: m.ModifiedAt, Size: int64(m.Dims) * 1 << 20,
 			Digest: Digest(m),
 			Details: modelDetails{Format: "gguf", Family: m.Family, Families: []string{m.Family},
 				ParameterSize: "475M", QuantizationLevel: "F16"},
@@ -431,7 +442,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		Details:    modelDetails{Format: "gguf", Family: m.Family, Families: []string{m.Family}, ParameterSize: "475M", QuantizationLevel: "F16"},
 		ModelInfo:  info,
 		Tensors:    []tensor{{Name: "token_embd.weight", Type: "F16", Shape: []uint64{uint64(m.Dims), 250048}}},
-		ModifiedAt: ModifiedAt,
+		ModifiedAt: m.ModifiedAt,
 	}
 	if m.Chat {
 		info["general.parameter_count"] = 8_030_261_248
