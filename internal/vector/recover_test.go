@@ -123,6 +123,11 @@ func TestRecoverDamagedLogRecord(t *testing.T) {
 	if _, err := objects.Put(ctx, snapshotKey("a"), bytes.NewReader(backup), int64(len(backup)), storage.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A restore alone does not end a hold for a damaged log record (the
+	// object does not cover the lost record): the index's GET still says so.
+	if _, err := s2.GetIndex(ctx, "a"); !errs.Is(err, errs.Unavailable) || !strings.Contains(errs.Message(err), "damaged record") {
+		t.Fatalf("a after its object was restored: %v", err)
+	}
 	if res, err := s2.Recover(ctx, "a", RecoverRequest{AcceptLoss: true}); err != nil || res.Count != 1 || res.LostRecords != 1 || res.SnapshotSeq != 2 {
 		t.Fatalf("recover of a from its restored object: %+v %v", res, err)
 	}
