@@ -154,7 +154,11 @@ acess = true
 	ok := `
 [catalogd]
 url = "http://catalog.internal:3212/"
+[storaged]
+backend = "s3"
 [s3]
+endpoint = "127.0.0.1:9000"
+secrets_path = "secrets-go.toml"
 part_size = 5242880
 [ingestd]
 max_upload_bytes = 0
