@@ -198,8 +198,12 @@ func TestEnvBeatsTheFile(t *testing.T) {
 	}
 	defer held.Close()
 	p := filepath.Join(dir, "c.toml")
-	file := fmt.Sprintf("data_dir = %q\n[storaged]\nbind = %q\n[auth]\ntoken_file = %q\n[report]\nenabled = false\n[log]\naccess = false\n",
-		filepath.Join(dir, "from-file"), held.Addr().String(), tokenFile)
+	secondFile := filepath.Join(dir, "next.token")
+	if err := os.WriteFile(secondFile, []byte("  next-token \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := fmt.Sprintf("data_dir = %q\n[storaged]\nbind = %q\n[auth]\ntoken_file = %q\nsecondary_token_file = %q\n[report]\nenabled = false\n[log]\naccess = false\n",
+		filepath.Join(dir, "from-file"), held.Addr().String(), tokenFile, secondFile)
 	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +230,9 @@ func TestEnvBeatsTheFile(t *testing.T) {
 	}
 	if resp, b := get(t, s.URL()+"/v1/echo", "file-token"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("token_file's token answered %d: %s", resp.StatusCode, b)
+	}
+	if resp, b := get(t, s.URL()+"/v1/echo", "next-token"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("secondary_token_file's token (trimmed) answered %d: %s", resp.StatusCode, b)
 	}
 
 	env["AUTH_TOKEN"] = "env-token"
