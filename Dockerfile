@@ -5,8 +5,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The version /health reports (the build context has no .git for Go to read it from):
+#   docker build --build-arg VERSION=$(git describe --always --dirty) -t lakehouse-go .
+ARG VERSION=dev
 # cgo for DuckDB (queryd, ingestd): those binaries link libstdc++ dynamically.
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/... \
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X lakehouse-go/internal/shared.Version=${VERSION}" -o /out/ ./cmd/... \
     && go build -trimpath -ldflags "-s -w" -o /out/lakehouse-backup ./tools/backup
 
 FROM debian:bookworm-slim

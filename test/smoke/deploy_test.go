@@ -262,6 +262,9 @@ func TestComposeFile(t *testing.T) {
 	for _, want := range []string{
 		"chown 999:999 " + cfg.DataDir, "USER 999:999", "WORKDIR " + cfg.DataDir, `VOLUME ["` + cfg.DataDir + `"]`,
 		"COPY deploy/docker/lakehouse.toml /etc/lakehouse/lakehouse.toml", "ENV LAKEHOUSE_CONFIG=/etc/lakehouse/lakehouse.toml",
+		// .dockerignore leaves .git out, so the binaries cannot read their
+		// version from it: without this /health said "dev" in every image.
+		"-X lakehouse-go/internal/shared.Version=${VERSION}",
 	} {
 		if !bytes.Contains(df, []byte(want)) {
 			t.Errorf("Dockerfile has no %q", want)
