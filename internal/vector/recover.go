@@ -152,6 +152,8 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 	s.indexes[name] = nix
 	s.mu.Unlock()
 	res.IndexInfo = info(nix)
+	s.recovered.Add(1)
+	s.lostRecords.Add(int64(res.LostRecords))
 	s.log.Warn("index held for a damaged write-ahead log record recovered by the operator (accept_loss): served from its snapshot and every intact record; the damaged records' changes, if they were this index's, are lost",
 		"op", "vector.recover", "index", name, "log", s.walPath(), "snapshot_seq", snapSeq, "log_records", replayed,
 		"lost_records", res.LostRecords, "damaged_frames", len(res.Damaged), "items", res.Count, "seq", seq)

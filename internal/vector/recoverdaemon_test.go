@@ -152,6 +152,10 @@ func TestRecoverDamagedLogRecordDaemon(t *testing.T) {
 		}
 	}
 	check("after recover")
+	if _, body := get("GET", "/metrics", ""); !strings.Contains(body, "lakehouse_vectord_recovered_indexes_total 1\n") ||
+		!strings.Contains(body, "lakehouse_vectord_recover_lost_records_total 1\n") {
+		t.Fatalf("metrics after a recover:\n%s", body)
+	}
 	if _, err := s.WaitHealthy(5 * time.Second); err != nil {
 		t.Fatalf("health after recover: %v", err)
 	}

@@ -81,8 +81,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 }
 
 // registerMetrics adds vectord's own series to /metrics: the indexes it
-// holds (ADR-095), and what the reload of a held index did (ADR-105):
-// looks at its object, reads of it, loads.
+// holds (ADR-095), what the reload of a held index did (ADR-105): looks at
+// its object, reads of it, loads; and the recoveries of indexes held for a
+// damaged log record, with the records they accepted as lost (ADR-116).
 func registerMetrics(reg prometheus.Registerer, store func() *Store) error {
 	held := func(f func(*Store) float64) func() float64 {
 		return func() float64 {
@@ -101,6 +102,10 @@ func registerMetrics(reg prometheus.Registerer, store func() *Store) error {
 			held(func(s *Store) float64 { return float64(s.heldReads.Load()) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_held_reloads_total", Help: "Held indexes loaded and served again after their snapshot object changed."},
 			held(func(s *Store) float64 { return float64(s.heldLoaded.Load()) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_recovered_indexes_total", Help: "Indexes held for a damaged write-ahead log record that an operator recovered (POST .../recover)."},
+			held(func(s *Store) float64 { return float64(s.recovered.Load()) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lakehouse_vectord_recover_lost_records_total", Help: "Write-ahead log records in damaged frames that recoveries accepted as lost (each may have been a change of the recovered index)."},
+			held(func(s *Store) float64 { return float64(s.lostRecords.Load()) })),
 	} {
 		if err := reg.Register(c); err != nil {
 			return errs.E("vector.New", errs.Internal, err)

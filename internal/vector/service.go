@@ -113,9 +113,12 @@ type Store struct {
 	// What reloadHeld did (vectord's /metrics): looks at a held index's
 	// object, reads of it (it had changed), and held indexes it loaded.
 	heldChecks, heldReads, heldLoaded atomic.Int64
-	healthLook                        atomic.Bool   // health's background reloadAllHeld is running
-	headTimeout                       time.Duration // heldHeadTimeout, set by Start
-	lookers                           chan struct{} // a slot per look reloadAllHeld runs (heldLookers)
+	// What Recover did (ADR-116): indexes recovered, and the log records
+	// their recoveries accepted as lost.
+	recovered, lostRecords atomic.Int64
+	healthLook             atomic.Bool   // health's background reloadAllHeld is running
+	headTimeout            time.Duration // heldHeadTimeout, set by Start
+	lookers                chan struct{} // a slot per look reloadAllHeld runs (heldLookers)
 }
 
 var _ Service = (*Store)(nil)
