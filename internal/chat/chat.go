@@ -122,6 +122,13 @@ type Request struct {
 	Seed             *int64   `json:"seed,omitempty"`
 	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty"`
 	PresencePenalty  *float64 `json:"presence_penalty,omitempty"`
+	// Format asks for a JSON answer, in Ollama's form: "json" or a JSON
+	// schema object (ADR-114). The OpenAI route's response_format is read
+	// into ResponseFormat instead.
+	Format json.RawMessage `json:"format,omitempty"`
+	// ResponseFormat is the JSON answer asked for (nil = text); Format
+	// when it is nil (JSONAnswer).
+	ResponseFormat *ResponseFormat `json:"-"`
 	// Tools the model may call (OpenAI's function schema) and whether it
 	// must (tool_choice, OpenAI's shape; needs tools). ParallelToolCalls is
 	// OpenAI's parallel_tool_calls (OpenAI-compatible upstreams only).
@@ -197,6 +204,11 @@ func (r *Request) Validate() error {
 	}
 	validateTools(r, bad)
 	validateThink(r.Think, "think", bad)
+	if r.ResponseFormat == nil {
+		if _, err := parseOllamaFormat(r.Format, "format"); err != nil {
+			bad("%s", err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return errs.E("chat.validate", errs.Invalid, strings.Join(problems, "; "))
 	}
@@ -316,8 +328,10 @@ type ProviderRequest struct {
 	Seed             *int64
 	FrequencyPenalty *float64
 	PresencePenalty  *float64
-	Tools            []Tool
-	ToolChoice       *ToolChoice
+	// ResponseFormat asks for a JSON answer (nil = text), ADR-114.
+	ResponseFormat *ResponseFormat
+	Tools          []Tool
+	ToolChoice     *ToolChoice
 	// ParallelToolCalls is OpenAI's parallel_tool_calls (nil = unset).
 	ParallelToolCalls *bool
 	// Think is the reasoning switch (nil = unset), in the upstream's form:
@@ -437,6 +451,16 @@ func jsonString(b []byte) (string, bool) {
 		return s, true
 	}
 	return "", false
+}
+
+// JSONAnswer is the JSON answer r asks for (nil = text): ResponseFormat,
+// else its Format (Validate has refused a bad one).
+func (r Request) JSONAnswer() *ResponseFormat {
+	if r.ResponseFormat != nil {
+		return r.ResponseFormat
+	}
+	rf, _ := parseOllamaFormat(r.Format, "format")
+	return rf
 }
 
 // RetryAfterError is chatd's answer when every provider asked to be

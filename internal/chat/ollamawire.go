@@ -58,10 +58,11 @@ func given(raw json.RawMessage) bool {
 func (o *OllamaChatRequest) ToRequest() (Request, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if len(o.Format) > 0 && !bytes.Equal(o.Format, []byte("null")) && !bytes.Equal(o.Format, []byte(`""`)) {
-		problems = append(problems, "format: not supported by chatd")
+	rf, err := parseOllamaFormat(o.Format, "format")
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
-	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think, anyStops: true}
+	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think, anyStops: true, ResponseFormat: rf}
 	req.Tools = decodeTools(o.Tools, bad)
 	var open openCalls // calls not answered yet, oldest first
 	for i, m := range o.Messages {

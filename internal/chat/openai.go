@@ -20,10 +20,11 @@ import (
 
 // CompletionRequest is OpenAI's chat.completions request. Tools,
 // tool_choice and parallel_tool_calls are carried (ToRequest checks their
-// shapes). Fields chatd does not support are either refused (the legacy
-// functions and function_call, n > 1, a non-text response_format: silently
-// dropping them would change the answer) or ignored (user, seed, metadata,
-// logit_bias, ...), as OpenAI-compatible servers do (ADR-062).
+// shapes), and so are seed, the penalties and response_format (ADR-114).
+// Fields chatd does not support are either refused (the legacy functions
+// and function_call, n > 1: silently dropping them would change the
+// answer) or ignored (user, metadata, logit_bias, logprobs, ...), as
+// OpenAI-compatible servers do (ADR-062).
 type CompletionRequest struct {
 	Model               string             `json:"model"`
 	Messages            CompletionMessages `json:"messages"`
@@ -231,20 +232,14 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	}
 	refuse(c.Functions, "functions (the legacy form; use tools)")
 	refuse(c.FunctionCall, "function_call (the legacy form; use tool_choice)")
-	if len(c.ResponseFormat) > 0 {
-		var rf struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(c.ResponseFormat, &rf) != nil || (rf.Type != "" && rf.Type != "text") {
-			problems = append(problems, "response_format: only {\"type\":\"text\"} is supported by chatd")
-		}
-	}
+	rf, rfProblems := parseResponseFormat(c.ResponseFormat)
+	problems = append(problems, rfProblems...)
 	if c.N != nil && *c.N != 1 {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
 		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true,
-		Seed: c.Seed, FrequencyPenalty: c.FrequencyPenalty, PresencePenalty: c.PresencePenalty}
+		Seed: c.Seed, FrequencyPenalty: c.FrequencyPenalty, PresencePenalty: c.PresencePenalty, ResponseFormat: rf}
 	if m := c.MaxCompletionTokens; req.MaxTokens == nil && m != nil {
 		if *m < 1 { // named as the client sent it, not as max_tokens
 			problems = append(problems, fmt.Sprintf("max_completion_tokens %d: want at least 1", *m))

@@ -43,9 +43,7 @@ type completionRequestWire struct {
 	Tools          []Tool            `json:"tools"`
 	ToolChoice     *ToolChoice       `json:"tool_choice"`
 	Reasoning      *ReasoningRequest `json:"reasoning"`
-	ResponseFormat *struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
+	ResponseFormat *ResponseFormat   `json:"response_format"`
 }
 
 // StrictJSONWireType implements shared.StrictJSONWireTyper.

@@ -244,7 +244,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 		return nil, err
 	}
 	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: chat.NonEmptyStops(req.Stop),
-		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty,
+		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty, ResponseFormat: req.JSONAnswer(),
 		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Think: req.Think}
 	var fails []failure
 	reqID := shared.RequestID(ctx)

@@ -38,8 +38,8 @@ func TestOllamaRouteErrorBody(t *testing.T) {
 	}{
 		{"unregistered provider", `{"model":"kimi/k2","messages":[{"role":"user","content":"hi"}],"stream":false}`,
 			404, "not_found", "provider kimi is not registered"},
-		{"format", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"format":"json"}`,
-			400, "invalid", "format: not supported by chatd"},
+		{"format", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"format":"yaml"}`,
+			400, "invalid", `format: want "json" or a JSON schema object`},
 		{"bad JSON", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false`,
 			400, "invalid", "not valid JSON"},
 		{"upstream 500, streamed", `{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":true}`,

@@ -97,6 +97,9 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if len(req.Stop) > 0 {
 		areq.Options["stop"] = req.Stop
 	}
+	if f := chat.OllamaFormat(req.ResponseFormat); f != nil { // Ollama's format (ADR-114)
+		areq.Format = f
+	}
 	if req.Seed != nil {
 		areq.Options["seed"] = *req.Seed
 	}

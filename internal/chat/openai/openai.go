@@ -48,6 +48,9 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if len(req.Tools) > 0 {
 		creq.Tools, _ = json.Marshal(req.Tools)
 	}
+	if req.ResponseFormat != nil { // OpenAI's response_format as is (ADR-114)
+		creq.ResponseFormat, _ = json.Marshal(req.ResponseFormat)
+	}
 	if req.ToolChoice != nil {
 		creq.ToolChoice, _ = json.Marshal(req.ToolChoice)
 	}
