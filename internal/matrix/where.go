@@ -370,45 +370,27 @@ func (p *whereParser) expr() (int, error) {
 		return 0, err
 	}
 	defer p.leave()
-	p.w("(")
-	h, err := p.and()
-	if err != nil {
-		return 0, err
-	}
-	pos := -1 // of the first OR: a list is one level over its operands
-	for p.isKw("or") {
-		if t := p.next(); pos < 0 {
-			pos = t.pos
-		}
-		p.w(" OR ")
-		r, err := p.and()
-		if err != nil {
-			return 0, err
-		}
-		h = max(h, r)
-	}
-	if pos >= 0 {
-		if h, err = p.level(h, pos); err != nil {
-			return 0, err
-		}
-	}
-	p.w(")")
-	return h, nil
+	return p.kwList("or", " OR ", p.and)
 }
 
-func (p *whereParser) and() (int, error) {
+// and := not (AND not)*.
+func (p *whereParser) and() (int, error) { return p.kwList("and", " AND ", p.not) }
+
+// kwList parses operand (kw operand)*, parenthesized, with sep between the
+// operands: an AND/OR list is one level over its highest operand.
+func (p *whereParser) kwList(kw, sep string, operand func() (int, error)) (int, error) {
 	p.w("(")
-	h, err := p.not()
+	h, err := operand()
 	if err != nil {
 		return 0, err
 	}
-	pos := -1 // of the first AND: a list is one level over its operands
-	for p.isKw("and") {
+	pos := -1 // of the first kw
+	for p.isKw(kw) {
 		if t := p.next(); pos < 0 {
 			pos = t.pos
 		}
-		p.w(" AND ")
-		r, err := p.not()
+		p.w(sep)
+		r, err := operand()
 		if err != nil {
 			return 0, err
 		}
