@@ -57,7 +57,7 @@ func rounds(t *testing.T) int {
 		}
 		return n
 	}
-	return 20
+	return 16
 }
 
 // violations collects what broke an invariant; the test fails with all of
@@ -595,6 +595,7 @@ func TestChaos(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second}
 	start := time.Now()
 	order := slices.Clone(victims)
+	var ingestdKills []time.Time
 	for round := 0; round < n; round++ {
 		time.Sleep(time.Duration(300+chaos.IntN(2200)) * time.Millisecond)
 		if round%len(victims) == 0 { // each victim once per len(victims) rounds, in a random order
@@ -607,6 +608,9 @@ func TestChaos(t *testing.T) {
 			}
 		}
 		down := time.Duration(chaos.IntN(1000)) * time.Millisecond
+		if slices.Contains(killed, "ingestd") {
+			ingestdKills = append(ingestdKills, time.Now())
+		}
 		t.Logf("round %d at %v: kill -9 %v, down %v", round, time.Since(start).Round(time.Millisecond), killed, down)
 		killRestart(t, s, c, &killMu, v, hc, killed, down)
 	}
@@ -615,6 +619,13 @@ func TestChaos(t *testing.T) {
 	wg.Wait()
 	<-watchDone
 	t.Logf("chaos over after %v: %d operations", time.Since(start).Round(time.Millisecond), ops.Load())
+	check := &checker{t: t, s: s, c: c, l: l, v: v}
+	check.settledOrphans(ingestdKills, func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	})
 	// Everything acknowledged must also come back from disk: one last
 	// kill -9 of every victim at rest, then the checks.
 	killRestart(t, s, c, &killMu, v, hc, victims, 0)
@@ -622,7 +633,6 @@ func TestChaos(t *testing.T) {
 		v.add("after the chaos: %v", err)
 	}
 
-	check := &checker{t: t, s: s, c: c, l: l, v: v}
 	check.datasets()
 	check.tempFiles(false)
 	check.pathway()
@@ -686,8 +696,8 @@ func killRestart(t *testing.T, s *suite.Suite, c *client, killMu *sync.Mutex, v 
 	}
 	killMu.Unlock()
 	for _, name := range names {
-		if err := waitUp(hc, s.URL(name), 30*time.Second); err != nil {
-			v.add("%s not healthy 30 s after its restart: %v", name, err)
+		if err := waitUp(hc, s.URL(name), 60*time.Second); err != nil {
+			v.add("%s not healthy 60 s after its restart: %v", name, err)
 		}
 		c.setUp(name, true)
 	}

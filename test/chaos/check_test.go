@@ -485,3 +485,94 @@ func (k *checker) matrix() {
 		k.known("matrix", "vector search of chaos_a (%d rows) with k 10: %d results, want %d (%d %.200s)", lm.RowCount, len(res.Results), want, st, b)
 	}
 }
+
+// settledOrphans: once the workload has stopped, a data file no manifest
+// lists may stay only where ingestd could not settle its ingest: the
+// process was killed while the ingest ran (its marker was made before a
+// kill -9 of ingestd), or the commit's outcome is unknown (its answer was
+// lost, logged as such). Every other failed ingest deletes its files —
+// at once, or in the background once storaged is back (ADR-023, ADR-117).
+// Looked at for up to 40 s (the background retries back off to 30 s).
+// killWindow is how long after its marker an ingest may still be
+// uploading and committing (commit retries back off up to 500 ms each).
+const killWindow = 5 * time.Second
+
+func (k *checker) settledOrphans(ingestdKills []time.Time, logs func() string) {
+	var last []string
+	for deadline := time.Now().Add(40 * time.Second); ; {
+		last = last[:0]
+		referenced := map[string]bool{}
+		for _, ds := range datasets {
+			st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
+			var lm manifest
+			if st != 200 || json.Unmarshal(b, &lm) != nil {
+				k.v.add("%s: %d %.300s", ds, st, b)
+				return
+			}
+			for x := int64(1); x <= lm.Version; x++ {
+				st, b := k.c.call("check.manifest", "GET", fmt.Sprintf("/v1/catalog/datasets/%s?version=%d", ds, x), "", nil)
+				var m manifest
+				if st != 200 || json.Unmarshal(b, &m) != nil {
+					k.v.add("%s version %d: %d %.300s", ds, x, st, b)
+					return
+				}
+				for _, f := range m.Files {
+					referenced[f.Key] = true
+				}
+			}
+		}
+		objs, ok := k.list("datasets/")
+		if !ok {
+			return
+		}
+		seen := map[string]bool{}
+		text := logs()
+		for _, o := range objs {
+			prefix := o.Key[:strings.LastIndexByte(o.Key, '/')+1]
+			if referenced[o.Key] || seen[prefix] {
+				continue
+			}
+			seen[prefix] = true
+			rest := strings.TrimSuffix(strings.TrimPrefix(prefix, "datasets/"), "/")
+			id := rest[strings.IndexByte(rest, '/')+1:]
+			st, b := k.c.call("check.marker", "GET", "/v1/storage/objects/_ingest/pending/"+rest+".json", "", nil, 404)
+			var m struct {
+				Created time.Time `json:"created"`
+			}
+			if st != 200 || json.Unmarshal(b, &m) != nil {
+				last = append(last, fmt.Sprintf("orphan data files under %s: no pending marker (%d)", prefix, st))
+				continue
+			}
+			// The marker is written after the conversion, just before the
+			// upload and the commit: a kill within killWindow after it is
+			// one that hit the ingest while it ran.
+			killed := slices.ContainsFunc(ingestdKills, func(at time.Time) bool {
+				return !at.Add(100*time.Millisecond).Before(m.Created) && at.Sub(m.Created) < killWindow
+			})
+			unknown := false
+			for _, line := range strings.Split(text, "\n") {
+				// ingestd's own connect to catalogd refused: nothing was
+				// sent, whatever the line says.
+				if strings.Contains(line, "outcome unknown") && strings.Contains(line, "ingest="+id) &&
+					!strings.Contains(line, "/commit: catalogd is unreachable (connection refused)") {
+					unknown = true
+					break
+				}
+			}
+			if !killed && !unknown {
+				last = append(last, fmt.Sprintf("orphan data files under %s: ingest of %v failed in a live ingestd with a known outcome, and its files are still there", prefix, m.Created.Format(time.StampMilli)))
+			}
+		}
+		if len(last) == 0 {
+			k.t.Logf("unreferenced data prefixes, all of killed ingests or unknown outcomes: %d", len(seen))
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	for _, s := range last {
+		k.v.add("%s", s)
+	}
+}
