@@ -600,6 +600,14 @@ func (c *Config) Validate() error {
 	count("[ingestd].max_line_bytes", int64(c.Ingestd.MaxLineBytes), "64 MiB")
 	count("[ingestd].max_concurrent", int64(c.Ingestd.MaxConcurrent), "2")
 	count("[ingestd].commit_retries", int64(c.Ingestd.CommitRetries), "20")
+	for _, m := range []struct{ key, v string }{{"[ingestd].memory_limit", c.Ingestd.MemoryLimit}, {"[queryd].memory_limit", c.Queryd.MemoryLimit}} {
+		// Checked here, not by DuckDB when the daemon opens its engine: that
+		// failed the start as "SET memory_limit = ...: Parser Error" with
+		// exit 1, which systemd restarts, without naming the key.
+		if m.v != "" && !memoryLimitRE.MatchString(m.v) {
+			bad("%s %q: want a DuckDB size like \"1GB\", \"512MiB\" or \"1.5 GiB\" (KB, MB, GB, TB, KiB, MiB, GiB, TiB), \"none\", or \"\" for the default", m.key, m.v)
+		}
+	}
 	count("[queryd].max_queue", int64(c.Queryd.MaxQueue), "no queue: busy at once")
 	count("[queryd].max_rows", int64(c.Queryd.MaxRows), "100000")
 	count("[queryd].cache_max_bytes", c.Queryd.CacheMaxBytes, "unbounded")
@@ -716,6 +724,11 @@ func (c *Config) Validate() error {
 	positive("[langfuse].timeout", c.Langfuse.Timeout)
 	return errors.Join(errs...)
 }
+
+// memoryLimitRE is what DuckDB's memory_limit takes: a number and a unit
+// (case and a space before the unit are free), or "none" / "-1" for no
+// limit. A bare number or a percentage DuckDB refuses.
+var memoryLimitRE = regexp.MustCompile(`(?i)^\s*(-1|none|(\d+(\.\d*)?|\.\d+)\s*(b|bytes?|k|kb|kib|kilobytes?|m|mb|mib|megabytes?|g|gb|gib|gigabytes?|t|tb|tib|terabytes?))\s*$`)
 
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 

@@ -506,3 +506,33 @@ func TestEmbeddKeysAgainstProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryLimitKeys: [queryd] and [ingestd] memory_limit are checked at
+// load against what DuckDB takes (each form below was tried on a real
+// queryd: the refused ones failed its start with "SET memory_limit = ...:
+// Parser Error", exit 1, naming no key).
+func TestMemoryLimitKeys(t *testing.T) {
+	dir := t.TempDir()
+	load := func(v string) error {
+		p := filepath.Join(dir, "c.toml")
+		s := fmt.Sprintf("[queryd]\nmemory_limit = %q\n[ingestd]\nmemory_limit = %q\n", v, v)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p, func(string) string { return "" })
+		return err
+	}
+	for _, ok := range []string{"", "1GB", "1GB ", "1.5GiB", "512 mb", "2g", "1 gigabyte", "none", "-1"} {
+		if err := load(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"80%", "0", "lots", "1 GB extra"} {
+		err := load(bad)
+		for _, key := range []string{"[queryd].memory_limit", "[ingestd].memory_limit"} {
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%s %q: want a DuckDB size", key, bad)) {
+				t.Errorf("%q: %v, want %s refused", bad, err, key)
+			}
+		}
+	}
+}

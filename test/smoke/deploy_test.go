@@ -127,12 +127,7 @@ func TestSystemdUnitsMatchTheConfig(t *testing.T) {
 // stderr), and a start failure that a restart can fix (the port is taken)
 // is another status, which systemd does restart.
 func TestConfigErrorExitsTwo(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "catalogd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/catalogd")
-	cmd.Dir = suite.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildDaemon(t, "catalogd")
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[catalogd]\nbind = \"127.0.0.1:0\"\nidle_timeout = \"-1s\"\nbnid = \"x\"\n"), 0o600)
@@ -269,5 +264,45 @@ func TestComposeFile(t *testing.T) {
 		if !bytes.Contains(df, []byte(want)) {
 			t.Errorf("Dockerfile has no %q", want)
 		}
+	}
+}
+
+func buildDaemon(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
+	cmd.Dir = suite.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBadMemoryLimitExitsTwo: a queryd given a memory_limit DuckDB refuses
+// stops at load with exit 2 naming [queryd].memory_limit (it used to get
+// as far as opening DuckDB and exit 1 on "SET memory_limit = '80%':
+// Parser Error", which systemd restarted every 2 s).
+func TestBadMemoryLimitExitsTwo(t *testing.T) {
+	bin := buildDaemon(t, "queryd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "c.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\n[queryd]\nbind = \"127.0.0.1:0\"\nmemory_limit = \"80%%\"\n[report]\nenabled = false\n", filepath.Join(dir, "data"))), 0o600)
+	var stderr bytes.Buffer
+	run := exec.Command(bin, "--config", conf)
+	run.Env = []string{"PATH=/usr/bin:/bin"}
+	run.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- run.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), `[queryd].memory_limit "80%"`) {
+			t.Fatalf("exit %v, stderr %s; want exit 2 naming [queryd].memory_limit", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		run.Process.Kill()
+		t.Fatal("queryd started with memory_limit = \"80%\"")
 	}
 }
