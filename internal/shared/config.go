@@ -683,6 +683,10 @@ func (c *Config) Validate() error {
 			bad("[embedd].provider_url %q: only used with provider = \"ollama\" (it is \"builtin\")", u)
 		}
 	case "ollama":
+		// Here rather than at embedd's start, where it was exit 1 (restarted).
+		if u, err := url.Parse(c.Embedd.ProviderURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("[embedd].provider_url %q: want the Ollama server's http(s)://host:port", c.Embedd.ProviderURL)
+		}
 	default:
 		bad("[embedd].provider %q: want builtin or ollama", c.Embedd.Provider)
 	}

@@ -496,6 +496,12 @@ func TestEmbeddKeysAgainstProvider(t *testing.T) {
 			t.Errorf("%v, want %q", err, want)
 		}
 	}
+	for _, bad := range []string{"ftp://nowhere", "gpu:11434", ""} {
+		err := load(fmt.Sprintf("[embedd]\nprovider = \"ollama\"\nprovider_url = %q\n", bad))
+		if want := fmt.Sprintf("[embedd].provider_url %q: want the Ollama server's http(s)://host:port", bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v, want %q", err, want)
+		}
+	}
 	for _, ok := range []string{
 		"[embedd]\ndefault_model = \"builtin-glove-100d\"\n",
 		"[embedd]\nprovider = \"builtin\"\ndefault_model = \"nomic-embed-text-v2-moe\"\nprovider_url = \"http://127.0.0.1:11434\"\n",
