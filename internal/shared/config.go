@@ -131,6 +131,10 @@ type S3Config struct {
 	StallTimeout  Duration `toml:"stall_timeout"`
 }
 
+// PlaceholderToken is AUTH_TOKEN in deploy/etc-lakehouse/lakehouse.env.example;
+// Validate refuses it.
+const PlaceholderToken = "change-me-long-random"
+
 // BuiltinEmbedModel is the one model embedd's built-in provider serves
 // (internal/embed/builtin.Model, which imports this package).
 const BuiltinEmbedModel = "builtin-glove-100d"
@@ -689,6 +693,14 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("[embedd].provider %q: want builtin or ollama", c.Embedd.Provider)
+	}
+	for _, t := range []struct{ name, v string }{{"AUTH_TOKEN", c.Auth.Token}, {"AUTH_SECONDARY_TOKEN", c.Auth.SecondaryToken}} {
+		// deploy/etc-lakehouse/lakehouse.env.example ships this line
+		// uncommented: copied as is, every daemon took a token anyone
+		// can read in the repository.
+		if t.v == PlaceholderToken {
+			bad("%s %q is the example's placeholder: set a long random token (e.g. openssl rand -hex 32)", t.name, t.v)
+		}
 	}
 	c.Auth.allowedNets = nil
 	for _, s := range c.Auth.AllowedIPs {

@@ -542,3 +542,27 @@ func TestMemoryLimitKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceholderTokenRefused: lakehouse.env.example's AUTH_TOKEN line,
+// copied without an edit, is refused (as AUTH_TOKEN or as the secondary)
+// instead of guarding every daemon with a token published in the repo.
+func TestPlaceholderTokenRefused(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/etc-lakehouse/lakehouse.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^AUTH_TOKEN=(.*)$`).FindStringSubmatch(string(b))
+	if m == nil || m[1] != PlaceholderToken {
+		t.Fatalf("lakehouse.env.example's AUTH_TOKEN line: %q, want %q", m, PlaceholderToken)
+	}
+	for _, name := range []string{"AUTH_TOKEN", "AUTH_SECONDARY_TOKEN"} {
+		env := map[string]string{name: m[1]}
+		_, err := Load("", func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), name+` "change-me-long-random" is the example's placeholder`) {
+			t.Errorf("%s from the example: %v, want it refused", name, err)
+		}
+	}
+	if _, err := Load("", func(k string) string { return map[string]string{"AUTH_TOKEN": "3f9c0d6e"}[k] }); err != nil {
+		t.Fatal(err)
+	}
+}
