@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -600,6 +601,22 @@ func TestChaos(t *testing.T) {
 		time.Sleep(time.Duration(300+chaos.IntN(2200)) * time.Millisecond)
 		if round%len(victims) == 0 { // each victim once per len(victims) rounds, in a random order
 			chaos.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		if chaos.IntN(6) == 0 { // a freeze instead: swapping, a stuck disk, a debugger (SIGSTOP, then SIGCONT)
+			victim := victims[chaos.IntN(len(victims))]
+			frozen := time.Duration(500+chaos.IntN(2500)) * time.Millisecond
+			t.Logf("round %d at %v: SIGSTOP %s for %v", round, time.Since(start).Round(time.Millisecond), victim, frozen)
+			killMu.Lock()
+			p := s.Process(victim)
+			killMu.Unlock()
+			if p != nil {
+				c.setUp(victim, false) // its callers may blame it meanwhile
+				p.Signal(syscall.SIGSTOP)
+				time.Sleep(frozen)
+				p.Signal(syscall.SIGCONT)
+				c.setUp(victim, true)
+			}
+			continue
 		}
 		killed := []string{order[round%len(order)]}
 		if chaos.IntN(5) == 0 { // a second one at the same moment (an OOM kill spree, a cgroup)
