@@ -58,7 +58,7 @@ func rounds(t *testing.T) int {
 		}
 		return n
 	}
-	return 16
+	return 14
 }
 
 // violations collects what broke an invariant; the test fails with all of
