@@ -63,7 +63,7 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 	if !req.AcceptLoss {
 		return RecoverResponse{}, errs.Errorf(op, errs.Invalid,
 			"recover serves index %q from its snapshot and every intact write-ahead log record, and loses what the damaged record at byte %d of %s held if it was this index's: send {\"accept_loss\":true} to do it (nothing was changed)",
-			name, b.lost.Offset, s.walPath())
+			name, b.lost.Offset, walFile)
 	}
 	b.mu.Lock() // no reloadHeld of it meanwhile
 	defer b.mu.Unlock()
@@ -94,7 +94,7 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 	}
 	replayed, created, first, _, err := scratch.replayLog(rctx, s.walPath(), name, damaged)
 	if err != nil {
-		return RecoverResponse{}, errs.E(op, errs.KindOf(err), fmt.Sprintf("reading the write-ahead log %s (index %q stays held, nothing changed)", s.walPath(), name), err)
+		return RecoverResponse{}, errs.E(op, errs.KindOf(err), fmt.Sprintf("reading the write-ahead log %s (index %q stays held, nothing changed)", walFile, name), err)
 	}
 	scratch.checkDamaged(damaged, created, first)
 	nix, nb := scratch.indexes[name], scratch.broken[name]
@@ -113,7 +113,7 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 			"index %q cannot be recovered: %s and the write-ahead log does not hold its creation (the damaged record may have been it); restore the snapshot object from a backup and recover again, or DELETE the index to drop it",
 			name, why)
 	}
-	res := RecoverResponse{Log: s.walPath(), SnapshotSeq: snapSeq, ReplayedRecords: replayed, Damaged: []DamagedRecord{}}
+	res := RecoverResponse{Log: walFile, SnapshotSeq: snapSeq, ReplayedRecords: replayed, Damaged: []DamagedRecord{}}
 	var through uint64 // the last lost seq
 	for _, d := range accepted {
 		last := max(d.FirstSeq, d.NextSeq-1)

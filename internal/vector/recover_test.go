@@ -71,7 +71,7 @@ func TestRecoverDamagedLogRecord(t *testing.T) {
 
 	s2 := openStore(t, objects, dir)
 	_, err = s2.GetIndex(ctx, "b")
-	if m := errs.Message(err); !errs.Is(err, errs.Unavailable) || !strings.Contains(m, "byte 24, sequence 7") || !strings.Contains(m, walPath) ||
+	if m := errs.Message(err); !errs.Is(err, errs.Unavailable) || !strings.Contains(m, "byte 24, sequence 7") || !strings.Contains(m, "vectord.wal") || strings.Contains(m, dir) ||
 		!strings.Contains(m, `POST {"accept_loss":true} to /v1/vectors/indexes/b/recover`) || !strings.Contains(m, "DELETE the index") {
 		t.Fatalf("GET of the held index: %v", err)
 	}
@@ -93,7 +93,7 @@ func TestRecoverDamagedLogRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Count != 1 || res.LostRecords != 1 || len(res.Damaged) != 1 || res.Damaged[0].Offset != 24 || res.Damaged[0].FirstSeq != 7 || res.Log != walPath || res.SnapshotSeq != 4 || res.ReplayedRecords != 2 {
+	if res.Count != 1 || res.LostRecords != 1 || len(res.Damaged) != 1 || res.Damaged[0].Offset != 24 || res.Damaged[0].FirstSeq != 7 || res.Log != "vectord.wal" || res.SnapshotSeq != 4 || res.ReplayedRecords != 2 {
 		t.Fatalf("recover of b: %+v", res)
 	}
 	if _, err := s2.GetItem(ctx, "b", "b2"); err != nil {

@@ -109,11 +109,11 @@ func TestRecoverDamagedLogRecordDaemon(t *testing.T) {
 		}
 	}
 	where := "byte " + strconv.Itoa(damagedAt) + ", sequence 3"
-	if msg, _ := health["error"].(string); health["status"] != "degraded" || !strings.Contains(msg, where) || !strings.Contains(msg, walPath) || !strings.Contains(msg, "/recover") {
+	if msg, _ := health["error"].(string); health["status"] != "degraded" || !strings.Contains(msg, where) || !strings.Contains(msg, "vectord.wal") || strings.Contains(msg, walPath) || !strings.Contains(msg, "/recover") {
 		t.Fatalf("health: %v", health)
 	}
 	code, body := get("GET", vector.IndexesPath+"/docs", "")
-	if code != 503 || !strings.Contains(body, `"kind":"unavailable"`) || !strings.Contains(body, where) || !strings.Contains(body, walPath) ||
+	if code != 503 || !strings.Contains(body, `"kind":"unavailable"`) || !strings.Contains(body, where) || !strings.Contains(body, "vectord.wal") || strings.Contains(body, walPath) ||
 		!strings.Contains(body, `POST {\"accept_loss\":true} to /v1/vectors/indexes/docs/recover`) {
 		t.Fatalf("GET of the held index: %d %s", code, body)
 	}
@@ -132,7 +132,7 @@ func TestRecoverDamagedLogRecordDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Count != 2 || res.LostRecords != 1 || len(res.Damaged) != 1 || res.Damaged[0].Offset != int64(damagedAt) || res.Log != walPath {
+	if res.Count != 2 || res.LostRecords != 1 || len(res.Damaged) != 1 || res.Damaged[0].Offset != int64(damagedAt) || res.Log != "vectord.wal" {
 		t.Fatalf("recover: %+v", res)
 	}
 	check := func(when string) {

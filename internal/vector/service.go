@@ -594,13 +594,17 @@ func (s *Store) breakByLog(name string, d wal.Damage) {
 	s.broken[name] = &broken{hold: d.FirstSeq, lost: &d, err: errs.Errorf("vector", errs.Unavailable,
 		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, %s, %d bytes, in %s) that may have been one of its changes (its checksum fails, so which index it was for is unknown); nothing has been dropped: the log and the index's snapshot are kept as they are. "+
 			"To serve the index from its snapshot and every intact log record, losing what the damaged record held if it was this index's, POST {\"accept_loss\":true} to %s/%s/recover (restore the snapshot object from a backup first to start from that); or DELETE the index to drop it and index its data again",
-		name, d.Offset, seqs, d.Bytes, s.walPath(), IndexesPath, name)}
+		name, d.Offset, seqs, d.Bytes, walFile+" in vectord's data_dir", IndexesPath, name)}
 	s.log.Error("index not served: a damaged record of the write-ahead log may have been one of its changes", "op", "vector.load", "index", name,
 		"log", s.walPath(), "offset", d.Offset, "bytes", d.Bytes, "seq", d.FirstSeq, "next_seq", d.NextSeq)
 }
 
 // walPath is the write-ahead log's file.
-func (s *Store) walPath() string { return filepath.Join(s.dir, "vectord.wal") }
+// walFile is the write-ahead log's name in vectord's data_dir. Answers
+// name the file, never its path (ADR-078: the log line has the path).
+const walFile = "vectord.wal"
+
+func (s *Store) walPath() string { return filepath.Join(s.dir, walFile) }
 
 // checkDamaged decides about the snapshots that did not decode (damaged:
 // name -> error). The log is a contiguous run of records, so one that holds

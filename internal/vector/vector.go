@@ -104,7 +104,7 @@ type RecoverRequest struct {
 // snapshot) that may have been its changes.
 type RecoverResponse struct {
 	IndexInfo
-	Log             string          `json:"log"`          // the write-ahead log file
+	Log             string          `json:"log"`          // the write-ahead log's file name in vectord's data_dir
 	SnapshotSeq     uint64          `json:"snapshot_seq"` // what the snapshot object read covers (0: none, rebuilt from the log)
 	ReplayedRecords int             `json:"replayed_records"`
 	LostRecords     uint64          `json:"lost_records"`
