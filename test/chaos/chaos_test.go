@@ -58,7 +58,7 @@ func rounds(t *testing.T) int {
 		}
 		return n
 	}
-	return 14
+	return 12
 }
 
 // violations collects what broke an invariant; the test fails with all of
