@@ -55,9 +55,14 @@ func KnownProvider(name string) bool {
 
 // Routes.
 const (
-	RouteChat        = "/v1/chat"
-	RouteProviders   = "/v1/chat/providers"
-	RouteModels      = "/v1/chat/models"
+	RouteChat      = "/v1/chat"
+	RouteProviders = "/v1/chat/providers"
+	RouteModels    = "/v1/chat/models"
+	// RouteModel is OpenAI's GET /v1/models/{model} (models.retrieve):
+	// one entry of RouteModels, whose ids hold a slash
+	// ("ollama/llama3.2": openai-python sends it as is, openai-node as
+	// ollama%2Fllama3.2), so the id is the rest of the path (ADR-119).
+	RouteModel       = "/v1/chat/models/*"
 	RouteCompletions = "/v1/chat/completions"
 	// RouteBaseCompletions is RouteCompletions as an OpenAI SDK reaches it
 	// with base URL http://gateway/v1/chat: the base under which

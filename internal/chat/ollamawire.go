@@ -28,6 +28,10 @@ type OllamaChatRequest struct {
 	Options  map[string]any  `json:"options"`
 	// Think is Ollama's think (true, false, "low", "medium", "high").
 	Think *Think `json:"think,omitempty"`
+	// Logprobs and TopLogprobs (in Ollama's api.ChatRequest) are read only to refuse
+	// them, as on the OpenAI route (ADR-119).
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs *int `json:"top_logprobs,omitempty"`
 }
 
 // OllamaMessage is one message of Ollama's ChatRequest. Images are refused
@@ -63,6 +67,7 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 		problems = append(problems, err.Error())
 	}
 	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think, anyStops: true, ResponseFormat: rf}
+	problems = append(problems, refuseLogprobs(o.Logprobs, o.TopLogprobs)...)
 	req.Tools = decodeTools(o.Tools, bad)
 	var open openCalls // calls not answered yet, oldest first
 	for i, m := range o.Messages {

@@ -58,6 +58,12 @@ type CompletionRequest struct {
 	Functions       json.RawMessage `json:"functions,omitempty"`
 	FunctionCall    json.RawMessage `json:"function_call,omitempty"`
 	ResponseFormat  json.RawMessage `json:"response_format,omitempty"`
+	// Logprobs and TopLogprobs are read only to refuse them (ADR-119):
+	// chatd relays no token log probabilities, and answering a request
+	// for them with "logprobs": null was a silent loss. false, null and
+	// top_logprobs 0 are accepted (nothing asked).
+	Logprobs    *bool `json:"logprobs,omitempty"`
+	TopLogprobs *int  `json:"top_logprobs,omitempty"`
 }
 
 // StreamOptions is OpenAI's stream_options.
@@ -234,6 +240,7 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	refuse(c.FunctionCall, "function_call (the legacy form; use tool_choice)")
 	rf, rfProblems := parseResponseFormat(c.ResponseFormat)
 	problems = append(problems, rfProblems...)
+	problems = append(problems, refuseLogprobs(c.Logprobs != nil && *c.Logprobs, c.TopLogprobs)...)
 	if c.N != nil && *c.N != 1 {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
@@ -271,6 +278,22 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		return Request{}, errs.E("chat.completions", errs.Invalid, strings.Join(problems, "; "))
 	}
 	return req, nil
+}
+
+// refuseLogprobs names logprobs and top_logprobs when a request asks for
+// token log probabilities, which chatd does not relay (ADR-119): a 400
+// naming the field, as LiteLLM's UnsupportedParamsError for a provider
+// that lacks the parameter, where the answer said "logprobs": null and the
+// client could not tell it was not asked.
+func refuseLogprobs(logprobs bool, top *int) []string {
+	var problems []string
+	if logprobs {
+		problems = append(problems, "logprobs: not supported by chatd (it relays no token log probabilities); leave it out or false")
+	}
+	if top != nil && *top != 0 {
+		problems = append(problems, fmt.Sprintf("top_logprobs %d: not supported by chatd (it relays no token log probabilities); leave it out or 0", *top))
+	}
+	return problems
 }
 
 // decodeTools reads OpenAI's tools array; Request.Validate checks the rest.

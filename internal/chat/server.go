@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -26,10 +29,13 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	h := &handlers{svc: svc, log: env.Log}
 	return func(r chi.Router) {
 		r.Get(RouteProviders, env.Handle(h.providers))
-		r.Get(RouteModels, env.Handle(h.models))
+		// The OpenAI-compatible routes answer errors with OpenAI's type,
+		// code and param added to DESIGN.md's body (ADR-119).
+		r.Get(RouteModels, h.openAIRoute(h.models))
+		r.Get(RouteModel, h.openAIRoute(h.model))
 		r.Post(RouteChat, env.Handle(withRetryAfter(h.chat)))
-		r.Post(RouteCompletions, env.Handle(withRetryAfter(h.completions)))
-		r.Post(RouteBaseCompletions, env.Handle(withRetryAfter(h.completions)))
+		r.Post(RouteCompletions, h.openAIRoute(h.completions))
+		r.Post(RouteBaseCompletions, h.openAIRoute(h.completions))
 		r.Post(RouteOllamaChat, env.Handle(h.ollamaChat)) // writeOllamaError sets it
 		r.Get(RouteOllamaTags, env.Handle(h.ollamaTags))
 		r.HandleFunc(RouteOllamaAPI, h.ollamaOther)
@@ -89,6 +95,40 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, ml)
+}
+
+// model is OpenAI's GET /v1/models/{model} (models.retrieve): the entry
+// of models whose id is the rest of the path, unescaped once (openai-node
+// escapes the slash of "ollama/llama3.2", openai-python does not); an id
+// it does not list is a 404 as OpenAI's ("The model `x` does not exist",
+// code model_not_found). Its query is ignored (ADR-100).
+func (h *handlers) model(w http.ResponseWriter, r *http.Request) error {
+	raw := strings.TrimPrefix(r.URL.EscapedPath(), RouteModels+"/")
+	id, err := url.PathUnescape(raw)
+	if err != nil {
+		return errs.Errorf("chat.model", errs.Invalid, "model %q: not a valid URL path segment", raw)
+	}
+	ml, err := h.svc.Models(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, m := range ml.Data {
+		if m.ID == id {
+			return shared.WriteJSON(w, http.StatusOK, m)
+		}
+	}
+	return errs.Errorf("chat.model", errs.NotFound, "The model `%s` does not exist: chatd lists %s", id, modelIDs(ml))
+}
+
+func modelIDs(ml ModelList) string {
+	if len(ml.Data) == 0 {
+		return "no model (no provider is registered)"
+	}
+	ids := make([]string, len(ml.Data))
+	for i, m := range ml.Data {
+		ids[i] = strconv.Quote(m.ID)
+	}
+	return strings.Join(ids, ", ")
 }
 
 // chat is the native POST /v1/chat: one JSON answer, or NDJSON lines.
@@ -456,7 +496,7 @@ func (e *sseEncoder) contentType() string { return "text/event-stream; charset=u
 func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 	if !e.started {
 		e.started = true
-		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), r.Model
+		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), CompletionModel(r)
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
 	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 {
@@ -523,11 +563,19 @@ func (e *sseEncoder) emit(dst []byte, c CompletionChunk) []byte {
 func (e *sseEncoder) fail(dst []byte, be errs.BodyError) []byte {
 	b, _ := json.Marshal(struct {
 		Error WireError `json:"error"`
-	}{WireError{Message: be.Message, Type: string(be.Kind), Kind: be.Kind, RequestID: be.RequestID}})
+	}{WireError{Message: be.Message, Type: openAIType(be.Kind), Kind: be.Kind, RequestID: be.RequestID}})
 	return AppendSSE(dst, b)
 }
 
 func (e *sseEncoder) end(dst []byte) []byte { return AppendSSE(dst, SSEDone) }
+
+// openAIType is OpenAI's error type for a kind (OpenAIErrorFields): the
+// stream's error event says "server_error" where it said "unavailable"
+// (ADR-119; kind keeps DESIGN.md's name).
+func openAIType(k errs.Kind) string {
+	typ, _, _ := OpenAIErrorFields(errs.StatusOf(&errs.Error{Kind: k}), "")
+	return typ
+}
 
 var jsonNull = json.RawMessage("null")
 
@@ -536,6 +584,21 @@ func completionID(r Response) string {
 		return r.ID
 	}
 	return "chatcmpl-" + shared.NewRequestID()
+}
+
+// CompletionModel is the model an OpenAI-route answer names:
+// "<provider>/<model>", the form of /v1/chat/models ids and of the model a
+// client sends ("ollama/llama3.2"), with the model as the upstream
+// answered it (ADR-119). It was the upstream's bare name ("llama3.2"),
+// which is no model chatd lists and, sent back, may reach another
+// provider. LiteLLM does the same: its Ollama answers say
+// "ollama/<model>", and its proxy answers the name the client asked for.
+// An answer that names no provider (or no model) keeps the model as is.
+func CompletionModel(r Response) string {
+	if r.Provider == "" || r.Model == "" {
+		return r.Model
+	}
+	return r.Provider + "/" + r.Model
 }
 
 // toCompletion is the OpenAI answer of a native one.
@@ -552,6 +615,6 @@ func toCompletion(r Response) Completion {
 	// OpenAI: content is null in an answer of tool calls only.
 	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
 	msg.ReasoningContent, msg.Reasoning = r.Message.Thinking, r.Message.Thinking // both names, as in a stream
-	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: r.Model,
+	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: CompletionModel(r),
 		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }

@@ -229,7 +229,8 @@ func TestStreamChunkByChunk(t *testing.T) {
 				t.Fatalf("usage chunk: %+v", last)
 			}
 			for _, c := range cs {
-				if c.ID != first.ID || c.Model != "m1" {
+				// The model as chatd takes it, provider/model (ADR-119).
+				if c.ID != first.ID || c.Model != u.name+"/m1" {
 					t.Fatalf("id/model drift: %+v", c)
 				}
 			}
@@ -309,7 +310,7 @@ func TestNativeAndNonStreaming(t *testing.T) {
 			json.NewDecoder(resp.Body).Decode(&comp)
 			resp.Body.Close()
 			if resp.StatusCode != 200 || comp.Object != "chat.completion" || len(comp.Choices) != 1 || string(comp.Choices[0].Message.Content) != want ||
-				comp.Choices[0].FinishReason != "stop" || comp.Usage.TotalTokens != 12 || comp.Model != "x" {
+				comp.Choices[0].FinishReason != "stop" || comp.Usage.TotalTokens != 12 || comp.Model != u.name+"/x" {
 				t.Fatalf("completion = %d %+v", resp.StatusCode, comp)
 			}
 			// The native NDJSON lines decode as Ollama's own ChatResponse.
