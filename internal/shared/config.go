@@ -131,6 +131,11 @@ type S3Config struct {
 	StallTimeout  Duration `toml:"stall_timeout"`
 }
 
+// MaxObserverRing is the largest [observerd].ring_size
+// (internal/observer.MaxRingSize, which imports this package): above it
+// observerd used to fail only at its start, with exit 1.
+const MaxObserverRing = 10_000_000
+
 // PlaceholderToken is AUTH_TOKEN in deploy/etc-lakehouse/lakehouse.env.example;
 // Validate refuses it.
 const PlaceholderToken = "change-me-long-random"
@@ -625,6 +630,9 @@ func (c *Config) Validate() error {
 	count("[matrixd].batch_rows", int64(c.Matrixd.BatchRows), "2048")
 	count("[matrixd].page_rows", int64(c.Matrixd.PageRows), "20000")
 	count("[observerd].ring_size", int64(c.Observerd.RingSize), "10000")
+	if c.Observerd.RingSize > MaxObserverRing {
+		bad("[observerd].ring_size %d: want at most %d", c.Observerd.RingSize, MaxObserverRing)
+	}
 	switch c.Storaged.Backend {
 	case "local":
 		// Set for S3 but left on local disk: the objects would go to

@@ -150,6 +150,13 @@ acess = true
 		}
 	}
 
+	if err := os.WriteFile(p, []byte("[observerd]\nring_size = 10000001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "[observerd].ring_size 10000001: want at most 10000000") {
+		t.Errorf("ring_size above observerd's maximum: %v", err)
+	}
+
 	// The values each of those keys does take load cleanly.
 	ok := `
 [catalogd]

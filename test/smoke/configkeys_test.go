@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"lakehouse-go/internal/embed/builtin"
+	"lakehouse-go/internal/observer"
 	"lakehouse-go/internal/shared"
 )
 
@@ -13,5 +14,13 @@ import (
 func TestBuiltinEmbedModelName(t *testing.T) {
 	if shared.BuiltinEmbedModel != builtin.Model {
 		t.Fatalf("shared.BuiltinEmbedModel %q, builtin.Model %q", shared.BuiltinEmbedModel, builtin.Model)
+	}
+}
+
+// TestObserverRingMax: the largest [observerd].ring_size shared.Validate
+// accepts is observerd's own maximum.
+func TestObserverRingMax(t *testing.T) {
+	if shared.MaxObserverRing != observer.MaxRingSize {
+		t.Fatalf("shared.MaxObserverRing %d, observer.MaxRingSize %d", shared.MaxObserverRing, observer.MaxRingSize)
 	}
 }
