@@ -622,6 +622,11 @@ func (c *Config) Validate() error {
 	count("[queryd].cache_max_bytes", c.Queryd.CacheMaxBytes, "unbounded")
 	count("[queryd].threads", int64(c.Queryd.Threads), "DuckDB's default, one per CPU")
 	span("[queryd].timeout", c.Queryd.Timeout, "30s")
+	if rt, qt := c.Queryd.RequestTimeout.Duration, c.Queryd.Timeout.Duration; rt > 0 && qt > rt {
+		// The harness's deadline would end every longer query first, with
+		// request_timeout's message: timeout would be ignored above it.
+		bad("[queryd].timeout %q: above [queryd].request_timeout %q, which ends the request first; raise request_timeout with it", qt, rt)
+	}
 	span("[vectord].snapshot_interval", c.Vectord.SnapshotInterval, "1m")
 	count("[vectord].snapshot_ops", int64(c.Vectord.SnapshotOps), "by time only")
 	count("[embedd].cache_entries", int64(c.Embedd.CacheEntries), "no cache")

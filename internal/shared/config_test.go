@@ -157,6 +157,19 @@ acess = true
 		t.Errorf("ring_size above observerd's maximum: %v", err)
 	}
 
+	if err := os.WriteFile(p, []byte("[queryd]\ntimeout = \"2m\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), `[queryd].timeout "2m0s": above [queryd].request_timeout "1m0s"`) {
+		t.Errorf("a query timeout the request deadline cuts first: %v", err)
+	}
+	if err := os.WriteFile(p, []byte("[queryd]\ntimeout = \"2m\"\nrequest_timeout = \"3m\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p, func(string) string { return "" }); err != nil {
+		t.Errorf("timeout 2m under request_timeout 3m: %v", err)
+	}
+
 	// The values each of those keys does take load cleanly.
 	ok := `
 [catalogd]
