@@ -262,7 +262,7 @@ type OllamaChatResponse struct {
 }
 
 func toOllama(r Response, total time.Duration) OllamaChatResponse {
-	o := OllamaChatResponse{Model: r.Model, CreatedAt: r.CreatedAt, Message: r.Message, Done: r.Done, DoneReason: r.DoneReason}
+	o := OllamaChatResponse{Model: QualifiedModel(r), CreatedAt: r.CreatedAt, Message: r.Message, Done: r.Done, DoneReason: r.DoneReason}
 	if o.Message.Role == "" {
 		o.Message.Role = RoleAssistant
 	}

@@ -496,7 +496,7 @@ func (e *sseEncoder) contentType() string { return "text/event-stream; charset=u
 func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 	if !e.started {
 		e.started = true
-		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), CompletionModel(r)
+		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), QualifiedModel(r)
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
 	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 {
@@ -586,15 +586,17 @@ func completionID(r Response) string {
 	return "chatcmpl-" + shared.NewRequestID()
 }
 
-// CompletionModel is the model an OpenAI-route answer names:
-// "<provider>/<model>", the form of /v1/chat/models ids and of the model a
-// client sends ("ollama/llama3.2"), with the model as the upstream
-// answered it (ADR-119). It was the upstream's bare name ("llama3.2"),
-// which is no model chatd lists and, sent back, may reach another
-// provider. LiteLLM does the same: its Ollama answers say
-// "ollama/<model>", and its proxy answers the name the client asked for.
-// An answer that names no provider (or no model) keeps the model as is.
-func CompletionModel(r Response) string {
+// QualifiedModel is the model the OpenAI and Ollama routes' answers name:
+// "<provider>/<model>", the form of /v1/chat/models and /api/tags ids and
+// of the model a client sends ("ollama/llama3.2"), with the model as the
+// upstream answered it (ADR-119). It was the upstream's bare name
+// ("llama3.2"), which is no model chatd lists and, sent back, may reach
+// another provider. LiteLLM does the same (its Ollama answers say
+// "ollama/<model>", its proxy answers the name the client asked for), as
+// does Ollama, which answers the name it was asked for. The native route
+// keeps the bare name beside its provider field. An answer that names no
+// provider (or no model) keeps the model as is.
+func QualifiedModel(r Response) string {
 	if r.Provider == "" || r.Model == "" {
 		return r.Model
 	}
@@ -615,6 +617,6 @@ func toCompletion(r Response) Completion {
 	// OpenAI: content is null in an answer of tool calls only.
 	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
 	msg.ReasoningContent, msg.Reasoning = r.Message.Thinking, r.Message.Thinking // both names, as in a stream
-	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: CompletionModel(r),
+	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: QualifiedModel(r),
 		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
 }

@@ -185,15 +185,15 @@ func TestLogprobsRefused(t *testing.T) {
 		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":true}`),
 		400, "invalid", "invalid_request_error", nil, "logprobs")
 	// ...logprobs: true, top_logprobs: 3 (both named, logprobs first)
-	resp := e.post(t, chat.RouteCompletions,
+	resp := e.post(t, chat.RouteBaseCompletions,
 		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":3}`)
 	_, er, raw := openAIErr(t, resp)
 	if msg, _ := er["message"].(string); !strings.Contains(msg, "logprobs: not supported") || !strings.Contains(msg, "top_logprobs 3") {
 		t.Fatalf("logprobs+top_logprobs: %s", raw)
 	}
-	// ollama.chat({model, messages, logprobs: true}) on the Ollama route
+	// ollama.chat({model, messages, stream: false, logprobs: true}) on the Ollama route
 	resp = e.post(t, chat.RouteOllamaChat,
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":true}`)
+		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"logprobs":true}`)
 	if msg := errBody(t, resp, 400, "invalid"); !strings.Contains(msg, "logprobs") {
 		t.Fatalf("Ollama route: %q", msg)
 	}
@@ -218,7 +218,7 @@ func TestLogprobsRefused(t *testing.T) {
 // said "model": "llama3.2", a name chatd does not list (ADR-114). It says
 // "ollama/llama3.2", the /v1/chat/models id, streamed or not, also when
 // the request left the model to chatd (LiteLLM's Ollama answers say
-// "ollama/<model>" too).
+// "ollama/<model>" too); so does the Ollama route.
 func TestCompletionModelNamesProvider(t *testing.T) {
 	up := chattest.NewOllama(chattest.Script{})
 	defer up.Close()
@@ -247,6 +247,24 @@ func TestCompletionModelNamesProvider(t *testing.T) {
 	for _, c := range cs {
 		if c.Model != "ollama/llama3.2" {
 			t.Fatalf("chunk model %q", c.Model)
+		}
+	}
+	// The Ollama route answers the same name (Ollama answers the name it
+	// was asked for): ollama.chat({model, messages, stream: false}), then
+	// streamed.
+	for _, body := range []string{
+		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false}`,
+		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":true}`,
+	} {
+		resp := e.post(t, chat.RouteOllamaChat, body)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for _, l := range lines {
+			var o chat.OllamaChatResponse
+			if resp.StatusCode != 200 || json.Unmarshal([]byte(l), &o) != nil || o.Model != "ollama/llama3.2" {
+				t.Fatalf("Ollama route %s: %d %s", body, resp.StatusCode, b)
+			}
 		}
 	}
 	// What went upstream is the upstream's own name.
