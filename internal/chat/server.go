@@ -561,21 +561,16 @@ func (e *sseEncoder) emit(dst []byte, c CompletionChunk) []byte {
 }
 
 func (e *sseEncoder) fail(dst []byte, be errs.BodyError) []byte {
-	b, _ := json.Marshal(struct {
-		Error WireError `json:"error"`
-	}{WireError{Message: be.Message, Type: openAIType(be.Kind), Kind: be.Kind, RequestID: be.RequestID}})
+	// The error body of the OpenAI routes (ADR-119): OpenAI's type, code
+	// and param beside DESIGN.md's kind, message and request_id (type was
+	// the kind, "unavailable", which is no OpenAI type).
+	typ, code, param := OpenAIErrorFields(errs.StatusOf(&errs.Error{Kind: be.Kind}), be.Message)
+	b, _ := json.Marshal(OpenAIErrorBody{Error: OpenAIError{Kind: be.Kind, Message: be.Message, RequestID: be.RequestID,
+		Type: typ, Code: code, Param: param}})
 	return AppendSSE(dst, b)
 }
 
 func (e *sseEncoder) end(dst []byte) []byte { return AppendSSE(dst, SSEDone) }
-
-// openAIType is OpenAI's error type for a kind (OpenAIErrorFields): the
-// stream's error event says "server_error" where it said "unavailable"
-// (ADR-119; kind keeps DESIGN.md's name).
-func openAIType(k errs.Kind) string {
-	typ, _, _ := OpenAIErrorFields(errs.StatusOf(&errs.Error{Kind: k}), "")
-	return typ
-}
 
 var jsonNull = json.RawMessage("null")
 

@@ -103,7 +103,9 @@ func TestOpenAIErrorFields(t *testing.T) {
 
 // TestOpenAIStreamErrorType: an error after the first token is the
 // stream's error event; its type was DESIGN.md's kind ("unavailable"),
-// which is no OpenAI type; it is OpenAI's ("server_error") and kind stays.
+// which is no OpenAI type, and it had no code or param; it is the OpenAI
+// routes' error body (type "server_error", code and param null) and kind
+// stays.
 func TestOpenAIStreamErrorType(t *testing.T) {
 	up := chattest.NewOllama(chattest.Script{Tokens: []string{"a", "b", "c"}, BreakAfter: 1})
 	defer up.Close()
@@ -120,7 +122,10 @@ func TestOpenAIStreamErrorType(t *testing.T) {
 	if len(evs) == 0 || json.Unmarshal([]byte(evs[len(evs)-1].data), &last) != nil || last.Error == nil {
 		t.Fatalf("no error event in %+v", evs)
 	}
-	if last.Error["type"] != "server_error" || last.Error["kind"] != "unavailable" || last.Error["message"] == "" {
+	_, hasCode := last.Error["code"]
+	_, hasParam := last.Error["param"]
+	if last.Error["type"] != "server_error" || last.Error["kind"] != "unavailable" || last.Error["message"] == "" ||
+		!hasCode || !hasParam || last.Error["code"] != nil || last.Error["param"] != nil {
 		t.Fatalf("error event %v", last.Error)
 	}
 }
