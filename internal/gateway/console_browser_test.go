@@ -96,12 +96,23 @@ func newConsoleProbe(t *testing.T, chromium string, s *suite.Suite) *consoleProb
 // never in a URL a server sees, nor in a Referer), waits (virtual time,
 // which stops while fetches are pending) and writes what it finds as JSON
 // into #result.
+//
+// With ?enter=T it then types T into the console's token box and presses
+// Enter, and looks 5 s later.
 const probePage = `<!doctype html><html><head><meta charset="utf-8"><title>probe</title></head><body>
 <pre id="result"></pre><iframe id="f" width="1200" height="900"></iframe>
 <script>
 const f = document.getElementById('f');
 f.src = '/' + location.hash;
+const enter = new URLSearchParams(location.search).get('enter');
 setTimeout(() => {
+  if (enter === null) return collect();
+  const d = f.contentDocument, box = d.getElementById('token');
+  box.value = enter;
+  box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
+  setTimeout(collect, 5000);
+}, 10000);
+function collect() {
   const w = f.contentWindow, d = f.contentDocument, r = {};
   r.href = w.location.href;
   r.title = d.title;
@@ -119,7 +130,7 @@ setTimeout(() => {
     r.inlineRan = !!w.__inline;
     document.getElementById('result').textContent = JSON.stringify(r);
   }, 1000);
-}, 12000);
+}
 </script></body></html>`
 
 type probeResult struct {
@@ -135,16 +146,26 @@ type probeResult struct {
 // load opens the console with this fragment and returns what the probe saw
 // and the requests the page made.
 func (p *consoleProbe) load(frag string) (probeResult, []probeReq) {
+	p.t.Helper()
+	return p.loadEnter(frag, "")
+}
+
+// loadEnter is load, then enter typed into the token box (when not "").
+func (p *consoleProbe) loadEnter(frag, enter string) (probeResult, []probeReq) {
 	t := p.t
 	t.Helper()
 	p.mu.Lock()
 	p.reqs = nil
 	p.mu.Unlock()
+	query := ""
+	if enter != "" {
+		query = "?enter=" + url.QueryEscape(enter)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.chromium, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-dev-shm-usage", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--virtual-time-budget=20000", "--dump-dom", p.srv.URL+"/__probe#"+frag)
+		"--virtual-time-budget=20000", "--dump-dom", p.srv.URL+"/__probe"+query+"#"+frag)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -430,6 +451,19 @@ func TestConsoleHostileData(t *testing.T) {
 			if !strings.Contains(r.Text[id], "unauthorized") && !strings.Contains(r.Text[id], "token") {
 				t.Errorf("#%s does not say the token is wrong: %q", id, r.Text[id])
 			}
+		}
+	})
+
+	t.Run("token box", func(t *testing.T) {
+		// After a 401 the right token typed in the box (Enter) loads the
+		// page and runs the fragment's query that failed without it.
+		r, reqs := p.loadEnter(url.Values{"token": {"wrong-token"}, "sql": {"SELECT 42 AS answer"}}.Encode(), consoleToken)
+		noScriptRan(t, r, reqs)
+		if r.Tokenbox || r.Text["overall"] != "ok" || r.Stored != consoleToken {
+			t.Errorf("the token box's token was not used: box shown %v, overall %q, stored %q", r.Tokenbox, r.Text["overall"], r.Stored)
+		}
+		if !strings.Contains(r.Text["sql-msg"], "1 row") || !strings.Contains(r.Text["sql-out"], "42") {
+			t.Errorf("the fragment's query was not run again with the token: %q %q", r.Text["sql-msg"], r.Text["sql-out"])
 		}
 	})
 
