@@ -258,8 +258,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			if err != nil {
 				return nil, err
 			}
-			st, err := s3.Open(s3.Config{Endpoint: cfg.S3.Endpoint, Bucket: cfg.S3.Bucket, Region: cfg.S3.Region,
-				UseSSL: cfg.S3.UseSSL, AccessKey: ak, SecretKey: sk}, env.Log)
+			st, err := s3.Open(s3.ConfigFrom(cfg.S3, ak, sk), env.Log)
 			if err != nil {
 				return nil, err
 			}

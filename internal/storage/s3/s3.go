@@ -31,6 +31,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 )
 
@@ -63,6 +64,18 @@ type Config struct {
 	// headers, and one read of a body or one 1 MiB write of an upload that
 	// moves nothing. None bounds a transfer that keeps moving.
 	DialTimeout, HeaderTimeout, StallTimeout time.Duration
+}
+
+// ConfigFrom is the connection part of Config from the config file's [s3]
+// section and the keys of a secrets file: endpoint, bucket, region, TLS and
+// the hung-server bounds. Every daemon that opens S3 (storaged, and queryd
+// with its own keys) starts from it, so a key of [s3] cannot reach one and
+// miss the other (queryd read S3 without the timeouts once). The writer's
+// settings (PartSize, UploadJournal) are storaged's to add.
+func ConfigFrom(c shared.S3Config, accessKey, secretKey string) Config {
+	return Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, UseSSL: c.UseSSL,
+		AccessKey: accessKey, SecretKey: secretKey,
+		DialTimeout: c.DialTimeout.Duration, HeaderTimeout: c.HeaderTimeout.Duration, StallTimeout: c.StallTimeout.Duration}
 }
 
 // DefaultPartSize is the part size used when Config.PartSize is 0.

@@ -25,10 +25,9 @@ func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, 
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := s3.Open(s3.Config{Endpoint: c.Endpoint, Bucket: c.Bucket, Region: c.Region, UseSSL: c.UseSSL,
-		AccessKey: ak, SecretKey: sk, PartSize: c.PartSize,
-		UploadJournal: env.Config.DataPath("", uploadJournalPath),
-		DialTimeout:   c.DialTimeout.Duration, HeaderTimeout: c.HeaderTimeout.Duration, StallTimeout: c.StallTimeout.Duration}, env.Log)
+	sc := s3.ConfigFrom(c, ak, sk)
+	sc.PartSize, sc.UploadJournal = c.PartSize, env.Config.DataPath("", uploadJournalPath)
+	st, err := s3.Open(sc, env.Log)
 	if err != nil {
 		return nil, nil, err
 	}
