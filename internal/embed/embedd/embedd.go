@@ -4,9 +4,10 @@
 //
 // Providers (ADR-030):
 //   - provider = "builtin" (embedded default): only the offline builtin
-//     provider; the default model is builtin-glove-100d whatever
-//     default_model says (the shipped default_model names an Ollama model,
-//     which builtin cannot serve; any other value is logged as ignored).
+//     provider; the default model is builtin-glove-100d (the shipped
+//     default_model names an Ollama model, which builtin cannot serve and
+//     leaves alone; any other value is refused when the config loads,
+//     ADR-118).
 //   - provider = "ollama": Ollama at provider_url is the primary provider and
 //     serves default_model and every model builtin does not own; builtin stays
 //     registered so "builtin-glove-100d" always resolves, offline.
@@ -65,9 +66,6 @@ func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
 	switch c.Provider {
 	case "", "builtin":
 		cfg.DefaultModel = builtin.Model
-		if m := c.DefaultModel; m != "" && m != builtin.Model && m != shared.Default("").Embedd.DefaultModel {
-			env.Log.Warn("[embedd].default_model ignored: provider builtin serves only "+builtin.Model, "op", "start", "default_model", m)
-		}
 		providers = []embed.Provider{bi}
 	case "ollama":
 		op, err := ollama.New(ollama.Config{URL: c.ProviderURL, DigestTTL: digestTTL})
