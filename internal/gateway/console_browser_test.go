@@ -73,11 +73,22 @@ func newConsoleProbe(t *testing.T, chromium string, s *suite.Suite) *consoleProb
 	p := &consoleProbe{t: t, chromium: chromium, s: s}
 	gw, _ := url.Parse(s.Gateway())
 	rp := httputil.NewSingleHostReverseProxy(gw)
+	// The gateway gone, the browser sees what it would without the proxy:
+	// a connection closed with no answer (a network error to fetch).
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if c, _, herr := http.NewResponseController(w).Hijack(); herr == nil {
+			c.Close()
+		}
+	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/__probe") {
 			if r.URL.Path == "/__probe" {
 				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 				io.WriteString(w, probePage)
+				return
+			}
+			if r.URL.Path == "/__probe/kill" {
+				s.Kill("gateway")
 				return
 			}
 			http.NotFound(w, r) // the probe's own CSP check image
@@ -98,14 +109,17 @@ func newConsoleProbe(t *testing.T, chromium string, s *suite.Suite) *consoleProb
 // into #result.
 //
 // With ?enter=T it then types T into the console's token box and presses
-// Enter, and looks 5 s later.
+// Enter, and looks 5 s later; with ?act=kill it has the test kill the
+// gateway, and looks 12 s later (the health and operations polls ran).
 const probePage = `<!doctype html><html><head><meta charset="utf-8"><title>probe</title></head><body>
 <pre id="result"></pre><iframe id="f" width="1200" height="900"></iframe>
 <script>
 const f = document.getElementById('f');
 f.src = '/' + location.hash;
 const enter = new URLSearchParams(location.search).get('enter');
+const act = new URLSearchParams(location.search).get('act');
 setTimeout(() => {
+  if (act === 'kill') return fetch('/__probe/kill').then(() => setTimeout(collect, 12000));
   if (enter === null) return collect();
   const d = f.contentDocument, box = d.getElementById('token');
   box.value = enter;
@@ -152,20 +166,26 @@ func (p *consoleProbe) load(frag string) (probeResult, []probeReq) {
 
 // loadEnter is load, then enter typed into the token box (when not "").
 func (p *consoleProbe) loadEnter(frag, enter string) (probeResult, []probeReq) {
+	p.t.Helper()
+	q := ""
+	if enter != "" {
+		q = "?enter=" + url.QueryEscape(enter)
+	}
+	return p.loadQuery(frag, q)
+}
+
+// loadQuery is load with the probe's query (?enter=, ?act=).
+func (p *consoleProbe) loadQuery(frag, query string) (probeResult, []probeReq) {
 	t := p.t
 	t.Helper()
 	p.mu.Lock()
 	p.reqs = nil
 	p.mu.Unlock()
-	query := ""
-	if enter != "" {
-		query = "?enter=" + url.QueryEscape(enter)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.chromium, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-dev-shm-usage", "--no-first-run", "--user-data-dir="+t.TempDir(),
-		"--virtual-time-budget=20000", "--dump-dom", p.srv.URL+"/__probe"+query+"#"+frag)
+		"--virtual-time-budget=30000", "--dump-dom", p.srv.URL+"/__probe"+query+"#"+frag)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -481,6 +501,23 @@ func TestConsoleHostileData(t *testing.T) {
 		}
 		if m := r.Text["stats-msg"]; !strings.HasPrefix(m, "observer: ") {
 			t.Errorf("operations with observerd down: %q", m)
+		}
+		if r.Text["events"] != "" || r.Text["stats"] != "" {
+			t.Errorf("operations shown under an observer error: %q %q", r.Text["stats"], r.Text["events"])
+		}
+	})
+
+	t.Run("gateway gone", func(t *testing.T) {
+		// The page loaded, then the gateway stops: the next polls say so
+		// and show no daemon as "ok" any more.
+		r, reqs := p.loadQuery(url.Values{"token": {consoleToken}}.Encode(), "?act=kill")
+		noScriptRan(t, r, reqs)
+		t.Logf("gateway gone: overall %q; daemons %q; operations %q", r.Text["overall"], r.Text["rows"], r.Text["stats-msg"])
+		if r.Text["overall"] != "gateway unreachable" || r.Text["rows"] != "" {
+			t.Errorf("with the gateway gone: overall %q, daemons still shown %q", r.Text["overall"], r.Text["rows"])
+		}
+		if m := r.Text["stats-msg"]; !strings.HasPrefix(m, "observer: gateway unreachable") || r.Text["events"] != "" {
+			t.Errorf("operations with the gateway gone: %q %q", m, r.Text["events"])
 		}
 	})
 }
