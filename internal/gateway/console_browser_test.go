@@ -435,6 +435,12 @@ func TestConsoleHostileData(t *testing.T) {
 		if m := r.Text["sql-msg"]; !strings.Contains(m, "no_such_table") {
 			t.Errorf("the SQL error is not shown: %q", m)
 		}
+		// The error body's request id is shown: the one the logs name.
+		if m := regexp.MustCompile(`\(request id ([0-9a-f]{32})\)$`).FindStringSubmatch(r.Text["sql-msg"]); m == nil {
+			t.Errorf("the SQL error does not name its request id: %q", r.Text["sql-msg"])
+		} else if !strings.Contains(s.Logs(), "req_id="+m[1]+` op="POST /v1/sql" status=404`) {
+			t.Errorf("request id %s is not the logged one", m[1])
+		}
 	})
 
 	t.Run("huge result", func(t *testing.T) {
