@@ -27,6 +27,7 @@ type plan struct {
 	oldKW   *keyword.Index
 	version int64  // indexed before the job
 	fullGen uint64 // dsIndex.fullGen when planned
+	written *written
 }
 
 // job brings x up to the dataset's latest version (ADR-033): nothing when
@@ -168,6 +169,10 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 		if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(name)); err != nil && !errs.Is(err, errs.NotFound) {
 			return err
 		}
+		// No vector of an earlier job is left to delete.
+		if err := m.openWritten(name).reset(); err != nil {
+			return err
+		}
 		if newModel && !drop {
 			m.opts.Log.Info("vector index of the old embedding model dropped for a rebuild with the new one", "op", "index", "dataset", name, "index", VectorIndex(name))
 		}
@@ -178,6 +183,8 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 			x.mu.Unlock()
 		}
 	}
+	p.written = m.openWritten(name)
+	defer p.written.close()
 	seen, err := m.load(ctx, x, &p)
 	if err != nil {
 		return err
@@ -190,11 +197,14 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 				stale = append(stale, id)
 			}
 		})
-		for i := 0; i < len(stale); i += 1000 {
-			if _, err := m.deps.Vectors.Delete(ctx, VectorIndex(name), stale[i:min(i+1000, len(stale))]); err != nil && !errs.Is(err, errs.NotFound) {
-				return err
-			}
+		if err := m.deleteVectors(ctx, name, stale); err != nil {
+			return err
 		}
+	}
+	// Vectors a job cut short upserted (ids no saved keyword index holds,
+	// so the loop above never sees them): out of vectord too (ADR-121).
+	if err := m.sweepWritten(ctx, name, p.written, p.kw); err != nil {
+		return err
 	}
 	if err := p.kw.Save(filepath.Join(m.dir(name), "keyword.lhkw")); err != nil {
 		return errs.E("matrix.index", errs.Internal, err)
@@ -719,6 +729,11 @@ func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts
 		items := make([]vector.Item, len(eIDs))
 		for i, id := range eIDs {
 			items[i] = vector.Item{ID: id, Vector: er.Embeddings[i], Metadata: vector.Metadata{"id": id}}
+		}
+		// Journalled first: a job cut short after the upsert leaves ids
+		// the next finished job deletes unless its rows hold them.
+		if err := p.written.note(eIDs); err != nil {
+			return 0, err
 		}
 		if _, err := m.deps.Vectors.Upsert(ctx, name, items); err != nil {
 			return 0, err
