@@ -275,7 +275,18 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 		if err != nil {
 			return nil, err
 		}
-		if len(out) >= req.K || pred == "" || allow != nil {
+		if len(out) >= req.K || allow != nil {
+			return out, nil
+		}
+		// Without a where, hydration drops only candidates whose row is
+		// gone: vectors of a job cut short, rows deleted or replaced since
+		// the index was built (ADR-121). None dropped: the lists ran out,
+		// and hold every indexed row there is when vectord's list is as
+		// long as the keyword index (every indexed row has a vector) or the
+		// depth; else vectord's graph answered short, and deeper lists
+		// follow as for a where.
+		if pred == "" && len(out) == len(cands) &&
+			(req.Mode == ModeKeyword || vecs[model] == nil || len(vlist) >= min(depth, kw.Len())) {
 			return out, nil
 		}
 		// BM25 lists every doc holding a query term: a short keyword list
@@ -289,8 +300,9 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			depth = min(depth*4, maxDepth)
 			continue
 		}
-		// Post-filtering came up short at the deepest lists: rank exactly
-		// among every matching row (ADR-032, never starving k).
+		// Post-filtering (or, without a where, hydration dropping gone
+		// rows) came up short at the deepest lists: rank exactly among
+		// every matching row (ADR-032, never starving k).
 		ids, err := m.allMatchingIDs(ctx, spec, idType, pred)
 		if err != nil {
 			return nil, err
@@ -366,13 +378,17 @@ func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, 
 	return out, nil
 }
 
-// allMatchingIDs returns the id of every row matching pred, read in keyset
+// allMatchingIDs returns the id of every row matching pred (every row when
+// pred is empty), read in keyset
 // pages by id (a where can hold an IN list that DuckDB plans as a join,
 // whose order is not stable between queries: OFFSET pages could skip ids).
 func (m *Matrix) allMatchingIDs(ctx context.Context, spec IndexRequest, idType, pred string) ([]string, error) {
 	const pageRows = 100_000
 	id := sqlIdent(spec.IDColumn)
-	base := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE (%s) AND %s IS NOT NULL", id, sqlIdent(spec.Dataset), pred, id)
+	base := fmt.Sprintf("SELECT CAST(%s AS VARCHAR) FROM %s WHERE %s IS NOT NULL", id, sqlIdent(spec.Dataset), id)
+	if pred != "" {
+		base += " AND (" + pred + ")"
+	}
 	var ids []string
 	for cursor := ""; ; {
 		sql, params := base, []any(nil)
