@@ -3,18 +3,21 @@ package matrix
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/matrix/keyword"
 )
 
 // writtenFile is the dataset's journal of the ids an index job may have
-// upserted into vectord (ADR-121): one JSON string and a newline per id,
+// upserted into vectord (ADR-121): one Go-quoted string (strconv.Quote:
+// any bytes, one line) and a newline per id,
 // written and fsynced before the upsert that stores them. A job cut short
 // (matrixd killed, an outage of queryd, embedd, vectord or catalogd) leaves
 // vectors of rows no saved keyword index holds; the next job that succeeds
@@ -44,19 +47,25 @@ func (w *written) note(ids []string) error {
 		if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil {
 			return errs.E("matrix.index", errs.Internal, err)
 		}
-		f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := os.OpenFile(w.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return errs.E("matrix.index", errs.Internal, err)
 		}
 		w.f = f
+		// A record torn by a crash ends without a newline: the next
+		// starts a line of its own, not glued onto the torn one.
+		if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+			last := make([]byte, 1)
+			if _, err := f.ReadAt(last, fi.Size()-1); err != nil || last[0] != '\n' {
+				if _, err := f.Write([]byte{'\n'}); err != nil {
+					return errs.E("matrix.index", errs.Internal, err)
+				}
+			}
+		}
 	}
 	var b []byte
 	for _, id := range ids {
-		q, err := json.Marshal(id)
-		if err != nil {
-			return errs.E("matrix.index", errs.Internal, err)
-		}
-		b = append(append(b, q...), '\n')
+		b = append(strconv.AppendQuote(b, id), '\n')
 	}
 	if _, err := w.f.Write(b); err != nil {
 		return errs.E("matrix.index", errs.Internal, err)
@@ -99,24 +108,26 @@ func (w *written) stale(kw *keyword.Index) ([]string, error) {
 		return nil, errs.E("matrix.index", errs.Internal, err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	r := bufio.NewReaderSize(f, 64<<10)
 	seen := map[string]bool{}
 	var out []string
-	for sc.Scan() {
-		var id string
-		if json.Unmarshal(sc.Bytes(), &id) != nil {
-			continue
-		}
-		if !kw.Has(id) && !seen[id] {
+	for {
+		line, err := r.ReadBytes('\n')
+		// A line that is no quoted string (a torn or damaged record)
+		// names no upserted id; deleting an id kw lacks is right either
+		// way.
+		id, qerr := strconv.Unquote(strings.TrimSuffix(string(line), "\n"))
+		if qerr == nil && !kw.Has(id) && !seen[id] {
 			seen[id] = true
 			out = append(out, id)
 		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, errs.E("matrix.index", errs.Internal, err)
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, errs.E("matrix.index", errs.Internal, err)
-	}
-	return out, nil
 }
 
 // sweepWritten deletes from vectord the ids earlier jobs upserted that the
