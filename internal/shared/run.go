@@ -127,6 +127,31 @@ func (s *Server) URL() string { return "http://" + s.Addr }
 // Langfuse exposes the tracer (nil when not configured), for tests.
 func (s *Server) Langfuse() *Langfuse { return s.langfuse }
 
+// ConfigError marks an error of a daemon's builder that only the operator
+// can fix — a file the config names is missing, unsafe or wrong, a value
+// only the daemon can check — as Load's errors are: Run exits 2 for it, the
+// status the units' RestartPreventExitStatus=2 does not restart (a restart
+// every 2 s until systemd gives up helps no one). A start failure a restart
+// can fix (a port taken, a dependency down) stays exit 1.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ConfigErr wraps err as a ConfigError (nil stays nil).
+func ConfigErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{Err: err}
+}
+
+// IsConfigError reports whether err is, or wraps, a ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}
+
 // Run is main for every daemon: flags, config, gates, serve until SIGTERM
 // or SIGINT, drain, flush. It returns the process exit code.
 func Run(name string, build Builder) int {
@@ -157,6 +182,9 @@ func Run(name string, build Builder) int {
 	s, err := Start(context.Background(), name, cfg, build, os.Stdout)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		if IsConfigError(err) {
+			return 2 // as a config Load refuses: systemd does not restart it
+		}
 		return 1
 	}
 	select {

@@ -3,6 +3,7 @@ package smoke
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -157,6 +158,45 @@ func TestConfigErrorExitsTwo(t *testing.T) {
 	err = run.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 2 || ee.ExitCode() == 0 {
 		t.Fatalf("port taken: %v, want a restartable failure (exit 1)", err)
+	}
+}
+
+// TestStartConfigErrorsExitTwo: config errors that only a daemon's own
+// start finds — chatd's provider settings, storaged's S3 secrets file
+// (readable by others, or the example's placeholder key) — are exit 2 like
+// Load's, so systemd's RestartPreventExitStatus=2 does not restart them
+// every 2 s until it gives up (they were exit 1).
+func TestStartConfigErrorsExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	open := write("open.toml", "[s3.primary]\naccess_key_id = \"a\"\nsecret_access_key = \"real-secret\"\n", 0o644)
+	placeholder := write("placeholder.toml", "[s3.primary]\naccess_key_id = \"lakehouse\"\nsecret_access_key = \"change-me\"\n", 0o600)
+	for _, c := range []struct {
+		daemon, config, want string
+	}{
+		{"chatd", "[chatd]\nbind = \"127.0.0.1:0\"\nfallback = [\"nosuch\"]\n", `fallback "nosuch"`},
+		{"storaged", fmt.Sprintf("[storaged]\nbind = \"127.0.0.1:0\"\nbackend = \"s3\"\n[s3]\nendpoint = \"127.0.0.1:9\"\nsecrets_path = %q\n", open), "readable by group or others"},
+		{"storaged", fmt.Sprintf("[storaged]\nbind = \"127.0.0.1:0\"\nbackend = \"s3\"\n[s3]\nendpoint = \"127.0.0.1:9\"\nsecrets_path = %q\n", placeholder), "placeholder"},
+	} {
+		bin := buildDaemon(t, c.daemon)
+		cfg := write(c.daemon+".toml", fmt.Sprintf("data_dir = %q\n[report]\nenabled = false\n", filepath.Join(dir, "data"))+c.config, 0o600)
+		var stderr bytes.Buffer
+		// A daemon that starts after all is stopped (and fails the check).
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		run := exec.CommandContext(ctx, bin, "--config", cfg)
+		run.Env = []string{"PATH=/usr/bin:/bin"}
+		run.Stderr = &stderr
+		err := run.Run()
+		cancel()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s with %q: %v, stderr %q; want exit 2 naming %q", c.daemon, c.config, err, stderr.String(), c.want)
+		}
 	}
 }
 

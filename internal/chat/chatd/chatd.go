@@ -24,7 +24,7 @@ import (
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	set, err := Resolve(env.Config.Chatd, os.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, shared.ConfigErr(err)
 	}
 	hc := NewHTTPClient(set.Timeout + time.Second) // a backstop: the dispatcher's first-token watchdog fires first
 	d := NewDispatcher(set, Adapters(set, hc), env.Log, env.Metrics)

@@ -256,7 +256,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		if qc.SecretsPath != "" {
 			ak, sk, err := s3.LoadSecrets(qc.SecretsPath)
 			if err != nil {
-				return nil, err
+				return nil, shared.ConfigErr(err)
 			}
 			st, err := s3.Open(s3.ConfigFrom(cfg.S3, ak, sk), env.Log)
 			if err != nil {

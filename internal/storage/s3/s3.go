@@ -221,6 +221,11 @@ type Secrets struct {
 	} `toml:"s3"`
 }
 
+// PlaceholderSecret is deploy/etc-lakehouse/secrets-go.toml.example's
+// secret_access_key: a key published in the repository is refused, as
+// shared.PlaceholderToken is for AUTH_TOKEN (ADR-118).
+const PlaceholderSecret = "change-me"
+
 // LoadSecrets reads the S3 keys from path, refusing a file that group or
 // others can read (or that is missing, or has no keys).
 func LoadSecrets(path string) (accessKey, secretKey string, err error) {
@@ -241,6 +246,9 @@ func LoadSecrets(path string) (accessKey, secretKey string, err error) {
 	p := sec.S3.Primary
 	if p.AccessKeyID == "" || p.SecretAccessKey == "" {
 		return "", "", fmt.Errorf("s3 secrets file %s: [s3.primary] access_key_id and secret_access_key are required", path)
+	}
+	if p.SecretAccessKey == PlaceholderSecret {
+		return "", "", fmt.Errorf("s3 secrets file %s: [s3.primary] secret_access_key is the example's placeholder %q: set the bucket's real key", path, PlaceholderSecret)
 	}
 	return p.AccessKeyID, p.SecretAccessKey, nil
 }

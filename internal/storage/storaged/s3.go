@@ -23,7 +23,7 @@ func openS3(ctx context.Context, env *shared.Env) (storage.Store, func() error, 
 	c := env.Config.S3
 	ak, sk, err := s3.LoadSecrets(c.SecretsPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, shared.ConfigErr(err)
 	}
 	sc := s3.ConfigFrom(c, ak, sk)
 	sc.PartSize, sc.UploadJournal = c.PartSize, env.Config.DataPath("", uploadJournalPath)
