@@ -127,8 +127,16 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		// send), so the page itself cannot sit behind auth.
 		Public: func(r chi.Router) {
 			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/html; charset=utf-8")
-				w.Header().Set("Cache-Control", "no-cache")
+				h := w.Header()
+				h.Set("Content-Type", "text/html; charset=utf-8")
+				h.Set("Cache-Control", "no-cache")
+				// Only the gateway's own origin may frame the console (a
+				// <meta> CSP cannot say frame-ancestors; this one combines
+				// with the page's), no MIME sniffing, no Referer (ADR-120).
+				h.Set("Content-Security-Policy", "frame-ancestors 'self'")
+				h.Set("X-Frame-Options", "SAMEORIGIN")
+				h.Set("X-Content-Type-Options", "nosniff")
+				h.Set("Referrer-Policy", "no-referrer")
 				_, _ = w.Write(consoleHTML)
 			})
 		},

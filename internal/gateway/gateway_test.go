@@ -377,6 +377,13 @@ func TestConsoleWithAuth(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(b), "Lakehouse-Go") || strings.Contains(string(b), "console-secret") {
 			t.Fatalf("fast %v: console page %d %.80s", fast, resp.StatusCode, b)
 		}
+		// Clickjacking and sniffing guards (ADR-120).
+		for k, v := range map[string]string{"Content-Security-Policy": "frame-ancestors 'self'", "X-Frame-Options": "SAMEORIGIN",
+			"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+			if got := resp.Header.Get(k); got != v {
+				t.Errorf("fast %v: console page %s = %q, want %q", fast, k, got, v)
+			}
+		}
 		for _, path := range []string{"/v1/health", "/metrics", "/v1/storage/objects/x"} {
 			resp, err := http.Get(gw.URL() + path)
 			if err != nil {
