@@ -4,9 +4,8 @@
 // there (ADR-117). LH_CHAOS_SEED replays a run's kill schedule and
 // workload choices (timing still varies), LH_CHAOS_ROUNDS sets the number
 // of kill rounds (default 12: about 60 s of chaos and checks, 75-90 s with
-// the build, on two shared cores),
-// LH_CHAOS_STRICT=1 fails on the known defects of packages this test does
-// not own (see checker.known), LH_CHAOS_TREE=1 logs the data directory.
+// the build, on two shared cores), LH_CHAOS_TREE=1 logs the data
+// directory.
 // A failed run keeps the daemons' logs in $TMPDIR/lh-chaos-<seed>.log.
 package chaos
 
