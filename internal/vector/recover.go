@@ -82,21 +82,11 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 		return RecoverResponse{}, errs.E(op, errs.KindOf(err), fmt.Sprintf("reading the snapshot %s of index %q (it stays held, nothing changed)", key, name), err)
 	}
 	var accepted []wal.Damage
-	scratch := &Store{log: s.log, dir: s.dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}, accepted: &accepted}
-	damaged := map[string]error{}
-	var snapSeq uint64
-	switch {
-	case hix != nil:
-		snapSeq = hix.Seq()
-		scratch.indexes[name] = &index{name: name, ix: hix, lastSeq: snapSeq, snapSeq: snapSeq}
-	case derr != nil:
-		damaged[name] = derr
-	}
-	replayed, created, first, _, err := scratch.replayLog(rctx, s.walPath(), name, damaged)
+	l, err := s.loadAlone(rctx, name, hix, derr, &accepted)
+	scratch, snapSeq, replayed := l.st, l.snapSeq, l.replayed
 	if err != nil {
 		return RecoverResponse{}, errs.E(op, errs.KindOf(err), fmt.Sprintf("reading the write-ahead log %s (index %q stays held, nothing changed)", walFile, name), err)
 	}
-	scratch.checkDamaged(damaged, created, first)
 	nix, nb := scratch.indexes[name], scratch.broken[name]
 	if nb != nil && nb.lost == nil {
 		return RecoverResponse{}, errs.Errorf(op, errs.Conflict, "index %q cannot be recovered: %s", name, errs.Message(nb.err))
@@ -117,7 +107,7 @@ func (s *Store) Recover(ctx context.Context, name string, req RecoverRequest) (R
 	var through uint64 // the last lost seq
 	for _, d := range accepted {
 		last := max(d.FirstSeq, d.NextSeq-1)
-		if last <= snapSeq || hix == nil && last < first[name] {
+		if last <= snapSeq || hix == nil && last < l.first {
 			continue // covered by the snapshot, or before the index was created
 		}
 		res.Damaged = append(res.Damaged, DamagedRecord{Offset: d.Offset, Bytes: d.Bytes, FirstSeq: d.FirstSeq, Records: d.NextSeq - d.FirstSeq})

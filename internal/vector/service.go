@@ -509,22 +509,12 @@ func (s *Store) reloadHeld(ctx context.Context, name string) {
 		return
 	}
 	// The load, for this index alone, into a scratch Store.
-	scratch := &Store{log: s.log, dir: s.dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}}
-	damaged := map[string]error{}
-	var snapSeq uint64
-	switch {
-	case ix != nil:
-		snapSeq = ix.Seq()
-		scratch.indexes[name] = &index{name: name, ix: ix, lastSeq: snapSeq, snapSeq: snapSeq}
-	case derr != nil:
-		damaged[name] = derr
-	}
-	replayed, created, first, info, err := scratch.replayLog(ctx, s.walPath(), name, damaged)
+	l, err := s.loadAlone(ctx, name, ix, derr, nil)
+	scratch, snapSeq, replayed, info := l.st, l.snapSeq, l.replayed, l.info
 	if err != nil {
 		s.log.Warn("held index: its snapshot object changed but the write-ahead log could not be read; it stays held", "op", "vector.reload", "index", name, "err", err.Error())
 		return
 	}
-	scratch.checkDamaged(damaged, created, first)
 	nix, nb := scratch.indexes[name], scratch.broken[name]
 	if nb == nil && nix == nil {
 		msg := fmt.Sprintf("index %q cannot be served: its snapshot %s is no longer in storage; restore it from a backup (vectord reads it again on the next request for the index), or DELETE the index to drop it", name, key)
@@ -605,6 +595,38 @@ func (s *Store) breakByLog(name string, d wal.Damage) {
 const walFile = "vectord.wal"
 
 func (s *Store) walPath() string { return filepath.Join(s.dir, walFile) }
+
+// aloneLoad is what loadAlone made.
+type aloneLoad struct {
+	st       *Store   // the scratch Store, holding the index or its hold
+	snapSeq  uint64   // the snapshot's sequence number (0: none)
+	replayed int      // log records replayed
+	first    uint64   // the index's first record in the log (0: none)
+	info     wal.Info // the log's
+}
+
+// loadAlone loads index name alone into a scratch Store, as a start would:
+// its snapshot ix (nil when there is none, or when it is damaged: derr),
+// then its records of the log. A held index's reload uses it, and recover,
+// which passes accepted to step over damaged frames.
+func (s *Store) loadAlone(ctx context.Context, name string, ix *hnsw.Index, derr error, accepted *[]wal.Damage) (aloneLoad, error) {
+	scratch := &Store{log: s.log, dir: s.dir, indexes: map[string]*index{}, pendingDrops: map[string]uint64{}, broken: map[string]*broken{}, accepted: accepted}
+	damaged := map[string]error{}
+	var snapSeq uint64
+	switch {
+	case ix != nil:
+		snapSeq = ix.Seq()
+		scratch.indexes[name] = &index{name: name, ix: ix, lastSeq: snapSeq, snapSeq: snapSeq}
+	case derr != nil:
+		damaged[name] = derr
+	}
+	replayed, created, first, info, err := scratch.replayLog(ctx, s.walPath(), name, damaged)
+	if err != nil {
+		return aloneLoad{}, err
+	}
+	scratch.checkDamaged(damaged, created, first)
+	return aloneLoad{st: scratch, snapSeq: snapSeq, replayed: replayed, first: first[name], info: info}, nil
+}
 
 // checkDamaged decides about the snapshots that did not decode (damaged:
 // name -> error). The log is a contiguous run of records, so one that holds
