@@ -16,7 +16,6 @@ import (
 
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 )
 
@@ -29,14 +28,7 @@ import (
 // snapshot passes and a restart; DELETE drops it and the name can be
 // created again.
 func TestDamagedIndexIsolated(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"200ms\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"200ms\"")
 	ctx := context.Background()
 	c := client(s)
 	objects := storage.NewClient(&shared.Client{Service: "storaged", Base: s.URL("storaged"), HTTP: shared.NewHTTPClient(30 * time.Second)})
@@ -243,14 +235,7 @@ func TestDamagedIndexIsolated(t *testing.T) {
 // DELETE of the held index, a create of its name and a kill -9, starts
 // clean.
 func TestDamagedLogRecordIsolatedDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"1h\"")
 	ctx := context.Background()
 	c := client(s)
 	if _, err := c.CreateIndex(ctx, "a", vector.CreateIndexRequest{Dims: 2}); err != nil {

@@ -15,6 +15,21 @@ import (
 	"lakehouse-go/internal/vector"
 )
 
+// startVectord starts a real storaged and vectord, vectord with the given
+// TOML lines of its section, and waits until both are healthy; skipped
+// under -short.
+func startVectord(t *testing.T, settings string) *suite.Suite {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real daemons")
+	}
+	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"}, Settings: map[string]string{"vectord": settings}})
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func client(s *suite.Suite) *vector.Client {
 	return vector.NewClient(&shared.Client{Service: "vectord", Base: s.URL("vectord"), HTTP: shared.NewHTTPClient(30 * time.Second)})
 }
@@ -23,13 +38,7 @@ func client(s *suite.Suite) *vector.Client {
 // after each restart every acknowledged item is found with its metadata,
 // and every acknowledged delete stays deleted.
 func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"}, Settings: map[string]string{"vectord": "snapshot_interval = \"300ms\"\nsnapshot_ops = 500"}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"300ms\"\nsnapshot_ops = 500")
 	ctx := context.Background()
 	c := client(s)
 	if _, err := c.CreateIndex(ctx, "crash", vector.CreateIndexRequest{Dims: 8}); err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 )
 
@@ -19,13 +18,7 @@ import (
 // re-created with other params, and after kill -9 and a restart the new
 // index is there with its item — not the old one, not the dropped items.
 func TestDropUnderTrafficThenKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"}, Settings: map[string]string{"vectord": "snapshot_interval = \"200ms\"\nsnapshot_ops = 50"}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"200ms\"\nsnapshot_ops = 50")
 	ctx := context.Background()
 	c := client(s)
 	if _, err := c.CreateIndex(ctx, "d", vector.CreateIndexRequest{Dims: 4}); err != nil {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/testutil/tmpfs"
 	"lakehouse-go/internal/vector"
 )
@@ -98,11 +97,7 @@ func TestHealthDegradedAfterFailedFsync(t *testing.T) {
 		t.Skip("starts real daemons")
 	}
 	walDir, fill, _ := failingSyncFS(t, true)
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "dir = \"" + walDir + "\"\nsnapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "dir = \""+walDir+"\"\nsnapshot_interval = \"1h\"")
 	defer s.Kill("vectord") // its last snapshot would be written to the broken disk
 	ctx := context.Background()
 	c := client(s)
@@ -175,11 +170,7 @@ func TestRefusedWriteNotReplayed(t *testing.T) {
 		t.Skip("starts real daemons")
 	}
 	walDir, fill, free := failingSyncFS(t, false)
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "dir = \"" + walDir + "\"\nsnapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "dir = \""+walDir+"\"\nsnapshot_interval = \"1h\"")
 	defer s.Kill("vectord")
 	ctx := context.Background()
 	c := client(s)

@@ -193,13 +193,7 @@ func fillKeep(t *testing.T, c *vector.Client, n int, snapshotted func() bool) {
 // storaged is started, without a restart. Before, it served nothing and
 // exited after 30 s.
 func TestStartWithStoragedDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"}, Settings: map[string]string{"vectord": "snapshot_interval = \"200ms\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"200ms\"")
 	c := client(s)
 	objects := storage.NewClient(&shared.Client{Service: "storaged", Base: s.URL("storaged"), HTTP: shared.NewHTTPClient(30 * time.Second)})
 	const n = 60

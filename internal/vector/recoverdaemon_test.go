@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 )
 
@@ -28,14 +27,7 @@ import (
 // says one record was lost; a kill -9 and a restart serve it again, held
 // nowhere.
 func TestRecoverDamagedLogRecordDaemon(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"1h\"")
 	ctx := context.Background()
 	c := client(s)
 	base := s.URL("vectord")

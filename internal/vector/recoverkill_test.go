@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 )
 
@@ -27,14 +26,7 @@ import (
 // short of them, never held again after a recover that was answered.
 // Repeated with a new damaged record each round on the same log.
 func TestRecoverKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"1h\"")
 	ctx := context.Background()
 	c := client(s)
 	if _, err := c.CreateIndex(ctx, "r", vector.CreateIndexRequest{Dims: 16}); err != nil {

@@ -68,14 +68,7 @@ func metric(t *testing.T, base, name string) float64 {
 // from the log — listed as served, /health back to ok, a PUT of the same
 // params its 200, writes taken and kept through a kill -9.
 func TestHeldIndexReloadsRestoredSnapshot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons")
-	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"1h\""}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"1h\"")
 	ctx := context.Background()
 	c := client(s)
 	objects := storage.NewClient(&shared.Client{Service: "storaged", Base: s.URL("storaged"), HTTP: shared.NewHTTPClient(30 * time.Second)})

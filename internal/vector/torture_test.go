@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"lakehouse-go/internal/errs"
-	"lakehouse-go/internal/testutil/suite"
 	"lakehouse-go/internal/vector"
 	"lakehouse-go/internal/vector/lhv1"
 )
@@ -56,11 +55,7 @@ func TestCrashTorture(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("LH_TORTURE_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	s := suite.Start(t, suite.Options{Daemons: []string{"storaged", "vectord"},
-		Settings: map[string]string{"vectord": "snapshot_interval = \"150ms\"\nsnapshot_ops = 300"}})
-	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	s := startVectord(t, "snapshot_interval = \"150ms\"\nsnapshot_ops = 300")
 	ctx := context.Background()
 	c := client(s)
 	const dims = 8
