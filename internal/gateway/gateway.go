@@ -22,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,22 +127,15 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		// token given in the page's #token= fragment (which browsers never
 		// send), so the page itself cannot sit behind auth.
 		Public: func(r chi.Router) {
-			r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-				h := w.Header()
-				h.Set("Content-Type", "text/html; charset=utf-8")
-				h.Set("Cache-Control", "no-cache")
-				// Only the gateway's own origin may frame the console (a
-				// <meta> CSP cannot say frame-ancestors; this one combines
-				// with the page's), no MIME sniffing, no Referer (ADR-120).
-				h.Set("Content-Security-Policy", "frame-ancestors 'self'")
-				h.Set("X-Frame-Options", "SAMEORIGIN")
-				h.Set("X-Content-Type-Options", "nosniff")
-				h.Set("Referrer-Policy", "no-referrer")
-				_, _ = w.Write(consoleHTML)
-			})
+			// HEAD answers as GET without the body (RFC 9110 9.3.2; a
+			// load balancer's or uptime monitor's probe, curl -I): net/http
+			// drops the body of a HEAD and keeps its Content-Length.
+			r.Get("/", serveConsole)
+			r.Head("/", serveConsole)
 		},
 		Routes: func(r chi.Router) {
 			r.Get("/v1/health", env.Handle(g.health))
+			r.Head("/v1/health", env.Handle(g.health))
 			for _, rt := range Routes {
 				p := proxies[rt.Prefix]
 				r.Handle(rt.Prefix, p)
@@ -155,6 +149,22 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			return nil
 		},
 	}, nil
+}
+
+// serveConsole serves the console page (GET and HEAD /).
+func serveConsole(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(consoleHTML)))
+	h.Set("Cache-Control", "no-cache")
+	// Only the gateway's own origin may frame the console (a <meta> CSP
+	// cannot say frame-ancestors; this one combines with the page's), no
+	// MIME sniffing, no Referer (ADR-120).
+	h.Set("Content-Security-Policy", "frame-ancestors 'self'")
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	_, _ = w.Write(consoleHTML)
 }
 
 // ambiguousFraming reports a request whose framing net/http decided on
