@@ -162,10 +162,21 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	x.mu.Unlock()
 	m.opts.Log.Info("index job", "op", "index", "dataset", name, "version", d.Version, "refresh", x.status.Refresh, "rows", total)
 
-	if p.full && (p.oldKW == nil || drop || newModel) {
+	// Vectors no job of this matrixd recorded (left by a build cut short
+	// before the written-ids journal, ADR-121, or upserted by hand): a
+	// full build embeds every row anyway, so it starts from an empty
+	// vector index and ends holding exactly the rows it wrote (ADR-124).
+	unknown := false
+	if p.full && p.oldKW != nil && !drop && !newModel {
+		if unknown, err = m.unknownVectors(ctx, name, p.oldKW); err != nil {
+			return err
+		}
+	}
+	if p.full && (p.oldKW == nil || drop || newModel || unknown) {
 		// First build (or state lost), a rebuild of a vector index
-		// vectord holds (ADR-103), or of one built with another model
-		// (ADR-115): start from an empty vector index.
+		// vectord holds (ADR-103), of one built with another model
+		// (ADR-115), or of one holding ids no job recorded (ADR-124):
+		// start from an empty vector index.
 		if err := m.deps.Vectors.DeleteIndex(ctx, VectorIndex(name)); err != nil && !errs.Is(err, errs.NotFound) {
 			return err
 		}

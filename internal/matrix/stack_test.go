@@ -160,3 +160,15 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// indexDocs replaces dataset "docs" with csv, indexes its txt column by id
+// and waits for the index: the spec and its ready status.
+func (st *stack) indexDocs(t testing.TB, csv string) (matrix.IndexRequest, matrix.IndexStatus) {
+	t.Helper()
+	st.ingest(t, "docs", "replace", csv)
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	if _, err := st.mx.Index(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	return spec, st.waitReady(t, "docs", 0)
+}

@@ -157,3 +157,34 @@ func (m *Matrix) deleteVectors(ctx context.Context, dataset string, ids []string
 	}
 	return nil
 }
+
+// unknownVectors reports whether the dataset's vector index holds more
+// vectors than every id matrixd could have stored there: the served
+// keyword index kw and the journal's ids kw lacks (ADR-124). More means
+// ids no job recorded — vectors of a build cut short by a matrixd older
+// than the journal (ADR-121), or upserted by hand — which no delete
+// reaches, since vectord cannot list an index's ids. One GetIndex and one
+// read of the journal; a missing index holds nothing unknown.
+func (m *Matrix) unknownVectors(ctx context.Context, dataset string, kw *keyword.Index) (bool, error) {
+	info, err := m.deps.Vectors.GetIndex(ctx, VectorIndex(dataset))
+	if errs.Is(err, errs.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if int64(info.Count) <= int64(kw.Len()) {
+		return false, nil
+	}
+	journalled, err := m.openWritten(dataset).stale(kw)
+	if err != nil {
+		return false, err
+	}
+	known := int64(kw.Len()) + int64(len(journalled))
+	if int64(info.Count) <= known {
+		return false, nil
+	}
+	m.opts.Log.Warn("vector index holds vectors no index job recorded (left by a matrixd older than the written-ids journal); the full build starts from an empty vector index",
+		"op", "index", "dataset", dataset, "index", VectorIndex(dataset), "vectors", info.Count, "known", known)
+	return true, nil
+}
