@@ -158,6 +158,8 @@ func (w *statusWriter) answerStall() {
 	w.stall = nil
 	h := w.Header()
 	h.Set("Connection", "close")
-	errs.WriteBody(w, http.StatusRequestTimeout, errs.Timeout, errs.Message(ErrBodyStalled(b.bound)), h.Get(errs.RequestIDHeader))
+	if w.errWriter == nil || w.req == nil || !w.errWriter(w, w.req, ErrBodyStalled(b.bound)) {
+		errs.WriteBody(w, http.StatusRequestTimeout, errs.Timeout, errs.Message(ErrBodyStalled(b.bound)), h.Get(errs.RequestIDHeader))
+	}
 	w.dropRest = true
 }

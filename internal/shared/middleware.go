@@ -81,6 +81,35 @@ type statusWriter struct {
 	// writes after that is dropped (dropRest).
 	stall    *stallBody
 	dropRest bool
+	// errWriter is the daemon's Daemon.ErrorWriter (errorWriterMW), for
+	// the errors the harness answers (writeError).
+	errWriter func(w http.ResponseWriter, r *http.Request, err error) bool
+	req       *http.Request // with errWriter: the request, for a stall's 408
+}
+
+// errorWriterMW hands the daemon's error writer to the request's
+// statusWriter, so every error the harness answers goes through it.
+func errorWriterMW(ew func(w http.ResponseWriter, r *http.Request, err error) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if ew == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s := sw(w); s != nil {
+				s.errWriter, s.req = ew, r
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// writeError answers an error of the harness's own: through the daemon's
+// error writer when it takes it, else as DESIGN.md's body.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if s := sw(w); s != nil && s.errWriter != nil && s.errWriter(w, r, err) {
+		return
+	}
+	errs.WriteHTTP(w, r, nil, err)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -199,7 +228,7 @@ func recovererMW(log *slog.Logger) func(http.Handler) http.Handler {
 					}
 					logPanic(log, RequestID(r.Context()), v)
 					if s := sw(w); s == nil || s.status == 0 {
-						errs.WriteHTTP(w, r, nil, errs.E("recover", errs.Internal))
+						writeError(w, r, errs.E("recover", errs.Internal))
 					}
 				}
 			}()
@@ -409,7 +438,7 @@ func allowedIPsMW(nets []*net.IPNet) func(http.Handler) http.Handler {
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := checkPeer(nets, r.RemoteAddr); err != nil {
-				errs.WriteHTTP(w, r, nil, err)
+				writeError(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -440,7 +469,7 @@ func authMW(primary, secondary string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := checkAuth(r.Header.Get("Authorization"), p, s); err != nil {
 				w.Header().Set("WWW-Authenticate", AuthChallenge)
-				errs.WriteHTTP(w, r, nil, err)
+				writeError(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -482,7 +511,7 @@ func limitsMW(timeout time.Duration, maxBody int64) func(http.Handler) http.Hand
 			stall, _ := r.Body.(*stallBody)
 			if maxBody > 0 {
 				if err := checkLength(r.ContentLength, maxBody); err != nil {
-					errs.WriteHTTP(w, r, nil, err)
+					writeError(w, r, err)
 					return
 				}
 				r.Body = http.MaxBytesReader(w, r.Body, maxBody)

@@ -96,6 +96,16 @@ type Daemon struct {
 	// it is liveness — but says "degraded" with Check's error while it
 	// fails. Run at most every healthCheckTTL, under healthCheckTimeout.
 	Check func(ctx context.Context) error
+	// ErrorWriter, optional, writes the errors the harness itself answers
+	// on the daemon's routes — 401, 403 (allowed_ips), 413 by
+	// Content-Length, 408 of a stalled body, 404 and 405 with no route, the
+	// recoverer's 500 — for routes whose clients read another error shape
+	// than DESIGN.md's (chatd's OpenAI and Ollama routes, ADR-125). It
+	// answers err (status errs.StatusOf(err), text errs.Message(err))
+	// through w and returns true, or returns false, writing nothing, to
+	// leave the answer to the harness's body. nil = the harness's body
+	// everywhere.
+	ErrorWriter func(w http.ResponseWriter, r *http.Request, err error) bool
 }
 
 // Builder constructs a daemon. ctx ends when the daemon shuts down.
@@ -392,27 +402,27 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 }
 
 // router is the one place the middleware order is defined:
-// request id -> recoverer -> access log -> metrics -> allowed_ips ->
+// request id -> (the daemon's error writer) -> recoverer -> access log -> metrics -> allowed_ips ->
 // body timeout (ADR-110) -> auth -> Langfuse -> observer report ->
 // timeout/body limit -> daemon routes.
 func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(requestIDMW, recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
+	r.Use(requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
 	r.Get("/health", s.health)
 	if s.daemon.Public != nil {
 		s.daemon.Public(r)
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		errs.WriteHTTP(w, r, nil, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
+		writeError(w, r, errs.Errorf("route", errs.NotFound, "no route %s %s on %s", r.Method, r.URL.Path, s.Name))
 	})
 	mux := r
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowedMethods(mux, r); allow != "" {
 			w.Header().Set("Allow", allow) // RFC 9110 15.5.6: a 405 names what the route takes
 		}
-		errs.WriteBody(w, http.StatusMethodNotAllowed, errs.Invalid, "method "+r.Method+" not allowed on "+r.URL.Path, RequestID(r.Context()))
+		writeError(w, r, errs.E("route", errs.Invalid, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path))
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(authMW(cfg.Auth.Token, cfg.Auth.SecondaryToken))
