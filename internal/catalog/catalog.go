@@ -86,6 +86,12 @@ type Dataset struct {
 	// Deleted marks a tombstone version (ADR-012): the dataset was deleted
 	// here. Tombstones are never returned as datasets.
 	Deleted bool `json:"deleted,omitempty"`
+	// IdempotencyKey is the client's Idempotency-Key of the ingest that
+	// committed this version, RequestHash the hash of that request
+	// (ADR-123); both absent on versions committed without a key and on
+	// manifests written before they existed.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"request_hash,omitempty"`
 }
 
 // Bytes is the total size of the dataset's files.
@@ -106,6 +112,10 @@ type VersionInfo struct {
 	Bytes     int64     `json:"bytes"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
+	// IdempotencyKey and RequestHash are the version's (ADR-123), so a
+	// look-up of a key reads a page of versions, not their manifests.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"request_hash,omitempty"`
 }
 
 // CommitRequest is the body of POST /v1/catalog/datasets/{name}/commit.
@@ -119,6 +129,59 @@ type CommitRequest struct {
 	Mode        string   `json:"mode"` // append | replace | compact; "" = append
 	Schema      []Column `json:"schema"`
 	Files       []File   `json:"files"`
+	// IdempotencyKey and RequestHash, when set, are recorded in the new
+	// version (ADR-123): ingestd looks them up to answer a retried request
+	// with the version it committed. catalogd checks their form only.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"request_hash,omitempty"`
+}
+
+// MaxIdempotencyKeyLen bounds an Idempotency-Key (Stripe's limit).
+const MaxIdempotencyKeyLen = 255
+
+// ValidateIdempotencyKey checks an Idempotency-Key: 1 to
+// MaxIdempotencyKeyLen bytes of printable ASCII (0x20-0x7e), not starting
+// or ending with a space (an HTTP header value's edges are trimmed, so such a
+// key could not be sent back the same).
+func ValidateIdempotencyKey(key string) error {
+	switch {
+	case key == "":
+		return errs.E("catalog.idempotency_key", errs.Invalid, "Idempotency-Key: empty")
+	case len(key) > MaxIdempotencyKeyLen:
+		return errs.Errorf("catalog.idempotency_key", errs.Invalid, "Idempotency-Key: %d bytes, at most %d", len(key), MaxIdempotencyKeyLen)
+	case key[0] == ' ' || key[len(key)-1] == ' ':
+		return errs.E("catalog.idempotency_key", errs.Invalid, "Idempotency-Key: starts or ends with a space")
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c > 0x7e {
+			return errs.Errorf("catalog.idempotency_key", errs.Invalid, "Idempotency-Key: byte %d is 0x%02x; want printable ASCII (0x20-0x7e)", i, c)
+		}
+	}
+	return nil
+}
+
+// RequestHashLen is the length of a RequestHash: a hex SHA-256.
+const RequestHashLen = 64
+
+// checkIdempotency says what is wrong with a key and hash pair ("" when
+// fine): a hash needs a key, and is 64 lower-case hex digits.
+func checkIdempotency(key, hash string) string {
+	if key == "" {
+		if hash != "" {
+			return "request_hash without an idempotency_key"
+		}
+		return ""
+	}
+	if err := ValidateIdempotencyKey(key); err != nil {
+		return "idempotency_key: " + strings.TrimPrefix(errs.Message(err), "Idempotency-Key: ")
+	}
+	if hash == "" {
+		return ""
+	}
+	if len(hash) != RequestHashLen || strings.IndexFunc(hash, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') }) >= 0 {
+		return fmt.Sprintf("request_hash %q: want %d lower-case hex digits (SHA-256)", shorten(hash), RequestHashLen)
+	}
+	return ""
 }
 
 // Validate checks the request on its own (against the base in Commit).
@@ -136,6 +199,9 @@ func (r *CommitRequest) Validate() error {
 	case ModeAppend, ModeReplace, ModeCompact:
 	default:
 		problems = append(problems, fmt.Sprintf("mode %q: want append, replace or compact", r.Mode))
+	}
+	if msg := checkIdempotency(r.IdempotencyKey, r.RequestHash); msg != "" {
+		problems = append(problems, msg)
 	}
 	if len(r.Schema) == 0 {
 		problems = append(problems, "schema: at least one column is required")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 // never panics and either refuses them (502 unavailable naming the key,
 // ADR-092), answers 404 for a tombstone, or serves a dataset that is
 // right about itself — its name and version are the key's, its row_count
-// is its files' sum, it has a schema and a file list — and that catalogd
+// is its files' sum, it has a schema and a file list, its idempotency key
+// and request hash (ADR-123) are absent or well-formed — and that catalogd
 // would write back byte for byte the same way.
 func FuzzReadManifest(f *testing.F) {
 	ok := &Dataset{Name: "fz", Version: 1, Schema: []Column{{Name: "id", Type: "BIGINT"}},
@@ -34,6 +36,17 @@ func FuzzReadManifest(f *testing.F) {
 	f.Add(bytes.Replace(good, []byte(`"row_count": 3`), []byte(`"row_count": 4`), 1))
 	f.Add([]byte(`{"name":"fz","version":1,"deleted":true,"mode":"delete","schema":[],"files":[]}`))
 	f.Add([]byte(`{"name":"fz","version":1,"schema":[{"name":"id","type":"BIGINT"}],"files":null,"row_count":0}`))
+	keyed := *ok
+	keyed.IdempotencyKey, keyed.RequestHash = "retry-1", strings.Repeat("0f", 32)
+	withKey, err := encodeManifest(&keyed)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(withKey)
+	f.Add(bytes.Replace(withKey, []byte(`"retry-1"`), []byte(`"retry\u0000"`), 1))
+	f.Add(bytes.Replace(withKey, []byte(`"retry-1"`), []byte(`""`), 1))
+	f.Add(bytes.Replace(withKey, []byte(`"request_hash": "0f`), []byte(`"request_hash": "0F`), 1))
+	f.Add([]byte(`{"name":"fz","version":1,"deleted":true,"mode":"delete","idempotency_key":"k","schema":[],"files":[]}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(``))
 	st, err := local.Open(f.TempDir(), slog.Default())
@@ -63,7 +76,8 @@ func FuzzReadManifest(f *testing.F) {
 		for _, f := range d.Files {
 			rows += f.Rows
 		}
-		if d.Name != "fz" || d.Version != 1 || d.RowCount != rows || len(d.Schema) == 0 || d.Files == nil || d.Deleted {
+		if d.Name != "fz" || d.Version != 1 || d.RowCount != rows || len(d.Schema) == 0 || d.Files == nil || d.Deleted ||
+			checkIdempotency(d.IdempotencyKey, d.RequestHash) != "" {
 			t.Fatalf("served a manifest that is wrong about itself: %+v", d)
 		}
 		// Written back and read again, it is the same dataset.

@@ -196,9 +196,12 @@ func checkManifest(d *Dataset, name string, v int64) string {
 	default:
 		return fmt.Sprintf("mode %q", shorten(d.Mode))
 	}
+	if msg := checkIdempotency(d.IdempotencyKey, d.RequestHash); msg != "" {
+		return msg
+	}
 	if d.Deleted {
-		if len(d.Files) > 0 || d.RowCount != 0 {
-			return "a tombstone with files or rows"
+		if len(d.Files) > 0 || d.RowCount != 0 || d.IdempotencyKey != "" {
+			return "a tombstone with files, rows or an idempotency_key"
 		}
 		return ""
 	}
@@ -546,7 +549,7 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	files := append([]File(nil), req.Files...)
 	now := c.now().UTC()
 	d := Dataset{Name: name, Version: next, Schema: req.Schema, Mode: req.Mode, BaseVersion: req.BaseVersion,
-		CreatedAt: now, UpdatedAt: now}
+		CreatedAt: now, UpdatedAt: now, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash}
 	if base != nil {
 		d.CreatedAt = base.CreatedAt
 		if req.Mode == ModeAppend {

@@ -63,15 +63,19 @@ type manifest struct {
 	Mode        string    `json:"mode,omitempty"`
 	BaseVersion int64     `json:"base_version"`
 	Deleted     bool      `json:"deleted,omitempty"`
-	Schema      []Column  `json:"schema"`
-	Files       []File    `json:"files"`
+	// Before schema and files, so a versions listing reads them from the
+	// summary (ADR-123).
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	RequestHash    string   `json:"request_hash,omitempty"`
+	Schema         []Column `json:"schema"`
+	Files          []File   `json:"files"`
 }
 
 // encodeManifest is the stored form of d.
 func encodeManifest(d *Dataset) ([]byte, error) {
 	return json.MarshalIndent(manifest{Name: d.Name, Version: d.Version, RowCount: d.RowCount, FileCount: len(d.Files),
 		Bytes: d.Bytes(), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Mode: d.Mode, BaseVersion: d.BaseVersion,
-		Deleted: d.Deleted, Schema: d.Schema, Files: d.Files}, "", " ")
+		Deleted: d.Deleted, IdempotencyKey: d.IdempotencyKey, RequestHash: d.RequestHash, Schema: d.Schema, Files: d.Files}, "", " ")
 }
 
 // summaryBytes is how much of a manifest a versions listing reads first;
@@ -115,6 +119,10 @@ func parseSummary(b []byte) (info VersionInfo, ok bool) {
 			dst = &info.UpdatedAt
 		case "deleted":
 			dst = &info.Deleted
+		case "idempotency_key":
+			dst = &info.IdempotencyKey
+		case "request_hash":
+			dst = &info.RequestHash
 		default:
 			dst = new(json.RawMessage)
 		}
@@ -127,7 +135,7 @@ func parseSummary(b []byte) (info VersionInfo, ok bool) {
 
 func summarize(d *Dataset) VersionInfo {
 	return VersionInfo{Version: d.Version, Mode: d.Mode, RowCount: d.RowCount, FileCount: len(d.Files),
-		Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted}
+		Bytes: d.Bytes(), UpdatedAt: d.UpdatedAt, Deleted: d.Deleted, IdempotencyKey: d.IdempotencyKey, RequestHash: d.RequestHash}
 }
 
 // readSummary is the versions line of version v of name and the etag of

@@ -273,16 +273,18 @@ func FuzzVersionsQuery(f *testing.F) {
 // FuzzParseSummary: a stored manifest cut anywhere gives its exact
 // summary or "read it whole", never a wrong one; any bytes never panic.
 func FuzzParseSummary(f *testing.F) {
-	f.Add("name", int64(3), int64(7), 2, "append", "BIGINT", false, 40, []byte(nil))
-	f.Add("x", int64(1), int64(0), 0, "", "STRUCT(\"a\" INTEGER)", true, 9999, []byte(`{"version":1,"file_count":2,"bytes":3,"schema":[]}`))
-	f.Fuzz(func(t *testing.T, name string, version, rows int64, nfiles int, mode, typ string, deleted bool, cut int, raw []byte) {
+	f.Add("name", int64(3), int64(7), 2, "append", "BIGINT", false, 40, "", "", []byte(nil))
+	f.Add("x", int64(1), int64(0), 0, "", "STRUCT(\"a\" INTEGER)", true, 9999, "", "", []byte(`{"version":1,"file_count":2,"bytes":3,"schema":[]}`))
+	f.Add("k", int64(2), int64(5), 1, "append", "VARCHAR", false, 300, `key "<&>" \ 1`, strings.Repeat("ab", 32), []byte(`{"version":2,"file_count":1,"bytes":3,"idempotency_key":"k","request_hash":"x","schema":[]}`))
+	f.Fuzz(func(t *testing.T, name string, version, rows int64, nfiles int, mode, typ string, deleted bool, cut int, key, hash string, raw []byte) {
 		parseSummary(raw) // must not panic
-		if !utf8.ValidString(mode) {
-			return // stored as U+FFFD: another mode
+		if !utf8.ValidString(mode) || !utf8.ValidString(key) || !utf8.ValidString(hash) {
+			return // stored as U+FFFD: another mode or key
 		}
 		nfiles = nfiles & 63
 		d := &Dataset{Name: name, Version: version, RowCount: rows, Mode: mode, Deleted: deleted,
-			Schema: []Column{{Name: "c", Type: typ}}, UpdatedAt: time.Unix(version&0xffffffff, 0).UTC()}
+			Schema: []Column{{Name: "c", Type: typ}}, UpdatedAt: time.Unix(version&0xffffffff, 0).UTC(),
+			IdempotencyKey: key, RequestHash: hash}
 		for i := 0; i < nfiles; i++ {
 			d.Files = append(d.Files, File{Key: fmt.Sprint(i), Rows: rows, Bytes: int64(i) * 7})
 		}
