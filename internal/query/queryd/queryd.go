@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,6 +90,8 @@ type Options struct {
 	// it is the last one; the answer says truncated when rows follow.
 	// ndjson and csv stream in flat memory and are not bounded.
 	MaxJSONBytes int
+	// Log gets one INFO line per query its caller abandoned (nil: none).
+	Log *slog.Logger
 }
 
 // DefaultMaxJSONBytes is the bound of a json answer: 100,000 rows of 1.3 KiB.
@@ -110,6 +113,11 @@ type Server struct {
 
 	slots   chan struct{}
 	waiting atomic.Int64
+
+	// life is the context NewServer was given (the daemon's, cancelled
+	// when a shutdown's drain runs out): a query cancelled while it is
+	// done was stopped by queryd, not by its caller.
+	life context.Context
 
 	// locks are CacheDir's and TempDir's (shared.LockDir), taken by
 	// NewServer before the cache sweeps its partial downloads and held
@@ -147,7 +155,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.MaxJSONBytes <= 0 {
 		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
-	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
+	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent), life: ctx}
 	if err := s.lockDirs(); err != nil {
 		return nil, err
 	}
@@ -246,6 +254,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		MaxQueue:      qc.MaxQueue,
 		MaxRows:       qc.MaxRows,
 		Timeout:       qc.Timeout.Duration,
+		Log:           env.Log,
 	}
 	switch cfg.Storaged.Backend {
 	case "", "local":
@@ -324,6 +333,32 @@ func (s *Server) limits(req *query.Request) (maxRows int, timeout time.Duration)
 
 // run admits and runs req, calling fn with the cursor.
 func (s *Server) run(ctx context.Context, req query.Request, fn func(*engine.Cursor) error) error {
+	start := time.Now()
+	err := s.runQuery(ctx, req, fn)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return s.canceled(ctx, err, time.Since(start))
+	}
+	return err
+}
+
+// canceled is the error of a query whose request was cancelled (not timed
+// out). With queryd stopping (its drain ran out) it is queryd's 503. Else
+// the caller went away (a closed connection, the gateway's hang-up when
+// its client left): nginx's 499, a client's doing, so neither an ERROR
+// line nor a server error in the metrics and the observer (it was 503
+// "query canceled", logged at ERROR with DuckDB's "INTERRUPT Error").
+func (s *Server) canceled(ctx context.Context, err error, took time.Duration) error {
+	if s.life != nil && s.life.Err() != nil {
+		return errs.E("query", errs.Unavailable, "queryd is shutting down: the query was interrupted", errs.E(errs.Internal, err))
+	}
+	if s.opts.Log != nil {
+		s.opts.Log.Info("query abandoned: the client closed the connection before the answer; interrupted",
+			"req_id", shared.RequestID(ctx), "op", "query", "status", errs.StatusClientClosed, "elapsed_ms", took.Milliseconds())
+	}
+	return errs.E("query", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer", errs.E(errs.Internal, err))
+}
+
+func (s *Server) runQuery(ctx context.Context, req query.Request, fn func(*engine.Cursor) error) error {
 	maxRows, timeout := s.limits(&req)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
