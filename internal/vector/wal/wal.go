@@ -126,6 +126,7 @@ func OpenDamaged(path string) (*WAL, error) { return open(path, true) }
 
 func open(path string, skipDamaged bool) (*WAL, error) {
 	const op = "wal.Open"
+	sweepTemp(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, errs.E(op, errs.Internal, err)
@@ -171,6 +172,29 @@ func open(path string, skipDamaged bool) (*WAL, error) {
 	w := &WAL{path: path, f: f, size: info.ValidEnd, next: max(info.BaseSeq, info.LastSeq+1), skipDamaged: skipDamaged}
 	w.cond = sync.NewCond(&w.mu)
 	return w, nil
+}
+
+// sweepTemp removes path.tmp, the rewrite TruncateThrough writes and
+// renames over path, when a process killed before the rename left it: the
+// log at path is whole without it (the rename is the rewrite's only step
+// that changes the log). It stayed until the next rewrite truncated it, a
+// copy of the log's tail meanwhile. Removed only when it cannot be the log:
+// path exists, and path.tmp is a regular file (not a symlink) that is not
+// path's file (not a hard link to it, which the rewrite's O_TRUNC would
+// also have emptied). Without a log at path it is kept: it may be all that
+// is left of one, for the operator to look at. The caller holds the log's
+// directory (vectord's lock), so no rewrite of its own is under way.
+func sweepTemp(path string) {
+	live, err := os.Stat(path)
+	if err != nil {
+		return
+	}
+	tmp := path + ".tmp"
+	fi, err := os.Lstat(tmp)
+	if err != nil || !fi.Mode().IsRegular() || os.SameFile(live, fi) {
+		return
+	}
+	os.Remove(tmp)
 }
 
 // Replay calls fn for every valid record of the log at path, in order, and

@@ -364,3 +364,87 @@ func TestAdvance(t *testing.T) {
 		t.Fatalf("after a truncation: %+v", recs)
 	}
 }
+
+// TestOpenSweepsRewriteTemp: a process killed during TruncateThrough's
+// rewrite, before its rename, left path.tmp (a copy of the log's tail)
+// until the next rewrite. Open removes it, the log untouched; it keeps a
+// path.tmp that is the log's own file (a hard link), a symlink, or the only
+// file there (no log at path).
+func TestOpenSweepsRewriteTemp(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vectord.wal")
+	tmp := path + ".tmp"
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := w.Append(upsert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a rewrite cut before its rename: header and part of the tail
+	if err := os.WriteFile(tmp, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := os.Lstat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("%s left by a killed rewrite is still there after Open (%v)", tmp, err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(whole) {
+		t.Fatal("the log changed")
+	}
+	if recs, _ := replayAll(t, path); len(recs) != 5 {
+		t.Fatalf("%d records, want 5", len(recs))
+	}
+
+	// a hard link to the log itself: the log's own file, kept
+	if err := os.Link(path, tmp); err != nil {
+		t.Fatal(err)
+	}
+	w, err = OpenDamaged(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := os.Lstat(tmp); err != nil {
+		t.Fatalf("a hard link to the live log was removed: %v", err)
+	}
+	os.Remove(tmp)
+
+	// a symlink: kept, and so is its target
+	other := filepath.Join(dir, "other")
+	os.WriteFile(other, []byte("x"), 0o644)
+	if err := os.Symlink(other, tmp); err != nil {
+		t.Fatal(err)
+	}
+	w, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := os.Lstat(tmp); err != nil {
+		t.Fatalf("a symlink was removed: %v", err)
+	}
+	os.Remove(tmp)
+
+	// no log at path: path.tmp may be all that is left of it, kept
+	os.Rename(path, tmp)
+	w, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got, err := os.ReadFile(tmp); err != nil || string(got) != string(whole) {
+		t.Fatalf("the only copy of a log was removed: %v", err)
+	}
+}
