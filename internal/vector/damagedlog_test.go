@@ -159,31 +159,7 @@ func TestDamagedLogRecordIsolated(t *testing.T) {
 // the index would have been silently missing. It is held unservable.
 func TestDamagedCreateRecordHeld(t *testing.T) {
 	ctx := context.Background()
-	objects, dir := newObjects(t), t.TempDir()
-	walPath := filepath.Join(dir, "vectord.wal")
-	s := openStore(t, objects, dir)
-	s.CreateIndex(ctx, "keep", CreateIndexRequest{Dims: 2})
-	s.Upsert(ctx, "keep", []Item{{ID: "k", Vector: []float32{1, 0}}})
-	if err := s.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.CreateIndex(ctx, "e", CreateIndexRequest{Dims: 2}) // the record to damage
-	s.Upsert(ctx, "e", []Item{{ID: "e1", Vector: []float32{1, 0}}})
-	s.Upsert(ctx, "keep", []Item{{ID: "k2", Vector: []float32{0, 1}}})
-	if err := s.snapshotOne(ctx, s.indexes["keep"]); err != nil {
-		t.Fatal(err)
-	}
-	s.crash()
-	b, err := os.ReadFile(walPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[24+8+9+2] ^= 0x01 // the create record's params
-	if err := os.WriteFile(walPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s2 := openStore(t, objects, dir)
-	defer s2.Close(ctx)
+	s2 := openDamagedCreateRecord(t)
 	if info, err := s2.GetIndex(ctx, "keep"); err != nil || info.Count != 2 {
 		t.Fatalf("index keep: %+v %v", info, err)
 	}
@@ -193,4 +169,54 @@ func TestDamagedCreateRecordHeld(t *testing.T) {
 	if res, err := s2.ListAll(ctx); err != nil || len(res.Unreadable) != 1 || res.Unreadable[0].Name != "e" {
 		t.Fatalf("list: %+v %v", res, err)
 	}
+}
+
+// openDamagedCreateRecord opens a Store on a log whose create record of
+// index "e" is damaged (a flipped byte in its params), with e's upsert
+// after it, and an index "keep" of two items whose snapshot covers its
+// records around the damage. The Store is closed at the test's end.
+func openDamagedCreateRecord(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	objects, dir := newObjects(t), t.TempDir()
+	walPath := filepath.Join(dir, walFile)
+	s := openStore(t, objects, dir)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.CreateIndex(ctx, "keep", CreateIndexRequest{Dims: 2}))
+	must(s.Upsert(ctx, "keep", []Item{{ID: "k", Vector: []float32{1, 0}}}))
+	if err := s.Snapshot(ctx); err != nil { // the log cut: e's create comes first
+		t.Fatal(err)
+	}
+	must(s.CreateIndex(ctx, "e", CreateIndexRequest{Dims: 2})) // the record to damage
+	must(s.Upsert(ctx, "e", []Item{{ID: "e1", Vector: []float32{1, 0}}}))
+	must(s.Upsert(ctx, "keep", []Item{{ID: "k2", Vector: []float32{0, 1}}}))
+	if err := s.snapshotOne(ctx, s.indexes["keep"]); err != nil {
+		t.Fatal(err)
+	}
+	s.crash()
+	var first wal.Record
+	if _, err := wal.Replay(walPath, func(r wal.Record) error {
+		if first.Seq == 0 {
+			first = r
+		}
+		return nil
+	}); err != nil || first.Op != wal.OpCreate || first.Index != "e" {
+		t.Fatalf("the log's first record is %+v (%v), want e's create", first, err)
+	}
+	b, err := os.ReadFile(walPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[24+8+9+2] ^= 0x01 // header, frame length and checksum, then the create record's params
+	if err := os.WriteFile(walPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, objects, dir)
+	t.Cleanup(func() { s2.Close(ctx) })
+	return s2
 }

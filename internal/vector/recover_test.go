@@ -173,31 +173,7 @@ func TestRecoverDamagedLogRecord(t *testing.T) {
 // stays held.
 func TestRecoverRefusals(t *testing.T) {
 	ctx := context.Background()
-	objects, dir := newObjects(t), t.TempDir()
-	walPath := filepath.Join(dir, "vectord.wal")
-	s := openStore(t, objects, dir)
-	s.CreateIndex(ctx, "keep", CreateIndexRequest{Dims: 2})
-	s.Upsert(ctx, "keep", []Item{{ID: "k", Vector: []float32{1, 0}}})
-	if err := s.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.CreateIndex(ctx, "e", CreateIndexRequest{Dims: 2}) // the record to damage
-	s.Upsert(ctx, "e", []Item{{ID: "e1", Vector: []float32{1, 0}}})
-	s.Upsert(ctx, "keep", []Item{{ID: "k2", Vector: []float32{0, 1}}})
-	if err := s.snapshotOne(ctx, s.indexes["keep"]); err != nil {
-		t.Fatal(err)
-	}
-	s.crash()
-	b, err := os.ReadFile(walPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[24+8+9+2] ^= 0x01
-	if err := os.WriteFile(walPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s2 := openStore(t, objects, dir)
-	defer s2.Close(ctx)
+	s2 := openDamagedCreateRecord(t)
 	if _, err := s2.Recover(ctx, "e", RecoverRequest{AcceptLoss: true}); !errs.Is(err, errs.Conflict) ||
 		!strings.Contains(errs.Message(err), "does not hold its creation") {
 		t.Fatalf("recover of an index whose create record is damaged: %v", err)
