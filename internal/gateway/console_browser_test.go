@@ -466,6 +466,58 @@ func TestConsoleHostileData(t *testing.T) {
 		}
 	})
 
+	t.Run("many datasets", func(t *testing.T) {
+		// A catalog of more datasets than the page draws: at most
+		// MAXDATASETS rows, and the count says how many are shown of all
+		// (every one was drawn, with its schema: thousands of rows).
+		const extra = 110
+		var wg sync.WaitGroup
+		errc := make(chan error, extra)
+		next := make(chan int)
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					resp, b, err := s.Do(context.Background(), "POST", fmt.Sprintf("/v1/ingest?name=many_%03d", i), "text/csv", strings.NewReader("id,v\n1,a\n"))
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("ingest many_%03d: %d %s", i, resp.StatusCode, b)
+					}
+					if err != nil {
+						errc <- err
+					}
+				}
+			}()
+		}
+		for i := range extra {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+		_, b, err := s.Do(context.Background(), "GET", "/v1/catalog/datasets", "", nil)
+		var list struct{ Datasets []struct{ Name string } }
+		if err != nil || json.Unmarshal(b, &list) != nil {
+			t.Fatalf("catalog: %v %.200s", err, b)
+		}
+		total := len(list.Datasets)
+		r, reqs := p.load(url.Values{"token": {consoleToken}}.Encode())
+		noScriptRan(t, r, reqs)
+		t.Logf("%d datasets: %q", total, r.Text["datasets-msg"])
+		if rows := strings.Count(r.Text["datasets"], "query"); rows != 100 {
+			t.Errorf("%d datasets: %d rows drawn, want 100", total, rows)
+		}
+		if m := r.Text["datasets-msg"]; !strings.HasPrefix(m, fmt.Sprintf("%d datasets · showing 100 of %d", total, total)) {
+			t.Errorf("%d datasets: the count does not say how many are shown: %q", total, m)
+		}
+		if first := list.Datasets[0].Name; !strings.Contains(r.Text["datasets"], first) || strings.Contains(r.Text["datasets"], list.Datasets[total-1].Name) {
+			t.Errorf("the rows drawn are not the first ones by name (%s first, %s last): %.500q", first, list.Datasets[total-1].Name, r.Text["datasets"])
+		}
+	})
+
 	t.Run("wrong token", func(t *testing.T) {
 		r, reqs := p.load(url.Values{"token": {"wrong-token"}, "sql": {"SELECT 1"}}.Encode())
 		noScriptRan(t, r, reqs)
