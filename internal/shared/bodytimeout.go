@@ -92,9 +92,12 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		b.release()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(b.dl) &&
-		(b.ctx == nil || b.ctx.Err() == nil) && (b.whole.IsZero() || b.dl.Before(b.whole)):
+		(b.ctx == nil || b.ctx.Err() != context.DeadlineExceeded) && (b.whole.IsZero() || b.dl.Before(b.whole)):
 		// Our deadline ran out, not request_timeout's poison (the
-		// gateway's) nor read_timeout's.
+		// gateway's) nor read_timeout's. (net/http cancels the request's
+		// context on the failed read itself: a context canceled so is
+		// still a stall — it was, for every daemon with a request_timeout,
+		// a 400 "i/o timeout" from the handler. ADR-125.)
 		b.stalled.Store(true)
 		return n, ErrBodyStalled(b.bound)
 	}

@@ -158,3 +158,21 @@ func checkShape(t *testing.T, what string, custom bool, b string, status int, ki
 		t.Fatalf("%s: %s: the daemon's writer answered a path it left", what, b)
 	}
 }
+
+// TestClientBodyStallWithRequestTimeout: a daemon with a request_timeout
+// (queryd's default 60 s; chatd's 10 min) answered a stalled body with
+// its handler's error — chatd's 400 "request body is not valid JSON: read
+// tcp ...: i/o timeout" — not the 408: net/http cancels the request's
+// context when the body's read fails, and the stall check took any ended
+// context for request_timeout's.
+func TestClientBodyStallWithRequestTimeout(t *testing.T) {
+	const bound = 300 * time.Millisecond
+	setBodyTimeout(t, bound)
+	cfg := stallConfig(t)
+	if cfg.Queryd.RequestTimeout.Duration == 0 {
+		t.Fatal("queryd has no default request_timeout any more: pick another daemon")
+	}
+	s := startDaemon(t, cfg, "queryd", slowRoute(0))
+	resp, body, took, closed := stallRequest(t, s.Addr, "POST /v1/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n", "abc")
+	want408(t, "queryd POST", resp, body, took, closed, bound)
+}
