@@ -78,6 +78,9 @@ const (
 	// RouteOllamaAPI is the rest of Ollama's API under the same host,
 	// which chatd does not serve: a 404 in Ollama's error body.
 	RouteOllamaAPI = "/v1/chat/api/*"
+	// RouteOllamaPrefix is the Ollama host's path: errors under it are
+	// Ollama's body (ADR-114, ADR-125).
+	RouteOllamaPrefix = "/v1/chat/api"
 )
 
 // Message roles.

@@ -129,6 +129,12 @@ func paramOf(msg string) *string {
 // writeOpenAIError answers err as errs.WriteHTTP does (status, logging,
 // X-Lakehouse-Error, Retry-After), in OpenAIErrorBody.
 func writeOpenAIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	writeOpenAIBody(w, r, log, err, false)
+}
+
+// writeOpenAIBody is writeOpenAIError; noRoute says a 404 is for the
+// path, not a model (code null, as api.openai.com's "Invalid URL").
+func writeOpenAIBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, noRoute bool) {
 	status := errs.StatusOf(err)
 	reqID := w.Header().Get(errs.RequestIDHeader)
 	if reqID == "" {
@@ -142,6 +148,9 @@ func writeOpenAIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 	}
 	kind, msg := errs.KindOf(err), errs.Message(err)
 	typ, code, param := OpenAIErrorFields(status, msg)
+	if noRoute && status == http.StatusNotFound {
+		code = nil
+	}
 	b, _ := json.Marshal(OpenAIErrorBody{Error: OpenAIError{Kind: kind, Message: msg, RequestID: reqID, Type: typ, Code: code, Param: param}})
 	h := w.Header()
 	SetRetryAfter(h, err)
@@ -172,4 +181,28 @@ func (h *handlers) openAIRoute(f shared.HandlerFunc) http.HandlerFunc {
 		}
 		writeOpenAIError(w, r, h.log, err)
 	}
+}
+
+// ErrorWriter is chatd's shared.Daemon.ErrorWriter (ADR-125): the errors
+// the harness answers itself (401, 403, 413 by Content-Length, a stalled
+// body's 408, 404 and 405 with no route, a panic's 500) in the shape of
+// the route's clients, as chatd's own errors are. Under /v1/chat/api
+// (Ollama's API) Ollama's {"error":"<message>",...} (ollama-js showed
+// DESIGN.md's object as "[object Object]"); under the rest of /v1/chat/
+// — the OpenAI base URL, whose SDKs send any path below it — OpenAI's
+// type, code and param added (openai-node's AuthenticationError on a 401,
+// err.type set). The native /v1/chat and /v1/chat/providers keep
+// DESIGN.md's body, as does every other path.
+func ErrorWriter(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch p := r.URL.Path; {
+	case p == RouteOllamaPrefix || strings.HasPrefix(p, RouteOllamaPrefix+"/"):
+		writeOllamaError(w, r, nil, err)
+	case p == RouteProviders || strings.HasPrefix(p, RouteProviders+"/"):
+		return false
+	case strings.HasPrefix(p, RouteChat+"/"):
+		writeOpenAIBody(w, r, nil, err, true)
+	default:
+		return false
+	}
+	return true
 }

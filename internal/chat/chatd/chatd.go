@@ -37,6 +37,8 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	}
 	return &shared.Daemon{
 		Routes: chat.Routes(env, d),
+		// The harness's own errors in the routes' shapes (ADR-125).
+		ErrorWriter: chat.ErrorWriter,
 		Close: func(context.Context) error {
 			hc.CloseIdleConnections()
 			return nil
