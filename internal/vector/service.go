@@ -151,6 +151,18 @@ type broken struct {
 	// nil for a hold of another cause; Recover serves such an index.
 	lost *wal.Damage
 
+	// last is the seq of the index's last change below hold, when known
+	// (lastKnown): every change of the index the log may no longer hold
+	// is at or below it — the snapshot's seq, or the last record of the
+	// index replayed before the damaged one. A snapshot restored later
+	// lacks changes the log does not fill in only if it is older than
+	// last; reloadHeld warns then and only then (it warned whenever the
+	// log started after the snapshot, normal after truncations driven by
+	// other indexes). Unknown for a snapshot in a newer version or one
+	// whose header is unreadable: the warning as before.
+	last      uint64
+	lastKnown bool
+
 	mu      sync.Mutex // held by the one reloadHeld (or Recover) at work; guards checked
 	checked time.Time  // reloadHeld's last look at the object
 }
@@ -559,13 +571,24 @@ func (s *Store) reloadHeld(ctx context.Context, name string) {
 		s.heldLoaded.Add(1)
 		s.log.Info("held index loaded: its snapshot object changed and reads whole; it is served again", "op", "vector.reload", "index", name, "key", key,
 			"snapshot_seq", snapSeq, "log_records", replayed, "items", nix.ix.Len(), "dur_ms", time.Since(start).Milliseconds())
-		if ix != nil && info.BaseSeq > snapSeq+1 {
-			s.log.Warn("held index loaded from a snapshot older than the write-ahead log: changes logged between them (if the index had any) are not in it",
-				"op", "vector.reload", "index", name, "snapshot_seq", snapSeq, "log_first_seq", info.BaseSeq)
+		// Changes of the index after the snapshot that the log no longer
+		// holds are lost: only when the log starts after it and the index
+		// had changes after it below its hold (b.last); unknown: warned.
+		if ix != nil && info.BaseSeq > snapSeq+1 && (!b.lastKnown || b.last > snapSeq) {
+			if b.lastKnown && b.last < info.BaseSeq { // that change at least is lost
+				s.log.Warn("held index loaded from a snapshot older than the one it replaces, and the write-ahead log no longer holds the changes between them: they are not in the index",
+					"op", "vector.reload", "index", name, "snapshot_seq", snapSeq, "replaced_seq", b.last, "log_first_seq", info.BaseSeq)
+			} else {
+				s.log.Warn("held index loaded from a snapshot older than the write-ahead log: changes logged between them (if the index had any) are not in it",
+					"op", "vector.reload", "index", name, "snapshot_seq", snapSeq, "log_first_seq", info.BaseSeq)
+			}
 		}
 		return
 	}
 	nb.seen, nb.checked = st, b.checked
+	// What vectord knew of the index's changes when it held it stays: the
+	// new object is the operator's, not a snapshot vectord wrote.
+	nb.last, nb.lastKnown = b.last, b.lastKnown
 	if b.hold > 0 && (nb.hold == 0 || b.hold < nb.hold) {
 		nb.hold = b.hold // the log keeps what it kept
 	}
@@ -593,12 +616,16 @@ func (s *Store) stillHeld(name string, b *broken) bool {
 // if the operator likes) and every intact record, losing only what the
 // damaged record held if it was this index's; or DELETE.
 func (s *Store) breakByLog(name string, d wal.Damage) {
+	var last uint64 // no object and no record before the damage: nothing below it
+	if ix := s.indexes[name]; ix != nil {
+		last = max(ix.snapSeq, ix.lastSeq)
+	}
 	delete(s.indexes, name)
 	seqs := fmt.Sprintf("sequence %d", d.FirstSeq)
 	if d.NextSeq > d.FirstSeq+1 {
 		seqs = fmt.Sprintf("sequences %d-%d", d.FirstSeq, d.NextSeq-1)
 	}
-	s.broken[name] = &broken{hold: d.FirstSeq, lost: &d, err: errs.Errorf("vector", errs.Unavailable,
+	s.broken[name] = &broken{hold: d.FirstSeq, lost: &d, last: last, lastKnown: true, err: errs.Errorf("vector", errs.Unavailable,
 		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, %s, %d bytes, in %s) that may have been one of its changes (its checksum fails, so which index it was for is unknown); nothing has been dropped: the log and the index's snapshot are kept as they are. "+
 			"To serve the index from its snapshot and every intact log record, losing what the damaged record held if it was this index's, POST {\"accept_loss\":true} to %s/%s/recover (restore the snapshot object from a backup first to start from that); or DELETE the index to drop it and index its data again",
 		name, d.Offset, seqs, d.Bytes, walFile+" in vectord's data_dir", IndexesPath, name)}
@@ -689,6 +716,13 @@ func (s *Store) checkDamaged(damaged map[string]error, created map[string]bool, 
 			b := &broken{hold: first[name], err: errs.E("vector", errs.Unavailable, http.StatusBadGateway,
 				fmt.Sprintf("index %q cannot be served: its snapshot %s in storage is damaged (%s) and the write-ahead log no longer holds the index from its creation, so it cannot be rebuilt; restore the object from a backup (vectord reads it again on the next request for the index, no restart needed), or DELETE the index to drop it",
 					name, snapshotKey(name), errs.Message(err)))}
+			// Its changes the log no longer holds are all in the object
+			// (the log is cut behind a snapshot only): through the seq its
+			// header says, when the damage spared the header.
+			var dh *damagedSnapshot
+			if errors.As(err, &dh) && dh.seqOK {
+				b.last, b.lastKnown = dh.seq, true
+			}
 			s.broken[name] = b
 			s.log.Error("index not served: damaged snapshot the write-ahead log cannot rebuild; the other indexes are served",
 				"op", "vector.load", "index", name, "key", snapshotKey(name), "err", err.Error())
@@ -767,7 +801,8 @@ func (s *Store) readSnapshot(ctx context.Context, key string) (ix *hnsw.Index, d
 		return nil, nil, objState{}, err
 	}
 	r := &readErr{r: rc}
-	ix, err = lhv1.Decode(r)
+	var head headBytes
+	ix, err = lhv1.Decode(io.TeeReader(r, &head))
 	rc.Close()
 	if r.err != nil && retryable(r.err) {
 		// storaged stopped sending: a cut, not a damaged snapshot
@@ -775,13 +810,37 @@ func (s *Store) readSnapshot(ctx context.Context, key string) (ix *hnsw.Index, d
 		return nil, nil, objState{}, errs.E("vector.load", errs.KindOf(r.err), fmt.Sprintf("snapshot %s", key), r.err)
 	}
 	if errors.Is(err, lhv1.ErrCorrupt) || errors.Is(err, lhv1.ErrVersion) {
-		return nil, err, stateOf(oi), nil
+		d := &damagedSnapshot{err: err}
+		d.seq, d.seqOK = lhv1.HeaderSeq(head.b)
+		return nil, d, stateOf(oi), nil
 	}
 	if err != nil {
 		return nil, nil, objState{}, errs.E("vector.load", errs.KindOf(err), fmt.Sprintf("snapshot %s", key), err)
 	}
 	return ix, nil, stateOf(oi), nil
 }
+
+// headBytes keeps the first lhv1.HeaderLen bytes written to it.
+type headBytes struct{ b []byte }
+
+func (h *headBytes) Write(p []byte) (int, error) {
+	if n := lhv1.HeaderLen - len(h.b); n > 0 {
+		h.b = append(h.b, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// damagedSnapshot is readSnapshot's error for an object that did not
+// decode (it wraps lhv1's), with the seq its header gives (seqOK) when the
+// header is one this build reads.
+type damagedSnapshot struct {
+	err   error
+	seq   uint64
+	seqOK bool
+}
+
+func (d *damagedSnapshot) Error() string { return d.err.Error() }
+func (d *damagedSnapshot) Unwrap() error { return d.err }
 
 // readErr keeps the first error of r other than io.EOF.
 type readErr struct {

@@ -333,6 +333,22 @@ func (d *decoder) endSection() error {
 	return nil
 }
 
+// HeaderSeq returns the log sequence number in h, the first HeaderLen bytes
+// of an LHV1 file in a version this build reads (ok false otherwise). It
+// reads the header alone, so it answers for a file Decode refuses as
+// damaged further on; the header has no checksum of its own, so the number
+// is only as true as those 8 bytes (vectord uses it to tell whether a
+// restored backup is older than the snapshot it replaces, ADR-122).
+func HeaderSeq(h []byte) (seq uint64, ok bool) {
+	if len(h) < HeaderLen || string(h[:4]) != Magic {
+		return 0, false
+	}
+	if ver := binary.LittleEndian.Uint16(h[4:]); ver == 0 || ver > Version || int(binary.LittleEndian.Uint16(h[6:])) < HeaderLen {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(h[56:]), true
+}
+
 // Decode reads one LHV1 file from r and returns the index. r is read up to
 // the end of the file; bytes after the checksum are an error.
 func Decode(r io.Reader) (*hnsw.Index, error) {

@@ -223,15 +223,22 @@ func TestLyingLengthAllocatesLittle(t *testing.T) {
 
 // FuzzDecode: Decode never panics and never over-allocates; whatever it
 // accepts re-encodes to the same bytes (the format has one encoding per
-// index). Seeds: valid files from f.Add plus testdata/fuzz/FuzzDecode.
+// index) and has the seq HeaderSeq reads (which never panics either). Seeds: valid files from f.Add plus testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	f.Add(encodeBytes(f, sample(f, 0, 3, hnsw.Cosine, 0)))
 	f.Add(encodeBytes(f, sample(f, 5, 3, hnsw.L2, 2)))
 	f.Add(encodeBytes(f, sample(f, 12, 2, hnsw.Dot, 5)))
 	f.Add([]byte("LHV1"))
 	f.Add(lyingLength(f, 64))
+	v2 := encodeBytes(f, sample(f, 3, 2, hnsw.Cosine, 0))
+	v2[4] = 2 // a newer version: HeaderSeq refuses it too
+	f.Add(v2)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		hseq, hok := HeaderSeq(data) // never panics, whatever the bytes
 		ix, err := Decode(bytes.NewReader(data))
+		if err == nil && (!hok || hseq != ix.Seq()) {
+			t.Fatalf("HeaderSeq = %d, %v of a file that decodes with seq %d", hseq, hok, ix.Seq())
+		}
 		if err != nil {
 			if !errs.Is(err, errs.Invalid) {
 				t.Fatalf("non-invalid error %v", err)
@@ -275,4 +282,30 @@ func TestWriteSeedCorpus(t *testing.T) {
 	flipped[HeaderLen+20] ^= 4
 	write("bad-crc", flipped)
 	write("header-only", valid[:HeaderLen])
+}
+
+// TestHeaderSeq: HeaderSeq reads the seq of a file whose body is damaged
+// (vectord's held index, ADR-122), and refuses what is not a header of a
+// version this build reads.
+func TestHeaderSeq(t *testing.T) {
+	data := encodeBytes(t, sample(t, 30, 4, hnsw.L2, 4)) // seq 210
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 1
+	if _, err := Decode(bytes.NewReader(bad)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged: %v", err)
+	}
+	for name, b := range map[string][]byte{"whole": data, "damaged body": bad, "header only": data[:HeaderLen]} {
+		if seq, ok := HeaderSeq(b); !ok || seq != 210 {
+			t.Fatalf("%s: %d %v, want 210", name, seq, ok)
+		}
+	}
+	v2 := bytes.Clone(data)
+	v2[4] = 2
+	short := bytes.Clone(data)
+	binary.LittleEndian.PutUint16(short[6:], HeaderLen-1)
+	for name, b := range map[string][]byte{"short": data[:HeaderLen-1], "newer version": v2, "magic": append([]byte("LHV9"), data[4:]...), "header length": short, "empty": nil} {
+		if seq, ok := HeaderSeq(b); ok {
+			t.Fatalf("%s: %d accepted", name, seq)
+		}
+	}
 }
