@@ -194,6 +194,15 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 			x.mu.Unlock()
 		}
 	}
+	if p.full {
+		// A full build records the revision of its first embedding as
+		// the index's: embedd's listing refreshes its digests first, so
+		// a rebuild started right after a re-pull is not labelled with
+		// the old weights' digest embedd still trusted (ADR-115 left it
+		// labelled old for up to the digest TTL, then a 409; ADR-124).
+		// One listing per full build, bounded by modelListTimeout.
+		m.askModels(ctx, true)
+	}
 	p.written = m.openWritten(name)
 	defer p.written.close()
 	seen, err := m.load(ctx, x, &p)
@@ -803,6 +812,7 @@ func (m *Matrix) ensureVectorIndex(ctx context.Context, x *dsIndex, p *plan, er 
 			m.opts.Log.Info("vector index adopts the embedding model's revision", "op", "index", "dataset", p.spec.Dataset, "model", er.Model, "revision", er.Revision)
 		}
 		x.status.ModelRevision = er.Revision
+		x.revAt = time.Now()
 	}
 	if x.modelChange != nil {
 		// The vector index now has the model's dims (a full rebuild, or

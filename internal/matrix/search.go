@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/errs"
@@ -100,6 +101,7 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 				// adopts its model's revision now, and is checked from
 				// then on (ADR-115).
 				x.status.ModelRevision = rev
+				x.revAt = time.Now()
 				m.opts.Log.Info("vector index adopts the embedding model's revision", "op", "search", "dataset", name, "model", model, "revision", rev)
 				if err := m.saveState(x); err != nil {
 					m.opts.Log.Warn("save index state", "op", "search", "dataset", name, "err", err.Error())

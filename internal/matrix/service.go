@@ -54,8 +54,15 @@ type Options struct {
 	// applied before ranking (exact); above, candidates are post-filtered
 	// with growing depth (default 10,000).
 	PrefilterMax int
-	Log          *slog.Logger
+	// ModelCheckEvery is how long the index status trusts embedd's model
+	// listing (GET /v1/embed/models, one /api/tags on Ollama) when it
+	// checks the weights of each index's model (ADR-124; default 5 s).
+	ModelCheckEvery time.Duration
+	Log             *slog.Logger
 }
+
+// defaultModelCheckEvery is Options.ModelCheckEvery's default.
+var defaultModelCheckEvery = 5 * time.Second
 
 // RRFK is the k constant of reciprocal rank fusion (Cormack et al. 2009).
 const RRFK = 60
@@ -85,6 +92,9 @@ func (o Options) withDefaults() Options {
 	if o.PrefilterMax <= 0 {
 		o.PrefilterMax = 10_000
 	}
+	if o.ModelCheckEvery <= 0 {
+		o.ModelCheckEvery = defaultModelCheckEvery
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -113,7 +123,22 @@ type Matrix struct {
 	// the DELETE then removed, or the DELETE removed the vector index the
 	// POST's build had just made (ADR-106).
 	names map[string]*nameLock
+
+	// models is embedd's model listing as the status last asked for it
+	// (listedModels); modelsMu is held while it is asked.
+	modelsMu sync.Mutex
+	models   modelListing
 }
+
+// modelListing is embedd's model listing asked at at (models nil when
+// embedd did not answer within modelListTimeout).
+type modelListing struct {
+	at     time.Time
+	models []embed.ModelInfo
+}
+
+// modelListTimeout bounds the status's wait for embedd's model listing.
+const modelListTimeout = 2 * time.Second
 
 // nameLock is one dataset's Index/Drop lock; n counts its holders and
 // waiters (the entry goes when it is 0).
@@ -179,6 +204,10 @@ type dsIndex struct {
 	// POST rebuilds in full. Cleared once a job embeds at the index's dims.
 	// Kept in state.json.
 	modelChange *modelChange
+	// revAt is when status.ModelRevision was last set in this process
+	// (zero: loaded from state.json): a model listing asked before it
+	// may show the weights the index was built with replaced (ADR-124).
+	revAt time.Time
 	// retryAt: the last job failed on an outage; the poll runs it again
 	// from then (zero: not retried by the poll). retries counts them.
 	retryAt time.Time
@@ -733,6 +762,9 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 		return IndexStatus{}, errs.Errorf("matrix.status", errs.NotFound, "dataset %q has no search index; create it with POST %s", dataset, IndexesPath)
 	}
 	held := m.heldVectors(ctx)
+	if held[VectorIndex(dataset)] == nil && x.wantsModelCheck() {
+		m.checkModel(x, m.listedModels(ctx))
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	st := x.statusLocked()
@@ -767,6 +799,81 @@ func (m *Matrix) heldVectors(ctx context.Context) map[string]*VectorError {
 		out[u.Name] = &VectorError{Index: u.Name, Kind: u.Error.Kind, Message: u.Error.Message}
 	}
 	return out
+}
+
+// listedModels is embedd's model listing, asked at most once per
+// Options.ModelCheckEvery (each asking is one GET /api/tags on Ollama,
+// plus an /api/show per digest embedd has not seen) and waited for at
+// most modelListTimeout; a failure is kept as long, so a status poll
+// never hammers embedd or Ollama. Concurrent callers share one asking.
+func (m *Matrix) listedModels(ctx context.Context) modelListing {
+	return m.askModels(ctx, false)
+}
+
+// askModels is listedModels; fresh asks embedd even when the listing kept
+// is recent.
+func (m *Matrix) askModels(ctx context.Context, fresh bool) modelListing {
+	m.modelsMu.Lock()
+	defer m.modelsMu.Unlock()
+	if !fresh && !m.models.at.IsZero() && time.Since(m.models.at) < m.opts.ModelCheckEvery {
+		return m.models
+	}
+	asked := time.Now()
+	lctx, cancel := context.WithTimeout(ctx, modelListTimeout)
+	defer cancel()
+	res, err := m.deps.Embed.Models(lctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return modelListing{} // the caller left: nothing learned
+		}
+		m.models = modelListing{at: asked}
+		return m.models
+	}
+	m.models = modelListing{at: asked, models: res.Models}
+	return m.models
+}
+
+// name is the index's dataset.
+func (x *dsIndex) name() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.spec.Dataset
+}
+
+// wantsModelCheck reports whether the status should ask embedd about the
+// index's model: its vector index has a model revision and no model
+// change is known yet.
+func (x *dsIndex) wantsModelCheck() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.modelChange == nil && !x.dropped && x.status.Dims > 0 && x.status.ModelRevision != ""
+}
+
+// checkModel records a model change (ADR-112, ADR-115) that embedd's
+// listing l shows: the index's model listed with another revision than
+// the index was built with (pulled again with new weights). Before, the
+// status showed it only once a search or a refresh had met it, up to
+// embedd's digest TTL after that (ADR-124). A listing asked before the
+// index's revision was recorded says nothing about it.
+func (m *Matrix) checkModel(x *dsIndex, l modelListing) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.modelChange != nil || x.dropped || x.status.Dims <= 0 || x.status.ModelRevision == "" || !l.at.After(x.revAt) {
+		return
+	}
+	for _, mi := range l.models {
+		if mi.Revision == "" || !sameModelName(mi.Name, x.status.Model) {
+			continue
+		}
+		if mi.Revision != x.status.ModelRevision {
+			dims := mi.Dims
+			if dims <= 0 {
+				dims = x.status.Dims
+			}
+			m.noteModelChange(x, x.status.Model, dims, mi.Revision)
+		}
+		return
+	}
 }
 
 // heldError is the error of a job or search of dataset whose vector index
@@ -845,7 +952,18 @@ func (x *dsIndex) statusLocked() IndexStatus {
 func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 	out := []IndexStatus{}
 	held := m.heldVectors(ctx)
-	for _, x := range m.snapshot() {
+	xs := m.snapshot()
+	var listing *modelListing
+	for _, x := range xs {
+		if held[VectorIndex(x.name())] == nil && x.wantsModelCheck() {
+			if listing == nil {
+				l := m.listedModels(ctx)
+				listing = &l
+			}
+			m.checkModel(x, *listing)
+		}
+	}
+	for _, x := range xs {
 		x.mu.Lock()
 		st := x.statusLocked()
 		ve := x.modelVectorError()

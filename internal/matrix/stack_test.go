@@ -13,6 +13,7 @@ import (
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/embed/embedd"
+	"lakehouse-go/internal/embed/ollama/ollamatest"
 	"lakehouse-go/internal/gateway"
 	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/matrix"
@@ -171,4 +172,20 @@ func (st *stack) indexDocs(t testing.TB, csv string) (matrix.IndexRequest, matri
 		t.Fatal(err)
 	}
 	return spec, st.waitReady(t, "docs", 0)
+}
+
+// ollamaStack starts the stack with embedd's provider ollama over a fake
+// Ollama (ollamatest, speaking Ollama's wire protocol) serving models, the
+// first one [embedd].default_model; conf (nil: none) adjusts the config
+// before the start. The fake is closed after the stack.
+func ollamaStack(t *testing.T, conf func(*shared.Config), models ...ollamatest.Model) (*stack, *ollamatest.Server) {
+	t.Helper()
+	ol := ollamatest.New(models...)
+	t.Cleanup(ol.Close)
+	cfg := stackConfig(t)
+	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, models[0].Name
+	if conf != nil {
+		conf(cfg)
+	}
+	return startStack(t, cfg), ol
 }
