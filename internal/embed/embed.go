@@ -28,7 +28,7 @@
 //     /api/show cannot tell about is listed. ADR-086.
 //   - A model pulled again on Ollama with new weights (a new digest in
 //     /api/tags) is served from the cache at most ollama.DefaultDigestTTL
-//     (30 s) longer: the cache key holds the digest (Revisioner), and a
+//     (5 s) longer: the cache key holds the digest (Revisioner), and a
 //     model's cache generation changes with every change of its revision,
 //     so a vector cached under one revision is never served under another,
 //     even when the first digest comes back (ADR-115).

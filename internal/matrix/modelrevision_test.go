@@ -23,7 +23,7 @@ import (
 )
 
 // revisionTTL is how long the embedd of these tests trusts Ollama's
-// digests (ollama.DefaultDigestTTL is 30 s).
+// digests (ollama.DefaultDigestTTL is 5 s).
 const revisionTTL = 300 * time.Millisecond
 
 // embeddWithTTL is embedd as embedd.New builds it for provider "ollama"

@@ -19,7 +19,7 @@
 // GET /v1/embed/models still answers 200 and names it under "unavailable".
 //
 // Answers name the weights of their model ("revision": Ollama's digest
-// from /api/tags, trusted for ollama.DefaultDigestTTL, 30 s; builtin's
+// from /api/tags, trusted for ollama.DefaultDigestTTL, 5 s; builtin's
 // fixed hash), so matrixd can tell a model pulled again with new weights
 // of the same dims (ADR-115).
 package embedd
@@ -40,7 +40,7 @@ import (
 const ollamaDims = 768
 
 // digestTTL is the Ollama provider's DigestTTL (0: ollama.DefaultDigestTTL,
-// 30 s); tests shorten it.
+// 5 s); tests shorten it.
 var digestTTL time.Duration
 
 // New is embedd's constructor for shared.Run.

@@ -125,7 +125,7 @@ func TestRepulledModelNotServedFromCache(t *testing.T) {
 }
 
 // TestDigestNotAskedPerRequest: the digests cost one GET /api/tags per
-// DigestTTL (default 30 s), not one per embed request.
+// DigestTTL (default 5 s), not one per embed request.
 func TestDigestNotAskedPerRequest(t *testing.T) {
 	fake, base := startOverOllama(t, 768)
 	for i := range 20 {

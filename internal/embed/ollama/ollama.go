@@ -62,9 +62,11 @@ type Config struct {
 }
 
 // DefaultDigestTTL bounds how long a re-pulled model's old vectors may
-// still come from the cache (ADR-086): one GET /api/tags per this period
-// at most, on the first embed request after it, never one per request.
-const DefaultDigestTTL = 30 * time.Second
+// still come from the cache (ADR-086) and its answers carry the old digest
+// (ADR-115): one GET /api/tags per this period at most, on the first embed
+// request after it, never one per request. 5 s (30 s before ADR-124: a
+// listing of local manifests costs Ollama little next to an embed call).
+const DefaultDigestTTL = 5 * time.Second
 
 // tagsTimeout bounds the GET /api/tags that Revision makes on an embed
 // request's path.

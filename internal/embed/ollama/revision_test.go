@@ -77,3 +77,36 @@ func TestRepullWireFormat(t *testing.T) {
 		t.Fatalf("models: %+v %v", ms, err)
 	}
 }
+
+// TestRepullSeenWithinDefaultTTL (ADR-124): with the default DigestTTL a
+// model pulled again with new weights was labelled with its old digest
+// (and its old weights' vectors served from embedd's cache) for up to
+// 30 s, so matrixd ranked an index of the old weights with queries of the
+// new ones that long. The default is 5 s: the new digest shows within
+// 6 s, at the cost of one GET /api/tags per 5 s while embeds come (not
+// one per request).
+func TestRepullSeenWithinDefaultTTL(t *testing.T) {
+	s := fake(t)
+	p, err := ollama.New(ollama.Config{URL: s.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m2 := ollamatest.Model{Name: model, Dims: 768, Revision: "v2"}
+	if got := p.Revision(ctx, model); got != ollamatest.Digest(ollamatest.Model{Name: model, Dims: 768}) {
+		t.Fatalf("before: revision %q", got)
+	}
+	tags := s.TagsCalls()
+	s.AddModel(m2)
+	start := time.Now()
+	for p.Revision(ctx, model) != ollamatest.Digest(m2) {
+		if time.Since(start) > 6*time.Second {
+			t.Fatalf("revision still the old digest %v after the re-pull (DefaultDigestTTL %v)", time.Since(start), ollama.DefaultDigestTTL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := s.TagsCalls() - tags; n != 1 {
+		t.Fatalf("%d GET /api/tags in %v of revisions asked every 20 ms, want 1", n, time.Since(start))
+	}
+	t.Logf("new digest seen after %v", time.Since(start))
+}
