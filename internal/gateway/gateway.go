@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,6 +243,51 @@ func (c *clConn) scan(b []byte) {
 		}
 	}
 	c.state = st
+}
+
+// Write passes p on, but for net/http's own answers to a request it could
+// not parse (a garbled request line, no or two Host fields, HTTP/9.9, an
+// unknown transfer coding, a head over its limit): those are text/plain
+// ("400 Bad Request") and written before any handler runs, so the JSON
+// error body of DESIGN.md is sent in their place, with the same status.
+func (c *clConn) Write(p []byte) (int, error) {
+	if status, reason, ok := netHTTPError(p); ok {
+		var b bytes.Buffer
+		writeBadRequest(&b, status, reason, shared.NewRequestID())
+		_, err := c.Conn.Write(b.Bytes())
+		return len(p), err
+	}
+	return c.Conn.Write(p)
+}
+
+// netHTTPErrorHeaders are the header lines of net/http's answers to a
+// request it could not parse (net/http's conn.serve, Go 1.26): an answer
+// a handler writes always carries a Date field after them.
+const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// netHTTPError reports whether p is one of those answers, whole (each is
+// written in one Write), with its status and net/http's reason.
+func netHTTPError(p []byte) (status int, reason string, ok bool) {
+	if len(p) < len("HTTP/1.1 400 ") || string(p[:9]) != "HTTP/1.1 " {
+		return 0, "", false
+	}
+	eol := bytes.Index(p, []byte("\r\n"))
+	if eol < 0 || !bytes.HasPrefix(p[eol:], []byte(netHTTPErrorHeaders)) {
+		return 0, "", false
+	}
+	status, err := strconv.Atoi(string(p[9:12]))
+	if err != nil || status < 400 || status > 599 || p[12] != ' ' {
+		return 0, "", false
+	}
+	// "400 Bad Request: missing required Host header" or "Unsupported
+	// transfer encoding": what follows the status text, else the body.
+	body := string(p[eol+len(netHTTPErrorHeaders):])
+	if _, r, found := strings.Cut(body, http.StatusText(status)+": "); found {
+		reason = r
+	} else if !strings.HasPrefix(body, strconv.Itoa(status)+" ") {
+		reason = strings.ToLower(body[:min(len(body), 200)])
+	}
+	return status, reason, true
 }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause
