@@ -90,12 +90,7 @@ func (st *stack) rawJSON(t *testing.T, method, path string, body any) (int, map[
 func TestHeldVectorIndex(t *testing.T) {
 	st := startStack(t, stackConfig(t))
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 30, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 30, ""))
 	st.holdVectorIndex(t, matrix.VectorIndex("docs"))
 	snap := vector.SnapshotPrefix + matrix.VectorIndex("docs") + "/index.lhv1"
 
@@ -186,12 +181,7 @@ func TestHeldVectorIndex(t *testing.T) {
 func TestHeldVectorIndexPostRebuilds(t *testing.T) {
 	st := startStack(t, stackConfig(t))
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	st.holdVectorIndex(t, matrix.VectorIndex("docs"))
 	if _, err := st.mx.Index(ctx, spec); err != nil {
 		t.Fatal(err)

@@ -26,21 +26,11 @@ import (
 // wire protocol; everything else the real stack.
 func TestModelDimsChanged(t *testing.T) {
 	const model = "nomic-embed-text-v2-moe"
-	ol := ollamatest.New(ollamatest.Model{Name: model, Dims: 8})
-	defer ol.Close()
-	cfg := stackConfig(t)
-	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, model
-	// embedd's cache trusts a model's digest for 30 s (ollama.DefaultDigestTTL):
+	// embedd's cache trusts a model's digest for ollama.DefaultDigestTTL:
 	// off, so the re-pull shows at once rather than after that wait.
-	cfg.Embedd.CacheEntries = 0
-	st := startStack(t, cfg)
+	st, ol := ollamaStack(t, 0, func(c *shared.Config) { c.Embedd.CacheEntries = 0 }, ollamatest.Model{Name: model, Dims: 8})
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	if before.Dims != 8 {
 		t.Fatalf("built with dims %d, want 8: %+v", before.Dims, before)
 	}
@@ -113,7 +103,11 @@ func TestModelDimsChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := st.waitReady(t, "docs", failed.TargetVersion)
-	if after.Dims != 4 || after.Refresh != "full" || after.VectorError != nil || after.Docs != 21 {
+	// Labelled with the new weights' digest although embedd trusted the
+	// old one for its digest TTL: the build asked embedd's listing first
+	// (ADR-124).
+	if after.Dims != 4 || after.Refresh != "full" || after.VectorError != nil || after.Docs != 21 ||
+		after.ModelRevision != ollamatest.Digest(ollamatest.Model{Name: model, Dims: 4, Revision: "v2"}) {
 		t.Fatalf("after the rebuild: %+v", after)
 	}
 	res, err = st.mx.Search(ctx, matrix.SearchRequest{Query: "zanzibar appended", Datasets: []string{"docs"}, Mode: matrix.ModeVector, K: 1})
@@ -132,18 +126,10 @@ func TestModelDimsChanged(t *testing.T) {
 // the default) is refused whole, the status shows it, and a POST rebuilds
 // with the new default model.
 func TestDefaultModelChanged(t *testing.T) {
-	ol := ollamatest.New(ollamatest.Model{Name: "small-embed", Dims: 8}, ollamatest.Model{Name: "wide-embed", Dims: 16})
-	defer ol.Close()
-	cfg := stackConfig(t)
-	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, "small-embed"
-	st := startStack(t, cfg)
+	st, _ := ollamaStack(t, 0, nil, ollamatest.Model{Name: "small-embed", Dims: 8}, ollamatest.Model{Name: "wide-embed", Dims: 16})
+	cfg := st.cfg
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	if before.Dims != 8 || before.Model != "small-embed" {
 		t.Fatalf("built: %+v", before)
 	}

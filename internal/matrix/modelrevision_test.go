@@ -91,20 +91,9 @@ func TestModelRepulledSameDims(t *testing.T) {
 	const model = "nomic-embed-text-v2-moe"
 	m1 := ollamatest.Model{Name: model, Dims: 8}
 	m2 := ollamatest.Model{Name: model, Dims: 8, Revision: "v2"}
-	ol := ollamatest.New(m1)
-	defer ol.Close()
-	cfg := stackConfig(t)
-	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, model
-	cfg.Matrixd.BatchRows = 5
-	st := startStack(t, cfg)
-	st.restartEmbedd(t, embeddWithTTL(revisionTTL))
+	st, ol := ollamaStack(t, revisionTTL, func(c *shared.Config) { c.Matrixd.BatchRows = 5 }, m1)
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	if before.Dims != 8 || before.ModelRevision != ollamatest.Digest(m1) {
 		t.Fatalf("built: %+v (want model_revision %s)", before, ollamatest.Digest(m1))
 	}
@@ -221,18 +210,10 @@ func TestModelRepulledSameDims(t *testing.T) {
 func TestDefaultModelChangedSameDims(t *testing.T) {
 	small := ollamatest.Model{Name: "small-embed", Dims: 8}
 	other := ollamatest.Model{Name: "other-embed", Dims: 8}
-	ol := ollamatest.New(small, other)
-	defer ol.Close()
-	cfg := stackConfig(t)
-	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, "small-embed"
-	st := startStack(t, cfg)
+	st, _ := ollamaStack(t, 0, nil, small, other)
+	cfg := st.cfg
 	ctx := context.Background()
-	st.ingest(t, "docs", "replace", compactRows(0, 20, ""))
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
-	if _, err := st.mx.Index(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	before := st.waitReady(t, "docs", 0)
+	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	if before.Model != "small-embed" || before.ModelRevision != ollamatest.Digest(small) {
 		t.Fatalf("built: %+v", before)
 	}
@@ -283,19 +264,10 @@ func TestDefaultModelChangedSameDims(t *testing.T) {
 func TestStateWithoutRevisionAdopts(t *testing.T) {
 	const model = "nomic-embed-text-v2-moe"
 	m1 := ollamatest.Model{Name: model, Dims: 8}
-	ol := ollamatest.New(m1)
-	defer ol.Close()
-	cfg := stackConfig(t)
-	cfg.Embedd.Provider, cfg.Embedd.ProviderURL, cfg.Embedd.DefaultModel = "ollama", ol.URL, model
-	st := startStack(t, cfg)
-	st.restartEmbedd(t, embeddWithTTL(revisionTTL))
+	st, ol := ollamaStack(t, revisionTTL, nil, m1)
 	ctx := context.Background()
 	for _, ds := range []string{"docs", "more"} {
-		st.ingest(t, ds, "replace", compactRows(0, 20, ""))
-		if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: ds, IDColumn: "id", TextColumns: []string{"txt"}}); err != nil {
-			t.Fatal(err)
-		}
-		st.waitReady(t, ds, 0)
+		st.indexDataset(t, ds, compactRows(0, 20, ""))
 	}
 
 	// The states as an older matrixd wrote them: no model_revision.
@@ -303,7 +275,7 @@ func TestStateWithoutRevisionAdopts(t *testing.T) {
 		t.Fatal(err)
 	}
 	statePath := func(ds string) string {
-		return filepath.Join(cfg.DataPath(cfg.Matrixd.Dir, "matrixd"), ds, "state.json")
+		return filepath.Join(st.cfg.DataPath(st.cfg.Matrixd.Dir, "matrixd"), ds, "state.json")
 	}
 	for _, ds := range []string{"docs", "more"} {
 		var state map[string]any

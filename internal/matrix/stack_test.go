@@ -166,19 +166,27 @@ func mustJSON(v any) string {
 // and waits for the index: the spec and its ready status.
 func (st *stack) indexDocs(t testing.TB, csv string) (matrix.IndexRequest, matrix.IndexStatus) {
 	t.Helper()
-	st.ingest(t, "docs", "replace", csv)
-	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	return st.indexDataset(t, "docs", csv)
+}
+
+// indexDataset is indexDocs for dataset ds.
+func (st *stack) indexDataset(t testing.TB, ds, csv string) (matrix.IndexRequest, matrix.IndexStatus) {
+	t.Helper()
+	st.ingest(t, ds, "replace", csv)
+	spec := matrix.IndexRequest{Dataset: ds, IDColumn: "id", TextColumns: []string{"txt"}}
 	if _, err := st.mx.Index(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	return spec, st.waitReady(t, "docs", 0)
+	return spec, st.waitReady(t, ds, 0)
 }
 
-// ollamaStack starts the stack with embedd's provider ollama over a fake
-// Ollama (ollamatest, speaking Ollama's wire protocol) serving models, the
-// first one [embedd].default_model; conf (nil: none) adjusts the config
-// before the start. The fake is closed after the stack.
-func ollamaStack(t *testing.T, conf func(*shared.Config), models ...ollamatest.Model) (*stack, *ollamatest.Server) {
+// ollamaStack is the stack of the model-change tests: embedd's provider
+// ollama over a fake Ollama (ollamatest, speaking Ollama's wire protocol)
+// serving models, the first one [embedd].default_model; conf (nil: none)
+// adjusts the config before the start; with ttl > 0 embedd trusts
+// Ollama's digests for ttl only (embeddWithTTL), else it is embedd.New.
+// The fake is closed after the stack.
+func ollamaStack(t *testing.T, ttl time.Duration, conf func(*shared.Config), models ...ollamatest.Model) (*stack, *ollamatest.Server) {
 	t.Helper()
 	ol := ollamatest.New(models...)
 	t.Cleanup(ol.Close)
@@ -187,5 +195,9 @@ func ollamaStack(t *testing.T, conf func(*shared.Config), models ...ollamatest.M
 	if conf != nil {
 		conf(cfg)
 	}
-	return startStack(t, cfg), ol
+	st := startStack(t, cfg)
+	if ttl > 0 {
+		st.restartEmbedd(t, embeddWithTTL(ttl))
+	}
+	return st, ol
 }

@@ -30,7 +30,7 @@ func TestStatusShowsModelRepull(t *testing.T) {
 	matrix.SetModelCheckEvery(t, every)
 	m1 := ollamatest.Model{Name: model, Dims: 8}
 	m2 := ollamatest.Model{Name: model, Dims: 8, Revision: "v2"}
-	st, ol := ollamaStack(t, nil, m1)
+	st, ol := ollamaStack(t, 0, nil, m1)
 	ctx := context.Background()
 	spec, before := st.indexDocs(t, compactRows(0, 20, ""))
 	if before.ModelRevision != ollamatest.Digest(m1) || before.VectorError != nil {
