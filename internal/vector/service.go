@@ -153,8 +153,8 @@ type broken struct {
 
 	// last is the seq of the index's last change below hold, when known
 	// (lastKnown): every change of the index the log may no longer hold
-	// is at or below it — the snapshot's seq, or the last record of the
-	// index replayed before the damaged one. A snapshot restored later
+	// is at or below it: the seq of the snapshot vectord last wrote (the
+	// hold keeps every record of the index after it). A snapshot restored later
 	// lacks changes the log does not fill in only if it is older than
 	// last; reloadHeld warns then and only then (it warned whenever the
 	// log started after the snapshot, normal after truncations driven by
@@ -457,7 +457,7 @@ func (s *Store) replayLog(ctx context.Context, walPath, only string, damaged map
 		// a damaged record: the lost record may have been its create.
 		if lost != nil && (rec.Op == wal.OpUpsert || rec.Op == wal.OpDelete) &&
 			s.indexes[rec.Index] == nil && s.broken[rec.Index] == nil && damaged[rec.Index] == nil {
-			s.breakByLog(rec.Index, *lost)
+			s.breakByLog(rec.Index, *lost, 0)
 		}
 		return s.replay(ctx, rec)
 	}, func(d wal.Damage) error {
@@ -471,7 +471,7 @@ func (s *Store) replayLog(ctx context.Context, walPath, only string, damaged map
 		last := max(d.FirstSeq, d.NextSeq-1)
 		for name, ix := range s.indexes {
 			if ix.snapSeq < last { // its snapshot does not cover every lost record
-				s.breakByLog(name, d)
+				s.breakByLog(name, d, first[name])
 			}
 		}
 		return nil
@@ -615,17 +615,26 @@ func (s *Store) stillHeld(name string, b *broken) bool {
 // serves the index from its snapshot object (restored from a backup first,
 // if the operator likes) and every intact record, losing only what the
 // damaged record held if it was this index's; or DELETE.
-func (s *Store) breakByLog(name string, d wal.Damage) {
+//
+// first is the index's first record in the log (0: none): the hold keeps
+// the log from there, not only from d — its intact records before the
+// damage are changes its snapshot lacks, and another index's snapshot pass
+// cut them, so a recover served the index without them (ADR-122).
+func (s *Store) breakByLog(name string, d wal.Damage, first uint64) {
 	var last uint64 // no object and no record before the damage: nothing below it
 	if ix := s.indexes[name]; ix != nil {
-		last = max(ix.snapSeq, ix.lastSeq)
+		last = ix.snapSeq // its records after it are kept from first on
 	}
 	delete(s.indexes, name)
 	seqs := fmt.Sprintf("sequence %d", d.FirstSeq)
 	if d.NextSeq > d.FirstSeq+1 {
 		seqs = fmt.Sprintf("sequences %d-%d", d.FirstSeq, d.NextSeq-1)
 	}
-	s.broken[name] = &broken{hold: d.FirstSeq, lost: &d, last: last, lastKnown: true, err: errs.Errorf("vector", errs.Unavailable,
+	hold := d.FirstSeq
+	if first > 0 && first < hold {
+		hold = first
+	}
+	s.broken[name] = &broken{hold: hold, lost: &d, last: last, lastKnown: true, err: errs.Errorf("vector", errs.Unavailable,
 		"index %q cannot be served: vectord's write-ahead log has a damaged record (byte %d, %s, %d bytes, in %s) that may have been one of its changes (its checksum fails, so which index it was for is unknown); nothing has been dropped: the log and the index's snapshot are kept as they are. "+
 			"To serve the index from its snapshot and every intact log record, losing what the damaged record held if it was this index's, POST {\"accept_loss\":true} to %s/%s/recover (restore the snapshot object from a backup first to start from that); or DELETE the index to drop it and index its data again",
 		name, d.Offset, seqs, d.Bytes, walFile+" in vectord's data_dir", IndexesPath, name)}
