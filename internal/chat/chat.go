@@ -147,6 +147,15 @@ type Request struct {
 	// false or a level "low", "medium", "high"; also "minimal", "xhigh",
 	// "none"); nil = the model's default. ADR-067.
 	Think *Think `json:"think,omitempty"`
+	// Logprobs asks for each generated token's log probability and
+	// TopLogprobs (0..20, needs Logprobs) for that many alternatives:
+	// OpenAI's and Ollama's names, passed to every upstream (ADR-125).
+	Logprobs    bool `json:"logprobs,omitempty"`
+	TopLogprobs *int `json:"top_logprobs,omitempty"`
+	// User is OpenAI's end-user id: sent to the OpenAI-compatible
+	// upstreams (OpenRouter, OpenCode, Kimi), not to Ollama, whose API
+	// has no such field (ADR-125).
+	User string `json:"user,omitempty"`
 	// textArguments: history tool calls may carry arguments that are no
 	// JSON object as a JSON string holding the text (the OpenAI route,
 	// whose arguments are any string); elsewhere they must be an object.
@@ -212,6 +221,7 @@ func (r *Request) Validate() error {
 	}
 	validateTools(r, bad)
 	validateThink(r.Think, "think", bad)
+	validateLogprobs(r.Logprobs, r.TopLogprobs, bad)
 	if r.ResponseFormat == nil {
 		if _, err := parseOllamaFormat(r.Format, "format"); err != nil {
 			bad("%s", err.Error())
@@ -266,6 +276,10 @@ type Response struct {
 	// the route encoders relay them; OpenAI's SSE piece by piece, the
 	// NDJSON routes as whole calls in Message.ToolCalls).
 	ToolCallDeltas []ToolCallDelta `json:"-"`
+	// Logprobs are the log probabilities of this chunk's tokens (of the
+	// whole answer when not streamed), when asked for and the upstream
+	// sent them (ADR-125): Ollama's field and shape.
+	Logprobs []Logprob `json:"logprobs,omitempty"`
 }
 
 // AttemptFailure names one failed attempt before the answer came (only in
@@ -345,6 +359,10 @@ type ProviderRequest struct {
 	// Think is the reasoning switch (nil = unset), in the upstream's form:
 	// Ollama's think, OpenRouter's reasoning, others' reasoning_effort.
 	Think *Think
+	// Logprobs, TopLogprobs and User as in Request (ADR-125).
+	Logprobs    bool
+	TopLogprobs *int
+	User        string
 }
 
 // Chunk is one piece of an upstream answer as an adapter reports it.
@@ -357,6 +375,7 @@ type Chunk struct {
 	Done       bool
 	DoneReason string // stop | length | tool_calls | ...
 	Usage      *Usage
+	Logprobs   []Logprob // the log probabilities of this chunk's tokens
 }
 
 // ChunkStream is an adapter's stream: Next returns io.EOF after the chunk

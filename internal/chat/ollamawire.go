@@ -28,8 +28,8 @@ type OllamaChatRequest struct {
 	Options  map[string]any  `json:"options"`
 	// Think is Ollama's think (true, false, "low", "medium", "high").
 	Think *Think `json:"think,omitempty"`
-	// Logprobs and TopLogprobs (in Ollama's api.ChatRequest) are read only to refuse
-	// them, as on the OpenAI route (ADR-119).
+	// Logprobs and TopLogprobs are Ollama's (api.ChatRequest, Ollama
+	// 0.12.11 on): relayed as the answer's logprobs (ADR-125).
 	Logprobs    bool `json:"logprobs,omitempty"`
 	TopLogprobs *int `json:"top_logprobs,omitempty"`
 }
@@ -67,7 +67,7 @@ func (o *OllamaChatRequest) ToRequest() (Request, error) {
 		problems = append(problems, err.Error())
 	}
 	req := Request{Model: o.Model, Stream: o.Stream == nil || *o.Stream, Think: o.Think, anyStops: true, ResponseFormat: rf}
-	problems = append(problems, refuseLogprobs(o.Logprobs, o.TopLogprobs)...)
+	req.Logprobs, req.TopLogprobs = o.Logprobs, o.TopLogprobs
 	req.Tools = decodeTools(o.Tools, bad)
 	var open openCalls // calls not answered yet, oldest first
 	for i, m := range o.Messages {
@@ -251,6 +251,7 @@ type OllamaChatResponse struct {
 	Message            Message   `json:"message"`
 	Done               bool      `json:"done"`
 	DoneReason         string    `json:"done_reason,omitempty"`
+	Logprobs           []Logprob `json:"logprobs,omitempty"` // ADR-125
 	TotalDuration      int64     `json:"total_duration,omitempty"`
 	LoadDuration       int64     `json:"load_duration,omitempty"`
 	PromptEvalCount    int       `json:"prompt_eval_count,omitempty"`
@@ -262,7 +263,7 @@ type OllamaChatResponse struct {
 }
 
 func toOllama(r Response, total time.Duration) OllamaChatResponse {
-	o := OllamaChatResponse{Model: QualifiedModel(r), CreatedAt: r.CreatedAt, Message: r.Message, Done: r.Done, DoneReason: r.DoneReason}
+	o := OllamaChatResponse{Model: QualifiedModel(r), CreatedAt: r.CreatedAt, Message: r.Message, Done: r.Done, DoneReason: r.DoneReason, Logprobs: r.Logprobs}
 	if o.Message.Role == "" {
 		o.Message.Role = RoleAssistant
 	}

@@ -23,8 +23,9 @@ import (
 // shapes), and so are seed, the penalties and response_format (ADR-114).
 // Fields chatd does not support are either refused (the legacy functions
 // and function_call, n > 1: silently dropping them would change the
-// answer) or ignored (user, metadata, logit_bias, logprobs, ...), as
-// OpenAI-compatible servers do (ADR-062).
+// answer) or ignored (metadata, logit_bias, ...), as OpenAI-compatible
+// servers do (ADR-062). user, logprobs and top_logprobs are carried
+// (ADR-125).
 type CompletionRequest struct {
 	Model               string             `json:"model"`
 	Messages            CompletionMessages `json:"messages"`
@@ -58,12 +59,13 @@ type CompletionRequest struct {
 	Functions       json.RawMessage `json:"functions,omitempty"`
 	FunctionCall    json.RawMessage `json:"function_call,omitempty"`
 	ResponseFormat  json.RawMessage `json:"response_format,omitempty"`
-	// Logprobs and TopLogprobs are read only to refuse them (ADR-119):
-	// chatd relays no token log probabilities, and answering a request
-	// for them with "logprobs": null was a silent loss. false, null and
-	// top_logprobs 0 are accepted (nothing asked).
+	// Logprobs and TopLogprobs ask for token log probabilities, relayed
+	// as choices[].logprobs (ADR-125; a 400 since ADR-119 before that).
 	Logprobs    *bool `json:"logprobs,omitempty"`
 	TopLogprobs *int  `json:"top_logprobs,omitempty"`
+	// User is OpenAI's end-user id, sent on to OpenAI-compatible
+	// upstreams only (ADR-125).
+	User string `json:"user,omitempty"`
 }
 
 // StreamOptions is OpenAI's stream_options.
@@ -240,13 +242,13 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 	refuse(c.FunctionCall, "function_call (the legacy form; use tool_choice)")
 	rf, rfProblems := parseResponseFormat(c.ResponseFormat)
 	problems = append(problems, rfProblems...)
-	problems = append(problems, refuseLogprobs(c.Logprobs != nil && *c.Logprobs, c.TopLogprobs)...)
 	if c.N != nil && *c.N != 1 {
 		problems = append(problems, fmt.Sprintf("n %d: chatd answers one choice (n = 1)", *c.N))
 	}
 	req := Request{Provider: c.Provider, Model: c.Model, Stream: c.Stream, Temperature: c.Temperature,
 		MaxTokens: c.MaxTokens, TopP: c.TopP, Stop: c.Stop, ParallelToolCalls: c.ParallelToolCalls, textArguments: true,
-		Seed: c.Seed, FrequencyPenalty: c.FrequencyPenalty, PresencePenalty: c.PresencePenalty, ResponseFormat: rf}
+		Seed: c.Seed, FrequencyPenalty: c.FrequencyPenalty, PresencePenalty: c.PresencePenalty, ResponseFormat: rf,
+		Logprobs: c.Logprobs != nil && *c.Logprobs, TopLogprobs: c.TopLogprobs, User: c.User}
 	if m := c.MaxCompletionTokens; req.MaxTokens == nil && m != nil {
 		if *m < 1 { // named as the client sent it, not as max_tokens
 			problems = append(problems, fmt.Sprintf("max_completion_tokens %d: want at least 1", *m))
@@ -278,22 +280,6 @@ func (c *CompletionRequest) ToRequest() (Request, error) {
 		return Request{}, errs.E("chat.completions", errs.Invalid, strings.Join(problems, "; "))
 	}
 	return req, nil
-}
-
-// refuseLogprobs names logprobs and top_logprobs when a request asks for
-// token log probabilities, which chatd does not relay (ADR-119): a 400
-// naming the field, as LiteLLM's UnsupportedParamsError for a provider
-// that lacks the parameter, where the answer said "logprobs": null and the
-// client could not tell it was not asked.
-func refuseLogprobs(logprobs bool, top *int) []string {
-	var problems []string
-	if logprobs {
-		problems = append(problems, "logprobs: not supported by chatd (it relays no token log probabilities); leave it out or false")
-	}
-	if top != nil && *top != 0 {
-		problems = append(problems, fmt.Sprintf("top_logprobs %d: not supported by chatd (it relays no token log probabilities); leave it out or 0", *top))
-	}
-	return problems
 }
 
 // decodeTools reads OpenAI's tools array; Request.Validate checks the rest.

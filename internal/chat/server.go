@@ -463,7 +463,7 @@ func (w *wholeCalls) lines(r Response) []Response {
 	r.ToolCallDeltas = nil
 	calls := w.asm.Complete(r.Done)
 	if !r.Done {
-		if r.Message.Content == "" && r.Message.Thinking == "" && len(calls) == 0 {
+		if r.Message.Content == "" && r.Message.Thinking == "" && len(calls) == 0 && len(r.Logprobs) == 0 {
 			return nil
 		}
 		r.Message.ToolCalls = calls
@@ -475,7 +475,7 @@ func (w *wholeCalls) lines(r Response) []Response {
 	line := r
 	line.Done, line.DoneReason, line.Usage = false, "", nil
 	line.Message.ToolCalls = calls
-	r.Message.Content, r.Message.Thinking = "", ""
+	r.Message.Content, r.Message.Thinking, r.Logprobs = "", "", nil
 	return []Response{line, r}
 }
 
@@ -499,7 +499,7 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), QualifiedModel(r)
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
-	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 {
+	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 || len(r.Logprobs) > 0 {
 		d := Delta{}
 		switch {
 		case r.Message.Content != "":
@@ -533,7 +533,7 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 			}
 			d.ToolCalls = append(d.ToolCalls, tc)
 		}
-		c.Choices = []ChunkChoice{{Delta: d, Logprobs: jsonNull}}
+		c.Choices = []ChunkChoice{{Delta: d, Logprobs: OpenAILogprobs(r.Logprobs)}}
 		dst = e.emit(dst, c)
 	}
 	if r.Done {
@@ -613,5 +613,5 @@ func toCompletion(r Response) Completion {
 	msg.NullContent = msg.Content == "" && len(msg.ToolCalls) > 0
 	msg.ReasoningContent, msg.Reasoning = r.Message.Thinking, r.Message.Thinking // both names, as in a stream
 	return Completion{ID: completionID(r), Object: "chat.completion", Created: r.CreatedAt.Unix(), Model: QualifiedModel(r),
-		Choices: []CompletionChoice{{Message: msg, Logprobs: jsonNull, FinishReason: reason}}, Usage: u}
+		Choices: []CompletionChoice{{Message: msg, Logprobs: OpenAILogprobs(r.Logprobs), FinishReason: reason}}, Usage: u}
 }

@@ -245,7 +245,8 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 	}
 	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: chat.NonEmptyStops(req.Stop),
 		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty, ResponseFormat: req.JSONAnswer(),
-		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Think: req.Think}
+		Tools: req.Tools, ToolChoice: req.ToolChoice, ParallelToolCalls: req.ParallelToolCalls, Think: req.Think,
+		Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs, User: req.User}
 	var fails []failure
 	reqID := shared.RequestID(ctx)
 	for _, c := range cands {
@@ -466,7 +467,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 			}
 			return fail(err)
 		}
-		if first.Content != "" || first.Thinking != "" || len(first.ToolCalls) > 0 || first.Done {
+		if first.Content != "" || first.Thinking != "" || len(first.ToolCalls) > 0 || len(first.Logprobs) > 0 || first.Done {
 			break
 		}
 	}
@@ -505,6 +506,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		sb.WriteString(chunk.Message.Content)
 		thinking.WriteString(chunk.Message.Thinking)
 		calls.Add(chunk.ToolCallDeltas)
+		r.Logprobs = append(r.Logprobs, chunk.Logprobs...)
 		r.Model, r.Done, r.DoneReason, r.Usage = chunk.Model, chunk.Done, chunk.DoneReason, chunk.Usage
 	}
 	r.Message.Content, r.Message.Thinking = sb.String(), thinking.String()
@@ -578,7 +580,7 @@ func (s *stream) Next() (chat.Response, error) {
 		s.watchdog.chunk()
 	}
 	if s.collect {
-		s.size += len(c.Content) + len(c.Thinking)
+		s.size += len(c.Content) + len(c.Thinking) + chat.LogprobsSize(c.Logprobs)
 	}
 	for _, d := range c.ToolCalls {
 		s.size += len(d.Name) + len(d.Arguments)
@@ -617,7 +619,7 @@ func (s *stream) Next() (chat.Response, error) {
 	}
 	r := chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
 		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content, Thinking: c.Thinking}, ToolCallDeltas: c.ToolCalls,
-		Done: c.Done, DoneReason: reason, Usage: c.Usage}
+		Done: c.Done, DoneReason: reason, Usage: c.Usage, Logprobs: c.Logprobs}
 	s.gen.add(r)
 	return r, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"lakehouse-go/internal/chat"
 	"lakehouse-go/internal/chat/chatd"
+	"lakehouse-go/internal/chat/chattest"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/testutil/syncbuf"
 )
@@ -191,3 +192,31 @@ func errFields(route string, b []byte) (kind, msg string) {
 func ptr[T any](v T) *T { return &v }
 
 func userMsg(s string) []chat.Message { return []chat.Message{{Role: "user", Content: s}} }
+
+// fakeUpstream starts a fake upstream with script sc speaking provider's
+// protocol — Ollama's NDJSON for ollama and ollama_cloud, OpenAI's SSE
+// for the others — and points provider at it in cfg (with a key for the
+// keyed ones). It is closed when the test ends, after chatd.
+func fakeUpstream(t testing.TB, cfg *shared.Config, provider string, sc chattest.Script) *chattest.Server {
+	t.Helper()
+	var up *chattest.Server
+	switch provider {
+	case chat.Ollama, chat.OllamaCloud:
+		up = chattest.NewOllama(sc)
+		configure(t, cfg, provider, up.URL)
+	default:
+		up = chattest.NewOpenAI(sc)
+		configure(t, cfg, provider, up.Base())
+	}
+	t.Cleanup(up.Close)
+	return up
+}
+
+// withUpstream is the preamble most tests share: one fake upstream for
+// provider (fakeUpstream) and chatd started over it.
+func withUpstream(t testing.TB, provider string, sc chattest.Script) (*env, *chattest.Server) {
+	t.Helper()
+	cfg := config(t)
+	up := fakeUpstream(t, cfg, provider, sc)
+	return start(t, cfg), up
+}

@@ -173,52 +173,6 @@ func TestModelsRetrieve(t *testing.T) {
 	}
 }
 
-// TestLogprobsRefused: logprobs: true (and top_logprobs) were answered
-// with "logprobs": null and a 200, so a client could not tell its request
-// was not honoured (ADR-114). They are a 400 naming the field, as
-// LiteLLM's UnsupportedParamsError, and nothing goes upstream; false and 0
-// ask for nothing and are answered.
-func TestLogprobsRefused(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
-
-	// chat.completions.create({model, messages, logprobs: true})
-	wantOpenAIErr(t, "logprobs", e.post(t, chat.RouteBaseCompletions,
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":true}`),
-		400, "invalid", "invalid_request_error", nil, "logprobs")
-	// ...logprobs: true, top_logprobs: 3 (both named, logprobs first)
-	resp := e.post(t, chat.RouteBaseCompletions,
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":3}`)
-	_, er, raw := openAIErr(t, resp)
-	if msg, _ := er["message"].(string); !strings.Contains(msg, "logprobs: not supported") || !strings.Contains(msg, "top_logprobs 3") {
-		t.Fatalf("logprobs+top_logprobs: %s", raw)
-	}
-	// ollama.chat({model, messages, stream: false, logprobs: true}) on the Ollama route
-	resp = e.post(t, chat.RouteOllamaChat,
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"logprobs":true}`)
-	if msg := errBody(t, resp, 400, "invalid"); !strings.Contains(msg, "logprobs") {
-		t.Fatalf("Ollama route: %q", msg)
-	}
-	if n := len(up.Calls()); n != 0 {
-		t.Fatalf("upstream got %d calls for refused requests", n)
-	}
-	// Asking for nothing is answered.
-	for _, body := range []string{
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":false}`,
-		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"logprobs":null,"top_logprobs":0}`,
-	} {
-		resp := e.post(t, chat.RouteCompletions, body)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
-		}
-	}
-}
-
 // TestCompletionModelNamesProvider: an answer to model "ollama/llama3.2"
 // said "model": "llama3.2", a name chatd does not list (ADR-114). It says
 // "ollama/llama3.2", the /v1/chat/models id, streamed or not, also when

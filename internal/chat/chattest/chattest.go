@@ -101,6 +101,48 @@ type Script struct {
 	UsageInChoice bool
 }
 
+// FakeLogprob is the log probability both fakes report for the i-th
+// content token tok when a request asks for logprobs (top alternatives
+// when top > 0: tok itself, then "alt1", "alt2", ...), in Ollama's shape
+// (api.Logprob, bytes the token's UTF-8 bytes, as Ollama fills them).
+// NewOpenAI sends the same values in OpenAI's shape.
+func FakeLogprob(i int, tok string, top int) api.Logprob {
+	lp := api.Logprob{TokenLogprob: api.TokenLogprob{Token: tok, Logprob: -0.25 * float64(i+1), Bytes: utf8Ints(tok)}}
+	for k := 0; k < top; k++ {
+		alt := api.TokenLogprob{Token: tok, Logprob: lp.Logprob, Bytes: utf8Ints(tok)}
+		if k > 0 {
+			alt.Token = fmt.Sprintf("alt%d", k)
+			alt.Logprob = lp.Logprob - float64(k)
+			alt.Bytes = utf8Ints(alt.Token)
+		}
+		lp.TopLogprobs = append(lp.TopLogprobs, alt)
+	}
+	return lp
+}
+
+func utf8Ints(s string) []int {
+	out := make([]int, len(s))
+	for i := range len(s) {
+		out[i] = int(s[i])
+	}
+	return out
+}
+
+// oaiLogprobs is FakeLogprob for tokens toks (from index first) as
+// OpenAI's choices[].logprobs: bytes and top_logprobs always present.
+func oaiLogprobs(first int, toks []string, top int) map[string]any {
+	content := []any{}
+	for j, t := range toks {
+		lp := FakeLogprob(first+j, t, top)
+		tops := []any{}
+		for _, a := range lp.TopLogprobs {
+			tops = append(tops, map[string]any{"token": a.Token, "logprob": a.Logprob, "bytes": a.Bytes})
+		}
+		content = append(content, map[string]any{"token": lp.Token, "logprob": lp.Logprob, "bytes": lp.Bytes, "top_logprobs": tops})
+	}
+	return map[string]any{"content": content, "refusal": nil}
+}
+
 // ToolCall is one call a fake answers: Arguments is JSON text (an object).
 type ToolCall struct {
 	Name      string
@@ -336,8 +378,17 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		return api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: content},
 			Done: true, DoneReason: "stop", Metrics: m}
 	}
+	var lps func(i int, t string) []api.Logprob // Ollama 0.12.11 on: logprobs asked
+	if req.Logprobs {
+		lps = func(i int, t string) []api.Logprob { return []api.Logprob{FakeLogprob(i, t, req.TopLogprobs)} }
+	}
 	if !stream {
 		f := final(strings.Join(toks, ""))
+		for i, t := range toks {
+			if lps != nil {
+				f.Logprobs = append(f.Logprobs, lps(i, t)...)
+			}
+		}
 		f.Message.Thinking = strings.Join(thinking, "")
 		f.Message.ToolCalls = sc.ollamaCalls()
 		ginJSON(w, 200, f)
@@ -383,7 +434,11 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 			return
 		}
-		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: t}})
+		l := api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", Content: t}}
+		if lps != nil {
+			l.Logprobs = lps(i, t)
+		}
+		line(l)
 	}
 	if calls := sc.ollamaCalls(); len(calls) > 0 {
 		line(api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: api.Message{Role: "assistant", ToolCalls: calls}})
@@ -492,8 +547,8 @@ type oaiFunction struct {
 
 type oaiChunkChoice struct {
 	Index        int     `json:"index"`
-	Delta        any     `json:"delta"` // oaiDelta or dsDelta
-	Logprobs     *string `json:"logprobs"`
+	Delta        any     `json:"delta"`    // oaiDelta or dsDelta
+	Logprobs     any     `json:"logprobs"` // nil: null
 	FinishReason *string `json:"finish_reason"`
 }
 
@@ -554,6 +609,8 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 		StreamOptions *struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
+		Logprobs    bool `json:"logprobs"`
+		TopLogprobs int  `json:"top_logprobs"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		oaiFail(w, 400, "invalid_request_error", "", "We could not parse the JSON body of your request.")
@@ -634,10 +691,14 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 			msg["reasoning"] = th
 			msg["reasoning_details"] = []oaiReasoningDetail{{Type: "reasoning.text", Text: th, Format: "unknown"}}
 		}
+		var lp any
+		if req.Logprobs {
+			lp = oaiLogprobs(0, toks, req.TopLogprobs)
+		}
 		b, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
 			"choices": []any{map[string]any{"index": 0, "message": msg,
-				"logprobs": nil, "finish_reason": stop}},
+				"logprobs": lp, "finish_reason": stop}},
 			"usage": usage, "service_tier": "default", "system_fingerprint": "fp_fake",
 		})
 		w.Header().Set("Content-Type", "application/json")
@@ -695,7 +756,11 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		t := t
-		event(chunk(oaiDelta{Content: &t}, nil))
+		c := chunk(oaiDelta{Content: &t}, nil)
+		if req.Logprobs {
+			c.Choices[0].Logprobs = oaiLogprobs(i, []string{t}, req.TopLogprobs)
+		}
+		event(c)
 	}
 	for i, c := range sc.ToolCalls {
 		i := i

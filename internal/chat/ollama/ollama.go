@@ -109,6 +109,12 @@ func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.Chu
 	if req.PresencePenalty != nil {
 		areq.Options["presence_penalty"] = *req.PresencePenalty
 	}
+	if req.Logprobs { // Ollama 0.12.11 on (ADR-125); user has no Ollama field
+		areq.Logprobs = true
+		if req.TopLogprobs != nil {
+			areq.TopLogprobs = *req.TopLogprobs
+		}
+	}
 	if len(areq.Options) == 0 {
 		areq.Options = nil
 	}
@@ -159,6 +165,13 @@ func (s *lineStream) Next() (chat.Chunk, error) {
 			return chat.Chunk{}, &chat.UpstreamError{Message: l.Error}
 		}
 		c := chat.Chunk{Model: l.Model, Content: l.Message.Content, Thinking: l.Message.Thinking, Done: l.Done, DoneReason: l.DoneReason}
+		for _, lp := range l.Logprobs {
+			e := chat.Logprob{TokenLogprob: chat.TokenLogprob(lp.TokenLogprob)}
+			for _, t := range lp.TopLogprobs {
+				e.TopLogprobs = append(e.TopLogprobs, chat.TokenLogprob(t))
+			}
+			c.Logprobs = append(c.Logprobs, e)
+		}
 		// Ollama streams whole calls (arguments an object, maybe no id):
 		// each is one piece, numbered in the order they came.
 		for _, tc := range l.Message.ToolCalls {

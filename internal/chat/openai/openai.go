@@ -44,7 +44,11 @@ func New(base, key string, hc *http.Client) *Provider {
 func (p *Provider) Chat(ctx context.Context, req chat.ProviderRequest) (chat.ChunkStream, error) {
 	creq := chat.CompletionRequest{Model: req.Model, Stream: true, StreamOptions: &chat.StreamOptions{IncludeUsage: true},
 		Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: req.Stop, ParallelToolCalls: req.ParallelToolCalls,
-		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty}
+		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty, User: req.User}
+	if req.Logprobs { // ADR-125
+		t := true
+		creq.Logprobs, creq.TopLogprobs = &t, req.TopLogprobs
+	}
 	if len(req.Tools) > 0 {
 		creq.Tools, _ = json.Marshal(req.Tools)
 	}
@@ -191,6 +195,9 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			continue
 		}
 		ch := c.Choices[0]
+		if out.Logprobs, err = chat.ParseOpenAILogprobs(ch.Logprobs); err != nil {
+			return chat.Chunk{}, &chat.UpstreamError{Message: "undecodable SSE chunk: " + err.Error()}
+		}
 		if ch.Delta.Content != nil {
 			out.Content = *ch.Delta.Content
 		}
@@ -201,7 +208,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 				return chat.Chunk{}, &chat.UpstreamError{Message: "upstream finished with finish_reason error"}
 			}
 			out.Done, out.DoneReason = true, *ch.FinishReason
-			if out.Content != "" || out.Thinking != "" || len(out.ToolCalls) > 0 { // deliver the text now, the end after usage
+			if out.Content != "" || out.Thinking != "" || len(out.ToolCalls) > 0 || len(out.Logprobs) > 0 { // deliver the text now, the end after usage
 				fin := chat.Chunk{ID: out.ID, Model: out.Model, Done: true, DoneReason: out.DoneReason, Usage: out.Usage}
 				s.pending = &fin
 				out.Done, out.DoneReason, out.Usage = false, "", nil
@@ -214,7 +221,7 @@ func (s *sseStream) next() (chat.Chunk, error) {
 			s.pending = &out
 			continue
 		}
-		if out.Content == "" && out.Thinking == "" && len(out.ToolCalls) == 0 {
+		if out.Content == "" && out.Thinking == "" && len(out.ToolCalls) == 0 && len(out.Logprobs) == 0 {
 			continue // role-only or empty delta
 		}
 		s.answered = true
@@ -346,10 +353,14 @@ func (s *sseStream) whole() error {
 	if len(ch.Message.ToolCalls) > 0 && json.Unmarshal(ch.Message.ToolCalls, &calls) != nil {
 		return &chat.UpstreamError{Message: "undecodable tool_calls in the JSON answer"}
 	}
+	lps, err := chat.ParseOpenAILogprobs(ch.Logprobs)
+	if err != nil {
+		return &chat.UpstreamError{Message: "undecodable JSON answer: " + err.Error()}
+	}
 	m := ch.Message
 	thinking := chat.PickReasoning(m.ReasoningContent, m.Reasoning, m.ReasoningDetails)
-	if content := string(m.Content); content != "" || thinking != "" || len(calls) > 0 {
-		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content, Thinking: thinking, ToolCalls: deltas(calls)})
+	if content := string(m.Content); content != "" || thinking != "" || len(calls) > 0 || len(lps) > 0 {
+		s.queue = append(s.queue, chat.Chunk{ID: v.ID, Model: v.Model, Content: content, Thinking: thinking, ToolCalls: deltas(calls), Logprobs: lps})
 	}
 	s.queue = append(s.queue, fin)
 	return nil
