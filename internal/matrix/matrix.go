@@ -24,7 +24,16 @@
 // embedded with other weights or another model is refused whole, both
 // recorded in state.json, and POST /v1/matrix/indexes rebuilds. The
 // revision comes with the query's embedding, so the check costs no round
-// trip; it sees a re-pull once embedd does (ollama.DefaultDigestTTL).
+// trip; it sees a re-pull once embedd does (ollama.DefaultDigestTTL, 5 s).
+// The index status asks embedd's model listing (at most once per
+// Options.ModelCheckEvery, 5 s, for all status calls together) and shows
+// a re-pull before any search or refresh has met it; a full build asks it
+// first, so its revision is the weights it embeds with (ADR-124).
+//
+// A full build whose vector index holds more vectors than the served
+// keyword index and the written-ids journal account for (ids left by a
+// matrixd older than the journal, ADR-121) starts from an empty vector
+// index, so it ends holding exactly the rows it wrote (ADR-124).
 package matrix
 
 import (
