@@ -499,6 +499,14 @@ func (e *sseEncoder) chunk(dst []byte, r Response) []byte {
 		e.id, e.created, e.model = completionID(r), r.CreatedAt.Unix(), QualifiedModel(r)
 	}
 	c := CompletionChunk{ID: e.id, Object: "chat.completion.chunk", Created: e.created, Model: e.model}
+	if !e.sentRole && len(r.Logprobs) > 0 {
+		// With logprobs the role comes alone, as OpenAI streams it, with
+		// an empty logprobs list: openai-node's stream helper counts a
+		// first chunk's logprobs twice (ADR-125).
+		e.sentRole = true
+		c.Choices = []ChunkChoice{{Delta: Delta{Role: RoleAssistant, Content: new(string)}, Logprobs: emptyLogprobs}}
+		dst = e.emit(dst, c)
+	}
 	if !e.sentRole || r.Message.Content != "" || r.Message.Thinking != "" || len(r.ToolCallDeltas) > 0 || len(r.Logprobs) > 0 {
 		d := Delta{}
 		switch {
@@ -572,7 +580,10 @@ func (e *sseEncoder) fail(dst []byte, be errs.BodyError) []byte {
 
 func (e *sseEncoder) end(dst []byte) []byte { return AppendSSE(dst, SSEDone) }
 
-var jsonNull = json.RawMessage("null")
+var (
+	jsonNull      = json.RawMessage("null")
+	emptyLogprobs = json.RawMessage(`{"content":[],"refusal":null}`)
+)
 
 func completionID(r Response) string {
 	if r.ID != "" {
