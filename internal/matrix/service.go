@@ -761,9 +761,21 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 	if x == nil {
 		return IndexStatus{}, errs.Errorf("matrix.status", errs.NotFound, "dataset %q has no search index; create it with POST %s", dataset, IndexesPath)
 	}
+	// vectord's list and embedd's model listing are asked side by side:
+	// the status waits at most about 2 s for both.
+	var listing modelListing
+	done := make(chan struct{})
+	check := x.wantsModelCheck()
+	go func() {
+		defer close(done)
+		if check {
+			listing = m.listedModels(ctx)
+		}
+	}()
 	held := m.heldVectors(ctx)
-	if held[VectorIndex(dataset)] == nil && x.wantsModelCheck() {
-		m.checkModel(x, m.listedModels(ctx))
+	<-done
+	if held[VectorIndex(dataset)] == nil && check {
+		m.checkModel(x, listing)
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -951,16 +963,24 @@ func (x *dsIndex) statusLocked() IndexStatus {
 // List implements Service.
 func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 	out := []IndexStatus{}
-	held := m.heldVectors(ctx)
 	xs := m.snapshot()
-	var listing *modelListing
+	check := false
 	for _, x := range xs {
-		if held[VectorIndex(x.name())] == nil && x.wantsModelCheck() {
-			if listing == nil {
-				l := m.listedModels(ctx)
-				listing = &l
-			}
-			m.checkModel(x, *listing)
+		check = check || x.wantsModelCheck()
+	}
+	var listing modelListing
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if check {
+			listing = m.listedModels(ctx)
+		}
+	}()
+	held := m.heldVectors(ctx)
+	<-done
+	for _, x := range xs {
+		if check && held[VectorIndex(x.name())] == nil {
+			m.checkModel(x, listing)
 		}
 	}
 	for _, x := range xs {
