@@ -101,13 +101,9 @@ func TestAnswerOverLimitFallsBack(t *testing.T) {
 		t.Skip("a large answer")
 	}
 	piece := strings.Repeat("y", 1<<20)
-	bad := chattest.NewOllama(chattest.Script{Thinking: slices.Repeat([]string{piece}, chat.MaxAnswerBytes/len(piece)+2)})
-	defer bad.Close()
-	good := chattest.NewOpenAI(chattest.Script{Tokens: []string{"ok"}})
-	defer good.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", bad.URL)
-	configure(t, cfg, "opencode", good.Base())
+	bad := fakeUpstream(t, cfg, "ollama", chattest.Script{Thinking: slices.Repeat([]string{piece}, chat.MaxAnswerBytes/len(piece)+2)})
+	fakeUpstream(t, cfg, "opencode", chattest.Script{Tokens: []string{"ok"}})
 	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
 	e := start(t, cfg)
 	resp := e.post(t, chat.RouteChat, `{"messages":[{"role":"user","content":"hi"}]}`)
@@ -182,11 +178,7 @@ func TestStreamedToolCallArgumentsBounded(t *testing.T) {
 	}
 	args := `{"a":"` + strings.Repeat("z", 4<<20) + `"}`
 	calls := slices.Repeat([]chattest.ToolCall{{Name: "f", Arguments: args}}, 10)
-	up := chattest.NewOpenAI(chattest.Script{Tokens: []string{"let me"}, ToolCalls: calls})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "openrouter", up.Base())
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "openrouter", chattest.Script{Tokens: []string{"let me"}, ToolCalls: calls})
 	want := fmt.Sprintf("openrouter: the answer passed chatd's limit of %d MiB", chat.MaxAnswerBytes>>20)
 	for _, route := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
 		resp := e.post(t, route, `{"model":"openrouter/m","stream":true,"messages":[{"role":"user","content":"call"}]}`)

@@ -14,13 +14,9 @@ import (
 // provider's answer, which LiteLLM and the openai libraries do not retry.
 // Before: 502 unavailable ("all providers failed"), which they retry.
 func TestUnknownModelEverywhere(t *testing.T) {
-	ol := chattest.NewOllama(chattest.Script{Models: []string{"llama3.2"}})
-	defer ol.Close()
-	or := chattest.NewOpenAI(chattest.Script{Models: []string{"meta-llama/llama-3.2-3b-instruct"}, OpenRouterModelIDs: true})
-	defer or.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", ol.URL)
-	configure(t, cfg, "openrouter", or.Base())
+	fakeUpstream(t, cfg, "ollama", chattest.Script{Models: []string{"llama3.2"}})
+	fakeUpstream(t, cfg, "openrouter", chattest.Script{Models: []string{"meta-llama/llama-3.2-3b-instruct"}, OpenRouterModelIDs: true})
 	e := start(t, cfg)
 	for _, route := range []string{chat.RouteCompletions, chat.RouteChat, chat.RouteOllamaChat} {
 		msg := errBody(t, e.post(t, route, `{"model":"lama3.2","stream":false,"messages":[{"role":"user","content":"hi"}]}`), 400, "invalid")

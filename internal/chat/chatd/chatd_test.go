@@ -342,11 +342,7 @@ func TestNativeAndNonStreaming(t *testing.T) {
 // TestOllamaClient drives chatd with the official Ollama Go client pointed
 // at http://chatd/v1/chat (ADR-062), streamed and not.
 func TestOllamaClient(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{Tokens: []string{"a", "b", "c"}})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "kimi", up.Base())
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "kimi", chattest.Script{Tokens: []string{"a", "b", "c"}})
 	base, _ := url.Parse(e.srv.URL() + "/v1/chat")
 	oc := api.NewClient(base, &http.Client{Timeout: 10 * time.Second})
 	for _, stream := range []bool{true, false} {
@@ -489,11 +485,7 @@ func TestNoFallbackAfterFirstToken(t *testing.T) {
 func TestRetries(t *testing.T) {
 	for _, status := range []int{429, 503} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
-			up := chattest.NewOpenAI(chattest.Script{FailFirst: 1, FailStatus: status, Tokens: []string{"fine"}})
-			defer up.Close()
-			cfg := config(t)
-			configure(t, cfg, "openrouter", up.Base())
-			e := start(t, cfg)
+			e, up := withUpstream(t, "openrouter", chattest.Script{FailFirst: 1, FailStatus: status, Tokens: []string{"fine"}})
 			r, err := e.client.Chat(context.Background(), chat.Request{Provider: "openrouter", Messages: userMsg("hi")})
 			if err != nil || r.Message.Content != "fine" || len(up.Calls()) != 2 {
 				t.Fatalf("%+v %v calls=%d", r, err, len(up.Calls()))
@@ -509,11 +501,7 @@ func TestRetries(t *testing.T) {
 		})
 	}
 	// Retry-After: 30 s is above max_retry_wait (10 s): no retry.
-	up := chattest.NewOllama(chattest.Script{FailFirst: 1, FailStatus: 429, RetryAfter: "30"})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{FailFirst: 1, FailStatus: 429, RetryAfter: "30"})
 	t0 := time.Now()
 	_, err := e.client.Chat(context.Background(), chat.Request{Messages: userMsg("hi")})
 	if !errs.Is(err, errs.Unavailable) || len(up.Calls()) != 1 || time.Since(t0) > 5*time.Second {
@@ -530,13 +518,9 @@ func TestRetries(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestAllProvidersFailed(t *testing.T) {
-	a := chattest.NewOllama(chattest.Script{FailFirst: 100, FailStatus: 500})
-	defer a.Close()
-	b := chattest.NewOpenAI(chattest.Script{Key: "right-key"})
-	defer b.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", a.URL)
-	configure(t, cfg, "opencode", b.Base()) // key file says sk-oc: 401
+	fakeUpstream(t, cfg, "ollama", chattest.Script{FailFirst: 100, FailStatus: 500})
+	fakeUpstream(t, cfg, "opencode", chattest.Script{Key: "right-key"}) // key file says sk-oc: 401
 	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
 	e := start(t, cfg)
 	for _, path := range []string{chat.RouteChat, chat.RouteCompletions} {
@@ -578,11 +562,7 @@ func TestUnregisteredAndUnknownProviders(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	cases := []struct {
 		name, body, want string
 		native, openai   bool

@@ -21,13 +21,9 @@ import (
 // chatd and worked against the real services. The bodies are the bytes the
 // official SDKs send.
 func TestResponseFormat(t *testing.T) {
-	ol := chattest.NewOllama(chattest.Script{Tokens: []string{`{"city":`, `"Paris"}`}})
-	defer ol.Close()
-	or := chattest.NewOpenAI(chattest.Script{Tokens: []string{`{"city":`, `"Paris"}`}})
-	defer or.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", ol.URL)
-	configure(t, cfg, "openrouter", or.Base())
+	ol := fakeUpstream(t, cfg, "ollama", chattest.Script{Tokens: []string{`{"city":`, `"Paris"}`}})
+	or := fakeUpstream(t, cfg, "openrouter", chattest.Script{Tokens: []string{`{"city":`, `"Paris"}`}})
 	e := start(t, cfg)
 	const msgs = `"messages":[{"role":"user","content":"weather?"}]`
 	const schema = `{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}`

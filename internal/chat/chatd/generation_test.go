@@ -91,13 +91,9 @@ func TestLangfuseGenerations(t *testing.T) {
 	sink := &langfuseSink{}
 	lf := httptest.NewServer(sink)
 	defer lf.Close()
-	bad := chattest.NewOllama(chattest.Script{FailFirst: 100, FailStatus: 503})
-	defer bad.Close()
-	good := chattest.NewOpenAI(chattest.Script{Tokens: []string{"Hel", "lo"}, Thinking: []string{"hmm"}, PromptTokens: 11, CompletionTokens: 2, Delay: 20 * time.Millisecond})
-	defer good.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", bad.URL)
-	configure(t, cfg, "opencode", good.Base())
+	fakeUpstream(t, cfg, "ollama", chattest.Script{FailFirst: 100, FailStatus: 503})
+	fakeUpstream(t, cfg, "opencode", chattest.Script{Tokens: []string{"Hel", "lo"}, Thinking: []string{"hmm"}, PromptTokens: 11, CompletionTokens: 2, Delay: 20 * time.Millisecond})
 	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
 	cfg.Chatd.Retries = 1
 	cfg.Langfuse.URL, cfg.Langfuse.PublicKey, cfg.Langfuse.SecretKey = lf.URL, "pk-lf-chat", "sk-lf-chat"

@@ -30,11 +30,7 @@ func TestErrorBodyWith200(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(itoa(tc.status), func(t *testing.T) {
-			up := chattest.NewOpenAI(chattest.Script{FailFirst: 1000, FailStatus: tc.status, FailInBody: true})
-			defer up.Close()
-			cfg := config(t)
-			configure(t, cfg, "openrouter", up.Base())
-			e := start(t, cfg)
+			e, up := withUpstream(t, "openrouter", chattest.Script{FailFirst: 1000, FailStatus: tc.status, FailInBody: true})
 			for i, stream := range []bool{true, false} {
 				resp := e.post(t, chat.RouteCompletions, map[string]any{"provider": "openrouter", "messages": userMsg("hi"), "stream": stream})
 				msg := errBody(t, resp, tc.wantStatus, tc.wantKind)
@@ -51,11 +47,7 @@ func TestErrorBodyWith200(t *testing.T) {
 
 	// A 429 in the body with Retry-After: 1 is retried after that second,
 	// and the retry's answer is the answer.
-	up := chattest.NewOpenAI(chattest.Script{FailStatus: 429, FailInBody: true, RetryAfter: "1", Tokens: []string{"fine"}})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "openrouter", up.Base())
-	e := start(t, cfg)
+	e, up := withUpstream(t, "openrouter", chattest.Script{FailStatus: 429, FailInBody: true, RetryAfter: "1", Tokens: []string{"fine"}})
 	for _, stream := range []bool{true, false} {
 		up.SetScript(chattest.Script{FailFirst: 1, FailStatus: 429, FailInBody: true, RetryAfter: "1", Tokens: []string{"fine"}})
 		before := len(up.Calls())

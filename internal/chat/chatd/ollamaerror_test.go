@@ -25,10 +25,8 @@ import (
 // client's StatusError.ErrorMessage was the raw body. The requests are the
 // bytes ollama-js sends (seen on the wire).
 func TestOllamaRouteErrorBody(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{FailFirst: 1 << 30, FailStatus: 500})
-	defer up.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
+	fakeUpstream(t, cfg, "ollama", chattest.Script{FailFirst: 1 << 30, FailStatus: 500})
 	cfg.Chatd.Retries = 0
 	e := start(t, cfg)
 	for _, tc := range []struct {
@@ -86,10 +84,8 @@ func TestOllamaRouteErrorBody(t *testing.T) {
 // "ResponseError: [object Object]" for ollama.list(), ollama.show(),
 // ollama.generate(), ollama.version().
 func TestOllamaClientListAndOtherRoutes(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
+	up := fakeUpstream(t, cfg, "ollama", chattest.Script{})
 	cfg.Chatd.OllamaModel = "qwen3:8b"
 	e := start(t, cfg)
 	base, _ := url.Parse(e.srv.URL() + "/v1/chat")

@@ -52,11 +52,7 @@ func wantOpenAIErr(t *testing.T, what string, resp *http.Response, status int, k
 // now carry OpenAI's type, code and param beside them (ADR-119); the
 // native route keeps DESIGN.md's body as it was.
 func TestOpenAIErrorFields(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{FailFirst: 100, FailStatus: 500})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "ollama", chattest.Script{FailFirst: 100, FailStatus: 500})
 
 	for _, route := range []string{chat.RouteCompletions, chat.RouteBaseCompletions} {
 		// chat.completions.create({model, messages, n: 2})
@@ -107,11 +103,7 @@ func TestOpenAIErrorFields(t *testing.T) {
 // routes' error body (type "server_error", code and param null) and kind
 // stays.
 func TestOpenAIStreamErrorType(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{Tokens: []string{"a", "b", "c"}, BreakAfter: 1})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "ollama", chattest.Script{Tokens: []string{"a", "b", "c"}, BreakAfter: 1})
 	resp := e.post(t, chat.RouteBaseCompletions,
 		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}],"stream":true}`)
 	defer resp.Body.Close()
@@ -134,11 +126,7 @@ func TestOpenAIStreamErrorType(t *testing.T) {
 // (ADR-114). openai-node escapes the id's slash (ollama%2Fllama3.2),
 // openai-python sends it as is; both get the models list's entry.
 func TestModelsRetrieve(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "ollama", chattest.Script{})
 
 	resp, err := e.http.Get(e.srv.URL() + chat.RouteModels)
 	if err != nil {
@@ -179,11 +167,7 @@ func TestModelsRetrieve(t *testing.T) {
 // the request left the model to chatd (LiteLLM's Ollama answers say
 // "ollama/<model>" too); so does the Ollama route.
 func TestCompletionModelNamesProvider(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 
 	for _, body := range []string{
 		`{"model":"ollama/llama3.2","messages":[{"role":"user","content":"hi"}]}`,

@@ -23,11 +23,7 @@ import (
 // and the provider is never called. POST /v1/chat?provider=ollama was
 // answered by the model of the body, ?stream=true with one JSON object.
 func TestNativeRoutesRefuseQueryParams(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{Tokens: []string{"a", "b"}})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "kimi", up.Base())
-	e := start(t, cfg)
+	e, up := withUpstream(t, "kimi", chattest.Script{Tokens: []string{"a", "b"}})
 	body := `{"model":"kimi/moonshot-v1-8k","messages":[{"role":"user","content":"hi"}]}`
 
 	get := func(path string) *http.Response {
@@ -83,11 +79,7 @@ func TestNativeRoutesRefuseQueryParams(t *testing.T) {
 // The provider gets the same request and the client the same answer as
 // without the query — ?stream=true or ?model= change nothing either.
 func TestCompatRoutesIgnoreQueryParams(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{Tokens: []string{"a", "b", "c"}})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "kimi", up.Base())
-	e := start(t, cfg)
+	e, up := withUpstream(t, "kimi", chattest.Script{Tokens: []string{"a", "b", "c"}})
 	queries := []string{"", "?api-version=2024-06-01", "?api-version=2024-06-01&stream=true&model=ollama/other", "?a;b=%zz"}
 
 	// GET /v1/chat/models: the same list.

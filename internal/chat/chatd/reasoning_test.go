@@ -210,11 +210,7 @@ func TestReasoningEveryProvider(t *testing.T) {
 // TestReasoningBadSwitches: levels chatd does not know are a 400 naming
 // the field, on every route.
 func TestReasoningBadSwitches(t *testing.T) {
-	up := chattest.NewOllama(thinkScript)
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", thinkScript)
 	for route, body := range map[string]string{
 		chat.RouteCompletions + "#effort": `{"messages":[{"role":"user","content":"hi"}],"reasoning_effort":"extreme"}`,
 		chat.RouteCompletions + "#object": `{"messages":[{"role":"user","content":"hi"}],"reasoning":"high"}`,

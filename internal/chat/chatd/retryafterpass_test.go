@@ -34,13 +34,9 @@ func TestBusyUpstreamRetryAfter(t *testing.T) {
 			chattest.Script{FailFirst: 1 << 30, FailStatus: 500}, "", 502, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ol := chattest.NewOllama(tc.ollama)
-			defer ol.Close()
-			or := chattest.NewOpenAI(tc.openrouter)
-			defer or.Close()
 			cfg := config(t)
-			configure(t, cfg, "ollama", ol.URL)
-			configure(t, cfg, "openrouter", or.Base())
+			fakeUpstream(t, cfg, "ollama", tc.ollama)
+			fakeUpstream(t, cfg, "openrouter", tc.openrouter)
 			cfg.Chatd.Fallback = []string{"ollama", "openrouter"}
 			cfg.Chatd.Retries = 0
 			e := start(t, cfg)

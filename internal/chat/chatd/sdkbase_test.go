@@ -19,11 +19,7 @@ import (
 // no base URL served both. The requests are the bytes the official openai
 // npm SDK (v6) sends, seen on the wire.
 func TestOpenAISDKBaseURL(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	base := e.srv.URL() + "/v1/chat" // new OpenAI({baseURL})
 
 	resp, err := e.http.Get(base + "/models") // client.models.list()

@@ -19,13 +19,9 @@ import (
 // answer repeatable. A penalty outside OpenAI's -2..2 is a 400 naming the
 // field. The bodies are the bytes the official SDKs send.
 func TestSeedAndPenaltiesReachUpstream(t *testing.T) {
-	ol := chattest.NewOllama(chattest.Script{})
-	defer ol.Close()
-	or := chattest.NewOpenAI(chattest.Script{})
-	defer or.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", ol.URL)
-	configure(t, cfg, "openrouter", or.Base())
+	ol := fakeUpstream(t, cfg, "ollama", chattest.Script{})
+	or := fakeUpstream(t, cfg, "openrouter", chattest.Script{})
 	e := start(t, cfg)
 	const msgs = `"messages":[{"role":"user","content":"hi"}]`
 	for _, tc := range []struct {

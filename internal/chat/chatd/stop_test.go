@@ -18,11 +18,7 @@ import (
 // OpenAI and native routes). Before: "stop":"" answered an empty message
 // with 200, and the Ollama route refused a fifth stop sequence with 400.
 func TestStopSequences(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 
 	resp := e.post(t, chat.RouteCompletions, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}],"stop":""}`)
 	var comp chat.Completion
@@ -60,11 +56,7 @@ func TestStopSequences(t *testing.T) {
 // is a 400 naming max_completion_tokens, the field the client sent.
 // Before: "max_tokens 0: want at least 1", a field it never sent.
 func TestMaxCompletionTokensNamed(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	for _, n := range []string{"0", "-5"} {
 		msg := errBody(t, e.post(t, chat.RouteCompletions, `{"model":"ollama/m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":`+n+`}`), 400, "invalid")
 		if !strings.Contains(msg, "max_completion_tokens "+n+": want at least 1") || strings.Contains(msg, "max_tokens") {

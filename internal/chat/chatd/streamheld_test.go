@@ -28,10 +28,8 @@ func TestStreamedAnswerNotHeld(t *testing.T) {
 	defer lf.Close()
 	piece := strings.Repeat("x", 64<<10)
 	toks := slices.Repeat([]string{piece}, 3*chat.MaxAnswerBytes/len(piece))
-	up := chattest.NewOpenAI(chattest.Script{Tokens: toks})
-	defer up.Close()
 	cfg := config(t)
-	configure(t, cfg, "openrouter", up.Base())
+	fakeUpstream(t, cfg, "openrouter", chattest.Script{Tokens: toks})
 	cfg.Langfuse.URL, cfg.Langfuse.PublicKey, cfg.Langfuse.SecretKey = lf.URL, "pk-lf-chat", "sk-lf-chat"
 	cfg.Langfuse.FlushInterval = shared.Duration{Duration: 20 * time.Millisecond}
 	e := start(t, cfg)

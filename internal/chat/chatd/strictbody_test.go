@@ -18,11 +18,7 @@ import (
 // provider: encoding/json sent "caf\xe9" on as "caf\ufffd" and took the
 // last of two "content"s. A valid non-ASCII message reaches it byte for byte.
 func TestStrictBodies(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	cases := []struct{ name, body, want string }{
 		{"latin1 content", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"caf\xe9\"}]}", `invalid UTF-8 at byte 54`},
 		{"lone surrogate", `{"model":"m","messages":[{"role":"user","content":"\udfff"}]}`, `unpaired UTF-16 surrogate escape \udfff at byte 51`},

@@ -22,11 +22,7 @@ import (
 // provider; a self-decoding field that is no JSON shape it takes is named
 // without "not valid JSON" (it is valid JSON).
 func TestStrictSelfDecodingFields(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "openrouter", up.Base())
-	e := start(t, cfg)
+	e, up := withUpstream(t, "openrouter", chattest.Script{})
 	const user = `{"role":"user","content":"hi"}`
 	const tools = `"tools":[{"type":"function","function":{"name":"x","parameters":{"type":"object"}}}]`
 	body := func(rest string) string { return `{"model":"m","messages":[` + user + `],` + tools + `,` + rest + `}` }

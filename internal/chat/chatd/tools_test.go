@@ -330,13 +330,9 @@ func TestToolCallsNative(t *testing.T) {
 // Ollama cannot force a call, so a named ollama is a 400 and auto falls
 // back past it (nothing sent to Ollama); "none" sends Ollama no tools.
 func TestToolChoice(t *testing.T) {
-	ol := chattest.NewOllama(chattest.Script{Tokens: []string{"no tools"}})
-	defer ol.Close()
-	oa := chattest.NewOpenAI(chattest.Script{Tokens: []string{}, ToolCalls: scriptedCalls[:1]})
-	defer oa.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", ol.URL)
-	configure(t, cfg, "opencode", oa.Base())
+	ol := fakeUpstream(t, cfg, "ollama", chattest.Script{Tokens: []string{"no tools"}})
+	oa := fakeUpstream(t, cfg, "opencode", chattest.Script{Tokens: []string{}, ToolCalls: scriptedCalls[:1]})
 	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
 	e := start(t, cfg)
 	named := map[string]any{"type": "function", "function": map[string]string{"name": "get_weather"}}
@@ -379,11 +375,7 @@ func TestToolChoice(t *testing.T) {
 // are 400 invalid naming the field, on the OpenAI and native routes, and
 // nothing reaches the upstream.
 func TestToolBadRequests(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "kimi", up.Base())
-	e := start(t, cfg)
+	e, up := withUpstream(t, "kimi", chattest.Script{})
 	user := `{"role":"user","content":"hi"}`
 	call := func(fn string) string {
 		return `{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":` + fn + `}]}`
@@ -441,13 +433,9 @@ func TestToolBadRequests(t *testing.T) {
 // first tool-call piece falls back (DESIGN.md); the answer is the next
 // provider's calls.
 func TestToolCallFallsBackBeforeFirstDelta(t *testing.T) {
-	bad := chattest.NewOpenAI(chattest.Script{FailFirst: 100, FailStatus: 503})
-	defer bad.Close()
-	good := chattest.NewOllama(chattest.Script{Tokens: []string{}, ToolCalls: scriptedCalls[1:]})
-	defer good.Close()
 	cfg := config(t)
-	configure(t, cfg, "openrouter", bad.Base())
-	configure(t, cfg, "ollama", good.URL)
+	bad := fakeUpstream(t, cfg, "openrouter", chattest.Script{FailFirst: 100, FailStatus: 503})
+	fakeUpstream(t, cfg, "ollama", chattest.Script{Tokens: []string{}, ToolCalls: scriptedCalls[1:]})
 	cfg.Chatd.Fallback = []string{"openrouter", "ollama"}
 	e := start(t, cfg)
 	resp := e.post(t, chat.RouteCompletions, map[string]any{"messages": userMsg("time?"), "tools": rawTools(), "stream": true})
@@ -499,13 +487,9 @@ func TestToolHistoryTextArguments(t *testing.T) {
 			{"role": "tool", "tool_call_id": "call_cut", "content": "error: arguments are not valid JSON"},
 		}
 	}
-	ol := chattest.NewOllama(chattest.Script{Tokens: []string{"from ollama"}})
-	defer ol.Close()
-	oa := chattest.NewOpenAI(chattest.Script{Tokens: []string{"from opencode"}})
-	defer oa.Close()
 	cfg := config(t)
-	configure(t, cfg, "ollama", ol.URL)
-	configure(t, cfg, "opencode", oa.Base())
+	ol := fakeUpstream(t, cfg, "ollama", chattest.Script{Tokens: []string{"from ollama"}})
+	oa := fakeUpstream(t, cfg, "opencode", chattest.Script{Tokens: []string{"from opencode"}})
 	cfg.Chatd.Fallback = []string{"ollama", "opencode"}
 	e := start(t, cfg)
 

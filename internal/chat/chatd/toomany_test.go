@@ -31,11 +31,7 @@ func manyMessages(prefix string, n int) string {
 // is 413 too_large with DESIGN.md's error body naming the limit, on every
 // route, and never goes upstream; one at the limit is answered.
 func TestTooManyMessages(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	for _, route := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
 		prefix := `{"model":"ollama/m","stream":false,`
 		msg := errBody(t, e.post(t, route, manyMessages(prefix, chat.MaxMessages+1)), 413, "too_large")
@@ -61,11 +57,7 @@ func TestMillionMessagesBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 30 MB body")
 	}
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "ollama", chattest.Script{})
 	body := manyMessages(`{"model":"ollama/m",`, 1_000_000)
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -40,11 +40,7 @@ func manyToolCalls(route string, n int) string {
 // upstream; one at the limit is answered. Before: no bound (ADR-067 left
 // it).
 func TestTooManyToolCalls(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	for _, route := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
 		msg := errBody(t, e.post(t, route, manyToolCalls(route, chat.MaxToolCalls+1)), 413, "too_large")
 		if !strings.Contains(msg, fmt.Sprint(chat.MaxToolCalls)) || !strings.Contains(msg, "messages[1].tool_calls") {
@@ -73,11 +69,7 @@ func TestMillionToolCallsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a large body")
 	}
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "ollama", chattest.Script{})
 	for _, route := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
 		body := manyToolCalls(route, 600_000)
 		var before, after runtime.MemStats

@@ -31,11 +31,7 @@ func manyTools(n int) string {
 // the tools are built (a few copies of the body allocated, where 500,000
 // tools cost 1.3 GB and went upstream); one at the limit is answered.
 func TestTooManyTools(t *testing.T) {
-	up := chattest.NewOllama(chattest.Script{})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "ollama", up.URL)
-	e := start(t, cfg)
+	e, up := withUpstream(t, "ollama", chattest.Script{})
 	routes := []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat}
 	for _, route := range routes {
 		msg := errBody(t, e.post(t, route, manyTools(chat.MaxTools+1)), 413, "too_large")

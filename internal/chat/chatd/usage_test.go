@@ -15,11 +15,7 @@ import (
 // native answer, count the tokens. Before: every Kimi answer reported
 // 0 tokens.
 func TestUsageInsideChoice(t *testing.T) {
-	up := chattest.NewOpenAI(chattest.Script{UsageInChoice: true, PromptTokens: 11})
-	defer up.Close()
-	cfg := config(t)
-	configure(t, cfg, "kimi", up.Base())
-	e := start(t, cfg)
+	e, _ := withUpstream(t, "kimi", chattest.Script{UsageInChoice: true, PromptTokens: 11})
 	want := chat.Usage{PromptTokens: 11, CompletionTokens: 3, TotalTokens: 14}
 
 	resp := e.post(t, chat.RouteCompletions, map[string]any{"model": "kimi/kimi-k2", "messages": userMsg("hi"), "stream": true,
