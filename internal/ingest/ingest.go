@@ -37,7 +37,24 @@ type Params struct {
 	// Format: csv | jsonl (one object a line) | json (an array of objects,
 	// or objects in any layout) | parquet; "" = from the file name or content.
 	Format string
+	// IdempotencyKey is the request's Idempotency-Key header ("" = none,
+	// ADR-123): a request whose key already committed to the dataset is
+	// answered with that commit's result and writes nothing.
+	IdempotencyKey string
 }
+
+// Idempotency headers (ADR-123). IdempotencyKeyHeader on POST /v1/ingest
+// makes a retry safe; ReplayedHeader ("true") marks an answer that is the
+// earlier commit's, not a new one.
+const (
+	IdempotencyKeyHeader = "Idempotency-Key"
+	ReplayedHeader       = "Idempotent-Replayed"
+)
+
+// IdempotencyWindow is how many of a dataset's newest versions are looked
+// at for a request's Idempotency-Key (ADR-123): one page of versions. A
+// key committed further back is not found, and the request commits again.
+const IdempotencyWindow = catalog.MaxVersionsLimit
 
 // Validate checks p, filling in the default mode.
 func (p *Params) Validate() error {
@@ -59,6 +76,11 @@ func (p *Params) Validate() error {
 	default:
 		problems = append(problems, fmt.Sprintf("format %q: want csv, jsonl, json or parquet", p.Format))
 	}
+	if p.IdempotencyKey != "" {
+		if err := catalog.ValidateIdempotencyKey(p.IdempotencyKey); err != nil {
+			problems = append(problems, errs.Message(err))
+		}
+	}
 	if len(problems) > 0 {
 		return errs.E("ingest", errs.Invalid, strings.Join(problems, "; "))
 	}
@@ -78,6 +100,11 @@ type Result struct {
 	Files     []catalog.File   `json:"files"` // the files this request added
 	Retries   int              `json:"commit_retries"`
 	ElapsedMS float64          `json:"elapsed_ms"`
+	// IdempotencyKey echoes the request's key; IdempotentReplayed says the
+	// answer is that of the earlier request with the same key, whose
+	// version already holds these rows: nothing was written (ADR-123).
+	IdempotencyKey     string `json:"idempotency_key,omitempty"`
+	IdempotentReplayed bool   `json:"idempotent_replayed,omitempty"`
 }
 
 // Service ingests files.
@@ -86,7 +113,11 @@ type Service interface {
 	// it as a new version of p.Name.
 	// Errors: Invalid (bad parameters or input: the message says where),
 	// TooLarge (over [ingestd].max_upload_bytes), Conflict (an append whose
-	// dataset changed schema meanwhile), Unavailable (storaged or catalogd).
+	// dataset changed schema meanwhile; p.IdempotencyKey already committed
+	// another request to the dataset, or a request with it is in progress
+	// on this ingestd), Unavailable (storaged or catalogd). With
+	// p.IdempotencyKey already committed by the same request, the Result
+	// is that commit's, with IdempotentReplayed set, and nothing is written.
 	Ingest(ctx context.Context, p Params, body io.Reader, size int64) (*Result, error)
 }
 
@@ -116,6 +147,9 @@ func (c *Client) Ingest(ctx context.Context, p Params, body io.Reader, size int6
 	}
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if p.IdempotencyKey != "" {
+		req.Header.Set(IdempotencyKeyHeader, p.IdempotencyKey)
+	}
 	resp, err := c.base.Do(req)
 	if err != nil {
 		return nil, err

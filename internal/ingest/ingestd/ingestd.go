@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,6 +73,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	running map[string]bool // ids of this process's ingests holding a marker
+	keys    map[string]bool // dataset and Idempotency-Key of running requests (idempotency.go)
 
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
@@ -153,7 +155,7 @@ func NewServer(opts Options) (*Server, error) {
 		return nil, err
 	}
 	bg, bgStop := context.WithCancel(context.Background())
-	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop}, nil
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, keys: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop}, nil
 }
 
 // StartSweeping runs Sweep in the background, shortly after the start and
@@ -232,7 +234,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := ingest.Params{Name: q[0], Mode: q[1], Format: q[2]}
+	key, err := idempotencyKey(r.Header)
+	if err != nil {
+		return err
+	}
+	p := ingest.Params{Name: q[0], Mode: q[1], Format: q[2], IdempotencyKey: key}
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -268,6 +274,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.ingest(r.Context(), p, body, filename)
 	if err != nil {
 		return err
+	}
+	if res.IdempotentReplayed {
+		w.Header().Set(ingest.ReplayedHeader, "true")
 	}
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
@@ -355,13 +364,42 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 
 	// 1. Stream the upload to a temp file.
 	upload := filepath.Join(dir, "upload")
-	inBytes, head, err := s.spool(body, upload)
+	inBytes, head, bodySum, err := s.spool(body, upload)
 	if err != nil {
 		return nil, err
 	}
 	format := p.Format
 	if format == "" {
 		format = convert.DetectFormat(filename, head)
+	}
+
+	// With an Idempotency-Key: the key's earlier commit answers, if any
+	// (idempotency.go). keyTop is the newest version looked at.
+	var hash string
+	var keyTop int64
+	if p.IdempotencyKey != "" {
+		release, err := s.claimKey(p.Name, p.IdempotencyKey)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		hash = requestHash(p, format, bodySum)
+		found, top, err := s.findKey(ctx, p.Name, p.IdempotencyKey, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			if found.RequestHash != hash {
+				return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
+			}
+			res, err := s.replay(ctx, p, found.Version, format, inBytes)
+			if err != nil {
+				return nil, err
+			}
+			res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+			return res, nil
+		}
+		keyTop = top
 	}
 
 	// 2. Wait for a conversion slot.
@@ -381,6 +419,25 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	case errs.Is(err, errs.NotFound):
 	default:
 		return nil, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+	}
+	if p.IdempotencyKey != "" && base.Version > keyTop {
+		// Versions committed since the look-up: the base must have been
+		// looked at before a commit on it.
+		found, _, err := s.findKey(ctx, p.Name, p.IdempotencyKey, keyTop, base.Version)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			if found.RequestHash != hash {
+				return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
+			}
+			res, err := s.replay(ctx, p, found.Version, format, inBytes)
+			if err != nil {
+				return nil, err
+			}
+			res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+			return res, nil
+		}
 	}
 	in := convert.Input{Path: upload, Format: format}
 	if p.Mode == ingest.ModeAppend && base.Version > 0 {
@@ -440,7 +497,22 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	schema := toCatalog(conv.Schema)
 
 	// 6. Commit, retrying on conflict.
-	ds, retries, sent, err := s.commit(ctx, p, base, schema, files, intent.valid)
+	ds, retries, sent, found, err := s.commit(ctx, p, hash, base, schema, files, intent.valid)
+	if err == nil && found != nil {
+		// The same key's commit won the version this one raced for: this
+		// request's files are not needed (nothing of them was committed).
+		cleanup(true)
+		if found.RequestHash != hash {
+			return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
+		}
+		res, err := s.replay(ctx, p, found.Version, conv.Format, inBytes)
+		if err != nil {
+			return nil, err
+		}
+		res.Retries = retries
+		res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+		return res, nil
+	}
 	if err != nil {
 		if sent {
 			// The commit may have been written with its answer lost: the
@@ -459,17 +531,19 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: conv.Format,
 		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
 		Retries: retries, ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
+		IdempotencyKey: p.IdempotencyKey,
 	}, nil
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // spool copies body into path, enforcing the upload limit, and returns the
-// size and the first bytes (for format detection).
-func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
+// size, the first bytes (for format detection) and the SHA-256 of every
+// byte read (an Idempotency-Key's request hash).
+func (s *Server) spool(body io.Reader, path string) (int64, []byte, []byte, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, nil, errs.E("ingest", errs.Internal, err)
+		return 0, nil, nil, errs.E("ingest", errs.Internal, err)
 	}
 	defer f.Close()
 	limit := s.opts.MaxUploadBytes
@@ -477,12 +551,14 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 	if limit > 0 {
 		r = io.LimitReader(body, limit+1)
 	}
+	sum := sha256.New()
+	r = io.TeeReader(r, sum)
 	br := bufio.NewReaderSize(r, 1<<20)
 	head, err := br.Peek(512)
 	if err != nil && err != io.EOF {
 		// bufio keeps a read error met while peeking but its WriteTo (the
 		// copy below) never returns it: answer it here.
-		return 0, nil, uploadErr(err, limit)
+		return 0, nil, nil, uploadErr(err, limit)
 	}
 	head = append([]byte(nil), head...)
 	// A UTF-8 byte order mark (Windows tools write one) is not data:
@@ -496,17 +572,17 @@ func (s *Server) spool(body io.Reader, path string) (int64, []byte, error) {
 	n += bom
 	if err != nil {
 		if we := (*spoolWriteError)(nil); errors.As(err, &we) {
-			return n, nil, convert.DiskError("ingest", "spooling the upload", we.err)
+			return n, nil, nil, convert.DiskError("ingest", "spooling the upload", we.err)
 		}
-		return n, nil, uploadErr(err, limit)
+		return n, nil, nil, uploadErr(err, limit)
 	}
 	if limit > 0 && n > limit {
-		return n, nil, tooLarge(limit)
+		return n, nil, nil, tooLarge(limit)
 	}
 	if err := f.Close(); err != nil {
-		return n, nil, errs.E("ingest", errs.Internal, err)
+		return n, nil, nil, errs.E("ingest", errs.Internal, err)
 	}
-	return n, head, nil
+	return n, head, sum.Sum(nil), nil
 }
 
 // spoolWriter tells the temp file's write errors (ingestd's disk) from the
@@ -543,28 +619,33 @@ func (s *Server) put(ctx context.Context, key, path string, size int64) error {
 // Each attempt first checks valid (the ingest's lease). On an error, sent
 // says whether the last commit request may have been written even so (its
 // answer was not a refusal: a timeout, catalogd unreachable mid-request).
-func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Dataset, schema []catalog.Column, files []catalog.File, valid func() error) (catalog.Dataset, int, bool, error) {
+// With an Idempotency-Key (p.IdempotencyKey, hash) the key and hash go into
+// the commit, and after a conflict the versions committed since base are
+// looked at first: found is the version that holds the key (nothing was
+// committed by this call then; ADR-123).
+func (s *Server) commit(ctx context.Context, p ingest.Params, hash string, base catalog.Dataset, schema []catalog.Column, files []catalog.File, valid func() error) (ds catalog.Dataset, attempt int, sent bool, found *catalog.VersionInfo, err error) {
 	backoff := 5 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	for attempt = 0; ; attempt++ {
 		if err := valid(); err != nil {
-			return catalog.Dataset{}, attempt, false, err
+			return catalog.Dataset{}, attempt, false, nil, err
 		}
-		req := catalog.CommitRequest{BaseVersion: base.Version, Mode: p.Mode, Schema: schema, Files: files}
+		req := catalog.CommitRequest{BaseVersion: base.Version, Mode: p.Mode, Schema: schema, Files: files,
+			IdempotencyKey: p.IdempotencyKey, RequestHash: hash}
 		ds, err := s.opts.Catalog.Commit(ctx, p.Name, req)
 		if err == nil {
-			return ds, attempt, false, nil
+			return ds, attempt, false, nil, nil
 		}
 		if !errs.Is(err, errs.Conflict) || attempt >= s.opts.CommitRetries {
 			if errs.Is(err, errs.Conflict) {
-				return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
+				return catalog.Dataset{}, attempt, false, nil, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q kept changing: gave up after %d commit attempts", p.Name, attempt+1), err)
 			}
-			return catalog.Dataset{}, attempt, mayHaveLanded(err), errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
+			return catalog.Dataset{}, attempt, mayHaveLanded(err), nil, errs.E("ingest", errs.KindOf(err), "catalogd: commit", err)
 		}
 		n, _ := rand.Int(rand.Reader, big.NewInt(int64(backoff)))
 		select {
 		case <-time.After(backoff/2 + time.Duration(n.Int64())):
 		case <-ctx.Done():
-			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Unavailable, "ingest canceled during commit", ctx.Err())
+			return catalog.Dataset{}, attempt, false, nil, errs.E("ingest", errs.Unavailable, "ingest canceled during commit", ctx.Err())
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
 		latest, err := s.opts.Catalog.Get(ctx, p.Name, 0)
@@ -573,10 +654,24 @@ func (s *Server) commit(ctx context.Context, p ingest.Params, base catalog.Datas
 		case errs.Is(err, errs.NotFound):
 			latest = catalog.Dataset{}
 		default:
-			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+			return catalog.Dataset{}, attempt, false, nil, errs.E("ingest", errs.KindOf(err), "catalogd", err)
+		}
+		if p.IdempotencyKey != "" {
+			// The version that took base+1 may be this key's (another
+			// ingestd, or the commit of an earlier try whose answer was
+			// lost): look at every version since base before committing
+			// on a newer one. A deleted dataset's latest (NotFound above)
+			// is looked at too: the key may be in its tombstone's past.
+			v, _, err := s.findKey(ctx, p.Name, p.IdempotencyKey, base.Version, latest.Version)
+			if err != nil {
+				return catalog.Dataset{}, attempt, false, nil, err
+			}
+			if v != nil {
+				return catalog.Dataset{}, attempt, false, v, nil
+			}
 		}
 		if p.Mode == ingest.ModeAppend && latest.Version > 0 && !sameSchema(latest.Schema, schema) {
-			return catalog.Dataset{}, attempt, false, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q changed schema during this append (now version %d); nothing was committed", p.Name, latest.Version))
+			return catalog.Dataset{}, attempt, false, nil, errs.E("ingest", errs.Conflict, fmt.Sprintf("dataset %q changed schema during this append (now version %d); nothing was committed", p.Name, latest.Version))
 		}
 		base = latest
 	}
