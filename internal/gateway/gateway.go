@@ -385,11 +385,17 @@ func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
 	rep := HealthReport{Status: "ok", Service: "gateway", Daemons: map[string]DaemonHealth{}, CheckedAt: time.Now().UTC()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	// The probes are not cut short with the request's context: net/http
+	// cancels it when the client half-closes its side after the request
+	// (nc -N, a health checker that shuts down its write side), and every
+	// daemon was then answered "down: unreachable" within a millisecond.
+	// Each probe is bounded by [gateway].health_timeout all the same.
+	ctx := context.WithoutCancel(r.Context())
 	for _, name := range Daemons() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := g.probe(r.Context(), name)
+			h := g.probe(ctx, name)
 			mu.Lock()
 			rep.Daemons[name] = h
 			if h.Status != "ok" {

@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/shared"
 )
 
 // TestHeadAnswersAsGet: HEAD / and HEAD /v1/health answer as their GET
@@ -91,4 +95,36 @@ func headExchange(t *testing.T, addr, method, path string) (*http.Response, []by
 	}
 	next.Body.Close()
 	return resp, body
+}
+
+// TestHealthHalfClose: a client that shuts down its write side after its
+// request (nc -N, some health checkers) still gets the daemons' real
+// health. net/http cancels the request's context on that EOF, and the
+// probes ran on it: every daemon was "down", "unreachable", and the
+// answer a 503 within a millisecond, though all were up.
+func TestHealthHalfClose(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shared.WriteJSON(w, http.StatusOK, shared.Health{Service: "storaged", Status: "ok"})
+	}))
+	defer up.Close()
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		c, err := net.Dial("tcp", gw.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		c.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("fast %v: %v", fast, err)
+		}
+		var rep HealthReport
+		err = json.NewDecoder(resp.Body).Decode(&rep)
+		c.Close()
+		if st := rep.Daemons["storaged"]; err != nil || st.Status != "ok" {
+			t.Errorf("fast %v: a half-closed client's /v1/health: storaged %+v (%v), want ok", fast, st, err)
+		}
+	}
 }
