@@ -17,7 +17,7 @@ import (
 // pull in Ollama's module.
 
 // OllamaChatRequest is Ollama's ChatRequest (the fields chatd uses; format
-// is refused, others ignored). Tools are OpenAI's function schema, as in
+// is carried as the request's response format, ADR-114; others ignored). Tools are OpenAI's function schema, as in
 // Ollama.
 type OllamaChatRequest struct {
 	Model    string          `json:"model"`
