@@ -206,6 +206,9 @@ url = %q
 			if code != 503 && code != 502 || e.Error.Kind != "unavailable" {
 				t.Fatalf("the append whose commit answer was lost: %d %s, want 503/502 unavailable", code, b)
 			}
+			if !strings.Contains(e.Error.Message, "outcome is unknown") || !strings.Contains(e.Error.Message, "same Idempotency-Key") {
+				t.Fatalf("the lost answer does not say what to do: %s", b)
+			}
 			t.Logf("lost answer: %d %s", code, b)
 
 			cat.start() // catalogd is back

@@ -227,19 +227,29 @@ func (s *Server) Routes(env *shared.Env) func(r chi.Router) {
 	}
 }
 
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
+// params reads POST /v1/ingest's query parameters and Idempotency-Key
+// header; errors are Invalid.
+func params(r *http.Request) (ingest.Params, error) {
 	// Only the parameters the route takes, each once (ADR-099):
 	// ?name=x&mdoe=replace appended, a misspelt mode read as the default.
 	q, err := shared.QueryParams("ingest", r.URL.RawQuery, nil, "name", "mode", "format")
 	if err != nil {
-		return err
+		return ingest.Params{}, err
 	}
 	key, err := idempotencyKey(r.Header)
 	if err != nil {
-		return err
+		return ingest.Params{}, err
 	}
 	p := ingest.Params{Name: q[0], Mode: q[1], Format: q[2], IdempotencyKey: key}
 	if err := p.Validate(); err != nil {
+		return ingest.Params{}, err
+	}
+	return p, nil
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
+	p, err := params(r)
+	if err != nil {
 		return err
 	}
 	if s.opts.MaxUploadBytes > 0 && r.ContentLength > s.opts.MaxUploadBytes {
@@ -518,8 +528,12 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 			// The commit may have been written with its answer lost: the
 			// files may belong to a version now. The sweep decides from the
 			// catalog once the commit can no longer be in flight.
-			s.log.Warn("commit outcome unknown; files and pending marker left for the sweep", "op", "ingest", "ingest", id, "err", err.Error())
-			return nil, err
+			s.log.Warn("commit outcome unknown; files and pending marker left for the sweep", "op", "ingest", "ingest", id, "idempotency_key", p.IdempotencyKey, "err", err.Error())
+			how := "send it again with an " + ingest.IdempotencyKeyHeader + " next time; without one, check GET /v1/catalog/datasets/" + p.Name + "/versions before retrying, or the rows may be added twice"
+			if p.IdempotencyKey != "" {
+				how = "send the same request with the same " + ingest.IdempotencyKeyHeader + " again: it answers the version if it landed, or commits it if not"
+			}
+			return nil, errs.E("ingest", errs.KindOf(err), "the commit's outcome is unknown (its answer was lost; the version may have been written): "+how, err)
 		}
 		cleanup(true)
 		return nil, err
