@@ -268,6 +268,9 @@ const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 // netHTTPError reports whether p is one of those answers, whole (each is
 // written in one Write), with its status and net/http's reason.
 func netHTTPError(p []byte) (status int, reason string, ok bool) {
+	if expectationFailed(p) {
+		return http.StatusExpectationFailed, "an Expect other than 100-continue", true
+	}
 	if len(p) < len("HTTP/1.1 400 ") || string(p[:9]) != "HTTP/1.1 " {
 		return 0, "", false
 	}
@@ -288,6 +291,20 @@ func netHTTPError(p []byte) (status int, reason string, ok bool) {
 		reason = strings.ToLower(body[:min(len(body), 200)])
 	}
 	return status, reason, true
+}
+
+// expectationFailed reports net/http's answer to an Expect it does not
+// know, written before any handler runs: a 417 whose only fields are
+// Connection, Date and Content-Length 0 (a handler's answer carries the
+// harness's X-Request-Id and a Content-Type).
+func expectationFailed(p []byte) bool {
+	const head, tail = " 417 Expectation Failed\r\nConnection: close\r\nDate: ", "\r\nContent-Length: 0\r\n\r\n"
+	if len(p) < 8+len(head)+len(tail) || (string(p[:8]) != "HTTP/1.1" && string(p[:8]) != "HTTP/1.0") ||
+		string(p[8:8+len(head)]) != head || !bytes.HasSuffix(p, []byte(tail)) {
+		return false
+	}
+	date := p[8+len(head) : len(p)-len(tail)]
+	return len(date) < 40 && bytes.IndexByte(date, '\n') < 0
 }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause

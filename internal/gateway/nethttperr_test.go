@@ -37,6 +37,9 @@ func TestMalformedRequestJSON(t *testing.T) {
 		{"HTTP/9.9", "GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n", 505, errs.Invalid, "malformed request head: unsupported protocol version"},
 		{"unknown transfer coding", "POST /v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, errs.NotImpl, "malformed request head: unsupported transfer encoding"},
 		{"head over the limit", big, 431, errs.TooLarge, "request header section over"},
+		{"unknown Expect", "GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", 417, errs.Invalid, "malformed request head: an Expect other than 100-continue"},
+		{"unknown Expect, proxied route", "POST /v1/storage/objects/x HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\n{}", 417, errs.Invalid, "malformed request head: an Expect other than 100-continue"},
+		{"unknown Expect, HTTP/1.0", "GET /v1/health HTTP/1.0\r\nExpect: foo\r\n\r\n", 417, errs.Invalid, "malformed request head: an Expect other than 100-continue"},
 	}
 	for _, fast := range []bool{true, false} {
 		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", nil)
@@ -95,8 +98,9 @@ func FuzzNetHTTPError(f *testing.F) {
 	f.Add(431, "", []byte("HTTP/1.1 400 Bad Request"+netHTTPErrorHeaders))
 	f.Add(505, "unsupported protocol version", []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: x\r\n\r\n400 Bad Request"))
 	f.Add(501, "", []byte("HTTP/1.1 4"))
+	f.Add(417, "", []byte("HTTP/1.0 417 Expectation Failed\r\nConnection: close\r\nDate: Mon, 30 Nov 2026 07:58:28 GMT\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, status int, reason string, raw []byte) {
-		if st, _, ok := netHTTPError(raw); ok {
+		if st, _, ok := netHTTPError(raw); ok && !expectationFailed(raw) {
 			if !bytes.HasPrefix(raw, []byte("HTTP/1.1 ")) || !bytes.Contains(raw, []byte(netHTTPErrorHeaders)) || st < 400 || st > 599 {
 				t.Fatalf("%q taken as net/http's error answer %d", raw, st)
 			}
@@ -127,6 +131,11 @@ func FuzzNetHTTPError(f *testing.F) {
 		h := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nDate: Mon, 30 Nov 2026 00:00:00 GMT\r\n\r\n%s", status, text, reason)
 		if _, _, ok := netHTTPError([]byte(h)); ok {
 			t.Fatalf("a handler's answer taken as net/http's: %q", h)
+		}
+		// A handler's 417: the harness's X-Request-Id and a Content-Type.
+		h = "HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Type: application/json\r\nDate: x\r\nX-Request-Id: " + reason + "\r\nContent-Length: 0\r\n\r\n"
+		if _, _, ok := netHTTPError([]byte(h)); ok {
+			t.Fatalf("a handler's 417 taken as net/http's: %q", h)
 		}
 	})
 }
