@@ -466,6 +466,42 @@ func TestConsoleHostileData(t *testing.T) {
 		}
 	})
 
+	t.Run("many columns", func(t *testing.T) {
+		// SELECT * of a table of 300 columns: at most MAXCOLS drawn, and
+		// the message says how many of all (every one was drawn, times
+		// every row).
+		var csv strings.Builder
+		for i := range 300 {
+			if i > 0 {
+				csv.WriteString(",")
+			}
+			fmt.Fprintf(&csv, "c%03d", i)
+		}
+		csv.WriteString("\n")
+		for r := range 3 {
+			for i := range 300 {
+				if i > 0 {
+					csv.WriteString(",")
+				}
+				fmt.Fprintf(&csv, "v%d_%03d", r, i)
+			}
+			csv.WriteString("\n")
+		}
+		mustDo(t, s, "POST", "/v1/ingest?name=wide", "text/csv", csv.String(), 200)
+		r, reqs := p.load(url.Values{"token": {consoleToken}, "sql": {"SELECT * FROM wide"}}.Encode())
+		noScriptRan(t, r, reqs)
+		t.Logf("300 columns: %q", r.Text["sql-msg"])
+		if n := strings.Count(r.Text["sql-out"], " (VARCHAR)"); n != 100 {
+			t.Errorf("300 columns: %d column headers drawn, want 100", n)
+		}
+		if out := r.Text["sql-out"]; !strings.Contains(out, "c099 (VARCHAR)") || !strings.Contains(out, "v2_099") || strings.Contains(out, "c100 (") || strings.Contains(out, "v0_100") {
+			t.Errorf("300 columns: the columns drawn are not the first 100: %.300q", r.Text["sql-out"])
+		}
+		if m := r.Text["sql-msg"]; !strings.HasPrefix(m, "3 rows") || !strings.Contains(m, "showing 100 of 300 columns") {
+			t.Errorf("300 columns: the message does not say how many are shown: %q", m)
+		}
+	})
+
 	t.Run("many datasets", func(t *testing.T) {
 		// A catalog of more datasets than the page draws: at most
 		// MAXDATASETS rows, and the count says how many are shown of all
