@@ -92,6 +92,7 @@ type client struct {
 	statuses map[string]map[int]int // op -> status (0: no answer) -> count
 	messages map[string]int         // "op status kind: message" (digits dropped) -> count
 	slowest  map[string]time.Duration
+	replays  int // ingest retries answered from a landed commit (ADR-123)
 	// up is when each victim was last seen healthy after its restart;
 	// a victim being killed or restarted is absent.
 	upMu sync.Mutex
@@ -235,7 +236,9 @@ type ingestAck struct {
 	Version int64  `json:"version"`
 	Mode    string `json:"mode"`
 	Rows    int64  `json:"rows"`
-	Files   []struct {
+	// Replayed: a retry found the batch already committed (ADR-123).
+	Replayed bool `json:"idempotent_replayed"`
+	Files    []struct {
 		Key  string `json:"key"`
 		Rows int64  `json:"rows"`
 	} `json:"files"`
@@ -300,7 +303,26 @@ func (l *ledger) ingest(c *client, r *rand.Rand, name, mode, batch string) {
 	if mode != "" {
 		q.Set("mode", mode)
 	}
-	status, b := c.call("ingest", "POST", "/v1/ingest?"+q.Encode(), "text/csv", body, 409)
+	// Every ingest carries an Idempotency-Key (the batch, unique in a run)
+	// and is retried with it after an answer that leaves its outcome open
+	// (ADR-123): a batch that landed before its answer was lost is then
+	// acknowledged once, and the checks' row counts per batch find a retry
+	// that added it twice.
+	var status int
+	var b []byte
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequest("POST", c.base+"/v1/ingest?"+q.Encode(), bytes.NewReader(body))
+		if err != nil {
+			panic(err)
+		}
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Idempotency-Key", batch)
+		status, b = c.do("ingest", req, 409)
+		if attempt == 2 || (status != 0 && status != 502 && status != 503 && status != 504) {
+			break
+		}
+		time.Sleep(time.Duration(300+r.IntN(700)) * time.Millisecond)
+	}
 	if status/100 != 2 {
 		return
 	}
@@ -308,6 +330,11 @@ func (l *ledger) ingest(c *client, r *rand.Rand, name, mode, batch string) {
 	if err := json.Unmarshal(b, &a); err != nil || a.Version < 1 {
 		c.v.add("ingest %s: answer %v: %.300s", name, err, b)
 		return
+	}
+	if a.Replayed {
+		c.mu.Lock()
+		c.replays++
+		c.mu.Unlock()
 	}
 	a.batch, a.tokens = batch, toks
 	if a.Rows != int64(len(toks)) {
@@ -666,7 +693,7 @@ func TestChaos(t *testing.T) {
 		t.Logf("%5d x %s", c.messages[m], m)
 	}
 	c.mu.Unlock()
-	t.Logf("acknowledged: %d ingests, %d compactions, %d memories, %d trace runs, %d vectors, %d objects", len(l.ingests), len(l.compacts), len(l.memories), len(l.steps), len(l.vectors), len(l.objects))
+	t.Logf("acknowledged: %d ingests (%d by a replay of a landed commit), %d compactions, %d memories, %d trace runs, %d vectors, %d objects", len(l.ingests), c.replays, len(l.compacts), len(l.memories), len(l.steps), len(l.vectors), len(l.objects))
 	if bad := s.Stop(); len(bad) > 0 {
 		v.add("unclean exits at SIGTERM: %v", bad)
 	}
