@@ -235,6 +235,11 @@ func checkStable(t *testing.T, s *suite.Suite, e *Expect) {
 	}
 	same(t, "history", e.History, jcall(t, s, "GET", "/v1/pathway/memories/"+e.MemUpdated+"/history", ""))
 	call(t, s, "GET", "/v1/pathway/memories/"+e.MemDeleted, "", nil, 404)
+	for q, ids := range e.PathwayIDs {
+		if got := resultIDs(t, jcall(t, s, "POST", "/v1/pathway/search", q)); !reflect.DeepEqual(got, ids) {
+			t.Errorf("pathway search %s: ids %v, older build %v", q, got, ids)
+		}
+	}
 	// observerd: the events reloaded from ops.jsonl.
 	var ev struct {
 		Events []json.RawMessage `json:"events"`
@@ -267,8 +272,21 @@ func checkLatest(t *testing.T, s *suite.Suite, e *Expect) {
 	if info.Count != len(e.VecLive) {
 		t.Errorf("vector index count %d, older build acknowledged %d live items", info.Count, len(e.VecLive))
 	}
+	for q, ids := range e.VecFilterIDs {
+		if got := resultIDs(t, jcall(t, s, "POST", "/v1/vectors/indexes/"+vecIndex+"/search", q)); !reflect.DeepEqual(got, ids) {
+			t.Errorf("vector search %s: ids %v, older build %v", q, got, ids)
+		}
+	}
 	// matrixd: ready (or rebuilt to ready), and the same answers.
 	st := waitMatrixReady(t, s, "docs")
+	var was, now struct {
+		StartedAt string `json:"started_at"`
+	}
+	json.Unmarshal(e.MatrixStatus, &was)
+	json.Unmarshal(st, &now)
+	if was.StartedAt != now.StartedAt {
+		t.Logf("matrixd rebuilt the older build's index of docs: %s", st)
+	}
 	same(t, "matrix index status", pick(t, e.MatrixStatus, "dataset", "id_column", "text_columns", "state", "version", "docs", "model", "dims"), st)
 	for q, ids := range e.MatrixIDs {
 		if got := matrixIDs(t, jcall(t, s, "POST", "/v1/matrix/search", q)); !reflect.DeepEqual(got, ids) {

@@ -133,7 +133,23 @@ type Expect struct {
 	Trace        json.RawMessage
 	Observer     []json.RawMessage
 	Embeddings   json.RawMessage
+	// PathwayIDs and VecFilterIDs: the ids of each search, in order.
+	PathwayIDs   map[string][]string
+	VecFilterIDs map[string][]string
 }
+
+var pathwaySearches = []string{
+	`{"query":"what does alice drink","user_id":"alice","limit":5}`,
+	`{"query":"chess","user_id":"bob","limit":5}`,
+}
+
+var vecFilterSearches = []string{
+	`{"vector":[1,0,0,0,0,0,0,0],"k":5,"ef":200,"filter":{"tag":"odd"}}`,
+	`{"vector":[0,0,0,1,0,0,0,0],"k":7,"ef":200,"filter":{"ok":true}}`,
+}
+
+// resultIDs is the ids of a {"results":[{"id":...}]} answer, in order.
+func resultIDs(t testing.TB, b []byte) []string { return matrixIDs(t, b) }
 
 // call sends a request through the gateway and fails the test unless the
 // status is want.

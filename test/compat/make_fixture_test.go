@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,9 +72,15 @@ func writeDataSet(t *testing.T, s *suite.Suite, e *Expect) {
 	for _, in := range ingests {
 		call(t, s, "POST", "/v1/ingest?name="+in.name+"&mode="+in.mode, "text/csv", []byte(in.csv), 200)
 	}
-	b := call(t, s, "POST", "/v1/ingest/compact?name=sales&min_files=2", "", nil, 200)
-	if !strings.Contains(string(b), `"compacted":true`) {
-		t.Fatalf("compaction did nothing: %s", b)
+	// compaction (a81cc5b and later); an older build has no such route.
+	resp, b, err := s.Do(context.Background(), "POST", "/v1/ingest/compact?name=sales&min_files=2", "", nil)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case resp.StatusCode == 404 || resp.StatusCode == 405:
+		t.Logf("no compaction in this build: %d %s", resp.StatusCode, b)
+	case resp.StatusCode != 200 || !strings.Contains(string(b), `"compacted":true`):
+		t.Fatalf("compaction: %d %s", resp.StatusCode, b)
 	}
 	for k, v := range objects() {
 		call(t, s, "PUT", objectPath(k), "application/octet-stream", v, 200)
@@ -164,6 +171,13 @@ func recordDataSet(t *testing.T, s *suite.Suite, e *Expect) {
 	}
 	e.History = jcall(t, s, "GET", "/v1/pathway/memories/"+e.MemUpdated+"/history", "")
 	e.Trace = jcall(t, s, "GET", "/v1/pathway/traces/"+traceRun, "")
+	e.PathwayIDs, e.VecFilterIDs = map[string][]string{}, map[string][]string{}
+	for _, q := range pathwaySearches {
+		e.PathwayIDs[q] = resultIDs(t, jcall(t, s, "POST", "/v1/pathway/search", q))
+	}
+	for _, q := range vecFilterSearches {
+		e.VecFilterIDs[q] = resultIDs(t, jcall(t, s, "POST", "/v1/vectors/indexes/"+vecIndex+"/search", q))
+	}
 	e.Embeddings = jcall(t, s, "POST", "/v1/embed", mustJSON(map[string]any{"input": embedInputs}))
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var out struct {
