@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -188,6 +189,25 @@ func checkStable(t *testing.T, s *suite.Suite, e *Expect) {
 	for key, want := range e.FileSHA256 {
 		if got := sha(call(t, s, "GET", objectPath(key), "", nil, 200)); got != want {
 			t.Errorf("dataset file %s: sha256 %s, older build %s", key, got, want)
+		}
+	}
+	// The ingest killed mid-way is all there or not at all.
+	if e.Variant == "killed" {
+		resp, b, err := s.Do(context.Background(), "GET", "/v1/catalog/datasets/inflight", "", nil)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case resp.StatusCode == 404:
+		case resp.StatusCode == 200:
+			var q struct {
+				Rows [][]any `json:"rows"`
+			}
+			json.Unmarshal(jcall(t, s, "POST", "/v1/sql", `{"sql":"SELECT count(*) FROM inflight"}`), &q)
+			if len(q.Rows) != 1 || fmt.Sprint(q.Rows[0][0]) != fmt.Sprint(inflightRows) {
+				t.Errorf("the ingest killed mid-way committed part of its rows: %v of %d (manifest %s)", q.Rows, inflightRows, b)
+			}
+		default:
+			t.Errorf("catalog of the ingest killed mid-way: %d %s", resp.StatusCode, b)
 		}
 	}
 	// storaged: objects byte-identical, and listed.

@@ -30,6 +30,9 @@ const (
 	vecItems   = 40 // ids item-00..item-39; item-38 and item-39 are deleted
 	traceRun   = "compat-run-1"
 	obsService = "compat-fixture"
+	// inflightRows are ingested into the dataset inflight as the killed
+	// fixture's daemons are SIGKILLed.
+	inflightRows = 20000
 )
 
 // ingests, in order: dataset, mode, CSV body. sales gets appends then a

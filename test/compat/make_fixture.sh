@@ -23,7 +23,7 @@ Written by commit $short ($(git -C "$root" log -1 --format=%cs "$short")) with
 on a temp data_dir (local storage, builtin embedder, loopback ports), the data set of
 test/compat/dataset_test.go written through the gateway (TestMakeFixture). clean/ was
 stopped with SIGTERM, killed/ with SIGKILL (vector upserts, a memory and a trace step
-after vectord's last snapshot, an ingest's body in flight). expect.json in each is what
+after vectord's last snapshot, an ingest into the dataset inflight killed between its pending marker and its commit). expect.json in each is what
 that build answered; TestUpgradeFromFixture checks the current build answers the same.
 EOR
 du -sh "$out"

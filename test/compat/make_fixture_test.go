@@ -32,10 +32,16 @@ func TestMakeFixture(t *testing.T) {
 	for _, variant := range []string{"clean", "killed"} {
 		t.Run(variant, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := suite.StartE(dir, suite.Options{Settings: map[string]string{
+			settings := map[string]string{
 				// A snapshot once 20 changes pile up, none by time.
 				"vectord": "snapshot_interval = \"1h\"\nsnapshot_ops = 20",
-			}})
+			}
+			if variant == "killed" {
+				// many small parts: the kill lands between an ingest's
+				// pending marker and its commit
+				settings["ingestd"] = "file_rows = 500"
+			}
+			s, err := suite.StartE(dir, suite.Options{Settings: settings})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,29 +222,49 @@ func writeAfterSnapshot(t *testing.T, s *suite.Suite, e *Expect) {
 	jcall(t, s, "POST", "/v1/pathway/traces", `{"run_id":"`+traceRun+`","steps":[{"type":"event","name":"after-snapshot","ts":"2026-01-01T10:00:03Z"}]}`)
 }
 
-// killMidIngest starts an append to sales whose body never ends, then
-// SIGKILLs every daemon.
+// killMidIngest starts an ingest of inflightRows rows into the dataset
+// inflight and SIGKILLs every daemon (ingestd first) as soon as its pending
+// marker is in storaged, i.e. between its first part upload and its
+// commit; the ingest may also have committed by then, or (an older build
+// without markers) still be converting. Whatever the kill left, the
+// current build must show all of inflight or none of it.
 func killMidIngest(t *testing.T, s *suite.Suite) {
-	pr, pw := io.Pipe()
+	var csv strings.Builder
+	csv.WriteString("id,v\n")
+	for i := 0; i < inflightRows; i++ {
+		fmt.Fprintf(&csv, "%d,row %d\n", i, i%97)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, _ := http.NewRequest("POST", s.Gateway()+"/v1/ingest?name=sales&mode=append", pr)
-		req.Header.Set("Content-Type", "text/csv")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp, err := http.Post(s.Gateway()+"/v1/ingest?name=inflight", "text/csv", strings.NewReader(csv.String()))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			t.Logf("in-flight ingest answered before the kill: %d %.200s", resp.StatusCode, b)
 		}
 	}()
-	pw.Write([]byte("id,region,amount,day\n"))
-	for i := 0; i < 2000; i++ {
-		fmt.Fprintf(pw, "%d,inflight,%d.5,2026-04-01\n", 1000+i, i)
+	marker := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !marker; {
+		select {
+		case <-done:
+			deadline = time.Time{}
+			continue
+		default:
+		}
+		resp, err := http.Get(s.URL("storaged") + "/v1/storage/objects?prefix=_ingest/pending/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			marker = strings.Contains(string(b), `"key"`)
+		}
+		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
-	for _, name := range []string{"gateway", "ingestd", "matrixd", "vectord", "pathwayd", "observerd", "queryd", "embedd", "chatd", "catalogd", "storaged"} {
+	for _, name := range []string{"ingestd", "gateway", "matrixd", "vectord", "pathwayd", "observerd", "queryd", "embedd", "chatd", "catalogd", "storaged"} {
 		s.Kill(name)
 	}
-	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-done
+	t.Logf("killed with a pending marker in storaged: %v", marker)
 }
 
 // copyTree copies regular files (not sockets, not the scratch dirs).
