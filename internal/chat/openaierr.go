@@ -135,7 +135,6 @@ func writeOpenAIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 // writeOpenAIBody is writeOpenAIError; noRoute says a 404 is for the
 // path, not a model (code null, as api.openai.com's "Invalid URL").
 func writeOpenAIBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, noRoute bool) {
-	status := errs.StatusOf(err)
 	reqID := w.Header().Get(errs.RequestIDHeader)
 	if reqID == "" {
 		reqID = r.Header.Get(errs.RequestIDHeader)
@@ -143,9 +142,8 @@ func writeOpenAIBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, e
 	if reqID == "" {
 		reqID = shared.RequestID(r.Context())
 	}
-	if status >= 500 && log != nil {
-		log.Error("request failed", "req_id", reqID, "op", r.Method+" "+r.URL.Path, "status", status, "err", err.Error())
-	}
+	err = errs.LogFailure(log, r, reqID, err)
+	status := errs.StatusOf(err)
 	kind, msg := errs.KindOf(err), errs.Message(err)
 	typ, code, param := OpenAIErrorFields(status, msg)
 	if noRoute && status == http.StatusNotFound {

@@ -206,14 +206,12 @@ type OllamaErrorBody struct {
 // writeOllamaError answers err as errs.WriteHTTP does (status, logging),
 // in Ollama's body, with Content-Type as Ollama (gin) sends it.
 func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status := errs.StatusOf(err)
 	reqID := w.Header().Get(errs.RequestIDHeader)
 	if reqID == "" {
 		reqID = r.Header.Get(errs.RequestIDHeader)
 	}
-	if status >= 500 && log != nil {
-		log.Error("request failed", "req_id", reqID, "op", r.Method+" "+r.URL.Path, "status", status, "err", err.Error())
-	}
+	err = errs.LogFailure(log, r, reqID, err)
+	status := errs.StatusOf(err)
 	b, _ := json.Marshal(OllamaErrorBody{Error: errs.Message(err), Kind: errs.KindOf(err), RequestID: reqID})
 	h := w.Header()
 	SetRetryAfter(h, err)

@@ -248,23 +248,58 @@ const RequestIDHeader = "X-Request-Id"
 // WriteHTTP writes err as the JSON error body with the matching status.
 // Internal errors are logged (once, here) with their full text.
 func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status := StatusOf(err)
 	reqID := w.Header().Get(RequestIDHeader)
 	if reqID == "" && r != nil {
 		reqID = r.Header.Get(RequestIDHeader)
 	}
-	if log != nil && (status >= 500) {
-		op := ""
-		var e *Error
-		if errors.As(err, &e) {
-			op = e.Op
-		}
-		if op == "" && r != nil {
-			op = r.Method + " " + r.URL.Path
-		}
-		log.Error("request failed", "req_id", reqID, "op", op, "status", status, "err", err.Error())
+	err = LogFailure(log, r, reqID, err)
+	WriteBody(w, StatusOf(err), KindOf(err), Message(err), reqID)
+}
+
+// LogFailure logs err, the failure r is about to be answered with, as
+// WriteHTTP does, and returns the error to answer: a 5xx at ERROR with its
+// full text, or, when the caller left (CallerLeft), one INFO line and the
+// 499 in its place. log may be nil (nothing is logged).
+func LogFailure(log *slog.Logger, r *http.Request, reqID string, err error) error {
+	left, gone := CallerLeft(r, err)
+	if log == nil {
+		return left
 	}
-	WriteBody(w, status, KindOf(err), Message(err), reqID)
+	op := ""
+	var e *Error
+	if errors.As(err, &e) {
+		op = e.Op
+	}
+	if op == "" && r != nil {
+		op = r.Method + " " + r.URL.Path
+	}
+	switch {
+	case gone:
+		log.Info("request abandoned: the client closed the connection before the answer", "req_id", reqID, "op", op, "status", StatusClientClosed, "err", err.Error())
+	case StatusOf(err) >= 500:
+		log.Error("request failed", "req_id", reqID, "op", op, "status", StatusOf(err), "err", err.Error())
+	}
+	return left
+}
+
+// CallerLeft reports whether err, a server-side failure (5xx) of r, came
+// from r's caller closing its connection: r's context was cancelled by
+// net/http (its cause is plain context.Canceled), not by a deadline or by
+// the daemon's own stop (shared cancels the daemon's context with a cause
+// of its own). It then returns nginx's 499 (StatusClientClosed), kind
+// Invalid (err itself goes to the log line only): a hang-up is the client's doing, not an ERROR
+// line nor a server error in the metrics. (A caller leaving made every
+// daemon's downstream call fail — matrixd's queryd call, ingestd's DuckDB
+// interrupt — and each was logged at ERROR as a 503 or 502.)
+func CallerLeft(r *http.Request, err error) (error, bool) {
+	if r == nil || err == nil || StatusOf(err) < 500 {
+		return err, false
+	}
+	ctx := r.Context()
+	if ctx.Err() == nil || context.Cause(ctx) != context.Canceled {
+		return err, false
+	}
+	return E("", Invalid, StatusClientClosed, "the client closed the connection before the answer"), true
 }
 
 // ErrorHeader carries a HEAD answer's error as "kind; message" with the

@@ -309,6 +309,10 @@ func IsLoopbackHost(host string) bool {
 
 // prebound holds listeners a test bound before it started daemons on
 // their addresses (Prebind), "host:port" -> net.Listener.
+// ErrStopping is the cause of a daemon's context ending: its stop (the
+// drain ran out, or it finished), not a caller.
+var ErrStopping = errors.New("the daemon is stopping")
+
 var prebound sync.Map
 
 // Prebind registers ln, already bound, for the next Start whose bind is
@@ -351,7 +355,11 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		lw.Close()
 		return nil, fmt.Errorf("listen %s: %w", sec.Bind, err)
 	}
-	dctx, cancel := context.WithCancel(ctx)
+	// The daemon's context ends with ErrStopping as its cause: a request
+	// cut by the daemon's own stop is told from one whose caller left
+	// (errs.CallerLeft: net/http cancels that one with a plain Canceled).
+	dctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(ErrStopping) }
 	metrics := newMetrics(name)
 	env := &Env{
 		OwnsProcess: cfg.ownsProcess,
