@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -351,15 +353,40 @@ func writeNew(t *testing.T, s *suite.Suite, e *Expect) written {
 		RowCount int `json:"row_count"`
 	}
 	json.Unmarshal(old, &m)
-	var a struct {
-		Version int `json:"version"`
-		Rows    int `json:"rows"`
+	// An append with an Idempotency-Key (ADR-123) over manifests that
+	// predate the key, sent twice: one version.
+	csv := []byte("id,region,amount,day\n11,east,110,2026-05-01\n12,west,120.5,2026-05-02\n")
+	for try := 0; try < 2; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.Gateway()+"/v1/ingest?name=sales&mode=append", bytes.NewReader(csv))
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Idempotency-Key", "compat-after-upgrade")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		var a struct {
+			Version int `json:"version"`
+			Rows    int `json:"rows"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != 200 || json.Unmarshal(b, &a) != nil || a.Version != m.Version+1 || a.Rows != 2 {
+			t.Fatalf("append %d on the older catalog: %d %s, want version %d of 2 rows", try+1, resp.StatusCode, b, m.Version+1)
+		}
 	}
-	json.Unmarshal(call(t, s, "POST", "/v1/ingest?name=sales&mode=append", "text/csv", []byte("id,region,amount,day\n11,east,110,2026-05-01\n12,west,120.5,2026-05-02\n"), 200), &a)
-	if a.Version != m.Version+1 || a.Rows != 2 {
-		t.Fatalf("append on the older catalog: version %d rows %d, want %d and 2", a.Version, a.Rows, m.Version+1)
+	// A compaction of the older build's files with the new one.
+	var c struct {
+		Version   int  `json:"version"`
+		Compacted bool `json:"compacted"`
 	}
-	w.salesVersion, w.salesRows = a.Version, m.RowCount+2
+	b := call(t, s, "POST", "/v1/ingest/compact?name=sales", "", nil, 200)
+	if json.Unmarshal(b, &c) != nil || !c.Compacted || c.Version != m.Version+2 {
+		t.Fatalf("compaction of the older build's files: %s, want version %d", b, m.Version+2)
+	}
+	w.salesVersion, w.salesRows = c.Version, m.RowCount+2
 	// a new version of docs, and matrixd refreshes its older index to it.
 	call(t, s, "POST", "/v1/ingest?name=docs&mode=append", "text/csv", []byte("id,text\n15,zebras graze on the savanna\n"), 200)
 	call(t, s, "POST", "/v1/matrix/indexes", "application/json", []byte(`{"dataset":"docs","id_column":"id","text_columns":["text"]}`), 202)
