@@ -19,11 +19,12 @@ LH_BIN_DIR=$wt/bin LH_COMPAT_REV=$short LH_COMPAT_FIXTURE_OUT=$out \
 	go test -count=1 -run '^TestMakeFixture$' ./test/compat/
 cat > "$out/README.md" <<EOR
 Written by commit $short ($(git -C "$root" log -1 --format=%cs "$short")) with
-\`test/compat/make_fixture.sh $short\` on $(date -u +%Y-%m-%d): the daemons of that commit
-on a temp data_dir (local storage, builtin embedder, loopback ports), the data set of
-test/compat/dataset_test.go written through the gateway (TestMakeFixture). clean/ was
-stopped with SIGTERM, killed/ with SIGKILL (vector upserts, a memory and a trace step
-after vectord's last snapshot, an ingest into the dataset inflight killed between its pending marker and its commit). expect.json in each is what
-that build answered; TestUpgradeFromFixture checks the current build answers the same.
+\`test/compat/make_fixture.sh $short\` on $(date -u +%Y-%m-%d): the daemons of that
+commit on a temp data_dir (local storage, builtin embedder, loopback ports), the data
+set of test/compat/dataset_test.go written through the gateway (TestMakeFixture).
+clean/ was stopped with SIGTERM, killed/ with SIGKILL (vector upserts, a memory and a
+trace step after vectord's last snapshot; an ingest into the dataset inflight killed
+as soon as its pending marker was in storaged). expect.json in each is what that
+build answered; TestUpgradeFromFixture checks the current build answers the same.
 EOR
 du -sh "$out"
