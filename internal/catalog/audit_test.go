@@ -537,12 +537,12 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 	url, _ := a.catalogd()
 	ds := url + "/v1/catalog/datasets"
 	for _, tc := range []struct{ method, url, allow string }{
-		{"PUT", ds + "/up", "GET, DELETE"},
-		{"PATCH", ds + "/up/", "GET, DELETE"},
-		{"POST", ds + "/up", "GET, DELETE"},
+		{"PUT", ds + "/up", "GET, HEAD, DELETE"}, // HEAD answers as GET (shared.headAsGet)
+		{"PATCH", ds + "/up/", "GET, HEAD, DELETE"},
+		{"POST", ds + "/up", "GET, HEAD, DELETE"},
 		{"GET", ds + "/up/commit", "POST"},
-		{"DELETE", ds + "/up/versions", "GET"},
-		{"PUT", ds, "GET"},
+		{"DELETE", ds + "/up/versions", "GET, HEAD"},
+		{"PUT", ds, "GET, HEAD"},
 	} {
 		req, _ := http.NewRequest(tc.method, tc.url, nil)
 		r, err := http.DefaultClient.Do(req)

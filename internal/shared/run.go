@@ -417,7 +417,7 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
+	r.Use(headAsGet(r), requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
 	r.Get("/health", s.health)
 	if s.daemon.Public != nil {
 		s.daemon.Public(r)
@@ -603,12 +603,37 @@ func allowedMethods(mux *chi.Mux, r *http.Request) string {
 		path = r.URL.Path
 	}
 	var allow []string
+	get := routes(mux, http.MethodGet, path)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
-		if routes(mux, m, path) {
+		if routes(mux, m, path) || (m == http.MethodHead && get) {
 			allow = append(allow, m)
 		}
 	}
 	return strings.Join(allow, ", ")
+}
+
+// headAsGet routes a HEAD request that no HEAD route takes to the GET
+// route of its path, as RFC 9110 9.3.2 asks and net/http's own mux, nginx
+// and MinIO do: the GET handler runs and net/http sends its head without
+// the body. Every daemon's GET routes (/health, /metrics, lists, status)
+// answered HEAD with 405 — curl -I and load-balancer HEAD probes saw a
+// broken daemon. (chi's middleware.GetHead misses routes inside a
+// mounted sub-router: its Match says yes to every method there.)
+func headAsGet(mux *chi.Mux) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodHead {
+				path := r.URL.RawPath
+				if path == "" {
+					path = r.URL.Path
+				}
+				if rctx := chi.RouteContext(r.Context()); rctx != nil && !routes(mux, http.MethodHead, path) && routes(mux, http.MethodGet, path) {
+					rctx.RouteMethod = http.MethodGet
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // routes reports whether rs routes method m on path to a handler of its

@@ -326,11 +326,11 @@ func TestRequestIDErrorsRecoverLimits(t *testing.T) {
 	// A method the route does not take: 405 with the error body and the
 	// Allow header RFC 9110 requires, naming what it takes.
 	for _, tc := range []struct{ method, path, allow string }{
-		{"DELETE", "/v1/echo", "GET"},
+		{"DELETE", "/v1/echo", "GET, HEAD"}, // HEAD answers as GET (headAsGet)
 		{"PUT", "/v1/body", "POST"},
-		{"POST", "/health", "GET"},
-		{"POST", "/v1/items/x", "GET, PUT"},
-		{"DELETE", "/v1/items/x/", "GET, PUT"},
+		{"POST", "/health", "GET, HEAD"},
+		{"POST", "/v1/items/x", "GET, HEAD, PUT"},
+		{"DELETE", "/v1/items/x/", "GET, HEAD, PUT"},
 		{"GET", "/v1/items/x/upsert", "POST"},
 	} {
 		req, _ := http.NewRequest(tc.method, s.URL()+tc.path, nil)
