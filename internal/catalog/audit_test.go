@@ -220,7 +220,7 @@ func TestUnknownParams(t *testing.T) {
 		{"GET", ds + "/up?versionAsOf=1", "versionAsOf", nil},
 		{"GET", ds + "/up?version=1&timestampAsOf=2020-01-01T00:00:00Z", "timestampAsOf", nil},
 		{"GET", ds + "/up/versions?page=2", "page", nil},
-		{"GET", ds + "?prefix=u", "prefix", nil},
+		{"GET", ds + "?max-keys=5", "max-keys", nil}, // S3's name; this list takes limit (ADR-128)
 		{"DELETE", ds + "/up?purge=true&force=1", "force", nil},
 		{"POST", ds + "/up/commit?mode=replace", "mode", commit},
 	} {
@@ -237,7 +237,7 @@ func TestUnknownParams(t *testing.T) {
 		t.Fatalf("file after the refused requests: %v", err)
 	}
 	// The parameters the routes take still work.
-	for _, u := range []string{ds, ds + "/up?version=1", ds + "/up/versions?after=0&limit=5&order=desc"} {
+	for _, u := range []string{ds, ds + "/up?version=1", ds + "/up/versions?after=0&limit=5&order=desc", ds + "?prefix=u&after=a&limit=5"} {
 		if code, _, b := do(t, "GET", u, nil); code != 200 {
 			t.Errorf("GET %s: %d %s", u, code, b)
 		}

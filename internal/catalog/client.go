@@ -30,12 +30,44 @@ func (c *Client) List(ctx context.Context) ([]Dataset, error) {
 	return out.Datasets, err
 }
 
-// ListAll is GET /v1/catalog/datasets whole (ADR-093): the readable
-// datasets, and the ones left out because what storage holds for them is
-// damaged, each with the error GET of it answers.
+// ListAll is every page of GET /v1/catalog/datasets (ADR-093, ADR-128):
+// the readable datasets, and the ones left out because what storage holds
+// for them is damaged, each with the error GET of it answers; asked
+// MaxDatasetsLimit at a time, so no answer is unbounded.
 func (c *Client) ListAll(ctx context.Context) (ListResponse, error) {
+	all := ListResponse{Datasets: []Dataset{}, Unreadable: []Unreadable{}}
+	q := DatasetsQuery{Limit: MaxDatasetsLimit}
+	for {
+		p, err := c.ListPage(ctx, q)
+		if err != nil {
+			return ListResponse{}, err
+		}
+		all.Datasets = append(all.Datasets, p.Datasets...)
+		all.Unreadable = append(all.Unreadable, p.Unreadable...)
+		if p.Next <= q.After { // the last page (""), or a server that does not page
+			return all, nil
+		}
+		q.After = p.Next
+	}
+}
+
+// ListPage is one page of GET /v1/catalog/datasets (ADR-128): names
+// starting with q.Prefix after q.After, at most q.Limit (<= 0: the
+// server's default, DefaultDatasetsLimit); Next is set when more follow.
+func (c *Client) ListPage(ctx context.Context, q DatasetsQuery) (ListResponse, error) {
+	v := url.Values{}
+	v.Set("limit", strconv.Itoa(min(max(q.Limit, 0), MaxDatasetsLimit)))
+	if q.Limit <= 0 {
+		v.Set("limit", strconv.Itoa(DefaultDatasetsLimit))
+	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	if q.Prefix != "" {
+		v.Set("prefix", q.Prefix)
+	}
 	var out ListResponse
-	if err := c.base.JSON(ctx, http.MethodGet, DatasetsPath, nil, &out); err != nil {
+	if err := c.base.JSON(ctx, http.MethodGet, DatasetsPath+"?"+v.Encode(), nil, &out); err != nil {
 		return ListResponse{}, err
 	}
 	if out.Datasets == nil {

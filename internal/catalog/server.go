@@ -72,6 +72,16 @@ type handlers struct {
 type ListResponse struct {
 	Datasets   []Dataset    `json:"datasets"`
 	Unreadable []Unreadable `json:"unreadable"`
+	// Next is, on a page (ADR-128: limit, after or prefix given), the
+	// page's last name when more may follow: pass it as after. Absent on
+	// the last page and on the whole list.
+	Next string `json:"next,omitempty"`
+}
+
+// pageLister is a Service that answers a page of the dataset list
+// (Catalog and Client).
+type pageLister interface {
+	ListPage(ctx context.Context, q DatasetsQuery) (ListResponse, error)
 }
 
 // Unreadable is a dataset the list could not read (ADR-093): its latest
@@ -96,11 +106,23 @@ type allLister interface {
 }
 
 func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
-	if _, err := shared.QueryParams("catalog.list", r.URL.RawQuery, nil); err != nil {
+	if _, err := shared.QueryParams("catalog.list", r.URL.RawQuery, nil, "after", "limit", "prefix"); err != nil {
 		return err
 	}
 	var res ListResponse
-	if l, ok := h.svc.(allLister); ok {
+	if datasetsPaged(r.URL.Query()) {
+		q, err := ParseDatasetsQuery(r.URL.Query())
+		if err != nil {
+			return err
+		}
+		l, ok := h.svc.(pageLister)
+		if !ok {
+			return errs.E("catalog.list", errs.NotImpl, "limit, after and prefix are not served here")
+		}
+		if res, err = l.ListPage(r.Context(), q); err != nil {
+			return err
+		}
+	} else if l, ok := h.svc.(allLister); ok {
 		var err error
 		if res, err = l.ListAll(r.Context()); err != nil {
 			return err
