@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -378,7 +380,10 @@ func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) 
 	if extra != nil {
 		extra(rec.h)
 	}
-	errs.WriteHTTP(rec, nil, nil, err)
+	if path := c.req.path.of(c.req.raw); !bytes.HasPrefix(path, []byte(chatPrefix)) ||
+		!chatErrorWriter(rec, &http.Request{Method: c.req.method, URL: &url.URL{Path: string(path)}, Header: http.Header{errs.RequestIDHeader: {reqID}}}, err) {
+		errs.WriteHTTP(rec, nil, nil, err)
+	}
 	c.writeSimple(rec.status, rec.h, rec.body)
 	return rec.status
 }

@@ -123,7 +123,8 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		return newFastServer(ln, srv, hooks, routes, env.Log)
 	}
 	return &shared.Daemon{
-		Serve: serve,
+		Serve:       serve,
+		ErrorWriter: chatErrorWriter,
 		// The console page holds no data: its script calls /v1 with the
 		// token given in the page's #token= fragment (which browsers never
 		// send), so the page itself cannot sit behind auth.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"lakehouse-go/internal/chat"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 )
@@ -281,34 +282,34 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 	var be *bodyError
 	if errors.As(err, &be) {
 		if ctx.Err() == context.DeadlineExceeded {
-			errs.WriteHTTP(w, r, nil, errBodyTimedOut)
+			writeError(w, r, errBodyTimedOut)
 			return
 		}
 		if errs.StatusOf(be.err) == http.StatusRequestTimeout {
 			// The client stopped sending its body (the harness's
 			// shared.ClientBodyTimeout, ADR-110): its 408 as it is.
-			errs.WriteHTTP(w, r, nil, be.err)
+			writeError(w, r, be.err)
 			return
 		}
-		errs.WriteHTTP(w, r, nil, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
+		writeError(w, r, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
 		return
 	}
 	var le *lateError
 	if errors.As(err, &le) {
 		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-		errs.WriteHTTP(w, r, nil, errHeadLate(p, le.why, le.bound))
+		writeError(w, r, errHeadLate(p, le.why, le.bound))
 		return
 	}
 	switch ctx.Err() {
 	case context.DeadlineExceeded:
-		errs.WriteHTTP(w, r, nil, errTimedOut(p))
+		writeError(w, r, errTimedOut(p))
 		return
 	case context.Canceled:
-		errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
+		writeError(w, r, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
 		return
 	}
 	p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-	errs.WriteHTTP(w, r, nil, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host))
+	writeError(w, r, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host))
 }
 
 // abortAnswer ends the client's connection in the middle of an answer
@@ -374,4 +375,27 @@ func (p *proxy) setBounds(rt time.Duration) {
 		p.workBounded = workBoundedDaemons[p.name]
 	}
 	p.up.sendStall = max(sendStallBound, p.headBound)
+}
+
+// chatPrefix is where chatd's clients (OpenAI's and Ollama's libraries)
+// read errors in their own shapes (ADR-125).
+const chatPrefix = "/v1/chat/"
+
+// chatErrorWriter is the gateway's shared.Daemon.ErrorWriter: the errors
+// the harness answers itself on chatd's routes (the gateway's 401, 403,
+// 413, 404/405, 500) in the shapes chatd answers there — a client of the
+// suite talks to the gateway, so chatd's shapes alone left openai-node's
+// err.code undefined on a bad token and ollama-js showing "[object
+// Object]" (ADR-125).
+func chatErrorWriter(w http.ResponseWriter, r *http.Request, err error) bool {
+	return strings.HasPrefix(r.URL.Path, chatPrefix) && chat.ErrorWriter(w, r, err)
+}
+
+// writeError answers err, the gateway's own error for r (its 502, 504,
+// 408, 400 on the proxy path), in DESIGN.md's body — or, on chatd's
+// routes, in the shape chatd's clients read there.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if !chatErrorWriter(w, r, err) {
+		errs.WriteHTTP(w, r, nil, err)
+	}
 }
