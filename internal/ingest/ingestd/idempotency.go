@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"time"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
@@ -117,6 +118,22 @@ func (s *Server) findKey(ctx context.Context, name, key string, from, latest int
 // mismatch is the answer to a key that committed another request.
 func mismatch(name, key string, v int64) error {
 	return errs.E("ingest", errs.Conflict, fmt.Sprintf("%s %q was already used on dataset %q for a different request (version %d: another body, mode or format); nothing was written — use a new key for a new request", ingest.IdempotencyKeyHeader, key, name, v))
+}
+
+// answerFound answers a request whose key found version found committed:
+// the replay of that commit when it was this same request (hash), else
+// mismatch's 409. retries and start fill the answer's counters.
+func (s *Server) answerFound(ctx context.Context, p ingest.Params, found *catalog.VersionInfo, hash, format string, inBytes int64, retries int, start time.Time) (*ingest.Result, error) {
+	if found.RequestHash != hash {
+		return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
+	}
+	res, err := s.replay(ctx, p, found.Version, format, inBytes)
+	if err != nil {
+		return nil, err
+	}
+	res.Retries = retries
+	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	return res, nil
 }
 
 // replay is the result of the request that committed version v of name

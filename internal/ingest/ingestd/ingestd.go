@@ -399,15 +399,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 			return nil, err
 		}
 		if found != nil {
-			if found.RequestHash != hash {
-				return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
-			}
-			res, err := s.replay(ctx, p, found.Version, format, inBytes)
-			if err != nil {
-				return nil, err
-			}
-			res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
-			return res, nil
+			return s.answerFound(ctx, p, found, hash, format, inBytes, 0, start)
 		}
 		keyTop = top
 	}
@@ -438,15 +430,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 			return nil, err
 		}
 		if found != nil {
-			if found.RequestHash != hash {
-				return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
-			}
-			res, err := s.replay(ctx, p, found.Version, format, inBytes)
-			if err != nil {
-				return nil, err
-			}
-			res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
-			return res, nil
+			return s.answerFound(ctx, p, found, hash, format, inBytes, 0, start)
 		}
 	}
 	in := convert.Input{Path: upload, Format: format}
@@ -512,16 +496,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		// The same key's commit won the version this one raced for: this
 		// request's files are not needed (nothing of them was committed).
 		cleanup(true)
-		if found.RequestHash != hash {
-			return nil, mismatch(p.Name, p.IdempotencyKey, found.Version)
-		}
-		res, err := s.replay(ctx, p, found.Version, conv.Format, inBytes)
-		if err != nil {
-			return nil, err
-		}
-		res.Retries = retries
-		res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
-		return res, nil
+		return s.answerFound(ctx, p, found, hash, conv.Format, inBytes, retries, start)
 	}
 	if err != nil {
 		if sent {
