@@ -454,26 +454,8 @@ func (c *Catalog) ListAll(ctx context.Context) (ListResponse, error) {
 	if err != nil {
 		return ListResponse{}, err
 	}
-	out := make([]*Dataset, len(names))
-	bad := make([]error, len(names))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, n := range names {
-		g.Go(func() error {
-			d, err := c.latestManifest(gctx, n)
-			switch {
-			case err == nil:
-				out[i] = d
-			case errs.Is(err, errs.NotFound):
-			case isDamaged(err):
-				bad[i] = err
-			default:
-				return err
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	out, bad, err := c.latestOf(ctx, names)
+	if err != nil {
 		return ListResponse{}, err
 	}
 	res := ListResponse{Datasets: []Dataset{}, Unreadable: []Unreadable{}}
