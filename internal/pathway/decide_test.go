@@ -78,6 +78,14 @@ func TestDecisionKeepsFacts(t *testing.T) {
 			"ADD m002 I no longer like pizza", "I no longer like pizza|Sister likes pizza"},
 		{"retraction of the sister's fact", []string{"My sister likes pizza.", "I like pizza."}, "My sister no longer likes pizza.",
 			"DELETE m001 Sister likes pizza", "Likes pizza"},
+		// A third party's "is" holds many values, as the user's does
+		// (ADR-134: the second replaced the first).
+		{"named person is two things", []string{"Emma is a graphic designer."}, "Emma is training for a triathlon.",
+			"ADD m002 Emma is training for a triathlon", "Emma is a graphic designer|Emma is training for a triathlon"},
+		{"sister is two things", []string{"My sister is a nurse."}, "My sister is very tall.",
+			"ADD m002 Sister is very tall", "Sister is a nurse|Sister is very tall"},
+		{"named person moved", []string{"Emma lives in Berlin."}, "Emma lives in Munich.",
+			"UPDATE m001 Emma lives in Munich (was Emma lives in Berlin)", "Emma lives in Munich"},
 		// Polarity: a stored negative and a new positive are a change.
 		{"negative, then positive", []string{"I no longer live in Paris."}, "I live in Paris.",
 			"UPDATE m001 Lives in Paris (was I no longer live in Paris)", "Lives in Paris"},

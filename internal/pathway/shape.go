@@ -22,7 +22,18 @@ func shapeOf(text string) shape {
 	c := canonical(text)
 	w := strings.Fields(c)
 	sh := shape{canon: c, subj: subject(c), holder: holderOf(w), neg: negative(w)}
-	sh.single = !isMultiValued(sh.subj)
+	// A third party's subject is read past the holder: "Emma is a
+	// designer" and "Emma is training for a triathlon" are two facts, as
+	// "Is a designer" and "Is training ..." are the user's (ADR-134; the
+	// second replaced the first). "Emma lives in" stays single-valued.
+	subj := sh.subj
+	if sh.holder != "" {
+		if rest, ok := strings.CutPrefix(strings.TrimPrefix(c, "my "), sh.holder+" "); ok {
+			subj = subject(rest)
+			sh.subj = sh.holder + " " + subj
+		}
+	}
+	sh.single = !isMultiValued(subj)
 	sh.words = contentWords(w, sh.neg)
 	return sh
 }
