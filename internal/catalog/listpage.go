@@ -92,33 +92,36 @@ func (c *Catalog) ListPage(ctx context.Context, q DatasetsQuery) (ListResponse, 
 	after := q.After
 	for {
 		need := limit - len(res.Datasets) - len(res.Unreadable)
-		// One name more than needed tells whether more follow.
-		names, more, err := c.namesFrom(ctx, q.Prefix, after, need+1)
+		// One dataset more than needed tells whether more follow; only
+		// the needed ones are read.
+		ls, more, err := c.scanLatest(ctx, q.Prefix, after, need+1)
 		if err != nil {
 			return ListResponse{}, err
 		}
-		out, bad, err := c.latestOf(ctx, names)
+		read := ls[:min(need, len(ls))]
+		out, bad, err := c.readLatest(ctx, read)
 		if err != nil {
 			return ListResponse{}, err
 		}
-		for i, n := range names {
-			if len(res.Datasets)+len(res.Unreadable) == limit {
-				res.Next = names[i-1]
-				return res, nil
-			}
+		for i, l := range read {
 			switch {
 			case bad[i] != nil:
-				res.Unreadable = append(res.Unreadable, unreadable(n, bad[i]))
+				res.Unreadable = append(res.Unreadable, unreadable(l.name, bad[i]))
 			case out[i] != nil && !out[i].Deleted:
 				res.Datasets = append(res.Datasets, *out[i])
 			}
 		}
-		if !more || len(names) == 0 {
+		if len(read) == 0 {
 			return res, nil
 		}
-		after = names[len(names)-1]
+		after = read[len(read)-1].name
 		if len(res.Datasets)+len(res.Unreadable) == limit {
-			res.Next = after
+			if len(ls) > len(read) || more {
+				res.Next = after
+			}
+			return res, nil
+		}
+		if len(ls) == len(read) && !more {
 			return res, nil
 		}
 	}
@@ -128,17 +131,141 @@ func unreadable(name string, err error) Unreadable {
 	return Unreadable{Name: name, Error: UnreadableError{Kind: errs.KindOf(err), Message: errs.Message(err)}}
 }
 
-// latestOf reads the latest manifest of each name, 8 at a time: out[i]
-// nil for a name with no manifest, bad[i] set for a damaged one; any
-// other error fails it all.
-func (c *Catalog) latestOf(ctx context.Context, names []string) ([]*Dataset, []error, error) {
-	out := make([]*Dataset, len(names))
-	bad := make([]error, len(names))
+// listed is one dataset as the listing of its manifest keys showed it:
+// its latest version v, or recheck when the keys listed were not versions
+// 1..v (a gap, ADR-092) and the latest is to be found as Get finds it.
+type listed struct {
+	name    string
+	v       int64
+	recheck bool
+}
+
+// cutKeys: a dataset with more manifest keys than this on one listing
+// page, whose keys run on past the page, has its latest found by probes
+// from the last one listed (probeFrom), and the listing goes on past all
+// its keys: a dataset of thousands of versions costs a page and a few
+// HEADs, not a listing of every version (ADR-013). A dataset with a few
+// keys at the end of a page is finished by the next page.
+const cutKeys = 16
+
+// listReadGo bounds the manifests read at once for a list.
+const listReadGo = 16
+
+// scanLatest lists the manifest keys of the datasets whose names start
+// with prefix and sort after after, and returns each with its latest
+// version as listed, in name order, up to most of them (<= 0: every one);
+// more reports that a further dataset was listed. The storaged round
+// trips are the listing pages (namesPage keys each) and, for a dataset
+// whose keys fill a page, a probe (ADR-131): a cold list of N datasets
+// of few versions costs about N/namesPage listings, not N lookups of a
+// few HEADs and a listing each. Keys list in name order and, within a
+// name, in version order: '/' sorts before every name character, and
+// "_catalog/{name}0" after every "_catalog/{name}/...".
+func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int) (out []listed, more bool, err error) {
+	from := ""
+	if after != "" {
+		from = ManifestPrefix + after + "0"
+	}
+	var cur listed // the dataset whose keys are being listed (name "": none)
+	var keys int64 // cur's manifest keys listed
+	for {
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + prefix, After: from, Limit: namesPage})
+		if err != nil {
+			return nil, false, err
+		}
+		onPage := 0 // cur's keys on this page
+		last := ""  // the name part of the page's last key, valid or not
+		for _, o := range page.Objects {
+			if rest, ok := strings.CutPrefix(o.Key, ManifestPrefix); ok {
+				if n, _, ok := strings.Cut(rest, "/"); ok {
+					last = n
+				}
+			}
+			n, v, ok := parseManifestKey(o.Key)
+			if !ok {
+				continue
+			}
+			if n != cur.name {
+				if cur.name != "" {
+					out = append(out, cur)
+				}
+				if most > 0 && len(out) == most {
+					return out, true, nil
+				}
+				cur, keys, onPage = listed{name: n}, 0, 0
+			}
+			keys++
+			onPage++
+			// Versions are gapless from 1: key number k is version k.
+			if v != keys {
+				cur.recheck = true
+			}
+			cur.v = v
+		}
+		if page.Next == "" {
+			if cur.name != "" {
+				out = append(out, cur)
+			}
+			return out, false, nil
+		}
+		from = page.Next
+		switch {
+		case cur.name != "" && last == cur.name && onPage > cutKeys:
+			// cur's keys may run on for thousands of versions.
+			if !cur.recheck {
+				// From the latest this instance has seen, when later.
+				c.mu.Lock()
+				lo := max(cur.v, c.top[cur.name])
+				if d := c.latest[cur.name]; d != nil {
+					lo = max(lo, d.Version)
+				}
+				c.mu.Unlock()
+				v, err := c.probeFrom(ctx, cur.name, lo)
+				switch {
+				case err == nil:
+					cur.v = v
+				case isDamaged(err):
+					cur.recheck = true
+				default:
+					return nil, false, err
+				}
+			}
+			// Finished; with most of them, the next page's first dataset
+			// (if any) tells that more follow.
+			out = append(out, cur)
+			cur = listed{}
+			if skip := ManifestPrefix + last + "0"; skip > from {
+				from = skip
+			}
+		case last != "" && last != cur.name:
+			// Keys that are no manifest of a dataset: skip past them.
+			if skip := ManifestPrefix + last + "0"; skip > from {
+				from = skip
+			}
+		}
+	}
+}
+
+// readLatest reads the manifest of each dataset at its listed latest
+// version, listReadGo at a time: out[i] nil for one with no manifest,
+// bad[i] set for a damaged one; any other error fails it all. A manifest
+// this instance already holds at that version or later (its own commit,
+// or an earlier read) is not read again: a warm list costs only its
+// listing pages. A dataset listed with a gap is looked up as Get does.
+func (c *Catalog) readLatest(ctx context.Context, ls []listed) ([]*Dataset, []error, error) {
+	out := make([]*Dataset, len(ls))
+	bad := make([]error, len(ls))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, n := range names {
+	g.SetLimit(listReadGo)
+	for i, l := range ls {
 		g.Go(func() error {
-			d, err := c.latestManifest(gctx, n)
+			var d *Dataset
+			var err error
+			if l.recheck {
+				d, err = c.latestManifest(gctx, l.name)
+			} else {
+				d, err = c.manifestAt(gctx, l.name, l.v)
+			}
 			switch {
 			case err == nil:
 				out[i] = d
@@ -157,41 +284,21 @@ func (c *Catalog) latestOf(ctx context.Context, names []string) ([]*Dataset, []e
 	return out, bad, nil
 }
 
-// namesFrom lists up to max (<= 0: every) dataset names starting with
-// prefix and sorting after after, skipping over each dataset's versions
-// as names does; more reports that the listing was not exhausted. A
-// name's keys sort in name order: '/' sorts before every name character,
-// and "_catalog/{name}0" after every "_catalog/{name}/...".
-func (c *Catalog) namesFrom(ctx context.Context, prefix, after string, max int) (names []string, more bool, err error) {
-	from := ""
-	if after != "" {
-		from = ManifestPrefix + after + "0"
+// manifestAt returns the manifest of name at version v, listed as its
+// latest, or the latest this instance holds when that is newer (its own
+// commit after the listing): never an older one.
+func (c *Catalog) manifestAt(ctx context.Context, name string, v int64) (*Dataset, error) {
+	c.mu.Lock()
+	cached := c.latest[name]
+	c.mu.Unlock()
+	if cached != nil && cached.Version >= v {
+		return cached, nil
 	}
-	for {
-		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + prefix, After: from, Limit: namesPage})
-		if err != nil {
-			return nil, false, err
-		}
-		last := ""
-		for _, o := range page.Objects {
-			if n, _, ok := parseManifestKey(o.Key); ok && (len(names) == 0 || names[len(names)-1] != n) {
-				if max > 0 && len(names) == max {
-					return names, true, nil
-				}
-				names = append(names, n)
-			}
-			if rest, ok := strings.CutPrefix(o.Key, ManifestPrefix); ok {
-				if n, _, ok := strings.Cut(rest, "/"); ok {
-					last = n
-				}
-			}
-		}
-		if page.Next == "" {
-			return names, false, nil
-		}
-		from = page.Next
-		if last != "" && ManifestPrefix+last+"0" > from {
-			from = ManifestPrefix + last + "0"
-		}
+	d, err := c.read(ctx, name, v)
+	if err != nil {
+		return nil, err
 	}
+	c.remember(d)
+	c.noteTop(name, v)
+	return d, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage/storagetest"
 )
 
@@ -20,13 +21,36 @@ import (
 // answer without parameters) against the first page of 100 and of 1000,
 // each on a fresh catalogd (cold) and again (warm), time and bytes.
 // Skipped unless LH_CATALOG_LIST_SCALE=1 (N = LH_CATALOG_LIST_SCALE_N,
-// default 5000):
+// default 5000; LH_CATALOG_LIST_SCALE_BACKEND=local (default), minio or
+// both: storaged's backend, MinIO through internal/testutil/miniotest):
 //
 //	LH_CATALOG_LIST_SCALE=1 go test -count=1 -run CatalogListScale -v -timeout 30m ./internal/catalog
 func TestCatalogListScale(t *testing.T) {
 	if os.Getenv("LH_CATALOG_LIST_SCALE") != "1" {
 		t.Skip("set LH_CATALOG_LIST_SCALE=1 to measure the dataset list over thousands of datasets")
 	}
+	backends := []string{"local"}
+	switch b := os.Getenv("LH_CATALOG_LIST_SCALE_BACKEND"); b {
+	case "", "local":
+	case "minio":
+		backends = []string{"minio"}
+	case "both":
+		backends = []string{"local", "minio"}
+	default:
+		t.Fatalf("LH_CATALOG_LIST_SCALE_BACKEND=%q: want local, minio or both", b)
+	}
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) {
+			cfg := storagetest.Config(t)
+			if b == "minio" {
+				cfg = minioConfig(t)
+			}
+			listScale(t, cfg)
+		})
+	}
+}
+
+func listScale(t *testing.T, cfg *shared.Config) {
 	n := 5000
 	if s := os.Getenv("LH_CATALOG_LIST_SCALE_N"); s != "" {
 		var err error
@@ -35,7 +59,6 @@ func TestCatalogListScale(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	cfg := storagetest.Config(t)
 	st, _ := storagetest.Start(t, cfg)
 	_, c := startCatalogLogged(t, cfg, nil)
 	s := newSeeder(t, st, c)

@@ -235,57 +235,65 @@ func (c *Catalog) latestVersion(ctx context.Context, name string) (int64, error)
 		v = d.Version
 	}
 	c.mu.Unlock()
+	var err error
 	if v == 0 {
-		lo, hi := int64(0), int64(1)
-		for {
-			ok, err := c.exists(ctx, name, hi)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				break
-			}
-			lo, hi = hi, hi*2
-		}
-		for hi-lo > 1 {
-			mid := lo + (hi-lo)/2
-			ok, err := c.exists(ctx, name, mid)
-			if err != nil {
-				return 0, err
-			}
-			if ok {
-				lo = mid
-			} else {
-				hi = mid
-			}
-		}
-		v = lo
-		// The probe assumes versions are gapless; a manifest removed
-		// behind catalogd's back (a partial restore, a hand delete) hides
-		// every version after it, and a commit would then write into the
-		// gap: acknowledged, and shadowed by the versions after it.
-		var err error
-		if v, err = c.checkNoGap(ctx, name, v); err != nil {
+		if v, err = c.probeFrom(ctx, name, 0); err != nil || v == 0 {
 			return 0, err
 		}
-		if v == 0 {
-			return 0, nil
-		}
-	} else {
-		var err error
-		if v, err = c.walkForward(ctx, name, v); err != nil {
+	} else if v, err = c.walkForward(ctx, name, v); err != nil {
+		return 0, err
+	}
+	c.noteTop(name, v)
+	return v, nil
+}
+
+// probeFrom returns the latest version of name given that version lo
+// exists (0: nothing known): it HEADs lo+1, lo+2, lo+4, ... and
+// binary-searches the gap (ADR-013), then checks with one listing that no
+// version follows a gap (checkNoGap).
+func (c *Catalog) probeFrom(ctx context.Context, name string, lo int64) (int64, error) {
+	base, hi := lo, lo+1
+	for off := int64(1); ; {
+		ok, err := c.exists(ctx, name, hi)
+		if err != nil {
 			return 0, err
+		}
+		if !ok {
+			break
+		}
+		off *= 2
+		lo, hi = hi, base+off
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := c.exists(ctx, name, mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
 		}
 	}
+	// The probe assumes versions are gapless; a manifest removed
+	// behind catalogd's back (a partial restore, a hand delete) hides
+	// every version after it, and a commit would then write into the
+	// gap: acknowledged, and shadowed by the versions after it.
+	return c.checkNoGap(ctx, name, lo)
+}
+
+// noteTop records v as the latest version of name seen, unless a later
+// one is known.
+func (c *Catalog) noteTop(name string, v int64) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if v > c.top[name] {
 		if len(c.top) >= maxInfos {
 			clear(c.top)
 		}
 		c.top[name] = v
 	}
-	c.mu.Unlock()
-	return v, nil
 }
 
 // checkNoGap lists the manifest keys of name after version v, the latest
@@ -446,15 +454,16 @@ func (c *Catalog) List(ctx context.Context) ([]Dataset, error) {
 // wrote, a gap in the versions; ADR-092), each with its error. One damaged
 // dataset failed the whole list with its 502. Any other error — storaged
 // down or failing, a timeout — fails the whole list, as nothing read then
-// can be trusted to be complete. The names come from a listing that skips
-// over each dataset's versions (names), the manifests from the latest
-// lookups.
+// can be trusted to be complete. The names and latest versions come from
+// one listing of the manifest keys that skips over the versions of a
+// dataset of many (scanLatest), the manifests from reads of those
+// versions (readLatest; ADR-131).
 func (c *Catalog) ListAll(ctx context.Context) (ListResponse, error) {
-	names, err := c.names(ctx)
+	ls, _, err := c.scanLatest(ctx, "", "", 0)
 	if err != nil {
 		return ListResponse{}, err
 	}
-	out, bad, err := c.latestOf(ctx, names)
+	out, bad, err := c.readLatest(ctx, ls)
 	if err != nil {
 		return ListResponse{}, err
 	}
@@ -462,8 +471,7 @@ func (c *Catalog) ListAll(ctx context.Context) (ListResponse, error) {
 	for i, d := range out {
 		switch {
 		case bad[i] != nil:
-			res.Unreadable = append(res.Unreadable, Unreadable{Name: names[i],
-				Error: UnreadableError{Kind: errs.KindOf(bad[i]), Message: errs.Message(bad[i])}})
+			res.Unreadable = append(res.Unreadable, unreadable(ls[i].name, bad[i]))
 		case d != nil && !d.Deleted:
 			res.Datasets = append(res.Datasets, *d)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -291,40 +290,7 @@ func (c *Catalog) VersionsPage(ctx context.Context, name string, q VersionsQuery
 	return res, nil
 }
 
-// names lists the dataset names with a manifest, skipping over each
-// dataset's versions: a listing page, then one starting after the last
-// name's keys ("_catalog/{name}0" sorts after every "_catalog/{name}/..."),
-// so a dataset of thousands of versions costs a page, not every key.
-func (c *Catalog) names(ctx context.Context) ([]string, error) {
-	var names []string
-	after := ""
-	for {
-		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix, After: after, Limit: namesPage})
-		if err != nil {
-			return nil, err
-		}
-		last := ""
-		for _, o := range page.Objects {
-			if n, _, ok := parseManifestKey(o.Key); ok && (len(names) == 0 || names[len(names)-1] != n) {
-				names = append(names, n)
-			}
-			if rest, ok := strings.CutPrefix(o.Key, ManifestPrefix); ok {
-				if n, _, ok := strings.Cut(rest, "/"); ok {
-					last = n
-				}
-			}
-		}
-		if page.Next == "" {
-			return names, nil
-		}
-		after = page.Next
-		if last != "" && ManifestPrefix+last+"0" > after {
-			after = ManifestPrefix + last + "0"
-		}
-	}
-}
-
-// namesPage is the listing page of names.
+// namesPage is the listing page of the dataset list (scanLatest).
 const namesPage = 256
 
 // allVersions gathers every version of name from page, MaxVersionsLimit
