@@ -67,12 +67,23 @@ func splitSentences(text string) []string {
 	return out
 }
 
-// extractFacts turns one user message into normalised facts.
-func extractFacts(text string) []string {
+// extractFacts turns one user message into normalised facts, a compound
+// sentence into one fact per clause (splitClauses, ADR-134).
+func extractFacts(text string) []string { return extract(text, true) }
+
+// extract is extractFacts; clauses false keeps a compound sentence one
+// fact, as before ADR-134 (the baseline of TestSearchEval).
+func extract(text string, clauses bool) []string {
 	var facts []string
 	for _, s := range splitSentences(text) {
-		if f := normalizeFact(s); f != "" {
-			facts = append(facts, f)
+		parts := []string{s}
+		if clauses {
+			parts = splitClauses(s)
+		}
+		for _, c := range parts {
+			if f := normalizeFact(c); f != "" {
+				facts = append(facts, f)
+			}
 		}
 	}
 	return facts

@@ -66,7 +66,9 @@ func TestHTTPMemories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Results) != 1 || res.Results[0].Event != "ADD" || res.Results[0].Memory != "Is vegetarian and I live in Lisbon" {
+	// One entry per fact of the compound sentence, as Mem0 answers (ADR-134).
+	if len(res.Results) != 2 || res.Results[0].Event != "ADD" || res.Results[0].Memory != "Is vegetarian" ||
+		res.Results[1].Event != "ADD" || res.Results[1].Memory != "Lives in Lisbon" {
 		t.Fatalf("add: %+v", res)
 	}
 	id := res.Results[0].ID
@@ -84,7 +86,7 @@ func TestHTTPMemories(t *testing.T) {
 	}
 	hr, err := c.History(ctx, id, pathway.HistoryOptions{})
 	h := hr.Results
-	if err != nil || len(h) != 2 || h[1].Event != "UPDATE" || *h[1].OldMemory != "Is vegetarian and I live in Lisbon" || *h[1].NewMemory != "Is vegan" {
+	if err != nil || len(h) != 2 || h[1].Event != "UPDATE" || *h[1].OldMemory != "Is vegetarian" || *h[1].NewMemory != "Is vegan" {
 		t.Fatalf("history: %+v %v", h, err)
 	}
 	sr, err := c.Search(ctx, pathway.SearchRequest{Query: "vegan food", Scope: pathway.Scope{UserID: "alice"}, Limit: 1})
@@ -94,7 +96,7 @@ func TestHTTPMemories(t *testing.T) {
 	}
 	lr, err := c.List(ctx, pathway.Scope{UserID: "alice"}, pathway.ListOptions{})
 	list := lr.Results
-	if err != nil || len(list) != 2 || list[0].ID != id { // most recently updated first
+	if err != nil || len(list) != 3 || list[0].ID != id { // most recently updated first
 		t.Fatalf("list: %+v %v", list, err)
 	}
 	if lr, _ := c.List(ctx, pathway.Scope{UserID: "alice", RunID: "other"}, pathway.ListOptions{}); len(lr.Results) != 0 {
@@ -112,7 +114,7 @@ func TestHTTPMemories(t *testing.T) {
 	if hr, _ := c.History(ctx, id, pathway.HistoryOptions{}); len(hr.Results) != 3 || !hr.Results[2].IsDeleted {
 		t.Fatalf("history after delete: %+v", h)
 	}
-	if n, err := c.DeleteAll(ctx, pathway.Scope{UserID: "alice"}); n != 1 || err != nil {
+	if n, err := c.DeleteAll(ctx, pathway.Scope{UserID: "alice"}); n != 2 || err != nil {
 		t.Fatalf("delete all: %d %v", n, err)
 	}
 

@@ -42,6 +42,10 @@ type Options struct {
 	// wrapJournal, when set, wraps state.jsonl's writer (tests: a disk
 	// that fails or stalls).
 	wrapJournal func(journal.WriteSyncer) journal.WriteSyncer
+	// legacySearch, when set, searches and extracts as before ADR-134
+	// (cosine of the query as typed; a compound sentence one fact): the
+	// baseline of TestSearchEval.
+	legacySearch bool
 }
 
 // Store implements Service over an in-memory state rebuilt from state.jsonl.
@@ -77,16 +81,19 @@ type Store struct {
 	newID func() string
 	log   *slog.Logger
 	path  string
+
+	legacySearch bool // Options.legacySearch
 }
 
 type entry struct {
-	m   Memory
-	vec []float32
-	sh  shape // of m.Memory, computed when the text is set (newEntry, apply)
+	m     Memory
+	vec   []float32
+	sh    shape    // of m.Memory, computed when the text is set (newEntry, apply)
+	terms []string // memoryTerms(m.Memory), computed with sh
 }
 
 func newEntry(m *Memory, vec []float32) *entry {
-	return &entry{m: *m, vec: vec, sh: shapeOf(m.Memory)}
+	return &entry{m: *m, vec: vec, sh: shapeOf(m.Memory), terms: memoryTerms(m.Memory)}
 }
 
 // pendingWrite is one write's journal entry: its records, the vectors of
@@ -141,6 +148,7 @@ func Open(ctx context.Context, opts Options) (*Store, ReplayInfo, error) {
 	}
 	s := newState()
 	s.emb, s.model, s.now, s.newID, s.log, s.path = opts.Embedder, opts.Model, opts.Now, opts.NewID, opts.Log, opts.Path
+	s.legacySearch = opts.legacySearch
 	j, info, err := journal.OpenWith(opts.Path, s.replayLine, opts.wrapJournal)
 	if err != nil {
 		kind := errs.Internal
@@ -253,7 +261,7 @@ func (s *Store) apply(r *record, vec []float32) error {
 			s.index(e, true)
 		}
 		if e.m.Memory != r.Memory.Memory {
-			e.sh = shapeOf(r.Memory.Memory)
+			e.sh, e.terms = shapeOf(r.Memory.Memory), memoryTerms(r.Memory.Memory)
 		}
 		e.m, e.vec = *r.Memory, vec
 		s.history[e.m.ID] = append(s.history[e.m.ID], HistoryEntry{
@@ -547,7 +555,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (AddResponse, error) {
 				facts = append(facts, fact{text: t})
 			}
 		case infer && (m.Role == "user" || m.Role == ""):
-			for _, t := range extractFacts(m.Content) {
+			for _, t := range extract(m.Content, !s.legacySearch) {
 				f := fact{text: t, sh: shapeOf(t)}
 				if pos, ok := negation(t); ok && pos != "" {
 					f.retract, f.rsh = pos, shapeOf(pos)
@@ -985,7 +993,12 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 		return SearchResponse{}, err
 	}
 	cur, paged := parseSearchCursor(req.After)
-	vecs, err := s.embed(ctx, []string{req.Query})
+	plan := planQuery(req.Query)
+	text := req.Query
+	if !s.legacySearch && plan.text != "" {
+		text = plan.text // "Where does Alice live?" is embedded as "alice live"
+	}
+	vecs, err := s.embed(ctx, []string{text})
 	if err != nil {
 		return SearchResponse{}, err
 	}
@@ -994,6 +1007,9 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
 		sc := cosine(q, e.vec)
+		if !s.legacySearch {
+			sc = plan.searchScore(sc, e.terms, e.sh.holder)
+		}
 		if (req.Threshold == nil || sc >= *req.Threshold) && (!paged || cur.before(sc, e.m.ID)) {
 			out = append(out, SearchResult{Memory: e.m, Score: sc})
 		}

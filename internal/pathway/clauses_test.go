@@ -1,0 +1,93 @@
+package pathway
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestSplitClauses: a compound sentence is one fact per clause, with the
+// shared subject; lists, infinitives, conditions and questions stay whole
+// (ADR-134).
+func TestSplitClauses(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"Alice lives in Lisbon and works as a nurse.", "Alice lives in Lisbon|Alice works as a nurse"},
+		{"Alice lives in Lisbon and she works as a nurse.", "Alice lives in Lisbon|Alice works as a nurse"},
+		{"Alice lives in Lisbon, works as a nurse, and plays the cello.", "Alice lives in Lisbon|Alice works as a nurse|Alice plays the cello"},
+		{"I live in Lisbon and work as a nurse", "Lives in Lisbon|Works as a nurse"},
+		{"Hi! I'm vegetarian and I live in Lisbon.", "Is vegetarian|Lives in Lisbon"},
+		{"My name is Sam and I work at a bank.", "Name is Sam|Works at a bank"},
+		{"I like tea but hate coffee.", "Likes tea|Hates coffee"},
+		{"I'm a teacher and also love hiking.", "Is a teacher|I also love hiking"},
+		{"I no longer like pizza and now love pasta.", "I no longer like pizza|I now love pasta"},
+		{"I don't smoke and don't drink alcohol.", "I don't smoke|I don't drink alcohol"},
+		{"My sister lives in Rome and she is a chef.", "Sister lives in Rome|Sister is a chef"},
+		{"I live in Paris and she lives in Rome.", "Lives in Paris|She lives in Rome"},
+		{"Carol is a pilot and flies to Tokyo twice a month.", "Carol is a pilot|Carol flies to Tokyo twice a month"},
+		{"My birthday is in April and May is my favorite month.", "Birthday is in April|May is my favorite month"},
+		// Not split.
+		{"I like pizza and pasta.", "Likes pizza and pasta"},
+		{"Alice speaks Portuguese and Spanish.", "Alice speaks Portuguese and Spanish"},
+		{"Bob and Carol have a house in the mountains.", "Bob and Carol have a house in the mountains"},
+		{"Bob has two daughters, Mia and Zoe.", "Bob has two daughters, Mia and Zoe"},
+		{"I like to read and write.", "Likes to read and write"},
+		{"I have a cat and no dog.", "Has a cat and no dog"},
+		{"When I was young, I lived in Rome and worked in a bar.", "When I was young, I lived in Rome and worked in a bar"},
+		{"Alice, who lives in Lisbon, works as a nurse.", "Alice, who lives in Lisbon, works as a nurse"},
+		{"Do you live in Paris and work there?", ""},
+		{"I like tea and eat.", "Likes tea and eat"},
+	} {
+		if got := strings.Join(extractFacts(c.in), "|"); got != c.want {
+			t.Errorf("extractFacts(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzSplitClauses: any sentence splits without a panic into non-blank
+// clauses that keep every word but the joining "and"/"but" (and a he/she/
+// they that took the subject's place), in valid UTF-8 when the input was;
+// a sentence that does not split comes back unchanged.
+func FuzzSplitClauses(f *testing.F) {
+	for _, s := range []string{
+		"Alice lives in Lisbon and works as a nurse.",
+		"Alice lives in Lisbon, works as a nurse, and plays the cello.",
+		"My sister lives in Rome and she is a chef", "I’m a nurse and work nights",
+		"I no longer like pizza and now love pasta", "and and and but ,, and",
+		"I like to read and write", "Ⱥ lives in X and works, and \xff plays", "I'm and I've and",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parts := splitClauses(s)
+		if len(parts) == 0 {
+			t.Fatalf("no clause of %q", s)
+		}
+		if len(parts) == 1 && parts[0] != s {
+			t.Fatalf("unsplit %q came back as %q", s, parts[0])
+		}
+		if len(parts) == 1 {
+			return
+		}
+		kept := map[string]bool{}
+		for _, p := range parts {
+			if strings.TrimSpace(p) == "" {
+				t.Fatalf("blank clause of %q: %q", s, parts)
+			}
+			if utf8.ValidString(s) && !utf8.ValidString(p) {
+				t.Fatalf("clause %q of %q is not UTF-8", p, s)
+			}
+			for _, w := range strings.Fields(p) {
+				kept[strings.TrimRight(w, ",")] = true
+			}
+		}
+		for _, w := range strings.Fields(s) {
+			switch clauseWord(w) {
+			case "and", "but", "he", "she", "they":
+				continue
+			}
+			if w = strings.TrimRight(w, ","); w != "" && !kept[w] {
+				t.Fatalf("%q lost the word %q: %q", s, w, parts)
+			}
+		}
+	})
+}
