@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,7 @@ import (
 // own (shared.RequestHooks), in the chain's order.
 
 const (
-	maxHeadBytes = 1<<20 + 4096 // net/http's DefaultMaxHeaderBytes plus its slack
+	maxHeadBytes = shared.MaxHeadBytes // net/http's DefaultMaxHeaderBytes plus its slack
 	// watchDelay: a request whose answer has not started by then gets a
 	// goroutine watching the client socket, so a client that goes away
 	// stops the upstream read (net/http starts one for every request).
@@ -340,39 +339,10 @@ var (
 
 // writeBadRequest answers a request head the fast path refuses (400,
 // 431, 501; the connection closes after it) with DESIGN.md's JSON error
-// body under a new request id — it was a plain-text body, net/http's
-// wording, unlike every other error the gateway answers.
+// body under a new request id, as the harness answers one net/http
+// refuses (shared.AppendMalformed).
 func writeBadRequest(w io.Writer, status int, reason string, reqID string) {
-	kind := errs.Invalid
-	switch status {
-	case http.StatusRequestHeaderFieldsTooLarge:
-		kind = errs.TooLarge
-	case http.StatusNotImplemented:
-		kind = errs.NotImpl
-	}
-	msg := "malformed request head"
-	if reason != "" {
-		msg += ": " + reason
-	} else if status == http.StatusRequestHeaderFieldsTooLarge {
-		msg = "request header section over " + strconv.Itoa(maxHeadBytes) + " bytes"
-	}
-	rec := &errRecorder{h: http.Header{errs.RequestIDHeader: {reqID}}}
-	errs.WriteBody(rec, status, kind, msg, reqID)
-	b := make([]byte, 0, 256+len(rec.body))
-	b = append(b, "HTTP/1.1 "...)
-	b = append(b, statusLine(status)...)
-	for k, vv := range rec.h {
-		for _, v := range vv {
-			b = append(append(append(append(b, k...), ": "...), v...), "\r\n"...)
-		}
-	}
-	b = append(b, "Date: "...)
-	b = append(b, httpDate(time.Now())...)
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(rec.body)), 10)
-	b = append(b, "\r\nConnection: close\r\n\r\n"...)
-	b = append(b, rec.body...)
-	_, _ = w.Write(b)
+	_, _ = w.Write(shared.AppendMalformed(make([]byte, 0, 512), status, reason, reqID))
 }
 
 func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) int {

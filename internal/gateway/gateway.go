@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,8 +122,11 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		return newFastServer(ln, srv, hooks, routes, env.Log)
 	}
 	return &shared.Daemon{
-		Serve:       serve,
-		ErrorWriter: chatErrorWriter,
+		Serve: serve,
+		// Its own connections (clConn, the fast path's) answer what
+		// net/http cannot parse in DESIGN.md's body.
+		BareListener: true,
+		ErrorWriter:  chatErrorWriter,
 		// The console page holds no data: its script calls /v1 with the
 		// token given in the page's #token= fragment (which browsers never
 		// send), so the page itself cannot sit behind auth.
@@ -248,64 +250,17 @@ func (c *clConn) scan(b []byte) {
 
 // Write passes p on, but for net/http's own answers to a request it could
 // not parse (a garbled request line, no or two Host fields, HTTP/9.9, an
-// unknown transfer coding, a head over its limit): those are text/plain
-// ("400 Bad Request") and written before any handler runs, so the JSON
-// error body of DESIGN.md is sent in their place, with the same status.
+// unknown transfer coding or Expect, a head over its limit): those are
+// text/plain ("400 Bad Request") and written before any handler runs, so
+// the JSON error body of DESIGN.md is sent in their place, with the same
+// status — the harness's recognizer, which every daemon's connections use
+// (shared.MalformedAnswer).
 func (c *clConn) Write(p []byte) (int, error) {
-	if status, reason, ok := netHTTPError(p); ok {
-		var b bytes.Buffer
-		writeBadRequest(&b, status, reason, shared.NewRequestID())
-		_, err := c.Conn.Write(b.Bytes())
+	if b, ok := shared.MalformedAnswer(p); ok {
+		_, err := c.Conn.Write(b)
 		return len(p), err
 	}
 	return c.Conn.Write(p)
-}
-
-// netHTTPErrorHeaders are the header lines of net/http's answers to a
-// request it could not parse (net/http's conn.serve, Go 1.26): an answer
-// a handler writes always carries a Date field after them.
-const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
-
-// netHTTPError reports whether p is one of those answers, whole (each is
-// written in one Write), with its status and net/http's reason.
-func netHTTPError(p []byte) (status int, reason string, ok bool) {
-	if expectationFailed(p) {
-		return http.StatusExpectationFailed, "an Expect other than 100-continue", true
-	}
-	if len(p) < len("HTTP/1.1 400 ") || string(p[:9]) != "HTTP/1.1 " {
-		return 0, "", false
-	}
-	eol := bytes.Index(p, []byte("\r\n"))
-	if eol < 0 || !bytes.HasPrefix(p[eol:], []byte(netHTTPErrorHeaders)) {
-		return 0, "", false
-	}
-	status, err := strconv.Atoi(string(p[9:12]))
-	if err != nil || status < 400 || status > 599 || p[12] != ' ' {
-		return 0, "", false
-	}
-	// "400 Bad Request: missing required Host header" or "Unsupported
-	// transfer encoding": what follows the status text, else the body.
-	body := string(p[eol+len(netHTTPErrorHeaders):])
-	if _, r, found := strings.Cut(body, http.StatusText(status)+": "); found {
-		reason = r
-	} else if !strings.HasPrefix(body, strconv.Itoa(status)+" ") {
-		reason = strings.ToLower(body[:min(len(body), 200)])
-	}
-	return status, reason, true
-}
-
-// expectationFailed reports net/http's answer to an Expect it does not
-// know, written before any handler runs: a 417 whose only fields are
-// Connection, Date and Content-Length 0 (a handler's answer carries the
-// harness's X-Request-Id and a Content-Type).
-func expectationFailed(p []byte) bool {
-	const head, tail = " 417 Expectation Failed\r\nConnection: close\r\nDate: ", "\r\nContent-Length: 0\r\n\r\n"
-	if len(p) < 8+len(head)+len(tail) || (string(p[:8]) != "HTTP/1.1" && string(p[:8]) != "HTTP/1.0") ||
-		string(p[8:8+len(head)]) != head || !bytes.HasSuffix(p, []byte(tail)) {
-		return false
-	}
-	date := p[8+len(head) : len(p)-len(tail)]
-	return len(date) < 40 && bytes.IndexByte(date, '\n') < 0
 }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause

@@ -89,8 +89,16 @@ type Daemon struct {
 	// the daemon does not serve natively it hands to srv (srv.Serve on a
 	// listener of its own). hooks are the chain's steps for the requests it
 	// serves natively. Shutdown of the returned Serving must drain like
-	// http.Server.Shutdown (and shut srv down).
+	// http.Server.Shutdown (and shut srv down). ln's connections answer a
+	// request net/http could not parse with DESIGN.md's body (malformed.go),
+	// unless BareListener.
 	Serve func(ln net.Listener, srv *http.Server, hooks *RequestHooks) Serving
+	// BareListener, with Serve, hands Serve the listener as bound, its
+	// connections unwrapped (the gateway's fast path works on the
+	// *net.TCPConn itself): the connections the daemon hands to srv then
+	// send MalformedAnswer's JSON in place of net/http's own answers
+	// themselves, as the gateway's clConn does.
+	BareListener bool
 	// Check, optional, tells whether what the daemon depends on is usable
 	// (storaged: S3 answers and the bucket exists). /health stays 200 —
 	// it is liveness — but says "degraded" with Check's error while it
@@ -390,9 +398,15 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return dctx },
 	}
-	s.serving = httpServing{s.srv, ln}
+	// net/http's own text/plain answers to a request it could not parse
+	// become DESIGN.md's JSON error body on the way out (malformed.go).
+	var sln net.Listener = jsonErrListener{ln}
+	s.serving = httpServing{s.srv, sln}
 	if d.Serve != nil {
-		s.serving = d.Serve(ln, s.srv, hooks)
+		if d.BareListener {
+			sln = ln
+		}
+		s.serving = d.Serve(sln, s.srv, hooks)
 	}
 	go func() {
 		err := s.serving.Serve()
