@@ -39,3 +39,10 @@ func JournalWrites(dir string, batches, size int) (time.Duration, error) {
 	}
 	return time.Since(start), nil
 }
+
+// SetRowStore makes searches use the row stores they find (on) or hydrate
+// through queryd as if there were none (ADR-133; to compare the two).
+func SetRowStore(t *testing.T, on bool) {
+	storeOff.Store(!on)
+	t.Cleanup(func() { storeOff.Store(false) })
+}

@@ -241,6 +241,14 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			}
 		}
 	}
+	// Rows kept in memory at the version the catalog serves: hydration
+	// without a where needs no Parquet scan (ADR-133). Else (none yet: one
+	// is read in the background) through queryd.
+	m.maybeLoadStore(x)
+	var st *rowStore
+	if pred == "" {
+		st = m.freshStore(ctx, x, kw)
+	}
 	base := m.opts.Depth
 	if base <= 0 {
 		base = max(100, 4*req.K)
@@ -273,7 +281,7 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			klist = kw.Search(req.Query, depth, fn)
 		}
 		cands := m.fuse(req.Mode, vlist, klist)
-		out, err := m.hydrate(ctx, spec, idType, pred, kw, cands, req.K)
+		out, err := m.hydrate(ctx, spec, idType, pred, kw, st, cands, req.K)
 		if err != nil {
 			return nil, err
 		}
@@ -485,8 +493,9 @@ func whereQueryErr(dataset string, err error) error {
 // keeping fused order, until k rows are found or the candidates run out.
 // An id's row is the copy whose text the indexes hold (pickCopy); the where
 // predicate, if any, is judged on that row. Ids whose row is gone (stale
-// index) are dropped.
-func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, cands []candidate, k int) ([]Result, error) {
+// index) are dropped. With st (a row store at the catalog's latest version,
+// no where) the rows are st's, picked the same way when it was read.
+func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, st *rowStore, cands []candidate, k int) ([]Result, error) {
 	var out []Result
 	for start := 0; start < len(cands) && len(out) < k; {
 		window := max(2*(k-len(out)), 16)
@@ -500,9 +509,15 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		for i, c := range batch {
 			ids[i] = c.id
 		}
-		rows, err := m.hydrateRows(ctx, spec, idType, pred, kw, ids)
+		var rows map[string]map[string]any
+		var err error
+		if st != nil && pred == "" {
+			rows, err = st.lookup(ids)
+		} else if rows, err = m.hydrateRows(ctx, spec, idType, pred, kw, ids); err != nil {
+			err = m.queryErr(ctx, spec, pred, err)
+		}
 		if err != nil {
-			return nil, m.queryErr(ctx, spec, pred, err)
+			return nil, err
 		}
 		for _, c := range batch {
 			row, ok := rows[c.id]

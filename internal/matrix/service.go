@@ -58,7 +58,12 @@ type Options struct {
 	// listing (GET /v1/embed/models, one /api/tags on Ollama) when it
 	// checks the weights of each index's model (ADR-124; default 5 s).
 	ModelCheckEvery time.Duration
-	Log             *slog.Logger
+	// RowStoreBytes bounds the rows kept per index so that a search
+	// without a where needs no Parquet scan through queryd (ADR-133;
+	// default 256 MiB; < 0 keeps none). A dataset over it is hydrated
+	// through queryd.
+	RowStoreBytes int64
+	Log           *slog.Logger
 }
 
 // defaultModelCheckEvery is Options.ModelCheckEvery's default.
@@ -94,6 +99,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ModelCheckEvery <= 0 {
 		o.ModelCheckEvery = defaultModelCheckEvery
+	}
+	if o.RowStoreBytes == 0 {
+		o.RowStoreBytes = defaultRowStoreBytes
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -212,6 +220,12 @@ type dsIndex struct {
 	// from then (zero: not retried by the poll). retries counts them.
 	retryAt time.Time
 	retries int
+	// store is the rows of the served version, when read (ADR-133);
+	// storeBusy while a read runs; storeTried is what the last read was
+	// for (one read per version and keyword index).
+	store      *rowStore
+	storeBusy  bool
+	storeTried storeKey
 }
 
 // persisted is <dir>/<dataset>/state.json.

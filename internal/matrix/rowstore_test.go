@@ -1,0 +1,155 @@
+package matrix_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/query"
+	"lakehouse-go/internal/shared"
+)
+
+// queryCounter sits between the daemons and queryd and counts the
+// statements sent to POST /v1/sql.
+type queryCounter struct{ n atomic.Int64 }
+
+// proxyQueryd points cfg's queryd URL at a counting proxy in front of
+// queryd's bind address.
+func proxyQueryd(t *testing.T, cfg *shared.Config) *queryCounter {
+	t.Helper()
+	target, err := url.Parse("http://" + cfg.Section("queryd").Bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &queryCounter{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == query.Route {
+			c.n.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg.Section("queryd").URL = srv.URL
+	return c
+}
+
+// rowStoreCSV: duplicate ids (3 three times, 6 across a page boundary, 7
+// with a last copy without text), a row whose id is NULL, and numbers of
+// several kinds, read in pages of 3 rows.
+const rowStoreCSV = `id,name,role,pay,note
+1,Alice,Forklift Operator,1.5,x
+3,Carla,Accountant,2,
+2,Bob,Baker,3.25,"quote "" and <html> & ü"
+3,Carla1,Plumber,4,y
+4,Dan,Chef,12345678901234,z
+5,Eve,Nurse,-0.5,
+3,Carla3,Astronaut,6,w
+6,Fay,Tailor,7,v
+6,Fay2,Welder,8,u
+7,Gus,Gardener,9,t
+7,,,10,s
+,Nobody,Forklift Operator,11,r
+`
+
+// TestSearchHydratesFromRowStore: once an index's rows are kept (ADR-133),
+// a search without a where sends queryd nothing — before, every search
+// scanned the dataset's Parquet files for its candidates' rows — and
+// answers exactly as hydration through queryd does; a where still goes
+// through queryd; a version committed after the rows were read is never
+// answered from them (a deleted row is not shown, a replaced row shows its
+// new values).
+func TestSearchHydratesFromRowStore(t *testing.T) {
+	cfg := stackConfig(t)
+	cfg.Matrixd.BatchRows, cfg.Matrixd.PageRows = 2, 3
+	qc := proxyQueryd(t, cfg)
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	st.ingest(t, "rs", "replace", rowStoreCSV)
+	spec := matrix.IndexRequest{Dataset: "rs", IDColumn: "id", TextColumns: []string{"name", "role"}}
+	if _, err := st.mx.Index(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	st.waitReady(t, "rs", 1)
+
+	// search answers req as JSON and counts the statements matrixd sent
+	// queryd for it.
+	search := func(req matrix.SearchRequest) (string, int64) {
+		t.Helper()
+		req.Datasets = []string{"rs"}
+		before := qc.n.Load()
+		res, err := st.mx.Search(ctx, req)
+		if err != nil {
+			t.Fatalf("search %+v: %v", req, err)
+		}
+		return mustJSON(res), qc.n.Load() - before
+	}
+	reqs := []matrix.SearchRequest{
+		{Query: "astronaut", Mode: "keyword", K: 3},
+		{Query: "welder", Mode: "keyword", K: 3},
+		{Query: "accountant", Mode: "keyword", K: 3},
+		{Query: "forklift operator", Mode: "hybrid", K: 5},
+		{Query: "nurse", Mode: "vector", K: 3},
+		{Query: "chef baker", Mode: "hybrid", K: 10},
+		{Query: "quote html", Mode: "hybrid", K: 2},
+	}
+	// The first search starts reading the rows; wait until searches need
+	// no statement.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, n := search(reqs[0]); n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("every search still sends queryd statements 30 s after the index was ready: its rows are not kept")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, req := range reqs {
+		matrix.SetRowStore(t, false)
+		want, n := search(req)
+		if n == 0 && strings.Contains(want, `"id"`) {
+			t.Fatalf("%+v: hydration through queryd sent no statement", req)
+		}
+		matrix.SetRowStore(t, true)
+		got, n := search(req)
+		if n != 0 {
+			t.Errorf("%+v: %d statements to queryd with the rows kept; want 0", req, n)
+		}
+		if got != want {
+			t.Errorf("%+v: from the kept rows\n%s\nthrough queryd\n%s", req, got, want)
+		}
+	}
+	if got, _ := search(matrix.SearchRequest{Query: "astronaut", Mode: "keyword", K: 3}); !strings.Contains(got, `"name":"Carla3"`) || strings.Contains(got, `"Carla1"`) {
+		t.Errorf("astronaut: %s; want the last copy of id 3 (Carla3)", got)
+	}
+	// A where is judged through queryd, on the row the index holds.
+	if got, n := search(matrix.SearchRequest{Query: "astronaut", Mode: "keyword", K: 3, Where: "name = 'Carla'"}); n == 0 || strings.Contains(got, `"id"`) {
+		t.Errorf("where on an older copy: %s (%d statements); want no result, through queryd", got, n)
+	}
+	if got, n := search(matrix.SearchRequest{Query: "astronaut", Mode: "keyword", K: 3, Where: "pay = 6"}); n == 0 || !strings.Contains(got, `"Carla3"`) {
+		t.Errorf("where pay = 6: %s (%d statements); want Carla3, through queryd", got, n)
+	}
+
+	// A new version: Eve's row deleted, Carla's replaced. Searched at
+	// once (before any refresh), the kept rows of version 1 are not used.
+	st.ingest(t, "rs", "replace", "id,name,role,pay,note\n1,Alice,Forklift Operator,1.5,x\n3,Carla9,Astronaut,60,w2\n4,Dan,Chef,5,z\n")
+	got, n := search(matrix.SearchRequest{Query: "nurse", Mode: "keyword", K: 3})
+	if strings.Contains(got, "Eve") {
+		t.Errorf("nurse after Eve's row was deleted: %s", got)
+	}
+	got, n2 := search(matrix.SearchRequest{Query: "astronaut", Mode: "keyword", K: 3})
+	if !strings.Contains(got, `"Carla9"`) || strings.Contains(got, `"Carla3"`) {
+		t.Errorf("astronaut after id 3 was replaced: %s; want Carla9's row", got)
+	}
+	if n+n2 == 0 {
+		t.Error("searches of a newer version than the kept rows sent queryd nothing")
+	}
+}
