@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -152,11 +151,7 @@ func writeOpenAIBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, e
 	b, _ := json.Marshal(OpenAIErrorBody{Error: OpenAIError{Kind: kind, Message: msg, RequestID: reqID, Type: typ, Code: code, Param: param}})
 	h := w.Header()
 	SetRetryAfter(h, err)
-	m := msg
-	if len(m) > 1024 {
-		m = m[:1024] + "..." // as errs.WriteBody
-	}
-	h.Set(errs.ErrorHeader, string(kind)+"; "+url.QueryEscape(m))
+	errs.SetErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	w.WriteHeader(status)

@@ -203,8 +203,9 @@ type OllamaErrorBody struct {
 	RequestID string    `json:"request_id"`
 }
 
-// writeOllamaError answers err as errs.WriteHTTP does (status, logging),
-// in Ollama's body, with Content-Type as Ollama (gin) sends it.
+// writeOllamaError answers err as errs.WriteHTTP does (status, logging,
+// X-Lakehouse-Error), in Ollama's body, with Content-Type as Ollama (gin)
+// sends it.
 func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	reqID := w.Header().Get(errs.RequestIDHeader)
 	if reqID == "" {
@@ -212,9 +213,13 @@ func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 	}
 	err = errs.LogFailure(log, r, reqID, err)
 	status := errs.StatusOf(err)
-	b, _ := json.Marshal(OllamaErrorBody{Error: errs.Message(err), Kind: errs.KindOf(err), RequestID: reqID})
+	kind, msg := errs.KindOf(err), errs.Message(err)
+	b, _ := json.Marshal(OllamaErrorBody{Error: msg, Kind: kind, RequestID: reqID})
 	h := w.Header()
 	SetRetryAfter(h, err)
+	// The error in the header too, as on every other route: the answer
+	// to a HEAD has no body (ADR-132).
+	errs.SetErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Del("Content-Length")
 	w.WriteHeader(status)

@@ -306,7 +306,10 @@ func CallerLeft(r *http.Request, err error) (error, bool) {
 // message percent-escaped (a header holds no newline).
 const ErrorHeader = "X-Lakehouse-Error"
 
-func setErrorHeader(h http.Header, kind Kind, msg string) {
+// SetErrorHeader sets ErrorHeader in h for an error of kind with text
+// msg, as WriteBody does: for writers of another body shape (chatd's
+// OpenAI and Ollama bodies), so that every error answer carries it.
+func SetErrorHeader(h http.Header, kind Kind, msg string) {
 	h.Set(ErrorHeader, string(kind)+"; "+url.QueryEscape(truncate(msg, 1024)))
 }
 
@@ -329,7 +332,7 @@ func fromErrorHeader(h http.Header) (Kind, string, bool) {
 func WriteBody(w http.ResponseWriter, status int, kind Kind, msg, reqID string) {
 	b, _ := json.Marshal(Body{Error: BodyError{Kind: kind, Message: msg, RequestID: reqID}})
 	h := w.Header()
-	setErrorHeader(h, kind, msg)
+	SetErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")
 	w.WriteHeader(status)

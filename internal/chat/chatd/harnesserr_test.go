@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,18 @@ func wantOllamaErr(t *testing.T, what string, resp *http.Response, status int, k
 	m, ok := o["error"].(string)
 	if resp.StatusCode != status || !ok || !strings.Contains(m, msg) || o["kind"] != kind || o["request_id"] == "" {
 		t.Fatalf("%s: %d %s, want %d Ollama's body with %q", what, resp.StatusCode, b, status, msg)
+	}
+	wantErrorHeader(t, what, resp, kind, m)
+}
+
+// wantErrorHeader checks X-Lakehouse-Error, "kind; <message
+// percent-escaped>", which every error answer carries (the answer to a
+// HEAD has no body): Ollama's were without it.
+func wantErrorHeader(t *testing.T, what string, resp *http.Response, kind, msg string) {
+	t.Helper()
+	k, m, ok := strings.Cut(resp.Header.Get(errs.ErrorHeader), "; ")
+	if um, err := url.QueryUnescape(m); !ok || err != nil || k != kind || um != msg {
+		t.Errorf("%s: %s %q, want %q with the body's message %q", what, errs.ErrorHeader, resp.Header.Get(errs.ErrorHeader), kind, msg)
 	}
 }
 
@@ -77,6 +90,14 @@ func TestHarnessErrorShapes(t *testing.T) {
 
 	wantOllamaErr(t, "ollama chat no token", do("POST", chat.RouteOllamaChat, "", hi), 401, "unauthorized", "missing or wrong bearer token")
 	wantOllamaErr(t, "ollama tags no token", do("GET", chat.RouteOllamaTags, "", ""), 401, "unauthorized", "missing or wrong bearer token")
+	// A HEAD's answer has no body: the header is all an Ollama-route
+	// client (curl -I, a probe) gets.
+	resp := do("HEAD", chat.RouteOllamaTags, "", "")
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("HEAD %s: %d, want 401", chat.RouteOllamaTags, resp.StatusCode)
+	}
+	wantErrorHeader(t, "HEAD ollama tags no token", resp, "unauthorized", "missing or wrong bearer token")
 	wantOllamaErr(t, "ollama chat 413", do("POST", chat.RouteOllamaChat, "tok", big), 413, "too_large", "over the limit")
 	// (the rest of /api/* is chatd's own 404; the host's bare path is the harness's)
 	wantOllamaErr(t, "ollama bare path", do("GET", chat.RouteOllamaPrefix, "tok", ""), 404, "not_found", "no route GET /v1/chat/api")
@@ -117,7 +138,7 @@ func TestHarnessErrorShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2 := start(t, cfg2)
-	resp, _ := e2.http.Post(e2.srv.URL()+chat.RouteCompletions, "application/json", strings.NewReader(hi))
+	resp, _ = e2.http.Post(e2.srv.URL()+chat.RouteCompletions, "application/json", strings.NewReader(hi))
 	wantOpenAIErr(t, "403", resp, 403, "forbidden", "permission_error", nil, nil)
 	resp, _ = e2.http.Post(e2.srv.URL()+chat.RouteOllamaChat, "application/json", strings.NewReader(hi))
 	wantOllamaErr(t, "403 ollama", resp, 403, "forbidden", "allowed_ips")

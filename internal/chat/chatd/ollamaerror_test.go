@@ -63,6 +63,7 @@ func TestOllamaRouteErrorBody(t *testing.T) {
 		if js.Kind != tc.kind || js.RequestID == "" || js.RequestID != resp.Header.Get("X-Request-Id") {
 			t.Errorf("%s: kind %q request_id %q (header %q), want kind %q and the request id", tc.name, js.Kind, js.RequestID, resp.Header.Get("X-Request-Id"), tc.kind)
 		}
+		wantErrorHeader(t, tc.name, resp, tc.kind, msg)
 	}
 
 	// The official Go client: StatusError.ErrorMessage is the message.
