@@ -1,9 +1,15 @@
 package matrix
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/catalog"
+	"lakehouse-go/internal/matrix/keyword"
+	"lakehouse-go/internal/query"
 )
 
 // SetModelCheckEvery shortens Options.ModelCheckEvery's default for the
@@ -45,4 +51,47 @@ func JournalWrites(dir string, batches, size int) (time.Duration, error) {
 func SetRowStore(t *testing.T, on bool) {
 	storeOff.Store(!on)
 	t.Cleanup(func() { storeOff.Store(false) })
+}
+
+// Hydrator runs a search's hydration step alone, both ways (ADR-133), for
+// measuring it on a dataset too big to index in a test: through queryd
+// (hydrateRows, one Parquet scan) and from a row store read with
+// loadStore. Its keyword index is empty (no text sums: the last copy of an
+// id wins, as for an index loaded without sums).
+type Hydrator struct {
+	m *Matrix
+	x *dsIndex
+}
+
+// NewHydrator hydrates spec's dataset (id column of DuckDB type idType) at
+// version through cat and q.
+func NewHydrator(cat catalog.Service, q query.Service, spec IndexRequest, idType string, version int64) *Hydrator {
+	m := &Matrix{deps: Deps{Catalog: cat, Query: q}, opts: Options{}.withDefaults(), ctx: context.Background(), idx: map[string]*dsIndex{}}
+	x := &dsIndex{spec: spec, idType: idType, kw: keyword.New(), status: IndexStatus{Dataset: spec.Dataset, Version: version}}
+	return &Hydrator{m: m, x: x}
+}
+
+// Scan is hydrateRows: the rows of ids through queryd.
+func (h *Hydrator) Scan(ctx context.Context, ids []string) (map[string]map[string]any, error) {
+	return h.m.hydrateRows(ctx, h.x.spec, h.x.idType, "", h.x.kw, ids)
+}
+
+// LoadStore reads the row store; it returns its rows and bytes.
+func (h *Hydrator) LoadStore(ctx context.Context) (int, int64, error) {
+	st, size, err := h.m.loadStore(ctx, h.x)
+	if err != nil {
+		return 0, 0, err
+	}
+	h.x.store = st
+	return len(st.rows), size, nil
+}
+
+// FromStore is a search's hydration from the row store: the catalog check
+// (freshStore), then the lookup.
+func (h *Hydrator) FromStore(ctx context.Context, ids []string) (map[string]map[string]any, error) {
+	st := h.m.freshStore(ctx, h.x, h.x.kw)
+	if st == nil {
+		return nil, errors.New("no fresh row store")
+	}
+	return st.lookup(ids)
 }

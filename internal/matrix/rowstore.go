@@ -23,8 +23,14 @@ const defaultRowStoreBytes = 256 << 20
 // search): a row replaced or deleted since is never shown from it.
 type rowStore struct {
 	version int64
-	kw      *keyword.Index    // the keyword index its copies were picked with
-	rows    map[string][]byte // id (as text) -> the row, a JSON object
+	kw      *keyword.Index       // the keyword index its copies were picked with
+	rows    map[string]storedRow // by id (as text)
+}
+
+// storedRow is an id's row in a row store.
+type storedRow struct {
+	row     []byte // a JSON object
+	matched bool   // its text has the keyword index's sum for the id
 }
 
 // storeOff makes searches ignore row stores (tests: SetRowStore).
@@ -36,13 +42,9 @@ type storeKey struct {
 	kw      *keyword.Index
 }
 
-// maxStorePage bounds the page a row store's read grows to when one id's
-// copies fill a page.
-const maxStorePage = 1 << 20
-
 // storeEntryBytes approximates what a row store keeps for one row beyond
 // its id and JSON bytes (map entry, headers).
-const storeEntryBytes = 64
+const storeEntryBytes = 120
 
 // maybeLoadStore starts reading x's rows into a row store when it has none
 // for the version and keyword index it serves (once per version and index:
@@ -92,13 +94,15 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	}()
 }
 
-// loadStore reads every row of x's dataset in keyset pages by id (copies
-// of an id in row order, as hydrate's rowOrdered read), picks each id's
-// copy as hydrate does (pickCopy), and checks that the catalog was at the
+// loadStore reads every row of x's dataset in row order (rowOrdered, pages
+// of storePageRows on its row number: one plain scan each, no sort of the
+// dataset) and keeps each id's copy as hydrate picks it (pickCopy in row
+// order: the last copy whose text has the sum the keyword index keeps for
+// the id, else the last copy); it checks that the catalog was at the
 // index's version before and after the read.
 func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, error) {
 	x.mu.Lock()
-	spec, idType, kw, v := x.spec, x.idType, x.kw, x.status.Version
+	spec, kw, v := x.spec, x.kw, x.status.Version
 	x.mu.Unlock()
 	fresh := func() error {
 		d, err := m.deps.Catalog.Get(ctx, spec.Dataset, 0)
@@ -113,79 +117,50 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, e
 	if err := fresh(); err != nil {
 		return nil, 0, err
 	}
-	st := &rowStore{version: v, kw: kw, rows: make(map[string][]byte, kw.Len())}
+	st := &rowStore{version: v, kw: kw, rows: make(map[string]storedRow, kw.Len())}
 	var size int64
-	id := sqlIdent(spec.IDColumn)
-	base := "SELECT * EXCLUDE (" + sqlIdent(rnAlias) + "), " + textSelect(spec) + " FROM " + rowOrdered(spec.Dataset) +
-		" WHERE " + id + " IS NOT NULL"
-	limit := m.opts.PageRows
-	cursor, haveCursor := "", false
-	for {
-		sql, params := base, []any(nil)
-		if haveCursor {
-			sql += " AND " + id + " > " + idParam(idType, 1)
-			params = []any{cursor}
-		}
-		sql += fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", id, sqlIdent(rnAlias), limit)
-		res, err := m.deps.Query.Query(ctx, query.Request{SQL: sql, Params: params, MaxRows: limit})
+	rn := sqlIdent(rnAlias)
+	base := "SELECT * EXCLUDE (" + rn + "), " + textSelect(spec) + " FROM " + rowOrdered(spec.Dataset) + " WHERE " + rn + " > %d ORDER BY " + rn + " LIMIT %d"
+	limit := 5 * m.opts.PageRows
+	for done := 0; ; {
+		res, err := m.deps.Query.Query(ctx, query.Request{SQL: fmt.Sprintf(base, done, limit), MaxRows: limit})
 		if err != nil {
 			return nil, 0, err
 		}
-		full := len(res.Rows) >= limit || res.Truncated
-		// Group the page's rows by id (they come sorted on it, copies in
-		// row order); a full page may end inside an id's copies: that id
-		// is read again whole by the next page.
-		type group struct {
-			id   string
-			rows [][]any
-		}
-		var groups []group
 		n := len(res.Columns) - 1 - len(spec.TextColumns)
 		if n < 0 {
 			return nil, 0, errs.E("matrix.rowstore", errs.Internal, "queryd answered too few columns")
 		}
 		for _, r := range res.Rows {
-			rid, _, ok := rowText(r[n : n+1+len(spec.TextColumns)])
-			if !ok {
-				continue
+			id, c := hydrateCopy(spec, "", res.Columns, r)
+			if r[n] == nil {
+				continue // a NULL id: no candidate has it
 			}
-			if len(groups) == 0 || groups[len(groups)-1].id != rid {
-				groups = append(groups, group{id: rid})
+			want, ok := kw.TextSum(id)
+			matched := ok && c.sum == want
+			old, seen := st.rows[id]
+			if seen && old.matched && !matched {
+				continue // an earlier copy holds the indexed text
 			}
-			g := &groups[len(groups)-1]
-			g.rows = append(g.rows, r)
-		}
-		if full {
-			if len(groups) < 2 {
-				// One id's copies fill the page: read it again, larger.
-				if limit >= maxStorePage {
-					return nil, 0, fmt.Errorf("an id has more than %d copies", maxStorePage)
-				}
-				limit *= 2
-				continue
-			}
-			groups = groups[:len(groups)-1]
-		}
-		for _, g := range groups {
-			cs := make([]rowCopy, len(g.rows))
-			for i, r := range g.rows {
-				_, cs[i] = hydrateCopy(spec, "", res.Columns, r)
-			}
-			i := pickCopy(kw, g.id, cs, true)
-			b, err := json.Marshal(cs[i].row)
+			b, err := json.Marshal(c.row)
 			if err != nil {
 				return nil, 0, errs.E("matrix.rowstore", errs.Internal, err)
 			}
-			size += int64(len(g.id) + len(b) + storeEntryBytes)
+			if seen {
+				size -= int64(len(old.row))
+			} else {
+				size += int64(len(id) + storeEntryBytes)
+			}
+			size += int64(len(b))
 			if size > m.opts.RowStoreBytes {
 				return nil, 0, fmt.Errorf("the rows take more than %d bytes (Options.RowStoreBytes)", m.opts.RowStoreBytes)
 			}
-			st.rows[g.id] = b
+			st.rows[id] = storedRow{row: b, matched: matched}
 		}
-		if !full {
+		done += len(res.Rows)
+		if len(res.Rows) == 0 || len(res.Rows) < limit && !res.Truncated {
 			break
 		}
-		cursor, haveCursor = groups[len(groups)-1].id, true
 	}
 	if err := fresh(); err != nil {
 		return nil, 0, err
@@ -215,11 +190,11 @@ func (m *Matrix) freshStore(ctx context.Context, x *dsIndex, kw *keyword.Index) 
 func (st *rowStore) lookup(ids []string) (map[string]map[string]any, error) {
 	out := make(map[string]map[string]any, len(ids))
 	for _, id := range ids {
-		b, ok := st.rows[id]
+		r, ok := st.rows[id]
 		if !ok {
 			continue
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
+		dec := json.NewDecoder(bytes.NewReader(r.row))
 		dec.UseNumber()
 		var row map[string]any
 		if err := dec.Decode(&row); err != nil {

@@ -43,7 +43,8 @@ func proxyQueryd(t *testing.T, cfg *shared.Config) *queryCounter {
 
 // rowStoreCSV: duplicate ids (3 three times, 6 across a page boundary, 7
 // with a last copy without text), a row whose id is NULL, and numbers of
-// several kinds, read in pages of 3 rows.
+// several kinds; the build reads pages of 2 rows, the row store pages of
+// 10 (id 7's copies on either side of a boundary).
 const rowStoreCSV = `id,name,role,pay,note
 1,Alice,Forklift Operator,1.5,x
 3,Carla,Accountant,2,
@@ -68,7 +69,7 @@ const rowStoreCSV = `id,name,role,pay,note
 // new values).
 func TestSearchHydratesFromRowStore(t *testing.T) {
 	cfg := stackConfig(t)
-	cfg.Matrixd.BatchRows, cfg.Matrixd.PageRows = 2, 3
+	cfg.Matrixd.BatchRows, cfg.Matrixd.PageRows = 2, 2
 	qc := proxyQueryd(t, cfg)
 	st := startStack(t, cfg)
 	ctx := context.Background()
