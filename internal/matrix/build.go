@@ -239,6 +239,13 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 		return nil
 	}
 	x.kw = p.kw
+	if p.full {
+		x.appended = appendedRows{}
+	} else {
+		// A row store of the version before can be extended with the
+		// rows after p.offset (ADR-133).
+		x.appended = appendedRows{from: p.version, rows: p.offset}
+	}
 	x.files, x.rows = files, d.RowCount
 	x.status.Version = d.Version
 	x.status.State = StateReady

@@ -78,12 +78,12 @@ func (h *Hydrator) Scan(ctx context.Context, ids []string) (map[string]map[strin
 
 // LoadStore reads the row store; it returns its rows and bytes.
 func (h *Hydrator) LoadStore(ctx context.Context) (int, int64, error) {
-	st, size, err := h.m.loadStore(ctx, h.x)
+	st, err := h.m.loadStore(ctx, h.x, nil, 0)
 	if err != nil {
 		return 0, 0, err
 	}
 	h.x.store = st
-	return len(st.rows), size, nil
+	return len(st.rows), st.size, nil
 }
 
 // FromStore is a search's hydration from the row store: the catalog check

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,31 @@ type rowStore struct {
 	version int64
 	kw      *keyword.Index       // the keyword index its copies were picked with
 	rows    map[string]storedRow // by id (as text)
+	// base holds the rows before an append (rows has only the appended
+	// ids, none of base's); depth counts the bases below.
+	base  *rowStore
+	depth int
+	size  int64 // bytes counted, bases included
+}
+
+// maxStoreDepth bounds the appends a row store is extended with before it
+// is read again whole.
+const maxStoreDepth = 8
+
+// appendedRows is what an append refresh kept: the version it started
+// from and that version's row count (dsIndex.appended).
+type appendedRows struct {
+	from, rows int64
+}
+
+// get returns id's row from st or its bases.
+func (st *rowStore) get(id string) (storedRow, bool) {
+	for ; st != nil; st = st.base {
+		if r, ok := st.rows[id]; ok {
+			return r, true
+		}
+	}
+	return storedRow{}, false
 }
 
 // storedRow is an id's row in a row store.
@@ -48,7 +74,9 @@ const storeEntryBytes = 120
 
 // maybeLoadStore starts reading x's rows into a row store when it has none
 // for the version and keyword index it serves (once per version and index:
-// a dataset over the budget is not read again and again).
+// a dataset over the budget is not read again and again). After an append
+// refresh the store of the version before is extended with the appended
+// rows alone, unless they hold ids it has.
 func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	if m.opts.RowStoreBytes < 0 {
 		return
@@ -57,9 +85,14 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	key := storeKey{x.status.Version, x.kw}
 	want := x.kw != nil && !x.running && !x.dropped && !x.storeBusy && x.storeTried != key &&
 		(x.store == nil || x.store.version != key.version || x.store.kw != key.kw)
+	var base *rowStore
+	var from int64
 	if want {
-		// A store of another version or index is never used again: let
-		// it go before the new one is read.
+		if st := x.store; st != nil && st.kw == x.kw && x.appended.from > 0 && st.version == x.appended.from && st.depth < maxStoreDepth {
+			base, from = st, x.appended.rows
+		}
+		// A store of another version is never used again: let it go
+		// before the new one is read.
 		x.store = nil
 		x.storeBusy, x.storeTried = true, key
 	}
@@ -77,7 +110,10 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	go func() {
 		defer m.wg.Done()
 		start := time.Now()
-		st, size, err := m.loadStore(m.ctx, x)
+		st, err := m.loadStore(m.ctx, x, base, from)
+		if errors.Is(err, errStoreHasID) {
+			st, err = m.loadStore(m.ctx, x, nil, 0)
+		}
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		x.storeBusy = false
@@ -90,17 +126,22 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 		}
 		x.store = st
 		m.opts.Log.Info("rows kept for search", "op", "rowstore", "dataset", name, "version", st.version,
-			"rows", len(st.rows), "bytes", size, "dur_ms", time.Since(start).Milliseconds())
+			"rows_read", len(st.rows), "appended", st.base != nil, "bytes", st.size, "dur_ms", time.Since(start).Milliseconds())
 	}()
 }
+
+// errStoreHasID: an appended row's id is in the row store it would extend
+// (a new copy): the store is read again whole.
+var errStoreHasID = errors.New("an appended row has an id the row store holds")
 
 // loadStore reads every row of x's dataset in row order (rowOrdered, pages
 // of storePageRows on its row number: one plain scan each, no sort of the
 // dataset) and keeps each id's copy as hydrate picks it (pickCopy in row
 // order: the last copy whose text has the sum the keyword index keeps for
 // the id, else the last copy); it checks that the catalog was at the
-// index's version before and after the read.
-func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, error) {
+// index's version before and after the read. With base, only the rows
+// after the first from are read, into a store over base.
+func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from int64) (*rowStore, error) {
 	x.mu.Lock()
 	spec, kw, v := x.spec, x.kw, x.status.Version
 	x.mu.Unlock()
@@ -115,26 +156,35 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, e
 		return nil
 	}
 	if err := fresh(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	st := &rowStore{version: v, kw: kw, rows: make(map[string]storedRow, kw.Len())}
+	st := &rowStore{version: v, kw: kw, base: base}
 	var size int64
+	if base != nil {
+		st.rows, st.depth, size = map[string]storedRow{}, base.depth+1, base.size
+	} else {
+		from = 0
+		st.rows = make(map[string]storedRow, kw.Len())
+	}
 	rn := sqlIdent(rnAlias)
-	base := "SELECT * EXCLUDE (" + rn + "), " + textSelect(spec) + " FROM " + rowOrdered(spec.Dataset) + " WHERE " + rn + " > %d ORDER BY " + rn + " LIMIT %d"
+	sql := "SELECT * EXCLUDE (" + rn + "), " + textSelect(spec) + " FROM " + rowOrdered(spec.Dataset) + " WHERE " + rn + " > %d ORDER BY " + rn + " LIMIT %d"
 	limit := 5 * m.opts.PageRows
-	for done := 0; ; {
-		res, err := m.deps.Query.Query(ctx, query.Request{SQL: fmt.Sprintf(base, done, limit), MaxRows: limit})
+	for done := from; ; {
+		res, err := m.deps.Query.Query(ctx, query.Request{SQL: fmt.Sprintf(sql, done, limit), MaxRows: limit})
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		n := len(res.Columns) - 1 - len(spec.TextColumns)
 		if n < 0 {
-			return nil, 0, errs.E("matrix.rowstore", errs.Internal, "queryd answered too few columns")
+			return nil, errs.E("matrix.rowstore", errs.Internal, "queryd answered too few columns")
 		}
 		for _, r := range res.Rows {
 			id, c := hydrateCopy(spec, "", res.Columns, r)
 			if r[n] == nil {
 				continue // a NULL id: no candidate has it
+			}
+			if _, in := base.get(id); in {
+				return nil, errStoreHasID
 			}
 			want, ok := kw.TextSum(id)
 			matched := ok && c.sum == want
@@ -144,7 +194,7 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, e
 			}
 			b, err := json.Marshal(c.row)
 			if err != nil {
-				return nil, 0, errs.E("matrix.rowstore", errs.Internal, err)
+				return nil, errs.E("matrix.rowstore", errs.Internal, err)
 			}
 			if seen {
 				size -= int64(len(old.row))
@@ -153,19 +203,20 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex) (*rowStore, int64, e
 			}
 			size += int64(len(b))
 			if size > m.opts.RowStoreBytes {
-				return nil, 0, fmt.Errorf("the rows take more than %d bytes (Options.RowStoreBytes)", m.opts.RowStoreBytes)
+				return nil, fmt.Errorf("the rows take more than %d bytes (Options.RowStoreBytes)", m.opts.RowStoreBytes)
 			}
 			st.rows[id] = storedRow{row: b, matched: matched}
 		}
-		done += len(res.Rows)
+		done += int64(len(res.Rows))
 		if len(res.Rows) == 0 || len(res.Rows) < limit && !res.Truncated {
 			break
 		}
 	}
 	if err := fresh(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return st, size, nil
+	st.size = size
+	return st, nil
 }
 
 // freshStore returns x's row store when it serves kw at the catalog's
@@ -190,7 +241,7 @@ func (m *Matrix) freshStore(ctx context.Context, x *dsIndex, kw *keyword.Index) 
 func (st *rowStore) lookup(ids []string) (map[string]map[string]any, error) {
 	out := make(map[string]map[string]any, len(ids))
 	for _, id := range ids {
-		r, ok := st.rows[id]
+		r, ok := st.get(id)
 		if !ok {
 			continue
 		}

@@ -139,6 +139,49 @@ func TestSearchHydratesFromRowStore(t *testing.T) {
 		t.Errorf("where pay = 6: %s (%d statements); want Carla3, through queryd", got, n)
 	}
 
+	// Appends: the kept rows are extended with the new ids' rows, or read
+	// again when a new copy of a kept id comes; answers stay those of
+	// hydration through queryd.
+	waitKept := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, n := search(reqs[0]); n == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: searches still send queryd statements after 30 s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	same := func(what string, reqs ...matrix.SearchRequest) {
+		t.Helper()
+		for _, req := range reqs {
+			matrix.SetRowStore(t, false)
+			want, _ := search(req)
+			matrix.SetRowStore(t, true)
+			got, n := search(req)
+			if n != 0 || got != want {
+				t.Errorf("%s %+v: from the kept rows (%d statements)\n%s\nthrough queryd\n%s", what, req, n, got, want)
+			}
+		}
+	}
+	st.ingest(t, "rs", "append", "id,name,role,pay,note\n9,Ivy,Beekeeper,13,q\n10,Jon,Beekeeper Assistant,14,p\n")
+	st.waitReady(t, "rs", 2)
+	waitKept("after an append of new ids")
+	same("after an append of new ids", append(reqs, matrix.SearchRequest{Query: "beekeeper", Mode: "hybrid", K: 4})...)
+	if got, _ := search(matrix.SearchRequest{Query: "beekeeper", Mode: "keyword", K: 4}); !strings.Contains(got, `"Ivy"`) || !strings.Contains(got, `"Jon"`) {
+		t.Errorf("beekeeper after the append: %s", got)
+	}
+	st.ingest(t, "rs", "append", "id,name,role,pay,note\n3,Carla5,Deep Sea Astronaut,15,o\n11,Kim,Locksmith,16,n\n")
+	st.waitReady(t, "rs", 3)
+	waitKept("after an append of a new copy")
+	same("after an append of a new copy", append(reqs, matrix.SearchRequest{Query: "locksmith", Mode: "hybrid", K: 4})...)
+	if got, _ := search(matrix.SearchRequest{Query: "astronaut", Mode: "keyword", K: 3}); !strings.Contains(got, `"Carla5"`) {
+		t.Errorf("astronaut after a new copy of id 3: %s; want Carla5", got)
+	}
+
 	// A new version: Eve's row deleted, Carla's replaced. Searched at
 	// once (before any refresh), the kept rows of version 1 are not used.
 	st.ingest(t, "rs", "replace", "id,name,role,pay,note\n1,Alice,Forklift Operator,1.5,x\n3,Carla9,Astronaut,60,w2\n4,Dan,Chef,5,z\n")

@@ -226,6 +226,10 @@ type dsIndex struct {
 	store      *rowStore
 	storeBusy  bool
 	storeTried storeKey
+	// appended: the last job was an append (or compaction) refresh from
+	// version from, whose first rows rows were those of from (zero after
+	// a full build).
+	appended appendedRows
 }
 
 // persisted is <dir>/<dataset>/state.json.
