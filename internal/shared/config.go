@@ -176,7 +176,21 @@ type IngestdConfig struct {
 	MaxConcurrent int `toml:"max_concurrent"`
 	// CommitRetries bounds commit retries on a catalog conflict (0 = 20).
 	CommitRetries int `toml:"commit_retries"`
+	// PendingLease is how long a pending ingest's marker may go unrenewed
+	// before a sweep cleans up after the ingest (0 = 1h; at least
+	// MinPendingLease). SweepDelay is the wait from the start to the first
+	// sweep (0 = at once; at most SweepInterval), SweepInterval the time
+	// between two sweeps (0 = 1h).
+	PendingLease  Duration `toml:"pending_lease"`
+	SweepDelay    Duration `toml:"sweep_delay"`
+	SweepInterval Duration `toml:"sweep_interval"`
 }
+
+// MinPendingLease is the shortest non-zero [ingestd].pending_lease: an
+// ingest renews its marker every lease/12 through storaged and refuses to
+// commit once half a lease passed without a renewal, so a lease of
+// seconds would fail ingests on any slow storaged write.
+const MinPendingLease = time.Minute
 
 // QuerydConfig is [queryd].
 type QuerydConfig struct {
@@ -378,6 +392,9 @@ func Default(dataDir string) *Config {
 	c.Ingestd.MaxUploadBytes = 16 << 30
 	c.Ingestd.RowGroupSize = 122880
 	c.Ingestd.FileRows = 10_000_000
+	c.Ingestd.PendingLease = Duration{time.Hour}
+	c.Ingestd.SweepDelay = Duration{30 * time.Second}
+	c.Ingestd.SweepInterval = Duration{time.Hour}
 	c.Queryd.CacheMaxBytes = 10 << 30
 	c.Queryd.MaxConcurrent = 4
 	c.Queryd.MaxQueue = 64
@@ -609,6 +626,11 @@ func (c *Config) Validate() error {
 	count("[ingestd].max_line_bytes", int64(c.Ingestd.MaxLineBytes), "64 MiB")
 	count("[ingestd].max_concurrent", int64(c.Ingestd.MaxConcurrent), "2")
 	count("[ingestd].commit_retries", int64(c.Ingestd.CommitRetries), "20")
+	if l := c.Ingestd.PendingLease.Duration; l != 0 && l < MinPendingLease {
+		bad("[ingestd].pending_lease %q: want 0 (1h) or at least %s (an ingest renews its marker every lease/12 and stops committing once half a lease passes without a renewal)", l, MinPendingLease)
+	}
+	span("[ingestd].sweep_delay", c.Ingestd.SweepDelay, "the first sweep at the start")
+	span("[ingestd].sweep_interval", c.Ingestd.SweepInterval, "1h")
 	for _, m := range []struct{ key, v string }{{"[ingestd].memory_limit", c.Ingestd.MemoryLimit}, {"[queryd].memory_limit", c.Queryd.MemoryLimit}} {
 		// Checked here, not by DuckDB when the daemon opens its engine: that
 		// failed the start as "SET memory_limit = ...: Parser Error" with

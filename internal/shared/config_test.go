@@ -95,6 +95,9 @@ part_size = 1048576
 [ingestd]
 max_upload_bytes = -1
 max_concurrent = -2
+pending_lease = "10s"
+sweep_delay = "-1s"
+sweep_interval = "-1h"
 [queryd]
 max_queue = -1
 timeout = "-1s"
@@ -134,6 +137,9 @@ acess = true
 		"[s3].part_size 1048576: want 0 (16 MiB) or between",
 		"[ingestd].max_upload_bytes -1: want 0 (no cap) or more",
 		"[ingestd].max_concurrent -2",
+		`[ingestd].pending_lease "10s": want 0 (1h) or at least 1m0s`,
+		`[ingestd].sweep_delay "-1s": want a duration of 0 (the first sweep at the start) or more`,
+		`[ingestd].sweep_interval "-1h0m0s": want a duration of 0 (1h) or more`,
 		"[queryd].max_queue -1",
 		`[queryd].timeout "-1s"`,
 		`[vectord].snapshot_interval "-1m0s"`,
@@ -182,6 +188,9 @@ secrets_path = "secrets-go.toml"
 part_size = 5242880
 [ingestd]
 max_upload_bytes = 0
+pending_lease = "0s"
+sweep_delay = "0s"
+sweep_interval = "0s"
 [queryd]
 max_queue = 0
 [matrixd]

@@ -158,14 +158,18 @@ func NewServer(opts Options) (*Server, error) {
 	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, keys: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop}, nil
 }
 
-// StartSweeping runs Sweep in the background, shortly after the start and
-// then every interval, until Close.
-func (s *Server) StartSweeping(interval time.Duration) {
+// StartSweeping runs Sweep in the background, delay after the start (at
+// most interval; 0 = at once) and then every interval (0 =
+// DefaultSweepInterval), until Close.
+func (s *Server) StartSweeping(delay, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultSweepInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sweepStop, s.sweepDone = cancel, make(chan struct{})
 	go func() {
 		defer close(s.sweepDone)
-		s.sweepLoop(ctx, interval)
+		s.sweepLoop(ctx, max(delay, 0), interval)
 	}()
 }
 
@@ -207,12 +211,13 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			Threads: ic.Threads, MemoryLimit: mem, RowGroupSize: ic.RowGroupSize,
 			FileRows: ic.FileRows, MaxLineBytes: ic.MaxLineBytes,
 		},
-		Log: env.Log,
+		Log:          env.Log,
+		PendingLease: ic.PendingLease.Duration,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.StartSweeping(DefaultSweepInterval)
+	s.StartSweeping(ic.SweepDelay.Duration, ic.SweepInterval.Duration)
 	return &shared.Daemon{
 		Routes: s.Routes(env),
 		Close:  func(context.Context) error { return s.Close() },

@@ -46,7 +46,9 @@ import (
 // PendingPrefix is the key prefix of pending-ingest markers.
 const PendingPrefix = "_ingest/pending/"
 
-// Sweep defaults (constants until [ingestd] has keys for them).
+// Sweep defaults: what [ingestd].pending_lease and sweep_interval of 0
+// mean. ([ingestd].sweep_delay, 30s by default, lets storaged and catalogd
+// come up first when all daemons start together.)
 const (
 	// DefaultPendingLease is how long a marker stays untouched after its
 	// last renewal before a sweep may act on it.
@@ -55,9 +57,6 @@ const (
 	// ingestd; a sweep left in doubt is retried after sweepRetry.
 	DefaultSweepInterval = time.Hour
 	sweepRetry           = 5 * time.Minute
-	// firstSweepDelay lets storaged and catalogd come up first when all
-	// daemons start together.
-	firstSweepDelay = 30 * time.Second
 	// clockSkew widens the version scan: versions whose updated_at is
 	// this much older than the ingest's id are still read.
 	clockSkew = 15 * time.Minute
@@ -504,10 +503,10 @@ func (s *Server) committed(ctx context.Context, name, id string, since time.Time
 	}
 }
 
-// sweepLoop sweeps after firstSweepDelay, then every interval (sweepRetry
-// after a sweep left in doubt), until ctx ends.
-func (s *Server) sweepLoop(ctx context.Context, interval time.Duration) {
-	wait := min(firstSweepDelay, interval)
+// sweepLoop sweeps after delay, then every interval (sweepRetry after a
+// sweep left in doubt), until ctx ends.
+func (s *Server) sweepLoop(ctx context.Context, delay, interval time.Duration) {
+	wait := min(delay, interval)
 	for {
 		select {
 		case <-ctx.Done():
