@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"lakehouse-go/internal/errs"
@@ -55,5 +57,52 @@ func TestListFailsWhenReadsFail(t *testing.T) {
 	res, err := c.ListAll(ctx)
 	if err == nil || !errs.Is(err, errs.Unavailable) || errs.StatusOf(err) != 503 {
 		t.Fatalf("ListAll with reads failing: %+v, %v (status %d), want the whole list to fail with a 503", res, err, errs.StatusOf(err))
+	}
+}
+
+// TestListCutDataset (ADR-131): a dataset whose manifest keys run past
+// the end of a listing page is finished by a short listing of its own
+// keys: its latest version is right, the datasets after it are listed,
+// and a gap among the keys listed makes it unreadable with the error Get
+// answers, as before.
+func TestListCutDataset(t *testing.T) {
+	ctx := context.Background()
+	st := openLocal(t)
+	w := NewCatalog(st, nil)
+	for i := range 230 {
+		appends(t, w, fmt.Sprintf("a%03d", i), 1)
+	}
+	appends(t, w, "big", 60) // keys 231-290: 26 on the first page of 256
+	appends(t, w, "zz", 2)
+	list := func() map[string]string {
+		t.Helper()
+		res, err := NewCatalog(st, nil).ListAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, d := range res.Datasets {
+			got[d.Name] = fmt.Sprint(d.Version)
+		}
+		for _, u := range res.Unreadable {
+			got[u.Name] = u.Error.Message
+		}
+		return got
+	}
+	got := list()
+	if len(got) != 232 || got["big"] != "60" || got["zz"] != "2" || got["a229"] != "1" {
+		t.Fatalf("list: %d datasets, big %q, zz %q, a229 %q; want 232, 60, 2, 1", len(got), got["big"], got["zz"], got["a229"])
+	}
+	missing := ManifestKey("big", 48) // where Get's probe looks
+	if err := st.Delete(ctx, missing); err != nil {
+		t.Fatal(err)
+	}
+	_, gerr := NewCatalog(st, nil).Get(ctx, "big", 0)
+	if gerr == nil || !strings.Contains(gerr.Error(), missing) {
+		t.Fatalf("get over the gap: %v, want an error naming %s", gerr, missing)
+	}
+	got = list()
+	if got["big"] != errs.Message(gerr) || got["zz"] != "2" || len(got) != 232 {
+		t.Fatalf("list over the gap: big %q, zz %q (%d in all); want big unreadable with %q", got["big"], got["zz"], len(got), errs.Message(gerr))
 	}
 }

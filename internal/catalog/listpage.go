@@ -141,11 +141,11 @@ type listed struct {
 }
 
 // cutKeys: a dataset with more manifest keys than this on one listing
-// page, whose keys run on past the page, has its latest found by probes
-// from the last one listed (probeFrom), and the listing goes on past all
-// its keys: a dataset of thousands of versions costs a page and a few
-// HEADs, not a listing of every version (ADR-013). A dataset with a few
-// keys at the end of a page is finished by the next page.
+// page, whose keys run on past the page, has its latest found apart
+// (finishCut), and the listing goes on past all its keys: a dataset of
+// thousands of versions costs a page, a short listing and a few HEADs,
+// not a listing of every version (ADR-013). A dataset with a few keys at
+// the end of a page is finished by the next page.
 const cutKeys = 16
 
 // listReadGo bounds the manifests read at once for a list.
@@ -156,7 +156,7 @@ const listReadGo = 16
 // version as listed, in name order, up to most of them (<= 0: every one);
 // more reports that a further dataset was listed. The storaged round
 // trips are the listing pages (namesPage keys each) and, for a dataset
-// whose keys fill a page, a probe (ADR-131): a cold list of N datasets
+// whose keys run past a page, finishCut's (ADR-131): a cold list of N datasets
 // of few versions costs about N/namesPage listings, not N lookups of a
 // few HEADs and a listing each. Keys list in name order and, within a
 // name, in version order: '/' sorts before every name character, and
@@ -213,20 +213,7 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 		case cur.name != "" && last == cur.name && onPage > cutKeys:
 			// cur's keys may run on for thousands of versions.
 			if !cur.recheck {
-				// From the latest this instance has seen, when later.
-				c.mu.Lock()
-				lo := max(cur.v, c.top[cur.name])
-				if d := c.latest[cur.name]; d != nil {
-					lo = max(lo, d.Version)
-				}
-				c.mu.Unlock()
-				v, err := c.probeFrom(ctx, cur.name, lo)
-				switch {
-				case err == nil:
-					cur.v = v
-				case isDamaged(err):
-					cur.recheck = true
-				default:
+				if err := c.finishCut(ctx, &cur, keys); err != nil {
 					return nil, false, err
 				}
 			}
@@ -244,6 +231,50 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 			}
 		}
 	}
+}
+
+// cutList is the listing page of a dataset's own keys that finishes one
+// whose keys ran past a listing page (finishCut).
+const cutList = 64
+
+// finishCut finds the latest version of cur, whose keys ran past the end
+// of a listing page after keys of them (the last, version cur.v): one
+// listing of its own keys after that one, which ends a dataset of tens of
+// versions, else probes from the latest listed or seen (probeFrom: HEADs
+// and a listing). A gap sets cur.recheck.
+func (c *Catalog) finishCut(ctx context.Context, cur *listed, keys int64) error {
+	page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + cur.name + "/", After: ManifestKey(cur.name, cur.v), Limit: cutList})
+	if err != nil {
+		return err
+	}
+	for _, o := range page.Objects {
+		if n, v, ok := parseManifestKey(o.Key); ok && n == cur.name {
+			keys++
+			if v != keys {
+				cur.recheck = true
+			}
+			cur.v = v
+		}
+	}
+	if cur.recheck || page.Next == "" {
+		return nil
+	}
+	c.mu.Lock()
+	lo := max(cur.v, c.top[cur.name])
+	if d := c.latest[cur.name]; d != nil {
+		lo = max(lo, d.Version)
+	}
+	c.mu.Unlock()
+	v, err := c.probeFrom(ctx, cur.name, lo)
+	switch {
+	case err == nil:
+		cur.v = v
+	case isDamaged(err):
+		cur.recheck = true
+	default:
+		return err
+	}
+	return nil
 }
 
 // readLatest reads the manifest of each dataset at its listed latest
