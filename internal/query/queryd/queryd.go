@@ -114,11 +114,6 @@ type Server struct {
 	slots   chan struct{}
 	waiting atomic.Int64
 
-	// life is the context NewServer was given (the daemon's, cancelled
-	// when a shutdown's drain runs out): a query cancelled while it is
-	// done was stopped by queryd, not by its caller.
-	life context.Context
-
 	// locks are CacheDir's and TempDir's (shared.LockDir), taken by
 	// NewServer before the cache sweeps its partial downloads and held
 	// until Close: a second queryd on the same directories removed the
@@ -155,7 +150,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.MaxJSONBytes <= 0 {
 		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
-	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent), life: ctx}
+	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
 	if err := s.lockDirs(); err != nil {
 		return nil, err
 	}
@@ -342,13 +337,14 @@ func (s *Server) run(ctx context.Context, req query.Request, fn func(*engine.Cur
 }
 
 // canceled is the error of a query whose request was cancelled (not timed
-// out). With queryd stopping (its drain ran out) it is queryd's 503. Else
-// the caller went away (a closed connection, the gateway's hang-up when
-// its client left): nginx's 499, a client's doing, so neither an ERROR
-// line nor a server error in the metrics and the observer (it was 503
-// "query canceled", logged at ERROR with DuckDB's "INTERRUPT Error").
+// out). Cancelled by queryd's stop (its drain ran out: the cause is
+// shared.ErrStopping, ADR-129) it is queryd's 503. Else the caller went
+// away (a closed connection, the gateway's hang-up when its client left):
+// nginx's 499, a client's doing, so neither an ERROR line nor a server
+// error in the metrics and the observer (it was 503 "query canceled",
+// logged at ERROR with DuckDB's "INTERRUPT Error").
 func (s *Server) canceled(ctx context.Context, err error, took time.Duration) error {
-	if s.life != nil && s.life.Err() != nil {
+	if errors.Is(context.Cause(ctx), shared.ErrStopping) {
 		return errs.E("query", errs.Unavailable, "queryd is shutting down: the query was interrupted", errs.E(errs.Internal, err))
 	}
 	if s.opts.Log != nil {
