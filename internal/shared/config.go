@@ -401,7 +401,7 @@ func Default(dataDir string) *Config {
 	c.Queryd.MaxRows = 100_000
 	c.Queryd.Timeout = Duration{30 * time.Second}
 	c.Vectord.SnapshotInterval = Duration{time.Minute}
-	c.Vectord.SnapshotOps = 100_000
+	c.Vectord.SnapshotOps = 2_000 // a restart after a kill -9 replays at most about this many items (ADR-130)
 	c.Vectord.MaxBodyBytes = 256 << 20
 	c.Embedd.Provider = "builtin"
 	c.Embedd.ProviderURL = "http://127.0.0.1:11434"
