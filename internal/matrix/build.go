@@ -240,7 +240,8 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	}
 	x.kw = p.kw
 	if p.full {
-		x.appended = appendedRows{}
+		// A row store of the index replaced is never used again (ADR-133).
+		x.appended, x.store = appendedRows{}, nil
 	} else {
 		// A row store of the version before can be extended with the
 		// rows after p.offset (ADR-133).
