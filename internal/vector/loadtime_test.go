@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/vector/lhv1"
 )
@@ -34,7 +35,8 @@ import (
 //     them, no snapshot does): the next start, which links them into the
 //     graph again;
 //   - kill again: that Store serves 10 s with vectord's snapshot loop
-//     (interval 1 min, 100k ops), is killed again, and the next start.
+//     (vectord's defaults: interval 1 min, snapshot_ops 2,000 since
+//     ADR-130), is killed again, and the next start.
 //
 // Each start is timed on the clock and in CPU (user+sys) of the test
 // process, which the shared machine's other work does not inflate.
@@ -168,7 +170,7 @@ func TestLoadTime(t *testing.T) {
 		rw.kill1, rw.cpuKill1 = time.Since(start), cpuTime()-cpu
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); s3.Run(rctx, time.Minute, 100_000) }() // vectord's defaults
+		go func() { defer close(done); s3.Run(rctx, time.Minute, int64(shared.Default("").Vectord.SnapshotOps)) }() // vectord's defaults
 		time.Sleep(10 * time.Second)
 		cancel()
 		<-done
