@@ -73,7 +73,7 @@ func TestSweepKeysTakeEffect(t *testing.T) {
 	}
 	gone := func(what string, keys ...string) {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
+		deadline := time.Now().Add(15 * time.Second)
 		for _, k := range keys {
 			for {
 				_, err := store.Head(context.Background(), k)
@@ -81,7 +81,7 @@ func TestSweepKeysTakeEffect(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s: %s still there after 3 s (%v)", what, k, err)
+					t.Fatalf("%s: %s still there after 15 s (%v)", what, k, err)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
