@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -70,12 +72,65 @@ type manifest struct {
 	Files          []File   `json:"files"`
 }
 
-// encodeManifest is the stored form of d.
+// encodeManifest is the stored form of d: json.MarshalIndent(manifest,
+// "", " ") byte for byte, with the files — every file of the dataset on
+// an append — written directly rather than through reflection and a
+// second indenting pass over the whole (ADR-131: 5,000 files took about
+// 20 ms of each commit; FuzzEncodeManifest compares the two).
 func encodeManifest(d *Dataset) ([]byte, error) {
-	return json.MarshalIndent(manifest{Name: d.Name, Version: d.Version, RowCount: d.RowCount, FileCount: len(d.Files),
+	head, err := json.MarshalIndent(manifest{Name: d.Name, Version: d.Version, RowCount: d.RowCount, FileCount: len(d.Files),
 		Bytes: d.Bytes(), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Mode: d.Mode, BaseVersion: d.BaseVersion,
-		Deleted: d.Deleted, IdempotencyKey: d.IdempotencyKey, RequestHash: d.RequestHash, Schema: d.Schema, Files: d.Files}, "", " ")
+		Deleted: d.Deleted, IdempotencyKey: d.IdempotencyKey, RequestHash: d.RequestHash, Schema: d.Schema}, "", " ")
+	if err != nil || d.Files == nil {
+		return head, err
+	}
+	// head ends with the nil files: `"files": null` and "\n}".
+	const tail = `"files": null` + "\n}"
+	if !bytes.HasSuffix(head, []byte(tail)) {
+		return nil, fmt.Errorf("encode manifest: unexpected end %q", head[max(0, len(head)-32):])
+	}
+	b := append(make([]byte, 0, len(head)+len(d.Files)*(len(fileEntry)+64)), head[:len(head)-len(tail)]...)
+	b = append(b, `"files": [`...)
+	for i, f := range d.Files {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n  {\n   \"key\": "...)
+		if plainJSON(f.Key) {
+			b = append(append(append(b, '"'), f.Key...), '"')
+		} else {
+			key, err := json.Marshal(f.Key)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, key...)
+		}
+		b = append(b, ",\n   \"rows\": "...)
+		b = strconv.AppendInt(b, f.Rows, 10)
+		b = append(b, ",\n   \"bytes\": "...)
+		b = strconv.AppendInt(b, f.Bytes, 10)
+		b = append(b, "\n  }"...)
+	}
+	if len(d.Files) > 0 {
+		b = append(b, "\n "...)
+	}
+	return append(b, "]\n}"...), nil
 }
+
+// plainJSON reports whether json.Marshal writes s as itself in quotes:
+// printable ASCII without '"', '\\' or the HTML characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// fileEntry is the fixed text of one encoded file.
+const fileEntry = "\n  {\n   \"key\": ,\n   \"rows\": ,\n   \"bytes\": \n  },"
 
 // summaryBytes is how much of a manifest a versions listing reads first;
 // a manifest whose summary does not fit (or one written before the summary
