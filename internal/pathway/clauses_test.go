@@ -1,6 +1,7 @@
 package pathway
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -87,6 +88,45 @@ func FuzzSplitClauses(f *testing.F) {
 			}
 			if w = strings.TrimRight(w, ","); w != "" && !kept[w] {
 				t.Fatalf("%q lost the word %q: %q", s, w, parts)
+			}
+		}
+	})
+}
+
+// FuzzSearchPlan: any query is read without a panic into at most
+// maxQueryTerms terms, and any memory text then scores a keyword share in
+// [0, 1] and a fused score within the cosine's bounds, the same twice
+// (ADR-134).
+func FuzzSearchPlan(f *testing.F) {
+	for _, s := range []string{
+		"Where does Alice live?", "What does Bob do for a living?", "how old am I", "what does he do",
+		"Ⱥ's \xff living'", "'''s", "I I I my my", strings.Repeat("job work ", 40),
+	} {
+		f.Add(s, "Alice lives in Lisbon")
+	}
+	f.Fuzz(func(t *testing.T, q, memory string) {
+		p := planQuery(q)
+		if len(p.terms) > maxQueryTerms {
+			t.Fatalf("%q: %d terms", q, len(p.terms))
+		}
+		mt := memoryTerms(memory)
+		sh := shapeOf(memory)
+		k := p.keywordScore(&mt, sh.holder)
+		if !(k >= 0 && k <= 1) {
+			t.Fatalf("%q against %q: keyword score %v", q, memory, k)
+		}
+		for _, cos := range []float64{-1, 0, 1} {
+			sc := p.searchScore(cos, &mt, sh.holder)
+			if !(sc >= -1 && sc <= 1) || sc != p.searchScore(cos, &mt, sh.holder) {
+				t.Fatalf("%q against %q: score %v for cosine %v", q, memory, sc, cos)
+			}
+		}
+		if !slices.IsSorted(mt.stems) {
+			t.Fatalf("memory terms of %q not sorted: %q", memory, mt.stems)
+		}
+		for _, s := range mt.stems {
+			if mt.mask&stemBit(s) == 0 {
+				t.Fatalf("memory terms of %q: mask lacks %q", memory, s)
 			}
 		}
 	})

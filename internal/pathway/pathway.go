@@ -4,7 +4,8 @@
 // Service interface, the Store that implements it (deterministic fact
 // extraction and ADD/UPDATE/DELETE/NONE decisions by content words, holder
 // (the user or a third party), polarity, subject and embedding similarity
-// within a scope, brute-force cosine search per scope, state kept in an
+// within a scope, brute-force hybrid search per scope (cosine fused with a
+// keyword score, ADR-134), state kept in an
 // append-only state.jsonl with group-commit fsync, rebuilt by replay), the
 // HTTP routes, the daemon constructor New, and the typed Client.
 //
@@ -653,7 +654,7 @@ func (r *SearchRequest) Validate() error {
 		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", r.Limit, MaxLimit, DefaultLimit))
 	}
 	if t := r.Threshold; t != nil && !(*t >= -1 && *t <= 1) {
-		p = append(p, fmt.Sprintf("threshold %v: want -1..1 (a cosine), or leave it out for none", *t))
+		p = append(p, fmt.Sprintf("threshold %v: want -1..1 (a score: cosine and keyword share, ADR-134), or leave it out for none", *t))
 	}
 	if _, ok := parseSearchCursor(r.After); r.After != "" && !ok {
 		p = append(p, fmt.Sprintf("after %q: want the previous page's next", r.After))
@@ -661,7 +662,8 @@ func (r *SearchRequest) Validate() error {
 	return problems("pathway.search", p)
 }
 
-// SearchResult is a memory with its cosine similarity to the query.
+// SearchResult is a memory with its score for the query: its cosine
+// similarity fused with its keyword score (ADR-134).
 type SearchResult struct {
 	Memory
 	Score float64 `json:"score"`
@@ -793,8 +795,8 @@ type Service interface {
 	// Next is set when more rows follow. Errors: Invalid (id, after,
 	// limit), NotFound (never existed).
 	History(ctx context.Context, id string, opts HistoryOptions) (HistoryResponse, error)
-	// Search ranks the scope's memories by cosine similarity to the query
-	// (ties by id) and returns one page: at most req.Limit results ranked
+	// Search ranks the scope's memories by their score for the query
+	// (cosine fused with a keyword score, ADR-134; ties by id) and returns one page: at most req.Limit results ranked
 	// after req.After, with Next set when more follow.
 	// Errors: Invalid, TooLarge, Unavailable (embedder).
 	Search(ctx context.Context, req SearchRequest) (SearchResponse, error)

@@ -1,6 +1,7 @@
 package pathway
 
 import (
+	"container/heap"
 	"slices"
 	"strings"
 
@@ -184,10 +185,17 @@ func undouble(w string) string {
 	return w
 }
 
-// memoryTerms is the sorted set of the stems of text's words, stop words
-// left out: what the keyword part of a search matches against. It is
-// computed once per memory text (entry), never per search.
-func memoryTerms(text string) []string {
+// terms is what the keyword part of a search matches a memory on: the
+// sorted set of the stems of its words, stop words left out, and a 64-bit
+// mask of their hashes, so a memory that shares no stem with a query is
+// passed over without a lookup. Computed once per memory text (entry),
+// never per search.
+type terms struct {
+	stems []string
+	mask  uint64
+}
+
+func memoryTerms(text string) terms {
 	var tk token.Tokenizer
 	tk.Reset(text)
 	var out []string
@@ -205,7 +213,22 @@ func memoryTerms(text string) []string {
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	out = slices.Compact(out)
+	var m uint64
+	for _, s := range out {
+		m |= stemBit(s)
+	}
+	return terms{stems: out, mask: m}
+}
+
+// stemBit is a stem's bit in a terms mask (FNV-1a, mod 64).
+func stemBit(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return 1 << (h % 64)
 }
 
 // queryPlan is a search query read for keyword matching.
@@ -214,12 +237,21 @@ type queryPlan struct {
 	terms []queryTerm
 	self  bool    // the query asks about the user ("my", "I")
 	total float64 // the most a memory can score (the sum of the weights)
+	// exact maps a stem to the term it is; alt a stem to the terms it is
+	// an expansion of. A memory's score reads its few stems here.
+	exact map[string]int
+	alt   map[string][]int
+	mask  uint64 // stemBit of every stem in exact and alt
 }
 
 type queryTerm struct {
 	stem string
 	alt  []string // the expansions of stem (sorted), or nil
 }
+
+// maxQueryTerms bounds the terms a query is matched on (a longer query
+// keeps its first ones: a search is a question, not a document).
+const maxQueryTerms = 32
 
 // planQuery reads a search query: its content stems, each with its
 // expansions, and whether it is about the user. Phrases that say a kind of
@@ -240,7 +272,7 @@ func planQuery(q string) queryPlan {
 	var content []string
 	seen := map[string]bool{}
 	add := func(stem string) {
-		if stem == "" || seen[stem] {
+		if stem == "" || seen[stem] || len(p.terms) == maxQueryTerms {
 			return
 		}
 		seen[stem] = true
@@ -269,6 +301,17 @@ func planQuery(q string) queryPlan {
 		add("job") // "what does Bob do?"
 	}
 	p.total = float64(len(p.terms))
+	p.exact, p.alt = map[string]int{}, map[string][]int{}
+	for i, t := range p.terms {
+		p.exact[t.stem] = i
+		p.mask |= stemBit(t.stem)
+		for _, a := range t.alt {
+			if a != t.stem {
+				p.alt[a] = append(p.alt[a], i)
+				p.mask |= stemBit(a)
+			}
+		}
+	}
 	if p.self {
 		p.total += selfCredit
 	}
@@ -276,35 +319,75 @@ func planQuery(q string) queryPlan {
 }
 
 // keywordScore is the weighted share of the plan's terms that a memory
-// with terms mt (sorted) and holder holds, in [0, 1].
-func (p *queryPlan) keywordScore(mt []string, holder string) float64 {
+// with terms mt and holder holds, in [0, 1]: a term found as itself counts
+// 1, else found through an expansion ExpansionCredit.
+func (p *queryPlan) keywordScore(mt *terms, holder string) float64 {
 	if p.total == 0 {
 		return 0
 	}
 	var got float64
-	for i := range p.terms {
-		t := &p.terms[i]
-		if _, ok := slices.BinarySearch(mt, t.stem); ok {
-			got++
-			continue
-		}
-		for _, a := range t.alt {
-			if _, ok := slices.BinarySearch(mt, a); ok {
-				got += ExpansionCredit
-				break
-			}
-		}
-	}
 	if p.self && holder == "" {
 		got += selfCredit
+	}
+	if mt.mask&p.mask == 0 {
+		return got / p.total // no stem in common
+	}
+	var credit [maxQueryTerms]float64
+	for _, w := range mt.stems {
+		if i, ok := p.exact[w]; ok {
+			credit[i] = 1
+		}
+		for _, i := range p.alt[w] {
+			credit[i] = max(credit[i], ExpansionCredit)
+		}
+	}
+	for _, c := range credit[:len(p.terms)] {
+		got += c
 	}
 	return got / p.total
 }
 
 // searchScore fuses the cosine of a memory with its keyword score.
-func (p *queryPlan) searchScore(cos float64, mt []string, holder string) float64 {
+func (p *queryPlan) searchScore(cos float64, mt *terms, holder string) float64 {
 	if len(p.terms) == 0 {
 		return cos
 	}
 	return VectorWeight*cos + (1-VectorWeight)*p.keywordScore(mt, holder)
+}
+
+// topK returns the k first of xs in the order cmp (best first), sorted:
+// a bounded heap, O(n log k), instead of sorting every match of a scope
+// for one page. xs is reordered.
+func topK[T any](xs []T, k int, cmp func(a, b T) int) []T {
+	if len(xs) <= k {
+		slices.SortFunc(xs, cmp)
+		return xs
+	}
+	h := &boundedHeap[T]{xs: xs[:0:0], cmp: cmp}
+	for _, x := range xs {
+		if len(h.xs) < k {
+			heap.Push(h, x)
+		} else if cmp(x, h.xs[0]) < 0 {
+			h.xs[0] = x
+			heap.Fix(h, 0)
+		}
+	}
+	slices.SortFunc(h.xs, cmp)
+	return h.xs
+}
+
+// boundedHeap keeps the worst kept element on top.
+type boundedHeap[T any] struct {
+	xs  []T
+	cmp func(a, b T) int
+}
+
+func (h *boundedHeap[T]) Len() int           { return len(h.xs) }
+func (h *boundedHeap[T]) Less(i, j int) bool { return h.cmp(h.xs[i], h.xs[j]) > 0 }
+func (h *boundedHeap[T]) Swap(i, j int)      { h.xs[i], h.xs[j] = h.xs[j], h.xs[i] }
+func (h *boundedHeap[T]) Push(x any)         { h.xs = append(h.xs, x.(T)) }
+func (h *boundedHeap[T]) Pop() any {
+	x := h.xs[len(h.xs)-1]
+	h.xs = h.xs[:len(h.xs)-1]
+	return x
 }

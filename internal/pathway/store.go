@@ -88,8 +88,8 @@ type Store struct {
 type entry struct {
 	m     Memory
 	vec   []float32
-	sh    shape    // of m.Memory, computed when the text is set (newEntry, apply)
-	terms []string // memoryTerms(m.Memory), computed with sh
+	sh    shape // of m.Memory, computed when the text is set (newEntry, apply)
+	terms terms // memoryTerms(m.Memory), computed with sh
 }
 
 func newEntry(m *Memory, vec []float32) *entry {
@@ -1003,23 +1003,36 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 		return SearchResponse{}, err
 	}
 	q := vecs[0]
-	out := []SearchResult{}
+	// Rank (score, entry) pairs and copy only the page's memories (copying
+	// every memory in scope cost more than scoring it); the copy is made
+	// under the read lock, as entries change under the write lock.
+	type hit struct {
+		sc float64
+		e  *entry
+	}
+	var hits []hit
+	var out []SearchResult
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
 		sc := cosine(q, e.vec)
 		if !s.legacySearch {
-			sc = plan.searchScore(sc, e.terms, e.sh.holder)
+			sc = plan.searchScore(sc, &e.terms, e.sh.holder)
 		}
 		if (req.Threshold == nil || sc >= *req.Threshold) && (!paged || cur.before(sc, e.m.ID)) {
-			out = append(out, SearchResult{Memory: e.m, Score: sc})
+			hits = append(hits, hit{sc, e})
 		}
 	})
+	order := func(a, b hit) int { // ranking order: best first
+		return cmp.Or(cmp.Compare(b.sc, a.sc), cmp.Compare(a.e.m.ID, b.e.m.ID))
+	}
+	top := topK(hits, limitOf(req.Limit), order)
+	out = make([]SearchResult, len(top))
+	for i := range out {
+		out[i] = SearchResult{Memory: top[i].e.m, Score: top[i].sc}
+	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b SearchResult) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.ID, b.ID))
-	})
-	end := pageEnd(len(out), limitOf(req.Limit), func(i int) int { return jsonSize(&out[i]) })
-	if end < len(out) {
+	end := pageEnd(len(out), len(out), func(i int) int { return jsonSize(&out[i]) })
+	if end < len(hits) {
 		last := out[end-1]
 		return SearchResponse{Results: out[:end], Next: searchCursor{last.Score, last.ID}.String()}, nil
 	}
