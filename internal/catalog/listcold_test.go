@@ -15,6 +15,7 @@ import (
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
 )
@@ -59,10 +60,14 @@ func storagedRequests(t *testing.T, url string) int64 {
 // for 5,000 on the local backend, where each listing reads the whole
 // _catalog/ directory), and a warm list still a HEAD per dataset.
 // Another instance's commit and this instance's own are seen by the
-// next list.
+// next list. On the local backend and on MinIO.
 func TestColdListRoundTrips(t *testing.T) {
+	t.Run("local", func(t *testing.T) { coldListRoundTrips(t, storagetest.Config(t)) })
+	t.Run("minio", func(t *testing.T) { coldListRoundTrips(t, minioConfig(t)) })
+}
+
+func coldListRoundTrips(t *testing.T, cfg *shared.Config) {
 	ctx := context.Background()
-	cfg := storagetest.Config(t)
 	st, stSrv := storagetest.Start(t, cfg)
 	_, seedC := startCatalogLogged(t, cfg, nil)
 	s := newSeeder(t, st, seedC)
