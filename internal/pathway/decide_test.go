@@ -86,6 +86,11 @@ func TestDecisionKeepsFacts(t *testing.T) {
 			"ADD m002 Sister is very tall", "Sister is a nurse|Sister is very tall"},
 		{"named person moved", []string{"Emma lives in Berlin."}, "Emma lives in Munich.",
 			"UPDATE m001 Emma lives in Munich (was Emma lives in Berlin)", "Emma lives in Munich"},
+		// A compound sentence is one memory per clause (ADR-134): a move
+		// updates the city and keeps the job (the sentence was one memory,
+		// and the move an ADD beside it: two cities).
+		{"moved, compound kept the job", []string{"I live in Paris and work at Google."}, "I live in Berlin.",
+			"UPDATE m001 Lives in Berlin (was Lives in Paris)", "Lives in Berlin|Works at Google"},
 		// Polarity: a stored negative and a new positive are a change.
 		{"negative, then positive", []string{"I no longer live in Paris."}, "I live in Paris.",
 			"UPDATE m001 Lives in Paris (was I no longer live in Paris)", "Lives in Paris"},

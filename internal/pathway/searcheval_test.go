@@ -312,3 +312,48 @@ func TestSearchEval(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchScoreOwnOnly: a memory's score depends on the query and the
+// memory alone, so adding other memories (sharing its words or not) never
+// moves it — what keeps search pages (score/id cursors) and thresholds
+// meaningful (ADR-053, ADR-088). A BM25 idf over the scope or a rank
+// fusion would move it.
+func TestSearchScoreOwnOnly(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.jsonl"))
+	defer s.Close(ctx)
+	sc := Scope{UserID: "u"}
+	if _, err := s.Add(ctx, AddRequest{Text: "Alice lives in Lisbon and works as a nurse.", Scope: sc}); err != nil {
+		t.Fatal(err)
+	}
+	scores := func() map[string]float64 {
+		res, err := s.Search(ctx, SearchRequest{Query: "Where does Alice live?", Scope: sc, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]float64{}
+		for _, r := range res.Results {
+			m[r.Memory.Memory] = r.Score
+		}
+		return m
+	}
+	before := scores()
+	for i := 0; i < 40; i++ {
+		text := fmt.Sprintf("Alice lives near park %d.", i)
+		if i%2 == 1 {
+			text = fmt.Sprintf("Bob collects stamp series %d.", i)
+		}
+		if _, err := s.Add(ctx, AddRequest{Text: text, Scope: sc, Infer: new(bool)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := scores()
+	for m, b := range before {
+		if after[m] != b {
+			t.Errorf("%q scored %v, %v after other memories were added", m, b, after[m])
+		}
+	}
+	if len(before) != 2 || len(after) != 42 {
+		t.Fatalf("%d then %d results, want 2 then 42", len(before), len(after))
+	}
+}
