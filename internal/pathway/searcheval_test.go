@@ -300,6 +300,7 @@ func TestSearchEval(t *testing.T) {
 		t.Logf("%s: %d facts, %d questions: recall@1 %.3f -> %.3f, recall@5 %.3f -> %.3f",
 			set.name, len(set.facts), len(set.questions), b1, a1, b5, a5)
 		if os.Getenv("LH_PATHWAY_EVAL") != "" {
+			evalAblation(t, set.name, set.facts, set.questions)
 			for _, m := range bMiss {
 				t.Logf("%s before, missed: %s", set.name, m)
 			}
@@ -355,5 +356,59 @@ func TestSearchScoreOwnOnly(t *testing.T) {
 	}
 	if len(before) != 2 || len(after) != 42 {
 		t.Fatalf("%d then %d results, want 2 then 42", len(before), len(after))
+	}
+}
+
+// evalAblation prints recall@1 of each part of the search alone, over the
+// memories of the current extraction (clauses split): cosine of the query
+// as typed, cosine of its content words, the keyword score, and both fused.
+func evalAblation(t *testing.T, name string, facts []string, questions []struct{ q, key string }) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.jsonl"))
+	defer s.Close(ctx)
+	sc := Scope{UserID: "sam"}
+	for _, f := range facts {
+		if _, err := s.Add(ctx, AddRequest{Text: f, Scope: sc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := []string{"cosine of the query as typed", "cosine of its content words", "keyword score", "fused (the search)"}
+	hits := make([]int, len(parts))
+	for _, q := range questions {
+		p := planQuery(q.q)
+		text := p.text
+		if text == "" {
+			text = q.q
+		}
+		vecs, err := s.embed(ctx, []string{q.q, text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range parts {
+			var best *entry
+			bestScore := -9.0
+			s.inScope(sc, func(e *entry) {
+				var v float64
+				switch i {
+				case 0:
+					v = cosine(vecs[0], e.vec)
+				case 1:
+					v = cosine(vecs[1], e.vec)
+				case 2:
+					v = p.keywordScore(&e.terms, e.sh.holder)
+				case 3:
+					v = p.searchScore(cosine(vecs[1], e.vec), &e.terms, e.sh.holder)
+				}
+				if v > bestScore || v == bestScore && e.m.ID < best.m.ID {
+					best, bestScore = e, v
+				}
+			})
+			if best != nil && strings.Contains(strings.ToLower(best.m.Memory), q.key) {
+				hits[i]++
+			}
+		}
+	}
+	for i, part := range parts {
+		t.Logf("%s, clauses split, ranked by %s: recall@1 %.3f", name, part, float64(hits[i])/float64(len(questions)))
 	}
 }
