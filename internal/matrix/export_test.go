@@ -95,3 +95,22 @@ func (h *Hydrator) FromStore(ctx context.Context, ids []string) (map[string]map[
 	}
 	return st.lookup(ids)
 }
+
+// Advance makes the hydrator's index serve version after an append
+// refresh from the version it served, whose first rows rows were kept
+// (what a job records), starts the row store's read as a search does and
+// waits for it: whether the store was extended rather than read whole.
+func (h *Hydrator) Advance(version, rows int64) (bool, error) {
+	h.x.mu.Lock()
+	h.x.appended = appendedRows{from: h.x.status.Version, rows: rows}
+	h.x.status.Version = version
+	h.x.mu.Unlock()
+	h.m.maybeLoadStore(h.x)
+	h.m.wg.Wait()
+	h.x.mu.Lock()
+	defer h.x.mu.Unlock()
+	if h.x.store == nil || h.x.store.version != version {
+		return false, errors.New("no row store of the version")
+	}
+	return h.x.store.base != nil, nil
+}
