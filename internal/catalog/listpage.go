@@ -148,6 +148,9 @@ type listed struct {
 // the end of a page is finished by the next page.
 const cutKeys = 16
 
+// maxScanPage is the largest listing page of scanLatest.
+const maxScanPage = 1024
+
 // listReadGo bounds the manifests read at once for a list.
 const listReadGo = 16
 
@@ -155,9 +158,10 @@ const listReadGo = 16
 // with prefix and sort after after, and returns each with its latest
 // version as listed, in name order, up to most of them (<= 0: every one);
 // more reports that a further dataset was listed. The storaged round
-// trips are the listing pages (namesPage keys each) and, for a dataset
+// trips are the listing pages (namesPage keys, then up to maxScanPage
+// while no dataset of many versions is met) and, for a dataset
 // whose keys run past a page, finishCut's (ADR-131): a cold list of N datasets
-// of few versions costs about N/namesPage listings, not N lookups of a
+// of few versions costs about N/maxScanPage listings, not N lookups of a
 // few HEADs and a listing each. Keys list in name order and, within a
 // name, in version order: '/' sorts before every name character, and
 // "_catalog/{name}0" after every "_catalog/{name}/...".
@@ -168,8 +172,9 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 	}
 	var cur listed // the dataset whose keys are being listed (name "": none)
 	var keys int64 // cur's manifest keys listed
+	size := namesPage
 	for {
-		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + prefix, After: from, Limit: namesPage})
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + prefix, After: from, Limit: size})
 		if err != nil {
 			return nil, false, err
 		}
@@ -209,8 +214,12 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 			return out, false, nil
 		}
 		from = page.Next
+		// Pages grow while datasets are small: each listing of a local
+		// backend reads the whole _catalog/ directory.
+		size = min(size*4, maxScanPage)
 		switch {
 		case cur.name != "" && last == cur.name && onPage > cutKeys:
+			size = namesPage
 			// cur's keys may run on for thousands of versions.
 			if !cur.recheck {
 				if err := c.finishCut(ctx, &cur, keys); err != nil {
