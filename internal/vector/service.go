@@ -1547,7 +1547,7 @@ const loadSnapshotItems = 1000
 //
 // ops bounds what a kill -9 leaves to replay: every logged item a snapshot
 // does not cover is linked into the graph again by the next start (about
-// 1.4k items a second per core at 100k × 100-d), so a start after a kill
+// 1.4 ms of CPU per item at 100k × 100-d, TestRestartBound), so a start after a kill
 // replays at most about ops items plus those written during one pass
 // (ADR-130). ops <= 0: by time only.
 func (s *Store) Run(ctx context.Context, interval time.Duration, ops int64) {
