@@ -2,7 +2,9 @@ package catalog_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -24,6 +26,12 @@ import (
 // /metrics (lakehouse_http_requests_total of every route but /metrics).
 func storagedRequests(t *testing.T, url string) int64 {
 	t.Helper()
+	return storagedRequestsOf(t, url, "")
+}
+
+// storagedRequestsOf is storagedRequests of one route pattern ("": all).
+func storagedRequestsOf(t *testing.T, url, route string) int64 {
+	t.Helper()
 	r, err := http.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +42,8 @@ func storagedRequests(t *testing.T, url string) int64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "lakehouse_http_requests_total{") || strings.Contains(line, `route="/metrics"`) {
+		if !strings.HasPrefix(line, "lakehouse_http_requests_total{") || strings.Contains(line, `route="/metrics"`) ||
+			(route != "" && !strings.Contains(line, `route="`+route+`"`)) {
 			continue
 		}
 		f := strings.Fields(line)
@@ -251,5 +260,46 @@ func TestListRacingCommits(t *testing.T) {
 	case err := <-errc:
 		t.Fatal(err)
 	default:
+	}
+}
+
+// TestColdListPagesGrow (ADR-131): the listing pages of the dataset list
+// grow from 256 keys to 1024 while every dataset has few versions: each
+// listing of the local backend reads the whole _catalog/ directory, and
+// 2,000 datasets took 8 listings (now 3). Manifests are put through
+// storaged directly, as catalogd stores them (a Dataset's JSON reads as
+// one); storaged counts the listings.
+func TestColdListPagesGrow(t *testing.T) {
+	ctx := context.Background()
+	cfg := storagetest.Config(t)
+	st, stSrv := storagetest.Start(t, cfg)
+	const n = 2000
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error {
+			d := catalog.Dataset{Name: fmt.Sprintf("g_%04d", i), Version: 1, Schema: schema, Files: []catalog.File{}, Mode: catalog.ModeAppend}
+			b, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			_, err = st.Put(gctx, catalog.ManifestKey(d.Name, 1), bytes.NewReader(b), int64(len(b)), storage.PutOptions{CreateOnly: true})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(storage.ForceHTTPEnv, "1")
+	base, _ := startCatalogLogged(t, cfg, nil)
+	before := storagedRequestsOf(t, stSrv.URL(), storage.ObjectsPath)
+	res := getList(t, base, "")
+	lists := storagedRequestsOf(t, stSrv.URL(), storage.ObjectsPath) - before
+	if len(res.Datasets) != n || len(res.Unreadable) != 0 {
+		t.Fatalf("list: %d datasets, %d unreadable; want %d", len(res.Datasets), len(res.Unreadable), n)
+	}
+	t.Logf("a cold list of %d datasets listed storaged %d times", n, lists)
+	if lists > 4 {
+		t.Errorf("a cold list of %d one-version datasets listed storaged %d times, want at most 4 (pages of 256, 1024, 1024)", n, lists)
 	}
 }
