@@ -135,8 +135,8 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 var errStoreHasID = errors.New("an appended row has an id the row store holds")
 
 // loadStore reads every row of x's dataset in row order (rowOrdered, pages
-// of storePageRows on its row number: one plain scan each, no sort of the
-// dataset) and keeps each id's copy as hydrate picks it (pickCopy in row
+// of 5 page_rows — 100,000 rows, queryd's default max_rows — on its row
+// number: one plain scan each, no sort of the dataset) and keeps each id's copy as hydrate picks it (pickCopy in row
 // order: the last copy whose text has the sum the keyword index keeps for
 // the id, else the last copy); it checks that the catalog was at the
 // index's version before and after the read. With base, only the rows
