@@ -106,3 +106,27 @@ func TestListCutDataset(t *testing.T) {
 		t.Fatalf("list over the gap: big %q, zz %q (%d in all); want big unreadable with %q", got["big"], got["zz"], len(got), errs.Message(gerr))
 	}
 }
+
+// TestListForeignKeyBeforeManifests (ADR-131): a key under a dataset's
+// prefix that is no manifest ("_catalog/x/+", put through storaged by a
+// token holder) sorts before the dataset's manifests; when a listing page
+// ended on it, the list skipped past every key of x, and x was missing.
+func TestListForeignKeyBeforeManifests(t *testing.T) {
+	ctx := context.Background()
+	st := openLocal(t)
+	w := NewCatalog(st, nil)
+	for i := range namesPage - 1 {
+		appends(t, w, fmt.Sprintf("a%03d", i), 1)
+	}
+	if _, err := st.Put(ctx, ManifestPrefix+"x/+", strings.NewReader("{}"), 2, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	appends(t, w, "x", 2)
+	res, err := NewCatalog(st, nil).ListAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Datasets); n != namesPage || res.Datasets[n-1].Name != "x" || res.Datasets[n-1].Version != 2 {
+		t.Fatalf("list: %d datasets, the last %+v; want %d, the last x at version 2", n, res.Datasets[n-1].Name, namesPage)
+	}
+}

@@ -233,8 +233,10 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 			if skip := ManifestPrefix + last + "0"; skip > from {
 				from = skip
 			}
-		case last != "" && last != cur.name:
-			// Keys that are no manifest of a dataset: skip past them.
+		case last != "" && last != cur.name && ValidateName(last) != nil:
+			// Keys that are no manifest of a dataset: skip past them. (A
+			// valid name's are not skipped: its manifests may follow a
+			// key that is not one, as "_catalog/x/+" sorts first.)
 			if skip := ManifestPrefix + last + "0"; skip > from {
 				from = skip
 			}
