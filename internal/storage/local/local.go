@@ -574,8 +574,11 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 	}
 	limit = min(limit, storage.MaxListLimit)
 	w := &walker{s: s, ctx: ctx, prefix: opts.Prefix, after: opts.After, limit: limit + 1}
-	if err := w.walk(s.data, ""); err != nil && !errors.Is(err, errDone) {
-		return storage.ListPage{}, err
+	dir, keyPrefix, ok := s.prefixDir(opts.Prefix)
+	if ok {
+		if err := w.walk(dir, keyPrefix); err != nil && !errors.Is(err, errDone) {
+			return storage.ListPage{}, err
+		}
 	}
 	page := storage.ListPage{Objects: w.out}
 	if len(page.Objects) > limit {
@@ -587,6 +590,36 @@ func (s *Store) List(ctx context.Context, opts storage.ListOptions) (storage.Lis
 
 var errDone = errors.New("done")
 
+// fullWalks, set only by tests, makes List walk from data/ whatever the
+// prefix (the walk prefixDir shortens must list the same keys).
+var fullWalks bool
+
+// prefixDir is where a listing of prefix starts: the directory of the
+// prefix's part up to its last "/" (every key with the prefix lies under
+// it), so a listing of "_catalog/x/" reads that directory alone and not
+// every dataset's beside it. ok is false when no key can have the prefix
+// (a part of the path is missing, a file or a symbolic link, none of which
+// the walk from data/ would descend into). A directory part that is not a
+// valid key ("a//b/", "../") starts at data/, as before.
+func (s *Store) prefixDir(prefix string) (dir, keyPrefix string, ok bool) {
+	i := strings.LastIndexByte(prefix, '/')
+	if fullWalks || i <= 0 || checkLocalKey(prefix[:i]) != nil {
+		return s.data, "", true
+	}
+	dir = s.data
+	for _, seg := range strings.Split(prefix[:i], "/") {
+		dir = filepath.Join(dir, seg)
+		fi, err := os.Lstat(dir)
+		switch {
+		case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return s.data, "", true // the walk from data/ meets it and says so
+		case err != nil || !fi.IsDir():
+			return "", "", false
+		}
+	}
+	return dir, prefix[:i+1], true
+}
+
 type walker struct {
 	s      *Store
 	ctx    context.Context
@@ -596,9 +629,15 @@ type walker struct {
 	out    []storage.ObjectInfo
 }
 
+// testHookWalk, set only by tests, sees every directory a listing reads.
+var testHookWalk func(dir string)
+
 func (w *walker) walk(dir, keyPrefix string) error {
 	if err := w.ctx.Err(); err != nil {
 		return errs.E("local.list", err)
+	}
+	if testHookWalk != nil {
+		testHookWalk(dir)
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
