@@ -274,3 +274,31 @@ func TestRowStoreExtendedByAppend(t *testing.T) {
 		t.Errorf("id 7: %s; want its new copy", mustJSON(got))
 	}
 }
+
+// [matrixd].row_store_bytes reaches matrixd: a negative value keeps no
+// rows, so every search hydrates through queryd (ADR-133).
+func TestRowStoreBytesKey(t *testing.T) {
+	cfg := stackConfig(t)
+	cfg.Matrixd.BatchRows, cfg.Matrixd.PageRows = 2, 2
+	cfg.Matrixd.RowStoreBytes = -1
+	qc := proxyQueryd(t, cfg)
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	st.ingest(t, "rsk", "replace", rowStoreCSV)
+	if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: "rsk", IDColumn: "id", TextColumns: []string{"name", "role"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitReady(t, "rsk", 1)
+	// With the rows kept, the searches after the first stop sending
+	// statements within moments (TestSearchHydratesFromRowStore).
+	for i := range 10 {
+		before := qc.n.Load()
+		if _, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "welder", Mode: "keyword", K: 3, Datasets: []string{"rsk"}}); err != nil {
+			t.Fatal(err)
+		}
+		if qc.n.Load() == before {
+			t.Fatalf("search %d sent queryd nothing with row_store_bytes = -1: the rows were kept", i)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -24,12 +24,13 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		Embed:   embed.NewClient(env.Client("embedd")),
 		Vectors: vector.NewClient(env.Client("vectord")),
 	}, Options{
-		Dir:          env.Config.DataPath(c.Dir, "matrixd"),
-		BatchRows:    c.BatchRows,
-		PageRows:     c.PageRows,
-		PollInterval: c.PollInterval.Duration,
-		Model:        c.Model,
-		Log:          env.Log,
+		Dir:           env.Config.DataPath(c.Dir, "matrixd"),
+		BatchRows:     c.BatchRows,
+		PageRows:      c.PageRows,
+		PollInterval:  c.PollInterval.Duration,
+		Model:         c.Model,
+		RowStoreBytes: c.RowStoreBytes,
+		Log:           env.Log,
 	})
 	if err != nil {
 		return nil, err

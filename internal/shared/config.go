@@ -243,6 +243,10 @@ type MatrixdConfig struct {
 	PollInterval Duration `toml:"poll_interval"`
 	// Model is the embedding model ("" = embedd's default_model).
 	Model string `toml:"model"`
+	// RowStoreBytes bounds the rows kept in memory per index, so that a
+	// search without a where reads no Parquet (0 = 256 MiB; a negative
+	// value keeps none: every search hydrates through queryd; ADR-133).
+	RowStoreBytes int64 `toml:"row_store_bytes"`
 }
 
 // ObserverdConfig is [observerd].
