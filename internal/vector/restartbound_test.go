@@ -341,3 +341,72 @@ func TestOpsPassStartsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A bounded pass spaces one index's snapshots by snapDuty times what its
+// last one took: a big index taking a stream of writes (a 1M-vector index
+// is a 526 MiB snapshot of seconds) was encoded again every snapshot_ops
+// items, most of the time. Its items wait for the pass after the spacing,
+// and nothing is lost meanwhile (ADR-130).
+func TestBoundedPassSpacesSlowSnapshots(t *testing.T) {
+	ctx := context.Background()
+	o, err := local.Open(filepath.Join(t.TempDir(), "objects"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := &countingObjects{Store: o}
+	dir := t.TempDir()
+	s := openStore(t, objects, dir)
+	if _, err := s.CreateIndex(ctx, "big", CreateIndexRequest{Dims: 8}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 130))
+	if _, err := s.Upsert(ctx, "big", items(r, 0, 10, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := snapshotKey("big")
+	s.mu.RLock()
+	ix := s.indexes["big"]
+	s.mu.RUnlock()
+	ix.wmu.Lock()
+	ix.snapDur = time.Hour // as if its snapshot took an hour
+	ix.wmu.Unlock()
+	const bound = 500
+	if _, err := s.Upsert(ctx, "big", items(r, 10, 600, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.snapshotPass(ctx, bound); err != nil {
+		t.Fatal(err)
+	}
+	if n := objects.stored(key); n != 1 {
+		t.Fatalf("a bounded pass right after an hour-long snapshot stored the index again (%d stores)", n)
+	}
+	if n := s.OpsSinceSnapshot(); n < 600 {
+		t.Errorf("the %d items the pass left are not counted towards the next (%d)", 600, n)
+	}
+	if wait := time.Until(time.Unix(0, s.boundedAfter.Load())); wait < 2*time.Hour {
+		t.Errorf("the next bounded pass is held for %v; want about %d hours", wait, snapDuty)
+	}
+	ix.wmu.Lock()
+	ix.snapAt = time.Now().Add(-snapDuty*time.Hour - time.Minute) // the spacing is over
+	ix.wmu.Unlock()
+	if err := s.snapshotPass(ctx, bound); err != nil {
+		t.Fatal(err)
+	}
+	if n := objects.stored(key); n != 2 {
+		t.Fatalf("a bounded pass after the spacing stored the index %d times in all; want 2", n)
+	}
+	s.crash()
+	s2 := openStore(t, objects, dir)
+	if s2.replayedItems != 0 {
+		t.Errorf("the start after the kill replayed %d items; the last pass covered them all", s2.replayedItems)
+	}
+	if info, err := s2.GetIndex(ctx, "big"); err != nil || info.Stats.Count != 610 {
+		t.Fatalf("after the kill: %+v %v, want 610 items", info, err)
+	}
+	if err := s2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

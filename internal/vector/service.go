@@ -62,6 +62,11 @@ type index struct {
 	// graph again. A pass Run takes for snapshot_ops snapshots the indexes
 	// with the most first (snapshotPass).
 	pending int64
+	// snapAt is when the last snapshot of the index was stored and
+	// snapDur how long it took (encode and store); a bounded pass spaces
+	// the index's snapshots by snapDuty times that (snapshotPass).
+	snapAt  time.Time
+	snapDur time.Duration
 }
 
 // Store is vectord's Service: HNSW indexes in memory, every change appended
@@ -122,6 +127,9 @@ type Store struct {
 	// again (ADR-130), not up to a tick's writes more.
 	snapOps atomic.Int64
 	kick    chan struct{}
+	// boundedAfter (UnixNano) holds Run's next bounded pass back while
+	// the indexes it would write are within their snapDuty spacing.
+	boundedAfter atomic.Int64
 	// replayedItems counts the items the load's replay applied (upserted
 	// or deleted: records no snapshot covered); snapAfterLoad asks Run for
 	// a snapshot pass at once when they were many (loadSnapshotItems).
@@ -1441,6 +1449,32 @@ func (s *Store) snapshotPass(ctx context.Context, bound int64) error {
 			k++
 		}
 		dirty = dirty[k:]
+		// An index whose last snapshot is more recent than snapDuty times
+		// what that snapshot took waits: re-encoding a big index every
+		// bound items would spend most of the time encoding (a 1M-vector
+		// index is a 526 MiB snapshot). Its items count towards the pass
+		// Run takes once the spacing is over.
+		now := time.Now()
+		var wait time.Time
+		kept := dirty[:0]
+		for _, d := range dirty {
+			d.ix.wmu.Lock()
+			next := d.ix.snapAt.Add(snapDuty * d.ix.snapDur)
+			spaced := d.ix.snapDur >= minSpacedSnapshot
+			d.ix.wmu.Unlock()
+			if spaced && now.Before(next) {
+				left += d.pending
+				if wait.IsZero() || next.Before(wait) {
+					wait = next
+				}
+				continue
+			}
+			kept = append(kept, d)
+		}
+		dirty = kept
+		if !wait.IsZero() {
+			s.boundedAfter.Store(wait.UnixNano())
+		}
 		s.mu.Lock()
 		s.opsSinceSnap += left
 		s.mu.Unlock()
@@ -1500,6 +1534,7 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	ix.wmu.Lock()
 	ix.snapSeq = max(ix.snapSeq, seq)
 	ix.pending -= covered
+	ix.snapAt, ix.snapDur = time.Now(), time.Since(start)
 	ix.wmu.Unlock()
 	s.log.Info("snapshot stored", "op", "vector.snapshot", "index", ix.name, "seq", seq, "bytes", size, "dur_ms", time.Since(start).Milliseconds())
 	return nil
@@ -1541,6 +1576,19 @@ func (s *Store) truncate() error {
 // and storing a snapshot of a 30k-item index does.
 const loadSnapshotItems = 1000
 
+// snapDuty spaces a bounded pass's snapshots of one index by this many
+// times what its last snapshot took, so snapshot_ops passes spend at most
+// about a quarter of a busy index's time encoding it. A 100k x 100-d index
+// (about 0.5 s a snapshot) is still written every snapshot_ops items at
+// ~1.4k writes/s; a 1M one (several seconds) every few tens of thousands,
+// which a restart after a kill -9 then replays (ADR-130).
+const snapDuty = 3
+
+// minSpacedSnapshot: a snapshot quicker than this is not spaced (a small
+// index; a spacing under Run's one-second tick would only delay its pass by
+// up to a tick).
+const minSpacedSnapshot = 250 * time.Millisecond
+
 // Run takes snapshots every interval, or as soon as ops changes (upserted
 // or deleted items) pile up, and once right after a load that replayed
 // loadSnapshotItems or more logged items, until ctx ends.
@@ -1567,7 +1615,7 @@ func (s *Store) Run(ctx context.Context, interval time.Duration, ops int64) {
 		case <-s.kick:
 		}
 		full := s.snapAfterLoad.Swap(false) || time.Since(last) >= interval
-		if !full && (ops <= 0 || s.OpsSinceSnapshot() < ops) {
+		if !full && (ops <= 0 || s.OpsSinceSnapshot() < ops || time.Now().UnixNano() < s.boundedAfter.Load()) {
 			continue
 		}
 		var err error
