@@ -347,18 +347,7 @@ func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, er
 	if err != nil || v == 0 {
 		return nil, err
 	}
-	c.mu.Lock()
-	cached := c.latest[name]
-	c.mu.Unlock()
-	if cached != nil && cached.Version >= v {
-		return cached, nil
-	}
-	d, err := c.read(ctx, name, v)
-	if err != nil {
-		return nil, err
-	}
-	c.remember(d)
-	return d, nil
+	return c.manifestAt(ctx, name, v)
 }
 
 // remember caches d as the latest of its dataset unless a newer one is known.
