@@ -19,6 +19,16 @@ import (
 	"lakehouse-go/internal/storage/local"
 )
 
+// countingLocal is a countingObjects over a local store in a temp dir.
+func countingLocal(t *testing.T) *countingObjects {
+	t.Helper()
+	o, err := local.Open(filepath.Join(t.TempDir(), "objects"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingObjects{Store: o}
+}
+
 // countingObjects counts the snapshot objects a Store stores, their bytes
 // and how many times each key was stored.
 type countingObjects struct {
@@ -214,11 +224,7 @@ func TestRestartBound(t *testing.T) {
 // quiet index too and truncates the whole log.
 func TestBoundedPassLeavesQuietIndex(t *testing.T) {
 	ctx := context.Background()
-	o, err := local.Open(filepath.Join(t.TempDir(), "objects"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects := &countingObjects{Store: o}
+	objects := countingLocal(t)
 	dir := t.TempDir()
 	s := openStore(t, objects, dir)
 	for _, name := range []string{"quiet", "busy"} {
@@ -306,11 +312,7 @@ func TestBoundedPassLeavesQuietIndex(t *testing.T) {
 // five about once in a hundred runs).
 func TestOpsPassStartsAtOnce(t *testing.T) {
 	ctx := context.Background()
-	o, err := local.Open(filepath.Join(t.TempDir(), "objects"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects := &countingObjects{Store: o}
+	objects := countingLocal(t)
 	s := openStore(t, objects, t.TempDir())
 	defer s.Close(ctx)
 	if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: 8}); err != nil {
@@ -349,11 +351,7 @@ func TestOpsPassStartsAtOnce(t *testing.T) {
 // and nothing is lost meanwhile (ADR-130).
 func TestBoundedPassSpacesSlowSnapshots(t *testing.T) {
 	ctx := context.Background()
-	o, err := local.Open(filepath.Join(t.TempDir(), "objects"), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objects := &countingObjects{Store: o}
+	objects := countingLocal(t)
 	dir := t.TempDir()
 	s := openStore(t, objects, dir)
 	if _, err := s.CreateIndex(ctx, "big", CreateIndexRequest{Dims: 8}); err != nil {
