@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"lakehouse-go/internal/errs"
@@ -155,15 +156,55 @@ func (l jsonErrListener) Accept() (net.Conn, error) {
 }
 
 // jsonErrConn sends MalformedAnswer's JSON in place of net/http's own
-// answers to a request it could not parse.
-type jsonErrConn struct{ net.Conn }
+// answers to a request it could not parse, and lingers before closing
+// after one (LingerClose).
+type jsonErrConn struct {
+	net.Conn
+	malformed atomic.Bool // a malformed answer was sent: Close lingers
+}
 
 func (c *jsonErrConn) Write(p []byte) (int, error) {
 	if b, ok := MalformedAnswer(p); ok {
+		c.malformed.Store(true)
 		_, err := c.Conn.Write(b)
 		return len(p), err
 	}
 	return c.Conn.Write(p)
+}
+
+// Close lingers (LingerClose) when the connection's last answer was a
+// malformed request's: net/http closes at once after it, and a close with
+// unread bytes sends a reset, so a client still sending its body got a
+// "broken pipe" or "connection reset" on its write and never read the
+// answer (ADR-139).
+func (c *jsonErrConn) Close() error {
+	if c.malformed.CompareAndSwap(true, false) {
+		return LingerClose(c.Conn, LingerTime, LingerBytes)
+	}
+	return c.Conn.Close()
+}
+
+// LingerTime and LingerBytes bound LingerClose after a malformed request:
+// at most 2 s, and at most 64 MiB read and thrown away (nginx's
+// lingering_close, whose lingering_time is 30 s, bounds time only).
+const (
+	LingerTime  = 2 * time.Second
+	LingerBytes = 64 << 20
+)
+
+// LingerClose closes nc after an answer sent while the client may still
+// be sending its request: it half-closes (the client reads the answer,
+// then end of stream), reads and throws away what the client still sends
+// until it closes, d has passed or max bytes were read, then closes. A
+// close with unread bytes would send a reset instead, which fails the
+// client's write before it reads the answer (RFC 9112 section 9.6).
+func LingerClose(nc net.Conn, d time.Duration, max int64) error {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(d))
+	io.CopyN(io.Discard, nc, max)
+	return nc.Close()
 }
 
 // ReadFrom keeps net/http's sendfile and splice (a response body copied

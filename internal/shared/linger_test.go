@@ -1,0 +1,94 @@
+package shared_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/storage/storaged"
+)
+
+// TestMalformedAnswerReadableWhileSending: a client that sends a malformed
+// head (two Host fields, a control character in a field, an unknown
+// Transfer-Encoding, an unknown Expect) followed by a 16 MiB body, written
+// whole before it reads (as Python's http.client and most simple clients
+// do), got "broken pipe" or "connection reset by peer" on its write: the
+// daemon answered and closed with the body unread, which sends a reset. Now
+// the daemon lingers (half-close, read and throw away, bounded): the write
+// completes and the JSON answer is read after it, followed by end of
+// stream. Real storaged through the harness.
+func TestMalformedAnswerReadableWhileSending(t *testing.T) {
+	cfg := stallConfig(t)
+	st := startDaemon(t, cfg, "storaged", storaged.New)
+	body := strings.Repeat("x", 16<<20)
+	heads := []struct {
+		name, head string
+		status     int
+	}{
+		{"two Host fields", "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: %d\r\n\r\n", 400},
+		{"control character in a field", "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\nContent-Length: %d\r\n\r\n", 400},
+		{"unknown transfer coding", "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nX-Len: %d\r\n\r\n", 501},
+		{"unknown Expect", "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: %d\r\n\r\n", 417},
+	}
+	for _, h := range heads {
+		c, err := net.Dial("tcp", st.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(c, fmt.Sprintf(h.head, len(body))+body); err != nil {
+			t.Errorf("%s: sending the body: %v (the daemon reset the connection before the client could read its answer)", h.name, err)
+			c.Close()
+			continue
+		}
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Errorf("%s: reading the answer: %v", h.name, err)
+			c.Close()
+			continue
+		}
+		var e struct {
+			Error struct{ Kind, Message, RequestID string }
+		}
+		derr := json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode != h.status || derr != nil || e.Error.Kind == "" {
+			t.Errorf("%s: %d %+v %v, want %d with the JSON error body", h.name, resp.StatusCode, e, derr, h.status)
+		}
+		if n, err := io.Copy(io.Discard, br); err != nil || n != 0 {
+			t.Errorf("%s: after the answer: %d bytes, %v; want end of stream", h.name, n, err)
+		}
+		c.Close()
+	}
+
+	// Bounded: a client that keeps sending after the answer is cut off
+	// after shared.LingerTime, not read forever.
+	c, err := net.Dial("tcp", st.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetDeadline(start.Add(20 * time.Second))
+	fmt.Fprintf(c, "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: %d\r\n\r\n", 1<<40)
+	chunk := []byte(strings.Repeat("y", 4096))
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+		if time.Since(start) > 15*time.Second {
+			t.Fatal("the daemon still reads a malformed request's body after 15 s")
+		}
+	}
+	if el := time.Since(start); el < shared.LingerTime-100*time.Millisecond {
+		t.Errorf("cut off after %v, want about %v", el, shared.LingerTime)
+	}
+}
