@@ -1403,8 +1403,9 @@ func (s *Store) OpsSinceSnapshot() int64 {
 }
 
 // Snapshot writes an LHV1 snapshot of every dirty index to storaged, then
-// truncates the log behind what the snapshots cover. Searches go on while
-// it runs; writes to the index being encoded wait for its encode only.
+// truncates the log behind what the snapshots cover. Searches and writes go
+// on while it runs: each index is copied (writes wait for the last step of
+// the copy only, ADR-135) and the copy encoded and stored.
 func (s *Store) Snapshot(ctx context.Context) error { return s.snapshotPass(ctx, 0) }
 
 // snapshotPass is Snapshot, or with bound > 0 the pass Run takes because
@@ -1496,6 +1497,10 @@ func (s *Store) snapshotPass(ctx context.Context, bound int64) error {
 // its upload; Start removes any left by a killed process.
 const snapTempPattern = "snap-*.lhv1"
 
+// snapshotSink is what snapshotOne encodes into: the temp file; a test
+// wraps it to hold an encode in its middle.
+var snapshotSink = func(f *os.File) io.Writer { return f }
+
 func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	const op = "vector.Snapshot"
 	tmp, err := os.CreateTemp(s.dir, snapTempPattern)
@@ -1505,15 +1510,18 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	start := time.Now()
-	// The writer lock keeps the log position and the encoded contents in
-	// step: read after Encode without it, Seq could already include a write
-	// the file lacks, and truncating the log through it would lose that
-	// write. (Writers wait for Encode's read lock anyway.)
-	ix.wmu.Lock()
-	err = lhv1.Encode(tmp, ix.ix)
-	seq := ix.ix.Seq()
+	// A copy of the index is encoded, not the index (ADR-135): writes to it
+	// go on while the snapshot is encoded and stored. Copy takes the
+	// writer lock (hold) for its last step only, so the copy, the log
+	// position it covers and the pending items it covers are one moment:
+	// read without it, Seq could include a write the copy lacks, and
+	// truncating the log through it would lose that write.
+	snap := ix.ix.Copy(ix.wmu.Lock)
+	seq := snap.Seq()
 	covered := ix.pending
 	ix.wmu.Unlock()
+	err = lhv1.EncodeSnapshot(snapshotSink(tmp), snap)
+	snap = nil // the copy (about the index's slabs again) goes with the encode
 	if err != nil {
 		return err
 	}

@@ -303,6 +303,7 @@ func (ix *Index) link(s uint32) {
 // addLink adds s to n's list on layer l (d = distance(n, s)); a full list is
 // re-selected with the heuristic over its links plus s.
 func (ix *Index) addLink(n uint32, l int, s uint32, d float32) {
+	ix.markDirty(n)
 	blk := ix.block(n, l)
 	cnt := int(blk[0])
 	for _, x := range blk[1 : 1+cnt] {

@@ -65,6 +65,12 @@ type Index struct {
 	post     postings
 	seq      uint64
 
+	// While a Copy runs, copying marks each slot a writer changes in
+	// dirty (a bitmap), so Copy's last step copies it again.
+	copying bool
+	dirty   []uint64
+	copyMu  sync.Mutex // one Copy at a time
+
 	pool  sync.Pool // *searchCtx
 	wctx  *searchCtx
 	wscr  []cand // scratch for the writer
@@ -322,6 +328,7 @@ func (ix *Index) maxLinks(l int) int {
 }
 
 func (ix *Index) tombstone(s uint32) {
+	ix.markDirty(s)
 	delete(ix.byID, ix.ids[s])
 	ix.post.remove(s, ix.meta[s])
 	ix.ids[s] = ""
@@ -339,6 +346,7 @@ func (ix *Index) randomLevel() int {
 func (ix *Index) upsertLocked(it *prepared) {
 	if s, ok := ix.byID[it.id]; ok {
 		if slices.Equal(ix.vec(s), it.vec) { // metadata-only update: the graph stays
+			ix.markDirty(s)
 			ix.post.remove(s, ix.meta[s])
 			ix.meta[s] = it.meta
 			ix.post.add(s, it.meta)
@@ -368,6 +376,7 @@ func (ix *Index) upsertLocked(it *prepared) {
 			ix.upperOff = append(ix.upperOff, none)
 		}
 	}
+	ix.markDirty(s)
 	ix.ids[s] = it.id
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s

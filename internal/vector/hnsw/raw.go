@@ -2,23 +2,144 @@ package hnsw
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 
 	"lakehouse-go/internal/errs"
 )
 
 // Snapshot is a read-only view of an index's internal state for
-// serialisation (the lhv1 package). It is valid only inside the Export
-// callback; slices it returns are shared with the index and must not be
-// modified or kept.
-type Snapshot struct{ ix *Index }
+// serialisation (the lhv1 package). One from Export is valid only inside
+// its callback (slices it returns are shared with the index); one from
+// Copy is the index's state at one moment, its own, valid as long as it is
+// kept. Slices it returns must not be modified.
+type Snapshot struct {
+	ix   *Index
+	live int
+}
 
 // Export calls fn with a consistent view of the index, holding the read lock
 // (writers wait; searches continue) until fn returns.
 func (ix *Index) Export(fn func(s *Snapshot) error) error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return fn(&Snapshot{ix})
+	return fn(&Snapshot{ix, len(ix.byID)})
+}
+
+// copyChunk is how many slots Copy copies per hold of the read lock (at
+// 100 dims about 2.3 MB, well under a millisecond); a var for tests.
+var copyChunk = 1 << 12
+
+// copyStepHook, when set (tests), runs between Copy's steps, no lock held.
+var copyStepHook func()
+
+// Copy returns the index's state at one moment as a Snapshot of its own
+// (vectors, ids, metadata, levels, tombstones, links: what lhv1 encodes),
+// so it can be encoded while writes go on. It copies copyChunk slots per
+// hold of the read lock, so a writer waits at most one chunk; the slots
+// writers change meanwhile are marked and copied again by the last step,
+// which also copies the slots added since. hold, when not nil, is called
+// just before that last step and the copy is the state at that step: a
+// caller that orders its writes under a lock of its own (vectord's writer
+// lock, taken in hold and released by the caller once it has read what
+// goes with the copy, such as its log position) gets a copy that matches
+// what it reads under that lock. The last step holds the write lock for
+// the changed slots only (searches wait for it too).
+//
+// Metadata maps are shared with the index, not copied: the index replaces
+// an item's map, never changes it. The copy costs about the index's slabs
+// again (4*dims + 8*M + 33 bytes a slot, and the upper layers' links)
+// until it is dropped.
+func (ix *Index) Copy(hold func()) *Snapshot {
+	ix.copyMu.Lock()
+	defer ix.copyMu.Unlock()
+	ix.mu.Lock()
+	ix.copying = true
+	ix.dirty = ix.dirty[:0]
+	f := &Index{p: ix.p, metric: ix.metric, dims: ix.dims, m: ix.m, m0: ix.m0, entry: none}
+	n := len(ix.ids)
+	ix.mu.Unlock()
+	f.vecs = make([]float32, 0, n*ix.dims)
+	f.link0 = make([]uint32, 0, n*(ix.m0+1))
+	f.ids = make([]string, 0, n)
+	f.meta = make([]Metadata, 0, n)
+	f.levels = make([]uint8, 0, n)
+	f.deleted = make([]bool, 0, n)
+	f.upperOff = make([]uint32, 0, n)
+	for {
+		if copyStepHook != nil {
+			copyStepHook()
+		}
+		ix.mu.RLock()
+		done := ix.copySlots(f, copyChunk)
+		ix.mu.RUnlock()
+		if done {
+			break
+		}
+	}
+	if hold != nil {
+		hold()
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.copySlots(f, len(ix.ids)) // the slots added since the last step
+	for w, word := range ix.dirty {
+		for word != 0 {
+			s := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			if s < len(f.ids) {
+				ix.copySlot(f, s)
+			}
+		}
+	}
+	ix.copying = false
+	ix.dirty = ix.dirty[:0]
+	f.entry, f.maxLevel, f.seq = ix.entry, ix.maxLevel, ix.seq
+	return &Snapshot{f, len(ix.byID)}
+}
+
+// copySlots appends up to k of the slots f lacks, and the upper layers'
+// links added since the last call (the upper slab only grows, by appends;
+// a change in place marks its slot); it reports whether f has every slot.
+// The read lock is held.
+func (ix *Index) copySlots(f *Index, k int) bool {
+	a := len(f.ids)
+	b := min(len(ix.ids), a+k)
+	d, w := ix.dims, ix.m0+1
+	f.vecs = append(f.vecs, ix.vecs[a*d:b*d]...)
+	f.link0 = append(f.link0, ix.link0[a*w:b*w]...)
+	f.ids = append(f.ids, ix.ids[a:b]...)
+	f.meta = append(f.meta, ix.meta[a:b]...)
+	f.levels = append(f.levels, ix.levels[a:b]...)
+	f.deleted = append(f.deleted, ix.deleted[a:b]...)
+	f.upperOff = append(f.upperOff, ix.upperOff[a:b]...)
+	f.upper = append(f.upper, ix.upper[len(f.upper):]...)
+	return b == len(ix.ids)
+}
+
+// copySlot copies slot s, which f has, again. The write lock is held.
+func (ix *Index) copySlot(f *Index, s int) {
+	d, w := ix.dims, ix.m0+1
+	copy(f.vecs[s*d:(s+1)*d], ix.vecs[s*d:(s+1)*d])
+	copy(f.link0[s*w:(s+1)*w], ix.link0[s*w:(s+1)*w])
+	f.ids[s], f.meta[s], f.levels[s], f.deleted[s], f.upperOff[s] = ix.ids[s], ix.meta[s], ix.levels[s], ix.deleted[s], ix.upperOff[s]
+	if l := int(ix.levels[s]); l > 0 {
+		o := int(ix.upperOff[s])
+		copy(f.upper[o:o+l*(ix.m+1)], ix.upper[o:o+l*(ix.m+1)])
+	}
+}
+
+// markDirty records, while a Copy runs, that slot s changes. The write
+// lock is held.
+func (ix *Index) markDirty(s uint32) {
+	if !ix.copying {
+		return
+	}
+	w := int(s >> 6)
+	if w >= len(ix.dirty) {
+		ix.dirty = append(ix.dirty, make([]uint64, w+1-len(ix.dirty))...)
+	}
+	ix.dirty[w] |= 1 << (s & 63)
 }
 
 // Params returns the index parameters (Capacity zero).
@@ -28,7 +149,7 @@ func (s *Snapshot) Params() Params { p := s.ix.p; p.Capacity = 0; return p }
 func (s *Snapshot) Slots() int { return len(s.ix.ids) }
 
 // Live is the number of live items.
-func (s *Snapshot) Live() int { return len(s.ix.byID) }
+func (s *Snapshot) Live() int { return s.live }
 
 // Entry is the graph's entry slot; ok is false for an empty graph.
 func (s *Snapshot) Entry() (slot uint32, ok bool) { return s.ix.entry, s.ix.entry != none }

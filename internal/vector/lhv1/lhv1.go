@@ -65,6 +65,16 @@ func Encode(w io.Writer, idx *hnsw.Index) error {
 	return nil
 }
 
+// EncodeSnapshot writes s, an index's state (hnsw.Index.Copy), as an LHV1
+// file to w: the same bytes Encode writes for the index in that state. It
+// holds no lock of the index.
+func EncodeSnapshot(w io.Writer, s *hnsw.Snapshot) error {
+	if err := encode(w, s); err != nil {
+		return errs.E("lhv1.Encode", errs.Internal, err)
+	}
+	return nil
+}
+
 type encoder struct {
 	bw  *bufio.Writer
 	crc hash.Hash32
