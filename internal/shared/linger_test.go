@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/ingest/ingestd"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage/storaged"
 )
@@ -90,5 +91,52 @@ func TestMalformedAnswerReadableWhileSending(t *testing.T) {
 	}
 	if el := time.Since(start); el < shared.LingerTime-100*time.Millisecond {
 		t.Errorf("cut off after %v, want about %v", el, shared.LingerTime)
+	}
+}
+
+// TestEarlyAnswerReadableWhileSending: a client that writes a 16 MiB body
+// whole before reading (Python's urllib and http.client do) to a daemon
+// that answers without reading it — 413 for a Content-Length over
+// max_body_bytes, 404 for an unknown route — got "connection reset by
+// peer" instead of the answer: net/http half-closes and pauses 500 ms but
+// reads nothing, then closes with the body unread. Now the write completes
+// and the JSON answer is read. Real ingestd through the harness.
+func TestEarlyAnswerReadableWhileSending(t *testing.T) {
+	cfg := stallConfig(t)
+	cfg.Section("ingestd").MaxBodyBytes = 1 << 20
+	in := startDaemon(t, cfg, "ingestd", ingestd.New)
+	body := strings.Repeat("x", 16<<20)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/v1/ingest?name=a", 413},
+		{"/v1/nope", 404},
+	} {
+		c, err := net.Dial("tcp", in.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n", tc.path, len(body))
+		if _, err := io.WriteString(c, head+body); err != nil {
+			t.Errorf("%s: sending the body: %v (the daemon reset the connection before the client could read its answer)", tc.path, err)
+			c.Close()
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("%s: reading the answer: %v", tc.path, err)
+			c.Close()
+			continue
+		}
+		var e struct {
+			Error struct{ Kind, Message string }
+		}
+		derr := json.NewDecoder(resp.Body).Decode(&e)
+		if resp.StatusCode != tc.status || derr != nil || e.Error.Kind == "" {
+			t.Errorf("%s: %d %+v %v, want %d with the JSON error body", tc.path, resp.StatusCode, e, derr, tc.status)
+		}
+		c.Close()
 	}
 }

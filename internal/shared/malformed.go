@@ -160,12 +160,12 @@ func (l jsonErrListener) Accept() (net.Conn, error) {
 // after one (LingerClose).
 type jsonErrConn struct {
 	net.Conn
-	malformed atomic.Bool // a malformed answer was sent: Close lingers
+	linger atomic.Bool // a malformed answer was sent, or the body left unread: Close lingers
 }
 
 func (c *jsonErrConn) Write(p []byte) (int, error) {
 	if b, ok := MalformedAnswer(p); ok {
-		c.malformed.Store(true)
+		c.linger.Store(true)
 		_, err := c.Conn.Write(b)
 		return len(p), err
 	}
@@ -173,12 +173,13 @@ func (c *jsonErrConn) Write(p []byte) (int, error) {
 }
 
 // Close lingers (LingerClose) when the connection's last answer was a
-// malformed request's: net/http closes at once after it, and a close with
-// unread bytes sends a reset, so a client still sending its body got a
-// "broken pipe" or "connection reset" on its write and never read the
-// answer (ADR-139).
+// malformed request's, or was sent with the request body unread
+// (CloseWrite): net/http closes at once after it, and a close with unread
+// bytes sends a reset, so a client still sending its body got a "broken
+// pipe" or "connection reset" on its write and never read the answer
+// (ADR-139).
 func (c *jsonErrConn) Close() error {
-	if c.malformed.CompareAndSwap(true, false) {
+	if c.linger.CompareAndSwap(true, false) {
 		return LingerClose(c.Conn, LingerTime, LingerBytes)
 	}
 	return c.Conn.Close()
@@ -220,8 +221,14 @@ func (c *jsonErrConn) ReadFrom(r io.Reader) (int64, error) {
 type writerOnly struct{ io.Writer }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause
-// before the full close, after a 431) working through the wrapper.
+// before the full close) working through the wrapper. net/http calls it
+// only when it closes with the request body unread: after a 431, a body
+// over max_body_bytes (413), or a handler that answered without reading a
+// body of more than 256 KiB (a 401, a 404, a 400 on the head). Its pause
+// reads nothing, so the full close still sent a reset to a client writing
+// its body; Close lingers instead (ADR-139).
 func (c *jsonErrConn) CloseWrite() error {
+	c.linger.Store(true)
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
