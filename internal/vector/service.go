@@ -1521,7 +1521,6 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	covered := ix.pending
 	ix.wmu.Unlock()
 	err = lhv1.EncodeSnapshot(snapshotSink(tmp), snap)
-	snap = nil // the copy (about the index's slabs again) goes with the encode
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@
 //
 // It owns the vectors, ids, metadata and graph of one index; vectord calls it
 // (Upsert, Delete, Search, Stats) and the lhv1 package snapshots it through
-// Export and Builder. Persistence of single operations is the wal package's
+// Export or Copy (a point-in-time copy encoded while writes go on) and
+// Builder. Persistence of single operations is the wal package's
 // job; this package never touches disk.
 //
 // Layout: vectors live in one contiguous []float32 slab (slot*dims), the

@@ -56,7 +56,8 @@ const noEntry = ^uint32(0)
 
 // Encode writes idx as an LHV1 file to w. It holds idx's read lock while it
 // writes (searches go on; upserts wait), so w should be a file or a fast
-// stream, not a slow network peer.
+// stream, not a slow network peer; vectord encodes a copy instead
+// (EncodeSnapshot), so its writes do not wait.
 func Encode(w io.Writer, idx *hnsw.Index) error {
 	err := idx.Export(func(s *hnsw.Snapshot) error { return encode(w, s) })
 	if err != nil {
