@@ -2,11 +2,13 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 )
 
@@ -91,6 +93,41 @@ func (c *Client) Get(ctx context.Context, name string, version int64) (Dataset, 
 	var d Dataset
 	err := c.base.JSON(ctx, http.MethodGet, p, nil, &d)
 	return d, err
+}
+
+// GetIfChanged is a conditional GET of the latest version of name for a
+// caller that holds version have (ADR-137): If-None-Match: ETag(name,
+// have). changed is false, and d empty, when the latest is still have —
+// catalogd answered 304 and sent no manifest; otherwise d is the latest
+// (have <= 0: always). Errors are Get's (NotFound once the dataset is
+// deleted).
+func (c *Client) GetIfChanged(ctx context.Context, name string, have int64) (d Dataset, changed bool, err error) {
+	if err := ValidateName(name); err != nil {
+		return Dataset{}, false, err
+	}
+	p := datasetPath(name)
+	req, err := c.base.NewRequest(ctx, http.MethodGet, p, nil)
+	if err != nil {
+		return Dataset{}, false, err
+	}
+	if have > 0 {
+		req.Header.Set("If-None-Match", ETag(name, have))
+	}
+	resp, err := c.base.DoNoFollow(req)
+	if err != nil {
+		return Dataset{}, false, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return Dataset{}, false, nil
+	case http.StatusOK:
+		if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+			return Dataset{}, false, errs.E("catalogd GET "+p, errs.Unavailable, errs.StatusBadGateway, "undecodable answer from catalogd", err)
+		}
+		return d, true, nil
+	}
+	return Dataset{}, false, errs.E("catalogd GET "+p, errs.Unavailable, errs.StatusBadGateway, "catalogd answered "+resp.Status+" to a conditional GET")
 }
 
 // GetAsOf is the version of name that was the latest at t (ADR-092).

@@ -165,7 +165,7 @@ func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, d)
+	return writeDataset(w, r, d)
 }
 
 // asOfGetter is a Service that reads the version current at a time
@@ -193,7 +193,7 @@ func (h *handlers) getAsOf(w http.ResponseWriter, r *http.Request, s string) err
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, d)
+	return writeDataset(w, r, d)
 }
 
 func (h *handlers) versions(w http.ResponseWriter, r *http.Request) error {
