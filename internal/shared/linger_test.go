@@ -100,33 +100,40 @@ func TestMalformedAnswerReadableWhileSending(t *testing.T) {
 // max_body_bytes, 404 for an unknown route — got "connection reset by
 // peer" instead of the answer: net/http half-closes and pauses 500 ms but
 // reads nothing, then closes with the body unread. Now the write completes
-// and the JSON answer is read. Real ingestd through the harness.
+// and the JSON answer is read, also for a body 16 MiB over a 64 MiB limit.
+// Real ingestd through the harness.
 func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 	cfg := stallConfig(t)
 	cfg.Section("ingestd").MaxBodyBytes = 1 << 20
-	in := startDaemon(t, cfg, "ingestd", ingestd.New)
-	body := strings.Repeat("x", 16<<20)
+	small := startDaemon(t, cfg, "ingestd", ingestd.New)
+	cfg2 := stallConfig(t)
+	cfg2.Section("ingestd").MaxBodyBytes = 64 << 20 // the daemons' usual default
+	usual := startDaemon(t, cfg2, "ingestd", ingestd.New)
 	for _, tc := range []struct {
-		path   string
-		status int
+		addr, path string
+		size       int
+		status     int
 	}{
-		{"/v1/ingest?name=a", 413},
-		{"/v1/nope", 404},
+		{small.Addr, "/v1/ingest?name=a", 16 << 20, 413},
+		{small.Addr, "/v1/nope", 16 << 20, 404},
+		// A body just over a 64 MiB limit is read out too (LingerBytes).
+		{usual.Addr, "/v1/ingest?name=a", 80 << 20, 413},
 	} {
-		c, err := net.Dial("tcp", in.Addr)
+		body := strings.Repeat("x", tc.size)
+		c, err := net.Dial("tcp", tc.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(20 * time.Second))
 		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n", tc.path, len(body))
 		if _, err := io.WriteString(c, head+body); err != nil {
-			t.Errorf("%s: sending the body: %v (the daemon reset the connection before the client could read its answer)", tc.path, err)
+			t.Errorf("%s, %d bytes: sending the body: %v (the daemon reset the connection before the client could read its answer)", tc.path, tc.size, err)
 			c.Close()
 			continue
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
-			t.Errorf("%s: reading the answer: %v", tc.path, err)
+			t.Errorf("%s, %d bytes: reading the answer: %v", tc.path, tc.size, err)
 			c.Close()
 			continue
 		}
@@ -135,7 +142,7 @@ func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 		}
 		derr := json.NewDecoder(resp.Body).Decode(&e)
 		if resp.StatusCode != tc.status || derr != nil || e.Error.Kind == "" {
-			t.Errorf("%s: %d %+v %v, want %d with the JSON error body", tc.path, resp.StatusCode, e, derr, tc.status)
+			t.Errorf("%s, %d bytes: %d %+v %v, want %d with the JSON error body", tc.path, tc.size, resp.StatusCode, e, derr, tc.status)
 		}
 		c.Close()
 	}

@@ -185,12 +185,13 @@ func (c *jsonErrConn) Close() error {
 	return c.Conn.Close()
 }
 
-// LingerTime and LingerBytes bound LingerClose after a malformed request:
-// at most 2 s, and at most 64 MiB read and thrown away (nginx's
-// lingering_close, whose lingering_time is 30 s, bounds time only).
+// LingerTime and LingerBytes bound LingerClose: at most 2 s, and at most
+// 256 MiB read and thrown away — the largest default max_body_bytes
+// (vectord's), so a client sending a body of the default limit's size past
+// a 413 still reads it. nginx's lingering_close bounds time only (30 s).
 const (
 	LingerTime  = 2 * time.Second
-	LingerBytes = 64 << 20
+	LingerBytes = 256 << 20
 )
 
 // LingerClose closes nc after an answer sent while the client may still
