@@ -203,8 +203,9 @@ func ambiguousFraming(r *http.Request) bool {
 // body that happen to match only cost a closed connection, which is safe.
 type clConn struct {
 	net.Conn
-	state int // bytes of clField matched at the end of the last read
-	sawCL atomic.Bool
+	state  int // bytes of clField matched at the end of the last read
+	sawCL  atomic.Bool
+	linger atomic.Bool // Close lingers (a malformed answer, or the body left unread)
 }
 
 const clField = "\ncontent-length:"
@@ -257,6 +258,7 @@ func (c *clConn) scan(b []byte) {
 // (shared.MalformedAnswer).
 func (c *clConn) Write(p []byte) (int, error) {
 	if b, ok := shared.MalformedAnswer(p); ok {
+		c.linger.Store(true)
 		_, err := c.Conn.Write(b)
 		return len(p), err
 	}
@@ -264,16 +266,34 @@ func (c *clConn) Write(p []byte) (int, error) {
 }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause
-// before the full close) working through the wrapper.
+// before the full close) working through the wrapper. net/http calls it
+// when it closes with the request body unread (a 405 on the console page,
+// a 417, a 431); Close then lingers, as the harness's connections do
+// (ADR-139).
 func (c *clConn) CloseWrite() error {
-	nc := c.Conn
-	if p, ok := nc.(*prefixConn); ok {
-		nc = p.Conn
-	}
-	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+	c.linger.Store(true)
+	if cw, ok := c.raw().(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// Close lingers (shared.LingerClose) after a malformed request's answer or
+// one sent with the body unread: a plain close then sent a reset, and a
+// client still writing its body got "broken pipe" instead of the answer.
+func (c *clConn) Close() error {
+	if c.linger.CompareAndSwap(true, false) {
+		return shared.LingerClose(c.raw(), shared.LingerTime, shared.LingerBytes)
+	}
+	return c.Conn.Close()
+}
+
+// raw is the client's connection under the handed-off prefix.
+func (c *clConn) raw() net.Conn {
+	if p, ok := c.Conn.(*prefixConn); ok {
+		return p.Conn
+	}
+	return c.Conn
 }
 
 type clConnKey struct{}
