@@ -66,7 +66,7 @@ type Hydrator struct {
 // NewHydrator hydrates spec's dataset (id column of DuckDB type idType) at
 // version through cat and q.
 func NewHydrator(cat catalog.Service, q query.Service, spec IndexRequest, idType string, version int64) *Hydrator {
-	m := &Matrix{deps: Deps{Catalog: cat, Query: q}, opts: Options{}.withDefaults(), ctx: context.Background(), idx: map[string]*dsIndex{}}
+	m := &Matrix{deps: Deps{Catalog: cat, Query: q}, opts: Options{}.withDefaults(), ctx: context.Background(), idx: map[string]*dsIndex{}, storeSem: make(chan struct{}, 1)}
 	x := &dsIndex{spec: spec, idType: idType, kw: keyword.New(), status: IndexStatus{Dataset: spec.Dataset, Version: version}}
 	return &Hydrator{m: m, x: x}
 }

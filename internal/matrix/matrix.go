@@ -154,7 +154,33 @@ type IndexStatus struct {
 	// rebuilds the index (ADR-103). Absent otherwise, and when vectord
 	// cannot be asked.
 	VectorError *VectorError `json:"vector_error,omitempty"`
+	// RowStore says whether the rows of Version are kept in matrixd's
+	// memory for search (ADR-133, ADR-136); absent before the first build.
+	// Never saved in state.json.
+	RowStore *RowStoreStatus `json:"row_store,omitempty"`
 }
+
+// RowStoreStatus is an index status's row_store (ADR-136).
+type RowStoreStatus struct {
+	// State is kept (a search without a where at Version reads no
+	// Parquet), reading (being read; searches hydrate through queryd
+	// meanwhile) or none (Reason says why).
+	State string `json:"state"`
+	// Version is the dataset version kept or being read.
+	Version int64 `json:"version,omitempty"`
+	// Rows is the ids kept; Bytes what they count against
+	// [matrixd].row_store_bytes.
+	Rows   int64  `json:"rows,omitempty"`
+	Bytes  int64  `json:"bytes,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RowStoreStatus states.
+const (
+	RowStoreKept    = "kept"
+	RowStoreReading = "reading"
+	RowStoreNone    = "none"
+)
 
 // VectorError is the error vectord answers for every route on a held
 // vector index (vector.Unreadable), with the index's name.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/matrix/keyword"
 	"lakehouse-go/internal/query"
@@ -31,6 +32,7 @@ type rowStore struct {
 	base  *rowStore
 	depth int
 	size  int64 // bytes counted, bases included
+	n     int64 // ids kept, bases included
 }
 
 // maxStoreDepth bounds the appends a row store is extended with before it
@@ -77,8 +79,16 @@ const storeEntryBytes = 120
 // a dataset over the budget is not read again and again). After an append
 // refresh the store of the version before is extended with the appended
 // rows alone, unless they hold ids it has.
+//
+// It is called when a job ends, for every index NewMatrix finds ready, and
+// by every search (ADR-136: the read starts as soon as a version is
+// served, not at its first search). Reads run one at a time per matrixd
+// (storeSem); searches meanwhile hydrate through queryd.
 func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	if m.opts.RowStoreBytes < 0 {
+		x.mu.Lock()
+		x.storeErr = "[matrixd].row_store_bytes is negative: no rows are kept"
+		x.mu.Unlock()
 		return
 	}
 	x.mu.Lock()
@@ -109,6 +119,15 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		select {
+		case m.storeSem <- struct{}{}:
+			defer func() { <-m.storeSem }()
+		case <-m.ctx.Done():
+			x.mu.Lock()
+			x.storeBusy = false
+			x.mu.Unlock()
+			return
+		}
 		start := time.Now()
 		st, err := m.loadStore(m.ctx, x, base, from)
 		if errors.Is(err, errStoreHasID) {
@@ -118,9 +137,17 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 		defer x.mu.Unlock()
 		x.storeBusy = false
 		if err != nil {
+			x.storeErr = err.Error()
+			if !errors.Is(err, errStoreTooBig) {
+				// An outage or a version moving under the read: the next
+				// search (or job end) tries again; a dataset over the
+				// bound is not read again and again.
+				x.storeTried = storeKey{}
+			}
 			m.opts.Log.Info("rows not kept for search; hydration reads them through queryd", "op", "rowstore", "dataset", name, "reason", err.Error())
 			return
 		}
+		x.storeErr = ""
 		if x.dropped || x.kw != st.kw || x.status.Version != st.version {
 			return
 		}
@@ -129,6 +156,9 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 			"rows_read", len(st.rows), "appended", st.base != nil, "bytes", st.size, "dur_ms", time.Since(start).Milliseconds())
 	}()
 }
+
+// errStoreTooBig: the rows take more than Options.RowStoreBytes.
+var errStoreTooBig = errors.New("the rows take more bytes than [matrixd].row_store_bytes")
 
 // errStoreHasID: an appended row's id is in the row store it would extend
 // (a new copy): the store is read again whole.
@@ -146,12 +176,12 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 	spec, kw, v := x.spec, x.kw, x.status.Version
 	x.mu.Unlock()
 	fresh := func() error {
-		d, err := m.deps.Catalog.Get(ctx, spec.Dataset, 0)
+		latest, err := m.latestVersion(ctx, spec.Dataset)
 		if err != nil {
 			return err
 		}
-		if d.Version != v {
-			return fmt.Errorf("the dataset is at version %d, the index at %d", d.Version, v)
+		if latest != v {
+			return fmt.Errorf("the dataset is at version %d, the index at %d", latest, v)
 		}
 		return nil
 	}
@@ -159,9 +189,9 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 		return nil, err
 	}
 	st := &rowStore{version: v, kw: kw, base: base}
-	var size int64
+	var size, kept int64
 	if base != nil {
-		st.rows, st.depth, size = map[string]storedRow{}, base.depth+1, base.size
+		st.rows, st.depth, size, kept = map[string]storedRow{}, base.depth+1, base.size, base.n
 	} else {
 		from = 0
 		st.rows = make(map[string]storedRow, kw.Len())
@@ -200,10 +230,11 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 				size -= int64(len(old.row))
 			} else {
 				size += int64(len(id) + storeEntryBytes)
+				kept++
 			}
 			size += int64(len(b))
 			if size > m.opts.RowStoreBytes {
-				return nil, fmt.Errorf("the rows take more than %d bytes (Options.RowStoreBytes)", m.opts.RowStoreBytes)
+				return nil, fmt.Errorf("%w (%d)", errStoreTooBig, m.opts.RowStoreBytes)
 			}
 			st.rows[id] = storedRow{row: b, matched: matched}
 		}
@@ -215,13 +246,31 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 	if err := fresh(); err != nil {
 		return nil, err
 	}
-	st.size = size
+	st.size, st.n = size, kept
 	return st, nil
 }
 
+// latestVersion is the catalog's latest version of name (0 when it is
+// deleted): the first entry of its versions newest first (ADR-136). The
+// dataset GET carried the whole manifest, every file's key, for a number
+// (320 KB at 5,000 files); the page is one version's summary whatever the
+// file count. A catalogd that ignores order=desc answers version 1 first:
+// a mismatch, so a search hydrates through queryd (never wrong rows).
+func (m *Matrix) latestVersion(ctx context.Context, name string) (int64, error) {
+	p, err := m.deps.Catalog.VersionsPage(ctx, name, catalog.VersionsQuery{Limit: 1, Desc: true})
+	if err != nil {
+		return 0, err
+	}
+	if len(p.Versions) == 0 || p.Versions[0].Deleted {
+		return 0, nil
+	}
+	return p.Versions[0].Version, nil
+}
+
 // freshStore returns x's row store when it serves kw at the catalog's
-// latest version (one catalog GET: the version queryd's own freshness check
-// would find), else nil: hydration then reads through queryd.
+// latest version (latestVersion, asked on every search: no cache, so a
+// search after a commit never answers from the rows of the version
+// before), else nil: hydration then reads through queryd.
 func (m *Matrix) freshStore(ctx context.Context, x *dsIndex, kw *keyword.Index) *rowStore {
 	x.mu.Lock()
 	st := x.store
@@ -230,8 +279,8 @@ func (m *Matrix) freshStore(ctx context.Context, x *dsIndex, kw *keyword.Index) 
 	if st == nil || storeOff.Load() || st.kw != kw || st.version != version {
 		return nil
 	}
-	d, err := m.deps.Catalog.Get(ctx, name, 0)
-	if err != nil || d.Version != st.version {
+	latest, err := m.latestVersion(ctx, name)
+	if err != nil || latest != st.version {
 		return nil
 	}
 	return st

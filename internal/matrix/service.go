@@ -136,6 +136,11 @@ type Matrix struct {
 	// (listedModels); modelsMu is held while it is asked.
 	modelsMu sync.Mutex
 	models   modelListing
+
+	// storeSem lets one row store read (loadStore) run at a time: after a
+	// restart every ready index starts one, and side by side they would
+	// each scan their dataset through queryd at once (ADR-136).
+	storeSem chan struct{}
 }
 
 // modelListing is embedd's model listing asked at at (models nil when
@@ -226,6 +231,7 @@ type dsIndex struct {
 	store      *rowStore
 	storeBusy  bool
 	storeTried storeKey
+	storeErr   string // why the last read kept nothing ("" after one that did)
 	// appended: the last job was an append (or compaction) refresh from
 	// version from, whose first rows rows were those of from (zero after
 	// a full build).
@@ -352,7 +358,7 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}, names: map[string]*nameLock{}}
+	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}, names: map[string]*nameLock{}, storeSem: make(chan struct{}, 1)}
 	var resume []*dsIndex
 	for _, e := range entries {
 		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
@@ -380,6 +386,11 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 	}
 	for _, x := range resume {
 		m.start(x)
+	}
+	// The rows of every served version are read now, not at its first
+	// search (ADR-136); an index resumed above is read when its job ends.
+	for _, x := range m.idx {
+		m.maybeLoadStore(x)
 	}
 	if opts.PollInterval > 0 {
 		m.wg.Add(1)
@@ -676,6 +687,10 @@ func (m *Matrix) start(x *dsIndex) {
 			if !x.again || m.ctx.Err() != nil {
 				x.running = false
 				x.mu.Unlock()
+				// The served version's rows are read now, so the first
+				// searches after a build or refresh hydrate from memory
+				// as soon as possible (ADR-136).
+				m.maybeLoadStore(x)
 				return
 			}
 			x.again = false
@@ -730,7 +745,12 @@ func (m *Matrix) checkVersion(x *dsIndex) {
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
 	defer cancel()
-	d, err := m.deps.Catalog.Get(ctx, name, 0)
+	// The latest version's number alone (ADR-136: the dataset GET carried
+	// every file's key, every poll and every 2 s of searches).
+	latest, err := m.latestVersion(ctx, name)
+	if err == nil && latest == 0 {
+		err = errs.Errorf("matrix.poll", errs.NotFound, "dataset %q is deleted", name)
+	}
 	switch {
 	case errs.Is(err, errs.NotFound):
 		x.mu.Lock()
@@ -742,12 +762,12 @@ func (m *Matrix) checkVersion(x *dsIndex) {
 		m.start(x) // the job sees the dataset gone and fails, keeping the old index
 	case err != nil:
 		m.opts.Log.Warn("catalog poll", "op", "poll", "dataset", name, "err", err.Error())
-	case d.Version != have:
+	case latest != have:
 		x.mu.Lock()
 		failedAt := x.status.TargetVersion
 		failed := x.status.State == StateFailed
 		x.mu.Unlock()
-		if failed && failedAt == d.Version {
+		if failed && failedAt == latest {
 			return // do not retry a failed version in a loop; POST /v1/matrix/indexes retries
 		}
 		m.start(x)
@@ -974,8 +994,24 @@ func (x *dsIndex) statusLocked() IndexStatus {
 	st := x.status
 	if x.kw != nil {
 		st.Docs = x.kw.Len()
+		st.RowStore = x.rowStoreStatus()
 	}
 	return st
+}
+
+// rowStoreStatus is status's row_store (x.mu held; ADR-136).
+func (x *dsIndex) rowStoreStatus() *RowStoreStatus {
+	if s := x.store; s != nil && s.version == x.status.Version && s.kw == x.kw {
+		return &RowStoreStatus{State: RowStoreKept, Version: s.version, Rows: s.n, Bytes: s.size}
+	}
+	if x.storeBusy {
+		return &RowStoreStatus{State: RowStoreReading, Version: x.status.Version}
+	}
+	reason := x.storeErr
+	if reason == "" {
+		reason = "not read yet"
+	}
+	return &RowStoreStatus{State: RowStoreNone, Reason: reason}
 }
 
 // List implements Service.
