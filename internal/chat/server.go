@@ -435,11 +435,15 @@ func (h *handlers) stream(w http.ResponseWriter, r *http.Request, req Request, e
 
 // ndjsonEncoder is the native stream: one Response per line, tool calls
 // whole on the line where they are complete (wholeCalls).
-type ndjsonEncoder struct{ calls wholeCalls }
+type ndjsonEncoder struct {
+	calls wholeCalls
+	head  Response // id, provider, model and created_at of the lines sent
+}
 
 func (*ndjsonEncoder) contentType() string { return "application/x-ndjson" }
 
 func (e *ndjsonEncoder) chunk(dst []byte, r Response) []byte {
+	e.head = Response{ID: r.ID, Provider: r.Provider, Model: r.Model, CreatedAt: r.CreatedAt}
 	for _, l := range e.calls.lines(r) {
 		b, _ := json.Marshal(l)
 		dst = append(append(dst, b...), '\n')
@@ -447,8 +451,17 @@ func (e *ndjsonEncoder) chunk(dst []byte, r Response) []byte {
 	return dst
 }
 
-func (*ndjsonEncoder) fail(dst []byte, e errs.BodyError) []byte {
-	b, _ := json.Marshal(Response{Done: true, Error: &e, CreatedAt: time.Now().UTC()})
+// fail is the error line of a stream that broke: the answer's id,
+// provider, model and created_at like every line before it (they were
+// empty strings and the time of the break), role assistant, done, error.
+func (e *ndjsonEncoder) fail(dst []byte, be errs.BodyError) []byte {
+	r := e.head
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now().UTC()
+	}
+	r.Message = Message{Role: RoleAssistant}
+	r.Done, r.Error = true, &be
+	b, _ := json.Marshal(r)
 	return append(append(dst, b...), '\n')
 }
 
