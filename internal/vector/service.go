@@ -67,6 +67,9 @@ type index struct {
 	// the index's snapshots by snapDuty times that (snapshotPass).
 	snapAt  time.Time
 	snapDur time.Duration
+	// snapHeld is how long the last snapshot held the writer lock: what
+	// a write to the index waited for it at most (ADR-135).
+	snapHeld time.Duration
 }
 
 // Store is vectord's Service: HNSW indexes in memory, every change appended
@@ -1516,9 +1519,11 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	// position it covers and the pending items it covers are one moment:
 	// read without it, Seq could include a write the copy lacks, and
 	// truncating the log through it would lose that write.
-	snap := ix.ix.Copy(ix.wmu.Lock)
+	var locked time.Time
+	snap := ix.ix.Copy(func() { ix.wmu.Lock(); locked = time.Now() })
 	seq := snap.Seq()
 	covered := ix.pending
+	held := time.Since(locked)
 	ix.wmu.Unlock()
 	err = lhv1.EncodeSnapshot(snapshotSink(tmp), snap)
 	if err != nil {
@@ -1541,9 +1546,10 @@ func (s *Store) snapshotOne(ctx context.Context, ix *index) error {
 	ix.wmu.Lock()
 	ix.snapSeq = max(ix.snapSeq, seq)
 	ix.pending -= covered
-	ix.snapAt, ix.snapDur = time.Now(), time.Since(start)
+	ix.snapAt, ix.snapDur, ix.snapHeld = time.Now(), time.Since(start), held
 	ix.wmu.Unlock()
-	s.log.Info("snapshot stored", "op", "vector.snapshot", "index", ix.name, "seq", seq, "bytes", size, "dur_ms", time.Since(start).Milliseconds())
+	s.log.Info("snapshot stored", "op", "vector.snapshot", "index", ix.name, "seq", seq, "bytes", size, "dur_ms", time.Since(start).Milliseconds(),
+		"writes_held_us", held.Microseconds())
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -438,12 +439,43 @@ func TestSnapshotWriteStall(t *testing.T) {
 		return fmt.Sprintf("%d upserts, p50 %s, p99 %s, max %s", len(lat), lat[len(lat)/2].Round(10*time.Microsecond),
 			lat[len(lat)*99/100].Round(10*time.Microsecond), lat[len(lat)-1].Round(time.Millisecond))
 	}
+	// probe takes and drops the index's writer lock every millisecond
+	// until stop and returns the longest it waited for it: what a write
+	// waits beyond its own work, less noisy than an upsert's latency on a
+	// loaded machine.
+	s.mu.RLock()
+	ix := s.indexes["docs"]
+	s.mu.RUnlock()
+	probe := func(stop <-chan struct{}) time.Duration {
+		var worst time.Duration
+		for {
+			select {
+			case <-stop:
+				return worst
+			case <-time.After(time.Millisecond):
+			}
+			start := time.Now()
+			ix.wmu.Lock()
+			worst = max(worst, time.Since(start))
+			ix.wmu.Unlock()
+		}
+	}
+	// What the copy costs in memory while it is encoded.
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	snap := ix.ix.Copy(nil)
+	runtime.ReadMemStats(&ms1)
+	t.Logf("a copy of the %d slots allocated %.0f bytes a vector", snap.Slots(), float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(snap.Slots()))
+	snap = nil
+	runtime.GC()
 	var during []time.Duration
-	var snapTook time.Duration
+	var snapTook, lockWorst, heldWorst time.Duration
 	for round := 0; round < 3; round++ {
 		stop := make(chan struct{})
 		got := make(chan []time.Duration)
+		waited := make(chan time.Duration)
 		go func() { got <- write(stop) }()
+		go func() { waited <- probe(stop) }()
 		time.Sleep(200 * time.Millisecond)
 		start := time.Now()
 		if err := s.Snapshot(ctx); err != nil {
@@ -453,16 +485,25 @@ func TestSnapshotWriteStall(t *testing.T) {
 		snapTook += took
 		time.Sleep(200 * time.Millisecond)
 		close(stop)
-		lat := <-got
-		t.Logf("snapshot %d took %s; writes meanwhile: %s", round, took.Round(time.Millisecond), summary(slices.Clone(lat)))
+		lat, w := <-got, <-waited
+		lockWorst = max(lockWorst, w)
+		ix.wmu.Lock()
+		held := ix.snapHeld
+		ix.wmu.Unlock()
+		heldWorst = max(heldWorst, held)
+		t.Logf("snapshot %d took %s and held the writer lock %s; writes meanwhile: %s; longest wait for the writer lock %s", round, took.Round(time.Millisecond),
+			held.Round(10*time.Microsecond), summary(slices.Clone(lat)), w.Round(100*time.Microsecond))
 		during = append(during, lat...)
 	}
 	stop := make(chan struct{})
 	got := make(chan []time.Duration)
+	waited := make(chan time.Duration)
 	go func() { got <- write(stop) }()
+	go func() { waited <- probe(stop) }()
 	time.Sleep(snapTook + 1200*time.Millisecond)
 	close(stop)
-	quietLat := <-got
-	t.Logf("%d vectors of %d dims; with three snapshots (%s in all): %s; with none: %s", n, dims, snapTook.Round(time.Millisecond),
-		summary(during), summary(quietLat))
+	quietLat, quietWait := <-got, <-waited
+	t.Logf("%d vectors of %d dims; with three snapshots (%s in all, the writer lock held up to %s by one): %s, writer lock waited up to %s; with none: %s, writer lock waited up to %s",
+		n, dims, snapTook.Round(time.Millisecond), heldWorst.Round(10*time.Microsecond), summary(during), lockWorst.Round(100*time.Microsecond),
+		summary(quietLat), quietWait.Round(100*time.Microsecond))
 }
