@@ -11,8 +11,8 @@ import (
 	"lakehouse-go/internal/matrix/keyword"
 )
 
-// goneCatalog answers every Get with "not found" (the dataset was deleted)
-// and counts the calls.
+// goneCatalog answers every Get and VersionsPage with "not found" (the
+// dataset was deleted) and counts the calls.
 type goneCatalog struct {
 	catalog.Service
 	gets atomic.Int64
@@ -21,6 +21,12 @@ type goneCatalog struct {
 func (g *goneCatalog) Get(_ context.Context, name string, _ int64) (catalog.Dataset, error) {
 	g.gets.Add(1)
 	return catalog.Dataset{}, errs.Errorf("catalog.get", errs.NotFound, "dataset %q not found (deleted at version 2)", name)
+}
+
+// VersionsPage is the poll's question (ADR-136): not found either.
+func (g *goneCatalog) VersionsPage(_ context.Context, name string, _ catalog.VersionsQuery) (catalog.VersionsResponse, error) {
+	g.gets.Add(1)
+	return catalog.VersionsResponse{}, errs.Errorf("catalog.versions", errs.NotFound, "dataset %q not found", name)
 }
 
 // TestDeletedDatasetNotRetriedEveryPoll: once the job of an index whose

@@ -59,6 +59,9 @@ func (st *rowStore) get(id string) (storedRow, bool) {
 type storedRow struct {
 	row     []byte // a JSON object
 	matched bool   // its text has the keyword index's sum for the id
+	// dup: the dataset has more than one copy of the id, so a where that
+	// holds on one of them may not hold on this one (lookupWhere).
+	dup bool
 }
 
 // storeOff makes searches ignore row stores (tests: SetRowStore).
@@ -220,6 +223,10 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 			matched := ok && c.sum == want
 			old, seen := st.rows[id]
 			if seen && old.matched && !matched {
+				if !old.dup {
+					old.dup = true
+					st.rows[id] = old
+				}
 				continue // an earlier copy holds the indexed text
 			}
 			b, err := json.Marshal(c.row)
@@ -236,7 +243,7 @@ func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from
 			if size > m.opts.RowStoreBytes {
 				return nil, fmt.Errorf("%w (%d)", errStoreTooBig, m.opts.RowStoreBytes)
 			}
-			st.rows[id] = storedRow{row: b, matched: matched}
+			st.rows[id] = storedRow{row: b, matched: matched, dup: seen}
 		}
 		done += int64(len(res.Rows))
 		if len(res.Rows) == 0 || len(res.Rows) < limit && !res.Truncated {
@@ -272,18 +279,48 @@ func (m *Matrix) latestVersion(ctx context.Context, name string) (int64, error) 
 // search after a commit never answers from the rows of the version
 // before), else nil: hydration then reads through queryd.
 func (m *Matrix) freshStore(ctx context.Context, x *dsIndex, kw *keyword.Index) *rowStore {
-	x.mu.Lock()
-	st := x.store
-	name, version := x.spec.Dataset, x.status.Version
-	x.mu.Unlock()
-	if st == nil || storeOff.Load() || st.kw != kw || st.version != version {
+	st := keptStore(x, kw)
+	if st == nil {
 		return nil
 	}
-	latest, err := m.latestVersion(ctx, name)
+	latest, err := m.latestVersion(ctx, x.name())
 	if err != nil || latest != st.version {
 		return nil
 	}
 	return st
+}
+
+// keptStore is x's row store when it serves kw at the index's version
+// (no catalog check: freshStore), else nil.
+func keptStore(x *dsIndex, kw *keyword.Index) *rowStore {
+	x.mu.Lock()
+	st, version := x.store, x.status.Version
+	x.mu.Unlock()
+	if st == nil || storeOff.Load() || st.kw != kw || st.version != version {
+		return nil
+	}
+	return st
+}
+
+// lookupWhere returns the rows of ids that match a where, given matching:
+// every id of st's version with a copy on which the where holds (the
+// prefilter's whole answer, read at st's version). An id with one copy
+// matches when it is in matching, and its row is st's; an id with several
+// copies (the where may hold on one the index does not show) or none kept
+// is left in rest, for hydration through queryd (ADR-136).
+func (st *rowStore) lookupWhere(ids []string, matching map[string]bool) (map[string]map[string]any, []string, error) {
+	var one, rest []string
+	for _, id := range ids {
+		r, ok := st.get(id)
+		switch {
+		case !ok || r.dup:
+			rest = append(rest, id)
+		case matching[id]:
+			one = append(one, id)
+		}
+	}
+	rows, err := st.lookup(one)
+	return rows, rest, err
 }
 
 // lookup returns the rows of ids the store holds.

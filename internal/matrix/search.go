@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -220,11 +221,16 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 	}
 	var pred string
 	var allow map[string]bool
+	var whereStore *rowStore // kept rows the prefilter's answer can be hydrated from
 	if strings.TrimSpace(req.Where) != "" {
 		var err error
 		if pred, err = CompileWhere(req.Where, cols); err != nil {
 			return nil, errs.E("matrix.search", errs.Invalid, fmt.Sprintf("dataset %s", spec.Dataset), err)
 		}
+		// Rows kept before the prefilter runs: their version was committed
+		// before it, so when the catalog's latest is still theirs after
+		// it, the prefilter read exactly that version (ADR-136).
+		whereStore = keptStore(x, kw)
 		// Selective predicate: the matching ids restrict both lists
 		// before ranking, so k is never starved.
 		ids, more, err := m.matchingIDs(ctx, spec, pred)
@@ -246,8 +252,16 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 	// is read in the background) through queryd.
 	m.maybeLoadStore(x)
 	var st *rowStore
-	if pred == "" {
+	switch {
+	case pred == "":
 		st = m.freshStore(ctx, x, kw)
+	case allow != nil && whereStore != nil:
+		// The prefilter's whole answer, at the kept rows' version: the
+		// rows come from memory, the where judged by that answer (one
+		// scan, not two).
+		if m.freshStore(ctx, x, kw) == whereStore {
+			st = whereStore
+		}
 	}
 	base := m.opts.Depth
 	if base <= 0 {
@@ -281,7 +295,7 @@ func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, v
 			klist = kw.Search(req.Query, depth, fn)
 		}
 		cands := m.fuse(req.Mode, vlist, klist)
-		out, err := m.hydrate(ctx, spec, idType, pred, kw, st, cands, req.K)
+		out, err := m.hydrate(ctx, spec, idType, pred, kw, st, allow, cands, req.K)
 		if err != nil {
 			return nil, err
 		}
@@ -493,9 +507,12 @@ func whereQueryErr(dataset string, err error) error {
 // keeping fused order, until k rows are found or the candidates run out.
 // An id's row is the copy whose text the indexes hold (pickCopy); the where
 // predicate, if any, is judged on that row. Ids whose row is gone (stale
-// index) are dropped. With st (a row store at the catalog's latest version,
-// no where) the rows are st's, picked the same way when it was read.
-func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, st *rowStore, cands []candidate, k int) ([]Result, error) {
+// index) are dropped. With st (a row store at the catalog's latest version)
+// the rows are st's, picked the same way when it was read; with a where,
+// st is given only with matching, the prefilter's whole answer at st's
+// version, which judges the ids with one copy (lookupWhere; the others are
+// hydrated through queryd).
+func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, st *rowStore, matching map[string]bool, cands []candidate, k int) ([]Result, error) {
 	var out []Result
 	for start := 0; start < len(cands) && len(out) < k; {
 		window := max(2*(k-len(out)), 16)
@@ -511,10 +528,23 @@ func (m *Matrix) hydrate(ctx context.Context, spec IndexRequest, idType, pred st
 		}
 		var rows map[string]map[string]any
 		var err error
-		if st != nil && pred == "" {
+		rest := ids
+		switch {
+		case st != nil && pred == "":
 			rows, err = st.lookup(ids)
-		} else if rows, err = m.hydrateRows(ctx, spec, idType, pred, kw, ids); err != nil {
-			err = m.queryErr(ctx, spec, pred, err)
+			rest = nil
+		case st != nil && matching != nil:
+			rows, rest, err = st.lookupWhere(ids, matching)
+		}
+		if err == nil && len(rest) > 0 {
+			var more map[string]map[string]any
+			if more, err = m.hydrateRows(ctx, spec, idType, pred, kw, rest); err != nil {
+				err = m.queryErr(ctx, spec, pred, err)
+			} else if rows == nil {
+				rows = more
+			} else {
+				maps.Copy(rows, more)
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -560,7 +590,9 @@ type rowCopy struct {
 // (ADR-033), as it did when the index was built.
 func (m *Matrix) hydrateRows(ctx context.Context, spec IndexRequest, idType, pred string, kw *keyword.Index, ids []string) (map[string]map[string]any, error) {
 	copies := map[string][]rowCopy{}
-	limit := 2 * len(ids)
+	// Room for a few copies an id: a where's hydration of its duplicated
+	// ids alone (lookupWhere) asks for one or two ids with several copies.
+	limit := max(2*len(ids), 64)
 	res, err := m.deps.Query.Query(ctx, query.Request{SQL: hydrateSQL(spec, idType, pred, len(ids), false), Params: stringParams(ids), MaxRows: limit})
 	if err != nil {
 		return nil, err

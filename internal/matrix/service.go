@@ -690,7 +690,9 @@ func (m *Matrix) start(x *dsIndex) {
 				// The served version's rows are read now, so the first
 				// searches after a build or refresh hydrate from memory
 				// as soon as possible (ADR-136).
-				m.maybeLoadStore(x)
+				if err == nil {
+					m.maybeLoadStore(x)
+				}
 				return
 			}
 			x.again = false
