@@ -64,6 +64,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "sampling seed")
 	rows := flag.Int("rows", 100000, "pipeline: rows of the generated dataset")
 	searches := flag.Int("searches", 500, "pipeline: searches for the latency figures")
+	keptTimeout := flag.Duration("kept-timeout", 10*time.Minute, "pipeline: how long after the build to wait for the index status to say the rows are kept")
 	flag.Parse()
 	if !*quality && !*pipeline {
 		*quality = true
@@ -75,7 +76,7 @@ func main() {
 		}
 	}
 	if *pipeline {
-		if err := runPipeline(*rows, *searches, *seed); err != nil {
+		if err := runPipeline(*rows, *searches, *seed, *keptTimeout); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -301,7 +302,7 @@ func genCSV(n int, seed uint64) []byte {
 	return b.Bytes()
 }
 
-func runPipeline(rows, searches int, seed uint64) error {
+func runPipeline(rows, searches int, seed uint64, keptTimeout time.Duration) error {
 	dir, err := os.MkdirTemp("", "matrixbench-")
 	if err != nil {
 		return err
@@ -381,25 +382,86 @@ func runPipeline(rows, searches int, seed uint64) error {
 	}
 	indexTime := time.Since(t0)
 
+	readyAt := time.Now()
+
+	// Searches right after the build hydrate through queryd until the
+	// rows are kept (ADR-133, ADR-136): they are timed apart. A search
+	// counts as before-kept only when the status after it still says the
+	// rows are not kept (the status calls are not timed); the phase ends at
+	// the first that does not.
+	kept := func() (bool, error) {
+		st, err := mx.Status(ctx, "bench")
+		if err != nil {
+			return false, err
+		}
+		rs := st.RowStore
+		return rs != nil && rs.State == matrix.RowStoreKept && rs.Version == st.Version, nil
+	}
 	qrng := rand.New(rand.NewPCG(seed, 9))
 	type lat struct {
 		mode  string
 		where string
 		ds    []time.Duration
 	}
-	runs := []*lat{{mode: "hybrid"}, {mode: "keyword"}, {mode: "vector"}, {mode: "hybrid", where: "salary > 50000"}}
-	for _, l := range runs {
-		for i := 0; i < searches; i++ {
-			q := adjs[qrng.IntN(len(adjs))] + " " + roles[qrng.IntN(len(roles))]
-			t := time.Now()
-			res, err := mx.Search(ctx, matrix.SearchRequest{Query: q, Datasets: []string{"bench"}, K: 10, Mode: l.mode, Where: l.where})
+	search := func(l *lat) (time.Duration, error) {
+		q := adjs[qrng.IntN(len(adjs))] + " " + roles[qrng.IntN(len(roles))]
+		t := time.Now()
+		res, err := mx.Search(ctx, matrix.SearchRequest{Query: q, Datasets: []string{"bench"}, K: 10, Mode: l.mode, Where: l.where})
+		if err != nil {
+			return 0, err
+		}
+		if len(res.Results) == 0 {
+			return 0, fmt.Errorf("no results for %q", q)
+		}
+		return time.Since(t), nil
+	}
+	newRuns := func() []*lat {
+		return []*lat{{mode: "hybrid"}, {mode: "keyword"}, {mode: "vector"}, {mode: "hybrid", where: "salary > 50000"}}
+	}
+	before := newRuns()
+	ended := false
+	for i := 0; i < searches && !ended; i++ {
+		for _, l := range before {
+			d, err := search(l)
 			if err != nil {
 				return err
 			}
-			if len(res.Results) == 0 {
-				return fmt.Errorf("no results for %q", q)
+			k, err := kept()
+			if err != nil {
+				return err
 			}
-			l.ds = append(l.ds, time.Since(t))
+			if k {
+				ended = true
+				break
+			}
+			l.ds = append(l.ds, d)
+		}
+	}
+	for {
+		k, err := kept()
+		if err != nil {
+			return err
+		}
+		if k {
+			break
+		}
+		if time.Since(readyAt) > keptTimeout {
+			return fmt.Errorf("the rows were not kept %s after the index was ready (-kept-timeout)", keptTimeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	keptAfter := time.Since(readyAt)
+	if st, err = mx.Status(ctx, "bench"); err != nil {
+		return err
+	}
+	runs := newRuns()
+	for _, l := range runs {
+		for i := 0; i < searches; i++ {
+			d, err := search(l)
+			if err != nil {
+				return err
+			}
+			l.ds = append(l.ds, d)
 		}
 	}
 
@@ -415,19 +477,30 @@ func runPipeline(rows, searches int, seed uint64) error {
 			(time.Duration(float64(indexTime) * 1e6 / float64(rows))).Round(time.Second), float64(st.Docs)/indexTime.Seconds())
 	}
 	fmt.Println()
-	fmt.Printf("Search latency through the gateway, k=10, %d sequential searches each:\n\n", searches)
-	fmt.Println("| mode | where | p50 | p95 | p99 |")
-	fmt.Println("|---|---|---:|---:|---:|")
-	for _, l := range runs {
-		sort.Slice(l.ds, func(i, j int) bool { return l.ds[i] < l.ds[j] })
-		p := func(q float64) string {
-			return fmt.Sprintf("%.2f ms", float64(l.ds[int(q*float64(len(l.ds)-1))].Microseconds())/1000)
+	fmt.Printf("Rows kept for search %s after the index was ready: %d ids, %.1f MB counted against row_store_bytes.\n\n",
+		keptAfter.Round(time.Millisecond), st.RowStore.Rows, float64(st.RowStore.Bytes)/1e6)
+	fmt.Printf("Search latency through the gateway, k=10, up to %d sequential searches each; \"queryd\": right after the build, before the rows were kept (hydration scans Parquet); \"kept\": once the status said they were:\n\n", searches)
+	fmt.Println("| rows | mode | where | searches | p50 | p95 | p99 |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|")
+	for _, ph := range []struct {
+		name string
+		runs []*lat
+	}{{"queryd", before}, {"kept", runs}} {
+		for _, l := range ph.runs {
+			w := l.where
+			if w == "" {
+				w = "-"
+			}
+			if len(l.ds) == 0 {
+				fmt.Printf("| %s | %s | %s | 0 | - | - | - |\n", ph.name, l.mode, w)
+				continue
+			}
+			sort.Slice(l.ds, func(i, j int) bool { return l.ds[i] < l.ds[j] })
+			p := func(q float64) string {
+				return fmt.Sprintf("%.2f ms", float64(l.ds[int(q*float64(len(l.ds)-1))].Microseconds())/1000)
+			}
+			fmt.Printf("| %s | %s | %s | %d | %s | %s | %s |\n", ph.name, l.mode, w, len(l.ds), p(0.5), p(0.95), p(0.99))
 		}
-		w := l.where
-		if w == "" {
-			w = "-"
-		}
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", l.mode, w, p(0.5), p(0.95), p(0.99))
 	}
 	fmt.Println()
 	return nil
