@@ -328,6 +328,14 @@ func closeAfterAmbiguousFraming(next http.Handler) http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
+		// A body on a connection that ends after this answer: net/http
+		// reads no more of it and calls no CloseWrite before closing, so
+		// clConn's Close lingers (Python's urllib sends Connection: close).
+		if r.ContentLength != 0 && (r.Close || w.Header().Get("Connection") == "close") {
+			if cc, ok := r.Context().Value(clConnKey{}).(*clConn); ok {
+				cc.linger.Store(true)
+			}
+		}
 	})
 }
 

@@ -31,6 +31,8 @@ func TestNetHTTPPathAnswerReadableWhileSending(t *testing.T) {
 		{"POST on the console page", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 405},
 		{"unknown Expect", "POST /v1/storage/objects/x HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: %d\r\n\r\n", 417},
 		{"two Host fields", "POST / HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: %d\r\n\r\n", 400},
+		// Python's urllib: net/http neither reads on nor half-closes.
+		{"POST on the console page, Connection: close", "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n", 405},
 	}
 	for _, fast := range []bool{true, false} {
 		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", nil)
