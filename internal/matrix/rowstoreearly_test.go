@@ -220,3 +220,107 @@ func TestFreshnessCheckBytes(t *testing.T) {
 		t.Errorf("%d files: catalogd answered %d bytes per search (p50; max %d); want one version's summary (< 2 KB), whatever the file count", files, p50, perSearch[rounds-1])
 	}
 }
+
+// TestRowStoreReadRetried: a read of the rows that fails on an outage (the
+// catalog's versions refused) is tried again by the next search — before,
+// the read of a version was tried once, so an outage at the build's end
+// or at start left every search of that version hydrating through queryd
+// — and the status says why nothing is kept meanwhile (ADR-136).
+func TestRowStoreReadRetried(t *testing.T) {
+	cfg := stackConfig(t)
+	target, err := url.Parse("http://" + cfg.Section("catalogd").Bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refuse atomic.Bool
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() && strings.HasSuffix(r.URL.Path, "/versions") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"error":{"kind":"unavailable","message":"catalog storage is down (test)"}}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg.Section("catalogd").URL = srv.URL
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	st.ingest(t, "retry", "replace", rowStoreCSV)
+	refuse.Store(true)
+	if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: "retry", IDColumn: "id", TextColumns: []string{"name", "role"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitReady(t, "retry", 1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := st.mx.Status(ctx, "retry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs := s.RowStore; rs != nil && rs.State == matrix.RowStoreNone && strings.Contains(rs.Reason, "catalog storage is down") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status with the catalog's versions refused: %s; want row_store none, with the reason", mustJSON(s.RowStore))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	refuse.Store(false)
+	if _, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "welder", Mode: "keyword", K: 3, Datasets: []string{"retry"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitKept(t, "retry", 1)
+}
+
+// TestRowStoreReadsOneAtATime: after a restart every ready index starts
+// reading its rows; the reads run one after another, not all at once
+// against queryd (ADR-136).
+func TestRowStoreReadsOneAtATime(t *testing.T) {
+	cfg := stackConfig(t)
+	target, err := url.Parse("http://" + cfg.Section("queryd").Bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, most atomic.Int64
+	var slow atomic.Bool
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		// loadStore's page: the row-numbered scan from a row number on.
+		if slow.Load() && strings.Contains(string(b), `\"__matrix_rn\" \u003e `) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg.Section("queryd").URL = srv.URL
+	st := startStack(t, cfg)
+	ctx := context.Background()
+	for _, ds := range []string{"one", "two", "three"} {
+		st.ingest(t, ds, "replace", rowStoreCSV)
+		if _, err := st.mx.Index(ctx, matrix.IndexRequest{Dataset: ds, IDColumn: "id", TextColumns: []string{"name", "role"}}); err != nil {
+			t.Fatal(err)
+		}
+		st.waitReady(t, ds, 1)
+		st.waitKept(t, ds, 1)
+	}
+	slow.Store(true)
+	st.restartMatrixd(t)
+	for _, ds := range []string{"one", "two", "three"} {
+		st.waitKept(t, ds, 1)
+	}
+	if m := most.Load(); m != 1 {
+		t.Errorf("%d row store reads ran at once after the restart; want 1", m)
+	}
+}
