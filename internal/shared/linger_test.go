@@ -99,8 +99,9 @@ func TestMalformedAnswerReadableWhileSending(t *testing.T) {
 // that answers without reading it — 413 for a Content-Length over
 // max_body_bytes, 404 for an unknown route — got "connection reset by
 // peer" instead of the answer: net/http half-closes and pauses 500 ms but
-// reads nothing, then closes with the body unread. Now the write completes
-// and the JSON answer is read, also for a body 16 MiB over a 64 MiB limit.
+// reads nothing (with Connection: close, as urllib sends, it does not even
+// pause), then closes with the body unread. Now the write completes and the
+// JSON answer is read, also for a body 16 MiB over a 64 MiB limit.
 // Real ingestd through the harness.
 func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 	cfg := stallConfig(t)
@@ -113,11 +114,16 @@ func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 		addr, path string
 		size       int
 		status     int
+		extra      string // more header lines
 	}{
-		{small.Addr, "/v1/ingest?name=a", 16 << 20, 413},
-		{small.Addr, "/v1/nope", 16 << 20, 404},
+		{small.Addr, "/v1/ingest?name=a", 16 << 20, 413, ""},
+		{small.Addr, "/v1/nope", 16 << 20, 404, ""},
 		// A body just over a 64 MiB limit is read out too (LingerBytes).
-		{usual.Addr, "/v1/ingest?name=a", 80 << 20, 413},
+		{usual.Addr, "/v1/ingest?name=a", 80 << 20, 413, ""},
+		// Connection: close (Python's urllib): net/http neither reads
+		// on nor half-closes.
+		{small.Addr, "/v1/ingest?name=a", 16 << 20, 413, "Connection: close\r\n"},
+		{small.Addr, "/v1/nope", 16 << 20, 404, "Connection: close\r\n"},
 	} {
 		body := strings.Repeat("x", tc.size)
 		c, err := net.Dial("tcp", tc.addr)
@@ -125,9 +131,9 @@ func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(20 * time.Second))
-		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n", tc.path, len(body))
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n", tc.path, tc.extra, len(body))
 		if _, err := io.WriteString(c, head+body); err != nil {
-			t.Errorf("%s, %d bytes: sending the body: %v (the daemon reset the connection before the client could read its answer)", tc.path, tc.size, err)
+			t.Errorf("%s %q, %d bytes: sending the body: %v (the daemon reset the connection before the client could read its answer)", tc.path, tc.extra, tc.size, err)
 			c.Close()
 			continue
 		}

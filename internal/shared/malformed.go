@@ -2,6 +2,7 @@ package shared
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -234,4 +235,35 @@ func (c *jsonErrConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+type jsonErrConnKey struct{}
+
+// withJSONErrConn is the harness server's ConnContext: it makes the
+// connection's jsonErrConn known to lingerUnread.
+func withJSONErrConn(ctx context.Context, nc net.Conn) context.Context {
+	if c, ok := nc.(*jsonErrConn); ok {
+		return context.WithValue(ctx, jsonErrConnKey{}, c)
+	}
+	return ctx
+}
+
+// lingerUnread marks the connection of a request that carried a body and
+// ends its connection (Connection: close, HTTP/1.0) for a linger at its
+// close. net/http reads nothing more of such a body and calls no
+// CloseWrite before it closes ("no point in reading to EOF"), so a client
+// still sending the body (Python's urllib sends Connection: close) got a
+// reset instead of a 413, 401 or 404 (ADR-139). A body read to its end
+// costs nothing: the client closes after the answer, and the linger ends
+// at its end of stream.
+func lingerUnread(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if r.ContentLength == 0 || !(r.Close || w.Header().Get("Connection") == "close") {
+			return
+		}
+		if c, ok := r.Context().Value(jsonErrConnKey{}).(*jsonErrConn); ok {
+			c.linger.Store(true)
+		}
+	})
 }

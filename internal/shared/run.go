@@ -390,7 +390,8 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	}
 	hooks := s.hooks(metrics)
 	s.srv = &http.Server{
-		Handler:           s.router(metrics, hooks),
+		Handler:           lingerUnread(s.router(metrics, hooks)),
+		ConnContext:       withJSONErrConn,
 		ReadHeaderTimeout: sec.ReadHeaderTimeout.Duration,
 		ReadTimeout:       sec.ReadTimeout.Duration,
 		WriteTimeout:      sec.WriteTimeout.Duration,
