@@ -222,7 +222,16 @@ func TestRestartBound(t *testing.T) {
 // write leaves at most 500 items and one batch to replay, the quiet
 // index's among them, and the restart serves every item; a clean stop then writes the
 // quiet index too and truncates the whole log.
+//
+// The spacing of slow snapshots is off here (TestBoundedPassSpacesSlowSnapshots
+// has it): on a loaded machine, under -race, a pass of this small index can
+// take 250 ms, and a spaced busy index then leaves more to replay by design;
+// since writes no longer wait for a pass (ADR-135) more of them pile up
+// while it is held.
 func TestBoundedPassLeavesQuietIndex(t *testing.T) {
+	old := minSpacedSnapshot
+	minSpacedSnapshot = time.Hour
+	defer func() { minSpacedSnapshot = old }()
 	ctx := context.Background()
 	objects := countingLocal(t)
 	dir := t.TempDir()
@@ -266,7 +275,7 @@ func TestBoundedPassLeavesQuietIndex(t *testing.T) {
 	cancel()
 	<-done
 	busyStored, quietStored := objects.stored(snapshotKey("busy")), objects.stored(quietKey)
-	t.Logf("busy stored %d times, quiet %d", busyStored, quietStored)
+	t.Logf("busy stored %d times, quiet %d; a bounded pass held by the spacing: %v", busyStored, quietStored, s.boundedAfter.Load() != 0)
 	if busyStored < total/ops-1 {
 		t.Errorf("busy stored %d times for %d upserts with snapshot_ops %d; want at least %d", busyStored, total, ops, total/ops-1)
 	}

@@ -1599,8 +1599,8 @@ const snapDuty = 3
 
 // minSpacedSnapshot: a snapshot quicker than this is not spaced (a small
 // index; a spacing under Run's one-second tick would only delay its pass by
-// up to a tick).
-const minSpacedSnapshot = 250 * time.Millisecond
+// up to a tick). A var for tests.
+var minSpacedSnapshot = 250 * time.Millisecond
 
 // Run takes snapshots every interval, or as soon as ops changes (upserted
 // or deleted items) pile up, and once right after a load that replayed
