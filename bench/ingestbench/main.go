@@ -339,7 +339,7 @@ func (l *lockedBuf) lastPhases() string {
 		for _, ph := range []string{"spool", "wait", "convert", "store", "commit"} {
 			out = append(out, fmt.Sprintf("%s %s/%s", ph, field(lines[i], ph+"_ms"), field(lines[i], ph+"_cpu_ms")))
 		}
-		return strings.Join(out, ", ")
+		return strings.Join(out, ", ") + ", streamed " + field(lines[i], "files_stored_while_converting")
 	}
 	return "(no phases logged)"
 }

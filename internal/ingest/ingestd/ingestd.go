@@ -62,6 +62,11 @@ type Options struct {
 	PendingLease time.Duration
 	// Now is the wall clock of markers and sweeps (nil = time.Now).
 	Now func() time.Time
+	// StreamStore writes each Parquet file into storaged while DuckDB
+	// writes it, publishing it after the conversion (streamstore.go,
+	// ADR-138); false stores them after the conversion. New sets it when
+	// storaged is reached through its short-circuit socket (same host).
+	StreamStore bool
 }
 
 // Server is ingestd; it implements ingest.Service.
@@ -213,6 +218,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		},
 		Log:          env.Log,
 		PendingLease: ic.PendingLease.Duration,
+		StreamStore:  cfg.StoragedSocket() != "" && os.Getenv("LH_STORAGE_FORCE_HTTP") != "1",
 	})
 	if err != nil {
 		return nil, err
@@ -445,9 +451,16 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		in.Schema = toConvert(base.Schema)
 	}
 
-	// 4. Convert.
+	// 4. Convert, storing the part files as DuckDB writes them (published
+	// only after release below; streamstore.go).
 	ph.mark("wait")
-	conv, err := s.conv.Convert(ctx, in, filepath.Join(dir, "out"))
+	outDir := filepath.Join(dir, "out")
+	var ss *streamStore
+	if s.opts.StreamStore {
+		ss = s.startStreamStore(ctx, p.Name, id, outDir)
+		defer ss.abort()
+	}
+	conv, err := s.conv.Convert(ctx, in, outDir)
 	if err != nil {
 		return nil, err
 	}
@@ -461,15 +474,26 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		return nil, err
 	}
 	defer intent.end(ctx, false) // a return without settling leaves the marker
+	if ss != nil {
+		keys := map[string]string{}
+		for i, f := range conv.Files {
+			keys[f.Path] = partKey(p.Name, id, i)
+		}
+		ss.release(keys)
+	}
 	settle := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	}
 	files := make([]catalog.File, 0, len(conv.Files))
 	var uploaded []string
+	streamed := 0
 	// cleanup deletes this ingest's files after a failure; the marker goes
 	// only when the failure is definite (nothing in flight can still land
 	// or commit) and every file is gone, else the sweep finishes the job.
 	cleanup := func(definite bool) {
+		if ss != nil {
+			ss.abort() // no streamed Put may land after the deletes
+		}
 		cctx, cancel := settle()
 		defer cancel()
 		intent.end(cctx, false)
@@ -483,8 +507,10 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		}
 	}
 	for i, f := range conv.Files {
-		key := fmt.Sprintf("%s%s/%s/part-%05d.parquet", DataPrefix, p.Name, id, i)
-		if err := s.put(ctx, key, f.Path, f.Bytes); err != nil {
+		key := partKey(p.Name, id, i)
+		if ss != nil && ss.stored(f.Path, key, f.Bytes) {
+			streamed++ // stored while converting
+		} else if err := s.put(ctx, key, f.Path, f.Bytes); err != nil {
 			// A Put cut by a timeout may still land: keep the marker then.
 			cleanup(errs.Is(err, errs.Invalid) || errs.Is(err, errs.Conflict))
 			return nil, err
@@ -528,7 +554,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	cancel()
 	ph.mark("commit")
 	s.log.Info("ingest committed", append([]any{"op", "ingest", "dataset", p.Name, "version", ds.Version, "ingest", id,
-		"input_bytes", inBytes, "bytes", conv.Bytes, "files", len(files)}, ph.attrs...)...)
+		"input_bytes", inBytes, "bytes", conv.Bytes, "files", len(files), "files_stored_while_converting", streamed}, ph.attrs...)...)
 	return &ingest.Result{
 		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: conv.Format,
 		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
@@ -679,13 +705,15 @@ func (w spoolWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+const parquetType = "application/vnd.apache.parquet"
+
 func (s *Server) put(ctx context.Context, key, path string, size int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return errs.E("ingest", errs.Internal, err)
 	}
 	defer f.Close()
-	if _, err := s.opts.Store.Put(ctx, key, f, size, storage.PutOptions{CreateOnly: true, ContentType: "application/vnd.apache.parquet"}); err != nil {
+	if _, err := s.opts.Store.Put(ctx, key, f, size, storage.PutOptions{CreateOnly: true, ContentType: parquetType}); err != nil {
 		return errs.E("ingest", errs.KindOf(err), "storaged: uploading "+key, err)
 	}
 	return nil
