@@ -37,6 +37,12 @@ import (
 // tailPoll is how long a follower waits for its file to grow.
 const tailPoll = 20 * time.Millisecond
 
+// maxFollowed bounds the files of one ingest followed at once: each holds
+// a storaged connection, a descriptor on both sides and a temp file until
+// the conversion ends. An ingest of more part files stores the rest the
+// usual way, after the conversion.
+const maxFollowed = 16
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var errTailAborted = errors.New("ingest: streamed store aborted")
@@ -51,6 +57,7 @@ type streamStore struct {
 
 	mu       sync.Mutex
 	tails    map[string]*tail // by file path
+	followed int              // len(tails), read by scan alone
 	released bool
 	watchEnd chan struct{}
 	wg       sync.WaitGroup
@@ -130,6 +137,8 @@ func (ss *streamStore) scan() {
 			if syscall.Stat(path, &st) != nil || st.Ino == old.ino {
 				continue
 			}
+		} else if ss.followed >= maxFollowed {
+			continue
 		}
 		f, err := os.Open(path)
 		if err != nil {
@@ -152,6 +161,9 @@ func (ss *streamStore) scan() {
 			old.final <- -1 // never told its size: its buffer is free
 		}
 		ss.tails[path] = tl
+		if old == nil {
+			ss.followed++
+		}
 		ss.wg.Add(1)
 		ss.mu.Unlock()
 		go func() {

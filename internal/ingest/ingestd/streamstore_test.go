@@ -284,3 +284,40 @@ access = false
 		t.Errorf("dataset after the kill: %v, want NotFound", err)
 	}
 }
+
+// TestStreamStoreBounded: every part file of an ingest was followed at
+// once, each holding a storaged connection, descriptors and a temp file
+// until the conversion ended — hundreds for a large upload. At most
+// maxFollowed (16) are now; the rest are stored after the conversion, and
+// the dataset holds every row.
+func TestStreamStoreBounded(t *testing.T) {
+	st := startStack(t, config(t))
+	env := &shared.Env{Config: st.cfg, HTTP: shared.NewHTTPClient(time.Minute), StreamHTTP: shared.NewHTTPClient(0)}
+	store := storage.NewClient(env.StreamClient("storaged"), storage.WithConfig(st.cfg))
+	logs := &logBuf{}
+	s, err := ingestd.NewServer(ingestd.Options{
+		Catalog: st.catalog(), Store: store, TempDir: t.TempDir(), StreamStore: true,
+		Convert: convert.Options{Threads: 1, MemoryLimit: "256MB", RowGroupSize: 1000, FileRows: 1000},
+		Log:     slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := streamCSV(60_000, 0)
+	res, err := s.Ingest(context.Background(), ingest.Params{Name: "many", Format: "csv"}, strings.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) <= 16 {
+		t.Fatalf("%d files, want more than 16", len(res.Files))
+	}
+	if m := reStreamed.FindStringSubmatch(logs.String()); m == nil || m[1] != "16" {
+		t.Errorf("files stored while converting: %v, want 16 of %d", m, len(res.Files))
+	}
+	var got sqlResult
+	st.sql(t, `{"sql":"SELECT count(*)::VARCHAR, count(DISTINCT id)::VARCHAR, sum(id)::VARCHAR FROM many"}`).json(t, &got)
+	if fmt.Sprint(got.Rows) != "[[60000 60000 1800030000]]" {
+		t.Errorf("the dataset reads %v", got.Rows)
+	}
+}
