@@ -1,8 +1,10 @@
 package observer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,10 +65,26 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	// The body is kept so that a decoding error can be told by the event
+	// and field it is in (eventPaths): encoding/json names neither the
+	// index nor, for a time, the field.
+	raw, rerr := io.ReadAll(r.Body)
+	body := io.Reader(bytes.NewReader(raw))
+	if rerr != nil {
+		// the body limit: DecodeJSONExact words it as every daemon does
+		body = io.MultiReader(body, errReader{rerr})
+	}
+	dr := r.Clone(r.Context())
+	dr.Body = io.NopCloser(body)
 	var req IngestRequest
 	// Exact: attrs numbers stay json.Number, so 9007199254740993 is
 	// answered, streamed and persisted as sent (a float64 made it ...992).
-	if err := shared.DecodeJSONExact(r, &req); err != nil {
+	if err := shared.DecodeJSONExact(dr, &req); err != nil {
+		if rerr == nil && errs.KindOf(err) == errs.Invalid {
+			if perr := eventPaths(raw); perr != nil {
+				return perr
+			}
+		}
 		return err
 	}
 	res, err := h.o.Ingest(r.Context(), req.Events)
