@@ -156,3 +156,49 @@ func TestCopyUnderConcurrentWrites(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestCopyGrowsOutsideTheLock: writers add more slots while Copy runs than
+// its first allocation holds; the copy grows with no lock held, never in
+// copySlots under the index's lock, where a GC assist or a slab copy held
+// every writer (ADR-143), and is still the index's state at its last step.
+func TestCopyGrowsOutsideTheLock(t *testing.T) {
+	const n = 3000
+	ix := build(t, Params{Dims: 16, Metric: L2, M: 8, EfConstruction: 40}, clustered(n, 16, 11), nil)
+	oldChunk := copyChunk
+	copyChunk = 500
+	grewLocked := 0
+	copyLockedGrowHook = func() { grewLocked++ }
+	r := rand.New(rand.NewPCG(7, 143))
+	round := 0
+	copyStepHook = func() {
+		round++
+		if round == 2 {
+			// more than the copy's headroom at once
+			vecs := clustered(2000, 16, 143)
+			items := make([]Item, len(vecs))
+			for i, v := range vecs {
+				items[i] = Item{ID: fmt.Sprintf("burst%d", i), Vector: v}
+			}
+			if err := ix.Upsert(items); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writes(t, ix, r, round, n)
+	}
+	defer func() { copyChunk, copyStepHook, copyLockedGrowHook = oldChunk, nil, nil }()
+	snap := ix.Copy(func() { round++; writes(t, ix, r, round, n) })
+	copyStepHook = nil
+	if grewLocked > 0 {
+		t.Fatalf("copySlots grew the copy %d times with the index's lock held", grewLocked)
+	}
+	if snap.Slots() < n+2000 {
+		t.Fatalf("the copy has %d slots; want at least %d", snap.Slots(), n+2000)
+	}
+	var diff string
+	if err := ix.Export(func(s *Snapshot) error { diff = sameState(snap, s); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Fatalf("the copy differs from the index at its last step: %s", diff)
+	}
+}

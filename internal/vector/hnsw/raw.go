@@ -56,23 +56,29 @@ func (ix *Index) Copy(hold func()) *Snapshot {
 	ix.mu.Lock()
 	ix.copying = true
 	ix.dirty = ix.dirty[:0]
+	if words := len(ix.ids)/64 + 1; cap(ix.dirty) < words {
+		ix.dirty = make([]uint64, 0, words+words/8+16)
+	}
 	f := &Index{p: ix.p, metric: ix.metric, dims: ix.dims, m: ix.m, m0: ix.m0, entry: none}
-	n := len(ix.ids)
+	n, nu := len(ix.ids), len(ix.upper)
 	ix.mu.Unlock()
-	f.vecs = make([]float32, 0, n*ix.dims)
-	f.link0 = make([]uint32, 0, n*(ix.m0+1))
-	f.ids = make([]string, 0, n)
-	f.meta = make([]Metadata, 0, n)
-	f.levels = make([]uint8, 0, n)
-	f.deleted = make([]bool, 0, n)
-	f.upperOff = make([]uint32, 0, n)
+	f.growCopy(n, nu)
 	for {
 		if copyStepHook != nil {
 			copyStepHook()
 		}
 		ix.mu.RLock()
-		done := ix.copySlots(f, copyChunk)
+		n, nu = len(ix.ids), len(ix.upper)
+		room := f.copyRoom(n, nu)
+		done := false
+		if room {
+			done = ix.copySlots(f, copyChunk)
+		}
 		ix.mu.RUnlock()
+		if !room {
+			f.growCopy(n, nu)
+			continue
+		}
 		if done {
 			break
 		}
@@ -98,6 +104,42 @@ func (ix *Index) Copy(hold func()) *Snapshot {
 	return &Snapshot{f, len(ix.byID)}
 }
 
+// copyLockedGrowHook, when set (tests), runs when copySlots, which holds
+// the index's lock, finds the copy without room for what it must add and
+// so grows it there (allocates and copies tens of MB).
+var copyLockedGrowHook func()
+
+// copyRoom reports whether f, a copy being filled, has the capacity for n
+// slots and nu upper-layer link words, so that copySlots allocates nothing
+// while it holds the index's lock. An allocation there could stop the
+// copier for a GC assist (the copy's own tens of MB of allocation are its
+// debt), or copy a whole slab to grow it, while every writer, and with a
+// writer queued every search, waits for the lock (ADR-143: the first
+// snapshot after a start held one upsert 100-500 ms this way).
+func (f *Index) copyRoom(n, nu int) bool {
+	return cap(f.ids) >= n && cap(f.upper) >= nu
+}
+
+// growCopy gives f, a copy being filled, the capacity for n slots and nu
+// upper-layer link words plus headroom for the slots writers add while
+// the copy runs: it is called with no lock held.
+func (f *Index) growCopy(n, nu int) {
+	n += n/64 + 1024
+	nu += nu/64 + 64*(f.m+1)
+	if cap(f.ids) < n {
+		f.vecs = append(make([]float32, 0, n*f.dims), f.vecs...)
+		f.link0 = append(make([]uint32, 0, n*(f.m0+1)), f.link0...)
+		f.ids = append(make([]string, 0, n), f.ids...)
+		f.meta = append(make([]Metadata, 0, n), f.meta...)
+		f.levels = append(make([]uint8, 0, n), f.levels...)
+		f.deleted = append(make([]bool, 0, n), f.deleted...)
+		f.upperOff = append(make([]uint32, 0, n), f.upperOff...)
+	}
+	if cap(f.upper) < nu {
+		f.upper = append(make([]uint32, 0, nu), f.upper...)
+	}
+}
+
 // copySlots appends up to k of the slots f lacks, and the upper layers'
 // links added since the last call (the upper slab only grows, by appends;
 // a change in place marks its slot); it reports whether f has every slot.
@@ -106,6 +148,9 @@ func (ix *Index) copySlots(f *Index, k int) bool {
 	a := len(f.ids)
 	b := min(len(ix.ids), a+k)
 	d, w := ix.dims, ix.m0+1
+	if copyLockedGrowHook != nil && !f.copyRoom(b, len(ix.upper)) {
+		copyLockedGrowHook()
+	}
 	f.vecs = append(f.vecs, ix.vecs[a*d:b*d]...)
 	f.link0 = append(f.link0, ix.link0[a*w:b*w]...)
 	f.ids = append(f.ids, ix.ids[a:b]...)
