@@ -42,6 +42,9 @@ func scopeQuery(sc Scope, opts ListOptions) string {
 	if opts.After != "" {
 		v.Set("after", opts.After)
 	}
+	if len(opts.Filters) != 0 {
+		v.Set("filters", string(opts.Filters))
+	}
 	if len(v) == 0 {
 		return ""
 	}

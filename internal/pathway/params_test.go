@@ -30,7 +30,7 @@ func TestHTTPUnknownQueryParams(t *testing.T) {
 	id := getMemories(t, base+pathway.MemoriesPath+"?user_id=u").Results[0].ID
 	mem := pathway.MemoriesPath + "/" + id
 	const (
-		list  = "user_id, agent_id, run_id, limit, order, after"
+		list  = "user_id, agent_id, run_id, limit, order, after, filters"
 		paged = "after, limit"
 	)
 	for _, tc := range []struct {

@@ -512,6 +512,31 @@ type ListOptions struct {
 	// (only memories with a greater id), with OrderRecent "<updated_at>/<id>"
 	// of its last memory. "" = from the first.
 	After string
+	// Filters restricts the list to the memories whose metadata passes it
+	// (ADR-140); the query parameter filters= (JSON) over HTTP.
+	Filters json.RawMessage
+}
+
+// mergeFilterScope parses raw and merges the scope ids it gives into sc:
+// an id given both as a field and in the filters must be the same.
+func mergeFilterScope(op string, raw json.RawMessage, sc *Scope) (*filter, error) {
+	f, fs, err := parseFilter(raw)
+	if err != nil {
+		return nil, errs.E(op, errs.Invalid, err.Error())
+	}
+	for _, id := range []struct {
+		name      string
+		field, in *string
+	}{{"user_id", &sc.UserID, &fs.UserID}, {"agent_id", &sc.AgentID, &fs.AgentID}, {"run_id", &sc.RunID, &fs.RunID}} {
+		switch {
+		case *id.in == "":
+		case *id.field == "":
+			*id.field = *id.in
+		case *id.field != *id.in:
+			return nil, errs.Errorf(op, errs.Invalid, "filters.%s %q differs from %s %q: give the scope id once", id.name, *id.in, id.name, *id.field)
+		}
+	}
+	return f, nil
 }
 
 // MaxListPageBytes bounds a page of GET /v1/pathway/memories and of
@@ -603,6 +628,10 @@ type SearchRequest struct {
 	// After is the previous page's Next: only the results ranked after
 	// it (ADR-053). "" = from the best.
 	After string `json:"after,omitempty"`
+	// Filters restricts the search to the memories whose metadata passes
+	// it (Mem0's filters, ADR-140), before ranking and paging; give the
+	// same filters with every page's after.
+	Filters json.RawMessage `json:"filters,omitempty"`
 	Scope
 }
 
@@ -639,6 +668,21 @@ func (c searchCursor) before(score float64, id string) bool {
 
 // Validate checks the request.
 func (r *SearchRequest) Validate() error {
+	_, err := r.filter()
+	return err
+}
+
+// filter checks the request and returns its parsed filters (nil: none).
+// The scope ids given in the filters are merged into r.Scope.
+func (r *SearchRequest) filter() (*filter, error) {
+	f, err := mergeFilterScope("pathway.search", r.Filters, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return f, r.validate()
+}
+
+func (r *SearchRequest) validate() error {
 	p := r.Scope.validate(true)
 	switch {
 	case strings.TrimSpace(r.Query) == "":

@@ -2,6 +2,7 @@ package pathway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -123,12 +124,17 @@ func listHint(unknown []string) string {
 }
 
 func scopeOf(r *http.Request, op string) (Scope, ListOptions, error) {
-	v, err := queryValues(r, op, listHint, "user_id", "agent_id", "run_id", "limit", "order", "after")
+	v, err := queryValues(r, op, listHint, "user_id", "agent_id", "run_id", "limit", "order", "after", "filters")
 	if err != nil {
 		return Scope{}, ListOptions{}, err
 	}
 	sc := Scope{UserID: v[0], AgentID: v[1], RunID: v[2]}
 	opts := ListOptions{Order: v[4], After: v[5]}
+	if v[6] != "" {
+		// filters=<JSON> (URL-encoded), the object of a search's filters
+		// (ADR-140); parsed, and refused with its path, by List.
+		opts.Filters = json.RawMessage(v[6])
+	}
 	if s := v[3]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {

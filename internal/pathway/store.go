@@ -756,6 +756,10 @@ func limitOf(n int) int {
 // List implements Service.List. Both orders are total (ties of
 // updated_at by id), so the same state always lists the same way.
 func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error) {
+	flt, err := mergeFilterScope("pathway.list", opts.Filters, &scope)
+	if err != nil {
+		return ListResponse{}, err
+	}
 	p := scope.validate(true)
 	switch opts.Order {
 	case "", OrderRecent:
@@ -781,6 +785,7 @@ func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListRe
 	out := []Memory{}
 	s.inScope(scope, func(e *entry) {
 		switch {
+		case flt != nil && !flt.match(e.m.Metadata):
 		case byID && e.m.ID > opts.After,
 			!byID && (!paged || cur.before(e.m.UpdatedAt, e.m.ID)):
 			out = append(out, e.m)
@@ -989,7 +994,8 @@ func (s *Store) History(ctx context.Context, id string, opts HistoryOptions) (Hi
 // that is neither changed nor deleted meanwhile is listed exactly once
 // (the query's vector and the memories' are recomputed the same way).
 func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
-	if err := req.Validate(); err != nil {
+	flt, err := req.filter()
+	if err != nil {
 		return SearchResponse{}, err
 	}
 	cur, paged := parseSearchCursor(req.After)
@@ -1014,6 +1020,9 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	var out []SearchResult
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
+		if flt != nil && !flt.match(e.m.Metadata) {
+			return
+		}
 		sc := cosine(q, e.vec)
 		if !s.legacySearch {
 			sc = plan.searchScore(sc, &e.terms, e.sh.holder)

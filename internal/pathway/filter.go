@@ -1,0 +1,570 @@
+package pathway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Metadata filters (ADR-140): Mem0's filters={...} of search and get_all,
+// over the keys of a memory's metadata object.
+//
+//	{"k": v}                          k equals v (v a string, number, boolean or null)
+//	{"k": "*"}                        k is present (any value, null included)
+//	{"k": {"eq"|"ne"|"gt"|"gte"|"lt"|"lte": v}}
+//	{"k": {"in"|"nin": [v, ...]}}
+//	{"k": {"contains"|"icontains": "s"}}
+//	{"AND"|"OR"|"NOT": [filter, ...]}
+//
+// Keys of one object, and operators of one operator object, are ANDed. NOT
+// of a list matches when none of its filters matches. Numbers compare as
+// numbers, exactly (their decimal text, so 9007199254740993 > ...992), and
+// strings as strings (byte order); a number never equals nor orders with a
+// string, a boolean orders with nothing: such a comparison is false, not an
+// error. ne and nin are the negations of eq and in, so a memory without the
+// key matches them. user_id, agent_id and run_id at the top level of a
+// filter, as plain strings, are the scope ids (as Mem0 reads them).
+const (
+	// MaxFilterDepth bounds the nesting of AND/OR/NOT and operator objects.
+	MaxFilterDepth = 32
+	// MaxFilterTerms bounds the conditions of one filter, the values of
+	// in/nin lists included.
+	MaxFilterTerms = 1024
+)
+
+// filter is a parsed filter: a node of the tree.
+type filter struct {
+	op   string    // "and", "or", "not" (nor of subs), or a comparison
+	subs []*filter // of and/or/not
+	key  string    // metadata key of a comparison
+	val  fval      // operand of a comparison
+	vals []fval    // operands of in/nin
+}
+
+// fval is a scalar of a filter or of metadata.
+type fval struct {
+	kind byte // 's' string, 'n' number, 'b' bool, 'z' null, 'x' anything else (lists, objects)
+	s    string
+	num  decimal
+	b    bool
+}
+
+// filterError is a 400 naming the filter's path.
+type filterError struct{ path, msg string }
+
+func (e *filterError) Error() string { return e.path + ": " + e.msg }
+
+type filterParser struct {
+	dec   *json.Decoder
+	terms int
+}
+
+// parseFilter parses raw (a JSON object, or null/absent: no filter) and
+// returns the filter (nil: none) and the scope ids given in it.
+func parseFilter(raw json.RawMessage) (*filter, Scope, error) {
+	var sc Scope
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return nil, sc, nil
+	}
+	p := &filterParser{dec: json.NewDecoder(bytes.NewReader(t))}
+	p.dec.UseNumber()
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, sc, &filterError{"filters", "not JSON: " + err.Error()}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, sc, &filterError{"filters", "want an object of metadata keys, got " + describe(tok)}
+	}
+	f, err := p.object("filters", 1, &sc)
+	if err != nil {
+		return nil, sc, err
+	}
+	if _, err := p.dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, sc, &filterError{"filters", "trailing data after the object"}
+	}
+	if len(f.subs) == 0 {
+		return nil, sc, nil // {} (or only scope ids): every memory
+	}
+	return f, sc, nil
+}
+
+func describe(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		switch v {
+		case '[':
+			return "a list"
+		case '{':
+			return "an object"
+		}
+		return string(v)
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
+}
+
+func (p *filterParser) count(path string) error {
+	if p.terms++; p.terms > MaxFilterTerms {
+		return &filterError{path, fmt.Sprintf("more than %d conditions in filters", MaxFilterTerms)}
+	}
+	return nil
+}
+
+func checkDepth(path string, depth int) error {
+	if depth > MaxFilterDepth {
+		return &filterError{path, fmt.Sprintf("filters nest deeper than %d levels", MaxFilterDepth)}
+	}
+	return nil
+}
+
+// object parses a filter object after its '{': the AND of its keys. sc is
+// non-nil at the top level, where scope ids are read.
+func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error) {
+	if err := checkDepth(path, depth); err != nil {
+		return nil, err
+	}
+	and := &filter{op: "and"}
+	for p.dec.More() {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return nil, &filterError{path, "not JSON: " + err.Error()}
+		}
+		k := tok.(string)
+		kp := path + metadataKey(k)
+		switch k {
+		case "AND", "OR", "NOT":
+			sub, err := p.logical(kp, strings.ToLower(k), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			and.subs = append(and.subs, sub)
+			continue
+		case "user_id", "agent_id", "run_id":
+			if sc == nil {
+				return nil, &filterError{kp, "a scope id is given at the top level of filters (or as a field of the request), as a plain string"}
+			}
+			tok, err := p.dec.Token()
+			if err != nil {
+				return nil, &filterError{kp, "not JSON: " + err.Error()}
+			}
+			id, ok := tok.(string)
+			if !ok || id == "" || id == "*" {
+				return nil, &filterError{kp, "a scope id: want the id as a plain string (it selects the scope, like the field " + k + "), got " + describe(tok)}
+			}
+			switch k {
+			case "user_id":
+				sc.UserID = id
+			case "agent_id":
+				sc.AgentID = id
+			default:
+				sc.RunID = id
+			}
+			continue
+		}
+		sub, err := p.condition(kp, k, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		and.subs = append(and.subs, sub)
+	}
+	if _, err := p.dec.Token(); err != nil { // '}'
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	return and, nil
+}
+
+// logical parses the list of an AND, OR or NOT.
+func (p *filterParser) logical(path, op string, depth int) (*filter, error) {
+	if err := checkDepth(path, depth); err != nil {
+		return nil, err
+	}
+	if err := p.count(path); err != nil {
+		return nil, err
+	}
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, &filterError{path, "want a list of filter objects, got " + describe(tok)}
+	}
+	f := &filter{op: op}
+	for i := 0; p.dec.More(); i++ {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		tok, err := p.dec.Token()
+		if err != nil {
+			return nil, &filterError{ip, "not JSON: " + err.Error()}
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '{' {
+			return nil, &filterError{ip, "want a filter object, got " + describe(tok)}
+		}
+		sub, err := p.object(ip, depth+1, nil)
+		if err != nil {
+			return nil, err
+		}
+		f.subs = append(f.subs, sub)
+	}
+	if _, err := p.dec.Token(); err != nil { // ']'
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	if len(f.subs) == 0 {
+		return nil, &filterError{path, "want at least one filter object"}
+	}
+	return f, nil
+}
+
+// condition parses the value of a metadata key: a plain value (equality,
+// "*" presence) or an operator object.
+func (p *filterParser) condition(path, key string, depth int) (*filter, error) {
+	if err := checkDepth(path, depth); err != nil {
+		return nil, err
+	}
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	switch d := tok.(type) {
+	case json.Delim:
+		if d == '[' {
+			return nil, &filterError{path, `a list is not a value to equal: {"in": [...]} matches any of its values`}
+		}
+	case string:
+		if err := p.count(path); err != nil {
+			return nil, err
+		}
+		if d == "*" {
+			return &filter{op: "present", key: key}, nil
+		}
+		return &filter{op: "eq", key: key, val: scalar(tok)}, nil
+	default:
+		if err := p.count(path); err != nil {
+			return nil, err
+		}
+		return &filter{op: "eq", key: key, val: scalar(tok)}, nil
+	}
+	// An operator object: its operators ANDed.
+	and := &filter{op: "and"}
+	for p.dec.More() {
+		tok, err := p.dec.Token()
+		if err != nil {
+			return nil, &filterError{path, "not JSON: " + err.Error()}
+		}
+		op := tok.(string)
+		op2 := path + metadataKey(op)
+		if err := p.count(op2); err != nil {
+			return nil, err
+		}
+		tok, err = p.dec.Token()
+		if err != nil {
+			return nil, &filterError{op2, "not JSON: " + err.Error()}
+		}
+		d, isDelim := tok.(json.Delim)
+		switch op {
+		case "eq", "ne":
+			if isDelim {
+				return nil, &filterError{op2, "want a string, number, boolean or null, got " + describe(d)}
+			}
+			and.subs = append(and.subs, &filter{op: op, key: key, val: scalar(tok)})
+		case "gt", "gte", "lt", "lte":
+			v := scalar(tok)
+			if v.kind != 's' && v.kind != 'n' {
+				return nil, &filterError{op2, "want a number or a string, got " + describe(tok)}
+			}
+			and.subs = append(and.subs, &filter{op: op, key: key, val: v})
+		case "contains", "icontains":
+			s, ok := tok.(string)
+			if !ok {
+				return nil, &filterError{op2, "want a string, got " + describe(tok)}
+			}
+			and.subs = append(and.subs, &filter{op: op, key: key, val: fval{kind: 's', s: s}})
+		case "in", "nin":
+			if !isDelim || d != '[' {
+				return nil, &filterError{op2, "want a list of values, got " + describe(tok)}
+			}
+			f := &filter{op: op, key: key}
+			for i := 0; p.dec.More(); i++ {
+				ep := fmt.Sprintf("%s[%d]", op2, i)
+				if err := p.count(ep); err != nil {
+					return nil, err
+				}
+				tok, err := p.dec.Token()
+				if err != nil {
+					return nil, &filterError{ep, "not JSON: " + err.Error()}
+				}
+				if _, ok := tok.(json.Delim); ok {
+					return nil, &filterError{ep, "want a string, number, boolean or null, got " + describe(tok)}
+				}
+				f.vals = append(f.vals, scalar(tok))
+			}
+			if _, err := p.dec.Token(); err != nil { // ']'
+				return nil, &filterError{op2, "not JSON: " + err.Error()}
+			}
+			and.subs = append(and.subs, f)
+		default:
+			return nil, &filterError{op2, fmt.Sprintf("unknown operator %q: want eq, ne, gt, gte, lt, lte, in, nin, contains or icontains", truncate(op))}
+		}
+	}
+	if _, err := p.dec.Token(); err != nil { // '}'
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	if len(and.subs) == 0 {
+		return nil, &filterError{path, `an empty operator object: want e.g. {"eq": value}`}
+	}
+	return and, nil
+}
+
+func truncate(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	s = s[:64]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
+}
+
+// scalar turns a JSON token (not a delimiter) into an fval.
+func scalar(tok json.Token) fval {
+	switch v := tok.(type) {
+	case string:
+		return fval{kind: 's', s: v}
+	case json.Number:
+		d, ok := parseDecimal(string(v))
+		if !ok {
+			return fval{kind: 'x'}
+		}
+		return fval{kind: 'n', num: d}
+	case bool:
+		return fval{kind: 'b', b: v}
+	case nil:
+		return fval{kind: 'z'}
+	}
+	return fval{kind: 'x'}
+}
+
+// metaValue turns a metadata value (json.Number after a decode; the Go
+// types of an in-process Metadata) into an fval.
+func metaValue(v any) fval {
+	switch x := v.(type) {
+	case string:
+		return fval{kind: 's', s: x}
+	case json.Number:
+		return scalar(x)
+	case float64:
+		return scalar(json.Number(strconv.FormatFloat(x, 'g', -1, 64)))
+	case float32:
+		return scalar(json.Number(strconv.FormatFloat(float64(x), 'g', -1, 32)))
+	case int:
+		return scalar(json.Number(strconv.FormatInt(int64(x), 10)))
+	case int64:
+		return scalar(json.Number(strconv.FormatInt(x, 10)))
+	case int32:
+		return scalar(json.Number(strconv.FormatInt(int64(x), 10)))
+	case uint64:
+		return scalar(json.Number(strconv.FormatUint(x, 10)))
+	case uint:
+		return scalar(json.Number(strconv.FormatUint(uint64(x), 10)))
+	case bool:
+		return fval{kind: 'b', b: x}
+	case nil:
+		return fval{kind: 'z'}
+	}
+	return fval{kind: 'x'}
+}
+
+// equal: same kind and value (numbers by value: 1 == 1.0 == 1e0).
+func (a fval) equal(b fval) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case 's':
+		return a.s == b.s
+	case 'n':
+		return a.num.cmp(b.num) == 0
+	case 'b':
+		return a.b == b.b
+	case 'z':
+		return true
+	}
+	return false
+}
+
+// order compares a with b: ok is false unless both are numbers or both
+// strings.
+func (a fval) order(b fval) (c int, ok bool) {
+	switch {
+	case a.kind == 'n' && b.kind == 'n':
+		return a.num.cmp(b.num), true
+	case a.kind == 's' && b.kind == 's':
+		return strings.Compare(a.s, b.s), true
+	}
+	return 0, false
+}
+
+// match reports whether a memory with metadata md passes f.
+func (f *filter) match(md Metadata) bool {
+	switch f.op {
+	case "and":
+		for _, s := range f.subs {
+			if !s.match(md) {
+				return false
+			}
+		}
+		return true
+	case "or":
+		for _, s := range f.subs {
+			if s.match(md) {
+				return true
+			}
+		}
+		return false
+	case "not":
+		for _, s := range f.subs {
+			if s.match(md) {
+				return false
+			}
+		}
+		return true
+	}
+	raw, present := md[f.key]
+	switch f.op {
+	case "present":
+		return present
+	case "ne":
+		return !present || !metaValue(raw).equal(f.val)
+	case "nin":
+		return !present || !inList(metaValue(raw), f.vals)
+	}
+	if !present {
+		return false
+	}
+	v := metaValue(raw)
+	switch f.op {
+	case "eq":
+		return v.equal(f.val)
+	case "in":
+		return inList(v, f.vals)
+	case "contains":
+		return v.kind == 's' && strings.Contains(v.s, f.val.s)
+	case "icontains":
+		return v.kind == 's' && strings.Contains(strings.ToLower(v.s), strings.ToLower(f.val.s))
+	}
+	c, ok := v.order(f.val)
+	if !ok {
+		return false
+	}
+	switch f.op {
+	case "gt":
+		return c > 0
+	case "gte":
+		return c >= 0
+	case "lt":
+		return c < 0
+	case "lte":
+		return c <= 0
+	}
+	return false
+}
+
+func inList(v fval, vals []fval) bool {
+	for _, w := range vals {
+		if v.equal(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// decimal is a JSON number as sign * 0.digits * 10^exp, digits without
+// leading or trailing zeros (zero: no digits), compared exactly without
+// building the number (1e999999999 costs nothing).
+type decimal struct {
+	neg    bool
+	digits string
+	exp    *big.Int
+}
+
+// parseDecimal reads a JSON number's text.
+func parseDecimal(s string) (decimal, bool) {
+	var d decimal
+	if strings.HasPrefix(s, "-") {
+		d.neg, s = true, s[1:]
+	}
+	mant, ex, hasExp := strings.Cut(strings.ToLower(s), "e")
+	intPart, frac, _ := strings.Cut(mant, ".")
+	if intPart == "" || !allDigits(intPart) || !allDigits(frac) {
+		return d, false
+	}
+	e := new(big.Int)
+	if hasExp {
+		ex = strings.TrimPrefix(ex, "+")
+		if _, ok := e.SetString(ex, 10); !ok {
+			return d, false
+		}
+	}
+	digits := intPart + frac
+	e.Add(e, big.NewInt(int64(len(intPart))))
+	lead := len(digits) - len(strings.TrimLeft(digits, "0"))
+	digits = digits[lead:]
+	e.Sub(e, big.NewInt(int64(lead)))
+	digits = strings.TrimRight(digits, "0")
+	if digits == "" {
+		return decimal{exp: new(big.Int)}, true // zero, -0 included
+	}
+	d.digits, d.exp = digits, e
+	return d, true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// cmp compares d with o: -1, 0 or 1.
+func (d decimal) cmp(o decimal) int {
+	ds, os := d.sign(), o.sign()
+	if ds != os {
+		if ds < os {
+			return -1
+		}
+		return 1
+	}
+	if ds == 0 {
+		return 0
+	}
+	c := d.exp.Cmp(o.exp)
+	if c == 0 {
+		c = strings.Compare(d.digits, o.digits)
+	}
+	return c * ds
+}
+
+func (d decimal) sign() int {
+	switch {
+	case d.digits == "":
+		return 0
+	case d.neg:
+		return -1
+	}
+	return 1
+}

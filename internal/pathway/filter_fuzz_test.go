@@ -1,0 +1,82 @@
+package pathway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+)
+
+// FuzzFilter feeds arbitrary filters and metadata to the filter parser and
+// evaluator (ADR-140): parsing never panics, refuses with a message that
+// names a path under "filters", and an accepted filter evaluates the same
+// way twice, its NOT the opposite way; two numbers compare as their exact
+// values do.
+func FuzzFilter(f *testing.F) {
+	for _, s := range [][2]string{
+		{`{"category":"food"}`, `{"category":"food"}`},
+		{`{"price":{"gte":5,"lt":10}}`, `{"price":7}`},
+		{`{"AND":[{"a":"*"},{"OR":[{"b":{"in":[1,"1",true,null]}},{"NOT":[{"c":{"icontains":"X"}}]}]}]}`, `{"a":null,"b":1.0,"c":"xyz"}`},
+		{`{"big":{"gt":9007199254740992}}`, `{"big":9007199254740993}`},
+		{`{"n":{"lte":-1e-400}}`, `{"n":-0.1e-399}`},
+		{`{"user_id":"u","x":{"nin":[]}}`, `{}`},
+		{`{"x":{"ne":"a"},"y":{"contains":""}}`, `{"y":"","x":[1]}`},
+		{`{"AND":{}}`, `{}`},
+		{`{"p":{"between":1}}`, `{}`},
+		{`null`, `{}`},
+		{`{"n":{"eq":1E+2}}`, `{"n":100.000}`},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, ftext, mtext string) {
+		var md Metadata
+		if err := json.Unmarshal([]byte(mtext), &md); err != nil {
+			md = Metadata{"a": json.Number("1"), "b": "x"}
+		}
+		flt, _, err := parseFilter(json.RawMessage(ftext))
+		if err != nil {
+			var fe *filterError
+			if !errors.As(err, &fe) || !strings.HasPrefix(fe.path, "filters") || fe.msg == "" {
+				t.Fatalf("refusal %v: want a filters path and a message", err)
+			}
+			return
+		}
+		if flt == nil {
+			return
+		}
+		got := flt.match(md)
+		if flt.match(md) != got {
+			t.Fatal("match not deterministic")
+		}
+		// NOT of an accepted filter (without scope ids, which only the
+		// top level takes) is its negation, when within the caps.
+		if bytes.Contains([]byte(ftext), []byte("_id")) {
+			return
+		}
+		neg, _, err := parseFilter(json.RawMessage(`{"NOT":[` + ftext + `]}`))
+		if err != nil {
+			return // one level deeper or one term more than the caps
+		}
+		if neg.match(md) == got {
+			t.Fatalf("NOT %s on %v: %v, the filter itself %v", ftext, md, !got, got)
+		}
+		// Numbers: decimal order agrees with exact rationals (small exponents).
+		for _, v := range md {
+			n, ok := v.(json.Number)
+			if !ok || len(n) > 40 || strings.ContainsAny(string(n), "eE") {
+				continue
+			}
+			a, ok1 := parseDecimal(string(n))
+			b, ok2 := parseDecimal("12.5")
+			ra, ok3 := new(big.Rat).SetString(string(n))
+			if !ok1 || !ok2 || !ok3 {
+				t.Fatalf("number %s not read", n)
+			}
+			if a.cmp(b) != ra.Cmp(big.NewRat(25, 2)) {
+				t.Fatalf("%s vs 12.5: %d, exact %d", n, a.cmp(b), ra.Cmp(big.NewRat(25, 2)))
+			}
+		}
+	})
+}
