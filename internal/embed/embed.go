@@ -25,7 +25,11 @@
 //   - GET /v1/embed/models lists Ollama's embedding models only (its
 //     /api/show "capabilities", or "<arch>.pooling_type" in model_info on
 //     an Ollama without capabilities; asked once per digest); a model
-//     /api/show cannot tell about is listed. ADR-086.
+//     /api/show cannot tell about is listed. ADR-086. Its "dims" come
+//     from the same /api/show (model_info "<arch>.embedding_length"),
+//     so they are known before the first embedding, and always belong to
+//     the digest listed as "revision"; an /api/show is bounded (2 s),
+//     and one that failed is asked again after 30 s (ADR-141).
 //   - A model pulled again on Ollama with new weights (a new digest in
 //     /api/tags) is served from the cache at most ollama.DefaultDigestTTL
 //     (5 s) longer: the cache key holds the digest (Revisioner), and a
@@ -73,8 +77,12 @@ type EmbedResponse struct {
 	Revision   string      `json:"revision,omitempty"`
 }
 
-// ModelInfo describes one model a provider serves. Dims is 0 while unknown
-// (an Ollama model before its first embedding).
+// ModelInfo describes one model a provider serves. Dims is 0 while unknown:
+// for an Ollama model it is "<arch>.embedding_length" of its /api/show
+// model_info (known before any embedding), else the length of the vectors
+// it answered under the digest listed (Revision); 0 when Ollama answered
+// neither, and for the default model while Ollama does not list it
+// (ADR-034, ADR-141).
 type ModelInfo struct {
 	Name     string `json:"name"`
 	Provider string `json:"provider"`

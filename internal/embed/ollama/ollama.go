@@ -88,7 +88,10 @@ type Provider struct {
 	retries   int
 	retryWait time.Duration
 	mu        sync.Mutex
-	dims      map[string]int // model -> dims seen in its last answer
+	// seen: canonical model name -> the dims of its last answer and the
+	// digest believed then; the listing uses them only for that digest
+	// (a model pulled again with other dims is not listed with the old).
+	seen map[string]seenDims
 	// digests: canonical model name -> digest from the last /api/tags
 	// (at tagsAt); refresh serialises the refreshes Revision makes.
 	digestTTL time.Duration
@@ -97,8 +100,15 @@ type Provider struct {
 	refresh   sync.Mutex
 	// kinds: digest -> what /api/show said of that model (a digest names
 	// fixed content, so its answer never goes stale; pruned to the
-	// digests of the last listing).
+	// digests of the last listing). A failed /api/show is kept too, with
+	// retryAt: asked again only after showRetry.
 	kinds map[string]modelKind
+}
+
+// seenDims is what an /api/embed answer showed of a model.
+type seenDims struct {
+	digest string
+	dims   int
 }
 
 var _ embed.Provider = (*Provider)(nil)
@@ -132,7 +142,7 @@ func New(cfg Config) (*Provider, error) {
 		hc:        hc,
 		retries:   cfg.Retries,
 		retryWait: cfg.RetryWait,
-		dims:      map[string]int{},
+		seen:      map[string]seenDims{},
 		digestTTL: cfg.DigestTTL,
 		digests:   map[string]string{},
 		kinds:     map[string]modelKind{},
@@ -253,8 +263,9 @@ func (p *Provider) embedOnce(ctx context.Context, model string, body []byte, n i
 		out[i] = v
 	}
 	if len(out) > 0 {
+		key := canonical(model)
 		p.mu.Lock()
-		p.dims[model] = len(out[0])
+		p.seen[key] = seenDims{digest: p.digests[key], dims: len(out[0])}
 		p.mu.Unlock()
 	}
 	return out, false, nil
@@ -272,8 +283,11 @@ func maxAnswerBytes(n int) int64 { return 1<<20 + int64(n)<<19 }
 // that field (older Ollama) a model whose model_info has
 // "<arch>.pooling_type" embeds — the test Ollama itself makes. Chat models
 // are left out; a model /api/show cannot tell about (an error, no
-// model_info) is listed rather than hidden. Dims is known for models used
-// by this process, else the model's "<arch>.embedding_length".
+// model_info, no answer within showTimeout) is listed rather than hidden,
+// and asked again only after showRetry. Dims is the model's
+// "<arch>.embedding_length" in model_info, known before any embedding
+// (ADR-141); else the length of the last vector it answered under the
+// digest listed now; else 0 (unknown).
 func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 	resp, err := p.client.List(ctx)
 	if err != nil {
@@ -287,7 +301,7 @@ func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 		p.mu.Lock()
 		k, ok := p.kinds[m.Digest]
 		p.mu.Unlock()
-		if ok {
+		if ok && (k.retryAt.IsZero() || time.Now().Before(k.retryAt)) {
 			kinds[i] = k
 			continue
 		}
@@ -296,10 +310,17 @@ func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			k, err := p.show(ctx, m.Name)
+			sctx, cancel := context.WithTimeout(ctx, showTimeout)
+			k, err := p.show(sctx, m.Name)
+			cancel()
 			if err != nil {
-				kinds[i] = modelKind{embeds: unknown}
-				return
+				k = modelKind{embeds: unknown, retryAt: time.Now().Add(showRetry)}
+				if ctx.Err() != nil {
+					// the listing itself ended: not the model's fault
+					k.retryAt = time.Time{}
+					kinds[i] = k
+					return
+				}
 			}
 			kinds[i] = k
 			if m.Digest != "" {
@@ -317,12 +338,9 @@ func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 		if kinds[i].embeds == no {
 			continue
 		}
-		d := p.dims[m.Name]
-		if d == 0 {
-			d = p.dims[strings.TrimSuffix(m.Name, ":latest")]
-		}
-		if d == 0 {
-			d = kinds[i].dims
+		d := kinds[i].dims
+		if s, ok := p.seen[canonical(m.Name)]; d == 0 && ok && s.digest == m.Digest {
+			d = s.dims
 		}
 		out = append(out, embed.ModelInfo{Name: m.Name, Provider: p.Name(), Dims: d, Revision: m.Digest})
 	}
@@ -331,6 +349,16 @@ func (p *Provider) Models(ctx context.Context) ([]embed.ModelInfo, error) {
 
 // showParallel bounds the /api/show requests of one listing.
 const showParallel = 4
+
+// showTimeout bounds one /api/show of a listing: an Ollama slow to answer
+// it (or not at all) lists the model with dims unknown instead of holding
+// the listing for embed.Config.ModelsTimeout. A model whose /api/show
+// failed is asked again at the first listing after showRetry, not at
+// every listing. Variables for tests.
+var (
+	showTimeout = 2 * time.Second
+	showRetry   = 30 * time.Second
+)
 
 // maxShowBytes bounds an /api/show answer (its tensor list grows with the
 // model: a few hundred KiB for the largest).
@@ -345,10 +373,12 @@ const (
 )
 
 // modelKind is what /api/show says of a model: whether it embeds, and its
-// embedding length (0 unknown).
+// embedding length (0 unknown). retryAt is set when /api/show failed:
+// when to ask again.
 type modelKind struct {
-	embeds tri
-	dims   int
+	embeds  tri
+	dims    int
+	retryAt time.Time
 }
 
 // show asks Ollama's POST /api/show about model.
