@@ -17,7 +17,7 @@ func filterFixture(t *testing.T, base string) {
 	t.Helper()
 	for _, m := range []struct{ text, meta string }{
 		{"one", `{"category":"food","price":5,"big":9007199254740993,"tags":"Spicy Thai","flag":true}`},
-		{"two", `{"category":"food","price":12.5,"big":9007199254740992}`},
+		{"two", `{"category":"food","price":12.5,"big":9007199254740992,"huge":1e400}`},
 		{"three", `{"category":"travel","price":"5"}`},
 		{"four", `{}`},
 		{"five", `{"category":null}`},
@@ -85,6 +85,10 @@ func TestHTTPSearchFilters(t *testing.T) {
 		{`{"big":{"gt":9007199254740992}}`, "one"},
 		{`{"big":9007199254740992}`, "two"},
 		{`{"big":{"lt":9.007199254740993e15}}`, "two"},
+		{`{"huge":{"gt":9.99e399}}`, "two"},
+		{`{"huge":{"eq":10e399}}`, "two"},
+		{`{"huge":{"lt":1e99999999999999999999}}`, "two"},
+		{`{"huge":{"lt":-1e-99999999999999999999}}`, ""},
 		{`{"flag":true}`, "one"},
 		{`{"flag":{"gt":"a"}}`, ""},
 		{`{"category":{"gt":"food"}}`, "three"},

@@ -820,8 +820,9 @@ type Service interface {
 	// List returns a page of the memories matching scope (at least one
 	// id), at most opts.Limit (0 = 100, max 1000) and MaxListPageBytes:
 	// most recently updated first, or with OrderID by ascending id, after
-	// opts.After, with Next set when more follow.
-	// Errors: Invalid (ids, limit, order, after).
+	// opts.After, with Next set when more follow; with opts.Filters only
+	// the memories whose metadata passes them (ADR-140).
+	// Errors: Invalid (ids, limit, order, after, filters).
 	List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error)
 	// Get returns one memory. Errors: NotFound (never existed or deleted).
 	Get(ctx context.Context, id string) (Memory, error)
@@ -841,8 +842,11 @@ type Service interface {
 	History(ctx context.Context, id string, opts HistoryOptions) (HistoryResponse, error)
 	// Search ranks the scope's memories by their score for the query
 	// (cosine fused with a keyword score, ADR-134; ties by id) and returns one page: at most req.Limit results ranked
-	// after req.After, with Next set when more follow.
-	// Errors: Invalid, TooLarge, Unavailable (embedder).
+	// after req.After, with Next set when more follow; req.Filters keep
+	// only the memories whose metadata passes them, before ranking and
+	// paging (ADR-140).
+	// Errors: Invalid (ids, query, limit, threshold, after, filters),
+	// TooLarge, Unavailable (embedder).
 	Search(ctx context.Context, req SearchRequest) (SearchResponse, error)
 	// AppendTrace appends steps to a run. Errors: Invalid, TooLarge, Unavailable.
 	AppendTrace(ctx context.Context, req TraceRequest) (TraceAppendResponse, error)
