@@ -184,6 +184,11 @@ type IngestdConfig struct {
 	PendingLease  Duration `toml:"pending_lease"`
 	SweepDelay    Duration `toml:"sweep_delay"`
 	SweepInterval Duration `toml:"sweep_interval"`
+	// StreamStore writes each Parquet part file into storaged while DuckDB
+	// writes it, published only after the conversion (ADR-138), when
+	// storaged is reached through its socket (same host); false stores the
+	// files after the conversion. Default true.
+	StreamStore bool `toml:"stream_store"`
 }
 
 // MinPendingLease is the shortest non-zero [ingestd].pending_lease: an
@@ -399,6 +404,7 @@ func Default(dataDir string) *Config {
 	c.Ingestd.PendingLease = Duration{time.Hour}
 	c.Ingestd.SweepDelay = Duration{30 * time.Second}
 	c.Ingestd.SweepInterval = Duration{time.Hour}
+	c.Ingestd.StreamStore = true
 	c.Queryd.CacheMaxBytes = 10 << 30
 	c.Queryd.MaxConcurrent = 4
 	c.Queryd.MaxQueue = 64

@@ -218,7 +218,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		},
 		Log:          env.Log,
 		PendingLease: ic.PendingLease.Duration,
-		StreamStore:  cfg.StoragedSocket() != "" && os.Getenv("LH_STORAGE_FORCE_HTTP") != "1",
+		StreamStore:  ic.StreamStore && cfg.StoragedSocket() != "" && os.Getenv("LH_STORAGE_FORCE_HTTP") != "1",
 	})
 	if err != nil {
 		return nil, err
