@@ -250,6 +250,15 @@ func (p *filterParser) condition(path, key string, depth int) (*filter, error) {
 			return &filter{op: "present", key: key}, nil
 		}
 		return &filter{op: "eq", key: key, val: scalar(tok)}, nil
+	case json.Number:
+		if err := p.count(path); err != nil {
+			return nil, err
+		}
+		v, err := operand(path, tok)
+		if err != nil {
+			return nil, err
+		}
+		return &filter{op: "eq", key: key, val: v}, nil
 	default:
 		if err := p.count(path); err != nil {
 			return nil, err
@@ -278,9 +287,16 @@ func (p *filterParser) condition(path, key string, depth int) (*filter, error) {
 			if isDelim {
 				return nil, &filterError{op2, "want a string, number, boolean or null, got " + describe(d)}
 			}
-			and.subs = append(and.subs, &filter{op: op, key: key, val: scalar(tok)})
+			v, err := operand(op2, tok)
+			if err != nil {
+				return nil, err
+			}
+			and.subs = append(and.subs, &filter{op: op, key: key, val: v})
 		case "gt", "gte", "lt", "lte":
-			v := scalar(tok)
+			v, err := operand(op2, tok)
+			if err != nil {
+				return nil, err
+			}
 			if v.kind != 's' && v.kind != 'n' {
 				return nil, &filterError{op2, "want a number or a string, got " + describe(tok)}
 			}
@@ -308,7 +324,11 @@ func (p *filterParser) condition(path, key string, depth int) (*filter, error) {
 				if _, ok := tok.(json.Delim); ok {
 					return nil, &filterError{ep, "want a string, number, boolean or null, got " + describe(tok)}
 				}
-				f.vals = append(f.vals, scalar(tok))
+				v, err := operand(ep, tok)
+				if err != nil {
+					return nil, err
+				}
+				f.vals = append(f.vals, v)
 			}
 			if _, err := p.dec.Token(); err != nil { // ']'
 				return nil, &filterError{op2, "not JSON: " + err.Error()}
@@ -336,6 +356,17 @@ func truncate(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s + "..."
+}
+
+// operand is scalar for a filter's operand: a number scalar cannot read
+// (an exponent of more than maxExpDigits digits) is refused, not a value
+// that equals nothing.
+func operand(path string, tok json.Token) (fval, error) {
+	v := scalar(tok)
+	if _, isNum := tok.(json.Number); isNum && v.kind != 'n' {
+		return v, &filterError{path, fmt.Sprintf("a number with an exponent of more than %d digits", maxExpDigits)}
+	}
+	return v, nil
 }
 
 // scalar turns a JSON token (not a delimiter) into an fval.
@@ -491,6 +522,10 @@ func inList(v fval, vals []fval) bool {
 	return false
 }
 
+// maxExpDigits bounds the exponent of a number that compares (1e400 is
+// three digits; a googolplex's exponent has 101).
+const maxExpDigits = 1000
+
 // decimal is a JSON number as sign * 0.digits * 10^exp, digits without
 // leading or trailing zeros (zero: no digits), compared exactly without
 // building the number (1e999999999 costs nothing).
@@ -514,6 +549,12 @@ func parseDecimal(s string) (decimal, bool) {
 	e := new(big.Int)
 	if hasExp {
 		ex = strings.TrimPrefix(ex, "+")
+		if len(strings.TrimLeft(strings.TrimPrefix(ex, "-"), "0")) > maxExpDigits {
+			// Reading it costs quadratic time in its length, and a
+			// metadata number is read at every comparison: such a
+			// metadata value compares with nothing.
+			return d, false
+		}
 		if _, ok := e.SetString(ex, 10); !ok {
 			return d, false
 		}

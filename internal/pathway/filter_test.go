@@ -129,6 +129,19 @@ func TestHTTPSearchFilters(t *testing.T) {
 	if got := names(t, body); code != 200 || len(got) != 0 {
 		t.Errorf("agent_id in filters scopes: %d %s", code, body)
 	}
+	// A metadata number whose exponent has more than 1000 digits is
+	// stored as given but compares with nothing (reading it would cost
+	// quadratic time at every comparison); it is present.
+	huge := `1e` + strings.Repeat("9", 1001)
+	if code, out := do(t, "POST", base+pathway.MemoriesPath, `{"messages":"note huge","user_id":"h","infer":false,"metadata":{"n":`+huge+`}}`); code != 200 {
+		t.Fatalf("add huge: %d %s", code, out)
+	}
+	for f, want := range map[string]int{`{"n":{"gt":0}}`: 0, `{"n":{"lt":0}}`: 0, `{"n":"*"}`: 1, `{"n":{"ne":1}}`: 1} {
+		code, body := do(t, "POST", base+pathway.SearchPath, `{"query":"note","user_id":"h","filters":`+f+`}`)
+		if got := names(t, body); code != 200 || len(got) != want {
+			t.Errorf("huge exponent, filters %s: %d %v, want %d results", f, code, got, want)
+		}
+	}
 }
 
 // TestHTTPSearchFiltersRefused: a bad filter is a 400 with DESIGN.md's
@@ -157,6 +170,8 @@ func TestHTTPSearchFiltersRefused(t *testing.T) {
 		{`{"OR":[{"user_id":"g"}]}`, "filters.OR[0].user_id: a scope id is given at the top level"},
 		{`{"user_id":"g"}`, `filters.user_id \"g\" differs from user_id \"f\"`},
 		{`{"user_id":"*"}`, "filters.user_id: a scope id"},
+		{`{"n":{"gt":1e` + strings.Repeat("9", 1001) + `}}`, "filters.n.gt: a number with an exponent of more than 1000 digits"},
+		{`{"n":{"in":[1,1e-` + strings.Repeat("9", 1001) + `]}}`, "filters.n.in[1]: a number with an exponent of more than 1000 digits"},
 		{deep, "nest deeper than 32 levels"},
 		{many, "more than 1024 conditions"},
 	} {
