@@ -14,11 +14,27 @@ import (
 	"lakehouse-go/internal/shared"
 )
 
-// errReader answers err: a body read that failed, replayed after the bytes
-// read before it.
-type errReader struct{ err error }
+// maxPathBody bounds the copy of an ingest body kept for eventPaths: a
+// batch of MaxBatch events with full attrs is about 5 MiB; a larger body
+// keeps encoding/json's message.
+const maxPathBody = 16 << 20
 
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+// capBuffer keeps what is written to it up to max bytes; over reports
+// that more came (and the copy is incomplete).
+type capBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if !c.over && c.Len()+len(p) <= c.max {
+		c.Buffer.Write(p)
+	} else {
+		c.over = true
+	}
+	return len(p), nil
+}
 
 // eventPaths decodes the events of an ingest body one by one, as the
 // handler's decoder does (strict JSON, no unknown field, numbers exact),

@@ -81,6 +81,12 @@ func TestHTTPFieldErrorsNameTheEvent(t *testing.T) {
 	if code != 400 || !strings.Contains(b.Error.Message, "events[2].service: required") {
 		t.Errorf("validation: %d %q", code, b.Error.Message)
 	}
+	// a body over the copy kept for naming paths (16 MiB) keeps json's message
+	huge := batch(1, `{"ts":"bad","service":"s","op":"o","request_id":"`+strings.Repeat("x", 17<<20)+`"}`)
+	code, b = post(t, url, huge)
+	if code != 400 || !strings.Contains(b.Error.Message, `not an RFC 3339 time`) {
+		t.Errorf("huge body: %d %q", code, b.Error.Message)
+	}
 	// and a good batch still goes in
 	if code, b = post(t, url, batch(-1, "")); code != 200 {
 		t.Fatalf("good batch: %d %+v", code, b)

@@ -1,7 +1,6 @@
 package observer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -65,24 +64,23 @@ func (h *handlers) ingest(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	// The body is kept so that a decoding error can be told by the event
-	// and field it is in (eventPaths): encoding/json names neither the
-	// index nor, for a time, the field.
-	raw, rerr := io.ReadAll(r.Body)
-	body := io.Reader(bytes.NewReader(raw))
-	if rerr != nil {
-		// the body limit: DecodeJSONExact words it as every daemon does
-		body = io.MultiReader(body, errReader{rerr})
-	}
+	// The body is kept (up to maxPathBody) so that a decoding error can be
+	// told by the event and field it is in (eventPaths): encoding/json
+	// names neither the index nor, for a time, the field.
+	keep := &capBuffer{max: maxPathBody}
+	body := io.TeeReader(r.Body, keep)
 	dr := r.Clone(r.Context())
 	dr.Body = io.NopCloser(body)
 	var req IngestRequest
 	// Exact: attrs numbers stay json.Number, so 9007199254740993 is
 	// answered, streamed and persisted as sent (a float64 made it ...992).
 	if err := shared.DecodeJSONExact(dr, &req); err != nil {
-		if rerr == nil && errs.KindOf(err) == errs.Invalid {
-			if perr := eventPaths(raw); perr != nil {
-				return perr
+		if errs.KindOf(err) == errs.Invalid {
+			// the rest of the body (the decoder stops at the error)
+			if _, rerr := io.Copy(io.Discard, body); rerr == nil && !keep.over {
+				if perr := eventPaths(keep.Bytes()); perr != nil {
+					return perr
+				}
 			}
 		}
 		return err
