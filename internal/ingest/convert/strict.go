@@ -162,15 +162,23 @@ func strictColumnSQL(i int, typ string, scale int) string {
 	group := func(n int) string { return fmt.Sprintf("replace(regexp_extract(%s, %s, %d), '_', '')", c, p, n) }
 	digits := group(1) + " || " + group(2)
 	exp := fmt.Sprintf("regexp_extract(%s, %s, 3)", c, p)
+	// Test 1 comes before the refusal of an invalid value: a text equal to
+	// v printed holds a digit and v is not NULL, so only the range check can
+	// refuse such a value, and it is kept in test 1's condition. The common
+	// value then costs no regexp (ADR-142).
+	printed := fmt.Sprintf("%[1]s::VARCHAR = %[2]s", v, c)
+	if r := decimalRangeSQL(v, typ); r != "false" {
+		printed += " AND NOT " + r
+	}
 	return fmt.Sprintf(`CASE WHEN %[1]s IS NULL THEN NULL
+ WHEN %[11]s THEN %[2]s
  WHEN %[2]s IS NULL OR NOT regexp_matches(%[1]s, '[0-9]') OR %[10]s THEN %[3]s
- WHEN %[2]s::VARCHAR = %[1]s THEN %[2]s
  WHEN strlen(%[1]s) <= 15 AND TRY_CAST(%[1]s AS DOUBLE) = %[2]s::DOUBLE AND (%[2]s <> 0 OR NOT (contains(%[1]s, 'e') OR contains(%[1]s, 'E'))) THEN %[2]s
  WHEN regexp_full_match(%[1]s, '^\s*[+-]?0[xXbB][0-9a-fA-F_]+\s*$') THEN %[2]s
  WHEN NOT regexp_full_match(%[1]s, %[5]s) THEN %[4]s
  WHEN rtrim(%[6]s, '0') = '' THEN %[2]s
  WHEN coalesce(length(%[7]s) - (CASE WHEN %[8]s = '' THEN 0 ELSE TRY_CAST(%[8]s AS INTEGER) END)::BIGINT - (length(%[6]s) - length(rtrim(%[6]s, '0'))) <= %[9]d, false) THEN %[2]s
- ELSE %[4]s END`, c, v, tag("invalid"), tag("inexact"), p, digits, group(2), exp, scale, decimalRangeSQL(v, typ))
+ ELSE %[4]s END`, c, v, tag("invalid"), tag("inexact"), p, digits, group(2), exp, scale, decimalRangeSQL(v, typ), printed)
 }
 
 // strictQuery wraps a read_csv call whose exact-typed columns are read as
