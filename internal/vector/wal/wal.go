@@ -92,6 +92,15 @@ type WAL struct {
 	closed  bool
 	// skipDamaged (OpenDamaged): TruncateThrough steps over damaged frames.
 	skipDamaged bool
+	// While TruncateThrough renames its rewrite over the log, appends go
+	// to both files (mirror, msize bytes) and a sync covers both, so an
+	// acknowledged record is durable under whichever name a crash leaves.
+	mirror *os.File
+	msize  int64
+	// retired are files a running sync still uses, closed by it.
+	retired []*os.File
+	// tmu: one TruncateThrough at a time.
+	tmu sync.Mutex
 }
 
 // Damage is a damaged frame in the middle of the log, followed by a valid
@@ -231,13 +240,18 @@ func replay(path string, fn func(rec Record) error, damaged func(Damage) error) 
 	return scan(f, fn, damaged)
 }
 
-func writeHeader(f *os.File, base uint64) error {
+// header is the log's header with base seq base.
+func header(base uint64) []byte {
 	h := make([]byte, headerLen)
 	copy(h, magic)
 	binary.LittleEndian.PutUint16(h[4:], version)
 	binary.LittleEndian.PutUint64(h[8:], base)
 	binary.LittleEndian.PutUint32(h[16:], crc32.Checksum(h[:16], castagnoli))
-	if _, err := f.WriteAt(h, 0); err != nil {
+	return h
+}
+
+func writeHeader(f *os.File, base uint64) error {
+	if _, err := f.WriteAt(header(base), 0); err != nil {
 		return err
 	}
 	return f.Sync()
@@ -441,20 +455,14 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 	p := frame[frameHdr:]
 	binary.LittleEndian.PutUint32(frame[0:], uint32(len(p)))
 	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(p, castagnoli))
-	if _, err := w.f.Write(frame); err != nil {
-		// A full disk (ENOSPC, EFBIG) refuses this record: what it wrote
-		// of it is cut and the log takes the next append once the disk
-		// does — the records before it are whole, their fsync unaffected.
-		// If the cut fails too, the log refuses appends until reopened.
-		if terr := w.f.Truncate(w.size); terr != nil {
-			w.err = err
-		} else if _, serr := w.f.Seek(w.size, io.SeekStart); serr != nil {
-			w.err = err
-		}
+	if err := w.write(frame); err != nil {
 		return 0, errs.E(op, errs.Internal, err)
 	}
 	w.next++
 	w.size += int64(len(frame))
+	if w.mirror != nil {
+		w.msize += int64(len(frame))
+	}
 	w.written += int64(len(frame))
 	mine := w.written
 	for w.durable < mine {
@@ -468,11 +476,18 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 		// lead a group commit covering everything written so far
 		w.syncing = true
 		target := w.written
-		f := w.f
+		f, m := w.f, w.mirror
 		w.mu.Unlock()
 		err := f.Sync()
+		if err == nil && m != nil {
+			err = m.Sync()
+		}
 		w.mu.Lock()
 		w.syncing = false
+		for _, r := range w.retired {
+			r.Close()
+		}
+		w.retired = nil
 		if err != nil {
 			w.err = err
 			w.cutRefused()
@@ -485,6 +500,39 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 	return seq, nil
 }
 
+// write writes frame at the log's end, and at the mirror's while one is
+// set (w.mu held). A full disk (ENOSPC, EFBIG) refuses the record: what
+// was written of it is cut and the log takes the next append once the
+// disk does — the records before it are whole, their fsync unaffected. If
+// the cut fails too, the log refuses appends until reopened.
+func (w *WAL) write(frame []byte) error {
+	_, err := w.f.Write(frame)
+	if err == nil && w.mirror != nil {
+		_, err = w.mirror.Write(frame)
+	}
+	if err == nil {
+		return nil
+	}
+	if cerr := cutTo(w.f, w.size); cerr != nil {
+		w.err = err
+	}
+	if w.mirror != nil {
+		if cerr := cutTo(w.mirror, w.msize); cerr != nil {
+			w.err = err
+		}
+	}
+	return err
+}
+
+// cutTo truncates f to size and puts its offset there.
+func cutTo(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	_, err := f.Seek(size, io.SeekStart)
+	return err
+}
+
 // cutRefused cuts the log back to the end of its last durable record after
 // a failed fsync (w.mu held, no sync running). Every record past it is
 // refused: its writer gets the error. Without the cut the refused records
@@ -494,9 +542,15 @@ func (w *WAL) Append(rec *Record) (uint64, error) {
 // cut fails too (a file system gone read-only) a restart may still find
 // them; nothing better can be done without the disk.
 func (w *WAL) cutRefused() {
-	keep := w.size - (w.written - w.durable)
+	refused := w.written - w.durable
+	keep := w.size - refused
 	if keep < headerLen || keep > w.size {
 		return
+	}
+	if w.mirror != nil {
+		if mkeep := w.msize - refused; mkeep >= headerLen && mkeep <= w.msize && w.mirror.Truncate(mkeep) == nil {
+			w.msize = mkeep
+		}
 	}
 	if err := w.f.Truncate(keep); err != nil {
 		return
@@ -532,45 +586,62 @@ func (w *WAL) Advance(next uint64) {
 	}
 }
 
+// truncHook, when set (tests), runs in TruncateThrough with no lock held:
+// "sync" before the rewrite's fsync, "dirsync" after its rename, before
+// the directory's fsync.
+var truncHook func(stage string)
+
 // TruncateThrough drops every record with Seq <= seq (call it once a
 // snapshot covering them is durable). It rewrites the remaining tail to a
-// new file and renames it over the log; appends wait meanwhile.
+// new file and renames it over the log. Appends go on meanwhile: the tail
+// is copied and fsynced with no lock held; then, under the lock, the
+// records appended since are copied too and appends go to both files
+// until the rename and the directory's fsync are done (a sync covers both
+// files), so a kill at any point leaves, under the log's name, a log that
+// holds every acknowledged record once.
 func (w *WAL) TruncateThrough(seq uint64) error {
 	const op = "wal.TruncateThrough"
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.syncing {
-		w.cond.Wait()
-	}
 	if w.closed {
+		w.mu.Unlock()
 		return errs.E(op, errs.Internal, errors.New("log is closed"))
 	}
 	if w.err != nil {
-		return errs.E(op, errs.Internal, w.err)
+		err := w.err
+		w.mu.Unlock()
+		return errs.E(op, errs.Internal, err)
 	}
+	// Appends only add bytes after end; the bytes before it stay as they
+	// are while no lock is held (a failed append cuts back to its own
+	// start, a failed fsync poisons the log, checked before the swap).
+	f, end, next := w.f, w.size, w.next
+	w.mu.Unlock()
+
 	// find the first frame to keep
 	keep := int64(-1)
-	base := max(seq+1, w.next) // nothing kept: the next append's seq
+	base := max(seq+1, next) // nothing kept: the next append's seq
 	off := int64(headerLen)
 	var h [headerLen]byte
-	if _, err := w.f.ReadAt(h[:], 0); err != nil {
+	if _, err := f.ReadAt(h[:], 0); err != nil {
 		return errs.E(op, errs.Internal, err)
 	}
 	expect := binary.LittleEndian.Uint64(h[8:]) // the seq the next frame holds
-	r := bufio.NewReaderSize(io.NewSectionReader(w.f, off, w.size-off), 1<<16)
+	r := bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 1<<16)
 	var buf []byte
-	for off < w.size {
-		rec, n, ok := readFrame(r, &buf, w.size-off)
+	for off < end {
+		rec, n, ok := readFrame(r, &buf, end-off)
 		if !ok && w.skipDamaged {
 			// A damaged frame (OpenDamaged): dropped once seq passes every
 			// record it held, else kept from here.
-			if next, nextSeq, ok := validFrameAfterBad(w.f, off, w.size, expect); ok {
+			if next, nextSeq, ok := validFrameAfterBad(f, off, end, expect); ok {
 				if nextSeq-1 > seq {
 					keep, base = off, expect
 					break
 				}
 				off, expect = next, nextSeq
-				r.Reset(io.NewSectionReader(w.f, off, w.size-off))
+				r.Reset(io.NewSectionReader(f, off, end-off))
 				continue
 			}
 		}
@@ -594,38 +665,112 @@ func (w *WAL) TruncateThrough(seq uint64) error {
 		os.Remove(tmp)
 		return errs.E(op, errs.Internal, err)
 	}
-	if err := writeHeader(nf, base); err != nil {
+	size := int64(headerLen)
+	if _, err := nf.WriteAt(header(base), 0); err != nil {
 		return fail(err)
 	}
-	size := int64(headerLen)
 	if keep >= 0 {
-		if _, err := nf.Seek(headerLen, io.SeekStart); err != nil {
-			return fail(err)
-		}
-		n, err := io.Copy(nf, io.NewSectionReader(w.f, keep, w.size-keep))
+		n, err := io.Copy(io.NewOffsetWriter(nf, headerLen), io.NewSectionReader(f, keep, end-keep))
 		if err != nil {
 			return fail(err)
 		}
 		size += n
 	}
+	if truncHook != nil {
+		truncHook("sync")
+	}
 	if err := nf.Sync(); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(tmp, w.path); err != nil {
+
+	// Under the lock: copy what was appended since end and mirror appends.
+	w.mu.Lock()
+	if w.closed || w.err != nil {
+		err := w.err
+		if err == nil {
+			err = errors.New("log is closed")
+		}
+		w.mu.Unlock()
 		return fail(err)
 	}
-	if err := syncDir(w.path); err != nil {
-		w.err = err // the rename may or may not be durable; reopen to know
-		nf.Close()
-		return errs.E(op, errs.Internal, err)
+	if w.size > end {
+		if keep < 0 && next < base {
+			// every record before end was dropped; the first kept one is
+			// the first appended since, with seq next
+			if _, err := nf.WriteAt(header(next), 0); err != nil {
+				w.mu.Unlock()
+				return fail(err)
+			}
+		}
+		n, err := io.Copy(io.NewOffsetWriter(nf, size), io.NewSectionReader(w.f, end, w.size-end))
+		if err != nil {
+			w.mu.Unlock()
+			return fail(err)
+		}
+		size += n
 	}
 	if _, err := nf.Seek(size, io.SeekStart); err != nil {
-		w.err = err
-		nf.Close()
+		w.mu.Unlock()
+		return fail(err)
+	}
+	w.mirror, w.msize = nf, size
+	w.mu.Unlock()
+
+	// unmirror stops the mirror without the swap; nf is closed by the
+	// sync that uses it, if one runs.
+	unmirror := func() {
+		w.mu.Lock()
+		w.mirror = nil
+		if w.syncing {
+			w.retired = append(w.retired, nf)
+		} else {
+			nf.Close()
+		}
+		w.mu.Unlock()
+	}
+	// The records copied above may have been acknowledged (fsynced in the
+	// old file only): durable in nf before the name points at it.
+	err = nf.Sync()
+	if err == nil {
+		err = os.Rename(tmp, w.path)
+	}
+	if err != nil {
+		unmirror()
+		os.Remove(tmp)
 		return errs.E(op, errs.Internal, err)
 	}
-	w.f.Close()
-	w.f, w.size, w.durable = nf, size, w.written
+	if truncHook != nil {
+		truncHook("dirsync")
+	}
+	derr := syncDir(w.path)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if derr != nil {
+		// The rename may or may not be durable; reopen to know. Both files
+		// hold every record; those not yet durable are refused and cut.
+		for w.syncing {
+			w.cond.Wait()
+		}
+		if w.err == nil {
+			w.err = derr
+			w.cutRefused()
+			w.cond.Broadcast()
+		}
+		return errs.E(op, errs.Internal, derr)
+	}
+	old := w.f
+	w.f, w.size, w.mirror = nf, w.msize, nil
+	if w.closed {
+		// Close closed the old file; the log's name holds every record.
+		nf.Close()
+		return nil
+	}
+	if w.syncing {
+		w.retired = append(w.retired, old)
+	} else {
+		old.Close()
+	}
 	return nil
 }
 
