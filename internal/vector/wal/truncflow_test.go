@@ -1,9 +1,15 @@
 package wal
 
 import (
+	"bufio"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -223,4 +229,120 @@ func TestTruncateWhileAppending(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2.Close()
+}
+
+// TestKill9DuringTruncate runs a child process (this test binary) that
+// appends from four goroutines while another truncates the log again and
+// again, printing each acknowledged seq and each truncation point before
+// it starts; it is killed with SIGKILL mid-stream. The log it leaves
+// opens and holds every acknowledged record after the last truncation
+// point printed, exactly once and in order.
+func TestKill9DuringTruncate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	for round := range 4 {
+		path := filepath.Join(t.TempDir(), "wal")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKill9DuringTruncateChild$", "-test.v")
+		cmd.Env = append(os.Environ(), "WAL_KILL9_TRUNC_PATH="+path)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		acked := map[uint64]string{}
+		var through uint64
+		truncs := 0
+		sc := bufio.NewScanner(out)
+		killAt := 400 + round*300
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			switch {
+			case len(f) == 3 && f[0] == "ack":
+				seq, _ := strconv.ParseUint(f[1], 10, 64)
+				acked[seq] = f[2]
+			case len(f) == 2 && f[0] == "trunc":
+				through, _ = strconv.ParseUint(f[1], 10, 64)
+				truncs++
+			}
+			if len(acked) == killAt {
+				cmd.Process.Signal(syscall.SIGKILL)
+			}
+		}
+		cmd.Wait()
+		if len(acked) < killAt || truncs == 0 {
+			t.Fatalf("child acked %d records, started %d truncations", len(acked), truncs)
+		}
+		w, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		got := map[uint64]string{}
+		var prev uint64
+		info, err := Replay(path, func(r Record) error {
+			if _, dup := got[r.Seq]; dup || (prev != 0 && r.Seq != prev+1) {
+				return fmt.Errorf("seq %d after %d", r.Seq, prev)
+			}
+			prev = r.Seq
+			got[r.Seq] = r.Items[0].ID
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq, id := range acked {
+			if seq > through && got[seq] != id {
+				t.Fatalf("acked seq %d (%s) lost after kill -9 (truncating through %d); replayed %d records", seq, id, through, info.Records)
+			}
+		}
+		t.Logf("round %d: %d acked, %d truncations, last through %d, %d replayed", round, len(acked), truncs, through, info.Records)
+	}
+}
+
+func TestKill9DuringTruncateChild(t *testing.T) {
+	path := os.Getenv("WAL_KILL9_TRUNC_PATH")
+	if path == "" {
+		t.Skip("helper for TestKill9DuringTruncate")
+	}
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	deadline := time.Now().Add(20 * time.Second)
+	go func() {
+		for time.Now().Before(deadline) {
+			if s := w.NextSeq(); s > 30 {
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "trunc %d\n", s-30)
+				mu.Unlock()
+				if err := w.TruncateThrough(s - 30); err != nil {
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				r := upsert(i)
+				r.Items[0].ID = fmt.Sprintf("g%d-%d", g, i)
+				seq, err := w.Append(r)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				fmt.Fprintf(os.Stdout, "ack %d %s\n", seq, r.Items[0].ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
