@@ -346,3 +346,69 @@ func TestKill9DuringTruncateChild(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCloseWaitsForTruncate: Close while a TruncateThrough is between its
+// rewrite and its rename returned at once, so the rename could land after
+// a new WAL was opened on the old file (a Store restarted in the same
+// process): that WAL's appends went to a file no longer named by the log
+// and were gone at the next open. Close now waits for the truncation, and
+// a log opened after it keeps what it appends.
+func TestCloseWaitsForTruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wal")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := w.Append(upsert(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	truncHook = func(stage string) {
+		if stage == "dirsync" {
+			close(held)
+			<-release
+		}
+	}
+	defer func() { truncHook = nil }()
+	truncated := make(chan error, 1)
+	go func() { truncated <- w.TruncateThrough(10) }()
+	<-held
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	var closeErr error
+	early := false
+	select {
+	case closeErr = <-closed:
+		early = true
+		t.Errorf("Close returned (%v) with a truncation under way", closeErr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if !early {
+		closeErr = <-closed
+	}
+	if closeErr != nil {
+		t.Fatal(closeErr)
+	}
+	w2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := w2.Append(upsert(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.Close()
+	var seqs []uint64
+	for _, r := range func() []Record { r, _ := replayAll(t, path); return r }() {
+		seqs = append(seqs, r.Seq)
+	}
+	if len(seqs) == 0 || seqs[len(seqs)-1] != seq || seqs[0] != 11 || len(seqs) != 11 {
+		t.Errorf("after the reopen the log holds %v, want 11..20 and %d", seqs, seq)
+	}
+}

@@ -776,6 +776,11 @@ func (w *WAL) TruncateThrough(seq uint64) error {
 
 // Close closes the log. Appends after Close fail.
 func (w *WAL) Close() error {
+	// A TruncateThrough under way ends first: its rename must not land
+	// after Close returned, when the log may be opened again in this
+	// process (a restarted Store) and appended to through the old file.
+	w.tmu.Lock()
+	defer w.tmu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for w.syncing {
