@@ -326,25 +326,7 @@ func TestKill9DuringTruncateChild(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				r := upsert(i)
-				r.Items[0].ID = fmt.Sprintf("g%d-%d", g, i)
-				seq, err := w.Append(r)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				fmt.Fprintf(os.Stdout, "ack %d %s\n", seq, r.Items[0].ID)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	appendAndAck(w, &mu, deadline)
 }
 
 // TestCloseWaitsForTruncate: Close while a TruncateThrough is between its

@@ -306,8 +306,14 @@ func TestKill9Child(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
+	appendAndAck(w, &mu, time.Now().Add(20*time.Second))
+}
+
+// appendAndAck is the kill -9 children's load: four goroutines append
+// until deadline (or an error) and print "ack <seq> <id>" for each
+// acknowledged record, under mu (shared with the child's other output).
+func appendAndAck(w *WAL, mu *sync.Mutex, deadline time.Time) {
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(20 * time.Second)
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
 		go func() {
