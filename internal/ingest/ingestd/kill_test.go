@@ -84,27 +84,7 @@ enabled = false
 [log]
 access = false
 `, filepath.Join(dir, "data"), addr, proxy.URL, st.servers["catalogd"].URL())), 0o600)
-	cmd := exec.Command(bin, "--config", conf)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if testing.Verbose() {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	up := false
-	for i := 0; i < 400 && !up; i++ {
-		if r, err := http.Get("http://" + addr + "/health"); err == nil {
-			r.Body.Close()
-			up = true
-		} else {
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
-	if !up {
-		t.Fatal("ingestd child did not come up")
-	}
+	cmd := startChild(t, bin, conf, addr)
 
 	go func() {
 		resp, err := http.Post("http://"+addr+"/v1/ingest?name=big&format=csv", "text/csv", strings.NewReader(rowsCSV(0, 6000)))
@@ -185,4 +165,29 @@ func (st *stack) ingesterAt(t *testing.T, tempDir string, c *clock) *ingestd.Ser
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// startChild starts the ingestd binary bin with config conf as a child
+// process (killed at the test's end; its output shown with -v) and waits
+// until it answers /health on addr.
+func startChild(t *testing.T, bin, conf, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if testing.Verbose() {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 400; i++ {
+		if r, err := http.Get("http://" + addr + "/health"); err == nil {
+			r.Body.Close()
+			return cmd
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatal("ingestd child did not come up")
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -227,24 +226,7 @@ enabled = false
 [log]
 access = false
 `, filepath.Join(dir, "data"), addr, st.servers["storaged"].URL(), sock, st.servers["catalogd"].URL())), 0o600)
-	cmd := exec.Command(bin, "--config", conf)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	up := false
-	for i := 0; i < 400 && !up; i++ {
-		if r, err := http.Get("http://" + addr + "/health"); err == nil {
-			r.Body.Close()
-			up = true
-		} else {
-			time.Sleep(25 * time.Millisecond)
-		}
-	}
-	if !up {
-		t.Fatal("ingestd child did not come up")
-	}
+	cmd := startChild(t, bin, conf, addr)
 	data := streamCSV(1_500_000, 0)
 	go func() {
 		resp, err := http.Post("http://"+addr+"/v1/ingest?name=killed&format=csv", "text/csv", strings.NewReader(data))
