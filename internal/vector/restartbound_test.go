@@ -132,29 +132,7 @@ func TestRestartBound(t *testing.T) {
 		co := &countingObjects{Store: o}
 		return co, openStore(t, co, filepath.Join(root, "vectord"))
 	}
-	if _, err := os.Stat(filepath.Join(base, "built")); err == nil {
-		t.Logf("the %d vectors built before, from %s", n, base)
-	} else {
-		os.RemoveAll(base)
-		_, s := open(base)
-		if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: dims}); err != nil {
-			t.Fatal(err)
-		}
-		r := rand.New(rand.NewPCG(uint64(n), 7))
-		start := time.Now()
-		for done := 0; done < n; done += 5000 {
-			if _, err := s.Upsert(ctx, "docs", items(r, done, min(5000, n-done), dims)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Logf("built %d vectors in %s", n, time.Since(start).Round(time.Millisecond))
-		if err := s.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(base, "built"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	buildBase(t, base, n, dims, func(root string) *Store { _, s := open(root); return s })
 
 	type row struct {
 		ops                 int64
@@ -414,6 +392,37 @@ func TestBoundedPassSpacesSlowSnapshots(t *testing.T) {
 		t.Fatalf("after the kill: %+v %v, want 610 items", info, err)
 	}
 	if err := s2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildBase builds, once, an index "docs" of n random vectors of dims in
+// the data dirs under base (open opens a Store there) and marks it built;
+// the measurements copy it for each run instead of building it again.
+func buildBase(t *testing.T, base string, n, dims int, open func(root string) *Store) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := os.Stat(filepath.Join(base, "built")); err == nil {
+		t.Logf("the %d vectors built before, from %s", n, base)
+		return
+	}
+	os.RemoveAll(base)
+	s := open(base)
+	if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: dims}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	start := time.Now()
+	for done := 0; done < n; done += 5000 {
+		if _, err := s.Upsert(ctx, "docs", items(r, done, min(5000, n-done), dims)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("built %d vectors in %s", n, time.Since(start).Round(time.Millisecond))
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "built"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -384,27 +384,7 @@ func TestSnapshotWriteStall(t *testing.T) {
 		}
 		return o, openStore(t, o, filepath.Join(root, "vectord"))
 	}
-	if _, err := os.Stat(filepath.Join(base, "built")); err != nil {
-		os.RemoveAll(base)
-		_, s := open(base)
-		if _, err := s.CreateIndex(ctx, "docs", CreateIndexRequest{Dims: dims}); err != nil {
-			t.Fatal(err)
-		}
-		r := rand.New(rand.NewPCG(uint64(n), 7))
-		start := time.Now()
-		for done := 0; done < n; done += 5000 {
-			if _, err := s.Upsert(ctx, "docs", items(r, done, min(5000, n-done), dims)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Logf("built %d vectors in %s", n, time.Since(start).Round(time.Millisecond))
-		if err := s.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(base, "built"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	buildBase(t, base, n, dims, func(root string) *Store { _, s := open(root); return s })
 	root := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(root, os.DirFS(base)); err != nil {
 		t.Fatal(err)
