@@ -1,18 +1,12 @@
 package catalog_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
-	"lakehouse-go/internal/catalog"
-	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
 )
 
@@ -32,25 +26,7 @@ func TestColdListOverLatency(t *testing.T) {
 	// committing each over the relay would take long, and the list reads
 	// manifests only.
 	const n = 256
-	now := time.Now().UTC()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i := range n {
-		g.Go(func() error {
-			name := fmt.Sprintf("ds_%04d", i)
-			d := catalog.Dataset{Name: name, Version: 1, Schema: schema, Files: []catalog.File{{Key: "datasets/" + name + "/1.parquet", Rows: 1, Bytes: 500}},
-				RowCount: 1, CreatedAt: now, UpdatedAt: now, Mode: catalog.ModeAppend}
-			b, err := json.MarshalIndent(d, "", "  ")
-			if err != nil {
-				return err
-			}
-			_, err = st.Put(gctx, catalog.ManifestKey(name, 1), bytes.NewReader(b), int64(len(b)), storage.PutOptions{CreateOnly: true, ContentType: "application/json"})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	seedManifests(t, ctx, st, n, "ds_%04d")
 	base, _ := startCatalogLogged(t, cfg, nil)
 	const delay = 100 * time.Millisecond
 	proxy.SetDelay(delay)

@@ -55,25 +55,7 @@ func TestCatalogListMeasure(t *testing.T) {
 	// Manifests as catalogd writes them for a one-file dataset, put
 	// directly (a commit each would take minutes to seed).
 	t0 := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	now := time.Now().UTC()
-	for i := range n {
-		g.Go(func() error {
-			name := fmt.Sprintf("ds_%05d", i)
-			d := catalog.Dataset{Name: name, Version: 1, Schema: schema, Files: []catalog.File{{Key: "datasets/" + name + "/1.parquet", Rows: 1, Bytes: 500}},
-				RowCount: 1, CreatedAt: now, UpdatedAt: now, Mode: catalog.ModeAppend}
-			b, err := json.MarshalIndent(d, "", "  ")
-			if err != nil {
-				return err
-			}
-			_, err = st.Put(gctx, catalog.ManifestKey(name, 1), bytes.NewReader(b), int64(len(b)), storage.PutOptions{CreateOnly: true, ContentType: "application/json"})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	seedManifests(t, ctx, st, n, "ds_%05d")
 	t.Logf("seeded %d manifests in %v", n, time.Since(t0).Round(time.Millisecond))
 
 	// Clients as catalogd builds them: by redirect (the default on
@@ -264,4 +246,31 @@ func minioPIDOf(t *testing.T, endpoint string) int {
 	}
 	t.Logf("no MinIO process found for %s: its CPU is not counted", endpoint)
 	return 0
+}
+
+// seedManifests puts, 16 at a time, the version-1 manifests of n one-file
+// datasets named by the format (with their index) as catalogd writes
+// them, straight into st: a commit each would take minutes to seed, and a
+// list reads manifests only.
+func seedManifests(t *testing.T, ctx context.Context, st storage.Store, n int, format string) {
+	t.Helper()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	now := time.Now().UTC()
+	for i := range n {
+		g.Go(func() error {
+			name := fmt.Sprintf(format, i)
+			d := catalog.Dataset{Name: name, Version: 1, Schema: schema, Files: []catalog.File{{Key: "datasets/" + name + "/1.parquet", Rows: 1, Bytes: 500}},
+				RowCount: 1, CreatedAt: now, UpdatedAt: now, Mode: catalog.ModeAppend}
+			b, err := json.MarshalIndent(d, "", "  ")
+			if err != nil {
+				return err
+			}
+			_, err = st.Put(gctx, catalog.ManifestKey(name, 1), bytes.NewReader(b), int64(len(b)), storage.PutOptions{CreateOnly: true, ContentType: "application/json"})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
 }
