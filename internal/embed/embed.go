@@ -151,6 +151,15 @@ type Revisioner interface {
 	Revision(ctx context.Context, model string) string
 }
 
+// ModelNamer is implemented by providers that accept one model under
+// several names (Ollama: "m", "m:latest", "library/m",
+// "registry.ollama.ai/library/m:latest", in any case). SameModel reports
+// whether a and b name the same model there; Embedder marks the provider's
+// listed entry of [embedd].default_model as the default by it (ADR-147).
+type ModelNamer interface {
+	SameModel(a, b string) bool
+}
+
 // ModelOwner is implemented by providers that serve a fixed set of models
 // (builtin). Embedder routes a model to the first provider that owns it,
 // else to its primary (first) provider.

@@ -186,13 +186,16 @@ func (e *Embedder) MaxBatch() int { return e.cfg.MaxBatch }
 // Cache returns the Embedder's cache (nil when disabled), for stats.
 func (e *Embedder) Cache() *Cache { return e.cache }
 
-func (e *Embedder) route(model string) Provider {
-	for _, p := range e.providers {
+func (e *Embedder) route(model string) Provider { return e.providers[e.routeIndex(model)] }
+
+// routeIndex is the index in providers of route(model).
+func (e *Embedder) routeIndex(model string) int {
+	for i, p := range e.providers {
 		if o, ok := p.(ModelOwner); ok && o.Owns(model) {
-			return p
+			return i
 		}
 	}
-	return e.providers[0]
+	return 0
 }
 
 // Validate checks texts against the limits; see the package comment.
@@ -437,7 +440,8 @@ func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 	resp := ModelsResponse{Models: []ModelInfo{}}
 	found := false
 	var firstErr error
-	for _, p := range e.providers {
+	def := e.routeIndex(e.cfg.DefaultModel)
+	for i, p := range e.providers {
 		pctx, cancel := context.WithTimeout(ctx, e.cfg.ModelsTimeout)
 		ms, err := p.Models(pctx)
 		cancel()
@@ -455,7 +459,7 @@ func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 			continue
 		}
 		for _, m := range ms {
-			if m.Name == e.cfg.DefaultModel || strings.TrimSuffix(m.Name, ":latest") == e.cfg.DefaultModel {
+			if !found && i == def && sameModel(p, m.Name, e.cfg.DefaultModel) {
 				m.Default, found = true, true
 			}
 			resp.Models = append(resp.Models, m)
@@ -470,6 +474,17 @@ func (e *Embedder) Models(ctx context.Context) (ModelsResponse, error) {
 		return ModelsResponse{}, firstErr
 	}
 	return resp, nil
+}
+
+// sameModel reports whether provider p's model listed as listed is the
+// model named configured: by the provider's own names when it has several
+// for one model (ModelNamer: Ollama's "library/m" and "M" are "m:latest"),
+// else the same name or the name without ":latest".
+func sameModel(p Provider, listed, configured string) bool {
+	if n, ok := p.(ModelNamer); ok {
+		return n.SameModel(listed, configured)
+	}
+	return listed == configured || strings.TrimSuffix(listed, ":latest") == configured
 }
 
 func clone(v []float32) []float32 { return append([]float32(nil), v...) }

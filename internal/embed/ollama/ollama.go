@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/ollama/ollama/api"
+	names "github.com/ollama/ollama/types/model"
 
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/errs"
@@ -503,16 +504,29 @@ func (p *Provider) setDigests(ms []api.ListModelResponse) {
 	}
 }
 
-// canonical is the name /api/tags lists a model under: lower case, without
-// Ollama's default registry and namespace, with the default tag.
+// canonical is the name /api/tags lists a model under, in lower case:
+// Ollama's own parse (types/model.ParseName fills in the registry
+// registry.ollama.ai, the namespace library and the tag latest;
+// DisplayShortest leaves the defaults out again). Ollama finds a model
+// case-insensitively (every part compared with strings.EqualFold, its
+// server's getExistingName), so case does not name another model.
 func canonical(name string) string {
-	name = strings.ToLower(name)
-	name = strings.TrimPrefix(name, "registry.ollama.ai/")
-	name = strings.TrimPrefix(name, "library/")
-	if i := strings.LastIndexByte(name, '/'); !strings.Contains(name[i+1:], ":") {
-		name += ":latest"
+	if n := names.ParseName(name); n.IsValid() {
+		return strings.ToLower(n.DisplayShortest())
 	}
-	return name
+	return strings.ToLower(name)
+}
+
+// SameModel implements embed.ModelNamer: a and b name one model to Ollama
+// ("nomic-embed-text", "Nomic-Embed-Text:latest",
+// "registry.ollama.ai/library/nomic-embed-text:latest"), as canonical
+// reads them (ADR-147). A name Ollama would refuse is only itself.
+func (p *Provider) SameModel(a, b string) bool {
+	na, nb := names.ParseName(a), names.ParseName(b)
+	if !na.IsValid() || !nb.IsValid() {
+		return a == b
+	}
+	return na.EqualFold(nb)
 }
 
 // wrap maps a client error to an *errs.Error naming provider, URL and model.

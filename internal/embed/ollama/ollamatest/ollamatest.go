@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	names "github.com/ollama/ollama/types/model"
 )
 
 // Model is a model the fake has "pulled".
@@ -102,11 +104,11 @@ func (s *Server) AddModel(m Model) {
 	s.mu.Lock()
 	if m.ModifiedAt.IsZero() {
 		m.ModifiedAt = ModifiedAt
-		if old, ok := s.models[canonical(m.Name)]; ok && old.Revision != m.Revision {
+		if old, ok := s.models[key(m.Name)]; ok && old.Revision != m.Revision {
 			m.ModifiedAt = old.ModifiedAt.Add(time.Hour)
 		}
 	}
-	s.models[canonical(m.Name)] = m
+	s.models[key(m.Name)] = m
 	s.mu.Unlock()
 }
 
@@ -183,13 +185,23 @@ func (s *Server) Calls() []Call {
 	return append([]Call(nil), s.calls...)
 }
 
-// canonical adds Ollama's default tag.
+// canonical is the name Ollama lists a model pulled as name under
+// (types/model.ParseName's defaults registry.ollama.ai, library and
+// latest filled in, DisplayShortest leaving the first two out again):
+// "library/m" and "m" are "m:latest".
 func canonical(name string) string {
+	if n := names.ParseName(name); n.IsValid() {
+		return n.DisplayShortest()
+	}
 	if !strings.Contains(name, ":") {
 		return name + ":latest"
 	}
 	return name
 }
+
+// key finds a model as Ollama does: by its canonical name, every part
+// compared case-insensitively (server/routes.go getExistingName).
+func key(name string) string { return strings.ToLower(canonical(name)) }
 
 // Vector is the fake's embedding of text under model with dims floats,
 // normalised (exported so tests can compare).
@@ -303,7 +315,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	m, ok := s.models[canonical(req.Model)]
+	m, ok := s.models[key(req.Model)]
 	delay, fail, answer := s.delay, s.fail, s.answer
 	s.calls = append(s.calls, Call{Model: req.Model, Inputs: input})
 	s.mu.Unlock()
@@ -348,7 +360,8 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.tagsN++
 	resp := listResponse{Models: []listModel{}}
-	for name, m := range s.models {
+	for _, m := range s.models {
+		name := canonical(m.Name)
 		resp.Models = append(resp.Models, listModel{
 			Name: name, Model: name, ModifiedAt: m.ModifiedAt, Size: int64(m.Dims) * 1 << 20,
 			Digest: Digest(m),
@@ -425,7 +438,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	m, ok := s.models[canonical(req.Model)]
+	m, ok := s.models[key(req.Model)]
 	legacy, delay := s.legacy, s.showDelay
 	s.shows = append(s.shows, req.Model)
 	s.mu.Unlock()
