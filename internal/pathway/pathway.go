@@ -465,17 +465,19 @@ type AddResponse struct {
 }
 
 // UpdateRequest is the body of PUT /v1/pathway/memories/{id}. Text replaces
-// the memory's text; Metadata, when present, replaces its metadata.
+// the memory's text; Metadata, when present, replaces its metadata. At
+// least one is given: metadata alone keeps the text (Mem0's
+// update(memory_id, metadata=...); ADR-148).
 type UpdateRequest struct {
-	Text     string   `json:"text"`
+	Text     string   `json:"text,omitempty"`
 	Metadata Metadata `json:"metadata,omitempty"`
 }
 
 // Validate checks the request.
 func (r *UpdateRequest) Validate() error {
 	var p []string
-	if strings.TrimSpace(r.Text) == "" {
-		p = append(p, `"text": required`)
+	if strings.TrimSpace(r.Text) == "" && r.Metadata == nil {
+		p = append(p, `"text": required (or "metadata" alone, to change only the metadata)`)
 	}
 	if len(r.Text) > MaxTextBytes {
 		return errs.Errorf("pathway.update", errs.TooLarge, "text: %d bytes, at most %d", len(r.Text), MaxTextBytes)

@@ -866,15 +866,22 @@ func (s *Store) Update(ctx context.Context, id string, req UpdateRequest) (Memor
 		return Memory{}, err
 	}
 	text := strings.TrimSpace(req.Text)
-	vecs, err := s.embed(ctx, []string{text})
-	if err != nil {
-		return Memory{}, err
+	var vecs [][]float32
+	if text != "" {
+		var err error
+		if vecs, err = s.embed(ctx, []string{text}); err != nil {
+			return Memory{}, err
+		}
 	}
 	s.lockForWrite()
 	e := s.lookup(id)
 	if e == nil {
 		s.mu.Unlock()
 		return Memory{}, errs.Errorf(op, errs.NotFound, "no memory %s", id)
+	}
+	if text == "" {
+		// Metadata alone (Validate): the text, and so its vector, stay.
+		text, vecs = e.m.Memory, [][]float32{e.vec}
 	}
 	if e.m.Memory == text && req.Metadata == nil {
 		m := e.m
