@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,10 @@ import (
 // error. ne and nin are the negations of eq and in, so a memory without the
 // key matches them. user_id, agent_id and run_id at the top level of a
 // filter, as plain strings, are the scope ids (as Mem0 reads them).
+// created_at and updated_at, at any level, are the memory's own times, as
+// in Mem0's filters (ADR-148): an operand is a date (2006-01-02, compared
+// with the time's UTC day) or an RFC 3339 time, and only eq, ne, gt, gte,
+// lt, lte, in, nin and "*" apply.
 const (
 	// MaxFilterDepth bounds the nesting of AND/OR/NOT and operator objects.
 	MaxFilterDepth = 32
@@ -45,6 +50,115 @@ type filter struct {
 	key  string    // metadata key of a comparison
 	val  fval      // operand of a comparison
 	vals []fval    // operands of in/nin
+	// at: key is created_at or updated_at, the memory's own time, and
+	// tv/tvs are the operands read as times.
+	at  bool
+	tv  tval
+	tvs []tval
+}
+
+// tval is a time operand: a day (a date, compared with a time's UTC day)
+// or an instant.
+type tval struct {
+	t   time.Time
+	day bool
+}
+
+// timeKey reports whether a filter key names a memory's own time rather
+// than a metadata key (Mem0 filters created_at and updated_at).
+func timeKey(k string) bool { return k == "created_at" || k == "updated_at" }
+
+// parseTimeOperand reads a time filter's operand.
+func parseTimeOperand(path string, v fval) (tval, error) {
+	if v.kind == 's' {
+		if t, err := time.Parse(time.DateOnly, v.s); err == nil {
+			return tval{t: t, day: true}, nil
+		}
+		if t, err := time.Parse(time.RFC3339Nano, v.s); err == nil {
+			return tval{t: t}, nil
+		}
+	}
+	return tval{}, &filterError{path, "the memory's own time: want a date (2006-01-02) or an RFC 3339 time (2006-01-02T15:04:05Z)"}
+}
+
+// timeFilter turns the comparisons of f, parsed for a created_at or
+// updated_at key, into comparisons of the memory's time: f is a plain
+// value's comparison, or the AND of an operator object's.
+func timeFilter(path string, f *filter) error {
+	if f.op != "and" {
+		return timeComparison(path, f)
+	}
+	for _, s := range f.subs {
+		if err := timeComparison(path+metadataKey(s.op), s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timeComparison reads the operands of one comparison as times; path names
+// it (the key, or the key's operator).
+func timeComparison(path string, f *filter) error {
+	f.at = true
+	var err error
+	switch f.op {
+	case "present":
+	case "eq", "ne", "gt", "gte", "lt", "lte":
+		f.tv, err = parseTimeOperand(path, f.val)
+	case "in", "nin":
+		for i, v := range f.vals {
+			tv, err := parseTimeOperand(fmt.Sprintf("%s[%d]", path, i), v)
+			if err != nil {
+				return err
+			}
+			f.tvs = append(f.tvs, tv)
+		}
+	default:
+		err = &filterError{path, "the memory's own time: want eq, ne, gt, gte, lt, lte, in or nin"}
+	}
+	return err
+}
+
+// cmpTime compares a memory's time with a time operand.
+func cmpTime(t time.Time, v tval) int {
+	if v.day {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Compare(v.t)
+	}
+	return t.Compare(v.t)
+}
+
+// matchTime reports whether the memory's time t passes the comparison f.
+func (f *filter) matchTime(t time.Time) bool {
+	switch f.op {
+	case "present":
+		return true
+	case "in", "nin":
+		in := false
+		for _, v := range f.tvs {
+			if cmpTime(t, v) == 0 {
+				in = true
+				break
+			}
+		}
+		return in == (f.op == "in")
+	}
+	c := cmpTime(t, f.tv)
+	switch f.op {
+	case "eq":
+		return c == 0
+	case "ne":
+		return c != 0
+	case "gt":
+		return c > 0
+	case "gte":
+		return c >= 0
+	case "lt":
+		return c < 0
+	case "lte":
+		return c <= 0
+	}
+	return false
 }
 
 // fval is a scalar of a filter or of metadata.
@@ -178,6 +292,11 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 		sub, err := p.condition(kp, k, depth+1)
 		if err != nil {
 			return nil, err
+		}
+		if timeKey(k) {
+			if err := timeFilter(kp, sub); err != nil {
+				return nil, err
+			}
 		}
 		and.subs = append(and.subs, sub)
 	}
@@ -448,32 +567,39 @@ func (a fval) order(b fval) (c int, ok bool) {
 	return 0, false
 }
 
-// match reports whether a memory with metadata md passes f.
-func (f *filter) match(md Metadata) bool {
+// match reports whether memory m passes f: its metadata, and its own
+// times for created_at and updated_at.
+func (f *filter) match(m *Memory) bool {
 	switch f.op {
 	case "and":
 		for _, s := range f.subs {
-			if !s.match(md) {
+			if !s.match(m) {
 				return false
 			}
 		}
 		return true
 	case "or":
 		for _, s := range f.subs {
-			if s.match(md) {
+			if s.match(m) {
 				return true
 			}
 		}
 		return false
 	case "not":
 		for _, s := range f.subs {
-			if s.match(md) {
+			if s.match(m) {
 				return false
 			}
 		}
 		return true
 	}
-	raw, present := md[f.key]
+	if f.at {
+		if f.key == "created_at" {
+			return f.matchTime(m.CreatedAt)
+		}
+		return f.matchTime(m.UpdatedAt)
+	}
+	raw, present := m.Metadata[f.key]
 	switch f.op {
 	case "present":
 		return present

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzFilter feeds arbitrary filters and metadata to the filter parser and
@@ -27,6 +28,9 @@ func FuzzFilter(f *testing.F) {
 		{`{"p":{"between":1}}`, `{}`},
 		{`null`, `{}`},
 		{`{"n":{"eq":1E+2}}`, `{"n":100.000}`},
+		{`{"created_at":{"gte":"2024-07-01","lt":"2024-07-01T12:00:00.000000001Z"}}`, `{"created_at":"x"}`},
+		{`{"OR":[{"updated_at":{"in":["2024-07-02","2024-07-02T00:00:00+02:00"]}},{"created_at":"*"}]}`, `{}`},
+		{`{"updated_at":{"contains":"2024"}}`, `{}`},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -46,8 +50,9 @@ func FuzzFilter(f *testing.F) {
 		if flt == nil {
 			return
 		}
-		got := flt.match(md)
-		if flt.match(md) != got {
+		m := &Memory{Metadata: md, CreatedAt: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2024, 7, 2, 0, 0, 0, 1, time.UTC)}
+		got := flt.match(m)
+		if flt.match(m) != got {
 			t.Fatal("match not deterministic")
 		}
 		// NOT of an accepted filter (without scope ids, which only the
@@ -59,7 +64,7 @@ func FuzzFilter(f *testing.F) {
 		if err != nil {
 			return // one level deeper or one term more than the caps
 		}
-		if neg.match(md) == got {
+		if neg.match(m) == got {
 			t.Fatalf("NOT %s on %v: %v, the filter itself %v", ftext, md, !got, got)
 		}
 		// Numbers: decimal order agrees with exact rationals (small exponents).

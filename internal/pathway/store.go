@@ -785,7 +785,7 @@ func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListRe
 	out := []Memory{}
 	s.inScope(scope, func(e *entry) {
 		switch {
-		case flt != nil && !flt.match(e.m.Metadata):
+		case flt != nil && !flt.match(&e.m):
 		case byID && e.m.ID > opts.After,
 			!byID && (!paged || cur.before(e.m.UpdatedAt, e.m.ID)):
 			out = append(out, e.m)
@@ -1027,7 +1027,7 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	var out []SearchResult
 	s.mu.RLock()
 	s.inScope(req.Scope, func(e *entry) {
-		if flt != nil && !flt.match(e.m.Metadata) {
+		if flt != nil && !flt.match(&e.m) {
 			return
 		}
 		sc := cosine(q, e.vec)
