@@ -67,6 +67,13 @@ type Options struct {
 	// ADR-138); false stores them after the conversion. New sets it when
 	// storaged is reached through its short-circuit socket (same host).
 	StreamStore bool
+	// StreamSocket, when set, is the short-circuit socket Store dials
+	// (shared.Config.StoragedSocket): an ingest streams only when it
+	// accepts a connection. A socket path configured for a storaged on
+	// another host has nobody listening, Store's Puts fall back to HTTP,
+	// and a streamed Put would hold an HTTP PUT open for the whole
+	// conversion; such an ingest stores its files after the conversion.
+	StreamSocket string
 }
 
 // Server is ingestd; it implements ingest.Service.
@@ -193,6 +200,21 @@ func (s *Server) Close() error {
 
 func (s *Server) now() time.Time { return s.opts.Now() }
 
+// socketUp says whether something accepts connections on the Unix
+// socket path ("" = no socket to check: true). It is the storage client's
+// own test: when its dial fails, its calls go over HTTP.
+func socketUp(path string) bool {
+	if path == "" {
+		return true
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
 // DefaultMemoryLimit is DuckDB's memory_limit for ingestd when
 // [ingestd].memory_limit is empty (keeps RSS bounded; DuckDB spills).
 const DefaultMemoryLimit = "1GB"
@@ -219,6 +241,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		Log:          env.Log,
 		PendingLease: ic.PendingLease.Duration,
 		StreamStore:  ic.StreamStore && cfg.StoragedSocket() != "" && os.Getenv("LH_STORAGE_FORCE_HTTP") != "1",
+		StreamSocket: cfg.StoragedSocket(),
 	})
 	if err != nil {
 		return nil, err
@@ -456,7 +479,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	ph.mark("wait")
 	outDir := filepath.Join(dir, "out")
 	var ss *streamStore
-	if s.opts.StreamStore {
+	if s.opts.StreamStore && socketUp(s.opts.StreamSocket) {
 		ss = s.startStreamStore(ctx, p.Name, id, outDir)
 		defer ss.abort()
 	}

@@ -3,6 +3,7 @@ package ingestd_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -301,5 +302,65 @@ func TestStreamStoreBounded(t *testing.T) {
 	st.sql(t, `{"sql":"SELECT count(*)::VARCHAR, count(DISTINCT id)::VARCHAR, sum(id)::VARCHAR FROM many"}`).json(t, &got)
 	if fmt.Sprint(got.Rows) != "[[60000 60000 1800030000]]" {
 		t.Errorf("the dataset reads %v", got.Rows)
+	}
+}
+
+// TestStreamStoreRemoteSocket: ingestd streamed its part files into
+// storaged whenever [storaged].socket was configured, even when nothing
+// listened there (storaged on another host): the storage client then falls
+// back to HTTP, and each streamed Put held an HTTP PUT open for the whole
+// conversion. Now an ingest streams only when the socket accepts a
+// connection; otherwise it stores after the conversion. An ingestd of the
+// same stack (New, as cmd/ingestd builds it) with the socket path of a
+// storaged elsewhere stores none of its files while converting; one with
+// storaged's real socket still streams all of them.
+func TestStreamStoreRemoteSocket(t *testing.T) {
+	st := startStack(t, config(t))
+	sock := st.cfg.StoragedSocket()
+	if sock == "" {
+		t.Fatal("no storaged socket on the local stack")
+	}
+	data := streamCSV(90_000, 0)
+	for _, tc := range []struct {
+		name, socket string
+		streamed     bool
+	}{
+		{"elsewhere", filepath.Join(t.TempDir(), "storaged.sock"), false},
+		{"local", sock, true},
+	} {
+		cfg := *st.cfg
+		cfg.Storaged.Socket = tc.socket
+		cfg.Ingestd.Bind = "127.0.0.1:0"
+		cfg.Ingestd.TempDir = t.TempDir()
+		cfg.Ingestd.Threads, cfg.Ingestd.MemoryLimit = 1, "256MB"
+		cfg.Ingestd.RowGroupSize, cfg.Ingestd.FileRows = 5000, 20000
+		cfg.Ingestd.StreamStore = true
+		cfg.Log.Level = "info"
+		logs := &logBuf{}
+		srv, err := shared.Start(context.Background(), "ingestd", &cfg, ingestd.New, logs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(srv.URL()+"/v1/ingest?name="+tc.name+"&format=csv", "text/csv", strings.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got ingest.Result
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		srv.Shutdown(context.Background())
+		if err != nil || resp.StatusCode != http.StatusOK || got.Rows != 90_000 || len(got.Files) < 4 {
+			t.Fatalf("%s: %d, %d rows in %d files, %v", tc.name, resp.StatusCode, got.Rows, len(got.Files), err)
+		}
+		want := "0"
+		if tc.streamed {
+			want = fmt.Sprint(len(got.Files))
+		}
+		if m := reStreamed.FindStringSubmatch(logs.String()); m == nil || m[1] != want {
+			t.Errorf("%s socket: files stored while converting %v, want %s of %d (log: %s)", tc.name, m, want, len(got.Files), logs.String())
+		}
+		if keys := storagetest.ListKeys(t, st.store, ingestd.DataPrefix+tc.name+"/", 1000); len(keys) != len(got.Files) {
+			t.Errorf("%s socket: objects %v, want the %d files", tc.name, keys, len(got.Files))
+		}
 	}
 }
