@@ -14,6 +14,7 @@ type shape struct {
 	words  []string // content words, sorted, without negation markers
 	subj   string   // subject(canon)
 	single bool     // the subject is single-valued (!isMultiValued)
+	attr   bool     // the subject names one attribute (attributeSubject): a new value replaces the old whatever their cosine
 	holder string   // whose fact: "" = the user, else the third party ("sister", "best friend", "john")
 	neg    bool     // a negative statement ("I no longer live in Paris", "I don't eat meat anymore")
 }
@@ -33,7 +34,12 @@ func shapeOf(text string) shape {
 			sh.subj = sh.holder + " " + subj
 		}
 	}
-	sh.single = !isMultiValued(subj)
+	// A sentence kept as said ("I visited Porto": no rewrite) has "i" for
+	// its subject: it names no attribute, so it is never single-valued
+	// ("I visited Tokyo" replaced it when the cosine of the two was 0.60 or
+	// more; ADR-148). Containment and polarity still apply.
+	sh.single = !isMultiValued(subj) && subj != "i" && !strings.HasPrefix(subj, "i ")
+	sh.attr = sh.single && attributeSubject(subj)
 	sh.words = contentWords(w, sh.neg)
 	return sh
 }
@@ -48,6 +54,38 @@ var multiValued = map[string]bool{
 	"reads": true, "watches": true, "collects": true, "knows": true, "follows": true,
 	"supports": true, "studies": true, "travels": true, "needs": true, "wants": true,
 	"hates": true, "dislikes": true, "avoids": true, "listens": true, "went": true, "is allergic to": true,
+}
+
+// attributeSubjects hold one value at a time by their meaning: a person
+// lives in one place, works at one employer, is from one place (ADR-148).
+var attributeSubjects = map[string]bool{
+	"lives in": true, "works at": true, "works for": true, "is from": true, "comes from": true,
+	"was born in": true, "is married to": true, "is based in": true, "grew up in": true,
+}
+
+// attributeSubject reports whether subj (a single-valued subject) names
+// one attribute of its holder: one of attributeSubjects, or "<attribute>
+// ... is" ("name is", "favorite color is", "job is"). A new value for it
+// replaces the old one whatever their cosine: the values' own words make
+// that cosine anything from 0.3 to 0.8 with the built-in embedder ("Lives
+// in Porto"/"Lives in Tokyo" 0.33, ".../Berlin" 0.48, "Paris"/"Berlin"
+// 0.74), so a cosine gate kept both values of half the changes.
+func attributeSubject(subj string) bool {
+	if attributeSubjects[subj] {
+		return true
+	}
+	w := strings.Fields(subj)
+	if len(w) < 2 {
+		return false
+	}
+	if w[0] == "s" { // a third party's "s name is" ("Sister's name is Anna")
+		w = w[1:]
+	}
+	switch w[len(w)-1] {
+	case "is", "are", "was":
+		return len(w) >= 2 && userAttributes[w[0]]
+	}
+	return false
 }
 
 var subjectMarkers = map[string]bool{

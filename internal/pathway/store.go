@@ -712,7 +712,10 @@ func (s *Store) decide(req *AddRequest, f fact, infer bool, now time.Time) (AddR
 				return
 			}
 			if fs.single && es.subj == fs.subj {
-				if sc := score(); sc >= SubjectScore && better(e, sc, subjBest, subjScore) {
+				// An attribute's new value replaces the old one whatever
+				// their cosine (attributeSubject); other subjects need
+				// SubjectScore.
+				if sc := score(); (fs.attr || sc >= SubjectScore) && better(e, sc, subjBest, subjScore) {
 					subjBest, subjScore = e, sc
 				}
 			}
