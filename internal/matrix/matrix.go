@@ -163,11 +163,18 @@ type IndexStatus struct {
 // RowStoreStatus is an index status's row_store (ADR-136).
 type RowStoreStatus struct {
 	// State is kept (a search without a where at Version reads no
-	// Parquet), reading (being read; searches hydrate through queryd
-	// meanwhile) or none (Reason says why).
+	// Parquet), stale (the rows of Version are kept, but the catalog's
+	// latest version is another, LatestVersion, or the dataset is
+	// deleted: searches hydrate through queryd until the refresh serves
+	// the new version and its rows are read; ADR-147), reading (being
+	// read; searches hydrate through queryd meanwhile) or none (Reason
+	// says why).
 	State string `json:"state"`
 	// Version is the dataset version kept or being read.
 	Version int64 `json:"version,omitempty"`
+	// LatestVersion is the catalog's latest version of the dataset when
+	// State is stale (absent when the dataset is deleted).
+	LatestVersion int64 `json:"latest_version,omitempty"`
 	// Rows is the ids kept; Bytes what they count against
 	// [matrixd].row_store_bytes.
 	Rows   int64  `json:"rows,omitempty"`
@@ -178,6 +185,7 @@ type RowStoreStatus struct {
 // RowStoreStatus states.
 const (
 	RowStoreKept    = "kept"
+	RowStoreStale   = "stale"
 	RowStoreReading = "reading"
 	RowStoreNone    = "none"
 )

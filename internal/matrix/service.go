@@ -803,16 +803,23 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 	}
 	// vectord's list and embedd's model listing are asked side by side:
 	// the status waits at most about 2 s for both.
+	// So is the catalog's latest version, when rows are kept (ADR-147).
 	var listing modelListing
-	done := make(chan struct{})
+	var latest map[*dsIndex]keptAndLatest
+	done := make(chan struct{}, 2)
 	check := x.wantsModelCheck()
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		if check {
 			listing = m.listedModels(ctx)
 		}
 	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		latest = m.latestVersions(ctx, []*dsIndex{x})
+	}()
 	held := m.heldVectors(ctx)
+	<-done
 	<-done
 	if held[VectorIndex(dataset)] == nil && check {
 		m.checkModel(x, listing)
@@ -824,7 +831,82 @@ func (m *Matrix) Status(ctx context.Context, dataset string) (IndexStatus, error
 	if st.VectorError == nil {
 		st.VectorError = x.modelVectorError()
 	}
+	if kl, ok := latest[x]; ok {
+		st.RowStore.markStale(kl)
+	}
 	return st, nil
+}
+
+// storeCheckTimeout bounds the catalog questions of a status or list
+// about the datasets whose rows are kept (latestVersions).
+const storeCheckTimeout = 2 * time.Second
+
+// keptAndLatest is, for an index whose rows are kept, the version kept
+// when the catalog was asked and the catalog's latest version (0: the
+// dataset is deleted).
+type keptAndLatest struct{ kept, latest int64 }
+
+// latestVersions is the catalog's latest version of every index of xs
+// whose rows are kept (row_store kept), asked side by side, at most 8 at
+// a time, within storeCheckTimeout: an index the catalog did not answer
+// for is missing (its row_store says kept, as before). Each question is
+// the one-version page a search asks (ADR-136, about 160 bytes).
+func (m *Matrix) latestVersions(ctx context.Context, xs []*dsIndex) map[*dsIndex]keptAndLatest {
+	ctx, cancel := context.WithTimeout(ctx, storeCheckTimeout)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = map[*dsIndex]keptAndLatest{}
+		sem = make(chan struct{}, 8)
+	)
+	for _, x := range xs {
+		x.mu.Lock()
+		kept := x.keptLocked()
+		name, version := x.spec.Dataset, x.status.Version
+		x.mu.Unlock()
+		if !kept {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			v, err := m.latestVersion(ctx, name)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			out[x] = keptAndLatest{version, v}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// markStale turns a kept row_store into stale when the catalog's latest
+// version of the dataset (0: deleted), asked while the rows of version
+// kl.kept were kept, is not that version: searches do not use those rows
+// (freshStore) until the refresh serves the new version and its rows are
+// read (ADR-147). Before, it said kept until then. When other rows are
+// kept by now, the answer is about the rows before: nothing is changed.
+func (rs *RowStoreStatus) markStale(kl keptAndLatest) {
+	latest := kl.latest
+	if rs == nil || rs.State != RowStoreKept || rs.Version != kl.kept || latest == rs.Version {
+		return
+	}
+	rs.State, rs.LatestVersion = RowStoreStale, latest
+	if latest == 0 {
+		rs.Reason = "the dataset is deleted; searches do not use these rows"
+		return
+	}
+	rs.Reason = fmt.Sprintf("the rows kept are of version %d, the dataset is at version %d; searches hydrate through queryd until the index serves version %d and its rows are read", rs.Version, latest, latest)
 }
 
 // vectorLister is vectord's whole list (vector.Client, vector.Store).
@@ -1001,9 +1083,17 @@ func (x *dsIndex) statusLocked() IndexStatus {
 	return st
 }
 
+// keptLocked reports whether x keeps the rows of the version it serves
+// (x.mu held).
+func (x *dsIndex) keptLocked() bool {
+	s := x.store
+	return s != nil && x.kw != nil && s.version == x.status.Version && s.kw == x.kw
+}
+
 // rowStoreStatus is status's row_store (x.mu held; ADR-136).
 func (x *dsIndex) rowStoreStatus() *RowStoreStatus {
-	if s := x.store; s != nil && s.version == x.status.Version && s.kw == x.kw {
+	if x.keptLocked() {
+		s := x.store
 		return &RowStoreStatus{State: RowStoreKept, Version: s.version, Rows: s.n, Bytes: s.size}
 	}
 	if x.storeBusy {
@@ -1025,14 +1115,20 @@ func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 		check = check || x.wantsModelCheck()
 	}
 	var listing modelListing
-	done := make(chan struct{})
+	var latest map[*dsIndex]keptAndLatest
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		if check {
 			listing = m.listedModels(ctx)
 		}
 	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		latest = m.latestVersions(ctx, xs)
+	}()
 	held := m.heldVectors(ctx)
+	<-done
 	<-done
 	for _, x := range xs {
 		if check && held[VectorIndex(x.name())] == nil {
@@ -1047,6 +1143,9 @@ func (m *Matrix) List(ctx context.Context) ([]IndexStatus, error) {
 		st.VectorError = held[VectorIndex(st.Dataset)]
 		if st.VectorError == nil {
 			st.VectorError = ve
+		}
+		if kl, ok := latest[x]; ok {
+			st.RowStore.markStale(kl)
 		}
 		out = append(out, st)
 	}
