@@ -103,6 +103,9 @@ func normalizeFact(s string) string {
 	if filler[strings.ToLower(strings.TrimRight(s, "!.,"))] {
 		return ""
 	}
+	if s = stripLeadIn(s); filler[strings.ToLower(strings.TrimRight(s, "!.,"))] {
+		return "" // "No, thanks"
+	}
 	s = thirdPersonFact(s)
 	if len(s) > maxFactBytes {
 		cut := strings.LastIndexByte(s[:maxFactBytes], ' ')
@@ -118,6 +121,55 @@ func normalizeFact(s string) string {
 		s = s[:cut]
 	}
 	return upperFirst(s)
+}
+
+// leadIns open a sentence before its fact, followed by a comma ("Hi, I'm
+// Alex", "Well, I live in Porto"), and, for the time words, without one
+// ("Now I live in Berlin"). A filler word followed by a comma is one too.
+var leadIns = map[string]bool{
+	"well": true, "oh": true, "so": true, "anyway": true, "btw": true, "by the way": true,
+	"actually": true, "hi there": true, "hello there": true, "hey there": true,
+	"now": true, "currently": true, "nowadays": true, "these days": true, "lately": true,
+}
+
+// timeLeadIns may open a first-person fact without a comma.
+var timeLeadIns = []string{"now ", "currently ", "nowadays ", "these days ", "lately "}
+
+// stripLeadIn cuts the greetings and lead-ins before a sentence's fact
+// (ADR-148): "Hi, I am Alex" was kept as said, and "Now I live in Berlin"
+// was not rewritten to "Lives in Berlin", so neither matched the facts it
+// repeats or replaces. What is left must still be a sentence (3 bytes with
+// a letter), else s is kept.
+func stripLeadIn(s string) string {
+	for range 3 {
+		head, tail, ok := strings.Cut(s, ",")
+		h := strings.ToLower(strings.TrimSpace(head))
+		tail = strings.TrimSpace(tail)
+		if ok && (filler[h] || leadIns[h]) && len(tail) >= 3 && strings.ContainsFunc(tail, unicode.IsLetter) {
+			s = tail
+			continue
+		}
+		lower := asciiLower(s)
+		cut := false
+		for _, p := range timeLeadIns {
+			if rest, ok := strings.CutPrefix(lower, p); ok && (strings.HasPrefix(rest, "i ") || strings.HasPrefix(rest, "i'") ||
+				strings.HasPrefix(rest, "i’") || strings.HasPrefix(rest, "my ")) {
+				s, cut = s[len(p):], true
+				break
+			}
+		}
+		if !cut {
+			break
+		}
+	}
+	return s
+}
+
+// factAdverbs between "I" and a verb do not change the fact: "I now live
+// in Berlin" is "Lives in Berlin".
+var factAdverbs = map[string]bool{
+	"now": true, "currently": true, "still": true, "also": true, "really": true, "actually": true,
+	"nowadays": true,
 }
 
 // thirdPersonFact rewrites a leading first person: "I like X" -> "Likes X",
@@ -137,6 +189,10 @@ func thirdPersonFact(s string) string {
 		}
 	case first == "my" && len(words) > 1:
 		return rest(1)
+	case first == "i" && len(words) > 2 && factAdverbs[strings.ToLower(words[1])]:
+		if f := thirdPersonFact("I " + words[2]); !strings.HasPrefix(f, "I ") {
+			return f
+		}
 	case first == "i" && len(words) > 1:
 		verb := strings.ToLower(words[1])
 		if v, ok := thirdPerson[verb]; ok {
