@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	names "github.com/ollama/ollama/types/model"
+
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/errs"
@@ -275,8 +277,15 @@ type modelChange struct {
 }
 
 // sameModelName reports whether two names embedd answered name one model
-// (Ollama answers "m" and "m:latest" alike; names are case-insensitive).
+// by Ollama's rules (ADR-147): its name parser fills in the registry
+// registry.ollama.ai, the namespace library and the tag latest, and every
+// part is compared case-insensitively, so "library/M", "m" and
+// "registry.ollama.ai/library/m:latest" are one model. Names Ollama would
+// refuse compare as before: case-insensitively, without ":latest".
 func sameModelName(a, b string) bool {
+	if na, nb := names.ParseName(a), names.ParseName(b); na.IsValid() && nb.IsValid() {
+		return na.EqualFold(nb)
+	}
 	norm := func(s string) string { return strings.TrimSuffix(strings.ToLower(s), ":latest") }
 	return norm(a) == norm(b)
 }

@@ -10,6 +10,7 @@ import (
 
 	"lakehouse-go/internal/embed/ollama/ollamatest"
 	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/shared"
 )
 
 // TestStatusShowsModelRepull (ADR-124): the Ollama model behind an index
@@ -109,5 +110,45 @@ func TestStatusShowsModelRepull(t *testing.T) {
 	}
 	if res, err := st.mx.Search(ctx, matrix.SearchRequest{Query: "zqab warehouse row", Datasets: []string{"docs"}, Mode: matrix.ModeVector, K: 1}); err != nil || len(res.Results) != 1 {
 		t.Fatalf("vector search after the rebuild: %+v %v", res, err)
+	}
+}
+
+// TestStatusShowsModelRepullOtherSpelling (ADR-147): [embedd].default_model
+// written in another form Ollama accepts for the model it lists
+// ("library/" namespace, another case, no tag): the index records that
+// spelling as its model, and the status still finds the model in embedd's
+// listing (Ollama's name rules decide identity) and shows a re-pull.
+// Before: only the same name, in any case, with or without ":latest"
+// matched, so the status never showed the re-pull of such a model.
+func TestStatusShowsModelRepullOtherSpelling(t *testing.T) {
+	const every = 200 * time.Millisecond
+	matrix.SetModelCheckEvery(t, every)
+	m1 := ollamatest.Model{Name: "nomic-embed-text-v2-moe", Dims: 8}
+	m2 := ollamatest.Model{Name: "nomic-embed-text-v2-moe", Dims: 8, Revision: "v2"}
+	for _, def := range []string{"library/Nomic-Embed-Text-v2-moe", "registry.ollama.ai/library/nomic-embed-text-v2-moe:latest"} {
+		t.Run(def, func(t *testing.T) {
+			st, ol := ollamaStack(t, 0, func(cfg *shared.Config) { cfg.Embedd.DefaultModel = def }, m1)
+			ctx := context.Background()
+			_, before := st.indexDocs(t, compactRows(0, 20, ""))
+			if before.Model != def || before.ModelRevision != ollamatest.Digest(m1) || before.VectorError != nil {
+				t.Fatalf("built: %+v", before)
+			}
+			ol.AddModel(m2)
+			for deadline := time.Now().Add(10 * every); ; time.Sleep(20 * time.Millisecond) {
+				s, err := st.mx.Status(ctx, "docs")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.VectorError != nil {
+					if !strings.Contains(s.VectorError.Message, short(ollamatest.Digest(m2))) {
+						t.Fatalf("status after the re-pull: %+v", s.VectorError)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("status %v after the re-pull still without vector_error: %+v", 10*every, s)
+				}
+			}
+		})
 	}
 }
