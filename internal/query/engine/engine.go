@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -811,6 +812,14 @@ func prepareReadOnly(c *duckdb.Conn, text string, maxRows int) (stmt *duckdb.Stm
 	ds, err = c.Prepare(text)
 	if err != nil {
 		if strings.Contains(err.Error(), "context") && strings.Contains(err.Error(), "prepare") {
+			if slices.Contains(Identifiers(text), "pivot") {
+				// DuckDB expands a PIVOT whose ON has no IN list into
+				// statements of its own (an ENUM of the distinct values,
+				// then the query): the user wrote one statement (ADR-148).
+				return nil, false, errs.E("query", errs.Invalid, "sql: a PIVOT without an IN list runs as several statements in DuckDB "+
+					"(it creates a type of the distinct values first), and queryd runs one read-only statement: "+
+					"name the values, PIVOT t ON col IN ('a', 'b') USING sum(x), or aggregate with FILTER (WHERE col = 'a')")
+			}
 			return nil, false, errs.E("query", errs.Invalid, "sql: one statement per request (found several)")
 		}
 		if notSelect(c, text) {
