@@ -261,7 +261,14 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 		kp := path + metadataKey(k)
 		switch k {
 		case "AND", "OR", "NOT":
-			sub, err := p.logical(kp, strings.ToLower(k), depth+1)
+			// The objects of a top-level AND take scope ids too, as
+			// Mem0's v2 filters put them ({"AND":[{"user_id":"u"},...]};
+			// ADR-148); those of OR and NOT, or deeper, do not.
+			var andScope *Scope
+			if k == "AND" && depth == 1 { // the top-level object's
+				andScope = sc
+			}
+			sub, err := p.logical(kp, strings.ToLower(k), depth+1, andScope)
 			if err != nil {
 				return nil, err
 			}
@@ -269,7 +276,7 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 			continue
 		case "user_id", "agent_id", "run_id":
 			if sc == nil {
-				return nil, &filterError{kp, "a scope id is given at the top level of filters (or as a field of the request), as a plain string"}
+				return nil, &filterError{kp, "a scope id is given at the top level of filters or of its top-level AND (or as a field of the request), as a plain string"}
 			}
 			tok, err := p.dec.Token()
 			if err != nil {
@@ -279,14 +286,17 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 			if !ok || id == "" || id == "*" {
 				return nil, &filterError{kp, "a scope id: want the id as a plain string (it selects the scope, like the field " + k + "), got " + describe(tok)}
 			}
+			dst := &sc.RunID
 			switch k {
 			case "user_id":
-				sc.UserID = id
+				dst = &sc.UserID
 			case "agent_id":
-				sc.AgentID = id
-			default:
-				sc.RunID = id
+				dst = &sc.AgentID
 			}
+			if *dst != "" && *dst != id {
+				return nil, &filterError{kp, fmt.Sprintf("%s %q differs from the %s %q given before in filters", k, truncate(id), k, truncate(*dst))}
+			}
+			*dst = id
 			continue
 		}
 		sub, err := p.condition(kp, k, depth+1)
@@ -306,8 +316,9 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 	return and, nil
 }
 
-// logical parses the list of an AND, OR or NOT.
-func (p *filterParser) logical(path, op string, depth int) (*filter, error) {
+// logical parses the list of an AND, OR or NOT; sc (non-nil for a
+// top-level AND) takes the scope ids its objects give.
+func (p *filterParser) logical(path, op string, depth int, sc *Scope) (*filter, error) {
 	if err := checkDepth(path, depth); err != nil {
 		return nil, err
 	}
@@ -331,7 +342,7 @@ func (p *filterParser) logical(path, op string, depth int) (*filter, error) {
 		if d, ok := tok.(json.Delim); !ok || d != '{' {
 			return nil, &filterError{ip, "want a filter object, got " + describe(tok)}
 		}
-		sub, err := p.object(ip, depth+1, nil)
+		sub, err := p.object(ip, depth+1, sc)
 		if err != nil {
 			return nil, err
 		}
