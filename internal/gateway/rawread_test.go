@@ -247,3 +247,72 @@ func TestRawWriter(t *testing.T) {
 		}
 	})
 }
+
+// alive's peek (ADR-096, ADR-144): an idle open connection is alive; one
+// with unread bytes or closed by the daemon is not; and a peek allocates
+// nothing (its callback was a closure allocated per peek, and a busy
+// gateway peeks on a fifth to a third of its requests).
+func TestAlivePeek(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			acc <- c
+		}
+	}()
+	u := newUpstream(ln.Addr().String(), 4, 0)
+	dial := func() (*upConn, net.Conn) {
+		uc, err := u.dial(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-acc
+		t.Cleanup(func() { uc.c.Close(); s.Close() })
+		return uc, s
+	}
+	waitDead := func(uc *upConn, what string) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); uc.alive(); {
+			if time.Now().After(end) {
+				t.Fatalf("alive after %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	uc, s := dial()
+	if uc.rr.rc == nil {
+		t.Fatal("a TCP conn must give a RawConn")
+	}
+	if !uc.alive() {
+		t.Fatal("an idle open connection is not alive")
+	}
+	if n := testing.AllocsPerRun(200, func() {
+		if !uc.alive() {
+			t.Fatal("not alive")
+		}
+	}); n != 0 {
+		t.Errorf("alive allocates %v times per peek, want 0", n)
+	}
+	s.Write([]byte("HTTP/1.1 200 OK\r\n"))
+	waitDead(uc, "the daemon sent bytes nobody asked for")
+	// The peek leaves the bytes where they were.
+	if b, err := uc.br.Peek(5); err != nil || string(b) != "HTTP/" {
+		t.Fatalf("after the peek: %q %v", b, err)
+	}
+
+	uc2, s2 := dial()
+	if !uc2.alive() {
+		t.Fatal("a second idle connection is not alive")
+	}
+	s2.Close()
+	waitDead(uc2, "the daemon closed")
+}
