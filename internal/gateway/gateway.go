@@ -383,6 +383,11 @@ func Daemons() []string {
 }
 
 func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
+	// It takes no parameter: one it does not take is a 400, as on every
+	// daemon route (ADR-097), not silently ignored.
+	if _, err := shared.QueryParams("gateway.health", r.URL.RawQuery, nil); err != nil {
+		return err
+	}
 	rep := HealthReport{Status: "ok", Service: "gateway", Daemons: map[string]DaemonHealth{}, CheckedAt: time.Now().UTC()}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

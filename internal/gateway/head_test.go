@@ -128,3 +128,49 @@ func TestHealthHalfClose(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthUnknownQueryParams: GET and HEAD /v1/health take no query
+// parameter; one they do not take, or a query that does not parse, is a
+// 400 invalid with DESIGN.md's body (as on every daemon route, ADR-097),
+// on both serving paths. ?x=1 was answered as if it were not there.
+func TestHealthUnknownQueryParams(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shared.WriteJSON(w, http.StatusOK, shared.Health{Service: "storaged", Status: "ok"})
+	}))
+	defer up.Close()
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, up.URL, nil)
+		get := func(method, query string) (*http.Response, []byte) {
+			t.Helper()
+			req, _ := http.NewRequest(method, gw.URL()+"/v1/health"+query, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp, b
+		}
+		resp, _ := get("GET", "")
+		if resp.StatusCode == 400 {
+			t.Fatalf("fast %v: /v1/health without a query: 400", fast)
+		}
+		for _, tc := range []struct{ query, msg string }{
+			{"?x=1", `unknown query parameter \"x\" (this route takes: none)`},
+			{"?verbose=1&daemon=storaged", `unknown query parameters \"daemon\", \"verbose\" (this route takes: none)`},
+			{"?a;b", "query string: "},
+		} {
+			resp, b := get("GET", tc.query)
+			var body struct {
+				Error struct{ Kind, Message, RequestID string }
+			}
+			if err := json.Unmarshal(b, &body); err != nil || resp.StatusCode != 400 || body.Error.Kind != "invalid" ||
+				!strings.Contains(string(b), tc.msg) || body.Error.Message == "" || resp.Header.Get("X-Request-Id") == "" {
+				t.Errorf("fast %v: GET /v1/health%s: %d %s", fast, tc.query, resp.StatusCode, b)
+			}
+			if head, hb := get("HEAD", tc.query); head.StatusCode != 400 || len(hb) != 0 {
+				t.Errorf("fast %v: HEAD /v1/health%s: %d, %d body bytes", fast, tc.query, head.StatusCode, len(hb))
+			}
+		}
+	}
+}
