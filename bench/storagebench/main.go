@@ -1,7 +1,7 @@
 // Command storagebench measures storaged against its backends used
 // directly, in the same run, and prints markdown tables:
 //
-//	go run ./bench/storagebench [-rounds 5] [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048]
+//	go run ./bench/storagebench [-rounds 5] [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048] [-only local|s3]
 //
 // PUT/GET throughput of 1 MiB and big objects through a real storaged child
 // process (HTTP on 127.0.0.1, the typed storage.Client; for local also
@@ -12,7 +12,9 @@
 // own, with storaged answering each GET ("socket (open per GET)", "HTTP
 // (streamed)"). Every row is measured -rounds times (each round measures every row; the
 // table shows the medians and the range of the ratio, as one round on a
-// shared VM moves by +-0.1): for local, a careful file copy (temp file, writeback started
+// shared VM moves by +-0.1; its last column is the median of the single
+// calls' times, direct over through storaged, which a few stalls on a
+// loaded host move less than the sums): for local, a careful file copy (temp file, writeback started
 // every 256 KiB, fsync, rename, fsync of the directory — what storaged does)
 // and a plain read; for s3, minio-go straight to the same MinIO (same
 // unsigned-payload option). Every side moves bytes through the same reused
@@ -62,6 +64,7 @@ var (
 	rounds   = flag.Int("rounds", 5, "rounds of every measurement; the table shows medians and the ratio's range")
 	keep     = flag.Bool("keep", false, "keep the temp dir")
 	binFlag  = flag.String("storaged", "", "use this storaged binary instead of building one (A/B runs)")
+	only     = flag.String("only", "", "measure only this backend: local or s3 (\"\" = both)")
 )
 
 // source is a reader of exactly n bytes repeating a random 8 MiB block
@@ -91,6 +94,9 @@ func (s *source) Read(p []byte) (int, error) {
 type row struct {
 	backend, via, op, size string
 	direct, storaged, mb   float64 // seconds, seconds, MiB moved per measurement
+	// dCalls, sCalls: the seconds of each call of the measurement (one
+	// object's PUT or GET), direct and through storaged.
+	dCalls, sCalls []float64
 }
 
 func main() {
@@ -112,8 +118,11 @@ func main() {
 	var rows []row
 	var mem []string
 
+	if *only != "" && *only != "local" && *only != "s3" {
+		fail("-only %q: want local or s3", *only)
+	}
 	// local
-	{
+	if *only != "s3" {
 		child := startStoraged(bin, tmp, "local", "")
 		onFail(child.stop)
 		for r := 0; r < *rounds; r++ {
@@ -129,7 +138,7 @@ func main() {
 		child.stop()
 	}
 	// s3 on MinIO
-	if mbin := miniotest.Bin(); mbin != "" {
+	if mbin := miniotest.Bin(); *only != "local" && mbin != "" {
 		mdir := filepath.Join(tmp, "minio")
 		os.MkdirAll(mdir, 0o700)
 		m, err := miniotest.Launch(mbin, mdir, "lakehouse-go-primary")
@@ -150,27 +159,28 @@ func main() {
 		mem = append(mem, streamMem("s3 (MinIO)", child)...)
 		child.stop()
 		m.Stop()
-	} else {
+	} else if *only != "local" {
 		fmt.Fprintln(os.Stderr, "storagebench: no MinIO binary ($MINIO_BIN or "+miniotest.DefaultBin+"): s3 rows skipped")
 	}
 
 	fmt.Printf("### storaged vs backend directly (%s, %d cores, median of %d rounds)\n\n", time.Now().UTC().Format("2006-01-02"), numCPU(), *rounds)
-	fmt.Println("| backend | through storaged via | op | object | direct MiB/s | through storaged MiB/s | ratio (median) | ratio range | >= 0.9x |")
-	fmt.Println("|---|---|---|---|---:|---:|---:|---|---|")
+	fmt.Println("| backend | through storaged via | op | object | direct MiB/s | through storaged MiB/s | ratio (median) | ratio range | >= 0.9x | per-call median ratio |")
+	fmt.Println("|---|---|---|---|---:|---:|---:|---|---|---:|")
 	for _, g := range groupRows(rows) {
-		var d, s, ratio []float64
+		var d, s, ratio, dc, sc []float64
 		for _, r := range g {
 			d = append(d, r.mb/r.direct)
 			s = append(s, r.mb/r.storaged)
 			ratio = append(ratio, r.direct/r.storaged)
+			dc, sc = append(dc, r.dCalls...), append(sc, r.sCalls...)
 		}
 		r := g[0]
 		ok := "yes"
 		if median(ratio) < 0.9 {
 			ok = "**no**"
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %.2f-%.2f | %s |\n", r.backend, r.via, r.op, r.size,
-			median(d), median(s), median(ratio), slices.Min(ratio), slices.Max(ratio), ok)
+		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %.2f-%.2f | %s | %.2f |\n", r.backend, r.via, r.op, r.size,
+			median(d), median(s), median(ratio), slices.Min(ratio), slices.Max(ratio), ok, median(dc)/median(sc))
 	}
 	if len(mem) > 0 {
 		fmt.Printf("\n### storaged memory while streaming one %d MiB object (child process, /proc/<pid>/status)\n\n", *streamMB)
@@ -329,11 +339,13 @@ func toFile(path string, r io.Reader) error {
 func timeIt(f func()) float64 { t := time.Now(); f(); return time.Since(t).Seconds() }
 
 // alternate runs direct(i) and through(i) for i < n, alternating which goes
-// first, and returns the total seconds of each, so that disk and cache state
+// first, and returns the total seconds of each and the seconds of every
+// call (direct, then through storaged), so that disk and cache state
 // drift affects both sides alike. after, if given, runs untimed after each
 // call (with the side's name), to clean up what it left.
-func alternate(n int, direct, through func(i int), after ...func(side string, i int)) (float64, float64) {
+func alternate(n int, direct, through func(i int), after ...func(side string, i int)) (float64, float64, []float64, []float64) {
 	var d, s float64
+	var dc, sc []float64
 	run := func(side string, f func(int), i int) float64 {
 		t := timeIt(func() { f(i) })
 		for _, a := range after {
@@ -342,15 +354,18 @@ func alternate(n int, direct, through func(i int), after ...func(side string, i 
 		return t
 	}
 	for i := 0; i < n; i++ {
+		var dt, st float64
 		if i%2 == 0 {
-			d += run("direct", direct, i)
-			s += run("storaged", through, i)
+			dt = run("direct", direct, i)
+			st = run("storaged", through, i)
 		} else {
-			s += run("storaged", through, i)
-			d += run("direct", direct, i)
+			st = run("storaged", through, i)
+			dt = run("direct", direct, i)
 		}
+		d, s = d+dt, s+st
+		dc, sc = append(dc, dt), append(sc, st)
 	}
-	return d, s
+	return d, s, dc, sc
 }
 
 // benchLocal compares the local backend used directly with storaged
@@ -372,7 +387,7 @@ func benchLocal(client *storage.Client, via, keyVia, tmp string, puts bool) []ro
 			return fmt.Sprintf("bench/%s/%s-%d", keyVia, strings.ReplaceAll(sz.label, " ", ""), i)
 		}
 		put := row{backend: "local", via: via, op: "PUT", size: sz.label, mb: mb}
-		put.direct, put.storaged = alternate(sz.n*boolInt(puts), func(i int) {
+		put.direct, put.storaged, put.dCalls, put.sCalls = alternate(sz.n*boolInt(puts), func(i int) {
 			{
 				f, err := os.CreateTemp(filepath.Join(direct, "tmp"), "put-*")
 				check(err)
@@ -389,7 +404,7 @@ func benchLocal(client *storage.Client, via, keyVia, tmp string, puts bool) []ro
 			check(err)
 		})
 		get := row{backend: "local", via: via, op: "GET (into memory)", size: sz.label, mb: mb}
-		get.direct, get.storaged = alternate(sz.n, func(i int) {
+		get.direct, get.storaged, get.dCalls, get.sCalls = alternate(sz.n, func(i int) {
 			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
 			check(err)
 			_, err = drain(f)
@@ -403,7 +418,7 @@ func benchLocal(client *storage.Client, via, keyVia, tmp string, puts bool) []ro
 			rc.Close()
 		})
 		file := row{backend: "local", via: via, op: "GET (to a file, cp vs curl -o)", size: sz.label, mb: mb}
-		file.direct, file.storaged = alternate(sz.n, func(i int) {
+		file.direct, file.storaged, file.dCalls, file.sCalls = alternate(sz.n, func(i int) {
 			f, err := os.Open(filepath.Join(direct, "data", fmt.Sprintf("%s-%d", sz.label, i)))
 			check(err)
 			check(toFile(dstPath("direct", i), f))
@@ -440,7 +455,7 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			return fmt.Sprintf("bench/%s/%s-%d", who, strings.ReplaceAll(sz.label, " ", ""), i)
 		}
 		put := row{backend: "s3 (MinIO)", via: "HTTP", op: "PUT", size: sz.label, mb: mb}
-		put.direct, put.storaged = alternate(sz.n, func(i int) {
+		put.direct, put.storaged, put.dCalls, put.sCalls = alternate(sz.n, func(i int) {
 			_, err := mc.PutObject(ctx, m.Bucket, key("direct", i), newSource(sz.size), sz.size, minio.PutObjectOptions{DisableContentSha256: true})
 			check(err)
 		}, func(i int) {
@@ -453,7 +468,7 @@ func benchS3(c *child, m *miniotest.Server) []row {
 			client *storage.Client
 		}{{"HTTP (redirect)", c.client}, {"HTTP (streamed)", c.streamed}} {
 			get := row{backend: "s3 (MinIO)", via: v.via, op: "GET (into memory)", size: sz.label, mb: mb}
-			get.direct, get.storaged = alternate(sz.n, func(i int) {
+			get.direct, get.storaged, get.dCalls, get.sCalls = alternate(sz.n, func(i int) {
 				o, err := mc.GetObject(ctx, m.Bucket, key("direct", i), minio.GetObjectOptions{})
 				check(err)
 				_, err = drain(o)
