@@ -210,7 +210,41 @@ func fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []
 }
 
 // searchOne searches one dataset: candidate lists, fusion, where, hydration.
+// A not_found whose cause is the dataset deleted from the catalog (its
+// index kept: the refresh fails on it and serves what it has, ADR-033)
+// is deletedResult's answer: the rows are gone, only the index is left.
 func (m *Matrix) searchOne(ctx context.Context, x *dsIndex, req SearchRequest, vecs map[string][]float32) ([]Result, error) {
+	out, err := m.searchIndex(ctx, x, req, vecs)
+	if err != nil && errs.Is(err, errs.NotFound) && ctx.Err() == nil {
+		name := x.name()
+		if m.datasetDeleted(ctx, name) {
+			return deletedResult(name, req)
+		}
+	}
+	return out, err
+}
+
+// datasetDeleted reports whether the catalog says name is deleted (its
+// latest version a tombstone) or unknown (purged).
+func (m *Matrix) datasetDeleted(ctx context.Context, name string) bool {
+	v, err := m.latestVersion(ctx, name)
+	return (err == nil && v == 0) || errs.Is(err, errs.NotFound)
+}
+
+// deletedResult is searchOne's answer for an index whose dataset was
+// deleted (ADR-147), as droppedResult's for an index deleted: a search of
+// every index leaves it out; one naming the dataset is a 404 saying so
+// and what to do. Before, both were queryd's 404 `no dataset or table
+// named "x"`: one deleted dataset failed the search of every index.
+func deletedResult(dataset string, req SearchRequest) ([]Result, error) {
+	if len(req.Datasets) == 0 {
+		return nil, nil
+	}
+	return nil, errs.Errorf("matrix.search", errs.NotFound, "dataset %q was deleted: its search index has no rows to show; ingest the dataset again (the index refreshes from it) or remove the index with DELETE %s/%s", dataset, IndexesPath, dataset)
+}
+
+// searchIndex is searchOne's search.
+func (m *Matrix) searchIndex(ctx context.Context, x *dsIndex, req SearchRequest, vecs map[string][]float32) ([]Result, error) {
 	x.mu.Lock()
 	spec, idType, cols, kw, model, dropped := x.spec, x.idType, x.columns, x.kw, x.status.Model, x.dropped
 	x.mu.Unlock()
