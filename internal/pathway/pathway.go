@@ -250,6 +250,41 @@ type AddRequest struct {
 	Scope
 }
 
+// messageContent reads a message's content: a string, or OpenAI's list of
+// content parts, whose text parts are joined by line breaks (ADR-148: the
+// messages an agent sent to /v1/chat/completions were a 400 here). A part
+// of another type (an image) is refused: nothing here can read it.
+func messageContent(op string, i int, v any) (string, error) {
+	switch c := v.(type) {
+	case string:
+		return c, nil
+	case []any:
+		texts := make([]string, 0, len(c))
+		for j, x := range c {
+			part, ok := x.(map[string]any)
+			if !ok {
+				return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d]: want a content part {\"type\":\"text\",\"text\":...}", i, j)
+			}
+			typ, _ := part["type"].(string)
+			if typ != "text" {
+				return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d]: a part of type %q: pathwayd reads text parts only", i, j, truncate(typ))
+			}
+			text, ok := part["text"].(string)
+			if !ok {
+				return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d].text: want a string", i, j)
+			}
+			for k := range part {
+				if k != "type" && k != "text" {
+					return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d]: unknown field %q", i, j, truncate(k))
+				}
+			}
+			texts = append(texts, text)
+		}
+		return strings.Join(texts, "\n"), nil
+	}
+	return "", errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string or a list of text parts", i)
+}
+
 // messages returns the request's messages after validation.
 func (r *AddRequest) messages() ([]Message, error) {
 	const op = "pathway.add"
@@ -274,9 +309,9 @@ func (r *AddRequest) messages() ([]Message, error) {
 					return nil, errs.Errorf(op, errs.Invalid, "messages[%d].role: want a string: user, assistant, system or tool", i)
 				}
 			}
-			content, ok := m["content"].(string)
-			if !ok {
-				return nil, errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string", i)
+			content, err := messageContent(op, i, m["content"])
+			if err != nil {
+				return nil, err
 			}
 			for k := range m {
 				if k != "role" && k != "content" && k != "name" {
