@@ -10,7 +10,7 @@ build:
 # run the whole suite on embedded defaults (data in ./lakehouse-data); Ctrl-C stops it
 up *ARGS: build
     go build -o "${TMPDIR:-/tmp}/lakehouse-devup" ./tools/devup
-    "${TMPDIR:-/tmp}/lakehouse-devup" -no-build {{ARGS}}
+    "${TMPDIR:-/tmp}/lakehouse-devup" -no-build -bin bin {{ARGS}}
 
 # install for systemd (as root): /usr/local/bin/lakehouse-<name>, the units, /etc/lakehouse (DESTDIR= to stage)
 install:
