@@ -77,8 +77,13 @@ func parseTimeOperand(path string, v fval) (tval, error) {
 		if t, err := time.Parse(time.RFC3339Nano, v.s); err == nil {
 			return tval{t: t}, nil
 		}
+		// ISO 8601 without an offset (Python's datetime.isoformat() of a
+		// naive time) is UTC, the zone of every time pathwayd answers.
+		if t, err := time.Parse("2006-01-02T15:04:05.999999999", v.s); err == nil {
+			return tval{t: t}, nil
+		}
 	}
-	return tval{}, &filterError{path, "the memory's own time: want a date (2006-01-02) or an RFC 3339 time (2006-01-02T15:04:05Z)"}
+	return tval{}, &filterError{path, "the memory's own time: want a date (2006-01-02) or an RFC 3339 time (2006-01-02T15:04:05Z; without an offset, UTC)"}
 }
 
 // timeFilter turns the comparisons of f, parsed for a created_at or

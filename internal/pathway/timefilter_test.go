@@ -62,6 +62,7 @@ func TestHTTPSearchFiltersTimes(t *testing.T) {
 		{`{"created_at":{"nin":["` + ts(a.CreatedAt) + `"]}}`, "new"},
 		{`{"created_at":{"ne":"` + day + `"}}`, ""},
 		{`{"created_at":"*"}`, "edited new"},
+		{`{"created_at":{"gt":"` + a.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999999") + `"}}`, "new"},
 		{`{"created_at":"1999-01-01"}`, ""},
 		{`{"updated_at":{"gt":"` + ts(b.UpdatedAt) + `"}}`, "edited"},
 		{`{"AND":[{"created_at":{"gte":"2000-01-01T00:00:00+02:00"}},{"updated_at":{"lte":"` + ts(b.UpdatedAt) + `"}}]}`, "new"},
