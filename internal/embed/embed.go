@@ -10,7 +10,8 @@
 // Limits and answers for edge cases (Embedder, defaults in Config):
 //   - input missing, not a string or array of strings, or an empty array: 400 invalid.
 //   - an empty or whitespace-only text: 400 invalid naming its index
-//     ("input[3] is empty"); a zero vector would poison cosine search.
+//     ("input[3] is empty"), or "input is empty" when input was one string;
+//     a zero vector would poison cosine search.
 //   - more than MaxBatch (10,000) texts: 413 too_large; exactly 10,000 is fine.
 //   - a text longer than MaxTextBytes (512 KiB): 413 too_large. Shorter texts
 //     are embedded whole by builtin (linear time) and truncated to the model's
@@ -158,6 +159,15 @@ type Revisioner interface {
 // listed entry of [embedd].default_model as the default by it (ADR-147).
 type ModelNamer interface {
 	SameModel(a, b string) bool
+}
+
+// ModelCanonicalizer is implemented by providers that accept a model under
+// other spellings than the one they list (builtin: any case, as Ollama
+// compares names, ADR-149). Canonical returns the listed name of model
+// (model itself when it is not theirs); Embedder embeds, caches and
+// answers under it.
+type ModelCanonicalizer interface {
+	Canonical(model string) string
 }
 
 // ModelOwner is implemented by providers that serve a fixed set of models

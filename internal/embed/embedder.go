@@ -199,7 +199,9 @@ func (e *Embedder) routeIndex(model string) int {
 }
 
 // Validate checks texts against the limits; see the package comment.
-func (e *Embedder) validate(texts []string) error {
+// single is true when "input" was one string, not an array: its errors
+// name "input", not "input[0]", an element the request did not have.
+func (e *Embedder) validate(texts []string, single bool) error {
 	const op = "embed.Embed"
 	if len(texts) == 0 {
 		return errs.Errorf(op, errs.Invalid, `"input" is an empty array; give at least one text`)
@@ -208,11 +210,15 @@ func (e *Embedder) validate(texts []string) error {
 		return errs.Errorf(op, errs.TooLarge, "batch of %d texts exceeds the limit of %d", len(texts), e.cfg.MaxBatch)
 	}
 	for i, t := range texts {
+		name := "input[" + itoa(i) + "]"
+		if single {
+			name = "input"
+		}
 		if len(t) > e.cfg.MaxTextBytes {
-			return errs.Errorf(op, errs.TooLarge, "input[%d] is %d bytes, over the limit of %d", i, len(t), e.cfg.MaxTextBytes)
+			return errs.Errorf(op, errs.TooLarge, "%s is %d bytes, over the limit of %d", name, len(t), e.cfg.MaxTextBytes)
 		}
 		if isBlank(t) {
-			return errs.Errorf(op, errs.Invalid, "input[%d] is empty", i)
+			return errs.Errorf(op, errs.Invalid, "%s is empty", name)
 		}
 	}
 	return nil
@@ -233,7 +239,8 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 	if err != nil {
 		return EmbedResponse{}, err
 	}
-	if err := e.validate(texts); err != nil {
+	_, single := req.Input.(string)
+	if err := e.validate(texts, single); err != nil {
 		return EmbedResponse{}, err
 	}
 	model := req.Model
@@ -241,6 +248,9 @@ func (e *Embedder) Embed(ctx context.Context, req EmbedRequest) (EmbedResponse, 
 		model = e.cfg.DefaultModel
 	}
 	p := e.route(model)
+	if c, ok := p.(ModelCanonicalizer); ok {
+		model = c.Canonical(model)
+	}
 	// The cache key names the model's weights when the provider can say
 	// (Ollama's digest): a model pulled again with new weights of the same
 	// length gets new vectors, not the old weights' cached ones (ADR-086).

@@ -54,10 +54,12 @@ func TestInputs(t *testing.T) {
 		{"number", 3.0, 0, errs.Invalid, "a number"},
 		{"array of numbers", []any{"a", 1.0}, 0, errs.Invalid, "input[1] is a number"},
 		{"empty array", []any{}, 0, errs.Invalid, "empty array"},
-		{"empty string", "", 0, errs.Invalid, "input[0] is empty"},
+		{"empty string", "", 0, errs.Invalid, "input is empty"},
+		{"blank string", "   ", 0, errs.Invalid, "input is empty"},
+		{"blank in array of one", []string{"   "}, 0, errs.Invalid, "input[0] is empty"},
 		{"blank in batch", []string{"a", " \n\t"}, 0, errs.Invalid, "input[1] is empty"},
 		{"10001 batch", many(10_001), 0, errs.TooLarge, "batch of 10001 texts exceeds the limit of 10000"},
-		{"text too long", strings.Repeat("a", embed.DefaultMaxTextBytes+1), 0, errs.TooLarge, "input[0] is 524289 bytes"},
+		{"text too long", strings.Repeat("a", embed.DefaultMaxTextBytes+1), 0, errs.TooLarge, "input is 524289 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 	"unsafe"
@@ -170,8 +171,30 @@ func New() (*Provider, error) { return load() }
 // Name implements embed.Provider.
 func (p *Provider) Name() string { return "builtin" }
 
-// Owns implements embed.ModelOwner.
-func (p *Provider) Owns(model string) bool { return model == Model }
+// Owns implements embed.ModelOwner. The name compares case-insensitively,
+// as Ollama compares its model names (ADR-147, ADR-149).
+func (p *Provider) Owns(model string) bool { return strings.EqualFold(model, Model) }
+
+// Canonical implements embed.ModelCanonicalizer: Model for any spelling
+// of it Owns accepts, so answers and cache keys name it one way.
+func (p *Provider) Canonical(model string) string {
+	if p.Owns(model) {
+		return Model
+	}
+	return model
+}
+
+// SameModel implements embed.ModelNamer: a default_model of
+// "BUILTIN-GLOVE-100D" is the listed builtin-glove-100d.
+func (p *Provider) SameModel(a, b string) bool {
+	return a == b || (p.Owns(a) && p.Owns(b))
+}
+
+var (
+	_ embed.ModelOwner         = (*Provider)(nil)
+	_ embed.ModelCanonicalizer = (*Provider)(nil)
+	_ embed.ModelNamer         = (*Provider)(nil)
+)
 
 // Models implements embed.Provider.
 func (p *Provider) Models(context.Context) ([]embed.ModelInfo, error) {
@@ -185,7 +208,7 @@ func Revision() string { return revision() }
 // binary, so the revision is too (a hash of the table, the tuning
 // constants and algoVersion); "" for a model other than Model.
 func (p *Provider) Revision(_ context.Context, model string) string {
-	if model != Model {
+	if !p.Owns(model) {
 		return ""
 	}
 	return revision()
@@ -199,7 +222,7 @@ func (p *Provider) Words() int { return p.t.nwords }
 // Embed implements embed.Provider. Errors: not_found for a model other
 // than Model; the context's error when it ends mid-batch.
 func (p *Provider) Embed(ctx context.Context, model string, texts []string) ([][]float32, error) {
-	if model != Model {
+	if !p.Owns(model) {
 		return nil, errs.Errorf("embed.builtin", errs.NotFound, "model %q not found: the builtin provider serves %q", model, Model)
 	}
 	sc := p.pool.Get().(*scratch)
