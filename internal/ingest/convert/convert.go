@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"unicode"
 	"unicode/utf8"
@@ -126,6 +127,8 @@ func (o Options) ParquetCopyOptions() string {
 type Converter struct {
 	db   *sql.DB
 	opts Options
+	// sniffs counts the sniff_csv statements run (formats.go; tests).
+	sniffs atomic.Int64
 }
 
 const defaultMaxLine = 2_000_000 // DuckDB's own default max_line_size
@@ -682,6 +685,8 @@ type csvHeader struct {
 	// own rows (batchSniffed: asked, and it answered).
 	batchDate, batchTimestamp string
 	batchSniffed              bool
+	// sniffed: sniffFormats' answers for this file.
+	sniffed map[sniffKey][2]string
 }
 
 // readCSVHeader reads the header line: UTF-8, delimiter, column names

@@ -806,3 +806,37 @@ func TestSubMicroseconds(t *testing.T) {
 		})
 	}
 }
+
+// TestFormatsSniffedOnce: a CSV create with a date column sniffed the
+// sample's date formats twice with the same options — once for the
+// conversion's query, once for the formats it records — the second a
+// repeat of the first. Now each line size and sample is sniffed once per
+// conversion: a create read once sniffs once; one read again with every
+// row sniffed sniffs once more (for that sample), and records the formats
+// of the read that succeeded.
+func TestFormatsSniffedOnce(t *testing.T) {
+	c := newConv(t)
+	for _, tc := range []struct {
+		name, data string
+		sniffs     int64
+		format     string
+	}{
+		{"month first", "id,d\n1,12/25/2024\n2,01/02/2024\n", 1, "%m/%d/%Y"},
+		{"iso", "id,d\n1,2024-12-25\n", 1, ""},
+		{"late fraction, every row sniffed", "id,d\n" + strings.Repeat("1,12/25/2024\n", 30000) + "2.5,01/02/2024\n", 2, "%m/%d/%Y"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := c.sniffs.Load()
+			res, err := c.Convert(context.Background(), Input{Path: write(t, "in.csv", []byte(tc.data)), Format: CSV}, filepath.Join(t.TempDir(), "out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := c.sniffs.Load() - before; n != tc.sniffs {
+				t.Errorf("sniff_csv ran %d times, want %d", n, tc.sniffs)
+			}
+			if res.Schema[1].Format != tc.format {
+				t.Errorf("format %q, want %q", res.Schema[1].Format, tc.format)
+			}
+		})
+	}
+}

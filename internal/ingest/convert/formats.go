@@ -31,16 +31,35 @@ func swapDayMonth(f string) string {
 
 // sniffFormats asks DuckDB's sniffer which date and timestamp formats it
 // would read path with ("" for none).
+// The answer is kept in h for its line size and sample: a create asks
+// once for the conversion's query (csvQuery) and again for the formats it
+// records (recordFormats), of the same file with the same options — a
+// second sniff of the sample that answered the same.
 func (c *Converter) sniffFormats(ctx context.Context, path string, h *csvHeader, maxLine int, fullSniff bool) (date, timestamp string, err error) {
+	key := sniffKey{maxLine, fullSniff}
+	if f, ok := h.sniffed[key]; ok {
+		return f[0], f[1], nil
+	}
 	q := "SELECT DateFormat, TimestampFormat FROM sniff_csv(" + sqlString(path) + csvDialect(h, maxLine)
 	if fullSniff {
 		q += ", sample_size = -1"
 	}
+	c.sniffs.Add(1)
 	var d, ts sql.NullString
 	if err := c.db.QueryRowContext(ctx, q+")").Scan(&d, &ts); err != nil {
 		return "", "", err
 	}
+	if h.sniffed == nil {
+		h.sniffed = map[sniffKey][2]string{}
+	}
+	h.sniffed[key] = [2]string{d.String, ts.String}
 	return d.String, ts.String, nil
+}
+
+// sniffKey is what a sniff of one file depends on besides the dialect.
+type sniffKey struct {
+	maxLine   int
+	fullSniff bool
 }
 
 // isType says whether a column type is t (DuckDB spelling, any case).
