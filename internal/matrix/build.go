@@ -116,6 +116,7 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	if x.kw != nil && !x.full && x.status.Version == d.Version {
 		x.status.State = StateReady
 		x.status.Error = ""
+		x.status.putBack() // nothing built: the last job is still the one before
 		x.mu.Unlock()
 		return nil
 	}
@@ -156,6 +157,7 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	x.status.Error = ""
 	x.status.StartedAt, x.status.UpdatedAt, x.status.FinishedAt = now, now, time.Time{}
 	x.status.RowsPerSec = 0
+	x.status.PreviousJob = nil
 	if err := m.saveState(x); err != nil {
 		m.opts.Log.Warn("save index state", "op", "index", "dataset", name, "err", err.Error())
 	}

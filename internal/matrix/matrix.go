@@ -158,6 +158,54 @@ type IndexStatus struct {
 	// memory for search (ADR-133, ADR-136); absent before the first build.
 	// Never saved in state.json.
 	RowStore *RowStoreStatus `json:"row_store,omitempty"`
+	// PreviousJob holds the figures of the job before, from a POST that
+	// queues a job until that job starts building (ADR-149): while the
+	// index is pending, target_version, refresh, rows_done, rows_total,
+	// skipped, rows_per_sec, started_at, finished_at, updated_at and error
+	// above are of no job yet (zero, or absent). A job that finds nothing
+	// to build puts them back above. Absent otherwise.
+	PreviousJob *JobFigures `json:"previous_job,omitempty"`
+}
+
+// JobFigures is an index status's previous_job (ADR-149): what the job
+// before the queued one built, with the fields of the same names.
+type JobFigures struct {
+	TargetVersion int64     `json:"target_version,omitempty"`
+	Refresh       string    `json:"refresh,omitempty"`
+	RowsDone      int64     `json:"rows_done"`
+	RowsTotal     int64     `json:"rows_total"`
+	Skipped       int64     `json:"skipped,omitempty"`
+	RowsPerSec    float64   `json:"rows_per_sec,omitempty"`
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at,omitzero"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// setAside moves the last job's figures into PreviousJob and clears them
+// (a POST queued a job, ADR-149); figures already set aside stay when no
+// job has run since.
+func (s *IndexStatus) setAside() {
+	f := JobFigures{TargetVersion: s.TargetVersion, Refresh: s.Refresh, RowsDone: s.RowsDone, RowsTotal: s.RowsTotal,
+		Skipped: s.Skipped, RowsPerSec: s.RowsPerSec, StartedAt: s.StartedAt, FinishedAt: s.FinishedAt,
+		UpdatedAt: s.UpdatedAt, Error: s.Error}
+	if f != (JobFigures{}) {
+		s.PreviousJob = &f
+	}
+	s.TargetVersion, s.Refresh, s.RowsDone, s.RowsTotal, s.Skipped, s.RowsPerSec = 0, "", 0, 0, 0, 0
+	s.StartedAt, s.FinishedAt, s.UpdatedAt, s.Error = time.Time{}, time.Time{}, time.Time{}, ""
+}
+
+// putBack undoes setAside: the queued job found nothing to build, so the
+// job before is still the index's last.
+func (s *IndexStatus) putBack() {
+	f := s.PreviousJob
+	if f == nil {
+		return
+	}
+	s.TargetVersion, s.Refresh, s.RowsDone, s.RowsTotal, s.Skipped, s.RowsPerSec = f.TargetVersion, f.Refresh, f.RowsDone, f.RowsTotal, f.Skipped, f.RowsPerSec
+	s.StartedAt, s.FinishedAt, s.UpdatedAt = f.StartedAt, f.FinishedAt, f.UpdatedAt
+	s.PreviousJob = nil
 }
 
 // RowStoreStatus is an index status's row_store (ADR-136).

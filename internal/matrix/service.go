@@ -615,8 +615,10 @@ func (m *Matrix) Index(ctx context.Context, req IndexRequest) (IndexStatus, erro
 	}
 	x.status.Dataset, x.status.IDColumn, x.status.TextColumns = spec.Dataset, spec.IDColumn, spec.TextColumns
 	if !x.running {
+		// The previous job's figures are not the queued job's (they
+		// were shown as if they were, ADR-149).
 		x.status.State = StatePending
-		x.status.Error = ""
+		x.status.setAside()
 	}
 	err = m.saveState(x)
 	st := x.status
