@@ -60,6 +60,11 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 			}
 		}
 	}
+	if len(req.Datasets) == 0 && strings.TrimSpace(req.Where) != "" {
+		if err := checkWhereSpan(xs, req.Where); err != nil {
+			return SearchResponse{}, err
+		}
+	}
 	for _, x := range xs {
 		m.maybeRefresh(x)
 	}
@@ -137,6 +142,46 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 		all = []Result{}
 	}
 	return SearchResponse{Results: all}, nil
+}
+
+// checkWhereSpan checks a search of every index's where against each
+// index's columns (ADR-149). As a Qdrant filter on a payload field a point
+// lacks does not match that point, a where naming a column a dataset lacks
+// matches nothing in that dataset (searchIndex leaves it out) — the whole
+// where, also under NOT, OR or IS NULL: the column is not there to be null.
+// A column no searched dataset has is a 400 (a typo is still reported),
+// and so is anything CompileWhere refuses for any dataset (ADR-106's
+// unsafe predicates), whatever columns it names. A search naming its
+// datasets keeps CompileWhere's 400 for a column one of them lacks: the
+// caller chose them, so the filter is wrong for one it meant to search.
+func checkWhereSpan(xs []*dsIndex, where string) error {
+	count := map[string]int{}
+	var first map[string]tok
+	for _, x := range xs {
+		x.mu.Lock()
+		name, cols := x.spec.Dataset, x.columns
+		x.mu.Unlock()
+		_, missing, err := compileWhereSpan(where, cols)
+		if err != nil {
+			return errs.E("matrix.search", errs.Invalid, fmt.Sprintf("dataset %s", name), err)
+		}
+		for c := range missing {
+			count[c]++
+		}
+		first = missing
+	}
+	var bad *tok
+	for c, n := range count {
+		if n == len(xs) {
+			if t := first[c]; bad == nil || t.pos < bad.pos {
+				bad = &t
+			}
+		}
+	}
+	if bad != nil {
+		return errs.E("matrix.search", errs.Invalid, whereErr("unknown column %q at offset %d (no indexed dataset has it)", bad.text, bad.pos))
+	}
+	return nil
 }
 
 // candidate is one fused id with its ranks.
@@ -258,8 +303,19 @@ func (m *Matrix) searchIndex(ctx context.Context, x *dsIndex, req SearchRequest,
 	var whereStore *rowStore // kept rows the prefilter's answer can be hydrated from
 	if strings.TrimSpace(req.Where) != "" {
 		var err error
-		if pred, err = CompileWhere(req.Where, cols); err != nil {
+		var missing map[string]tok
+		if len(req.Datasets) == 0 {
+			// every index: a column this dataset lacks matches nothing
+			// here (checkWhereSpan refused one no dataset has; ADR-149)
+			pred, missing, err = compileWhereSpan(req.Where, cols)
+		} else {
+			pred, err = CompileWhere(req.Where, cols)
+		}
+		if err != nil {
 			return nil, errs.E("matrix.search", errs.Invalid, fmt.Sprintf("dataset %s", spec.Dataset), err)
+		}
+		if len(missing) > 0 {
+			return nil, nil
 		}
 		// Rows kept before the prefilter runs: their version was committed
 		// before it, so when the catalog's latest is still theirs after

@@ -240,12 +240,16 @@ func isIdentStart(s string) bool {
 }
 
 type whereParser struct {
-	toks  []tok
-	i     int
-	cols  map[string]string // lower-case name -> schema name
-	depth int
-	arith int // arithmetic operators so far (maxWhereArith)
-	out   strings.Builder
+	toks []tok
+	i    int
+	cols map[string]string // lower-case name -> schema name
+	// missing, when not nil, collects the columns cols lacks instead of
+	// refusing them (compileWhereSpan): lower-case name -> the first
+	// occurrence as written
+	missing map[string]tok
+	depth   int
+	arith   int // arithmetic operators so far (maxWhereArith)
+	out     strings.Builder
 }
 
 // CompileWhere parses src as one boolean expression over columns (schema
@@ -255,6 +259,21 @@ type whereParser struct {
 // (maxWhereLevels) or with more than 64 arithmetic operators
 // (maxWhereArith).
 func CompileWhere(src string, columns []string) (string, error) {
+	return compileWhere(src, columns, nil)
+}
+
+// compileWhereSpan is CompileWhere for a search of every index (ADR-149):
+// a column columns lacks is not an error but returned in missing (lower
+// case -> its first occurrence), every other check made as CompileWhere
+// makes it, so an unsafe predicate is refused whatever columns it names.
+// pred is meaningful only when missing is empty.
+func compileWhereSpan(src string, columns []string) (pred string, missing map[string]tok, err error) {
+	missing = map[string]tok{}
+	pred, err = compileWhere(src, columns, missing)
+	return pred, missing, err
+}
+
+func compileWhere(src string, columns []string, missing map[string]tok) (string, error) {
 	if len(src) > maxWhereBytes {
 		return "", whereErr("longer than %d bytes", maxWhereBytes)
 	}
@@ -268,7 +287,7 @@ func CompileWhere(src string, columns []string) (string, error) {
 	if len(toks) == 1 {
 		return "", whereErr("empty")
 	}
-	p := &whereParser{toks: toks, cols: map[string]string{}}
+	p := &whereParser{toks: toks, cols: map[string]string{}, missing: missing}
 	for _, c := range columns {
 		p.cols[strings.ToLower(c)] = c
 	}
@@ -754,6 +773,12 @@ func (p *whereParser) primary() (int, error) {
 
 func (p *whereParser) column(t tok) (int, error) {
 	name, ok := p.cols[strings.ToLower(t.text)]
+	if !ok && p.missing != nil {
+		if _, seen := p.missing[strings.ToLower(t.text)]; !seen {
+			p.missing[strings.ToLower(t.text)] = t
+		}
+		name, ok = t.text, true
+	}
 	if !ok {
 		return 0, whereErr("unknown column %q at offset %d (the dataset's columns only)", t.text, t.pos)
 	}
