@@ -84,7 +84,7 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	if r == nil {
 		r = http.NoBody
 	}
-	if c.sc != nil && opts.IfMatch == "" { // the socket has no compare-and-swap: HTTP does it
+	if c.sc != nil && opts.IfMatch == "" && opts.ContentMD5 == "" { // the socket has no compare-and-swap or digest check: HTTP does them
 		if info, err, ok := c.sc.put(ctx, key, r, size, opts); ok {
 			return info, err
 		}
@@ -113,6 +113,9 @@ func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64, o
 	}
 	if opts.ContentType != "" {
 		req.Header.Set("Content-Type", opts.ContentType)
+	}
+	if opts.ContentMD5 != "" {
+		req.Header.Set("Content-MD5", opts.ContentMD5)
 	}
 	resp, err := c.base.Do(req)
 	if err != nil {

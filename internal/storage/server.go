@@ -104,6 +104,15 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.IfMatch = tag
 	}
+	if md := r.Header.Values("Content-MD5"); len(md) > 0 {
+		if len(md) > 1 {
+			return errs.Errorf("storage.put", errs.Invalid, "%d Content-MD5 fields: send one", len(md))
+		}
+		if _, err := ParseContentMD5(md[0]); err != nil {
+			return err
+		}
+		opts.ContentMD5 = strings.TrimSpace(md[0]) // the backend checks the body against it
+	}
 	info, err := h.store.Put(r.Context(), key, r.Body, r.ContentLength, opts)
 	if err != nil {
 		return err

@@ -51,6 +51,12 @@ type PutOptions struct {
 	// (ADR-084); "" stores none and GET answers DefaultContentType.
 	// ValidateContentType says what is accepted.
 	ContentType string
+	// ContentMD5 is the base64 MD5 of the body the caller sent
+	// (Content-MD5, RFC 1864, as S3 takes it); "" checks none. A body
+	// whose MD5 differs is refused with Invalid (HTTP 400, S3's
+	// BadDigest) and nothing is written (ADR-150). ParseContentMD5 says
+	// what is accepted.
+	ContentMD5 string
 }
 
 // DefaultContentType is what GET and HEAD answer for an object stored

@@ -189,6 +189,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := storage.ValidateContentType(opts.ContentType); err != nil {
 		return storage.ObjectInfo{}, err
 	}
+	if opts.ContentMD5 != "" {
+		sum, err := storage.ParseContentMD5(opts.ContentMD5)
+		if err != nil {
+			return storage.ObjectInfo{}, err
+		}
+		r = storage.VerifyMD5(r, key, sum) // a mismatch fails the copy: the temp file is removed
+	}
 	if opts.CreateOnly && s.exists(key) {
 		// Refused before the body is read; publish's link(2) still decides
 		// a race with a writer that creates the key meanwhile.

@@ -39,6 +39,16 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := storage.ValidateContentType(opts.ContentType); err != nil {
 		return storage.ObjectInfo{}, err
 	}
+	if opts.ContentMD5 != "" {
+		sum, err := storage.ParseContentMD5(opts.ContentMD5)
+		if err != nil {
+			return storage.ObjectInfo{}, err
+		}
+		// A multipart upload is aborted when the last read fails; a
+		// one-part PUT reads no further than its size, so S3 checks it
+		// (Content-MD5 on the PUT, BadDigest) as one step with the write.
+		r = storage.VerifyMD5(r, key, sum)
+	}
 	// minio-go sends application/octet-stream (storage.DefaultContentType)
 	// for none, so MinIO never answers its own binary/octet-stream here.
 	po := minio.PutObjectOptions{ContentType: opts.ContentType, DisableContentSha256: true}
@@ -75,7 +85,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	body := &bodyReader{r: r, size: size}
 	if size >= 0 && size <= s.cfg.PartSize {
-		ui, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, "", "", po)
+		ui, err := s.core.PutObject(ctx, s.cfg.Bucket, key, body, size, opts.ContentMD5, "", po)
 		if err != nil {
 			return storage.ObjectInfo{}, s.putErr(ctx, key, body, err)
 		}

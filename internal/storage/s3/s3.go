@@ -275,6 +275,8 @@ func (s *Store) mapErr(ctx context.Context, op, key string, err error) error {
 		return errs.E(op, errs.Invalid, http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("range not satisfiable for object %q", key))
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
 		return errs.E(op, errs.Unavailable, fmt.Sprintf("%s refused storaged's credentials (%s); check [s3.primary] in the secrets file", s.where, resp.Code))
+	case "BadDigest", "InvalidDigest":
+		return errs.E(op, errs.Invalid, fmt.Sprintf("object %q: the body's MD5 is not its Content-MD5 (%s): nothing written", key, resp.Code))
 	case "XMinioInvalidObjectName", "KeyTooLongError", "InvalidArgument", "XMinioObjectNameInvalid", "XMinioInvalidResourceName":
 		return errs.E(op, errs.Invalid, fmt.Sprintf("key %q: S3 refused it (%s)", key, resp.Code))
 	}
