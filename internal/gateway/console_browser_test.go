@@ -136,6 +136,7 @@ function collect() {
   r.text = {};
   for (const id of ['overall','rows','datasets-msg','datasets','sql-msg','sql-out','search-msg','search-out','stats-msg','stats','events'])
     r.text[id] = d.getElementById(id).textContent;
+  r.datasetRows = [...d.querySelectorAll('#datasets tbody tr')].map(tr => [...tr.cells].map(c => ({text: c.textContent, title: c.title})));
   r.html = d.documentElement.outerHTML;
   r.htmlLen = r.html.length;
   try { w.eval('1'); r.evalBlocked = false } catch (e) { r.evalBlocked = true }
@@ -153,9 +154,14 @@ type probeResult struct {
 	Text                map[string]string
 	HTML                string
 	HTMLLen             int
-	EvalBlocked         bool
-	InlineRan           bool
+	// DatasetRows is the datasets table's rows, each cell's text and
+	// title (what shows on hover).
+	DatasetRows [][]probeCell
+	EvalBlocked bool
+	InlineRan   bool
 }
+
+type probeCell struct{ Text, Title string }
 
 // load opens the console with this fragment and returns what the probe saw
 // and the requests the page made.
