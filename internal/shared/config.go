@@ -725,7 +725,7 @@ func (c *Config) Validate() error {
 		// Ollama model or URL set here would be ignored (it was, with a
 		// warning in embedd's log only).
 		def := Default("").Embedd
-		if m := c.Embedd.DefaultModel; m != "" && m != def.DefaultModel && m != BuiltinEmbedModel {
+		if m := c.Embedd.DefaultModel; m != "" && m != def.DefaultModel && !strings.EqualFold(m, BuiltinEmbedModel) {
 			bad("[embedd].default_model %q: provider = \"builtin\" serves only %s; set provider = \"ollama\" to use %q", m, BuiltinEmbedModel, m)
 		}
 		if u := c.Embedd.ProviderURL; u != "" && u != def.ProviderURL {

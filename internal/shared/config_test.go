@@ -533,6 +533,8 @@ func TestEmbeddKeysAgainstProvider(t *testing.T) {
 	}
 	for _, ok := range []string{
 		"[embedd]\ndefault_model = \"builtin-glove-100d\"\n",
+		// any case, as embedd compares the builtin name (ADR-149)
+		"[embedd]\ndefault_model = \"BUILTIN-GloVe-100D\"\n",
 		"[embedd]\nprovider = \"builtin\"\ndefault_model = \"nomic-embed-text-v2-moe\"\nprovider_url = \"http://127.0.0.1:11434\"\n",
 		"[embedd]\nprovider = \"ollama\"\ndefault_model = \"mxbai-embed-large\"\nprovider_url = \"http://gpu:11434\"\n",
 	} {
