@@ -310,6 +310,14 @@ type DeleteOptions struct {
 	// stay readable with ?version=N. Purge of a deleted dataset deletes
 	// the files its deletion kept.
 	Purge bool
+	// IfMatch, when not "", is the If-Match of the DELETE (ADR-150): the
+	// dataset's latest version must have this entity tag (ETag(name, v),
+	// quoted; "*" any), else Conflict (HTTP 412) and nothing is deleted.
+	// Checked against the version the tombstone is written after, and the
+	// tombstone is create-only, so a commit racing the delete makes it a
+	// 412 too. A weak tag never matches (strong comparison, RFC 9110
+	// 13.1.1).
+	IfMatch string
 }
 
 // DeleteResult is the answer of DELETE /v1/catalog/datasets/{name}.

@@ -190,6 +190,22 @@ func (c *Client) Delete(ctx context.Context, name string, opts DeleteOptions) (D
 		p += "?purge=true"
 	}
 	var res DeleteResult
-	err := c.base.JSON(ctx, http.MethodDelete, p, nil, &res)
-	return res, err
+	if opts.IfMatch == "" {
+		err := c.base.JSON(ctx, http.MethodDelete, p, nil, &res)
+		return res, err
+	}
+	req, err := c.base.NewRequest(ctx, http.MethodDelete, p, nil)
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("If-Match", opts.IfMatch)
+	resp, err := c.base.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return res, errs.E("catalogd DELETE "+p, errs.Unavailable, errs.StatusBadGateway, "undecodable answer from catalogd", err)
+	}
+	return res, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -288,9 +289,37 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errs.Errorf("catalog.delete", errs.Invalid, "purge %q: want true or false", p)
 	}
+	if im := r.Header.Values("If-Match"); len(im) > 0 {
+		tag, err := deleteIfMatchField(im)
+		if err != nil {
+			return err
+		}
+		opts.IfMatch = tag
+	}
 	res, err := h.svc.Delete(r.Context(), chi.URLParam(r, "name"), opts)
 	if err != nil {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, res)
+}
+
+// deleteIfMatchField reads a DELETE's If-Match field lines: "*" or one
+// entity tag (a dataset's ETag, `"name.N"`), kept as sent, W/ included (a
+// weak tag never matches: 412). A list of tags or a field outside the
+// grammar is a 400: ignored, a DELETE with a stale tag deleted whatever
+// the latest version was (ADR-150).
+func deleteIfMatchField(lines []string) (string, error) {
+	v := strings.Trim(strings.Join(lines, ","), " \t") // OWS: space and tab only
+	if v == "*" {
+		return v, nil
+	}
+	tag, rest, ok := scanEntityTag(v)
+	if !ok || strings.Trim(rest, " \t") != "" {
+		return "", errs.Errorf("catalog.delete", errs.Invalid,
+			"If-Match %q: send one entity tag (the dataset's ETag, \"name.N\") or *", v)
+	}
+	if strings.HasPrefix(v, "W/") {
+		return "W/" + tag, nil
+	}
+	return tag, nil
 }

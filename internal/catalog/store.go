@@ -808,11 +808,17 @@ func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (
 			if !opts.Purge {
 				return DeleteResult{}, errs.Errorf(op, errs.NotFound, "dataset %q not found (deleted at version %d)", name, latest.Version)
 			}
+			if err := deleteIfMatch(name, opts.IfMatch, latest.Version); err != nil {
+				return DeleteResult{}, err
+			}
 			// Purge after a plain delete: the tombstone is there; delete
 			// the files it kept. Nothing is written, so this can be
 			// repeated (deleted_files then counts what was still there).
 			tomb = *latest
 			break
+		}
+		if err := deleteIfMatch(name, opts.IfMatch, latest.Version); err != nil {
+			return DeleteResult{}, err
 		}
 		now := c.now().UTC()
 		tomb = Dataset{Name: name, Version: latest.Version + 1, Schema: []Column{}, Files: []File{},
@@ -832,6 +838,17 @@ func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (
 	n, err := c.purge(ctx, name, tomb.Version)
 	res.DeletedFiles = n
 	return res, err
+}
+
+// deleteIfMatch is a DELETE's If-Match (DeleteOptions.IfMatch) against the
+// latest version v of name: "" and "*" hold, an entity tag holds when it is
+// ETag(name, v); anything else is a 412 conflict naming the version there is.
+func deleteIfMatch(name, ifMatch string, v int64) error {
+	if ifMatch == "" || ifMatch == "*" || ifMatch == ETag(name, v) {
+		return nil
+	}
+	return errs.E("catalog.delete", errs.Conflict, errs.StatusPrecondition, fmt.Sprintf(
+		"dataset %q: If-Match %s is not its latest version's tag %s: nothing deleted", name, ifMatch, ETag(name, v)))
 }
 
 // purge deletes the data files of the versions of name before the tombstone
