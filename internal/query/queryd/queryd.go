@@ -410,6 +410,10 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
+	// The row cap in force: a max_rows above [queryd].max_rows is lowered
+	// to it, and a truncated answer alone did not say to what (ADR-148).
+	maxRows, _ := s.limits(&req)
+	w.Header().Set("X-Max-Rows", strconv.Itoa(maxRows))
 	switch req.Format {
 	case query.FormatNDJSON, query.FormatCSV:
 		return s.stream(w, r, req)
