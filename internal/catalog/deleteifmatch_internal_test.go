@@ -43,3 +43,29 @@ func FuzzDeleteIfMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGetIfMatch: the If-Match of a dataset GET (ADR-150) never panics;
+// it holds only for "*" or a field naming the tag strongly, and a field
+// that If-None-Match reads as well-formed strong tags without "*" holds
+// for If-Match exactly when it matches for If-None-Match.
+func FuzzGetIfMatch(f *testing.F) {
+	for _, s := range []string{`"sales.2"`, `W/"sales.2"`, `*`, `"a", "sales.2"`, `sales.2`, `"x`, ` , "sales.2" ,`, `""`} {
+		f.Add(s)
+	}
+	etag := ETag("sales", 2)
+	f.Fuzz(func(t *testing.T, field string) {
+		holds, ok := ifMatch([]string{field}, etag)
+		if !ok {
+			return
+		}
+		if holds && !strings.Contains(field, "*") && !strings.Contains(field, etag) {
+			t.Fatalf("%q holds for %s", field, etag)
+		}
+		if strings.Contains(field, "W/") || strings.Contains(field, "*") {
+			return
+		}
+		if m, wf := noneMatch([]string{field}, etag); wf && m != holds {
+			t.Fatalf("%q: If-Match holds %v, If-None-Match matches %v", field, holds, m)
+		}
+	})
+}

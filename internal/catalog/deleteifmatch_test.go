@@ -96,3 +96,71 @@ func TestDeleteIfMatch(t *testing.T) {
 		t.Errorf("DELETE of a deleted dataset with a tag: %d %s, want 404", code, body)
 	}
 }
+
+// TestGetIfMatch (ADR-150): a dataset GET (latest, ?version=N, HEAD) whose
+// If-Match does not name the answer's tag is a 412 conflict without the
+// manifest; a weak tag never matches; a malformed field is a 400; the
+// answer's tag, a list holding it, or * is the 200. Before, If-Match was
+// ignored: a GET guarded by a stale tag got the newer version with a 200.
+func TestGetIfMatch(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	base, c := a.catalogd()
+	url := base + catalog.DatasetsPath + "/sales"
+	get := func(method, url string, ifMatch ...string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range ifMatch {
+			req.Header.Add("If-Match", v)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, r.Header.Get("ETag"), string(b)
+	}
+	if _, err := c.Commit(ctx, "sales", catalog.CommitRequest{Schema: schema, Files: []catalog.File{file(t, a.st, "datasets/sales/1.parquet", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Commit(ctx, "sales", catalog.CommitRequest{BaseVersion: 1, Schema: schema, Files: []catalog.File{file(t, a.st, "datasets/sales/2.parquet", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, url string
+		ifMatch     []string
+		status      int
+	}{
+		{"GET", url, []string{`"sales.1"`}, 412},
+		{"HEAD", url, []string{`"sales.1"`}, 412},
+		{"GET", url, []string{`W/"sales.2"`}, 412},
+		{"GET", url + "?version=1", []string{`"sales.2"`}, 412},
+		{"GET", url, []string{`sales.2`}, 400},
+		{"GET", url, []string{`"sales.2`}, 400},
+		{"GET", url, []string{`"sales.2"`}, 200},
+		{"GET", url, []string{`"sales.1", "sales.2"`}, 200},
+		{"GET", url, []string{`"sales.1"`, `"sales.2"`}, 200},
+		{"GET", url, []string{`*`}, 200},
+		{"GET", url + "?version=1", []string{`"sales.1"`}, 200},
+		{"HEAD", url, []string{`"sales.2"`}, 200},
+	} {
+		code, etag, body := get(tc.method, tc.url, tc.ifMatch...)
+		if code != tc.status {
+			t.Errorf("%s %s If-Match %q: %d %s, want %d", tc.method, tc.url, tc.ifMatch, code, body, tc.status)
+			continue
+		}
+		switch {
+		case code == 412 && (strings.Contains(body, `"files"`) || !strings.Contains(body, `"kind":"conflict"`) && tc.method == "GET"):
+			t.Errorf("%s If-Match %q: 412 body %s, want the conflict error and no manifest", tc.method, tc.ifMatch, body)
+		case code == 200 && etag == "":
+			t.Errorf("%s If-Match %q: 200 without an ETag", tc.method, tc.ifMatch)
+		}
+	}
+	if code, _, _ := get("GET", base+catalog.DatasetsPath+"/nosuch", `"nosuch.1"`); code != 404 {
+		t.Errorf("GET of a missing dataset with If-Match: %d, want 404", code)
+	}
+}

@@ -1,10 +1,12 @@
 package catalog
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 )
 
@@ -101,10 +103,51 @@ func scanEntityTag(s string) (tag, rest string, ok bool) {
 // Modified with no body when the request's If-None-Match names it.
 func writeDataset(w http.ResponseWriter, r *http.Request, d Dataset) error {
 	etag := ETag(d.Name, d.Version)
+	if im := r.Header.Values("If-Match"); len(im) > 0 {
+		// RFC 9110 13.2.2: If-Match first. Ignored, a GET guarded by a
+		// stale tag got the newer version with a 200 (ADR-150).
+		holds, ok := ifMatch(im, etag)
+		if !ok {
+			return errs.Errorf("catalog.get", errs.Invalid, "If-Match %q: want * or a list of entity tags (\"name.N\")", strings.Join(im, ", "))
+		}
+		if !holds {
+			return errs.E("catalog.get", errs.Conflict, errs.StatusPrecondition, fmt.Sprintf(
+				"dataset %q: If-Match %s does not name this answer's tag %s", d.Name, strings.Join(im, ", "), etag))
+		}
+	}
 	w.Header().Set("ETag", etag)
 	if match, _ := noneMatch(r.Header.Values("If-None-Match"), etag); match {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
 	return shared.WriteJSON(w, http.StatusOK, d)
+}
+
+// ifMatch reports whether the If-Match field lines hold for etag under the
+// strong comparison (RFC 9110 13.1.1): "*", or a list naming etag; a weak
+// tag never matches. wellFormed is false outside that grammar.
+func ifMatch(lines []string, etag string) (holds, wellFormed bool) {
+	for _, line := range lines {
+		for _, el := range strings.Split(line, ",") {
+			el = strings.Trim(el, " \t")
+			switch {
+			case el == "":
+			case el == "*":
+				holds = true
+			case strings.HasPrefix(el, "W/"):
+				if _, rest, ok := scanEntityTag(el); !ok || rest != "" {
+					return false, false
+				}
+			default:
+				tag, rest, ok := scanEntityTag(el)
+				if !ok || rest != "" {
+					return false, false
+				}
+				if tag == etag {
+					holds = true
+				}
+			}
+		}
+	}
+	return holds, true
 }
