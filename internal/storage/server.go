@@ -149,7 +149,7 @@ func putIfMatch(key string, lines []string) (string, error) {
 func unevaluated(op string, r *http.Request) error {
 	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
 		if v := r.Header.Get(h); v != "" {
-			return errs.Errorf(op, errs.Invalid, "%s %q: not supported (the only precondition is If-None-Match: * on PUT, create-only)", h, v)
+			return errs.Errorf(op, errs.Invalid, "%s %q: not supported on DELETE (preconditions are taken on PUT: If-None-Match: * creates only, If-Match replaces only that etag)", h, v)
 		}
 	}
 	return nil
