@@ -179,6 +179,14 @@ func thirdPersonFact(s string) string {
 	first := strings.ToLower(words[0])
 	rest := func(from int) string { return strings.Join(words[from:], " ") }
 	switch {
+	case (first == "i'm" || first == "i’m") && len(words) > 1 && isName(rest(1)),
+		first == "i" && len(words) > 2 && strings.ToLower(words[1]) == "am" && isName(rest(2)):
+		// "I am Alex" is the user's name, as Mem0 stores it (ADR-153):
+		// "Name is", an attribute subject, so a new name replaces it.
+		if first == "i" {
+			return "Name is " + rest(2)
+		}
+		return "Name is " + rest(1)
 	case first == "i'm" || first == "i’m":
 		if len(words) > 1 {
 			return "Is " + rest(1)
@@ -203,6 +211,50 @@ func thirdPersonFact(s string) string {
 		}
 	}
 	return s
+}
+
+// notNames are capitalised words that say what someone is, not who:
+// "I am British" stays "Is British".
+var notNames = wordSet(`american british english french german italian spanish portuguese dutch swiss
+irish scottish welsh canadian mexican brazilian argentinian chilean colombian peruvian cuban russian
+ukrainian polish czech greek turkish swedish norwegian danish finnish icelandic austrian belgian
+hungarian romanian bulgarian serbian croatian chinese japanese korean vietnamese thai indian pakistani
+bangladeshi nepali filipino indonesian malaysian australian african nigerian kenyan egyptian moroccan
+israeli iranian iraqi arab arabic lebanese syrian saudi european asian latino latina hispanic jewish
+muslim christian catholic protestant buddhist hindu sikh atheist agnostic mormon vegan vegetarian
+ok okay fine here back done sorry`)
+
+// isName reports whether s is a person's name as said after "I am": one
+// to three words, each a capital letter and then lower-case letters
+// ("Alex", "Mary-Jane", "O'Brien"), none of them a word of notNames. "I am
+// tired", "I am a teacher", "I am British" and "I'm OK" are not names.
+func isName(s string) bool {
+	words := strings.Fields(s)
+	if len(words) == 0 || len(words) > 3 {
+		return false
+	}
+	for _, w := range words {
+		if notNames[strings.ToLower(w)] || w == "I" {
+			return false
+		}
+		prev := ' '
+		for _, r := range w {
+			switch {
+			case prev == ' ' || prev == '-' || prev == '\'' || prev == '’':
+				if !unicode.IsUpper(r) { // a word, and each part after - or ', begins with a capital
+					return false
+				}
+			case unicode.IsLower(r), r == '-', r == '\'', r == '’':
+			default:
+				return false
+			}
+			prev = r
+		}
+		if prev == '-' || prev == '\'' || prev == '’' {
+			return false
+		}
+	}
+	return true
 }
 
 func conjugate(verb string) string {

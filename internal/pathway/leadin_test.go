@@ -14,7 +14,7 @@ import (
 // repeats or replaces.
 func TestExtractLeadIns(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"Hi, I'm Alex.", "Is Alex"},
+		{"Hi, I'm Alex.", "Name is Alex"},
 		{"Hello, I like hiking", "Likes hiking"},
 		{"Well, my name is Bob", "Name is Bob"},
 		{"Hey there, I work at ACME", "Works at ACME"},
