@@ -658,7 +658,16 @@ type HistoryResponse struct {
 type SearchRequest struct {
 	Query string `json:"query"`
 	Limit int    `json:"limit,omitempty"` // per page: default 100, at most 1000
-	// Threshold, when given (0 included), drops results scoring below it;
+	// TopK is Mem0 platform v2's name for Limit (ADR-153): either may be
+	// given, both only with the same value.
+	TopK int `json:"top_k,omitempty"`
+	// Rerank is Mem0 platform v2's switch for a reranking model. There is
+	// none here: true is a 400 saying so, false (or absent) is accepted.
+	Rerank *bool `json:"rerank,omitempty"`
+	// Threshold, when given (0 included), drops results scoring below it,
+	// on the scale of SearchResult.Score: 0.5·cosine + 0.5·keyword share
+	// (ADR-134), so -0.5..1 in practice, -1..1 accepted (Mem0's threshold,
+	// a minimum similarity, is the same idea; ADR-153);
 	// absent (or null) means none. It was a float64 where 0 meant none, so
 	// score >= 0 could not be asked for (ADR-088).
 	Threshold *float64 `json:"threshold,omitempty"`
@@ -733,6 +742,15 @@ func (r *SearchRequest) validate() error {
 	}
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		p = append(p, fmt.Sprintf("limit %d: want 1..%d (0 = %d)", r.Limit, MaxLimit, DefaultLimit))
+	}
+	if r.TopK < 0 || r.TopK > MaxLimit {
+		p = append(p, fmt.Sprintf("top_k %d: want 1..%d (0 = %d)", r.TopK, MaxLimit, DefaultLimit))
+	}
+	if r.TopK != 0 && r.Limit != 0 && r.TopK != r.Limit {
+		p = append(p, fmt.Sprintf("limit %d and top_k %d differ: top_k is Mem0 v2's name for limit; give one of them", r.Limit, r.TopK))
+	}
+	if r.Rerank != nil && *r.Rerank {
+		p = append(p, "rerank: true: pathwayd has no reranking model; its score already fuses cosine and keyword matching (ADR-134); leave rerank out or false")
 	}
 	if t := r.Threshold; t != nil && !(*t >= -1 && *t <= 1) {
 		p = append(p, fmt.Sprintf("threshold %v: want -1..1 (a score: cosine and keyword share, ADR-134), or leave it out for none", *t))

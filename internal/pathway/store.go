@@ -1044,7 +1044,11 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	order := func(a, b hit) int { // ranking order: best first
 		return cmp.Or(cmp.Compare(b.sc, a.sc), cmp.Compare(a.e.m.ID, b.e.m.ID))
 	}
-	top := topK(hits, limitOf(req.Limit), order)
+	limit := req.Limit
+	if limit == 0 {
+		limit = req.TopK // the same when both are given (validate)
+	}
+	top := topK(hits, limitOf(limit), order)
 	out = make([]SearchResult, len(top))
 	for i := range out {
 		out[i] = SearchResult{Memory: top[i].e.m, Score: top[i].sc}
