@@ -307,6 +307,72 @@ func TestComposeFile(t *testing.T) {
 	}
 }
 
+// calls is whom each daemon calls (env.Client in its package: the gateway
+// forwards to all ten; observerd, which every daemon reports to
+// fail-open, is not waited for, ADR-074).
+var calls = map[string][]string{
+	"gateway":   {"storaged", "catalogd", "ingestd", "queryd", "vectord", "embedd", "pathwayd", "matrixd", "observerd", "chatd"},
+	"catalogd":  {"storaged"},
+	"ingestd":   {"storaged", "catalogd"},
+	"queryd":    {"storaged", "catalogd"},
+	"vectord":   {"storaged"},
+	"matrixd":   {"catalogd", "queryd", "vectord", "embedd"},
+	"storaged":  nil,
+	"embedd":    nil,
+	"pathwayd":  nil,
+	"observerd": nil,
+	"chatd":     nil,
+}
+
+// TestUnitsStopCallersFirst: each unit is After= exactly the daemons it
+// calls, and compose's depends_on names the same ones. systemd stops in
+// the reverse of After=, so `systemctl stop lakehouse-go.target` drains a
+// caller's in-flight requests (an upload through the gateway to ingestd to
+// storaged) while what it calls still serves; a caller without the After=
+// got SIGTERM at the same moment as storaged, whose listener closed at
+// once, and its drain ended in 502s. docker compose stops in the reverse
+// of depends_on the same way.
+func TestUnitsStopCallersFirst(t *testing.T) {
+	root := suite.RepoRoot()
+	var compose struct {
+		Services map[string]struct {
+			DependsOn map[string]any `yaml:"depends_on"`
+		} `yaml:"services"`
+	}
+	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != len(shared.Daemons) {
+		t.Fatalf("calls names %d daemons, want %d", len(calls), len(shared.Daemons))
+	}
+	for _, name := range shared.Daemons {
+		want := slices.Sorted(slices.Values(calls[name]))
+		d := unitDirectives(t, filepath.Join(root, "deploy/systemd/lakehouse-"+name+".service"))
+		var after []string
+		for _, u := range strings.Fields(strings.Join(d["After"], " ")) {
+			if dep, ok := strings.CutPrefix(strings.TrimSuffix(u, ".service"), "lakehouse-"); ok {
+				after = append(after, dep)
+			}
+		}
+		slices.Sort(after)
+		if !slices.Equal(after, want) {
+			t.Errorf("%s: the unit is After= %v; it calls %v (stopped before them only with After=)", name, after, want)
+		}
+		var deps []string
+		for dep := range compose.Services[name].DependsOn {
+			deps = append(deps, dep)
+		}
+		slices.Sort(deps)
+		if !slices.Equal(deps, want) {
+			t.Errorf("%s: compose depends_on %v; it calls %v", name, deps, want)
+		}
+	}
+}
+
 func buildDaemon(t *testing.T, name string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
