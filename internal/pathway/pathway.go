@@ -232,7 +232,10 @@ type Memory struct {
 
 // Message is one chat message of an add. Role is user, assistant, system
 // or tool (Mem0's roles plus tool); missing or "" means user. Only user
-// messages are mined for facts.
+// messages are mined for facts. Over JSON a message may also carry
+// OpenAI's tool fields (messageFields): an assistant's tool_calls, with a
+// null or absent content, and a tool's tool_call_id; they are checked and
+// never stored (ADR-153).
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
@@ -285,6 +288,95 @@ func messageContent(op string, i int, v any) (string, error) {
 	return "", errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string or a list of text parts", i)
 }
 
+// messageFields are the fields of a message: Mem0's role and content,
+// OpenAI's name, and what an agent's OpenAI-format history holds besides
+// (ADR-153): an assistant's tool_calls (and the refusal, annotations, audio
+// and function_call its SDK writes beside them), a tool result's
+// tool_call_id. Only role, content and name are read.
+var messageFields = map[string]bool{
+	"role": true, "content": true, "name": true, "tool_calls": true, "tool_call_id": true,
+	"refusal": true, "annotations": true, "audio": true, "function_call": true,
+}
+
+// toolFields checks the OpenAI fields of message i beside role and
+// content: they must have the shape OpenAI gives them and belong to the
+// role that carries them. Nothing is extracted from them: a tool call's
+// arguments and a tool's result are what the agent did, not what the user
+// said (ADR-153).
+func toolFields(op string, i int, role string, m map[string]any) error {
+	at := fmt.Sprintf("messages[%d]", i)
+	only := func(k, r string) error {
+		if _, present := m[k]; present && role != r {
+			return errs.Errorf(op, errs.Invalid, "%s.%s: only an %s message carries it, this one's role is %q", at, k, r, role)
+		}
+		return nil
+	}
+	for _, k := range []string{"tool_calls", "refusal", "annotations", "audio", "function_call"} {
+		if err := only(k, "assistant"); err != nil {
+			return err
+		}
+	}
+	if _, present := m["tool_call_id"]; present && role != "tool" {
+		return errs.Errorf(op, errs.Invalid, "%s.tool_call_id: only a tool message carries it, this one's role is %q", at, role)
+	}
+	if v, present := m["tool_call_id"]; present {
+		if _, ok := v.(string); !ok {
+			return errs.Errorf(op, errs.Invalid, "%s.tool_call_id: want a string", at)
+		}
+	}
+	if v, present := m["refusal"]; present && v != nil {
+		if _, ok := v.(string); !ok {
+			return errs.Errorf(op, errs.Invalid, "%s.refusal: want a string or null", at)
+		}
+	}
+	if v, present := m["annotations"]; present && v != nil {
+		if _, ok := v.([]any); !ok {
+			return errs.Errorf(op, errs.Invalid, "%s.annotations: want a list or null", at)
+		}
+	}
+	for _, k := range []string{"audio", "function_call"} {
+		if v, present := m[k]; present && v != nil {
+			if _, ok := v.(map[string]any); !ok {
+				return errs.Errorf(op, errs.Invalid, "%s.%s: want an object or null", at, k)
+			}
+		}
+	}
+	v, present := m["tool_calls"]
+	if !present || v == nil {
+		return nil
+	}
+	calls, ok := v.([]any)
+	if !ok {
+		return errs.Errorf(op, errs.Invalid, "%s.tool_calls: want a list of tool calls {\"id\",\"type\":\"function\",\"function\":{\"name\",\"arguments\"}}", at)
+	}
+	for j, x := range calls {
+		call, ok := x.(map[string]any)
+		if !ok {
+			return errs.Errorf(op, errs.Invalid, "%s.tool_calls[%d]: want an object {\"id\",\"type\",\"function\"}", at, j)
+		}
+		for _, k := range []string{"id", "type"} {
+			if v, present := call[k]; present {
+				if _, ok := v.(string); !ok {
+					return errs.Errorf(op, errs.Invalid, "%s.tool_calls[%d].%s: want a string", at, j, k)
+				}
+			}
+		}
+		fn, ok := call["function"].(map[string]any)
+		if !ok {
+			return errs.Errorf(op, errs.Invalid, "%s.tool_calls[%d].function: want an object {\"name\",\"arguments\"}", at, j)
+		}
+		if name, ok := fn["name"].(string); !ok || name == "" {
+			return errs.Errorf(op, errs.Invalid, "%s.tool_calls[%d].function.name: want a non-empty string", at, j)
+		}
+		if v, present := fn["arguments"]; present {
+			if _, ok := v.(string); !ok {
+				return errs.Errorf(op, errs.Invalid, "%s.tool_calls[%d].function.arguments: want a string (JSON text, as OpenAI sends it)", at, j)
+			}
+		}
+	}
+	return nil
+}
+
 // messages returns the request's messages after validation.
 func (r *AddRequest) messages() ([]Message, error) {
 	const op = "pathway.add"
@@ -309,13 +401,23 @@ func (r *AddRequest) messages() ([]Message, error) {
 					return nil, errs.Errorf(op, errs.Invalid, "messages[%d].role: want a string: user, assistant, system or tool", i)
 				}
 			}
-			content, err := messageContent(op, i, m["content"])
-			if err != nil {
+			if err := toolFields(op, i, role, m); err != nil {
+				return nil, err
+			}
+			var content string
+			var err error
+			if c := m["content"]; c == nil { // absent or null
+				// OpenAI's assistant message that only calls tools has
+				// a null (or no) content; any other needs one.
+				if _, calls := m["tool_calls"]; !calls || role != "assistant" {
+					return nil, errs.Errorf(op, errs.Invalid, "messages[%d].content: want a string or a list of text parts (null only beside an assistant's tool_calls)", i)
+				}
+			} else if content, err = messageContent(op, i, c); err != nil {
 				return nil, err
 			}
 			for k := range m {
-				if k != "role" && k != "content" && k != "name" {
-					return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, k)
+				if !messageFields[k] {
+					return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, truncate(k))
 				}
 			}
 			// name (OpenAI's participant name) is not used, but it must
