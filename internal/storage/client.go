@@ -421,12 +421,28 @@ func (c *Client) Head(ctx context.Context, key string) (ObjectInfo, error) {
 
 // Delete implements Store.Delete.
 func (c *Client) Delete(ctx context.Context, key string) error {
+	return c.DeleteWith(ctx, key, DeleteOptions{})
+}
+
+var _ ConditionalDeleter = (*Client)(nil)
+
+// DeleteWith implements ConditionalDeleter: opts.IfMatch goes as the
+// DELETE's If-Match (ADR-154). storaged evaluates it on the local
+// backend; on the s3 backend it answers Invalid (400) and deletes nothing.
+func (c *Client) DeleteWith(ctx context.Context, key string, opts DeleteOptions) error {
 	if err := ValidateKey(key); err != nil {
 		return err
 	}
 	req, err := c.base.NewRequest(ctx, http.MethodDelete, ObjectURLPath(key), nil)
 	if err != nil {
 		return err
+	}
+	switch opts.IfMatch {
+	case "":
+	case "*":
+		req.Header.Set("If-Match", "*")
+	default:
+		req.Header.Set("If-Match", `"`+opts.IfMatch+`"`)
 	}
 	resp, err := c.base.Do(req)
 	if err != nil {

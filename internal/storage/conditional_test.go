@@ -66,3 +66,15 @@ func TestContentMD5Local(t *testing.T) {
 	c, _ := storagetest.Start(t, cfg)
 	storagetest.ContentMD5(t, storagetest.ClientFor(cfg, "storaged", true), c, 3<<20)
 }
+
+// TestConditionalDeleteLocal: If-Match on DELETE is evaluated on the local
+// backend (it was a 400): the current etag or * deletes, another etag is a
+// 412 conflict and deletes nothing, a missing key 404; a conditional
+// delete racing a PUT never removes the PUT's object (ADR-154). The typed
+// client with a socket sends it over HTTP.
+func TestConditionalDeleteLocal(t *testing.T) {
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Socket = storagetest.SocketPath(t)
+	c, _ := storagetest.Start(t, cfg)
+	storagetest.ConditionalDelete(t, storagetest.ClientFor(cfg, "storaged", true), c, true)
+}

@@ -80,7 +80,8 @@ func ifRange(v string) *http.Request {
 // putIfMatch (ADR-108). It must never panic; an accepted tag is "*" or
 // has no quote, comma or blank (one entity tag, sent to S3 as "tag");
 // a quoted or bare valid tag reads back as itself; a weak one is a 412
-// (conflict), a list a 400 (invalid), never accepted.
+// (conflict), a list a 400 (invalid), never accepted. deleteIfMatch
+// reads every input as putIfMatch does.
 func FuzzPutIfMatch(f *testing.F) {
 	for _, s := range []string{`"abc"`, "abc", "*", `"*"`, `W/"abc"`, `"a", "b"`, `""`, ` "x" `, `"a"b"`, "a b", `"d41d8cd98f00b204e9800998ecf8427e-3"`, "", ",", "\t*\t"} {
 		f.Add(s, "")
@@ -92,6 +93,10 @@ func FuzzPutIfMatch(f *testing.F) {
 			lines = append(lines, line2)
 		}
 		tag, err := putIfMatch("k", lines)
+		dtag, derr := deleteIfMatch("k", lines) // DELETE's If-Match reads the same (ADR-154)
+		if dtag != tag || errs.KindOf(derr) != errs.KindOf(err) || errs.StatusOf(derr) != errs.StatusOf(err) {
+			t.Fatalf("%q: PUT reads %q (%v), DELETE %q (%v)", lines, tag, err, dtag, derr)
+		}
 		if err != nil {
 			if tag != "" {
 				t.Fatalf("%q: error %v with tag %q", lines, err, tag)

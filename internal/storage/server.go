@@ -127,32 +127,55 @@ func (h *handlers) put(w http.ResponseWriter, r *http.Request) error {
 // on a conditional write. A weak tag never matches under the strong
 // comparison If-Match uses (RFC 9110 13.1.1): 412, nothing written.
 func putIfMatch(key string, lines []string) (string, error) {
-	const op = "storage.put"
+	return oneIfMatch("storage.put", "PUT", "nothing written", key, lines)
+}
+
+// deleteIfMatch reads a DELETE's If-Match as putIfMatch reads a PUT's
+// (AWS S3 takes one tag or * on DeleteObject; ADR-154).
+func deleteIfMatch(key string, lines []string) (string, error) {
+	return oneIfMatch("storage.delete", "DELETE", "nothing deleted", key, lines)
+}
+
+// oneIfMatch is putIfMatch and deleteIfMatch: the unquoted tag or "*".
+func oneIfMatch(op, method, nothing, key string, lines []string) (string, error) {
 	v := strings.TrimSpace(strings.Join(lines, ","))
 	if strings.HasPrefix(v, "W/") {
 		return "", errs.E(op, errs.Conflict, errs.StatusPrecondition,
-			fmt.Sprintf("object %q: If-Match %q is a weak entity tag, which never matches (strong comparison)", key, v))
+			fmt.Sprintf("object %q: If-Match %q is a weak entity tag, which never matches (strong comparison; %s)", key, v, nothing))
 	}
 	tag := v
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		tag = v[1 : len(v)-1]
 	}
 	if tag == "" || strings.ContainsAny(tag, "\",\t ") || (tag == "*" && v != "*") {
-		return "", errs.Errorf(op, errs.Invalid, "If-Match %q: send one entity tag (\"etag\") or * on PUT", v)
+		return "", errs.Errorf(op, errs.Invalid, "If-Match %q: send one entity tag (\"etag\") or * on %s", v, method)
 	}
 	return tag, nil
 }
 
-// unevaluated refuses the DELETE preconditions storaged does not evaluate
-// (If-Match, If-Unmodified-Since): ignored, a DELETE with a stale etag
-// removed the object (MinIO ignores them; AWS S3 answers 412 to If-Match).
-func unevaluated(op string, r *http.Request) error {
-	for _, h := range []string{"If-Match", "If-Unmodified-Since"} {
-		if v := r.Header.Get(h); v != "" {
-			return errs.Errorf(op, errs.Invalid, "%s %q: not supported on DELETE (preconditions are taken on PUT: If-None-Match: * creates only, If-Match replaces only that etag)", h, v)
-		}
+// deleteOptions reads a DELETE's preconditions: If-Match (one tag or *)
+// where the backend evaluates it atomically (ConditionalDeleter: the
+// local backend); a 400 saying why on the s3 backend, where MinIO ignores
+// it and a HEAD first could delete an object written in between; and
+// If-Unmodified-Since always a 400 (S3's DeleteObject does not take it;
+// If-Match is the exact guard) (ADR-154).
+func deleteOptions(key string, r *http.Request, conditional bool) (DeleteOptions, error) {
+	const op = "storage.delete"
+	if v := r.Header.Get("If-Unmodified-Since"); v != "" {
+		return DeleteOptions{}, errs.Errorf(op, errs.Invalid, "If-Unmodified-Since %q: not supported on DELETE (S3's DeleteObject does not take it): send If-Match with the object's etag", v)
 	}
-	return nil
+	im := r.Header.Values("If-Match")
+	if len(im) == 0 {
+		return DeleteOptions{}, nil
+	}
+	tag, err := deleteIfMatch(key, im)
+	if err != nil {
+		return DeleteOptions{}, err
+	}
+	if !conditional {
+		return DeleteOptions{}, errs.Errorf(op, errs.Invalid, "If-Match %q: not supported on DELETE with the s3 backend (MinIO ignores If-Match on DeleteObject, and checking the etag first could delete an object written in between); nothing deleted", strings.Join(im, ", "))
+	}
+	return DeleteOptions{IfMatch: tag}, nil
 }
 
 func (h *handlers) head(w http.ResponseWriter, r *http.Request) error {
@@ -415,10 +438,17 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := unevaluated("storage.delete", r); err != nil {
+	cd, conditional := h.store.(ConditionalDeleter)
+	opts, err := deleteOptions(key, r, conditional)
+	if err != nil {
 		return err
 	}
-	if err := h.store.Delete(r.Context(), key); err != nil {
+	if opts.IfMatch != "" {
+		err = cd.DeleteWith(r.Context(), key, opts)
+	} else {
+		err = h.store.Delete(r.Context(), key)
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -59,6 +59,28 @@ type PutOptions struct {
 	ContentMD5 string
 }
 
+// DeleteOptions modify a delete (DeleteWith).
+type DeleteOptions struct {
+	// IfMatch makes the delete conditional (If-Match on DELETE, as AWS S3
+	// takes it): the key is removed only if it is an object whose etag is
+	// IfMatch ("*": any object), checked and removed as one atomic step;
+	// Conflict (HTTP 412) when the etag differs, NotFound (404) when there
+	// is no object, and nothing is removed (ADR-154). The etag is
+	// unquoted; "" deletes unconditionally.
+	IfMatch string
+}
+
+// ConditionalDeleter is a backend that evaluates DeleteOptions atomically
+// against concurrent writes of the key (the local backend, the typed
+// Client). The s3 backend is not one: MinIO ignores If-Match on
+// DeleteObject, and a HEAD before the delete could remove an object
+// written between the two, so storaged refuses If-Match on DELETE there.
+type ConditionalDeleter interface {
+	// DeleteWith removes key as opts allow. Errors: as Delete, and
+	// Conflict with status 412 or NotFound as DeleteOptions.IfMatch says.
+	DeleteWith(ctx context.Context, key string, opts DeleteOptions) error
+}
+
 // DefaultContentType is what GET and HEAD answer for an object stored
 // without a Content-Type (RFC 2046's type for arbitrary bytes; what minio-go
 // stores for a PUT without one).

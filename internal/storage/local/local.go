@@ -75,7 +75,8 @@ func (s *Store) keyLock(key string) *sync.Mutex {
 // checkIfMatch is a compare-and-swap write's precondition: key is an
 // object whose etag is ifMatch, or any object for "*". NotFound (404,
 // as S3 answers) without one, Conflict 412 for another etag.
-func (s *Store) checkIfMatch(op, key, ifMatch string) error {
+// nothing is what the 412 says was left undone ("nothing written").
+func (s *Store) checkIfMatch(op, key, ifMatch, nothing string) error {
 	f, info, err := s.open(op, key)
 	if err != nil {
 		return err
@@ -83,7 +84,7 @@ func (s *Store) checkIfMatch(op, key, ifMatch string) error {
 	f.Close()
 	if ifMatch != "*" && info.ETag != ifMatch {
 		return errs.E(op, errs.Conflict, errs.StatusPrecondition,
-			fmt.Sprintf("object %q: its etag is not the If-Match %q: it was replaced (nothing written)", key, ifMatch))
+			fmt.Sprintf("object %q: its etag is not the If-Match %q: it was replaced (%s)", key, ifMatch, nothing))
 	}
 	return nil
 }
@@ -204,7 +205,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if opts.IfMatch != "" {
 		// Refused before the body is read; publish checks again, under
 		// the key's lock, where it decides.
-		if err := s.checkIfMatch(op, key, opts.IfMatch); err != nil {
+		if err := s.checkIfMatch(op, key, opts.IfMatch, "nothing written"); err != nil {
 			return storage.ObjectInfo{}, err
 		}
 	}
@@ -271,7 +272,7 @@ func (s *Store) publish(op, key, tmp, final string, createOnly bool, ifMatch str
 	mu := s.keyLock(key)
 	mu.Lock()
 	if ifMatch != "" {
-		if err := s.checkIfMatch(op, key, ifMatch); err != nil {
+		if err := s.checkIfMatch(op, key, ifMatch, "nothing written"); err != nil {
 			mu.Unlock()
 			os.Remove(tmp)
 			return err
@@ -535,10 +536,40 @@ func (r *reader) Close() error { return r.f.Close() }
 // Delete implements storage.Store.Delete: remove the file, fsync its
 // directory, then remove directories left empty (best effort).
 func (s *Store) Delete(ctx context.Context, key string) error {
+	return s.DeleteWith(ctx, key, storage.DeleteOptions{})
+}
+
+var _ storage.ConditionalDeleter = (*Store)(nil)
+
+// DeleteWith implements storage.ConditionalDeleter: with opts.IfMatch the
+// etag is checked and the file removed under the key's lock, which every
+// publish takes around its rename, so a Put replacing the object is
+// either before the check (412, the new object kept) or after the removal
+// (it lands); never removed unseen (ADR-154).
+func (s *Store) DeleteWith(ctx context.Context, key string, opts storage.DeleteOptions) error {
 	const op = "local.delete"
 	final, err := ObjectPath(s.dir, key)
 	if err != nil {
 		return err
+	}
+	if opts.IfMatch != "" {
+		mu := s.keyLock(key)
+		mu.Lock()
+		err := s.checkIfMatch(op, key, opts.IfMatch, "nothing deleted")
+		if err == nil {
+			if deleteHook != nil {
+				deleteHook(key)
+			}
+			err = os.Remove(final)
+			if err != nil {
+				err = s.pathErr(op, key, err)
+			}
+		}
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return s.removed(op, final)
 	}
 	fi, err := os.Lstat(final)
 	if err != nil {
@@ -557,6 +588,16 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.pathErr(op, key, err)
 	}
+	return s.removed(op, final)
+}
+
+// deleteHook, when set (tests only), runs in a conditional delete between
+// the etag check and the removal, under the key's lock.
+var deleteHook func(key string)
+
+// removed ends a delete of final's file: fsync its directory, then
+// remove directories left empty (best effort).
+func (s *Store) removed(op, final string) error {
 	parent := filepath.Dir(final)
 	if err := syncDir(parent); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return errs.OSError(op, "local storage: fsync of the directory failed", err)
