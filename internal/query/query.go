@@ -90,7 +90,12 @@ func (r *Request) Validate() error {
 	return nil
 }
 
-// Column is one column of an answer: its name and DuckDB type.
+// Column is one column of an answer: its name and DuckDB type, both as
+// DuckDB's DESCRIBE gives them (ADR-152): repeated names stay repeated
+// (SELECT 1 a, 2 a is a, a; an ndjson object then holds the key twice, as
+// the DuckDB CLI's .mode jsonlines writes it), and the type is DuckDB's
+// full text (ENUM('a', 'b'), STRUCT(a INTEGER, "select" VARCHAR),
+// TIMESTAMP WITH TIME ZONE).
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`

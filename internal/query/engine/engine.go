@@ -55,9 +55,10 @@ type Options struct {
 
 // Engine is a locked-down DuckDB database.
 type Engine struct {
-	db  *sql.DB
-	ddl *sql.Conn
-	mu  sync.Mutex // serializes view DDL
+	db    *sql.DB
+	ddl   *sql.Conn
+	mu    sync.Mutex // serializes view DDL
+	types typeNamer
 }
 
 // Open creates the database and locks it down. Errors: Internal.
@@ -117,7 +118,13 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, errs.E(op, errs.Internal, fmt.Sprintf("%s: %v", s, err))
 		}
 	}
-	return &Engine{db: db, ddl: ddl}, nil
+	kw, err := loadKeywords(ctx, ddl)
+	if err != nil {
+		ddl.Close()
+		db.Close()
+		return nil, errs.E(op, errs.Internal, fmt.Sprintf("duckdb_keywords(): %v", err))
+	}
+	return &Engine{db: db, ddl: ddl, types: typeNamer{keywords: kw}}, nil
 }
 
 // Close releases the database.
@@ -467,7 +474,7 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 		for i, k := range conv {
 			switch {
 			case k == convNone && i < len(types):
-				types[i] = "" // the driver's name, as in every other answer
+				types[i] = "" // the name from TypeInfo, as in every other answer
 			case k == convTime:
 				types[i] = "TIME"
 			case k == convTimestampS:
@@ -488,6 +495,16 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 			conv, types = nil, nil // read as the driver can
 		}
 	}
+	var ownNames []string
+	if wrapped {
+		// The subquery of the LIMIT wrapper makes DuckDB rename repeated
+		// column names (SELECT 1 a, 2 a answered a, a_1): the statement's
+		// own names are the bare statement's. It is prepared only when a
+		// name looks renamed, so other queries pay nothing; and before the
+		// wrapped one runs (a prepare on the connection would end its
+		// streaming result).
+		ownNames = ownColumnNames(c, stmt, text)
+	}
 	rows, err := stmt.QueryContext(ctx, args)
 	if err != nil {
 		// DuckDB binds a prepared statement again when the catalog changed
@@ -497,19 +514,31 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 	}
 	defer rows.Close()
 	names := rows.Columns()
+	if len(ownNames) == len(names) {
+		names = ownNames
+	}
 	n := len(names)
 	cur := &Cursor{Columns: make([]query.Column, n), enc: make([]encoder, n), vals: make([]driver.Value, n), max: maxRows}
 	tn, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
 	for i, name := range names {
 		cur.Columns[i] = query.Column{Name: name}
 		if tn != nil {
-			cur.Columns[i].Type = tn.ColumnTypeDatabaseTypeName(i)
+			cur.Columns[i].Type = driverTypeName(tn.ColumnTypeDatabaseTypeName(i))
+		}
+		// The statement's TypeInfo has nested detail (STRUCT field order,
+		// ENUM values); a column typed only by a parameter falls back to
+		// the type name.
+		converted := i < len(conv) && conv[i] != convNone
+		ti, err := stmt.ColumnTypeInfo(i)
+		hasInfo := err == nil && ti.InternalType() != duckdb.TYPE_INVALID
+		if hasInfo && !converted {
+			if name, ok := e.types.name(ti); ok {
+				cur.Columns[i].Type = name
+			}
 		}
 		if i < len(types) && types[i] != "" {
 			cur.Columns[i].Type = types[i]
 		}
-		// The statement's TypeInfo has nested detail (STRUCT field order);
-		// a column typed only by a parameter falls back to the type name.
 		switch {
 		case i < len(conv) && (conv[i] == convText || conv[i] == convTime):
 			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR}
@@ -517,12 +546,10 @@ func (e *Engine) run(ctx context.Context, dc any, text string, args []driver.Nam
 			cur.enc[i] = encoder{t: duckdb.TYPE_TIMESTAMP}
 		case i < len(conv) && conv[i] == convJSON:
 			cur.enc[i] = encoder{t: duckdb.TYPE_VARCHAR, alias: "JSON"}
+		case hasInfo:
+			cur.enc[i] = newEncoder(ti)
 		default:
-			if ti, err := stmt.ColumnTypeInfo(i); err == nil && ti.InternalType() != duckdb.TYPE_INVALID {
-				cur.enc[i] = newEncoder(ti)
-			} else {
-				cur.enc[i] = encoderFromName(cur.Columns[i].Type)
-			}
+			cur.enc[i] = encoderFromName(cur.Columns[i].Type)
 		}
 	}
 	cur.rows = rows
@@ -883,6 +910,57 @@ func unwrapLines(err error, text string) {
 		}
 		err = e.Err
 	}
+}
+
+// maybeDeduplicated reports whether DuckDB may have renamed some of names
+// because an earlier one was equal ignoring case: it names a subquery's
+// repeated columns <name>_<n> (QueryResult::DeduplicateColumns), so a
+// renamed column is <an earlier column's name>_<digits>.
+func maybeDeduplicated(names []string) bool {
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		low := strings.ToLower(name)
+		if i := strings.LastIndexByte(low, '_'); i > 0 && i < len(low)-1 && strings.Trim(low[i+1:], "0123456789") == "" && seen[low[:i]] {
+			return true
+		}
+		seen[low] = true
+	}
+	return false
+}
+
+// ownColumnNames is the column names of text prepared as it is (DuckDB's
+// own names, repeated ones included) when the names of stmt, text wrapped,
+// may have been renamed by DuckDB; else, or when text does not prepare
+// alone or disagrees on the count, nil.
+func ownColumnNames(c *duckdb.Conn, stmt *duckdb.Stmt, text string) []string {
+	n, err := stmt.ColumnCount()
+	if err != nil {
+		return nil
+	}
+	names := make([]string, n)
+	for i := range names {
+		if names[i], err = stmt.ColumnName(i); err != nil {
+			return nil
+		}
+	}
+	if !maybeDeduplicated(names) {
+		return nil
+	}
+	ds, err := c.Prepare(text)
+	if err != nil {
+		return nil
+	}
+	defer ds.Close()
+	bare := ds.(*duckdb.Stmt)
+	if m, err := bare.ColumnCount(); err != nil || m != n {
+		return nil
+	}
+	for i := range names {
+		if names[i], err = bare.ColumnName(i); err != nil {
+			return nil
+		}
+	}
+	return names
 }
 
 // wrapSQL is text as a subquery projected by list, at most maxRows+1 rows.

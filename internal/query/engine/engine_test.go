@@ -33,7 +33,7 @@ func writeParquet(t *testing.T, path, selectSQL string) {
 	}
 }
 
-func open(t *testing.T) (*Engine, string) {
+func open(t testing.TB) (*Engine, string) {
 	t.Helper()
 	root := t.TempDir()
 	data := filepath.Join(root, "objects", "datasets")
@@ -302,7 +302,7 @@ func TestUnreadableTypes(t *testing.T) {
 		{"SELECT {'z': 1::VARIANT, 'a': 2} x, 3 x", `[{"z":1,"a":2},3]`, "STRUCT(z VARIANT, a INTEGER),INTEGER"},
 		{"SELECT $1::TIME_NS t", `["01:02:03"]`, "TIME_NS"},
 		{"SELECT NULL::TIME_NS x WHERE false", ``, "TIME_NS"},
-		{"SELECT 1::VARIANT v, TIMESTAMPTZ '2024-01-02 03:04:05+00' z", `[1,"2024-01-02T03:04:05Z"]`, "VARIANT,TIMESTAMPTZ"},
+		{"SELECT 1::VARIANT v, TIMESTAMPTZ '2024-01-02 03:04:05+00' z", `[1,"2024-01-02T03:04:05Z"]`, "VARIANT,TIMESTAMP WITH TIME ZONE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.sql, func(t *testing.T) {
@@ -347,7 +347,7 @@ func TestInfinityAndMidnight(t *testing.T) {
 		{"SELECT 'infinity'::TIMESTAMP, '-infinity'::TIMESTAMP, 'infinity'::DATE, '-infinity'::DATE, '24:00:00'::TIME",
 			`["infinity","-infinity","infinity","-infinity","24:00:00"]`, "TIMESTAMP,TIMESTAMP,DATE,DATE,TIME"},
 		{"SELECT 'infinity'::TIMESTAMPTZ, '-infinity'::TIMESTAMPTZ, 'infinity'::TIMESTAMP_NS, '-infinity'::TIMESTAMP_NS",
-			`["infinity","-infinity","infinity","-infinity"]`, "TIMESTAMPTZ,TIMESTAMPTZ,TIMESTAMP_NS,TIMESTAMP_NS"},
+			`["infinity","-infinity","infinity","-infinity"]`, "TIMESTAMP WITH TIME ZONE,TIMESTAMP WITH TIME ZONE,TIMESTAMP_NS,TIMESTAMP_NS"},
 		{"SELECT 'infinity'::TIMESTAMP_MS, '-infinity'::TIMESTAMP_MS, 'infinity'::TIMESTAMP_S, '-infinity'::TIMESTAMP_S, '2024-01-02 03:04:05'::TIMESTAMP_S",
 			`["infinity","-infinity","infinity","-infinity","2024-01-02T03:04:05"]`, "TIMESTAMP_MS,TIMESTAMP_MS,TIMESTAMP_S,TIMESTAMP_S,TIMESTAMP_S"},
 		{"SELECT '00:00:00'::TIME, '13:14:15.000001'::TIME, ['infinity'::DATE], {'t': 'infinity'::TIMESTAMP}",
