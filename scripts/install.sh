@@ -7,7 +7,8 @@
 #                                          only when absent (an operator's file is never replaced)
 #   /etc/lakehouse/*.example               the env and secrets examples, refreshed
 #   /etc/lakehouse/keys/                   chatd's <provider>.key files (ADR-060), mode 0750
-#   the `lakehouse` system user, daemon-reload
+#   /usr/local/lib/sysusers.d/lakehouse-go.conf  the `lakehouse` user and group (systemd-sysusers)
+#   the `lakehouse` system user and group, daemon-reload
 # Then: edit /etc/lakehouse/*, `systemctl enable --now lakehouse-go.target`.
 #
 # DESTDIR=<dir> stages everything under <dir> instead (no user, no daemon-reload);
@@ -40,6 +41,10 @@ if [ ! -x "$backup_bin" ]; then
 fi
 install -m 0755 "$backup_bin" "$dest/usr/local/bin/lakehouse-backup"
 install -m 0644 deploy/systemd/lakehouse-*.service deploy/systemd/lakehouse-go.target "$dest/etc/systemd/system/"
+# The units' user and group (systemd-sysusers; a package built from a DESTDIR tree gets them
+# made by the package manager's sysusers trigger or at boot).
+install -d -m 0755 "$dest/usr/local/lib/sysusers.d"
+install -m 0644 deploy/sysusers.d/lakehouse-go.conf "$dest/usr/local/lib/sysusers.d/"
 # The units' Documentation= points here.
 install -d -m 0755 "$dest/usr/share/doc/lakehouse-go"
 install -m 0644 README.md REPLICATION.md docs/DECISIONS.md "$dest/usr/share/doc/lakehouse-go/"
@@ -54,8 +59,14 @@ else
 fi
 
 if [ -z "$dest" ]; then
-	if ! id -u lakehouse >/dev/null 2>&1; then
-		useradd --system --home-dir /var/lib/lakehouse --no-create-home --shell /usr/sbin/nologin lakehouse
+	# The lakehouse user and its group, both of them even where useradd makes no group of the
+	# user's name (USERGROUPS_ENAB no), and with a group of that name that already exists (on
+	# which a plain `useradd` stops: "group lakehouse exists").
+	if command -v systemd-sysusers >/dev/null 2>&1; then
+		systemd-sysusers /usr/local/lib/sysusers.d/lakehouse-go.conf
+	elif ! id -u lakehouse >/dev/null 2>&1; then
+		getent group lakehouse >/dev/null || groupadd --system lakehouse
+		useradd --system --gid lakehouse --home-dir /var/lib/lakehouse --no-create-home --shell /usr/sbin/nologin lakehouse
 	fi
 	# The units run as lakehouse and only read /etc/lakehouse.
 	chgrp -R lakehouse /etc/lakehouse

@@ -147,3 +147,77 @@ func verifyUnits(t *testing.T, dest string) {
 		t.Fatalf("systemd-analyze verify of the installed units: %v\n%s", err, out)
 	}
 }
+
+// stageInstall runs scripts/install.sh with DESTDIR=dest.
+func stageInstall(t *testing.T, dest string) {
+	t.Helper()
+	bin, err := suite.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "scripts/install.sh")
+	cmd.Dir = suite.RepoRoot()
+	cmd.Env = append(os.Environ(), "DESTDIR="+dest, "BIN_DIR="+bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+}
+
+// TestInstallUserAndGroup: the install carries a sysusers.d entry that
+// systemd-sysusers (run on the staged tree, as at boot or by a package's
+// trigger) turns into the user and the group the units run as (User=,
+// Group=lakehouse), with the units' data dir as home and no login shell;
+// a lakehouse group that exists already becomes its primary group (a
+// plain `useradd --system lakehouse` stopped install.sh there with "group
+// lakehouse exists", and made no group at all under USERGROUPS_ENAB no,
+// so every unit failed with status 216/GROUP). Skipped without
+// systemd-sysusers.
+func TestInstallUserAndGroup(t *testing.T) {
+	sysusers, err := exec.LookPath("systemd-sysusers")
+	if err != nil {
+		t.Skip("systemd-sysusers not installed")
+	}
+	for _, tc := range []struct {
+		name, group string // group: /etc/group before
+		gid         string
+	}{
+		{"fresh", "", ""},
+		{"group exists", "lakehouse:x:4242:alice\n", "4242"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dest := t.TempDir()
+			stageInstall(t, dest)
+			if err := os.WriteFile(filepath.Join(dest, "etc/group"), []byte(tc.group), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(sysusers, "--root="+dest).CombinedOutput(); err != nil {
+				t.Fatalf("systemd-sysusers --root: %v\n%s", err, out)
+			}
+			d := unitDirectives(t, filepath.Join(dest, "etc/systemd/system/lakehouse-storaged.service"))
+			user, group := strings.Join(d["User"], ""), strings.Join(d["Group"], "")
+			var pw []string
+			passwd, _ := os.ReadFile(filepath.Join(dest, "etc/passwd"))
+			for _, line := range strings.Split(string(passwd), "\n") {
+				if f := strings.Split(line, ":"); f[0] == user && len(f) == 7 {
+					pw = f
+				}
+			}
+			if pw == nil {
+				t.Fatalf("no user %q (the units' User=) in the staged /etc/passwd:\n%s", user, passwd)
+			}
+			if pw[5] != "/var/lib/lakehouse" || pw[6] != "/usr/sbin/nologin" {
+				t.Errorf("user %q: home %s shell %s", user, pw[5], pw[6])
+			}
+			groups, _ := os.ReadFile(filepath.Join(dest, "etc/group"))
+			var gid string
+			for _, line := range strings.Split(string(groups), "\n") {
+				if f := strings.Split(line, ":"); f[0] == group && len(f) == 4 {
+					gid = f[2]
+				}
+			}
+			if gid == "" || pw[3] != gid || (tc.gid != "" && gid != tc.gid) {
+				t.Errorf("group %q (the units' Group=) gid %q; the user's primary gid %s, want %s", group, gid, pw[3], tc.gid)
+			}
+		})
+	}
+}
