@@ -182,36 +182,127 @@ func (e *filterError) Error() string { return e.path + ": " + e.msg }
 type filterParser struct {
 	dec   *json.Decoder
 	terms int
+	// alts are the branches of an OR of scope ids ({"OR":[{"user_id":"a"},
+	// {"user_id":"b"}]}, Mem0 v2; ADR-153), at most one such OR a filter;
+	// altPath names it. inBranch is set while one of its objects is read:
+	// no scope id deeper.
+	alts     []scopeAlt
+	altPath  string
+	inBranch bool
+}
+
+// scopeAlt is one branch of an OR of scope ids: the memories of scope sc
+// that pass f (nil: all of them).
+type scopeAlt struct {
+	sc   Scope
+	f    *filter
+	path string // filters.OR[i], for messages
 }
 
 // parseFilter parses raw (a JSON object, or null/absent: no filter) and
-// returns the filter (nil: none) and the scope ids given in it.
+// returns the filter (nil: none) and the scope ids given in it, outside
+// an OR of scope ids (parseFilterScopes).
 func parseFilter(raw json.RawMessage) (*filter, Scope, error) {
+	f, sc, _, err := parseFilterScopes(raw)
+	return f, sc, err
+}
+
+// parseFilterScopes is parseFilter that also returns the branches of an
+// OR of scope ids (nil: none): a memory passes when it is in the scope sc
+// and passes f, and is in one branch's scope and passes its filter.
+func parseFilterScopes(raw json.RawMessage) (*filter, Scope, []scopeAlt, error) {
 	var sc Scope
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || string(t) == "null" {
-		return nil, sc, nil
+		return nil, sc, nil, nil
 	}
 	p := &filterParser{dec: json.NewDecoder(bytes.NewReader(t))}
 	p.dec.UseNumber()
 	tok, err := p.dec.Token()
 	if err != nil {
-		return nil, sc, &filterError{"filters", "not JSON: " + err.Error()}
+		return nil, sc, nil, &filterError{"filters", "not JSON: " + err.Error()}
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, sc, &filterError{"filters", "want an object of metadata keys, got " + describe(tok)}
+		return nil, sc, nil, &filterError{"filters", "want an object of metadata keys, got " + describe(tok)}
 	}
 	f, err := p.object("filters", 1, &sc)
 	if err != nil {
-		return nil, sc, err
+		return nil, sc, nil, err
 	}
 	if _, err := p.dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, sc, &filterError{"filters", "trailing data after the object"}
+		return nil, sc, nil, &filterError{"filters", "trailing data after the object"}
 	}
 	if len(f.subs) == 0 {
-		return nil, sc, nil // {} (or only scope ids): every memory
+		f = nil // {} (or only scope ids): every memory
 	}
-	return f, sc, nil
+	return f, sc, p.alts, nil
+}
+
+// scopeOr parses the list of an OR where scope ids may be given (at the top
+// level of filters or in its top-level AND): when each of its objects names
+// scope ids, its branches become p.alts and the OR itself no condition
+// (nil); when none does, it is an OR of metadata conditions; a mix is a 400
+// saying what to do.
+func (p *filterParser) scopeOr(path string, depth int) (*filter, error) {
+	if err := checkDepth(path, depth); err != nil {
+		return nil, err
+	}
+	if err := p.count(path); err != nil {
+		return nil, err
+	}
+	tok, err := p.dec.Token()
+	if err != nil {
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, &filterError{path, "want a list of filter objects, got " + describe(tok)}
+	}
+	or := &filter{op: "or"}
+	var alts []scopeAlt
+	scoped, unscoped := "", ""
+	p.inBranch = true
+	for i := 0; p.dec.More(); i++ {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		tok, err := p.dec.Token()
+		if err != nil {
+			return nil, &filterError{ip, "not JSON: " + err.Error()}
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '{' {
+			return nil, &filterError{ip, "want a filter object, got " + describe(tok)}
+		}
+		var bsc Scope
+		sub, err := p.object(ip, depth+1, &bsc)
+		if err != nil {
+			return nil, err
+		}
+		or.subs = append(or.subs, sub)
+		a := scopeAlt{sc: bsc, path: ip}
+		if len(sub.subs) > 0 {
+			a.f = sub
+		}
+		alts = append(alts, a)
+		if bsc.Empty() && unscoped == "" {
+			unscoped = ip
+		} else if !bsc.Empty() && scoped == "" {
+			scoped = ip
+		}
+	}
+	p.inBranch = false
+	if _, err := p.dec.Token(); err != nil { // ']'
+		return nil, &filterError{path, "not JSON: " + err.Error()}
+	}
+	switch {
+	case len(or.subs) == 0:
+		return nil, &filterError{path, "want at least one filter object"}
+	case scoped == "":
+		return or, nil // metadata conditions only
+	case unscoped != "":
+		return nil, &filterError{unscoped, fmt.Sprintf("names no scope id while %s does: an OR of scopes needs user_id, agent_id or run_id in each of its objects (a memory of any scope cannot be searched for); add the scope to this object, or put the metadata conditions beside the OR", scoped)}
+	case p.alts != nil:
+		return nil, &filterError{path, fmt.Sprintf("a second OR of scope ids (the first is %s): give the scopes in one OR, each object holding every id of its scope", p.altPath)}
+	}
+	p.alts, p.altPath = alts, path
+	return nil, nil
 }
 
 func describe(tok json.Token) string {
@@ -269,19 +360,28 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 			// The objects of a top-level AND take scope ids too, as
 			// Mem0's v2 filters put them ({"AND":[{"user_id":"u"},...]};
 			// ADR-148); those of OR and NOT, or deeper, do not.
+			// An OR there may give several scopes (ADR-153).
 			var andScope *Scope
 			if k == "AND" && depth == 1 { // the top-level object's
 				andScope = sc
 			}
-			sub, err := p.logical(kp, strings.ToLower(k), depth+1, andScope)
+			var sub *filter
+			var err error
+			if k == "OR" && sc != nil && !p.inBranch {
+				sub, err = p.scopeOr(kp, depth+1)
+			} else {
+				sub, err = p.logical(kp, strings.ToLower(k), depth+1, andScope)
+			}
 			if err != nil {
 				return nil, err
 			}
-			and.subs = append(and.subs, sub)
+			if sub != nil {
+				and.subs = append(and.subs, sub)
+			}
 			continue
 		case "user_id", "agent_id", "run_id":
 			if sc == nil {
-				return nil, &filterError{kp, "a scope id is given at the top level of filters or of its top-level AND (or as a field of the request), as a plain string"}
+				return nil, &filterError{kp, "a scope id is given at the top level of filters or of its top-level AND (or as a field of the request), as a plain string, or, for several scopes, in each object of an OR there ({\"OR\":[{\"user_id\":\"a\"},{\"user_id\":\"b\"}]})"}
 			}
 			tok, err := p.dec.Token()
 			if err != nil {

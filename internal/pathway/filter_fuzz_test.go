@@ -31,6 +31,8 @@ func FuzzFilter(f *testing.F) {
 		{`{"created_at":{"gte":"2024-07-01","lt":"2024-07-01T12:00:00.000000001Z"}}`, `{"created_at":"x"}`},
 		{`{"OR":[{"updated_at":{"in":["2024-07-02","2024-07-02T00:00:00+02:00"]}},{"created_at":"*"}]}`, `{}`},
 		{`{"updated_at":{"contains":"2024"}}`, `{}`},
+		{`{"OR":[{"user_id":"a","c":1},{"user_id":"b"}],"AND":[{"agent_id":"x"}]}`, `{"c":1}`},
+		{`{"AND":[{"OR":[{"run_id":"r"},{"x":"*"}]}]}`, `{}`},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -39,7 +41,7 @@ func FuzzFilter(f *testing.F) {
 		if err := json.Unmarshal([]byte(mtext), &md); err != nil {
 			md = Metadata{"a": json.Number("1"), "b": "x"}
 		}
-		flt, _, err := parseFilter(json.RawMessage(ftext))
+		flt, _, alts, err := parseFilterScopes(json.RawMessage(ftext))
 		if err != nil {
 			var fe *filterError
 			if !errors.As(err, &fe) || !strings.HasPrefix(fe.path, "filters") || fe.msg == "" {
@@ -47,10 +49,19 @@ func FuzzFilter(f *testing.F) {
 			}
 			return
 		}
+		m := &Memory{Metadata: md, CreatedAt: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2024, 7, 2, 0, 0, 0, 1, time.UTC)}
+		// An OR of scopes (ADR-153): every branch names a scope.
+		for _, a := range alts {
+			if a.sc.Empty() || !strings.HasPrefix(a.path, "filters") {
+				t.Fatalf("%s: a branch without a scope: %+v", ftext, a)
+			}
+			if a.f != nil && a.f.match(m) != a.f.match(m) {
+				t.Fatal("branch match not deterministic")
+			}
+		}
 		if flt == nil {
 			return
 		}
-		m := &Memory{Metadata: md, CreatedAt: time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2024, 7, 2, 0, 0, 0, 1, time.UTC)}
 		got := flt.match(m)
 		if flt.match(m) != got {
 			t.Fatal("match not deterministic")

@@ -658,10 +658,13 @@ type ListOptions struct {
 
 // mergeFilterScope parses raw and merges the scope ids it gives into sc:
 // an id given both as a field and in the filters must be the same.
-func mergeFilterScope(op string, raw json.RawMessage, sc *Scope) (*filter, error) {
-	f, fs, err := parseFilter(raw)
+// The branches of an OR of scope ids (nil: none) come back with sc's ids
+// merged into each: a branch naming another value of an id sc has is a
+// 400, as the field and the filters are.
+func mergeFilterScope(op string, raw json.RawMessage, sc *Scope) (*filter, []scopeAlt, error) {
+	f, fs, alts, err := parseFilterScopes(raw)
 	if err != nil {
-		return nil, errs.E(op, errs.Invalid, err.Error())
+		return nil, nil, errs.E(op, errs.Invalid, err.Error())
 	}
 	for _, id := range []struct {
 		name      string
@@ -672,10 +675,40 @@ func mergeFilterScope(op string, raw json.RawMessage, sc *Scope) (*filter, error
 		case *id.field == "":
 			*id.field = *id.in
 		case *id.field != *id.in:
-			return nil, errs.Errorf(op, errs.Invalid, "filters.%s %q differs from %s %q: give the scope id once", id.name, *id.in, id.name, *id.field)
+			return nil, nil, errs.Errorf(op, errs.Invalid, "filters.%s %q differs from %s %q: give the scope id once", id.name, *id.in, id.name, *id.field)
 		}
 	}
-	return f, nil
+	for i := range alts {
+		a := &alts[i]
+		for _, id := range []struct {
+			name      string
+			base, alt *string
+		}{{"user_id", &sc.UserID, &a.sc.UserID}, {"agent_id", &sc.AgentID, &a.sc.AgentID}, {"run_id", &sc.RunID, &a.sc.RunID}} {
+			switch {
+			case *id.base == "":
+			case *id.alt == "":
+				*id.alt = *id.base
+			case *id.alt != *id.base:
+				return nil, nil, errs.Errorf(op, errs.Invalid, "%s.%s %q differs from the %s %q the whole request is in: that branch could match nothing; leave the id out of the OR's objects, or out of the rest of the request", a.path, id.name, truncate(*id.alt), id.name, truncate(*id.base))
+			}
+		}
+	}
+	return f, alts, nil
+}
+
+// scopeProblems checks the scope of a read: sc, required unless an OR of
+// scope ids gives the scopes, and each branch's scope.
+func scopeProblems(sc Scope, alts []scopeAlt) []string {
+	if alts == nil {
+		return sc.validate(true)
+	}
+	p := sc.validate(false)
+	for _, a := range alts {
+		for _, msg := range a.sc.validate(true) {
+			p = append(p, a.path+": "+msg)
+		}
+	}
+	return p
 }
 
 // MaxListPageBytes bounds a page of GET /v1/pathway/memories and of
@@ -816,22 +849,23 @@ func (c searchCursor) before(score float64, id string) bool {
 
 // Validate checks the request.
 func (r *SearchRequest) Validate() error {
-	_, err := r.filter()
+	_, _, err := r.filter()
 	return err
 }
 
-// filter checks the request and returns its parsed filters (nil: none).
-// The scope ids given in the filters are merged into r.Scope.
-func (r *SearchRequest) filter() (*filter, error) {
-	f, err := mergeFilterScope("pathway.search", r.Filters, &r.Scope)
+// filter checks the request and returns its parsed filters (nil: none)
+// and the branches of an OR of scope ids (nil: none). The scope ids given
+// in the filters are merged into r.Scope.
+func (r *SearchRequest) filter() (*filter, []scopeAlt, error) {
+	f, alts, err := mergeFilterScope("pathway.search", r.Filters, &r.Scope)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f, r.validate()
+	return f, alts, r.validate(alts)
 }
 
-func (r *SearchRequest) validate() error {
-	p := r.Scope.validate(true)
+func (r *SearchRequest) validate(alts []scopeAlt) error {
+	p := scopeProblems(r.Scope, alts)
 	switch {
 	case strings.TrimSpace(r.Query) == "":
 		p = append(p, `"query": required`)

@@ -12,8 +12,9 @@ import (
 // top-level AND (`{"AND":[{"user_id":"alex"},{"created_at":{"gte":...}}]}`,
 // the form of its get_all and search examples); that was a 400 "a scope id
 // is given at the top level". It now selects the scope as a top-level id
-// does (ADR-148); in OR, NOT or a deeper AND it is still a 400, and two
-// different values of one id are a 400, not "one wins".
+// does (ADR-148); in NOT or a deeper AND it is still a 400 (an OR of scopes:
+// TestHTTPFiltersScopeOr), and two different values of one id are a 400,
+// not "one wins".
 func TestHTTPFiltersScopeInAnd(t *testing.T) {
 	s, _ := start(t, config(t))
 	base := s.URL()
@@ -34,7 +35,7 @@ func TestHTTPFiltersScopeInAnd(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ body, msg string }{
-		{`{"query":"note","filters":{"OR":[{"user_id":"f"}]}}`, "filters.OR[0].user_id: a scope id is given at the top level"},
+		{`{"query":"note","filters":{"OR":[{"AND":[{"user_id":"f"}]}]}}`, "filters.OR[0].AND[0].user_id: a scope id is given at the top level"},
 		{`{"query":"note","filters":{"NOT":[{"user_id":"f"}]}}`, "filters.NOT[0].user_id: a scope id"},
 		{`{"query":"note","filters":{"AND":[{"AND":[{"user_id":"f"}]}]}}`, "filters.AND[0].AND[0].user_id: a scope id"},
 		{`{"query":"note","filters":{"AND":[{"user_id":"f"},{"user_id":"g"}]}}`, `filters.AND[1].user_id: user_id \"g\" differs from the user_id \"f\"`},

@@ -327,6 +327,32 @@ func (s *Store) inScope(sc Scope, fn func(e *entry)) {
 	}
 }
 
+// inScopes is inScope for a read whose filters may give several scopes
+// (an OR of scope ids, ADR-153): with alts, fn is called once for each
+// live memory in one branch's scope that passes the branch's filter (a
+// memory in two branches' scopes once). The caller holds mu.
+func (s *Store) inScopes(sc Scope, alts []scopeAlt, fn func(e *entry)) {
+	if alts == nil {
+		s.inScope(sc, fn)
+		return
+	}
+	var seen map[string]bool
+	if len(alts) > 1 {
+		seen = map[string]bool{}
+	}
+	for _, a := range alts {
+		s.inScope(a.sc, func(e *entry) {
+			if a.f != nil && !a.f.match(&e.m) || seen != nil && seen[e.m.ID] {
+				return
+			}
+			if seen != nil {
+				seen[e.m.ID] = true
+			}
+			fn(e)
+		})
+	}
+}
+
 // lookup is memory id as writers see it: the committed state overlaid with
 // the pending writes (nil = none or deleted). The caller holds mu.
 func (s *Store) lookup(id string) *entry {
@@ -759,11 +785,11 @@ func limitOf(n int) int {
 // List implements Service.List. Both orders are total (ties of
 // updated_at by id), so the same state always lists the same way.
 func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListResponse, error) {
-	flt, err := mergeFilterScope("pathway.list", opts.Filters, &scope)
+	flt, alts, err := mergeFilterScope("pathway.list", opts.Filters, &scope)
 	if err != nil {
 		return ListResponse{}, err
 	}
-	p := scope.validate(true)
+	p := scopeProblems(scope, alts)
 	switch opts.Order {
 	case "", OrderRecent:
 		if _, ok := parseRecentCursor(opts.After); opts.After != "" && !ok {
@@ -786,7 +812,7 @@ func (s *Store) List(ctx context.Context, scope Scope, opts ListOptions) (ListRe
 	cur, paged := parseRecentCursor(opts.After)
 	s.mu.RLock()
 	out := []Memory{}
-	s.inScope(scope, func(e *entry) {
+	s.inScopes(scope, alts, func(e *entry) {
 		switch {
 		case flt != nil && !flt.match(&e.m):
 		case byID && e.m.ID > opts.After,
@@ -1004,7 +1030,7 @@ func (s *Store) History(ctx context.Context, id string, opts HistoryOptions) (Hi
 // that is neither changed nor deleted meanwhile is listed exactly once
 // (the query's vector and the memories' are recomputed the same way).
 func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
-	flt, err := req.filter()
+	flt, alts, err := req.filter()
 	if err != nil {
 		return SearchResponse{}, err
 	}
@@ -1029,7 +1055,7 @@ func (s *Store) Search(ctx context.Context, req SearchRequest) (SearchResponse, 
 	var hits []hit
 	var out []SearchResult
 	s.mu.RLock()
-	s.inScope(req.Scope, func(e *entry) {
+	s.inScopes(req.Scope, alts, func(e *entry) {
 		if flt != nil && !flt.match(&e.m) {
 			return
 		}
