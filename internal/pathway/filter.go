@@ -30,7 +30,10 @@ import (
 // string, a boolean orders with nothing: such a comparison is false, not an
 // error. ne and nin are the negations of eq and in, so a memory without the
 // key matches them. user_id, agent_id and run_id at the top level of a
-// filter, as plain strings, are the scope ids (as Mem0 reads them).
+// filter, as plain strings, are the scope ids (as Mem0 reads them); an OR
+// there (or in the top-level AND) whose objects each give scope ids is a
+// union of scopes, each object's other keys applying to its own scope
+// (ADR-153).
 // created_at and updated_at, at any level, are the memory's own times, as
 // in Mem0's filters (ADR-148): an operand is a date (2006-01-02, compared
 // with the time's UTC day) or an RFC 3339 time, and only eq, ne, gt, gte,
