@@ -952,6 +952,9 @@ func ownColumnNames(c *duckdb.Conn, stmt *duckdb.Stmt, text string) []string {
 	}
 	defer ds.Close()
 	bare := ds.(*duckdb.Stmt)
+	if t, err := bare.StatementType(); err != nil || t != duckdb.STATEMENT_TYPE_SELECT {
+		return nil // only its names are read, and only a SELECT's
+	}
 	if m, err := bare.ColumnCount(); err != nil || m != n {
 		return nil
 	}
