@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,6 +371,68 @@ func TestUnitsStopCallersFirst(t *testing.T) {
 		slices.Sort(deps)
 		if !slices.Equal(deps, want) {
 			t.Errorf("%s: compose depends_on %v; it calls %v", name, deps, want)
+		}
+	}
+}
+
+// TestUnitsRestartACrash: a daemon that crashes is restarted. Go exits 2
+// on an unrecovered panic and on a runtime fatal error, the status
+// RestartPreventExitStatus=2 keeps for config errors, so a crash left the
+// daemon down for good. Under each unit's Environment= and LimitCORE= a
+// real Go program that panics, and one that dies of a fatal error, must
+// end in a way Restart=on-failure restarts (a signal or another status),
+// with the stacks on stderr (the journal) and no core file in its working
+// directory.
+func TestUnitsRestartACrash(t *testing.T) {
+	dir := t.TempDir()
+	progs := map[string]string{
+		"panic": "package main\n\nfunc main() {\n\tdone := make(chan bool)\n\tgo func() { panic(\"boom\") }()\n\t<-done\n}\n",
+		"fatal": "package main\n\nfunc main() { select {} }\n", // all goroutines are asleep
+	}
+	for name, src := range progs {
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name, "main.go"), []byte(src), 0o644)
+		os.WriteFile(filepath.Join(dir, name, "go.mod"), []byte("module crash\n\ngo 1.22\n"), 0o644)
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name+".bin"), ".")
+		build.Dir = filepath.Join(dir, name)
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	root := suite.RepoRoot()
+	for _, unit := range shared.Daemons {
+		d := unitDirectives(t, filepath.Join(root, "deploy/systemd/lakehouse-"+unit+".service"))
+		env := []string{"PATH=/usr/bin:/bin"}
+		for _, e := range d["Environment"] {
+			env = append(env, strings.Fields(e)...)
+		}
+		core := "unlimited" // without LimitCORE=, what systemd passes on (infinity on many systems)
+		if v := d["LimitCORE"]; len(v) > 0 {
+			core = strings.Replace(v[len(v)-1], "infinity", "unlimited", 1)
+		}
+		prevent := strings.Fields(strings.Join(d["RestartPreventExitStatus"], " "))
+		for name := range progs {
+			cwd := t.TempDir()
+			var stderr bytes.Buffer
+			run := exec.Command("sh", "-c", "ulimit -c "+core+" && exec \"$0\"", filepath.Join(dir, name+".bin"))
+			run.Env, run.Dir, run.Stderr = env, cwd, &stderr
+			err := run.Run()
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatalf("%s: %s: %v", unit, name, err)
+			}
+			ws := ee.Sys().(syscall.WaitStatus)
+			if ws.Exited() && slices.Contains(prevent, strconv.Itoa(ws.ExitStatus())) {
+				t.Errorf("%s: a %s exits %d, which RestartPreventExitStatus=%v keeps down", unit, name, ws.ExitStatus(), prevent)
+			}
+			if !strings.Contains(stderr.String(), "goroutine ") {
+				t.Errorf("%s: a %s left no stacks on stderr:\n%s", unit, name, stderr.String())
+			}
+			if files, _ := os.ReadDir(cwd); len(files) > 0 {
+				t.Errorf("%s: a %s left %s in the working directory (the data dir)", unit, name, files[0].Name())
+			}
 		}
 	}
 }
