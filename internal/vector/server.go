@@ -276,12 +276,12 @@ func (h *handlers) drop(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handlers) upsert(w http.ResponseWriter, r *http.Request) error {
-	var req UpsertRequest
+	var req upsertBody
 	// Exact: an integer beyond 2^53 in metadata is refused, not rounded.
 	if err := shared.DecodeJSONExact(r, &req); err != nil {
 		return err
 	}
-	n, err := h.svc.Upsert(r.Context(), chi.URLParam(r, "name"), req.Items)
+	n, err := h.svc.Upsert(r.Context(), chi.URLParam(r, "name"), req.items())
 	if err != nil {
 		return err
 	}
@@ -304,7 +304,18 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 // of range, ADR-042) is told apart from an absent k (DefaultK).
 type searchBody struct {
 	SearchRequest
-	K *int `json:"k"`
+	K      *int       `json:"k"`
+	Vector wireVector `json:"vector"` // ADR-154
+}
+
+// Validate implements shared.Validator (SearchRequest's, on the vector
+// as read, after a number beyond float32's range).
+func (b *searchBody) Validate() error {
+	if err := b.Vector.rangeError("vector.search", "vector"); err != nil {
+		return err
+	}
+	b.SearchRequest.Vector = b.Vector.v
+	return b.SearchRequest.Validate()
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
