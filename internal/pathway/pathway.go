@@ -799,6 +799,10 @@ type SearchRequest struct {
 	// Rerank is Mem0 platform v2's switch for a reranking model. There is
 	// none here: true is a 400 saying so, false (or absent) is accepted.
 	Rerank *bool `json:"rerank,omitempty"`
+	// Fields, when given, are the only fields of each result in the HTTP
+	// answer (Mem0 platform v2's fields; ADR-153): names of SearchResult's
+	// JSON fields (searchFields). Ranking and paging are unchanged.
+	Fields []string `json:"fields,omitempty"`
 	// Threshold, when given (0 included), drops results scoring below it,
 	// on the scale of SearchResult.Score: 0.5·cosine + 0.5·keyword share
 	// (ADR-134), so -0.5..1 in practice, -1..1 accepted (Mem0's threshold,
@@ -885,6 +889,11 @@ func (r *SearchRequest) validate(alts []scopeAlt) error {
 	if r.TopK != 0 && r.Limit != 0 && r.TopK != r.Limit {
 		p = append(p, fmt.Sprintf("limit %d and top_k %d differ: top_k is Mem0 v2's name for limit; give one of them", r.Limit, r.TopK))
 	}
+	for i, f := range r.Fields {
+		if !searchFields[f] {
+			p = append(p, fmt.Sprintf("fields[%d] %q: want one of %s", i, truncate(f), searchFieldList))
+		}
+	}
 	if r.Rerank != nil && *r.Rerank {
 		p = append(p, "rerank: true: pathwayd has no reranking model; its score already fuses cosine and keyword matching (ADR-134); leave rerank out or false")
 	}
@@ -896,6 +905,14 @@ func (r *SearchRequest) validate(alts []scopeAlt) error {
 	}
 	return problems("pathway.search", p)
 }
+
+// searchFields are the fields of a SearchResult a search's fields may name.
+var searchFields = map[string]bool{
+	"id": true, "memory": true, "hash": true, "user_id": true, "agent_id": true, "run_id": true,
+	"metadata": true, "created_at": true, "updated_at": true, "score": true,
+}
+
+const searchFieldList = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, score"
 
 // SearchResult is a memory with its score for the query: its cosine
 // similarity fused with its keyword score (ADR-134).

@@ -258,7 +258,38 @@ func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, res)
+	if len(req.Fields) == 0 {
+		return shared.WriteJSON(w, http.StatusOK, res)
+	}
+	return shared.WriteJSON(w, http.StatusOK, project(res, req.Fields))
+}
+
+// projectedResponse is a SearchResponse whose results hold only the fields
+// the request named (ADR-153).
+type projectedResponse struct {
+	Results []map[string]json.RawMessage `json:"results"`
+	Next    string                       `json:"next,omitempty"`
+}
+
+// project keeps the named fields of each result (Search has checked the
+// names); a field a result leaves out (an absent agent_id) stays out.
+func project(res SearchResponse, fields []string) projectedResponse {
+	out := projectedResponse{Results: make([]map[string]json.RawMessage, 0, len(res.Results)), Next: res.Next}
+	for i := range res.Results {
+		b, err := json.Marshal(&res.Results[i])
+		var all map[string]json.RawMessage
+		if err == nil {
+			err = json.Unmarshal(b, &all)
+		}
+		m := map[string]json.RawMessage{}
+		for _, f := range fields {
+			if v, ok := all[f]; ok && err == nil {
+				m[f] = v
+			}
+		}
+		out.Results = append(out.Results, m)
+	}
+	return out
 }
 
 func (h *handlers) appendTrace(w http.ResponseWriter, r *http.Request) error {

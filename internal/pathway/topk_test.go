@@ -68,3 +68,42 @@ func jsonFloat(f float64) string {
 	b, _ := json.Marshal(f)
 	return string(b)
 }
+
+// TestHTTPSearchFields: Mem0 platform v2's fields (the fields of each
+// result to answer) was a 400 unknown field; the named fields are now the
+// only ones of each result, ranking and paging unchanged, and an unknown
+// name is a 400 listing the known ones (ADR-153).
+func TestHTTPSearchFields(t *testing.T) {
+	s, _ := start(t, config(t))
+	base := s.URL()
+	for _, txt := range []string{"I like pizza", "I live in Paris", "I play chess"} {
+		if code, body := do(t, "POST", base+pathway.MemoriesPath, `{"text":"`+txt+`","user_id":"f","metadata":{"k":1}}`); code != 200 {
+			t.Fatalf("add: %d %s", code, body)
+		}
+	}
+	code, body := do(t, "POST", base+pathway.SearchPath, `{"query":"Where do I live?","user_id":"f","top_k":2,"fields":["memory","score","agent_id"]}`)
+	var res struct {
+		Results []map[string]any `json:"results"`
+		Next    string           `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); code != 200 || err != nil {
+		t.Fatalf("fields: %d %s", code, body)
+	}
+	if len(res.Results) != 2 || res.Next == "" || res.Results[0]["memory"] != "Lives in Paris" {
+		t.Fatalf("fields: %s", body)
+	}
+	for _, r := range res.Results {
+		if _, ok := r["score"].(float64); !ok || len(r) != 2 {
+			t.Errorf("fields [memory score agent_id]: a result %v, want memory and score only (no agent_id was stored)", r)
+		}
+	}
+	for _, c := range []struct{ extra, msg string }{
+		{`,"fields":["memory","text"]}`, `fields[1] \"text\": want one of id, memory`},
+		{`,"fields":"memory"}`, "fields"},
+	} {
+		code, body := do(t, "POST", base+pathway.SearchPath, `{"query":"x","user_id":"f"`+c.extra)
+		if code != 400 || !strings.Contains(body, `"kind":"invalid"`) || !strings.Contains(body, c.msg) {
+			t.Errorf("%s: want 400 %q, got %d %s", c.extra, c.msg, code, body)
+		}
+	}
+}
