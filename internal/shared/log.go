@@ -1,9 +1,13 @@
 package shared
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +21,12 @@ type lineWriter struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+	// journal: out is systemd's journal stream; each line starts with its
+	// syslog priority (<3> error, <4> warn, <6> info, <7> debug), which
+	// journald reads (SyslogLevelPrefix=, on by default), so
+	// `journalctl -p warning` shows the WARN and ERROR lines. Without it every
+	// line was stored at the unit's default priority, info.
+	journal bool
 }
 
 func newLineWriter(out io.Writer) *lineWriter {
@@ -41,6 +51,9 @@ func newLineWriter(out io.Writer) *lineWriter {
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.journal {
+		w.buf = append(w.buf, '<', syslogPriority(p), '>')
+	}
 	w.buf = append(w.buf, p...)
 	if len(w.buf) >= 64<<10 {
 		w.flushLocked()
@@ -76,4 +89,47 @@ func newLogger(cfg LogConfig, out io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(out, opts))
 	}
 	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// syslogPriority is the syslog priority digit of one log line, read from
+// its level: slog's text and JSON handlers and the access line all write
+// the level right after the time, so it is in the line's first bytes.
+func syslogPriority(line []byte) byte {
+	head := line
+	if len(head) > 96 {
+		head = head[:96]
+	}
+	i, skip := bytes.Index(head, []byte("level=")), len("level=")
+	if i < 0 {
+		i, skip = bytes.Index(head, []byte(`"level":"`)), len(`"level":"`)
+	}
+	if i < 0 {
+		return '6'
+	}
+	switch v := head[i+skip:]; {
+	case bytes.HasPrefix(v, []byte("ERROR")):
+		return '3'
+	case bytes.HasPrefix(v, []byte("WARN")):
+		return '4'
+	case bytes.HasPrefix(v, []byte("DEBUG")):
+		return '7'
+	}
+	return '6'
+}
+
+// isJournalStream reports whether out is the stream systemd connected to
+// the journal: JOURNAL_STREAM holds its "device:inode" (systemd.exec(5)),
+// so a daemon whose stdout was redirected elsewhere (a file, a pipe to
+// another logger) is not taken for it.
+func isJournalStream(out io.Writer, journalStream string) bool {
+	f, ok := out.(*os.File)
+	if !ok || journalStream == "" {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fmt.Sprintf("%d:%d", st.Dev, st.Ino) == journalStream
 }

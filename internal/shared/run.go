@@ -356,6 +356,7 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		return nil, err
 	}
 	lw := newLineWriter(logOut)
+	lw.journal = isJournalStream(logOut, os.Getenv("JOURNAL_STREAM"))
 	log := newLogger(cfg.Log, lw).With("svc", name)
 
 	ln, err := listen(sec.Bind)
