@@ -24,7 +24,7 @@ type wireVector struct {
 	at  int    // its index in the vector
 }
 
-// MaxFloat32Text is float32's largest finite value as the range errors
+// maxFloat32Text is float32's largest finite value as the range errors
 // write it.
 const maxFloat32Text = "±3.4028235e38"
 
