@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -603,8 +604,13 @@ func (c *Config) Validate() error {
 		if env := c.bindFrom[name]; env != "" {
 			bindKey += " (from " + env + ")"
 		}
-		if _, _, err := net.SplitHostPort(s.Bind); err != nil {
+		if _, port, err := net.SplitHostPort(s.Bind); err != nil {
 			bad("%s %q: want host:port: %v", bindKey, s.Bind, err)
+		} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+			// A service name ("http") listens, but the other daemons'
+			// URLs built from it do not parse; "notaport" failed only at
+			// start-up, one daemon at a time.
+			bad("%s %q: want a port number 0-65535, got %q", bindKey, s.Bind, port)
 		} else if other, dup := binds[s.Bind]; dup && !strings.HasSuffix(s.Bind, ":0") {
 			bad("%s %q: also used by [%s]", bindKey, s.Bind, other)
 		} else {
