@@ -310,9 +310,17 @@ func TestRequestTraceAcrossDaemons(t *testing.T) {
 		t.Fatalf("index: %v %s", err, body)
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
+		// Ready, and its rows kept (read in the background after the
+		// build, ADR-136): the search then asks catalogd for the latest
+		// version and queryd for the where's prefilter. Before the rows are
+		// kept it hydrates through queryd instead and catalogd may not be
+		// asked (the CI host, loaded, searched before the read ended).
 		_, body, err := s.Do(ctx, "GET", "/v1/matrix/indexes/docs", "", nil)
-		var st struct{ State string }
-		if err == nil && json.Unmarshal(body, &st) == nil && st.State == "ready" {
+		var st struct {
+			State    string
+			RowStore struct{ State string } `json:"row_store"`
+		}
+		if err == nil && json.Unmarshal(body, &st) == nil && st.State == "ready" && st.RowStore.State == "kept" {
 			break
 		}
 		if time.Now().After(deadline) {
