@@ -15,7 +15,8 @@ import (
 // 400 that says so and where — item index, id and element index for an
 // upsert, element index for a search — and changes nothing; it read
 // `field "items.vector": want a number, got a JSON number 1e39` (ADR-154).
-// Vectors otherwise read as before: float32 rounding, null as 0, -0 kept,
+// A null element is refused too (it was read as 0). Vectors otherwise read
+// as before: float32 rounding, -0 kept,
 // a value below float32's smallest as 0, a wrong type the same message;
 // NaN and Infinity are not JSON and read as such.
 func TestVectorNumberOutOfRange(t *testing.T) {
@@ -53,6 +54,10 @@ func TestVectorNumberOutOfRange(t *testing.T) {
 		{"upsert", `{"items":[{"id":"e","vector":[1,Infinity,3]}]}`, `request body is not valid JSON`},
 		{"upsert", `{"items":[{"id":"e","vector":[1,2]}]}`, `has 2 dimensions, index has 3`},
 		{"upsert", `{"items":[{"id":"e","vector":[1,2,3],"extra":1}]}`, `unknown field \"extra\"`},
+		// A null element was read as 0: a vector unlike the one sent.
+		{"upsert", `{"items":[{"id":"n","vector":[ null , 0.1 ,2 ]}]}`, `items[0] (id \"n\"): vector[0] is null: want a number`},
+		{"upsert", `{"items":[{"id":"n","vector":[0,1e39,null]}]}`, `items[0] (id \"n\"): vector[1] = 1e39: out of float32 range`},
+		{"search", `{"vector":[1,2,null],"k":1}`, `vector[2] is null: want a number`},
 	} {
 		code, body := do(tc.path, tc.body)
 		var b errs.Body
@@ -69,7 +74,7 @@ func TestVectorNumberOutOfRange(t *testing.T) {
 	if code, body := do("upsert", `{"items":[{"id":"big","vector":[3.4028235e38,0,0]}]}`); code != 400 || !strings.Contains(body, "item 0 vector has length 3.4e+38; l2 vectors must be at most") {
 		t.Errorf("float32's largest value: %d %s, want read, then refused by its length", code, body)
 	}
-	if code, body := do("upsert", `{"items":[{"id":"m","vector":[5,-0,1e-50]},{"id":"n","vector":[ null , 0.1 ,2 ]}]}`); code != 200 {
+	if code, body := do("upsert", `{"items":[{"id":"m","vector":[5,-0,1e-50]},{"id":"n","vector":[ 0 , 0.1 ,2 ]}]}`); code != 200 {
 		t.Fatalf("in-range upsert: %d %s", code, body)
 	}
 	m, err := s.GetItem(ctx, "r", "m")

@@ -13,7 +13,8 @@ import (
 
 // wireVector is a vector as a request body writes it (an upsert item's or
 // a search's "vector"). It reads what encoding/json reads into a
-// []float32 — numbers rounded to float32 as strconv does, null as 0,
+// []float32 — numbers rounded to float32 as strconv does, a null element
+// refused (encoding/json read it as 0),
 // anything else the same "want ..., got a JSON ..." error — but a number
 // beyond float32's range is kept aside, as written, with its position, so
 // the answer can say what is wrong and where: encoding/json said `field
@@ -22,6 +23,9 @@ type wireVector struct {
 	v   []float32
 	big string // the first number beyond float32's range, as written ("" when none)
 	at  int    // its index in the vector
+	// null is 1 + the index of the first null element (0 when none):
+	// encoding/json read it as 0, a vector silently unlike the one sent.
+	null int
 }
 
 // maxFloat32Text is float32's largest finite value as the range errors
@@ -58,7 +62,10 @@ func (w *wireVector) UnmarshalJSON(b []byte) error {
 	i = skipSpace(b, i+1)
 	for i < len(b) && b[i] != ']' {
 		switch c := b[i]; {
-		case c == 'n': // null: 0, as encoding/json leaves a new element
+		case c == 'n': // null: refused by rangeError (encoding/json read 0)
+			if w.null == 0 {
+				w.null = len(v) + 1
+			}
 			v = append(v, 0)
 			i += len("null")
 		case c == '-' || c >= '0' && c <= '9':
@@ -89,9 +96,13 @@ func (w *wireVector) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// rangeError is the 400 for a vector with a number beyond float32's range;
-// what names the vector ("items[3] (id \"a\"): vector"); nil when none.
+// rangeError is the 400 for a vector with a number beyond float32's range
+// or a null element; what names the vector ("items[3] (id \"a\"): vector");
+// nil when none.
 func (w *wireVector) rangeError(op, what string) error {
+	if w.null > 0 && (w.big == "" || w.null-1 < w.at) {
+		return errs.Errorf(op, errs.Invalid, "%s[%d] is null: want a number (a null was read as 0)", what, w.null-1)
+	}
 	if w.big == "" {
 		return nil
 	}

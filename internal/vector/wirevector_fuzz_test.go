@@ -26,6 +26,9 @@ func FuzzWireVector(f *testing.F) {
 		var got struct{ V wireVector }
 		werr := json.Unmarshal([]byte(`{"V":`+s+`}`), &got)
 		if jerr == nil {
+			if got.V.null > 0 && got.V.v[got.V.null-1] != 0 {
+				t.Fatalf("%s: null at %d read as %v", s, got.V.null-1, got.V.v[got.V.null-1])
+			}
 			if werr != nil || got.V.big != "" {
 				t.Fatalf("%s: encoding/json read %v, wireVector %v (out of range %q)", s, want.V, werr, got.V.big)
 			}
