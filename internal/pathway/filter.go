@@ -247,18 +247,8 @@ func parseFilterScopes(raw json.RawMessage) (*filter, Scope, []scopeAlt, error) 
 // (nil); when none does, it is an OR of metadata conditions; a mix is a 400
 // saying what to do.
 func (p *filterParser) scopeOr(path string, depth int) (*filter, error) {
-	if err := checkDepth(path, depth); err != nil {
+	if err := p.openList(path, depth); err != nil {
 		return nil, err
-	}
-	if err := p.count(path); err != nil {
-		return nil, err
-	}
-	tok, err := p.dec.Token()
-	if err != nil {
-		return nil, &filterError{path, "not JSON: " + err.Error()}
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, &filterError{path, "want a list of filter objects, got " + describe(tok)}
 	}
 	or := &filter{op: "or"}
 	var alts []scopeAlt
@@ -424,21 +414,30 @@ func (p *filterParser) object(path string, depth int, sc *Scope) (*filter, error
 	return and, nil
 }
 
-// logical parses the list of an AND, OR or NOT; sc (non-nil for a
-// top-level AND) takes the scope ids its objects give.
-func (p *filterParser) logical(path, op string, depth int, sc *Scope) (*filter, error) {
+// openList reads the '[' opening the list of an AND, OR or NOT at path,
+// within the depth and node bounds.
+func (p *filterParser) openList(path string, depth int) error {
 	if err := checkDepth(path, depth); err != nil {
-		return nil, err
+		return err
 	}
 	if err := p.count(path); err != nil {
-		return nil, err
+		return err
 	}
 	tok, err := p.dec.Token()
 	if err != nil {
-		return nil, &filterError{path, "not JSON: " + err.Error()}
+		return &filterError{path, "not JSON: " + err.Error()}
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, &filterError{path, "want a list of filter objects, got " + describe(tok)}
+		return &filterError{path, "want a list of filter objects, got " + describe(tok)}
+	}
+	return nil
+}
+
+// logical parses the list of an AND, OR or NOT; sc (non-nil for a
+// top-level AND) takes the scope ids its objects give.
+func (p *filterParser) logical(path, op string, depth int, sc *Scope) (*filter, error) {
+	if err := p.openList(path, depth); err != nil {
+		return nil, err
 	}
 	f := &filter{op: op}
 	for i := 0; p.dec.More(); i++ {
