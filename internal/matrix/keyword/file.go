@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -179,7 +180,12 @@ func decode(b []byte) (*Index, error) {
 	ix.sums = make([]uint64, 0, ndocs)
 	for i := uint64(0); i < ndocs && r.err == nil; i++ {
 		id := r.str()
-		l := uint32(r.uint())
+		n := r.uint()
+		if n >= deletedLen { // a count Save never writes: deletedLen marks a removed document
+			r.err = ErrCorrupt
+			break
+		}
+		l := uint32(n)
 		var sum uint64 // LHKW1: unknown
 		if v >= 2 {
 			sum = r.u64()
@@ -202,11 +208,16 @@ func decode(b []byte) (*Index, error) {
 		ps := make([]posting, n)
 		var d uint64
 		for j := range ps {
-			d += r.uint()
-			ps[j] = posting{doc: uint32(d), tf: uint32(r.uint())}
-			if d >= ndocs {
+			delta := r.uint()
+			d += delta
+			tf := r.uint()
+			// Save writes each term's documents once each, ascending, with
+			// a count that fits 32 bits.
+			if delta >= ndocs || d >= ndocs || j > 0 && delta == 0 || tf > math.MaxUint32 {
 				r.err = ErrCorrupt
+				break
 			}
+			ps[j] = posting{doc: uint32(d), tf: uint32(tf)}
 		}
 		ix.post[t] = ps
 	}
