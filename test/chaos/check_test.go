@@ -23,7 +23,12 @@ type checker struct {
 	c *client
 	l *ledger
 	v *violations
+	// more are datasets beyond the workload's, checked the same way.
+	more []string
 }
+
+// all is every dataset the checks look at.
+func (k *checker) all() []string { return append(slices.Clone(datasets), k.more...) }
 
 type object struct {
 	Key  string `json:"key"`
@@ -83,7 +88,7 @@ func (m *manifest) has(key string) bool {
 // removes it a lease later; nothing else may leave one).
 func (k *checker) datasets() {
 	referenced := map[string]bool{}
-	for _, ds := range datasets {
+	for _, ds := range k.all() {
 		// Versions, gapless, from catalogd and from the manifests in storaged.
 		var versions []int64
 		after := int64(0)
@@ -395,10 +400,13 @@ func (k *checker) vectors() {
 
 // matrix: after a POST the index reaches ready (at the latest version) or
 // a clear failed state, and a ready index finds rows of the latest version.
-func (k *checker) matrix() {
-	st, b := k.c.json("check.matrix", "POST", "/v1/matrix/indexes", map[string]any{"dataset": "chaos_a", "id_column": "id", "text_columns": []string{"text"}})
-	if st/100 != 2 {
-		k.v.add("matrix POST after the chaos: %d %.300s", st, b)
+func (k *checker) matrix() { k.matrixOf("chaos_a") }
+
+// matrixOf is matrix for dataset ds.
+func (k *checker) matrixOf(ds string) {
+	st, b := k.c.json("check.matrix", "POST", "/v1/matrix/indexes", map[string]any{"dataset": ds, "id_column": "id", "text_columns": []string{"text"}}, 409)
+	if st/100 != 2 && st != 409 {
+		k.v.add("matrix POST of "+ds+" after the chaos: %d %.300s", st, b)
 		return
 	}
 	var status struct {
@@ -416,7 +424,7 @@ func (k *checker) matrix() {
 	const stall, limit = 60 * time.Second, 10 * time.Minute
 	start, lastMove, lastDone := time.Now(), time.Now(), int64(-1)
 	for {
-		st, b = k.c.call("check.matrix", "GET", "/v1/matrix/indexes/chaos_a", "", nil)
+		st, b = k.c.call("check.matrix", "GET", "/v1/matrix/indexes/"+ds, "", nil)
 		if st == 200 && json.Unmarshal(b, &status) == nil && (status.State == "ready" || status.State == "failed") {
 			break
 		}
@@ -434,38 +442,38 @@ func (k *checker) matrix() {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if d := time.Since(start); d > 30*time.Second {
-		k.t.Logf("matrix index of chaos_a took %v to finish after the chaos", d.Round(time.Second))
+		k.t.Logf("matrix index of "+ds+" took %v to finish after the chaos", d.Round(time.Second))
 	}
 	if status.State == "failed" {
 		if status.Error == "" {
-			k.v.add("matrix index failed without saying why: %s", b)
+			k.v.add("matrix index of %s failed without saying why: %s", ds, b)
 		}
-		k.t.Logf("matrix index failed after the chaos: %s", status.Error)
+		k.t.Logf("matrix index of %s failed after the chaos: %s", ds, status.Error)
 		return
 	}
 	// A row of the newest acknowledged batch of chaos_a still in the latest version.
-	_, lb := k.c.call("check.matrix", "GET", "/v1/catalog/datasets/chaos_a", "", nil)
+	_, lb := k.c.call("check.matrix", "GET", "/v1/catalog/datasets/"+ds, "", nil)
 	var lm manifest
 	json.Unmarshal(lb, &lm)
 	if status.Version != lm.Version {
-		k.v.add("matrix index ready at version %d, chaos_a is at %d", status.Version, lm.Version)
+		k.v.add("matrix index ready at version %d, %s is at %d", status.Version, ds, lm.Version)
 	}
 	// Ids are unique and every row has text: the keyword index and the
 	// vector index hold exactly the latest version's rows — no row of a
 	// replaced version left behind by a job a kill cut short.
-	st, b = k.c.call("check.matrix", "GET", "/v1/vectors/indexes/matrix.chaos_a", "", nil)
+	st, b = k.c.call("check.matrix", "GET", "/v1/vectors/indexes/matrix."+ds, "", nil)
 	var vi struct {
 		Count int64 `json:"count"`
 	}
 	if st != 200 || json.Unmarshal(b, &vi) != nil {
-		k.v.add("vector index of chaos_a: %d %.300s", st, b)
+		k.v.add("vector index of %s: %d %.300s", ds, st, b)
 	} else if status.Version == lm.Version && (vi.Count != lm.RowCount || status.Docs != lm.RowCount) {
-		k.v.add("chaos_a version %d has %d rows (ADR-121); matrix keyword docs %d, vectors in %s %d", lm.Version, lm.RowCount, status.Docs, "matrix.chaos_a", vi.Count)
+		k.v.add("%s version %d has %d rows (ADR-121); matrix keyword docs %d, vectors in %s %d", ds, lm.Version, lm.RowCount, status.Docs, "matrix."+ds, vi.Count)
 	}
 	k.l.mu.Lock()
 	var tok string
 	for _, a := range k.l.ingests {
-		if a.Dataset == "chaos_a" && len(a.Files) > 0 && lm.has(a.Files[0].Key) {
+		if a.Dataset == ds && len(a.Files) > 0 && lm.has(a.Files[0].Key) {
 			tok = a.tokens[len(a.tokens)-1]
 		}
 	}
@@ -473,19 +481,19 @@ func (k *checker) matrix() {
 	if tok == "" {
 		return
 	}
-	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": tok, "datasets": []string{"chaos_a"}, "k": 1, "mode": "keyword"})
+	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": tok, "datasets": []string{ds}, "k": 1, "mode": "keyword"})
 	if st != 200 || !strings.Contains(string(b), tok+`"`) {
-		k.v.add("matrix keyword search for %s (a row of the latest version): %d %.300s", tok, st, b)
+		k.v.add("matrix keyword search of %s for %s (a row of the latest version): %d %.300s", ds, tok, st, b)
 	}
 	// A vector search is never starved: k results while the dataset has
 	// k rows (DESIGN.md's "no asked 10, got 3").
 	want := min(10, lm.RowCount)
-	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": "river stone", "datasets": []string{"chaos_a"}, "k": 10, "mode": "vector"})
+	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": "river stone", "datasets": []string{ds}, "k": 10, "mode": "vector"})
 	var res struct {
 		Results []json.RawMessage `json:"results"`
 	}
 	if st != 200 || json.Unmarshal(b, &res) != nil || int64(len(res.Results)) != want {
-		k.v.add("vector search of chaos_a (%d rows) with k 10 (ADR-121): %d results, want %d (%d %.200s)", lm.RowCount, len(res.Results), want, st, b)
+		k.v.add("vector search of %s (%d rows) with k 10 (ADR-121): %d results, want %d (%d %.200s)", ds, lm.RowCount, len(res.Results), want, st, b)
 	}
 }
 
@@ -505,7 +513,7 @@ func (k *checker) settledOrphans(ingestdKills []time.Time, logs func() string) {
 	for deadline := time.Now().Add(40 * time.Second); ; {
 		last = last[:0]
 		referenced := map[string]bool{}
-		for _, ds := range datasets {
+		for _, ds := range k.all() {
 			st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
 			var lm manifest
 			if st != 200 || json.Unmarshal(b, &lm) != nil {

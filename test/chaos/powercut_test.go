@@ -1,0 +1,586 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/suite"
+)
+
+// bigDS is a dataset only the cuts write: big appends and index builds
+// that a kill cuts short.
+const bigDS = "chaos_big"
+
+// cut is one crash of several daemons at the same moment.
+type cut struct {
+	name    string
+	daemons []string
+	// before runs just before the kill: it starts the work the kill is
+	// meant to cut short (a big ingest, a matrix index build).
+	before func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup)
+	// freeze is SIGSTOPped after before, 500 ms ahead of the kill, and
+	// SIGCONTed after it: a request to it hangs, its caller dies.
+	freeze string
+}
+
+// powerCuts are the crashes TestPowerCut goes through, in this order (and
+// again from the start when LH_CHAOS_CUTS asks for more).
+var powerCuts = []cut{
+	{name: "storaged+catalogd", daemons: []string{"storaged", "catalogd"}},
+	{name: "ingestd+catalogd+storaged mid-ingest", daemons: []string{"ingestd", "catalogd", "storaged"}, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
+		l.bigIngestAsync(c, r, "chaos_c", wg, 8000+r.IntN(12000))
+		time.Sleep(time.Duration(300+r.IntN(1500)) * time.Millisecond)
+	}},
+	{name: "ingestd mid-commit (catalogd frozen, then thawed)", daemons: []string{"ingestd"}, freeze: "catalogd", before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
+		l.bigIngestAsync(c, r, "chaos_b", wg, 2000+r.IntN(3000))
+		time.Sleep(time.Duration(50+r.IntN(400)) * time.Millisecond)
+	}},
+	{name: "matrixd+vectord mid-index-build", daemons: []string{"matrixd", "vectord"}, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
+		l.bigIngest(c, r, bigDS, 8000+r.IntN(12000))
+		c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": bigDS, "id_column": "id", "text_columns": []string{"text"}}, 409)
+		time.Sleep(time.Duration(100+r.IntN(600)) * time.Millisecond)
+	}},
+	{name: "power cut (all eleven)", daemons: shared.Daemons, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
+		l.bigIngestAsync(c, r, bigDS, wg, 8000+r.IntN(12000))
+		c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": bigDS, "id_column": "id", "text_columns": []string{"text"}}, 409)
+		time.Sleep(time.Duration(200+r.IntN(1200)) * time.Millisecond)
+	}},
+}
+
+// extra is what the power-cut workload acknowledged beyond the ledger:
+// deletes and updates, and observer events.
+type extra struct {
+	mu         sync.Mutex
+	deletedMem map[string]bool
+	deletedVec map[string]bool
+	events     map[string]time.Time // request_id -> when observerd acknowledged it
+	cuts       []time.Time          // when observerd was killed
+}
+
+// bigIngestAsync appends, in the background, one file big enough to be
+// cut short by a kill.
+func (l *ledger) bigIngestAsync(c *client, r *rand.Rand, ds string, wg *sync.WaitGroup, rows int) {
+	wg.Add(1)
+	r = rand.New(rand.NewPCG(r.Uint64(), 7))
+	go func() {
+		defer wg.Done()
+		l.bigIngest(c, r, ds, rows)
+	}()
+}
+
+// bigIngest appends one file big enough to be cut short by a kill.
+func (l *ledger) bigIngest(c *client, r *rand.Rand, ds string, rows int) {
+	batch := fmt.Sprintf("big%d", l.nextID.Add(1))
+	body, toks := l.csv(r, batch, rows)
+	l.mu.Lock()
+	l.sent[batch] = true
+	l.mu.Unlock()
+	l.post(c, r, ds, "append", batch, body, toks)
+}
+
+// more is one operation of the power-cut workload that TestChaos's step
+// does not do: a vector delete, a memory update or delete, observer
+// events. Each worker touches only its own ids, so the ledger's order is
+// the suite's order.
+func (x *extra) more(c *client, l *ledger, r *rand.Rand, w, n int) {
+	switch p := r.IntN(4); p {
+	case 0: // delete one of this worker's vectors
+		var id string
+		l.mu.Lock()
+		for k := range l.vectors {
+			if strings.HasPrefix(k, fmt.Sprintf("v%d_", w)) {
+				id = k
+				break
+			}
+		}
+		l.mu.Unlock()
+		if id == "" {
+			return
+		}
+		status, _ := c.json("vector.delete", "POST", "/v1/vectors/indexes/"+vecIndex+"/delete", map[string]any{"ids": []string{id}})
+		l.mu.Lock()
+		delete(l.vectors, id) // acknowledged or not, no longer known to be there
+		l.mu.Unlock()
+		if status/100 == 2 {
+			x.mu.Lock()
+			x.deletedVec[id] = true
+			x.mu.Unlock()
+		}
+	case 1, 2: // update or delete one of this worker's memories
+		var id string
+		prefix := fmt.Sprintf("worker %d ", w)
+		l.mu.Lock()
+		for k, text := range l.memories {
+			if strings.HasPrefix(text, prefix) {
+				id = k
+				break
+			}
+		}
+		l.mu.Unlock()
+		if id == "" {
+			return
+		}
+		l.mu.Lock()
+		delete(l.memories, id)
+		l.mu.Unlock()
+		if p == 1 {
+			text := fmt.Sprintf("worker %d updated item %d to the %s", w, n, words[r.IntN(len(words))])
+			status, b := c.json("pathway.update", "PUT", "/v1/pathway/memories/"+url.PathEscape(id), map[string]any{"text": text})
+			if status/100 == 2 {
+				var m struct {
+					Memory string `json:"memory"`
+				}
+				if json.Unmarshal(b, &m) != nil || m.Memory != text {
+					c.v.add("memory update %s: answer %.300s", id, b)
+					return
+				}
+				l.mu.Lock()
+				l.memories[id] = text
+				l.mu.Unlock()
+			}
+			return
+		}
+		status, _ := c.call("pathway.delete", "DELETE", "/v1/pathway/memories/"+url.PathEscape(id), "", nil)
+		if status/100 == 2 {
+			x.mu.Lock()
+			x.deletedMem[id] = true
+			x.mu.Unlock()
+		}
+	default: // observer events
+		rid := fmt.Sprintf("chaos-w%d-%d", w, n)
+		ev := map[string]any{"ts": time.Now().UTC(), "service": "chaos", "op": fmt.Sprintf("w%d", w), "status": 200, "duration_ms": 1, "request_id": rid}
+		status, _ := c.json("observer.events", "POST", "/v1/observer/events", map[string]any{"events": []any{ev}})
+		if status/100 == 2 {
+			x.mu.Lock()
+			x.events[rid] = time.Now()
+			x.mu.Unlock()
+		}
+	}
+}
+
+// TestPowerCut: the suite under a mixed workload through the gateway
+// loses several daemons at the same moment — storaged with catalogd,
+// ingestd with both in the middle of a big ingest, matrixd with vectord
+// in the middle of an index build, and all eleven at once (a power cut
+// that keeps the page cache: a kill -9 of every process) — and is started
+// again each time. Then every acknowledged write is looked for, as in
+// TestChaos, plus deletes and updates, and every daemon must have come
+// back. LH_CHAOS_CUTS sets the number of cuts (default 4, one of each);
+// LH_CHAOS_LONG=1 also waits for ingestd's sweep (a one-minute lease) to
+// remove every data file no manifest lists.
+func TestPowerCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos: starts the whole suite")
+	}
+	sd := seed(t)
+	ncuts := len(powerCuts)
+	if s := os.Getenv("LH_CHAOS_CUTS"); s != "" {
+		if _, err := fmt.Sscan(s, &ncuts); err != nil || ncuts < 1 {
+			t.Fatalf("LH_CHAOS_CUTS=%q: want an integer >= 1", s)
+		}
+	}
+	long := os.Getenv("LH_CHAOS_LONG") != ""
+	t.Logf("power-cut seed %d, %d cuts (replay: LH_CHAOS_SEED=%d LH_CHAOS_CUTS=%d)", sd, ncuts, sd, ncuts)
+	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("lh-powercut-%d.log", sd))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	var logMu sync.Mutex
+	logW := writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logFile.Write(p)
+	})
+	logs := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
+	opts := suite.Options{Log: logW}
+	if long {
+		opts.Settings = map[string]string{"ingestd": "pending_lease = \"1m\"\nsweep_interval = \"5s\""}
+	}
+	s := suite.Start(t, opts)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("seed %d; daemon logs kept in %s", sd, logPath)
+		} else {
+			os.Remove(logPath)
+		}
+	})
+	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v := &violations{}
+	// outage: the gateway was down from [0] to [1] (zero: not yet back).
+	var outMu sync.Mutex
+	var outages [][2]time.Time
+	c := &client{base: s.Gateway(), hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{}, messages: map[string]int{}, slowest: map[string]time.Duration{}, up: map[string]time.Time{}}
+	c.excused = func(began time.Time) bool {
+		outMu.Lock()
+		defer outMu.Unlock()
+		for _, o := range outages {
+			// A request that began before the gateway came back (plus a
+			// second for pooled connections to the dead process) and
+			// ended after it went down.
+			if o[1].IsZero() || began.Before(o[1].Add(time.Second)) && time.Now().After(o[0]) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range victims {
+		c.setUp(name, true)
+	}
+	l := &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{}, vectors: map[string][]float32{}, objects: map[string]objectAck{}}
+	x := &extra{deletedMem: map[string]bool{}, deletedVec: map[string]bool{}, events: map[string]time.Time{}}
+	setup := rand.New(rand.NewPCG(sd, 1000))
+	for _, ds := range datasets {
+		l.ingest(c, setup, ds, "", "create_"+ds)
+	}
+	// bigDS big enough that its index build takes a while.
+	body, toks := l.csv(setup, "create_"+bigDS, 8000)
+	l.sent["create_"+bigDS] = true
+	l.post(c, setup, bigDS, "", "create_"+bigDS, body, toks)
+	if st, b := c.json("vector.create", "PUT", "/v1/vectors/indexes/"+vecIndex, map[string]any{"dims": vecDims, "metric": "cosine"}); st/100 != 2 {
+		t.Fatalf("create vector index: %d %s", st, b)
+	}
+	if st, b := c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": "chaos_a", "id_column": "id", "text_columns": []string{"text"}}); st/100 != 2 {
+		t.Fatalf("matrix index: %d %s", st, b)
+	}
+	if bad := v.all(); len(bad) > 0 || len(l.ingests) != len(datasets)+1 {
+		t.Fatalf("setup: %d ingests acknowledged; %v", len(l.ingests), bad)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(sd, uint64(w)))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if r.IntN(4) == 0 {
+					x.more(c, l, r, w, i)
+				} else {
+					l.step(c, r, w, i)
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	chaos := rand.New(rand.NewPCG(sd, 2000))
+	hc := &http.Client{Timeout: time.Second}
+	start := time.Now()
+	var ingestdKills []time.Time
+	powerCut := func(cu cut) {
+		all := len(cu.daemons) == len(shared.Daemons)
+		var frozen *os.Process
+		if cu.freeze != "" {
+			if frozen = s.Process(cu.freeze); frozen != nil {
+				c.setUp(cu.freeze, false)
+				frozen.Signal(syscall.SIGSTOP)
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		at := time.Now()
+		if all {
+			outMu.Lock()
+			outages = append(outages, [2]time.Time{at, {}})
+			outMu.Unlock()
+		}
+		if slices.Contains(cu.daemons, "observerd") {
+			x.mu.Lock()
+			x.cuts = append(x.cuts, at)
+			x.mu.Unlock()
+		}
+		if slices.Contains(cu.daemons, "ingestd") {
+			ingestdKills = append(ingestdKills, at)
+		}
+		// SIGKILL to every one first, then the waits: the same moment.
+		for _, name := range cu.daemons {
+			c.setUp(name, false)
+			if p := s.Process(name); p != nil {
+				p.Kill()
+			}
+		}
+		for _, name := range cu.daemons {
+			s.Kill(name)
+		}
+		if frozen != nil {
+			frozen.Signal(syscall.SIGCONT)
+			c.setUp(cu.freeze, true)
+		}
+		down := time.Duration(chaos.IntN(800)) * time.Millisecond
+		time.Sleep(down)
+		restarted := time.Now()
+		for _, name := range cu.daemons {
+			if err := s.StartDaemon(name); err != nil {
+				t.Fatalf("restart %s: %v", name, err)
+			}
+		}
+		for _, name := range cu.daemons {
+			if err := waitUp(hc, s.URL(name), 60*time.Second); err != nil {
+				v.add("after %s: %s not healthy 60 s after its restart: %v", cu.name, name, err)
+			}
+		}
+		if all {
+			c.hc.CloseIdleConnections()
+			outMu.Lock()
+			outages[len(outages)-1][1] = time.Now()
+			outMu.Unlock()
+		}
+		for _, name := range cu.daemons {
+			c.setUp(name, true)
+		}
+		// The gateway's own view: every daemon ok again.
+		var last string
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			resp, err := hc.Get(s.Gateway() + "/v1/health")
+			if err == nil {
+				var h struct{ Status string }
+				json.NewDecoder(resp.Body).Decode(&h)
+				resp.Body.Close()
+				if h.Status == "ok" {
+					break
+				}
+				last = h.Status
+			} else {
+				last = err.Error()
+			}
+			if time.Now().After(deadline) {
+				v.add("after %s: the gateway's /v1/health not ok 30 s after the restarts: %s", cu.name, last)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("%v: %s, down %v, healthy %v after the restarts", at.Sub(start).Round(time.Millisecond), cu.name, down, time.Since(restarted).Round(time.Millisecond))
+	}
+	for i := 0; i < ncuts; i++ {
+		time.Sleep(time.Duration(1500+chaos.IntN(2500)) * time.Millisecond)
+		cu := powerCuts[i%len(powerCuts)]
+		if cu.before != nil {
+			cu.before(c, l, chaos, &wg)
+		}
+		powerCut(cu)
+	}
+	time.Sleep(time.Duration(1000+chaos.IntN(1000)) * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("load over after %v: %d operations", time.Since(start).Round(time.Millisecond), ops.Load())
+	check := &checker{t: t, s: s, c: c, l: l, v: v, more: []string{bigDS}}
+	check.settledOrphans(ingestdKills, logs)
+	// Everything must come back from disk: a last power cut at rest.
+	powerCut(cut{name: "power cut at rest", daemons: shared.Daemons})
+
+	// No POST first: an index whose job a kill cut short carries on by
+	// itself after the restart (service.go resumes it).
+	check.settles("chaos_a")
+	check.settles(bigDS)
+	check.datasets()
+	check.tempFiles(false)
+	check.pathway()
+	check.vectors()
+	check.objects()
+	check.matrix()
+	check.matrixOf(bigDS)
+	x.check(check)
+	if long {
+		check.swept()
+	}
+
+	c.mu.Lock()
+	for op, m := range c.statuses {
+		t.Logf("%-16s %v slowest %v", op, m, c.slowest[op].Round(time.Millisecond))
+	}
+	for _, m := range slices.Sorted(mapsKeys(c.messages)) {
+		t.Logf("%5d x %s", c.messages[m], m)
+	}
+	c.mu.Unlock()
+	t.Logf("acknowledged: %d ingests (%d replays), %d compactions, %d memories (%d deleted), %d trace runs, %d vectors (%d deleted), %d objects, %d observer events",
+		len(l.ingests), c.replays, len(l.compacts), len(l.memories), len(x.deletedMem), len(l.steps), len(l.vectors), len(x.deletedVec), len(l.objects), len(x.events))
+	if bad := s.Stop(); len(bad) > 0 {
+		v.add("unclean exits at SIGTERM: %v", bad)
+	}
+	check.tempFiles(true)
+	for _, line := range strings.Split(logs(), "\n") {
+		if strings.Contains(line, "panic") || strings.Contains(line, "fatal error") || strings.Contains(line, " status=500 ") {
+			v.add("daemon log: %.300s", line)
+		}
+	}
+	if bad := v.all(); len(bad) > 0 {
+		t.Errorf("seed %d: %d violations:\n%s", sd, len(bad), strings.Join(bad, "\n"))
+	}
+}
+
+func mapsKeys(m map[string]int) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// check: every acknowledged delete stays deleted; observer events
+// acknowledged 5 s before a kill of observerd came back from ops.jsonl (ADR-052:
+// a crash loses at most the persistor's queue, drained at once).
+func (x *extra) check(k *checker) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id := range x.deletedMem {
+		if st, b := k.c.call("check.memory", "GET", "/v1/pathway/memories/"+url.PathEscape(id), "", nil, 404); st != 404 {
+			k.v.add("memory %s: acknowledged DELETE, then GET %d %.200s", id, st, b)
+		}
+	}
+	for id := range x.deletedVec {
+		st, b := k.c.json("check.vector", "POST", "/v1/vectors/indexes/"+vecIndex+"/search", map[string]any{"vector": slices.Repeat([]float32{1}, vecDims), "k": 1, "filter": map[string]any{"uid": id}})
+		var res struct {
+			Results []struct {
+				ID string `json:"id"`
+			} `json:"results"`
+		}
+		if st != 200 || json.Unmarshal(b, &res) != nil || len(res.Results) != 0 {
+			k.v.add("vector %s: acknowledged delete, then search %d %.200s", id, st, b)
+		}
+	}
+	// The ring holds the last ring_size events of every daemon's own
+	// reports too: an event older than the ring's oldest (plus a margin
+	// for reports that arrive late) was pushed out, not lost.
+	st, b := k.c.call("check.observer", "GET", "/v1/observer/events?limit=10000000", "", nil)
+	var evs struct {
+		Events []struct {
+			TS        time.Time `json:"ts"`
+			Service   string    `json:"service"`
+			RequestID string    `json:"request_id"`
+		} `json:"events"`
+	}
+	if st != 200 || json.Unmarshal(b, &evs) != nil {
+		k.v.add("observer events: %d %.200s", st, b)
+		return
+	}
+	have := map[string]bool{}
+	oldest := time.Now()
+	for _, e := range evs.Events {
+		if e.Service == "chaos" {
+			have[e.RequestID] = true
+		}
+		if e.TS.Before(oldest) {
+			oldest = e.TS
+		}
+	}
+	lost, evicted := 0, 0
+	for rid, at := range x.events {
+		switch {
+		case have[rid]:
+		case at.Before(oldest.Add(5 * time.Second)):
+			evicted++
+		default:
+			lost++
+			if !slices.ContainsFunc(x.cuts, func(cut time.Time) bool { return cut.After(at) && cut.Sub(at) < 5*time.Second }) {
+				k.v.add("observer event %s acknowledged at %v, no kill of observerd within 5 s after, is gone (the ring's oldest event is of %v)", rid, at.Format(time.StampMilli), oldest.Format(time.StampMilli))
+			}
+		}
+	}
+	k.t.Logf("observer: %d of %d acknowledged events back after the cuts, %d pushed out of the ring by newer ones", len(x.events)-lost-evicted, len(x.events), evicted)
+	return
+}
+
+// swept: a lease after the last cut (LH_CHAOS_LONG sets a one-minute
+// lease and a 5 s sweep) ingestd's sweep has removed every data file no
+// manifest lists and every pending marker (ADR-024).
+func (k *checker) swept() {
+	deadline := time.Now().Add(100 * time.Second)
+	for {
+		referenced := map[string]bool{}
+		for _, ds := range k.all() {
+			st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
+			var lm manifest
+			if st != 200 || json.Unmarshal(b, &lm) != nil {
+				k.v.add("%s: %d %.300s", ds, st, b)
+				return
+			}
+			for v := int64(1); v <= lm.Version; v++ {
+				_, b := k.c.call("check.manifest", "GET", fmt.Sprintf("/v1/catalog/datasets/%s?version=%d", ds, v), "", nil)
+				var m manifest
+				json.Unmarshal(b, &m)
+				for _, f := range m.Files {
+					referenced[f.Key] = true
+				}
+			}
+		}
+		objs, ok := k.list("datasets/")
+		if !ok {
+			return
+		}
+		markers, _ := k.list("_ingest/pending/")
+		var orphans []string
+		for _, o := range objs {
+			if !referenced[o.Key] {
+				orphans = append(orphans, o.Key)
+			}
+		}
+		if len(orphans) == 0 && len(markers) == 0 {
+			k.t.Logf("swept: no orphan data file and no pending marker left")
+			return
+		}
+		if time.Now().After(deadline) {
+			k.v.add("a lease after the cuts the sweep left %d orphan data files (%.3v) and %d markers (%v)", len(orphans), orphans, len(markers), markers)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// settles: without a new POST, the index of ds leaves building/pending
+// for ready or failed while its job makes progress (a job a kill cut short
+// is resumed by the restarted matrixd, never left "building" for ever).
+func (k *checker) settles(ds string) {
+	const stall = 60 * time.Second
+	lastMove, lastDone := time.Now(), int64(-1)
+	for {
+		st, b := k.c.call("check.matrix", "GET", "/v1/matrix/indexes/"+ds, "", nil, 404)
+		var status struct {
+			State    string `json:"state"`
+			RowsDone int64  `json:"rows_done"`
+		}
+		if st != 200 || json.Unmarshal(b, &status) != nil {
+			k.v.add("matrix index of %s after the cuts: %d %.300s", ds, st, b)
+			return
+		}
+		if status.State == "ready" || status.State == "failed" {
+			return
+		}
+		if status.RowsDone != lastDone {
+			lastMove, lastDone = time.Now(), status.RowsDone
+		}
+		if time.Since(lastMove) > stall {
+			k.v.add("matrix index of %s stuck %v after the cuts without a POST: %.300s", ds, stall, b)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
