@@ -7,3 +7,9 @@ func SetListReadGo(n int) (restore func()) {
 	listReadGo = n
 	return func() { listReadGo = old }
 }
+
+// EncodeCacheEntry is the manifest cache's entry for key, etag and body.
+func EncodeCacheEntry(key, etag string, body []byte) []byte {
+	b, _ := encodeCacheEntry(key, etag, body)
+	return b
+}

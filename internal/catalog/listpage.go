@@ -138,6 +138,8 @@ type listed struct {
 	name    string
 	v       int64
 	recheck bool
+	// etag: the listing's etag of version v's manifest ("" unknown).
+	etag string
 }
 
 // cutKeys: a dataset with more manifest keys than this on one listing
@@ -211,7 +213,7 @@ func (c *Catalog) scanLatest(ctx context.Context, prefix, after string, most int
 			if v != keys {
 				cur.recheck = true
 			}
-			cur.v = v
+			cur.v, cur.etag = v, o.ETag
 		}
 		if page.Next == "" {
 			if cur.name != "" {
@@ -270,7 +272,7 @@ func (c *Catalog) finishCut(ctx context.Context, cur *listed, keys int64) error 
 			if v != keys {
 				cur.recheck = true
 			}
-			cur.v = v
+			cur.v, cur.etag = v, o.ETag
 		}
 	}
 	if cur.recheck || page.Next == "" {
@@ -285,7 +287,9 @@ func (c *Catalog) finishCut(ctx context.Context, cur *listed, keys int64) error 
 	v, err := c.probeFrom(ctx, cur.name, lo)
 	switch {
 	case err == nil:
-		cur.v = v
+		if v != cur.v {
+			cur.v, cur.etag = v, ""
+		}
 	case isDamaged(err):
 		cur.recheck = true
 	default:
@@ -312,7 +316,7 @@ func (c *Catalog) readLatest(ctx context.Context, ls []listed) ([]*Dataset, []er
 			if l.recheck {
 				d, err = c.latestManifest(gctx, l.name)
 			} else {
-				d, err = c.manifestAt(gctx, l.name, l.v)
+				d, err = c.manifestAt(gctx, l.name, l.v, l.etag)
 			}
 			switch {
 			case err == nil:
@@ -334,18 +338,34 @@ func (c *Catalog) readLatest(ctx context.Context, ls []listed) ([]*Dataset, []er
 
 // manifestAt returns the manifest of name at version v, listed as its
 // latest, or the latest this instance holds when that is newer (its own
-// commit after the listing): never an older one.
-func (c *Catalog) manifestAt(ctx context.Context, name string, v int64) (*Dataset, error) {
+// commit after the listing): never an older one. etag, when known (the
+// listing's), lets the manifest cache on disk answer instead of storaged;
+// a manifest read from storaged is put in that cache.
+func (c *Catalog) manifestAt(ctx context.Context, name string, v int64, etag string) (*Dataset, error) {
 	c.mu.Lock()
 	cached := c.latest[name]
 	c.mu.Unlock()
 	if cached != nil && cached.Version >= v {
 		return cached, nil
 	}
-	d, err := c.read(ctx, name, v)
+	key := ManifestKey(name, v)
+	if b := c.disk.get(name, key, etag); b != nil {
+		// An entry whose bytes are not a right manifest (written so
+		// by hand) is ignored: the read below replaces it.
+		if d, err := decodeManifest(b, name, v); err == nil {
+			c.remember(d)
+			c.noteTop(name, v)
+			return d, nil
+		}
+	}
+	d, tag, b, err := c.readRaw(ctx, name, v)
 	if err != nil {
+		if isDamaged(err) {
+			c.disk.drop(name)
+		}
 		return nil, err
 	}
+	c.disk.put(name, key, tag, b)
 	c.remember(d)
 	c.noteTop(name, v)
 	return d, nil

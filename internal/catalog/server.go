@@ -22,7 +22,8 @@ const DatasetsPath = "/v1/catalog/datasets"
 // New is catalogd's constructor for shared.Run: a Catalog over storaged.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	store := storage.NewClient(env.Client("storaged"), storage.WithConfig(env.Config))
-	return &shared.Daemon{Routes: Routes(env, NewCatalog(store, nil))}, nil
+	c := NewCatalog(store, nil).UseManifestCache(ManifestCacheDir(env.Config), env.Log)
+	return &shared.Daemon{Routes: Routes(env, c)}, nil
 }
 
 // Routes registers catalogd's routes over svc: all of them, in one place.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -80,6 +81,10 @@ type Catalog struct {
 	// top: the latest version number seen per name (a versions page
 	// newest first needs the number, not the manifest).
 	top map[string]int64
+	// disk: the manifest cache in catalogd's data dir (nil: none);
+	// pruned: when its stale entries were last removed (UnixNano).
+	disk   *manifestCache
+	pruned atomic.Int64
 }
 
 type versionEntry struct {
@@ -101,6 +106,14 @@ func NewCatalog(store storage.Store, now func() time.Time) *Catalog {
 	return &Catalog{store: store, now: now, latest: map[string]*Dataset{}, infos: map[string]versionEntry{}, top: map[string]int64{}}
 }
 
+// UseManifestCache keeps the latest manifest of each dataset in dir, by key
+// and etag, so a list after a restart reads from local disk every manifest
+// whose key and etag it already holds (mcache.go). Call before serving.
+func (c *Catalog) UseManifestCache(dir string, log *slog.Logger) *Catalog {
+	c.disk = newManifestCache(dir, log)
+	return c
+}
+
 func (c *Catalog) exists(ctx context.Context, name string, v int64) (bool, error) {
 	_, err := c.store.Head(ctx, ManifestKey(name, v))
 	switch {
@@ -119,26 +132,49 @@ func (c *Catalog) read(ctx context.Context, name string, v int64) (*Dataset, err
 
 // readInfo is read, with the object's etag.
 func (c *Catalog) readInfo(ctx context.Context, name string, v int64) (*Dataset, string, error) {
+	d, etag, _, err := c.readRaw(ctx, name, v)
+	return d, etag, err
+}
+
+// readRaw is readInfo with the manifest's bytes.
+func (c *Catalog) readRaw(ctx context.Context, name string, v int64) (*Dataset, string, []byte, error) {
 	rc, oi, err := c.store.Get(ctx, ManifestKey(name, v), storage.Whole)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			return nil, "", errs.Errorf("catalog.get", errs.NotFound, "dataset %q has no version %d", name, v)
+			return nil, "", nil, errs.Errorf("catalog.get", errs.NotFound, "dataset %q has no version %d", name, v)
 		}
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifestBytes+1))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	d, err := decodeManifest(b, name, v)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return d, oi.ETag, b, nil
+}
+
+// decodeManifest reads version v of name from its stored bytes: one JSON
+// object a manifest catalogd wrote (checkManifest), else damaged.
+func decodeManifest(b []byte, name string, v int64) (*Dataset, error) {
+	if len(b) > maxManifestBytes {
+		return nil, damaged(name, v, "it is not valid JSON (or over %d MiB): over %d MiB", maxManifestBytes>>20, maxManifestBytes>>20)
+	}
 	var d Dataset
-	dec := json.NewDecoder(io.LimitReader(rc, maxManifestBytes))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&d); err != nil {
-		return nil, "", damaged(name, v, "it is not valid JSON (or over %d MiB): %v", maxManifestBytes>>20, err)
+		return nil, damaged(name, v, "it is not valid JSON (or over %d MiB): %v", maxManifestBytes>>20, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, "", damaged(name, v, "it has data after its JSON object")
+		return nil, damaged(name, v, "it has data after its JSON object")
 	}
 	if why := checkManifest(&d, name, v); why != "" {
-		return nil, "", damaged(name, v, "%s", why)
+		return nil, damaged(name, v, "%s", why)
 	}
-	return &d, oi.ETag, nil
+	return &d, nil
 }
 
 // maxManifestBytes bounds a manifest read.
@@ -347,7 +383,7 @@ func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, er
 	if err != nil || v == 0 {
 		return nil, err
 	}
-	return c.manifestAt(ctx, name, v)
+	return c.manifestAt(ctx, name, v, "")
 }
 
 // remember caches d as the latest of its dataset unless a newer one is known.
@@ -465,7 +501,27 @@ func (c *Catalog) ListAll(ctx context.Context) (ListResponse, error) {
 			res.Datasets = append(res.Datasets, *d)
 		}
 	}
+	c.pruneDisk(ls)
 	return res, nil
+}
+
+// pruneDisk removes from the manifest cache the entries of datasets a
+// whole listing no longer shows (a catalog wiped behind catalogd's back):
+// after the first whole list, then at most once an hour.
+func (c *Catalog) pruneDisk(ls []listed) {
+	if c.disk == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := c.pruned.Load()
+	if last != 0 && now-last < int64(time.Hour) || !c.pruned.CompareAndSwap(last, now) {
+		return
+	}
+	keep := make(map[string]bool, len(ls))
+	for _, l := range ls {
+		keep[l.name] = true
+	}
+	c.disk.prune(keep)
 }
 
 // Versions implements Service.Versions: every version, page by page.
@@ -702,7 +758,8 @@ func (c *Catalog) write(ctx context.Context, d *Dataset) error {
 	if err != nil {
 		return errs.E("catalog.commit", errs.Internal, err)
 	}
-	_, err = c.store.Put(ctx, ManifestKey(d.Name, d.Version), bytes.NewReader(b), int64(len(b)),
+	key := ManifestKey(d.Name, d.Version)
+	oi, err := c.store.Put(ctx, key, bytes.NewReader(b), int64(len(b)),
 		storage.PutOptions{CreateOnly: true, ContentType: "application/json"})
 	if err != nil {
 		if errs.Is(err, errs.Conflict) {
@@ -711,6 +768,7 @@ func (c *Catalog) write(ctx context.Context, d *Dataset) error {
 		return err
 	}
 	c.remember(d)
+	c.disk.put(d.Name, key, strings.Trim(oi.ETag, `"`), b)
 	return nil
 }
 
