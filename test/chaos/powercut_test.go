@@ -34,6 +34,9 @@ type cut struct {
 	// freeze is SIGSTOPped after before, 500 ms ahead of the kill, and
 	// SIGCONTed after it: a request to it hangs, its caller dies.
 	freeze string
+	// twice: killed again while they recover (50-800 ms after their
+	// start: loading, replaying, sweeping), as power that flickers does.
+	twice bool
 }
 
 // powerCuts are the crashes TestPowerCut goes through, in this order (and
@@ -52,6 +55,10 @@ var powerCuts = []cut{
 		l.bigIngest(c, r, bigDS, 8000+r.IntN(12000))
 		c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": bigDS, "id_column": "id", "text_columns": []string{"text"}}, 409)
 		time.Sleep(time.Duration(100+r.IntN(600)) * time.Millisecond)
+	}},
+	{name: "power cut, and again while the suite recovers", daemons: shared.Daemons, twice: true, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
+		l.bigIngestAsync(c, r, "chaos_c", wg, 8000+r.IntN(12000))
+		time.Sleep(time.Duration(200+r.IntN(1200)) * time.Millisecond)
 	}},
 	{name: "power cut (all eleven)", daemons: shared.Daemons, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
 		l.bigIngestAsync(c, r, bigDS, wg, 8000+r.IntN(12000))
@@ -173,14 +180,21 @@ func (x *extra) more(c *client, l *ledger, r *rand.Rand, w, n int) {
 
 // TestPowerCut: the suite under a mixed workload through the gateway
 // loses several daemons at the same moment — storaged with catalogd,
-// ingestd with both in the middle of a big ingest, matrixd with vectord
-// in the middle of an index build, and all eleven at once (a power cut
-// that keeps the page cache: a kill -9 of every process) — and is started
-// again each time. Then every acknowledged write is looked for, as in
-// TestChaos, plus deletes and updates, and every daemon must have come
-// back. LH_CHAOS_CUTS sets the number of cuts (default 4, one of each);
-// LH_CHAOS_LONG=1 also waits for ingestd's sweep (a one-minute lease) to
-// remove every data file no manifest lists.
+// ingestd with both in the middle of a big ingest, ingestd alone while
+// its commit waits on a frozen catalogd (which then carries on), matrixd
+// with vectord in the middle of an index build, all eleven at once (a
+// power cut that keeps the page cache: a kill -9 of every process), and
+// all eleven twice, the second time while they recover — and is started
+// again each time. At each cut of all eleven the data directory also gets
+// what a real power cut may add (tear: torn log tails, the unsynced
+// manifest cache cut short, temp files of writes in progress). Then every
+// acknowledged write is looked for, as in TestChaos, plus deletes and
+// updates; every daemon and the gateway's /v1/health come back; each
+// matrix index settles without a new POST; the temp files are gone.
+// LH_CHAOS_CUTS sets the number of cuts (default 6, one of each, about
+// 70-100 s with its checks on two shared cores); LH_CHAOS_LONG=1 also
+// waits for ingestd's sweep (a one-minute lease) to remove every data
+// file no manifest lists and every pending marker.
 func TestPowerCut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos: starts the whole suite")
@@ -343,6 +357,26 @@ func TestPowerCut(t *testing.T) {
 		for _, name := range cu.daemons {
 			if err := s.StartDaemon(name); err != nil {
 				t.Fatalf("restart %s: %v", name, err)
+			}
+		}
+		if cu.twice {
+			time.Sleep(time.Duration(50+chaos.IntN(750)) * time.Millisecond)
+			for _, name := range cu.daemons {
+				if p := s.Process(name); p != nil {
+					p.Kill()
+				}
+			}
+			for _, name := range cu.daemons {
+				s.Kill(name)
+			}
+			if all {
+				planted = append(planted, tear(t, filepath.Join(s.Dir, "data"), chaos)...)
+			}
+			restarted = time.Now()
+			for _, name := range cu.daemons {
+				if err := s.StartDaemon(name); err != nil {
+					t.Fatalf("restart %s: %v", name, err)
+				}
 			}
 		}
 		for _, name := range cu.daemons {
