@@ -41,7 +41,8 @@ import (
 // crash fails its checksum and is ignored). The size is bounded by the
 // catalog: one entry per dataset, the latest manifest seen, overwritten in
 // place; after a whole list, entries of names the listing no longer shows
-// (and temporary files an hour old) are removed.
+// (and temporary files an hour old) are removed; temporary files left by a
+// crash are removed at start.
 type manifestCache struct {
 	dir string
 	log *slog.Logger
@@ -74,6 +75,16 @@ func newManifestCache(dir string, log *slog.Logger) *manifestCache {
 	m := &manifestCache{dir: dir, log: log}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		m.disable(err)
+		return m
+	}
+	// Temporary files of writes a crash cut short. (One of another
+	// catalogd sharing the dir, removed here, leaves its entry unwritten.)
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".tmp-") {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
 	}
 	return m
 }

@@ -79,6 +79,18 @@ func TestCacheGetMismatch(t *testing.T) {
 	if err != nil || len(ents) != 1 || ents[0].Name() != "sales"+mcacheSuffix {
 		t.Fatalf("dir holds %v (%v), want only sales.m", ents, err)
 	}
+	// A crash's temporary file goes at the next start.
+	tmp := filepath.Join(dir, ".tmp-sales-123")
+	if err := os.WriteFile(tmp, []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m = newManifestCache(dir, nil)
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("a temporary file survived a start: %v", err)
+	}
+	if got := m.get("sales", "_catalog/sales/0000000002.json", "e2"); string(got) != "two" {
+		t.Fatalf("after a start: %q", got)
+	}
 	m.prune(map[string]bool{"other": true})
 	if _, err := os.Stat(filepath.Join(dir, "sales"+mcacheSuffix)); !os.IsNotExist(err) {
 		t.Fatalf("prune kept an entry not listed: %v", err)
