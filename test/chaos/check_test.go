@@ -403,11 +403,11 @@ func (k *checker) vectors() {
 func (k *checker) matrix() { k.matrixOf("chaos_a") }
 
 // matrixOf is matrix for dataset ds.
-func (k *checker) matrixOf(ds string) {
+func (k *checker) matrixOf(ds string) (tok string) {
 	st, b := k.c.json("check.matrix", "POST", "/v1/matrix/indexes", map[string]any{"dataset": ds, "id_column": "id", "text_columns": []string{"text"}}, 409)
 	if st/100 != 2 && st != 409 {
 		k.v.add("matrix POST of "+ds+" after the chaos: %d %.300s", st, b)
-		return
+		return ""
 	}
 	var status struct {
 		State    string `json:"state"`
@@ -433,11 +433,11 @@ func (k *checker) matrixOf(ds string) {
 		}
 		if time.Since(lastMove) > stall {
 			k.v.add("matrix index stuck: no progress for %v after a POST: %d %.300s", stall, st, b)
-			return
+			return ""
 		}
 		if time.Since(start) > limit {
 			k.v.add("matrix index not ready %v after a POST, though moving: %d %.300s", limit, st, b)
-			return
+			return ""
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -449,7 +449,7 @@ func (k *checker) matrixOf(ds string) {
 			k.v.add("matrix index of %s failed without saying why: %s", ds, b)
 		}
 		k.t.Logf("matrix index of %s failed after the chaos: %s", ds, status.Error)
-		return
+		return ""
 	}
 	// A row of the newest acknowledged batch of chaos_a still in the latest version.
 	_, lb := k.c.call("check.matrix", "GET", "/v1/catalog/datasets/"+ds, "", nil)
@@ -471,7 +471,6 @@ func (k *checker) matrixOf(ds string) {
 		k.v.add("%s version %d has %d rows (ADR-121); matrix keyword docs %d, vectors in %s %d", ds, lm.Version, lm.RowCount, status.Docs, "matrix."+ds, vi.Count)
 	}
 	k.l.mu.Lock()
-	var tok string
 	for _, a := range k.l.ingests {
 		if a.Dataset == ds && len(a.Files) > 0 && lm.has(a.Files[0].Key) {
 			tok = a.tokens[len(a.tokens)-1]
@@ -479,7 +478,7 @@ func (k *checker) matrixOf(ds string) {
 	}
 	k.l.mu.Unlock()
 	if tok == "" {
-		return
+		return ""
 	}
 	st, b = k.c.json("check.matrix", "POST", "/v1/matrix/search", map[string]any{"query": tok, "datasets": []string{ds}, "k": 1, "mode": "keyword"})
 	if st != 200 || !strings.Contains(string(b), tok+`"`) {
@@ -495,6 +494,7 @@ func (k *checker) matrixOf(ds string) {
 	if st != 200 || json.Unmarshal(b, &res) != nil || int64(len(res.Results)) != want {
 		k.v.add("vector search of %s (%d rows) with k 10 (ADR-121): %d results, want %d (%d %.200s)", ds, lm.RowCount, len(res.Results), want, st, b)
 	}
+	return tok
 }
 
 // settledOrphans: once the workload has stopped, a data file no manifest
