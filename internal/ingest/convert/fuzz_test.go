@@ -168,7 +168,8 @@ func FuzzAppendCSV(f *testing.F) {
 
 // FuzzConvertJSONL: any bytes uploaded as JSONL become Parquet or are
 // refused as invalid; accepted column names are never empty or hold
-// control characters.
+// control characters, and no object is lost or made up (checked against
+// encoding/json's reading of the lines).
 func FuzzConvertJSONL(f *testing.F) {
 	for _, s := range []string{
 		"{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":null}\n",
@@ -192,10 +193,58 @@ func FuzzConvertJSONL(f *testing.F) {
 	}
 	c := fuzzConverter(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if res := convertBytes(t, c, data, Input{Format: JSONL}); res != nil {
-			checkNames(t, data, res)
+		res := convertBytes(t, c, data, Input{Format: JSONL})
+		if res == nil {
+			return
+		}
+		checkNames(t, data, res)
+		// When encoding/json reads every non-blank line as one object, the
+		// upload holds that many rows: res.Rows says so, and so do the
+		// Parquet files written.
+		want, ok := jsonlObjects(data)
+		if !ok {
+			return
+		}
+		if res.Rows != want {
+			t.Fatalf("%q: %d objects, converted as %d rows", data, want, res.Rows)
+		}
+		if got := parquetRows(t, c, res); got != want {
+			t.Fatalf("%q: %d objects, %d rows in the Parquet files", data, want, got)
 		}
 	})
+}
+
+// jsonlObjects counts data's lines that are JSON objects for encoding/json;
+// ok is false when a non-blank line is anything else.
+func jsonlObjects(data []byte) (n int64, ok bool) {
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Trim(line, " \t\r") == "" {
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(line), &obj) != nil || obj == nil {
+			return 0, false
+		}
+		n++
+	}
+	return n, true
+}
+
+// parquetRows counts the rows of res's files as DuckDB reads them.
+func parquetRows(t *testing.T, c *Converter, res *Result) int64 {
+	t.Helper()
+	if len(res.Files) == 0 {
+		return 0
+	}
+	var files []string
+	for _, f := range res.Files {
+		files = append(files, sqlString(f.Path))
+	}
+	var n int64
+	if err := c.db.QueryRow("SELECT count(*) FROM read_parquet([" + strings.Join(files, ", ") + "])").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 var reUSDate = regexp.MustCompile(`^[0-9]{2}/[0-9]{2}/[0-9]{4}$`)
