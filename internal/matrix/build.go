@@ -115,6 +115,9 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	}
 	if x.kw != nil && !x.full && x.status.Version == d.Version {
 		x.status.State = StateReady
+		if x.again {
+			x.status.State = StatePending // a run queued during this one follows
+		}
 		x.status.Error = ""
 		x.status.putBack() // nothing built: the last job is still the one before
 		x.mu.Unlock()
@@ -252,6 +255,9 @@ func (m *Matrix) refresh(ctx context.Context, x *dsIndex, target *int64) error {
 	x.files, x.rows = files, d.RowCount
 	x.status.Version = d.Version
 	x.status.State = StateReady
+	if x.again {
+		x.status.State = StatePending // a run queued during this one follows
+	}
 	if x.fullGen == p.fullGen {
 		x.full = false
 	} else {

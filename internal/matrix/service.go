@@ -636,6 +636,12 @@ func (m *Matrix) start(x *dsIndex) {
 	defer x.mu.Unlock()
 	if x.running {
 		x.again = true
+		// A run is queued: the index is not ready at the version the
+		// caller saw until it has ended (a job that just ended said ready
+		// at its own, older version until the queued run said building).
+		if x.status.State == StateReady {
+			x.status.State = StatePending
+		}
 		return
 	}
 	if m.ctx.Err() != nil || x.dropped {
