@@ -44,7 +44,7 @@ type cut struct {
 var powerCuts = []cut{
 	{name: "storaged+catalogd", daemons: []string{"storaged", "catalogd"}},
 	{name: "ingestd+catalogd+storaged mid-ingest", daemons: []string{"ingestd", "catalogd", "storaged"}, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
-		l.bigIngestAsync(c, r, "chaos_c", wg, 8000+r.IntN(12000))
+		l.bigIngestAsync(c, r, "chaos_c", wg, 5000+r.IntN(7000))
 		time.Sleep(time.Duration(300+r.IntN(1500)) * time.Millisecond)
 	}},
 	{name: "ingestd mid-commit (catalogd frozen, then thawed)", daemons: []string{"ingestd"}, freeze: "catalogd", before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
@@ -52,16 +52,16 @@ var powerCuts = []cut{
 		time.Sleep(time.Duration(50+r.IntN(400)) * time.Millisecond)
 	}},
 	{name: "matrixd+vectord mid-index-build", daemons: []string{"matrixd", "vectord"}, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
-		l.bigIngest(c, r, bigDS, 8000+r.IntN(12000))
+		l.bigIngest(c, r, bigDS, 5000+r.IntN(7000))
 		c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": bigDS, "id_column": "id", "text_columns": []string{"text"}}, 409)
 		time.Sleep(time.Duration(100+r.IntN(600)) * time.Millisecond)
 	}},
 	{name: "power cut, and again while the suite recovers", daemons: shared.Daemons, twice: true, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
-		l.bigIngestAsync(c, r, "chaos_c", wg, 8000+r.IntN(12000))
+		l.bigIngestAsync(c, r, "chaos_c", wg, 5000+r.IntN(7000))
 		time.Sleep(time.Duration(200+r.IntN(1200)) * time.Millisecond)
 	}},
 	{name: "power cut (all eleven)", daemons: shared.Daemons, before: func(c *client, l *ledger, r *rand.Rand, wg *sync.WaitGroup) {
-		l.bigIngestAsync(c, r, bigDS, wg, 8000+r.IntN(12000))
+		l.bigIngestAsync(c, r, bigDS, wg, 5000+r.IntN(7000))
 		c.json("matrix.index", "POST", "/v1/matrix/indexes", map[string]any{"dataset": bigDS, "id_column": "id", "text_columns": []string{"text"}}, 409)
 		time.Sleep(time.Duration(200+r.IntN(1200)) * time.Millisecond)
 	}},
@@ -269,7 +269,7 @@ func TestPowerCut(t *testing.T) {
 		l.ingest(c, setup, ds, "", "create_"+ds)
 	}
 	// bigDS big enough that its index build takes a while.
-	body, toks := l.csv(setup, "create_"+bigDS, 8000)
+	body, toks := l.csv(setup, "create_"+bigDS, 4000)
 	l.sent["create_"+bigDS] = true
 	l.post(c, setup, bigDS, "", "create_"+bigDS, body, toks)
 	if st, b := c.json("vector.create", "PUT", "/v1/vectors/indexes/"+vecIndex, map[string]any{"dims": vecDims, "metric": "cosine"}); st/100 != 2 {
