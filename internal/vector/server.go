@@ -115,9 +115,10 @@ func registerMetrics(reg prometheus.Registerer, store func() *Store) error {
 }
 
 // Routes registers vectord's routes over svc: all of them, in one place.
-// None takes a query parameter: each refuses one (noQuery, ADR-101) before
-// it reads the body or asks svc anything, so on an index vectord holds
-// (ADR-095) too.
+// None but the scroll (GET .../items: after, limit, with_vector, filter)
+// takes a query parameter: each refuses one (noQuery, ADR-101) before it
+// reads the body or asks svc anything, so on an index vectord holds
+// (ADR-095) too; the scroll refuses any other the same way.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	h := &handlers{svc: svc}
 	return func(r chi.Router) {
@@ -129,7 +130,8 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 			r.Delete("/", env.Handle(noQuery("vector.DeleteIndex", nil, h.drop)))
 			r.Post("/upsert", env.Handle(noQuery("vector.Upsert", say(`the items are the JSON body's "items"`), h.upsert)))
 			r.Post("/delete", env.Handle(noQuery("vector.Delete", say(`the ids are the JSON body's "ids"`), h.delete)))
-			r.Post("/search", env.Handle(noQuery("vector.Search", say("vector, k, ef and filter are fields of the JSON body"), h.search)))
+			r.Post("/search", env.Handle(noQuery("vector.Search", say("vector, k, ef, filter and score_threshold are fields of the JSON body"), h.search)))
+			r.Get("/items", env.Handle(h.scroll))
 			r.Get("/items/{id}", env.Handle(noQuery("vector.GetItem", say("a '?' in an id is sent as %3F"), h.item)))
 			r.Post("/recover", env.Handle(noQuery("vector.Recover", say(`accept_loss is a field of the JSON body`), h.recover)))
 		})
@@ -347,4 +349,25 @@ func (h *handlers) item(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return shared.WriteJSON(w, http.StatusOK, it)
+}
+
+// scroller is a Service that pages through an index (Store and Client).
+type scroller interface {
+	Scroll(ctx context.Context, name string, req ScrollRequest) (ScrollResponse, error)
+}
+
+func (h *handlers) scroll(w http.ResponseWriter, r *http.Request) error {
+	req, err := parseScrollQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	sc, ok := h.svc.(scroller)
+	if !ok {
+		return errs.Errorf("vector.Scroll", errs.Internal, "this vector service cannot scroll")
+	}
+	out, err := sc.Scroll(r.Context(), chi.URLParam(r, "name"), req)
+	if err != nil {
+		return err
+	}
+	return shared.WriteJSON(w, http.StatusOK, out)
 }

@@ -1354,6 +1354,9 @@ func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]R
 	if req.Ef < 0 || req.Ef > hnsw.MaxEf {
 		return nil, errs.Errorf(op, errs.Invalid, "ef = %d: want 0 (default) .. %d", req.Ef, hnsw.MaxEf)
 	}
+	if err := checkThreshold(req.ScoreThreshold); err != nil {
+		return nil, err
+	}
 	ix, err := s.get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -1366,6 +1369,9 @@ func (s *Store) Search(ctx context.Context, name string, req SearchRequest) ([]R
 	if err != nil {
 		return nil, err
 	}
+	// The k best, then the threshold: fewer than k only when fewer items
+	// that match the filter pass it.
+	res = applyThreshold(res, req.ScoreThreshold, ix.ix.Params().Metric == hnsw.L2)
 	if res == nil {
 		res = []Result{}
 	}

@@ -22,6 +22,7 @@ type (
 	Result   = hnsw.Result
 	Metadata = hnsw.Metadata
 	Filter   = hnsw.Filter
+	Range    = hnsw.Range
 	Params   = hnsw.Params
 	Stats    = hnsw.Stats
 )
@@ -126,6 +127,36 @@ type SearchRequest struct {
 	K      int       `json:"k,omitempty"` // 0: DefaultK (on the wire only an absent k; "k": 0 is invalid)
 	Ef     int       `json:"ef,omitempty"`
 	Filter Filter    `json:"filter,omitempty"`
+	// ScoreThreshold (Qdrant's score_threshold) drops the hits worse than
+	// it: a lower score for cosine and dot, a higher one (squared
+	// distance) for l2. A hit equal to it is kept. A finite number.
+	ScoreThreshold *float64 `json:"score_threshold,omitempty"`
+}
+
+// ScrollRequest is GET .../{name}/items?after=&limit=&with_vector=&filter=
+// (Qdrant's scroll): the live items after After in id order (byte order of
+// the UTF-8 ids), that match Filter, Limit at most.
+type ScrollRequest struct {
+	After      string // "": from the first item
+	Limit      int    // 0: DefaultScrollLimit; at most MaxScrollLimit
+	WithVector bool
+	Filter     Filter // as search's
+}
+
+// ScrollResponse is one page of a scroll: Next is the last item's id, to
+// send as the next page's after, or nil when no item follows.
+type ScrollResponse struct {
+	Items []ScrollItem `json:"items"`
+	Next  *string      `json:"next"`
+}
+
+// ScrollItem is an item of a scroll page: the vector only when asked for
+// (with_vector=true; for cosine the normalised vector, as GET .../items/{id}),
+// metadata left out when the item has none (as in search results).
+type ScrollItem struct {
+	ID       string    `json:"id"`
+	Metadata Metadata  `json:"metadata,omitempty"`
+	Vector   []float32 `json:"vector,omitempty"`
 }
 
 // SearchResponse lists hits best first.
@@ -223,6 +254,28 @@ func (c *Client) Search(ctx context.Context, name string, req SearchRequest) ([]
 func (c *Client) GetItem(ctx context.Context, name, id string) (Item, error) {
 	var out Item
 	return out, c.base.JSON(ctx, http.MethodGet, indexPath(name)+"/items/"+url.PathEscape(id), nil, &out)
+}
+
+// Scroll returns one page of the items of name in id order (see
+// ScrollRequest); a walk passes each page's Next as the next After until
+// Next is nil.
+func (c *Client) Scroll(ctx context.Context, name string, req ScrollRequest) (ScrollResponse, error) {
+	q, err := req.query()
+	if err != nil {
+		return ScrollResponse{}, err
+	}
+	path := indexPath(name) + "/items"
+	if q != "" {
+		path += "?" + q
+	}
+	var out ScrollResponse
+	if err := c.base.JSON(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return ScrollResponse{}, err
+	}
+	if out.Items == nil {
+		out.Items = []ScrollItem{}
+	}
+	return out, nil
 }
 
 // Recover serves an index vectord holds for a damaged write-ahead log

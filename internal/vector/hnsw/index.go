@@ -71,6 +71,14 @@ type Index struct {
 	dirty   []uint64
 	copyMu  sync.Mutex // one Copy at a time
 
+	// gen counts changes of the id set (writers, under mu); idsSorted is
+	// the live ids in order as of idsGen, for Scroll (under idsMu and at
+	// least mu's read lock).
+	gen       uint64
+	idsMu     sync.Mutex
+	idsSorted []string
+	idsGen    uint64
+
 	pool  sync.Pool // *searchCtx
 	wctx  *searchCtx
 	wscr  []cand // scratch for the writer
@@ -330,6 +338,7 @@ func (ix *Index) maxLinks(l int) int {
 func (ix *Index) tombstone(s uint32) {
 	ix.markDirty(s)
 	delete(ix.byID, ix.ids[s])
+	ix.gen++
 	ix.post.remove(s, ix.meta[s])
 	ix.ids[s] = ""
 	ix.meta[s] = nil
@@ -380,6 +389,7 @@ func (ix *Index) upsertLocked(it *prepared) {
 	ix.ids[s] = it.id
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s
+	ix.gen++
 	ix.post.add(s, it.meta)
 	ix.link(s)
 }

@@ -21,9 +21,89 @@ import (
 type Metadata map[string]any
 
 // Filter selects items by metadata: every field must match. A value is either
-// a scalar (equality) or a list ([]any, []string, []float64, []int, ...) of
-// scalars ("in": any of them). A number matches a number of the same value.
+// a scalar (equality), a list ([]any, []string, []float64, []int, ...) of
+// scalars ("in": any of them) or a numeric range: a Range, or on the wire an
+// object of "gt", "gte", "lt", "lte" numbers (Qdrant's range). A number
+// matches a number of the same value; a range matches only numbers, never
+// an item whose field is missing or holds a string or a bool.
 type Filter map[string]any
+
+// Range is a filter field's numeric range: every bound given must hold.
+// At least one bound, each a finite number.
+type Range struct {
+	Gt  *float64 `json:"gt,omitempty"`
+	Gte *float64 `json:"gte,omitempty"`
+	Lt  *float64 `json:"lt,omitempty"`
+	Lte *float64 `json:"lte,omitempty"`
+}
+
+// contains reports whether x lies in r.
+func (r *Range) contains(x float64) bool {
+	return (r.Gt == nil || x > *r.Gt) && (r.Gte == nil || x >= *r.Gte) &&
+		(r.Lt == nil || x < *r.Lt) && (r.Lte == nil || x <= *r.Lte)
+}
+
+// check refuses a range without a bound or with a bound that is no finite
+// number.
+func (r *Range) check(op, field string) error {
+	n := 0
+	for _, b := range []*float64{r.Gt, r.Gte, r.Lt, r.Lte} {
+		if b == nil {
+			continue
+		}
+		n++
+		if math.IsNaN(*b) || math.IsInf(*b, 0) {
+			return errs.Errorf(op, errs.Invalid, "filter field %q: range bounds must be finite numbers", field)
+		}
+	}
+	if n == 0 {
+		return errs.Errorf(op, errs.Invalid, "filter field %q: a range needs at least one of gt, gte, lt, lte", field)
+	}
+	return nil
+}
+
+// parseRange reads a filter field's JSON object as a Range: only the keys
+// gt, gte, lt, lte, each a finite number (json.Number, float64 or an int
+// from Go callers).
+func parseRange(op, field string, m map[string]any) (*Range, error) {
+	r := &Range{}
+	for k, v := range m {
+		var dst **float64
+		switch k {
+		case "gt":
+			dst = &r.Gt
+		case "gte":
+			dst = &r.Gte
+		case "lt":
+			dst = &r.Lt
+		case "lte":
+			dst = &r.Lte
+		default:
+			return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range key %q: want gt, gte, lt or lte (an object in a filter is a numeric range)", field, cutKey(k))
+		}
+		nv, ok := normScalar(v)
+		f, isNum := nv.(float64)
+		if !ok || !isNum {
+			if n, isN := v.(json.Number); isN && inexactInt(n) {
+				return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range %s: %s", field, k, scalarProblem(v))
+			}
+			return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range %s must be a finite number", field, k)
+		}
+		*dst = &f
+	}
+	if err := r.check(op, field); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// cutKey cuts a key named in a message to 64 bytes.
+func cutKey(k string) string {
+	if len(k) <= 64 {
+		return k
+	}
+	return k[:64] + "..."
+}
 
 // normScalar returns v as one of string, float64, bool.
 func normScalar(v any) (any, bool) {
@@ -100,12 +180,29 @@ func valueKey(v any) string {
 		}
 		return "b0"
 	case float64:
-		if x == 0 { // -0 == 0
-			x = 0
-		}
-		return "n" + strconv.FormatFloat(x, 'g', -1, 64)
+		return numKey(x)
 	}
 	return ""
+}
+
+// numKey is a number's value key: 'n' and its float64 bits, so a range
+// reads the number back without parsing (keyNum).
+func numKey(x float64) string {
+	if x == 0 { // -0 == 0
+		x = 0
+	}
+	var b [9]byte
+	b[0] = 'n'
+	binary.BigEndian.PutUint64(b[1:], math.Float64bits(x))
+	return string(b[:])
+}
+
+// keyNum is the number of a value key, ok false for a string's or a bool's.
+func keyNum(key string) (float64, bool) {
+	if len(key) != 9 || key[0] != 'n' {
+		return 0, false
+	}
+	return math.Float64frombits(binary.BigEndian.Uint64([]byte(key[1:]))), true
 }
 
 // cleanMetadata validates md and returns a private normalised copy without
@@ -141,6 +238,29 @@ type compiledFilter []filterField
 type filterField struct {
 	name string
 	keys []string
+	rng  *Range // a range instead of keys
+}
+
+// matches reports whether md passes every field of cf, as postings.match
+// decides for the slots it indexes (scroll's per-item check).
+func (cf compiledFilter) matches(md Metadata) bool {
+	for _, f := range cf {
+		v, ok := md[f.name]
+		if !ok {
+			return false
+		}
+		if f.rng != nil {
+			x, isNum := v.(float64)
+			if !isNum || !f.rng.contains(x) {
+				return false
+			}
+			continue
+		}
+		if !slices.Contains(f.keys, valueKey(v)) {
+			return false
+		}
+	}
+	return true
 }
 
 func compileFilter(op string, f Filter) (compiledFilter, error) {
@@ -150,6 +270,30 @@ func compileFilter(op string, f Filter) (compiledFilter, error) {
 			// Metadata never has one (cleanMetadata refuses it): a wrong
 			// filter, not one that matches nothing.
 			return nil, errs.Errorf(op, errs.Invalid, "filter has an empty field name; metadata field names are never empty")
+		}
+		var rng *Range
+		switch x := v.(type) {
+		case map[string]any:
+			r, err := parseRange(op, field, x)
+			if err != nil {
+				return nil, err
+			}
+			rng = r
+		case Range:
+			rng = &x
+		case *Range:
+			if x == nil {
+				return nil, errs.Errorf(op, errs.Invalid, "filter field %q: null is no value to match", field)
+			}
+			c := *x
+			rng = &c
+		}
+		if rng != nil {
+			if err := rng.check(op, field); err != nil {
+				return nil, err
+			}
+			cf = append(cf, filterField{name: field, rng: rng})
+			continue
 		}
 		var keys []string
 		add := func(x any) error {
@@ -257,13 +401,11 @@ func (p postings) match(cf compiledFilter, n int) []uint32 {
 	for i, f := range cf {
 		vals := p[f.name]
 		var set []uint32
-		switch len(f.keys) {
-		case 1:
-			set = vals[f.keys[0]]
-		case 2:
-			set = union(vals[f.keys[0]], vals[f.keys[1]])
+		switch {
+		case f.rng != nil:
+			set = rangeSet(vals, f.rng, n)
 		default:
-			set = unionMany(vals, f.keys, n)
+			set = keysSet(vals, f.keys, n)
 		}
 		if i == 0 {
 			acc = set
@@ -275,6 +417,34 @@ func (p postings) match(cf compiledFilter, n int) []uint32 {
 		}
 	}
 	return acc
+}
+
+// rangeSet is the sorted slots whose number in a field (vals: its value
+// keys) lies in r: the field's distinct numbers are read from their keys
+// (no parsing) and their posting lists merged.
+func rangeSet(vals map[string][]uint32, r *Range, n int) []uint32 {
+	var keys []string
+	for k := range vals {
+		if x, ok := keyNum(k); ok && r.contains(x) {
+			keys = append(keys, k)
+		}
+	}
+	return keysSet(vals, keys, n)
+}
+
+// keysSet is the union of the posting lists of keys.
+func keysSet(vals map[string][]uint32, keys []string, n int) []uint32 {
+	var set []uint32
+	switch len(keys) {
+	case 0:
+	case 1:
+		set = vals[keys[0]]
+	case 2:
+		set = union(vals[keys[0]], vals[keys[1]])
+	default:
+		set = unionMany(vals, keys, n)
+	}
+	return set
 }
 
 // unionMany merges many posting lists through a bitset: O(total + n/64).
