@@ -105,6 +105,11 @@ type Result struct {
 	// version already holds these rows: nothing was written (ADR-123).
 	IdempotencyKey     string `json:"idempotency_key,omitempty"`
 	IdempotentReplayed bool   `json:"idempotent_replayed,omitempty"`
+	// ContentEncoding is the coding of a compressed upload that was
+	// decoded ("gzip", "zstd"; left out for none), DecodedBytes its decoded
+	// size; input_bytes are the bytes received.
+	ContentEncoding string `json:"content_encoding,omitempty"`
+	DecodedBytes    int64  `json:"decoded_bytes,omitempty"`
 }
 
 // Service ingests files.

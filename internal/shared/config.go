@@ -190,6 +190,9 @@ type IngestdConfig struct {
 	// storaged is reached through its socket (same host); false stores the
 	// files after the conversion. Default true.
 	StreamStore bool `toml:"stream_store"`
+	// MaxDecompressedBytes bounds the decoded size of a gzip or zstd
+	// upload, which is spooled decoded to temp_dir (413 above; 0 = no cap).
+	MaxDecompressedBytes int64 `toml:"max_decompressed_bytes"`
 }
 
 // MinPendingLease is the shortest non-zero [ingestd].pending_lease: an
@@ -400,6 +403,7 @@ func Default(dataDir string) *Config {
 	c.S3 = S3Config{Bucket: "lakehouse-go-primary", Region: "us-east-1",
 		DialTimeout: Duration{5 * time.Second}, HeaderTimeout: Duration{15 * time.Second}, StallTimeout: Duration{30 * time.Second}}
 	c.Ingestd.MaxUploadBytes = 16 << 30
+	c.Ingestd.MaxDecompressedBytes = 64 << 30
 	c.Ingestd.RowGroupSize = 122880
 	c.Ingestd.FileRows = 10_000_000
 	c.Ingestd.PendingLease = Duration{time.Hour}
@@ -636,6 +640,7 @@ func (c *Config) Validate() error {
 		bad("[s3].part_size %d: want 0 (16 MiB) or between %d (5 MiB, the S3 minimum) and %d (5 GiB, the S3 maximum)", p, MinS3PartSize, MaxS3PartSize)
 	}
 	count("[ingestd].max_upload_bytes", c.Ingestd.MaxUploadBytes, "no cap")
+	count("[ingestd].max_decompressed_bytes", c.Ingestd.MaxDecompressedBytes, "no cap")
 	count("[ingestd].row_group_size", int64(c.Ingestd.RowGroupSize), "122880")
 	count("[ingestd].file_rows", c.Ingestd.FileRows, "10000000")
 	count("[ingestd].threads", int64(c.Ingestd.Threads), "DuckDB's default, one per CPU")

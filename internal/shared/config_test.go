@@ -94,6 +94,7 @@ idle_timeout = "-1m"
 part_size = 1048576
 [ingestd]
 max_upload_bytes = -1
+max_decompressed_bytes = -5
 max_concurrent = -2
 pending_lease = "10s"
 sweep_delay = "-1s"
@@ -136,6 +137,7 @@ acess = true
 		`[catalogd].idle_timeout "-1m0s"`,
 		"[s3].part_size 1048576: want 0 (16 MiB) or between",
 		"[ingestd].max_upload_bytes -1: want 0 (no cap) or more",
+		"[ingestd].max_decompressed_bytes -5: want 0 (no cap) or more",
 		"[ingestd].max_concurrent -2",
 		`[ingestd].pending_lease "10s": want 0 (1h) or at least 1m0s`,
 		`[ingestd].sweep_delay "-1s": want a duration of 0 (the first sweep at the start) or more`,

@@ -52,7 +52,7 @@ type Options struct {
 	Catalog        catalog.Service
 	Store          storage.Store
 	TempDir        string
-	MaxUploadBytes int64 // 0 = no limit
+	MaxUploadBytes int64 // 0 = no limit; the bytes received (compressed or not)
 	MaxConcurrent  int
 	CommitRetries  int
 	Convert        convert.Options
@@ -74,6 +74,9 @@ type Options struct {
 	// and a streamed Put would hold an HTTP PUT open for the whole
 	// conversion; such an ingest stores its files after the conversion.
 	StreamSocket string
+	// MaxDecompressedBytes bounds the decoded bytes of a gzip or zstd
+	// upload (0 = no limit; decompress.go).
+	MaxDecompressedBytes int64
 }
 
 // Server is ingestd; it implements ingest.Service.
@@ -242,6 +245,8 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		PendingLease: ic.PendingLease.Duration,
 		StreamStore:  ic.StreamStore && cfg.StoragedSocket() != "" && os.Getenv("LH_STORAGE_FORCE_HTTP") != "1",
 		StreamSocket: cfg.StoragedSocket(),
+
+		MaxDecompressedBytes: ic.MaxDecompressedBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -289,11 +294,23 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.MaxUploadBytes > 0 && r.ContentLength > s.opts.MaxUploadBytes {
 		return tooLarge(s.opts.MaxUploadBytes)
 	}
+	cod, err := requestCoding(r.Header)
+	if err != nil {
+		w.Header().Set("Accept-Encoding", acceptedEncodings)
+		return err
+	}
 	body := io.Reader(r.Body)
 	filename := ""
 	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "multipart/") {
 		if params["boundary"] == "" {
 			return errs.E("ingest", errs.Invalid, "multipart body without a boundary")
+		}
+		if cod.enc != "" {
+			// The coding would be the whole multipart body's (RFC 9110),
+			// which no client sends: curl -F file=@x.gz with this header
+			// means the file part.
+			w.Header().Set("Accept-Encoding", acceptedEncodings)
+			return unsupportedCoding("Content-Encoding " + cod.enc + " on a multipart body (it would code the whole form) is not accepted; send the compressed file as the part without the header (a part named *.gz/*.zst or starting with gzip/zstd bytes is decoded) or as the raw body")
 		}
 		mr, err := r.MultipartReader()
 		if err != nil {
@@ -309,13 +326,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) error {
 			}
 			if part.FormName() == "file" {
 				filename = part.FileName()
+				cod, filename = fileCoding(filename)
 				body = &lastPart{Reader: part, mr: mr}
 				break
 			}
 			io.Copy(io.Discard, part)
 		}
 	}
-	res, err := s.ingest(r.Context(), p, body, filename)
+	res, err := s.ingest(r.Context(), p, body, filename, cod)
 	if err != nil {
 		return err
 	}
@@ -333,7 +351,7 @@ func (s *Server) Ingest(ctx context.Context, p ingest.Params, body io.Reader, si
 	if s.opts.MaxUploadBytes > 0 && size > s.opts.MaxUploadBytes {
 		return nil, tooLarge(s.opts.MaxUploadBytes)
 	}
-	return s.ingest(ctx, p, body, "")
+	return s.ingest(ctx, p, body, "", coding{sniff: true})
 }
 
 // lastPart reads the "file" part and, at its end, the rest of the
@@ -397,7 +415,10 @@ func newID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, filename string) (*ingest.Result, error) {
+func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, filename string, cod coding) (*ingest.Result, error) {
+	if cod.enc != "" && p.Format == convert.Parquet {
+		return nil, compressedParquet(cod)
+	}
 	start := time.Now()
 	ph := newPhases(start)
 	id := newID()
@@ -409,14 +430,18 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 
 	// 1. Stream the upload to a temp file.
 	upload := filepath.Join(dir, "upload")
-	inBytes, head, bodySum, err := s.spool(body, upload, p.IdempotencyKey != "")
+	sp, err := s.spool(body, upload, p.IdempotencyKey != "", cod)
 	if err != nil {
 		return nil, err
 	}
+	inBytes, head, bodySum := sp.wire, sp.head, sp.sum
 	ph.mark("spool")
 	format := p.Format
 	if format == "" {
 		format = convert.DetectFormat(filename, head)
+	}
+	if sp.coding.enc != "" && format == convert.Parquet {
+		return nil, compressedParquet(sp.coding)
 	}
 
 	// With an Idempotency-Key: the key's earlier commit answers, if any
@@ -581,6 +606,7 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 	return &ingest.Result{
 		Dataset: p.Name, Version: ds.Version, Mode: p.Mode, Format: conv.Format,
 		Rows: conv.Rows, Bytes: conv.Bytes, InBytes: inBytes, Schema: schema, Files: files,
+		ContentEncoding: sp.coding.enc, DecodedBytes: sp.decoded(),
 		Retries: retries, ElapsedMS: float64(time.Since(start).Microseconds()) / 1000,
 		IdempotencyKey: p.IdempotencyKey,
 	}, nil
@@ -588,22 +614,64 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// spool copies body into path, enforcing the upload limit, and returns the
-// size, the first bytes (for format detection) and, when hashed (a request
-// with an Idempotency-Key), the SHA-256 of every byte read (the request
-// hash), else nil. Hashing runs on its own goroutine, beside the copy: on
-// the spool's thread it doubled the spool's CPU time, and without a key
-// nothing reads the hash (ADR-138).
-func (s *Server) spool(body io.Reader, path string, hashed bool) (int64, []byte, []byte, error) {
+// spooled is what spool read: the bytes received (wire), the bytes
+// written (n, decoded), the first decoded bytes (for format detection),
+// the SHA-256 of the decoded bytes when hashed, and the coding decoded.
+type spooled struct {
+	wire, n int64
+	head    []byte
+	sum     []byte
+	coding  coding
+}
+
+// decoded is the decoded size of a compressed upload, else 0.
+func (sp spooled) decoded() int64 {
+	if sp.coding.enc == "" {
+		return 0
+	}
+	return sp.n
+}
+
+// compressedParquet refuses a gzip/zstd Parquet file: Parquet compresses
+// inside, and ingestd never decodes one.
+func compressedParquet(c coding) error {
+	return errs.E("ingest", errs.Invalid, fmt.Sprintf("a %s-compressed Parquet file (%s): Parquet files are compressed inside; send the .parquet file as it is", c.enc, c.from))
+}
+
+// spool copies body into path, decoding it when cod says (or, with
+// cod.sniff, when its first bytes are gzip's or zstd's), enforcing the
+// upload limit on the bytes received and [ingestd].max_decompressed_bytes
+// on the decoded ones. When hashed (a request with an Idempotency-Key) it
+// returns the SHA-256 of every decoded byte (the request hash: the same
+// rows sent compressed or not are the same request). Hashing runs on its
+// own goroutine, beside the copy: on the spool's thread it doubled the
+// spool's CPU time, and without a key nothing reads the hash (ADR-138).
+func (s *Server) spool(body io.Reader, path string, hashed bool, cod coding) (spooled, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, nil, nil, errs.E("ingest", errs.Internal, err)
+		return spooled{}, errs.E("ingest", errs.Internal, err)
 	}
 	defer f.Close()
 	limit := s.opts.MaxUploadBytes
-	r := body
-	if limit > 0 {
-		r = io.LimitReader(body, limit+1)
+	wire := newWireReader(body, limit)
+	if cod.sniff {
+		magic, err := wire.br.Peek(4)
+		if err != nil && err != io.EOF {
+			return spooled{}, uploadErr(err, limit)
+		}
+		if enc := sniffCoding(magic); enc != "" {
+			cod = coding{enc: enc, from: "recognized by its first bytes"}
+		}
+	}
+	sp := spooled{coding: cod}
+	r := io.Reader(wire)
+	if cod.enc != "" {
+		dec, err := newDecoder(cod, wire, s.opts.MaxDecompressedBytes)
+		if err != nil {
+			return spooled{}, uploadErr(err, limit)
+		}
+		defer dec.Close()
+		r = dec
 	}
 	var sum *asyncHash
 	if hashed {
@@ -616,7 +684,7 @@ func (s *Server) spool(body io.Reader, path string, hashed bool) (int64, []byte,
 	if err != nil && err != io.EOF {
 		// bufio keeps a read error met while peeking but its WriteTo (the
 		// copy below) never returns it: answer it here.
-		return 0, nil, nil, uploadErr(err, limit)
+		return spooled{}, uploadErr(err, limit)
 	}
 	head = append([]byte(nil), head...)
 	// A UTF-8 byte order mark (Windows tools write one) is not data:
@@ -630,20 +698,21 @@ func (s *Server) spool(body io.Reader, path string, hashed bool) (int64, []byte,
 	n += bom
 	if err != nil {
 		if we := (*spoolWriteError)(nil); errors.As(err, &we) {
-			return n, nil, nil, convert.DiskError("ingest", "spooling the upload", we.err)
+			return spooled{}, convert.DiskError("ingest", "spooling the upload", we.err)
 		}
-		return n, nil, nil, uploadErr(err, limit)
+		return spooled{}, uploadErr(err, limit)
 	}
-	if limit > 0 && n > limit {
-		return n, nil, nil, tooLarge(limit)
+	if limit > 0 && wire.n > limit {
+		return spooled{}, tooLarge(limit)
 	}
 	if err := f.Close(); err != nil {
-		return n, nil, nil, errs.E("ingest", errs.Internal, err)
+		return spooled{}, errs.E("ingest", errs.Internal, err)
 	}
-	if sum == nil {
-		return n, head, nil, nil
+	sp.wire, sp.n, sp.head = wire.n, n, head
+	if sum != nil {
+		sp.sum = sum.sum()
 	}
-	return n, head, sum.sum(), nil
+	return sp, nil
 }
 
 // asyncHash is a SHA-256 fed on its own goroutine: Write copies into one

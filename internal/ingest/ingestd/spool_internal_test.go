@@ -56,7 +56,8 @@ func TestSpoolHash(t *testing.T) {
 		hashed bool
 	}{{body, false}, {body, true}, {withBOM, true}, {withBOM, false}, {[]byte("x"), true}, {nil, true}} {
 		path := filepath.Join(dir, "upload"+string(rune('0'+i)))
-		n, head, sum, err := s.spool(&chunky{tc.in, rnd}, path, tc.hashed)
+		sp, err := s.spool(&chunky{tc.in, rnd}, path, tc.hashed, coding{sniff: true})
+		n, head, sum := sp.n, sp.head, sp.sum
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -78,11 +79,11 @@ func TestSpoolHash(t *testing.T) {
 	}
 	// Over the limit, and a read that fails mid-way: errors, no goroutine left.
 	big := make([]byte, 13<<20)
-	if _, _, _, err := s.spool(bytes.NewReader(big), filepath.Join(dir, "big"), true); !errs.Is(err, errs.TooLarge) {
+	if _, err := s.spool(bytes.NewReader(big), filepath.Join(dir, "big"), true, coding{sniff: true}); !errs.Is(err, errs.TooLarge) {
 		t.Errorf("over the limit: %v, want TooLarge", err)
 	}
 	cut := io.MultiReader(bytes.NewReader(body[:3<<20]), iotestErr{})
-	if _, _, _, err := s.spool(cut, filepath.Join(dir, "cut"), true); !errs.Is(err, errs.Invalid) {
+	if _, err := s.spool(cut, filepath.Join(dir, "cut"), true, coding{sniff: true}); !errs.Is(err, errs.Invalid) {
 		t.Errorf("cut upload: %v, want Invalid", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
