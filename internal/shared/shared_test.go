@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -889,10 +890,22 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 // TestReporterSendsUTC: a daemon's reports carry their time in UTC
 // whatever the host's zone (a host with TZ set sent "+01:00", so
 // observerd's events mixed offsets that do not sort as text; ADR-111).
+//
+// The zone is set by running this test again in a child process with TZ
+// set: assigning time.Local here raced with the transports' time.Now
+// (go test -race flagged it).
 func TestReporterSendsUTC(t *testing.T) {
-	old := time.Local
-	time.Local = time.FixedZone("CET", 3600)
-	defer func() { time.Local = old }()
+	if os.Getenv("LH_TEST_TZ_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestReporterSendsUTC$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "TZ=Etc/GMT-1", "LH_TEST_TZ_CHILD=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child with TZ=Etc/GMT-1: %v\n%s", err, out)
+		}
+		return
+	}
+	if _, off := time.Now().Zone(); off != 3600 {
+		t.Fatalf("TZ=Etc/GMT-1 not in effect: offset %d", off)
+	}
 	raw := make(chan []byte, 8)
 	obs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
