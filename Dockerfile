@@ -17,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 999 lakehouse \
     && useradd --system --uid 999 --gid 999 --home-dir /var/lib/lakehouse --shell /usr/sbin/nologin lakehouse \
-    && mkdir -p /var/lib/lakehouse /etc/lakehouse && chown 999:999 /var/lib/lakehouse
+    && mkdir -p /var/lib/lakehouse /etc/lakehouse && chown 999:999 /var/lib/lakehouse && chmod 0750 /var/lib/lakehouse
 COPY --from=build /out/ /usr/local/bin/
 COPY deploy/docker/lakehouse.toml /etc/lakehouse/lakehouse.toml
 ENV LAKEHOUSE_CONFIG=/etc/lakehouse/lakehouse.toml

@@ -78,7 +78,7 @@ func under(p string, dirs []string) bool {
 // TimeoutStopSec outlasts shutdown_timeout plus the telemetry flushes
 // (else SIGKILL cuts the drain); MemoryDenyWriteExecute is off exactly for
 // the binaries that link DuckDB; both env files are read, optionally; a
-// config error (exit 2) is not restarted in a loop.
+// config error (exit 2) is not restarted in a loop; the data dir is 0750.
 func TestSystemdUnitsMatchTheConfig(t *testing.T) {
 	root := suite.RepoRoot()
 	cfg, err := shared.Load(filepath.Join(root, "deploy/etc-lakehouse/lakehouse.toml.example"), func(string) string { return "" })
@@ -95,6 +95,9 @@ func TestSystemdUnitsMatchTheConfig(t *testing.T) {
 			}
 			if cfg.DataDir != "/var/lib/lakehouse" || !slices.Contains(d["StateDirectory"], "lakehouse") || !slices.Contains(d["WorkingDirectory"], cfg.DataDir) {
 				t.Errorf("data_dir %s, StateDirectory %v, WorkingDirectory %v", cfg.DataDir, d["StateDirectory"], d["WorkingDirectory"])
+			}
+			if !slices.Equal(d["StateDirectoryMode"], []string{"0750"}) {
+				t.Errorf("StateDirectoryMode %v: systemd's default 0755 lets every local user read the objects", d["StateDirectoryMode"])
 			}
 			stop, err := time.ParseDuration(strings.Join(d["TimeoutStopSec"], ""))
 			if err != nil {
