@@ -423,13 +423,40 @@ func (p postings) match(cf compiledFilter, n int) []uint32 {
 // keys) lies in r: the field's distinct numbers are read from their keys
 // (no parsing) and their posting lists merged.
 func rangeSet(vals map[string][]uint32, r *Range, n int) []uint32 {
-	var keys []string
-	for k := range vals {
-		if x, ok := keyNum(k); ok && r.contains(x) {
-			keys = append(keys, k)
+	var bits []uint64
+	var first []uint32 // the only list in range, while there is one
+	lists, total := 0, 0
+	for k, l := range vals {
+		if x, ok := keyNum(k); !ok || !r.contains(x) {
+			continue
+		}
+		lists++
+		total += len(l)
+		if lists == 1 {
+			first = l
+			continue
+		}
+		if bits == nil {
+			bits = make([]uint64, (n+63)/64)
+			for _, s := range first {
+				bits[s>>6] |= 1 << (s & 63)
+			}
+		}
+		for _, s := range l {
+			bits[s>>6] |= 1 << (s & 63)
 		}
 	}
-	return keysSet(vals, keys, n)
+	if lists <= 1 {
+		return first
+	}
+	out := make([]uint32, 0, total)
+	for w, x := range bits {
+		for x != 0 {
+			out = append(out, uint32(w*64+bits64TrailingZeros(x)))
+			x &= x - 1
+		}
+	}
+	return out
 }
 
 // keysSet is the union of the posting lists of keys.
