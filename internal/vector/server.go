@@ -2,6 +2,7 @@ package vector
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -131,7 +132,7 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 			r.Post("/upsert", env.Handle(noQuery("vector.Upsert", say(`the items are the JSON body's "items"`), h.upsert)))
 			r.Post("/delete", env.Handle(noQuery("vector.Delete", say(`the ids are the JSON body's "ids"`), h.delete)))
 			r.Post("/search", env.Handle(noQuery("vector.Search", say("vector, k, ef, filter and score_threshold are fields of the JSON body"), h.search)))
-			r.Get("/items", env.Handle(h.scroll))
+			r.Get("/items", env.Handle(retryWhileLoading(h.scroll)))
 			r.Get("/items/{id}", env.Handle(noQuery("vector.GetItem", say("a '?' in an id is sent as %3F"), h.item)))
 			r.Post("/recover", env.Handle(noQuery("vector.Recover", say(`accept_loss is a field of the JSON body`), h.recover)))
 		})
@@ -145,6 +146,7 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 // the default k (ADR-101). The message names them, then what a Qdrant user
 // meant by theirs (qdrantHints), then hint's.
 func noQuery(op string, hint func([]string) string, next shared.HandlerFunc) shared.HandlerFunc {
+	next = retryWhileLoading(next)
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.URL.RawQuery == "" {
 			return next(w, r)
@@ -162,6 +164,20 @@ func noQuery(op string, hint func([]string) string, next shared.HandlerFunc) sha
 			return err
 		}
 		return next(w, r)
+	}
+}
+
+// retryWhileLoading answers next's 503 of indexes not loaded yet
+// (notReady) with Retry-After: 1, so that a caller (matrixd's index jobs,
+// an HTTP client that honours it) asks again soon instead of taking
+// vectord for down.
+func retryWhileLoading(next shared.HandlerFunc) shared.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		err := next(w, r)
+		if errors.Is(err, errNotLoaded) {
+			w.Header().Set("Retry-After", "1")
+		}
+		return err
 	}
 }
 

@@ -342,15 +342,19 @@ func (s *Store) stopLoader() {
 	<-s.loadDone
 }
 
+// errNotLoaded marks notReady's errors (its kind keeps it out of the
+// message): the routes answer them with Retry-After (retryWhileLoading).
+var errNotLoaded = &errs.Error{Kind: errs.Internal, Msg: "the load has not finished"}
+
 // notReady is the Unavailable error of a call before the load has succeeded.
 func (s *Store) notReady(op string) error {
 	if s.ready.Load() {
 		return nil
 	}
 	if err := s.lastLoadErr(); err != nil {
-		return errs.Errorf(op, errs.Unavailable, "vector indexes are not loaded yet: reading their snapshots from storaged failed (%s); vectord retries in the background", errs.Message(err))
+		return errs.E(op, errs.Unavailable, fmt.Sprintf("vector indexes are not loaded yet: reading their snapshots from storaged failed (%s); vectord retries in the background", errs.Message(err)), errNotLoaded)
 	}
-	return errs.Errorf(op, errs.Unavailable, "vector indexes are still loading from storaged")
+	return errs.E(op, errs.Unavailable, "vector indexes are still loading from storaged", errNotLoaded)
 }
 
 // health is /health's check: "degraded" until the indexes are loaded, and
