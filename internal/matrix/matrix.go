@@ -165,6 +165,12 @@ type IndexStatus struct {
 	// above are of no job yet (zero, or absent). A job that finds nothing
 	// to build puts them back above. Absent otherwise.
 	PreviousJob *JobFigures `json:"previous_job,omitempty"`
+	// Waiting says what the running job waits for: an upstream that
+	// answered 503 with Retry-After (vectord loading its indexes after a
+	// start) is asked again after it, within 1-5 s, up to 30 times in a
+	// row, the state staying as it was (not failed). Absent otherwise.
+	// Never saved in state.json.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // JobFigures is an index status's previous_job (ADR-149): what the job

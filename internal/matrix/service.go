@@ -238,6 +238,9 @@ type dsIndex struct {
 	// version from, whose first rows rows were those of from (zero after
 	// a full build).
 	appended appendedRows
+	// waiting is the status's Waiting while the job waits for an
+	// upstream that asked to be called again (upstream.go).
+	waiting string
 }
 
 // persisted is <dir>/<dataset>/state.json.
@@ -655,9 +658,12 @@ func (m *Matrix) start(x *dsIndex) {
 		defer m.wg.Done()
 		defer close(done)
 		defer cancel()
+		quick := 0 // quick retries in a row (upstream.go)
 		for {
-			err := m.job(ctx, x)
+			notes := &upstreamNotes{}
+			err := m.job(withNotes(ctx, notes), x)
 			x.mu.Lock()
+			x.waiting = ""
 			if x.dropped {
 				// Drop stopped the job: nothing of it is kept (Drop
 				// removes the directory once this goroutine has ended).
@@ -665,6 +671,31 @@ func (m *Matrix) start(x *dsIndex) {
 				x.mu.Unlock()
 				return
 			}
+			if err != nil && ctx.Err() == nil && !x.again && quick < maxQuickRetries {
+				// An upstream only starting (vectord loading its indexes)
+				// asked to be called again: soon, not as an outage (the
+				// status said failed for 30 s or more). The state stays
+				// as the job left it; Waiting says why nothing moves.
+				if service, msg, wait, ok := notes.starting(err, time.Now()); ok {
+					quick++
+					x.waiting = waitingText(service, msg, wait, quick)
+					name := x.spec.Dataset
+					x.mu.Unlock()
+					m.opts.Log.Info("index job waits for an upstream that asked to be called again", "op", "index", "dataset", name,
+						"service", service, "retry_in_ms", wait.Milliseconds(), "quick_retry", quick, "err", err.Error())
+					t := time.NewTimer(wait)
+					select {
+					case <-ctx.Done(): // Drop or Close: the next try ends at once
+					case <-t.C:
+					}
+					t.Stop()
+					x.mu.Lock()
+					x.waiting = "" // the job runs again
+					x.mu.Unlock()
+					continue
+				}
+			}
+			quick = 0
 			x.gone = err != nil && errs.Is(err, errs.NotFound)
 			x.retryAt = time.Time{}
 			// A run is queued after this one (a POST came during it): a
@@ -1093,6 +1124,7 @@ func (x *dsIndex) markFull() {
 
 func (x *dsIndex) statusLocked() IndexStatus {
 	st := x.status
+	st.Waiting = x.waiting
 	if x.kw != nil {
 		st.Docs = x.kw.Len()
 		st.RowStore = x.rowStoreStatus()

@@ -1,0 +1,172 @@
+package matrix_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/matrix"
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/vector"
+)
+
+// storagedGate is a reverse proxy to the real storaged that drops every
+// connection until it is opened: storaged as vectord sees it while it is
+// still starting after a restart of the whole suite.
+func storagedGate(t *testing.T, storaged string) (*httptest.Server, *atomic.Bool) {
+	t.Helper()
+	target, err := url.Parse(storaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var open atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !open.Load() {
+			panic(http.ErrAbortHandler) // the connection closes without an answer
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &open
+}
+
+// restartVectordBehind stops vectord and starts it again with its
+// storaged reached through gate (HTTP, no socket), on the same port. It
+// returns once vectord serves: after its start grace (2 s) it serves with
+// its indexes not loaded while the gate is shut.
+func restartVectordBehind(t *testing.T, st *stack, gate string) {
+	t.Helper()
+	if err := st.servers["vectord"].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	vcfg := *st.cfg
+	vcfg.Storaged.URL = gate
+	vcfg.Storaged.Socket = "off"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		s, err := shared.Start(context.Background(), "vectord", &vcfg, vector.New, logs())
+		if err == nil {
+			st.servers["vectord"] = s
+			return
+		}
+		if !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			t.Fatalf("restart vectord: %v", err)
+		}
+	}
+}
+
+// TestVectordLoadingIsNotAnOutage: after a restart vectord answers 503
+// "vector indexes are not loaded yet" for a few seconds, with Retry-After:
+// 1. An index job that meets it waits a second and tries again, the
+// status saying what it waits for; it never says failed and the index is
+// ready within seconds of vectord's load. Before, the job failed as an
+// outage and the status said failed for the 30 s of its first retry wait.
+func TestVectordLoadingIsNotAnOutage(t *testing.T) {
+	cfg := stackConfig(t)
+	st := startStack(t, cfg)
+	st.ingest(t, "docs", "replace", "id,txt\n1,the quick brown fox\n2,a lazy dog sleeps\n3,quick thinking saves the day\n")
+	gate, open := storagedGate(t, cfg.URL("storaged"))
+	restartVectordBehind(t, st, gate.URL)
+
+	// vectord's own answer: 503, the reason, and when to ask again.
+	req, _ := http.NewRequest(http.MethodGet, st.servers["vectord"].URL()+vector.IndexesPath, nil)
+	if cfg.Auth.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.Auth.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("vectord loading: status %d, Retry-After %q; want 503 with Retry-After: 1", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	if _, err := st.mx.Index(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	opened := time.AfterFunc(3*time.Second, func() { open.Store(true) })
+	defer opened.Stop()
+	start := time.Now()
+	var waiting string
+	for {
+		s, err := st.mx.Status(context.Background(), "docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State == matrix.StateFailed {
+			t.Fatalf("index failed %v after the POST while vectord was loading: %s", time.Since(start).Round(time.Millisecond), s.Error)
+		}
+		if s.Waiting != "" {
+			waiting = s.Waiting
+			if s.Error != "" {
+				t.Fatalf("waiting with an error: %+v", s)
+			}
+		}
+		if s.State == matrix.StateReady {
+			if s.Waiting != "" {
+				t.Fatalf("ready and still waiting: %+v", s)
+			}
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("index not ready 20 s after the POST: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("ready %v after the POST; waiting said: %s", time.Since(start).Round(time.Millisecond), waiting)
+	if !strings.Contains(waiting, "vectord") || !strings.Contains(waiting, "vector indexes are") || !strings.Contains(waiting, "quick retry") {
+		t.Errorf("the status never said what the job waited for (waiting %q)", waiting)
+	}
+	res, err := st.mx.Search(context.Background(), matrix.SearchRequest{Query: "quick fox", Datasets: []string{"docs"}, Mode: "vector", K: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Results) != 3 {
+		t.Fatalf("vector search after the wait: %d results, want 3: %+v", len(res.Results), res.Results)
+	}
+}
+
+// TestVectordDownIsAnOutage: vectord not answering at all (connection
+// refused) is an outage as before: the job fails with the reason at once
+// and is retried with backoff, not quickly.
+func TestVectordDownIsAnOutage(t *testing.T) {
+	cfg := stackConfig(t)
+	st := startStack(t, cfg)
+	st.ingest(t, "docs", "replace", "id,txt\n1,the quick brown fox\n2,a lazy dog sleeps\n")
+	if err := st.servers["vectord"].Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	delete(st.servers, "vectord")
+	spec := matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}
+	if _, err := st.mx.Index(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s, err := st.mx.Status(context.Background(), "docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Waiting != "" {
+			t.Fatalf("an outage taken for a start: %+v", s)
+		}
+		if s.State == matrix.StateFailed {
+			if !strings.Contains(s.Error, "vectord") {
+				t.Fatalf("failed without naming vectord: %s", s.Error)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index not failed with vectord down: %+v", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
