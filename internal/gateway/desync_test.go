@@ -504,6 +504,9 @@ func TestFastHeadErrorsAreJSON(t *testing.T) {
 		"space in name": {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nTransfer-Encoding : chunked\r\n\r\n", 400, "invalid"},
 		"obs-fold":      {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nX-A: 1\r\n 2\r\n\r\n", 400, "invalid"},
 		"no Host":       {"GET /v1/storage/x HTTP/1.1\r\nX-Request-Id: rid-1\r\n\r\n", 400, "invalid"},
+		// net/http's Host bytes (httpguts.ValidHostHeader): no "@", no "/".
+		"Host userinfo": {"GET /v1/storage/x HTTP/1.1\r\nX-Request-Id: rid-1\r\nHost: u@a\r\n\r\n", 400, "invalid"},
+		"Host path":     {"GET /v1/storage/x HTTP/1.1\r\nX-Request-Id: rid-1\r\nHost: a/b\r\n\r\n", 400, "invalid"},
 		"too large":     {"GET /v1/storage/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: rid-1\r\nX-Long: " + strings.Repeat("a", maxHeadBytes) + "\r\n\r\n", 431, "too_large"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -104,6 +104,10 @@ var fastMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 // and log it as net/http would (no escapes, nothing url.EscapedPath rewrites).
 var pathOK, tokenOK, queryOK [256]bool
 
+// hostOK: bytes a Host value may hold, net/http's own set
+// (httpguts.ValidHostHeader): no "/" or "@", which a path may hold.
+var hostOK [256]bool
+
 func init() {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
@@ -111,6 +115,7 @@ func init() {
 		pathOK[c] = alnum || bytes.IndexByte([]byte("-._~!$&'()*+,;=:@/"), b) >= 0
 		tokenOK[c] = alnum || bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), b) >= 0
 		queryOK[c] = b > ' ' && b < 0x7f && b != '#'
+		hostOK[c] = alnum || bytes.IndexByte([]byte("!$%&'()*+,-.:;=[]_~"), b) >= 0
 	}
 }
 
@@ -275,7 +280,7 @@ func (h *reqHead) special(f hfield) error {
 				return badHead("invalid Host header")
 			}
 			for _, c := range v {
-				if !pathOK[c] && c != '[' && c != ']' && c != '%' {
+				if !hostOK[c] {
 					return badHead("invalid Host header")
 				}
 			}
