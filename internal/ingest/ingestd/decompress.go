@@ -190,6 +190,13 @@ func newDecoder(c coding, src *wireReader, limit int64) (*decoder, error) {
 		zr.Multistream(false)
 		d.gz, d.dec, d.members = zr, zr, 1
 	case encZstd:
+		// A frame that asks for a window over maxZstdWindow (zstd --long=28
+		// and up, --ultra -20 and up, on a stream) is whole, not damaged:
+		// say so, and how to compress it again, before the decoder's bare
+		// "window size exceeded".
+		if err := windowTooLarge(c, src); err != nil {
+			return nil, err
+		}
 		zd, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return nil, errs.E("ingest", errs.Internal, err)
@@ -272,6 +279,19 @@ func (d *decoder) fail(err error) error {
 	}
 	return errs.E("ingest", errs.Invalid, fmt.Sprintf("the %s-compressed body (%s) %s: %v, after %d compressed bytes read; nothing was stored",
 		d.c.enc, d.c.from, what, err, d.src.n))
+}
+
+// windowTooLarge is the 400 of a zstd body whose first frame header asks
+// for a window over maxZstdWindow; nil otherwise (a short or damaged header
+// is left to the decoder).
+func windowTooLarge(c coding, src *wireReader) error {
+	head, _ := src.br.Peek(zstd.HeaderMaxSize)
+	var h zstd.Header
+	if h.Decode(head) != nil || h.Skippable || h.SingleSegment || h.WindowSize <= maxZstdWindow {
+		return nil
+	}
+	return errs.E("ingest", errs.Invalid, fmt.Sprintf("the zstd-compressed body (%s) needs a window of %d MiB to decode; at most %d MiB is accepted (the zstd command's own limit without --memory): compress it again with --long=27 or less, or without --long; nothing was stored",
+		c.from, h.WindowSize>>20, maxZstdWindow>>20))
 }
 
 // Close releases the decoder.
