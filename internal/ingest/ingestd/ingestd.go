@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
@@ -77,6 +78,8 @@ type Options struct {
 	// MaxDecompressedBytes bounds the decoded bytes of a gzip or zstd
 	// upload (0 = no limit; decompress.go).
 	MaxDecompressedBytes int64
+	// Metrics, when set, gets ingestd's domain metrics (metrics.go).
+	Metrics prometheus.Registerer
 }
 
 // Server is ingestd; it implements ingest.Service.
@@ -109,6 +112,8 @@ type Server struct {
 	// second ingestd on the same temp_dir would remove the spool files of
 	// the first one's running ingests (and DuckDB its spill files).
 	lock *shared.DirLock
+
+	metrics *metrics
 }
 
 var _ ingest.Service = (*Server)(nil)
@@ -164,13 +169,18 @@ func NewServer(opts Options) (*Server, error) {
 			os.Remove(f)
 		}
 	}
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		lock.Unlock()
+		return nil, err
+	}
 	conv, err := convert.Open(opts.Convert)
 	if err != nil {
 		lock.Unlock()
 		return nil, err
 	}
 	bg, bgStop := context.WithCancel(context.Background())
-	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, keys: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop}, nil
+	return &Server{opts: opts, conv: conv, slots: make(chan struct{}, opts.MaxConcurrent), log: opts.Log, running: map[string]bool{}, keys: map[string]bool{}, lock: lock, bg: bg, bgStop: bgStop, metrics: m}, nil
 }
 
 // StartSweeping runs Sweep in the background, delay after the start (at
@@ -247,6 +257,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		StreamSocket: cfg.StoragedSocket(),
 
 		MaxDecompressedBytes: ic.MaxDecompressedBytes,
+		Metrics:              env.Metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -415,7 +426,16 @@ func newID() string {
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
+// ingest runs one ingest and records it in the metrics.
 func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, filename string, cod coding) (*ingest.Result, error) {
+	start := time.Now()
+	st := ingestStats{format: p.Format}
+	res, err := s.ingest1(ctx, p, body, filename, cod, &st)
+	s.metrics.done(&st, res, err, time.Since(start))
+	return res, err
+}
+
+func (s *Server) ingest1(ctx context.Context, p ingest.Params, body io.Reader, filename string, cod coding, st *ingestStats) (*ingest.Result, error) {
 	if cod.enc != "" && p.Format == convert.Parquet {
 		return nil, compressedParquet(cod)
 	}
@@ -435,11 +455,13 @@ func (s *Server) ingest(ctx context.Context, p ingest.Params, body io.Reader, fi
 		return nil, err
 	}
 	inBytes, head, bodySum := sp.wire, sp.head, sp.sum
+	st.wire, st.decoded, st.spooled = sp.wire, sp.n, true
 	ph.mark("spool")
 	format := p.Format
 	if format == "" {
 		format = convert.DetectFormat(filename, head)
 	}
+	st.format = format
 	if sp.coding.enc != "" && format == convert.Parquet {
 		return nil, compressedParquet(sp.coding)
 	}
