@@ -191,13 +191,17 @@ func checkThreshold(t *float64) error {
 
 // applyThreshold cuts res (best first) at the first hit worse than t:
 // below it for cosine and dot, above it for l2 (a squared distance).
+// Scores are float32, so t is compared as the nearest float32 (as Qdrant
+// does): a score as the answer shows it (0.8930387), sent back, is equal to
+// that hit's score and keeps it; read as a float64 it is not.
 func applyThreshold(res []Result, t *float64, l2 bool) []Result {
 	if t == nil {
 		return res
 	}
+	th := float32(*t) // beyond float32's range: ±Inf, which keeps all or none
 	for i, r := range res {
-		sc := float64(r.Score)
-		if l2 && sc > *t || !l2 && sc < *t {
+		sc := r.Score
+		if l2 && sc > th || !l2 && sc < th {
 			return res[:i]
 		}
 	}

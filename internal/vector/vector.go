@@ -129,7 +129,9 @@ type SearchRequest struct {
 	Filter Filter    `json:"filter,omitempty"`
 	// ScoreThreshold (Qdrant's score_threshold) drops the hits worse than
 	// it: a lower score for cosine and dot, a higher one (squared
-	// distance) for l2. A hit equal to it is kept. A finite number.
+	// distance) for l2. A hit equal to it is kept; it is compared as the
+	// nearest float32, as scores are (a score as shown keeps its hit). A
+	// finite number.
 	ScoreThreshold *float64 `json:"score_threshold,omitempty"`
 }
 
