@@ -85,7 +85,10 @@ func parseRange(op, field string, m map[string]any) (*Range, error) {
 		f, isNum := nv.(float64)
 		if !ok || !isNum {
 			if n, isN := v.(json.Number); isN && inexactInt(n) {
-				return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range %s: %s", field, k, scalarProblem(v))
+				// Not scalarProblem's "send it as a string": a range
+				// never matches a string. A bound in float form is taken.
+				f, _ := strconv.ParseFloat(string(n), 64)
+				return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range %s: integer %s is beyond what a number holds exactly (2^53); a range compares float64 values: write the bound as one (%s)", field, k, n, strconv.FormatFloat(f, 'e', -1, 64))
 			}
 			return nil, errs.Errorf(op, errs.Invalid, "filter field %q: range %s must be a finite number", field, k)
 		}
