@@ -132,7 +132,7 @@ func decodeFilter(s string) (Filter, error) {
 			return nil, errs.Errorf(op, errs.Invalid, "filter: empty; want a JSON object (leave it out for every item)")
 		}
 		// The strict reader speaks of a body: here it is the parameter.
-		return nil, errs.Errorf(op, errs.Invalid, "filter: %s", strings.ReplaceAll(shared.JSONDecodeMessage(err), "request body", "the filter parameter"))
+		return nil, errs.Errorf(op, errs.Invalid, "filter: %s", bodyAsFilter.Replace(shared.JSONDecodeMessage(err)))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errs.Errorf(op, errs.Invalid, "filter: want one JSON object and nothing after it")
@@ -180,6 +180,11 @@ func (s *Store) Scroll(ctx context.Context, name string, req ScrollRequest) (Scr
 	}
 	return out, nil
 }
+
+// bodyAsFilter rewrites the strict reader's words for a body ("the request
+// body: want ...", "request body is not valid JSON") for the filter
+// parameter, without doubling "the".
+var bodyAsFilter = strings.NewReplacer("the request body", "the filter parameter", "request body", "the filter parameter")
 
 // checkThreshold refuses a score threshold that is no finite number.
 func checkThreshold(t *float64) error {

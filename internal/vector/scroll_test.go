@@ -154,7 +154,7 @@ func TestScrollHTTP(t *testing.T) {
 		{"?wait=true&limit=1", `unknown query parameter "wait"`},
 		{"?filter=", "filter: empty"},
 		{"?filter=null", "filter: null"},
-		{"?filter=%5B%5D", "filter: "},
+		{"?filter=%5B%5D", "filter: the filter parameter: want an object, got a JSON array"},
 		{"?filter=" + url.QueryEscape(`{"i":1} {}`), "the filter parameter has data after the JSON value"},
 		{"?filter=" + url.QueryEscape(`{"i":{"between":1}}`), `range key "between"`},
 		{"?filter=" + url.QueryEscape(`{"i":{}}`), "at least one of gt, gte, lt, lte"},
