@@ -45,8 +45,12 @@ var digestTTL time.Duration
 
 // New is embedd's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
-	e, err := NewEmbedder(env)
+	m := newMetrics()
+	e, err := newEmbedder(env, m)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.register(env.Metrics, e); err != nil {
 		return nil, err
 	}
 	return &shared.Daemon{Routes: embed.Routes(env, e)}, nil
@@ -54,7 +58,10 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 
 // NewEmbedder builds the Embedder that [embedd] describes (see the package
 // comment). Errors: an unknown provider or a bad provider_url.
-func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
+func NewEmbedder(env *shared.Env) (*embed.Embedder, error) { return newEmbedder(env, nil) }
+
+// newEmbedder is NewEmbedder counting each provider call in m (nil: not).
+func newEmbedder(env *shared.Env, m *metrics) (*embed.Embedder, error) {
 	c := env.Config.Embedd
 	bi, err := builtin.New()
 	if err != nil {
@@ -66,7 +73,7 @@ func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
 	switch c.Provider {
 	case "", "builtin":
 		cfg.DefaultModel = builtin.Model
-		providers = []embed.Provider{bi}
+		providers = []embed.Provider{meterBuiltin(bi, m)}
 	case "ollama":
 		op, err := ollama.New(ollama.Config{URL: c.ProviderURL, DigestTTL: digestTTL})
 		if err != nil {
@@ -76,7 +83,10 @@ func NewEmbedder(env *shared.Env) (*embed.Embedder, error) {
 		if cfg.DefaultModel == "" {
 			cfg.DefaultModel = shared.Default("").Embedd.DefaultModel
 		}
-		providers = []embed.Provider{op, bi}
+		providers = []embed.Provider{embed.Provider(op), meterBuiltin(bi, m)}
+		if m != nil {
+			providers[0] = meteredOllama{op, m}
+		}
 		dims = ollamaDims
 	default:
 		return nil, fmt.Errorf("[embedd].provider %q: want builtin or ollama", c.Provider)
