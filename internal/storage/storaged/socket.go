@@ -36,6 +36,8 @@ type scServer struct {
 	uid   int
 	idle  time.Duration // a connection waiting for its next request is closed after this
 
+	metrics *metrics // set by New before start (nil in tests that build one alone)
+
 	mu      sync.Mutex
 	conns   map[*scConn]struct{}
 	closing bool
@@ -419,6 +421,7 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 			f.Close()
 			return storage.SCResponse{}, nil, errs.Errorf("storage.sc", errs.Conflict, "object %q has etag %s, not the %s asked for", req.Key, info.ETag, req.ETag)
 		}
+		s.count("get", info.Size)
 		return storage.SCResponse{Info: &info}, f, nil
 	case storage.SCCreate:
 		if w.pending != nil {
@@ -459,6 +462,7 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 		if err != nil {
 			return storage.SCResponse{}, nil, err
 		}
+		s.count("put", info.Size)
 		resp := storage.SCResponse{Info: &info}
 		if w.spare != nil {
 			return resp, nil, nil
@@ -480,6 +484,15 @@ func (s *scServer) do(req storage.SCRequest, w *scWrites) (storage.SCResponse, *
 		return storage.SCResponse{Root: root}, f, nil
 	}
 	return storage.SCResponse{}, nil, errs.Errorf("storage.sc", errs.Invalid, "unknown op %q", req.Op)
+}
+
+// count records an object handed out (get) or committed (put) through
+// the socket.
+func (s *scServer) count(op string, size int64) {
+	if s.metrics != nil {
+		s.metrics.objects.WithLabelValues(op, "local", "socket").Inc()
+		s.metrics.bytes.WithLabelValues(op, "local", "socket").Add(float64(size))
+	}
 }
 
 // spareFor is how long (ms) a spare outlives its connection's idleness:

@@ -22,8 +22,17 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(env.Metrics)
+	if err != nil {
+		closeFn()
+		return nil, err
+	}
+	backend := "local"
+	if _, ok := store.(*local.Store); !ok {
+		backend = "s3"
+	}
 	d := &shared.Daemon{
-		Routes: storage.Routes(env, store),
+		Routes: storage.Routes(env, meter(store, backend, m)),
 		Close:  func(context.Context) error { return closeFn() },
 	}
 	// /health says "degraded", naming the endpoint and bucket, while the
@@ -36,6 +45,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if ls, ok := store.(*local.Store); ok {
 		if path := env.Config.StoragedSocket(); path != "" {
 			if sc := listenSC(path, ls, env.Log, env.Config.Storaged.IdleTimeout.Duration); sc != nil {
+				sc.metrics = m
 				d.Serve = func(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks) shared.Serving {
 					sc.start(hooks)
 					return &serving{srv: srv, ln: ln, sc: sc}
