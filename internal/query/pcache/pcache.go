@@ -247,3 +247,17 @@ func (c *Cache) String() string {
 	return fmt.Sprintf("pcache %s: %d entries, %d bytes (max %d), hits %d, misses %d, evictions %d",
 		c.dir, len(c.entries), c.size, c.maxBytes, c.Hits, c.Misses, c.Evictions)
 }
+
+// Stats are the cache's counters and size, read under its lock (for
+// queryd's metrics).
+type Stats struct {
+	Hits, Misses, Evictions, Bytes int64
+	Entries                        int
+}
+
+// Stats reads them.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Hits: c.Hits, Misses: c.Misses, Evictions: c.Evictions, Bytes: c.size, Entries: len(c.entries)}
+}

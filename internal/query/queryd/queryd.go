@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"lakehouse-go/internal/catalog"
 	"lakehouse-go/internal/errs"
@@ -92,6 +93,8 @@ type Options struct {
 	MaxJSONBytes int
 	// Log gets one INFO line per query its caller abandoned (nil: none).
 	Log *slog.Logger
+	// Metrics, when set, gets queryd's domain metrics (metrics.go).
+	Metrics prometheus.Registerer
 }
 
 // DefaultMaxJSONBytes is the bound of a json answer: 100,000 rows of 1.3 KiB.
@@ -121,6 +124,8 @@ type Server struct {
 	// queries had pinned (each keeps its own LRU of the same files), and
 	// spilled into the same DuckDB temp directory.
 	dirLocks []*shared.DirLock
+
+	metrics *metrics
 }
 
 type view struct {
@@ -190,6 +195,13 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.eng = eng
+	m, err := newMetrics(opts.Metrics, func() *pcache.Cache { return s.cache })
+	if err != nil {
+		eng.Close()
+		s.unlockDirs()
+		return nil, err
+	}
+	s.metrics = m
 	return s, nil
 }
 
@@ -250,6 +262,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		MaxRows:       qc.MaxRows,
 		Timeout:       qc.Timeout.Duration,
 		Log:           env.Log,
+		Metrics:       env.Metrics,
 	}
 	switch cfg.Storaged.Backend {
 	case "", "local":
@@ -329,10 +342,16 @@ func (s *Server) limits(req *query.Request) (maxRows int, timeout time.Duration)
 // run admits and runs req, calling fn with the cursor.
 func (s *Server) run(ctx context.Context, req query.Request, fn func(*engine.Cursor) error) error {
 	start := time.Now()
-	err := s.runQuery(ctx, req, fn)
+	rows := 0
+	err := s.runQuery(ctx, req, func(c *engine.Cursor) error {
+		err := fn(c)
+		rows = c.Count()
+		return err
+	})
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		return s.canceled(ctx, err, time.Since(start))
+		err = s.canceled(ctx, err, time.Since(start))
 	}
+	s.metrics.done(err, rows, time.Since(start))
 	return err
 }
 
@@ -403,11 +422,13 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	if _, err := shared.QueryParams("query", r.URL.RawQuery, sqlBodyHint); err != nil {
+		s.metrics.refused(err)
 		return err // POST /v1/sql takes no query parameter (ADR-099)
 	}
 	start := time.Now()
 	var req query.Request
 	if err := shared.DecodeJSONExact(r, &req); err != nil {
+		s.metrics.refused(err)
 		return err
 	}
 	// The row cap in force: a max_rows above [queryd].max_rows is lowered
