@@ -11,6 +11,7 @@ import (
 	"lakehouse-go/internal/embed"
 	"lakehouse-go/internal/embed/builtin"
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/pathway/journal"
 	"lakehouse-go/internal/shared"
 )
 
@@ -27,14 +28,21 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := newPathwayMetrics()
 	s, _, err := Open(ctx, Options{
-		Path:     cfg.DataPath(cfg.Pathwayd.StatePath, "pathwayd/state.jsonl"),
-		Embedder: emb,
-		Log:      env.Log,
+		Path:        cfg.DataPath(cfg.Pathwayd.StatePath, "pathwayd/state.jsonl"),
+		Embedder:    emb,
+		Log:         env.Log,
+		wrapJournal: func(w journal.WriteSyncer) journal.WriteSyncer { return timedSync{w, m.fsync} },
 	})
 	if err != nil {
 		return nil, err
 	}
+	if err := m.register(env.Metrics, s); err != nil {
+		s.Close(ctx)
+		return nil, err
+	}
+	s.metrics = m
 	// /health is "degraded" while state.jsonl refuses writes (a full disk).
 	check := func(context.Context) error { return s.JournalFailed() }
 	return &shared.Daemon{Routes: Routes(env, s), Close: s.Close, Check: check}, nil
@@ -43,6 +51,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 // Routes registers pathwayd's routes over svc: all of them, in one place.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	h := &handlers{svc: svc}
+	if s, ok := svc.(*Store); ok {
+		h.metrics = s.metrics
+	}
 	return func(r chi.Router) {
 		r.Post(MemoriesPath, env.Handle(h.add))
 		r.Get(MemoriesPath, env.Handle(h.list))
@@ -57,7 +68,10 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 	}
 }
 
-type handlers struct{ svc Service }
+type handlers struct {
+	svc     Service
+	metrics *pathwayMetrics // nil: none (metrics.go)
+}
 
 func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r, "pathway.add"); err != nil {
@@ -70,6 +84,9 @@ func (h *handlers) add(w http.ResponseWriter, r *http.Request) error {
 	res, err := h.svc.Add(r.Context(), req)
 	if err != nil {
 		return err
+	}
+	for _, e := range res.Results {
+		h.metrics.event(e.Event, 1)
 	}
 	return shared.WriteJSON(w, http.StatusOK, res)
 }
@@ -171,6 +188,7 @@ func (h *handlers) deleteAll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.metrics.event(EventDelete, n)
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memories deleted successfully!", Deleted: n})
 }
 
@@ -205,6 +223,7 @@ func (h *handlers) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.metrics.event(EventUpdate, 1)
 	return shared.WriteJSON(w, http.StatusOK, m)
 }
 
@@ -219,6 +238,7 @@ func (h *handlers) delete(w http.ResponseWriter, r *http.Request) error {
 	if err := h.svc.Delete(r.Context(), id); err != nil {
 		return err
 	}
+	h.metrics.event(EventDelete, 1)
 	return shared.WriteJSON(w, http.StatusOK, DeleteResponse{Message: "Memory deleted successfully!", Deleted: 1})
 }
 

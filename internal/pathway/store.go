@@ -83,6 +83,8 @@ type Store struct {
 	path  string
 
 	legacySearch bool // Options.legacySearch
+
+	metrics *pathwayMetrics // set by New (metrics.go)
 }
 
 type entry struct {
