@@ -178,6 +178,9 @@ type decoder struct {
 // body that is not gzip is answered at once).
 func newDecoder(c coding, src *wireReader, limit int64) (*decoder, error) {
 	d := &decoder{c: c, src: src, limit: limit}
+	if err := notCoded(c, src); err != nil {
+		return nil, err
+	}
 	switch c.enc {
 	case encGzip:
 		// Concatenated members (cat a.gz b.gz) are read, as zcat does, one
@@ -279,6 +282,35 @@ func (d *decoder) fail(err error) error {
 	}
 	return errs.E("ingest", errs.Invalid, fmt.Sprintf("the %s-compressed body (%s) %s: %v, after %d compressed bytes read; nothing was stored",
 		d.c.enc, d.c.from, what, err, d.src.n))
+}
+
+// notCoded is the 400 of a body that a Content-Encoding or a file name
+// says is coded but that does not begin as that coding does (a .csv.gz a
+// browser saved already decoded, a gzip file named .zst): it is no damaged
+// stream, so say what it begins with. nil when it begins right, when the
+// coding was sniffed, or for an empty body (the decoder's "cut").
+func notCoded(c coding, src *wireReader) error {
+	if c.sniff {
+		return nil
+	}
+	head, _ := src.br.Peek(4)
+	if len(head) == 0 {
+		return nil
+	}
+	got := sniffCoding(head)
+	if got == c.enc || c.enc == encZstd && len(head) == 4 && head[0]&0xf0 == 0x50 && head[1] == 0x2a && head[2] == 0x4d && head[3] == 0x18 {
+		return nil // (a zstd stream may begin with a skippable frame)
+	}
+	magic := map[string]string{encGzip: "1f 8b", encZstd: "28 b5 2f fd"}
+	what := "it is not compressed: send it without Content-Encoding"
+	if strings.HasPrefix(c.from, "the file name") {
+		what = "it is not compressed: name the file without that extension"
+	}
+	if got != "" {
+		what = "it is " + got + "-compressed: send it without Content-Encoding or name it ." + map[string]string{encGzip: "gz", encZstd: "zst"}[got]
+	}
+	return errs.E("ingest", errs.Invalid, fmt.Sprintf("the body is not %s-compressed as %s says: it begins with % x, not %s's %s; %s; nothing was stored",
+		c.enc, c.from, head, c.enc, magic[c.enc], what))
 }
 
 // windowTooLarge is the 400 of a zstd body whose first frame header asks
