@@ -100,6 +100,10 @@ func sniffCoding(head []byte) string {
 		return encGzip
 	case len(head) >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd:
 		return encZstd
+	case len(head) >= 4 && head[0]&0xf0 == 0x50 && head[1] == 0x2a && head[2] == 0x4d && head[3] == 0x18:
+		// A skippable frame (RFC 8878 3.1.2), as pzstd and the seekable
+		// format write first: a zstd stream all the same.
+		return encZstd
 	}
 	return ""
 }
@@ -298,8 +302,8 @@ func notCoded(c coding, src *wireReader) error {
 		return nil
 	}
 	got := sniffCoding(head)
-	if got == c.enc || c.enc == encZstd && len(head) == 4 && head[0]&0xf0 == 0x50 && head[1] == 0x2a && head[2] == 0x4d && head[3] == 0x18 {
-		return nil // (a zstd stream may begin with a skippable frame)
+	if got == c.enc {
+		return nil
 	}
 	magic := map[string]string{encGzip: "1f 8b", encZstd: "28 b5 2f fd"}
 	what := "it is not compressed: send it without Content-Encoding"

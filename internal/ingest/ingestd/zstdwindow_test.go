@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"strings"
 	"testing"
 
@@ -74,5 +75,40 @@ func TestZstdLongWindow(t *testing.T) {
 	}
 	if a, _ := st.postRaw(t, "name=zst_long27", longWindowZstd(csv, 27)); a.Status != 200 {
 		t.Errorf("window 128 MiB: %d %s", a.Status, a.Body)
+	}
+}
+
+// TestZstdSkippableFrameFirst: a zstd body that begins with a skippable
+// frame (as pzstd writes) is recognized by its first bytes, raw and as a
+// multipart part with no .zst name, and holds the plain upload's rows.
+func TestZstdSkippableFrameFirst(t *testing.T) {
+	st := startStack(t, config(t))
+	csv := salesCSV(3000)
+	// Magic 0x184D2A50 (little-endian), 4-byte length, that many bytes.
+	body := append([]byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4}, zst(t, csv)...)
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "sales-export")
+	fw.Write(body)
+	mw.Close()
+	for _, tc := range []struct {
+		name string
+		body []byte
+		hdr  []string
+	}{
+		{"pz_raw", body, nil},
+		{"pz_header", body, []string{"Content-Encoding", "zstd"}},
+		{"pz_form", form.Bytes(), []string{"Content-Type", mw.FormDataContentType()}},
+	} {
+		a, _ := st.postRaw(t, "name="+tc.name, tc.body, tc.hdr...)
+		var r struct {
+			Rows            int64  `json:"rows"`
+			ContentEncoding string `json:"content_encoding"`
+			DecodedBytes    int64  `json:"decoded_bytes"`
+		}
+		a.json(t, &r)
+		if a.Status != 200 || r.Rows != 3000 || r.ContentEncoding != "zstd" || r.DecodedBytes != int64(len(csv)) {
+			t.Errorf("%s: %d %s", tc.name, a.Status, a.Body)
+		}
 	}
 }
