@@ -48,6 +48,8 @@ type manifestCache struct {
 	log *slog.Logger
 	// off: writing failed once (warned once); reads go on.
 	off atomic.Bool
+	// hits, misses: look-ups (for catalogd's metrics, metrics.go).
+	hits, misses atomic.Int64
 }
 
 const (
@@ -166,6 +168,16 @@ func (m *manifestCache) get(name, key, etag string) []byte {
 	if m == nil || etag == "" {
 		return nil
 	}
+	b := m.lookup(name, key, etag)
+	if b != nil {
+		m.hits.Add(1)
+	} else {
+		m.misses.Add(1)
+	}
+	return b
+}
+
+func (m *manifestCache) lookup(name, key, etag string) []byte {
 	f, err := os.Open(m.path(name))
 	if err != nil {
 		return nil

@@ -23,6 +23,11 @@ const DatasetsPath = "/v1/catalog/datasets"
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	store := storage.NewClient(env.Client("storaged"), storage.WithConfig(env.Config))
 	c := NewCatalog(store, nil).UseManifestCache(ManifestCacheDir(env.Config), env.Log)
+	m, err := newCatalogMetrics(env.Metrics, c)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
 	return &shared.Daemon{Routes: Routes(env, c)}, nil
 }
 
@@ -33,6 +38,9 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 		log = slog.Default()
 	}
 	h := &handlers{svc: svc, log: log}
+	if c, ok := svc.(*Catalog); ok {
+		h.metrics = c.metrics
+	}
 	return func(r chi.Router) {
 		r.Get(DatasetsPath, env.Handle(h.list))
 		// Flat routes, not r.Route: chi registers a mounted sub-router's
@@ -63,8 +71,9 @@ func validName(env *shared.Env) func(http.Handler) http.Handler {
 }
 
 type handlers struct {
-	svc Service
-	log *slog.Logger
+	svc     Service
+	log     *slog.Logger
+	metrics *catalogMetrics // nil: none (metrics.go)
 }
 
 // ListResponse is GET /v1/catalog/datasets: DESIGN.md's datasets, and
@@ -129,12 +138,14 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 		if res, err = l.ListAll(r.Context()); err != nil {
 			return err
 		}
+		h.metrics.listed(res)
 	} else {
 		ds, err := h.svc.List(r.Context())
 		if err != nil {
 			return err
 		}
 		res.Datasets = ds
+		h.metrics.listed(res)
 	}
 	if res.Datasets == nil {
 		res.Datasets = []Dataset{}
@@ -254,9 +265,11 @@ func (h *handlers) commit(w http.ResponseWriter, r *http.Request) error {
 	}
 	var req CommitRequest
 	if err := shared.DecodeJSON(r, &req); err != nil {
+		h.metrics.commit("unknown", err)
 		return err
 	}
 	d, err := h.svc.Commit(r.Context(), chi.URLParam(r, "name"), req)
+	h.metrics.commit(req.Mode, err)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ type Catalog struct {
 	store storage.Store
 	now   func() time.Time
 
+	metrics *catalogMetrics // set by New (metrics.go)
+
 	mu     sync.Mutex
 	latest map[string]*Dataset // latest known manifest per name (may be a tombstone)
 	// infos: the Versions line of each manifest read, by manifest key,
