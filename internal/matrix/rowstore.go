@@ -163,6 +163,9 @@ func (m *Matrix) maybeLoadStore(x *dsIndex) {
 // errStoreTooBig: the rows take more than Options.RowStoreBytes.
 var errStoreTooBig = errors.New("the rows take more bytes than [matrixd].row_store_bytes")
 
+// errStoreDropped: the index was dropped before its rows were read.
+var errStoreDropped = errors.New("the index was dropped")
+
 // errStoreHasID: an appended row's id is in the row store it would extend
 // (a new copy): the store is read again whole.
 var errStoreHasID = errors.New("an appended row has an id the row store holds")
@@ -176,8 +179,12 @@ var errStoreHasID = errors.New("an appended row has an id the row store holds")
 // after the first from are read, into a store over base.
 func (m *Matrix) loadStore(ctx context.Context, x *dsIndex, base *rowStore, from int64) (*rowStore, error) {
 	x.mu.Lock()
-	spec, kw, v := x.spec, x.kw, x.status.Version
+	spec, kw, v, dropped := x.spec, x.kw, x.status.Version, x.dropped
 	x.mu.Unlock()
+	if dropped || kw == nil {
+		// Dropped while the read waited for storeSem (Drop sets kw nil).
+		return nil, errStoreDropped
+	}
 	fresh := func() error {
 		latest, err := m.latestVersion(ctx, spec.Dataset)
 		if err != nil {
