@@ -277,6 +277,9 @@ type objectAck struct {
 	body    []byte
 	etag    string
 	deleted bool
+	// mayBeGone: a DELETE of it got no answer or a 5xx (a daemon killed
+	// meanwhile): it may have been carried out, so a 404 is right too.
+	mayBeGone bool
 }
 
 var words = strings.Fields("river stone lantern copper harbor meadow violet engine glacier orchard falcon marble canyon ember willow signal")
@@ -462,11 +465,18 @@ func (l *ledger) object(c *client, r *rand.Rand, w, n int) {
 	l.mu.Unlock()
 	if victim != "" {
 		status, _ := c.call("storage.delete", "DELETE", "/v1/storage/objects/"+victim, "", nil)
-		if status/100 == 2 {
-			l.mu.Lock()
+		l.mu.Lock()
+		switch {
+		case status/100 == 2:
 			l.objects[victim] = objectAck{deleted: true}
-			l.mu.Unlock()
+		case status == 0 || status >= 500:
+			// The outcome is unknown: storaged may have removed it before
+			// it (or the gateway) was killed.
+			o := l.objects[victim]
+			o.mayBeGone = true
+			l.objects[victim] = o
 		}
+		l.mu.Unlock()
 		return
 	}
 	key := fmt.Sprintf("chaos/w%d/obj-%d", w, n)
