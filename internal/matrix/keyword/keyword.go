@@ -209,8 +209,18 @@ func (ix *Index) Search(query string, k int, allow func(id string) bool) []Hit {
 	if avg == 0 {
 		avg = 1
 	}
+	// Terms are scored in sorted order: a float sum depends on the order
+	// of its terms, and a map's order changes from call to call, which
+	// made the same query on the same index score a document differently
+	// in the last bit (and could swap two near-tied hits).
+	order := make([]string, 0, len(terms))
+	for t := range terms {
+		order = append(order, t)
+	}
+	sort.Strings(order)
 	scores := map[uint32]float64{}
-	for t, qtf := range terms {
+	for _, t := range order {
+		qtf := terms[t]
 		ps := ix.post[t]
 		if len(ps) == 0 {
 			continue
