@@ -114,3 +114,11 @@ func (h *Hydrator) Advance(version, rows int64) (bool, error) {
 	}
 	return h.x.store.base != nil, nil
 }
+
+// SetFilterChunk lowers the most ids one vectord search is restricted to,
+// so a test's small allow-set is searched in several chunks.
+func SetFilterChunk(t *testing.T, n int) {
+	old := filterChunk
+	filterChunk = n
+	t.Cleanup(func() { filterChunk = old })
+}

@@ -1,10 +1,12 @@
 package matrix
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -444,16 +446,20 @@ func droppedResult(dataset string, req SearchRequest) ([]Result, error) {
 
 // filterChunk is the most ids one vectord search is restricted to; a
 // larger allow-set is searched in chunks whose lists are merged by score.
-const filterChunk = 50_000
+// A var for tests (SetFilterChunk).
+var filterChunk = 50_000
 
 // vectorList is vectord's k-NN list of depth for vec, restricted to allow
 // when it is not nil.
 func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, depth int, allow map[string]bool) ([]vector.Result, error) {
 	var chunks [][]any
 	if allow != nil {
-		ids := make([]any, 0, len(allow))
-		for id := range allow {
-			ids = append(ids, id)
+		// Sorted, not in map order: the chunks (and each request's bytes)
+		// are the same from one search to the next.
+		sorted := slices.Sorted(maps.Keys(allow))
+		ids := make([]any, len(sorted))
+		for i, id := range sorted {
+			ids[i] = id
 		}
 		for len(ids) > 0 {
 			n := min(filterChunk, len(ids))
@@ -486,7 +492,15 @@ func (m *Matrix) vectorList(ctx context.Context, dataset string, vec []float32, 
 		out = append(out, res...)
 	}
 	if len(chunks) > 1 {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+		// Equal scores in id order, as vectord orders a tie within one
+		// list (hnsw orderTies): the merge answers what one search over
+		// the whole allow-set would. By score alone, a tie across chunks
+		// came in chunk order, which was map order — the same search
+		// listed tied hits (and, in hybrid mode, fused their ranks)
+		// differently from call to call (ADR-031, determinism).
+		slices.SortStableFunc(out, func(a, b vector.Result) int {
+			return cmp.Or(cmp.Compare(b.Score, a.Score), strings.Compare(a.ID, b.ID))
+		})
 		out = out[:min(depth, len(out))]
 	}
 	return out, nil
