@@ -68,7 +68,6 @@ type statKey struct{ service, op string }
 
 type acc struct {
 	count, errors, client int
-	sum                   float64
 	durs                  []float64
 }
 
@@ -80,7 +79,6 @@ func (a *acc) add(e *Event) {
 	case e.Status >= 400:
 		a.client++
 	}
-	a.sum += e.DurationMS
 	a.durs = append(a.durs, e.DurationMS)
 }
 
@@ -92,9 +90,22 @@ func (a *acc) stats(service, op string) OpStats {
 		s.P95MS = nearestRank(a.durs, 0.95)
 		s.P99MS = nearestRank(a.durs, 0.99)
 		s.MaxMS = a.durs[len(a.durs)-1]
-		s.MeanMS = a.sum / float64(a.count)
+		s.MeanMS = sumSorted(a.durs) / float64(a.count)
 	}
 	return s
+}
+
+// sumSorted sums durations in their sorted order. Summed in ring order
+// (arrival order, which concurrent posters' scheduling decides), the same
+// events gave a mean_ms differing in the last bits with the order they
+// arrived in: a float sum is not associative. Sorted, the mean is a
+// function of the events alone (and adding small values first loses less).
+func sumSorted(sorted []float64) float64 {
+	var sum float64
+	for _, d := range sorted {
+		sum += d
+	}
+	return sum
 }
 
 // nearestRank is the p-th percentile of sorted (ascending, non-empty): the
