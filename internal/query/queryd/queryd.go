@@ -112,7 +112,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	views map[string]*view
-	locks map[string]*sync.Mutex
+	locks map[string]*nameLock
 
 	slots   chan struct{}
 	waiting atomic.Int64
@@ -155,7 +155,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	if opts.MaxJSONBytes <= 0 {
 		opts.MaxJSONBytes = DefaultMaxJSONBytes
 	}
-	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*sync.Mutex{}, slots: make(chan struct{}, opts.MaxConcurrent)}
+	s := &Server{opts: opts, views: map[string]*view{}, locks: map[string]*nameLock{}, slots: make(chan struct{}, opts.MaxConcurrent)}
 	if err := s.lockDirs(); err != nil {
 		return nil, err
 	}
@@ -587,16 +587,44 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req query.Reques
 	})
 }
 
-// nameLock is the per-dataset lock that serializes view refreshes.
-func (s *Server) nameLock(name string) *sync.Mutex {
+// nameLock is a dataset's lock, which serializes its view refreshes (and
+// the downloads of its files into the cache).
+type nameLock struct {
+	ch   chan struct{} // holds one token while the lock is held
+	refs int           // holders and waiters; under Server.mu
+}
+
+// lockName takes name's lock, waiting at most as long as ctx: a query
+// queued behind another's slow download (a big file from S3) keeps its
+// own time limit and ends when its caller hangs up. The lock is forgotten
+// when nobody holds or waits for it, so names that are no dataset leave
+// nothing behind. Errors: Timeout, Unavailable (ctx).
+func (s *Server) lockName(ctx context.Context, name string) (func(), error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	l := s.locks[name]
 	if l == nil {
-		l = &sync.Mutex{}
+		l = &nameLock{ch: make(chan struct{}, 1)}
 		s.locks[name] = l
 	}
-	return l
+	l.refs++
+	s.mu.Unlock()
+	drop := func() {
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.locks, name)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, errs.E("query", errs.Timeout, fmt.Sprintf("dataset %q: timed out waiting for another query to finish fetching its files", name), ctx.Err())
+		}
+		return nil, errs.E("query", errs.Unavailable, fmt.Sprintf("dataset %q: canceled waiting for another query to finish fetching its files", name), ctx.Err())
+	}
 }
 
 // tables brings the views of the datasets among names up to date and pins
@@ -688,9 +716,11 @@ func (s *Server) listedView(ctx context.Context, d catalog.Dataset) ([]func(), e
 	if catalog.ValidateName(d.Name) != nil {
 		return nil, nil
 	}
-	l := s.nameLock(d.Name)
-	l.Lock()
-	defer l.Unlock()
+	unlock, err := s.lockName(ctx, d.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	s.mu.Lock()
 	v := s.views[d.Name]
 	s.mu.Unlock()
@@ -736,9 +766,11 @@ func (s *Server) ensureView(ctx context.Context, name string) (rels []func(), ex
 }
 
 func (s *Server) ensureView1(ctx context.Context, name string) ([]func(), error) {
-	l := s.nameLock(name)
-	l.Lock()
-	defer l.Unlock()
+	unlock, err := s.lockName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	s.mu.Lock()
 	v := s.views[name]
 	s.mu.Unlock()
