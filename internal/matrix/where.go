@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -30,9 +31,19 @@ import (
 // maxWhereBytes bounds a predicate.
 const maxWhereBytes = 4096
 
-// maxWhereDepth bounds nesting (parentheses, NOT chains): the parser's
-// own recursion.
+// maxWhereDepth bounds the nesting of parentheses in the rendered
+// predicate: each NOT, sign, comparison, operator chain, AND/OR list,
+// function call and IN list is rendered inside its own parentheses,
+// redundant ones written by the user are dropped (ADR-166). Counting what
+// is rendered, not what was written, makes a rendered predicate compile
+// again to itself.
 const maxWhereDepth = 64
+
+// maxWhereRecursion bounds the parser's own recursion (parentheses as
+// written, NOT, signs, CASE): at most three levels of it per rendered
+// parenthesis, so a rendered predicate within maxWhereDepth parses again
+// within it.
+const maxWhereRecursion = 3*maxWhereDepth + 8
 
 // maxWhereLevels bounds the height of the expression tree as DuckDB builds
 // it (ADR-106): each operator, comparison, function call, cast, NOT, CASE,
@@ -249,7 +260,7 @@ type whereParser struct {
 	missing map[string]tok
 	depth   int
 	arith   int // arithmetic operators so far (maxWhereArith)
-	out     strings.Builder
+	out     []byte
 }
 
 // CompileWhere parses src as one boolean expression over columns (schema
@@ -297,7 +308,36 @@ func compileWhere(src string, columns []string, missing map[string]tok) (string,
 	if t := p.peek(); t.kind != tEOF {
 		return "", whereErr("unexpected %q at offset %d: the predicate must be a single expression", t.raw, t.pos)
 	}
-	return p.out.String(), nil
+	out := "(" + string(p.out) + ")"
+	if d := parenDepth(out); d > maxWhereDepth {
+		return "", whereErr("nested deeper than %d: the predicate is %d parentheses deep once rendered (each NOT, sign, comparison, operator chain, AND/OR list, function call and IN list is one)", maxWhereDepth, d)
+	}
+	return out, nil
+}
+
+// parenDepth is the deepest nesting of parentheses in a rendered
+// predicate, outside its string literals and quoted names (a quote doubled
+// inside its own quotes stands for itself, as sqlString and sqlIdent
+// write it).
+func parenDepth(out string) int {
+	depth, deepest := 0, 0
+	var quote byte
+	for i := 0; i < len(out); i++ {
+		switch c := out[i]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0 // a doubled quote closes and reopens: the same
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ')':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func (p *whereParser) peek() tok { return p.toks[p.i] }
@@ -353,12 +393,23 @@ func describeTok(t tok) string {
 	return fmt.Sprintf("%q", t.raw)
 }
 
-func (p *whereParser) w(s string) { p.out.WriteString(s) }
+func (p *whereParser) w(s string) { p.out = append(p.out, s...) }
+
+// mark is where the next operand starts in the output, for wrap.
+func (p *whereParser) mark() int { return len(p.out) }
+
+// wrap puts what was written since mark m in parentheses: a node is
+// parenthesised only once it is known to be one (an operand alone is
+// written as it is), so rendering a rendered predicate changes nothing.
+func (p *whereParser) wrap(m int) {
+	p.out = slices.Insert(p.out, m, '(')
+	p.out = append(p.out, ')')
+}
 
 func (p *whereParser) enter() error {
 	p.depth++
-	if p.depth > maxWhereDepth {
-		return whereErr("nested deeper than %d", maxWhereDepth)
+	if p.depth > maxWhereRecursion {
+		return whereErr("nested deeper than %d (parentheses, NOT, signs and CASE inside one another)", maxWhereRecursion)
 	}
 	return nil
 }
@@ -398,7 +449,7 @@ func (p *whereParser) and() (int, error) { return p.kwList("and", " AND ", p.not
 // kwList parses operand (kw operand)*, parenthesized, with sep between the
 // operands: an AND/OR list is one level over its highest operand.
 func (p *whereParser) kwList(kw, sep string, operand func() (int, error)) (int, error) {
-	p.w("(")
+	m := p.mark()
 	h, err := operand()
 	if err != nil {
 		return 0, err
@@ -416,11 +467,11 @@ func (p *whereParser) kwList(kw, sep string, operand func() (int, error)) (int, 
 		h = max(h, r)
 	}
 	if pos >= 0 {
+		p.wrap(m)
 		if h, err = p.level(h, pos); err != nil {
 			return 0, err
 		}
 	}
-	p.w(")")
 	return h, nil
 }
 
@@ -444,7 +495,7 @@ func (p *whereParser) not() (int, error) {
 
 // cmp := add [comparison | IS ... | [NOT] IN/LIKE/ILIKE/BETWEEN ...]
 func (p *whereParser) cmp() (int, error) {
-	p.w("(")
+	m := p.mark()
 	h, err := p.add()
 	if err != nil {
 		return 0, err
@@ -542,8 +593,8 @@ func (p *whereParser) cmp() (int, error) {
 			}
 		}
 	}
-	p.w(")")
 	if node {
+		p.wrap(m)
 		return p.level(h, t.pos)
 	}
 	return h, nil
@@ -568,11 +619,15 @@ func (p *whereParser) list() (int, error) {
 	return h, nil
 }
 
+// add := mul ((+ | - | ||) mul)*, written as DuckDB reads it and
+// parenthesised as a whole when it has an operator.
 func (p *whereParser) add() (int, error) {
+	m := p.mark()
 	h, err := p.mul()
 	if err != nil {
 		return 0, err
 	}
+	chain := false
 	for p.isOp("+") || p.isOp("-") || p.isOp("||") {
 		t := p.next()
 		if err := p.arithOp(t.pos); err != nil {
@@ -586,15 +641,21 @@ func (p *whereParser) add() (int, error) {
 		if h, err = p.level(max(h, r), t.pos); err != nil {
 			return 0, err
 		}
+		chain = true
+	}
+	if chain {
+		p.wrap(m)
 	}
 	return h, nil
 }
 
 func (p *whereParser) mul() (int, error) {
+	m := p.mark()
 	h, err := p.unary()
 	if err != nil {
 		return 0, err
 	}
+	chain := false
 	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
 		t := p.next()
 		if err := p.arithOp(t.pos); err != nil {
@@ -608,6 +669,10 @@ func (p *whereParser) mul() (int, error) {
 		if h, err = p.level(max(h, r), t.pos); err != nil {
 			return 0, err
 		}
+		chain = true
+	}
+	if chain {
+		p.wrap(m)
 	}
 	return h, nil
 }

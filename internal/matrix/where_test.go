@@ -14,15 +14,15 @@ var testCols = []string{"id", "name", "role", "Salary", "select", "hired"}
 
 func TestCompileWhereAccepts(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{`role = 'Forklift Operator'`, `((("role" = 'Forklift Operator')))`},
+		{`role = 'Forklift Operator'`, `(("role" = 'Forklift Operator'))`},
 		{`salary > 10 and NOT name ilike 'a%'`, `((("Salary" > 10) AND (NOT ("name" ILIKE 'a%'))))`},
-		{`"select" IS NOT NULL or id in (1, 2, 3)`, `((("select" IS NOT NULL)) OR (("id" IN ((((1))), (((2))), (((3)))))))`},
-		{`name = 'O''Brien; DROP TABLE x --'`, `((("name" = 'O''Brien; DROP TABLE x --')))`},
-		{`lower(role) LIKE '%driver%'`, `(((lower(((("role")))) LIKE '%driver%')))`},
-		{`hired BETWEEN DATE '2020-01-01' AND DATE '2021-01-01'`, `((("hired" BETWEEN DATE '2020-01-01' AND DATE '2021-01-01')))`},
-		{`CAST(id AS varchar) = '7' and id::bigint % 2 = 1`, `(((CAST(((("id"))) AS VARCHAR) = '7') AND ("id"::BIGINT % 2 = 1)))`},
-		{`CASE WHEN salary > 5 THEN true ELSE false END`, `(((CASE WHEN ((("Salary" > 5))) THEN (((TRUE))) ELSE (((FALSE))) END)))`},
-		{`-salary < -1.5e3`, `((((-"Salary") < (-1.5e3))))`},
+		{`"select" IS NOT NULL or id in (1, 2, 3)`, `((("select" IS NOT NULL) OR ("id" IN (1, 2, 3))))`},
+		{`name = 'O''Brien; DROP TABLE x --'`, `(("name" = 'O''Brien; DROP TABLE x --'))`},
+		{`lower(role) LIKE '%driver%'`, `((lower("role") LIKE '%driver%'))`},
+		{`hired BETWEEN DATE '2020-01-01' AND DATE '2021-01-01'`, `(("hired" BETWEEN DATE '2020-01-01' AND DATE '2021-01-01'))`},
+		{`CAST(id AS varchar) = '7' and id::bigint % 2 = 1`, `(((CAST("id" AS VARCHAR) = '7') AND (("id"::BIGINT % 2) = 1)))`},
+		{`CASE WHEN salary > 5 THEN true ELSE false END`, `(CASE WHEN ("Salary" > 5) THEN TRUE ELSE FALSE END)`},
+		{`-salary < -1.5e3`, `(((-"Salary") < (-1.5e3)))`},
 	} {
 		got, err := CompileWhere(tc.in, testCols)
 		if err != nil {
@@ -67,8 +67,11 @@ func TestCompileWhereHostile(t *testing.T) {
 		{`CAST(id AS blob_from_file)`, "unknown type"},
 		{`coalesce(name, (SELECT 1))`, "subqueries"},
 		{`id = 1 UNION ALL SELECT 1`, "single expression"},
-		{strings.Repeat("(", 100) + "1" + strings.Repeat(")", 100), "nested deeper"},
-		{strings.Repeat("NOT ", 100) + "true", "nested deeper"},
+		{strings.Repeat("(", 300) + "1" + strings.Repeat(")", 300), "nested deeper than 200"},
+		{strings.Repeat("NOT ", 300) + "true", "nested deeper than 200"},
+		// 32 IN lists inside one another are 32 levels (within
+		// maxWhereLevels) but 65 parentheses once rendered.
+		{strings.Repeat("id IN (", 32) + "1" + strings.Repeat(")", 32), "nested deeper than 64"},
 		{`name = 'x` + "\x00" + `'`, "NUL"},
 		{`id = 1 ORDER BY id`, "single expression"},
 		{`id = 1 LIMIT 1`, "single expression"},
@@ -95,7 +98,8 @@ func TestCompileWhereHostile(t *testing.T) {
 func FuzzCompileWhere(f *testing.F) {
 	for _, s := range []string{`role = 'x'`, `id in (1,2)`, `name = 'a''b'`, `"select" = 1`, `1=1; drop`,
 		`salary - -1 > 2`, `"a""b" = 'c'`, `hired BETWEEN DATE '2020-01-01' AND DATE '2021-01-01'`, `id::bigint % 2 = 1`,
-		`CASE WHEN salary > 5 THEN true ELSE false END`, `NOT NOT id IS NULL`} {
+		`CASE WHEN salary > 5 THEN true ELSE false END`, `NOT NOT id IS NULL`, `salary - (1 - id) > 2`,
+		`(id + 1) * 2 = 4 OR (name || 'x') = 'ax'`, `-(id)::int = -1`, strings.Repeat("+", 31) + "0"} {
 		f.Add(s)
 	}
 	db, err := sql.Open("duckdb", "")
@@ -103,7 +107,9 @@ func FuzzCompileWhere(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(`CREATE TABLE t (id BIGINT, name VARCHAR, role VARCHAR, "Salary" DOUBLE, "select" VARCHAR, hired DATE)`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE t (id BIGINT, name VARCHAR, role VARCHAR, "Salary" DOUBLE, "select" VARCHAR, hired DATE);
+		INSERT INTO t VALUES (1, 'a', 'driver', 5.5, 'x', DATE '2020-02-03'), (2, NULL, 'Forklift', -1, NULL, NULL),
+			(-3, 'b''c', '', 0, '', DATE '1999-12-31'), (NULL, 'ax', NULL, NULL, 'y', DATE '2021-01-01')`); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -111,14 +117,25 @@ func FuzzCompileWhere(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := CompileWhere(out, testCols); err != nil {
+		again, err := CompileWhere(out, testCols)
+		if err != nil {
 			t.Fatalf("%q -> %q does not recompile: %v", s, out, err)
+		}
+		if again != out {
+			t.Fatalf("%q -> %q -> %q: rendering a rendered predicate changed it", s, out, again)
 		}
 		if msg := oneExpression(out); msg != "" {
 			t.Fatalf("%q -> %q: %s", s, out, msg)
 		}
 		if _, err := db.Exec("SELECT count(*) FROM t WHERE " + out); err != nil && strings.Contains(err.Error(), "Parser Error") {
 			t.Fatalf("%q -> %q: DuckDB cannot parse it: %v", s, out, err)
+		}
+		// What is rendered means what was written: on every row DuckDB
+		// computes the same value from both (when it computes one at all:
+		// a type DuckDB refuses, or a cast that fails, fails either way).
+		var differ int
+		if err := db.QueryRow("SELECT count(*) FROM t WHERE (" + s + "\n) IS DISTINCT FROM " + out).Scan(&differ); err == nil && differ != 0 {
+			t.Fatalf("%q -> %q: DuckDB computes a different value from the two on %d rows", s, out, differ)
 		}
 	})
 }
