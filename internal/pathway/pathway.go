@@ -276,10 +276,8 @@ func messageContent(op string, i int, v any) (string, error) {
 			if !ok {
 				return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d].text: want a string", i, j)
 			}
-			for k := range part {
-				if k != "type" && k != "text" {
-					return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d]: unknown field %q", i, j, truncate(k))
-				}
+			if k, ok := firstUnknown(part, func(k string) bool { return k == "type" || k == "text" }); ok {
+				return "", errs.Errorf(op, errs.Invalid, "messages[%d].content[%d]: unknown field %q", i, j, truncate(k))
 			}
 			texts = append(texts, text)
 		}
@@ -377,6 +375,19 @@ func toolFields(op string, i int, role string, m map[string]any) error {
 	return nil
 }
 
+// firstUnknown is the first field of m in name order that known refuses.
+// In map order, an object with several unknown fields was refused naming
+// a different one from call to call.
+func firstUnknown(m map[string]any, known func(string) bool) (string, bool) {
+	first, found := "", false
+	for k := range m {
+		if !known(k) && (!found || k < first) {
+			first, found = k, true
+		}
+	}
+	return first, found
+}
+
 // messages returns the request's messages after validation.
 func (r *AddRequest) messages() ([]Message, error) {
 	const op = "pathway.add"
@@ -415,10 +426,8 @@ func (r *AddRequest) messages() ([]Message, error) {
 			} else if content, err = messageContent(op, i, c); err != nil {
 				return nil, err
 			}
-			for k := range m {
-				if !messageFields[k] {
-					return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, truncate(k))
-				}
+			if k, ok := firstUnknown(m, func(k string) bool { return messageFields[k] }); ok {
+				return nil, errs.Errorf(op, errs.Invalid, "messages[%d]: unknown field %q", i, truncate(k))
 			}
 			// name (OpenAI's participant name) is not used, but it must
 			// be what it claims: a number or an object was ignored.
