@@ -33,6 +33,7 @@ type Dispatcher struct {
 
 	attempts *prometheus.CounterVec
 	ttft     *prometheus.HistogramVec
+	m        *metrics // lakehouse_chatd_* (metrics.go)
 }
 
 var _ chat.Service = (*Dispatcher)(nil)
@@ -49,8 +50,9 @@ func NewDispatcher(set Settings, providers map[string]chat.Provider, log *slog.L
 		Help: "Upstream chat attempts by provider and outcome (ok, retry, fallback, failed)."}, []string{"provider", "outcome"})
 	d.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chatd_time_to_first_token_seconds",
 		Help: "Time from an attempt's start to its first token.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}, []string{"provider"})
+	d.m = newMetrics()
 	if reg != nil {
-		reg.MustRegister(d.attempts, d.ttft)
+		reg.MustRegister(append([]prometheus.Collector{d.attempts, d.ttft}, d.m.collectors()...)...)
 	}
 	return d
 }
@@ -148,10 +150,12 @@ func (d *Dispatcher) registeredList() string {
 // fall back: nothing has been sent yet.
 func (d *Dispatcher) Chat(ctx context.Context, req chat.Request) (chat.Response, error) {
 	var attempts []chat.AttemptFailure
-	st, err := d.walk(ctx, req, true, &attempts)
+	st, last, err := d.walk(ctx, req, true, &attempts)
 	if err != nil {
+		d.m.request(last, false, outcomeOf(err))
 		return chat.Response{}, err
 	}
+	d.m.request(st.provider, false, outcomeOK)
 	r := st.collected
 	r.Attempts = attempts
 	return r, nil
@@ -159,11 +163,12 @@ func (d *Dispatcher) Chat(ctx context.Context, req chat.Request) (chat.Response,
 
 // ChatStream implements chat.Service: fallback ends with the first token.
 func (d *Dispatcher) ChatStream(ctx context.Context, req chat.Request) (chat.Stream, error) {
-	st, err := d.walk(ctx, req, false, nil)
+	st, last, err := d.walk(ctx, req, false, nil)
 	if err != nil {
+		d.m.request(last, true, outcomeOf(err))
 		return nil, err
 	}
-	return st, nil
+	return st, nil // its end is counted by the stream (stream.finish)
 }
 
 // failure is one failed attempt, classified.
@@ -237,11 +242,13 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 
 // walk tries the candidates. With collect it reads each answer to the end
 // (Chat); otherwise it returns as soon as an attempt produced its first
-// chunk (ChatStream).
-func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, attempts *[]chat.AttemptFailure) (*stream, error) {
+// chunk (ChatStream). last is the provider tried last (noProvider if
+// none), the request's provider label when it fails.
+func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, attempts *[]chat.AttemptFailure) (_ *stream, last string, _ error) {
+	last = noProvider
 	cands, auto, err := d.candidates(req)
 	if err != nil {
-		return nil, err
+		return nil, last, err
 	}
 	preq := chat.ProviderRequest{Messages: req.Messages, Temperature: req.Temperature, MaxTokens: req.MaxTokens, TopP: req.TopP, Stop: chat.NonEmptyStops(req.Stop),
 		Seed: req.Seed, FrequencyPenalty: req.FrequencyPenalty, PresencePenalty: req.PresencePenalty, ResponseFormat: req.JSONAnswer(),
@@ -249,26 +256,28 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 		Logprobs: req.Logprobs, TopLogprobs: req.TopLogprobs, User: req.User}
 	var fails []failure
 	reqID := shared.RequestID(ctx)
-	for _, c := range cands {
+	for i, c := range cands {
 		preq.Model = c.model
+		last = c.name
 		for try := 0; ; try++ {
 			st, err := d.attempt(ctx, c, preq, collect)
 			if err == nil {
 				d.attempts.WithLabelValues(c.name, "ok").Inc()
-				return st, nil
+				return st, last, nil
 			}
 			if ctx.Err() != nil {
-				return nil, requestEnded(ctx, c.name)
+				return nil, last, requestEnded(ctx, c.name)
 			}
 			f := err.(*attemptError).f
 			f.tries = try + 1
 			wait := d.backoff(try, f.retryAfter)
 			if f.transient && try < d.set.Retries && wait <= d.set.MaxRetryWait {
 				d.attempts.WithLabelValues(c.name, "retry").Inc()
+				d.m.retries.WithLabelValues(c.name).Inc()
 				d.log.Warn("chat attempt failed; retrying", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
 					"try", try+1, "wait_ms", wait.Milliseconds(), "err", f.msg)
 				if !sleep(ctx, wait) {
-					return nil, requestEnded(ctx, c.name)
+					return nil, last, requestEnded(ctx, c.name)
 				}
 				continue
 			}
@@ -277,6 +286,9 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 				outcome = "fallback"
 			}
 			d.attempts.WithLabelValues(c.name, outcome).Inc()
+			if auto && i < len(cands)-1 {
+				d.m.fallbacks.WithLabelValues(c.name).Inc()
+			}
 			d.log.Warn("chat provider failed", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
 				"tries", try+1, "kind", string(f.kind), "err", f.msg)
 			fails = append(fails, f)
@@ -286,7 +298,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 			break
 		}
 	}
-	return nil, combine(fails)
+	return nil, last, combine(fails)
 }
 
 // combine is the error after every candidate failed: one failure keeps its
@@ -448,6 +460,11 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		cancel(context.Canceled)
 		f := d.classify(c.name, err, cause)
 		gen.end(f.msg)
+		if ctx.Err() != nil {
+			d.m.upstream.WithLabelValues(c.name, endedOutcome(ctx)).Inc()
+		} else {
+			d.m.upstream.WithLabelValues(c.name, kindOutcome(f.kind)).Inc()
+		}
 		return nil, &attemptError{f}
 	}
 	cs, err := c.p.Chat(actx, preq)
@@ -480,10 +497,11 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 	}
 	firstAt := time.Now()
 	d.ttft.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
+	d.m.firstToken.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
 	gen.firstToken(firstAt)
 	watchdog.arm()
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,
-		collect: collect, id: first.ID, created: firstAt.UTC(), gen: gen}
+		collect: collect, id: first.ID, created: firstAt.UTC(), gen: gen, start: start}
 	if st.id == "" {
 		st.id = "chatcmpl-" + shared.NewRequestID()
 	}
@@ -514,6 +532,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		r.Message.ToolCalls = calls.Calls()
 	}
 	st.collected = r
+	d.m.answered(c.name, start, r.Usage)
 	return st, nil
 }
 
@@ -542,6 +561,27 @@ type stream struct {
 	size    int
 
 	collected chat.Response
+
+	// start is the attempt's; finished: a streamed answer's end was
+	// counted (finish). A collected answer is counted by attempt and
+	// Chat instead.
+	start    time.Time
+	finished bool
+}
+
+// finish counts a streamed answer's end once: the attempt's and the
+// request's outcome, and for a whole answer its duration and usage.
+func (s *stream) finish(outcome string, u *chat.Usage) {
+	if s.collect || s.finished {
+		return
+	}
+	s.finished = true
+	if outcome == outcomeOK {
+		s.d.m.answered(s.provider, s.start, u)
+	} else {
+		s.d.m.upstream.WithLabelValues(s.provider, outcome).Inc()
+	}
+	s.d.m.request(s.provider, true, outcome)
 }
 
 func (s *stream) Next() (chat.Response, error) {
@@ -568,10 +608,12 @@ func (s *stream) Next() (chat.Response, error) {
 				// deadline exceeded" reads as a net.Error timeout).
 				err := requestEnded(s.actx, s.provider)
 				s.gen.end(err.Error())
+				s.finish(endedOutcome(s.actx), nil)
 				return chat.Response{}, err
 			}
 			f := s.d.classify(s.provider, err, cause)
 			s.gen.end(s.provider + " broke mid-answer: " + f.msg)
+			s.finish(kindOutcome(f.kind), nil)
 			if f.kind == errs.Unavailable {
 				return chat.Response{}, errs.E("chat.stream", f.kind, errs.StatusBadGateway, s.provider+" broke mid-answer: "+f.msg)
 			}
@@ -616,6 +658,7 @@ func (s *stream) Next() (chat.Response, error) {
 		if len(s.callIDs) > 0 && (reason == "" || reason == "stop") {
 			reason = "tool_calls"
 		}
+		s.finish(outcomeOK, c.Usage)
 	}
 	r := chat.Response{ID: s.id, Provider: s.provider, Model: model, CreatedAt: s.created,
 		Message: chat.Message{Role: chat.RoleAssistant, Content: c.Content, Thinking: c.Thinking}, ToolCallDeltas: c.ToolCalls,
@@ -633,6 +676,7 @@ func (s *stream) overLimit(err error) (chat.Response, error) {
 	s.rawErr = err
 	msg := s.provider + ": " + s.d.classify(s.provider, err, nil).msg
 	s.gen.end(msg)
+	s.finish(outcomeUpstream, nil)
 	return chat.Response{}, errs.E("chat.stream", errs.Unavailable, errs.StatusBadGateway, msg)
 }
 
@@ -641,6 +685,13 @@ func (s *stream) Close() error {
 		s.gen.end("")
 	} else {
 		s.gen.end("the answer was not read to its end (the client left or the request ended)")
+		// The route stops reading only when the client is gone (a
+		// failed write) or the request ended.
+		outcome := outcomeClientGone
+		if s.actx.Err() != nil && !errors.Is(context.Cause(s.actx), errIdle) {
+			outcome = endedOutcome(s.actx)
+		}
+		s.finish(outcome, nil)
 	}
 	s.watchdog.Stop()
 	s.cancel(context.Canceled)
