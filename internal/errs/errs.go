@@ -17,7 +17,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind classifies an error. It is the "kind" field of the JSON error body.
@@ -95,6 +97,11 @@ type Error struct {
 	Msg    string
 	Err    error
 	Status int // optional: 412 for Conflict, 502 for Unavailable; 0 = the kind's default
+	// RetryAfter is the wait the server's answer asked for with its
+	// Retry-After field (FromResponse, ParseRetryAfter), when HasRetryAfter:
+	// "ask again then". Read it with the RetryAfter func.
+	RetryAfter    time.Duration
+	HasRetryAfter bool
 }
 
 func (e *Error) Error() string {
@@ -341,6 +348,8 @@ func WriteBody(w http.ResponseWriter, status int, kind Kind, msg, reqID string) 
 
 // FromResponse turns a non-2xx response into an *Error of the same Kind,
 // reading (at most 64 KiB of) the body. op names the client operation.
+// The answer's Retry-After, when it is one RFC 9110 allows, is kept on the
+// error (RetryAfter); a malformed one is ignored.
 func FromResponse(op string, resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var b Body
@@ -358,7 +367,115 @@ func FromResponse(op string, resp *http.Response) error {
 	if resp.StatusCode != statusOf[kind] {
 		status = resp.StatusCode
 	}
-	return &Error{Op: op, Kind: kind, Msg: msg, Status: status}
+	e := &Error{Op: op, Kind: kind, Msg: msg, Status: status}
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		e.RetryAfter, e.HasRetryAfter = ParseRetryAfter(v, answerTime(resp.Header))
+	}
+	return e
+}
+
+// answerTime is the time an HTTP date in an answer's Retry-After counts
+// from: the answer's own Date when it has a valid one (a server's clock
+// ahead of or behind ours does not change the wait it meant), else now.
+func answerTime(h http.Header) time.Time {
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		return t
+	}
+	return time.Now()
+}
+
+// MaxRetryAfter bounds the wait ParseRetryAfter reports: a server asking
+// for more (or for a number of seconds no time.Duration holds) is read as
+// asking for this. What a caller waits is its own choice within it.
+const MaxRetryAfter = 24 * time.Hour
+
+// ParseRetryAfter reads a Retry-After field value (RFC 9110 10.2.3:
+// delta-seconds, 1*DIGIT, or an HTTP-date, relative to now) as a wait in
+// [0, MaxRetryAfter]; a date in the past is 0 (ask again at once). ""
+// or anything else (a sign, a fraction, a malformed date, text) is not a
+// Retry-After: ok is false and the wait 0.
+func ParseRetryAfter(v string, now time.Time) (wait time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		// Digits only: ParseUint says ErrRange for a long number before it
+		// sees a letter after it ("100000000000000000000A").
+		if strings.Trim(v, "0123456789") != "" {
+			return 0, false
+		}
+		secs, err := strconv.ParseUint(v, 10, 64) // err: ErrRange only
+		if err != nil || secs > uint64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(t.Sub(now), 0), MaxRetryAfter), true
+}
+
+// RetryAfter reports the wait the server asked for (Retry-After) on the
+// answer err was decoded from: the first *Error of err's chain that carries
+// one, when it is of err's own kind (KindOf) — a 503 with Retry-After that
+// a caller wrapped as another kind (a conflict, an internal error) is no
+// longer a request to ask again.
+func RetryAfter(err error) (time.Duration, bool) {
+	e, ok := RetryAfterOf(err)
+	if !ok {
+		return 0, false
+	}
+	return e.RetryAfter, true
+}
+
+// RetryAfterOf is the *Error that RetryAfter reads: the answer that
+// asked to be called again (its Op, Status and Message name the call and
+// what it said).
+func RetryAfterOf(err error) (*Error, bool) {
+	if err == nil {
+		return nil, false
+	}
+	kind := KindOf(err)
+	var found *Error
+	walk(err, func(e *Error) bool {
+		if e.HasRetryAfter {
+			found = e
+			return true
+		}
+		return false
+	})
+	if found == nil || found.Kind != kind {
+		return nil, false
+	}
+	return found, true
+}
+
+// walk calls f on each *Error in err's chain, depth first through both
+// Unwrap forms (errors.Join, fmt.Errorf with several %w), until f returns
+// true.
+func walk(err error, f func(*Error) bool) bool {
+	for err != nil {
+		if e, ok := err.(*Error); ok && f(e) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				if walk(x, f) {
+					return true
+				}
+			}
+			return false
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

@@ -16,7 +16,9 @@ import (
 
 // Client is the base of every daemon's typed client: a base URL, an
 // http.Client with timeouts, the service token, request-id forwarding, and
-// JSON error bodies decoded back into *errs.Error of the same Kind.
+// JSON error bodies decoded back into *errs.Error of the same Kind, with
+// the answer's Retry-After (errs.RetryAfter: vectord's 503 while it loads
+// its indexes asks to be called again in a second).
 type Client struct {
 	Service string // the daemon it talks to, for error messages
 	Base    string // e.g. http://127.0.0.1:3211
@@ -68,7 +70,8 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 }
 
 // Do sends req. A transport failure is Unavailable naming the daemon; a
-// non-2xx answer is decoded into an *errs.Error of the answer's Kind. On
+// non-2xx answer is decoded into an *errs.Error of the answer's Kind
+// (errs.FromResponse: its Retry-After too). On
 // success the caller owns resp.Body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	return c.do(req, c.HTTP, false)
