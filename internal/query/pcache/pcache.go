@@ -53,6 +53,9 @@ type entry struct {
 type loadCall struct {
 	done chan struct{}
 	err  error
+	// left: the download ended because its caller's ctx did (a query
+	// cancelled, a client gone), not because of the object store.
+	left bool
 }
 
 // Open indexes dir (created if missing) with a bound of maxBytes (<= 0: no bound).
@@ -121,8 +124,9 @@ func ID(key, etag string) string {
 func (c *Cache) Path(key, etag string) string { return filepath.Join(c.dir, ID(key, etag)+".parquet") }
 
 // Acquire returns the local path of (key, etag), downloading it with fetch
-// on a miss (concurrent callers share one download), and pins it until
-// release is called. Errors: those of fetch; Internal.
+// on a miss (concurrent callers share one download; when the caller
+// downloading leaves, by its ctx, one of those waiting downloads instead),
+// and pins it until release is called. Errors: those of fetch; Internal.
 func (c *Cache) Acquire(ctx context.Context, key, etag string, fetch Fetch) (path string, release func(), err error) {
 	return c.AcquireSize(ctx, key, etag, -1, fetch)
 }
@@ -156,10 +160,13 @@ func (c *Cache) AcquireSize(ctx context.Context, key, etag string, size int64, f
 			case <-ctx.Done():
 				return "", nil, ctx.Err()
 			}
-			if call.err != nil {
+			if call.err != nil && !call.left {
 				return "", nil, call.err
 			}
-			continue // now an entry (unless evicted already: loop loads again)
+			// An entry now (unless evicted already), or the caller that
+			// downloaded left: the loop loads again, this caller's own
+			// download.
+			continue
 		}
 		call := &loadCall{done: make(chan struct{})}
 		c.loading[id] = call
@@ -169,7 +176,7 @@ func (c *Cache) AcquireSize(ctx context.Context, key, etag string, size int64, f
 		got, err := c.download(ctx, id, size, fetch)
 		c.mu.Lock()
 		delete(c.loading, id)
-		call.err = err
+		call.err, call.left = err, err != nil && ctx.Err() != nil
 		close(call.done)
 		if err != nil {
 			c.mu.Unlock()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"lakehouse-go/internal/errs"
 )
@@ -138,5 +140,68 @@ func TestAcquireSize(t *testing.T) {
 	rel()
 	if b, _ := os.ReadFile(p); string(b) != "ten bytes!" || c.Size() != 10 || fetches != 3 {
 		t.Fatalf("entry of another size: %q, size %d, %d fetches", b, c.Size(), fetches)
+	}
+}
+
+// TestFirstCallerLeaves: callers waiting for a download another caller
+// started are not failed by that caller leaving (its query cancelled, its
+// client gone): one of them downloads the object itself. They were
+// answered the leaver's "context canceled", a query failed for another
+// client's Ctrl-C.
+func TestFirstCallerLeaves(t *testing.T) {
+	c, err := Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("parquet "), 1000)
+	started := make(chan struct{})
+	lctx, leave := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() {
+		_, _, err := c.Acquire(lctx, "k", "e", func(ctx context.Context, w io.Writer) (int64, error) {
+			close(started)
+			n, _ := w.Write(data[:100])
+			<-ctx.Done() // a slow object store, until the caller leaves
+			return int64(n), ctx.Err()
+		})
+		leader <- err
+	}()
+	<-started
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	errsOf := make([]error, 4)
+	for i := range errsOf {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, rel, err := c.Acquire(context.Background(), "k", "e", fetchOf(data, &calls))
+			if err == nil {
+				if b, rerr := os.ReadFile(p); rerr != nil || !bytes.Equal(b, data) {
+					err = errors.New("wrong content")
+				}
+				rel()
+			}
+			errsOf[i] = err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // they wait for the first download
+	if m := c.Stats().Misses; m != 1 {
+		t.Fatalf("%d misses before the first caller left, want 1", m)
+	}
+	leave()
+	if err := <-leader; !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller that left: %v", err)
+	}
+	wg.Wait()
+	for i, err := range errsOf {
+		if err != nil {
+			t.Errorf("waiting caller %d, failed by another's leaving: %v", i, err)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d downloads after the first caller left, want 1", n)
+	}
+	if tmps, _ := os.ReadDir(filepath.Join(c.Dir(), "tmp")); len(tmps) != 0 {
+		t.Errorf("partial downloads left: %v", tmps)
 	}
 }
