@@ -215,18 +215,30 @@ func cleanMetadata(op string, md Metadata, what string) (Metadata, error) {
 		return nil, nil
 	}
 	out := make(Metadata, len(md))
+	// Of several bad fields, the one named is the first in name order (the
+	// empty name first), not the first met: in map order the same request
+	// was refused naming a different field from call to call.
+	bad, badErr := "", error(nil)
 	for k, v := range md {
+		if badErr != nil && k >= bad {
+			continue
+		}
 		if k == "" {
-			return nil, errs.Errorf(op, errs.Invalid, "%s has an empty metadata field name", what)
+			bad, badErr = k, errs.Errorf(op, errs.Invalid, "%s has an empty metadata field name", what)
+			continue
 		}
 		if v == nil {
 			continue // JSON null: no value, the field is absent
 		}
 		nv, ok := normScalar(v)
 		if !ok {
-			return nil, errs.Errorf(op, errs.Invalid, "%s metadata field %q %s", what, k, scalarProblem(v))
+			bad, badErr = k, errs.Errorf(op, errs.Invalid, "%s metadata field %q %s", what, k, scalarProblem(v))
+			continue
 		}
 		out[k] = nv
+	}
+	if badErr != nil {
+		return nil, badErr
 	}
 	if len(out) == 0 {
 		return nil, nil
