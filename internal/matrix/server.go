@@ -19,12 +19,12 @@ import (
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	c := env.Config.Matrixd
 	m, err := NewMatrix(Deps{
-		// Each notes the Retry-After of a 503 for the index jobs: an
-		// upstream that is only starting is asked again soon.
-		Catalog: catalog.NewClient(upstreamClient(env.Client("catalogd"))),
-		Query:   query.NewClient(upstreamClient(env.Client("queryd"))),
-		Embed:   embed.NewClient(upstreamClient(env.Client("embedd"))),
-		Vectors: vector.NewClient(upstreamClient(env.Client("vectord"))),
+		// An error of each carries its answer's Retry-After (errs.RetryAfter):
+		// an upstream that is only starting is asked again soon (upstream.go).
+		Catalog: catalog.NewClient(env.Client("catalogd")),
+		Query:   query.NewClient(env.Client("queryd")),
+		Embed:   embed.NewClient(env.Client("embedd")),
+		Vectors: vector.NewClient(env.Client("vectord")),
 	}, Options{
 		Dir:           env.Config.DataPath(c.Dir, "matrixd"),
 		BatchRows:     c.BatchRows,

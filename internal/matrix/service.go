@@ -660,8 +660,7 @@ func (m *Matrix) start(x *dsIndex) {
 		defer cancel()
 		quick := 0 // quick retries in a row (upstream.go)
 		for {
-			notes := &upstreamNotes{}
-			err := m.job(withNotes(ctx, notes), x)
+			err := m.job(ctx, x)
 			x.mu.Lock()
 			x.waiting = ""
 			if x.dropped {
@@ -676,7 +675,7 @@ func (m *Matrix) start(x *dsIndex) {
 				// asked to be called again: soon, not as an outage (the
 				// status said failed for 30 s or more). The state stays
 				// as the job left it; Waiting says why nothing moves.
-				if service, msg, wait, ok := notes.starting(err, time.Now()); ok {
+				if service, msg, wait, ok := upstreamStarting(err); ok {
 					quick++
 					x.waiting = waitingText(service, msg, wait, quick)
 					name := x.spec.Dataset
