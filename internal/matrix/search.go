@@ -136,6 +136,9 @@ func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse,
 		}
 		all = append(all, results[i]...)
 	}
+	// Equal scores across datasets keep the datasets' order (by name when
+	// every index is searched, else the request's), each dataset's hits in
+	// their fused order: the same request ranks a tie the same every time.
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Score > all[j].Score })
 	if len(all) > req.K {
 		all = all[:req.K]
@@ -252,6 +255,10 @@ func fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []
 	for i, c := range order {
 		out[i] = *c
 	}
+	// A tie keeps first-seen order: the vector list's order, then the
+	// keyword list's for ids only it holds (vectord orders its own ties by
+	// id, BM25 its own by the order docs were indexed). Deterministic for
+	// equal lists; no map order reaches the answer (byID is only looked up).
 	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })
 	return out
 }
