@@ -84,6 +84,36 @@ func (v *violations) all() []string {
 
 // client sends requests through the gateway and holds every answer to the
 // error contract of DESIGN.md.
+func newClient(base string, v *violations) *client {
+	return &client{base: base, hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{},
+		messages: map[string]int{}, slowest: map[string]time.Duration{}, up: map[string]time.Time{}}
+}
+
+// startWorkers runs workers goroutines calling step with their own seeded
+// source, worker number and step count until stop closes; ops counts the
+// steps.
+func startWorkers(sd uint64, workers int, stop <-chan struct{}, step func(r *rand.Rand, w, i int)) (*sync.WaitGroup, *atomic.Int64) {
+	var wg sync.WaitGroup
+	var ops atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(sd, uint64(w)))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				step(r, w, i)
+				ops.Add(1)
+			}
+		}()
+	}
+	return &wg, &ops
+}
+
 type client struct {
 	base     string
 	hc       *http.Client
@@ -252,6 +282,11 @@ type ingestAck struct {
 }
 
 // ledger is what the suite acknowledged.
+func newLedger() *ledger {
+	return &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{},
+		vectors: map[string][]float32{}, objects: map[string]objectAck{}}
+}
+
 type ledger struct {
 	mu       sync.Mutex
 	ingests  []ingestAck
@@ -541,6 +576,40 @@ func waitUp(hc *http.Client, base string, timeout time.Duration) error {
 	return errors.New(last)
 }
 
+// daemonLog is a file in the temp dir, named for the test and seed, that
+// the suite's daemons log to (a writer safe for all of them at once), and
+// a reader of all written so far. It is kept, and named in the test log,
+// when the test fails; removed otherwise.
+func daemonLog(t *testing.T, name string, sd uint64) (io.Writer, func() string) {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-%d.log", name, sd))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		f.Close()
+		if t.Failed() {
+			t.Logf("seed %d; daemon logs kept in %s", sd, path)
+		} else {
+			os.Remove(path)
+		}
+	})
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return f.Write(p)
+	})
+	return w, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		b, _ := os.ReadFile(path)
+		return string(b)
+	}
+}
+
 // TestChaos: the suite on embedded defaults, a mixed workload from several
 // clients through the gateway, kill -9 of a random stateful daemon at a
 // random point and a restart, over and over; then every acknowledged write
@@ -552,35 +621,17 @@ func TestChaos(t *testing.T) {
 	sd := seed(t)
 	n := rounds(t)
 	t.Logf("chaos seed %d, %d rounds (replay: LH_CHAOS_SEED=%d LH_CHAOS_ROUNDS=%d)", sd, n, sd, n)
-	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("lh-chaos-%d.log", sd))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	var logMu sync.Mutex
-	logW := writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logFile.Write(p)
-	})
+	logW, logs := daemonLog(t, "lh-chaos", sd)
 	s := suite.Start(t, suite.Options{Log: logW})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("seed %d; daemon logs kept in %s", sd, logPath)
-		} else {
-			os.Remove(logPath)
-		}
-	})
 	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	v := &violations{}
-	c := &client{base: s.Gateway(), hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{}, messages: map[string]int{}, slowest: map[string]time.Duration{}, up: map[string]time.Time{}}
+	c := newClient(s.Gateway(), v)
 	for _, name := range victims {
 		c.setUp(name, true)
 	}
-	l := &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{}, vectors: map[string][]float32{}, objects: map[string]objectAck{}}
+	l := newLedger()
 	setup := rand.New(rand.NewPCG(sd, 1000))
 	for _, ds := range datasets {
 		l.ingest(c, setup, ds, "", "create_"+ds)
@@ -597,24 +648,7 @@ func TestChaos(t *testing.T) {
 
 	// The workload.
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var ops atomic.Int64
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(sd, uint64(w)))
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				l.step(c, r, w, i)
-				ops.Add(1)
-			}
-		}()
-	}
+	wg, ops := startWorkers(sd, workers, stop, func(r *rand.Rand, w, i int) { l.step(c, r, w, i) })
 	// The crash watch: a daemon that exits without our kill is a zombie
 	// child until the suite reaps it.
 	var killMu sync.Mutex
@@ -685,12 +719,7 @@ func TestChaos(t *testing.T) {
 	<-watchDone
 	t.Logf("chaos over after %v: %d operations", time.Since(start).Round(time.Millisecond), ops.Load())
 	check := &checker{t: t, s: s, c: c, l: l, v: v}
-	check.settledOrphans(ingestdKills, func() string {
-		logMu.Lock()
-		defer logMu.Unlock()
-		b, _ := os.ReadFile(logPath)
-		return string(b)
-	})
+	check.settledOrphans(ingestdKills, logs)
 	// Everything acknowledged must also come back from disk: one last
 	// kill -9 of every victim at rest, then the checks.
 	killRestart(t, s, c, &killMu, v, hc, victims, 0)
@@ -728,10 +757,7 @@ func TestChaos(t *testing.T) {
 			return nil
 		})
 	}
-	logMu.Lock()
-	logs, _ := os.ReadFile(logPath)
-	logMu.Unlock()
-	for _, line := range strings.Split(string(logs), "\n") {
+	for _, line := range strings.Split(logs(), "\n") {
 		// A 500 between two daemons never reaches the client as one (the
 		// caller turns it into its own error), so the logs are read too.
 		if strings.Contains(line, "panic") || strings.Contains(line, "fatal error") || strings.Contains(line, " status=500 ") {

@@ -511,29 +511,39 @@ func (k *checker) matrixOf(ds string) (tok string) {
 // uploading and committing (commit retries back off up to 500 ms each).
 const killWindow = 5 * time.Second
 
+// referencedFiles is every data file a version of a dataset lists; false
+// (with a violation recorded) when a manifest does not read back.
+func (k *checker) referencedFiles() (map[string]bool, bool) {
+	referenced := map[string]bool{}
+	for _, ds := range k.all() {
+		st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
+		var lm manifest
+		if st != 200 || json.Unmarshal(b, &lm) != nil {
+			k.v.add("%s: %d %.300s", ds, st, b)
+			return nil, false
+		}
+		for x := int64(1); x <= lm.Version; x++ {
+			st, b := k.c.call("check.manifest", "GET", fmt.Sprintf("/v1/catalog/datasets/%s?version=%d", ds, x), "", nil)
+			var m manifest
+			if st != 200 || json.Unmarshal(b, &m) != nil {
+				k.v.add("%s version %d: %d %.300s", ds, x, st, b)
+				return nil, false
+			}
+			for _, f := range m.Files {
+				referenced[f.Key] = true
+			}
+		}
+	}
+	return referenced, true
+}
+
 func (k *checker) settledOrphans(ingestdKills []time.Time, logs func() string) {
 	var last []string
 	for deadline := time.Now().Add(40 * time.Second); ; {
 		last = last[:0]
-		referenced := map[string]bool{}
-		for _, ds := range k.all() {
-			st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
-			var lm manifest
-			if st != 200 || json.Unmarshal(b, &lm) != nil {
-				k.v.add("%s: %d %.300s", ds, st, b)
-				return
-			}
-			for x := int64(1); x <= lm.Version; x++ {
-				st, b := k.c.call("check.manifest", "GET", fmt.Sprintf("/v1/catalog/datasets/%s?version=%d", ds, x), "", nil)
-				var m manifest
-				if st != 200 || json.Unmarshal(b, &m) != nil {
-					k.v.add("%s version %d: %d %.300s", ds, x, st, b)
-					return
-				}
-				for _, f := range m.Files {
-					referenced[f.Key] = true
-				}
-			}
+		referenced, ok := k.referencedFiles()
+		if !ok {
+			return
 		}
 		objs, ok := k.list("datasets/")
 		if !ok {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -208,36 +207,12 @@ func TestPowerCut(t *testing.T) {
 	}
 	long := os.Getenv("LH_CHAOS_LONG") != ""
 	t.Logf("power-cut seed %d, %d cuts (replay: LH_CHAOS_SEED=%d LH_CHAOS_CUTS=%d)", sd, ncuts, sd, ncuts)
-	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("lh-powercut-%d.log", sd))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	var logMu sync.Mutex
-	logW := writerFunc(func(p []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logFile.Write(p)
-	})
-	logs := func() string {
-		logMu.Lock()
-		defer logMu.Unlock()
-		b, _ := os.ReadFile(logPath)
-		return string(b)
-	}
+	logW, logs := daemonLog(t, "lh-powercut", sd)
 	opts := suite.Options{Log: logW}
 	if long {
 		opts.Settings = map[string]string{"ingestd": "pending_lease = \"1m\"\nsweep_interval = \"5s\""}
 	}
 	s := suite.Start(t, opts)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("seed %d; daemon logs kept in %s", sd, logPath)
-		} else {
-			os.Remove(logPath)
-		}
-	})
 	if _, err := s.WaitHealthy(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +220,7 @@ func TestPowerCut(t *testing.T) {
 	// outage: the gateway was down from [0] to [1] (zero: not yet back).
 	var outMu sync.Mutex
 	var outages [][2]time.Time
-	c := &client{base: s.Gateway(), hc: &http.Client{Timeout: 90 * time.Second}, v: v, statuses: map[string]map[int]int{}, messages: map[string]int{}, slowest: map[string]time.Duration{}, up: map[string]time.Time{}}
+	c := newClient(s.Gateway(), v)
 	c.excused = func(began time.Time) bool {
 		outMu.Lock()
 		defer outMu.Unlock()
@@ -262,7 +237,7 @@ func TestPowerCut(t *testing.T) {
 	for _, name := range victims {
 		c.setUp(name, true)
 	}
-	l := &ledger{sent: map[string]bool{}, memories: map[string]string{}, steps: map[string][]string{}, vectors: map[string][]float32{}, objects: map[string]objectAck{}}
+	l := newLedger()
 	x := &extra{deletedMem: map[string]bool{}, deletedVec: map[string]bool{}, events: map[string]time.Time{}}
 	setup := rand.New(rand.NewPCG(sd, 1000))
 	for _, ds := range datasets {
@@ -283,28 +258,13 @@ func TestPowerCut(t *testing.T) {
 	}
 
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var ops atomic.Int64
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(sd, uint64(w)))
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if r.IntN(4) == 0 {
-					x.more(c, l, r, w, i)
-				} else {
-					l.step(c, r, w, i)
-				}
-				ops.Add(1)
-			}
-		}()
-	}
+	wg, ops := startWorkers(sd, workers, stop, func(r *rand.Rand, w, i int) {
+		if r.IntN(4) == 0 {
+			x.more(c, l, r, w, i)
+		} else {
+			l.step(c, r, w, i)
+		}
+	})
 	chaos := rand.New(rand.NewPCG(sd, 2000))
 	hc := &http.Client{Timeout: time.Second}
 	start := time.Now()
@@ -420,7 +380,7 @@ func TestPowerCut(t *testing.T) {
 		time.Sleep(time.Duration(1500+chaos.IntN(2500)) * time.Millisecond)
 		cu := powerCuts[i%len(powerCuts)]
 		if cu.before != nil {
-			cu.before(c, l, chaos, &wg)
+			cu.before(c, l, chaos, wg)
 		}
 		powerCut(cu)
 	}
@@ -567,22 +527,9 @@ func (x *extra) check(k *checker) {
 func (k *checker) swept() {
 	deadline := time.Now().Add(100 * time.Second)
 	for {
-		referenced := map[string]bool{}
-		for _, ds := range k.all() {
-			st, b := k.c.call("check.manifest", "GET", "/v1/catalog/datasets/"+ds, "", nil)
-			var lm manifest
-			if st != 200 || json.Unmarshal(b, &lm) != nil {
-				k.v.add("%s: %d %.300s", ds, st, b)
-				return
-			}
-			for v := int64(1); v <= lm.Version; v++ {
-				_, b := k.c.call("check.manifest", "GET", fmt.Sprintf("/v1/catalog/datasets/%s?version=%d", ds, v), "", nil)
-				var m manifest
-				json.Unmarshal(b, &m)
-				for _, f := range m.Files {
-					referenced[f.Key] = true
-				}
-			}
+		referenced, ok := k.referencedFiles()
+		if !ok {
+			return
 		}
 		objs, ok := k.list("datasets/")
 		if !ok {
