@@ -494,13 +494,27 @@ func sqlBodyHint([]string) string {
 // max_rows 1 answers the types.
 const MaxColumnsHeader = 8 << 10
 
+// streamGrace is how long after a query's time limit its stream may still
+// be writing: its end (the last chunk, the trailers).
+const streamGrace = 2 * time.Second
+
 // stream writes ndjson (one JSON object per row) or CSV (header line first),
 // flushing every flushRows rows or 64 KiB. Column names and types are in the
 // X-Columns header (up to MaxColumnsHeader bytes), their number in
 // X-Column-Count; X-Row-Count and X-Truncated are trailers.
+//
+// A write may not block past the query's time limit (plus streamGrace for
+// the answer's end): a client that stops reading (a paused pager, a stuck
+// consumer, its connection open) held the query's slot and DuckDB
+// connection for as long as it stayed connected, the time limit notwith-
+// standing (DuckDB is interrupted at it, but a write blocked on a full
+// socket is not).
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req query.Request) error {
 	const flushRows = 1000
 	flusher, _ := w.(http.Flusher)
+	_, timeout := s.limits(&req)
+	writeBy := time.Now().Add(timeout + streamGrace)
+	ctl := http.NewResponseController(w)
 	return s.run(r.Context(), req, func(c *engine.Cursor) error {
 		cols, _ := json.Marshal(c.Columns)
 		h := w.Header()
@@ -539,6 +553,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req query.Reques
 				return nil
 			}
 			if !started {
+				// Net/http clears it when the request ends (a kept-alive
+				// connection's next answer is not bound by it).
+				_ = ctl.SetWriteDeadline(writeBy)
 				w.WriteHeader(http.StatusOK)
 				started = true
 			}
