@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"lakehouse-go/internal/errs"
 )
@@ -71,13 +72,15 @@ type Index struct {
 	dirty   []uint64
 	copyMu  sync.Mutex // one Copy at a time
 
-	// gen counts changes of the id set (writers, under mu); idsSorted is
-	// the live ids in order as of idsGen, for Scroll (under idsMu and at
-	// least mu's read lock).
-	gen       uint64
-	idsMu     sync.Mutex
-	idsSorted []string
-	idsGen    uint64
+	// order is the live ids in byte order for Scroll, nil until the first
+	// Scroll builds it (buildOrder, one at a time under orderMu, taken
+	// before mu); from then on the writers keep it (under mu), and while it
+	// is being built they log their changes of the id set in orderLog.
+	orderMu      sync.Mutex
+	orderReady   atomic.Bool
+	order        *idOrder
+	orderLogging bool
+	orderLog     []orderChange
 
 	pool  sync.Pool // *searchCtx
 	wctx  *searchCtx
@@ -338,7 +341,7 @@ func (ix *Index) maxLinks(l int) int {
 func (ix *Index) tombstone(s uint32) {
 	ix.markDirty(s)
 	delete(ix.byID, ix.ids[s])
-	ix.gen++
+	ix.idRemoved(ix.ids[s])
 	ix.post.remove(s, ix.meta[s])
 	ix.ids[s] = ""
 	ix.meta[s] = nil
@@ -389,7 +392,7 @@ func (ix *Index) upsertLocked(it *prepared) {
 	ix.ids[s] = it.id
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s
-	ix.gen++
+	ix.idAdded(it.id)
 	ix.post.add(s, it.meta)
 	ix.link(s)
 }

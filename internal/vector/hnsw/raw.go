@@ -311,7 +311,6 @@ func (b *Builder) AddNode(id string, level int, deleted bool) error {
 			return errs.Errorf(op, errs.Invalid, "slot %d: duplicate id %q", s, id)
 		}
 		ix.byID[id] = s
-		ix.gen++
 		b.live++
 	} else {
 		ix.free = append(ix.free, s)
