@@ -852,17 +852,22 @@ func TestCompactKeepsColumnFormats(t *testing.T) {
 }
 
 // purgingStore deletes the dataset (with purge) through the catalog just
-// before the compaction's first read of a data file.
+// before the compaction's first read of a data file. The compaction reads
+// its files in parallel: a read that comes meanwhile waits for the purge.
 type purgingStore struct {
 	storage.Store
+	mu   sync.Mutex
 	once func()
 }
 
 func (p *purgingStore) Get(ctx context.Context, key string, r storage.GetOptions) (io.ReadCloser, storage.ObjectInfo, error) {
-	if strings.HasPrefix(key, "datasets/") && p.once != nil {
-		f := p.once
-		p.once = nil
-		f()
+	if strings.HasPrefix(key, "datasets/") {
+		p.mu.Lock()
+		if f := p.once; f != nil {
+			p.once = nil
+			f()
+		}
+		p.mu.Unlock()
 	}
 	return p.Store.Get(ctx, key, r)
 }
@@ -880,11 +885,13 @@ func TestCompactRacingPurge(t *testing.T) {
 	if _, err := ingestCSV(s, "gone", "append", rowsCSV(10, 10)); err != nil {
 		t.Fatal(err)
 	}
+	ps.mu.Lock()
 	ps.once = func() {
 		if _, err := st.catalog().Delete(context.Background(), "gone", catalog.DeleteOptions{Purge: true}); err != nil {
 			t.Errorf("purge: %v", err)
 		}
 	}
+	ps.mu.Unlock()
 	_, err := s.Compact(context.Background(), ingest.CompactParams{Name: "gone"})
 	if !errs.Is(err, errs.NotFound) || !strings.Contains(errs.Message(err), "deleted while it was compacted") {
 		t.Fatalf("compaction racing a purge: %v (kind %s)", err, errs.KindOf(err))
