@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -962,8 +964,11 @@ func (c *fconn) writeSimple(status int, h http.Header, body []byte) {
 	bw := c.bw
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(statusLine(status))
-	for k, vv := range h {
-		for _, v := range vv {
+	// Fields in name order, as net/http writes them: in map order the same
+	// error answer came with its header lines in a different order from
+	// call to call.
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[k] {
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)
