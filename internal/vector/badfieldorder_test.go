@@ -54,3 +54,42 @@ func TestBadMetadataFieldNamedInOrder(t *testing.T) {
 		t.Fatalf("refused upserts changed the index: %+v", info)
 	}
 }
+
+// TestBadFilterFieldNamedInOrder: a search whose filter has several bad
+// fields (or a range with several bad keys) is refused naming the first in
+// name order, every time; before, map order chose which one.
+func TestBadFilterFieldNamedInOrder(t *testing.T) {
+	ctx := context.Background()
+	s, srv := httpStore(t)
+	if _, err := s.CreateIndex(ctx, "f", CreateIndexRequest{Dims: 2, Metric: "l2"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ filter, want string }{
+		{`{"zeta":null,"kappa":[{}],"beta":{"bogus":1},"omega":{},"delta":[null],"ok":"x"}`, `filter field "beta": range key "bogus"`},
+		{`{"n":{"zz":1,"yy":2,"mm":3,"bb":4,"gt":1}}`, `range key "bb"`},
+		{`{"n":{"lte":"x","gte":"y","lt":[1],"gt":{}}}`, `range gt must be a finite number`},
+	} {
+		seen := map[string]bool{}
+		for range 30 {
+			resp, err := http.Post(srv.URL+IndexesPath+"/f/search", "application/json",
+				strings.NewReader(`{"vector":[1,0],"filter":`+c.filter+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body errs.Body
+			if err := json.Unmarshal(b, &body); resp.StatusCode != 400 || err != nil {
+				t.Fatalf("%s: %d %s", c.filter, resp.StatusCode, b)
+			}
+			seen[body.Error.Message] = true
+			if !strings.Contains(body.Error.Message, c.want) {
+				t.Errorf("%s: want %q, got %q", c.filter, c.want, body.Error.Message)
+				break
+			}
+		}
+		if len(seen) != 1 {
+			t.Errorf("%s: %d different answers to one request: %v", c.filter, len(seen), seen)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -67,7 +68,8 @@ func (r *Range) check(op, field string) error {
 // from Go callers).
 func parseRange(op, field string, m map[string]any) (*Range, error) {
 	r := &Range{}
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // a bad key named the same every time
+		v := m[k]
 		var dst **float64
 		switch k {
 		case "gt":
@@ -280,7 +282,11 @@ func (cf compiledFilter) matches(md Metadata) bool {
 
 func compileFilter(op string, f Filter) (compiledFilter, error) {
 	cf := make(compiledFilter, 0, len(f))
-	for field, v := range f {
+	// Fields in name order: of several bad ones, the same is named every
+	// time (in map order the same filter was refused naming a different
+	// field from call to call).
+	for _, field := range slices.Sorted(maps.Keys(f)) {
+		v := f[field]
 		if field == "" {
 			// Metadata never has one (cleanMetadata refuses it): a wrong
 			// filter, not one that matches nothing.
