@@ -260,7 +260,15 @@ func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err err
 		reqID = r.Header.Get(RequestIDHeader)
 	}
 	err = LogFailure(log, r, reqID, err)
-	WriteBody(w, StatusOf(err), KindOf(err), Message(err), reqID)
+	status := StatusOf(err)
+	// A 503 or 429 caused by an upstream's answer that asked to be called
+	// again passes the wait on (whole seconds, rounded up), so a client of
+	// this daemon waits as long as the daemon itself would: matrixd's
+	// search answering vectord's "still loading" carries its Retry-After.
+	if d, ok := RetryAfter(err); ok && (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
+	WriteBody(w, status, KindOf(err), Message(err), reqID)
 }
 
 // LogFailure logs err, the failure r is about to be answered with, as

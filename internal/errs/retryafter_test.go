@@ -170,3 +170,44 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteHTTPPassesRetryAfterOn: a daemon answering a 503 that an
+// upstream's 503 + Retry-After caused says Retry-After too (rounded up to
+// whole seconds); not when the daemon turned it into another kind, nor
+// over a Retry-After the handler set itself.
+func TestWriteHTTPPassesRetryAfterOn(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", r.URL.Query().Get("ra"))
+		WriteBody(w, http.StatusServiceUnavailable, Unavailable, "vector indexes are not loaded yet", "")
+	}))
+	defer upstream.Close()
+	call := func(ra string) error {
+		t.Helper()
+		resp, err := http.Get(upstream.URL + "/?ra=" + ra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return FromResponse("vectord POST /search", resp)
+	}
+	for _, tc := range []struct {
+		name, preset, want string
+		err                error
+	}{
+		{"passed on", "", "1", E("matrix.search", Unavailable, "vectors", call("1"))},
+		{"rounded up", "", "3", E("matrix.search", Unavailable, "vectors", fmt.Errorf("search: %w", &Error{Kind: Unavailable, RetryAfter: 2100 * time.Millisecond, HasRetryAfter: true}))},
+		{"zero", "", "0", call("0")},
+		{"another kind", "", "", E("matrix.search", Internal, "vectors", call("1"))},
+		{"none upstream", "", "", E("matrix.search", Unavailable, "vectors", call(""))},
+		{"handler's own", "7", "7", call("1")},
+	} {
+		rec := httptest.NewRecorder()
+		if tc.preset != "" {
+			rec.Header().Set("Retry-After", tc.preset)
+		}
+		WriteHTTP(rec, httptest.NewRequest("POST", "/search", nil), nil, tc.err)
+		if got := rec.Header().Get("Retry-After"); got != tc.want {
+			t.Errorf("%s: status %d, Retry-After %q, want %q", tc.name, rec.Code, got, tc.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package matrix_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -211,5 +212,43 @@ func TestVectordDownIsAnOutage(t *testing.T) {
 			t.Fatalf("index not failed with vectord down: %+v", s)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSearchWhileVectordLoadsSaysRetryAfter: a vector search that meets
+// vectord still loading its indexes is matrixd's 503 with vectord's
+// Retry-After passed on, through the gateway, so a client knows to ask
+// again in a second (it had no Retry-After: the shared client dropped
+// vectord's, and the answer could not carry one).
+func TestSearchWhileVectordLoadsSaysRetryAfter(t *testing.T) {
+	cfg := stackConfig(t)
+	st := startStack(t, cfg)
+	st.ingest(t, "docs", "replace", "id,txt\n1,the quick brown fox\n2,a lazy dog sleeps\n")
+	if _, err := st.mx.Index(context.Background(), matrix.IndexRequest{Dataset: "docs", IDColumn: "id", TextColumns: []string{"txt"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitReady(t, "docs", 1)
+	gate, open := storagedGate(t, cfg.URL("storaged"))
+	restartVectordBehind(t, st, gate.URL)
+	req, _ := http.NewRequest(http.MethodPost, st.gateway+matrix.SearchPath, strings.NewReader(`{"query":"quick fox","datasets":["docs"],"mode":"vector"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), `"unavailable"`) {
+		t.Fatalf("search while vectord loads: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	open.Store(true)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res, err := st.mx.Search(context.Background(), matrix.SearchRequest{Query: "quick fox", Datasets: []string{"docs"}, Mode: "vector", K: 2})
+		if err == nil && len(res.Results) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("search after the load: %v %+v", err, res)
+		}
 	}
 }
