@@ -33,7 +33,17 @@ func sqlJSON(t *testing.T, s *Server, body string) (n int, rows int, truncated b
 // answer held whole, several times over while the buffer grew); ndjson is
 // not bounded.
 func TestJSONAnswerBounded(t *testing.T) {
-	s := newServer(t, 1, 1)
+	// 200 MB of text to build: a minute, not newServer's 5 s (under -race
+	// on a loaded host it took longer than 5 s).
+	bdir := t.TempDir()
+	s, err := NewServer(context.Background(), Options{
+		CacheDir: filepath.Join(bdir, "cache"), TempDir: filepath.Join(bdir, "tmp"),
+		Threads: 1, MaxConcurrent: 1, MaxQueue: 1, MaxRows: 1000, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	const q = `{"sql":"SELECT repeat('x', 1000000) AS s FROM range(200)"}`
 	n, rows, trunc := sqlJSON(t, s, q)
 	if n > DefaultMaxJSONBytes+2_000_000 || !trunc || rows >= 200 || rows < DefaultMaxJSONBytes/1_000_010 {
@@ -41,7 +51,8 @@ func TestJSONAnswerBounded(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	small, err := NewServer(context.Background(), Options{
+	var small *Server
+	small, err = NewServer(context.Background(), Options{
 		CacheDir: filepath.Join(dir, "cache"), TempDir: filepath.Join(dir, "tmp"),
 		Threads: 1, MaxRows: 1000, Timeout: 5 * time.Second, MaxJSONBytes: 40,
 	})
