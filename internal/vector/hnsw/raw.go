@@ -329,6 +329,32 @@ func (b *Builder) AddNode(id string, level int, deleted bool) error {
 	return nil
 }
 
+// badSlotMetadata is SetMetadata's error for a slot whose metadata has a
+// bad field: the first in name order (the empty name first), as
+// cleanMetadata names an upsert's, so a damaged snapshot is described the
+// same way on every load (a map-order pick named a different field each
+// time).
+func badSlotMetadata(slot int, md Metadata) error {
+	bad := ""
+	found := false
+	for k, v := range md {
+		if found && k >= bad {
+			continue
+		}
+		if k == "" {
+			bad, found = k, true
+		} else if v != nil {
+			if _, ok := normScalar(v); !ok {
+				bad, found = k, true
+			}
+		}
+	}
+	if bad == "" {
+		return errs.Errorf(op, errs.Invalid, "slot %s has an empty metadata field name", itoa(slot))
+	}
+	return errs.Errorf(op, errs.Invalid, "slot %s metadata field %q %s", itoa(slot), bad, scalarProblem(md[bad]))
+}
+
 // SetMetadata sets a live slot's metadata. The index keeps md (the
 // decoder's own map from DecodeMetadata): it is checked as an upsert's is,
 // in place rather than copied — the copy was a seventh of a load's CPU.
@@ -342,7 +368,7 @@ func (b *Builder) SetMetadata(slot int, md Metadata) error {
 	}
 	for k, v := range md {
 		if k == "" {
-			return errs.Errorf(op, errs.Invalid, "slot %s has an empty metadata field name", itoa(slot))
+			return badSlotMetadata(slot, md)
 		}
 		if v == nil {
 			delete(md, k) // as cleanMetadata: no value, the field is absent
@@ -350,7 +376,7 @@ func (b *Builder) SetMetadata(slot int, md Metadata) error {
 		}
 		nv, ok := normScalar(v)
 		if !ok {
-			return errs.Errorf(op, errs.Invalid, "slot %s metadata field %q %s", itoa(slot), k, scalarProblem(v))
+			return badSlotMetadata(slot, md)
 		}
 		if nv != v {
 			md[k] = nv
