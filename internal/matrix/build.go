@@ -774,6 +774,7 @@ func (m *Matrix) indexBatch(ctx context.Context, x *dsIndex, p *plan, ids, texts
 		if _, err := m.deps.Vectors.Upsert(ctx, name, items); err != nil {
 			return 0, err
 		}
+		m.metrics.rows.Add(float64(len(items)))
 		docs := make([]keyword.Doc, len(eIDs))
 		for i := range eIDs {
 			docs[i] = keyword.Doc{ID: eIDs[i], Text: eTexts[i]}

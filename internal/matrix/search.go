@@ -24,6 +24,14 @@ const maxDepth = 10_000
 
 // Search implements Service.
 func (m *Matrix) Search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
+	start, mode := time.Now(), req.Mode
+	resp, err := m.search(ctx, req)
+	m.metrics.searched(mode, start, err)
+	return resp, err
+}
+
+// search is Search's work; Search counts and times it.
+func (m *Matrix) search(ctx context.Context, req SearchRequest) (SearchResponse, error) {
 	if err := req.Validate(); err != nil {
 		return SearchResponse{}, err
 	}

@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -35,6 +36,10 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		Log:           env.Log,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := m.metrics.register(env.Metrics, m); err != nil {
+		m.Close(ctx)
 		return nil, err
 	}
 	return &shared.Daemon{Routes: Routes(env, m), Close: m.Close}, nil
@@ -138,17 +143,27 @@ type searchBody struct {
 }
 
 func (h *handlers) search(w http.ResponseWriter, r *http.Request) error {
-	if err := noQuery("matrix.search", r, bodyHint); err != nil {
+	var body searchBody
+	// A search refused here never reaches Search: counted as its mode's
+	// (unknown when the body was not read), not timed.
+	refused := func(err error) error {
+		if m, ok := h.svc.(*Matrix); ok {
+			m.metrics.searched(body.Mode, time.Time{}, err)
+		}
 		return err
 	}
-	var body searchBody
+	if err := noQuery("matrix.search", r, bodyHint); err != nil {
+		body.Mode = modeUnknown
+		return refused(err)
+	}
 	if err := shared.DecodeJSON(r, &body); err != nil {
-		return err
+		body.Mode = modeUnknown
+		return refused(err)
 	}
 	req := body.SearchRequest
 	if body.K != nil {
 		if *body.K == 0 {
-			return errs.Errorf("matrix.search", errs.Invalid, "k 0: want 1..%d (absent: %d)", MaxK, DefaultK)
+			return refused(errs.Errorf("matrix.search", errs.Invalid, "k 0: want 1..%d (absent: %d)", MaxK, DefaultK))
 		}
 		req.K = *body.K
 	}

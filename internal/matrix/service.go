@@ -143,6 +143,9 @@ type Matrix struct {
 	// restart every ready index starts one, and side by side they would
 	// each scan their dataset through queryd at once (ADR-136).
 	storeSem chan struct{}
+
+	// metrics are matrixd's domain metrics (metrics.go), registered by New.
+	metrics *metrics
 }
 
 // modelListing is embedd's model listing asked at at (models nil when
@@ -370,7 +373,7 @@ func NewMatrix(deps Deps, opts Options) (*Matrix, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}, names: map[string]*nameLock{}, storeSem: make(chan struct{}, 1)}
+	m := &Matrix{deps: deps, opts: opts, ctx: ctx, stop: stop, lock: lock, idx: map[string]*dsIndex{}, names: map[string]*nameLock{}, storeSem: make(chan struct{}, 1), metrics: newMetrics()}
 	var resume []*dsIndex
 	for _, e := range entries {
 		if !e.IsDir() || catalog.ValidateName(e.Name()) != nil {
@@ -664,6 +667,7 @@ func (m *Matrix) start(x *dsIndex) {
 			x.mu.Lock()
 			x.waiting = ""
 			if x.dropped {
+				m.metrics.jobs.WithLabelValues(jobStopped).Inc()
 				// Drop stopped the job: nothing of it is kept (Drop
 				// removes the directory once this goroutine has ended).
 				x.running = false
@@ -677,6 +681,7 @@ func (m *Matrix) start(x *dsIndex) {
 				// as the job left it; Waiting says why nothing moves.
 				if service, msg, wait, ok := upstreamStarting(err); ok {
 					quick++
+					m.metrics.waited(service)
 					x.waiting = waitingText(service, msg, wait, quick)
 					name := x.spec.Dataset
 					x.mu.Unlock()
@@ -695,6 +700,7 @@ func (m *Matrix) start(x *dsIndex) {
 				}
 			}
 			quick = 0
+			m.metrics.jobs.WithLabelValues(jobOutcome(err, x.again, m.ctx.Err() != nil)).Inc()
 			x.gone = err != nil && errs.Is(err, errs.NotFound)
 			x.retryAt = time.Time{}
 			// A run is queued after this one (a POST came during it): a
