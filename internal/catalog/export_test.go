@@ -13,3 +13,6 @@ func EncodeCacheEntry(key, etag string, body []byte) []byte {
 	b, _ := encodeCacheEntry(key, etag, body)
 	return b
 }
+
+// EncodeManifest is d as catalogd stores it.
+func EncodeManifest(d *Dataset) ([]byte, error) { return encodeManifest(d) }

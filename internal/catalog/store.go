@@ -165,13 +165,19 @@ func decodeManifest(b []byte, name string, v int64) (*Dataset, error) {
 	if len(b) > maxManifestBytes {
 		return nil, damaged(name, v, "it is not valid JSON (or over %d MiB): over %d MiB", maxManifestBytes>>20, maxManifestBytes>>20)
 	}
-	var d Dataset
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&d); err != nil {
-		return nil, damaged(name, v, "it is not valid JSON (or over %d MiB): %v", maxManifestBytes>>20, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, damaged(name, v, "it has data after its JSON object")
+	// Most manifests are of encodeManifest's form: their files are
+	// parsed without reflection (decodeStored); any other is decoded
+	// whole, and its errors said, as before.
+	d, ok := decodeStored(b)
+	if !ok {
+		d = Dataset{}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&d); err != nil {
+			return nil, damaged(name, v, "it is not valid JSON (or over %d MiB): %v", maxManifestBytes>>20, err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, damaged(name, v, "it has data after its JSON object")
+		}
 	}
 	if why := checkManifest(&d, name, v); why != "" {
 		return nil, damaged(name, v, "%s", why)
