@@ -201,7 +201,7 @@ func FuzzReadHeadNetHTTP(f *testing.F) {
 		target := string(h.target.of(h.raw))
 		path, query, _ := strings.Cut(target, "?")
 		if req.Method != h.method || req.RequestURI != target || req.URL.Path != path ||
-			req.URL.RawPath != "" || req.URL.RawQuery != query || req.URL.Host != "" {
+			req.URL.EscapedPath() != path || req.URL.RawQuery != query || req.URL.Host != "" {
 			t.Fatalf("%q: fast path %s %q, net/http %s %q (path %q, query %q)",
 				data, h.method, target, req.Method, req.RequestURI, req.URL.Path, req.URL.RawQuery)
 		}
