@@ -265,7 +265,7 @@ func fuse(mode string, vec []vector.Result, kw []keyword.Hit, wv, wk float64) []
 	}
 	// A tie keeps first-seen order: the vector list's order, then the
 	// keyword list's for ids only it holds (vectord orders its own ties by
-	// id, BM25 its own by the order docs were indexed). Deterministic for
+	// id, and so does BM25). Deterministic for
 	// equal lists; no map order reaches the answer (byID is only looked up).
 	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })
 	return out

@@ -192,7 +192,8 @@ type Hit struct {
 }
 
 // Search returns the k best documents for query by BM25, best first (ties
-// by insertion order). allow, when non-nil, restricts the candidates.
+// by id, as vectord orders its ties, so the order does not depend on the
+// order the documents were indexed in). allow, when non-nil, restricts the candidates.
 func (ix *Index) Search(query string, k int, allow func(id string) bool) []Hit {
 	if k <= 0 {
 		return nil
@@ -253,7 +254,7 @@ func (ix *Index) Search(query string, k int, allow func(id string) bool) []Hit {
 		if allow != nil && !allow(ix.ids[d]) {
 			continue
 		}
-		c := cand{doc: d, score: s}
+		c := cand{doc: d, score: s, id: ix.ids[d]}
 		if h.Len() < k {
 			heap.Push(h, c)
 		} else if better(c, (*h)[0]) {
@@ -272,13 +273,14 @@ func (ix *Index) Search(query string, k int, allow func(id string) bool) []Hit {
 type cand struct {
 	doc   uint32
 	score float64
+	id    string
 }
 
 func better(a, b cand) bool {
 	if a.score != b.score {
 		return a.score > b.score
 	}
-	return a.doc < b.doc
+	return a.id < b.id
 }
 
 // hitHeap is a min-heap: the worst kept candidate on top.

@@ -178,3 +178,32 @@ func TestSearchScoresAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestTiesInIDOrder (ADR-174): documents that score the same come back in
+// id order, as vectord orders its ties, whatever order they were indexed
+// in; with k smaller than the tie, the smallest ids are kept. Ties used to
+// come back in indexing order, so re-indexing the same rows in another
+// order (or replacing one of them) reordered a tie.
+func TestTiesInIDOrder(t *testing.T) {
+	for _, order := range [][]string{{"c", "a", "d", "b"}, {"d", "c", "b", "a"}, {"a", "b", "c", "d"}} {
+		ix := New()
+		for _, id := range order {
+			ix.Add([]Doc{{ID: id, Text: "same words here"}})
+		}
+		ix.Add([]Doc{{ID: "0", Text: "other text entirely"}})
+		var got []string
+		for _, h := range ix.Search("words", 10, nil) {
+			got = append(got, h.ID)
+		}
+		if want := []string{"a", "b", "c", "d"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("indexed %v: hits %v, want %v", order, got, want)
+		}
+		got = got[:0]
+		for _, h := range ix.Search("words", 2, nil) {
+			got = append(got, h.ID)
+		}
+		if want := []string{"a", "b"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("indexed %v, k=2: hits %v, want %v", order, got, want)
+		}
+	}
+}
