@@ -1,0 +1,97 @@
+package shared
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"lakehouse-go/internal/errs"
+)
+
+// AnswerStall is how long the write of a whole (non-streamed) answer may
+// go without progress before its connection is cut: WriteAnswer's bound.
+// 30 s, as storaged's stall_timeout and observerd's stream writes.
+const AnswerStall = 30 * time.Second
+
+// answerPiece is how much of an answer one write hands the connection: a
+// client that takes a piece per AnswerStall (2.2 KB/s) is never cut.
+const answerPiece = 64 << 10
+
+// WriteAnswer writes status and body, the whole answer (its headers set,
+// Content-Length too when not yet), so that the write may not wait more
+// than stall (<= 0: AnswerStall) without progress: each 64 KiB piece must
+// be taken by the connection within stall of the last deadline move
+// (moved as StallPacer paces it). A client that sends its request and
+// never reads the answer (its socket buffers full) kept the handler's
+// goroutine, the answer's buffer and the connection for as long as it
+// stayed connected; now the write fails after stall and net/http closes
+// the connection. A slow client that keeps reading gets the whole answer,
+// however long it takes. When the server has a WriteTimeout ([<daemon>].
+// write_timeout), that bound is in charge and no deadline is moved.
+// net/http clears the write deadline when the request ends, so a
+// kept-alive connection's next request is unaffected.
+//
+// Errors: the write's; a Timeout naming the stall when it was cut.
+func WriteAnswer(w http.ResponseWriter, r *http.Request, status int, body []byte, stall time.Duration) error {
+	if stall <= 0 {
+		stall = AnswerStall
+	}
+	h := w.Header()
+	if h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	ctl := http.NewResponseController(w)
+	bounded := true
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.WriteTimeout > 0 {
+		bounded = false
+	}
+	var pace StallPacer
+	move := func() {
+		if bounded && pace.Due(time.Now(), stall) {
+			if ctl.SetWriteDeadline(time.Now().Add(stall)) != nil {
+				bounded = false // not a connection (a recorder): nothing to bound
+			}
+		}
+	}
+	move()
+	w.WriteHeader(status)
+	for len(body) > 0 {
+		n := min(len(body), answerPiece)
+		move()
+		if _, err := w.Write(body[:n]); err != nil {
+			return answerErr(err, stall)
+		}
+		body = body[n:]
+	}
+	if pace.Moved() && bounded {
+		// The last piece may sit in net/http's buffers: out now, under the
+		// same bound, so the handler's end does not wait unbounded.
+		move()
+		if err := ctl.Flush(); err != nil {
+			return answerErr(err, stall)
+		}
+	}
+	return nil
+}
+
+// WriteJSONAnswer is WriteJSON through WriteAnswer: v as JSON with status,
+// its write bounded by stall without progress (<= 0: AnswerStall).
+func WriteJSONAnswer(w http.ResponseWriter, r *http.Request, status int, v any, stall time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errs.E("encode", errs.Internal, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return WriteAnswer(w, r, status, append(b, '\n'), stall)
+}
+
+func answerErr(err error, stall time.Duration) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errs.E("answer", errs.Timeout, fmt.Sprintf("the client took none of the answer for %v; connection closed", stall), err)
+	}
+	return err
+}
