@@ -150,6 +150,13 @@ func TestCompressedUploads(t *testing.T) {
 	if a.Status != 200 || h.Get(ingest.ReplayedHeader) != "true" {
 		t.Errorf("idem gzip retry: %d %s (replayed %q)", a.Status, a.Body, h.Get(ingest.ReplayedHeader))
 	}
+	// The replay describes this request's input as a commit would: its
+	// coding and decoded size (they were left out of replays).
+	var r ingest.Result
+	a.json(t, &r)
+	if r.ContentEncoding != "gzip" || r.DecodedBytes != int64(len(csv)) || r.InBytes >= r.DecodedBytes {
+		t.Errorf("idem gzip replay: content_encoding %q decoded_bytes %d input_bytes %d, want gzip, %d", r.ContentEncoding, r.DecodedBytes, r.InBytes, len(csv))
+	}
 }
 
 // TestCompressedUploadErrors: a coding not accepted (415), a cut or

@@ -470,6 +470,14 @@ func (s *Server) ingest1(ctx context.Context, p ingest.Params, body io.Reader, f
 	// (idempotency.go). keyTop is the newest version looked at.
 	var hash string
 	var keyTop int64
+	// replayed: a replay answers with this request's own input figures,
+	// as the commit would have (input_bytes, content_encoding, decoded_bytes).
+	replayed := func(res *ingest.Result, err error) (*ingest.Result, error) {
+		if res != nil {
+			res.ContentEncoding, res.DecodedBytes = sp.coding.enc, sp.decoded()
+		}
+		return res, err
+	}
 	if p.IdempotencyKey != "" {
 		release, err := s.claimKey(p.Name, p.IdempotencyKey)
 		if err != nil {
@@ -482,7 +490,7 @@ func (s *Server) ingest1(ctx context.Context, p ingest.Params, body io.Reader, f
 			return nil, err
 		}
 		if found != nil {
-			return s.answerFound(ctx, p, found, hash, format, inBytes, 0, start)
+			return replayed(s.answerFound(ctx, p, found, hash, format, inBytes, 0, start))
 		}
 		keyTop = top
 	}
@@ -513,7 +521,7 @@ func (s *Server) ingest1(ctx context.Context, p ingest.Params, body io.Reader, f
 			return nil, err
 		}
 		if found != nil {
-			return s.answerFound(ctx, p, found, hash, format, inBytes, 0, start)
+			return replayed(s.answerFound(ctx, p, found, hash, format, inBytes, 0, start))
 		}
 	}
 	in := convert.Input{Path: upload, Format: format}
@@ -602,7 +610,7 @@ func (s *Server) ingest1(ctx context.Context, p ingest.Params, body io.Reader, f
 		// The same key's commit won the version this one raced for: this
 		// request's files are not needed (nothing of them was committed).
 		cleanup(true)
-		return s.answerFound(ctx, p, found, hash, conv.Format, inBytes, retries, start)
+		return replayed(s.answerFound(ctx, p, found, hash, conv.Format, inBytes, retries, start))
 	}
 	if err != nil {
 		if sent {
