@@ -516,33 +516,16 @@ func SetRetryAfter(h http.Header, err error) {
 	h.Set("Retry-After", strconv.FormatInt(int64((after+time.Second-1)/time.Second), 10))
 }
 
-// RetryAfter reads a Retry-After header: seconds, or an HTTP date (RFC
-// 9110 10.2.3; a date in the past is 0).
+// RetryAfter reads an upstream answer's Retry-After as every client of
+// an HTTP service in the tree does (errs.RetryAfterHeader, ADR-167):
+// seconds, or an HTTP date counted from the answer's own Date; at most
+// errs.MaxRetryAfter (a day: a wait longer than [chatd].max_retry_wait
+// is never retried, ADR-107); 0 when absent, past or malformed. What
+// chatd does with it — wait and retry, or give up on the provider and
+// pass it on (SetRetryAfter) — is the dispatcher's policy.
 func RetryAfter(h http.Header) time.Duration {
-	return retryAfter(h, time.Now())
-}
-
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	// Seconds. A number too big for a time.Duration (or for int64) is the
-	// longest wait there is (ADR-107): 9999999999 overflowed to a negative
-	// wait, which the dispatcher read as none and retried at once.
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		switch {
-		case n <= 0:
-			return 0
-		case n > int64(math.MaxInt64/time.Second):
-			return math.MaxInt64
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	d, _ := errs.RetryAfterHeader(h)
+	return d
 }
 
 // PostStream sends body (JSON) to url with a bearer key (when set), the

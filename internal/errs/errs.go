@@ -376,10 +376,21 @@ func FromResponse(op string, resp *http.Response) error {
 		status = resp.StatusCode
 	}
 	e := &Error{Op: op, Kind: kind, Msg: msg, Status: status}
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		e.RetryAfter, e.HasRetryAfter = ParseRetryAfter(v, answerTime(resp.Header))
-	}
+	e.RetryAfter, e.HasRetryAfter = RetryAfterHeader(resp.Header)
 	return e
+}
+
+// RetryAfterHeader is ParseRetryAfter of an answer's Retry-After field,
+// an HTTP date counted from the answer's own Date (answerTime): the one
+// reading of the header for every client of an HTTP service (FromResponse,
+// chatd's upstreams, the Langfuse batcher), each with its own policy of
+// how long it is willing to wait.
+func RetryAfterHeader(h http.Header) (wait time.Duration, ok bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	return ParseRetryAfter(v, answerTime(h))
 }
 
 // answerTime is the time an HTTP date in an answer's Retry-After counts

@@ -9,13 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"lakehouse-go/internal/errs"
 )
 
 // Langfuse sends one trace and one span per authenticated request to
@@ -345,7 +346,9 @@ func transient(status int, err error) bool {
 }
 
 // post sends one batch: the answer's status and (bounded) body, and its
-// Retry-After when it names seconds.
+// Retry-After as errs.RetryAfterHeader reads it (seconds, or an HTTP date
+// counted from the answer's Date; 0 when absent or malformed), held within
+// lfMaxRetryAfter.
 func (l *Langfuse) post(body []byte) (int, []byte, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.client.Timeout)
 	defer cancel()
@@ -358,11 +361,8 @@ func (l *Langfuse) post(body []byte) (int, []byte, time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var ra time.Duration
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-		ra = min(time.Duration(secs)*time.Second, lfMaxRetryAfter)
-	}
-	return resp.StatusCode, data, ra, nil
+	ra, _ := errs.RetryAfterHeader(resp.Header) // ADR-167's reading; the wait is ours
+	return resp.StatusCode, data, min(ra, lfMaxRetryAfter), nil
 }
 
 func (l *Langfuse) fail(n int64, msg string, err error) {

@@ -63,6 +63,9 @@ type Script struct {
 	FailFirst  int
 	FailStatus int
 	RetryAfter string
+	// FailDate, when set, is those failures' Date field (net/http's own,
+	// the fake's clock, when empty): an upstream whose clock is off.
+	FailDate string
 	// FailInBody (NewOpenAI only) makes those failures HTTP 200 with the
 	// error as the JSON body, OpenRouter's form once it picked a model:
 	// {"error":{"message","code":FailStatus,"metadata"},"user_id"}.
@@ -355,6 +358,9 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) {
 		if sc.RetryAfter != "" {
 			w.Header().Set("Retry-After", sc.RetryAfter)
 		}
+		if sc.FailDate != "" {
+			w.Header().Set("Date", sc.FailDate)
+		}
 		ginJSON(w, sc.FailStatus, map[string]string{"error": fmt.Sprintf("scripted failure %d", sc.FailStatus)})
 		return
 	}
@@ -627,6 +633,9 @@ func (s *Server) openaiChat(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		if sc.RetryAfter != "" {
 			w.Header().Set("Retry-After", sc.RetryAfter)
+		}
+		if sc.FailDate != "" {
+			w.Header().Set("Date", sc.FailDate)
 		}
 		if sc.FailInBody {
 			b, _ := json.Marshal(orError{Error: orErrorBody{Message: fmt.Sprintf("scripted failure %d", sc.FailStatus), Code: sc.FailStatus,
