@@ -41,6 +41,7 @@ type fconn struct {
 
 	// per request
 	wroteHeader bool
+	relayed     bool        // the daemon's answer went to the client (else the gateway's own, or none)
 	bodyDone    bool        // the client's body was read to its end
 	linger      bool        // close gently: the client may still be sending
 	aborted     atomic.Bool // client gone or request timeout: stop the upstream
@@ -406,7 +407,9 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 		}
 		defer c.endTimer()
 	}
+	c.relayed = false
 	keep := c.forward(rt.p, ri)
+	rt.p.stats.countAnswer(c.relayed, ri.Status)
 	if c.stopWatch() {
 		keep = false
 	}
@@ -773,6 +776,7 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 	req, resp := &c.req, &c.resp
 	raw := resp.raw
 	ri.Status = resp.status
+	c.relayed = true
 	sent := c.sent // c.bw is empty here: every answer before was flushed
 	noBody := req.method == http.MethodHead || resp.status == 204 || resp.status == 304 || resp.status < 200
 	keepClient := !bodyUnread && !req.close && !c.f.shutting.Load()
@@ -888,6 +892,7 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 			// connection closed without a byte.
 			c.bw.Reset(c)
 			c.wroteHeader = false
+			c.relayed = false
 			ri.Bytes = 0
 			return c.noAnswer(p, err, ri) && keepClient
 		}

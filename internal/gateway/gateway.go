@@ -103,6 +103,13 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		p.setBounds(cfg.Section(rt.Daemon).RequestTimeout.Duration)
 		proxies[rt.Prefix] = p
 	}
+	byDaemon := make([]*proxy, 0, len(Routes))
+	for _, rt := range Routes {
+		byDaemon = append(byDaemon, proxies[rt.Prefix])
+	}
+	if err := newCollector(g, byDaemon).register(env.Metrics); err != nil {
+		return nil, err
+	}
 	var routes []fastRoute
 	if FastPath(os.Getenv) {
 		routes = make([]fastRoute, 0, len(Routes))
@@ -388,15 +395,25 @@ func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
 	if _, err := shared.QueryParams("gateway.health", r.URL.RawQuery, nil); err != nil {
 		return err
 	}
-	rep := HealthReport{Status: "ok", Service: "gateway", Daemons: map[string]DaemonHealth{}, CheckedAt: time.Now().UTC()}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	// The probes are not cut short with the request's context: net/http
 	// cancels it when the client half-closes its side after the request
 	// (nc -N, a health checker that shuts down its write side), and every
 	// daemon was then answered "down: unreachable" within a millisecond.
 	// Each probe is bounded by [gateway].health_timeout all the same.
-	ctx := context.WithoutCancel(r.Context())
+	rep := g.probeAll(context.WithoutCancel(r.Context()))
+	status := http.StatusOK
+	if rep.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	return shared.WriteJSON(w, status, rep)
+}
+
+// probeAll asks every daemon's /health at once (GET /v1/health, and the
+// lakehouse_gateway_daemon_up gauge at scrape time).
+func (g *gateway) probeAll(ctx context.Context) HealthReport {
+	rep := HealthReport{Status: "ok", Service: "gateway", Daemons: map[string]DaemonHealth{}, CheckedAt: time.Now().UTC()}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, name := range Daemons() {
 		wg.Add(1)
 		go func() {
@@ -411,11 +428,7 @@ func (g *gateway) health(w http.ResponseWriter, r *http.Request) error {
 		}()
 	}
 	wg.Wait()
-	status := http.StatusOK
-	if rep.Status != "ok" {
-		status = http.StatusServiceUnavailable
-	}
-	return shared.WriteJSON(w, status, rep)
+	return rep
 }
 
 func (g *gateway) probe(ctx context.Context, name string) (h DaemonHealth) {

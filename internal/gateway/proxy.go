@@ -35,6 +35,8 @@ type proxy struct {
 	// bounded whatever the request (storaged, observerd), so quietBound
 	// applies to requests with a body too (see boundFor).
 	workBounded bool
+
+	stats proxyStats // lakehouse_gateway_upstream_requests_total
 }
 
 // headBound is the wait for an answer's head allowed to a daemon whose
@@ -253,6 +255,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Add("Trailer", k)
 	}
 	w.WriteHeader(resp.StatusCode)
+	p.stats.count(relayedOutcome(resp.StatusCode))
 	if r.Method == http.MethodHead {
 		return
 	}
@@ -275,6 +278,19 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // noAnswer answers a request that got no usable answer from its daemon,
 // before anything was written to the client.
 func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
+	p.answerOwn(w, r, p.noAnswerError(r, err))
+}
+
+// answerOwn writes the gateway's own answer err to a forwarded request and
+// counts its outcome.
+func (p *proxy) answerOwn(w http.ResponseWriter, r *http.Request, err error) {
+	p.stats.count(ownOutcome(errs.StatusOf(err)))
+	writeError(w, r, err)
+}
+
+// noAnswerError is the answer to a request that got no usable answer
+// from its daemon (failed with err).
+func (p *proxy) noAnswerError(r *http.Request, err error) error {
 	ctx := r.Context()
 	// Always answer: returning without a write makes net/http send an
 	// empty 200. A client that half-closed after a short body still
@@ -282,34 +298,28 @@ func (p *proxy) noAnswer(w http.ResponseWriter, r *http.Request, err error) {
 	var be *bodyError
 	if errors.As(err, &be) {
 		if ctx.Err() == context.DeadlineExceeded {
-			writeError(w, r, errBodyTimedOut)
-			return
+			return errBodyTimedOut
 		}
 		if errs.StatusOf(be.err) == http.StatusRequestTimeout {
 			// The client stopped sending its body (the harness's
 			// shared.ClientBodyTimeout, ADR-110): its 408 as it is.
-			writeError(w, r, be.err)
-			return
+			return be.err
 		}
-		writeError(w, r, errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error()))
-		return
+		return errs.E("gateway", be.kind(), "reading the request body: "+be.err.Error())
 	}
 	var le *lateError
 	if errors.As(err, &le) {
 		p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-		writeError(w, r, errHeadLate(p, le.why, le.bound))
-		return
+		return errHeadLate(p, le.why, le.bound)
 	}
 	switch ctx.Err() {
 	case context.DeadlineExceeded:
-		writeError(w, r, errTimedOut(p))
-		return
+		return errTimedOut(p)
 	case context.Canceled:
-		writeError(w, r, errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer"))
-		return
+		return errs.E("gateway", errs.Invalid, errs.StatusClientClosed, "the client closed the connection before the answer")
 	}
 	p.log.Warn("upstream failed", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
-	writeError(w, r, errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host))
+	return errs.E("gateway", errs.Unavailable, errs.StatusBadGateway, "daemon "+p.name+" is unreachable at "+p.host)
 }
 
 // abortAnswer ends the client's connection in the middle of an answer

@@ -40,6 +40,8 @@ type upstream struct {
 
 	mu   sync.Mutex
 	idle []*upConn // LIFO: the warmest connection first
+
+	stats upStats // lakehouse_gateway_upstream_{dials,dial_errors,reuses}_total
 }
 
 type upConn struct {
@@ -184,7 +186,11 @@ func (u *upstream) getFor(ctx context.Context, once bool, now int64) (*upConn, b
 // another pooled one may fail the same way.
 func (u *upstream) take(ctx context.Context, attempt int, once bool, now int64) (*upConn, bool, error) {
 	if attempt == 0 {
-		return u.getFor(ctx, once, now)
+		c, reused, err := u.getFor(ctx, once, now)
+		if reused {
+			u.stats.reuses.Add(1)
+		}
+		return c, reused, err
 	}
 	c, err := u.dial(ctx)
 	return c, false, err
@@ -276,8 +282,10 @@ func (u *upstream) dropIdle() { u.closeIdle() }
 func (u *upstream) dial(ctx context.Context) (*upConn, error) {
 	nc, err := u.dialer.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
+		u.stats.dialErrs.Add(1)
 		return nil, err
 	}
+	u.stats.dials.Add(1)
 	rr := newRawReader(nc)
 	sw := &stallWriter{w: newRawWriter(nc), nc: nc}
 	c := &upConn{c: nc, rr: rr, br: bufio.NewReaderSize(rr, 16<<10), bw: bufio.NewWriterSize(sw, 16<<10), sw: sw}
