@@ -4,6 +4,16 @@
 // config given with -config), prefixes each log line with the daemon's name,
 // waits until the gateway reports every daemon healthy, and on Ctrl-C sends
 // SIGTERM to all of them and waits for clean exits.
+//
+// As the systemd units (Restart=on-failure, RestartPreventExitStatus=2), a
+// daemon that crashes after its /health answered — killed, a panic (run
+// with GOTRACEBACK=crash: SIGABRT), or an exit other than 0 and 2 — is
+// restarted alone after a delay: -restart-delay (100ms), doubling up to
+// -restart-max (10s), the first again once a run lasted -restart-reset
+// (30s). An exit 2 (a config or flag error) or 0 (a clean stop devup did
+// not ask for) leaves it down and the others running; Ctrl-C cancels a
+// restart that is due. A daemon that exits before it first answered
+// /health stops the suite, exit 1, as does any exit with -restart=false.
 package main
 
 import (
@@ -31,8 +41,23 @@ func main() {
 	dataDir := flag.String("data", "lakehouse-data", "data dir for embedded defaults")
 	binDir := flag.String("bin", defaultBinDir(os.Getenv), "dir of the daemon binaries: built there, or with -no-build run from there (default $BIN_DIR, else bin)")
 	noBuild := flag.Bool("no-build", false, "run the binaries already in the -bin dir")
+	restart := flag.Bool("restart", true, "restart a daemon that crashes (killed, or an exit other than 0 and 2) after it came up, "+
+		"with a delay doubling from -restart-delay to -restart-max, as the systemd units do; false: any exit stops the suite")
+	restartDelay := flag.Duration("restart-delay", defaultRestartDelay, "the first restart's delay (doubles per crash, up to -restart-max)")
+	restartMax := flag.Duration("restart-max", defaultRestartMax, "the longest restart delay")
+	restartReset := flag.Duration("restart-reset", defaultStableAfter, "a daemon up this long before it crashed is restarted after -restart-delay again")
 	flag.Parse()
-	os.Exit(run(options{config: *config, dataDir: *dataDir, binDir: *binDir, build: !*noBuild}, os.Stdout, os.Stderr))
+	if *restart {
+		// As the units' LimitCORE=0: a crash ends by SIGABRT (GOTRACEBACK=crash),
+		// and a core would hold the tokens, in the working directory.
+		var lim syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_CORE, &lim) == nil {
+			lim.Cur = 0
+			syscall.Setrlimit(syscall.RLIMIT_CORE, &lim)
+		}
+	}
+	os.Exit(run(options{config: *config, dataDir: *dataDir, binDir: *binDir, build: !*noBuild,
+		restart: *restart, restartDelay: *restartDelay, restartMax: *restartMax, stableAfter: *restartReset}, os.Stdout, os.Stderr))
 }
 
 // defaultBinDir is -bin's default: $BIN_DIR (scripts/install.sh's dir of
@@ -48,6 +73,11 @@ type options struct {
 	config, dataDir string
 	binDir          string // where the daemons are built, or run from with build false
 	build           bool
+	// restart: a daemon that crashes after it came up is restarted alone,
+	// after restartDelay doubling up to restartMax (back to restartDelay
+	// once a run lasted stableAfter); false: any exit stops the suite.
+	restart                               bool
+	restartDelay, restartMax, stableAfter time.Duration
 }
 
 // binaries is the absolute path of every daemon's binary in dir, or an
@@ -114,48 +144,244 @@ func run(o options, stdout, stderr io.Writer) int {
 		env = append(env, "LAKEHOUSE_DATA_DIR="+abs)
 		cfg.DataDir = abs
 	}
+	if o.restart {
+		// As the units (ADR-155): Go exits 2 on a panic or a runtime fatal
+		// error, the status of a config error, which is not restarted;
+		// GOTRACEBACK=crash ends a crash by SIGABRT (all stacks printed),
+		// which is.
+		env = append(env, "GOTRACEBACK=crash")
+	}
+	if o.restartDelay <= 0 {
+		o.restartDelay = defaultRestartDelay
+	}
+	if o.restartMax < o.restartDelay {
+		o.restartMax = o.restartDelay
+	}
+	if o.stableAfter <= 0 {
+		o.stableAfter = defaultStableAfter
+	}
+
 	var out sync.Mutex
-	procs := map[string]*proc{}
-	exited := make(chan string, len(shared.Daemons))
-	for _, name := range shared.Daemons {
+	logf := func(format string, args ...any) {
+		out.Lock()
+		fmt.Fprintf(stderr, "devup: "+format+"\n", args...)
+		out.Unlock()
+	}
+	quit := make(chan struct{}) // closed when run returns: the watchers stop
+	defer close(quit)
+	events := make(chan event, 2*len(shared.Daemons))
+	send := func(ev event) {
+		select {
+		case events <- ev:
+		case <-quit:
+		}
+	}
+	// start starts daemon name: its output prefixed, an exited event when
+	// it ends, a healthy event when its /health first answers.
+	start := func(name string) (*proc, error) {
 		cmd := exec.Command(bins[name])
 		cmd.Env = env
 		// Own process group: Ctrl-C reaches devup only, which stops the
 		// daemons in order (gateway first, observerd last).
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// A child the daemon left holding its output must not keep the
+		// exit (and so the restart) from being seen.
+		cmd.WaitDelay = 5 * time.Second
 		pr, pw := io.Pipe()
 		cmd.Stdout, cmd.Stderr = pw, pw
 		go prefix(name, pr, stdout, &out)
 		if err := cmd.Start(); err != nil {
+			pw.Close()
+			return nil, err
+		}
+		p := &proc{cmd: cmd, done: make(chan struct{}), started: time.Now()}
+		go func() {
+			cmd.Wait()
+			p.ended = time.Now()
+			pw.Close()
+			close(p.done)
+			send(event{name: name, p: p})
+		}()
+		go func() {
+			if took, ok := waitUp(name, cfg.URL(name), p.done, quit); ok {
+				send(event{name: name, p: p, healthy: true, took: took})
+			}
+		}()
+		return p, nil
+	}
+
+	daemons := map[string]*daemon{}
+	running := func() map[string]*proc {
+		m := map[string]*proc{}
+		for name, d := range daemons {
+			if d.p != nil {
+				m[name] = d.p
+			}
+		}
+		return m
+	}
+	for _, name := range shared.Daemons {
+		p, err := start(name)
+		if err != nil {
 			fmt.Fprintf(stderr, "devup: start %s: %v\n", name, err)
-			stopAll(procs, stderr)
+			stopAll(running(), stderr)
 			return 1
 		}
-		p := &proc{cmd: cmd, done: make(chan struct{})}
-		procs[name] = p
-		go func() { cmd.Wait(); pw.Close(); close(p.done); exited <- name }()
+		daemons[name] = &daemon{p: p, delay: o.restartDelay}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		if took, err := waitHealthy(ctx, cfg.URL("gateway")); err == nil {
-			out.Lock()
-			fmt.Fprintf(stderr, "devup: all eleven daemons healthy in %v — gateway %s (data in %s); Ctrl-C stops them\n", took.Round(time.Millisecond), cfg.URL("gateway"), cfg.DataDir)
-			out.Unlock()
+			logf("all eleven daemons healthy in %v — gateway %s (data in %s); Ctrl-C stops them", took.Round(time.Millisecond), cfg.URL("gateway"), cfg.DataDir)
 		}
 	}()
+	restarts := make(chan string, len(shared.Daemons)) // a backoff has passed
 	code := 0
-	select {
-	case <-ctx.Done():
-	case name := <-exited:
-		fmt.Fprintf(stderr, "devup: %s exited (%v); stopping the rest\n", name, procs[name].cmd.ProcessState)
-		delete(procs, name)
-		code = 1
+loop:
+	for {
+		pending := 0
+		for _, d := range daemons {
+			if d.p != nil || d.timer != nil {
+				pending++
+			}
+		}
+		if pending == 0 {
+			logf("no daemon left running")
+			break
+		}
+		if ctx.Err() != nil {
+			// Ctrl-C: nothing restarts from here on, also when a restart
+			// was due in the same instant.
+			for _, name := range shared.Daemons {
+				if d := daemons[name]; d.timer != nil {
+					d.timer.Stop()
+					d.timer = nil
+					logf("stopping: %s's restart is cancelled", name)
+				}
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			continue
+		case ev := <-events:
+			d := daemons[ev.name]
+			if ev.p != d.p {
+				continue // an earlier run's
+			}
+			if ev.healthy {
+				d.up = true
+				if d.restarts > 0 {
+					logf("%s is back (pid %d, healthy %v after its restart)", ev.name, ev.p.cmd.Process.Pid, ev.took.Round(time.Millisecond))
+				}
+				continue
+			}
+			d.p = nil
+			st := ev.p.cmd.ProcessState
+			others := len(running())
+			switch {
+			case !o.restart:
+				logf("%s exited (%v); stopping the rest", ev.name, st)
+				code = 1
+				break loop
+			case !d.up:
+				// At start an exit is a port taken, a data dir locked by
+				// another suite, a config only this daemon refuses: a
+				// restart fixes none of them, and the suite is not up.
+				logf("%s exited (%v) before it answered /health; stopping the rest", ev.name, st)
+				code = 1
+				break loop
+			case st.Exited() && st.ExitCode() == 0:
+				logf("%s exited (%v): a clean stop devup did not ask for; not restarted, %d other daemons keep running", ev.name, st, others)
+			case st.Exited() && st.ExitCode() == 2:
+				logf("%s exited (%v): a config or flag error, which a restart cannot fix; not restarted, %d other daemons keep running (fix it, then restart devup)", ev.name, st, others)
+				code = 1
+			default:
+				up := ev.p.ended.Sub(ev.p.started)
+				if up >= o.stableAfter {
+					d.delay = o.restartDelay
+				}
+				delay := d.delay
+				d.delay = min(2*d.delay, o.restartMax)
+				d.restarts++
+				name := ev.name
+				d.timer = time.AfterFunc(delay, func() { restarts <- name })
+				logf("%s (pid %d) crashed (%v) after %v up; restarting it in %v (restart %d)", name, ev.p.cmd.Process.Pid, st, up.Round(time.Millisecond), delay, d.restarts)
+			}
+		case name := <-restarts:
+			d := daemons[name]
+			if d.timer == nil || ctx.Err() != nil {
+				continue // cancelled, or Ctrl-C came with it
+			}
+			d.timer = nil
+			p, err := start(name)
+			if err != nil {
+				delay := d.delay
+				d.delay = min(2*d.delay, o.restartMax)
+				d.restarts++
+				d.timer = time.AfterFunc(delay, func() { restarts <- name })
+				logf("restart %s: %v; trying again in %v", name, err, delay)
+				continue
+			}
+			d.p = p
+			logf("%s restarted (pid %d)", name, p.cmd.Process.Pid)
+		}
 	}
-	if !stopAll(procs, stderr) {
+	if !stopAll(running(), stderr) {
 		code = 1
 	}
 	return code
+}
+
+const (
+	defaultRestartDelay = 100 * time.Millisecond
+	defaultRestartMax   = 10 * time.Second
+	// defaultStableAfter: a daemon up this long before it crashed is
+	// restarted after the first delay again, not the grown one.
+	defaultStableAfter = 30 * time.Second
+)
+
+// daemon is devup's state of one daemon.
+type daemon struct {
+	p        *proc         // the running process; nil while down
+	up       bool          // its /health answered since devup started it
+	delay    time.Duration // the next restart's delay
+	restarts int
+	timer    *time.Timer // a restart after its delay; nil when none is due
+}
+
+// event is a daemon process that exited, or whose /health answered.
+type event struct {
+	name    string
+	p       *proc
+	healthy bool
+	took    time.Duration // from its start to its first healthy answer
+}
+
+// waitUp polls daemon name's /health at url until it answers 200 as that
+// daemon ("ok" or "degraded": alive), the process ends (done), or quit.
+func waitUp(name, url string, done, quit <-chan struct{}) (time.Duration, bool) {
+	start := time.Now()
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	for {
+		resp, err := c.Get(url + "/health")
+		if err == nil {
+			var h shared.Health
+			derr := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&h)
+			resp.Body.Close()
+			if derr == nil && resp.StatusCode == http.StatusOK && h.Service == name && (h.Status == "ok" || h.Status == "degraded") {
+				return time.Since(start), true
+			}
+		}
+		select {
+		case <-done:
+			return 0, false
+		case <-quit:
+			return 0, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func prefix(name string, r io.Reader, w io.Writer, mu *sync.Mutex) {
@@ -187,8 +413,9 @@ func waitHealthy(ctx context.Context, gateway string) (time.Duration, error) {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when Wait returned
+	cmd            *exec.Cmd
+	done           chan struct{} // closed when Wait returned
+	started, ended time.Time
 }
 
 // stopAll stops the daemons in reverse start order (the gateway first,
