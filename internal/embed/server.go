@@ -2,6 +2,7 @@ package embed
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -12,14 +13,25 @@ import (
 // The daemon constructor (providers from [embedd]) is embed/embedd.New;
 // it lives in a sub-package because the providers import this one.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
-	h := &handlers{svc: svc}
+	h := &handlers{svc: svc, stall: answerStall}
 	return func(r chi.Router) {
 		r.Post(RouteEmbed, env.Handle(h.embed))
 		r.Get(RouteModels, env.Handle(h.models))
 	}
 }
 
-type handlers struct{ svc Service }
+type handlers struct {
+	svc Service
+	// stall bounds an answer's write without progress (shared.WriteAnswer):
+	// a client that sent a batch and never read its vectors (10,000 texts:
+	// about 15 MB of JSON) held the handler, the answer and the connection
+	// for as long as it stayed connected.
+	stall time.Duration
+}
+
+// answerStall is Routes' stall (0: shared.AnswerStall, 30 s); tests
+// shorten it.
+var answerStall time.Duration
 
 // noQuery is a 400 for any query parameter: no route of embedd takes one
 // (ADR-099; POST /v1/embed?model=m embedded with the default model, vectors
@@ -58,7 +70,7 @@ func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, resp)
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, h.stall)
 }
 
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
@@ -69,5 +81,5 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSON(w, http.StatusOK, resp)
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, h.stall)
 }
