@@ -37,8 +37,8 @@ var states = []string{StatePending, StateBuilding, StateReady, StateFailed}
 
 // metrics are matrixd's domain metrics on /metrics (ADR-162's rules: base
 // units, labels only from bounded sets — mode, outcome, state, service —
-// never a dataset or index name). NewMatrix makes them; New registers them
-// on the harness's registry.
+// never a dataset or index name). NewMatrix makes them, every bounded label
+// set at 0 (preinit); New registers them on the harness's registry.
 type metrics struct {
 	searches *prometheus.CounterVec   // mode, outcome
 	latency  *prometheus.HistogramVec // mode
@@ -48,7 +48,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	mt := &metrics{
 		searches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lakehouse_matrixd_searches_total",
 			Help: "Searches, by mode (hybrid, vector, keyword; unknown when the body named none of them or was not read) and outcome (ok, invalid, unavailable, error)."},
 			[]string{"mode", "outcome"}),
@@ -65,6 +65,35 @@ func newMetrics() *metrics {
 			Help: "Quick retries of index jobs after an upstream answered 503 with Retry-After (the status's waiting), by service (catalogd, queryd, embedd, vectord, other)."},
 			[]string{"service"}),
 	}
+	mt.preinit()
+	return mt
+}
+
+// searchOutcomes are the outcome labels of a search, in the order above.
+var searchOutcomes = []string{searchOK, searchInvalid, searchUnavailable, searchError}
+
+// preinit makes every series exist at 0 from the start, so a fresh
+// matrixd's /metrics lists them and rate() and absent() in alert rules see
+// them before the first search or job: searches by each mode and outcome
+// (unknown never answered: every outcome but ok), the latency of each of
+// the three modes, jobs by outcome, waits by service.
+func (mt *metrics) preinit() {
+	for _, mode := range []string{ModeHybrid, ModeVector, ModeKeyword} {
+		for _, o := range searchOutcomes {
+			mt.searches.WithLabelValues(mode, o)
+		}
+		mt.latency.WithLabelValues(mode)
+	}
+	for _, o := range searchOutcomes[1:] {
+		mt.searches.WithLabelValues(modeUnknown, o)
+	}
+	for _, o := range []string{jobOK, jobFailed, jobSuperseded, jobStopped} {
+		mt.jobs.WithLabelValues(o)
+	}
+	for s := range upstreams {
+		mt.waits.WithLabelValues(s)
+	}
+	mt.waits.WithLabelValues("other")
 }
 
 // register adds the metrics to reg, with the indexes-by-state gauge read
