@@ -59,6 +59,25 @@ type handlers struct {
 	log *slog.Logger
 }
 
+// RefusalCounter is implemented by a Service that counts the chat
+// requests a route refuses before calling Chat or ChatStream: a bad
+// query, body or field, an unknown provider, too many tools (chatd's
+// Dispatcher, in lakehouse_chatd_requests_total, ADR-170). stream says
+// whether the request asked for a stream when its body was read that far,
+// nil when it was not (it did not decode).
+type RefusalCounter interface {
+	Refused(ctx context.Context, stream *bool, err error)
+}
+
+// refused tells the service of a chat request the route refuses with err,
+// and returns err.
+func (h *handlers) refused(r *http.Request, stream *bool, err error) error {
+	if rc, ok := h.svc.(RefusalCounter); ok {
+		rc.Refused(r.Context(), stream, err)
+	}
+	return err
+}
+
 // Query parameters (ADR-100). chatd's own routes, GET /v1/chat/providers
 // and POST /v1/chat, take none and refuse any (shared.QueryParams, as every
 // daemon since ADR-099): POST /v1/chat?provider=kimi was answered by the
@@ -134,11 +153,14 @@ func modelIDs(ml ModelList) string {
 // chat is the native POST /v1/chat: one JSON answer, or NDJSON lines.
 func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
 	if _, err := shared.QueryParams("chat", r.URL.RawQuery, nativeBodyHint); err != nil {
-		return err
+		return h.refused(r, nil, err)
 	}
 	var req Request
-	if err := decodeStrict(r, &req); err != nil {
-		return err
+	if err := decodeBody(r, &req, true); err != nil {
+		return h.refused(r, nil, err)
+	}
+	if err := req.Validate(); err != nil {
+		return h.refused(r, &req.Stream, err)
 	}
 	if !req.Stream {
 		resp, err := h.svc.Chat(r.Context(), req)
@@ -156,14 +178,14 @@ func (h *handlers) chat(w http.ResponseWriter, r *http.Request) error {
 func (h *handlers) completions(w http.ResponseWriter, r *http.Request) error {
 	var creq CompletionRequest
 	if err := decodeLenient(r, &creq); err != nil {
-		return err
+		return h.refused(r, nil, err)
 	}
 	if err := tooManyTools(creq.Tools); err != nil {
-		return err
+		return h.refused(r, &creq.Stream, err)
 	}
 	req, err := creq.ToRequest()
 	if err != nil {
-		return err
+		return h.refused(r, &creq.Stream, err)
 	}
 	if !req.Stream {
 		resp, err := h.svc.Chat(r.Context(), req)
@@ -277,14 +299,15 @@ func (h *handlers) ollamaOther(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) ollamaAnswer(w http.ResponseWriter, r *http.Request) error {
 	var oreq OllamaChatRequest
 	if err := decodeLenient(r, &oreq); err != nil {
-		return err
+		return h.refused(r, nil, err)
 	}
+	stream := oreq.Stream == nil || *oreq.Stream // Ollama streams unless told not to
 	if err := tooManyTools(oreq.Tools); err != nil {
-		return err
+		return h.refused(r, &stream, err)
 	}
 	req, err := oreq.ToRequest()
 	if err != nil {
-		return err
+		return h.refused(r, &stream, err)
 	}
 	start := time.Now()
 	if !req.Stream {

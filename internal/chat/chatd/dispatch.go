@@ -31,30 +31,39 @@ type Dispatcher struct {
 	log       *slog.Logger
 	started   int64
 
-	attempts *prometheus.CounterVec
-	ttft     *prometheus.HistogramVec
-	m        *metrics // lakehouse_chatd_* (metrics.go)
+	m *metrics // lakehouse_chatd_* and the deprecated chatd_* (metrics.go)
 }
 
-var _ chat.Service = (*Dispatcher)(nil)
+var (
+	_ chat.Service        = (*Dispatcher)(nil)
+	_ chat.RefusalCounter = (*Dispatcher)(nil)
+)
 
 // NewDispatcher serves set over providers (one per registered provider in
 // set). reg may be nil.
 func NewDispatcher(set Settings, providers map[string]chat.Provider, log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 	d := &Dispatcher{set: set, providers: providers, log: log, started: time.Now().Unix()}
+	var registered []string
 	for _, p := range set.Providers {
 		d.info = append(d.info, chat.ProviderInfo{Name: p.Name, Registered: p.Registered && providers[p.Name] != nil,
 			DefaultModel: p.Model, URL: p.URL, Reason: p.Reason})
+		if d.info[len(d.info)-1].Registered {
+			registered = append(registered, p.Name)
+		}
 	}
-	d.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatd_upstream_attempts_total",
-		Help: "Upstream chat attempts by provider and outcome (ok, retry, fallback, failed)."}, []string{"provider", "outcome"})
-	d.ttft = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chatd_time_to_first_token_seconds",
-		Help: "Time from an attempt's start to its first token.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}, []string{"provider"})
 	d.m = newMetrics()
+	d.m.preinit(registered)
 	if reg != nil {
-		reg.MustRegister(append([]prometheus.Collector{d.attempts, d.ttft}, d.m.collectors()...)...)
+		reg.MustRegister(d.m.collectors()...)
 	}
 	return d
+}
+
+// Refused implements chat.RefusalCounter: a request the route refused
+// before the dispatcher is counted in lakehouse_chatd_requests_total
+// under provider none.
+func (d *Dispatcher) Refused(ctx context.Context, stream *bool, err error) {
+	d.m.refused(ctx, stream, err)
 }
 
 // Providers implements chat.Service.
@@ -262,7 +271,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 		for try := 0; ; try++ {
 			st, err := d.attempt(ctx, c, preq, collect)
 			if err == nil {
-				d.attempts.WithLabelValues(c.name, "ok").Inc()
+				d.m.attempts.WithLabelValues(c.name, attemptOK).Inc()
 				return st, last, nil
 			}
 			if ctx.Err() != nil {
@@ -272,7 +281,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 			f.tries = try + 1
 			wait := d.backoff(try, f.retryAfter)
 			if f.transient && try < d.set.Retries && wait <= d.set.MaxRetryWait {
-				d.attempts.WithLabelValues(c.name, "retry").Inc()
+				d.m.attempts.WithLabelValues(c.name, attemptRetry).Inc()
 				d.m.retries.WithLabelValues(c.name).Inc()
 				d.log.Warn("chat attempt failed; retrying", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
 					"try", try+1, "wait_ms", wait.Milliseconds(), "err", f.msg)
@@ -281,11 +290,11 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 				}
 				continue
 			}
-			outcome := "failed"
+			outcome := attemptFailed
 			if auto {
-				outcome = "fallback"
+				outcome = attemptFallback
 			}
-			d.attempts.WithLabelValues(c.name, outcome).Inc()
+			d.m.attempts.WithLabelValues(c.name, outcome).Inc()
 			if auto && i < len(cands)-1 {
 				d.m.fallbacks.WithLabelValues(c.name).Inc()
 			}
@@ -496,8 +505,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c candidate, preq chat.Provide
 		testHookFirstToken()
 	}
 	firstAt := time.Now()
-	d.ttft.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
-	d.m.firstToken.WithLabelValues(c.name).Observe(firstAt.Sub(start).Seconds())
+	d.m.firstTokenAfter(c.name, firstAt.Sub(start))
 	gen.firstToken(firstAt)
 	watchdog.arm()
 	st := &stream{d: d, provider: c.name, model: c.model, cs: cs, watchdog: watchdog, actx: actx, cancel: cancel,

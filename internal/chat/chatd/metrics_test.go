@@ -80,8 +80,8 @@ func TestChatMetrics(t *testing.T) {
 				t.Fatalf("fallback: %+v %v", r, err)
 			}
 			// 7. An unknown provider (refused by the route's validation,
-			// before the dispatcher: not counted here), an unregistered one,
-			// a model the upstream does not have.
+			// before the dispatcher: counted under none), an unregistered
+			// one, a model the upstream does not have.
 			if _, err := e.client.Chat(ctx, chat.Request{Provider: "nope", Messages: userMsg("hi")}); !errs.Is(err, errs.Invalid) {
 				t.Fatalf("unknown provider: %v", err)
 			}
@@ -108,7 +108,7 @@ func TestChatMetrics(t *testing.T) {
 				{"lakehouse_chatd_requests_total", []string{"provider", u.name, "stream", "true", "outcome", "timeout"}, 1},
 				{"lakehouse_chatd_requests_total", []string{"provider", u.name, "stream", "true", "outcome", "client_gone"}, 1},
 				{"lakehouse_chatd_requests_total", []string{"provider", chat.OpenCode, "stream", "false", "outcome", "ok"}, 1},
-				{"lakehouse_chatd_requests_total", []string{"provider", "none", "stream", "false", "outcome", "invalid"}, 1},
+				{"lakehouse_chatd_requests_total", []string{"provider", "none", "stream", "false", "outcome", "invalid"}, 2},
 				{"lakehouse_chatd_requests_total", []string{"provider", u.name, "stream", "false", "outcome", "invalid"}, 1},
 				{"lakehouse_chatd_upstream_requests_total", []string{"provider", u.name, "outcome", "ok"}, 2},
 				{"lakehouse_chatd_upstream_requests_total", []string{"provider", u.name, "outcome", "upstream_error"}, 3},
@@ -126,14 +126,23 @@ func TestChatMetrics(t *testing.T) {
 				{"lakehouse_chatd_completion_tokens_total", []string{"provider", u.name}, 10},
 				{"lakehouse_chatd_prompt_tokens_total", []string{"provider", chat.OpenCode}, 2},
 				{"lakehouse_chatd_completion_tokens_total", []string{"provider", chat.OpenCode}, 3},
+				// The deprecated aliases, fed by the same calls: an attempt
+				// is ok at its first token.
+				{"chatd_upstream_attempts_total", []string{"provider", u.name, "outcome", "ok"}, 5},
+				{"chatd_upstream_attempts_total", []string{"provider", u.name, "outcome", "retry"}, 1},
+				{"chatd_upstream_attempts_total", []string{"provider", u.name, "outcome", "fallback"}, 1},
+				{"chatd_upstream_attempts_total", []string{"provider", u.name, "outcome", "failed"}, 1},
+				{"chatd_upstream_attempts_total", []string{"provider", chat.OpenCode, "outcome", "ok"}, 1},
+				{"chatd_time_to_first_token_seconds", []string{"provider", u.name}, 5},
+				{"chatd_time_to_first_token_seconds", []string{"provider", chat.OpenCode}, 1},
 			} {
 				if got, found := m.Value(tc.name, tc.labels...); !found || got != tc.want {
 					t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, got, found, tc.want)
 				}
 			}
 			// Every request counted once, every attempt once.
-			if got := m.Sum("lakehouse_chatd_requests_total"); got != 8 {
-				t.Errorf("requests_total sums to %v, want 8", got)
+			if got := m.Sum("lakehouse_chatd_requests_total"); got != 9 {
+				t.Errorf("requests_total sums to %v, want 9", got)
 			}
 			if got := m.Sum("lakehouse_chatd_upstream_requests_total"); got != 9 {
 				t.Errorf("upstream_requests_total sums to %v, want 9", got)
@@ -148,6 +157,7 @@ func TestChatMetrics(t *testing.T) {
 				}
 			}
 			m.Lint(t, "lakehouse_chatd_")
+			m.Lint(t, "chatd_")
 		})
 	}
 }
