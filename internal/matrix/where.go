@@ -619,59 +619,45 @@ func (p *whereParser) list() (int, error) {
 	return h, nil
 }
 
-// add := mul ((+ | - | ||) mul)*, written as DuckDB reads it and
-// parenthesised as a whole when it has an operator.
-func (p *whereParser) add() (int, error) {
-	m := p.mark()
-	h, err := p.mul()
-	if err != nil {
-		return 0, err
-	}
-	chain := false
-	for p.isOp("+") || p.isOp("-") || p.isOp("||") {
-		t := p.next()
-		if err := p.arithOp(t.pos); err != nil {
-			return 0, err
-		}
-		p.w(" " + t.text + " ")
-		r, err := p.mul()
-		if err != nil {
-			return 0, err
-		}
-		if h, err = p.level(max(h, r), t.pos); err != nil {
-			return 0, err
-		}
-		chain = true
-	}
-	if chain {
-		p.wrap(m)
-	}
-	return h, nil
-}
+// add := mul ((+ | - | ||) mul)*, and mul := unary ((* | / | %) unary)*,
+// each written as DuckDB reads it and parenthesised as a whole when it has
+// an operator.
+func (p *whereParser) add() (int, error) { return p.chain(p.mul, "+", "-", "||") }
 
-func (p *whereParser) mul() (int, error) {
+func (p *whereParser) mul() (int, error) { return p.chain(p.unary, "*", "/", "%") }
+
+// chain parses operand (op operand)* for the arithmetic operators ops.
+func (p *whereParser) chain(operand func() (int, error), ops ...string) (int, error) {
 	m := p.mark()
-	h, err := p.unary()
+	h, err := operand()
 	if err != nil {
 		return 0, err
 	}
-	chain := false
-	for p.isOp("*") || p.isOp("/") || p.isOp("%") {
+	isOp := func() bool {
+		for _, op := range ops {
+			if p.isOp(op) {
+				return true
+			}
+		}
+		return false
+	}
+	chained := false
+	for isOp() {
 		t := p.next()
 		if err := p.arithOp(t.pos); err != nil {
 			return 0, err
 		}
 		p.w(" " + t.text + " ")
-		r, err := p.unary()
+		r, err := operand()
 		if err != nil {
 			return 0, err
 		}
 		if h, err = p.level(max(h, r), t.pos); err != nil {
 			return 0, err
 		}
-		chain = true
+		chained = true
 	}
-	if chain {
+	if chained {
 		p.wrap(m)
 	}
 	return h, nil
