@@ -24,7 +24,7 @@ type handlers struct {
 	svc Service
 	// stall bounds an answer's write without progress (shared.WriteAnswer):
 	// a client that sent a batch and never read its vectors (10,000 texts:
-	// about 15 MB of JSON) held the handler, the answer and the connection
+	// about 12 MB of JSON) held the handler, the answer and the connection
 	// for as long as it stayed connected.
 	stall time.Duration
 }
