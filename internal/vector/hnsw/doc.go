@@ -23,6 +23,9 @@
 // set (found through an inverted index of metadata values), broad ones by a
 // filter-aware graph traversal that falls back to the exact scan if the graph
 // cannot supply k matches.
+// A numeric range finds its matching set in a per-field range index (numbers
+// and slots in order, built by the first range search over a field, kept by
+// the writers, memory only: rangeindex.go).
 //
 // Deletes leave tombstones that keep the graph navigable; the next inserts
 // reuse tombstoned slots (re-linking them), so deleted space is reclaimed.

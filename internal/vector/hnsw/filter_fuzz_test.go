@@ -10,8 +10,9 @@ import (
 
 // FuzzFilter: any JSON object as a search or scroll filter (equality,
 // any-of lists, ranges). It compiles or is errs.Invalid, never a panic;
-// when it compiles, the inverted index (search's matching set) and the
-// per-item check (scroll's) select the same items of a fixed index.
+// when it compiles, the inverted index (search's matching set), the same
+// through range indexes (a second index with every range field indexed)
+// and the per-item check (scroll's) select the same items of a fixed index.
 func FuzzFilter(f *testing.F) {
 	for _, s := range []string{
 		`{"n":{"gte":1,"lt":3}}`, `{"n":{"gt":1.5}}`, `{"n":{"lte":-0}}`, `{"s":"a","n":{"lt":2}}`,
@@ -40,6 +41,13 @@ func FuzzFilter(f *testing.F) {
 	if err := ix.Upsert(items); err != nil {
 		f.Fatal(err)
 	}
+	ixr, err := New(Params{Dims: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := ixr.Upsert(items); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
@@ -52,7 +60,7 @@ func FuzzFilter(f *testing.F) {
 			return
 		}
 		var byPost, byItem []string
-		for _, s := range ix.post.match(cf, len(ix.ids)) {
+		for _, s := range ix.match(cf) {
 			byPost = append(byPost, ix.ids[s])
 		}
 		for s, id := range ix.ids {
@@ -63,6 +71,18 @@ func FuzzFilter(f *testing.F) {
 		slices.Sort(byPost)
 		if !slices.Equal(byPost, byItem) {
 			t.Fatalf("filter %s: the index selects %v, the per-item check %v", b, byPost, byItem)
+		}
+		old := rangeIndexMin
+		rangeIndexMin = 0
+		ixr.buildRanges(cf)
+		rangeIndexMin = old
+		var byRange []string
+		for _, s := range ixr.match(cf) {
+			byRange = append(byRange, ixr.ids[s])
+		}
+		slices.Sort(byRange)
+		if !slices.Equal(byRange, byItem) {
+			t.Fatalf("filter %s: the range indexes select %v, the per-item check %v", b, byRange, byItem)
 		}
 		page, _, err := ix.Scroll("", 100, flt, false)
 		if err != nil || len(page) != len(byItem) {

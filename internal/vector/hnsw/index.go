@@ -66,6 +66,14 @@ type Index struct {
 	post     postings
 	seq      uint64
 
+	// ranges is the range index of each field a range search asked for
+	// (rangeindex.go), nil until then; the writers keep them (under mu).
+	// While one is built (under rangeMu, taken before mu) the writers log
+	// their changes of its field's numbers in rangeLog.
+	rangeMu  sync.Mutex
+	ranges   map[string]*numIndex
+	rangeLog map[string]*[]numChange
+
 	// While a Copy runs, copying marks each slot a writer changes in
 	// dirty (a bitmap), so Copy's last step copies it again.
 	copying bool
@@ -221,6 +229,9 @@ func (ix *Index) Stats() Stats {
 			mem += int64(len(k)) + 48 + int64(cap(l))*4
 		}
 	}
+	for k, x := range ix.ranges {
+		mem += int64(len(k)) + 48 + x.memory()
+	}
 	st.MemoryBytes = mem
 	return st
 }
@@ -342,7 +353,7 @@ func (ix *Index) tombstone(s uint32) {
 	ix.markDirty(s)
 	delete(ix.byID, ix.ids[s])
 	ix.idRemoved(ix.ids[s])
-	ix.post.remove(s, ix.meta[s])
+	ix.metaRemoved(s, ix.meta[s])
 	ix.ids[s] = ""
 	ix.meta[s] = nil
 	ix.deleted[s] = true
@@ -359,9 +370,9 @@ func (ix *Index) upsertLocked(it *prepared) {
 	if s, ok := ix.byID[it.id]; ok {
 		if slices.Equal(ix.vec(s), it.vec) { // metadata-only update: the graph stays
 			ix.markDirty(s)
-			ix.post.remove(s, ix.meta[s])
+			ix.metaRemoved(s, ix.meta[s])
 			ix.meta[s] = it.meta
-			ix.post.add(s, it.meta)
+			ix.metaAdded(s, it.meta)
 			return
 		}
 		ix.tombstone(s) // LIFO: the slot is reused just below
@@ -393,6 +404,6 @@ func (ix *Index) upsertLocked(it *prepared) {
 	ix.meta[s] = it.meta
 	ix.byID[it.id] = s
 	ix.idAdded(it.id)
-	ix.post.add(s, it.meta)
+	ix.metaAdded(s, it.meta)
 	ix.link(s)
 }

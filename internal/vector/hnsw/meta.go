@@ -258,7 +258,7 @@ type filterField struct {
 	rng  *Range // a range instead of keys
 }
 
-// matches reports whether md passes every field of cf, as postings.match
+// matches reports whether md passes every field of cf, as Index.match
 // decides for the slots it indexes (scroll's per-item check).
 func (cf compiledFilter) matches(md Metadata) bool {
 	for _, f := range cf {
@@ -413,31 +413,6 @@ func (p postings) remove(slot uint32, md Metadata) {
 			}
 		}
 	}
-}
-
-// match returns the sorted live slots (of n slots) matching cf. The result
-// may alias a posting list: callers must not modify it.
-func (p postings) match(cf compiledFilter, n int) []uint32 {
-	var acc []uint32
-	for i, f := range cf {
-		vals := p[f.name]
-		var set []uint32
-		switch {
-		case f.rng != nil:
-			set = rangeSet(vals, f.rng, n)
-		default:
-			set = keysSet(vals, f.keys, n)
-		}
-		if i == 0 {
-			acc = set
-		} else {
-			acc = intersect(acc, set)
-		}
-		if len(acc) == 0 {
-			return nil
-		}
-	}
-	return acc
 }
 
 // rangeSet is the sorted slots whose number in a field (vals: its value

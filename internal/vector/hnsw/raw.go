@@ -386,10 +386,10 @@ func (b *Builder) SetMetadata(slot int, md Metadata) error {
 		md = nil
 	}
 	if old := ix.meta[slot]; old != nil {
-		ix.post.remove(uint32(slot), old)
+		ix.metaRemoved(uint32(slot), old)
 	}
 	ix.meta[slot] = md
-	ix.post.add(uint32(slot), md)
+	ix.metaAdded(uint32(slot), md)
 	return nil
 }
 

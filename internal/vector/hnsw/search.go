@@ -51,6 +51,9 @@ func (ix *Index) Search(q []float32, k, ef int, filter Filter) ([]Result, error)
 		copy(qq, q)
 	}
 
+	if cf.hasRange() {
+		ix.buildRanges(cf) // the first range search over a field indexes it
+	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if len(ix.byID) == 0 {
@@ -98,7 +101,7 @@ func exactThreshold(ef, n int) int {
 // slots when the filter is selective, else a graph search that only admits
 // matches, widening ef and finally scanning if the graph yields too few.
 func (ix *Index) searchFiltered(c *searchCtx, q []float32, k, ef int, cf compiledFilter) []cand {
-	matches := ix.post.match(cf, len(ix.ids))
+	matches := ix.match(cf)
 	if len(matches) == 0 {
 		return nil
 	}
@@ -210,7 +213,7 @@ func (ix *Index) ExactSearch(q []float32, k int, filter Filter) ([]Result, error
 	defer ix.mu.RUnlock()
 	var slots []uint32
 	if cf != nil {
-		slots = ix.post.match(cf, len(ix.ids))
+		slots = ix.match(cf)
 	} else {
 		slots = make([]uint32, 0, len(ix.byID))
 		for s := range ix.ids {
