@@ -400,7 +400,10 @@ func (h *handlers) get1(w http.ResponseWriter, r *http.Request) error {
 	}
 	hd.Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(status)
-	if _, err := copyOut(w, rc); err != nil {
+	if _, err := streamOut(w, r, rc); err != nil {
+		if errs.KindOf(err) == errs.Timeout {
+			return errs.E("storage.get", errs.Timeout, "streaming "+key, err)
+		}
 		return errs.E("storage.get", errs.Unavailable, "streaming "+key, err)
 	}
 	return nil

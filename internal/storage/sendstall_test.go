@@ -1,0 +1,168 @@
+package storage_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/storage"
+	"lakehouse-go/internal/storage/storagetest"
+)
+
+// dialSmallWindow dials addr with a 4 KiB receive buffer (set before the
+// connect, so the window it advertises stays small).
+func dialSmallWindow(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var inFlightRE = regexp.MustCompile(`(?m)^lakehouse_http_in_flight_requests\{[^}]*\} (\d+)$`)
+
+// othersInFlight is the daemon's in-flight request gauge less the scrape.
+func othersInFlight(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := inFlightRE.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no in-flight gauge on /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n - 1
+}
+
+// TestGetToAClientThatNeverReads: a 32 MiB GET from a client (4 KiB
+// receive buffer) that never reads its answer ends once the client took
+// no byte for the send stall (shortened to 1 s): the handler returns and
+// the in-flight gauge is back to 0. Without the bound the handler stayed
+// in sendfile, holding the file and the connection, for as long as the
+// client stayed connected. A slow client that keeps reading (longer than
+// the stall in all) gets the whole object, byte for byte. Real storaged,
+// local backend, over loopback.
+func TestGetToAClientThatNeverReads(t *testing.T) {
+	const stall = time.Second
+	defer storage.SetSendStall(stall)()
+	c, s := storagetest.Start(t, storagetest.Config(t))
+	data := storagetest.RandomBytes(32 << 20)
+	storagetest.MustPut(t, c, "big", data)
+	get := fmt.Sprintf("GET %s/big HTTP/1.1\r\nHost: x\r\n\r\n", storage.ObjectsPath)
+
+	t.Run("never reads", func(t *testing.T) {
+		nc := dialSmallWindow(t, s.Addr)
+		if _, err := io.WriteString(nc, get); err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		time.Sleep(300 * time.Millisecond)
+		if othersInFlight(t, s.URL()) != 1 {
+			t.Fatalf("the GET is not in flight")
+		}
+		for othersInFlight(t, s.URL()) != 0 {
+			if time.Since(sent) > 20*time.Second {
+				t.Fatalf("the GET to a client that never reads is still in flight after %v (stall %v)", time.Since(sent).Round(time.Millisecond), stall)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("ended after %v", time.Since(sent).Round(time.Millisecond))
+		// What the buffers held, then the end: short of the object.
+		nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || n >= int64(len(data)) {
+			t.Fatalf("after the cut: %d, %d of %d bytes; want 200 and short", resp.StatusCode, n, len(data))
+		}
+	})
+
+	t.Run("slow reader", func(t *testing.T) {
+		nc := dialSmallWindow(t, s.Addr)
+		start := time.Now()
+		if _, err := io.WriteString(nc, get); err != nil {
+			t.Fatal(err)
+		}
+		nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReaderSize(nc, 4096), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		buf := make([]byte, 64<<10)
+		for {
+			// 64 KiB, then a pause: at most 8 MB/s, about 4 s in all.
+			n, err := io.ReadFull(resp.Body, buf)
+			got.Write(buf[:n])
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("after %d bytes in %v: %v", got.Len(), time.Since(start).Round(time.Millisecond), err)
+			}
+			time.Sleep(8 * time.Millisecond)
+		}
+		took := time.Since(start)
+		if !bytes.Equal(got.Bytes(), data) {
+			t.Fatalf("slow reader got %d bytes, not the object's %d", got.Len(), len(data))
+		}
+		if took < 2*stall {
+			t.Fatalf("the read took %v: not slower than the stall, proves nothing", took)
+		}
+		t.Logf("slow reader: %d bytes in %v", got.Len(), took.Round(time.Millisecond))
+	})
+}
+
+// BenchmarkHTTPGet1MiBNetHTTP is a 1 MiB GET over storaged's HTTP route
+// (BenchmarkHTTPGet1MiB's client takes the short-circuit socket), with
+// the send stall bound off (the copy as it was) and on, in one binary.
+func BenchmarkHTTPGet1MiBNetHTTP(b *testing.B) {
+	c, s := storagetest.Start(b, storagetest.Config(b))
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	storagetest.MustPut(b, c, "k", storagetest.RandomBytes(1<<20))
+	url := s.URL() + storage.ObjectsPath + "/k"
+	buf := make([]byte, 256<<10)
+	for _, bound := range []time.Duration{0, time.Minute} {
+		b.Run(fmt.Sprintf("stall=%v", bound), func(b *testing.B) {
+			defer storage.SetSendStall(bound)()
+			b.SetBytes(1 << 20)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := hc.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, buf)
+				resp.Body.Close()
+				if n != 1<<20 {
+					b.Fatalf("%d bytes", n)
+				}
+			}
+		})
+	}
+}
