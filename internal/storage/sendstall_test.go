@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // dialSmallWindow dials addr with a 4 KiB receive buffer (set before the
@@ -66,9 +68,27 @@ func othersInFlight(t *testing.T, url string) int {
 // the stall in all) gets the whole object, byte for byte. Real storaged,
 // local backend, over loopback.
 func TestGetToAClientThatNeverReads(t *testing.T) {
-	const stall = time.Second
+	getToAClientThatNeverReads(t, storagetest.Config(t), time.Second)
+}
+
+// TestS3GetToAClientThatNeverReads is the same on the s3 backend against a
+// real MinIO: the object's body is copied through the pooled buffer, each
+// piece's write under the paced deadline; the cut closes the S3 body.
+func TestS3GetToAClientThatNeverReads(t *testing.T) {
+	m := miniotest.Start(t, "lakehouse-go-primary")
+	cfg := storagetest.Config(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.Bucket = m.Bucket
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	// Each 256 KiB piece must go within the stall here (not only some
+	// byte of it): 4 s, a margin for a loaded host.
+	getToAClientThatNeverReads(t, cfg, 4*time.Second)
+}
+
+func getToAClientThatNeverReads(t *testing.T, cfg *shared.Config, stall time.Duration) {
 	defer storage.SetSendStall(stall)()
-	c, s := storagetest.Start(t, storagetest.Config(t))
+	c, s := storagetest.Start(t, cfg)
 	data := storagetest.RandomBytes(32 << 20)
 	storagetest.MustPut(t, c, "big", data)
 	get := fmt.Sprintf("GET %s/big HTTP/1.1\r\nHost: x\r\n\r\n", storage.ObjectsPath)
@@ -84,7 +104,7 @@ func TestGetToAClientThatNeverReads(t *testing.T) {
 			t.Fatalf("the GET is not in flight")
 		}
 		for othersInFlight(t, s.URL()) != 0 {
-			if time.Since(sent) > 20*time.Second {
+			if time.Since(sent) > 5*stall+10*time.Second {
 				t.Fatalf("the GET to a client that never reads is still in flight after %v (stall %v)", time.Since(sent).Round(time.Millisecond), stall)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -116,7 +136,8 @@ func TestGetToAClientThatNeverReads(t *testing.T) {
 		var got bytes.Buffer
 		buf := make([]byte, 64<<10)
 		for {
-			// 64 KiB, then a pause: at most 8 MB/s, about 4 s in all.
+			// 64 KiB, then a pause: at most 64 KiB per stall/128, about
+			// 4 stalls in all (slower, with the small window).
 			n, err := io.ReadFull(resp.Body, buf)
 			got.Write(buf[:n])
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -125,7 +146,7 @@ func TestGetToAClientThatNeverReads(t *testing.T) {
 			if err != nil {
 				t.Fatalf("after %d bytes in %v: %v", got.Len(), time.Since(start).Round(time.Millisecond), err)
 			}
-			time.Sleep(8 * time.Millisecond)
+			time.Sleep(stall / 128)
 		}
 		took := time.Since(start)
 		if !bytes.Equal(got.Bytes(), data) {
