@@ -29,6 +29,7 @@ type fconn struct {
 	rr       *rawReader // c.br's source (through Read): the socket
 	w        io.Writer  // c.bw's sink (through Write): the socket
 	sent     int64      // bytes written to the client socket, ever
+	send     sendBound  // the bound on a client that takes no byte (sendstall.go)
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	remote   string // RemoteAddr, as net/http's r.RemoteAddr
@@ -92,7 +93,7 @@ func headBuffered(br *bufio.Reader) bool {
 var crlf2, lf2 = []byte("\r\n\r\n"), []byte("\n\n")
 
 func newFconn(f *fastServer, nc net.Conn) *fconn {
-	c := &fconn{f: f, nc: nc, remote: nc.RemoteAddr().String()}
+	c := &fconn{f: f, nc: nc, remote: nc.RemoteAddr().String(), send: sendBound{stall: f.sendStall}}
 	c.peerHost, _, _ = net.SplitHostPort(c.remote)
 	c.peerErr = f.hooks.CheckPeer(c.remote)
 	c.br = brPool.Get().(*bufio.Reader)
@@ -109,6 +110,9 @@ func newFconn(f *fastServer, nc net.Conn) *fconn {
 func (c *fconn) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.sent += int64(n)
+	if err != nil && c.send.on {
+		return c.sendStalled(p, n, err)
+	}
 	return n, err
 }
 
@@ -256,6 +260,9 @@ func (c *fconn) serve() {
 			return
 		}
 		start := time.Now()
+		if !c.send.on {
+			c.send.arm(c.nc, start, c.sent)
+		}
 		if f.readHeaderTimeout > 0 && !headBuffered(c.br) {
 			c.readDeadline(start.Add(f.readHeaderTimeout))
 		}
@@ -263,7 +270,7 @@ func (c *fconn) serve() {
 		if err != nil {
 			var he *headError
 			if errors.As(err, &he) {
-				writeBadRequest(c.nc, he.status, he.reason, f.hooks.RequestID(string(c.req.reqID.of(c.req.raw))))
+				writeBadRequest(c, he.status, he.reason, f.hooks.RequestID(string(c.req.reqID.of(c.req.raw))))
 				c.linger = true // the client may still be sending: no reset before it reads this
 			}
 			return
@@ -317,11 +324,12 @@ func (c *fconn) handOff() bool {
 		buf = append(buf, c.wbuf[0])
 	}
 	c.nc.SetDeadline(time.Time{})
+	c.send.on = false
 	c.f.forget(c)
 	c.mu.Lock()
 	c.closed = true // no longer ours to close
 	c.mu.Unlock()
-	return c.f.handoff.give(&clConn{Conn: &prefixConn{Conn: c.nc, buf: buf}})
+	return c.f.handoff.give(newClConn(&prefixConn{Conn: c.nc, buf: buf}, c.f.sendStall, c.f.log))
 }
 
 // serveProxy runs the chain's steps around the proxying of one request.

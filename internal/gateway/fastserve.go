@@ -51,6 +51,7 @@ type fastServer struct {
 	handoff *chanListener
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
+	sendStall                                                 time.Duration // sendBound's, per connection
 
 	mu       sync.Mutex
 	conns    map[*fconn]struct{}
@@ -143,7 +144,8 @@ func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks
 		handoff:           &chanListener{addr: ln.Addr(), ch: make(chan net.Conn), closed: make(chan struct{})},
 		readHeaderTimeout: srv.ReadHeaderTimeout, readTimeout: srv.ReadTimeout,
 		writeTimeout: srv.WriteTimeout, idleTimeout: srv.IdleTimeout,
-		conns: map[*fconn]struct{}{},
+		sendStall: sendStallFor(srv.WriteTimeout),
+		conns:     map[*fconn]struct{}{},
 	}
 }
 

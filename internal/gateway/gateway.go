@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -124,7 +125,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		srv.Handler = closeAfterAmbiguousFraming(srv.Handler)
 		srv.ConnContext = withCLConn
 		if routes == nil {
-			return netServing{srv, clListener{ln}}
+			return netServing{srv, clListener{ln, sendStallFor(srv.WriteTimeout), env.Log}}
 		}
 		return newFastServer(ln, srv, hooks, routes, env.Log)
 	}
@@ -213,6 +214,21 @@ type clConn struct {
 	state  int // bytes of clField matched at the end of the last read
 	sawCL  atomic.Bool
 	linger atomic.Bool // Close lingers (a malformed answer, or the body left unread)
+
+	// the send stall (sendstall.go); net/http writes from one goroutine
+	// at a time
+	send sendBound
+	sent int64        // bytes written, ever
+	own  bool         // a handler set its own write deadline (ResponseController)
+	log  *slog.Logger // for a cut
+}
+
+// newClConn is nc served by net/http, its writes bounded by stall without
+// progress (0: none; the server's WriteTimeout bounds them).
+func newClConn(nc net.Conn, stall time.Duration, log *slog.Logger) *clConn {
+	c := &clConn{Conn: nc, send: sendBound{stall: stall}, log: log}
+	c.send.arm(nc, time.Now(), 0)
+	return c
 }
 
 const clField = "\ncontent-length:"
@@ -266,10 +282,48 @@ func (c *clConn) scan(b []byte) {
 func (c *clConn) Write(p []byte) (int, error) {
 	if b, ok := shared.MalformedAnswer(p); ok {
 		c.linger.Store(true)
-		_, err := c.Conn.Write(b)
+		_, err := c.write(b)
 		return len(p), err
 	}
-	return c.Conn.Write(p)
+	return c.write(p)
+}
+
+// write writes p, going on past an expired send-stall deadline while the
+// client takes bytes (sendBound).
+func (c *clConn) write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.sent += int64(n)
+	for err != nil && !c.own && c.send.again(c.Conn, err, c.sent) {
+		var m int
+		m, err = c.Conn.Write(p[n:])
+		n += m
+		c.sent += int64(m)
+	}
+	if c.send.cut {
+		c.send.cut = false
+		c.send.logCut(c.log, c.Conn.RemoteAddr().String(), "")
+	}
+	return n, err
+}
+
+// SetWriteDeadline keeps the send stall's deadline in place of net/http's
+// clearing after each request (so a connection pays no deadline move per
+// request), and steps aside while a handler sets its own
+// (ResponseController), until net/http clears that one.
+func (c *clConn) SetWriteDeadline(t time.Time) error {
+	if c.send.on {
+		if !t.IsZero() {
+			c.own = true
+			return c.Conn.SetWriteDeadline(t)
+		}
+		if !c.own {
+			return nil
+		}
+		c.own = false
+		c.send.at, c.send.inWrite = c.sent, false
+		return c.Conn.SetWriteDeadline(time.Now().Add(c.send.stall))
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // CloseWrite keeps net/http's gentle close (half-close, then a pause
@@ -315,14 +369,18 @@ func withCLConn(ctx context.Context, nc net.Conn) context.Context {
 }
 
 // clListener wraps each accepted connection in a clConn.
-type clListener struct{ net.Listener }
+type clListener struct {
+	net.Listener
+	stall time.Duration // the send stall (sendStallFor)
+	log   *slog.Logger
+}
 
 func (l clListener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &clConn{Conn: nc}, nil
+	return newClConn(nc, l.stall, l.log), nil
 }
 
 // closeAfterAmbiguousFraming makes net/http close the connection after
