@@ -13,12 +13,20 @@ import (
 )
 
 // AnswerStall is how long the write of a whole (non-streamed) answer may
-// go without progress before its connection is cut: WriteAnswer's bound.
-// 30 s, as storaged's stall_timeout and observerd's stream writes.
-const AnswerStall = 30 * time.Second
+// go without progress before its connection is cut: the bound of
+// WriteAnswer (stall <= 0) and of WriteJSON, so of every daemon's JSON
+// answers. 30 s, as storaged's stall_timeout and observerd's stream
+// writes. DESIGN.md names no key for it: a documented constant, a
+// variable only so that tests can shorten it (as ClientBodyTimeout).
+var AnswerStall = 30 * time.Second
 
-// answerPiece is how much of an answer one write hands the connection: a
-// client that takes a piece per AnswerStall (2.2 KB/s) is never cut.
+// answerPiece is how much of an answer one write hands the connection.
+// The write sees progress when the kernel takes more of it, which Linux
+// does once the client drained about a third of the connection's send
+// buffer (autotuned: up to 4 MiB with the default tcp_wmem): a client is
+// cut when it drains less than that within the stall — with 4 MiB and
+// 30 s, a client slower than about 45 KB/s — not when it reads slowly
+// but faster than that.
 const answerPiece = 64 << 10
 
 // WriteAnswer writes status and body, the whole answer (its headers set,
@@ -37,6 +45,40 @@ const answerPiece = 64 << 10
 //
 // Errors: the write's; a Timeout naming the stall when it was cut.
 func WriteAnswer(w http.ResponseWriter, r *http.Request, status int, body []byte, stall time.Duration) error {
+	return writeAnswer(w, !hasWriteTimeout(r), status, body, stall)
+}
+
+// WriteJSONAnswer is WriteJSON through WriteAnswer: v as JSON with status,
+// its write bounded by stall without progress (<= 0: AnswerStall).
+func WriteJSONAnswer(w http.ResponseWriter, r *http.Request, status int, v any, stall time.Duration) error {
+	b, err := marshalAnswer(w, v)
+	if err != nil {
+		return err
+	}
+	return WriteAnswer(w, r, status, b, stall)
+}
+
+// hasWriteTimeout reports whether r's server has a WriteTimeout: that
+// bound is then in charge of r's answer.
+func hasWriteTimeout(r *http.Request) bool {
+	srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return ok && srv.WriteTimeout > 0
+}
+
+// marshalAnswer is v as JSON and a newline, w's Content-Type set (not
+// when v does not encode: an Internal error, nothing set).
+func marshalAnswer(w http.ResponseWriter, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, errs.E("encode", errs.Internal, err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return append(b, '\n'), nil
+}
+
+// writeAnswer is WriteAnswer; bounded is false when the server's
+// WriteTimeout is in charge (no deadline is moved then).
+func writeAnswer(w http.ResponseWriter, bounded bool, status int, body []byte, stall time.Duration) error {
 	if stall <= 0 {
 		stall = AnswerStall
 	}
@@ -45,10 +87,6 @@ func WriteAnswer(w http.ResponseWriter, r *http.Request, status int, body []byte
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	ctl := http.NewResponseController(w)
-	bounded := true
-	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.WriteTimeout > 0 {
-		bounded = false
-	}
 	var pace StallPacer
 	move := func() {
 		if bounded && pace.Due(time.Now(), stall) {
@@ -76,17 +114,6 @@ func WriteAnswer(w http.ResponseWriter, r *http.Request, status int, body []byte
 		}
 	}
 	return nil
-}
-
-// WriteJSONAnswer is WriteJSON through WriteAnswer: v as JSON with status,
-// its write bounded by stall without progress (<= 0: AnswerStall).
-func WriteJSONAnswer(w http.ResponseWriter, r *http.Request, status int, v any, stall time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return errs.E("encode", errs.Internal, err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	return WriteAnswer(w, r, status, append(b, '\n'), stall)
 }
 
 func answerErr(err error, stall time.Duration) error {

@@ -3,6 +3,7 @@ package shared_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,34 +11,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"lakehouse-go/internal/shared"
-)
+	"github.com/go-chi/chi/v5"
 
-// dialSmallWindow dials addr with a 4 KiB receive buffer (set before the
-// connect, so the window it advertises stays small): a client whose
-// socket fills after a few KiB of an answer it does not read.
-func dialSmallWindow(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/slowclient"
+)
 
 // answerServer serves a body of n bytes through WriteAnswer with stall;
 // each handler's end (and its error) is sent on the channel.
@@ -62,7 +45,7 @@ func TestWriteAnswerToAClientThatNeverReads(t *testing.T) {
 	const n = 32 << 20 // far more than the socket buffers hold
 	stall := 300 * time.Millisecond
 	ts, done := answerServer(t, n, stall, 0)
-	c := dialSmallWindow(t, ts.Listener.Addr().String())
+	c := slowclient.DialSmallWindow(t, ts.Listener.Addr().String())
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	select {
 	case err := <-done:
@@ -130,7 +113,7 @@ func TestWriteAnswerToASlowReader(t *testing.T) {
 		stall := 4 * time.Second
 		ts, done := answerServer(t, n, stall, 0)
 		start := time.Now()
-		read(t, dialSmallWindow(t, ts.Listener.Addr().String()), 0, true)
+		read(t, slowclient.DialSmallWindow(t, ts.Listener.Addr().String()), 0, true)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
@@ -141,9 +124,65 @@ func TestWriteAnswerToASlowReader(t *testing.T) {
 	t.Run("write_timeout", func(t *testing.T) {
 		stall := 300 * time.Millisecond
 		ts, done := answerServer(t, n, stall, 30*time.Second)
-		read(t, dialSmallWindow(t, ts.Listener.Addr().String()), 4*stall, false)
+		read(t, slowclient.DialSmallWindow(t, ts.Listener.Addr().String()), 4*stall, false)
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// bigJSON is a daemon whose GET /v1/big answers n bytes of JSON through
+// shared.WriteJSON, as every daemon's routes answer.
+func bigJSON(n int) shared.Builder {
+	v := map[string]string{"pad": strings.Repeat("x", n)}
+	return func(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
+		return &shared.Daemon{Routes: func(r chi.Router) {
+			r.Get("/v1/big", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
+				return shared.WriteJSON(w, http.StatusOK, v)
+			}))
+		}}, nil
+	}
+}
+
+// TestWriteJSONOnADaemonRoute: WriteJSON on a daemon's route (the
+// harness's writer) writes as WriteAnswer, bounded by AnswerStall: a 12 MB
+// answer to a client that never reads is cut (it held the handler, the
+// answer and the connection as long as the client stayed connected), with
+// a Content-Length. With the section's write_timeout, that bound is in
+// charge: a client that pauses three stall bounds before it reads gets
+// everything.
+func TestWriteJSONOnADaemonRoute(t *testing.T) {
+	const n = 12 << 20
+	const stall = time.Second
+	slowclient.SetAnswerStall(t, stall)
+	req := slowclient.Request("GET", "/v1/big", nil)
+	t.Run("never reads", func(t *testing.T) {
+		s, err := shared.Start(context.Background(), "matrixd", stallConfig(t), bigJSON(n), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Shutdown(context.Background()) })
+		slowclient.NeverReads(t, s, req, 20*time.Second)
+	})
+	t.Run("write_timeout", func(t *testing.T) {
+		cfg := stallConfig(t)
+		cfg.Matrixd.WriteTimeout = shared.Duration{Duration: time.Minute}
+		s, err := shared.Start(context.Background(), "matrixd", cfg, bigJSON(n), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Shutdown(context.Background()) })
+		c := slowclient.DialSmallWindow(t, s.Addr)
+		c.Write(req)
+		time.Sleep(3 * stall)
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != 200 || got != resp.ContentLength || got < n {
+			t.Fatalf("%d, %d of %d bytes, %v; want 200 and the whole answer", resp.StatusCode, got, resp.ContentLength, err)
 		}
 	})
 }

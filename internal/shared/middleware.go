@@ -85,6 +85,9 @@ type statusWriter struct {
 	// the errors the harness answers (writeError).
 	errWriter func(w http.ResponseWriter, r *http.Request, err error) bool
 	req       *http.Request // with errWriter: the request, for a stall's 408
+	// answerBound: the server has no WriteTimeout, so WriteJSON bounds
+	// the answer's write by AnswerStall without progress (writeAnswer).
+	answerBound bool
 }
 
 // errorWriterMW hands the daemon's error writer to the request's
@@ -192,6 +195,22 @@ func sw(w http.ResponseWriter) *statusWriter {
 	return s
 }
 
+// harnessWriter is the statusWriter under w and the wrappers a daemon put
+// around it (each with an Unwrap, as http.ResponseController asks); nil
+// when w is not the harness's.
+func harnessWriter(w http.ResponseWriter) *statusWriter {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
 // routePattern is chi's matched pattern for metrics and traces.
 func routePattern(r *http.Request) string {
 	if rc := chi.RouteContext(r.Context()); rc != nil {
@@ -212,7 +231,7 @@ func requestIDMW(next http.Handler) http.Handler {
 			r.Header.Set(errs.RequestIDHeader, id)
 		}
 		w.Header().Set(errs.RequestIDHeader, id)
-		s := &statusWriter{ResponseWriter: w, start: time.Now()}
+		s := &statusWriter{ResponseWriter: w, start: time.Now(), answerBound: !hasWriteTimeout(r)}
 		next.ServeHTTP(s, r.WithContext(WithRequestID(r.Context(), id)))
 	})
 }

@@ -626,16 +626,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return result
 }
 
-// WriteJSON writes v as JSON with status.
+// WriteJSON writes v as JSON with status, the whole answer. On the
+// harness's writer (every daemon route's w) the write is WriteAnswer's:
+// cut after AnswerStall without progress (unless the section's
+// write_timeout is in charge), Content-Length set. A client that sent a
+// request and never read the answer held the handler, the answer's buffer
+// and the connection for as long as it stayed connected (vectord's scroll
+// with vectors, 45 MB; a catalog list; a pathway search); a slow client
+// that keeps reading still gets everything. Another writer (a test's
+// recorder) gets the answer as is. A daemon's wrapper of w (chatd's
+// startWriter) is seen through by its Unwrap.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshalAnswer(w, v)
 	if err != nil {
-		return errs.E("encode", errs.Internal, err)
+		return err
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	if s := harnessWriter(w); s != nil {
+		return writeAnswer(w, s.answerBound, status, b, 0)
+	}
 	w.WriteHeader(status)
-	_, err = w.Write(append(b, '\n'))
+	_, err = w.Write(b)
 	return err
 }
 

@@ -1,0 +1,182 @@
+// Package slowclient is the two clients of a daemon's whole-answer stall
+// tests (shared.WriteAnswer, shared.WriteJSON): one that sends its request
+// and never reads the answer, one that reads it slowly but steadily. Both
+// speak raw HTTP/1.1 over a TCP connection with a 4 KiB receive buffer,
+// so the daemon's write fills the socket buffers after a few MiB. Test
+// support only: no daemon imports it.
+package slowclient
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/shared"
+)
+
+// Request is a raw HTTP/1.1 request: method on path with body (none when
+// nil) as application/json.
+func Request(method, path string, body []byte) []byte {
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\n", method, path)
+	if body != nil {
+		head += fmt.Sprintf("Content-Type: application/json\r\nContent-Length: %d\r\n", len(body))
+	}
+	return append([]byte(head+"\r\n"), body...)
+}
+
+// DialSmallWindow dials addr with a 4 KiB receive buffer (set before the
+// connect, so the window it advertises stays small), closed when t ends.
+func DialSmallWindow(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	return dial(t, addr, 4096)
+}
+
+// dial dials addr with a receive buffer of rcvbuf bytes.
+func dial(t testing.TB, addr string, rcvbuf int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var inFlight = regexp.MustCompile(`(?m)^lakehouse_http_in_flight_requests\{[^}]*\} (\d+)$`)
+
+// OthersInFlight is s's in-flight request gauge less the scrape.
+func OthersInFlight(t testing.TB, s *shared.Server) int {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := inFlight.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no in-flight gauge on /metrics")
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n - 1
+}
+
+// NeverReads sends req to s (nothing else in flight there) and never
+// reads: it fails t unless the request's handler has ended within
+// `within` of the send (s's in-flight gauge back to 0, after it was seen
+// at 1), and the connection then holds a 200 short of its Content-Length
+// before its end — what the buffers took before the daemon cut it.
+// Without a bound the handler stays in its write as long as the client
+// stays connected. Returns how long the handler took to end.
+func NeverReads(t testing.TB, s *shared.Server, req []byte, within time.Duration) time.Duration {
+	t.Helper()
+	c := DialSmallWindow(t, s.Addr)
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	for OthersInFlight(t, s) == 0 { // the request reached the daemon
+		if time.Since(sent) > within {
+			t.Fatalf("the request was not seen in flight within %v", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for OthersInFlight(t, s) != 0 {
+		if time.Since(sent) > within {
+			t.Fatalf("the answer to a client that never reads is still being written after %v",
+				time.Since(sent).Round(time.Millisecond))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(sent)
+	c.SetReadDeadline(time.Now().Add(within))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 || resp.ContentLength <= 0 || n >= resp.ContentLength ||
+		(err == nil || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET)) {
+		t.Fatalf("after the cut: %d, %d of %d bytes, %v; want 200, short, then the end", resp.StatusCode, n, resp.ContentLength, err)
+	}
+	return took
+}
+
+// slowRate is ReadSlowly's pace, bytes a second.
+const slowRate = 2 << 20
+
+// ReadSlowly sends req to addr and reads the answer slowly but steadily
+// (never ahead of 2 MiB/s), with a 64 KiB receive buffer (the
+// daemon's write waits on the reads; a 4 KiB one made the transfer cost
+// so much CPU in small segments that a loaded host slowed it below the
+// bound's drain). It fails t on a read error, on an answer short of its
+// Content-Length, or when the read took less than atLeast (not slow
+// enough to outlast the bound under test). Returns the status and the
+// whole body.
+//
+// The daemon's write sees progress when the kernel wakes it, after about
+// a third of the socket's send buffer drained (up to 4 MiB on loopback),
+// so a bound of 4 s cuts a reader slower than about 0.35 MB/s: this one
+// has a margin of six. An answer larger than twice atLeast in MiB is
+// read for longer than atLeast.
+func ReadSlowly(t testing.TB, addr string, req []byte, atLeast time.Duration) (int, []byte) {
+	t.Helper()
+	c := dial(t, addr, 64<<10)
+	start := time.Now()
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 64<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	buf := make([]byte, 64<<10)
+	for {
+		m, err := resp.Body.Read(buf)
+		all = append(all, buf[:m]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d of %d bytes in %v: %v", len(all), resp.ContentLength, time.Since(start).Round(time.Millisecond), err)
+		}
+		// Not ahead of slowRate: what was read by now takes that long.
+		if d := time.Until(start.Add(time.Duration(len(all)) * time.Second / slowRate)); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	if resp.ContentLength >= 0 && int64(len(all)) != resp.ContentLength {
+		t.Fatalf("%d, %d of %d bytes", resp.StatusCode, len(all), resp.ContentLength)
+	}
+	if took := time.Since(start); took < atLeast {
+		t.Fatalf("the slow read of %d bytes took %v: not slow enough to outlast %v", len(all), took, atLeast)
+	}
+	return resp.StatusCode, all
+}
+
+// SetAnswerStall sets shared.AnswerStall (the bound of every daemon's
+// JSON answers, shared.WriteJSON) to d until t ends.
+func SetAnswerStall(t testing.TB, d time.Duration) {
+	old := shared.AnswerStall
+	shared.AnswerStall = d
+	t.Cleanup(func() { shared.AnswerStall = old })
+}
