@@ -8,55 +8,16 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
 	"lakehouse-go/internal/testutil/inproc"
+	"lakehouse-go/internal/testutil/slowclient"
 )
 
-// dialSmallWindow dials addr with a 4 KiB receive buffer (set before the
-// connect, so the window it advertises stays small).
-func dialSmallWindow(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 var inFlightGauge = regexp.MustCompile(`(?m)^lakehouse_http_in_flight_requests\{[^}]*\} (\d+)$`)
-
-// othersInFlight is a daemon's in-flight request gauge less the scrape.
-func othersInFlight(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := inFlightGauge.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no in-flight gauge on %s/metrics", url)
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n - 1
-}
 
 // TestSendStallReleasesGatewayAndStoraged: a client (4 KiB receive
 // buffer) that sends GET /v1/storage/objects/<32 MiB> to the gateway and
@@ -86,17 +47,17 @@ func TestSendStallReleasesGatewayAndStoraged(t *testing.T) {
 			gw := inproc.Start(t, cfg, "gateway", New)
 
 			t.Run("never reads", func(t *testing.T) {
-				nc := dialSmallWindow(t, gw.Addr)
+				nc := slowclient.DialSmallWindow(t, gw.Addr)
 				if _, err := io.WriteString(nc, get); err != nil {
 					t.Fatal(err)
 				}
 				sent := time.Now()
 				time.Sleep(300 * time.Millisecond)
-				if g, s := othersInFlight(t, gw.URL()), othersInFlight(t, st.URL()); g != 1 || s != 1 {
+				if g, s := slowclient.OthersInFlight(t, gw), slowclient.OthersInFlight(t, st); g != 1 || s != 1 {
 					t.Fatalf("in flight: gateway %d, storaged %d; want 1 and 1", g, s)
 				}
 				for {
-					g, s := othersInFlight(t, gw.URL()), othersInFlight(t, st.URL())
+					g, s := slowclient.OthersInFlight(t, gw), slowclient.OthersInFlight(t, st)
 					if g == 0 && s == 0 {
 						break
 					}
@@ -118,7 +79,7 @@ func TestSendStallReleasesGatewayAndStoraged(t *testing.T) {
 			})
 
 			t.Run("slow reader", func(t *testing.T) {
-				nc := dialSmallWindow(t, gw.Addr)
+				nc := slowclient.DialSmallWindow(t, gw.Addr)
 				start := time.Now()
 				if _, err := io.WriteString(nc, get); err != nil {
 					t.Fatal(err)

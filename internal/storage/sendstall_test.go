@@ -5,11 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"regexp"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,47 +13,8 @@ import (
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storagetest"
 	"lakehouse-go/internal/testutil/miniotest"
+	"lakehouse-go/internal/testutil/slowclient"
 )
-
-// dialSmallWindow dials addr with a 4 KiB receive buffer (set before the
-// connect, so the window it advertises stays small).
-func dialSmallWindow(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-var inFlightRE = regexp.MustCompile(`(?m)^lakehouse_http_in_flight_requests\{[^}]*\} (\d+)$`)
-
-// othersInFlight is the daemon's in-flight request gauge less the scrape.
-func othersInFlight(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := inFlightRE.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no in-flight gauge on /metrics")
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n - 1
-}
 
 // TestGetToAClientThatNeverReads: a 32 MiB GET from a client (4 KiB
 // receive buffer) that never reads its answer ends once the client took
@@ -94,16 +51,16 @@ func getToAClientThatNeverReads(t *testing.T, cfg *shared.Config, stall time.Dur
 	get := fmt.Sprintf("GET %s/big HTTP/1.1\r\nHost: x\r\n\r\n", storage.ObjectsPath)
 
 	t.Run("never reads", func(t *testing.T) {
-		nc := dialSmallWindow(t, s.Addr)
+		nc := slowclient.DialSmallWindow(t, s.Addr)
 		if _, err := io.WriteString(nc, get); err != nil {
 			t.Fatal(err)
 		}
 		sent := time.Now()
 		time.Sleep(300 * time.Millisecond)
-		if othersInFlight(t, s.URL()) != 1 {
+		if slowclient.OthersInFlight(t, s) != 1 {
 			t.Fatalf("the GET is not in flight")
 		}
-		for othersInFlight(t, s.URL()) != 0 {
+		for slowclient.OthersInFlight(t, s) != 0 {
 			if time.Since(sent) > 5*stall+10*time.Second {
 				t.Fatalf("the GET to a client that never reads is still in flight after %v (stall %v)", time.Since(sent).Round(time.Millisecond), stall)
 			}
@@ -123,7 +80,7 @@ func getToAClientThatNeverReads(t *testing.T, cfg *shared.Config, stall time.Dur
 	})
 
 	t.Run("slow reader", func(t *testing.T) {
-		nc := dialSmallWindow(t, s.Addr)
+		nc := slowclient.DialSmallWindow(t, s.Addr)
 		start := time.Now()
 		if _, err := io.WriteString(nc, get); err != nil {
 			t.Fatal(err)
