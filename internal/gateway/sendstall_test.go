@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"lakehouse-go/internal/testutil/slowclient"
 )
 
-var inFlightGauge = regexp.MustCompile(`(?m)^lakehouse_http_in_flight_requests\{[^}]*\} (\d+)$`)
 
 // TestSendStallReleasesGatewayAndStoraged: a client (4 KiB receive
 // buffer) that sends GET /v1/storage/objects/<32 MiB> to the gateway and
