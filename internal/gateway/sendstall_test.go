@@ -16,7 +16,6 @@ import (
 	"lakehouse-go/internal/testutil/slowclient"
 )
 
-
 // TestSendStallReleasesGatewayAndStoraged: a client (4 KiB receive
 // buffer) that sends GET /v1/storage/objects/<32 MiB> to the gateway and
 // never reads the answer is cut once it took no byte for the gateway's
