@@ -337,6 +337,15 @@ func TestConsoleHostileData(t *testing.T) {
 	// A '+' in the token as a browser's address bar keeps it (not %2B).
 	frag = strings.Replace(frag, "token="+url.QueryEscape(consoleToken), "token="+strings.ReplaceAll(url.QueryEscape(consoleToken), "%2B", "+"), 1)
 	r, reqs := p.load(frag)
+	// On a loaded host the page's own operations can still fill the 15
+	// newest events between two of ours: load again (at most twice) until
+	// the events it shows hold one of ours. A page that drops them fails.
+	for range 2 {
+		if strings.Contains(r.Text["events"], consolePayloads[0]) && strings.Contains(r.Text["events"], consolePayloads[1]) {
+			break
+		}
+		r, reqs = p.load(frag)
+	}
 	stop()
 	t.Run("xss", func(t *testing.T) {
 		noScriptRan(t, r, reqs)

@@ -44,8 +44,16 @@ func TestAnswerBrokenBeforeClient(t *testing.T) {
 					t.Skip("net/http has already taken the first body bytes")
 				}
 				up := newRawUpstream(t, func(r *http.Request, body []byte) string { return tc.answer })
+				// The stalls need a time limit under the 100 ms lateness; the
+				// broken answers do not, and on a loaded host a 50 ms limit
+				// could pass before the upstream's close was seen (a 504 for
+				// a 502).
+				limit := 5 * time.Second
+				if tc.status == 504 {
+					limit = 50 * time.Millisecond
+				}
 				gw, logs := startGatewayWith(t, fast, up.url(), func(c *shared.Config) {
-					c.Gateway.RequestTimeout = shared.Duration{Duration: 50 * time.Millisecond}
+					c.Gateway.RequestTimeout = shared.Duration{Duration: limit}
 				})
 				for _, m := range []string{"GET", "POST"} {
 					req := m + " /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\n\r\n"
