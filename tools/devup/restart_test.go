@@ -461,9 +461,11 @@ func TestPanicIsRestarted(t *testing.T) {
 }
 
 // TestRestartDelayGrowsAndResets: each crash in a row doubles the delay up
-// to -restart-max; a run that lasted -restart-reset starts it over.
+// to -restart-max; a run that lasted -restart-reset starts it over. Its
+// six starts within a minute would pass the start limit (5 in 60 s), which
+// -start-limit-burst 0 turns off here.
 func TestRestartDelayGrowsAndResets(t *testing.T) {
-	r := startDevup(t, "-restart-max", "400ms", "-restart-reset", "3s")
+	r := startDevup(t, "-restart-max", "400ms", "-restart-reset", "3s", "-start-limit-burst", "0")
 	victim := "catalogd"
 	for i, want := range []string{"100ms", "200ms", "400ms", "400ms"} {
 		pid := children(r.cmd.Process.Pid)[victim]
