@@ -2,7 +2,6 @@ package embed
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -13,7 +12,7 @@ import (
 // The daemon constructor (providers from [embedd]) is embed/embedd.New;
 // it lives in a sub-package because the providers import this one.
 func Routes(env *shared.Env, svc Service) func(r chi.Router) {
-	h := &handlers{svc: svc, stall: answerStall}
+	h := &handlers{svc: svc}
 	return func(r chi.Router) {
 		r.Post(RouteEmbed, env.Handle(h.embed))
 		r.Get(RouteModels, env.Handle(h.models))
@@ -22,16 +21,7 @@ func Routes(env *shared.Env, svc Service) func(r chi.Router) {
 
 type handlers struct {
 	svc Service
-	// stall bounds an answer's write without progress (shared.WriteAnswer):
-	// a client that sent a batch and never read its vectors (10,000 texts:
-	// about 12 MB of JSON) held the handler, the answer and the connection
-	// for as long as it stayed connected.
-	stall time.Duration
 }
-
-// answerStall is Routes' stall (0: shared.AnswerStall, 30 s); tests
-// shorten it.
-var answerStall time.Duration
 
 // noQuery is a 400 for any query parameter: no route of embedd takes one
 // (ADR-099; POST /v1/embed?model=m embedded with the default model, vectors
@@ -70,7 +60,11 @@ func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, h.stall)
+	// Bounded without progress (shared.AnswerStall, as every daemon's
+	// answer): a client that sent a batch and never read its vectors
+	// (10,000 texts: about 12 MB of JSON) held the handler, the answer and
+	// the connection for as long as it stayed connected.
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, 0)
 }
 
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
@@ -81,5 +75,5 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, h.stall)
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, 0)
 }

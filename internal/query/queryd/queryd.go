@@ -91,9 +91,6 @@ type Options struct {
 	// it is the last one; the answer says truncated when rows follow.
 	// ndjson and csv stream in flat memory and are not bounded.
 	MaxJSONBytes int
-	// WriteStall bounds the write of a json answer without progress
-	// (shared.WriteAnswer; <= 0: shared.AnswerStall, 30 s).
-	WriteStall time.Duration
 	// Log gets one INFO line per query its caller abandoned (nil: none).
 	Log *slog.Logger
 	// Metrics, when set, gets queryd's domain metrics (metrics.go).
@@ -247,10 +244,6 @@ func (s *Server) Close() error {
 // Cache exposes the Parquet cache (stats in tests and benchmarks).
 func (s *Server) Cache() *pcache.Cache { return s.cache }
 
-// writeStall is New's Options.WriteStall (0: shared.AnswerStall); tests
-// shorten it.
-var writeStall time.Duration
-
 // New is queryd's constructor for shared.Run.
 func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	cfg := env.Config
@@ -268,7 +261,6 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		MaxQueue:      qc.MaxQueue,
 		MaxRows:       qc.MaxRows,
 		Timeout:       qc.Timeout.Duration,
-		WriteStall:    writeStall,
 		Log:           env.Log,
 		Metrics:       env.Metrics,
 	}
@@ -482,10 +474,11 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	buf = strconv.AppendFloat(buf, ms(time.Since(start)), 'f', 3, 64)
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
-	// Bounded without progress: a client that never read its answer (up
-	// to MaxJSONBytes, 128 MiB) held it, the handler and the connection
-	// for as long as it stayed connected; a slow reader is not cut.
-	return shared.WriteAnswer(w, r, http.StatusOK, buf, s.opts.WriteStall)
+	// Bounded without progress (shared.AnswerStall, as every daemon's
+	// answer): a client that never read its answer (up to MaxJSONBytes,
+	// 128 MiB) held it, the handler and the connection for as long as it
+	// stayed connected; a slow reader is not cut.
+	return shared.WriteAnswer(w, r, http.StatusOK, buf, 0)
 }
 
 // sqlBodyHint: POST /v1/sql?format=csv answered JSON, ?max_rows=10 every

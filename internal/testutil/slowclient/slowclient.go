@@ -1,9 +1,11 @@
-// Package slowclient is the two clients of a daemon's whole-answer stall
-// tests (shared.WriteAnswer, shared.WriteJSON): one that sends its request
-// and never reads the answer, one that reads it slowly but steadily. Both
-// speak raw HTTP/1.1 over a TCP connection with a 4 KiB receive buffer,
-// so the daemon's write fills the socket buffers after a few MiB. Test
-// support only: no daemon imports it.
+// Package slowclient is the two clients of the stall tests — a daemon's
+// whole answer (shared.WriteAnswer, shared.WriteJSON: AnswerBound), a
+// streamed object (storaged) and the gateway's sends: one that sends its
+// request and never reads the answer (NeverReads), one that reads it
+// slowly but steadily (ReadSlowly, Pace). Both speak raw HTTP/1.1 over a
+// TCP connection with a small receive buffer, so the daemon's write fills
+// the socket buffers after a few MiB. Test support only: no daemon
+// imports it.
 package slowclient
 
 import (
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,21 +90,54 @@ func OthersInFlight(t testing.TB, s *shared.Server) int {
 // stays connected. Returns how long the handler took to end.
 func NeverReads(t testing.TB, s *shared.Server, req []byte, within time.Duration) time.Duration {
 	t.Helper()
+	return NeverReadsThrough(t, s, req, within)
+}
+
+// NeverReadsThrough is NeverReads where s passes the request on to the
+// daemons in next (the gateway to a daemon), nothing else in flight at
+// any of them: each one's in-flight gauge must be seen at 1, all at once,
+// and then all of them back to 0 at once within `within` of the send.
+func NeverReadsThrough(t testing.TB, s *shared.Server, req []byte, within time.Duration, next ...*shared.Server) time.Duration {
+	t.Helper()
+	all := append([]*shared.Server{s}, next...)
+	gauges := func() (n []int, any, each bool) {
+		each = true
+		for _, d := range all {
+			g := OthersInFlight(t, d)
+			n = append(n, g)
+			any = any || g != 0
+			each = each && g != 0
+		}
+		return n, any, each
+	}
 	c := DialSmallWindow(t, s.Addr)
 	if _, err := c.Write(req); err != nil {
 		t.Fatal(err)
 	}
 	sent := time.Now()
-	for OthersInFlight(t, s) == 0 { // the request reached the daemon
+	for { // the request reached every daemon
+		n, _, each := gauges()
+		if each {
+			for _, g := range n {
+				if g != 1 {
+					t.Fatalf("in flight: %s; want 1 at each", inFlightList(all, n))
+				}
+			}
+			break
+		}
 		if time.Since(sent) > within {
-			t.Fatalf("the request was not seen in flight within %v", within)
+			t.Fatalf("the request was not seen in flight within %v: %s", within, inFlightList(all, n))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for OthersInFlight(t, s) != 0 {
+	for {
+		n, any, _ := gauges()
+		if !any {
+			break
+		}
 		if time.Since(sent) > within {
-			t.Fatalf("the answer to a client that never reads is still being written after %v",
-				time.Since(sent).Round(time.Millisecond))
+			t.Fatalf("the answer to a client that never reads is still being written after %v: in flight %s",
+				time.Since(sent).Round(time.Millisecond), inFlightList(all, n))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -119,26 +155,49 @@ func NeverReads(t testing.TB, s *shared.Server, req []byte, within time.Duration
 	return took
 }
 
-// slowRate is ReadSlowly's pace, bytes a second.
-const slowRate = 2 << 20
+// inFlightList is "name n, name n" for daemons all with gauges n.
+func inFlightList(all []*shared.Server, n []int) string {
+	var b strings.Builder
+	for i, d := range all {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", d.Name, n[i])
+	}
+	return b.String()
+}
 
-// ReadSlowly sends req to addr and reads the answer slowly but steadily
-// (never ahead of 2 MiB/s), with a 64 KiB receive buffer (the
-// daemon's write waits on the reads; a 4 KiB one made the transfer cost
-// so much CPU in small segments that a loaded host slowed it below the
-// bound's drain). It fails t on a read error, on an answer short of its
-// Content-Length, or when the read took less than atLeast (not slow
-// enough to outlast the bound under test). Returns the status and the
-// whole body.
+// Pace is a slow reader: never ahead of Rate bytes a second, through a
+// receive buffer of Window bytes (set before the connect).
+type Pace struct {
+	Rate, Window int
+}
+
+// Slowly is ReadSlowly's pace: 2 MiB/s through a 64 KiB receive buffer
+// (the daemon's write waits on the reads; a 4 KiB one made the transfer
+// cost so much CPU in small segments that a loaded host slowed it below
+// the bound's drain).
 //
 // The daemon's write sees progress when the kernel wakes it, after about
 // a third of the socket's send buffer drained (up to 4 MiB on loopback),
 // so a bound of 4 s cuts a reader slower than about 0.35 MB/s: this one
 // has a margin of six. An answer larger than twice atLeast in MiB is
 // read for longer than atLeast.
+var Slowly = Pace{Rate: 2 << 20, Window: 64 << 10}
+
+// ReadSlowly is Slowly.Read.
 func ReadSlowly(t testing.TB, addr string, req []byte, atLeast time.Duration) (int, []byte) {
 	t.Helper()
-	c := dial(t, addr, 64<<10)
+	return Slowly.Read(t, addr, req, atLeast)
+}
+
+// Read sends req to addr and reads the answer slowly but steadily, at p.
+// It fails t on a read error, on an answer short of its Content-Length,
+// or when the read took less than atLeast (not slow enough to outlast the
+// bound under test). Returns the status and the whole body.
+func (p Pace) Read(t testing.TB, addr string, req []byte, atLeast time.Duration) (int, []byte) {
+	t.Helper()
+	c := dial(t, addr, p.Window)
 	start := time.Now()
 	if _, err := c.Write(req); err != nil {
 		t.Fatal(err)
@@ -159,8 +218,8 @@ func ReadSlowly(t testing.TB, addr string, req []byte, atLeast time.Duration) (i
 		if err != nil {
 			t.Fatalf("after %d of %d bytes in %v: %v", len(all), resp.ContentLength, time.Since(start).Round(time.Millisecond), err)
 		}
-		// Not ahead of slowRate: what was read by now takes that long.
-		if d := time.Until(start.Add(time.Duration(len(all)) * time.Second / slowRate)); d > 0 {
+		// Not ahead of p.Rate: what was read by now takes that long.
+		if d := time.Until(start.Add(time.Duration(len(all)) * time.Second / time.Duration(p.Rate))); d > 0 {
 			time.Sleep(d)
 		}
 	}
@@ -171,6 +230,34 @@ func ReadSlowly(t testing.TB, addr string, req []byte, atLeast time.Duration) (i
 		t.Fatalf("the slow read of %d bytes took %v: not slow enough to outlast %v", len(all), took, atLeast)
 	}
 	return resp.StatusCode, all
+}
+
+// Stall is what AnswerBound shortens shared.AnswerStall to: an answer of
+// 12 MB read at Slowly's pace outlasts it.
+const Stall = 4 * time.Second
+
+// AnswerBound checks that s's answers are bounded by shared.AnswerStall
+// (shortened to Stall until t ends), nothing else in flight at s:
+//   - "never reads": a client that sends never and never reads is released
+//     (NeverReads, within 20 s): without the bound the handler stays in its
+//     write, holding the answer and the connection, for as long as the
+//     client stays connected;
+//   - "slow reader": a client that sends slow and keeps reading
+//     (ReadSlowly, for longer than Stall) gets the whole answer: check gets
+//     its status and body.
+//
+// Each answer must be larger than the socket buffers (a few MiB), slow's
+// larger than 8 MB.
+func AnswerBound(t *testing.T, s *shared.Server, never, slow []byte, check func(t *testing.T, code int, body []byte)) {
+	t.Helper()
+	SetAnswerStall(t, Stall)
+	t.Run("never reads", func(t *testing.T) {
+		NeverReads(t, s, never, 20*time.Second)
+	})
+	t.Run("slow reader", func(t *testing.T) {
+		code, body := ReadSlowly(t, s.Addr, slow, Stall)
+		check(t, code, body)
+	})
 }
 
 // SetAnswerStall sets shared.AnswerStall (the bound of every daemon's
