@@ -101,7 +101,7 @@ func writeAnswer(w http.ResponseWriter, bounded bool, status int, body []byte, s
 		n := min(len(body), answerPiece)
 		move()
 		if _, err := w.Write(body[:n]); err != nil {
-			return answerErr(err, stall)
+			return answerErr(w, bounded, err, stall)
 		}
 		body = body[n:]
 	}
@@ -110,15 +110,60 @@ func writeAnswer(w http.ResponseWriter, bounded bool, status int, body []byte, s
 		// same bound, so the handler's end does not wait unbounded.
 		move()
 		if err := ctl.Flush(); err != nil {
-			return answerErr(err, stall)
+			return answerErr(w, bounded, err, stall)
 		}
 	}
 	return nil
 }
 
-func answerErr(err error, stall time.Duration) error {
+// answerErr is the error of an answer's write to w that failed with err;
+// a cut when bounded and the deadline stopped it (AnswerCut).
+func answerErr(w http.ResponseWriter, bounded bool, err error, stall time.Duration) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if bounded {
+			AnswerCut(w, stall)
+		}
 		return errs.E("answer", errs.Timeout, fmt.Sprintf("the client took none of the answer for %v; connection closed", stall), err)
 	}
 	return err
+}
+
+// AnswerCut records that the answer being written to w (the harness's
+// writer, or a daemon's wrapper of it) was cut short because its client
+// took no byte for stall, its head already sent: the request's access line
+// keeps the status sent and gets err (CutMessage: the body bytes written
+// and, when the head has a Content-Length, of how many), and
+// lakehouse_http_answers_cut_total{route} counts it. Without it a cut
+// answer's access line read as a success (200, no err). A writer that is
+// not the harness's is left alone.
+func AnswerCut(w http.ResponseWriter, stall time.Duration) {
+	s := harnessWriter(w)
+	if s == nil {
+		return
+	}
+	total := int64(-1)
+	if v := s.Header().Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			total = n
+		}
+	}
+	s.cut = CutMessage(stall, s.bytes, total)
+}
+
+// CutMessage is the access line's err of an answer cut after sent body
+// bytes of total (< 0: unknown) because its client took no byte for
+// stall: "client took no byte for 30s: answer cut at 4194304 of 12500000
+// bytes".
+func CutMessage(stall time.Duration, sent, total int64) string {
+	b := make([]byte, 0, 80)
+	b = append(b, "client took no byte for "...)
+	b = strconv.AppendFloat(b, stall.Seconds(), 'f', -1, 64)
+	b = append(b, "s: answer cut at "...)
+	b = strconv.AppendInt(b, sent, 10)
+	if total >= 0 {
+		b = append(b, " of "...)
+		b = strconv.AppendInt(b, total, 10)
+	}
+	b = append(b, " bytes"...)
+	return string(b)
 }

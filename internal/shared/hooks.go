@@ -113,6 +113,11 @@ type RequestInfo struct {
 	// Authed: the request passed allowed_ips and auth, so it reached the
 	// Langfuse and observer steps.
 	Authed bool
+	// Cut says why the answer was cut short after its head went out (the
+	// client took no byte for a send stall: CutMessage), "" when it was
+	// not. Status stays what was sent; End writes Cut as the access
+	// line's err and counts lakehouse_http_answers_cut_total.
+	Cut string
 }
 
 // End runs the chain's after-steps, innermost first: observer report and
@@ -130,7 +135,10 @@ func (h *RequestHooks) End(ri *RequestInfo) {
 	h.metrics.inflight.Dec()
 	dur := now.Sub(ri.Start)
 	h.metrics.observe(ri.Route, ri.Method, ri.Status, dur)
-	h.access.write(ri.ReqID, ri.Method, ri.Path, ri.Status, ri.Bytes, dur, now, ri.Peer)
+	if ri.Cut != "" {
+		h.metrics.countCut(ri.Route)
+	}
+	h.access.write(ri.ReqID, ri.Method, ri.Path, ri.Status, ri.Bytes, dur, now, ri.Peer, ri.Cut)
 }
 
 // Panic logs a recovered panic the way the recoverer does. As with the
@@ -178,12 +186,19 @@ type accessLog struct {
 	enabled bool
 }
 
-func (a *accessLog) write(reqID, method, path string, status int, bytes int64, dur time.Duration, now time.Time, peer string) {
+// write writes one access line; errMsg, when not "", is its err (an
+// answer cut short), written through slog's handler (a rare line).
+func (a *accessLog) write(reqID, method, path string, status int, bytes int64, dur time.Duration, now time.Time, peer, errMsg string) {
 	if !a.enabled || path == "/health" || path == "/metrics" {
 		return
 	}
 	bp := lineBufs.Get().(*[]byte)
-	b := appendAccessLine((*bp)[:0], now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer)
+	var b []byte
+	if errMsg == "" {
+		b = appendAccessLine((*bp)[:0], now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer)
+	} else {
+		b = appendSlogLine((*bp)[:0], now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer, errMsg)
+	}
 	_, _ = a.out.Write(b)
 	*bp = b
 	lineBufs.Put(bp)

@@ -18,12 +18,18 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inflight prometheus.Gauge
+	cut      *prometheus.CounterVec // lakehouse_http_answers_cut_total{route}
 
 	// Children of the vectors, cached: WithLabelValues hashes its labels
 	// and takes a lock on every call.
 	counters sync.Map // counterKey -> prometheus.Counter
 	latencyC sync.Map // route -> prometheus.Observer
 }
+
+// answersCutHelp is lakehouse_http_answers_cut_total's help.
+const answersCutHelp = "Answers cut short after their head went out, by route pattern: the client took no byte for a send stall " +
+	"(30 s for a daemon's JSON answer, 60 s for storaged's objects and the gateway's relayed answers). " +
+	"lakehouse_http_requests_total counts them with the status sent (200); the access line has err."
 
 type counterKey struct {
 	route, method string
@@ -50,8 +56,13 @@ func newMetrics(service string) *Metrics {
 			Help:        "Requests being served.",
 			ConstLabels: prometheus.Labels{"service": service},
 		}),
+		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "lakehouse_http_answers_cut_total",
+			Help:        answersCutHelp,
+			ConstLabels: prometheus.Labels{"service": service},
+		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inflight,
+	reg.MustRegister(m.requests, m.latency, m.inflight, m.cut,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -88,8 +99,23 @@ func (m *Metrics) middleware(next http.Handler) http.Handler {
 		if s == nil {
 			return
 		}
-		m.observe(routePattern(r), r.Method, s.Status(), time.Since(s.start))
+		route := routePattern(r)
+		m.observe(route, r.Method, s.Status(), time.Since(s.start))
+		if s.cut != "" {
+			m.countCut(route)
+		}
 	})
+}
+
+// countCut counts an answer to route cut short (rare: no cache).
+func (m *Metrics) countCut(route string) { m.cut.WithLabelValues(route).Inc() }
+
+// routesAtZero makes lakehouse_http_answers_cut_total's series of each
+// route present at 0 from the start (ADR-176).
+func (m *Metrics) routesAtZero(routes []string) {
+	for _, r := range routes {
+		m.cut.WithLabelValues(r)
+	}
 }
 
 // observe counts a finished request and records its latency.

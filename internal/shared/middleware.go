@@ -88,6 +88,10 @@ type statusWriter struct {
 	// answerBound: the server has no WriteTimeout, so WriteJSON bounds
 	// the answer's write by AnswerStall without progress (writeAnswer).
 	answerBound bool
+	// cut says why the answer was cut short after its head went out (the
+	// client took no byte for a send stall: AnswerCut), "" when it was
+	// not: the access line's err, lakehouse_http_answers_cut_total.
+	cut string
 }
 
 // errorWriterMW hands the daemon's error writer to the request's
@@ -161,6 +165,16 @@ func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// FlushError is Flush with the error of the write it made: a
+// ResponseController's Flush (WriteAnswer's last flush, the gateway's)
+// sees a connection that failed or was cut, which Flush hides.
+func (w *statusWriter) FlushError() error {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -271,7 +285,7 @@ func accessLogMW(a accessLog) func(http.Handler) http.Handler {
 				if !done { // a panic on its way to the recoverer: still one line
 					if s := sw(w); s != nil {
 						now := time.Now()
-						a.write(RequestID(r.Context()), r.Method, r.URL.Path, panicStatus(s), s.bytes, now.Sub(s.start), now, r.RemoteAddr)
+						a.write(RequestID(r.Context()), r.Method, r.URL.Path, panicStatus(s), s.bytes, now.Sub(s.start), now, r.RemoteAddr, s.cut)
 					}
 				}
 			}()
@@ -282,7 +296,7 @@ func accessLogMW(a accessLog) func(http.Handler) http.Handler {
 				return
 			}
 			now := time.Now()
-			a.write(RequestID(r.Context()), r.Method, r.URL.Path, s.Status(), s.bytes, now.Sub(s.start), now, r.RemoteAddr)
+			a.write(RequestID(r.Context()), r.Method, r.URL.Path, s.Status(), s.bytes, now.Sub(s.start), now, r.RemoteAddr, s.cut)
 		})
 	}
 }
@@ -291,7 +305,7 @@ var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 
 func appendAccessLine(b []byte, now time.Time, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer string) []byte {
 	if !plainValue(svc) || !plainValue(reqID) || !plainValue(method) || !plainValue(path) || !plainValue(peer) {
-		return appendSlogLine(b, now, json, svc, reqID, method, path, status, bytes, durMS, peer)
+		return appendSlogLine(b, now, json, svc, reqID, method, path, status, bytes, durMS, peer, "")
 	}
 	// Every value is printable ASCII that neither format escapes: the text
 	// handler quotes only the empty value and op (it has a space).
@@ -383,9 +397,10 @@ func appendPlainText(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
-// appendSlogLine formats the rare line with a value that needs escaping
-// through slog's own handler, so the escaping is exactly slog's.
-func appendSlogLine(b []byte, now time.Time, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer string) []byte {
+// appendSlogLine formats the rare line with a value that needs escaping,
+// or with an err (an answer cut short: errMsg, "" for none), through
+// slog's own handler, so the escaping is exactly slog's.
+func appendSlogLine(b []byte, now time.Time, json bool, svc, reqID, method, path string, status int, bytes, durMS int64, peer, errMsg string) []byte {
 	w := &appendWriter{b: b}
 	var h slog.Handler = slog.NewTextHandler(w, nil)
 	if json {
@@ -394,6 +409,9 @@ func appendSlogLine(b []byte, now time.Time, json bool, svc, reqID, method, path
 	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 	r.AddAttrs(slog.String("svc", svc), slog.String("req_id", reqID), slog.String("op", method+" "+path),
 		slog.Int("status", status), slog.Int64("bytes", bytes), slog.Int64("dur_ms", durMS), slog.String("peer", peer))
+	if errMsg != "" {
+		r.AddAttrs(slog.String("err", errMsg))
+	}
 	_ = h.Handle(context.Background(), r)
 	return w.b
 }

@@ -487,7 +487,22 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 			}
 		})
 	})
+	m.routesAtZero(routeList(r))
 	return r
+}
+
+// routeList is every route pattern of r, once each.
+func routeList(r chi.Routes) []string {
+	seen := map[string]bool{}
+	var out []string
+	_ = chi.Walk(r, func(_ string, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if !seen[route] {
+			seen[route] = true
+			out = append(out, route)
+		}
+		return nil
+	})
+	return out
 }
 
 // Health is the body of GET /health.
