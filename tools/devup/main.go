@@ -270,11 +270,35 @@ func run(o options, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// "All healthy" once the gateway says so and devup has seen each
+	// daemon's own /health answer: a daemon that dies right after that line
+	// is a crash, restarted, not an exit at start that stops the suite.
+	begun := time.Now()
+	gatewayOK := make(chan struct{})
 	go func() {
-		if took, err := waitHealthy(ctx, cfg.URL("gateway")); err == nil {
-			logf("all eleven daemons healthy in %v — gateway %s (data in %s); Ctrl-C stops them", took.Round(time.Millisecond), cfg.URL("gateway"), cfg.DataDir)
+		if _, err := waitHealthy(ctx, cfg.URL("gateway")); err == nil {
+			close(gatewayOK)
 		}
 	}()
+	announced := false
+	announce := func() {
+		if announced {
+			return
+		}
+		select {
+		case <-gatewayOK:
+		default:
+			return
+		}
+		for _, d := range daemons {
+			if !d.up {
+				return
+			}
+		}
+		announced = true
+		logf("all eleven daemons healthy in %v — gateway %s (data in %s); Ctrl-C stops them", time.Since(begun).Round(time.Millisecond), cfg.URL("gateway"), cfg.DataDir)
+	}
+	gatewayUp := gatewayOK                             // nil once seen: its case is not taken again
 	restarts := make(chan string, len(shared.Daemons)) // a backoff has passed
 	code := 0
 	// limited reports whether restarting d after its delay would pass the
@@ -323,6 +347,9 @@ loop:
 		select {
 		case <-ctx.Done():
 			continue
+		case <-gatewayUp:
+			gatewayUp = nil
+			announce()
 		case ev := <-events:
 			d := daemons[ev.name]
 			if ev.p != d.p {
@@ -330,6 +357,7 @@ loop:
 			}
 			if ev.healthy {
 				d.up = true
+				announce()
 				if d.restarts > 0 {
 					logf("%s is back (pid %d, healthy %v after its restart)", ev.name, ev.p.cmd.Process.Pid, ev.took.Round(time.Millisecond))
 				}
