@@ -349,6 +349,9 @@ func decodeBody(r *http.Request, v any, strict bool) error {
 	// Strict JSON (shared.StrictJSONFor): invalid UTF-8 in a message was
 	// sent on as U+FFFD, {"model":"a","model":"b"} took the last and
 	// {"model":"a","Model":"b"} set model to b.
+	if err := shared.PlainBody(r); err != nil {
+		return err // a gzip body was "not valid JSON: invalid character '\x1f'"
+	}
 	dec := json.NewDecoder(shared.StrictJSONFor(r.Body, v))
 	if strict {
 		dec.DisallowUnknownFields()

@@ -52,6 +52,9 @@ func DecodeJSON(r *http.Request, v any) error { return decodeJSON(r, v, false) }
 func DecodeJSONExact(r *http.Request, v any) error { return decodeJSON(r, v, true) }
 
 func decodeJSON(r *http.Request, v any, numbers bool) error {
+	if err := PlainBody(r); err != nil {
+		return err
+	}
 	if err := decodeBody(r.Body, v, numbers); err != nil {
 		return err
 	}
@@ -61,6 +64,28 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 				return errs.E("validate", errs.Invalid, err.Error())
 			}
 			return err
+		}
+	}
+	return nil
+}
+
+// PlainBody is a 415 invalid when r's body is sent with a
+// Content-Encoding other than identity: a JSON route reads its body as
+// sent, so a gzip body was answered "invalid character '\x1f'" and a plain
+// one labelled gzip was read as if unlabelled (RFC 9110 15.5.16: refuse a
+// coding the route does not decode). ingestd decodes gzip and zstd itself
+// (ADR-156); storaged stores the bytes as given.
+func PlainBody(r *http.Request) error {
+	ce := r.Header.Values("Content-Encoding")
+	if len(ce) == 0 {
+		return nil
+	}
+	for _, v := range ce {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return errs.E("decode", errs.Invalid, http.StatusUnsupportedMediaType,
+					fmt.Sprintf("Content-Encoding %q is not accepted here: send the JSON body uncompressed, without Content-Encoding", cutParamName(strings.TrimSpace(v))))
+			}
 		}
 	}
 	return nil
