@@ -14,6 +14,8 @@
 // not ask for) leaves it down and the others running; Ctrl-C cancels a
 // restart that is due. A daemon that exits before it first answered
 // /health stops the suite, exit 1, as does any exit with -restart=false.
+// A daemon's port that already answers before devup started anything
+// (another `just up`) stops it at once, exit 1, nothing started.
 //
 // As the units' StartLimitBurst=5 and StartLimitIntervalSec=60s, a daemon
 // whose restart would be its sixth start within 60 s (-start-limit-burst,
@@ -31,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -182,6 +185,11 @@ func run(o options, stdout, stderr io.Writer) int {
 		abs, _ := filepath.Abs(dataDir)
 		env = append(env, "LAKEHOUSE_DATA_DIR="+abs)
 		cfg.DataDir = abs
+	}
+	if taken := portsTaken(cfg); len(taken) > 0 {
+		fmt.Fprintf(stderr, "devup: in use before devup started anything: %s; another `just up` or suite runs there (stop it, or give other ports with -config); nothing started\n",
+			strings.Join(taken, ", "))
+		return 1
 	}
 	if o.restart {
 		// As the units (ADR-155): Go exits 2 on a panic or a runtime fatal
@@ -471,6 +479,33 @@ type event struct {
 	p       *proc
 	healthy bool
 	took    time.Duration // from its start to its first healthy answer
+}
+
+// portsTaken names each daemon whose bind address (0.0.0.0 and :: as
+// loopback) already accepts a connection before devup started anything:
+// its daemon would fail to listen, while devup's /health probe, answered
+// by the other process, took it for up (and its exit for a crash).
+func portsTaken(cfg *shared.Config) []string {
+	var taken []string
+	for _, name := range shared.Daemons {
+		s := cfg.Section(name)
+		if s == nil {
+			continue
+		}
+		host, port, err := net.SplitHostPort(s.Bind)
+		if err != nil || port == "0" {
+			continue
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		addr := net.JoinHostPort(host, port)
+		if c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
+			c.Close()
+			taken = append(taken, fmt.Sprintf("%s's port (%s)", name, addr))
+		}
+	}
+	return taken
 }
 
 // waitUp polls daemon name's /health at url until it answers 200 as that

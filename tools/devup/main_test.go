@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/suite"
 )
 
 // fakeDaemons writes an executable script for every daemon into dir: each
@@ -36,10 +38,27 @@ func fakeDaemons(t *testing.T, dir, mark string) {
 }
 
 // runDevup runs devup's run with o (no build) in a temp data dir and
-// returns its exit code and stderr.
+// returns its exit code and stderr. Without o.config the daemons get free
+// loopback ports (a config in the data dir), not the default ones, which
+// another suite on the host may hold.
 func runDevup(t *testing.T, o options) (int, string) {
 	t.Helper()
 	o.dataDir = t.TempDir()
+	if o.config == "" {
+		ports, err := suite.FreePorts(len(shared.Daemons))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var toml strings.Builder
+		fmt.Fprintf(&toml, "data_dir = %q\n", o.dataDir)
+		for i, name := range shared.Daemons {
+			fmt.Fprintf(&toml, "[%s]\nbind = \"127.0.0.1:%d\"\n", name, ports[i])
+		}
+		o.config = filepath.Join(o.dataDir, "lakehouse.toml")
+		if err := os.WriteFile(o.config, []byte(toml.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(o, &stdout, &stderr) }()
