@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,33 @@ type failure struct {
 	retryAfter time.Duration
 	status     int // the upstream's HTTP status (or in-band code), 0 if none
 	tries      int
+	// detail is the transport error as Go told it (method, upstream URL,
+	// "dial tcp <addr>: connect: ..."): for the log only, msg says the cause.
+	detail string
+}
+
+// logMsg is msg for the log, with the transport error's whole text.
+func (f failure) logMsg() string {
+	if f.detail == "" {
+		return f.msg
+	}
+	return f.msg + " (" + f.detail + ")"
+}
+
+// transportCause is a transport error's cause as the client is told it:
+// "connection refused", "no such host", a TLS failure — without Go's
+// `Post "<upstream URL>": dial tcp <addr>: connect:` around it, which stays
+// in the log (DESIGN.md; ADR-111 did the same for daemon-to-daemon calls).
+func transportCause(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.Contains(s, "dial ") {
+		s = s[i+2:]
+	}
+	return s
 }
 
 var (
@@ -244,7 +272,7 @@ func (d *Dispatcher) classify(name string, err, cause error) failure {
 			f.msg += " (" + msg + ")" // what the adapter saw, e.g. a 200 with no event
 		}
 	default: // transport: refused, reset, DNS, TLS
-		f.msg, f.transient = "unreachable: "+err.Error(), true
+		f.msg, f.detail, f.transient = "unreachable: "+transportCause(err), err.Error(), true
 	}
 	return f
 }
@@ -284,7 +312,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 				d.m.attempts.WithLabelValues(c.name, attemptRetry).Inc()
 				d.m.retries.WithLabelValues(c.name).Inc()
 				d.log.Warn("chat attempt failed; retrying", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
-					"try", try+1, "wait_ms", wait.Milliseconds(), "err", f.msg)
+					"try", try+1, "wait_ms", wait.Milliseconds(), "err", f.logMsg())
 				if !sleep(ctx, wait) {
 					return nil, last, requestEnded(ctx, c.name)
 				}
@@ -299,7 +327,7 @@ func (d *Dispatcher) walk(ctx context.Context, req chat.Request, collect bool, a
 				d.m.fallbacks.WithLabelValues(c.name).Inc()
 			}
 			d.log.Warn("chat provider failed", "req_id", reqID, "op", "chat.attempt", "provider", c.name,
-				"tries", try+1, "kind", string(f.kind), "err", f.msg)
+				"tries", try+1, "kind", string(f.kind), "err", f.logMsg())
 			fails = append(fails, f)
 			if attempts != nil {
 				*attempts = append(*attempts, chat.AttemptFailure{Provider: c.name, Error: f.msg})
