@@ -318,15 +318,15 @@ func run(o options, stdout, stderr io.Writer) int {
 		if !hit {
 			return "", false
 		}
-		restarts := n
+		again := n
 		if d.starts[0].Equal(d.first) {
-			restarts-- // the window holds its first start
+			again-- // the window holds its first start
 		}
 		limitedDown = append(limitedDown, name)
-		return fmt.Sprintf("start limit hit: %d starts (%d restarts) within %v, and a start more within %v is a crash loop "+
+		return fmt.Sprintf("start limit hit: %d starts (%d %s) within %v; one more within %v is a crash loop "+
 			"(-start-limit-burst %d, -start-limit-interval %v, as the units' StartLimitBurst and StartLimitIntervalSec); "+
 			"left down, %d other daemons keep running; devup will exit 1 (fix it, then restart devup)",
-			n, restarts, span.Round(time.Millisecond), o.startInterval, o.startBurst, o.startInterval, len(running())), true
+			n, again, plural(again, "restart"), span.Round(time.Millisecond), o.startInterval, o.startBurst, o.startInterval, len(running())), true
 	}
 loop:
 	for {
@@ -453,9 +453,10 @@ const (
 	// (TestStartLimitAsTheUnits). Not systemd's default 5 in 10 s: the
 	// delays from 100 ms double, so a daemon that dies at once makes its
 	// five starts in ~1.5 s and the sixth is due after ~3 s, but one that
-	// runs 2 s before each crash would need 16 s for six and was never
-	// limited. Within 60 s six starts fit while each run is under ~11 s,
-	// as under the units' RestartSec=2s (~10 s): the same loops are stopped.
+	// runs 2 s before each crash starts the sixth time after ~13 s and was
+	// never limited. Within 60 s six starts fit while each run is under
+	// ~11 s (5 runs + 3.1 s of delays), as under the units' RestartSec=2s
+	// (~10 s: 5 runs + 10 s): the same loops are stopped.
 	defaultStartBurst    = 5
 	defaultStartInterval = 60 * time.Second
 )
@@ -479,6 +480,14 @@ type event struct {
 	p       *proc
 	healthy bool
 	took    time.Duration // from its start to its first healthy answer
+}
+
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // portsTaken names each daemon whose bind address (0.0.0.0 and :: as

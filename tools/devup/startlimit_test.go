@@ -40,8 +40,8 @@ func (r *devupRun) stoppedByLimit(victim string, starts, windowRestarts, restart
 		r.t.Fatalf("%s does not run before its last kill", victim)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	r.waitLog(fmt.Sprintf(`devup: %s \(pid %d\) crashed \(signal: killed\) after [0-9.]+m?s up: start limit hit: %d starts \(%d restarts\) within [0-9.]+m?s, `+
-		`and a start more within %s is a crash loop \(-start-limit-burst %d, -start-limit-interval %[5]s, as the units' `+
+	r.waitLog(fmt.Sprintf(`devup: %s \(pid %d\) crashed \(signal: killed\) after [0-9.]+m?s up: start limit hit: %d starts \(%d restarts\) within [0-9.ms]+; `+
+		`one more within %s is a crash loop \(-start-limit-burst %d, -start-limit-interval %[5]s, as the units' `+
 		`StartLimitBurst and StartLimitIntervalSec\); left down, 10 other daemons keep running; devup will exit 1`,
 		victim, pid, starts, windowRestarts, interval, burst), 30*time.Second)
 	// well past any restart delay: nothing was started again
