@@ -82,6 +82,8 @@ type fconn struct {
 	bodyPace    shared.StallPacer // paces the read deadline's moves
 	bodyDl      time.Time         // that deadline
 	bodyStalled bool              // a read of the body ran into it: 408
+
+	unsent int64 // relayBody's last write to c.bw that failed: bytes of it c.bw did not take
 }
 
 // headBuffered reports whether a whole request head is already buffered.
@@ -417,7 +419,11 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 	}
 	c.relayed = false
 	keep := c.forward(rt.p, ri)
-	rt.p.stats.countAnswer(c.relayed, ri.Status)
+	if ri.Cut != "" {
+		rt.p.stats.count(outClientStalled)
+	} else {
+		rt.p.stats.countAnswer(c.relayed, ri.Status)
+	}
 	if c.stopWatch() {
 		keep = false
 	}
@@ -907,6 +913,9 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 		if !clientErr && !c.aborted.Load() {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
 		}
+		if clientErr && c.send.cut {
+			c.cutAnswer(ri, mode == modeLength, resp.cl)
+		}
 		return false
 	}
 	if upReuse && uc.br.Buffered() > 0 {
@@ -946,7 +955,7 @@ func (c *fconn) relayBody(src io.Reader, want int64, chunked, stream bool) (err 
 				bw.WriteString(strconv.FormatInt(int64(m), 16))
 				bw.WriteString("\r\n")
 			}
-			_, werr := bw.Write(buf[:m])
+			nw, werr := bw.Write(buf[:m])
 			if chunked {
 				bw.WriteString("\r\n")
 			}
@@ -955,6 +964,7 @@ func (c *fconn) relayBody(src io.Reader, want int64, chunked, stream bool) (err 
 			}
 			if werr != nil {
 				c.ri.Bytes = n
+				c.unsent = int64(m - nw) // not taken by c.bw (cutAnswer)
 				return werr, true
 			}
 		}

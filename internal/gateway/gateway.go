@@ -221,6 +221,17 @@ type clConn struct {
 	sent int64        // bytes written, ever
 	own  bool         // a handler set its own write deadline (ResponseController)
 	log  *slog.Logger // for a cut
+	// cutSeen: the send stall cut a write since the proxy last asked
+	// (takeCut), so the request's answer was cut short.
+	cutSeen bool
+}
+
+// takeCut reports whether the send stall cut the connection's writes
+// since the last call.
+func (c *clConn) takeCut() bool {
+	cut := c.cutSeen
+	c.cutSeen = false
+	return cut
 }
 
 // newClConn is nc served by net/http, its writes bounded by stall without
@@ -301,6 +312,7 @@ func (c *clConn) write(p []byte) (int, error) {
 	}
 	if c.send.cut {
 		c.send.cut = false
+		c.cutSeen = true
 		c.send.logCut(c.log, c.Conn.RemoteAddr().String(), "")
 	}
 	return n, err

@@ -28,17 +28,18 @@ import (
 type outcome uint8
 
 const (
-	outOK          outcome = iota // the daemon's answer, 1xx-3xx, relayed
-	out4xx                        // the daemon's 4xx, relayed
-	out5xx                        // the daemon's 5xx, relayed (its own 502/503/504 too)
-	outUnreachable                // the gateway's 502: no connection, or no usable answer
-	outTimeout                    // the gateway's 504: a bound on the daemon's answer or the gateway's request_timeout ran out
-	outClientGone                 // the client left before an answer began (499)
-	outClientError                // the gateway's 400/408/413: the client's body broke, stalled or was too large on the way
+	outOK            outcome = iota // the daemon's answer, 1xx-3xx, relayed
+	out4xx                          // the daemon's 4xx, relayed
+	out5xx                          // the daemon's 5xx, relayed (its own 502/503/504 too)
+	outUnreachable                  // the gateway's 502: no connection, or no usable answer
+	outTimeout                      // the gateway's 504: a bound on the daemon's answer or the gateway's request_timeout ran out
+	outClientGone                   // the client left before an answer began (499)
+	outClientError                  // the gateway's 400/408/413: the client's body broke, stalled or was too large on the way
+	outClientStalled                // the daemon's answer was cut: the client took no byte of it for the send stall (sendBound)
 	nOutcomes
 )
 
-var outcomeNames = [nOutcomes]string{"ok", "4xx", "5xx", "unreachable", "timeout", "client_gone", "client_error"}
+var outcomeNames = [nOutcomes]string{"ok", "4xx", "5xx", "unreachable", "timeout", "client_gone", "client_error", "client_stalled"}
 
 // relayedOutcome is the outcome of a daemon's answer of status st relayed
 // to the client.
@@ -124,7 +125,7 @@ func newCollector(g *gateway, proxies []*proxy) *collector {
 	return &collector{
 		g: g, proxies: proxies,
 		requests: prometheus.NewDesc("lakehouse_gateway_upstream_requests_total",
-			"Proxied requests the gateway forwarded to a daemon or tried to, by service and outcome: ok, 4xx, 5xx (the daemon's answer, relayed), unreachable (the gateway's 502: no connection or no usable answer), timeout (the gateway's 504), client_gone (the client left before an answer, 499), client_error (the client's body broke, stalled or was too large on the way: the gateway's 400, 408, 413). Requests refused before forwarding (auth, allowed_ips, body limit by Content-Length) are not counted.",
+			"Proxied requests the gateway forwarded to a daemon or tried to, by service and outcome: ok, 4xx, 5xx (the daemon's answer, relayed), unreachable (the gateway's 502: no connection or no usable answer), timeout (the gateway's 504), client_gone (the client left before an answer, 499), client_error (the client's body broke, stalled or was too large on the way: the gateway's 400, 408, 413), client_stalled (the daemon's answer was cut short: the client took no byte of it for 60 s). Requests refused before forwarding (auth, allowed_ips, body limit by Content-Length) are not counted.",
 			[]string{"service", "outcome"}, nil),
 		dials: prometheus.NewDesc("lakehouse_gateway_upstream_dials_total",
 			"Connections the gateway opened to a daemon, by service.", svc, nil),

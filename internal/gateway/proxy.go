@@ -255,21 +255,39 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Add("Trailer", k)
 	}
 	w.WriteHeader(resp.StatusCode)
-	p.stats.count(relayedOutcome(resp.StatusCode))
 	if r.Method == http.MethodHead {
+		p.stats.count(relayedOutcome(resp.StatusCode))
 		return
 	}
 	if sse {
 		http.NewResponseController(w).Flush()
 	}
 	stream := resp.ContentLength < 0 || sse
-	if err := copyBody(w, resp.Body, *bp, first, firstErr, stream); err != nil {
+	err = copyBody(w, resp.Body, *bp, first, firstErr, stream)
+	if err == nil && !stream {
+		// The answer's tail out now, not in net/http's finish after the
+		// handler: a send stall that cuts it is then this request's. The
+		// daemon's connection is pooled first, as before: a client's next
+		// request, sent once it has this answer, finds it there.
+		resp.Body.Close()
+		err = http.NewResponseController(w).Flush()
+	}
+	if err != nil {
+		if cc, ok := ctx.Value(clConnKey{}).(*clConn); ok && cc.takeCut() {
+			// The client took no byte for the send stall: the status
+			// stays what was sent, the access line says why it was cut.
+			shared.AnswerCut(w, cc.send.stall)
+			p.stats.count(outClientStalled)
+		} else {
+			p.stats.count(relayedOutcome(resp.StatusCode))
+		}
 		if !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", shared.RequestID(ctx), "err", err.Error())
 		}
 		abortAnswer(w)
 		return
 	}
+	p.stats.count(relayedOutcome(resp.StatusCode))
 	for k, v := range resp.Trailer {
 		h[k] = v
 	}

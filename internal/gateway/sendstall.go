@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"lakehouse-go/internal/shared"
 )
 
 // clientSendStall bounds how long the gateway's writes to a client may
@@ -98,7 +100,26 @@ func (c *fconn) sendStalled(p []byte, n int, err error) (int, error) {
 	}
 	if c.send.cut {
 		c.send.logCut(c.f.log, c.remote, c.ri.ReqID)
-		c.send.cut = false
+		// c.send.cut stays set: relay tells the request's access line and
+		// metrics (cutAnswer). The connection ends here.
 	}
 	return n, err
+}
+
+// cutAnswer marks ri, whose relayed answer (of total body bytes when
+// sized, else unknown) the send stall cut: its access line keeps the
+// status sent and gets err with the body bytes that reached the client's
+// socket (ri.Bytes now), lakehouse_http_answers_cut_total counts it, and
+// its outcome is client_stalled. The bytes are what relayBody handed on
+// less what c.bw still holds or did not take (c.bw's head bytes among
+// them while the head was not out: then none of the body left). Only a
+// cut pays for this: a request's cost is serveProxy's test of ri.Cut.
+func (c *fconn) cutAnswer(ri *shared.RequestInfo, sized bool, total int64) {
+	c.send.cut = false
+	ri.Bytes = max(0, ri.Bytes-c.unsent-int64(c.bw.Buffered()))
+	c.unsent = 0
+	if !sized {
+		total = -1
+	}
+	ri.Cut = shared.CutMessage(c.send.stall, ri.Bytes, total)
 }
