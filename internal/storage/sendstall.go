@@ -20,7 +20,12 @@ import (
 // keeps reading gets the whole object. With [storaged].write_timeout set
 // that bound is in charge and this one is off. A variable for tests
 // (export_test.go).
-var sendStall = 60 * time.Second
+var sendStall = SendStall
+
+// SendStall is storaged's bound on a client that takes no byte of an
+// answer (nginx's send_timeout): its streamed GETs' (sendStall) and its
+// short-circuit socket's answers'.
+const SendStall = 60 * time.Second
 
 // streamOut copies the object rc to w (its head written), its writes
 // bounded by sendStall without progress unless the server has a
@@ -60,7 +65,7 @@ func streamOut(w http.ResponseWriter, r *http.Request, rc io.Reader) (int64, err
 				return done, err
 			}
 			if done == armed {
-				return done, sendCut(stall, err)
+				return done, sendCut(w, stall, err)
 			}
 			armed = done
 			if ctl.SetWriteDeadline(time.Now().Add(stall)) != nil {
@@ -86,7 +91,7 @@ func streamOut(w http.ResponseWriter, r *http.Request, rc io.Reader) (int64, err
 			done += int64(m)
 			if werr != nil {
 				if errors.Is(werr, os.ErrDeadlineExceeded) {
-					werr = sendCut(stall, werr)
+					werr = sendCut(w, stall, werr)
 				}
 				return done, werr
 			}
@@ -100,7 +105,10 @@ func streamOut(w http.ResponseWriter, r *http.Request, rc io.Reader) (int64, err
 	}
 }
 
-// sendCut is the error of a GET whose client took nothing for stall.
-func sendCut(stall time.Duration, err error) error {
+// sendCut is the error of a GET to w whose client took nothing for
+// stall; the cut shows in the request's access line and metrics
+// (shared.AnswerCut).
+func sendCut(w http.ResponseWriter, stall time.Duration, err error) error {
+	shared.AnswerCut(w, stall)
 	return errs.E("storage.get", errs.Timeout, fmt.Sprintf("the client took no byte of the answer for %v; connection closed", stall), err)
 }
