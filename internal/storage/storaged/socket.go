@@ -108,10 +108,21 @@ func blockingFD(c *net.UnixConn) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
+	tv := unix.NsecToTimeval(scSendStall.Nanoseconds())
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	return fd, nil
 }
+
+// scSendStall bounds how long an answer's write may wait with no byte
+// taken by the client (SO_SNDTIMEO: a send(2) that moves nothing for it
+// fails with EAGAIN, one that moves some returns and the next waits
+// afresh): storaged's send stall, as for its streamed GETs
+// (storage.SendStall, 60 s). A client that sends requests and never reads
+// their answers is cut (its connection closed) once the socket buffers
+// are full and nothing was taken for this long; one that keeps reading,
+// however slowly, gets every answer. It was a fixed 10 s, and the cut's
+// access line read as a success. A variable for tests (export_test.go).
+var scSendStall = storage.SendStall
 
 // maxSunPath is the longest socket path bind(2) takes (sun_path minus NUL).
 const maxSunPath = len(unix.RawSockaddrUnix{}.Path) - 1
@@ -357,9 +368,16 @@ func (s *scServer) serveConn(c *scConn) {
 			s.log.Log(context.Background(), lvl, "short-circuit request failed", "req_id", ri.ReqID, "op", ri.Method,
 				"key", req.Key, "status", ri.Status, "dur_ms", time.Since(start).Milliseconds(), "err", err.Error())
 		}
-		werr := s.answer(c.fd, resp, fd)
+		sent, total, werr := s.answerN(c.fd, resp, fd)
 		if fd != nil {
 			fd.Close() // the client has its own copy now
+		}
+		if errors.Is(werr, unix.EAGAIN) {
+			// SO_SNDTIMEO: the client took no byte for scSendStall. The
+			// access line keeps the status decided and says so.
+			ri.Cut = shared.CutMessage(scSendStall, int64(sent), int64(total))
+			ri.Bytes = int64(sent)
+			s.log.Warn("client took no byte of the answer; connection closed", "op", ri.Method, "peer", peer, "req_id", ri.ReqID, "stall", scSendStall.String())
 		}
 		if err == nil && req.Op == storage.SCCreate {
 			s.prepare(&w) // while the client writes
@@ -507,11 +525,19 @@ func (s *scServer) spareFor() int64 {
 // answer writes resp on the blocking descriptor cfd, with fd attached
 // (SCM_RIGHTS, on the first bytes) when non-nil.
 func (s *scServer) answer(cfd int, resp storage.SCResponse, fd *os.File) error {
+	_, _, err := s.answerN(cfd, resp, fd)
+	return err
+}
+
+// answerN is answer, with the bytes of the frame written and its size.
+// An answer the client took nothing of for scSendStall fails with EAGAIN.
+func (s *scServer) answerN(cfd int, resp storage.SCResponse, fd *os.File) (sent, total int, err error) {
 	resp.V = storage.SCVersion
 	b, err := storage.AppendSCFrame(nil, resp)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
+	total = len(b)
 	var oob []byte
 	if fd != nil {
 		oob = unix.UnixRights(int(fd.Fd()))
@@ -522,11 +548,12 @@ func (s *scServer) answer(cfd int, resp storage.SCResponse, fd *os.File) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return sent, total, err
 		}
+		sent += n
 		b, oob = b[n:], nil
 	}
-	return nil
+	return sent, total, nil
 }
 
 // serving is the harness's HTTP server plus the socket server, with one
