@@ -803,6 +803,12 @@ func TestDirectReadsNeverStale(t *testing.T) {
 // one has expired.
 func TestSocketSpares(t *testing.T) {
 	idle := 400 * time.Millisecond
+	if raceOn {
+		// Under -race on a loaded host the steps between a commit and the
+		// next take took over 400 ms: the idle timeout closed the
+		// connection the test still used ("write: broken pipe").
+		idle = 2 * time.Second
+	}
 	sc, _, cfg, _ := startSocket(t, func(c *shared.Config) { c.Storaged.IdleTimeout = shared.Duration{Duration: idle} })
 	ctx := context.Background()
 	r := dialRaw(t, cfg.Storaged.Socket)

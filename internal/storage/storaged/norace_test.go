@@ -1,0 +1,5 @@
+//go:build !race
+
+package storaged_test
+
+const raceOn = false
