@@ -324,7 +324,7 @@ func (c *Catalog) probeFrom(ctx context.Context, name string, lo int64) (int64, 
 	// behind catalogd's back (a partial restore, a hand delete) hides
 	// every version after it, and a commit would then write into the
 	// gap: acknowledged, and shadowed by the versions after it.
-	return c.checkNoGap(ctx, name, lo)
+	return c.checkNoGap(ctx, name, lo, false)
 }
 
 // noteTop records v as the latest version of name seen, unless a later
@@ -345,19 +345,40 @@ func (c *Catalog) noteTop(name string, v int64) {
 // commit made since the probe (then v+1 exists now, and the walk goes on)
 // or a gap — version v+1 missing while a later one exists, which versions
 // never have (ADR-013) — a 502 naming both keys.
-func (c *Catalog) checkNoGap(ctx context.Context, name string, v int64) (int64, error) {
+//
+// With base (a commit on version v >= 1), the same listing starts at v's
+// own key, and v missing is errBaseGone: a manifest this instance read
+// (and caches) removed behind its back — the commit would write v+1 into
+// the gap v left, acknowledged, and a restarted catalogd would answer 502.
+func (c *Catalog) checkNoGap(ctx context.Context, name string, v int64, base bool) (int64, error) {
+	base = base && v >= 1
 	for {
-		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + name + "/", After: ManifestKey(name, v), Limit: 16})
+		after := ManifestKey(name, v)
+		if base {
+			after = ManifestKey(name, v-1)
+		}
+		page, err := c.store.List(ctx, storage.ListOptions{Prefix: ManifestPrefix + name + "/", After: after, Limit: 16})
 		if err != nil {
 			return 0, err
 		}
 		var later int64
+		seen := false
 		for _, o := range page.Objects {
-			if n, w, ok := parseManifestKey(o.Key); ok && n == name && w > v {
+			n, w, ok := parseManifestKey(o.Key)
+			if !ok || n != name {
+				continue
+			}
+			if w == v {
+				seen = true
+			} else if w > v {
 				later = w
 				break
 			}
 		}
+		if base && !seen {
+			return 0, errBaseGone
+		}
+		base = false
 		if later == 0 {
 			return v, nil
 		}
@@ -386,12 +407,39 @@ func (c *Catalog) walkForward(ctx context.Context, name string, v int64) (int64,
 
 // latestManifest returns the latest manifest of name (nil when the
 // dataset never existed), tombstones included.
+//
+// A 404 for the version the lookup found means its manifest was removed
+// behind catalogd's back after this instance saw it (a foreign manifest an
+// operator deleted through storaged: ADR-013 says manifests are never
+// deleted, but the raw storage API allows it). The cache then says a
+// version that is not there, and walking forward from it never comes back:
+// every GET and commit was a 404 until a restart. Such a 404 drops what is
+// cached of name and looks the latest up again from storaged (the cold
+// probe, with its gap check), as a conflict does; the hot path (a cached
+// latest: one HEAD of the next version) is unchanged.
 func (c *Catalog) latestManifest(ctx context.Context, name string) (*Dataset, error) {
-	v, err := c.latestVersion(ctx, name)
-	if err != nil || v == 0 {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		v, err := c.latestVersion(ctx, name)
+		if err != nil || v == 0 {
+			return nil, err
+		}
+		d, err := c.manifestAt(ctx, name, v, "")
+		if err == nil || !errs.Is(err, errs.NotFound) || attempt >= 2 {
+			return d, err
+		}
+		c.forget(name)
 	}
-	return c.manifestAt(ctx, name, v, "")
+}
+
+// forget drops what this instance holds of name's latest version (the
+// manifest and the number): a manifest it saw is gone from storage. The
+// next lookup probes storaged cold (ADR-013); dropping is always safe, a
+// concurrent commit of this instance is found again by that probe.
+func (c *Catalog) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.latest, name)
+	delete(c.top, name)
 }
 
 // remember caches d as the latest of its dataset unless a newer one is known.
@@ -645,7 +693,13 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	// this instance last looked) would take the version: acknowledged, and
 	// shadowed by the later versions at once. One listing finds it; a
 	// commit made since the lookup is the create-only race's 409 below.
-	if _, err := c.checkNoGap(ctx, name, next-1); err != nil {
+	if _, err := c.checkNoGap(ctx, name, next-1, true); err != nil {
+		if errors.Is(err, errBaseGone) {
+			// The cached latest is gone from storage: look it up again,
+			// and the caller reloads and retries on what is there.
+			c.forget(name)
+			return Dataset{}, errs.Errorf(op, errs.Conflict, "version %d of dataset %q is no longer in storage (its manifest was removed behind catalogd's back): reload and retry", next-1, name)
+		}
 		return Dataset{}, err
 	}
 	if err := c.write(ctx, &d); err != nil {
@@ -653,6 +707,9 @@ func (c *Catalog) Commit(ctx context.Context, name string, req CommitRequest) (D
 	}
 	return d, nil
 }
+
+// errBaseGone: a commit's base manifest is not in storage (checkNoGap).
+var errBaseGone = errors.New("catalog: the base manifest is gone")
 
 // compactBase returns version bv of name when a compact on it can be
 // carried over to latest (ADR-013 "Compact commits"): bv is live, every
