@@ -1,8 +1,6 @@
 package storage_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,72 +46,8 @@ func getToAClientThatNeverReads(t *testing.T, cfg *shared.Config, stall time.Dur
 	c, s := storagetest.Start(t, cfg)
 	data := storagetest.RandomBytes(32 << 20)
 	storagetest.MustPut(t, c, "big", data)
-	get := fmt.Sprintf("GET %s/big HTTP/1.1\r\nHost: x\r\n\r\n", storage.ObjectsPath)
-
-	t.Run("never reads", func(t *testing.T) {
-		nc := slowclient.DialSmallWindow(t, s.Addr)
-		if _, err := io.WriteString(nc, get); err != nil {
-			t.Fatal(err)
-		}
-		sent := time.Now()
-		time.Sleep(300 * time.Millisecond)
-		if slowclient.OthersInFlight(t, s) != 1 {
-			t.Fatalf("the GET is not in flight")
-		}
-		for slowclient.OthersInFlight(t, s) != 0 {
-			if time.Since(sent) > 5*stall+10*time.Second {
-				t.Fatalf("the GET to a client that never reads is still in flight after %v (stall %v)", time.Since(sent).Round(time.Millisecond), stall)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Logf("ended after %v", time.Since(sent).Round(time.Millisecond))
-		// What the buffers held, then the end: short of the object.
-		nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != 200 || n >= int64(len(data)) {
-			t.Fatalf("after the cut: %d, %d of %d bytes; want 200 and short", resp.StatusCode, n, len(data))
-		}
-	})
-
-	t.Run("slow reader", func(t *testing.T) {
-		nc := slowclient.DialSmallWindow(t, s.Addr)
-		start := time.Now()
-		if _, err := io.WriteString(nc, get); err != nil {
-			t.Fatal(err)
-		}
-		nc.SetReadDeadline(time.Now().Add(2 * time.Minute))
-		resp, err := http.ReadResponse(bufio.NewReaderSize(nc, 4096), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		buf := make([]byte, 64<<10)
-		for {
-			// 64 KiB, then a pause: at most 64 KiB per stall/128, about
-			// 4 stalls in all (slower, with the small window).
-			n, err := io.ReadFull(resp.Body, buf)
-			got.Write(buf[:n])
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("after %d bytes in %v: %v", got.Len(), time.Since(start).Round(time.Millisecond), err)
-			}
-			time.Sleep(stall / 128)
-		}
-		took := time.Since(start)
-		if !bytes.Equal(got.Bytes(), data) {
-			t.Fatalf("slow reader got %d bytes, not the object's %d", got.Len(), len(data))
-		}
-		if took < 2*stall {
-			t.Fatalf("the read took %v: not slower than the stall, proves nothing", took)
-		}
-		t.Logf("slow reader: %d bytes in %v", got.Len(), took.Round(time.Millisecond))
-	})
+	get := slowclient.Request(http.MethodGet, storage.ObjectsPath+"/big", nil)
+	slowclient.SendBound(t, s, get, data, stall)
 }
 
 // BenchmarkHTTPGet1MiBNetHTTP is a 1 MiB GET over storaged's HTTP route

@@ -10,6 +10,7 @@ package slowclient
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -94,21 +95,22 @@ func NeverReads(t testing.TB, s *shared.Server, req []byte, within time.Duration
 }
 
 // NeverReadsThrough is NeverReads where s passes the request on to the
-// daemons in next (the gateway to a daemon), nothing else in flight at
-// any of them: each one's in-flight gauge must be seen at 1, all at once,
-// and then all of them back to 0 at once within `within` of the send.
+// daemons in next (the gateway to a daemon): each one's in-flight gauge
+// must be seen at 1, all at once (a request that ended just before, as a
+// PUT's, may be seen for a moment), and then all of them back to 0 at
+// once, within `within` of the send.
 func NeverReadsThrough(t testing.TB, s *shared.Server, req []byte, within time.Duration, next ...*shared.Server) time.Duration {
 	t.Helper()
 	all := append([]*shared.Server{s}, next...)
-	gauges := func() (n []int, any, each bool) {
-		each = true
+	gauges := func() (n []int, any, one bool) {
+		one = true
 		for _, d := range all {
 			g := OthersInFlight(t, d)
 			n = append(n, g)
 			any = any || g != 0
-			each = each && g != 0
+			one = one && g == 1
 		}
-		return n, any, each
+		return n, any, one
 	}
 	c := DialSmallWindow(t, s.Addr)
 	if _, err := c.Write(req); err != nil {
@@ -116,17 +118,12 @@ func NeverReadsThrough(t testing.TB, s *shared.Server, req []byte, within time.D
 	}
 	sent := time.Now()
 	for { // the request reached every daemon
-		n, _, each := gauges()
-		if each {
-			for _, g := range n {
-				if g != 1 {
-					t.Fatalf("in flight: %s; want 1 at each", inFlightList(all, n))
-				}
-			}
+		n, _, one := gauges()
+		if one {
 			break
 		}
 		if time.Since(sent) > within {
-			t.Fatalf("the request was not seen in flight within %v: %s", within, inFlightList(all, n))
+			t.Fatalf("the request was not seen in flight (1 at each) within %v: %s", within, inFlightList(all, n))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -266,4 +263,32 @@ func SetAnswerStall(t testing.TB, d time.Duration) {
 	old := shared.AnswerStall
 	shared.AnswerStall = d
 	t.Cleanup(func() { shared.AnswerStall = old })
+}
+
+// SendBound checks that front's streamed answer to get, the object want
+// (tens of MiB), is bounded by a send stall of stall (already set),
+// nothing else in flight at front and next:
+//   - "never reads": a client that sends get and never reads is released
+//     (NeverReadsThrough front and next, within five stalls and 10 s: the
+//     cut comes one to two stalls after the last byte the socket took,
+//     and the kernel takes bytes for a while after the client's window
+//     closed);
+//   - "slow reader": a client that reads 8 MiB a stall through a 4 KiB
+//     receive buffer, for longer than two stalls, gets want byte for
+//     byte.
+func SendBound(t *testing.T, front *shared.Server, get, want []byte, stall time.Duration, next ...*shared.Server) {
+	t.Helper()
+	t.Run("never reads", func(t *testing.T) {
+		took := NeverReadsThrough(t, front, get, 5*stall+10*time.Second, next...)
+		t.Logf("ended after %v", took.Round(time.Millisecond))
+	})
+	t.Run("slow reader", func(t *testing.T) {
+		start := time.Now()
+		slow := Pace{Rate: int(float64(8<<20) / stall.Seconds()), Window: 4 << 10}
+		code, got := slow.Read(t, front.Addr, get, 2*stall)
+		if code != 200 || !bytes.Equal(got, want) {
+			t.Fatalf("slow reader: %d, %d bytes, not the object's %d", code, len(got), len(want))
+		}
+		t.Logf("slow reader: %d bytes in %v", len(got), time.Since(start).Round(time.Millisecond))
+	})
 }
