@@ -345,8 +345,23 @@ func (c *Catalog) manifestAt(ctx context.Context, name string, v int64, etag str
 	c.mu.Lock()
 	cached := c.latest[name]
 	c.mu.Unlock()
-	if cached != nil && cached.Version >= v {
+	if cached != nil && cached.Version == v {
 		return cached, nil
+	}
+	if cached != nil && cached.Version > v {
+		// Listed older than what this instance holds: its own commit
+		// made after the listing, or a manifest it read since removed
+		// behind its back (then the listing is right). One HEAD, only
+		// in this case, tells which; the list never serves a version
+		// storage no longer has.
+		ok, err := c.exists(ctx, name, cached.Version)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return cached, nil
+		}
+		c.forget(name)
 	}
 	key := ManifestKey(name, v)
 	if b := c.disk.get(name, key, etag); b != nil {

@@ -943,6 +943,20 @@ func (c *Catalog) Delete(ctx context.Context, name string, opts DeleteOptions) (
 		if err := deleteIfMatch(name, opts.IfMatch, latest.Version); err != nil {
 			return DeleteResult{}, err
 		}
+		// As a commit's: the tombstone must not go into a gap (a manifest
+		// removed behind catalogd's back), where it is acknowledged and
+		// shadowed by the versions after it, or into the gap its cached
+		// latest left.
+		if _, err := c.checkNoGap(ctx, name, latest.Version, true); err != nil {
+			if !errors.Is(err, errBaseGone) {
+				return DeleteResult{}, err
+			}
+			c.forget(name)
+			if attempt >= 10 {
+				return DeleteResult{}, errs.Errorf(op, errs.Conflict, "version %d of dataset %q is no longer in storage (its manifest was removed behind catalogd's back): nothing deleted; retry", latest.Version, name)
+			}
+			continue
+		}
 		now := c.now().UTC()
 		tomb = Dataset{Name: name, Version: latest.Version + 1, Schema: []Column{}, Files: []File{},
 			CreatedAt: latest.CreatedAt, UpdatedAt: now, BaseVersion: latest.Version, Mode: "delete", Deleted: true}

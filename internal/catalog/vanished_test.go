@@ -186,4 +186,68 @@ func vanishedManifest(t *testing.T, cfg *shared.Config) {
 	}
 	latestIs("committed after version 6 was deleted", 6)
 	restartedSees("committed after version 6 was deleted", 6)
+
+	// 5. The same, seen by the dataset list: the listing shows version 6
+	// as the latest, and the list served the version 7 this instance had
+	// read (and storage no longer has).
+	key7 := catalog.ManifestKey(ds, 7)
+	putCreate(key7, foreign(6, 7))
+	latestIs("foreign version 7", 7)
+	if err := st.Delete(ctx, key7); err != nil {
+		t.Fatal(err)
+	}
+	code, _, b := do(t, "GET", url+"/v1/catalog/datasets", nil)
+	var lr catalog.ListResponse
+	_ = json.Unmarshal(b, &lr)
+	if code != 200 || len(lr.Datasets) != 1 || lr.Datasets[0].Version != 6 {
+		t.Fatalf("GET datasets after version 7 was deleted: %d %s, want %s at version 6", code, b, ds)
+	}
+	latestIs("foreign version 7 deleted", 6)
+
+	// 6. A delete of the dataset on a latest removed behind catalogd's back
+	// wrote its tombstone into the gap (a restarted catalogd: 502); now the
+	// tombstone follows the latest there is.
+	key8 := catalog.ManifestKey(ds, 8)
+	putCreate(key7, foreign(6, 7))
+	latestIs("foreign version 7 again", 7)
+	if err := st.Delete(ctx, key7); err != nil {
+		t.Fatal(err)
+	}
+	code, _, b = do(t, "DELETE", dsURL, nil)
+	var dr catalog.DeleteResult
+	if err := json.Unmarshal(b, &dr); code != 200 || err != nil || dr.Version != 7 {
+		t.Fatalf("DELETE after version 7 was deleted: %d %s, want the tombstone at version 7", code, b)
+	}
+	if _, err := st.Head(ctx, key8); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the tombstone went into the gap at 8: %v", err)
+	}
+	u, _ := a.catalogd()
+	if code, e, b := do(t, "GET", u+"/v1/catalog/datasets/"+ds, nil); code != 404 || !strings.Contains(e.Message, "deleted at version 7") {
+		t.Fatalf("a fresh catalogd's GET after the delete: %d %s, want 404 deleted at version 7", code, b)
+	}
+
+	// 7. A delete over a gap (a manifest between two others removed behind
+	// this instance's back, the later one written by another instance) is
+	// a 502 naming the missing manifest, and writes nothing: the tombstone
+	// went into the gap, acknowledged, shadowed by the later version.
+	if d, err := commit(0, 10); err != nil || d.Version != 8 {
+		t.Fatalf("re-create: %+v %v", d, err)
+	}
+	_, other := a.catalogd()
+	for v := int64(8); v < 10; v++ {
+		f := file(t, st, fmt.Sprintf("datasets/%s/o%d.parquet", ds, v), 1)
+		if _, err := other.Commit(ctx, ds, catalog.CommitRequest{BaseVersion: v, Mode: catalog.ModeAppend, Schema: schema, Files: []catalog.File{f}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := catalog.ManifestKey(ds, 9)
+	if err := st.Delete(ctx, missing); err != nil {
+		t.Fatal(err)
+	}
+	if code, e, b := do(t, "DELETE", dsURL, nil); code != 502 || !strings.Contains(e.Message, missing) {
+		t.Fatalf("DELETE over a gap: %d %s, want a 502 naming %s", code, b, missing)
+	}
+	if _, err := st.Head(ctx, missing); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("the tombstone went into the gap: %v", err)
+	}
 }
