@@ -861,9 +861,22 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		get(t, s.URL()+"/v1/echo", "")
 	}
-	time.Sleep(100 * time.Millisecond) // first batch fails: back-off starts
+	// The first batch fails: back-off starts. Waited for, not slept: under
+	// -race on a loaded host 100 ms did not cover the first failed send, and
+	// the first of the next events was still queued (19 of 20 dropped).
+	for deadline := time.Now().Add(5 * time.Second); s.report.downUntil.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch to a down observerd did not start a back-off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for i := 0; i < 20; i++ {
 		get(t, s.URL()+"/v1/echo", "")
+	}
+	// A request's event is recorded after its handler returns, which the
+	// client can see first: the last one is waited for (19 under -race).
+	for deadline := time.Now().Add(500 * time.Millisecond); s.report.batch.dropped.Load() < 20 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
 	}
 	if s.report.batch.dropped.Load() < 20 {
 		t.Fatalf("events not dropped at enqueue while observerd is down: %d", s.report.batch.dropped.Load())
