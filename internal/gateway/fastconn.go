@@ -500,10 +500,25 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			return c.badGateway(p, err, ri)
 		}
 		c.setUp(uc)
-		werr := c.writeUpstream(uc, p, ri.ReqID)
+		werr := c.writeUpstream(uc, p, ri.ReqID, bound)
 		c.endBody()
 		stalled := uc.stalled(werr)
 		uc.sw.disarm()
+		early := werr == errEarlyAnswer
+		if early {
+			// The daemon answered Expect: 100-continue with its final
+			// answer (413, 401, 404...): relayed at once, the body never
+			// sent; neither connection is kept (relay's bodyUnread).
+			werr = nil
+		} else if ce, ok := werr.(*continueError); ok {
+			// No 100 and no answer: the daemon failed or was late.
+			c.clearUp()
+			uc.c.Close()
+			if c.aborted.Load() {
+				return c.noAnswer(p, ce.err, ri)
+			}
+			return c.badGateway(p, ce.err, ri)
+		}
 		if be, ok := werr.(*bodyError); ok {
 			c.clearUp()
 			uc.c.Close() // the daemon sees its body cut and discards it
@@ -524,6 +539,8 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		}
 		armed := true
 		switch {
+		case early:
+			armed = false
 		case werr == nil && bound > 0:
 			from := ri.Start // a request without a body: no clock read
 			if req.cl != 0 {
@@ -547,7 +564,10 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 		default:
 			armed = false
 		}
-		got, rerr := c.resp.read(uc.br)
+		got, rerr := early, error(nil)
+		if !early {
+			got, rerr = c.resp.read(uc.br)
+		}
 		if armed {
 			c.headBy.Store(0)
 		}
@@ -555,7 +575,7 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			rerr = errOutOfStep
 		}
 		if rerr == nil {
-			return c.relay(p, uc, ri, werr != nil)
+			return c.relay(p, uc, ri, werr != nil || early)
 		}
 		c.stopWatch()
 		c.clearUp()
@@ -639,8 +659,13 @@ var bgCtx = context.Background()
 
 var errBadChunk = errors.New("malformed chunked encoding")
 
-// writeUpstream writes the request head and streams its body to uc.
-func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
+// writeUpstream writes the request head and streams its body to uc. A
+// request with a body sent with Expect: 100-continue goes with it: the
+// body follows only the daemon's 100 Continue, which is relayed to the
+// client (awaitContinue); errEarlyAnswer says the daemon answered instead
+// (its head in c.resp), a *continueError that it gave neither.
+// bound is the wait for the answer's head (proxy.boundFor).
+func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Duration) error {
 	req := &c.req
 	raw := req.raw
 	bw := uc.bw
@@ -673,8 +698,14 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 	case req.cl > 0:
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(req.cl, 10))
-		bw.WriteString("\r\n\r\n")
-		c.continue100()
+		bw.WriteString("\r\n")
+		if req.expect {
+			if err := c.awaitContinue(uc, bound); err != nil {
+				return err
+			}
+		} else {
+			bw.WriteString("\r\n")
+		}
 		c.startBody()
 		uc.sw.arm(p.up.sendStall)
 		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl); err != nil {
@@ -682,8 +713,14 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 		}
 		c.bodyDone = true
 	case req.cl < 0:
-		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
-		c.continue100()
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if req.expect {
+			if err := c.awaitContinue(uc, bound); err != nil {
+				return err
+			}
+		} else {
+			bw.WriteString("\r\n")
+		}
 		c.startBody()
 		uc.sw.arm(p.up.sendStall)
 		var src io.Reader = &chunkErr{httputil.NewChunkedReader(c.br)}
@@ -711,13 +748,55 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string) error {
 	return bw.Flush()
 }
 
-// continue100 answers Expect: 100-continue as the body is about to be read.
-func (c *fconn) continue100() {
-	if c.req.expect {
-		c.req.expect = false
-		c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-		c.bw.Flush()
+// errEarlyAnswer: the daemon gave its final answer to a request sent with
+// Expect: 100-continue instead of a 100 Continue (its head is in c.resp);
+// the body was not sent.
+var errEarlyAnswer = errors.New("the daemon answered before the request body")
+
+// continueError: the daemon gave neither a 100 Continue nor an answer
+// (it closed, sent a malformed head, or the request was stopped: aborted).
+type continueError struct{ err error }
+
+func (e *continueError) Error() string { return e.err.Error() }
+
+// awaitContinue ends the head of a request sent with Expect: 100-continue
+// with that field, sends it, and waits for the daemon's first answer head,
+// as a transparent proxy does (RFC 9110 10.1.1; Envoy, HAProxy): a 100
+// Continue is relayed to the client, which then sends its body (nil); a
+// final answer (413 over max_body_bytes, 401, 404...) is the answer, the
+// body never sent (errEarlyAnswer). The gateway answered 100 itself and
+// sent the whole body before it read the daemon's 413 — 256 MiB through
+// ADR-139's drain. A Go daemon sends its 100 as its handler begins to read
+// the body; one that sends nothing within the wait for an answer's head
+// (bound, or quietHeadBound for a daemon that has none) gets the body as a
+// client's own wait would send it: the gateway's 100 goes to the client.
+func (c *fconn) awaitContinue(uc *upConn, bound time.Duration) error {
+	uc.bw.WriteString("Expect: 100-continue\r\n\r\n")
+	if err := uc.bw.Flush(); err != nil {
+		return &continueError{err}
 	}
+	if bound <= 0 {
+		bound = quietHeadBound
+	}
+	began, err := uc.awaitFirst(bound)
+	if err != nil {
+		return &continueError{err}
+	}
+	if began {
+		_, err = c.resp.readContinue(uc.br)
+		uc.endWait()
+		if err != nil {
+			return &continueError{err}
+		}
+		if c.resp.status != http.StatusContinue {
+			return errEarlyAnswer
+		}
+	}
+	c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	if err := c.bw.Flush(); err != nil {
+		return &bodyError{err} // the client is gone
+	}
+	return nil
 }
 
 // copyBody copies the client's body upstream; a read failure is the

@@ -352,7 +352,8 @@ func (h *reqHead) special(f hfield) error {
 }
 
 // skipFwd reports request headers not forwarded as they came: hop-by-hop
-// ones, Expect (answered here), and those the proxy writes itself.
+// ones, Expect (writeUpstream forwards a 100-continue itself), and those
+// the proxy writes itself.
 func skipFwd(k []byte) bool {
 	switch len(k) {
 	case 4:
@@ -432,6 +433,18 @@ func (r *respHead) readLine(br *bufio.Reader) (span, error) {
 // read parses a response head, skipping 1xx interim answers. first reports
 // whether any byte came (a stale keep-alive connection yields none).
 func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
+	return r.readUntil(br, false)
+}
+
+// readContinue is read for the daemon's first answer to a request sent
+// with Expect: 100-continue: it stops at a 100 Continue (status 100, the
+// body is to be sent) or at a final answer (the daemon refused the body);
+// other interim answers (103) are skipped as read skips them.
+func (r *respHead) readContinue(br *bufio.Reader) (gotBytes bool, err error) {
+	return r.readUntil(br, true)
+}
+
+func (r *respHead) readUntil(br *bufio.Reader, stop100 bool) (gotBytes bool, err error) {
 	interim := 0
 	for {
 		r.raw, r.fields, r.conn = r.raw[:0], r.fields[:0], r.conn[:0]
@@ -531,6 +544,9 @@ func (r *respHead) read(br *bufio.Reader) (gotBytes bool, err error) {
 			// for leaves the connection speaking something else (was
 			// relayed to the client as the answer, the connection pooled).
 			return true, errBadResponse
+		}
+		if r.status == 100 && stop100 {
+			return true, nil
 		}
 		if r.status >= 100 && r.status < 200 {
 			if interim++; interim > maxInterim {

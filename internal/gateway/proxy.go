@@ -243,8 +243,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range responseHopHeaders {
 		delete(h, k)
 	}
-	if ambiguousFraming(r) {
-		h.Set("Connection", "close") // closeAfterAmbiguousFraming's, deleted above
+	if ambiguousFraming(r) || earlyAnswer(resp) {
+		// closeAfterAmbiguousFraming's, deleted above; or the daemon
+		// refused an Expect: 100-continue body the client may still send
+		// (net/http's server closes then too): the close lingers (ADR-139).
+		h.Set("Connection", "close")
 	}
 	if reqID != "" {
 		h.Set(errs.RequestIDHeader, reqID)

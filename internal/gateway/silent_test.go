@@ -391,10 +391,12 @@ func TestSlowBodyReaderNotCut(t *testing.T) {
 }
 
 // A client that sends Expect: 100-continue and waits for the 100 before
-// its body gets it from the gateway (which does not forward Expect), and
-// then the answer — a hung storaged's 504 after the body (ADR-109), an
-// ingest's early 413. Audit coverage: a 100 that never came would hold
-// such a client for ever.
+// its body is not held: a daemon that ignores the forwarded Expect (this
+// raw one sends no 100) gets the body after the wait for an answer's head,
+// the gateway's 100 going to the client, and the answer follows — a hung
+// storaged's 504 after the body (ADR-109), a 200; an ingest's early 413 is
+// relayed at once, without a 100 (TestExpectContinueEndToEnd). Audit
+// coverage: a 100 that never came would hold such a client for ever.
 func TestExpectContinueNotHeld(t *testing.T) {
 	setVar(t, &quietHeadBound, 150*time.Millisecond)
 	setVar(t, &sendStallBound, 300*time.Millisecond)
@@ -406,6 +408,7 @@ func TestExpectContinueNotHeld(t *testing.T) {
 			path   string
 			status int
 		}{{"/v1/storage/objects/hang", 504}, {"/v1/ingest/deaf413", 413}, {"/v1/storage/objects/ok", 200}} {
+			early := tc.status == 413
 			c, err := net.Dial("tcp", gw)
 			if err != nil {
 				t.Fatal(err)
@@ -413,16 +416,18 @@ func TestExpectContinueNotHeld(t *testing.T) {
 			c.SetDeadline(time.Now().Add(4 * time.Second))
 			fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", tc.path)
 			br := bufio.NewReader(c)
-			line, err := br.ReadString('\n')
-			if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
-				c.Close()
-				t.Fatalf("%s: %q %v, want the 100 first", tc.path, line, err)
+			if !early {
+				line, err := br.ReadString('\n')
+				if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+					c.Close()
+					t.Fatalf("%s: %q %v, want the 100 first", tc.path, line, err)
+				}
+				if l, _ := br.ReadString('\n'); l != "\r\n" {
+					c.Close()
+					t.Fatalf("%s: %q after the 100", tc.path, l)
+				}
+				io.WriteString(c, "hello")
 			}
-			if l, _ := br.ReadString('\n'); l != "\r\n" {
-				c.Close()
-				t.Fatalf("%s: %q after the 100", tc.path, l)
-			}
-			io.WriteString(c, "hello")
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				c.Close()

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -318,7 +319,7 @@ func (u *upstream) closeIdle() {
 }
 
 // skipHeader reports headers not forwarded upstream: hop-by-hop ones
-// (RFC 9110 7.6.1), Expect (the gateway's own server answered 100-continue),
+// (RFC 9110 7.6.1), Expect (writeRequest forwards a 100-continue itself),
 // and those written separately (Host, Content-Length).
 func skipHeader(k string) bool {
 	switch k {
@@ -337,9 +338,20 @@ func skipHeader(k string) bool {
 // forwarded from them.
 const internalHeader = "X-Lakehouse-Redirect"
 
+// expectsContinue reports a request with a body sent with Expect:
+// 100-continue (net/http's server answers any other Expect 417 itself).
+func expectsContinue(r *http.Request) bool {
+	v := r.Header["Expect"]
+	return len(v) == 1 && r.ProtoAtLeast(1, 1) && strings.EqualFold(trimSpace(v[0]), "100-continue")
+}
+
 // writeRequest writes r's line, headers and body to c. xff is the
-// X-Forwarded-For value to send.
-func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Duration) error {
+// X-Forwarded-For value to send. A request with a body and Expect:
+// 100-continue (expect) goes with that field, and its body only after the
+// daemon's 100 Continue (awaitContinue: net/http's server sends the client
+// its 100 as the body is first read); a final answer instead is returned
+// as early, the body not sent.
+func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Duration, expect *continueWait) (early *http.Response, err error) {
 	bw := c.bw
 	uri := r.URL.RequestURI()
 	bw.WriteString(r.Method)
@@ -372,29 +384,43 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 	case r.ContentLength > 0:
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
-		bw.WriteString("\r\n\r\n")
+		bw.WriteString("\r\n")
+		if expect != nil {
+			if early, err := expect.await(c, r); early != nil || err != nil {
+				return early, err
+			}
+		} else {
+			bw.WriteString("\r\n")
+		}
 		c.sw.arm(stall)
 		src := &trackReader{r: r.Body}
 		n, err := io.Copy(bw, src)
 		if src.err != nil {
-			return &bodyError{src.err}
+			return nil, &bodyError{src.err}
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n != r.ContentLength {
-			return &bodyError{fmt.Errorf("request body: %d of %d bytes", n, r.ContentLength)}
+			return nil, &bodyError{fmt.Errorf("request body: %d of %d bytes", n, r.ContentLength)}
 		}
 	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
-		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if expect != nil {
+			if early, err := expect.await(c, r); early != nil || err != nil {
+				return early, err
+			}
+		} else {
+			bw.WriteString("\r\n")
+		}
 		c.sw.arm(stall)
 		cw := httputil.NewChunkedWriter(bw)
 		src := &trackReader{r: r.Body}
 		if _, err := io.Copy(cw, src); err != nil {
 			if src.err != nil {
-				return &bodyError{src.err}
+				return nil, &bodyError{src.err}
 			}
-			return err
+			return nil, err
 		}
 		cw.Close()
 		bw.WriteString("\r\n")
@@ -404,9 +430,81 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 		}
 		bw.WriteString("\r\n")
 		c.flushOnRead() // sent by the answer's first read
-		return nil
+		return nil, nil
 	}
-	return bw.Flush()
+	return nil, bw.Flush()
+}
+
+// continueWait is the wait for a daemon's first answer to a request sent
+// with Expect: 100-continue: roundTrip's bound, or quietHeadBound for a
+// daemon that has none.
+type continueWait struct{ bound time.Duration }
+
+// continueFailed wraps a failure while waiting for the daemon's 100
+// Continue: the daemon has seen the request; it is not sent again.
+type continueFailed struct{ err error }
+
+func (e *continueFailed) Error() string { return e.err.Error() }
+func (e *continueFailed) Unwrap() error { return e.err }
+
+// await ends the request's head with Expect: 100-continue, sends it and
+// reads the daemon's first answer head, as a transparent proxy does (RFC
+// 9110 10.1.1): nil, nil on a 100 Continue (the body follows; reading it
+// makes net/http's server send the client its own 100, so the client sees
+// exactly one); the final answer when the daemon refused the body (413
+// over max_body_bytes, 401, 404...). The gateway's server used to answer
+// 100 itself and the whole body went to the daemon before its 413 was
+// read — 256 MiB through ADR-139's drain. Other interim answers (103) are
+// skipped, as readFinalResponse skips them. A daemon that sends nothing
+// within the wait gets the body as a client's own wait would send it.
+func (w *continueWait) await(c *upConn, r *http.Request) (*http.Response, error) {
+	c.bw.WriteString("Expect: 100-continue\r\n\r\n")
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	began, err := c.awaitFirst(w.bound)
+	if err != nil {
+		return nil, &continueFailed{err}
+	}
+	if !began {
+		return nil, nil
+	}
+	resp, err := readFirstResponse(c, r)
+	c.endWait()
+	if err != nil {
+		return nil, &continueFailed{err}
+	}
+	if resp.StatusCode == http.StatusContinue {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// awaitFirst waits up to d for the first byte of the daemon's answer to a
+// head sent with Expect: 100-continue. False: none came (the daemon
+// ignores Expect; the body goes as a client's would, RFC 9110 10.1.1),
+// the read deadline cleared. True: the head began, its rest due within
+// the same deadline, which endWait clears. Only such requests pay for the
+// deadline (a runtime timer).
+func (c *upConn) awaitFirst(d time.Duration) (began bool, err error) {
+	c.c.SetReadDeadline(time.Now().Add(d))
+	if _, err = c.br.Peek(1); err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) && !c.sw.poisoned.Load() {
+		c.endWait()
+		return false, nil
+	}
+	return false, err
+}
+
+// endWait clears awaitFirst's read deadline, unless the connection was
+// poisoned meanwhile (the client left, the request's time ran out).
+func (c *upConn) endWait() {
+	c.c.SetReadDeadline(time.Time{})
+	if c.sw.poisoned.Load() {
+		c.c.SetDeadline(shared.PastDeadline)
+	}
 }
 
 // trackReader remembers a read error so that a failed copy can be blamed
@@ -501,19 +599,37 @@ func replayable(method string) bool {
 func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, bound time.Duration, why lateWhy) (*http.Response, *upConn, error) {
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 	replay := !hasBody && replayable(r.Method)
+	var expect *continueWait
+	if hasBody && expectsContinue(r) {
+		expect = &continueWait{bound}
+		if bound <= 0 {
+			expect.bound = quietHeadBound
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		c, reused, err := u.take(ctx, attempt, !replay, monoNs(time.Now()))
 		if err != nil {
 			return nil, nil, err
 		}
 		stop := context.AfterFunc(ctx, c.poison)
-		werr := writeRequest(c, r, u.addr, xff, u.sendStall)
+		early, werr := writeRequest(c, r, u.addr, xff, u.sendStall, expect)
 		stalled := c.stalled(werr)
 		c.sw.disarm()
 		var resp *http.Response
 		var rerr error
 		got := false // the daemon sent something: it has seen the request
-		if werr == nil || !errors.As(werr, new(*bodyError)) {
+		var cf *continueFailed
+		switch {
+		case early != nil:
+			// The daemon's final answer to Expect: 100-continue: the body
+			// was never sent, so the connection is not kept (the daemon may
+			// still wait for it; Go's server closes it anyway).
+			resp, got = early, true
+			resp.Close = true
+		case errors.As(werr, &cf):
+			got = true
+			rerr, werr = cf.err, nil
+		case werr == nil || !errors.As(werr, new(*bodyError)):
 			var late *time.Timer
 			var lateErr *lateError
 			switch {
@@ -547,7 +663,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 			if werr != nil {
 				resp.Close = true
 			}
-			resp.Body = &upBody{ReadCloser: resp.Body, u: u, c: c, stop: stop, reuse: !resp.Close && !r.Close, eof: resp.Body == http.NoBody}
+			resp.Body = &upBody{ReadCloser: resp.Body, u: u, c: c, stop: stop, reuse: !resp.Close && !r.Close, eof: resp.Body == http.NoBody, early: early != nil}
 			return resp, c, nil
 		}
 		stop()
@@ -596,6 +712,15 @@ const maxInterim = 8
 // bufio.Reader, as net/http's Transport counts it (a buffer's worth more
 // may be read), and the head's own size is checked after it is parsed.
 func readFinalResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	return readResponseUntil(c, r, false)
+}
+
+// readFirstResponse is readFinalResponse that stops at a 100 Continue.
+func readFirstResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	return readResponseUntil(c, r, true)
+}
+
+func readResponseUntil(c *upConn, r *http.Request, stop100 bool) (*http.Response, error) {
 	defer c.rr.unlimit()
 	for i := 0; ; i++ {
 		had, lim := int64(c.br.Buffered()), maxHeadBytes+int64(c.br.Size())
@@ -610,6 +735,8 @@ func readFinalResponse(c *upConn, r *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		switch {
+		case resp.StatusCode == http.StatusContinue && stop100:
+			return resp, nil
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, errBadResponse
 		case resp.StatusCode >= 100 && resp.StatusCode < 200:
@@ -644,6 +771,14 @@ type upBody struct {
 	reuse bool
 	eof   bool
 	done  bool
+	early bool // the answer to Expect: 100-continue, the body not sent
+}
+
+// earlyAnswer reports an answer the daemon gave to Expect: 100-continue
+// instead of its 100: the client's body was never asked for.
+func earlyAnswer(resp *http.Response) bool {
+	b, ok := resp.Body.(*upBody)
+	return ok && b.early
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
