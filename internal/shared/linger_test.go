@@ -125,6 +125,13 @@ func TestEarlyAnswerReadableWhileSending(t *testing.T) {
 		{small.Addr, "/v1/ingest?name=a", 16 << 20, 413, "Connection: close\r\n"},
 		{small.Addr, "/v1/nope", 16 << 20, 404, "Connection: close\r\n"},
 	} {
+		if tc.size > 64<<20 && testing.Short() {
+			// 80 MiB read out within LingerTime (2 s): under -race on a
+			// loaded host the daemon's linger ended first (a reset, as
+			// designed for a sender that slow). A large transfer, left to
+			// the full run.
+			continue
+		}
 		body := strings.Repeat("x", tc.size)
 		c, err := net.Dial("tcp", tc.addr)
 		if err != nil {
