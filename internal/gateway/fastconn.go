@@ -557,6 +557,10 @@ func (c *fconn) forward(p *proxy, ri *shared.RequestInfo) bool {
 			} else {
 				armed = false
 			}
+		case werr == errAnsweredEarly:
+			// The daemon began an answer before the body's end (a 413): the
+			// upload stops, the answer is relayed (relay's bodyUnread).
+			c.armHead(time.Now(), partialHeadBound, latePartial, partialHeadBound)
 		case stalled:
 			// The daemon stopped taking the body: an early answer it sent
 			// (a 413) is already here; without one the client gets 504.
@@ -708,7 +712,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 		}
 		c.startBody()
 		uc.sw.arm(p.up.sendStall)
-		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl); err != nil {
+		if err := c.copyBody(bw, io.LimitReader(c.br, req.cl), req.cl, uc); err != nil {
 			return err
 		}
 		c.bodyDone = true
@@ -728,7 +732,7 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 			src = &maxReader{r: src, left: m, limit: m}
 		}
 		cw := httputil.NewChunkedWriter(bw)
-		if err := c.copyBody(cw, src, -1); err != nil {
+		if err := c.copyBody(cw, src, -1, uc); err != nil {
 			return err
 		}
 		if _, err := readTrailers(c.br, nil, false); err != nil {
@@ -800,18 +804,27 @@ func (c *fconn) awaitContinue(uc *upConn, bound time.Duration) error {
 }
 
 // copyBody copies the client's body upstream; a read failure is the
-// client's (bodyError), a write failure the daemon's.
-func (c *fconn) copyBody(dst io.Writer, src io.Reader, want int64) error {
+// client's (bodyError), a write failure the daemon's. Every
+// earlyCheckEvery bytes it looks for an early answer from uc's daemon
+// (errAnsweredEarly).
+func (c *fconn) copyBody(dst io.Writer, src io.Reader, want int64, uc *upConn) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	var n int64
+	next := earlyCheckEvery
 	for {
 		m, rerr := src.Read(buf)
 		if m > 0 {
 			n += int64(m)
 			if _, werr := dst.Write(buf[:m]); werr != nil {
 				return werr
+			}
+			if n >= next {
+				next = n + earlyCheckEvery
+				if uc.answering() {
+					return errAnsweredEarly
+				}
 			}
 		}
 		if rerr == io.EOF {

@@ -393,7 +393,7 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 			bw.WriteString("\r\n")
 		}
 		c.sw.arm(stall)
-		src := &trackReader{r: r.Body}
+		src := &trackReader{r: r.Body, c: c, next: earlyCheckEvery}
 		n, err := io.Copy(bw, src)
 		if src.err != nil {
 			return nil, &bodyError{src.err}
@@ -415,7 +415,7 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 		}
 		c.sw.arm(stall)
 		cw := httputil.NewChunkedWriter(bw)
-		src := &trackReader{r: r.Body}
+		src := &trackReader{r: r.Body, c: c, next: earlyCheckEvery}
 		if _, err := io.Copy(cw, src); err != nil {
 			if src.err != nil {
 				return nil, &bodyError{src.err}
@@ -507,15 +507,48 @@ func (c *upConn) endWait() {
 	}
 }
 
+// earlyCheckEvery is how many bytes of a request body go to a daemon
+// between two looks for an early answer (answering): a daemon that answers
+// before the body's end (413 over max_body_bytes after the head of a
+// request without Expect) keeps reading for ADR-139's lingering drain (up
+// to 256 MiB or 2 s), and the gateway saw its answer only once the body
+// ended or the drain did; now the upload stops within this many bytes and
+// the answer is relayed, as nginx does with proxy_request_buffering off.
+// A body below it pays nothing; a bigger one one non-blocking peek per
+// this many bytes.
+const earlyCheckEvery int64 = 1 << 20
+
+// errAnsweredEarly: the daemon began its answer (or closed) before the
+// request's body was all sent; the rest is not sent.
+var errAnsweredEarly = errors.New("the daemon answered before the request body's end")
+
+// answering reports that the daemon's side has bytes to read (the start of
+// an early answer) or closed: a non-blocking peek (alive).
+func (c *upConn) answering() bool {
+	return c.br.Buffered() > 0 || !c.alive()
+}
+
 // trackReader remembers a read error so that a failed copy can be blamed
-// on the right side: the client's body, or the daemon's socket.
+// on the right side: the client's body, or the daemon's socket. With c, it
+// looks for c's daemon's early answer every earlyCheckEvery bytes
+// (errAnsweredEarly, not the body's error).
 type trackReader struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	c    *upConn
+	n    int64
+	next int64
 }
 
 func (t *trackReader) Read(p []byte) (int, error) {
+	if t.c != nil && t.n >= t.next {
+		t.next = t.n + earlyCheckEvery
+		if t.c.answering() {
+			return 0, errAnsweredEarly
+		}
+	}
 	n, err := t.r.Read(p)
+	t.n += int64(n)
 	if err != nil && err != io.EOF {
 		t.err = err
 	}
@@ -636,6 +669,10 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 			case bound > 0 && werr == nil:
 				lateErr = &lateError{why, bound}
 				late = time.AfterFunc(bound, c.poison)
+			case werr == errAnsweredEarly:
+				// The answer began: its head comes at once.
+				lateErr = &lateError{latePartial, partialHeadBound}
+				late = time.AfterFunc(partialHeadBound, c.poison)
 			case stalled:
 				lateErr = &lateError{lateStalled, u.sendStall}
 				late = time.AfterFunc(stallAnswerWait, c.poison)
