@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/shared"
 )
 
 // expectDaemon is a Go net/http daemon, as every daemon behind the gateway
@@ -284,4 +286,42 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestExpectContinueLongWorkAfterBody: a daemon's 100 Continue is not the
+// first byte of its answer's head. An ingest sent with Expect (curl -T of
+// a big CSV) gets queryd-style long work after its body — a conversion of
+// minutes — and the wait for its answer has no bound (ADR-109); only a
+// head that began must finish within partialHeadBound. Had the relayed 100
+// counted as that beginning, every ingest taking longer than 10 s would
+// end in a 504. Both paths; the bound shortened to 200 ms, the work 1.2 s.
+func TestExpectContinueLongWorkAfterBody(t *testing.T) {
+	old := partialHeadBound
+	partialHeadBound = 200 * time.Millisecond
+	t.Cleanup(func() { partialHeadBound = old })
+	daemon := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body) // the 100 Continue goes out here
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		time.Sleep(1200 * time.Millisecond) // the conversion
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"rows":%d}`, n)
+	}))
+	t.Cleanup(daemon.Close)
+	paths(t, func(t *testing.T, fast bool) {
+		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", func(cfg *shared.Config) {
+			cfg.Ingestd.URL = daemon.URL
+		})
+		e := dialExpect(t, gw.Addr)
+		const size = 3 << 20
+		resp, body := e.upload(t, "/v1/ingest?name=x", size, io.LimitReader(zeros{}, size), false)
+		if resp.StatusCode != 200 || body != fmt.Sprintf(`{"rows":%d}`, size) {
+			t.Fatalf("%d %q, want 200 with the daemon's answer after its long work", resp.StatusCode, body)
+		}
+		if e.continues != 1 {
+			t.Fatalf("%d 100 Continue, want exactly one", e.continues)
+		}
+	})
 }
