@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,44 +14,7 @@ import (
 	"lakehouse-go/internal/storage/storagetest"
 	"lakehouse-go/internal/testutil/metricstest"
 	"lakehouse-go/internal/testutil/slowclient"
-	"lakehouse-go/internal/testutil/syncbuf"
 )
-
-// cutAccessLines are the JSON access lines of op in log, decoded
-// (numbers as json.Number).
-func cutAccessLines(t *testing.T, log, op string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, `"msg":"request"`) {
-			continue
-		}
-		var m map[string]any
-		d := json.NewDecoder(strings.NewReader(line))
-		d.UseNumber()
-		if err := d.Decode(&m); err != nil {
-			t.Fatalf("access line %q: %v", line, err)
-		}
-		if m["op"] == op {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitCutAccessLines waits until log holds n access lines of op.
-func waitCutAccessLines(t *testing.T, log *syncbuf.Buffer, op string, n int) []map[string]any {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		lines := cutAccessLines(t, log.String(), op)
-		if len(lines) >= n || time.Now().After(deadline) {
-			if len(lines) != n {
-				t.Fatalf("%d access lines of %s, want %d:\n%s", len(lines), op, n, log.String())
-			}
-			return lines
-		}
-	}
-}
 
 // TestSendStallCutShowsInAccessLine: a client (4 KiB receive buffer) that
 // sends GET /v1/storage/objects/<32 MiB> to the gateway and never reads is
@@ -102,7 +63,7 @@ func TestSendStallCutShowsInAccessLine(t *testing.T) {
 		start.Lint(t, "lakehouse_")
 
 		slowclient.NeverReads(t, gw, slowclient.Request("GET", path, nil), 30*time.Second)
-		line := waitCutAccessLines(t, log, op, 1)[0]
+		line := log.AccessLines(t, op, 1)[0]
 		errMsg, _ := line["err"].(string)
 		m := errRe.FindStringSubmatch(errMsg)
 		if fmt.Sprint(line["status"]) != "200" || m == nil || m[1] != fmt.Sprint(line["bytes"]) {
@@ -124,7 +85,7 @@ func TestSendStallCutShowsInAccessLine(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 || got != size {
 			t.Fatalf("complete GET: %d, %d of %d bytes, %v", resp.StatusCode, got, size, err)
 		}
-		line = waitCutAccessLines(t, log, op, 2)[1]
+		line = log.AccessLines(t, op, 2)[1]
 		if _, has := line["err"]; has || fmt.Sprint(line["bytes"]) != strconv.Itoa(size) || fmt.Sprint(line["status"]) != "200" {
 			t.Fatalf("the complete answer's access line: %v; want 200, all bytes, no err", line)
 		}

@@ -2,7 +2,6 @@ package shared_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,43 +16,6 @@ import (
 	"lakehouse-go/internal/testutil/slowclient"
 	"lakehouse-go/internal/testutil/syncbuf"
 )
-
-// AccessLines are the access lines ("msg":"request") of op in a JSON
-// log, decoded.
-func accessLines(t *testing.T, log, op string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, `"msg":"request"`) {
-			continue
-		}
-		var m map[string]any
-		d := json.NewDecoder(strings.NewReader(line))
-		d.UseNumber()
-		if err := d.Decode(&m); err != nil {
-			t.Fatalf("access line %q: %v", line, err)
-		}
-		if m["op"] == op {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitAccessLines waits (the line follows the in-flight gauge's fall)
-// until log holds n access lines of op, and returns them.
-func waitAccessLines(t *testing.T, log *syncbuf.Buffer, op string, n int) []map[string]any {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		lines := accessLines(t, log.String(), op)
-		if len(lines) >= n || time.Now().After(deadline) {
-			if len(lines) != n {
-				t.Fatalf("%d access lines of %s, want %d:\n%s", len(lines), op, n, log.String())
-			}
-			return lines
-		}
-	}
-}
 
 var cutErr = regexp.MustCompile(`^client took no byte for 0\.3s: answer cut at (\d+) of (\d+) bytes$`)
 
@@ -91,7 +53,7 @@ func TestAnswerCutShowsInAccessLine(t *testing.T) {
 			slowclient.NeverReads(t, s, slowclient.Request("GET", "/v1/big", nil), 20*time.Second)
 			var status, bytes, errMsg string
 			if format == "json" {
-				line := waitAccessLines(t, &log, "GET /v1/big", 1)[0]
+				line := log.AccessLines(t, "GET /v1/big", 1)[0]
 				status, bytes = fmt.Sprint(line["status"]), fmt.Sprint(line["bytes"])
 				errMsg, _ = line["err"].(string)
 			} else {
@@ -129,7 +91,7 @@ func TestAnswerCutShowsInAccessLine(t *testing.T) {
 				t.Fatalf("complete GET: %d of %d bytes, %v", got, total, err)
 			}
 			if format == "json" {
-				line := waitAccessLines(t, &log, "GET /v1/big", 2)[1]
+				line := log.AccessLines(t, "GET /v1/big", 2)[1]
 				if _, has := line["err"]; has || fmt.Sprint(line["bytes"]) != strconv.Itoa(total) || fmt.Sprint(line["status"]) != "200" {
 					t.Fatalf("the complete answer's access line: %v; want 200, all bytes, no err", line)
 				}

@@ -2,13 +2,11 @@ package storage_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +66,7 @@ func getCutShowsInAccessLine(t *testing.T, cfg *shared.Config, stall time.Durati
 	start.Lint(t, "lakehouse_http_answers")
 
 	slowclient.NeverReads(t, s, slowclient.Request("GET", path, nil), 5*stall+20*time.Second)
-	lines := waitLines(t, &log, "GET "+path, 1)
+	lines := log.AccessLines(t, "GET "+path, 1)
 	errRe := regexp.MustCompile(`^client took no byte for ` + strconv.FormatFloat(stall.Seconds(), 'f', -1, 64) +
 		`s: answer cut at (\d+) of ` + strconv.Itoa(size) + ` bytes$`)
 	errMsg, _ := lines[0]["err"].(string)
@@ -92,40 +90,11 @@ func getCutShowsInAccessLine(t *testing.T, cfg *shared.Config, stall time.Durati
 	if err != nil || resp.StatusCode != 200 || got != size {
 		t.Fatalf("complete GET: %d, %d of %d bytes, %v", resp.StatusCode, got, size, err)
 	}
-	lines = waitLines(t, &log, "GET "+path, 2)
+	lines = log.AccessLines(t, "GET "+path, 2)
 	if _, has := lines[1]["err"]; has || fmt.Sprint(lines[1]["bytes"]) != strconv.Itoa(size) {
 		t.Fatalf("the complete GET's access line: %v; want all bytes, no err", lines[1])
 	}
 	if v := metricstest.Scrape(t, s.URL()).Get(cutName, "route", route); v != 1 {
 		t.Fatalf("%s = %v after a complete GET, want still 1", cutName, v)
-	}
-}
-
-// waitLines waits until the JSON log holds n access lines of op and
-// returns them decoded (numbers as json.Number).
-func waitLines(t *testing.T, log *syncbuf.Buffer, op string, n int) []map[string]any {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var out []map[string]any
-		for _, line := range strings.Split(log.String(), "\n") {
-			if !strings.Contains(line, `"msg":"request"`) {
-				continue
-			}
-			var m map[string]any
-			d := json.NewDecoder(strings.NewReader(line))
-			d.UseNumber()
-			if err := d.Decode(&m); err != nil {
-				t.Fatalf("access line %q: %v", line, err)
-			}
-			if m["op"] == op {
-				out = append(out, m)
-			}
-		}
-		if len(out) >= n || time.Now().After(deadline) {
-			if len(out) != n {
-				t.Fatalf("%d access lines of %s, want %d:\n%s", len(out), op, n, log.String())
-			}
-			return out
-		}
 	}
 }
