@@ -703,12 +703,8 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(req.cl, 10))
 		bw.WriteString("\r\n")
-		if req.expect {
-			if err := c.awaitContinue(uc, bound); err != nil {
-				return err
-			}
-		} else {
-			bw.WriteString("\r\n")
+		if err := c.endHead(uc, bound); err != nil {
+			return err
 		}
 		c.startBody()
 		uc.sw.arm(p.up.sendStall)
@@ -718,12 +714,8 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 		c.bodyDone = true
 	case req.cl < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
-		if req.expect {
-			if err := c.awaitContinue(uc, bound); err != nil {
-				return err
-			}
-		} else {
-			bw.WriteString("\r\n")
+		if err := c.endHead(uc, bound); err != nil {
+			return err
 		}
 		c.startBody()
 		uc.sw.arm(p.up.sendStall)
@@ -762,6 +754,16 @@ var errEarlyAnswer = errors.New("the daemon answered before the request body")
 type continueError struct{ err error }
 
 func (e *continueError) Error() string { return e.err.Error() }
+
+// endHead ends the head of a request with a body: at once, or with
+// Expect: 100-continue once the daemon's 100 came (awaitContinue).
+func (c *fconn) endHead(uc *upConn, bound time.Duration) error {
+	if c.req.expect {
+		return c.awaitContinue(uc, bound)
+	}
+	uc.bw.WriteString("\r\n")
+	return nil
+}
 
 // awaitContinue ends the head of a request sent with Expect: 100-continue
 // with that field, sends it, and waits for the daemon's first answer head,

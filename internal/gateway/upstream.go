@@ -385,12 +385,8 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
 		bw.WriteString("\r\n")
-		if expect != nil {
-			if early, err := expect.await(c, r); early != nil || err != nil {
-				return early, err
-			}
-		} else {
-			bw.WriteString("\r\n")
+		if early, err := expect.endHead(c, r); early != nil || err != nil {
+			return early, err
 		}
 		c.sw.arm(stall)
 		src := &trackReader{r: r.Body, c: c, next: earlyCheckEvery}
@@ -406,12 +402,8 @@ func writeRequest(c *upConn, r *http.Request, host, xff string, stall time.Durat
 		}
 	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
-		if expect != nil {
-			if early, err := expect.await(c, r); early != nil || err != nil {
-				return early, err
-			}
-		} else {
-			bw.WriteString("\r\n")
+		if early, err := expect.endHead(c, r); early != nil || err != nil {
+			return early, err
 		}
 		c.sw.arm(stall)
 		cw := httputil.NewChunkedWriter(bw)
@@ -446,6 +438,16 @@ type continueFailed struct{ err error }
 
 func (e *continueFailed) Error() string { return e.err.Error() }
 func (e *continueFailed) Unwrap() error { return e.err }
+
+// endHead ends the head of a request with a body: at once when w is nil
+// (no Expect), else as await does.
+func (w *continueWait) endHead(c *upConn, r *http.Request) (*http.Response, error) {
+	if w != nil {
+		return w.await(c, r)
+	}
+	c.bw.WriteString("\r\n")
+	return nil, nil
+}
 
 // await ends the request's head with Expect: 100-continue, sends it and
 // reads the daemon's first answer head, as a transparent proxy does (RFC
