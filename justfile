@@ -20,13 +20,18 @@ install:
 test:
     go test ./...
 
-# vet, every test with a real MinIO required, the core smokes, a short fuzz of every parser
+# vet, every test with a real MinIO required, the core smokes, the race detector, a short fuzz of every parser
 verify:
     go vet ./...
     @out="$(gofmt -l cmd internal bench tools)"; if [ -n "$out" ]; then echo "gofmt -l: these files need formatting:"; echo "$out"; exit 1; fi
     scripts/ensure-chromium.sh >/dev/null
     export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 LH_REQUIRE_CHROMIUM=1 go test -count=1 -timeout 40m ./...
+    export MINIO_BIN="$(scripts/ensure-minio.sh)"; LH_REQUIRE_MINIO=1 scripts/race.sh
     scripts/fuzz.sh 10s
+
+# the tests under the race detector (-short; scripts/race.sh names the packages left out for time)
+race *PKGS:
+    export MINIO_BIN="$(scripts/ensure-minio.sh)"; scripts/race.sh {{PKGS}}
 
 # fuzz every Fuzz target for DURATION each
 fuzz DURATION="60s":
