@@ -2,16 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"lakehouse-go/internal/shared"
-	"lakehouse-go/internal/testutil/suite"
 )
 
 // slowd is a stand-in for one daemon: on $SLOWD_ADDR it answers /health as
@@ -60,28 +54,8 @@ func main() {
 // was taken for an exit at start: "exited (signal: killed) before it
 // answered /health; stopping the rest", the whole suite down, exit 1.
 func TestAllHealthyMeansSeenByDevup(t *testing.T) {
-	real, err := suite.Binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
 	victim := "pathwayd"
-	bin := t.TempDir()
-	for _, name := range shared.Daemons {
-		if name != victim {
-			if err := os.Symlink(filepath.Join(real, name), filepath.Join(bin, name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module slowd\n\ngo 1.22\n"), 0o644)
-	os.WriteFile(filepath.Join(src, "main.go"), []byte(slowd), 0o644)
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, victim), ".")
-	build.Dir = src
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build slowd: %v\n%s", err, out)
-	}
+	bin := binWithStandIn(t, victim, "slowd", slowd)
 	r := startDevupIn(t, bin, nil, "", []string{"SLOWD_NAME=" + victim, "SLOWD_ADDR=127.0.0.1:{port:" + victim + "}"})
 	old := r.initial[victim]
 	syscall.Kill(old, syscall.SIGKILL)

@@ -410,28 +410,8 @@ func main() {
 // here under a shell that allows cores, in a working dir where the
 // kernel's "core" pattern would put one). Before: exit 2, left down.
 func TestPanicIsRestarted(t *testing.T) {
-	real, err := suite.Binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
 	victim := "pathwayd"
-	bin := t.TempDir()
-	for _, name := range shared.Daemons {
-		if name != victim {
-			if err := os.Symlink(filepath.Join(real, name), filepath.Join(bin, name)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module panicd\n\ngo 1.22\n"), 0o644)
-	os.WriteFile(filepath.Join(src, "main.go"), []byte(panicd), 0o644)
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, victim), ".")
-	build.Dir = src
-	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build panicd: %v\n%s", err, out)
-	}
+	bin := binWithStandIn(t, victim, "panicd", panicd)
 	cwd := t.TempDir()
 	r := startDevupIn(t, bin, []string{"sh", "-c", `ulimit -c unlimited && exec "$@"`, "sh"}, cwd,
 		[]string{"PANICD_NAME=" + victim, "PANICD_ADDR=127.0.0.1:{port:" + victim + "}"})
@@ -531,4 +511,32 @@ func TestNoRestartFlag(t *testing.T) {
 	}
 	delete(running, "queryd")
 	r.allGone(running)
+}
+
+// binWithStandIn is a bin directory holding the real daemons (symlinks)
+// but victim, which is the Go program source built as module mod.
+func binWithStandIn(t *testing.T, victim, mod, source string) string {
+	t.Helper()
+	real, err := suite.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, name := range shared.Daemons {
+		if name != victim {
+			if err := os.Symlink(filepath.Join(real, name), filepath.Join(bin, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module "+mod+"\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte(source), 0o644)
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, victim), ".")
+	build.Dir = src
+	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", mod, err, out)
+	}
+	return bin
 }
