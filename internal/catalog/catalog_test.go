@@ -89,11 +89,7 @@ func TestLifecycle(t *testing.T) {
 
 func minioConfig(t *testing.T) *shared.Config {
 	m := miniotest.Start(t, "lakehouse-go-primary")
-	cfg := storagetest.Config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
-	return cfg
+	return storagetest.S3Config(t, m)
 }
 
 func lifecycle(t *testing.T, cfg *shared.Config) {

@@ -35,11 +35,7 @@ func TestConditionalReplacedAfterHead(t *testing.T) {
 // real MinIO (the ETag read is the one S3 sent with the bytes).
 func TestS3ConditionalReplacedAfterHead(t *testing.T) {
 	m := miniotest.Start(t, "lakehouse-go-primary")
-	cfg := storagetest.Config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.Bucket = m.Bucket
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg := storagetest.S3Config(t, m)
 	storagetest.Start(t, cfg)
 	base := storagetest.ClientFor(cfg, "storaged", true)
 	storagetest.ReplacedAfterHead(t, base, storage.NewClient(base), storage.SetConditionalHeadHook)

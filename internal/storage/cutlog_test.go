@@ -35,11 +35,7 @@ func TestGetCutShowsInAccessLine(t *testing.T) {
 	})
 	t.Run("s3", func(t *testing.T) {
 		m := miniotest.Start(t, "lakehouse-go-primary")
-		cfg := storagetest.Config(t)
-		cfg.Storaged.Backend = "s3"
-		cfg.S3.Endpoint = m.Endpoint()
-		cfg.S3.Bucket = m.Bucket
-		cfg.S3.SecretsPath = m.WriteSecrets(t)
+		cfg := storagetest.S3Config(t, m)
 		getCutShowsInAccessLine(t, cfg, 2*time.Second)
 	})
 }

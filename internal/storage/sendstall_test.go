@@ -31,11 +31,7 @@ func TestGetToAClientThatNeverReads(t *testing.T) {
 // piece's write under the paced deadline; the cut closes the S3 body.
 func TestS3GetToAClientThatNeverReads(t *testing.T) {
 	m := miniotest.Start(t, "lakehouse-go-primary")
-	cfg := storagetest.Config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.Bucket = m.Bucket
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg := storagetest.S3Config(t, m)
 	// Each 256 KiB piece must go within the stall here (not only some
 	// byte of it): 4 s, a margin for a loaded host.
 	getToAClientThatNeverReads(t, cfg, 4*time.Second)

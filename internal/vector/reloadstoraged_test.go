@@ -23,10 +23,7 @@ func TestHeldReloadThroughStoraged(t *testing.T) {
 	t.Run("local", func(t *testing.T) { heldReload(t, storagetest.Config(t)) })
 	t.Run("minio", func(t *testing.T) {
 		m := miniotest.Start(t, "lakehouse-go-primary")
-		cfg := storagetest.Config(t)
-		cfg.Storaged.Backend = "s3"
-		cfg.S3.Endpoint = m.Endpoint()
-		cfg.S3.SecretsPath = m.WriteSecrets(t)
+		cfg := storagetest.S3Config(t, m)
 		heldReload(t, cfg)
 	})
 }

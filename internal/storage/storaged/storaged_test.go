@@ -23,11 +23,7 @@ import (
 )
 
 func s3Config(t *testing.T, m *miniotest.Server) *shared.Config {
-	cfg := storagetest.Config(t)
-	cfg.Storaged.Backend = "s3"
-	cfg.S3.Endpoint = m.Endpoint()
-	cfg.S3.Bucket = m.Bucket
-	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	cfg := storagetest.S3Config(t, m)
 	cfg.S3.PartSize = 5 << 20
 	return cfg
 }

@@ -14,11 +14,24 @@ import (
 	"lakehouse-go/internal/storage"
 	"lakehouse-go/internal/storage/storaged"
 	"lakehouse-go/internal/testutil/inproc"
+	"lakehouse-go/internal/testutil/miniotest"
 )
 
 // Config is inproc.Config: embedded defaults under a temp data dir with
 // every daemon on 127.0.0.1:0.
 func Config(t testing.TB) *shared.Config { return inproc.Config(t) }
+
+// S3Config is Config with storaged on the s3 backend against m, a real
+// MinIO (miniotest.Start): its endpoint and bucket, and a secrets file with
+// its keys.
+func S3Config(t testing.TB, m *miniotest.Server) *shared.Config {
+	cfg := Config(t)
+	cfg.Storaged.Backend = "s3"
+	cfg.S3.Endpoint = m.Endpoint()
+	cfg.S3.Bucket = m.Bucket
+	cfg.S3.SecretsPath = m.WriteSecrets(t)
+	return cfg
+}
 
 // Start starts storaged with cfg (its [storaged]/[s3] sections pick the
 // backend), points cfg's storaged URL at it and returns a client — the one
