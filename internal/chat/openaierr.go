@@ -151,6 +151,7 @@ func writeOpenAIBody(w http.ResponseWriter, r *http.Request, log *slog.Logger, e
 	b, _ := json.Marshal(OpenAIErrorBody{Error: OpenAIError{Kind: kind, Message: msg, RequestID: reqID, Type: typ, Code: code, Param: param}})
 	h := w.Header()
 	SetRetryAfter(h, err)
+	errs.SetAcceptEncoding(h, status, err)
 	errs.SetErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json")
 	h.Del("Content-Length")

@@ -239,6 +239,7 @@ func writeOllamaError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 	b, _ := json.Marshal(OllamaErrorBody{Error: msg, Kind: kind, RequestID: reqID})
 	h := w.Header()
 	SetRetryAfter(h, err)
+	errs.SetAcceptEncoding(h, status, err)
 	// The error in the header too, as on every other route: the answer
 	// to a HEAD has no body (ADR-132).
 	errs.SetErrorHeader(h, kind, msg)

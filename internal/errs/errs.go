@@ -27,12 +27,12 @@ type Kind string
 
 // The kinds of DESIGN.md, then the ones appended since (see docs/DECISIONS.md ADR-009).
 const (
-	Invalid      Kind = "invalid"         // 400: the input is wrong; the message says where
+	Invalid      Kind = "invalid"         // 400: the input is wrong; the message says where (405, 415, 416, 417, 505 for a method, coding, range, expectation or version: kindOfStatus)
 	NotFound     Kind = "not_found"       // 404
 	Conflict     Kind = "conflict"        // 409 (412 for a failed create-only precondition)
 	Unauthorized Kind = "unauthorized"    // 401
 	Forbidden    Kind = "forbidden"       // 403
-	TooLarge     Kind = "too_large"       // 413
+	TooLarge     Kind = "too_large"       // 413 (431 for a request head over the limit)
 	Unavailable  Kind = "unavailable"     // 503 (502 when an upstream answered badly or not at all)
 	Timeout      Kind = "timeout"         // 504
 	Internal     Kind = "internal"        // 500: details only in the log
@@ -63,11 +63,16 @@ var statusOf = map[Kind]int{
 	Timeout:      http.StatusGatewayTimeout,
 }
 
-// kindOfStatus is the reverse table, used when a body carries no kind.
+// kindOfStatus is the reverse table, used when a body carries no kind
+// (the answer to a HEAD, or one cut short). It holds every status a kind
+// is answered with (statusOf and the overrides the daemons use): a 416
+// without its body was read as internal while its body said invalid.
 func kindOfStatus(status int) Kind {
 	switch status {
-	case 400, 422:
+	case 400, 422, 405, 415, 416, 417, 505, StatusClientClosed:
 		return Invalid
+	case 431:
+		return TooLarge
 	case 401:
 		return Unauthorized
 	case 403:
@@ -102,6 +107,10 @@ type Error struct {
 	// "ask again then". Read it with the RetryAfter func.
 	RetryAfter    time.Duration
 	HasRetryAfter bool
+	// AcceptEncoding, for a 415 refusing the request's Content-Encoding, is
+	// the codings the route takes ("identity"): the answer carries it as its
+	// Accept-Encoding field (RFC 9110 15.5.16; SetAcceptEncoding).
+	AcceptEncoding string
 }
 
 func (e *Error) Error() string {
@@ -268,7 +277,26 @@ func WriteHTTP(w http.ResponseWriter, r *http.Request, log *slog.Logger, err err
 	if d, ok := RetryAfter(err); ok && (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
+	SetAcceptEncoding(w.Header(), status, err)
 	WriteBody(w, status, KindOf(err), Message(err), reqID)
+}
+
+// SetAcceptEncoding sets h's Accept-Encoding to the codings err's route
+// takes (Error.AcceptEncoding) when err is answered with a 415 for its
+// Content-Encoding, unless the handler set the field itself: RFC 9110
+// 15.5.16 says such a 415 ought to name what would have been accepted.
+// For writers of other body shapes too (chatd's OpenAI and Ollama bodies).
+func SetAcceptEncoding(h http.Header, status int, err error) {
+	var e *Error
+	if status != http.StatusUnsupportedMediaType || !errors.As(err, &e) || h.Get("Accept-Encoding") != "" {
+		return
+	}
+	for e.AcceptEncoding == "" {
+		if !errors.As(e.Err, &e) {
+			return
+		}
+	}
+	h.Set("Accept-Encoding", e.AcceptEncoding)
 }
 
 // LogFailure logs err, the failure r is about to be answered with, as

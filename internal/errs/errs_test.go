@@ -25,6 +25,17 @@ func TestFromResponseKinds(t *testing.T) {
 		{418, "", Internal, 418},
 		{408, `{"error":{"kind":"timeout","message":"the request body stalled"}}`, Timeout, 408},
 		{400, `{"error":{"kind":"invalid","message":"bad"}}`, Invalid, 0},
+		// Every status a kind is answered with reads back as that kind
+		// without a body (a HEAD): a 416 was internal.
+		{416, "", Invalid, 416},
+		{415, "", Invalid, 415},
+		{405, "", Invalid, 405},
+		{417, "", Invalid, 417},
+		{505, "", Invalid, 505},
+		{StatusClientClosed, "", Invalid, StatusClientClosed},
+		{431, "", TooLarge, 431},
+		{412, "", Conflict, 412},
+		{501, "", NotImpl, 0},
 	} {
 		resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(tc.body))}
 		err := FromResponse("op", resp)

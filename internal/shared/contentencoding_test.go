@@ -15,7 +15,8 @@ import (
 // naming the coding, and nothing is stored: a gzip body was answered
 // "invalid character '\x1f'", and a plain body labelled gzip or br was
 // read and stored as if it had no label. identity (any case, alone or
-// listed) is the body as sent.
+// listed) is the body as sent. The 415 carries Accept-Encoding: identity
+// (RFC 9110 15.5.16; it had none).
 func TestJSONBodyContentEncoding(t *testing.T) {
 	s, stored := startStore(t)
 	var gz bytes.Buffer
@@ -56,6 +57,10 @@ func TestJSONBodyContentEncoding(t *testing.T) {
 		if code != http.StatusUnsupportedMediaType || json.Unmarshal(b, &e) != nil || e.Error.Kind != "invalid" ||
 			!strings.Contains(string(b), tc.want) || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
 			t.Errorf("%s: %d %s, want 415 invalid naming %s", tc.name, code, b, tc.want)
+		}
+		// RFC 9110 15.5.16: a 415 for a content coding names the ones taken.
+		if ae := h.Values("Accept-Encoding"); len(ae) != 1 || ae[0] != "identity" {
+			t.Errorf("%s: Accept-Encoding %q, want identity", tc.name, ae)
 		}
 	}
 	if got := stored(); len(got) != 0 {

@@ -74,7 +74,8 @@ func decodeJSON(r *http.Request, v any, numbers bool) error {
 // sent, so a gzip body was answered "invalid character '\x1f'" and a plain
 // one labelled gzip was read as if unlabelled (RFC 9110 15.5.16: refuse a
 // coding the route does not decode). ingestd decodes gzip and zstd itself
-// (ADR-156); storaged stores the bytes as given.
+// (ADR-156); storaged stores the bytes as given. The 415 carries
+// Accept-Encoding: identity (errs.SetAcceptEncoding).
 func PlainBody(r *http.Request) error {
 	ce := r.Header.Values("Content-Encoding")
 	if len(ce) == 0 {
@@ -83,8 +84,9 @@ func PlainBody(r *http.Request) error {
 	for _, v := range ce {
 		for _, c := range strings.Split(v, ",") {
 			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
-				return errs.E("decode", errs.Invalid, http.StatusUnsupportedMediaType,
-					fmt.Sprintf("Content-Encoding %q is not accepted here: send the JSON body uncompressed, without Content-Encoding", cutParamName(strings.TrimSpace(v))))
+				// The answer's Accept-Encoding says identity (RFC 9110 15.5.16).
+				return &errs.Error{Op: "decode", Kind: errs.Invalid, Status: http.StatusUnsupportedMediaType, AcceptEncoding: "identity",
+					Msg: fmt.Sprintf("Content-Encoding %q is not accepted here: send the JSON body uncompressed, without Content-Encoding", cutParamName(strings.TrimSpace(v)))}
 			}
 		}
 	}

@@ -39,7 +39,12 @@ func TestContentEncodingRefused(t *testing.T) {
 	}
 	for _, path := range []string{chat.RouteChat, chat.RouteCompletions, chat.RouteOllamaChat} {
 		for _, body := range [][]byte{gz.Bytes(), plain} {
-			msg := errBody(t, post(path, body, "gzip"), http.StatusUnsupportedMediaType, "invalid")
+			resp := post(path, body, "gzip")
+			// RFC 9110 15.5.16: the 415 names the codings taken, in every body shape.
+			if ae := resp.Header.Values("Accept-Encoding"); len(ae) != 1 || ae[0] != "identity" {
+				t.Errorf("%s: Accept-Encoding %q, want identity", path, ae)
+			}
+			msg := errBody(t, resp, http.StatusUnsupportedMediaType, "invalid")
 			if !strings.Contains(msg, `Content-Encoding "gzip" is not accepted`) {
 				t.Errorf("%s: %q does not name the coding", path, msg)
 			}
