@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 )
@@ -229,10 +230,8 @@ func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
 		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
 			ve--
 		}
-		for _, c := range line[vs:ve] {
-			if c < ' ' && c != '\t' || c == 0x7f {
-				return badHead("invalid header value")
-			}
+		if !ctlFree(line[vs:ve]) {
+			return badHead("invalid header value")
 		}
 		f := hfield{span{ln.s, ln.s + int32(colon)}, span{ln.s + int32(vs), ln.s + int32(ve)}}
 		h.fields = append(h.fields, f)
@@ -252,16 +251,78 @@ func (h *reqHead) readHead(br *bufio.Reader, route func([]byte) bool) error {
 	return nil
 }
 
-func eqFold(a []byte, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x := a[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
+// eqFold reports whether a equals b, ASCII letters of a folded to lower
+// case; b is lower-case ASCII (a literal). Inlined: a name of another
+// length costs a compare.
+func eqFold(a []byte, b string) bool { return len(a) == len(b) && eqFoldSame(a, b) }
+
+// eqFoldSame is eqFold for a and b of one length. Eight bytes at a time
+// (the last word overlapping the one before it): a word of a matches when
+// it differs from b's only in the case bit (0x20) of b's letters.
+func eqFoldSame(a []byte, b string) bool {
+	n := len(a)
+	if n < 8 || len(b) != n {
+		for i := 0; i < n; i++ {
+			x := a[i]
+			if 'A' <= x && x <= 'Z' {
+				x += 'a' - 'A'
+			}
+			if x != b[i] {
+				return false
+			}
 		}
-		if x != b[i] {
+		return true
+	}
+	for i := 0; i < n; i += 8 {
+		j := min(i, n-8)
+		x := binary.LittleEndian.Uint64(a[j : j+8])
+		y := le64(b[j : j+8])
+		// 0x20 in each byte of y that is 'a'..'z' (no carry between bytes:
+		// every byte of y is below 0x80).
+		letters := ((y + lo*(0x80-'a')) &^ (y + lo*(0x80-'z'-1)) & hi) >> 2
+		if (x^y)&^letters != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	lo = 0x0101010101010101
+	hi = 0x8080808080808080
+)
+
+// le64 is s's first eight bytes as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// ctlFree reports whether a field value holds no control byte but HTAB
+// and no DEL (RFC 9110 5.5). Eight bytes at a time (the last word
+// overlapping the one before it): a word with no byte below 0x20 and none
+// 0x7f passes whole; a value with such a word is looked at a byte at a
+// time (a tab is allowed).
+func ctlFree(v []byte) bool {
+	n := len(v)
+	if n < 8 {
+		return ctlFreeBytes(v)
+	}
+	for i := 0; i < n; i += 8 {
+		j := min(i, n-8)
+		x := binary.LittleEndian.Uint64(v[j : j+8])
+		d := x ^ lo*0x7f // a 0 byte where x has DEL
+		if (x-lo*0x20)&^x&hi != 0 || (d-lo)&^d&hi != 0 {
+			return ctlFreeBytes(v)
+		}
+	}
+	return true
+}
+
+func ctlFreeBytes(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
@@ -499,10 +560,8 @@ func (r *respHead) readUntil(br *bufio.Reader, stop100 bool) (gotBytes bool, err
 			for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
 				ve--
 			}
-			for _, c := range line[vs:ve] {
-				if c < ' ' && c != '\t' || c == 0x7f {
-					return true, errBadResponse
-				}
+			if !ctlFree(line[vs:ve]) {
+				return true, errBadResponse
 			}
 			f := hfield{span{ln.s, ln.s + int32(colon)}, span{ln.s + int32(vs), ln.s + int32(ve)}}
 			r.fields = append(r.fields, f)

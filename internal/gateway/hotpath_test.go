@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestEqFoldWords: eqFold eight bytes at a time answers as the byte loop
+// (every byte of a against lower-case ASCII names and values, every
+// length across the word boundary, every single-byte change).
+func TestEqFoldWords(t *testing.T) {
+	ref := func(a []byte, b string) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			x := a[i]
+			if 'A' <= x && x <= 'Z' {
+				x += 'a' - 'A'
+			}
+			if x != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	names := []string{"te", "host", "date", "expect", "trailer", "upgrade", "connection", "keep-alive",
+		"x-request-id", "content-type", "authorization", "content-length", "x-forwarded-for", "proxy-connection",
+		"transfer-encoding", "text/event-stream", "proxy-authenticate", "proxy-authorization", "x-lakehouse-redirect",
+		"100-continue", "chunked", "close", "a-z_0-9`{|}~@[\\]^!#$%&'*+.", ""}
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(a []byte, b string) {
+		t.Helper()
+		if got, want := eqFold(a, b), ref(a, b); got != want {
+			t.Fatalf("eqFold(%q, %q) = %v, the byte loop says %v", a, b, got, want)
+		}
+	}
+	for _, b := range names {
+		a := []byte(b)
+		check(a, b)
+		for i := range a {
+			for c := 0; c < 256; c++ {
+				x := append([]byte(nil), a...)
+				x[i] = byte(c)
+				check(x, b)
+			}
+		}
+		// upper-case runs and random bytes
+		for range 300 {
+			x := append([]byte(nil), a...)
+			for i := range x {
+				switch rng.IntN(3) {
+				case 0:
+					if 'a' <= x[i] && x[i] <= 'z' {
+						x[i] -= 'a' - 'A'
+					}
+				case 1:
+					if rng.IntN(8) == 0 {
+						x[i] = byte(rng.IntN(256))
+					}
+				}
+			}
+			check(x, b)
+		}
+	}
+}
+
+// TestCtlFreeWords: ctlFree eight bytes at a time answers as the byte loop
+// for every byte at every position of values of 0-24 bytes.
+func TestCtlFreeWords(t *testing.T) {
+	ref := func(v []byte) bool {
+		for _, c := range v {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 24; n++ {
+		base := make([]byte, n)
+		for i := range base {
+			base[i] = byte(' ' + rng.IntN(0x5f)) // printable
+		}
+		for i := 0; i < n; i++ {
+			for c := 0; c < 256; c++ {
+				v := append([]byte(nil), base...)
+				v[i] = byte(c)
+				if got, want := ctlFree(v), ref(v); got != want {
+					t.Fatalf("ctlFree(%q) = %v, the byte loop says %v", v, got, want)
+				}
+			}
+		}
+		for range 2000 {
+			v := make([]byte, n)
+			for i := range v {
+				v[i] = byte(rng.IntN(256))
+				if rng.IntN(2) == 0 {
+					v[i] = byte(0x20 + rng.IntN(0x60)) // mostly printable, 0x7f included
+				}
+			}
+			if got, want := ctlFree(v), ref(v); got != want {
+				t.Fatalf("ctlFree(%q) = %v, the byte loop says %v", v, got, want)
+			}
+		}
+	}
+}
