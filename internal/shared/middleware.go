@@ -40,15 +40,26 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 const hexdigits = "0123456789abcdef"
 
-// NewRequestID returns 32 random hex characters.
-func NewRequestID() string {
+// hexPairs[x] is byte x's two hex digits, the low nibble's first.
+var hexPairs = func() (t [256][2]byte) {
+	for x := range t {
+		t[x] = [2]byte{hexdigits[x&15], hexdigits[x>>4]}
+	}
+	return t
+}()
+
+// NewRequestID returns 32 random hex characters: a's nibbles from the
+// lowest, then c's (a byte's two digits a step).
+func NewRequestID() string { return requestIDOf(rand.Uint64(), rand.Uint64()) }
+
+func requestIDOf(a, c uint64) string {
 	var b [32]byte
-	a, c := rand.Uint64(), rand.Uint64()
-	for i := 0; i < 16; i++ {
-		b[i] = hexdigits[a&15]
-		b[16+i] = hexdigits[c&15]
-		a >>= 4
-		c >>= 4
+	for i := 0; i < 16; i += 2 {
+		p, q := hexPairs[byte(a)], hexPairs[byte(c)]
+		b[i], b[i+1] = p[0], p[1]
+		b[16+i], b[17+i] = q[0], q[1]
+		a >>= 8
+		c >>= 8
 	}
 	return string(b[:])
 }
