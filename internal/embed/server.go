@@ -64,7 +64,7 @@ func (h *handlers) embed(w http.ResponseWriter, r *http.Request) error {
 	// answer): a client that sent a batch and never read its vectors
 	// (10,000 texts: about 12 MB of JSON) held the handler, the answer and
 	// the connection for as long as it stayed connected.
-	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, 0)
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp)
 }
 
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
@@ -75,5 +75,5 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp, 0)
+	return shared.WriteJSONAnswer(w, r, http.StatusOK, resp)
 }

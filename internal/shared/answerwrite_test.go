@@ -22,14 +22,16 @@ import (
 	"lakehouse-go/internal/testutil/slowclient"
 )
 
-// answerServer serves a body of n bytes through WriteAnswer with stall;
-// each handler's end (and its error) is sent on the channel.
+// answerServer serves a body of n bytes through WriteAnswer, AnswerStall
+// set to stall until t ends; each handler's end (and its error) is sent on
+// the channel.
 func answerServer(t *testing.T, n int, stall, writeTimeout time.Duration) (*httptest.Server, chan error) {
+	slowclient.SetAnswerStall(t, stall)
 	body := bytes.Repeat([]byte("x"), n)
 	done := make(chan error, 4)
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		done <- shared.WriteAnswer(w, r, http.StatusOK, body, stall)
+		done <- shared.WriteAnswer(w, r, http.StatusOK, body)
 	}))
 	ts.Config.WriteTimeout = writeTimeout
 	ts.Start()

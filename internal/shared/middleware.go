@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -99,10 +101,83 @@ type statusWriter struct {
 	// answerBound: the server has no WriteTimeout, so WriteJSON bounds
 	// the answer's write by AnswerStall without progress (writeAnswer).
 	answerBound bool
+	// writeTimeout is the server's WriteTimeout ([<daemon>].write_timeout,
+	// 0: none): a write it stops is a cut (wroteErr, endAnswer).
+	writeTimeout time.Duration
+	// flushed: the handler flushed, or wrote through ReadFrom (which
+	// flushes): some of the answer may have left before the handler's end.
+	flushed bool
 	// cut says why the answer was cut short after its head went out (the
-	// client took no byte for a send stall: AnswerCut), "" when it was
-	// not: the access line's err, lakehouse_http_answers_cut_total.
+	// client took no byte for a send stall: AnswerCut; the write_timeout
+	// passed: wroteErr), "" when it was not: the access line's err,
+	// lakehouse_http_answers_cut_total.
 	cut string
+}
+
+// wroteErr notes a write of the answer that failed with err: when the
+// server's WriteTimeout stopped it (net/http's deadline for the whole
+// answer, set when the request was read), the answer was cut and says so
+// (WriteTimeoutMessage), as a send stall's cut does. Only a failed write
+// pays for this.
+func (w *statusWriter) wroteErr(err error) {
+	if w.cut == "" && w.writeTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.cut = WriteTimeoutMessage(w.writeTimeout, w.bytes, contentLength(w.Header()))
+	}
+}
+
+// endAnswer runs when the request's handler returned, before its metrics
+// and access line: the daemon's AnswerEnd, then, when the server's
+// WriteTimeout has passed since the request began, a flush of what
+// net/http still holds. An answer that fits its buffers (a small JSON
+// answer of a handler that ran past write_timeout) was written only in
+// net/http's finish, after the access line, where the expired deadline
+// failed it unseen: the flush fails now instead, and wroteErr marks the
+// cut. An answer already out flushes nothing and stays a success.
+func (w *statusWriter) endAnswer(end func(http.ResponseWriter, *http.Request), r *http.Request) {
+	if w.cut != "" {
+		return
+	}
+	if end != nil {
+		end(w, r)
+	}
+	if w.writeTimeout > 0 && w.cut == "" && time.Since(w.start) >= w.writeTimeout {
+		// Nothing left yet when the handler never flushed and its body
+		// fits net/http's first buffer: then none of it reached the
+		// client, and bytes says so (not what net/http was handed).
+		held := !w.flushed && w.bytes <= netHTTPFirstBuffer
+		if w.FlushError() != nil && held && w.cut != "" {
+			w.bytes = 0
+			w.cut = WriteTimeoutMessage(w.writeTimeout, 0, contentLength(w.Header()))
+		}
+	}
+}
+
+// netHTTPFirstBuffer is the size of net/http's buffer in front of an
+// answer's head (bufferBeforeChunkingSize): an answer whose body fits it
+// is written to the connection only when flushed.
+const netHTTPFirstBuffer = 2048
+
+// answerEndMW runs endAnswer after the handler (not after a panic: the
+// recoverer answers that one).
+func answerEndMW(end func(http.ResponseWriter, *http.Request)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if s := sw(w); s != nil && (end != nil || s.writeTimeout > 0) {
+				s.endAnswer(end, r)
+			}
+		})
+	}
+}
+
+// contentLength is h's Content-Length, -1 when it has none.
+func contentLength(h http.Header) int64 {
+	if v := h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	}
+	return -1
 }
 
 // errorWriterMW hands the daemon's error writer to the request's
@@ -153,6 +228,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if err != nil {
+		w.wroteErr(err)
+	}
 	return n, err
 }
 
@@ -164,8 +242,12 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.flushed = true
 	n, err := io.Copy(w.ResponseWriter, r)
 	w.bytes += n
+	if err != nil {
+		w.wroteErr(err)
+	}
 	return n, err
 }
 
@@ -173,6 +255,7 @@ func (w *statusWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.flushed = true
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -185,7 +268,12 @@ func (w *statusWriter) FlushError() error {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return http.NewResponseController(w.ResponseWriter).Flush()
+	w.flushed = true
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err != nil {
+		w.wroteErr(err)
+	}
+	return err
 }
 
 func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -256,7 +344,8 @@ func requestIDMW(next http.Handler) http.Handler {
 			r.Header.Set(errs.RequestIDHeader, id)
 		}
 		w.Header().Set(errs.RequestIDHeader, id)
-		s := &statusWriter{ResponseWriter: w, start: time.Now(), answerBound: !hasWriteTimeout(r)}
+		wt := writeTimeout(r)
+		s := &statusWriter{ResponseWriter: w, start: time.Now(), answerBound: wt == 0, writeTimeout: wt}
 		next.ServeHTTP(s, r.WithContext(WithRequestID(r.Context(), id)))
 	})
 }

@@ -114,6 +114,14 @@ type Daemon struct {
 	// leave the answer to the harness's body. nil = the harness's body
 	// everywhere.
 	ErrorWriter func(w http.ResponseWriter, r *http.Request, err error) bool
+	// AnswerEnd, optional, runs after each request's handler on the
+	// net/http path (not after a panic), before its metrics and access
+	// line, unless the answer is already marked cut: a daemon whose
+	// connections tell a cut (the gateway's send stall) flushes the
+	// answer's tail there and marks a cut with AnswerCut, so a small
+	// answer that net/http would flush only after the access line is
+	// still this request's.
+	AnswerEnd func(w http.ResponseWriter, r *http.Request)
 }
 
 // Builder constructs a daemon. ctx ends when the daemon shuts down.
@@ -455,14 +463,14 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 }
 
 // router is the one place the middleware order is defined:
-// request id -> (the daemon's error writer) -> recoverer -> access log -> metrics -> allowed_ips ->
+// request id -> (the daemon's error writer) -> recoverer -> access log -> metrics -> answer end -> allowed_ips ->
 // body timeout (ADR-110) -> auth -> Langfuse -> observer report ->
 // timeout/body limit -> daemon routes.
 func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(headAsGet(r), requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
+	r.Use(headAsGet(r), requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, answerEndMW(s.daemon.AnswerEnd), allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
 	r.Get("/health", s.health)
 	if s.daemon.Public != nil {
 		s.daemon.Public(r)
@@ -657,7 +665,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 		return err
 	}
 	if s := harnessWriter(w); s != nil {
-		return writeAnswer(w, s.answerBound, status, b, 0)
+		return writeAnswer(w, s.answerBound, status, b)
 	}
 	w.WriteHeader(status)
 	_, err = w.Write(b)

@@ -478,7 +478,7 @@ func (s *Server) handleSQL(w http.ResponseWriter, r *http.Request) error {
 	// answer): a client that never read its answer (up to MaxJSONBytes,
 	// 128 MiB) held it, the handler and the connection for as long as it
 	// stayed connected; a slow reader is not cut.
-	return shared.WriteAnswer(w, r, http.StatusOK, buf, 0)
+	return shared.WriteAnswer(w, r, http.StatusOK, buf)
 }
 
 // sqlBodyHint: POST /v1/sql?format=csv answered JSON, ?max_rows=10 every
