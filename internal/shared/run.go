@@ -218,12 +218,25 @@ func Run(name string, build Builder) int {
 		}
 		return 1
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-s.served:
-		if err != nil {
-			s.Log.Error("serve failed", "err", err.Error())
-			return 1
+	// No daemon has a reload, and Go's default for SIGHUP is to die at once:
+	// in-flight requests cut, nothing flushed, and systemd (which counts
+	// SIGHUP as a clean end) would not restart it. Ignore it, loudly.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-hup:
+			s.Log.Warn("SIGHUP ignored: there is no reload; restart the daemon (systemctl restart lakehouse-"+name+") to apply a changed config", "op", "signal")
+		case err := <-s.served:
+			if err != nil {
+				s.Log.Error("serve failed", "err", err.Error())
+				return 1
+			}
+			break wait
 		}
 	}
 	s.Log.Info("shutting down", "op", "shutdown")

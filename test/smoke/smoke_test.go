@@ -371,3 +371,41 @@ func TestRequestTraceAcrossDaemons(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSIGHUPKeepsServing: the daemons have no reload (no unit has
+// ExecReload=), and Go's default for SIGHUP is to die at once: a `kill -HUP`
+// (a log-rotation script, an operator trying a reload) cut every request in
+// flight, flushed nothing, and — systemd counting SIGHUP as a clean end —
+// Restart=on-failure left the daemon down. SIGHUP is now ignored with a
+// WARN line saying a restart applies a changed config.
+func TestSIGHUPKeepsServing(t *testing.T) {
+	s := suite.Start(t, suite.Options{Daemons: []string{"observerd"}})
+	health := func() int {
+		resp, err := http.Get(s.URL("observerd") + "/health")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for health() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("observerd not healthy")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := s.Process("observerd").Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := health(); st != 200 {
+		t.Fatalf("after SIGHUP /health answered %d, want 200 (the daemon must keep serving)", st)
+	}
+	if logs := s.Logs(); !strings.Contains(logs, "SIGHUP ignored") {
+		t.Fatalf("no WARN line for the SIGHUP in the log:\n%s", logs)
+	}
+	if bad := s.Stop(); len(bad) > 0 {
+		t.Fatalf("unclean exits after SIGHUP then SIGTERM: %v", bad)
+	}
+}
