@@ -615,10 +615,10 @@ func (c *Config) Validate() error {
 			// URLs built from it do not parse; "notaport" failed only at
 			// start-up, one daemon at a time.
 			bad("%s %q: want a port number 0-65535, got %q", bindKey, s.Bind, port)
-		} else if other, dup := binds[s.Bind]; dup && !strings.HasSuffix(s.Bind, ":0") {
-			bad("%s %q: also used by [%s]", bindKey, s.Bind, other)
+		} else if other := bindClash(binds, s.Bind); other != "" {
+			bad("%s %q: also used by [%s] (%s)", bindKey, s.Bind, other, c.Section(other).Bind)
 		} else {
-			binds[s.Bind] = name
+			binds[name] = s.Bind
 		}
 		if s.URL != "" {
 			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -633,6 +633,10 @@ func (c *Config) Validate() error {
 		span(k("request_timeout"), s.RequestTimeout, "none")
 		span(k("shutdown_timeout"), s.ShutdownTimeout, "20s")
 	}
+	span("[chatd].timeout", c.Chatd.Timeout, "2m")
+	span("[chatd].stream_idle_timeout", c.Chatd.StreamIdleTimeout, "2m")
+	span("[chatd].retry_backoff", c.Chatd.RetryBackoff, "250ms")
+	span("[chatd].max_retry_wait", c.Chatd.MaxRetryWait, "10s")
 	count("[gateway].procs", int64(c.Gateway.Procs), "one per four CPUs")
 	positive("[gateway].health_timeout", c.Gateway.HealthTimeout)
 	count("[gateway].max_idle_conns_per_upstream", int64(c.Gateway.MaxIdleConnsPerUpstream), "16, the least it keeps")
@@ -795,6 +799,39 @@ func (c *Config) Validate() error {
 	}
 	positive("[langfuse].timeout", c.Langfuse.Timeout)
 	return errors.Join(errs...)
+}
+
+// bindClash is the daemon in binds (daemon -> bind) whose address a listen
+// on bind would collide with, or "": the same port with the same host
+// (localhost is 127.0.0.1), or with a wildcard host ("", 0.0.0.0, ::) on
+// either side. Port 0 never clashes.
+func bindClash(binds map[string]string, bind string) string {
+	norm := func(b string) (host, port string, wild bool) {
+		host, port, _ = net.SplitHostPort(b)
+		if strings.EqualFold(host, "localhost") {
+			host = "127.0.0.1"
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			wild = ip.IsUnspecified()
+			host = ip.String()
+		}
+		return host, port, wild || host == ""
+	}
+	h, p, w := norm(bind)
+	if p == "0" {
+		return ""
+	}
+	for _, name := range Daemons { // in a fixed order: the message names the first
+		b, ok := binds[name]
+		if !ok {
+			continue
+		}
+		oh, op, ow := norm(b)
+		if op == p && (w || ow || oh == h) {
+			return name
+		}
+	}
+	return ""
 }
 
 // memoryLimitRE is what DuckDB's memory_limit takes: a number and a unit
