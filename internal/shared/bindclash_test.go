@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,23 @@ func TestChatdNegativeDurationsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s -1ns: not refused (%v)", k, err)
 		}
+	}
+}
+
+// TestDataDirThatIsAFile: a data_dir naming a regular file passed Load;
+// each daemon then failed at its start with exit 1 ("mkdir ...: not a
+// directory", naming no key), which systemd restarts until its start limit.
+func TestDataDirThatIsAFile(t *testing.T) {
+	f := t.TempDir() + "/afile"
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default(f)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "data_dir") {
+		t.Fatalf("data_dir a file: %v, want an error naming data_dir", err)
+	}
+	c = Default(t.TempDir() + "/not-yet") // created at the start: fine
+	if err := c.Validate(); err != nil {
+		t.Fatalf("data_dir not yet made: %v", err)
 	}
 }

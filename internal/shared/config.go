@@ -599,6 +599,10 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir \"\": want a directory path (every daemon's state is under it)")
+	} else if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
+		// Each daemon failed at its start with exit 1 ("mkdir ...: not a
+		// directory"), which systemd restarts until its start limit.
+		bad("data_dir %q: is a file, want a directory (every daemon's state is under it)", c.DataDir)
 	}
 	binds := map[string]string{}
 	for _, name := range Daemons {
