@@ -566,3 +566,43 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyQueryValueIsAbsent (ADR-111): a query parameter given empty is
+// answered as if left out, on every catalogd route that takes parameters.
+// ?limit= on the dataset list was a 400, ?after= and ?prefix= turned the
+// whole list into a page of 100, and ?as_of=T&version= was "give version
+// or as_of, not both".
+func TestEmptyQueryValueIsAbsent(t *testing.T) {
+	ctx := context.Background()
+	a := newAudit(t)
+	url, c := a.catalogd()
+	for i, name := range []string{"ea", "eb"} {
+		for v := int64(0); v < 2; v++ {
+			f := file(t, a.st, fmt.Sprintf("datasets/%s/%d.parquet", name, v+1), int64(i)+v+1)
+			if _, err := c.Commit(ctx, name, catalog.CommitRequest{BaseVersion: v, Schema: schema, Files: []catalog.File{f}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	future := "as_of=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	ds := url + catalog.DatasetsPath
+	for _, tc := range []struct{ with, without string }{
+		{ds + "?limit=", ds},
+		{ds + "?after=", ds},
+		{ds + "?prefix=", ds},
+		{ds + "?limit=&after=&prefix=", ds},
+		{ds + "?limit=1&after=", ds + "?limit=1"},
+		{ds + "?limit=&prefix=e", ds + "?prefix=e"},
+		{ds + "/ea?version=", ds + "/ea"},
+		{ds + "/ea?as_of=", ds + "/ea"},
+		{ds + "/ea?" + future + "&version=", ds + "/ea?" + future},
+		{ds + "/ea/versions?after=&limit=&order=", ds + "/ea/versions"},
+	} {
+		wcode, _, wb := do(t, "GET", tc.with, nil)
+		code, _, b := do(t, "GET", tc.without, nil)
+		if code != 200 || wcode != code || string(wb) != string(b) {
+			t.Errorf("GET %s: %d %.200s; want the answer to %s: %d %.200s",
+				strings.TrimPrefix(tc.with, url), wcode, wb, strings.TrimPrefix(tc.without, url), code, b)
+		}
+	}
+}

@@ -33,14 +33,15 @@ type DatasetsQuery struct {
 	Limit int
 }
 
-// Paged reports whether v asks for a page (limit, after or prefix given,
-// even empty) rather than the whole list.
+// Paged reports whether v asks for a page (limit, after or prefix given)
+// rather than the whole list. One given empty is absent (ADR-111): ?after=
+// answered a page of 100, ?limit= a 400.
 func datasetsPaged(v url.Values) bool {
-	return v.Has("limit") || v.Has("after") || v.Has("prefix")
+	return v.Get("limit") != "" || v.Get("after") != "" || v.Get("prefix") != ""
 }
 
 // ParseDatasetsQuery reads limit, after and prefix of GET
-// /v1/catalog/datasets: limit 1..MaxDatasetsLimit (absent:
+// /v1/catalog/datasets: limit 1..MaxDatasetsLimit (absent or empty:
 // DefaultDatasetsLimit), after a dataset name or empty, prefix the start
 // of a dataset name or empty. Anything else, or a parameter given more
 // than once, is a 400 invalid naming the parameter.
@@ -51,8 +52,7 @@ func ParseDatasetsQuery(v url.Values) (DatasetsQuery, error) {
 		return q, err
 	}
 	q.Limit = DefaultDatasetsLimit
-	if v.Has("limit") {
-		s := v.Get("limit")
+	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxDatasetsLimit {
 			return q, errs.Errorf(op, errs.Invalid, "limit %q: want an integer from 1 to %d", shorten(s), MaxDatasetsLimit)

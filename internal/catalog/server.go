@@ -191,7 +191,7 @@ type asOfGetter interface {
 // that was the latest at that time; not with version.
 func (h *handlers) getAsOf(w http.ResponseWriter, r *http.Request, s string) error {
 	const op = "catalog.get"
-	if r.URL.Query().Has("version") {
+	if r.URL.Query().Get("version") != "" { // ?version= is absent (ADR-111)
 		return errs.E(op, errs.Invalid, "give version or as_of, not both")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)

@@ -48,13 +48,14 @@ func (req ScrollRequest) query() (string, error) {
 	return v.Encode(), nil
 }
 
-// parseScrollQuery reads GET .../items's query string: after (an id, not
-// empty: leave it out to start at the first item), limit (1..MaxScrollLimit,
-// absent DefaultScrollLimit), with_vector (true or false) and filter (a
-// search filter as JSON, %-escaped). Anything else, a parameter given
-// twice, a value that is not valid UTF-8 or a malformed one is a 400
-// invalid naming it. Errors say what a Qdrant user meant by offset and
-// with_payload.
+// parseScrollQuery reads GET .../items's query string: after (an id; the
+// first item when absent), limit (1..MaxScrollLimit, absent
+// DefaultScrollLimit), with_vector (true or false) and filter (a search
+// filter as JSON, %-escaped). A parameter given empty (?limit=) is absent,
+// as on every other daemon (ADR-111): it was a 400 here. Anything else, a
+// parameter given twice, a value that is not valid UTF-8 or a malformed
+// one is a 400 invalid naming it. Errors say what a Qdrant user meant by
+// offset and with_payload.
 func parseScrollQuery(rawQuery string) (ScrollRequest, error) {
 	const op = "vector.Scroll"
 	vals, err := shared.QueryParams(op, rawQuery, func(unknown []string) string {
@@ -76,12 +77,8 @@ func parseScrollQuery(rawQuery string) (ScrollRequest, error) {
 	}
 	after, limit, withVector, filter := vals[0], vals[1], vals[2], vals[3]
 	var req ScrollRequest
-	q, _ := url.ParseQuery(rawQuery) // QueryParams parsed it
-	present := func(name string) bool { _, ok := q[name]; return ok }
-	if after != "" || present("after") {
+	if after != "" {
 		switch {
-		case after == "":
-			return req, errs.Errorf(op, errs.Invalid, "after: empty; leave it out to start at the first item")
 		case !utf8.ValidString(after):
 			return req, errs.Errorf(op, errs.Invalid, "after: not valid UTF-8 (ids are valid Unicode)")
 		case len(after) > maxIDBytes:
@@ -89,7 +86,7 @@ func parseScrollQuery(rawQuery string) (ScrollRequest, error) {
 		}
 		req.After = after
 	}
-	if limit != "" || present("limit") {
+	if limit != "" {
 		n, err := strconv.Atoi(limit)
 		if err != nil || n < 1 || n > MaxScrollLimit {
 			return req, errs.Errorf(op, errs.Invalid, "limit %q: want an integer 1..%d (absent: %d)", cut(limit), MaxScrollLimit, DefaultScrollLimit)
@@ -98,15 +95,12 @@ func parseScrollQuery(rawQuery string) (ScrollRequest, error) {
 	}
 	switch withVector {
 	case "", "false":
-		if withVector == "" && present("with_vector") {
-			return req, errs.Errorf(op, errs.Invalid, `with_vector "": want true or false`)
-		}
 	case "true":
 		req.WithVector = true
 	default:
 		return req, errs.Errorf(op, errs.Invalid, "with_vector %q: want true or false", cut(withVector))
 	}
-	if filter != "" || present("filter") {
+	if filter != "" {
 		f, err := decodeFilter(filter)
 		if err != nil {
 			return req, err

@@ -18,7 +18,7 @@ func FuzzScrollQuery(f *testing.F) {
 	for _, s := range []string{
 		"", "after=k1&limit=10", "limit=10000&with_vector=true", "with_vector=false",
 		"filter=%7B%22n%22%3A%7B%22gte%22%3A1%7D%7D", "filter=%7B%22a%22%3A%5B1%2C%22x%22%5D%7D",
-		"after=", "after=%FF", "limit=0", "limit=1&limit=2", "offset=1", "a;b", "filter=null",
+		"after=", "limit=&with_vector=&filter=", "after=%FF", "limit=0", "limit=1&limit=2", "offset=1", "a;b", "filter=null",
 		"filter=%7B%22n%22%3A9007199254740993%7D", "after=%C3%A9&filter=%7B%7D",
 	} {
 		f.Add(s)
