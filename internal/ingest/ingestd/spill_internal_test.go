@@ -55,12 +55,18 @@ func TestSpillDirectories(t *testing.T) {
 	if _, err := conv.Exec("SET temp_directory = " + sqlString(s.opts.Convert.TempDir)); err != nil {
 		t.Fatal(err)
 	}
+	// Both databases spill at once, three rounds each (one under -short:
+	// each round moves ~100 MB through a 30 MB limit).
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
 	var wg sync.WaitGroup
 	for k, db := range []*sql.DB{conv, compact} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 3 {
+			for range rounds {
 				// ~100 MB of rows held in a 30 MB limit: it spills.
 				if _, err := db.Exec("CREATE OR REPLACE TEMP TABLE big AS SELECT range AS id, md5((range + ?)::VARCHAR) AS h FROM range(2000000)", k); err != nil {
 					t.Error(k, err)
