@@ -377,9 +377,13 @@ func WriteBody(w http.ResponseWriter, status int, kind Kind, msg, reqID string) 
 	h := w.Header()
 	SetErrorHeader(h, kind, msg)
 	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
+	// Sized, as net/http would size it at the handler's end: a writer that
+	// flushes the answer before then (the gateway's, to see a cut) keeps
+	// the same head.
+	b = append(b, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 // FromResponse turns a non-2xx response into an *Error of the same Kind,

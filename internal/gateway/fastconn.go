@@ -374,7 +374,7 @@ func (c *fconn) serveProxy(rt *fastRoute, pattern string, start time.Time) (keep
 	if testPanic != nil {
 		testPanic(ri.Path)
 	}
-	keep = c.proxyChecked(rt, pattern, ri)
+	keep = c.proxyChecked(rt, pattern, ri) && ri.Cut == ""
 	done = true
 	h.End(ri)
 	return keep
@@ -419,7 +419,7 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 	}
 	c.relayed = false
 	keep := c.forward(rt.p, ri)
-	if ri.Cut != "" {
+	if ri.Cut != "" && c.relayed {
 		rt.p.stats.count(outClientStalled)
 	} else {
 		rt.p.stats.countAnswer(c.relayed, ri.Status)
@@ -1018,7 +1018,7 @@ func (c *fconn) relay(p *proxy, uc *upConn, ri *shared.RequestInfo, bodyUnread b
 		if !clientErr && !c.aborted.Load() {
 			p.log.Warn("response copy broke", "op", "proxy", "daemon", p.name, "req_id", ri.ReqID, "err", err.Error())
 		}
-		if clientErr && c.send.cut {
+		if clientErr && c.cutBy(err) {
 			c.cutAnswer(ri, mode == modeLength, resp.cl)
 		}
 		return false
@@ -1115,9 +1115,14 @@ func (c *fconn) writeSimple(status int, h http.Header, body []byte) {
 	if c.req.method != http.MethodHead {
 		bw.Write(body)
 	}
-	bw.Flush()
+	err := bw.Flush()
 	c.wroteHeader = true
 	c.ri.Bytes = int64(len(body))
+	if err != nil && c.cutBy(err) {
+		// The gateway's own answer, cut as a relayed one is (its access
+		// line's err, answers_cut); serveProxy ends the connection.
+		c.cutAnswer(&c.ri, true, c.ri.Bytes)
+	}
 }
 
 var statusLines sync.Map // int -> string

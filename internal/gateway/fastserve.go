@@ -356,6 +356,7 @@ func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) 
 		!chatErrorWriter(rec, &http.Request{Method: c.req.method, URL: &url.URL{Path: string(path)}, Header: http.Header{errs.RequestIDHeader: {reqID}}}, err) {
 		errs.WriteHTTP(rec, nil, nil, err)
 	}
+	delete(rec.h, "Content-Length") // writeSimple writes it
 	c.writeSimple(rec.status, rec.h, rec.body)
 	return rec.status
 }

@@ -135,6 +135,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		// net/http cannot parse in DESIGN.md's body.
 		BareListener: true,
 		ErrorWriter:  chatErrorWriter,
+		AnswerEnd:    flushOwnAnswer,
 		// The console page holds no data: its script calls /v1 with the
 		// token given in the page's #token= fragment (which browsers never
 		// send), so the page itself cannot sit behind auth.
@@ -161,6 +162,24 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			return nil
 		},
 	}, nil
+}
+
+// flushOwnAnswer is the net/http path's AnswerEnd: a sized answer's tail
+// (the gateway's own: /v1/health, the console, an error body, a 502 or
+// 504; a relayed one is flushed already) goes out before the request's
+// access line, so a send stall that cuts it is this request's and says so
+// (shared.AnswerCut); net/http flushed it only after the line, where the
+// cut read as a success. An answer without a Content-Length is left to
+// net/http, which sizes a small one when the handler is done (a flush
+// here would make it chunked).
+func flushOwnAnswer(w http.ResponseWriter, r *http.Request) {
+	cc, _ := r.Context().Value(clConnKey{}).(*clConn)
+	if cc == nil || cc.send.stall <= 0 || w.Header().Get("Content-Length") == "" {
+		return
+	}
+	if http.NewResponseController(w).Flush() != nil && cc.takeCut() {
+		shared.AnswerCut(w, cc.send.stall)
+	}
 }
 
 // serveConsole serves the console page (GET and HEAD /).

@@ -281,6 +281,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// stays what was sent, the access line says why it was cut.
 			shared.AnswerCut(w, cc.send.stall)
 			p.stats.count(outClientStalled)
+		} else if shared.IsCut(w) {
+			// [gateway].write_timeout stopped the write (the harness's
+			// writer marked it).
+			p.stats.count(outClientStalled)
 		} else {
 			p.stats.count(relayedOutcome(resp.StatusCode))
 		}

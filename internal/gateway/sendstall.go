@@ -114,6 +114,9 @@ func (c *fconn) sendStalled(p []byte, n int, err error) (int, error) {
 // less what c.bw still holds or did not take (c.bw's head bytes among
 // them while the head was not out: then none of the body left). Only a
 // cut pays for this: a request's cost is serveProxy's test of ri.Cut.
+//
+// A cut by [gateway].write_timeout (the send stall is off then) is told
+// the same way, its err naming the write_timeout (cutBy).
 func (c *fconn) cutAnswer(ri *shared.RequestInfo, sized bool, total int64) {
 	c.send.cut = false
 	ri.Bytes = max(0, ri.Bytes-c.unsent-int64(c.bw.Buffered()))
@@ -121,5 +124,16 @@ func (c *fconn) cutAnswer(ri *shared.RequestInfo, sized bool, total int64) {
 	if !sized {
 		total = -1
 	}
-	ri.Cut = shared.CutMessage(c.send.stall, ri.Bytes, total)
+	if c.send.stall > 0 {
+		ri.Cut = shared.CutMessage(c.send.stall, ri.Bytes, total)
+	} else {
+		ri.Cut = shared.WriteTimeoutMessage(c.f.writeTimeout, ri.Bytes, total)
+	}
+}
+
+// cutBy reports whether err, a write to the client that failed, is a
+// cut: the send stall's, or the expired deadline of [gateway].
+// write_timeout (set per request when the stall is off).
+func (c *fconn) cutBy(err error) bool {
+	return c.send.cut || c.f.writeTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded)
 }
