@@ -24,7 +24,9 @@
 # (2026-12-01 10:12-10:18 UTC, MinIO required, load average 4-15): 333 s
 # wall, catalog 152 s, matrix 199 s, ingestd 118 s, no race; ingestd took
 # 513 s before, in a profile at load 15-20 (compact 300 appends 99 s,
-# compressed uploads 88 s, spill directories 22 s).
+# compressed uploads 88 s, spill directories 22 s). Again at 10:24-10:27
+# (load 0.5-7, MinIO required, warm cache): 194 s wall, catalog 102 s,
+# matrix 156 s, ingestd 86 s (345 package-seconds, ~3 min at -p 2), no race.
 #
 # Knobs: RACE_TIMEOUT (per package binary, default 10m), RACE_P (packages
 # built and run at once, default 2).
