@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +297,49 @@ type ChatdConfig struct {
 	MaxRetryWait Duration `toml:"max_retry_wait"`
 }
 
+// ChatProviders are the providers chatd knows (internal/chat.ProviderNames,
+// which imports this package).
+var ChatProviders = []string{"ollama", "ollama_cloud", "openrouter", "opencode", "kimi"}
+
+// MaxChatdRetries is the largest [chatd].retries.
+const MaxChatdRetries = 10
+
+// ChatdProblems checks [chatd]'s retries, fallback chain and provider URLs:
+// Validate reports them for every daemon's `-check`, and chatd refuses to
+// start on them (ADR-193).
+func ChatdProblems(c ChatdConfig) []string {
+	var problems []string
+	if c.Retries < 0 {
+		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want >= 0", c.Retries))
+	}
+	if c.Retries > MaxChatdRetries {
+		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want at most %d", c.Retries, MaxChatdRetries))
+	}
+	seen := map[string]bool{}
+	for _, n := range c.Fallback {
+		switch {
+		case !slices.Contains(ChatProviders, n):
+			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: want one of %s", n, strings.Join(ChatProviders, ", ")))
+		case seen[n]:
+			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: listed twice", n))
+		}
+		seen[n] = true
+	}
+	for _, p := range []struct{ name, url string }{
+		{"ollama", c.OllamaURL}, {"ollama_cloud", c.OllamaCloudURL}, {"openrouter", c.OpenRouterURL},
+		{"opencode", c.OpenCodeURL}, {"kimi", c.KimiURL},
+	} {
+		raw := strings.TrimRight(p.url, "/")
+		if raw == "" || strings.EqualFold(raw, "off") {
+			continue // the provider's default, or unregistered
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("[chatd].%s_url %q: want an http(s) URL or \"off\"", p.name, raw))
+		}
+	}
+	return problems
+}
+
 // AuthConfig is [auth]. Tokens come from AUTH_TOKEN / AUTH_SECONDARY_TOKEN
 // (or the files named here), never from the TOML itself.
 type AuthConfig struct {
@@ -512,7 +556,20 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if path != "" {
 		md, err := toml.DecodeFile(path, c)
 		if err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			// A value of the wrong type stops the decode at that key: find
+			// every such value, then decode the rest so that it is checked
+			// too (ADR-193). A file that does not parse stops here.
+			tbl, wrong, perr := wrongTypes(path)
+			if perr != nil || len(wrong) == 0 {
+				return nil, fmt.Errorf("config %s: %w", path, err)
+			}
+			for _, w := range wrong {
+				problems = append(problems, fmt.Errorf("config %s: %w", path, w))
+			}
+			c = Default(getenv("LAKEHOUSE_DATA_DIR"))
+			if md, err = decodeTable(tbl, c); err != nil {
+				return nil, errors.Join(errors.Join(problems...), fmt.Errorf("config %s: %w", path, err))
+			}
 		}
 		if und := md.Undecoded(); len(und) > 0 {
 			keys := make([]string, len(und))
@@ -636,6 +693,9 @@ func (c *Config) Validate() error {
 		span(k("idle_timeout"), s.IdleTimeout, "none")
 		span(k("request_timeout"), s.RequestTimeout, "none")
 		span(k("shutdown_timeout"), s.ShutdownTimeout, "20s")
+	}
+	for _, p := range ChatdProblems(c.Chatd) {
+		bad("%s", p)
 	}
 	span("[chatd].timeout", c.Chatd.Timeout, "2m")
 	span("[chatd].stream_idle_timeout", c.Chatd.StreamIdleTimeout, "2m")

@@ -18,6 +18,8 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add("[auth]\nallowed_ips = [\"10.0.0.0/8\", \"::1\", \"nope\"]\n")
 	f.Add("[queryd]\ntimeout = \"-5s\"\nmax_concurrent = 0\n")
 	f.Add("[[gateway]]\n")
+	f.Add("[gateway]\nread_timeout = 5\nmax_body_bytes = \"x\"\n[gateway.bind]\na = 1\n[chatd]\nfallback = [1, \"x\"]\n")
+	f.Add("log = [1, 2]\n[auth]\nallowed_ips = \"127.0.0.1\"\ntoken_file = 1979-05-27T07:32:00Z\n")
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, text string) {
 		p := filepath.Join(dir, "c.toml")

@@ -2,8 +2,6 @@ package chatd
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,22 +78,12 @@ func Resolve(c shared.ChatdConfig, getenv func(string) string) (Settings, error)
 	if s.MaxRetryWait <= 0 {
 		s.MaxRetryWait = 10 * time.Second
 	}
-	var problems []string
-	if s.Retries < 0 {
-		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want >= 0", s.Retries))
-	}
-	if s.Retries > 10 {
-		problems = append(problems, fmt.Sprintf("[chatd].retries %d: want at most 10", s.Retries))
-	}
-	seen := map[string]bool{}
-	for _, n := range s.Fallback {
-		switch {
-		case !chat.KnownProvider(n):
-			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: want one of %s", n, strings.Join(chat.ProviderNames, ", ")))
-		case seen[n]:
-			problems = append(problems, fmt.Sprintf("[chatd].fallback %q: listed twice", n))
-		}
-		seen[n] = true
+	// Retries, the fallback chain and the URLs are checked where every
+	// daemon's -check sees them (shared.Validate); a ChatdConfig built in
+	// code is checked here the same way.
+	problems := shared.ChatdProblems(c)
+	if len(problems) > 0 {
+		return Settings{}, errors.New(strings.Join(problems, "; "))
 	}
 	urls := map[string][2]string{
 		chat.Ollama:      {c.OllamaURL, c.OllamaModel},
@@ -144,17 +132,9 @@ func Resolve(c shared.ChatdConfig, getenv func(string) string) (Settings, error)
 				p.Reason += "; " + src
 			}
 		default:
-			u, err := url.Parse(p.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				problems = append(problems, fmt.Sprintf("[chatd].%s_url %q: want an http(s) URL or \"off\"", name, p.URL))
-				continue
-			}
 			p.Registered = true
 		}
 		s.Providers = append(s.Providers, p)
-	}
-	if len(problems) > 0 {
-		return Settings{}, errors.New(strings.Join(problems, "; "))
 	}
 	return s, nil
 }
