@@ -145,3 +145,20 @@ func directNotFound(key string) error {
 
 // directReadsOn is DirectReadsEnv's answer, read once per client.
 func directReadsOn() bool { return os.Getenv(DirectReadsEnv) != "0" }
+
+// LocalRoot is the absolute path of the object directory of the storaged
+// whose short-circuit socket this client reaches (the root lease, taken if
+// needed), or "" when there is none: no socket (WithSocket "", ForceHTTPEnv),
+// nobody listening on it (storaged on another host, the s3 backend), or a
+// storaged that refuses root. A daemon that reads storaged's files by path
+// (queryd) asks it first: a directory named in its own config is
+// storaged's only if this answers the same directory (ADR-015, split hosts).
+func (c *Client) LocalRoot(ctx context.Context) string {
+	if c.sc == nil || !c.sc.renew(ctx) {
+		return ""
+	}
+	l := &c.sc.lease
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.root
+}

@@ -76,7 +76,14 @@ type Options struct {
 	// LocalDir is the local backend's [storaged].dir when queryd may read
 	// its files directly ("" = always through the cache).
 	LocalDir string
-	CacheDir string
+	// LocalRoot, when set, confirms LocalDir: queryd reads LocalDir's files
+	// only once LocalRoot answers that same directory (storaged's object
+	// directory as its socket on this host reports it,
+	// storage.Client.LocalRoot); until then every file goes through Store.
+	// A queryd on another host than storaged finds its own, empty LocalDir
+	// and would take every dataset for missing. nil = LocalDir is trusted.
+	LocalRoot func(context.Context) string
+	CacheDir  string
 	// CacheMaxBytes bounds the cache (<= 0: unbounded).
 	CacheMaxBytes int64
 	TempDir       string
@@ -109,6 +116,9 @@ type Server struct {
 	cache *pcache.Cache
 	// localData is <LocalDir>/data/datasets/ (allowed to DuckDB) or "".
 	localData string
+	// localOK: LocalRoot confirmed LocalDir (or there is no LocalRoot);
+	// localWarned: the mismatch was logged once.
+	localOK, localWarned atomic.Bool
 
 	mu    sync.Mutex
 	views map[string]*view
@@ -174,6 +184,7 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.cache = cache
+	s.localOK.Store(opts.LocalRoot == nil)
 	allowed := []string{cache.Dir()}
 	if opts.LocalDir != "" {
 		p, err := local.ObjectPath(opts.LocalDir, DataPrefix+"x")
@@ -267,6 +278,9 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 	switch cfg.Storaged.Backend {
 	case "", "local":
 		opts.LocalDir = cfg.DataPath(cfg.Storaged.Dir, "objects")
+		if sc, ok := opts.Store.(*storage.Client); ok {
+			opts.LocalRoot = sc.LocalRoot
+		}
 	case "s3":
 		// With its own (ideally read-only) keys queryd reads S3 directly;
 		// without, through storaged.
@@ -866,10 +880,38 @@ func columnsOf(schema []catalog.Column) []query.Column {
 	return out
 }
 
+// local reports whether queryd reads LocalDir's files itself: there is
+// one, and LocalRoot (when set) has answered that it is storaged's object
+// directory. Once confirmed it stays so; until then each call asks again
+// (cheap: the storage client redials a missing socket at most once a second).
+func (s *Server) local(ctx context.Context) bool {
+	if s.localData == "" {
+		return false
+	}
+	if s.localOK.Load() {
+		return true
+	}
+	root := s.opts.LocalRoot(ctx)
+	if root == "" {
+		return false
+	}
+	mine, err1 := os.Stat(filepath.Dir(filepath.Clean(s.localData)))
+	theirs, err2 := os.Stat(root)
+	if err1 == nil && err2 == nil && os.SameFile(mine, theirs) {
+		s.localOK.Store(true)
+		return true
+	}
+	if s.opts.Log != nil && !s.localWarned.Swap(true) {
+		s.opts.Log.Warn("queryd reads every file through storaged: its object directory is not [storaged].dir here",
+			"op", "local_check", "storaged_root", root, "local_dir", s.opts.LocalDir)
+	}
+	return false
+}
+
 // manifestExists reports whether version v of name has a manifest.
 func (s *Server) manifestExists(ctx context.Context, name string, v int64) (bool, error) {
 	key := catalog.ManifestKey(name, v)
-	if s.localData != "" {
+	if s.local(ctx) {
 		p, err := local.ObjectPath(s.opts.LocalDir, key)
 		if err == nil {
 			if _, err := os.Stat(p); err == nil {
@@ -891,7 +933,7 @@ func (s *Server) manifestExists(ctx context.Context, name string, v int64) (bool
 // resolve finds where DuckDB reads f: the local backend's own file when
 // storaged reports one inside the allowed directory, else the cache.
 func (s *Server) resolve(ctx context.Context, f catalog.File) (viewFile, error) {
-	if s.localData != "" {
+	if s.local(ctx) {
 		if p, err := local.ObjectPath(s.opts.LocalDir, f.Key); err == nil && strings.HasPrefix(p, s.localData) {
 			if st, err := os.Stat(p); err == nil && st.Size() == f.Bytes {
 				return viewFile{key: f.Key, path: p, size: f.Bytes}, nil

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,6 +117,17 @@ type Options struct {
 	// Log receives every daemon's output, each line prefixed with its name;
 	// nil = kept in memory and printed through t.Log on failure.
 	Log io.Writer
+	// Hosts puts daemons on other loopback addresses, as if on other hosts
+	// (e.g. {"storaged": "127.0.0.2"}); a daemon not named runs on
+	// 127.0.0.1. Each address gets its own lakehouse.toml and data dir
+	// (127.0.0.1's stay Dir/lakehouse.toml and Dir/data; another's are
+	// under Dir/<address>/): a daemon's section there has its bind, the
+	// sections of daemons on other addresses only their url. nil = every
+	// daemon in one config, as before.
+	Hosts map[string]string
+	// HostTOML is appended to the config of one address (after ExtraTOML),
+	// e.g. {"127.0.0.2": "[s3]\n..."}.
+	HostTOML map[string]string
 }
 
 // Suite is a set of running daemons.
@@ -124,16 +136,72 @@ type Suite struct {
 	Config string // path of lakehouse.toml
 	Ports  map[string]int
 	Token  string
-	procs  map[string]*exec.Cmd
-	opts   Options
-	logBuf *syncbuf.Buffer
-	bin    string
-	mu     sync.Mutex
+	// Configs is each address's lakehouse.toml when Options.Hosts is set.
+	Configs map[string]string
+	procs   map[string]*exec.Cmd
+	opts    Options
+	logBuf  *syncbuf.Buffer
+	bin     string
+	mu      sync.Mutex
 }
 
 // URL of daemon name.
 func (s *Suite) URL(name string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d", s.Ports[name])
+	return fmt.Sprintf("http://%s:%d", s.Host(name), s.Ports[name])
+}
+
+// Host is the loopback address daemon name runs on (Options.Hosts).
+func (s *Suite) Host(name string) string {
+	if h := s.opts.Hosts[name]; h != "" {
+		return h
+	}
+	return "127.0.0.1"
+}
+
+// HostDir is the directory of address host's lakehouse.toml and data/.
+func (s *Suite) HostDir(host string) string {
+	if host == "127.0.0.1" {
+		return s.Dir
+	}
+	return filepath.Join(s.Dir, host)
+}
+
+// writeHostConfigs writes one lakehouse.toml per address of Options.Hosts.
+func (s *Suite) writeHostConfigs() error {
+	s.Configs = map[string]string{}
+	hosts := []string{"127.0.0.1"}
+	for _, name := range shared.Daemons {
+		h := s.Host(name)
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, h := range hosts {
+		dir := s.HostDir(h)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		var toml strings.Builder
+		fmt.Fprintf(&toml, "data_dir = %q\n", filepath.Join(dir, "data"))
+		for _, name := range shared.Daemons {
+			if s.Host(name) != h {
+				fmt.Fprintf(&toml, "[%s]\nurl = %q\n", name, s.URL(name))
+				continue
+			}
+			fmt.Fprintf(&toml, "[%s]\nbind = \"%s:%d\"\n", name, h, s.Ports[name])
+			if extra := s.opts.Settings[name]; extra != "" {
+				toml.WriteString(strings.TrimSpace(extra) + "\n")
+			}
+		}
+		toml.WriteString(s.opts.ExtraTOML)
+		toml.WriteString(s.opts.HostTOML[h])
+		s.Configs[h] = filepath.Join(dir, "lakehouse.toml")
+		if err := os.WriteFile(s.Configs[h], []byte(toml.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	s.Config = s.Configs["127.0.0.1"]
+	return nil
 }
 
 // Gateway is the gateway's base URL.
@@ -179,9 +247,15 @@ func StartE(dir string, opts Options) (*Suite, error) {
 		}
 	}
 	toml.WriteString(opts.ExtraTOML)
-	s.Config = filepath.Join(dir, "lakehouse.toml")
-	if err := os.WriteFile(s.Config, []byte(toml.String()), 0o600); err != nil {
-		return nil, err
+	if opts.Hosts != nil {
+		if err := s.writeHostConfigs(); err != nil {
+			return nil, err
+		}
+	} else {
+		s.Config = filepath.Join(dir, "lakehouse.toml")
+		if err := os.WriteFile(s.Config, []byte(toml.String()), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	if s.opts.Log == nil {
 		s.logBuf = &syncbuf.Buffer{}
@@ -203,7 +277,11 @@ func StartE(dir string, opts Options) (*Suite, error) {
 
 // StartDaemon (re)starts one daemon.
 func (s *Suite) StartDaemon(name string) error {
-	cmd := exec.Command(filepath.Join(s.bin, name), "--config", s.Config)
+	conf := s.Config
+	if c := s.Configs[s.Host(name)]; c != "" {
+		conf = c
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name), "--config", conf)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	pw := &prefixWriter{prefix: name + " | ", out: s.opts.Log}
 	cmd.Stdout, cmd.Stderr = pw, pw
