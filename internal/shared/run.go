@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -483,7 +484,7 @@ func (s *Server) router(m *Metrics, h *RequestHooks) http.Handler {
 	cfg := s.Config
 	sec := cfg.Section(s.Name)
 	r := chi.NewRouter()
-	r.Use(headAsGet(r), requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, answerEndMW(s.daemon.AnswerEnd), allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
+	r.Use(headAsGet(r), extensionMethods(r), requestIDMW, errorWriterMW(s.daemon.ErrorWriter), recovererMW(s.Log), accessLogMW(h.access), m.middleware, answerEndMW(s.daemon.AnswerEnd), allowedIPsMW(cfg.Auth.allowedNets), bodyTimeoutMW(sec.ReadTimeout.Duration))
 	r.Get("/health", s.health)
 	if s.daemon.Public != nil {
 		s.daemon.Public(r)
@@ -725,6 +726,59 @@ func headAsGet(mux *chi.Mux) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// chiMethods are the methods chi routes (v5.5: QUERY too). It refuses any
+// other — an extension method (RFC 9110 16.1: PROPFIND, MKCOL ...) or a
+// lower-case "get" — with a 405 before it looks at the path.
+var chiMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "QUERY"}
+
+// extensionMethods routes a request whose method chi does not know by its
+// path, as chi routes the others: to the route there that takes every
+// method (r.Handle: the gateway's /v1 prefixes, forwarded unchanged to
+// the daemon, whose own 405 names what it takes; chatd's /v1/chat/api/*),
+// or to a 404 where no route is. chi answered both with a 405 of its own —
+// naming all seven methods as allowed on an any-method route, and none on
+// a path without a route. A path whose routes take some methods keeps its
+// 405 naming them. The request keeps its own method; only the route
+// lookup uses one the any-method route takes.
+func extensionMethods(mux *chi.Mux) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rctx := chi.RouteContext(r.Context()); rctx != nil && !slices.Contains(chiMethods[:], r.Method) {
+				path := r.URL.RawPath
+				if path == "" {
+					path = r.URL.Path
+				}
+				if m, ok := anyMethodRoute(mux, path); ok {
+					rctx.RouteMethod = m
+				} else if !slices.ContainsFunc(chiMethods[:], func(m string) bool { return routes(mux, m, path) }) {
+					rctx.RouteMethod = http.MethodGet // no route: chi's 404
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// anyMethodRoute returns a method that mux routes on path to a route
+// registered for every method (Handle, HandleFunc), not a mounted
+// sub-router's.
+func anyMethodRoute(mux *chi.Mux, path string) (string, bool) {
+	all := mux.Routes()
+	for _, m := range chiMethods {
+		p := mux.Find(chi.NewRouteContext(), m, path)
+		if p == "" {
+			continue
+		}
+		for _, rt := range all {
+			if rt.Pattern == p && rt.SubRoutes == nil && rt.Handlers["*"] != nil {
+				return m, true
+			}
+		}
+	}
+	return "", false
 }
 
 // routes reports whether rs routes method m on path to a handler of its
