@@ -28,3 +28,17 @@ func TestExtensionMethodForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectAuthorityAllow: a CONNECT host:port (a forward-proxy probe)
+// has no path; chi routes it as "/", the console's GET and HEAD, and the
+// gateway answered 405 without the Allow header RFC 9110 15.5.6 requires:
+// the list was looked up for the empty path. It names GET, HEAD now.
+func TestConnectAuthorityAllow(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		gw, _ := startGatewayWith(t, fast, "http://127.0.0.1:1", nil)
+		out := rawExchange(t, gw.Addr, "CONNECT 127.0.0.1:80 HTTP/1.1\r\nHost: 127.0.0.1:80\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, "HTTP/1.1 405 ") || !strings.Contains(out, "\r\nAllow: GET, HEAD\r\n") {
+			t.Errorf("fast %v: CONNECT 127.0.0.1:80: want 405 with Allow: GET, HEAD, got\n%s", fast, out)
+		}
+	}
+}

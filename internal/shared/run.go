@@ -694,6 +694,9 @@ func allowedMethods(mux *chi.Mux, r *http.Request) string {
 	if path == "" {
 		path = r.URL.Path
 	}
+	if path == "" {
+		path = "/" // as chi routes it: a CONNECT's authority-form target has no path
+	}
 	var allow []string
 	get := routes(mux, http.MethodGet, path)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
