@@ -1,0 +1,104 @@
+package shared_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/syncbuf"
+)
+
+// TestAccessLineBoundsLongRequest: a request head may be 1 MiB, and a
+// client without the token chooses its path and method (a 404 for a path
+// no route has, a 405 for an extension method, a 401 on the gateway's /v1
+// prefixes all get an access line). Each wrote its path or method whole,
+// so such a client grew the log by as many bytes as it sent (a 400 KB
+// path = a 400 KB line). The line now keeps 4096 bytes of the path and 64
+// of the method, marked with their length; a normal request's line is
+// unchanged. Real daemon, real TCP, both log formats.
+func TestAccessLineBoundsLongRequest(t *testing.T) {
+	const n = 400_000
+	long := "/v1/" + strings.Repeat("a", n)
+	method := strings.Repeat("M", 100_000)
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			cfg := stallConfig(t)
+			cfg.Auth.Token = "tok"
+			cfg.Log.Access, cfg.Log.Format, cfg.Log.Level = true, format, "info"
+			var log syncbuf.Buffer
+			s, err := shared.Start(context.Background(), "matrixd", cfg, bigJSON(10), &log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Shutdown(context.Background()) })
+			reqs := []struct {
+				head string
+				want int
+			}{
+				{"GET " + long + " HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNotFound},
+				{"GET /" + strings.Repeat("b", n) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n", http.StatusNotFound},
+				{method + " /v1/big HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusMethodNotAllowed},
+				{"GET /v1/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n", http.StatusOK},
+			}
+			for _, r := range reqs {
+				if got := rawStatus(t, s.Addr, r.head); got != r.want {
+					t.Fatalf("%.40q: status %d, want %d", r.head, got, r.want)
+				}
+			}
+			var lines []string
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				lines = lines[:0]
+				for _, l := range strings.Split(log.String(), "\n") {
+					if strings.Contains(l, "msg=request") || strings.Contains(l, `"msg":"request"`) {
+						lines = append(lines, l)
+					}
+				}
+				if len(lines) >= len(reqs) || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(lines) != len(reqs) {
+				t.Fatalf("%d access lines, want %d", len(lines), len(reqs))
+			}
+			marks := []string{"GET /v1/aaa", "GET /bbb", "MMM", "GET /v1/big"}
+			cut := []string{fmt.Sprintf("...(%d bytes)", len(long)), fmt.Sprintf("...(%d bytes)", n+1), fmt.Sprintf("...(%d bytes)", len(method)), ""}
+			for i, l := range lines {
+				if len(l) > 4096+512 {
+					t.Errorf("access line %d is %d bytes: %.120s...", i, len(l), l)
+				}
+				if !strings.Contains(l, marks[i]) || (cut[i] != "" && !strings.Contains(l, cut[i])) {
+					t.Errorf("access line %d %.200q: want %q and the cut's mark %q", i, l, marks[i], cut[i])
+				}
+				if cut[i] == "" && strings.Contains(l, "...(") {
+					t.Errorf("access line %d of a normal request is marked cut: %q", i, l)
+				}
+			}
+		})
+	}
+}
+
+// rawStatus sends head on a new connection and returns the answer's status.
+func rawStatus(t *testing.T, addr, head string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
