@@ -4,7 +4,8 @@
 // goroutines and open file descriptors come back to where they were
 // after a warm-up round: a count that grows with the number of requests
 // is a leak. LH_SOAK_DURATION sets the length of the traffic (default
-// 45s); the test is skipped under -short.
+// 45s), LH_SOAK_S3=1 puts storaged on a real MinIO (miniotest); the test
+// is skipped under -short.
 package soak
 
 import (

@@ -26,6 +26,7 @@ import (
 
 	"lakehouse-go/internal/chat/chattest"
 	"lakehouse-go/internal/shared"
+	"lakehouse-go/internal/testutil/miniotest"
 	"lakehouse-go/internal/testutil/suite"
 )
 
@@ -802,16 +803,24 @@ func TestSoakNoLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
+	extraTOML := "[langfuse]\nflush_interval = \"200ms\"\n"
+	storagedSettings := ""
+	if os.Getenv("LH_SOAK_S3") == "1" { // storaged on a real MinIO instead of the local backend
+		m := miniotest.Start(t, "lakehouse-soak")
+		extraTOML += fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), m.Bucket, m.WriteSecrets(t))
+		storagedSettings = `backend = "s3"`
+	}
 	s := suite.Start(t, suite.Options{
 		Env: []string{"AUTH_TOKEN=" + token, "GOTRACEBACK=all", "OPENROUTER_API_KEY=soak", "KIMI_API_KEY=soak",
 			"LANGFUSE_URL=" + langfuse.URL, "LANGFUSE_PUBLIC_KEY=pk-soak", "LANGFUSE_SECRET_KEY=sk-soak"},
-		ExtraTOML: "[langfuse]\nflush_interval = \"200ms\"\n",
+		ExtraTOML: extraTOML,
 		Log:       logFile,
 		Settings: map[string]string{
 			// write_timeout cuts the slow readers (ADR-192's cut path).
-			"gateway": fmt.Sprintf("max_body_bytes = %d\nwrite_timeout = \"3s\"\nread_timeout = \"5s\"", gatewayCap),
-			"ingestd": `read_timeout = "2s"`,
-			"vectord": fmt.Sprintf("max_body_bytes = %d", vectordCap),
+			"gateway":  fmt.Sprintf("max_body_bytes = %d\nwrite_timeout = \"3s\"\nread_timeout = \"5s\"", gatewayCap),
+			"ingestd":  `read_timeout = "2s"`,
+			"storaged": storagedSettings,
+			"vectord":  fmt.Sprintf("max_body_bytes = %d", vectordCap),
 			"chatd": fmt.Sprintf(`ollama_url = %q
 ollama_model = "llama3.2"
 ollama_cloud_url = "off"
