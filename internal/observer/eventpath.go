@@ -94,10 +94,10 @@ func eventError(raw json.RawMessage) string {
 		if te.Field != "" {
 			at = "." + te.Field + ": "
 		}
-		return at + "want " + jsonWant(te.Type) + ", got a JSON " + te.Value
+		return at + "want " + jsonWant(te.Type) + ", got a JSON " + shared.JSONValueEcho(te.Value)
 	case errors.As(err, &pe):
 		// ts is the event's only time
-		return fmt.Sprintf(".ts: not an RFC 3339 time like \"2006-01-02T15:04:05Z\": %q", pe.Value)
+		return fmt.Sprintf(".ts: not an RFC 3339 time like \"2006-01-02T15:04:05Z\": %q", shared.CutEcho(pe.Value))
 	case err.Error() == "Time.UnmarshalJSON: input is not a JSON string":
 		return ".ts: want a JSON string holding an RFC 3339 time like \"2006-01-02T15:04:05Z\""
 	case errors.As(err, &se):

@@ -261,13 +261,13 @@ func JSONDecodeMessage(err error) string {
 		} else {
 			field = fmt.Sprintf("field %q", field)
 		}
-		return fmt.Sprintf("%s: want %s, got a JSON %s", field, jsonWant(te.Type), te.Value)
+		return fmt.Sprintf("%s: want %s, got a JSON %s", field, jsonWant(te.Type), JSONValueEcho(te.Value))
 	}
 	var pe *time.ParseError
 	if errors.As(err, &pe) {
 		// A time field's own decoding: the JSON is valid, the time is not
 		// (encoding/json does not say which field).
-		return fmt.Sprintf("a time is not an RFC 3339 time like \"2006-01-02T15:04:05Z\": %q", pe.Value)
+		return fmt.Sprintf("a time is not an RFC 3339 time like \"2006-01-02T15:04:05Z\": %q", CutEcho(pe.Value))
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if strings.HasPrefix(msg, "unknown field ") {
@@ -278,6 +278,21 @@ func JSONDecodeMessage(err error) string {
 	}
 	return "request body is not valid JSON: " + msg
 }
+
+// JSONValueEcho is an UnmarshalTypeError's Value ("number 1e999",
+// "string") for an error message: a number's text is cut to 64 bytes and
+// marked with its length — a field's million-digit number made a 1 MB
+// error body.
+func JSONValueEcho(v string) string {
+	if num, ok := strings.CutPrefix(v, "number "); ok {
+		return "number " + CutEcho(num)
+	}
+	return v
+}
+
+// CutEcho is s, a piece of a request echoed in an error message, cut to
+// 64 bytes on a character boundary and marked with its whole length.
+func CutEcho(s string) string { return cutLogValue(s, 64) }
 
 // jsonWant names what a Go type takes in JSON.
 func jsonWant(t reflect.Type) string {

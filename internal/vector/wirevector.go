@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"lakehouse-go/internal/errs"
+	"lakehouse-go/internal/shared"
 )
 
 // wireVector is a vector as a request body writes it (an upsert item's or
@@ -106,7 +107,7 @@ func (w *wireVector) rangeError(op, what string) error {
 	if w.big == "" {
 		return nil
 	}
-	return errs.Errorf(op, errs.Invalid, "%s[%d] = %s: out of float32 range (%s)", what, w.at, w.big, maxFloat32Text)
+	return errs.Errorf(op, errs.Invalid, "%s[%d] = %s: out of float32 range (%s)", what, w.at, shared.CutEcho(w.big), maxFloat32Text)
 }
 
 func skipSpace(b []byte, i int) int {
