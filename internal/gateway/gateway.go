@@ -532,6 +532,9 @@ func (g *gateway) probe(ctx context.Context, name string) (h DaemonHealth) {
 		return h
 	}
 	req.Header.Set(errs.RequestIDHeader, shared.RequestID(ctx))
+	if tok := g.env.Config.Auth.Token; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok) // a degraded daemon says why only to the token
+	}
 	resp, err := g.healthClient.Do(req)
 	if err != nil {
 		h.Error = name + " unreachable"
