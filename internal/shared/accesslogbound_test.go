@@ -3,13 +3,16 @@ package shared_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"lakehouse-go/internal/errs"
 	"lakehouse-go/internal/shared"
 	"lakehouse-go/internal/testutil/syncbuf"
 )
@@ -113,4 +116,46 @@ func rawStatus(t *testing.T, addr, head string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestRouteErrorBoundsEcho: the 404 for a path no route has and the 405
+// for a method a route does not take name the path and method cut as in
+// the access line; both echoed them whole (a 400 KB path = a 400 KB body,
+// to a client without the token).
+func TestRouteErrorBoundsEcho(t *testing.T) {
+	cfg := stallConfig(t)
+	cfg.Auth.Token = "tok"
+	s, err := shared.Start(context.Background(), "matrixd", cfg, bigJSON(10), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	path := "/" + strings.Repeat("p", 400_000)
+	method := strings.Repeat("M", 100_000)
+	for _, c := range []struct {
+		head, want string
+		status     int
+	}{
+		{"GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", fmt.Sprintf("no route GET /ppp%s...(%d bytes) on matrixd", strings.Repeat("p", 4096-4), len(path)), http.StatusNotFound},
+		{method + " /v1/big HTTP/1.1\r\nHost: x\r\n\r\n", fmt.Sprintf("method %s...(%d bytes) not allowed on /v1/big", strings.Repeat("M", 64), len(method)), http.StatusMethodNotAllowed},
+		{"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "no route GET /nope on matrixd", http.StatusNotFound},
+	} {
+		c2, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c2, c.head)
+		resp, err := http.ReadResponse(bufio.NewReader(c2), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body errs.Body
+		b, _ := io.ReadAll(resp.Body)
+		c2.Close()
+		json.Unmarshal(b, &body)
+		if resp.StatusCode != c.status || len(b) > 4096+512 || body.Error.Message != c.want {
+			t.Errorf("%.30q: %d, a body of %d bytes %.200q; want %d saying %.100q", c.head, resp.StatusCode, len(b), b, c.status, c.want)
+		}
+	}
 }
