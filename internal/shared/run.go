@@ -697,13 +697,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 // of RFC 9110's method table, for a 405's Allow header ("" if none).
 // chi computes the list too, but hands it only to its own 405 handler.
 func allowedMethods(mux *chi.Mux, r *http.Request) string {
-	path := r.URL.RawPath
-	if path == "" {
-		path = r.URL.Path
-	}
-	if path == "" {
-		path = "/" // as chi routes it: a CONNECT's authority-form target has no path
-	}
+	path := routePath(r)
 	var allow []string
 	get := routes(mux, http.MethodGet, path)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {
@@ -738,6 +732,18 @@ func headAsGet(mux *chi.Mux) func(http.Handler) http.Handler {
 	}
 }
 
+// routePath is the path chi routes r by.
+func routePath(r *http.Request) string {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	if path == "" {
+		path = "/" // as chi routes it: a CONNECT's authority-form target has no path
+	}
+	return path
+}
+
 // chiMethods are the methods chi routes (v5.5: QUERY too). It refuses any
 // other — an extension method (RFC 9110 16.1: PROPFIND, MKCOL ...) or a
 // lower-case "get" — with a 405 before it looks at the path.
@@ -757,10 +763,7 @@ func extensionMethods(mux *chi.Mux) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if rctx := chi.RouteContext(r.Context()); rctx != nil && !slices.Contains(chiMethods[:], r.Method) {
-				path := r.URL.RawPath
-				if path == "" {
-					path = r.URL.Path
-				}
+				path := routePath(r)
 				if m, ok := anyMethodRoute(mux, path); ok {
 					rctx.RouteMethod = m
 				} else if !slices.ContainsFunc(chiMethods[:], func(m string) bool { return routes(mux, m, path) }) {

@@ -136,7 +136,8 @@ type Suite struct {
 	Config string // path of lakehouse.toml
 	Ports  map[string]int
 	Token  string
-	// Configs is each address's lakehouse.toml when Options.Hosts is set.
+	// Configs is each address's lakehouse.toml (only 127.0.0.1's without
+	// Options.Hosts; Config is that one).
 	Configs map[string]string
 	procs   map[string]*exec.Cmd
 	opts    Options
@@ -166,7 +167,8 @@ func (s *Suite) HostDir(host string) string {
 	return filepath.Join(s.Dir, host)
 }
 
-// writeHostConfigs writes one lakehouse.toml per address of Options.Hosts.
+// writeHostConfigs writes one lakehouse.toml per address of Options.Hosts
+// (without Hosts, the one config every daemon reads: Dir/lakehouse.toml).
 func (s *Suite) writeHostConfigs() error {
 	s.Configs = map[string]string{}
 	hosts := []string{"127.0.0.1"}
@@ -237,25 +239,11 @@ func StartE(dir string, opts Options) (*Suite, error) {
 		return nil, err
 	}
 	s := &Suite{Dir: dir, Ports: map[string]int{}, procs: map[string]*exec.Cmd{}, opts: opts, bin: bin}
-	var toml strings.Builder
-	fmt.Fprintf(&toml, "data_dir = %q\n", filepath.Join(dir, "data"))
 	for i, name := range shared.Daemons {
 		s.Ports[name] = ports[i]
-		fmt.Fprintf(&toml, "[%s]\nbind = \"127.0.0.1:%d\"\n", name, ports[i])
-		if extra := opts.Settings[name]; extra != "" {
-			toml.WriteString(strings.TrimSpace(extra) + "\n")
-		}
 	}
-	toml.WriteString(opts.ExtraTOML)
-	if opts.Hosts != nil {
-		if err := s.writeHostConfigs(); err != nil {
-			return nil, err
-		}
-	} else {
-		s.Config = filepath.Join(dir, "lakehouse.toml")
-		if err := os.WriteFile(s.Config, []byte(toml.String()), 0o600); err != nil {
-			return nil, err
-		}
+	if err := s.writeHostConfigs(); err != nil {
+		return nil, err
 	}
 	if s.opts.Log == nil {
 		s.logBuf = &syncbuf.Buffer{}
@@ -277,11 +265,7 @@ func StartE(dir string, opts Options) (*Suite, error) {
 
 // StartDaemon (re)starts one daemon.
 func (s *Suite) StartDaemon(name string) error {
-	conf := s.Config
-	if c := s.Configs[s.Host(name)]; c != "" {
-		conf = c
-	}
-	cmd := exec.Command(filepath.Join(s.bin, name), "--config", conf)
+	cmd := exec.Command(filepath.Join(s.bin, name), "--config", s.Configs[s.Host(name)])
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	pw := &prefixWriter{prefix: name + " | ", out: s.opts.Log}
 	cmd.Stdout, cmd.Stderr = pw, pw
