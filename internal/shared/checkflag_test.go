@@ -69,6 +69,13 @@ func TestCheckFlag(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "bogus") || !strings.Contains(errOut, "notaport") {
 		t.Errorf("bad config: exit %d, stderr %q; want 2 naming both problems", code, errOut)
 	}
+	// Every section's bind host is looked up, with the other problems
+	// (ADR-199); a start looks up only its own.
+	code, _, errOut = run("data_dir = \"" + data + "\"\nbogus = 1\n[gateway]\nbind = \"nohost.invalid:3111\"\n[storaged]\nbind = \"localhost:3211\"\n")
+	if code != 2 || !strings.Contains(errOut, "bogus") || !strings.Contains(errOut, `[gateway].bind "nohost.invalid:3111": host does not resolve`) ||
+		strings.Contains(errOut, "storaged") || strings.Contains(errOut, "lookup") {
+		t.Errorf("a bind host that does not resolve: exit %d, stderr %q; want 2 naming it and the unknown key only", code, errOut)
+	}
 	code, _, errOut = run("data_dir = \"" + data + "\"\n[observerd]\nbind = \"0.0.0.0:3190\"\n")
 	if code != 2 || !strings.Contains(errOut, "refuse non-loopback bind without auth.token") {
 		t.Errorf("non-loopback bind without a token: exit %d, stderr %q; want 2 and the gate's message", code, errOut)

@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -402,6 +404,11 @@ type Config struct {
 	// bindFrom names the LH_<NAME>_BIND variable a daemon's bind came
 	// from, so that a bad one is reported as what the operator set.
 	bindFrom map[string]string
+	// wrongTyped holds the keys Load reported as of the wrong type and
+	// left at their defaults ("data_dir", "[report]", "[queryd].timeout"):
+	// Validate's checks between two keys skip them (typed), or they would
+	// compare a default the file does not hold (ADR-199).
+	wrongTyped map[string]bool
 
 	// Path is the file the config was read from ("" = embedded defaults).
 	Path string `toml:"-"`
@@ -559,7 +566,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			// A value of the wrong type stops the decode at that key: find
 			// every such value, then decode the rest so that it is checked
 			// too (ADR-193). A file that does not parse stops here.
-			tbl, wrong, perr := wrongTypes(path)
+			tbl, wrong, keys, perr := wrongTypes(path)
 			if perr != nil || len(wrong) == 0 {
 				return nil, fmt.Errorf("config %s: %w", path, err)
 			}
@@ -569,6 +576,10 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			c = Default(getenv("LAKEHOUSE_DATA_DIR"))
 			if md, err = decodeTable(tbl, c); err != nil {
 				return nil, errors.Join(errors.Join(problems...), fmt.Errorf("config %s: %w", path, err))
+			}
+			c.wrongTyped = map[string]bool{}
+			for _, k := range keys {
+				c.wrongTyped[k] = true
 			}
 		}
 		if und := md.Undecoded(); len(und) > 0 {
@@ -654,6 +665,19 @@ func (c *Config) Validate() error {
 			bad("%s %q: want a duration above 0, like \"1s\"", key, v.Duration)
 		}
 	}
+	// typed: none of keys ("[section].key") was reported by Load as of the
+	// wrong type. A check between two keys runs only then: with one left
+	// at its default it would compare a value the file does not hold, and
+	// its message would send the operator after the wrong key (ADR-199).
+	typed := func(keys ...string) bool {
+		for _, k := range keys {
+			sec, _, _ := strings.Cut(k, ".")
+			if c.wrongTyped[k] || c.wrongTyped[sec] {
+				return false
+			}
+		}
+		return true
+	}
 	if c.DataDir == "" {
 		bad("data_dir \"\": want a directory path (every daemon's state is under it)")
 	} else if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
@@ -665,10 +689,7 @@ func (c *Config) Validate() error {
 	for _, name := range Daemons {
 		s := c.Section(name)
 		k := func(key string) string { return "[" + name + "]." + key }
-		bindKey := k("bind")
-		if env := c.bindFrom[name]; env != "" {
-			bindKey += " (from " + env + ")"
-		}
+		bindKey := c.bindKey(name)
 		if _, port, err := net.SplitHostPort(s.Bind); err != nil {
 			bad("%s %q: want host:port: %v", bindKey, s.Bind, err)
 		} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
@@ -676,6 +697,8 @@ func (c *Config) Validate() error {
 			// URLs built from it do not parse; "notaport" failed only at
 			// start-up, one daemon at a time.
 			bad("%s %q: want a port number 0-65535, got %q", bindKey, s.Bind, port)
+		} else if c.bindFrom[name] == "" && !typed(k("bind")) {
+			// Its default is no bind of the file's: no clash to report.
 		} else if other := bindClash(binds, s.Bind); other != "" {
 			bad("%s %q: also used by [%s] (%s)", bindKey, s.Bind, other, c.Section(other).Bind)
 		} else {
@@ -733,7 +756,7 @@ func (c *Config) Validate() error {
 	count("[queryd].cache_max_bytes", c.Queryd.CacheMaxBytes, "unbounded")
 	count("[queryd].threads", int64(c.Queryd.Threads), "DuckDB's default, one per CPU")
 	span("[queryd].timeout", c.Queryd.Timeout, "30s")
-	if rt, qt := c.Queryd.RequestTimeout.Duration, c.Queryd.Timeout.Duration; rt > 0 && qt > rt {
+	if rt, qt := c.Queryd.RequestTimeout.Duration, c.Queryd.Timeout.Duration; rt > 0 && qt > rt && typed("[queryd].timeout", "[queryd].request_timeout") {
 		// The harness's deadline would end every longer query first, with
 		// request_timeout's message: timeout would be ignored above it.
 		bad("[queryd].timeout %q: above [queryd].request_timeout %q, which ends the request first; raise request_timeout with it", qt, rt)
@@ -749,8 +772,10 @@ func (c *Config) Validate() error {
 	if c.Observerd.RingSize > MaxObserverRing {
 		bad("[observerd].ring_size %d: want at most %d", c.Observerd.RingSize, MaxObserverRing)
 	}
-	switch c.Storaged.Backend {
-	case "local":
+	switch backend := c.Storaged.Backend; {
+	case !typed("[storaged].backend"):
+		// Every check below relates a key to the backend.
+	case backend == "local":
 		// Set for S3 but left on local disk: the objects would go to
 		// data_dir without a word (an operator who forgot backend = "s3").
 		if c.S3.Endpoint != "" {
@@ -765,11 +790,21 @@ func (c *Config) Validate() error {
 		if c.S3.PartSize != 0 {
 			bad("[s3].part_size %d: only used with [storaged].backend = \"s3\" (it is \"local\"); leave it out", c.S3.PartSize)
 		}
-	case "s3":
-		if c.S3.Endpoint == "" {
+	case backend == "s3":
+		useSSL := c.S3.UseSSL
+		if !typed("[s3].use_ssl") {
+			// Left at false: the endpoint's scheme is not compared with it.
+			useSSL = strings.HasPrefix(strings.ToLower(c.S3.Endpoint), "https://")
+		}
+		switch {
+		case !typed("[s3].endpoint"):
+			// Set, to a value of the wrong type: not missing.
+		case c.S3.Endpoint == "":
 			bad("[s3].endpoint: required when [storaged].backend = \"s3\"")
-		} else if msg := checkS3Endpoint(c.S3.Endpoint, c.S3.UseSSL); msg != "" {
-			bad("[s3].endpoint %q: %s", c.S3.Endpoint, msg)
+		default:
+			if msg := checkS3Endpoint(c.S3.Endpoint, useSSL); msg != "" {
+				bad("[s3].endpoint %q: %s", c.S3.Endpoint, msg)
+			}
 		}
 		if c.S3.Bucket == "" {
 			bad("[s3].bucket: required when [storaged].backend = \"s3\"")
@@ -784,11 +819,11 @@ func (c *Config) Validate() error {
 		default:
 			bad("[storaged].socket %q: only used with backend = \"local\" (it is \"s3\"); leave it out", so)
 		}
-		if c.S3.SecretsPath == "" {
+		if c.S3.SecretsPath == "" && typed("[s3].secrets_path") {
 			bad("[s3].secrets_path: required when [storaged].backend = \"s3\" (secrets-go.toml with [s3.primary] access_key_id and secret_access_key)")
 		}
 	default:
-		bad("[storaged].backend %q: want local or s3", c.Storaged.Backend)
+		bad("[storaged].backend %q: want local or s3", backend)
 	}
 	for _, d := range []struct {
 		key string
@@ -798,8 +833,10 @@ func (c *Config) Validate() error {
 			bad("[s3].%s %q: want a duration above 0 and at most %s", d.key, d.v, MaxS3Silence)
 		}
 	}
-	switch c.Embedd.Provider {
-	case "builtin":
+	switch provider := c.Embedd.Provider; {
+	case !typed("[embedd].provider"):
+		// Every check below relates a key to the provider.
+	case provider == "builtin":
 		// The built-in provider serves one model and calls nothing: an
 		// Ollama model or URL set here would be ignored (it was, with a
 		// warning in embedd's log only).
@@ -810,13 +847,13 @@ func (c *Config) Validate() error {
 		if u := c.Embedd.ProviderURL; u != "" && u != def.ProviderURL {
 			bad("[embedd].provider_url %q: only used with provider = \"ollama\" (it is \"builtin\")", u)
 		}
-	case "ollama":
+	case provider == "ollama":
 		// Here rather than at embedd's start, where it was exit 1 (restarted).
 		if u, err := url.Parse(c.Embedd.ProviderURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("[embedd].provider_url %q: want the Ollama server's http(s)://host:port", c.Embedd.ProviderURL)
 		}
 	default:
-		bad("[embedd].provider %q: want builtin or ollama", c.Embedd.Provider)
+		bad("[embedd].provider %q: want builtin or ollama", provider)
 	}
 	for _, t := range []struct{ name, v string }{{"AUTH_TOKEN", c.Auth.Token}, {"AUTH_SECONDARY_TOKEN", c.Auth.SecondaryToken}} {
 		// deploy/etc-lakehouse/lakehouse.env.example ships this line
@@ -863,6 +900,79 @@ func (c *Config) Validate() error {
 	}
 	positive("[langfuse].timeout", c.Langfuse.Timeout)
 	return errors.Join(errs...)
+}
+
+// bindKey names daemon name's bind as the operator set it: the key, or the
+// LH_<NAME>_BIND variable it came from.
+func (c *Config) bindKey(name string) string {
+	if env := c.bindFrom[name]; env != "" {
+		return "[" + name + "].bind (from " + env + ")"
+	}
+	return "[" + name + "].bind"
+}
+
+// BindLookupTimeout bounds the lookup of one bind host by `-check`.
+const BindLookupTimeout = 2 * time.Second
+
+// BindHostProblems looks up the host of each named daemon's bind that is a
+// name (an IP literal or an empty host needs no lookup; a bind that is not
+// host:port is Validate's) and reports each that does not resolve, as
+// `[gateway].bind "nohost.invalid:3111": host does not resolve`, in Daemons'
+// order. The lookups run together, each bounded by BindLookupTimeout. Not
+// part of Validate, which runs at every start: there a DNS hiccup would
+// stop a daemon over another section's host. `-check` looks up every
+// section's; a start looks up its own, when it listens (ADR-199).
+func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
+	hosts := map[string]error{}
+	for _, name := range names {
+		if s := c.Section(name); s != nil {
+			if host, _, err := net.SplitHostPort(s.Bind); err == nil && host != "" && net.ParseIP(host) == nil {
+				hosts[host] = nil
+			}
+		}
+	}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for host := range hosts {
+		wg.Go(func() {
+			lctx, cancel := context.WithTimeout(ctx, BindLookupTimeout)
+			defer cancel()
+			_, err := net.DefaultResolver.LookupHost(lctx, host)
+			mu.Lock()
+			hosts[host] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for _, name := range Daemons {
+		if !slices.Contains(names, name) {
+			continue
+		}
+		s := c.Section(name)
+		host, _, _ := net.SplitHostPort(s.Bind)
+		if err, ok := hosts[host]; ok && err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %s", c.bindKey(name), s.Bind, unresolved(err)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unresolved says why a host did not resolve in an operator's words: the
+// resolver's short reason, without the lookup's Go error text.
+func unresolved(err error) string {
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &de) && de.IsNotFound:
+		return "host does not resolve"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &de) && de.IsTimeout:
+		return "host does not resolve (the lookup timed out)"
+	case errors.As(err, &de):
+		return "host does not resolve (" + de.Err + ")"
+	}
+	return "host does not resolve (" + err.Error() + ")"
 }
 
 // bindClash is the daemon in binds (daemon -> bind) whose address a listen

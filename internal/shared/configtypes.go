@@ -17,12 +17,14 @@ import (
 // returned table, which then decodes like a file without those keys (their
 // defaults stand, and the rest of the file is still validated). Keys the
 // Config does not know are left in: the decode of the returned table reports
-// them as unknown. err is a file that does not read or parse.
-func wrongTypes(path string) (clean map[string]any, problems []error, err error) {
+// them as unknown. keys names each value left out as Config.wrongTyped
+// takes it ("data_dir", "[report]", "[queryd].timeout"). err is a file that
+// does not read or parse.
+func wrongTypes(path string) (clean map[string]any, problems []error, keys []string, err error) {
 	var raw map[string]any
 	md, err := toml.DecodeFile(path, &raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	top := reflect.TypeOf(Config{})
 	for _, k := range md.Keys() { // in the file's order
@@ -35,12 +37,14 @@ func wrongTypes(path string) (clean map[string]any, problems []error, err error)
 			if isSection(f.Type) {
 				if _, ok := raw[k[0]].(map[string]any); !ok {
 					problems = append(problems, fmt.Errorf("[%s] %s: want a table ([%s] and its keys)", k[0], tomlValue(raw[k[0]]), k[0]))
+					keys = append(keys, "["+k[0]+"]")
 					delete(raw, k[0])
 				}
 				continue
 			}
 			if !decodesAs(map[string]any{k[0]: raw[k[0]]}) {
 				problems = append(problems, fmt.Errorf("%s %s: want %s", k[0], tomlValue(raw[k[0]]), wantType(f.Type)))
+				keys = append(keys, k[0])
 				delete(raw, k[0])
 			}
 		case 2:
@@ -59,11 +63,12 @@ func wrongTypes(path string) (clean map[string]any, problems []error, err error)
 			v := tbl[k[1]]
 			if !decodesAs(map[string]any{k[0]: map[string]any{k[1]: v}}) {
 				problems = append(problems, fmt.Errorf("[%s].%s %s: want %s", k[0], k[1], tomlValue(v), wantType(f.Type)))
+				keys = append(keys, "["+k[0]+"]."+k[1])
 				delete(tbl, k[1])
 			}
 		}
 	}
-	return raw, problems, nil
+	return raw, problems, keys, nil
 }
 
 // decodesAs reports whether a one-key table decodes into a Config.

@@ -114,3 +114,54 @@ func TestChatdChainCheckedByValidate(t *testing.T) {
 		}
 	}
 }
+
+// A key of the wrong type keeps its default while the rest is validated: a
+// check between two keys compared that default and printed a second,
+// misleading message beside the wrong type's (`timeout = 30` with
+// request_timeout = "10s": "[queryd].timeout "30s": above
+// [queryd].request_timeout"). Each such check skips a wrong-typed key, on
+// either side (ADR-199); the same checks with both keys typed still fire
+// (TestValidate and its neighbours).
+func TestCrossKeyChecksSkipWrongTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, wrong, not string
+	}{
+		{"queryd timeout", "[queryd]\ntimeout = 30\nrequest_timeout = \"10s\"\n",
+			"[queryd].timeout 30: want a duration", "above [queryd].request_timeout"},
+		{"queryd request_timeout", "[queryd]\ntimeout = \"2m\"\nrequest_timeout = 10\n",
+			"[queryd].request_timeout 10: want a duration", "above [queryd].request_timeout"},
+		{"bind, the earlier daemon", "[storaged]\nbind = 5\n[gateway]\nbind = \"127.0.0.1:3211\"\n",
+			"[storaged].bind 5: want a string", "also used by"},
+		{"bind, the later daemon", "[gateway]\nbind = 3211\n[storaged]\nbind = \"127.0.0.1:3110\"\n",
+			"[gateway].bind 3211: want a string", "also used by"},
+		{"storaged backend", "[storaged]\nbackend = 3\n[s3]\nendpoint = \"127.0.0.1:9000\"\npart_size = 6000000\n",
+			"[storaged].backend 3: want a string", "only used with"},
+		{"storaged section", "storaged = 3\n[s3]\nendpoint = \"127.0.0.1:9000\"\n",
+			"[storaged] 3: want a table", "only used with"},
+		{"s3 endpoint and secrets_path", "[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = 9000\nsecrets_path = 1\n",
+			"[s3].endpoint 9000: want a string", "required when"},
+		{"s3 use_ssl", "[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"https://minio.example:9000\"\nuse_ssl = \"yes\"\nsecrets_path = \"/etc/lakehouse/secrets-go.toml\"\n",
+			`[s3].use_ssl "yes": want true or false`, "scheme says"},
+		{"embedd provider", "[embedd]\nprovider = 1\ndefault_model = \"llama3\"\nprovider_url = \"http://10.0.0.9:11434\"\n",
+			"[embedd].provider 1: want a string", "provider = \"builtin\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.toml")
+			if err := os.WriteFile(p, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p, func(k string) string {
+				if k == "LAKEHOUSE_DATA_DIR" {
+					return t.TempDir()
+				}
+				return ""
+			})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.wrong) || strings.Contains(msg, tc.not) {
+				t.Errorf("want %q and no %q in:\n%s", tc.wrong, tc.not, msg)
+			}
+		})
+	}
+}

@@ -192,6 +192,11 @@ func Run(name string, build Builder) int {
 		return 2
 	}
 	cfg, err := Load(*configPath, os.Getenv)
+	if *check && cfg != nil {
+		// -check also looks up every section's bind host, with the other
+		// problems; a start only its own, when it listens (ADR-199).
+		err = errors.Join(err, cfg.BindHostProblems(context.Background(), Daemons))
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		if *healthcheck {
@@ -413,6 +418,11 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	ln, err := listen(sec.Bind)
 	if err != nil {
 		lw.Close()
+		if de := (*net.DNSError)(nil); errors.As(err, &de) {
+			// Named as -check names it, not "listen tcp: lookup ... on
+			// <resolver>": exit 1 all the same, as DNS may come back.
+			return nil, fmt.Errorf("%s %q: %s", cfg.bindKey(name), sec.Bind, unresolved(err))
+		}
 		return nil, fmt.Errorf("listen %s: %w", sec.Bind, err)
 	}
 	// The daemon's context ends with ErrStopping as its cause: a request

@@ -1,0 +1,69 @@
+package shared
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBindHostThatDoesNotResolve: a bind whose host is a name that does not
+// resolve passed `-check`; the daemon then failed at its start with
+// "listen nohost.invalid:3111: listen tcp: lookup nohost.invalid on
+// 10.255.255.53:53: no such host" (exit 1, restarted until the start limit).
+// `-check` looks up every section's host that is a name (IP literals and an
+// empty host need none) and names each that does not resolve by its key;
+// Load (which every start runs) looks up nothing, so another section's host
+// cannot stop a daemon; a start names its own bind's key. Names under
+// .invalid never resolve (RFC 6761); localhost does, through /etc/hosts.
+func TestBindHostThatDoesNotResolve(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lakehouse.toml")
+	file := `[gateway]
+bind = "nohost.invalid:3111"
+[storaged]
+bind = "also.nohost.invalid:0"
+[catalogd]
+bind = "localhost:0"
+[queryd]
+bind = "127.0.0.1:0"
+[ingestd]
+bind = ":0"
+[vectord]
+bind = "[::1]:0"
+`
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"LAKEHOUSE_DATA_DIR": t.TempDir(), "LH_PATHWAYD_BIND": "third.nohost.invalid:0"}
+	c, err := Load(p, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Load looked a host up (every start runs it): %v", err)
+	}
+	err = c.BindHostProblems(context.Background(), Daemons)
+	if err == nil {
+		t.Fatal("no problem reported")
+	}
+	want := `[storaged].bind "also.nohost.invalid:0": host does not resolve` + "\n" +
+		`[pathwayd].bind (from LH_PATHWAYD_BIND) "third.nohost.invalid:0": host does not resolve` + "\n" +
+		`[gateway].bind "nohost.invalid:3111": host does not resolve`
+	if got := err.Error(); got != want && !strings.Contains(got, "(the lookup timed out)") {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+	if err := c.BindHostProblems(context.Background(), []string{"catalogd", "queryd", "ingestd", "vectord"}); err != nil {
+		t.Errorf("hosts that resolve, or need no lookup: %v", err)
+	}
+
+	// A start names its own bind, not the resolver's error.
+	c.Auth.Token = "a-long-enough-test-token"
+	t.Setenv("LH_GATEWAY_ALLOW_NONLOOPBACK", "1")
+	s, err := Start(context.Background(), "gateway", c, testDaemon, io.Discard)
+	if err == nil {
+		s.Shutdown(context.Background())
+		t.Fatal("started on a host that does not resolve")
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, `[gateway].bind "nohost.invalid:3111": host does not resolve`) || strings.Contains(msg, "lookup") {
+		t.Errorf("start: %v", err)
+	}
+}
