@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +50,16 @@ func TestSplitDeploymentS3(t *testing.T) {
 	journey(t, s)
 	if n := cacheMisses(t, s); n == 0 {
 		t.Errorf("queryd on host A downloaded no file through storaged")
+	}
+	noObjectDir(t, s)
+}
+
+// noObjectDir: host A runs no storaged, and nothing there makes a
+// <data_dir>/objects (queryd made an empty objects/data/datasets/; ADR-199).
+func noObjectDir(t *testing.T, s *suite.Suite) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(s.HostDir("127.0.0.1"), "data", "objects")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("host A's data_dir has objects/: %v; want none", err)
 	}
 }
 
@@ -101,6 +115,40 @@ func TestSameHostQuerydReadsDirectly(t *testing.T) {
 	}
 	if n := cacheMisses(t, s); n != 0 {
 		t.Errorf("queryd on storaged's host downloaded %v files through storaged", n)
+	}
+}
+
+// TestSameHostSocketOff: on storaged's host with [storaged].socket = "off"
+// queryd cannot confirm storaged's directory as its own (ADR-194), so it
+// reads every file through storaged, into its cache, and the answers are
+// the same; it creates nothing under [storaged].dir itself (ADR-199).
+func TestSameHostSocketOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five daemons")
+	}
+	s := suite.Start(t, suite.Options{Env: []string{"AUTH_TOKEN=one-host"},
+		Daemons:  []string{"storaged", "catalogd", "ingestd", "queryd", "gateway"},
+		Settings: map[string]string{"storaged": `socket = "off"`}})
+	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, step := range []struct{ path, ctype, body, want string }{
+		{"/v1/ingest?name=probe", "text/csv", "id,name\n1,Alice\n2,Bob\n", `"version":1`},
+		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[2]]`},
+		{"/v1/ingest?name=probe&mode=append", "text/csv", "id,name\n3,Carol\n", `"version":2`},
+		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[3]]`},
+	} {
+		resp, b, err := s.Do(ctx, "POST", step.path, step.ctype, strings.NewReader(step.body))
+		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), step.want) {
+			t.Fatalf("%s: %v %v %s", step.path, err, resp, b)
+		}
+	}
+	if n := cacheMisses(t, s); n != 2 {
+		t.Errorf("queryd fetched %v files through storaged; want 2 (one per ingest: the socket is off)", n)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "data", "storaged.sock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("storaged.sock with socket = \"off\": %v", err)
 	}
 }
 
@@ -238,4 +286,5 @@ func TestSplitDeploymentLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	journey(t, s)
+	noObjectDir(t, s)
 }

@@ -187,14 +187,14 @@ func NewServer(ctx context.Context, opts Options) (*Server, error) {
 	s.localOK.Store(opts.LocalRoot == nil)
 	allowed := []string{cache.Dir()}
 	if opts.LocalDir != "" {
-		p, err := local.ObjectPath(opts.LocalDir, DataPrefix+"x")
-		if err == nil {
+		// Allowed to DuckDB now (lock_configuration leaves no later SET),
+		// created by no one but storaged: queryd made it here, and a queryd
+		// whose storaged is on another host left an empty
+		// <data_dir>/objects/data/datasets/ behind (ADR-199). DuckDB checks
+		// the path, not that it exists.
+		if p, err := local.ObjectPath(opts.LocalDir, DataPrefix+"x"); err == nil {
 			s.localData = filepath.Dir(p) + string(filepath.Separator)
-			if err := os.MkdirAll(s.localData, 0o755); err == nil {
-				allowed = append(allowed, s.localData)
-			} else {
-				s.localData = ""
-			}
+			allowed = append(allowed, s.localData)
 		}
 	}
 	eng, err := engine.Open(ctx, engine.Options{

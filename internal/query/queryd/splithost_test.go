@@ -3,7 +3,9 @@ package queryd
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -50,26 +52,7 @@ func TestLocalDirOfAnotherHost(t *testing.T) {
 	}
 	defer db.Close()
 	cat := &storeCatalog{st: st, ds: map[string]catalog.Dataset{}}
-	put := func(v int64, rows int) {
-		t.Helper()
-		pq := filepath.Join(dir, fmt.Sprintf("p-%d.parquet", v))
-		if _, err := db.Exec(fmt.Sprintf(`COPY (SELECT range AS id FROM range(%d)) TO '%s' (FORMAT parquet)`, rows, pq)); err != nil {
-			t.Fatal(err)
-		}
-		body, err := os.ReadFile(pq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := fmt.Sprintf("datasets/probe/ingest%d/part-00000.parquet", v)
-		if _, err := st.Put(ctx, key, strings.NewReader(string(body)), int64(len(body)), storage.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Put(ctx, catalog.ManifestKey("probe", v), strings.NewReader("{}"), 2, storage.PutOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		cat.ds["probe"] = catalog.Dataset{Name: "probe", Version: v, Schema: []catalog.Column{{Name: "id", Type: "BIGINT"}},
-			Files: []catalog.File{{Key: key, Rows: int64(rows), Bytes: int64(len(body))}}, RowCount: int64(rows)}
-	}
+	put := func(v int64, rows int) { putProbe(t, db, cat, v, rows) }
 	put(1, 5)
 	for _, tc := range []struct {
 		name   string
@@ -106,6 +89,83 @@ func TestLocalDirOfAnotherHost(t *testing.T) {
 			if cached := s.Cache().Stats().Entries; (cached == 0) != tc.direct {
 				t.Fatalf("cached files %d; want direct reads = %v", cached, tc.direct)
 			}
+			// Nothing of storaged's directory is made where it is not
+			// storaged's: queryd created <LocalDir>/data/datasets/ at its
+			// start, an empty tree on a host without storaged (ADR-199).
+			if _, err := os.Stat(localDir); !tc.direct && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("[storaged].dir of another host: %v; want it absent", err)
+			}
 		})
+	}
+}
+
+// putProbe stores version v of dataset probe (rows ids) in cat's store and
+// catalog.
+func putProbe(t *testing.T, db *sql.DB, cat *storeCatalog, v int64, rows int) {
+	t.Helper()
+	ctx := context.Background()
+	pq := filepath.Join(t.TempDir(), fmt.Sprintf("p-%d.parquet", v))
+	if _, err := db.Exec(fmt.Sprintf(`COPY (SELECT range AS id FROM range(%d)) TO '%s' (FORMAT parquet)`, rows, pq)); err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("datasets/probe/ingest%d/part-00000.parquet", v)
+	if _, err := cat.st.Put(ctx, key, strings.NewReader(string(body)), int64(len(body)), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.st.Put(ctx, catalog.ManifestKey("probe", v), strings.NewReader("{}"), 2, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cat.ds["probe"] = catalog.Dataset{Name: "probe", Version: v, Schema: []catalog.Column{{Name: "id", Type: "BIGINT"}},
+		Files: []catalog.File{{Key: key, Rows: int64(rows), Bytes: int64(len(body))}}, RowCount: int64(rows)}
+}
+
+// TestLocalDataMadeAfterStart: queryd no longer creates
+// <[storaged].dir>/data/datasets/ at its start; on storaged's host, where
+// storaged creates it with the first dataset, after queryd's start, DuckDB
+// reads the files there all the same (allowed_directories is a path, not a
+// directory that must exist), directly, without a download.
+func TestLocalDataMadeAfterStart(t *testing.T) {
+	dir := t.TempDir()
+	objects := filepath.Join(dir, "objects")
+	st, err := local.Open(objects, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, root, err := st.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := NewServer(ctx, Options{Catalog: &storeCatalog{st: st}, Store: st,
+		LocalDir: objects, LocalRoot: func(context.Context) string { return root },
+		CacheDir: filepath.Join(dir, "cache"), TempDir: filepath.Join(dir, "tmp"),
+		Threads: 1, MaxConcurrent: 2, MaxQueue: 2, MaxRows: 1000, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(filepath.Join(objects, "data", "datasets")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("data/datasets at queryd's start: %v; want it absent until a dataset is stored", err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cat := s.opts.Catalog.(*storeCatalog)
+	cat.ds = map[string]catalog.Dataset{}
+	putProbe(t, db, cat, 1, 7)
+	r := chi.NewRouter()
+	s.Routes(&shared.Env{Log: slog.New(slog.DiscardHandler)})(r)
+	if a := postSQL(t, r, `{"sql":"SELECT count(*) FROM probe"}`); a.status != http.StatusOK || !strings.Contains(a.body, `"rows":[[7]]`) {
+		t.Fatalf("count: %d %s", a.status, a.body)
+	}
+	if n := s.Cache().Stats().Entries; n != 0 {
+		t.Errorf("cached files %d; want the file read where storaged keeps it", n)
 	}
 }
