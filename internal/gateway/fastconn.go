@@ -98,6 +98,7 @@ func newFconn(f *fastServer, nc net.Conn) *fconn {
 	c := &fconn{f: f, nc: nc, remote: nc.RemoteAddr().String(), send: sendBound{stall: f.sendStall}}
 	c.peerHost, _, _ = net.SplitHostPort(c.remote)
 	c.peerErr = f.hooks.CheckPeer(c.remote)
+	c.req.max = f.maxHead
 	c.br = brPool.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bwPool.Get().(*bufio.Writer)
@@ -272,7 +273,7 @@ func (c *fconn) serve() {
 		if err != nil {
 			var he *headError
 			if errors.As(err, &he) {
-				writeBadRequest(c, he.status, he.reason, f.hooks.RequestID(string(c.req.reqID.of(c.req.raw))))
+				writeBadRequest(c, he.status, he.reason, f.hooks.RequestID(string(c.req.reqID.of(c.req.raw))), f.maxHead)
 				c.linger = true // the client may still be sending: no reset before it reads this
 			}
 			return
@@ -331,7 +332,7 @@ func (c *fconn) handOff() bool {
 	c.mu.Lock()
 	c.closed = true // no longer ours to close
 	c.mu.Unlock()
-	return c.f.handoff.give(newClConn(&prefixConn{Conn: c.nc, buf: buf}, c.f.sendStall, c.f.log))
+	return c.f.handoff.give(newClConn(&prefixConn{Conn: c.nc, buf: buf}, c.f.sendStall, c.f.maxHead, c.f.log))
 }
 
 // serveProxy runs the chain's steps around the proxying of one request.
@@ -405,6 +406,10 @@ func (c *fconn) proxyChecked(rt *fastRoute, pattern string, ri *shared.RequestIn
 	ri.Authed = true
 	if err := h.CheckLength(req.cl); err != nil {
 		ri.Status = writeErrorBody(c, err, ri.ReqID, nil)
+		return false
+	}
+	if c.fwdTooLarge(rt.p, ri.ReqID) {
+		ri.Status = c.writeHeadTooLarge(rt.p, ri.ReqID)
 		return false
 	}
 	if h.Timeout > 0 {

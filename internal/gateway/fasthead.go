@@ -40,6 +40,9 @@ type reqHead struct {
 	// its own plain-text 400 before any handler runs; the fast path
 	// answers DESIGN.md's JSON error body instead.
 	badEscape span
+	// max bounds the head's bytes ([gateway].max_header_bytes; 0 =
+	// maxHeadBytes): set once per connection, kept by reset.
+	max int
 }
 
 func (h *reqHead) reset() {
@@ -67,18 +70,22 @@ var errHeadTooLarge = &headError{431, ""}
 // readLine appends one line (with its line ending) to raw and returns the
 // span of its content without the ending.
 func (h *reqHead) readLine(br *bufio.Reader) (span, error) {
-	return readHeadLine(br, &h.raw, errHeadTooLarge, 0)
+	max := h.max
+	if max == 0 {
+		max = maxHeadBytes
+	}
+	return readHeadLine(br, &h.raw, errHeadTooLarge, 0, max)
 }
 
 // readHeadLine appends one line of a message head (with its ending) to
 // *raw and returns the span of its content without the ending. A head over
-// maxHeadBytes is tooLarge; EOF after more than partialFrom bytes of raw is
+// max bytes is tooLarge; EOF after more than partialFrom bytes of raw is
 // io.ErrUnexpectedEOF.
-func readHeadLine(br *bufio.Reader, raw *[]byte, tooLarge error, partialFrom int) (span, error) {
+func readHeadLine(br *bufio.Reader, raw *[]byte, tooLarge error, partialFrom, max int) (span, error) {
 	start := len(*raw)
 	for {
 		b, err := br.ReadSlice('\n')
-		if len(*raw)+len(b) > maxHeadBytes {
+		if len(*raw)+len(b) > max {
 			return span{}, tooLarge
 		}
 		*raw = append(*raw, b...)
@@ -488,7 +495,7 @@ type respHead struct {
 var errBadResponse = errors.New("malformed response from upstream")
 
 func (r *respHead) readLine(br *bufio.Reader) (span, error) {
-	return readHeadLine(br, &r.raw, errBadResponse, len(r.raw))
+	return readHeadLine(br, &r.raw, errBadResponse, len(r.raw), maxHeadBytes)
 }
 
 // read parses a response head, skipping 1xx interim answers. first reports

@@ -30,7 +30,11 @@ import (
 // own (shared.RequestHooks), in the chain's order.
 
 const (
-	maxHeadBytes = shared.MaxHeadBytes // net/http's DefaultMaxHeaderBytes plus its slack
+	// maxHeadBytes bounds a daemon's answer head and a trailer section,
+	// and a request head read without a fastServer (tests): net/http's
+	// DefaultMaxHeaderBytes plus its slack. A client's request head is
+	// bounded by [gateway].max_header_bytes (fastServer.maxHead, ADR-198).
+	maxHeadBytes = shared.MaxHeadBytes
 	// watchDelay: a request whose answer has not started by then gets a
 	// goroutine watching the client socket, so a client that goes away
 	// stops the upstream read (net/http starts one for every request).
@@ -52,6 +56,7 @@ type fastServer struct {
 
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	sendStall                                                 time.Duration // sendBound's, per connection
+	maxHead                                                   int           // [gateway].max_header_bytes: a request head's bound
 
 	mu       sync.Mutex
 	conns    map[*fconn]struct{}
@@ -138,9 +143,9 @@ func (f *fastServer) sweepOnce(s *sweepScratch) int {
 	return armed
 }
 
-func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks, routes []fastRoute, log *slog.Logger) *fastServer {
+func newFastServer(ln net.Listener, srv *http.Server, hooks *shared.RequestHooks, routes []fastRoute, maxHead int, log *slog.Logger) *fastServer {
 	return &fastServer{
-		ln: ln, srv: srv, hooks: hooks, routes: routes, log: log,
+		ln: ln, srv: srv, hooks: hooks, routes: routes, log: log, maxHead: maxHead,
 		handoff:           &chanListener{addr: ln.Addr(), ch: make(chan net.Conn), closed: make(chan struct{})},
 		readHeaderTimeout: srv.ReadHeaderTimeout, readTimeout: srv.ReadTimeout,
 		writeTimeout: srv.WriteTimeout, idleTimeout: srv.IdleTimeout,
@@ -342,9 +347,9 @@ var (
 // writeBadRequest answers a request head the fast path refuses (400,
 // 431, 501; the connection closes after it) with DESIGN.md's JSON error
 // body under a new request id, as the harness answers one net/http
-// refuses (shared.AppendMalformed).
-func writeBadRequest(w io.Writer, status int, reason string, reqID string) {
-	_, _ = w.Write(shared.AppendMalformed(make([]byte, 0, 512), status, reason, reqID))
+// refuses (shared.AppendMalformed; a 431 names maxHead).
+func writeBadRequest(w io.Writer, status int, reason string, reqID string, maxHead int) {
+	_, _ = w.Write(shared.AppendMalformed(make([]byte, 0, 512), status, reason, reqID, maxHead))
 }
 
 func writeErrorBody(c *fconn, err error, reqID string, extra func(http.Header)) int {

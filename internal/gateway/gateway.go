@@ -102,6 +102,7 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 			return nil, err
 		}
 		p.setBounds(cfg.Section(rt.Daemon).RequestTimeout.Duration)
+		p.maxFwd = cfg.Section(rt.Daemon).HeaderBytes() + shared.HeaderSlack
 		proxies[rt.Prefix] = p
 	}
 	byDaemon := make([]*proxy, 0, len(Routes))
@@ -124,10 +125,19 @@ func New(ctx context.Context, env *shared.Env) (*shared.Daemon, error) {
 		// first, before the harness's chain answers anything.
 		srv.Handler = closeAfterAmbiguousFraming(srv.Handler)
 		srv.ConnContext = withCLConn
+		// The gateway faces the clients: a head over max_header_bytes is
+		// refused here, on both paths (net/http reads HeaderSlack past its
+		// MaxHeaderBytes; on a kept-alive connection up to 4 KiB more,
+		// what it had buffered). A daemon behind it reads HeaderSlack more
+		// than its own max_header_bytes, room for the fields the gateway
+		// adds; a head that still would not fit is refused here too
+		// (headbound.go, ADR-198).
+		maxHead := cfg.Gateway.HeaderBytes()
+		srv.MaxHeaderBytes = maxHead - shared.HeaderSlack
 		if routes == nil {
-			return netServing{srv, clListener{ln, sendStallFor(srv.WriteTimeout), env.Log}}
+			return netServing{srv, clListener{ln, sendStallFor(srv.WriteTimeout), maxHead, env.Log}}
 		}
-		return newFastServer(ln, srv, hooks, routes, env.Log)
+		return newFastServer(ln, srv, hooks, routes, maxHead, env.Log)
 	}
 	return &shared.Daemon{
 		Serve: serve,
@@ -240,6 +250,8 @@ type clConn struct {
 	sent int64        // bytes written, ever
 	own  bool         // a handler set its own write deadline (ResponseController)
 	log  *slog.Logger // for a cut
+	// maxHead is [gateway].max_header_bytes, which a 431 names.
+	maxHead int
 	// cutSeen: the send stall cut a write since the proxy last asked
 	// (takeCut), so the request's answer was cut short.
 	cutSeen bool
@@ -254,9 +266,10 @@ func (c *clConn) takeCut() bool {
 }
 
 // newClConn is nc served by net/http, its writes bounded by stall without
-// progress (0: none; the server's WriteTimeout bounds them).
-func newClConn(nc net.Conn, stall time.Duration, log *slog.Logger) *clConn {
-	c := &clConn{Conn: nc, send: sendBound{stall: stall}, log: log}
+// progress (0: none; the server's WriteTimeout bounds them); maxHead is
+// [gateway].max_header_bytes, which a 431 names.
+func newClConn(nc net.Conn, stall time.Duration, maxHead int, log *slog.Logger) *clConn {
+	c := &clConn{Conn: nc, send: sendBound{stall: stall}, log: log, maxHead: maxHead}
 	c.send.arm(nc, time.Now(), 0)
 	return c
 }
@@ -310,7 +323,7 @@ func (c *clConn) scan(b []byte) {
 // status — the harness's recognizer, which every daemon's connections use
 // (shared.MalformedAnswer).
 func (c *clConn) Write(p []byte) (int, error) {
-	if b, ok := shared.MalformedAnswer(p); ok {
+	if b, ok := shared.MalformedAnswer(p, c.maxHead); ok {
 		c.linger.Store(true)
 		_, err := c.write(b)
 		return len(p), err
@@ -402,8 +415,9 @@ func withCLConn(ctx context.Context, nc net.Conn) context.Context {
 // clListener wraps each accepted connection in a clConn.
 type clListener struct {
 	net.Listener
-	stall time.Duration // the send stall (sendStallFor)
-	log   *slog.Logger
+	stall   time.Duration // the send stall (sendStallFor)
+	maxHead int           // [gateway].max_header_bytes
+	log     *slog.Logger
 }
 
 func (l clListener) Accept() (net.Conn, error) {
@@ -411,7 +425,7 @@ func (l clListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClConn(nc, l.stall, l.log), nil
+	return newClConn(nc, l.stall, l.maxHead, l.log), nil
 }
 
 // closeAfterAmbiguousFraming makes net/http close the connection after

@@ -36,6 +36,10 @@ type proxy struct {
 	// applies to requests with a body too (see boundFor).
 	workBounded bool
 
+	// maxFwd is the largest head the daemon reads: its max_header_bytes
+	// plus net/http's slack (headbound.go); 0 = no check (tests).
+	maxFwd int
+
 	stats proxyStats // lakehouse_gateway_upstream_requests_total
 }
 
@@ -197,6 +201,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		})
 		defer stop()
+	}
+	if p.maxFwd > 0 && fwdHeadLen(r, p.up.addr, xff) > p.maxFwd {
+		p.headTooLarge(w)
+		return
 	}
 	bound, why := p.boundFor(r.Method, r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody)
 	resp, _, err := p.up.roundTrip(ctx, r, xff, bound, why)

@@ -17,7 +17,8 @@ import (
 	"lakehouse-go/internal/testutil/syncbuf"
 )
 
-// TestAccessLineBoundsLongRequest: a request head may be 1 MiB, and a
+// TestAccessLineBoundsLongRequest: a request head may be 1 MiB (the most
+// max_header_bytes may be, ADR-198), and a
 // client without the token chooses its path and method (a 404 for a path
 // no route has, a 405 for an extension method, a 401 on the gateway's /v1
 // prefixes all get an access line). Each wrote its path or method whole,
@@ -33,6 +34,7 @@ func TestAccessLineBoundsLongRequest(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			cfg := stallConfig(t)
 			cfg.Auth.Token = "tok"
+			cfg.Matrixd.MaxHeaderBytes = shared.MaxHeadBytes
 			cfg.Log.Access, cfg.Log.Format, cfg.Log.Level = true, format, "info"
 			var log syncbuf.Buffer
 			s, err := shared.Start(context.Background(), "matrixd", cfg, bigJSON(10), &log)
@@ -125,6 +127,7 @@ func rawStatus(t *testing.T, addr, head string) int {
 func TestRouteErrorBoundsEcho(t *testing.T) {
 	cfg := stallConfig(t)
 	cfg.Auth.Token = "tok"
+	cfg.Matrixd.MaxHeaderBytes = shared.MaxHeadBytes // a head of 1 MiB (ADR-198)
 	s, err := shared.Start(context.Background(), "matrixd", cfg, bigJSON(10), io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,10 @@ type ServerConfig struct {
 	URL string `toml:"url"`
 	// ReadHeaderTimeout bounds reading request headers.
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// MaxHeaderBytes bounds a request's head (request line, header fields
+	// and the blank line after them) in bytes: 431 above. 0 = the default,
+	// DefaultHeaderBytes (ADR-198); see HeaderBytes.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
 	// ReadTimeout and WriteTimeout bound a whole request/response; 0 = none
 	// (streaming daemons leave them 0 and rely on RequestTimeout / idle).
 	ReadTimeout  Duration `toml:"read_timeout"`
@@ -67,6 +71,36 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds draining in-flight requests on SIGTERM.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 }
+
+// max_header_bytes (ADR-198): its default, and the least and most it may
+// be. The most is MaxHeadBytes, net/http's own bound (1 MiB plus its
+// slack), what every daemon took before the key; the least still holds a
+// request line and the fields of DESIGN.md's requests with room to spare
+// (nginx's large_client_header_buffers is 8 KiB a line, 32 KiB in all).
+const (
+	DefaultHeaderBytes = 64 << 10
+	MinHeaderBytes     = 8 << 10
+)
+
+// HeaderBytes is the largest request head, in bytes, a client may send the
+// daemon: max_header_bytes, or DefaultHeaderBytes for 0. The gateway
+// refuses a head above it (431); a daemon's net/http server reads up to
+// HeaderSlack more (net/http's own slack, http.Server.MaxHeaderBytes plus
+// 4 KiB), room for the fields the gateway adds to a head it forwards
+// (Host, X-Request-Id, X-Forwarded-For), so that the gateway, not the
+// daemon, refuses a head over their common limit.
+func (s *ServerConfig) HeaderBytes() int {
+	if s.MaxHeaderBytes == 0 {
+		return DefaultHeaderBytes
+	}
+	return s.MaxHeaderBytes
+}
+
+// HeaderSlack is what net/http's server reads of a request head beyond
+// its MaxHeaderBytes (its "bufio slop"). On a kept-alive connection its
+// count starts after what it had buffered while waiting for the request
+// (up to its 4 KiB buffer), so a head there may be that much larger still.
+const HeaderSlack = 4096
 
 // GatewayConfig is [gateway].
 type GatewayConfig struct {
@@ -425,6 +459,7 @@ func Default(dataDir string) *Config {
 		s := c.Section(name)
 		s.Bind = fmt.Sprintf("127.0.0.1:%d", DefaultPorts[name])
 		s.ReadHeaderTimeout = Duration{10 * time.Second}
+		s.MaxHeaderBytes = DefaultHeaderBytes
 		s.IdleTimeout = Duration{120 * time.Second}
 		s.RequestTimeout = Duration{60 * time.Second}
 		s.MaxBodyBytes = 64 << 20
@@ -711,6 +746,9 @@ func (c *Config) Validate() error {
 		}
 		count(k("max_body_bytes"), s.MaxBodyBytes, "no cap")
 		span(k("read_header_timeout"), s.ReadHeaderTimeout, "none")
+		if v := s.MaxHeaderBytes; v != 0 && (v < MinHeaderBytes || v > MaxHeadBytes) {
+			bad("%s %d: want 0 (%d, 64 KiB) or between %d (8 KiB) and %d (1 MiB plus net/http's 4 KiB of slack)", k("max_header_bytes"), v, DefaultHeaderBytes, MinHeaderBytes, MaxHeadBytes)
+		}
 		span(k("read_timeout"), s.ReadTimeout, "none")
 		span(k("write_timeout"), s.WriteTimeout, "none")
 		span(k("idle_timeout"), s.IdleTimeout, "none")

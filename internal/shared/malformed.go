@@ -23,15 +23,19 @@ import (
 // place, with the same status, a fresh request id, and the connection
 // closed after it.
 
-// MaxHeadBytes is the largest request head net/http reads with the
-// harness's server (http.DefaultMaxHeaderBytes plus net/http's slack).
-const MaxHeadBytes = http.DefaultMaxHeaderBytes + 4096
+// MaxHeadBytes is net/http's own bound on a head
+// (http.DefaultMaxHeaderBytes plus its slack): the most max_header_bytes
+// may be, and the gateway's bound on a daemon's answer head, which is no
+// client's input (ADR-198).
+const MaxHeadBytes = http.DefaultMaxHeaderBytes + HeaderSlack
 
 // AppendMalformed appends to b the whole answer (head and JSON body) to a
 // request whose head could not be parsed: status (400, 417, 431, 501 or
 // 505), reason what was wrong ("" when nothing more is known), under
-// request id reqID. The answer closes the connection.
-func AppendMalformed(b []byte, status int, reason, reqID string) []byte {
+// request id reqID. A 431's message names maxHead, the daemon's
+// max_header_bytes (ServerConfig.HeaderBytes), and reason after it. The
+// answer closes the connection.
+func AppendMalformed(b []byte, status int, reason, reqID string, maxHead int) []byte {
 	kind := errs.Invalid
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
@@ -40,10 +44,11 @@ func AppendMalformed(b []byte, status int, reason, reqID string) []byte {
 		kind = errs.NotImpl
 	}
 	msg := "malformed request head"
+	if status == http.StatusRequestHeaderFieldsTooLarge {
+		msg = "request header section over " + strconv.Itoa(maxHead) + " bytes"
+	}
 	if reason != "" {
 		msg += ": " + reason
-	} else if status == http.StatusRequestHeaderFieldsTooLarge {
-		msg = "request header section over " + strconv.Itoa(MaxHeadBytes) + " bytes"
 	}
 	rec := &headRecorder{h: http.Header{errs.RequestIDHeader: {reqID}}}
 	errs.WriteBody(rec, status, kind, msg, reqID)
@@ -82,13 +87,14 @@ func (r *headRecorder) Write(p []byte) (int, error) {
 
 // MalformedAnswer reports whether p, one Write of net/http on a client
 // connection, is its own answer to a request it could not parse, and
-// returns the JSON answer (AppendMalformed) to send in its place.
-func MalformedAnswer(p []byte) ([]byte, bool) {
+// returns the JSON answer (AppendMalformed) to send in its place; maxHead
+// is the daemon's max_header_bytes, which a 431 names.
+func MalformedAnswer(p []byte, maxHead int) ([]byte, bool) {
 	status, reason, ok := netHTTPError(p)
 	if !ok {
 		return nil, false
 	}
-	return AppendMalformed(nil, status, reason, NewRequestID()), true
+	return AppendMalformed(nil, status, reason, NewRequestID(), maxHead), true
 }
 
 // netHTTPErrorHeaders are the header lines of net/http's answers to a
@@ -145,15 +151,19 @@ func expectationFailed(p []byte) bool {
 }
 
 // jsonErrListener wraps each accepted connection in a jsonErrConn: the
-// harness's own serving (every daemon without Daemon.Serve).
-type jsonErrListener struct{ net.Listener }
+// harness's own serving (every daemon without Daemon.Serve). maxHead is
+// the daemon's max_header_bytes, which its 431 names.
+type jsonErrListener struct {
+	net.Listener
+	maxHead int
+}
 
 func (l jsonErrListener) Accept() (net.Conn, error) {
 	nc, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &jsonErrConn{Conn: nc}, nil
+	return &jsonErrConn{Conn: nc, maxHead: l.maxHead}, nil
 }
 
 // jsonErrConn sends MalformedAnswer's JSON in place of net/http's own
@@ -161,11 +171,12 @@ func (l jsonErrListener) Accept() (net.Conn, error) {
 // after one (LingerClose).
 type jsonErrConn struct {
 	net.Conn
-	linger atomic.Bool // a malformed answer was sent, or the body left unread: Close lingers
+	linger  atomic.Bool // a malformed answer was sent, or the body left unread: Close lingers
+	maxHead int         // max_header_bytes, named by a 431
 }
 
 func (c *jsonErrConn) Write(p []byte) (int, error) {
-	if b, ok := MalformedAnswer(p); ok {
+	if b, ok := MalformedAnswer(p, c.maxHead); ok {
 		c.linger.Store(true)
 		_, err := c.Conn.Write(b)
 		return len(p), err

@@ -48,7 +48,7 @@ func TestDaemonMalformedRequestJSON(t *testing.T) {
 		{"two Host fields", "GET /health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, errs.Invalid, "malformed request head"},
 		{"HTTP/9.9", "GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505, errs.Invalid, "malformed request head: unsupported protocol version"},
 		{"unknown transfer coding", "PUT /v1/storage/objects/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, errs.NotImpl, "malformed request head: unsupported transfer encoding"},
-		{"head over the limit", big, 431, errs.TooLarge, fmt.Sprintf("request header section over %d bytes", shared.MaxHeadBytes)},
+		{"head over the limit", big, 431, errs.TooLarge, fmt.Sprintf("request header section over %d bytes", shared.DefaultHeaderBytes)},
 		{"unknown Expect", "POST /v1/ingest?name=a HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 2\r\n\r\nab", 417, errs.Invalid, "malformed request head: an Expect other than 100-continue"},
 		{"unknown Expect, HTTP/1.0", "GET /health HTTP/1.0\r\nExpect: foo\r\n\r\n", 417, errs.Invalid, "malformed request head: an Expect other than 100-continue"},
 		{"control character in a field value", "GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400, errs.Invalid, "malformed request head"},

@@ -64,7 +64,7 @@ func FuzzNetHTTPError(f *testing.F) {
 				t.Fatalf("%q taken as net/http's error answer %d", raw, st)
 			}
 		}
-		if b, ok := MalformedAnswer(raw); ok {
+		if b, ok := MalformedAnswer(raw, DefaultHeaderBytes); ok {
 			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), nil)
 			var e errs.Body
 			if err != nil || !resp.Close || json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error.RequestID == "" {

@@ -455,6 +455,7 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 		Handler:           lingerUnread(s.router(metrics, hooks)),
 		ConnContext:       withJSONErrConn,
 		ReadHeaderTimeout: sec.ReadHeaderTimeout.Duration,
+		MaxHeaderBytes:    sec.HeaderBytes(), // net/http reads HeaderSlack more (ADR-198)
 		ReadTimeout:       sec.ReadTimeout.Duration,
 		WriteTimeout:      sec.WriteTimeout.Duration,
 		IdleTimeout:       sec.IdleTimeout.Duration,
@@ -463,7 +464,7 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	}
 	// net/http's own text/plain answers to a request it could not parse
 	// become DESIGN.md's JSON error body on the way out (malformed.go).
-	var sln net.Listener = jsonErrListener{ln}
+	var sln net.Listener = jsonErrListener{ln, sec.HeaderBytes()}
 	s.serving = httpServing{s.srv, sln}
 	if d.Serve != nil {
 		if d.BareListener {
