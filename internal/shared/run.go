@@ -187,7 +187,8 @@ func Run(name string, build Builder) int {
 	healthcheck := fs.Bool("healthcheck", false, "check the running daemon instead of starting one: GET /health at its bind "+
 		"(0.0.0.0 or :: means loopback), exit 0 when it answers ok, else 1 (for container healthchecks: the image has no curl)")
 	check := fs.Bool("check", false, "check the configuration and exit without starting: the file, the environment's "+
-		"overrides and this daemon's bind gates; 0 when they hold, else 2 with every problem named")
+		"overrides, every bind's host (looked up when it is a name) and this daemon's bind gates; 0 when they hold, "+
+		"else 2 with every problem named")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
