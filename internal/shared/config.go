@@ -975,9 +975,12 @@ func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
 	)
 	for host := range hosts {
 		wg.Go(func() {
-			lctx, cancel := context.WithTimeout(ctx, BindLookupTimeout)
-			defer cancel()
-			_, err := net.DefaultResolver.LookupHost(lctx, host)
+			err := errNoSuchHost(host)
+			if err == nil {
+				lctx, cancel := context.WithTimeout(ctx, BindLookupTimeout)
+				defer cancel()
+				_, err = net.DefaultResolver.LookupHost(lctx, host)
+			}
 			mu.Lock()
 			hosts[host] = err
 			mu.Unlock()
@@ -996,6 +999,16 @@ func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// errNoSuchHost is the resolver's "no such host" for a name under .invalid,
+// which never resolves (RFC 6761 6.4: a library answers it at once rather
+// than ask DNS); nil for any other host.
+func errNoSuchHost(host string) error {
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "invalid" || strings.HasSuffix(h, ".invalid") {
+		return &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	return nil
 }
 
 // unresolved says why a host did not resolve in an operator's words: the

@@ -416,7 +416,12 @@ func Start(ctx context.Context, name string, cfg *Config, build Builder, logOut 
 	lw.journal = isJournalStream(logOut, os.Getenv("JOURNAL_STREAM"))
 	log := newLogger(cfg.Log, lw).With("svc", name)
 
-	ln, err := listen(sec.Bind)
+	var ln net.Listener
+	host, _, _ := net.SplitHostPort(sec.Bind)
+	err := errNoSuchHost(host) // a name under .invalid: not asked of DNS
+	if err == nil {
+		ln, err = listen(sec.Bind)
+	}
 	if err != nil {
 		lw.Close()
 		if de := (*net.DNSError)(nil); errors.As(err, &de) {
