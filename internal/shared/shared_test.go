@@ -73,12 +73,17 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			w.WriteHeader(http.StatusAccepted)
 		})
 		r.Get("/v1/slow", func(w http.ResponseWriter, r *http.Request) {
+			// A goroutine woken late on a loaded host may find both ready
+			// (select then picks at random): the request's deadline wins.
 			select {
 			case <-time.After(300 * time.Millisecond):
-				w.Write([]byte("done"))
 			case <-r.Context().Done():
-				errs.WriteHTTP(w, r, nil, errs.E("slow", errs.Timeout, r.Context().Err()))
 			}
+			if err := r.Context().Err(); err != nil {
+				errs.WriteHTTP(w, r, nil, errs.E("slow", errs.Timeout, err))
+				return
+			}
+			w.Write([]byte("done"))
 		})
 		r.Post("/v1/body", env.Handle(func(w http.ResponseWriter, r *http.Request) error {
 			n, err := io.Copy(io.Discard, r.Body)
