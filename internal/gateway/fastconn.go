@@ -676,37 +676,11 @@ var errBadChunk = errors.New("malformed chunked encoding")
 // bound is the wait for the answer's head (proxy.boundFor).
 func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Duration) error {
 	req := &c.req
-	raw := req.raw
 	bw := uc.bw
 	// The head is appended in bw's free space and written once (a
 	// bufio call per piece cost ~1,500 instructions a request); a head
 	// larger than that space grows a slice of its own, the bytes the same.
-	h := bw.AvailableBuffer()
-	h = append(h, req.method...)
-	h = append(h, ' ')
-	h = append(h, req.target.of(raw)...)
-	h = append(h, " HTTP/1.1\r\nHost: "...)
-	h = append(h, p.up.addr...)
-	h = append(h, "\r\n"...)
-	for _, f := range req.fields {
-		k := f.k.of(raw)
-		if skipFwd(k) || (len(req.conn) > 0 && nominated(raw, req.conn, k)) {
-			continue
-		}
-		h = append(h, k...)
-		h = append(h, ": "...)
-		h = append(h, f.v.of(raw)...)
-		h = append(h, "\r\n"...)
-	}
-	h = append(h, "X-Request-Id: "...)
-	h = append(h, reqID...)
-	h = append(h, "\r\nX-Forwarded-For: "...)
-	for _, x := range req.xff {
-		h = append(h, x.of(raw)...)
-		h = append(h, ", "...)
-	}
-	h = append(h, c.peerHost...)
-	h = append(h, "\r\n"...)
+	h := appendFwdHead(bw.AvailableBuffer(), req, p.up.addr, reqID, c.peerHost)
 	switch {
 	case req.cl > 0:
 		h = append(h, "Content-Length: "...)
@@ -754,6 +728,38 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 		return nil
 	}
 	return bw.Flush()
+}
+
+// appendFwdHead appends the head writeUpstream sends for req, up to its
+// framing fields: the request line, Host (the daemon's addr), the fields
+// forwarded, X-Request-Id and X-Forwarded-For (fwdHeadLenFast counts it).
+func appendFwdHead(h []byte, req *reqHead, addr, reqID, peerHost string) []byte {
+	raw := req.raw
+	h = append(h, req.method...)
+	h = append(h, ' ')
+	h = append(h, req.target.of(raw)...)
+	h = append(h, " HTTP/1.1\r\nHost: "...)
+	h = append(h, addr...)
+	h = append(h, "\r\n"...)
+	for _, f := range req.fields {
+		k := f.k.of(raw)
+		if skipFwd(k) || (len(req.conn) > 0 && nominated(raw, req.conn, k)) {
+			continue
+		}
+		h = append(h, k...)
+		h = append(h, ": "...)
+		h = append(h, f.v.of(raw)...)
+		h = append(h, "\r\n"...)
+	}
+	h = append(h, "X-Request-Id: "...)
+	h = append(h, reqID...)
+	h = append(h, "\r\nX-Forwarded-For: "...)
+	for _, x := range req.xff {
+		h = append(h, x.of(raw)...)
+		h = append(h, ", "...)
+	}
+	h = append(h, peerHost...)
+	return append(h, "\r\n"...)
 }
 
 // errEarlyAnswer: the daemon gave its final answer to a request sent with

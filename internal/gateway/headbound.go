@@ -26,16 +26,28 @@ const fwdTail = len("Content-Length: 9223372036854775807\r\nExpect: 100-continue
 
 // fwdTooLarge reports whether the head writeUpstream would send p's
 // daemon for the request (under request id reqID) is over its bound. The
-// exact length is counted only for a head that could be: the rewrite adds
-// at most two bytes a field and line, two an X-Forwarded-For entry, and
-// the Host, X-Request-Id and X-Forwarded-For lines.
+// exact length is counted only for a head that could be (fwdHeadBound).
 func (c *fconn) fwdTooLarge(p *proxy, reqID string) bool {
 	req := &c.req
-	if p.maxFwd <= 0 || len(req.raw)+2*len(req.fields)+2*len(req.xff)+len(p.up.addr)+len(reqID)+len(c.peerHost)+128+fwdTail <= p.maxFwd {
+	if p.maxFwd <= 0 || fwdHeadBound(req, p.up.addr, reqID, c.peerHost)+fwdTail <= p.maxFwd {
 		return false
 	}
+	return fwdHeadLenFast(req, p.up.addr, reqID, c.peerHost)+fwdTail > p.maxFwd
+}
+
+// fwdHeadBound is at least fwdHeadLenFast, at the cost of a few additions:
+// the rewrite adds at most two bytes a field and one to the request line
+// (a missing CR, a missing space after the colon), two an X-Forwarded-For
+// entry, and the Host, X-Request-Id and X-Forwarded-For lines.
+func fwdHeadBound(req *reqHead, addr, reqID, peerHost string) int {
+	return len(req.raw) + 2*len(req.fields) + 2*len(req.xff) + len(addr) + len(reqID) + len(peerHost) + 64
+}
+
+// fwdHeadLenFast is len(appendFwdHead(nil, req, addr, reqID, peerHost)),
+// counted.
+func fwdHeadLenFast(req *reqHead, addr, reqID, peerHost string) int {
 	raw := req.raw
-	n := len(req.method) + 1 + len(req.target.of(raw)) + len(" HTTP/1.1\r\nHost: ") + len(p.up.addr) + 2
+	n := len(req.method) + 1 + len(req.target.of(raw)) + len(" HTTP/1.1\r\nHost: ") + len(addr) + 2
 	for _, f := range req.fields {
 		k := f.k.of(raw)
 		if skipFwd(k) || (len(req.conn) > 0 && nominated(raw, req.conn, k)) {
@@ -47,8 +59,7 @@ func (c *fconn) fwdTooLarge(p *proxy, reqID string) bool {
 	for _, x := range req.xff {
 		n += len(x.of(raw)) + 2
 	}
-	n += len(c.peerHost) + 2
-	return n+fwdTail > p.maxFwd
+	return n + len(peerHost) + 2
 }
 
 // writeHeadTooLarge answers a request whose forwarded head would be over

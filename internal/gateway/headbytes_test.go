@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -141,6 +142,38 @@ func TestGatewayRefusesWhatTheDaemonWould(t *testing.T) {
 					t.Errorf("daemon max_header_bytes %d, %s: %+v, want too_large %q...", daemonLimit, h.name, e.Error, msg)
 				}
 			}
+		}
+	})
+}
+
+// FuzzFwdHeadLen: for every head the fast path serves natively, the count
+// the gateway checks against its daemon's bound (fwdTooLarge) is the
+// length of the head it sends (appendFwdHead, writeUpstream's), and the
+// cheap bound that skips the count is never below it.
+//
+//	go test -run '^$' -fuzz '^FuzzFwdHeadLen$' ./internal/gateway/
+func FuzzFwdHeadLen(f *testing.F) {
+	for _, s := range []string{
+		"GET /v1/storage/x?y=1 HTTP/1.1\r\nHost: a\r\nX-Request-Id: r\r\n\r\n",
+		"GET /v1/storage/x HTTP/1.1\nHost: a\na:b\na:\nX-Forwarded-For: 1.2.3.4,5.6.7.8\nX-Forwarded-For:9.9.9.9\n\n",
+		"PUT /v1/sql HTTP/1.1\r\nHost: a\r\nConnection: close, X-A\r\nX-A: 1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+		"POST /v1/storage/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nKeep-Alive: 1\r\nX-B:   c  \r\n\r\n",
+	} {
+		f.Add([]byte(s), "3f2a")
+	}
+	route := func(p []byte) bool { return bytes.HasPrefix(p, []byte("/v1/")) }
+	f.Fuzz(func(t *testing.T, data []byte, reqID string) {
+		var h reqHead
+		if err := h.readHead(bufio.NewReaderSize(bytes.NewReader(data), 64), route); err != nil || h.handoff {
+			return
+		}
+		const addr, peer = "127.0.0.1:3211", "::ffff:127.0.0.1"
+		sent := len(appendFwdHead(nil, &h, addr, reqID, peer))
+		if n := fwdHeadLenFast(&h, addr, reqID, peer); n != sent {
+			t.Fatalf("%q: counted %d, sent %d", data, n, sent)
+		}
+		if b := fwdHeadBound(&h, addr, reqID, peer); b < sent {
+			t.Fatalf("%q: bound %d below the %d sent", data, b, sent)
 		}
 	})
 }
