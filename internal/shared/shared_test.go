@@ -74,12 +74,19 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 		})
 		r.Get("/v1/slow", func(w http.ResponseWriter, r *http.Request) {
 			// A goroutine woken late on a loaded host may find both ready
-			// (select then picks at random): the request's deadline wins.
+			// (select then picks at random), or wake on the timer before the
+			// context's own timer goroutine has run and cancelled it (ctx.Err
+			// still nil 200 ms past the deadline): the request's deadline
+			// wins once it has passed.
 			select {
 			case <-time.After(300 * time.Millisecond):
 			case <-r.Context().Done():
 			}
-			if err := r.Context().Err(); err != nil {
+			err := r.Context().Err()
+			if dl, ok := r.Context().Deadline(); ok && err == nil && !time.Now().Before(dl) {
+				err = context.DeadlineExceeded
+			}
+			if err != nil {
 				errs.WriteHTTP(w, r, nil, errs.E("slow", errs.Timeout, err))
 				return
 			}
