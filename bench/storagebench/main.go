@@ -65,7 +65,12 @@ var (
 	keep     = flag.Bool("keep", false, "keep the temp dir")
 	binFlag  = flag.String("storaged", "", "use this storaged binary instead of building one (A/B runs)")
 	only     = flag.String("only", "", "measure only this backend: local or s3 (\"\" = both)")
+	relay    = flag.Bool("relay", false, "s3: also PUT through a bare relay (a child net/http server that only hands each body to minio-go's Core.PutObject): the ceiling of any design with a second loopback hop")
 )
+
+// relayEnv, set in a child's environment, makes the bench that child: the
+// bare relay of -relay, on the address it holds (relay.go).
+const relayEnv = "STORAGEBENCH_RELAY"
 
 // source is a reader of exactly n bytes repeating a random 8 MiB block
 // (cheap to produce, incompressible).
@@ -100,6 +105,10 @@ type row struct {
 }
 
 func main() {
+	if addr := os.Getenv(relayEnv); addr != "" {
+		runRelay(addr)
+		return
+	}
 	flag.Parse()
 	tmp, err := os.MkdirTemp("", "storagebench-")
 	check(err)
@@ -116,7 +125,7 @@ func main() {
 		}
 	}
 	var rows []row
-	var mem []string
+	var mem, tl []string
 
 	if *only != "" && *only != "local" && *only != "s3" {
 		fail("-only %q: want local or s3", *only)
@@ -153,8 +162,20 @@ func main() {
 		s3conf := fmt.Sprintf("[s3]\nendpoint = %q\nbucket = %q\nsecrets_path = %q\n", m.Endpoint(), m.Bucket, secrets)
 		child := startStoraged(bin, tmp, "s3", s3conf)
 		onFail(child.stop)
+		var rl *relayChild
+		if *relay {
+			rl = startRelay(m)
+			onFail(rl.stop)
+		}
 		for r := 0; r < *rounds; r++ {
 			rows = append(rows, benchS3(child, m)...)
+			if rl != nil {
+				rows = append(rows, benchRelay(child, rl, m)...)
+			}
+		}
+		if rl != nil {
+			tl = timeline(child, rl, m, *smallN*2)
+			rl.stop()
 		}
 		mem = append(mem, streamMem("s3 (MinIO)", child)...)
 		child.stop()
@@ -181,6 +202,10 @@ func main() {
 		}
 		fmt.Printf("| %s | %s | %s | %s | %.0f | %.0f | %.2f | %.2f-%.2f | %s | %.2f |\n", r.backend, r.via, r.op, r.size,
 			median(d), median(s), median(ratio), slices.Min(ratio), slices.Max(ratio), ok, median(dc)/median(sc))
+	}
+	if len(tl) > 0 {
+		fmt.Printf("\n### one 1 MiB PUT as its client sees it (-relay; median microseconds from the call's start, %d calls each, in turn)\n\n", *smallN*2)
+		fmt.Println(strings.Join(tl, "\n"))
 	}
 	if len(mem) > 0 {
 		fmt.Printf("\n### storaged memory while streaming one %d MiB object (child process, /proc/<pid>/status)\n\n", *streamMB)
