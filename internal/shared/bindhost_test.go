@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -85,6 +86,27 @@ func TestUnresolvedReason(t *testing.T) {
 	} {
 		if got := unresolved(tc.err); got != tc.want {
 			t.Errorf("unresolved(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestBindHostLookupsTogether: every section's bind on its own host that
+// does not resolve, each named once, in Daemons' order. The lookups wrote
+// their answers into the map BindHostProblems was still ranging over to
+// start them (a host under .invalid is answered at once): a data race,
+// reported by `go test -race` (scripts/race.sh) here and in
+// TestBindHostThatDoesNotResolve.
+func TestBindHostLookupsTogether(t *testing.T) {
+	c := Default(t.TempDir())
+	var want []string
+	for i, n := range Daemons {
+		c.Section(n).Bind = fmt.Sprintf("h%d.nohost.invalid:%d", i, 4000+i)
+		want = append(want, fmt.Sprintf("[%s].bind %q: host does not resolve", n, c.Section(n).Bind))
+	}
+	for range 20 {
+		err := c.BindHostProblems(context.Background(), Daemons)
+		if err == nil || err.Error() != strings.Join(want, "\n") {
+			t.Fatalf("problems:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 		}
 	}
 }

@@ -962,18 +962,20 @@ const BindLookupTimeout = 2 * time.Second
 // section's; a start looks up its own, when it listens (ADR-199).
 func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
 	hosts := map[string]error{}
+	var list []string // hosts' keys: the lookups write a slot each, not the map
 	for _, name := range names {
 		if s := c.Section(name); s != nil {
 			if host, _, err := net.SplitHostPort(s.Bind); err == nil && host != "" && net.ParseIP(host) == nil {
-				hosts[host] = nil
+				if _, ok := hosts[host]; !ok {
+					hosts[host] = nil
+					list = append(list, host)
+				}
 			}
 		}
 	}
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for host := range hosts {
+	found := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, host := range list {
 		wg.Go(func() {
 			err := errNoSuchHost(host)
 			if err == nil {
@@ -981,12 +983,13 @@ func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
 				defer cancel()
 				_, err = net.DefaultResolver.LookupHost(lctx, host)
 			}
-			mu.Lock()
-			hosts[host] = err
-			mu.Unlock()
+			found[i] = err
 		})
 	}
 	wg.Wait()
+	for i, host := range list {
+		hosts[host] = found[i]
+	}
 	var errs []error
 	for _, name := range Daemons {
 		if !slices.Contains(names, name) {
