@@ -743,7 +743,7 @@ func TestDirectReadsEndWithStoraged(t *testing.T) {
 // and every read is whole (its bytes hash to its etag).
 func TestDirectReadsNeverStale(t *testing.T) {
 	sc, httpc, _, _ := startSocket(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	body := func(v int) []byte {
 		return append([]byte(fmt.Sprintf("%08d|", v)), bytes.Repeat([]byte{byte(v)}, 1000+v%5000)...)
@@ -788,7 +788,18 @@ func TestDirectReadsNeverStale(t *testing.T) {
 			}
 		}()
 	}
+	// 1.5 s of the race and at least 10 writes and 100 reads, not a fixed
+	// 1.5 s: on a loaded host the three readers left the writer 5 writes
+	// in 1.5 s (13,729 reads).
+	start := time.Now()
+	for deadline := start.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if t.Failed() || time.Since(start) >= 1500*time.Millisecond && acked.Load() >= 10 && reads.Load() >= 100 {
+			break
+		}
+	}
+	cancel()
 	wg.Wait()
+	t.Logf("%d reads against %d writes in %v", reads.Load(), acked.Load(), time.Since(start).Round(time.Millisecond))
 	if reads.Load() < 100 || acked.Load() < 10 || sc.DirectReads() < reads.Load()*9/10 {
 		t.Fatalf("%d reads (%d direct) against %d writes", reads.Load(), sc.DirectReads(), acked.Load())
 	}
