@@ -1,7 +1,7 @@
 // Command storagebench measures storaged against its backends used
 // directly, in the same run, and prints markdown tables:
 //
-//	go run ./bench/storagebench [-rounds 5] [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048] [-only local|s3]
+//	go run ./bench/storagebench [-rounds 5] [-small-n 64] [-big-mb 256] [-big-n 3] [-stream-mb 2048] [-only local|s3] [-relay]
 //
 // PUT/GET throughput of 1 MiB and big objects through a real storaged child
 // process (HTTP on 127.0.0.1, the typed storage.Client; for local also
@@ -27,6 +27,11 @@
 // counterpart, so it is not used). Then one object
 // of -stream-mb streamed through storaged (unknown length) and read back,
 // with storaged's peak RSS (VmHWM from /proc/<pid>/status) before and after.
+// With -relay, the 1 MiB s3 PUT is also measured through a bare relay (a
+// child net/http server that only hands each body to minio-go, relay.go):
+// against minio-go directly (the ceiling of any design with the second
+// loopback hop) and against storaged, and a per-PUT timeline of the three
+// as the client sees it (ADR-201).
 // MinIO comes from $MINIO_BIN or scripts/ensure-minio.sh's cache path; the
 // s3 rows are skipped without it.
 package main
