@@ -906,18 +906,29 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 	// The first batch fails: back-off starts. Waited for, not slept: under
 	// -race on a loaded host 100 ms did not cover the first failed send, and
 	// the first of the next events was still queued (19 of 20 dropped).
-	for deadline := time.Now().Add(5 * time.Second); s.report.downUntil.Load() == 0; {
+	var until int64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if until = s.report.downUntil.Load(); until != 0 {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatal("the first batch to a down observerd did not start a back-off")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+	if left := time.Until(time.Unix(0, until)); left > time.Second {
+		t.Fatalf("the first back-off has %v left; want 1 s at most", left)
+	}
+	// The back-off the failure started (1 s) is stretched to 10 s: the 20
+	// requests below, and the last of their events, must fall inside it,
+	// and on a loaded host 20 requests may take longer than what was left
+	// of 1 s (their events were then queued, not dropped).
+	s.report.downUntil.Store(time.Now().Add(10 * time.Second).UnixNano())
 	for i := 0; i < 20; i++ {
 		get(t, s.URL()+"/v1/echo", "")
 	}
 	// A request's event is recorded after its handler returns, which the
 	// client can see first: the last one is waited for (19 under -race).
-	for deadline := time.Now().Add(500 * time.Millisecond); s.report.batch.dropped.Load() < 20 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); s.report.batch.dropped.Load() < 20 && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if s.report.batch.dropped.Load() < 20 {
@@ -926,11 +937,12 @@ func TestReporterBacksOffWhenObserverdIsDown(t *testing.T) {
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	time.Sleep(1100 * time.Millisecond) // the 1 s back-off ends
+	// The back-off ends (now, rather than in up to 10 s).
+	s.report.downUntil.Store(time.Now().UnixNano())
 	for i := 0; i < 3; i++ {
 		get(t, s.URL()+"/v1/echo", "")
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for got.Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
