@@ -126,7 +126,7 @@ func testDaemon(_ context.Context, env *Env) (*Daemon, error) {
 			for i := 0; i < 3; i++ {
 				io.WriteString(w, "data: tick\n\n")
 				f.Flush()
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(time.Second)
 			}
 		})
 	}}, nil
@@ -755,9 +755,10 @@ func TestLangfuse(t *testing.T) {
 		ts := httptest.NewServer(fake)
 		defer ts.Close()
 		s := start(t, langfuseConfig(t, ts.URL))
-		// Unflushed, the first event would come with the last, after 900 ms
+		// Unflushed, the first event would come with the last, after 3 s
 		// (the clock starts before the request: http.Get returns with the
-		// headers, which come with the first flush).
+		// headers, which come with the first flush). The bound leaves 1 s
+		// either side (600 ms of 900 left 300 ms for a loaded host).
 		first := time.Now()
 		resp, err := http.Get(s.URL() + "/v1/sse")
 		if err != nil {
@@ -766,7 +767,7 @@ func TestLangfuse(t *testing.T) {
 		defer resp.Body.Close()
 		br := bufio.NewReader(resp.Body)
 		line, _ := br.ReadString('\n')
-		if line != "data: tick\n" || time.Since(first) > 600*time.Millisecond {
+		if line != "data: tick\n" || time.Since(first) > 2*time.Second {
 			t.Fatalf("first event not flushed promptly: %q after %v", line, time.Since(first))
 		}
 		io.Copy(io.Discard, br)
@@ -826,7 +827,8 @@ func TestLangfuse(t *testing.T) {
 			// The slow server holds each batch 2 s: a request that waited on
 			// it would take that long. The median and the worst are bounded
 			// far below, loose enough for a loaded machine (a worst of 130-200
-			// ms was seen under a load average of 19).
+			// ms was seen under a load average of 19; CI reaches 40, so the
+			// median's bound is 250 ms, not 50).
 			took := make([]time.Duration, 50)
 			for i := range took {
 				t0 := time.Now()
@@ -837,7 +839,7 @@ func TestLangfuse(t *testing.T) {
 				took[i] = time.Since(t0)
 			}
 			slices.Sort(took)
-			if median, worst := took[len(took)/2], took[len(took)-1]; median > 50*time.Millisecond || worst > time.Second {
+			if median, worst := took[len(took)/2], took[len(took)-1]; median > 250*time.Millisecond || worst > 1500*time.Millisecond {
 				t.Fatalf("%s: requests took %v (median), %v (worst) with langfuse slow/down", url, median, worst)
 			}
 			if url == ts.URL && s.Langfuse().Dropped() == 0 {
