@@ -723,7 +723,13 @@ func (c *fconn) writeUpstream(uc *upConn, p *proxy, reqID string, bound time.Dur
 			h = append(h, "Content-Length: 0\r\n"...)
 		}
 		h = append(h, "\r\n"...)
-		bw.Write(h)
+		if _, err := bw.Write(h); err == nil && bw.Buffered() == 0 {
+			// A head larger than bw went out whole, in bufio's direct
+			// write: its answer may come before the wait for it begins,
+			// which a flush-first read would miss (it waits without
+			// reading, and the runtime drops readiness seen before).
+			return nil
+		}
 		uc.flushOnRead() // sent by the answer's first read
 		return nil
 	}
