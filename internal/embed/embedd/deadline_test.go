@@ -20,7 +20,11 @@ func TestDeadlineDuringRetryWait(t *testing.T) {
 	cfg := config(t)
 	cfg.Embedd.Provider = "ollama"
 	cfg.Embedd.ProviderURL = fake.URL
-	cfg.Embedd.RequestTimeout.Duration = 400 * time.Millisecond // inside the second wait (250 ms, then 500 ms)
+	// Inside the second wait (250 ms, then 500 ms): the second try starts
+	// after 250 ms and the first try, the third no sooner than 750 ms. The
+	// deadline is late in that span (it was 400 ms: a first try slower than
+	// 150 ms on a loaded host left no time for the second).
+	cfg.Embedd.RequestTimeout.Duration = 650 * time.Millisecond
 	_, s := start(t, cfg)
 	code, _, bad := post(t, s.URL(), inputs("deadline text"))
 	if code != 504 || bad.Error.Kind != "timeout" || !strings.Contains(bad.Error.Message, "ollama at "+fake.URL) {
