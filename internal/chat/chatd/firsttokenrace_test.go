@@ -36,11 +36,13 @@ func TestFirstTokenTimerAfterFirstToken(t *testing.T) {
 	}))
 	defer up.Close()
 	cfg := config(t)
-	cfg.Chatd.Timeout = shared.Duration{Duration: 100 * time.Millisecond}
+	// The first token must come within the timeout (100 ms was tight on a
+	// loaded host); the hook outlasts it, so the timer fires in the window.
+	cfg.Chatd.Timeout = shared.Duration{Duration: 500 * time.Millisecond}
 	cfg.Chatd.StreamIdleTimeout = shared.Duration{Duration: 5 * time.Second}
 	configure(t, cfg, "kimi", up.URL+"/v1")
 	e := start(t, cfg)
-	defer chatd.SetFirstTokenHook(func() { time.Sleep(250 * time.Millisecond) })()
+	defer chatd.SetFirstTokenHook(func() { time.Sleep(1200 * time.Millisecond) })()
 
 	resp := e.post(t, chat.RouteCompletions, map[string]any{"model": "kimi/m", "messages": userMsg("hi")})
 	b, _ := io.ReadAll(resp.Body)
