@@ -385,7 +385,7 @@ func TestFallbackBeforeFirstToken(t *testing.T) {
 		{"5xx", chattest.Script{FailFirst: 100, FailStatus: 503}, "", 2},
 		{"refused", chattest.Script{}, refused, 0},
 		{"model-404", chattest.Script{Models: []string{"other"}}, "", 1},
-		{"timeout", chattest.Script{HeaderDelay: 2 * time.Second}, "", 1},
+		{"timeout", chattest.Script{HeaderDelay: 5 * time.Second}, "", 1},
 		{"broke-before-token", chattest.Script{BreakAfter: 1, Tokens: []string{"", "x"}, Abort: true}, "", 2},
 	}
 	for _, tc := range cases {
@@ -402,7 +402,9 @@ func TestFallbackBeforeFirstToken(t *testing.T) {
 			configure(t, cfg, "ollama", u)
 			configure(t, cfg, "opencode", good.Base())
 			cfg.Chatd.Fallback = []string{"ollama", "openrouter", "opencode"} // openrouter unregistered: skipped
-			cfg.Chatd.Timeout = shared.Duration{Duration: 300 * time.Millisecond}
+			// The good provider's first token must come within it: 1 s, not
+			// 300 ms, for a loaded host.
+			cfg.Chatd.Timeout = shared.Duration{Duration: time.Second}
 			e := start(t, cfg)
 			for _, stream := range []bool{true, false} {
 				resp := e.post(t, chat.RouteCompletions, map[string]any{"messages": userMsg("hi"), "stream": stream})
