@@ -28,7 +28,9 @@ func TestRequestEndsMidStream(t *testing.T) {
 			defer up.Close()
 			cfg := config(t)
 			configure(t, cfg, u.name, base)
-			cfg.Chatd.RequestTimeout = shared.Duration{Duration: 500 * time.Millisecond}
+			// Mid-stream (the stream runs 4 s): the first token must come
+			// before it, so 1.5 s, not 500 ms, for a loaded host.
+			cfg.Chatd.RequestTimeout = shared.Duration{Duration: 1500 * time.Millisecond}
 			e := start(t, cfg)
 			st, err := e.client.ChatStream(context.Background(), chat.Request{Messages: userMsg("hi")})
 			if err != nil {
