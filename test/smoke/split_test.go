@@ -101,18 +101,7 @@ func TestSameHostQuerydReadsDirectly(t *testing.T) {
 	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for _, step := range []struct{ path, ctype, body, want string }{
-		{"/v1/ingest?name=probe", "text/csv", "id,name\n1,Alice\n2,Bob\n", `"version":1`},
-		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[2]]`},
-		{"/v1/ingest?name=probe&mode=append", "text/csv", "id,name\n3,Carol\n", `"version":2`},
-		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[3]]`},
-	} {
-		resp, b, err := s.Do(ctx, "POST", step.path, step.ctype, strings.NewReader(step.body))
-		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), step.want) {
-			t.Fatalf("%s: %v %v %s", step.path, err, resp, b)
-		}
-	}
+	ingestAppendCount(t, s)
 	if n := cacheMisses(t, s); n != 0 {
 		t.Errorf("queryd on storaged's host downloaded %v files through storaged", n)
 	}
@@ -132,18 +121,7 @@ func TestSameHostSocketOff(t *testing.T) {
 	if _, err := s.WaitHealthy(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for _, step := range []struct{ path, ctype, body, want string }{
-		{"/v1/ingest?name=probe", "text/csv", "id,name\n1,Alice\n2,Bob\n", `"version":1`},
-		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[2]]`},
-		{"/v1/ingest?name=probe&mode=append", "text/csv", "id,name\n3,Carol\n", `"version":2`},
-		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[3]]`},
-	} {
-		resp, b, err := s.Do(ctx, "POST", step.path, step.ctype, strings.NewReader(step.body))
-		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), step.want) {
-			t.Fatalf("%s: %v %v %s", step.path, err, resp, b)
-		}
-	}
+	ingestAppendCount(t, s)
 	if n := cacheMisses(t, s); n != 2 {
 		t.Errorf("queryd fetched %v files through storaged; want 2 (one per ingest: the socket is off)", n)
 	}
@@ -287,4 +265,22 @@ func TestSplitDeploymentLocal(t *testing.T) {
 	}
 	journey(t, s)
 	noObjectDir(t, s)
+}
+
+// ingestAppendCount ingests a dataset of two rows, counts it, appends a
+// row and counts it again, all through the gateway.
+func ingestAppendCount(t *testing.T, s *suite.Suite) {
+	t.Helper()
+	ctx := context.Background()
+	for _, step := range []struct{ path, ctype, body, want string }{
+		{"/v1/ingest?name=probe", "text/csv", "id,name\n1,Alice\n2,Bob\n", `"version":1`},
+		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[2]]`},
+		{"/v1/ingest?name=probe&mode=append", "text/csv", "id,name\n3,Carol\n", `"version":2`},
+		{"/v1/sql", "application/json", `{"sql":"SELECT COUNT(*) FROM probe"}`, `"rows":[[3]]`},
+	} {
+		resp, b, err := s.Do(ctx, "POST", step.path, step.ctype, strings.NewReader(step.body))
+		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), step.want) {
+			t.Fatalf("%s: %v %v %s", step.path, err, resp, b)
+		}
+	}
 }
