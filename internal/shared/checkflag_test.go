@@ -76,6 +76,16 @@ func TestCheckFlag(t *testing.T) {
 		strings.Contains(errOut, "storaged") || strings.Contains(errOut, "lookup") {
 		t.Errorf("a bind host that does not resolve: exit %d, stderr %q; want 2 naming it and the unknown key only", code, errOut)
 	}
+	// So are the hosts of every url and of the S3 endpoint, and a bind's
+	// address is one this host has (192.0.2.1 is TEST-NET-1: compared with
+	// the interfaces, nothing is sent).
+	code, _, errOut = run("data_dir = \"" + data + "\"\n[gateway]\nbind = \"192.0.2.1:3111\"\n[catalogd]\nurl = \"http://cat.invalid:3212\"\n" +
+		"[storaged]\nbackend = \"s3\"\n[s3]\nendpoint = \"minio.invalid:9000\"\nsecrets_path = \"/nonexistent/secrets-go.toml\"\n")
+	if want := `[catalogd].url "http://cat.invalid:3212": host does not resolve` + "\n" +
+		`[gateway].bind "192.0.2.1:3111": 192.0.2.1 is not an address of this host: the daemon cannot listen there` + "\n" +
+		`[s3].endpoint "minio.invalid:9000": host does not resolve`; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("url, endpoint and a bind not on this host: exit %d, stderr %q; want 2 and\n%s", code, errOut, want)
+	}
 	code, _, errOut = run("data_dir = \"" + data + "\"\n[observerd]\nbind = \"0.0.0.0:3190\"\n")
 	if code != 2 || !strings.Contains(errOut, "refuse non-loopback bind without auth.token") {
 		t.Errorf("non-loopback bind without a token: exit %d, stderr %q; want 2 and the gate's message", code, errOut)

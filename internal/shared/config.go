@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -949,59 +950,198 @@ func (c *Config) bindKey(name string) string {
 	return "[" + name + "].bind"
 }
 
-// BindLookupTimeout bounds the lookup of one bind host by `-check`.
-const BindLookupTimeout = 2 * time.Second
+// HostLookupTimeout bounds the lookup of one host by `-check`.
+const HostLookupTimeout = 2 * time.Second
 
-// BindHostProblems looks up the host of each named daemon's bind that is a
-// name (an IP literal or an empty host needs no lookup; a bind that is not
-// host:port is Validate's) and reports each that does not resolve, as
-// `[gateway].bind "nohost.invalid:3111": host does not resolve`, in Daemons'
-// order. The lookups run together, each bounded by BindLookupTimeout. Not
-// part of Validate, which runs at every start: there a DNS hiccup would
-// stop a daemon over another section's host. `-check` looks up every
-// section's; a start looks up its own, when it listens (ADR-199).
-func (c *Config) BindHostProblems(ctx context.Context, names []string) error {
-	hosts := map[string]error{}
-	var list []string // hosts' keys: the lookups write a slot each, not the map
-	for _, name := range names {
-		if s := c.Section(name); s != nil {
-			if host, _, err := net.SplitHostPort(s.Bind); err == nil && host != "" && net.ParseIP(host) == nil {
-				if _, ok := hosts[host]; !ok {
-					hosts[host] = nil
-					list = append(list, host)
-				}
+// hostResolver answers `-check`'s lookups (tests point it at a DNS server
+// of their own on loopback).
+var hostResolver = net.DefaultResolver
+
+// nonlocalBindFiles are the kernel's net.ipv4 and net.ipv6
+// ip_nonlocal_bind: "1" lets a listen take an address the host does not
+// have (yet: a floating address that keepalived moves), so a bind's
+// address is then not compared with the host's for that family.
+var nonlocalBindFiles = [2]string{"/proc/sys/net/ipv4/ip_nonlocal_bind", "/proc/sys/net/ipv6/ip_nonlocal_bind"}
+
+// hostRef is one key of the file that names a host: how it is reported
+// (key and value as set), the host, and whether a listen takes it (a bind)
+// or a dial reaches it (a url, the S3 endpoint).
+type hostRef struct {
+	key, value, host string
+	bind             bool
+}
+
+// hostRefs lists the keys HostProblems looks at, in the order it reports
+// them: each section's bind and url in Daemons' order, then [s3].endpoint.
+// A key whose host cannot be read (Validate names it) or is empty (a bind
+// on all interfaces) is left out.
+func (c *Config) hostRefs() []hostRef {
+	var refs []hostRef
+	for _, name := range Daemons {
+		s := c.Section(name)
+		if host, _, err := net.SplitHostPort(s.Bind); err == nil && host != "" {
+			refs = append(refs, hostRef{key: c.bindKey(name), value: s.Bind, host: host, bind: true})
+		}
+		if s.URL != "" {
+			// A url left out is http://<bind>: that host is the bind's.
+			if u, err := url.Parse(s.URL); err == nil && u.Hostname() != "" {
+				refs = append(refs, hostRef{key: "[" + name + "].url", value: s.URL, host: u.Hostname()})
 			}
 		}
 	}
-	found := make([]error, len(list))
-	var wg sync.WaitGroup
-	for i, host := range list {
-		wg.Go(func() {
-			err := errNoSuchHost(host)
-			if err == nil {
-				lctx, cancel := context.WithTimeout(ctx, BindLookupTimeout)
-				defer cancel()
-				_, err = net.DefaultResolver.LookupHost(lctx, host)
+	// The endpoint is used only with the s3 backend (by storaged, and by a
+	// queryd given secrets_path); with local Validate refuses it set.
+	if e := c.S3.Endpoint; e != "" && c.Storaged.Backend == "s3" && !c.wrongTyped["[storaged].backend"] && !c.wrongTyped["storaged"] {
+		host := ""
+		if strings.Contains(e, "://") {
+			if u, err := url.Parse(e); err == nil {
+				host = u.Hostname()
 			}
-			found[i] = err
+		} else if h, _, err := net.SplitHostPort(e); err == nil {
+			host = h
+		} else if !strings.ContainsAny(e, "/?#") {
+			host = strings.TrimSuffix(strings.TrimPrefix(e, "["), "]") // no port: the scheme's
+		}
+		if host != "" {
+			refs = append(refs, hostRef{key: "[s3].endpoint", value: e, host: host})
+		}
+	}
+	return refs
+}
+
+// HostProblems is `-check`'s look at the hosts the file names (ADR-199 and
+// its amendment):
+//   - each section's bind: a name that does not resolve, and an address a
+//     listen could not take because this host does not have it (compared
+//     with net.InterfaceAddrs; 0.0.0.0, :: and loopback always can; for a
+//     name, the address net.Listen would take: the first IPv4 address it
+//     resolves to, else the first);
+//   - each section's url that is set (how this host's daemons reach that
+//     daemon): a name that does not resolve;
+//   - [s3].endpoint with [storaged].backend = "s3": a name that does not
+//     resolve.
+//
+// Each problem is named by its key, as `[gateway].bind "nohost.invalid:3111":
+// host does not resolve`, binds and urls in Daemons' order, then the
+// endpoint. An IP literal is not looked up, a name under .invalid is
+// answered at once, and nothing is sent to a host named. The lookups run together,
+// one per distinct host, each bounded by HostLookupTimeout. Not part of
+// Validate, which runs at every start: there a DNS hiccup would stop a
+// daemon over another section's host; a start looks up its own bind only,
+// when it listens.
+func (c *Config) HostProblems(ctx context.Context) error {
+	refs := c.hostRefs()
+	type answer struct {
+		addrs []net.IPAddr
+		err   error
+	}
+	answers := map[string]*answer{}
+	var names []string // the lookups write a slot each, not the map
+	for _, r := range refs {
+		if _, ok := answers[r.host]; ok {
+			continue
+		}
+		if ip, err := netip.ParseAddr(r.host); err == nil {
+			answers[r.host] = &answer{addrs: []net.IPAddr{{IP: net.IP(ip.AsSlice()), Zone: ip.Zone()}}}
+			continue
+		}
+		answers[r.host] = nil
+		names = append(names, r.host)
+	}
+	found := make([]answer, len(names))
+	var wg sync.WaitGroup
+	for i, host := range names {
+		wg.Go(func() {
+			if err := errNoSuchHost(host); err != nil {
+				found[i].err = err
+				return
+			}
+			lctx, cancel := context.WithTimeout(ctx, HostLookupTimeout)
+			defer cancel()
+			found[i].addrs, found[i].err = hostResolver.LookupIPAddr(lctx, host)
 		})
 	}
 	wg.Wait()
-	for i, host := range list {
-		hosts[host] = found[i]
+	for i, host := range names {
+		answers[host] = &found[i]
 	}
+	var local *localAddrs
 	var errs []error
-	for _, name := range Daemons {
-		if !slices.Contains(names, name) {
-			continue
-		}
-		s := c.Section(name)
-		host, _, _ := net.SplitHostPort(s.Bind)
-		if err, ok := hosts[host]; ok && err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %s", c.bindKey(name), s.Bind, unresolved(err)))
+	for _, r := range refs {
+		a := answers[r.host]
+		switch {
+		case a.err != nil:
+			errs = append(errs, fmt.Errorf("%s %q: %s", r.key, r.value, unresolved(a.err)))
+		case !r.bind || len(a.addrs) == 0:
+		default:
+			if local == nil {
+				local = thisHostAddrs()
+			}
+			ip := listenAddr(a.addrs)
+			if local.has(ip) {
+				continue
+			}
+			if _, err := netip.ParseAddr(r.host); err == nil {
+				errs = append(errs, fmt.Errorf("%s %q: %s is not an address of this host: the daemon cannot listen there", r.key, r.value, ip))
+			} else {
+				errs = append(errs, fmt.Errorf("%s %q: resolves to %s, not an address of this host: the daemon cannot listen there", r.key, r.value, ip))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// listenAddr is the address of addrs net.Listen takes: the first IPv4
+// address, else the first.
+func listenAddr(addrs []net.IPAddr) netip.Addr {
+	pick := addrs[0]
+	for _, a := range addrs {
+		if a.IP.To4() != nil {
+			pick = a
+			break
+		}
+	}
+	ip, _ := netip.AddrFromSlice(pick.IP)
+	return ip.Unmap()
+}
+
+// localAddrs is what a listen on this host can take: its interfaces'
+// addresses, and per family whether ip_nonlocal_bind allows any.
+type localAddrs struct {
+	addrs    map[netip.Addr]bool
+	nonlocal [2]bool // IPv4, IPv6
+	unknown  bool    // the interfaces could not be listed: every address passes
+}
+
+func thisHostAddrs() *localAddrs {
+	l := &localAddrs{addrs: map[netip.Addr]bool{}}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		l.unknown = true
+		return l
+	}
+	for _, a := range ifaddrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				l.addrs[ip.Unmap()] = true
+			}
+		}
+	}
+	for i, f := range nonlocalBindFiles {
+		b, err := os.ReadFile(f)
+		l.nonlocal[i] = err == nil && strings.TrimSpace(string(b)) == "1"
+	}
+	return l
+}
+
+// has reports whether a listen on ip can take it here.
+func (l *localAddrs) has(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	family := 0
+	if ip.Is6() {
+		family = 1
+	}
+	return l.unknown || ip.IsUnspecified() || ip.IsLoopback() || l.nonlocal[family] || l.addrs[ip]
 }
 
 // errNoSuchHost is the resolver's "no such host" for a name under .invalid,
