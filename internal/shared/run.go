@@ -198,7 +198,7 @@ func Run(name string, build Builder) int {
 		// -check also looks up the hosts the file names (every bind, url
 		// and the S3 endpoint) and compares each bind's address with this
 		// host's, with the other problems; a start looks up only its own
-		// bind, when it listens (ADR-199 and its amendment).
+		// bind, when it listens (ADR-199, ADR-202).
 		err = errors.Join(err, cfg.HostProblems(context.Background()))
 	}
 	if err != nil {
