@@ -12,12 +12,17 @@ import (
 )
 
 // TestFuzzScriptRetriesFlakesOnly: scripts/fuzz.sh runs a target once more
-// when Go's fuzz coordinator stopped it without a failing input (the
-// -fuzztime deadline race, a worker that exited between two inputs, a worker
-// the kernel killed), and fails CI on anything else: a failing input written
-// to testdata, a failing seed corpus entry (Go writes no file for it, and
-// its message may hold either text), or a second flake. A stand-in `go` on
-// PATH plays the runs, so no target is fuzzed.
+// only when Go's fuzz coordinator stopped it on its -fuzztime deadline race
+// (a bare "context deadline exceeded", no failing input), and fails CI on
+// anything else: a failing input written to testdata, a failing seed corpus
+// entry (Go writes no file for it, and its message may hold either text), a
+// failure before fuzzing whose message names a deadline, a second deadline
+// race, and a worker that died with no input recorded. Go records no input
+// for a worker killed by a signal it does not take for a crash (SIGKILL:
+// the OOM killer on an input's memory), nor for one that exited between two
+// inputs (a goroutine the target left running that panicked): findings a
+// passing repeat would hide. A stand-in `go` on PATH plays the runs, so no
+// target is fuzzed.
 func TestFuzzScriptRetriesFlakesOnly(t *testing.T) {
 	const (
 		pass     = "fuzz: elapsed: 10s, execs: 5000 (500/sec), new interesting: 0 (total: 9)\nPASS\nok  \tlakehouse-go/a\t10.1s\n"
@@ -27,6 +32,7 @@ func TestFuzzScriptRetriesFlakesOnly(t *testing.T) {
 		found    = "--- FAIL: FuzzA (3.00s)\n    fuzzing process hung or terminated unexpectedly: exit status 2\n    Failing input written to testdata/fuzz/FuzzA/0123456789abcdef\n    To re-run:\n    go test -run=FuzzA/0123456789abcdef\nFAIL\nexit status 1\nFAIL\tlakehouse-go/a\t3.1s\n"
 		seedHung = "fuzz: elapsed: 0s, gathering baseline coverage: 0/3 completed\nfailure while testing seed corpus entry: FuzzA/seed#1\n--- FAIL: FuzzA (0.20s)\n    fuzzing process hung or terminated unexpectedly: exit status 2\nFAIL\nexit status 1\nFAIL\tlakehouse-go/a\t0.3s\n"
 		seedCtx  = "fuzz: elapsed: 0s, gathering baseline coverage: 0/3 completed\nfailure while testing seed corpus entry: FuzzA/seed#1\n--- FAIL: FuzzA (0.20s)\n    x_test.go:9: GET: context deadline exceeded\nFAIL\nexit status 1\nFAIL\tlakehouse-go/a\t0.3s\n"
+		setupCtx = "--- FAIL: FuzzA (0.05s)\n    x_test.go:7: start the server: context deadline exceeded\nFAIL\nexit status 1\nFAIL\tlakehouse-go/a\t0.1s\n"
 	)
 	cases := []struct {
 		name  string
@@ -36,12 +42,13 @@ func TestFuzzScriptRetriesFlakesOnly(t *testing.T) {
 	}{
 		{"pass", []string{pass}, 1, true},
 		{"deadline race, then pass", []string{deadline, pass}, 2, true},
-		{"worker exited, then pass", []string{hung, pass}, 2, true},
-		{"worker killed, then pass", []string{killed, pass}, 2, true},
-		{"worker exited twice", []string{hung, hung}, 2, false},
+		{"deadline race twice", []string{deadline, deadline}, 2, false},
+		{"worker exited, no input recorded", []string{hung, pass}, 1, false},
+		{"worker killed, no input recorded", []string{killed, pass}, 1, false},
 		{"failing input", []string{found, pass}, 1, false},
 		{"failing seed, worker exited", []string{seedHung, pass}, 1, false},
 		{"failing seed, its message names a deadline", []string{seedCtx, pass}, 1, false},
+		{"failure before fuzzing, its message names a deadline", []string{setupCtx, pass}, 1, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,6 +100,11 @@ cat "$PLAYS/$n"
 				if !strings.Contains(string(args), "-fuzztime 4321x") {
 					t.Fatalf("repeat ran with %q, want -fuzztime 4321x", args)
 				}
+			}
+			// A worker that died with no input recorded (nor a seed named) is
+			// named as a finding.
+			if died := strings.Contains(c.runs[0], "    fuzzing process") && !strings.Contains(c.runs[0], "Failing input") && !strings.Contains(c.runs[0], "seed corpus"); died != strings.Contains(string(out), "Go recorded no input") {
+				t.Fatalf("a worker that died with no input recorded: %v, but the note is printed: %v:\n%s", died, !died, out)
 			}
 			if !c.ok && c.calls == 2 && strings.Count(string(out), "--- FAIL") != 1 {
 				t.Fatalf("want the repeat's --- FAIL printed as Go wrote it, the first run's relabelled:\n%s", out)
