@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,25 +88,14 @@ func TestBindAddressNotOnThisHost(t *testing.T) {
 	if local.unknown || local.addrs[netip.MustParseAddr(far)] {
 		t.Skipf("%s is an address of this host, or the interfaces cannot be listed", far)
 	}
-	setNonlocal := func(v4, v6 string) {
-		dir := t.TempDir()
-		for i, v := range []string{v4, v6} {
-			nonlocalBindFiles[i] = filepath.Join(dir, []string{"v4", "v6"}[i])
-			if err := os.WriteFile(nonlocalBindFiles[i], []byte(v+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	saved := nonlocalBindFiles
-	t.Cleanup(func() { nonlocalBindFiles = saved })
-	setNonlocal("0", "0")
+	setNonlocal(t, "0", "0")
 
 	c := Default(t.TempDir())
 	c.Gateway.Bind = far + ":3111"
 	c.Chatd.Bind = "[2001:db8::7]:3120"
 	c.Catalogd.URL = "http://" + far + ":3212" // another host's: not compared
 	binds := []string{"0.0.0.0:0", "[::]:0", ":0", "127.0.0.2:0", "[::1]:0", "localhost:0", "[::ffff:127.0.0.1]:0"}
-	for _, a := range local.addrs2(t) {
+	for _, a := range local.addrs2() {
 		binds = append(binds, net.JoinHostPort(a.String(), "0"))
 	}
 	for i, b := range binds {
@@ -116,33 +106,45 @@ func TestBindAddressNotOnThisHost(t *testing.T) {
 	if err := c.HostProblems(context.Background()); err == nil || err.Error() != want {
 		t.Errorf("problems (binds %v):\n%v\nwant:\n%s", binds, err, want)
 	}
-	setNonlocal("1", "0")
+	setNonlocal(t, "1", "0")
 	want = `[chatd].bind "[2001:db8::7]:3120": 2001:db8::7 is not an address of this host: the daemon cannot listen there`
 	if err := c.HostProblems(context.Background()); err == nil || err.Error() != want {
 		t.Errorf("ip_nonlocal_bind for IPv4:\n%v\nwant:\n%s", err, want)
 	}
-	setNonlocal("1", "1")
+	setNonlocal(t, "1", "1")
 	if err := c.HostProblems(context.Background()); err != nil {
 		t.Errorf("ip_nonlocal_bind for both: %v", err)
 	}
 }
 
-// addrs2 is the host's own addresses that are not loopback (up to two; the
-// test passes them as binds), each checked to be listenable on port 0.
-func (l *localAddrs) addrs2(t *testing.T) []netip.Addr {
+// setNonlocal points nonlocalBindFiles at files holding v4 and v6 (the
+// kernel's ip_nonlocal_bind for IPv4 and IPv6) for the rest of t.
+func setNonlocal(t *testing.T, v4, v6 string) {
+	t.Helper()
+	saved := nonlocalBindFiles
+	t.Cleanup(func() { nonlocalBindFiles = saved })
+	dir := t.TempDir()
+	for i, v := range []string{v4, v6} {
+		nonlocalBindFiles[i] = filepath.Join(dir, []string{"v4", "v6"}[i])
+		if err := os.WriteFile(nonlocalBindFiles[i], []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// addrs2 is up to two of the host's own addresses that are neither loopback
+// nor link-local, in order (the test passes them as binds). None is
+// listened on: tests bind only 127.0.0.1, and -check takes every interface
+// address for one a listen can take.
+func (l *localAddrs) addrs2() []netip.Addr {
 	var out []netip.Addr
 	for a := range l.addrs {
-		if a.IsLoopback() || a.IsLinkLocalUnicast() || len(out) == 2 {
-			continue
+		if !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+			out = append(out, a)
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(a.String(), "0"))
-		if err != nil {
-			continue // a tentative IPv6 address, say
-		}
-		ln.Close()
-		out = append(out, a)
 	}
-	return out
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out[:min(len(out), 2)]
 }
 
 // TestBindNameResolvingElsewhere: a bind whose name resolves to an address
@@ -155,8 +157,10 @@ func (l *localAddrs) addrs2(t *testing.T) []netip.Addr {
 // two answers by RFC 6724, learning each one's source address with a UDP
 // connect, which sends no packet).
 func TestBindNameResolvingElsewhere(t *testing.T) {
+	// A host with ip_nonlocal_bind = 1 would let every address pass.
+	setNonlocal(t, "0", "0")
 	if thisHostAddrs().has(netip.MustParseAddr("203.0.113.1")) {
-		t.Skip("this host can listen on 203.0.113.1 (its address, or ip_nonlocal_bind)")
+		t.Skip("203.0.113.1 is an address of this host")
 	}
 	dns := startTestDNS(t, map[string][]netip.Addr{
 		"far.test.":  {netip.MustParseAddr("203.0.113.1")},
