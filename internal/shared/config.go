@@ -1218,21 +1218,37 @@ func validBucket(b string) bool {
 // agreeing with use_ssl; else what is wrong with it. The scheme used to
 // win over use_ssl without a word, and a path was dropped.
 func checkS3Endpoint(endpoint string, useSSL bool) string {
-	if !strings.Contains(endpoint, "://") {
-		if _, _, err := net.SplitHostPort(endpoint); err != nil && strings.ContainsAny(endpoint, "/?#") {
-			return "want host:port (like 127.0.0.1:9000) or http(s)://host:port"
+	const want = "want host:port (like 127.0.0.1:9000) or http(s)://host:port"
+	hostport := endpoint
+	if strings.Contains(endpoint, "://") {
+		u, err := url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return want
 		}
-		return ""
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return "want no path: the bucket is [s3].bucket"
+		}
+		if (u.Scheme == "https") != useSSL {
+			return fmt.Sprintf("the scheme says %s but [s3].use_ssl = %v; make them agree", u.Scheme, useSSL)
+		}
+		hostport = u.Host
+	} else if _, _, err := net.SplitHostPort(endpoint); err != nil && strings.ContainsAny(endpoint, "/?#") {
+		return want
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "want host:port (like 127.0.0.1:9000) or http(s)://host:port"
+	// storaged's S3 client (minio-go) reads http://<host:port>: a form that
+	// parse refuses (an IPv6 address without brackets, a port that is not
+	// a number), reads a path into ("minio:9000/lakehouse", "//minio:9000")
+	// or an IPv6 zone stopped storaged at its start, exit 1, after Load and
+	// -check had passed it.
+	if ip := net.ParseIP(hostport); ip != nil && ip.To4() == nil {
+		return "want an IPv6 address in brackets: [" + hostport + "]:9000, or http(s)://[" + hostport + "]:9000"
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "want no path: the bucket is [s3].bucket"
+	u, err := url.Parse("http://" + hostport)
+	if err != nil || u.Hostname() == "" || (u.Path != "" && u.Path != "/") {
+		return want
 	}
-	if (u.Scheme == "https") != useSSL {
-		return fmt.Sprintf("the scheme says %s but [s3].use_ssl = %v; make them agree", u.Scheme, useSSL)
+	if strings.Contains(u.Hostname(), "%") {
+		return "want no IPv6 zone (storaged's S3 client refuses it): an address S3 is reached at without one"
 	}
 	return ""
 }
