@@ -26,13 +26,15 @@ cd "$(dirname "$0")/.."
 dur="${1:-10s}"
 status=0
 out=""
+# recorded: Go's lines for a failure it recorded (an input, or a seed).
+recorded="Failing input written to|failure while testing seed corpus entry"
 # coordinator_flake: the failed run's output (stdin) is Go's deadline race:
 # its failure is the bare line Go prints for it (not a test's message that
 # names a deadline), with no failing input or seed.
 coordinator_flake() {
   local o
   o=$(cat)
-  ! grep -qE "Failing input written to|failure while testing seed corpus entry" <<<"$o" &&
+  ! grep -qE "$recorded" <<<"$o" &&
     grep -qxF "    context deadline exceeded" <<<"$o"
 }
 fuzz_one() { # pkg name budget [repeat]
@@ -44,7 +46,7 @@ fuzz_one() { # pkg name budget [repeat]
     return 2
   fi
   echo "$out"
-  if ! grep -qE "Failing input written to|failure while testing seed corpus entry" <<<"$out" &&
+  if ! grep -qE "$recorded" <<<"$out" &&
     grep -qE "^    fuzzing process (hung or terminated unexpectedly|terminated by unexpected signal)" <<<"$out"; then
     echo "fuzz: $2: a worker died and Go recorded no input (a goroutine the target left running, or a kill such as the OOM killer's on an input's memory): a finding, not repeated"
   fi

@@ -31,47 +31,41 @@ func (s *smallReads) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// reference decodes b as compress/gzip (multistream, as zcat) or
-// klauspost's zstd (with ingestd's window limit) do.
-func reference(enc string, b []byte) ([]byte, error) {
-	switch enc {
-	case encGzip:
+// referenceReader decodes b as compress/gzip (multistream, as zcat) or
+// klauspost's zstd (with ingestd's window limit) do; done releases it.
+func referenceReader(enc string, b []byte) (r io.Reader, done func(), err error) {
+	if enc == encGzip {
 		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(io.LimitReader(zr, fuzzDecodedLimit+1))
-	default:
-		zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			return nil, err
-		}
-		defer zr.Close()
-		return io.ReadAll(io.LimitReader(zr, fuzzDecodedLimit+1))
+		return zr, func() {}, err
 	}
+	zr, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderMaxWindow(maxZstdWindow))
+	if err != nil {
+		return nil, nil, err
+	}
+	return zr, zr.Close, nil
+}
+
+// reference is what the reference decodes of b, up to one byte past the
+// decoded limit.
+func reference(enc string, b []byte) ([]byte, error) {
+	zr, done, err := referenceReader(enc, b)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return io.ReadAll(io.LimitReader(zr, fuzzDecodedLimit+1))
 }
 
 // damaged says whether the reference, reading on past the decoded limit
 // (up to 64 MiB, where ingestd's decoder has long stopped), finds b
 // damaged.
 func damaged(enc string, b []byte) bool {
-	var zr io.Reader
-	switch enc {
-	case encGzip:
-		r, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return true
-		}
-		zr = r
-	default:
-		r, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderMaxWindow(maxZstdWindow))
-		if err != nil {
-			return true
-		}
-		defer r.Close()
-		zr = r
+	zr, done, err := referenceReader(enc, b)
+	if err != nil {
+		return true
 	}
-	_, err := io.Copy(io.Discard, io.LimitReader(zr, 64<<20))
+	defer done()
+	_, err = io.Copy(io.Discard, io.LimitReader(zr, 64<<20))
 	return err != nil
 }
 
