@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Daemons lists the eleven daemons in start order (dependencies first).
@@ -377,6 +378,62 @@ func ChatdProblems(c ChatdConfig) []string {
 	return problems
 }
 
+// chatProviderDefaults mirrors, for -check, the part of chatd's Defaults
+// (internal/chat/chatd, which imports this package) that decides where a
+// provider is reached: its default URL, and the env var its key comes from
+// when it needs one. TestChatdURLsMatchResolve (chatd) compares them.
+var chatProviderDefaults = []struct {
+	name, url, keyEnv string
+	keyRequired       bool
+}{
+	{"ollama", "http://127.0.0.1:11434", "", false},
+	{"ollama_cloud", "https://ollama.com", "OLLAMA_CLOUD_API_KEY", true},
+	{"openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", true},
+	{"opencode", "https://opencode.ai/zen/v1", "OPENCODE_API_KEY", true},
+	{"kimi", "https://api.moonshot.ai/v1", "KIMI_API_KEY", true},
+}
+
+// ChatdRegisteredURLs is provider name -> URL (slashes trimmed) of each
+// provider chatd registers with c and getenv, decided as chatd's Resolve
+// decides it: a URL of "off" unregisters it; one that needs a key has it
+// from its env var (trimmed, when not empty), else from
+// <keys_dir>/<name>.key (trimmed; a missing or unreadable file is no key).
+// `-check` looks up only these hosts: a provider chatd does not register
+// is never reached.
+func ChatdRegisteredURLs(c ChatdConfig, getenv func(string) string) map[string]string {
+	urls := chatdURLs(c)
+	out := map[string]string{}
+	for _, d := range chatProviderDefaults {
+		u := strings.TrimRight(urls[d.name], "/")
+		if u == "" {
+			u = d.url
+		}
+		if strings.EqualFold(u, "off") {
+			continue
+		}
+		key := ""
+		if d.keyEnv != "" {
+			key = strings.TrimSpace(getenv(d.keyEnv))
+		}
+		if key == "" && c.KeysDir != "" {
+			if b, err := os.ReadFile(filepath.Join(c.KeysDir, d.name+".key")); err == nil {
+				key = strings.TrimSpace(string(b))
+			}
+		}
+		if d.keyRequired && key == "" {
+			continue
+		}
+		out[d.name] = u
+	}
+	return out
+}
+
+// chatdURLs is provider name -> [chatd].<name>_url as set ("" = the default).
+func chatdURLs(c ChatdConfig) map[string]string {
+	return map[string]string{"ollama": c.OllamaURL, "ollama_cloud": c.OllamaCloudURL, "openrouter": c.OpenRouterURL,
+		"opencode": c.OpenCodeURL, "kimi": c.KimiURL}
+}
+
 // AuthConfig is [auth]. Tokens come from AUTH_TOKEN / AUTH_SECONDARY_TOKEN
 // (or the files named here), never from the TOML itself.
 type AuthConfig struct {
@@ -439,6 +496,9 @@ type Config struct {
 	// bindFrom names the LH_<NAME>_BIND variable a daemon's bind came
 	// from, so that a bad one is reported as what the operator set.
 	bindFrom map[string]string
+	// hostEnv is the environment -check's lookups depend on, as Load read
+	// it: each of hostEnvVars that is set (none, for a Config made in code).
+	hostEnv map[string]string
 	// wrongTyped holds the keys Load reported as of the wrong type and
 	// left at their defaults ("data_dir", "[report]", "[queryd].timeout"):
 	// Validate's checks between two keys skip them (typed), or they would
@@ -640,6 +700,14 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			c.bindFrom[name] = env
 		}
 	}
+	for _, k := range hostEnvVars() {
+		if v := getenv(k); v != "" {
+			if c.hostEnv == nil {
+				c.hostEnv = map[string]string{}
+			}
+			c.hostEnv[k] = v
+		}
+	}
 	if err := c.loadSecrets(getenv); err != nil {
 		problems = append(problems, err)
 	}
@@ -705,15 +773,7 @@ func (c *Config) Validate() error {
 	// wrong type. A check between two keys runs only then: with one left
 	// at its default it would compare a value the file does not hold, and
 	// its message would send the operator after the wrong key (ADR-199).
-	typed := func(keys ...string) bool {
-		for _, k := range keys {
-			sec, _, _ := strings.Cut(k, ".")
-			if c.wrongTyped[k] || c.wrongTyped[sec] {
-				return false
-			}
-		}
-		return true
-	}
+	typed := c.typed
 	if c.DataDir == "" {
 		bad("data_dir \"\": want a directory path (every daemon's state is under it)")
 	} else if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
@@ -941,6 +1001,18 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// typed reports that none of keys ("[section].key") was reported by Load as
+// of the wrong type, nor its section.
+func (c *Config) typed(keys ...string) bool {
+	for _, k := range keys {
+		sec, _, _ := strings.Cut(k, ".")
+		if c.wrongTyped[k] || c.wrongTyped[sec] {
+			return false
+		}
+	}
+	return true
+}
+
 // bindKey names daemon name's bind as the operator set it: the key, or the
 // LH_<NAME>_BIND variable it came from.
 func (c *Config) bindKey(name string) string {
@@ -972,9 +1044,11 @@ type hostRef struct {
 }
 
 // hostRefs lists the keys HostProblems looks at, in the order it reports
-// them: each section's bind and url in Daemons' order, then [s3].endpoint.
-// A key whose host cannot be read (Validate names it) or is empty (a bind
-// on all interfaces) is left out.
+// them: each section's bind and url in Daemons' order, [s3].endpoint, then
+// the outside services a daemon would call: [embedd].provider_url, the URL
+// of each provider chatd registers, LANGFUSE_URL. A key whose host cannot
+// be read (Validate names it) or is empty (a bind on all interfaces) is
+// left out.
 func (c *Config) hostRefs() []hostRef {
 	var refs []hostRef
 	for _, name := range Daemons {
@@ -991,7 +1065,7 @@ func (c *Config) hostRefs() []hostRef {
 	}
 	// The endpoint is used only with the s3 backend (by storaged, and by a
 	// queryd given secrets_path); with local Validate refuses it set.
-	if e := c.S3.Endpoint; e != "" && c.Storaged.Backend == "s3" && !c.wrongTyped["[storaged].backend"] && !c.wrongTyped["storaged"] {
+	if e := c.S3.Endpoint; e != "" && c.Storaged.Backend == "s3" && c.typed("[storaged].backend") {
 		host := ""
 		if strings.Contains(e, "://") {
 			if u, err := url.Parse(e); err == nil {
@@ -1006,7 +1080,75 @@ func (c *Config) hostRefs() []hostRef {
 			refs = append(refs, hostRef{key: "[s3].endpoint", value: e, host: host})
 		}
 	}
+	// An outside service is looked up only when its client exists, so a
+	// provider not in use is never asked about (ADR-NNN); and not when the
+	// environment's HTTP(S) proxy carries the requests to it (the proxy
+	// resolves it: chatd, embedd's Ollama client and Langfuse's all use
+	// http.ProxyFromEnvironment).
+	getenv := func(k string) string { return c.hostEnv[k] }
+	outside := func(key, value string) {
+		u, err := url.Parse(value)
+		if err != nil || u.Hostname() == "" || proxied(getenv, u) {
+			return // no host: Validate names [embedd]'s and [chatd]'s
+		}
+		refs = append(refs, hostRef{key: key, value: value, host: u.Hostname()})
+	}
+	if c.Embedd.Provider == "ollama" && c.typed("[embedd].provider", "[embedd].provider_url") {
+		outside("[embedd].provider_url", c.Embedd.ProviderURL)
+	}
+	set := chatdURLs(c.Chatd)
+	registered := ChatdRegisteredURLs(c.Chatd, getenv)
+	for _, d := range chatProviderDefaults {
+		key := "[chatd]." + d.name + "_url"
+		u, ok := registered[d.name]
+		if !ok || !c.typed(key, "[chatd].keys_dir") {
+			continue
+		}
+		if strings.TrimRight(set[d.name], "/") == "" {
+			key += " (default)"
+		} else {
+			u = set[d.name]
+		}
+		outside(key, u)
+	}
+	if l := c.Langfuse; l.URL != "" && l.PublicKey != "" && l.SecretKey != "" { // NewLangfuse's condition
+		outside("LANGFUSE_URL", l.URL)
+	}
 	return refs
+}
+
+// hostEnvVars are the variables -check's lookups read: chatd's API keys,
+// and those of http.ProxyFromEnvironment.
+func hostEnvVars() []string {
+	vars := []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD"}
+	for _, d := range chatProviderDefaults {
+		if d.keyEnv != "" {
+			vars = append(vars, d.keyEnv)
+		}
+	}
+	return vars
+}
+
+// proxied reports whether the HTTP(S) proxy of getenv's environment
+// carries a request to u, as http.ProxyFromEnvironment decides (never for
+// localhost or a loopback address; NO_PROXY; HTTP_PROXY ignored under CGI).
+// A proxy setting that does not parse fails every request: nothing to
+// look up either.
+func proxied(getenv func(string) string, u *url.URL) bool {
+	env := func(upper, lower string) string {
+		if v := getenv(upper); v != "" {
+			return v
+		}
+		return getenv(lower)
+	}
+	cfg := httpproxy.Config{
+		HTTPProxy:  env("HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: env("HTTPS_PROXY", "https_proxy"),
+		NoProxy:    env("NO_PROXY", "no_proxy"),
+		CGI:        getenv("REQUEST_METHOD") != "",
+	}
+	p, err := cfg.ProxyFunc()(u)
+	return err != nil || p != nil
 }
 
 // HostProblems is `-check`'s look at the hosts the file names (ADR-199 and
@@ -1019,16 +1161,21 @@ func (c *Config) hostRefs() []hostRef {
 //   - each section's url that is set (how this host's daemons reach that
 //     daemon): a name that does not resolve;
 //   - [s3].endpoint with [storaged].backend = "s3": a name that does not
-//     resolve.
+//     resolve;
+//   - the outside services a daemon here would call, each only when its
+//     client exists and no HTTP(S) proxy carries the requests to it:
+//     [embedd].provider_url with provider = "ollama", the URL of each
+//     provider chatd registers (ChatdRegisteredURLs), and LANGFUSE_URL
+//     when it and both Langfuse keys are set: a name that does not resolve.
 //
 // Each problem is named by its key, as `[gateway].bind "nohost.invalid:3111":
 // host does not resolve`, binds and urls in Daemons' order, then the
-// endpoint. An IP literal is not looked up, a name under .invalid is
-// answered at once, and nothing is sent to a host named. The lookups run together,
-// one per distinct host, each bounded by HostLookupTimeout. Not part of
-// Validate, which runs at every start: there a DNS hiccup would stop a
-// daemon over another section's host; a start looks up its own bind only,
-// when it listens.
+// endpoint, then the outside services. An IP literal is not looked up, a
+// name under .invalid is answered at once, and nothing is sent to a host
+// named. The lookups run together, one per distinct host, each bounded by
+// HostLookupTimeout. Not part of Validate, which runs at every start: there
+// a DNS hiccup would stop a daemon over another section's host; a start
+// looks up its own bind only, when it listens.
 func (c *Config) HostProblems(ctx context.Context) error {
 	refs := c.hostRefs()
 	type answer struct {

@@ -187,18 +187,20 @@ func Run(name string, build Builder) int {
 	healthcheck := fs.Bool("healthcheck", false, "check the running daemon instead of starting one: GET /health at its bind "+
 		"(0.0.0.0 or :: means loopback), exit 0 when it answers ok, else 1 (for container healthchecks: the image has no curl)")
 	check := fs.Bool("check", false, "check the configuration and exit without starting: the file, the environment's "+
-		"overrides, the hosts of every bind and url and of the S3 endpoint (looked up when they are names; no connection "+
-		"is made), every bind's address (one this host has), and this daemon's bind gates; 0 when they hold, else 2 "+
-		"with every problem named")
+		"overrides, the hosts of every bind and url and of the S3 endpoint, and of the outside services in use (embedd's "+
+		"Ollama, each chatd provider with its key, Langfuse; looked up when they are names and no HTTP(S) proxy carries "+
+		"them; no connection is made), every bind's address (one this host has), and this daemon's bind gates; 0 when "+
+		"they hold, else 2 with every problem named")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
 	cfg, err := Load(*configPath, os.Getenv)
 	if *check && cfg != nil {
 		// -check also looks up the hosts the file names (every bind, url
-		// and the S3 endpoint) and compares each bind's address with this
-		// host's, with the other problems; a start looks up only its own
-		// bind, when it listens (ADR-199, ADR-202).
+		// and the S3 endpoint, and the outside services in use) and
+		// compares each bind's address with this host's, with the other
+		// problems; a start looks up only its own bind, when it listens
+		// (ADR-199, ADR-202 and its amendment).
 		err = errors.Join(err, cfg.HostProblems(context.Background()))
 	}
 	if err != nil {
