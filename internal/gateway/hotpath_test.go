@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -102,6 +105,54 @@ func TestCtlFreeWords(t *testing.T) {
 			if got, want := ctlFree(v), ref(v); got != want {
 				t.Fatalf("ctlFree(%q) = %v, the byte loop says %v", v, got, want)
 			}
+		}
+	}
+}
+
+// TestHeadInMatchesSearch: headIn's look at the last bytes answers as the
+// search of the whole buffer for every string of CR, LF and 'a' up to 9
+// bytes (every way a buffer can end).
+func TestHeadInMatchesSearch(t *testing.T) {
+	ref := func(b []byte) bool {
+		return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+	}
+	alpha := []byte("\r\na")
+	var b []byte
+	var walk func(n int)
+	walk = func(n int) {
+		if got, want := headIn(b), ref(b); got != want {
+			t.Fatalf("headIn(%q) = %v, the search says %v", b, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alpha {
+			b = append(b, c)
+			walk(n - 1)
+			b = b[:len(b)-1]
+		}
+	}
+	walk(9)
+	// A whole request head, then what may follow it in the buffer.
+	head := "GET /v1/storage/objects/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer t\r\n\r\n"
+	for _, s := range []string{head, head + "x", head + head, head[:len(head)-1], head[:len(head)-2], "GET / HTTP/1.1\nHost: h\n\n", "GET / HTTP/1.1\nHost: h\n\r\n"} {
+		if got, want := headIn([]byte(s)), ref([]byte(s)); got != want {
+			t.Fatalf("headIn(%q) = %v, the search says %v", s, got, want)
+		}
+	}
+}
+
+// TestStatusLineTable: the status lines made once answer as the lines made
+// on demand, for every code statusLine can be asked for (3 digits).
+func TestStatusLineTable(t *testing.T) {
+	for code := 100; code <= 999; code++ {
+		text := http.StatusText(code)
+		if text == "" {
+			text = "status code " + strconv.Itoa(code)
+		}
+		want := strconv.Itoa(code) + " " + text + "\r\n"
+		if got := statusLine(code); got != want {
+			t.Fatalf("statusLine(%d) = %q, want %q", code, got, want)
 		}
 	}
 }
