@@ -217,6 +217,17 @@ func (a *accessLog) write(reqID, method, path string, status int, bytes int64, d
 	// A request head may be 1 MiB: an unauthenticated client's path (or
 	// extension method) written whole made each such request a 1 MiB line.
 	method, path = cutLogValue(method, maxLogMethod), cutLogValue(path, maxLogPath)
+	if lw, ok := a.out.(*lineWriter); ok && errMsg == "" && !lw.journal {
+		// Appended in the writer's own buffer: no line buffer to take
+		// and copy (the bytes are those Write would take).
+		lw.mu.Lock()
+		lw.buf = appendAccessLine(lw.buf, now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer)
+		if len(lw.buf) >= 64<<10 {
+			lw.flushLocked()
+		}
+		lw.mu.Unlock()
+		return
+	}
 	bp := lineBufs.Get().(*[]byte)
 	var b []byte
 	if errMsg == "" {

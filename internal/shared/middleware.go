@@ -3,7 +3,6 @@ package shared
 import (
 	"bufio"
 	"context"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -421,11 +420,11 @@ func appendAccessLine(b []byte, now time.Time, json bool, svc, reqID, method, pa
 		b = append(b, ' ')
 		b = append(b, path...)
 		b = append(b, `","status":`...)
-		b = strconv.AppendInt(b, int64(status), 10)
+		b = appendInt(b, int64(status))
 		b = append(b, `,"bytes":`...)
-		b = strconv.AppendInt(b, bytes, 10)
+		b = appendInt(b, bytes)
 		b = append(b, `,"dur_ms":`...)
-		b = strconv.AppendInt(b, durMS, 10)
+		b = appendInt(b, durMS)
 		b = append(b, `,"peer":"`...)
 		b = append(b, peer...)
 		return append(b, "\"}\n"...)
@@ -441,38 +440,59 @@ func appendAccessLine(b []byte, now time.Time, json bool, svc, reqID, method, pa
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, `" status=`...)
-	b = strconv.AppendInt(b, int64(status), 10)
+	b = appendInt(b, int64(status))
 	b = append(b, " bytes="...)
-	b = strconv.AppendInt(b, bytes, 10)
+	b = appendInt(b, bytes)
 	b = append(b, " dur_ms="...)
-	b = strconv.AppendInt(b, durMS, 10)
+	b = appendInt(b, durMS)
 	b = append(b, " peer="...)
 	b = appendPlainText(b, peer)
 	return append(b, '\n')
 }
 
+// appendInt is strconv.AppendInt(b, v, 10), with the access line's
+// common values (a status, a small body, a few milliseconds: 0-9999)
+// written digit by digit.
+func appendInt(b []byte, v int64) []byte {
+	switch {
+	case v < 0 || v > 9999:
+		return strconv.AppendInt(b, v, 10)
+	case v < 10:
+		return append(b, byte('0'+v))
+	case v < 100:
+		return append(b, byte('0'+v/10), byte('0'+v%10))
+	case v < 1000:
+		return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+	}
+	return append(b, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+}
+
 // plainValue: printable ASCII without a space, quote, backslash or '=' —
 // written verbatim by both slog handlers.
 func plainValue(s string) bool {
-	i := 0
-	// Eight bytes at a time (every access line checks ~80 bytes): a word
-	// is plain when no byte is below '!' or above '~' and none is '"',
-	// '\\' or '='. Each test is exact for bytes below 0x80, and a byte at
-	// or above 0x80 fails the range test itself.
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
-		if (x-lo*0x21)&^x&hi != 0 || // a byte < 0x21
-			(x+lo*(0x7f-0x7e)|x)&hi != 0 || // a byte > 0x7e
-			hasZeroByte(x^(lo*'"')) || hasZeroByte(x^(lo*'\\')) || hasZeroByte(x^(lo*'=')) {
-			return false
+	n := len(s)
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if !plainByte[s[i]] {
+				return false
+			}
 		}
+		return true
 	}
-	for ; i < len(s); i++ {
-		if !plainByte[s[i]] {
-			return false
-		}
+	// Eight bytes at a time (every access line checks ~80 bytes), the
+	// last word overlapping the one before it: a word is plain when no
+	// byte is below '!' or above '~' and none is '"', '\\' or '='. Each
+	// test is exact for bytes below 0x80, and a byte at or above 0x80
+	// fails the range test itself. The tests' high bits are gathered and
+	// looked at once.
+	var bad uint64
+	for i := 0; i < n; i += 8 {
+		x := le64(s[min(i, n-8):])
+		bad |= (x-lo*0x21)&^x | // a byte < 0x21
+			(x + lo*(0x7f-0x7e) | x) | // a byte > 0x7e
+			zeroBytes(x^(lo*'"')) | zeroBytes(x^(lo*'\\')) | zeroBytes(x^(lo*'='))
 	}
-	return true
+	return bad&hi == 0
 }
 
 const (
@@ -480,8 +500,9 @@ const (
 	hi = 0x8080808080808080
 )
 
-// hasZeroByte: some byte of x is 0.
-func hasZeroByte(x uint64) bool { return (x-lo)&^x&hi != 0 }
+// zeroBytes: its high bits (& hi) are all clear exactly when no byte of x
+// is 0.
+func zeroBytes(x uint64) uint64 { return (x - lo) &^ x }
 
 var plainByte = func() (t [256]bool) {
 	for c := '!'; c <= '~'; c++ {
@@ -619,10 +640,38 @@ func tokenOK(h string, primary, secondary []byte) bool {
 	if len(h) <= len(prefix) || !equalFoldASCII(h[:len(prefix)], prefix) {
 		return false
 	}
-	t := []byte(h[len(prefix):])
-	ok1 := len(primary) > 0 && subtle.ConstantTimeCompare(t, primary) == 1
-	ok2 := len(secondary) > 0 && subtle.ConstantTimeCompare(t, secondary) == 1
+	t := h[len(prefix):]
+	ok1 := len(primary) > 0 && constantTimeEqual(t, primary)
+	ok2 := len(secondary) > 0 && constantTimeEqual(t, secondary)
 	return ok1 || ok2
+}
+
+// constantTimeEqual is subtle.ConstantTimeCompare(t, b) == 1 without
+// copying t into a []byte, eight bytes a step: its time depends on the
+// lengths only (the differences are OR-ed, never branched on).
+func constantTimeEqual(t string, b []byte) bool {
+	if len(t) != len(b) {
+		return false
+	}
+	var d uint64
+	if n := len(b); n < 8 {
+		for i := 0; i < n; i++ {
+			d |= uint64(t[i] ^ b[i])
+		}
+	} else {
+		for i := 0; i < n; i += 8 {
+			j := min(i, n-8) // the last word overlaps the one before it
+			d |= le64(t[j:]) ^ binary.LittleEndian.Uint64(b[j:])
+		}
+	}
+	return d == 0
+}
+
+// le64 is s's first eight bytes as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func equalFoldASCII(a, b string) bool {
