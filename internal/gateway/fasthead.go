@@ -553,13 +553,6 @@ func (r *respHead) readUntil(br *bufio.Reader, stop100 bool) (gotBytes bool, err
 			if colon <= 0 {
 				return true, errBadResponse
 			}
-			// A field name is a token (RFC 9110 5.1): "Content-Length : 5"
-			// or a NUL in a name was relayed to the client as it came.
-			for _, c := range line[:colon] {
-				if !tokenOK[c] {
-					return true, errBadResponse
-				}
-			}
 			vs, ve := colon+1, len(line)
 			for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
 				vs++
@@ -603,6 +596,16 @@ func (r *respHead) readUntil(br *bufio.Reader, stop100 bool) (gotBytes bool, err
 				}
 			case eqFold(k, "content-type"):
 				r.sse = len(v) >= 17 && eqFold(v[:17], "text/event-stream")
+			default:
+				// A field name is a token (RFC 9110 5.1): "Content-Length : 5"
+				// or a NUL in a name was relayed to the client as it came.
+				// The names matched above are tokens themselves (eqFold
+				// folds letters only): only the others are looked at.
+				for _, c := range k {
+					if !tokenOK[c] {
+						return true, errBadResponse
+					}
+				}
 			}
 		}
 		if r.status == 101 {

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -153,6 +155,37 @@ func TestStatusLineTable(t *testing.T) {
 		want := strconv.Itoa(code) + " " + text + "\r\n"
 		if got := statusLine(code); got != want {
 			t.Fatalf("statusLine(%d) = %q, want %q", code, got, want)
+		}
+	}
+}
+
+// TestRespFieldNameTokens: a daemon's answer whose field name holds a byte
+// that is not a token byte is refused, the four names readUntil acts on
+// (checked by their match) as any other — every byte at every position.
+func TestRespFieldNameTokens(t *testing.T) {
+	fields := []struct{ name, value string }{
+		{"Content-Length", "0"}, {"Transfer-Encoding", "chunked"}, {"Connection", "keep-alive"},
+		{"Content-Type", "text/plain"}, {"Date", "x"}, {"X-Row-Count", "7"}, {"te", "x"},
+	}
+	for _, f := range fields {
+		for i := 0; i < len(f.name); i++ {
+			for c := 0; c < 256; c++ {
+				if c == ':' || c == '\n' {
+					continue // another line or another name: not this test's
+				}
+				name := []byte(f.name)
+				name[i] = byte(c)
+				want := true
+				for _, b := range name {
+					want = want && tokenOK[b]
+				}
+				head := "HTTP/1.1 200 OK\r\n" + string(name) + ": " + f.value + "\r\n\r\n"
+				var r respHead
+				_, err := r.read(bufio.NewReader(strings.NewReader(head)))
+				if (err == nil) != want {
+					t.Fatalf("%q: err %v, want a refusal: %v", head, err, !want)
+				}
+			}
 		}
 	}
 }
