@@ -1081,7 +1081,7 @@ func (c *Config) hostRefs() []hostRef {
 		}
 	}
 	// An outside service is looked up only when its client exists, so a
-	// provider not in use is never asked about (ADR-NNN); and not when the
+	// provider not in use is never asked about (ADR-207); and not when the
 	// environment's HTTP(S) proxy carries the requests to it (the proxy
 	// resolves it: chatd, embedd's Ollama client and Langfuse's all use
 	// http.ProxyFromEnvironment).
