@@ -998,6 +998,15 @@ func (c *Config) Validate() error {
 		positive("["+b.sec+"].flush_interval", b.flush)
 	}
 	positive("[langfuse].timeout", c.Langfuse.Timeout)
+	// With its two keys set the Langfuse client exists (NewLangfuse) and
+	// posts to LANGFUSE_URL + "/api/public/ingestion": a URL without a
+	// scheme or host failed every flush, named only in the log (ADR-207).
+	// Without them tracing is off and the URL is not used.
+	if l := c.Langfuse; l.URL != "" && l.PublicKey != "" && l.SecretKey != "" {
+		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("LANGFUSE_URL %q: want the Langfuse server's http(s)://host[:port][/path]", l.URL)
+		}
+	}
 	return errors.Join(errs...)
 }
 
