@@ -1003,7 +1003,10 @@ func (c *Config) Validate() error {
 	// scheme or host failed every flush, named only in the log (ADR-207).
 	// Without them tracing is off and the URL is not used.
 	if l := c.Langfuse; l.URL != "" && l.PublicKey != "" && l.SecretKey != "" {
-		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		// A bare "?" or "#" leaves RawQuery and Fragment empty, yet the
+		// endpoint after it is then a query ("/?/api/public/ingestion") or
+		// cut off ("/"): any raw '?' or '#' is refused.
+		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(l.URL, "?#") {
 			bad("LANGFUSE_URL %q: want the Langfuse server's http(s)://host[:port][/path]", l.URL)
 		}
 	}
