@@ -371,11 +371,22 @@ func ChatdProblems(c ChatdConfig) []string {
 		if raw == "" || strings.EqualFold(raw, "off") {
 			continue // the provider's default, or unregistered
 		}
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if badBaseURL(raw) {
 			problems = append(problems, fmt.Sprintf("[chatd].%s_url %q: want an http(s) URL or \"off\"", p.name, raw))
 		}
 	}
 	return problems
+}
+
+// badBaseURL reports that raw is not an http(s) URL with a host that a path
+// can be appended to: every base URL in the config is used as base + "/api/…"
+// (a daemon's url, chatd's providers, embedd's Ollama, Langfuse), so a
+// query or fragment — even a bare "?" or "#", which url.Parse leaves empty
+// in RawQuery and Fragment — would swallow that path and send every request
+// to the wrong place (ADR-207).
+func badBaseURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(raw, "?#")
 }
 
 // chatProviderDefaults mirrors, for -check, the part of chatd's Defaults
@@ -801,7 +812,7 @@ func (c *Config) Validate() error {
 			binds[name] = s.Bind
 		}
 		if s.URL != "" {
-			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			if badBaseURL(s.URL) {
 				bad("%s %q: want http://host:port (how the other daemons reach [%s]), or leave it out for http://<bind>", k("url"), s.URL, name)
 			}
 		}
@@ -948,7 +959,7 @@ func (c *Config) Validate() error {
 		}
 	case provider == "ollama":
 		// Here rather than at embedd's start, where it was exit 1 (restarted).
-		if u, err := url.Parse(c.Embedd.ProviderURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if badBaseURL(c.Embedd.ProviderURL) {
 			bad("[embedd].provider_url %q: want the Ollama server's http(s)://host:port", c.Embedd.ProviderURL)
 		}
 	default:
@@ -1006,7 +1017,7 @@ func (c *Config) Validate() error {
 		// A bare "?" or "#" leaves RawQuery and Fragment empty, yet the
 		// endpoint after it is then a query ("/?/api/public/ingestion") or
 		// cut off ("/"): any raw '?' or '#' is refused.
-		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(l.URL, "?#") {
+		if badBaseURL(l.URL) {
 			bad("LANGFUSE_URL %q: want the Langfuse server's http(s)://host[:port][/path]", l.URL)
 		}
 	}
