@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lakehouse-go/internal/testutil/syncbuf"
 )
 
 // TestAccessLineFastPathOddValues: the access line appended in the line
@@ -73,7 +75,7 @@ func TestAccessLineFastPathOddValues(t *testing.T) {
 // while it flushes and while other lines come through Write are never
 // split or interleaved (run with -race).
 func TestAccessLineFastPathConcurrent(t *testing.T) {
-	var out lockedBuilder
+	var out syncbuf.Buffer
 	lw := newLineWriter(&out)
 	a := accessLog{out: lw, svc: "gateway", enabled: true}
 	now := time.Date(2026, 12, 2, 15, 4, 5, 0, time.UTC)
@@ -104,21 +106,4 @@ func TestAccessLineFastPathConcurrent(t *testing.T) {
 			t.Fatalf("torn line %q", l)
 		}
 	}
-}
-
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
