@@ -389,58 +389,73 @@ func badBaseURL(raw string) bool {
 	return err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(raw, "?#")
 }
 
-// chatProviderDefaults mirrors, for -check, the part of chatd's Defaults
-// (internal/chat/chatd, which imports this package) that decides where a
-// provider is reached: its default URL, and the env var its key comes from
-// when it needs one. TestChatdURLsMatchResolve (chatd) compares them.
-var chatProviderDefaults = []struct {
-	name, url, keyEnv string
-	keyRequired       bool
-}{
-	{"ollama", "http://127.0.0.1:11434", "", false},
-	{"ollama_cloud", "https://ollama.com", "OLLAMA_CLOUD_API_KEY", true},
-	{"openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", true},
-	{"opencode", "https://opencode.ai/zen/v1", "OPENCODE_API_KEY", true},
-	{"kimi", "https://api.moonshot.ai/v1", "KIMI_API_KEY", true},
+// ChatProvider is where chatd reaches a provider when [chatd].<name>_url is
+// left out, and the env var its API key comes from (KeyRequired: it is not
+// registered without one). chatd's Defaults take these, and -check looks
+// up the same hosts chatd would call (ChatdRegisteredURLs).
+type ChatProvider struct {
+	URL, KeyEnv string
+	KeyRequired bool
+}
+
+// ChatProviderDefaults are the providers' (ADR-060), by name.
+var ChatProviderDefaults = map[string]ChatProvider{
+	"ollama":       {URL: "http://127.0.0.1:11434"},
+	"ollama_cloud": {URL: "https://ollama.com", KeyEnv: "OLLAMA_CLOUD_API_KEY", KeyRequired: true},
+	"openrouter":   {URL: "https://openrouter.ai/api/v1", KeyEnv: "OPENROUTER_API_KEY", KeyRequired: true},
+	"opencode":     {URL: "https://opencode.ai/zen/v1", KeyEnv: "OPENCODE_API_KEY", KeyRequired: true},
+	"kimi":         {URL: "https://api.moonshot.ai/v1", KeyEnv: "KIMI_API_KEY", KeyRequired: true},
+}
+
+// ChatdKey is provider name's API key as chatd takes it: its env var
+// (trimmed) when not empty, else <keys_dir>/<name>.key (trimmed). src is
+// where it was found or last looked for; a key file that exists but cannot
+// be read is no key, and src says "(unreadable: ...)".
+func ChatdKey(c ChatdConfig, name string, getenv func(string) string) (key, src string) {
+	if env := ChatProviderDefaults[name].KeyEnv; env != "" {
+		key, src = strings.TrimSpace(getenv(env)), env
+	}
+	if key == "" && c.KeysDir != "" {
+		path := filepath.Join(c.KeysDir, name+".key")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			key, src = strings.TrimSpace(string(b)), path
+		case errors.Is(err, os.ErrNotExist):
+		default:
+			src = path + " (unreadable: " + err.Error() + ")"
+		}
+	}
+	return key, src
 }
 
 // ChatdRegisteredURLs is provider name -> URL (slashes trimmed) of each
-// provider chatd registers with c and getenv, decided as chatd's Resolve
-// decides it: a URL of "off" unregisters it; one that needs a key has it
-// from its env var (trimmed, when not empty), else from
-// <keys_dir>/<name>.key (trimmed; a missing or unreadable file is no key).
-// `-check` looks up only these hosts: a provider chatd does not register
-// is never reached.
+// provider chatd registers with c and getenv, as chatd's Resolve decides
+// it: a URL of "off" unregisters it; one that needs a key has it
+// (ChatdKey). `-check` looks up only these hosts: a provider chatd does not
+// register is never reached.
 func ChatdRegisteredURLs(c ChatdConfig, getenv func(string) string) map[string]string {
-	urls := chatdURLs(c)
+	urls := ChatdURLs(c)
 	out := map[string]string{}
-	for _, d := range chatProviderDefaults {
-		u := strings.TrimRight(urls[d.name], "/")
+	for _, name := range ChatProviders {
+		d := ChatProviderDefaults[name]
+		u := strings.TrimRight(urls[name], "/")
 		if u == "" {
-			u = d.url
+			u = d.URL
 		}
 		if strings.EqualFold(u, "off") {
 			continue
 		}
-		key := ""
-		if d.keyEnv != "" {
-			key = strings.TrimSpace(getenv(d.keyEnv))
-		}
-		if key == "" && c.KeysDir != "" {
-			if b, err := os.ReadFile(filepath.Join(c.KeysDir, d.name+".key")); err == nil {
-				key = strings.TrimSpace(string(b))
-			}
-		}
-		if d.keyRequired && key == "" {
+		if key, _ := ChatdKey(c, name, getenv); d.KeyRequired && key == "" {
 			continue
 		}
-		out[d.name] = u
+		out[name] = u
 	}
 	return out
 }
 
-// chatdURLs is provider name -> [chatd].<name>_url as set ("" = the default).
-func chatdURLs(c ChatdConfig) map[string]string {
+// ChatdURLs is provider name -> [chatd].<name>_url as set ("" = the default).
+func ChatdURLs(c ChatdConfig) map[string]string {
 	return map[string]string{"ollama": c.OllamaURL, "ollama_cloud": c.OllamaCloudURL, "openrouter": c.OpenRouterURL,
 		"opencode": c.OpenCodeURL, "kimi": c.KimiURL}
 }
@@ -1119,18 +1134,18 @@ func (c *Config) hostRefs() []hostRef {
 	if c.Embedd.Provider == "ollama" && c.typed("[embedd].provider", "[embedd].provider_url") {
 		outside("[embedd].provider_url", c.Embedd.ProviderURL)
 	}
-	set := chatdURLs(c.Chatd)
+	set := ChatdURLs(c.Chatd)
 	registered := ChatdRegisteredURLs(c.Chatd, getenv)
-	for _, d := range chatProviderDefaults {
-		key := "[chatd]." + d.name + "_url"
-		u, ok := registered[d.name]
+	for _, name := range ChatProviders {
+		key := "[chatd]." + name + "_url"
+		u, ok := registered[name]
 		if !ok || !c.typed(key, "[chatd].keys_dir") {
 			continue
 		}
-		if strings.TrimRight(set[d.name], "/") == "" {
+		if strings.TrimRight(set[name], "/") == "" {
 			key += " (default)"
 		} else {
-			u = set[d.name]
+			u = set[name]
 		}
 		outside(key, u)
 	}
@@ -1144,9 +1159,9 @@ func (c *Config) hostRefs() []hostRef {
 // and those of http.ProxyFromEnvironment.
 func hostEnvVars() []string {
 	vars := []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD"}
-	for _, d := range chatProviderDefaults {
-		if d.keyEnv != "" {
-			vars = append(vars, d.keyEnv)
+	for _, name := range ChatProviders {
+		if env := ChatProviderDefaults[name].KeyEnv; env != "" {
+			vars = append(vars, env)
 		}
 	}
 	return vars

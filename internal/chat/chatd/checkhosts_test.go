@@ -14,8 +14,9 @@ import (
 // TestChatdURLsMatchResolve: `-check` looks up the host of each provider
 // chatd registers, and of no other (a provider not in use is never asked
 // about). shared cannot import this package, so it decides registration
-// with its own copy of the defaults (shared.ChatdRegisteredURLs); this
-// compares it with Resolve, the decision chatd starts on, over urls set,
+// itself (shared.ChatdRegisteredURLs, from the defaults and key lookup
+// Resolve uses too); this compares it with Resolve, the decision chatd
+// starts on, over urls set,
 // left out and "off", keys from the environment (blank ones too) and from
 // keys_dir (present, blank, unreadable, missing).
 func TestChatdURLsMatchResolve(t *testing.T) {

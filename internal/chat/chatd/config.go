@@ -17,7 +17,9 @@ const (
 	ProtoOpenAI = "openai" // POST /chat/completions, SSE
 )
 
-// Default is a provider's built-in configuration.
+// Default is a provider's built-in configuration: where it is reached and
+// where its key comes from are shared.ChatProviderDefaults (-check looks up
+// the same hosts), the model and protocol are chatd's.
 type Default struct {
 	URL, Model, KeyEnv, Proto string
 	KeyRequired               bool
@@ -25,13 +27,21 @@ type Default struct {
 
 // Defaults are the providers' defaults (ADR-060). Models are a sensible
 // start, not a promise: set [chatd].<name>_model for what you run.
-var Defaults = map[string]Default{
-	chat.Ollama:      {URL: "http://127.0.0.1:11434", Model: "llama3.2", Proto: ProtoOllama},
-	chat.OllamaCloud: {URL: "https://ollama.com", Model: "gpt-oss:120b", KeyEnv: "OLLAMA_CLOUD_API_KEY", Proto: ProtoOllama, KeyRequired: true},
-	chat.OpenRouter:  {URL: "https://openrouter.ai/api/v1", Model: "openrouter/auto", KeyEnv: "OPENROUTER_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
-	chat.OpenCode:    {URL: "https://opencode.ai/zen/v1", Model: "qwen3-coder", KeyEnv: "OPENCODE_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
-	chat.Kimi:        {URL: "https://api.moonshot.ai/v1", Model: "kimi-k2-0905-preview", KeyEnv: "KIMI_API_KEY", Proto: ProtoOpenAI, KeyRequired: true},
-}
+var Defaults = func() map[string]Default {
+	m := map[string]Default{
+		chat.Ollama:      {Model: "llama3.2", Proto: ProtoOllama},
+		chat.OllamaCloud: {Model: "gpt-oss:120b", Proto: ProtoOllama},
+		chat.OpenRouter:  {Model: "openrouter/auto", Proto: ProtoOpenAI},
+		chat.OpenCode:    {Model: "qwen3-coder", Proto: ProtoOpenAI},
+		chat.Kimi:        {Model: "kimi-k2-0905-preview", Proto: ProtoOpenAI},
+	}
+	for name, d := range m {
+		w := shared.ChatProviderDefaults[name]
+		d.URL, d.KeyEnv, d.KeyRequired = w.URL, w.KeyEnv, w.KeyRequired
+		m[name] = d
+	}
+	return m
+}()
 
 // Off as a provider URL unregisters it (the local ollama needs no key, so
 // this is how to switch it off).
@@ -85,38 +95,23 @@ func Resolve(c shared.ChatdConfig, getenv func(string) string) (Settings, error)
 	if len(problems) > 0 {
 		return Settings{}, errors.New(strings.Join(problems, "; "))
 	}
-	urls := map[string][2]string{
-		chat.Ollama:      {c.OllamaURL, c.OllamaModel},
-		chat.OllamaCloud: {c.OllamaCloudURL, c.OllamaCloudModel},
-		chat.OpenRouter:  {c.OpenRouterURL, c.OpenRouterModel},
-		chat.OpenCode:    {c.OpenCodeURL, c.OpenCodeModel},
-		chat.Kimi:        {c.KimiURL, c.KimiModel},
+	urls := shared.ChatdURLs(c)
+	models := map[string]string{
+		chat.Ollama: c.OllamaModel, chat.OllamaCloud: c.OllamaCloudModel, chat.OpenRouter: c.OpenRouterModel,
+		chat.OpenCode: c.OpenCodeModel, chat.Kimi: c.KimiModel,
 	}
 	for _, name := range chat.ProviderNames {
 		def := Defaults[name]
-		p := ProviderConfig{Name: name, URL: strings.TrimRight(urls[name][0], "/"), Model: urls[name][1], Proto: def.Proto}
+		p := ProviderConfig{Name: name, URL: strings.TrimRight(urls[name], "/"), Model: models[name], Proto: def.Proto}
 		if p.URL == "" {
 			p.URL = def.URL
 		}
 		if p.Model == "" {
 			p.Model = def.Model
 		}
-		key, src := "", ""
-		if def.KeyEnv != "" {
-			key, src = strings.TrimSpace(getenv(def.KeyEnv)), def.KeyEnv
-		}
-		if key == "" && c.KeysDir != "" {
-			path := filepath.Join(c.KeysDir, name+".key")
-			b, err := os.ReadFile(path)
-			switch {
-			case err == nil:
-				key, src = strings.TrimSpace(string(b)), path
-			case errors.Is(err, os.ErrNotExist):
-			default:
-				// Unreadable is not missing, but it is still no key: say so in the reason.
-				src = path + " (unreadable: " + err.Error() + ")"
-			}
-		}
+		// An unreadable key file is not missing, but it is still no key:
+		// src says so, and the reason below carries it.
+		key, src := shared.ChatdKey(c, name, getenv)
 		p.Key = key
 		switch {
 		case strings.EqualFold(p.URL, Off):
