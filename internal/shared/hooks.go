@@ -222,9 +222,7 @@ func (a *accessLog) write(reqID, method, path string, status int, bytes int64, d
 		// and copy (the bytes are those Write would take).
 		lw.mu.Lock()
 		lw.buf = appendAccessLine(lw.buf, now, a.json, a.svc, reqID, method, path, status, bytes, dur.Milliseconds(), peer)
-		if len(lw.buf) >= 64<<10 {
-			lw.flushLocked()
-		}
+		lw.flushFullLocked()
 		lw.mu.Unlock()
 		return
 	}

@@ -30,7 +30,7 @@ type lineWriter struct {
 }
 
 func newLineWriter(out io.Writer) *lineWriter {
-	w := &lineWriter{out: out, buf: make([]byte, 0, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &lineWriter{out: out, buf: make([]byte, 0, lineBufMax), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(100 * time.Millisecond)
@@ -55,10 +55,19 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.buf = append(w.buf, '<', syslogPriority(p), '>')
 	}
 	w.buf = append(w.buf, p...)
-	if len(w.buf) >= 64<<10 {
+	w.flushFullLocked()
+	return len(p), nil
+}
+
+// lineBufMax is how much a lineWriter buffers before it writes out (the
+// timer writes out the rest).
+const lineBufMax = 64 << 10
+
+// flushFullLocked writes out the buffered lines once they reach lineBufMax.
+func (w *lineWriter) flushFullLocked() {
+	if len(w.buf) >= lineBufMax {
 		w.flushLocked()
 	}
-	return len(p), nil
 }
 
 // Flush writes out what is buffered.
